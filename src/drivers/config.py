@@ -1,0 +1,111 @@
+"""Config models shared by every driver: the base of instruments and channels.
+
+All models are frozen and forbid unknown keys, so a typo in a YAML file is an error that names the
+field instead of a silently applied default.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Letters, digits, '_', '.', '-'; starts with a letter or digit; ≤ 64 chars. "
+        "Names are MQTT topic levels and InfluxDB tag values, so no '/', '+', '#' or spaces.",
+    ),
+]
+_TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+RESERVED_TAGS = frozenset({"site", "agent", "instrument", "channel", "unit"})
+
+
+class FrozenModel(BaseModel):
+    """Base of every config model: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+class Uncertainty(FrozenModel):
+    """Standard uncertainty (k=1) attached to every reading of a channel:
+    u = sqrt(absolute² + (relative · |value|)²), in the channel's unit."""
+
+    absolute: float = Field(0.0, ge=0, description="Absolute standard uncertainty, channel unit.")
+    relative: float = Field(0.0, ge=0, description="Relative standard uncertainty (1e-6 = 1 ppm).")
+
+    def of(self, value: float) -> float:
+        """The standard uncertainty of one value."""
+        return float((self.absolute**2 + (self.relative * value) ** 2) ** 0.5)
+
+
+class ChannelBase(FrozenModel):
+    """What every channel has, whatever the protocol: name, unit, interval, scaling, tags."""
+
+    name: Name
+    unit: str = Field(..., max_length=32, description="Unit after scaling, e.g. 'V', '°C', '%rh'.")
+    interval_s: float = Field(
+        1.0, gt=0, le=86_400, description="Seconds between readings; ticks align to multiples."
+    )
+    scale: float = Field(1.0, description="value = raw · scale + offset (numeric values only).")
+    offset: float = 0.0
+    uncertainty: Uncertainty | None = None
+    tags: dict[str, str] = Field(
+        default_factory=dict, description="Constant labels (room, standard id); low cardinality."
+    )
+
+    @field_validator("tags")
+    @classmethod
+    def _tags_are_plain(cls, tags: dict[str, str]) -> dict[str, str]:
+        for key, value in tags.items():
+            if not _TAG_KEY.match(key):
+                raise ValueError(f"tag key {key!r} must match {_TAG_KEY.pattern}")
+            if key in RESERVED_TAGS:
+                raise ValueError(f"tag key {key!r} is reserved ({', '.join(sorted(RESERVED_TAGS))})")
+            if not value or len(value) > 128 or "\n" in value:
+                raise ValueError(f"tag {key!r}: value must be 1-128 chars without newlines")
+        return tags
+
+
+class Backoff(FrozenModel):
+    """Capped exponential backoff with full jitter between reconnect attempts."""
+
+    initial_s: float = Field(1.0, gt=0)
+    max_s: float = Field(60.0, gt=0)
+    factor: float = Field(2.0, ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Backoff:
+        if self.max_s < self.initial_s:
+            raise ValueError("max_s must be ≥ initial_s")
+        return self
+
+
+class InstrumentBase(FrozenModel):
+    """What every instrument has: name, timeouts, reconnect policy, bus, channels."""
+
+    name: Name
+    timeout_s: float = Field(5.0, gt=0, le=3600, description="Timeout of one read (all due channels).")
+    connect_timeout_s: float = Field(10.0, gt=0, le=3600)
+    reconnect: Backoff = Field(default_factory=Backoff)
+    bus: str | None = Field(
+        None,
+        description="Instruments naming the same bus (one RS-485 line, one GPIB board) are "
+        "serialised behind one lock.",
+    )
+    enabled: bool = True
+
+    @model_validator(mode="after")
+    def _unique_channels(self) -> InstrumentBase:
+        channels = getattr(self, "channels", [])
+        seen: set[str] = set()
+        for channel in channels:
+            if channel.name in seen:
+                raise ValueError(f"channel name {channel.name!r} appears twice")
+            seen.add(channel.name)
+        if not channels:
+            raise ValueError("an instrument needs at least one channel")
+        return self

@@ -1,0 +1,268 @@
+"""Physical models of reference standards and lab environments, on an injectable clock.
+
+Each model is configured by a frozen pydantic model (``kind`` is the discriminator) and built into
+a sampler whose ``sample(quantity, t_ns)`` returns the true value plus noise at that instant.
+Parameters carry their units in their names. The defaults are plausible for a national lab:
+a 10 V Zener reference drifting a fraction of a µV/V per year, a 1 Ω or 10 kΩ standard resistor in
+an oil bath, and a calibration room at 23 °C with HVAC ripple.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Protocol
+
+from pydantic import AwareDatetime, Field
+
+from drivers.config import FrozenModel
+
+SECONDS_PER_YEAR = 365.25 * 86_400
+_DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def _seconds(t_ns: int) -> float:
+    return t_ns / 1e9
+
+
+def _years_since(t_ns: int, epoch: datetime) -> float:
+    return (_seconds(t_ns) - epoch.timestamp()) / SECONDS_PER_YEAR
+
+
+class Step(FrozenModel):
+    """A sudden change of the standard's value at one instant (a shock, a repair)."""
+
+    at: AwareDatetime
+    size_ppm: float = Field(..., description="Relative size of the step, in parts per million.")
+
+    def ppm_at(self, t_ns: int) -> float:
+        """The step's contribution at time t (0 before it)."""
+        return self.size_ppm if _seconds(t_ns) >= self.at.timestamp() else 0.0
+
+
+class Ambient(FrozenModel):
+    """Temperature around a standard: mean, daily cycle, noise."""
+
+    mean_c: float = 23.0
+    daily_amplitude_k: float = Field(0.2, ge=0)
+    noise_k: float = Field(0.005, ge=0)
+    utc_offset_h: float = Field(7.0, description="Local time of the lab (Vietnam: +7).")
+    peak_hour: float = Field(15.0, ge=0, lt=24, description="Local hour of the daily maximum.")
+
+    def true_c(self, t_ns: int) -> float:
+        """Noise-free temperature at t."""
+        hours = (_seconds(t_ns) / 3600 + self.utc_offset_h) % 24
+        return self.mean_c + self.daily_amplitude_k * math.cos(
+            2 * math.pi * (hours - self.peak_hour) / 24
+        )
+
+
+class ZenerParams(FrozenModel):
+    """A DC voltage reference (Zener standard, e.g. 10 V output)."""
+
+    kind: Literal["zener"] = "zener"
+    nominal_v: float = 10.0
+    offset_uv_per_v: float = Field(0.8, description="Deviation from nominal at the epoch, µV/V.")
+    drift_uv_per_v_per_year: float = Field(-0.4, description="Linear drift, µV/V per year.")
+    epoch: AwareDatetime = _DEFAULT_EPOCH
+    noise_uv: float = Field(0.2, ge=0, description="White noise, µV rms.")
+    tempco_uv_per_v_per_k: float = Field(0.02, description="Temperature coefficient, µV/V per K.")
+    reference_temperature_c: float = 23.0
+    ambient: Ambient = Field(default_factory=Ambient)
+    step: Step | None = None
+    seed: int = 1
+
+
+class ResistorParams(FrozenModel):
+    """A standard resistor, usually in an oil or air bath."""
+
+    kind: Literal["resistor"] = "resistor"
+    nominal_ohm: float = Field(10_000.0, gt=0)
+    offset_ppm: float = 1.2
+    drift_ppm_per_year: float = 0.3
+    epoch: AwareDatetime = _DEFAULT_EPOCH
+    alpha_ppm_per_k: float = Field(0.5, description="Linear temperature coefficient.")
+    beta_ppm_per_k2: float = Field(-0.03, description="Quadratic temperature coefficient.")
+    reference_temperature_c: float = 25.0
+    noise_ppm: float = Field(0.02, ge=0)
+    ambient: Ambient = Field(
+        default_factory=lambda: Ambient(mean_c=25.0, daily_amplitude_k=0.003, noise_k=0.0005)
+    )
+    step: Step | None = None
+    seed: int = 2
+
+
+class Excursion(FrozenModel):
+    """A room temperature fault: from ``start``, temperature moves at ``rate_k_per_h`` for
+    ``duration_h`` hours, then holds (an HVAC failure)."""
+
+    start: AwareDatetime
+    rate_k_per_h: float
+    duration_h: float = Field(1.0, gt=0)
+
+    def offset_k(self, t_ns: int) -> float:
+        """Temperature added by the excursion at t."""
+        hours = (_seconds(t_ns) - self.start.timestamp()) / 3600
+        if hours <= 0:
+            return 0.0
+        return self.rate_k_per_h * min(hours, self.duration_h)
+
+
+class RoomParams(FrozenModel):
+    """A calibration room: temperature, relative humidity, barometric pressure."""
+
+    kind: Literal["room"] = "room"
+    temperature: Ambient = Field(
+        default_factory=lambda: Ambient(mean_c=23.0, daily_amplitude_k=0.35, noise_k=0.02)
+    )
+    hvac_amplitude_k: float = Field(0.12, ge=0, description="HVAC control ripple amplitude.")
+    hvac_period_s: float = Field(900.0, gt=0)
+    humidity_mean_rh: float = Field(45.0, ge=0, le=100)
+    humidity_daily_amplitude_rh: float = Field(4.0, ge=0)
+    humidity_noise_rh: float = Field(0.3, ge=0)
+    pressure_mean_hpa: float = 1010.0
+    pressure_weather_amplitude_hpa: float = Field(4.0, ge=0)
+    pressure_weather_period_days: float = Field(4.0, gt=0)
+    pressure_tide_amplitude_hpa: float = Field(0.8, ge=0, description="Semi-diurnal tide.")
+    pressure_noise_hpa: float = Field(0.03, ge=0)
+    excursion: Excursion | None = None
+    seed: int = 3
+
+
+ModelParams = Annotated[ZenerParams | ResistorParams | RoomParams, Field(discriminator="kind")]
+
+QUANTITIES: dict[str, dict[str, str]] = {
+    "zener": {"voltage": "V", "temperature": "°C"},
+    "resistor": {"resistance": "Ω", "temperature": "°C"},
+    "room": {"temperature": "°C", "humidity": "%rh", "pressure": "hPa"},
+}
+
+
+class Sampler(Protocol):
+    """A built model: the value of a quantity at an instant, with noise."""
+
+    kind: str
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Value of ``quantity`` at ``t_ns``."""
+        ...
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Noise-free value, for tests that check a fit against the truth."""
+        ...
+
+
+class Zener:
+    """Samples a :class:`ZenerParams` reference."""
+
+    kind = "zener"
+
+    def __init__(self, params: ZenerParams) -> None:
+        self.p = params
+        self._rng = random.Random(params.seed)
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Noise-free voltage or ambient temperature."""
+        p = self.p
+        temperature = p.ambient.true_c(t_ns)
+        if quantity == "temperature":
+            return temperature
+        rel_ppm = (
+            p.offset_uv_per_v
+            + p.drift_uv_per_v_per_year * _years_since(t_ns, p.epoch)
+            + p.tempco_uv_per_v_per_k * (temperature - p.reference_temperature_c)
+            + (p.step.ppm_at(t_ns) if p.step else 0.0)
+        )
+        return p.nominal_v * (1 + rel_ppm * 1e-6)
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Value with white noise."""
+        value = self.true_value(quantity, t_ns)
+        if quantity == "temperature":
+            return value + self._rng.gauss(0, self.p.ambient.noise_k)
+        return value + self._rng.gauss(0, self.p.noise_uv * 1e-6)
+
+
+class Resistor:
+    """Samples a :class:`ResistorParams` standard resistor."""
+
+    kind = "resistor"
+
+    def __init__(self, params: ResistorParams) -> None:
+        self.p = params
+        self._rng = random.Random(params.seed)
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Noise-free resistance or bath temperature."""
+        p = self.p
+        temperature = p.ambient.true_c(t_ns)
+        if quantity == "temperature":
+            return temperature
+        dt = temperature - p.reference_temperature_c
+        rel_ppm = (
+            p.offset_ppm
+            + p.drift_ppm_per_year * _years_since(t_ns, p.epoch)
+            + p.alpha_ppm_per_k * dt
+            + p.beta_ppm_per_k2 * dt * dt
+            + (p.step.ppm_at(t_ns) if p.step else 0.0)
+        )
+        return p.nominal_ohm * (1 + rel_ppm * 1e-6)
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Value with white noise."""
+        value = self.true_value(quantity, t_ns)
+        if quantity == "temperature":
+            return value + self._rng.gauss(0, self.p.ambient.noise_k)
+        return value * (1 + self._rng.gauss(0, self.p.noise_ppm) * 1e-6)
+
+
+class Room:
+    """Samples a :class:`RoomParams` calibration room."""
+
+    kind = "room"
+
+    def __init__(self, params: RoomParams) -> None:
+        self.p = params
+        self._rng = random.Random(params.seed)
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Noise-free temperature (°C), humidity (%rh) or pressure (hPa)."""
+        p = self.p
+        s = _seconds(t_ns)
+        if quantity == "temperature":
+            ripple = p.hvac_amplitude_k * math.sin(2 * math.pi * s / p.hvac_period_s)
+            excursion = p.excursion.offset_k(t_ns) if p.excursion else 0.0
+            return p.temperature.true_c(t_ns) + ripple + excursion
+        if quantity == "humidity":
+            # Relative humidity falls when the room warms: anti-phase with the daily cycle.
+            daily = (p.temperature.true_c(t_ns) - p.temperature.mean_c) / max(
+                p.temperature.daily_amplitude_k, 1e-9
+            )
+            return min(100.0, max(0.0, p.humidity_mean_rh - p.humidity_daily_amplitude_rh * daily))
+        if quantity == "pressure":
+            days = s / 86_400
+            weather = p.pressure_weather_amplitude_hpa * math.sin(
+                2 * math.pi * days / p.pressure_weather_period_days
+            )
+            tide = p.pressure_tide_amplitude_hpa * math.cos(4 * math.pi * days)
+            return p.pressure_mean_hpa + weather + tide
+        raise KeyError(quantity)
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Value with noise."""
+        noise = {
+            "temperature": self.p.temperature.noise_k,
+            "humidity": self.p.humidity_noise_rh,
+            "pressure": self.p.pressure_noise_hpa,
+        }[quantity]
+        return self.true_value(quantity, t_ns) + self._rng.gauss(0, noise)
+
+
+def build_model(params: ZenerParams | ResistorParams | RoomParams) -> Sampler:
+    """The sampler for a model's parameters."""
+    if isinstance(params, ZenerParams):
+        return Zener(params)
+    if isinstance(params, ResistorParams):
+        return Resistor(params)
+    return Room(params)

@@ -1,0 +1,215 @@
+"""The edge agent: instruments → spool → MQTT, with status and self-metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from drivers.base import Driver
+from drivers.clock import Clock
+from drivers.config import ChannelBase
+from drivers.reading import Reading
+from drivers.registry import create_driver
+from edge_agent import __version__
+from edge_agent.config import AgentConfig, build_clock
+from edge_agent.logs import log_event
+from edge_agent.metrics import AgentMetrics
+from edge_agent.mqtt import MqttLink
+from edge_agent.publisher import Publisher
+from edge_agent.scheduler import InstrumentRunner
+from edge_agent.spool import Spool
+from edge_agent.wire import (
+    AgentStatus,
+    ChannelInfo,
+    InstrumentInfo,
+    InstrumentState,
+    Topics,
+    encode_reading,
+)
+
+log = logging.getLogger("etalon.agent")
+
+SHUTDOWN_GRACE_S = 3.0
+"""On a clean stop, how long the agent waits for the broker to take what is spooled."""
+
+
+class Agent:
+    """One agent process. ``await run(stop)`` until ``stop`` is set."""
+
+    def __init__(self, config: AgentConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or build_clock(config.clock)
+        self.metrics = AgentMetrics()
+        self.topics = Topics(config.mqtt.topic_prefix)
+        self.drivers: dict[str, Driver[ChannelBase]] = {
+            i.name: create_driver(i, self.clock) for i in config.instruments if i.enabled
+        }
+        self.instrument_states: dict[str, InstrumentState] = {}
+        self.spool = Spool(config.spool, "agent")
+        self._buffer: list[bytes] = []
+        self._buffered = asyncio.Event()
+        self._link: MqttLink | None = None
+        self.started = asyncio.Event()
+
+    # -- readings ------------------------------------------------------------------------------
+
+    def _sink(self, readings: list[Reading]) -> None:
+        self._buffer.extend(encode_reading(r) for r in readings)
+        self._buffered.set()
+
+    async def _spool_writer(self) -> None:
+        while True:
+            await self._buffered.wait()
+            await self._flush()
+
+    async def _flush(self) -> None:
+        self._buffered.clear()
+        entries, self._buffer = self._buffer, []
+        if not entries:
+            return
+        dropped = await self.spool.append(entries)
+        self.metrics.spooled += len(entries)
+        if dropped:
+            self.metrics.spool_dropped += dropped
+            log_event(log, logging.WARNING, "spool full, oldest readings dropped", dropped=dropped,
+                      total_dropped=self.metrics.spool_dropped, max_bytes=self.config.spool.max_bytes)
+
+    # -- status --------------------------------------------------------------------------------
+
+    def catalogue(self) -> list[InstrumentInfo]:
+        """What the agent reads, with each instrument's identification."""
+        out = []
+        for instrument in self.config.instruments:
+            driver = self.drivers.get(instrument.name)
+            channels: list[ChannelBase] = list(getattr(instrument, "channels"))  # noqa: B009
+            out.append(InstrumentInfo(
+                name=instrument.name,
+                protocol=str(getattr(instrument, "protocol")),  # noqa: B009
+                identity=driver.describe() if driver else {},
+                channels=[ChannelInfo(name=c.name, unit=c.unit, interval_s=c.interval_s, tags=c.tags)
+                          for c in channels],
+            ))
+        return out
+
+    def _status(self, state: str, reason: str | None, with_ts: bool = True) -> bytes:
+        status = AgentStatus(
+            state=state,  # type: ignore[arg-type]
+            site=self.config.site,
+            agent=self.config.id,
+            version=__version__,
+            ts=time.time_ns() if with_ts else None,
+            reason=reason,
+            clock=self.clock.describe() if state == "online" else {},
+            instruments=self.catalogue() if state == "online" else [],
+        )
+        return status.model_dump_json(by_alias=True, exclude_none=True).encode()
+
+    def _on_connected(self, _session_present: bool) -> None:
+        assert self._link is not None
+        self.metrics.mqtt_connected = 1
+        self._link.publish(self._topic("status"), self._status("online", None), retain=True)
+        for name, state in self.instrument_states.items():
+            self._publish_state(name, state)
+
+    def _on_instrument_state(self, name: str, state: str, reason: str | None) -> None:
+        info = InstrumentState(state=state, since=time.time_ns(), reason=reason)  # type: ignore[arg-type]
+        self.instrument_states[name] = info
+        if self._link is not None and self._link.connected.is_set():
+            self._publish_state(name, info)
+
+    def _publish_state(self, name: str, state: InstrumentState) -> None:
+        assert self._link is not None
+        topic = self.topics.instrument(self.config.site, self.config.id, name)
+        self._link.publish(topic, state.model_dump_json(by_alias=True, exclude_none=True).encode(),
+                           retain=True)
+
+    def _topic(self, kind: str) -> str:
+        site, agent = self.config.site, self.config.id
+        return {"status": self.topics.status, "data": self.topics.data,
+                "metrics": self.topics.metrics}[kind](site, agent)
+
+    def metrics_payload(self) -> bytes:
+        """The self-metrics message."""
+        self.metrics.spool_depth = self.spool.depth
+        self.metrics.spool_bytes = self.spool.bytes
+        if self._link is not None:
+            self.metrics.mqtt_connected = int(self._link.connected.is_set())
+            self.metrics.mqtt_reconnects = self._link.reconnects
+        body: dict[str, Any] = {
+            "schema": 1, "kind": "agent", "site": self.config.site, "agent": self.config.id,
+            "ts": time.time_ns(), "metrics": self.metrics.snapshot(),
+        }
+        return json.dumps(body, separators=(",", ":")).encode()
+
+    async def _metrics_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.metrics_interval_s)
+            if self._link is not None and self._link.connected.is_set():
+                self._link.publish(self._topic("metrics"), self.metrics_payload(), retain=True)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set; raises SpoolError/TransportError at start on bad setup."""
+        await self.spool.open()
+        if self.spool.depth:
+            log_event(log, logging.INFO, "spool has readings from an earlier run",
+                      readings=self.spool.depth)
+        cfg = self.config
+        link = MqttLink(
+            cfg.mqtt, f"etalon-agent-{cfg.site}-{cfg.id}",
+            will=(self._topic("status"), self._status("offline", "connection lost", with_ts=False)),
+        )
+        self._link = link
+        link.on_connected.append(self._on_connected)
+        publisher = Publisher(link, self.spool, self._topic("data"), cfg.site, cfg.id, cfg.publish,
+                              self.metrics)
+        try:
+            await link.start()
+        except BaseException:
+            await self.spool.close()
+            raise
+        locks: dict[str, asyncio.Lock] = {}
+        runners = [
+            InstrumentRunner(
+                i, self.drivers[i.name], self.clock, self._sink, self.metrics,
+                self._on_instrument_state,
+                locks.setdefault(i.bus, asyncio.Lock()) if i.bus else None,
+            )
+            for i in cfg.instruments if i.enabled
+        ]
+        log_event(log, logging.INFO, "agent started", site=cfg.site, agent=cfg.id,
+                  instruments=len(runners), channels=sum(len(r.channels) for r in runners))
+        try:
+            async with asyncio.TaskGroup() as group:
+                runner_tasks = [group.create_task(r.run(), name=f"instrument-{r.config.name}")
+                                for r in runners]
+                helpers = [group.create_task(self._spool_writer(), name="spool-writer"),
+                           group.create_task(publisher.run(), name="publisher"),
+                           group.create_task(self._metrics_loop(), name="metrics")]
+                self.started.set()
+                await stop.wait()
+                for task in runner_tasks:
+                    task.cancel()
+                await asyncio.gather(*runner_tasks, return_exceptions=True)
+                await self._flush()
+                drained = await publisher.drain(SHUTDOWN_GRACE_S)
+                for task in helpers:
+                    task.cancel()
+        finally:
+            await self._shutdown(link, drained=locals().get("drained", False))
+
+    async def _shutdown(self, link: MqttLink, drained: bool) -> None:
+        with contextlib.suppress(Exception):
+            if link.connected.is_set():
+                link.publish(self._topic("metrics"), self.metrics_payload(), retain=True)
+                link.publish(self._topic("status"), self._status("offline", "shutdown"), retain=True)
+                await asyncio.sleep(0.1)
+        await link.stop()
+        await self.spool.close()
+        final = self.metrics.snapshot() | {"spool_depth": self.spool.depth}
+        log_event(log, logging.INFO, "agent stopped", drained=drained, **final)

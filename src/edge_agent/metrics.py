@@ -1,0 +1,32 @@
+"""Self-metrics: the counters a user graphs, kept as plain attributes and snapshotted."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class AgentMetrics:
+    """Counters of one agent run (they restart at 0 with the process, like Prometheus counters)."""
+
+    readings_read: int = 0
+    readings_bad: int = 0
+    read_errors: int = 0
+    read_timeouts: int = 0
+    overruns: int = 0
+    reconnects: int = 0
+    instruments_unavailable: int = 0
+    spooled: int = 0
+    spool_dropped: int = 0
+    spool_depth: int = 0
+    spool_bytes: int = 0
+    published: int = 0
+    publish_batches: int = 0
+    acknowledged: int = 0
+    publish_refused: int = 0
+    mqtt_connected: int = 0
+    mqtt_reconnects: int = 0
+
+    def snapshot(self) -> dict[str, int]:
+        """All counters as a dict."""
+        return asdict(self)

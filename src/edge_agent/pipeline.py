@@ -1,0 +1,48 @@
+"""From a driver's raw readings to what is spooled: scaling, uncertainty, sanity, tags."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from drivers.config import ChannelBase
+from drivers.reading import Quality, Reading
+
+
+def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list[Reading]:
+    """Apply each channel's scale, offset, uncertainty and tags.
+
+    A non-finite number becomes a BAD reading (NaN never reaches the wire). Integers stay integers
+    when the channel does not scale them. A driver's own uncertainty is scaled with the value and
+    combined in quadrature with the channel's configured one.
+    """
+    by_name = {c.name: c for c in channels}
+    out: list[Reading] = []
+    for reading in readings:
+        channel = by_name.get(reading.channel)
+        if channel is None:
+            continue  # a driver bug; the contract says one reading per requested channel
+        value = reading.value
+        if isinstance(value, float) and not math.isfinite(value):
+            reading = Reading.bad(
+                reading.instrument, reading.channel, reading.ts_ns, channel.unit,
+                f"non-finite value {value!r}",
+            )
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            if channel.scale != 1.0 or channel.offset != 0.0:
+                reading.value = value * channel.scale + channel.offset
+                if reading.u is not None:
+                    reading.u = abs(channel.scale) * reading.u
+            if channel.uncertainty is not None:
+                configured = channel.uncertainty.of(float(reading.value))  # type: ignore[arg-type]
+                reading.u = configured if reading.u is None else math.hypot(reading.u, configured)
+        reading.unit = channel.unit
+        if channel.tags:
+            reading.tags = channel.tags
+        out.append(reading)
+    return out
+
+
+def count_bad(readings: Sequence[Reading]) -> int:
+    """How many readings are BAD."""
+    return sum(1 for r in readings if r.quality is Quality.BAD)

@@ -1,0 +1,191 @@
+"""One task per instrument: connect, poll on an aligned monotonic schedule, reconnect.
+
+Ticks of a channel fall on multiples of its interval in wall-clock terms (a 1 s channel reads at
+every whole second, a 60 s channel at every whole minute), so channels of one instrument with
+different intervals are read together when their ticks coincide. The schedule runs on the
+monotonic clock: a step of the system clock neither bunches nor skips reads. A read that overruns
+the next tick makes that tick be skipped and counted in ``overruns`` — never queued.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import random
+import time
+from collections.abc import Callable, Sequence
+
+from drivers.base import Driver
+from drivers.clock import Clock
+from drivers.config import Backoff, ChannelBase, InstrumentBase
+from drivers.errors import DriverError, DriverTimeout, NotConnected
+from drivers.reading import Reading, midpoint_ns
+from edge_agent.logs import log_event
+from edge_agent.metrics import AgentMetrics
+from edge_agent.pipeline import count_bad, finish
+
+log = logging.getLogger("etalon.agent")
+
+FAILURES_BEFORE_RECONNECT = 3
+"""Whole-read failures in a row (timeouts, protocol errors) after which the session is re-opened."""
+
+
+class BackoffTimer:
+    """Capped exponential backoff with full jitter (AWS architecture blog's 'full jitter')."""
+
+    def __init__(self, policy: Backoff) -> None:
+        self.policy = policy
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        """The next delay: uniform in [cap/2, cap], cap growing by ``factor`` up to ``max_s``."""
+        cap = min(self.policy.max_s, self.policy.initial_s * self.policy.factor**self.attempt)
+        self.attempt += 1
+        return random.uniform(cap / 2, cap)
+
+    def reset(self) -> None:
+        """After a success."""
+        self.attempt = 0
+
+
+def first_tick(now_wall_s: float, interval_s: float) -> float:
+    """The next wall-clock multiple of the interval after now."""
+    return (math.floor(now_wall_s / interval_s) + 1) * interval_s
+
+
+StateCallback = Callable[[str, str, str | None], None]
+
+
+class InstrumentRunner:
+    """Runs one instrument until cancelled. Readings go to ``sink``; state changes to ``on_state``."""
+
+    def __init__(
+        self,
+        config: InstrumentBase,
+        driver: Driver[ChannelBase],
+        clock: Clock,
+        sink: Callable[[list[Reading]], None],
+        metrics: AgentMetrics,
+        on_state: StateCallback,
+        bus_lock: asyncio.Lock | None = None,
+    ) -> None:
+        self.config = config
+        self.driver = driver
+        self.clock = clock
+        self.sink = sink
+        self.metrics = metrics
+        self.on_state = on_state
+        self.bus_lock = bus_lock
+        self.channels: list[ChannelBase] = list(getattr(config, "channels"))  # noqa: B009
+        self.state = "starting"
+
+    def _set_state(self, state: str, reason: str | None = None) -> None:
+        if state == self.state:
+            return
+        previous, self.state = self.state, state
+        level = logging.WARNING if state == "unavailable" else logging.INFO
+        if state == "connected" and previous == "unavailable":
+            log_event(log, logging.INFO, "instrument recovered", instrument=self.config.name)
+        else:
+            log_event(log, level, f"instrument {state}", instrument=self.config.name, reason=reason)
+        if state == "unavailable":
+            self.metrics.instruments_unavailable += 1
+        elif previous == "unavailable":
+            self.metrics.instruments_unavailable -= 1
+        self.on_state(self.config.name, state, reason)
+
+    async def run(self) -> None:
+        """Connect, poll, reconnect with backoff; returns only by cancellation."""
+        backoff = BackoffTimer(self.config.reconnect)
+        try:
+            while True:
+                try:
+                    async with asyncio.timeout(self.config.connect_timeout_s):
+                        await self.driver.connect()
+                except (DriverError, TimeoutError) as exc:
+                    reason = str(exc) if isinstance(exc, DriverError) else (
+                        f"connect timed out after {self.config.connect_timeout_s:g} s"
+                    )
+                    self._set_state("unavailable", reason)
+                    await self._close_quietly()
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                if self.state == "unavailable":
+                    self.metrics.reconnects += 1
+                backoff.reset()
+                self._set_state("connected")
+                reason = await self._poll()
+                self._set_state("unavailable", reason)
+                await self._close_quietly()
+                await asyncio.sleep(backoff.next_delay())
+        finally:
+            await self._close_quietly()
+
+    async def _close_quietly(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(self.driver.close())
+
+    async def _poll(self) -> str:
+        """Poll until the connection is lost; returns why."""
+        loop = asyncio.get_running_loop()
+        # Anchor the monotonic schedule to wall-clock multiples once per connection.
+        wall_minus_mono = time.time() - loop.time()
+        next_tick = {
+            c.name: first_tick(loop.time() + wall_minus_mono, c.interval_s) - wall_minus_mono
+            for c in self.channels
+        }
+        failures = 0
+        while True:
+            due_at = min(next_tick.values())
+            delay = due_at - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            due = [c for c in self.channels if next_tick[c.name] <= due_at + 1e-6]
+            outcome = await self._read(due)
+            if isinstance(outcome, NotConnected):
+                return outcome.reason
+            failures = failures + 1 if outcome else 0
+            if failures >= FAILURES_BEFORE_RECONNECT:
+                return f"{failures} failed reads in a row, re-opening the session"
+            now = loop.time()
+            for channel in due:
+                tick = next_tick[channel.name] + channel.interval_s
+                if tick <= now:
+                    missed = math.floor((now - tick) / channel.interval_s) + 1
+                    self.metrics.overruns += missed
+                    tick += missed * channel.interval_s
+                next_tick[channel.name] = tick
+
+    async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:
+        """One read of the due channels. Returns NotConnected, or whether the read failed."""
+        lock = self.bus_lock or contextlib.nullcontext()
+        async with lock:
+            start = self.clock.now_ns()
+            try:
+                async with asyncio.timeout(self.config.timeout_s):
+                    raw = await self.driver.read(due)
+            except NotConnected as exc:
+                self.metrics.read_errors += 1
+                return exc
+            except (DriverTimeout, TimeoutError):
+                self.metrics.read_timeouts += 1
+                reason = f"no reply within {self.config.timeout_s:g} s"
+                raw = self._all_bad(due, start, reason)
+                failed = True
+            except DriverError as exc:
+                self.metrics.read_errors += 1
+                raw = self._all_bad(due, start, exc.reason)
+                failed = True
+            else:
+                failed = False
+        readings = finish(raw, due)
+        self.metrics.readings_read += len(readings)
+        self.metrics.readings_bad += count_bad(readings)
+        self.sink(readings)
+        return failed
+
+    def _all_bad(self, due: Sequence[ChannelBase], start_ns: int, reason: str) -> list[Reading]:
+        ts = midpoint_ns(start_ns, self.clock.now_ns())
+        return [Reading.bad(self.config.name, c.name, ts, c.unit, reason) for c in due]
