@@ -46,7 +46,11 @@ class SystemClock:
 
     def describe(self) -> dict[str, object]:
         """Source and synchronisation state (from the kernel, where it says)."""
-        return {"source": "system", "synchronized": kernel_clock_synchronized(), "steps": self.steps}
+        return {
+            "source": "system",
+            "synchronized": kernel_clock_synchronized(),
+            "steps": self.steps,
+        }
 
 
 class AcceleratedClock:

@@ -64,7 +64,9 @@ class ChannelBase(FrozenModel):
             if not _TAG_KEY.match(key):
                 raise ValueError(f"tag key {key!r} must match {_TAG_KEY.pattern}")
             if key in RESERVED_TAGS:
-                raise ValueError(f"tag key {key!r} is reserved ({', '.join(sorted(RESERVED_TAGS))})")
+                raise ValueError(
+                    f"tag key {key!r} is reserved ({', '.join(sorted(RESERVED_TAGS))})"
+                )
             if not value or len(value) > 128 or "\n" in value:
                 raise ValueError(f"tag {key!r}: value must be 1-128 chars without newlines")
         return tags
@@ -88,7 +90,9 @@ class InstrumentBase(FrozenModel):
     """What every instrument has: name, timeouts, reconnect policy, bus, channels."""
 
     name: Name
-    timeout_s: float = Field(5.0, gt=0, le=3600, description="Timeout of one read (all due channels).")
+    timeout_s: float = Field(
+        5.0, gt=0, le=3600, description="Timeout of one read (all due channels)."
+    )
     connect_timeout_s: float = Field(10.0, gt=0, le=3600)
     reconnect: Backoff = Field(default_factory=Backoff)
     bus: str | None = Field(

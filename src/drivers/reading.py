@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
-class Quality(str, Enum):
+class Quality(StrEnum):
     """OPC-style quality of a reading: trust it, doubt it, or do not use it."""
 
     GOOD = "good"
@@ -34,9 +34,7 @@ class Reading:
     tags: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def bad(
-        cls, instrument: str, channel: str, ts_ns: int, unit: str, reason: str
-    ) -> Reading:
+    def bad(cls, instrument: str, channel: str, ts_ns: int, unit: str, reason: str) -> Reading:
         """A reading that has no usable value, with the reason."""
         return cls(instrument, channel, ts_ns, None, unit, Quality.BAD, reason)
 

@@ -8,7 +8,9 @@ from its simulator.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -29,6 +31,15 @@ class DriverEntry:
     factory: Callable[[Any, Clock], Driver[Any]]
     example_config: str
     description: str
+    simulate: Callable[[Any], AbstractAsyncContextManager[Any]]
+    """Starts a simulator matching an instrument config on free loopback ports/ptys and yields
+    the config rewritten to point at it (same channels). Used by the registry meta-test and
+    ``etalon demo``."""
+
+
+@contextlib.asynccontextmanager
+async def _in_process(config: SimInstrument) -> AsyncIterator[SimInstrument]:
+    yield config  # the sim protocol simulates inside the driver
 
 
 DRIVERS: dict[str, DriverEntry] = {
@@ -38,6 +49,7 @@ DRIVERS: dict[str, DriverEntry] = {
         SimDriver,
         "config/agent-sim.yaml",
         "In-process simulated instrument (Zener, resistor, room) on the agent's clock.",
+        _in_process,
     ),
 }
 

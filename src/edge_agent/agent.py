@@ -75,8 +75,14 @@ class Agent:
         self.metrics.spooled += len(entries)
         if dropped:
             self.metrics.spool_dropped += dropped
-            log_event(log, logging.WARNING, "spool full, oldest readings dropped", dropped=dropped,
-                      total_dropped=self.metrics.spool_dropped, max_bytes=self.config.spool.max_bytes)
+            log_event(
+                log,
+                logging.WARNING,
+                "spool full, oldest readings dropped",
+                dropped=dropped,
+                total_dropped=self.metrics.spool_dropped,
+                max_bytes=self.config.spool.max_bytes,
+            )
 
     # -- status --------------------------------------------------------------------------------
 
@@ -86,13 +92,17 @@ class Agent:
         for instrument in self.config.instruments:
             driver = self.drivers.get(instrument.name)
             channels: list[ChannelBase] = list(getattr(instrument, "channels"))  # noqa: B009
-            out.append(InstrumentInfo(
-                name=instrument.name,
-                protocol=str(getattr(instrument, "protocol")),  # noqa: B009
-                identity=driver.describe() if driver else {},
-                channels=[ChannelInfo(name=c.name, unit=c.unit, interval_s=c.interval_s, tags=c.tags)
-                          for c in channels],
-            ))
+            out.append(
+                InstrumentInfo(
+                    name=instrument.name,
+                    protocol=str(getattr(instrument, "protocol")),  # noqa: B009
+                    identity=driver.describe() if driver else {},
+                    channels=[
+                        ChannelInfo(name=c.name, unit=c.unit, interval_s=c.interval_s, tags=c.tags)
+                        for c in channels
+                    ],
+                )
+            )
         return out
 
     def _status(self, state: str, reason: str | None, with_ts: bool = True) -> bytes:
@@ -124,13 +134,17 @@ class Agent:
     def _publish_state(self, name: str, state: InstrumentState) -> None:
         assert self._link is not None
         topic = self.topics.instrument(self.config.site, self.config.id, name)
-        self._link.publish(topic, state.model_dump_json(by_alias=True, exclude_none=True).encode(),
-                           retain=True)
+        self._link.publish(
+            topic, state.model_dump_json(by_alias=True, exclude_none=True).encode(), retain=True
+        )
 
     def _topic(self, kind: str) -> str:
         site, agent = self.config.site, self.config.id
-        return {"status": self.topics.status, "data": self.topics.data,
-                "metrics": self.topics.metrics}[kind](site, agent)
+        return {
+            "status": self.topics.status,
+            "data": self.topics.data,
+            "metrics": self.topics.metrics,
+        }[kind](site, agent)
 
     def metrics_payload(self) -> bytes:
         """The self-metrics message."""
@@ -140,8 +154,12 @@ class Agent:
             self.metrics.mqtt_connected = int(self._link.connected.is_set())
             self.metrics.mqtt_reconnects = self._link.reconnects
         body: dict[str, Any] = {
-            "schema": 1, "kind": "agent", "site": self.config.site, "agent": self.config.id,
-            "ts": time.time_ns(), "metrics": self.metrics.snapshot(),
+            "schema": 1,
+            "kind": "agent",
+            "site": self.config.site,
+            "agent": self.config.id,
+            "ts": time.time_ns(),
+            "metrics": self.metrics.snapshot(),
         }
         return json.dumps(body, separators=(",", ":")).encode()
 
@@ -157,17 +175,23 @@ class Agent:
         """Run until ``stop`` is set; raises SpoolError/TransportError at start on bad setup."""
         await self.spool.open()
         if self.spool.depth:
-            log_event(log, logging.INFO, "spool has readings from an earlier run",
-                      readings=self.spool.depth)
+            log_event(
+                log,
+                logging.INFO,
+                "spool has readings from an earlier run",
+                readings=self.spool.depth,
+            )
         cfg = self.config
         link = MqttLink(
-            cfg.mqtt, f"etalon-agent-{cfg.site}-{cfg.id}",
+            cfg.mqtt,
+            f"etalon-agent-{cfg.site}-{cfg.id}",
             will=(self._topic("status"), self._status("offline", "connection lost", with_ts=False)),
         )
         self._link = link
         link.on_connected.append(self._on_connected)
-        publisher = Publisher(link, self.spool, self._topic("data"), cfg.site, cfg.id, cfg.publish,
-                              self.metrics)
+        publisher = Publisher(
+            link, self.spool, self._topic("data"), cfg.site, cfg.id, cfg.publish, self.metrics
+        )
         try:
             await link.start()
         except BaseException:
@@ -176,21 +200,36 @@ class Agent:
         locks: dict[str, asyncio.Lock] = {}
         runners = [
             InstrumentRunner(
-                i, self.drivers[i.name], self.clock, self._sink, self.metrics,
+                i,
+                self.drivers[i.name],
+                self.clock,
+                self._sink,
+                self.metrics,
                 self._on_instrument_state,
                 locks.setdefault(i.bus, asyncio.Lock()) if i.bus else None,
             )
-            for i in cfg.instruments if i.enabled
+            for i in cfg.instruments
+            if i.enabled
         ]
-        log_event(log, logging.INFO, "agent started", site=cfg.site, agent=cfg.id,
-                  instruments=len(runners), channels=sum(len(r.channels) for r in runners))
+        log_event(
+            log,
+            logging.INFO,
+            "agent started",
+            site=cfg.site,
+            agent=cfg.id,
+            instruments=len(runners),
+            channels=sum(len(r.channels) for r in runners),
+        )
         try:
             async with asyncio.TaskGroup() as group:
-                runner_tasks = [group.create_task(r.run(), name=f"instrument-{r.config.name}")
-                                for r in runners]
-                helpers = [group.create_task(self._spool_writer(), name="spool-writer"),
-                           group.create_task(publisher.run(), name="publisher"),
-                           group.create_task(self._metrics_loop(), name="metrics")]
+                runner_tasks = [
+                    group.create_task(r.run(), name=f"instrument-{r.config.name}") for r in runners
+                ]
+                helpers = [
+                    group.create_task(self._spool_writer(), name="spool-writer"),
+                    group.create_task(publisher.run(), name="publisher"),
+                    group.create_task(self._metrics_loop(), name="metrics"),
+                ]
                 self.started.set()
                 await stop.wait()
                 for task in runner_tasks:
@@ -207,7 +246,9 @@ class Agent:
         with contextlib.suppress(Exception):
             if link.connected.is_set():
                 link.publish(self._topic("metrics"), self.metrics_payload(), retain=True)
-                link.publish(self._topic("status"), self._status("offline", "shutdown"), retain=True)
+                link.publish(
+                    self._topic("status"), self._status("offline", "shutdown"), retain=True
+                )
                 await asyncio.sleep(0.1)
         await link.stop()
         await self.spool.close()

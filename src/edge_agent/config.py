@@ -97,7 +97,9 @@ class SpoolConfig(FrozenModel):
 
     path: Path = Field(..., description="SQLite file; its directory is created if missing.")
     max_bytes: int = Field(
-        512 * 1024 * 1024, ge=1024, description="When full, the oldest entries are dropped (counted)."
+        512 * 1024 * 1024,
+        ge=1024,
+        description="When full, the oldest entries are dropped (counted).",
     )
     synchronous: Literal["full", "normal"] = Field(
         "full",
@@ -112,8 +114,11 @@ class PublishConfig(FrozenModel):
     batch_max_readings: int = Field(500, ge=1, le=50_000)
     batch_max_delay_ms: int = Field(200, ge=0, le=60_000)
     window: int = Field(
-        64, ge=1, le=10_000, description="Most unacknowledged batches in flight (paho's 65,535 "
-        "message-id space silently wraps otherwise)."
+        64,
+        ge=1,
+        le=10_000,
+        description="Most unacknowledged batches in flight (paho's 65,535 "
+        "message-id space silently wraps otherwise).",
     )
 
 

@@ -84,7 +84,9 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     if data is None:
         raise ConfigError([f"{path}: the file is empty"])
     if not isinstance(data, dict):
-        raise ConfigError([f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"])
+        raise ConfigError(
+            [f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"]
+        )
     duplicates: list[tuple[int, str]] = []
     _duplicate_keys(root, "", duplicates) if root is not None else None
     if duplicates:
@@ -92,9 +94,7 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
-def validation_problems(
-    path: Path, root: yaml.Node | None, error: ValidationError
-) -> list[str]:
+def validation_problems(path: Path, root: yaml.Node | None, error: ValidationError) -> list[str]:
     """One ``FILE:LINE: field: reason`` line per pydantic error."""
     problems = []
     for item in error.errors(include_url=False):

@@ -30,7 +30,8 @@ class KeyValueFormatter(logging.Formatter):
         fields = " ".join(
             f"{k}={_quote(v)}" for k, v in record.__dict__.items() if k not in _RESERVED
         )
-        line = f"{stamp}.{int(record.msecs):03d}Z {record.levelname} {record.name} {record.getMessage()}"
+        head = f"{stamp}.{int(record.msecs):03d}Z {record.levelname} {record.name}"
+        line = f"{head} {record.getMessage()}"
         if fields:
             line += " " + fields
         if record.exc_info:

@@ -34,7 +34,13 @@ from edge_agent.logs import log_event
 
 log = logging.getLogger("etalon.mqtt")
 
-_AUTH_REFUSED = {4, 5, 134, 135, 140}  # bad user name or password / not authorized / bad auth method
+_AUTH_REFUSED = {
+    4,
+    5,
+    134,
+    135,
+    140,
+}  # bad user name or password / not authorized / bad auth method
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,7 +117,10 @@ class MqttLink:
             for topic, qos in self._subscriptions:
                 self._client.subscribe(topic, qos)
         self._loop.call_soon_threadsafe(
-            self._connected_in_loop, code, str(reason), bool(getattr(flags, "session_present", False))
+            self._connected_in_loop,
+            code,
+            str(reason),
+            bool(getattr(flags, "session_present", False)),
         )
 
     def _paho_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -123,7 +132,9 @@ class MqttLink:
         self._loop.call_soon_threadsafe(self._acked_in_loop, mid, failure)
 
     def _paho_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
-        message = Message(msg.topic, msg.payload, msg.mid, msg.qos, bool(msg.retain), self.generation)
+        message = Message(
+            msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), self.generation
+        )
         self._loop.call_soon_threadsafe(self._message_in_loop, message)
 
     # -- loop thread ---------------------------------------------------------------------------
@@ -133,7 +144,9 @@ class MqttLink:
         # reconnecting to a restarted broker.
         backoff = self.config.reconnect
         low = backoff.initial_s * random.uniform(0.5, 1.5)
-        self._client.reconnect_delay_set(min_delay=max(1, round(low)), max_delay=max(1, round(backoff.max_s)))
+        self._client.reconnect_delay_set(
+            min_delay=max(1, round(low)), max_delay=max(1, round(backoff.max_s))
+        )
 
     def _connected_in_loop(self, code: int, reason: str, session_present: bool) -> None:
         if code != 0:
@@ -154,7 +167,9 @@ class MqttLink:
 
     def _disconnected_in_loop(self, reason: str) -> None:
         if self.connected.is_set() and not self._stopping:
-            log_event(log, logging.WARNING, "mqtt disconnected", broker=self._where(), reason=reason)
+            log_event(
+                log, logging.WARNING, "mqtt disconnected", broker=self._where(), reason=reason
+            )
         self.connected.clear()
 
     def _acked_in_loop(self, mid: int, failure: str | None) -> None:
@@ -175,7 +190,7 @@ class MqttLink:
         cfg = self.config
         props = None
         if self._v5:
-            props = Properties(PacketTypes.CONNECT)
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
             props.SessionExpiryInterval = cfg.session_expiry_s
         kwargs: dict[str, Any] = {"keepalive": cfg.keepalive_s}
         if self._v5:
@@ -189,13 +204,18 @@ class MqttLink:
             raise TransportError(f"MQTT {self._where()}: TLS failed: {exc}") from exc
         except (OSError, TimeoutError) as exc:
             log_event(
-                log, logging.WARNING, "mqtt unreachable, will retry",
-                broker=self._where(), reason=str(exc) or type(exc).__name__,
+                log,
+                logging.WARNING,
+                "mqtt unreachable, will retry",
+                broker=self._where(),
+                reason=str(exc) or type(exc).__name__,
             )
             self._client.connect_async(cfg.host, cfg.port, **kwargs)
         self._client.loop_start()
         try:
-            ok, reason = await asyncio.wait_for(asyncio.shield(self._first_connack), cfg.connect_timeout_s)
+            ok, reason = await asyncio.wait_for(
+                asyncio.shield(self._first_connack), cfg.connect_timeout_s
+            )
         except TimeoutError:
             return  # unreachable for now: paho keeps trying in the background
         if not ok and self._refused is not None:

@@ -25,7 +25,10 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
         value = reading.value
         if isinstance(value, float) and not math.isfinite(value):
             reading = Reading.bad(
-                reading.instrument, reading.channel, reading.ts_ns, channel.unit,
+                reading.instrument,
+                reading.channel,
+                reading.ts_ns,
+                channel.unit,
                 f"non-finite value {value!r}",
             )
         elif isinstance(value, int | float) and not isinstance(value, bool):

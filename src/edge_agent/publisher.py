@@ -9,6 +9,7 @@ reason, e.g. not authorised for the topic) stays in the spool and is retried wit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from dataclasses import dataclass
 
@@ -71,8 +72,13 @@ class Publisher:
             self._room.set()
         if failure is not None:
             self.metrics.publish_refused += batch.count
-            log_event(log, logging.ERROR, "broker refused batch, kept in spool", reason=failure,
-                      readings=batch.count)
+            log_event(
+                log,
+                logging.ERROR,
+                "broker refused batch, kept in spool",
+                reason=failure,
+                readings=batch.count,
+            )
             self._refused.append(batch)
             self.spool.changed.set()
             return
@@ -128,7 +134,9 @@ class Publisher:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while not self.idle() and loop.time() < deadline:
-            await asyncio.sleep(0.02)
+            self.spool.changed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.spool.changed.wait(), deadline - loop.time())
         if self._ack_tasks:
             await asyncio.gather(*self._ack_tasks, return_exceptions=True)
         return self.idle()

@@ -59,7 +59,7 @@ StateCallback = Callable[[str, str, str | None], None]
 
 
 class InstrumentRunner:
-    """Runs one instrument until cancelled. Readings go to ``sink``; state changes to ``on_state``."""
+    """Runs one instrument until cancelled: readings to ``sink``, state changes to ``on_state``."""
 
     def __init__(
         self,
@@ -105,8 +105,10 @@ class InstrumentRunner:
                     async with asyncio.timeout(self.config.connect_timeout_s):
                         await self.driver.connect()
                 except (DriverError, TimeoutError) as exc:
-                    reason = str(exc) if isinstance(exc, DriverError) else (
-                        f"connect timed out after {self.config.connect_timeout_s:g} s"
+                    reason = (
+                        str(exc)
+                        if isinstance(exc, DriverError)
+                        else (f"connect timed out after {self.config.connect_timeout_s:g} s")
                     )
                     self._set_state("unavailable", reason)
                     await self._close_quietly()

@@ -16,6 +16,7 @@ cache) but the last commits may be lost if the machine loses power.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -73,7 +74,9 @@ class Spool:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
             db.executescript(_SCHEMA)
-            row = db.execute("SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool").fetchone()
+            row = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+            ).fetchone()
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: cannot open: {exc}") from exc
         self._db = db
@@ -87,10 +90,8 @@ class Spool:
 
     def _close(self) -> None:
         assert self._db is not None
-        try:
+        with contextlib.suppress(sqlite3.Error):  # the WAL is replayed at the next open
             self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        except sqlite3.Error:
-            pass  # the WAL is replayed at the next open
         self._db.close()
         self._db = None
 
@@ -157,7 +158,8 @@ class Spool:
         try:
             db.execute("BEGIN IMMEDIATE")
             count, size = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool WHERE id BETWEEN ? AND ?",
+                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                " WHERE id BETWEEN ? AND ?",
                 (first_id, last_id),
             ).fetchone()
             db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (first_id, last_id))
@@ -165,7 +167,9 @@ class Spool:
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
-            raise SpoolError(f"spool {self.path}: cannot remove acknowledged entries: {exc}") from exc
+            raise SpoolError(
+                f"spool {self.path}: cannot remove acknowledged entries: {exc}"
+            ) from exc
         self.depth -= int(count)
         self.bytes -= int(size)
         self.acked += int(count)

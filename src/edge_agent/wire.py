@@ -42,8 +42,8 @@ class WireReading(WireModel):
     quality: Literal["good", "uncertain", "bad"]
     reason: str | None = Field(None, max_length=1024)
     u: float | None = Field(None, ge=0, description="Standard uncertainty (k=1), in unit.")
-    tags: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=128)]] = (
-        Field(default_factory=dict, max_length=16)
+    tags: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=128)]] = Field(
+        default_factory=dict, max_length=16
     )
 
     @model_validator(mode="after")
@@ -56,7 +56,7 @@ class WireReading(WireModel):
 class ReadingBatch(WireModel):
     """A batch of readings published on ``{prefix}/v1/{site}/{agent}/data``."""
 
-    schema_: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    schema_: Literal[1] = Field(1, alias="schema")
     site: WireName
     agent: WireName
     seq: int = Field(..., ge=0, description="Batch counter of this agent run (diagnostics).")
@@ -84,7 +84,7 @@ class InstrumentInfo(WireModel):
 class AgentStatus(WireModel):
     """Retained on ``.../status``: the birth message, or ``offline`` (the will, or a clean stop)."""
 
-    schema_: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    schema_: Literal[1] = Field(1, alias="schema")
     state: Literal["online", "offline"]
     site: WireName
     agent: WireName
@@ -98,7 +98,7 @@ class AgentStatus(WireModel):
 class InstrumentState(WireModel):
     """Retained on ``.../instruments/{name}``: connected or unavailable, since when, why."""
 
-    schema_: Literal[1] = Field(SCHEMA_VERSION, alias="schema")
+    schema_: Literal[1] = Field(1, alias="schema")
     state: Literal["connected", "unavailable"]
     since: int
     reason: str | None = None

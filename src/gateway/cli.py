@@ -11,7 +11,9 @@ from edge_agent.cli import agent_main
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every subcommand."""
-    parser = argparse.ArgumentParser(prog="etalon", description="Edge data acquisition and drift monitoring.")
+    parser = argparse.ArgumentParser(
+        prog="etalon", description="Edge data acquisition and drift monitoring."
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     agent = sub.add_parser("agent", help="run an edge agent")
     agent.add_argument("-c", "--config", type=Path, required=True)

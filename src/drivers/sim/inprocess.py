@@ -105,7 +105,9 @@ class SimDriver:
                 value = parse_number(reply)
             except ValueError:
                 readings.append(
-                    Reading.bad(name, channel.name, t_ns, channel.unit, f"unparseable reply {reply!r}")
+                    Reading.bad(
+                        name, channel.name, t_ns, channel.unit, f"unparseable reply {reply!r}"
+                    )
                 )
                 continue
             readings.append(Reading(name, channel.name, t_ns, value, channel.unit, Quality.GOOD))
@@ -117,4 +119,8 @@ class SimDriver:
 
     def describe(self) -> dict[str, str]:
         """A simulated instrument says what it is."""
-        return {"manufacturer": "etalon", "model": f"sim-{self.config.model.kind}", "serial": self.config.name}
+        return {
+            "manufacturer": "etalon",
+            "model": f"sim-{self.config.model.kind}",
+            "serial": self.config.name,
+        }
