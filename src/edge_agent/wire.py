@@ -134,13 +134,20 @@ class Topics:
         """Root of the gateway's alert events and retained alert states."""
         return f"{self.root}/{site}/alerts"
 
-    def parse(self, topic: str) -> tuple[str, str, str] | None:
-        """(site, agent, kind) of an agent topic, kind in data/status/metrics; None otherwise."""
+    def gateway(self, site: str, gateway: str, kind: str) -> str:
+        """A gateway's own retained ``status`` or ``metrics``."""
+        return f"{self.root}/{site}/gateways/{gateway}/{kind}"
+
+    def parse(self, topic: str) -> tuple[str, str, str, str | None] | None:
+        """(site, agent, kind, instrument) of an agent topic; kind is data, status, metrics or
+        instrument (then ``instrument`` names it); None for any other topic."""
         if not topic.startswith(self.root + "/"):
             return None
         parts = topic[len(self.root) + 1 :].split("/")
-        if len(parts) == 3 and parts[2] in ("data", "status", "metrics"):
-            return parts[0], parts[1], parts[2]
+        if len(parts) == 3 and parts[2] in ("data", "status", "metrics") and parts[1] != "gateways":
+            return parts[0], parts[1], parts[2], None
+        if len(parts) == 4 and parts[2] == "instruments" and parts[1] != "gateways":
+            return parts[0], parts[1], "instrument", parts[3]
         return None
 
 

@@ -1,0 +1,81 @@
+"""Messages a user reads, in English and Vietnamese.
+
+The language comes from ``--lang``, else ``ETALON_LANG``, else the locale (``LANG=vi_VN...`` →
+Vietnamese), else English. Technical detail inside a message (a pydantic reason, a server's
+answer) stays as the component produced it.
+"""
+
+from __future__ import annotations
+
+import os
+
+LANGUAGES = ("en", "vi")
+
+MESSAGES: dict[str, dict[str, str]] = {
+    "check.ok": {"en": "{file}: OK ({kind} config)", "vi": "{file}: hợp lệ (cấu hình {kind})"},
+    "check.invalid": {
+        "en": "{file}: invalid {kind} config",
+        "vi": "{file}: cấu hình {kind} không hợp lệ",
+    },
+    "check.summary": {
+        "en": "{errors} of {files} file(s) invalid",
+        "vi": "{errors} trên {files} tệp không hợp lệ",
+    },
+    "config.invalid": {"en": "invalid config {file}", "vi": "cấu hình không hợp lệ {file}"},
+    "kind.agent": {"en": "agent", "vi": "tác tử"},
+    "kind.gateway": {"en": "gateway", "vi": "cổng"},
+    "kind.demo": {"en": "demo", "vi": "trình diễn"},
+    "demo.title": {
+        "en": "etalon demo — site {site}, broker {broker}, store {store}",
+        "vi": "etalon trình diễn — cơ sở {site}, broker {broker}, kho dữ liệu {store}",
+    },
+    "demo.header": {
+        "en": "{instrument:<16} {channel:<18} {value:>18} {unit:<5} {quality:<9} {age:>6}",
+        "vi": "{instrument:<16} {channel:<18} {value:>18} {unit:<5} {quality:<9} {age:>6}",
+    },
+    "demo.columns": {
+        "en": "instrument|channel|value|unit|quality|age",
+        "vi": "thiết bị|kênh|giá trị|đơn vị|chất lượng|tuổi",
+    },
+    "demo.counters": {
+        "en": "read {read}  published {published}  acknowledged {acked}  written {written}  "
+        "refused {refused}  agent spool {agent_spool}  gateway spool {gateway_spool}",
+        "vi": "đã đọc {read}  đã gửi {published}  đã xác nhận {acked}  đã ghi {written}  "
+        "bị từ chối {refused}  hàng đợi tác tử {agent_spool}  hàng đợi cổng {gateway_spool}",
+    },
+    "demo.stop_hint": {"en": "Ctrl-C stops the demo.", "vi": "Nhấn Ctrl-C để dừng."},
+    "demo.summary": {
+        "en": "demo stopped after {seconds:.0f} s: {read} readings read, {stored} in the store "
+        "({store}), data in {data_dir}",
+        "vi": "đã dừng sau {seconds:.0f} giây: đọc {read} giá trị, {stored} giá trị trong kho "
+        "({store}), dữ liệu tại {data_dir}",
+    },
+    "demo.exact": {
+        "en": "every reading arrived exactly once",
+        "vi": "mọi giá trị đã đến đúng một lần",
+    },
+    "demo.mismatch": {
+        "en": "MISMATCH: {read} read but {stored} stored",
+        "vi": "KHÔNG KHỚP: đọc {read} nhưng lưu {stored}",
+    },
+    "quality.good": {"en": "good", "vi": "tốt"},
+    "quality.uncertain": {"en": "uncertain", "vi": "nghi ngờ"},
+    "quality.bad": {"en": "bad", "vi": "hỏng"},
+    "error.transport": {"en": "cannot use the MQTT broker", "vi": "không dùng được MQTT broker"},
+}
+
+
+def language(requested: str | None = None) -> str:
+    """The language to use: the requested one, ETALON_LANG, the locale, or English."""
+    for candidate in (requested, os.environ.get("ETALON_LANG"), os.environ.get("LANG")):
+        if candidate:
+            code = candidate.split("_")[0].split(".")[0].lower()
+            if code in LANGUAGES:
+                return code
+    return "en"
+
+
+def t(key: str, lang: str = "en", **values: object) -> str:
+    """The message ``key`` in ``lang`` (English if missing), formatted with ``values``."""
+    texts = MESSAGES[key]
+    return texts.get(lang, texts["en"]).format(**values)

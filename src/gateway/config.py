@@ -1,0 +1,124 @@
+"""The gateway's configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import AnyHttpUrl, Field, model_validator
+
+from drivers.config import Backoff, FrozenModel, Name
+from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
+
+
+class SqliteStoreConfig(FrozenModel):
+    """The embedded store: readings in a local SQLite file (no server needed)."""
+
+    kind: Literal["sqlite"] = "sqlite"
+    path: Path
+
+
+class InfluxV2StoreConfig(FrozenModel):
+    """InfluxDB 2.x/3.x, InfluxDB Cloud, VictoriaMetrics: the v2 write API."""
+
+    kind: Literal["influxdb_v2"]
+    url: AnyHttpUrl
+    token: Secret | None = None
+    org: str = Field("etalon", min_length=1)
+    bucket: str = Field(..., min_length=1)
+    timeout_s: float = Field(10.0, gt=0)
+    gzip: bool = False
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _token_resolves(self) -> InfluxV2StoreConfig:
+        if self.token is not None:
+            self.token.resolve()
+        return self
+
+
+class InfluxV1StoreConfig(FrozenModel):
+    """InfluxDB 1.x: ``POST /write?db=``."""
+
+    kind: Literal["influxdb_v1"]
+    url: AnyHttpUrl
+    database: str = Field(..., min_length=1)
+    retention_policy: str | None = None
+    username: str | None = None
+    password: Secret | None = None
+    create_database: bool = Field(
+        False, description="Issue CREATE DATABASE at start (needs admin rights; idempotent)."
+    )
+    timeout_s: float = Field(10.0, gt=0)
+    verify_tls: bool = True
+
+    @model_validator(mode="after")
+    def _password_resolves(self) -> InfluxV1StoreConfig:
+        if self.password is not None:
+            if self.username is None:
+                raise ValueError("password given without username")
+            self.password.resolve()
+        return self
+
+
+StoreConfig = Annotated[
+    SqliteStoreConfig | InfluxV2StoreConfig | InfluxV1StoreConfig, Field(discriminator="kind")
+]
+
+
+class IngestConfig(FrozenModel):
+    """What the gateway subscribes to and what it refuses."""
+
+    sites: list[Name] | None = Field(
+        None, description="Sites whose agents this gateway ingests; default: its own site."
+    )
+    all_sites: bool = Field(False, description="Ingest every site on the broker.")
+    shared_group: Name | None = Field(
+        None,
+        description="MQTT 5 shared subscription group: N gateways in one group split the data.",
+    )
+    max_payload_bytes: int = Field(1024 * 1024, ge=1024)
+    deadletter_max_bytes: int = Field(
+        64 * 1024, ge=0, description="Raw bytes of a refused payload kept in its dead letter."
+    )
+
+
+class WriteConfig(FrozenModel):
+    """How the gateway writes to the store."""
+
+    batch_max_lines: int = Field(5000, ge=1, le=500_000)
+    batch_max_delay_ms: int = Field(500, ge=0, le=60_000)
+    retry: Backoff = Field(default_factory=lambda: Backoff(initial_s=0.5, max_s=30.0))
+
+
+class RecordsConfig(FrozenModel):
+    """The record store: agents, channels, audit log (and later standards, alerts)."""
+
+    path: Path
+
+
+class GatewayConfig(FrozenModel):
+    """A gateway: who it is, what it ingests, where it spools and writes."""
+
+    site: Name
+    id: Name = "gw-1"
+    mqtt: MqttConfig = Field(default_factory=MqttConfig)
+    ingest: IngestConfig = Field(default_factory=IngestConfig)
+    spool: SpoolConfig
+    store: StoreConfig
+    write: WriteConfig = Field(default_factory=WriteConfig)
+    records: RecordsConfig
+    metrics_interval_s: float = Field(10.0, ge=1, le=3600)
+    log: LogConfig = Field(default_factory=LogConfig)
+
+    @model_validator(mode="after")
+    def _shared_needs_v5(self) -> GatewayConfig:
+        if self.ingest.shared_group and self.mqtt.version != "5":
+            raise ValueError("ingest.shared_group needs mqtt.version: '5' (shared subscriptions)")
+        return self
+
+    def ingest_sites(self) -> list[str]:
+        """Topic levels to subscribe for the site: ['+'] for all sites."""
+        if self.ingest.all_sites:
+            return ["+"]
+        return list(self.ingest.sites or [self.site])

@@ -1,0 +1,159 @@
+"""The gateway process: MQTT ingest → spool → store, records, self-metrics, status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+
+from edge_agent import __version__
+from edge_agent.logs import log_event
+from edge_agent.mqtt import MqttLink
+from edge_agent.spool import Spool
+from edge_agent.wire import Topics
+from gateway.config import GatewayConfig
+from gateway.ingest import Ingest
+from gateway.metrics import GatewayMetrics
+from gateway.records import RecordStore
+from gateway.stores import Store, build_store
+from gateway.writer import Writer
+
+log = logging.getLogger("etalon.gateway")
+
+SHUTDOWN_GRACE_S = 5.0
+"""On a clean stop, how long the gateway keeps writing what it has spooled."""
+
+
+class Gateway:
+    """One gateway process. ``await run(stop)`` until ``stop`` is set."""
+
+    def __init__(self, config: GatewayConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.metrics = GatewayMetrics()
+        self.topics = Topics(config.mqtt.topic_prefix)
+        self.store = store or build_store(config.store)
+        self.spool = Spool(config.spool, "gateway")
+        self.records = RecordStore(config.records.path)
+        self.started = asyncio.Event()
+        self.ingest: Ingest | None = None
+
+    def _status(self, state: str, reason: str | None) -> bytes:
+        return json.dumps(
+            {
+                "schema": 1,
+                "state": state,
+                "site": self.config.site,
+                "gateway": self.config.id,
+                "version": __version__,
+                "ts": time.time_ns(),
+                "reason": reason,
+            }
+        ).encode()
+
+    def sample_metrics(self, link: MqttLink | None) -> dict[str, int | float]:
+        """Refresh gauges and return every self-metric."""
+        m = self.metrics
+        m.spool_depth, m.spool_bytes = self.spool.depth, self.spool.bytes
+        if link is not None:
+            m.mqtt_connected = int(link.connected.is_set())
+            m.mqtt_reconnects = link.reconnects
+        return m.snapshot()
+
+    async def _metrics_loop(self, link: MqttLink) -> None:
+        tags = {"site": self.config.site, "gateway": self.config.id}
+        while True:
+            await asyncio.sleep(self.config.metrics_interval_s)
+            await self._emit_metrics(link, tags)
+
+    async def _emit_metrics(self, link: MqttLink, tags: dict[str, str]) -> None:
+        values = self.sample_metrics(link)
+        ts = time.time_ns()
+        entry = {
+            "kind": "metrics",
+            "measurement": "etalon_gateway",
+            "tags": tags,
+            "ts": ts,
+            "values": values,
+        }
+        await self.spool.append([json.dumps(entry, separators=(",", ":")).encode()])
+        if link.connected.is_set():
+            body = {"schema": 1, "kind": "gateway", **tags, "ts": ts, "metrics": values}
+            link.publish(
+                self.topics.gateway(self.config.site, self.config.id, "metrics"),
+                json.dumps(body).encode(),
+                retain=True,
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        cfg = self.config
+        await self.records.open()
+        await self.spool.open()
+        try:
+            await self.store.open()
+        except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
+            log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
+        status_topic = self.topics.gateway(cfg.site, cfg.id, "status")
+        link = MqttLink(
+            cfg.mqtt,
+            f"etalon-gateway-{cfg.site}-{cfg.id}",
+            manual_ack=True,
+            will=(status_topic, self._status("offline", "connection lost")),
+        )
+        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics)
+        self.ingest = ingest
+        await ingest.load_known_agents()
+        for topic in ingest.subscriptions():
+            link.subscribe(topic, qos=1)
+
+        def announce(_session_present: bool) -> None:
+            link.publish(status_topic, self._status("online", None), retain=True)
+
+        link.on_connected.append(announce)
+        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        try:
+            await link.start()
+        except BaseException:
+            await self._close()
+            raise
+        log_event(
+            log,
+            logging.INFO,
+            "gateway started",
+            site=cfg.site,
+            gateway=cfg.id,
+            store=self.store.name,
+            spooled=self.spool.depth,
+        )
+        drained = False
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(ingest.run(), name="ingest"),
+                    group.create_task(writer.run(), name="writer"),
+                    group.create_task(self._metrics_loop(link), name="metrics"),
+                ]
+                self.started.set()
+                await stop.wait()
+                # Stop taking messages first: what is not yet acknowledged is redelivered later.
+                with contextlib.suppress(Exception):
+                    link.publish(status_topic, self._status("offline", "shutdown"), retain=True)
+                    await asyncio.sleep(0.05)
+                await link.stop()
+                tasks[0].cancel()
+                await self._emit_metrics(link, {"site": cfg.site, "gateway": cfg.id})
+                drained = await writer.drain(SHUTDOWN_GRACE_S)
+                for task in tasks[1:]:
+                    task.cancel()
+        finally:
+            await link.stop()
+            await self._close()
+            final = self.sample_metrics(None) | {"drained": drained}
+            log_event(log, logging.INFO, "gateway stopped", **final)
+
+    async def _close(self) -> None:
+        for close in (self.store.close, self.spool.close, self.records.close):
+            with contextlib.suppress(Exception):
+                await close()

@@ -1,0 +1,34 @@
+"""The gateway's self-metrics."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+
+@dataclass
+class GatewayMetrics:
+    """Counters of one gateway run; gauges (depth, up, online) are set when sampled."""
+
+    messages_received: int = 0
+    readings_received: int = 0
+    readings_rejected: int = 0
+    payloads_deadlettered: int = 0
+    spooled: int = 0
+    spool_dropped: int = 0
+    spool_depth: int = 0
+    spool_bytes: int = 0
+    written: int = 0
+    readings_written: int = 0
+    write_batches: int = 0
+    write_errors: int = 0
+    write_rejected: int = 0
+    write_latency_ms: float = 0.0
+    write_latency_ms_max: float = 0.0
+    store_up: int = 0
+    agents_online: int = 0
+    mqtt_connected: int = 0
+    mqtt_reconnects: int = 0
+
+    def snapshot(self) -> dict[str, int | float]:
+        """All counters and gauges."""
+        return asdict(self)
