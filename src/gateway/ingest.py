@@ -166,7 +166,8 @@ class Ingest:
         self.agents[(site, agent)] = status.state
         self.metrics.agents_online = sum(1 for s in self.agents.values() if s == "online")
         if previous != status.state:
-            level = logging.INFO if status.state == "online" else logging.WARNING
+            expected = status.state == "online" or status.reason == "shutdown"
+            level = logging.INFO if expected else logging.WARNING
             log_event(
                 log, level, f"agent {status.state}", site=site, agent=agent, reason=status.reason
             )

@@ -1,0 +1,83 @@
+"""Fixtures shared by the suite: real servers, and guards against leaked threads and tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
+
+# -- leak guards (pymodbus / ophyd-async habit: a test must leave nothing running) ----------------
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_threads(request: pytest.FixtureRequest) -> Iterator[None]:
+    before = set(threading.enumerate())
+    if inspect.iscoroutinefunction(getattr(request.node, "function", None)):
+        request.getfixturevalue("_no_leaked_tasks")
+    yield
+    deadline = time.monotonic() + 3
+    while True:
+        leaked = [t for t in threading.enumerate() if t not in before and t.is_alive()]
+        if not leaked or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not leaked, f"test left threads running: {[t.name for t in leaked]}"
+
+
+@pytest.fixture
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    yield
+    current = asyncio.current_task()
+    pending = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    for _ in range(20):  # tasks being cancelled need a few loop turns to finish
+        if not pending:
+            break
+        await asyncio.sleep(0.01)
+        pending = [t for t in pending if not t.done()]
+    assert not pending, f"test left tasks running: {[t.get_name() for t in pending]}"
+
+
+# -- real servers ------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    """A Mosquitto broker of this test's own."""
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture
+def victoria(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """VictoriaMetrics keeping every duplicate: a strict detector of double writes."""
+    server = VictoriaMetrics(tmp_path / "vm")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def victoria_dedup(tmp_path: Path) -> Iterator[VictoriaMetrics]:
+    """VictoriaMetrics with InfluxDB's semantics (one point per series and timestamp)."""
+    server = VictoriaMetrics(tmp_path / "vm-dedup", dedup=True)
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
+    """One influxd 1.x for the session (tests use their own databases)."""
+    server = Influxd(tmp_path_factory.mktemp("influxd"))
+    server.start(timeout_s=40)
+    yield server
+    server.stop()
