@@ -114,10 +114,11 @@ class InstrumentRunner:
                     await self._close_quietly()
                     await asyncio.sleep(backoff.next_delay())
                     continue
-                if self.state == "unavailable":
-                    self.metrics.reconnects += 1
                 backoff.reset()
-                self._set_state("connected")
+                if self.state == "starting":
+                    self._set_state("connected")
+                # An instrument that was unavailable counts as recovered at its first good read,
+                # not at connect: one that connects but never answers must not flap in the log.
                 reason = await self._poll()
                 self._set_state("unavailable", reason)
                 await self._close_quietly()
@@ -149,6 +150,9 @@ class InstrumentRunner:
             if isinstance(outcome, NotConnected):
                 return outcome.reason
             failures = failures + 1 if outcome else 0
+            if not outcome and self.state == "unavailable":
+                self.metrics.reconnects += 1
+                self._set_state("connected")
             if failures >= FAILURES_BEFORE_RECONNECT:
                 return f"{failures} failed reads in a row, re-opening the session"
             now = loop.time()
