@@ -21,6 +21,8 @@ Name = Annotated[
     ),
 ]
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
+PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f]*$"
+"""No backslash and no control characters: InfluxDB cannot round-trip a backslash in a tag."""
 RESERVED_TAGS = frozenset({"site", "agent", "instrument", "channel", "unit"})
 
 
@@ -46,7 +48,12 @@ class ChannelBase(FrozenModel):
     """What every channel has, whatever the protocol: name, unit, interval, scaling, tags."""
 
     name: Name
-    unit: str = Field(..., max_length=32, description="Unit after scaling, e.g. 'V', '°C', '%rh'.")
+    unit: str = Field(
+        ...,
+        max_length=32,
+        pattern=PLAIN_TEXT,
+        description="Unit after scaling, e.g. 'V', '°C', '%rh'.",
+    )
     interval_s: float = Field(
         1.0, gt=0, le=86_400, description="Seconds between readings; ticks align to multiples."
     )
@@ -67,8 +74,11 @@ class ChannelBase(FrozenModel):
                 raise ValueError(
                     f"tag key {key!r} is reserved ({', '.join(sorted(RESERVED_TAGS))})"
                 )
-            if not value or len(value) > 128 or "\n" in value:
-                raise ValueError(f"tag {key!r}: value must be 1-128 chars without newlines")
+            if not value or len(value) > 128 or not re.match(PLAIN_TEXT, value):
+                raise ValueError(
+                    f"tag {key!r}: value must be 1-128 characters, no backslash or control "
+                    "characters"
+                )
         return tags
 
 

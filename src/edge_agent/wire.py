@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from drivers.config import NAME_PATTERN
+from drivers.config import NAME_PATTERN, PLAIN_TEXT
 from drivers.errors import PayloadError
 from drivers.reading import Reading
 
@@ -38,13 +38,14 @@ class WireReading(WireModel):
     channel: WireName
     ts: int = Field(..., ge=TS_MIN_NS, le=TS_MAX_NS, description="UTC, ns since the epoch.")
     value: float | int | bool | Annotated[str, Field(max_length=256)] | None
-    unit: str = Field(..., max_length=32)
+    unit: str = Field(..., max_length=32, pattern=PLAIN_TEXT)
     quality: Literal["good", "uncertain", "bad"]
     reason: str | None = Field(None, max_length=1024)
     u: float | None = Field(None, ge=0, description="Standard uncertainty (k=1), in unit.")
-    tags: dict[Annotated[str, Field(max_length=32)], Annotated[str, Field(max_length=128)]] = Field(
-        default_factory=dict, max_length=16
-    )
+    tags: dict[
+        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")],
+        Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)],
+    ] = Field(default_factory=dict, max_length=16)
 
     @model_validator(mode="after")
     def _value_matches_quality(self) -> WireReading:

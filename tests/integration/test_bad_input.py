@@ -24,22 +24,30 @@ TS0 = 1_790_000_000_000_000_000
 
 
 def reading(i: int, **override: object) -> dict[str, object]:
-    body: dict[str, object] = {"instrument": "dmm-1", "channel": "voltage", "ts": TS0 + i * 10**9,
-                               "value": 10.0 + i * 1e-7, "unit": "V", "quality": "good"}
+    body: dict[str, object] = {
+        "instrument": "dmm-1",
+        "channel": "voltage",
+        "ts": TS0 + i * 10**9,
+        "value": 10.0 + i * 1e-7,
+        "unit": "V",
+        "quality": "good",
+    }
     body.update(override)
     return body
 
 
 def batch(*readings: dict[str, object], schema: object = 1, site: str = SITE) -> bytes:
-    return json.dumps({"schema": schema, "site": site, "agent": AGENT, "seq": 0,
-                       "readings": list(readings)}).encode()
+    return json.dumps(
+        {"schema": schema, "site": site, "agent": AGENT, "seq": 0, "readings": list(readings)}
+    ).encode()
 
 
 def test_malformed_payloads_are_dead_lettered_and_good_readings_arrive(
     tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
 ) -> None:
-    chain = Chain(tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria.url,
-                                        "bucket": "b", "org": "o"})
+    chain = Chain(
+        tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria.url, "bucket": "b", "org": "o"}
+    )
     client = RawClient(mosquitto.port)
     topic = f"etalon/v1/{SITE}/{AGENT}/data"
     try:
@@ -56,8 +64,18 @@ def test_malformed_payloads_are_dead_lettered_and_good_readings_arrive(
         one_bad = batch(reading(11), reading(12, unit=None), reading(13))
         wrong_site = batch(reading(14), site="elsewhere")
         valid_b = batch(reading(15))
-        for payload in (valid_a, truncated, wrong_types, with_nan, with_inf, huge,
-                        unknown_schema, one_bad, wrong_site, valid_b):
+        for payload in (
+            valid_a,
+            truncated,
+            wrong_types,
+            with_nan,
+            with_inf,
+            huge,
+            unknown_schema,
+            one_bad,
+            wrong_site,
+            valid_b,
+        ):
             client.publish(topic, payload)
         letters = client.wait_messages(8)
         expected_good = {0, 1, 4, 6, 9, 11, 13, 15}
@@ -79,7 +97,9 @@ def test_malformed_payloads_are_dead_lettered_and_good_readings_arrive(
     assert reasons[6] == "1 of 3 readings refused"
     assert "envelope names elsewhere/bench-1" in reasons[7]
     nan_letter = json.loads(letters[2][1])
-    assert nan_letter["rejected"] == [{"index": 1, "reason": "value: Input should be a finite number"}]
+    assert nan_letter["rejected"] == [
+        {"index": 1, "reason": "value: Input should be a finite number"}
+    ]
     huge_letter = json.loads(letters[4][1])
     assert huge_letter["truncated"] is True and huge_letter["payload_bytes"] == len(huge)
     assert len(base64.b64decode(huge_letter["payload_b64"])) == 64 * 1024
@@ -95,20 +115,41 @@ def test_a_hung_and_a_garbage_instrument_do_not_delay_the_others(
     tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
 ) -> None:
     instruments = [
-        {"name": "healthy", "protocol": "sim", "model": {"kind": "zener"},
-         "channels": [{"name": "voltage", "quantity": "voltage", "unit": "V",
-                       "interval_s": 0.2}]},
-        {"name": "hung", "protocol": "sim", "model": {"kind": "room"}, "timeout_s": 1.0,
-         "faults": {"hang": True}, "reconnect": {"initial_s": 0.2, "max_s": 0.5},
-         "channels": [{"name": "temperature", "quantity": "temperature", "unit": "°C",
-                       "interval_s": 0.5}]},
-        {"name": "garbage", "protocol": "sim", "model": {"kind": "resistor"},
-         "faults": {"garbage_rate": 1.0},
-         "channels": [{"name": "resistance", "quantity": "resistance", "unit": "Ω",
-                       "interval_s": 0.5}]},
+        {
+            "name": "healthy",
+            "protocol": "sim",
+            "model": {"kind": "zener"},
+            "channels": [
+                {"name": "voltage", "quantity": "voltage", "unit": "V", "interval_s": 0.2}
+            ],
+        },
+        {
+            "name": "hung",
+            "protocol": "sim",
+            "model": {"kind": "room"},
+            "timeout_s": 1.0,
+            "faults": {"hang": True},
+            "reconnect": {"initial_s": 0.2, "max_s": 0.5},
+            "channels": [
+                {"name": "temperature", "quantity": "temperature", "unit": "°C", "interval_s": 0.5}
+            ],
+        },
+        {
+            "name": "garbage",
+            "protocol": "sim",
+            "model": {"kind": "resistor"},
+            "faults": {"garbage_rate": 1.0},
+            "channels": [
+                {"name": "resistance", "quantity": "resistance", "unit": "Ω", "interval_s": 0.5}
+            ],
+        },
     ]
-    chain = Chain(tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria.url,
-                                        "bucket": "b", "org": "o"}, instruments=instruments)
+    chain = Chain(
+        tmp_path,
+        mosquitto,
+        {"kind": "influxdb_v2", "url": victoria.url, "bucket": "b", "org": "o"},
+        instruments=instruments,
+    )
     try:
         chain.start()
         time.sleep(6)

@@ -8,6 +8,7 @@ VictoriaMetrics with deduplication. The steady test uses a VictoriaMetrics witho
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import sqlite3
 import time
@@ -27,9 +28,14 @@ from tests.support.chain import (
 from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
 
 # interval of each channel of sim_instruments(), ms
-INTERVALS_MS = {("zener-10v", "voltage"): 200, ("zener-10v", "temperature"): 1000,
-                ("room-a", "temperature"): 500, ("room-a", "humidity"): 500,
-                ("room-a", "pressure"): 500, ("resistor-10k", "resistance"): 1000}
+INTERVALS_MS = {
+    ("zener-10v", "voltage"): 200,
+    ("zener-10v", "temperature"): 1000,
+    ("room-a", "temperature"): 500,
+    ("room-a", "humidity"): 500,
+    ("room-a", "pressure"): 500,
+    ("resistor-10k", "resistance"): 1000,
+}
 
 
 def assert_no_gaps(stored: Stored, slack_ms: int = 150) -> None:
@@ -41,8 +47,10 @@ def assert_no_gaps(stored: Stored, slack_ms: int = 150) -> None:
 
 def influx_store(influxd: Influxd) -> tuple[dict[str, object], str]:
     db = f"t{uuid.uuid4().hex[:10]}"
-    return ({"kind": "influxdb_v1", "url": influxd.url, "database": db,
-             "create_database": True}, db)
+    return (
+        {"kind": "influxdb_v1", "url": influxd.url, "database": db, "create_database": True},
+        db,
+    )
 
 
 def test_gateway_killed_and_restarted_loses_nothing(
@@ -87,8 +95,11 @@ def pending_in_spool(spool: Path, copy_dir: Path) -> set[tuple[str, str, int]]:
 def test_agent_killed_and_restarted_delivers_its_spool(
     tmp_path: Path, mosquitto: Mosquitto, victoria_dedup: VictoriaMetrics
 ) -> None:
-    chain = Chain(tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria_dedup.url,
-                                        "bucket": "b", "org": "o"})
+    chain = Chain(
+        tmp_path,
+        mosquitto,
+        {"kind": "influxdb_v2", "url": victoria_dedup.url, "bucket": "b", "org": "o"},
+    )
     try:
         chain.start()
         time.sleep(1)
@@ -120,13 +131,14 @@ def test_agent_killed_and_restarted_delivers_its_spool(
     killed_ms = int(killed_at * 1000)
     for (instrument, channel), interval in INTERVALS_MS.items():
         ts = stored.timestamps(instrument, channel)
-        gaps = [(a, b) for a, b in zip(ts, ts[1:], strict=False) if b - a > interval + 150]
+        gaps = [(a, b) for a, b in itertools.pairwise(ts) if b - a > interval + 150]
         assert len(gaps) <= 1, f"{instrument}/{channel}: gaps {gaps}"
         assert all(a < killed_ms < b + 2000 for a, b in gaps)
         # The one gap starts at the last reading the dead agent had spooled: nothing before it
         # was lost.
-        last_spooled = max((t for i, c, t in pending if (i, c) == (instrument, channel)),
-                           default=None)
+        last_spooled = max(
+            (t for i, c, t in pending if (i, c) == (instrument, channel)), default=None
+        )
         if gaps and last_spooled is not None:
             assert gaps[0][0] == last_spooled
 
@@ -134,8 +146,11 @@ def test_agent_killed_and_restarted_delivers_its_spool(
 def test_broker_down_for_10_s(
     tmp_path: Path, mosquitto: Mosquitto, victoria_dedup: VictoriaMetrics
 ) -> None:
-    chain = Chain(tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria_dedup.url,
-                                        "bucket": "b", "org": "o"})
+    chain = Chain(
+        tmp_path,
+        mosquitto,
+        {"kind": "influxdb_v2", "url": victoria_dedup.url, "bucket": "b", "org": "o"},
+    )
     try:
         chain.start()
         time.sleep(2)
@@ -198,8 +213,11 @@ def test_gateway_killed_while_store_down_keeps_its_spool(
     tmp_path: Path, mosquitto: Mosquitto, victoria_dedup: VictoriaMetrics
 ) -> None:
     """Acknowledged to the broker, not yet in the store: only the gateway's spool holds these."""
-    chain = Chain(tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria_dedup.url,
-                                        "bucket": "b", "org": "o"})
+    chain = Chain(
+        tmp_path,
+        mosquitto,
+        {"kind": "influxdb_v2", "url": victoria_dedup.url, "bucket": "b", "org": "o"},
+    )
     try:
         chain.start()
         time.sleep(1)

@@ -13,8 +13,11 @@ from tests.support.services import Mosquitto, VictoriaMetrics
 def test_steady_streaming_arrives_exactly_once(
     tmp_path: Path, mosquitto: Mosquitto, victoria: VictoriaMetrics
 ) -> None:
-    chain = Chain(tmp_path, mosquitto, {"kind": "influxdb_v2", "url": victoria.url,
-                                        "bucket": "etalon", "org": "lab"})
+    chain = Chain(
+        tmp_path,
+        mosquitto,
+        {"kind": "influxdb_v2", "url": victoria.url, "bucket": "etalon", "org": "lab"},
+    )
     try:
         chain.start()
         time.sleep(6)

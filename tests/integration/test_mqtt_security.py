@@ -16,15 +16,33 @@ EXIT_TRANSPORT = 3
 
 
 def agent_yaml(tmp: Path, mqtt: dict[str, object]) -> Path:
-    return write_yaml(tmp / "agent.yaml", {
-        "site": "lab-1", "id": "bench-1", "mqtt": mqtt, "spool": {"path": str(tmp / "s.db")},
-        "instruments": [{"name": "z", "protocol": "sim", "model": {"kind": "zener"},
-                         "channels": [{"name": "v", "quantity": "voltage", "unit": "V"}]}]})
+    return write_yaml(
+        tmp / "agent.yaml",
+        {
+            "site": "lab-1",
+            "id": "bench-1",
+            "mqtt": mqtt,
+            "spool": {"path": str(tmp / "s.db")},
+            "instruments": [
+                {
+                    "name": "z",
+                    "protocol": "sim",
+                    "model": {"kind": "zener"},
+                    "channels": [{"name": "v", "quantity": "voltage", "unit": "V"}],
+                }
+            ],
+        },
+    )
 
 
 def run_agent(config: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(etalon_command("agent", "-c", str(config)), capture_output=True,
-                          text=True, env=child_env(env), timeout=60)
+    return subprocess.run(
+        etalon_command("agent", "-c", str(config)),
+        capture_output=True,
+        text=True,
+        env=child_env(env),
+        timeout=60,
+    )
 
 
 def test_wrong_mqtt_password_is_a_clear_error(tmp_path: Path) -> None:
@@ -41,9 +59,12 @@ def test_wrong_mqtt_password_is_a_clear_error(tmp_path: Path) -> None:
         # The right password is accepted (the agent starts and stays up until stopped).
         config = agent_yaml(tmp_path, mqtt)
         with open(tmp_path / "agent.log", "wb") as log:
-            agent = subprocess.Popen(etalon_command("agent", "-c", str(config)), stdout=log,
-                                     stderr=subprocess.STDOUT,
-                                     env=child_env({"MQTT_PW": "right-password"}))
+            agent = subprocess.Popen(
+                etalon_command("agent", "-c", str(config)),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=child_env({"MQTT_PW": "right-password"}),
+            )
             time.sleep(3)
             assert agent.poll() is None, (tmp_path / "agent.log").read_text()
             agent.terminate()
@@ -59,15 +80,18 @@ def test_missing_password_variable_is_a_config_error(tmp_path: Path) -> None:
     assert "mqtt: environment variable ETALON_NOT_SET_ANYWHERE is not set" in result.stderr
 
 
-def test_tls_with_a_test_ca_carries_the_chain(
-    tmp_path: Path, victoria: VictoriaMetrics
-) -> None:
+def test_tls_with_a_test_ca_carries_the_chain(tmp_path: Path, victoria: VictoriaMetrics) -> None:
     ca, cert, key = make_ca_and_server(tmp_path / "pki")
     broker = Mosquitto(tmp_path / "mq", tls=(ca, cert, key))
     broker.start()
     tls = {"tls": {"ca_file": str(ca)}}
-    chain = Chain(tmp_path, broker, {"kind": "influxdb_v2", "url": victoria.url, "bucket": "b",
-                                     "org": "o"}, agent_extra={}, gateway_extra={})
+    chain = Chain(
+        tmp_path,
+        broker,
+        {"kind": "influxdb_v2", "url": victoria.url, "bucket": "b", "org": "o"},
+        agent_extra={},
+        gateway_extra={},
+    )
     for path in (chain.agent_config, chain.gateway_config):
         import yaml
 

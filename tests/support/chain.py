@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -19,26 +20,55 @@ def sim_instruments(fast: bool = True) -> list[dict[str, Any]]:
     """Three simulated instruments with channels at different intervals."""
     k = 1 if fast else 5
     return [
-        {"name": "zener-10v", "protocol": "sim", "model": {"kind": "zener"},
-         "channels": [{"name": "voltage", "quantity": "voltage", "unit": "V",
-                       "interval_s": 0.2 * k, "uncertainty": {"absolute": 5e-7},
-                       "tags": {"standard": "Z10-01"}},
-                      {"name": "temperature", "quantity": "temperature", "unit": "°C",
-                       "interval_s": 1.0 * k}]},
-        {"name": "room-a", "protocol": "sim", "model": {"kind": "room"},
-         "channels": [{"name": n, "quantity": n, "unit": u, "interval_s": 0.5 * k,
-                       "tags": {"room": "A"}}
-                      for n, u in (("temperature", "°C"), ("humidity", "%rh"),
-                                   ("pressure", "hPa"))]},
-        {"name": "resistor-10k", "protocol": "sim", "model": {"kind": "resistor"},
-         "channels": [{"name": "resistance", "quantity": "resistance", "unit": "Ω",
-                       "interval_s": 1.0 * k}]},
+        {
+            "name": "zener-10v",
+            "protocol": "sim",
+            "model": {"kind": "zener"},
+            "channels": [
+                {
+                    "name": "voltage",
+                    "quantity": "voltage",
+                    "unit": "V",
+                    "interval_s": 0.2 * k,
+                    "uncertainty": {"absolute": 5e-7},
+                    "tags": {"standard": "Z10-01"},
+                },
+                {
+                    "name": "temperature",
+                    "quantity": "temperature",
+                    "unit": "°C",
+                    "interval_s": 1.0 * k,
+                },
+            ],
+        },
+        {
+            "name": "room-a",
+            "protocol": "sim",
+            "model": {"kind": "room"},
+            "channels": [
+                {"name": n, "quantity": n, "unit": u, "interval_s": 0.5 * k, "tags": {"room": "A"}}
+                for n, u in (("temperature", "°C"), ("humidity", "%rh"), ("pressure", "hPa"))
+            ],
+        },
+        {
+            "name": "resistor-10k",
+            "protocol": "sim",
+            "model": {"kind": "resistor"},
+            "channels": [
+                {"name": "resistance", "quantity": "resistance", "unit": "Ω", "interval_s": 1.0 * k}
+            ],
+        },
     ]
 
 
-UNITS = {("zener-10v", "voltage"): "V", ("zener-10v", "temperature"): "°C",
-         ("room-a", "temperature"): "°C", ("room-a", "humidity"): "%rh",
-         ("room-a", "pressure"): "hPa", ("resistor-10k", "resistance"): "Ω"}
+UNITS = {
+    ("zener-10v", "voltage"): "V",
+    ("zener-10v", "temperature"): "°C",
+    ("room-a", "temperature"): "°C",
+    ("room-a", "humidity"): "%rh",
+    ("room-a", "pressure"): "hPa",
+    ("resistor-10k", "resistance"): "Ω",
+}
 
 
 @dataclass
@@ -94,24 +124,46 @@ def stored_in_influxd(server: Influxd, db: str, agent: str = AGENT) -> Stored:
 class Chain:
     """Config files and processes for one agent and one gateway."""
 
-    def __init__(self, tmp: Path, broker: Mosquitto, store: dict[str, Any],
-                 instruments: list[dict[str, Any]] | None = None,
-                 agent_extra: dict[str, Any] | None = None,
-                 gateway_extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        broker: Mosquitto,
+        store: dict[str, Any],
+        instruments: list[dict[str, Any]] | None = None,
+        agent_extra: dict[str, Any] | None = None,
+        gateway_extra: dict[str, Any] | None = None,
+    ) -> None:
         self.tmp = tmp
         self.broker = broker
-        mqtt = {"host": "127.0.0.1", "port": broker.port, "keepalive_s": 5,
-                "reconnect": {"initial_s": 0.5, "max_s": 2.0}}
-        agent = {"site": SITE, "id": AGENT, "mqtt": mqtt,
-                 "spool": {"path": str(tmp / "agent" / "spool.db")},
-                 "publish": {"batch_max_readings": 100, "batch_max_delay_ms": 50},
-                 "metrics_interval_s": 2, "instruments": instruments or sim_instruments()}
-        gateway = {"site": SITE, "id": "gw-1", "mqtt": mqtt,
-                   "spool": {"path": str(tmp / "gateway" / "spool.db")},
-                   "store": store, "records": {"path": str(tmp / "gateway" / "records.db")},
-                   "write": {"batch_max_lines": 2000, "batch_max_delay_ms": 100,
-                             "retry": {"initial_s": 0.2, "max_s": 1.0}},
-                   "metrics_interval_s": 2}
+        mqtt = {
+            "host": "127.0.0.1",
+            "port": broker.port,
+            "keepalive_s": 5,
+            "reconnect": {"initial_s": 0.5, "max_s": 2.0},
+        }
+        agent = {
+            "site": SITE,
+            "id": AGENT,
+            "mqtt": mqtt,
+            "spool": {"path": str(tmp / "agent" / "spool.db")},
+            "publish": {"batch_max_readings": 100, "batch_max_delay_ms": 50},
+            "metrics_interval_s": 2,
+            "instruments": instruments or sim_instruments(),
+        }
+        gateway = {
+            "site": SITE,
+            "id": "gw-1",
+            "mqtt": mqtt,
+            "spool": {"path": str(tmp / "gateway" / "spool.db")},
+            "store": store,
+            "records": {"path": str(tmp / "gateway" / "records.db")},
+            "write": {
+                "batch_max_lines": 2000,
+                "batch_max_delay_ms": 100,
+                "retry": {"initial_s": 0.2, "max_s": 1.0},
+            },
+            "metrics_interval_s": 2,
+        }
         agent.update(agent_extra or {})
         gateway.update(gateway_extra or {})
         self.agent_config = write_yaml(tmp / "agent.yaml", agent)
@@ -155,4 +207,4 @@ def wait_for_count(read: Any, expected: int, timeout_s: float = 30.0) -> Stored:
 def max_gap_ms(stored: Stored, instrument: str, channel: str) -> int:
     """The longest interval between consecutive readings of a channel."""
     ts = stored.timestamps(instrument, channel)
-    return max((b - a for a, b in zip(ts, ts[1:], strict=False)), default=0)
+    return max((b - a for a, b in itertools.pairwise(ts)), default=0)

@@ -16,8 +16,9 @@ class RawClient:
     def __init__(self, port: int, client_id: str = "test-client", **tls: Any) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
-        self._client = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2,
-                                   client_id=client_id)
+        self._client = paho.Client(
+            callback_api_version=CallbackAPIVersion.VERSION2, client_id=client_id
+        )
         self._client.on_message = self._on_message
         self._connected = threading.Event()
         self._client.on_connect = lambda *_: self._connected.set()

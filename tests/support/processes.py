@@ -40,8 +40,9 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 class EtalonProcess:
     """``etalon agent -c`` or ``etalon gateway -c`` in its own process, its log in a file."""
 
-    def __init__(self, role: str, config: Path, log_path: Path,
-                 env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, role: str, config: Path, log_path: Path, env: dict[str, str] | None = None
+    ) -> None:
         self.role = role
         self.config = config
         self.log_path = log_path
@@ -52,8 +53,12 @@ class EtalonProcess:
         """Start (logs appended across restarts)."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.process = subprocess.Popen(
-            etalon_command(self.role, "-c", str(self.config)), stdout=log,
-            stderr=subprocess.STDOUT, env=child_env(self.env), start_new_session=True)
+            etalon_command(self.role, "-c", str(self.config)),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=child_env(self.env),
+            start_new_session=True,
+        )
         log.close()
         return self
 
@@ -66,9 +71,13 @@ class EtalonProcess:
             if match:
                 return match
             if self.process is not None and self.process.poll() is not None:
-                raise AssertionError(f"{self.role} exited ({self.process.returncode}):\n{self.log()}")
+                raise AssertionError(
+                    f"{self.role} exited ({self.process.returncode}):\n{self.log()}"
+                )
             time.sleep(0.05)
-        raise AssertionError(f"{self.role}: no {pattern!r} within {timeout_s} s:\n{self.log()[-4000:]}")
+        raise AssertionError(
+            f"{self.role}: no {pattern!r} within {timeout_s} s:\n{self.log()[-4000:]}"
+        )
 
     def log(self) -> str:
         """The whole log so far."""

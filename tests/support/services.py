@@ -54,8 +54,13 @@ class Service:
     def start(self, timeout_s: float = 20.0) -> None:
         """Start and wait until ready."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
-        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
-                                        cwd=self.workdir, start_new_session=True)
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=self.workdir,
+            start_new_session=True,
+        )
         log.close()
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
@@ -104,8 +109,14 @@ class Mosquitto(Service):
 
     name = "mosquitto"
 
-    def __init__(self, workdir: Path, port: int | None = None, *, password_file: Path | None = None,
-                 tls: tuple[Path, Path, Path] | None = None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        port: int | None = None,
+        *,
+        password_file: Path | None = None,
+        tls: tuple[Path, Path, Path] | None = None,
+    ) -> None:
         super().__init__(workdir, port)
         self.password_file = password_file
         self.tls = tls
@@ -136,8 +147,9 @@ class Mosquitto(Service):
 
 def mosquitto_password_file(path: Path, user: str, password: str) -> Path:
     """A Mosquitto password file with one user."""
-    subprocess.run(["mosquitto_passwd", "-b", "-c", str(path), user, password], check=True,
-                   capture_output=True)
+    subprocess.run(
+        ["mosquitto_passwd", "-b", "-c", str(path), user, password], check=True, capture_output=True
+    )
     return path
 
 
@@ -173,9 +185,13 @@ class VictoriaMetrics(Service):
 
     def command(self) -> list[str]:
         """The command line."""
-        cmd = ["victoria-metrics", f"-httpListenAddr=127.0.0.1:{self.port}",
-               f"-storageDataPath={self.workdir / 'data'}", "-retentionPeriod=100y",
-               "-loggerLevel=ERROR"]
+        cmd = [
+            "victoria-metrics",
+            f"-httpListenAddr=127.0.0.1:{self.port}",
+            f"-storageDataPath={self.workdir / 'data'}",
+            "-retentionPeriod=100y",
+            "-loggerLevel=ERROR",
+        ]
         if self.dedup:
             cmd.append("-dedup.minScrapeInterval=1ms")
         return cmd
@@ -249,8 +265,10 @@ bind-address = "127.0.0.1:{self.rpc_port}"
         params = {"q": q, "epoch": "ns"}
         if db:
             params["db"] = db
-        status, body = _http(f"{self.url}/query?{urllib.parse.urlencode(params)}",
-                             data=b"" if not q.upper().startswith(("SELECT", "SHOW")) else None)
+        status, body = _http(
+            f"{self.url}/query?{urllib.parse.urlencode(params)}",
+            data=b"" if not q.upper().startswith(("SELECT", "SHOW")) else None,
+        )
         result: dict[str, Any] = json.loads(body)
         assert status == 200, result
         return result
@@ -258,4 +276,3 @@ bind-address = "127.0.0.1:{self.rpc_port}"
     def create_database(self, name: str) -> None:
         """CREATE DATABASE (idempotent)."""
         self.query(f'CREATE DATABASE "{name}"')
-
