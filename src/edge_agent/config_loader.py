@@ -57,6 +57,9 @@ def _locate(root: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[int | N
                     line = key_node.start_mark.line + 1
                     break
             else:
+                tags = {str(v.value) for _, v in node.value if isinstance(v, yaml.ScalarNode)}
+                if isinstance(part, str) and part in tags:
+                    continue  # a union tag (the value of `protocol:`/`kind:`), not a key
                 if not last and isinstance(part, str) and not isinstance(loc[index + 1], int):
                     continue  # a union tag, not a key of the file
                 shown += f".{part}" if shown else str(part)

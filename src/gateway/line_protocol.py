@@ -17,8 +17,9 @@ from collections.abc import Mapping
 
 FieldValue = float | int | bool | str
 
-_MEASUREMENT = re.compile(r"([,\s\\])")
-_KEY = re.compile(r"([,=\s\\])")
+# Line protocol separates on ASCII space only; other whitespace is an ordinary character.
+_MEASUREMENT = re.compile(r"([, ])")
+_KEY = re.compile(r"([,= ])")
 
 
 class LineError(ValueError):
@@ -30,18 +31,20 @@ def _no_newline(text: str, what: str) -> str:
         raise LineError(f"{what} is empty")
     if "\n" in text or "\r" in text:
         raise LineError(f"{what} {text!r} contains a newline")
+    if "\\" in text:
+        # influxd 1.x keeps an escaped backslash doubled in names: it cannot round-trip.
+        raise LineError(f"{what} {text!r} contains a backslash")
     return text
 
 
 def escape_measurement(name: str) -> str:
-    """Escape commas, spaces and backslashes of a measurement name."""
-    return _MEASUREMENT.sub(r"\\\1", _no_newline(name, "measurement")).replace("\t", "\\ ")
+    """Escape commas and spaces of a measurement name."""
+    return _MEASUREMENT.sub(r"\\\1", _no_newline(name, "measurement"))
 
 
 def escape_key(text: str, what: str = "key") -> str:
-    """Escape commas, equals signs, spaces and backslashes of a tag key/value or field key."""
-    escaped = _KEY.sub(r"\\\1", _no_newline(text, what))
-    return escaped
+    """Escape commas, equals signs and spaces of a tag key/value or field key."""
+    return _KEY.sub(r"\\\1", _no_newline(text, what))
 
 
 def format_field(value: FieldValue) -> str:
@@ -89,36 +92,37 @@ def line(key: str, fields: Mapping[str, FieldValue], ts_ns: int) -> str:
     return f"{key} {format_fields(fields)} {ts_ns}"
 
 
-def _split(text: str, sep: str) -> list[str]:
-    """Split on unescaped ``sep`` outside double quotes."""
-    out, current, quoted, i = [], [], False, 0
+def _scan(text: str, i: int, stops: str) -> tuple[str, int]:
+    """Read from ``i`` up to an unescaped character of ``stops``; return (unescaped, index)."""
+    out = []
+    while i < len(text) and text[i] not in stops:
+        if text[i] == "\\" and i + 1 < len(text) and text[i + 1] in stops + "\\=, ":
+            out.append(text[i + 1])
+            i += 2
+            continue
+        out.append(text[i])
+        i += 1
+    return "".join(out), i
+
+
+def _scan_string(text: str, i: int) -> tuple[str, int]:
+    """Read a double-quoted string field starting at ``i``; return (value, index after it)."""
+    out = []
+    i += 1
     while i < len(text):
         c = text[i]
-        if c == "\\" and i + 1 < len(text):
-            current.append(text[i : i + 2])
+        if c == "\\" and i + 1 < len(text) and text[i + 1] in '"\\':
+            out.append(text[i + 1])
             i += 2
             continue
         if c == '"':
-            quoted = not quoted
-        if c == sep and not quoted:
-            out.append("".join(current))
-            current = []
-        else:
-            current.append(c)
+            return "".join(out), i + 1
+        out.append(c)
         i += 1
-    if quoted:
-        raise LineError("unterminated string field")
-    out.append("".join(current))
-    return out
-
-
-def _unescape(text: str) -> str:
-    return re.sub(r"\\(.)", r"\1", text)
+    raise LineError("unterminated string field")
 
 
 def _parse_value(raw: str) -> FieldValue:
-    if raw.startswith('"') and raw.endswith('"') and len(raw) >= 2:
-        return raw[1:-1].replace('\\"', '"').replace("\\\\", "\\")
     if raw.endswith("i"):
         return int(raw[:-1])
     if raw in ("true", "t", "T", "True", "TRUE"):
@@ -133,31 +137,41 @@ def _parse_value(raw: str) -> FieldValue:
 
 def parse_line(text: str) -> tuple[str, dict[str, str], dict[str, FieldValue], int]:
     """(measurement, tags, fields, timestamp) of one line; raises LineError if malformed."""
-    sections = _split(text, " ")
-    if len(sections) != 3:
-        raise LineError(f"expected 3 space-separated sections, got {len(sections)}")
-    head, fields_text, ts_text = sections
-    head_parts = _split(head, ",")
-    measurement = _unescape(head_parts[0])
-    tags: dict[str, str] = {}
-    for part in head_parts[1:]:
-        kv = _split(part, "=")
-        if len(kv) != 2 or not kv[0] or not kv[1]:
-            raise LineError(f"bad tag {part!r}")
-        tags[_unescape(kv[0])] = _unescape(kv[1])
-    fields: dict[str, FieldValue] = {}
-    for part in _split(fields_text, ","):
-        kv = _split(part, "=")
-        if len(kv) != 2 or not kv[0]:
-            raise LineError(f"bad field {part!r}")
-        try:
-            fields[_unescape(kv[0])] = _parse_value(kv[1])
-        except ValueError as exc:
-            raise LineError(f"bad field value {kv[1]!r}: {exc}") from None
+    measurement, i = _scan(text, 0, ", ")
     if not measurement:
         raise LineError("empty measurement")
+    tags: dict[str, str] = {}
+    while i < len(text) and text[i] == ",":
+        key, i = _scan(text, i + 1, "=, ")
+        if i >= len(text) or text[i] != "=":
+            raise LineError(f"tag {key!r} has no value")
+        value, i = _scan(text, i + 1, ", ")
+        if not key or not value:
+            raise LineError("empty tag key or value")
+        tags[key] = value
+    if i >= len(text) or text[i] != " ":
+        raise LineError("no fields")
+    fields: dict[str, FieldValue] = {}
+    sep = " "
+    while sep in (" ", ","):
+        key, i = _scan(text, i + 1, "=, ")
+        if not key or i >= len(text) or text[i] != "=":
+            raise LineError(f"bad field {key!r}")
+        if i + 1 < len(text) and text[i + 1] == '"':
+            fields[key], i = _scan_string(text, i + 1)
+        else:
+            raw, i = _scan(text, i + 1, ", ")
+            try:
+                fields[key] = _parse_value(raw)
+            except ValueError as exc:
+                raise LineError(f"bad field value {raw!r}: {exc}") from None
+        sep = text[i] if i < len(text) else ""
+        if sep == " ":
+            break
+    if sep != " ":
+        raise LineError("no timestamp")
     try:
-        ts = int(ts_text)
+        ts = int(text[i + 1 :])
     except ValueError:
-        raise LineError(f"bad timestamp {ts_text!r}") from None
+        raise LineError(f"bad timestamp {text[i + 1 :]!r}") from None
     return measurement, tags, fields, ts

@@ -1,0 +1,127 @@
+"""Config errors a person can act on, the examples in config/, the registry, the schemas."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from drivers.clock import SystemClock
+from drivers.registry import DRIVERS, create_driver
+from edge_agent.config import AgentConfig
+from edge_agent.config_loader import load_config
+from gateway.cli import check_main, load_any, schemas
+from tests.support.processes import child_env, etalon_command
+
+REPO = Path(__file__).resolve().parents[2]
+CASES = REPO / "tests" / "cases" / "config"
+EXAMPLE_ENV = {
+    "ETALON_MQTT_PASSWORD": "x",
+    "ETALON_INFLUX_TOKEN": "x",
+    "ETALON_INFLUX_PASSWORD": "x",
+}
+
+
+@pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.yaml")))
+def test_each_kind_of_mistake_names_file_line_field_and_reason(
+    case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = CASES / f"{case}.yaml"
+    assert check_main([path], "en") == 1
+    err = capsys.readouterr().err
+    for expected in (CASES / f"{case}.expected").read_text().splitlines():
+        assert expected.format(file=path) in err, err
+
+
+def test_check_exit_status_and_output_from_the_command_line(tmp_path: Path) -> None:
+    good = REPO / "config" / "agent-sim.yaml"
+    bad = CASES / "unknown_key.yaml"
+    ok = subprocess.run(
+        etalon_command("check", str(good)),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert f"{good}: OK (agent config)" in ok.stdout
+    mixed = subprocess.run(
+        etalon_command("--lang", "vi", "check", str(good), str(bad)),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert mixed.returncode == 1
+    assert "hợp lệ" in mixed.stdout
+    assert "Extra inputs are not permitted" in mixed.stderr
+    assert "1 trên 2 tệp không hợp lệ" in mixed.stderr
+    # The long-running commands refuse a bad config the same way, with exit status 1.
+    agent = subprocess.run(
+        etalon_command("agent", "-c", str(bad)),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert agent.returncode == 1
+    assert "intervall: Extra inputs are not permitted" in agent.stderr
+
+
+EXAMPLES = sorted((REPO / "config").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_config_is_valid(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for key, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(key, value)
+    load_any(path)
+
+
+def test_demo_example_is_the_embedded_default() -> None:
+    from gateway.demo import default_config_text
+
+    assert (REPO / "config" / "demo.yaml").read_text() == default_config_text()
+
+
+@pytest.mark.parametrize("protocol", sorted(DRIVERS))
+def test_every_registered_driver_reads_its_example_from_its_simulator(protocol: str) -> None:
+    """The registry meta-test: each protocol's example config loads, and every instrument of that
+    protocol in it reads from its simulator, one good reading per channel."""
+    entry = DRIVERS[protocol]
+    example = REPO / entry.example_config
+    config = load_config(example, AgentConfig)
+    instruments = [i for i in config.instruments if i.protocol == protocol]
+    assert instruments, f"{example} has no {protocol} instrument"
+
+    async def read_all() -> None:
+        for instrument in instruments:
+            async with entry.simulate(instrument) as simulated:
+                driver = create_driver(simulated, SystemClock())
+                await asyncio.wait_for(driver.connect(), simulated.connect_timeout_s)
+                try:
+                    channels = list(simulated.channels)
+                    readings = await asyncio.wait_for(driver.read(channels), simulated.timeout_s)
+                finally:
+                    await driver.close()
+                assert [r.channel for r in readings] == [c.name for c in channels]
+                bad = [r for r in readings if r.quality != "good"]
+                assert not bad, bad
+
+    asyncio.run(read_all())
+
+
+def test_published_schemas_match_the_models() -> None:
+    published = REPO / "docs" / "schemas"
+    generated = schemas()
+    assert sorted(p.name for p in published.glob("*.json")) == sorted(
+        f"{name}.schema.json" for name in generated
+    )
+    for name, schema in generated.items():
+        on_disk = json.loads((published / f"{name}.schema.json").read_text())
+        assert on_disk == schema, (
+            f"docs/schemas/{name}.schema.json is stale: run `etalon schema --out docs/schemas`"
+        )
