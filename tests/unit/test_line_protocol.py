@@ -1,4 +1,4 @@
-"""Line protocol built by etalon: escaping, field types, refusals — and what a real influxd reads."""
+"""Line protocol built by etalon: escaping, field types, refusals, and what a real influxd reads."""
 
 from __future__ import annotations
 
