@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import random
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Literal, Protocol
 
 from pydantic import AwareDatetime, Field
@@ -26,6 +26,14 @@ def _seconds(t_ns: int) -> float:
     return t_ns / 1e9
 
 
+_UNIX_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def datetime_ns(moment: datetime) -> int:
+    """Exact UTC nanoseconds of an aware datetime (float seconds cannot resolve ns today)."""
+    return (moment - _UNIX_EPOCH) // timedelta(microseconds=1) * 1000
+
+
 def _years_since(t_ns: int, epoch: datetime) -> float:
     return (_seconds(t_ns) - epoch.timestamp()) / SECONDS_PER_YEAR
 
@@ -38,7 +46,7 @@ class Step(FrozenModel):
 
     def ppm_at(self, t_ns: int) -> float:
         """The step's contribution at time t (0 before it)."""
-        return self.size_ppm if _seconds(t_ns) >= self.at.timestamp() else 0.0
+        return self.size_ppm if t_ns >= datetime_ns(self.at) else 0.0
 
 
 class Ambient(FrozenModel):
