@@ -177,8 +177,8 @@ async def test_a_lost_instrument_is_reconnected_within_the_backoff_bound(tmp_pat
     assert not readings
     control.write_text(json.dumps({"disconnected": False}))
     healed = time.monotonic()
-    while not readings and time.monotonic() - healed < 2:
-        await asyncio.sleep(0.02)  # noqa: ASYNC110 - polling the sink list, which has no event
+    while not readings and time.monotonic() - healed < 2:  # noqa: ASYNC110 - a list has no event
+        await asyncio.sleep(0.02)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert readings, "not reading again"
