@@ -52,6 +52,7 @@ class Agent:
         self.spool = Spool(config.spool, "agent")
         self._buffer: list[bytes] = []
         self._buffered = asyncio.Event()
+        self._closing = False
         self._link: MqttLink | None = None
         self.started = asyncio.Event()
 
@@ -62,9 +63,13 @@ class Agent:
         self._buffered.set()
 
     async def _spool_writer(self) -> None:
+        # Ends by itself once told to close and everything read is committed: cancelling it
+        # mid-commit would leave the commit running in the spool's thread, uncounted.
         while True:
             await self._buffered.wait()
             await self._flush()
+            if self._closing and not self._buffer:
+                return
 
     async def _flush(self) -> None:
         self._buffered.clear()
@@ -225,8 +230,8 @@ class Agent:
                 runner_tasks = [
                     group.create_task(r.run(), name=f"instrument-{r.config.name}") for r in runners
                 ]
+                writer = group.create_task(self._spool_writer(), name="spool-writer")
                 helpers = [
-                    group.create_task(self._spool_writer(), name="spool-writer"),
                     group.create_task(publisher.run(), name="publisher"),
                     group.create_task(self._metrics_loop(), name="metrics"),
                 ]
@@ -235,7 +240,9 @@ class Agent:
                 for task in runner_tasks:
                     task.cancel()
                 await asyncio.gather(*runner_tasks, return_exceptions=True)
-                await self._flush()
+                self._closing = True
+                self._buffered.set()
+                await writer
                 drained = await publisher.drain(SHUTDOWN_GRACE_S)
                 for task in helpers:
                     task.cancel()

@@ -153,8 +153,7 @@ def test_a_hung_and_a_garbage_instrument_do_not_delay_the_others(
     try:
         chain.start()
         time.sleep(6)
-        assert chain.agent.stop() == 0
-        metrics = chain.agent.final_metrics()
+        metrics = chain.stop_agent()
         stored = wait_for_count(lambda: stored_in_victoria(victoria), metrics["readings_read"])
         assert chain.gateway.stop() == 0
     finally:

@@ -65,8 +65,7 @@ def test_gateway_killed_and_restarted_loses_nothing(
         time.sleep(3)  # the agent keeps reading and publishing; the broker queues for the gateway
         chain.start_gateway()
         time.sleep(3)
-        assert chain.agent.stop() == 0
-        read = chain.agent.final_metrics()["readings_read"]
+        read = chain.stop_agent()["readings_read"]
         stored = wait_for_count(lambda: stored_in_influxd(influxd, db), read)
         assert chain.gateway.stop() == 0
     finally:
@@ -112,8 +111,7 @@ def test_agent_killed_and_restarted_delivers_its_spool(
         killed_at = time.time()
         chain.start_agent()
         time.sleep(3)
-        assert chain.agent.stop() == 0
-        second_run = chain.agent.final_metrics()
+        second_run = chain.stop_agent()
         stored = wait_for_count(
             lambda: stored_in_victoria(victoria_dedup),
             len(pending) + second_run["readings_read"],
@@ -159,8 +157,7 @@ def test_broker_down_for_10_s(
         mosquitto.start()
         chain.agent.wait_log("mqtt reconnected", timeout_s=15)
         time.sleep(2)
-        assert chain.agent.stop() == 0
-        metrics = chain.agent.final_metrics()
+        metrics = chain.stop_agent()
         read = metrics["readings_read"]
         stored = wait_for_count(lambda: stored_in_victoria(victoria_dedup), read)
         assert chain.gateway.stop() == 0
@@ -192,8 +189,7 @@ def test_store_down_for_10_s(tmp_path: Path, mosquitto: Mosquitto, kind: str) ->
         server.start(timeout_s=40)
         chain.gateway.wait_log("store recovered", timeout_s=20)
         time.sleep(1)
-        assert chain.agent.stop() == 0
-        read = chain.agent.final_metrics()["readings_read"]
+        read = chain.stop_agent()["readings_read"]
 
         def stored_now() -> Stored:
             if isinstance(server, VictoriaMetrics):
@@ -232,8 +228,7 @@ def test_gateway_killed_while_store_down_keeps_its_spool(
         victoria_dedup.start()
         chain.start_gateway()
         time.sleep(2)
-        assert chain.agent.stop() == 0
-        read = chain.agent.final_metrics()["readings_read"]
+        read = chain.stop_agent()["readings_read"]
         stored = wait_for_count(lambda: stored_in_victoria(victoria_dedup), read)
         assert chain.gateway.stop() == 0
     finally:

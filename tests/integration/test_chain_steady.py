@@ -21,8 +21,7 @@ def test_steady_streaming_arrives_exactly_once(
     try:
         chain.start()
         time.sleep(6)
-        assert chain.agent.stop() == 0
-        read = chain.agent.final_metrics()
+        read = chain.stop_agent()
         assert read["readings_read"] > 60  # 6 channels, 0.2-1 s intervals, 6 s
         stored = wait_for_count(lambda: stored_in_victoria(victoria), read["readings_read"])
         assert chain.gateway.stop() == 0

@@ -101,8 +101,7 @@ def test_tls_with_a_test_ca_carries_the_chain(tmp_path: Path, victoria: Victoria
     try:
         chain.start()
         time.sleep(3)
-        assert chain.agent.stop() == 0
-        read = chain.agent.final_metrics()["readings_read"]
+        read = chain.stop_agent()["readings_read"]
         stored = wait_for_count(lambda: stored_in_victoria(victoria), read)
         assert chain.gateway.stop() == 0
         assert stored.distinct == read > 10

@@ -188,6 +188,15 @@ class Chain:
         self.agent.start()
         self.agent.wait_log("agent started", after=mark)
 
+    def stop_agent(self) -> dict[str, int]:
+        """Stop the agent cleanly; check it spooled all it read and the broker took it all."""
+        assert self.agent.stop() == 0
+        metrics = self.agent.final_metrics()
+        assert metrics["spooled"] == metrics["readings_read"], metrics
+        assert metrics["spool_depth"] == 0, metrics
+        assert metrics["drained"] == 1, metrics
+        return metrics
+
     def close(self) -> None:
         """Teardown: kill whatever still runs."""
         self.agent.ensure_stopped()

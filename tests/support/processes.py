@@ -105,7 +105,11 @@ class EtalonProcess:
         """Counters from the last ``... stopped`` line of the log."""
         lines = [line for line in self.log().splitlines() if f"{self.role} stopped" in line]
         assert lines, f"{self.role} never stopped cleanly:\n{self.log()[-3000:]}"
-        return {k: int(float(v)) for k, v in re.findall(r"(\w+)=(-?[\d.]+)\b", lines[-1])}
+        values = {"True": 1, "False": 0}
+        return {
+            k: values[v] if v in values else int(float(v))
+            for k, v in re.findall(r"(\w+)=(-?[\d.]+|True|False)\b", lines[-1])
+        }
 
     def ensure_stopped(self) -> None:
         """Kill if still running (test teardown)."""
