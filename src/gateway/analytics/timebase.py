@@ -1,20 +1,13 @@
 """Dates as numbers: the analytics work in days since 1970-01-01T00:00:00Z (UTC).
 
-A column of ISO 8601 dates or date-times becomes a float array of days, so a slope is per day.
+A column of ISO 8601 dates or date-times becomes floats in days, so a slope is per day.
 Naive date-times are taken as UTC; a bare date is its midnight UTC.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
-
-import numpy as np
-import numpy.typing as npt
-
-from gateway.analytics.errors import AnalyticsError
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 SECONDS_PER_DAY = 86_400.0
@@ -52,54 +45,3 @@ def days_to_iso(days: float) -> str:
     if moment.microsecond >= 500_000:
         moment += timedelta(seconds=1)
     return moment.replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_x_values(
-    cells: Sequence[str], column: str = "x"
-) -> tuple[XKind, npt.NDArray[np.float64]]:
-    """Numbers or ISO dates (all of one kind) as floats: the numbers, or days since the epoch.
-
-    Raises AnalyticsError naming the first cell that is neither, or a mix of the two.
-    """
-    numbers: list[float] = []
-    for index, cell in enumerate(cells):
-        try:
-            value = float(cell)
-        except ValueError:
-            if index == 0:
-                break
-            raise AnalyticsError(
-                f"column {column!r}, row {index + 1}: {cell!r} is not a number "
-                "(the first rows were numbers)"
-            ) from None
-        if not math.isfinite(value):
-            raise AnalyticsError(f"column {column!r}, row {index + 1}: {cell!r} is not finite")
-        numbers.append(value)
-    else:
-        return "number", np.asarray(numbers, dtype=np.float64)
-    days: list[float] = []
-    for index, cell in enumerate(cells):
-        try:
-            days.append(datetime_to_days(parse_datetime(cell)))
-        except ValueError:
-            raise AnalyticsError(
-                f"column {column!r}, row {index + 1}: {cell!r} is neither a number nor an "
-                "ISO 8601 date (YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[+HH:MM])"
-            ) from None
-    return "date", np.asarray(days, dtype=np.float64)
-
-
-def parse_x_value(text: str, kind: XKind) -> float:
-    """One x value (``--at``, ``--x0``) of the same kind as the x column."""
-    if kind == "number":
-        try:
-            value = float(text)
-        except ValueError:
-            raise AnalyticsError(f"{text!r} is not a number (x is numeric)") from None
-        if not math.isfinite(value):
-            raise AnalyticsError(f"{text!r} is not finite")
-        return value
-    try:
-        return datetime_to_days(parse_datetime(text))
-    except ValueError:
-        raise AnalyticsError(f"{text!r} is not an ISO 8601 date (x holds dates)") from None
