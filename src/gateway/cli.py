@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from edge_agent.cli import agent_main
+from gateway.drift_cli import add_drift_parser, drift_main
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +18,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     agent = sub.add_parser("agent", help="run an edge agent")
     agent.add_argument("-c", "--config", type=Path, required=True)
+    add_drift_parser(sub)
     return parser
 
 
@@ -25,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "agent":
         return agent_main(args.config)
+    if args.command == "drift":
+        return drift_main(args)
     return 2
 
 
