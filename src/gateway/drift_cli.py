@@ -98,8 +98,8 @@ def numbers(path: Path, column: Column) -> list[float]:
         try:
             value = float(cell)
         except ValueError:
-            what = "is empty" if not cell else f"{cell!r} is not a number"
-            raise CsvError(f"{path}:{line}: column {column.name!r} {what}") from None
+            what = " is empty" if not cell else f": {cell!r} is not a number"
+            raise CsvError(f"{path}:{line}: column {column.name!r}{what}") from None
         if not math.isfinite(value):
             raise CsvError(f"{path}:{line}: column {column.name!r}: {cell!r} is not finite")
         result.append(value)
