@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import csv
 import math
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -273,6 +274,10 @@ def drift_main(args: argparse.Namespace) -> int:
     except EtalonError as error:
         print(f"etalon drift {args.drift_command}: error: {error}", file=sys.stderr)
         return EXIT_DATA
+    except BrokenPipeError:
+        # The reader (``| head``) went away: not an error of ours; silence the final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
 
 
 def run_fit(args: argparse.Namespace) -> int:

@@ -306,6 +306,7 @@ def _build_fit(
     with np.errstate(invalid="ignore", divide="ignore"):
         correlation = covariance / np.outer(sd, sd)
     correlation = np.where(np.isfinite(correlation), correlation, 0.0)
+    np.fill_diagonal(correlation, 1.0)
     dof_residual = x.size - (solved.degree + 1)
     return DriftFit(
         model=_model_of(solved.degree),
