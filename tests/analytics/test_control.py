@@ -20,7 +20,12 @@ import numpy as np
 import pytest
 
 from gateway.analytics import AnalyticsError, control_report, cusum_chart, ewma_chart
-from gateway.analytics.control import NELSON_RULES, individuals_limits, nelson_rules
+from gateway.analytics.control import (
+    NELSON_RULES,
+    NELSON_RULES_VI,
+    individuals_limits,
+    nelson_rules,
+)
 
 DATA = Path(__file__).parent / "data"
 
@@ -118,6 +123,8 @@ def test_rules_can_be_chosen_and_are_named() -> None:
     violations = nelson_rules(series, center=0.0, sigma=1.0, rules=[2])
     assert {v.rule for v in violations} == {2}
     assert all(v.name == NELSON_RULES[2] for v in violations)
+    assert all(v.name_vi == NELSON_RULES_VI[2] for v in violations)
+    assert set(NELSON_RULES_VI) == set(NELSON_RULES)
     with pytest.raises(AnalyticsError, match="no Nelson rule 9"):
         nelson_rules(series, center=0.0, sigma=1.0, rules=[9])
 

@@ -56,6 +56,18 @@ that completes its pattern (a run of ten on one side fires rule 2 at the ninth a
 rules 5 and 6 fire only at a point that is itself beyond the zone. ``first_index`` is the first
 point of the pattern's window."""
 
+NELSON_RULES_VI: dict[int, str] = {
+    1: "một điểm nằm ngoài 3 sigma so với đường tâm",
+    2: "chín điểm liên tiếp nằm cùng một phía của đường tâm",
+    3: "sáu điểm liên tiếp tăng dần hoặc giảm dần",
+    4: "mười bốn điểm liên tiếp luân phiên lên xuống",
+    5: "hai trong ba điểm liên tiếp nằm ngoài 2 sigma, cùng một phía",
+    6: "bốn trong năm điểm liên tiếp nằm ngoài 1 sigma, cùng một phía",
+    7: "mười lăm điểm liên tiếp nằm trong khoảng 1 sigma quanh đường tâm",
+    8: "tám điểm liên tiếp nằm ngoài 1 sigma, ở bất kỳ phía nào",
+}
+"""The rule names in Vietnamese, for alerts and reports."""
+
 Side = Literal["above", "below", "rising", "falling"]
 """Which side of the centre line a pattern lies on; rule 3 says rising or falling."""
 
@@ -65,6 +77,7 @@ class RuleViolation(AnalyticsModel):
 
     rule: int
     name: str
+    name_vi: str
     index: int
     first_index: int
     side: Side | None
@@ -252,6 +265,7 @@ def nelson_rules(
         RuleViolation(
             rule=rule,
             name=NELSON_RULES[rule],
+            name_vi=NELSON_RULES_VI[rule],
             index=index,
             first_index=first,
             side=side,
