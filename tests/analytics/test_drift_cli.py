@@ -6,6 +6,7 @@ The NBS14 10-point phase set (NIST SP 1065, pp. 107-108; data/nbs14_10point.csv)
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import subprocess
@@ -24,7 +25,7 @@ from gateway.analytics import (
     fit_drift,
 )
 from gateway.analytics.timebase import datetime_to_days, parse_datetime
-from gateway.cli import main
+from gateway.drift_cli import add_drift_parser, drift_main
 
 DATA = Path(__file__).parent / "data"
 SRC = Path(__file__).parents[2] / "src"
@@ -44,6 +45,13 @@ def history(tmp_path: Path) -> Path:
     path = tmp_path / "history.csv"
     path.write_text(HISTORY)
     return path
+
+
+def main(argv: list[str]) -> int:
+    """``etalon ARGV`` with only the drift subcommand (the process test runs the real one)."""
+    parser = argparse.ArgumentParser(prog="etalon")
+    add_drift_parser(parser.add_subparsers(dest="command", required=True))
+    return drift_main(parser.parse_args(argv))
 
 
 def run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -222,6 +230,7 @@ def test_bad_command_lines_exit_2(argv: list[str], capsys: pytest.CaptureFixture
 
 
 def test_the_etalon_command_runs_as_a_process(history: Path) -> None:
+    """The real ``etalon`` entry point (gateway.cli) dispatches ``drift``."""
     environment = {**os.environ, "PYTHONPATH": str(SRC)}
     completed = subprocess.run(
         [sys.executable, "-m", "gateway.cli", "drift", "fit", "--csv", str(history),
