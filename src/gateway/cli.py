@@ -28,6 +28,7 @@ from edge_agent.logs import setup_logging
 from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
 from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig
 from gateway.demo import DemoConfig, default_config_text, run_demo
+from gateway.drift_cli import add_drift_parser, drift_main
 
 CONFIG_KINDS: dict[str, type[BaseModel]] = {
     "agent": AgentConfig,
@@ -236,6 +237,8 @@ def build_parser() -> argparse.ArgumentParser:
     for entry in SIMULATORS.values():
         entry.add_arguments(kinds.add_parser(entry.kind, help=entry.description))
 
+    add_drift_parser(sub)
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMAS))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -258,6 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(args)
     if args.command == "schema":
         return schema_main(args.name, args.out)
+    if args.command == "drift":
+        return drift_main(args)
     return 2
 
 
