@@ -1,0 +1,245 @@
+"""The Modbus driver: one device, its due channels read with the fewest requests.
+
+Each poll plans the requests for the due channels (:mod:`drivers.modbus.plan`) and reads them
+over the endpoint's shared link (:mod:`drivers.modbus.link`). What it learns is kept until the
+next connect:
+
+- the plan of each set of due channels, so a poll does not plan again;
+- requests the device refused with ILLEGAL DATA ADDRESS / ILLEGAL DATA VALUE. Such a request is
+  split in halves until the channel at fault is alone; that channel is BAD with the exception's
+  name, the others are read, and the split plan replaces the cached one, so the next poll goes
+  straight to it (the lone bad channel is asked alone, in case the device has learnt it).
+
+A request that gets no reply ends the read: its channels and those of the requests not yet sent
+are BAD, so a silent device costs one request timeout per poll, and when nothing was read at all
+the read raises DriverTimeout (the agent counts it and, after a few, re-opens the session).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from drivers.clock import Clock
+from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from drivers.modbus.codec import DecodeError, decode
+from drivers.modbus.config import BIT_TABLES, FUNCTION_CODE, ModbusChannel, ModbusInstrument
+from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link
+from drivers.modbus.plan import Limits, Request, Span, plan
+from drivers.reading import Quality, Reading, midpoint_ns
+
+SPLIT_ON = frozenset({2, 3})
+"""Exceptions that depend on the addresses asked: ILLEGAL DATA ADDRESS, ILLEGAL DATA VALUE."""
+UNREACHABLE = frozenset({10, 11})
+"""Gateway exceptions meaning the device behind it did not answer: a timeout in all but name."""
+
+
+class _StopRead(Exception):
+    """A request failed in a way that ends this read (no reply, unusable reply)."""
+
+    def __init__(self, error: DriverError) -> None:
+        self.error = error
+
+
+class ModbusDriver:
+    """Driver for :class:`ModbusInstrument` (see the module doc)."""
+
+    def __init__(self, config: ModbusInstrument, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.limits = Limits(
+            max_registers=config.max_registers_per_request,
+            max_bits=config.max_bits_per_request,
+            gap_registers=config.max_gap_registers,
+            gap_bits=config.max_gap_bits,
+        )
+        self.requests_sent = 0
+        self.splits = 0
+        self._link: ModbusLink | None = None
+        self._plans: dict[tuple[str, ...], list[Request]] = {}
+        self._forbidden: set[Span] = set()
+        self._identity: dict[str, str] = {}
+        self._answered = False
+
+    # -- contract ------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Open (or join) the endpoint's connection; read the identification if asked."""
+        if self._link is None:
+            self._link = acquire_link(self.config.transport, self.config.name)
+        await self._link.connect(self.config.connect_timeout_s)
+        self._plans.clear()
+        self._forbidden.clear()
+        if self.config.identify and not self._identity:
+            await self._identify(self._link)
+
+    async def read(self, channels: Sequence[ModbusChannel]) -> list[Reading]:
+        """One reading per channel, in order; see the module doc."""
+        link = self._link
+        name = self.config.name
+        if link is None or not link.connected:
+            raise NotConnected(name, "not connected")
+        key = tuple(channel.name for channel in channels)
+        spans = [Span(c.table, c.address, c.address + c.width) for c in channels]
+        requests = self._plans.get(key)
+        if requests is None:
+            requests = plan(spans, self.limits, self._forbidden)
+        readings: list[Reading | None] = [None] * len(channels)
+        executed: list[Request] = []
+        self._answered = False
+        for position, request in enumerate(requests):
+            try:
+                await self._fetch(link, request, spans, channels, readings, executed)
+            except _StopRead as failure:
+                if not self._answered:
+                    raise failure.error from failure.error.__cause__
+                ts = self.clock.now_ns()
+                self._all_bad(request, channels, readings, ts, failure.error.reason)
+                reason = f"not read: {failure.error.reason} on an earlier request of this poll"
+                for later in requests[position + 1 :]:
+                    self._all_bad(later, channels, readings, ts, reason)
+                break
+        else:
+            self._plans[key] = executed
+        return [r for r in readings if r is not None]
+
+    async def close(self) -> None:
+        """Leave the endpoint's connection (the last device closes it); never raises."""
+        link, self._link = self._link, None
+        if link is not None:
+            release_link(link)
+
+    def describe(self) -> dict[str, str]:
+        """Endpoint and device id, and the FC 43 identification when ``identify`` is on."""
+        return {
+            "endpoint": self.config.transport.endpoint(),
+            "device_id": str(self.config.device_id),
+            **self._identity,
+        }
+
+    # -- internals -----------------------------------------------------------------------------
+
+    async def _request(
+        self, link: ModbusLink, request: Request
+    ) -> tuple[list[int] | list[bool], int, int]:
+        span = request.span
+        start = self.clock.now_ns()
+        self.requests_sent += 1
+        values = await link.read(
+            FUNCTION_CODE[span.table],
+            span.start,
+            span.count,
+            self.config.device_id,
+            self.config.timeout_of_request(),
+        )
+        return values, start, self.clock.now_ns()
+
+    async def _fetch(
+        self,
+        link: ModbusLink,
+        request: Request,
+        spans: list[Span],
+        channels: Sequence[ModbusChannel],
+        readings: list[Reading | None],
+        executed: list[Request],
+    ) -> None:
+        """Read one request into ``readings``, splitting it on an address exception."""
+        start = self.clock.now_ns()
+        try:
+            values, start, end = await self._request(link, request)
+        except ExceptionReply as reply:
+            end = self.clock.now_ns()
+            if reply.code in UNREACHABLE:
+                raise _StopRead(DriverTimeout(self.config.name, reply.name)) from reply
+            self._answered = True
+            if reply.code in SPLIT_ON and len(request.members) > 1:
+                self.splits += 1
+                self._forbidden.add(request.span)
+                await self._split(link, request, spans, channels, readings, executed)
+                return
+            if reply.code in SPLIT_ON:
+                self._forbidden.add(request.span)
+            executed.append(request)
+            span = request.span
+            where = f"FC{FUNCTION_CODE[span.table]} {span.start}+{span.count}"
+            self._all_bad(
+                request, channels, readings, midpoint_ns(start, end), f"{reply} at {where}"
+            )
+            return
+        except (DriverTimeout, ProtocolError) as error:
+            raise _StopRead(error) from error
+        self._answered = True
+        executed.append(request)
+        ts = midpoint_ns(start, end)
+        for index in request.members:
+            readings[index] = self._decode(channels[index], request.span, values, ts)
+
+    async def _split(
+        self,
+        link: ModbusLink,
+        request: Request,
+        spans: list[Span],
+        channels: Sequence[ModbusChannel],
+        readings: list[Reading | None],
+        executed: list[Request],
+    ) -> None:
+        members = sorted(request.members, key=lambda i: (spans[i].start, -spans[i].end))
+        half = len(members) // 2
+        for part in (members[:half], members[half:]):
+            sub_spans = [spans[i] for i in part]
+            for sub in plan(sub_spans, self.limits, self._forbidden):
+                mapped = Request(sub.span, tuple(part[i] for i in sub.members))
+                await self._fetch(link, mapped, spans, channels, readings, executed)
+
+    def _decode(
+        self,
+        channel: ModbusChannel,
+        span: Span,
+        values: list[int] | list[bool],
+        ts: int,
+    ) -> Reading:
+        name = self.config.name
+        offset = channel.address - span.start
+        raw = values[offset : offset + channel.width]
+        if channel.table in BIT_TABLES:
+            return Reading(name, channel.name, ts, bool(raw[0]), channel.unit, Quality.GOOD)
+        registers = [int(v) for v in raw]
+        try:
+            value = decode(
+                registers,
+                channel.value_type,
+                self.config.order_of(channel),
+                bit=channel.bit,
+                encoding=channel.encoding,
+                length=channel.length,
+            )
+        except DecodeError as exc:
+            shown = " ".join(f"{r:04x}" for r in registers)
+            return Reading.bad(name, channel.name, ts, channel.unit, f"{exc} (registers {shown})")
+        return Reading(name, channel.name, ts, value, channel.unit, Quality.GOOD)
+
+    def _all_bad(
+        self,
+        request: Request,
+        channels: Sequence[ModbusChannel],
+        readings: list[Reading | None],
+        ts: int,
+        reason: str,
+    ) -> None:
+        for index in request.members:
+            if readings[index] is None:
+                channel = channels[index]
+                readings[index] = Reading.bad(
+                    self.config.name, channel.name, ts, channel.unit, reason
+                )
+
+    async def _identify(self, link: ModbusLink) -> None:
+        try:
+            objects = await link.read_identification(
+                self.config.device_id, self.config.timeout_of_request()
+            )
+        except (ExceptionReply, DriverTimeout, ProtocolError):
+            return  # many devices do not implement FC 43; identification is optional
+        names = {0: "manufacturer", 1: "model", 2: "firmware", 6: "model_name"}
+        for object_id, raw in objects.items():
+            if object_id in names and raw:
+                self._identity[names[object_id]] = raw.decode("ascii", "replace").strip()
