@@ -45,10 +45,14 @@ from drivers.modbus.config import (
     FUNCTION_CODE,
     ByteWordOrder,
     ModbusChannel,
+    ModbusInstrument,
+    ModbusRtu,
+    ModbusTcp,
     Table,
+    derived_bus,
 )
 from drivers.sim.faults import FaultConfig, FaultHooks
-from drivers.sim.models import QUANTITIES, ModelParams, Sampler, build_model
+from drivers.sim.models import QUANTITIES, ModelParams, RoomParams, Sampler, build_model
 
 log = logging.getLogger("etalon.drivers.sim.modbus")
 
@@ -716,3 +720,74 @@ def _runner(medium: Literal["tcp", "pty"], framing: Framing) -> Any:
 run_tcp = _runner("tcp", "mbap")
 run_rtu_over_tcp = _runner("tcp", "rtu")
 run_rtu_pty = _runner("pty", "rtu")
+
+
+# -- registry hook: a simulator for any Modbus instrument config -------------------------------
+
+_UNIT_QUANTITY = {"°C": "temperature", "%rh": "humidity", "hPa": "pressure"}
+
+
+def _channel_key(channel: ModbusChannel, order: ByteWordOrder) -> tuple[object, ...]:
+    return (
+        channel.table,
+        channel.address,
+        channel.value_type,
+        order if channel.table not in BIT_TABLES and channel.width > 1 else None,
+        channel.bit,
+        channel.length,
+    )
+
+
+def map_for_instrument(config: ModbusInstrument) -> RegisterMap:
+    """A shipped map whose device serves every channel of the config exactly (same table,
+    address, type and order), else a map derived from the channels: room-climate quantities by
+    unit (°C, %rh, hPa), distinct constants for the rest."""
+    wanted = {_channel_key(c, config.order_of(c)) for c in config.channels}
+    for name in shipped_maps():
+        candidate = load_register_map(name)
+        for device in candidate.devices:
+            if device.device_id != config.device_id:
+                continue
+            offered = {_channel_key(p, p.order or device.order) for p in device.points}
+            if wanted <= offered:
+                return candidate
+    points = []
+    for index, channel in enumerate(config.channels):
+        fields = channel.model_dump(exclude={"interval_s", "uncertainty", "tags"})
+        quantity = _UNIT_QUANTITY.get(channel.unit)
+        value: bool | int | float | str
+        if channel.value_type in ("bool", "bit"):
+            value = index % 2 == 0
+        elif channel.value_type == "string":
+            value = channel.name
+        else:
+            value = channel.offset + channel.scale * (index + 1)
+        source = {"quantity": quantity} if quantity else {"value": value}
+        points.append(MapPoint.model_validate({**fields, **source}))
+    device = MapDevice(
+        device_id=config.device_id, order=config.order, model=RoomParams(), points=points
+    )
+    return RegisterMap(description=f"derived from {config.name}", devices=[device])
+
+
+@contextlib.asynccontextmanager
+async def simulate_instrument(config: ModbusInstrument) -> AsyncIterator[ModbusInstrument]:
+    """Serve a simulator for the config on loopback or a pty; yield the config pointed at it."""
+    register_map = map_for_instrument(config)
+    transport = config.transport
+    if isinstance(transport, ModbusRtu):
+        server = ModbusSimServer(register_map, medium="pty", framing="rtu")
+    else:
+        framing: Framing = "mbap" if isinstance(transport, ModbusTcp) else "rtu"
+        server = ModbusSimServer(register_map, framing=framing)
+    async with server:
+        data = config.model_dump()
+        if data.get("bus") == derived_bus(transport):
+            data["bus"] = None
+        if isinstance(transport, ModbusRtu):
+            # A pty has no parity bit (this kernel refuses PARENB on one): the sim line is 8N1.
+            assert server.pty_path is not None
+            data["transport"] |= {"port": server.pty_path, "parity": "N"}
+        else:
+            data["transport"] |= {"host": server.host, "port": server.port}
+        yield ModbusInstrument.model_validate(data)
