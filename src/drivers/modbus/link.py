@@ -36,6 +36,10 @@ _LIBRARY_TIMEOUT_S = 3600.0
 per request and per device. pymodbus's would also count 'no response' per connection and close a
 shared connection after three, costing every device on the line for one silent device."""
 
+LATE_REPLY_GUARD = 2.0
+"""After an RTU request times out, its device is not asked again for this many request timeouts
+(other devices on the line are: the framer drops frames from the wrong device id)."""
+
 EXCEPTION_NAMES: dict[int, str] = {
     1: "ILLEGAL FUNCTION",
     2: "ILLEGAL DATA ADDRESS",
@@ -81,6 +85,7 @@ class ModbusLink:
         self._gap_s = 0.0 if isinstance(transport, ModbusTcp) else transport.frame_gap_s()
         self._line_free_at = 0.0
         self._received = b""
+        self._quiet_until: dict[int, float] = {}
 
     @property
     def connected(self) -> bool:
@@ -161,6 +166,10 @@ class ModbusLink:
             if client is None or not client.connected:
                 raise NotConnected(self.name, f"{self.endpoint}: not connected")
             loop = asyncio.get_running_loop()
+            if loop.time() < self._quiet_until.get(device_id, 0.0):
+                raise DriverTimeout(
+                    self.name, f"no reply within {timeout_s:g} s (waiting out a late reply)"
+                )
             wait = self._line_free_at - loop.time()
             if wait > 0:
                 await asyncio.sleep(wait)
@@ -176,6 +185,11 @@ class ModbusLink:
                 async with asyncio.timeout(timeout_s):
                     response = await call(address, count=count, device_id=device_id)
             except TimeoutError as exc:
+                if not isinstance(self.transport, ModbusTcp) and not self._received:
+                    # An RTU reply carries no transaction id: a late reply to this request
+                    # would be taken for the answer to the device's next one. Leave the device
+                    # alone until a late reply has had time to come and be discarded.
+                    self._quiet_until[device_id] = loop.time() + LATE_REPLY_GUARD * timeout_s
                 raise self._no_reply(timeout_s) from exc
             except ConnectionException as exc:
                 raise NotConnected(self.name, f"{self.endpoint}: {exc}") from exc

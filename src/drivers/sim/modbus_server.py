@@ -250,6 +250,8 @@ class SimDevice:
         if isinstance(value, int | float) and not isinstance(value, bool):
             if point.value_type in ("bool", "bit"):
                 return value >= 0.5
+            if point.scale == 1.0 and point.offset == 0.0:
+                return value  # exact: a 64-bit integer must not pass through a float
             return (value - point.offset) / point.scale
         return value
 
@@ -448,6 +450,7 @@ class ModbusSimServer:
         self.faults = faults or ModbusFaultHooks()
         self.devices = {d.device_id: SimDevice(d, self.clock) for d in register_map.devices}
         self.pty_path: str | None = None
+        self.requests_received = 0
         self.requests_served = 0
         self._rng = random.Random(seed)
         self._server: asyncio.Server | None = None
@@ -509,6 +512,7 @@ class ModbusSimServer:
     def _answer(self, device_id: int, pdu: bytes) -> bytes | None:
         """The response PDU, or None when the device stays silent."""
         self.faults.refresh()
+        self.requests_received += 1
         device = self.devices.get(device_id)
         if device is None or device_id in self.faults.silent_device_ids:
             return None
@@ -645,12 +649,17 @@ class ModbusSimServer:
         log.info("modbus simulator on pty", extra={"pty": self.pty_path})
 
     async def _pty_worker(self, master: int, queue: asyncio.Queue[tuple[int, bytes]]) -> None:
-        # One request at a time, like a line of RS-485 devices: a slow device holds the line.
+        # Each device on a line answers on its own: a slow device's late reply comes when it
+        # comes, possibly during the next exchange, as on a real RS-485 line.
         while True:
             device_id, pdu = await queue.get()
-            frame = await self._rtu_reply(device_id, pdu)
-            if frame is None or self._pty_fds is None:
-                continue
+            task = asyncio.create_task(self._pty_answer(master, device_id, pdu))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _pty_answer(self, master: int, device_id: int, pdu: bytes) -> None:
+        frame = await self._rtu_reply(device_id, pdu)
+        if frame is not None and self._pty_fds is not None:
             with contextlib.suppress(OSError):
                 os.write(master, frame)
 
