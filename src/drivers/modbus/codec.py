@@ -10,8 +10,10 @@ definition, and the tests cross-check both against ``struct`` and pymodbus's own
 
 from __future__ import annotations
 
+import functools
 import math
 import struct
+from collections.abc import Callable, Sequence
 
 from drivers.modbus.config import ByteWordOrder, DataType
 
@@ -62,8 +64,11 @@ def bytes_to_registers(data: bytes, order: ByteWordOrder) -> list[int]:
     return list(reversed(words)) if _swap_words(order) else words
 
 
+Decoder = Callable[[Sequence[int]], DecodedValue]
+
+
 def decode(
-    registers: list[int],
+    registers: Sequence[int],
     kind: DataType,
     order: ByteWordOrder = "ABCD",
     bit: int | None = None,
@@ -71,24 +76,59 @@ def decode(
     length: int | None = None,
 ) -> DecodedValue:
     """Decode the registers of one value. Raises DecodeError for bytes that are no value."""
+    if kind in _STRUCT_FORMAT:
+        needed = struct.calcsize(_STRUCT_FORMAT[kind]) // 2
+        if len(registers) != needed:
+            raise DecodeError(f"{kind} needs {needed} registers, got {len(registers)}")
+    return decoder(kind, order, bit, encoding, length)(registers)
+
+
+@functools.lru_cache(maxsize=512)
+def decoder(
+    kind: DataType,
+    order: ByteWordOrder = "ABCD",
+    bit: int | None = None,
+    encoding: str = "ascii",
+    length: int | None = None,
+) -> Decoder:
+    """A function decoding one value's registers, built once per type and order: the driver
+    decodes every channel of every poll, so the choices are made here and not per value."""
     if kind == "bool":
-        return bool(registers[0])
+        return lambda registers: bool(registers[0])
     if kind == "bit":
         assert bit is not None
-        return bool((registers[0] >> bit) & 1)
-    data = registers_to_bytes(registers, order)
+        mask = 1 << bit
+        return lambda registers: bool(registers[0] & mask)
     if kind == "string":
-        text_bytes = data[:length] if length is not None else data
-        try:
-            return text_bytes.decode(encoding).rstrip("\x00 ")
-        except UnicodeDecodeError as exc:
-            raise DecodeError(f"string is not valid {encoding}: {text_bytes!r}") from exc
-    fmt = ">" + _STRUCT_FORMAT[kind]
-    if len(data) != struct.calcsize(fmt):
-        needed = struct.calcsize(fmt) // 2
-        raise DecodeError(f"{kind} needs {needed} registers, got {len(data) // 2}")
-    value: int | float = struct.unpack(fmt, data)[0]
-    return value
+
+        def text(registers: Sequence[int]) -> str:
+            data = registers_to_bytes(list(registers), order)
+            raw = data[:length] if length is not None else data
+            try:
+                return raw.decode(encoding).rstrip("\x00 ")
+            except UnicodeDecodeError as exc:
+                raise DecodeError(f"string is not valid {encoding}: {raw!r}") from exc
+
+        return text
+    value_format = struct.Struct(">" + _STRUCT_FORMAT[kind])
+    count = value_format.size // 2
+    if kind == "uint16" and not _swap_bytes(order):
+        return lambda registers: int(registers[0])
+    if kind == "int16" and not _swap_bytes(order):
+        return lambda r: r[0] - 0x10000 if r[0] & 0x8000 else int(r[0])
+    words_format = struct.Struct(f">{count}H")
+    swap_words, swap_bytes = _swap_words(order), _swap_bytes(order)
+
+    def number(registers: Sequence[int]) -> int | float:
+        words = list(registers)
+        if swap_words:
+            words.reverse()
+        if swap_bytes:
+            words = [((w & 0xFF) << 8) | (w >> 8) for w in words]
+        value: int | float = value_format.unpack(words_format.pack(*words))[0]
+        return value
+
+    return number
 
 
 def encode(

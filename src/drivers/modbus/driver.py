@@ -18,19 +18,51 @@ the read raises DriverTimeout (the agent counts it and, after a few, re-opens th
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 
 from drivers.clock import Clock
 from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
-from drivers.modbus.codec import DecodeError, decode
+from drivers.modbus.codec import DecodeError, Decoder, decoder
 from drivers.modbus.config import BIT_TABLES, FUNCTION_CODE, ModbusChannel, ModbusInstrument
 from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link
 from drivers.modbus.plan import Limits, Request, Span, plan
-from drivers.reading import Quality, Reading, midpoint_ns
+from drivers.reading import Quality, Reading, Value, midpoint_ns
 
 SPLIT_ON = frozenset({2, 3})
 """Exceptions that depend on the addresses asked: ILLEGAL DATA ADDRESS, ILLEGAL DATA VALUE."""
 UNREACHABLE = frozenset({10, 11})
 """Gateway exceptions meaning the device behind it did not answer: a timeout in all but name."""
+
+
+@dataclass
+class _Poll:
+    """What does not change between polls of one set of due channels."""
+
+    spans: list[Span]
+    names: list[tuple[str, str]]
+    """(channel, unit) of each channel."""
+    decoders: list[Decoder | None]
+    """None where the value is the register or bit itself (uint16 in ABCD/CDAB, bit tables)."""
+    prepared: dict[Request, list[_Member]] = field(default_factory=dict)
+
+    def members_of(self, request: Request) -> list[_Member]:
+        """Per channel of a request: index, slice, decoder, name and unit; built once."""
+        members = self.prepared.get(request)
+        if members is None:
+            members = self.prepared[request] = [
+                (
+                    index,
+                    self.spans[index].start - request.span.start,
+                    self.spans[index].end - request.span.start,
+                    self.decoders[index],
+                    *self.names[index],
+                )
+                for index in request.members
+            ]
+        return members
+
+
+_Member = tuple[int, int, int, "Decoder | None", str, str]
 
 
 class _StopRead(Exception):
@@ -56,6 +88,7 @@ class ModbusDriver:
         self.splits = 0
         self._link: ModbusLink | None = None
         self._plans: dict[tuple[str, ...], list[Request]] = {}
+        self._polls: dict[tuple[str, ...], _Poll] = {}
         self._forbidden: set[Span] = set()
         self._identity: dict[str, str] = {}
         self._answered = False
@@ -79,7 +112,10 @@ class ModbusDriver:
         if link is None or not link.connected:
             raise NotConnected(name, "not connected")
         key = tuple(channel.name for channel in channels)
-        spans = [Span(c.table, c.address, c.address + c.width) for c in channels]
+        poll = self._polls.get(key)
+        if poll is None:
+            poll = self._polls[key] = self._prepare(channels)
+        spans = poll.spans
         requests = self._plans.get(key)
         if requests is None:
             requests = plan(spans, self.limits, self._forbidden)
@@ -88,7 +124,7 @@ class ModbusDriver:
         self._answered = False
         for position, request in enumerate(requests):
             try:
-                await self._fetch(link, request, spans, channels, readings, executed)
+                await self._fetch(link, request, poll, channels, readings, executed)
             except _StopRead as failure:
                 if not self._answered:
                     raise failure.error from failure.error.__cause__
@@ -137,7 +173,7 @@ class ModbusDriver:
         self,
         link: ModbusLink,
         request: Request,
-        spans: list[Span],
+        poll: _Poll,
         channels: Sequence[ModbusChannel],
         readings: list[Reading | None],
         executed: list[Request],
@@ -154,7 +190,7 @@ class ModbusDriver:
             if reply.code in SPLIT_ON and len(request.members) > 1:
                 self.splits += 1
                 self._forbidden.add(request.span)
-                await self._split(link, request, spans, channels, readings, executed)
+                await self._split(link, request, poll, channels, readings, executed)
                 return
             if reply.code in SPLIT_ON:
                 self._forbidden.add(request.span)
@@ -170,52 +206,54 @@ class ModbusDriver:
         self._answered = True
         executed.append(request)
         ts = midpoint_ns(start, end)
-        for index in request.members:
-            readings[index] = self._decode(channels[index], request.span, values, ts)
+        name = self.config.name
+        good = Quality.GOOD
+        value: Value
+        # The hot loop of every poll: per channel, a prepared slice and decoder.
+        for index, begin, stop, decode_value, channel, unit in poll.members_of(request):
+            if decode_value is None:  # a coil/discrete input, or a uint16 taken as sent
+                value = values[begin]
+                readings[index] = Reading(name, channel, ts, value, unit, good)
+                continue
+            raw = values[begin:stop]
+            try:
+                value = decode_value(raw)
+            except DecodeError as exc:
+                shown = " ".join(f"{int(r):04x}" for r in raw)
+                readings[index] = Reading.bad(name, channel, ts, unit, f"{exc} (registers {shown})")
+                continue
+            readings[index] = Reading(name, channel, ts, value, unit, good)
 
     async def _split(
         self,
         link: ModbusLink,
         request: Request,
-        spans: list[Span],
+        poll: _Poll,
         channels: Sequence[ModbusChannel],
         readings: list[Reading | None],
         executed: list[Request],
     ) -> None:
+        spans = poll.spans
         members = sorted(request.members, key=lambda i: (spans[i].start, -spans[i].end))
         half = len(members) // 2
         for part in (members[:half], members[half:]):
             sub_spans = [spans[i] for i in part]
             for sub in plan(sub_spans, self.limits, self._forbidden):
                 mapped = Request(sub.span, tuple(part[i] for i in sub.members))
-                await self._fetch(link, mapped, spans, channels, readings, executed)
+                await self._fetch(link, mapped, poll, channels, readings, executed)
 
-    def _decode(
-        self,
-        channel: ModbusChannel,
-        span: Span,
-        values: list[int] | list[bool],
-        ts: int,
-    ) -> Reading:
-        name = self.config.name
-        offset = channel.address - span.start
-        raw = values[offset : offset + channel.width]
-        if channel.table in BIT_TABLES:
-            return Reading(name, channel.name, ts, bool(raw[0]), channel.unit, Quality.GOOD)
-        registers = [int(v) for v in raw]
-        try:
-            value = decode(
-                registers,
-                channel.value_type,
-                self.config.order_of(channel),
-                bit=channel.bit,
-                encoding=channel.encoding,
-                length=channel.length,
-            )
-        except DecodeError as exc:
-            shown = " ".join(f"{r:04x}" for r in registers)
-            return Reading.bad(name, channel.name, ts, channel.unit, f"{exc} (registers {shown})")
-        return Reading(name, channel.name, ts, value, channel.unit, Quality.GOOD)
+    def _decoder_of(self, channel: ModbusChannel) -> Decoder | None:
+        order = self.config.order_of(channel)
+        if channel.table in BIT_TABLES or (
+            channel.value_type == "uint16" and order in ("ABCD", "CDAB")
+        ):
+            return None  # the bit, or the register as sent
+        return decoder(channel.value_type, order, channel.bit, channel.encoding, channel.length)
+
+    def _prepare(self, channels: Sequence[ModbusChannel]) -> _Poll:
+        spans = [Span(c.table, c.address, c.address + c.width) for c in channels]
+        decoders = [self._decoder_of(c) for c in channels]
+        return _Poll(spans, [(c.name, c.unit) for c in channels], decoders)
 
     def _all_bad(
         self,

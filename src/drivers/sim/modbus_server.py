@@ -237,7 +237,9 @@ class SimDevice:
         for point in sorted(spec.points, key=lambda p: (p.address, p.value_type == "bit")):
             self._points.setdefault(point.table, []).append(point)
         self._starts = {t: [p.address for p in ps] for t, ps in self._points.items()}
+        self._ends = {t: [p.address + p.width for p in ps] for t, ps in self._points.items()}
         self._widest = {t: max(p.width for p in ps) for t, ps in self._points.items()}
+        self._constant_words: dict[str, list[int]] = {}
 
     def value_of(self, point: MapPoint, t_ns: int) -> DecodedValue:
         """The point's value at t, before the inverse of the channel's scale/offset."""
@@ -265,11 +267,15 @@ class SimDevice:
 
     def _overlapping(self, table: str, start: int, end: int) -> Iterable[MapPoint]:
         starts = self._starts.get(table, [])
+        if not starts:
+            return
         first = bisect.bisect_left(starts, start - self._widest.get(table, 1) + 1)
         last = bisect.bisect_left(starts, end)
-        for point in self._points[table][first:last] if starts else ():
-            if point.address + point.width > start:
-                yield point
+        ends = self._ends[table]
+        points = self._points[table]
+        for index in range(first, last):
+            if ends[index] > start:
+                yield points[index]
 
     def read(self, table: str, start: int, count: int) -> list[int] | list[bool]:
         """The current contents of [start, start+count) of a table."""
@@ -281,25 +287,33 @@ class SimDevice:
             return bits
         registers = [0] * count
         for point in self._overlapping(table, start, start + count):
-            kind = point.value_type
             into = registers[point.address - start] if start <= point.address else 0
-            try:
-                words = encode(
-                    self.value_of(point, t_ns),
-                    kind,
-                    point.order or self.spec.order,
-                    bit=point.bit,
-                    encoding=point.encoding,
-                    length=point.length,
-                    into=into,
-                )
-            except ValueError:
-                words = [0xFFFF] * point.width  # out of range: what a saturated device sends
+            words = self._words(point, t_ns, into)
             for offset, word in enumerate(words):
                 address = point.address + offset
                 if start <= address < start + count:
                     registers[address - start] = word
         return registers
+
+    def _words(self, point: MapPoint, t_ns: int, into: int) -> list[int]:
+        constant = point.value is not None and point.value_type != "bit"
+        if constant and point.name in self._constant_words:
+            return self._constant_words[point.name]
+        try:
+            words = encode(
+                self.value_of(point, t_ns),
+                point.value_type,
+                point.order or self.spec.order,
+                bit=point.bit,
+                encoding=point.encoding,
+                length=point.length,
+                into=into,
+            )
+        except ValueError:
+            words = [0xFFFF] * point.width  # out of range: what a saturated device sends
+        if constant:
+            self._constant_words[point.name] = words
+        return words
 
     def handle(self, pdu: bytes, faults: ModbusFaultHooks) -> bytes:
         """The response PDU to a request PDU."""
