@@ -8,7 +8,14 @@ import struct
 import pytest
 from pymodbus.client import ModbusTcpClient
 
-from drivers.modbus.codec import DecodeError, crc16, decode, encode
+from drivers.modbus.codec import (
+    DecodeError,
+    crc16,
+    decode,
+    encode,
+    pack_registers,
+    unpacker,
+)
 from drivers.modbus.config import ByteWordOrder
 
 ORDERS: list[ByteWordOrder] = ["ABCD", "CDAB", "BADC", "DCBA"]
@@ -80,6 +87,9 @@ def test_every_type_and_order_against_struct_and_pymodbus(
     registers = wire_registers(big_endian, order)
 
     decoded = decode(registers, kind, order)  # type: ignore[arg-type]
+    swapped, layout = unpacker(kind, order)  # type: ignore[arg-type,misc]
+    padded = [0x1234, *registers, 0x5678]  # the value inside a longer reply, as the driver sees it
+    assert layout.unpack_from(pack_registers(padded, swapped), 2)[0] == decoded
     expected = struct.unpack(">" + STRUCT[kind], big_endian)[0]  # float32 rounding included
     assert decoded == expected
     assert type(decoded) is type(expected)

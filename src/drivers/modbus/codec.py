@@ -187,3 +187,28 @@ def crc16(frame: bytes) -> bytes:
     for byte in frame:
         crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
     return struct.pack("<H", crc)
+
+
+def unpacker(kind: DataType, order: ByteWordOrder) -> tuple[bool, struct.Struct] | None:
+    """For numeric types: (swapped, format) such that the value is
+    ``format.unpack_from(buffer, 2 * offset)[0]``, where ``buffer`` holds a reply's registers
+    packed big-endian (``swapped`` False) or each little-endian (``swapped`` True). One packing
+    per reply then serves every channel in it, in every order:
+
+    - ABCD: registers as sent hold the value big-endian;
+    - DCBA: the same bytes are the value little-endian;
+    - BADC: each register's bytes swapped give the value big-endian;
+    - CDAB: each register's bytes swapped are the value little-endian.
+
+    None for types that are not a plain number (bool, bit, string)."""
+    code = _STRUCT_FORMAT.get(kind)
+    if code is None:
+        return None
+    swapped = _swap_bytes(order) != _swap_words(order)
+    little = _swap_words(order)
+    return swapped, struct.Struct(("<" if little else ">") + code)
+
+
+def pack_registers(registers: Sequence[int], swapped: bool) -> bytes:
+    """A reply's registers as one buffer for :func:`unpacker` formats."""
+    return struct.pack(f"{'<' if swapped else '>'}{len(registers)}H", *registers)

@@ -17,12 +17,13 @@ the read raises DriverTimeout (the agent counts it and, after a few, re-opens th
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from drivers.clock import Clock
 from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
-from drivers.modbus.codec import DecodeError, Decoder, decoder
+from drivers.modbus.codec import DecodeError, Decoder, decoder, pack_registers, unpacker
 from drivers.modbus.config import BIT_TABLES, FUNCTION_CODE, ModbusChannel, ModbusInstrument
 from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link
 from drivers.modbus.plan import Limits, Request, Span, plan
@@ -41,12 +42,13 @@ class _Poll:
     spans: list[Span]
     names: list[tuple[str, str]]
     """(channel, unit) of each channel."""
-    decoders: list[Decoder | None]
-    """None where the value is the register or bit itself (uint16 in ABCD/CDAB, bit tables)."""
+    decodings: list[tuple[Layout | None, Decoder | None]]
+    """Per channel: a numeric layout (see codec.unpacker), else a decoder, else neither: the
+    value is the register or the bit itself (uint16 in ABCD/CDAB, coils, discrete inputs)."""
     prepared: dict[Request, list[_Member]] = field(default_factory=dict)
 
     def members_of(self, request: Request) -> list[_Member]:
-        """Per channel of a request: index, slice, decoder, name and unit; built once."""
+        """Per channel of a request: index, slice, layout, decoder, name, unit; built once."""
         members = self.prepared.get(request)
         if members is None:
             members = self.prepared[request] = [
@@ -54,7 +56,7 @@ class _Poll:
                     index,
                     self.spans[index].start - request.span.start,
                     self.spans[index].end - request.span.start,
-                    self.decoders[index],
+                    *self.decodings[index],
                     *self.names[index],
                 )
                 for index in request.members
@@ -62,7 +64,8 @@ class _Poll:
         return members
 
 
-_Member = tuple[int, int, int, "Decoder | None", str, str]
+Layout = tuple[bool, struct.Struct]
+_Member = tuple[int, int, int, "Layout | None", "Decoder | None", str, str]
 
 
 class _StopRead(Exception):
@@ -111,7 +114,7 @@ class ModbusDriver:
         name = self.config.name
         if link is None or not link.connected:
             raise NotConnected(name, "not connected")
-        key = tuple(channel.name for channel in channels)
+        key = tuple([channel.name for channel in channels])
         poll = self._polls.get(key)
         if poll is None:
             poll = self._polls[key] = self._prepare(channels)
@@ -209,19 +212,26 @@ class ModbusDriver:
         name = self.config.name
         good = Quality.GOOD
         value: Value
-        # The hot loop of every poll: per channel, a prepared slice and decoder.
-        for index, begin, stop, decode_value, channel, unit in poll.members_of(request):
-            if decode_value is None:  # a coil/discrete input, or a uint16 taken as sent
+        buffers: dict[bool, bytes] = {}
+        # The hot loop of every poll: per channel, a prepared way to its value.
+        for index, begin, stop, layout, decode_value, channel, unit in poll.members_of(request):
+            if layout is not None:
+                swapped, number = layout
+                buffer = buffers.get(swapped)
+                if buffer is None:
+                    buffer = buffers[swapped] = pack_registers(values, swapped)
+                value = number.unpack_from(buffer, 2 * begin)[0]
+            elif decode_value is None:  # a coil/discrete input, or a uint16 taken as sent
                 value = values[begin]
-                readings[index] = Reading(name, channel, ts, value, unit, good)
-                continue
-            raw = values[begin:stop]
-            try:
-                value = decode_value(raw)
-            except DecodeError as exc:
-                shown = " ".join(f"{int(r):04x}" for r in raw)
-                readings[index] = Reading.bad(name, channel, ts, unit, f"{exc} (registers {shown})")
-                continue
+            else:
+                raw = values[begin:stop]
+                try:
+                    value = decode_value(raw)
+                except DecodeError as exc:
+                    shown = " ".join(f"{int(r):04x}" for r in raw)
+                    reason = f"{exc} (registers {shown})"
+                    readings[index] = Reading.bad(name, channel, ts, unit, reason)
+                    continue
             readings[index] = Reading(name, channel, ts, value, unit, good)
 
     async def _split(
@@ -242,18 +252,23 @@ class ModbusDriver:
                 mapped = Request(sub.span, tuple(part[i] for i in sub.members))
                 await self._fetch(link, mapped, poll, channels, readings, executed)
 
-    def _decoder_of(self, channel: ModbusChannel) -> Decoder | None:
+    def _decoding_of(self, channel: ModbusChannel) -> tuple[Layout | None, Decoder | None]:
         order = self.config.order_of(channel)
         if channel.table in BIT_TABLES or (
             channel.value_type == "uint16" and order in ("ABCD", "CDAB")
         ):
-            return None  # the bit, or the register as sent
-        return decoder(channel.value_type, order, channel.bit, channel.encoding, channel.length)
+            return None, None  # the bit, or the register as sent
+        layout = unpacker(channel.value_type, order)
+        if layout is not None:
+            return layout, None
+        return None, decoder(
+            channel.value_type, order, channel.bit, channel.encoding, channel.length
+        )
 
     def _prepare(self, channels: Sequence[ModbusChannel]) -> _Poll:
         spans = [Span(c.table, c.address, c.address + c.width) for c in channels]
-        decoders = [self._decoder_of(c) for c in channels]
-        return _Poll(spans, [(c.name, c.unit) for c in channels], decoders)
+        decodings = [self._decoding_of(c) for c in channels]
+        return _Poll(spans, [(c.name, c.unit) for c in channels], decodings)
 
     def _all_bad(
         self,
