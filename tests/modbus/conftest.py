@@ -1,12 +1,22 @@
-"""Fixtures of the Modbus and serial ASCII tests: a guard against leaked threads."""
+"""Fixtures of the Modbus and serial ASCII tests: guards against leaked threads and tasks."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import pytest
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    yield
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leftover = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+    assert not leftover, f"tasks left running: {leftover}"
 
 
 @pytest.fixture(autouse=True)

@@ -106,7 +106,12 @@ async def line(tmp_path: Path) -> AsyncIterator[ModbusSimServer]:
 
 
 FAULTS = {
-    "silent": ({"silent_device_ids": [3]}, "no reply within"),
+    "silent device id": ({"silent_device_ids": [3]}, "no reply within"),
+    "no reply": ({"hang": True, "only_device_ids": [3]}, "no reply within"),
+    "exception": (
+        {"exception_at": [{"table": "input", "address": 0, "code": 2}]},
+        r"ILLEGAL DATA ADDRESS \(Modbus exception 2\) at FC4 0\+4",
+    ),
     "slow reply": ({"delay_s": 0.3, "only_device_ids": [3]}, "no reply within"),
     "wrong CRC": ({"bad_crc": True, "only_device_ids": [3]}, "reply failed its CRC check"),
     "garbage": (
