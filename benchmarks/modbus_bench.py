@@ -126,7 +126,7 @@ async def throughput(seconds: float, rounds: int, kind: str) -> None:
                     assert len(response.registers) == count
                 t2 = time.perf_counter()
                 for start, count in requests:
-                    await link.read(3, start, count, 1, 5.0)
+                    await link.read(3, start, count, 1, 5.0, "bench")
                 t3 = time.perf_counter()
                 driver_time += t1 - t0
                 bare_time += t2 - t1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
 import time
@@ -391,7 +392,9 @@ async def test_connect_failures_are_not_connected(tmp_path: Path) -> None:
 
 async def test_devices_on_one_line_share_one_connection(pty_server: ModbusSimServer) -> None:
     first = instrument(pty_server, 1, point_channels(LAB_BUS.devices[0], ["temperature"]))
-    second = instrument(pty_server, 3, point_channels(LAB_BUS.devices[2], ["voltage"]))
+    second = instrument(
+        pty_server, 3, point_channels(LAB_BUS.devices[2], ["voltage"]), request_timeout_s=0.2
+    )
     assert first.bus == second.bus == f"modbus:serial://{pty_server.pty_path}"
     one, two = ModbusDriver(first, SystemClock()), ModbusDriver(second, SystemClock())
     await one.connect()
@@ -399,6 +402,12 @@ async def test_devices_on_one_line_share_one_connection(pty_server: ModbusSimSer
     assert one._link is two._link
     assert (await one.read(first.channels))[0].quality is Quality.GOOD
     assert (await two.read(second.channels))[0].quality is Quality.GOOD
+    pty_server.faults.silent_device_ids = [3]
+    with pytest.raises(DriverTimeout) as failure:
+        await two.read(second.channels)
+    assert failure.value.instrument == second.name  # not the link's first user
+    pty_server.faults.silent_device_ids = []
+    await asyncio.sleep(2 * 0.2)  # the late-reply guard of two request timeouts
     await one.close()
     assert (await two.read(second.channels))[0].quality is Quality.GOOD  # still open for two
     await two.close()

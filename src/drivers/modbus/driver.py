@@ -102,7 +102,7 @@ class ModbusDriver:
         """Open (or join) the endpoint's connection; read the identification if asked."""
         if self._link is None:
             self._link = acquire_link(self.config.transport, self.config.name)
-        await self._link.connect(self.config.connect_timeout_s)
+        await self._link.connect(self.config.connect_timeout_s, self.config.name)
         self._plans.clear()
         self._forbidden.clear()
         if self.config.identify and not self._identity:
@@ -169,6 +169,7 @@ class ModbusDriver:
             span.count,
             self.config.device_id,
             self.config.timeout_of_request(),
+            self.config.name,
         )
         return values, start, self.clock.now_ns()
 
@@ -288,7 +289,7 @@ class ModbusDriver:
     async def _identify(self, link: ModbusLink) -> None:
         try:
             objects = await link.read_identification(
-                self.config.device_id, self.config.timeout_of_request()
+                self.config.device_id, self.config.timeout_of_request(), self.config.name
             )
         except (ExceptionReply, DriverTimeout, ProtocolError):
             return  # many devices do not implement FC 43; identification is optional

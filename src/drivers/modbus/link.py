@@ -74,9 +74,8 @@ def _quiet_pymodbus() -> None:
 class ModbusLink:
     """The shared connection to one endpoint; see the module doc."""
 
-    def __init__(self, transport: Transport, name: str) -> None:
+    def __init__(self, transport: Transport) -> None:
         self.transport = transport
-        self.name = name
         self.endpoint = transport.endpoint()
         self.lock = asyncio.Lock()
         self.users = 0
@@ -124,8 +123,9 @@ class ModbusLink:
             **common,  # type: ignore[arg-type]
         )
 
-    async def connect(self, timeout_s: float) -> None:
-        """Open the connection unless it is open. Raises NotConnected or DriverTimeout."""
+    async def connect(self, timeout_s: float, name: str) -> None:
+        """Open the connection unless it is open. Raises NotConnected or DriverTimeout, naming
+        the instrument ``name`` that asked."""
         async with self.lock:
             if self.connected:
                 return
@@ -139,14 +139,14 @@ class ModbusLink:
             except TimeoutError as exc:
                 self._close_client()
                 raise DriverTimeout(
-                    self.name, f"{self.endpoint}: connect timed out after {timeout_s:g} s"
+                    name, f"{self.endpoint}: connect timed out after {timeout_s:g} s"
                 ) from exc
             except (ModbusException, OSError, termios.error, ValueError) as exc:
                 self._close_client()
-                raise NotConnected(self.name, f"{self.endpoint}: {exc}") from exc
+                raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
             if not opened:
                 self._close_client()
-                raise NotConnected(self.name, f"{self.endpoint}: {self._why_not_open()}")
+                raise NotConnected(name, f"{self.endpoint}: {self._why_not_open()}")
             log.info("modbus link open", extra={"endpoint": self.endpoint})
 
     def _why_not_open(self) -> str:
@@ -157,18 +157,19 @@ class ModbusLink:
         return "connection refused"
 
     async def read(
-        self, function: int, address: int, count: int, device_id: int, timeout_s: float
+        self, function: int, address: int, count: int, device_id: int, timeout_s: float, name: str
     ) -> list[int] | list[bool]:
-        """One read request (function code 1-4). Raises ExceptionReply for an exception response,
-        DriverTimeout for no reply, ProtocolError for an unusable one, NotConnected."""
+        """One read request (function code 1-4) for the instrument ``name``. Raises
+        ExceptionReply for an exception response, DriverTimeout for no reply, ProtocolError for
+        an unusable one, NotConnected."""
         async with self.lock:
             client = self._client
             if client is None or not client.connected:
-                raise NotConnected(self.name, f"{self.endpoint}: not connected")
+                raise NotConnected(name, f"{self.endpoint}: not connected")
             loop = asyncio.get_running_loop()
             if loop.time() < self._quiet_until.get(device_id, 0.0):
                 raise DriverTimeout(
-                    self.name, f"no reply within {timeout_s:g} s (waiting out a late reply)"
+                    name, f"no reply within {timeout_s:g} s (waiting out a late reply)"
                 )
             wait = self._line_free_at - loop.time()
             if wait > 0:
@@ -190,15 +191,15 @@ class ModbusLink:
                     # would be taken for the answer to the device's next one. Leave the device
                     # alone until a late reply has had time to come and be discarded.
                     self._quiet_until[device_id] = loop.time() + LATE_REPLY_GUARD * timeout_s
-                raise self._no_reply(timeout_s) from exc
+                raise self._no_reply(timeout_s, name) from exc
             except ConnectionException as exc:
-                raise NotConnected(self.name, f"{self.endpoint}: {exc}") from exc
+                raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
             except ModbusIOException as exc:
                 if not client.connected:
-                    raise NotConnected(self.name, f"{self.endpoint}: connection lost") from exc
-                raise ProtocolError(self.name, f"unusable reply: {exc}") from exc
+                    raise NotConnected(name, f"{self.endpoint}: connection lost") from exc
+                raise ProtocolError(name, f"unusable reply: {exc}") from exc
             except ModbusException as exc:
-                raise ProtocolError(self.name, f"unusable reply: {exc}") from exc
+                raise ProtocolError(name, f"unusable reply: {exc}") from exc
             finally:
                 self._line_free_at = loop.time() + self._gap_s
             if response.isError():
@@ -206,42 +207,44 @@ class ModbusLink:
             if function in (1, 2):
                 bits = list(response.bits)
                 if len(bits) < count:
-                    raise ProtocolError(self.name, f"reply has {len(bits)} bits, asked {count}")
+                    raise ProtocolError(name, f"reply has {len(bits)} bits, asked {count}")
                 return bits[:count]
             registers = list(response.registers)
             if len(registers) != count:
                 raise ProtocolError(
-                    self.name, f"reply has {len(registers)} registers, asked for {count}"
+                    name, f"reply has {len(registers)} registers, asked for {count}"
                 )
             return registers
 
-    def _no_reply(self, timeout_s: float) -> DriverError:
+    def _no_reply(self, timeout_s: float, name: str) -> DriverError:
         if not self.connected:
-            return NotConnected(self.name, f"{self.endpoint}: connection lost")
+            return NotConnected(name, f"{self.endpoint}: connection lost")
         received = self._received
         if not received:
-            return DriverTimeout(self.name, f"no reply within {timeout_s:g} s")
+            return DriverTimeout(name, f"no reply within {timeout_s:g} s")
         shown = received[:32].hex(" ")
         rtu = not isinstance(self.transport, ModbusTcp)
         if rtu and len(received) >= 4 and crc16(received[:-2]) != received[-2:]:
-            return ProtocolError(self.name, f"reply failed its CRC check: {shown}")
-        return ProtocolError(self.name, f"unusable reply: {shown}")
+            return ProtocolError(name, f"reply failed its CRC check: {shown}")
+        return ProtocolError(name, f"unusable reply: {shown}")
 
-    async def read_identification(self, device_id: int, timeout_s: float) -> dict[int, bytes]:
+    async def read_identification(
+        self, device_id: int, timeout_s: float, name: str
+    ) -> dict[int, bytes]:
         """FC 43/14 basic device identification objects; raises like :meth:`read`."""
         async with self.lock:
             client = self._client
             if client is None or not client.connected:
-                raise NotConnected(self.name, f"{self.endpoint}: not connected")
+                raise NotConnected(name, f"{self.endpoint}: not connected")
             try:
                 async with asyncio.timeout(timeout_s):
                     response = await client.read_device_information(
                         read_code=1, object_id=0, device_id=device_id
                     )
             except TimeoutError as exc:
-                raise self._no_reply(timeout_s) from exc
+                raise self._no_reply(timeout_s, name) from exc
             except ModbusException as exc:
-                raise ProtocolError(self.name, f"identification: {exc}") from exc
+                raise ProtocolError(name, f"identification: {exc}") from exc
             if response.isError():
                 raise ExceptionReply(int(response.exception_code))
             information: dict[int, object] = getattr(response, "information", {})
@@ -273,7 +276,7 @@ def acquire_link(transport: Transport, name: str) -> ModbusLink:
     links = _LINKS.setdefault(asyncio.get_running_loop(), {})
     link = links.get(transport.endpoint())
     if link is None:
-        link = links[transport.endpoint()] = ModbusLink(transport, name)
+        link = links[transport.endpoint()] = ModbusLink(transport)
     elif link.transport != transport:
         raise NotConnected(
             name,
