@@ -19,13 +19,11 @@ from drivers.modbus.driver import ModbusDriver
 from drivers.reading import Quality, Reading
 from drivers.sim.modbus_server import (
     MapDevice,
-    MapPoint,
     ModbusSimServer,
     RegisterMap,
     SimDevice,
     load_register_map,
 )
-from drivers.sim.models import RoomParams
 
 LAB_BUS = load_register_map("lab-bus")
 
@@ -87,7 +85,8 @@ def check_against_model(
             value = value * channel.scale + channel.offset  # what the agent's pipeline does
         if isinstance(truth, float) and not isinstance(value, bool):
             assert isinstance(value, int | float)
-            tolerance = TOLERANCE.get(channel.unit, 1e-9)
+            rounding = 2**-23 if point.value_type == "float32" else 2**-52  # float's own
+            tolerance = TOLERANCE.get(channel.unit, 0.0) + abs(truth) * rounding
             if point.value_type in ("bool", "bit"):
                 assert value == (truth >= 0.5)
             else:
@@ -144,62 +143,32 @@ ALL_TYPES_VALUES: dict[str, Any] = {
 
 
 def all_types_map() -> RegisterMap:
-    """One device with every type in every order, each at its own address."""
-    points: list[MapPoint] = []
-    address = 0
-    for order in ("ABCD", "CDAB", "BADC", "DCBA"):
-        for kind, value in ALL_TYPES_VALUES.items():
-            points.append(
-                MapPoint(
-                    name=f"{kind}-{order}",
-                    address=address,
-                    type=kind,  # type: ignore[arg-type]
-                    order=order,  # type: ignore[arg-type]
-                    value=value,
-                )
-            )
-            address += 4
-        points.append(
-            MapPoint(
-                name=f"string-{order}",
-                address=address,
-                type="string",
-                length=11,
-                order=order,  # type: ignore[arg-type]
-                value="Zener Z10-1",
-            )
-        )
-        address += 6
-    points += [
-        MapPoint(name="bit-5", address=address, type="bit", bit=5, value=True),
-        MapPoint(name="bit-6", address=address, type="bit", bit=6, value=False),
-        MapPoint(name="bool-reg", address=address + 1, type="bool", value=True),
-        MapPoint(name="coil-1", table="coil", address=1, value=True),
-        MapPoint(name="coil-2", table="coil", address=2, value=False),
-        MapPoint(name="input-bit", table="discrete_input", address=7, value=True),
-    ]
-    return RegisterMap(devices=[MapDevice(device_id=9, model=RoomParams(), points=points)])
+    """The shipped map with every type in every order (device 1)."""
+    return load_register_map("all-types")
 
 
 async def test_every_type_and_order_through_the_driver() -> None:
     register_map = all_types_map()
     async with ModbusSimServer(register_map) as server:
-        config = instrument(server, 9, point_channels(register_map.devices[0]))
+        config = instrument(server, 1, point_channels(register_map.devices[0]))
         driver = ModbusDriver(config, SystemClock())
         await driver.connect()
-        readings = {r.channel: r for r in await driver.read(config.channels)}
+        listed = await driver.read(config.channels)
+        readings = {r.channel: r for r in listed}
         await driver.close()
+        check_against_model(listed, server.devices[1], config.channels)
     assert all(r.quality is Quality.GOOD for r in readings.values())
     for order in ("ABCD", "CDAB", "BADC", "DCBA"):
         for kind, value in ALL_TYPES_VALUES.items():
             got = readings[f"{kind}-{order}"].value
+            assert type(got) is type(value)
             if kind == "float32":
                 value = struct.unpack(">f", struct.pack(">f", value))[0]
             assert got == value, (kind, order, got)
         assert readings[f"string-{order}"].value == "Zener Z10-1"
     assert readings["bit-5"].value is True
     assert readings["bit-6"].value is False
-    assert readings["bool-reg"].value is True
+    assert readings["bool-register"].value is True
     assert readings["coil-1"].value is True
     assert readings["coil-2"].value is False
     assert readings["input-bit"].value is True
@@ -208,16 +177,16 @@ async def test_every_type_and_order_through_the_driver() -> None:
 async def test_one_poll_uses_the_planned_number_of_requests() -> None:
     register_map = all_types_map()
     async with ModbusSimServer(register_map) as server:
-        config = instrument(server, 9, point_channels(register_map.devices[0]))
+        config = instrument(server, 1, point_channels(register_map.devices[0]))
         driver = ModbusDriver(config, SystemClock())
         await driver.connect()
         await driver.read(config.channels)
         before = server.requests_received
         await driver.read(config.channels)
         await driver.close()
-    # 170 registers of values in one table: two register requests (125 max), one per bit table.
-    assert server.requests_received - before == 4
-    assert len(config.channels) == 42
+    # 170 holding registers: two requests (125 at most); one per bit table; 16 input registers.
+    assert server.requests_received - before == 5
+    assert len(config.channels) == 50
 
 
 async def test_illegal_address_marks_only_its_channel_and_the_split_is_remembered(
