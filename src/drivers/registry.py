@@ -19,6 +19,11 @@ from pydantic import Field
 from drivers.base import Driver
 from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
+from drivers.modbus.config import ModbusInstrument
+from drivers.modbus.driver import ModbusDriver
+from drivers.serial_ascii.config import SerialAsciiInstrument
+from drivers.serial_ascii.driver import SerialAsciiDriver
+from drivers.sim import modbus_server, serial_sim
 from drivers.sim.inprocess import SimDriver, SimInstrument
 
 
@@ -51,9 +56,27 @@ DRIVERS: dict[str, DriverEntry] = {
         "In-process simulated instrument (Zener, resistor, room) on the agent's clock.",
         _in_process,
     ),
+    "modbus": DriverEntry(
+        "modbus",
+        ModbusInstrument,
+        ModbusDriver,
+        "config/modbus-tcp.yaml",
+        "Modbus TCP, RTU (serial) and RTU over TCP devices; coalesced reads (pymodbus).",
+        modbus_server.simulate_instrument,
+    ),
+    "serial_ascii": DriverEntry(
+        "serial_ascii",
+        SerialAsciiInstrument,
+        SerialAsciiDriver,
+        "config/serial-ascii-thp.yaml",
+        "Line-based ASCII instruments on a serial port or TCP serial server (pyserial).",
+        serial_sim.simulate_instrument,
+    ),
 }
 
-InstrumentConfig = Annotated[SimInstrument, Field(discriminator="protocol")]
+InstrumentConfig = Annotated[
+    SimInstrument | ModbusInstrument | SerialAsciiInstrument, Field(discriminator="protocol")
+]
 
 
 def create_driver(config: InstrumentBase, clock: Clock) -> Driver[ChannelBase]:

@@ -138,12 +138,37 @@ class RoomParams(FrozenModel):
     seed: int = 3
 
 
-ModelParams = Annotated[ZenerParams | ResistorParams | RoomParams, Field(discriminator="kind")]
+class ChillerParams(FrozenModel):
+    """A chiller loop keeping a bath or a room's water circuit near a setpoint: the compressor
+    cycles on and off, so the supply temperature saw-tooths inside the control band."""
+
+    kind: Literal["chiller"] = "chiller"
+    setpoint_c: float = 18.0
+    band_k: float = Field(1.0, gt=0, description="Hysteresis band of the on/off control.")
+    cycle_s: float = Field(600.0, gt=0, description="Period of one on/off cycle.")
+    duty: float = Field(0.4, gt=0, lt=1, description="Share of the cycle the compressor runs.")
+    load_k: float = Field(3.5, description="Return minus supply temperature (heat load).")
+    flow_l_per_min: float = Field(40.0, ge=0)
+    noise_k: float = Field(0.02, ge=0)
+    flow_noise_l_per_min: float = Field(0.3, ge=0)
+    seed: int = 4
+
+
+ModelParams = Annotated[
+    ZenerParams | ResistorParams | RoomParams | ChillerParams, Field(discriminator="kind")
+]
 
 QUANTITIES: dict[str, dict[str, str]] = {
     "zener": {"voltage": "V", "temperature": "°C"},
     "resistor": {"resistance": "Ω", "temperature": "°C"},
     "room": {"temperature": "°C", "humidity": "%rh", "pressure": "hPa"},
+    "chiller": {
+        "supply_temperature": "°C",
+        "return_temperature": "°C",
+        "flow": "L/min",
+        "compressor": "1",
+        "setpoint": "°C",
+    },
 }
 
 
@@ -267,10 +292,59 @@ class Room:
         return self.true_value(quantity, t_ns) + self._rng.gauss(0, noise)
 
 
-def build_model(params: ZenerParams | ResistorParams | RoomParams) -> Sampler:
+class Chiller:
+    """Samples a :class:`ChillerParams` chiller loop."""
+
+    kind = "chiller"
+
+    def __init__(self, params: ChillerParams) -> None:
+        self.p = params
+        self._rng = random.Random(params.seed)
+
+    def _phase(self, t_ns: int) -> float:
+        return (_seconds(t_ns) % self.p.cycle_s) / self.p.cycle_s
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Noise-free supply/return temperature (°C), flow (L/min), compressor state (0/1)
+        or setpoint (°C)."""
+        p = self.p
+        phase = self._phase(t_ns)
+        running = phase < p.duty
+        if quantity == "compressor":
+            return 1.0 if running else 0.0
+        if quantity == "setpoint":
+            return p.setpoint_c
+        if quantity == "flow":
+            return p.flow_l_per_min
+        # Supply falls from the top of the band to the bottom while the compressor runs, then
+        # drifts back up while it rests.
+        top, bottom = p.setpoint_c + p.band_k / 2, p.setpoint_c - p.band_k / 2
+        if running:
+            supply = top - (top - bottom) * phase / p.duty
+        else:
+            supply = bottom + (top - bottom) * (phase - p.duty) / (1 - p.duty)
+        if quantity == "supply_temperature":
+            return supply
+        if quantity == "return_temperature":
+            return supply + p.load_k
+        raise KeyError(quantity)
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Value with noise (none on the compressor state and the setpoint)."""
+        value = self.true_value(quantity, t_ns)
+        if quantity in ("supply_temperature", "return_temperature"):
+            return value + self._rng.gauss(0, self.p.noise_k)
+        if quantity == "flow":
+            return max(0.0, value + self._rng.gauss(0, self.p.flow_noise_l_per_min))
+        return value
+
+
+def build_model(params: ZenerParams | ResistorParams | RoomParams | ChillerParams) -> Sampler:
     """The sampler for a model's parameters."""
     if isinstance(params, ZenerParams):
         return Zener(params)
     if isinstance(params, ResistorParams):
         return Resistor(params)
+    if isinstance(params, ChillerParams):
+        return Chiller(params)
     return Room(params)

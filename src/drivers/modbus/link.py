@@ -1,0 +1,299 @@
+"""One connection per transport endpoint, shared by the Modbus devices that use it.
+
+An RS-485 line is one shared bus: the devices on it take turns, one request at a time, with the
+inter-frame silence between a reply and the next request. A serial-to-Ethernet converter or a
+Modbus TCP gateway with several devices behind it is the same. So the connection belongs to the
+endpoint, not to a device: every driver of that endpoint holds a reference to one
+:class:`ModbusLink` (per event loop), whose lock serialises the requests.
+
+This is the only module that touches pymodbus; every pymodbus (and pyserial, termios) exception
+is mapped here to the error tree in :mod:`drivers.errors`, once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import termios
+import weakref
+
+from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
+from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
+from pymodbus.framer import FramerType
+
+from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from drivers.modbus.codec import crc16
+from drivers.modbus.config import ModbusRtu, ModbusRtuOverTcp, ModbusTcp
+
+log = logging.getLogger("etalon.drivers.modbus")
+
+Transport = ModbusTcp | ModbusRtu | ModbusRtuOverTcp
+
+_LIBRARY_TIMEOUT_S = 3600.0
+"""pymodbus's own request timeout, set out of the way: every timeout is ours (asyncio.timeout),
+per request and per device. pymodbus's would also count 'no response' per connection and close a
+shared connection after three, costing every device on the line for one silent device."""
+
+LATE_REPLY_GUARD = 2.0
+"""After an RTU request times out, its device is not asked again for this many request timeouts
+(other devices on the line are: the framer drops frames from the wrong device id)."""
+
+EXCEPTION_NAMES: dict[int, str] = {
+    1: "ILLEGAL FUNCTION",
+    2: "ILLEGAL DATA ADDRESS",
+    3: "ILLEGAL DATA VALUE",
+    4: "SERVER DEVICE FAILURE",
+    5: "ACKNOWLEDGE",
+    6: "SERVER DEVICE BUSY",
+    7: "NEGATIVE ACKNOWLEDGE",
+    8: "MEMORY PARITY ERROR",
+    10: "GATEWAY PATH UNAVAILABLE",
+    11: "GATEWAY TARGET DEVICE FAILED TO RESPOND",
+}
+
+
+class ExceptionReply(Exception):
+    """The device answered with a Modbus exception response."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+        self.name = EXCEPTION_NAMES.get(code, f"EXCEPTION {code}")
+        super().__init__(f"{self.name} (Modbus exception {code})")
+
+
+def _quiet_pymodbus() -> None:
+    # pymodbus logs every missing reply at ERROR with a hex dump; the driver reports the
+    # failure through the error tree and the agent logs each state change once.
+    library_log = logging.getLogger("pymodbus.logging")
+    if library_log.level == logging.NOTSET:
+        library_log.setLevel(logging.CRITICAL)
+
+
+class ModbusLink:
+    """The shared connection to one endpoint; see the module doc."""
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+        self.endpoint = transport.endpoint()
+        self.lock = asyncio.Lock()
+        self.users = 0
+        self.requests = 0
+        self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
+        self._gap_s = 0.0 if isinstance(transport, ModbusTcp) else transport.frame_gap_s()
+        self._line_free_at = 0.0
+        self._received = b""
+        self._quiet_until: dict[int, float] = {}
+
+    @property
+    def connected(self) -> bool:
+        """Whether the connection is open."""
+        return self._client is not None and self._client.connected
+
+    def _trace(self, sending: bool, data: bytes) -> bytes:
+        if not sending:
+            self._received = bytes(data)
+        return data
+
+    def _new_client(self) -> AsyncModbusTcpClient | AsyncModbusSerialClient:
+        transport = self.transport
+        common = {
+            "retries": 0,
+            "reconnect_delay": 0,  # reconnecting is the agent's job, with its backoff
+            "timeout": _LIBRARY_TIMEOUT_S,
+            "trace_packet": self._trace,
+            "name": self.endpoint,
+        }
+        if isinstance(transport, ModbusRtu):
+            return AsyncModbusSerialClient(
+                transport.port,
+                framer=FramerType.RTU,
+                baudrate=transport.baudrate,
+                bytesize=transport.bytesize,
+                parity=transport.parity,
+                stopbits=transport.stopbits,
+                **common,  # type: ignore[arg-type]
+            )
+        framer = FramerType.RTU if isinstance(transport, ModbusRtuOverTcp) else FramerType.SOCKET
+        return AsyncModbusTcpClient(
+            transport.host,
+            port=transport.port,
+            framer=framer,
+            **common,  # type: ignore[arg-type]
+        )
+
+    async def connect(self, timeout_s: float, name: str) -> None:
+        """Open the connection unless it is open. Raises NotConnected or DriverTimeout, naming
+        the instrument ``name`` that asked."""
+        async with self.lock:
+            if self.connected:
+                return
+            self._close_client()
+            _quiet_pymodbus()
+            client = self._new_client()
+            self._client = client
+            try:
+                async with asyncio.timeout(timeout_s):
+                    opened = await client.connect()
+            except TimeoutError as exc:
+                self._close_client()
+                raise DriverTimeout(
+                    name, f"{self.endpoint}: connect timed out after {timeout_s:g} s"
+                ) from exc
+            except (ModbusException, OSError, termios.error, ValueError) as exc:
+                self._close_client()
+                raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
+            if not opened:
+                self._close_client()
+                raise NotConnected(name, f"{self.endpoint}: {self._why_not_open()}")
+            log.info("modbus link open", extra={"endpoint": self.endpoint})
+
+    def _why_not_open(self) -> str:
+        if isinstance(self.transport, ModbusRtu):
+            if not os.path.exists(self.transport.port):
+                return "no such serial port"
+            return "cannot open the serial port (busy, no permission or unsupported settings)"
+        return "connection refused"
+
+    async def read(
+        self, function: int, address: int, count: int, device_id: int, timeout_s: float, name: str
+    ) -> list[int] | list[bool]:
+        """One read request (function code 1-4) for the instrument ``name``. Raises
+        ExceptionReply for an exception response, DriverTimeout for no reply, ProtocolError for
+        an unusable one, NotConnected."""
+        async with self.lock:
+            client = self._client
+            if client is None or not client.connected:
+                raise NotConnected(name, f"{self.endpoint}: not connected")
+            loop = asyncio.get_running_loop()
+            if loop.time() < self._quiet_until.get(device_id, 0.0):
+                raise DriverTimeout(
+                    name, f"no reply within {timeout_s:g} s (waiting out a late reply)"
+                )
+            wait = self._line_free_at - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._received = b""
+            self.requests += 1
+            call = {
+                1: client.read_coils,
+                2: client.read_discrete_inputs,
+                3: client.read_holding_registers,
+                4: client.read_input_registers,
+            }[function]
+            try:
+                async with asyncio.timeout(timeout_s):
+                    response = await call(address, count=count, device_id=device_id)
+            except TimeoutError as exc:
+                if not isinstance(self.transport, ModbusTcp) and not self._received:
+                    # An RTU reply carries no transaction id: a late reply to this request
+                    # would be taken for the answer to the device's next one. Leave the device
+                    # alone until a late reply has had time to come and be discarded.
+                    self._quiet_until[device_id] = loop.time() + LATE_REPLY_GUARD * timeout_s
+                raise self._no_reply(timeout_s, name) from exc
+            except ConnectionException as exc:
+                raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
+            except ModbusIOException as exc:
+                if not client.connected:
+                    raise NotConnected(name, f"{self.endpoint}: connection lost") from exc
+                raise ProtocolError(name, f"unusable reply: {exc}") from exc
+            except ModbusException as exc:
+                raise ProtocolError(name, f"unusable reply: {exc}") from exc
+            finally:
+                self._line_free_at = loop.time() + self._gap_s
+            if response.isError():
+                raise ExceptionReply(int(response.exception_code))
+            if function in (1, 2):
+                bits = list(response.bits)
+                if len(bits) < count:
+                    raise ProtocolError(name, f"reply has {len(bits)} bits, asked {count}")
+                return bits[:count]
+            registers = list(response.registers)
+            if len(registers) != count:
+                raise ProtocolError(
+                    name, f"reply has {len(registers)} registers, asked for {count}"
+                )
+            return registers
+
+    def _no_reply(self, timeout_s: float, name: str) -> DriverError:
+        if not self.connected:
+            return NotConnected(name, f"{self.endpoint}: connection lost")
+        received = self._received
+        if not received:
+            return DriverTimeout(name, f"no reply within {timeout_s:g} s")
+        shown = received[:32].hex(" ")
+        rtu = not isinstance(self.transport, ModbusTcp)
+        if rtu and len(received) >= 4 and crc16(received[:-2]) != received[-2:]:
+            return ProtocolError(name, f"reply failed its CRC check: {shown}")
+        return ProtocolError(name, f"unusable reply: {shown}")
+
+    async def read_identification(
+        self, device_id: int, timeout_s: float, name: str
+    ) -> dict[int, bytes]:
+        """FC 43/14 basic device identification objects; raises like :meth:`read`."""
+        async with self.lock:
+            client = self._client
+            if client is None or not client.connected:
+                raise NotConnected(name, f"{self.endpoint}: not connected")
+            try:
+                async with asyncio.timeout(timeout_s):
+                    response = await client.read_device_information(
+                        read_code=1, object_id=0, device_id=device_id
+                    )
+            except TimeoutError as exc:
+                raise self._no_reply(timeout_s, name) from exc
+            except ModbusException as exc:
+                raise ProtocolError(name, f"identification: {exc}") from exc
+            if response.isError():
+                raise ExceptionReply(int(response.exception_code))
+            information: dict[int, object] = getattr(response, "information", {})
+            return {int(k): v for k, v in information.items() if isinstance(v, bytes)}
+
+    def _close_client(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            with contextlib.suppress(ModbusException, OSError):
+                client.close()
+
+    def close(self) -> None:
+        """Close the connection (the next connect opens a new one)."""
+        if self._client is not None:
+            log.info("modbus link closed", extra={"endpoint": self.endpoint})
+        self._close_client()
+
+
+_LINKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, ModbusLink]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def acquire_link(transport: Transport, name: str) -> ModbusLink:
+    """The link of an endpoint in the running loop, created on first use; count one user.
+
+    Raises NotConnected when the endpoint is already in use with other settings (two configs
+    that disagree about one serial line's baud rate cannot both be right)."""
+    links = _LINKS.setdefault(asyncio.get_running_loop(), {})
+    link = links.get(transport.endpoint())
+    if link is None:
+        link = links[transport.endpoint()] = ModbusLink(transport)
+    elif link.transport != transport:
+        raise NotConnected(
+            name,
+            f"{transport.endpoint()} is already open with other settings "
+            f"({link.transport.model_dump()})",
+        )
+    link.users += 1
+    return link
+
+
+def release_link(link: ModbusLink) -> None:
+    """Count one user less; the last one closes the connection."""
+    link.users -= 1
+    if link.users > 0:
+        return
+    link.close()
+    with contextlib.suppress(RuntimeError):
+        links = _LINKS.get(asyncio.get_running_loop(), {})
+        if links.get(link.endpoint) is link:
+            del links[link.endpoint]

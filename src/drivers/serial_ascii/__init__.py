@@ -1,0 +1,1 @@
+"""Line-based ASCII instruments on a serial port or a TCP serial server, on pyserial."""

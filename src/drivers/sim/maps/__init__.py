@@ -1,0 +1,1 @@
+"""Register maps of the simulated Modbus devices (YAML, loaded by name)."""

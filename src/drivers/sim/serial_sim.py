@@ -1,0 +1,342 @@
+"""Simulated line-based ASCII instruments on a pseudo-terminal or a raw TCP serial server.
+
+Two instruments, each driven by a physical model:
+
+- ``thp``: a humidity/temperature/pressure transmitter of a calibration room. It answers the
+  command ``SEND`` with one line such as ``T= 23.12 'C RH= 45.3 %RH P= 1010.2 hPa``, and
+  unknown commands with ``ERROR: unknown command``.
+- ``stream``: a thermometer readout in an oil bath that sends one line per period on its own,
+  such as ``T1: 25.00124 C``.
+
+Fault hooks (``SerialFaultHooks``): ``delay_s`` (slow reply), ``hang`` (no reply),
+``garbage_rate`` (a line of garbage instead of the reading), ``disconnected`` (drop the line),
+``echo`` (echo the command first, as a terminal-minded instrument does) and ``partial`` (send half
+a line and stop).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import tty
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+from drivers.clock import Clock, SystemClock
+from drivers.serial_ascii.config import AsciiTcpServer, SerialAsciiInstrument
+from drivers.sim.faults import GARBAGE_REPLIES, FaultHooks
+from drivers.sim.models import ResistorParams, RoomParams, Sampler, build_model
+
+log = logging.getLogger("etalon.drivers.sim.serial")
+
+Kind = Literal["thp", "stream"]
+
+
+@dataclass
+class SerialFaultHooks(FaultHooks):
+    """Live fault state of a serial simulator."""
+
+    echo: bool = False
+    partial: bool = False
+
+
+class AsciiInstrument:
+    """What the instrument says: replies to commands, or the next streamed line."""
+
+    def __init__(self, kind: Kind, clock: Clock, faults: SerialFaultHooks, seed: int = 11) -> None:
+        self.kind = kind
+        self.clock = clock
+        self.faults = faults
+        self.model: Sampler = build_model(RoomParams() if kind == "thp" else ResistorParams())
+        self._rng = random.Random(seed)
+        self.lines_sent = 0
+
+    def reading_line(self) -> str:
+        """The line a reading is sent as, now."""
+        t_ns = self.clock.now_ns()
+        if self.faults.garbage_now(self._rng):
+            return self._rng.choice(GARBAGE_REPLIES[1:]) + "\x7f?"
+        if self.kind == "thp":
+            temperature = self.model.sample("temperature", t_ns)
+            humidity = self.model.sample("humidity", t_ns)
+            pressure = self.model.sample("pressure", t_ns)
+            return f"T= {temperature:6.2f} 'C RH= {humidity:5.1f} %RH P= {pressure:7.1f} hPa"
+        return f"T1: {self.model.sample('temperature', t_ns):.5f} C"
+
+    def answer(self, command: str) -> list[str]:
+        """Lines sent back for one received command line."""
+        lines = [command] if self.faults.echo else []
+        if command.strip().upper() == "SEND" and self.kind == "thp":
+            lines.append(self.reading_line())
+        elif command.strip():
+            lines.append("ERROR: unknown command")
+        return lines
+
+
+class SerialSimServer:
+    """Serves one ASCII instrument on a pty (``pty_path``) or TCP (``host``, ``port``)."""
+
+    def __init__(
+        self,
+        kind: Kind = "thp",
+        *,
+        medium: Literal["pty", "tcp"] = "pty",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        link: Path | None = None,
+        period_s: float = 1.0,
+        terminator: str = "\r\n",
+        clock: Clock | None = None,
+        faults: SerialFaultHooks | None = None,
+    ) -> None:
+        self.faults = faults or SerialFaultHooks()
+        self.instrument = AsciiInstrument(kind, clock or SystemClock(), self.faults)
+        self.kind = kind
+        self.medium = medium
+        self.host = host
+        self.port = port
+        self.link = link
+        self.period_s = period_s
+        self.terminator = terminator
+        self.pty_path: str | None = None
+        self._server: asyncio.Server | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._fds: tuple[int, int] | None = None
+        self._stopping = False
+
+    async def __aenter__(self) -> SerialSimServer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    async def start(self) -> None:
+        """Open the pty or listen on TCP."""
+        if self.medium == "tcp":
+            self._server = await asyncio.start_server(self._serve_tcp, self.host, self.port)
+            self.port = self._server.sockets[0].getsockname()[1]
+            return
+        master, slave = os.openpty()
+        tty.setraw(master)
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._fds = (master, slave)
+        self.pty_path = os.ttyname(slave)
+        if self.link is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.link.unlink()
+            self.link.symlink_to(self.pty_path)
+        self._spawn(self._serve_pty(master))
+
+    async def stop(self) -> None:
+        """Stop serving; close every connection and the pty."""
+        self._stopping = True
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._tasks):
+            task.cancel()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self._fds is not None:
+            for fd in self._fds:
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._fds = None
+        if self.link is not None and self.link.is_symlink():
+            with contextlib.suppress(OSError):
+                self.link.unlink()
+        self._stopping = False
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    # -- the conversation, over any byte pipe --
+
+    async def _converse(
+        self, receive: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]]
+    ) -> None:
+        if self.kind == "stream":
+            streamer = asyncio.ensure_future(self._stream(send))
+            try:
+                while await receive():
+                    pass  # a streaming readout ignores what it is sent
+            finally:
+                streamer.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await streamer
+            return
+        buffer = b""
+        end = self.terminator.encode()
+        while data := await receive():
+            buffer += data
+            while True:
+                # Accept CR, LF or CRLF from the master, as real instruments do.
+                cut = min(
+                    (i for i in (buffer.find(b"\r"), buffer.find(b"\n")) if i >= 0), default=-1
+                )
+                if cut < 0:
+                    break
+                command = buffer[:cut].decode("ascii", "replace")
+                buffer = buffer[cut + 1 :].lstrip(b"\r\n")
+                await self._reply(command, send, end)
+
+    async def _reply(
+        self, command: str, send: Callable[[bytes], Awaitable[None]], end: bytes
+    ) -> None:
+        self.faults.refresh()
+        if self.faults.hang or self.faults.disconnected:
+            return
+        if self.faults.delay_s:
+            await asyncio.sleep(self.faults.delay_s)
+        for line in self.instrument.answer(command):
+            if self.faults.partial:
+                await send(line.encode()[: max(1, len(line) // 2)])
+                return
+            await send(line.encode() + end)
+            self.instrument.lines_sent += 1
+
+    async def _stream(self, send: Callable[[bytes], Awaitable[None]]) -> None:
+        loop = asyncio.get_running_loop()
+        next_at = loop.time()
+        end = self.terminator.encode()
+        while True:
+            next_at += self.period_s
+            self.faults.refresh()
+            if not (self.faults.hang or self.faults.disconnected):
+                line = self.instrument.reading_line().encode()
+                if self.faults.partial:
+                    await send(line[: len(line) // 2])
+                else:
+                    # Sent in two pieces, as a slow UART does: readers must join partial reads.
+                    half = len(line) // 2
+                    await send(line[:half])
+                    await asyncio.sleep(0.002)
+                    await send(line[half:] + end)
+                    self.instrument.lines_sent += 1
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
+
+    # -- media --
+
+    async def _serve_pty(self, master: int) -> None:
+        loop = asyncio.get_running_loop()
+        queue: asyncio.Queue[bytes] = asyncio.Queue()
+
+        def readable() -> None:
+            try:
+                data = os.read(master, 4096)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # EIO while the other side is closed; it may be opened again
+            queue.put_nowait(data)
+
+        async def send(data: bytes) -> None:
+            if self.faults.disconnected:
+                return
+            with contextlib.suppress(OSError):
+                os.write(master, data)
+
+        loop.add_reader(master, readable)
+        try:
+            await self._converse(queue.get, send)
+        finally:
+            loop.remove_reader(master)
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+
+        async def receive() -> bytes:
+            self.faults.refresh()
+            if self.faults.disconnected:
+                return b""
+            return await reader.read(1024)
+
+        async def send(data: bytes) -> None:
+            writer.write(data)
+            await writer.drain()
+
+        try:
+            await self._converse(receive, send)
+        except ConnectionError:
+            pass
+        except asyncio.CancelledError:
+            # See ModbusSimServer._serve_client: a handler we cancel must end normally.
+            if not self._stopping:
+                raise
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            self._tasks.discard(task)
+
+
+# -- etalon sim serial-ascii -------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Command-line arguments of the standalone serial simulator."""
+    parser.add_argument("--kind", choices=("thp", "stream"), default="thp")
+    parser.add_argument("--tcp-port", type=int, help="serve on TCP (a serial server) instead")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--link", type=Path, help="pty: symlink to the device path")
+    parser.add_argument("--period", type=float, default=1.0, help="stream: seconds per line")
+    parser.add_argument("--faults", type=Path, help="JSON fault control file, re-read live")
+
+
+async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    """Serve until ``stop`` is set."""
+    server = SerialSimServer(
+        args.kind,
+        medium="tcp" if args.tcp_port is not None else "pty",
+        host=args.host,
+        port=args.tcp_port or 0,
+        link=args.link,
+        period_s=args.period,
+        faults=SerialFaultHooks(control_file=args.faults),
+    )
+    async with server:
+        where = server.pty_path if server.medium == "pty" else f"{server.host}:{server.port}"
+        print(f"serial ASCII simulator ({args.kind}) on {where}", flush=True)
+        if args.link:
+            print(f"  linked as {args.link}", flush=True)
+        await stop.wait()
+
+
+@contextlib.asynccontextmanager
+async def simulate_instrument(
+    config: SerialAsciiInstrument,
+) -> AsyncIterator[SerialAsciiInstrument]:
+    """Serve the matching simulator (``thp`` when the config sends a command, ``stream``
+    otherwise) on a pty or loopback TCP; yield the config pointed at it."""
+    tcp = isinstance(config.transport, AsciiTcpServer)
+    server = SerialSimServer(
+        "thp" if config.command is not None else "stream",
+        medium="tcp" if tcp else "pty",
+        period_s=0.2,
+        terminator=config.read_terminator,
+    )
+    async with server:
+        data = config.model_dump()
+        if tcp:
+            data["transport"] |= {"host": server.host, "port": server.port}
+        else:
+            assert server.pty_path is not None
+            data["transport"] |= {"port": server.pty_path}
+        yield SerialAsciiInstrument.model_validate(data)
