@@ -14,6 +14,9 @@ class AgentMetrics:
     read_errors: int = 0
     read_timeouts: int = 0
     overruns: int = 0
+    """Polls skipped because the previous read overran them (per instrument)."""
+    readings_skipped: int = 0
+    """Channel readings not taken because of overruns."""
     reconnects: int = 0
     instruments_unavailable: int = 0
     spooled: int = 0

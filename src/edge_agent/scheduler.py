@@ -156,13 +156,16 @@ class InstrumentRunner:
             if failures >= FAILURES_BEFORE_RECONNECT:
                 return f"{failures} failed reads in a row, re-opening the session"
             now = loop.time()
+            most_missed = 0
             for channel in due:
                 tick = next_tick[channel.name] + channel.interval_s
                 if tick <= now:
                     missed = math.floor((now - tick) / channel.interval_s) + 1
-                    self.metrics.overruns += missed
+                    self.metrics.readings_skipped += missed
+                    most_missed = max(most_missed, missed)
                     tick += missed * channel.interval_s
                 next_tick[channel.name] = tick
+            self.metrics.overruns += most_missed
 
     async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:
         """One read of the due channels. Returns NotConnected, or whether the read failed."""
@@ -175,9 +178,15 @@ class InstrumentRunner:
             except NotConnected as exc:
                 self.metrics.read_errors += 1
                 return exc
-            except (DriverTimeout, TimeoutError):
+            except (DriverTimeout, TimeoutError) as exc:
                 self.metrics.read_timeouts += 1
-                reason = f"no reply within {self.config.timeout_s:g} s"
+                # A driver's own timeout says which request went unanswered; ours only that the
+                # whole read ran out of time.
+                reason = (
+                    exc.reason
+                    if isinstance(exc, DriverTimeout)
+                    else f"no reply within {self.config.timeout_s:g} s"
+                )
                 raw = self._all_bad(due, start, reason)
                 failed = True
             except DriverError as exc:

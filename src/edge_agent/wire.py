@@ -12,6 +12,7 @@ import json
 import math
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from drivers.config import NAME_PATTERN, PLAIN_TEXT
@@ -171,7 +172,12 @@ def encode_reading(reading: Reading) -> bytes:
         body["u"] = reading.u
     if reading.tags:
         body["tags"] = reading.tags
-    return json.dumps(body, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    value = reading.value
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+    if reading.u is not None and not math.isfinite(reading.u):
+        raise ValueError(f"Out of range float values are not JSON compliant: {reading.u!r}")
+    return orjson.dumps(body)
 
 
 def join_batch(site: str, agent: str, seq: int, encoded_readings: list[bytes]) -> bytes:

@@ -9,10 +9,11 @@ the batch is written and the writer goes on.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 from dataclasses import dataclass
+
+import orjson
 
 from drivers.errors import StoreError
 from edge_agent.logs import log_event
@@ -39,7 +40,7 @@ class _Batch:
 
 def decode_entry(data: bytes) -> Writable:
     """A gateway spool entry back into something a store writes."""
-    body = json.loads(data)
+    body = orjson.loads(data)
     if "readings" in body:
         return ReadingsBatch(body["site"], body["agent"], body["readings"])
     return MetricsSample(body["measurement"], body["tags"], int(body["ts"]), body["values"])

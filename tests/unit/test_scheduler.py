@@ -114,6 +114,7 @@ async def test_an_overrun_skips_ticks_and_counts_them() -> None:
     r = runner(instrument("slow-reply", [("t", 0.1)], latency_s=0.25), readings, metrics)
     await run_for(1.5, r)
     assert metrics.overruns >= 6
+    assert metrics.readings_skipped == metrics.overruns  # one channel
     starts = [c[0] for c in r.driver.calls]  # type: ignore[attr-defined]
     assert all(b - a >= 0.25 for a, b in itertools.pairwise(starts))  # never queued back to back
 

@@ -1,0 +1,329 @@
+"""Throughput of the chain agent → Mosquitto → gateway → VictoriaMetrics, both spools on, against
+two raw baselines measured in the same run on the same servers:
+
+- MQTT: a bare paho QoS 1 publisher and subscriber moving the same payloads;
+- HTTP: a bare POST of the same line protocol to the same VictoriaMetrics.
+
+The chain is measured by draining a pre-filled agent spool (N readings of 100 channels, distinct
+timestamps) through the whole chain, from the agent's start until VictoriaMetrics has every row;
+the store is then read back to prove nothing was lost or doubled. Also measured: CPU of each
+process per 1,000 readings/s, and an agent reading 100 simulated instruments (1,000 channels at
+1 Hz): its CPU share and resident memory.
+
+    .venv/bin/python -m benchmarks.chain [--readings 500000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import paho.mqtt.client as paho
+import psutil
+from paho.mqtt.enums import CallbackAPIVersion
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from tests.support.processes import EtalonProcess, write_yaml  # noqa: E402
+from tests.support.services import Mosquitto, VictoriaMetrics  # noqa: E402
+
+from drivers.reading import Reading  # noqa: E402
+from edge_agent.config import SpoolConfig  # noqa: E402
+from edge_agent.spool import Spool  # noqa: E402
+from edge_agent.wire import encode_reading, join_batch  # noqa: E402
+from gateway.points import LineBuilder, ReadingsBatch  # noqa: E402
+
+SITE, AGENT = "bench", "agent-1"
+T0 = 1_790_000_000_000_000_000
+BATCH = 500
+OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def readings(n: int, agent: str = AGENT) -> list[Reading]:
+    """n readings over 100 channels, 1 ms apart per channel."""
+    return [
+        Reading(
+            f"dmm-{i % 10}",
+            f"ch-{(i // 10) % 10}",
+            T0 + (i // 100) * 1_000_000,
+            10.0 + i * 1e-9,
+            "V",
+            u=1e-7,
+            tags={"room": "A"},
+        )
+        for i in range(n)
+    ]
+
+
+def vm_rows(vm: VictoriaMetrics) -> int:
+    """Rows VictoriaMetrics has inserted through its Influx endpoints."""
+    with OPENER.open(vm.url + "/metrics", timeout=5) as response:
+        for line in response.read().decode().splitlines():
+            if line.startswith('vm_rows_inserted_total{type="influx"}'):
+                return int(float(line.split()[-1]))
+    return 0
+
+
+def wait_rows(vm: VictoriaMetrics, target: int, timeout_s: float = 300) -> float:
+    deadline = time.monotonic() + timeout_s
+    while vm_rows(vm) < target:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"only {vm_rows(vm)} of {target} rows arrived")
+        time.sleep(0.02)
+    return time.monotonic()
+
+
+def cpu_seconds(pid: int) -> float:
+    times = psutil.Process(pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def baseline_mqtt(port: int, payloads: list[bytes], per_payload: int) -> float:
+    """Readings/s moved by a bare QoS 1 publisher to a bare subscriber."""
+    received = threading.Event()
+    count = [0]
+
+    def on_message(_c: Any, _u: Any, _m: Any) -> None:
+        count[0] += 1
+        if count[0] == len(payloads):
+            received.set()
+
+    sub = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bsub")
+    sub.on_message = on_message
+    sub.connect("127.0.0.1", port)
+    sub.subscribe("baseline/data", 1)
+    sub.loop_start()
+    pub = paho.Client(callback_api_version=CallbackAPIVersion.VERSION2, client_id="bpub")
+    pub.connect("127.0.0.1", port)
+    pub.loop_start()
+    time.sleep(0.5)
+    start = time.monotonic()
+    infos = [pub.publish("baseline/data", p, qos=1) for p in payloads]
+    for info in infos:
+        info.wait_for_publish(60)
+    received.wait(120)
+    elapsed = time.monotonic() - start
+    for client in (pub, sub):
+        client.disconnect()
+        client.loop_stop()
+    return len(payloads) * per_payload / elapsed
+
+
+def baseline_http(vm: VictoriaMetrics, bodies: list[bytes], per_body: int) -> float:
+    """Readings/s of bare POSTs of pre-built line protocol to /api/v2/write."""
+    before = vm_rows(vm)
+    start = time.monotonic()
+    for body in bodies:
+        request = urllib.request.Request(
+            vm.url + "/api/v2/write?precision=ns&bucket=b", data=body, method="POST"
+        )
+        OPENER.open(request, timeout=30).read()
+    wait_rows(vm, before + len(bodies) * per_body * 3)  # value, quality, u: 3 rows a reading
+    return len(bodies) * per_body / (time.monotonic() - start)
+
+
+async def fill_spool(path: Path, items: list[Reading]) -> None:
+    spool = Spool(SpoolConfig(path=path, max_bytes=2**34), "bench")
+    await spool.open()
+    for i in range(0, len(items), 10_000):
+        await spool.append([encode_reading(r) for r in items[i : i + 10_000]])
+    await spool.close()
+
+
+def chain(
+    tmp: Path, broker: Mosquitto, vm: VictoriaMetrics, n: int, synchronous: str = "full"
+) -> dict[str, float]:
+    """Drain n pre-spooled readings through the chain; rate and CPU per process."""
+    asyncio.run(fill_spool(tmp / "agent-spool.db", readings(n)))
+    mqtt = {"port": broker.port, "keepalive_s": 30}
+    gateway_cfg = write_yaml(
+        tmp / "gateway.yaml",
+        {
+            "site": SITE,
+            "id": "gw",
+            "mqtt": mqtt,
+            "spool": {"path": str(tmp / "gw-spool.db"), "synchronous": synchronous},
+            "store": {"kind": "influxdb_v2", "url": vm.url, "bucket": "b", "org": "o"},
+            "records": {"path": str(tmp / "records.db")},
+            "write": {"batch_max_lines": 10_000, "batch_max_delay_ms": 20},
+        },
+    )
+    agent_cfg = write_yaml(
+        tmp / "agent.yaml",
+        {
+            "site": SITE,
+            "id": AGENT,
+            "mqtt": mqtt,
+            "spool": {
+                "path": str(tmp / "agent-spool.db"),
+                "max_bytes": 2**34,
+                "synchronous": synchronous,
+            },
+            "publish": {"batch_max_readings": BATCH, "batch_max_delay_ms": 20, "window": 64},
+            "instruments": [
+                {
+                    "name": "idle",
+                    "protocol": "sim",
+                    "model": {"kind": "room"},
+                    "channels": [
+                        {"name": "t", "quantity": "temperature", "unit": "°C", "interval_s": 3600}
+                    ],
+                }
+            ],
+        },
+    )
+    gateway = EtalonProcess("gateway", gateway_cfg, tmp / "gateway.log").start()
+    gateway.wait_log("gateway started")
+    before = vm_rows(vm)
+    target = before + n * 3  # value, quality, u
+    gw_cpu0 = cpu_seconds(gateway.process.pid)  # type: ignore[union-attr]
+    mq_cpu0, vm_cpu0 = cpu_seconds(broker.process.pid), cpu_seconds(vm.process.pid)  # type: ignore[union-attr]
+    start = time.monotonic()
+    agent = EtalonProcess("agent", agent_cfg, tmp / "agent.log").start()
+    agent_pid = agent.process.pid  # type: ignore[union-attr]
+    agent_cpu = 0.0
+    deadline = start + 600
+    while vm_rows(vm) < target and time.monotonic() < deadline:
+        agent_cpu = cpu_seconds(agent_pid)
+        time.sleep(0.05)
+    end = time.monotonic()
+    rate = n / (end - start)
+    cpu = {
+        "agent": agent_cpu,
+        "gateway": cpu_seconds(gateway.process.pid) - gw_cpu0,  # type: ignore[union-attr]
+        "mosquitto": cpu_seconds(broker.process.pid) - mq_cpu0,  # type: ignore[union-attr]
+        "victoria-metrics": cpu_seconds(vm.process.pid) - vm_cpu0,
+    }  # type: ignore[union-attr]
+    agent.stop()
+    gateway.stop()
+    exported = sum(
+        len(s["timestamps"]) for s in vm.export(f'{{__name__="reading_quality",agent="{AGENT}"}}')
+    )
+    per_1000 = {k: v / (end - start) / (rate / 1000) for k, v in cpu.items()}
+    return {
+        "rate": rate,
+        "seconds": end - start,
+        "exported": exported,
+        **{f"cpu_per_1000_{k}": v for k, v in per_1000.items()},
+    }
+
+
+def agent_footprint(tmp: Path, broker: Mosquitto, seconds: float = 30) -> dict[str, float]:
+    """An agent reading 100 simulated instruments, 10 channels each, at 1 Hz."""
+    instruments = [
+        {
+            "name": f"room-{i:03d}",
+            "protocol": "sim",
+            "model": {"kind": "room"},
+            "channels": [
+                {"name": f"t{j}", "quantity": "temperature", "unit": "°C", "interval_s": 1}
+                for j in range(10)
+            ],
+        }
+        for i in range(100)
+    ]
+    config = write_yaml(
+        tmp / "agent-100.yaml",
+        {
+            "site": SITE,
+            "id": "agent-100",
+            "mqtt": {"port": broker.port},
+            "spool": {"path": str(tmp / "agent-100.db")},
+            "instruments": instruments,
+        },
+    )
+    agent = EtalonProcess("agent", config, tmp / "agent-100.log").start()
+    agent.wait_log("agent started")
+    time.sleep(5)  # past start-up (imports, config)
+    process = psutil.Process(agent.process.pid)  # type: ignore[union-attr]
+    cpu0, t0 = cpu_seconds(process.pid), time.monotonic()
+    time.sleep(seconds)
+    cpu_share = (cpu_seconds(process.pid) - cpu0) / (time.monotonic() - t0)
+    rss = process.memory_info().rss / 2**20
+    agent.stop()
+    metrics = agent.final_metrics()
+    return {
+        "cpu_share": cpu_share,
+        "rss_mb": rss,
+        "read": metrics["readings_read"],
+        "overruns": metrics["overruns"],
+    }
+
+
+def main() -> None:
+    # `timeout` and Ctrl-C must still stop the servers this script started.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=500_000)
+    parser.add_argument(
+        "--synchronous",
+        choices=["full", "normal"],
+        default="full",
+        help="both spools' SQLite synchronous mode",
+    )
+    args = parser.parse_args()
+    n = args.readings
+    with tempfile.TemporaryDirectory(prefix="etalon-bench-") as tmp_name:
+        tmp = Path(tmp_name)
+        broker, vm = Mosquitto(tmp / "mq"), VictoriaMetrics(tmp / "vm")
+        broker.start()
+        vm.start()
+        try:
+            encoded = [encode_reading(r) for r in readings(n)]
+            payloads = [
+                join_batch(SITE, "baseline", k // BATCH, encoded[k : k + BATCH])
+                for k in range(0, n, BATCH)
+            ]
+            builder = LineBuilder()
+            bodies = []
+            for i in range(0, n, 10_000):
+                batch = ReadingsBatch(
+                    SITE, "http-baseline", [json.loads(e) for e in encoded[i : i + 10_000]]
+                )
+                bodies.append("\n".join(builder.lines(batch)).encode())
+            mqtt_rate = baseline_mqtt(broker.port, payloads, BATCH)
+            http_rate = baseline_http(vm, bodies, 10_000)
+            result = chain(tmp, broker, vm, n, args.synchronous)
+            footprint = agent_footprint(tmp, broker)
+        finally:
+            broker.stop()
+            vm.stop()
+    print(f"readings: {n}, batches of {BATCH}")
+    print(f"baseline bare paho QoS 1 pub→sub:      {mqtt_rate:10,.0f} readings/s")
+    print(f"baseline bare HTTP POST to VM:          {http_rate:10,.0f} readings/s")
+    print(
+        f"chain agent→mosquitto→gateway→VM:       {result['rate']:10,.0f} readings/s "
+        f"({result['seconds']:.1f} s)"
+    )
+    print(
+        f"  ratio to MQTT baseline: {result['rate'] / mqtt_rate:.2f}; "
+        f"to HTTP baseline: {result['rate'] / http_rate:.2f}"
+    )
+    print(
+        f"  in the store: {result['exported']} of {n} (exactly once: "
+        f"{'yes' if result['exported'] == n else 'NO'})"
+    )
+    for key in ("agent", "gateway", "mosquitto", "victoria-metrics"):
+        print(
+            f"  CPU per 1,000 readings/s, {key:17}: {result[f'cpu_per_1000_{key}'] * 100:.2f} % "
+            "of a core"
+        )
+    print(
+        f"agent with 100 simulated instruments, 1,000 channels at 1 Hz: "
+        f"{footprint['cpu_share'] * 100:.1f} % of a core, {footprint['rss_mb']:.0f} MB resident, "
+        f"{footprint['read']} readings, {footprint['overruns']} overruns"
+    )
+
+
+if __name__ == "__main__":
+    main()
