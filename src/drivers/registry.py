@@ -20,6 +20,9 @@ from drivers.base import Driver
 from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.sim.inprocess import SimDriver, SimInstrument
+from drivers.sim.scpi import simulate_visa
+from drivers.visa.config import VisaInstrument
+from drivers.visa.driver import VisaDriver
 
 
 @dataclass(frozen=True)
@@ -51,9 +54,17 @@ DRIVERS: dict[str, DriverEntry] = {
         "In-process simulated instrument (Zener, resistor, room) on the agent's clock.",
         _in_process,
     ),
+    "visa": DriverEntry(
+        "visa",
+        VisaInstrument,
+        VisaDriver,
+        "config/agent-visa.yaml",
+        "SCPI instruments over VISA (LAN, GPIB, USB, serial) through pyvisa, profiles as data.",
+        simulate_visa,
+    ),
 }
 
-InstrumentConfig = Annotated[SimInstrument, Field(discriminator="protocol")]
+InstrumentConfig = Annotated[SimInstrument | VisaInstrument, Field(discriminator="protocol")]
 
 
 def create_driver(config: InstrumentBase, clock: Clock) -> Driver[ChannelBase]:
