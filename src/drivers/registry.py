@@ -19,7 +19,10 @@ from pydantic import Field
 from drivers.base import Driver
 from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
+from drivers.opcua.config import OpcUaInstrument
+from drivers.opcua.driver import OpcUaDriver
 from drivers.sim.inprocess import SimDriver, SimInstrument
+from drivers.sim.opcua_server import simulate_opcua
 from drivers.sim.scpi import simulate_visa
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
@@ -62,9 +65,20 @@ DRIVERS: dict[str, DriverEntry] = {
         "SCPI instruments over VISA (LAN, GPIB, USB, serial) through pyvisa, profiles as data.",
         simulate_visa,
     ),
+    "opcua": DriverEntry(
+        "opcua",
+        OpcUaInstrument,
+        OpcUaDriver,
+        "config/agent-opcua.yaml",
+        "OPC UA servers (climate chambers, PLCs, benches) through asyncua: polling, "
+        "subscriptions, Basic256Sha256 security.",
+        simulate_opcua,
+    ),
 }
 
-InstrumentConfig = Annotated[SimInstrument | VisaInstrument, Field(discriminator="protocol")]
+InstrumentConfig = Annotated[
+    SimInstrument | VisaInstrument | OpcUaInstrument, Field(discriminator="protocol")
+]
 
 
 def create_driver(config: InstrumentBase, clock: Clock) -> Driver[ChannelBase]:
