@@ -42,7 +42,7 @@ class VisaDriver:
         worker, session = self._worker, self._session
         if worker is None or session is None:
             raise NotConnected(self.config.name, "not connected")
-        future = asyncio.wrap_future(worker.submit(lambda: job(session)))
+        future = worker.submit(lambda: job(session))
         try:
             return await future
         except asyncio.CancelledError:
@@ -68,7 +68,7 @@ class VisaDriver:
         self._worker = self._session = None
         if worker is None or session is None:
             return
-        closed = asyncio.wrap_future(worker.submit(session.close))
+        closed = worker.submit(session.close)
         worker.stop()
         done, _ = await asyncio.wait({closed}, timeout=self.config.io_timeout_s + CLOSE_GRACE_S)
         if not done:

@@ -7,7 +7,8 @@ pyvisa (and pyvisa-py) exception is mapped here, once, to the :mod:`drivers.erro
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
+import contextlib
 import logging
 import queue
 import re
@@ -35,23 +36,26 @@ _MAX_REASON = 900  # the wire format allows 1024 characters of reason
 
 
 class Worker:
-    """One daemon thread running jobs in order.
+    """One daemon thread running jobs in order, each result handed to an asyncio future.
 
     A daemon thread (not a ThreadPoolExecutor, whose threads are joined at interpreter exit) so
-    that a VISA library stuck in a call can never keep the agent from exiting.
+    that a VISA library stuck in a call can never keep the agent from exiting. Results go back
+    with one ``call_soon_threadsafe`` (no concurrent.futures.Future in between): the hop costs
+    about half as much, which matters at thousands of queries per second.
     """
 
     def __init__(self, name: str) -> None:
         self._jobs: queue.SimpleQueue[
-            tuple[Callable[[], Any], concurrent.futures.Future[Any]] | None
+            tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop] | None
         ] = queue.SimpleQueue()
         self.thread = threading.Thread(target=self._run, name=name, daemon=True)
         self.thread.start()
 
-    def submit(self, job: Callable[[], T]) -> concurrent.futures.Future[T]:
-        """Queue a job; its future completes when the thread has run it."""
-        future: concurrent.futures.Future[T] = concurrent.futures.Future()
-        self._jobs.put((job, future))
+    def submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        """Queue a job; the returned future (of the running loop) gets its result."""
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((job, future, loop))
         return future
 
     def stop(self) -> None:
@@ -63,13 +67,25 @@ class Worker:
             item = self._jobs.get()
             if item is None:
                 return
-            job, future = item
-            if not future.set_running_or_notify_cancel():
-                continue
+            job, future, loop = item
+            if future.cancelled():  # abandoned before it started (a racy read, on purpose:
+                continue  # at worst the job runs and its result is dropped)
             try:
-                future.set_result(job())
+                outcome: tuple[Any, BaseException | None] = (job(), None)
             except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side, re-raised
-                future.set_exception(exc)
+                outcome = (None, exc)
+            # A closed loop (RuntimeError) has nobody waiting for this any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(_settle, future, *outcome)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 @cache
@@ -331,7 +347,9 @@ class VisaSession:
             ):
                 self.last_error_check_s = now_s
                 tick_errors = self.drain_errors()
-        self._report(sorted({e for found in errors.values() for e in found} | set(tick_errors)))
+        reported = [e for entries in errors.values() for e in entries] + tick_errors
+        if reported or self.last_errors:
+            self._report(sorted(set(reported)))
         readings = []
         for channel in channels:
             ts, reply = replies[channel.measurement]
