@@ -71,6 +71,8 @@ _IDENTITY_CODES = {
     ua.StatusCodes.BadIdentityTokenInvalid,
     ua.StatusCodes.BadIdentityTokenRejected,
 }
+LOSS_CHECK_S = 1.0
+"""How often an idle stream checks whether the connection was lost without telling it."""
 SUBSCRIPTION_QUEUE = 100_000
 """Notifications held between arrival and the agent taking them; overflowing it forces a
 reconnect (a reported gap), never a silent drop."""
@@ -549,7 +551,19 @@ class OpcUaDriver:
             refused, self._refused = self._refused, []
             yield refused
         name = self.config.name
-        async for event in subscription:
+        events = aiter(subscription)
+        while True:
+            # A StatusChangeEvent normally announces a lost connection; the timeout is for the
+            # case where it could not be queued (a full queue): the loss callback still tells.
+            try:
+                async with asyncio.timeout(LOSS_CHECK_S):
+                    event = await anext(events)
+            except TimeoutError:
+                if self._lost is None:
+                    continue
+                break
+            except StopAsyncIteration:
+                break
             if isinstance(event, DataChangeEvent):
                 handle = event.data.monitored_item.ClientHandle
                 channel = self._handles.get(handle)
