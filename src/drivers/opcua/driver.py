@@ -133,6 +133,7 @@ class OpcUaDriver:
         self._identity: dict[str, str] = {}
         self._last_ts: dict[str, int] = {}
         self._lost: str | None = None
+        self._session_open = False
         self.app_uri = config.security.application_uri or f"urn:etalon:agent:{socket.gethostname()}"
 
     # -- errors --------------------------------------------------------------------------------
@@ -188,6 +189,7 @@ class OpcUaDriver:
                 client.set_user(config.username)
                 client.set_password(config.password.resolve())
             await client.connect()
+            self._session_open = True
             namespaces = await client.get_namespace_array()
             self._identity = await self._identify(client)
             await self._bind(client, namespaces)
@@ -358,14 +360,14 @@ class OpcUaDriver:
         ]
         results = await client.uaclient.translate_browsepaths_to_nodeids(requests)
         found = [
-            (name, binding, result.Targets[0].TargetId)
-            for (name, binding), result in zip(bound, results, strict=True)
+            (binding, result.Targets[0].TargetId)
+            for (_, binding), result in zip(bound, results, strict=True)
             if result.StatusCode.is_good() and result.Targets
         ]
         if not found:
             return
-        values = await self._read_values(client, [target for _, _, target in found])
-        for (name, binding, _), data_value in zip(found, values, strict=True):
+        values = await self._read_values(client, [target for _, target in found])
+        for (binding, _), data_value in zip(found, values, strict=True):
             information = data_value.Value.Value if data_value.Value is not None else None
             if not isinstance(information, ua.EUInformation):
                 continue
@@ -377,7 +379,6 @@ class OpcUaDriver:
                     f"unit mismatch: the node's EngineeringUnits say {node_unit!r}, the channel "
                     f"says {binding.unit!r}"
                 )
-            log.debug("unit", extra={"channel": name, "unit": node_unit})
 
     async def _read_values(
         self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]
@@ -608,10 +609,11 @@ class OpcUaDriver:
     async def close(self) -> None:
         """Close the session (the server drops its subscription with it); never raises."""
         client, self._client = self._client, None
+        opened, self._session_open = self._session_open, False
         self._subscription = None
         self._streamed = frozenset()
-        if client is None:
-            return
+        if client is None or not opened:
+            return  # a connect that failed has already closed its socket
         try:
             async with asyncio.timeout(self.config.timeout_s):
                 await client.disconnect()
