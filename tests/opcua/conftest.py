@@ -7,6 +7,7 @@ Tests that use the session server run in the session's event loop
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -148,3 +149,19 @@ def password_env(monkeypatch: pytest.MonkeyPatch) -> Callable[[str], str]:
         return PASSWORD_ENV
 
     return set_password
+
+
+@pytest_asyncio.fixture(autouse=True, loop_scope="session")
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves a task of its own running (the session server's are older)."""
+    before = set(asyncio.all_tasks())
+    yield
+    for _ in range(20):  # tasks cancelled at close need a loop turn or two to finish
+        await asyncio.sleep(0.01)
+        current = asyncio.current_task()
+        leftover = [
+            t for t in asyncio.all_tasks() if t is not current and t not in before and not t.done()
+        ]
+        if not leftover:
+            return
+    raise AssertionError(f"tasks left running: {leftover}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -108,3 +109,16 @@ def _no_leaked_threads() -> Iterator[None]:
             break
         time.sleep(0.02)
     assert not leaked, f"threads left running: {leaked}"
+
+
+@pytest.fixture(autouse=True)
+async def _no_leaked_tasks() -> AsyncIterator[None]:
+    """Fail a test that leaves a task running in its event loop."""
+    before = set(asyncio.all_tasks())
+    yield
+    await asyncio.sleep(0)
+    current = asyncio.current_task()
+    leftover = [
+        t for t in asyncio.all_tasks() if t is not current and t not in before and not t.done()
+    ]
+    assert not leftover, f"tasks left running: {leftover}"
