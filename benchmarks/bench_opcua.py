@@ -9,7 +9,7 @@ its own process. Two cases, each alternating bare and driver rounds on the same 
 
 The ratio is the median of the per-round ratios; the aim is ≥ 80 %. Usage:
 
-    PYTHONPATH=src python benchmarks/bench_opcua.py [--rounds 5] [--seconds 2]
+    PYTHONPATH=src python benchmarks/bench_opcua.py [--rounds 5] [--seconds 3]
 """
 
 from __future__ import annotations
@@ -152,7 +152,7 @@ def main() -> None:
     """Run both cases and print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--update-s", type=float, default=0.05, help="server update period")
     args = parser.parse_args()
     endpoints: multiprocessing.Queue[str] = multiprocessing.Queue()

@@ -20,6 +20,7 @@ import socket
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Any
 
 from asyncua import Client, ua
 from asyncua.common.subscription import (
@@ -134,6 +135,8 @@ class OpcUaDriver:
         self._last_ts: dict[str, int] = {}
         self._lost: str | None = None
         self._session_open = False
+        self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
+        """Read requests per set of due channels, built once per connection."""
         self.app_uri = config.security.application_uri or f"urn:etalon:agent:{socket.gethostname()}"
 
     # -- errors --------------------------------------------------------------------------------
@@ -193,6 +196,7 @@ class OpcUaDriver:
             namespaces = await client.get_namespace_array()
             self._identity = await self._identify(client)
             await self._bind(client, namespaces)
+            self._plans = {}
             await self._subscribe(client)
         except DriverError:
             await self.close()
@@ -380,10 +384,9 @@ class OpcUaDriver:
                     f"says {binding.unit!r}"
                 )
 
-    async def _read_values(
-        self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]
-    ) -> list[ua.DataValue]:
-        out: list[ua.DataValue] = []
+    def _requests(self, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]) -> list[Any]:
+        """Read requests for the nodes, in chunks of ``max_nodes_per_read``."""
+        requests = []
         step = self.config.max_nodes_per_read
         for start in range(0, len(node_ids), step):
             params = ua.ReadParameters()
@@ -394,6 +397,18 @@ class OpcUaDriver:
                         NodeId=_plain_node_id(node_id), AttributeId=ua.AttributeIds.Value
                     )
                 )
+            requests.append(params)
+        return requests
+
+    async def _read_values(
+        self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]
+    ) -> list[ua.DataValue]:
+        return await self._send_reads(client, self._requests(node_ids))
+
+    @staticmethod
+    async def _send_reads(client: Client, requests: list[Any]) -> list[ua.DataValue]:
+        out: list[ua.DataValue] = []
+        for params in requests:
             out.extend(await client.uaclient.read(params))
         return out
 
@@ -480,19 +495,21 @@ class OpcUaDriver:
             raise NotConnected(self.config.name, "not connected")
         if self._lost is not None:
             raise NotConnected(self.config.name, self._lost)
-        readable = [
-            c for c in channels if self._binding(c).node_id and not self._binding(c).problem
-        ]
+        key = tuple(c.name for c in channels)
+        plan = self._plans.get(key)
+        if plan is None:  # the same channels come due tick after tick: build their request once
+            bindings = [(c.name, self._binding(c)) for c in channels]
+            readable = [name for name, b in bindings if b.node_id and not b.problem]
+            node_ids = [self._bindings[name].node_id for name in readable]
+            plan = self._plans[key] = (readable, self._requests(node_ids))
+        readable, requests = plan
         start = self.clock.now_ns()
         try:
-            values = await self._read_values(
-                client,
-                [self._binding(c).node_id for c in readable],
-            )
+            values = await self._send_reads(client, requests)
         except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
             raise self._fail("read", exc) from exc
         midpoint = midpoint_ns(start, self.clock.now_ns())
-        by_channel = dict(zip((c.name for c in readable), values, strict=True))
+        by_channel = dict(zip(readable, values, strict=True))
         readings = []
         for channel in channels:
             binding = self._binding(channel)
