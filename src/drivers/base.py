@@ -18,12 +18,19 @@ Contract:
   serial, firmware), where the protocol can tell, for the agent's channel catalogue.
 
 Values are returned raw: the agent applies each channel's scale, offset and uncertainty.
+
+Optional extension, :class:`StreamingDriver`: an instrument that pushes values (OPC UA
+subscriptions) names the channels it pushes in ``streamed_channels()`` and yields their readings
+from ``stream()`` as they arrive; the agent polls only the other channels. Pushed readings are
+stamped with the instrument's own timestamp of the value — there is no request to take a
+mid-point of — and a value the instrument did not send is never invented: a lost connection is
+a gap, reported as the instrument's state.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Protocol, TypeVar
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol, TypeVar, runtime_checkable
 
 from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
@@ -49,6 +56,25 @@ class Driver(Protocol[ChannelT]):
 
     def describe(self) -> dict[str, str]:
         """Identification of the instrument (may be empty before connect)."""
+        ...
+
+
+@runtime_checkable
+class StreamingDriver(Protocol):
+    """A driver whose instrument pushes some channels' values (see the module doc)."""
+
+    def streamed_channels(self) -> frozenset[str]:
+        """Names of the channels ``stream()`` delivers after ``connect()``; the agent does not
+        poll them. May change at each ``connect()``."""
+        ...
+
+    def stream(self) -> AsyncIterator[list[Reading]]:
+        """Readings of streamed channels, in batches, as they arrive, after ``connect()``.
+
+        Ends by raising ``NotConnected`` (or another ``DriverError``) when the connection is
+        lost; the agent then closes and reconnects as after a failed read, and calls ``stream()``
+        again on the new connection.
+        """
         ...
 
 

@@ -21,10 +21,16 @@ from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
+from drivers.opcua.config import OpcUaInstrument
+from drivers.opcua.driver import OpcUaDriver
 from drivers.serial_ascii.config import SerialAsciiInstrument
 from drivers.serial_ascii.driver import SerialAsciiDriver
 from drivers.sim import modbus_server, serial_sim
 from drivers.sim.inprocess import SimDriver, SimInstrument
+from drivers.sim.opcua_server import simulate_opcua
+from drivers.sim.scpi import simulate_visa
+from drivers.visa.config import VisaInstrument
+from drivers.visa.driver import VisaDriver
 
 
 @dataclass(frozen=True)
@@ -72,10 +78,28 @@ DRIVERS: dict[str, DriverEntry] = {
         "Line-based ASCII instruments on a serial port or TCP serial server (pyserial).",
         serial_sim.simulate_instrument,
     ),
+    "visa": DriverEntry(
+        "visa",
+        VisaInstrument,
+        VisaDriver,
+        "config/agent-visa.yaml",
+        "SCPI instruments over VISA (LAN, GPIB, USB, serial) through pyvisa, profiles as data.",
+        simulate_visa,
+    ),
+    "opcua": DriverEntry(
+        "opcua",
+        OpcUaInstrument,
+        OpcUaDriver,
+        "config/agent-opcua.yaml",
+        "OPC UA servers (climate chambers, PLCs, benches) through asyncua: polling, "
+        "subscriptions, Basic256Sha256 security.",
+        simulate_opcua,
+    ),
 }
 
 InstrumentConfig = Annotated[
-    SimInstrument | ModbusInstrument | SerialAsciiInstrument, Field(discriminator="protocol")
+    SimInstrument | ModbusInstrument | SerialAsciiInstrument | VisaInstrument | OpcUaInstrument,
+    Field(discriminator="protocol"),
 ]
 
 

@@ -14,7 +14,8 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
 
     A non-finite number becomes a BAD reading (NaN never reaches the wire). Integers stay integers
     when the channel does not scale them. A driver's own uncertainty is scaled with the value and
-    combined in quadrature with the channel's configured one.
+    combined in quadrature with the channel's configured one. A channel configured without a unit
+    keeps the one the driver read from the instrument (OPC UA EngineeringUnits).
     """
     by_name = {c.name: c for c in channels}
     out: list[Reading] = []
@@ -28,7 +29,7 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
                 reading.instrument,
                 reading.channel,
                 reading.ts_ns,
-                channel.unit,
+                channel.unit or reading.unit,
                 f"non-finite value {value!r}",
             )
         elif isinstance(value, int | float) and not isinstance(value, bool):
@@ -39,7 +40,7 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
             if channel.uncertainty is not None:
                 configured = channel.uncertainty.of(float(reading.value))  # type: ignore[arg-type]
                 reading.u = configured if reading.u is None else math.hypot(reading.u, configured)
-        reading.unit = channel.unit
+        reading.unit = channel.unit or reading.unit
         if channel.tags:
             reading.tags = channel.tags
         out.append(reading)

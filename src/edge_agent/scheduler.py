@@ -5,6 +5,10 @@ every whole second, a 60 s channel at every whole minute), so channels of one in
 different intervals are read together when their ticks coincide. The schedule runs on the
 monotonic clock: a step of the system clock neither bunches nor skips reads. A read that overruns
 the next tick makes that tick be skipped and counted in ``overruns`` — never queued.
+
+A driver that streams (:class:`drivers.base.StreamingDriver`, e.g. OPC UA subscriptions) has its
+streamed channels consumed as they arrive, beside the polling of its other channels; whichever of
+the two loses the connection first ends the session for both.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 
-from drivers.base import Driver
+from drivers.base import Driver, StreamingDriver
 from drivers.clock import Clock
 from drivers.config import Backoff, ChannelBase, InstrumentBase
 from drivers.errors import DriverError, DriverTimeout, NotConnected
@@ -131,13 +135,51 @@ class InstrumentRunner:
             await asyncio.shield(self.driver.close())
 
     async def _poll(self) -> str:
-        """Poll until the connection is lost; returns why."""
+        """Poll (and consume the stream, if the driver streams) until the connection is lost;
+        returns why."""
+        driver = self.driver
+        streamed = (
+            driver.streamed_channels() if isinstance(driver, StreamingDriver) else frozenset()
+        )
+        polled = [c for c in self.channels if c.name not in streamed]
+        if not streamed:
+            return await self._poll_channels(polled)
+        assert isinstance(driver, StreamingDriver)
+        name = self.config.name
+        poll = asyncio.create_task(self._poll_channels(polled), name=f"poll-{name}")
+        consume = asyncio.create_task(self._consume(driver, streamed), name=f"stream-{name}")
+        try:
+            done, _ = await asyncio.wait({poll, consume}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            poll.cancel()
+            consume.cancel()
+            await asyncio.gather(poll, consume, return_exceptions=True)
+        return done.pop().result()
+
+    async def _consume(self, driver: StreamingDriver, streamed: frozenset[str]) -> str:
+        """Hand streamed readings on as they arrive, until the stream ends; returns why."""
+        channels = {c.name: c for c in self.channels if c.name in streamed}
+        try:
+            async for raw in driver.stream():
+                readings = finish(raw, [channels[r.channel] for r in raw if r.channel in channels])
+                self.metrics.readings_read += len(readings)
+                self.metrics.readings_bad += count_bad(readings)
+                self.sink(readings)
+        except DriverError as exc:
+            self.metrics.read_errors += 1
+            return exc.reason
+        return "stream ended"
+
+    async def _poll_channels(self, channels: Sequence[ChannelBase]) -> str:
+        """Poll the channels until the connection is lost; returns why."""
         loop = asyncio.get_running_loop()
+        if not channels:  # every channel is streamed: nothing to poll, until cancelled
+            await loop.create_future()
         # Anchor the monotonic schedule to wall-clock multiples once per connection.
         wall_minus_mono = time.time() - loop.time()
         next_tick = {
             c.name: first_tick(loop.time() + wall_minus_mono, c.interval_s) - wall_minus_mono
-            for c in self.channels
+            for c in channels
         }
         failures = 0
         while True:
@@ -145,7 +187,7 @@ class InstrumentRunner:
             delay = due_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            due = [c for c in self.channels if next_tick[c.name] <= due_at + 1e-6]
+            due = [c for c in channels if next_tick[c.name] <= due_at + 1e-6]
             outcome = await self._read(due)
             if isinstance(outcome, NotConnected):
                 return outcome.reason

@@ -154,8 +154,61 @@ class ChillerParams(FrozenModel):
     seed: int = 4
 
 
+class FrequencyStandardParams(FrozenModel):
+    """A frequency standard (rubidium, caesium, OCXO) read by a counter over a gate time.
+
+    Its fractional frequency y carries the noise types of an Allan-deviation plot: white FM
+    (σ_y ∝ τ^-1/2), flicker FM (a floor), random-walk FM (σ_y ∝ τ^1/2), plus ageing.
+    """
+
+    kind: Literal["frequency"] = "frequency"
+    nominal_hz: float = Field(10e6, gt=0)
+    offset: float = Field(2e-12, description="Fractional frequency offset at the epoch.")
+    drift_per_day: float = Field(-5e-14, description="Ageing: fractional frequency per day.")
+    epoch: AwareDatetime = _DEFAULT_EPOCH
+    gate_s: float = Field(1.0, gt=0, description="Averaging time of one reading (counter gate).")
+    white_fm_adev_1s: float = Field(1e-11, ge=0, description="σ_y(1 s) of the white FM noise.")
+    flicker_fm_floor: float = Field(2e-13, ge=0, description="σ_y floor of the flicker FM noise.")
+    random_walk_fm_adev_1s: float = Field(
+        1e-15, ge=0, description="σ_y(1 s) of the random-walk FM noise (grows as √τ)."
+    )
+    tempco_per_k: float = Field(1e-13, description="Fractional frequency per K of ambient.")
+    reference_temperature_c: float = 23.0
+    ambient: Ambient = Field(
+        default_factory=lambda: Ambient(mean_c=23.0, daily_amplitude_k=0.2, noise_k=0.0)
+    )
+    seed: int = 4
+
+
+class ThermometerParams(FrozenModel):
+    """A platinum resistance thermometer in a stirred bath, read by a thermometer readout.
+
+    Resistance follows Callendar–Van Dusen (above 0 °C) from the probe's true temperature; the
+    probe's calibration error and drift make the indicated temperature differ from the bath's.
+    """
+
+    kind: Literal["thermometer"] = "thermometer"
+    bath: Ambient = Field(
+        default_factory=lambda: Ambient(mean_c=23.0, daily_amplitude_k=0.002, noise_k=0.0)
+    )
+    r0_ohm: float = Field(25.5, gt=0, description="Resistance at 0 °C (25.5 Ω SPRT, 100 Ω PRT).")
+    cvd_a: float = 3.9083e-3
+    cvd_b: float = -5.775e-7
+    probe_offset_mk: float = Field(0.0, description="Calibration error of the probe, mK.")
+    drift_mk_per_year: float = Field(0.1, description="Probe drift, mK per year.")
+    epoch: AwareDatetime = _DEFAULT_EPOCH
+    noise_mk: float = Field(0.2, ge=0, description="Readout noise, mK rms.")
+    seed: int = 5
+
+
 ModelParams = Annotated[
-    ZenerParams | ResistorParams | RoomParams | ChillerParams, Field(discriminator="kind")
+    ZenerParams
+    | ResistorParams
+    | RoomParams
+    | ChillerParams
+    | FrequencyStandardParams
+    | ThermometerParams,
+    Field(discriminator="kind"),
 ]
 
 QUANTITIES: dict[str, dict[str, str]] = {
@@ -169,6 +222,8 @@ QUANTITIES: dict[str, dict[str, str]] = {
         "compressor": "1",
         "setpoint": "°C",
     },
+    "frequency": {"frequency": "Hz"},
+    "thermometer": {"temperature": "°C", "resistance": "Ω"},
 }
 
 
@@ -339,7 +394,115 @@ class Chiller:
         return value
 
 
-def build_model(params: ZenerParams | ResistorParams | RoomParams | ChillerParams) -> Sampler:
+class FrequencyStandard:
+    """Samples a :class:`FrequencyStandardParams` standard as a counter reads it.
+
+    The stochastic parts are stateful processes advanced exactly over the time between two
+    samples: random-walk FM is a Wiener process; flicker FM is approximated, as usual, by a sum of
+    Ornstein–Uhlenbeck processes with time constants one decade apart (1 s … 10^5 s), which gives a
+    flat Allan deviation over that range. Samples must come in time order to mean anything.
+    """
+
+    kind = "frequency"
+    _FLICKER_TAUS_S = (1.0, 10.0, 100.0, 1e3, 1e4, 1e5)
+    # Each OU component's standard deviation, per unit of the wanted flicker floor; calibrated
+    # numerically (Allan deviation of the sum is flat within ±20 % from 2 s to 10^4 s).
+    _FLICKER_SIGMA_PER_FLOOR = 1.29
+
+    def __init__(self, params: FrequencyStandardParams) -> None:
+        self.p = params
+        self._rng = random.Random(params.seed)
+        self._last_s: float | None = None
+        self._random_walk = 0.0
+        sigma = params.flicker_fm_floor * self._FLICKER_SIGMA_PER_FLOOR
+        self._flicker = [self._rng.gauss(0, sigma) for _ in self._FLICKER_TAUS_S]
+
+    def _fractional_true(self, t_ns: int) -> float:
+        p = self.p
+        days = (_seconds(t_ns) - p.epoch.timestamp()) / 86_400
+        dt_k = p.ambient.true_c(t_ns) - p.reference_temperature_c
+        return p.offset + p.drift_per_day * days + p.tempco_per_k * dt_k
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Noise-free frequency (Hz)."""
+        if quantity != "frequency":
+            raise KeyError(quantity)
+        return self.p.nominal_hz * (1 + self._fractional_true(t_ns))
+
+    def _advance(self, now_s: float) -> None:
+        p = self.p
+        if self._last_s is None or now_s <= self._last_s:
+            self._last_s = now_s if self._last_s is None else self._last_s
+            return
+        dt = now_s - self._last_s
+        self._last_s = now_s
+        diffusion = 3 * p.random_walk_fm_adev_1s**2  # AVAR of RWFM is D·τ/3
+        self._random_walk += self._rng.gauss(0, math.sqrt(diffusion * dt))
+        sigma = p.flicker_fm_floor * self._FLICKER_SIGMA_PER_FLOOR
+        for i, tau in enumerate(self._FLICKER_TAUS_S):
+            decay = math.exp(-dt / tau)
+            self._flicker[i] = self._flicker[i] * decay + self._rng.gauss(
+                0, sigma * math.sqrt(1 - decay * decay)
+            )
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Frequency averaged over one gate, with the noise processes advanced to t."""
+        if quantity != "frequency":
+            raise KeyError(quantity)
+        p = self.p
+        self._advance(_seconds(t_ns))
+        white = self._rng.gauss(0, p.white_fm_adev_1s / math.sqrt(p.gate_s))
+        y = self._fractional_true(t_ns) + white + self._random_walk + sum(self._flicker)
+        return p.nominal_hz * (1 + y)
+
+
+class Thermometer:
+    """Samples a :class:`ThermometerParams` probe: indicated temperature and resistance."""
+
+    kind = "thermometer"
+
+    def __init__(self, params: ThermometerParams) -> None:
+        self.p = params
+        self._rng = random.Random(params.seed)
+
+    def _probe_error_k(self, t_ns: int) -> float:
+        p = self.p
+        return (p.probe_offset_mk + p.drift_mk_per_year * _years_since(t_ns, p.epoch)) * 1e-3
+
+    def resistance_at(self, temperature_c: float) -> float:
+        """Callendar–Van Dusen resistance of the probe at a temperature (°C ≥ 0)."""
+        p = self.p
+        t = temperature_c
+        return p.r0_ohm * (1 + p.cvd_a * t + p.cvd_b * t * t)
+
+    def true_value(self, quantity: str, t_ns: int) -> float:
+        """Indicated temperature (bath + probe error) or the probe's resistance, noise-free."""
+        indicated = self.p.bath.true_c(t_ns) + self._probe_error_k(t_ns)
+        if quantity == "temperature":
+            return indicated
+        if quantity == "resistance":
+            return self.resistance_at(indicated)
+        raise KeyError(quantity)
+
+    def sample(self, quantity: str, t_ns: int) -> float:
+        """Value with readout noise (the same noise, in kelvin, on both quantities)."""
+        noise_k = self._rng.gauss(0, self.p.noise_mk * 1e-3)
+        indicated = self.true_value("temperature", t_ns) + noise_k
+        if quantity == "temperature":
+            return indicated
+        if quantity == "resistance":
+            return self.resistance_at(indicated)
+        raise KeyError(quantity)
+
+
+def build_model(
+    params: ZenerParams
+    | ResistorParams
+    | RoomParams
+    | ChillerParams
+    | FrequencyStandardParams
+    | ThermometerParams,
+) -> Sampler:
     """The sampler for a model's parameters."""
     if isinstance(params, ZenerParams):
         return Zener(params)
@@ -347,4 +510,8 @@ def build_model(params: ZenerParams | ResistorParams | RoomParams | ChillerParam
         return Resistor(params)
     if isinstance(params, ChillerParams):
         return Chiller(params)
+    if isinstance(params, FrequencyStandardParams):
+        return FrequencyStandard(params)
+    if isinstance(params, ThermometerParams):
+        return Thermometer(params)
     return Room(params)

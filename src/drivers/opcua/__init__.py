@@ -1,0 +1,1 @@
+"""OPC UA instruments through asyncua: polling and subscriptions, security, reconnect."""

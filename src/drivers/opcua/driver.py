@@ -1,0 +1,666 @@
+"""The OPC UA driver (asyncua): batched polling and subscriptions, security, reconnect by the agent.
+
+Polled channels are read with one batched Read service call per tick (chunks of
+``max_nodes_per_read``). Subscribed channels are monitored items of one subscription and reach the
+agent through :meth:`OpcUaDriver.stream` (the :class:`drivers.base.StreamingDriver` extension).
+asyncua's own auto-reconnect is off: when the connection is lost, ``read`` raises NotConnected and
+``stream`` reports a gap (one BAD reading per subscribed channel) and raises NotConnected; the agent
+then reconnects with its backoff, and ``connect`` re-creates the subscription. A value the server
+sent again after a reconnect (same source timestamp) is not delivered twice.
+
+StatusCode → quality: Good → GOOD, Uncertain → UNCERTAIN, Bad → BAD; the reason names the code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import socket
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from asyncua import Client, ua
+from asyncua.common.subscription import (
+    DataChangeEvent,
+    OverflowPolicy,
+    StatusChangeEvent,
+    Subscription,
+)
+from asyncua.crypto import security_policies
+from cryptography import x509
+
+from drivers.clock import Clock
+from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from drivers.opcua.certs import (
+    describe,
+    ensure_own_certificate,
+    fingerprint,
+    load_certificate,
+    load_trusted,
+    trust_problem,
+)
+from drivers.opcua.config import OpcUaChannel, OpcUaInstrument
+from drivers.reading import Quality, Reading, midpoint_ns
+
+log = logging.getLogger("etalon.drivers.opcua")
+
+_NSU = re.compile(r"^nsu=([^;]+);(.+)$")
+_MODES = {
+    "Sign": ua.MessageSecurityMode.Sign,
+    "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
+}
+_IDENTITY_NODES = {
+    "manufacturer": ua.ObjectIds.Server_ServerStatus_BuildInfo_ManufacturerName,
+    "model": ua.ObjectIds.Server_ServerStatus_BuildInfo_ProductName,
+    "firmware": ua.ObjectIds.Server_ServerStatus_BuildInfo_SoftwareVersion,
+    "build": ua.ObjectIds.Server_ServerStatus_BuildInfo_BuildNumber,
+    "application_uri": ua.ObjectIds.Server_ServerArray,
+}
+_CERTIFICATE_CODES = {
+    ua.StatusCodes.BadCertificateUntrusted,
+    ua.StatusCodes.BadCertificateInvalid,
+    ua.StatusCodes.BadSecurityChecksFailed,
+    ua.StatusCodes.BadCertificateUriInvalid,
+    ua.StatusCodes.BadCertificateUseNotAllowed,
+    ua.StatusCodes.BadCertificateTimeInvalid,
+}
+_IDENTITY_CODES = {
+    ua.StatusCodes.BadUserAccessDenied,
+    ua.StatusCodes.BadIdentityTokenInvalid,
+    ua.StatusCodes.BadIdentityTokenRejected,
+}
+LOSS_CHECK_S = 1.0
+"""How often an idle stream checks whether the connection was lost without telling it."""
+SUBSCRIPTION_QUEUE = 100_000
+"""Notifications held between arrival and the agent taking them; overflowing it forces a
+reconnect (a reported gap), never a silent drop."""
+
+
+@dataclass
+class Binding:
+    """A channel resolved on the current connection."""
+
+    node_id: ua.NodeId | None
+    unit: str
+    problem: str | None = None
+
+
+def status_name(code: ua.StatusCode) -> str:
+    """The symbolic name of a StatusCode (``BadSensorFailure``)."""
+    try:
+        return str(code.name)
+    except KeyError:  # a code asyncua does not know (vendor-specific)
+        return f"0x{code.value:08X}"
+
+
+def quality_of(code: ua.StatusCode) -> Quality:
+    """Good/Uncertain/Bad from the StatusCode's severity bits."""
+    if code.is_good():
+        return Quality.GOOD
+    if code.is_uncertain():
+        return Quality.UNCERTAIN
+    return Quality.BAD
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _ns(stamp: datetime | None) -> int | None:
+    """UTC ns of an OPC UA DateTime (integer arithmetic: no float rounding of the µs)."""
+    if stamp is None:
+        return None
+    if stamp.tzinfo is None:
+        stamp = stamp.replace(tzinfo=UTC)
+    delta = stamp - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
+
+
+class OpcUaDriver:
+    """Driver for :class:`OpcUaInstrument` (see :mod:`drivers.base`, including streaming)."""
+
+    def __init__(self, config: OpcUaInstrument, clock: Clock) -> None:
+        self.config = config
+        self.clock = clock
+        self.channels = {c.name: c for c in config.channels}
+        self._client: Client | None = None
+        self._bindings: dict[str, Binding] = {}
+        self._subscription: Subscription | None = None
+        self._handles: dict[int, OpcUaChannel] = {}
+        self._streamed: frozenset[str] = frozenset()
+        self._refused: list[Reading] = []
+        self._identity: dict[str, str] = {}
+        self._last_ts: dict[str, int] = {}
+        self._lost: str | None = None
+        self._session_open = False
+        self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
+        """Read requests per set of due channels, built once per connection."""
+        self.app_uri = config.security.application_uri or f"urn:etalon:agent:{socket.gethostname()}"
+
+    # -- errors --------------------------------------------------------------------------------
+
+    def _fail(self, what: str, exc: BaseException) -> DriverError:
+        """The etalon error for an asyncua/OS exception raised while doing ``what``."""
+        name = self.config.name
+        if isinstance(exc, TimeoutError):
+            return DriverTimeout(name, f"{what}: no answer within {self.config.timeout_s:g} s")
+        if isinstance(exc, ua.UaStatusCodeError):
+            code = ua.StatusCode(exc.code)
+            if exc.code in _CERTIFICATE_CODES:
+                return NotConnected(
+                    name,
+                    f"{what}: the server refused our certificate ({status_name(code)}); have its "
+                    f"administrator trust {self._own_certificate_text()}",
+                )
+            if exc.code in _IDENTITY_CODES:
+                return NotConnected(
+                    name, f"{what}: the server refused the user ({status_name(code)})"
+                )
+            return ProtocolError(name, f"{what}: {status_name(code)}")
+        if isinstance(exc, ConnectionError | OSError):
+            return NotConnected(name, f"{what}: {type(exc).__name__}: {exc}")
+        return ProtocolError(name, f"{what}: {type(exc).__name__}: {exc}")
+
+    def _own_certificate_text(self) -> str:
+        security = self.config.security
+        path = security.certificate or security.certificate_dir / "cert.der"
+        try:
+            return f"{path} ({describe(load_certificate(path))})"
+        except (OSError, ValueError):
+            return str(path)
+
+    # -- connect -------------------------------------------------------------------------------
+
+    async def connect(self) -> None:
+        """Connect (securely if configured), identify the server, resolve nodes, subscribe."""
+        await self.close()
+        config = self.config
+        client = Client(config.endpoint, timeout=config.timeout_s)
+        client.application_uri = self.app_uri
+        client.name = client.description = f"etalon agent ({config.name})"
+        client.product_uri = "urn:etalon"
+        client.session_timeout = 60_000  # a dead agent's session is dropped after a minute
+        client.connection_lost_callback = self._on_lost
+        self._client = client
+        self._lost = None
+        try:
+            if config.security.mode != "None":
+                await self._secure(client)
+            if config.username is not None and config.password is not None:
+                client.set_user(config.username)
+                client.set_password(config.password.resolve())
+            await client.connect()
+            self._session_open = True
+            namespaces = await client.get_namespace_array()
+            self._identity = await self._identify(client)
+            await self._bind(client, namespaces)
+            self._plans = {}
+            await self._subscribe(client)
+        except DriverError:
+            await self.close()
+            raise
+        except (TimeoutError, ConnectionError, OSError, ua.UaError, ValueError) as exc:
+            await self.close()
+            raise self._fail("connect", exc) from exc
+
+    async def _secure(self, client: Client) -> None:
+        """Check the server's certificate against our trust list, then set up message security."""
+        security = self.config.security
+        if security.certificate is not None and security.private_key is not None:
+            certificate, private_key = security.certificate, security.private_key
+        else:
+            pair, made = ensure_own_certificate(
+                security.certificate_dir, self.app_uri, [socket.gethostname(), "localhost"]
+            )
+            certificate, private_key = pair.certificate, pair.private_key
+            if made:
+                log.info(
+                    "made our OPC UA application certificate",
+                    extra={"instrument": self.config.name, "certificate": str(certificate)},
+                )
+        mode = _MODES[security.mode]
+        policy = security_policies.SecurityPolicyBasic256Sha256
+        endpoints = await client.connect_and_get_server_endpoints()
+        matching = [
+            e for e in endpoints if e.SecurityMode == mode and e.SecurityPolicyUri == policy.URI
+        ]
+        if not matching:
+            offered = sorted(
+                {
+                    f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]}/{e.SecurityMode.name.rstrip('_')}"
+                    for e in endpoints
+                }
+            )
+            raise NotConnected(
+                self.config.name,
+                f"the server offers no Basic256Sha256/{security.mode} endpoint "
+                f"(it offers {', '.join(offered)})",
+            )
+        server_der = _first_certificate(matching[0].ServerCertificate)
+        try:
+            server_certificate = x509.load_der_x509_certificate(server_der)
+            trusted = load_trusted(security.trusted_server_certificates)
+        except (OSError, ValueError) as exc:
+            raise NotConnected(self.config.name, f"server certificate check: {exc}") from exc
+        problem = trust_problem(server_certificate, trusted)
+        if problem is not None:
+            saved = self._save_rejected(server_certificate, server_der)
+            raise NotConnected(
+                self.config.name,
+                f"server {problem}; if it is the right server, add it to "
+                f"security.trusted_server_certificates (saved as {saved})",
+            )
+        await client.set_security(
+            policy, str(certificate), str(private_key), server_certificate=server_der, mode=mode
+        )
+
+    def _save_rejected(self, certificate: x509.Certificate, der: bytes) -> str:
+        folder = self.config.security.certificate_dir / "rejected"
+        path = folder / f"{fingerprint(certificate).replace(':', '')[:16].lower()}.der"
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(der)
+        except OSError:
+            return "(could not save it)"
+        return str(path)
+
+    async def _identify(self, client: Client) -> dict[str, str]:
+        nodes = [client.get_node(ua.NodeId(i)) for i in _IDENTITY_NODES.values()]
+        values = await client.read_values(nodes)
+        identity: dict[str, str] = {}
+        for key, value in zip(_IDENTITY_NODES, values, strict=True):
+            if isinstance(value, list):
+                value = value[0] if value else None
+            if value not in (None, ""):
+                identity[key] = str(value)
+        if "build" in identity:
+            identity["firmware"] = f"{identity.get('firmware', '')} build {identity.pop('build')}"
+        identity["endpoint"] = self.config.endpoint
+        identity["security"] = (
+            "None"
+            if self.config.security.mode == "None"
+            else f"{self.config.security.policy}/{self.config.security.mode}"
+        )
+        return identity
+
+    async def _bind(self, client: Client, namespaces: list[str]) -> None:
+        """Resolve each channel's node and unit; a channel that cannot be bound gets a problem."""
+        bindings: dict[str, Binding] = {}
+        paths: list[tuple[OpcUaChannel, ua.BrowsePath]] = []
+        for channel in self.config.channels:
+            try:
+                if channel.node is not None:
+                    bindings[channel.name] = Binding(
+                        _node_id(channel.node, namespaces), channel.unit
+                    )
+                else:
+                    assert channel.browse_path is not None
+                    paths.append((channel, self._browse_path(channel.browse_path, namespaces)))
+            except ValueError as exc:
+                bindings[channel.name] = Binding(None, channel.unit, str(exc))
+        if paths:
+            results = await client.uaclient.translate_browsepaths_to_nodeids([p for _, p in paths])
+            for (channel, _), result in zip(paths, results, strict=True):
+                if result.StatusCode.is_good() and result.Targets:
+                    target = result.Targets[0].TargetId
+                    node_id = ua.NodeId(target.Identifier, target.NamespaceIndex, target.NodeIdType)
+                    bindings[channel.name] = Binding(node_id, channel.unit)
+                else:
+                    bindings[channel.name] = Binding(
+                        None,
+                        channel.unit,
+                        f"browse path {'/'.join(channel.browse_path or [])} not found "
+                        f"({status_name(result.StatusCode)})",
+                    )
+        await self._units(client, bindings)
+        self._bindings = bindings
+
+    def _browse_path(self, names: list[str], namespaces: list[str]) -> ua.BrowsePath:
+        elements = []
+        for part in names:
+            index_text, colon, name = part.partition(":")
+            if colon and index_text.isdigit():
+                index = int(index_text)
+            else:
+                assert self.config.namespace is not None
+                if self.config.namespace not in namespaces:
+                    raise ValueError(f"the server has no namespace {self.config.namespace!r}")
+                index, name = namespaces.index(self.config.namespace), part
+            elements.append(
+                ua.RelativePathElement(
+                    ReferenceTypeId=ua.NodeId(ua.ObjectIds.HierarchicalReferences),
+                    IsInverse=False,
+                    IncludeSubtypes=True,
+                    TargetName=ua.QualifiedName(name, index),
+                )
+            )
+        return ua.BrowsePath(
+            StartingNode=ua.NodeId(ua.ObjectIds.ObjectsFolder),
+            RelativePath=ua.RelativePath(Elements=elements),
+        )
+
+    async def _units(self, client: Client, bindings: dict[str, Binding]) -> None:
+        """Each bound node's EngineeringUnits (one translate and one read for all)."""
+        bound = [(name, b) for name, b in bindings.items() if b.node_id is not None]
+        if not bound:
+            return
+        requests = [
+            ua.BrowsePath(
+                StartingNode=b.node_id,
+                RelativePath=ua.RelativePath(
+                    Elements=[
+                        ua.RelativePathElement(
+                            ReferenceTypeId=ua.NodeId(ua.ObjectIds.HasProperty),
+                            IsInverse=False,
+                            IncludeSubtypes=True,
+                            TargetName=ua.QualifiedName("EngineeringUnits", 0),
+                        )
+                    ]
+                ),
+            )
+            for _, b in bound
+        ]
+        results = await client.uaclient.translate_browsepaths_to_nodeids(requests)
+        found = [
+            (binding, result.Targets[0].TargetId)
+            for (_, binding), result in zip(bound, results, strict=True)
+            if result.StatusCode.is_good() and result.Targets
+        ]
+        if not found:
+            return
+        values = await self._read_values(client, [target for _, target in found])
+        for (binding, _), data_value in zip(found, values, strict=True):
+            information = data_value.Value.Value if data_value.Value is not None else None
+            if not isinstance(information, ua.EUInformation):
+                continue
+            node_unit = information.DisplayName.Text or ""
+            if not binding.unit:
+                binding.unit = node_unit
+            elif node_unit and node_unit != binding.unit:
+                binding.problem = (
+                    f"unit mismatch: the node's EngineeringUnits say {node_unit!r}, the channel "
+                    f"says {binding.unit!r}"
+                )
+
+    def _requests(self, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]) -> list[Any]:
+        """Read requests for the nodes, in chunks of ``max_nodes_per_read``."""
+        requests = []
+        step = self.config.max_nodes_per_read
+        for start in range(0, len(node_ids), step):
+            params = ua.ReadParameters()
+            params.TimestampsToReturn = ua.TimestampsToReturn.Both
+            for node_id in node_ids[start : start + step]:
+                params.NodesToRead.append(
+                    ua.ReadValueId(
+                        NodeId=_plain_node_id(node_id), AttributeId=ua.AttributeIds.Value
+                    )
+                )
+            requests.append(params)
+        return requests
+
+    async def _read_values(
+        self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]
+    ) -> list[ua.DataValue]:
+        return await self._send_reads(client, self._requests(node_ids))
+
+    @staticmethod
+    async def _send_reads(client: Client, requests: list[Any]) -> list[ua.DataValue]:
+        out: list[ua.DataValue] = []
+        for params in requests:
+            out.extend(await client.uaclient.read(params))
+        return out
+
+    async def _subscribe(self, client: Client) -> None:
+        """One subscription with a monitored item per subscribed channel."""
+        wanted = [c for c in self.config.channels if c.mode == "subscribe"]
+        self._streamed = frozenset(c.name for c in wanted)
+        self._handles = {}
+        self._refused = []
+        if not wanted:
+            return
+        sampling = {c.name: c.sampling_interval_ms or c.interval_s * 1000 for c in wanted}
+        publishing = self.config.publishing_interval_ms or min(sampling.values())
+        subscription = await client.create_subscription(
+            publishing, None, queue_maxsize=SUBSCRIPTION_QUEUE, overflow=OverflowPolicy.DISCONNECT
+        )
+        self._subscription = subscription
+        requests: list[ua.MonitoredItemCreateRequest] = []
+        by_handle: dict[int, OpcUaChannel] = {}
+        now = self.clock.now_ns()
+        for handle, channel in enumerate(wanted, start=1):
+            binding = self._bindings[channel.name]
+            if binding.node_id is None or binding.problem:
+                self._refused.append(
+                    Reading.bad(
+                        self.config.name, channel.name, now, binding.unit, binding.problem or "?"
+                    )
+                )
+                continue
+            by_handle[handle] = channel
+            requests.append(self._monitored_item(handle, binding.node_id, channel, sampling))
+        if requests:
+            results = await subscription.create_monitored_items(requests)
+            for request, result in zip(requests, results, strict=True):
+                if isinstance(result, ua.StatusCode):
+                    channel = by_handle.pop(request.RequestedParameters.ClientHandle)
+                    self._refused.append(
+                        Reading.bad(
+                            self.config.name,
+                            channel.name,
+                            now,
+                            self._bindings[channel.name].unit,
+                            f"monitored item refused: {status_name(result)}",
+                        )
+                    )
+        self._handles = by_handle
+
+    @staticmethod
+    def _monitored_item(
+        handle: int, node_id: ua.NodeId, channel: OpcUaChannel, sampling: dict[str, float]
+    ) -> ua.MonitoredItemCreateRequest:
+        item_filter = None
+        if channel.deadband is not None:
+            item_filter = ua.DataChangeFilter(
+                Trigger=ua.DataChangeTrigger.StatusValue,
+                DeadbandType=(
+                    ua.DeadbandType.Absolute
+                    if channel.deadband.kind == "absolute"
+                    else ua.DeadbandType.Percent
+                ),
+                DeadbandValue=channel.deadband.value,
+            )
+        return ua.MonitoredItemCreateRequest(
+            ItemToMonitor=ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value),
+            MonitoringMode=ua.MonitoringMode.Reporting,
+            RequestedParameters=ua.MonitoringParameters(
+                ClientHandle=handle,
+                SamplingInterval=sampling[channel.name],
+                QueueSize=channel.queue_size,
+                DiscardOldest=True,
+                Filter=item_filter,
+            ),
+        )
+
+    async def _on_lost(self, exc: Exception) -> None:
+        self._lost = f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
+
+    # -- read ----------------------------------------------------------------------------------
+
+    async def read(self, channels: Sequence[OpcUaChannel]) -> list[Reading]:
+        """One batched read of the channels' nodes; one reading per channel, in order."""
+        client = self._client
+        if client is None:
+            raise NotConnected(self.config.name, "not connected")
+        if self._lost is not None:
+            raise NotConnected(self.config.name, self._lost)
+        key = tuple(c.name for c in channels)
+        plan = self._plans.get(key)
+        if plan is None:  # the same channels come due tick after tick: build their request once
+            bindings = [(c.name, self._binding(c)) for c in channels]
+            readable = [name for name, b in bindings if b.node_id and not b.problem]
+            node_ids = [self._bindings[name].node_id for name in readable]
+            plan = self._plans[key] = (readable, self._requests(node_ids))
+        readable, requests = plan
+        start = self.clock.now_ns()
+        try:
+            values = await self._send_reads(client, requests)
+        except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
+            raise self._fail("read", exc) from exc
+        midpoint = midpoint_ns(start, self.clock.now_ns())
+        by_channel = dict(zip(readable, values, strict=True))
+        readings = []
+        for channel in channels:
+            binding = self._binding(channel)
+            data_value = by_channel.get(channel.name)
+            if data_value is None:
+                readings.append(
+                    Reading.bad(
+                        self.config.name,
+                        channel.name,
+                        midpoint,
+                        binding.unit,
+                        binding.problem or "?",
+                    )
+                )
+            else:
+                readings.append(self._reading(channel, binding, data_value, midpoint))
+        return readings
+
+    def _binding(self, channel: OpcUaChannel) -> Binding:
+        return self._bindings.get(channel.name) or Binding(None, channel.unit, "not bound")
+
+    def _reading(
+        self, channel: OpcUaChannel, binding: Binding, data_value: ua.DataValue, fallback_ns: int
+    ) -> Reading:
+        """A DataValue as a reading: value, StatusCode → quality, the configured timestamp."""
+        chosen = self.config.timestamps
+        ts = fallback_ns
+        if chosen == "source":
+            ts = _ns(data_value.SourceTimestamp) or _ns(data_value.ServerTimestamp) or fallback_ns
+        elif chosen == "server":
+            ts = _ns(data_value.ServerTimestamp) or fallback_ns
+        code = data_value.StatusCode or ua.StatusCode()
+        quality = quality_of(code)
+        name = self.config.name
+        raw = data_value.Value.Value if data_value.Value is not None else None
+        if quality is Quality.BAD or raw is None:
+            reason = status_name(code) if quality is Quality.BAD else "no value"
+            return Reading.bad(name, channel.name, ts, binding.unit, reason)
+        if not isinstance(raw, bool | int | float | str):
+            unsupported = f"unsupported value type {type(raw).__name__}"
+            return Reading.bad(name, channel.name, ts, binding.unit, unsupported)
+        note = status_name(code) if quality is Quality.UNCERTAIN else None
+        return Reading(name, channel.name, ts, raw, binding.unit, quality, note)
+
+    # -- stream --------------------------------------------------------------------------------
+
+    def streamed_channels(self) -> frozenset[str]:
+        """The channels subscribed on the current connection."""
+        return self._streamed
+
+    async def stream(self) -> AsyncIterator[list[Reading]]:
+        """Notifications as readings, as they arrive; a lost connection is reported as a gap."""
+        subscription = self._subscription
+        if subscription is None:
+            raise NotConnected(self.config.name, "no subscription on this connection")
+        if self._refused:
+            refused, self._refused = self._refused, []
+            yield refused
+        name = self.config.name
+        events = aiter(subscription)
+        while True:
+            # A StatusChangeEvent normally announces a lost connection; the timeout is for the
+            # case where it could not be queued (a full queue): the loss callback still tells.
+            try:
+                async with asyncio.timeout(LOSS_CHECK_S):
+                    event = await anext(events)
+            except TimeoutError:
+                if self._lost is None:
+                    continue
+                break
+            except StopAsyncIteration:
+                break
+            if isinstance(event, DataChangeEvent):
+                handle = event.data.monitored_item.ClientHandle
+                channel = self._handles.get(handle)
+                if channel is None:
+                    continue
+                reading = self._notified(channel, event.data.monitored_item.Value)
+                if reading is not None:
+                    yield [reading]
+            elif isinstance(event, StatusChangeEvent):
+                code = event.notification.Status
+                reason = self._lost or f"subscription ended: {status_name(code)}"
+                yield self._gap(reason)
+                raise NotConnected(name, reason)
+        reason = self._lost or "subscription closed"
+        yield self._gap(reason)
+        raise NotConnected(name, reason)
+
+    def _notified(self, channel: OpcUaChannel, data_value: ua.DataValue) -> Reading | None:
+        """A notification as a reading, or None when it repeats a value already delivered."""
+        now = self.clock.now_ns()
+        binding = self._binding(channel)
+        reading = self._reading(channel, binding, data_value, now)
+        source = _ns(data_value.SourceTimestamp)
+        if source is not None:
+            last = self._last_ts.get(channel.name)
+            if last is not None and source <= last:
+                return None  # re-sent after a reconnect, or the initial value of a new item
+            self._last_ts[channel.name] = source
+        return reading
+
+    def _gap(self, reason: str) -> list[Reading]:
+        """One BAD reading per subscribed channel where the data stops: the gap's start."""
+        now = self.clock.now_ns()
+        text = f"{reason}; no values until reconnected"
+        return [
+            Reading.bad(self.config.name, c.name, now, self._binding(c).unit, text)
+            for c in self._handles.values()
+        ]
+
+    # -- close ---------------------------------------------------------------------------------
+
+    async def close(self) -> None:
+        """Close the session (the server drops its subscription with it); never raises."""
+        client, self._client = self._client, None
+        opened, self._session_open = self._session_open, False
+        self._subscription = None
+        self._streamed = frozenset()
+        if client is None or not opened:
+            return  # a connect that failed has already closed its socket
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                await client.disconnect()
+        except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
+            log.debug(
+                "disconnect failed", extra={"instrument": self.config.name, "error": str(exc)}
+            )
+            client.disconnect_socket()
+
+    def describe(self) -> dict[str, str]:
+        """The server's build info (manufacturer, product, version), endpoint and security."""
+        return dict(self._identity)
+
+
+def _first_certificate(der: bytes) -> bytes:
+    """The leaf of a DER certificate chain (servers may send the chain concatenated)."""
+    length = int.from_bytes(der[2:4], "big") + 4
+    return der[:length]
+
+
+def _node_id(text: str, namespaces: list[str]) -> ua.NodeId:
+    """A NodeId from its string form; ``nsu=`` is resolved against the server's namespaces."""
+    match = _NSU.match(text)
+    if match:
+        uri, rest = match.groups()
+        if uri not in namespaces:
+            raise ValueError(f"the server has no namespace {uri!r}")
+        text = f"ns={namespaces.index(uri)};{rest}"
+    return ua.NodeId.from_string(text)
+
+
+def _plain_node_id(node_id: ua.NodeId | ua.ExpandedNodeId) -> ua.NodeId:
+    return ua.NodeId(node_id.Identifier, node_id.NamespaceIndex, node_id.NodeIdType)

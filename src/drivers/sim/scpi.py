@@ -1,0 +1,319 @@
+"""A raw SCPI server on a TCP socket and/or a pseudo-terminal, reached as a real VISA resource.
+
+pyvisa (pyvisa-py) talks to it as ``TCPIP::127.0.0.1::PORT::SOCKET`` or, on the pseudo-terminal,
+``ASRL/dev/pts/N::INSTR`` — the same bytes a LAN or RS-232 instrument would exchange. Messages
+end with ``\\n`` (``\\r\\n`` is accepted); replies end with ``\\n``.
+
+Fault hooks (:class:`drivers.sim.faults.FaultHooks`, switchable live by a control file or by the
+test that holds the simulator): ``hang`` (no reply at all), ``delay_s`` (slow reply),
+``garbage_rate`` (a garbled number), ``disconnected`` (connections are closed and new ones are
+closed at once); :meth:`ScpiSimulator.drop_connections` closes the current sockets once, and
+:meth:`ScpiSimulator.push_error` puts an entry into the instrument's error queue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import tty
+from collections.abc import AsyncIterator, Mapping
+
+from pydantic import Field, field_validator
+
+from drivers.clock import Clock, SystemClock
+from drivers.config import FrozenModel
+from drivers.errors import ConfigError
+from drivers.sim.catalog import SIMULATORS, SimulatorEntry
+from drivers.sim.faults import FaultConfig, FaultHooks
+from drivers.sim.models import ModelParams
+from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
+from drivers.visa.config import VisaInstrument
+
+log = logging.getLogger("etalon.drivers.sim.scpi")
+
+_GARBLE_CHARS = "#?%~"
+
+
+class ScpiSimConfig(FrozenModel):
+    """One simulated SCPI instrument."""
+
+    personality: str = Field(..., description="generic-dmm, longscale-dmm, frequency-counter, …")
+    serial: str = Field("SIM0001", pattern=r"^[A-Za-z0-9_.\-]{1,32}$")
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535, description="TCP port; 0 picks a free one.")
+    tcp: bool = True
+    pty: bool = Field(False, description="Also serve on a pseudo-terminal (ASRL resource).")
+    inputs: dict[str, ModelParams] = Field(
+        default_factory=dict, description="Physical models on the inputs, overriding defaults."
+    )
+    faults: FaultConfig = Field(default_factory=FaultConfig)
+    seed: int = 7
+
+    @field_validator("personality")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        if name not in PERSONALITIES:
+            raise ValueError(f"unknown personality {name!r} (known: {', '.join(PERSONALITIES)})")
+        return name
+
+
+def garble(reply: str, rng: random.Random) -> str:
+    """A reply with one digit replaced by line noise — unparseable, as a real garbled number."""
+    digits = [i for i, c in enumerate(reply) if c.isdigit()]
+    if not digits:
+        return reply + rng.choice(_GARBLE_CHARS)
+    i = rng.choice(digits)
+    return reply[:i] + rng.choice(_GARBLE_CHARS) + reply[i + 1 :]
+
+
+class ScpiSimulator:
+    """Serves one simulated instrument; ``async with`` starts and stops it."""
+
+    def __init__(self, config: ScpiSimConfig, clock: Clock | None = None) -> None:
+        self.config = config
+        self.clock = clock or SystemClock()
+        self.instrument: ScpiInstrument = build_instrument(
+            config.personality, self.clock, config.serial, config.inputs
+        )
+        self.faults = FaultHooks.from_config(config.faults)
+        self.messages = 0
+        """Program messages processed (a test can check a query reached the instrument)."""
+        self.connections = 0
+        """TCP connections accepted so far."""
+        self._rng = random.Random(config.seed)
+        self._lock = asyncio.Lock()
+        self._stopping = asyncio.Event()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._pty_fds: tuple[int, int] | None = None
+        self._pty_path: str | None = None
+        self._pty_lines: asyncio.Queue[bytes] = asyncio.Queue()
+        self._pty_buffer = bytearray()
+        self._pty_task: asyncio.Task[None] | None = None
+        self.port = 0
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Listen on TCP and/or open the pseudo-terminal."""
+        if self.config.tcp:
+            self._server = await asyncio.start_server(
+                self._serve_tcp, self.config.host, self.config.port
+            )
+            self.port = self._server.sockets[0].getsockname()[1]
+        if self.config.pty:
+            self._open_pty()
+        log.info(
+            "scpi simulator started",
+            extra={
+                "personality": self.config.personality,
+                "port": self.port,
+                "pty": self._pty_path,
+            },
+        )
+
+    async def stop(self) -> None:
+        """Close every connection and the listener; idempotent."""
+        # Connection tasks end by themselves once their socket is closed and any slow reply is
+        # cut short; cancelling them would upset asyncio's own start_server bookkeeping.
+        self._stopping.set()
+        if self._server is not None:
+            self._server.close()
+        for writer in list(self._writers):
+            writer.close()
+        for task in list(self._tasks):
+            if task is self._pty_task:
+                task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._server is not None:
+            await self._server.wait_closed()
+            self._server = None
+        if self._pty_fds is not None:
+            master, slave = self._pty_fds
+            asyncio.get_running_loop().remove_reader(master)
+            for fd in (master, slave):
+                with contextlib.suppress(OSError):
+                    os.close(fd)
+            self._pty_fds = None
+
+    async def __aenter__(self) -> ScpiSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    @property
+    def tcp_resource(self) -> str:
+        """The VISA resource name of the TCP socket."""
+        return f"TCPIP::{self.config.host}::{self.port}::SOCKET"
+
+    @property
+    def asrl_resource(self) -> str:
+        """The VISA resource name of the pseudo-terminal."""
+        if self._pty_path is None:
+            raise RuntimeError("the simulator serves no pseudo-terminal (pty: false)")
+        return f"ASRL{self._pty_path}::INSTR"
+
+    # -- fault hooks -------------------------------------------------------------------------
+
+    def push_error(self, code: int, message: str) -> None:
+        """Put an entry into the instrument's error queue (as an internal fault would)."""
+        self.instrument.push_error(code, message)
+
+    def drop_connections(self) -> None:
+        """Close every open TCP connection once (the instrument rebooted its LAN stack)."""
+        for writer in list(self._writers):
+            writer.close()
+
+    # -- the instrument ----------------------------------------------------------------------
+
+    async def _process(self, line: bytes) -> list[bytes]:
+        """Run one program message under the instrument's lock; the replies to send."""
+        async with self._lock:
+            self.faults.refresh()
+            self.messages += 1
+            message = line.decode("latin-1").rstrip("\r\n")
+            replies = self.instrument.execute(message)
+            if not replies:
+                return []
+            if self.faults.hang:
+                return []  # the query is swallowed: the controller waits for its timeout
+            if self.faults.delay_s:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.faults.delay_s)
+            out = []
+            for reply in replies:
+                if self.faults.garbage_now(self._rng):
+                    reply = garble(reply, self._rng)
+                out.append(reply.encode("latin-1", "replace") + b"\n")
+            # Several queries in one message answer in one response message (IEEE 488.2).
+            return [b";".join(r.rstrip(b"\n") for r in out) + b"\n"]
+
+    # -- TCP ---------------------------------------------------------------------------------
+
+    async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._tasks.add(task)
+        self._writers.add(writer)
+        self.connections += 1
+        try:
+            self.faults.refresh()
+            while not self.faults.disconnected:
+                line = await reader.readline()
+                if not line.endswith(b"\n"):
+                    break  # EOF (possibly mid-message)
+                self.faults.refresh()
+                if self.faults.disconnected:
+                    break
+                for reply in await self._process(line):
+                    writer.write(reply)
+                await writer.drain()
+        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
+            pass  # the controller went away or sent an absurdly long line
+        finally:
+            self._writers.discard(writer)
+            writer.close()
+            with contextlib.suppress(ConnectionError):
+                await writer.wait_closed()
+            self._tasks.discard(task)
+
+    # -- pseudo-terminal -----------------------------------------------------------------------
+
+    def _open_pty(self) -> None:
+        master, slave = os.openpty()
+        # Raw mode: no echo of our replies back to us, no line editing of the controller's bytes.
+        tty.setraw(slave)
+        os.set_blocking(master, False)
+        self._pty_fds = (master, slave)  # we keep the slave open so the master never sees EIO
+        self._pty_path = os.ttyname(slave)
+        asyncio.get_running_loop().add_reader(master, self._pty_readable)
+        self._pty_task = asyncio.get_running_loop().create_task(self._serve_pty(master))
+        self._tasks.add(self._pty_task)
+
+    def _pty_readable(self) -> None:
+        assert self._pty_fds is not None
+        try:
+            chunk = os.read(self._pty_fds[0], 4096)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            chunk = b""
+        self._pty_buffer.extend(chunk)
+        while b"\n" in self._pty_buffer:
+            index = self._pty_buffer.index(b"\n") + 1
+            self._pty_lines.put_nowait(bytes(self._pty_buffer[:index]))
+            del self._pty_buffer[:index]
+
+    async def _serve_pty(self, master: int) -> None:
+        while True:
+            line = await self._pty_lines.get()
+            self.faults.refresh()
+            if self.faults.disconnected:
+                continue  # a serial line cannot be closed: a dead instrument just says nothing
+            for reply in await self._process(line):
+                with contextlib.suppress(OSError):
+                    os.write(master, reply)
+
+
+# -- standalone: ``etalon sim scpi`` ---------------------------------------------------------
+
+
+def _add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--personality", choices=sorted(PERSONALITIES), default="generic-dmm")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=5025, help="TCP port (0: a free one)")
+    parser.add_argument("--pty", action="store_true", help="also serve on a pseudo-terminal")
+    parser.add_argument("--serial", default="SIM0001", help="serial number in *IDN?")
+    parser.add_argument("--control-file", default=None, help="JSON fault control file")
+
+
+async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    config = ScpiSimConfig(
+        personality=args.personality,
+        host=args.host,
+        port=args.port,
+        pty=args.pty,
+        serial=args.serial,
+        faults=FaultConfig(control_file=args.control_file),
+    )
+    async with ScpiSimulator(config) as simulator:
+        print(f"{config.personality}: {simulator.tcp_resource}", flush=True)
+        if config.pty:
+            print(f"{config.personality}: {simulator.asrl_resource}", flush=True)
+        await stop.wait()
+
+
+SIMULATORS["scpi"] = SimulatorEntry(
+    "scpi",
+    "SCPI instrument (DMM, long-scale DMM, counter, thermometer readout) on TCP or a pty",
+    _add_arguments,
+    _run,
+)
+
+
+def personalities() -> Mapping[str, str]:
+    """Personality name → description, for docs and ``--help``."""
+    return {name: p.description for name, p in PERSONALITIES.items()}
+
+
+@contextlib.asynccontextmanager
+async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]:
+    """The registry's ``simulate`` hook: a simulator answering the instrument's profile on a
+    free loopback port, and the config rewritten to reach it through pyvisa-py."""
+    if config.profile not in PERSONALITIES:
+        raise ConfigError(
+            [
+                f"{config.name}: no simulator for profile {config.profile!r} "
+                f"(simulated: {', '.join(PERSONALITIES)})"
+            ]
+        )
+    serial = f"SIM-{config.name}"[:32]
+    async with ScpiSimulator(ScpiSimConfig(personality=config.profile, serial=serial)) as sim:
+        yield config.model_copy(update={"resource": sim.tcp_resource, "backend": "@py"})

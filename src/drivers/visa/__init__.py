@@ -1,0 +1,1 @@
+"""VISA/SCPI instruments through pyvisa: profiles as data, one worker thread per session."""

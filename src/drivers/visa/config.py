@@ -1,0 +1,165 @@
+"""Configuration of a VISA/SCPI instrument: the resource, its I/O settings, the profile."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, Literal
+
+from pydantic import Field, field_validator, model_validator
+
+from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from drivers.visa.profiles import ErrorPolicy, Measurement, Profile, ProfileError, load_profile
+
+_GPIB_BOARD = re.compile(r"^GPIB(\d*)::", re.IGNORECASE)
+_RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
+
+
+class VisaChannel(ChannelBase):
+    """A channel: one measurement of the instrument's profile."""
+
+    measurement: str = Field(..., description="Name of a measurement of the profile.")
+    index: int | None = Field(
+        None, ge=0, description="parse: values — which of the reply's values this channel is."
+    )
+
+
+class SerialSettings(FrozenModel):
+    """Line settings of an ASRL (RS-232/RS-485) resource."""
+
+    @field_validator("stop_bits")
+    @classmethod
+    def _stop_bits(cls, value: float) -> float:
+        if value not in (1, 1.5, 2):
+            raise ValueError("stop_bits must be 1, 1.5 or 2")
+        return value
+
+    baud_rate: int = Field(9600, gt=0)
+    data_bits: Literal[5, 6, 7, 8] = 8
+    parity: Literal["none", "odd", "even", "mark", "space"] = "none"
+    stop_bits: float = Field(1, description="1, 1.5 or 2.")
+    flow_control: Literal["none", "xon_xoff", "rts_cts", "dtr_dsr"] = "none"
+
+
+class VisaInstrument(InstrumentBase):
+    """An instrument on a VISA resource (LAN, GPIB, USB, serial) speaking SCPI."""
+
+    protocol: Literal["visa"]
+    resource: str = Field(
+        ...,
+        description="VISA resource name: TCPIP::host::INSTR (VXI-11), TCPIP::host::hislip0::INSTR, "
+        "TCPIP::host::port::SOCKET, GPIB0::22::INSTR, USB0::…::INSTR, ASRL/dev/ttyUSB0::INSTR.",
+    )
+    backend: str = Field(
+        "auto",
+        description="pyvisa backend: '@py' (pyvisa-py), '@ivi' (NI-VISA, Keysight VISA), "
+        "'devices.yaml@sim' (pyvisa-sim), or 'auto': '@ivi' when a VISA library is installed, "
+        "else '@py'.",
+    )
+    profile: str = Field(..., description="A shipped profile name or the path of a .yaml file.")
+    init: list[str] | None = Field(None, description="Replaces the profile's init sequence.")
+    measurements: dict[str, Measurement] = Field(
+        default_factory=dict,
+        description="Added to the profile's measurements (same name: replaces).",
+    )
+    errors: ErrorPolicy | None = Field(None, description="Replaces the profile's error policy.")
+    visa_timeout_s: float | None = Field(
+        None,
+        gt=0,
+        description="I/O timeout of one VISA operation; defaults to timeout_s, may not exceed it.",
+    )
+    read_termination: str | None = Field("\n", description="None: rely on END/EOI alone.")
+    write_termination: str = "\n"
+    encoding: str = "ascii"
+    query_delay_s: float = Field(0.0, ge=0, le=60, description="Pause between write and read.")
+    serial: SerialSettings | None = Field(None, description="ASRL resources only.")
+    channels: list[VisaChannel]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _defaults_from_resource_and_profile(cls, data: Any) -> Any:
+        """A GPIB board is one shared bus; a channel's unit defaults to its measurement's."""
+        if not isinstance(data, dict):
+            return data
+        data = dict(data)
+        resource = data.get("resource")
+        if data.get("bus") is None and isinstance(resource, str):
+            board = _GPIB_BOARD.match(resource)
+            if board:
+                data["bus"] = f"gpib{board.group(1) or '0'}"
+        profile_name = data.get("profile")
+        channels = data.get("channels")
+        if not isinstance(profile_name, str) or not isinstance(channels, list):
+            return data
+        try:
+            measurements: dict[str, Any] = dict(load_profile(profile_name).measurements)
+        except ProfileError:
+            return data  # reported by the field validator below
+        overrides = data.get("measurements")
+        if isinstance(overrides, dict):
+            measurements.update(overrides)
+        filled = []
+        for channel in channels:
+            if isinstance(channel, dict) and "unit" not in channel:
+                measurement = measurements.get(str(channel.get("measurement")))
+                unit = getattr(measurement, "unit", None)
+                if isinstance(measurement, dict):
+                    unit = measurement.get("unit")
+                # An unknown measurement gets a placeholder so the error names the measurement,
+                # not the missing unit.
+                channel = {**channel, "unit": unit if isinstance(unit, str) else ""}
+            filled.append(channel)
+        data["channels"] = filled
+        return data
+
+    @field_validator("resource")
+    @classmethod
+    def _resource_syntax(cls, resource: str) -> str:
+        if not _RESOURCE.match(resource) or "::" not in resource:
+            raise ValueError(
+                f"{resource!r} is not a VISA resource name (TCPIP::…, GPIB0::…, USB0::…, ASRL…)"
+            )
+        return resource
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_loads(cls, profile: str) -> str:
+        try:
+            load_profile(profile)
+        except ProfileError as exc:
+            raise ValueError(str(exc)) from None
+        return profile
+
+    @model_validator(mode="after")
+    def _consistent(self) -> VisaInstrument:
+        profile = self.resolved_profile()
+        for channel in self.channels:
+            measurement = profile.measurements.get(channel.measurement)
+            if measurement is None:
+                raise ValueError(
+                    f"channel {channel.name!r}: profile {profile.name!r} has no measurement "
+                    f"{channel.measurement!r} (it has {', '.join(sorted(profile.measurements))})"
+                )
+            if measurement.parse == "values" and channel.index is None:
+                raise ValueError(f"channel {channel.name!r}: measurement gives values, set index")
+            if measurement.parse != "values" and channel.index is not None:
+                raise ValueError(f"channel {channel.name!r}: index is only for parse: values")
+        if self.visa_timeout_s is not None and self.visa_timeout_s > self.timeout_s:
+            raise ValueError("visa_timeout_s may not exceed timeout_s")
+        if self.serial is not None and not self.resource.upper().startswith("ASRL"):
+            raise ValueError("serial settings are for ASRL resources only")
+        return self
+
+    def resolved_profile(self) -> Profile:
+        """The profile with this instrument's overrides applied."""
+        base = load_profile(self.profile)
+        update: dict[str, Any] = {"measurements": base.measurements | self.measurements}
+        if self.init is not None:
+            update["init"] = self.init
+        if self.errors is not None:
+            update["errors"] = self.errors
+        return base.model_copy(update=update)
+
+    @property
+    def io_timeout_s(self) -> float:
+        """Timeout of one VISA operation."""
+        return self.visa_timeout_s or self.timeout_s

@@ -1,0 +1,230 @@
+"""Instrument profiles: what to send a SCPI instrument and how to read its answers, as data.
+
+A profile is a YAML file (the shipped ones live in ``drivers/visa/profiles/``; an instrument
+config names one of them or a path to its own): the identification query, the init sequence, the
+error-queue query and when to drain it, and the measurements a channel can take — each a query,
+optional setup commands, how to parse the reply and the raw unit. Writing one needs no Python;
+see ``docs/visa.md``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import Field, ValidationError, field_validator, model_validator
+
+from drivers.config import FrozenModel
+
+SHIPPED_PROFILES = resources.files("drivers.visa") / "profiles"
+
+ParseKind = Literal["number", "number_with_unit", "values", "mean"]
+
+
+class Measurement(FrozenModel):
+    """One thing a channel can read: a query and how to turn its reply into a value."""
+
+    query: str = Field(..., min_length=1, description="The SCPI query, e.g. 'READ?'.")
+    setup: list[str] = Field(
+        default_factory=list,
+        description="Commands sent before the query when the previous query of this session was "
+        "another measurement (switching function or range).",
+    )
+    parse: ParseKind = Field(
+        "number",
+        description="number: one number. number_with_unit: a number and a unit token "
+        "('23.0012 C'), the token checked against reply_unit. values: comma-separated numbers, "
+        "the channel picks one by index. mean: comma-separated numbers averaged, with the "
+        "standard uncertainty of the mean (s/√n) attached.",
+    )
+    unit: str = Field(..., max_length=32, description="Unit of the raw value, e.g. 'V', '°C'.")
+    reply_unit: str | None = Field(
+        None, description="number_with_unit: the unit token the instrument must send ('C', 'OHM')."
+    )
+    overload_at: float | None = Field(
+        9.9e37,
+        description="A reply of this magnitude means overload (SCPI instruments send 9.9E37).",
+    )
+
+    @model_validator(mode="after")
+    def _unit_token(self) -> Measurement:
+        if self.parse == "number_with_unit" and not self.reply_unit:
+            raise ValueError("parse: number_with_unit needs reply_unit")
+        if self.parse != "number_with_unit" and self.reply_unit:
+            raise ValueError("reply_unit is only used with parse: number_with_unit")
+        return self
+
+
+ErrorCheck = Literal["after_each_query", "after_each_read", "periodic", "never"]
+
+
+class ErrorPolicy(FrozenModel):
+    """How the error queue is read, and whose readings its entries mark."""
+
+    query: str = Field("SYST:ERR?", description="Returns the oldest entry and removes it.")
+    no_error: str = Field(
+        r"^\s*[+]?0+\s*(,|$)",
+        description="Regular expression matching the reply that means 'queue empty'.",
+    )
+    check: ErrorCheck = Field(
+        "after_each_read",
+        description="after_each_query: errors mark the channels of the query just sent. "
+        "after_each_read: errors mark every reading of the tick. periodic: every interval_s, "
+        "marking the readings of that tick. never: only after connect.",
+    )
+    interval_s: float = Field(60.0, gt=0, description="periodic: seconds between drains.")
+    max_entries: int = Field(
+        32,
+        ge=1,
+        le=1000,
+        description="Most entries read in one drain (a queue that never "
+        "empties means the error query itself is not understood).",
+    )
+
+    @field_validator("no_error")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"not a regular expression: {exc}") from None
+        return pattern
+
+
+class Profile(FrozenModel):
+    """Everything the driver needs to know about one kind of instrument."""
+
+    name: str = Field(..., pattern=r"^[a-z0-9][a-z0-9_.\-]*$")
+    description: str = ""
+    identify: str | None = Field("*IDN?", description="Identification query; None if absent.")
+    init: list[str] = Field(default_factory=list, description="Sent once after each connect.")
+    errors: ErrorPolicy | None = Field(
+        default_factory=ErrorPolicy, description="None: the instrument has no error queue."
+    )
+    measurements: dict[str, Measurement] = Field(..., min_length=1)
+
+
+class ProfileError(ValueError):
+    """A profile that cannot be found or does not validate."""
+
+
+def _format_validation(source: str, exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
+        problems.append(f"{source}: {where}: {error['msg']}")
+    return "; ".join(problems)
+
+
+def shipped_profiles() -> list[str]:
+    """Names of the profiles shipped with etalon."""
+    return sorted(
+        entry.name.removesuffix(".yaml")
+        for entry in SHIPPED_PROFILES.iterdir()
+        if entry.name.endswith(".yaml")
+    )
+
+
+@cache
+def load_profile(name_or_path: str) -> Profile:
+    """A shipped profile by name, or a profile file by path; raises ProfileError."""
+    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
+        path = Path(name_or_path)
+        source = str(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
+    else:
+        entry = SHIPPED_PROFILES / f"{name_or_path}.yaml"
+        source = f"shipped profile {name_or_path}"
+        if not entry.is_file():
+            raise ProfileError(
+                f"no shipped profile {name_or_path!r} (shipped: {', '.join(shipped_profiles())}); "
+                "give a path to a .yaml file for your own"
+            )
+        text = entry.read_text(encoding="utf-8")
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ProfileError(f"{source}: not valid YAML: {exc}") from None
+    try:
+        return Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError(_format_validation(source, exc)) from None
+
+
+# -- parsing replies -------------------------------------------------------------------------
+
+_NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
+_NUMBER_WITH_UNIT = re.compile(rf"^\s*({_NUMBER})\s*[, ]\s*([^\s,\d+\-.][^\s,]*)\s*$")
+
+
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A parsed reply: the value or why there is none, and an uncertainty where known."""
+
+    value: float | None
+    problem: str | None = None
+    u: float | None = None
+
+
+def _finite(text: str) -> float:
+    value = float(text.strip())
+    if not math.isfinite(value):
+        raise ValueError("not finite")
+    return value
+
+
+def _overloaded(value: float, measurement: Measurement) -> bool:
+    limit = measurement.overload_at
+    return limit is not None and abs(value) >= 0.99 * limit
+
+
+def _shown(reply: str) -> str:
+    return repr(reply if len(reply) <= 80 else reply[:77] + "...")
+
+
+def parse_reply(reply: str, measurement: Measurement, index: int | None = None) -> Parsed:
+    """Turn a reply into a value as the measurement says; never raises."""
+    kind = measurement.parse
+    try:
+        if kind == "number":
+            value = _finite(reply)
+            u = None
+        elif kind == "number_with_unit":
+            match = _NUMBER_WITH_UNIT.match(reply)
+            if match is None:
+                return Parsed(None, f"unparseable reply {_shown(reply)}")
+            token = match.group(2)
+            expected = measurement.reply_unit or ""
+            if token.upper() != expected.upper():
+                return Parsed(None, f"reply in unit {token!r}, expected {expected!r}")
+            value = _finite(match.group(1))
+            u = None
+        else:
+            values = [_finite(part) for part in reply.split(",")]
+            if kind == "values":
+                position = index or 0
+                if position >= len(values):
+                    return Parsed(
+                        None, f"reply has {len(values)} values, channel reads index {position}"
+                    )
+                value, u = values[position], None
+            else:
+                value = statistics.fmean(values)
+                u = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+                if any(_overloaded(v, measurement) for v in values):
+                    return Parsed(None, f"overload (reply {_shown(reply)})")
+    except ValueError:
+        return Parsed(None, f"unparseable reply {_shown(reply)}")
+    if _overloaded(value, measurement):
+        return Parsed(None, f"overload (reply {_shown(reply)})")
+    return Parsed(value, None, u)
