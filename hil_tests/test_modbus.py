@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 
-import harness
 from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
 from drivers.reading import Quality
 from edge_agent.pipeline import finish
+from hil_tests import harness
 
 PROTOCOL = "modbus"
 

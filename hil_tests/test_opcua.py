@@ -10,21 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import sys
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bench_select import bench_instruments, reachable
 from drivers.clock import SystemClock
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver
 from drivers.reading import Quality, Reading
 from edge_agent.metrics import AgentMetrics
 from edge_agent.scheduler import InstrumentRunner
+from hil_tests.bench_select import bench_instruments, reachable
 
 CONFIGS, REAL = bench_instruments("opcua")
 CLOCK_SKEW_NS = 2_000_000_000

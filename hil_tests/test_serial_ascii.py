@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import harness
 from drivers.serial_ascii.driver import SerialAsciiDriver
+from hil_tests import harness
 
 PROTOCOL = "serial_ascii"
 

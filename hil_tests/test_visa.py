@@ -10,22 +10,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
-import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).parent))
-
-from bench_select import bench_instruments, reachable
 from drivers.clock import SystemClock
 from drivers.reading import Quality, Reading
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 from edge_agent.metrics import AgentMetrics
 from edge_agent.scheduler import InstrumentRunner
+from hil_tests.bench_select import bench_instruments, reachable
 
 CONFIGS, REAL = bench_instruments("visa")
 

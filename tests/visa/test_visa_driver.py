@@ -311,7 +311,7 @@ async def test_pyvisa_sim_devices_are_supported(drivers: Build, visa_config: Con
     config = visa_config(
         "TCPIP0::dmm.sim::inst0::INSTR",
         "generic-dmm",
-        backend=f"{REPO / 'config' / 'visa-sim-devices.yaml'}@sim",
+        backend=f"{REPO / 'config' / 'pyvisa-sim' / 'devices.yaml'}@sim",
         channels=[{"name": "v", "measurement": "voltage_dc"}],
     )
     driver = drivers(config)
