@@ -9,10 +9,11 @@ from its simulator.
 from __future__ import annotations
 
 import contextlib
+import importlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from pydantic import Field
 
@@ -20,17 +21,17 @@ from drivers.base import Driver
 from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.modbus.config import ModbusInstrument
-from drivers.modbus.driver import ModbusDriver
 from drivers.opcua.config import OpcUaInstrument
-from drivers.opcua.driver import OpcUaDriver
 from drivers.serial_ascii.config import SerialAsciiInstrument
-from drivers.serial_ascii.driver import SerialAsciiDriver
-from drivers.sim import modbus_server, serial_sim
-from drivers.sim.inprocess import SimDriver, SimInstrument
-from drivers.sim.opcua_server import simulate_opcua
-from drivers.sim.scpi import simulate_visa
+from drivers.sim.inprocess import SimInstrument
 from drivers.visa.config import VisaInstrument
-from drivers.visa.driver import VisaDriver
+
+
+def _load(path: str) -> Any:
+    """``module:attribute``, imported on first use: an agent that reads only Modbus never loads
+    asyncua or pyvisa (seconds of start-up and tens of MB on a Raspberry Pi)."""
+    module, _, attribute = path.partition(":")
+    return getattr(importlib.import_module(module), attribute)
 
 
 @dataclass(frozen=True)
@@ -39,17 +40,28 @@ class DriverEntry:
 
     protocol: str
     config_model: type[InstrumentBase]
-    factory: Callable[[Any, Clock], Driver[Any]]
+    driver_path: str
+    """``module:Class`` of the driver: called with (config, clock)."""
     example_config: str
     description: str
-    simulate: Callable[[Any], AbstractAsyncContextManager[Any]]
-    """Starts a simulator matching an instrument config on free loopback ports/ptys and yields
-    the config rewritten to point at it (same channels). Used by the registry meta-test and
-    ``etalon demo``."""
+    simulate_path: str
+    """``module:function`` of an async context manager that starts a simulator matching an
+    instrument config on free loopback ports/ptys and yields the config rewritten to point at it
+    (same channels). Used by the registry meta-test and ``etalon demo``."""
+
+    @property
+    def factory(self) -> Callable[[Any, Clock], Driver[Any]]:
+        """The driver class (imported now)."""
+        return cast(Callable[[Any, Clock], Driver[Any]], _load(self.driver_path))
+
+    def simulate(self, config: Any) -> AbstractAsyncContextManager[Any]:
+        """Start this protocol's simulator for ``config`` (imported now)."""
+        return cast(AbstractAsyncContextManager[Any], _load(self.simulate_path)(config))
 
 
 @contextlib.asynccontextmanager
-async def _in_process(config: SimInstrument) -> AsyncIterator[SimInstrument]:
+async def in_process(config: SimInstrument) -> AsyncIterator[SimInstrument]:
+    """The ``sim`` protocol's simulator: nothing to start, it lives inside the driver."""
     yield config  # the sim protocol simulates inside the driver
 
 
@@ -57,43 +69,43 @@ DRIVERS: dict[str, DriverEntry] = {
     "sim": DriverEntry(
         "sim",
         SimInstrument,
-        SimDriver,
+        "drivers.sim.inprocess:SimDriver",
         "config/agent-sim.yaml",
         "In-process simulated instrument (Zener, resistor, room) on the agent's clock.",
-        _in_process,
+        "drivers.registry:in_process",
     ),
     "modbus": DriverEntry(
         "modbus",
         ModbusInstrument,
-        ModbusDriver,
+        "drivers.modbus.driver:ModbusDriver",
         "config/modbus-tcp.yaml",
         "Modbus TCP, RTU (serial) and RTU over TCP devices; coalesced reads (pymodbus).",
-        modbus_server.simulate_instrument,
+        "drivers.sim.modbus_server:simulate_instrument",
     ),
     "serial_ascii": DriverEntry(
         "serial_ascii",
         SerialAsciiInstrument,
-        SerialAsciiDriver,
+        "drivers.serial_ascii.driver:SerialAsciiDriver",
         "config/serial-ascii-thp.yaml",
         "Line-based ASCII instruments on a serial port or TCP serial server (pyserial).",
-        serial_sim.simulate_instrument,
+        "drivers.sim.serial_sim:simulate_instrument",
     ),
     "visa": DriverEntry(
         "visa",
         VisaInstrument,
-        VisaDriver,
+        "drivers.visa.driver:VisaDriver",
         "config/agent-visa.yaml",
         "SCPI instruments over VISA (LAN, GPIB, USB, serial) through pyvisa, profiles as data.",
-        simulate_visa,
+        "drivers.sim.scpi:simulate_visa",
     ),
     "opcua": DriverEntry(
         "opcua",
         OpcUaInstrument,
-        OpcUaDriver,
+        "drivers.opcua.driver:OpcUaDriver",
         "config/agent-opcua.yaml",
         "OPC UA servers (climate chambers, PLCs, benches) through asyncua: polling, "
         "subscriptions, Basic256Sha256 security.",
-        simulate_opcua,
+        "drivers.sim.opcua_server:simulate_opcua",
     ),
 }
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from typing_extensions import TypedDict
 
 from drivers.config import NAME_PATTERN, PLAIN_TEXT
 from drivers.errors import PayloadError
@@ -32,37 +33,50 @@ class WireModel(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
 
 
-class WireReading(WireModel):
-    """One reading on the wire."""
+_TagKey = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")]
+_TagValue = Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)]
+_WIRE = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+@with_config(_WIRE)
+class WireReading(TypedDict):
+    """One reading on the wire (a TypedDict: the gateway validates ~2× faster than a model and
+    keeps the plain dict the writer needs). Plus one rule a schema cannot say: a reading without
+    a value must have quality ``bad``."""
 
     instrument: WireName
     channel: WireName
-    ts: int = Field(..., ge=TS_MIN_NS, le=TS_MAX_NS, description="UTC, ns since the epoch.")
-    value: float | int | bool | Annotated[str, Field(max_length=256)] | None
-    unit: str = Field(..., max_length=32, pattern=PLAIN_TEXT)
+    ts: Annotated[int, Field(ge=TS_MIN_NS, le=TS_MAX_NS, description="UTC, ns since the epoch.")]
+    value: (
+        float
+        | Annotated[int, Field(ge=-(2**63), lt=2**63)]
+        | bool
+        | Annotated[str, Field(max_length=256)]
+        | None
+    )
+    unit: Annotated[str, Field(max_length=32, pattern=PLAIN_TEXT)]
     quality: Literal["good", "uncertain", "bad"]
-    reason: str | None = Field(None, max_length=1024)
-    u: float | None = Field(None, ge=0, description="Standard uncertainty (k=1), in unit.")
-    tags: dict[
-        Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")],
-        Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)],
-    ] = Field(default_factory=dict, max_length=16)
-
-    @model_validator(mode="after")
-    def _value_matches_quality(self) -> WireReading:
-        if self.value is None and self.quality != "bad":
-            raise ValueError("a reading without a value must have quality 'bad'")
-        return self
+    reason: NotRequired[Annotated[str, Field(max_length=1024)] | None]
+    u: NotRequired[
+        Annotated[float, Field(ge=0, description="Standard uncertainty (k=1), in unit.")] | None
+    ]
+    tags: NotRequired[Annotated[dict[_TagKey, _TagValue], Field(max_length=16)]]
 
 
-class ReadingBatch(WireModel):
+@with_config(ConfigDict(strict=True, extra="forbid"))
+class ReadingBatch(TypedDict):
     """A batch of readings published on ``{prefix}/v1/{site}/{agent}/data``."""
 
-    schema_: Literal[1] = Field(1, alias="schema")
+    schema: Literal[1]
     site: WireName
     agent: WireName
-    seq: int = Field(..., ge=0, description="Batch counter of this agent run (diagnostics).")
-    readings: list[WireReading] = Field(..., min_length=1, max_length=100_000)
+    seq: Annotated[int, Field(ge=0, description="Batch counter of this agent run (diagnostics).")]
+    readings: Annotated[list[WireReading], Field(min_length=1, max_length=100_000)]
+
+
+READING = TypeAdapter(WireReading)
+BATCH = TypeAdapter(ReadingBatch)
+NO_VALUE_NOT_BAD = "a reading without a value must have quality 'bad'"
 
 
 class ChannelInfo(WireModel):
@@ -222,15 +236,18 @@ def decode_batch(
     keeps the good ones.
     """
     try:
-        batch = ReadingBatch.model_validate_json(payload)
+        batch = BATCH.validate_json(payload)
     except ValidationError:
         pass  # find out below what is wrong, and keep what is right
     else:
-        if batch.site != site or batch.agent != agent:
+        if batch["site"] != site or batch["agent"] != agent:
             raise PayloadError(
-                f"envelope names {batch.site}/{batch.agent} but was published on {site}/{agent}"
+                f"envelope names {batch['site']}/{batch['agent']} but was published on "
+                f"{site}/{agent}"
             )
-        return batch.readings, [], batch.seq
+        readings = batch["readings"]
+        if all(r["value"] is not None or r["quality"] == "bad" for r in readings):
+            return readings, [], batch["seq"]
     try:
         data = json.loads(payload, parse_constant=_nonfinite)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -242,7 +259,7 @@ def decode_batch(
     readings_raw = data.get("readings")
     envelope = {k: v for k, v in data.items() if k != "readings"}
     try:
-        ReadingBatch.model_validate({**envelope, "readings": [None]}, strict=True)
+        BATCH.validate_python({**envelope, "readings": [None]})
     except ValidationError as exc:
         envelope_errors = [e for e in exc.errors() if e["loc"][:1] != ("readings",)]
         if envelope_errors:
@@ -257,9 +274,14 @@ def decode_batch(
     rejected: list[Rejected] = []
     for index, raw in enumerate(readings_raw):
         try:
-            good.append(WireReading.model_validate(raw, strict=True))
+            reading = READING.validate_python(raw)
         except ValidationError as exc:
             rejected.append(Rejected(index=index, reason=_reasons(exc)))
+            continue
+        if reading["value"] is None and reading["quality"] != "bad":
+            rejected.append(Rejected(index=index, reason=NO_VALUE_NOT_BAD))
+            continue
+        good.append(reading)
     return good, rejected, int(data["seq"])
 
 

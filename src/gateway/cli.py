@@ -12,7 +12,6 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from drivers.errors import ConfigError, EtalonError
-from drivers.sim.catalog import SIMULATORS
 from edge_agent.cli import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -27,8 +26,7 @@ from edge_agent.i18n import LANGUAGES, language, t
 from edge_agent.logs import setup_logging
 from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
 from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig
-from gateway.demo import DemoConfig, default_config_text, run_demo
-from gateway.drift_cli import add_drift_parser, drift_main
+from gateway.demo_config import DemoConfig, default_config_text
 
 CONFIG_KINDS: dict[str, type[BaseModel]] = {
     "agent": AgentConfig,
@@ -126,6 +124,8 @@ def gateway_main(config_path: Path) -> int:
 
 def demo_main(args: argparse.Namespace) -> int:
     """Run the demo."""
+    from gateway.demo import run_demo
+
     lang = language(args.lang)
     if args.print_config:
         print(default_config_text(), end="")
@@ -189,14 +189,30 @@ def demo_main(args: argparse.Namespace) -> int:
 
 def sim_main(args: argparse.Namespace) -> int:
     """Run one standalone simulator until SIGINT/SIGTERM."""
+    from drivers.sim.catalog import SIMULATORS
+
     setup_logging("INFO")
     entry = SIMULATORS[args.kind]
     asyncio.run(run_until_signal(lambda stop: entry.run(args, stop)))
     return EXIT_OK
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of every subcommand."""
+def _command(argv: list[str]) -> str | None:
+    """The subcommand named on the command line (first word that is not an option)."""
+    skip = False
+    for word in argv:
+        if skip:
+            skip = False
+        elif word == "--lang":
+            skip = True
+        elif not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. The parsers of ``sim`` and ``drift`` need their modules (protocol
+    libraries, scipy): they are imported only when that command is the one being run."""
     parser = argparse.ArgumentParser(
         prog="etalon",
         description="Edge data acquisition and drift monitoring for measuring "
@@ -234,10 +250,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sim = sub.add_parser("sim", help="run one simulated instrument standalone")
     kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
-    for entry in SIMULATORS.values():
-        entry.add_arguments(kinds.add_parser(entry.kind, help=entry.description))
+    if command == "sim":
+        from drivers.sim.catalog import load_all
 
-    add_drift_parser(sub)
+        for entry in load_all().values():
+            entry.add_arguments(kinds.add_parser(entry.kind, help=entry.description))
+
+    if command == "drift":
+        from gateway.drift_cli import add_drift_parser
+
+        add_drift_parser(sub)
+    else:
+        sub.add_parser("drift", help="drift fits, Allan deviation and control charts of a CSV")
 
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMAS))
@@ -247,7 +271,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
-    args = build_parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command(words)).parse_args(words)
     lang = language(args.lang)
     if args.command == "demo":
         return demo_main(args)
@@ -262,6 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "schema":
         return schema_main(args.name, args.out)
     if args.command == "drift":
+        from gateway.drift_cli import drift_main
+
         return drift_main(args)
     return 2
 

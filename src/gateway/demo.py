@@ -15,16 +15,12 @@ import sys
 import tempfile
 import time
 from collections.abc import AsyncIterator
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from pydantic import Field
-
-from drivers.config import FrozenModel, Name
-from drivers.registry import DRIVERS, InstrumentConfig
+from drivers.registry import DRIVERS
 from edge_agent.agent import Agent
-from edge_agent.config import AgentConfig, MqttConfig, PublishConfig, SpoolConfig
+from edge_agent.config import AgentConfig, MqttConfig, SpoolConfig
 from edge_agent.i18n import t
 from edge_agent.wire import WireReading
 from gateway.config import (
@@ -34,23 +30,11 @@ from gateway.config import (
     RecordsConfig,
     SqliteStoreConfig,
 )
+from gateway.demo_config import DemoConfig
 from gateway.gateway import Gateway
 from gateway.stores.sqlite_store import SqliteStore
 
 log = logging.getLogger("etalon.demo")
-
-
-class DemoConfig(FrozenModel):
-    """What the demo runs: a site and its instruments (simulated)."""
-
-    site: Name = "demo-lab"
-    publish: PublishConfig = Field(default_factory=PublishConfig)
-    instruments: list[InstrumentConfig] = Field(..., min_length=1)
-
-
-def default_config_text() -> str:
-    """The embedded defaults, as YAML."""
-    return resources.files("gateway").joinpath("demo.yaml").read_text(encoding="utf-8")
 
 
 def free_port() -> int:
@@ -107,7 +91,7 @@ class LiveView:
     def on_readings(self, _site: str, _agent: str, readings: list[WireReading]) -> None:
         """Ingest listener: keep the newest reading per channel."""
         for reading in readings:
-            self.latest[(reading.instrument, reading.channel)] = reading
+            self.latest[(reading["instrument"], reading["channel"])] = reading
 
     def render(self) -> str:
         """The current screen."""
@@ -122,12 +106,9 @@ class LiveView:
         lines = [t("demo.header", lang, **columns)]
         now = time.time_ns()
         for (instrument, channel), r in sorted(self.latest.items()):
-            value = (
-                "—"
-                if r.value is None
-                else (f"{r.value:.10g}" if isinstance(r.value, float) else str(r.value))
-            )
-            age = f"{(now - r.ts) / 1e9:.1f}s"
+            raw = r["value"]
+            value = "—" if raw is None else (f"{raw:.10g}" if isinstance(raw, float) else str(raw))
+            age = f"{(now - r['ts']) / 1e9:.1f}s"
             lines.append(
                 t(
                     "demo.header",
@@ -135,8 +116,8 @@ class LiveView:
                     instrument=instrument[:16],
                     channel=channel[:18],
                     value=value,
-                    unit=r.unit,
-                    quality=t(f"quality.{r.quality}", lang),
+                    unit=r["unit"],
+                    quality=t(f"quality.{r['quality']}", lang),
                     age=age,
                 )
             )

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from drivers.errors import PayloadError
@@ -149,9 +150,9 @@ class Ingest:
                     "site": site,
                     "agent": agent,
                     "seq": seq,
-                    "readings": [r.model_dump(exclude_none=True) for r in good],
+                    "readings": good,
                 }
-                pending.entry = json.dumps(body, separators=(",", ":")).encode()
+                pending.entry = orjson.dumps(body)
         else:
             pending.entry = payload
         pending.readings = good

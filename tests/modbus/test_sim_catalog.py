@@ -18,7 +18,9 @@ from drivers.modbus.config import ModbusInstrument
 from drivers.reading import Quality
 from drivers.registry import create_driver
 from drivers.serial_ascii.config import SerialAsciiInstrument
-from drivers.sim.catalog import SIMULATORS
+from drivers.sim.catalog import load_all
+
+SIMULATORS = load_all()
 
 
 def free_port() -> int:

@@ -24,7 +24,13 @@ def write_yaml(path: Path, data: dict[str, Any]) -> Path:
 
 
 def etalon_command(*args: str) -> list[str]:
-    """The ``etalon`` command line, run by this interpreter (so a worktree's sources are used)."""
+    """The ``etalon`` command line, run by this interpreter (so a worktree's sources are used).
+
+    With ETALON_PROFILE_DIR set, each process writes a cProfile file there (for benchmarks)."""
+    profile_dir = os.environ.get("ETALON_PROFILE_DIR")
+    if profile_dir:
+        out = Path(profile_dir) / f"{args[0]}-{time.monotonic_ns()}.prof"
+        return [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "gateway.cli", *args]
     return [sys.executable, "-m", "gateway.cli", *args]
 
 

@@ -82,7 +82,7 @@ def test_every_example_config_is_valid(path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_demo_example_is_the_embedded_default() -> None:
-    from gateway.demo import default_config_text
+    from gateway.demo_config import default_config_text
 
     assert (REPO / "config" / "demo.yaml").read_text() == default_config_text()
 

@@ -51,6 +51,7 @@ from drivers.modbus.config import (
     Table,
     derived_bus,
 )
+from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import QUANTITIES, ModelParams, RoomParams, Sampler, build_model
 
@@ -814,3 +815,23 @@ async def simulate_instrument(config: ModbusInstrument) -> AsyncIterator[ModbusI
         else:
             data["transport"] |= {"host": server.host, "port": server.port}
         yield ModbusInstrument.model_validate(data)
+
+
+SIMULATORS["modbus-tcp"] = SimulatorEntry(
+    "modbus-tcp",
+    "Modbus TCP devices from a register map (shipped name or YAML file)",
+    add_arguments,
+    run_tcp,
+)
+SIMULATORS["modbus-rtu-over-tcp"] = SimulatorEntry(
+    "modbus-rtu-over-tcp",
+    "Modbus RTU frames over TCP, as behind a serial-to-Ethernet converter",
+    add_arguments,
+    run_rtu_over_tcp,
+)
+SIMULATORS["modbus-rtu"] = SimulatorEntry(
+    "modbus-rtu",
+    "Modbus RTU devices on a pseudo-terminal (one RS-485 line)",
+    add_arguments,
+    run_rtu_pty,
+)

@@ -30,6 +30,7 @@ from typing import Literal
 
 from drivers.clock import Clock, SystemClock
 from drivers.serial_ascii.config import AsciiTcpServer, SerialAsciiInstrument
+from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import GARBAGE_REPLIES, FaultHooks
 from drivers.sim.models import ResistorParams, RoomParams, Sampler, build_model
 
@@ -340,3 +341,11 @@ async def simulate_instrument(
             assert server.pty_path is not None
             data["transport"] |= {"port": server.pty_path}
         yield SerialAsciiInstrument.model_validate(data)
+
+
+SIMULATORS["serial-ascii"] = SimulatorEntry(
+    "serial-ascii",
+    "ASCII transmitter answering SEND, or a streaming thermometer readout (pty or TCP)",
+    add_arguments,
+    run,
+)
