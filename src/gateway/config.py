@@ -88,6 +88,9 @@ class WriteConfig(FrozenModel):
 
     batch_max_lines: int = Field(5000, ge=1, le=500_000)
     batch_max_delay_ms: int = Field(500, ge=0, le=60_000)
+    concurrency: int = Field(
+        2, ge=1, le=16, description="Batches written at the same time (writes are idempotent)."
+    )
     retry: Backoff = Field(default_factory=lambda: Backoff(initial_s=0.5, max_s=30.0))
 
 

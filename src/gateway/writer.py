@@ -86,10 +86,10 @@ class Writer:
             last_id = entry.id
         return _Batch(entries[0].id, last_id, items, points)
 
-    async def _next_batch(self) -> _Batch:
+    async def _next_batch(self, after_id: int) -> _Batch:
         while True:
             self.spool.changed.clear()
-            entries = await self.spool.read(0, ENTRIES_PER_READ)
+            entries = await self.spool.read(after_id, ENTRIES_PER_READ)
             if not entries:
                 await self.spool.changed.wait()
                 continue
@@ -98,15 +98,31 @@ class Writer:
             if not full and self.config.batch_max_delay_ms:
                 # A partial batch waits at most the configured delay for more.
                 await asyncio.sleep(self.config.batch_max_delay_ms / 1000)
-                entries = await self.spool.read(0, ENTRIES_PER_READ)
+                entries = await self.spool.read(after_id, ENTRIES_PER_READ)
                 batch = await self._collect(entries)
             return batch
 
     async def run(self) -> None:
-        """Write until cancelled."""
-        backoff = BackoffTimer(self.config.retry)
-        while True:
-            batch = await self._next_batch()
+        """Write until cancelled, with up to ``concurrency`` batches in flight.
+
+        Batches are taken from the spool in id order; each leaves the spool when its own write
+        succeeded, whatever the order they finish in (writes are idempotent)."""
+        slots = asyncio.Semaphore(self.config.concurrency)
+        cursor = 0
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                try:
+                    batch = await self._next_batch(cursor)
+                except BaseException:
+                    slots.release()
+                    raise
+                cursor = batch.last_id
+                group.create_task(self._write(batch, slots))
+
+    async def _write(self, batch: _Batch, slots: asyncio.Semaphore) -> None:
+        try:
+            backoff = BackoffTimer(self.config.retry)
             while True:
                 started = time.perf_counter()
                 try:
@@ -117,7 +133,6 @@ class Writer:
                     await asyncio.sleep(backoff.next_delay())
                     continue
                 break
-            backoff.reset()
             self._set_up(True, None)
             latency = (time.perf_counter() - started) * 1000
             self.metrics.write_latency_ms = latency
@@ -132,6 +147,8 @@ class Writer:
                     self.metrics.write_rejected += 1
                     await self._record_rejected(point, reason)
             await self.spool.ack(batch.first_id, batch.last_id)
+        finally:
+            slots.release()
 
     def _set_up(self, up: bool, reason: str | None) -> None:
         self.metrics.store_up = int(up)

@@ -31,7 +31,8 @@ class InfluxV2Store(LineProtocolStore):
     def __init__(self, config: InfluxV2StoreConfig) -> None:
         super().__init__()
         self.config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="influx-v2")
+        # Threads for the gateway's concurrent writes (influxdb-client's pool is thread-safe).
+        self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="influx-v2")
         token = config.token.resolve() if config.token else ""
         self._client = InfluxDBClient(
             url=str(config.url).rstrip("/"),
