@@ -16,10 +16,12 @@ paho runs its network loop on its own thread; every callback is handed to the as
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import ssl
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -79,6 +81,9 @@ class MqttLink:
         self._first_connack: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
         self._refused: str | None = None
         self._stopping = False
+        # connect() and loop_stop() block: a thread of our own, gone after stop(), so no thread
+        # outlives the link.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mqtt-blocking")
         self._v5 = config.version == "5"
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -197,7 +202,10 @@ class MqttLink:
             kwargs.update(clean_start=False, properties=props)
         try:
             await asyncio.wait_for(
-                asyncio.to_thread(self._client.connect, cfg.host, cfg.port, **kwargs),
+                self._loop.run_in_executor(
+                    self._executor,
+                    functools.partial(self._client.connect, cfg.host, cfg.port, **kwargs),
+                ),
                 cfg.connect_timeout_s,
             )
         except ssl.SSLError as exc:
@@ -239,8 +247,11 @@ class MqttLink:
             self._client.ack(message.mid, message.qos)
 
     async def stop(self) -> None:
-        """Disconnect cleanly (the broker keeps our session) and stop paho's thread."""
+        """Disconnect cleanly (the broker keeps our session) and stop paho's thread; idempotent."""
+        if self._stopping:
+            return
         self._stopping = True
         self._client.disconnect()
-        await asyncio.to_thread(self._client.loop_stop)
+        await self._loop.run_in_executor(self._executor, self._client.loop_stop)
+        self._executor.shutdown(wait=False)
         self.connected.clear()

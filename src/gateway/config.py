@@ -94,6 +94,35 @@ class WriteConfig(FrozenModel):
     retry: Backoff = Field(default_factory=lambda: Backoff(initial_s=0.5, max_s=30.0))
 
 
+class ApiToken(FrozenModel):
+    """One API token: who it is (for the audit log), what it may do, where its secret is."""
+
+    name: Name
+    role: Literal["viewer", "operator", "admin"]
+    token: Secret
+
+
+class ApiConfig(FrozenModel):
+    """The gateway's HTTP API and dashboard."""
+
+    host: str = Field("127.0.0.1", description="Listen address; 0.0.0.0 to serve the lab LAN.")
+    port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests).")
+    tokens: list[ApiToken] = Field(default_factory=list)
+    anonymous_read: bool = Field(False, description="Let anyone read without a token.")
+
+    @model_validator(mode="after")
+    def _tokens_resolve(self) -> ApiConfig:
+        names = [t.name for t in self.tokens]
+        if len(set(names)) != len(names):
+            raise ValueError("token names must be unique")
+        values = [t.token.resolve() for t in self.tokens]
+        if len(set(values)) != len(values):
+            raise ValueError("two tokens have the same secret")
+        if any(len(v) < 16 for v in values):
+            raise ValueError("a token must be at least 16 characters")
+        return self
+
+
 class RecordsConfig(FrozenModel):
     """The record store: agents, channels, audit log (and later standards, alerts)."""
 
@@ -111,6 +140,7 @@ class GatewayConfig(FrozenModel):
     store: StoreConfig
     write: WriteConfig = Field(default_factory=WriteConfig)
     records: RecordsConfig
+    api: ApiConfig | None = Field(None, description="Serve the HTTP API and dashboard.")
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 

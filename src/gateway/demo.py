@@ -31,6 +31,7 @@ from gateway.config import (
     SqliteStoreConfig,
 )
 from gateway.demo_config import DemoConfig
+from gateway.events import ReadingsArrived
 from gateway.gateway import Gateway
 from gateway.stores.sqlite_store import SqliteStore
 
@@ -88,9 +89,9 @@ class LiveView:
         self.latest: dict[tuple[str, str], WireReading] = {}
         self.tty = bool(getattr(self.out, "isatty", lambda: False)())
 
-    def on_readings(self, _site: str, _agent: str, readings: list[WireReading]) -> None:
-        """Ingest listener: keep the newest reading per channel."""
-        for reading in readings:
+    def on_readings(self, event: ReadingsArrived) -> None:
+        """Keep the newest reading per channel."""
+        for reading in event.readings:
             self.latest[(reading["instrument"], reading["channel"])] = reading
 
     def render(self) -> str:
@@ -195,8 +196,7 @@ async def run_demo(
         async with asyncio.TaskGroup() as group:
             gateway_task = group.create_task(gateway.run(gateway_stop))
             await gateway.started.wait()
-            assert gateway.ingest is not None
-            gateway.ingest.listeners.append(view.on_readings)
+            gateway.hub.subscribe(ReadingsArrived, view.on_readings)
             agent_task = group.create_task(agent.run(agent_stop))
             view_task = group.create_task(view.run())
             with contextlib.suppress(TimeoutError):

@@ -7,18 +7,24 @@ import contextlib
 import json
 import logging
 import time
+from typing import TYPE_CHECKING
 
 from edge_agent import __version__
 from edge_agent.logs import log_event
 from edge_agent.mqtt import MqttLink
 from edge_agent.spool import Spool
 from edge_agent.wire import Topics
+from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig
+from gateway.events import EventHub
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
 from gateway.records import RecordStore
 from gateway.stores import Store, build_store
 from gateway.writer import Writer
+
+if TYPE_CHECKING:
+    from gateway.api.app import EmbeddedServer
 
 log = logging.getLogger("etalon.gateway")
 
@@ -38,6 +44,9 @@ class Gateway:
         self.records = RecordStore(config.records.path)
         self.started = asyncio.Event()
         self.ingest: Ingest | None = None
+        self.hub = EventHub()
+        self.api_url: str | None = None
+        self.api_context: ApiContext | None = None
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -102,7 +111,7 @@ class Gateway:
             manual_ack=True,
             will=(status_topic, self._status("offline", "connection lost")),
         )
-        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics)
+        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
         self.ingest = ingest
         await ingest.load_known_agents()
         for topic in ingest.subscriptions():
@@ -135,8 +144,11 @@ class Gateway:
                     group.create_task(writer.run(), name="writer"),
                     group.create_task(self._metrics_loop(link), name="metrics"),
                 ]
+                server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
+                if server is not None:
+                    server.should_exit = True
                 # Stop taking messages first: what is not yet acknowledged is redelivered later.
                 with contextlib.suppress(Exception):
                     link.publish(status_topic, self._status("offline", "shutdown"), retain=True)
@@ -152,6 +164,25 @@ class Gateway:
             await self._close()
             final = self.sample_metrics(None) | {"drained": drained}
             log_event(log, logging.INFO, "gateway stopped", **final)
+
+    async def _start_api(self, group: asyncio.TaskGroup) -> EmbeddedServer | None:
+        """Serve the HTTP API if configured; returns the server (None if not)."""
+        api = self.config.api
+        if api is None:
+            return None
+        from gateway.api.app import build_server, create_app
+
+        self.api_context = ApiContext(self.config, self.records, self.metrics, self.hub)
+        server = build_server(create_app(self.api_context), api.host, api.port)
+        group.create_task(server.serve(), name="api")
+        while not server.started:
+            if server.should_exit:
+                raise OSError(f"API cannot listen on {api.host}:{api.port}")
+            await asyncio.sleep(0.02)
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        self.api_url = f"http://{host}:{port}"
+        log_event(log, logging.INFO, "api listening", url=self.api_url)
+        return server
 
     async def _close(self) -> None:
         for close in (self.store.close, self.spool.close, self.records.close):

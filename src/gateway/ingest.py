@@ -38,12 +38,11 @@ from edge_agent.wire import (
     decode_batch,
 )
 from gateway.config import GatewayConfig
+from gateway.events import AgentStateChanged, EventHub, InstrumentStateChanged, ReadingsArrived
 from gateway.metrics import GatewayMetrics
 from gateway.records import RecordStore
 
 log = logging.getLogger("etalon.gateway")
-
-ReadingsListener = Callable[[str, str, list[WireReading]], None]
 
 
 @dataclass
@@ -55,6 +54,7 @@ class _Pending:
     record: Callable[[sqlite3.Connection], None] | None = None
     readings: list[WireReading] = field(default_factory=list)
     source: tuple[str, str] = ("", "")
+    events: list[object] = field(default_factory=list)
 
 
 class Ingest:
@@ -67,15 +67,17 @@ class Ingest:
         spool: Spool,
         records: RecordStore,
         metrics: GatewayMetrics,
+        hub: EventHub | None = None,
     ) -> None:
         self.config = config
+        self.hub = hub or EventHub()
         self.link = link
         self.spool = spool
         self.records = records
         self.metrics = metrics
         self.topics = Topics(config.mqtt.topic_prefix)
-        self.listeners: list[ReadingsListener] = []
         self.agents: dict[tuple[str, str], str] = {}
+        self.instruments: dict[tuple[str, str, str], str] = {}
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
         link.on_message = self.on_message
@@ -99,6 +101,10 @@ class Ingest:
         """Agent states from the record store, so a restart does not re-announce them."""
         rows = await self.records.query("SELECT site, agent, state FROM agents")
         self.agents = {(r["site"], r["agent"]): r["state"] for r in rows}
+        rows = await self.records.query(
+            "SELECT site, agent, instrument, state FROM instrument_states"
+        )
+        self.instruments = {(r["site"], r["agent"], r["instrument"]): r["state"] for r in rows}
         self.metrics.agents_online = sum(1 for s in self.agents.values() if s == "online")
 
     # -- loop thread, synchronous: classify and validate -----------------------------------
@@ -172,6 +178,11 @@ class Ingest:
             log_event(
                 log, level, f"agent {status.state}", site=site, agent=agent, reason=status.reason
             )
+            pending.events.append(
+                AgentStateChanged(
+                    site, agent, status.state, previous, status.reason, status.ts or now
+                )
+            )
         pending.record = lambda db: _record_status(db, site, agent, status, previous, now)
 
     def _instrument(self, pending: _Pending, site: str, agent: str, instrument: str) -> None:
@@ -179,6 +190,14 @@ class Ingest:
             state = InstrumentState.model_validate_json(pending.message.payload)
         except ValidationError as exc:
             raise PayloadError(f"bad instrument state: {exc.errors()[0]['msg']}") from None
+        previous = self.instruments.get((site, agent, instrument))
+        self.instruments[(site, agent, instrument)] = state.state
+        if previous != state.state:
+            pending.events.append(
+                InstrumentStateChanged(
+                    site, agent, instrument, state.state, previous, state.reason, state.since
+                )
+            )
         pending.record = lambda db: _record_instrument(db, site, agent, instrument, state)
 
     def _agent_metrics(self, pending: _Pending, site: str, agent: str) -> None:
@@ -275,9 +294,10 @@ class Ingest:
             for pending in batch:
                 self.link.ack(pending.message)
             for pending in batch:
+                for event in pending.events:
+                    self.hub.publish(event)
                 if pending.readings:
-                    for listener in self.listeners:
-                        listener(*pending.source, pending.readings)
+                    self.hub.publish(ReadingsArrived(*pending.source, pending.readings))
 
 
 def _apply_all(db: sqlite3.Connection, records: list[Callable[[sqlite3.Connection], None]]) -> None:
