@@ -26,4 +26,6 @@ def test_events_reach_their_subscribers_and_a_failing_one_is_contained(
     hub.publish(object())  # nobody listens: nothing happens
     assert seen == [readings, state]
     assert hub.handler_errors == 1
-    assert "event handler failed" in caplog.text and "listener bug" in caplog.text
+    [record] = [r for r in caplog.records if r.getMessage() == "event handler failed"]
+    assert record.reason == "RuntimeError: listener bug"  # type: ignore[attr-defined]
+    assert record.kind == "ReadingsArrived"  # type: ignore[attr-defined]
