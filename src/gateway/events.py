@@ -81,3 +81,39 @@ class EventHub:
                     handler=getattr(handler, "__qualname__", repr(handler)),
                     reason=f"{type(exc).__name__}: {exc}",
                 )
+
+
+@dataclass(frozen=True, slots=True)
+class ControlViolation:
+    """One control-chart signal: which rule (``nelson-1`` … ``nelson-8``, ``ewma``, ``cusum``)
+    fired at which reading."""
+
+    rule: str
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StandardEvaluated:
+    """The scheduled analytics of one reference standard, as the alert engine needs them.
+
+    Values are in the standard's ``unit``. ``reference`` ± ``reference_expanded_u`` is what the
+    measured value is checked against: the value from the certificate history at evaluation time
+    (drift-corrected when a drift model is in use) with its expanded uncertainty (coverage factor
+    ``k``). ``None`` means not known (no certificate, no monitored reading yet, no fit).
+    """
+
+    site: str
+    standard_id: str
+    ts_ns: int
+    unit: str
+    measured: float | None
+    measured_u: float | None
+    measured_ts_ns: int | None
+    reference: float | None
+    reference_expanded_u: float | None
+    k: float | None
+    tolerance_low: float | None
+    tolerance_high: float | None
+    predicted_out_of_tolerance_ns: int | None
+    calibration_due_ns: int | None
+    violations: tuple[ControlViolation, ...] = ()
