@@ -54,6 +54,7 @@ class Agent:
         self._buffered = asyncio.Event()
         self._closing = False
         self._link: MqttLink | None = None
+        self._identities: dict[str, dict[str, str]] = {}
         self.started = asyncio.Event()
 
     # -- readings ------------------------------------------------------------------------------
@@ -126,15 +127,25 @@ class Agent:
     def _on_connected(self, _session_present: bool) -> None:
         assert self._link is not None
         self.metrics.mqtt_connected = 1
-        self._link.publish(self._topic("status"), self._status("online", None), retain=True)
+        self._publish_birth()
         for name, state in self.instrument_states.items():
             self._publish_state(name, state)
+
+    def _publish_birth(self) -> None:
+        assert self._link is not None
+        self._identities = {name: d.describe() for name, d in self.drivers.items()}
+        self._link.publish(self._topic("status"), self._status("online", None), retain=True)
 
     def _on_instrument_state(self, name: str, state: str, reason: str | None) -> None:
         info = InstrumentState(state=state, since=time.time_ns(), reason=reason)  # type: ignore[arg-type]
         self.instrument_states[name] = info
         if self._link is not None and self._link.connected.is_set():
             self._publish_state(name, info)
+            # An instrument tells who it is (*IDN?, OPC UA BuildInfo) only once connected: the
+            # catalogue a calibration record quotes is republished when that changes.
+            driver = self.drivers.get(name)
+            if driver is not None and driver.describe() != self._identities.get(name):
+                self._publish_birth()
 
     def _publish_state(self, name: str, state: InstrumentState) -> None:
         assert self._link is not None

@@ -16,8 +16,11 @@ from gateway.config import GatewayConfig
 from gateway.gateway import Gateway
 from tests.support.services import Mosquitto
 
-TOKENS = {"VIEW_TOKEN": "viewer-token-0123456789", "OPS_TOKEN": "operator-token-0123456789",
-          "ADMIN_TOKEN": "admin-token-0123456789"}
+TOKENS = {
+    "VIEW_TOKEN": "viewer-token-0123456789",
+    "OPS_TOKEN": "operator-token-0123456789",
+    "ADMIN_TOKEN": "admin-token-0123456789",
+}
 
 probe = APIRouter(prefix="/api/v1/test")
 
@@ -28,21 +31,29 @@ async def operate(who: Principal = Depends(require(Role.OPERATOR))) -> dict[str,
 
 
 @pytest.fixture
-async def gateway(tmp_path: Path, mosquitto: Mosquitto,
-                  monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[Gateway]:
+async def gateway(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> AsyncIterator[Gateway]:
     for key, value in TOKENS.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setattr(api_app, "ROUTERS", [*api_app.ROUTERS, probe])
-    config = GatewayConfig.model_validate({
-        "site": "lab-1", "mqtt": {"port": mosquitto.port},
-        "spool": {"path": str(tmp_path / "spool.db")},
-        "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
-        "records": {"path": str(tmp_path / "records.db")},
-        "api": {"port": 0, "tokens": [
-            {"name": "wall-screen", "role": "viewer", "token": {"env": "VIEW_TOKEN"}},
-            {"name": "nguyen", "role": "operator", "token": {"env": "OPS_TOKEN"}},
-            {"name": "quality-manager", "role": "admin", "token": {"env": "ADMIN_TOKEN"}}]},
-    })
+    config = GatewayConfig.model_validate(
+        {
+            "site": "lab-1",
+            "mqtt": {"port": mosquitto.port},
+            "spool": {"path": str(tmp_path / "spool.db")},
+            "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
+            "records": {"path": str(tmp_path / "records.db")},
+            "api": {
+                "port": 0,
+                "tokens": [
+                    {"name": "wall-screen", "role": "viewer", "token": {"env": "VIEW_TOKEN"}},
+                    {"name": "nguyen", "role": "operator", "token": {"env": "OPS_TOKEN"}},
+                    {"name": "quality-manager", "role": "admin", "token": {"env": "ADMIN_TOKEN"}},
+                ],
+            },
+        }
+    )
     stop = asyncio.Event()
     gw = Gateway(config)
     task = asyncio.create_task(gw.run(stop))
@@ -65,8 +76,9 @@ async def test_roles_decide_access(gateway: Gateway) -> None:
         anonymous = await http.get("/api/v1/agents")
         assert anonymous.status_code == 401
         assert anonymous.json()["detail"].startswith("a token is required")
-        assert (await http.get("/api/v1/agents", headers={"Authorization": "Bearer nope"})
-                ).status_code == 401
+        assert (
+            await http.get("/api/v1/agents", headers={"Authorization": "Bearer nope"})
+        ).status_code == 401
         assert (await http.get("/api/v1/agents", headers=bearer("VIEW_TOKEN"))).json() == []
         # Query-parameter tokens work for browsers' EventSource.
         metrics = await http.get("/api/v1/metrics", params={"access_token": TOKENS["VIEW_TOKEN"]})
@@ -85,8 +97,13 @@ async def test_roles_decide_access(gateway: Gateway) -> None:
 
 def test_short_or_shared_secrets_are_config_errors(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("A", "short")
-    base = {"site": "s", "spool": {"path": "/tmp/s"}, "store": {"kind": "sqlite", "path": "/tmp/x"},
-            "records": {"path": "/tmp/r"}}
+    base = {
+        "site": "s",
+        "spool": {"path": "/tmp/s"},
+        "store": {"kind": "sqlite", "path": "/tmp/x"},
+        "records": {"path": "/tmp/r"},
+    }
     with pytest.raises(ValueError, match="at least 16 characters"):
-        GatewayConfig.model_validate(base | {"api": {"tokens": [
-            {"name": "a", "role": "admin", "token": {"env": "A"}}]}})
+        GatewayConfig.model_validate(
+            base | {"api": {"tokens": [{"name": "a", "role": "admin", "token": {"env": "A"}}]}}
+        )
