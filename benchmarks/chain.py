@@ -141,7 +141,12 @@ async def fill_spool(path: Path, items: list[Reading]) -> None:
 
 
 def chain(
-    tmp: Path, broker: Mosquitto, vm: VictoriaMetrics, n: int, synchronous: str = "full"
+    tmp: Path,
+    broker: Mosquitto,
+    vm: VictoriaMetrics,
+    n: int,
+    synchronous: str = "full",
+    batch: int = BATCH,
 ) -> dict[str, float]:
     """Drain n pre-spooled readings through the chain; rate and CPU per process."""
     asyncio.run(fill_spool(tmp / "agent-spool.db", readings(n)))
@@ -169,7 +174,7 @@ def chain(
                 "max_bytes": 2**34,
                 "synchronous": synchronous,
             },
-            "publish": {"batch_max_readings": BATCH, "batch_max_delay_ms": 20, "window": 64},
+            "publish": {"batch_max_readings": batch, "batch_max_delay_ms": 20, "window": 64},
             "instruments": [
                 {
                     "name": "idle",
@@ -271,6 +276,7 @@ def main() -> None:
         default="full",
         help="both spools' SQLite synchronous mode",
     )
+    parser.add_argument("--batch", type=int, default=BATCH, help="readings per MQTT message")
     args = parser.parse_args()
     n = args.readings
     with tempfile.TemporaryDirectory(prefix="etalon-bench-") as tmp_name:
@@ -293,12 +299,15 @@ def main() -> None:
                 bodies.append("\n".join(builder.lines(batch)).encode())
             mqtt_rate = baseline_mqtt(broker.port, payloads, BATCH)
             http_rate = baseline_http(vm, bodies, 10_000)
-            result = chain(tmp, broker, vm, n, args.synchronous)
+            result = chain(tmp, broker, vm, n, args.synchronous, args.batch)
             footprint = agent_footprint(tmp, broker)
         finally:
             broker.stop()
             vm.stop()
-    print(f"readings: {n}, batches of {BATCH}")
+    print(
+        f"readings: {n}, chain batches of {args.batch}, baselines batches of {BATCH}, "
+        f"spools synchronous={args.synchronous}"
+    )
     print(f"baseline bare paho QoS 1 pub→sub:      {mqtt_rate:10,.0f} readings/s")
     print(f"baseline bare HTTP POST to VM:          {http_rate:10,.0f} readings/s")
     print(
