@@ -106,13 +106,25 @@ def test_self_metrics_of_both_processes_reach_the_store(
         read = chain.stop_agent()["readings_read"]
         wait_for_count(lambda: stored_in_victoria(victoria), read)
         assert chain.gateway.stop() == 0
+        assert chain.gateway.final_metrics()["drained"] == 1
     finally:
         chain.close()
-    agent = victoria.export(f'{{__name__="etalon_agent_readings_read",agent="{AGENT}"}}')
-    gateway = victoria.export('{__name__="etalon_gateway_readings_written",gateway="gw-1"}')
-    assert agent and gateway
-    assert max(agent[0]["values"]) == read  # the final sample, sent at the clean stop
-    assert max(gateway[0]["values"]) >= read
+
+    def latest(match: str) -> float:
+        series = victoria.export(match)
+        return max(series[0]["values"]) if series else -1
+
+    # The final samples, sent at each clean stop, carry the totals. (VictoriaMetrics can take a
+    # moment to make the newest rows searchable on a loaded machine: poll, as for readings.)
+    agent_match = f'{{__name__="etalon_agent_readings_read",agent="{AGENT}"}}'
+    gateway_match = '{__name__="etalon_gateway_readings_written",gateway="gw-1"}'
+    deadline = time.monotonic() + 10
+    while (latest(agent_match) < read or latest(gateway_match) < read) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.3)
+    assert latest(agent_match) == read
+    assert latest(gateway_match) >= read
     names = {s["metric"]["__name__"] for s in victoria.export('{__name__=~"etalon_agent_.*"}')}
     assert {
         "etalon_agent_spool_depth",
