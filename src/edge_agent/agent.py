@@ -77,18 +77,8 @@ class Agent:
         entries, self._buffer = self._buffer, []
         if not entries:
             return
-        dropped = await self.spool.append(entries)
+        self.metrics.spool_dropped += await self.spool.append(entries)
         self.metrics.spooled += len(entries)
-        if dropped:
-            self.metrics.spool_dropped += dropped
-            log_event(
-                log,
-                logging.WARNING,
-                "spool full, oldest readings dropped",
-                dropped=dropped,
-                total_dropped=self.metrics.spool_dropped,
-                max_bytes=self.config.spool.max_bytes,
-            )
 
     # -- status --------------------------------------------------------------------------------
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -26,6 +27,9 @@ from typing import TypeVar
 
 from drivers.errors import SpoolError
 from edge_agent.config import SpoolConfig
+from edge_agent.logs import log_event
+
+log = logging.getLogger("etalon.spool")
 
 T = TypeVar("T")
 
@@ -50,6 +54,7 @@ class Spool:
 
     def __init__(self, config: SpoolConfig, name: str) -> None:
         self.config = config
+        self.name = name
         self.path = Path(config.path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-{name}")
         self._db: sqlite3.Connection | None = None
@@ -101,6 +106,16 @@ class Spool:
             return 0
         dropped = await self._run(lambda: self._append(entries))
         self.changed.set()
+        if dropped:
+            log_event(
+                log,
+                logging.WARNING,
+                "spool full, oldest entries dropped",
+                spool=self.name,
+                dropped=dropped,
+                total_dropped=self.dropped,
+                max_bytes=self.config.max_bytes,
+            )
         return dropped
 
     def _append(self, entries: list[bytes]) -> int:

@@ -277,17 +277,8 @@ class Ingest:
                 continue
             entries = [p.entry for p in batch if p.entry is not None]
             if entries:
-                dropped = await self.spool.append(entries)
+                self.metrics.spool_dropped += await self.spool.append(entries)
                 self.metrics.spooled += len(entries)
-                if dropped:
-                    self.metrics.spool_dropped += dropped
-                    log_event(
-                        log,
-                        logging.WARNING,
-                        "gateway spool full, oldest dropped",
-                        dropped=dropped,
-                        total_dropped=self.metrics.spool_dropped,
-                    )
             records = [p.record for p in batch if p.record is not None]
             if records:
                 await self.records.run(functools.partial(_apply_all, records=records))

@@ -49,12 +49,16 @@ async def test_ids_keep_growing_after_the_spool_emptied_and_reopened(tmp_path: P
     await spool.close()
 
 
-async def test_a_full_spool_drops_the_oldest_and_counts_them(tmp_path: Path) -> None:
+async def test_a_full_spool_drops_the_oldest_and_counts_them(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     spool = await open_spool(tmp_path / "s.db", max_bytes=1024)
     await spool.append([b"%04d" % i + b"." * 96 for i in range(10)])  # 10 x 100 bytes
     dropped = await spool.append([b"new" + b"." * 197])  # 200 more: 2 oldest must go
     assert dropped == 2
     assert spool.dropped == 2
+    [logged] = [r for r in caplog.records if r.getMessage() == "spool full, oldest entries dropped"]
+    assert (logged.dropped, logged.spool) == (2, "test")  # type: ignore[attr-defined]
     assert (spool.depth, spool.bytes) == (9, 1000)
     remaining = await spool.read(0, 100)
     assert remaining[0].data.startswith(b"0002") and remaining[-1].data.startswith(b"new")

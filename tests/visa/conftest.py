@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -91,34 +88,3 @@ async def drivers(clock: SystemClock) -> AsyncIterator[Callable[[VisaInstrument]
     yield build
     for driver in built:
         await driver.close()
-
-
-@pytest.fixture(autouse=True)
-def _no_leaked_threads() -> Iterator[None]:
-    """Fail a test that leaves a worker thread running (after a short grace)."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 3.0
-    while True:
-        leaked = [
-            t.name
-            for t in threading.enumerate()
-            if t not in before and t.is_alive() and not t.name.startswith("asyncio_")
-        ]
-        if not leaked or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    assert not leaked, f"threads left running: {leaked}"
-
-
-@pytest.fixture(autouse=True)
-async def _no_leaked_tasks() -> AsyncIterator[None]:
-    """Fail a test that leaves a task running in its event loop."""
-    before = set(asyncio.all_tasks())
-    yield
-    await asyncio.sleep(0)
-    current = asyncio.current_task()
-    leftover = [
-        t for t in asyncio.all_tasks() if t is not current and t not in before and not t.done()
-    ]
-    assert not leftover, f"tasks left running: {leftover}"
