@@ -147,22 +147,26 @@ def chain(
     n: int,
     synchronous: str = "full",
     batch: int = BATCH,
+    gateways: int = 1,
 ) -> dict[str, float]:
     """Drain n pre-spooled readings through the chain; rate and CPU per process."""
     asyncio.run(fill_spool(tmp / "agent-spool.db", readings(n)))
     mqtt = {"port": broker.port, "keepalive_s": 30}
-    gateway_cfg = write_yaml(
-        tmp / "gateway.yaml",
-        {
+    gateway_cfgs = []
+    for number in range(gateways):
+        config: dict[str, Any] = {
             "site": SITE,
-            "id": "gw",
+            "id": f"gw-{number}",
             "mqtt": mqtt,
-            "spool": {"path": str(tmp / "gw-spool.db"), "synchronous": synchronous},
+            "spool": {"path": str(tmp / f"gw-{number}-spool.db"), "synchronous": synchronous},
             "store": {"kind": "influxdb_v2", "url": vm.url, "bucket": "b", "org": "o"},
-            "records": {"path": str(tmp / "records.db")},
+            "records": {"path": str(tmp / f"gw-{number}-records.db")},
             "write": {"batch_max_lines": 10_000, "batch_max_delay_ms": 20},
-        },
-    )
+        }
+        if gateways > 1:  # MQTT 5 shared subscription: the broker spreads messages over them
+            config["mqtt"] = {**mqtt, "version": "5"}
+            config["ingest"] = {"shared_group": "bench"}
+        gateway_cfgs.append(write_yaml(tmp / f"gateway-{number}.yaml", config))
     agent_cfg = write_yaml(
         tmp / "agent.yaml",
         {
@@ -187,11 +191,13 @@ def chain(
             ],
         },
     )
-    gateway = EtalonProcess("gateway", gateway_cfg, tmp / "gateway.log").start()
-    gateway.wait_log("gateway started")
+    procs = [EtalonProcess("gateway", c, c.with_suffix(".log")).start() for c in gateway_cfgs]
+    for gateway in procs:
+        gateway.wait_log("gateway started")
+    pids = [g.process.pid for g in procs]  # type: ignore[union-attr]
     before = vm_rows(vm)
     target = before + n * 3  # value, quality, u
-    gw_cpu0 = cpu_seconds(gateway.process.pid)  # type: ignore[union-attr]
+    gw_cpu0 = sum(cpu_seconds(pid) for pid in pids)
     mq_cpu0, vm_cpu0 = cpu_seconds(broker.process.pid), cpu_seconds(vm.process.pid)  # type: ignore[union-attr]
     start = time.monotonic()
     agent = EtalonProcess("agent", agent_cfg, tmp / "agent.log").start()
@@ -205,12 +211,13 @@ def chain(
     rate = n / (end - start)
     cpu = {
         "agent": agent_cpu,
-        "gateway": cpu_seconds(gateway.process.pid) - gw_cpu0,  # type: ignore[union-attr]
+        "gateway": sum(cpu_seconds(pid) for pid in pids) - gw_cpu0,
         "mosquitto": cpu_seconds(broker.process.pid) - mq_cpu0,  # type: ignore[union-attr]
         "victoria-metrics": cpu_seconds(vm.process.pid) - vm_cpu0,
     }  # type: ignore[union-attr]
     agent.stop()
-    gateway.stop()
+    for gateway in procs:
+        gateway.stop()
     exported = sum(
         len(s["timestamps"]) for s in vm.export(f'{{__name__="reading_quality",agent="{AGENT}"}}')
     )
@@ -277,6 +284,12 @@ def main() -> None:
         help="both spools' SQLite synchronous mode",
     )
     parser.add_argument("--batch", type=int, default=BATCH, help="readings per MQTT message")
+    parser.add_argument(
+        "--gateways",
+        type=int,
+        default=1,
+        help="gateways sharing the data (MQTT 5 shared subscription)",
+    )
     args = parser.parse_args()
     n = args.readings
     with tempfile.TemporaryDirectory(prefix="etalon-bench-") as tmp_name:
@@ -299,13 +312,14 @@ def main() -> None:
                 bodies.append("\n".join(builder.lines(batch)).encode())
             mqtt_rate = baseline_mqtt(broker.port, payloads, BATCH)
             http_rate = baseline_http(vm, bodies, 10_000)
-            result = chain(tmp, broker, vm, n, args.synchronous, args.batch)
+            result = chain(tmp, broker, vm, n, args.synchronous, args.batch, args.gateways)
             footprint = agent_footprint(tmp, broker)
         finally:
             broker.stop()
             vm.stop()
     print(
-        f"readings: {n}, chain batches of {args.batch}, baselines batches of {BATCH}, "
+        f"readings: {n}, {args.gateways} gateway(s), chain batches of {args.batch}, "
+        f"baselines batches of {BATCH}, "
         f"spools synchronous={args.synchronous}"
     )
     print(f"baseline bare paho QoS 1 pub→sub:      {mqtt_rate:10,.0f} readings/s")
