@@ -23,6 +23,7 @@ import asyncio
 import json
 import math
 import sqlite3
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -114,12 +115,14 @@ def _raw(ts_ns: int, value: Any, quality: Any, u: Any) -> HistoryPoint:
 
 
 class SqliteHistory:
-    """History from the embedded store's file, on a read-only connection per query."""
+    """History from the embedded store's file, on a read-only connection per query (in a thread
+    of the reader's own, started at the first query)."""
 
     name = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
+        self._executor: ThreadPoolExecutor | None = None
 
     async def read(
         self,
@@ -133,8 +136,15 @@ class SqliteHistory:
     ) -> list[HistoryPoint]:
         """See :class:`HistoryReader`."""
         _check_range(start_ns, end_ns, max_points)
-        return await asyncio.to_thread(
-            self._read, (site, agent, instrument, channel), start_ns, end_ns, max_points
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
+        return await asyncio.get_running_loop().run_in_executor(
+            self._executor,
+            self._read,
+            (site, agent, instrument, channel),
+            start_ns,
+            end_ns,
+            max_points,
         )
 
     def _read(
@@ -193,7 +203,10 @@ class SqliteHistory:
         ]
 
     async def close(self) -> None:
-        """Nothing held between queries."""
+        """Stop the reader's thread."""
+        if self._executor is not None:
+            executor, self._executor = self._executor, None
+            executor.shutdown(wait=True)  # idle between queries: returns at once
 
 
 # -- InfluxQL -------------------------------------------------------------------------------------
@@ -390,6 +403,9 @@ class PrometheusHistory:
                 "start": f"{start_ns / 1e9:.3f}",
                 "end": f"{end_ns / 1e9:.3f}",
                 "step": f"{step_ns // MS}ms",
+                # Without it VictoriaMetrics aligns long ranges to multiples of the step (for
+                # its cache), which would shift every bucket.
+                "nocache": "1",
             },
         )
         try:
