@@ -52,9 +52,7 @@ def expected_raw(start: int, end: int) -> list[HistoryPoint]:
     for r in READINGS:
         if start <= r["ts"] < end:
             v = r["value"]
-            out.append(
-                HistoryPoint(r["ts"], v, v, v, 1, QUALITY[r["quality"]], r.get("u"))
-            )
+            out.append(HistoryPoint(r["ts"], v, v, v, 1, QUALITY[r["quality"]], r.get("u")))
     return out
 
 

@@ -30,6 +30,7 @@ from gateway.api.views import (
     ERRORS,
     NOT_FOUND,
     ErrorBody,
+    invalid_query,
     LatestReading,
     NamePath,
     now_ns,
@@ -139,7 +140,7 @@ async def history(
     end_ns = to_ns(end, "end", now_ns())
     start_ns = to_ns(start, "start", end_ns - DEFAULT_RANGE_NS)
     if start_ns >= end_ns:
-        raise HTTPException(422, "start must be before end")
+        raise invalid_query("start", "start must be before end", start)
     rows = await catalogue(request, site, agent, instrument, channel)
     if not rows:
         raise HTTPException(404, f"unknown channel {site}/{agent}/{instrument}/{channel}")

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, Protocol
 
-from fastapi import APIRouter, FastAPI, HTTPException, Path, Request
+from fastapi import APIRouter, FastAPI, Path, Request
+from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
 from drivers.config import NAME_PATTERN
@@ -112,6 +113,14 @@ def views_of(request: Request) -> Views:
     return views
 
 
+def invalid_query(name: str, message: str, value: Any) -> RequestValidationError:
+    """A 422 shaped like FastAPI's own (``detail`` a list of errors), as the OpenAPI document
+    says every 422 is."""
+    return RequestValidationError(
+        [{"type": "value_error", "loc": ("query", name), "msg": message, "input": value}]
+    )
+
+
 def to_ns(moment: datetime | None, name: str, default_ns: int) -> int:
     """A query's datetime as ns since the epoch (naive means UTC); 422 outside 1970…2262."""
     if moment is None:
@@ -123,9 +132,8 @@ def to_ns(moment: datetime | None, name: str, default_ns: int) -> int:
     except OverflowError:
         delta = None
     if delta is None or delta.days < 0 or delta.days > 106_000:
-        raise HTTPException(
-            422,
-            f"{name}: {moment.isoformat()} is outside 1970-01-01 … 2262-04-11",
+        raise invalid_query(
+            name, f"{moment.isoformat()} is outside 1970-01-01 … 2262-04-11", str(moment)
         )
     ns = (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
     return min(max(ns, TS_MIN_NS), TS_MAX_NS)
