@@ -4,7 +4,6 @@ answers, bad input refused with a 4xx and a reason, exports, live values, the da
 from __future__ import annotations
 
 import csv
-import gzip
 import io
 import json
 import time
@@ -354,8 +353,7 @@ def test_dashboard_files_come_from_the_package(http: httpx.Client) -> None:
     shipped = resources.files("plotly").joinpath("package_data", "plotly.min.js").read_bytes()
     assert plotly.content == shipped  # httpx decoded the gzip
     raw = http.get("/ui/vendor/plotly.min.js", headers={"Accept-Encoding": "identity"})
-    assert "content-encoding" not in raw.headers and len(raw.content) == len(shipped)
-    assert gzip.decompress(gzip.compress(raw.content)) == shipped
+    assert "content-encoding" not in raw.headers and raw.content == shipped
     for bad in ("/ui/nope.js", "/ui/..%2Fapi%2Fauth.py", "/ui/app.py", "/ui/Index.html"):
         assert http.get(bad).status_code == 404, bad
 
@@ -379,3 +377,6 @@ def test_openapi_documents_every_read_endpoint_and_csv(http: httpx.Client) -> No
     assert "text/csv" in history["responses"]["200"]["content"]
     assert {"401", "403", "404", "422", "503"} <= set(history["responses"])
     assert not any(p.startswith("/ui") for p in paths)
+    # FastAPI's own documentation pages load scripts from a CDN: they are off.
+    assert http.get("/docs").status_code == 404
+    assert http.get("/redoc").status_code == 404

@@ -33,6 +33,10 @@ def create_app(context: ApiContext) -> FastAPI:
         version=__version__,
         description="Agents, channels, readings, standards, alerts and the audit log of an "
         "etalon gateway. Authenticate with `Authorization: Bearer TOKEN`.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN: labs are often
+        # offline, so only the document itself is served.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     app.state.tokens = TokenBook(context.config.api)
