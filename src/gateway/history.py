@@ -23,7 +23,6 @@ import asyncio
 import json
 import math
 import sqlite3
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -37,6 +36,7 @@ from gateway.config import (
     SqliteStoreConfig,
 )
 from gateway.dashboard_config import HistoryQueryConfig
+from gateway.threads import in_own_thread
 
 MS = 1_000_000
 
@@ -115,14 +115,13 @@ def _raw(ts_ns: int, value: Any, quality: Any, u: Any) -> HistoryPoint:
 
 
 class SqliteHistory:
-    """History from the embedded store's file, on a read-only connection per query (in a thread
-    of the reader's own, started at the first query)."""
+    """History from the embedded store's file, on a read-only connection per query, in a thread
+    per query (queries are occasional; no thread waits between them)."""
 
     name = "sqlite"
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor: ThreadPoolExecutor | None = None
 
     async def read(
         self,
@@ -136,15 +135,13 @@ class SqliteHistory:
     ) -> list[HistoryPoint]:
         """See :class:`HistoryReader`."""
         _check_range(start_ns, end_ns, max_points)
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="history")
-        return await asyncio.get_running_loop().run_in_executor(
-            self._executor,
+        return await in_own_thread(
             self._read,
             (site, agent, instrument, channel),
             start_ns,
             end_ns,
             max_points,
+            name="history-sqlite",
         )
 
     def _read(
@@ -203,10 +200,7 @@ class SqliteHistory:
         ]
 
     async def close(self) -> None:
-        """Stop the reader's thread."""
-        if self._executor is not None:
-            executor, self._executor = self._executor, None
-            executor.shutdown(wait=True)  # idle between queries: returns at once
+        """Nothing held between queries."""
 
 
 # -- InfluxQL -------------------------------------------------------------------------------------

@@ -7,84 +7,23 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from pathlib import Path
-from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Browser, BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.support.lab import AGENT, ROLE_TOKENS, SITE, Lab
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
-
-@pytest.fixture(scope="module")
-def playwright() -> Iterator[Playwright]:
-    """Playwright's driver (it never downloads a browser: Debian's chromium is used)."""
-    with sync_playwright() as driver:
-        yield driver
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    """Headless chromium."""
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: scripts/install --test installs Debian's chromium")
-    launched = playwright.chromium.launch(
-        executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS
-    )
-    yield launched
-    launched.close()
+from tests.web.conftest import guarded_context, open_as, shoot
 
 
 @pytest.fixture
 def context(browser: Browser, lab: Lab) -> Iterator[BrowserContext]:
-    """A fresh browser profile (English, Hanoi time) that refuses any request off the gateway."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    fresh = browser.new_context(
-        locale="en-GB", timezone_id="Asia/Ho_Chi_Minh", viewport={"width": 1400, "height": 1000}
-    )
-    outside: list[str] = []
-    gateway = urlsplit(lab.api_url).netloc
-
-    def only_the_gateway(route: object) -> None:
-        request = route.request  # type: ignore[attr-defined]
-        target = urlsplit(request.url)
-        if target.scheme in ("data", "blob") or target.netloc == gateway:
-            route.continue_()  # type: ignore[attr-defined]
-        else:
-            outside.append(request.url)
-            route.abort()  # type: ignore[attr-defined]
-
-    fresh.route("**/*", only_the_gateway)
-    errors: list[str] = []
-    fresh.on("weberror", lambda error: errors.append(str(error.error)))
-    yield fresh
-    fresh.close()
-    assert outside == [], f"the dashboard reached outside the gateway: {outside}"
-    assert errors == [], f"script errors in the page: {errors}"
-
-
-def shoot(page: Page, name: str) -> None:
-    """A full-page screenshot for a person to look at (written here: Playwright's own file
-    writing would leave a thread of its loop running)."""
-    (ARTIFACTS / name).write_bytes(page.screenshot(full_page=True))
+    """A fresh browser profile that refuses any request off the lab's gateway."""
+    with guarded_context(browser, lab.api_url) as fresh:
+        yield fresh
 
 
 def open_page(context: BrowserContext, lab: Lab, path: str, role: str = "operator") -> Page:
-    page = context.new_page()
-    separator = "&" if "?" in path else "?"
-    page.goto(f"{lab.api_url}/ui/{path}{separator}token={ROLE_TOKENS[role]}")
-    return page
+    return open_as(context, lab.api_url, path, role)
 
 
 def test_overview_shows_live_values_changing(context: BrowserContext, lab: Lab) -> None:
@@ -182,7 +121,9 @@ def test_sign_in_with_a_token(context: BrowserContext, lab: Lab) -> None:
     expect(page.locator("#signin")).to_have_count(0)
 
 
-@pytest.mark.parametrize(("name", "what"), [("standard.html", "Standards"), ("alerts.html", "Alerts")])
+@pytest.mark.parametrize(
+    ("name", "what"), [("standard.html", "Standards"), ("alerts.html", "Alerts")]
+)
 def test_pages_of_absent_features_say_so(
     context: BrowserContext, lab: Lab, name: str, what: str
 ) -> None:

@@ -7,11 +7,9 @@ browser's local storage), or run without one where ``api.anonymous_read`` is on.
 
 from __future__ import annotations
 
-import asyncio
 import gzip
 import hashlib
 import re
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, resources
@@ -20,6 +18,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import RedirectResponse
 
 from gateway.api.views import views_of
+from gateway.threads import in_own_thread
 
 router = APIRouter(include_in_schema=False)
 
@@ -49,7 +48,8 @@ class Asset:
 
 
 _assets: dict[str, Asset] = {}
-_assets_lock = asyncio.Lock()
+"""Files loaded so far (shared by every app in the process; two first requests racing for one
+file both load it, harmlessly)."""
 
 
 def _asset(body: bytes, media_type: str, compress: bool) -> Asset:
@@ -71,41 +71,12 @@ def _plotly() -> Asset:
     return _asset(resource.read_bytes(), MEDIA_TYPES[".js"], compress=True)
 
 
-async def _off_loop(loader: Callable[[], Asset | None]) -> Asset | None:
-    """Run ``loader`` in a thread of its own that ends with it (reading and compressing
-    plotly.js takes a moment; the loop must not wait, and no pool thread is left behind)."""
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[Asset | None] = loop.create_future()
-
-    def settle(result: Asset | None, error: BaseException | None) -> None:
-        if done.done():
-            return
-        if error is not None:
-            done.set_exception(error)
-        else:
-            done.set_result(result)
-
-    def work() -> None:
-        try:
-            result = loader()
-        except Exception as exc:  # noqa: BLE001 - handed to the awaiting request
-            loop.call_soon_threadsafe(settle, None, exc)
-        else:
-            loop.call_soon_threadsafe(settle, result, None)
-
-    threading.Thread(target=work, name="ui-asset", daemon=True).start()
-    return await done
-
-
 async def _load(key: str, loader: Callable[[], Asset | None]) -> Asset | None:
     found = _assets.get(key)
     if found is None:
-        async with _assets_lock:
-            found = _assets.get(key)
-            if found is None:
-                found = await _off_loop(loader)
-                if found is not None:
-                    _assets[key] = found
+        found = await in_own_thread(loader, name="ui-asset")
+        if found is not None:
+            _assets[key] = found
     return found
 
 

@@ -4,7 +4,7 @@
 // Without ?id= it lists the standards. Endpoints: see docs/api.md ("Standards").
 
 import {
-  ApiError, api, chartConfig, chartLayout, dateAxis, fmtDate, fmtNumber, h, notConfigured, notice,
+  ApiError, api, chartConfig, chartLayout, dateAxis, fmtDate, fmtNumber, fmtReading, h, notConfigured, notice,
   plotTime, session, startPage, t,
 } from "./app.js";
 
@@ -64,12 +64,21 @@ function renderStandard() {
     page.drift ? h("div", { class: "chart", id: "drift-chart" }) : h("p", { class: "notice", id: "no-drift" }, t("standard.no_drift")),
     h("h2", {}, t("standard.control")),
     page.control ? h("div", { class: "chart small", id: "control-chart" }) : h("p", { class: "notice", id: "no-control" }, t("standard.no_control")),
-    page.control ? h("p", { class: "caption", id: "violations" }, t("standard.violations", { count: page.control.violations.length })) : null,
+    page.control ? h("p", { class: "caption", id: "violations" }, violationSummary(page.control.violations)) : null,
     h("h2", {}, t("standard.certificates")),
     certificateTable(s.certificates || []),
   );
   if (page.drift) drawDrift(due, leaves);
   if (page.control) drawControl();
+}
+
+// "12 rule violation(s): nelson-1 × 3, nelson-5 × 9"
+function violationSummary(violations) {
+  const counts = {};
+  for (const v of violations) counts[v.rule] = (counts[v.rule] || 0) + 1;
+  const parts = Object.entries(counts).sort().map(([rule, n]) => `${rule} × ${fmtNumber(n)}`);
+  const total = t("standard.violations", { count: fmtNumber(violations.length) });
+  return parts.length ? `${total}: ${parts.join(", ")}` : total;
 }
 
 function certificateTable(certificates) {
@@ -78,15 +87,18 @@ function certificateTable(certificates) {
     h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
     h("tbody", {}, certificates.map((c) => h("tr", {},
       h("td", {}, c.number), h("td", {}, c.issuer), h("td", {}, fmtDate(c.calibration_ns)),
-      h("td", { class: "num" }, fmtNumber(c.value, 12)),
+      h("td", { class: "num" }, fmtReading(c.value, c.expanded_uncertainty / c.coverage_factor)),
       h("td", { class: "num" }, `${fmtNumber(c.expanded_uncertainty, 3)} (${fmtNumber(c.coverage_factor, 3)})`),
       h("td", {}, fmtDate(c.due_ns))))));
 }
 
-function verticalLine(ns, label, color) {
+// A dated event as a vertical line, its label at the top (or the bottom, so two close dates do not
+// write over each other).
+function verticalLine(ns, label, color, atBottom = false) {
   return {
     shape: { type: "line", xref: "x", yref: "paper", x0: plotTime(ns), x1: plotTime(ns), y0: 0, y1: 1, line: { color, width: 1.5, dash: "dot" } },
-    annotation: { xref: "x", yref: "paper", x: plotTime(ns), y: 1, yanchor: "bottom", text: label, showarrow: false, font: { color, size: 11 } },
+    annotation: { xref: "x", yref: "paper", x: plotTime(ns), y: atBottom ? 0 : 1, yanchor: atBottom ? "top" : "bottom",
+      xanchor: "left", text: label, showarrow: false, font: { color, size: 11 } },
   };
 }
 
@@ -118,7 +130,7 @@ function drawDrift(due, leaves) {
   }
   const marks = [];
   if (due) marks.push(verticalLine(due, t("chart.next_calibration"), "#a3be8c"));
-  if (leaves) marks.push(verticalLine(leaves, t("chart.leaves_tolerance"), "#e76f51"));
+  if (leaves) marks.push(verticalLine(leaves, t("chart.leaves_tolerance"), "#e76f51", true));
   const layout = chartLayout({
     xaxis: dateAxis(),
     yaxis: { gridcolor: "#3b4252", zeroline: false, exponentformat: "none", automargin: true, title: { text: s.unit } },
@@ -142,9 +154,9 @@ function drawControl() {
     { x, y: flat(control.center), mode: "lines", line: { color: "#a3be8c" }, name: t("chart.center") },
     { x, y: flat(control.ucl), mode: "lines", line: { color: "#e76f51", dash: "dash" }, name: t("chart.ucl") },
     { x, y: flat(control.lcl), mode: "lines", line: { color: "#e76f51", dash: "dash" }, name: t("chart.lcl") },
-    { x: violating.map((p) => plotTime(p.ts_ns)), y: violating.map((p) => p.value), mode: "markers+text",
+    { x: violating.map((p) => plotTime(p.ts_ns)), y: violating.map((p) => p.value), mode: "markers",
       marker: { color: "#e76f51", size: 10, symbol: "circle-open", line: { width: 2 } },
-      text: violating.map((p) => rules[p.ts_ns].join(", ")), textposition: "top center", textfont: { color: "#e76f51", size: 10 },
+      hovertext: violating.map((p) => rules[p.ts_ns].join(", ")), hoverinfo: "x+y+text",
       name: t("chart.violation") },
   ];
   window.Plotly.newPlot("control-chart", traces, chartLayout({ xaxis: dateAxis() }), chartConfig());
