@@ -132,6 +132,7 @@ function drawDrift(due, leaves) {
   if (due) marks.push(verticalLine(due, t("chart.next_calibration"), "#a3be8c"));
   if (leaves) marks.push(verticalLine(leaves, t("chart.leaves_tolerance"), "#e76f51", true));
   const layout = chartLayout({
+    margin: { l: 70, r: 20, t: 28, b: 40 }, // room for the date labels above the plot
     xaxis: dateAxis(),
     yaxis: { gridcolor: "#3b4252", zeroline: false, exponentformat: "none", automargin: true, title: { text: s.unit } },
     shapes: marks.map((m) => m.shape), annotations: marks.map((m) => m.annotation),
