@@ -22,6 +22,9 @@ EXAMPLE_ENV = {
     "ETALON_MQTT_PASSWORD": "x",
     "ETALON_INFLUX_TOKEN": "x",
     "ETALON_INFLUX_PASSWORD": "x",
+    "ETALON_TOKEN_WALL": "wall-screen-token-0123456789",
+    "ETALON_TOKEN_OPS": "ops-desk-token-0123456789",
+    "ETALON_TOKEN_QM": "quality-manager-token-0123456789",
 }
 
 

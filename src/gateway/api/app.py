@@ -3,17 +3,25 @@
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import socket
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import system
+from gateway.api import audit, fleet, readings, system, ui, views
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
-ROUTERS: list[APIRouter] = [system.router]
+ROUTERS: list[APIRouter] = [
+    system.router,
+    views.router,
+    fleet.router,
+    readings.router,
+    audit.router,
+    ui.router,
+]
 """Every router of the API; a feature adds its own module and one entry here."""
 
 
@@ -25,9 +33,18 @@ def create_app(context: ApiContext) -> FastAPI:
         version=__version__,
         description="Agents, channels, readings, standards, alerts and the audit log of an "
         "etalon gateway. Authenticate with `Authorization: Bearer TOKEN`.",
+        # FastAPI's /docs and /redoc pages load their scripts from a CDN: labs are often
+        # offline, so only the document itself is served.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.context = context
     app.state.tokens = TokenBook(context.config.api)
+    # Hooks of the embedded server: on_stopping ends long-lived responses (live streams) so the
+    # server can stop; on_stopped releases what the routers hold (HTTP pools).
+    app.state.on_stopping = []
+    app.state.on_stopped = []
+    views.install(context, app)
     for router in ROUTERS:
         app.include_router(router)
     return app
@@ -36,15 +53,38 @@ def create_app(context: ApiContext) -> FastAPI:
 class EmbeddedServer(uvicorn.Server):
     """uvicorn in the gateway's own loop: the gateway, not uvicorn, owns SIGINT and SIGTERM."""
 
+    def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+        super().__init__(config)
+        self.app = app
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         """Leave signal handling to the gateway."""
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """End live streams first (uvicorn waits for open responses), then release resources."""
+        stopping: list[Callable[[], None]] = self.app.state.on_stopping
+        stopped: list[Callable[[], Awaitable[None]]] = self.app.state.on_stopped
+        for hook in stopping:
+            hook()
+        try:
+            await super().shutdown(sockets)
+        finally:
+            for close in stopped:
+                with contextlib.suppress(Exception):
+                    await close()
+
 
 def build_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
     """A server for ``app`` on host:port, quiet (its access log is off)."""
     config = uvicorn.Config(
-        app, host=host, port=port, log_level="warning", access_log=False, lifespan="off"
+        app,
+        host=host,
+        port=port,
+        log_level="warning",
+        access_log=False,
+        lifespan="off",
+        timeout_graceful_shutdown=5,
     )
-    return EmbeddedServer(config)
+    return EmbeddedServer(config, app)

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel
 
 from edge_agent import __version__
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
+from gateway.api.export import CSV_RESPONSE, Format, tabular
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 
@@ -54,11 +55,18 @@ async def metrics(request: Request, _who: Viewer) -> dict[str, Any]:
     return context(request).metrics.snapshot()
 
 
-@router.get("/agents")
-async def agents(request: Request, _who: Viewer) -> list[AgentView]:
+AGENT_COLUMNS = ["site", "agent", "state", "version", "since_ns", "last_seen_ns", "reason"]
+
+
+@router.get("/agents", response_model=list[AgentView], responses=CSV_RESPONSE)
+async def agents(
+    request: Request, _who: Viewer, format: Format = "json"
+) -> list[AgentView] | Response:
     """Every agent the gateway has heard of, online or not."""
     rows = await context(request).records.query(
         "SELECT site, agent, state, version, since_ns, last_seen_ns, reason FROM agents "
         "ORDER BY site, agent"
     )
-    return [AgentView(**row) for row in rows]
+    found = [AgentView(**row) for row in rows]
+    times = ["since_ns", "last_seen_ns"]
+    return tabular(found, format, "agents", AGENT_COLUMNS, times)  # type: ignore[return-value]  # JSON list or CSV
