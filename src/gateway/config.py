@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 
 from drivers.config import Backoff, FrozenModel, Name
 from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
+from gateway.standards.config import StandardsConfig
 
 
 class SqliteStoreConfig(FrozenModel):
@@ -141,6 +142,9 @@ class GatewayConfig(FrozenModel):
     write: WriteConfig = Field(default_factory=WriteConfig)
     records: RecordsConfig
     api: ApiConfig | None = Field(None, description="Serve the HTTP API and dashboard.")
+    standards: StandardsConfig | None = Field(
+        None, description="Reference standards: certificate files and scheduled drift analytics."
+    )
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 
