@@ -154,6 +154,12 @@ class GatewayConfig(FrozenModel):
             raise ValueError("ingest.shared_group needs mqtt.version: '5' (shared subscriptions)")
         return self
 
+    @model_validator(mode="after")
+    def _history_reads_the_store(self) -> GatewayConfig:
+        if self.standards is not None:
+            self.standards.check_store(self.store.kind)
+        return self
+
     def ingest_sites(self) -> list[str]:
         """Topic levels to subscribe for the site: ['+'] for all sites."""
         if self.ingest.all_sites:

@@ -106,6 +106,19 @@ class StandardsConfig(FrozenModel):
             raise ValueError("baseline_periods periods do not fit in window_days")
         return self
 
+    def check_store(self, store_kind: str) -> None:
+        """Raise ValueError if ``history.api`` cannot read a store of this kind."""
+        allowed = {
+            "sqlite": ("auto", "sqlite"),
+            "influxdb_v1": ("auto", "influxql"),
+            "influxdb_v2": ("auto", "influxql", "victoriametrics"),
+        }[store_kind]
+        if self.history.api not in allowed:
+            raise ValueError(
+                f"standards.history.api {self.history.api!r} cannot read a {store_kind} store "
+                f"(use {' or '.join(allowed)})"
+            )
+
     def certificates_path(self, records_path: Path) -> Path:
         """The directory of certificate files."""
         return self.certificates_dir or records_path.parent / "certificates"
