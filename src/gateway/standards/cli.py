@@ -513,8 +513,6 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
 def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
     parsed = parse_import(args.file)
     contents, problems = read_certificate_files(parsed)
-    if problems:
-        raise ImportProblems(problems)
     actor = _actor(args)
 
     async def run(registry: Registry) -> ImportSummary:
@@ -528,6 +526,7 @@ def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
                 registry.default_site,
                 update=args.update,
                 dry_run=args.dry_run,
+                problems=problems,
             )
         )
 

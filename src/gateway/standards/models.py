@@ -216,7 +216,10 @@ class TraceabilityNode(FrozenModel):
 
 def _as_date_or_datetime(value: Any) -> Any:
     if isinstance(value, str) and len(value.strip()) == 10:
-        return date.fromisoformat(value.strip())
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError as exc:
+            raise ValueError(f"{value.strip()!r} is not a date YYYY-MM-DD ({exc})") from None
     return value
 
 
@@ -248,7 +251,15 @@ def when_text(value: date | datetime) -> str:
     return value.isoformat()
 
 
-SHA256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+def _hash_text(value: Any) -> Any:
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError("read as a number: write the SHA-256 in quotes")
+    return value.lower() if isinstance(value, str) else value
+
+
+SHA256 = Annotated[
+    str, BeforeValidator(_hash_text), Field(pattern=r"^[0-9a-f]{64}$", description="hex")
+]
 
 
 class CertificateSpec(FrozenModel):

@@ -76,7 +76,11 @@ STANDARD_COLUMNS = [
     "tolerance_around",
     "status",
     "channels",
+    "certificate_model",
+    "monitor_model",
+    "period_s",
 ]
+_ANALYSIS_COLUMNS = ("certificate_model", "monitor_model", "period_s")
 CERTIFICATE_COLUMNS = [
     "standard",
     "number",
@@ -143,6 +147,8 @@ class ParsedImport:
     path: Path
     standards: list[Item] = field(default_factory=list)
     certificates: list[Item] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+    """Entries with problems are left out of the lists and named here."""
 
 
 @dataclass
@@ -169,24 +175,56 @@ def parse_import(path: Path) -> ParsedImport:
     raise ImportProblems([f"{path}: not a .yaml, .yml, .json or .csv file"])
 
 
+def _entry_problems(
+    path: Path, root: yaml.Node | None, prefix: tuple[int | str, ...], exc: ValidationError
+) -> list[str]:
+    problems = []
+    for error in exc.errors(include_url=False):
+        line, shown = _locate(root, (*prefix, *error["loc"]))
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{path}:{line}: {shown}: {message}")
+    return problems
+
+
 def _parse_document(path: Path) -> ParsedImport:
+    """Each entry is validated on its own, so every bad entry is named and the good ones still
+    go through the checks against the registry."""
     try:
         data, root = load_yaml(path)
     except ConfigError as exc:
         raise ImportProblems(exc.problems) from None
+    entries = {key: data.get(key) for key in ("standards", "certificates")}
+    problems = []
+    for key, value in entries.items():
+        if value is not None and not isinstance(value, list):
+            line, shown = _locate(root, (key,))
+            problems.append(f"{path}:{line}: {shown}: must be a list")
     try:
-        document = StandardsDocument.model_validate(data)
+        StandardsDocument.model_validate({k: v for k, v in data.items() if k not in entries})
     except ValidationError as exc:
-        raise ImportProblems(validation_problems(path, root, exc)) from None
+        problems.extend(validation_problems(path, root, exc))
+    if problems:
+        raise ImportProblems(problems)
     parsed = ParsedImport(path)
-    for i, entry in enumerate(document.standards):
+    for i, raw in enumerate(entries["standards"] or ()):
         loc: tuple[int | str, ...] = ("standards", i)
+        try:
+            entry = StandardEntry.model_validate(raw)
+        except ValidationError as exc:
+            parsed.problems.extend(_entry_problems(path, root, loc, exc))
+            continue
         parsed.standards.append(Item(entry, Where(path, yaml_root=root, yaml_loc=loc)))
         for j, certificate in enumerate(entry.certificates):
             where = Where(path, yaml_root=root, yaml_loc=(*loc, "certificates", j))
             parsed.certificates.append(Item(certificate, where, entry.id))
-    for j, top in enumerate(document.certificates):
-        where = Where(path, yaml_root=root, yaml_loc=("certificates", j))
+    for j, raw in enumerate(entries["certificates"] or ()):
+        loc = ("certificates", j)
+        try:
+            top = CertificateEntry.model_validate(raw)
+        except ValidationError as exc:
+            parsed.problems.extend(_entry_problems(path, root, loc, exc))
+            continue
+        where = Where(path, yaml_root=root, yaml_loc=loc)
         spec = CertificateSpec.model_validate(top.model_dump(exclude={"standard"}))
         parsed.certificates.append(Item(spec, where, top.standard))
     return parsed
@@ -261,7 +299,9 @@ def _parse_csv(path: Path) -> ParsedImport:
     if problems:
         raise ImportProblems(problems)
     parsed = ParsedImport(path)
+    rows_seen = 0
     for line, cells in rows:
+        rows_seen += 1
         try:
             if kind == "standards":
                 item = _standard_row(path, line, cells)
@@ -269,10 +309,8 @@ def _parse_csv(path: Path) -> ParsedImport:
             else:
                 parsed.certificates.append(_certificate_row(path, line, cells))
         except _RowProblems as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise ImportProblems(problems)
-    if not parsed.standards and not parsed.certificates:
+            parsed.problems.extend(exc.problems)
+    if not rows_seen:
         raise ImportProblems([f"{path}: no data rows after the header"])
     return parsed
 
@@ -350,9 +388,10 @@ def parse_traceability(text: str) -> list[dict[str, Any]]:
         levels = []
         for level in branch.split(">"):
             parts = [part.strip() for part in level.split("|")]
-            if len(parts) < 2 or len(parts) > 4 or not parts[0] or not parts[1]:
+            if len(parts) < 2 or len(parts) > 5 or not parts[0] or not parts[1]:
                 raise ValueError(
-                    f"{level.strip()!r} is not 'LAB | STANDARD [| CERTIFICATE] [| national]'"
+                    f"{level.strip()!r} is not 'LAB | STANDARD [| CERTIFICATE] [| national] "
+                    "[| DESCRIPTION]'"
                 )
             node: dict[str, Any] = {"lab": parts[0], "standard": parts[1]}
             if len(parts) > 2 and parts[2]:
@@ -361,6 +400,8 @@ def parse_traceability(text: str) -> list[dict[str, Any]]:
                 if parts[3].lower() not in ("national", ""):
                     raise ValueError(f"{level.strip()!r}: the fourth part may only be 'national'")
                 node["national"] = parts[3].lower() == "national"
+            if len(parts) > 4 and parts[4]:
+                node["description"] = parts[4]
             levels.append(node)
         for lower, upper in itertools.pairwise(levels):
             lower["traceable_to"] = [upper]
@@ -375,10 +416,16 @@ def format_traceability(nodes: Sequence[TraceabilityNode]) -> str:
         levels = []
         current: TraceabilityNode | None = node
         while current is not None:
-            parts = [current.lab, current.standard, current.certificate or ""]
-            if current.national:
-                parts.append("national")
-            levels.append(" | ".join(parts).rstrip(" |"))
+            parts = [
+                current.lab,
+                current.standard,
+                current.certificate or "",
+                "national" if current.national else "",
+                current.description or "",
+            ]
+            while not parts[-1]:
+                parts.pop()
+            levels.append(" | ".join(parts))
             current = current.traceable_to[0] if current.traceable_to else None
         branches.append(" > ".join(levels))
     return "; ".join(branches)
@@ -387,9 +434,13 @@ def format_traceability(nodes: Sequence[TraceabilityNode]) -> str:
 def _standard_row(path: Path, line: int, cells: dict[str, str]) -> Item:
     columns = {name: name for name in STANDARD_COLUMNS}
     columns["tolerance.around"] = "tolerance_around"
+    columns.update({f"analysis.{key}": key for key in _ANALYSIS_COLUMNS})
     where = Where(path, line, columns=columns)
     data: dict[str, Any] = {k: v for k, v in cells.items() if v and k in STANDARD_COLUMNS}
     data.pop("tolerance_around", None)
+    analysis = {key: data.pop(key) for key in _ANALYSIS_COLUMNS if key in data}
+    if analysis:
+        data["analysis"] = analysis
     around = cells.get("tolerance_around", "")
     if "tolerance" in data:
         try:
@@ -486,8 +537,8 @@ def _check_and_apply(
     actor: str,
     default_site: str,
     update: bool,
+    problems: list[str],
 ) -> ImportSummary:
-    problems: list[str] = []
     summary = ImportSummary()
     in_file: dict[str, StandardSpec] = {}
     for item in parsed.standards:
@@ -610,9 +661,11 @@ def import_into(
     default_site: str,
     update: bool = False,
     dry_run: bool = False,
+    problems: Sequence[str] = (),
 ) -> ImportSummary:
     """Check an import against the registry and apply it in one transaction, or raise
-    ImportProblems and change nothing (files written for it are removed again). ``dry_run``:
+    ImportProblems and change nothing (files written for it are removed again). ``problems``:
+    those already found (parsing, files), reported together with the registry's. ``dry_run``:
     check everything, then roll back."""
     stored: dict[int, StoredFile] = {}
     written: list[StoredFile] = []
@@ -624,7 +677,9 @@ def import_into(
                 written.append(kept)
         db.execute("BEGIN IMMEDIATE")
         try:
-            summary = _check_and_apply(db, parsed, stored, actor, default_site, update)
+            summary = _check_and_apply(
+                db, parsed, stored, actor, default_site, update, [*parsed.problems, *problems]
+            )
         except BaseException:
             db.execute("ROLLBACK")
             raise
@@ -707,6 +762,9 @@ def export_standards_csv(records: Sequence[StandardRecord]) -> str:
                 around,
                 record.status,
                 format_channels(record.channels),
+                _cell(record.analysis.certificate_model),
+                _cell(record.analysis.monitor_model),
+                _cell(record.analysis.period_s),
             ]
         )
     return out.getvalue()
