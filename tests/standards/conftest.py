@@ -8,9 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.support.processes import write_yaml
 
 from gateway.cli import main
+from tests.support.processes import write_yaml
 
 CASES = Path(__file__).parent / "cases"
 

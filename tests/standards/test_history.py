@@ -11,7 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from tests.support.services import Influxd, VictoriaMetrics, free_port
 
 from drivers.errors import StoreError
 from gateway.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
@@ -26,6 +25,7 @@ from gateway.standards.history import (
     build_history_reader,
 )
 from gateway.stores import build_store
+from tests.support.services import Influxd, VictoriaMetrics, free_port
 
 T0 = 1_767_225_600_000_000_000
 SERIES = SeriesRef("lab-1", "bench-1", "zener-10v", "voltage", "V")

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
 from tests.standards.conftest import CASES, snapshot
 
 GOLDEN = sorted(p.stem for p in CASES.glob("*.expected"))

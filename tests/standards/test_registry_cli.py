@@ -10,10 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from tests.standards.conftest import CASES
-from tests.support.processes import child_env, etalon_command
 
 from gateway.standards.models import Tolerance
+from tests.standards.conftest import CASES
+from tests.support.processes import child_env, etalon_command
 
 PDF = CASES / "files" / "vmi-2025-0042.pdf"
 

@@ -6,7 +6,6 @@ the token's name); asking for an evaluation now needs an operator.
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
@@ -88,7 +87,7 @@ async def _guard(work: Awaitable[T]) -> T:
     except Conflict as exc:
         raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
     except InvalidInput as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     except RegistryError as exc:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
     except StoreError as exc:
@@ -142,7 +141,7 @@ async def show_standard(request: Request, standard_id: str, _who: Viewer) -> Sta
     """One standard, its channel links and certificates (each file's hash verified now)."""
     registry = _registry(request)
     record = await _guard(registry.standard(standard_id))
-    checked = [await asyncio.to_thread(registry.checked, c) for c in record.certificates]
+    checked = [await registry.verified(c) for c in record.certificates]
     return record.model_copy(update={"certificates": checked})
 
 
@@ -153,7 +152,7 @@ async def update_standard(
     """Change a standard's fields and channel links."""
     if spec.id != standard_id:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             f"the body's id {spec.id!r} is not the path's {standard_id!r} (ids do not change)",
         )
     changed = await _guard(_registry(request).update_standard(spec, _actor(who)))
@@ -176,7 +175,7 @@ async def add_certificate(
     """Register a certificate (its file is sent afterwards to .../file)."""
     if spec.file is not None or spec.file_sha256 is not None:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             "send the certificate's file with PUT .../certificates/{id}/file",
         )
     certificate_id = await _guard(
@@ -192,7 +191,7 @@ async def show_certificate(
     """One certificate, its file's hash verified now."""
     registry = _registry(request)
     certificate = await _guard(registry.certificate(standard_id, certificate_id))
-    return await asyncio.to_thread(registry.checked, certificate)
+    return await registry.verified(certificate)
 
 
 @router.put("/{standard_id}/certificates/{certificate_id}")
@@ -202,7 +201,7 @@ async def update_certificate(
     """Correct a certificate's fields (the correction is audited, before and after)."""
     if spec.file is not None or spec.file_sha256 is not None:
         raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_ENTITY,
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
             "send the certificate's file with PUT .../certificates/{id}/file",
         )
     changed = await _guard(
@@ -223,7 +222,7 @@ async def upload_file(
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_FILE_BYTES:
         raise HTTPException(
-            status.HTTP_413_REQUEST_ENTITY_TOO_LARGE,
+            status.HTTP_413_CONTENT_TOO_LARGE,
             f"a certificate file may have at most {MAX_FILE_BYTES // 2**20} MiB",
         )
     data = await request.body()
@@ -242,7 +241,7 @@ async def download_file(
     if certificate.file is None:
         raise HTTPException(status.HTTP_404_NOT_FOUND, "this certificate has no file")
     info = certificate.file
-    data, state = await asyncio.to_thread(registry.files.read, info.stored())
+    data, state = await registry.read_file(certificate)
     if state != "ok":
         raise HTTPException(
             status.HTTP_409_CONFLICT,
@@ -309,6 +308,6 @@ async def evaluate_now(request: Request, standard_id: str, _who: Operator) -> di
     try:
         result = await _guard(service.evaluate_one(standard_id))
     except (ValueError, ArithmeticError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_ENTITY, str(exc)) from None
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
     summary: dict[str, Any] = result.summary()
     return summary

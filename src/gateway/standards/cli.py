@@ -389,10 +389,7 @@ def format_show(
 
 async def _show(registry: Registry, args: argparse.Namespace) -> int:
     record = await registry.standard(args.id)
-    checked = [
-        await asyncio.to_thread(registry.checked, certificate)
-        for certificate in record.certificates
-    ]
+    checked = [await registry.verified(certificate) for certificate in record.certificates]
     record = record.model_copy(update={"certificates": checked})
     chain = await registry.traceability(args.id)
     rows = await registry.records.query(

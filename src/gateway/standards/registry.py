@@ -707,7 +707,9 @@ class Registry:
         file: tuple[bytes, str] | None = None,
     ) -> int:
         """Register a certificate, keeping its file (bytes, original name) if given."""
-        stored, new = self.files.put(*file) if file else (None, False)
+        stored, new = (None, False)
+        if file is not None:
+            stored, new = await self._io(lambda: self.files.put(*file))
         try:
             return await self.records.run(
                 lambda db: transaction(
@@ -738,7 +740,7 @@ class Registry:
     ) -> FileInfo:
         """Keep a certificate's file and record it."""
         await self.certificate(standard_id, certificate_id)
-        stored, _ = self.files.put(data, name)
+        stored, _ = await self._io(lambda: self.files.put(data, name))
         await self.records.run(
             lambda db: transaction(db, lambda db: attach_file(db, certificate_id, stored, actor))
         )
@@ -753,6 +755,22 @@ class Registry:
     async def traceability(self, standard_id: str) -> TraceabilityChain:
         """The traceability chain of a standard."""
         return await self.records.run(lambda db: traceability_chain(db, standard_id))
+
+    async def _io(self, work: Callable[[], T]) -> T:
+        """Blocking file work (hashing, fsync) off the event loop, on the record store's thread:
+        short, and no thread of its own to manage."""
+        return await self.records.run(lambda _db: work())
+
+    async def verified(self, certificate: CertificateRecord) -> CertificateRecord:
+        """The certificate with its file's hash verified now (off the event loop)."""
+        return await self._io(lambda: self.checked(certificate))
+
+    async def read_file(self, certificate: CertificateRecord) -> tuple[bytes, FileState]:
+        """A certificate's file and whether it still has its recorded hash."""
+        if certificate.file is None:
+            raise NotFound(f"certificate {certificate.number} has no file")
+        stored = certificate.file.stored()
+        return await self._io(lambda: self.files.read(stored))
 
     def checked(self, certificate: CertificateRecord) -> CertificateRecord:
         """The certificate with its file's hash verified now."""
