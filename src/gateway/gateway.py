@@ -124,6 +124,9 @@ class Gateway:
 
         link.on_connected.append(announce)
         writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        if cfg.standards is not None and cfg.standards.analytics:
+            # numpy and scipy take seconds to import: before ingest starts, not during it.
+            import gateway.standards.service  # noqa: F401
         try:
             await link.start()
         except BaseException:
