@@ -25,6 +25,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.points import LineBuilder, MetricsSample, ReadingsBatch
 from gateway.records import RecordStore
 from gateway.standards import service as service_module
+from gateway.standards.evaluation import PeriodStat
 from gateway.standards.history import RawReadings, SeriesRef
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.service import StandardsService
@@ -75,6 +76,7 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
                 "baseline_periods": 5,
                 "window_days": 400,
                 "history": {"chunk_days": 10},
+                "worker": "thread",
             },
         }
     )
@@ -172,8 +174,13 @@ async def test_history_is_read_incrementally(parts: Parts) -> None:
         name = "recording"
 
         async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+            raise AssertionError("the service reads period statistics")
+
+        async def read_periods(
+            self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+        ) -> list[PeriodStat]:
             calls.append((start_ns, end_ns))
-            return await real.read(series, start_ns, end_ns)
+            return await real.read_periods(series, start_ns, end_ns, period_ns)
 
         async def close(self) -> None:
             await real.close()
@@ -205,6 +212,11 @@ async def test_a_failing_store_is_counted_and_logged_once(
         name = "down"
 
         async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+            raise StoreError("http://127.0.0.1:1: ConnectError: refused")
+
+        async def read_periods(
+            self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+        ) -> list[PeriodStat]:
             raise StoreError("http://127.0.0.1:1: ConnectError: refused")
 
         async def close(self) -> None:
@@ -254,10 +266,15 @@ async def test_a_pass_that_overruns_skips_the_next_tick(parts: Parts) -> None:
         name = "slow"
 
         async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+            return await real.read(series, start_ns, end_ns)
+
+        async def read_periods(
+            self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+        ) -> list[PeriodStat]:
             if not slow.is_set():
                 slow.set()
                 await asyncio.sleep(1.3)
-            return await real.read(series, start_ns, end_ns)
+            return await real.read_periods(series, start_ns, end_ns, period_ns)
 
         async def close(self) -> None:
             await real.close()
@@ -271,3 +288,33 @@ async def test_a_pass_that_overruns_skips_the_next_tick(parts: Parts) -> None:
         await task
     assert parts.metrics.standards_evaluations_skipped == 1
     assert parts.metrics.standards_evaluations == 2
+
+
+async def test_the_worker_process_evaluates_and_is_replaced_if_it_dies(
+    parts: Parts, tmp_path: Path
+) -> None:
+    """The default worker is a process of its own; killed, it is replaced at the next pass."""
+    import multiprocessing
+    import os
+    import signal
+
+    config = parts.config.model_copy(
+        update={"standards": parts.config.standards.model_copy(update={"worker": "process"})}  # type: ignore[union-attr]
+    )
+    service = StandardsService(
+        config, parts.records, parts.spool, parts.hub, parts.metrics, clock=parts.clock
+    )
+    try:
+        await parts.store.write([zener_readings(0, 20)])
+        (first,) = await service.evaluate_all()
+        assert first.channels[0].periods_used == 20
+        (child,) = multiprocessing.active_children()
+        assert os.getpriority(os.PRIO_PROCESS, child.pid or 0) >= 10  # yields to ingest
+        os.kill(child.pid or 0, signal.SIGKILL)
+        child.join(5)
+        assert await service.evaluate_all() == []
+        assert parts.metrics.standards_evaluation_errors == 1
+        (again,) = await service.evaluate_all()
+        assert again.channels[0].periods_used == 20
+    finally:
+        await service.close()

@@ -93,6 +93,11 @@ class StandardsConfig(FrozenModel):
     horizon_days: float = Field(
         3652.5, gt=0, description="How far ahead an out-of-tolerance date is searched."
     )
+    worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the CPU work (parsing, aggregation, fits) runs: a process of its own "
+        "at low priority (ingest keeps its core and the interpreter lock), or a thread.",
+    )
     history: HistoryConfig = Field(default_factory=HistoryConfig)
     clock: ClockConfig = Field(
         default_factory=SystemClockConfig,

@@ -11,8 +11,10 @@ time range as numpy arrays:
   the ``reading_value``, ``reading_u`` and ``reading_quality`` series are joined on their
   timestamps, which VictoriaMetrics keeps to the millisecond.
 
-HTTP bodies are received on the event loop but parsed on the analytics' thread, so a large
-history never holds up ingest.
+``read_periods`` hands back period statistics, not readings: the SQL query, or the parsing of
+an HTTP body received on the event loop, and the aggregation run on the analytics' worker (a
+process of its own by default), so a large history never holds up ingest. The functions that
+run there are module-level (picklable).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from gateway.config import (
     StoreConfig,
 )
 from gateway.standards.config import HistoryConfig
+from gateway.standards.evaluation import PeriodStat, aggregate
 
 T = TypeVar("T")
 FAR_FUTURE_NS = 2**62
@@ -92,65 +95,105 @@ class HistoryReader(Protocol):
         """Good readings with ``start_ns <= ts < end_ns``; StoreError if the store cannot say."""
         ...
 
+    async def read_periods(
+        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+    ) -> list[PeriodStat]:
+        """The same readings as period statistics (periods from the epoch), computed on the
+        analytics' worker."""
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...
 
 
+def _periods(raw: RawReadings, period_ns: int) -> list[PeriodStat]:
+    return aggregate(raw.ts, raw.values, raw.u, period_ns)
+
+
+_CONNECTIONS: dict[str, sqlite3.Connection] = {}
+"""Read-only connections of the worker (one worker: one user of each)."""
+
+
+def _sqlite_connection(path: Path) -> sqlite3.Connection:
+    key = str(path)
+    db = _CONNECTIONS.get(key)
+    if db is None:
+        uri = f"file:{urllib.parse.quote(key)}?mode=ro"
+        db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5.0)
+        _CONNECTIONS[key] = db
+    return db
+
+
+def sqlite_raw(path: Path, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+    """On the worker: good readings of a series from the embedded store."""
+    try:
+        rows = (
+            _sqlite_connection(path)
+            .execute(
+                "SELECT r.ts, r.value, r.u FROM readings r JOIN series s ON r.series_id = s.id "
+                "WHERE s.site=? AND s.agent=? AND s.instrument=? AND s.channel=? AND s.unit=? "
+                "AND r.quality=0 AND r.value IS NOT NULL AND r.ts >= ? AND r.ts < ?",
+                (
+                    series.site,
+                    series.agent,
+                    series.instrument,
+                    series.channel,
+                    series.unit,
+                    start_ns,
+                    end_ns,
+                ),
+            )
+            .fetchall()
+        )
+    except sqlite3.OperationalError as exc:
+        if "no such table" in str(exc):
+            return RawReadings.empty()  # nothing written yet
+        raise StoreError(f"sqlite store {path}: {exc}") from exc
+    except sqlite3.Error as exc:
+        raise StoreError(f"sqlite store {path}: {exc}") from exc
+    return RawReadings.of(rows)
+
+
+def sqlite_periods(
+    path: Path, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+) -> list[PeriodStat]:
+    """On the worker: period statistics of a series from the embedded store."""
+    return _periods(sqlite_raw(path, series, start_ns, end_ns), period_ns)
+
+
+def sqlite_close(path: Path) -> None:
+    """On the worker: close its connection to a store."""
+    db = _CONNECTIONS.pop(str(path), None)
+    if db is not None:
+        db.close()
+
+
 class SqliteHistory:
-    """The embedded store, read with SQL on the analytics' thread."""
+    """The embedded store, read with SQL on the analytics' worker."""
 
     name = "sqlite"
 
     def __init__(self, path: Path, executor: Executor) -> None:
         self.path = path
         self._executor = executor
-        self._db: sqlite3.Connection | None = None
 
-    def _connection(self) -> sqlite3.Connection:
-        if self._db is None:
-            uri = f"file:{urllib.parse.quote(str(self.path))}?mode=ro"
-            self._db = sqlite3.connect(uri, uri=True, check_same_thread=False, timeout=5.0)
-        return self._db
-
-    def _read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
-        try:
-            rows = (
-                self._connection()
-                .execute(
-                    "SELECT r.ts, r.value, r.u FROM readings r JOIN series s ON r.series_id = s.id "
-                    "WHERE s.site=? AND s.agent=? AND s.instrument=? AND s.channel=? AND s.unit=? "
-                    "AND r.quality=0 AND r.value IS NOT NULL AND r.ts >= ? AND r.ts < ?",
-                    (
-                        series.site,
-                        series.agent,
-                        series.instrument,
-                        series.channel,
-                        series.unit,
-                        start_ns,
-                        end_ns,
-                    ),
-                )
-                .fetchall()
-            )
-        except sqlite3.OperationalError as exc:
-            if "no such table" in str(exc):
-                return RawReadings.empty()  # nothing written yet
-            raise StoreError(f"sqlite store {self.path}: {exc}") from exc
-        except sqlite3.Error as exc:
-            raise StoreError(f"sqlite store {self.path}: {exc}") from exc
-        return RawReadings.of(rows)
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
         """See :class:`HistoryReader`."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, self._read, series, start_ns, end_ns)
+        return await self._run(sqlite_raw, self.path, series, start_ns, end_ns)
+
+    async def read_periods(
+        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+    ) -> list[PeriodStat]:
+        """See :class:`HistoryReader`."""
+        return await self._run(sqlite_periods, self.path, series, start_ns, end_ns, period_ns)
 
     async def close(self) -> None:
-        """Close the connection (on its thread)."""
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        """Close the worker's connection."""
+        await self._run(sqlite_close, self.path)
 
 
 class _HttpReader:
@@ -187,8 +230,8 @@ class _HttpReader:
             )
         return response.content
 
-    async def _parse(self, fn: Callable[[bytes], T], body: bytes) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, body)
+    async def _parse(self, fn: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
 
     async def close(self) -> None:
         """Close the HTTP pool."""
@@ -228,6 +271,11 @@ def parse_influxql(body: bytes) -> RawReadings:
                         continue
                     rows.append((int(row[at_time]), float(value), row[at_u]))
     return RawReadings.of(rows)
+
+
+def influxql_periods(body: bytes, period_ns: int) -> list[PeriodStat]:
+    """On the worker: an InfluxQL answer as period statistics."""
+    return _periods(parse_influxql(body), period_ns)
 
 
 class InfluxQLHistory(_HttpReader):
@@ -274,9 +322,8 @@ class InfluxQLHistory(_HttpReader):
             f"AND time >= {start_ns} AND time < {end_ns}"
         )
 
-    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
-        """See :class:`HistoryReader`."""
-        body = await self._get(
+    async def _body(self, series: SeriesRef, start_ns: int, end_ns: int) -> bytes:
+        return await self._get(
             "/query",
             [
                 ("db", self.database),
@@ -286,7 +333,17 @@ class InfluxQLHistory(_HttpReader):
                 ("chunk_size", "20000"),
             ],
         )
-        return await self._parse(parse_influxql, body)
+
+    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+        """See :class:`HistoryReader`."""
+        return await self._parse(parse_influxql, await self._body(series, start_ns, end_ns))
+
+    async def read_periods(
+        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+    ) -> list[PeriodStat]:
+        """See :class:`HistoryReader`."""
+        body = await self._body(series, start_ns, end_ns)
+        return await self._parse(influxql_periods, body, period_ns)
 
 
 def _label(value: str) -> str:
@@ -316,6 +373,11 @@ def parse_victoria_export(body: bytes) -> RawReadings:
     return RawReadings.of(rows)
 
 
+def victoria_periods(body: bytes, period_ns: int) -> list[PeriodStat]:
+    """On the worker: a VictoriaMetrics export as period statistics."""
+    return _periods(parse_victoria_export(body), period_ns)
+
+
 class VictoriaHistory(_HttpReader):
     """VictoriaMetrics' export API."""
 
@@ -335,13 +397,13 @@ class VictoriaHistory(_HttpReader):
         )
         return f'{{__name__=~"reading_(value|u|quality)",{labels}}}'
 
-    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
-        """See :class:`HistoryReader`. VictoriaMetrics' range is inclusive and in ms."""
+    async def _body(self, series: SeriesRef, start_ns: int, end_ns: int) -> bytes | None:
+        # VictoriaMetrics' range is inclusive and in ms (it keeps timestamps to the ms).
         start_ms = -(-start_ns // 1_000_000)
         end_ms = -(-end_ns // 1_000_000) - 1
         if end_ms < start_ms:
-            return RawReadings.empty()
-        body = await self._get(
+            return None
+        return await self._get(
             "/api/v1/export",
             [
                 ("match[]", self.match(series)),
@@ -349,7 +411,22 @@ class VictoriaHistory(_HttpReader):
                 ("end", f"{min(end_ms, 2**52) / 1000:.3f}"),
             ],
         )
+
+    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+        """See :class:`HistoryReader`."""
+        body = await self._body(series, start_ns, end_ns)
+        if body is None:
+            return RawReadings.empty()
         return await self._parse(parse_victoria_export, body)
+
+    async def read_periods(
+        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+    ) -> list[PeriodStat]:
+        """See :class:`HistoryReader`."""
+        body = await self._body(series, start_ns, end_ns)
+        if body is None:
+            return []
+        return await self._parse(victoria_periods, body, period_ns)
 
 
 class AutoV2History:
@@ -380,6 +457,13 @@ class AutoV2History:
     async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
         """See :class:`HistoryReader`."""
         return await (await self._choose()).read(series, start_ns, end_ns)
+
+    async def read_periods(
+        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+    ) -> list[PeriodStat]:
+        """See :class:`HistoryReader`."""
+        reader = await self._choose()
+        return await reader.read_periods(series, start_ns, end_ns, period_ns)
 
     async def close(self) -> None:
         """Close both clients."""

@@ -12,19 +12,31 @@ thread. The result goes
   every evaluation);
 - to the event hub as :class:`gateway.events.StandardEvaluated`, for the alert engine.
 
-Ingest is never delayed: reading, aggregating, fitting and serialising run on one dedicated
-thread (so at most one evaluation's CPU work at a time), HTTP bodies are parsed there too, and
-a pass that overruns its interval skips the next tick and counts it.
+Ingest is never delayed: the CPU work -- the SQL of the embedded store, parsing HTTP bodies,
+aggregating, fitting, serialising -- runs on one worker, by default a process of its own at low
+priority (``worker: process``), so it takes neither the gateway's interpreter lock nor, when the
+machine is busy, ingest's CPU; one job at a time. A pass that overruns its interval skips the
+next tick and counts it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import multiprocessing
+import os
 import time
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import (
+    BrokenExecutor,
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -44,7 +56,6 @@ from gateway.standards.evaluation import (
     PeriodStat,
     StandardInput,
     StandardResult,
-    aggregate,
     evaluate,
 )
 from gateway.standards.history import FAR_FUTURE_NS, HistoryReader, SeriesRef, build_history_reader
@@ -53,6 +64,7 @@ from gateway.standards.registry import Registry, StandardRecord
 log = logging.getLogger("etalon.gateway.standards")
 
 NS_PER_DAY = 86_400_000_000_000
+T = TypeVar("T")
 
 
 @dataclass
@@ -162,6 +174,47 @@ def tsdb_points(
     return [entry for entry in entries if entry is not None]
 
 
+def _lower_priority() -> None:
+    """In the worker process: yield the CPU to ingest when the machine is busy."""
+    with contextlib.suppress(OSError):
+        os.nice(10)
+
+
+def analytics_executor(kind: str) -> Executor:
+    """One worker: a low-priority process (spawned: the gateway has threads) or a thread."""
+    if kind == "thread":
+        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="standards")
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_lower_priority,
+    )
+
+
+class Worker(Executor):
+    """The analytics' executor, replaced by a fresh one if its process dies (killed, out of
+    memory): the readers keep this object, so they use the new one."""
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._inner = analytics_executor(kind)
+        self.restarts = 0
+
+    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
+        """Run ``fn`` on the worker."""
+        return self._inner.submit(fn, *args, **kwargs)
+
+    def restart(self) -> None:
+        """Drop a broken worker and start another."""
+        self._inner.shutdown(wait=False, cancel_futures=True)
+        self._inner = analytics_executor(self.kind)
+        self.restarts += 1
+
+    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
+        """Stop the worker."""
+        self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+
 class StandardsService:
     """See the module doc."""
 
@@ -185,7 +238,7 @@ class StandardsService:
         self.hub = hub
         self.metrics = metrics
         self.clock = clock or build_clock(self.options.clock)
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="standards")
+        self._executor = Worker(self.options.worker)
         self.reader = reader or build_history_reader(
             config.store, self.options.history, self._executor
         )
@@ -224,8 +277,10 @@ class StandardsService:
         """Close the history reader and the analytics' thread."""
         try:
             await self.reader.close()
+        except (StoreError, RuntimeError) as exc:  # a worker already gone
+            log_event(log, logging.DEBUG, "history reader close", reason=str(exc))
         finally:
-            self._executor.shutdown(wait=True)
+            self._executor.shutdown(wait=True, cancel_futures=True)
 
     async def evaluate_all(self) -> list[StandardResult]:
         """Evaluate every active standard once; a failing standard does not stop the others."""
@@ -244,13 +299,21 @@ class StandardsService:
     async def evaluate_one(self, standard_id: str) -> StandardResult:
         """Evaluate one standard now (the API's "evaluate"); raises what went wrong."""
         standard = await self.registry.standard(standard_id)
-        return await self._evaluate(standard)
+        try:
+            return await self._evaluate(standard)
+        except BrokenExecutor as exc:
+            self._executor.restart()
+            raise StoreError(f"the analytics worker died ({exc}); it was restarted") from None
 
     async def _evaluate_logged(self, standard: StandardRecord) -> StandardResult | None:
         try:
             result = await self._evaluate(standard)
         except (EtalonError, ValueError) as exc:
             self._state(standard.id, f"{type(exc).__name__}: {exc}")
+            return None
+        except BrokenExecutor as exc:
+            self._state(standard.id, f"the analytics worker died ({exc}); restarted")
+            self._executor.restart()
             return None
         self._state(standard.id, None)
         return result
@@ -391,17 +454,13 @@ class StandardsService:
         chunk_ns = max(1, int(options.history.chunk_days * NS_PER_DAY) // period_ns) * period_ns
         fresh: dict[int, PeriodStat] = {}
         latest_ns: int | None = None
-        loop = asyncio.get_running_loop()
         start = begin
         while True:
             end = start + chunk_ns if start + chunk_ns <= now_ns else FAR_FUTURE_NS
-            raw = await self.reader.read(series, start, end)
-            if raw.ts.size:
-                stats = await loop.run_in_executor(
-                    self._executor, aggregate, raw.ts, raw.values, raw.u, period_ns
-                )
-                fresh.update((stat.start_ns, stat) for stat in stats)
-                latest_ns = int(raw.ts[-1])
+            stats = await self.reader.read_periods(series, start, end, period_ns)
+            fresh.update((stat.start_ns, stat) for stat in stats)
+            if stats:
+                latest_ns = max(latest_ns or 0, max(stat.last_ns for stat in stats))
             if end == FAR_FUTURE_NS:
                 break
             start = end

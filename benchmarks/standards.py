@@ -1,0 +1,212 @@
+"""Does the gateway's scheduled analytics delay ingest? The chain's ingest rate with the
+standards analytics off, then on and busy, measured in the same run on the same servers.
+
+The chain is measured as in benchmarks/chain.py: a pre-filled agent spool (N readings of 100
+channels) drains through agent → Mosquitto → gateway → VictoriaMetrics, timed until the store
+has every row. "On": S standards, each linked to a channel with a year of history (H readings)
+already in VictoriaMetrics, evaluated every second and told to read their whole history again at
+every pass (``reread_periods``), so the analytics read, parse, aggregate and fit all the time the
+chain drains -- far more than a real gateway does (it reads only the latest periods). Rounds
+alternate off/on; medians are reported, with the analytics' own timings.
+
+    .venv/bin/python -m benchmarks.standards [--readings 200000] [--standards 20] [--rounds 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import signal
+import statistics
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from benchmarks.chain import (  # noqa: E402
+    AGENT,
+    OPENER,
+    SITE,
+    cpu_seconds,
+    fill_spool,
+    readings,
+    vm_rows,
+)
+from tests.support.processes import EtalonProcess, write_yaml  # noqa: E402
+from tests.support.services import Mosquitto, VictoriaMetrics  # noqa: E402
+
+from gateway.cli import main as etalon  # noqa: E402
+
+DAY_NS = 86_400_000_000_000
+
+
+def write_history(vm: VictoriaMetrics, standards: int, per_standard: int) -> int:
+    """A year of readings of each history channel, straight into VictoriaMetrics."""
+    end = (time.time_ns() // DAY_NS - 1) * DAY_NS
+    step = 365 * DAY_NS // per_standard
+    rows = 0
+    for i in range(standards):
+        lines = [
+            f"reading,agent=history,channel=ch-{i},instrument=zener-{i},site={SITE},unit=V "
+            f"value={10.0 + k * 1e-12 + (k % 7) * 1e-8!r},quality=0i,u=5e-07 "
+            f"{end - (per_standard - k) * step}"
+            for k in range(per_standard)
+        ]
+        for start in range(0, len(lines), 20_000):
+            body = "\n".join(lines[start : start + 20_000]).encode()
+            request = urllib.request.Request(
+                vm.url + "/api/v2/write?precision=ns&bucket=b", data=body, method="POST"
+            )
+            OPENER.open(request, timeout=60).read()
+        rows += 3 * per_standard
+    return rows
+
+
+def register(config: Path, tmp: Path, standards: int) -> None:
+    document = {
+        "standards": [
+            {
+                "id": f"Z-{i:03d}",
+                "kind": "dc_voltage",
+                "nominal": 10.0,
+                "unit": "V",
+                "owner_lab": "bench",
+                "tolerance": "±5 ppm",
+                "channels": [
+                    {"agent": "history", "instrument": f"zener-{i}", "channel": f"ch-{i}",
+                     "unit": "V"}
+                ],
+            }
+            for i in range(standards)
+        ]
+    }  # fmt: skip
+    path = write_yaml(tmp / "standards.yaml", document)
+    assert etalon(["standards", "import", "-c", str(config), str(path)]) == 0
+
+
+def gateway_config(tmp: Path, broker: Mosquitto, vm: VictoriaMetrics, on: bool) -> Path:
+    config: dict[str, Any] = {
+        "site": SITE,
+        "id": "gw",
+        "mqtt": {"port": broker.port, "keepalive_s": 30},
+        "spool": {"path": str(tmp / "gw-spool.db")},
+        "store": {"kind": "influxdb_v2", "url": vm.url, "bucket": "b", "org": "o"},
+        "records": {"path": str(tmp / "records.db")},
+        "write": {"batch_max_lines": 10_000, "batch_max_delay_ms": 20},
+    }
+    if on:
+        config["standards"] = {
+            "analytics_interval_s": 1,
+            "history": {"reread_periods": 400},
+        }
+    return write_yaml(tmp / "gateway.yaml", config)
+
+
+def drain(tmp: Path, broker: Mosquitto, vm: VictoriaMetrics, n: int, on: bool) -> dict[str, float]:
+    """Rate of one drain of n pre-spooled readings, and the analytics' figures."""
+    asyncio.run(fill_spool(tmp / "agent-spool.db", readings(n)))
+    config = gateway_config(tmp, broker, vm, on)
+    agent_cfg = write_yaml(
+        tmp / "agent.yaml",
+        {
+            "site": SITE,
+            "id": AGENT,
+            "mqtt": {"port": broker.port, "keepalive_s": 30},
+            "spool": {"path": str(tmp / "agent-spool.db"), "max_bytes": 2**34},
+            "publish": {"batch_max_readings": 500, "batch_max_delay_ms": 20, "window": 64},
+            "instruments": [
+                {
+                    "name": "idle",
+                    "protocol": "sim",
+                    "model": {"kind": "room"},
+                    "channels": [
+                        {"name": "t", "quantity": "temperature", "unit": "°C", "interval_s": 3600}
+                    ],
+                }
+            ],
+        },
+    )
+    gateway = EtalonProcess("gateway", config, tmp / f"gateway-{on}.log").start()
+    gateway.wait_log("gateway started", timeout_s=60)
+    if on:
+        # Let the first full reads happen, then measure while the passes keep going.
+        gateway.wait_log("standards analytics started", timeout_s=60)
+        time.sleep(3)
+    target = vm_rows(vm) + n * 3
+    gateway_cpu0 = cpu_seconds(gateway.process.pid)  # type: ignore[union-attr]
+    start = time.monotonic()
+    agent = EtalonProcess("agent", agent_cfg, tmp / "agent.log").start()
+    while vm_rows(vm) < target and time.monotonic() < start + 600:
+        time.sleep(0.02)
+    elapsed = time.monotonic() - start
+    gateway_cpu = cpu_seconds(gateway.process.pid) - gateway_cpu0  # type: ignore[union-attr]
+    agent.stop()
+    gateway.stop()
+    final = gateway.final_metrics()
+    return {
+        "rate": n / elapsed,
+        "gateway_cpu_share": gateway_cpu / elapsed,
+        "evaluations": final.get("standards_evaluations", 0),
+        "evaluation_ms": final.get("standards_evaluation_ms", 0),
+        "evaluation_ms_max": final.get("standards_evaluation_ms_max", 0),
+        "skipped": final.get("standards_evaluations_skipped", 0),
+    }
+
+
+def main() -> None:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readings", type=int, default=200_000)
+    parser.add_argument("--standards", type=int, default=20)
+    parser.add_argument("--history", type=int, default=20_000, help="readings per standard")
+    parser.add_argument("--rounds", type=int, default=2)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="etalon-bench-std-") as name:
+        tmp = Path(name)
+        broker, vm = Mosquitto(tmp / "mq"), VictoriaMetrics(tmp / "vm")
+        broker.start()
+        vm.start()
+        try:
+            history_rows = write_history(vm, args.standards, args.history)
+            register(gateway_config(tmp, broker, vm, True), tmp, args.standards)
+            off: list[dict[str, float]] = []
+            on: list[dict[str, float]] = []
+            for _ in range(args.rounds):
+                off.append(drain(tmp, broker, vm, args.readings, on=False))
+                on.append(drain(tmp, broker, vm, args.readings, on=True))
+        finally:
+            broker.stop()
+            vm.stop()
+
+    def median(runs: list[dict[str, float]], key: str) -> float:
+        return statistics.median(run[key] for run in runs)
+
+    print(
+        f"readings per drain: {args.readings}; standards: {args.standards}, each with "
+        f"{args.history} readings of history ({history_rows} rows in VictoriaMetrics)"
+    )
+    print(
+        f"ingest, analytics off: {median(off, 'rate'):10,.0f} readings/s "
+        f"(gateway {median(off, 'gateway_cpu_share') * 100:.0f} % of a core)"
+    )
+    print(
+        f"ingest, analytics on:  {median(on, 'rate'):10,.0f} readings/s "
+        f"(gateway {median(on, 'gateway_cpu_share') * 100:.0f} % of a core)"
+    )
+    print(f"  ratio on/off: {median(on, 'rate') / median(off, 'rate'):.2f}")
+    print(
+        f"  analytics per run: {median(on, 'evaluations'):.0f} evaluations, last "
+        f"{median(on, 'evaluation_ms'):.0f} ms, max {median(on, 'evaluation_ms_max'):.0f} ms, "
+        f"{median(on, 'skipped'):.0f} ticks skipped"
+    )
+    print(json.dumps({"off": off, "on": on}))
+
+
+if __name__ == "__main__":
+    main()
