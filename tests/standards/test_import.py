@@ -163,3 +163,18 @@ def test_a_good_csv_of_certificates(
         "AC-2023-17",
         True,
     )
+
+
+def test_the_shipped_examples_import(
+    standards: Callable[..., int], capsys: pytest.CaptureFixture[str]
+) -> None:
+    examples = Path(__file__).parents[2] / "config" / "standards"
+    assert standards("import", str(examples / "zener-lab.yaml")) == 0
+    assert standards("import", str(examples / "certificates.csv")) == 0
+    out = capsys.readouterr().out
+    assert "imported 2 standard(s), 4 certificate(s)" in out
+    assert "imported 0 standard(s), 1 certificate(s)" in out
+    assert standards("show", "R1-01") == 0
+    shown = capsys.readouterr().out
+    assert "(value = 1.0000012 × reading + 0.0) -- ratio to the 1 Ω reference R1-REF" in shown
+    assert "complete, up to national standards" in shown

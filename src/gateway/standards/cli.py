@@ -324,9 +324,10 @@ def format_show(
         conversion = "value = reading"
         if link.scale != 1.0 or link.offset != 0.0:
             conversion = f"value = {link.scale!r} × reading + {link.offset!r}"
+        note = f" -- {link.note}" if link.note else ""
         lines.append(
             f"  {link.site}:{link.agent}/{link.instrument}/{link.channel} "
-            f"[{link.unit}] ({conversion})"
+            f"[{link.unit}] ({conversion}){note}"
         )
     lines.append(f"Certificates ({len(record.certificates)}):")
     for certificate in record.certificates:
