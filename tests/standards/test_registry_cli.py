@@ -141,6 +141,20 @@ def test_list_shows_due_states(
     assert [(s["id"], s["certificates"]) for s in listed] == [("R1K-01", 0), ("Z10-01", 1)]
 
 
+def test_list_and_show_in_vietnamese(
+    seeded: Callable[..., int], gateway_config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from gateway.cli import main
+
+    assert main(["--lang", "vi", "standards", "list", "-c", str(gateway_config)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[:3] == ["MÃ", "LOẠI", "DANH"]
+    assert "chưa có giấy chứng nhận" in lines[1]
+    assert main(["--lang", "vi", "standards", "show", "Z10-01", "-c", str(gateway_config)]) == 0
+    shown = capsys.readouterr().out
+    assert "mã băm khớp" in shown and "đầy đủ, đến chuẩn quốc gia" in shown
+
+
 def test_the_command_runs_as_its_own_process(gateway_config: Path, tmp_path: Path) -> None:
     """From the console, options before or after the command word, and a config problem named
     with its file and line."""

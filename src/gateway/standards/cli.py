@@ -23,8 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from drivers.config import Name
 from drivers.errors import ConfigError, EtalonError
 from edge_agent.config_loader import load_yaml, validation_problems
+from edge_agent.i18n import language, t
 from gateway.config import RecordsConfig
 from gateway.records import RecordStore
+from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import StandardsConfig
 from gateway.standards.errors import ImportProblems, RegistryError
 from gateway.standards.files import CertificateFiles
@@ -169,6 +171,10 @@ def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
+def _lang(args: argparse.Namespace) -> str:
+    return language(getattr(args, "lang", None))
+
+
 def _actor(args: argparse.Namespace) -> str:
     if getattr(args, "actor", None):
         return str(args.actor)
@@ -215,7 +221,8 @@ def standards_main(args: argparse.Namespace) -> int:
         if command == "export":
             return _with_registry(parts, lambda registry: _export(registry, args))
     except ImportProblems as exc:
-        print(f"etalon standards: {args.file}: nothing imported:", file=sys.stderr)
+        refused = t("standards.import.refused", _lang(args), file=args.file)
+        print(f"etalon standards: {refused}", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_PROBLEM
@@ -234,15 +241,15 @@ def _date(ns: int | None) -> str:
     return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
 
 
-def _due_state(certificate: CertificateRecord | None, now_ns: int) -> str:
+def _due_state(certificate: CertificateRecord | None, now_ns: int, lang: str) -> str:
     if certificate is None:
-        return "no certificate"
+        return t("standards.due.none", lang)
     if certificate.due_ns is None:
-        return "no due date"
+        return t("standards.due.no_date", lang)
     days = (certificate.due_ns - now_ns) / 86_400e9
     if days < 0:
-        return f"OVERDUE by {-days:.0f} d"
-    return f"due in {days:.0f} d"
+        return t("standards.due.overdue", lang, days=f"{-days:.0f}")
+    return t("standards.due.in", lang, days=f"{days:.0f}")
 
 
 async def _list(registry: Registry, args: argparse.Namespace) -> int:
@@ -266,11 +273,12 @@ async def _list(registry: Registry, args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
+    lang = _lang(args)
     if not standards:
-        print("no standards registered")
+        print(t("standards.none", lang))
         return EXIT_OK
     now = datetime.now(UTC).timestamp() * 1e9
-    rows = [("ID", "KIND", "NOMINAL", "OWNER", "CERTS", "CALIBRATED", "DUE", "STATE", "STATUS")]
+    rows = [tuple(t("standards.columns", lang).split("|"))]
     for record in standards:
         latest = record.latest_certificate
         rows.append(
@@ -282,7 +290,7 @@ async def _list(registry: Registry, args: argparse.Namespace) -> int:
                 str(len(record.certificates)),
                 latest.calibration_date[:10] if latest else "-",
                 (latest.due_date or "-")[:10] if latest else "-",
-                _due_state(latest, int(now)),
+                _due_state(latest, int(now), lang),
                 record.status,
             )
         )
@@ -307,7 +315,10 @@ def _trace_lines(view: TraceView, depth: int, out: list[str]) -> None:
 
 
 def format_show(
-    record: StandardRecord, chain: TraceabilityChain, latest: dict[str, Any] | None
+    record: StandardRecord,
+    chain: TraceabilityChain,
+    latest: dict[str, Any] | None,
+    lang: str = "en",
 ) -> str:
     """The text of ``etalon standards show``."""
     lines = [f"Standard {record.id} ({record.kind}), {record.status}"]
@@ -352,25 +363,19 @@ def format_show(
             lines.append(f"     conditions: {', '.join(p for p in parts if p)}")
         file = certificate.file
         if file is not None:
-            verdict = {
-                "ok": "hash OK",
-                "mismatch": "HASH MISMATCH: the file changed",
-                "missing": "FILE MISSING",
-            }[file.state or "ok"]
+            verdict = t(f"standards.file.{file.state or 'ok'}", lang)
             lines.append(
                 f"     file {file.name} ({file.media_type}, {file.size} bytes) sha256 "
                 f"{file.sha256}: {verdict}"
             )
         else:
             lines.append("     no file")
-    lines.append(
-        "Traceability (latest certificate): "
-        + (
-            "complete, up to national standards"
-            if chain.complete
-            else "INCOMPLETE, open ends: " + "; ".join(chain.open_ends)
-        )
+    verdict = (
+        t("standards.trace.complete", lang)
+        if chain.complete
+        else t("standards.trace.open", lang, ends="; ".join(chain.open_ends))
     )
+    lines.append(f"Traceability (latest certificate): {verdict}")
     trace: list[str] = []
     _trace_lines(chain.root, 1, trace)
     lines.extend(trace)
@@ -414,7 +419,7 @@ async def _show(registry: Registry, args: argparse.Namespace) -> int:
         summary = None
         if latest is not None:
             summary = latest.get("summary", latest)
-        print(format_show(record, chain, summary))
+        print(format_show(record, chain, summary, _lang(args)))
     for certificate in bad:
         assert certificate.file is not None
         print(
@@ -529,12 +534,17 @@ def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
         )
 
     summary = _with_registry(parts, run)
-    verb = "would import" if args.dry_run else "imported"
     print(
-        f"{args.file}: {verb} {len(summary.standards_added)} standard(s), "
-        f"{len(summary.certificates_added)} certificate(s); updated "
-        f"{len(summary.standards_updated)} standard(s), "
-        f"{len(summary.certificates_updated)} certificate(s); {summary.unchanged} unchanged"
+        t(
+            "standards.import.dry_run" if args.dry_run else "standards.import.done",
+            _lang(args),
+            file=args.file,
+            standards=len(summary.standards_added),
+            certificates=len(summary.certificates_added),
+            updated_standards=len(summary.standards_updated),
+            updated_certificates=len(summary.certificates_updated),
+            unchanged=summary.unchanged,
+        )
     )
     return EXIT_OK
 
