@@ -1,4 +1,4 @@
-"""The ``etalon`` command: demo, check, agent, gateway, sim, schema."""
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards."""
 
 from __future__ import annotations
 
@@ -263,6 +263,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("drift", help="drift fits, Allan deviation and control charts of a CSV")
 
+    if command == "standards":
+        from gateway.standards.cli import add_standards_parser
+
+        add_standards_parser(sub)
+    else:
+        sub.add_parser("standards", help="reference standards: add, import, list, show, export")
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMAS))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -290,6 +297,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.drift_cli import drift_main
 
         return drift_main(args)
+    if args.command == "standards":
+        from gateway.standards.cli import standards_main
+
+        return standards_main(args)
     return 2
 
 

@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 from drivers.config import Backoff, FrozenModel, Name
 from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
 from gateway.dashboard_config import DashboardConfig
+from gateway.standards.config import StandardsConfig
 
 
 class SqliteStoreConfig(FrozenModel):
@@ -145,6 +146,9 @@ class GatewayConfig(FrozenModel):
     dashboard: DashboardConfig = Field(
         default_factory=DashboardConfig, description="Built-in dashboard, history, limits."
     )
+    standards: StandardsConfig | None = Field(
+        None, description="Reference standards: certificate files and scheduled drift analytics."
+    )
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 
@@ -152,6 +156,12 @@ class GatewayConfig(FrozenModel):
     def _shared_needs_v5(self) -> GatewayConfig:
         if self.ingest.shared_group and self.mqtt.version != "5":
             raise ValueError("ingest.shared_group needs mqtt.version: '5' (shared subscriptions)")
+        return self
+
+    @model_validator(mode="after")
+    def _history_reads_the_store(self) -> GatewayConfig:
+        if self.standards is not None:
+            self.standards.check_store(self.store.kind)
         return self
 
     def ingest_sites(self) -> list[str]:

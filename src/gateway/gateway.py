@@ -25,6 +25,7 @@ from gateway.writer import Writer
 
 if TYPE_CHECKING:
     from gateway.api.app import EmbeddedServer
+    from gateway.standards.service import StandardsService
 
 log = logging.getLogger("etalon.gateway")
 
@@ -47,6 +48,7 @@ class Gateway:
         self.hub = EventHub()
         self.api_url: str | None = None
         self.api_context: ApiContext | None = None
+        self.standards: StandardsService | None = None
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -122,6 +124,9 @@ class Gateway:
 
         link.on_connected.append(announce)
         writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        if cfg.standards is not None and cfg.standards.analytics:
+            # numpy and scipy take seconds to import: before ingest starts, not during it.
+            import gateway.standards.service  # noqa: F401
         try:
             await link.start()
         except BaseException:
@@ -144,6 +149,13 @@ class Gateway:
                     group.create_task(writer.run(), name="writer"),
                     group.create_task(self._metrics_loop(link), name="metrics"),
                 ]
+                if cfg.standards is not None and cfg.standards.analytics:
+                    from gateway.standards.service import StandardsService
+
+                    self.standards = StandardsService(
+                        cfg, self.records, self.spool, self.hub, self.metrics
+                    )
+                    tasks.append(group.create_task(self.standards.run(), name="standards"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -173,6 +185,7 @@ class Gateway:
         from gateway.api.app import build_server, create_app
 
         self.api_context = ApiContext(self.config, self.records, self.metrics, self.hub)
+        self.api_context.extras["standards"] = self.standards
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")
         while not server.started:

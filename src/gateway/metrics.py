@@ -28,6 +28,11 @@ class GatewayMetrics:
     agents_online: int = 0
     mqtt_connected: int = 0
     mqtt_reconnects: int = 0
+    standards_evaluations: int = 0
+    standards_evaluation_errors: int = 0
+    standards_evaluations_skipped: int = 0
+    standards_evaluation_ms: float = 0.0
+    standards_evaluation_ms_max: float = 0.0
 
     def snapshot(self) -> dict[str, int | float]:
         """All counters and gauges."""

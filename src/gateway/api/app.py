@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import audit, fleet, readings, system, ui, views
+from gateway.api import audit, fleet, readings, standards, system, ui, views
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
@@ -20,6 +20,7 @@ ROUTERS: list[APIRouter] = [
     fleet.router,
     readings.router,
     audit.router,
+    standards.router,
     ui.router,
 ]
 """Every router of the API; a feature adds its own module and one entry here."""

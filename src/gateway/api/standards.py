@@ -1,0 +1,313 @@
+"""Reference standards: the registry, certificates and their files, drift results, traceability.
+
+Reading needs a viewer token; changing the registry needs an admin (each change is audited with
+the token's name); asking for an evaluation now needs an operator.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from pydantic import BaseModel
+
+from drivers.errors import StoreError
+from gateway.api.auth import Admin, Operator, Principal, Viewer
+from gateway.api.context import ApiContext
+from gateway.standards.config import certificates_path
+from gateway.standards.errors import Conflict, InvalidInput, NotFound, RegistryError
+from gateway.standards.files import MAX_FILE_BYTES
+from gateway.standards.models import CertificateSpec, StandardSpec
+from gateway.standards.registry import (
+    CertificateRecord,
+    FileInfo,
+    Registry,
+    StandardRecord,
+    TraceabilityChain,
+)
+
+router = APIRouter(prefix="/api/v1/standards", tags=["standards"])
+T = TypeVar("T")
+
+
+class StandardListItem(BaseModel):
+    """A standard in the list: identity, latest certificate, latest evaluation."""
+
+    id: str
+    kind: str
+    description: str | None
+    nominal: float
+    unit: str
+    owner_lab: str
+    status: str
+    certificates: int
+    latest_calibration: str | None
+    due_date: str | None
+    due_ns: int | None
+    channels: int
+    evaluated_ns: int | None
+    summary: dict[str, Any] | None
+
+
+class Created(BaseModel):
+    """What a POST created."""
+
+    id: str | int
+
+
+class Changed(BaseModel):
+    """Whether a PUT changed anything (an identical PUT is not audited)."""
+
+    changed: bool
+
+
+def _context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.context
+    return ctx
+
+
+def _registry(request: Request) -> Registry:
+    ctx = _context(request)
+    directory = certificates_path(ctx.config.standards, ctx.config.records.path)
+    return Registry(ctx.records, directory, ctx.config.site)
+
+
+def _actor(who: Principal) -> str:
+    return f"api:{who.name}"
+
+
+async def _guard(work: Awaitable[T]) -> T:
+    """Registry errors as HTTP answers with their reason."""
+    try:
+        return await work
+    except NotFound as exc:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
+    except Conflict as exc:
+        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
+    except InvalidInput as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    except RegistryError as exc:
+        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
+    except StoreError as exc:
+        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
+
+
+@router.get("")
+async def list_standards(request: Request, _who: Viewer) -> list[StandardListItem]:
+    """Every standard with its latest certificate and latest evaluation summary."""
+    standards = await _guard(_registry(request).standards())
+    rows = await _context(request).records.query(
+        "SELECT r.standard_id, r.ts_ns, r.summary FROM standard_results r JOIN "
+        "(SELECT standard_id, MAX(id) AS id FROM standard_results GROUP BY standard_id) m "
+        "ON r.id = m.id"
+    )
+    latest = {row["standard_id"]: row for row in rows}
+    items = []
+    for record in standards:
+        certificate = record.latest_certificate
+        row = latest.get(record.id)
+        items.append(
+            StandardListItem(
+                id=record.id,
+                kind=record.kind,
+                description=record.description,
+                nominal=record.nominal,
+                unit=record.unit,
+                owner_lab=record.owner_lab,
+                status=record.status,
+                certificates=len(record.certificates),
+                latest_calibration=certificate.calibration_date if certificate else None,
+                due_date=certificate.due_date if certificate else None,
+                due_ns=certificate.due_ns if certificate else None,
+                channels=len(record.channels),
+                evaluated_ns=row["ts_ns"] if row else None,
+                summary=json.loads(row["summary"]) if row else None,
+            )
+        )
+    return items
+
+
+@router.post("", status_code=status.HTTP_201_CREATED)
+async def add_standard(request: Request, spec: StandardSpec, who: Admin) -> Created:
+    """Register a standard (409 if its id is taken)."""
+    added = await _guard(_registry(request).add_standard(spec, _actor(who)))
+    return Created(id=added.id)
+
+
+@router.get("/{standard_id}")
+async def show_standard(request: Request, standard_id: str, _who: Viewer) -> StandardRecord:
+    """One standard, its channel links and certificates (each file's hash verified now)."""
+    registry = _registry(request)
+    record = await _guard(registry.standard(standard_id))
+    checked = [await registry.verified(c) for c in record.certificates]
+    return record.model_copy(update={"certificates": checked})
+
+
+@router.put("/{standard_id}")
+async def update_standard(
+    request: Request, standard_id: str, spec: StandardSpec, who: Admin
+) -> Changed:
+    """Change a standard's fields and channel links."""
+    if spec.id != standard_id:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            f"the body's id {spec.id!r} is not the path's {standard_id!r} (ids do not change)",
+        )
+    changed = await _guard(_registry(request).update_standard(spec, _actor(who)))
+    return Changed(changed=changed)
+
+
+@router.get("/{standard_id}/certificates")
+async def list_certificates(
+    request: Request, standard_id: str, _who: Viewer
+) -> list[CertificateRecord]:
+    """A standard's certificates, oldest calibration first."""
+    record = await _guard(_registry(request).standard(standard_id))
+    return record.certificates
+
+
+@router.post("/{standard_id}/certificates", status_code=status.HTTP_201_CREATED)
+async def add_certificate(
+    request: Request, standard_id: str, spec: CertificateSpec, who: Admin
+) -> Created:
+    """Register a certificate (its file is sent afterwards to .../file)."""
+    if spec.file is not None or spec.file_sha256 is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "send the certificate's file with PUT .../certificates/{id}/file",
+        )
+    certificate_id = await _guard(
+        _registry(request).add_certificate(standard_id, spec, _actor(who))
+    )
+    return Created(id=certificate_id)
+
+
+@router.get("/{standard_id}/certificates/{certificate_id}")
+async def show_certificate(
+    request: Request, standard_id: str, certificate_id: int, _who: Viewer
+) -> CertificateRecord:
+    """One certificate, its file's hash verified now."""
+    registry = _registry(request)
+    certificate = await _guard(registry.certificate(standard_id, certificate_id))
+    return await registry.verified(certificate)
+
+
+@router.put("/{standard_id}/certificates/{certificate_id}")
+async def update_certificate(
+    request: Request, standard_id: str, certificate_id: int, spec: CertificateSpec, who: Admin
+) -> Changed:
+    """Correct a certificate's fields (the correction is audited, before and after)."""
+    if spec.file is not None or spec.file_sha256 is not None:
+        raise HTTPException(
+            status.HTTP_422_UNPROCESSABLE_CONTENT,
+            "send the certificate's file with PUT .../certificates/{id}/file",
+        )
+    changed = await _guard(
+        _registry(request).update_certificate(standard_id, certificate_id, spec, _actor(who))
+    )
+    return Changed(changed=changed)
+
+
+@router.put("/{standard_id}/certificates/{certificate_id}/file")
+async def upload_file(
+    request: Request,
+    standard_id: str,
+    certificate_id: int,
+    who: Admin,
+    name: Annotated[str, Query(min_length=1, max_length=200, description="Its file name.")],
+) -> FileInfo:
+    """Keep the certificate's file (the raw PDF or DCC XML as the request body)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_FILE_BYTES:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"a certificate file may have at most {MAX_FILE_BYTES // 2**20} MiB",
+        )
+    data = await request.body()
+    return await _guard(
+        _registry(request).attach_file(standard_id, certificate_id, data, name, _actor(who))
+    )
+
+
+@router.get("/{standard_id}/certificates/{certificate_id}/file")
+async def download_file(
+    request: Request, standard_id: str, certificate_id: int, _who: Viewer
+) -> Response:
+    """The certificate's file; 409 if it no longer has its recorded SHA-256."""
+    registry = _registry(request)
+    certificate = await _guard(registry.certificate(standard_id, certificate_id))
+    if certificate.file is None:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, "this certificate has no file")
+    info = certificate.file
+    data, state = await registry.read_file(certificate)
+    if state != "ok":
+        raise HTTPException(
+            status.HTTP_409_CONFLICT,
+            f"the kept file of certificate {certificate.number} is {state}: it no longer has "
+            f"its recorded SHA-256 {info.sha256}",
+        )
+    safe_name = "".join(ch for ch in info.name if ch.isalnum() or ch in "._- ") or "certificate"
+    return Response(
+        content=data,
+        media_type=info.media_type,
+        headers={
+            "Content-Disposition": f'attachment; filename="{safe_name}"',
+            "X-Etalon-SHA256": info.sha256,
+        },
+    )
+
+
+@router.get("/{standard_id}/traceability")
+async def traceability(request: Request, standard_id: str, _who: Viewer) -> TraceabilityChain:
+    """The chain up to national standards through the latest certificate."""
+    return await _guard(_registry(request).traceability(standard_id))
+
+
+@router.get("/{standard_id}/drift")
+async def drift(request: Request, standard_id: str, _who: Viewer) -> dict[str, Any]:
+    """The latest evaluation in full (etalon.standards.evaluation/1): fits, bands, period
+    means, control-chart signals, stability, out-of-tolerance dates."""
+    await _guard(_registry(request).standard(standard_id))
+    rows = await _context(request).records.query(
+        "SELECT result FROM standard_latest WHERE standard_id=?", (standard_id,)
+    )
+    if not rows:
+        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{standard_id} has not been evaluated")
+    result: dict[str, Any] = json.loads(rows[0]["result"])
+    return result
+
+
+@router.get("/{standard_id}/drift/history")
+async def drift_history(
+    request: Request,
+    standard_id: str,
+    _who: Viewer,
+    since_ns: Annotated[int, Query(ge=0)] = 0,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> list[dict[str, Any]]:
+    """Summaries of past evaluations (newest first)."""
+    await _guard(_registry(request).standard(standard_id))
+    rows = await _context(request).records.query(
+        "SELECT summary FROM standard_results WHERE standard_id=? AND ts_ns>=? "
+        "ORDER BY ts_ns DESC, id DESC LIMIT ?",
+        (standard_id, since_ns, limit),
+    )
+    return [json.loads(row["summary"]) for row in rows]
+
+
+@router.post("/{standard_id}/evaluate")
+async def evaluate_now(request: Request, standard_id: str, _who: Operator) -> dict[str, Any]:
+    """Evaluate the standard now (after a new certificate, say); returns the summary."""
+    service = _context(request).extras.get("standards")
+    if service is None:
+        raise HTTPException(
+            status.HTTP_409_CONFLICT, "the standards analytics do not run on this gateway"
+        )
+    try:
+        result = await _guard(service.evaluate_one(standard_id))
+    except (ValueError, ArithmeticError) as exc:
+        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+    summary: dict[str, Any] = result.summary()
+    return summary

@@ -1,0 +1,568 @@
+"""``etalon standards add|import|list|show|export``: the registry from the command line.
+
+Works on the record store named by a gateway config (``-c FILE``), also while that gateway runs
+(SQLite WAL; every change is one short transaction). Only the config's ``site``, ``records`` and
+``standards`` sections are read, so the gateway's secrets need not be in the environment.
+Exit status: 0 done, 1 a problem with the input or the registry (each named), 2 bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from drivers.config import Name
+from drivers.errors import ConfigError, EtalonError
+from edge_agent.config_loader import load_yaml, validation_problems
+from edge_agent.i18n import language, t
+from gateway.config import RecordsConfig
+from gateway.records import RecordStore
+from gateway.standards import messages  # noqa: F401 - registers this command's texts
+from gateway.standards.config import StandardsConfig
+from gateway.standards.errors import ImportProblems, RegistryError
+from gateway.standards.files import CertificateFiles
+from gateway.standards.models import CertificateSpec, StandardSpec
+from gateway.standards.registry import (
+    CertificateRecord,
+    Registry,
+    StandardRecord,
+    TraceabilityChain,
+    TraceView,
+)
+from gateway.standards.transfer import (
+    ImportSummary,
+    export_certificates_csv,
+    export_document,
+    export_json,
+    export_standards_csv,
+    import_into,
+    parse_channels,
+    parse_import,
+    parse_traceability,
+    read_certificate_files,
+)
+
+EXIT_OK = 0
+EXIT_PROBLEM = 1
+T = TypeVar("T")
+
+
+class _GatewayParts(BaseModel):
+    """The parts of a gateway config the registry needs (the rest is not validated here)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    site: Name
+    records: RecordsConfig
+    standards: StandardsConfig | None = Field(None)
+
+
+def load_parts(path: Path) -> _GatewayParts:
+    """site, records and standards of a gateway config; ConfigError names file, line, field."""
+    data, root = load_yaml(path)
+    try:
+        return _GatewayParts.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(path, root, exc)) from None
+
+
+def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """``etalon standards ...``."""
+    # -c and --actor are accepted before or after the command word.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the gateway's config file"
+    )
+    common.add_argument(
+        "--actor",
+        default=argparse.SUPPRESS,
+        help="who makes the change, for the audit log (default: cli:$USER)",
+    )
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        "standards",
+        help="reference standards: add, import, list, show, export",
+        description=__doc__.splitlines()[0] if __doc__ else None,
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest="standards_command", required=True, metavar="COMMAND")
+
+    listing = commands.add_parser("list", parents=[common], help="every standard, one a line")
+    listing.add_argument("--json", action="store_true", help="JSON instead of a table")
+    listing.add_argument("--active", action="store_true", help="leave retired standards out")
+
+    show = commands.add_parser(
+        "show",
+        parents=[common],
+        help="one standard: certificates (file hashes verified), channels, traceability",
+    )
+    show.add_argument("id")
+    show.add_argument("--json", action="store_true")
+
+    add = commands.add_parser("add", help="register a standard or a certificate")
+    what = add.add_subparsers(dest="add_what", required=True, metavar="WHAT")
+    standard = what.add_parser("standard", parents=[common], help="a new standard")
+    standard.add_argument("--id", required=True)
+    standard.add_argument("--kind", required=True, help="dc_voltage, resistance, frequency, …")
+    standard.add_argument("--nominal", required=True, type=float)
+    standard.add_argument("--unit", required=True)
+    standard.add_argument("--owner-lab", required=True)
+    standard.add_argument("--description")
+    standard.add_argument("--manufacturer")
+    standard.add_argument("--model")
+    standard.add_argument("--serial")
+    standard.add_argument("--tolerance", help="'±2 ppm', '±5e-6 V', '±1 µV/V + 1 µV/V/year'")
+    standard.add_argument("--tolerance-around", choices=["nominal", "certificate"])
+    standard.add_argument(
+        "--channel",
+        action="append",
+        default=[],
+        help="[SITE:]AGENT/INSTRUMENT/CHANNEL [UNIT] [scale=S] [offset=O] (repeatable)",
+    )
+    certificate = what.add_parser(
+        "certificate", parents=[common], help="a certificate of a registered standard"
+    )
+    certificate.add_argument("standard", help="the standard's id")
+    certificate.add_argument("--number", required=True)
+    certificate.add_argument("--issuer", required=True, help="the issuing laboratory")
+    certificate.add_argument("--date", required=True, help="calibration date (ISO 8601)")
+    certificate.add_argument("--due", help="due date of the next calibration")
+    certificate.add_argument("--value", required=True, type=float, help="certified value")
+    certificate.add_argument("--U", dest="expanded", required=True, type=float, help="U")
+    certificate.add_argument("--k", required=True, type=float, help="coverage factor of U")
+    certificate.add_argument("--temperature-c", type=float)
+    certificate.add_argument("--pressure-hpa", type=float)
+    certificate.add_argument("--humidity-rh", type=float)
+    certificate.add_argument("--notes")
+    certificate.add_argument("--file", type=Path, help="the certificate (PDF or DCC XML)")
+    certificate.add_argument(
+        "--traceable-to",
+        help="'LAB | STANDARD | CERTIFICATE | national > …; …' (see docs/standards.md)",
+    )
+
+    importing = commands.add_parser(
+        "import", parents=[common], help="import standards/certificates from YAML, JSON or CSV"
+    )
+    importing.add_argument("file", type=Path)
+    importing.add_argument(
+        "--update", action="store_true", help="change registered entries that differ"
+    )
+    importing.add_argument(
+        "--dry-run", action="store_true", help="check everything, change nothing"
+    )
+
+    export = commands.add_parser("export", parents=[common], help="export as JSON or CSV")
+    export.add_argument("--format", choices=["json", "csv"], default="json")
+    export.add_argument(
+        "--what",
+        choices=["standards", "certificates"],
+        default="standards",
+        help="CSV only: which table",
+    )
+    export.add_argument("-o", "--output", type=Path, help="file to write (default: stdout)")
+    return parser
+
+
+def _lang(args: argparse.Namespace) -> str:
+    return language(getattr(args, "lang", None))
+
+
+def _actor(args: argparse.Namespace) -> str:
+    if getattr(args, "actor", None):
+        return str(args.actor)
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+def _with_registry(parts: _GatewayParts, work: Callable[[Registry], Awaitable[T]]) -> T:
+    async def run() -> T:
+        records = RecordStore(parts.records.path)
+        await records.open()
+        try:
+            directory = (parts.standards or StandardsConfig()).certificates_path(parts.records.path)
+            return await work(Registry(records, directory, parts.site))
+        finally:
+            await records.close()
+
+    return asyncio.run(run())
+
+
+def standards_main(args: argparse.Namespace) -> int:
+    """Run one ``etalon standards`` command."""
+    if getattr(args, "config", None) is None:
+        print("etalon standards: the gateway's config is required (-c FILE)", file=sys.stderr)
+        return 2
+    try:
+        parts = load_parts(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"etalon standards: {problem}", file=sys.stderr)
+        return EXIT_PROBLEM
+    command = args.standards_command
+    try:
+        if command == "list":
+            return _with_registry(parts, lambda registry: _list(registry, args))
+        if command == "show":
+            return _with_registry(parts, lambda registry: _show(registry, args))
+        if command == "add":
+            return _with_registry(parts, lambda registry: _add(registry, args))
+        if command == "import":
+            return _import(parts, args)
+        if command == "export":
+            return _with_registry(parts, lambda registry: _export(registry, args))
+    except ImportProblems as exc:
+        refused = t("standards.import.refused", _lang(args), file=args.file)
+        print(f"etalon standards: {refused}", file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except (RegistryError, EtalonError) as exc:
+        print(f"etalon standards: {exc}", file=sys.stderr)
+        return EXIT_PROBLEM
+    return 2
+
+
+# -- list / show ---------------------------------------------------------------------------------
+
+
+def _date(ns: int | None) -> str:
+    if ns is None:
+        return "-"
+    return datetime.fromtimestamp(ns / 1e9, UTC).strftime("%Y-%m-%d")
+
+
+def _due_state(certificate: CertificateRecord | None, now_ns: int, lang: str) -> str:
+    if certificate is None:
+        return t("standards.due.none", lang)
+    if certificate.due_ns is None:
+        return t("standards.due.no_date", lang)
+    days = (certificate.due_ns - now_ns) / 86_400e9
+    if days < 0:
+        return t("standards.due.overdue", lang, days=f"{-days:.0f}")
+    return t("standards.due.in", lang, days=f"{days:.0f}")
+
+
+async def _list(registry: Registry, args: argparse.Namespace) -> int:
+    standards = await registry.standards(active_only=args.active)
+    if args.json:
+        print(
+            json.dumps(
+                [
+                    s.model_dump(mode="json", exclude={"certificates"})
+                    | {
+                        "certificates": len(s.certificates),
+                        "latest_calibration": s.latest_certificate.calibration_date
+                        if s.latest_certificate
+                        else None,
+                        "due": s.latest_certificate.due_date if s.latest_certificate else None,
+                    }
+                    for s in standards
+                ],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+        return EXIT_OK
+    lang = _lang(args)
+    if not standards:
+        print(t("standards.none", lang))
+        return EXIT_OK
+    now = datetime.now(UTC).timestamp() * 1e9
+    rows = [tuple(t("standards.columns", lang).split("|"))]
+    for record in standards:
+        latest = record.latest_certificate
+        rows.append(
+            (
+                record.id,
+                record.kind,
+                f"{record.nominal:g} {record.unit}",
+                record.owner_lab,
+                str(len(record.certificates)),
+                latest.calibration_date[:10] if latest else "-",
+                (latest.due_date or "-")[:10] if latest else "-",
+                _due_state(latest, int(now), lang),
+                record.status,
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+    return EXIT_OK
+
+
+def _trace_lines(view: TraceView, depth: int, out: list[str]) -> None:
+    mark = " (national standard)" if view.national else ""
+    registered = " [registered]" if view.registered else ""
+    certificate = f", certificate {view.certificate}" if view.certificate else ""
+    out.append(
+        f"{'  ' * depth}{'└ ' if depth else ''}{view.lab}: {view.standard}{certificate}"
+        f"{mark}{registered}"
+    )
+    for child in view.traceable_to:
+        _trace_lines(child, depth + 1, out)
+
+
+def format_show(
+    record: StandardRecord,
+    chain: TraceabilityChain,
+    latest: dict[str, Any] | None,
+    lang: str = "en",
+) -> str:
+    """The text of ``etalon standards show``."""
+    lines = [f"Standard {record.id} ({record.kind}), {record.status}"]
+    if record.description:
+        lines.append(f"  {record.description}")
+    maker = " ".join(x for x in (record.manufacturer, record.model) if x)
+    if maker or record.serial:
+        lines.append(f"  {maker}{', serial ' + record.serial if record.serial else ''}".rstrip())
+    lines.append(f"  nominal {record.nominal:g} {record.unit}, owner lab {record.owner_lab}")
+    if record.tolerance:
+        lines.append(f"  tolerance {record.tolerance.compact()} around {record.tolerance.around}")
+    lines.append(f"Channels ({len(record.channels)}):")
+    for link in record.channels:
+        conversion = "value = reading"
+        if link.scale != 1.0 or link.offset != 0.0:
+            conversion = f"value = {link.scale!r} × reading + {link.offset!r}"
+        note = f" -- {link.note}" if link.note else ""
+        lines.append(
+            f"  {link.site}:{link.agent}/{link.instrument}/{link.channel} "
+            f"[{link.unit}] ({conversion}){note}"
+        )
+    lines.append(f"Certificates ({len(record.certificates)}):")
+    for certificate in record.certificates:
+        due = f", due {certificate.due_date}" if certificate.due_date else ""
+        lines.append(
+            f"  #{certificate.id} {certificate.number} by {certificate.issuer}, calibrated "
+            f"{certificate.calibration_date}{due}"
+        )
+        lines.append(
+            f"     value {certificate.value!r} {record.unit}, "
+            f"U = {certificate.expanded_uncertainty:g} {record.unit} "
+            f"(k = {certificate.coverage_factor:g})"
+        )
+        conditions = certificate.conditions
+        parts = [
+            f"{conditions.temperature_c:g} °C" if conditions.temperature_c is not None else "",
+            f"{conditions.pressure_hpa:g} hPa" if conditions.pressure_hpa is not None else "",
+            f"{conditions.humidity_rh:g} %rh" if conditions.humidity_rh is not None else "",
+            conditions.notes or "",
+        ]
+        if any(parts):
+            lines.append(f"     conditions: {', '.join(p for p in parts if p)}")
+        file = certificate.file
+        if file is not None:
+            verdict = t(f"standards.file.{file.state or 'ok'}", lang)
+            lines.append(
+                f"     file {file.name} ({file.media_type}, {file.size} bytes) sha256 "
+                f"{file.sha256}: {verdict}"
+            )
+        else:
+            lines.append("     no file")
+    verdict = (
+        t("standards.trace.complete", lang)
+        if chain.complete
+        else t("standards.trace.open", lang, ends="; ".join(chain.open_ends))
+    )
+    lines.append(f"Traceability (latest certificate): {verdict}")
+    trace: list[str] = []
+    _trace_lines(chain.root, 1, trace)
+    lines.extend(trace)
+    if latest is not None:
+        lines.append(f"Latest evaluation: {latest.get('evaluated_at', '-')}")
+        for key, label in (
+            ("measured", "measured"),
+            ("reference", "reference"),
+            ("reference_expanded_u", "reference U"),
+            ("predicted_out_of_tolerance", "predicted out of tolerance"),
+            ("calibration_due", "calibration due"),
+        ):
+            if latest.get(key) is not None:
+                lines.append(f"  {label}: {latest[key]}")
+    return "\n".join(lines)
+
+
+async def _show(registry: Registry, args: argparse.Namespace) -> int:
+    record = await registry.standard(args.id)
+    checked = [await registry.verified(certificate) for certificate in record.certificates]
+    record = record.model_copy(update={"certificates": checked})
+    chain = await registry.traceability(args.id)
+    rows = await registry.records.query(
+        "SELECT result FROM standard_latest WHERE standard_id=?", (args.id,)
+    )
+    latest = json.loads(rows[0]["result"]) if rows else None
+    bad = [c for c in checked if c.file is not None and c.file.state != "ok"]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "standard": record.model_dump(mode="json"),
+                    "traceability": chain.model_dump(mode="json"),
+                    "latest_evaluation": latest,
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
+    else:
+        summary = None
+        if latest is not None:
+            summary = latest.get("summary", latest)
+        print(format_show(record, chain, summary, _lang(args)))
+    for certificate in bad:
+        assert certificate.file is not None
+        print(
+            f"etalon standards: certificate {certificate.number}: file {certificate.file.name} "
+            f"is {certificate.file.state} (sha256 {certificate.file.sha256} recorded)",
+            file=sys.stderr,
+        )
+    return EXIT_PROBLEM if bad else EXIT_OK
+
+
+# -- add / import / export -----------------------------------------------------------------------
+
+
+def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        problems = [
+            f"{'.'.join(str(p) for p in e['loc']) or '(input)'}: "
+            f"{e['msg'].removeprefix('Value error, ')}"
+            for e in exc.errors(include_url=False)
+        ]
+        raise RegistryError("; ".join(problems)) from None
+
+
+async def _add(registry: Registry, args: argparse.Namespace) -> int:
+    actor = _actor(args)
+    if args.add_what == "standard":
+        data: dict[str, Any] = {
+            "id": args.id,
+            "kind": args.kind,
+            "nominal": args.nominal,
+            "unit": args.unit,
+            "owner_lab": args.owner_lab,
+        }
+        for key in ("description", "manufacturer", "model", "serial"):
+            if getattr(args, key):
+                data[key] = getattr(args, key)
+        if args.tolerance:
+            data["tolerance"] = args.tolerance
+            if args.tolerance_around:
+                from gateway.standards.models import parse_tolerance
+
+                try:
+                    data["tolerance"] = parse_tolerance(args.tolerance) | {
+                        "around": args.tolerance_around
+                    }
+                except ValueError as exc:
+                    raise RegistryError(f"tolerance: {exc}") from None
+        try:
+            data["channels"] = [link for text in args.channel for link in parse_channels(text)]
+        except ValueError as exc:
+            raise RegistryError(f"channel: {exc}") from None
+        spec = _validated(StandardSpec, data)
+        await registry.add_standard(spec, actor)
+        print(f"standard {spec.id} registered")
+        return EXIT_OK
+    certificate: dict[str, Any] = {
+        "number": args.number,
+        "issuer": args.issuer,
+        "calibration_date": args.date,
+        "value": args.value,
+        "expanded_uncertainty": args.expanded,
+        "coverage_factor": args.k,
+    }
+    if args.due:
+        certificate["due_date"] = args.due
+    if args.notes:
+        certificate["notes"] = args.notes
+    conditions = {
+        key: getattr(args, key)
+        for key in ("temperature_c", "pressure_hpa", "humidity_rh")
+        if getattr(args, key) is not None
+    }
+    if conditions:
+        certificate["conditions"] = conditions
+    if args.traceable_to:
+        try:
+            certificate["traceable_to"] = parse_traceability(args.traceable_to)
+        except ValueError as exc:
+            raise RegistryError(f"traceable-to: {exc}") from None
+    spec = _validated(CertificateSpec, certificate)
+    file = None
+    if args.file is not None:
+        try:
+            file = (args.file.read_bytes(), args.file.name)
+        except OSError as exc:
+            raise RegistryError(f"cannot read {args.file}: {exc.strerror}") from None
+    certificate_id = await registry.add_certificate(args.standard, spec, actor, file)
+    print(f"certificate {spec.number} registered for {args.standard} (id {certificate_id})")
+    return EXIT_OK
+
+
+def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
+    parsed = parse_import(args.file)
+    contents, problems = read_certificate_files(parsed)
+    actor = _actor(args)
+
+    async def run(registry: Registry) -> ImportSummary:
+        return await registry.records.run(
+            lambda db: import_into(
+                db,
+                parsed,
+                registry.files,
+                contents,
+                actor,
+                registry.default_site,
+                update=args.update,
+                dry_run=args.dry_run,
+                problems=problems,
+            )
+        )
+
+    summary = _with_registry(parts, run)
+    print(
+        t(
+            "standards.import.dry_run" if args.dry_run else "standards.import.done",
+            _lang(args),
+            file=args.file,
+            standards=len(summary.standards_added),
+            certificates=len(summary.certificates_added),
+            updated_standards=len(summary.standards_updated),
+            updated_certificates=len(summary.certificates_updated),
+            unchanged=summary.unchanged,
+        )
+    )
+    return EXIT_OK
+
+
+async def _export(registry: Registry, args: argparse.Namespace) -> int:
+    standards = await registry.standards()
+    files: CertificateFiles = registry.files
+    if args.format == "json":
+        text = export_json(export_document(standards, files))
+    elif args.what == "standards":
+        text = export_standards_csv(standards)
+    else:
+        text = export_certificates_csv(standards, files)
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        try:
+            args.output.write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise RegistryError(f"cannot write {args.output}: {exc.strerror}") from None
+    return EXIT_OK

@@ -1,0 +1,134 @@
+"""The ``standards:`` section of the gateway config: where certificate files go and how the
+scheduled analytics run. Light on purpose: it is imported by every gateway config load."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from drivers.config import FrozenModel
+from edge_agent.config import ClockConfig, SystemClockConfig
+
+ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
+
+SECONDS_PER_DAY = 86_400.0
+
+
+class HistoryConfig(FrozenModel):
+    """How the analytics read a channel's history back from the time-series store."""
+
+    api: Literal["auto", "sqlite", "influxql", "victoriametrics"] = Field(
+        "auto",
+        description="auto: the embedded store is read with SQL, InfluxDB 1.x with InfluxQL; for "
+        "an InfluxDB v2 API store the gateway asks once whether the server offers "
+        "VictoriaMetrics' /api/v1/export, else uses the InfluxDB 1.x-compatible /query.",
+    )
+    database: str | None = Field(
+        None,
+        min_length=1,
+        description="InfluxQL database of an InfluxDB 2.x/3.x store (its DBRP mapping); "
+        "default: the bucket's name.",
+    )
+    chunk_days: float = Field(
+        31.0, gt=0, le=3660, description="Raw history is read in slices of this many days."
+    )
+    reread_periods: int = Field(
+        2,
+        ge=1,
+        le=1000,
+        description="The latest periods are read again at every evaluation (late readings); "
+        "older ones are kept in memory.",
+    )
+    full_refresh_s: float = Field(
+        86_400.0,
+        ge=60,
+        description="Seconds after which the whole window is read again (readings that arrived "
+        "very late, e.g. an agent's spool replayed after days offline).",
+    )
+
+
+class StandardsConfig(FrozenModel):
+    """Reference standards: certificate files and the scheduled drift analytics."""
+
+    certificates_dir: Path | None = Field(
+        None,
+        description="Where certificate files (PDF, DCC XML) are kept, named by their SHA-256; "
+        "default: 'certificates' next to the record store.",
+    )
+    analytics: bool = Field(True, description="Run the scheduled analytics.")
+    analytics_interval_s: float = Field(
+        600.0, ge=1, le=86_400, description="Seconds between two evaluations of every standard."
+    )
+    period_s: float = Field(
+        SECONDS_PER_DAY,
+        ge=1,
+        description="Monitored readings are averaged over periods of this length (a day).",
+    )
+    min_period_readings: int = Field(
+        2, ge=1, description="A period with fewer good readings is left out of the analysis."
+    )
+    window_days: float = Field(
+        730.0, gt=0, description="How far back monitored readings are analysed."
+    )
+    baseline_periods: int = Field(
+        20,
+        ge=3,
+        description="The first periods of the window set the control chart's centre and sigma.",
+    )
+    recent_periods: int = Field(
+        7,
+        ge=1,
+        description="Control-chart violations at points in the latest N periods are reported "
+        "(older ones were reported by earlier evaluations).",
+    )
+    confidence: float = Field(0.95, gt=0, lt=1, description="Level of every interval.")
+    certificate_model: ModelChoice = Field(
+        "auto", description="Drift model of the certificate history (3 or more certificates)."
+    )
+    monitor_model: ModelChoice = Field(
+        "linear", description="Drift model of the monitored period means."
+    )
+    horizon_days: float = Field(
+        3652.5, gt=0, description="How far ahead an out-of-tolerance date is searched."
+    )
+    worker: Literal["process", "thread"] = Field(
+        "process",
+        description="Where the CPU work (parsing, aggregation, fits) runs: a process of its own "
+        "at low priority (ingest keeps its core and the interpreter lock), or a thread.",
+    )
+    history: HistoryConfig = Field(default_factory=HistoryConfig)
+    clock: ClockConfig = Field(
+        default_factory=SystemClockConfig,
+        description="The analytics' clock. 'accelerated' only to follow agents on an "
+        "accelerated clock (simulated histories); never with real instruments.",
+    )
+
+    @model_validator(mode="after")
+    def _baseline_fits_window(self) -> StandardsConfig:
+        if self.baseline_periods * self.period_s > self.window_days * SECONDS_PER_DAY:
+            raise ValueError("baseline_periods periods do not fit in window_days")
+        return self
+
+    def check_store(self, store_kind: str) -> None:
+        """Raise ValueError if ``history.api`` cannot read a store of this kind."""
+        allowed = {
+            "sqlite": ("auto", "sqlite"),
+            "influxdb_v1": ("auto", "influxql"),
+            "influxdb_v2": ("auto", "influxql", "victoriametrics"),
+        }[store_kind]
+        if self.history.api not in allowed:
+            raise ValueError(
+                f"standards.history.api {self.history.api!r} cannot read a {store_kind} store "
+                f"(use {' or '.join(allowed)})"
+            )
+
+    def certificates_path(self, records_path: Path) -> Path:
+        """The directory of certificate files."""
+        return self.certificates_dir or records_path.parent / "certificates"
+
+
+def certificates_path(config: StandardsConfig | None, records_path: Path) -> Path:
+    """The certificate directory of a gateway, configured or not."""
+    return (config or StandardsConfig()).certificates_path(records_path)

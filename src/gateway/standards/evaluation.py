@@ -1,0 +1,837 @@
+"""One evaluation of one reference standard: a pure function of its registry entry, its
+certificates, the period means of its monitored channels and the time of evaluation.
+
+- **Certificates** (three or more): a drift fit of certified value against calibration date,
+  weighted by u = U/k; the value in use now is the reference. With one or two certificates the
+  latest certified value and its U are the reference, without a drift model.
+- **Monitored channels**: period means (daily by default) of each linked channel, converted to
+  the standard's unit; a drift fit of the means weighted by their Type A uncertainty; the latest
+  mean is the measured value, its uncertainty the Type A one combined with the readings' own
+  (Type B) uncertainty; control-chart rules on the residuals about the fit; the overlapping
+  Allan deviation of the latest contiguous run of periods.
+- **Out of tolerance**: for each drift fit, the dates at which the prediction interval (plan by
+  this), the fitted curve, and the confidence band of the curve reach a tolerance limit. The
+  confidence-band dates bound when the standard's true value crosses.
+
+Every number is in the standard's unit; times are UTC nanoseconds. See docs/standards.md.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+from scipy import optimize
+
+from gateway.analytics import AnalyticsError, DriftFit, allan_deviation, control_report, fit_drift
+from gateway.analytics._base import AnalyticsModel
+from gateway.analytics.stability import StabilityResult
+from gateway.events import ControlViolation, StandardEvaluated
+from gateway.standards.config import ModelChoice, StandardsConfig
+from gateway.standards.models import SECONDS_PER_YEAR, ChannelLink, Tolerance
+
+FloatArray = npt.NDArray[np.float64]
+NS_PER_DAY = 86_400_000_000_000
+DAYS_PER_YEAR = SECONDS_PER_YEAR / 86_400
+BAND_POINTS = 60
+MIN_STABILITY_PERIODS = 16
+
+FORMAT: Literal["etalon.standards.evaluation/1"] = "etalon.standards.evaluation/1"
+
+
+def days(ns: int | float) -> float:
+    """Days since the epoch of UTC nanoseconds."""
+    return float(ns) / NS_PER_DAY
+
+
+def ns(days_since_epoch: float) -> int:
+    """UTC nanoseconds of days since the epoch."""
+    return round(days_since_epoch * NS_PER_DAY)
+
+
+def iso(ts_ns: int | None) -> str | None:
+    """ISO 8601 UTC to the second, or None."""
+    if ts_ns is None:
+        return None
+    return datetime.fromtimestamp(ts_ns / 1e9, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# -- inputs --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodStat:
+    """The good readings of one channel in one period, in the channel's own unit."""
+
+    start_ns: int
+    n: int
+    mean: float
+    m2: float
+    """Sum of squared deviations from the mean."""
+    mean_ns: int
+    """Mean time of the readings."""
+    first_ns: int
+    last_ns: int
+    u_b: float | None
+    """Mean of the readings' own standard uncertainties (None if they carry none)."""
+
+    @property
+    def sd(self) -> float | None:
+        """Experimental standard deviation (None for one reading)."""
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
+
+
+@dataclass(frozen=True)
+class CertificateInput:
+    """What the analytics need of a certificate."""
+
+    number: str
+    calibration_ns: int
+    due_ns: int | None
+    value: float
+    expanded_uncertainty: float
+    coverage_factor: float
+
+
+@dataclass(frozen=True)
+class ChannelInput:
+    """A linked channel and its period statistics (oldest first)."""
+
+    link: ChannelLink
+    site: str
+    periods: Sequence[PeriodStat]
+
+
+@dataclass(frozen=True)
+class StandardInput:
+    """Everything one evaluation looks at."""
+
+    standard_id: str
+    site: str
+    unit: str
+    nominal: float
+    tolerance: Tolerance | None
+    certificates: Sequence[CertificateInput]
+    channels: Sequence[ChannelInput]
+    certificate_model: ModelChoice
+    monitor_model: ModelChoice
+    period_s: float
+    now_ns: int
+    options: StandardsConfig = field(default_factory=StandardsConfig)
+
+
+# -- results -------------------------------------------------------------------------------------
+
+
+class ToleranceNow(AnalyticsModel):
+    """The tolerance band at the time of evaluation."""
+
+    centre: float
+    low: float
+    high: float
+    around: Literal["nominal", "certificate"]
+
+
+class CrossingDates(AnalyticsModel):
+    """When a drift fit reaches a tolerance limit, searched from ``searched_from_ns``."""
+
+    searched_from_ns: int
+    searched_until_ns: int
+    already_outside: bool
+    earliest_ns: int | None
+    """The prediction interval reaches a limit: the date to plan by."""
+    likely_ns: int | None
+    """The fitted curve reaches a limit."""
+    bounds_ns: tuple[int | None, int | None]
+    """The curve's confidence band reaches a limit (first its outer, then its inner edge):
+    the interval of the date at which the true value crosses; None past the horizon."""
+    side: Literal["upper", "lower"] | None
+
+
+class BandPoint(AnalyticsModel):
+    """The fitted curve and its bands at one time (for drawing)."""
+
+    ts_ns: int
+    value: float
+    ci_low: float
+    ci_high: float
+    pi_low: float
+    pi_high: float
+
+
+class DriftSummary(AnalyticsModel):
+    """A drift fit as the registry and the dashboards show it."""
+
+    n: int
+    model: str
+    fit: DriftFit
+    slope_per_year: float | None
+    u_slope_per_year: float | None
+    slope_interval_per_year: tuple[float, float] | None
+    slope_ppm_per_year: float | None
+    """Relative to the nominal value, in parts per million per year (µV/V per year)."""
+    coverage_factor: float
+    u_systematic: float
+    """Standard uncertainty common to every point (the channel's own), added to the bands."""
+    value_now: float
+    u_fit_now: float
+    u_prediction_now: float
+    crossing: CrossingDates | None
+    band: list[BandPoint]
+
+
+class CertificateAnalysis(AnalyticsModel):
+    """The certificate history and the reference value it gives now."""
+
+    n: int
+    latest_number: str | None
+    latest_calibration_ns: int | None
+    due_ns: int | None
+    reference: float | None
+    reference_u: float | None
+    reference_expanded_u: float | None
+    k: float | None
+    reference_from: Literal["fit", "latest certificate"] | None
+    drift: DriftSummary | None
+
+
+class PeriodPoint(AnalyticsModel):
+    """One period mean in the standard's unit."""
+
+    start_ns: int
+    ts_ns: int
+    n: int
+    mean: float
+    u_mean: float | None
+    u: float | None
+    """Combined standard uncertainty of the mean: Type A and the readings' own."""
+    residual: float | None
+
+
+class ViolationRecord(AnalyticsModel):
+    """A control-chart signal of a channel's period means."""
+
+    rule: str
+    ts_ns: int
+    channel: str
+    name: str
+    name_vi: str
+
+
+class ChannelAnalysis(AnalyticsModel):
+    """One monitored channel."""
+
+    channel: str
+    site: str
+    agent: str
+    instrument: str
+    channel_name: str
+    periods_total: int
+    periods_used: int
+    measured: float | None
+    measured_u: float | None
+    measured_ts_ns: int | None
+    drift: DriftSummary | None
+    control_center: float | None
+    control_sigma: float | None
+    violations: list[ViolationRecord]
+    stability: StabilityResult | None
+    points: list[PeriodPoint]
+    notes: list[str]
+
+
+class StandardResult(AnalyticsModel):
+    """One evaluation of one standard; ``event()`` is what the alert engine receives."""
+
+    format: Literal["etalon.standards.evaluation/1"] = FORMAT
+    standard_id: str
+    site: str
+    ts_ns: int
+    evaluated_at: str
+    unit: str
+    nominal: float
+    tolerance: ToleranceNow | None
+    certificates: CertificateAnalysis
+    channels: list[ChannelAnalysis]
+    measured: float | None
+    measured_u: float | None
+    measured_ts_ns: int | None
+    predicted_out_of_tolerance_ns: int | None
+    predicted_out_of_tolerance_from: str | None
+    calibration_due_ns: int | None
+    recommended_recalibration_ns: int | None
+    """The earlier of the certificate's due date and the predicted out-of-tolerance date."""
+    violations: list[ViolationRecord]
+    notes: list[str]
+
+    def event(self) -> StandardEvaluated:
+        """The agreed event for the alert engine."""
+        certificates = self.certificates
+        return StandardEvaluated(
+            site=self.site,
+            standard_id=self.standard_id,
+            ts_ns=self.ts_ns,
+            unit=self.unit,
+            measured=self.measured,
+            measured_u=self.measured_u,
+            measured_ts_ns=self.measured_ts_ns,
+            reference=certificates.reference,
+            reference_expanded_u=certificates.reference_expanded_u,
+            k=certificates.k,
+            tolerance_low=self.tolerance.low if self.tolerance else None,
+            tolerance_high=self.tolerance.high if self.tolerance else None,
+            predicted_out_of_tolerance_ns=self.predicted_out_of_tolerance_ns,
+            calibration_due_ns=self.calibration_due_ns,
+            violations=tuple(ControlViolation(v.rule, v.ts_ns) for v in self.violations),
+        )
+
+    def summary(self) -> dict[str, object]:
+        """The few numbers kept for every evaluation in the history."""
+        first = next((c.drift for c in self.channels if c.drift is not None), None)
+        certificates = self.certificates
+        return {
+            "ts_ns": self.ts_ns,
+            "evaluated_at": self.evaluated_at,
+            "unit": self.unit,
+            "measured": self.measured,
+            "measured_u": self.measured_u,
+            "measured_ts_ns": self.measured_ts_ns,
+            "reference": certificates.reference,
+            "reference_expanded_u": certificates.reference_expanded_u,
+            "k": certificates.k,
+            "tolerance_low": self.tolerance.low if self.tolerance else None,
+            "tolerance_high": self.tolerance.high if self.tolerance else None,
+            "certificate_slope_per_year": certificates.drift.slope_per_year
+            if certificates.drift
+            else None,
+            "monitor_slope_per_year": first.slope_per_year if first else None,
+            "monitor_u_slope_per_year": first.u_slope_per_year if first else None,
+            "predicted_out_of_tolerance_ns": self.predicted_out_of_tolerance_ns,
+            "predicted_out_of_tolerance": iso(self.predicted_out_of_tolerance_ns),
+            "predicted_out_of_tolerance_from": self.predicted_out_of_tolerance_from,
+            "calibration_due_ns": self.calibration_due_ns,
+            "calibration_due": iso(self.calibration_due_ns),
+            "recommended_recalibration_ns": self.recommended_recalibration_ns,
+            "violations": [v.model_dump() for v in self.violations],
+            "notes": list(self.notes),
+        }
+
+
+# -- tolerance -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Tolerance limits as functions of time (days since the epoch)."""
+
+    centre: float
+    tolerance: Tolerance
+    nominal: float
+    calibration_days: float | None
+
+    def at(self, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """(low, high) at each x."""
+        if self.calibration_days is None or not self.tolerance.per_year:
+            half = np.full(x.shape, self.tolerance.half_width_at(self.nominal, 0.0))
+        else:
+            years = np.maximum(0.0, (x - self.calibration_days) / DAYS_PER_YEAR)
+            growth = self.tolerance.half_width + self.tolerance.per_year * years
+            half = np.asarray(self.tolerance.absolute(1.0, self.nominal) * growth)
+        return self.centre - half, self.centre + half
+
+
+def tolerance_limits(
+    tolerance: Tolerance | None, nominal: float, certificates: Sequence[CertificateInput]
+) -> Limits | None:
+    """The limits of a standard, or None (no tolerance, or centred on a missing certificate)."""
+    if tolerance is None:
+        return None
+    latest = certificates[-1] if certificates else None
+    if tolerance.around == "certificate":
+        if latest is None:
+            return None
+        return Limits(latest.value, tolerance, nominal, days(latest.calibration_ns))
+    return Limits(
+        nominal, tolerance, nominal, days(latest.calibration_ns) if latest is not None else None
+    )
+
+
+# -- curves and crossings ------------------------------------------------------------------------
+
+
+def curve(fit: DriftFit, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Fitted values and the standard uncertainty of the curve at each x."""
+    basis = fit.basis
+    t = (x - basis.center) / basis.scale
+    design = np.vander(t, len(basis.coefficients), increasing=True)
+    values = design @ np.asarray(basis.coefficients)
+    covariance = np.asarray(basis.covariance)
+    variances = np.einsum("ij,jk,ik->i", design, covariance, design)
+    return values, np.sqrt(np.maximum(variances, 0.0))
+
+
+def _first_crossing(
+    excess: Callable[[FloatArray], FloatArray], grid: FloatArray
+) -> tuple[float | None, bool]:
+    """The first x of the grid's range where ``excess >= 0`` (refined), and whether at start."""
+    outside = excess(grid) >= 0.0
+    if outside[0]:
+        return float(grid[0]), True
+    if not np.any(outside):
+        return None, False
+    first = int(np.argmax(outside))
+    low, high = float(grid[first - 1]), float(grid[first])
+    root = optimize.brentq(
+        lambda point: float(excess(np.array([point]))[0]),
+        low,
+        high,
+        xtol=1e-9 * max(1.0, abs(high)),
+    )
+    return float(root), False
+
+
+def crossing_dates(
+    fit: DriftFit,
+    limits: Limits,
+    start: float,
+    end: float,
+    k: float,
+    u_systematic: float = 0.0,
+    grid_points: int = 4001,
+) -> CrossingDates:
+    """See the module doc; x in days, ``k`` the coverage factor of every band."""
+    grid = np.linspace(start, end, grid_points)
+    u_new = math.hypot(fit.u_new, u_systematic)
+
+    def band(
+        width: Callable[[FloatArray], FloatArray], inner: bool
+    ) -> Callable[[FloatArray], FloatArray]:
+        sign = -1.0 if inner else 1.0
+
+        def excess(x: FloatArray) -> FloatArray:
+            values, u_fit = curve(fit, x)
+            half = sign * k * width(u_fit)
+            low, high = limits.at(x)
+            return np.maximum(values + half - high, low - (values - half))
+
+        return excess
+
+    def prediction(u_fit: FloatArray) -> FloatArray:
+        return np.hypot(u_fit, u_new)
+
+    def confidence(u_fit: FloatArray) -> FloatArray:
+        return np.hypot(u_fit, u_systematic)
+
+    def nothing(u_fit: FloatArray) -> FloatArray:
+        return np.zeros_like(u_fit)
+
+    earliest, already = _first_crossing(band(prediction, False), grid)
+    likely, _ = _first_crossing(band(nothing, False), grid)
+    outer, _ = _first_crossing(band(confidence, False), grid)
+    inner, _ = _first_crossing(band(confidence, True), grid)
+    side: Literal["upper", "lower"] | None = None
+    if earliest is not None:
+        values, _ = curve(fit, np.array([earliest]))
+        low, high = limits.at(np.array([earliest]))
+        side = "upper" if values[0] - high[0] >= low[0] - values[0] else "lower"
+    return CrossingDates(
+        searched_from_ns=ns(start),
+        searched_until_ns=ns(end),
+        already_outside=already,
+        earliest_ns=None if earliest is None else ns(earliest),
+        likely_ns=None if likely is None else ns(likely),
+        bounds_ns=(None if outer is None else ns(outer), None if inner is None else ns(inner)),
+        side=side,
+    )
+
+
+def _summary(
+    fit: DriftFit,
+    nominal: float,
+    now_days: float,
+    limits: Limits | None,
+    options: StandardsConfig,
+    u_systematic: float,
+) -> DriftSummary:
+    prediction = fit.predict(now_days, options.confidence)
+    k = prediction.coverage_factor
+    slope = next((c for c in fit.coefficients if c.name == "slope"), None)
+    per_year = slope.value * DAYS_PER_YEAR if slope is not None else None
+    u_per_year = slope.standard_uncertainty * DAYS_PER_YEAR if slope is not None else None
+    interval = None
+    if per_year is not None and u_per_year is not None:
+        interval = (per_year - k * u_per_year, per_year + k * u_per_year)
+    crossing = None
+    if limits is not None:
+        start = max(now_days, fit.x_max)
+        crossing = crossing_dates(fit, limits, start, start + options.horizon_days, k, u_systematic)
+    span = max(fit.x_max - fit.x_min, 1.0)
+    xs = np.linspace(fit.x_min, max(now_days, fit.x_max) + 0.2 * span, BAND_POINTS)
+    values, u_fit = curve(fit, xs)
+    u_curve = np.hypot(u_fit, u_systematic)
+    u_pred = np.hypot(u_curve, fit.u_new)
+    band = [
+        BandPoint(
+            ts_ns=ns(float(x)),
+            value=float(v),
+            ci_low=float(v - k * c),
+            ci_high=float(v + k * c),
+            pi_low=float(v - k * p),
+            pi_high=float(v + k * p),
+        )
+        for x, v, c, p in zip(xs, values, u_curve, u_pred, strict=True)
+    ]
+    return DriftSummary(
+        n=fit.n,
+        model=fit.model,
+        fit=fit,
+        slope_per_year=per_year,
+        u_slope_per_year=u_per_year,
+        slope_interval_per_year=interval,
+        slope_ppm_per_year=per_year / nominal * 1e6 if per_year is not None and nominal else None,
+        coverage_factor=k,
+        u_systematic=u_systematic,
+        value_now=prediction.value,
+        u_fit_now=math.hypot(prediction.u_fit, u_systematic),
+        u_prediction_now=math.hypot(prediction.u_prediction, u_systematic),
+        crossing=crossing,
+        band=band,
+    )
+
+
+# -- certificates --------------------------------------------------------------------------------
+
+
+def analyse_certificates(
+    data: StandardInput, limits: Limits | None, notes: list[str]
+) -> CertificateAnalysis:
+    """The reference value now, from the certificate history."""
+    certificates = sorted(data.certificates, key=lambda c: c.calibration_ns)
+    if not certificates:
+        notes.append("no certificate: no reference value")
+        return CertificateAnalysis(
+            n=0, latest_number=None, latest_calibration_ns=None, due_ns=None, reference=None,
+            reference_u=None, reference_expanded_u=None, k=None, reference_from=None, drift=None,
+        )  # fmt: skip
+    latest = certificates[-1]
+    drift = None
+    if len(certificates) >= 3:
+        try:
+            fit = fit_drift(
+                [days(c.calibration_ns) for c in certificates],
+                [c.value for c in certificates],
+                [c.expanded_uncertainty / c.coverage_factor for c in certificates],
+                model=data.certificate_model,
+                x_kind="date",
+            )
+            drift = _summary(fit, data.nominal, days(data.now_ns), limits, data.options, 0.0)
+        except AnalyticsError as exc:
+            notes.append(f"certificates: no drift fit: {exc}")
+    else:
+        notes.append(
+            f"{len(certificates)} certificate(s): the latest certified value is the reference "
+            "(a drift model needs 3)"
+        )
+    if drift is not None:
+        k = drift.coverage_factor
+        return CertificateAnalysis(
+            n=len(certificates),
+            latest_number=latest.number,
+            latest_calibration_ns=latest.calibration_ns,
+            due_ns=latest.due_ns,
+            reference=drift.value_now,
+            reference_u=drift.u_prediction_now,
+            reference_expanded_u=k * drift.u_prediction_now,
+            k=k,
+            reference_from="fit",
+            drift=drift,
+        )
+    return CertificateAnalysis(
+        n=len(certificates),
+        latest_number=latest.number,
+        latest_calibration_ns=latest.calibration_ns,
+        due_ns=latest.due_ns,
+        reference=latest.value,
+        reference_u=latest.expanded_uncertainty / latest.coverage_factor,
+        reference_expanded_u=latest.expanded_uncertainty,
+        k=latest.coverage_factor,
+        reference_from="latest certificate",
+        drift=None,
+    )
+
+
+# -- monitored channels --------------------------------------------------------------------------
+
+
+def pooled_sd(periods: Sequence[PeriodStat], min_count: int) -> float | None:
+    """The pooled within-period standard deviation √(Σ m2 / Σ (n - 1)) of the periods used."""
+    used = [p for p in periods if p.n >= min_count and p.n > 1]
+    dof = sum(p.n - 1 for p in used)
+    return math.sqrt(sum(p.m2 for p in used) / dof) if dof else None
+
+
+def _points(channel: ChannelInput, min_count: int) -> list[PeriodPoint]:
+    """Period means in the standard's unit. Their Type A uncertainty is the *pooled* standard
+    deviation over √n: one instrument's noise, estimated from every period, so a period whose
+    few readings happen to agree does not get a falsely small uncertainty (and a large weight)."""
+    link = channel.link
+    scale, offset = link.scale, link.offset
+    pooled = pooled_sd(channel.periods, min_count)
+    points = []
+    for period in channel.periods:
+        if period.n < min_count:
+            continue
+        u_mean = abs(scale) * pooled / math.sqrt(period.n) if pooled is not None else None
+        u_b = abs(scale) * period.u_b if period.u_b is not None else None
+        parts = [u for u in (u_mean, u_b) if u is not None]
+        points.append(
+            PeriodPoint(
+                start_ns=period.start_ns,
+                ts_ns=period.mean_ns,
+                n=period.n,
+                mean=scale * period.mean + offset,
+                u_mean=u_mean,
+                u=math.sqrt(sum(u * u for u in parts)) if parts else None,
+                residual=None,
+            )
+        )
+    return points
+
+
+def _latest_run(points: Sequence[PeriodPoint], period_ns: int) -> list[PeriodPoint]:
+    run: list[PeriodPoint] = []
+    for point in reversed(points):
+        if run and run[-1].start_ns - point.start_ns != period_ns:
+            break
+        run.append(point)
+    return list(reversed(run))
+
+
+def analyse_channel(
+    data: StandardInput, channel: ChannelInput, limits: Limits | None
+) -> ChannelAnalysis:
+    """Drift, control chart and stability of one monitored channel."""
+    options = data.options
+    link = channel.link
+    label = f"{channel.site}:{link.agent}/{link.instrument}/{link.channel}"
+    period_ns = round(data.period_s * 1e9)
+    notes: list[str] = []
+    points = _points(channel, options.min_period_readings)
+    latest = points[-1] if points else None
+    drift: DriftSummary | None = None
+    u_systematic = 0.0
+    if len(points) >= 3:
+        u_bs = [abs(link.scale) * p.u_b for p in channel.periods if p.u_b is not None]
+        u_systematic = float(np.mean(u_bs)) if u_bs else 0.0
+        x = [days(p.ts_ns) for p in points]
+        y = [p.mean for p in points]
+        weights = [p.u_mean for p in points]
+        u = None if any(w is None or w <= 0.0 for w in weights) else weights
+        try:
+            fit = fit_drift(x, y, u, model=data.monitor_model, x_kind="date")  # type: ignore[arg-type]
+            drift = _summary(fit, data.nominal, days(data.now_ns), limits, options, u_systematic)
+            values, _ = curve(fit, np.asarray(x))
+            points = [
+                PeriodPoint.model_construct(**{**p.__dict__, "residual": p.mean - float(v)})
+                for p, v in zip(points, values, strict=True)
+            ]
+        except AnalyticsError as exc:
+            notes.append(f"no drift fit: {exc}")
+    else:
+        notes.append(f"{len(points)} period(s) with data: a drift fit needs 3")
+    violations: list[ViolationRecord] = []
+    center = sigma = None
+    baseline = options.baseline_periods
+    if drift is not None and len(points) > baseline:
+        residuals = [p.residual or 0.0 for p in points]
+        try:
+            report = control_report(residuals, baseline)
+            center, sigma = report.limits.center, report.limits.sigma
+            recent = {i for i in range(len(points) - options.recent_periods, len(points))}
+            for violation in report.violations:
+                if violation.index in recent:
+                    violations.append(
+                        ViolationRecord(
+                            rule=f"nelson-{violation.rule}",
+                            ts_ns=points[violation.index].ts_ns,
+                            channel=label,
+                            name=violation.name,
+                            name_vi=violation.name_vi,
+                        )
+                    )
+            for index in report.ewma.signals:
+                if index in recent:
+                    violations.append(
+                        ViolationRecord(
+                            rule="ewma",
+                            ts_ns=points[index].ts_ns,
+                            channel=label,
+                            name="EWMA beyond its control limits",
+                            name_vi="EWMA vượt giới hạn kiểm soát",
+                        )
+                    )
+            for signal in report.cusum.signals:
+                if signal.index in recent:
+                    violations.append(
+                        ViolationRecord(
+                            rule="cusum",
+                            ts_ns=points[signal.index].ts_ns,
+                            channel=label,
+                            name=f"CUSUM beyond its decision interval ({signal.side})",
+                            name_vi="CUSUM vượt khoảng quyết định "
+                            f"({'phía trên' if signal.side == 'above' else 'phía dưới'})",
+                        )
+                    )
+        except AnalyticsError as exc:
+            notes.append(f"no control chart: {exc}")
+    elif drift is not None:
+        notes.append(
+            f"control chart: {len(points)} of the {baseline + 1} periods needed "
+            f"(baseline {baseline})"
+        )
+    stability = None
+    run = _latest_run(points, period_ns)
+    if len(run) >= MIN_STABILITY_PERIODS:
+        try:
+            stability = allan_deviation(
+                [p.mean for p in run], 1.0 / data.period_s, kind="oadev", taus="octave"
+            )
+        except AnalyticsError as exc:
+            notes.append(f"no Allan deviation: {exc}")
+    return ChannelAnalysis(
+        channel=label,
+        site=channel.site,
+        agent=link.agent,
+        instrument=link.instrument,
+        channel_name=link.channel,
+        periods_total=len(channel.periods),
+        periods_used=len(points),
+        measured=latest.mean if latest else None,
+        measured_u=latest.u if latest else None,
+        measured_ts_ns=latest.ts_ns if latest else None,
+        drift=drift,
+        control_center=center,
+        control_sigma=sigma,
+        violations=sorted(violations, key=lambda v: (v.ts_ns, v.rule)),
+        stability=stability,
+        points=points,
+        notes=notes,
+    )
+
+
+# -- one standard --------------------------------------------------------------------------------
+
+
+def evaluate(data: StandardInput) -> StandardResult:
+    """Evaluate one standard now (pure: same input, same result)."""
+    notes: list[str] = []
+    certificates = sorted(data.certificates, key=lambda c: c.calibration_ns)
+    limits = tolerance_limits(data.tolerance, data.nominal, certificates)
+    if data.tolerance is None:
+        notes.append("no tolerance registered: no out-of-tolerance prediction")
+    elif limits is None:
+        notes.append("the tolerance is centred on the latest certificate, and there is none")
+    tolerance_now = None
+    if limits is not None:
+        low, high = limits.at(np.array([days(data.now_ns)]))
+        tolerance_now = ToleranceNow(
+            centre=limits.centre,
+            low=float(low[0]),
+            high=float(high[0]),
+            around=limits.tolerance.around,
+        )
+    certificate_analysis = analyse_certificates(
+        dataclasses.replace(data, certificates=certificates), limits, notes
+    )
+    channels = [analyse_channel(data, channel, limits) for channel in data.channels]
+    if not data.channels:
+        notes.append("no channel linked: nothing is monitored")
+    with_data = [c for c in channels if c.measured_ts_ns is not None]
+    newest = max(with_data, key=lambda c: c.measured_ts_ns or 0) if with_data else None
+    candidates: list[tuple[int, str]] = []
+    if certificate_analysis.drift and certificate_analysis.drift.crossing:
+        earliest = certificate_analysis.drift.crossing.earliest_ns
+        if earliest is not None:
+            candidates.append((earliest, "certificates"))
+    for channel in channels:
+        if channel.drift and channel.drift.crossing and channel.drift.crossing.earliest_ns:
+            candidates.append((channel.drift.crossing.earliest_ns, channel.channel))
+    predicted = min(candidates) if candidates else None
+    due = certificate_analysis.due_ns
+    recommended_options = [t for t in (due, predicted[0] if predicted else None) if t is not None]
+    violations = sorted(
+        (v for c in channels for v in c.violations), key=lambda v: (v.ts_ns, v.rule)
+    )
+    return StandardResult(
+        standard_id=data.standard_id,
+        site=data.site,
+        ts_ns=data.now_ns,
+        evaluated_at=iso(data.now_ns) or "",
+        unit=data.unit,
+        nominal=data.nominal,
+        tolerance=tolerance_now,
+        certificates=certificate_analysis,
+        channels=channels,
+        measured=newest.measured if newest else None,
+        measured_u=newest.measured_u if newest else None,
+        measured_ts_ns=newest.measured_ts_ns if newest else None,
+        predicted_out_of_tolerance_ns=predicted[0] if predicted else None,
+        predicted_out_of_tolerance_from=predicted[1] if predicted else None,
+        calibration_due_ns=due,
+        recommended_recalibration_ns=min(recommended_options) if recommended_options else None,
+        violations=violations,
+        notes=notes + [f"{c.channel}: {note}" for c in channels for note in c.notes],
+    )
+
+
+# -- period statistics from raw readings ---------------------------------------------------------
+
+
+def aggregate(
+    timestamps: npt.NDArray[np.int64],
+    values: FloatArray,
+    uncertainties: FloatArray,
+    period_ns: int,
+    origin_ns: int = 0,
+) -> list[PeriodStat]:
+    """Period statistics of raw readings (any order; ``uncertainties`` NaN where a reading
+    carries none). The same grouping as :func:`gateway.analytics.period_means`."""
+    if timestamps.size == 0:
+        return []
+    order = np.argsort(timestamps, kind="stable")
+    stamps, readings, us = timestamps[order], values[order], uncertainties[order]
+    bins = np.floor_divide(stamps - origin_ns, period_ns)
+    starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
+    ends = np.concatenate((starts[1:], [stamps.size]))
+    counts = ends - starts
+    anchors = np.repeat(readings[starts], counts)
+    shifted = readings - anchors
+    means_shifted = np.add.reduceat(shifted, starts) / counts
+    deviations = shifted - np.repeat(means_shifted, counts)
+    m2 = np.add.reduceat(deviations * deviations, starts)
+    time_anchor = np.repeat(stamps[starts], counts)
+    mean_offsets = np.add.reduceat((stamps - time_anchor).astype(np.float64), starts) / counts
+    known = ~np.isnan(us)
+    u_sums = np.add.reduceat(np.where(known, us, 0.0), starts)
+    u_counts = np.add.reduceat(known.astype(np.int64), starts)
+    result = []
+    for i in range(starts.size):
+        result.append(
+            PeriodStat(
+                start_ns=origin_ns + int(bins[starts[i]]) * period_ns,
+                n=int(counts[i]),
+                mean=float(readings[starts[i]] + means_shifted[i]),
+                m2=float(m2[i]),
+                mean_ns=int(stamps[starts[i]]) + round(float(mean_offsets[i])),
+                first_ns=int(stamps[starts[i]]),
+                last_ns=int(stamps[ends[i] - 1]),
+                u_b=float(u_sums[i] / u_counts[i]) if u_counts[i] else None,
+            )
+        )
+    return result
