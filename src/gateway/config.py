@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 
 from drivers.config import Backoff, FrozenModel, Name
 from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
+from gateway.alerts.config import AlertsConfig
 
 
 class SqliteStoreConfig(FrozenModel):
@@ -141,6 +142,7 @@ class GatewayConfig(FrozenModel):
     write: WriteConfig = Field(default_factory=WriteConfig)
     records: RecordsConfig
     api: ApiConfig | None = Field(None, description="Serve the HTTP API and dashboard.")
+    alerts: AlertsConfig | None = Field(None, description="Alert rules and notifications.")
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 

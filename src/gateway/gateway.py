@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_agent import __version__
 from edge_agent.logs import log_event
@@ -24,6 +24,7 @@ from gateway.stores import Store, build_store
 from gateway.writer import Writer
 
 if TYPE_CHECKING:
+    from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
 
 log = logging.getLogger("etalon.gateway")
@@ -47,6 +48,9 @@ class Gateway:
         self.hub = EventHub()
         self.api_url: str | None = None
         self.api_context: ApiContext | None = None
+        self.extras: dict[str, Any] = {}
+        """Feature services the API reaches (ApiContext.extras)."""
+        self.alerts: AlertEngine | None = None
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -123,6 +127,14 @@ class Gateway:
         link.on_connected.append(announce)
         writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
         try:
+            if cfg.alerts is not None:
+                from gateway.alerts.engine import AlertEngine
+
+                self.alerts = AlertEngine(
+                    cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+                )
+                self.extras["alerts"] = self.alerts
+                await self.alerts.open()
             await link.start()
         except BaseException:
             await self._close()
@@ -144,6 +156,8 @@ class Gateway:
                     group.create_task(writer.run(), name="writer"),
                     group.create_task(self._metrics_loop(link), name="metrics"),
                 ]
+                if self.alerts is not None:
+                    tasks.append(group.create_task(self.alerts.run(), name="alerts"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -155,6 +169,8 @@ class Gateway:
                     await asyncio.sleep(0.05)
                 await link.stop()
                 tasks[0].cancel()
+                if self.alerts is not None:
+                    await self.alerts.close()  # evaluates what ingest handed over, writes it
                 await self._emit_metrics(link, {"site": cfg.site, "gateway": cfg.id})
                 drained = await writer.drain(SHUTDOWN_GRACE_S)
                 for task in tasks[1:]:
@@ -172,7 +188,9 @@ class Gateway:
             return None
         from gateway.api.app import build_server, create_app
 
-        self.api_context = ApiContext(self.config, self.records, self.metrics, self.hub)
+        self.api_context = ApiContext(
+            self.config, self.records, self.metrics, self.hub, self.extras
+        )
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")
         while not server.started:
@@ -185,6 +203,9 @@ class Gateway:
         return server
 
     async def _close(self) -> None:
+        if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                await self.alerts.close()
         for close in (self.store.close, self.spool.close, self.records.close):
             with contextlib.suppress(Exception):
                 await close()

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drivers.errors import StoreError
+from gateway.alerts.schema import ALERTS_MIGRATIONS
 
 T = TypeVar("T")
 
@@ -56,7 +57,7 @@ CORE_MIGRATIONS = [
     """,
 ]
 
-MIGRATIONS: dict[str, list[str]] = {"core": CORE_MIGRATIONS}
+MIGRATIONS: dict[str, list[str]] = {"core": CORE_MIGRATIONS, "alerts": ALERTS_MIGRATIONS}
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 
 

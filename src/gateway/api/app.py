@@ -9,11 +9,11 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import system
+from gateway.api import alerts, system
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
-ROUTERS: list[APIRouter] = [system.router]
+ROUTERS: list[APIRouter] = [system.router, alerts.router]
 """Every router of the API; a feature adds its own module and one entry here."""
 
 
