@@ -183,6 +183,7 @@ class RateCheck:
 
     __slots__ = (
         "alert",
+        "clear_at",
         "direction",
         "limit",
         "off_ns",
@@ -199,6 +200,7 @@ class RateCheck:
         config: RateRule = rule.config
         self.rule, self.watch, self.tracker = rule, watch, tracker
         self.limit = config.max_change
+        self.clear_at = config.max_change - config.deadband
         self.window_ns = int(config.window_s * NS)
         self.spacing_ns = self.window_ns // 32
         self.direction = config.direction
@@ -217,13 +219,15 @@ class RateCheck:
             samples.popleft()
         base_ts, base = samples[0]
         change = value - base
-        if self.direction == "both":
-            condition = abs(change) > self.limit
-        elif self.direction == "rise":
-            condition = change > self.limit
-        else:
-            condition = -change > self.limit
         alert = self.alert
+        # Hysteresis: a raised condition holds until the change is back under limit - deadband.
+        limit = self.clear_at if alert is not None and alert.condition else self.limit
+        if self.direction == "both":
+            condition = abs(change) > limit
+        elif self.direction == "rise":
+            condition = change > limit
+        else:
+            condition = -change > limit
         if alert is None:
             if not condition:
                 return

@@ -204,6 +204,15 @@ class RateRule(ChannelRule, DelayedRule):
     max_change: float = Field(..., gt=0, description="In the channel's unit.")
     window_s: float = Field(..., gt=0, le=30 * 86_400)
     direction: Literal["rise", "fall", "both"] = "both"
+    deadband: float = Field(
+        0.0, ge=0, description="Once raised, the change must fall below max_change - deadband."
+    )
+
+    @model_validator(mode="after")
+    def _deadband(self) -> RateRule:
+        if self.deadband >= self.max_change:
+            raise ValueError("the deadband must be less than max_change")
+        return self
 
 
 class StaleRule(ChannelRule, DelayedRule):
