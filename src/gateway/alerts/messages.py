@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import zoneinfo
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
@@ -42,9 +43,12 @@ MESSAGES.update(
             "vi": "đã được {who} xác nhận",
         },
         "alerts.event.escalated": {
-            "en": "escalated: unacknowledged for {minutes} min",
-            "vi": "chuyển cấp: chưa được xác nhận sau {minutes} phút",
+            "en": "escalated: unacknowledged for {duration}",
+            "vi": "chuyển cấp: chưa được xác nhận sau {duration}",
         },
+        "alerts.unit.s": {"en": "{n} s", "vi": "{n} giây"},
+        "alerts.unit.min": {"en": "{n} min", "vi": "{n} phút"},
+        "alerts.unit.h": {"en": "{n} h", "vi": "{n} giờ"},
         # what the condition is
         "alerts.what.limits.high": {
             "en": "{value} {unit} above the high limit {limit} {unit}",
@@ -269,14 +273,22 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
     return f"{kind}: {number(value)} {unit}".strip()
 
 
+def duration(seconds: float, lang: str) -> str:
+    """``90 s``, ``15 min``, ``2 h`` (or ``15 phút``...)."""
+    if seconds < 60:
+        return t("alerts.unit.s", lang, n=f"{seconds:g}")
+    if seconds < 3600:
+        return t("alerts.unit.min", lang, n=f"{seconds / 60:.3g}")
+    return t("alerts.unit.h", lang, n=f"{seconds / 3600:.3g}")
+
+
 def event_text(event: dict[str, Any], lang: str) -> str:
     """``raised``, ``acknowledged by nguyen``, ``escalated: ...`` in the recipient's language."""
     name = event["event"]
     if name == "acknowledged":
         return t("alerts.event.acknowledged", lang, who=event.get("actor") or "?")
     if name == "escalated":
-        minutes = event.get("after_s", 0) / 60
-        return t("alerts.event.escalated", lang, minutes=f"{minutes:g}")
+        return t("alerts.event.escalated", lang, duration=duration(event.get("after_s", 0), lang))
     return t(f"alerts.event.{name}", lang)
 
 
@@ -371,8 +383,10 @@ def render_email(
     if len(events) > MAIL_MAX_LISTED:
         lines += [t("alerts.mail.more", lang, count=len(events) - MAIL_MAX_LISTED), ""]
     lines.append(t("alerts.mail.ack_hint", lang))
-    message = EmailMessage()
-    message["Subject"] = subject
+    # Unfolded headers: Python's folding of long non-ASCII subjects drops the space between
+    # two encoded words ("50 xuất" arrives as "50xuất"); one line of up to 998 is RFC 5322's.
+    message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
+    message["Subject"] = subject if len(subject) <= 240 else subject[:239] + "…"
     message["From"] = sender
     message["To"] = recipient.email
     message["Date"] = formatdate(localtime=False)
