@@ -96,15 +96,20 @@ class SmtpReceiver:
         ok = login == SMTP_USER and password == TOKENS["ALERTS_SMTP_PASSWORD"]
         return AuthResult(success=ok, handled=False)
 
-    async def handle_DATA(self, _server: Any, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, _server: Any, session: Session, envelope: Envelope) -> str:
         """Keep the message."""
         message = message_from_bytes(envelope.original_content or b"", policy=policy.default)
         assert isinstance(message, EmailMessage)
         mechanism = self.logins[-1][0] if self.logins else None
         with self._lock:
             self.mails.append(
-                Mail(envelope.mail_from or "", list(envelope.rcpt_tos), message, mechanism,
-                     session.ssl is not None)
+                Mail(
+                    envelope.mail_from or "",
+                    list(envelope.rcpt_tos),
+                    message,
+                    mechanism,
+                    session.ssl is not None,
+                )
             )
         return "250 OK"
 
@@ -123,10 +128,15 @@ class SmtpReceiver:
     def config(self, **extra: Any) -> dict[str, Any]:
         """The gateway's ``alerts.smtp`` for this server."""
         return {
-            "host": "127.0.0.1", "port": self.port, "security": "starttls",
-            "username": SMTP_USER, "password": {"env": "ALERTS_SMTP_PASSWORD"},
-            "sender": "etalon@lab.example", "ca_file": str(self.ca),
-            "retry": {"initial_s": 0.2, "max_s": 1.0}, **extra,
+            "host": "127.0.0.1",
+            "port": self.port,
+            "security": "starttls",
+            "username": SMTP_USER,
+            "password": {"env": "ALERTS_SMTP_PASSWORD"},
+            "sender": "etalon@lab.example",
+            "ca_file": str(self.ca),
+            "retry": {"initial_s": 0.2, "max_s": 1.0},
+            **extra,
         }
 
 
@@ -164,15 +174,16 @@ class WebhookReceiver:
         self._lock = threading.Lock()
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
                 with receiver._lock:
                     failing = receiver.fail_first > 0
                     receiver.fail_first -= 1 if failing else 0
                     status = 503 if failing else 200
                     receiver.requests.append(
-                        Hook(self.path, {k.lower(): v for k, v in self.headers.items()}, body,
-                             status)
+                        Hook(
+                            self.path, {k.lower(): v for k, v in self.headers.items()}, body, status
+                        )
                     )
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
@@ -211,8 +222,12 @@ class WebhookReceiver:
 
 def mqtt_settings(broker: Mosquitto, keepalive_s: int = 5) -> dict[str, Any]:
     """Short keepalive and reconnect, for tests."""
-    return {"host": "127.0.0.1", "port": broker.port, "keepalive_s": keepalive_s,
-            "reconnect": {"initial_s": 0.5, "max_s": 2.0}}
+    return {
+        "host": "127.0.0.1",
+        "port": broker.port,
+        "keepalive_s": keepalive_s,
+        "reconnect": {"initial_s": 0.5, "max_s": 2.0},
+    }
 
 
 def gateway_settings(tmp: Path, broker: Mosquitto, alerts: dict[str, Any]) -> dict[str, Any]:
@@ -224,11 +239,18 @@ def gateway_settings(tmp: Path, broker: Mosquitto, alerts: dict[str, Any]) -> di
         "store": {"kind": "sqlite", "path": str(tmp / "gateway" / "readings.db")},
         "records": {"path": str(tmp / "gateway" / "records.db")},
         "write": {"batch_max_delay_ms": 100, "retry": {"initial_s": 0.2, "max_s": 1.0}},
-        "api": {"port": 0, "tokens": [
-            {"name": "wall-screen", "role": "viewer", "token": {"env": "ALERTS_VIEW_TOKEN"}},
-            {"name": "nguyen", "role": "operator", "token": {"env": "ALERTS_OPS_TOKEN"}},
-            {"name": "quality-manager", "role": "admin", "token": {"env": "ALERTS_ADMIN_TOKEN"}},
-        ]},
+        "api": {
+            "port": 0,
+            "tokens": [
+                {"name": "wall-screen", "role": "viewer", "token": {"env": "ALERTS_VIEW_TOKEN"}},
+                {"name": "nguyen", "role": "operator", "token": {"env": "ALERTS_OPS_TOKEN"}},
+                {
+                    "name": "quality-manager",
+                    "role": "admin",
+                    "token": {"env": "ALERTS_ADMIN_TOKEN"},
+                },
+            ],
+        },
         "alerts": {"tick_s": 0.1, **alerts},
     }
 
@@ -253,8 +275,13 @@ async def running_gateway(settings: dict[str, Any]) -> AsyncIterator[Gateway]:
 
 
 def agent_settings(
-    tmp: Path, broker: Mosquitto, instruments: list[dict[str, Any]], *, agent: str = AGENT,
-    clock: dict[str, Any] | None = None, keepalive_s: int = 5,
+    tmp: Path,
+    broker: Mosquitto,
+    instruments: list[dict[str, Any]],
+    *,
+    agent: str = AGENT,
+    clock: dict[str, Any] | None = None,
+    keepalive_s: int = 5,
 ) -> dict[str, Any]:
     """An agent config (as data)."""
     settings: dict[str, Any] = {
@@ -319,3 +346,66 @@ def set_secrets(monkeypatch: Any) -> None:
     """The tokens and secrets in the environment (the gateway resolves them)."""
     for key, value in TOKENS.items():
         monkeypatch.setenv(key, value)
+
+
+class FakeAgent:
+    """Publishes an agent's birth message and readings from the test (exact values and times)."""
+
+    def __init__(self, client: Any, agent: str = "bench-9", site: str = SITE) -> None:
+        self.client, self.agent, self.site = client, agent, site
+        self.seq = 0
+        self.root = f"etalon/v1/{site}/{agent}"
+
+    def birth(self, channels: dict[str, tuple[str, float]], instrument: str = "room-a") -> None:
+        """Announce ``channel → (unit, interval_s)`` of one instrument (retained)."""
+        status = {
+            "schema": 1,
+            "state": "online",
+            "site": self.site,
+            "agent": self.agent,
+            "version": "test",
+            "ts": time.time_ns(),
+            "instruments": [
+                {
+                    "name": instrument,
+                    "protocol": "sim",
+                    "channels": [
+                        {"name": name, "unit": unit, "interval_s": interval}
+                        for name, (unit, interval) in channels.items()
+                    ],
+                }
+            ],
+        }
+        self.client.publish(f"{self.root}/status", json.dumps(status).encode(), retain=True)
+
+    def send(
+        self,
+        values: list[tuple[str, float | None]],
+        unit: str = "°C",
+        instrument: str = "room-a",
+        ts: int | None = None,
+    ) -> int:
+        """One batch: ``(channel, value)`` pairs (None: a bad reading), stamped now."""
+        stamp = ts or time.time_ns()
+        readings = [
+            {
+                "instrument": instrument,
+                "channel": channel,
+                "ts": stamp,
+                "value": value,
+                "unit": unit,
+                "quality": "good" if value is not None else "bad",
+                **({"reason": "test"} if value is None else {}),
+            }
+            for channel, value in values
+        ]
+        self.seq += 1
+        batch = {
+            "schema": 1,
+            "site": self.site,
+            "agent": self.agent,
+            "seq": self.seq,
+            "readings": readings,
+        }
+        self.client.publish(f"{self.root}/data", json.dumps(batch).encode())
+        return stamp

@@ -47,8 +47,14 @@ class Standard:
 class StubEvaluator:
     """See the module doc."""
 
-    def __init__(self, hub: EventHub, site: str, standards: list[Standard],
-                 period_s: float = 0.2, min_days_for_fit: float = 2.0) -> None:
+    def __init__(
+        self,
+        hub: EventHub,
+        site: str,
+        standards: list[Standard],
+        period_s: float = 0.2,
+        min_days_for_fit: float = 2.0,
+    ) -> None:
         self.hub = hub
         self.site = site
         self.by_channel = {s.channel: s for s in standards}
@@ -91,8 +97,11 @@ class StubEvaluator:
             try:
                 fit = fit_drift(days, values, model="linear")
                 crossing = time_to_out_of_tolerance(
-                    fit, lower=nominal - cert.tolerance, upper=nominal + cert.tolerance,
-                    start=days[-1], horizon=days[-1] + 365,
+                    fit,
+                    lower=nominal - cert.tolerance,
+                    upper=nominal + cert.tolerance,
+                    start=days[-1],
+                    horizon=days[-1] + 365,
                 )
             except AnalyticsError:
                 crossing = None
@@ -109,10 +118,19 @@ class StubEvaluator:
                 if v.index >= len(window) - 10  # still signalling: among the latest readings
             )
         return StandardEvaluated(
-            site=self.site, standard_id=standard.standard_id, ts_ns=now, unit="V",
-            measured=measured, measured_u=measured_u, measured_ts_ns=now, reference=reference,
-            reference_expanded_u=cert.expanded_u, k=cert.k,
-            tolerance_low=nominal - cert.tolerance, tolerance_high=nominal + cert.tolerance,
-            predicted_out_of_tolerance_ns=predicted, calibration_due_ns=cert.due_ns,
+            site=self.site,
+            standard_id=standard.standard_id,
+            ts_ns=now,
+            unit="V",
+            measured=measured,
+            measured_u=measured_u,
+            measured_ts_ns=now,
+            reference=reference,
+            reference_expanded_u=cert.expanded_u,
+            k=cert.k,
+            tolerance_low=nominal - cert.tolerance,
+            tolerance_high=nominal + cert.tolerance,
+            predicted_out_of_tolerance_ns=predicted,
+            calibration_due_ns=cert.due_ns,
             violations=violations,
         )

@@ -30,20 +30,34 @@ KEEPALIVE_S = 5
 
 def instruments(control: Path) -> list[dict[str, Any]]:
     return [
-        {"name": "dmm", "protocol": "sim", "model": {"kind": "zener"},
-         "faults": {"control_file": str(control)}, "reconnect": {"initial_s": 0.2, "max_s": 0.5},
-         "channels": [{"name": "voltage", "quantity": "voltage", "unit": "V", "interval_s": 0.2}]},
-        {"name": "room-a", "protocol": "sim", "model": {"kind": "room"},
-         "channels": [{"name": "temperature", "quantity": "temperature", "unit": "°C",
-                       "interval_s": 0.2}]},
+        {
+            "name": "dmm",
+            "protocol": "sim",
+            "model": {"kind": "zener"},
+            "faults": {"control_file": str(control)},
+            "reconnect": {"initial_s": 0.2, "max_s": 0.5},
+            "channels": [
+                {"name": "voltage", "quantity": "voltage", "unit": "V", "interval_s": 0.2}
+            ],
+        },
+        {
+            "name": "room-a",
+            "protocol": "sim",
+            "model": {"kind": "room"},
+            "channels": [
+                {"name": "temperature", "quantity": "temperature", "unit": "°C", "interval_s": 0.2}
+            ],
+        },
     ]
 
 
-ALERTS = {"rules": [
-    {"id": "agents", "kind": "agent_offline"},
-    {"id": "instruments", "kind": "instrument_unavailable", "instruments": ["lab-1/*/*"]},
-    {"id": "silent", "kind": "stale", "channels": ["lab-1/bench-1/*/*"], "intervals": 5},
-]}
+ALERTS = {
+    "rules": [
+        {"id": "agents", "kind": "agent_offline"},
+        {"id": "instruments", "kind": "instrument_unavailable", "instruments": ["lab-1/*/*"]},
+        {"id": "silent", "kind": "stale", "channels": ["lab-1/bench-1/*/*"], "intervals": 5},
+    ]
+}
 
 
 async def test_instrument_unavailable_then_agent_killed_raises_offline_within_keepalive(
@@ -58,29 +72,38 @@ async def test_instrument_unavailable_then_agent_killed_raises_offline_within_ke
         tracker = gateway.alerts.tracker
 
         def alert(rule: str, subject: str) -> Any:
-            return next((a for a in tracker.alerts.values()
-                         if a.rule_id == rule and a.subject == subject), None)
+            return next(
+                (a for a in tracker.alerts.values() if a.rule_id == rule and a.subject == subject),
+                None,
+            )
 
         def in_state(rule: str, subject: str, state: str) -> Any:
             found = alert(rule, subject)
             return found if found is not None and found.state == state else None
 
         async with agent_process(tmp_path, settings) as agent:
-            await wait_for(lambda: gateway.alerts and gateway.alerts.stats.readings_evaluated > 10,
-                           what="readings")
+            await wait_for(
+                lambda: gateway.alerts and gateway.alerts.stats.readings_evaluated > 10,
+                what="readings",
+            )
             control.write_text(json.dumps({"disconnected": True}))
             unavailable = await wait_for(
                 lambda: in_state("instruments", "lab-1/bench-1/dmm", ACTIVE), what="unavailable"
             )
             assert "simulated" in (unavailable.detail["reason"] or "")
             control.write_text(json.dumps({"disconnected": False}))
-            await wait_for(lambda: in_state("instruments", "lab-1/bench-1/dmm", RETURNED),
-                           what="instrument back")
+            await wait_for(
+                lambda: in_state("instruments", "lab-1/bench-1/dmm", RETURNED),
+                what="instrument back",
+            )
             await asyncio.sleep(0.5)
             await in_thread(agent.kill9)
             killed = time.monotonic()
-            await wait_for(lambda: in_state("agents", "lab-1/bench-1", ACTIVE),
-                           timeout_s=KEEPALIVE_S * 1.5 + 5, what="agent offline")
+            await wait_for(
+                lambda: in_state("agents", "lab-1/bench-1", ACTIVE),
+                timeout_s=KEEPALIVE_S * 1.5 + 5,
+                what="agent offline",
+            )
             elapsed = time.monotonic() - killed
             offline = alert("agents", "lab-1/bench-1")
             await asyncio.sleep(1.5)  # five intervals of silence and more: stale stays quiet

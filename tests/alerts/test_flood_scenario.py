@@ -31,34 +31,57 @@ ESCALATE_AFTER_S = 2.0
 
 
 def rack(control: Path) -> list[dict[str, Any]]:
-    return [{
-        "name": "rack",
-        "protocol": "sim",
-        "model": {"kind": "room"},
-        "faults": {"control_file": str(control)},
-        "channels": [
-            {"name": f"t{i:02d}", "quantity": "temperature", "unit": "°C", "interval_s": 0.2}
-            for i in range(CHANNELS)
-        ],
-    }]
+    return [
+        {
+            "name": "rack",
+            "protocol": "sim",
+            "model": {"kind": "room"},
+            "faults": {"control_file": str(control)},
+            "channels": [
+                {"name": f"t{i:02d}", "quantity": "temperature", "unit": "°C", "interval_s": 0.2}
+                for i in range(CHANNELS)
+            ],
+        }
+    ]
 
 
 def alerts(smtp: SmtpReceiver, hooks: WebhookReceiver) -> dict[str, Any]:
     return {
-        "rules": [{"id": "rack-readings", "kind": "bad_quality", "count": 2, "severity": "alarm",
-                   "channels": ["lab-1/bench-1/rack/*"]}],
+        "rules": [
+            {
+                "id": "rack-readings",
+                "kind": "bad_quality",
+                "count": 2,
+                "severity": "alarm",
+                "channels": ["lab-1/bench-1/rack/*"],
+            }
+        ],
         "recipients": [
-            {"id": "an", "name": "Nguyễn Văn An", "email": "an@lab.example", "language": "vi",
-             "group_window_s": 1.0},
+            {
+                "id": "an",
+                "name": "Nguyễn Văn An",
+                "email": "an@lab.example",
+                "language": "vi",
+                "group_window_s": 1.0,
+            },
             {"id": "lims", "name": "LIMS", "webhook": "lims", "group_window_s": 1.0},
-            {"id": "chief", "name": "Lab chief", "email": "chief@lab.example",
-             "group_window_s": 1.0},
+            {
+                "id": "chief",
+                "name": "Lab chief",
+                "email": "chief@lab.example",
+                "group_window_s": 1.0,
+            },
         ],
         "webhooks": [{"id": "lims", "url": hooks.url(), "retry": {"initial_s": 0.1, "max_s": 0.2}}],
-        "policies": [{"id": "lab", "levels": [
-            {"after_s": 0, "recipients": ["an", "lims"]},
-            {"after_s": ESCALATE_AFTER_S, "recipients": ["chief"]},
-        ]}],
+        "policies": [
+            {
+                "id": "lab",
+                "levels": [
+                    {"after_s": 0, "recipients": ["an", "lims"]},
+                    {"after_s": ESCALATE_AFTER_S, "recipients": ["chief"]},
+                ],
+            }
+        ],
         "default_policy": "lab",
         "smtp": smtp.config(),
     }
@@ -72,17 +95,22 @@ async def test_fifty_channels_failing_together_give_one_message_per_recipient_th
     control.write_text("{}")
     with SmtpReceiver(tmp_path / "certs") as smtp, WebhookReceiver(fail_first=2) as hooks:
         settings = gateway_settings(tmp_path, mosquitto, alerts(smtp, hooks))
-        async with running_gateway(settings) as gateway, httpx.AsyncClient(
-            base_url=gateway.api_url or "", headers=bearer("ALERTS_VIEW_TOKEN")
-        ) as http:
+        async with (
+            running_gateway(settings) as gateway,
+            httpx.AsyncClient(
+                base_url=gateway.api_url or "", headers=bearer("ALERTS_VIEW_TOKEN")
+            ) as http,
+        ):
             async with agent_process(tmp_path, agent_settings(tmp_path, mosquitto, rack(control))):
                 assert gateway.alerts is not None
                 engine = gateway.alerts
-                await wait_for(lambda: engine.stats.readings_evaluated > 3 * CHANNELS,
-                               what="readings")
+                await wait_for(
+                    lambda: engine.stats.readings_evaluated > 3 * CHANNELS, what="readings"
+                )
                 control.write_text(json.dumps({"garbage_rate": 1.0}))
-                await wait_for(lambda: smtp.to("chief@lab.example"), timeout_s=20,
-                               what="escalation e-mail")
+                await wait_for(
+                    lambda: smtp.to("chief@lab.example"), timeout_s=20, what="escalation e-mail"
+                )
                 await wait_for(lambda: hooks.delivered(), what="webhook")
                 listed = (await http.get("/api/v1/alerts")).json()
                 one = (await http.get(f"/api/v1/alerts/{listed[0]['id']}")).json()

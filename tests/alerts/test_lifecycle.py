@@ -53,13 +53,20 @@ def compile_rule(data: dict[str, Any]) -> CompiledRule:
 
 
 def reading(ts: int, value: float | None, quality: str = "good") -> dict[str, Any]:
-    return {"instrument": "room-a", "channel": "temperature", "ts": ts, "value": value,
-            "unit": "°C", "quality": quality}
+    return {
+        "instrument": "room-a",
+        "channel": "temperature",
+        "ts": ts,
+        "value": value,
+        "unit": "°C",
+        "quality": quality,
+    }
 
 
 def watch() -> Watch:
-    return Watch("lab-1", "bench-1", "room-a", "temperature", unit="°C", interval_s=1.0,
-                 declared=True)
+    return Watch(
+        "lab-1", "bench-1", "room-a", "temperature", unit="°C", interval_s=1.0, declared=True
+    )
 
 
 def feed_series(check: Any, values: list[float], step_s: float = 10.0) -> None:
@@ -82,11 +89,22 @@ def actions(tracker: Tracker) -> list[str]:
 
 def test_noise_around_the_limit_raises_once_and_clears_once_with_deadband_and_delays() -> None:
     tracker = Tracker(Wall())
-    rule = compile_rule({
-        "id": "room", "kind": "limits", "channels": ["lab-1/bench-1/room-a/temperature"],
-        "levels": [{"severity": "alarm", "high": 24.0, "deadband": 0.15,
-                    "on_delay_s": 60, "off_delay_s": 120}],
-    })
+    rule = compile_rule(
+        {
+            "id": "room",
+            "kind": "limits",
+            "channels": ["lab-1/bench-1/room-a/temperature"],
+            "levels": [
+                {
+                    "severity": "alarm",
+                    "high": 24.0,
+                    "deadband": 0.15,
+                    "on_delay_s": 60,
+                    "off_delay_s": 120,
+                }
+            ],
+        }
+    )
     check = LimitCheck(rule, watch(), tracker)
     series = drift_out_and_back(noise=0.05, seed=3)
     feed_series(check, series)
@@ -97,20 +115,28 @@ def test_noise_around_the_limit_raises_once_and_clears_once_with_deadband_and_de
     assert alert.state == RETURNED
     # The same data without hysteresis and delays flaps: the test could fail.
     bare = Tracker(Wall())
-    flappy = compile_rule({
-        "id": "room", "kind": "limits", "channels": ["lab-1/bench-1/room-a/temperature"],
-        "levels": [{"severity": "alarm", "high": 24.0}],
-    })
+    flappy = compile_rule(
+        {
+            "id": "room",
+            "kind": "limits",
+            "channels": ["lab-1/bench-1/room-a/temperature"],
+            "levels": [{"severity": "alarm", "high": 24.0}],
+        }
+    )
     feed_series(LimitCheck(flappy, watch(), bare), series)
     assert actions(bare).count("alert active") > 2
 
 
 def test_on_delay_runs_on_reading_time_and_a_short_excursion_stays_pending() -> None:
     tracker = Tracker(Wall())
-    rule = compile_rule({
-        "id": "room", "kind": "limits", "channels": ["*/*/*/*"],
-        "levels": [{"severity": "warning", "low": 22, "high": 24, "on_delay_s": 30}],
-    })
+    rule = compile_rule(
+        {
+            "id": "room",
+            "kind": "limits",
+            "channels": ["*/*/*/*"],
+            "levels": [{"severity": "warning", "low": 22, "high": 24, "on_delay_s": 30}],
+        }
+    )
     check = LimitCheck(rule, watch(), tracker)
     feed_series(check, [23, 24.5, 24.5, 23, 23], step_s=10)  # 20 s out: shorter than 30 s
     assert actions(tracker) == ["alert pending", "alert normal"]
@@ -128,8 +154,14 @@ def test_on_delay_runs_on_reading_time_and_a_short_excursion_stays_pending() -> 
 def test_acknowledge_returned_and_active_alerts() -> None:
     wall = Wall()
     tracker = Tracker(wall)
-    rule = compile_rule({"id": "r", "kind": "limits", "channels": ["*/*/*/*"],
-                         "levels": [{"severity": "alarm", "high": 24}]})
+    rule = compile_rule(
+        {
+            "id": "r",
+            "kind": "limits",
+            "channels": ["*/*/*/*"],
+            "levels": [{"severity": "alarm", "high": 24}],
+        }
+    )
     check = LimitCheck(rule, watch(), tracker)
     feed_series(check, [25, 23])
     [alert] = tracker.alerts.values()
@@ -148,14 +180,22 @@ def test_acknowledge_returned_and_active_alerts() -> None:
     changes = tracker.take()[0]
     ack = [c for c in changes if c.action == "alert acknowledged"]
     assert [(c.actor, c.comment, c.previous) for c in ack] == [
-        ("nguyen", "seen, HVAC restarted", RETURNED), ("tran", "on it", ACTIVE)]
+        ("nguyen", "seen, HVAC restarted", RETURNED),
+        ("tran", "on it", ACTIVE),
+    ]
     assert changes[-1].cause is not None and changes[-1].cause["value"] == 23.0
 
 
 def test_levels_are_separate_alerts_and_the_fast_path_skips_values_inside() -> None:
     tracker = Tracker(Wall())
-    rule = compile_rule({"id": "room", "kind": "limits", "preset": "calibration-room-temperature",
-                         "channels": ["*/*/*/*"]})
+    rule = compile_rule(
+        {
+            "id": "room",
+            "kind": "limits",
+            "preset": "calibration-room-temperature",
+            "channels": ["*/*/*/*"],
+        }
+    )
     check = LimitCheck(rule, watch(), tracker)
     assert check.quiet and (check.inner_lo, check.inner_hi) == (22.5, 23.5)
     feed_series(check, [23.0] * 10 + [23.8] * 40, step_s=10)
@@ -166,8 +206,9 @@ def test_levels_are_separate_alerts_and_the_fast_path_skips_values_inside() -> N
 
 def test_rate_of_change_over_a_window() -> None:
     tracker = Tracker(Wall())
-    rule = compile_rule({"id": "ramp", "kind": "rate", "channels": ["*/*/*/*"],
-                         "max_change": 0.5, "window_s": 900})
+    rule = compile_rule(
+        {"id": "ramp", "kind": "rate", "channels": ["*/*/*/*"], "max_change": 0.5, "window_s": 900}
+    )
     slow = RateCheck(rule, watch(), tracker)
     feed_series(slow, [23 + 0.3 * i / 90 for i in range(200)], step_s=10)  # 0.3 K per 15 min
     assert tracker.alerts == {}
@@ -181,8 +222,11 @@ def test_rate_of_change_over_a_window() -> None:
 def test_bad_quality_in_a_row_and_stale_data() -> None:
     wall = Wall()
     tracker = Tracker(wall)
-    bad = BadQualityCheck(compile_rule({"id": "bad", "kind": "bad_quality", "count": 3,
-                                        "channels": ["*/*/*/*"]}), watch(), tracker)
+    bad = BadQualityCheck(
+        compile_rule({"id": "bad", "kind": "bad_quality", "count": 3, "channels": ["*/*/*/*"]}),
+        watch(),
+        tracker,
+    )
     for run in (1, 2, 0, 1, 2):
         bad.feed(run, T0 + run, reading(T0 + run, None, "bad"))
     assert tracker.alerts == {}
@@ -191,8 +235,19 @@ def test_bad_quality_in_a_row_and_stale_data() -> None:
     assert alert.state == ACTIVE and alert.detail["reason"] == "timeout"
 
     tracker = Tracker(wall)
-    stale = StaleCheck(compile_rule({"id": "stale", "kind": "stale", "intervals": 3,
-                                     "channels": ["*/*/*/*"], "on_delay_s": 5}), watch(), tracker)
+    stale = StaleCheck(
+        compile_rule(
+            {
+                "id": "stale",
+                "kind": "stale",
+                "intervals": 3,
+                "channels": ["*/*/*/*"],
+                "on_delay_s": 5,
+            }
+        ),
+        watch(),
+        tracker,
+    )
     stale.check(2.9, wall.now, excused=False)
     assert tracker.alerts == {}
     stale.check(3.5, wall.now, excused=False)
@@ -207,8 +262,14 @@ def test_bad_quality_in_a_row_and_stale_data() -> None:
 
 def test_out_of_schedule_is_marked_not_raised() -> None:
     tracker = Tracker(Wall())
-    rule = compile_rule({"id": "r", "kind": "limits", "channels": ["*/*/*/*"],
-                         "levels": [{"severity": "alarm", "high": 24}]})
+    rule = compile_rule(
+        {
+            "id": "r",
+            "kind": "limits",
+            "channels": ["*/*/*/*"],
+            "levels": [{"severity": "alarm", "high": 24}],
+        }
+    )
     rule.in_schedule = False
     check = LimitCheck(rule, watch(), tracker)
     feed_series(check, [25, 25.1, 25.2])
@@ -244,17 +305,29 @@ def test_path_patterns_match_segment_by_segment() -> None:
 
 
 def test_rule_models_refuse_mistakes() -> None:
-    with pytest.raises(ValueError, match="low .* must be below high"):
-        LimitsRule.model_validate({"id": "r", "kind": "limits", "channels": ["a/b/c/d"],
-                                   "levels": [{"severity": "alarm", "low": 5, "high": 1}]})
+    with pytest.raises(ValueError, match=r"low .* must be below high"):
+        LimitsRule.model_validate(
+            {
+                "id": "r",
+                "kind": "limits",
+                "channels": ["a/b/c/d"],
+                "levels": [{"severity": "alarm", "low": 5, "high": 1}],
+            }
+        )
     with pytest.raises(ValueError, match="needs levels or a preset"):
         LimitsRule.model_validate({"id": "r", "kind": "limits", "channels": ["a/b/c/d"]})
     with pytest.raises(ValueError, match="should match pattern"):
-        LimitsRule.model_validate({"id": "r", "kind": "limits", "channels": ["a/b/c"],
-                                   "preset": "calibration-room-humidity"})
+        LimitsRule.model_validate(
+            {
+                "id": "r",
+                "kind": "limits",
+                "channels": ["a/b/c"],
+                "preset": "calibration-room-humidity",
+            }
+        )
     with pytest.raises(ValueError, match="unknown policy 'p'"):
-        AlertsConfig.model_validate({"rules": [{"id": "r", "kind": "agent_offline",
-                                                "policy": "p"}]})
+        AlertsConfig.model_validate(
+            {"rules": [{"id": "r", "kind": "agent_offline", "policy": "p"}]}
+        )
     with pytest.raises(ValueError, match="has an email but smtp is not set"):
-        AlertsConfig.model_validate({"recipients": [{"id": "a", "name": "A",
-                                                     "email": "a@lab.vn"}]})
+        AlertsConfig.model_validate({"recipients": [{"id": "a", "name": "A", "email": "a@lab.vn"}]})

@@ -45,47 +45,92 @@ def ns(moment: dt.datetime) -> int:
 
 def room() -> list[dict[str, Any]]:
     """23 °C ± 0.03 °C noise; from EXCURSION +15 K/h for 6 min (to 24.5 °C), 6 min held, back."""
-    return [{
-        "name": "room-a",
-        "protocol": "sim",
-        "model": {
-            "kind": "room",
-            "temperature": {"mean_c": 23.0, "daily_amplitude_k": 0, "noise_k": 0.03},
-            "hvac_amplitude_k": 0,
-            "excursion": {"start": EXCURSION.isoformat(), "rate_k_per_h": 15, "duration_h": 0.1,
-                          "hold_h": 0.1},
-        },
-        "channels": [
-            {"name": "temperature", "quantity": "temperature", "unit": "°C", "interval_s": 0.1},
-            {"name": "humidity", "quantity": "humidity", "unit": "%rh", "interval_s": 0.5},
-        ],
-    }]
+    return [
+        {
+            "name": "room-a",
+            "protocol": "sim",
+            "model": {
+                "kind": "room",
+                "temperature": {"mean_c": 23.0, "daily_amplitude_k": 0, "noise_k": 0.03},
+                "hvac_amplitude_k": 0,
+                "excursion": {
+                    "start": EXCURSION.isoformat(),
+                    "rate_k_per_h": 15,
+                    "duration_h": 0.1,
+                    "hold_h": 0.1,
+                },
+            },
+            "channels": [
+                {"name": "temperature", "quantity": "temperature", "unit": "°C", "interval_s": 0.1},
+                {"name": "humidity", "quantity": "humidity", "unit": "%rh", "interval_s": 0.5},
+            ],
+        }
+    ]
 
 
 def alerts(smtp: SmtpReceiver, hooks: WebhookReceiver) -> dict[str, Any]:
     return {
         "rules": [
-            {"id": "room-a-temperature", "kind": "limits",
-             "channels": ["lab-1/bench-1/room-a/temperature"],
-             "levels": [{"severity": "alarm", "low": 22.0, "high": 24.0, "deadband": 0.1,
-                         "on_delay_s": 60, "off_delay_s": 120}]},
-            {"id": "room-a-ramp", "kind": "rate", "channels": ["lab-1/*/room-a/temperature"],
-             "max_change": 0.5, "window_s": 300, "direction": "rise", "deadband": 0.1,
-             "off_delay_s": 60},
-            {"id": "room-a-humidity", "kind": "limits", "preset": "calibration-room-humidity",
-             "channels": ["lab-1/bench-1/room-a/humidity"]},
-            {"id": "room-a-co2", "kind": "limits", "channels": ["lab-1/bench-1/room-a/co2"],
-             "levels": [{"severity": "warning", "high": 1000}]},
+            {
+                "id": "room-a-temperature",
+                "kind": "limits",
+                "channels": ["lab-1/bench-1/room-a/temperature"],
+                "levels": [
+                    {
+                        "severity": "alarm",
+                        "low": 22.0,
+                        "high": 24.0,
+                        "deadband": 0.1,
+                        "on_delay_s": 60,
+                        "off_delay_s": 120,
+                    }
+                ],
+            },
+            {
+                "id": "room-a-ramp",
+                "kind": "rate",
+                "channels": ["lab-1/*/room-a/temperature"],
+                "max_change": 0.5,
+                "window_s": 300,
+                "direction": "rise",
+                "deadband": 0.1,
+                "off_delay_s": 60,
+            },
+            {
+                "id": "room-a-humidity",
+                "kind": "limits",
+                "preset": "calibration-room-humidity",
+                "channels": ["lab-1/bench-1/room-a/humidity"],
+            },
+            {
+                "id": "room-a-co2",
+                "kind": "limits",
+                "channels": ["lab-1/bench-1/room-a/co2"],
+                "levels": [{"severity": "warning", "high": 1000}],
+            },
         ],
         "recipients": [
-            {"id": "an", "name": "Nguyễn Văn An", "email": "an@lab.example", "language": "vi",
-             "timezone": "Asia/Ho_Chi_Minh", "group_window_s": 0.3},
+            {
+                "id": "an",
+                "name": "Nguyễn Văn An",
+                "email": "an@lab.example",
+                "language": "vi",
+                "timezone": "Asia/Ho_Chi_Minh",
+                "group_window_s": 0.3,
+            },
             {"id": "lims", "name": "LIMS", "webhook": "lims", "group_window_s": 0.3},
         ],
-        "webhooks": [{"id": "lims", "url": hooks.url(), "secret": {"env": "ALERTS_WEBHOOK_SECRET"},
-                      "retry": {"initial_s": 0.1, "max_s": 0.5}}],
-        "policies": [{"id": "lab", "levels": [{"recipients": ["an", "lims"]}],
-                      "notify_acknowledged": True}],
+        "webhooks": [
+            {
+                "id": "lims",
+                "url": hooks.url(),
+                "secret": {"env": "ALERTS_WEBHOOK_SECRET"},
+                "retry": {"initial_s": 0.1, "max_s": 0.5},
+            }
+        ],
+        "policies": [
+            {"id": "lab", "levels": [{"recipients": ["an", "lims"]}], "notify_acknowledged": True}
+        ],
         "default_policy": "lab",
         "smtp": smtp.config(),
     }
@@ -93,8 +138,13 @@ def alerts(smtp: SmtpReceiver, hooks: WebhookReceiver) -> dict[str, Any]:
 
 def cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = child_env({"ETALON_API_TOKEN": TOKENS["ALERTS_OPS_TOKEN"]})
-    return subprocess.run(etalon_command("alerts", "--url", url, *args), capture_output=True,
-                          text=True, env=env, timeout=60)
+    return subprocess.run(
+        etalon_command("alerts", "--url", url, *args),
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
 
 
 async def test_room_drifts_out_raises_one_alert_clears_once_and_is_acknowledged(
@@ -105,12 +155,16 @@ async def test_room_drifts_out_raises_one_alert_clears_once_and_is_acknowledged(
     watcher.subscribe("etalon/v1/lab-1/alerts/#")
     with SmtpReceiver(tmp_path / "certs") as smtp, WebhookReceiver() as hooks:
         settings = gateway_settings(tmp_path, mosquitto, alerts(smtp, hooks))
-        async with running_gateway(settings) as gateway, httpx.AsyncClient(
-            base_url=gateway.api_url or "", headers=bearer("ALERTS_VIEW_TOKEN")
-        ) as http:
+        async with (
+            running_gateway(settings) as gateway,
+            httpx.AsyncClient(
+                base_url=gateway.api_url or "", headers=bearer("ALERTS_VIEW_TOKEN")
+            ) as http,
+        ):
             clock = {"kind": "accelerated", "start": START.isoformat(), "rate": RATE}
-            async with agent_process(tmp_path, agent_settings(tmp_path, mosquitto, room(),
-                                                              clock=clock)):
+            async with agent_process(
+                tmp_path, agent_settings(tmp_path, mosquitto, room(), clock=clock)
+            ):
 
                 async def alert_of(rule: str) -> dict[str, Any] | None:
                     answer = (await http.get("/api/v1/alerts", params={"all": True})).json()
@@ -150,9 +204,15 @@ async def test_room_drifts_out_raises_one_alert_clears_once_and_is_acknowledged(
             detail = (await http.get(f"/api/v1/alerts/{final['id']}")).json()
             cleared = ("cleared", final["id"])
             await wait_for(
-                lambda: cleared in [(e["event"], e["alert"]["id"]) for h in hooks.delivered()
-                                    for e in h.json()["events"]]
-                and len(smtp.mails) >= 3,
+                lambda: (
+                    cleared
+                    in [
+                        (e["event"], e["alert"]["id"])
+                        for h in hooks.delivered()
+                        for e in h.json()["events"]
+                    ]
+                    and len(smtp.mails) >= 3
+                ),
                 what="notifications",
             )
     watcher.close()

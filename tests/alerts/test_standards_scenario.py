@@ -37,17 +37,38 @@ DRIFT_UV_PER_V_PER_DAY = -0.2  # zener-b: -2 µV a day on 10 V
 TOLERANCE_B = 20e-6  # ±20 µV: zener-b leaves it 10 days after START
 
 
-ZENER_A = {"kind": "zener", "epoch": START.isoformat(), "noise_uv": 0.2, "seed": 11,
-           "step": {"at": STEP_AT.isoformat(), "size_ppm": 1.0}}
-ZENER_B = {"kind": "zener", "epoch": START.isoformat(), "noise_uv": 0.2, "seed": 12,
-           "drift_uv_per_v_per_year": DRIFT_UV_PER_V_PER_DAY * 365.25}
+ZENER_A = {
+    "kind": "zener",
+    "epoch": START.isoformat(),
+    "noise_uv": 0.2,
+    "seed": 11,
+    "step": {"at": STEP_AT.isoformat(), "size_ppm": 1.0},
+}
+ZENER_B = {
+    "kind": "zener",
+    "epoch": START.isoformat(),
+    "noise_uv": 0.2,
+    "seed": 12,
+    "drift_uv_per_v_per_year": DRIFT_UV_PER_V_PER_DAY * 365.25,
+}
 
 
 def instruments() -> list[dict[str, Any]]:
     return [
-        {"name": name, "protocol": "sim", "model": model,
-         "channels": [{"name": "voltage", "quantity": "voltage", "unit": "V",
-                       "interval_s": 0.05, "tags": {"standard": standard}}]}
+        {
+            "name": name,
+            "protocol": "sim",
+            "model": model,
+            "channels": [
+                {
+                    "name": "voltage",
+                    "quantity": "voltage",
+                    "unit": "V",
+                    "interval_s": 0.05,
+                    "tags": {"standard": standard},
+                }
+            ],
+        }
         for name, model, standard in (("zener-a", ZENER_A, "Z10-A"), ("zener-b", ZENER_B, "Z10-B"))
     ]
 
@@ -58,18 +79,30 @@ def certificate(model: dict[str, Any], due: dt.datetime, tolerance: float) -> Ce
     truth = Zener(params)
     start = datetime_ns(START)
     per_day = truth.true_value("voltage", start + DAY_NS) - truth.true_value("voltage", start)
-    return Certificate(value=truth.true_value("voltage", start), expanded_u=1e-6, k=2.0,
-                       issued_ns=start, drift_per_day=per_day, due_ns=datetime_ns(due),
-                       tolerance=tolerance)
+    return Certificate(
+        value=truth.true_value("voltage", start),
+        expanded_u=1e-6,
+        k=2.0,
+        issued_ns=start,
+        drift_per_day=per_day,
+        due_ns=datetime_ns(due),
+        tolerance=tolerance,
+    )
 
 
-ALERTS = {"rules": [
-    {"id": "certificates", "kind": "standard_certificate"},
-    {"id": "zener-control", "kind": "standard_control", "standards": ["Z10-A"],
-     "rules": ["nelson-1"]},
-    {"id": "drift-forecast", "kind": "standard_prediction", "within_days": 5},
-    {"id": "calibrations", "kind": "calibration_due", "within_days": 2},
-]}
+ALERTS = {
+    "rules": [
+        {"id": "certificates", "kind": "standard_certificate"},
+        {
+            "id": "zener-control",
+            "kind": "standard_control",
+            "standards": ["Z10-A"],
+            "rules": ["nelson-1"],
+        },
+        {"id": "drift-forecast", "kind": "standard_prediction", "within_days": 5},
+        {"id": "calibrations", "kind": "calibration_due", "within_days": 2},
+    ]
+}
 
 
 async def test_zener_step_breaks_its_certificate_and_a_drifting_zener_is_forecast_days_ahead(
@@ -77,10 +110,14 @@ async def test_zener_step_breaks_its_certificate_and_a_drifting_zener_is_forecas
 ) -> None:
     set_secrets(monkeypatch)
     standards = [
-        Standard("Z10-A", "lab-1/bench-1/zener-a/voltage",
-                 certificate(ZENER_A, DUE_A, tolerance=50e-6)),
-        Standard("Z10-B", "lab-1/bench-1/zener-b/voltage",
-                 certificate(ZENER_B, START + 365 * DAY, tolerance=TOLERANCE_B)),
+        Standard(
+            "Z10-A", "lab-1/bench-1/zener-a/voltage", certificate(ZENER_A, DUE_A, tolerance=50e-6)
+        ),
+        Standard(
+            "Z10-B",
+            "lab-1/bench-1/zener-b/voltage",
+            certificate(ZENER_B, START + 365 * DAY, tolerance=TOLERANCE_B),
+        ),
     ]
     clock = {"kind": "accelerated", "start": START.isoformat(), "rate": 86_400.0}
     async with running_gateway(gateway_settings(tmp_path, mosquitto, ALERTS)) as gateway:
@@ -90,8 +127,14 @@ async def test_zener_step_breaks_its_certificate_and_a_drifting_zener_is_forecas
         stub = asyncio.create_task(evaluator.run())
 
         def alert(rule: str, standard: str, level: str) -> Alert | None:
-            return next((a for a in tracker.alerts.values() if a.rule_id == rule
-                         and a.subject == f"lab-1/{standard}" and a.level == level), None)
+            return next(
+                (
+                    a
+                    for a in tracker.alerts.values()
+                    if a.rule_id == rule and a.subject == f"lab-1/{standard}" and a.level == level
+                ),
+                None,
+            )
 
         def active(rule: str, standard: str, level: str) -> Alert | None:
             found = alert(rule, standard, level)
@@ -101,14 +144,21 @@ async def test_zener_step_breaks_its_certificate_and_a_drifting_zener_is_forecas
             async with agent_process(
                 tmp_path, agent_settings(tmp_path, mosquitto, instruments(), clock=clock)
             ):
-                step = await wait_for(lambda: active("certificates", "Z10-A", "certificate"),
-                                      timeout_s=30, what="certificate alert")
+                step = await wait_for(
+                    lambda: active("certificates", "Z10-A", "certificate"),
+                    timeout_s=30,
+                    what="certificate alert",
+                )
                 forecast = await wait_for(
-                    lambda: active("drift-forecast", "Z10-B", "prediction"), timeout_s=30,
+                    lambda: active("drift-forecast", "Z10-B", "prediction"),
+                    timeout_s=30,
                     what="forecast alert",
                 )
-                overdue = await wait_for(lambda: active("calibrations", "Z10-A", "overdue"),
-                                         timeout_s=30, what="overdue calibration")
+                overdue = await wait_for(
+                    lambda: active("calibrations", "Z10-A", "overdue"),
+                    timeout_s=30,
+                    what="overdue calibration",
+                )
         finally:
             stub.cancel()
             await asyncio.wait([stub])

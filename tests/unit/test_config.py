@@ -22,6 +22,11 @@ EXAMPLE_ENV = {
     "ETALON_MQTT_PASSWORD": "x",
     "ETALON_INFLUX_TOKEN": "x",
     "ETALON_INFLUX_PASSWORD": "x",
+    "ETALON_SMTP_PASSWORD": "x",
+    "ETALON_WEBHOOK_SECRET": "x",
+    "ETALON_API_TOKEN_VIEWER": "example-viewer-token",
+    "ETALON_API_TOKEN_OPERATOR": "example-operator-token",
+    "ETALON_API_TOKEN_ADMIN": "example-admin-token",
 }
 
 

@@ -212,19 +212,11 @@ def alerts_main(args: argparse.Namespace, lang: str) -> int:
                         + (f"  unknown channels: {unresolved}" if unresolved else "")
                     )
         else:
-            path, body, done = {
-                "ack": ("ack", {"comment": args.comment}, "alerts.done.ack"),
-                "comment": ("comment", {"comment": args.comment}, "alerts.done.comment"),
-                "shelve": (
-                    "shelve",
-                    {
-                        "duration_s": getattr(args, "duration", 0),
-                        "reason": getattr(args, "reason", ""),
-                    },
-                    "alerts.done.shelve",
-                ),
-                "unshelve": ("unshelve", {"comment": args.comment}, "alerts.done.unshelve"),
-            }[action]
+            if action == "shelve":
+                body: dict[str, Any] = {"duration_s": args.duration, "reason": args.reason}
+            else:
+                body = {"comment": args.comment}
+            path, done = action, f"alerts.done.{action}"
             answer = _call(args, "POST", f"/api/v1/alerts/{args.id}/{path}", body)
             if not args.json:
                 until = when(answer.get("shelved_until_ns"))
