@@ -197,7 +197,7 @@ def test_levels_are_separate_alerts_and_the_fast_path_skips_values_inside() -> N
         }
     )
     check = LimitCheck(rule, watch(), tracker)
-    assert check.quiet and (check.inner_lo, check.inner_hi) == (22.5, 23.5)
+    assert check.quiet and (check.lo, check.hi) == (22.5, 23.5)
     feed_series(check, [23.0] * 10 + [23.8] * 40, step_s=10)
     by_level = {a.level: a.state for a in tracker.alerts.values()}
     assert by_level == {"warning": ACTIVE}  # 23.8 °C: above the warning, under the alarm

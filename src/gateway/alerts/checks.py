@@ -8,6 +8,7 @@ rule's per-channel state (hysteresis side, rate window, alerts) and feeds the :c
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -23,6 +24,9 @@ from gateway.alerts.config import (
 from gateway.alerts.lifecycle import ACTIVE_STATES, GATEWAY_CLOCK, Alert, Tracker
 
 NS = 1_000_000_000
+NEVER = 2**63
+"""A time bound that is never reached."""
+INF = float("inf")
 
 
 @dataclass(eq=False)
@@ -73,13 +77,32 @@ class Watch:
     quality: list[BadQualityCheck] = field(default_factory=list)
     stale: list[StaleCheck] = field(default_factory=list)
     last_ts: int = 0
+    heard_ts: int = 0
     seen: float = 0.0
+    """Gateway (monotonic) time a new reading was last noticed, to tick precision."""
     bad_run: int = 0
+    lo: float = INF
+    hi: float = -INF
+    until: int = 0
+    """The quiet band of all numeric checks: a value in [lo, hi] read before ``until`` changes
+    nothing, so it costs no check at all (the common case)."""
 
     @property
     def path(self) -> str:
         """``site/agent/instrument/channel``."""
         return f"{self.site}/{self.agent}/{self.instrument}/{self.channel}"
+
+    def settle(self) -> None:
+        """Recompute the quiet band after a check did work."""
+        lo, hi, until = -INF, INF, NEVER
+        for check in self.numeric:
+            if check.lo > lo:
+                lo = check.lo
+            if check.hi < hi:
+                hi = check.hi
+            if check.until < until:
+                until = check.until
+        self.lo, self.hi, self.until = lo, hi, until
 
 
 def _key(rule: CompiledRule, subject: str, level: str) -> str:
@@ -107,7 +130,7 @@ class _Level:
 class LimitCheck:
     """Low/high limits at several levels, each with hysteresis and its own delays."""
 
-    __slots__ = ("inner_hi", "inner_lo", "levels", "quiet", "rule", "tracker", "watch")
+    __slots__ = ("hi", "levels", "lo", "quiet", "rule", "tracker", "until", "watch")
 
     def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
         config: LimitsRule = rule.config
@@ -122,20 +145,44 @@ class LimitCheck:
         self._settle()
 
     def _settle(self) -> None:
-        """Recompute the fast path: values strictly inside every level's limits need no work
-        while no level has a condition, a delay or an active alert."""
-        self.quiet = all(
-            level.side is None and (level.alert is None or level.alert.idle)
-            for level in self.levels
-        )
-        self.inner_lo = max(level.lo for level in self.levels)
-        self.inner_hi = min(level.hi for level in self.levels)
+        """The band of values that change nothing, level by level: inside the limits while a
+        level is quiet; beyond the limit minus its deadband while it is out and active (or
+        pending, until its on-delay ends). Anything else needs the slow path."""
+        lo, hi, until = -INF, INF, NEVER
+        quiet = True
+        for level in self.levels:
+            alert, side = level.alert, level.side
+            if side is None:
+                if alert is not None and not alert.idle:
+                    self.quiet, self.lo, self.hi, self.until = False, INF, -INF, NEVER
+                    return
+                level_lo, level_hi = level.lo, level.hi
+            else:
+                quiet = False
+                if alert is None or not alert.condition or alert.clearing_since_ns is not None:
+                    self.quiet, self.lo, self.hi, self.until = False, INF, -INF, NEVER
+                    return
+                if alert.state not in ACTIVE_STATES:
+                    if alert.pending_since_ns is None or alert.suppressed is not None:
+                        self.quiet, self.lo, self.hi, self.until = False, INF, -INF, NEVER
+                        return
+                    until = min(until, alert.pending_since_ns + level.on_ns)
+                if side == "high":
+                    level_lo, level_hi = math.nextafter(level.hi_clear, INF), INF
+                else:
+                    level_lo, level_hi = -INF, math.nextafter(level.lo_clear, -INF)
+            lo = level_lo if level_lo > lo else lo
+            hi = level_hi if level_hi < hi else hi
+        if lo > hi:
+            lo, hi = INF, -INF
+        self.quiet, self.lo, self.hi, self.until = quiet, lo, hi, until
 
     def feed(self, value: float, ts: int, reading: Any) -> None:
         """One numeric reading."""
-        if self.quiet and self.inner_lo <= value <= self.inner_hi:
+        if self.lo <= value <= self.hi and ts < self.until:
             return
         rule, watch, tracker = self.rule, self.watch, self.tracker
+        suppressed = rule.suppressed
         for level in self.levels:
             side = level.side
             if side is None:
@@ -163,13 +210,27 @@ class LimitCheck:
                     severity=level.severity,
                 )
             alert.value = value
+            if side is not None and alert.condition and ts >= alert.last_event_ns:
+                # Still out: while active (not clearing), or pending with its on-delay still
+                # running, nothing but the time of the last judgement changes.
+                if alert.state in ACTIVE_STATES:
+                    if alert.clearing_since_ns is None:
+                        alert.last_event_ns = ts
+                        continue
+                elif (
+                    alert.pending_since_ns is not None
+                    and ts - alert.pending_since_ns < level.on_ns
+                    and suppressed is None
+                ):
+                    alert.last_event_ns = ts
+                    continue
             alert.unit = reading["unit"]
             if side is not None:
                 alert.limit = level.hi if side == "high" else level.lo
                 if alert.detail.get("side") != side:
                     alert.detail = {"side": side}
             tracker.update(
-                alert, side is not None, ts, level.on_ns, level.off_ns, reading, rule.suppressed
+                alert, side is not None, ts, level.on_ns, level.off_ns, reading, suppressed
             )
         self._settle()
 
@@ -185,13 +246,16 @@ class RateCheck:
         "alert",
         "clear_at",
         "direction",
+        "hi",
         "limit",
+        "lo",
         "off_ns",
         "on_ns",
         "rule",
         "samples",
         "spacing_ns",
         "tracker",
+        "until",
         "watch",
         "window_ns",
     )
@@ -208,9 +272,28 @@ class RateCheck:
         self.off_ns = int(config.off_delay_s * NS)
         self.samples: deque[tuple[int, float]] = deque()
         self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
+        self.lo, self.hi, self.until = INF, -INF, 0
+
+    def _settle(self, base: float, condition: bool) -> None:
+        """The quiet band: until the next sample is due or the oldest leaves the window, values
+        within ``max_change`` of the base change nothing (while no alert needs attention)."""
+        samples = self.samples
+        until = samples[-1][0] + self.spacing_ns
+        if len(samples) > 1:
+            until = min(until, samples[1][0] + self.window_ns)
+        self.until = until
+        alert = self.alert
+        if condition or (alert is not None and not alert.idle):
+            self.lo, self.hi = INF, -INF
+            return
+        direction = self.direction
+        self.lo = -INF if direction == "rise" else base - self.limit
+        self.hi = INF if direction == "fall" else base + self.limit
 
     def feed(self, value: float, ts: int, reading: Any) -> None:
         """One numeric reading."""
+        if self.lo <= value <= self.hi and ts < self.until:
+            return
         samples = self.samples
         if not samples or ts - samples[-1][0] >= self.spacing_ns:
             samples.append((ts, value))
@@ -230,6 +313,7 @@ class RateCheck:
             condition = -change > limit
         if alert is None:
             if not condition:
+                self._settle(base, condition)
                 return
             severity = self.rule.config.severity
             alert = self.alert = self.tracker.alert(
@@ -242,6 +326,7 @@ class RateCheck:
                 severity=severity,
             )
         elif not condition and alert.idle:
+            self._settle(base, condition)
             return
         alert.value = change
         alert.unit = reading["unit"]
@@ -256,6 +341,7 @@ class RateCheck:
         self.tracker.update(
             alert, condition, ts, self.on_ns, self.off_ns, reading, self.rule.suppressed
         )
+        self._settle(base, condition)
 
 
 class BadQualityCheck:

@@ -146,7 +146,8 @@ class AlertEngine:
         self.stats = EngineStats()
         self.rules_in_force: dict[str, RuleInForce] = {}
         self.rules: dict[str, CompiledRule] = {}
-        self.watches: dict[tuple[str, str], dict[tuple[str, str], Watch]] = {}
+        self.watches: dict[tuple[str, str], dict[str, dict[str, Watch]]] = {}
+        """(site, agent) → instrument → channel → watch (nested: no key to build per reading)."""
         self.agent_state: dict[tuple[str, str], str] = {}
         self.instrument_state: dict[tuple[str, str, str], str] = {}
         self.unresolved: dict[str, set[str]] = {}
@@ -338,8 +339,8 @@ class AlertEngine:
             compiled[rule_id] = CompiledRule(rule, PathMatcher(patterns), schedule, in_schedule)
         self.rules = compiled
         self._channel_rules = [r for r in compiled.values() if r.kind in CHANNEL_KINDS]
-        for per_agent in self.watches.values():
-            for watch in per_agent.values():
+        for key in self.watches:
+            for watch in self._watches_of(key):
                 self._attach(watch)
 
     # -- catalogue and watches -------------------------------------------------------------------
@@ -368,21 +369,28 @@ class AlertEngine:
             if changed:
                 self._attach(watch)
         for key, names in declared.items():
-            for name, watch in self.watches.get(key, {}).items():
-                if name not in names and watch.declared:
+            for watch in self._watches_of(key):
+                if (watch.instrument, watch.channel) not in names and watch.declared:
                     watch.declared = False
                     self._attach(watch)
         self._catalogue = declared if agent is None else {**self._catalogue, **declared}
 
     def _watch(self, site: str, agent: str, instrument: str, channel: str) -> Watch:
-        per_agent = self.watches.setdefault((site, agent), {})
-        watch = per_agent.get((instrument, channel))
+        per_instrument = self.watches.setdefault((site, agent), {}).setdefault(instrument, {})
+        watch = per_instrument.get(channel)
         if watch is None:
             watch = Watch(site, agent, instrument, channel)
             watch.seen = self.monotonic()
-            per_agent[(instrument, channel)] = watch
+            per_instrument[channel] = watch
             self._attach(watch)
         return watch
+
+    def _watches_of(self, agent: tuple[str, str], instrument: str | None = None) -> list[Watch]:
+        """The watches of an agent (of one of its instruments)."""
+        per_agent = self.watches.get(agent, {})
+        if instrument is not None:
+            return list(per_agent.get(instrument, {}).values())
+        return [w for per_instrument in per_agent.values() for w in per_instrument.values()]
 
     def _attach(self, watch: Watch) -> None:
         """(Re)build the checks of every rule that covers the channel."""
@@ -403,6 +411,7 @@ class AlertEngine:
             elif kind == "stale" and (watch.declared or rule.config.max_age_s is not None):
                 stale.append(StaleCheck(rule, watch, self.tracker))
         watch.numeric, watch.quality, watch.stale = numeric, quality, stale
+        watch.settle()
         if stale:
             self._stale_watches.add(watch)
         else:
@@ -487,17 +496,17 @@ class AlertEngine:
         per_agent = self.watches.get((site, agent))
         if per_agent is None:
             per_agent = self.watches[(site, agent)] = {}
-        now = self.monotonic()
+        instruments = per_agent.get
         for reading in readings:
-            watch = per_agent.get((reading["instrument"], reading["channel"]))
+            per_instrument = instruments(reading["instrument"])
+            watch = per_instrument.get(reading["channel"]) if per_instrument is not None else None
             if watch is None:
                 watch = self._watch(site, agent, reading["instrument"], reading["channel"])
                 watch.unit = reading["unit"]
             ts = reading["ts"]
             if ts <= watch.last_ts:
                 continue  # redelivered or out of order: already judged
-            watch.last_ts = ts
-            watch.seen = now
+            watch.last_ts = ts  # the tick turns a new last_ts into "heard at" for stale data
             if reading["quality"] == "bad":
                 watch.bad_run += 1
                 for check in watch.quality:
@@ -507,11 +516,19 @@ class AlertEngine:
                 watch.bad_run = 0
                 for check in watch.quality:
                     check.feed(0, ts, reading)
-            if watch.numeric:
-                value = reading["value"]
-                if type(value) is float or type(value) is int:
-                    for numeric in watch.numeric:
-                        numeric.feed(value, ts, reading)
+            numeric = watch.numeric
+            if not numeric:
+                continue
+            value: Any = reading["value"]
+            try:
+                if watch.lo <= value <= watch.hi and ts < watch.until:
+                    continue  # quiet: inside every check's band (most readings)
+            except TypeError:
+                continue  # text: numeric rules do not apply
+            for check in numeric:
+                if value < check.lo or value > check.hi or ts >= check.until:
+                    check.feed(value, ts, reading)
+            watch.settle()
         self.stats.readings_evaluated += len(readings)
 
     def _rules_of(self, kind: str) -> list[CompiledRule]:
@@ -521,7 +538,7 @@ class AlertEngine:
         previous = self.agent_state.get((site, agent))
         self.agent_state[(site, agent)] = state
         if state == "online" and previous == "offline":
-            for watch in self.watches.get((site, agent), {}).values():
+            for watch in self._watches_of((site, agent)):
                 watch.seen = self.monotonic()  # its channels' clocks restart with it
         path = f"{site}/{agent}"
         for rule in self._rules_of("agent_offline"):
@@ -535,9 +552,8 @@ class AlertEngine:
     ) -> None:
         self.instrument_state[(site, agent, instrument)] = state
         if state == "connected":
-            for (name, _channel), watch in self.watches.get((site, agent), {}).items():
-                if name == instrument:
-                    watch.seen = self.monotonic()
+            for watch in self._watches_of((site, agent), instrument):
+                watch.seen = self.monotonic()
         path = f"{site}/{agent}/{instrument}"
         for rule in self._rules_of("instrument_unavailable"):
             if rule.covers(path, {}):
@@ -742,6 +758,8 @@ class AlertEngine:
                 )
                 log_event(log, logging.INFO, action, rule=rule.id, schedule=rule.schedule.id)
         for watch in self._stale_watches:
+            if watch.last_ts != watch.heard_ts:
+                watch.heard_ts, watch.seen = watch.last_ts, mono
             age = mono - watch.seen
             excused = self._excused(watch)
             for check in watch.stale:
