@@ -58,7 +58,9 @@ class CompiledRule:
     def covers(self, path: str, tags: dict[str, str]) -> bool:
         """Whether the rule watches the channel (or agent, instrument, standard) at ``path``."""
         wanted: dict[str, str] = getattr(self.config, "tags", {})
-        return self.matcher.matches(path) and all(tags.get(k) == v for k, v in wanted.items())
+        if not self.matcher.matches(path):
+            return False
+        return not wanted or all(tags.get(k) == v for k, v in wanted.items())
 
 
 @dataclass(eq=False, slots=True)
@@ -283,10 +285,28 @@ class RateCheck:
             until = min(until, samples[1][0] + self.window_ns)
         self.until = until
         alert = self.alert
-        if condition or (alert is not None and not alert.idle):
+        direction = self.direction
+        if alert is not None and not alert.idle:
+            if (
+                condition
+                and alert.condition
+                and alert.clearing_since_ns is None
+                and alert.state in ACTIVE_STATES
+            ):
+                # Active and holding: quiet while the change stays beyond limit - deadband.
+                rising = direction == "rise" or (
+                    direction == "both" and alert.value is not None and alert.value > 0
+                )
+                if rising:
+                    self.lo, self.hi = math.nextafter(base + self.clear_at, INF), INF
+                else:
+                    self.lo, self.hi = -INF, math.nextafter(base - self.clear_at, -INF)
+                return
             self.lo, self.hi = INF, -INF
             return
-        direction = self.direction
+        if condition:
+            self.lo, self.hi = INF, -INF
+            return
         self.lo = -INF if direction == "rise" else base - self.limit
         self.hi = INF if direction == "fall" else base + self.limit
 

@@ -15,7 +15,6 @@ declare is reported by a ``rule_unresolved`` alert and a log line.
 from __future__ import annotations
 
 import datetime as dt
-import fnmatch
 import hashlib
 import json
 import re
@@ -58,27 +57,52 @@ def has_wildcard(pattern: str) -> bool:
     return any(c in pattern for c in "*?[")
 
 
+def _segment_regex(segment: str) -> str:
+    """A shell wildcard segment as a regex that never crosses a ``/``."""
+    out, index = [], 0
+    while index < len(segment):
+        char = segment[index]
+        if char == "*":
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[":
+            end = segment.find("]", index + 1)
+            if end == -1:
+                out.append(re.escape(char))
+            else:
+                body = segment[index + 1 : end]
+                if body.startswith("!"):
+                    body = "^" + body[1:]
+                out.append(f"[{body}]")
+                index = end
+        else:
+            out.append(re.escape(char))
+        index += 1
+    return "".join(out)
+
+
 class PathMatcher:
     """Matches ``a/b/c`` paths against patterns segment by segment (a ``*`` never spans a ``/``)."""
 
     def __init__(self, patterns: list[str]) -> None:
         self.exact = {p for p in patterns if not has_wildcard(p)}
-        self._regexes = [
-            [re.compile(fnmatch.translate(s)) for s in p.split("/")]
-            for p in patterns
-            if has_wildcard(p)
-        ]
+        wild = [p for p in patterns if has_wildcard(p)]
+        self._regex = (
+            re.compile(
+                "|".join(
+                    "(?:" + "/".join(_segment_regex(s) for s in p.split("/")) + ")" for p in wild
+                )
+            )
+            if wild
+            else None
+        )
 
     def matches(self, path: str) -> bool:
         """Whether ``path`` is named by one of the patterns."""
         if path in self.exact:
             return True
-        parts = path.split("/")
-        return any(
-            len(regexes) == len(parts)
-            and all(r.match(s) for r, s in zip(regexes, parts, strict=True))
-            for regexes in self._regexes
-        )
+        return self._regex is not None and self._regex.fullmatch(path) is not None
 
 
 # -- rules -----------------------------------------------------------------------------------

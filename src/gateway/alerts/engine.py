@@ -93,6 +93,8 @@ RULE = TypeAdapter(Rule)
 VIEW_FIELDS = frozenset(AlertView.model_fields)
 COMMENT_MAX = 2000
 CATALOGUE_REFRESH_S = 60.0
+LOG_EACH_UP_TO = 20
+"""Changes logged one by one per write; more are summarised in one line."""
 DAY_NS = 86_400 * NS
 
 
@@ -492,7 +494,8 @@ class AlertEngine:
                 self._standard(event)
 
     def _readings(self, site: str, agent: str, readings: list[WireReading]) -> None:
-        """The hot path: every reading of every channel."""
+        """The hot path: every reading of every channel. A reading inside its channel's quiet
+        band (see Watch) costs two lookups and a few comparisons; the rest go to _judge."""
         per_agent = self.watches.get((site, agent))
         if per_agent is None:
             per_agent = self.watches[(site, agent)] = {}
@@ -507,29 +510,38 @@ class AlertEngine:
             if ts <= watch.last_ts:
                 continue  # redelivered or out of order: already judged
             watch.last_ts = ts  # the tick turns a new last_ts into "heard at" for stale data
-            if reading["quality"] == "bad":
-                watch.bad_run += 1
-                for check in watch.quality:
-                    check.feed(watch.bad_run, ts, reading)
-                continue
-            if watch.bad_run:
-                watch.bad_run = 0
-                for check in watch.quality:
-                    check.feed(0, ts, reading)
-            numeric = watch.numeric
-            if not numeric:
-                continue
-            value: Any = reading["value"]
             try:
-                if watch.lo <= value <= watch.hi and ts < watch.until:
-                    continue  # quiet: inside every check's band (most readings)
+                if (
+                    ts < watch.until
+                    and reading["quality"] != "bad"
+                    and watch.lo <= reading["value"] <= watch.hi  # type: ignore[operator]
+                ):
+                    continue
             except TypeError:
-                continue  # text: numeric rules do not apply
-            for check in numeric:
-                if value < check.lo or value > check.hi or ts >= check.until:
-                    check.feed(value, ts, reading)
-            watch.settle()
+                pass  # text where a number was expected: judged (and marked) below
+            self._judge(watch, reading, ts)
         self.stats.readings_evaluated += len(readings)
+
+    def _judge(self, watch: Watch, reading: WireReading, ts: int) -> None:
+        """A reading outside its channel's quiet band: bad quality, or a check to run."""
+        if reading["quality"] == "bad":
+            watch.bad_run += 1
+            for check in watch.quality:
+                check.feed(watch.bad_run, ts, reading)
+            watch.until = 0  # the next good reading ends the run: it must come here too
+            return
+        if watch.bad_run:
+            watch.bad_run = 0
+            for check in watch.quality:
+                check.feed(0, ts, reading)
+        value: Any = reading["value"]
+        if not isinstance(value, int | float):
+            watch.until = 0  # text: no numeric rule applies; never quiet
+            return
+        for check in watch.numeric:
+            if value < check.lo or value > check.hi or ts >= check.until:
+                check.feed(value, ts, reading)
+        watch.settle()
 
     def _rules_of(self, kind: str) -> list[CompiledRule]:
         return [r for r in self.rules.values() if r.kind == kind]
@@ -1053,16 +1065,33 @@ class AlertEngine:
             for change in changes:
                 if change.alert.shelved_until_ns is not None:
                     self._shelved.add(change.alert)
-                level = logging.INFO if change.action != "alert pending" else logging.DEBUG
-                log_event(
-                    log,
-                    level,
-                    change.action,
-                    id=change.alert.id,
-                    key=change.alert.key,
-                    actor=change.actor,
-                )
+            self._log_changes(changes)
         self.notifier.submit(outbox)
+
+    def _log_changes(self, changes: list[Change]) -> None:
+        """One line per change; a flood (many alerts at once) is one line with the counts."""
+        if len(changes) > LOG_EACH_UP_TO:
+            counts: dict[str, int] = {}
+            for change in changes:
+                counts[change.action] = counts.get(change.action, 0) + 1
+            log_event(
+                log,
+                logging.WARNING,
+                "many alerts changed at once",
+                total=len(changes),
+                **{k.replace("alert ", "").replace(" ", "_"): v for k, v in counts.items()},
+            )
+            return
+        for change in changes:
+            level = logging.INFO if change.action != "alert pending" else logging.DEBUG
+            log_event(
+                log,
+                level,
+                change.action,
+                id=change.alert.id,
+                key=change.alert.key,
+                actor=change.actor,
+            )
 
     # -- operators (the API) ---------------------------------------------------------------------
 

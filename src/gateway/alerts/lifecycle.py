@@ -94,15 +94,14 @@ class Alert:
 
     def to_dict(self) -> dict[str, Any]:
         """Every field, as JSON-ready data."""
-        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        out = {name: getattr(self, name) for name in _FIELDS}
         out["detail"] = dict(self.detail)
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Alert:
         """Rebuild a stored alert (unknown keys from a later version are ignored)."""
-        names = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
+        return cls(**{k: v for k, v in data.items() if k in _FIELDS})
 
     def shelved(self, now_ns: int) -> bool:
         """Whether the alert is shelved at ``now_ns``."""
@@ -117,6 +116,9 @@ class Alert:
             and self.clearing_since_ns is None
             and self.state not in ACTIVE_STATES
         )
+
+
+_FIELDS = frozenset(f.name for f in fields(Alert))
 
 
 @dataclass(slots=True)

@@ -8,12 +8,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from gateway.alerts.lifecycle import Alert
 
 
 def dumps(value: Any) -> str:
-    """JSON as the record store keeps it."""
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    """JSON as the record store keeps it (UTF-8, sorted keys)."""
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS, default=str).decode()
 
 
 @dataclass(slots=True)
