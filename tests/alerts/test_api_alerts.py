@@ -281,6 +281,8 @@ async def test_the_command_line(
             assert "Trạng thái:    đang kích hoạt, chưa xác nhận" in out
             assert "Tạm gác đến:" in out and "probe being replaced" in out
             assert "nguyen           alert shelved" in out
+            code, out, _ = await run(*base, "rules")
+            assert code == 0 and "room                     limits                 config  on" in out
             code, out, err = await run(*base, "ack", alert_id)
             assert (code, err.strip()) == (1, "etalon alerts: a comment is required (HTTP 422)")
             code, _, err = await run("alerts", "--url", url, "list")

@@ -111,3 +111,41 @@ async def test_instrument_unavailable_then_agent_killed_raises_offline_within_ke
     assert elapsed <= KEEPALIVE_S * 1.5 + 1.0, elapsed
     assert offline.detail == {"state": "offline", "reason": "connection lost"}
     assert [a.subject for a in tracker.alerts.values() if a.rule_id == "silent"] == []
+
+
+@pytest.mark.slow
+async def test_a_frozen_agent_is_declared_offline_by_its_keepalive(
+    tmp_path: Path, mosquitto: Mosquitto, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGSTOP: the host hangs with its TCP connection open; only the keepalive notices."""
+    import os
+    import signal
+
+    set_secrets(monkeypatch)
+    control = tmp_path / "dmm-faults.json"
+    control.write_text("{}")
+    settings = agent_settings(tmp_path, mosquitto, instruments(control), keepalive_s=KEEPALIVE_S)
+    async with running_gateway(gateway_settings(tmp_path, mosquitto, ALERTS)) as gateway:
+        assert gateway.alerts is not None
+        tracker = gateway.alerts.tracker
+        async with agent_process(tmp_path, settings) as agent:
+            await wait_for(
+                lambda: gateway.alerts and gateway.alerts.stats.readings_evaluated > 10,
+                what="readings",
+            )
+            assert agent.process is not None
+            os.killpg(agent.process.pid, signal.SIGSTOP)
+            frozen = time.monotonic()
+            try:
+                await wait_for(
+                    lambda: any(
+                        a.rule_id == "agents" and a.state == ACTIVE for a in tracker.alerts.values()
+                    ),
+                    timeout_s=KEEPALIVE_S * 1.5 + 5,
+                    what="agent offline",
+                )
+                elapsed = time.monotonic() - frozen
+            finally:
+                os.killpg(agent.process.pid, signal.SIGCONT)
+    # Mosquitto checks keepalives about once a second: up to a second more than 1.5 × keepalive.
+    assert KEEPALIVE_S <= elapsed <= KEEPALIVE_S * 1.5 + 2.0, elapsed

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -219,6 +220,8 @@ async def test_room_drifts_out_raises_one_alert_clears_once_and_is_acknowledged(
 
     # Exactly one activation and one return for each alert, whatever the noise did.
     events = events_of(watcher.messages)
+    states = [json.loads(p) for t, p in watcher.messages if t.endswith(f"/state/{final['id']}")]
+    assert states[-1]["alert"]["state"] == "normal"  # retained: the alert's current state
     limit_actions = [e["action"] for e in events if e["alert"]["id"] == final["id"]]
     assert limit_actions.count("alert active") == 1, limit_actions
     assert limit_actions[0] == "alert pending"
