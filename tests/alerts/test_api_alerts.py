@@ -191,6 +191,23 @@ async def test_operators_act_viewers_read_admins_change_rules_all_audited(
                 await wait_for(
                     lambda: stale[0].state == "returned_unacknowledged", what="stale cleared"
                 )
+                # Silent again; then an admin disables the rule: its alert clears, stays listed.
+                await wait_for(lambda: stale[0].state == "active_unacknowledged", what="again")
+                off = {
+                    "rule": {
+                        "id": "silent",
+                        "kind": "stale",
+                        "channels": ["lab-1/bench-9/*/*"],
+                        "enabled": False,
+                    },
+                    "comment": "probe removed for calibration",
+                }
+                put = await http.put(
+                    "/api/v1/alerts/rules/silent", json=off, headers=bearer("ALERTS_ADMIN_TOKEN")
+                )
+                assert put.status_code == 200, put.text
+                assert stale[0].state == "returned_unacknowledged"
+                assert stale[0].occurrences == 2
                 stats = (
                     await http.get("/api/v1/alerts/stats", headers=bearer("ALERTS_VIEW_TOKEN"))
                 ).json()

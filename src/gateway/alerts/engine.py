@@ -93,6 +93,8 @@ RULE = TypeAdapter(Rule)
 VIEW_FIELDS = frozenset(AlertView.model_fields)
 COMMENT_MAX = 2000
 CATALOGUE_REFRESH_S = 60.0
+QUEUE_MAX = 20_000
+"""Events queued for evaluation beyond which reading batches are dropped (and counted)."""
 LOG_EACH_UP_TO = 20
 """Changes logged one by one per write; more are summarised in one line."""
 DAY_NS = 86_400 * NS
@@ -108,6 +110,8 @@ class EngineStats:
     flushes: int = 0
     flush_errors: int = 0
     queue_depth: int = 0
+    evaluation_errors: int = 0
+    batches_dropped: int = 0
 
 
 @dataclass
@@ -196,6 +200,8 @@ class AlertEngine:
         """Read back alerts, rules, catalogue and undelivered notifications; evaluate the agent
         and instrument states the record store knows."""
         alerts = await self.records.run(load_alerts)
+        pending = await self.records.run(load_open_outbox)  # before this start adds its own
+        self.notifier.submit(pending)
         self.tracker.restore(alerts)
         await self._reconcile_rules()
         now = self.wall_ns()
@@ -214,9 +220,8 @@ class AlertEngine:
                 row["site"], row["agent"], row["instrument"], row["state"], row["reason"], now
             )
         self._check_unresolved(None)
+        self._retire_orphans(now)
         await self._flush()
-        pending = await self.records.run(load_open_outbox)
-        self.notifier.submit(pending)
         log_event(
             log,
             logging.INFO,
@@ -466,32 +471,59 @@ class AlertEngine:
     # -- events ----------------------------------------------------------------------------------
 
     def _enqueue(self, event: object) -> None:
-        if not self._closed:
-            self._queue.append(event)
-            self._wake.set()
+        if self._closed:
+            return
+        if len(self._queue) >= QUEUE_MAX and type(event) is ReadingsArrived:
+            # Evaluation has fallen far behind (it costs a fraction of ingest, so only a stalled
+            # record store does this): drop readings, never states, and say so.
+            self.stats.batches_dropped += 1
+            if self.stats.batches_dropped in (1, 10, 100) or self.stats.batches_dropped % 1000 == 0:
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "alert evaluation behind, readings not evaluated",
+                    batches_dropped=self.stats.batches_dropped,
+                    queued=len(self._queue),
+                )
+            return
+        self._queue.append(event)
+        self._wake.set()
 
     def _process(self) -> None:
         queue = self._queue
         while queue:
             event = queue.popleft()
             self.stats.events += 1
-            if type(event) is ReadingsArrived:
-                self._readings(event.site, event.agent, event.readings)
-            elif isinstance(event, AgentStateChanged):
-                self._agent(event.site, event.agent, event.state, event.reason, self.wall_ns())
-                if event.state == "online":
-                    self._reload.add((event.site, event.agent))
-            elif isinstance(event, InstrumentStateChanged):
-                self._instrument(
-                    event.site,
-                    event.agent,
-                    event.instrument,
-                    event.state,
-                    event.reason,
-                    self.wall_ns(),
+            try:
+                self._dispatch(event)
+            except Exception as exc:  # noqa: BLE001 - one bad event must not stop evaluation
+                self.stats.evaluation_errors += 1
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "alert evaluation failed",
+                    kind=type(event).__name__,
+                    reason=f"{type(exc).__name__}: {exc}",
                 )
-            elif isinstance(event, StandardEvaluated):
-                self._standard(event)
+
+    def _dispatch(self, event: object) -> None:
+        if type(event) is ReadingsArrived:
+            self._readings(event.site, event.agent, event.readings)
+        elif isinstance(event, AgentStateChanged):
+            self._agent(event.site, event.agent, event.state, event.reason, self.wall_ns())
+            if event.state == "online":
+                self._reload.add((event.site, event.agent))
+        elif isinstance(event, InstrumentStateChanged):
+            self._instrument(
+                event.site,
+                event.agent,
+                event.instrument,
+                event.state,
+                event.reason,
+                self.wall_ns(),
+            )
+        elif isinstance(event, StandardEvaluated):
+            self._standard(event)
 
     def _readings(self, site: str, agent: str, readings: list[WireReading]) -> None:
         """The hot path: every reading of every channel. A reading inside its channel's quiet
@@ -993,7 +1025,16 @@ class AlertEngine:
                         self._check_unresolved(agent)
                 now = self.monotonic()
                 if now >= next_tick:
-                    self._tick()
+                    try:
+                        self._tick()
+                    except Exception as exc:  # noqa: BLE001 - timers go on at the next tick
+                        self.stats.evaluation_errors += 1
+                        log_event(
+                            log,
+                            logging.ERROR,
+                            "alert timers failed",
+                            reason=f"{type(exc).__name__}: {exc}",
+                        )
                     next_tick = now + self.config.tick_s
                     if now >= self._next_catalogue:
                         self._next_catalogue = now + CATALOGUE_REFRESH_S
@@ -1255,8 +1296,7 @@ class AlertEngine:
         )
         self.rules_in_force[rule_id] = RuleInForce(rule, "api", digest, now, actor)
         self._compile()
-        if not rule.enabled:
-            self._retire(rule_id, now)
+        self._retire_orphans(now)
         self._check_unresolved(None)
         await self._flush()
         return self._rule_entry(rule_id)
@@ -1264,18 +1304,31 @@ class AlertEngine:
     def _rule_entry(self, rule_id: str) -> dict[str, Any]:
         return next(r for r in self.rules_view() if r["id"] == rule_id)
 
-    def _retire(self, rule_id: str, now: int) -> None:
-        """A disabled rule's alerts clear (they stay listed until acknowledged)."""
+    def _retire_orphans(self, now: int) -> None:
+        """Alerts no rule in force evaluates any more (rule removed, disabled, or no longer
+        covering their subject or level) clear; they stay listed until acknowledged."""
         for alert in list(self.tracker.alerts.values()):
-            if alert.rule_id == rule_id and (alert.condition or not alert.idle):
-                self.tracker.update(
-                    alert,
-                    False,
-                    max(now, alert.last_event_ns),
-                    0,
-                    0,
-                    {"ts": now, "reason": "rule disabled"},
-                )
+            if not alert.condition and alert.idle:
+                continue
+            rule = self.rules.get(alert.rule_id)
+            if rule is None:
+                reason = "rule removed or disabled"
+            elif alert.kind in CHANNEL_KINDS and not self._covered(rule, alert):
+                reason = "rule no longer covers this channel or level"
+            else:
+                continue
+            self.tracker.update(
+                alert, False, max(now, alert.last_event_ns), 0, 0, {"ts": now, "reason": reason}
+            )
+
+    def _covered(self, rule: CompiledRule, alert: Alert) -> bool:
+        site, agent, instrument, channel = alert.subject.split("/")
+        watch = self.watches.get((site, agent), {}).get(instrument, {}).get(channel)
+        if not rule.covers(alert.subject, watch.tags if watch is not None else {}):
+            return False
+        if alert.kind == "limits":
+            return any(level.severity == alert.level for level in rule.config.levels)
+        return bool(rule.config.severity == alert.level)
 
     def snapshot_stats(self) -> dict[str, Any]:
         """Counters of evaluation and delivery."""
