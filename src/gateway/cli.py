@@ -25,6 +25,7 @@ from edge_agent.config_loader import load_yaml, validation_problems
 from edge_agent.i18n import LANGUAGES, language, t
 from edge_agent.logs import setup_logging
 from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
+from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
 from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig
 from gateway.demo_config import DemoConfig, default_config_text
 
@@ -41,6 +42,9 @@ SCHEMAS: dict[str, Any] = {
     "wire-readings": ReadingBatch,
     "wire-agent-status": AgentStatus,
     "wire-instrument-state": InstrumentState,
+    "alerts-webhook": WebhookNotification,
+    "alerts-mqtt-event": AlertEventMessage,
+    "alerts-mqtt-state": AlertStateMessage,
 }
 
 
@@ -66,12 +70,26 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
 def check_main(files: list[Path], lang: str) -> int:
     """Validate config files; every problem on its own line; exit 1 if any is invalid."""
     invalid = 0
+    loaded: list[tuple[Path, str, BaseModel]] = []
     for path in files:
         try:
-            kind, _ = load_any(path)
+            kind, config = load_any(path)
         except ConfigError as exc:
             invalid += 1
             print_problems(t("config.invalid", lang, file=path), exc.problems)
+            continue
+        loaded.append((path, kind, config))
+    cross: dict[Path, list[str]] = {}
+    if any(getattr(config, "alerts", None) is not None for _, _, config in loaded):
+        from gateway.alerts.check import cross_check
+
+        cross, notes = cross_check(loaded)
+        for note in notes:
+            print(note)
+    for path, kind, _ in loaded:
+        if path in cross:
+            invalid += 1
+            print_problems(t("config.invalid", lang, file=path), cross[path])
             continue
         print(t("check.ok", lang, file=path, kind=t(f"kind.{kind}", lang)))
     if invalid:
@@ -256,6 +274,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         for entry in load_all().values():
             entry.add_arguments(kinds.add_parser(entry.kind, help=entry.description))
 
+    if command == "alerts":
+        from gateway.alerts.cli import add_alerts_parser
+
+        add_alerts_parser(sub)
+    else:
+        sub.add_parser(
+            "alerts", help="list, show, acknowledge and shelve alerts (talks to a gateway)"
+        )
+
     if command == "drift":
         from gateway.drift_cli import add_drift_parser
 
@@ -293,6 +320,10 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(args)
     if args.command == "schema":
         return schema_main(args.name, args.out)
+    if args.command == "alerts":
+        from gateway.alerts.cli import alerts_main
+
+        return alerts_main(args, lang)
     if args.command == "drift":
         from gateway.drift_cli import drift_main
 

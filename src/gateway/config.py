@@ -9,6 +9,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 
 from drivers.config import Backoff, FrozenModel, Name
 from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
+from gateway.alerts.config import AlertsConfig
 from gateway.dashboard_config import DashboardConfig
 from gateway.standards.config import StandardsConfig
 
@@ -149,6 +150,7 @@ class GatewayConfig(FrozenModel):
     standards: StandardsConfig | None = Field(
         None, description="Reference standards: certificate files and scheduled drift analytics."
     )
+    alerts: AlertsConfig | None = Field(None, description="Alert rules and notifications.")
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 

@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from edge_agent import __version__
 from edge_agent.logs import log_event
@@ -24,6 +24,7 @@ from gateway.stores import Store, build_store
 from gateway.writer import Writer
 
 if TYPE_CHECKING:
+    from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
     from gateway.standards.service import StandardsService
 
@@ -49,6 +50,9 @@ class Gateway:
         self.api_url: str | None = None
         self.api_context: ApiContext | None = None
         self.standards: StandardsService | None = None
+        self.extras: dict[str, Any] = {}
+        """Feature services the API reaches (ApiContext.extras)."""
+        self.alerts: AlertEngine | None = None
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -128,6 +132,14 @@ class Gateway:
             # numpy and scipy take seconds to import: before ingest starts, not during it.
             import gateway.standards.service  # noqa: F401
         try:
+            if cfg.alerts is not None:
+                from gateway.alerts.engine import AlertEngine
+
+                self.alerts = AlertEngine(
+                    cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+                )
+                self.extras["alerts"] = self.alerts
+                await self.alerts.open()
             await link.start()
         except BaseException:
             await self._close()
@@ -155,7 +167,10 @@ class Gateway:
                     self.standards = StandardsService(
                         cfg, self.records, self.spool, self.hub, self.metrics
                     )
+                    self.extras["standards"] = self.standards
                     tasks.append(group.create_task(self.standards.run(), name="standards"))
+                if self.alerts is not None:
+                    tasks.append(group.create_task(self.alerts.run(), name="alerts"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -167,6 +182,8 @@ class Gateway:
                     await asyncio.sleep(0.05)
                 await link.stop()
                 tasks[0].cancel()
+                if self.alerts is not None:
+                    await self.alerts.close()  # evaluates what ingest handed over, writes it
                 await self._emit_metrics(link, {"site": cfg.site, "gateway": cfg.id})
                 drained = await writer.drain(SHUTDOWN_GRACE_S)
                 for task in tasks[1:]:
@@ -184,8 +201,9 @@ class Gateway:
             return None
         from gateway.api.app import build_server, create_app
 
-        self.api_context = ApiContext(self.config, self.records, self.metrics, self.hub)
-        self.api_context.extras["standards"] = self.standards
+        self.api_context = ApiContext(
+            self.config, self.records, self.metrics, self.hub, self.extras
+        )
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")
         while not server.started:
@@ -198,6 +216,9 @@ class Gateway:
         return server
 
     async def _close(self) -> None:
+        if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                await self.alerts.close()
         for close in (self.store.close, self.spool.close, self.records.close):
             with contextlib.suppress(Exception):
                 await close()

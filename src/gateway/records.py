@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from drivers.errors import StoreError
+from gateway.alerts.schema import ALERTS_MIGRATIONS
 from gateway.standards.schema import STANDARDS_MIGRATIONS
 
 T = TypeVar("T")
@@ -60,6 +61,7 @@ CORE_MIGRATIONS = [
 MIGRATIONS: dict[str, list[str]] = {
     "core": CORE_MIGRATIONS,
     "standards": STANDARDS_MIGRATIONS,
+    "alerts": ALERTS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 

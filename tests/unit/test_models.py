@@ -120,6 +120,13 @@ def test_room_hvac_ripple_and_excursion() -> None:
     )
 
 
+def test_room_excursion_that_comes_back() -> None:
+    start = EPOCH + timedelta(hours=2)
+    trip = Excursion(start=start, rate_k_per_h=2.0, duration_h=0.5, hold_h=1.0)
+    at = [trip.offset_k(ns(start + timedelta(hours=h))) for h in (0, 0.25, 0.5, 1.5, 1.75, 2, 3)]
+    assert at == pytest.approx([0.0, 0.5, 1.0, 1.0, 0.5, 0.0, 0.0])
+
+
 def test_clocks() -> None:
     manual = ManualClock(0)
     manual.advance(1.5)

@@ -103,18 +103,24 @@ class ResistorParams(FrozenModel):
 
 class Excursion(FrozenModel):
     """A room temperature fault: from ``start``, temperature moves at ``rate_k_per_h`` for
-    ``duration_h`` hours, then holds (an HVAC failure)."""
+    ``duration_h`` hours, then holds (an HVAC failure); with ``hold_h``, it holds that long and
+    then comes back at the same rate (the HVAC repaired)."""
 
     start: AwareDatetime
     rate_k_per_h: float
     duration_h: float = Field(1.0, gt=0)
+    hold_h: float | None = Field(None, ge=0, description="None: the excursion never ends.")
 
     def offset_k(self, t_ns: int) -> float:
         """Temperature added by the excursion at t."""
         hours = (_seconds(t_ns) - self.start.timestamp()) / 3600
         if hours <= 0:
             return 0.0
-        return self.rate_k_per_h * min(hours, self.duration_h)
+        peak = self.rate_k_per_h * min(hours, self.duration_h)
+        if self.hold_h is None or hours <= self.duration_h + self.hold_h:
+            return peak
+        back = hours - self.duration_h - self.hold_h
+        return peak * max(0.0, 1.0 - back / self.duration_h)
 
 
 class RoomParams(FrozenModel):

@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import audit, fleet, readings, standards, system, ui, views
+from gateway.api import alerts, audit, fleet, readings, standards, system, ui, views
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
@@ -21,6 +21,7 @@ ROUTERS: list[APIRouter] = [
     readings.router,
     audit.router,
     standards.router,
+    alerts.router,
     ui.router,
 ]
 """Every router of the API; a feature adds its own module and one entry here."""

@@ -1,0 +1,396 @@
+"""What people read about alerts, in English and Vietnamese: one-line descriptions, e-mails,
+and the localized parts of webhook bodies and CLI output."""
+
+from __future__ import annotations
+
+import datetime as dt
+import zoneinfo
+from email import policy
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from typing import Any
+
+from edge_agent.i18n import MESSAGES, t
+
+MESSAGES.update(
+    {
+        # severities and states
+        "alerts.severity.warning": {"en": "WARNING", "vi": "CẢNH BÁO"},
+        "alerts.severity.alarm": {"en": "ALARM", "vi": "BÁO ĐỘNG"},
+        "alerts.severity.critical": {"en": "CRITICAL", "vi": "NGHIÊM TRỌNG"},
+        "alerts.state.normal": {"en": "normal", "vi": "bình thường"},
+        "alerts.state.pending": {
+            "en": "pending (on-delay running)",
+            "vi": "đang chờ (trễ kích hoạt đang chạy)",
+        },
+        "alerts.state.active_unacknowledged": {
+            "en": "active, unacknowledged",
+            "vi": "đang kích hoạt, chưa xác nhận",
+        },
+        "alerts.state.active_acknowledged": {
+            "en": "active, acknowledged",
+            "vi": "đang kích hoạt, đã xác nhận",
+        },
+        "alerts.state.returned_unacknowledged": {
+            "en": "cleared, unacknowledged",
+            "vi": "đã trở lại bình thường, chưa xác nhận",
+        },
+        # events
+        "alerts.event.raised": {"en": "raised", "vi": "xuất hiện"},
+        "alerts.event.cleared": {"en": "cleared", "vi": "đã hết"},
+        "alerts.event.acknowledged": {
+            "en": "acknowledged by {who}",
+            "vi": "đã được {who} xác nhận",
+        },
+        "alerts.event.escalated": {
+            "en": "escalated: unacknowledged for {duration}",
+            "vi": "chuyển cấp: chưa được xác nhận sau {duration}",
+        },
+        "alerts.unit.s": {"en": "{n} s", "vi": "{n} giây"},
+        "alerts.unit.min": {"en": "{n} min", "vi": "{n} phút"},
+        "alerts.unit.h": {"en": "{n} h", "vi": "{n} giờ"},
+        # what the condition is
+        "alerts.what.limits.high": {
+            "en": "{value} {unit} above the high limit {limit} {unit}",
+            "vi": "{value} {unit} vượt giới hạn trên {limit} {unit}",
+        },
+        "alerts.what.limits.low": {
+            "en": "{value} {unit} below the low limit {limit} {unit}",
+            "vi": "{value} {unit} thấp hơn giới hạn dưới {limit} {unit}",
+        },
+        "alerts.what.limits.back": {
+            "en": "{value} {unit}, back inside the limits",
+            "vi": "{value} {unit}, đã trở lại trong giới hạn",
+        },
+        "alerts.what.rate": {
+            "en": "changed by {change} {unit} within {window} (limit {limit} {unit})",
+            "vi": "thay đổi {change} {unit} trong {window} (giới hạn {limit} {unit})",
+        },
+        "alerts.what.stale": {
+            "en": "no reading for {age} s (limit {limit} s)",
+            "vi": "không có số đo trong {age} giây (giới hạn {limit} giây)",
+        },
+        "alerts.what.bad_quality": {
+            "en": "{count} readings of bad quality in a row ({reason})",
+            "vi": "{count} số đo chất lượng hỏng liên tiếp ({reason})",
+        },
+        "alerts.what.agent_offline": {
+            "en": "agent {agent} is offline ({reason})",
+            "vi": "tác tử {agent} mất kết nối ({reason})",
+        },
+        "alerts.what.instrument_unavailable": {
+            "en": "instrument {instrument} is unavailable ({reason})",
+            "vi": "thiết bị {instrument} không khả dụng ({reason})",
+        },
+        "alerts.what.standard_certificate": {
+            "en": "measured {value} {unit} is outside the certified value {reference} ± {u} {unit}",
+            "vi": "giá trị đo {value} {unit} nằm ngoài giá trị chứng nhận {reference} ± {u} {unit}",
+        },
+        "alerts.what.standard_prediction": {
+            "en": "predicted to leave its tolerance on {date} (in {days} days)",
+            "vi": "dự báo sẽ vượt dung sai vào ngày {date} (còn {days} ngày)",
+        },
+        "alerts.what.standard_control": {
+            "en": "control-chart rule {rule} violated",
+            "vi": "vi phạm quy tắc biểu đồ kiểm soát {rule}",
+        },
+        "alerts.what.calibration_due": {
+            "en": "calibration due on {date} (in {days} days)",
+            "vi": "đến hạn hiệu chuẩn vào ngày {date} (còn {days} ngày)",
+        },
+        "alerts.what.calibration_overdue": {
+            "en": "calibration overdue since {date}",
+            "vi": "quá hạn hiệu chuẩn từ ngày {date}",
+        },
+        "alerts.what.rule_unresolved": {
+            "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
+            "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} "
+            "không khai báo kênh này",
+        },
+        "alerts.count.raised": {"en": "{n} raised", "vi": "{n} xuất hiện"},
+        "alerts.count.escalated": {"en": "{n} escalated", "vi": "{n} chuyển cấp"},
+        "alerts.count.cleared": {"en": "{n} cleared", "vi": "{n} đã hết"},
+        "alerts.count.acknowledged": {"en": "{n} acknowledged", "vi": "{n} đã xác nhận"},
+        "alerts.unknown_reason": {"en": "no reason given", "vi": "không rõ lý do"},
+        # e-mail
+        "alerts.mail.subject_one": {
+            "en": "[etalon {site}] {severity} {event}: {subject}",
+            "vi": "[etalon {site}] {severity} {event}: {subject}",
+        },
+        "alerts.mail.subject_many": {
+            "en": "[etalon {site}] {count} alert notifications: {summary}",
+            "vi": "[etalon {site}] {count} thông báo cảnh báo: {summary}",
+        },
+        "alerts.mail.intro": {
+            "en": "etalon gateway {gateway}, site {site}: "
+            "{count} alert notification(s) for {name}.",
+            "vi": "Cổng etalon {gateway}, cơ sở {site}: {count} thông báo cảnh báo gửi {name}.",
+        },
+        "alerts.mail.more": {
+            "en": "... and {count} more (see the gateway's alert list).",
+            "vi": "... và {count} thông báo khác (xem danh sách cảnh báo trên cổng).",
+        },
+        "alerts.mail.ack_hint": {
+            "en": 'Acknowledge: etalon alerts ack ID -m "what was done"',
+            "vi": 'Xác nhận: etalon alerts ack ID -m "đã xử lý như thế nào"',
+        },
+        "alerts.label.subject": {"en": "Channel", "vi": "Kênh"},
+        "alerts.label.what": {"en": "Condition", "vi": "Điều kiện"},
+        "alerts.label.value": {"en": "Value", "vi": "Giá trị"},
+        "alerts.label.limit": {"en": "Limit", "vi": "Giới hạn"},
+        "alerts.label.time": {"en": "Time", "vi": "Thời gian"},
+        "alerts.label.state": {"en": "State", "vi": "Trạng thái"},
+        "alerts.label.rule": {"en": "Rule", "vi": "Quy tắc"},
+        "alerts.label.comment": {"en": "Comment", "vi": "Ghi chú"},
+        "alerts.label.link": {"en": "Link", "vi": "Liên kết"},
+        "alerts.label.shelved": {"en": "Shelved until", "vi": "Tạm gác đến"},
+        "alerts.label.suppressed": {"en": "Suppressed", "vi": "Bị chặn"},
+        "alerts.suppressed.schedule": {
+            "en": "out of its monitoring schedule",
+            "vi": "ngoài lịch giám sát",
+        },
+        "alerts.list.empty": {"en": "no alerts", "vi": "không có cảnh báo"},
+        "alerts.list.header": {
+            "en": "ID     SEVERITY  STATE                     SINCE (UTC)          SUBJECT",
+            "vi": "ID     MỨC ĐỘ    TRẠNG THÁI                TỪ (UTC)             ĐỐI TƯỢNG",
+        },
+        "alerts.done.ack": {"en": "alert {id} acknowledged", "vi": "đã xác nhận cảnh báo {id}"},
+        "alerts.done.comment": {
+            "en": "comment added to alert {id}",
+            "vi": "đã thêm ghi chú cho cảnh báo {id}",
+        },
+        "alerts.done.shelve": {
+            "en": "alert {id} shelved until {until}",
+            "vi": "đã tạm gác cảnh báo {id} đến {until}",
+        },
+        "alerts.done.unshelve": {
+            "en": "alert {id} unshelved",
+            "vi": "đã bỏ tạm gác cảnh báo {id}",
+        },
+        "alerts.history": {"en": "History", "vi": "Lịch sử"},
+    }
+)
+
+SUBJECT_LABEL = {
+    "agent_offline": {"en": "Agent", "vi": "Tác tử"},
+    "instrument_unavailable": {"en": "Instrument", "vi": "Thiết bị"},
+    "standard_certificate": {"en": "Standard", "vi": "Chuẩn"},
+    "standard_prediction": {"en": "Standard", "vi": "Chuẩn"},
+    "standard_control": {"en": "Standard", "vi": "Chuẩn"},
+    "calibration_due": {"en": "Standard", "vi": "Chuẩn"},
+}
+
+
+def number(value: Any) -> str:
+    """A value as a person reads it (up to 8 significant digits, no float noise)."""
+    if isinstance(value, float):
+        return f"{value:.8g}"
+    return str(value)
+
+
+def when(ts_ns: int | None, timezone: str = "UTC") -> str:
+    """A time as ``2026-11-23 17:04:05 +07`` in ``timezone``."""
+    if ts_ns is None:
+        return "-"
+    moment = dt.datetime.fromtimestamp(ts_ns / 1e9, zoneinfo.ZoneInfo(timezone))
+    offset = moment.strftime("%z")
+    shown = offset[:3] if offset.endswith("00") else f"{offset[:3]}:{offset[3:]}"
+    return moment.strftime("%Y-%m-%d %H:%M:%S ") + ("UTC" if timezone == "UTC" else shown)
+
+
+def _date(ts_ns: Any) -> str:
+    if not isinstance(ts_ns, int):
+        return "-"
+    return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC).strftime("%Y-%m-%d")
+
+
+def describe(alert: dict[str, Any], lang: str = "en") -> str:
+    """One line saying what the alert's condition is (or was)."""
+    kind, detail = alert["kind"], alert.get("detail") or {}
+    unit = alert.get("unit") or ""
+    value, limit = alert.get("value"), alert.get("limit")
+    reason = detail.get("reason") or t("alerts.unknown_reason", lang)
+    if kind == "limits":
+        side = detail.get("side")
+        if not alert.get("condition"):
+            return t("alerts.what.limits.back", lang, value=number(value), unit=unit).strip()
+        key = "alerts.what.limits.high" if side == "high" else "alerts.what.limits.low"
+        return t(key, lang, value=number(value), unit=unit, limit=number(limit)).replace("  ", " ")
+    if kind == "rate":
+        change = f"{value:+.6g}" if isinstance(value, int | float) else str(value)
+        window = f"{number(detail.get('window_s'))} s"
+        return t(
+            "alerts.what.rate", lang, change=change, unit=unit, window=window, limit=number(limit)
+        )
+    if kind == "stale":
+        return t("alerts.what.stale", lang, age=number(value), limit=number(limit))
+    if kind == "bad_quality":
+        return t("alerts.what.bad_quality", lang, count=value, reason=reason)
+    if kind == "agent_offline":
+        return t("alerts.what.agent_offline", lang, agent=alert["subject"], reason=reason)
+    if kind == "instrument_unavailable":
+        return t(
+            "alerts.what.instrument_unavailable", lang, instrument=alert["subject"], reason=reason
+        )
+    if kind == "standard_certificate":
+        return t(
+            "alerts.what.standard_certificate",
+            lang,
+            value=number(value),
+            unit=unit,
+            reference=number(detail.get("reference")),
+            u=number(detail.get("expanded_u")),
+        )
+    if kind == "standard_prediction":
+        days = detail.get("days_left")
+        return t(
+            "alerts.what.standard_prediction",
+            lang,
+            date=_date(detail.get("predicted_ns")),
+            days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+        )
+    if kind == "standard_control":
+        return t("alerts.what.standard_control", lang, rule=alert["level"])
+    if kind == "calibration_due":
+        days = detail.get("days_left")
+        if alert["level"] == "overdue":
+            return t("alerts.what.calibration_overdue", lang, date=_date(detail.get("due_ns")))
+        return t(
+            "alerts.what.calibration_due",
+            lang,
+            date=_date(detail.get("due_ns")),
+            days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+        )
+    if kind == "rule_unresolved":
+        site, agent = alert["subject"].split("/")[:2]
+        return t(
+            "alerts.what.rule_unresolved",
+            lang,
+            rule=alert["rule_id"],
+            channel=alert["subject"],
+            agent=f"{site}/{agent}",
+        )
+    return f"{kind}: {number(value)} {unit}".strip()
+
+
+def duration(seconds: float, lang: str) -> str:
+    """``90 s``, ``15 min``, ``2 h`` (or ``15 phút``...)."""
+    if seconds < 60:
+        return t("alerts.unit.s", lang, n=f"{seconds:g}")
+    if seconds < 3600:
+        return t("alerts.unit.min", lang, n=f"{seconds / 60:.3g}")
+    return t("alerts.unit.h", lang, n=f"{seconds / 3600:.3g}")
+
+
+def event_text(event: dict[str, Any], lang: str) -> str:
+    """``raised``, ``acknowledged by nguyen``, ``escalated: ...`` in the recipient's language."""
+    name = event["event"]
+    if name == "acknowledged":
+        return t("alerts.event.acknowledged", lang, who=event.get("actor") or "?")
+    if name == "escalated":
+        return t("alerts.event.escalated", lang, duration=duration(event.get("after_s", 0), lang))
+    return t(f"alerts.event.{name}", lang)
+
+
+def summary(events: list[dict[str, Any]], lang: str) -> str:
+    """``3 raised, 1 cleared`` in the recipient's language."""
+    counts: dict[str, int] = {}
+    for event in events:
+        counts[event["event"]] = counts.get(event["event"], 0) + 1
+    return ", ".join(
+        t(f"alerts.count.{name}", lang, n=counts[name])
+        for name in ("raised", "escalated", "cleared", "acknowledged")
+        if counts.get(name)
+    )
+
+
+def alert_link(template: str | None, alert_id: int) -> str | None:
+    """The link to an alert, from a template with ``{id}``."""
+    return None if template is None else template.replace("{id}", str(alert_id))
+
+
+MAIL_MAX_LISTED = 100
+
+
+def render_email(
+    events: list[dict[str, Any]],
+    *,
+    recipient: Any,
+    sender: str,
+    site: str,
+    gateway: str,
+    link_template: str | None,
+) -> EmailMessage:
+    """One plain-text e-mail for a group of notifications, in the recipient's language."""
+    lang, zone = recipient.language, recipient.timezone
+    first = events[0]["alert"]
+    if len(events) == 1:
+        subject = t(
+            "alerts.mail.subject_one",
+            lang,
+            site=site,
+            severity=t(f"alerts.severity.{first['severity']}", lang),
+            event=event_text(events[0], lang),
+            subject=f"{first['subject']} — {describe(first, lang)}",
+        )
+    else:
+        subject = t(
+            "alerts.mail.subject_many",
+            lang,
+            site=site,
+            count=len(events),
+            summary=summary(events, lang),
+        )
+    lines = [
+        t(
+            "alerts.mail.intro",
+            lang,
+            gateway=gateway,
+            site=site,
+            count=len(events),
+            name=recipient.name,
+        ),
+        "",
+    ]
+    for number_, event in enumerate(events[:MAIL_MAX_LISTED], start=1):
+        alert = event["alert"]
+        label = SUBJECT_LABEL.get(alert["kind"], {}).get(lang) or t("alerts.label.subject", lang)
+        width = 14
+        rows = [
+            (label, alert["subject"]),
+            (t("alerts.label.what", lang), describe(alert, lang)),
+            (
+                t("alerts.label.value", lang),
+                f"{number(alert.get('value'))} {alert.get('unit') or ''}",
+            ),
+            (
+                t("alerts.label.limit", lang),
+                f"{number(alert.get('limit'))} {alert.get('unit') or ''}",
+            ),
+            (t("alerts.label.time", lang), when(event.get("at_ns"), zone)),
+            (t("alerts.label.state", lang), t(f"alerts.state.{alert['state']}", lang)),
+            (t("alerts.label.rule", lang), f"{alert['rule_id']} ({alert['kind']})"),
+        ]
+        if event.get("comment"):
+            rows.append((t("alerts.label.comment", lang), event["comment"]))
+        link = alert_link(link_template, alert["id"])
+        if link:
+            rows.append((t("alerts.label.link", lang), link))
+        severity = t(f"alerts.severity.{alert['severity']}", lang)
+        lines.append(f"{number_}. [{alert['id']}] {severity} {event_text(event, lang)}")
+        lines += [f"   {name + ':':<{width}} {value.strip()}" for name, value in rows]
+        lines.append("")
+    if len(events) > MAIL_MAX_LISTED:
+        lines += [t("alerts.mail.more", lang, count=len(events) - MAIL_MAX_LISTED), ""]
+    lines.append(t("alerts.mail.ack_hint", lang))
+    # Unfolded headers: Python's folding of long non-ASCII subjects drops the space between
+    # two encoded words ("50 xuất" arrives as "50xuất"); one line of up to 998 is RFC 5322's.
+    message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
+    message["Subject"] = subject if len(subject) <= 240 else subject[:239] + "…"
+    message["From"] = sender
+    message["To"] = recipient.email
+    message["Date"] = formatdate(localtime=False)
+    message["Message-ID"] = make_msgid(domain="etalon.invalid")
+    message["Content-Language"] = lang
+    message.set_content("\n".join(lines) + "\n", charset="utf-8")
+    return message

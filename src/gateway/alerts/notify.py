@@ -1,0 +1,466 @@
+"""Delivery of notifications: MQTT at once; e-mail and webhooks grouped per recipient, rate
+limited, retried with backoff — in tasks of their own, never in the way of evaluation.
+
+Every notification is a row of ``alert_outbox`` committed with the change that caused it, and
+marked when delivered (or given up), so a restarted gateway delivers what was pending and never
+repeats what was delivered. A delivery cut short by a crash may be repeated (at least once): a
+webhook body's ``delivery`` value lets the receiver drop the duplicate.
+
+Grouping: the first notification for a recipient opens a window of ``group_window_s``; all that
+arrive before it closes go out as one message (50 channels failing together: one e-mail).
+Rate limit: at most ``max_messages_per_hour`` messages per recipient and medium; beyond it,
+notifications wait and are merged into the next message allowed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import hmac
+import logging
+import smtplib
+import ssl
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from typing import Any
+
+import httpx
+import orjson
+
+from edge_agent import __version__
+from edge_agent.logs import log_event
+from edge_agent.mqtt import MqttLink
+from edge_agent.scheduler import BackoffTimer
+from edge_agent.wire import Topics
+from gateway.alerts.config import AlertsConfig, Recipient, SmtpConfig, WebhookConfig
+from gateway.alerts.messages import alert_link, describe, event_text, render_email, summary
+from gateway.alerts.payloads import WEBHOOK_SCHEMA
+from gateway.alerts.store import AuditRow, OutboxRow, mark_outbox
+from gateway.records import RecordStore
+
+log = logging.getLogger("etalon.gateway.alerts")
+
+MAX_PER_MESSAGE = 500
+"""Notifications in one message; more wait for the next one."""
+HOUR_S = 3600.0
+
+
+class DeliveryFailed(Exception):
+    """One attempt failed; ``permanent`` when repeating it cannot help (HTTP 4xx, refused)."""
+
+    def __init__(self, reason: str, permanent: bool = False) -> None:
+        self.reason = reason
+        self.permanent = permanent
+        super().__init__(reason)
+
+
+class WebhookSender:
+    """POSTs JSON to one webhook (httpx; the body signed with HMAC-SHA256 when a secret is set)."""
+
+    def __init__(self, config: WebhookConfig) -> None:
+        self.config = config
+        verify: bool | ssl.SSLContext = config.verify_tls
+        if config.ca_file is not None and config.verify_tls:
+            verify = ssl.create_default_context(cafile=str(config.ca_file))
+        self._client = httpx.AsyncClient(
+            timeout=config.timeout_s,
+            verify=verify,
+            trust_env=False,
+            proxy=str(config.proxy) if config.proxy else None,
+        )
+        self._secret = config.secret.resolve().encode() if config.secret else None
+
+    async def send(self, body: bytes, delivery: str) -> None:
+        """One attempt; raises DeliveryFailed."""
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": f"etalon/{__version__}",
+            "X-Etalon-Delivery": delivery,
+        }
+        if self._secret is not None:
+            digest = hmac.new(self._secret, body, hashlib.sha256).hexdigest()
+            headers["X-Etalon-Signature"] = f"sha256={digest}"
+        try:
+            response = await self._client.post(str(self.config.url), content=body, headers=headers)
+        except httpx.HTTPError as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+        if 200 <= response.status_code < 300:
+            return
+        permanent = 400 <= response.status_code < 500 and response.status_code not in (408, 429)
+        raise DeliveryFailed(f"HTTP {response.status_code}: {response.text[:200]}", permanent)
+
+    async def close(self) -> None:
+        """Close the connection pool."""
+        await self._client.aclose()
+
+
+class SmtpSender:
+    """Sends through one SMTP server (smtplib, on a thread of its own: it blocks)."""
+
+    def __init__(self, config: SmtpConfig) -> None:
+        self.config = config
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alerts-smtp")
+        context = ssl.create_default_context(cafile=str(config.ca_file) if config.ca_file else None)
+        if not config.verify_tls:
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE
+        self._context = context
+
+    def _send_blocking(self, message: EmailMessage) -> None:
+        cfg = self.config
+        client: smtplib.SMTP
+        if cfg.security == "tls":
+            client = smtplib.SMTP_SSL(
+                cfg.host, cfg.port, timeout=cfg.timeout_s, context=self._context
+            )
+        else:
+            client = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout_s)
+        with client:
+            client.ehlo()
+            if cfg.security == "starttls":
+                client.starttls(context=self._context)
+                client.ehlo()
+            if cfg.username is not None:
+                password = cfg.password.resolve() if cfg.password else ""
+                client.login(cfg.username, password)
+            client.send_message(message)
+
+    async def send(self, message: EmailMessage) -> None:
+        """One attempt; raises DeliveryFailed."""
+        loop = asyncio.get_running_loop()
+        try:
+            await loop.run_in_executor(self._executor, self._send_blocking, message)
+        except smtplib.SMTPRecipientsRefused as exc:
+            raise DeliveryFailed(f"recipient refused: {exc.recipients}", permanent=True) from exc
+        except (smtplib.SMTPException, OSError) as exc:
+            raise DeliveryFailed(f"{type(exc).__name__}: {exc}") from exc
+
+    async def close(self) -> None:
+        """Let a send in progress finish (bounded by the SMTP timeout), then stop the thread."""
+        # The worker runs jobs in order: once this no-op ran, it is idle and shutdown is quick.
+        await asyncio.wrap_future(self._executor.submit(lambda: None))
+        self._executor.shutdown(wait=True)
+
+
+@dataclass(eq=False)
+class Mailbox:
+    """Notifications waiting for one recipient on one medium."""
+
+    recipient: Recipient
+    medium: str
+    items: list[OutboxRow] = field(default_factory=list)
+    opened: float | None = None
+    sent: deque[float] = field(default_factory=deque)
+    busy: bool = False
+
+    def due(self, now: float) -> float:
+        """When the next message may go (grouping window, then the rate limit)."""
+        assert self.opened is not None
+        due = self.opened + self.recipient.group_window_s
+        while self.sent and self.sent[0] <= now - HOUR_S:
+            self.sent.popleft()
+        if len(self.sent) >= self.recipient.max_messages_per_hour:
+            due = max(due, self.sent[0] + HOUR_S)
+        return due
+
+
+@dataclass
+class NotifyStats:
+    """Counters of deliveries."""
+
+    mqtt_published: int = 0
+    messages_sent: int = 0
+    notifications_sent: int = 0
+    delivery_attempts_failed: int = 0
+    messages_failed: int = 0
+
+
+class Notifier:
+    """See the module doc."""
+
+    def __init__(
+        self,
+        config: AlertsConfig,
+        *,
+        site: str,
+        gateway: str,
+        records: RecordStore,
+        link: MqttLink | None,
+        topics: Topics,
+        link_template: Callable[[], str | None],
+        wall_ns: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.config = config
+        self.site = site
+        self.gateway = gateway
+        self.records = records
+        self.link = link
+        self.topics = topics
+        self.link_template = link_template
+        self.wall_ns = wall_ns
+        self.monotonic = monotonic
+        self.recipients = {r.id: r for r in config.recipients}
+        self.webhook_configs = {w.id: w for w in config.webhooks}
+        self.webhooks: dict[str, WebhookSender] = {}
+        self.smtp: SmtpSender | None = None
+        self.boxes: dict[tuple[str, str], Mailbox] = {}
+        self.stats = NotifyStats()
+        self._mqtt_backlog: list[OutboxRow] = []
+        self._sent_ids: list[int] = []
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closing = False
+        if link is not None:
+            link.on_connected.append(lambda _present: self._publish_backlog())
+
+    def _webhook(self, webhook_id: str) -> WebhookSender:
+        sender = self.webhooks.get(webhook_id)
+        if sender is None:
+            sender = self.webhooks[webhook_id] = WebhookSender(self.webhook_configs[webhook_id])
+        return sender
+
+    def _smtp(self) -> SmtpSender:
+        if self.smtp is None:
+            assert self.config.smtp is not None
+            self.smtp = SmtpSender(self.config.smtp)
+        return self.smtp
+
+    # -- intake --------------------------------------------------------------------------------
+
+    def submit(self, rows: list[OutboxRow]) -> None:
+        """Committed outbox rows: MQTT is published now, the rest waits in its mailbox."""
+        now = self.monotonic()
+        for row in rows:
+            if row.medium == "mqtt":
+                self._mqtt_backlog.append(row)
+                continue
+            recipient = self.recipients.get(row.target)
+            if recipient is None:
+                continue  # a recipient removed from the config since: nothing to send to
+            box = self.boxes.get((row.target, row.medium))
+            if box is None:
+                box = self.boxes[(row.target, row.medium)] = Mailbox(recipient, row.medium)
+            if not box.items:
+                box.opened = now
+            box.items.append(row)
+        self._publish_backlog()
+        self._wake.set()
+
+    def _publish_backlog(self) -> None:
+        link = self.link
+        if link is None:
+            self._sent_ids += [row.id for row in self._mqtt_backlog]
+            self._mqtt_backlog.clear()
+            return
+        if not link.connected.is_set() or not self._mqtt_backlog:
+            return
+        for row in self._mqtt_backlog:
+            site = row.target
+            root = self.topics.alerts(site)
+            link.publish(f"{root}/events", orjson.dumps(row.event["event_message"]), qos=1)
+            link.publish(
+                f"{root}/state/{row.alert_id}",
+                orjson.dumps(row.event["state_message"]),
+                qos=1,
+                retain=True,
+            )
+            self._sent_ids.append(row.id)
+        self.stats.mqtt_published += len(self._mqtt_backlog)
+        self._mqtt_backlog.clear()
+        self._wake.set()
+
+    # -- the loop --------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Send what is due, until cancelled or closed."""
+        while not self._closing:
+            if self._sent_ids:
+                ids, self._sent_ids = self._sent_ids, []
+                await self._mark(ids, self.wall_ns(), None, 0)
+            now = self.monotonic()
+            next_due = float("inf")
+            for box in self.boxes.values():
+                if not box.items or box.busy:
+                    continue
+                due = box.due(now)
+                if due <= now:
+                    self._start(box)
+                else:
+                    next_due = min(next_due, due)
+            self._wake.clear()
+            timeout = None if next_due == float("inf") else max(0.0, next_due - self.monotonic())
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(timeout):
+                    await self._wake.wait()
+
+    def _start(self, box: Mailbox) -> None:
+        items, box.items = box.items[:MAX_PER_MESSAGE], box.items[MAX_PER_MESSAGE:]
+        box.opened = self.monotonic() if box.items else None
+        box.busy = True
+        box.sent.append(self.monotonic())
+        task = asyncio.create_task(self._deliver(box, items), name=f"alerts-{box.medium}")
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _deliver(self, box: Mailbox, items: list[OutboxRow]) -> None:
+        recipient = box.recipient
+        ids = [item.id for item in items]
+        try:
+            send = self._sender(box, items)
+            policy, max_attempts = self._retry_policy(box)
+            timer = BackoffTimer(policy)
+            attempts = 0
+            while True:
+                attempts += 1
+                try:
+                    await send()
+                    break
+                except DeliveryFailed as exc:
+                    self.stats.delivery_attempts_failed += 1
+                    if exc.permanent or attempts >= max_attempts:
+                        self.stats.messages_failed += 1
+                        log_event(
+                            log,
+                            logging.ERROR,
+                            "alert notification failed",
+                            recipient=recipient.id,
+                            medium=box.medium,
+                            attempts=attempts,
+                            notifications=len(items),
+                            reason=exc.reason,
+                        )
+                        audit = AuditRow(
+                            self.wall_ns(),
+                            "gateway",
+                            "alert notification failed",
+                            f"recipient:{recipient.id}",
+                            {
+                                "medium": box.medium,
+                                "attempts": attempts,
+                                "reason": exc.reason,
+                                "alerts": sorted({item.alert_id for item in items}),
+                                "outbox": ids,
+                            },
+                        )
+                        await self._mark(ids, None, exc.reason, attempts, audit)
+                        return
+                    delay = timer.next_delay()
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "alert notification retry",
+                        recipient=recipient.id,
+                        medium=box.medium,
+                        attempt=attempts,
+                        retry_in_s=round(delay, 2),
+                        reason=exc.reason,
+                    )
+                    await asyncio.sleep(delay)
+            self.stats.messages_sent += 1
+            self.stats.notifications_sent += len(items)
+            await self._mark(ids, self.wall_ns(), None, attempts)
+        finally:
+            box.busy = False
+            self._wake.set()
+
+    def _retry_policy(self, box: Mailbox) -> tuple[Any, int]:
+        if box.medium == "email":
+            assert self.config.smtp is not None
+            return self.config.smtp.retry, self.config.smtp.max_attempts
+        webhook = self.webhook_configs[box.recipient.webhook or ""]
+        return webhook.retry, webhook.max_attempts
+
+    def _sender(self, box: Mailbox, items: list[OutboxRow]) -> Callable[[], Awaitable[None]]:
+        recipient = box.recipient
+        events = [item.event for item in items]
+        template = self.link_template()
+        if box.medium == "email":
+            assert self.config.smtp is not None
+            message = render_email(
+                events,
+                recipient=recipient,
+                sender=self.config.smtp.sender,
+                site=self.site,
+                gateway=self.gateway,
+                link_template=template,
+            )
+            smtp = self._smtp()
+            return lambda: smtp.send(message)
+        ids = [item.id for item in items]
+        delivery = f"{self.gateway}:{min(ids)}-{max(ids)}:{len(ids)}"
+        body = self.webhook_body(events, recipient, delivery, template)
+        sender = self._webhook(recipient.webhook or "")
+        return lambda: sender.send(body, delivery)
+
+    def webhook_body(
+        self,
+        events: list[dict[str, Any]],
+        recipient: Recipient,
+        delivery: str,
+        template: str | None,
+    ) -> bytes:
+        """The JSON body (schema ``etalon.alerts.notification/1``)."""
+        lang = recipient.language
+        body = {
+            "schema": WEBHOOK_SCHEMA,
+            "delivery": delivery,
+            "site": self.site,
+            "gateway": self.gateway,
+            "sent_ns": self.wall_ns(),
+            "recipient": {"id": recipient.id, "name": recipient.name, "language": lang},
+            "summary": summary(events, lang),
+            "events": [
+                {
+                    "event": event["event"],
+                    "at_ns": event["at_ns"],
+                    "escalation_level": event["escalation_level"],
+                    "actor": event.get("actor"),
+                    "comment": event.get("comment"),
+                    "text": f"{event_text(event, lang)}: {event['alert']['subject']} — "
+                    f"{describe(event['alert'], lang)}",
+                    "link": alert_link(template, event["alert"]["id"]),
+                    "alert": event["alert"],
+                }
+                for event in events
+            ],
+        }
+        return orjson.dumps(body)
+
+    async def _mark(
+        self,
+        ids: list[int],
+        sent_ns: int | None,
+        failed: str | None,
+        attempts: int,
+        audit: AuditRow | None = None,
+    ) -> None:
+        def run(db: Any) -> None:
+            mark_outbox(db, ids, sent_ns, failed, attempts, audit)
+
+        await self.records.run(run)
+
+    async def close(self, grace_s: float = 2.0) -> None:
+        """Stop: deliveries in progress get ``grace_s`` to finish; what is left stays in the
+        outbox for the next start."""
+        self._closing = True
+        self._wake.set()
+        if self._tasks:
+            _done, pending = await asyncio.wait(set(self._tasks), timeout=grace_s)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.wait(pending)
+        if self._sent_ids:
+            ids, self._sent_ids = self._sent_ids, []
+            with contextlib.suppress(Exception):
+                await self._mark(ids, self.wall_ns(), None, 0)
+        for sender in self.webhooks.values():
+            await sender.close()
+        if self.smtp is not None:
+            await self.smtp.close()
