@@ -139,6 +139,10 @@ class Gateway:
                     cfg, self.records, self.hub, link, api_url=lambda: self.api_url
                 )
                 self.extras["alerts"] = self.alerts
+                from gateway.api.alerts import RuleLimits
+                from gateway.api.views import ConfigLimits
+
+                self.extras["limits"] = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
                 await self.alerts.open()
             await link.start()
         except BaseException:

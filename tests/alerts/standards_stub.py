@@ -1,6 +1,7 @@
 """A minimal, test-only evaluator of reference standards: it publishes ``StandardEvaluated``
-from the pure functions of ``gateway.analytics``, standing in for the standards service (being
-built in parallel) until it is merged. It keeps each standard's readings in memory, and every
+from the pure functions of ``gateway.analytics``, so the engine's standard rules are driven by
+scenarios whose truth is known (the real service feeding the real engine is tested in
+tests/standards/test_e2e_zener.py). It keeps each standard's readings in memory, and every
 ``period_s`` it publishes: the mean of the last readings as the measured value, the
 certificate's value (drift-corrected) ± U as the reference, the drift fit's predicted exit from
 the tolerance, the calibration due date, and Nelson rule 1 if it fires in the recent readings.

@@ -98,6 +98,14 @@ def test_a_simulated_year_of_a_zener(
                 "confidence": 0.999,
                 "clock": clock,
             },
+            # The alert engine listens to the real analytics (StandardEvaluated on the hub).
+            "alerts": {
+                "rules": [
+                    {"id": "forecast", "kind": "standard_prediction", "within_days": 1000},
+                    {"id": "certificate", "kind": "standard_certificate", "factor": 3},
+                    {"id": "calibration", "kind": "calibration_due", "within_days": 30},
+                ]
+            },
             "api": {
                 "port": port,
                 "tokens": [
@@ -151,6 +159,7 @@ def test_a_simulated_year_of_a_zener(
         summary = api(base + "/evaluate", "POST")
         result = api(base + "/drift")
         history = api(base + "/drift/history")
+        alerts = api(f"http://127.0.0.1:{port}/api/v1/alerts")
         assert chain.gateway.stop() == 0
     finally:
         chain.close()
@@ -176,6 +185,20 @@ def test_a_simulated_year_of_a_zener(
     measured_at = datetime.fromtimestamp(int(summary["measured_ts_ns"]) / 1e9, UTC)  # type: ignore[arg-type]
     assert summary["measured"] == pytest.approx(true_value(measured_at), abs=2e-7)
     assert summary["predicted_out_of_tolerance_ns"] is not None
+    # The alert engine raised what the evaluation says: the forecast exit within 1000 days and the
+    # calibration due and then overdue (the last certificate was due at the epoch; like limits'
+    # levels, the warning stays with the alarm); the measured value agrees with the certificates,
+    # so no certificate alert.
+    raised = {(a["rule_id"], a["level"]): a for a in alerts}  # type: ignore[attr-defined]
+    assert {key for key, a in raised.items() if a["state"] == "active_unacknowledged"} == {
+        ("forecast", "prediction"),
+        ("calibration", "due"),
+        ("calibration", "overdue"),
+    }, raised
+    forecast = raised[("forecast", "prediction")]
+    assert forecast["subject"] == "lab-1/Z10-01"
+    assert 0 < forecast["value"] < 1000
+    assert raised[("calibration", "overdue")]["severity"] == "alarm"
     # The scheduled evaluations ran all along, and wrote what Grafana draws.
     assert len(history) > 5  # type: ignore[arg-type]
     fits = victoria.export('{__name__="drift_fit_value",standard="Z10-01",source="channel"}')

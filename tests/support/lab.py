@@ -88,6 +88,7 @@ class Lab:
         dashboard: dict[str, Any] | None = None,
         routers: list[APIRouter] | None = None,
         anonymous_read: bool = False,
+        alerts: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.routers = routers or []
@@ -112,6 +113,7 @@ class Lab:
                         ],
                     },
                     "dashboard": dashboard or {"limits": ROOM_LIMITS},
+                    "alerts": alerts,
                 }
             )
         self.agent_config = AgentConfig.model_validate(

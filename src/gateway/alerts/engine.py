@@ -48,6 +48,7 @@ from gateway.alerts.config import (
     CHANNEL_KINDS,
     STANDARD_KINDS,
     AlertsConfig,
+    LimitsRule,
     PathMatcher,
     Policy,
     Rule,
@@ -861,8 +862,33 @@ class AlertEngine:
     def view(self, snapshot: dict[str, Any]) -> dict[str, Any]:
         """An alert as the outside sees it (AlertView)."""
         out = {k: v for k, v in snapshot.items() if k in VIEW_FIELDS}
-        out["message"] = describe(snapshot, "en")
+        english = describe(snapshot, "en")
+        out["message"] = english
+        out["messages"] = {"en": english, "vi": describe(snapshot, "vi")}
         return out
+
+    def limits_for(
+        self, site: str, agent: str, instrument: str, channel: str, tags: dict[str, str]
+    ) -> tuple[float | None, float | None] | None:
+        """The band inside which no limits rule raises anything for this channel (the
+        innermost of its enabled rules' levels), or None when no limits rule watches it."""
+        path = f"{site}/{agent}/{instrument}/{channel}"
+        low: float | None = None
+        high: float | None = None
+        found = False
+        for rule in self.rules.values():
+            config = rule.config
+            if not isinstance(config, LimitsRule) or not config.enabled:
+                continue
+            if not rule.covers(path, tags):
+                continue
+            found = True
+            for level in config.levels:
+                if level.low is not None:
+                    low = level.low if low is None else max(low, level.low)
+                if level.high is not None:
+                    high = level.high if high is None else min(high, level.high)
+        return (low, high) if found else None
 
     def _notify(
         self,

@@ -39,6 +39,9 @@ class AlertView(BaseModel):
     limit: float | None = None
     detail: dict[str, Any] = Field(default_factory=dict)
     message: str | None = Field(None, description="What the condition is, in English.")
+    messages: dict[str, str] = Field(
+        default_factory=dict, description="The same line in every language shipped: en, vi."
+    )
     active_since_ns: int | None = Field(None, description="When it became active (its clock).")
     pending_since_ns: int | None = None
     cleared_ns: int | None = None

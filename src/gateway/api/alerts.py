@@ -3,15 +3,17 @@ force and their changes. Viewers read, operators act on alerts, admins change ru
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from gateway.alerts.lifecycle import AlertOperationError
 from gateway.alerts.payloads import AlertView
 from gateway.api.auth import Admin, Operator, Viewer
+from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.system import context
+from gateway.api.views import Limits, LimitsProvider
 
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
@@ -80,22 +82,94 @@ def _refuse(exc: AlertOperationError) -> HTTPException:
     return HTTPException(exc.status, exc.reason)
 
 
-@router.get("")
+class RuleLimits:
+    """The limits the overview draws: those of the alert engine's limits rules where one
+    watches the channel, else the dashboard's own (``ApiContext.extras["limits"]``)."""
+
+    def __init__(self, alerts: AlertEngine, fallback: LimitsProvider) -> None:
+        self.alerts = alerts
+        self.fallback = fallback
+
+    def limits_for(
+        self, site: str, agent: str, instrument: str, channel: str, tags: dict[str, str]
+    ) -> Limits | None:
+        """See :class:`gateway.api.views.LimitsProvider`."""
+        band = self.alerts.limits_for(site, agent, instrument, channel, tags)
+        if band is None:
+            return self.fallback.limits_for(site, agent, instrument, channel, tags)
+        return Limits(low=band[0], high=band[1])
+
+
+StateFilter = Literal[
+    "open",
+    "active",
+    "all",
+    "normal",
+    "pending",
+    "active_unacknowledged",
+    "active_acknowledged",
+    "returned_unacknowledged",
+]
+STATE_GROUPS: dict[str, frozenset[str]] = {
+    "active": frozenset({"active_unacknowledged", "active_acknowledged"}),
+}
+ALERT_COLUMNS = [
+    "id",
+    "rule_id",
+    "kind",
+    "site",
+    "subject",
+    "level",
+    "severity",
+    "state",
+    "condition",
+    "value",
+    "unit",
+    "limit",
+    "message",
+    "messages.vi",
+    "active_since_ns",
+    "cleared_ns",
+    "occurrences",
+    "acked_by",
+    "acked_ns",
+    "ack_comment",
+    "shelved_until_ns",
+    "shelved_by",
+    "shelve_reason",
+    "suppressed",
+    "updated_ns",
+]
+ALERT_TIMES = [c for c in ALERT_COLUMNS if c.endswith("_ns")]
+
+
+@router.get("", response_model=list[AlertView], responses=CSV_RESPONSE)
 async def list_alerts(
     request: Request,
     _who: Viewer,
     include_normal: bool = Query(False, alias="all", description="Also alerts back to normal."),
-    state: str | None = None,
-    severity: str | None = None,
-) -> list[AlertView]:
-    """Alerts not back to normal (or all), newest change first."""
-    alerts = engine(request).list_alerts(include_normal or state == "normal")
-    return [
+    state: Annotated[
+        StateFilter,
+        Query(
+            description="open: not back to normal (or out of schedule); active: active, "
+            "acknowledged or not; all; or one state."
+        ),
+    ] = "open",
+    severity: Literal["warning", "alarm", "critical"] | None = None,
+    format: Format = "json",
+) -> list[AlertView] | Response:
+    """Alerts, newest change first: by default those not back to normal."""
+    if include_normal and state == "open":
+        state = "all"
+    alerts = engine(request).list_alerts(state not in ("open", "active"))
+    wanted = STATE_GROUPS.get(state) or (None if state in ("open", "all") else frozenset({state}))
+    views = [
         AlertView.model_validate(a)
         for a in alerts
-        if (state is None or a["state"] == state)
+        if (wanted is None or a["state"] in wanted)
         and (severity is None or a["severity"] == severity)
     ]
+    return tabular(views, format, "alerts", ALERT_COLUMNS, times=ALERT_TIMES)  # type: ignore[return-value]  # JSON list or CSV
 
 
 @router.get("/stats")

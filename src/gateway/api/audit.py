@@ -54,7 +54,7 @@ async def audit_log(
     action: Text = None,
     subject: Text = None,
     subject_prefix: Annotated[
-        str | None, Query(min_length=1, max_length=256, description="e.g. 'alert/' or a site/")
+        str | None, Query(min_length=1, max_length=256, description="e.g. 'alert:' or 'standard:'")
     ] = None,
     start: Annotated[datetime | None, Query(description="ISO 8601, inclusive")] = None,
     end: Annotated[datetime | None, Query(description="ISO 8601, exclusive")] = None,

@@ -1,5 +1,5 @@
 // Alerts page: the list, acknowledge with a comment, comment, shelve, and each alert's audit
-// trail. Endpoints: see docs/api.md ("Alerts"); the trail is the audit log of subject alert/{id}.
+// trail. Endpoints: see docs/api.md ("Alerts"); the trail is the audit log of subject alert:{id}.
 
 import {
   ApiError, api, download, fmtReading, fmtTime, h, notConfigured, notice, session, startPage, t,
@@ -15,9 +15,8 @@ function canOperate() {
 }
 
 function message(alert) {
-  const text = alert.message;
-  if (text && typeof text === "object") return text[session.lang] || text.en || alert.subject;
-  return text || alert.subject;
+  const texts = alert.messages || {};
+  return texts[session.lang] || alert.message || alert.subject;
 }
 
 async function load() {
@@ -27,7 +26,7 @@ async function load() {
 }
 
 async function trail(alertId) {
-  return api("/api/v1/audit", { params: { subject: `alert/${alertId}`, order: "asc", limit: 500 } });
+  return api("/api/v1/audit", { params: { subject: `alert:${alertId}`, order: "asc", limit: 500 } });
 }
 
 function renderToolbar() {
@@ -66,7 +65,7 @@ function actions(alert) {
   return h("div", { class: "alert-actions" },
     comment,
     ACKNOWLEDGEABLE.includes(alert.state)
-      ? h("button", { type: "button", class: "primary acknowledge", onclick: act("acknowledge", (c) => ({ comment: c })) }, t("alerts.acknowledge"))
+      ? h("button", { type: "button", class: "primary acknowledge", onclick: act("ack", (c) => ({ comment: c })) }, t("alerts.acknowledge"))
       : null,
     h("button", { type: "button", class: "add-comment", onclick: act("comment", (c) => ({ comment: c })) }, t("alerts.comment")),
     shelved
