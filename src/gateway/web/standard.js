@@ -79,10 +79,10 @@ function renderStandard() {
     chart ? h("div", { class: "chart", id: "drift-chart" }) : h("p", { class: "notice", id: "no-drift" }, t("standard.no_evaluation")),
     h("h2", {}, t("standard.control")),
     chart && chart.control.length
-      ? chart.control.map((c, i) => [
+      ? h("div", { id: "control-charts" }, chart.control.flatMap((c, i) => [
         h("p", { class: "caption" }, c.channel),
         h("div", { class: "chart small control-chart", id: `control-chart-${i}` }),
-        h("p", { class: "caption violations", id: `violations-${i}` }, violationSummary(c.violations))])
+        h("p", { class: "caption violations", id: `violations-${i}` }, violationSummary(c.violations))]))
       : h("p", { class: "notice", id: "no-control" }, t("standard.no_control")),
     h("h2", {}, t("standard.certificates")),
     certificateTable(s.certificates || []),
