@@ -158,6 +158,11 @@ async def test_one_pass_records_writes_and_publishes(parts: Parts) -> None:
     assert fits["channel"].values["pi_low"] < fits["channel"].values["value"]
     (evaluation,) = by_measurement["standard_evaluation"]
     assert evaluation.values["reference"] == event.reference
+    predicted = result.predicted_out_of_tolerance_ns
+    assert predicted is not None  # a Zener drifting towards its limit
+    assert evaluation.values["days_to_out_of_tolerance"] == pytest.approx(
+        (predicted - result.ts_ns) / 86_400e9
+    )
     builder = LineBuilder()
     for sample in samples:
         (line,) = builder.lines(sample)

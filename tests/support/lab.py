@@ -9,12 +9,16 @@ import asyncio
 import contextlib
 import os
 import threading
+import time
 from collections.abc import Coroutine, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 from fastapi import APIRouter
 
+from drivers.sim.models import Zener, ZenerParams
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from gateway.api import app as api_app
@@ -75,6 +79,61 @@ def lab_instruments() -> list[dict[str, Any]]:
     return instruments
 
 
+# The standards analytics on a lab's time scale: periods of a second (the Zener is read five times
+# a second), a control-chart baseline of ten periods, an evaluation every two seconds. The
+# monitored values are fitted with a mean: a line through a few minutes of noise would forecast
+# nonsense years ahead; the certificates carry the drift.
+LAB_STANDARDS = {
+    "analytics_interval_s": 2,
+    "period_s": 1,
+    "window_days": 1,
+    "baseline_periods": 10,
+    "recent_periods": 3,
+    "monitor_model": "mean",
+}
+YEAR_NS = int(365.25 * 86_400e9)
+
+
+def lab_standard(now_ns: int | None = None) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """The lab's Zener Z10-01 (the simulated zener-10v, tagged standard=Z10-01) and four yearly
+    certificates on the simulator's own drift line: it drifts −0.4 µV/V a year towards its
+    −2 µV/V tolerance limit, which the certificates' fit forecasts for the early 2030s."""
+    now_ns = now_ns or time.time_ns()
+    zener = Zener(ZenerParams())
+    standard = {
+        "id": "Z10-01",
+        "kind": "dc_voltage",
+        "description": "Zener 10 V reference",
+        "nominal": 10.0,
+        "unit": "V",
+        "manufacturer": "Fluke",
+        "model": "732C",
+        "serial": "1234567",
+        "owner_lab": "VMI Electrical",
+        "tolerance": "±2 ppm",
+        "channels": [
+            {"agent": AGENT, "instrument": "zener-10v", "channel": "voltage", "unit": "V"}
+        ],
+    }
+    certificates = []
+    for number, years_ago in enumerate((3.0, 2.0, 1.0, 0.1), start=1):
+        calibrated = now_ns - round(years_ago * YEAR_NS)
+        day = datetime.fromtimestamp(calibrated / 1e9, UTC).date()
+        certificates.append(
+            {
+                "number": f"VMI-{day.year}-{100 + number}",
+                "issuer": "Viện Đo lường Việt Nam",
+                "calibration_date": day.isoformat(),
+                "due_date": (day + timedelta(days=365)).isoformat(),
+                "value": zener.true_value("voltage", calibrated),
+                "expanded_uncertainty": 2e-6,
+                "coverage_factor": 2.0,
+                "traceable_to": [{"lab": "VMI", "standard": "JVS-1", "national": True}],
+            }
+        )
+    return standard, certificates
+
+
 class Lab:
     """See the module doc. ``start()``, use ``api_url`` (and ``call`` to run a coroutine in the
     lab's loop), ``stop()``."""
@@ -89,6 +148,7 @@ class Lab:
         routers: list[APIRouter] | None = None,
         anonymous_read: bool = False,
         alerts: dict[str, Any] | None = None,
+        standards: dict[str, Any] | None = None,
     ) -> None:
         self.workdir = workdir
         self.routers = routers or []
@@ -114,6 +174,7 @@ class Lab:
                     },
                     "dashboard": dashboard or {"limits": ROOM_LIMITS},
                     "alerts": alerts,
+                    **({"standards": standards} if standards is not None else {}),
                 }
             )
         self.agent_config = AgentConfig.model_validate(
@@ -197,6 +258,23 @@ class Lab:
         result."""
         assert self._loop is not None
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout_s)
+
+    def register_standard(self, timeout_s: float = 60.0) -> None:
+        """Register the lab's standard and its certificates through the API, as an admin, and
+        wait for its first evaluation (which starts the analytics' worker: its threads belong
+        to the lab, not to the test that happens to run next)."""
+        standard, certificates = lab_standard()
+        headers = {"Authorization": f"Bearer {ROLE_TOKENS['admin']}"}
+        base = f"{self.api_url}/api/v1/standards"
+        with httpx.Client(headers=headers, timeout=30) as http:
+            http.post(base, json=standard).raise_for_status()
+            for certificate in certificates:
+                http.post(f"{base}/Z10-01/certificates", json=certificate).raise_for_status()
+            deadline = time.monotonic() + timeout_s
+            while http.get(f"{base}/Z10-01/drift").status_code != 200:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the lab's standard was not evaluated in time")
+                time.sleep(0.5)
 
     def stop(self) -> None:
         """Stop the agent, then the gateway, and wait for the thread."""

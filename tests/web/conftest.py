@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
-from tests.support.lab import ROLE_TOKENS, Lab
+from tests.support.lab import LAB_STANDARDS, ROLE_TOKENS, Lab
 from tests.support.services import Influxd, Mosquitto
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "web"
@@ -46,15 +46,17 @@ def lab_database() -> str:
 def lab(
     tmp_path_factory: pytest.TempPathFactory, broker: Mosquitto, influxd: Influxd, lab_database: str
 ) -> Iterator[Lab]:
-    """The running lab (started once for the package)."""
+    """The running lab (started once for the package), with the standard Z10-01 registered and
+    evaluated every two seconds."""
     store = {
         "kind": "influxdb_v1",
         "url": influxd.url,
         "database": lab_database,
         "create_database": True,
     }
-    running = Lab(tmp_path_factory.mktemp("web-lab"), broker.port, store)
+    running = Lab(tmp_path_factory.mktemp("web-lab"), broker.port, store, standards=LAB_STANDARDS)
     running.start()
+    running.register_standard()
     yield running
     running.stop()
 

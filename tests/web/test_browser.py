@@ -121,9 +121,8 @@ def test_sign_in_with_a_token(context: BrowserContext, lab: Lab) -> None:
     expect(page.locator("#signin")).to_have_count(0)
 
 
-@pytest.mark.parametrize(
-    ("name", "what"), [("standard.html", "Standards"), ("alerts.html", "Alerts")]
-)
+# The standards registry is always served now: its page is tested in test_standard_page.py.
+@pytest.mark.parametrize(("name", "what"), [("alerts.html", "Alerts")])
 def test_pages_of_absent_features_say_so(
     context: BrowserContext, lab: Lab, name: str, what: str
 ) -> None:

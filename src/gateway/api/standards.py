@@ -6,6 +6,7 @@ the token's name); asking for an evaluation now needs an operator.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
@@ -16,7 +17,8 @@ from pydantic import BaseModel
 from drivers.errors import StoreError
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
-from gateway.standards.config import certificates_path
+from gateway.standards.chart import StandardChart, chart_view
+from gateway.standards.config import StandardsConfig, certificates_path
 from gateway.standards.errors import Conflict, InvalidInput, NotFound, RegistryError
 from gateway.standards.files import MAX_FILE_BYTES
 from gateway.standards.models import CertificateSpec, StandardSpec
@@ -42,12 +44,16 @@ class StandardListItem(BaseModel):
     unit: str
     owner_lab: str
     status: str
+    tolerance: str | None
+    """Compact form, e.g. ``±2 ppm``."""
     certificates: int
     latest_calibration: str | None
     due_date: str | None
     due_ns: int | None
     channels: int
     evaluated_ns: int | None
+    predicted_out_of_tolerance_ns: int | None
+    """Of the latest evaluation (null: none within the horizon, or not evaluated)."""
     summary: dict[str, Any] | None
 
 
@@ -108,6 +114,7 @@ async def list_standards(request: Request, _who: Viewer) -> list[StandardListIte
     for record in standards:
         certificate = record.latest_certificate
         row = latest.get(record.id)
+        summary = json.loads(row["summary"]) if row else None
         items.append(
             StandardListItem(
                 id=record.id,
@@ -117,13 +124,17 @@ async def list_standards(request: Request, _who: Viewer) -> list[StandardListIte
                 unit=record.unit,
                 owner_lab=record.owner_lab,
                 status=record.status,
+                tolerance=record.tolerance.compact() if record.tolerance else None,
                 certificates=len(record.certificates),
                 latest_calibration=certificate.calibration_date if certificate else None,
                 due_date=certificate.due_date if certificate else None,
                 due_ns=certificate.due_ns if certificate else None,
                 channels=len(record.channels),
                 evaluated_ns=row["ts_ns"] if row else None,
-                summary=json.loads(row["summary"]) if row else None,
+                predicted_out_of_tolerance_ns=summary.get("predicted_out_of_tolerance_ns")
+                if summary
+                else None,
+                summary=summary,
             )
         )
     return items
@@ -270,13 +281,30 @@ async def drift(request: Request, standard_id: str, _who: Viewer) -> dict[str, A
     """The latest evaluation in full (etalon.standards.evaluation/1): fits, bands, period
     means, control-chart signals, stability, out-of-tolerance dates."""
     await _guard(_registry(request).standard(standard_id))
+    result: dict[str, Any] = json.loads(await _latest_result(request, standard_id))
+    return result
+
+
+async def _latest_result(request: Request, standard_id: str) -> str:
     rows = await _context(request).records.query(
         "SELECT result FROM standard_latest WHERE standard_id=?", (standard_id,)
     )
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"{standard_id} has not been evaluated")
-    result: dict[str, Any] = json.loads(rows[0]["result"])
-    return result
+    text: str = rows[0]["result"]
+    return text
+
+
+@router.get("/{standard_id}/chart")
+async def chart(request: Request, standard_id: str, _who: Viewer) -> StandardChart:
+    """The latest evaluation shaped for drawing: certificates with U, each drift fit with its
+    prediction band up to the dates it forecasts, tolerance limits, monitored period means,
+    control charts with every signal in the window; 404 before the first evaluation."""
+    record = await _guard(_registry(request).standard(standard_id))
+    text = await _latest_result(request, standard_id)
+    options = _context(request).config.standards or StandardsConfig()
+    # A few thousand points of arithmetic: off the event loop, which ingest shares.
+    return await asyncio.to_thread(chart_view, text, record, options)
 
 
 @router.get("/{standard_id}/drift/history")

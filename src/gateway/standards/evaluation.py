@@ -31,6 +31,7 @@ from scipy import optimize
 
 from gateway.analytics import AnalyticsError, DriftFit, allan_deviation, control_report, fit_drift
 from gateway.analytics._base import AnalyticsModel
+from gateway.analytics.control import ControlReport
 from gateway.analytics.stability import StabilityResult
 from gateway.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
@@ -613,6 +614,55 @@ def _latest_run(points: Sequence[PeriodPoint], period_ns: int) -> list[PeriodPoi
     return list(reversed(run))
 
 
+def control_signals(
+    report: ControlReport,
+    points: Sequence[PeriodPoint],
+    channel: str,
+    only: set[int] | None = None,
+) -> list[ViolationRecord]:
+    """The Nelson, EWMA and CUSUM signals of a control report on ``points`` (at the indices in
+    ``only``, or all), named in English and Vietnamese."""
+
+    def wanted(index: int) -> bool:
+        return only is None or index in only
+
+    signals = [
+        ViolationRecord(
+            rule=f"nelson-{violation.rule}",
+            ts_ns=points[violation.index].ts_ns,
+            channel=channel,
+            name=violation.name,
+            name_vi=violation.name_vi,
+        )
+        for violation in report.violations
+        if wanted(violation.index)
+    ]
+    signals += [
+        ViolationRecord(
+            rule="ewma",
+            ts_ns=points[index].ts_ns,
+            channel=channel,
+            name="EWMA beyond its control limits",
+            name_vi="EWMA vượt giới hạn kiểm soát",
+        )
+        for index in report.ewma.signals
+        if wanted(index)
+    ]
+    signals += [
+        ViolationRecord(
+            rule="cusum",
+            ts_ns=points[signal.index].ts_ns,
+            channel=channel,
+            name=f"CUSUM beyond its decision interval ({signal.side})",
+            name_vi="CUSUM vượt khoảng quyết định "
+            f"({'phía trên' if signal.side == 'above' else 'phía dưới'})",
+        )
+        for signal in report.cusum.signals
+        if wanted(signal.index)
+    ]
+    return signals
+
+
 def analyse_channel(
     data: StandardInput, channel: ChannelInput, limits: Limits | None
 ) -> ChannelAnalysis:
@@ -653,41 +703,8 @@ def analyse_channel(
         try:
             report = control_report(residuals, baseline)
             center, sigma = report.limits.center, report.limits.sigma
-            recent = {i for i in range(len(points) - options.recent_periods, len(points))}
-            for violation in report.violations:
-                if violation.index in recent:
-                    violations.append(
-                        ViolationRecord(
-                            rule=f"nelson-{violation.rule}",
-                            ts_ns=points[violation.index].ts_ns,
-                            channel=label,
-                            name=violation.name,
-                            name_vi=violation.name_vi,
-                        )
-                    )
-            for index in report.ewma.signals:
-                if index in recent:
-                    violations.append(
-                        ViolationRecord(
-                            rule="ewma",
-                            ts_ns=points[index].ts_ns,
-                            channel=label,
-                            name="EWMA beyond its control limits",
-                            name_vi="EWMA vượt giới hạn kiểm soát",
-                        )
-                    )
-            for signal in report.cusum.signals:
-                if signal.index in recent:
-                    violations.append(
-                        ViolationRecord(
-                            rule="cusum",
-                            ts_ns=points[signal.index].ts_ns,
-                            channel=label,
-                            name=f"CUSUM beyond its decision interval ({signal.side})",
-                            name_vi="CUSUM vượt khoảng quyết định "
-                            f"({'phía trên' if signal.side == 'above' else 'phía dưới'})",
-                        )
-                    )
+            recent = set(range(len(points) - options.recent_periods, len(points)))
+            violations = control_signals(report, points, label, recent)
         except AnalyticsError as exc:
             notes.append(f"no control chart: {exc}")
     elif drift is not None:

@@ -123,6 +123,11 @@ def tsdb_points(
                 "tolerance_low": _float(result.tolerance.low) if result.tolerance else None,
                 "tolerance_high": _float(result.tolerance.high) if result.tolerance else None,
                 "predicted_out_of_tolerance_ns": result.predicted_out_of_tolerance_ns,
+                # Grafana's InfluxQL cannot subtract now(): the days are written ready to show.
+                "days_to_out_of_tolerance": (result.predicted_out_of_tolerance_ns - result.ts_ns)
+                / NS_PER_DAY
+                if result.predicted_out_of_tolerance_ns is not None
+                else None,
                 "calibration_due_ns": result.calibration_due_ns,
                 "violations": len(result.violations),
             },

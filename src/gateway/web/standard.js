@@ -1,17 +1,19 @@
-// Standard page: certificates with their expanded-uncertainty bars, the drift fit and its
-// prediction band, the tolerance limits, the monitored values, the next calibration and the
-// predicted date of leaving tolerance; the control chart with its rule violations.
-// Without ?id= it lists the standards. Endpoints: see docs/api.md ("Standards").
+// Standard page: certificates with their expanded-uncertainty bars, each drift fit and its
+// prediction band carried on to the date it forecasts, the tolerance limits, the monitored period
+// means, the value in use, the next calibration and the predicted date of leaving tolerance; the
+// control charts of the monitored channels with their rule signals; the linked channels.
+// Without ?id= it lists the standards. Everything drawn is shaped by the gateway
+// (GET /api/v1/standards/{id}/chart, see docs/api.md "Standards"): no statistics here.
 
 import {
-  ApiError, api, chartConfig, chartLayout, dateAxis, fmtDate, fmtNumber, fmtReading, h, notConfigured, notice,
-  plotTime, session, startPage, t,
+  ApiError, api, channelPage, chartConfig, chartLayout, dateAxis, fmtDate, fmtNumber, fmtReading, fmtTime, h,
+  notConfigured, notice, plotTime, session, startPage, t,
 } from "./app.js";
 
 const params = new URLSearchParams(location.search);
 const id = params.get("id");
 const body = () => document.getElementById("standard-body");
-const page = { list: null, standard: null, drift: null, control: null, monitored: null };
+const page = { list: null, standard: null, chart: null };
 
 async function optional(path, options) {
   try {
@@ -22,19 +24,28 @@ async function optional(path, options) {
   }
 }
 
+// The predicted date of leaving tolerance: a date, "not within the horizon", or not evaluated.
+function leavesText(evaluated, ns) {
+  if (!evaluated) return t("standard.not_evaluated");
+  return ns ? fmtDate(ns) : t("standard.never");
+}
+
 function renderList() {
+  if (page.list.length === 0) {
+    body().replaceChildren(h("p", { class: "notice", id: "no-standards" }, t("standard.empty")));
+    return;
+  }
   const head = ["col.id", "col.details", "standard.nominal", "standard.tolerance", "standard.next_calibration", "standard.leaves_tolerance"];
   body().replaceChildren(
-    page.list.length === 0 ? h("p", { class: "notice" }, t("common.none")) :
     h("table", { class: "grid", id: "standards-table" },
       h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
-      h("tbody", {}, page.list.map((s) => h("tr", {},
+      h("tbody", {}, page.list.map((s) => h("tr", { "data-standard": s.id, class: s.status === "retired" ? "retired" : null },
         h("td", {}, h("a", { href: `standard.html?id=${encodeURIComponent(s.id)}` }, s.id)),
         h("td", {}, s.description || s.kind || ""),
         h("td", { class: "num" }, `${fmtNumber(s.nominal)} ${s.unit}`),
         h("td", {}, s.tolerance || "—"),
-        h("td", {}, fmtDate(s.calibration_due_ns)),
-        h("td", {}, s.predicted_out_of_tolerance_ns ? fmtDate(s.predicted_out_of_tolerance_ns) : t("standard.never")))))));
+        h("td", { class: "due" }, fmtDate(s.due_ns)),
+        h("td", { class: "leaves" }, leavesText(s.evaluated_ns !== null, s.predicted_out_of_tolerance_ns)))))));
 }
 
 function fact(label, value, id_) {
@@ -43,33 +54,43 @@ function fact(label, value, id_) {
 
 function renderStandard() {
   const s = page.standard;
-  const evaluation = s.evaluation || {};
-  const drift = page.drift || {};
-  const inUse = drift.value_in_use
-    ? `${fmtNumber(drift.value_in_use.value)} ± ${fmtNumber(drift.value_in_use.expanded_u, 2)} ${s.unit} (k = ${fmtNumber(drift.value_in_use.k, 3)})`
-    : evaluation.reference !== undefined && evaluation.reference !== null
-      ? `${fmtNumber(evaluation.reference)} ± ${fmtNumber(evaluation.reference_expanded_u, 2)} ${s.unit}`
-      : "—";
-  const due = drift.calibration_due_ns ?? evaluation.calibration_due_ns ?? s.calibration_due_ns;
-  const leaves = drift.predicted_out_of_tolerance_ns ?? evaluation.predicted_out_of_tolerance_ns ?? s.predicted_out_of_tolerance_ns;
+  const chart = page.chart;
+  const listed = (page.list || []).find((item) => item.id === s.id) || {};
+  const latest = (s.certificates || []).at(-1);
+  const inUse = chart && chart.value_in_use;
+  const inUseText = inUse
+    ? `${fmtReading(inUse.value, inUse.expanded_uncertainty / inUse.coverage_factor)} ± ${fmtNumber(inUse.expanded_uncertainty, 2)} ${s.unit} (k = ${fmtNumber(inUse.coverage_factor, 3)})`
+    : "—";
+  const measured = chart && chart.measured;
+  const measuredText = measured ? `${fmtReading(measured.value, measured.u)} ${s.unit} (${fmtTime(measured.ts_ns)})` : "—";
+  const due = chart ? chart.calibration_due_ns : latest ? latest.due_ns : null;
+  const leaves = chart ? chart.predicted_out_of_tolerance_ns : null;
   document.getElementById("standard-title").textContent = `${s.id}${s.description ? ` — ${s.description}` : ""}`;
   body().replaceChildren(
     h("section", { class: "facts" },
       fact(t("standard.nominal"), `${fmtNumber(s.nominal)} ${s.unit}`),
-      fact(t("standard.tolerance"), s.tolerance || "—"),
-      fact(t("standard.value_in_use"), inUse, "value-in-use"),
+      fact(t("standard.tolerance"), (chart && chart.tolerance) || listed.tolerance || "—", "tolerance"),
+      fact(t("standard.value_in_use"), inUseText, "value-in-use"),
+      fact(t("standard.measured"), measuredText, "measured"),
       fact(t("standard.next_calibration"), fmtDate(due), "next-calibration"),
-      fact(t("standard.leaves_tolerance"), leaves ? fmtDate(leaves) : t("standard.never"), "leaves-tolerance")),
+      fact(t("standard.leaves_tolerance"), leavesText(chart !== null, leaves), "leaves-tolerance")),
+    chart ? h("p", { class: "caption", id: "evaluated" }, t("standard.evaluated", { time: fmtTime(chart.evaluated_ns) })) : null,
     h("h2", {}, t("standard.drift")),
-    page.drift ? h("div", { class: "chart", id: "drift-chart" }) : h("p", { class: "notice", id: "no-drift" }, t("standard.no_drift")),
+    chart ? h("div", { class: "chart", id: "drift-chart" }) : h("p", { class: "notice", id: "no-drift" }, t("standard.no_evaluation")),
     h("h2", {}, t("standard.control")),
-    page.control ? h("div", { class: "chart small", id: "control-chart" }) : h("p", { class: "notice", id: "no-control" }, t("standard.no_control")),
-    page.control ? h("p", { class: "caption", id: "violations" }, violationSummary(page.control.violations)) : null,
+    chart && chart.control.length
+      ? h("div", { id: "control-charts" }, chart.control.flatMap((c, i) => [
+        h("p", { class: "caption" }, c.channel),
+        h("div", { class: "chart small control-chart", id: `control-chart-${i}` }),
+        h("p", { class: "caption violations", id: `violations-${i}` }, violationSummary(c.violations))]))
+      : h("p", { class: "notice", id: "no-control" }, t("standard.no_control")),
     h("h2", {}, t("standard.certificates")),
     certificateTable(s.certificates || []),
+    h("h2", {}, t("standard.channels")),
+    channelTable(s.channels || []),
   );
-  if (page.drift) drawDrift(due, leaves);
-  if (page.control) drawControl();
+  if (chart) drawDrift();
+  if (chart) chart.control.forEach((c, i) => drawControl(c, `control-chart-${i}`));
 }
 
 // "12 rule violation(s): nelson-1 × 3, nelson-5 × 9"
@@ -82,14 +103,27 @@ function violationSummary(violations) {
 }
 
 function certificateTable(certificates) {
-  const head = ["col.number", "col.issuer", "col.calibrated", "col.value", "col.expanded_u", "col.due"];
+  const head = ["col.number", "col.issuer", "col.calibrated", "col.value", "col.expanded_u", "col.due", "col.file"];
   return h("table", { class: "grid", id: "certificates" },
     h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
     h("tbody", {}, certificates.map((c) => h("tr", {},
       h("td", {}, c.number), h("td", {}, c.issuer), h("td", {}, fmtDate(c.calibration_ns)),
       h("td", { class: "num" }, fmtReading(c.value, c.expanded_uncertainty / c.coverage_factor)),
       h("td", { class: "num" }, `${fmtNumber(c.expanded_uncertainty, 3)} (${fmtNumber(c.coverage_factor, 3)})`),
-      h("td", {}, fmtDate(c.due_ns))))));
+      h("td", {}, fmtDate(c.due_ns)),
+      h("td", { class: c.file && c.file.state !== "ok" ? "bad" : null },
+        c.file ? `${c.file.name} (${t(`file.${c.file.state || "unchecked"}`)})` : "—")))));
+}
+
+function channelTable(channels) {
+  if (!channels.length) return h("p", { class: "notice", id: "no-channels" }, t("standard.no_channels"));
+  const head = ["col.channel", "col.unit", "col.conversion"];
+  return h("table", { class: "grid", id: "channels" },
+    h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
+    h("tbody", {}, channels.map((c) => h("tr", {},
+      h("td", {}, h("a", { href: channelPage(c) }, `${c.site}:${c.agent}/${c.instrument}/${c.channel}`)),
+      h("td", {}, c.unit),
+      h("td", { class: "num" }, `${fmtNumber(c.scale)} · x + ${fmtNumber(c.offset)}`)))));
 }
 
 // A dated event as a vertical line, its label at the top (or the bottom, so two close dates do not
@@ -102,84 +136,75 @@ function verticalLine(ns, label, color, atBottom = false) {
   };
 }
 
-function drawDrift(due, leaves) {
-  const s = page.standard;
-  const drift = page.drift;
-  const curve = drift.curve || [];
-  const x = curve.map((p) => plotTime(p.ts_ns));
-  const traces = [
-    { x, y: curve.map((p) => p.low), mode: "lines", line: { width: 0 }, hoverinfo: "skip", showlegend: false, name: "band low" },
-    { x, y: curve.map((p) => p.high), mode: "lines", line: { width: 0 }, fill: "tonexty", fillcolor: "rgba(111,168,220,0.22)", name: t("chart.band") },
-    { x, y: curve.map((p) => p.value), mode: "lines", line: { color: "#6fa8dc", width: 2 }, name: t("chart.fit") },
-  ];
-  if (page.monitored && page.monitored.length) {
-    traces.push({ x: page.monitored.map((p) => plotTime(p.ts_ns)), y: page.monitored.map((p) => p.value), mode: "markers",
-      marker: { color: "#9aa5b8", size: 4 }, name: t("chart.monitored") });
+const FIT_COLORS = { certificates: ["#e9c46a", "rgba(233,196,106,0.18)"], channel: ["#6fa8dc", "rgba(111,168,220,0.22)"] };
+
+function fitLabel(fit) {
+  return fit.source === "certificates" ? t("chart.of_certificates") : fit.channel.split(":").pop();
+}
+
+function drawDrift() {
+  const chart = page.chart;
+  const traces = [];
+  for (const fit of chart.fits) {
+    const [line, fill] = FIT_COLORS[fit.source];
+    const x = fit.curve.map((p) => plotTime(p.ts_ns));
+    const label = fitLabel(fit);
+    traces.push(
+      { x, y: fit.curve.map((p) => p.low), mode: "lines", line: { width: 0, color: line }, hoverinfo: "skip", showlegend: false, name: `${t("chart.band")} low (${label})` },
+      { x, y: fit.curve.map((p) => p.high), mode: "lines", line: { width: 0, color: line }, fill: "tonexty", fillcolor: fill, name: `${t("chart.band")} (${label})` },
+      { x, y: fit.curve.map((p) => p.value), mode: "lines", line: { color: line, width: 2 }, name: `${t("chart.fit")} (${label})` },
+    );
   }
-  const certificates = s.certificates || [];
+  for (const channel of chart.monitored) {
+    if (!channel.points.length) continue;
+    traces.push({ x: channel.points.map((p) => plotTime(p.ts_ns)), y: channel.points.map((p) => p.value), mode: "markers",
+      marker: { color: "#9aa5b8", size: 4 }, name: `${t("chart.monitored")} (${channel.instrument}/${channel.channel_name})` });
+  }
   traces.push({
-    x: certificates.map((c) => plotTime(c.calibration_ns)), y: certificates.map((c) => c.value), mode: "markers",
+    x: chart.certificates.map((c) => plotTime(c.ts_ns)), y: chart.certificates.map((c) => c.value), mode: "markers",
     marker: { color: "#e9c46a", size: 9, symbol: "diamond" }, name: t("chart.certificates"),
-    error_y: { type: "data", array: certificates.map((c) => c.expanded_uncertainty), visible: true, color: "#e9c46a", thickness: 1.5, width: 6 },
+    text: chart.certificates.map((c) => c.number), hoverinfo: "x+y+text",
+    error_y: { type: "data", array: chart.certificates.map((c) => c.expanded_uncertainty), visible: true, color: "#e9c46a", thickness: 1.5, width: 6 },
   });
-  const tolerance = drift.tolerance || [];
+  const tolerance = chart.tolerance_limits;
   if (tolerance.length) {
     const tx = tolerance.map((p) => plotTime(p.ts_ns));
     traces.push({ x: tx, y: tolerance.map((p) => p.low), mode: "lines", line: { color: "#e76f51", dash: "dash" }, name: t("chart.tolerance_low") });
     traces.push({ x: tx, y: tolerance.map((p) => p.high), mode: "lines", line: { color: "#e76f51", dash: "dash" }, name: t("chart.tolerance_high") });
   }
   const marks = [];
-  if (due) marks.push(verticalLine(due, t("chart.next_calibration"), "#a3be8c"));
-  if (leaves) marks.push(verticalLine(leaves, t("chart.leaves_tolerance"), "#e76f51", true));
+  if (chart.calibration_due_ns) marks.push(verticalLine(chart.calibration_due_ns, t("chart.next_calibration"), "#a3be8c"));
+  if (chart.predicted_out_of_tolerance_ns) {
+    marks.push(verticalLine(chart.predicted_out_of_tolerance_ns, t("chart.leaves_tolerance"), "#e76f51", true));
+  }
   const layout = chartLayout({
     margin: { l: 70, r: 20, t: 28, b: 40 }, // room for the date labels above the plot
-    xaxis: dateAxis(),
-    yaxis: { gridcolor: "#3b4252", zeroline: false, exponentformat: "none", automargin: true, title: { text: s.unit } },
+    xaxis: dateAxis({ range: [plotTime(chart.start_ns), plotTime(chart.end_ns)] }),
+    yaxis: { gridcolor: "#3b4252", zeroline: false, exponentformat: "none", automargin: true, title: { text: chart.unit } },
     shapes: marks.map((m) => m.shape), annotations: marks.map((m) => m.annotation),
   });
   window.Plotly.newPlot("drift-chart", traces, layout, chartConfig());
   document.getElementById("drift-chart").dataset.traces = String(traces.length);
 }
 
-function drawControl() {
-  const control = page.control;
-  const points = control.points || [];
+function drawControl(control, element) {
+  const points = control.points;
   const x = points.map((p) => plotTime(p.ts_ns));
   const flat = (value) => points.map(() => value);
-  const flagged = new Set((control.violations || []).map((v) => v.ts_ns));
   const rules = {};
-  for (const v of control.violations || []) (rules[v.ts_ns] ||= []).push(v.rule);
-  const violating = points.filter((p) => flagged.has(p.ts_ns));
+  for (const v of control.violations) (rules[v.ts_ns] ||= []).push(session.lang === "vi" ? v.name_vi : v.name);
+  const violating = points.filter((p) => p.ts_ns in rules);
   const traces = [
-    { x, y: points.map((p) => p.value), mode: "lines+markers", marker: { size: 4 }, line: { color: "#6fa8dc", width: 1 }, name: t("chart.value") },
+    { x, y: points.map((p) => p.value), mode: "lines+markers", marker: { size: 4 }, line: { color: "#6fa8dc", width: 1 }, name: t("chart.residual") },
     { x, y: flat(control.center), mode: "lines", line: { color: "#a3be8c" }, name: t("chart.center") },
     { x, y: flat(control.ucl), mode: "lines", line: { color: "#e76f51", dash: "dash" }, name: t("chart.ucl") },
     { x, y: flat(control.lcl), mode: "lines", line: { color: "#e76f51", dash: "dash" }, name: t("chart.lcl") },
     { x: violating.map((p) => plotTime(p.ts_ns)), y: violating.map((p) => p.value), mode: "markers",
       marker: { color: "#e76f51", size: 10, symbol: "circle-open", line: { width: 2 } },
-      hovertext: violating.map((p) => rules[p.ts_ns].join(", ")), hoverinfo: "x+y+text",
+      hovertext: violating.map((p) => rules[p.ts_ns].join("; ")), hoverinfo: "x+y+text",
       name: t("chart.violation") },
   ];
-  window.Plotly.newPlot("control-chart", traces, chartLayout({ xaxis: dateAxis() }), chartConfig());
-}
-
-async function monitoredValues(s, drift) {
-  const own = await optional(`/api/v1/standards/${encodeURIComponent(s.id)}/monitored`);
-  if (own) return own;
-  // Fallback: the first linked channel's history, converted to the standard's value.
-  const link = (s.channels || [])[0];
-  if (!link || !drift || !(drift.curve || []).length) return null;
-  const start = new Date(drift.curve[0].ts_ns / 1e6).toISOString();
-  const end = new Date(Math.min(Date.now(), drift.curve[drift.curve.length - 1].ts_ns / 1e6)).toISOString();
-  if (start >= end) return null;
-  const site = link.site || session.me.site;
-  const history = await optional(
-    `/api/v1/channels/${[site, link.agent, link.instrument, link.channel].map(encodeURIComponent).join("/")}/history`,
-    { params: { start, end, max_points: 500 } });
-  if (!history) return null;
-  const scale = link.scale ?? 1;
-  const offset = link.offset ?? 0;
-  return history.points.filter((p) => p.value !== null).map((p) => ({ ts_ns: p.ts_ns, value: p.value * scale + offset }));
+  window.Plotly.newPlot(element, traces, chartLayout({ xaxis: dateAxis() }), chartConfig());
 }
 
 async function draw() {
@@ -204,7 +229,6 @@ startPage("standard.html", async () => {
     notice(body(), `${id}: ${t("standard.not_found")}`, "error");
     return;
   }
-  [page.drift, page.control] = await Promise.all([optional(`${path}/drift`), optional(`${path}/control`)]);
-  page.monitored = await monitoredValues(page.standard, page.drift);
+  page.chart = await optional(`${path}/chart`);
   renderStandard();
 }).catch((error) => notice(body(), t("common.error", { reason: error.message }), "error"));
