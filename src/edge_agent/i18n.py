@@ -44,6 +44,10 @@ MESSAGES: dict[str, dict[str, str]] = {
         "bị từ chối {refused}  hàng đợi tác tử {agent_spool}  hàng đợi cổng {gateway_spool}",
     },
     "demo.stop_hint": {"en": "Ctrl-C stops the demo.", "vi": "Nhấn Ctrl-C để dừng."},
+    "demo.dashboard": {
+        "en": "dashboard (read-only, this machine only): {url}",
+        "vi": "bảng điều khiển (chỉ xem, chỉ trên máy này): {url}",
+    },
     "demo.summary": {
         "en": "demo stopped after {seconds:.0f} s: {read} readings read, {stored} in the store "
         "({store}), data in {data_dir}",

@@ -193,6 +193,8 @@ def demo_main(args: argparse.Namespace) -> int:
             store=store,
             lang=lang,
             broker_port=args.broker_port,
+            dashboard=not args.no_dashboard,
+            dashboard_port=args.port,
         )
         outcome.append(status)
 
@@ -243,6 +245,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     demo.add_argument("-c", "--config", type=Path, help="a demo config (default: embedded)")
     demo.add_argument("--duration", type=float, help="stop after S seconds (default: Ctrl-C)")
     demo.add_argument("--data-dir", type=Path, help="where spools and stores go (default: temp)")
+    demo.add_argument(
+        "--port", type=int, help="dashboard port on 127.0.0.1 (default 8080, or a free one)"
+    )
+    demo.add_argument("--no-dashboard", action="store_true", help="no API, alerts or standards")
     demo.add_argument("--broker-port", type=int, help="port of the embedded broker (default: free)")
     demo.add_argument("--influx-url", help="write to an InfluxDB v2 API at this URL instead")
     demo.add_argument("--influx-org", default="etalon")

@@ -2,7 +2,9 @@
 
 An in-process MQTT broker (amqtt on 127.0.0.1), simulated instruments, an agent and a gateway
 writing to the embedded SQLite store (or to InfluxDB when asked), and a live view in the terminal.
-At the end it checks that the store holds exactly the readings the agent read.
+The gateway serves its dashboard (read-only, loopback) with a lab's alert rules and the simulated
+reference standards registered. At the end it checks that the store holds exactly the readings
+the agent read.
 """
 
 from __future__ import annotations
@@ -88,6 +90,7 @@ class LiveView:
         self.out = out or sys.stdout
         self.latest: dict[tuple[str, str], WireReading] = {}
         self.tty = bool(getattr(self.out, "isatty", lambda: False)())
+        self.dashboard: str | None = None
 
     def on_readings(self, event: ReadingsArrived) -> None:
         """Keep the newest reading per channel."""
@@ -145,9 +148,10 @@ class LiveView:
             await asyncio.sleep(period_s if self.tty else 5 * period_s)
             screen = self.render()
             if self.tty:
-                self.out.write(
-                    "\x1b[H\x1b[2J" + screen + "\n" + t("demo.stop_hint", self.lang) + "\n"
-                )
+                footer = t("demo.stop_hint", self.lang)
+                if self.dashboard:
+                    footer = t("demo.dashboard", self.lang, url=self.dashboard) + "\n" + footer
+                self.out.write("\x1b[H\x1b[2J" + screen + "\n" + footer + "\n")
             else:
                 self.out.write(screen.splitlines()[-1] + "\n")
             self.out.flush()
@@ -162,8 +166,12 @@ async def run_demo(
     store: SqliteStoreConfig | InfluxV2StoreConfig | InfluxV1StoreConfig | None,
     lang: str,
     broker_port: int | None = None,
+    dashboard: bool = True,
+    dashboard_port: int | None = None,
 ) -> int:
-    """Run the demo until ``stop`` or ``duration_s``; returns the exit status (0: exact)."""
+    """Run the demo until ``stop`` or ``duration_s``; returns the exit status (0: exact).
+    ``dashboard``: serve the API and dashboard (on ``dashboard_port``, by default 8080 or a
+    free port), with alert rules and the simulated standards registered."""
     started = time.monotonic()
     data = data_dir or Path(tempfile.mkdtemp(prefix="etalon-demo-"))
     port = broker_port or free_port()
@@ -180,6 +188,18 @@ async def run_demo(
                 instruments=instruments,
             )
         )
+        records = RecordsConfig(path=data / "records.db")
+        extras: dict[str, Any] = {}
+        if dashboard:
+            from gateway.demo_lab import api_port, demo_alerts, demo_api, register_standards
+            from gateway.standards.config import StandardsConfig
+
+            extras = {
+                "api": demo_api(api_port(dashboard_port)),
+                "alerts": demo_alerts(config.site),
+                "standards": StandardsConfig(analytics_interval_s=60),
+            }
+            await register_standards(records.path, config.site, instruments, agent.config.id)
         gateway = Gateway(
             GatewayConfig(
                 site=config.site,
@@ -187,7 +207,8 @@ async def run_demo(
                 mqtt=mqtt,
                 spool=SpoolConfig(path=data / "gateway-spool.db", synchronous="normal"),
                 store=store,
-                records=RecordsConfig(path=data / "records.db"),
+                records=records,
+                **extras,
             )
         )
         view = LiveView(agent, gateway, lang)
@@ -196,6 +217,9 @@ async def run_demo(
         async with asyncio.TaskGroup() as group:
             gateway_task = group.create_task(gateway.run(gateway_stop))
             await gateway.started.wait()
+            if gateway.api_url is not None:
+                view.dashboard = gateway.api_url + "/ui/"
+                print(t("demo.dashboard", lang, url=view.dashboard), flush=True)
             gateway.hub.subscribe(ReadingsArrived, view.on_readings)
             agent_task = group.create_task(agent.run(agent_stop))
             view_task = group.create_task(view.run())

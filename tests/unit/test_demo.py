@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import re
+import signal
 import subprocess
+import time
 from pathlib import Path
+
+import httpx
 
 from tests.support.processes import child_env, etalon_command
 
@@ -37,3 +42,59 @@ def test_demo_speaks_vietnamese(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert "mọi giá trị đã đến đúng một lần" in result.stdout
     assert "thiết bị" in result.stdout
+
+
+def test_demo_serves_its_dashboard_with_standards_and_alerts(tmp_path: Path) -> None:
+    with subprocess.Popen(
+        etalon_command("demo", "--duration", "120", "--port", "0", "--data-dir", str(tmp_path)),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=child_env({"ETALON_LANG": "en"}),
+    ) as demo:
+        assert demo.stdout is not None
+        url = ""
+        for line in demo.stdout:
+            found = re.search(r"dashboard \(read-only, this machine only\): (http://\S+/ui/)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url.startswith("http://127.0.0.1:"), "the demo printed no dashboard address"
+        base = url.removesuffix("/ui/")
+        assert httpx.get(url, timeout=10).status_code == 200
+        standards = {s["id"]: s for s in httpx.get(f"{base}/api/v1/standards", timeout=10).json()}
+        # The simulated Zener and resistor, each with three yearly certificates, evaluated.
+        assert set(standards) == {"Z10-01", "R10K-01"}
+        assert all(s["certificates"] == 3 and s["channels"] == 1 for s in standards.values())
+        deadline = time.monotonic() + 30  # the analytics' worker process starts first
+        while True:
+            drift = httpx.get(f"{base}/api/v1/standards/Z10-01/drift", timeout=10)
+            if drift.status_code != 404 or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        assert drift.status_code == 200, drift.text
+        # The certificates follow the model: its reference value is within ±2 µV/V of 10 V.
+        assert abs(drift.json()["certificates"]["reference"] - 10.0) < 2e-5
+        rules = {r["id"] for r in httpx.get(f"{base}/api/v1/alerts/rules", timeout=10).json()}
+        assert {"room-temperature", "agents-offline", "calibrations"} <= rules
+        # Read-only: nobody acts on anything without a token.
+        refused = httpx.post(f"{base}/api/v1/standards/Z10-01/evaluate", timeout=10)
+        assert refused.status_code == 401
+        demo.send_signal(signal.SIGINT)  # as a user's Ctrl-C: a clean stop and the count
+        out, err = demo.communicate(timeout=60)
+    assert demo.returncode == 0, out + err
+    assert "every reading arrived exactly once" in out
+    assert "Traceback" not in err
+
+
+def test_demo_without_dashboard(tmp_path: Path) -> None:
+    result = subprocess.run(
+        etalon_command("demo", "--duration", "2", "--no-dashboard", "--data-dir", str(tmp_path)),
+        capture_output=True,
+        text=True,
+        env=child_env({"ETALON_LANG": "en"}),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "read-only, this machine only" not in result.stdout
+    assert "every reading arrived exactly once" in result.stdout
