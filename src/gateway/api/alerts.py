@@ -5,20 +5,23 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from drivers.config import NAME_PATTERN
 from gateway.alerts.lifecycle import AlertOperationError
 from gateway.alerts.payloads import AlertView
 from gateway.api.auth import Admin, Operator, Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.system import context
-from gateway.api.views import Limits, LimitsProvider
+from gateway.api.views import ERRORS, REFUSALS, Limits, LimitsProvider
 
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
 
-router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"], responses=ERRORS | REFUSALS)
+AlertId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A row id.")]
+RuleId = Annotated[str, Path(pattern=NAME_PATTERN, description="An identifier.")]
 
 
 class AuditEntry(BaseModel):
@@ -185,14 +188,14 @@ async def rules(request: Request, _who: Viewer) -> list[dict[str, Any]]:
 
 
 @router.get("/rules/{rule_id}/history")
-async def rule_history(request: Request, rule_id: str, _who: Viewer) -> list[AuditEntry]:
+async def rule_history(request: Request, rule_id: RuleId, _who: Viewer) -> list[AuditEntry]:
     """Audited changes of a rule, with before and after."""
     return [AuditEntry(**row) for row in await engine(request).rule_history(rule_id)]
 
 
 @router.put("/rules/{rule_id}")
 async def put_rule(
-    request: Request, rule_id: str, change: RuleChange, who: Admin
+    request: Request, rule_id: RuleId, change: RuleChange, who: Admin
 ) -> dict[str, Any]:
     """Add or replace a rule; in force until the config file changes that rule."""
     try:
@@ -202,7 +205,7 @@ async def put_rule(
 
 
 @router.get("/{alert_id}")
-async def show(request: Request, alert_id: int, _who: Viewer) -> AlertDetail:
+async def show(request: Request, alert_id: AlertId, _who: Viewer) -> AlertDetail:
     """One alert with its audit trail (every transition, acknowledgement, comment)."""
     alerts = engine(request)
     try:
@@ -218,7 +221,7 @@ async def show(request: Request, alert_id: int, _who: Viewer) -> AlertDetail:
 
 @router.post("/{alert_id}/ack")
 async def acknowledge(
-    request: Request, alert_id: int, body: AckRequest, who: Operator
+    request: Request, alert_id: AlertId, body: AckRequest, who: Operator
 ) -> AlertView:
     """Acknowledge an active or returned alert."""
     try:
@@ -231,7 +234,7 @@ async def acknowledge(
 
 @router.post("/{alert_id}/comment")
 async def comment(
-    request: Request, alert_id: int, body: CommentRequest, who: Operator
+    request: Request, alert_id: AlertId, body: CommentRequest, who: Operator
 ) -> AlertView:
     """Add a comment to the alert's record."""
     try:
@@ -243,7 +246,9 @@ async def comment(
 
 
 @router.post("/{alert_id}/shelve")
-async def shelve(request: Request, alert_id: int, body: ShelveRequest, who: Operator) -> AlertView:
+async def shelve(
+    request: Request, alert_id: AlertId, body: ShelveRequest, who: Operator
+) -> AlertView:
     """Shelve: no notification or escalation until the time is up (bounded by the config)."""
     try:
         return AlertView.model_validate(
@@ -255,7 +260,7 @@ async def shelve(request: Request, alert_id: int, body: ShelveRequest, who: Oper
 
 @router.post("/{alert_id}/unshelve")
 async def unshelve(
-    request: Request, alert_id: int, body: UnshelveRequest, who: Operator
+    request: Request, alert_id: AlertId, body: UnshelveRequest, who: Operator
 ) -> AlertView:
     """End shelving now."""
     try:

@@ -11,12 +11,14 @@ import json
 from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response, status
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
+from drivers.config import NAME_PATTERN
 from drivers.errors import StoreError
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
+from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
 from gateway.standards.errors import Conflict, InvalidInput, NotFound, RegistryError
@@ -30,7 +32,9 @@ from gateway.standards.registry import (
     TraceabilityChain,
 )
 
-router = APIRouter(prefix="/api/v1/standards", tags=["standards"])
+router = APIRouter(prefix="/api/v1/standards", tags=["standards"], responses=ERRORS | REFUSALS)
+CertificateId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A row id.")]
+StandardId = Annotated[str, Path(pattern=NAME_PATTERN, description="An identifier.")]
 T = TypeVar("T")
 
 
@@ -148,7 +152,7 @@ async def add_standard(request: Request, spec: StandardSpec, who: Admin) -> Crea
 
 
 @router.get("/{standard_id}")
-async def show_standard(request: Request, standard_id: str, _who: Viewer) -> StandardRecord:
+async def show_standard(request: Request, standard_id: StandardId, _who: Viewer) -> StandardRecord:
     """One standard, its channel links and certificates (each file's hash verified now)."""
     registry = _registry(request)
     record = await _guard(registry.standard(standard_id))
@@ -158,7 +162,7 @@ async def show_standard(request: Request, standard_id: str, _who: Viewer) -> Sta
 
 @router.put("/{standard_id}")
 async def update_standard(
-    request: Request, standard_id: str, spec: StandardSpec, who: Admin
+    request: Request, standard_id: StandardId, spec: StandardSpec, who: Admin
 ) -> Changed:
     """Change a standard's fields and channel links."""
     if spec.id != standard_id:
@@ -172,7 +176,7 @@ async def update_standard(
 
 @router.get("/{standard_id}/certificates")
 async def list_certificates(
-    request: Request, standard_id: str, _who: Viewer
+    request: Request, standard_id: StandardId, _who: Viewer
 ) -> list[CertificateRecord]:
     """A standard's certificates, oldest calibration first."""
     record = await _guard(_registry(request).standard(standard_id))
@@ -181,7 +185,7 @@ async def list_certificates(
 
 @router.post("/{standard_id}/certificates", status_code=status.HTTP_201_CREATED)
 async def add_certificate(
-    request: Request, standard_id: str, spec: CertificateSpec, who: Admin
+    request: Request, standard_id: StandardId, spec: CertificateSpec, who: Admin
 ) -> Created:
     """Register a certificate (its file is sent afterwards to .../file)."""
     if spec.file is not None or spec.file_sha256 is not None:
@@ -197,7 +201,7 @@ async def add_certificate(
 
 @router.get("/{standard_id}/certificates/{certificate_id}")
 async def show_certificate(
-    request: Request, standard_id: str, certificate_id: int, _who: Viewer
+    request: Request, standard_id: StandardId, certificate_id: CertificateId, _who: Viewer
 ) -> CertificateRecord:
     """One certificate, its file's hash verified now."""
     registry = _registry(request)
@@ -207,7 +211,11 @@ async def show_certificate(
 
 @router.put("/{standard_id}/certificates/{certificate_id}")
 async def update_certificate(
-    request: Request, standard_id: str, certificate_id: int, spec: CertificateSpec, who: Admin
+    request: Request,
+    standard_id: StandardId,
+    certificate_id: CertificateId,
+    spec: CertificateSpec,
+    who: Admin,
 ) -> Changed:
     """Correct a certificate's fields (the correction is audited, before and after)."""
     if spec.file is not None or spec.file_sha256 is not None:
@@ -224,8 +232,8 @@ async def update_certificate(
 @router.put("/{standard_id}/certificates/{certificate_id}/file")
 async def upload_file(
     request: Request,
-    standard_id: str,
-    certificate_id: int,
+    standard_id: StandardId,
+    certificate_id: CertificateId,
     who: Admin,
     name: Annotated[str, Query(min_length=1, max_length=200, description="Its file name.")],
 ) -> FileInfo:
@@ -244,7 +252,7 @@ async def upload_file(
 
 @router.get("/{standard_id}/certificates/{certificate_id}/file")
 async def download_file(
-    request: Request, standard_id: str, certificate_id: int, _who: Viewer
+    request: Request, standard_id: StandardId, certificate_id: CertificateId, _who: Viewer
 ) -> Response:
     """The certificate's file; 409 if it no longer has its recorded SHA-256."""
     registry = _registry(request)
@@ -271,13 +279,15 @@ async def download_file(
 
 
 @router.get("/{standard_id}/traceability")
-async def traceability(request: Request, standard_id: str, _who: Viewer) -> TraceabilityChain:
+async def traceability(
+    request: Request, standard_id: StandardId, _who: Viewer
+) -> TraceabilityChain:
     """The chain up to national standards through the latest certificate."""
     return await _guard(_registry(request).traceability(standard_id))
 
 
 @router.get("/{standard_id}/drift")
-async def drift(request: Request, standard_id: str, _who: Viewer) -> dict[str, Any]:
+async def drift(request: Request, standard_id: StandardId, _who: Viewer) -> dict[str, Any]:
     """The latest evaluation in full (etalon.standards.evaluation/1): fits, bands, period
     means, control-chart signals, stability, out-of-tolerance dates."""
     await _guard(_registry(request).standard(standard_id))
@@ -285,7 +295,7 @@ async def drift(request: Request, standard_id: str, _who: Viewer) -> dict[str, A
     return result
 
 
-async def _latest_result(request: Request, standard_id: str) -> str:
+async def _latest_result(request: Request, standard_id: StandardId) -> str:
     rows = await _context(request).records.query(
         "SELECT result FROM standard_latest WHERE standard_id=?", (standard_id,)
     )
@@ -296,7 +306,7 @@ async def _latest_result(request: Request, standard_id: str) -> str:
 
 
 @router.get("/{standard_id}/chart")
-async def chart(request: Request, standard_id: str, _who: Viewer) -> StandardChart:
+async def chart(request: Request, standard_id: StandardId, _who: Viewer) -> StandardChart:
     """The latest evaluation shaped for drawing: certificates with U, each drift fit with its
     prediction band up to the dates it forecasts, tolerance limits, monitored period means,
     control charts with every signal in the window; 404 before the first evaluation."""
@@ -310,7 +320,7 @@ async def chart(request: Request, standard_id: str, _who: Viewer) -> StandardCha
 @router.get("/{standard_id}/drift/history")
 async def drift_history(
     request: Request,
-    standard_id: str,
+    standard_id: StandardId,
     _who: Viewer,
     since_ns: Annotated[int, Query(ge=0)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
@@ -326,7 +336,7 @@ async def drift_history(
 
 
 @router.post("/{standard_id}/evaluate")
-async def evaluate_now(request: Request, standard_id: str, _who: Operator) -> dict[str, Any]:
+async def evaluate_now(request: Request, standard_id: StandardId, _who: Operator) -> dict[str, Any]:
     """Evaluate the standard now (after a new certificate, say); returns the summary."""
     service = _context(request).extras.get("standards")
     if service is None:

@@ -38,6 +38,18 @@ ERRORS: dict[int | str, dict[str, Any]] = {
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"description": "No such item", "model": ErrorBody}
 }
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    **NOT_FOUND,
+    400: {"description": "Not possible for this item, with the reason", "model": ErrorBody},
+    409: {
+        "description": "Conflicts with the current state (already registered, nothing to "
+        "acknowledge...), with the reason",
+        "model": ErrorBody,
+    },
+    422: {"description": "Invalid input, with the reason", "model": ErrorBody},
+    503: {"description": "A store the answer needs is unavailable", "model": ErrorBody},
+}
+"""Refusals of the routers that change things (standards, alerts)."""
 
 
 class Limits(BaseModel):
