@@ -262,6 +262,25 @@ def csv_rows(answer: httpx.Response) -> list[dict[str, str]]:
         ("/api/v1/readings/latest", {"channel", "value", "ts_utc", "quality"}),
         (f"{VOLTAGE}/history", {"ts_utc", "ts_ns", "value", "min", "max", "count"}),
         ("/api/v1/audit", {"id", "ts_utc", "actor", "action", "subject", "details"}),
+        (
+            "/api/v1/standards",
+            {"id", "kind", "tolerance", "due_date", "evaluated_utc", "summary.reference"},
+        ),
+        (
+            "/api/v1/standards/Z10-01/certificates",
+            {
+                "number",
+                "issuer",
+                "calibration_date",
+                "value",
+                "expanded_uncertainty",
+                "file.sha256",
+            },
+        ),
+        (
+            "/api/v1/standards/Z10-01/drift/history",
+            {"ts_utc", "measured", "reference", "predicted_out_of_tolerance_utc", "violations"},
+        ),
     ],
 )
 def test_every_list_exports_as_csv(http: httpx.Client, path: str, columns: set[str]) -> None:
@@ -274,6 +293,18 @@ def test_every_list_exports_as_csv(http: httpx.Client, path: str, columns: set[s
         for name, value in row.items():
             if name.endswith("_utc") and value:
                 assert value.endswith("Z") and value[:2] in ("19", "20"), (name, value)
+
+
+def test_a_standards_record_exports_with_full_precision(http: httpx.Client) -> None:
+    """What a quality manager takes to an audit: the certificates exactly as registered."""
+    path = "/api/v1/standards/Z10-01/certificates"
+    certificates = http.get(path, headers=bearer("viewer")).json()
+    rows = csv_rows(http.get(path, params={"format": "csv"}, headers=bearer("viewer")))
+    assert [r["number"] for r in rows] == [c["number"] for c in certificates]
+    for row, certificate in zip(rows, certificates, strict=True):
+        assert float(row["value"]) == certificate["value"]  # every digit
+        assert float(row["expanded_uncertainty"]) == certificate["expanded_uncertainty"]
+        assert json.loads(row["traceable_to"]) == certificate["traceable_to"]
 
 
 def test_csv_keeps_vietnamese_text_and_full_precision(http: httpx.Client) -> None:

@@ -84,16 +84,17 @@ def csv_text(
 
 
 def tabular(
-    items: Sequence[BaseModel],
+    items: Sequence[BaseModel] | Sequence[Mapping[str, Any]],
     format: Format,
     name: str,
     columns: Sequence[str],
     times: Sequence[str] = (),
-) -> Sequence[BaseModel] | Response:
+) -> Sequence[BaseModel] | Sequence[Mapping[str, Any]] | Response:
     """The items themselves (JSON), or a CSV download named ``name.csv``."""
     if format == "json":
         return items
-    text = csv_text((item.model_dump(mode="json") for item in items), columns, times)
+    rows = (item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in items)
+    text = csv_text(rows, columns, times)
     return Response(
         text,
         media_type=CSV_MEDIA_TYPE,

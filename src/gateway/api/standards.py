@@ -18,6 +18,7 @@ from drivers.config import NAME_PATTERN
 from drivers.errors import StoreError
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
+from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
@@ -104,8 +105,72 @@ async def _guard(work: Awaitable[T]) -> T:
         raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
 
-@router.get("")
-async def list_standards(request: Request, _who: Viewer) -> list[StandardListItem]:
+STANDARD_COLUMNS = [
+    "id",
+    "kind",
+    "description",
+    "nominal",
+    "unit",
+    "owner_lab",
+    "status",
+    "tolerance",
+    "certificates",
+    "latest_calibration",
+    "due_date",
+    "channels",
+    "evaluated_ns",
+    "summary.measured",
+    "summary.measured_u",
+    "summary.reference",
+    "summary.reference_expanded_u",
+    "summary.k",
+    "predicted_out_of_tolerance_ns",
+    "summary.predicted_out_of_tolerance_from",
+]
+CERTIFICATE_COLUMNS = [
+    "id",
+    "standard",
+    "number",
+    "issuer",
+    "calibration_date",
+    "due_date",
+    "value",
+    "expanded_uncertainty",
+    "coverage_factor",
+    "conditions",
+    "traceable_to",
+    "file.name",
+    "file.sha256",
+    "notes",
+    "updated_ns",
+]
+RESULT_COLUMNS = [
+    "ts_ns",
+    "unit",
+    "measured",
+    "measured_u",
+    "measured_ts_ns",
+    "reference",
+    "reference_expanded_u",
+    "k",
+    "tolerance_low",
+    "tolerance_high",
+    "certificate_slope_per_year",
+    "monitor_slope_per_year",
+    "monitor_u_slope_per_year",
+    "predicted_out_of_tolerance_ns",
+    "predicted_out_of_tolerance_from",
+    "calibration_due_ns",
+    "recommended_recalibration_ns",
+    "violations",
+    "notes",
+]
+
+
+@router.get("", response_model=list[StandardListItem], responses=CSV_RESPONSE)
+async def list_standards(
+    request: Request, _who: Viewer, format: Format = "json"
+) -> list[StandardListItem] | Response:
     """Every standard with its latest certificate and latest evaluation summary."""
     standards = await _guard(_registry(request).standards())
     rows = await _context(request).records.query(
@@ -141,7 +206,8 @@ async def list_standards(request: Request, _who: Viewer) -> list[StandardListIte
                 summary=summary,
             )
         )
-    return items
+    times = ["evaluated_ns", "predicted_out_of_tolerance_ns"]
+    return tabular(items, format, "standards", STANDARD_COLUMNS, times)  # type: ignore[return-value]  # JSON list or CSV
 
 
 @router.post("", status_code=status.HTTP_201_CREATED)
@@ -174,13 +240,16 @@ async def update_standard(
     return Changed(changed=changed)
 
 
-@router.get("/{standard_id}/certificates")
+@router.get(
+    "/{standard_id}/certificates", response_model=list[CertificateRecord], responses=CSV_RESPONSE
+)
 async def list_certificates(
-    request: Request, standard_id: StandardId, _who: Viewer
-) -> list[CertificateRecord]:
+    request: Request, standard_id: StandardId, _who: Viewer, format: Format = "json"
+) -> list[CertificateRecord] | Response:
     """A standard's certificates, oldest calibration first."""
     record = await _guard(_registry(request).standard(standard_id))
-    return record.certificates
+    name = f"{standard_id}-certificates"
+    return tabular(record.certificates, format, name, CERTIFICATE_COLUMNS, ["updated_ns"])  # type: ignore[return-value]  # JSON list or CSV
 
 
 @router.post("/{standard_id}/certificates", status_code=status.HTTP_201_CREATED)
@@ -317,14 +386,17 @@ async def chart(request: Request, standard_id: StandardId, _who: Viewer) -> Stan
     return await asyncio.to_thread(chart_view, text, record, options)
 
 
-@router.get("/{standard_id}/drift/history")
+@router.get(
+    "/{standard_id}/drift/history", response_model=list[dict[str, Any]], responses=CSV_RESPONSE
+)
 async def drift_history(
     request: Request,
     standard_id: StandardId,
     _who: Viewer,
-    since_ns: Annotated[int, Query(ge=0)] = 0,
+    since_ns: Annotated[int, Query(ge=0, le=2**63 - 1)] = 0,
     limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
-) -> list[dict[str, Any]]:
+    format: Format = "json",
+) -> list[dict[str, Any]] | Response:
     """Summaries of past evaluations (newest first)."""
     await _guard(_registry(request).standard(standard_id))
     rows = await _context(request).records.query(
@@ -332,7 +404,10 @@ async def drift_history(
         "ORDER BY ts_ns DESC, id DESC LIMIT ?",
         (standard_id, since_ns, limit),
     )
-    return [json.loads(row["summary"]) for row in rows]
+    results = [json.loads(row["summary"]) for row in rows]
+    times = [c for c in RESULT_COLUMNS if c.endswith("_ns")]
+    name = f"{standard_id}-results"
+    return tabular(results, format, name, RESULT_COLUMNS, times)  # type: ignore[return-value]  # JSON list or CSV
 
 
 @router.post("/{standard_id}/evaluate")
