@@ -1,13 +1,17 @@
-"""Several processes on one broker: gateways sharing the load, agents dying, self-metrics."""
+"""Several processes on one broker: gateways sharing the load, agents dying, self-metrics,
+retained status."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 
 import yaml
 
+from edge_agent import __version__
 from tests.support.chain import AGENT, SITE, Chain, stored_in_victoria, wait_for_count
 from tests.support.processes import EtalonProcess, write_yaml
 from tests.support.services import Mosquitto, VictoriaMetrics
@@ -131,3 +135,49 @@ def test_self_metrics_of_both_processes_reach_the_store(
         "etalon_agent_overruns",
         "etalon_agent_acknowledged",
     } <= names
+
+
+def retained(broker: Mosquitto) -> dict[str, dict[str, object]]:
+    """Every retained message under etalon/v1, as a fresh subscriber (a dashboard) sees it."""
+    out = subprocess.run(
+        [
+            *("mosquitto_sub", "-h", "127.0.0.1", "-p", str(broker.port), "-t", "etalon/v1/#"),
+            *("-v", "--retained-only", "-W", "2"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=10,
+    ).stdout
+    messages = {}
+    for line in out.splitlines():
+        topic, _, payload = line.partition(" ")
+        messages[topic] = json.loads(payload)
+    return messages
+
+
+def test_status_and_metrics_are_retained_for_whoever_subscribes_later(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    chain = Chain(tmp_path, mosquitto, {"kind": "sqlite", "path": str(tmp_path / "r.db")})
+    root = f"etalon/v1/{SITE}"
+    try:
+        chain.start()
+        time.sleep(3)  # a metrics sample from each (every 2 s)
+        running = retained(mosquitto)
+        assert chain.stop_agent()["readings_read"] > 0
+        assert chain.gateway.stop() == 0
+    finally:
+        chain.close()
+    stopped = retained(mosquitto)
+    agent, gateway = running[f"{root}/{AGENT}/status"], running[f"{root}/gateways/gw-1/status"]
+    # The birth messages: who, which version, and (the agent) its channel catalogue.
+    assert agent["state"] == "online" and agent["version"] == __version__
+    assert sum(len(i["channels"]) for i in agent["instruments"]) == 6  # type: ignore[attr-defined]
+    assert gateway["state"] == "online" and gateway["version"] == __version__
+    agent_metrics = running[f"{root}/{AGENT}/metrics"]["metrics"]
+    gateway_metrics = running[f"{root}/gateways/gw-1/metrics"]["metrics"]
+    assert agent_metrics["readings_read"] > 0  # type: ignore[index]
+    assert gateway_metrics["readings_written"] > 0  # type: ignore[index]
+    # A clean stop leaves "offline" behind, with the reason, for the next subscriber.
+    assert stopped[f"{root}/{AGENT}/status"]["state"] == "offline"
+    assert stopped[f"{root}/gateways/gw-1/status"]["state"] == "offline"
