@@ -197,7 +197,7 @@ async def test_a_storm_beyond_the_hourly_limit_is_held_and_merged_not_flooded(
                 # An hour later the next notification goes out with everything held back.
                 clock.advance(3601)
                 await feed(agent, 30.0)
-                await wait_for(lambda: len(hooks.delivered("/duty")) == 3, what="merged message")
+                await wait_for(lambda: len(hooks.delivered("/duty")) >= 3, what="merged message")
                 await asyncio.sleep(0.5)
                 delivered = hooks.delivered("/duty")
                 stats = engine.notifier.stats
