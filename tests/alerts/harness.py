@@ -409,3 +409,26 @@ class FakeAgent:
         }
         self.client.publish(f"{self.root}/data", json.dumps(batch).encode())
         return stamp
+
+
+class ShiftedClock:
+    """The gateway's clocks moved forward by the test: the engine's wall clock (shelving,
+    escalation, audit times) and monotonic clock (grouping and rate limits), ``offset_s`` ahead
+    of the real ones. Readings keep their own (real) time stamps."""
+
+    def __init__(self, engine: Any) -> None:
+        self.offset_s = 0.0
+        engine.wall_ns = engine.tracker.wall_ns = engine.notifier.wall_ns = self.wall_ns
+        engine.monotonic = engine.notifier.monotonic = self.monotonic
+
+    def wall_ns(self) -> int:
+        """Wall clock, shifted."""
+        return time.time_ns() + int(self.offset_s * 1e9)
+
+    def monotonic(self) -> float:
+        """Monotonic clock, shifted."""
+        return time.monotonic() + self.offset_s
+
+    def advance(self, seconds: float) -> None:
+        """Move both clocks ``seconds`` ahead (the engine notices at its next tick)."""
+        self.offset_s += seconds

@@ -113,10 +113,14 @@ class StubEvaluator:
             report = control_report(values[-200:], baseline=40, rules=[1])
             window = values[-200:]
             offset = len(times) - len(window)
+            recent_from = len(window) - 10  # still signalling: among the latest readings
+            signals = [(f"nelson-{v.rule}", v.index) for v in report.violations]
+            signals += [("ewma", index) for index in report.ewma.signals]
+            signals += [("cusum", s.index) for s in report.cusum.signals]
             violations = tuple(
-                ControlViolation(f"nelson-{v.rule}", times[offset + v.index])
-                for v in report.violations
-                if v.index >= len(window) - 10  # still signalling: among the latest readings
+                ControlViolation(rule, times[offset + index])
+                for rule, index in signals
+                if index >= recent_from
             )
         return StandardEvaluated(
             site=self.site,

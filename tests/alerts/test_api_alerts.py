@@ -297,7 +297,12 @@ async def test_the_command_line(
             assert code == 0
             assert "Trạng thái:    đang kích hoạt, chưa xác nhận" in out
             assert "Tạm gác đến:" in out and "probe being replaced" in out
-            assert "nguyen           alert shelved" in out
+            # The audit log stores actions in English; people read them in their language.
+            assert "nguyen           cảnh báo được tạm gác" in out
+            assert "gateway          cảnh báo được kích hoạt" in out
+            assert "alert shelved" not in out
+            code, out, _ = await run(*base, "show", alert_id)
+            assert code == 0 and "nguyen           alert shelved" in out
             code, out, _ = await run(*base, "rules")
             assert code == 0 and "room                     limits                 config  on" in out
             code, out, err = await run(*base, "ack", alert_id)

@@ -97,7 +97,7 @@ ALERTS = {
             "id": "zener-control",
             "kind": "standard_control",
             "standards": ["Z10-A"],
-            "rules": ["nelson-1"],
+            "rules": ["nelson-1", "ewma", "cusum"],
         },
         {"id": "drift-forecast", "kind": "standard_prediction", "within_days": 5},
         {"id": "calibrations", "kind": "calibration_due", "within_days": 2},
@@ -166,9 +166,13 @@ async def test_zener_step_breaks_its_certificate_and_a_drifting_zener_is_forecas
     # The step of 10 µV (1 ppm) breaks "certificate ± U" within a simulated half day.
     assert 0 <= step.active_since_ns - datetime_ns(STEP_AT) <= DAY_NS // 2
     assert step.detail["deviation"] == pytest.approx(10e-6, abs=1e-6)
-    control = active("zener-control", "Z10-A", "nelson-1")
-    assert control is not None
-    assert 0 <= control.active_since_ns - datetime_ns(STEP_AT) <= DAY_NS // 2
+    for signal in ("nelson-1", "ewma", "cusum"):
+        # Each control chart's signal is an alert of its own (level = the signal's name).
+        control = active("zener-control", "Z10-A", signal)
+        assert control is not None, signal
+        assert control.kind == "standard_control"
+        assert 0 <= control.active_since_ns - datetime_ns(STEP_AT) <= DAY_NS // 2, signal
+        assert control.detail["violation_ts_ns"] >= datetime_ns(STEP_AT)
 
     # Zener B leaves ±20 µV 10 days after START; the forecast said so days before.
     crosses = datetime_ns(START) + 10 * DAY_NS

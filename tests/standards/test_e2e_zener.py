@@ -15,6 +15,10 @@ The intervals are asked at 99.9 % (``standards.confidence``): the readings' timi
 run to run, so the noise draws do too, and an honest 95 % interval would miss the truth in one
 run out of twenty. At 99.9 % the slope interval is still about ±0.005 µV/V per year wide: a
 bias of a quarter of a percent in the rate fails the test.
+
+A second standard, Z10-S, does not drift but steps by +2 µV/V (20 µV) 200 days into the year,
+far beyond its certificates' U (0.4 µV): the real analytics must tell the alert engine, which
+raises its ``standard_certificate`` alert and the control-chart signals (``standard_control``).
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ EPOCH = datetime.fromtimestamp((time.time() // 86_400 - 400) * 86_400, UTC)
 RATE = 1.2e6  # simulated seconds per second: a year in 26 s
 RUN_S = 28.0
 DRIFT_PPM, OFFSET_PPM, TOLERANCE_PPM = 2.0, 0.8, 5.0
+STEP_AT, STEP_PPM = EPOCH + timedelta(days=200), 2.0
 YEAR_S = 365.25 * 86_400
 TOKEN = "e2e-operator-token-0123456789"
 OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -84,7 +89,30 @@ def test_a_simulated_year_of_a_zener(
                     "uncertainty": {"absolute": 5e-7},
                 }
             ],
-        }
+        },
+        {
+            "name": "zener-step",
+            "protocol": "sim",
+            "model": {
+                "kind": "zener",
+                "offset_uv_per_v": 0.0,
+                "drift_uv_per_v_per_year": 0.0,
+                "tempco_uv_per_v_per_k": 0.0,
+                "noise_uv": 0.2,
+                "epoch": EPOCH.isoformat(),
+                "seed": 7,
+                "step": {"at": STEP_AT.isoformat(), "size_ppm": STEP_PPM},
+            },
+            "channels": [
+                {
+                    "name": "voltage",
+                    "quantity": "voltage",
+                    "unit": "V",
+                    "interval_s": 0.02,
+                    "uncertainty": {"absolute": 5e-7},
+                }
+            ],
+        },
     ]
     chain = Chain(
         tmp_path,
@@ -104,6 +132,12 @@ def test_a_simulated_year_of_a_zener(
                     {"id": "forecast", "kind": "standard_prediction", "within_days": 1000},
                     {"id": "certificate", "kind": "standard_certificate", "factor": 3},
                     {"id": "calibration", "kind": "calibration_due", "within_days": 30},
+                    {
+                        "id": "control",
+                        "kind": "standard_control",
+                        "standards": ["Z10-S"],
+                        "rules": ["nelson-1", "ewma", "cusum"],
+                    },
                 ]
             },
             "api": {
@@ -127,6 +161,20 @@ def test_a_simulated_year_of_a_zener(
         }
         for years_before in (3, 2, 1)
     ]
+    # Z10-S: 10 V exactly (no offset, no drift) on every certificate; the last due in 2 years.
+    stable_certificates = [
+        {
+            "number": f"VMI-{years_before}-0077",
+            "issuer": "VMI",
+            "calibration_date": (EPOCH - timedelta(days=365 * years_before)).date().isoformat(),
+            "due_date": (EPOCH - timedelta(days=365 * years_before - 3 * 365)).date().isoformat(),
+            "value": 10.0,
+            "expanded_uncertainty": 4e-7,
+            "coverage_factor": 2,
+            "traceable_to": [{"lab": "VMI", "standard": "JVS-1", "national": True}],
+        }
+        for years_before in (3, 2, 1)
+    ]
     registry = write_yaml(
         tmp_path / "standards.yaml",
         {
@@ -143,7 +191,20 @@ def test_a_simulated_year_of_a_zener(
                          "unit": "V"}
                     ],
                     "certificates": certificates,
-                }
+                },
+                {
+                    "id": "Z10-S",
+                    "kind": "dc_voltage",
+                    "nominal": 10.0,
+                    "unit": "V",
+                    "owner_lab": "VMI Electrical",
+                    "tolerance": f"±{TOLERANCE_PPM} ppm",
+                    "channels": [
+                        {"agent": "bench-1", "instrument": "zener-step", "channel": "voltage",
+                         "unit": "V"}
+                    ],
+                    "certificates": stable_certificates,
+                },
             ]
         },
     )  # fmt: skip
@@ -189,7 +250,11 @@ def test_a_simulated_year_of_a_zener(
     # calibration due and then overdue (the last certificate was due at the epoch; like limits'
     # levels, the warning stays with the alarm); the measured value agrees with the certificates,
     # so no certificate alert.
-    raised = {(a["rule_id"], a["level"]): a for a in alerts}  # type: ignore[attr-defined]
+    raised = {
+        (a["rule_id"], a["level"]): a
+        for a in alerts  # type: ignore[attr-defined]
+        if a["subject"] == "lab-1/Z10-01"
+    }
     assert {key for key, a in raised.items() if a["state"] == "active_unacknowledged"} == {
         ("forecast", "prediction"),
         ("calibration", "due"),
@@ -199,6 +264,24 @@ def test_a_simulated_year_of_a_zener(
     assert forecast["subject"] == "lab-1/Z10-01"
     assert 0 < forecast["value"] < 1000
     assert raised[("calibration", "overdue")]["severity"] == "alarm"
+    # Z10-S stepped 20 µV away from its certificates (± 3 × 0.4 µV allowed): the real analytics'
+    # measured value against the certificates' reference raised the certificate alert, and the
+    # control charts of its period means signalled the step.
+    stepped = {
+        (a["rule_id"], a["level"]): a
+        for a in alerts  # type: ignore[attr-defined]
+        if a["subject"] == "lab-1/Z10-S" and a["state"] == "active_unacknowledged"
+    }
+    certificate = stepped.get(("certificate", "certificate"))
+    assert certificate is not None, alerts
+    assert certificate["kind"] == "standard_certificate"
+    assert certificate["detail"]["reference"] == pytest.approx(10.0, abs=1e-7)
+    assert certificate["detail"]["deviation"] == pytest.approx(STEP_PPM * 10e-6, abs=1e-6)
+    assert certificate["active_since_ns"] >= STEP_AT.timestamp() * 1e9
+    signals = {level for rule, level in stepped if rule == "control"}
+    # The step is about a hundred sigmas of the daily means: every chart signals it.
+    assert signals == {"nelson-1", "ewma", "cusum"}, stepped
+    assert all(stepped[("control", s)]["kind"] == "standard_control" for s in signals)
     # The scheduled evaluations ran all along, and wrote what Grafana draws.
     assert len(history) > 5  # type: ignore[arg-type]
     fits = victoria.export('{__name__="drift_fit_value",standard="Z10-01",source="channel"}')

@@ -139,6 +139,17 @@ def test_viewers_see_alerts_without_actions(context: BrowserContext, alert_lab: 
     page.click("#lang-switch")
     expect(row).to_contain_text("vượt giới hạn trên 5 °C")
     expect(row).to_contain_text(re.compile("đang kích hoạt"))
+    # The audit trail's actions are stored in English and read in Vietnamese.
+    row.locator("details summary").click()
+    trail = row.locator("ol.trail")
+    expect(trail).to_contain_text("gateway: cảnh báo được kích hoạt")
+    expect(trail).not_to_contain_text("alert active")
+    # So are they on the audit log page (the language chosen stays with the browser).
+    audit = open_as(context, alert_lab.api_url, "audit.html", "viewer")
+    cell = audit.locator('#audit-table td[data-action="alert active"]').first
+    expect(cell).to_have_text("cảnh báo được kích hoạt")
+    audit.click("#lang-switch")
+    expect(cell).to_have_text("alert active")
     refused = httpx.post(
         f"{alert_lab.api_url}/api/v1/alerts/{alarm['id']}/ack",
         json={"comment": "not mine to do"},

@@ -21,7 +21,7 @@ import httpx
 
 from edge_agent.cli import EXIT_CONFIG, EXIT_OK, EXIT_TRANSPORT
 from edge_agent.i18n import t
-from gateway.alerts.messages import when
+from gateway.alerts.messages import action_name, when
 
 DEFAULT_URL = "http://127.0.0.1:8080"
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*$")
@@ -181,7 +181,8 @@ def _print_show(answer: dict[str, Any], lang: str) -> None:
     for entry in answer["history"]:
         details = entry["details"]
         comment = f' "{details["comment"]}"' if details.get("comment") else ""
-        print(f"  {when(entry['ts_ns'])}  {entry['actor']:<16} {entry['action']}{comment}")
+        action = action_name(entry["action"], lang)
+        print(f"  {when(entry['ts_ns'])}  {entry['actor']:<16} {action}{comment}")
 
 
 def alerts_main(args: argparse.Namespace, lang: str) -> int:

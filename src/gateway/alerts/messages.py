@@ -171,6 +171,39 @@ MESSAGES.update(
     }
 )
 
+AUDIT_ACTIONS: dict[str, str] = {
+    "alert pending": "cảnh báo chờ kích hoạt",
+    "alert active": "cảnh báo được kích hoạt",
+    "alert returned": "điều kiện cảnh báo đã hết",
+    "alert normal": "cảnh báo trở về bình thường",
+    "alert acknowledged": "cảnh báo đã được xác nhận",
+    "alert commented": "thêm ghi chú cho cảnh báo",
+    "alert shelved": "cảnh báo được tạm gác",
+    "alert unshelved": "cảnh báo được bỏ tạm gác",
+    "alert escalated": "cảnh báo được chuyển cấp",
+    "alert suppressed": "cảnh báo bị chặn",
+    "alert rule added": "thêm quy tắc cảnh báo",
+    "alert rule changed": "thay đổi quy tắc cảnh báo",
+    "alert rule removed": "xóa quy tắc cảnh báo",
+    "alert rule out of schedule": "quy tắc cảnh báo ra ngoài lịch giám sát",
+    "alert rule in schedule": "quy tắc cảnh báo vào lịch giám sát",
+    "alert notification failed": "gửi thông báo cảnh báo thất bại",
+}
+"""Vietnamese names of the audit log's alert actions. The log stores actions in English (they
+are data, filtered and exported as such); they are translated only where people read them. The
+dashboard has the same table (web/i18n.js, ``ACTIONS``)."""
+MESSAGES.update(
+    {f"alerts.action.{action}": {"en": action, "vi": vi} for action, vi in AUDIT_ACTIONS.items()}
+)
+
+
+def action_name(action: str, lang: str = "en") -> str:
+    """An audit action as people read it in ``lang``; one this module does not know is shown as
+    stored."""
+    key = f"alerts.action.{action}"
+    return t(key, lang) if key in MESSAGES else action
+
+
 SUBJECT_LABEL = {
     "agent_offline": {"en": "Agent", "vi": "Tác tử"},
     "instrument_unavailable": {"en": "Instrument", "vi": "Thiết bị"},

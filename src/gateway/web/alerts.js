@@ -4,6 +4,7 @@
 import {
   ApiError, api, download, fmtReading, fmtTime, h, notConfigured, notice, session, startPage, t,
 } from "./app.js";
+import { actionName } from "./i18n.js";
 
 const SHELVE_FOR = [["1h", 3600], ["8h", 28800], ["24h", 86400], ["7d", 604800]];
 const ACKNOWLEDGEABLE = ["active_unacknowledged", "returned_unacknowledged"];
@@ -79,7 +80,7 @@ function trailList(alertId) {
   const entries = page.trails.get(alertId) || [];
   return h("ol", { class: "trail", "data-alert": alertId },
     entries.map((e) => h("li", {},
-      `${fmtTime(e.ts_ns)} — ${e.actor}: ${e.action}`,
+      `${fmtTime(e.ts_ns)} — ${e.actor}: ${actionName(e.action, session.lang)}`,
       e.details && (e.details.comment || e.details.reason) ? ` — “${e.details.comment || e.details.reason}”` : "")));
 }
 

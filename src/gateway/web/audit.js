@@ -1,6 +1,7 @@
 // Audit log: filter, page back through older entries, export for an audit (CSV or JSON).
 
 import { api, download, fmtTime, h, notice, session, startPage, t } from "./app.js";
+import { actionName } from "./i18n.js";
 
 const page = { entries: [], done: false };
 const body = () => document.getElementById("audit-body");
@@ -44,7 +45,7 @@ function render() {
     h("table", { class: "grid", id: "audit-table" },
       h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
       h("tbody", {}, page.entries.map((e) => h("tr", { "data-id": e.id },
-        h("td", { class: "num" }, fmtTime(e.ts_ns)), h("td", {}, e.actor), h("td", {}, e.action), h("td", {}, e.subject),
+        h("td", { class: "num" }, fmtTime(e.ts_ns)), h("td", {}, e.actor), h("td", { "data-action": e.action }, actionName(e.action, session.lang)), h("td", {}, e.subject),
         h("td", { class: "details" }, detailsText(e.details)))))),
     ...more);
 }

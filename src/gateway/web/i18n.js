@@ -389,3 +389,31 @@ export const PLOTLY_VI = {
     thousands: ".",
   },
 };
+
+// Audit-log actions are stored in English (they are data: filtered and exported as stored);
+// people read them in their language. The same table is in gateway/alerts/messages.py
+// (AUDIT_ACTIONS; a test compares them). An action not listed is shown as stored.
+export const ACTIONS = {
+  vi: {
+    "alert pending": "cảnh báo chờ kích hoạt",
+    "alert active": "cảnh báo được kích hoạt",
+    "alert returned": "điều kiện cảnh báo đã hết",
+    "alert normal": "cảnh báo trở về bình thường",
+    "alert acknowledged": "cảnh báo đã được xác nhận",
+    "alert commented": "thêm ghi chú cho cảnh báo",
+    "alert shelved": "cảnh báo được tạm gác",
+    "alert unshelved": "cảnh báo được bỏ tạm gác",
+    "alert escalated": "cảnh báo được chuyển cấp",
+    "alert suppressed": "cảnh báo bị chặn",
+    "alert rule added": "thêm quy tắc cảnh báo",
+    "alert rule changed": "thay đổi quy tắc cảnh báo",
+    "alert rule removed": "xóa quy tắc cảnh báo",
+    "alert rule out of schedule": "quy tắc cảnh báo ra ngoài lịch giám sát",
+    "alert rule in schedule": "quy tắc cảnh báo vào lịch giám sát",
+    "alert notification failed": "gửi thông báo cảnh báo thất bại",
+  },
+};
+
+export function actionName(action, lang) {
+  return (ACTIONS[lang] || {})[action] ?? action;
+}
