@@ -56,6 +56,8 @@ from gateway.standards.evaluation import (
     PeriodStat,
     StandardInput,
     StandardResult,
+    baseline_dates,
+    date_ns,
     evaluate,
 )
 from gateway.standards.history import FAR_FUTURE_NS, HistoryReader, SeriesRef, build_history_reader
@@ -347,13 +349,16 @@ class StandardsService:
             overrides = standard.analysis
             period_s = overrides.period_s or self.options.period_s
             period_ns = round(period_s * 1e9)
+            dated = baseline_dates(overrides, self.options)
             channels = []
             new_periods: dict[str, list[tuple[int, dict[str, Any]]]] = {}
             written: list[tuple[_ChannelHistory, dict[int, tuple[int, float]]]] = []
             for link in standard.channels:
                 site = link.site or self.config.site
                 series = SeriesRef(site, link.agent, link.instrument, link.channel, link.unit)
-                history = await self._history(series, period_ns, now_ns)
+                history = await self._history(
+                    series, period_ns, now_ns, date_ns(dated[0]) if dated else None
+                )
                 periods = [history.periods[start] for start in sorted(history.periods)]
                 label = f"{site}:{link.agent}/{link.instrument}/{link.channel}"
                 points, keys = self._new_periods(history, link.scale, link.offset)
@@ -385,6 +390,7 @@ class StandardsService:
                 period_s=period_s,
                 now_ns=now_ns,
                 options=self.options,
+                baseline=dated,
             )
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(self._executor, _prepare, data, new_periods)
@@ -438,12 +444,17 @@ class StandardsService:
             )
         return out, keys
 
-    async def _history(self, series: SeriesRef, period_ns: int, now_ns: int) -> _ChannelHistory:
-        """The series' period statistics, reading from the store only what may have changed."""
+    async def _history(
+        self, series: SeriesRef, period_ns: int, now_ns: int, baseline_ns: int | None = None
+    ) -> _ChannelHistory:
+        """The series' period statistics, reading from the store only what may have changed:
+        the window, and back to ``baseline_ns`` (a dated baseline's start) when earlier."""
         options = self.options
         key = (series, period_ns)
         history = self._histories.get(key)
         window_start = now_ns - round(options.window_days * NS_PER_DAY)
+        if baseline_ns is not None:
+            window_start = min(window_start, baseline_ns)
         window_start -= window_start % period_ns
         stale = (
             history is None
