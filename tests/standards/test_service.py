@@ -351,3 +351,29 @@ async def test_a_dated_baseline_is_read_from_before_the_window_and_stays_frozen(
     assert later.periods_used == 400 and later.measured_ts_ns != channel.measured_ts_ns
     assert (later.control_center, later.control_sigma, later.control_baseline) == (
         channel.control_center, channel.control_sigma, channel.control_baseline)  # fmt: skip
+
+
+async def test_the_allan_deviation_is_written_per_averaging_time(parts: Parts) -> None:
+    await parts.store.write([zener_readings(0, 50)])
+    (result,) = await parts.service.evaluate_all()
+    stability = result.channels[0].stability
+    assert stability is not None and len(stability.points) >= 3
+    samples = [s for s in await spooled(parts.spool) if s.measurement == "standard_stability"]
+    assert [s.tags["tau"] for s in samples] == [format(p.tau, ".15g") for p in stability.points]
+    assert samples[0].tags["tau"] == "86400" and samples[1].tags["tau"] == "172800"
+    for sample, point in zip(samples, stability.points, strict=True):
+        assert sample.ts_ns == result.ts_ns
+        assert {k: v for k, v in sample.tags.items() if k != "tau"} == {
+            "site": "lab-1", "standard": "Z10-01", "agent": "bench-1",
+            "instrument": "zener-10v", "channel": "voltage"}  # fmt: skip
+        values = sample.values
+        assert values["deviation"] == point.deviation
+        assert values["ci_low"] <= values["deviation"] <= values["ci_high"]
+        assert values["deviation_ppm"] == pytest.approx(point.deviation / 10.0 * 1e6)
+        assert (values["m"], values["tau_days"], values["periods"]) == (
+            point.m, point.tau / 86_400, stability.n)  # fmt: skip
+    builder = LineBuilder()
+    (line,) = builder.lines(samples[0])
+    assert parse_line(line)[0] == "standard_stability"
+    written = await parts.store.write(samples)
+    assert written.rejected == [] and written.written >= len(samples)

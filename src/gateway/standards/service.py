@@ -45,6 +45,7 @@ from drivers.errors import EtalonError, StoreError
 from edge_agent.config import build_clock
 from edge_agent.logs import log_event
 from edge_agent.spool import Spool
+from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
 from gateway.events import EventHub
 from gateway.metrics import GatewayMetrics
@@ -178,7 +179,37 @@ def tsdb_points(
         }
         for ts_ns, values in new_periods.get(channel.channel, []):
             entries.append(_spool_entry("standard_period", tags, ts_ns, values))
+        entries += _stability_entries(result, channel.stability, tags)
     return [entry for entry in entries if entry is not None]
+
+
+def _stability_entries(
+    result: StandardResult, stability: StabilityResult | None, tags: dict[str, str]
+) -> list[bytes | None]:
+    """One ``standard_stability`` point per averaging time of a channel's Allan deviation."""
+    if stability is None:
+        return []
+    nominal = abs(result.nominal)
+    return [
+        _spool_entry(
+            "standard_stability",
+            tags | {"tau": format(point.tau, ".15g")},
+            result.ts_ns,
+            {
+                "deviation": float(point.deviation),
+                "deviation_ppm": float(point.deviation / nominal * 1e6) if nominal else None,
+                "ci_low": float(point.ci_low),
+                "ci_high": float(point.ci_high),
+                "edf": float(point.edf),
+                "tau_s": float(point.tau),
+                "tau_days": float(point.tau / 86_400),
+                "m": int(point.m),
+                "alpha": int(point.alpha),
+                "periods": int(stability.n),
+            },
+        )
+        for point in stability.points
+    ]
 
 
 def _lower_priority() -> None:
