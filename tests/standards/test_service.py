@@ -347,6 +347,8 @@ async def test_a_dated_baseline_is_read_from_before_the_window_and_stays_frozen(
     assert channel.periods_used == 400  # the drift fit keeps to the window
     await parts.store.write([zener_readings(460, 10)])
     parts.clock.advance(10 * 86_400)  # the window slides, ten more periods arrive
+    # A standard on the same channel without a dated baseline reads only its window.
+    assert (await parts.service.evaluate_one("Z10-01")).channels[0].periods_used == 400
     later = (await parts.service.evaluate_one("Z10-02")).channels[0]
     assert later.periods_used == 400 and later.measured_ts_ns != channel.measured_ts_ns
     assert (later.control_center, later.control_sigma, later.control_baseline) == (

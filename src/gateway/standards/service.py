@@ -280,7 +280,7 @@ class StandardsService:
         self.reader = reader or build_history_reader(
             config.store, self.options.history, self._executor
         )
-        self._histories: dict[tuple[SeriesRef, int], _ChannelHistory] = {}
+        self._histories: dict[tuple[SeriesRef, int, int | None], _ChannelHistory] = {}
         self._lock = asyncio.Lock()
         self._failing: dict[str, str] = {}
         self.results: dict[str, StandardResult] = {}
@@ -481,7 +481,9 @@ class StandardsService:
         """The series' period statistics, reading from the store only what may have changed:
         the window, and back to ``baseline_ns`` (a dated baseline's start) when earlier."""
         options = self.options
-        key = (series, period_ns)
+        # A dated baseline reaches back further than the window: its own cache, so that a new
+        # baseline is read in full at once, and a standard without one does not trim it away.
+        key = (series, period_ns, baseline_ns)
         history = self._histories.get(key)
         window_start = now_ns - round(options.window_days * NS_PER_DAY)
         if baseline_ns is not None:
