@@ -239,3 +239,54 @@ def test_the_etalon_command_runs_as_a_process(history: Path) -> None:
     )  # fmt: skip
     assert completed.returncode == 0, completed.stderr
     assert DriftReport.model_validate_json(completed.stdout).fit.n == 5
+
+
+def test_reports_in_vietnamese_and_json_the_same_in_both_languages(
+    history: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from gateway.cli import main as etalon
+
+    quiet = [-0.5, 0.5, 1.5, 0.3, -0.3, -1.5]
+    check = tmp_path / "check.csv"
+    check.write_text("run,value\n" + "".join(f"{i},{v}\n" for i, v in enumerate(quiet * 5 + [6.0])))
+    zener = tmp_path / "zener.csv"
+    values = np.random.default_rng(0).normal(10.0, 1e-7, 300)
+    zener.write_text("volts\n" + "".join(f"{v:.10f}\n" for v in values))
+    commands = {
+        "fit": ["fit", "--csv", str(history), "--x", "date", "--y", "value", "--u", "u",
+                "--at", "2024-07-01", "--tolerance", "±5e-6"],
+        "adev": ["adev", "--csv", str(zener), "--y", "volts", "--rate", "0.5"],
+        "chart": ["chart", "--csv", str(check), "--y", "value", "--baseline", "30"],
+    }  # fmt: skip
+    monkeypatch.delenv("ETALON_LANG", raising=False)
+    monkeypatch.setenv("LANG", "C")
+    text: dict[tuple[str, ...], str] = {}
+    for name, argv in commands.items():
+        for lang in ("en", "vi"):
+            assert etalon(["--lang", lang, "drift", *argv]) == 0
+            text[name, lang] = capsys.readouterr().out
+            assert etalon(["--lang", lang, "drift", *argv, "--json"]) == 0
+            text[name, lang, "json"] = capsys.readouterr().out
+        assert text[name, "en", "json"] == text[name, "vi", "json"]
+        json.loads(text[name, "en", "json"])
+    assert text["fit", "en"].startswith("Drift fit: linear, weighted least squares")
+    fit = text["fit", "vi"]
+    assert fit.startswith("Khớp độ trôi: tuyến tính, bình phương tối thiểu có trọng số")
+    for label in ("hệ số chặn", "độ dốc", "mỗi năm", "Dự đoán tại 2024-07-01T00:00:00Z",
+                  "khoảng tin cậy 95 %", "khoảng dự đoán 95 %", "Giá trị sử dụng: 10.0000165",
+                  "chạm giới hạn trên tại 2027-", "ngày sau"):  # fmt: skip
+        assert label in fit, label
+    adev = text["adev", "vi"].splitlines()
+    assert adev[0].startswith("Độ lệch Allan chồng lấp, dữ liệu tần số, 300 giá trị ở 0.5 Hz")
+    assert adev[1].split()[-1] == "nhiễu" and "FM trắng" in adev[2]
+    chart = text["chart", "vi"]
+    assert "Biểu đồ giá trị riêng lẻ, 31 điểm; giới hạn tính từ 30 điểm đầu:" in chart
+    assert "Vi phạm quy tắc Nelson: 1" in chart
+    assert "  điểm 31 (dòng 32): quy tắc 1: một điểm nằm ngoài 3 sigma so với đường tâm" in chart
+    # ETALON_LANG chooses the language when --lang is not given.
+    monkeypatch.setenv("ETALON_LANG", "vi")
+    assert etalon(["drift", *commands["chart"]]) == 0
+    assert capsys.readouterr().out == chart

@@ -125,3 +125,28 @@ def test_control_chart_marks_every_signal_of_the_window() -> None:
     assert marked & step, "the step's signals are on the chart"
     assert len(view.violations) < len(control.violations)  # the evaluation reports recent ones
     assert all(v.name_vi for v in control.violations)
+
+
+def test_a_dated_baseline_charts_the_residuals_about_the_baselines_fit() -> None:
+    from dataclasses import replace
+    from datetime import date
+
+    options = StandardsConfig(recent_periods=1)
+    channel = monitored(2)
+    periods = [  # a step of 3 µV from day 250, long after the baseline
+        p if i < 250 else p.__class__(**{**p.__dict__, "mean": p.mean + 3e-6})
+        for i, p in enumerate(channel.periods)
+    ]
+    channel = channel.__class__(channel.link, channel.site, periods)
+    data = replace(
+        standard([channel], options=options), baseline=(date(2026, 1, 1), date(2026, 4, 30))
+    )
+    result = evaluate(data)
+    view = chart_view(result.model_dump_json(), record(), options)
+    [control] = view.control
+    analysis = result.channels[0]
+    assert analysis.control_baseline is not None and analysis.control_baseline.periods == 120
+    assert [p.value for p in control.points] == [p.control for p in analysis.points]
+    assert control.center == analysis.control_center
+    marked = {v.ts_ns for v in control.violations}
+    assert marked & {p.ts_ns for p in analysis.points[250:]}, "the step is on the chart"

@@ -117,7 +117,7 @@ def test_export_csv_round_trips(
     )
     assert standards_csv.read_text().splitlines()[2] == (
         "Z10-01,dc_voltage,10 V Zener reference,10.0,V,Fluke,732B,5480012,VMI Electrical,"
-        "±2.0 ppm,,active,lab-1:bench-1/zener-10v/voltage [V],,,"
+        "±2.0 ppm,,active,lab-1:bench-1/zener-10v/voltage [V],,,,,"
     )
     assert (
         certificates_csv.read_text()

@@ -323,3 +323,59 @@ async def test_the_worker_process_evaluates_and_is_replaced_if_it_dies(
         assert again.channels[0].periods_used == 20
     finally:
         await service.close()
+
+
+async def test_a_dated_baseline_is_read_from_before_the_window_and_stays_frozen(
+    parts: Parts,
+) -> None:
+    await parts.service.registry.add_standard(
+        StandardSpec.model_validate(
+            {"id": "Z10-02", "kind": "dc_voltage", "nominal": 10, "unit": "V",
+             "owner_lab": "VMI Electrical",
+             "analysis": {"baseline_start": "2026-01-01", "baseline_end": "2026-02-28"},
+             "channels": [{"agent": "bench-1", "instrument": "zener-10v", "channel": "voltage",
+                           "unit": "V"}]}
+        ),
+        "test",
+    )  # fmt: skip
+    await parts.store.write([zener_readings(0, 460)])
+    parts.clock.advance(400 * 86_400)  # now day 460: the 400-day window starts at day 60
+    first = await parts.service.evaluate_one("Z10-02")
+    channel = first.channels[0]
+    assert channel.control_baseline is not None and channel.control_baseline.rule == "dated"
+    assert channel.control_baseline.periods == 59  # 1 January to 28 February, all read back
+    assert channel.periods_used == 400  # the drift fit keeps to the window
+    await parts.store.write([zener_readings(460, 10)])
+    parts.clock.advance(10 * 86_400)  # the window slides, ten more periods arrive
+    # A standard on the same channel without a dated baseline reads only its window.
+    assert (await parts.service.evaluate_one("Z10-01")).channels[0].periods_used == 400
+    later = (await parts.service.evaluate_one("Z10-02")).channels[0]
+    assert later.periods_used == 400 and later.measured_ts_ns != channel.measured_ts_ns
+    assert (later.control_center, later.control_sigma, later.control_baseline) == (
+        channel.control_center, channel.control_sigma, channel.control_baseline)  # fmt: skip
+
+
+async def test_the_allan_deviation_is_written_per_averaging_time(parts: Parts) -> None:
+    await parts.store.write([zener_readings(0, 50)])
+    (result,) = await parts.service.evaluate_all()
+    stability = result.channels[0].stability
+    assert stability is not None and len(stability.points) >= 3
+    samples = [s for s in await spooled(parts.spool) if s.measurement == "standard_stability"]
+    assert [s.tags["tau"] for s in samples] == [format(p.tau, ".15g") for p in stability.points]
+    assert samples[0].tags["tau"] == "86400" and samples[1].tags["tau"] == "172800"
+    for sample, point in zip(samples, stability.points, strict=True):
+        assert sample.ts_ns == result.ts_ns
+        assert {k: v for k, v in sample.tags.items() if k != "tau"} == {
+            "site": "lab-1", "standard": "Z10-01", "agent": "bench-1",
+            "instrument": "zener-10v", "channel": "voltage"}  # fmt: skip
+        values = sample.values
+        assert values["deviation"] == point.deviation
+        assert values["ci_low"] <= values["deviation"] <= values["ci_high"]
+        assert values["deviation_ppm"] == pytest.approx(point.deviation / 10.0 * 1e6)
+        assert (values["m"], values["tau_days"], values["periods"]) == (
+            point.m, point.tau / 86_400, stability.n)  # fmt: skip
+    builder = LineBuilder()
+    (line,) = builder.lines(samples[0])
+    assert parse_line(line)[0] == "standard_stability"
+    written = await parts.store.write(samples)
+    assert written.rejected == [] and written.written >= len(samples)

@@ -18,7 +18,7 @@ from gateway.standards.config import StandardsConfig
 from gateway.standards.registry import StandardRecord
 
 if TYPE_CHECKING:  # numpy and scipy are loaded when a chart is drawn, not with the API
-    from gateway.standards.evaluation import CrossingDates, DriftSummary
+    from gateway.standards.evaluation import ChannelAnalysis, CrossingDates, DriftSummary
 
 CURVE_POINTS = 120
 TOLERANCE_POINTS = 60
@@ -228,6 +228,20 @@ def _fit_view(
     )
 
 
+def _control_series(
+    channel: ChannelAnalysis, baseline_periods: int
+) -> tuple[list[tuple[int, float]], int, float, float]:
+    """What a channel's control chart plots, its baseline's length, sigma and centre: the
+    residuals about the window's fit, or with a dated baseline those about the baseline's."""
+    assert channel.control_sigma is not None and channel.control_center is not None
+    baseline = channel.control_baseline
+    if baseline is not None and baseline.rule == "dated":
+        points = [(p.ts_ns, p.control) for p in channel.points if p.control is not None]
+        return points, baseline.periods, channel.control_sigma, channel.control_center
+    points = [(p.ts_ns, p.residual) for p in channel.points if p.residual is not None]
+    return points, baseline_periods, channel.control_sigma, channel.control_center
+
+
 def _control(
     channel: str, points: list[tuple[int, float]], baseline: int, sigma: float, center: float
 ) -> ControlView:
@@ -346,13 +360,7 @@ def chart_view(
             for x, lo, hi in zip(xs, lows, highs, strict=True)
         ]
     control = [
-        _control(
-            channel.channel,
-            [(p.ts_ns, p.residual) for p in channel.points if p.residual is not None],
-            options.baseline_periods,
-            channel.control_sigma,
-            channel.control_center,
-        )
+        _control(channel.channel, *_control_series(channel, options.baseline_periods))
         for channel in result.channels
         if channel.control_center is not None and channel.control_sigma is not None
     ]

@@ -3,10 +3,11 @@ scheduled analytics run. Light on purpose: it is imported by every gateway confi
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from drivers.config import FrozenModel
 from edge_agent.config import ClockConfig, SystemClockConfig
@@ -75,7 +76,17 @@ class StandardsConfig(FrozenModel):
     baseline_periods: int = Field(
         20,
         ge=3,
-        description="The first periods of the window set the control chart's centre and sigma.",
+        description="The first periods of the window set the control chart's centre and sigma "
+        "(unless a dated baseline is given).",
+    )
+    baseline_start: date | None = Field(
+        None,
+        description="First day of a dated, frozen control-chart baseline (with baseline_end): "
+        "the drift model, centre and sigma come from the periods of these days only. A "
+        "standard's own analysis.baseline_start/baseline_end take precedence.",
+    )
+    baseline_end: date | None = Field(
+        None, description="Last day (included) of the dated control-chart baseline."
     )
     recent_periods: int = Field(
         7,
@@ -105,8 +116,18 @@ class StandardsConfig(FrozenModel):
         "accelerated clock (simulated histories); never with real instruments.",
     )
 
+    @field_validator("baseline_end")
+    @classmethod
+    def _baseline_end_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("baseline_start")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"{value} is before baseline_start {start}")
+        return value
+
     @model_validator(mode="after")
     def _baseline_fits_window(self) -> StandardsConfig:
+        if (self.baseline_start is None) != (self.baseline_end is None):
+            raise ValueError("baseline_start and baseline_end are given together")
         if self.baseline_periods * self.period_s > self.window_days * SECONDS_PER_DAY:
             raise ValueError("baseline_periods periods do not fit in window_days")
         return self

@@ -22,7 +22,7 @@ import dataclasses
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Literal
 
 import numpy as np
@@ -35,7 +35,7 @@ from gateway.analytics.control import ControlReport
 from gateway.analytics.stability import StabilityResult
 from gateway.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
-from gateway.standards.models import SECONDS_PER_YEAR, ChannelLink, Tolerance
+from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
 
 FloatArray = npt.NDArray[np.float64]
 NS_PER_DAY = 86_400_000_000_000
@@ -125,6 +125,34 @@ class StandardInput:
     period_s: float
     now_ns: int
     options: StandardsConfig = field(default_factory=StandardsConfig)
+    baseline: tuple[date, date] | None = None
+    """A dated control-chart baseline (first and last day); None: the gateway-wide one, if
+    any, else the first ``baseline_periods`` periods of the window."""
+
+    def baseline_dates(self) -> tuple[date, date] | None:
+        """The dated baseline in force: the standard's own, else the gateway's, else None."""
+        if self.baseline is not None:
+            return self.baseline
+        start, end = self.options.baseline_start, self.options.baseline_end
+        return (start, end) if start is not None and end is not None else None
+
+
+def date_ns(day: date) -> int:
+    """UTC nanoseconds of a day's midnight."""
+    return (day - date(1970, 1, 1)).days * NS_PER_DAY
+
+
+def baseline_dates(
+    overrides: AnalysisOverrides, options: StandardsConfig
+) -> tuple[date, date] | None:
+    """A standard's own dated baseline, else the gateway's, else None."""
+    for start, end in (
+        (overrides.baseline_start, overrides.baseline_end),
+        (options.baseline_start, options.baseline_end),
+    ):
+        if start is not None and end is not None:
+            return (start, end)
+    return None
 
 
 # -- results -------------------------------------------------------------------------------------
@@ -213,6 +241,25 @@ class PeriodPoint(AnalyticsModel):
     u: float | None
     """Combined standard uncertainty of the mean: Type A and the readings' own."""
     residual: float | None
+    control: float | None = None
+    """With a dated baseline: the value on the control chart, the residual about the drift
+    model fitted to the baseline periods (None before the baseline)."""
+
+
+class ControlBaseline(AnalyticsModel):
+    """Which periods set a control chart's centre line and sigma."""
+
+    rule: Literal["first_periods", "dated"]
+    """``first_periods``: the first ``baseline_periods`` of the window, residuals about the
+    window's drift fit (the limits move as the window slides); ``dated``: the periods between
+    two dates, residuals about a drift fit of those periods only (frozen limits)."""
+    start: str | None
+    end: str | None
+    """The dates asked for (dated baseline), the end included."""
+    first_ns: int
+    last_ns: int
+    """Mean times of the first and last baseline period used."""
+    periods: int
 
 
 class ViolationRecord(AnalyticsModel):
@@ -241,6 +288,7 @@ class ChannelAnalysis(AnalyticsModel):
     drift: DriftSummary | None
     control_center: float | None
     control_sigma: float | None
+    control_baseline: ControlBaseline | None = None
     violations: list[ViolationRecord]
     stability: StabilityResult | None
     points: list[PeriodPoint]
@@ -663,6 +711,73 @@ def control_signals(
     return signals
 
 
+def in_window(data: StandardInput, points: Sequence[PeriodPoint]) -> list[PeriodPoint]:
+    """The points inside the analysis window (a dated baseline may reach further back)."""
+    period_ns = round(data.period_s * 1e9)
+    window_start = data.now_ns - round(data.options.window_days * NS_PER_DAY)
+    window_start -= window_start % period_ns
+    return [p for p in points if p.start_ns >= window_start]
+
+
+def _dated_chart(
+    data: StandardInput,
+    points: list[PeriodPoint],
+    dated: tuple[date, date],
+    label: str,
+    notes: list[str],
+) -> tuple[
+    list[PeriodPoint],
+    tuple[float, float, ControlBaseline, list[ViolationRecord]] | None,
+]:
+    """The control chart against a dated baseline: a drift model of the baseline periods alone
+    (so nothing that arrives later moves it), the residuals of every period from the baseline's
+    start about it, centre and sigma from the baseline's residuals. Returns the points with
+    their ``control`` value set, and (centre, sigma, baseline, recent signals) or None."""
+    start_ns = date_ns(dated[0])
+    end_ns = date_ns(dated[1] + timedelta(days=1))
+    base = [p for p in points if start_ns <= p.start_ns < end_ns]
+    text = f"{dated[0].isoformat()}..{dated[1].isoformat()}"
+    if len(base) < 3:
+        notes.append(
+            f"control chart: the baseline {text} holds {len(base)} period(s) with data; it needs 3"
+        )
+        return points, None
+    weights = [p.u_mean for p in base]
+    try:
+        fit = fit_drift(
+            [days(p.ts_ns) for p in base],
+            [p.mean for p in base],
+            None if any(w is None or w <= 0.0 for w in weights) else weights,  # type: ignore[arg-type]
+            model=data.monitor_model,
+            x_kind="date",
+        )
+        first = next(i for i, p in enumerate(points) if p.start_ns >= start_ns)
+        charted = points[first:]
+        values, _ = curve(fit, np.asarray([days(p.ts_ns) for p in charted]))
+        controls = [p.mean - float(v) for p, v in zip(charted, values, strict=True)]
+        report = control_report(controls, len(base))
+    except AnalyticsError as exc:
+        notes.append(f"no control chart (baseline {text}): {exc}")
+        return points, None
+    points = points[:first] + [
+        PeriodPoint.model_construct(**{**p.__dict__, "control": c})
+        for p, c in zip(charted, controls, strict=True)
+    ]
+    charted = points[first:]
+    recent = set(range(len(charted) - data.options.recent_periods, len(charted)))
+    recent = {i for i in recent if i >= len(base)}
+    baseline = ControlBaseline(
+        rule="dated",
+        start=dated[0].isoformat(),
+        end=dated[1].isoformat(),
+        first_ns=base[0].ts_ns,
+        last_ns=base[-1].ts_ns,
+        periods=len(base),
+    )
+    signals = control_signals(report, charted, label, recent)
+    return points, (report.limits.center, report.limits.sigma, baseline, signals)
+
+
 def analyse_channel(
     data: StandardInput, channel: ChannelInput, limits: Limits | None
 ) -> ChannelAnalysis:
@@ -673,6 +788,11 @@ def analyse_channel(
     period_ns = round(data.period_s * 1e9)
     notes: list[str] = []
     points = _points(channel, options.min_period_readings)
+    dated = data.baseline_dates()
+    before_window: list[PeriodPoint] = []
+    if dated is not None:  # the service reads back to the baseline's start: keep only the window
+        inside = in_window(data, points)
+        before_window, points = points[: len(points) - len(inside)], inside
     latest = points[-1] if points else None
     drift: DriftSummary | None = None
     u_systematic = 0.0
@@ -697,14 +817,28 @@ def analyse_channel(
         notes.append(f"{len(points)} period(s) with data: a drift fit needs 3")
     violations: list[ViolationRecord] = []
     center = sigma = None
+    control_baseline: ControlBaseline | None = None
     baseline = options.baseline_periods
-    if drift is not None and len(points) > baseline:
+    if dated is not None:
+        # The result keeps the baseline's periods from before the window: the chart shows them.
+        points, chart = _dated_chart(data, before_window + points, dated, label, notes)
+        if chart is not None:
+            center, sigma, control_baseline, violations = chart
+    elif drift is not None and len(points) > baseline:
         residuals = [p.residual or 0.0 for p in points]
         try:
             report = control_report(residuals, baseline)
             center, sigma = report.limits.center, report.limits.sigma
             recent = set(range(len(points) - options.recent_periods, len(points)))
             violations = control_signals(report, points, label, recent)
+            control_baseline = ControlBaseline(
+                rule="first_periods",
+                start=None,
+                end=None,
+                first_ns=points[0].ts_ns,
+                last_ns=points[baseline - 1].ts_ns,
+                periods=baseline,
+            )
         except AnalyticsError as exc:
             notes.append(f"no control chart: {exc}")
     elif drift is not None:
@@ -713,7 +847,7 @@ def analyse_channel(
             f"(baseline {baseline})"
         )
     stability = None
-    run = _latest_run(points, period_ns)
+    run = _latest_run(points[len(before_window) :], period_ns)
     if len(run) >= MIN_STABILITY_PERIODS:
         try:
             stability = allan_deviation(
@@ -728,13 +862,14 @@ def analyse_channel(
         instrument=link.instrument,
         channel_name=link.channel,
         periods_total=len(channel.periods),
-        periods_used=len(points),
+        periods_used=len(points) - len(before_window),
         measured=latest.mean if latest else None,
         measured_u=latest.u if latest else None,
         measured_ts_ns=latest.ts_ns if latest else None,
         drift=drift,
         control_center=center,
         control_sigma=sigma,
+        control_baseline=control_baseline,
         violations=sorted(violations, key=lambda v: (v.ts_ns, v.rule)),
         stability=stability,
         points=points,

@@ -10,7 +10,14 @@ import re
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BeforeValidator,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from drivers.config import NAME_PATTERN, PLAIN_TEXT, FrozenModel, Name
 from gateway.standards.config import ModelChoice
@@ -303,6 +310,27 @@ class AnalysisOverrides(FrozenModel):
     certificate_model: ModelChoice | None = None
     monitor_model: ModelChoice | None = None
     period_s: float | None = Field(None, ge=1)
+    baseline_start: date | None = Field(
+        None,
+        description="First day of a dated (frozen) control-chart baseline; with baseline_end.",
+    )
+    baseline_end: date | None = Field(
+        None, description="Last day (included) of the dated control-chart baseline."
+    )
+
+    @field_validator("baseline_end")
+    @classmethod
+    def _baseline_end_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
+        start = info.data.get("baseline_start")
+        if value is not None and start is not None and value < start:
+            raise ValueError(f"{value} is before baseline_start {start}")
+        return value
+
+    @model_validator(mode="after")
+    def _baseline_dates_together(self) -> AnalysisOverrides:
+        if (self.baseline_start is None) != (self.baseline_end is None):
+            raise ValueError("baseline_start and baseline_end are given together")
+        return self
 
 
 class StandardSpec(FrozenModel):

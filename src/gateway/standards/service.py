@@ -45,6 +45,7 @@ from drivers.errors import EtalonError, StoreError
 from edge_agent.config import build_clock
 from edge_agent.logs import log_event
 from edge_agent.spool import Spool
+from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
 from gateway.events import EventHub
 from gateway.metrics import GatewayMetrics
@@ -56,6 +57,8 @@ from gateway.standards.evaluation import (
     PeriodStat,
     StandardInput,
     StandardResult,
+    baseline_dates,
+    date_ns,
     evaluate,
 )
 from gateway.standards.history import FAR_FUTURE_NS, HistoryReader, SeriesRef, build_history_reader
@@ -176,7 +179,37 @@ def tsdb_points(
         }
         for ts_ns, values in new_periods.get(channel.channel, []):
             entries.append(_spool_entry("standard_period", tags, ts_ns, values))
+        entries += _stability_entries(result, channel.stability, tags)
     return [entry for entry in entries if entry is not None]
+
+
+def _stability_entries(
+    result: StandardResult, stability: StabilityResult | None, tags: dict[str, str]
+) -> list[bytes | None]:
+    """One ``standard_stability`` point per averaging time of a channel's Allan deviation."""
+    if stability is None:
+        return []
+    nominal = abs(result.nominal)
+    return [
+        _spool_entry(
+            "standard_stability",
+            tags | {"tau": format(point.tau, ".15g")},
+            result.ts_ns,
+            {
+                "deviation": float(point.deviation),
+                "deviation_ppm": float(point.deviation / nominal * 1e6) if nominal else None,
+                "ci_low": float(point.ci_low),
+                "ci_high": float(point.ci_high),
+                "edf": float(point.edf),
+                "tau_s": float(point.tau),
+                "tau_days": float(point.tau / 86_400),
+                "m": int(point.m),
+                "alpha": int(point.alpha),
+                "periods": int(stability.n),
+            },
+        )
+        for point in stability.points
+    ]
 
 
 def _lower_priority() -> None:
@@ -247,7 +280,7 @@ class StandardsService:
         self.reader = reader or build_history_reader(
             config.store, self.options.history, self._executor
         )
-        self._histories: dict[tuple[SeriesRef, int], _ChannelHistory] = {}
+        self._histories: dict[tuple[SeriesRef, int, int | None], _ChannelHistory] = {}
         self._lock = asyncio.Lock()
         self._failing: dict[str, str] = {}
         self.results: dict[str, StandardResult] = {}
@@ -347,13 +380,16 @@ class StandardsService:
             overrides = standard.analysis
             period_s = overrides.period_s or self.options.period_s
             period_ns = round(period_s * 1e9)
+            dated = baseline_dates(overrides, self.options)
             channels = []
             new_periods: dict[str, list[tuple[int, dict[str, Any]]]] = {}
             written: list[tuple[_ChannelHistory, dict[int, tuple[int, float]]]] = []
             for link in standard.channels:
                 site = link.site or self.config.site
                 series = SeriesRef(site, link.agent, link.instrument, link.channel, link.unit)
-                history = await self._history(series, period_ns, now_ns)
+                history = await self._history(
+                    series, period_ns, now_ns, date_ns(dated[0]) if dated else None
+                )
                 periods = [history.periods[start] for start in sorted(history.periods)]
                 label = f"{site}:{link.agent}/{link.instrument}/{link.channel}"
                 points, keys = self._new_periods(history, link.scale, link.offset)
@@ -385,6 +421,7 @@ class StandardsService:
                 period_s=period_s,
                 now_ns=now_ns,
                 options=self.options,
+                baseline=dated,
             )
             loop = asyncio.get_running_loop()
             prepared = await loop.run_in_executor(self._executor, _prepare, data, new_periods)
@@ -438,12 +475,19 @@ class StandardsService:
             )
         return out, keys
 
-    async def _history(self, series: SeriesRef, period_ns: int, now_ns: int) -> _ChannelHistory:
-        """The series' period statistics, reading from the store only what may have changed."""
+    async def _history(
+        self, series: SeriesRef, period_ns: int, now_ns: int, baseline_ns: int | None = None
+    ) -> _ChannelHistory:
+        """The series' period statistics, reading from the store only what may have changed:
+        the window, and back to ``baseline_ns`` (a dated baseline's start) when earlier."""
         options = self.options
-        key = (series, period_ns)
+        # A dated baseline reaches back further than the window: its own cache, so that a new
+        # baseline is read in full at once, and a standard without one does not trim it away.
+        key = (series, period_ns, baseline_ns)
         history = self._histories.get(key)
         window_start = now_ns - round(options.window_days * NS_PER_DAY)
+        if baseline_ns is not None:
+            window_start = min(window_start, baseline_ns)
         window_start -= window_start % period_ns
         stale = (
             history is None

@@ -79,8 +79,16 @@ STANDARD_COLUMNS = [
     "certificate_model",
     "monitor_model",
     "period_s",
+    "baseline_start",
+    "baseline_end",
 ]
-_ANALYSIS_COLUMNS = ("certificate_model", "monitor_model", "period_s")
+_ANALYSIS_COLUMNS = (
+    "certificate_model",
+    "monitor_model",
+    "period_s",
+    "baseline_start",
+    "baseline_end",
+)
 CERTIFICATE_COLUMNS = [
     "standard",
     "number",
@@ -765,6 +773,8 @@ def export_standards_csv(records: Sequence[StandardRecord]) -> str:
                 _cell(record.analysis.certificate_model),
                 _cell(record.analysis.monitor_model),
                 _cell(record.analysis.period_s),
+                _cell(record.analysis.baseline_start),
+                _cell(record.analysis.baseline_end),
             ]
         )
     return out.getvalue()
