@@ -8,7 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from gateway.standards.models import CertificateSpec
 from tests.standards.conftest import CASES, snapshot
 
 GOLDEN = sorted(p.stem for p in CASES.glob("*.expected"))
@@ -178,3 +180,22 @@ def test_the_shipped_examples_import(
     shown = capsys.readouterr().out
     assert "(value = 1.0000012 × reading + 0.0) -- ratio to the 1 Ω reference R1-REF" in shown
     assert "complete, up to national standards" in shown
+
+
+@pytest.mark.parametrize("when", ["0525-06-22", "1899-12-31", "2201-01-01T00:00:00Z"])
+def test_a_date_out_of_any_record_s_range_is_refused_with_the_field(when: str) -> None:
+    """Found by fuzzing the API: year 525 overflowed the record store's 64-bit timestamps."""
+    with pytest.raises(ValidationError) as caught:
+        CertificateSpec.model_validate(
+            {
+                "number": "VMI-1",
+                "issuer": "VMI",
+                "calibration_date": when,
+                "value": 10.0,
+                "expanded_uncertainty": 4e-7,
+                "coverage_factor": 2,
+            }
+        )
+    (error,) = caught.value.errors()
+    assert error["loc"] == ("calibration_date",)
+    assert "is not between 1900 and 2200" in error["msg"]

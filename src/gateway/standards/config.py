@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import date
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
 from drivers.config import FrozenModel
 from edge_agent.config import ClockConfig, SystemClockConfig
@@ -15,6 +15,21 @@ from edge_agent.config import ClockConfig, SystemClockConfig
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
 
 SECONDS_PER_DAY = 86_400.0
+
+
+FIRST_YEAR, LAST_YEAR = 1900, 2200
+"""Dates a metrology record can hold (and that fit a nanosecond timestamp in 64 bits)."""
+
+
+def in_range(value: date) -> date:
+    """The date itself, if it is between FIRST_YEAR and LAST_YEAR."""
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{value.isoformat()} is not between {FIRST_YEAR} and {LAST_YEAR}")
+    return value
+
+
+Day = Annotated[date, AfterValidator(in_range)]
+"""A date, from 1900 to 2200."""
 
 
 class HistoryConfig(FrozenModel):
@@ -79,13 +94,13 @@ class StandardsConfig(FrozenModel):
         description="The first periods of the window set the control chart's centre and sigma "
         "(unless a dated baseline is given).",
     )
-    baseline_start: date | None = Field(
+    baseline_start: Day | None = Field(
         None,
         description="First day of a dated, frozen control-chart baseline (with baseline_end): "
         "the drift model, centre and sigma come from the periods of these days only. A "
         "standard's own analysis.baseline_start/baseline_end take precedence.",
     )
-    baseline_end: date | None = Field(
+    baseline_end: Day | None = Field(
         None, description="Last day (included) of the dated control-chart baseline."
     )
     recent_periods: int = Field(

@@ -20,7 +20,7 @@ from pydantic import (
 )
 
 from drivers.config import NAME_PATTERN, PLAIN_TEXT, FrozenModel, Name
-from gateway.standards.config import ModelChoice
+from gateway.standards.config import Day, ModelChoice, in_range
 
 FORMAT: Literal["etalon.standards/1"] = "etalon.standards/1"
 SECONDS_PER_YEAR = 365.25 * 86_400
@@ -231,13 +231,14 @@ def _as_date_or_datetime(value: Any) -> Any:
 
 
 def _aware(value: date | datetime) -> date | datetime:
+    in_range(value)
     if isinstance(value, datetime) and value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value
 
 
 When = Annotated[date | datetime, BeforeValidator(_as_date_or_datetime), AfterValidator(_aware)]
-"""A date (``2024-05-01``) or an ISO 8601 date-time (naive is UTC)."""
+"""A date (``2024-05-01``) or an ISO 8601 date-time (naive is UTC), from 1900 to 2200."""
 
 
 def when_ns(value: date | datetime) -> int:
@@ -310,11 +311,11 @@ class AnalysisOverrides(FrozenModel):
     certificate_model: ModelChoice | None = None
     monitor_model: ModelChoice | None = None
     period_s: float | None = Field(None, ge=1)
-    baseline_start: date | None = Field(
+    baseline_start: Day | None = Field(
         None,
         description="First day of a dated (frozen) control-chart baseline; with baseline_end.",
     )
-    baseline_end: date | None = Field(
+    baseline_end: Day | None = Field(
         None, description="Last day (included) of the dated control-chart baseline."
     )
 
