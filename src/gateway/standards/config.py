@@ -32,6 +32,20 @@ Day = Annotated[date, AfterValidator(in_range)]
 """A date, from 1900 to 2200."""
 
 
+def end_after_start(value: date | None, info: ValidationInfo) -> date | None:
+    """A field validator for ``baseline_end``: not before ``baseline_start``."""
+    start = info.data.get("baseline_start")
+    if value is not None and start is not None and value < start:
+        raise ValueError(f"{value} is before baseline_start {start}")
+    return value
+
+
+def dates_together(start: date | None, end: date | None) -> None:
+    """A dated baseline has both its dates, or neither."""
+    if (start is None) != (end is None):
+        raise ValueError("baseline_start and baseline_end are given together")
+
+
 class HistoryConfig(FrozenModel):
     """How the analytics read a channel's history back from the time-series store."""
 
@@ -131,18 +145,11 @@ class StandardsConfig(FrozenModel):
         "accelerated clock (simulated histories); never with real instruments.",
     )
 
-    @field_validator("baseline_end")
-    @classmethod
-    def _baseline_end_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
-        start = info.data.get("baseline_start")
-        if value is not None and start is not None and value < start:
-            raise ValueError(f"{value} is before baseline_start {start}")
-        return value
+    _baseline_end_after_start = field_validator("baseline_end")(end_after_start)
 
     @model_validator(mode="after")
     def _baseline_fits_window(self) -> StandardsConfig:
-        if (self.baseline_start is None) != (self.baseline_end is None):
-            raise ValueError("baseline_start and baseline_end are given together")
+        dates_together(self.baseline_start, self.baseline_end)
         if self.baseline_periods * self.period_s > self.window_days * SECONDS_PER_DAY:
             raise ValueError("baseline_periods periods do not fit in window_days")
         return self

@@ -14,13 +14,18 @@ from pydantic import (
     AfterValidator,
     BeforeValidator,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from drivers.config import NAME_PATTERN, PLAIN_TEXT, FrozenModel, Name
-from gateway.standards.config import Day, ModelChoice, in_range
+from gateway.standards.config import (
+    Day,
+    ModelChoice,
+    dates_together,
+    end_after_start,
+    in_range,
+)
 
 FORMAT: Literal["etalon.standards/1"] = "etalon.standards/1"
 SECONDS_PER_YEAR = 365.25 * 86_400
@@ -319,18 +324,11 @@ class AnalysisOverrides(FrozenModel):
         None, description="Last day (included) of the dated control-chart baseline."
     )
 
-    @field_validator("baseline_end")
-    @classmethod
-    def _baseline_end_after_start(cls, value: date | None, info: ValidationInfo) -> date | None:
-        start = info.data.get("baseline_start")
-        if value is not None and start is not None and value < start:
-            raise ValueError(f"{value} is before baseline_start {start}")
-        return value
+    _baseline_end_after_start = field_validator("baseline_end")(end_after_start)
 
     @model_validator(mode="after")
     def _baseline_dates_together(self) -> AnalysisOverrides:
-        if (self.baseline_start is None) != (self.baseline_end is None):
-            raise ValueError("baseline_start and baseline_end are given together")
+        dates_together(self.baseline_start, self.baseline_end)
         return self
 
 
