@@ -330,13 +330,14 @@ class InfluxQLHistory:
 # -- Prometheus query API (VictoriaMetrics) --------------------------------------------------------
 
 
-def _promql_quote(value: str) -> str:
+def promql_string(value: str) -> str:
+    """A double-quoted PromQL/MetricsQL string (a label value in a series selector)."""
     return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def promql_matchers(labels: dict[str, str]) -> str:
     """``label="value",...`` with the values escaped."""
-    return ",".join(f"{k}={_promql_quote(v)}" for k, v in labels.items())
+    return ",".join(f"{k}={promql_string(v)}" for k, v in labels.items())
 
 
 def promql_selector(metric: str, labels: dict[str, str]) -> str:

@@ -40,6 +40,7 @@ from gateway.config import (
     SqliteStoreConfig,
     StoreConfig,
 )
+from gateway.history import influxql_identifier, influxql_string, promql_string
 from gateway.standards.config import HistoryConfig
 from gateway.standards.evaluation import PeriodStat, aggregate
 
@@ -238,14 +239,6 @@ class _HttpReader:
         await self._http.aclose()
 
 
-def _influxql_string(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _influxql_identifier(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
 def parse_influxql(body: bytes) -> RawReadings:
     """Rows of a (possibly chunked) InfluxQL answer: columns time, value, u."""
     rows: list[tuple[int, float, float | None]] = []
@@ -301,14 +294,14 @@ class InfluxQLHistory(_HttpReader):
 
     def query_text(self, series: SeriesRef, start_ns: int, end_ns: int) -> str:
         """The InfluxQL statement of one read."""
-        source = _influxql_identifier("reading")
+        source = influxql_identifier("reading")
         if self.retention_policy:
             source = (
-                f"{_influxql_identifier(self.database)}."
-                f"{_influxql_identifier(self.retention_policy)}.{source}"
+                f"{influxql_identifier(self.database)}."
+                f"{influxql_identifier(self.retention_policy)}.{source}"
             )
         conditions = " AND ".join(
-            f"{_influxql_identifier(tag)} = {_influxql_string(value)}"
+            f"{influxql_identifier(tag)} = {influxql_string(value)}"
             for tag, value in (
                 ("site", series.site),
                 ("agent", series.agent),
@@ -344,10 +337,6 @@ class InfluxQLHistory(_HttpReader):
         """See :class:`HistoryReader`."""
         body = await self._body(series, start_ns, end_ns)
         return await self._parse(influxql_periods, body, period_ns)
-
-
-def _label(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
 
 
 def parse_victoria_export(body: bytes) -> RawReadings:
@@ -386,7 +375,7 @@ class VictoriaHistory(_HttpReader):
     def match(self, series: SeriesRef) -> str:
         """The series selector of one channel's readings."""
         labels = ",".join(
-            f"{key}={_label(value)}"
+            f"{key}={promql_string(value)}"
             for key, value in (
                 ("site", series.site),
                 ("agent", series.agent),
