@@ -282,8 +282,8 @@ def chart_view(
     import numpy as np
 
     from gateway.standards.evaluation import (
-        CertificateInput,
         StandardResult,
+        certificate_inputs,
         days,
         ns,
         tolerance_limits,
@@ -340,17 +340,7 @@ def chart_view(
     limits = tolerance_limits(
         standard.tolerance,
         standard.nominal,
-        [
-            CertificateInput(
-                c.number,
-                c.calibration_ns,
-                c.due_ns,
-                c.value,
-                c.expanded_uncertainty,
-                c.coverage_factor,
-            )
-            for c in standard.certificates
-        ],
+        certificate_inputs(standard.certificates),
     )
     if limits is not None:
         xs = np.linspace(days(start_ns), days(end_ns), TOLERANCE_POINTS)

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,9 @@ from gateway.analytics.stability import StabilityResult
 from gateway.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
 from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
+
+if TYPE_CHECKING:
+    from gateway.standards.registry import CertificateRecord
 
 FloatArray = npt.NDArray[np.float64]
 NS_PER_DAY = 86_400_000_000_000
@@ -98,6 +101,21 @@ class CertificateInput:
     value: float
     expanded_uncertainty: float
     coverage_factor: float
+
+
+def certificate_inputs(records: Sequence[CertificateRecord]) -> list[CertificateInput]:
+    """What the analytics need of a standard's registered certificates."""
+    return [
+        CertificateInput(
+            c.number,
+            c.calibration_ns,
+            c.due_ns,
+            c.value,
+            c.expanded_uncertainty,
+            c.coverage_factor,
+        )
+        for c in records
+    ]
 
 
 @dataclass(frozen=True)

@@ -467,6 +467,23 @@ def _check_plausible(db: sqlite3.Connection, standard_id: str, spec: Certificate
         )
 
 
+def _certificate_values(spec: CertificateSpec) -> tuple[Any, ...]:
+    """A certificate's columns from number to notes, as INSERT and UPDATE both write them."""
+    return (
+        spec.number,
+        spec.issuer,
+        when_text(spec.calibration_date),
+        when_ns(spec.calibration_date),
+        when_text(spec.due_date) if spec.due_date else None,
+        when_ns(spec.due_date) if spec.due_date else None,
+        spec.value,
+        spec.expanded_uncertainty,
+        spec.coverage_factor,
+        spec.conditions.model_dump_json(exclude_none=True),
+        spec.notes,
+    )
+
+
 def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) -> int:
     """Add a certificate (Conflict if its issuer already issued that number); returns its id."""
     spec = new.spec
@@ -483,17 +500,7 @@ def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) 
         "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
         (
             new.standard,
-            spec.number,
-            spec.issuer,
-            when_text(spec.calibration_date),
-            when_ns(spec.calibration_date),
-            when_text(spec.due_date) if spec.due_date else None,
-            when_ns(spec.due_date) if spec.due_date else None,
-            spec.value,
-            spec.expanded_uncertainty,
-            spec.coverage_factor,
-            spec.conditions.model_dump_json(exclude_none=True),
-            spec.notes,
+            *_certificate_values(spec),
             file.name if file else None,
             file.sha256 if file else None,
             file.size if file else None,
@@ -539,17 +546,7 @@ def update_certificate(
         "due_date=?, due_ns=?, value=?, expanded_uncertainty=?, coverage_factor=?, "
         "conditions=?, notes=?, updated_ns=? WHERE id=?",
         (
-            spec.number,
-            spec.issuer,
-            when_text(spec.calibration_date),
-            when_ns(spec.calibration_date),
-            when_text(spec.due_date) if spec.due_date else None,
-            when_ns(spec.due_date) if spec.due_date else None,
-            spec.value,
-            spec.expanded_uncertainty,
-            spec.coverage_factor,
-            spec.conditions.model_dump_json(exclude_none=True),
-            spec.notes,
+            *_certificate_values(spec),
             time.time_ns(),
             certificate_id,
         ),

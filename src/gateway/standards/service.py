@@ -52,12 +52,12 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import RecordStore
 from gateway.standards.config import StandardsConfig
 from gateway.standards.evaluation import (
-    CertificateInput,
     ChannelInput,
     PeriodStat,
     StandardInput,
     StandardResult,
     baseline_dates,
+    certificate_inputs,
     date_ns,
     evaluate,
 )
@@ -404,17 +404,7 @@ class StandardsService:
                 unit=standard.unit,
                 nominal=standard.nominal,
                 tolerance=standard.tolerance,
-                certificates=[
-                    CertificateInput(
-                        c.number,
-                        c.calibration_ns,
-                        c.due_ns,
-                        c.value,
-                        c.expanded_uncertainty,
-                        c.coverage_factor,
-                    )
-                    for c in standard.certificates
-                ],
+                certificates=certificate_inputs(standard.certificates),
                 channels=channels,
                 certificate_model=overrides.certificate_model or self.options.certificate_model,
                 monitor_model=overrides.monitor_model or self.options.monitor_model,
