@@ -379,3 +379,42 @@ async def test_the_allan_deviation_is_written_per_averaging_time(parts: Parts) -
     assert parse_line(line)[0] == "standard_stability"
     written = await parts.store.write(samples)
     assert written.rejected == [] and written.written >= len(samples)
+
+
+async def test_stopping_does_not_wait_for_a_long_job_nor_block_the_loop(
+    parts: Parts,
+) -> None:
+    """A gateway asked to stop while its worker is busy (a long evaluation, a spawn on a loaded
+    machine) stops in bounded time, and its event loop keeps serving meanwhile."""
+    import multiprocessing
+    import time
+    from concurrent.futures.process import BrokenProcessPool
+
+    config = parts.config.model_copy(
+        update={"standards": parts.config.standards.model_copy(update={"worker": "process"})}  # type: ignore[union-attr]
+    )
+    service = StandardsService(
+        config, parts.records, parts.spool, parts.hub, parts.metrics, clock=parts.clock
+    )
+    loop = asyncio.get_running_loop()
+    busy = loop.run_in_executor(service._executor, time.sleep, 120)  # a job that will not end
+    while not multiprocessing.active_children():  # noqa: ASYNC110 - a process has no event
+        await asyncio.sleep(0.05)
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            await asyncio.sleep(0.05)
+            ticks += 1
+
+    ticker = asyncio.create_task(tick())
+    started = time.monotonic()
+    await asyncio.wait_for(service.close(), 20)
+    took = time.monotonic() - started
+    ticker.cancel()
+    assert took < 2 * service_module.CLOSE_TIMEOUT_S + 5, took
+    assert ticks >= int(took / 0.05) // 2  # the loop was not held while waiting
+    assert not multiprocessing.active_children()  # the busy worker was ended
+    with pytest.raises(BrokenProcessPool):
+        await busy

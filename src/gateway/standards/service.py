@@ -212,6 +212,10 @@ def _stability_entries(
     ]
 
 
+CLOSE_TIMEOUT_S = 3.0
+"""At stop, how long the reader's close and the worker's current job may take."""
+
+
 def _lower_priority() -> None:
     """In the worker process: yield the CPU to ingest when the machine is busy."""
     with contextlib.suppress(OSError):
@@ -251,6 +255,25 @@ class Worker(Executor):
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
         """Stop the worker."""
         self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
+
+    async def stop(self, timeout_s: float) -> None:
+        """Stop the worker without blocking the event loop: its current job gets up to
+        ``timeout_s`` to finish, then its process is terminated (a thread cannot be, and is
+        left to finish on its own)."""
+        inner = self._inner
+        # Taken before shutdown, which forgets them.
+        processes = list((getattr(inner, "_processes", None) or {}).values())
+        inner.shutdown(wait=False, cancel_futures=True)
+
+        def end() -> None:
+            deadline = time.monotonic() + timeout_s
+            for process in processes:
+                process.join(max(0.0, deadline - time.monotonic()))
+                if process.is_alive():
+                    process.terminate()
+                    process.join(5)
+
+        await asyncio.to_thread(end)
 
 
 class StandardsService:
@@ -312,13 +335,14 @@ class StandardsService:
             await self.close()
 
     async def close(self) -> None:
-        """Close the history reader and the analytics' thread."""
+        """Close the history reader and stop the analytics' worker, in bounded time: a
+        gateway that is asked to stop does not wait for a long evaluation."""
         try:
-            await self.reader.close()
-        except (StoreError, RuntimeError) as exc:  # a worker already gone
-            log_event(log, logging.DEBUG, "history reader close", reason=str(exc))
+            await asyncio.wait_for(self.reader.close(), CLOSE_TIMEOUT_S)
+        except (StoreError, RuntimeError, TimeoutError) as exc:  # a worker gone, or busy
+            log_event(log, logging.DEBUG, "history reader close", reason=str(exc) or "timeout")
         finally:
-            self._executor.shutdown(wait=True, cancel_futures=True)
+            await self._executor.stop(CLOSE_TIMEOUT_S)
 
     async def evaluate_all(self) -> list[StandardResult]:
         """Evaluate every active standard once; a failing standard does not stop the others."""
