@@ -1,0 +1,1 @@
+"""Floor 2: the record ledger — canonical content, hash chain, signed checkpoints, verification."""

@@ -1,0 +1,1 @@
+"""Floor 2: metrology as data — DCC certificates, units, uncertainty budgets, decision rules."""
