@@ -27,6 +27,7 @@ from pydantic import Field, field_validator
 from drivers.clock import Clock, SystemClock
 from drivers.config import FrozenModel
 from drivers.errors import ConfigError
+from drivers.sim.bench_instruments import FaultCommands
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import ModelParams
@@ -73,13 +74,24 @@ def garble(reply: str, rng: random.Random) -> str:
 class ScpiSimulator:
     """Serves one simulated instrument; ``async with`` starts and stops it."""
 
-    def __init__(self, config: ScpiSimConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: ScpiSimConfig,
+        clock: Clock | None = None,
+        instrument: ScpiInstrument | None = None,
+        faults: FaultHooks | None = None,
+    ) -> None:
+        """``instrument`` serves a prebuilt instrument instead of the personality's (the bench
+        wires its instruments to one physical model); ``faults`` shares live fault hooks with
+        it (an instrument can switch its own faults)."""
         self.config = config
         self.clock = clock or SystemClock()
-        self.instrument: ScpiInstrument = build_instrument(
+        self.instrument: ScpiInstrument = instrument or build_instrument(
             config.personality, self.clock, config.serial, config.inputs
         )
-        self.faults = FaultHooks.from_config(config.faults)
+        self.faults = faults or FaultHooks.from_config(config.faults)
+        if isinstance(self.instrument, FaultCommands):
+            self.instrument.faults = self.faults  # SIMulate:FAULt switches the live hooks
         self.messages = 0
         """Program messages processed (a test can check a query reached the instrument)."""
         self.connections = 0
