@@ -10,7 +10,7 @@ file it concerns and the original exception as ``__cause__``::
     │   ├── DriverTimeout        no complete answer within the timeout
     │   ├── ProtocolError        an answer that breaks the protocol or cannot be parsed
     │   ├── NotConnected         no connection (refused, closed, lost)
-    │   └── WriteError           a set-point that did not take effect as asked (records: what was sent)
+    │   └── WriteError           a set-point that did not take effect (records: what was sent)
     │       ├── WriteRefused     refused before anything was sent: unknown target, wrong type,
     │       │   └── LimitExceeded    outside the limits the instrument config declares
     │       ├── WriteRejected    the instrument refused it or did not confirm it

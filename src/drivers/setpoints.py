@@ -142,9 +142,8 @@ def limits_problem(kind: TargetKind, limits: TargetLimits) -> str | None:
             f"a {kind} target needs both min and max (or an allowed list): this bench's limits, "
             "so that a typo can never ask the instrument for more"
         )
-    if kind == "integer" and limits.allowed is not None:
-        if any(float(a) != int(float(a)) for a in limits.allowed):
-            return "an integer target's allowed values are whole numbers"
+    if kind == "integer" and any(float(a) != int(float(a)) for a in limits.allowed or []):
+        return "an integer target's allowed values are whole numbers"
     return None
 
 
@@ -217,14 +216,18 @@ class WriteTarget:
         if self.min is not None and number < self.min:
             limit = f"min {number_text(self.min)}{unit}"
             raise self._refuse(
-                value, limit, "below_min", f"below the limit of {number_text(self.min)}{unit} "
-                f"(limits {self.limits_text()})"
+                value,
+                limit,
+                "below_min",
+                f"below the limit of {number_text(self.min)}{unit} (limits {self.limits_text()})",
             )
         if self.max is not None and number > self.max:
             limit = f"max {number_text(self.max)}{unit}"
             raise self._refuse(
-                value, limit, "above_max", f"above the limit of {number_text(self.max)}{unit} "
-                f"(limits {self.limits_text()})"
+                value,
+                limit,
+                "above_max",
+                f"above the limit of {number_text(self.max)}{unit} (limits {self.limits_text()})",
             )
         if self.allowed is not None:
             for allowed in self.allowed:
@@ -290,8 +293,10 @@ def make_target(
                     )
             else:
                 allowed = offered
-        if kind != "choice" and allowed is not None and all(
-            not isinstance(a, str) for a in allowed
+        if (
+            kind != "choice"
+            and allowed is not None
+            and all(not isinstance(a, str) for a in allowed)
         ):
             numbers = [float(a) for a in allowed]
             allowed = [
@@ -435,6 +440,42 @@ class Step:
     unit: str = ""
 
 
+async def _attempt(
+    instrument: str,
+    step: Step,
+    timeout_s: float,
+    clock: Clock,
+    purpose: Literal["write", "safe_state"],
+) -> tuple[WriteRecord, DriverError | None]:
+    """One try of a step: its record, and the error that ended it (None: done)."""
+    trace = WriteTrace()
+    started = clock.now_ns()
+    error: DriverError | None = None
+    try:
+        async with asyncio.timeout(timeout_s):
+            await step.apply(trace)
+    except DriverError as exc:  # DriverTimeout is also a TimeoutError: this clause first
+        error = exc
+    except TimeoutError as exc:
+        error = DriverTimeout(instrument, f"{step.label}: no reply within {timeout_s:g} s")
+        error.__cause__ = exc
+    record = WriteRecord(
+        instrument=instrument,
+        target=step.target,
+        value=step.value,
+        unit=step.unit,
+        sent=tuple(trace.sent),
+        confirmed=tuple(trace.confirmed),
+        read_back=trace.read_back,
+        started_ns=started,
+        finished_ns=clock.now_ns(),
+        ok=error is None,
+        error=error.reason if error is not None else None,
+        purpose=purpose,
+    )
+    return record, error
+
+
 async def run_steps(
     instrument: str,
     steps: Sequence[Step],
@@ -442,42 +483,32 @@ async def run_steps(
     timeout_s: float,
     clock: Clock,
     purpose: Literal["write", "safe_state"] = "write",
+    recover: Callable[[], Awaitable[None]] | None = None,
 ) -> list[WriteRecord]:
     """Carry out the steps in order, each within ``timeout_s``; a record of each.
 
     ``write``: the first failure ends the call with a WriteError carrying every record so far
     (WriteRejected as the driver raised it; a DriverTimeout, NotConnected or ProtocolError
     becomes WriteInterrupted). ``safe_state``: every step is tried whatever happened to the one
-    before; any failure raises SafeStateError at the end. Cancellation is never swallowed."""
+    before; a step whose exchange failed (not one the instrument refused) is tried once more,
+    after ``recover()`` (a fresh connection); any failure left raises SafeStateError at the end.
+    Cancellation is never swallowed."""
     records: list[WriteRecord] = []
     failures: list[str] = []
     for step in steps:
-        trace = WriteTrace()
-        started = clock.now_ns()
-        error: DriverError | None = None
-        try:
-            async with asyncio.timeout(timeout_s):
-                await step.apply(trace)
-        except DriverError as exc:  # DriverTimeout is also a TimeoutError: this clause first
-            error = exc
-        except TimeoutError as exc:
-            error = DriverTimeout(instrument, f"{step.label}: no reply within {timeout_s:g} s")
-            error.__cause__ = exc
-        record = WriteRecord(
-            instrument=instrument,
-            target=step.target,
-            value=step.value,
-            unit=step.unit,
-            sent=tuple(trace.sent),
-            confirmed=tuple(trace.confirmed),
-            read_back=trace.read_back,
-            started_ns=started,
-            finished_ns=clock.now_ns(),
-            ok=error is None,
-            error=error.reason if error is not None else None,
-            purpose=purpose,
-        )
+        record, error = await _attempt(instrument, step, timeout_s, clock, purpose)
         records.append(record)
+        if error is not None and purpose == "safe_state" and not isinstance(error, WriteError):
+            try:
+                if recover is not None:
+                    async with asyncio.timeout(timeout_s):
+                        await recover()
+            except (DriverError, TimeoutError) as exc:
+                reason = exc.reason if isinstance(exc, DriverError) else "timed out"
+                failures.append(f"{step.label}: reconnect: {reason}")
+            else:
+                record, error = await _attempt(instrument, step, timeout_s, clock, purpose)
+                records.append(record)
         if error is None:
             continue
         if purpose == "safe_state":

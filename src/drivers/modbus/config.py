@@ -209,8 +209,7 @@ class ModbusTarget(TargetLimits):
                 low, high = _INTEGER_RANGE[kind]
                 if not low <= round(raw) <= high:
                     raise ValueError(
-                        f"limit {bound:g} is register value {raw:g}, beyond {kind} "
-                        f"({low} … {high})"
+                        f"limit {bound:g} is register value {raw:g}, beyond {kind} ({low} … {high})"
                     )
             elif kind == "float32" and abs(raw) > _FLOAT32_MAX:
                 raise ValueError(f"limit {bound:g} does not fit a float32")

@@ -341,24 +341,22 @@ class ModbusDriver:
         config = self.config
         timeout = config.timeout_of_request()
         objects = await link.read_identification(config.device_id, timeout, config.name)
-        if config.identity_serial_object is not None:
-            objects |= {
-                -1: raw
-                for raw in (
-                    await link.read_identification(
-                        config.device_id,
-                        timeout,
-                        config.name,
-                        read_code=4,
-                        object_id=config.identity_serial_object,
-                    )
-                ).values()
-            }
         identity: dict[str, str] = {}
         for object_id, raw in objects.items():
-            key = "serial" if object_id == -1 else IDENTITY_OBJECTS.get(object_id)
+            key = IDENTITY_OBJECTS.get(object_id)
             if key and raw:
                 identity[key] = raw.decode("ascii", "replace").strip()
+        if config.identity_serial_object is not None:
+            serial = await link.read_identification(
+                config.device_id,
+                timeout,
+                config.name,
+                read_code=4,
+                object_id=config.identity_serial_object,
+            )
+            raw_serial = serial.get(config.identity_serial_object, b"")
+            if raw_serial:
+                identity["serial"] = raw_serial.decode("ascii", "replace").strip()
         return identity
 
     async def identify(self) -> dict[str, str]:
@@ -497,9 +495,16 @@ class ModbusDriver:
                 reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
                 raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
         steps = [
-            self._write_step(config.target_named(item.target), self._targets[item.target].check(item.value))
+            self._write_step(
+                config.target_named(item.target), self._targets[item.target].check(item.value)
+            )
             for item in config.safe_state
         ]
         return await run_steps(
-            config.name, steps, timeout_s=config.timeout_s, clock=self.clock, purpose="safe_state"
+            config.name,
+            steps,
+            timeout_s=config.timeout_s,
+            clock=self.clock,
+            purpose="safe_state",
+            recover=self.connect,
         )

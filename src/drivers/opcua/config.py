@@ -245,9 +245,10 @@ class OpcUaInstrument(InstrumentBase):
             raise ValueError("username and password go together")
         if self.password is not None:
             self.password.resolve()
+        addressed: list[OpcUaChannel | OpcUaTarget] = [*self.channels, *self.targets]
         bare = [
             c.name
-            for c in [*self.channels, *self.targets]
+            for c in addressed
             if c.browse_path and any(":" not in part for part in c.browse_path)
         ]
         if bare and self.namespace is None:

@@ -425,7 +425,9 @@ class OpcUaDriver:
             return f"node has the data type {name}, which a target cannot write", None
         if target.data_type is not None and target.data_type != name:
             return f"the node's DataType is {name}, the config says {target.data_type}", None
-        if kind_of(name) != target.kind:
+        node_kind = kind_of(name)
+        # A number may go to an integer node (whole values only, checked at each write).
+        if node_kind != target.kind and not (target.kind == "number" and node_kind == "integer"):
             return f"the node's DataType is {name}, which takes no {target.kind} value", None
         return None, variant_type
 
@@ -799,6 +801,16 @@ class OpcUaDriver:
         bounds = _INTEGER_BOUNDS.get(name)
         if bounds is not None:
             assert isinstance(value, int | float) and not isinstance(value, bool)
+            if isinstance(value, float) and not value.is_integer():
+                raise WriteRefused(
+                    self.config.name,
+                    target.name,
+                    value,
+                    f"a whole number ({name})",
+                    "not_integer",
+                    f"{value_text(value, target.unit)} is not a whole number, as the node's "
+                    f"{name} needs; nothing was sent",
+                )
             if not bounds[0] <= value <= bounds[1]:
                 raise WriteRefused(
                     self.config.name,
@@ -890,9 +902,7 @@ class OpcUaDriver:
         self._live_client()
         for target, value in checked:
             self._variant(target, value)  # refused here, before the first is sent
-        steps = [
-            self._write_step(t, v, self.config.target_named(t.name)) for t, v in checked
-        ]
+        steps = [self._write_step(t, v, self.config.target_named(t.name)) for t, v in checked]
         return await run_steps(
             self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
         )
@@ -917,7 +927,12 @@ class OpcUaDriver:
             for item in config.safe_state
         ]
         return await run_steps(
-            config.name, steps, timeout_s=config.timeout_s, clock=self.clock, purpose="safe_state"
+            config.name,
+            steps,
+            timeout_s=config.timeout_s,
+            clock=self.clock,
+            purpose="safe_state",
+            recover=self.connect,
         )
 
 

@@ -249,7 +249,8 @@ class BenchSimulator:
         self.dmm_sims: dict[str, ScpiSimulator] = {}
         for index, spec in enumerate(config.dmms):
             hooks = FaultHooks()
-            meter = Meter(self.physics, dict(spec.errors), seed=config.seed * 100 + index)
+            errors: dict[str, ErrorModel] = {str(k): v for k, v in spec.errors.items()}
+            meter = Meter(self.physics, errors, seed=config.seed * 100 + index)
             dmm = BenchDmm(
                 f"ETALON-SIM,{spec.model},{spec.serial},1.9.4",
                 meter,
@@ -275,11 +276,12 @@ class BenchSimulator:
             register_map = load_register_map(spec_t.map)
             if spec_t.device_id not in {d.device_id for d in register_map.devices}:
                 raise ConfigError(
-                    [f"transmitter {spec_t.name}: map {spec_t.map} has no device {spec_t.device_id}"]
+                    [
+                        f"transmitter {spec_t.name}: map {spec_t.map} has no device "
+                        f"{spec_t.device_id}"
+                    ]
                 )
-            meter = Meter(
-                self.physics, {"VOLT:DC": spec_t.error}, seed=config.seed * 1000 + index
-            )
+            meter = Meter(self.physics, {"VOLT:DC": spec_t.error}, seed=config.seed * 1000 + index)
             server = ModbusSimServer(
                 register_map,
                 medium="tcp" if spec_t.medium == "tcp" else "pty",
@@ -469,8 +471,15 @@ class BenchSimulator:
                         }
                     ],
                     "targets": [
-                        {"name": "damping", "address": 200, "type": "float32", "unit": "s",
-                         "min": 0.0, "max": 10.0, "verify": True},
+                        {
+                            "name": "damping",
+                            "address": 200,
+                            "type": "float32",
+                            "unit": "s",
+                            "min": 0.0,
+                            "max": 10.0,
+                            "verify": True,
+                        },
                         {"name": "range_code", "address": 202, "min": 0, "max": 3},
                         {"name": "trim_enable", "table": "coil", "address": 0},
                     ],

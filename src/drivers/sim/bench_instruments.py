@@ -11,8 +11,8 @@ instrument itself or through the control channel): every instrument has ``HANG``
 ``GARBAGE``, ``DISCONNECT`` (the simulator's :class:`~drivers.sim.faults.FaultHooks`); the
 calibrator ``REFUSE`` (every set-point and ``OUTP ON`` answered with -221 — ``OUTP OFF`` always
 works) and ``UNSTABLE`` (the output wanders and never settles); a DMM ``SILENT`` (stops answering
-queries, still takes commands), ``SILENT_AFTER n`` (answers n more queries, then goes silent:
-"stops answering mid-point") and ``SERIAL text`` (``*IDN?`` shows another serial: the unit was
+queries, still takes commands), ``SILENT_AFTER n`` (answers n more readings — READ?, FETC?,
+MEAS? — then goes silent: "stops answering mid-point") and ``SERIAL text`` (``*IDN?`` shows another serial: the unit was
 swapped).
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 
 from drivers.clock import Clock
 from drivers.sim.bench_physics import FUNCTIONS, OVERRANGE, BenchPhysics, Meter
@@ -198,10 +198,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
             tree.add(f"{header}:RANGe", self._set_range(function))
             tree.add(f"{header}:RANGe?", self._range_query(function))
             tree.add(f"{header}:RANGe:AUTO", self._set_auto(function))
-            tree.add(
-                f"{header}:RANGe:AUTO?",
-                lambda _, f=function: "1" if self.physics.auto_range[f] else "0",
-            )
+            tree.add(f"{header}:RANGe:AUTO?", self._auto_query(function))
         tree.add("[SOURce]:FREQuency:[CW]", self._set_frequency)
         tree.add("[SOURce]:FREQuency:[CW]?", lambda _: f"{self.physics.frequency_hz:+.6E}")
         tree.add("OUTPut:[STATe]", self._set_output)
@@ -263,9 +260,9 @@ class Calibrator(FaultCommands, ScpiInstrument):
                 level = value
             if not spec.low <= level <= spec.high:
                 raise ScpiError(*DATA_OUT_OF_RANGE)
-            if not self.physics.auto_range[function]:
-                if abs(level) > self.physics.ranges[function] * OVERRANGE:
-                    raise ScpiError(*DATA_OUT_OF_RANGE)
+            fixed = not self.physics.auto_range[function]
+            if fixed and abs(level) > self.physics.ranges[function] * OVERRANGE:
+                raise ScpiError(*DATA_OUT_OF_RANGE)
             self._refused()
             self.physics.set_level(function, level)
 
@@ -312,6 +309,13 @@ class Calibrator(FaultCommands, ScpiInstrument):
                 self.physics.set_range(function, None)
             else:
                 self.physics.set_range(function, self.physics.ranges[function])
+
+        return handler
+
+    def _auto_query(self, function: str) -> Callable[[list[str]], str]:
+        def handler(params: list[str]) -> str:
+            no_params(params)
+            return "1" if self.physics.auto_range[function] else "0"
 
         return handler
 
@@ -372,9 +376,7 @@ class BenchDmm(FaultCommands, Dmm):
         for key in self.functions:
             long = DMM_LONG_FORMS[key]
             self.tree.add(f"[SENSe]:{long}:RANGe:AUTO", self._set_auto(key))
-            self.tree.add(
-                f"[SENSe]:{long}:RANGe:AUTO?", lambda _, k=key: "1" if self.auto[k] else "0"
-            )
+            self.tree.add(f"[SENSe]:{long}:RANGe:AUTO?", self._auto_query(key))
 
     def reset(self) -> None:
         """Power-on state: DC volts, automatic ranges."""
@@ -414,17 +416,6 @@ class BenchDmm(FaultCommands, Dmm):
             "serial": self.serial,
         }
 
-    def execute(self, message: str) -> list[str]:
-        """Run a message; count answered queries down for SILENT_AFTER."""
-        replies = super().execute(message)
-        if replies and self.silent_after is not None:
-            if self.silent_after == 0:
-                self.faults.hang = True  # this reply is already swallowed by the simulator
-                self.silent_after = None
-            else:
-                self.silent_after -= 1
-        return replies
-
     # -- ranges and readings --
 
     def _configure(self, key: str) -> Callable[[list[str]], None]:
@@ -460,8 +451,21 @@ class BenchDmm(FaultCommands, Dmm):
 
         return handler
 
+    def _auto_query(self, key: str) -> Callable[[list[str]], str]:
+        def handler(params: list[str]) -> str:
+            no_params(params)
+            return "1" if self.auto[key] else "0"
+
+        return handler
+
     def _read(self, params: list[str]) -> str:
         no_params(params)
+        if self.silent_after is not None:  # SILENT_AFTER: count the readings down
+            if self.silent_after == 0:
+                self.faults.hang = True  # the simulator swallows this reply and all after it
+                self.silent_after = None
+            else:
+                self.silent_after -= 1
         function = _METER_FUNCTION[self.function]
         ranges = self.functions[self.function].ranges
         values = []

@@ -99,7 +99,9 @@ class CalibratorModel(FrozenModel):
     tau_s: float = Field(0.1, gt=0, le=3600, description="Time constant of the output's settling.")
     gain_ppm: float = Field(1.5, description="Gain error of the output, ppm.")
     offsets: dict[FunctionName, float] = Field(
-        default_factory=lambda: {"VOLT:DC": 1e-6, "CURR:DC": 2e-9, "RES": 1e-4},
+        default_factory=lambda: dict[FunctionName, float](
+            {"VOLT:DC": 1e-6, "CURR:DC": 2e-9, "RES": 1e-4}
+        ),
         description="Zero error of each function's output, in its unit.",
     )
     noise_ppm_of_range: float = Field(
@@ -162,10 +164,8 @@ class BenchPhysics:
         if not self.output:
             return 0.0
         level = self.levels[self.function]
-        return level * (1 + self.model.gain_ppm * 1e-6) + self.model.offsets.get(
-            self.function,  # type: ignore[call-overload]
-            0.0,
-        )
+        offsets: dict[str, float] = {str(k): v for k, v in self.model.offsets.items()}
+        return level * (1 + self.model.gain_ppm * 1e-6) + offsets.get(self.function, 0.0)
 
     def _retarget(self) -> None:
         now = self.clock.now_ns()
@@ -294,9 +294,7 @@ class Meter:
     """A meter wired to the bench: the truth it sees through its error model, its noise and its
     resolution. One per simulated DMM or transmitter."""
 
-    def __init__(
-        self, physics: BenchPhysics, errors: dict[str, ErrorModel], seed: int
-    ) -> None:
+    def __init__(self, physics: BenchPhysics, errors: dict[str, ErrorModel], seed: int) -> None:
         self.physics = physics
         self.errors = errors
         self._rng = random.Random(seed)

@@ -416,11 +416,10 @@ class SimDevice:
             return _exception(function, code)
         points = list(self._overlapping(table, address, end))
         covered = sum(p.width for p in points)
-        if (
-            not points
-            or covered != len(values)
-            or any(not p.writable or p.address < address or p.address + p.width > end for p in points)
-        ):
+        inside = all(
+            p.writable and address <= p.address and p.address + p.width <= end for p in points
+        )
+        if not points or covered != len(values) or not inside:
             return _exception(function, ILLEGAL_DATA_ADDRESS)
         updates: dict[str, DecodedValue] = {}
         for point in points:
@@ -438,9 +437,7 @@ class SimDevice:
         if point.table == "coil":
             return bool(words[0])
         try:
-            raw = decode(
-                [int(w) for w in words], point.value_type, point.order or self.spec.order
-            )
+            raw = decode([int(w) for w in words], point.value_type, point.order or self.spec.order)
         except DecodeError:
             return None
         if isinstance(raw, bool) or not isinstance(raw, int | float):

@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import tty
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 
 from pydantic import Field, field_validator
@@ -94,6 +95,9 @@ class ScpiSimulator:
             self.instrument.faults = self.faults  # SIMulate:FAULt switches the live hooks
         self.messages = 0
         """Program messages processed (a test can check a query reached the instrument)."""
+        self.transcript: deque[tuple[str, str | None]] = deque(maxlen=2000)
+        """The latest program messages and the reply each got (None: none sent), in order:
+        a test can check the exact exchange, or that nothing reached the instrument."""
         self.connections = 0
         """TCP connections accepted so far."""
         self._rng = random.Random(config.seed)
@@ -192,10 +196,10 @@ class ScpiSimulator:
             self.messages += 1
             message = line.decode("latin-1").rstrip("\r\n")
             replies = self.instrument.execute(message)
-            if not replies:
+            if not replies or self.faults.hang:
+                # No reply, or the query is swallowed: the controller waits for its timeout.
+                self.transcript.append((message, None))
                 return []
-            if self.faults.hang:
-                return []  # the query is swallowed: the controller waits for its timeout
             if self.faults.delay_s:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.faults.delay_s)
@@ -205,7 +209,9 @@ class ScpiSimulator:
                     reply = garble(reply, self._rng)
                 out.append(reply.encode("latin-1", "replace") + b"\n")
             # Several queries in one message answer in one response message (IEEE 488.2).
-            return [b";".join(r.rstrip(b"\n") for r in out) + b"\n"]
+            response = b";".join(r.rstrip(b"\n") for r in out)
+            self.transcript.append((message, response.decode("latin-1")))
+            return [response + b"\n"]
 
     # -- TCP ---------------------------------------------------------------------------------
 

@@ -169,8 +169,19 @@ class VisaDriver:
         # A step may wait behind an exchange already on the worker (at most its I/O timeout).
         budget = self.config.timeout_s + self.config.io_timeout_s
         return await run_steps(
-            self.config.name, steps, timeout_s=budget, clock=self.clock, purpose="safe_state"
+            self.config.name,
+            steps,
+            timeout_s=budget,
+            clock=self.clock,
+            purpose="safe_state",
+            recover=self._recover,
         )
+
+    async def _recover(self) -> None:
+        """Before a safe-state step is tried again: a session, if there is none (a broken one
+        re-opens itself at the next exchange)."""
+        if self._worker is None or self._session is None:
+            await self.connect()
 
     async def _command(self, command: str, trace: WriteTrace) -> None:
         await self._call(lambda s: s.apply_command(command, trace))
