@@ -79,9 +79,7 @@ async def start_bench(config: BenchConfig | None = None) -> tuple[Bench, list[An
     await sim.start()
     configs = {c["name"]: c for c in sim.agent_instruments()}
     for name in ("reference", "uut-dmm"):
-        configs[name]["channels"].append(
-            {"name": f"{name}-acv", "measurement": "voltage_ac"}
-        )
+        configs[name]["channels"].append({"name": f"{name}-acv", "measurement": "voltage_ac"})
     visa = {
         name: VisaDriver(VisaInstrument.model_validate(configs[name] | {"timeout_s": 1.0}), clock)
         for name in ("calibrator", "reference", "uut-dmm")
@@ -92,9 +90,7 @@ async def start_bench(config: BenchConfig | None = None) -> tuple[Bench, list[An
     for driver in (*visa.values(), xmtr):
         await driver.connect()
     control = await RawScpi.open(sim.addresses()["control"]["port"])
-    bench = Bench(
-        sim, clock, visa["calibrator"], visa["reference"], visa["uut-dmm"], xmtr, control
-    )
+    bench = Bench(sim, clock, visa["calibrator"], visa["reference"], visa["uut-dmm"], xmtr, control)
     return bench, [*visa.values(), xmtr]
 
 

@@ -27,8 +27,16 @@ MAP = load_register_map("bench-transmitter")
 TARGETS: list[dict[str, Any]] = [
     {"name": "damping", "address": 200, "type": "float32", "unit": "s", "min": 0, "max": 30},
     {"name": "range_code", "address": 202, "min": 0, "max": 3},
-    {"name": "user_offset", "address": 204, "type": "float32", "order": "CDAB", "unit": "V",
-     "min": -0.5, "max": 0.5, "verify": True},
+    {
+        "name": "user_offset",
+        "address": 204,
+        "type": "float32",
+        "order": "CDAB",
+        "unit": "V",
+        "min": -0.5,
+        "max": 0.5,
+        "verify": True,
+    },
     {"name": "averaging", "address": 206, "type": "uint32", "min": 1, "max": 100},
     {"name": "trim", "table": "coil", "address": 0},
     {"name": "relay", "table": "coil", "address": 1, "function": 15, "verify": True},
@@ -51,12 +59,20 @@ def transmitter(server: ModbusSimServer, **extra: Any) -> ModbusInstrument:
             "channels": [
                 {"name": "v", "table": "input", "address": 0, "type": "float32", "unit": "V"},
                 {"name": "damping-read", "address": 200, "type": "float32", "unit": "s"},
-                {"name": "offset-read", "address": 204, "type": "float32", "order": "CDAB",
-                 "unit": "V"},
+                {
+                    "name": "offset-read",
+                    "address": 204,
+                    "type": "float32",
+                    "order": "CDAB",
+                    "unit": "V",
+                },
                 {"name": "averaging-read", "address": 206, "type": "uint32", "unit": "1"},
             ],
             "targets": TARGETS,
-            "safe_state": [{"target": "trim", "value": False}, {"target": "range_code", "value": 0}],
+            "safe_state": [
+                {"target": "trim", "value": False},
+                {"target": "range_code", "value": 0},
+            ],
         }
         | extra
     )
@@ -98,7 +114,12 @@ async def test_each_function_code_with_the_read_codec(
         }
     )
     assert [r.sent[0].split(" ")[0] for r in records] == [
-        "FC16", "FC6", "FC16", "FC16", "FC5", "FC15",
+        "FC16",
+        "FC6",
+        "FC16",
+        "FC16",
+        "FC5",
+        "FC15",
     ]
     assert records[0].sent == ("FC16 device 1 holding 200+2 = 0x4020 0x0000 (float32 2.5, ABCD)",)
     assert records[2].sent == (
@@ -123,8 +144,9 @@ async def test_fc16_for_a_single_register_when_a_device_asks_for_it(
 
 
 async def test_scaled_targets_write_the_register_value(server: ModbusSimServer) -> None:
-    scaled = [{"name": "avg_k", "address": 206, "type": "uint32", "scale": 1000, "min": 0,
-               "max": 100_000}]
+    scaled = [
+        {"name": "avg_k", "address": 206, "type": "uint32", "scale": 1000, "min": 0, "max": 100_000}
+    ]
     driver = ModbusDriver(transmitter(server, targets=scaled, safe_state=[]), SystemClock())
     await driver.connect()
     try:

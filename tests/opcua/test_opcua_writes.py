@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+
 from drivers.errors import (
     DriverTimeout,
     LimitExceeded,
@@ -29,13 +30,25 @@ Build = Callable[[OpcUaInstrument], OpcUaDriver]
 
 CHANNELS = [{"name": "setpoint-read", "node": "ns=2;s=Source.Setpoint"}]
 TARGETS: list[dict[str, Any]] = [
-    {"name": "setpoint", "node": "ns=2;s=Source.Setpoint", "unit": "V", "min": -20, "max": 20,
-     "verify": True},
+    {
+        "name": "setpoint",
+        "node": "ns=2;s=Source.Setpoint",
+        "unit": "V",
+        "min": -20,
+        "max": 20,
+        "verify": True,
+    },
     {"name": "output", "browse_path": ["Source", "Output"], "verify": True},
     {"name": "range", "node": "ns=2;s=Source.Range", "allowed": [1, 10, 100]},
     {"name": "mode", "node": "ns=2;s=Source.Mode", "allowed": ["VOLT:DC", "RES"]},
-    {"name": "gain", "node": "ns=2;s=Source.Gain", "data_type": "Float", "min": 0.5, "max": 2,
-     "verify": True},
+    {
+        "name": "gain",
+        "node": "ns=2;s=Source.Gain",
+        "data_type": "Float",
+        "min": 0.5,
+        "max": 2,
+        "verify": True,
+    },
 ]
 
 
@@ -83,8 +96,9 @@ async def test_out_of_limit_and_unfitting_writes_never_reach_the_server(
     ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
 ) -> None:
     wide = [{"name": "range", "node": "ns=2;s=Source.Range", "min": 0, "max": 100_000}]
-    driver = ua_drivers(source(ua_config, ua_server.endpoint, targets=TARGETS[:1] + wide,
-                               safe_state=[]))
+    driver = ua_drivers(
+        source(ua_config, ua_server.endpoint, targets=TARGETS[:1] + wide, safe_state=[])
+    )
     await driver.connect()
     writes = len(ua_server.writes)
     with pytest.raises(LimitExceeded, match="above the limit of 20 V"):
@@ -103,8 +117,12 @@ async def test_a_bad_status_code_is_a_rejection_naming_it(
 ) -> None:
     targets = [
         {"name": "setpoint", "node": "ns=2;s=Source.Setpoint", "min": -30, "max": 30},
-        {"name": "zener", "node": "ns=2;s=ReferenceStandards.Zener10V.Voltage", "min": 0,
-         "max": 20},
+        {
+            "name": "zener",
+            "node": "ns=2;s=ReferenceStandards.Zener10V.Voltage",
+            "min": 0,
+            "max": 20,
+        },
     ]
     driver = ua_drivers(source(ua_config, ua_server.endpoint, targets=targets, safe_state=[]))
     await driver.connect()
@@ -123,8 +141,13 @@ async def test_targets_that_do_not_fit_their_node_are_refused_before_sending(
     ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
 ) -> None:
     targets = [
-        {"name": "typed", "node": "ns=2;s=Source.Setpoint", "data_type": "Float", "min": 0,
-         "max": 1},
+        {
+            "name": "typed",
+            "node": "ns=2;s=Source.Setpoint",
+            "data_type": "Float",
+            "min": 0,
+            "max": 1,
+        },
         {"name": "words", "node": "ns=2;s=Source.Setpoint", "allowed": ["A", "B"]},
         {"name": "missing", "node": "ns=2;s=Source.Nothing", "min": 0, "max": 1},
         {"name": "lost", "browse_path": ["Source", "Nowhere"], "min": 0, "max": 1},
@@ -176,4 +199,3 @@ async def test_safe_state_and_identify(
     (again,) = await driver.safe_state()  # reconnects first
     assert again.ok
     assert ua_server.writes[-1] == ("Source.Output", False, "Good")
-

@@ -151,9 +151,7 @@ def test_a_target_is_narrowed_to_what_the_instrument_can_do() -> None:
         ("number", {"allowed": ["A"]}, "allowed values are numbers"),
     ],
 )
-def test_declared_limits_must_fit_the_kind(
-    kind: Any, limits: dict[str, Any], message: str
-) -> None:
+def test_declared_limits_must_fit_the_kind(kind: Any, limits: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         make_target("cal", TargetLimits(name="t", **limits), kind)
 
@@ -196,7 +194,10 @@ async def test_a_write_stops_at_the_first_failure_and_carries_what_was_sent() ->
     with pytest.raises(WriteRejected) as failure:
         await run_steps("cal", steps, timeout_s=1, clock=clock)
     records = records_of(failure.value)
-    assert [(r.target, r.sent, r.ok) for r in records] == [("a", ("A 1",), True), ("b", ("B 2",), False)]
+    assert [(r.target, r.sent, r.ok) for r in records] == [
+        ("a", ("A 1",), True),
+        ("b", ("B 2",), False),
+    ]
     assert records[1].error == "refused"
     assert failure.value.instrument_message == '-221,"Settings conflict"'
 

@@ -23,7 +23,7 @@ from drivers.errors import (
 from drivers.reading import Quality
 from drivers.setpoints import records_of
 from drivers.sim.bench_instruments import Calibrator
-from drivers.sim.scpi import ScpiSimulator
+from drivers.sim.scpi import ScpiSimulator, simulate_visa
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 
@@ -171,9 +171,7 @@ async def test_the_refusal_fault_is_a_settings_conflict(scpi_sim: Start, drivers
     assert records[0].read_back is False
 
 
-async def test_a_read_back_that_differs_fails_the_write(
-    scpi_sim: Start, drivers: Build
-) -> None:
+async def test_a_read_back_that_differs_fails_the_write(scpi_sim: Start, drivers: Build) -> None:
     sim, _ = await calibrator(scpi_sim)
     wrong = {"command": "SOUR:VOLT {value}", "query": "SOUR:CURR?", "unit": "V"}
     config = calibrator_config(
@@ -186,14 +184,22 @@ async def test_a_read_back_that_differs_fails_the_write(
         await driver.write({"voltage_dc": 5})
 
 
+def opc_profile(folder: Path) -> Path:
+    """The calibrator's profile with ``write_sync: opc``."""
+    shipped = Path(__file__).resolve().parents[2] / "src/drivers/visa/profiles"
+    text = (shipped / "multifunction-calibrator.yaml").read_text()
+    profile = folder / "calibrator-opc.yaml"
+    profile.write_text(
+        text.replace("name: multifunction-calibrator", "name: cal-opc") + "write_sync: opc\n"
+    )
+    return profile
+
+
 async def test_opc_sync_waits_for_the_instrument_before_reading_its_errors(
     scpi_sim: Start, drivers: Build, tmp_path: Path
 ) -> None:
     sim, _ = await calibrator(scpi_sim)
-    shipped = Path(__file__).resolve().parents[2] / "src/drivers/visa/profiles"
-    text = (shipped / "multifunction-calibrator.yaml").read_text()
-    profile = tmp_path / "calibrator-opc.yaml"
-    profile.write_text(text.replace("name: multifunction-calibrator", "name: cal-opc") + "write_sync: opc\n")
+    profile = opc_profile(tmp_path)
     driver = drivers(calibrator_config(sim.tcp_resource, profile=str(profile)))
     await driver.connect()
     sim.transcript.clear()
@@ -332,3 +338,28 @@ async def test_a_calibrator_on_a_pseudo_terminal(scpi_sim: Start, drivers: Build
     assert cal.physics.levels["VOLT:DC"] == -7.5 and cal.physics.output
     await driver.safe_state()
     assert cal.physics.output is False
+
+
+@pytest.mark.parametrize(
+    ("profile", "measurement"),
+    [("multifunction-calibrator", "output_state"), ("bench-dmm", "voltage_dc")],
+)
+async def test_the_bench_profiles_have_standalone_simulators(
+    profile: str, measurement: str, drivers: Build
+) -> None:
+    config = VisaInstrument.model_validate(
+        {
+            "name": "alone",
+            "protocol": "visa",
+            "resource": "TCPIP::127.0.0.1::5030::SOCKET",
+            "profile": profile,
+            "channels": [{"name": "c", "measurement": measurement}],
+        }
+    )
+    async with simulate_visa(config) as simulated:
+        driver = drivers(simulated)
+        await driver.connect()
+        (reading,) = await driver.read(simulated.channels)
+        await driver.close()
+    assert reading.quality is Quality.GOOD, reading.reason
+    assert reading.value == pytest.approx(0.0, abs=2e-5)  # standby / open input

@@ -154,7 +154,7 @@ class TransmitterSim(FrozenModel):
 class BenchConfig(FrozenModel):
     """A simulated bench: what ``etalon sim bench --config FILE`` reads (YAML or JSON)."""
 
-    host: str = Field("127.0.0.1", description="Address every instrument listens on.")
+    host: str = Field("127.0.0.1", min_length=1, description="Address every instrument listens on.")
     seed: int = 1
     calibrator: CalibratorSim = Field(default_factory=CalibratorSim)
     dmms: list[DmmSim] = Field(default_factory=_default_dmms)
@@ -329,10 +329,10 @@ class BenchSimulator:
         started: list[ScpiSimulator | ModbusSimServer] = []
         try:
             for name, server in self._servers():
+                port = server.config.port if isinstance(server, ScpiSimulator) else server.port
                 try:
                     await server.start()
                 except OSError as exc:
-                    port = server.port
                     raise ConfigError(
                         [
                             f"{name}: cannot listen on {self.config.host}:{port}: "

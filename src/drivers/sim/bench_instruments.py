@@ -12,8 +12,8 @@ instrument itself or through the control channel): every instrument has ``HANG``
 calibrator ``REFUSE`` (every set-point and ``OUTP ON`` answered with -221 — ``OUTP OFF`` always
 works) and ``UNSTABLE`` (the output wanders and never settles); a DMM ``SILENT`` (stops answering
 queries, still takes commands), ``SILENT_AFTER n`` (answers n more readings — READ?, FETC?,
-MEAS? — then goes silent: "stops answering mid-point") and ``SERIAL text`` (``*IDN?`` shows another serial: the unit was
-swapped).
+MEAS? — then goes silent: "stops answering mid-point") and ``SERIAL text`` (``*IDN?`` shows
+another serial: the unit was swapped).
 """
 
 from __future__ import annotations
