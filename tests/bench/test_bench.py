@@ -382,3 +382,50 @@ async def test_safe_state_after_the_link_dropped(bench: Bench) -> None:
     await asyncio.sleep(0.05)
     await bench.transmitter.safe_state()
     assert device.stored["trim-enable"] is False
+
+
+async def test_the_dmms_scpi_exchange(bench: Bench) -> None:
+    await set_dcv(bench, 5.0)
+    bench.settle()
+    dmm = await RawScpi.open(bench.sim.addresses()["uut-dmm"]["port"])
+    try:
+        assert await dmm.ask("*IDN?") == "ETALON-SIM,DMM6500-SIM,MY12345,1.9.4"
+        value = float(await dmm.ask("MEAS:VOLT:DC? 10"))
+        assert value == pytest.approx(5.0, abs=2e-4)
+        assert round(value / 1e-5) * 1e-5 == pytest.approx(value, abs=1e-12)  # 10 µV steps
+        assert await dmm.ask("VOLT:DC:RANG?") == "+1.00000E+01"
+        assert await dmm.ask("CONF:VOLT:DC 1;:READ?") == "+9.90000000E+37"  # 5 V on 1 V
+        assert await dmm.ask("VOLT:DC:RANG:AUTO ON;:READ?") != "+9.90000000E+37"
+        assert await dmm.ask("VOLT:DC:RANG?") == "+1.00000E+01"  # auto-ranged to 10 V
+        assert len((await dmm.ask("SAMP:COUN 3;:READ?")).split(",")) == 3
+        assert await dmm.ask('SAMP:COUN 1;:FUNC "RES";:FUNC?') == '"RES"'
+        assert await dmm.ask("READ?") == "+9.90000000E+37"  # no resistance sourced: open
+        await dmm.send("CONF:VOLT:DC 2000")
+        await dmm.send("FUNC \"HUMIDITY\"")
+        assert await dmm.errors() == ['-222,"Data out of range"', '-224,"Illegal parameter value"']
+        precise = await RawScpi.open(bench.sim.addresses()["reference"]["port"])
+        try:
+            reading = await precise.ask("MEAS:VOLT:DC?")
+        finally:
+            await precise.close()
+        assert len(reading.split("E")[0].replace("+", "").replace(".", "")) == 11  # 8½ digits
+    finally:
+        await dmm.close()
+
+
+async def test_every_function_reaches_the_meters(bench: Bench) -> None:
+    reference = bench.reference.config.channels
+    await bench.calibrator.write({"function": "VOLT:AC", "voltage_ac": 7.0, "output": True})
+    bench.settle()
+    (acv,) = await bench.reference.read([reference[2]])
+    assert acv.value == pytest.approx(7.0, rel=3e-5)
+    assert await dcv(bench.reference) == pytest.approx(0.0, abs=2e-7)  # no DC in an AC output
+    await bench.calibrator.write({"current_dc": 0.01})  # a level selects its function
+    assert bench.sim.physics.function == "CURR:DC"
+    bench.settle()
+    current = await RawScpi.open(bench.sim.addresses()["reference"]["port"])
+    try:
+        amps = float(await current.ask("MEAS:CURR:DC?"))
+    finally:
+        await current.close()
+    assert amps == pytest.approx(0.01 * (1 + 1.5e-6) + 2e-9, rel=1e-5)
