@@ -401,7 +401,7 @@ async def test_the_dmms_scpi_exchange(bench: Bench) -> None:
         assert await dmm.ask('SAMP:COUN 1;:FUNC "RES";:FUNC?') == '"RES"'
         assert await dmm.ask("READ?") == "+9.90000000E+37"  # no resistance sourced: open
         await dmm.send("CONF:VOLT:DC 2000")
-        await dmm.send("FUNC \"HUMIDITY\"")
+        await dmm.send('FUNC "HUMIDITY"')
         assert await dmm.errors() == ['-222,"Data out of range"', '-224,"Illegal parameter value"']
         precise = await RawScpi.open(bench.sim.addresses()["reference"]["port"])
         try:
