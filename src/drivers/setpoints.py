@@ -268,7 +268,9 @@ def make_target(
     allowed: list[float] | list[str] | None = limits.allowed
     if capability is not None:
         unit_text = f" {capability.unit}" if capability.unit else ""
-        for bound, name in ((low, "min"), (high, "max")):
+        bounds = [(low, "min"), (high, "max")]
+        bounds += [(a, "allowed value") for a in allowed or [] if not isinstance(a, str)]
+        for bound, name in bounds:
             if bound is None:
                 continue
             if capability.min is not None and bound < capability.min:

@@ -138,6 +138,8 @@ def test_a_target_is_narrowed_to_what_the_instrument_can_do() -> None:
     volts = TargetLimits(name="v", unit="V", min=-1020, max=1020)
     with pytest.raises(ValueError, match="beyond what the instrument can set"):
         make_target("cal", TargetLimits(name="v", min=-2000, max=20), "number", "V", volts)
+    with pytest.raises(ValueError, match="allowed value 2000 V is beyond"):
+        make_target("cal", TargetLimits(name="v", allowed=[1, 2000]), "number", "V", volts)
 
 
 @pytest.mark.parametrize(

@@ -45,7 +45,6 @@ from drivers.sim.bench_instruments import (
     on_off,
 )
 from drivers.sim.bench_physics import (
-    FUNCTIONS,
     BenchPhysics,
     CalibratorModel,
     ErrorModel,
@@ -710,14 +709,3 @@ SIMULATORS["bench"] = SimulatorEntry(
     _add_arguments,
     _run,
 )
-
-__all__ = [
-    "FUNCTIONS",
-    "BenchConfig",
-    "BenchSimulator",
-    "CalibratorSim",
-    "DmmSim",
-    "TransmitterSim",
-    "load_bench_config",
-    "running_bench",
-]
