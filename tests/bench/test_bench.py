@@ -352,10 +352,10 @@ async def test_after_an_abort_the_safe_state_turns_the_source_off(bench: Bench) 
             await dcv(bench.uut)
 
     points = asyncio.create_task(run_points())
-    for _ in range(1000):  # until the first point has switched the output on
-        if bench.sim.physics.output:
-            break
-        await asyncio.sleep(0.005)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 30
+    while not bench.sim.physics.output and loop.time() < deadline:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)  # until the first point has switched the output on
     await asyncio.sleep(0.1)
     points.cancel()  # SIGINT in the runner: the point is cut off wherever it was
     with pytest.raises(asyncio.CancelledError):
