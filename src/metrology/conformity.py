@@ -125,7 +125,7 @@ class Verdict(MetrologyModel):
     rule: DecisionRule
     conformance_probability: float | None
     """``p_c``: probability that the true value lies within the tolerance (normal, u = U/k);
-    None when U is 0."""
+    None when u is 0."""
     false_accept_probability: float | None
     """``1 − p_c`` for a pass or conditional pass, else None."""
     false_reject_probability: float | None
@@ -206,8 +206,8 @@ class ConformityCheck:
         shift = 0.0 if self._kind == "simple_acceptance" else sign * w
         t_lower, t_upper = self.tolerance.lower, self.tolerance.upper
         probability = None
-        if expanded_uncertainty > 0.0:
-            u = expanded_uncertainty / coverage_factor
+        u = expanded_uncertainty / coverage_factor
+        if u > 0.0:
             probability = conformance_probability(measured, u, self.tolerance)
         conforms = decision in (PASS, CONDITIONAL_PASS)
         return Verdict(

@@ -223,7 +223,8 @@ class CorrectionSummary(MetrologyModel):
     coefficients: tuple[float, ...] | None
     coefficient_uncertainties: tuple[float, ...] | None
     covariance: tuple[tuple[float, ...], ...] | None
-    dof: Dof | None
+    dof: Dof
+    """Degrees of freedom of the correction's u: infinite unless a relative-weighted fit."""
     residual_sd: float | None
     birge_ratio: float | None
     residual_component: bool | None
@@ -363,7 +364,7 @@ class LinearCorrection(Correction):
             points=len(calibration.points), extrapolation=calibration.extrapolation,
             interpolation_component=calibration.interpolation_component, degree=None,
             weighting=None, x0=None, coefficients=None, coefficient_uncertainties=None,
-            covariance=None, dof=None, residual_sd=None, birge_ratio=None,
+            covariance=None, dof=math.inf, residual_sd=None, birge_ratio=None,
             residual_component=None, indication_variance=calibration.indication_variance,
         )  # fmt: skip
 
