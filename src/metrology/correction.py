@@ -279,10 +279,18 @@ class Correction:
         raise NotImplementedError
 
 
+# Columns of a segment's tuple (x_i, x_j, c_i, slope, 1/h, u_i, u_j, k2, reading, gain², du/dx);
+# the array path reuses the last one's column for k2·h⁴ (the interpolation term in λ).
+_X_I, _C_I, _SLOPE, _INVERSE_H, _U_I, _U_J, _K2, _GAIN2, _K2H4 = 0, 2, 3, 4, 5, 6, 7, 9, 10
+
+
 class LinearCorrection(Correction):
     """Piecewise linear interpolation of the points (module doc)."""
 
-    __slots__ = ("_clamp", "_ends", "_last", "_resolution_variance", "_segments", "_xs")
+    __slots__ = (
+        "_clamp", "_columns", "_ends", "_last", "_resolution_variance", "_segments", "_x_array",
+        "_xs",
+    )  # fmt: skip
 
     def __init__(self, calibration: ChannelCalibration) -> None:
         super().__init__(calibration)
@@ -311,6 +319,9 @@ class LinearCorrection(Correction):
             )  # fmt: skip
         self._xs = tuple(xs)
         self._segments = tuple(segments)
+        self._columns = np.ascontiguousarray(np.array(segments, dtype=np.float64).T)
+        self._columns[_K2H4] = self._columns[_K2] / self._columns[_INVERSE_H] ** 4
+        self._x_array = np.array(xs, dtype=np.float64)
         self._last = n - 2
         self._clamp = calibration.extrapolation == "clamp"
         self._ends = ((cs[0], us[0]), (cs[-1], us[-1]))
@@ -332,28 +343,30 @@ class LinearCorrection(Correction):
         self, x: npt.ArrayLike, u_reading: npt.ArrayLike | None = None
     ) -> tuple[FloatArray, FloatArray, BoolArray]:
         values = np.asarray(x, dtype=np.float64)
-        table = np.asarray(self._segments, dtype=np.float64)
-        index = np.clip(np.searchsorted(self._xs, values, side="right") - 1, 0, self._last)
-        seg = table[index]
-        x_i, x_j, c_i, slope, inverse_h, u_i, u_j, k2, reading, gain2, _du = np.moveaxis(seg, -1, 0)
-        if u_reading is not None:
-            u_extra = np.asarray(u_reading, dtype=np.float64)
-            reading = gain2 * (self._resolution_variance + u_extra * u_extra)
-        dx = values - x_i
-        lam = dx * inverse_h
-        u_points = np.abs(1.0 - lam) * u_i + np.abs(lam) * u_j
-        q = dx * (values - x_j)
-        corrected = values + c_i + slope * dx
-        variance = u_points * u_points + k2 * q * q + reading
+        columns = self._columns
+        index = np.clip(np.searchsorted(self._x_array, values, side="right") - 1, 0, self._last)
+        dx = values - columns[_X_I].take(index)
+        lam = dx * columns[_INVERSE_H].take(index)
+        corrected = values + columns[_C_I].take(index) + columns[_SLOPE].take(index) * dx
+        u_points = np.abs(1.0 - lam) * columns[_U_I].take(index)
+        u_points += np.abs(lam) * columns[_U_J].take(index)
+        wiggle = lam * (1.0 - lam)  # (x − x_i)(x_j − x) = λ(1 − λ)·h²
+        variance = u_points * u_points + columns[_K2H4].take(index) * wiggle * wiggle
+        gain2 = columns[_GAIN2].take(index)
+        if u_reading is None:
+            reading: FloatArray | float = self.calibration.indication_variance
+        else:
+            extra = np.asarray(u_reading, dtype=np.float64)
+            reading = self._resolution_variance + extra * extra
+        variance += gain2 * reading
         in_range = (values >= self.x_min) & (values <= self.x_max)
-        if self._clamp:
-            below, above = values < self.x_min, values > self.x_max
-            end_reading: FloatArray | float = self.calibration.indication_variance
-            if u_reading is not None:
-                end_reading = self._resolution_variance + u_extra * u_extra
-            for mask, (c, u) in ((below, self._ends[0]), (above, self._ends[1])):
+        if self._clamp and not in_range.all():
+            for mask, (c, u) in (
+                (values < self.x_min, self._ends[0]),
+                (values > self.x_max, self._ends[1]),
+            ):
                 corrected = np.where(mask, values + c, corrected)
-                variance = np.where(mask, u * u + end_reading, variance)
+                variance = np.where(mask, u * u + reading, variance)
         return corrected, np.sqrt(variance), in_range
 
     def summary(self, x0: float | None = None) -> CorrectionSummary:
@@ -562,8 +575,7 @@ class PolynomialCorrection(Correction):
             if self._derivative
             else np.zeros_like(t)
         )
-        design = np.stack([t**k for k in range(len(self._coefficients))], axis=-1)
-        variance = np.maximum(np.einsum("...i,ij,...j->...", design, self._covariance, design), 0.0)
+        variance = np.maximum(np.polynomial.polynomial.polyval(t, self._variance_poly), 0.0)
         if u_reading is None:
             reading: FloatArray | float = self._reading
         else:
