@@ -5,7 +5,8 @@ from __future__ import annotations
 import math
 from typing import Annotated
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic.config import JsonDict
 
 
 class MetrologyError(ValueError):
@@ -32,6 +33,13 @@ Dof = Annotated[
     float,
     BeforeValidator(_dof_from_json),
     PlainSerializer(_dof_to_json, return_type=float | None, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "minimum": 1}, {"type": "null"}],
+            "description": "degrees of freedom; null means infinitely many",
+        },
+        mode="validation",
+    ),
 ]
 """Degrees of freedom; ``math.inf`` in Python, ``null`` in JSON (an uncertainty taken as known)."""
 
@@ -51,3 +59,7 @@ def check_text(text: str, what: str, max_length: int = 200) -> str:
     if not text.isprintable():
         raise MetrologyError(f"{what} holds a control character")
     return text
+
+
+INFINITE_DOF_DEFAULT: JsonDict = {"default": None}
+"""``json_schema_extra`` of a ``Dof`` field defaulting to ``math.inf``: JSON writes it null."""

@@ -30,7 +30,14 @@ from typing import Self
 import numpy as np
 from pydantic import Field, field_validator, model_validator
 
-from metrology._common import Dof, MetrologyError, MetrologyModel, check_text, finite
+from metrology._common import (
+    INFINITE_DOF_DEFAULT,
+    Dof,
+    MetrologyError,
+    MetrologyModel,
+    check_text,
+    finite,
+)
 from metrology.uncertainty import (
     DEFAULT_COVERAGE_PROBABILITY,
     Budget,
@@ -47,7 +54,7 @@ class DriftCurve(MetrologyModel):
     x0: float
     coefficients: tuple[float, ...] = Field(min_length=1, max_length=7)
     covariance: tuple[tuple[float, ...], ...]
-    dof: Dof = math.inf
+    dof: Dof = Field(default=math.inf, ge=1.0, json_schema_extra=INFINITE_DOF_DEFAULT)
     u_new: float = Field(default=0.0, ge=0.0)
 
     @field_validator("x0", "u_new")
@@ -83,7 +90,7 @@ class DriftTerm(MetrologyModel):
 
     change: float
     standard_uncertainty: float = Field(ge=0.0)
-    dof: Dof = Field(default=math.inf, ge=1.0)
+    dof: Dof = Field(default=math.inf, ge=1.0, json_schema_extra=INFINITE_DOF_DEFAULT)
 
     @field_validator("change", "standard_uncertainty")
     @classmethod

@@ -32,7 +32,14 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 from scipy import special
 
-from metrology._common import Dof, MetrologyError, MetrologyModel, check_text, finite
+from metrology._common import (
+    INFINITE_DOF_DEFAULT,
+    Dof,
+    MetrologyError,
+    MetrologyModel,
+    check_text,
+    finite,
+)
 
 Distribution = Literal["normal", "rectangular", "triangular", "arcsine", "student_t"]
 """How a quoted value becomes a standard uncertainty:
@@ -138,7 +145,7 @@ class Contribution(MetrologyModel):
     coverage_probability: float | None = Field(default=None, gt=0.0, lt=1.0)
     sensitivity: float = 1.0
     """``c_i = ∂f/∂x_i`` at the estimates, in (unit of y)/(``unit``)."""
-    dof: Dof = Field(default=math.inf, ge=1.0)
+    dof: Dof = Field(default=math.inf, ge=1.0, json_schema_extra=INFINITE_DOF_DEFAULT)
     """``ν_i``: infinite for a Type B judged exact (the default), ``n - 1`` for a mean of n."""
     reliability: float | None = Field(default=None, gt=0.0, le=math.sqrt(0.5))
     """Relative uncertainty ``Δu/u`` of the standard uncertainty; sets ``dof`` (GUM G.4.2)."""
