@@ -66,17 +66,18 @@ class Tolerance(MetrologyModel):
     def _ordered(self) -> Self:
         if self.lower is None and self.upper is None:
             raise MetrologyError("a tolerance needs a lower limit, an upper limit, or both")
-        if self.lower is not None and self.upper is not None and not self.lower < self.upper:
+        if self.lower is not None and self.upper is not None and self.lower > self.upper:
             raise MetrologyError(
-                f"the lower tolerance limit {self.lower} is not below the upper {self.upper}"
+                f"the lower tolerance limit {self.lower} is above the upper {self.upper}"
             )
         return self
 
     @classmethod
     def symmetric(cls, mpe: float, center: float = 0.0) -> Tolerance:
-        """``center ± mpe`` (an error against a maximum permissible error: center 0)."""
-        if not mpe > 0.0:
-            raise MetrologyError(f"a maximum permissible error must be positive, got {mpe!r}")
+        """``center ± mpe`` (an error against a maximum permissible error: center 0; an MPE of
+        0, e.g. a purely relative specification at a zero reading, accepts 0 only)."""
+        if not mpe >= 0.0:
+            raise MetrologyError(f"a maximum permissible error must be >= 0, got {mpe!r}")
         return cls(lower=center - mpe, upper=center + mpe)
 
 

@@ -106,6 +106,9 @@ def test_degenerate_cases() -> None:
     assert exact.decision == "pass" and exact.conformance_probability is None
     tiny = decide(0.5, 5e-324, MPE, DecisionRule(kind="non_binary"))  # U/k underflows to 0
     assert tiny.decision == "pass" and tiny.conformance_probability is None
+    # a zero-width tolerance (a relative MPE at a zero reading) accepts its centre only
+    assert decide(0.0, 0.0, Tolerance.symmetric(0.0)).decision == "pass"
+    assert decide(1e-12, 0.0, Tolerance.symmetric(0.0)).decision == "fail"
     # a guard band wider than half the tolerance leaves no acceptance zone
     wide = ConformityCheck(MPE, DecisionRule(kind="guarded_acceptance", guard_factor=2.0))
     assert wide.decide(0.0, 1.0) == "fail"
@@ -126,8 +129,7 @@ def test_degenerate_cases() -> None:
     ("model", "fields", "reason"),
     [
         (Tolerance, {}, "lower limit, an upper limit, or both"),
-        (Tolerance, {"lower": 1.0, "upper": 1.0}, "not below"),
-        (Tolerance, {"lower": 2.0, "upper": 1.0}, "not below"),
+        (Tolerance, {"lower": 2.0, "upper": 1.0}, "above the upper"),
         (Tolerance, {"upper": math.inf}, "finite"),
         (Tolerance, {"upper": "high"}, "valid number"),
         (DecisionRule, {"kind": "lenient"}, "simple_acceptance"),
@@ -141,8 +143,8 @@ def test_bad_tolerances_and_rules_are_refused(
 ) -> None:
     with pytest.raises(ValidationError, match=reason):
         model.model_validate(fields)
-    with pytest.raises(ValueError, match="positive"):
-        Tolerance.symmetric(0.0)
+    with pytest.raises(ValueError, match=">= 0"):
+        Tolerance.symmetric(-1.0)
 
 
 @given(

@@ -63,6 +63,8 @@ def test_mpe_at_a_point() -> None:
     assert dmm.tolerance(7.0) == Tolerance(lower=-dmm.mpe(7.0), upper=dmm.mpe(7.0))
     handheld = parse_specification("±(0.5 % rdg + 2 digits)", resolution=0.1, unit="V")
     assert handheld.mpe(100.0) == pytest.approx(0.7, rel=1e-12)
+    relative = parse_specification("0.01 % of reading")
+    assert relative.tolerance(0.0) == Tolerance(lower=0.0, upper=0.0)
     calibrator = Specification(of_reading=12e-6, floor=2e-6, unit="V")
     assert calibrator.mpe(10.0) == pytest.approx(122e-6, rel=1e-12)
     assert calibrator.describe() == "±(0.0012 % of reading + 2e-06 V)"
