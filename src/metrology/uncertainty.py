@@ -115,6 +115,9 @@ def welch_satterthwaite(contributions: Sequence[float], dofs: Sequence[float]) -
     (GUM G.4.1, eq. G.2b): ``ν_eff = u_c⁴ / Σ u_i⁴/ν_i``; infinite when every ``ν_i`` is."""
     if len(contributions) != len(dofs):
         raise MetrologyError("one degrees-of-freedom value is needed per contribution")
+    for dof in dofs:
+        if not dof >= 1.0:  # NaN too
+            raise MetrologyError(f"degrees of freedom must be at least 1, got {dof!r}")
     variances = [float(u) * float(u) for u in contributions]
     total = math.fsum(variances)
     if total == 0.0:

@@ -157,6 +157,11 @@ def test_welch_satterthwaite_gum_formula() -> None:
     assert welch_satterthwaite([1.0, 2.0], [math.inf, math.inf]) == math.inf
     with pytest.raises(MetrologyError, match="zero"):
         welch_satterthwaite([0.0], [3])
+    for bad in (0.0, 0.5, math.nan):
+        with pytest.raises(MetrologyError, match="at least 1"):
+            welch_satterthwaite([1.0, 1.0], [4, bad])
+    with pytest.raises(MetrologyError, match="per contribution"):
+        welch_satterthwaite([1.0], [4, 5])
 
 
 def test_truncation_of_the_effective_dof_and_its_alternative() -> None:
