@@ -89,7 +89,9 @@ def validate_tree(root: etree._Element) -> None:
     and path."""
     check_root(root)
     schema = dcc_schema()
-    error = next(iter(schema.iter_errors(root, use_location_hints=False)), None)
+    # The instance is already parsed (safely); "none": it may not point the validator anywhere.
+    resource = xmlschema.XMLResource(root, allow="none", defuse="always")
+    error = next(iter(schema.iter_errors(resource, use_location_hints=False)), None)
     if error is not None:
         reason = error.reason or error.message
         line = error.sourceline if isinstance(error.sourceline, int) else None
