@@ -196,9 +196,7 @@ class Unit:
     def base(self) -> tuple[tuple[str, Fraction], ...]:
         """The terms without their prefixes (``\\kilogram`` as gram), to compare units that
         differ only by prefixes."""
-        return tuple(
-            ("gram" if t.unit == "kilogram" else t.unit, t.exponent) for t in self.terms
-        )
+        return tuple(("gram" if t.unit == "kilogram" else t.unit, t.exponent) for t in self.terms)
 
     def power_of_ten(self) -> int:
         """The power of ten that the prefixes contribute (``\\kilogram`` counts as kilo)."""
@@ -249,7 +247,7 @@ def parse_dsi(unit: str) -> Unit:
     for match in _TOKEN.finditer(text):
         if match.start() != position:
             raise UnsupportedUnit(
-                unit, f"{text[position:match.start()]!r} is not a D-SI token (\\name)"
+                unit, f"{text[position : match.start()]!r} is not a D-SI token (\\name)"
             )
         position = match.end()
         name, argument = match.group(1), match.group(2)
@@ -277,9 +275,7 @@ def parse_dsi(unit: str) -> Unit:
             terms.append(UnitTerm(prefix, name, Fraction(-1 if divide else 1)))
             prefix, divide = None, False
         else:
-            raise UnsupportedUnit(
-                unit, f"\\{name} is not a D-SI prefix or unit known to etalon"
-            )
+            raise UnsupportedUnit(unit, f"\\{name} is not a D-SI prefix or unit known to etalon")
     if position != len(text):
         raise UnsupportedUnit(unit, f"{text[position:]!r} is not a D-SI token (\\name)")
     if prefix is not None or divide:
@@ -349,9 +345,7 @@ def parse_symbol(symbol: str) -> Unit:
         if inner.startswith("(") and inner.endswith(")"):
             inner = inner[1:-1]
         elif len(_split_product(inner)) > 1:
-            raise UnsupportedUnit(
-                symbol, "several divisors must be in parentheses: J/(mol·K)"
-            )
+            raise UnsupportedUnit(symbol, "several divisors must be in parentheses: J/(mol·K)")
         divisors = _split_product(inner)
         if not divisors:
             raise UnsupportedUnit(symbol, "nothing after '/'")

@@ -17,9 +17,9 @@ network. The caller keeps a document's original bytes: nothing here rewrites the
 
 from metrology.dcc.errors import DccError, DccInvalid, DccUnsafe, SignatureError, UnsupportedUnit
 from metrology.dcc.model import (
+    CertificateReference,
     Condition,
     Contact,
-    CertificateReference,
     CoverageInterval,
     Dcc,
     ExpandedUncertainty,
@@ -45,6 +45,13 @@ from metrology.dcc.model import (
 from metrology.dcc.reader import parse
 from metrology.dcc.safexml import MAX_DCC_BYTES
 from metrology.dcc.schema import validate
+from metrology.dcc.signature import (
+    SignatureVerdict,
+    SignerInfo,
+    load_certificates,
+    sign,
+    verify,
+)
 from metrology.dcc.writer import build
 
 __all__ = [
@@ -72,6 +79,8 @@ __all__ = [
     "ResponsiblePerson",
     "Result",
     "SignatureError",
+    "SignatureVerdict",
+    "SignerInfo",
     "Software",
     "Statement",
     "Text",
@@ -79,6 +88,9 @@ __all__ = [
     "UsedMethod",
     "Value",
     "build",
+    "load_certificates",
     "parse",
+    "sign",
     "validate",
+    "verify",
 ]

@@ -64,9 +64,7 @@ class DccInvalid(DccError):
         self.line = line
         self.path = path
         where = ", ".join(
-            part
-            for part in (f"line {line}" if line else "", f"at {path}" if path else "")
-            if part
+            part for part in (f"line {line}" if line else "", f"at {path}" if path else "") if part
         )
         super().__init__(
             f"{where}: {reason}" if where else reason,

@@ -16,9 +16,9 @@ come out as one point per row with what it was measured at.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterator
-import datetime as dt
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -97,7 +97,9 @@ Country = Annotated[str, Field(pattern=r"^[A-Z]{2}$", description="ISO 3166-1, e
 RefTypes = tuple[Annotated[str, Field(pattern=r"^\S+$")], ...]
 """``refType`` tokens (``basic_measurementError``), the DCC's machine-readable roles."""
 Conformity = Literal["pass", "fail", "conditionalPass", "conditionalFail", "noPass", "noFail"]
-IdentificationIssuer = Literal["manufacturer", "calibrationLaboratory", "customer", "owner", "other"]
+IdentificationIssuer = Literal[
+    "manufacturer", "calibrationLaboratory", "customer", "owner", "other"
+]
 PerformanceLocation = Literal[
     "laboratory", "customer", "laboratoryBranch", "customerBranch", "other"
 ]
@@ -512,7 +514,9 @@ class Point(FrozenModel):
     result: Text
     quantity: Text | None = None
     ref_types: RefTypes = ()
-    row: int | None = Field(None, description="Row of its table (0-based); None for a single value.")
+    row: int | None = Field(
+        None, description="Row of its table (0-based); None for a single value."
+    )
     value: Value
     conditions: tuple[Condition, ...] = ()
 

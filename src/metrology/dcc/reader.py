@@ -57,9 +57,7 @@ class _Reader:
 
     def strings(self, element: etree._Element, name: str) -> tuple[str, ...]:
         return tuple(
-            text
-            for child in self.kids(element, name)
-            if (text := (child.text or "").strip())
+            text for child in self.kids(element, name) if (text := (child.text or "").strip())
         )
 
     @staticmethod
@@ -101,7 +99,9 @@ class _Reader:
 
     # -- administrative data ----------------------------------------------------------------
 
-    def identifications(self, element: etree._Element | None, path: str) -> tuple[m.Identification, ...]:
+    def identifications(
+        self, element: etree._Element | None, path: str
+    ) -> tuple[m.Identification, ...]:
         if element is None:
             return ()
         return tuple(
@@ -200,7 +200,11 @@ class _Reader:
             here = f"{path}/respPerson[{i}]"
             contact = self.kid(person, "person")
             assert contact is not None  # required by the schema
-            for flag in ("cryptElectronicSeal", "cryptElectronicSignature", "cryptElectronicTimeStamp"):
+            for flag in (
+                "cryptElectronicSeal",
+                "cryptElectronicSignature",
+                "cryptElectronicTimeStamp",
+            ):
                 if self.kid(person, flag) is not None:
                     self.skip(here, f"dcc:{flag}")
             found.append(
@@ -248,7 +252,9 @@ class _Reader:
             texts=texts,
         )
 
-    def statements(self, element: etree._Element | None, path: str, name: str) -> tuple[m.Statement, ...]:
+    def statements(
+        self, element: etree._Element | None, path: str, name: str
+    ) -> tuple[m.Statement, ...]:
         if element is None:
             return ()
         return tuple(
@@ -337,12 +343,16 @@ class _Reader:
         ci = self.kid(element, "coverageIntervalXMLList", S)
         u_values = spread(column("uncertaintyXMLList", unc), "si:uncertaintyXMLList")
         k_values = spread(column("coverageFactorXMLList", unc), "si:coverageFactorXMLList")
-        p_values = spread(column("coverageProbabilityXMLList", unc), "si:coverageProbabilityXMLList")
+        p_values = spread(
+            column("coverageProbabilityXMLList", unc), "si:coverageProbabilityXMLList"
+        )
         d_values = spread(column("distributionXMLList", unc), "si:distributionXMLList")
         s_values = spread(column("standardUncXMLList", ci), "si:standardUncXMLList")
         lo_values = spread(column("intervalMinXMLList", ci), "si:intervalMinXMLList")
         hi_values = spread(column("intervalMaxXMLList", ci), "si:intervalMaxXMLList")
-        cp_values = spread(column("coverageProbabilityXMLList", ci), "si:coverageProbabilityXMLList")
+        cp_values = spread(
+            column("coverageProbabilityXMLList", ci), "si:coverageProbabilityXMLList"
+        )
         cd_values = spread(column("distributionXMLList", ci), "si:distributionXMLList")
         for region in ("ellipsoidalRegionXMLList", "rectangularRegionXMLList"):
             if self.kid(element, region, S) is not None:
@@ -381,7 +391,9 @@ class _Reader:
         unit = self.string(element, "listUnit", S)
         shared = self.kid(element, "listUnivariateUnc", S)
         expanded = self.expanded(self.kid(shared, "expandedUnc", S)) if shared is not None else None
-        interval = self.interval(self.kid(shared, "coverageInterval", S)) if shared is not None else None
+        interval = (
+            self.interval(self.kid(shared, "coverageInterval", S)) if shared is not None else None
+        )
         for region in ("ellipsoidalRegion", "rectangularRegion"):
             if self.kid(element, region, S) is not None:
                 self.skip(path, f"si:{region}")
@@ -427,7 +439,9 @@ class _Reader:
             if child.tag == S + "hybrid":
                 for i, part in enumerate(child, start=1):
                     if isinstance(part.tag, str):
-                        found = self.representation(part, f"{path}/hybrid/{etree.QName(part).localname}[{i}]")
+                        found = self.representation(
+                            part, f"{path}/hybrid/{etree.QName(part).localname}[{i}]"
+                        )
                         if found:
                             representations.append(found)
             elif child.tag.startswith(S):
@@ -436,7 +450,12 @@ class _Reader:
                     representations.append(found)
             elif name == "noQuantity":
                 self.skip(path, "dcc:noQuantity (a text instead of a value)")
-            elif name in ("relativeUncertainty", "usedMethods", "usedSoftware", "measuringEquipments"):
+            elif name in (
+                "relativeUncertainty",
+                "usedMethods",
+                "usedSoftware",
+                "measuringEquipments",
+            ):
                 self.skip(path, f"dcc:{name}")
         if not representations:
             return None
@@ -446,7 +465,9 @@ class _Reader:
             if len(other) == len(first):
                 hybrid.append(other)
             else:
-                self.skip(path, f"hybrid representation {index} has {len(other)} values, not {len(first)}")
+                self.skip(
+                    path, f"hybrid representation {index} has {len(other)} values, not {len(first)}"
+                )
         return m.Quantity(
             name=self.text(self.kid(element, "name"), f"{path}/name"),
             description=self.text(self.kid(element, "description"), f"{path}/description"),
@@ -497,7 +518,14 @@ class _Reader:
             table = self.table(child, f"{path}/list[{i}]")
             if table is not None:
                 lists.append(table)
-        for extra in ("dateTime", "dateTimeXMLList", "usedMethods", "usedSoftware", "measuringEquipments", "measurementMetaData"):
+        for extra in (
+            "dateTime",
+            "dateTimeXMLList",
+            "usedMethods",
+            "usedSoftware",
+            "measuringEquipments",
+            "measurementMetaData",
+        ):
             if self.kid(element, extra) is not None:
                 self.skip(path, f"dcc:{extra} of a list")
         if not quantities and not lists:
@@ -511,7 +539,9 @@ class _Reader:
             influence_conditions=self.conditions(self.kid(element, "influenceConditions"), path),
         )
 
-    def conditions(self, element: etree._Element | None, path: str) -> tuple[m.InfluenceCondition, ...]:
+    def conditions(
+        self, element: etree._Element | None, path: str
+    ) -> tuple[m.InfluenceCondition, ...]:
         if element is None:
             return ()
         found = []
@@ -520,7 +550,9 @@ class _Reader:
             if self.kid(condition, "certificate") is not None:
                 self.skip(here, "dcc:certificate")
             data = self.kid(condition, "data")
-            quantities, lists, texts = self.data(data, f"{here}/data") if data is not None else ((), (), ())
+            quantities, lists, texts = (
+                self.data(data, f"{here}/data") if data is not None else ((), (), ())
+            )
             if lists:
                 self.skip(f"{here}/data", "dcc:list in an influence condition")
             if not quantities and not texts:
@@ -529,7 +561,9 @@ class _Reader:
             found.append(
                 m.InfluenceCondition(
                     name=self.required_text(self.kid(condition, "name"), f"{here}/name"),
-                    description=self.text(self.kid(condition, "description"), f"{here}/description"),
+                    description=self.text(
+                        self.kid(condition, "description"), f"{here}/description"
+                    ),
                     ref_types=self.ref_types(condition),
                     status=self.string(condition, "status"),  # type: ignore[arg-type]
                     quantities=quantities,
@@ -540,7 +574,9 @@ class _Reader:
 
     # -- measurement results ----------------------------------------------------------------
 
-    def equipment(self, element: etree._Element | None, path: str) -> tuple[m.MeasuringEquipment, ...]:
+    def equipment(
+        self, element: etree._Element | None, path: str
+    ) -> tuple[m.MeasuringEquipment, ...]:
         if element is None:
             return ()
         found = []
@@ -554,17 +590,23 @@ class _Reader:
             found.append(
                 m.MeasuringEquipment(
                     name=self.required_text(self.kid(equipment, "name"), f"{here}/name"),
-                    description=self.text(self.kid(equipment, "description"), f"{here}/description"),
+                    description=self.text(
+                        self.kid(equipment, "description"), f"{here}/description"
+                    ),
                     ref_types=self.ref_types(equipment),
                     certificate=m.CertificateReference(
-                        referral=self.required_text(self.kid(certificate, "referral"), f"{here}/certificate/referral"),
+                        referral=self.required_text(
+                            self.kid(certificate, "referral"), f"{here}/certificate/referral"
+                        ),
                         referral_id=self.string(certificate, "referralID") or "",
                         procedure=self.string(certificate, "procedure") or "",
                         value=self.string(certificate, "value") or "",
                     )
                     if certificate is not None
                     else None,
-                    manufacturer=self.text(self.kid(manufacturer, "name"), f"{here}/manufacturer/name")
+                    manufacturer=self.text(
+                        self.kid(manufacturer, "name"), f"{here}/manufacturer/name"
+                    )
                     if manufacturer is not None
                     else None,
                     model=self.string(equipment, "model"),
@@ -581,7 +623,9 @@ class _Reader:
         return tuple(
             m.UsedMethod(
                 name=self.required_text(self.kid(method, "name"), f"{path}/usedMethod[{i}]/name"),
-                description=self.text(self.kid(method, "description"), f"{path}/usedMethod[{i}]/description"),
+                description=self.text(
+                    self.kid(method, "description"), f"{path}/usedMethod[{i}]/description"
+                ),
                 ref_types=self.ref_types(method),
                 norms=self.strings(method, "norm"),
                 references=self.strings(method, "reference"),
@@ -639,7 +683,9 @@ class _Reader:
         contact = _required(self.kid(lab, "contact"), "calibrationLaboratory/contact")
         customer = _required(self.kid(admin, "customer"), "customer")
         statements = list(
-            self.statements(self.kid(admin, "statements"), "administrativeData/statements", "statement")
+            self.statements(
+                self.kid(admin, "statements"), "administrativeData/statements", "statement"
+            )
         )
         issue_date = None
         for statement in statements:
@@ -653,25 +699,34 @@ class _Reader:
             element = self.kid(root, ring)
             if element is not None and not (ring == "comment" and _only_signatures(element)):
                 self.skip(ring, f"dcc:{ring}")
-        results = self.kids(_required(self.kid(root, "measurementResults"), "measurementResults"), "measurementResult")
+        results = self.kids(
+            _required(self.kid(root, "measurementResults"), "measurementResults"),
+            "measurementResult",
+        )
         return m.Dcc(
             unique_identifier=self.string(core, "uniqueIdentifier") or "",
             country_code=self.string(core, "countryCodeISO3166_1") or "",
             used_languages=self.strings(core, "usedLangCodeISO639_1"),
             mandatory_languages=self.strings(core, "mandatoryLangCodeISO639_1"),
-            identifications=self.identifications(self.kid(core, "identifications"), "coreData/identifications"),
+            identifications=self.identifications(
+                self.kid(core, "identifications"), "coreData/identifications"
+            ),
             receipt_date=self.date(self.string(core, "receiptDate")),
             begin_performance_date=self.date(self.string(core, "beginPerformanceDate")),  # type: ignore[arg-type]
             end_performance_date=self.date(self.string(core, "endPerformanceDate")),  # type: ignore[arg-type]
             performance_location=self.string(core, "performanceLocation"),  # type: ignore[arg-type]
             issue_date=issue_date,
-            software=self.software(_required(self.kid(admin, "dccSoftware"), "dccSoftware"), "dccSoftware"),
+            software=self.software(
+                _required(self.kid(admin, "dccSoftware"), "dccSoftware"), "dccSoftware"
+            ),
             items=self.items(_required(self.kid(admin, "items"), "items"), "items"),
             laboratory=m.Laboratory(
                 code=self.string(lab, "calibrationLaboratoryCode"),
                 **self.contact(contact, "calibrationLaboratory/contact"),
             ),
-            responsible_persons=self.persons(_required(self.kid(admin, "respPersons"), "respPersons"), "respPersons"),
+            responsible_persons=self.persons(
+                _required(self.kid(admin, "respPersons"), "respPersons"), "respPersons"
+            ),
             customer=m.Contact(**self.contact(customer, "customer")),
             statements=tuple(statements),
             measurement_results=tuple(
@@ -720,9 +775,7 @@ def read(root: etree._Element) -> m.Dcc:
     return _wrap(lambda: _Reader().certificate(root))
 
 
-def parse(
-    xml_bytes: bytes, *, validate: bool = True, max_bytes: int = MAX_DCC_BYTES
-) -> m.Dcc:
+def parse(xml_bytes: bytes, *, validate: bool = True, max_bytes: int = MAX_DCC_BYTES) -> m.Dcc:
     """Read a DCC 3.1.2 document (its bytes) into the model.
 
     Raises DccUnsafe (refused before parsing), DccInvalid (the schema's message and line, or a

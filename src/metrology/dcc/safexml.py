@@ -18,7 +18,9 @@ MAX_DCC_BYTES = 32 * 1024 * 1024
 """Default size limit: large enough for a DCC with an embedded PDF, small enough to refuse a
 flood before it is parsed."""
 
-_HTML = re.compile(rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S)
+_HTML = re.compile(
+    rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S
+)
 
 
 def _parser() -> etree.XMLParser:

@@ -69,9 +69,7 @@ def _text(parent: etree._Element, name: str, text: m.Text | None) -> None:
             child.set("lang", content.lang)
 
 
-def _identifications(
-    parent: etree._Element, identifications: Sequence[m.Identification]
-) -> None:
+def _identifications(parent: etree._Element, identifications: Sequence[m.Identification]) -> None:
     if not identifications:
         return
     element = _d(parent, "identifications")
@@ -139,7 +137,9 @@ def _statement(parent: etree._Element, name: str, statement: m.Statement) -> Non
         _data(element, "data", statement.quantities, (), statement.texts)
 
 
-def _statements(parent: etree._Element, name: str, child: str, statements: Sequence[m.Statement]) -> None:
+def _statements(
+    parent: etree._Element, name: str, child: str, statements: Sequence[m.Statement]
+) -> None:
     if not statements:
         return
     element = _d(parent, name)
@@ -475,9 +475,7 @@ def build_tree(dcc: m.Dcc) -> etree._Element:
 
     _contact(admin, "customer", dcc.customer)
     issued = _issue_statement(dcc)
-    _statements(
-        admin, "statements", "statement", [*dcc.statements, *([issued] if issued else [])]
-    )
+    _statements(admin, "statements", "statement", [*dcc.statements, *([issued] if issued else [])])
 
     results = _d(root, "measurementResults")
     for result in dcc.measurement_results:

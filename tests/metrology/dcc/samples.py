@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 
 from metrology.dcc import (
+    CertificateReference,
     Contact,
     Dcc,
     ExpandedUncertainty,
@@ -23,7 +24,6 @@ from metrology.dcc import (
     Location,
     MeasurementResult,
     MeasuringEquipment,
-    CertificateReference,
     Quantity,
     QuantityList,
     ResponsiblePerson,
@@ -95,7 +95,9 @@ def ambient(temperature: str = "23.0", humidity: str = "45") -> tuple[InfluenceC
             quantities=(
                 Quantity(
                     name=Text.of(en="Temperature", vi="Nhiệt độ"),
-                    values=(Value.of(temperature, "°C", uncertainty="0.5", k="2", probability="0.95"),),
+                    values=(
+                        Value.of(temperature, "°C", uncertainty="0.5", k="2", probability="0.95"),
+                    ),
                 ),
             ),
         ),
@@ -178,7 +180,11 @@ def single() -> Dcc:
                         ref_types=("basic_measuredValue",),
                         values=(
                             Value.of(
-                                "10.0000123", "V", uncertainty="0.0000008", k="2", probability="0.95"
+                                "10.0000123",
+                                "V",
+                                uncertainty="0.0000008",
+                                k="2",
+                                probability="0.95",
                             ),
                         ),
                     ),
@@ -210,7 +216,9 @@ def zener() -> Dcc:
                 Quantity(
                     name=Text.of(en="Output voltage", vi="Điện áp ra"),
                     ref_types=("basic_measuredValue",),
-                    values=(Value.of(value, "V", uncertainty=uncertainty, k="2", probability="0.95"),),
+                    values=(
+                        Value.of(value, "V", uncertainty=uncertainty, k="2", probability="0.95"),
+                    ),
                 ),
             ),
         )
@@ -231,7 +239,10 @@ def zener() -> Dcc:
             ),
         ),
         influence_conditions=ambient("23.1", "41"),
-        results=(output("1.018", "1.01800452", "0.00000011"), output("10", "9.99999921", "0.0000006")),
+        results=(
+            output("1.018", "1.01800452", "0.00000011"),
+            output("10", "9.99999921", "0.0000006"),
+        ),
     )
     return _base("VMI-DCC-2026-0002", item, (result,))
 
@@ -328,7 +339,9 @@ def instrument_table() -> Dcc:
         name=Text.of(en="DC voltage", vi="Điện áp một chiều"),
         used_methods=(gum_method(),),
         influence_conditions=ambient("23.2", "48"),
-        results=(Result(name=Text.of(en="Calibration table", vi="Bảng hiệu chuẩn"), lists=(table,)),),
+        results=(
+            Result(name=Text.of(en="Calibration table", vi="Bảng hiệu chuẩn"), lists=(table,)),
+        ),
     )
     return _base("VMI-DCC-2026-0004", item, (result,))
 
