@@ -47,7 +47,8 @@ MESSAGES: dict[str, dict[str, str]] = {
         "vi": "chữ ký nguyên vẹn nhưng không được tin cậy: {reason}",
     },
     "dcc.signature.expired": {
-        "en": "signature intact but the signer's certificate is not valid on {checked_at}: {reason}",
+        "en": "signature intact but the signer's certificate is not valid on {checked_at}: "
+        "{reason}",
         "vi": "chữ ký nguyên vẹn nhưng chứng thư của người ký không còn hiệu lực vào {checked_at}: "
         "{reason}",
     },

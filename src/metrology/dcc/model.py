@@ -311,13 +311,13 @@ class Value(FrozenModel):
             raise ValueError("an expanded uncertainty needs its value, k and probability")
         if uncertainty is not None:
             expanded = ExpandedUncertainty(
-                value=uncertainty,  # type: ignore[arg-type]
-                coverage_factor=k,  # type: ignore[arg-type]
-                coverage_probability=probability,  # type: ignore[arg-type]
+                value=uncertainty,
+                coverage_factor=k,
+                coverage_probability=probability,
                 distribution=distribution,
             )
         return cls(
-            value=value,  # type: ignore[arg-type]
+            value=value,
             unit=units.symbol_to_dsi(symbol),
             label=label,
             uncertainty=expanded,
@@ -532,7 +532,7 @@ class Point(FrozenModel):
 class Dcc(FrozenModel):
     """A Digital Calibration Certificate (DCC 3.1.2), as far as etalon reads and writes it."""
 
-    schema_version: Literal["3.1.2"] = SCHEMA_VERSION
+    schema_version: Literal["3.1.2"] = "3.1.2"
     unique_identifier: Str
     country_code: Country = Field(..., description="Where the DCC was issued (ISO 3166-1).")
     used_languages: tuple[Lang, ...] = Field(("en", "vi"), min_length=1)

@@ -106,7 +106,7 @@ class _Reader:
             return ()
         return tuple(
             m.Identification(
-                issuer=self.string(ident, "issuer"),  # type: ignore[arg-type]
+                issuer=self.string(ident, "issuer"),
                 value=self.string(ident, "value") or "",
                 name=self.text(self.kid(ident, "name"), f"{path}/identification[{i}]/name"),
             )
@@ -162,7 +162,7 @@ class _Reader:
                 m.Software(
                     name=self.required_text(self.kid(software, "name"), f"{here}/name"),
                     release=self.string(software, "release") or "?",
-                    type=self.string(software, "type"),  # type: ignore[arg-type]
+                    type=self.string(software, "type"),
                 )
             )
         return tuple(found)
@@ -247,7 +247,7 @@ class _Reader:
             valid=self.boolean(self.string(element, "valid")),
             date=self.date(self.string(element, "date")),
             period=self.string(element, "period"),
-            conformity=conformity,  # type: ignore[arg-type]
+            conformity=conformity,
             quantities=quantities,
             texts=texts,
         )
@@ -327,14 +327,14 @@ class _Reader:
             if entries is None:
                 return [None] * count
             if len(entries) == 1:
-                return entries * count
+                return [entries[0]] * count
             if len(entries) != count:
                 raise DccInvalid(
                     f"{count} values but {len(entries)} entries in {what}",
                     path=path,
                     line=_line(element),
                 )
-            return list(entries)
+            return [*entries]
 
         unit_list = spread(column("unitXMLList"), "si:unitXMLList")
         labels = spread(column("labelXMLList"), "si:labelXMLList")
@@ -366,18 +366,18 @@ class _Reader:
                     label=labels[i],
                     date_time=dt.datetime.fromisoformat(times[i]) if times[i] else None,  # type: ignore[arg-type]
                     uncertainty=m.ExpandedUncertainty(
-                        value=u_values[i],  # type: ignore[arg-type]
-                        coverage_factor=k_values[i],  # type: ignore[arg-type]
-                        coverage_probability=p_values[i],  # type: ignore[arg-type]
+                        value=u_values[i],
+                        coverage_factor=k_values[i],
+                        coverage_probability=p_values[i],
                         distribution=d_values[i],
                     )
                     if unc is not None
                     else None,
                     coverage_interval=m.CoverageInterval(
-                        standard_uncertainty=s_values[i],  # type: ignore[arg-type]
-                        minimum=lo_values[i],  # type: ignore[arg-type]
-                        maximum=hi_values[i],  # type: ignore[arg-type]
-                        coverage_probability=cp_values[i],  # type: ignore[arg-type]
+                        standard_uncertainty=s_values[i],
+                        minimum=lo_values[i],
+                        maximum=hi_values[i],
+                        coverage_probability=cp_values[i],
                         distribution=cd_values[i],
                     )
                     if ci is not None
@@ -565,7 +565,7 @@ class _Reader:
                         self.kid(condition, "description"), f"{here}/description"
                     ),
                     ref_types=self.ref_types(condition),
-                    status=self.string(condition, "status"),  # type: ignore[arg-type]
+                    status=self.string(condition, "status"),
                     quantities=quantities,
                     texts=texts,
                 )
@@ -635,7 +635,7 @@ class _Reader:
 
     def measurement_result(self, element: etree._Element, path: str) -> m.MeasurementResult:
         results = []
-        for i, result in enumerate(self.kids(self.kid(element, "results"), "result"), start=1):  # type: ignore[arg-type]
+        for i, result in enumerate(self.kids(self.kid(element, "results"), "result"), start=1):
             here = f"{path}/result[{i}]"
             data = self.kid(result, "data")
             assert data is not None  # required by the schema
@@ -655,7 +655,8 @@ class _Reader:
             )
         if not results:
             raise DccInvalid(
-                "no result the model can hold (every value is complex, constant, a formula or a file)",
+                "no result the model can hold "
+                "(every value is complex, constant, a formula or a file)",
                 path=path,
                 line=_line(element),
             )
@@ -712,9 +713,9 @@ class _Reader:
                 self.kid(core, "identifications"), "coreData/identifications"
             ),
             receipt_date=self.date(self.string(core, "receiptDate")),
-            begin_performance_date=self.date(self.string(core, "beginPerformanceDate")),  # type: ignore[arg-type]
-            end_performance_date=self.date(self.string(core, "endPerformanceDate")),  # type: ignore[arg-type]
-            performance_location=self.string(core, "performanceLocation"),  # type: ignore[arg-type]
+            begin_performance_date=self.date(self.string(core, "beginPerformanceDate")),
+            end_performance_date=self.date(self.string(core, "endPerformanceDate")),
+            performance_location=self.string(core, "performanceLocation"),
             issue_date=issue_date,
             software=self.software(
                 _required(self.kid(admin, "dccSoftware"), "dccSoftware"), "dccSoftware"

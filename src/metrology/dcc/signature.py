@@ -40,16 +40,11 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509 import verification
 from lxml import etree
 from pydantic import Field
-from signxml import (
-    CanonicalizationMethod,
-    DigestAlgorithm,
-    SignatureConfiguration,
-    SignatureMethod,
-    XMLSigner,
-    XMLVerifier,
-)
+from signxml.algorithms import CanonicalizationMethod, DigestAlgorithm, SignatureMethod
 from signxml.exceptions import SignXMLException
-from signxml.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
+from signxml.signer import XMLSigner
+from signxml.verifier import SignatureConfiguration, XMLVerifier
+from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
 from metrology.dcc.errors import DccInvalid, SignatureError
 from metrology.dcc.messages import text
@@ -265,7 +260,8 @@ def sign(
     except (SignXMLException, ValueError) as exc:
         raise SignatureError(f"signing failed: {exc}") from exc
     validate_tree(signed)
-    return etree.tostring(signed.getroottree(), xml_declaration=True, encoding="UTF-8")
+    document: bytes = etree.tostring(signed.getroottree(), xml_declaration=True, encoding="UTF-8")
+    return document
 
 
 # -- verifying ---------------------------------------------------------------------------------
@@ -465,7 +461,8 @@ def verify(
         return _verdict(
             "valid",
             "dcc.signature.valid",
-            f"signed by {signer.subject}, certificate {signer.serial_number}, chains to a trust anchor",
+            f"signed by {signer.subject}, certificate {signer.serial_number}, "
+            "chains to a trust anchor",
             checked_at,
             **base,
         )

@@ -490,6 +490,7 @@ def build(dcc: m.Dcc, *, validate: bool = True) -> bytes:
     root = build_tree(dcc)
     if validate:
         validate_tree(root)
-    return etree.tostring(
+    document: bytes = etree.tostring(
         root.getroottree(), xml_declaration=True, encoding="UTF-8", pretty_print=True
     )
+    return document
