@@ -334,7 +334,9 @@ def parse_symbol(symbol: str) -> Unit:
         raise UnsupportedUnit(
             symbol, "more than one '/' is ambiguous: write the divisors in parentheses, J/(mol·K)"
         )
-    numerator, _, denominator = text.partition("/")
+    numerator, slash, denominator = text.partition("/")
+    if slash and not denominator.strip():
+        raise UnsupportedUnit(symbol, "nothing after '/'")
     terms: list[UnitTerm] = []
     parts = _split_product(numerator)
     if parts == ["1"] and denominator:

@@ -93,9 +93,11 @@ def validate_tree(root: etree._Element) -> None:
     resource = xmlschema.XMLResource(root, allow="none", defuse="always")
     error = next(iter(schema.iter_errors(resource, use_location_hints=False)), None)
     if error is not None:
-        reason = error.reason or error.message
+        reason = str(error.reason or error.message)
+        if isinstance(error.obj, str) and len(error.obj) <= 80:
+            reason += f" (the value is {error.obj!r})"
         line = error.sourceline if isinstance(error.sourceline, int) else None
-        raise DccInvalid(str(reason), line=line, path=error.path)
+        raise DccInvalid(reason, line=line, path=error.path)
 
 
 def validate(xml_bytes: bytes, *, max_bytes: int = MAX_DCC_BYTES) -> None:

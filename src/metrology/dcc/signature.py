@@ -236,6 +236,14 @@ def sign(
             f"the key does not belong to the certificate {chain[0].subject.rfc4514_string()}"
             " (give the signer's certificate first)"
         )
+    moment = (signing_time or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
+    if not chain[0].not_valid_before_utc <= moment <= chain[0].not_valid_after_utc:
+        raise SignatureError(
+            f"the signer's certificate {chain[0].subject.rfc4514_string()} is not valid on "
+            f"{moment.isoformat(timespec='seconds')} (valid from "
+            f"{chain[0].not_valid_before_utc.isoformat()} to "
+            f"{chain[0].not_valid_after_utc.isoformat()})"
+        )
     _comment(root).append(etree.Element(f"{{{DS_NS}}}Signature", Id="placeholder"))
     options: dict[str, Any] = {
         "signature_algorithm": _algorithm(private_key),
@@ -247,7 +255,7 @@ def sign(
     signer: XMLSigner
     if xades:
         signer = _XAdESSigner(**options)
-        signer.signing_time = signing_time
+        signer.signing_time = moment
     else:
         signer = XMLSigner(**options)
     try:

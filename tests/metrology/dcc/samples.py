@@ -28,6 +28,7 @@ from metrology.dcc import (
     QuantityList,
     ResponsiblePerson,
     Result,
+    Software,
     Statement,
     Text,
     UsedMethod,
@@ -132,6 +133,8 @@ def _base(identifier: str, item: Item, results: tuple[MeasurementResult, ...]) -
         begin_performance_date=dt.date(2026, 3, 3),
         end_performance_date=dt.date(2026, 3, 5),
         issue_date=dt.date(2026, 3, 9),
+        # pinned, so that the golden documents do not change with etalon's version
+        software=(Software(name=Text.of("etalon"), release="test", type="application"),),
         items=(item,),
         laboratory=laboratory(),
         responsible_persons=(person(),),
