@@ -91,9 +91,7 @@ def test_english_and_vietnamese_text_elements() -> None:
 def test_issue_date_is_a_statement_read_back_as_issue_date() -> None:
     certificate = samples.zener()
     root = etree.fromstring(dcc.build(certificate))
-    statement = root.xpath(
-        f"//dcc:statement[@refType='{ISSUE_DATE_REF_TYPE}']", namespaces=NS
-    )[0]
+    statement = root.xpath(f"//dcc:statement[@refType='{ISSUE_DATE_REF_TYPE}']", namespaces=NS)[0]
     assert statement.xpath("dcc:date/text()", namespaces=NS) == ["2026-03-09"]
     assert {c.get("lang") for c in statement.xpath(".//dcc:content", namespaces=NS)} == {
         "en",
@@ -135,7 +133,9 @@ def test_an_unknown_unit_is_refused_not_written() -> None:
         dcc.build(broken)
 
 
-def _table(values: tuple[dcc.Value, ...], hybrid: tuple[tuple[dcc.Value, ...], ...] = ()) -> dcc.Dcc:
+def _table(
+    values: tuple[dcc.Value, ...], hybrid: tuple[tuple[dcc.Value, ...], ...] = ()
+) -> dcc.Dcc:
     certificate = samples.single()
     result = certificate.measurement_results[0]
     table = dcc.QuantityList(
@@ -203,6 +203,8 @@ def test_building_without_validation_gives_the_same_bytes() -> None:
 
 
 def test_the_default_software_is_etalon() -> None:
-    certificate = samples.single().model_copy(update={"software": dcc.Dcc.model_fields["software"].get_default(call_default_factory=True)})
+    certificate = samples.single().model_copy(
+        update={"software": dcc.Dcc.model_fields["software"].get_default(call_default_factory=True)}
+    )
     assert certificate.software[0].name.get() == "etalon"
     assert dcc.parse(dcc.build(certificate)).software == certificate.software

@@ -88,7 +88,12 @@ def test_a_calibration_table_with_hybrid_units_and_one_uncertainty(thermometer: 
     # the °C representation of the reference column
     reference = thermometer.measurement_results[0].results[0].lists[0].quantities[0]
     celsius = reference.in_unit("\\degreecelsius")
-    assert celsius is not None and [v.value for v in celsius] == ["0.010", "49.998", "99.991", "149.989"]
+    assert celsius is not None and [v.value for v in celsius] == [
+        "0.010",
+        "49.998",
+        "99.991",
+        "149.989",
+    ]
     conformity = thermometer.measurement_results[0].results[0].lists[0].quantities[2].metadata
     assert conformity[0].conformity == ("pass", "pass", "pass", "fail")
 
@@ -129,7 +134,9 @@ def test_zener_outputs_are_two_points() -> None:
     assert {p.value.uncertainty.coverage_factor for p in points if p.value.uncertainty} == {"2"}
     assert certificate.item.serial_number == "Z-98765"
     equipment = certificate.measurement_results[0].measuring_equipments[0]
-    assert equipment.certificate is not None and equipment.certificate.referral_id == "BIPM.EM-K10.b"
+    assert (
+        equipment.certificate is not None and equipment.certificate.referral_id == "BIPM.EM-K10.b"
+    )
 
 
 def test_a_resistor_at_several_currents_is_one_point_per_current() -> None:
@@ -202,9 +209,15 @@ def test_a_list_of_rows() -> None:
     def row(current: str, resistance: str) -> dcc.QuantityList:
         return dcc.QuantityList(
             quantities=(
-                dcc.Quantity(ref_types=("basic_nominalValue",), values=(dcc.Value.of(current, "mA"),)),
                 dcc.Quantity(
-                    values=(dcc.Value.of(resistance, "Ω", uncertainty="4E-5", k="2", probability="0.95"),)
+                    ref_types=("basic_nominalValue",), values=(dcc.Value.of(current, "mA"),)
+                ),
+                dcc.Quantity(
+                    values=(
+                        dcc.Value.of(
+                            resistance, "Ω", uncertainty="4E-5", k="2", probability="0.95"
+                        ),
+                    )
                 ),
             )
         )

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -24,7 +25,7 @@ READERS: dict[str, Callable[[bytes], object]] = {
 
 
 class _Counter(BaseHTTPRequestHandler):
-    hits: list[str] = []
+    hits: ClassVar[list[str]] = []
 
     def do_GET(self) -> None:
         type(self).hits.append(self.path)
@@ -58,10 +59,9 @@ def test_external_entity_reading_a_local_file_is_refused(reader: str, tmp_path: 
     secret = tmp_path / "secret.txt"
     secret.write_text("TOP-SECRET-KEY")
     document = (
-        f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "{secret.as_uri()}">]>\n'
-        "<r>&x;</r>"
+        f'<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY x SYSTEM "{secret.as_uri()}">]>\n<r>&x;</r>'
     ).encode()
-    with pytest.raises(dcc.DccUnsafe, match="DOCTYPE declaration .* is refused") as caught:
+    with pytest.raises(dcc.DccUnsafe, match=r"DOCTYPE declaration .* is refused") as caught:
         READERS[reader](document)
     assert "TOP-SECRET-KEY" not in str(caught.value)
 
