@@ -287,3 +287,24 @@ def test_refusals_when_signing(
         dcc.load_certificates(b"not a certificate")
     with pytest.raises(dcc.DccInvalid, match="not a DCC"):
         dcc.sign(b"<r/>", key=lab_signer.key, certificates=[lab_signer.certificate])
+
+
+def test_a_document_written_elsewhere_signs_and_verifies(
+    lab_signer: pki.Identity, intermediate_ca: pki.Identity, root_ca: pki.Identity
+) -> None:
+    original = (DATA / "thermometer-handwritten.xml").read_bytes()  # tabs, an XML comment
+    signed = dcc.sign(
+        original,
+        key=lab_signer.key,
+        certificates=[lab_signer.certificate, intermediate_ca.certificate],
+    )
+    dcc.validate(signed)
+    assert dcc.verify(signed, anchors=[root_ca.certificate]).status == "valid"
+    assert dcc.parse(signed).points() == dcc.parse(original).points()
+    # the signature covers the canonical document (what it says), not its bytes: an XML
+    # comment is not signed content, a changed value is
+    commented = signed.replace(b"Not a real certificate.", b"Not a real certificate!", 1)
+    assert commented != signed
+    assert dcc.verify(commented, anchors=[root_ca.certificate]).status == "valid"
+    edited = signed.replace(b"0.020 -0.028", b"0.021 -0.028", 1)
+    assert dcc.verify(edited, anchors=[root_ca.certificate]).status == "invalid"
