@@ -10,7 +10,8 @@ common notations (:func:`parse_specification`), e.g.::
 
     ±(0.0035 % of reading + 0.0005 % of range)
     ±(0.5 % rdg + 2 digits)          # needs resolution (the value of one digit)
-    ± (10 ppm of reading + 2 ppm of range + 5 µV)   # with unit "V": floor 5e-6
+    ± (10 ppm of reading + 2 ppm of range + 5 µV)   # with unit "V": floor 5e-6 (SI
+                                                    # multiples by metrology.units' rules)
     ±0.1 °C                          # with unit "°C"
     2 %RH                            # with unit "%RH": a floor, not a relative term
 
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import math
 import re
+from decimal import Decimal
 from typing import Self
 
 from pydantic import Field, field_validator, model_validator
@@ -30,12 +32,6 @@ from metrology._common import MetrologyError, MetrologyModel, check_text, finite
 from metrology.conformity import Tolerance
 
 MAX_TEXT = 200
-
-SI_PREFIXES: dict[str, float] = {
-    "Y": 1e24, "Z": 1e21, "E": 1e18, "P": 1e15, "T": 1e12, "G": 1e9, "M": 1e6, "k": 1e3,
-    "h": 1e2, "da": 1e1, "d": 1e-1, "c": 1e-2, "m": 1e-3, "µ": 1e-6, "μ": 1e-6, "u": 1e-6,
-    "n": 1e-9, "p": 1e-12, "f": 1e-15, "a": 1e-18, "z": 1e-21, "y": 1e-24,
-}  # fmt: skip
 
 _READING = r"(?:reading|rdg|rd|indication|value|output|setting)"
 _RANGE = r"(?:range|rng|full\s+scale|f\.?\s?s\.?|span)"
@@ -156,23 +152,27 @@ def parse_specification(
     return Specification(text=text, range=range, resolution=resolution, unit=unit)
 
 
-def _unit_scale(term_unit: str, unit: str, term: str) -> float:
-    """The factor from ``term_unit`` to ``unit`` when they differ by an SI prefix."""
+def _unit_scale(term_unit: str, unit: str, term: str) -> Decimal:
+    """The factor from ``term_unit`` to ``unit`` when they differ by SI prefixes (µV → V),
+    by the project's unit rules (``metrology.units``)."""
     if not unit:
         raise MetrologyError(
             f"the term {term!r} names a unit ({term_unit}): give the specification's unit"
         )
     if term_unit == unit:
-        return 1.0
-    candidates = [("", unit)] + [(p, unit[len(p) :]) for p in SI_PREFIXES if unit.startswith(p)]
-    for unit_prefix, base in candidates:
-        if not base or not term_unit.endswith(base):
-            continue
-        term_prefix = term_unit[: len(term_unit) - len(base)]
-        if term_prefix in SI_PREFIXES:
-            factor = SI_PREFIXES[unit_prefix] if unit_prefix else 1.0
-            return SI_PREFIXES[term_prefix] / factor
-    raise MetrologyError(f"the term {term!r} is in {term_unit}, not in {unit} (or a multiple)")
+        return Decimal(1)
+    # Imported here: metrology.units loads the DCC package, which a specification needs only
+    # for a floor written in another multiple of its unit.
+    from metrology import units
+    from metrology.dcc.errors import UnsupportedUnit
+
+    try:
+        factor = units.scale_factor(units.symbol_to_dsi(term_unit), units.symbol_to_dsi(unit))
+    except UnsupportedUnit as exc:
+        raise MetrologyError(
+            f"the term {term!r} is in {term_unit}, not in {unit} or a multiple of it ({exc})"
+        ) from exc
+    return factor
 
 
 def _parse_terms(text: str, unit: str) -> dict[str, float]:
@@ -234,4 +234,5 @@ def _classify(term: str, suffix: str, value: float, unit: str) -> tuple[str, flo
         return "floor", value
     if re.search(r"\s", suffix) or len(suffix) > 20:
         raise MetrologyError(f"cannot read the term {term!r}")
-    return "floor", value * _unit_scale(suffix, unit, term)
+    # exact decimal scaling: 5 µV is 5e-06 V, not 4.9999999999999996e-06
+    return "floor", float(Decimal(repr(value)) * _unit_scale(suffix, unit, term))

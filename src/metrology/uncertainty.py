@@ -408,6 +408,8 @@ class FormattedResult(MetrologyModel):
     expanded_uncertainty: Decimal
     coverage_factor: Decimal | None
     """``k`` to two decimals, when it was given."""
+    coverage_probability: Decimal | None
+    """``p`` to four decimals (0.9545, 0.95), when it was given."""
     unit: str
     text: str
     """E.g. ``"10000.178 Ω ± 0.017 Ω (k = 2.00)"``."""
@@ -441,6 +443,7 @@ class BudgetResult(MetrologyModel):
             self.estimate,
             self.expanded_uncertainty,
             coverage_factor=self.coverage_factor,
+            coverage_probability=self.coverage_probability,
             unit=self.unit,
             significant_digits=significant_digits,
             rule=rule,
@@ -643,6 +646,7 @@ def round_result(
     expanded_uncertainty: float,
     *,
     coverage_factor: float | None = None,
+    coverage_probability: float | None = None,
     unit: str = "",
     significant_digits: int = 2,
     rule: UncertaintyRounding = "ea-4/02",
@@ -653,7 +657,9 @@ def round_result(
     ``ea-4/02`` rule to the nearest (half up), but up instead when rounding to the nearest would
     lower it by more than 5 %; ``up``: always up (never understates); ``nearest``: half up.
     The value is rounded to the same decimal place, to the nearest, half to even (unbiased,
-    ISO 80000-1 Annex B rule B). ``k`` is given to two decimals. Inputs are floats; the
+    ISO 80000-1 Annex B rule B). ``k`` is given to two decimals, ``p`` to four (what a DCC's
+    ``si:expandedUnc`` takes: ``dcc.Value.of(r.value, unit, uncertainty=r.expanded_uncertainty,
+    k=r.coverage_factor, probability=r.coverage_probability)``). Inputs are floats; the
     digits are exact decimals of their shortest representation (no binary artefacts).
     """
     if significant_digits not in (1, 2, 3):
@@ -678,6 +684,13 @@ def round_result(
             k_text = _decimal(coverage_factor, "the coverage factor").quantize(
                 Decimal("0.01"), rounding=ROUND_HALF_EVEN
             )
+        p_text = None
+        if coverage_probability is not None:
+            p_text = (
+                _decimal(coverage_probability, "the coverage probability")
+                .quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
+                .normalize()
+            )
     suffix = f" {unit}" if unit else ""
     text = f"{rounded_value:f}{suffix} ± {rounded_u:f}{suffix}"
     if k_text is not None:
@@ -686,6 +699,7 @@ def round_result(
         value=rounded_value,
         expanded_uncertainty=rounded_u,
         coverage_factor=k_text,
+        coverage_probability=p_text,
         unit=unit,
         text=text,
     )

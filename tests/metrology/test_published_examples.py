@@ -24,6 +24,7 @@ available offline; see each test):
 from __future__ import annotations
 
 import math
+from decimal import Decimal
 
 import pytest
 from GTC import dof as gtc_dof
@@ -31,6 +32,7 @@ from GTC import reporting, type_a, type_b, ureal
 from GTC import uncertainty as gtc_uncertainty
 from GTC import value as gtc_value
 
+from metrology import dcc
 from metrology.correction import PolynomialCorrection, correction_from_points
 from metrology.uncertainty import (
     Budget,
@@ -291,3 +293,19 @@ def test_coverage_factors_of_gum_table_g2(p: float | None) -> None:
 
 def test_a_rounded_result_of_a_worked_example() -> None:
     assert round_result(50_000_838.0, 92.48, unit="nm").text == "50000838 nm ± 92 nm"
+
+
+def test_a_rounded_budget_result_is_what_a_dcc_value_takes() -> None:
+    rounded = resistor_budget().evaluate().rounded()
+    assert rounded.coverage_probability == Decimal("0.9545")
+    value = dcc.Value.of(
+        rounded.value,
+        "Ω",
+        uncertainty=rounded.expanded_uncertainty,
+        k=rounded.coverage_factor,
+        probability=rounded.coverage_probability,
+    )
+    assert (value.value, value.unit) == ("10000.178", r"\ohm")
+    assert value.uncertainty is not None
+    assert (value.uncertainty.value, value.uncertainty.coverage_factor) == ("0.017", "2.00")
+    assert value.uncertainty.coverage_probability == "0.9545"

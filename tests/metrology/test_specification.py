@@ -42,7 +42,8 @@ from metrology.specification import Specification, parse_specification
         ("±(2.5 mΩ + 0.001 % rdg)", {"unit": "Ω"}, {"floor": 2.5e-3, "of_reading": 1e-5}),
         ("± 1e-3 % of reading", {}, {"of_reading": 1e-5}),
         ("±(5 µm)", {"unit": "mm"}, {"floor": 5e-3}),
-        ("± 3 m°C", {"unit": "°C"}, {"floor": 3e-3}),
+        ("± 3 mK", {"unit": "K"}, {"floor": 3e-3}),
+        ("±(1 hPa)", {"unit": "Pa"}, {"floor": 100.0}),
         ("±(0.2 %of reading+1 dgt)", {"resolution": 1.0}, {"of_reading": 2e-3, "counts": 1}),
     ],
 )
@@ -114,6 +115,7 @@ def test_procedure_yaml_fields_become_a_specification_and_round_trip() -> None:
         ("0.01 % of reading\n+ 1 digit", {"resolution": 1.0}, "control character"),
         ("0.01 % of reading" + " + 1" * 60, {}, "at most 200|longer than"),
         ("1 🙂", {"unit": "V"}, "not in V"),
+        ("± 3 m°C", {"unit": "°C"}, "takes no prefix"),
         ("nan % of reading", {}, "cannot read"),
         ("5 µV is what the data sheet says", {"unit": "V"}, "cannot read"),
     ],
