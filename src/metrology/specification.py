@@ -28,8 +28,10 @@ from typing import Self
 
 from pydantic import Field, field_validator, model_validator
 
+from metrology import units
 from metrology._common import MetrologyError, MetrologyModel, check_text, finite
 from metrology.conformity import Tolerance
+from metrology.errors import UnsupportedUnit
 
 MAX_TEXT = 200
 
@@ -161,11 +163,6 @@ def _unit_scale(term_unit: str, unit: str, term: str) -> Decimal:
         )
     if term_unit == unit:
         return Decimal(1)
-    # Imported here: metrology.units loads the DCC package, which a specification needs only
-    # for a floor written in another multiple of its unit.
-    from metrology import units
-    from metrology.dcc.errors import UnsupportedUnit
-
     try:
         factor = units.scale_factor(units.symbol_to_dsi(term_unit), units.symbol_to_dsi(unit))
     except UnsupportedUnit as exc:
