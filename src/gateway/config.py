@@ -10,6 +10,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 from drivers.config import Backoff, FrozenModel, Name
 from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
 from gateway.alerts.config import AlertsConfig
+from gateway.calibrations.config import CalibrationsConfig
 from gateway.dashboard_config import DashboardConfig
 from gateway.standards.config import StandardsConfig
 
@@ -151,6 +152,10 @@ class GatewayConfig(FrozenModel):
         None, description="Reference standards: certificate files and scheduled drift analytics."
     )
     alerts: AlertsConfig | None = Field(None, description="Alert rules and notifications.")
+    calibrations: CalibrationsConfig = Field(
+        default_factory=CalibrationsConfig,
+        description="Calibration records from benches (the DCC signing key).",
+    )
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 

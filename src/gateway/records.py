@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 
 from drivers.errors import StoreError
 from gateway.alerts.schema import ALERTS_MIGRATIONS
+from gateway.calibrations.schema import CALIBRATIONS_MIGRATIONS
 from gateway.standards.schema import STANDARDS_MIGRATIONS
 
 T = TypeVar("T")
@@ -62,6 +63,7 @@ MIGRATIONS: dict[str, list[str]] = {
     "core": CORE_MIGRATIONS,
     "standards": STANDARDS_MIGRATIONS,
     "alerts": ALERTS_MIGRATIONS,
+    "calibrations": CALIBRATIONS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 
