@@ -137,7 +137,7 @@ def contributions(
         rows.append(
             resolution(
                 "reference_resolution",
-                _reference_resolution(procedure),
+                point.reference_resolution or _reference_resolution(procedure),
                 sensitivity=-1.0,
                 unit=unit,
             )
@@ -183,7 +183,9 @@ def contributions(
                 note=f"{reference.drift_per_year} per year × {years:.3f} years",
             )
         )
-    rows.append(resolution("uut_resolution", procedure.uut.resolution, unit=unit))
+    rows.append(
+        resolution("uut_resolution", point.resolution or procedure.uut.resolution, unit=unit)
+    )
     environment = procedure.environment
     if environment.temperature_coefficient is not None:
         temperature = _temperature(data)

@@ -197,8 +197,14 @@ class PointSpec(FrozenModel):
         None, gt=0, description="The range of the UUT (and of the source and reference)."
     )
     unit: str | None = Field(None, max_length=32, description="Defaults to the UUT's unit.")
+    resolution: float | None = Field(
+        None, gt=0, description="The UUT's digit step at this point (default uut.resolution)."
+    )
+    reference_resolution: float | None = Field(
+        None, gt=0, description="The reference meter's digit step here (default its own)."
+    )
 
-    @field_validator("nominal", "range")
+    @field_validator("nominal", "range", "resolution", "reference_resolution")
     @classmethod
     def _finite_numbers(cls, value: float | None) -> float | None:
         return _finite(value)
@@ -303,7 +309,7 @@ class Procedure(FrozenModel):
         return parse_specification(
             self.uut.specification,
             range=point.range,
-            resolution=self.uut.resolution,
+            resolution=point.resolution or self.uut.resolution,
             unit=self.uut.unit,
         )
 
@@ -635,6 +641,16 @@ def expired_problem(
         f"{loaded.where(loc)}: the reference's certificate {number} expired on "
         f"{due.isoformat()} (run date {on.isoformat()}); recalibrate the reference, or set "
         "allow_expired_reference: true to use it anyway (the run records it)"
+    )
+
+
+def future_problem(
+    loaded: LoadedProcedure, loc: Sequence[str | int], number: str, issued: dt.date, on: dt.date
+) -> str:
+    """The problem of a reference certificate dated after the run."""
+    return (
+        f"{loaded.where(loc)}: the reference's certificate {number} is dated "
+        f"{issued.isoformat()}, after the run date {on.isoformat()}"
     )
 
 

@@ -45,6 +45,7 @@ from calibration.procedure import (
     PointSpec,
     check_against_agent,
     expired_problem,
+    future_problem,
     load_agent,
     parse_procedure,
 )
@@ -203,6 +204,18 @@ async def start_run(
     reference = await asyncio.to_thread(resolve, loaded, moment)
     notes: list[str] = list(reference.notes)
     certificate = reference.certificate
+    if certificate is not None and certificate.calibration_date > moment.date():
+        raise ConfigError(
+            [
+                future_problem(
+                    loaded,
+                    ("reference",),
+                    certificate.number,
+                    certificate.calibration_date,
+                    moment.date(),
+                )
+            ]
+        )
     if certificate is not None and certificate.expired:
         assert certificate.due_date is not None
         loc = ("reference", "certificate" if certificate.source == "procedure" else "dcc")
@@ -636,6 +649,8 @@ class Runner:
             if role == "uut":
                 continue
             described = await self.session.describe(name)
+            said = described["identity"]
+            described["identity"] = {k: v for k, v in said.items() if k in _IDENTITY_KEYS}
             instruments.append({"role": role, "name": name, **described})
         await self.store.update(self.run, instruments=instruments)
         if self.stream is not None:

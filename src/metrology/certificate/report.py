@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
 
 from metrology.certificate.labels import contribution_label, word
@@ -57,6 +58,17 @@ def _number(value: float | None, digits: int = 9) -> str:
     if math.isinf(value):
         return "∞"
     return f"{value:.{digits}g}"
+
+
+def _same_place(value: float | None, rounded: Decimal) -> str:
+    """A value to the decimal place of a rounded result (two more digits: it is not the
+    result itself)."""
+    if value is None:
+        return "—"
+    exponent = rounded.as_tuple().exponent
+    assert isinstance(exponent, int)
+    place = Decimal(1).scaleb(exponent - 2)
+    return f"{Decimal(repr(value)).quantize(place, rounding=ROUND_HALF_EVEN):f}"
 
 
 def _time(ns: int) -> str:
@@ -135,7 +147,7 @@ def _scale_prefix(magnitude: float, unit: str) -> tuple[float, str]:
     """A factor and a prefixed unit so that the numbers on an axis read well (µV, mV)."""
     if not magnitude > 0 or not unit:
         return 1.0, unit
-    for factor, prefix in ((1e9, "n"), (1e6, "µ"), (1e3, "m"), (1.0, "")):
+    for factor, prefix in ((1.0, ""), (1e3, "m"), (1e6, "µ"), (1e9, "n")):
         if magnitude * factor >= 1:
             return factor, f"{prefix}{unit}"
     return 1e9, f"n{unit}"
@@ -287,8 +299,8 @@ def _results_table(record: CalibrationRecord, lang: Language) -> str:
             str(p.index + 1),
             nominal,
             range_text,
-            f"{_number(p.reference_value, 10)} {unit}",
-            f"{_number(p.indication, 10)} {unit}",
+            f"{_same_place(p.reference_value, p.rounded.value)} {unit}",
+            f"{_same_place(p.indication, p.rounded.value)} {unit}",
             escape(p.rounded.text.split(" (k")[0]),
             f"{p.budget.coverage_factor:.2f}",
             _number(p.budget.effective_dof, 3),
