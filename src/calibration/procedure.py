@@ -425,6 +425,11 @@ def _specification_problems(loaded: LoadedProcedure) -> list[str]:
     for index, point in enumerate(procedure.points):
         try:
             procedure.specification_at(point)
+        except ValidationError as exc:
+            reason = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            detail = f" at points[{index}]" if point.range is None else ""
+            problems.append(f"{loaded.where(('uut', 'specification'))}: {reason}{detail}")
+            break
         except ValueError as exc:
             detail = f" at points[{index}]" if point.range is None else ""
             problems.append(f"{loaded.where(('uut', 'specification'))}: {exc}{detail}")
@@ -438,6 +443,9 @@ def _specification_problems(loaded: LoadedProcedure) -> list[str]:
             continue
         try:
             parse_specification(text, range=procedure.points[0].range, unit=procedure.uut.unit)
+        except ValidationError as exc:
+            reason = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+            problems.append(f"{loaded.where(loc)}: {reason}")
         except ValueError as exc:
             problems.append(f"{loaded.where(loc)}: {exc}")
     return problems
@@ -522,7 +530,8 @@ def check_against_agent(loaded: LoadedProcedure, agent: AgentConfig) -> list[str
         try:
             found.check(value)
         except WriteRefused as exc:
-            problem(loc, f"{config.name}/{target}: {exc.reason}")
+            # At check time nothing is ever sent: the driver's wording says so for a write.
+            problem(loc, f"{config.name}/{target}: {exc.reason.removesuffix('; nothing was sent')}")
         return found
 
     def setup(loc: tuple[str, ...], config: Any, values: Mapping[str, SetValue]) -> None:

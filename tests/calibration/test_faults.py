@@ -39,7 +39,11 @@ def on(trigger: Trigger, action: Callable[[], None]) -> Callable[..., None]:
 
 def three_points() -> dict[str, object]:
     return procedure(
-        points=[{"nominal": 1, "range": 10}, {"nominal": 5, "range": 10}, {"nominal": 9, "range": 10}]
+        points=[
+            {"nominal": 1, "range": 10},
+            {"nominal": 5, "range": 10},
+            {"nominal": 9, "range": 10},
+        ]
     )
 
 

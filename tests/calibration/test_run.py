@@ -116,9 +116,10 @@ async def test_known_uut_errors_are_found_within_their_uncertainty(tmp_path: Pat
         assert U < 20e-6  # and the uncertainty is a useful one, not a wide net
         # the budget's arithmetic against GTC, rebuilt from the raw readings
         y = gtc_error(record, point, reference, path)
-        assert close(point.budget.estimate, value(y), rel=1e-12) or abs(
-            point.budget.estimate - value(y)
-        ) < 1e-18
+        assert (
+            close(point.budget.estimate, value(y), rel=1e-12)
+            or abs(point.budget.estimate - value(y)) < 1e-18
+        )
         assert close(point.budget.combined_standard_uncertainty, gtc_uncertainty(y))
         assert close(point.budget.effective_dof, gtc_dof(y), rel=1e-11)
         k = reporting.k_factor(truncate_dof(gtc_dof(y)), record.coverage_probability * 100)
