@@ -64,7 +64,9 @@ def _path(where: list[str | int]) -> str:
         elif step.isidentifier():
             parts.append(f".{step}")
         else:
-            parts.append(f"[{json.dumps(step, ensure_ascii=False)}]")
+            # Non-ASCII keys read best as themselves; a lone surrogate cannot be printed.
+            printable = step.encode("utf-8", "surrogatepass") == step.encode("utf-8", "replace")
+            parts.append(f"[{json.dumps(step, ensure_ascii=not printable)}]")
     return "".join(parts)
 
 
@@ -208,8 +210,9 @@ def _encode(value: Any, depth: int) -> str:
                 raise _Refused(f"an object key must be a string, not {type(key).__name__}")
         members = []
         for key in sorted(value, key=_utf16_order):
+            quoted_key = _quote(key)  # a bad key is the object's fault: no path step for it
             try:
-                members.append(f"{_quote(key)}:{_encode(value[key], depth + 1)}")
+                members.append(f"{quoted_key}:{_encode(value[key], depth + 1)}")
             except _Refused as refused:
                 refused.where.append(key)
                 raise

@@ -66,9 +66,9 @@ _NOT_PLAIN: Final = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
 
 
 class WireModel(BaseModel):
-    """Frozen, and refusing unknown fields: the base of the ledger's wire formats."""
+    """Frozen, strict, refusing unknown fields: the base of the ledger's wire formats."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True)
 
 
 def _decimal_ns(value: Any, info: ValidationInfo) -> Any:

@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
@@ -149,6 +150,8 @@ class SigningKey:
                 text = text.decode("ascii")
             except UnicodeDecodeError:
                 raise KeyFileError(source, "not a key: neither PEM nor base64 text") from None
+        if not text.strip():
+            raise KeyFileError(source, "empty: no key in it")
         if "-----BEGIN" in text:
             try:
                 private = serialization.load_pem_private_key(text.encode(), password=None)
@@ -220,7 +223,8 @@ class SigningKey:
         """
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
-        temporary = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        # A name of its own: two threads or processes may make a key for this path at once.
+        temporary = target.with_name(f".{target.name}.{secrets.token_hex(8)}.tmp")
         try:
             descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         except OSError as exc:

@@ -1026,6 +1026,7 @@ def _unanchored(walk: _Walk) -> list[Finding]:
 def _beyond_head(walk: _Walk, beyond: list[tuple[int, Checkpoint]]) -> list[Finding]:
     """Checkpoints that count more entries than the chain has: truncation, or forgeries."""
     findings: list[Finding] = []
+    truncation: Finding | None = None
     keys = walk.keys
     for number, cp in beyond:
         key = keys.current if keys.current is not None and cp.key == keys.current.key_id else None
@@ -1036,17 +1037,18 @@ def _beyond_head(walk: _Walk, beyond: list[tuple[int, Checkpoint]]) -> list[Find
             findings.append(walk._forged(number, cp, code, keys.current))
         elif not cp.signature_holds(key):
             findings.append(walk._forged(number, cp, "signature"))
-        else:
-            findings.append(
-                _finding(
-                    TamperKind.TRUNCATED,
-                    "truncated.checkpoint",
-                    walk.count + 1,
-                    last_seq=cp.count,
-                    checkpoint=number,
-                    count=walk.count,
-                )
+        elif truncation is None or cp.count > (truncation.last_seq or 0):
+            # The checkpoint counting the most says how much is gone.
+            truncation = _finding(
+                TamperKind.TRUNCATED,
+                "truncated.checkpoint",
+                walk.count + 1,
+                last_seq=cp.count,
+                checkpoint=number,
+                count=walk.count,
             )
+    if truncation is not None:
+        findings.append(truncation)
     return findings
 
 
