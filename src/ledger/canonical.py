@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
-from json.scanner import make_scanner
 from typing import Any, Final
 
 import orjson
@@ -40,7 +38,7 @@ MAX_SAFE_INTEGER: Final = 2**53 - 1
 MAX_DEPTH: Final = 64
 """How deeply objects and arrays may nest in a value given to ``canonical_json``."""
 
-_SORTED: Final = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+SORTED: Final = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
 # orjson sorts keys by code point; JCS by UTF-16 code unit. The two differ only when a key holds a
 # character beyond U+FFFF (a surrogate pair in UTF-16), so only such keys leave the fast path.
 _ASTRAL: Final = re.compile("[\U00010000-\U0010ffff]")
@@ -94,17 +92,17 @@ def _check_object(value: dict[Any, Any], depth: int) -> bool:
         raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
     astral = False
     for key, item in value.items():
-        if not isinstance(key, str):
+        if type(key) is not str and not isinstance(key, str):
             raise _Refused(f"an object key must be a string, not {type(key).__name__}")
         if not key.isascii() and _ASTRAL.search(key) is not None:
             astral = True
         item_kind = type(item)
         if item_kind is str or item_kind is bool or item is None:
             continue
+        if item_kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
+            continue
         try:
-            if item_kind is int:
-                _int_ok(item)
-            elif _check(item, depth + 1):
+            if _check(item, depth + 1):
                 astral = True
         except _Refused as refused:
             refused.where.append(key)
@@ -160,7 +158,7 @@ def canonical_json(value: object) -> bytes:
     if astral:
         return canonical_reference(value)
     try:
-        return orjson.dumps(value, option=_SORTED)
+        return orjson.dumps(value, option=SORTED)
     except (TypeError, orjson.JSONEncodeError) as exc:
         # A lone surrogate: the reference encoder finds where it is.
         canonical_reference(value)
@@ -242,35 +240,52 @@ def canonical_reference(value: object) -> bytes:
 # -- reading canonical text back ----------------------------------------------------------------
 
 
-def _float_found(text: str) -> Any:
-    raise _Refused(f"a float ({text})")
+def has_float(value: Any) -> bool:
+    if isinstance(value, float):
+        return True
+    if isinstance(value, dict):
+        return any(has_float(item) for item in value.values())
+    if isinstance(value, list):
+        return any(has_float(item) for item in value)
+    return False
 
 
-# The standard library's C scanner calls ``parse_float`` only for a number with a fraction or an
-# exponent, and ``parse_constant`` only for NaN and Infinity: it finds floats as it parses, at no
-# cost to text without them (cheaper than orjson.loads followed by any search for them).
-_SCANNER: Final = json.JSONDecoder(parse_float=_float_found, parse_constant=_float_found)
-_SCAN: Final[Callable[[str, int], tuple[Any, int]]] = make_scanner(_SCANNER)  # type: ignore[arg-type]
-_ASTRAL_LEADS: Final = (b"\xf0", b"\xf1", b"\xf2", b"\xf3", b"\xf4")
+# Screening canonical text for floats without parsing it again. In orjson's output a float is
+# always [:,[] then -?digits then one of [.eE] (orjson never writes a float without a fraction
+# or an exponent). Deleting digits and "-" and mapping [:,[] to ":" and [.eE] to "." turns every
+# float into ":.", so a text without ":." after the translation holds no float. A hit may be a
+# string such as "10:30.5" and is settled by walking the parsed value.
+FLOAT_SCREEN: Final = bytes(
+    ord(":") if code in b":,[" else ord(".") if code in b".eE" else ord("x") for code in range(256)
+)
+FLOAT_SCREEN_DELETE: Final = b"0123456789-"
+
+
+def has_astral(raw: bytes) -> bool:
+    """Whether UTF-8 ``raw`` holds a character beyond U+FFFF (lead bytes F0-F4)."""
+    return b"\xf0" in raw or b"\xf3" in raw or b"\xf1" in raw or b"\xf2" in raw or b"\xf4" in raw
 
 
 def canonical_object_bytes(text: object) -> bytes | None:
     """``text`` as bytes when it is the canonical form of a JSON object, else None (fast).
 
-    This is the verifier's hot path; ``check_canonical_object`` says why a text is refused.
+    The verifier does the same inline; ``check_canonical_object`` says why a text is refused.
     """
     if type(text) is not str:
         return None
     try:
-        value, end = _SCAN(text, 0)
-        if end != len(text) or type(value) is not dict:
-            return None
         raw = text.encode()
-        same = orjson.dumps(value, option=_SORTED) == raw
-    except (_Refused, StopIteration, ValueError, TypeError, RecursionError):
-        # ValueError covers json.JSONDecodeError, UnicodeEncodeError and orjson.JSONEncodeError
+        value = orjson.loads(raw)
+        if type(value) is not dict:
+            return None
+        same = orjson.dumps(value, option=SORTED) == raw
+    except (ValueError, TypeError):
+        # orjson's JSONDecodeError is a ValueError, its JSONEncodeError (an integer beyond the
+        # safe range, a lone surrogate) a TypeError; UnicodeEncodeError is a ValueError.
         return None
-    if not raw.isascii() and any(lead in raw for lead in _ASTRAL_LEADS):
+    if b":." in raw.translate(FLOAT_SCREEN, FLOAT_SCREEN_DELETE) and has_float(value):
+        return None
+    if not raw.isascii() and has_astral(raw):
         # A character beyond U+FFFF: keys may sort differently in UTF-16 (JCS) than by code point.
         try:
             same = canonical_reference(value) == raw

@@ -120,16 +120,34 @@ def _text(field: str, value: object, limit: int) -> str:
     return value
 
 
+# Kinds and actors are few and repeat: once found good, a set says so (bounded, exact str only).
+_GOOD_KINDS: Final[set[str]] = set()
+_GOOD_ACTORS: Final[set[str]] = set()
+_GOOD_LIMIT: Final = 1024
+
+
+def _remember(good: set[str], value: str) -> None:
+    if len(good) >= _GOOD_LIMIT:
+        good.clear()
+    good.add(value)
+
+
 def check_header(seq: object, ts_ns: object, kind: object, subject: object, actor: object) -> None:
     """Refuse header fields that break the entry format (``EntryError`` naming the field)."""
     if type(seq) is not int or not 1 <= seq <= SEQ_MAX:
         raise EntryError("seq", f"must be an integer from 1, not {seq!r}")
     if type(ts_ns) is not int or not 0 <= ts_ns <= TS_NS_MAX:
         raise EntryError("ts_ns", f"must be an integer of nanoseconds from 0, not {ts_ns!r}")
-    if not isinstance(kind, str) or len(kind) > KIND_MAX or _KIND.match(kind) is None:
-        raise EntryError("kind", f"{kind!r} is not a kind name ({KIND_PATTERN}, ≤{KIND_MAX})")
+    if type(kind) is not str or kind not in _GOOD_KINDS:
+        if not isinstance(kind, str) or len(kind) > KIND_MAX or _KIND.match(kind) is None:
+            raise EntryError("kind", f"{kind!r} is not a kind name ({KIND_PATTERN}, ≤{KIND_MAX})")
+        if type(kind) is str:
+            _remember(_GOOD_KINDS, kind)
     _text("subject", subject, SUBJECT_MAX)
-    _text("actor", actor, ACTOR_MAX)
+    if type(actor) is not str or actor not in _GOOD_ACTORS:
+        _text("actor", actor, ACTOR_MAX)
+        if type(actor) is str:
+            _remember(_GOOD_ACTORS, actor)
 
 
 def check_hash(field: str, value: object) -> str:

@@ -364,10 +364,10 @@ def verify_segment(
         )
     else:
         keys = _Keys(enrolled, epochs=[[head.count + 1, None, False]])
-    # Checkpoints up to the hub's head were judged when those entries came.
+    # Every screening finding counts (a foreign or replayed checkpoint has no business in a
+    # segment); checkpoints up to the hub's head were judged when those entries came.
     usable, findings, _ = _screen(ledger, segment.checkpoints)
     usable = [(n, cp) for n, cp in usable if cp.count > head.count]
-    findings = [f for f in findings if f.seq is None or f.seq > head.count]
     walk = _Walk(
         ledger,
         start,

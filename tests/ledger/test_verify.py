@@ -3,6 +3,7 @@ the limits a clean report states."""
 
 from __future__ import annotations
 
+import hashlib
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -18,6 +19,7 @@ from ledger import (
     genesis_hash,
     verify,
 )
+from ledger.entry import content_bytes
 
 from .support import LEDGER, Built, build, rechain, recomputed
 
@@ -215,28 +217,41 @@ def test_garbage_rows_never_raise(built: Built, row: Any) -> None:
     found(report, EDITED, 7, "edited.malformed")
 
 
-def test_a_forged_entry_that_breaks_the_format_even_with_its_hash_right(built: Built) -> None:
-    entries = list(built.entries)
-    original = entries[6]
-    non_canonical = '{"n": 1}'
-    import hashlib
-
-    from ledger.entry import content_bytes
-
+def forged_with_body(entry: Entry, body_json: str) -> Entry:
+    """``entry`` with a body text written by hand and its hash made to match."""
     content = content_bytes(
-        7, original.ts_ns, "audit", "s", "a", non_canonical.encode(), original.prev
+        entry.seq,
+        entry.ts_ns,
+        entry.kind,
+        entry.subject,
+        entry.actor,
+        body_json.encode(),
+        entry.prev,
     )
-    entries[6] = Entry(
-        7,
-        original.ts_ns,
-        "audit",
-        "s",
-        "a",
-        non_canonical,
-        original.prev,
-        hashlib.sha256(content).hexdigest(),
-    )
-    found(check(built, entries), EDITED, 7, "edited.malformed")
+    return entry._replace(body_json=body_json, hash=hashlib.sha256(content).hexdigest())
+
+
+@pytest.mark.parametrize("body_json", ['{"n": 1}', '{"n":1.5}', '{"b":1,"a":2}', "not json"])
+def test_an_unsigned_entry_outside_the_format_is_found_even_with_its_hash_right(
+    built: Built, body_json: str
+) -> None:
+    entries = list(built.entries)
+    entries[17] = forged_with_body(entries[17], body_json)  # entry 18, after checkpoint 15
+    report = check(built, entries[:18], built.checkpoints[:3])
+    found(report, EDITED, 18, "edited.malformed")
+
+
+@pytest.mark.parametrize("body_json", ['{"n": 1}', '{"n":1.5}'])
+def test_a_signed_entry_outside_the_format_is_found_by_its_checkpoint(
+    built: Built, body_json: str
+) -> None:
+    # Under a checkpoint the signature vouches for the bodies; a hand-made one breaks it.
+    entries = list(built.entries)
+    entries[6] = forged_with_body(entries[6], body_json)
+    report = check(built, entries)
+    found(report, EDITED, 7, "edited.recomputed")
+    report = check(built, rechain(entries, 7))
+    found(report, REWRITTEN, 6)
 
 
 # -- deleted ------------------------------------------------------------------------------------
