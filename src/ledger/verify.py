@@ -309,7 +309,6 @@ class _Pending:
     number: int
     checkpoint: Checkpoint
     head_ok: bool
-    epoch: int
     signature_checked: bool
 
 
@@ -733,7 +732,7 @@ class _Walk:
             if keys.current is None:
                 first = keys.trusted.get(cp.key)
                 if first is None:
-                    keys.pending.append(_Pending(number, cp, head_ok, len(keys.epochs) - 1, False))
+                    keys.pending.append(_Pending(number, cp, head_ok, False))
                     continue
                 if not cp.signature_holds(first):
                     self.findings.append(self._forged(number, cp, "signature"))
@@ -750,7 +749,7 @@ class _Walk:
             elif not cp.signature_holds(keys.current):
                 self.findings.append(self._forged(number, cp, "signature"))
             elif not keys.anchored:
-                keys.pending.append(_Pending(number, cp, head_ok, len(keys.epochs) - 1, True))
+                keys.pending.append(_Pending(number, cp, head_ok, True))
             else:
                 self._agrees(number, cp, head_ok, iterator)
         if self.findings:

@@ -43,6 +43,18 @@ def test_signed_statement_and_line() -> None:
     assert Checkpoint.from_json(cp.model_dump_json()) == cp
 
 
+def test_golden_checkpoint() -> None:
+    # Ed25519 signatures are deterministic: the line in docs/ledger.md, from the seed 00..1f.
+    key = SigningKey.from_text(base64.b64encode(bytes(range(32))))
+    head = "2e595b8813df88cd67af5ef0934ed56a8586ec58d6c7f5e73a25b3c97628574a"
+    cp = Checkpoint.sign(key, "lab-a", 1, head, 1733370001000000000)
+    assert cp.to_line() == (
+        b'{"count":1,"head":"' + head.encode() + b'","key":"ed25519:56475aa75463474c0285df5d'
+        b'bf2bcab7","ledger":"lab-a","sig":"AnPsq6oXPEs3Fi8UOWQcJ5XL2/xMwfT+djlfqrKN7ToBojOTVGkQ'
+        b'V/SBRhSCl1cH+p7vsWgpG6wSlpu9L+UFBQ==","ts_ns":"1733370001000000000"}\n'
+    )
+
+
 def test_signature_binds_every_field() -> None:
     key, other = SigningKey.generate(), SigningKey.generate()
     cp = Checkpoint.sign(key, LEDGER, 12, HEAD, T0)

@@ -41,6 +41,9 @@ def test_golden_genesis_and_entry() -> None:
     ).encode()
     assert entry.content() == expected
     assert entry.hash == hashlib.sha256(expected).hexdigest()
+    # The same vectors, as printed in docs/ledger.md:
+    assert genesis == "ff95a80c54ca790fc069efcd1a787af5735309d85ff634819836b1279c8fe9ae"
+    assert entry.hash == "2e595b8813df88cd67af5ef0934ed56a8586ec58d6c7f5e73a25b3c97628574a"
     assert entry.body_json == '{"ghi_chú":"Chuẩn","unit":"V","value":"10.000012"}'
 
 
