@@ -41,7 +41,7 @@ from ledger.segment import (
     segment_json_schema,
     verify_segment,
 )
-from ledger.verify import (
+from ledger.verification import (
     EntryFacts,
     Finding,
     KeyEpoch,

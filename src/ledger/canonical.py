@@ -158,7 +158,9 @@ def canonical_json(value: object) -> bytes:
     if astral:
         return canonical_reference(value)
     try:
-        return orjson.dumps(value, option=SORTED)
+        # A copy of the right size: orjson's result keeps its 4 KB buffer, which a caller
+        # holding many small results would pay for.
+        return bytes(memoryview(orjson.dumps(value, option=SORTED)))
     except (TypeError, orjson.JSONEncodeError) as exc:
         # A lone surrogate: the reference encoder finds where it is.
         canonical_reference(value)

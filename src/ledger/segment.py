@@ -46,7 +46,7 @@ from ledger.entry import (
 from ledger.errors import CanonicalError, SegmentError
 from ledger.keys import PublicKey
 from ledger.messages import render
-from ledger.verify import (
+from ledger.verification import (
     Finding,
     TamperKind,
     _beyond_head,

@@ -291,3 +291,17 @@ def test_round_trip_and_recognition(value: dict[str, object]) -> None:
         spaced = json.dumps(value, ensure_ascii=False, sort_keys=True)
         if spaced.encode() != canonical:
             assert canonical_object_bytes(spaced) is None
+
+
+@given(st.text(st.characters(exclude_categories=("Cs",)), max_size=40))
+def test_the_verifiers_string_quoting_equals_the_encoders(text: str) -> None:
+    from ledger.verification import _json_string
+
+    assert _json_string(text) == canonical_json(text) == canonical_reference(text)
+
+
+def test_results_are_compact() -> None:
+    import sys
+
+    small = canonical_json({"a": 1})
+    assert sys.getsizeof(small) < 100

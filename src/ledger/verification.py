@@ -31,6 +31,7 @@ import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from json.encoder import encode_basestring
 from typing import Any, Final
 
 import orjson
@@ -67,6 +68,14 @@ from ledger.messages import MESSAGES, render
 from ledger.rotation import RotationProblem, read_rotation
 
 _CACHE_LIMIT: Final = 4096
+
+
+def _json_string(text: str) -> bytes:
+    """A JSON string as JCS writes it, for the caches. (orjson's output would do as well, but
+    each of its small results keeps a 4 KB buffer: 4,096 cached subjects would hold 16 MB.)"""
+    return encode_basestring(text).encode()
+
+
 # The hot path puts a known-good hex ``prev`` in as its bytes (a JSON string needs the quotes).
 _FAST_CONTENT: Final = CONTENT_FORMAT.replace(b'"prev":%b', b'"prev":"%b"')
 
@@ -397,6 +406,7 @@ class _Walk:
         sort = SORTED
         screen, screen_delete = FLOAT_SCREEN, FLOAT_SCREEN_DELETE
         content_format = _FAST_CONTENT
+        json_string = _json_string
         digests = self.digests
         kinds, actors, subjects = self.kinds, self.actors, self.subjects
         stops = set(self.checkpoints) | set(self.known)
@@ -432,7 +442,7 @@ class _Walk:
                         _text("subject", subject, SUBJECT_MAX)
                         if len(subjects) >= _CACHE_LIMIT:
                             subjects.clear()
-                        quoted_subject = subjects[subject] = dumps(subject)
+                        quoted_subject = subjects[subject] = json_string(subject)
                     body = body_json.encode()
                     if seq > signed_until:
                         # Canonical: parse it, write it again, screen it for floats.
@@ -525,7 +535,7 @@ class _Walk:
     def _remember(cache: dict[str, bytes], value: str) -> None:
         if len(cache) >= _CACHE_LIMIT:
             cache.clear()
-        cache[value] = orjson.dumps(value)
+        cache[value] = _json_string(value)
 
     def _last_row(self) -> _Row | None:
         """The last accepted row, read slowly (the fast path keeps only the raw row)."""
@@ -952,7 +962,7 @@ def _screen(
     usable: list[tuple[int, Checkpoint]] = []
     findings: list[Finding] = []
     latest = -1
-    seen: set[bytes] = set()
+    seen: set[Checkpoint] = set()
     total = 0
     for number, item in enumerate(checkpoints, start=1):
         total = number
@@ -997,10 +1007,9 @@ def _screen(
             )
             continue
         latest = cp.count
-        line = cp.to_json()
-        if line in seen:
+        if cp in seen:
             continue  # the same checkpoint published twice
-        seen.add(line)
+        seen.add(cp)
         usable.append((number, cp))
     return usable, findings, total
 
