@@ -109,7 +109,8 @@ def check_ledger_id(value: object) -> str:
     return value
 
 
-def _text(field: str, value: object, limit: int) -> str:
+def check_text(field: str, value: object, limit: int) -> str:
+    """``value`` if it is plain text of 1 to ``limit`` characters, else ``EntryError``."""
     if not isinstance(value, str):
         raise EntryError(field, f"expected text, got {type(value).__name__}")
     if not 1 <= len(value) <= limit:
@@ -143,9 +144,9 @@ def check_header(seq: object, ts_ns: object, kind: object, subject: object, acto
             raise EntryError("kind", f"{kind!r} is not a kind name ({KIND_PATTERN}, ≤{KIND_MAX})")
         if type(kind) is str:
             _remember(_GOOD_KINDS, kind)
-    _text("subject", subject, SUBJECT_MAX)
+    check_text("subject", subject, SUBJECT_MAX)
     if type(actor) is not str or actor not in _GOOD_ACTORS:
-        _text("actor", actor, ACTOR_MAX)
+        check_text("actor", actor, ACTOR_MAX)
         if type(actor) is str:
             _remember(_GOOD_ACTORS, actor)
 

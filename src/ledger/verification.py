@@ -3,8 +3,10 @@
 ``verify`` reads entries as stored rows (``Entry`` or any 8-field row in ``Entry``'s column
 order, e.g. straight from a database cursor), one at a time, keeping 32 bytes per entry (a digest
 index used to explain a break) and nothing else of them. While every entry follows the chain it
-does the least work that proves it: canonical body, content hash, link, sequence and time. At
-the first entry that does not, it reads the rest and works out what happened:
+does the least work that proves it: link, sequence, time, header, content hash, and, for the
+unsigned tail after the last checkpoint, the canonical form of the body (under a checkpoint the
+signature vouches for it). At the first entry that does not follow, it reads the rest and works
+out what happened:
 
 ``edited``     an entry's content no longer matches its hash; or it was changed and its hash
                recomputed (the next entry, or a checkpoint, still names the original hash)
@@ -56,9 +58,9 @@ from ledger.entry import (
     Entry,
     NanoTime,
     WireModel,
-    _text,
     check_hash,
     check_header,
+    check_text,
     content_bytes,
     genesis_hash,
 )
@@ -439,7 +441,7 @@ class _Walk:
                     quoted_actor = actors[actor]
                     quoted_subject = subjects.get(subject)
                     if quoted_subject is None:
-                        _text("subject", subject, SUBJECT_MAX)
+                        check_text("subject", subject, SUBJECT_MAX)
                         if len(subjects) >= _CACHE_LIMIT:
                             subjects.clear()
                         quoted_subject = subjects[subject] = json_string(subject)
@@ -516,7 +518,7 @@ class _Walk:
             # A sound row the fast path had not met the like of (a new kind or actor), or a
             # key rotation.
             if row.kind == ROTATION_KIND and row.seq > self.quiet_until:
-                self._rotation(row, iterator)
+                self._rotation(row)
             if row.kind != ROTATION_KIND:
                 self._remember(self.kinds, str(row.kind))
             self._remember(self.actors, str(row.actor))
@@ -571,7 +573,7 @@ class _Walk:
 
     # -- key rotations ------------------------------------------------------------------------
 
-    def _rotation(self, row: _Row, iterator: Iterator[Any]) -> None:
+    def _rotation(self, row: _Row) -> None:
         assert row.body is not None and row.seq is not None
         seq = row.seq
         keys = self.keys
@@ -944,16 +946,6 @@ class _Explain:
 
 
 # -- checkpoints given ------------------------------------------------------------------------
-
-
-@dataclass
-class _Checkpoints:
-    """The checkpoints given, read, screened for order and ledger, grouped by count."""
-
-    by_count: dict[int, list[tuple[int, Checkpoint]]]
-    beyond: list[tuple[int, Checkpoint]]
-    findings: list[Finding]
-    total: int
 
 
 def _screen(
