@@ -188,3 +188,49 @@ def test_a_rewrite_before_a_checkpoint_is_found(size: int, data: st.DataObject) 
     assert finding.kind == TamperKind.REWRITTEN, finding.message
     assert finding.seq is not None and finding.last_seq is not None
     assert finding.seq <= index + 1 <= finding.last_seq
+
+
+@SETTINGS
+@given(st.integers(min_value=2, max_value=25), st.data())
+def test_of_several_changes_the_first_is_named(size: int, data: st.DataObject) -> None:
+    made = simple_ledger(size, 4)
+    indices = data.draw(st.sets(st.integers(min_value=0, max_value=size - 1), min_size=2))
+    entries: list[Any] = list(made.entries)
+    for index in indices:
+        field = data.draw(st.sampled_from(["ts_ns", "subject", "actor", "body_json", "hash"]))
+        value = data.draw(st.text(max_size=5))
+        entries[index] = entries[index]._replace(**{field: value})
+    report = made.verify(entries)
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (TamperKind.EDITED, min(indices) + 1)
+
+
+GARBAGE = st.one_of(
+    st.none(),
+    st.integers(),
+    st.text(max_size=8),
+    st.binary(max_size=8),
+    st.lists(st.integers(), max_size=3),
+    st.tuples(*[st.one_of(st.none(), st.integers(), st.text(max_size=70))] * 8),
+)
+
+
+@SETTINGS
+@given(
+    st.integers(min_value=0, max_value=10),
+    st.lists(st.tuples(st.integers(min_value=0, max_value=12), GARBAGE), max_size=4),
+    st.lists(st.one_of(st.text(max_size=30), st.binary(max_size=30)), max_size=3),
+)
+def test_garbage_never_raises_and_is_never_ok(
+    size: int, inserts: list[tuple[int, Any]], lines: list[Any]
+) -> None:
+    made = simple_ledger(size, 3)
+    rows: list[Any] = list(made.entries)
+    for at, junk in inserts:
+        rows.insert(min(at, len(rows)), junk)
+    report = verify(rows, [*made.checkpoints, *lines], [made.keys[0].public_key], ledger=LEDGER)
+    if inserts or lines:
+        assert not report.ok
+    else:
+        assert report.ok
+    report.model_dump_json()
