@@ -296,6 +296,25 @@ def canonical_object_bytes(text: object) -> bytes | None:
     return raw if same else None
 
 
+def canonical_json_parsed(value: dict[str, Any]) -> bytes | None:
+    """The canonical bytes of an object parsed from JSON, or None if it has none (a float, an
+    integer beyond ±2**53, a lone surrogate). Faster than ``canonical_json`` (no type walk: a
+    parsed value holds JSON types only); not for values built in Python (orjson would write a
+    NaN as null, a datetime as a string)."""
+    try:
+        out = orjson.dumps(value, option=SORTED)
+    except TypeError:
+        return None
+    if b":." in out.translate(FLOAT_SCREEN, FLOAT_SCREEN_DELETE) and has_float(value):
+        return None
+    if not out.isascii() and has_astral(out):
+        try:
+            return canonical_reference(value)
+        except CanonicalError:
+            return None
+    return out
+
+
 def check_canonical_object(text: object) -> bytes:
     """``text`` as bytes if it is the canonical form of a JSON object; else ``CanonicalError``."""
     if not isinstance(text, str):

@@ -29,21 +29,21 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, model_validator
 
-from ledger.canonical import canonical_json
+from ledger.canonical import canonical_json_parsed
 from ledger.checkpoint import Checkpoint
 from ledger.entry import (
     KIND_MAX,
     KIND_PATTERN,
     LEDGER_FORMAT,
+    NS_STRING_PATTERN,
     SEQ_MAX,
     ChainHead,
     Entry,
     HashHex,
     LedgerId,
-    NanoTime,
     WireModel,
 )
-from ledger.errors import CanonicalError, SegmentError
+from ledger.errors import SegmentError
 from ledger.keys import PublicKey
 from ledger.messages import render
 from ledger.verification import (
@@ -66,7 +66,11 @@ class WireEntry(WireModel):
     """An entry on the wire: the hashed content, ``hash``, the body as a JSON object."""
 
     seq: int = Field(ge=1, le=SEQ_MAX)
-    ts_ns: NanoTime
+    # A plain pattern, checked by pydantic's core: a segment holds thousands of these.
+    ts_ns: str = Field(
+        pattern=NS_STRING_PATTERN,
+        description="nanoseconds since 1970-01-01 UTC, as a decimal string",
+    )
     kind: str = Field(pattern=KIND_PATTERN, max_length=KIND_MAX)
     subject: str
     actor: str
@@ -79,7 +83,7 @@ class WireEntry(WireModel):
         """The wire form of a stored entry."""
         return cls(
             seq=entry.seq,
-            ts_ns=entry.ts_ns,
+            ts_ns=str(entry.ts_ns),
             kind=entry.kind,
             subject=entry.subject,
             actor=entry.actor,
@@ -91,13 +95,11 @@ class WireEntry(WireModel):
     def to_entry(self) -> Entry:
         """The stored form; a body with no canonical form is kept as non-canonical text, which
         the verifier then refuses as malformed (it is not what the lab hashed)."""
-        try:
-            body_json = canonical_json(self.body).decode()
-        except CanonicalError:
-            body_json = json.dumps(self.body)
+        canonical = canonical_json_parsed(self.body)
+        body_json = json.dumps(self.body) if canonical is None else canonical.decode()
         return Entry(
             self.seq,
-            self.ts_ns,
+            int(self.ts_ns),
             self.kind,
             self.subject,
             self.actor,

@@ -311,3 +311,21 @@ def test_results_are_compact() -> None:
     finally:
         tracemalloc.stop()
     assert len(kept) == 500 and held < 200_000, held
+
+
+@given(st.dictionaries(TEXT, VALUES, max_size=5))
+def test_the_parsed_value_path_equals_the_encoder(value: dict[str, object]) -> None:
+    from ledger.canonical import canonical_json_parsed
+
+    parsed = json.loads(json.dumps(value))
+    assert canonical_json_parsed(parsed) == canonical_json(value)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a":1.5}', '{"a":[1e3]}', '{"a":{"b":-0.0}}', '{"a":9007199254740992}', '{"a":"\\ud800"}'],
+)
+def test_the_parsed_value_path_refuses_what_has_no_canonical_form(text: str) -> None:
+    from ledger.canonical import canonical_json_parsed
+
+    assert canonical_json_parsed(json.loads(text)) is None
