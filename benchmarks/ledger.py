@@ -12,7 +12,7 @@ signed checkpoint every 1,000 entries. Measured in the same run:
 - verify, unsigned: no checkpoint at all, so every body is also parsed and checked canonical
   (the work done on the tail after the last checkpoint);
 - verify, SQLite: the entries read back from a SQLite file by a cursor and verified as they
-  stream (what ``etalon records verify`` will do);
+  stream (what ``etalon records verify`` will do), beside the bare read of the same rows;
 - hub ingest: segments of 1,000 entries as JSON, parsed (pydantic) and ``verify_segment``-ed.
 
 Rates are entries per second of the process's CPU time (other processes on the machine do not
@@ -151,6 +151,11 @@ def main() -> None:
                 cursor = db.execute(f"SELECT {COLUMNS} FROM ledger ORDER BY seq")
                 return verify(cursor, checkpoints, trusted, ledger=LEDGER).ok
 
+        def read_sqlite() -> bool:
+            with sqlite3.connect(database) as db:
+                cursor = db.execute(f"SELECT {COLUMNS} FROM ledger ORDER BY seq")
+                return sum(1 for _ in cursor) == count
+
         def hub() -> bool:
             head: ChainHead | None = None
             for data in segments:
@@ -168,6 +173,7 @@ def main() -> None:
                 *timed(lambda: verify(entries, checkpoints, trusted, ledger=LEDGER).ok),
             )
             keep("verify unsigned", *timed(lambda: verify(entries, [], [], ledger=LEDGER).ok))
+            keep("SQLite read only", *timed(read_sqlite))
             keep("verify from SQLite", *timed(from_sqlite))
             keep("hub ingest (segments)", *timed(hub))
 

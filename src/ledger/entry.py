@@ -218,10 +218,12 @@ class Entry(NamedTuple):
         """A new entry with its hash; ``EntryError``/``CanonicalError`` name a bad field."""
         check_header(seq, ts_ns, kind, subject, actor)
         check_hash("prev", prev)
-        if not isinstance(body, Mapping):
-            raise EntryError("body", f"must be a JSON object, not {type(body).__name__}")
+        if type(body) is not dict:
+            if not isinstance(body, Mapping):
+                raise EntryError("body", f"must be a JSON object, not {type(body).__name__}")
+            body = dict(body)
         try:
-            canonical_body = canonical_json(dict(body))
+            canonical_body = canonical_json(body)
         except CanonicalError as exc:
             raise EntryError(f"body{exc.path[1:]}", exc.reason) from None
         content = content_bytes(seq, ts_ns, kind, subject, actor, canonical_body, prev)
