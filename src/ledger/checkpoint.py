@@ -147,32 +147,47 @@ class CheckpointFile:
         """
         line = checkpoint.to_line()
         created = not self.path.exists()
-        descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            descriptor = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise CheckpointError(str(self.path), f"cannot append: {exc.strerror}") from None
         try:
             fcntl.flock(descriptor, fcntl.LOCK_EX)
             size = os.fstat(descriptor).st_size
             if size:
                 os.lseek(descriptor, size - 1, os.SEEK_SET)
                 if os.read(descriptor, 1) != b"\n":
-                    self._cut_torn_tail(descriptor, size)
+                    line = self._end_tail(descriptor, size) + line
             written = os.write(descriptor, line)
             if written != len(line):
                 raise CheckpointError(str(self.path), f"short write ({written} of {len(line)})")
             os.fsync(descriptor)
+        except OSError as exc:
+            raise CheckpointError(str(self.path), f"cannot append: {exc.strerror}") from None
         finally:
             os.close(descriptor)
         if created:
             fsync_directory(self.path.parent)
 
-    def _cut_torn_tail(self, descriptor: int, size: int) -> None:
+    def _end_tail(self, descriptor: int, size: int) -> bytes:
+        """Deal with a last line that has no newline; returns what to write before ours.
+
+        A short one is a write a crash tore (a checkpoint line is far below MAX_LINE): never a
+        checkpoint, it is cut. A long one is not ours: it is kept as evidence and ended with a
+        newline, so that ``verify`` reports it as a bad line.
+        """
         start = max(0, size - MAX_LINE - 1)
         os.lseek(descriptor, start, os.SEEK_SET)
         tail = os.read(descriptor, size - start)
-        keep = start + tail.rfind(b"\n") + 1 if b"\n" in tail else start
+        if b"\n" not in tail and start > 0:
+            log.warning("checkpoint file ends in %d+ bytes that are not a line", MAX_LINE)
+            return b"\n"
+        keep = start + tail.rfind(b"\n") + 1
         log.warning(
             "checkpoint file had a torn last line, cut path=%s bytes=%d", self.path, size - keep
         )
         os.ftruncate(descriptor, keep)
+        return b""
 
     def lines(self) -> list[str]:
         """The complete lines of the file (a torn last line is left out); [] if no file."""

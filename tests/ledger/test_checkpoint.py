@@ -165,3 +165,22 @@ def test_count_zero_names_the_genesis() -> None:
     key = SigningKey.generate()
     cp = Checkpoint.sign(key, LEDGER, 0, genesis_hash(LEDGER), T0)
     assert cp.signature_holds(key.public_key)
+
+
+def test_a_long_unterminated_tail_is_kept_as_evidence(tmp_path: Path) -> None:
+    built = build(2, checkpoints_at=[1, 2])
+    path = tmp_path / "ledger.checkpoints"
+    path.write_bytes(built.checkpoints[0].to_line() + b"x" * 5000)
+    CheckpointFile(path).append(built.checkpoints[1])
+    lines = CheckpointFile(path).lines()
+    assert len(lines) == 3 and lines[1] == "x" * 5000
+    assert Checkpoint.from_json(lines[2]) == built.checkpoints[1]
+
+
+def test_append_where_it_cannot(tmp_path: Path) -> None:
+    (tmp_path / "dir").mkdir()
+    cp = build(1, checkpoints_at=[1]).checkpoints[0]
+    with pytest.raises(CheckpointError, match="cannot append"):
+        CheckpointFile(tmp_path / "dir").append(cp)
+    with pytest.raises(CheckpointError, match="cannot append"):
+        CheckpointFile(tmp_path / "missing" / "ledger.checkpoints").append(cp)
