@@ -38,8 +38,8 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from edge_agent.mqtt import Message  # noqa: E402
-from edge_agent.spool import Spool  # noqa: E402
+from core.mqtt import Message  # noqa: E402
+from core.spool import Spool  # noqa: E402
 from gateway.alerts.engine import AlertEngine  # noqa: E402
 from gateway.config import GatewayConfig  # noqa: E402
 from gateway.events import EventHub  # noqa: E402

@@ -9,11 +9,11 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from drivers.errors import ConfigError, EtalonError, SpoolError, TransportError
+from core.config_loader import load_config
+from core.errors import ConfigError, EtalonError, SpoolError, TransportError
+from core.logs import setup_logging
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
-from edge_agent.logs import setup_logging
 
 EXIT_OK = 0
 EXIT_CONFIG = 1

@@ -11,7 +11,11 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from drivers.errors import ConfigError, EtalonError
+from core.config_loader import load_yaml, validation_problems
+from core.errors import ConfigError, EtalonError
+from core.i18n import LANGUAGES, language, t
+from core.logs import setup_logging
+from core.secrets import EnvSecret
 from edge_agent.cli import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -20,10 +24,7 @@ from edge_agent.cli import (
     print_problems,
     run_until_signal,
 )
-from edge_agent.config import AgentConfig, EnvSecret
-from edge_agent.config_loader import load_yaml, validation_problems
-from edge_agent.i18n import LANGUAGES, language, t
-from edge_agent.logs import setup_logging
+from edge_agent.config import AgentConfig
 from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
 from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
 from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig

@@ -7,8 +7,12 @@ from typing import Annotated, Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
-from drivers.config import Backoff, FrozenModel, Name
-from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
+from core.backoff import Backoff
+from core.logs import LogConfig
+from core.models import FrozenModel, Name
+from core.mqtt import MqttConfig
+from core.secrets import Secret
+from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.dashboard_config import DashboardConfig
 from gateway.standards.config import StandardsConfig

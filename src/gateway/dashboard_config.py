@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import AnyHttpUrl, Field, model_validator
 
-from drivers.config import FrozenModel, Name
+from core.models import FrozenModel, Name
 
 
 class HistoryQueryConfig(FrozenModel):

@@ -20,10 +20,12 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from core.i18n import t
+from core.mqtt import MqttConfig
+from core.spool import SpoolConfig
 from drivers.registry import DRIVERS
 from edge_agent.agent import Agent
-from edge_agent.config import AgentConfig, MqttConfig, SpoolConfig
-from edge_agent.i18n import t
+from edge_agent.config import AgentConfig
 from edge_agent.wire import WireReading
 from gateway.config import (
     GatewayConfig,

@@ -6,7 +6,7 @@ from importlib import resources
 
 from pydantic import Field
 
-from drivers.config import FrozenModel, Name
+from core.models import FrozenModel, Name
 from drivers.registry import InstrumentConfig
 from edge_agent.config import PublishConfig
 

@@ -18,8 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from drivers.errors import EtalonError
-from edge_agent.i18n import MESSAGES, language, t
+from core.errors import EtalonError, InvalidInputError
+from core.i18n import known, language, t
 from gateway import drift_messages  # noqa: F401  (registers the report's messages)
 from gateway.analytics.control import (
     DEFAULT_CUSUM_H,
@@ -49,7 +49,7 @@ DEVIATION_TITLES = {
 }
 
 
-class CsvError(EtalonError):
+class CsvError(InvalidInputError):
     """A CSV file cannot be read as asked; the message names the file and line."""
 
 
@@ -266,7 +266,7 @@ def add_drift_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _lang(args: argparse.Namespace) -> str:
-    """The global ``--lang``, else ETALON_LANG, else the locale (see edge_agent.i18n)."""
+    """The global ``--lang``, else ETALON_LANG, else the locale (see core.i18n)."""
     return language(getattr(args, "lang", None))
 
 
@@ -361,7 +361,7 @@ def _where(x: float, date: str | None) -> str:
 def _known(prefix: str, word: str, lang: str) -> str:
     """A word of the library's results (model, term, side...) in ``lang``; itself if unknown."""
     key = f"{prefix}.{word}"
-    return t(key, lang) if key in MESSAGES else word
+    return t(key, lang) if known(key) else word
 
 
 def format_fit(report: DriftReport, lang: str = "en") -> str:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from edge_agent.logs import log_event
+from core.logs import log_event
 from edge_agent.wire import WireReading
 
 log = logging.getLogger("etalon.gateway")

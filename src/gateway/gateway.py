@@ -9,10 +9,10 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from core.logs import log_event
+from core.mqtt import MqttLink
+from core.spool import Spool
 from edge_agent import __version__
-from edge_agent.logs import log_event
-from edge_agent.mqtt import MqttLink
-from edge_agent.spool import Spool
 from edge_agent.wire import Topics
 from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig

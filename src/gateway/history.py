@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import httpx
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from gateway.config import (
     InfluxV1StoreConfig,
     InfluxV2StoreConfig,

@@ -25,10 +25,10 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
-from drivers.errors import PayloadError
-from edge_agent.logs import log_event
-from edge_agent.mqtt import Message, MqttLink
-from edge_agent.spool import Spool
+from core.errors import PayloadError
+from core.logs import log_event
+from core.mqtt import Message, MqttLink
+from core.spool import Spool
 from edge_agent.wire import (
     AgentStatus,
     InstrumentState,

@@ -17,7 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from gateway.alerts.schema import ALERTS_MIGRATIONS
 from gateway.standards.schema import STANDARDS_MIGRATIONS
 

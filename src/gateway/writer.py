@@ -15,10 +15,10 @@ from dataclasses import dataclass
 
 import orjson
 
-from drivers.errors import StoreError
-from edge_agent.logs import log_event
-from edge_agent.scheduler import BackoffTimer
-from edge_agent.spool import Entry, Spool
+from core.backoff import BackoffTimer
+from core.errors import StoreError
+from core.logs import log_event
+from core.spool import Entry, Spool
 from gateway.config import WriteConfig
 from gateway.metrics import GatewayMetrics
 from gateway.points import MetricsSample, ReadingsBatch, Writable

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
 from drivers.reading import Quality, Reading

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SystemClock
-from drivers.errors import DriverTimeout, NotConnected, ProtocolError
+from core.clock import SystemClock
+from core.errors import DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus.config import ModbusChannel, ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
 from drivers.reading import Quality, Reading

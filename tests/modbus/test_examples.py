@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
+from core.config_loader import load_config
 from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
 from drivers.reading import Quality, Reading
@@ -17,7 +18,6 @@ from drivers.serial_ascii.config import SerialAsciiInstrument
 from drivers.sim.modbus_server import ModbusSimServer, SimDevice, map_for_instrument
 from drivers.sim.models import ResistorParams, RoomParams, build_model
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = sorted(

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SystemClock
-from drivers.errors import DriverTimeout
+from core.clock import SystemClock
+from core.errors import DriverTimeout
 from drivers.modbus.config import ModbusInstrument
 from drivers.reading import Quality
 from drivers.registry import create_driver

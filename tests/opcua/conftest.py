@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.opcua.certs import (
     CertificatePair,
     ensure_own_certificate,

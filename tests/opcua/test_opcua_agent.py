@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from drivers.clock import SystemClock
-from drivers.errors import NotConnected
+from core.clock import SystemClock
+from core.errors import NotConnected
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver
 from drivers.reading import Quality, Reading

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from asyncua import ua
 
-from drivers.errors import NotConnected
+from core.errors import NotConnected
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver
 from drivers.reading import Quality, Reading

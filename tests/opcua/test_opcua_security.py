@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from cryptography import x509
 
-from drivers.errors import NotConnected
+from core.errors import NotConnected
 from drivers.opcua.certs import ensure_own_certificate, fingerprint, load_certificate
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver

@@ -10,9 +10,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Sequence
 
+from core.clock import SystemClock
+from core.errors import NotConnected
 from drivers.base import StreamingDriver
-from drivers.clock import SystemClock
-from drivers.errors import NotConnected
 from drivers.reading import Reading
 from drivers.sim.inprocess import SimChannel, SimInstrument
 from edge_agent.metrics import AgentMetrics

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from drivers.clock import SystemClock
-from drivers.errors import DriverTimeout, NotConnected, ProtocolError
+from core.clock import SystemClock
+from core.errors import DriverTimeout, NotConnected, ProtocolError
 from drivers.reading import Quality
 from drivers.serial_ascii.config import SerialAsciiInstrument
 from drivers.serial_ascii.driver import SerialAsciiDriver

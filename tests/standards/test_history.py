@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from gateway.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
 from gateway.points import ReadingsBatch
 from gateway.standards.config import HistoryConfig

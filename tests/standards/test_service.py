@@ -15,9 +15,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from drivers.clock import ManualClock
-from drivers.errors import StoreError
-from edge_agent.spool import Spool
+from core.clock import ManualClock
+from core.errors import StoreError
+from core.spool import Spool
 from gateway.config import GatewayConfig
 from gateway.events import EventHub, StandardEvaluated
 from gateway.line_protocol import parse_line

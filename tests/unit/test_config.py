@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
+from core.config_loader import load_config
 from drivers.registry import DRIVERS, create_driver
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
 from gateway.cli import check_main, load_any, schemas
 from tests.support.processes import child_env, etalon_command
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from drivers.clock import AcceleratedClock, ManualClock
+from core.clock import AcceleratedClock, ManualClock
 from drivers.sim.models import (
     Ambient,
     Excursion,

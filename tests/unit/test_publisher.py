@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from edge_agent.config import MqttConfig, PublishConfig, SpoolConfig
+from core.mqtt import Message, MqttConfig, MqttLink
+from core.spool import Spool, SpoolConfig
+from edge_agent.config import PublishConfig
 from edge_agent.metrics import AgentMetrics
-from edge_agent.mqtt import Message, MqttLink
 from edge_agent.publisher import Publisher
-from edge_agent.spool import Spool
 from tests.support.services import Mosquitto
 
 TOPIC = "etalon/v1/lab/bench/readings"

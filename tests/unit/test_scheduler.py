@@ -13,12 +13,12 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SystemClock
-from drivers.config import Backoff
+from core.backoff import Backoff, BackoffTimer
+from core.clock import SystemClock
 from drivers.reading import Quality, Reading
 from drivers.sim.inprocess import SimChannel, SimDriver, SimInstrument
 from edge_agent.metrics import AgentMetrics
-from edge_agent.scheduler import BackoffTimer, InstrumentRunner, first_tick
+from edge_agent.scheduler import InstrumentRunner, first_tick
 
 
 def instrument(name: str, channels: list[tuple[str, float]], **extra: Any) -> SimInstrument:

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import SpoolError
-from edge_agent.config import SpoolConfig
-from edge_agent.spool import Spool
+from core.errors import SpoolError
+from core.spool import Spool, SpoolConfig
 
 
 async def open_spool(path: Path, max_bytes: int = 1_000_000, sync: str = "full") -> Spool:
@@ -80,8 +79,8 @@ async def test_an_unusable_file_is_a_clear_error(tmp_path: Path) -> None:
 WRITER = """
 import asyncio, sys
 from pathlib import Path
-from edge_agent.config import SpoolConfig
-from edge_agent.spool import Spool
+from core.spool import SpoolConfig
+from core.spool import Spool
 
 async def main():
     spool = Spool(SpoolConfig(path=Path(sys.argv[1]), synchronous=sys.argv[2]), "w")

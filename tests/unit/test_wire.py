@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from drivers.errors import PayloadError
+from core.errors import PayloadError
 from drivers.reading import Quality, Reading
 from edge_agent.wire import (
     BATCH,

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
+from core.config_loader import load_config
 from drivers.reading import Quality
 from drivers.registry import DRIVERS, create_driver
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
 
 REPO = Path(__file__).resolve().parents[2]
 

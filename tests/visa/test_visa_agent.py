@@ -8,7 +8,7 @@ import itertools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.reading import Quality, Reading
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from drivers.errors import DriverTimeout, NotConnected, ProtocolError
+from core.errors import DriverTimeout, NotConnected, ProtocolError
 from drivers.reading import Quality
 from drivers.sim.scpi import ScpiSimulator
 from drivers.visa.config import VisaInstrument

@@ -21,8 +21,8 @@ import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from drivers.clock import Clock
-from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from core.clock import Clock
+from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus.codec import DecodeError, Decoder, decoder, pack_registers, unpacker
 from drivers.modbus.config import BIT_TABLES, FUNCTION_CODE, ModbusChannel, ModbusInstrument
 from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link

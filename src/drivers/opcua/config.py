@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from core.models import FrozenModel
+from drivers.config import ChannelBase, InstrumentBase
 
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$")
 

@@ -32,8 +32,8 @@ from asyncua.common.subscription import (
 from asyncua.crypto import security_policies
 from cryptography import x509
 
-from drivers.clock import Clock
-from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from core.clock import Clock
+from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.opcua.certs import (
     describe,
     ensure_own_certificate,

@@ -37,8 +37,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from drivers.clock import Clock, SystemClock
-from drivers.config import FrozenModel
+from core.clock import Clock, SystemClock
+from core.models import FrozenModel
 from drivers.modbus.codec import DecodedValue, crc16, encode
 from drivers.modbus.config import (
     BIT_TABLES,

@@ -13,8 +13,8 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from drivers.clock import Clock
-from drivers.errors import NotConnected
+from core.clock import Clock
+from core.errors import NotConnected
 from drivers.reading import Reading
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.session import VisaSession, Worker

@@ -21,7 +21,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from drivers.config import FrozenModel
+from core.models import FrozenModel
 
 SHIPPED_PROFILES = resources.files("drivers.visa") / "profiles"
 

@@ -31,9 +31,9 @@ from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
-from drivers.errors import StoreError
-from edge_agent.logs import log_event
-from edge_agent.mqtt import MqttLink
+from core.errors import StoreError
+from core.logs import log_event
+from core.mqtt import MqttLink
 from edge_agent.wire import Topics, WireReading
 from gateway.alerts.checks import (
     NS,
@@ -62,8 +62,9 @@ from gateway.alerts.lifecycle import (
     GATEWAY_CLOCK,
     OPEN_STATES,
     Alert,
-    AlertOperationError,
+    AlertNotFound,
     Change,
+    InvalidAlertInput,
     Tracker,
 )
 from gateway.alerts.messages import describe
@@ -1163,10 +1164,10 @@ class AlertEngine:
     # -- operators (the API) ---------------------------------------------------------------------
 
     def get(self, alert_id: int) -> Alert:
-        """An alert by id; raises AlertOperationError(404)."""
+        """An alert by id; raises AlertNotFound."""
         alert = self.tracker.by_id.get(alert_id)
         if alert is None:
-            raise AlertOperationError(404, f"no alert {alert_id}")
+            raise AlertNotFound(f"no alert {alert_id}")
         return alert
 
     def list_alerts(self, include_normal: bool = False) -> list[dict[str, Any]]:
@@ -1182,9 +1183,9 @@ class AlertEngine:
     def _text(self, text: str | None, what: str, required: bool) -> str | None:
         cleaned = (text or "").strip()
         if len(cleaned) > COMMENT_MAX:
-            raise AlertOperationError(422, f"the {what} is longer than {COMMENT_MAX} characters")
+            raise InvalidAlertInput(f"the {what} is longer than {COMMENT_MAX} characters")
         if required and not cleaned:
-            raise AlertOperationError(422, f"a {what} is required")
+            raise InvalidAlertInput(f"a {what} is required")
         return cleaned or None
 
     async def acknowledge(self, alert_id: int, actor: str, comment: str | None) -> dict[str, Any]:
@@ -1211,8 +1212,8 @@ class AlertEngine:
         alert = self.get(alert_id)
         limit = self.config.shelve.max_s
         if not 0 < duration_s <= limit:
-            raise AlertOperationError(
-                422, f"shelving lasts more than 0 s and at most {limit:g} s (alerts.shelve.max_s)"
+            raise InvalidAlertInput(
+                f"shelving lasts more than 0 s and at most {limit:g} s (alerts.shelve.max_s)"
             )
         text = self._text(reason, "reason", True)
         assert text is not None
@@ -1278,22 +1279,20 @@ class AlertEngine:
         """Add or replace a rule (an admin's change); audited with before and after. It stays
         in force across restarts until the config file changes that rule."""
         if definition.get("id", rule_id) != rule_id:
-            raise AlertOperationError(
-                422, f"the body's id {definition.get('id')!r} is not {rule_id!r}"
-            )
+            raise InvalidAlertInput(f"the body's id {definition.get('id')!r} is not {rule_id!r}")
         try:
             rule = RULE.validate_python({**definition, "id": rule_id})
         except ValidationError as exc:
             reasons = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}" for e in exc.errors()[:5]
             )
-            raise AlertOperationError(422, f"invalid rule: {reasons}") from None
+            raise InvalidAlertInput(f"invalid rule: {reasons}") from None
         policies = {p.id for p in self.config.policies}
         schedules = {s.id for s in self.config.schedules}
         if rule.policy is not None and rule.policy not in policies:
-            raise AlertOperationError(422, f"unknown policy {rule.policy!r}")
+            raise InvalidAlertInput(f"unknown policy {rule.policy!r}")
         if rule.schedule is not None and rule.schedule not in schedules:
-            raise AlertOperationError(422, f"unknown schedule {rule.schedule!r}")
+            raise InvalidAlertInput(f"unknown schedule {rule.schedule!r}")
         text = self._text(comment, "comment", False)
         after = rule_definition(rule)
         old = self.rules_in_force.get(rule_id)

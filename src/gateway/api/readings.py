@@ -22,7 +22,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from gateway.api.auth import Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.fleet import NameQuery, catalogue

@@ -14,8 +14,8 @@ from typing import Annotated, Any, TypeVar
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
-from drivers.config import NAME_PATTERN
-from drivers.errors import StoreError
+from core.errors import StoreError
+from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
 from gateway.api.export import CSV_RESPONSE, Format, tabular

@@ -12,7 +12,7 @@ from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from drivers.config import NAME_PATTERN
+from core.models import NAME_PATTERN
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
 from gateway.dashboard_config import DashboardConfig

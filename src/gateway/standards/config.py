@@ -9,7 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from drivers.config import FrozenModel
+from core.models import FrozenModel
 from edge_agent.config import ClockConfig, SystemClockConfig
 
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]

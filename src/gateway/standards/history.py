@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from gateway.config import (
     InfluxV1StoreConfig,
     InfluxV2StoreConfig,

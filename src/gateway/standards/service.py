@@ -40,11 +40,11 @@ from typing import Any, TypeVar
 
 import orjson
 
-from drivers.clock import Clock
-from drivers.errors import EtalonError, StoreError
+from core.clock import Clock
+from core.errors import EtalonError, StoreError
+from core.logs import log_event
+from core.spool import Spool
 from edge_agent.config import build_clock
-from edge_agent.logs import log_event
-from edge_agent.spool import Spool
 from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
 from gateway.events import EventHub

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from drivers.errors import StoreRejected
+from core.errors import StoreRejected
 from gateway.line_protocol import LineError
 from gateway.points import LineBuilder, Writable
 

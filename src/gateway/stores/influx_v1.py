@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from drivers.errors import StoreError, StoreRejected
+from core.errors import StoreError, StoreRejected
 from gateway.config import InfluxV1StoreConfig
 from gateway.stores.base import LineProtocolStore
 

@@ -16,7 +16,7 @@ from influxdb_client.domain.write_precision import WritePrecision
 from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
-from drivers.errors import StoreError, StoreRejected
+from core.errors import StoreError, StoreRejected
 from gateway.config import InfluxV2StoreConfig
 from gateway.stores.base import LineProtocolStore
 

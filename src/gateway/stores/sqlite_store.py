@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from gateway.config import SqliteStoreConfig
 from gateway.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
 from gateway.stores.base import WriteResult

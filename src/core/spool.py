@@ -23,13 +23,32 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TypeVar
+from typing import Literal, TypeVar
 
-from drivers.errors import SpoolError
-from edge_agent.config import SpoolConfig
-from edge_agent.logs import log_event
+from pydantic import Field
+
+from core.errors import SpoolError
+from core.logs import log_event
+from core.models import FrozenModel
 
 log = logging.getLogger("etalon.spool")
+
+
+class SpoolConfig(FrozenModel):
+    """The on-disk spool (SQLite, WAL) that holds readings until the next hop acknowledged them."""
+
+    path: Path = Field(..., description="SQLite file; its directory is created if missing.")
+    max_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1024,
+        description="When full, the oldest entries are dropped (counted).",
+    )
+    synchronous: Literal["full", "normal"] = Field(
+        "full",
+        description="full: every commit is fsync'ed, so a commit survives power loss. normal: a "
+        "commit survives a process crash but the last ones may be lost on power loss.",
+    )
+
 
 T = TypeVar("T")
 

@@ -9,7 +9,17 @@ import json
 import logging
 import sys
 import time
-from typing import Any
+from typing import Any, Literal
+
+from core.models import FrozenModel
+
+
+class LogConfig(FrozenModel):
+    """Structured logs: quiet at INFO (one line per state change, none per reading)."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["text", "json"] = "text"
+
 
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 

@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from drivers.errors import ConfigError
+from core.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -32,7 +32,7 @@ def _duplicate_keys(node: yaml.Node, path: str, out: list[tuple[int, str]]) -> N
             _duplicate_keys(item, f"{path.rstrip('.')}[{index}].", out)
 
 
-def _locate(root: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[int | None, str]:
+def locate(root: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[int | None, str]:
     """The line of the deepest node the error path reaches, and the path as the file spells it.
 
     Pydantic puts a discriminated union's tag into the path (``instruments.0.sim.name``); it is
@@ -101,7 +101,7 @@ def validation_problems(path: Path, root: yaml.Node | None, error: ValidationErr
     """One ``FILE:LINE: field: reason`` line per pydantic error."""
     problems = []
     for item in error.errors(include_url=False):
-        line, shown = _locate(root, tuple(item["loc"]))
+        line, shown = locate(root, tuple(item["loc"]))
         message = item["msg"].removeprefix("Value error, ")
         where = f"{path}:{line}" if line else str(path)
         problems.append(f"{where}: {shown}: {message}")

@@ -8,10 +8,39 @@ answer) stays as the component produced it.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 
 LANGUAGES = ("en", "vi")
 
-MESSAGES: dict[str, dict[str, str]] = {
+MessageTable = Mapping[str, Mapping[str, str]]
+"""A feature's messages: key → language → text, every language of ``LANGUAGES`` present."""
+
+_CATALOGUE: dict[str, Mapping[str, str]] = {}
+
+
+def register(table: MessageTable) -> None:
+    """Add a feature's declared table to the one catalogue.
+
+    Every entry must have a text in each language of ``LANGUAGES``; a key another table already
+    registered with different texts is refused (two features cannot both own one key). Registering
+    the same table again is harmless, so a feature may register from every module that needs it.
+    """
+    for key, texts in table.items():
+        missing = [lang for lang in LANGUAGES if lang not in texts]
+        if missing:
+            raise ValueError(f"message {key!r} has no text in {', '.join(missing)}")
+        known = _CATALOGUE.get(key)
+        if known is not None and dict(known) != dict(texts):
+            raise ValueError(f"message {key!r} is registered twice with different texts")
+    _CATALOGUE.update(table)
+
+
+def known(key: str) -> bool:
+    """Whether a message ``key`` is registered."""
+    return key in _CATALOGUE
+
+
+CORE_MESSAGES: MessageTable = {
     "check.ok": {"en": "{file}: OK ({kind} config)", "vi": "{file}: hợp lệ (cấu hình {kind})"},
     "check.invalid": {
         "en": "{file}: invalid {kind} config",
@@ -67,6 +96,9 @@ MESSAGES: dict[str, dict[str, str]] = {
     "quality.bad": {"en": "bad", "vi": "hỏng"},
     "error.transport": {"en": "cannot use the MQTT broker", "vi": "không dùng được MQTT broker"},
 }
+"""Messages of the ``etalon`` command itself (check, config errors, the demo's live view)."""
+
+register(CORE_MESSAGES)
 
 
 def language(requested: str | None = None) -> str:
@@ -81,5 +113,5 @@ def language(requested: str | None = None) -> str:
 
 def t(key: str, lang: str = "en", **values: object) -> str:
     """The message ``key`` in ``lang`` (English if missing), formatted with ``values``."""
-    texts = MESSAGES[key]
+    texts = _CATALOGUE[key]
     return texts.get(lang, texts["en"]).format(**values)

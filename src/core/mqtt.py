@@ -23,18 +23,74 @@ import ssl
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+
+# imports for the config models (ruff sorts)
+from pathlib import Path
+from typing import Any, Literal
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
+from pydantic import Field, model_validator
 
-from drivers.errors import TransportError
-from edge_agent.config import MqttConfig
-from edge_agent.logs import log_event
+from core.backoff import Backoff
+from core.errors import TransportError
+from core.logs import log_event
+from core.models import FrozenModel
+from core.secrets import Secret
 
 log = logging.getLogger("etalon.mqtt")
+
+
+class TlsConfig(FrozenModel):
+    """TLS to the broker: the CA that signed it and, for client-certificate auth, ours."""
+
+    ca_file: Path | None = Field(None, description="CA bundle; None uses the system's.")
+    cert_file: Path | None = None
+    key_file: Path | None = None
+    verify_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _pair(self) -> TlsConfig:
+        if (self.cert_file is None) != (self.key_file is None):
+            raise ValueError("cert_file and key_file go together")
+        for path in (self.ca_file, self.cert_file, self.key_file):
+            if path is not None and not path.is_file():
+                raise ValueError(f"file not found: {path}")
+        return self
+
+
+class MqttConfig(FrozenModel):
+    """Connection to the MQTT broker."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(1883, ge=1, le=65535)
+    version: Literal["3.1.1", "5"] = Field(
+        "3.1.1", description="MQTT protocol version; '5' is needed for shared subscriptions."
+    )
+    client_id: str | None = Field(
+        None, max_length=128, description="Fixed per process: the broker keeps its session by it."
+    )
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    connect_timeout_s: float = Field(10.0, gt=0)
+    session_expiry_s: int = Field(
+        7 * 86_400, ge=0, description="MQTT 5: how long the broker keeps our session offline."
+    )
+    username: str | None = None
+    password: Secret | None = None
+    tls: TlsConfig | None = None
+    topic_prefix: str = Field("etalon", pattern=r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
+    reconnect: Backoff = Field(default_factory=lambda: Backoff(initial_s=1.0, max_s=30.0))
+
+    @model_validator(mode="after")
+    def _secret_resolves(self) -> MqttConfig:
+        if self.password is not None:
+            if self.username is None:
+                raise ValueError("password given without username")
+            self.password.resolve()
+        return self
+
 
 _AUTH_REFUSED = {
     4,

@@ -13,8 +13,26 @@ file it concerns and the original exception as ``__cause__``::
     ├── PayloadError             an MQTT payload that fails the wire format
     ├── SpoolError               the on-disk spool cannot be opened or written
     ├── TransportError           the MQTT broker refused or dropped us
-    └── StoreError               a time-series or record store refused a write or is down
-        └── StoreRejected        the store answered and refused the data (not retryable as is)
+    ├── StoreError               a time-series or record store refused a write or is down
+    │   └── StoreRejected        the store answered and refused the data (not retryable as is)
+    └── OperationError           a request (API call, CLI command) that cannot be done as asked
+        ├── NotFoundError        what it names does not exist
+        ├── ConflictError        it clashes with what is recorded (an id in use, a wrong state)
+        └── InvalidInputError    the input (a file, a field, an option) cannot be used
+
+Features subclass the leaves they raise, so a caller may catch a feature's base
+(``RegistryError``, ``AlertOperationError``) or a kind across features (``NotFoundError``):
+
+    OperationError ── RegistryError (gateway.standards.errors), AlertOperationError
+                      (gateway.alerts.lifecycle), each with NotFound / Conflict / invalid-input
+                      children that are also the core leaf of that kind
+    InvalidInputError ── AnalyticsError (gateway.analytics.errors, also a ValueError),
+                         CsvError (gateway.analytics.cli)
+    RegistryError ── ImportProblems (an import file's problems, one line each)
+
+Each boundary maps the tree once: the HTTP API (``gateway.api.problems``) to status codes —
+NotFoundError 404, ConflictError 409, InvalidInputError 422, other OperationError 400,
+StoreError 503 — and the CLI (``app.cli``) to exit statuses.
 """
 
 from __future__ import annotations
@@ -77,3 +95,25 @@ class StoreError(EtalonError):
 
 class StoreRejected(StoreError):
     """A store answered and refused the data itself; retrying the same data cannot succeed."""
+
+
+class OperationError(EtalonError):
+    """A request (an API call, a CLI command) that cannot be done as asked; the message says why
+    in words the person who asked can act on."""
+
+    @property
+    def reason(self) -> str:
+        """The message, as the API's problem body and the CLI print it."""
+        return str(self)
+
+
+class NotFoundError(OperationError):
+    """What the request names does not exist."""
+
+
+class ConflictError(OperationError):
+    """The request clashes with what is recorded (an id in use, an alert in another state)."""
+
+
+class InvalidInputError(OperationError):
+    """The input (a file, a field, an option) cannot be used."""
