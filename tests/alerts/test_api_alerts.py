@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 import pytest
 
-from gateway.cli import main as etalon
+from app.cli import main as etalon
 from tests.alerts.harness import (
     TOKENS,
     FakeAgent,

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from gateway.cli import check_main
+from app.cli import check_main
 from tests.support.processes import child_env, etalon_command
 from tests.unit.test_config import EXAMPLE_ENV
 

@@ -230,10 +230,10 @@ def test_bad_command_lines_exit_2(argv: list[str], capsys: pytest.CaptureFixture
 
 
 def test_the_etalon_command_runs_as_a_process(history: Path) -> None:
-    """The real ``etalon`` entry point (gateway.cli) dispatches ``drift``."""
+    """The real ``etalon`` entry point (app.cli) dispatches ``drift``."""
     environment = {**os.environ, "PYTHONPATH": str(SRC)}
     completed = subprocess.run(
-        [sys.executable, "-m", "gateway.cli", "drift", "fit", "--csv", str(history),
+        [sys.executable, "-m", "app.cli", "drift", "fit", "--csv", str(history),
          "--x", "date", "--y", "value", "--json"],
         capture_output=True, text=True, env=environment, timeout=60, check=False,
     )  # fmt: skip
@@ -247,7 +247,7 @@ def test_reports_in_vietnamese_and_json_the_same_in_both_languages(
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from gateway.cli import main as etalon
+    from app.cli import main as etalon
 
     quiet = [-0.5, 0.5, 1.5, 0.3, -0.3, -1.5]
     check = tmp_path / "check.csv"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from app.cli import main
 from tests.support.processes import write_yaml
 
 CASES = Path(__file__).parent / "cases"

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.cli import main
+from app.cli import main
 from tests.support.chain import Chain, stored_in_victoria, wait_for_count
 from tests.support.processes import write_yaml
 from tests.support.services import Mosquitto, VictoriaMetrics, free_port

@@ -94,7 +94,7 @@ def test_export_json_imports_into_an_empty_registry_identically(
         f"site: lab-1\nspool: {{path: {other}/s.db}}\nstore: {{kind: sqlite, path: {other}/r.db}}\n"
         f"records: {{path: {other}/records.db}}\n"
     )
-    from gateway.cli import main
+    from app.cli import main
 
     assert main(["standards", "import", "-c", str(config), str(exported)]) == 0
     again = tmp_path / "again.json"

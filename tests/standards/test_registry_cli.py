@@ -144,7 +144,7 @@ def test_list_shows_due_states(
 def test_list_and_show_in_vietnamese(
     seeded: Callable[..., int], gateway_config: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from gateway.cli import main
+    from app.cli import main
 
     assert main(["--lang", "vi", "standards", "list", "-c", str(gateway_config)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
+from app.cli import check_main, load_any, schemas
 from core.clock import SystemClock
 from core.config_loader import load_config
 from drivers.registry import DRIVERS, create_driver
 from edge_agent.config import AgentConfig
-from gateway.cli import check_main, load_any, schemas
 from tests.support.processes import child_env, etalon_command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -90,7 +90,7 @@ def test_every_example_config_is_valid(path: Path, monkeypatch: pytest.MonkeyPat
 
 
 def test_demo_example_is_the_embedded_default() -> None:
-    from gateway.demo_config import default_config_text
+    from app.demo.config import default_config_text
 
     assert (REPO / "config" / "demo.yaml").read_text() == default_config_text()
 

@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+from app.demo.config import DemoConfig
 from core.i18n import t
 from core.mqtt import MqttConfig
 from core.spool import SpoolConfig
@@ -34,7 +35,6 @@ from gateway.config import (
     RecordsConfig,
     SqliteStoreConfig,
 )
-from gateway.demo_config import DemoConfig
 from gateway.events import ReadingsArrived
 from gateway.gateway import Gateway
 from gateway.stores.sqlite_store import SqliteStore
@@ -193,7 +193,7 @@ async def run_demo(
         records = RecordsConfig(path=data / "records.db")
         extras: dict[str, Any] = {}
         if dashboard:
-            from gateway.demo_lab import api_port, demo_alerts, demo_api, register_standards
+            from app.demo.lab import api_port, demo_alerts, demo_api, register_standards
             from gateway.standards.config import StandardsConfig
 
             extras = {

@@ -1,4 +1,4 @@
-"""``etalon agent -c FILE`` and ``etalon check``'s agent half: load, validate, run."""
+"""Running a process of the ``etalon`` command: signals, problem lists, and ``etalon agent``."""
 
 from __future__ import annotations
 
@@ -10,16 +10,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from core.config_loader import load_config
-from core.errors import ConfigError, EtalonError, SpoolError, TransportError
+from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.logs import setup_logging
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
-
-EXIT_OK = 0
-EXIT_CONFIG = 1
-EXIT_TRANSPORT = 3
-EXIT_SPOOL = 4
-EXIT_OTHER = 5
 
 
 def print_problems(title: str, problems: list[str]) -> None:
@@ -41,20 +36,6 @@ async def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> 
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
-
-
-def exit_code_for(exc: BaseException) -> tuple[int, str]:
-    """Exit status and message for an error that stops a process."""
-    if isinstance(exc, BaseExceptionGroup):
-        first = exc.exceptions[0]
-        return exit_code_for(first)
-    if isinstance(exc, ConfigError):
-        return EXIT_CONFIG, str(exc)
-    if isinstance(exc, TransportError):
-        return EXIT_TRANSPORT, str(exc)
-    if isinstance(exc, SpoolError):
-        return EXIT_SPOOL, str(exc)
-    return EXIT_OTHER, f"{type(exc).__name__}: {exc}"
 
 
 def agent_main(config_path: Path) -> int:

@@ -21,4 +21,4 @@ class DemoConfig(FrozenModel):
 
 def default_config_text() -> str:
     """The embedded defaults, as YAML."""
-    return resources.files("gateway").joinpath("demo.yaml").read_text(encoding="utf-8")
+    return resources.files("app.demo").joinpath("demo.yaml").read_text(encoding="utf-8")

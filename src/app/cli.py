@@ -11,42 +11,60 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from app.demo.config import DemoConfig, default_config_text
+from app.process import agent_main, print_problems, run_until_signal
 from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import LANGUAGES, language, t
 from core.logs import setup_logging
 from core.secrets import EnvSecret
-from edge_agent.cli import (
-    EXIT_CONFIG,
-    EXIT_OK,
-    agent_main,
-    exit_code_for,
-    print_problems,
-    run_until_signal,
-)
 from edge_agent.config import AgentConfig
 from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
-from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
-from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig
-from gateway.demo_config import DemoConfig, default_config_text
 
-CONFIG_KINDS: dict[str, type[BaseModel]] = {
-    "agent": AgentConfig,
-    "gateway": GatewayConfig,
-    "demo": DemoConfig,
-}
+# The gateway is imported only by the commands that run or describe one: an agent-only install
+# (``etalon agent``, ``etalon check`` on agent configs, ``etalon sim``) never loads it.
 
-SCHEMAS: dict[str, Any] = {
-    "agent-config": AgentConfig,
-    "gateway-config": GatewayConfig,
-    "demo-config": DemoConfig,
-    "wire-readings": ReadingBatch,
-    "wire-agent-status": AgentStatus,
-    "wire-instrument-state": InstrumentState,
-    "alerts-webhook": WebhookNotification,
-    "alerts-mqtt-event": AlertEventMessage,
-    "alerts-mqtt-state": AlertStateMessage,
-}
+SCHEMA_NAMES = (
+    "agent-config",
+    "gateway-config",
+    "demo-config",
+    "wire-readings",
+    "wire-agent-status",
+    "wire-instrument-state",
+    "alerts-webhook",
+    "alerts-mqtt-event",
+    "alerts-mqtt-state",
+)
+
+
+def config_model(kind: str) -> type[BaseModel]:
+    """The model of a config kind (``agent``, ``gateway``, ``demo``)."""
+    if kind == "gateway":
+        from gateway.config import GatewayConfig
+
+        return GatewayConfig
+    return AgentConfig if kind == "agent" else DemoConfig
+
+
+def schema_models() -> dict[str, Any]:
+    """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
+    from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
+    from gateway.config import GatewayConfig
+
+    models: dict[str, Any] = {
+        "agent-config": AgentConfig,
+        "gateway-config": GatewayConfig,
+        "demo-config": DemoConfig,
+        "wire-readings": ReadingBatch,
+        "wire-agent-status": AgentStatus,
+        "wire-instrument-state": InstrumentState,
+        "alerts-webhook": WebhookNotification,
+        "alerts-mqtt-event": AlertEventMessage,
+        "alerts-mqtt-state": AlertStateMessage,
+    }
+    assert tuple(models) == SCHEMA_NAMES
+    return models
 
 
 def config_kind(data: dict[str, Any]) -> str:
@@ -63,7 +81,7 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
     data, root = load_yaml(path)
     kind = config_kind(data)
     try:
-        return kind, CONFIG_KINDS[kind].model_validate(data)
+        return kind, config_model(kind).model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None
 
@@ -101,7 +119,10 @@ def check_main(files: list[Path], lang: str) -> int:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """Every published JSON Schema, by name."""
-    return {name: TypeAdapter(model).json_schema(by_alias=True) for name, model in SCHEMAS.items()}
+    return {
+        name: TypeAdapter(model).json_schema(by_alias=True)
+        for name, model in schema_models().items()
+    }
 
 
 def schema_main(name: str | None, out_dir: Path | None) -> int:
@@ -120,6 +141,7 @@ def schema_main(name: str | None, out_dir: Path | None) -> int:
 
 def gateway_main(config_path: Path) -> int:
     """Run a gateway until SIGINT/SIGTERM."""
+    from gateway.config import GatewayConfig
     from gateway.gateway import Gateway
 
     try:
@@ -143,7 +165,8 @@ def gateway_main(config_path: Path) -> int:
 
 def demo_main(args: argparse.Namespace) -> int:
     """Run the demo."""
-    from gateway.demo import run_demo
+    from app.demo.run import run_demo
+    from gateway.config import InfluxV1StoreConfig, InfluxV2StoreConfig
 
     lang = language(args.lang)
     if args.print_config:
@@ -305,7 +328,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
-    schema.add_argument("name", nargs="?", choices=sorted(SCHEMAS))
+    schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
     return parser
 
