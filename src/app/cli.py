@@ -166,7 +166,7 @@ def gateway_main(config_path: Path) -> int:
 def demo_main(args: argparse.Namespace) -> int:
     """Run the demo."""
     from app.demo.run import run_demo
-    from gateway.config import InfluxV1StoreConfig, InfluxV2StoreConfig
+    from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig
 
     lang = language(args.lang)
     if args.print_config:

@@ -5,31 +5,10 @@ Light on purpose (pydantic only): the CLI imports it to validate gateway configs
 
 from __future__ import annotations
 
-from typing import Literal
-
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import Field, model_validator
 
 from core.models import FrozenModel, Name
-
-
-class HistoryQueryConfig(FrozenModel):
-    """How the API reads a channel's history back from the time-series store.
-
-    SQLite and InfluxDB 1.x stores are read the way they are written. A store written through the
-    v2 API may be InfluxDB 2.x/3.x (read with InfluxQL on ``/query``, the bucket as database
-    through its DBRP mapping) or VictoriaMetrics (``/api/v1/export`` for raw points, the
-    Prometheus ``/api/v1/query_range`` for downsampled ones); ``auto`` asks the server once.
-    """
-
-    api: Literal["auto", "influxql", "prometheus"] = Field(
-        "auto", description="Query API of an influxdb_v2 store (ignored for the other kinds)."
-    )
-    url: AnyHttpUrl | None = Field(
-        None,
-        description="Where to query, if not the store's URL (e.g. a VictoriaMetrics cluster's "
-        "vmselect: http://vmselect:8481/select/0/prometheus).",
-    )
-    timeout_s: float = Field(15.0, gt=0, le=300)
+from gateway.tsdb.config import HistoryQueryConfig
 
 
 class ChannelMatch(FrozenModel):

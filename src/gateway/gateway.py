@@ -20,8 +20,9 @@ from gateway.events import EventHub
 from gateway.ingest import Ingest
 from gateway.metrics import GatewayMetrics
 from gateway.records import RecordStore
-from gateway.stores import Store, build_store
-from gateway.writer import Writer
+from gateway.tsdb.factory import build_store
+from gateway.tsdb.store import Store
+from gateway.tsdb.writer import Writer
 
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine

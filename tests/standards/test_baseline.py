@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
+from gateway.analytics.aggregate import period_stats
 from gateway.standards.config import StandardsConfig
 from gateway.standards.evaluation import (
     NS_PER_DAY,
     ChannelInput,
     StandardResult,
-    aggregate,
     baseline_dates,
     date_ns,
     evaluate,
@@ -38,7 +38,7 @@ def run(
 ) -> StandardResult:
     """Evaluate at ``until_ns`` with the readings before it (what the service would read)."""
     keep = ts < until_ns
-    periods = aggregate(ts[keep], values[keep], np.full(int(keep.sum()), np.nan), NS_PER_DAY)
+    periods = period_stats(ts[keep], values[keep], np.full(int(keep.sum()), np.nan), NS_PER_DAY)
     data = standard(
         [ChannelInput(LINK, "lab-1", periods)],
         now_ns=until_ns,

@@ -10,13 +10,13 @@ import numpy as np
 import pytest
 
 from gateway.analytics import period_means
+from gateway.analytics.aggregate import period_stats
 from gateway.standards.config import StandardsConfig
 from gateway.standards.evaluation import (
     NS_PER_DAY,
     CertificateInput,
     ChannelInput,
     StandardInput,
-    aggregate,
     evaluate,
 )
 from gateway.standards.models import ChannelLink, Tolerance
@@ -67,7 +67,7 @@ def standard(
 
 def monitored(seed: int, u: float = float("nan")) -> ChannelInput:
     ts, values, us = simulated_year(seed, u)
-    return ChannelInput(LINK, "lab-1", aggregate(ts, values, us, NS_PER_DAY))
+    return ChannelInput(LINK, "lab-1", period_stats(ts, values, us, NS_PER_DAY))
 
 
 TRUE_CROSSING_NS = T0 + (5.0 - OFFSET_PPM) / DRIFT_PPM * YEAR_NS
@@ -184,11 +184,13 @@ def test_tolerance_growing_per_year_from_the_latest_calibration() -> None:
 
 def test_a_step_is_signalled_in_the_recent_periods_only() -> None:
     ts, values, us = simulated_year(11)
-    clean = evaluate(standard([ChannelInput(LINK, "lab-1", aggregate(ts, values, us, NS_PER_DAY))]))
+    clean = evaluate(
+        standard([ChannelInput(LINK, "lab-1", period_stats(ts, values, us, NS_PER_DAY))])
+    )
     assert clean.violations == [] and clean.event().violations == ()
     stepped = values + np.where(ts > T0 + YEAR_NS - 5 * NS_PER_DAY, 2e-7, 0.0)
     result = evaluate(
-        standard([ChannelInput(LINK, "lab-1", aggregate(ts, stepped, us, NS_PER_DAY))])
+        standard([ChannelInput(LINK, "lab-1", period_stats(ts, stepped, us, NS_PER_DAY))])
     )
     assert result.violations, "a 0.2 µV step over the last 5 days must be signalled"
     recent_start = result.channels[0].points[-7].ts_ns
@@ -204,7 +206,7 @@ def test_conversion_of_a_channel_through_a_divider() -> None:
     ts, values, us = simulated_year(5)
     link = LINK.model_copy(update={"scale": 10.0, "offset": 1e-6})
     result = evaluate(
-        standard([ChannelInput(link, "lab-1", aggregate(ts, values / 10.0, us, NS_PER_DAY))])
+        standard([ChannelInput(link, "lab-1", period_stats(ts, values / 10.0, us, NS_PER_DAY))])
     )
     drift = result.channels[0].drift
     assert drift is not None and drift.slope_ppm_per_year == pytest.approx(DRIFT_PPM, abs=0.02)
@@ -213,7 +215,7 @@ def test_conversion_of_a_channel_through_a_divider() -> None:
 
 def test_aggregate_matches_period_means() -> None:
     ts, values, us = simulated_year(2, u=3e-7, readings=500)
-    ours = aggregate(ts[::-1].copy(), values[::-1].copy(), us, NS_PER_DAY)
+    ours = period_stats(ts[::-1].copy(), values[::-1].copy(), us, NS_PER_DAY)
     theirs = period_means(ts, values).periods
     assert [p.start_ns for p in ours] == [p.start_ns for p in theirs]
     for mine, reference in zip(ours, theirs, strict=True):
@@ -229,7 +231,7 @@ def test_too_little_data_says_why() -> None:
     ts, values, us = simulated_year(1, readings=4)
     result = evaluate(
         standard(
-            [ChannelInput(LINK, "lab-1", aggregate(ts, values, us, NS_PER_DAY))], tolerance=None
+            [ChannelInput(LINK, "lab-1", period_stats(ts, values, us, NS_PER_DAY))], tolerance=None
         )
     )
     assert result.channels[0].drift is None

@@ -13,18 +13,12 @@ import numpy as np
 import pytest
 
 from core.errors import StoreError
-from gateway.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
-from gateway.points import ReadingsBatch
 from gateway.standards.config import HistoryConfig
-from gateway.standards.history import (
-    FAR_FUTURE_NS,
-    AutoV2History,
-    HistoryReader,
-    RawReadings,
-    SeriesRef,
-    build_history_reader,
-)
-from gateway.stores import build_store
+from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
+from gateway.tsdb.factory import build_periods_reader, build_store
+from gateway.tsdb.influx_v2 import AutoV2Periods
+from gateway.tsdb.points import ReadingsBatch
+from gateway.tsdb.reader import FAR_FUTURE_NS, PeriodsReader, RawReadings, SeriesRef
 from tests.support.services import Influxd, VictoriaMetrics, free_port
 
 T0 = 1_767_225_600_000_000_000
@@ -78,7 +72,7 @@ async def write_and_read(
     history: HistoryConfig,
     executor: ThreadPoolExecutor,
     write_config: Any = None,
-) -> tuple[HistoryReader, Callable[[int, int], Any]]:
+) -> tuple[PeriodsReader, Callable[[int, int], Any]]:
     store = build_store(write_config or store_config)
     await store.open()
     try:
@@ -86,7 +80,7 @@ async def write_and_read(
         assert result.rejected == []
     finally:
         await store.close()
-    reader = build_history_reader(store_config, history, executor)
+    reader = build_periods_reader(store_config, history, executor)
 
     async def read(start: int, end: int) -> RawReadings:
         return await reader.read(SERIES, start, end)
@@ -120,7 +114,7 @@ async def test_sqlite_before_anything_was_written(
     store = build_store(SqliteStoreConfig(path=tmp_path / "empty.db"))
     await store.open()
     await store.close()
-    reader = build_history_reader(
+    reader = build_periods_reader(
         SqliteStoreConfig(path=tmp_path / "empty.db"), HistoryConfig(), executor
     )
     assert (await reader.read(SERIES, 0, FAR_FUTURE_NS)).ts.size == 0
@@ -154,7 +148,7 @@ async def test_v2_store_without_victoria_export_falls_back_to_influxql(
     config = InfluxV2StoreConfig(kind="influxdb_v2", url=influxd.url, bucket=database)
     reader, read = await write_and_read(config, HistoryConfig(), executor, writer)
     try:
-        assert isinstance(reader, AutoV2History)
+        assert isinstance(reader, AutoV2Periods)
         check_full(await read(T0, FAR_FUTURE_NS), ms_only=False)
         assert reader.name == "influxql"
     finally:
@@ -184,7 +178,7 @@ async def test_a_store_that_does_not_answer_is_a_store_error(
         InfluxV2StoreConfig(kind="influxdb_v2", url=url, bucket="b", timeout_s=2),
         InfluxV1StoreConfig(kind="influxdb_v1", url=url, database="d", timeout_s=2),
     ):
-        reader = build_history_reader(config, HistoryConfig(), executor)
+        reader = build_periods_reader(config, HistoryConfig(), executor)
         try:
             with pytest.raises(StoreError, match="ConnectError"):
                 await reader.read(SERIES, 0, FAR_FUTURE_NS)
@@ -196,7 +190,7 @@ async def test_influxql_errors_are_store_errors(
     influxd: Influxd, executor: ThreadPoolExecutor
 ) -> None:
     config = InfluxV1StoreConfig(kind="influxdb_v1", url=influxd.url, database="does_not_exist")
-    reader = build_history_reader(config, HistoryConfig(), executor)
+    reader = build_periods_reader(config, HistoryConfig(), executor)
     try:
         with pytest.raises(StoreError, match="database not found"):
             await reader.read(SERIES, 0, FAR_FUTURE_NS)

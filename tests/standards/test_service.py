@@ -18,19 +18,19 @@ import pytest
 from core.clock import ManualClock
 from core.errors import StoreError
 from core.spool import Spool
+from gateway.analytics.aggregate import PeriodStat
 from gateway.config import GatewayConfig
 from gateway.events import EventHub, StandardEvaluated
-from gateway.line_protocol import parse_line
 from gateway.metrics import GatewayMetrics
-from gateway.points import LineBuilder, MetricsSample, ReadingsBatch
 from gateway.records import RecordStore
 from gateway.standards import service as service_module
-from gateway.standards.evaluation import PeriodStat
-from gateway.standards.history import RawReadings, SeriesRef
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.service import StandardsService
-from gateway.stores.sqlite_store import SqliteStore
-from gateway.writer import decode_entry
+from gateway.tsdb.line_protocol import parse_line
+from gateway.tsdb.points import LineBuilder, MetricsSample, ReadingsBatch
+from gateway.tsdb.reader import RawReadings, SeriesRef
+from gateway.tsdb.sqlite import SqliteStore
+from gateway.tsdb.writer import decode_entry
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01
 DAY = 86_400_000_000_000

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gateway.config import InfluxV1StoreConfig
-from gateway.line_protocol import LineError, format_field, line, parse_line, series_key
-from gateway.points import MetricsSample, ReadingsBatch
-from gateway.stores.influx_v1 import InfluxV1Store
+from gateway.tsdb.config import InfluxV1StoreConfig
+from gateway.tsdb.influx_v1 import InfluxV1Store
+from gateway.tsdb.line_protocol import LineError, format_field, line, parse_line, series_key
+from gateway.tsdb.points import MetricsSample, ReadingsBatch
 from tests.support.services import Influxd
 
 GOLDEN = [

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway.config import SqliteStoreConfig
-from gateway.points import ReadingsBatch
-from gateway.stores.sqlite_store import SqliteStore
+from gateway.tsdb.config import SqliteStoreConfig
+from gateway.tsdb.points import ReadingsBatch
+from gateway.tsdb.sqlite import SqliteStore
 from tests.web.test_history import AGENT, READINGS, SITE
 
 

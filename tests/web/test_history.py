@@ -11,17 +11,16 @@ from typing import Any
 
 import pytest
 
-from gateway.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
-from gateway.dashboard_config import HistoryQueryConfig
-from gateway.history import (
-    AutoHistory,
-    HistoryPoint,
-    HistoryReader,
-    bucket_width_ns,
-    build_history_reader,
+from gateway.tsdb.config import (
+    HistoryQueryConfig,
+    InfluxV1StoreConfig,
+    InfluxV2StoreConfig,
+    SqliteStoreConfig,
 )
-from gateway.points import ReadingsBatch
-from gateway.stores import build_store
+from gateway.tsdb.factory import build_points_reader, build_store
+from gateway.tsdb.influx_v2 import AutoPoints
+from gateway.tsdb.points import ReadingsBatch
+from gateway.tsdb.reader import HistoryPoint, PointsReader, bucket_width_ns
 from tests.support.services import Influxd, VictoriaMetrics
 
 MS = 1_000_000
@@ -93,7 +92,7 @@ def assert_same(got: list[HistoryPoint], want: list[HistoryPoint]) -> None:
 
 
 async def write_and_check(
-    store_config: Any, reader: HistoryReader, flush: Callable[[], object] = lambda: None
+    store_config: Any, reader: PointsReader, flush: Callable[[], object] = lambda: None
 ) -> None:
     store = build_store(store_config)
     await store.open()
@@ -125,7 +124,7 @@ async def write_and_check(
 
 async def test_sqlite_history(tmp_path: Path) -> None:
     config = SqliteStoreConfig(path=tmp_path / "readings.db")
-    reader = build_history_reader(config)
+    reader = build_points_reader(config)
     assert await reader.read(SITE, AGENT, INSTRUMENT, CHANNEL, T0, T0 + 1, 10) == []  # no file yet
     await write_and_check(config, reader)
 
@@ -137,7 +136,7 @@ async def test_influxql_history_from_influxd(influxd: Influxd) -> None:
         database=f"history_{uuid.uuid4().hex[:8]}",
         create_database=True,
     )
-    await write_and_check(config, build_history_reader(config))
+    await write_and_check(config, build_points_reader(config))
 
 
 async def test_prometheus_history_from_victoria_metrics(victoria_dedup: VictoriaMetrics) -> None:
@@ -146,8 +145,8 @@ async def test_prometheus_history_from_victoria_metrics(victoria_dedup: Victoria
         url=victoria_dedup.url,  # type: ignore[arg-type]  # pydantic parses the URL
         bucket="etalon",
     )
-    reader = build_history_reader(config, HistoryQueryConfig())
-    assert isinstance(reader, AutoHistory)
+    reader = build_points_reader(config, HistoryQueryConfig())
+    assert isinstance(reader, AutoPoints)
     # VictoriaMetrics keeps milliseconds: the readings are on whole milliseconds already.
     # Its export flushes what was written, as a second of waiting would.
     await write_and_check(config, reader, flush=victoria_dedup.export)

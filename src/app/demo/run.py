@@ -28,16 +28,11 @@ from drivers.registry import DRIVERS
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from edge_agent.wire import WireReading
-from gateway.config import (
-    GatewayConfig,
-    InfluxV1StoreConfig,
-    InfluxV2StoreConfig,
-    RecordsConfig,
-    SqliteStoreConfig,
-)
+from gateway.config import GatewayConfig, RecordsConfig
 from gateway.events import ReadingsArrived
 from gateway.gateway import Gateway
-from gateway.stores.sqlite_store import SqliteStore
+from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
+from gateway.tsdb.sqlite import SqliteStore
 
 log = logging.getLogger("etalon.demo")
 

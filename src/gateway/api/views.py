@@ -16,8 +16,9 @@ from core.models import NAME_PATTERN
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
 from gateway.dashboard_config import DashboardConfig
-from gateway.history import HistoryReader, build_history_reader
 from gateway.live import LiveValues
+from gateway.tsdb.factory import build_points_reader
+from gateway.tsdb.reader import PointsReader
 
 TS_MIN_NS = 0
 TS_MAX_NS = 2**63 - 1
@@ -91,7 +92,7 @@ class Views:
 
     config: DashboardConfig
     live: LiveValues
-    history: HistoryReader
+    history: PointsReader
 
     def limits(self, context: ApiContext) -> LimitsProvider:
         """The limits provider (``extras["limits"]`` if a feature registered one)."""
@@ -104,7 +105,7 @@ def install(context: ApiContext, app: FastAPI) -> Views:
     views = Views(
         config=context.config.dashboard,
         live=LiveValues(context.hub),
-        history=build_history_reader(context.config.store, context.config.dashboard.history),
+        history=build_points_reader(context.config.store, context.config.dashboard.history),
     )
     context.extras["views"] = views
     context.extras.setdefault("limits", ConfigLimits(views.config))

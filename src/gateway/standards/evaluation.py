@@ -31,6 +31,7 @@ from scipy import optimize
 
 from gateway.analytics import AnalyticsError, DriftFit, allan_deviation, control_report, fit_drift
 from gateway.analytics._base import AnalyticsModel
+from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.control import ControlReport
 from gateway.analytics.stability import StabilityResult
 from gateway.events import ControlViolation, StandardEvaluated
@@ -67,28 +68,6 @@ def iso(ts_ns: int | None) -> str | None:
 
 
 # -- inputs --------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class PeriodStat:
-    """The good readings of one channel in one period, in the channel's own unit."""
-
-    start_ns: int
-    n: int
-    mean: float
-    m2: float
-    """Sum of squared deviations from the mean."""
-    mean_ns: int
-    """Mean time of the readings."""
-    first_ns: int
-    last_ns: int
-    u_b: float | None
-    """Mean of the readings' own standard uncertainties (None if they carry none)."""
-
-    @property
-    def sd(self) -> float | None:
-        """Experimental standard deviation (None for one reading)."""
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else None
 
 
 @dataclass(frozen=True)
@@ -958,50 +937,3 @@ def evaluate(data: StandardInput) -> StandardResult:
         violations=violations,
         notes=notes + [f"{c.channel}: {note}" for c in channels for note in c.notes],
     )
-
-
-# -- period statistics from raw readings ---------------------------------------------------------
-
-
-def aggregate(
-    timestamps: npt.NDArray[np.int64],
-    values: FloatArray,
-    uncertainties: FloatArray,
-    period_ns: int,
-    origin_ns: int = 0,
-) -> list[PeriodStat]:
-    """Period statistics of raw readings (any order; ``uncertainties`` NaN where a reading
-    carries none). The same grouping as :func:`gateway.analytics.period_means`."""
-    if timestamps.size == 0:
-        return []
-    order = np.argsort(timestamps, kind="stable")
-    stamps, readings, us = timestamps[order], values[order], uncertainties[order]
-    bins = np.floor_divide(stamps - origin_ns, period_ns)
-    starts = np.flatnonzero(np.concatenate(([True], bins[1:] != bins[:-1])))
-    ends = np.concatenate((starts[1:], [stamps.size]))
-    counts = ends - starts
-    anchors = np.repeat(readings[starts], counts)
-    shifted = readings - anchors
-    means_shifted = np.add.reduceat(shifted, starts) / counts
-    deviations = shifted - np.repeat(means_shifted, counts)
-    m2 = np.add.reduceat(deviations * deviations, starts)
-    time_anchor = np.repeat(stamps[starts], counts)
-    mean_offsets = np.add.reduceat((stamps - time_anchor).astype(np.float64), starts) / counts
-    known = ~np.isnan(us)
-    u_sums = np.add.reduceat(np.where(known, us, 0.0), starts)
-    u_counts = np.add.reduceat(known.astype(np.int64), starts)
-    result = []
-    for i in range(starts.size):
-        result.append(
-            PeriodStat(
-                start_ns=origin_ns + int(bins[starts[i]]) * period_ns,
-                n=int(counts[i]),
-                mean=float(readings[starts[i]] + means_shifted[i]),
-                m2=float(m2[i]),
-                mean_ns=int(stamps[starts[i]]) + round(float(mean_offsets[i])),
-                first_ns=int(stamps[starts[i]]),
-                last_ns=int(stamps[ends[i] - 1]),
-                u_b=float(u_sums[i] / u_counts[i]) if u_counts[i] else None,
-            )
-        )
-    return result

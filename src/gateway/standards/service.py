@@ -45,6 +45,7 @@ from core.errors import EtalonError, StoreError
 from core.logs import log_event
 from core.spool import Spool
 from edge_agent.config import build_clock
+from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
 from gateway.events import EventHub
@@ -53,7 +54,6 @@ from gateway.records import RecordStore
 from gateway.standards.config import StandardsConfig
 from gateway.standards.evaluation import (
     ChannelInput,
-    PeriodStat,
     StandardInput,
     StandardResult,
     baseline_dates,
@@ -61,8 +61,9 @@ from gateway.standards.evaluation import (
     date_ns,
     evaluate,
 )
-from gateway.standards.history import FAR_FUTURE_NS, HistoryReader, SeriesRef, build_history_reader
 from gateway.standards.registry import Registry, StandardRecord
+from gateway.tsdb.factory import build_periods_reader
+from gateway.tsdb.reader import FAR_FUTURE_NS, PeriodsReader, SeriesRef
 
 log = logging.getLogger("etalon.gateway.standards")
 
@@ -286,7 +287,7 @@ class StandardsService:
         spool: Spool,
         hub: EventHub,
         metrics: GatewayMetrics,
-        reader: HistoryReader | None = None,
+        reader: PeriodsReader | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
@@ -300,7 +301,7 @@ class StandardsService:
         self.metrics = metrics
         self.clock = clock or build_clock(self.options.clock)
         self._executor = Worker(self.options.worker)
-        self.reader = reader or build_history_reader(
+        self.reader = reader or build_periods_reader(
             config.store, self.options.history, self._executor
         )
         self._histories: dict[tuple[SeriesRef, int, int | None], _ChannelHistory] = {}

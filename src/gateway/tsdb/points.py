@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.line_protocol import format_field, line, series_key
+from gateway.tsdb.line_protocol import format_field, line, series_key
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 READING = "reading"

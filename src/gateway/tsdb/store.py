@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.errors import StoreRejected
-from gateway.line_protocol import LineError
-from gateway.points import LineBuilder, Writable
+from gateway.tsdb.line_protocol import LineError
+from gateway.tsdb.points import LineBuilder, Writable
 
 
 @dataclass

@@ -19,11 +19,11 @@ from core.backoff import BackoffTimer
 from core.errors import StoreError
 from core.logs import log_event
 from core.spool import Entry, Spool
-from gateway.config import WriteConfig
 from gateway.metrics import GatewayMetrics
-from gateway.points import MetricsSample, ReadingsBatch, Writable
 from gateway.records import RecordStore
-from gateway.stores import Store
+from gateway.tsdb.config import WriteConfig
+from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.store import Store
 
 log = logging.getLogger("etalon.gateway")
 
