@@ -14,15 +14,15 @@ from pydantic import ValidationError
 
 from gateway.analytics.aggregate import period_stats
 from gateway.standards.config import StandardsConfig
-from gateway.standards.evaluation import (
+from gateway.standards.evaluation import evaluate
+from gateway.standards.models import AnalysisOverrides
+from gateway.standards.results import (
     NS_PER_DAY,
     ChannelInput,
     StandardResult,
     baseline_dates,
     date_ns,
-    evaluate,
 )
-from gateway.standards.models import AnalysisOverrides
 from tests.standards.test_evaluation import LINK, T0, YEAR_NS, simulated_year, standard
 
 BASELINE = (date(2026, 1, 1), date(2026, 6, 30))

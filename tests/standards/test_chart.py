@@ -9,8 +9,9 @@ import pytest
 
 from gateway.standards.chart import chart_view
 from gateway.standards.config import StandardsConfig
-from gateway.standards.evaluation import CertificateInput, evaluate
+from gateway.standards.evaluation import evaluate
 from gateway.standards.registry import StandardRecord
+from gateway.standards.results import CertificateInput
 from tests.standards.test_evaluation import (
     NOMINAL,
     T0,

@@ -12,14 +12,9 @@ import pytest
 from gateway.analytics import period_means
 from gateway.analytics.aggregate import period_stats
 from gateway.standards.config import StandardsConfig
-from gateway.standards.evaluation import (
-    NS_PER_DAY,
-    CertificateInput,
-    ChannelInput,
-    StandardInput,
-    evaluate,
-)
+from gateway.standards.evaluation import evaluate
 from gateway.standards.models import ChannelLink, Tolerance
+from gateway.standards.results import NS_PER_DAY, CertificateInput, ChannelInput, StandardInput
 
 T0 = 1_767_225_600_000_000_000  # 2026-01-01T00:00:00Z
 YEAR_NS = int(365.25 * NS_PER_DAY)

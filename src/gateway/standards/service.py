@@ -52,16 +52,16 @@ from gateway.events import EventHub
 from gateway.metrics import GatewayMetrics
 from gateway.records import RecordStore
 from gateway.standards.config import StandardsConfig
-from gateway.standards.evaluation import (
+from gateway.standards.evaluation import evaluate
+from gateway.standards.registry import Registry, StandardRecord
+from gateway.standards.results import (
     ChannelInput,
     StandardInput,
     StandardResult,
     baseline_dates,
     certificate_inputs,
     date_ns,
-    evaluate,
 )
-from gateway.standards.registry import Registry, StandardRecord
 from gateway.tsdb.factory import build_periods_reader
 from gateway.tsdb.reader import FAR_FUTURE_NS, PeriodsReader, SeriesRef
 
