@@ -7,7 +7,7 @@ import contextlib
 import json
 import logging
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from core.logs import log_event
 from core.mqtt import MqttLink
@@ -27,6 +27,7 @@ from gateway.tsdb.writer import Writer
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
+    from gateway.api.views import LimitsProvider
     from gateway.standards.service import StandardsService
 
 log = logging.getLogger("etalon.gateway")
@@ -51,8 +52,8 @@ class Gateway:
         self.api_url: str | None = None
         self.api_context: ApiContext | None = None
         self.standards: StandardsService | None = None
-        self.extras: dict[str, Any] = {}
-        """Feature services the API reaches (ApiContext.extras)."""
+        self.limits: LimitsProvider | None = None
+        """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
 
     def _status(self, state: str, reason: str | None) -> bytes:
@@ -139,11 +140,10 @@ class Gateway:
                 self.alerts = AlertEngine(
                     cfg, self.records, self.hub, link, api_url=lambda: self.api_url
                 )
-                self.extras["alerts"] = self.alerts
                 from gateway.api.alerts import RuleLimits
                 from gateway.api.views import ConfigLimits
 
-                self.extras["limits"] = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
+                self.limits = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
                 await self.alerts.open()
             await link.start()
         except BaseException:
@@ -172,7 +172,6 @@ class Gateway:
                     self.standards = StandardsService(
                         cfg, self.records, self.spool, self.hub, self.metrics
                     )
-                    self.extras["standards"] = self.standards
                     tasks.append(group.create_task(self.standards.run(), name="standards"))
                 if self.alerts is not None:
                     tasks.append(group.create_task(self.alerts.run(), name="alerts"))
@@ -207,7 +206,13 @@ class Gateway:
         from gateway.api.app import build_server, create_app
 
         self.api_context = ApiContext(
-            self.config, self.records, self.metrics, self.hub, self.extras
+            self.config,
+            self.records,
+            self.metrics,
+            self.hub,
+            alerts=self.alerts,
+            standards=self.standards,
+            limits=self.limits,
         )
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
+from core.errors import NotFoundError
 from core.models import NAME_PATTERN
 from gateway.alerts.payloads import AlertView
 from gateway.api.auth import Admin, Operator, Viewer
@@ -74,15 +75,15 @@ class RuleChange(BaseModel):
 
 def engine(request: Request) -> AlertEngine:
     """The running alert engine; 404 when alerts are not configured."""
-    found: AlertEngine | None = context(request).extras.get("alerts")
+    found = context(request).alerts
     if found is None:
-        raise HTTPException(404, "alerts are not configured on this gateway (no 'alerts:' key)")
+        raise NotFoundError("alerts are not configured on this gateway (no 'alerts:' key)")
     return found
 
 
 class RuleLimits:
     """The limits the overview draws: those of the alert engine's limits rules where one
-    watches the channel, else the dashboard's own (``ApiContext.extras["limits"]``)."""
+    watches the channel, else the dashboard's own (``ApiContext.limits``)."""
 
     def __init__(self, alerts: AlertEngine, fallback: LimitsProvider) -> None:
         self.alerts = alerts

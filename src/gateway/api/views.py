@@ -88,16 +88,15 @@ class ConfigLimits:
 
 @dataclass
 class Views:
-    """The read side's services, registered in ``ApiContext.extras["views"]``."""
+    """The read side's services (``ApiContext.views``)."""
 
     config: DashboardConfig
     live: LiveValues
     history: PointsReader
 
     def limits(self, context: ApiContext) -> LimitsProvider:
-        """The limits provider (``extras["limits"]`` if a feature registered one)."""
-        provider: LimitsProvider = context.extras.get("limits") or ConfigLimits(self.config)
-        return provider
+        """The limits provider (``ApiContext.limits`` if a feature registered one)."""
+        return context.limits or ConfigLimits(self.config)
 
 
 def install(context: ApiContext, app: FastAPI) -> Views:
@@ -107,8 +106,9 @@ def install(context: ApiContext, app: FastAPI) -> Views:
         live=LiveValues(context.hub),
         history=build_points_reader(context.config.store, context.config.dashboard.history),
     )
-    context.extras["views"] = views
-    context.extras.setdefault("limits", ConfigLimits(views.config))
+    context.views = views
+    if context.limits is None:
+        context.limits = ConfigLimits(views.config)
     app.state.on_stopping.append(views.live.close)
     app.state.on_stopped.append(views.history.close)
     return views
@@ -122,7 +122,8 @@ def api_context(request: Request) -> ApiContext:
 
 def views_of(request: Request) -> Views:
     """The read side's services."""
-    views: Views = api_context(request).extras["views"]
+    views = api_context(request).views
+    assert views is not None, "the read side is installed with the API"
     return views
 
 

@@ -6,7 +6,7 @@ The client libraries of a backend are imported only when that backend is built.
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -18,11 +18,12 @@ from gateway.tsdb.config import (
     SqliteStoreConfig,
     StoreConfig,
 )
-from gateway.tsdb.influx_v1 import InfluxQLPeriods, InfluxQLPoints
-from gateway.tsdb.influx_v2 import AutoPoints, AutoV2Periods, VictoriaPeriods, v2_points_reader
 from gateway.tsdb.reader import PeriodsReader, PointsReader
-from gateway.tsdb.sqlite import SqlitePeriods, SqlitePoints
 from gateway.tsdb.store import Store
+
+if TYPE_CHECKING:
+    from gateway.tsdb.influx_v1 import InfluxQLPeriods
+    from gateway.tsdb.influx_v2 import VictoriaPeriods
 
 
 class PeriodsQuery(Protocol):
@@ -61,8 +62,12 @@ def build_points_reader(
     """The reader for the store the gateway writes to."""
     query = query or HistoryQueryConfig()
     if isinstance(store, SqliteStoreConfig):
+        from gateway.tsdb.sqlite import SqlitePoints
+
         return SqlitePoints(store.path)
     if isinstance(store, InfluxV1StoreConfig):
+        from gateway.tsdb.influx_v1 import InfluxQLPoints
+
         auth = None
         if store.username is not None:
             password = store.password.resolve() if store.password else ""
@@ -75,6 +80,8 @@ def build_points_reader(
             timeout_s=query.timeout_s,
             verify_tls=store.verify_tls,
         )
+    from gateway.tsdb.influx_v2 import AutoPoints, v2_points_reader
+
     if query.api == "auto":
         return AutoPoints(store, query)
     return v2_points_reader(store, query, query.api == "prometheus")
@@ -87,10 +94,14 @@ def build_periods_reader(
     if isinstance(store, SqliteStoreConfig):
         if history.api not in ("auto", "sqlite"):
             raise StoreError(f"standards.history.api {history.api} does not read a sqlite store")
+        from gateway.tsdb.sqlite import SqlitePeriods
+
         return SqlitePeriods(store.path, executor)
     if isinstance(store, InfluxV1StoreConfig):
         if history.api not in ("auto", "influxql"):
             raise StoreError(f"standards.history.api {history.api} does not read InfluxDB 1.x")
+        from gateway.tsdb.influx_v1 import InfluxQLPeriods
+
         auth = None
         if store.username is not None:
             password = store.password.resolve() if store.password else ""
@@ -110,6 +121,9 @@ def build_periods_reader(
     headers: dict[str, Any] = {}
     if store.token is not None:
         headers["Authorization"] = f"Token {store.token.resolve()}"
+
+    from gateway.tsdb.influx_v1 import InfluxQLPeriods
+    from gateway.tsdb.influx_v2 import AutoV2Periods, VictoriaPeriods
 
     def victoria() -> VictoriaPeriods:
         return VictoriaPeriods(str(store.url), executor, store.timeout_s, store.verify_tls, headers)

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import orjson
 
 from core.errors import StoreError, StoreRejected
-from gateway.analytics.aggregate import PeriodStat
 from gateway.tsdb.config import InfluxV1StoreConfig
 from gateway.tsdb.reader import (
     HistoryPoint,
@@ -22,6 +21,9 @@ from gateway.tsdb.reader import (
     to_periods,
 )
 from gateway.tsdb.store import LineProtocolStore
+
+if TYPE_CHECKING:
+    from gateway.analytics.aggregate import PeriodStat
 
 
 class InfluxV1Store(LineProtocolStore):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING
 
 import httpx
 import orjson
@@ -20,7 +21,6 @@ from influxdb_client.rest import ApiException
 from urllib3.exceptions import HTTPError
 
 from core.errors import StoreError, StoreRejected
-from gateway.analytics.aggregate import PeriodStat
 from gateway.tsdb.config import HistoryQueryConfig, InfluxV2StoreConfig
 from gateway.tsdb.influx_v1 import InfluxQLPeriods, InfluxQLPoints
 from gateway.tsdb.reader import (
@@ -37,6 +37,9 @@ from gateway.tsdb.reader import (
     to_periods,
 )
 from gateway.tsdb.store import LineProtocolStore
+
+if TYPE_CHECKING:
+    from gateway.analytics.aggregate import PeriodStat
 
 _DATA_REFUSED = {400, 413, 422}
 

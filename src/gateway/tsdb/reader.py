@@ -25,14 +25,17 @@ import math
 from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import httpx
-import numpy as np
-import numpy.typing as npt
 
 from core.errors import StoreError
-from gateway.analytics.aggregate import PeriodStat, period_stats
+
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
+
+    from gateway.analytics.aggregate import PeriodStat
 
 MS = 1_000_000
 
@@ -135,6 +138,8 @@ class RawReadings:
     @staticmethod
     def empty() -> RawReadings:
         """No readings."""
+        import numpy as np  # here, not with the module: the gateway's writer imports the stores
+
         return RawReadings(np.empty(0, np.int64), np.empty(0, np.float64), np.empty(0, np.float64))
 
     @staticmethod
@@ -143,6 +148,8 @@ class RawReadings:
         if not rows:
             return RawReadings.empty()
         rows.sort(key=lambda row: row[0])
+        import numpy as np
+
         ts = np.fromiter((r[0] for r in rows), np.int64, len(rows))
         keep = np.concatenate(([True], ts[1:] != ts[:-1]))
         values = np.fromiter((r[1] for r in rows), np.float64, len(rows))
@@ -172,6 +179,10 @@ class PeriodsReader(Protocol):
 
 
 def to_periods(raw: RawReadings, period_ns: int) -> list[PeriodStat]:
+    """On the analytics' worker: raw readings as period statistics. The analytics (scipy) are
+    imported here, not with the module: the gateway's writer imports the stores."""
+    from gateway.analytics.aggregate import period_stats
+
     return period_stats(raw.ts, raw.values, raw.u, period_ns)
 
 

@@ -13,10 +13,9 @@ import urllib.parse
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
-from gateway.analytics.aggregate import PeriodStat
 from gateway.threads import in_own_thread
 from gateway.tsdb.config import SqliteStoreConfig
 from gateway.tsdb.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
@@ -31,6 +30,9 @@ from gateway.tsdb.reader import (
     to_periods,
 )
 from gateway.tsdb.store import WriteResult
+
+if TYPE_CHECKING:
+    from gateway.analytics.aggregate import PeriodStat
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
