@@ -142,7 +142,7 @@ def schema_main(name: str | None, out_dir: Path | None) -> int:
 def gateway_main(config_path: Path) -> int:
     """Run a gateway until SIGINT/SIGTERM."""
     from gateway.config import GatewayConfig
-    from gateway.gateway import Gateway
+    from gateway.service import Gateway
 
     try:
         _, config = load_any(config_path)
@@ -314,7 +314,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         )
 
     if command == "drift":
-        from gateway.drift_cli import add_drift_parser
+        from gateway.analytics.cli import add_drift_parser
 
         add_drift_parser(sub)
     else:
@@ -355,7 +355,7 @@ def main(argv: list[str] | None = None) -> int:
 
         return alerts_main(args, lang)
     if args.command == "drift":
-        from gateway.drift_cli import drift_main
+        from gateway.analytics.cli import drift_main
 
         return drift_main(args)
     if args.command == "standards":

@@ -13,7 +13,7 @@ from core.mqtt import MqttConfig
 from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
-from gateway.dashboard_config import DashboardConfig
+from gateway.api.dashboard_config import DashboardConfig
 from gateway.standards.config import StandardsConfig
 from gateway.tsdb.config import StoreConfig, WriteConfig
 

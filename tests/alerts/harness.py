@@ -24,7 +24,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, Envelope, LoginPassword, Session
 
 from gateway.config import GatewayConfig
-from gateway.gateway import Gateway
+from gateway.service import Gateway
 from tests.support.certs import make_ca_and_server
 from tests.support.processes import EtalonProcess, write_yaml
 from tests.support.services import Mosquitto, free_port

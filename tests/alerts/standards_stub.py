@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from gateway.analytics import control_report, fit_drift, time_to_out_of_tolerance
 from gateway.analytics.errors import AnalyticsError
-from gateway.events import ControlViolation, EventHub, ReadingsArrived, StandardEvaluated
+from gateway.ingest.events import ControlViolation, EventHub, ReadingsArrived, StandardEvaluated
 
 DAY_NS = 86_400 * 1_000_000_000
 

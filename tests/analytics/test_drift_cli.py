@@ -24,8 +24,8 @@ from gateway.analytics import (
     control_report,
     fit_drift,
 )
+from gateway.analytics.cli import add_drift_parser, drift_main
 from gateway.analytics.timebase import datetime_to_days, parse_datetime
-from gateway.drift_cli import add_drift_parser, drift_main
 
 DATA = Path(__file__).parent / "data"
 SRC = Path(__file__).parents[2] / "src"

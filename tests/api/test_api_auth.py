@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from gateway.api import app as api_app
 from gateway.api.auth import Principal, Role, require
 from gateway.config import GatewayConfig
-from gateway.gateway import Gateway
+from gateway.service import Gateway
 from tests.support.services import Mosquitto
 
 TOKENS = {

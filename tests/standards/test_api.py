@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from gateway.config import GatewayConfig
-from gateway.gateway import Gateway
+from gateway.service import Gateway
 from tests.standards.conftest import CASES
 from tests.support.services import Mosquitto
 
@@ -176,7 +176,7 @@ async def test_registry_through_the_api(gateway: Gateway, tmp_path: Path) -> Non
         assert (await http.post("/standards/Z99/evaluate", headers=operator)).status_code == 404
         assert (await http.get("/standards/Z10-01/drift/history", params={"limit": 0},
                                headers=viewer)).status_code == 422  # fmt: skip
-    rows = await gateway.records.query(
+    rows = await gateway.records.store.query(
         "SELECT actor, action, details FROM audit_log WHERE action LIKE 'certificate.%' ORDER BY id"
     )
     assert [(r["actor"], r["action"]) for r in rows] == [

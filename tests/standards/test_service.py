@@ -20,9 +20,9 @@ from core.errors import StoreError
 from core.spool import Spool
 from gateway.analytics.aggregate import PeriodStat
 from gateway.config import GatewayConfig
-from gateway.events import EventHub, StandardEvaluated
+from gateway.ingest.events import EventHub, StandardEvaluated
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards import service as service_module
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.service import StandardsService

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from gateway.events import AgentStateChanged, EventHub, ReadingsArrived
+from gateway.ingest.events import AgentStateChanged, EventHub, ReadingsArrived
 
 
 def test_events_reach_their_subscribers_and_a_failing_one_is_contained(

@@ -13,7 +13,7 @@ from typing import Any
 from drivers.sim.models import ResistorParams, ZenerParams, build_model
 from gateway.alerts.config import AlertsConfig
 from gateway.config import ApiConfig
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards.config import certificates_path
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.registry import Registry

@@ -68,14 +68,14 @@ from gateway.alerts.store import (
 )
 from gateway.alerts.timers import Timers
 from gateway.config import GatewayConfig
-from gateway.events import (
+from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
     InstrumentStateChanged,
     ReadingsArrived,
     StandardEvaluated,
 )
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 
 log = logging.getLogger("etalon.gateway.alerts")
 

@@ -31,8 +31,8 @@ from gateway.alerts.config import CHANNEL_KINDS, STANDARD_KINDS, has_wildcard
 from gateway.alerts.lifecycle import ACTIVE_STATES, GATEWAY_CLOCK, Alert, Tracker
 from gateway.alerts.rules import RuleBook
 from gateway.alerts.store import load_catalogue
-from gateway.events import StandardEvaluated
-from gateway.records import RecordStore
+from gateway.ingest.events import StandardEvaluated
+from gateway.records.store import RecordStore
 
 log = logging.getLogger("etalon.gateway.alerts")
 

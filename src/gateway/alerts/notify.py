@@ -41,7 +41,7 @@ from gateway.alerts.config import AlertsConfig, Recipient, SmtpConfig, WebhookCo
 from gateway.alerts.messages import alert_link, describe, event_text, render_email, summary
 from gateway.alerts.payloads import WEBHOOK_SCHEMA
 from gateway.alerts.store import AuditRow, OutboxRow, mark_outbox
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 
 log = logging.getLogger("etalon.gateway.alerts")
 

@@ -27,7 +27,7 @@ from gateway.alerts.config import (
 )
 from gateway.alerts.lifecycle import Alert, InvalidAlertInput
 from gateway.alerts.store import AuditRow, audit_trail, load_rules, save_rules
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 
 RULE = TypeAdapter(Rule)
 

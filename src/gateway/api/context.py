@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from gateway.config import GatewayConfig
-from gateway.events import EventHub
+from gateway.ingest.events import EventHub
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine

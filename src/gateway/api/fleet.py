@@ -28,7 +28,7 @@ from gateway.api.views import (
     now_ns,
     views_of,
 )
-from gateway.live import reading_view
+from gateway.ingest.live import reading_view
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"], responses=ERRORS)
 

@@ -37,7 +37,7 @@ from gateway.api.views import (
     to_ns,
     views_of,
 )
-from gateway.live import ChannelFilter
+from gateway.ingest.live import ChannelFilter
 
 router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 

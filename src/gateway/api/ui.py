@@ -18,8 +18,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
 from core.errors import NotFoundError
+from core.threads import in_own_thread
 from gateway.api.views import views_of
-from gateway.threads import in_own_thread
 
 router = APIRouter(include_in_schema=False)
 

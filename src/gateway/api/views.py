@@ -15,8 +15,8 @@ from pydantic import BaseModel
 from core.models import NAME_PATTERN
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
-from gateway.dashboard_config import DashboardConfig
-from gateway.live import LiveValues
+from gateway.api.dashboard_config import DashboardConfig
+from gateway.ingest.live import LiveValues
 from gateway.tsdb.factory import build_points_reader
 from gateway.tsdb.reader import PointsReader
 

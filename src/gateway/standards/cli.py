@@ -25,7 +25,7 @@ from core.errors import ConfigError, EtalonError
 from core.i18n import language, t
 from core.models import Name
 from gateway.config import RecordsConfig
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import StandardsConfig
 from gateway.standards.errors import ImportProblems, RegistryError

@@ -16,7 +16,7 @@ from gateway.analytics import DriftFit
 from gateway.analytics._base import AnalyticsModel
 from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
-from gateway.events import ControlViolation, StandardEvaluated
+from gateway.ingest.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
 from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
 

@@ -10,7 +10,7 @@ thread. The result goes
   ``standard_period``), so Grafana can draw the fit, its bands and the period means;
 - to the record store (``standard_latest``: the full result; ``standard_results``: a summary of
   every evaluation);
-- to the event hub as :class:`gateway.events.StandardEvaluated`, for the alert engine.
+- to the event hub as :class:`gateway.ingest.events.StandardEvaluated`, for the alert engine.
 
 Ingest is never delayed: the CPU work -- the SQL of the embedded store, parsing HTTP bodies,
 aggregating, fitting, serialising -- runs on one worker, by default a process of its own at low
@@ -48,9 +48,9 @@ from edge_agent.config import build_clock
 from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
-from gateway.events import EventHub
+from gateway.ingest.events import EventHub
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards.config import StandardsConfig
 from gateway.standards.evaluation import evaluate
 from gateway.standards.registry import Registry, StandardRecord

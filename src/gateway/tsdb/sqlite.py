@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
-from gateway.threads import in_own_thread
+from core.threads import in_own_thread
 from gateway.tsdb.config import SqliteStoreConfig
 from gateway.tsdb.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.reader import (

@@ -20,7 +20,7 @@ from core.errors import StoreError
 from core.logs import log_event
 from core.spool import Entry, Spool
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.tsdb.config import WriteConfig
 from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.store import Store

@@ -38,9 +38,14 @@ from edge_agent.wire import (
     decode_batch,
 )
 from gateway.config import GatewayConfig
-from gateway.events import AgentStateChanged, EventHub, InstrumentStateChanged, ReadingsArrived
+from gateway.ingest.events import (
+    AgentStateChanged,
+    EventHub,
+    InstrumentStateChanged,
+    ReadingsArrived,
+)
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 
 log = logging.getLogger("etalon.gateway")
 

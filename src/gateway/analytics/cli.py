@@ -20,7 +20,7 @@ from typing import Any
 
 from core.errors import EtalonError, InvalidInputError
 from core.i18n import known, language, t
-from gateway import drift_messages  # noqa: F401  (registers the report's messages)
+from gateway.analytics import messages  # noqa: F401  (registers the report's messages)
 from gateway.analytics.control import (
     DEFAULT_CUSUM_H,
     DEFAULT_CUSUM_K,

@@ -16,10 +16,10 @@ from edge_agent import __version__
 from edge_agent.wire import Topics
 from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig
-from gateway.events import EventHub
-from gateway.ingest import Ingest
+from gateway.ingest.events import EventHub
+from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.tsdb.factory import build_store
 from gateway.tsdb.store import Store
 from gateway.tsdb.writer import Writer

@@ -15,7 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from edge_agent.wire import WireReading
-from gateway.events import AgentStateChanged, EventHub, InstrumentStateChanged, ReadingsArrived
+from gateway.ingest.events import (
+    AgentStateChanged,
+    EventHub,
+    InstrumentStateChanged,
+    ReadingsArrived,
+)
 
 ChannelKey = tuple[str, str, str, str]
 """(site, agent, instrument, channel)"""
