@@ -7,7 +7,12 @@ clock, so a test can run a simulated year in a minute with :class:`AcceleratedCl
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from datetime import UTC, datetime
+from typing import Annotated, Literal, Protocol
+
+from pydantic import AwareDatetime, Field
+
+from core.models import FrozenModel
 
 
 class Clock(Protocol):
@@ -107,3 +112,27 @@ def kernel_clock_synchronized() -> bool | None:
         return None
     time_error = 5  # TIME_ERROR: the clock is not synchronised
     return bool(state >= 0 and state != time_error)
+
+
+class SystemClockConfig(FrozenModel):
+    """Stamp readings with the host clock (the default)."""
+
+    kind: Literal["system"] = "system"
+
+
+class AcceleratedClockConfig(FrozenModel):
+    """Simulated time for demos and long simulated histories: never for real instruments."""
+
+    kind: Literal["accelerated"]
+    start: AwareDatetime = datetime(2026, 1, 1, tzinfo=UTC)
+    rate: float = Field(1.0, gt=0, le=1e9)
+
+
+ClockConfig = Annotated[SystemClockConfig | AcceleratedClockConfig, Field(discriminator="kind")]
+
+
+def build_clock(config: SystemClockConfig | AcceleratedClockConfig) -> Clock:
+    """The clock a config asks for."""
+    if isinstance(config, AcceleratedClockConfig):
+        return AcceleratedClock(int(config.start.timestamp() * 1e9), config.rate)
+    return SystemClock()

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated, Literal
+from pydantic import Field, model_validator
 
-from pydantic import AwareDatetime, Field, model_validator
-
-from core.clock import AcceleratedClock, Clock, SystemClock
+from core.clock import ClockConfig, SystemClockConfig
 from core.logs import LogConfig
 from core.models import FrozenModel, Name
 from core.mqtt import MqttConfig
@@ -27,30 +24,6 @@ class PublishConfig(FrozenModel):
         description="Most unacknowledged batches in flight (paho's 65,535 "
         "message-id space silently wraps otherwise).",
     )
-
-
-class SystemClockConfig(FrozenModel):
-    """Stamp readings with the host clock (the default)."""
-
-    kind: Literal["system"] = "system"
-
-
-class AcceleratedClockConfig(FrozenModel):
-    """Simulated time for demos and long simulated histories: never for real instruments."""
-
-    kind: Literal["accelerated"]
-    start: AwareDatetime = datetime(2026, 1, 1, tzinfo=UTC)
-    rate: float = Field(1.0, gt=0, le=1e9)
-
-
-ClockConfig = Annotated[SystemClockConfig | AcceleratedClockConfig, Field(discriminator="kind")]
-
-
-def build_clock(config: SystemClockConfig | AcceleratedClockConfig) -> Clock:
-    """The clock a config asks for."""
-    if isinstance(config, AcceleratedClockConfig):
-        return AcceleratedClock(int(config.start.timestamp() * 1e9), config.rate)
-    return SystemClock()
 
 
 class AgentConfig(FrozenModel):

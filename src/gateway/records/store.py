@@ -1,9 +1,11 @@
 """The record store: what a quality system must keep, never only in the TSDB (SQLite, WAL).
 
 Holds the agents and their channel catalogue, the refused payloads (dead letters), and an
-append-only audit log that SQLite triggers protect from UPDATE and DELETE. Later features
-(standards and certificates, alerts) add their own tables through :data:`MIGRATIONS`, keyed by
-feature so each applies its own steps exactly once.
+append-only audit log that SQLite triggers protect from UPDATE and DELETE. The tables of
+the features (standards and certificates, alerts) are part of the record schema too, declared in
+this room (``standards_schema``, ``alerts_schema``) and applied through :data:`MIGRATIONS`, keyed
+by feature so each applies its own steps exactly once: the record store knows no feature's code,
+only its tables.
 """
 
 from __future__ import annotations
@@ -18,8 +20,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from core.errors import StoreError
-from gateway.alerts.schema import ALERTS_MIGRATIONS
-from gateway.standards.schema import STANDARDS_MIGRATIONS
+from gateway.records.alerts_schema import ALERTS_MIGRATIONS
+from gateway.records.standards_schema import STANDARDS_MIGRATIONS
 
 T = TypeVar("T")
 

@@ -40,11 +40,10 @@ from typing import Any, TypeVar
 
 import orjson
 
-from core.clock import Clock
+from core.clock import Clock, build_clock
 from core.errors import EtalonError, StoreError
 from core.logs import log_event
 from core.spool import Spool
-from edge_agent.config import build_clock
 from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
