@@ -6,7 +6,8 @@
 - :mod:`~gateway.alerts.router` and :mod:`~gateway.alerts.outbox` — what a change sends;
 - :mod:`~gateway.alerts.store` — the SQL of the alert tables.
 
-This module owns the event queue, the loop, the one write per turn, and the operator methods.
+This module owns the event queue, the loop, the one write per turn, and the operator methods;
+it stays above 500 lines because those four share the engine's lock and retry state.
 
 In: the event hub (readings, agent and instrument states, standards analytics). The hub's
 handlers only append to a queue; one task evaluates what is queued, runs the timers (stale data,
