@@ -11,12 +11,13 @@ import orjson
 from core.errors import StoreError, StoreRejected
 from gateway.tsdb.config import InfluxV1StoreConfig
 from gateway.tsdb.reader import (
+    ChannelKey,
+    CheckedPointsReader,
     HistoryPoint,
     HttpBodyReader,
     RawReadings,
     SeriesRef,
     bucket_width_ns,
-    check_range,
     raw_point,
     to_periods,
 )
@@ -88,7 +89,7 @@ def influxql_identifier(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class InfluxQLPoints:
+class InfluxQLPoints(CheckedPointsReader):
     """History through InfluxQL ``GET /query`` (InfluxDB 1.x; 2.x/3.x by DBRP mapping)."""
 
     name = "influxql"
@@ -136,18 +137,10 @@ class InfluxQLPoints:
         series: list[dict[str, Any]] = result.get("series", [])
         return series
 
-    async def read(
-        self,
-        site: str,
-        agent: str,
-        instrument: str,
-        channel: str,
-        start_ns: int,
-        end_ns: int,
-        max_points: int,
+    async def _points(
+        self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
     ) -> list[HistoryPoint]:
-        """See :class:`PointsReader`."""
-        check_range(start_ns, end_ns, max_points)
+        site, agent, instrument, channel = key
         where = " AND ".join(
             f"{influxql_identifier(tag)} = {influxql_string(value)}"
             for tag, value in (

@@ -25,6 +25,8 @@ from gateway.tsdb.config import HistoryQueryConfig, InfluxV2StoreConfig
 from gateway.tsdb.influx_v1 import InfluxQLPeriods, InfluxQLPoints
 from gateway.tsdb.reader import (
     MS,
+    ChannelKey,
+    CheckedPointsReader,
     HistoryPoint,
     HttpBodyReader,
     PeriodsReader,
@@ -32,7 +34,6 @@ from gateway.tsdb.reader import (
     RawReadings,
     SeriesRef,
     bucket_width_ns,
-    check_range,
     raw_point,
     to_periods,
 )
@@ -114,7 +115,7 @@ def promql_selector(metric: str, labels: dict[str, str]) -> str:
     return f"{metric}{{{promql_matchers(labels)}}}"
 
 
-class PrometheusPoints:
+class PrometheusPoints(CheckedPointsReader):
     """History from VictoriaMetrics: ``/api/v1/export`` (raw) and ``/api/v1/query_range``.
 
     VictoriaMetrics stores ``reading`` fields as metrics ``reading_value``, ``reading_quality``,
@@ -181,18 +182,10 @@ class PrometheusPoints:
         except (ValueError, KeyError, IndexError, TypeError) as exc:
             raise StoreError(f"{self.url}: unexpected answer: {response.text[:300]}") from exc
 
-    async def read(
-        self,
-        site: str,
-        agent: str,
-        instrument: str,
-        channel: str,
-        start_ns: int,
-        end_ns: int,
-        max_points: int,
+    async def _points(
+        self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
     ) -> list[HistoryPoint]:
-        """See :class:`PointsReader`."""
-        check_range(start_ns, end_ns, max_points)
+        site, agent, instrument, channel = key
         labels = {"site": site, "agent": agent, "instrument": instrument, "channel": channel}
         quality = promql_selector("reading_quality", labels)
         span_ms = max(1, (end_ns - start_ns) // MS)

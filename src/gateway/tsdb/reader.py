@@ -83,6 +83,39 @@ class PointsReader(Protocol):
         ...
 
 
+ChannelKey = tuple[str, str, str, str]
+"""(site, agent, instrument, channel)."""
+
+
+class CheckedPointsReader:
+    """Base of the backends' points readers: the range is checked once, here; the backend
+    answers in ``_points``."""
+
+    name: str
+
+    async def read(
+        self,
+        site: str,
+        agent: str,
+        instrument: str,
+        channel: str,
+        start_ns: int,
+        end_ns: int,
+        max_points: int,
+    ) -> list[HistoryPoint]:
+        """See :class:`PointsReader`."""
+        check_range(start_ns, end_ns, max_points)
+        return await self._points((site, agent, instrument, channel), start_ns, end_ns, max_points)
+
+    async def _points(
+        self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
+    ) -> list[HistoryPoint]:
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release connections."""
+
+
 def bucket_width_ns(start_ns: int, end_ns: int, max_points: int) -> int:
     """The bucket width that fits the range into at most ``max_points`` buckets, in whole ms."""
     width = math.ceil((end_ns - start_ns) / max(max_points, 1))

@@ -20,12 +20,13 @@ from core.threads import in_own_thread
 from gateway.tsdb.config import SqliteStoreConfig
 from gateway.tsdb.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.reader import (
+    ChannelKey,
+    CheckedPointsReader,
     HistoryPoint,
     RawReadings,
     SeriesRef,
     T,
     bucket_width_ns,
-    check_range,
     raw_point,
     to_periods,
 )
@@ -178,7 +179,7 @@ class SqliteStore:
 # -- reading back: the dashboard's points ---------------------------------------------------------
 
 
-class SqlitePoints:
+class SqlitePoints(CheckedPointsReader):
     """History from the embedded store's file, on a read-only connection per query, in a thread
     per query (queries are occasional; no thread waits between them)."""
 
@@ -187,21 +188,12 @@ class SqlitePoints:
     def __init__(self, path: Path) -> None:
         self.path = path
 
-    async def read(
-        self,
-        site: str,
-        agent: str,
-        instrument: str,
-        channel: str,
-        start_ns: int,
-        end_ns: int,
-        max_points: int,
+    async def _points(
+        self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
     ) -> list[HistoryPoint]:
-        """See :class:`PointsReader`."""
-        check_range(start_ns, end_ns, max_points)
         return await in_own_thread(
             self._read,
-            (site, agent, instrument, channel),
+            key,
             start_ns,
             end_ns,
             max_points,
