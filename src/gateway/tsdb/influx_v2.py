@@ -14,11 +14,6 @@ from typing import TYPE_CHECKING
 
 import httpx
 import orjson
-from influxdb_client.client.influxdb_client import InfluxDBClient
-from influxdb_client.client.write_api import SYNCHRONOUS
-from influxdb_client.domain.write_precision import WritePrecision
-from influxdb_client.rest import ApiException
-from urllib3.exceptions import HTTPError
 
 from core.errors import StoreError, StoreRejected
 from gateway.tsdb.config import HistoryQueryConfig, InfluxV2StoreConfig
@@ -51,6 +46,11 @@ class InfluxV2Store(LineProtocolStore):
     name = "influxdb_v2"
 
     def __init__(self, config: InfluxV2StoreConfig) -> None:
+        # influxdb-client is imported by the writer alone: the readers of this module run in the
+        # analytics' worker process too, which must start fast.
+        from influxdb_client.client.influxdb_client import InfluxDBClient
+        from influxdb_client.client.write_api import SYNCHRONOUS
+
         super().__init__()
         self.config = config
         # Threads for the gateway's concurrent writes (influxdb-client's pool is thread-safe).
@@ -71,6 +71,10 @@ class InfluxV2Store(LineProtocolStore):
         """Nothing to prepare: the bucket must exist (servers differ in how it is created)."""
 
     def _write_blocking(self, body: str) -> None:
+        from influxdb_client.domain.write_precision import WritePrecision
+        from influxdb_client.rest import ApiException
+        from urllib3.exceptions import HTTPError
+
         try:
             self._write_api.write(
                 bucket=self.config.bucket,
