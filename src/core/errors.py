@@ -35,6 +35,10 @@ Features subclass the leaves they raise, so a caller may catch a feature's base
     InvalidInputError ── AnalyticsError (gateway.analytics.errors, also a ValueError),
                          CsvError (gateway.analytics.cli)
     RegistryError ── ImportProblems (an import file's problems, one line each)
+    InvalidInputError ── DccError (metrology.errors: DccInvalid, DccUnsafe, UnsupportedUnit,
+                         SignatureError), MetrologyError (metrology._common, also a ValueError)
+    EtalonError ── LedgerError (ledger.errors: canonical form, keys, checkpoints, segments;
+                   tampering itself is a verification report, not an error)
 
 Each boundary maps the tree once: the HTTP API (``gateway.api.problems``) to status codes —
 NotFoundError 404, ConflictError 409, InvalidInputError 422, other OperationError 400,
