@@ -38,16 +38,14 @@ from calibration.reference import RegistryUnavailable, fetch_standard, resolve, 
 from calibration.runner import Outcome, Runner, start_run
 from calibration.state import RunRow, RunStore
 from calibration.stream import RunStream, run_of_message
-from drivers.clock import SystemClock
-from drivers.errors import ConfigError, EtalonError
-from edge_agent.i18n import language, t
-from edge_agent.logs import setup_logging
+from core.clock import SystemClock
+from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_CONFIG, EXIT_OK, EXIT_OTHER
+from core.i18n import language, t
+from core.logs import setup_logging
 
-EXIT_OK = 0
-EXIT_CONFIG = 1
-EXIT_USAGE = 2
-EXIT_OTHER = 5
 EXIT_ABORTED = 6
+"""A run aborted (an instrument refused or stopped answering, the UUT was swapped)."""
 EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
 
 

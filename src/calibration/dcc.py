@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from calibration.report import write_atomically
-from drivers.errors import ConfigError
+from core.errors import ConfigError
 from metrology.certificate.dcc import build_dcc
 from metrology.certificate.record import CalibrationRecord
 

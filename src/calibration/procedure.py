@@ -26,11 +26,12 @@ from typing import Annotated, Any, Literal, Self
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from drivers.config import PLAIN_TEXT, FrozenModel, Name
-from drivers.errors import ConfigError, WriteRefused
+from core.config_loader import load_yaml, validation_problems
+from core.errors import ConfigError, WriteRefused
+from core.models import PLAIN_TEXT, FrozenModel, Name
+from core.mqtt import MqttConfig
 from drivers.setpoints import SafeValue, SetValue, WriteTarget
-from edge_agent.config import AgentConfig, MqttConfig
-from edge_agent.config_loader import load_yaml, validation_problems
+from edge_agent.config import AgentConfig
 from metrology.certificate.record import Party
 from metrology.conformity import DecisionRule
 from metrology.specification import Specification, parse_specification

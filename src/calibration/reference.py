@@ -33,8 +33,8 @@ from calibration.procedure import (
     StandardReference,
     certificate_expired,
 )
-from drivers.config import FrozenModel
-from drivers.errors import ConfigError
+from core.errors import ConfigError
+from core.models import FrozenModel
 from metrology.certificate.record import CertificateInfo, ReferenceInfo
 from metrology.correction import CalibrationPoint, ChannelCalibration, build_correction
 

@@ -10,7 +10,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from drivers.errors import ConfigError
+from core.errors import ConfigError
 from metrology.certificate.record import CalibrationRecord
 from metrology.certificate.report import render_html
 from metrology.labels import Language

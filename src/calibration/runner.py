@@ -55,14 +55,14 @@ from calibration.session import BenchSession
 from calibration.settling import Criterion, SettlingMonitor
 from calibration.state import RunRow, RunStore
 from calibration.stream import RunStream
+from core.clock import Clock, ManualClock
+from core.errors import ConfigError, DriverError, EtalonError, WriteError
+from core.i18n import t
+from core.logs import log_event
 from drivers.base import SettableDriver
-from drivers.clock import Clock, ManualClock
-from drivers.errors import ConfigError, DriverError, EtalonError, WriteError
 from drivers.reading import Quality, Reading
 from drivers.setpoints import WriteRecord, WriteTarget
 from edge_agent.config import AgentConfig
-from edge_agent.i18n import t
-from edge_agent.logs import log_event
 from edge_agent.wire import ChannelInfo, InstrumentInfo
 from edge_agent.wire_calibration import encode_calibration
 from metrology.certificate.record import (

@@ -16,15 +16,15 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from core.clock import Clock
+from core.errors import DriverError, DriverTimeout, SafeStateError, WriteError
+from core.logs import log_event
 from drivers.base import Driver, IdentifyingDriver, SettableDriver
-from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
-from drivers.errors import DriverError, DriverTimeout, SafeStateError, WriteError
 from drivers.reading import Reading
 from drivers.registry import create_driver
 from drivers.setpoints import SetValue, WriteRecord, records_of
 from edge_agent.config import AgentConfig
-from edge_agent.logs import log_event
 from edge_agent.pipeline import finish
 
 log = logging.getLogger("etalon.calibration")

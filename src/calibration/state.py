@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from drivers.errors import StoreError
+from core.errors import StoreError
 from metrology.certificate.record import PointResult, WriteEntry
 
 T = TypeVar("T")

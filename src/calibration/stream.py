@@ -27,14 +27,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+from core.logs import log_event
+from core.mqtt import MqttConfig, MqttLink
+from core.spool import Entry, Spool, SpoolConfig
 from drivers.reading import Reading
 from edge_agent import __version__
-from edge_agent.config import MqttConfig, PublishConfig, SpoolConfig
-from edge_agent.logs import log_event
+from edge_agent.config import PublishConfig
 from edge_agent.metrics import AgentMetrics
-from edge_agent.mqtt import MqttLink
 from edge_agent.publisher import Publisher
-from edge_agent.spool import Entry, Spool
 from edge_agent.wire import AgentStatus, InstrumentInfo, Topics, encode_reading
 
 log = logging.getLogger("etalon.calibration")

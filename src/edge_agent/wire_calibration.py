@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drivers.errors import PayloadError
+from core.errors import PayloadError
 from edge_agent.wire import SCHEMA_VERSION, WireName
 from metrology.certificate.record import (
     CalibrationRecord,

@@ -18,7 +18,7 @@ from calibration.procedure import load_procedure
 from calibration.runner import Outcome, Progress, Runner, start_run
 from calibration.state import RunStore
 from calibration.stream import RunStream
-from drivers.clock import ManualClock
+from core.clock import ManualClock
 from drivers.sim.bench import BenchConfig, BenchSimulator
 from drivers.sim.bench_physics import ErrorModel
 

@@ -17,13 +17,12 @@ import httpx
 import pytest
 from cryptography.hazmat.primitives import serialization
 
-from calibration.runner import Runner
 from calibration.state import RunStore
 from calibration.stream import RunStream, run_of_message
-from edge_agent.config import MqttConfig
+from core.mqtt import MqttConfig
 from edge_agent.wire_calibration import encode_calibration
 from gateway.config import GatewayConfig
-from gateway.gateway import Gateway
+from gateway.service import Gateway
 from metrology import dcc
 from metrology.certificate.record import canonical_bytes, load_record, record_sha256
 from tests.calibration.conftest import Bench, procedure, start_bench
@@ -171,7 +170,10 @@ async def test_a_run_reaches_the_gateway_which_serves_its_record_report_and_sign
         tagged = [(a, i, json.loads(t), n) for a, i, t, n in rows if run in t]
         measured = [x for x in tagged if x[2].get("phase") == "measure"]
         assert {(x[1], x[2]["point"]) for x in measured} == {
-            ("uut-dmm", "0"), ("reference", "0"), ("uut-dmm", "1"), ("reference", "1")
+            ("uut-dmm", "0"),
+            ("reference", "0"),
+            ("uut-dmm", "1"),
+            ("reference", "1"),
         }
         assert all(n == 8 for *_, n in measured)
         assert all(a == "dc-bench-1-cal" for a, *_ in tagged)
@@ -180,7 +182,7 @@ async def test_a_run_reaches_the_gateway_which_serves_its_record_report_and_sign
         # a redelivery is the same record: stored once; another record for the run is refused
         client = RawClient(mosquitto.port, "test-replayer")
         try:
-            topic = f"etalon/v1/hanoi/dc-bench-1-cal/calibrations"
+            topic = "etalon/v1/hanoi/dc-bench-1-cal/calibrations"
             client.publish(topic, encode_calibration(local))
             other = local.model_copy(update={"operator": "Someone else"})
             client.publish(topic, encode_calibration(other))
@@ -249,8 +251,14 @@ async def test_a_registered_standard_is_the_reference_at_its_value_in_use(
     assert gw.api_url is not None
     # the calibrator's 10 V output, registered as a standard with three certificates that drift
     # by +1 µV a year: on the run date (2026-11-20) the fit says 10.0000165 V
-    standard = {"id": "CAL10V-01", "kind": "dc_voltage", "nominal": 10, "unit": "V",
-                "owner_lab": "Example Lab", "description": "Calibrator 10 V output"}
+    standard = {
+        "id": "CAL10V-01",
+        "kind": "dc_voltage",
+        "nominal": 10,
+        "unit": "V",
+        "owner_lab": "Example Lab",
+        "description": "Calibrator 10 V output",
+    }
     certificates = [
         {"number": f"C-{year}", "issuer": "VMI", "calibration_date": f"{year}-06-01",
          "due_date": f"{year + 1}-06-01", "value": value, "expanded_uncertainty": 1.0e-6,

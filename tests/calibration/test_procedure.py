@@ -19,8 +19,8 @@ from calibration.cli import check_procedure
 from calibration.procedure import Procedure, load_procedure, procedure_schema
 from calibration.runner import start_run
 from calibration.state import RunStore
-from drivers.clock import ManualClock
-from drivers.errors import ConfigError
+from core.clock import ManualClock
+from core.errors import ConfigError
 from tests.calibration.conftest import PROCEDURE, START_NS, write_yaml
 from tests.support.processes import REPO, child_env, etalon_command
 from tests.support.services import free_port

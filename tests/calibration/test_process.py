@@ -1,5 +1,5 @@
-"""``etalon calibrate`` as a user runs it, against ``etalon sim bench`` in a process of its own (real
-time, real sockets): a run killed with SIGKILL in the middle of a point resumes at that point,
+"""``etalon calibrate`` as a user runs it, against ``etalon sim bench`` in a process of its own
+(real time, real sockets): a run killed with SIGKILL in the middle of a point resumes at that point,
 keeps what was done and ends with the same points as an uninterrupted run; SIGINT and SIGTERM stop
 a run with every source in its safe state (checked on the simulator) and the exit status of the
 signal; an instrument refusing a set-point aborts with every source safe; list, show, report and
@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 import yaml
 
-from gateway.cli import main
+from app.cli import main
 from metrology.certificate.record import load_record
 from metrology.dcc import validate
 from tests.calibration.conftest import PROCEDURE, write_yaml
@@ -91,7 +91,8 @@ class SimBench:
 
     def fault(self, instrument: str, fault: str, value: str = "ON") -> None:
         """Switch a fault and wait until it is in force."""
-        reply = ask(self.addresses["control"]["port"], f"SIM:FAULT {instrument},{fault},{value};*OPC?")
+        port = self.addresses["control"]["port"]
+        reply = ask(port, f"SIM:FAULT {instrument},{fault},{value};*OPC?")
         assert reply == "1"
 
     def stop(self) -> None:

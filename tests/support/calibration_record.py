@@ -40,7 +40,9 @@ def point(index: int, nominal: float, error: float, failed: str | None = None) -
                               std=1e-4),
         )  # fmt: skip
     reference = [nominal + 1e-7 * k for k in (0, 1, -1, 2, -2, 0, 1, -1)]
-    uut = [r + error + 1e-6 * k for r, k in zip(reference, (1, -1, 2, -2, 0, 1, 0, -1), strict=True)]
+    uut = [
+        r + error + 1e-6 * k for r, k in zip(reference, (1, -1, 2, -2, 0, 1, 0, -1), strict=True)
+    ]
     differences = [u - r for u, r in zip(uut, reference, strict=True)]
     budget = Budget(
         quantity="error",

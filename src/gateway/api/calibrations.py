@@ -16,12 +16,12 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
-from drivers.config import NAME_PATTERN
+from core.models import NAME_PATTERN
+from core.threads import in_own_thread
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
 from gateway.api.views import ERRORS, NOT_FOUND
-from gateway.calibrations.store import SUMMARY_COLUMNS, summary
-from gateway.threads import in_own_thread
+from gateway.records.calibrations import SUMMARY_COLUMNS, summary
 from metrology.certificate.record import CalibrationRecord, load_record
 
 router = APIRouter(prefix="/api/v1/calibrations", tags=["calibrations"], responses=ERRORS)
