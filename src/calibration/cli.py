@@ -21,6 +21,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, Literal
 
@@ -295,14 +296,19 @@ def _execute(main: Any, lang: str) -> int:
             received.append(number)
             stop.set()
 
-        for number in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(number, on_signal, number)
+        # Signals reach the main thread only (a command run from another thread, as a test or
+        # an embedding does, is stopped by its caller).
+        handled = threading.current_thread() is threading.main_thread()
+        if handled:
+            for number in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(number, on_signal, number)
         try:
             result: Outcome | None = await main(stop)
             return result
         finally:
-            for number in (signal.SIGINT, signal.SIGTERM):
-                loop.remove_signal_handler(number)
+            if handled:
+                for number in (signal.SIGINT, signal.SIGTERM):
+                    loop.remove_signal_handler(number)
 
     try:
         outcome = asyncio.run(wrapper())

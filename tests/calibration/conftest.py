@@ -187,7 +187,7 @@ class Bench:
         store: RunStore,
         procedure_path: Path | None = None,
         *,
-        serial: str = "MY12345",
+        serial: str | None = "MY12345",
         stream: RunStream | None = None,
         progress: Progress | None = None,
         run_id: str | None = None,
@@ -199,7 +199,7 @@ class Bench:
             store,
             self.clock,
             operator="Nguyễn Văn An",
-            declared={"serial": serial},
+            declared={} if serial is None else {"serial": serial},
             run_id=run_id,
         )
         return run, await self.resume(store, run, stream=stream, progress=progress)

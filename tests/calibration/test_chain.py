@@ -319,3 +319,38 @@ async def test_a_registered_standard_is_the_reference_at_its_value_in_use(
     truth = uut_model.apply(true_level, 0.0) - true_level
     assert point.error is not None and abs(point.error - truth) <= point.budget.expanded_uncertainty
     assert record_sha256(record) == row.record_sha256
+
+
+async def test_a_run_with_the_broker_out_of_reach_keeps_everything_for_later(
+    tmp_path: Path, mosquitto: Mosquitto, gateway: tuple[Gateway, Any]
+) -> None:
+    from tests.support.services import free_port
+
+    gw, _ = gateway
+    bench = await start_bench(tmp_path / "bench")
+    try:
+        bench.agent()
+        data = procedure(points=[{"nominal": 3, "range": 10}])
+        async with RunStore(tmp_path / "bench" / "data" / "runs.db") as store:
+            offline = await _stream(bench, store, free_port())  # nobody listens there
+            run, outcome = await bench.run(store, bench.procedure(data), stream=offline)
+            assert outcome.status == "completed"
+            assert not await offline.drain(0.5)
+            readings, records = offline.readings.depth, offline.records.depth
+            await offline.stop()
+            assert readings > 20 and records == 1
+            row = await store.get(run)
+            assert row is not None and row.published_ns is None
+            # the next command that reaches the broker sends what waited, the record included
+            online = await _stream(bench, store, mosquitto.port)
+            await online.start()
+            assert await online.drain(20)
+            await online.stop()
+            row = await store.get(run)
+            assert row is not None and row.published_ns is not None
+    finally:
+        await bench.sim.stop()
+    assert gw.api_url is not None
+    async with httpx.AsyncClient(base_url=gw.api_url + "/api/v1", timeout=30) as http:
+        listed = (await _wait_for(http, "/calibrations")).json()
+        assert [item["run"] for item in listed] == [run]

@@ -196,3 +196,21 @@ async def test_a_cancelled_run_still_puts_its_sources_in_their_safe_state(
     assert writes[-1].purpose == "safe_state" and writes[-1].ok
     resumed = await bench.resume(store, run)
     assert resumed.status == "completed"
+
+
+async def test_without_a_declared_serial_the_unit_must_stay_the_one_the_run_began_with(
+    bench: Bench, store: RunStore
+) -> None:
+    swap = on(
+        when("calibrate.result"), lambda: bench.sim.set_fault("uut-dmm", "SERIAL", "OTHER-778")
+    )
+    run, outcome = await bench.run(
+        store, bench.procedure(three_points()), serial=None, progress=swap
+    )
+    assert outcome.status == "aborted" and outcome.reason is not None
+    assert "swapped" in outcome.reason
+    again = await bench.resume(store, run)
+    assert again.status == "aborted" and again.reason is not None
+    assert again.reason.startswith("the UUT is not the unit the run began with (")
+    assert "serial MY12345 then" in again.reason and "serial OTHER-778 now" in again.reason
+    assert bench.sim.physics.output is False
