@@ -836,7 +836,9 @@ _IDENTITY_KEYS = ("manufacturer", "model", "serial", "firmware", "vendor", "prod
 
 
 def _identity_text(identity: dict[str, str]) -> str:
-    return ", ".join(f"{k} {v}" for k, v in identity.items())
+    """``manufacturer M, model X, serial S, firmware F`` (always in that order)."""
+    ordered = sorted(identity.items(), key=lambda item: _IDENTITY_KEYS.index(item[0]))
+    return ", ".join(f"{k} {v}" for k, v in ordered)
 
 
 def _decision_word(decision: str, runner: Runner) -> str:
