@@ -638,8 +638,8 @@ class Runner:
         if self.row.identity_start is not None and identity != self.row.identity_start:
             began = _identity_text(self.row.identity_start)
             raise RunAborted(
-                f"the UUT is not the unit the run began with ({began} then, "
-                f"{_identity_text(identity)} now)"
+                f"the UUT is not the unit the run began with: then {began}; now "
+                f"{_identity_text(identity)}"
             )
         if self.row.identity_start is None:
             await self.store.update(self.run, identity_start=identity)

@@ -211,6 +211,9 @@ async def test_without_a_declared_serial_the_unit_must_stay_the_one_the_run_bega
     assert "swapped" in outcome.reason
     again = await bench.resume(store, run)
     assert again.status == "aborted" and again.reason is not None
-    assert again.reason.startswith("the UUT is not the unit the run began with (")
-    assert "serial MY12345 then" in again.reason and "serial OTHER-778 now" in again.reason
+    assert again.reason == (
+        "the UUT is not the unit the run began with: then manufacturer ETALON-SIM, model "
+        "DMM6500-SIM, serial MY12345, firmware 1.9.4; now manufacturer ETALON-SIM, model "
+        "DMM6500-SIM, serial OTHER-778, firmware 1.9.4"
+    )
     assert bench.sim.physics.output is False
