@@ -44,6 +44,7 @@ from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, EXIT_OTHER
 from core.i18n import language, t
 from core.logs import setup_logging
+from core.mqtt import MqttConfig
 
 EXIT_ABORTED = 6
 """A run aborted (an instrument refused or stopped answering, the UUT was swapped)."""
@@ -230,8 +231,21 @@ def _stream(data_dir: Path, store: RunStore, runner: Runner) -> RunStream:
         if run is not None:
             await store.mark_published(run)
 
-    mqtt = runner.procedure.publish.mqtt or runner.agent.mqtt
-    return RunStream(data_dir, mqtt, runner.agent.site, runner.publisher_id(), delivered)
+    return RunStream(
+        data_dir,
+        bench_mqtt(runner.procedure.publish.mqtt, runner.agent.mqtt),
+        runner.agent.site,
+        runner.publisher_id(),
+        delivered,
+    )
+
+
+def bench_mqtt(given: MqttConfig | None, agent: MqttConfig) -> MqttConfig:
+    """The bench's MQTT settings: the procedure's, else the agent's without its fixed client id
+    (the broker keeps one session per client id: the bench must never take the agent's)."""
+    if given is not None:
+        return given
+    return agent.model_copy(update={"client_id": None})
 
 
 async def _drain(stream: RunStream, drain_s: float, data_dir: Path, lang: str) -> None:
@@ -267,7 +281,7 @@ async def _flush(data_dir: Path, store: RunStore, row: RunRow, lang: str) -> Non
             await store.mark_published(run)
 
     publisher = loaded.procedure.publish.agent or f"{agent.id}-cal"
-    mqtt = loaded.procedure.publish.mqtt or agent.mqtt
+    mqtt = bench_mqtt(loaded.procedure.publish.mqtt, agent.mqtt)
     stream = RunStream(data_dir, mqtt, agent.site, publisher, delivered)
     await stream.start()
     await _drain(stream, loaded.procedure.publish.drain_s, data_dir, lang)

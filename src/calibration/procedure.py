@@ -262,7 +262,7 @@ class PublishSpec(FrozenModel):
     agent: Name | None = Field(
         None,
         description="The identity the bench publishes under (default: the agent's id + '-cal'); "
-        "with TLS it needs a certificate of its own (etalon pki issue SITE/ID).",
+        "with client certificates it needs one of its own (named SITE/ID).",
     )
     mqtt: MqttConfig | None = Field(None, description="Default: the agent config's mqtt.")
     drain_s: float = Field(10.0, ge=0, le=600, description="Wait this long for the broker.")

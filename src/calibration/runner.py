@@ -699,22 +699,24 @@ class Runner:
             if stop.is_set():
                 raise Interrupted
             if last_measured is not None:
-                await self._check_same_unit(identity, last_measured)
+                await self._same_unit(identity, last_measured)
             self._point = index
             result = await self._measure(index, self.procedure.points[index], stop)
             await self.store.save_point(self.run, result)
             last_measured = index
         self._point = None
         if last_measured is not None:
-            await self._check_same_unit(identity, last_measured)
+            identity_end = await self._same_unit(identity, last_measured)
         else:
             identity_end = await self._identity()
             if identity_end != identity:
                 raise RunAborted("the UUT's identity changed")
-        await self.store.update(self.run, identity_end=identity, notes=self._notes)
+        await self.store.update(self.run, identity_end=identity_end, notes=self._notes)
         return Outcome(self.run, "completed")
 
-    async def _check_same_unit(self, identity: dict[str, str], last: int) -> None:
+    async def _same_unit(self, identity: dict[str, str], last: int) -> dict[str, str]:
+        """The identity read now; a different one voids the point measured since the last
+        check and aborts the run."""
         now = await self._identity()
         if now != identity:
             await self.store.drop_point(self.run, last)
@@ -722,6 +724,7 @@ class Runner:
                 f"the UUT was swapped ({_identity_text(identity)} → {_identity_text(now)}); "
                 f"point {last + 1}, measured since the last check, is void"
             )
+        return now
 
     async def execute(self, stop: asyncio.Event | None = None) -> Outcome:
         """Run (or resume) until complete, interrupted or aborted; the sources end in their

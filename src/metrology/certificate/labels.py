@@ -7,6 +7,7 @@ Contribution names in a run's budgets are stable keys (``repeatability``, ``uut_
 
 from __future__ import annotations
 
+from core.i18n import MessageTable, register
 from metrology.labels import LABELS, Language
 
 CONTRIBUTIONS: dict[str, dict[Language, str]] = {
@@ -182,3 +183,13 @@ def contribution_label(name: str, language: Language = "en") -> str:
     """The printed name of a budget row (a key of :data:`CONTRIBUTIONS`, else as given)."""
     entry = CONTRIBUTIONS.get(name)
     return name if entry is None else entry[language]
+
+
+# The report's words join the one catalogue of what a user reads (budget rows under "budget.").
+def _table(entries: dict[str, dict[Language, str]], prefix: str = "") -> MessageTable:
+    return {f"{prefix}{key}": {str(lang): text for lang, text in texts.items()}
+            for key, texts in entries.items()}  # fmt: skip
+
+
+register(_table(WORDS))
+register(_table(CONTRIBUTIONS, "budget."))
