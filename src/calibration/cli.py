@@ -526,6 +526,11 @@ def add_calibrate_parser(sub: Any) -> None:
             help="the bench's runs and spools (default $ETALON_CALIBRATION_DIR, else "
             "~/.local/state/etalon/calibration)",
         )
+        # `etalon calibrate run … --lang vi` as well as `etalon --lang vi calibrate run …`
+        p.add_argument(
+            "--lang", choices=("en", "vi"), default=argparse.SUPPRESS,
+            help="language of messages (and of the run's report)",
+        )  # fmt: skip
 
     run = commands.add_parser("run", help="run a procedure")
     run.add_argument("procedure", type=Path)

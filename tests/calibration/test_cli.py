@@ -123,6 +123,10 @@ async def test_what_the_commands_refuse(bench: Bench, store: RunStore, tmp_path:
         "--lang", "vi", "calibrate", "run", path, "--uut", "x", "--data-dir", data
     )
     assert code == 1 and "--uut nhận KHÓA=GIÁ_TRỊ" in err
+    code, _, err = await etalon(
+        "calibrate", "run", path, "--uut", "x", "--lang", "vi", "--data-dir", data
+    )  # the option after the action, as the issue writes it
+    assert code == 1 and "--uut nhận KHÓA=GIÁ_TRỊ" in err
     for action in ("show", "resume"):
         code, _, err = await etalon("calibrate", action, "20000101-000000-0000", "--data-dir", data)
         assert code == 1 and "no run 20000101-000000-0000 in" in err, (action, err)
