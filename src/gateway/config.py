@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -14,6 +13,7 @@ from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.api.dashboard_config import DashboardConfig
+from gateway.records.config import RecordsConfig
 from gateway.standards.config import StandardsConfig
 from gateway.tsdb.config import StoreConfig, WriteConfig
 
@@ -62,12 +62,6 @@ class ApiConfig(FrozenModel):
         if any(len(v) < 16 for v in values):
             raise ValueError("a token must be at least 16 characters")
         return self
-
-
-class RecordsConfig(FrozenModel):
-    """The record store: agents, channels, audit log (and later standards, alerts)."""
-
-    path: Path
 
 
 class GatewayConfig(FrozenModel):

@@ -19,6 +19,7 @@ from gateway.config import GatewayConfig
 from gateway.ingest.events import EventHub
 from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
+from gateway.records.chain import LedgerSettings
 from gateway.records.store import RecordStore
 from gateway.tsdb.factory import build_store
 from gateway.tsdb.store import Store
@@ -45,7 +46,9 @@ class Gateway:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.store = store or build_store(config.store)
         self.spool = Spool(config.spool, "gateway")
-        self.records = RecordStore(config.records.path)
+        self.records = RecordStore(
+            config.records.path, LedgerSettings.of(config.records, config.site, config.id)
+        )
         self.started = asyncio.Event()
         self.ingest: Ingest | None = None
         self.hub = EventHub()

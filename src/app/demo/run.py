@@ -196,7 +196,9 @@ async def run_demo(
                 "alerts": demo_alerts(config.site),
                 "standards": StandardsConfig(analytics_interval_s=60),
             }
-            await register_standards(records.path, config.site, instruments, agent.config.id)
+            await register_standards(
+                records, config.site, "demo-gateway", instruments, agent.config.id
+            )
         gateway = Gateway(
             GatewayConfig(
                 site=config.site,

@@ -25,6 +25,7 @@ from core.errors import ConfigError, EtalonError
 from core.i18n import language, t
 from core.models import Name
 from gateway.config import RecordsConfig
+from gateway.records.chain import LedgerSettings
 from gateway.records.store import RecordStore
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import StandardsConfig
@@ -62,6 +63,7 @@ class _GatewayParts(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     site: Name
+    id: Name = "gw-1"
     records: RecordsConfig
     standards: StandardsConfig | None = Field(None)
 
@@ -184,9 +186,17 @@ def _actor(args: argparse.Namespace) -> str:
         return "cli"
 
 
-def _with_registry(parts: _GatewayParts, work: Callable[[Registry], Awaitable[T]]) -> T:
+def _with_registry(
+    parts: _GatewayParts, work: Callable[[Registry], Awaitable[T]], *, write: bool = False
+) -> T:
+    """Run ``work`` on the registry; ``write``: this command changes records (it needs the
+    ledger's signing key, and signs a checkpoint when it is done)."""
+
     async def run() -> T:
-        records = RecordStore(parts.records.path)
+        ledger = LedgerSettings.of(
+            parts.records, parts.site, parts.id, writer=write, sign_each_session=True
+        )
+        records = RecordStore(parts.records.path, ledger)
         await records.open()
         try:
             directory = (parts.standards or StandardsConfig()).certificates_path(parts.records.path)
@@ -215,7 +225,7 @@ def standards_main(args: argparse.Namespace) -> int:
         if command == "show":
             return _with_registry(parts, lambda registry: _show(registry, args))
         if command == "add":
-            return _with_registry(parts, lambda registry: _add(registry, args))
+            return _with_registry(parts, lambda registry: _add(registry, args), write=True)
         if command == "import":
             return _import(parts, args)
         if command == "export":
@@ -533,7 +543,7 @@ def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
             )
         )
 
-    summary = _with_registry(parts, run)
+    summary = _with_registry(parts, run, write=True)
     print(
         t(
             "standards.import.dry_run" if args.dry_run else "standards.import.done",

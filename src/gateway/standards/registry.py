@@ -8,7 +8,6 @@ the record store is in WAL mode.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -18,6 +17,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from gateway.records.bodies import append_audit, chain_certificate, chain_standard
 from gateway.records.store import RecordStore
 from gateway.standards.errors import Conflict, NotFound
 from gateway.standards.files import CertificateFiles, FileState, StoredFile
@@ -156,16 +156,9 @@ class NewCertificate:
     file: StoredFile | None
 
 
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
-
-
 def audit(db: sqlite3.Connection, actor: str, action: str, subject: str, details: Any) -> None:
-    """Append one audit-log entry inside the caller's transaction."""
-    db.execute(
-        "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-        (time.time_ns(), actor, action, subject, _json(details)),
-    )
+    """Append one audit-log entry (and its ledger entry) inside the caller's transaction."""
+    append_audit(db, actor, action, subject, details)
 
 
 def transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -393,6 +386,7 @@ def insert_standard(
     )
     _write_channels(db, spec)
     audit(db, actor, "standard.add", f"standard:{spec.id}", {"after": _audit_view(spec)})
+    chain_standard(db, spec.id, actor)
     return spec
 
 
@@ -421,6 +415,7 @@ def update_standard(
         f"standard:{spec.id}",
         {"before": _audit_view(old), "after": _audit_view(spec)},
     )
+    chain_standard(db, spec.id, actor)
     return spec, True
 
 
@@ -518,6 +513,7 @@ def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) 
         f"standard:{new.standard}/certificate:{certificate_id}",
         {"after": _certificate_audit(spec, file)},
     )
+    chain_certificate(db, certificate_id, actor)
     return certificate_id
 
 
@@ -564,6 +560,7 @@ def update_certificate(
             "after": _certificate_audit(spec, file),
         },
     )
+    chain_certificate(db, certificate_id, actor)
     return True
 
 
@@ -589,6 +586,7 @@ def attach_file(db: sqlite3.Connection, certificate_id: int, file: StoredFile, a
             "after": {"name": file.name, "sha256": file.sha256, "size": file.size},
         },
     )
+    chain_certificate(db, certificate_id, actor)
 
 
 # -- traceability --------------------------------------------------------------------------------
