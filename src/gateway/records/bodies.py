@@ -4,16 +4,16 @@ Every record a 17025 assessor relies on is chained as an entry whose body is the
 record store holds it, read back from its tables inside the same transaction as the change — so
 verification can read the same rows again later and compare (:mod:`gateway.records.verify`):
 
-| kind | subject | body |
-|---|---|---|
-| ``audit`` | the audit row's subject | ``action``, ``details`` (the stored JSON text), ``ts_ns`` |
-| ``audit.imported`` | 〃 | the same and the row's ``id`` (rows older than the ledger) |
-| ``standard`` | ``standard:ID`` | the standard's row and its channel links |
-| ``certificate`` | ``certificate:N`` | the row (exact decimals, DCC fields, file hash, signature verdict), its points and traceability |
-| ``instrument_identity`` | ``SITE/AGENT/INSTRUMENT`` | manufacturer, model, serial, firmware, the whole identity, first seen |
-| ``records.start`` | the ledger id | format, software, what was imported |
-| ``records.integrity`` | ``ledger`` | what a writer found written behind its back |
-| ``key_rotation`` | the new key id | the ledger library's signed statement |
+- ``audit`` (subject: the audit row's): ``action``, ``details`` (the stored JSON text), ``ts_ns``;
+  ``audit.imported``: the same and the row's ``id`` (rows older than the ledger);
+- ``standard`` (``standard:ID``): the standard's row and its channel links;
+- ``certificate`` (``certificate:N``): the row (exact decimals, DCC fields, file hash,
+  signature verdict), its points and its traceability;
+- ``instrument_identity`` (``SITE/AGENT/INSTRUMENT``): manufacturer, model, serial, firmware,
+  the whole identity, first seen;
+- ``records.start`` (the ledger id): format, software, what was imported;
+- ``records.integrity`` (``ledger``): what a writer found written behind its back;
+- ``key_rotation`` (the new key id): the ledger library's signed statement.
 
 Values are canonical JSON (docs/ledger.md): a REAL column becomes the decimal string of the
 float it holds (``repr``, exact), an integer beyond ±2⁵³ (a nanosecond time) a decimal string,
@@ -168,9 +168,7 @@ def chain_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -
     body = certificate_body(db, certificate_id)
     if body is None:
         raise StoreError(f"certificate {certificate_id} is not in the record store")
-    return ledger_of(db).append(
-        db, CERTIFICATE_KIND, f"certificate:{certificate_id}", actor, body
-    )
+    return ledger_of(db).append(db, CERTIFICATE_KIND, f"certificate:{certificate_id}", actor, body)
 
 
 # -- instrument identities -----------------------------------------------------------------------

@@ -230,9 +230,7 @@ class RecordsLedger:
                     ]
                 )
             self.key = key
-        return ChainHead(
-            ledger=ledger_id, count=tail[0], hash=tail[1], ts_ns=tail[2], key=in_force
-        )
+        return ChainHead(ledger=ledger_id, count=tail[0], hash=tail[1], ts_ns=tail[2], key=in_force)
 
     def _key_in_force(self, db: sqlite3.Connection) -> str | None:
         """The key of the latest rotation or checkpoint (whichever is later), None if neither:
@@ -276,8 +274,7 @@ class RecordsLedger:
         try:
             now = self.settings.clock()
             db.execute(
-                "INSERT INTO ledger_meta VALUES ('ledger', ?), ('started_ns', ?), "
-                "('format', ?)",
+                "INSERT INTO ledger_meta VALUES ('ledger', ?), ('started_ns', ?), ('format', ?)",
                 (ledger_id, str(now), FORMAT),
             )
             counts = import_existing(db, self)

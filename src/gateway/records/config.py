@@ -77,7 +77,9 @@ class LedgerConfig(FrozenModel):
             try:
                 PublicKey.from_text(text)
             except (LedgerError, ValueError) as exc:
-                raise ValueError(f"trusted_keys[{index}] is not an Ed25519 public key: {exc}")
+                raise ValueError(
+                    f"trusted_keys[{index}] is not an Ed25519 public key: {exc}"
+                ) from None
         return keys
 
     @model_validator(mode="after")
