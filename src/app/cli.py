@@ -1,4 +1,4 @@
-"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards."""
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, records."""
 
 from __future__ import annotations
 
@@ -332,6 +332,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "records":
+        from gateway.records.cli import add_records_parser
+
+        add_records_parser(sub)
+    else:
+        sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -367,6 +374,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "records":
+        from gateway.records.cli import records_main
+
+        return records_main(args)
     return 2
 
 

@@ -39,7 +39,11 @@ class ApiToken(FrozenModel):
     """One API token: who it is (for the audit log), what it may do, where its secret is."""
 
     name: Name
-    role: Literal["viewer", "operator", "admin"]
+    role: Literal["viewer", "auditor", "operator", "admin"] = Field(
+        ...,
+        description="viewer reads; auditor also verifies the records; operator acknowledges "
+        "and shelves alerts; admin changes the registry and rules.",
+    )
     token: Secret
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from drivers.sim.models import ResistorParams, ZenerParams, build_model

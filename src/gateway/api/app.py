@@ -10,7 +10,18 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import alerts, audit, fleet, problems, readings, standards, system, ui, views
+from gateway.api import (
+    alerts,
+    audit,
+    fleet,
+    problems,
+    readings,
+    records,
+    standards,
+    system,
+    ui,
+    views,
+)
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
@@ -20,6 +31,7 @@ ROUTERS: list[APIRouter] = [
     fleet.router,
     readings.router,
     audit.router,
+    records.router,
     standards.router,
     alerts.router,
     ui.router,

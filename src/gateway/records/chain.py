@@ -173,6 +173,7 @@ class RecordsLedger:
         self.head: ChainHead | None = None
         """The head this process committed (or adopted)."""
         self._pending: dict[str, Entry] = {}
+        self._rotating: SigningKey | None = None
         self._lock: int | None = None
         self.unsigned = 0
         """Committed entries not yet covered by a checkpoint this process signed."""
@@ -344,9 +345,13 @@ class RecordsLedger:
             ),
             clock=self.settings.clock,
         )
-        entry = session.prepare_rotation(self.key, new, actor)
+        try:
+            entry = session.prepare_rotation(self.key, new, actor)
+        except LedgerError as exc:
+            raise StoreError(f"key rotation: {exc}") from None
         db.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)", tuple(entry))
         self._pending[entry.hash] = entry
+        self._rotating = new
         return entry
 
     def _signed_extension(self, db: sqlite3.Connection, count: int) -> ChainHead | None:
@@ -454,6 +459,8 @@ class RecordsLedger:
                 for entry in self._pending.values():
                     if entry.kind == ROTATION_KIND and entry.seq <= committed.seq:
                         key = str(entry.body["new_key"])
+                        if self._rotating is not None and self._rotating.key_id == key:
+                            self.key = self._rotating
                 self.head = ChainHead(
                     ledger=self.head.ledger,
                     count=committed.seq,
@@ -462,6 +469,7 @@ class RecordsLedger:
                     key=key,
                 )
             self._pending.clear()
+            self._rotating = None
         if self._lock is None:
             return
         try:

@@ -18,6 +18,7 @@ from typing import Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from core.errors import StoreError
 from core.i18n import register
 from gateway.records.bodies import (
     AUDIT_IMPORTED_KIND,
@@ -30,7 +31,8 @@ from gateway.records.bodies import (
     identity_body,
     standard_body,
 )
-from gateway.records.chain import ENTRY_COLUMNS, ledger_id_of
+from gateway.records.chain import ENTRY_COLUMNS, checkpoint_lines, ledger_id_of, trusted_keys
+from gateway.records.config import RecordsConfig
 from gateway.records.messages import RECORDS_MESSAGES, text_of
 from ledger import (
     MESSAGES,
@@ -438,3 +440,23 @@ def verify_records(
         keys=keys,
         chain=chain,
     )
+
+
+def verify_file(
+    records: RecordsConfig, trusted: Sequence[PublicKey] | None = None
+) -> RecordsReport:
+    """Verify the record store a config names, on a connection of its own (blocking: run it in
+    a thread). The checkpoint lines are read before the database's snapshot is taken, so a
+    writer signing meanwhile never makes a checkpoint count more entries than are seen."""
+    if not records.path.exists():
+        raise StoreError(f"no record store at {records.path}")
+    keys = list(trusted) if trusted is not None else trusted_keys(records)
+    lines = checkpoint_lines(records)
+    db = sqlite3.connect(records.path, isolation_level=None)
+    try:
+        db.execute("PRAGMA query_only=ON")
+        return verify_records(db, lines, keys)
+    except sqlite3.Error as exc:
+        raise StoreError(f"record store {records.path}: {exc}") from exc
+    finally:
+        db.close()

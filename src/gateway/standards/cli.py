@@ -24,8 +24,8 @@ from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.i18n import language, t
 from core.models import Name
-from gateway.config import RecordsConfig
 from gateway.records.chain import LedgerSettings
+from gateway.records.config import RecordsConfig
 from gateway.records.store import RecordStore
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import StandardsConfig
