@@ -106,6 +106,9 @@ STANDARDS_MIGRATIONS = [
         coverage_factor TEXT,
         coverage_probability TEXT,
         distribution TEXT,
+        label TEXT,
+        date_time TEXT,
+        coverage_interval TEXT,
         conditions TEXT NOT NULL DEFAULT '[]',
         PRIMARY KEY (certificate_id, position)
     );

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.records.bodies import append_audit, chain_certificate, chain_standard
@@ -56,6 +58,47 @@ class FileInfo(BaseModel):
         return StoredFile(self.name, self.sha256, self.size, self.media_type)
 
 
+class CertificatePoint(BaseModel):
+    """One result of a certificate (a DCC's point): the exact decimal text of its value, U, k
+    and p, its unit (registry symbol and D-SI), where it is in the DCC and the conditions it
+    was measured at. Names are DCC texts (``{"content": [{"lang": "en", "text": …}, …]}``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    position: int
+    path: str
+    measurement_result: dict[str, Any]
+    result: dict[str, Any]
+    quantity: dict[str, Any] | None
+    ref_types: list[str]
+    row_index: int | None
+    value: str
+    unit: str
+    dsi_unit: str
+    expanded_uncertainty: str | None
+    coverage_factor: str | None
+    coverage_probability: str | None
+    distribution: str | None
+    label: str | None
+    date_time: str | None
+    coverage_interval: dict[str, Any] | None
+    conditions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CertificateExtras:
+    """What a DCC adds to a certificate: the exact texts of its value, U, k and p (in the
+    standard's unit), its points, its registry fields and the signature verdict (JSON)."""
+
+    value_text: str
+    expanded_uncertainty_text: str
+    coverage_factor_text: str
+    coverage_probability: str | None
+    points: list[dict[str, Any]]
+    dcc: str
+    signature: str
+
+
 class CertificateRecord(BaseModel):
     """A registered certificate: its id, its standard, its fields and its file."""
 
@@ -78,6 +121,21 @@ class CertificateRecord(BaseModel):
     file: FileInfo | None
     created_ns: int
     updated_ns: int
+    value_text: str = Field(..., description="The certified value exactly as registered.")
+    expanded_uncertainty_text: str
+    coverage_factor_text: str
+    coverage_probability: str | None = Field(None, description="p of U, when the DCC gave it.")
+    points: list[CertificatePoint] = Field(
+        default_factory=list, description="Every result of its DCC (none for one typed in)."
+    )
+    dcc: dict[str, Any] | None = Field(
+        None, description="The DCC's registry fields (laboratory, item, statements…)."
+    )
+    signature: dict[str, Any] | None = Field(
+        None,
+        description="The DCC's signature verdict at import: status (valid, invalid, untrusted, "
+        "unsigned), signer, when checked, accepted_by when an invalid one was accepted.",
+    )
 
     @property
     def standard_uncertainty(self) -> float:
@@ -154,6 +212,7 @@ class NewCertificate:
     standard: str
     spec: CertificateSpec
     file: StoredFile | None
+    extras: CertificateExtras | None = None
 
 
 def audit(db: sqlite3.Connection, actor: str, action: str, subject: str, details: Any) -> None:
@@ -218,7 +277,31 @@ def _certificate(db: sqlite3.Connection, row: dict[str, Any]) -> CertificateReco
             size=row["file_size"],
             media_type=row["media_type"],
         )
+    points = [
+        CertificatePoint.model_validate(
+            point
+            | {
+                key: orjson.loads(point[key])
+                for key in ("measurement_result", "result", "quantity", "ref_types",
+                            "coverage_interval", "conditions")
+                if point[key] is not None
+            }
+        )
+        for point in _rows(
+            db,
+            "SELECT * FROM certificate_points WHERE certificate_id=? ORDER BY position",
+            (row["id"],),
+        )
+    ]  # fmt: skip
     return CertificateRecord(
+        value_text=row["value_text"] or repr(row["value"]),
+        expanded_uncertainty_text=row["expanded_uncertainty_text"]
+        or repr(row["expanded_uncertainty"]),
+        coverage_factor_text=row["coverage_factor_text"] or repr(row["coverage_factor"]),
+        coverage_probability=row["coverage_probability"],
+        points=points,
+        dcc=orjson.loads(row["dcc"]) if row["dcc"] else None,
+        signature=orjson.loads(row["signature"]) if row["signature"] else None,
         id=row["id"],
         standard=row["standard_id"],
         number=row["number"],
@@ -479,6 +562,79 @@ def _certificate_values(spec: CertificateSpec) -> tuple[Any, ...]:
     )
 
 
+def _exact(text: str | None, value: float) -> str:
+    """The registered text of a number if it still says ``value``, else the float's own."""
+    if text is not None:
+        try:
+            if float(text) == value:
+                return text
+        except ValueError:
+            pass
+    return repr(value)
+
+
+def _write_texts(
+    db: sqlite3.Connection,
+    certificate_id: int,
+    spec: CertificateSpec,
+    extras: CertificateExtras | None,
+    before: CertificateRecord | None = None,
+) -> None:
+    """The exact texts of value, U and k (a DCC's, else the floats' own or the earlier ones
+    that still say the same) and, for a DCC, its points, fields and signature verdict."""
+    if extras is not None:
+        texts = (extras.value_text, extras.expanded_uncertainty_text, extras.coverage_factor_text)
+        probability: str | None = extras.coverage_probability
+    else:
+        texts = (
+            _exact(before.value_text if before else None, spec.value),
+            _exact(before.expanded_uncertainty_text if before else None, spec.expanded_uncertainty),
+            _exact(before.coverage_factor_text if before else None, spec.coverage_factor),
+        )
+        probability = before.coverage_probability if before else None
+    db.execute(
+        "UPDATE certificates SET value_text=?, expanded_uncertainty_text=?, "
+        "coverage_factor_text=?, coverage_probability=? WHERE id=?",
+        (*texts, probability, certificate_id),
+    )
+    if extras is None:
+        return
+    db.execute(
+        "UPDATE certificates SET dcc=?, signature=? WHERE id=?",
+        (extras.dcc, extras.signature, certificate_id),
+    )
+    db.executemany(
+        "INSERT INTO certificate_points(certificate_id, position, path, measurement_result, "
+        "result, quantity, ref_types, row_index, value, unit, dsi_unit, expanded_uncertainty, "
+        "coverage_factor, coverage_probability, distribution, label, date_time, "
+        "coverage_interval, conditions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                certificate_id,
+                point["position"],
+                point["path"],
+                point["measurement_result"],
+                point["result"],
+                point["quantity"],
+                point["ref_types"],
+                point["row_index"],
+                point["value"],
+                point["unit"],
+                point["dsi_unit"],
+                point["expanded_uncertainty"],
+                point["coverage_factor"],
+                point["coverage_probability"],
+                point["distribution"],
+                point["label"],
+                point["date_time"],
+                point["coverage_interval"],
+                point["conditions"],
+            )
+            for point in extras.points
+        ],
+    )
+
+
 def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) -> int:
     """Add a certificate (Conflict if its issuer already issued that number); returns its id."""
     spec = new.spec
@@ -506,6 +662,7 @@ def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) 
     )
     certificate_id = int(cursor.lastrowid or 0)
     _insert_nodes(db, certificate_id, spec.traceable_to, None)
+    _write_texts(db, certificate_id, spec, new.extras)
     audit(
         db,
         actor,
@@ -549,6 +706,7 @@ def update_certificate(
     )
     db.execute("DELETE FROM certificate_traceability WHERE certificate_id=?", (certificate_id,))
     _insert_nodes(db, certificate_id, spec.traceable_to, None)
+    _write_texts(db, certificate_id, spec, None, before)
     file = before.file.stored() if before.file else None
     audit(
         db,
