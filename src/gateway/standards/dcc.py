@@ -74,7 +74,6 @@ from metrology.dcc import (
 )
 
 MAX_DCC_BYTES = dcc.MAX_DCC_BYTES
-DCC_MEDIA_TYPES = ("application/xml", "text/xml", "application/vnd.ptb.dcc+xml")
 
 _KINDS: list[tuple[str, str]] = [
     (r"\volt", "dc_voltage"),

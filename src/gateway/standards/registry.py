@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-
 from pydantic import BaseModel, ConfigDict, Field
 
 from gateway.records.bodies import append_audit, chain_certificate, chain_standard
