@@ -595,6 +595,10 @@ def _results_from_points(
     return measurements
 
 
+def _condition(stored: dict[str, Any]) -> Condition:
+    return Condition.model_validate({k: v for k, v in stored.items() if k != "symbol"})
+
+
 def _list_key(list_path: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\[(\d+)\]", list_path))
 
@@ -610,8 +614,7 @@ def _columns(members: list[CertificatePoint]) -> tuple[Quantity, ...]:
     sample = next(iter(by_column.values()))
     condition_columns: list[Quantity] = []
     column_conditions = [
-        [Condition.model_validate(c) for c in point.conditions if c["source"] == "column"]
-        for point in sample
+        [_condition(c) for c in point.conditions if c["source"] == "column"] for point in sample
     ]
     for index in range(len(column_conditions[0]) if column_conditions else 0):
         cells = [row[index] for row in column_conditions]
@@ -632,9 +635,7 @@ def _columns(members: list[CertificatePoint]) -> tuple[Quantity, ...]:
                 columns.append(column)
             continue
         influences = tuple(
-            _influence(Condition.model_validate(c))
-            for c in points[0].conditions
-            if c["source"] == "influence"
+            _influence(_condition(c)) for c in points[0].conditions if c["source"] == "influence"
         )
         columns.append(
             Quantity(

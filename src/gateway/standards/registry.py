@@ -35,6 +35,8 @@ from gateway.standards.models import (
     when_ns,
     when_text,
 )
+from metrology import units
+from metrology.errors import UnsupportedUnit
 
 T = TypeVar("T")
 
@@ -282,9 +284,10 @@ def _certificate(db: sqlite3.Connection, row: dict[str, Any]) -> CertificateReco
             | {
                 key: orjson.loads(point[key])
                 for key in ("measurement_result", "result", "quantity", "ref_types",
-                            "coverage_interval", "conditions")
+                            "coverage_interval")
                 if point[key] is not None
             }
+            | {"conditions": _with_symbols(orjson.loads(point["conditions"]))}
         )
         for point in _rows(
             db,
@@ -319,6 +322,17 @@ def _certificate(db: sqlite3.Connection, row: dict[str, Any]) -> CertificateReco
         created_ns=row["created_ns"],
         updated_ns=row["updated_ns"],
     )
+
+
+def _with_symbols(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conditions as stored (D-SI units), each with its unit's symbol for people to read."""
+    for condition in conditions:
+        unit = (condition.get("value") or {}).get("unit", "")
+        try:
+            condition["symbol"] = units.dsi_to_symbol(unit)
+        except UnsupportedUnit:
+            condition["symbol"] = unit
+    return conditions
 
 
 def load_certificates(db: sqlite3.Connection, standard_id: str) -> list[CertificateRecord]:
