@@ -13,6 +13,7 @@ from edge_agent import __version__
 from gateway.api import (
     alerts,
     audit,
+    calibrations,
     fleet,
     problems,
     readings,
@@ -34,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     records.router,
     standards.router,
     alerts.router,
+    calibrations.router,
     ui.router,
 ]
 """Every router of the API; a feature adds its own module and one entry here."""

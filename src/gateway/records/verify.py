@@ -2,10 +2,10 @@
 its live tables against what the ledger recorded of them.
 
 The chain proves the entries are what the key holder signed; the tables are then compared with
-the entries: an audit row, a standard, a certificate, an instrument identity or an alert's
-state that the ledger does not explain (``inserted``), that differs from its entry
-(``edited``), or that the ledger records but is gone (``deleted``) is a finding like a broken
-link. docs/records.md says what this proves and what it cannot.
+the entries: an audit row, a standard, a certificate, a calibration record, an instrument
+identity or an alert's state that the ledger does not explain (``inserted``), that differs from
+its entry (``edited``), or that the ledger records but is gone (``deleted``) is a finding like a
+broken link. docs/records.md says what this proves and what it cannot.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from core.i18n import register
 from gateway.records.bodies import (
     AUDIT_IMPORTED_KIND,
     AUDIT_KIND,
+    CALIBRATION_KIND,
     CERTIFICATE_KIND,
     IDENTITY_KIND,
     STANDARD_KIND,
     audit_body,
+    calibration_body,
     certificate_body,
     identity_body,
     standard_body,
@@ -306,6 +308,13 @@ def _check_certificates(db: sqlite3.Connection) -> RecordsFinding | None:
     )
 
 
+def _check_calibrations(db: sqlite3.Connection) -> RecordsFinding | None:
+    ids = [row[0] for row in db.execute("SELECT run FROM calibrations ORDER BY run")]
+    return _check_records(
+        db, "calibrations", CALIBRATION_KIND, "calibration:", ids, calibration_body
+    )
+
+
 def _check_identities(db: sqlite3.Connection) -> RecordsFinding | None:
     cursor = db.execute(
         "SELECT i.*, l.kind AS entry_kind, l.body_json AS entry_body FROM instrument_identities i "
@@ -362,6 +371,7 @@ LIVE_CHECKS: list[tuple[str, Callable[[sqlite3.Connection], RecordsFinding | Non
     ("audit_log", _check_audit),
     ("standards", _check_standards),
     ("certificates", _check_certificates),
+    ("calibrations", _check_calibrations),
     ("instrument_identities", _check_identities),
     ("alerts", _check_alerts),
 ]
