@@ -159,6 +159,13 @@ async def test_a_run_reaches_the_gateway_which_serves_its_record_report_and_sign
         )
         assert [e["action"] for e in audit.json()] == ["calibration recorded"]
         assert audit.json()[0]["details"]["sha256"] == row.record_sha256
+        # the record and its audit row are chained in the record store's ledger
+        chained = await gw.records.query(
+            "SELECT kind FROM ledger WHERE subject=? ORDER BY seq", (f"calibration:{run}",)
+        )
+        assert [c["kind"] for c in chained] == ["calibration.result", "audit"]
+        verified = await http.get("/records/verify", headers=as_("ADMIN_TOKEN"))
+        assert verified.json()["ok"] and "calibrations" in verified.json()["tables"], verified.text
 
         # every reading of the run reached the store, tagged with the run and its point
         await asyncio.sleep(1.5)  # the gateway's writer batches
