@@ -358,3 +358,42 @@ async def test_a_pinned_key_that_never_signed_makes_the_checkpoints_untrusted(
     report = verify_file(config)
     assert not report.ok and report.finding is not None
     assert report.finding.kind == "checkpoint_forged"
+
+
+def test_records_verify_exit_statuses_without_tampering(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0 verified (and --json is the report), 1 no store or a bad config (file, field), 2
+    usage; 3 (tampered) is tests/gateway/records/test_tampering.py's."""
+    import json
+
+    import yaml
+
+    from app.cli import main
+
+    config = tmp_path / "gateway.yaml"
+    settings = {"site": "lab-1", "records": {"path": str(tmp_path / "records.db")}}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    assert main(["records", "verify", "-c", str(config)]) == 1
+    assert "no record store" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(settings | {"records": {"path": "x", "ledger": {
+        "checkpoint_every_entries": 0}}}), encoding="utf-8")  # fmt: skip
+    assert main(["--lang", "vi", "records", "verify", "-c", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "checkpoint_every_entries" in err, err
+    assert main(["records", "verify"]) == 2
+    capsys.readouterr()
+
+    async def make() -> None:
+        store = await opened(records_config(tmp_path))
+        await store.close()
+
+    import asyncio
+
+    asyncio.run(make())
+    assert main(["records", "verify", "-c", str(config), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["ledger"] == "lab-1.gw-1" and report["entries"] == 1
+    assert main(["--lang", "vi", "records", "verify", "-c", str(config)]) == 0
+    assert "lab-1.gw-1" in capsys.readouterr().out
