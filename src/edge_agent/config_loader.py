@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from drivers.errors import ConfigError
+from drivers.profiles import CONFIG_DIR
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -108,10 +109,16 @@ def validation_problems(path: Path, root: yaml.Node | None, error: ValidationErr
     return problems
 
 
+def context_of(path: Path) -> dict[str, Any]:
+    """The validation context of a config file: its folder, which relative paths to profiles
+    are relative to."""
+    return {CONFIG_DIR: path.absolute().parent}
+
+
 def load_config(path: Path, model: type[ModelT]) -> ModelT:
     """Validate a YAML file against ``model``; raises ConfigError listing every problem."""
     data, root = load_yaml(path)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context_of(path))
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None

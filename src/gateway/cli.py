@@ -21,7 +21,7 @@ from edge_agent.cli import (
     run_until_signal,
 )
 from edge_agent.config import AgentConfig, EnvSecret
-from edge_agent.config_loader import load_yaml, validation_problems
+from edge_agent.config_loader import context_of, load_yaml, validation_problems
 from edge_agent.i18n import LANGUAGES, language, t
 from edge_agent.logs import setup_logging
 from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
@@ -62,7 +62,7 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
     data, root = load_yaml(path)
     kind = config_kind(data)
     try:
-        return kind, CONFIG_KINDS[kind].model_validate(data)
+        return kind, CONFIG_KINDS[kind].model_validate(data, context=context_of(path))
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None
 

@@ -17,17 +17,28 @@ the read raises DriverTimeout (the agent counts it and, after a few, re-opens th
 
 from __future__ import annotations
 
+import logging
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from drivers.clock import Clock
 from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
-from drivers.modbus.codec import DecodeError, Decoder, decoder, pack_registers, unpacker
-from drivers.modbus.config import BIT_TABLES, FUNCTION_CODE, ModbusChannel, ModbusInstrument
+from drivers.modbus.codec import (
+    DecodeError,
+    Decoder,
+    decode,
+    decoder,
+    pack_registers,
+    unpacker,
+)
+from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link
 from drivers.modbus.plan import Limits, Request, Span, plan
+from drivers.modbus.registers import BIT_TABLES, FUNCTION_CODE, ModbusChannel
 from drivers.reading import Quality, Reading, Value, midpoint_ns
+
+log = logging.getLogger("etalon.drivers.modbus")
 
 SPLIT_ON = frozenset({2, 3})
 """Exceptions that depend on the addresses asked: ILLEGAL DATA ADDRESS, ILLEGAL DATA VALUE."""
@@ -105,7 +116,7 @@ class ModbusDriver:
         await self._link.connect(self.config.connect_timeout_s, self.config.name)
         self._plans.clear()
         self._forbidden.clear()
-        if self.config.identify and not self._identity:
+        if not self._identity and (self.config.identify or self.config.identity_registers):
             await self._identify(self._link)
 
     async def read(self, channels: Sequence[ModbusChannel]) -> list[Reading]:
@@ -148,10 +159,13 @@ class ModbusDriver:
             release_link(link)
 
     def describe(self) -> dict[str, str]:
-        """Endpoint and device id, and the FC 43 identification when ``identify`` is on."""
+        """Endpoint, device id and profile; the FC 43 identification when ``identify`` is on
+        and the values of the ``identity_registers``."""
+        profile = self.config.profile_name()
         return {
             "endpoint": self.config.transport.endpoint(),
             "device_id": str(self.config.device_id),
+            **({"profile": profile} if profile else {}),
             **self._identity,
         }
 
@@ -287,13 +301,43 @@ class ModbusDriver:
                 )
 
     async def _identify(self, link: ModbusLink) -> None:
-        try:
-            objects = await link.read_identification(
-                self.config.device_id, self.config.timeout_of_request(), self.config.name
-            )
-        except (ExceptionReply, DriverTimeout, ProtocolError):
-            return  # many devices do not implement FC 43; identification is optional
-        names = {0: "manufacturer", 1: "model", 2: "firmware", 6: "model_name"}
-        for object_id, raw in objects.items():
-            if object_id in names and raw:
-                self._identity[names[object_id]] = raw.decode("ascii", "replace").strip()
+        """What the device says it is: FC 43/14 objects, then the identity registers (whose
+        values win: a serial number is more specific than what a vendor's FC 43 reports)."""
+        config = self.config
+        timeout = config.timeout_of_request()
+        if config.identify:
+            try:
+                objects = await link.read_identification(config.device_id, timeout, config.name)
+            except (ExceptionReply, DriverTimeout, ProtocolError):
+                objects = {}  # many devices do not implement FC 43; identification is optional
+            names = {0: "manufacturer", 1: "model", 2: "firmware", 6: "model_name"}
+            for object_id, raw in objects.items():
+                if object_id in names and raw:
+                    self._identity[names[object_id]] = raw.decode("ascii", "replace").strip()
+        for key, register in config.identity_registers.items():
+            try:
+                values = await link.read(
+                    FUNCTION_CODE[register.table],
+                    register.address,
+                    register.width,
+                    config.device_id,
+                    timeout,
+                    config.name,
+                )
+                value = decode(
+                    [int(v) for v in values],
+                    register.value_type,
+                    config.order_of(register),
+                    register.bit,
+                    register.encoding,
+                    register.length,
+                )
+            except (ExceptionReply, DriverTimeout, ProtocolError, DecodeError) as exc:
+                log.info(
+                    "identity register not read",
+                    extra={"instrument": config.name, "key": key, "reason": str(exc)},
+                )
+                continue
+            text = str(value).strip()
+            if text:
+                self._identity[key] = text
