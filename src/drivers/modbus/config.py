@@ -182,8 +182,8 @@ class ModbusInstrument(DeviceSettings, InstrumentBase):
     @field_validator("channels", mode="before")
     @classmethod
     def _merge_profile(cls, entries: Any, info: ValidationInfo) -> Any:
-        if not {"profile", "only", "disable"} <= info.data.keys():
-            return []  # the profile or the selection is unusable: their errors say why
+        if "profile" not in info.data:
+            return []  # the profile is unusable: its error says why
         reference = info.data["profile"]
         if reference is None:
             return entries
@@ -192,7 +192,10 @@ class ModbusInstrument(DeviceSettings, InstrumentBase):
         if not isinstance(entries, list):
             return entries  # pydantic says what is wrong with it
         profile = load_profile(reference)
-        return merge_channels(profile, entries, info.data["only"], info.data["disable"])
+        # A selection that was refused (its error says why) selects nothing here, so that the
+        # entries' own problems are reported too.
+        only, disable = info.data.get("only"), info.data.get("disable", [])
+        return merge_channels(profile, entries, only, disable)
 
     @model_validator(mode="after")
     def _fits(self) -> ModbusInstrument:
