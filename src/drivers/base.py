@@ -90,6 +90,14 @@ class StreamingDriver(Protocol):
         """
         ...
 
+    def stream_gap(self, reason: str) -> list[Reading]:
+        """One BAD reading per streamed channel, stamped now: where the data stops.
+
+        The stream yields it itself when it ends; the agent asks for it when the connection is
+        found lost elsewhere first (a failed poll of the same instrument), so a gap is marked
+        once whichever side notices."""
+        ...
+
 
 class DriverFactory(Protocol):
     """Builds a driver for one instrument config."""

@@ -623,10 +623,10 @@ class OpcUaDriver:
             elif isinstance(event, StatusChangeEvent):
                 code = event.notification.Status
                 reason = self._lost or f"subscription ended: {status_name(code)}"
-                yield self._gap(reason)
+                yield self.stream_gap(reason)
                 raise NotConnected(name, reason)
         reason = self._lost or "subscription closed"
-        yield self._gap(reason)
+        yield self.stream_gap(reason)
         raise NotConnected(name, reason)
 
     def _notified(self, channel: OpcUaChannel, data_value: ua.DataValue) -> Reading | None:
@@ -642,7 +642,7 @@ class OpcUaDriver:
             self._last_ts[channel.name] = source
         return reading
 
-    def _gap(self, reason: str) -> list[Reading]:
+    def stream_gap(self, reason: str) -> list[Reading]:
         """One BAD reading per subscribed channel where the data stops: the gap's start."""
         now = self.clock.now_ns()
         text = f"{reason}; no values until reconnected"
