@@ -12,6 +12,8 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from drivers.errors import ConfigError, EtalonError
+from drivers.modbus.profiles import ModbusProfile
+from drivers.visa.profiles import Profile as VisaProfile
 from edge_agent.cli import (
     EXIT_CONFIG,
     EXIT_OK,
@@ -39,6 +41,8 @@ SCHEMAS: dict[str, Any] = {
     "agent-config": AgentConfig,
     "gateway-config": GatewayConfig,
     "demo-config": DemoConfig,
+    "modbus-profile": ModbusProfile,
+    "visa-profile": VisaProfile,
     "wire-readings": ReadingBatch,
     "wire-agent-status": AgentStatus,
     "wire-instrument-state": InstrumentState,
