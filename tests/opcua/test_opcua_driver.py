@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -16,6 +17,7 @@ from drivers.opcua.driver import OpcUaDriver
 from drivers.opcua.units import UNECE_NAMESPACE, unit_id
 from drivers.reading import Quality, Reading
 from drivers.sim.opcua_server import OpcUaSimulator
+from edge_agent.wire import READING, encode_reading
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -156,6 +158,28 @@ async def test_a_unit_that_disagrees_with_the_node_is_kept_and_warned_about_once
         ),
         # No EngineeringUnits property at all: no unit.
         (None, ""),
+        # Free text that is no unit: control characters and backslashes go, a name too long to
+        # be a unit is refused (the code's symbol if there is one, else none).
+        (
+            ua.EUInformation(
+                NamespaceUri="urn:vendor:units", UnitId=7, DisplayName=ua.LocalizedText("µ\\s\x07")
+            ),
+            "µs",
+        ),
+        (
+            ua.EUInformation(
+                NamespaceUri="urn:vendor:units", UnitId=7, DisplayName=ua.LocalizedText("x" * 300)
+            ),
+            "",
+        ),
+        (
+            ua.EUInformation(
+                NamespaceUri=UNECE_NAMESPACE,
+                UnitId=unit_id("KEL"),
+                DisplayName=ua.LocalizedText("kelvin, as the sensor's data sheet gives it"),
+            ),
+            "K",
+        ),
     ],
 )
 async def test_the_unit_comes_from_the_nodes_engineering_units(
@@ -164,8 +188,10 @@ async def test_the_unit_comes_from_the_nodes_engineering_units(
     ua_drivers: Build,
     information: ua.EUInformation | None,
     unit: str,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Over a real asyncua connection, from nodes as other vendors' servers publish them."""
+    caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
     node = await ua_server.add_variable("Vendor.Item", information, 1.5)
     try:
         config = ua_config(ua_server.endpoint, [{"name": "item", "node": node}])
@@ -176,6 +202,11 @@ async def test_the_unit_comes_from_the_nodes_engineering_units(
         await ua_server.remove_node("Vendor.Item")
     assert (reading.quality, reading.value, reading.unit) == (Quality.GOOD, 1.5, unit)
     assert driver.units() == {"item": unit}
+    # What the agent publishes is valid on the wire whatever the server said.
+    READING.validate_python(json.loads(encode_reading(reading)))
+    too_long = information is not None and len(information.DisplayName.Text or "") > 32
+    warned = [r for r in caplog.records if "too long to be a unit" in r.getMessage()]
+    assert len(warned) == too_long
 
 
 async def test_status_codes_become_quality(

@@ -94,3 +94,14 @@ def test_whether_a_config_unit_agrees(
     code: str | None, display: str, config_unit: str, agrees: bool
 ) -> None:
     assert EngineeringUnit(code, display).agrees_with(config_unit) is agrees
+
+
+def test_a_display_name_is_made_plain_or_refused() -> None:
+    """A server's display name is free text; a reading's unit is at most 32 plain characters."""
+    assert engineering_unit(None, -1, "°C\n").symbol == "°C"
+    assert engineering_unit(None, -1, "m\\s\x00\x7f").symbol == "ms"
+    long_name = "degree Celsius as measured by the PT100 of chamber 1"
+    refused = engineering_unit("urn:vendor", 1, long_name)
+    assert (refused.symbol, refused.refused) == ("", long_name)
+    known = engineering_unit(UNECE_NAMESPACE, unit_id("CEL"), long_name)
+    assert (known.symbol, known.refused) == ("°C", long_name)

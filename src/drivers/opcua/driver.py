@@ -136,7 +136,7 @@ class OpcUaDriver:
         self._last_ts: dict[str, int] = {}
         self._lost: str | None = None
         self._session_open = False
-        self._unit_warnings: set[tuple[str, str, str]] = set()
+        self._unit_warnings: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
         """Read requests per set of due channels, built once per connection."""
         self.app_uri = config.security.application_uri or f"urn:etalon:agent:{socket.gethostname()}"
@@ -383,6 +383,14 @@ class OpcUaDriver:
             )
             if not binding.unit:
                 binding.unit = node_unit.symbol
+                if node_unit.refused is not None:
+                    self._warn_once(
+                        name,
+                        "the node's EngineeringUnits name is too long to be a unit; give the "
+                        "channel a unit",
+                        display_name=node_unit.refused[:200],
+                        unit=node_unit.symbol,
+                    )
             else:
                 self._check_unit(self.channels[name], node_unit)
 
@@ -394,20 +402,22 @@ class OpcUaDriver:
             return
         if node_unit.agrees_with(channel.unit):
             return
-        key = (channel.name, channel.unit, node_unit.symbol)
+        self._warn_once(
+            channel.name,
+            "channel unit disagrees with the node's EngineeringUnits",
+            unit=channel.unit,
+            node_unit=node_unit.symbol,
+            unit_code=node_unit.code or "",
+        )
+
+    def _warn_once(self, channel: str, message: str, **fields: str) -> None:
+        """A warning about a channel's unit, logged once in the driver's life (not at every
+        reconnect)."""
+        key = (channel, message, tuple(sorted(fields.items())))
         if key in self._unit_warnings:
             return
         self._unit_warnings.add(key)
-        log.warning(
-            "channel unit disagrees with the node's EngineeringUnits",
-            extra={
-                "instrument": self.config.name,
-                "channel": channel.name,
-                "unit": channel.unit,
-                "node_unit": node_unit.symbol,
-                "unit_code": node_unit.code or "",
-            },
-        )
+        log.warning(message, extra={"instrument": self.config.name, "channel": channel, **fields})
 
     def units(self) -> dict[str, str]:
         """Each channel's unit on the current connection: the config's, or the node's

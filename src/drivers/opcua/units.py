@@ -11,10 +11,17 @@ spellings the table accepts for that code, e.g. "%rh" for percent), else the dis
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 UNECE_NAMESPACE = "http://www.opcfoundation.org/UA/units/un/cefact"
 """EUInformation.NamespaceUri of UNECE common codes (OPC UA Part 8)."""
+
+MAX_UNIT_LENGTH = 32
+"""The longest unit a reading may carry (the wire format's limit)."""
+_NOT_PLAIN = re.compile(r"[\\\x00-\x1f\x7f]")
+"""What a unit may not contain: a backslash (InfluxDB cannot round-trip it in a tag) and control
+characters — a server's display name is free text."""
 
 SYMBOLS: dict[str, tuple[str, ...]] = {
     # code: (symbol, other spellings a server may display for the same unit)
@@ -99,6 +106,8 @@ class EngineeringUnit:
     code: str | None
     """UNECE common code, when the UnitId is one."""
     display_name: str
+    refused: str | None = None
+    """A display name too long to be a unit (then left out), for the driver to report."""
 
     @property
     def symbol(self) -> str:
@@ -120,8 +129,12 @@ def engineering_unit(
     namespace_uri: str | None, unit_id_value: int, display_name: str
 ) -> EngineeringUnit:
     """An EUInformation's fields as an EngineeringUnit. The UnitId is read as a UNECE code when
-    the namespace is UNECE's or not given (servers often leave it empty)."""
+    the namespace is UNECE's or not given (servers often leave it empty). The display name loses
+    backslashes and control characters; one longer than a unit may be is refused."""
     code = None
     if namespace_uri in (None, "", UNECE_NAMESPACE):
         code = common_code(unit_id_value)
-    return EngineeringUnit(code, display_name.strip())
+    display = _NOT_PLAIN.sub("", display_name).strip()
+    if len(display) > MAX_UNIT_LENGTH:
+        return EngineeringUnit(code, "", refused=display_name)
+    return EngineeringUnit(code, display)
