@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from metrology.dcc.errors import UnsupportedUnit
+from metrology.errors import UnsupportedUnit
 
 PREFIXES: dict[str, tuple[str, int]] = {
     "yotta": ("Y", 24),

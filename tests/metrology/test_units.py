@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 
 from metrology import units
-from metrology.dcc.errors import UnsupportedUnit
+from metrology.errors import UnsupportedUnit
 
 # (D-SI as a DCC writes it, the symbol the registry writes)
 TABLE = [

@@ -10,8 +10,9 @@ shared with the VISA profiles (:mod:`drivers.profiles`).
 How an instrument config and its profile combine (``docs/modbus.md`` says the same for users):
 
 1. Device settings (``device_id``, ``order``, ``function_codes``, the ``max_*`` limits,
-   ``timeout_s``, ``connect_timeout_s``, ``request_timeout_s``, ``identify``): a value the
-   instrument gives replaces the profile's; one it does not give is the profile's.
+   ``timeout_s``, ``connect_timeout_s``, ``request_timeout_s``, ``identify``,
+   ``identity_serial_object``): a value the instrument gives replaces the profile's; one it
+   does not give is the profile's.
    ``identity_registers`` are the profile's plus the instrument's (same key: the instrument's).
 2. The channels read are the profile's, in its order, or only those named in ``only``, minus
    those named in ``disable`` (``only`` and ``disable`` together are refused).
@@ -50,6 +51,7 @@ INHERITED = (
     "max_gap_registers",
     "max_gap_bits",
     "identify",
+    "identity_serial_object",
     "timeout_s",
     "connect_timeout_s",
 )

@@ -8,7 +8,7 @@ on it.
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
@@ -111,6 +111,15 @@ class ModbusChannel(Register, ChannelBase):
     """One value of a Modbus device: where it is and how to decode it."""
 
 
+class Ordered(Protocol):
+    """Anything placed in registers with an order of its own or the device's."""
+
+    @property
+    def order(self) -> ByteWordOrder | None:
+        """Its own byte/word order, if it has one."""
+        ...
+
+
 ReadFunction = Literal[1, 2, 3, 4]
 """The read function codes: 1 coils, 2 discrete inputs, 3 holding registers, 4 input registers."""
 
@@ -145,6 +154,13 @@ class DeviceSettings(FrozenModel):
     identify: bool = Field(
         False, description="Read the device identification (FC 43/14) on connect."
     )
+    identity_serial_object: int | None = Field(
+        None,
+        ge=0,
+        le=255,
+        description="FC 43 object that holds the serial number (vendor-specific, usually "
+        "0x80 = 128 or above); read individually with the identification.",
+    )
     identity_registers: dict[str, Register] = Field(
         default_factory=dict,
         description="Registers read once on connect for the records, by what they hold "
@@ -167,9 +183,10 @@ class DeviceSettings(FrozenModel):
                 raise ValueError(f"identity key {key!r} must match {IDENTITY_KEY.pattern}")
         return registers
 
-    def order_of(self, register: Register) -> ByteWordOrder:
-        """The byte/word order a register (a channel, an identity register) is decoded with."""
-        return register.order or self.order
+    def order_of(self, item: Ordered) -> ByteWordOrder:
+        """The byte/word order a channel or identity register is decoded (a write target
+        encoded) with."""
+        return item.order or self.order
 
     def device_problems(self, channels: list[ModbusChannel]) -> list[str]:
         """What the channels and identity registers ask that the device cannot do: a table whose

@@ -15,7 +15,6 @@ The schemas (DCC 3.1.2, D-SI 2.1.0, W3C XML signature) ship in ``schemas/``; not
 network. The caller keeps a document's original bytes: nothing here rewrites them.
 """
 
-from metrology.dcc.errors import DccError, DccInvalid, DccUnsafe, SignatureError, UnsupportedUnit
 from metrology.dcc.model import (
     CertificateReference,
     Condition,
@@ -53,6 +52,7 @@ from metrology.dcc.signature import (
     verify,
 )
 from metrology.dcc.writer import build
+from metrology.errors import DccError, DccInvalid, DccUnsafe, SignatureError, UnsupportedUnit
 
 __all__ = [
     "MAX_DCC_BYTES",

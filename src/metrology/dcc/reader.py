@@ -17,9 +17,9 @@ from lxml import etree
 from pydantic import ValidationError
 
 from metrology.dcc import model as m
-from metrology.dcc.errors import DccInvalid
 from metrology.dcc.safexml import MAX_DCC_BYTES, parse_xml
 from metrology.dcc.schema import DCC_NS, SI_NS, check_root, validate_tree
+from metrology.errors import DccInvalid
 
 D = f"{{{DCC_NS}}}"
 S = f"{{{SI_NS}}}"

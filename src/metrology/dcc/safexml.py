@@ -12,7 +12,7 @@ import re
 
 from lxml import etree
 
-from metrology.dcc.errors import DccInvalid, DccUnsafe
+from metrology.errors import DccInvalid, DccUnsafe
 
 MAX_DCC_BYTES = 32 * 1024 * 1024
 """Default size limit: large enough for a DCC with an embedded PDF, small enough to refuse a

@@ -16,8 +16,8 @@ from pathlib import Path
 import xmlschema
 from lxml import etree
 
-from metrology.dcc.errors import DccInvalid
 from metrology.dcc.safexml import MAX_DCC_BYTES, parse_xml
+from metrology.errors import DccInvalid
 
 SCHEMAS = Path(__file__).resolve().parent / "schemas"
 DCC_XSD = SCHEMAS / "dcc-3.1.2.xsd"

@@ -46,11 +46,11 @@ from signxml.signer import XMLSigner
 from signxml.verifier import SignatureConfiguration, XMLVerifier
 from signxml.xades.xades import XAdESSignatureConfiguration, XAdESSigner, XAdESVerifier
 
-from metrology.dcc.errors import DccInvalid, SignatureError
 from metrology.dcc.messages import text
 from metrology.dcc.model import FrozenModel
 from metrology.dcc.safexml import MAX_DCC_BYTES, parse_xml
 from metrology.dcc.schema import DCC_NS, DS_NS, ROOT_TAG, check_root, validate_tree
+from metrology.errors import DccInvalid, SignatureError
 
 XADES_NS = "http://uri.etsi.org/01903/v1.3.2#"
 ENVELOPED = "http://www.w3.org/2000/09/xmldsig#enveloped-signature"

@@ -17,8 +17,8 @@ from lxml import etree
 
 from metrology import units
 from metrology.dcc import model as m
-from metrology.dcc.errors import DccInvalid, UnsupportedUnit
 from metrology.dcc.schema import DCC_NS, SI_NS, validate_tree
+from metrology.errors import DccInvalid, UnsupportedUnit
 
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"dcc": DCC_NS, "si": SI_NS, "xsi": XSI_NS}
