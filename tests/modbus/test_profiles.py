@@ -47,6 +47,7 @@ def test_the_shipped_profiles_are_the_simulated_devices() -> None:
         "all-types",
         "chiller-controller",
         "thp-transmitter",
+        "voltage-transmitter",
         "zener-monitor",
     ]
     for name in shipped_profiles():
@@ -78,7 +79,7 @@ async def test_every_shipped_profile_reads_its_simulator(name: str) -> None:
         assert identity["manufacturer"] == device.identity.vendor
         assert identity["model"] == device.identity.product_code
         assert identity["firmware"] == device.identity.revision
-    if "serial" in profile.identity_registers:
+    if "serial" in profile.identity_registers or profile.identity_serial_object is not None:
         assert identity["serial"] == device.identity.serial
 
 

@@ -40,6 +40,10 @@ def check_modbus(config: ModbusInstrument, readings: list[Reading]) -> None:
         elif isinstance(truth, float):
             rounding = 2**-23 if point.value_type == "float32" else 2**-52  # the float's own
             tolerance = TOLERANCE.get(channel.unit, 0.0) + abs(truth) * rounding
+            if point.value_type not in ("float32", "float64"):
+                tolerance += abs(channel.scale) / 2  # an integer register's quantum
+            if channel.unit == "V":  # 6 σ of the voltage model's own noise
+                tolerance += 6e-6 * getattr(spec.model, "noise_uv", 0.0)
             assert abs(value - truth) <= tolerance, (channel.name, value, truth)
         else:
             assert value == truth, (channel.name, value, truth)
