@@ -5,7 +5,8 @@ map for a Modbus device) so that an instrument config names it instead of repeat
 profiles etalon ships live in a ``profiles/`` folder of the protocol's package and are named by
 their file name (``generic-dmm``); a profile of one's own is a YAML file given by path. A relative
 path is relative to the config file that names it (the config loader passes that file's folder
-in the validation context, see :func:`config_dir`), else to the working directory.
+in the validation context, see :func:`core.config_loader.config_dir`), else to the working
+directory.
 
 Errors name the file, the field and the reason, like config errors.
 """
@@ -18,10 +19,7 @@ from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError, ValidationInfo
-
-CONFIG_DIR = "config_dir"
-"""Key of the validation context holding the folder of the config file being validated."""
+from pydantic import BaseModel, ValidationError
 
 PROFILE_NAME = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
 """What a profile's ``name`` may be (a shipped profile's is its file name)."""
@@ -31,16 +29,6 @@ ModelT = TypeVar("ModelT", bound=BaseModel)
 
 class ProfileError(ValueError):
     """A profile that cannot be found, read, or validated."""
-
-
-def config_dir(info: ValidationInfo) -> Path | None:
-    """The folder of the config file being validated, when the loader said which it is."""
-    context = info.context
-    if isinstance(context, dict):
-        folder = context.get(CONFIG_DIR)
-        if isinstance(folder, Path):
-            return folder
-    return None
 
 
 def is_path(name_or_path: str) -> bool:

@@ -13,7 +13,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from drivers.config import FrozenModel, InstrumentBase, Name
+from core.config_loader import config_dir
+from core.models import FrozenModel, Name
+from drivers.config import InstrumentBase
 from drivers.modbus.profiles import (
     SHELF,
     ProfileError,
@@ -28,7 +30,6 @@ from drivers.modbus.registers import (
     DeviceSettings,
     ModbusChannel,
 )
-from drivers.profiles import config_dir
 from drivers.serial_line import SerialSettings
 from drivers.setpoints import (
     SafeValue,

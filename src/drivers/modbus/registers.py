@@ -12,7 +12,8 @@ from typing import Literal, Protocol
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.config import ChannelBase, FrozenModel
+from core.models import FrozenModel
+from drivers.config import ChannelBase
 
 Table = Literal["coil", "discrete_input", "holding", "input"]
 """The four Modbus data tables, read with function codes 1, 2, 3 and 4."""

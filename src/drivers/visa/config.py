@@ -7,8 +7,9 @@ from typing import Any, Literal
 
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
-from drivers.profiles import config_dir
+from core.config_loader import config_dir
+from core.models import FrozenModel
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.setpoints import SafeValue, TargetLimits, WriteTarget, check_safe_state, make_target
 from drivers.visa.profiles import (
     SHELF,

@@ -21,7 +21,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.config import PLAIN_TEXT, FrozenModel
+from core.models import PLAIN_TEXT, FrozenModel
 from drivers.profiles import ProfileError as ProfileError  # re-exported for callers
 from drivers.profiles import ProfileShelf
 from drivers.setpoints import CHOICE_WORD, SetValue, TargetKind, TargetLimits, number_text
