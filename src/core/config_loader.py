@@ -79,6 +79,13 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from exc
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
+    """Parse the YAML text of ``path`` (named in errors: a file, or a description of where the
+    text comes from) into Python data and its node tree: a mapping, without a key given twice;
+    raises ConfigError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -101,7 +108,9 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
-def validation_problems(path: Path, root: yaml.Node | None, error: ValidationError) -> list[str]:
+def validation_problems(
+    path: Path | str, root: yaml.Node | None, error: ValidationError
+) -> list[str]:
     """One ``FILE:LINE: field: reason`` line per pydantic error."""
     problems = []
     for item in error.errors(include_url=False):

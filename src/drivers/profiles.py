@@ -8,7 +8,8 @@ path is relative to the config file that names it (the config loader passes that
 in the validation context, see :func:`core.config_loader.config_dir`), else to the working
 directory.
 
-Errors name the file, the field and the reason, like config errors.
+A profile file is read as a config file is (:func:`core.config_loader.parse_yaml`): a mapping,
+no key given twice; errors name the file, the line, the field and the reason.
 """
 
 from __future__ import annotations
@@ -16,10 +17,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
-import yaml
 from pydantic import BaseModel, ValidationError
+
+from core.config_loader import parse_yaml, validation_problems
+from core.errors import ConfigError
 
 PROFILE_NAME = r"^[a-z0-9][a-z0-9_.\-]{0,63}$"
 """What a profile's ``name`` may be (a shipped profile's is its file name)."""
@@ -34,15 +37,6 @@ class ProfileError(ValueError):
 def is_path(name_or_path: str) -> bool:
     """Whether a profile reference is a file path rather than the name of a shipped profile."""
     return name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path
-
-
-def format_validation(source: str, exc: ValidationError) -> str:
-    """Pydantic's errors as ``SOURCE: field.path: reason``, one per problem, joined by '; '."""
-    problems = []
-    for error in exc.errors(include_url=False):
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        problems.append(f"{source}: {where}: {error['msg'].removeprefix('Value error, ')}")
-    return "; ".join(problems)
 
 
 @dataclass
@@ -84,11 +78,18 @@ class ProfileShelf(Generic[ModelT]):
         return profile
 
     def _read(self, name_or_path: str) -> ModelT:
+        source: Path | str
         if is_path(name_or_path):
             path = Path(name_or_path)
-            source = str(path)
+            source = path
             if not path.is_file():
-                problem = "is a directory" if path.is_dir() else "no such file"
+                problem = (
+                    "no such file"
+                    if not path.exists()
+                    else "is a directory"
+                    if path.is_dir()
+                    else "not a regular file"
+                )
                 raise ProfileError(f"cannot read profile {path}: {problem}")
             try:
                 text = path.read_text(encoding="utf-8")
@@ -105,19 +106,12 @@ class ProfileShelf(Generic[ModelT]):
                     "your own"
                 )
             text = entry.read_text(encoding="utf-8")
+        # The same rules as a config file: a mapping, no key given twice, FILE:LINE: field.
         try:
-            data: Any = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            mark = getattr(exc, "problem_mark", None)
-            where = f"{source}:{mark.line + 1}" if mark is not None else source
-            raise ProfileError(
-                f"{where}: not valid YAML: {getattr(exc, 'problem', None) or exc}"
-            ) from None
-        if not isinstance(data, dict):
-            raise ProfileError(
-                f"{source}: a profile is a mapping of keys, not {type(data).__name__}"
-            )
+            data, root = parse_yaml(text, source)
+        except ConfigError as exc:
+            raise ProfileError("; ".join(exc.problems)) from None
         try:
             return self.model.model_validate(data)
         except ValidationError as exc:
-            raise ProfileError(format_validation(source, exc)) from None
+            raise ProfileError("; ".join(validation_problems(source, root, exc))) from None

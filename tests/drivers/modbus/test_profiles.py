@@ -294,24 +294,30 @@ channels:
 @pytest.mark.parametrize(
     ("text", "message"),
     [
-        ("name: x\nchannels: [\n", r"{file}:3: not valid YAML"),
-        ("- a\n- b\n", r"{file}: a profile is a mapping of keys, not list"),
-        ("", r"{file}: a profile is a mapping of keys, not NoneType"),
-        (GOOD_PROFILE + "colour: red\n", r"{file}: colour: Extra inputs are not permitted"),
-        (GOOD_PROFILE.replace("my-thp", "My THP"), r"{file}: name: String should match"),
+        ("name: x\nchannels: [\n", r"{file}:3: YAML syntax: expected the node content"),
+        ("- a\n- b\n", r"{file}: the top level must be a mapping of keys, not list"),
+        ("", r"{file}: the file is empty"),
+        (GOOD_PROFILE + "colour: red\n", r"{file}:6: colour: Extra inputs are not permitted"),
+        (GOOD_PROFILE.replace("my-thp", "My THP"), r"{file}:1: name: String should match"),
         (
             GOOD_PROFILE.replace("[4]", "[3]"),
-            r"{file}: (top level): channel 'temperature' is in table input (FC 4)",
+            r"{file}:1: (top level): channel 'temperature' is in table input (FC 4)",
         ),
         (
             GOOD_PROFILE + "  - {name: temperature, table: input, address: 0, unit: °C}\n",
-            r"{file}: (top level): channel name 'temperature' appears twice",
+            r"{file}:1: (top level): channel name 'temperature' appears twice",
         ),
         (
             GOOD_PROFILE.replace("float32", "float128"),
-            r"{file}: channels.0.type: Input should be 'bool'",
+            r"{file}:5: channels[0].type: Input should be 'bool'",
         ),
-        ("name: x\nchannels: []\n", r"{file}: channels: List should have at least 1 item"),
+        ("name: x\nchannels: []\n", r"{file}:2: channels: List should have at least 1 item"),
+        # A key given twice is refused as in a config file, not resolved to the last one.
+        (
+            GOOD_PROFILE.replace("address: 10,", "address: 10, address: 12,"),
+            r"{file}:5: channels[0].address: key appears twice",
+        ),
+        (GOOD_PROFILE + "device_id: 2\n", r"{file}:6: device_id: key appears twice"),
     ],
 )
 def test_a_bad_profile_file_names_file_field_and_reason(
@@ -333,6 +339,8 @@ def test_unreadable_profile_files(tmp_path: Path) -> None:
         load_profile(str(binary))
     with pytest.raises(ProfileError, match=r"cannot read profile .*folder\.yaml: is a directory"):
         load_profile(str(folder))
+    with pytest.raises(ProfileError, match=r"cannot read profile /dev/null: not a regular file"):
+        load_profile("/dev/null")
 
 
 def test_a_profile_path_is_relative_to_the_config_file(

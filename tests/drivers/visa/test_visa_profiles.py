@@ -52,7 +52,7 @@ def test_a_bad_profile_file_names_file_field_and_reason(tmp_path: Path) -> None:
         "name: bad\nmeasurements:\n  t:\n    query: 'MEAS?'\n    parse: number_with_unit\n"
         "    unit: '°C'\n"
     )
-    with pytest.raises(ProfileError, match=r"bad\.yaml: measurements\.t: .*needs reply_unit"):
+    with pytest.raises(ProfileError, match=r"bad\.yaml:3: measurements\.t: .*needs reply_unit"):
         load_profile(str(path))
 
 
