@@ -84,7 +84,9 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         _offline_first([uv, "build", "--out-dir", str(dist), str(tree)], 300, root, env)
         _run([uv, "venv", "--quiet", "--python", base_python, str(venv)], 120, root, env)
         (wheel,) = dist.glob("*.whl")
-        install = [uv, "pip", "install", "--quiet", "--python", str(venv / "bin" / "python")]
+        # --compile-bytecode as docs/install.md says (and as pip does by default).
+        install = [uv, "pip", "install", "--quiet", "--compile-bytecode"]
+        install += ["--python", str(venv / "bin" / "python")]
         _offline_first([*install, str(wheel)], 600, root, env)
     else:
         _run([sys.executable, "-m", "build", "--outdir", str(dist), str(tree)], 600, root, env)
@@ -127,6 +129,17 @@ def test_the_wheel_carries_every_data_file(installed: tuple[Path, dict[str, str]
     missing = [name for name in examples if not (shared / name).is_file()]
     assert not missing, f"example configs not installed: {missing}"
     assert (shared / "config" / "profiles" / "thp-floats.yaml").is_file()
+
+
+def test_the_installed_modules_are_compiled(installed: tuple[Path, dict[str, str]]) -> None:
+    """Bytecode written at install time (pip's default, uv's --compile-bytecode): a service may
+    not write under /opt and would otherwise compile every module at every start."""
+    venv, _ = installed
+    site = _site_packages(venv)
+    tag = sys.implementation.cache_tag
+    for module in ("app/cli", "drivers/modbus/driver", "gateway/service", "pydantic/main"):
+        folder, _, name = module.rpartition("/")
+        assert (site / folder / "__pycache__" / f"{name}.{tag}.pyc").is_file(), module
 
 
 def test_the_installed_package_is_the_one_imported(installed: tuple[Path, dict[str, str]]) -> None:
