@@ -1,15 +1,17 @@
 """The wheel as a lab installs it: built from what git tracks, installed into a fresh venv outside
-the source tree, carrying every data file, and running the demo and a config check from there.
+the source tree, carrying every data file, and running the demo, the dashboard's page loader, DCC
+validation and config checks from there.
 
-uv builds and installs (from its cache when it can: offline first), so the whole test takes
-about 40 s; without uv it falls back to ``python -m build``, ``python -m venv`` and pip, which
-take minutes.
+The build and install (``installed``, tests/packaging/conftest.py) happen once per session, in
+the background from the moment the session has collected these tests. The first test to use it
+may wait for it: the pytest timeout here allows for that wait, which has its own bound (every
+command of the build has a timeout, and the wait itself ``WAIT_S``).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
+import hashlib
+import re
 import subprocess
 import sys
 import sysconfig
@@ -18,14 +20,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.packaging.wheel_build import REPO, WAIT_S, tracked_files
 
-pytestmark = pytest.mark.packaging
-
-
-def _uv() -> str | None:
-    beside = Path(sys.executable).parent / "uv"
-    return str(beside) if beside.is_file() else shutil.which("uv")
+pytestmark = [pytest.mark.packaging, pytest.mark.timeout(WAIT_S + 300)]
 
 
 def _run(command: Sequence[str], timeout: float, cwd: Path, env: dict[str, str]) -> str:
@@ -34,27 +31,6 @@ def _run(command: Sequence[str], timeout: float, cwd: Path, env: dict[str, str])
     )
     assert result.returncode == 0, f"{' '.join(command)}\n{result.stdout}\n{result.stderr}"
     return result.stdout
-
-
-def _offline_first(command: list[str], timeout: float, cwd: Path, env: dict[str, str]) -> None:
-    """A uv command from its cache alone, else with the network (a fresh machine's first run)."""
-    offline = subprocess.run(
-        [*command, "--offline"], capture_output=True, text=True, timeout=timeout, cwd=cwd, env=env
-    )
-    if offline.returncode != 0:
-        _run(command, timeout, cwd, env)
-
-
-def _tracked_files() -> list[str]:
-    """The files a fresh clone of this checkout would have (tracked, or new and not ignored)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        capture_output=True,
-        cwd=REPO,
-        check=True,
-        timeout=60,
-    )
-    return [name for name in listed.stdout.decode().split("\0") if name and (REPO / name).exists()]
 
 
 def _data_files(files: list[str]) -> list[str]:
@@ -66,41 +42,6 @@ def _data_files(files: list[str]) -> list[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def installed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
-    """A fresh venv, outside the source tree, with the wheel built from this checkout."""
-    root = tmp_path_factory.mktemp("wheel")
-    tree, dist, venv = root / "tree", root / "dist", root / "venv"
-    for name in _tracked_files():
-        target = tree / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(REPO / name, target)
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
-    env |= {"HOME": str(root), "ETALON_LANG": "en"}
-    base_python = sys._base_executable  # the interpreter this venv was made from
-    uv = _uv()
-    if uv is not None:
-        # sdist first, then the wheel from the sdist, as `python -m build` does.
-        _offline_first([uv, "build", "--out-dir", str(dist), str(tree)], 300, root, env)
-        _run([uv, "venv", "--quiet", "--python", base_python, str(venv)], 120, root, env)
-        (wheel,) = dist.glob("*.whl")
-        # --compile-bytecode as docs/install.md says (and as pip does by default).
-        install = [uv, "pip", "install", "--quiet", "--compile-bytecode"]
-        install += ["--python", str(venv / "bin" / "python")]
-        _offline_first([*install, str(wheel)], 600, root, env)
-    else:
-        _run([sys.executable, "-m", "build", "--outdir", str(dist), str(tree)], 600, root, env)
-        _run([base_python, "-m", "venv", str(venv)], 120, root, env)
-        (wheel,) = dist.glob("*.whl")
-        _run(
-            [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", str(wheel)],
-            1200,
-            root,
-            env,
-        )
-    return venv, env
-
-
 def _site_packages(venv: Path) -> Path:
     relative = Path(sysconfig.get_path("purelib")).relative_to(sysconfig.get_path("data"))
     return venv / relative
@@ -109,7 +50,7 @@ def _site_packages(venv: Path) -> Path:
 def test_the_wheel_carries_every_data_file(installed: tuple[Path, dict[str, str]]) -> None:
     venv, _ = installed
     site = _site_packages(venv)
-    files = _tracked_files()
+    files = tracked_files()
     expected = _data_files(files)
     assert "gateway/web/index.html" in expected
     assert "drivers/modbus/profiles/chiller-controller.yaml" in expected
@@ -120,15 +61,10 @@ def test_the_wheel_carries_every_data_file(installed: tuple[Path, dict[str, str]
         assert (shared / "systemd" / unit).read_text() == (
             REPO / "packaging" / "systemd" / unit
         ).read_text()
-    examples = [
-        name
-        for name in files
-        if name.startswith("config/") and name.count("/") == 1 and name.endswith((".yaml", ".conf"))
-    ]
-    assert examples
+    examples = [name for name in files if name.startswith("config/")]
+    assert "config/procedures/dmm-dcv.yaml" in examples
     missing = [name for name in examples if not (shared / name).is_file()]
     assert not missing, f"example configs not installed: {missing}"
-    assert (shared / "config" / "profiles" / "thp-floats.yaml").is_file()
 
 
 def test_the_installed_modules_are_compiled(installed: tuple[Path, dict[str, str]]) -> None:
@@ -163,14 +99,64 @@ def test_the_installed_package_is_the_one_imported(installed: tuple[Path, dict[s
 def test_the_demo_runs_from_the_wheel(installed: tuple[Path, dict[str, str]]) -> None:
     venv, env = installed
     data = venv.parent / "demo-data"
+    command = [str(venv / "bin" / "etalon"), "demo", "--duration", "10", "--port", "0"]
+    out = _run([*command, "--data-dir", str(data)], 180, venv.parent, env)
+    assert "every reading arrived exactly once" in out, out
+    assert "chiller-1" in out  # the Modbus instrument of the demo, from its shipped profile
+    assert re.search(r"dashboard .*: http://127\.0\.0\.1:\d+/ui/", out), out  # its API was up
+
+
+def test_the_installed_dashboard_reads_its_pages(installed: tuple[Path, dict[str, str]]) -> None:
+    """The dashboard reads its pages with importlib.resources from the package ``gateway.web``:
+    from the installed package, each page, script and style sheet is the checkout's, byte for
+    byte (the pages added since, such as calibrations.html, included)."""
+    venv, env = installed
+    web = REPO / "src" / "gateway" / "web"
+    pages = sorted(
+        name.removeprefix("src/gateway/web/")
+        for name in tracked_files()
+        if name.startswith("src/gateway/web/") and name.endswith((".html", ".js", ".css"))
+    )
+    assert "calibrations.html" in pages and "audit.js" in pages
     out = _run(
-        [str(venv / "bin" / "etalon"), "demo", "--duration", "10", "--data-dir", str(data)],
-        180,
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import hashlib, sys; from importlib import resources; web = resources.files("
+            "'gateway.web'); print(web); [print(hashlib.sha256(web.joinpath(n).read_bytes())"
+            ".hexdigest()) for n in sys.argv[1:]]",
+            *pages,
+        ],
+        60,
         venv.parent,
         env,
     )
-    assert "every reading arrived exactly once" in out, out
-    assert "chiller-1" in out  # the Modbus instrument of the demo, from its shipped profile
+    where, *digests = out.splitlines()
+    assert where.startswith(str(venv)), where
+    assert digests == [hashlib.sha256((web / name).read_bytes()).hexdigest() for name in pages]
+
+
+def test_the_installed_package_validates_a_signed_dcc(
+    installed: tuple[Path, dict[str, str]],
+) -> None:
+    """A signed DCC's ds:Signature is validated strictly: the installed package finds the DCC,
+    D-SI and XML-signature schemas it ships, offline."""
+    venv, env = installed
+    signed = REPO / "tests" / "metrology" / "dcc" / "data" / "zener-signed.xml"
+    out = _run(
+        [
+            str(venv / "bin" / "python"),
+            "-c",
+            "import sys, metrology.dcc as d, metrology.dcc.schema as s; "
+            "d.validate(open(sys.argv[1], 'rb').read()); print(s.XMLDSIG_XSD)",
+            str(signed),
+        ],
+        120,
+        venv.parent,
+        env,
+    )
+    assert out.strip().startswith(str(venv)), out
+    assert b"<ds:Signature" in signed.read_bytes()
 
 
 def test_check_runs_from_the_wheel(installed: tuple[Path, dict[str, str]]) -> None:
@@ -180,3 +166,14 @@ def test_check_runs_from_the_wheel(installed: tuple[Path, dict[str, str]]) -> No
     examples = [REPO / "config" / "modbus-tcp.yaml", REPO / "config" / "modbus-rtu-over-tcp.yaml"]
     out = _run([str(venv / "bin" / "etalon"), "check", *map(str, examples)], 120, venv.parent, env)
     assert out.count("OK (agent config)") == 2, out
+
+
+def test_an_installed_procedure_finds_its_agent_config(
+    installed: tuple[Path, dict[str, str]],
+) -> None:
+    """The example procedure names its bench's agent config relative to itself
+    (../agent-bench.yaml): installed under share/etalon/config, the pair still checks."""
+    venv, env = installed
+    procedure = venv / "share" / "etalon" / "config" / "procedures" / "dmm-dcv.yaml"
+    out = _run([str(venv / "bin" / "etalon"), "check", str(procedure)], 120, venv.parent, env)
+    assert "OK (calibration procedure config)" in out, out
