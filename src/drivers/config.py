@@ -21,8 +21,11 @@ Name = Annotated[
     ),
 ]
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f]*$"
+PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 """No backslash and no control characters: InfluxDB cannot round-trip a backslash in a tag."""
+FREE_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+"""No control characters (C0, DEL, C1) and no line or paragraph separators: text that is one line
+wherever it goes (line protocol, a log line, an e-mail header)."""
 RESERVED_TAGS = frozenset({"site", "agent", "instrument", "channel", "unit"})
 
 
@@ -68,13 +71,13 @@ class ChannelBase(FrozenModel):
     @classmethod
     def _tags_are_plain(cls, tags: dict[str, str]) -> dict[str, str]:
         for key, value in tags.items():
-            if not _TAG_KEY.match(key):
+            if not _TAG_KEY.fullmatch(key):
                 raise ValueError(f"tag key {key!r} must match {_TAG_KEY.pattern}")
             if key in RESERVED_TAGS:
                 raise ValueError(
                     f"tag key {key!r} is reserved ({', '.join(sorted(RESERVED_TAGS))})"
                 )
-            if not value or len(value) > 128 or not re.match(PLAIN_TEXT, value):
+            if not value or len(value) > 128 or not re.fullmatch(PLAIN_TEXT, value):
                 raise ValueError(
                     f"tag {key!r}: value must be 1-128 characters, no backslash or control "
                     "characters"

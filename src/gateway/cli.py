@@ -24,7 +24,7 @@ from edge_agent.config import AgentConfig, EnvSecret
 from edge_agent.config_loader import load_yaml, validation_problems
 from edge_agent.i18n import LANGUAGES, language, t
 from edge_agent.logs import setup_logging
-from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
+from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
 from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
 from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig
 from gateway.demo_config import DemoConfig, default_config_text
@@ -42,6 +42,7 @@ SCHEMAS: dict[str, Any] = {
     "wire-readings": ReadingBatch,
     "wire-agent-status": AgentStatus,
     "wire-instrument-state": InstrumentState,
+    "wire-agent-metrics": AgentMetricsMessage,
     "alerts-webhook": WebhookNotification,
     "alerts-mqtt-event": AlertEventMessage,
     "alerts-mqtt-state": AlertStateMessage,
