@@ -80,9 +80,17 @@ class IngestConfig(FrozenModel):
         None,
         description="MQTT 5 shared subscription group: N gateways in one group split the data.",
     )
-    max_payload_bytes: int = Field(1024 * 1024, ge=1024)
+    max_payload_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Larger payloads are refused whole (MQTT's own limit is 256 MiB).",
+    )
     deadletter_max_bytes: int = Field(
-        64 * 1024, ge=0, description="Raw bytes of a refused payload kept in its dead letter."
+        64 * 1024,
+        ge=0,
+        le=16 * 1024 * 1024,
+        description="Raw bytes of a refused payload kept in its dead letter.",
     )
 
 
@@ -126,10 +134,27 @@ class ApiConfig(FrozenModel):
         return self
 
 
+class DeadLetterRetention(FrozenModel):
+    """How long, and how much of, what the gateway refused is kept in the record store."""
+
+    max_age_days: float = Field(
+        30.0, gt=0, le=36_500, description="Dead letters older than this are deleted."
+    )
+    max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Beyond this total (payloads, reasons, topics), the oldest are deleted.",
+    )
+    trim_interval_s: float = Field(
+        300.0, ge=1, le=86_400, description="How often the limits are applied."
+    )
+
+
 class RecordsConfig(FrozenModel):
     """The record store: agents, channels, audit log (and later standards, alerts)."""
 
     path: Path
+    deadletters: DeadLetterRetention = Field(default_factory=DeadLetterRetention)
 
 
 class GatewayConfig(FrozenModel):

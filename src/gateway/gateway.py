@@ -14,6 +14,7 @@ from edge_agent.logs import log_event
 from edge_agent.mqtt import MqttLink
 from edge_agent.spool import Spool
 from edge_agent.wire import Topics
+from gateway import deadletters
 from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig
 from gateway.events import EventHub
@@ -164,6 +165,12 @@ class Gateway:
                     group.create_task(ingest.run(), name="ingest"),
                     group.create_task(writer.run(), name="writer"),
                     group.create_task(self._metrics_loop(link), name="metrics"),
+                    group.create_task(
+                        deadletters.retention_loop(
+                            self.records, cfg.records.deadletters, self.metrics
+                        ),
+                        name="deadletters",
+                    ),
                 ]
                 if cfg.standards is not None and cfg.standards.analytics:
                     from gateway.standards.service import StandardsService

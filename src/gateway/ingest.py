@@ -5,44 +5,74 @@ a gateway killed at any moment loses nothing: the broker redelivers what was not
 Acks go out in the order the messages were received, as MQTT requires for QoS 1, including for
 refused payloads (dead-lettered first) and status messages (recorded first).
 
+No message can stop or stall ingest. Whatever one message raises while it is classified and
+validated — a :class:`PayloadError` of the wire format, or any other exception — refuses that
+message alone: it is dead-lettered with the reason, counted, logged (once per cause, not once
+per message: :class:`CauseLog`) and acknowledged. Its record (agent, catalogue, instrument
+state) is written inside a savepoint of its own: a record that fails is rolled back alone,
+dead-lettered, and the others of the batch commit. A status or metrics body naming another site
+or agent than its topic is refused (``payloads_spoofed``).
+
 Refused payloads go to ``{prefix}/v1/{site}/deadletter`` with the reason and the raw bytes (up to
-``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table, and to a counter.
+``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table (bounded, see
+:mod:`gateway.deadletters`), and to a counter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from drivers.errors import PayloadError
-from edge_agent.logs import log_event
+from edge_agent.logs import CauseLog, log_event
 from edge_agent.mqtt import Message, MqttLink
 from edge_agent.spool import Spool
 from edge_agent.wire import (
+    SPOOFED,
     AgentStatus,
     InstrumentState,
     Rejected,
     Topics,
     WireReading,
+    check_names,
     decode_batch,
+    decode_instrument_state,
+    decode_metrics,
+    decode_status,
 )
+from gateway import deadletters
 from gateway.config import GatewayConfig
 from gateway.events import AgentStateChanged, EventHub, InstrumentStateChanged, ReadingsArrived
 from gateway.metrics import GatewayMetrics
 from gateway.records import RecordStore
 
 log = logging.getLogger("etalon.gateway")
+
+REASON_MAX = 2000
+"""Characters of a dead letter's reason kept in the record store."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Letter:
+    """A dead letter's row in the record store."""
+
+    ts_ns: int
+    topic: str
+    reason: str
+    size: int
+    payload: bytes
+
+    def insert(self, db: sqlite3.Connection) -> None:
+        deadletters.insert(db, self.ts_ns, self.topic, self.reason, self.size, self.payload)
 
 
 @dataclass
@@ -52,6 +82,7 @@ class _Pending:
     message: Message
     entry: bytes | None = None
     record: Callable[[sqlite3.Connection], None] | None = None
+    letter: _Letter | None = None
     readings: list[WireReading] = field(default_factory=list)
     source: tuple[str, str] = ("", "")
     events: list[object] = field(default_factory=list)
@@ -78,6 +109,7 @@ class Ingest:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.agents: dict[tuple[str, str], str] = {}
         self.instruments: dict[tuple[str, str, str], str] = {}
+        self.causes = CauseLog(log)
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
         link.on_message = self.on_message
@@ -110,34 +142,54 @@ class Ingest:
     # -- loop thread, synchronous: classify and validate -----------------------------------
 
     def on_message(self, message: Message) -> None:
-        """Classify and validate one message; queue it for spooling and acknowledgement."""
+        """Classify and validate one message; queue it for spooling and acknowledgement.
+
+        Never raises: a message that cannot be handled is refused, and queued all the same so it
+        is acknowledged in its turn."""
         self.metrics.messages_received += 1
         pending = _Pending(message)
-        parsed = self.topics.parse(message.topic)
         try:
-            if parsed is None:
-                raise PayloadError("not an etalon agent topic")
-            site, agent, kind, instrument = parsed
-            pending.source = (site, agent)
-            if not message.payload:
-                pass  # a cleared retained message: nothing to record
-            elif len(message.payload) > self.config.ingest.max_payload_bytes:
-                raise PayloadError(
-                    f"payload of {len(message.payload)} bytes exceeds "
-                    f"ingest.max_payload_bytes={self.config.ingest.max_payload_bytes}"
-                )
-            elif kind == "data":
-                self._data(pending, site, agent)
-            elif kind == "status":
-                self._status(pending, site, agent)
-            elif kind == "metrics":
-                self._agent_metrics(pending, site, agent)
-            elif instrument is not None:
-                self._instrument(pending, site, agent, instrument)
+            self._classify(pending)
         except PayloadError as exc:
-            self._deadletter(pending, exc.reason, [])
-        self._pending.append(pending)
-        self._arrived.set()
+            if exc.cause == SPOOFED:
+                self.metrics.payloads_spoofed += 1
+            self._refuse(pending, exc.reason, exc.cause)
+        except Exception as exc:  # noqa: BLE001 - whatever one message raises, it alone is refused
+            self.metrics.ingest_errors += 1
+            self._refuse(
+                pending,
+                f"could not handle the message: {type(exc).__name__}: {exc}",
+                f"internal error ({type(exc).__name__})",
+                logging.ERROR,
+            )
+        finally:
+            self._pending.append(pending)
+            self._arrived.set()
+
+    def _classify(self, pending: _Pending) -> None:
+        message = pending.message
+        parsed = self.topics.parse(message.topic)
+        if parsed is None:
+            raise PayloadError("not an etalon agent topic", "not an agent topic")
+        site, agent, kind, instrument = parsed
+        check_names(site, agent, instrument)
+        pending.source = (site, agent)
+        if not message.payload:
+            return  # a cleared retained message: nothing to record
+        if len(message.payload) > self.config.ingest.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(message.payload)} bytes exceeds "
+                f"ingest.max_payload_bytes={self.config.ingest.max_payload_bytes}",
+                "payload too large",
+            )
+        if kind == "data":
+            self._data(pending, site, agent)
+        elif kind == "status":
+            self._status(pending, site, agent)
+        elif kind == "metrics":
+            self._agent_metrics(pending, site, agent)
+        elif instrument is not None:
+            self._instrument(pending, site, agent, instrument)
 
     def _data(self, pending: _Pending, site: str, agent: str) -> None:
         payload = pending.message.payload
@@ -145,9 +197,11 @@ class Ingest:
         self.metrics.readings_received += len(good)
         if rejected:
             self.metrics.readings_rejected += len(rejected)
-            self._deadletter(
+            self._letter(
                 pending,
                 f"{len(rejected)} of {len(good) + len(rejected)} readings refused",
+                "readings refused",
+                logging.WARNING,
                 rejected,
             )
             if good:
@@ -164,10 +218,7 @@ class Ingest:
         pending.readings = good
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
-        try:
-            status = AgentStatus.model_validate_json(pending.message.payload)
-        except ValidationError as exc:
-            raise PayloadError(f"bad status message: {exc.errors()[0]['msg']}") from None
+        status = decode_status(pending.message.payload, site, agent)
         now = time.time_ns()
         previous = self.agents.get((site, agent))
         self.agents[(site, agent)] = status.state
@@ -186,10 +237,7 @@ class Ingest:
         pending.record = lambda db: _record_status(db, site, agent, status, previous, now)
 
     def _instrument(self, pending: _Pending, site: str, agent: str, instrument: str) -> None:
-        try:
-            state = InstrumentState.model_validate_json(pending.message.payload)
-        except ValidationError as exc:
-            raise PayloadError(f"bad instrument state: {exc.errors()[0]['msg']}") from None
+        state = decode_instrument_state(pending.message.payload)
         previous = self.instruments.get((site, agent, instrument))
         self.instruments[(site, agent, instrument)] = state.state
         if previous != state.state:
@@ -201,33 +249,46 @@ class Ingest:
         pending.record = lambda db: _record_instrument(db, site, agent, instrument, state)
 
     def _agent_metrics(self, pending: _Pending, site: str, agent: str) -> None:
-        try:
-            body = json.loads(pending.message.payload)
-            values = {
-                k: v
-                for k, v in body["metrics"].items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            }
-            ts = int(body["ts"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"bad metrics message: {exc}") from None
+        body = decode_metrics(pending.message.payload, site, agent)
         entry = {
             "kind": "metrics",
             "measurement": "etalon_agent",
             "tags": {"site": site, "agent": agent},
-            "ts": ts,
-            "values": values,
+            "ts": body.ts,
+            "values": body.metrics,
         }
-        pending.entry = json.dumps(entry, separators=(",", ":")).encode()
+        pending.entry = orjson.dumps(entry)
 
-    def _deadletter(self, pending: _Pending, reason: str, rejected: list[Rejected]) -> None:
+    # -- refusing --------------------------------------------------------------------------
+
+    def _refuse(
+        self, pending: _Pending, reason: str, cause: str, level: int = logging.WARNING
+    ) -> None:
+        """Refuse the whole message: nothing of it is spooled, recorded or announced."""
+        pending.entry = pending.record = None
+        pending.readings, pending.events = [], []
+        self._letter(pending, reason, cause, level)
+
+    def _letter(
+        self,
+        pending: _Pending,
+        reason: str,
+        cause: str,
+        level: int,
+        rejected: Sequence[Rejected] = (),
+    ) -> None:
+        """Dead-letter what was refused of a message (MQTT now, the record store with the
+        message's record); a message is counted once however many times its letter changes."""
         message = pending.message
         keep = self.config.ingest.deadletter_max_bytes
         raw = message.payload[:keep]
         site = pending.source[0] or self.config.site
+        now = time.time_ns()
+        if pending.letter is None:
+            self.metrics.payloads_deadlettered += 1
         letter: dict[str, Any] = {
             "schema": 1,
-            "ts": time.time_ns(),
+            "ts": now,
             "gateway": self.config.id,
             "topic": message.topic,
             "reason": reason,
@@ -237,14 +298,21 @@ class Ingest:
         }
         if rejected:
             letter["rejected"] = [r.model_dump() for r in rejected[:100]]
-        self.link.publish(self.topics.deadletter(site), json.dumps(letter).encode(), qos=1)
-        self.metrics.payloads_deadlettered += 1
-        log_event(
-            log,
-            logging.WARNING,
+        try:
+            self.link.publish(self.topics.deadletter(site), json.dumps(letter).encode(), qos=1)
+        except Exception as exc:  # noqa: BLE001 - the record store still gets the letter
+            self.causes.log(
+                logging.ERROR,
+                "dead letter not published",
+                f"publish failed ({type(exc).__name__})",
+                reason=str(exc),
+            )
+        self.causes.log(
+            level,
             "payload refused",
+            cause,
             topic=message.topic,
-            reason=reason,
+            reason=reason[:500],
             bytes=len(message.payload),
         )
         full_reason = (
@@ -252,18 +320,9 @@ class Ingest:
             if not rejected
             else f"{reason}: " + "; ".join(f"#{r.index}: {r.reason}" for r in rejected[:20])
         )
-        previous = pending.record
-
-        def record(db: sqlite3.Connection) -> None:
-            if previous is not None:
-                previous(db)
-            db.execute(
-                "INSERT INTO deadletters(ts_ns, topic, reason, payload_bytes, payload) "
-                "VALUES (?,?,?,?,?)",
-                (letter["ts"], message.topic, full_reason, len(message.payload), raw),
-            )
-
-        pending.record = record
+        pending.letter = _Letter(
+            now, message.topic, full_reason[:REASON_MAX], len(message.payload), raw
+        )
 
     # -- task: spool, record, acknowledge -------------------------------------------------
 
@@ -279,9 +338,7 @@ class Ingest:
             if entries:
                 self.metrics.spool_dropped += await self.spool.append(entries)
                 self.metrics.spooled += len(entries)
-            records = [p.record for p in batch if p.record is not None]
-            if records:
-                await self.records.run(functools.partial(_apply_all, records=records))
+            await self._record(batch)
             for pending in batch:
                 self.link.ack(pending.message)
             for pending in batch:
@@ -290,12 +347,58 @@ class Ingest:
                 if pending.readings:
                     self.hub.publish(ReadingsArrived(*pending.source, pending.readings))
 
+    async def _record(self, batch: list[_Pending]) -> None:
+        """Write the batch's records, each in a savepoint; a record that fails is rolled back,
+        its message dead-lettered instead."""
+        to_record = [p for p in batch if p.record is not None or p.letter is not None]
+        if not to_record:
+            return
+        failed = await self.records.run(lambda db: _apply_records(db, to_record))
+        if not failed:
+            return
+        for pending, exc in failed:
+            self.metrics.records_failed += 1
+            # Its readings (if any) are spooled already and stay announced; its own record and
+            # the state changes it would have announced are gone.
+            pending.record, pending.events = None, []
+            self._letter(
+                pending,
+                f"could not be recorded: {type(exc).__name__}: {exc}",
+                f"record failed ({type(exc).__name__})",
+                logging.ERROR,
+            )
+        retry = [pending for pending, _ in failed]
+        lost = await self.records.run(lambda db: _apply_records(db, retry))
+        for pending, exc in lost:
+            self.causes.log(
+                logging.ERROR,
+                "dead letter not recorded",
+                f"dead letter failed ({type(exc).__name__})",
+                topic=pending.message.topic,
+                reason=str(exc),
+            )
 
-def _apply_all(db: sqlite3.Connection, records: list[Callable[[sqlite3.Connection], None]]) -> None:
+
+def _apply_records(
+    db: sqlite3.Connection, batch: list[_Pending]
+) -> list[tuple[_Pending, Exception]]:
+    """Each message's record and dead letter in a savepoint of its own, all in one transaction;
+    returns the messages whose savepoint was rolled back, with what they raised."""
+    failed: list[tuple[_Pending, Exception]] = []
     db.execute("BEGIN")
-    for record in records:
-        record(db)
+    for pending in batch:
+        db.execute("SAVEPOINT message")
+        try:
+            if pending.record is not None:
+                pending.record(db)
+            if pending.letter is not None:
+                pending.letter.insert(db)
+        except Exception as exc:  # noqa: BLE001 - one message's record must not fail the others
+            db.execute("ROLLBACK TO message")
+            failed.append((pending, exc))
+        db.execute("RELEASE message")
     db.execute("COMMIT")
+    return failed
 
 
 def _record_status(

@@ -9,6 +9,7 @@ feature so each applies its own steps exactly once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sqlite3
 import time
@@ -17,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from drivers.errors import StoreError
+from drivers.errors import EtalonError, StoreError
 from gateway.alerts.schema import ALERTS_MIGRATIONS
 from gateway.standards.schema import STANDARDS_MIGRATIONS
 
@@ -56,6 +57,8 @@ CORE_MIGRATIONS = [
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # Dead letters are trimmed by age (gateway.deadletters).
+    "CREATE INDEX deadletters_by_ts ON deadletters(ts_ns);",
 ]
 
 MIGRATIONS: dict[str, list[str]] = {
@@ -75,17 +78,30 @@ class RecordStore:
         self._db: sqlite3.Connection | None = None
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the record store's thread."""
+        """Run ``fn(connection)`` on the record store's thread.
+
+        Whatever ``fn`` raises, a transaction it left open is rolled back (a half-done write
+        never stays open for the next caller to commit). Errors of our own tree (a conflict, a
+        missing standard) go through as they are; any other exception — sqlite3's, or an
+        ``OverflowError`` for an integer SQLite cannot hold — becomes a :class:`StoreError`.
+        """
 
         def call() -> T:
-            if self._db is None:
+            db = self._db
+            if db is None:
                 raise StoreError(f"record store {self.path}: not open")
             try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"record store {self.path}: {exc}") from exc
+                return fn(db)
+            except BaseException as exc:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
+                        db.execute("ROLLBACK")
+                if isinstance(exc, EtalonError) or not isinstance(exc, Exception):
+                    raise
+                what = (
+                    str(exc) if isinstance(exc, sqlite3.Error) else f"{type(exc).__name__}: {exc}"
+                )
+                raise StoreError(f"record store {self.path}: {what}") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
