@@ -75,8 +75,10 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
         head = "value=1.0," if value else "value=0.0,"
     elif kind is str:
         head = f"text={format_field(value)},"
-    else:
+    elif value is None:
         head = ""
+    else:
+        raise LineError(f"value of type {kind.__name__} cannot be written")
     tail = ""
     u = reading.get("u")
     if u is not None:
