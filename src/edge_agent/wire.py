@@ -14,7 +14,15 @@ import re
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
 from pydantic_core import from_json
 from typing_extensions import TypedDict
 
@@ -43,6 +51,16 @@ _Tags = Annotated[dict[_TagKey, _TagValue], Field(max_length=16)]
 _KEY = r"^[a-z][a-z0-9_]{0,63}$"
 _Key = Annotated[str, Field(pattern=_KEY)]
 _WIRE = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+def _exactly_int(value: Any) -> Any:
+    # pydantic's Literal[1] takes true and 1.0 for 1, even in strict mode.
+    if type(value) is not int:
+        raise ValueError(f"schema must be the integer 1, not {value!r}")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_exactly_int)]
 
 
 class WireModel(BaseModel):
@@ -80,7 +98,7 @@ class WireReading(TypedDict):
 class ReadingBatch(TypedDict):
     """A batch of readings published on ``{prefix}/v1/{site}/{agent}/data``."""
 
-    schema: Literal[1]
+    schema: SchemaVersion
     site: WireName
     agent: WireName
     seq: Annotated[
@@ -125,7 +143,7 @@ ClockValue = bool | Int64 | float | Annotated[str, Field(max_length=64, pattern=
 class AgentStatus(WireModel):
     """Retained on ``.../status``: the birth message, or ``offline`` (the will, or a clean stop)."""
 
-    schema_: Literal[1] = Field(1, alias="schema")
+    schema_: SchemaVersion = Field(1, alias="schema")
     state: Literal["online", "offline"]
     site: WireName
     agent: WireName
@@ -141,7 +159,7 @@ class AgentStatus(WireModel):
 class InstrumentState(WireModel):
     """Retained on ``.../instruments/{name}``: connected or unavailable, since when, why."""
 
-    schema_: Literal[1] = Field(1, alias="schema")
+    schema_: SchemaVersion = Field(1, alias="schema")
     state: Literal["connected", "unavailable"]
     since: WireTs
     reason: Reason | None = None
@@ -150,7 +168,7 @@ class InstrumentState(WireModel):
 class AgentMetricsMessage(WireModel):
     """Retained on ``.../metrics``: an agent's self-metrics (counters and gauges by name)."""
 
-    schema_: Literal[1] = Field(1, alias="schema")
+    schema_: SchemaVersion = Field(1, alias="schema")
     kind: Literal["agent"]
     site: WireName
     agent: WireName
@@ -409,7 +427,7 @@ def decode_batch(
         raise PayloadError(
             f"payload must be a JSON object, not {type(data).__name__}", "not a JSON object"
         )
-    if data.get("schema") != SCHEMA_VERSION:
+    if data.get("schema") != SCHEMA_VERSION or type(data.get("schema")) is not int:
         shown = repr(data.get("schema"))
         raise PayloadError(
             f"unknown schema version {shown[:40]} (this gateway reads 1)", "unknown schema version"
