@@ -149,6 +149,23 @@ class Ingest:
         self.metrics.messages_received += 1
         pending = _Pending(message)
         try:
+            self._handle(pending)
+        except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
+            pending.entry = pending.record = pending.letter = None
+            pending.readings, pending.events = [], []
+            self.causes.log(
+                logging.ERROR,
+                "message dropped",
+                f"refusal failed ({type(exc).__name__})",
+                topic=message.topic,
+                reason=str(exc)[:300],
+            )
+        finally:
+            self._pending.append(pending)
+            self._arrived.set()
+
+    def _handle(self, pending: _Pending) -> None:
+        try:
             self._classify(pending)
         except PayloadError as exc:
             if exc.cause == SPOOFED:
@@ -162,9 +179,6 @@ class Ingest:
                 f"internal error ({type(exc).__name__})",
                 logging.ERROR,
             )
-        finally:
-            self._pending.append(pending)
-            self._arrived.set()
 
     def _classify(self, pending: _Pending) -> None:
         message = pending.message
