@@ -55,7 +55,7 @@ def run(name: str, test: Callable[..., None], strategy: Any, slow: bool) -> None
     count = 0
 
     @settings(
-        max_examples=DEFAULT_EXAMPLES if not slow else 1000,
+        max_examples=DEFAULT_EXAMPLES if not slow else 100,  # then the clock is checked
         deadline=None,
         database=None,
         suppress_health_check=list(HealthCheck),

@@ -101,7 +101,8 @@ class Checker:
 
 
 def fuzz(tmp_path: Path, max_examples: int, seconds: float = 0.0) -> Checker:
-    """Run examples (for at least ``seconds`` if given) through one rig; returns the checker."""
+    """Run ``max_examples`` examples through one rig, again and again until ``seconds`` passed
+    (checked between runs); returns the checker."""
     with asyncio.Runner() as runner:
         rig = runner.run(IngestRig(tmp_path).open())
         checker = Checker(rig)
@@ -133,9 +134,9 @@ def test_hostile_messages_through_ingest(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_hostile_messages_through_ingest_for_minutes(tmp_path: Path) -> None:
-    checker = fuzz(tmp_path, max_examples=500, seconds=SLOW_SECONDS)
+    checker = fuzz(tmp_path, max_examples=100, seconds=SLOW_SECONDS)
     print(
         f"\ningest fuzz: {checker.examples} examples, {checker.messages} messages "
         f"({checker.refused} refused) in {SLOW_SECONDS} s"
     )
-    assert checker.examples >= 500
+    assert checker.examples >= 200

@@ -9,14 +9,17 @@ from pathlib import Path
 
 import pytest
 
+from drivers.config import ChannelBase
 from drivers.errors import PayloadError
 from drivers.reading import Quality, Reading
+from edge_agent.pipeline import finish
 from edge_agent.wire import (
     BATCH,
     AgentStatus,
     InstrumentState,
     Topics,
     decode_batch,
+    decode_metrics,
     encode_reading,
     join_batch,
 )
@@ -31,7 +34,7 @@ def doc_examples() -> list[dict[str, object]]:
 
 
 def test_every_documented_example_validates() -> None:
-    batch, letter, status, state = doc_examples()
+    batch, letter, status, state, metrics = doc_examples()
     parsed = BATCH.validate_json(json.dumps(batch))
     assert [r["quality"] for r in parsed["readings"]] == ["good", "uncertain", "bad"]
     good, rejected, seq = decode_batch(json.dumps(batch).encode(), "hanoi", "bench-1")
@@ -39,6 +42,7 @@ def test_every_documented_example_validates() -> None:
     assert set(letter) >= {"schema", "topic", "reason", "payload_b64", "payload_bytes", "rejected"}
     AgentStatus.model_validate_json(json.dumps(status))
     InstrumentState.model_validate_json(json.dumps(state))
+    decode_metrics(json.dumps(metrics).encode(), "hanoi", "bench-1")
 
 
 def test_agent_encoding_is_what_the_gateway_accepts() -> None:
@@ -61,6 +65,32 @@ def test_agent_encoding_is_what_the_gateway_accepts() -> None:
         (None, "bad", "no reply within 5 s"),
     ]
     assert good[0].get("u") == 5e-7 and good[0].get("tags") == {"standard": "Z10"}
+
+
+def test_what_an_instrument_sends_never_gets_a_reading_refused() -> None:
+    """The agent makes an instrument's text one line (or the reading bad, saying why), so the
+    gateway accepts every reading it publishes."""
+    channels = [ChannelBase(name=c, unit="") for c in ("a", "b", "c", "d", "e")]
+    raw = [
+        Reading("dmm", "a", TS, 1.0, "V", Quality.UNCERTAIN, "no reply\r\nretrying\x00"),
+        Reading("dmm", "b", TS, "OVLD\r\n", "V"),
+        Reading("dmm", "c", TS, "x" * 300, "V"),
+        Reading("dmm", "d", TS, 2.0, "V\n"),
+        Reading("dmm", "e", TS, 3.0, "V", Quality.BAD, "r" * 5000),
+    ]
+    finished = finish(raw, channels)
+    payload = join_batch("hanoi", "bench-1", 1, [encode_reading(r) for r in finished])
+    good, rejected, _ = decode_batch(payload, "hanoi", "bench-1")
+    assert rejected == [] and len(good) == 5
+    assert good[0]["reason"] == "no reply\\r\\nretrying\\x00"
+    assert (
+        good[1]["quality"] == "bad"
+        and "string value holds a control character" in good[1]["reason"]
+    )
+    assert good[2]["quality"] == "bad" and "longer than 256" in good[2]["reason"]
+    assert (good[3]["quality"], good[3]["unit"]) == ("bad", "")
+    assert "unit from the instrument holds a control character" in good[3]["reason"]
+    assert len(good[4]["reason"]) == 1024 and good[4]["reason"].endswith("…")
 
 
 def test_the_agent_never_encodes_a_non_finite_number() -> None:
