@@ -272,6 +272,8 @@ def status_case(draw: st.DrawFn) -> Case:
         instrument["channels"][0]["tags"]["room"] = hostile.value
     else:
         body[target] = hostile.value
+        if target == "ts" and hostile.value is None:  # the will has no ts
+            hostile = Hostile(None, "any")
     return Case(f"{ROOT}/status", dumps(body), "status", hostile.expect, body=body)
 
 
