@@ -130,7 +130,8 @@ def main() -> None:
     rows.append(("status", "message", decoded, raw))
     print(f"{'payload':<10} {'decode µs':>10} {'orjson µs':>10} {'ratio':>7}")
     for name, per, decoded, raw in rows:
-        print(f"{name:<10} {decoded * 1e6:>10.3f} {raw * 1e6:>10.3f} {decoded / raw:>7.2f}  per {per}")
+        ratio = decoded / raw
+        print(f"{name:<10} {decoded * 1e6:>10.3f} {raw * 1e6:>10.3f} {ratio:>7.2f}  per {per}")
 
 
 if __name__ == "__main__":
