@@ -26,8 +26,8 @@ from pydantic import (
 from pydantic_core import from_json
 from typing_extensions import TypedDict
 
-from drivers.config import FREE_TEXT, NAME_PATTERN, PLAIN_TEXT
-from drivers.errors import PayloadError
+from core.errors import PayloadError
+from core.models import FREE_TEXT, NAME_PATTERN, PLAIN_TEXT
 from drivers.reading import Reading
 
 SCHEMA_VERSION = 1

@@ -24,18 +24,25 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from drivers.errors import ConfigError, PayloadError
+from core.config_loader import load_config
+from core.errors import ConfigError, PayloadError
 from drivers.modbus.codec import DecodeError, decode
 from drivers.sim.scpi_parser import ParsedCommand, ScpiError, channel_list, number, parse_message
 from drivers.visa.profiles import Measurement, parse_reply
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
 from edge_agent.wire import decode_batch, decode_instrument_state, decode_metrics, decode_status
 from gateway.config import GatewayConfig
-from gateway.line_protocol import LineError, parse_line
-from gateway.points import LineBuilder, ReadingsBatch
-from gateway.writer import decode_entry
-from tests.ingest.strategies import any_case, control_text, deep, dumps, free_text, huge_ints
+from gateway.tsdb.line_protocol import LineError, parse_line
+from gateway.tsdb.points import LineBuilder, ReadingsBatch
+from gateway.tsdb.writer import decode_entry
+from tests.gateway.ingest.strategies import (
+    any_case,
+    control_text,
+    deep,
+    dumps,
+    free_text,
+    huge_ints,
+)
 
 SLOW_SECONDS = 40
 DEFAULT_EXAMPLES = 60

@@ -10,7 +10,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import alerts, audit, fleet, readings, standards, system, ui, views
+from gateway.api import alerts, audit, fleet, problems, readings, standards, system, ui, views
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
@@ -46,6 +46,7 @@ def create_app(context: ApiContext) -> FastAPI:
     # server can stop; on_stopped releases what the routers hold (HTTP pools).
     app.state.on_stopping = []
     app.state.on_stopped = []
+    problems.install(app)
     views.install(context, app)
     for router in ROUTERS:
         app.include_router(router)

@@ -1,0 +1,503 @@
+"""MQTT → gateway spool: validate, spool, then acknowledge, in the order messages arrived.
+
+A data message is acknowledged only after its readings are committed to the gateway's spool, so
+a gateway killed at any moment loses nothing: the broker redelivers what was not acknowledged.
+Acks go out in the order the messages were received, as MQTT requires for QoS 1, including for
+refused payloads (dead-lettered first) and status messages (recorded first).
+
+No message can stop or stall ingest. Whatever one message raises while it is classified and
+validated — a :class:`PayloadError` of the wire format, or any other exception — refuses that
+message alone: it is dead-lettered with the reason, counted, logged (once per cause, not once
+per message: :class:`CauseLog`) and acknowledged. Its record (agent, catalogue, instrument
+state) is written inside a savepoint of its own: a record that fails is rolled back alone,
+dead-lettered, and the others of the batch commit. A status or metrics body naming another site
+or agent than its topic is refused (``payloads_spoofed``).
+
+Refused payloads go to ``{prefix}/v1/{site}/deadletter`` with the reason and the raw bytes (up to
+``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table (bounded, see
+:mod:`gateway.records.deadletters`), and to a counter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from core.errors import PayloadError
+from core.logs import CauseLog, log_event
+from core.mqtt import Message, MqttLink
+from core.spool import Spool
+from edge_agent.wire import (
+    SPOOFED,
+    AgentStatus,
+    InstrumentState,
+    Rejected,
+    Topics,
+    WireReading,
+    check_names,
+    decode_batch,
+    decode_instrument_state,
+    decode_metrics,
+    decode_status,
+)
+from gateway.config import GatewayConfig
+from gateway.ingest.events import (
+    AgentStateChanged,
+    EventHub,
+    InstrumentStateChanged,
+    ReadingsArrived,
+)
+from gateway.metrics import GatewayMetrics
+from gateway.records import deadletters
+from gateway.records.store import RecordStore
+
+log = logging.getLogger("etalon.gateway")
+
+REASON_MAX = 2000
+"""Characters of a dead letter's reason kept in the record store."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Letter:
+    """A dead letter's row in the record store."""
+
+    ts_ns: int
+    topic: str
+    reason: str
+    size: int
+    payload: bytes
+
+    def insert(self, db: sqlite3.Connection) -> None:
+        deadletters.insert(db, self.ts_ns, self.topic, self.reason, self.size, self.payload)
+
+
+@dataclass
+class _Pending:
+    """A received message and what must happen before it is acknowledged."""
+
+    message: Message
+    entry: bytes | None = None
+    record: Callable[[sqlite3.Connection], None] | None = None
+    letter: _Letter | None = None
+    readings: list[WireReading] = field(default_factory=list)
+    source: tuple[str, str] = ("", "")
+    events: list[object] = field(default_factory=list)
+
+
+class Ingest:
+    """See the module doc."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        link: MqttLink,
+        spool: Spool,
+        records: RecordStore,
+        metrics: GatewayMetrics,
+        hub: EventHub | None = None,
+    ) -> None:
+        self.config = config
+        self.hub = hub or EventHub()
+        self.link = link
+        self.spool = spool
+        self.records = records
+        self.metrics = metrics
+        self.topics = Topics(config.mqtt.topic_prefix)
+        self.agents: dict[tuple[str, str], str] = {}
+        self.instruments: dict[tuple[str, str, str], str] = {}
+        self.causes = CauseLog(log)
+        self._pending: list[_Pending] = []
+        self._arrived = asyncio.Event()
+        link.on_message = self.on_message
+
+    def subscriptions(self) -> list[str]:
+        """Topics to subscribe: data (shared if configured), status, metrics, instrument states."""
+        root = self.topics.root
+        group = self.config.ingest.shared_group
+        out = []
+        for site in self.config.ingest_sites():
+            data = f"{root}/{site}/+/data"
+            out.append(f"$share/{group}/{data}" if group else data)
+            out += [
+                f"{root}/{site}/+/status",
+                f"{root}/{site}/+/metrics",
+                f"{root}/{site}/+/instruments/+",
+            ]
+        return out
+
+    async def load_known_agents(self) -> None:
+        """Agent states from the record store, so a restart does not re-announce them."""
+        rows = await self.records.query("SELECT site, agent, state FROM agents")
+        self.agents = {(r["site"], r["agent"]): r["state"] for r in rows}
+        rows = await self.records.query(
+            "SELECT site, agent, instrument, state FROM instrument_states"
+        )
+        self.instruments = {(r["site"], r["agent"], r["instrument"]): r["state"] for r in rows}
+        self.metrics.agents_online = sum(1 for s in self.agents.values() if s == "online")
+
+    # -- loop thread, synchronous: classify and validate -----------------------------------
+
+    def on_message(self, message: Message) -> None:
+        """Classify and validate one message; queue it for spooling and acknowledgement.
+
+        Never raises: a message that cannot be handled is refused, and queued all the same so it
+        is acknowledged in its turn."""
+        self.metrics.messages_received += 1
+        pending = _Pending(message)
+        try:
+            self._handle(pending)
+        except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
+            pending.entry = pending.record = pending.letter = None
+            pending.readings, pending.events = [], []
+            self.causes.log(
+                logging.ERROR,
+                "message dropped",
+                f"refusal failed ({type(exc).__name__})",
+                topic=message.topic,
+                reason=str(exc)[:300],
+            )
+        finally:
+            self._pending.append(pending)
+            self._arrived.set()
+
+    def _handle(self, pending: _Pending) -> None:
+        try:
+            self._classify(pending)
+        except PayloadError as exc:
+            if exc.cause == SPOOFED:
+                self.metrics.payloads_spoofed += 1
+            self._refuse(pending, exc.reason, exc.cause)
+        except Exception as exc:  # noqa: BLE001 - whatever one message raises, it alone is refused
+            self.metrics.ingest_errors += 1
+            self._refuse(
+                pending,
+                f"could not handle the message: {type(exc).__name__}: {exc}",
+                f"internal error ({type(exc).__name__})",
+                logging.ERROR,
+            )
+
+    def _classify(self, pending: _Pending) -> None:
+        message = pending.message
+        parsed = self.topics.parse(message.topic)
+        if parsed is None:
+            raise PayloadError("not an etalon agent topic", "not an agent topic")
+        site, agent, kind, instrument = parsed
+        check_names(site, agent, instrument)
+        pending.source = (site, agent)
+        if not message.payload:
+            return  # a cleared retained message: nothing to record
+        if len(message.payload) > self.config.ingest.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(message.payload)} bytes exceeds "
+                f"ingest.max_payload_bytes={self.config.ingest.max_payload_bytes}",
+                "payload too large",
+            )
+        if kind == "data":
+            self._data(pending, site, agent)
+        elif kind == "status":
+            self._status(pending, site, agent)
+        elif kind == "metrics":
+            self._agent_metrics(pending, site, agent)
+        elif instrument is not None:
+            self._instrument(pending, site, agent, instrument)
+
+    def _data(self, pending: _Pending, site: str, agent: str) -> None:
+        payload = pending.message.payload
+        good, rejected, seq = decode_batch(payload, site, agent)
+        self.metrics.readings_received += len(good)
+        if rejected:
+            self.metrics.readings_rejected += len(rejected)
+            self._letter(
+                pending,
+                f"{len(rejected)} of {len(good) + len(rejected)} readings refused",
+                "readings refused",
+                logging.WARNING,
+                rejected,
+            )
+            if good:
+                body = {
+                    "schema": 1,
+                    "site": site,
+                    "agent": agent,
+                    "seq": seq,
+                    "readings": good,
+                }
+                pending.entry = orjson.dumps(body)
+        else:
+            pending.entry = payload
+        pending.readings = good
+
+    def _status(self, pending: _Pending, site: str, agent: str) -> None:
+        status = decode_status(pending.message.payload, site, agent)
+        now = time.time_ns()
+        previous = self.agents.get((site, agent))
+        self.agents[(site, agent)] = status.state
+        self.metrics.agents_online = sum(1 for s in self.agents.values() if s == "online")
+        if previous != status.state:
+            expected = status.state == "online" or status.reason == "shutdown"
+            level = logging.INFO if expected else logging.WARNING
+            log_event(
+                log, level, f"agent {status.state}", site=site, agent=agent, reason=status.reason
+            )
+            pending.events.append(
+                AgentStateChanged(
+                    site, agent, status.state, previous, status.reason, status.ts or now
+                )
+            )
+        pending.record = lambda db: _record_status(db, site, agent, status, previous, now)
+
+    def _instrument(self, pending: _Pending, site: str, agent: str, instrument: str) -> None:
+        state = decode_instrument_state(pending.message.payload)
+        previous = self.instruments.get((site, agent, instrument))
+        self.instruments[(site, agent, instrument)] = state.state
+        if previous != state.state:
+            pending.events.append(
+                InstrumentStateChanged(
+                    site, agent, instrument, state.state, previous, state.reason, state.since
+                )
+            )
+        pending.record = lambda db: _record_instrument(db, site, agent, instrument, state)
+
+    def _agent_metrics(self, pending: _Pending, site: str, agent: str) -> None:
+        body = decode_metrics(pending.message.payload, site, agent)
+        entry = {
+            "kind": "metrics",
+            "measurement": "etalon_agent",
+            "tags": {"site": site, "agent": agent},
+            "ts": body.ts,
+            "values": body.metrics,
+        }
+        pending.entry = orjson.dumps(entry)
+
+    # -- refusing --------------------------------------------------------------------------
+
+    def _refuse(
+        self, pending: _Pending, reason: str, cause: str, level: int = logging.WARNING
+    ) -> None:
+        """Refuse the whole message: nothing of it is spooled, recorded or announced."""
+        pending.entry = pending.record = None
+        pending.readings, pending.events = [], []
+        self._letter(pending, reason, cause, level)
+
+    def _letter(
+        self,
+        pending: _Pending,
+        reason: str,
+        cause: str,
+        level: int,
+        rejected: Sequence[Rejected] = (),
+    ) -> None:
+        """Dead-letter what was refused of a message (MQTT now, the record store with the
+        message's record); a message is counted once however many times its letter changes."""
+        message = pending.message
+        keep = self.config.ingest.deadletter_max_bytes
+        raw = message.payload[:keep]
+        site = pending.source[0] or self.config.site
+        now = time.time_ns()
+        if pending.letter is None:
+            self.metrics.payloads_deadlettered += 1
+        letter: dict[str, Any] = {
+            "schema": 1,
+            "ts": now,
+            "gateway": self.config.id,
+            "topic": message.topic,
+            "reason": reason,
+            "payload_bytes": len(message.payload),
+            "payload_b64": base64.b64encode(raw).decode(),
+            "truncated": len(raw) < len(message.payload),
+        }
+        if rejected:
+            letter["rejected"] = [r.model_dump() for r in rejected[:100]]
+        try:
+            self.link.publish(self.topics.deadletter(site), json.dumps(letter).encode(), qos=1)
+        except Exception as exc:  # noqa: BLE001 - the record store still gets the letter
+            self.causes.log(
+                logging.ERROR,
+                "dead letter not published",
+                f"publish failed ({type(exc).__name__})",
+                reason=str(exc),
+            )
+        self.causes.log(
+            level,
+            "payload refused",
+            cause,
+            topic=message.topic,
+            reason=reason[:500],
+            bytes=len(message.payload),
+        )
+        full_reason = (
+            reason
+            if not rejected
+            else f"{reason}: " + "; ".join(f"#{r.index}: {r.reason}" for r in rejected[:20])
+        )
+        pending.letter = _Letter(
+            now, message.topic, full_reason[:REASON_MAX], len(message.payload), raw
+        )
+
+    # -- task: spool, record, acknowledge -------------------------------------------------
+
+    async def run(self) -> None:
+        """Spool and acknowledge queued messages until cancelled."""
+        while True:
+            await self._arrived.wait()
+            self._arrived.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            entries = [p.entry for p in batch if p.entry is not None]
+            if entries:
+                self.metrics.spool_dropped += await self.spool.append(entries)
+                self.metrics.spooled += len(entries)
+            await self._record(batch)
+            for pending in batch:
+                self.link.ack(pending.message)
+            for pending in batch:
+                for event in pending.events:
+                    self.hub.publish(event)
+                if pending.readings:
+                    self.hub.publish(ReadingsArrived(*pending.source, pending.readings))
+
+    async def _record(self, batch: list[_Pending]) -> None:
+        """Write the batch's records, each in a savepoint; a record that fails is rolled back,
+        its message dead-lettered instead."""
+        to_record = [p for p in batch if p.record is not None or p.letter is not None]
+        if not to_record:
+            return
+        failed = await self.records.run(lambda db: _apply_records(db, to_record))
+        if not failed:
+            return
+        for pending, exc in failed:
+            self.metrics.records_failed += 1
+            # Its readings (if any) are spooled already and stay announced; its own record and
+            # the state changes it would have announced are gone.
+            pending.record, pending.events = None, []
+            self._letter(
+                pending,
+                f"could not be recorded: {type(exc).__name__}: {exc}",
+                f"record failed ({type(exc).__name__})",
+                logging.ERROR,
+            )
+        retry = [pending for pending, _ in failed]
+        lost = await self.records.run(lambda db: _apply_records(db, retry))
+        for pending, exc in lost:
+            self.causes.log(
+                logging.ERROR,
+                "dead letter not recorded",
+                f"dead letter failed ({type(exc).__name__})",
+                topic=pending.message.topic,
+                reason=str(exc),
+            )
+
+
+def _apply_records(
+    db: sqlite3.Connection, batch: list[_Pending]
+) -> list[tuple[_Pending, Exception]]:
+    """Each message's record and dead letter in a savepoint of its own, all in one transaction;
+    returns the messages whose savepoint was rolled back, with what they raised."""
+    failed: list[tuple[_Pending, Exception]] = []
+    db.execute("BEGIN")
+    for pending in batch:
+        db.execute("SAVEPOINT message")
+        try:
+            if pending.record is not None:
+                pending.record(db)
+            if pending.letter is not None:
+                pending.letter.insert(db)
+        except Exception as exc:  # noqa: BLE001 - one message's record must not fail the others
+            db.execute("ROLLBACK TO message")
+            failed.append((pending, exc))
+        db.execute("RELEASE message")
+    db.execute("COMMIT")
+    return failed
+
+
+def _record_status(
+    db: sqlite3.Connection,
+    site: str,
+    agent: str,
+    status: AgentStatus,
+    previous: str | None,
+    now: int,
+) -> None:
+    db.execute(
+        "INSERT INTO agents(site, agent, state, version, since_ns, last_seen_ns, clock, reason) "
+        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(site, agent) DO UPDATE SET "
+        "state=excluded.state, version=COALESCE(excluded.version, agents.version), "
+        "since_ns=CASE WHEN agents.state=excluded.state THEN agents.since_ns "
+        "ELSE excluded.since_ns END, last_seen_ns=excluded.last_seen_ns, "
+        "clock=CASE WHEN excluded.clock='{}' THEN agents.clock ELSE excluded.clock END, "
+        "reason=excluded.reason",
+        (
+            site,
+            agent,
+            status.state,
+            status.version,
+            status.ts or now,
+            now,
+            json.dumps(status.clock),
+            status.reason,
+        ),
+    )
+    for instrument in status.instruments:
+        for channel in instrument.channels:
+            db.execute(
+                "INSERT OR REPLACE INTO channels VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (
+                    site,
+                    agent,
+                    instrument.name,
+                    channel.name,
+                    instrument.protocol,
+                    channel.unit,
+                    channel.interval_s,
+                    json.dumps(channel.tags, sort_keys=True),
+                    json.dumps(instrument.identity, sort_keys=True),
+                    now,
+                ),
+            )
+    if previous != status.state:
+        db.execute(
+            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
+            (
+                now,
+                "gateway",
+                f"agent {status.state}",
+                f"{site}/{agent}",
+                json.dumps(
+                    {"previous": previous, "reason": status.reason, "version": status.version}
+                ),
+            ),
+        )
+
+
+def _record_instrument(
+    db: sqlite3.Connection, site: str, agent: str, instrument: str, state: InstrumentState
+) -> None:
+    row = db.execute(
+        "SELECT state FROM instrument_states WHERE site=? AND agent=? AND instrument=?",
+        (site, agent, instrument),
+    ).fetchone()
+    db.execute(
+        "INSERT OR REPLACE INTO instrument_states VALUES (?,?,?,?,?,?)",
+        (site, agent, instrument, state.state, state.since, state.reason),
+    )
+    if row is None or row[0] != state.state:
+        db.execute(
+            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
+            (
+                state.since,
+                "gateway",
+                f"instrument {state.state}",
+                f"{site}/{agent}/{instrument}",
+                json.dumps({"previous": row[0] if row else None, "reason": state.reason}),
+            ),
+        )
