@@ -139,7 +139,12 @@ class Gateway:
                 from gateway.alerts.engine import AlertEngine
 
                 self.alerts = AlertEngine(
-                    cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+                    cfg,
+                    self.records,
+                    self.hub,
+                    link,
+                    api_url=lambda: self.api_url,
+                    watermarked=True,
                 )
                 from gateway.api.alerts import RuleLimits
                 from gateway.api.views import ConfigLimits
@@ -182,6 +187,8 @@ class Gateway:
                     tasks.append(group.create_task(self.standards.run(), name="standards"))
                 if self.alerts is not None:
                     tasks.append(group.create_task(self.alerts.run(), name="alerts"))
+                    probe = ingest.probe(self.alerts.config.tick_s)
+                    tasks.append(group.create_task(probe, name="probe"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()

@@ -218,6 +218,26 @@ class Notifier:
         self._closing = False
         if link is not None:
             link.on_connected.append(lambda _present: self._publish_backlog())
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Make the senders now, at start: an HTTP client or a TLS context takes up to a second
+        to make on a busy machine (CA bundles are parsed), which at the first alert would hold
+        the event loop — and ingest, and the stale-data clocks — that long. One that cannot be
+        made now is tried again at its first delivery, which fails (and is audited) if it still
+        cannot."""
+        for webhook_id in self.webhook_configs:
+            try:
+                self._webhook(webhook_id)
+            except Exception as exc:  # noqa: BLE001 - its deliveries will say why
+                log_event(
+                    log, logging.WARNING, "webhook not ready", webhook=webhook_id, reason=str(exc)
+                )
+        if self.config.smtp is not None:
+            try:
+                self._smtp()
+            except Exception as exc:  # noqa: BLE001 - its deliveries will say why
+                log_event(log, logging.WARNING, "smtp not ready", reason=str(exc))
 
     def _webhook(self, webhook_id: str) -> WebhookSender:
         sender = self.webhooks.get(webhook_id)

@@ -13,6 +13,14 @@ state) is written inside a savepoint of its own: a record that fails is rolled b
 dead-lettered, and the others of the batch commit. A status or metrics body naming another site
 or agent than its topic is refused (``payloads_spoofed``).
 
+The probe: :meth:`Ingest.probe` publishes, every interval, a message to the gateway's own
+``…/gateways/{id}/probe`` topic, which ingest also subscribes to. The broker queues it behind
+every message it took before, so when it comes back, everything published up to its sending has
+been received; ingest hands it over in its turn, after those messages, as a
+:class:`~gateway.ingest.events.Heard` event (how the alert engine tells the channels' silence
+from the gateway's own delays). A probe of an earlier run of the gateway (left queued by a kill)
+is acknowledged and ignored; one that is not a probe of this gateway is refused.
+
 Refused payloads go to ``{prefix}/v1/{site}/deadletter`` with the reason and the raw bytes (up to
 ``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table (bounded, see
 :mod:`gateway.records.deadletters`), and to a counter.
@@ -24,6 +32,8 @@ import asyncio
 import base64
 import json
 import logging
+import math
+import secrets
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +63,7 @@ from gateway.config import GatewayConfig
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
+    Heard,
     InstrumentStateChanged,
     ReadingsArrived,
 )
@@ -64,6 +75,9 @@ log = logging.getLogger("etalon.gateway")
 
 REASON_MAX = 2000
 """Characters of a dead letter's reason kept in the record store."""
+PROBE_MAX_BYTES = 200
+PROBE_LOST_S = 10.0
+"""Connected this long without a probe back: said (stale data is not judged meanwhile)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +131,16 @@ class Ingest:
         self.causes = CauseLog(log)
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
+        self.probe_topic = self.topics.gateway(config.site, config.id, "probe")
+        self.run_id = secrets.token_hex(8)
+        """This run's probes carry it: those of an earlier run are not heard."""
+        self.probe_back: float | None = None
+        """``time.monotonic()`` when the latest probe of this run came back."""
         link.on_message = self.on_message
 
     def subscriptions(self) -> list[str]:
-        """Topics to subscribe: data (shared if configured), status, metrics, instrument states."""
+        """Topics to subscribe: data (shared if configured), status, metrics, instrument states,
+        and the gateway's own probe."""
         root = self.topics.root
         group = self.config.ingest.shared_group
         out = []
@@ -132,7 +152,7 @@ class Ingest:
                 f"{root}/{site}/+/metrics",
                 f"{root}/{site}/+/instruments/+",
             ]
-        return out
+        return [*out, self.probe_topic]
 
     async def load_known_agents(self) -> None:
         """Agent states from the record store, so a restart does not re-announce them."""
@@ -151,8 +171,9 @@ class Ingest:
 
         Never raises: a message that cannot be handled is refused, and queued all the same so it
         is acknowledged in its turn."""
-        self.metrics.messages_received += 1
         pending = _Pending(message)
+        if message.topic != self.probe_topic:
+            self.metrics.messages_received += 1
         try:
             self._handle(pending)
         except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
@@ -187,6 +208,9 @@ class Ingest:
 
     def _classify(self, pending: _Pending) -> None:
         message = pending.message
+        if message.topic == self.probe_topic:
+            self._probe(pending)
+            return
         parsed = self.topics.parse(message.topic)
         if parsed is None:
             raise PayloadError("not an etalon agent topic", "not an agent topic")
@@ -277,6 +301,66 @@ class Ingest:
             "values": body.metrics,
         }
         pending.entry = orjson.dumps(entry)
+
+    def _probe(self, pending: _Pending) -> None:
+        """The gateway's own probe (see the module doc)."""
+        payload = pending.message.payload
+        if len(payload) > PROBE_MAX_BYTES:
+            raise PayloadError(
+                f"a probe has at most {PROBE_MAX_BYTES} bytes, not {len(payload)}", "invalid probe"
+            )
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(f"a probe is JSON: {exc}", "invalid probe") from exc
+        run, sent = (body.get("run"), body.get("sent")) if isinstance(body, dict) else (None, None)
+        if (
+            not isinstance(body, dict)
+            or set(body) != {"run", "sent"}
+            or not isinstance(run, str)
+            or type(sent) is not float
+            or not math.isfinite(sent)
+        ):
+            raise PayloadError(
+                'a probe is {"run": string, "sent": finite number} and nothing else',
+                "invalid probe",
+            )
+        if run != self.run_id:
+            return  # an earlier run's, queued while the gateway was down: heard nothing new
+        now = time.monotonic()
+        if sent > now:
+            raise PayloadError(
+                f"probe sent in the future ({sent:.3f} > {now:.3f})", "invalid probe"
+            )
+        self.probe_back = now
+        pending.events.append(Heard(sent))
+
+    async def probe(self, interval_s: float) -> None:
+        """Publish a probe every ``interval_s`` while connected, until cancelled; say when
+        probes stop coming back (a broker that refuses the topic: see docs/security.md)."""
+        lost_said = False
+        since = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if not self.link.connected.is_set():
+                since = now
+            else:
+                body = orjson.dumps({"run": self.run_id, "sent": now})
+                self.link.publish(self.probe_topic, body, qos=1)
+                back = self.probe_back if self.probe_back is not None else since
+                lost = now - max(back, since) > max(PROBE_LOST_S, 10 * interval_s)
+                if lost and not lost_said:
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "probe not coming back, stale data not judged",
+                        topic=self.probe_topic,
+                        silent_s=round(now - max(back, since), 1),
+                    )
+                elif not lost and lost_said:
+                    log_event(log, logging.INFO, "probe back", topic=self.probe_topic)
+                lost_said = lost
+            await asyncio.sleep(interval_s)
 
     # -- refusing --------------------------------------------------------------------------
 
