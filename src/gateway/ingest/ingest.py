@@ -346,7 +346,15 @@ class Ingest:
                 since = now
             else:
                 body = orjson.dumps({"run": self.run_id, "sent": now})
-                self.link.publish(self.probe_topic, body, qos=1)
+                try:
+                    self.link.publish(self.probe_topic, body, qos=1)
+                except Exception as exc:  # noqa: BLE001 - a probe lost is said, never fatal
+                    self.causes.log(
+                        logging.ERROR,
+                        "probe not published",
+                        f"publish failed ({type(exc).__name__})",
+                        reason=str(exc),
+                    )
                 back = self.probe_back if self.probe_back is not None else since
                 lost = now - max(back, since) > max(PROBE_LOST_S, 10 * interval_s)
                 if lost and not lost_said:
