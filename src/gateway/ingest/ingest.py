@@ -59,6 +59,7 @@ from edge_agent.wire import (
     decode_metrics,
     decode_status,
 )
+from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
 from gateway.ingest.events import (
     AgentStateChanged,
@@ -70,6 +71,7 @@ from gateway.ingest.events import (
 from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.store import RecordStore
+from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
 
@@ -101,6 +103,8 @@ class _Pending:
     message: Message
     entry: bytes | None = None
     record: Callable[[sqlite3.Connection], None] | None = None
+    forget: Callable[[], None] | None = None
+    """Undoes what classifying the message remembered, if its record fails."""
     letter: _Letter | None = None
     readings: list[WireReading] = field(default_factory=list)
     source: tuple[str, str] = ("", "")
@@ -128,6 +132,8 @@ class Ingest:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.agents: dict[tuple[str, str], str] = {}
         self.instruments: dict[tuple[str, str, str], str] = {}
+        self.calibrations: dict[str, str] = {}
+        """Run → SHA-256 of the calibration records stored (one record per run)."""
         self.causes = CauseLog(log)
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
@@ -148,6 +154,7 @@ class Ingest:
             data = f"{root}/{site}/+/data"
             out.append(f"$share/{group}/{data}" if group else data)
             out += [
+                f"{root}/{site}/+/calibrations",
                 f"{root}/{site}/+/status",
                 f"{root}/{site}/+/metrics",
                 f"{root}/{site}/+/instruments/+",
@@ -163,6 +170,8 @@ class Ingest:
         )
         self.instruments = {(r["site"], r["agent"], r["instrument"]): r["state"] for r in rows}
         self.metrics.agents_online = sum(1 for s in self.agents.values() if s == "online")
+        rows = await self.records.query("SELECT run, sha256 FROM calibrations")
+        self.calibrations = {r["run"]: r["sha256"] for r in rows}
 
     # -- loop thread, synchronous: classify and validate -----------------------------------
 
@@ -231,6 +240,8 @@ class Ingest:
             self._status(pending, site, agent)
         elif kind == "metrics":
             self._agent_metrics(pending, site, agent)
+        elif kind == "calibrations":
+            self._calibration(pending, site, agent)
         elif instrument is not None:
             self._instrument(pending, site, agent, instrument)
 
@@ -290,6 +301,30 @@ class Ingest:
                 )
             )
         pending.record = lambda db: _record_instrument(db, site, agent, instrument, state)
+
+    def _calibration(self, pending: _Pending, site: str, agent: str) -> None:
+        record, digest = decode_calibration(pending.message.payload, site, agent)
+        known = self.calibrations.get(record.run)
+        if known is not None and known != digest:
+            raise PayloadError(
+                f"run {record.run} already has a record (SHA-256 {known}); a calibration record "
+                "never changes"
+            )
+        if known is not None:
+            self.metrics.calibrations_duplicate += 1
+            return  # a redelivery: stored already
+        self.calibrations[record.run] = digest
+        self.metrics.calibrations_received += 1
+
+        def forget() -> None:  # its record failed: sent again, it is stored
+            self.calibrations.pop(record.run, None)
+
+        pending.forget = forget
+        log_event(
+            log, logging.INFO, "calibration recorded", site=site, agent=agent, run=record.run,
+            decision=record.decision,
+        )  # fmt: skip
+        pending.record = lambda db: _record_calibration(db, record, digest, site)
 
     def _agent_metrics(self, pending: _Pending, site: str, agent: str) -> None:
         body = decode_metrics(pending.message.payload, site, agent)
@@ -472,6 +507,8 @@ class Ingest:
             # Its readings (if any) are spooled already and stay announced; its own record and
             # the state changes it would have announced are gone.
             pending.record, pending.events = None, []
+            if pending.forget is not None:
+                pending.forget()
             self._letter(
                 pending,
                 f"could not be recorded: {type(exc).__name__}: {exc}",
@@ -569,6 +606,14 @@ def _record_status(
                 ),
             ),
         )
+
+
+def _record_calibration(
+    db: sqlite3.Connection, record: CalibrationRecord, digest: str, site: str
+) -> None:
+    from gateway.records.calibrations import insert
+
+    insert(db, record, digest, site)
 
 
 def _record_instrument(
