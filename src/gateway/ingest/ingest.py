@@ -316,8 +316,9 @@ class Ingest:
         self.calibrations[record.run] = digest
         self.metrics.calibrations_received += 1
 
-        def forget() -> None:  # its record failed: sent again, it is stored
+        def forget() -> None:  # its record failed: not stored, and stored if sent again
             self.calibrations.pop(record.run, None)
+            self.metrics.calibrations_received -= 1
 
         pending.forget = forget
         log_event(

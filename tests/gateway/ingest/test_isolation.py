@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 import gateway.ingest.ingest
+from edge_agent.wire_calibration import encode_calibration
 from tests.gateway.ingest.harness import (
     AGENT,
     ROOT,
@@ -23,6 +24,7 @@ from tests.gateway.ingest.harness import (
     reading,
     status,
 )
+from tests.support.calibration_record import sample_record
 
 NESTED = b"[" * 100_000 + b"]" * 100_000  # ~200 kB, as in the issue
 
@@ -239,6 +241,25 @@ async def test_a_record_that_fails_is_refused_alone_and_the_others_commit(rig: I
     assert row["reason"] == "could not be recorded: IntegrityError: poisoned"
     assert rig.metrics.records_failed == 1 and rig.metrics.payloads_deadlettered == 1
     await assert_still_ingests(rig)
+
+
+async def test_a_calibration_whose_record_fails_is_stored_when_sent_again(rig: IngestRig) -> None:
+    record = sample_record(site=SITE, agent=AGENT)
+    payload = encode_calibration(record)
+    await rig.records.run(
+        lambda db: db.execute(
+            "CREATE TRIGGER poison BEFORE INSERT ON calibrations BEGIN "
+            "SELECT RAISE(ABORT, 'disk trouble'); END"
+        )
+    )
+    failed = await rig.send(f"{ROOT}/calibrations", payload)
+    assert failed.acked and "could not be recorded" in failed.rows[0]["reason"]
+    assert rig.metrics.calibrations_received == 0
+    await rig.records.run(lambda db: db.execute("DROP TRIGGER poison"))
+    again = await rig.send(f"{ROOT}/calibrations", payload)  # the bench sends it again
+    assert again.acked and again.rows == []
+    assert [r["run"] for r in await rig.query("SELECT run FROM calibrations")] == [record.run]
+    assert rig.metrics.calibrations_received == 1 and rig.metrics.calibrations_duplicate == 0
 
 
 @pytest.mark.parametrize(
