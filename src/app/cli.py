@@ -21,7 +21,7 @@ from core.i18n import LANGUAGES, language, t
 from core.logs import setup_logging
 from core.secrets import EnvSecret
 from edge_agent.config import AgentConfig
-from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
+from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
 
 # The gateway is imported only by the commands that run or describe one: an agent-only install
 # (``etalon agent``, ``etalon check`` on agent configs, ``etalon sim``) never loads it.
@@ -35,6 +35,7 @@ SCHEMA_NAMES = (
     "wire-readings",
     "wire-agent-status",
     "wire-instrument-state",
+    "wire-agent-metrics",
     "alerts-webhook",
     "alerts-mqtt-event",
     "alerts-mqtt-state",
@@ -70,6 +71,7 @@ def schema_models() -> dict[str, Any]:
         "wire-readings": ReadingBatch,
         "wire-agent-status": AgentStatus,
         "wire-instrument-state": InstrumentState,
+        "wire-agent-metrics": AgentMetricsMessage,
         "alerts-webhook": WebhookNotification,
         "alerts-mqtt-event": AlertEventMessage,
         "alerts-mqtt-state": AlertStateMessage,

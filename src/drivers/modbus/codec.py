@@ -80,6 +80,8 @@ def decode(
         needed = struct.calcsize(_STRUCT_FORMAT[kind]) // 2
         if len(registers) != needed:
             raise DecodeError(f"{kind} needs {needed} registers, got {len(registers)}")
+    elif not registers:
+        raise DecodeError(f"{kind} needs at least one register, got none")
     return decoder(kind, order, bit, encoding, length)(registers)
 
 
