@@ -1,4 +1,4 @@
-"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards."""
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, hub."""
 
 from __future__ import annotations
 
@@ -35,11 +35,20 @@ SCHEMA_NAMES = (
     "alerts-webhook",
     "alerts-mqtt-event",
     "alerts-mqtt-state",
+    "hub-config",
+    "hub-export",
+    "ledger-segment",
+    "ledger-checkpoint",
+    "ledger-head",
 )
 
 
 def config_model(kind: str) -> type[BaseModel]:
-    """The model of a config kind (``agent``, ``gateway``, ``demo``)."""
+    """The model of a config kind (``agent``, ``gateway``, ``hub``, ``demo``)."""
+    if kind == "hub":
+        from hub.config import HubConfig
+
+        return HubConfig
     if kind == "gateway":
         from gateway.config import GatewayConfig
 
@@ -51,6 +60,9 @@ def schema_models() -> dict[str, Any]:
     """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
+    from hub.config import HubConfig
+    from hub.exports import SCHEMAS as HUB_SCHEMAS
+    from ledger import SCHEMAS as LEDGER_SCHEMAS
 
     models: dict[str, Any] = {
         "agent-config": AgentConfig,
@@ -62,13 +74,19 @@ def schema_models() -> dict[str, Any]:
         "alerts-webhook": WebhookNotification,
         "alerts-mqtt-event": AlertEventMessage,
         "alerts-mqtt-state": AlertStateMessage,
+        "hub-config": HubConfig,
+        **HUB_SCHEMAS,
+        **LEDGER_SCHEMAS,
     }
     assert tuple(models) == SCHEMA_NAMES
     return models
 
 
 def config_kind(data: dict[str, Any]) -> str:
-    """Which config a YAML mapping is: a gateway has ``store``, an agent ``spool``, else demo."""
+    """Which config a YAML mapping is: a gateway has ``store``, an agent ``spool``, a hub
+    ``database``, else demo."""
+    if "database" in data and "store" not in data:
+        return "hub"
     if "store" in data or "records" in data:
         return "gateway"
     if "spool" in data:
@@ -159,6 +177,20 @@ def gateway_main(config_path: Path) -> int:
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon gateway: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK
+
+
+def serve_hub(config: Any) -> int:
+    """Run the national hub until SIGINT/SIGTERM."""
+    from hub.service import Hub
+
+    setup_logging(config.log.level, config.log.format)
+    try:
+        asyncio.run(run_until_signal(Hub(config).run))
+    except (EtalonError, BaseExceptionGroup, OSError) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon hub: {message}", file=sys.stderr)
         return code
     return EXIT_OK
 
@@ -332,6 +364,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "hub":
+        from hub.cli import add_hub_parser
+
+        add_hub_parser(sub)
+    else:
+        sub.add_parser("hub", help="the national hub: run it, enrol and revoke labs, links")
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -367,6 +406,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "hub":
+        from hub.cli import hub_main
+
+        return hub_main(args, serve_hub)
     return 2
 
 
