@@ -85,10 +85,14 @@ def _reason(exc: psycopg.Error) -> str:
 
 
 async def connect(config: DatabaseConfig, *, replica: bool = False) -> Connection:
-    """One connection (for a command); StoreError names the reason."""
+    """One connection (for a command), in autocommit: its work goes in explicit
+    ``conn.transaction()`` blocks, which then commit (inside an implicit transaction they would
+    only be savepoints, rolled back at close). StoreError names the reason."""
     url = config.replica_url if replica and config.replica_url else config.url
     try:
-        return await psycopg.AsyncConnection.connect(url, **connect_kwargs(config))
+        return await psycopg.AsyncConnection.connect(
+            url, autocommit=True, **connect_kwargs(config)
+        )
     except psycopg.Error as exc:
         raise StoreError(f"database: cannot connect: {_reason(exc)}") from None
 
@@ -152,7 +156,7 @@ async def migrate(conn: Connection) -> list[Migration]:
                     logging.INFO,
                     "migration applied",
                     version=migration.version,
-                    name=migration.name,
+                    migration=migration.name,
                 )
         finally:
             await conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))

@@ -40,6 +40,11 @@ log = logging.getLogger("etalon.hub")
 MALFORMED: Final = "malformed"
 REVOKED: Final = "revoked"
 TOO_LARGE: Final = "too_large"
+RESERVED_LOG_FIELDS: Final = frozenset(
+    {"lab", "reason", "code", "level", "event"}
+    | set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__)
+    | {"message", "asctime"}
+)
 
 
 @dataclass(frozen=True)
@@ -288,7 +293,10 @@ class Ingest:
                 body["sha256"] = sha256
             await self.audit.append(conn, SEGMENT_REFUSED, lab, "hub", body)
         self.refused += 1
-        log_event(log, logging.WARNING, "push refused", lab=lab, reason=reason, code=code, **plain)
+        # The verifier's values go in the log too, but never over the line's own fields or
+        # the attributes of a LogRecord (a parameter named "name" or "lab" would break it).
+        extra = {k: v for k, v in plain.items() if k not in RESERVED_LOG_FIELDS}
+        log_event(log, logging.WARNING, "push refused", lab=lab, reason=reason, code=code, **extra)
         return PushOutcome(
             False,
             _head_of(lab, head_row),

@@ -267,3 +267,64 @@ def _date(ns: int) -> str:
     import datetime as dt
 
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).date().isoformat()
+
+
+LEDGER_TABLES = """
+CREATE TABLE IF NOT EXISTS ledger (
+    seq INTEGER PRIMARY KEY, ts_ns INTEGER NOT NULL, kind TEXT NOT NULL,
+    subject TEXT NOT NULL, actor TEXT NOT NULL, body_json TEXT NOT NULL,
+    prev TEXT NOT NULL, hash TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS ledger_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+"""The ledger's tables as the gateway's record store makes them (gateway.records.ledger_schema)."""
+
+
+class LabStore:
+    """A lab gateway's record store on disk: a ``LabLedger`` written into the ``ledger`` table
+    of a SQLite file and its signed checkpoints into the checkpoints file beside it — what
+    ``gateway.hubsync.LedgerSource`` reads."""
+
+    def __init__(self, lab: LabLedger, directory: Path) -> None:
+        import sqlite3
+
+        self.lab = lab
+        directory.mkdir(parents=True, exist_ok=True)
+        self.path = directory / f"{lab.lab}.records.db"
+        self.checkpoints = directory / f"{lab.lab}.records.checkpoints"
+        with contextlib.closing(sqlite3.connect(self.path)) as db, db:
+            db.executescript(LEDGER_TABLES)
+            db.execute(
+                "INSERT OR IGNORE INTO ledger_meta VALUES ('ledger', ?)", (lab.lab,)
+            )
+        self._checkpoints_written = 0
+
+    def flush(self) -> None:
+        """Store the entries and checkpoints the lab made since the last flush."""
+        import sqlite3
+
+        from ledger import CheckpointFile
+
+        with contextlib.closing(sqlite3.connect(self.path)) as db, db:
+            stored = db.execute("SELECT coalesce(max(seq), 0) FROM ledger").fetchone()[0]
+            db.executemany(
+                "INSERT INTO ledger VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [tuple(e) for e in self.lab.entries if e.seq > stored],
+            )
+        file = CheckpointFile(self.checkpoints)
+        for checkpoint in self.lab.checkpoints[self._checkpoints_written :]:
+            file.append(checkpoint)
+        self._checkpoints_written = len(self.lab.checkpoints)
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> None:
+        """Raw SQL on the store (the tests' tampering)."""
+        import sqlite3
+
+        with contextlib.closing(sqlite3.connect(self.path)) as db, db:
+            db.execute(sql, params)
+
+    def source(self) -> Any:
+        """The gateway's reader of this store."""
+        from gateway.hubsync import LedgerSource
+
+        return LedgerSource(self.path, self.checkpoints)
