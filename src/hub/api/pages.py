@@ -20,6 +20,7 @@ import orjson
 from fastapi import APIRouter, HTTPException, Request, Response
 from fastapi.responses import HTMLResponse, RedirectResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import InvalidInputError
 from hub.api.auth import PUBLIC, TOKEN_COOKIE, Principal, Role, StaffTokens, principal_of
@@ -176,7 +177,7 @@ async def _caller(request: Request, role: Role) -> Principal:
 
 async def page_errors(request: Request, exc: Exception) -> Response:
     """HTTP errors of pages as pages (the API's stay JSON)."""
-    assert isinstance(exc, HTTPException)
+    assert isinstance(exc, StarletteHTTPException)  # a route's, or starlette's own 404/405
     if request.url.path.startswith("/ui"):
         return error_page(request, exc.status_code, str(exc.detail))
     from fastapi.exception_handlers import http_exception_handler
