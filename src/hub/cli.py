@@ -36,7 +36,7 @@ from pydantic import ValidationError
 from core.config_loader import load_config
 from core.errors import ConfigError, EtalonError, InvalidInputError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
-from core.i18n import language
+from core.i18n import language, t
 from hub.audit import HubAudit, verify_audit
 from hub.config import HubConfig
 from hub.db import Connection, connect, migrate, pending_migrations, shipped_migrations
@@ -223,12 +223,12 @@ def hub_main(args: argparse.Namespace, serve: Callable[[HubConfig], int]) -> int
     lang = language(getattr(args, "lang", None))
     path: Path | None = getattr(args, "config", None)
     if path is None:
-        print("etalon hub: -c/--config is required (the hub's hub.yaml)", file=sys.stderr)
+        print(f"etalon hub: {ui('hub.cli.config_required', lang)}", file=sys.stderr)
         return 2
     try:
         config = load_config(path, HubConfig)
     except ConfigError as exc:
-        print(f"etalon hub: invalid config {path}", file=sys.stderr)
+        print(f"etalon hub: {t('config.invalid', lang, file=path)}", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_CONFIG

@@ -43,6 +43,10 @@ HUB_MESSAGES: MessageTable = {
     "hub.reason.revoked": {"en": "lab revoked", "vi": "phòng thí nghiệm bị thu hồi"},
     "hub.reason.too_large": {"en": "too large", "vi": "quá lớn"},
     # -- the command line ---------------------------------------------------------------------
+    "hub.cli.config_required": {
+        "en": "-c/--config is required (the hub's hub.yaml)",
+        "vi": "cần -c/--config (tệp hub.yaml của trung tâm)",
+    },
     "hub.cli.enrolled": {
         "en": "lab {lab} enrolled with key {key}\n"
         "push token (shown once — give it to the lab for its gateway's hub.token):\n{token}",
