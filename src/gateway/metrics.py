@@ -33,6 +33,10 @@ class GatewayMetrics:
     standards_evaluations_skipped: int = 0
     standards_evaluation_ms: float = 0.0
     standards_evaluation_ms_max: float = 0.0
+    calibrations_received: int = 0
+    """Calibration records stored (one per run)."""
+    calibrations_duplicate: int = 0
+    """Redeliveries of a stored record (same hash), taken as such."""
 
     def snapshot(self) -> dict[str, int | float]:
         """All counters and gauges."""

@@ -10,7 +10,18 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import alerts, audit, fleet, problems, readings, standards, system, ui, views
+from gateway.api import (
+    alerts,
+    audit,
+    calibrations,
+    fleet,
+    problems,
+    readings,
+    standards,
+    system,
+    ui,
+    views,
+)
 from gateway.api.auth import TokenBook
 from gateway.api.context import ApiContext
 
@@ -22,6 +33,7 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     standards.router,
     alerts.router,
+    calibrations.router,
     ui.router,
 ]
 """Every router of the API; a feature adds its own module and one entry here."""
