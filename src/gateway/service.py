@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
     from gateway.api.views import LimitsProvider
+    from gateway.hubsync.sync import HubSync
     from gateway.standards.service import StandardsService
 
 log = logging.getLogger("etalon.gateway")
@@ -55,6 +56,8 @@ class Gateway:
         self.limits: LimitsProvider | None = None
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
+        self.hubsync: HubSync | None = None
+        """The push of the record ledger to the national hub, when ``hub:`` is configured."""
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -175,6 +178,12 @@ class Gateway:
                     tasks.append(group.create_task(self.standards.run(), name="standards"))
                 if self.alerts is not None:
                     tasks.append(group.create_task(self.alerts.run(), name="alerts"))
+                if cfg.hub is not None:
+                    from gateway.hubsync.sync import HubSync, source_of
+
+                    self.hubsync = HubSync(cfg.hub, source_of(cfg.records.path))
+                    self.hubsync.check()
+                    tasks.append(group.create_task(self.hubsync.run(), name="hubsync"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -213,6 +222,7 @@ class Gateway:
             alerts=self.alerts,
             standards=self.standards,
             limits=self.limits,
+            hubsync=self.hubsync,
         )
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")

@@ -90,9 +90,7 @@ async def connect(config: DatabaseConfig, *, replica: bool = False) -> Connectio
     only be savepoints, rolled back at close). StoreError names the reason."""
     url = config.replica_url if replica and config.replica_url else config.url
     try:
-        return await psycopg.AsyncConnection.connect(
-            url, autocommit=True, **connect_kwargs(config)
-        )
+        return await psycopg.AsyncConnection.connect(url, autocommit=True, **connect_kwargs(config))
     except psycopg.Error as exc:
         raise StoreError(f"database: cannot connect: {_reason(exc)}") from None
 

@@ -46,14 +46,34 @@ def test_migrate_enrol_list_revoke(
     assert code == 0 and "001_initial" in out
     assert run(capsys, "hub", "migrate", "-c", c, "--check")[0] == 0
     code, out, _ = run(
-        capsys, "hub", "enrol", "-c", c, "--lab", "lab-a", "--key", str(key_file(tmp_path)),
-        "--name", "Phòng đo lường A", "--province", "Huế",
+        capsys,
+        "hub",
+        "enrol",
+        "-c",
+        c,
+        "--lab",
+        "lab-a",
+        "--key",
+        str(key_file(tmp_path)),
+        "--name",
+        "Phòng đo lường A",
+        "--province",
+        "Huế",
     )
     assert code == 0, out
     token = out.strip().splitlines()[-1]
     assert token.startswith("etalon-") or len(token) >= 32
     code, out, err = run(
-        capsys, "--lang", "vi", "hub", "enrol", "-c", c, "--lab", "lab-b", "--key",
+        capsys,
+        "--lang",
+        "vi",
+        "hub",
+        "enrol",
+        "-c",
+        c,
+        "--lab",
+        "lab-b",
+        "--key",
         str(key_file(tmp_path, "b.pub")),
     )
     assert code == 0 and "đã đăng ký phòng thí nghiệm lab-b" in out, err
@@ -75,8 +95,18 @@ def test_links(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     run(capsys, "hub", "migrate", "-c", c)
     run(capsys, "hub", "enrol", "-c", c, "--lab", "nmi", "--key", str(key_file(tmp_path)))
     code, out, err = run(
-        capsys, "hub", "link", "add", "-c", c, "--from", "nmi/N1", "--kcdb", "CCEM-K4",
-        "--valid-until", "2030-01-01",
+        capsys,
+        "hub",
+        "link",
+        "add",
+        "-c",
+        c,
+        "--from",
+        "nmi/N1",
+        "--kcdb",
+        "CCEM-K4",
+        "--valid-until",
+        "2030-01-01",
     )
     assert code == 0, err
     code, out, _ = run(capsys, "hub", "link", "list", "-c", c, "--json")
@@ -93,8 +123,10 @@ def test_links(config: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str])
     [
         (["link", "add", "--from", "nmiN1", "--kcdb", "X"], "--from: give LAB/STANDARD"),
         (["link", "add", "--from", "nmi/N1", "--to", "lab-b"], "--to: give LAB/STANDARD"),
-        (["link", "add", "--from", "nmi/N1", "--national", "X", "--valid-until", "soon"],
-         "--valid-until"),
+        (
+            ["link", "add", "--from", "nmi/N1", "--national", "X", "--valid-until", "soon"],
+            "--valid-until",
+        ),
         (["link", "add", "--from", "nmi/N1", "--to", "nmi/N1"], "traceable to itself"),
         (["link", "add", "--from", "nmi/N\x1b[31m", "--kcdb", "X"], "from_standard"),
         (["link", "add", "--from", "ghost/N1", "--kcdb", "X"], "ghost is not enrolled"),
@@ -158,7 +190,10 @@ def test_config_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     unreachable = write_yaml(
         tmp_path / "down.yaml",
         {
-            "database": {"url": "host=127.0.0.1 port=1 dbname=hub user=hub", "connect_timeout_s": 2},
+            "database": {
+                "url": "host=127.0.0.1 port=1 dbname=hub user=hub",
+                "connect_timeout_s": 2,
+            },
             "key_file": str(tmp_path / "k"),
         },
     )

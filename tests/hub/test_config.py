@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from app.cli import main
-from gateway.hubsync import HubSyncConfig
+from gateway.hubsync.config import HubSyncConfig
 from hub.config import HubConfig
 from tests.support.processes import write_yaml
 
@@ -48,10 +48,16 @@ def test_a_minimal_hub_config() -> None:
         ({"id": "hub with spaces"}, "id", "pattern"),
         ({"api": {"port": 70000}}, "api.port", "less than"),
         ({"api": {"max_segment_bytes": 10}}, "api.max_segment_bytes", "greater"),
-        ({"api": {"tokens": [{"name": "a", "role": "root", "token": {"env": "T"}}]}},
-         "api.tokens.0.role", "viewer"),
-        ({"api": {"tokens": [{"name": "a", "role": "admin", "token": "inline-secret-123456"}]}},
-         "api.tokens.0.token", ""),
+        (
+            {"api": {"tokens": [{"name": "a", "role": "root", "token": {"env": "T"}}]}},
+            "api.tokens.0.role",
+            "viewer",
+        ),
+        (
+            {"api": {"tokens": [{"name": "a", "role": "admin", "token": "inline-secret-123456"}]}},
+            "api.tokens.0.token",
+            "",
+        ),
         ({"due_soon_days": -1}, "due_soon_days", "greater"),
         ({"key_file": None}, "key_file", ""),
         ({"unknown": 1}, "unknown", "Extra inputs"),
@@ -73,12 +79,13 @@ def test_tokens_unique_long_and_resolved(monkeypatch: pytest.MonkeyPatch) -> Non
     token = {"name": "a", "role": "admin", "token": {"env": "A"}}
     with pytest.raises(ValidationError, match="at least 16"):
         HubConfig.model_validate(
-            with_(BASE, api={"tokens": [token, {"name": "b", "role": "viewer", "token": {"env": "B"}}]})
+            with_(
+                BASE,
+                api={"tokens": [token, {"name": "b", "role": "viewer", "token": {"env": "B"}}]},
+            )
         )
     with pytest.raises(ValidationError, match="same secret"):
-        HubConfig.model_validate(
-            with_(BASE, api={"tokens": [token, token | {"name": "b"}]})
-        )
+        HubConfig.model_validate(with_(BASE, api={"tokens": [token, token | {"name": "b"}]}))
     with pytest.raises(ValidationError, match="unique"):
         HubConfig.model_validate(with_(BASE, api={"tokens": [token, token]}))
 

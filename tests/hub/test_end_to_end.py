@@ -26,7 +26,8 @@ from typing import Any
 import httpx
 import psycopg
 
-from gateway.hubsync import HubSync, HubSyncConfig, HubUnreachable, SyncState
+from gateway.hubsync.config import HubSyncConfig
+from gateway.hubsync.sync import HubSync, HubUnreachable, SyncState
 from ledger import Checkpoint, SigningKey, export_segment
 from tests.support.certs import make_ca_and_server
 from tests.support.hub import (
@@ -167,9 +168,7 @@ def test_three_labs_one_hub(tmp_path: Path, postgres: PostgresServer, hub_databa
                 del os.environ[name]
 
 
-def _scenario(
-    tmp_path: Path, hub: HubUnderTest, postgres: PostgresServer, dbname: str
-) -> None:
+def _scenario(tmp_path: Path, hub: HubUnderTest, postgres: PostgresServer, dbname: str) -> None:
     # -- three labs, each its own store and key --------------------------------------------
     nmi = LabLedger("nmi")
     lab_b = LabLedger("lab-b")
@@ -284,9 +283,7 @@ def _scenario(
     nmi.checkpoint()
     nmi.audit("later")
     nmi.checkpoint()
-    later = export_segment(
-        nmi.entries, nmi.checkpoints, ledger="nmi", from_seq=len(nmi.entries)
-    )
+    later = export_segment(nmi.entries, nmi.checkpoints, ledger="nmi", from_seq=len(nmi.entries))
     r = push_raw(hub, "nmi", tokens["nmi"], later.to_json())
     assert (r.status_code, r.json()["reason"]) == (409, "gap"), r.text
     # 3. entries swapped inside a segment.
@@ -322,9 +319,7 @@ def _scenario(
         r = client.get("/api/v1/refusals", headers=bearer("HUB_OPS_TOKEN"))
         assert r.status_code == 200, r.text
         refusals = r.json()["refusals"]
-        assert r.json() == client.get(
-            "/api/v1/refusals", headers=bearer("HUB_ADMIN_TOKEN")
-        ).json()
+        assert r.json() == client.get("/api/v1/refusals", headers=bearer("HUB_ADMIN_TOKEN")).json()
         assert client.get("/api/v1/refusals").status_code in (401, 403)
         page = client.get("/ui/refusals", params={"lang": "vi"}, headers=bearer("HUB_OPS_TOKEN"))
         assert page.status_code == 200 and "lab-c" in page.text
@@ -332,8 +327,7 @@ def _scenario(
     assert len(reasons) == 4 and "gap" in reasons and "edited" in reasons, reasons
     assert all(row["messages"]["vi"] and row["messages"]["en"] for row in refusals)
     audit_kinds = [
-        row[0]
-        for row in stored(postgres, dbname, "SELECT kind FROM hub_audit ORDER BY seq")
+        row[0] for row in stored(postgres, dbname, "SELECT kind FROM hub_audit ORDER BY seq")
     ]
     assert audit_kinds.count("segment.refused") == 4
     assert audit_kinds.count("lab.enrolled") == 3
@@ -354,9 +348,7 @@ def _scenario(
         assert [(i["lab"], i["item_key"]) for i in overdue["items"]] == [("lab-c", "C1")]
 
         # -- the traceability graph ---------------------------------------------------------
-        graph = client.get(
-            "/api/v1/traceability", params={"lab": "lab-c", "standard": "C1"}
-        ).json()
+        graph = client.get("/api/v1/traceability", params={"lab": "lab-c", "standard": "C1"}).json()
         nodes = {n["key"]: n for n in graph["nodes"]}
         kinds = sorted(n["kind"] for n in graph["nodes"])
         assert kinds == ["kcdb_comparison", "standard", "standard", "standard"]
@@ -364,9 +356,11 @@ def _scenario(
         by_standard = {
             (n["lab"], n["standard"]): key for key, n in nodes.items() if n["kind"] == "standard"
         }
-        c1, b1, n1 = by_standard[("lab-c", "C1")], by_standard[("lab-b", "B1")], by_standard[
-            ("nmi", "N1")
-        ]
+        c1, b1, n1 = (
+            by_standard[("lab-c", "C1")],
+            by_standard[("lab-b", "B1")],
+            by_standard[("nmi", "N1")],
+        )
         assert states[(c1, b1)] == "expired"
         assert states[(b1, n1)] == "ok"
         assert nodes[n1]["national"] == "VN-DCV-1" and not nodes[n1]["breaks"]

@@ -37,9 +37,7 @@ async def enrolled(client: httpx.AsyncClient, lab: LabLedger) -> str:
 
 
 async def push(client: httpx.AsyncClient, lab: str, token: str, body: bytes) -> httpx.Response:
-    return await client.post(
-        f"/api/v1/labs/{lab}/segments", content=body, headers=bearer(token)
-    )
+    return await client.post(f"/api/v1/labs/{lab}/segments", content=body, headers=bearer(token))
 
 
 def rows(postgres: PostgresServer, dbname: str, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -47,7 +45,9 @@ def rows(postgres: PostgresServer, dbname: str, sql: str, *params: Any) -> list[
         return list(conn.execute(sql, params).fetchall())
 
 
-async def test_revoked_lab_is_refused(hub: Hub, postgres: PostgresServer, hub_database: str) -> None:
+async def test_revoked_lab_is_refused(
+    hub: Hub, postgres: PostgresServer, hub_database: str
+) -> None:
     lab = LabLedger("lab-a")
     lab.standard("Z1")
     lab.checkpoint()
@@ -101,8 +101,11 @@ async def test_a_repeated_or_overlapping_push_adds_nothing(
         (b"not json", "malformed"),
         (b"[]", "malformed"),
         (b"[" * 100_000 + b"]" * 100_000, "malformed"),
-        (b'{"format":"etalon-ledger/1","ledger":"lab-a","from_seq":1,"to_seq":1,'
-         b'"entries":[],"checkpoints":[]}', "malformed"),
+        (
+            b'{"format":"etalon-ledger/1","ledger":"lab-a","from_seq":1,"to_seq":1,'
+            b'"entries":[],"checkpoints":[]}',
+            "malformed",
+        ),
         (b"\xff\xfe garbage", "malformed"),
     ],
 )

@@ -97,9 +97,7 @@ async def running_hub(settings: dict[str, Any] | HubConfig) -> AsyncIterator[Hub
 class LabLedger:
     """A lab's ledger and its checkpoints, made the way a gateway's record store makes them."""
 
-    def __init__(
-        self, lab: str, key: SigningKey | None = None, start_ns: int = BASE_NS
-    ) -> None:
+    def __init__(self, lab: str, key: SigningKey | None = None, start_ns: int = BASE_NS) -> None:
         self.lab = lab
         self.key = key or SigningKey.generate()
         self.now = start_ns
@@ -243,7 +241,9 @@ class LabLedger:
 
     # -- segments -------------------------------------------------------------------------------
 
-    def segment(self, from_seq: int, to_seq: int | None = None, max_entries: int = 10_000) -> Segment:
+    def segment(
+        self, from_seq: int, to_seq: int | None = None, max_entries: int = 10_000
+    ) -> Segment:
         """The segment from ``from_seq`` to a checkpoint."""
         return export_segment(
             self.entries,
@@ -285,18 +285,16 @@ class LabStore:
     of a SQLite file and its signed checkpoints into the checkpoints file beside it — what
     ``gateway.hubsync.LedgerSource`` reads."""
 
-    def __init__(self, lab: LabLedger, directory: Path) -> None:
+    def __init__(self, lab: LabLedger, directory: Path, filename: str = "records.db") -> None:
         import sqlite3
 
         self.lab = lab
         directory.mkdir(parents=True, exist_ok=True)
-        self.path = directory / f"{lab.lab}.records.db"
-        self.checkpoints = directory / f"{lab.lab}.records.checkpoints"
+        self.path = directory / filename
+        self.checkpoints = self.path.with_name(self.path.stem + ".checkpoints")
         with contextlib.closing(sqlite3.connect(self.path)) as db, db:
             db.executescript(LEDGER_TABLES)
-            db.execute(
-                "INSERT OR IGNORE INTO ledger_meta VALUES ('ledger', ?)", (lab.lab,)
-            )
+            db.execute("INSERT OR IGNORE INTO ledger_meta VALUES ('ledger', ?)", (lab.lab,))
         self._checkpoints_written = 0
 
     def flush(self) -> None:
@@ -325,6 +323,6 @@ class LabStore:
 
     def source(self) -> Any:
         """The gateway's reader of this store."""
-        from gateway.hubsync import LedgerSource
+        from gateway.hubsync.sync import source_of
 
-        return LedgerSource(self.path, self.checkpoints)
+        return source_of(self.path)

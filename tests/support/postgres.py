@@ -156,7 +156,9 @@ class PostgresServer:
         """Drop a test's database (closing what is still connected to it)."""
         with (
             contextlib.suppress(psycopg.Error),
-            psycopg.connect(self.conninfo("postgres"), password=self.password, autocommit=True) as conn,
+            psycopg.connect(
+                self.conninfo("postgres"), password=self.password, autocommit=True
+            ) as conn,
         ):
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 

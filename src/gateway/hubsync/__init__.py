@@ -1,6 +1,4 @@
-"""Push the gateway's signed record ledger to the national hub (issue 16; docs/hub.md)."""
+"""Push the gateway's signed record ledger to the national hub (issue 16; docs/hub.md).
 
-from gateway.hubsync.config import HubSyncConfig
-from gateway.hubsync.sync import HubSync, HubUnreachable, LedgerSource, Refusal, SyncState
-
-__all__ = ["HubSync", "HubSyncConfig", "HubUnreachable", "LedgerSource", "Refusal", "SyncState"]
+``gateway.hubsync.config`` is imported with every gateway config (light); the pusher itself is
+``gateway.hubsync.sync`` (httpx), imported only when a ``hub:`` section is configured."""

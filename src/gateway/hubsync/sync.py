@@ -27,7 +27,7 @@ import httpx
 import orjson
 
 from core.backoff import BackoffTimer
-from core.errors import StoreError
+from core.errors import ConfigError, StoreError
 from core.logs import log_event
 from gateway.hubsync.config import HubSyncConfig
 from ledger import Checkpoint, CheckpointFile, Entry, LedgerError, Segment, export_segment
@@ -69,9 +69,7 @@ class LedgerSource:
             return None
         try:
             with contextlib.closing(self._connect()) as db:
-                row = db.execute(
-                    "SELECT value FROM ledger_meta WHERE key='ledger'"
-                ).fetchone()
+                row = db.execute("SELECT value FROM ledger_meta WHERE key='ledger'").fetchone()
         except sqlite3.Error:
             return None
         return None if row is None else str(row[0])
@@ -114,10 +112,11 @@ class LedgerSource:
                 return None
             to_seq = min(beyond)
             if to_seq - from_seq + 1 > MAX_SEGMENT_ENTRIES:
+                end = from_seq + MAX_SEGMENT_ENTRIES - 1
                 raise StoreError(
-                    f"no checkpoint signs entries {from_seq} to {from_seq + MAX_SEGMENT_ENTRIES - 1}"
-                    f": a segment holds at most {MAX_SEGMENT_ENTRIES} entries (sign checkpoints "
-                    "more often: records.ledger.checkpoint_every_entries)"
+                    f"no checkpoint signs entries {from_seq} to {end}: a segment holds at "
+                    f"most {MAX_SEGMENT_ENTRIES} entries (sign checkpoints more often: "
+                    "records.ledger.checkpoint_every_entries)"
                 )
             max_entries = to_seq - from_seq + 1
         try:
@@ -232,6 +231,13 @@ def _head_count(answer: Any) -> int:
     return count
 
 
+def source_of(records_path: Path, checkpoints_file: Path | None = None) -> LedgerSource:
+    """The ledger of a gateway's record store: its SQLite file and the checkpoints file beside
+    it (``<records file stem>.checkpoints``, as the record store writes it)."""
+    checkpoints = checkpoints_file or records_path.with_name(records_path.stem + ".checkpoints")
+    return LedgerSource(records_path, checkpoints)
+
+
 class HubSync:
     """Pushes one gateway's ledger to the hub (see the module doc)."""
 
@@ -249,6 +255,21 @@ class HubSync:
         self._refused_digest: str | None = None
         self._refused_at = 0.0
         self._client: httpx.AsyncClient | None = None
+
+    def check(self) -> None:
+        """Refuse at start what cannot work: a token that does not resolve, an unreadable CA
+        file (ConfigError names the field)."""
+        problems = []
+        try:
+            self.config.token.resolve()
+        except ValueError as exc:
+            problems.append(f"hub.token: {exc}")
+        try:
+            _tls(self.config)
+        except StoreError as exc:
+            problems.append(str(exc))
+        if problems:
+            raise ConfigError(problems)
 
     async def __aenter__(self) -> HubSync:
         self._client = httpx.AsyncClient(
@@ -305,9 +326,7 @@ class HubSync:
             segment = await asyncio.to_thread(
                 self.source.segment, lab, count + 1, self.config.max_entries
             )
-            self.state.waiting_for_checkpoint = (
-                segment is None and self.state.local_count > count
-            )
+            self.state.waiting_for_checkpoint = segment is None and self.state.local_count > count
             if segment is None:
                 return taken
             body = segment.to_json()
@@ -345,9 +364,7 @@ class HubSync:
             return {}
         return answer if isinstance(answer, dict) else {}
 
-    def _refused(
-        self, status: int, answer: dict[str, Any], segment: Segment, digest: str
-    ) -> None:
+    def _refused(self, status: int, answer: dict[str, Any], segment: Segment, digest: str) -> None:
         messages = answer.get("messages")
         plain = {
             str(k): str(v)[:500]
@@ -383,8 +400,13 @@ class HubSync:
 
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Push every ``interval_s`` (backing off while the hub is unreachable) until ``stop``."""
+        async with contextlib.AsyncExitStack() as stack:
+            if self._client is None:
+                await stack.enter_async_context(self)
+            await self._loop(stop or asyncio.Event())
+
+    async def _loop(self, stop: asyncio.Event) -> None:
         backoff = BackoffTimer(self.config.backoff)
-        stop = stop or asyncio.Event()
         reported = False
         while not stop.is_set():
             delay = self.config.interval_s
@@ -399,7 +421,11 @@ class HubSync:
                 delay = backoff.next_delay()
                 if not reported:
                     log_event(
-                        log, logging.WARNING, "hub unreachable", hub=self.config.url, reason=str(exc)
+                        log,
+                        logging.WARNING,
+                        "hub unreachable",
+                        hub=self.config.url,
+                        reason=str(exc),
                     )
                     reported = True
             except StoreError as exc:
