@@ -194,8 +194,8 @@ def test_checkpoints_far_apart(tmp_path: Path) -> None:
 
 def test_a_token_that_does_not_resolve_is_a_config_error(tmp_path: Path) -> None:
     sync = HubSync(config(token={"env": "NOT_SET_ANYWHERE"}), source(tmp_path))
-    with pytest.raises(ConfigError, match="hub.token"):
+    with pytest.raises(ConfigError, match=r"hub\.token"):
         sync.check()
     sync = HubSync(config(ca_file=str(tmp_path / "none.pem")), source(tmp_path))
-    with pytest.raises(ConfigError, match="hub.ca_file"):
+    with pytest.raises(ConfigError, match=r"hub\.ca_file"):
         sync.check()
