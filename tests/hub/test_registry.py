@@ -14,7 +14,6 @@ import httpx
 import pytest
 
 from hub.exports import RegistryExport
-from hub.service import Hub
 from tests.support.hub import NS_PER_DAY, LabLedger, bearer, hub_settings, running_hub, staff_env
 from tests.support.postgres import PostgresServer
 
