@@ -33,10 +33,10 @@ sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
 import psycopg  # noqa: E402
-
-from hub.search import SearchQuery, search  # noqa: E402
 from tests.support.hub import LabLedger, bearer, hub_settings, running_hub, staff_env  # noqa: E402
 from tests.support.postgres import PASSWORD_ENV, PostgresServer  # noqa: E402
+
+from hub.search import SearchQuery, search  # noqa: E402
 
 
 def lab_ledger(name: str, entries: int) -> LabLedger:
