@@ -199,3 +199,40 @@ def test_config_problems(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> 
     )
     code, _, err = run(capsys, "hub", "labs", "-c", str(unreachable))
     assert code == 5 and "cannot connect" in err, err
+
+
+def test_schema_guards(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A hub that may not migrate refuses an older schema; an edited shipped migration and a
+    database newer than the software are refused by name."""
+    import asyncio
+
+    import yaml
+
+    from core.errors import StoreError
+    from hub.config import HubConfig
+    from hub.service import prepare_database
+
+    settings = yaml.safe_load(config.read_text())
+    settings["database"]["migrate_on_start"] = False
+    frozen = HubConfig.model_validate(settings)
+    with pytest.raises(StoreError, match="lacks migrations 001_initial"):
+        asyncio.run(prepare_database(frozen))
+    assert run(capsys, "hub", "migrate", "-c", str(config))[0] == 0
+    asyncio.run(prepare_database(frozen))  # up to date: starts
+    url = settings["database"]["url"]
+    password = __import__("os").environ["ETALON_TEST_PG_PASSWORD"]
+    with psycopg.connect(url, password=password, autocommit=True) as conn:
+        conn.execute("UPDATE schema_migrations SET sha256 = 'edited' WHERE version = 1")
+    code, _, err = run(capsys, "hub", "migrate", "-c", str(config))
+    assert code == 5 and "differs from the one this database applied" in err, err
+    with psycopg.connect(url, password=password, autocommit=True) as conn:
+        conn.execute("UPDATE schema_migrations SET sha256 = %s WHERE version = 1", (_sha(),))
+        conn.execute("INSERT INTO schema_migrations VALUES (99, 'future', 'x', 0)")
+    code, _, err = run(capsys, "hub", "labs", "-c", str(config))
+    assert code == 5 and "newer than this software" in err, err
+
+
+def _sha() -> str:
+    from hub.db import shipped_migrations
+
+    return shipped_migrations()[0].sha256
