@@ -5,16 +5,20 @@ own, and serves the sync state (last entry pushed, lag, the hub's refusal in en/
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from core.errors import ConfigError
 from gateway.hubsync.config import HubSyncConfig
 from gateway.hubsync.sync import HubSync, HubUnreachable, LedgerSource, source_of
+from ledger import SigningKey
 from tests.support.gateway import API_TOKENS, api_settings, bearer, running_gateway
 from tests.support.hub import LabLedger, LabStore, hub_settings, running_hub, staff_env
 from tests.support.hub import bearer as hub_bearer
@@ -39,66 +43,129 @@ async def test_a_gateway_pushes_its_ledger(
     mosquitto: Mosquitto,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The gateway's own record store and ledger (records.ledger), its own key: what it chains
+    (records.start, a standard registered over its API, a certificate) reaches the hub exactly
+    as stored; an entry edited in the store by raw SQL is refused and shown."""
     for key, value in (staff_env() | API_TOKENS).items():
         monkeypatch.setenv(key, value)
-    lab = LabLedger("lab-gw")
-    lab.standard("Z10")
-    lab.identity("lab-1/agent/dmm")
-    lab.checkpoint()
-    store = LabStore(lab, tmp_path)
-    store.flush()
+    key = SigningKey.open(tmp_path / "lab.ledger.key")
+    records = tmp_path / "records.db"
     async with running_hub(hub_settings(tmp_path, postgres, hub_database)) as hub:
         async with httpx.AsyncClient(base_url=hub.url or "", timeout=30) as client:
             r = await client.post(
                 "/api/v1/admin/labs",
-                json={"lab": "lab-gw", "public_key": lab.key.public_key.to_text(), "name": "GW"},
+                json={"lab": "lab-gw", "public_key": key.public_key.to_text(), "name": "GW"},
                 headers=hub_bearer("HUB_ADMIN_TOKEN"),
             )
+            assert r.status_code == 201, r.text
             monkeypatch.setenv("LAB_HUB_TOKEN", r.json()["token"])
         settings = {
             "site": "lab-1",
             "mqtt": {"port": mosquitto.port},
             "spool": {"path": str(tmp_path / "spool.db")},
             "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
-            "records": {"path": str(store.path)},
+            "records": {
+                "path": str(records),
+                "ledger": {
+                    "id": "lab-gw",
+                    "key_file": str(tmp_path / "lab.ledger.key"),
+                    "checkpoint_every_entries": 1000,
+                    "checkpoint_every_s": 86400,
+                    "publish_checkpoints": False,
+                },
+            },
             "api": api_settings(),
-            "hub": {"url": hub.url, "token": {"env": "LAB_HUB_TOKEN"}, "interval_s": 0.2},
+            "hub": {
+                "url": hub.url,
+                "token": {"env": "LAB_HUB_TOKEN"},
+                "interval_s": 0.2,
+                "backoff": {"initial_s": 0.1, "max_s": 1},
+            },
         }
+
+        async def state(api: httpx.AsyncClient) -> dict[str, Any]:
+            r = await api.get("/api/v1/hub/sync", headers=bearer("VIEW_TOKEN"))
+            assert r.status_code == 200, r.text
+            return dict(r.json())
+
         async with (
             running_gateway(settings) as gateway,
-            httpx.AsyncClient(base_url=gateway.api_url or "", timeout=30) as api,
+            httpx.AsyncClient(base_url=gateway.api_url or "", timeout=60) as api,
         ):
-
-            async def state() -> dict[str, Any]:
-                r = await api.get("/api/v1/hub/sync", headers=bearer("VIEW_TOKEN"))
-                assert r.status_code == 200, r.text
-                return dict(r.json())
-
             assert (await api.get("/api/v1/hub/sync")).status_code == 401
-            done = await wait_for(state, lambda s: s["hub_count"] == 2)
-            assert (done["lab"], done["lag"], done["refusals"]) == ("lab-gw", 0, 0)
-            # New entries, not yet signed: the lag shows, nothing is pushed.
-            lab.audit("one")
-            lab.audit("two")
-            store.flush()
+            done = await wait_for(lambda: state(api), lambda s: s["hub_count"] and s["lag"] == 0)
+            assert (done["lab"], done["refusals"]) == ("lab-gw", 0)
+            pushed = done["hub_count"]
+            standard = {"id": "Z10-01", "kind": "dc_voltage", "nominal": 10, "unit": "V",
+                        "owner_lab": "VMI", "serial": "GW-Z10"}  # fmt: skip
+            made = await api.post("/api/v1/standards", json=standard, headers=bearer("ADMIN_TOKEN"))
+            assert made.status_code == 201, made.text
+            # Not signed yet (a checkpoint comes every 1,000 entries or at stop): it waits.
             waiting = await wait_for(
-                state, lambda s: s["local_count"] == 4 and s["waiting_for_checkpoint"]
+                lambda: state(api), lambda s: s["waiting_for_checkpoint"] and s["lag"]
             )
-            assert waiting["lag"] == 2 and waiting["hub_count"] == 2
-            lab.checkpoint()
-            store.flush()
-            await wait_for(state, lambda s: s["hub_count"] == 4 and s["lag"] == 0)
-            # An entry edited in the store: the hub refuses, the gateway says why in en and vi.
-            lab.audit("three")
-            lab.checkpoint()
-            store.flush()
-            store.execute("UPDATE ledger SET actor = 'mallory' WHERE seq = 5")
-            refused = await wait_for(state, lambda s: s["last_refusal"] is not None)
-            assert refused["last_refusal"]["reason"] == "edited"
-            assert refused["last_refusal"]["status"] == 409
-            messages = refused["last_refusal"]["messages"]
-            assert "5" in messages["en"] and messages["vi"] != messages["en"]
-            assert refused["hub_count"] == 4 and refused["lag"] == 1
+            assert waiting["hub_count"] == pushed
+        # At stop the gateway signed its head (and may have pushed it before it stopped).
+        local = await asyncio.to_thread(ledger_rows, records)
+        pushed = len(rows_at_hub(postgres, hub_database))
+        assert rows_at_hub(postgres, hub_database) == local[:pushed]  # as the gateway chained them
+        # A run without hub: appends and signs entries the hub has not seen; someone edits one.
+        offline = {k: v for k, v in settings.items() if k != "hub"}
+        async with (
+            running_gateway(offline) as gateway,
+            httpx.AsyncClient(base_url=gateway.api_url or "", timeout=60) as api,
+        ):
+            made = await api.post(
+                "/api/v1/standards", json=standard | {"id": "Z10-02"}, headers=bearer("ADMIN_TOKEN")
+            )
+            assert made.status_code == 201, made.text
+        local = await asyncio.to_thread(ledger_rows, records)
+        assert len(local) > pushed
+        await asyncio.to_thread(tamper, records, pushed + 1)
+        async with (
+            running_gateway(settings) as gateway,
+            httpx.AsyncClient(base_url=gateway.api_url or "", timeout=60) as api,
+        ):
+            refused = await wait_for(lambda: state(api), lambda s: s["last_refusal"] is not None)
+        assert refused["last_refusal"]["status"] == 409, refused
+        assert refused["last_refusal"]["reason"] == "edited", refused
+        messages = refused["last_refusal"]["messages"]
+        assert str(pushed + 1) in messages["en"] and messages["vi"] != messages["en"]
+        assert refused["hub_count"] == pushed
+        assert rows_at_hub(postgres, hub_database) == local[:pushed]  # nothing of it stored
+
+
+def ledger_rows(path: Path) -> list[tuple[Any, ...]]:
+    """The gateway's ledger as its record store holds it."""
+    with contextlib.closing(sqlite3.connect(path)) as db:
+        return [
+            tuple(row)
+            for row in db.execute(
+                "SELECT seq, ts_ns, kind, subject, actor, body_json, prev, hash FROM ledger "
+                "ORDER BY seq"
+            )
+        ]
+
+
+def rows_at_hub(postgres: PostgresServer, dbname: str) -> list[tuple[Any, ...]]:
+    with psycopg.connect(postgres.conninfo(dbname), password=postgres.password) as conn:
+        return [
+            tuple(row)
+            for row in conn.execute(
+                "SELECT seq, ts_ns, kind, subject, actor, body_json, prev, hash FROM entries "
+                "WHERE lab = 'lab-gw' ORDER BY seq"
+            )
+        ]
+
+
+def tamper(path: Path, seq: int) -> None:
+    """Edit one entry by raw SQL (the append-only trigger is dropped first, as anyone with the
+    file can)."""
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        db.execute("DROP TRIGGER IF EXISTS ledger_no_update")
+        changed = db.execute("UPDATE ledger SET actor = 'mallory' WHERE seq = ?", (seq,)).rowcount
+        db.commit()
+    assert changed == 1
 
 
 def source(tmp_path: Path) -> LedgerSource:
