@@ -1,5 +1,5 @@
 """The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
-records, calibrate."""
+records, calibrate, hub."""
 
 from __future__ import annotations
 
@@ -41,11 +41,20 @@ SCHEMA_NAMES = (
     "alerts-mqtt-state",
     "calibration-procedure",
     "wire-calibration",
+    "hub-config",
+    "hub-export",
+    "ledger-segment",
+    "ledger-checkpoint",
+    "ledger-head",
 )
 
 
 def config_model(kind: str) -> type[BaseModel]:
-    """The model of a config kind (``agent``, ``gateway``, ``demo``)."""
+    """The model of a config kind (``agent``, ``gateway``, ``hub``, ``demo``)."""
+    if kind == "hub":
+        from hub.config import HubConfig
+
+        return HubConfig
     if kind == "gateway":
         from gateway.config import GatewayConfig
 
@@ -61,6 +70,9 @@ def schema_models() -> dict[str, Any]:
     from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
+    from hub.config import HubConfig
+    from hub.exports import SCHEMAS as HUB_SCHEMAS
+    from ledger import SCHEMAS as LEDGER_SCHEMAS
 
     models: dict[str, Any] = {
         "agent-config": AgentConfig,
@@ -77,6 +89,9 @@ def schema_models() -> dict[str, Any]:
         "alerts-mqtt-state": AlertStateMessage,
         "calibration-procedure": Procedure,
         "wire-calibration": CalibrationMessage,
+        "hub-config": HubConfig,
+        **HUB_SCHEMAS,
+        **LEDGER_SCHEMAS,
     }
     assert tuple(models) == SCHEMA_NAMES
     return models
@@ -84,9 +99,12 @@ def schema_models() -> dict[str, Any]:
 
 def config_kind(data: dict[str, Any]) -> str:
     """Which config a YAML mapping is: a calibration procedure says ``format:
-    etalon.procedure/1``, a gateway has ``store``, an agent ``spool``, else demo."""
+    etalon.procedure/1``, a gateway has ``store``, an agent ``spool``, a hub ``database``,
+    else demo."""
     if data.get("format") == "etalon.procedure/1":
         return "procedure"
+    if "database" in data and "store" not in data:
+        return "hub"
     if "store" in data or "records" in data:
         return "gateway"
     if "spool" in data:
@@ -209,6 +227,20 @@ def gateway_main(config_path: Path) -> int:
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon gateway: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK
+
+
+def serve_hub(config: Any) -> int:
+    """Run the national hub until SIGINT/SIGTERM."""
+    from hub.service import Hub
+
+    setup_logging(config.log.level, config.log.format)
+    try:
+        asyncio.run(run_until_signal(Hub(config).run))
+    except (EtalonError, BaseExceptionGroup, OSError) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon hub: {message}", file=sys.stderr)
         return code
     return EXIT_OK
 
@@ -398,6 +430,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "calibrate", help="run a calibration procedure on the bench; list, show, report, DCC"
         )
 
+    if command == "hub":
+        from hub.cli import add_hub_parser
+
+        add_hub_parser(sub)
+    else:
+        sub.add_parser("hub", help="the national hub: run it, enrol and revoke labs, links")
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -442,6 +481,11 @@ def main(argv: list[str] | None = None) -> int:
         from calibration.cli import calibrate_main
 
         return calibrate_main(args)
+
+    if args.command == "hub":
+        from hub.cli import hub_main
+
+        return hub_main(args, serve_hub)
     return 2
 
 

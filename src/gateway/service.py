@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
     from gateway.api.views import LimitsProvider
+    from gateway.hubsync.sync import HubSync
     from gateway.records.verify import RecordsReport
     from gateway.standards.service import StandardsService
 
@@ -70,6 +71,8 @@ class Gateway:
         )
         self._link: MqttLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.hubsync: HubSync | None = None
+        """The push of the record ledger to the national hub, when ``hub:`` is configured."""
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -250,6 +253,14 @@ class Gateway:
                     probe = ingest.probe(self.alerts.config.tick_s)
                     tasks.append(group.create_task(probe, name="probe"))
                 tasks.append(group.create_task(self.monitor.run(), name="records"))
+                if cfg.hub is not None:
+                    from gateway.hubsync.sync import HubSync, source_of
+
+                    self.hubsync = HubSync(
+                        cfg.hub, source_of(cfg.records.path, cfg.records.checkpoints_path())
+                    )
+                    self.hubsync.check()
+                    tasks.append(group.create_task(self.hubsync.run(), name="hubsync"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -304,6 +315,7 @@ class Gateway:
             standards=self.standards,
             limits=self.limits,
             monitor=self.monitor,
+            hubsync=self.hubsync,
         )
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")
