@@ -13,6 +13,7 @@ from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.api.dashboard_config import DashboardConfig
+from gateway.corrections.config import CorrectionsConfig
 from gateway.records.config import RecordsConfig
 from gateway.standards.config import StandardsConfig
 from gateway.tsdb.config import StoreConfig, WriteConfig
@@ -87,6 +88,10 @@ class GatewayConfig(FrozenModel):
         None, description="Reference standards: certificate files and scheduled drift analytics."
     )
     alerts: AlertsConfig | None = Field(None, description="Alert rules and notifications.")
+    corrections: CorrectionsConfig = Field(
+        default_factory=CorrectionsConfig,
+        description="How linked channels are corrected from their certificates, and judged.",
+    )
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 

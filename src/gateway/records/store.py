@@ -25,6 +25,7 @@ from gateway.records.alerts_schema import ALERTS_MIGRATIONS
 from gateway.records.bodies import RecordConnection, append_audit
 from gateway.records.chain import LedgerSettings, RecordsLedger
 from gateway.records.config import RecordsConfig
+from gateway.records.corrections_schema import CORRECTIONS_MIGRATIONS
 from gateway.records.ledger_schema import LEDGER_MIGRATIONS
 from gateway.records.standards_schema import STANDARDS_MIGRATIONS
 
@@ -70,6 +71,7 @@ MIGRATIONS: dict[str, list[str]] = {
     "standards": STANDARDS_MIGRATIONS,
     "alerts": ALERTS_MIGRATIONS,
     "ledger": LEDGER_MIGRATIONS,
+    "corrections": CORRECTIONS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 

@@ -23,12 +23,16 @@ from core.i18n import register
 from gateway.records.bodies import (
     AUDIT_IMPORTED_KIND,
     AUDIT_KIND,
+    CALIBRATION_LINK_KIND,
     CERTIFICATE_KIND,
     IDENTITY_KIND,
+    INSTRUMENT_CERTIFICATE_KIND,
     STANDARD_KIND,
     audit_body,
+    calibration_link_body,
     certificate_body,
     identity_body,
+    instrument_certificate_body,
     standard_body,
 )
 from gateway.records.chain import ENTRY_COLUMNS, checkpoint_lines, ledger_id_of, trusted_keys
@@ -306,6 +310,26 @@ def _check_certificates(db: sqlite3.Connection) -> RecordsFinding | None:
     )
 
 
+def _check_instrument_certificates(db: sqlite3.Connection) -> RecordsFinding | None:
+    ids = [row[0] for row in db.execute("SELECT id FROM instrument_certificates ORDER BY id")]
+    return _check_records(
+        db,
+        "instrument_certificates",
+        INSTRUMENT_CERTIFICATE_KIND,
+        "instrument-certificate:",
+        ids,
+        instrument_certificate_body,
+    )
+
+
+def _check_calibration_links(db: sqlite3.Connection) -> RecordsFinding | None:
+    ids = [row[0] for row in db.execute("SELECT id FROM calibration_links ORDER BY id")]
+    return _check_records(
+        db, "calibration_links", CALIBRATION_LINK_KIND, "calibration-link:", ids,
+        calibration_link_body,
+    )  # fmt: skip
+
+
 def _check_identities(db: sqlite3.Connection) -> RecordsFinding | None:
     cursor = db.execute(
         "SELECT i.*, l.kind AS entry_kind, l.body_json AS entry_body FROM instrument_identities i "
@@ -363,6 +387,8 @@ LIVE_CHECKS: list[tuple[str, Callable[[sqlite3.Connection], RecordsFinding | Non
     ("standards", _check_standards),
     ("certificates", _check_certificates),
     ("instrument_identities", _check_identities),
+    ("instrument_certificates", _check_instrument_certificates),
+    ("calibration_links", _check_calibration_links),
     ("alerts", _check_alerts),
 ]
 """Each live table and its comparison with the ledger, in the order findings are reported."""

@@ -4,7 +4,11 @@ Schema (see docs/storage.md):
 
 - ``reading`` — tags ``site, agent, instrument, channel, unit`` plus the channel's own tags;
   fields ``value`` (float; booleans as 0/1), ``text`` (string values), ``quality`` (integer:
-  0 good, 1 uncertain, 2 bad), ``u`` (standard uncertainty), ``reason`` (why not good).
+  0 good, 1 uncertain, 2 bad), ``u`` (standard uncertainty), ``reason`` (why not good);
+  for a channel corrected from its certificate (docs/corrections.md) also ``corrected``,
+  ``u_corrected`` (its standard uncertainty), ``certificate`` (the DCC's identifier, string),
+  ``certificate_id`` (the record store's id, integer) and, with a tolerance, ``conformity``
+  (integer: 0 pass, 1 conditional pass, 2 conditional fail, 3 fail).
 - ``etalon_agent`` / ``etalon_gateway`` — self-metrics, tags ``site`` and ``agent``/``gateway``,
   one integer or float field per counter.
 
@@ -71,6 +75,16 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     reason = reading.get("reason")
     if reason:
         tail += f",reason={format_field(reason)}"
+    corrected = reading.get("corrected")
+    if corrected is not None:
+        tail += (
+            f",corrected={corrected!r},u_corrected={reading['u_corrected']!r},"
+            f"certificate={format_field(reading['certificate'])},"
+            f"certificate_id={reading['certificate_id']}i"
+        )
+    conformity = reading.get("conformity")
+    if conformity is not None:
+        tail += f",conformity={conformity}i"
     return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {reading['ts']}"
 
 

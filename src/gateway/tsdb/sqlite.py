@@ -35,6 +35,15 @@ from gateway.tsdb.store import WriteResult
 if TYPE_CHECKING:
     from gateway.analytics.aggregate import PeriodStat
 
+CORRECTION_COLUMNS = {
+    "corrected": "REAL",
+    "u_corrected": "REAL",
+    "certificate": "TEXT",
+    "certificate_id": "INTEGER",
+    "conformity": "INTEGER",
+}
+"""Columns a store made before corrections (issue 19) gains when it is opened."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
@@ -46,6 +55,7 @@ CREATE TABLE IF NOT EXISTS readings (
     series_id INTEGER NOT NULL REFERENCES series(id),
     ts INTEGER NOT NULL,
     value REAL, text TEXT, quality INTEGER NOT NULL, u REAL, reason TEXT,
+    corrected REAL, u_corrected REAL, certificate TEXT, certificate_id INTEGER, conformity INTEGER,
     PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metrics (
@@ -81,6 +91,10 @@ class SqliteStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+            for name, kind in CORRECTION_COLUMNS.items():
+                if name not in columns:
+                    db.execute(f"ALTER TABLE readings ADD COLUMN {name} {kind}")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"sqlite store {self.config.path}: cannot open: {exc}") from exc
         self._db = db
@@ -119,7 +133,12 @@ class SqliteStore:
                     )
                     continue
                 rows.extend(self._reading_rows(db, item))
-            db.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO readings(series_id, ts, value, text, quality, u, reason, "
+                "corrected, u_corrected, certificate, certificate_id, conformity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)", metric_rows)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
@@ -148,6 +167,11 @@ class SqliteStore:
                     QUALITY_CODE[r["quality"]],
                     r.get("u"),
                     r.get("reason"),
+                    r.get("corrected"),
+                    r.get("u_corrected"),
+                    r.get("certificate"),
+                    r.get("certificate_id"),
+                    r.get("conformity"),
                 )
             )
         return rows
