@@ -1,4 +1,5 @@
-"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, records."""
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, records,
+instruments."""
 
 from __future__ import annotations
 
@@ -339,6 +340,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
 
+    if command == "instruments":
+        from app.instruments import add_instruments_parser
+
+        add_instruments_parser(sub)
+    else:
+        sub.add_parser(
+            "instruments",
+            help="calibrated instruments: certificates (DCC) and corrections of their channels",
+        )
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -378,6 +389,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.records.cli import records_main
 
         return records_main(args)
+    if args.command == "instruments":
+        from app.instruments import instruments_main
+
+        return instruments_main(args)
     return 2
 
 

@@ -29,8 +29,8 @@ from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from edge_agent.wire import WireReading
 from gateway.config import GatewayConfig
-from gateway.records.config import RecordsConfig
 from gateway.ingest.events import ReadingsArrived
+from gateway.records.config import RecordsConfig
 from gateway.service import Gateway
 from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
 from gateway.tsdb.sqlite import SqliteStore

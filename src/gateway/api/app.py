@@ -14,6 +14,7 @@ from gateway.api import (
     alerts,
     audit,
     fleet,
+    instruments,
     problems,
     readings,
     records,
@@ -33,6 +34,7 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     records.router,
     standards.router,
+    instruments.router,
     alerts.router,
     ui.router,
 ]

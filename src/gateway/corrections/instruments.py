@@ -592,6 +592,21 @@ def unlink_in_transaction(
     return ended, certificate
 
 
+def _not_past(at_ns: int | None) -> int:
+    """The instant of a link change: now by default; never in the past (readings already
+    stored were corrected, or not, by what was in force when they were taken)."""
+    now = time.time_ns()
+    if at_ns is None:
+        return now
+    if at_ns < now:
+        raise Refused("corrections.error.at_past", at=_iso(at_ns), now=_iso(now))
+    return at_ns
+
+
+def _iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="milliseconds")
+
+
 async def link(
     records: RecordStore,
     path: ChannelPath,
@@ -604,7 +619,7 @@ async def link(
 ) -> Linked:
     """Link a certificate's table to a channel from ``at_ns`` (default: now), ending the link
     in force at the same instant (module doc)."""
-    when = time.time_ns() if at_ns is None else at_ns
+    when = _not_past(at_ns)
     return await records.run(
         lambda db: link_in_transaction(
             db, path, certificate_id, table=table, config=config, actor=actor, at_ns=when
@@ -616,7 +631,7 @@ async def unlink(
     records: RecordStore, path: ChannelPath, *, actor: str, at_ns: int | None = None
 ) -> tuple[Link, InstrumentCertificate]:
     """End the link in force on a channel from ``at_ns`` (default: now)."""
-    when = time.time_ns() if at_ns is None else at_ns
+    when = _not_past(at_ns)
     return await records.run(lambda db: unlink_in_transaction(db, path, actor=actor, at_ns=when))
 
 

@@ -92,6 +92,10 @@ CORRECTIONS_MESSAGES: MessageTable = {
         "en": "due date {due!r}: {reason}",
         "vi": "ngày hết hạn {due!r}: {reason}",
     },
+    "corrections.error.at_past": {
+        "en": "{at} is in the past (now {now}): a link changes only from now on",
+        "vi": "{at} đã qua (bây giờ là {now}): liên kết chỉ thay đổi từ nay về sau",
+    },
     "corrections.error.file": {
         "en": "cannot read {file}: {reason}",
         "vi": "không đọc được {file}: {reason}",
