@@ -265,18 +265,21 @@ class SqlitePoints(CheckedPointsReader):
         (count,) = db.execute(f"SELECT count(*) FROM readings WHERE {where}", args).fetchone()
         if count <= max_points:
             rows = db.execute(
-                f"SELECT ts, value, quality, u FROM readings WHERE {where} ORDER BY ts", args
+                "SELECT ts, value, quality, u, corrected, u_corrected, certificate_id "
+                f"FROM readings WHERE {where} ORDER BY ts",
+                args,
             )
             return [raw_point(*row) for row in rows]
         width = bucket_width_ns(start_ns, end_ns, max_points)
         rows = db.execute(
             "SELECT (ts - ?) / ? AS bucket, avg(value), min(value), max(value), count(value), "
-            f"max(quality) FROM readings WHERE {where} GROUP BY bucket ORDER BY bucket",
+            f"max(quality), avg(corrected) FROM readings WHERE {where} GROUP BY bucket "
+            "ORDER BY bucket",
             (start_ns, width, *args),
         )
         return [
-            HistoryPoint(start_ns + b * width, mean, low, high, n, worst, None, width)
-            for b, mean, low, high, n, worst in rows
+            HistoryPoint(start_ns + b * width, mean, low, high, n, worst, None, width, corrected)
+            for b, mean, low, high, n, worst, corrected in rows
         ]
 
     async def close(self) -> None:

@@ -236,6 +236,7 @@ async def test_prt_readout_corrected_end_to_end(
             readout.publish([before, *[(ts, CURVE_A.indication(t)) for ts, t in phase_a[:1]]])
             readout.publish([(ts, CURVE_A.indication(t)) for ts, t in phase_a[1:]])
             rows = await wait_stored(readings_db, [before[0], *(ts for ts, _ in phase_a)])
+            rows_a = rows
             assert rows[before[0]]["corrected"] is None
             assert rows[before[0]]["certificate"] is None
             for ts, truth in phase_a:
@@ -313,6 +314,26 @@ async def test_prt_readout_corrected_end_to_end(
             assert verdict["tolerance_upper"] == 100.0
             assert verdict["measured"] == pytest.approx(120.0, abs=0.05)
             assert verdict["guard_band"] > 0
+
+            # where people look: the history (JSON and CSV) carries raw, corrected, u, certificate
+            history_url = f"/api/v1/channels/{SITE}/{AGENT}/{INSTRUMENT}/{CHANNEL}/history"
+            window = {
+                "start": dt.datetime.fromtimestamp((start - 10**9) / 1e9, dt.UTC).isoformat(),
+                "end": dt.datetime.fromtimestamp((switch + 10**9) / 1e9, dt.UTC).isoformat(),
+            }
+            history = (await http.get(history_url, params=window, headers=VIEW)).json()
+            by_ts = {p["ts_ns"]: p for p in history["points"]}
+            assert by_ts[switch]["certificate"] == "PRT-CAL-B"
+            assert by_ts[switch]["certificate_id"] == cert_b["id"]
+            assert by_ts[phase_a[2][0]]["corrected"] == rows_a[phase_a[2][0]]["corrected"]
+            assert by_ts[before[0]]["corrected"] is None
+            csv_text = (
+                await http.get(history_url, params={**window, "format": "csv"}, headers=VIEW)
+            ).text
+            header = csv_text.splitlines()[0].split(",")
+            assert header[-5:] == ["u", "corrected", "u_corrected", "certificate_id", "certificate"]
+            assert csv_text.count("PRT-CAL-A") == len(phase_a) + 2  # + the hot one and switch-1
+            assert csv_text.count("PRT-CAL-B") == 2
 
             # both certificates traceable: the links (and their ledger entries) name the instants
             shown = (

@@ -124,9 +124,9 @@ async def test_standards_and_certificates_are_chained_with_their_rows(
         ("audit", f"standard:Z10-01/certificate:{certificate_id}"),
         ("certificate", f"certificate:{certificate_id}"),
     ]
-    body = (
-        await store.query("SELECT body_json FROM ledger WHERE kind='certificate'")
-    )[0]["body_json"]
+    body = (await store.query("SELECT body_json FROM ledger WHERE kind='certificate'"))[0][
+        "body_json"
+    ]
     assert '"value":"10.0000081"' in body and '"value_text":"10.0000081"' in body
     await store.close()
     config = records_config(tmp_path)
@@ -171,7 +171,9 @@ async def test_an_entry_slipped_into_the_ledger_is_found_by_the_writer_and_recor
         assert head is not None
         from ledger import Entry
 
-        forged = Entry.create(head.count + 1, head.ts_ns + 1, "audit", "x", "mallory", {}, head.hash)
+        forged = Entry.create(
+            head.count + 1, head.ts_ns + 1, "audit", "x", "mallory", {}, head.hash
+        )
         with raw(config) as db:
             db.execute("INSERT INTO ledger VALUES (?,?,?,?,?,?,?,?)", tuple(forged))
         await gateway.audit("gateway", "agent offline", "lab-1/a", {})
