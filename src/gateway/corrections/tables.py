@@ -115,8 +115,11 @@ def _factor(value_unit: str, indication_unit: str, kind: TableKind) -> Decimal:
         if kind == "reference":
             raise
     # An error or correction is a difference: a kelvin of difference is a degree Celsius.
-    swapped = value_unit.replace("\\kelvin", "\\degreecelsius")
-    return units.scale_factor(swapped, indication_unit)
+    if indication_unit == "\\degreecelsius" and "\\kelvin" in value_unit:
+        return units.scale_factor(value_unit, "\\kelvin")
+    if value_unit == "\\degreecelsius" and "\\kelvin" in indication_unit:
+        return units.scale_factor("\\kelvin", indication_unit)
+    raise DccError(f"{value_unit} is not {indication_unit} or a multiple of it")
 
 
 def _scaled(text: str, factor: Decimal) -> str:
