@@ -165,15 +165,14 @@ def test_tables_refuse_what_cannot_be_used() -> None:
     # errors in mK of °C indications are scaled exactly
     table_list = document.measurement_results[0].results[0].lists[0]
     column = table_list.quantities[2]
-    milli = column.model_copy(
-        update={
-            "values": tuple(
-                v.model_copy(update={"value": "21.5", "unit": "\\milli\\kelvin",
-                                     "uncertainty": v.uncertainty.model_copy(update={"value": "10"})})  # type: ignore[union-attr]
-                for v in column.values
-            )
-        }
-    )  # fmt: skip
+
+    def in_millikelvin(value: Any) -> Any:
+        expanded = value.uncertainty.model_copy(update={"value": "10"})
+        return value.model_copy(
+            update={"value": "21.5", "unit": "\\milli\\kelvin", "uncertainty": expanded}
+        )
+
+    milli = column.model_copy(update={"values": tuple(in_millikelvin(v) for v in column.values)})
     two = prt_certificate("T", CURVE, due=DUE, points=(10.0, 20.0))
     two_list = two.measurement_results[0].results[0].lists[0]
     two_milli = milli.model_copy(update={"values": milli.values * 2})
@@ -183,9 +182,10 @@ def test_tables_refuse_what_cannot_be_used() -> None:
     [table] = tables_from_dcc(two.model_copy(update={"measurement_results": (measurement,)}))
     assert [(p.value, p.expanded_uncertainty) for p in table.points] == [("0.0215", "0.01")] * 2
     # a point without an uncertainty
-    bare = two_list.quantities[2].model_copy(
-        update={"values": tuple(v.model_copy(update={"uncertainty": None}) for v in two_list.quantities[2].values)}
-    )  # fmt: skip
+    errors = two_list.quantities[2]
+    bare = errors.model_copy(
+        update={"values": tuple(v.model_copy(update={"uncertainty": None}) for v in errors.values)}
+    )
     changed = two_list.model_copy(update={"quantities": (*two_list.quantities[:2], bare)})
     result = two.measurement_results[0].results[0].model_copy(update={"lists": (changed,)})
     measurement = two.measurement_results[0].model_copy(update={"results": (result,)})
@@ -272,7 +272,7 @@ async def test_replacement_switches_at_the_instant_and_both_are_recorded(
     ]  # fmt: skip
     assert corrector.correct("lab", "bath-1", readings)
     assert [r.get("certificate") for r in readings] == [None, "PRT-A", "PRT-A", "PRT-B", "PRT-B"]
-    ended, _ = await instruments.unlink(records, PATH, actor="c", at_ns=switch + 5 * 10**9)
+    await instruments.unlink(records, PATH, actor="c", at_ns=switch + 5 * 10**9)
     await corrector.refresh()
     late = [{**readings[0], "ts": switch + 6 * 10**9}]
     assert not corrector.correct("lab", "bath-1", late) and "corrected" not in late[0]
