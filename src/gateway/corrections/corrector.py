@@ -96,6 +96,8 @@ class ChannelState:
     starts: list[int] = field(default_factory=list)
     last: Span | None = None
     instrument: tuple[str, str, str] = ("", "", "")
+    serial: str | None = None
+    """The serial the instrument's agent reports now (None: not known, nothing to compare)."""
 
     def find(self, ts: int) -> Span | None:
         """The span in force at ``ts``, or None."""
@@ -182,6 +184,10 @@ class Corrector:
             state.spans.append(span)
             state.starts.append(span.from_ns)
         self._serials = dict(serials)
+        for per_agent in channels.values():
+            for per_instrument in per_agent.values():
+                for state in per_instrument.values():
+                    state.serial = self._serials.get(state.instrument)
         self._channels = channels
         if self.on_change is not None:
             self.on_change()
@@ -259,6 +265,8 @@ class Corrector:
         key = (site, agent, instrument)
         if key in self._serials:  # only linked instruments are watched
             self._serials[key] = serial
+            for state in self._channels.get((site, agent), {}).get(instrument, {}).values():
+                state.serial = serial
 
     def linked(self, site: str, agent: str, instrument: str, channel: str) -> bool:
         """Whether the channel has any link (in force or past)."""
@@ -272,7 +280,7 @@ class Corrector:
         if per_agent is None:
             return False
         changed = False
-        serials = self._serials
+        corrected_count = 0
         for reading in readings:
             per_instrument = per_agent.get(reading["instrument"])
             if per_instrument is None:
@@ -291,7 +299,7 @@ class Corrector:
                 if span is None:
                     continue
                 state.last = span
-            if serials.get(state.instrument, span.serial) != span.serial:
+            if state.serial is not None and state.serial != span.serial:
                 self._flag(reading, SERIAL, self._serial_reason(state, span))
                 changed = True
                 continue
@@ -305,7 +313,7 @@ class Corrector:
             reading["certificate"] = span.number
             reading["certificate_id"] = span.certificate_id
             changed = True
-            self.corrected += 1
+            corrected_count += 1
             if not in_range or ts >= span.due_ns:
                 self._out_of_calibration(reading, span, value, in_range, ts)
             check = span.check
@@ -316,6 +324,7 @@ class Corrector:
                 reading["conformity"] = CONFORMITY_CODE[decision]
                 if decision in (FAIL, CONDITIONAL_FAIL):
                     reading["verdict"] = self._verdict(check, measured, expanded, span)
+        self.corrected += corrected_count
         return changed
 
     def _serial_reason(self, state: ChannelState, span: Span) -> str:

@@ -50,6 +50,19 @@ class MetricsSample:
 Writable = ReadingsBatch | MetricsSample
 
 
+_CERTIFICATE_FIELDS: dict[int, tuple[str, str]] = {}
+"""certificate id → (its identifier, the escaped ``certificate`` and ``certificate_id`` fields):
+the same few certificates correct every reading, so their text is built once."""
+
+
+def _certificate_fields(certificate_id: int, number: str) -> tuple[str, str]:
+    if len(_CERTIFICATE_FIELDS) >= 10_000:
+        _CERTIFICATE_FIELDS.clear()
+    text = f",certificate={format_field(number)},certificate_id={int(certificate_id)}i"
+    _CERTIFICATE_FIELDS[certificate_id] = (number, text)
+    return number, text
+
+
 def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     """One reading's line, fields built directly (the hot path of the gateway).
 
@@ -77,11 +90,11 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
         tail += f",reason={format_field(reason)}"
     corrected = reading.get("corrected")
     if corrected is not None:
-        tail += (
-            f",corrected={corrected!r},u_corrected={reading['u_corrected']!r},"
-            f"certificate={format_field(reading['certificate'])},"
-            f"certificate_id={reading['certificate_id']}i"
-        )
+        certificate_id = reading["certificate_id"]
+        fields = _CERTIFICATE_FIELDS.get(certificate_id)
+        if fields is None or fields[0] != reading["certificate"]:
+            fields = _certificate_fields(certificate_id, reading["certificate"])
+        tail += f",corrected={corrected!r},u_corrected={reading['u_corrected']!r}{fields[1]}"
     conformity = reading.get("conformity")
     if conformity is not None:
         tail += f",conformity={conformity}i"
