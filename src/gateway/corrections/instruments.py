@@ -493,6 +493,17 @@ def check_link(
     return chosen, serial
 
 
+def _not_before(current: Link, at_ns: int) -> None:
+    """A link in force cannot end before it starts (links of a channel never overlap)."""
+    if at_ns < current.from_ns:
+        raise Refused(
+            "corrections.error.before_start",
+            channel=current.path,
+            at=_iso(at_ns),
+            start=_iso(current.from_ns),
+        )
+
+
 def _in_force(db: sqlite3.Connection, path: ChannelPath) -> Link | None:
     row = db.execute(
         "SELECT * FROM calibration_links WHERE site=? AND agent=? AND instrument=? AND "
@@ -527,6 +538,7 @@ def link_in_transaction(
                 table=chosen.index,
                 number=certificate.number,
             )
+        _not_before(current, at_ns)
         replaced_certificate = load_certificate(db, current.certificate_id)
         db.execute(
             "UPDATE calibration_links SET until_ns=?, unlinked_by=? WHERE id=?",
@@ -573,6 +585,7 @@ def unlink_in_transaction(
     text = "/".join(path)
     if current is None:
         raise Missing("corrections.error.not_linked", channel=text)
+    _not_before(current, at_ns)
     certificate = load_certificate(db, current.certificate_id)
     db.execute(
         "UPDATE calibration_links SET until_ns=?, unlinked_by=? WHERE id=?",

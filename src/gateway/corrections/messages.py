@@ -96,6 +96,11 @@ CORRECTIONS_MESSAGES: MessageTable = {
         "en": "{at} is in the past (now {now}): a link changes only from now on",
         "vi": "{at} đã qua (bây giờ là {now}): liên kết chỉ thay đổi từ nay về sau",
     },
+    "corrections.error.before_start": {
+        "en": "the link in force on {channel} starts at {start}: it cannot end at {at}",
+        "vi": "liên kết đang hiệu lực của {channel} bắt đầu lúc {start}: không thể kết thúc "
+        "lúc {at}",
+    },
     "corrections.error.file": {
         "en": "cannot read {file}: {reason}",
         "vi": "không đọc được {file}: {reason}",

@@ -94,7 +94,9 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
         fields = _CERTIFICATE_FIELDS.get(certificate_id)
         if fields is None or fields[0] != reading["certificate"]:
             fields = _certificate_fields(certificate_id, reading["certificate"])
-        tail += f",corrected={corrected!r},u_corrected={reading['u_corrected']!r}{fields[1]}"
+        # 12 significant digits for the value, 3 for its u: more than any certificate carries,
+        # and much cheaper than the shortest repr of a computed double (17 digits).
+        tail += f",corrected={corrected:.12g},u_corrected={reading['u_corrected']:.3g}{fields[1]}"
     conformity = reading.get("conformity")
     if conformity is not None:
         tail += f",conformity={conformity}i"
