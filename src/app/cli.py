@@ -1,5 +1,5 @@
-"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, records,
-instruments."""
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
+records, calibrate, instruments."""
 
 from __future__ import annotations
 
@@ -36,6 +36,8 @@ SCHEMA_NAMES = (
     "alerts-webhook",
     "alerts-mqtt-event",
     "alerts-mqtt-state",
+    "calibration-procedure",
+    "wire-calibration",
 )
 
 
@@ -50,6 +52,8 @@ def config_model(kind: str) -> type[BaseModel]:
 
 def schema_models() -> dict[str, Any]:
     """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
+    from calibration.procedure import Procedure
+    from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
 
@@ -63,13 +67,18 @@ def schema_models() -> dict[str, Any]:
         "alerts-webhook": WebhookNotification,
         "alerts-mqtt-event": AlertEventMessage,
         "alerts-mqtt-state": AlertStateMessage,
+        "calibration-procedure": Procedure,
+        "wire-calibration": CalibrationMessage,
     }
     assert tuple(models) == SCHEMA_NAMES
     return models
 
 
 def config_kind(data: dict[str, Any]) -> str:
-    """Which config a YAML mapping is: a gateway has ``store``, an agent ``spool``, else demo."""
+    """Which config a YAML mapping is: a calibration procedure says ``format:
+    etalon.procedure/1``, a gateway has ``store``, an agent ``spool``, else demo."""
+    if data.get("format") == "etalon.procedure/1":
+        return "procedure"
     if "store" in data or "records" in data:
         return "gateway"
     if "spool" in data:
@@ -81,6 +90,13 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
     """Load a config file of whichever kind it is; raises ConfigError."""
     data, root = load_yaml(path)
     kind = config_kind(data)
+    if kind == "procedure":
+        raise ConfigError(
+            [
+                f"{path}: a calibration procedure: write 'format: etalon.procedure/1' on a line of "
+                "its own, at the top level"
+            ]
+        )
     try:
         return kind, config_model(kind).model_validate(data)
     except ValidationError as exc:
@@ -92,6 +108,18 @@ def check_main(files: list[Path], lang: str) -> int:
     invalid = 0
     loaded: list[tuple[Path, str, BaseModel]] = []
     for path in files:
+        if _is_procedure(path):
+            from calibration.cli import check_procedure
+
+            problems, notes = check_procedure(path, lang)
+            for note in notes:
+                print(note)
+            if problems:
+                invalid += 1
+                print_problems(t("config.invalid", lang, file=path), problems)
+            else:
+                print(t("check.ok", lang, file=path, kind=t("kind.procedure", lang)))
+            continue
         try:
             kind, config = load_any(path)
         except ConfigError as exc:
@@ -116,6 +144,19 @@ def check_main(files: list[Path], lang: str) -> int:
         print(t("check.summary", lang, errors=invalid, files=len(files)), file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+def _is_procedure(path: Path) -> bool:
+    """Whether a file to check is a calibration procedure (it says so on a line of its own)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return False
+    return any(
+        line.strip().replace(b'"', b"").replace(b"'", b"") == b"format: etalon.procedure/1"
+        for line in head.splitlines()
+    )
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -350,6 +391,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             help="calibrated instruments: certificates (DCC) and corrections of their channels",
         )
 
+    if command == "calibrate":
+        from calibration.cli import add_calibrate_parser
+
+        add_calibrate_parser(sub)
+    else:
+        sub.add_parser(
+            "calibrate", help="run a calibration procedure on the bench; list, show, report, DCC"
+        )
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -393,6 +443,11 @@ def main(argv: list[str] | None = None) -> int:
         from app.instruments import instruments_main
 
         return instruments_main(args)
+
+    if args.command == "calibrate":
+        from calibration.cli import calibrate_main
+
+        return calibrate_main(args)
     return 2
 
 

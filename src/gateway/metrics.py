@@ -35,6 +35,10 @@ class GatewayMetrics:
     standards_evaluation_ms_max: float = 0.0
     readings_corrected: int = 0
     readings_calibration_flagged: int = 0
+    calibrations_received: int = 0
+    """Calibration records stored (one per run)."""
+    calibrations_duplicate: int = 0
+    """Redeliveries of a stored record (same hash), taken as such."""
 
     def snapshot(self) -> dict[str, int | float]:
         """All counters and gauges."""

@@ -13,6 +13,7 @@ from edge_agent import __version__
 from gateway.api import (
     alerts,
     audit,
+    calibrations,
     fleet,
     instruments,
     problems,
@@ -36,6 +37,7 @@ ROUTERS: list[APIRouter] = [
     standards.router,
     instruments.router,
     alerts.router,
+    calibrations.router,
     ui.router,
 ]
 """Every router of the API; a feature adds its own module and one entry here."""

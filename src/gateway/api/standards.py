@@ -312,13 +312,22 @@ async def add_certificate(
     try:
         spec = CertificateSpec.model_validate_json(body)
     except ValidationError as exc:
-        raise RequestValidationError(
-            [{**error, "loc": ("body", *error["loc"])} for error in exc.errors()]
-        ) from None
+        raise RequestValidationError(_body_errors(exc)) from None
     if spec.file is not None or spec.file_sha256 is not None:
         raise InvalidInputError("send the certificate's file with PUT .../certificates/{id}/file")
     certificate_id = await _registry(request).add_certificate(standard_id, spec, _actor(who))
     return Created(id=certificate_id)
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors of a body, safe to send back as JSON: the input is not echoed (a NaN
+    or invalid text in it cannot be written as JSON: it was a 500) and the context's values
+    (a validator's ValueError) become their text instead of an empty object."""
+    return [
+        {**error, "loc": ("body", *error["loc"])}
+        | ({"ctx": {k: str(v) for k, v in error["ctx"].items()}} if "ctx" in error else {})
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
 
 
 async def _import_dcc(

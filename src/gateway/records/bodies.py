@@ -11,6 +11,8 @@ verification can read the same rows again later and compare (:mod:`gateway.recor
   signature verdict), its points and its traceability;
 - ``instrument_identity`` (``SITE/AGENT/INSTRUMENT``): manufacturer, model, serial, firmware,
   the whole identity, first seen;
+- ``calibration.result`` (``calibration:RUN``): a bench's calibration record, its row as stored
+  (the record's canonical JSON text and SHA-256, the list's columns);
 - ``records.start`` (the ledger id): format, software, what was imported;
 - ``records.integrity`` (``ledger``): what a writer found written behind its back;
 - ``key_rotation`` (the new key id): the ledger library's signed statement.
@@ -37,6 +39,7 @@ AUDIT_IMPORTED_KIND = "audit.imported"
 STANDARD_KIND = "standard"
 CERTIFICATE_KIND = "certificate"
 IDENTITY_KIND = "instrument_identity"
+CALIBRATION_KIND = "calibration.result"
 
 
 class RecordConnection(sqlite3.Connection):
@@ -171,6 +174,20 @@ def chain_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -
     return ledger_of(db).append(db, CERTIFICATE_KIND, f"certificate:{certificate_id}", actor, body)
 
 
+def calibration_body(db: sqlite3.Connection, run: str) -> dict[str, Any] | None:
+    """A calibration record's row as the ledger records it (None if not there)."""
+    rows = _rows(db, "SELECT * FROM calibrations WHERE run=?", (run,))
+    return rows[0] if rows else None
+
+
+def chain_calibration(db: sqlite3.Connection, run: str, actor: str) -> Entry:
+    """Record a calibration record (after its insert in the caller's transaction)."""
+    body = calibration_body(db, run)
+    if body is None:
+        raise StoreError(f"calibration {run} is not in the record store")
+    return ledger_of(db).append(db, CALIBRATION_KIND, f"calibration:{run}", actor, body)
+
+
 # -- instrument identities -----------------------------------------------------------------------
 
 IDENTITY_FIELDS = ("manufacturer", "model", "serial", "firmware")
@@ -251,6 +268,7 @@ def import_existing(db: sqlite3.Connection, ledger: RecordsLedger) -> dict[str, 
         "audit_rows": db.execute("SELECT COUNT(*) FROM audit_log").fetchone()[0],
         "standards": db.execute("SELECT COUNT(*) FROM standards").fetchone()[0],
         "certificates": db.execute("SELECT COUNT(*) FROM certificates").fetchone()[0],
+        "calibrations": db.execute("SELECT COUNT(*) FROM calibrations").fetchone()[0],
         "instruments": db.execute(
             "SELECT COUNT(DISTINCT site || '/' || agent || '/' || instrument) FROM channels "
             "WHERE identity != '{}'"
@@ -283,6 +301,8 @@ def import_existing(db: sqlite3.Connection, ledger: RecordsLedger) -> dict[str, 
         chain_standard(db, standard_id, "import")
     for (certificate_id,) in db.execute("SELECT id FROM certificates ORDER BY id").fetchall():
         chain_certificate(db, certificate_id, "import")
+    for (run,) in db.execute("SELECT run FROM calibrations ORDER BY run").fetchall():
+        chain_calibration(db, run, "import")
     latest = db.execute(
         "SELECT site, agent, instrument, identity, MAX(updated_ns) FROM channels "
         "WHERE identity != '{}' GROUP BY site, agent, instrument ORDER BY site, agent, instrument"

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from core.errors import EtalonError, StoreError
 from gateway.records.alerts_schema import ALERTS_MIGRATIONS
 from gateway.records.bodies import RecordConnection, append_audit
+from gateway.records.calibrations_schema import CALIBRATIONS_MIGRATIONS
 from gateway.records.chain import LedgerSettings, RecordsLedger
 from gateway.records.config import RecordsConfig
 from gateway.records.corrections_schema import CORRECTIONS_MIGRATIONS
@@ -72,6 +73,7 @@ MIGRATIONS: dict[str, list[str]] = {
     "alerts": ALERTS_MIGRATIONS,
     "ledger": LEDGER_MIGRATIONS,
     "corrections": CORRECTIONS_MIGRATIONS,
+    "calibrations": CALIBRATIONS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 

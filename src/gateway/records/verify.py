@@ -2,10 +2,10 @@
 its live tables against what the ledger recorded of them.
 
 The chain proves the entries are what the key holder signed; the tables are then compared with
-the entries: an audit row, a standard, a certificate, an instrument identity or an alert's
-state that the ledger does not explain (``inserted``), that differs from its entry
-(``edited``), or that the ledger records but is gone (``deleted``) is a finding like a broken
-link. docs/records.md says what this proves and what it cannot.
+the entries: an audit row, a standard, a certificate, a calibration record, an instrument
+identity or an alert's state that the ledger does not explain (``inserted``), that differs from
+its entry (``edited``), or that the ledger records but is gone (``deleted``) is a finding like a
+broken link. docs/records.md says what this proves and what it cannot.
 """
 
 from __future__ import annotations
@@ -23,12 +23,14 @@ from core.i18n import register
 from gateway.records.bodies import (
     AUDIT_IMPORTED_KIND,
     AUDIT_KIND,
+    CALIBRATION_KIND,
     CALIBRATION_LINK_KIND,
     CERTIFICATE_KIND,
     IDENTITY_KIND,
     INSTRUMENT_CERTIFICATE_KIND,
     STANDARD_KIND,
     audit_body,
+    calibration_body,
     calibration_link_body,
     certificate_body,
     identity_body,
@@ -330,6 +332,13 @@ def _check_calibration_links(db: sqlite3.Connection) -> RecordsFinding | None:
     )  # fmt: skip
 
 
+def _check_calibrations(db: sqlite3.Connection) -> RecordsFinding | None:
+    ids = [row[0] for row in db.execute("SELECT run FROM calibrations ORDER BY run")]
+    return _check_records(
+        db, "calibrations", CALIBRATION_KIND, "calibration:", ids, calibration_body
+    )
+
+
 def _check_identities(db: sqlite3.Connection) -> RecordsFinding | None:
     cursor = db.execute(
         "SELECT i.*, l.kind AS entry_kind, l.body_json AS entry_body FROM instrument_identities i "
@@ -386,6 +395,7 @@ LIVE_CHECKS: list[tuple[str, Callable[[sqlite3.Connection], RecordsFinding | Non
     ("audit_log", _check_audit),
     ("standards", _check_standards),
     ("certificates", _check_certificates),
+    ("calibrations", _check_calibrations),
     ("instrument_identities", _check_identities),
     ("instrument_certificates", _check_instrument_certificates),
     ("calibration_links", _check_calibration_links),

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from gateway.records.bodies import append_audit, chain_certificate, chain_standard
 from gateway.records.store import RecordStore
@@ -122,9 +122,9 @@ class CertificateRecord(BaseModel):
     file: FileInfo | None
     created_ns: int
     updated_ns: int
-    value_text: str = Field(..., description="The certified value exactly as registered.")
-    expanded_uncertainty_text: str
-    coverage_factor_text: str
+    value_text: str = Field("", description="The certified value exactly as registered.")
+    expanded_uncertainty_text: str = ""
+    coverage_factor_text: str = ""
     coverage_probability: str | None = Field(None, description="p of U, when the DCC gave it.")
     points: list[CertificatePoint] = Field(
         default_factory=list, description="Every result of its DCC (none for one typed in)."
@@ -137,6 +137,18 @@ class CertificateRecord(BaseModel):
         description="The DCC's signature verdict at import: status (valid, invalid, untrusted, "
         "unsigned), signer, when checked, accepted_by when an invalid one was accepted.",
     )
+
+    @model_validator(mode="after")
+    def _texts(self) -> CertificateRecord:
+        """A record made without its texts (a typed-in value): the floats' own."""
+        for name, value in (
+            ("value_text", self.value),
+            ("expanded_uncertainty_text", self.expanded_uncertainty),
+            ("coverage_factor_text", self.coverage_factor),
+        ):
+            if not getattr(self, name):
+                object.__setattr__(self, name, repr(value))
+        return self
 
     @property
     def standard_uncertainty(self) -> float:

@@ -15,6 +15,7 @@ import pytest
 
 from core.errors import ConfigError, StoreError
 from gateway.records.bodies import append_audit
+from gateway.records.calibrations import insert as insert_calibration
 from gateway.records.chain import LedgerSettings, checkpoint_lines, trusted_keys
 from gateway.records.config import RecordsConfig
 from gateway.records.store import RecordStore
@@ -22,6 +23,8 @@ from gateway.records.verify import RecordsReport, verify_file, verify_records
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.registry import Registry
 from ledger import CheckpointFile, PublicKey, SigningKey
+from metrology.certificate.record import record_sha256
+from tests.support.calibration_record import sample_record
 
 STANDARD = StandardSpec.model_validate(
     {"id": "Z10-01", "kind": "dc_voltage", "nominal": 10, "unit": "V", "owner_lab": "VMI"}
@@ -139,6 +142,53 @@ async def test_standards_and_certificates_are_chained_with_their_rows(
     assert "certificates" in report.finding.text("vi")
 
 
+async def test_a_calibration_record_is_chained_and_a_change_behind_the_ledger_is_found(
+    store: RecordStore, tmp_path: Path
+) -> None:
+    record = sample_record()
+
+    def keep(db: sqlite3.Connection) -> bool:
+        db.execute("BEGIN IMMEDIATE")
+        new = insert_calibration(db, record, record_sha256(record), "hanoi")
+        db.execute("COMMIT")
+        return new
+
+    assert await store.run(keep) and not await store.run(keep)  # stored once
+    entries = await store.query("SELECT kind, subject FROM ledger WHERE seq > 1 ORDER BY seq")
+    subject = f"calibration:{record.run}"
+    assert [(e["kind"], e["subject"]) for e in entries] == [
+        ("calibration.result", subject),
+        ("audit", subject),
+    ]
+    body = (await store.query("SELECT body_json FROM ledger WHERE kind='calibration.result'"))[0]
+    assert record_sha256(record) in body["body_json"] and '"decision":' in body["body_json"]
+    await store.close()
+    config = records_config(tmp_path)
+    clean = verified(config)
+    assert clean.ok and "calibrations" in clean.tables, clean.summary()
+    pristine = config.path.read_bytes()
+
+    tampering = {
+        "edited": "UPDATE calibrations SET decision='pass'",
+        "deleted": "DELETE FROM calibrations",
+        "inserted": "INSERT INTO calibrations SELECT 'forged-run', site, agent, received_ns, "
+        "started_ns, finished_ns, procedure_id, uut_serial, decision, points, failed_points, "
+        "sha256, record FROM calibrations",
+    }
+    for kind, sql in tampering.items():
+        config.path.write_bytes(pristine)
+        db = raw(config)
+        db.execute("DROP TRIGGER calibrations_no_update")
+        db.execute("DROP TRIGGER calibrations_no_delete")
+        db.execute(sql)
+        db.close()  # the last connection: its write-ahead log goes into the file
+        report = verified(config)
+        assert report.finding is not None, kind
+        assert (report.finding.kind, report.finding.table) == (kind, "calibrations"), report
+        key = "forged-run" if kind == "inserted" else record.run
+        assert report.finding.key == key and key in report.finding.text("vi")
+
+
 async def test_a_second_writer_signs_its_work_and_the_first_adopts_it(tmp_path: Path) -> None:
     config = records_config(tmp_path)
     gateway = await opened(config)
@@ -179,7 +229,7 @@ async def test_an_entry_slipped_into_the_ledger_is_found_by_the_writer_and_recor
         await gateway.audit("gateway", "agent offline", "lab-1/a", {})
     finally:
         await gateway.close()
-    assert len(found) == 1 and getattr(found[0], "code") == "records.moved.unsigned"
+    assert len(found) == 1 and found[0].code == "records.moved.unsigned"
     with raw(config) as db:
         kinds = [row[0] for row in db.execute("SELECT kind FROM ledger ORDER BY seq")]
     assert kinds[-3:] == ["audit", "records.integrity", "audit"]
@@ -195,9 +245,14 @@ async def test_an_existing_store_is_imported_into_a_new_ledger(tmp_path: Path) -
             "CREATE TABLE migrations (feature TEXT NOT NULL, step INTEGER NOT NULL, "
             "applied_ns INTEGER NOT NULL, PRIMARY KEY (feature, step))"
         )
-        for feature in ("core", "standards", "alerts"):
+        for feature in ("core", "standards", "alerts", "calibrations"):
             db.executescript(MIGRATIONS[feature][0])
             db.execute("INSERT INTO migrations VALUES (?, 0, 0)", (feature,))
+        db.execute(
+            "INSERT INTO calibrations VALUES ('run-1', 'lab-1', 'bench', 1, 1, 2, 'dmm-dcv', "
+            "'MY1', 'pass', 3, 0, ?, '{}')",
+            ("0" * 64,),
+        )
         for index in range(3):
             db.execute(
                 "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
@@ -215,8 +270,8 @@ async def test_an_existing_store_is_imported_into_a_new_ledger(tmp_path: Path) -
         kinds = [r[0] for r in db.execute("SELECT kind FROM ledger ORDER BY seq")]
         start = db.execute("SELECT body_json FROM ledger WHERE seq=1").fetchone()[0]
         links = db.execute("SELECT COUNT(*) FROM audit_log WHERE ledger_seq IS NULL").fetchone()
-    assert kinds == ["records.start", *["audit.imported"] * 3, "standard"]
-    assert '"audit_rows":3' in start and links == (0,)
+    assert kinds == ["records.start", *["audit.imported"] * 3, "standard", "calibration.result"]
+    assert '"audit_rows":3' in start and '"calibrations":1' in start and links == (0,)
     with raw(config) as db:  # an imported row edited afterwards is found
         db.execute("DROP TRIGGER audit_log_no_update")
         db.execute("UPDATE audit_log SET actor='mallory' WHERE id=2")
@@ -303,3 +358,42 @@ async def test_a_pinned_key_that_never_signed_makes_the_checkpoints_untrusted(
     report = verify_file(config)
     assert not report.ok and report.finding is not None
     assert report.finding.kind == "checkpoint_forged"
+
+
+def test_records_verify_exit_statuses_without_tampering(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """0 verified (and --json is the report), 1 no store or a bad config (file, field), 2
+    usage; 3 (tampered) is tests/gateway/records/test_tampering.py's."""
+    import json
+
+    import yaml
+
+    from app.cli import main
+
+    config = tmp_path / "gateway.yaml"
+    settings = {"site": "lab-1", "records": {"path": str(tmp_path / "records.db")}}
+    config.write_text(yaml.safe_dump(settings), encoding="utf-8")
+    assert main(["records", "verify", "-c", str(config)]) == 1
+    assert "no record store" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(yaml.safe_dump(settings | {"records": {"path": "x", "ledger": {
+        "checkpoint_every_entries": 0}}}), encoding="utf-8")  # fmt: skip
+    assert main(["--lang", "vi", "records", "verify", "-c", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml" in err and "checkpoint_every_entries" in err, err
+    assert main(["records", "verify"]) == 2
+    capsys.readouterr()
+
+    async def make() -> None:
+        store = await opened(records_config(tmp_path))
+        await store.close()
+
+    import asyncio
+
+    asyncio.run(make())
+    assert main(["records", "verify", "-c", str(config), "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["ok"] and report["ledger"] == "lab-1.gw-1" and report["entries"] == 1
+    assert main(["--lang", "vi", "records", "verify", "-c", str(config)]) == 0
+    assert "lab-1.gw-1" in capsys.readouterr().out

@@ -151,11 +151,11 @@ async def test_each_kind_of_tampering_is_named_everywhere_and_raises_the_alert(
         await in_thread(gateway.wait_log, "api listening", 60)
         standard = {"id": "Z10-01", "kind": "dc_voltage", "nominal": 10, "unit": "V",
                     "owner_lab": "VMI"}  # fmt: skip
-        assert (
-            await api.post("/api/v1/standards", json=standard, headers=admin)
-        ).status_code == 201
+        made = await api.post("/api/v1/standards", json=standard, headers=admin)
+        assert made.status_code == 201
         certificate = {"number": "VMI-1", "issuer": "VMI", "calibration_date": "2025-03-10",
-                       "value": 10.0000081, "expanded_uncertainty": 4e-7, "coverage_factor": 2}  # fmt: skip
+                       "value": 10.0000081, "expanded_uncertainty": 4e-7,
+                       "coverage_factor": 2}  # fmt: skip
         created = await api.post(
             "/api/v1/standards/Z10-01/certificates", json=certificate, headers=admin
         )
