@@ -1,5 +1,5 @@
 """The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
-records, calibrate, hub."""
+records, calibrate, hub, instruments."""
 
 from __future__ import annotations
 
@@ -421,6 +421,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
 
+    if command == "instruments":
+        from app.instruments import add_instruments_parser
+
+        add_instruments_parser(sub)
+    else:
+        sub.add_parser(
+            "instruments",
+            help="calibrated instruments: certificates (DCC) and corrections of their channels",
+        )
+
     if command == "calibrate":
         from calibration.cli import add_calibrate_parser
 
@@ -476,6 +486,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.records.cli import records_main
 
         return records_main(args)
+    if args.command == "instruments":
+        from app.instruments import instruments_main
+
+        return instruments_main(args)
 
     if args.command == "calibrate":
         from calibration.cli import calibrate_main

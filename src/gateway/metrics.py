@@ -43,6 +43,8 @@ class GatewayMetrics:
     standards_evaluations_skipped: int = 0
     standards_evaluation_ms: float = 0.0
     standards_evaluation_ms_max: float = 0.0
+    readings_corrected: int = 0
+    readings_calibration_flagged: int = 0
     calibrations_received: int = 0
     """Calibration records stored (one per run)."""
     calibrations_duplicate: int = 0

@@ -16,6 +16,7 @@ from edge_agent import __version__
 from edge_agent.wire import Topics
 from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig
+from gateway.corrections.corrector import Corrector
 from gateway.ingest.events import EventHub, RecordsVerified
 from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
@@ -63,6 +64,7 @@ class Gateway:
         self.limits: LimitsProvider | None = None
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
+        self.corrector = Corrector(config.corrections, self.records)
         self.monitor = RecordsMonitor(
             self.records,
             config.records,
@@ -130,6 +132,8 @@ class Gateway:
         """Refresh gauges and return every self-metric."""
         m = self.metrics
         m.spool_depth, m.spool_bytes = self.spool.depth, self.spool.bytes
+        m.readings_corrected = self.corrector.corrected
+        m.readings_calibration_flagged = self.corrector.flagged
         if link is not None:
             m.mqtt_connected = int(link.connected.is_set())
             m.mqtt_reconnects = link.reconnects
@@ -164,6 +168,8 @@ class Gateway:
         """Run until ``stop`` is set."""
         cfg = self.config
         await self.records.open()
+        if cfg.corrections.enabled:
+            await self.corrector.load()
         await self.spool.open()
         try:
             await self.store.open()
@@ -180,7 +186,15 @@ class Gateway:
         self._loop = asyncio.get_running_loop()
         self.records.ledger.on_checkpoint.append(self._publish_checkpoint)
         self.monitor.attach()
-        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
+        ingest = Ingest(
+            cfg,
+            link,
+            self.spool,
+            self.records,
+            self.metrics,
+            self.hub,
+            corrector=self.corrector if cfg.corrections.enabled else None,
+        )
         self.ingest = ingest
         await ingest.load_known_agents()
         for topic in ingest.subscriptions():
@@ -241,6 +255,8 @@ class Gateway:
                         name="deadletters",
                     ),
                 ]
+                if cfg.corrections.enabled:
+                    tasks.append(group.create_task(self.corrector.run(), name="corrections"))
                 if cfg.standards is not None and cfg.standards.analytics:
                     from gateway.standards.service import StandardsService
 
@@ -316,6 +332,7 @@ class Gateway:
             limits=self.limits,
             monitor=self.monitor,
             hubsync=self.hubsync,
+            corrector=self.corrector,
         )
         server = build_server(create_app(self.api_context), api.host, api.port)
         group.create_task(server.serve(), name="api")

@@ -13,6 +13,7 @@ from gateway.records.store import RecordStore
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.views import LimitsProvider, Views
+    from gateway.corrections.corrector import Corrector
     from gateway.hubsync.sync import HubSync
     from gateway.records.monitor import RecordsMonitor
     from gateway.standards.service import StandardsService
@@ -36,3 +37,5 @@ class ApiContext:
     """The read side's services (live values, history), made when the API starts."""
     monitor: RecordsMonitor | None = None
     """The records' verification (the running gateway's)."""
+    corrector: Corrector | None = None
+    """The corrections of linked channels (the running gateway's)."""
