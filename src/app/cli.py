@@ -301,6 +301,35 @@ def _command(argv: list[str]) -> str | None:
     return None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 100000")
+    return value
+
+
+def agent_command(args: argparse.Namespace, lang: str) -> int:
+    """``etalon agent``: run until stopped, or read once with ``--once``."""
+    if args.once:
+        from app.once import once_main
+
+        return once_main(args.config, args.instrument, args.count or 1, args.json, lang)
+    for option, given in (
+        ("--instrument", args.instrument),
+        ("--count", args.count),
+        ("--json", args.json),
+    ):
+        if given:
+            from app.once import ONCE_MESSAGES  # noqa: F401 - registers the texts
+
+            print(t("once.needs_once", lang, option=option), file=sys.stderr)
+            return EXIT_CONFIG
+    return agent_main(args.config)
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser. The parsers of ``sim`` and ``drift`` need their modules (protocol
     libraries, scipy): they are imported only when that command is the one being run."""
@@ -339,6 +368,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     agent = sub.add_parser("agent", help="run an edge agent")
     agent.add_argument("-c", "--config", type=Path, required=True)
+    agent.add_argument(
+        "--once",
+        action="store_true",
+        help="read every channel once, print the readings and exit (no broker, no spool)",
+    )
+    agent.add_argument(
+        "--instrument",
+        action="append",
+        metavar="NAME",
+        help="with --once: read only this instrument (repeat for more)",
+    )
+    agent.add_argument(
+        "--count", type=_positive_int, default=None, metavar="N", help="with --once: read N ticks"
+    )
+    agent.add_argument("--json", action="store_true", help="with --once: print JSON")
 
     gateway = sub.add_parser("gateway", help="run a gateway")
     gateway.add_argument("-c", "--config", type=Path, required=True)
@@ -399,7 +443,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         return check_main(args.files, lang)
     if args.command == "agent":
-        return agent_main(args.config)
+        return agent_command(args, lang)
     if args.command == "gateway":
         return gateway_main(args.config)
     if args.command == "sim":
