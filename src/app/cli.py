@@ -330,6 +330,16 @@ def agent_command(args: argparse.Namespace, lang: str) -> int:
     return agent_main(args.config)
 
 
+def _requested_language(words: list[str]) -> str | None:
+    """The ``--lang`` of a command line, before it is parsed (help texts need it)."""
+    for index, word in enumerate(words):
+        if word == "--lang" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--lang="):
+            return word.split("=", 1)[1]
+    return None
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser. The parsers of ``sim`` and ``drift`` need their modules (protocol
     libraries, scipy): they are imported only when that command is the one being run."""
@@ -436,7 +446,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     words = sys.argv[1:] if argv is None else argv
-    args = build_parser(_command(words)).parse_args(words)
+    from app.parser_texts import translate_parser, use_language
+
+    translator = use_language(language(_requested_language(words)))
+    parser = build_parser(_command(words))
+    translate_parser(parser, translator)
+    args = parser.parse_args(words)
     lang = language(args.lang)
     if args.command == "demo":
         return demo_main(args)

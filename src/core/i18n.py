@@ -115,3 +115,46 @@ def t(key: str, lang: str = "en", **values: object) -> str:
     """The message ``key`` in ``lang`` (English if missing), formatted with ``values``."""
     texts = _CATALOGUE[key]
     return texts.get(lang, texts["en"]).format(**values)
+
+
+# -- texts keyed by their English wording (argparse's help, usage and errors) ------------------
+
+TEXT_PREFIX = "en:"
+"""Catalogue keys of texts that are their own key: ``"en:" + the English text``."""
+
+
+def register_texts(table: Mapping[str, str]) -> None:
+    """Add Vietnamese for texts written in English where they are used (argparse ``help=``,
+    ``description=``, argparse's own messages): English text → Vietnamese text."""
+    register({TEXT_PREFIX + en: {"en": en, "vi": vi} for en, vi in table.items()})
+
+
+def has_text(text: str) -> bool:
+    """Whether an English text has its translations in the catalogue."""
+    return TEXT_PREFIX + text in _CATALOGUE
+
+
+class TextTranslator:
+    """``translate(english)`` in one language, remembering the texts the catalogue lacks (a
+    test fails on them); a callable usable as gettext."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.missing: set[str] = set()
+        self._given: set[str] = set()
+
+    def __call__(self, text: str) -> str:
+        """The text in this language (unchanged in English, or when it is not known)."""
+        if self.lang == "en" or not text or text in self._given:
+            return text
+        texts = _CATALOGUE.get(TEXT_PREFIX + text)
+        if texts is None:
+            self.missing.add(text)
+            return text
+        translated = texts.get(self.lang, text)
+        self._given.add(translated)
+        return translated
+
+    def plural(self, singular: str, plural: str, count: int) -> str:
+        """ngettext: the singular or plural text, translated."""
+        return self(singular if count == 1 else plural)
