@@ -17,7 +17,7 @@ from app.process import agent_main, print_problems, run_until_signal
 from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
-from core.i18n import LANGUAGES, language, t
+from core.i18n import LANGUAGES, choose_language, language, t
 from core.logs import setup_logging
 from core.secrets import EnvSecret
 from edge_agent.config import AgentConfig
@@ -307,7 +307,9 @@ def _positive_int(text: str) -> int:
     except ValueError:
         value = 0
     if not 1 <= value <= 100_000:
-        raise argparse.ArgumentTypeError(f"{text!r}: a whole number from 1 to 100000")
+        from app.once import ONCE_MESSAGES  # noqa: F401 - registers the texts
+
+        raise argparse.ArgumentTypeError(t("once.bad_count", language(), value=text))
     return value
 
 
@@ -448,7 +450,8 @@ def main(argv: list[str] | None = None) -> int:
     words = sys.argv[1:] if argv is None else argv
     from app.parser_texts import translate_parser, use_language
 
-    translator = use_language(language(_requested_language(words)))
+    choose_language(_requested_language(words))
+    translator = use_language(language())
     parser = build_parser(_command(words))
     translate_parser(parser, translator)
     args = parser.parse_args(words)

@@ -48,6 +48,10 @@ ONCE_MESSAGES: MessageTable = {
         "en": "etalon agent: {option} goes with --once",
         "vi": "etalon agent: {option} chỉ dùng cùng --once",
     },
+    "once.bad_count": {
+        "en": "{value!r}: a whole number from 1 to 100000",
+        "vi": "{value!r}: một số nguyên từ 1 đến 100000",
+    },
     "agent.invalid": {
         "en": "etalon agent: invalid config {file}",
         "vi": "etalon agent: cấu hình không hợp lệ {file}",

@@ -101,9 +101,26 @@ CORE_MESSAGES: MessageTable = {
 register(CORE_MESSAGES)
 
 
+_chosen: str | None = None
+
+
+def choose_language(lang: str | None) -> None:
+    """Set the language of this process (the command line's ``--lang``): ``language()``
+    without a request returns it, so texts made far from the command line (an argparse type
+    check) speak it too."""
+    global _chosen
+    _chosen = lang
+
+
 def language(requested: str | None = None) -> str:
-    """The language to use: the requested one, ETALON_LANG, the locale, or English."""
-    for candidate in (requested, os.environ.get("ETALON_LANG"), os.environ.get("LANG")):
+    """The language to use: the requested one, the process's chosen one, ETALON_LANG, the
+    locale, or English."""
+    for candidate in (
+        requested,
+        _chosen,
+        os.environ.get("ETALON_LANG"),
+        os.environ.get("LANG"),
+    ):
         if candidate:
             code = candidate.split("_")[0].split(".")[0].lower()
             if code in LANGUAGES:
