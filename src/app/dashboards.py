@@ -81,7 +81,9 @@ DASHBOARD_TEXTS: dict[str, str] = {
         "Trung bình các giá trị đọc mỗi khoảng (giá trị tốt và nghi ngờ)."
     ),
     "Spread within each interval (max − min)": "Độ phân tán trong mỗi khoảng (max − min)",
-    "Standard uncertainty of the readings (k = 1)": "Độ không đảm bảo chuẩn của giá trị đọc (k = 1)",
+    "Standard uncertainty of the readings (k = 1)": (
+        "Độ không đảm bảo chuẩn của giá trị đọc (k = 1)"
+    ),
     "Days until predicted out of tolerance": "Số ngày đến khi dự đoán vượt dung sai",
     "From the latest evaluation to the earliest date at which a drift fit's prediction interval "
     "reaches a tolerance limit (the date to plan recalibration by). No value: none within the "

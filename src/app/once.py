@@ -31,6 +31,10 @@ ONCE_MESSAGES: MessageTable = {
         "en": "instrument|channel|value|unit|quality|reason|requested at (UTC)|took",
         "vi": "thiết bị|kênh|giá trị|đơn vị|chất lượng|lý do|thời điểm yêu cầu (UTC)|mất",
     },
+    "once.not_connected": {
+        "en": "not connected: {reason}",
+        "vi": "không kết nối được: {reason}",
+    },
     "once.tick": {"en": "tick {tick}", "vi": "lượt {tick}"},
     "once.all_good": {
         "en": "{good} of {total} reading(s) good",
@@ -122,6 +126,7 @@ def _as_json(result: OnceReading) -> dict[str, Any]:
         "u": reading.u,
         "quality": str(reading.quality),
         "reason": reading.reason,
+        "connected": result.connected,
         "ts": _iso(reading.ts_ns),
         "ts_ns": reading.ts_ns,
         "request_ms": None if result.request_s is None else round(result.request_s * 1000, 3),
@@ -158,7 +163,7 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
                 _value(reading.value),
                 reading.unit,
                 t(f"quality.{reading.quality}", lang),
-                reading.reason or "",
+                _reason(result, lang),
                 _iso(reading.ts_ns)[11:],
                 took,
             ]
@@ -170,8 +175,13 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
         )
 
 
+def _reason(result: OnceReading, lang: str) -> str:
+    reason = result.reading.reason or ""
+    return reason if result.connected else t("once.not_connected", lang, reason=reason)
+
+
 def _failure(result: OnceReading, lang: str) -> str:
     reading = result.reading
     quality = t(f"quality.{reading.quality}", lang)
-    reason = f": {reading.reason}" if reading.reason else ""
-    return f"{reading.instrument}/{reading.channel} ({quality}{reason})"
+    reason = _reason(result, lang)
+    return f"{reading.instrument}/{reading.channel} ({quality}{': ' + reason if reason else ''})"

@@ -29,11 +29,13 @@ from edge_agent.pipeline import finish
 @dataclass(frozen=True, slots=True)
 class OnceReading:
     """One channel's reading at one tick, with how long its request took (None: no request
-    was made, e.g. the instrument could not be connected)."""
+    was made: the instrument could not be connected, ``connected`` is False and the reading's
+    reason says why — the same words the running agent reports)."""
 
     tick: int
     reading: Reading
     request_s: float | None
+    connected: bool = True
 
     @property
     def good(self) -> bool:
@@ -90,13 +92,15 @@ async def _read_instrument(
                 await driver.connect()
         except (DriverError, TimeoutError) as exc:
             reason = (
-                f"not connected: {exc.reason}"
+                exc.reason
                 if isinstance(exc, DriverError)
-                else f"not connected: connect timed out after {instrument.connect_timeout_s:g} s"
+                else f"connect timed out after {instrument.connect_timeout_s:g} s"
             )
             now = clock.now_ns()
             return [
-                OnceReading(1, Reading.bad(instrument.name, c.name, now, c.unit, reason), None)
+                OnceReading(
+                    1, Reading.bad(instrument.name, c.name, now, c.unit, reason), None, False
+                )
                 for c in channels
             ]
         interval_s = min((c.interval_s for c in channels), default=1.0)

@@ -73,7 +73,7 @@ def test_a_text_without_translation_stops_the_generator(tmp_path: Path) -> None:
     (tmp_path / "board.json").write_text(json.dumps(board), encoding="utf-8")
     _, missing = translate_board(board, "vi")
     assert missing == {"A panel nobody translated"}
-    with pytest.raises(ValueError, match="board.json: 'A panel nobody translated'"):
+    with pytest.raises(ValueError, match=r"board\.json: 'A panel nobody translated'"):
         generated(tmp_path)
     assert main([str(tmp_path)]) == 1
     assert not (tmp_path / "vi").exists()  # nothing half-written

@@ -167,6 +167,7 @@ async def test_json_for_scripts_with_ticks_and_one_instrument(
         "u",
         "quality",
         "reason",
+        "connected",
         "ts",
         "ts_ns",
         "request_ms",
@@ -183,6 +184,9 @@ async def test_json_for_scripts_with_ticks_and_one_instrument(
     document = json.loads(out)
     assert document["ok"] is False
     assert document["failing"] == ["dead-meter/oven-temperature", "dead-meter/voltage"]
+    dead_readings = [r for r in document["readings"] if r["instrument"] == "dead-meter"]
+    assert all(r["connected"] is False and r["request_ms"] is None for r in dead_readings)
+    assert all("connection refused" in r["reason"] for r in dead_readings)
 
 
 @pytest.mark.parametrize(
