@@ -189,10 +189,10 @@ def gateway_main(config_path: Path) -> int:
     try:
         _, config = load_any(config_path)
         if not isinstance(config, GatewayConfig):
-            raise ConfigError([f"{config_path}: not a gateway config (it has no 'store' key)"])
+            raise ConfigError([t("gateway.not_gateway", language(), file=config_path)])
     except ConfigError as exc:
         print_problems(
-            f"etalon gateway: {t('config.invalid', 'en', file=config_path)}", exc.problems
+            f"etalon gateway: {t('config.invalid', language(), file=config_path)}", exc.problems
         )
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
@@ -218,7 +218,7 @@ def demo_main(args: argparse.Namespace) -> int:
         if args.config:
             _, loaded = load_any(args.config)
             if not isinstance(loaded, DemoConfig):
-                raise ConfigError([f"{args.config}: not a demo config"])
+                raise ConfigError([t("demo.not_demo", lang, file=args.config)])
             demo = loaded
         else:
             import yaml
@@ -244,7 +244,7 @@ def demo_main(args: argparse.Namespace) -> int:
         print_problems(t("config.invalid", lang, file=args.config), exc.problems)
         return EXIT_CONFIG
     except ValidationError as exc:
-        print_problems("etalon demo: invalid option", [str(exc)])
+        print_problems(t("demo.invalid_option", lang), [str(exc)])
         return EXIT_CONFIG
     setup_logging("WARNING" if not args.verbose else "INFO")
 

@@ -91,6 +91,18 @@ CORE_MESSAGES: MessageTable = {
         "en": "MISMATCH: {read} read but {stored} stored",
         "vi": "KHÔNG KHỚP: đọc {read} nhưng lưu {stored}",
     },
+    "gateway.not_gateway": {
+        "en": "{file}: not a gateway config (it has no 'store' key)",
+        "vi": "{file}: không phải cấu hình cổng (không có khóa 'store')",
+    },
+    "demo.not_demo": {
+        "en": "{file}: not a demo config",
+        "vi": "{file}: không phải cấu hình trình diễn",
+    },
+    "demo.invalid_option": {
+        "en": "etalon demo: invalid option",
+        "vi": "etalon demo: tùy chọn không hợp lệ",
+    },
     "quality.good": {"en": "good", "vi": "tốt"},
     "quality.uncertain": {"en": "uncertain", "vi": "nghi ngờ"},
     "quality.bad": {"en": "bad", "vi": "hỏng"},

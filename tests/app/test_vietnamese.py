@@ -151,6 +151,8 @@ def in_process(*args: str) -> tuple[int, str]:
         (["alerts", "--url", "http://127.0.0.1:1", "list"], 3, "không kết nối được"),
         (["standards", "list"], 2, "cần tệp cấu hình"),
         (["check", "config/gateway-sqlite.yaml"], 0, "hợp lệ"),
+        (["gateway", "-c", "config/agent-sim.yaml"], 1, "không phải cấu hình cổng"),
+        (["demo", "-c", "config/agent-sim.yaml"], 1, "không phải cấu hình trình diễn"),
     ],
 )
 def test_errors_and_bodies_in_vietnamese(args: list[str], status: int, says: str) -> None:
