@@ -2,13 +2,14 @@
 table or JSON; nothing is published, no spool is opened, no broker is needed.
 
 Exit status: 0 when every channel read ``good``; 1 otherwise (the failing channels are named on
-stderr), or for a bad config or an unknown ``--instrument``.
+stderr), or for a bad config or an unknown ``--instrument``; 130 when Ctrl-C ends it first.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -25,6 +26,8 @@ from edge_agent.once import OnceReading, read_once, selected
 
 EXIT_NOT_GOOD = 1
 """Some channel did not read ``good``."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C before every channel was read (128 + SIGINT, as a shell reports it)."""
 
 ONCE_MESSAGES: MessageTable = {
     "once.columns": {
@@ -34,6 +37,14 @@ ONCE_MESSAGES: MessageTable = {
     "once.not_connected": {
         "en": "not connected: {reason}",
         "vi": "không kết nối được: {reason}",
+    },
+    "once.reading": {
+        "en": "reading {instruments} instrument(s), {ticks} tick(s)…",
+        "vi": "đang đọc {instruments} thiết bị, {ticks} lượt…",
+    },
+    "once.interrupted": {
+        "en": "etalon agent --once: interrupted (Ctrl-C)",
+        "vi": "etalon agent --once: đã ngắt (Ctrl-C)",
     },
     "once.tick": {"en": "tick {tick}", "vi": "lượt {tick}"},
     "once.all_good": {
@@ -92,7 +103,15 @@ def once_main(
         return EXIT_CONFIG
     # Drivers log state changes at INFO; a commissioning table needs only their warnings.
     setup_logging("WARNING", config.log.format)
-    results = asyncio.run(read_once(config, chosen, count))
+    # A look at the instruments, not a process to stop cleanly: Ctrl-C ends it at once (the
+    # drivers close as the tasks are cancelled), with no table and status 130.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        print(t("once.reading", lang, instruments=len(chosen), ticks=count), file=sys.stderr)
+        results = asyncio.run(read_once(config, chosen, count))
+    except KeyboardInterrupt:
+        print(t("once.interrupted", lang), file=sys.stderr)
+        return EXIT_INTERRUPTED
     if as_json:
         print(json.dumps(as_document(results), indent=2, ensure_ascii=False))
     else:

@@ -108,3 +108,25 @@ def test_ctrl_c_stops_a_simulator(
     run.wait_for(ready, 60)
     assert run.ctrl_c() == CLEAN_STOP
     assert_no_traceback(run)
+
+
+def test_ctrl_c_ends_agent_once_with_130_and_no_table(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    config = write_yaml(
+        tmp_path / "agent.yaml",
+        {
+            "site": SITE,
+            "id": "bench-1",
+            "mqtt": {"port": free_port()},
+            "spool": {"path": str(tmp_path / "agent-spool.db")},
+            "instruments": sim_instruments(),
+        },
+    )
+    run = start(terminal, tmp_path, "agent", "-c", str(config), "--once", "--count", "1000")
+    run.wait_for(r"reading 3 instrument\(s\), 1000 tick\(s\)", 60)
+    assert run.ctrl_c() == 130
+    assert_no_traceback(run)
+    assert "interrupted (Ctrl-C)" in run.text
+    assert "instrument  channel" not in run.text
+    assert not (tmp_path / "agent-spool.db").exists()
