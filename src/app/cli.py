@@ -1,5 +1,5 @@
 """The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
-calibrate."""
+records, calibrate."""
 
 from __future__ import annotations
 
@@ -430,6 +430,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "records":
+        from gateway.records.cli import add_records_parser
+
+        add_records_parser(sub)
+    else:
+        sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
+
     if command == "calibrate":
         from calibration.cli import add_calibrate_parser
 
@@ -480,6 +487,11 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "records":
+        from gateway.records.cli import records_main
+
+        return records_main(args)
+
     if args.command == "calibrate":
         from calibration.cli import calibrate_main
 

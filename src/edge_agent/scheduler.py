@@ -36,18 +36,6 @@ FAILURES_BEFORE_RECONNECT = 3
 """Whole-read failures in a row (timeouts, protocol errors) after which the session is re-opened."""
 
 
-def raise_if_cancelled() -> None:
-    """Raise CancelledError if this task was asked to stop and the request was lost.
-
-    On Python 3.11 ``asyncio.wait_for`` (which protocol libraries use inside a read) returns the
-    result instead of raising when a cancellation arrives as the awaited call completes; the
-    task's count of cancel requests still says it was cancelled. A loop that would otherwise go
-    on polling for ever (seen: Ctrl-C during the demo on a loaded machine) checks it here."""
-    task = asyncio.current_task()
-    if task is not None and task.cancelling():
-        raise asyncio.CancelledError
-
-
 def first_tick(now_wall_s: float, interval_s: float) -> float:
     """The next wall-clock multiple of the interval after now."""
     return (math.floor(now_wall_s / interval_s) + 1) * interval_s
@@ -99,7 +87,6 @@ class InstrumentRunner:
         backoff = BackoffTimer(self.config.reconnect)
         try:
             while True:
-                raise_if_cancelled()
                 try:
                     async with asyncio.timeout(self.config.connect_timeout_s):
                         await self.driver.connect()
@@ -187,7 +174,6 @@ class InstrumentRunner:
         }
         failures = 0
         while True:
-            raise_if_cancelled()
             due_at = min(next_tick.values())
             delay = due_at - loop.time()
             if delay > 0:

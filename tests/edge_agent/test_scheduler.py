@@ -4,7 +4,6 @@ instrument isolated, a shared bus serialised, reconnect within the backoff bound
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
 import json
 import time
@@ -199,27 +198,3 @@ async def test_garbage_replies_become_bad_readings_with_the_raw_text(hooks: dict
         x.quality is Quality.BAD and x.reason and x.reason.startswith("unparseable reply")
         for x in readings
     )
-
-
-async def test_a_cancellation_a_library_swallowed_still_stops_the_loop() -> None:
-    """Python 3.11's wait_for can return a result though the task was cancelled meanwhile; the
-    runner's loops check the task's cancel requests so Ctrl-C still stops them."""
-    from edge_agent.scheduler import raise_if_cancelled
-
-    rounds = 0
-
-    async def loop() -> None:
-        nonlocal rounds
-        while True:
-            raise_if_cancelled()
-            rounds += 1
-            # As the buggy wait_for does: the request is lost, the count of requests stays.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.sleep(0.01)
-
-    task = asyncio.create_task(loop())
-    await asyncio.sleep(0.05)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await asyncio.wait_for(task, 5)
-    assert rounds >= 1

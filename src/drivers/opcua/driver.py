@@ -40,6 +40,7 @@ from asyncua.common.subscription import (
 from asyncua.crypto import security_policies
 from cryptography import x509
 
+from core.cancel import cancellable
 from core.clock import Clock
 from core.errors import (
     DriverError,
@@ -241,7 +242,7 @@ class OpcUaDriver:
             if config.username is not None and config.password is not None:
                 client.set_user(config.username)
                 client.set_password(config.password.resolve())
-            await client.connect()
+            await cancellable(client.connect())
             self._session_open = True
             namespaces = await client.get_namespace_array()
             self._identity = await self._identify(client)
@@ -319,7 +320,7 @@ class OpcUaDriver:
 
     async def _identify(self, client: Client) -> dict[str, str]:
         nodes = [client.get_node(ua.NodeId(i)) for i in _IDENTITY_NODES.values()]
-        values = await client.read_values(nodes)
+        values = await cancellable(client.read_values(nodes))
         identity: dict[str, str] = {}
         for key, value in zip(_IDENTITY_NODES, values, strict=True):
             if isinstance(value, list):
@@ -523,7 +524,7 @@ class OpcUaDriver:
     async def _send_reads(client: Client, requests: list[Any]) -> list[ua.DataValue]:
         out: list[ua.DataValue] = []
         for params in requests:
-            out.extend(await client.uaclient.read(params))
+            out.extend(await cancellable(client.uaclient.read(params)))
         return out
 
     async def _subscribe(self, client: Client) -> None:
