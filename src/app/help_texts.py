@@ -280,6 +280,62 @@ STANDARDS: dict[str, str] = {
 }
 """``etalon standards``."""
 
+STANDARDS["``etalon standards add|import|list|show|export|import-dcc|export-dcc``: the registry "
+          "from the"] = (
+    "``etalon standards add|import|list|show|export|import-dcc|export-dcc``: sổ đăng ký chuẩn từ"
+)  # fmt: skip
+STANDARDS.update(
+    {
+        "file to write": "tệp để ghi",
+        "register a Digital Calibration Certificate (DCC 3.1.2 XML)": (
+            "đăng ký một giấy chứng nhận hiệu chuẩn số (DCC 3.1.2 XML)"
+        ),
+        "register it even if its signature is invalid (the verdict is recorded)": (
+            "đăng ký cả khi chữ ký không hợp lệ (kết luận được ghi lại)"
+        ),
+        "the certificate's id (default: the latest)": (
+            "mã của giấy chứng nhận (mặc định: mới nhất)"
+        ),
+        "the registered standard it is for (default: the one with the DCC item's serial number, "
+        "or a new standard made from the item)": (
+            "chuẩn đã đăng ký mà nó thuộc về (mặc định: chuẩn có số sê-ri của mục trong DCC, "
+            "hoặc một chuẩn mới tạo từ mục đó)"
+        ),
+        "write a certificate as a DCC 3.1.2 document (signed with the lab's key if set)": (
+            "xuất một giấy chứng nhận thành tài liệu DCC 3.1.2 (ký bằng khóa của phòng thí "
+            "nghiệm nếu có)"
+        ),
+    }
+)
+
+RECORDS: dict[str, str] = {
+    "the record store's integrity: verify, rotate-key, key": (
+        "tính toàn vẹn của kho hồ sơ: kiểm tra, đổi khóa, khóa"
+    ),
+    "``etalon records verify|rotate-key|key``: the record store's integrity from the command "
+    "line.": (
+        "``etalon records verify|rotate-key|key``: tính toàn vẹn của kho hồ sơ từ dòng lệnh."
+    ),
+    "a public key file to trust instead of the config's (repeatable)": (
+        "tệp khóa công khai được tin cậy thay cho khóa trong cấu hình (lặp lại được)"
+    ),
+    "print the ledger's public key": "in khóa công khai của sổ cái",
+    "sign the ledger with a new key from now on (recorded in the chain)": (
+        "từ nay ký sổ cái bằng một khóa mới (được ghi vào chuỗi)"
+    ),
+    "the new key (PEM, mode 0600); default: a new random key": (
+        "khóa mới (PEM, quyền 0600); mặc định: một khóa ngẫu nhiên mới"
+    ),
+    "the whole report as JSON": "toàn bộ báo cáo dạng JSON",
+    "walk the ledger and the live tables; exit 3 naming the first broken thing": (
+        "duyệt sổ cái và các bảng hiện hành; thoát với mã 3, nêu chỗ hỏng đầu tiên"
+    ),
+    "who rotates it, for the record (default: cli:$USER)": (
+        "người đổi khóa, để ghi hồ sơ (mặc định: cli:$USER)"
+    ),
+}
+"""``etalon records``."""
+
 CALIBRATE: dict[str, str] = {
     "language of messages (and of the run's report)": (
         "ngôn ngữ của thông báo (và của báo cáo lần chạy)"
@@ -307,5 +363,5 @@ CALIBRATE: dict[str, str] = {
 
 def register_all() -> None:
     """Register every table of this module."""
-    for table in (ARGPARSE, ETALON, SIM, ALERTS, DRIFT, STANDARDS, CALIBRATE):
+    for table in (ARGPARSE, ETALON, SIM, ALERTS, DRIFT, STANDARDS, RECORDS, CALIBRATE):
         register_texts(table)

@@ -20,8 +20,13 @@ from app.parser_texts import parsers, translate_parser, use_language
 from core import i18n
 from tests.support.processes import REPO, child_env, etalon_command
 
-COMMANDS = [None, "demo", "check", "agent", "gateway", "sim", "alerts", "drift", "standards"]
-COMMANDS += ["calibrate", "schema"]
+
+def commands() -> list[str | None]:
+    """Every subcommand of ``etalon`` (each builds its own parser tree when it is the one run)."""
+    parser = build_parser(None)
+    [action] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return [None, *action.choices]
+
 
 ALLOWED = {
     # names of things, protocols, formats, products
@@ -91,7 +96,7 @@ def all_help(lang: str) -> tuple[str, set[str]]:
     """Every --help text of every parser under every command, and the catalogue's misses."""
     translator = use_language(lang)
     out = []
-    for command in COMMANDS:
+    for command in commands():
         parser = build_parser(command)
         translate_parser(parser, translator)
         for each in parsers(parser):
