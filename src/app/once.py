@@ -109,7 +109,9 @@ def once_main(
     try:
         print(t("once.reading", lang, instruments=len(chosen), ticks=count), file=sys.stderr)
         results = asyncio.run(read_once(config, chosen, count))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # asyncio.run answers the first Ctrl-C by cancelling the reads: KeyboardInterrupt once
+        # they have ended, or their CancelledError if a task took the cancellation as its own.
         print(t("once.interrupted", lang), file=sys.stderr)
         return EXIT_INTERRUPTED
     if as_json:
