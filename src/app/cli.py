@@ -14,14 +14,14 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.demo.config import DemoConfig, default_config_text
 from app.process import agent_main, print_problems, run_until_signal
-from core.config_loader import load_yaml, validation_problems
+from core.config_loader import context_of, load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import LANGUAGES, choose_language, language, t
 from core.logs import setup_logging
 from core.secrets import EnvSecret
 from edge_agent.config import AgentConfig
-from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
+from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
 
 # The gateway is imported only by the commands that run or describe one: an agent-only install
 # (``etalon agent``, ``etalon check`` on agent configs, ``etalon sim``) never loads it.
@@ -30,9 +30,12 @@ SCHEMA_NAMES = (
     "agent-config",
     "gateway-config",
     "demo-config",
+    "modbus-profile",
+    "visa-profile",
     "wire-readings",
     "wire-agent-status",
     "wire-instrument-state",
+    "wire-agent-metrics",
     "alerts-webhook",
     "alerts-mqtt-event",
     "alerts-mqtt-state",
@@ -53,6 +56,8 @@ def config_model(kind: str) -> type[BaseModel]:
 def schema_models() -> dict[str, Any]:
     """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
     from calibration.procedure import Procedure
+    from drivers.modbus.profiles import ModbusProfile
+    from drivers.visa.profiles import Profile as VisaProfile
     from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
@@ -61,9 +66,12 @@ def schema_models() -> dict[str, Any]:
         "agent-config": AgentConfig,
         "gateway-config": GatewayConfig,
         "demo-config": DemoConfig,
+        "modbus-profile": ModbusProfile,
+        "visa-profile": VisaProfile,
         "wire-readings": ReadingBatch,
         "wire-agent-status": AgentStatus,
         "wire-instrument-state": InstrumentState,
+        "wire-agent-metrics": AgentMetricsMessage,
         "alerts-webhook": WebhookNotification,
         "alerts-mqtt-event": AlertEventMessage,
         "alerts-mqtt-state": AlertStateMessage,
@@ -98,7 +106,7 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
             ]
         )
     try:
-        return kind, config_model(kind).model_validate(data)
+        return kind, config_model(kind).model_validate(data, context=context_of(path))
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None
 

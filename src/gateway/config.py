@@ -30,9 +30,17 @@ class IngestConfig(FrozenModel):
         None,
         description="MQTT 5 shared subscription group: N gateways in one group split the data.",
     )
-    max_payload_bytes: int = Field(1024 * 1024, ge=1024)
+    max_payload_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Larger payloads are refused whole (MQTT's own limit is 256 MiB).",
+    )
     deadletter_max_bytes: int = Field(
-        64 * 1024, ge=0, description="Raw bytes of a refused payload kept in its dead letter."
+        64 * 1024,
+        ge=0,
+        le=16 * 1024 * 1024,
+        description="Raw bytes of a refused payload kept in its dead letter.",
     )
 
 

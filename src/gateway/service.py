@@ -19,6 +19,7 @@ from gateway.config import GatewayConfig
 from gateway.ingest.events import EventHub, RecordsVerified
 from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
+from gateway.records import deadletters
 from gateway.records.chain import Finding, LedgerSettings
 from gateway.records.monitor import RecordsMonitor
 from gateway.records.store import RecordStore
@@ -198,7 +199,12 @@ class Gateway:
                 from gateway.alerts.engine import AlertEngine
 
                 self.alerts = AlertEngine(
-                    cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+                    cfg,
+                    self.records,
+                    self.hub,
+                    link,
+                    api_url=lambda: self.api_url,
+                    watermarked=True,
                 )
                 from gateway.api.alerts import RuleLimits
                 from gateway.api.views import ConfigLimits
@@ -225,6 +231,12 @@ class Gateway:
                     group.create_task(ingest.run(), name="ingest"),
                     group.create_task(writer.run(), name="writer"),
                     group.create_task(self._metrics_loop(link), name="metrics"),
+                    group.create_task(
+                        deadletters.retention_loop(
+                            self.records, cfg.records.deadletters, self.metrics
+                        ),
+                        name="deadletters",
+                    ),
                 ]
                 if cfg.standards is not None and cfg.standards.analytics:
                     from gateway.standards.service import StandardsService
@@ -235,6 +247,8 @@ class Gateway:
                     tasks.append(group.create_task(self.standards.run(), name="standards"))
                 if self.alerts is not None:
                     tasks.append(group.create_task(self.alerts.run(), name="alerts"))
+                    probe = ingest.probe(self.alerts.config.tick_s)
+                    tasks.append(group.create_task(probe, name="probe"))
                 tasks.append(group.create_task(self.monitor.run(), name="records"))
                 server = await self._start_api(group)
                 self.started.set()

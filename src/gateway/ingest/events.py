@@ -55,6 +55,16 @@ class InstrumentStateChanged:
     since_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """The gateway's probe came back: every message the broker took before ``sent`` (the
+    gateway's ``time.monotonic()`` when it published the probe) has been handed over before this
+    event. Silence is judged up to there, never beyond: what the gateway has not read yet (its
+    loop busy, the broker's backlog after a restart) is not the channels' silence."""
+
+    sent: float
+
+
 class EventHub:
     """Typed publish/subscribe; see the module doc."""
 

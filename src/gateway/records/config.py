@@ -89,11 +89,28 @@ class LedgerConfig(FrozenModel):
         return self
 
 
+class DeadLetterRetention(FrozenModel):
+    """How long, and how much of, what the gateway refused is kept in the record store."""
+
+    max_age_days: float = Field(
+        30.0, gt=0, le=36_500, description="Dead letters older than this are deleted."
+    )
+    max_bytes: int = Field(
+        256 * 1024 * 1024,
+        ge=1024 * 1024,
+        description="Beyond this total (payloads, reasons, topics), the oldest are deleted.",
+    )
+    trim_interval_s: float = Field(
+        300.0, ge=1, le=86_400, description="How often the limits are applied."
+    )
+
+
 class RecordsConfig(FrozenModel):
     """The record store: agents, channels, audit log, standards, alerts — and their ledger."""
 
     path: Path
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    deadletters: DeadLetterRetention = Field(default_factory=DeadLetterRetention)
 
     def key_path(self) -> Path:
         """Where the signing key file is (when it comes from a file)."""

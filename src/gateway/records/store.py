@@ -64,6 +64,8 @@ CORE_MIGRATIONS = [
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # Dead letters are trimmed by age (gateway.records.deadletters).
+    "CREATE INDEX deadletters_by_ts ON deadletters(ts_ns);",
 ]
 
 MIGRATIONS: dict[str, list[str]] = {
