@@ -517,6 +517,7 @@ async def _show(registry: Registry, args: argparse.Namespace) -> int:
                 number=certificate.number,
                 name=certificate.file.name,
                 verdict=t(f"standards.file.{certificate.file.state}", _lang(args)),
+                state=certificate.file.state,
                 sha256=certificate.file.sha256,
             ),
             file=sys.stderr,

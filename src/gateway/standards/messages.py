@@ -67,7 +67,7 @@ STANDARDS_MESSAGES: MessageTable = {
     },
     "standards.show.no_file": {"en": "no file", "vi": "không có tệp"},
     "standards.show.file_bad": {
-        "en": "etalon standards: certificate {number}: file {name}: {verdict} "
+        "en": "etalon standards: certificate {number}: file {name} is {state} "
         "(sha256 {sha256} recorded)",
         "vi": "etalon standards: giấy chứng nhận {number}: tệp {name}: {verdict} "
         "(sha256 đã ghi {sha256})",
