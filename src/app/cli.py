@@ -17,7 +17,7 @@ from app.process import agent_main, print_problems, run_until_signal
 from core.config_loader import context_of, load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
-from core.i18n import LANGUAGES, language, t
+from core.i18n import LANGUAGES, choose_language, language, t
 from core.logs import setup_logging
 from core.secrets import EnvSecret
 from edge_agent.config import AgentConfig
@@ -215,10 +215,10 @@ def gateway_main(config_path: Path) -> int:
     try:
         _, config = load_any(config_path)
         if not isinstance(config, GatewayConfig):
-            raise ConfigError([f"{config_path}: not a gateway config (it has no 'store' key)"])
+            raise ConfigError([t("gateway.not_gateway", language(), file=config_path)])
     except ConfigError as exc:
         print_problems(
-            f"etalon gateway: {t('config.invalid', 'en', file=config_path)}", exc.problems
+            f"etalon gateway: {t('config.invalid', language(), file=config_path)}", exc.problems
         )
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
@@ -258,7 +258,7 @@ def demo_main(args: argparse.Namespace) -> int:
         if args.config:
             _, loaded = load_any(args.config)
             if not isinstance(loaded, DemoConfig):
-                raise ConfigError([f"{args.config}: not a demo config"])
+                raise ConfigError([t("demo.not_demo", lang, file=args.config)])
             demo = loaded
         else:
             import yaml
@@ -284,7 +284,7 @@ def demo_main(args: argparse.Namespace) -> int:
         print_problems(t("config.invalid", lang, file=args.config), exc.problems)
         return EXIT_CONFIG
     except ValidationError as exc:
-        print_problems("etalon demo: invalid option", [str(exc)])
+        print_problems(t("demo.invalid_option", lang), [str(exc)])
         return EXIT_CONFIG
     setup_logging("WARNING" if not args.verbose else "INFO")
 
@@ -341,6 +341,47 @@ def _command(argv: list[str]) -> str | None:
     return None
 
 
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100_000:
+        from app.once import ONCE_MESSAGES  # noqa: F401 - registers the texts
+
+        raise argparse.ArgumentTypeError(t("once.bad_count", language(), value=text))
+    return value
+
+
+def agent_command(args: argparse.Namespace, lang: str) -> int:
+    """``etalon agent``: run until stopped, or read once with ``--once``."""
+    if args.once:
+        from app.once import once_main
+
+        return once_main(args.config, args.instrument, args.count or 1, args.json, lang)
+    for option, given in (
+        ("--instrument", args.instrument),
+        ("--count", args.count),
+        ("--json", args.json),
+    ):
+        if given:
+            from app.once import ONCE_MESSAGES  # noqa: F401 - registers the texts
+
+            print(t("once.needs_once", lang, option=option), file=sys.stderr)
+            return EXIT_CONFIG
+    return agent_main(args.config)
+
+
+def _requested_language(words: list[str]) -> str | None:
+    """The ``--lang`` of a command line, before it is parsed (help texts need it)."""
+    for index, word in enumerate(words):
+        if word == "--lang" and index + 1 < len(words):
+            return words[index + 1]
+        if word.startswith("--lang="):
+            return word.split("=", 1)[1]
+    return None
+
+
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser. The parsers of ``sim`` and ``drift`` need their modules (protocol
     libraries, scipy): they are imported only when that command is the one being run."""
@@ -379,6 +420,21 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 
     agent = sub.add_parser("agent", help="run an edge agent")
     agent.add_argument("-c", "--config", type=Path, required=True)
+    agent.add_argument(
+        "--once",
+        action="store_true",
+        help="read every channel once, print the readings and exit (no broker, no spool)",
+    )
+    agent.add_argument(
+        "--instrument",
+        action="append",
+        metavar="NAME",
+        help="with --once: read only this instrument (repeat for more)",
+    )
+    agent.add_argument(
+        "--count", type=_positive_int, default=None, metavar="N", help="with --once: read N ticks"
+    )
+    agent.add_argument("--json", action="store_true", help="with --once: print JSON")
 
     gateway = sub.add_parser("gateway", help="run a gateway")
     gateway.add_argument("-c", "--config", type=Path, required=True)
@@ -456,14 +512,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     words = sys.argv[1:] if argv is None else argv
-    args = build_parser(_command(words)).parse_args(words)
+    from app.parser_texts import translate_parser, use_language
+
+    choose_language(_requested_language(words))
+    translator = use_language(language())
+    parser = build_parser(_command(words))
+    translate_parser(parser, translator)
+    args = parser.parse_args(words)
     lang = language(args.lang)
     if args.command == "demo":
         return demo_main(args)
     if args.command == "check":
         return check_main(args.files, lang)
     if args.command == "agent":
-        return agent_main(args.config)
+        return agent_command(args, lang)
     if args.command == "gateway":
         return gateway_main(args.config)
     if args.command == "sim":

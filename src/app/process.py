@@ -12,6 +12,7 @@ from pathlib import Path
 from core.config_loader import load_config
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
+from core.i18n import language, t
 from core.logs import setup_logging
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
@@ -43,7 +44,9 @@ def agent_main(config_path: Path) -> int:
     try:
         config = load_config(config_path, AgentConfig)
     except ConfigError as exc:
-        print_problems(f"etalon agent: invalid config {config_path}", exc.problems)
+        print_problems(
+            f"etalon agent: {t('config.invalid', language(), file=config_path)}", exc.problems
+        )
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
     agent = Agent(config)

@@ -92,6 +92,18 @@ CORE_MESSAGES: MessageTable = {
         "en": "MISMATCH: {read} read but {stored} stored",
         "vi": "KHÔNG KHỚP: đọc {read} nhưng lưu {stored}",
     },
+    "gateway.not_gateway": {
+        "en": "{file}: not a gateway config (it has no 'store' key)",
+        "vi": "{file}: không phải cấu hình cổng (không có khóa 'store')",
+    },
+    "demo.not_demo": {
+        "en": "{file}: not a demo config",
+        "vi": "{file}: không phải cấu hình trình diễn",
+    },
+    "demo.invalid_option": {
+        "en": "etalon demo: invalid option",
+        "vi": "etalon demo: tùy chọn không hợp lệ",
+    },
     "quality.good": {"en": "good", "vi": "tốt"},
     "quality.uncertain": {"en": "uncertain", "vi": "nghi ngờ"},
     "quality.bad": {"en": "bad", "vi": "hỏng"},
@@ -102,9 +114,26 @@ CORE_MESSAGES: MessageTable = {
 register(CORE_MESSAGES)
 
 
+_chosen: str | None = None
+
+
+def choose_language(lang: str | None) -> None:
+    """Set the language of this process (the command line's ``--lang``): ``language()``
+    without a request returns it, so texts made far from the command line (an argparse type
+    check) speak it too."""
+    global _chosen
+    _chosen = lang
+
+
 def language(requested: str | None = None) -> str:
-    """The language to use: the requested one, ETALON_LANG, the locale, or English."""
-    for candidate in (requested, os.environ.get("ETALON_LANG"), os.environ.get("LANG")):
+    """The language to use: the requested one, the process's chosen one, ETALON_LANG, the
+    locale, or English."""
+    for candidate in (
+        requested,
+        _chosen,
+        os.environ.get("ETALON_LANG"),
+        os.environ.get("LANG"),
+    ):
         if candidate:
             code = candidate.split("_")[0].split(".")[0].lower()
             if code in LANGUAGES:
@@ -116,3 +145,46 @@ def t(key: str, lang: str = "en", **values: object) -> str:
     """The message ``key`` in ``lang`` (English if missing), formatted with ``values``."""
     texts = _CATALOGUE[key]
     return texts.get(lang, texts["en"]).format(**values)
+
+
+# -- texts keyed by their English wording (argparse's help, usage and errors) ------------------
+
+TEXT_PREFIX = "en:"
+"""Catalogue keys of texts that are their own key: ``"en:" + the English text``."""
+
+
+def register_texts(table: Mapping[str, str]) -> None:
+    """Add Vietnamese for texts written in English where they are used (argparse ``help=``,
+    ``description=``, argparse's own messages): English text → Vietnamese text."""
+    register({TEXT_PREFIX + en: {"en": en, "vi": vi} for en, vi in table.items()})
+
+
+def has_text(text: str) -> bool:
+    """Whether an English text has its translations in the catalogue."""
+    return TEXT_PREFIX + text in _CATALOGUE
+
+
+class TextTranslator:
+    """``translate(english)`` in one language, remembering the texts the catalogue lacks (a
+    test fails on them); a callable usable as gettext."""
+
+    def __init__(self, lang: str) -> None:
+        self.lang = lang
+        self.missing: set[str] = set()
+        self._given: set[str] = set()
+
+    def __call__(self, text: str) -> str:
+        """The text in this language (unchanged in English, or when it is not known)."""
+        if self.lang == "en" or not text or text in self._given:
+            return text
+        texts = _CATALOGUE.get(TEXT_PREFIX + text)
+        if texts is None:
+            self.missing.add(text)
+            return text
+        translated = texts.get(self.lang, text)
+        self._given.add(translated)
+        return translated
+
+    def plural(self, singular: str, plural: str, count: int) -> str:
+        """ngettext: the singular or plural text, translated."""
+        return self(singular if count == 1 else plural)

@@ -31,6 +31,7 @@ from metrology.certificate.record import load_record
 from metrology.dcc import validate
 from tests.calibration.conftest import PROCEDURE, write_yaml
 from tests.support.processes import REPO, child_env, etalon_command
+from tests.support.terminal import TerminalRun
 
 READY_S = 60.0
 
@@ -237,6 +238,28 @@ def test_a_signal_stops_the_run_with_every_source_in_its_safe_state(
     assert sim_bench.state()["calibrator"]["output"] is False
     assert f"run {run} interrupted; resume it with: etalon calibrate resume {run}" in cli.text()
     assert show(tmp_path, run)["status"] == "interrupted"
+
+
+def test_ctrl_c_on_a_terminal_stops_the_run_safely_without_a_traceback(
+    sim_bench: SimBench, tmp_path: Path
+) -> None:
+    """Ctrl-C as a terminal sends it (SIGINT to the process group): sources safe, the resume hint
+    once, status 130, no traceback."""
+    procedure = write_procedure(sim_bench, tmp_path)
+    run = TerminalRun(
+        etalon_command("calibrate", "run", str(procedure), "--uut", "serial=MY12345"),
+        cwd=tmp_path,
+        env={"ETALON_CALIBRATION_DIR": str(tmp_path / "data")},
+    )
+    try:
+        run.wait_for(r"point 1 of 2[^\n]*\n[^\n]*settl", READY_S)
+        assert sim_bench.state()["calibrator"]["output"] is True
+        assert run.ctrl_c() == 130, run.text
+    finally:
+        run.close()
+    assert sim_bench.state()["calibrator"]["output"] is False
+    assert "Traceback" not in run.text and "KeyboardInterrupt" not in run.text, run.text
+    assert run.text.count("interrupted; resume it with: etalon calibrate resume") == 1
 
 
 def test_a_refused_set_point_aborts_with_every_source_in_its_safe_state(

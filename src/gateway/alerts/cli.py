@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 
 from core.exits import EXIT_CONFIG, EXIT_OK, EXIT_TRANSPORT
-from core.i18n import t
+from core.i18n import language, t
 from gateway.alerts.messages import action_name, when
 
 DEFAULT_URL = "http://127.0.0.1:8080"
@@ -32,7 +32,7 @@ def duration_s(text: str) -> float:
     """``90``, ``90s``, ``30m``, ``2h``, ``1d`` → seconds (argparse type)."""
     match = _DURATION.match(text)
     if match is None:
-        raise argparse.ArgumentTypeError(f"not a duration: {text!r} (e.g. 30m, 2h, 1d)")
+        raise argparse.ArgumentTypeError(t("alerts.bad_duration", language(), value=text))
     return float(match.group(1)) * _UNITS[match.group(2)]
 
 
@@ -77,11 +77,18 @@ def add_alerts_parser(sub: Any) -> None:
 
 
 class Refused(Exception):
-    """The gateway answered with an error; ``code`` is the exit status."""
+    """The gateway answered with an error, or could not be asked; ``code`` is the exit status,
+    ``key`` and ``values`` the message in the catalogue (``alerts.refused.*``)."""
 
-    def __init__(self, message: str, code: int) -> None:
+    def __init__(self, key: str, code: int, **values: object) -> None:
         self.code = code
-        super().__init__(message)
+        self.key = key
+        self.values = values
+        super().__init__(t(key, "en", **values))
+
+    def text(self, lang: str) -> str:
+        """The message in ``lang``."""
+        return t(self.key, lang, **self.values)
 
 
 def _token(args: argparse.Namespace) -> str | None:
@@ -90,7 +97,9 @@ def _token(args: argparse.Namespace) -> str | None:
         try:
             return token_file.read_text(encoding="utf-8").splitlines()[0].strip()
         except (OSError, IndexError) as exc:
-            raise Refused(f"cannot read token file {token_file}: {exc}", EXIT_CONFIG) from exc
+            raise Refused(
+                "alerts.refused.token_file", EXIT_CONFIG, file=token_file, reason=exc
+            ) from exc
     return os.environ.get("ETALON_API_TOKEN") or None
 
 
@@ -109,9 +118,10 @@ def _call(
             response = client.request(method, path, json=body, params=params, headers=headers)
     except httpx.HTTPError as exc:
         raise Refused(
-            f"cannot reach the gateway at {url}: {exc or type(exc).__name__} "
-            "(is it running with 'api:' configured? see --url or ETALON_API_URL)",
+            "alerts.refused.unreachable",
             EXIT_TRANSPORT,
+            url=url,
+            reason=exc or type(exc).__name__,
         ) from exc
     try:
         answer = response.json()
@@ -125,9 +135,9 @@ def _call(
             f"{'.'.join(str(p) for p in d.get('loc', [])[1:])}: {d.get('msg')}" for d in detail
         )
     if response.status_code == 401:
-        hint = "" if token else " (no token given: set ETALON_API_TOKEN or --token-file)"
-        raise Refused(f"the gateway refused the token: {detail}{hint}", EXIT_CONFIG)
-    raise Refused(f"{detail} (HTTP {response.status_code})", EXIT_CONFIG)
+        key = "alerts.refused.token" if token else "alerts.refused.no_token"
+        raise Refused(key, EXIT_CONFIG, detail=detail)
+    raise Refused("alerts.refused.http", EXIT_CONFIG, detail=detail, status=response.status_code)
 
 
 def _print_list(alerts: list[dict[str, Any]], lang: str) -> None:
@@ -207,10 +217,11 @@ def alerts_main(args: argparse.Namespace, lang: str) -> int:
             if not args.json:
                 for rule in answer:
                     unresolved = ", ".join(rule["unresolved_channels"])
+                    enabled = t(f"alerts.rule.{'on' if rule['enabled'] else 'off'}", lang)
+                    unknown = t("alerts.rule.unknown", lang, channels=unresolved)
                     print(
-                        f"{rule['id']:<24} {rule['kind']:<22} {rule['source']:<7} "
-                        f"{'on' if rule['enabled'] else 'off'}"
-                        + (f"  unknown channels: {unresolved}" if unresolved else "")
+                        f"{rule['id']:<24} {rule['kind']:<22} {rule['source']:<7} {enabled}"
+                        + (f"  {unknown}" if unresolved else "")
                     )
         else:
             if action == "shelve":
@@ -223,7 +234,7 @@ def alerts_main(args: argparse.Namespace, lang: str) -> int:
                 until = when(answer.get("shelved_until_ns"))
                 print(t(done, lang, id=args.id, until=until))
     except Refused as exc:
-        print(f"etalon alerts: {exc}", file=sys.stderr)
+        print(f"etalon alerts: {exc.text(lang)}", file=sys.stderr)
         return exc.code
     if args.json:
         print(json.dumps(answer, indent=2, ensure_ascii=False))

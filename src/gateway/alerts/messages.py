@@ -187,6 +187,37 @@ ALERT_MESSAGES: MessageTable = {
         "en": "ID     SEVERITY  STATE                     SINCE (UTC)          SUBJECT",
         "vi": "ID     MỨC ĐỘ    TRẠNG THÁI                TỪ (UTC)             ĐỐI TƯỢNG",
     },
+    "alerts.bad_duration": {
+        "en": "not a duration: {value!r} (e.g. 30m, 2h, 1d)",
+        "vi": "không phải khoảng thời gian: {value!r} (ví dụ 30m, 2h, 1d)",
+    },
+    "alerts.refused.token_file": {
+        "en": "cannot read token file {file}: {reason}",
+        "vi": "không đọc được tệp token {file}: {reason}",
+    },
+    "alerts.refused.unreachable": {
+        "en": "cannot reach the gateway at {url}: {reason} (is it running with 'api:' "
+        "configured? see --url or ETALON_API_URL)",
+        "vi": "không kết nối được tới cổng tại {url}: {reason} (cổng có đang chạy với mục "
+        "'api:' trong cấu hình không? xem --url hoặc ETALON_API_URL)",
+    },
+    "alerts.refused.token": {
+        "en": "the gateway refused the token: {detail}",
+        "vi": "cổng từ chối token: {detail}",
+    },
+    "alerts.refused.no_token": {
+        "en": "the gateway refused the token: {detail} (no token given: set "
+        "ETALON_API_TOKEN or --token-file)",
+        "vi": "cổng từ chối token: {detail} (chưa có token: đặt ETALON_API_TOKEN hoặc "
+        "--token-file)",
+    },
+    "alerts.refused.http": {"en": "{detail} (HTTP {status})", "vi": "{detail} (HTTP {status})"},
+    "alerts.rule.on": {"en": "on", "vi": "bật"},
+    "alerts.rule.off": {"en": "off", "vi": "tắt"},
+    "alerts.rule.unknown": {
+        "en": "unknown channels: {channels}",
+        "vi": "kênh không xác định: {channels}",
+    },
     "alerts.done.ack": {"en": "alert {id} acknowledged", "vi": "đã xác nhận cảnh báo {id}"},
     "alerts.done.comment": {
         "en": "comment added to alert {id}",

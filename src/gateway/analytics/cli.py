@@ -279,7 +279,10 @@ def drift_main(args: argparse.Namespace) -> int:
             return run_adev(args)
         return run_chart(args)
     except EtalonError as error:
-        print(f"etalon drift {args.drift_command}: error: {error}", file=sys.stderr)
+        print(
+            t("drift.error", _lang(args), command=args.drift_command, error=error),
+            file=sys.stderr,
+        )
         return EXIT_DATA
     except BrokenPipeError:
         # The reader (``| head``) went away: not an error of ours; silence the final flush.

@@ -6,6 +6,10 @@ from __future__ import annotations
 from core.i18n import MessageTable, register
 
 DRIFT_MESSAGES: MessageTable = {
+    "drift.error": {
+        "en": "etalon drift {command}: error: {error}",
+        "vi": "etalon drift {command}: lỗi: {error}",
+    },
     # fit
     "drift.fit.head": {
         "en": "Drift fit: {model}, {weighting}, {n} points, {dof} degrees of freedom",

@@ -239,7 +239,7 @@ def _with_registry(
 def standards_main(args: argparse.Namespace) -> int:
     """Run one ``etalon standards`` command."""
     if getattr(args, "config", None) is None:
-        print("etalon standards: the gateway's config is required (-c FILE)", file=sys.stderr)
+        print(t("standards.needs_config", _lang(args)), file=sys.stderr)
         return 2
     try:
         parts = load_parts(args.config)
@@ -339,7 +339,7 @@ async def _list(registry: Registry, args: argparse.Namespace) -> int:
                 latest.calibration_date[:10] if latest else "-",
                 (latest.due_date or "-")[:10] if latest else "-",
                 _due_state(latest, int(now), lang),
-                record.status,
+                t(f"standards.status.{record.status}", lang),
             )
         )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
@@ -350,16 +350,20 @@ async def _list(registry: Registry, args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _trace_lines(view: TraceView, depth: int, out: list[str]) -> None:
-    mark = " (national standard)" if view.national else ""
-    registered = " [registered]" if view.registered else ""
-    certificate = f", certificate {view.certificate}" if view.certificate else ""
+def _trace_lines(view: TraceView, depth: int, out: list[str], lang: str = "en") -> None:
+    mark = t("standards.show.national", lang) if view.national else ""
+    registered = t("standards.show.registered", lang) if view.registered else ""
+    certificate = (
+        t("standards.show.trace_certificate", lang, number=view.certificate)
+        if view.certificate
+        else ""
+    )
     out.append(
         f"{'  ' * depth}{'└ ' if depth else ''}{view.lab}: {view.standard}{certificate}"
         f"{mark}{registered}"
     )
     for child in view.traceable_to:
-        _trace_lines(child, depth + 1, out)
+        _trace_lines(child, depth + 1, out, lang)
 
 
 def format_show(
@@ -369,36 +373,57 @@ def format_show(
     lang: str = "en",
 ) -> str:
     """The text of ``etalon standards show``."""
-    lines = [f"Standard {record.id} ({record.kind}), {record.status}"]
+
+    def say(key: str, **values: object) -> str:
+        return t(f"standards.show.{key}", lang, **values)
+
+    status = t(f"standards.status.{record.status}", lang)
+    lines = [say("title", id=record.id, kind=record.kind, status=status)]
     if record.description:
         lines.append(f"  {record.description}")
     maker = " ".join(x for x in (record.manufacturer, record.model) if x)
     if maker or record.serial:
-        lines.append(f"  {maker}{', serial ' + record.serial if record.serial else ''}".rstrip())
-    lines.append(f"  nominal {record.nominal:g} {record.unit}, owner lab {record.owner_lab}")
+        serial = say("serial", serial=record.serial) if record.serial else ""
+        lines.append(f"  {maker}{serial}".rstrip())
+    lines.append(
+        "  " + say("nominal", nominal=f"{record.nominal:g}", unit=record.unit, lab=record.owner_lab)
+    )
     if record.tolerance:
-        lines.append(f"  tolerance {record.tolerance.compact()} around {record.tolerance.around}")
-    lines.append(f"Channels ({len(record.channels)}):")
+        around = say(f"around.{record.tolerance.around}")
+        lines.append("  " + say("tolerance", tolerance=record.tolerance.compact(), around=around))
+    lines.append(say("channels", count=len(record.channels)))
     for link in record.channels:
-        conversion = "value = reading"
+        conversion = say("conversion.same")
         if link.scale != 1.0 or link.offset != 0.0:
-            conversion = f"value = {link.scale!r} × reading + {link.offset!r}"
+            conversion = say("conversion", scale=repr(link.scale), offset=repr(link.offset))
         note = f" -- {link.note}" if link.note else ""
         lines.append(
             f"  {link.site}:{link.agent}/{link.instrument}/{link.channel} "
             f"[{link.unit}] ({conversion}){note}"
         )
-    lines.append(f"Certificates ({len(record.certificates)}):")
+    lines.append(say("certificates", count=len(record.certificates)))
     for certificate in record.certificates:
-        due = f", due {certificate.due_date}" if certificate.due_date else ""
+        due = say("due", date=certificate.due_date) if certificate.due_date else ""
         lines.append(
-            f"  #{certificate.id} {certificate.number} by {certificate.issuer}, calibrated "
-            f"{certificate.calibration_date}{due}"
+            "  "
+            + say(
+                "certificate",
+                id=certificate.id,
+                number=certificate.number,
+                issuer=certificate.issuer,
+                date=certificate.calibration_date,
+            )
+            + due
         )
         lines.append(
-            f"     value {certificate.value!r} {record.unit}, "
-            f"U = {certificate.expanded_uncertainty:g} {record.unit} "
-            f"(k = {certificate.coverage_factor:g})"
+            "     "
+            + say(
+                "value",
+                value=repr(certificate.value),
+                unit=record.unit,
+                U=f"{certificate.expanded_uncertainty:g}",
+                k=f"{certificate.coverage_factor:g}",
+            )
         )
         conditions = certificate.conditions
         parts = [
@@ -408,9 +433,9 @@ def format_show(
             conditions.notes or "",
         ]
         if any(parts):
-            lines.append(f"     conditions: {', '.join(p for p in parts if p)}")
+            lines.append("     " + say("conditions", conditions=", ".join(p for p in parts if p)))
         if certificate.points:
-            lines.append(f"     DCC: {len(certificate.points)} result(s)")
+            lines.append("     " + say("dcc_results", count=len(certificate.points)))
             for point in certificate.points:
                 u = f" ± {point.expanded_uncertainty}" if point.expanded_uncertainty else ""
                 k = f" (k = {point.coverage_factor})" if point.coverage_factor else ""
@@ -421,31 +446,38 @@ def format_show(
         if file is not None:
             verdict = t(f"standards.file.{file.state or 'ok'}", lang)
             lines.append(
-                f"     file {file.name} ({file.media_type}, {file.size} bytes) sha256 "
-                f"{file.sha256}: {verdict}"
+                "     "
+                + say(
+                    "file",
+                    name=file.name,
+                    media_type=file.media_type,
+                    size=file.size,
+                    sha256=file.sha256,
+                    verdict=verdict,
+                )
             )
         else:
-            lines.append("     no file")
+            lines.append("     " + say("no_file"))
     verdict = (
         t("standards.trace.complete", lang)
         if chain.complete
         else t("standards.trace.open", lang, ends="; ".join(chain.open_ends))
     )
-    lines.append(f"Traceability (latest certificate): {verdict}")
+    lines.append(say("traceability", verdict=verdict))
     trace: list[str] = []
-    _trace_lines(chain.root, 1, trace)
+    _trace_lines(chain.root, 1, trace, lang)
     lines.extend(trace)
     if latest is not None:
-        lines.append(f"Latest evaluation: {latest.get('evaluated_at', '-')}")
-        for key, label in (
-            ("measured", "measured"),
-            ("reference", "reference"),
-            ("reference_expanded_u", "reference U"),
-            ("predicted_out_of_tolerance", "predicted out of tolerance"),
-            ("calibration_due", "calibration due"),
+        lines.append(say("latest", at=latest.get("evaluated_at", "-")))
+        for key in (
+            "measured",
+            "reference",
+            "reference_expanded_u",
+            "predicted_out_of_tolerance",
+            "calibration_due",
         ):
             if latest.get(key) is not None:
-                lines.append(f"  {label}: {latest[key]}")
+                lines.append(f"  {say('latest.' + key)}: {latest[key]}")
     return "\n".join(lines)
 
 
@@ -479,8 +511,15 @@ async def _show(registry: Registry, args: argparse.Namespace) -> int:
     for certificate in bad:
         assert certificate.file is not None
         print(
-            f"etalon standards: certificate {certificate.number}: file {certificate.file.name} "
-            f"is {certificate.file.state} (sha256 {certificate.file.sha256} recorded)",
+            t(
+                "standards.show.file_bad",
+                _lang(args),
+                number=certificate.number,
+                name=certificate.file.name,
+                verdict=t(f"standards.file.{certificate.file.state}", _lang(args)),
+                state=certificate.file.state,
+                sha256=certificate.file.sha256,
+            ),
             file=sys.stderr,
         )
     return EXIT_PROBLEM if bad else EXIT_OK
@@ -531,7 +570,7 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
             raise RegistryError(f"channel: {exc}") from None
         spec = _validated(StandardSpec, data)
         await registry.add_standard(spec, actor)
-        print(f"standard {spec.id} registered")
+        print(t("standards.added", _lang(args), id=spec.id))
         return EXIT_OK
     certificate: dict[str, Any] = {
         "number": args.number,
@@ -565,7 +604,15 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
         except OSError as exc:
             raise RegistryError(f"cannot read {args.file}: {exc.strerror}") from None
     certificate_id = await registry.add_certificate(args.standard, spec, actor, file)
-    print(f"certificate {spec.number} registered for {args.standard} (id {certificate_id})")
+    print(
+        t(
+            "standards.certificate_added",
+            _lang(args),
+            number=spec.number,
+            standard=args.standard,
+            id=certificate_id,
+        )
+    )
     return EXIT_OK
 
 

@@ -5,6 +5,101 @@ from __future__ import annotations
 from core.i18n import MessageTable, register
 
 STANDARDS_MESSAGES: MessageTable = {
+    "standards.needs_config": {
+        "en": "etalon standards: the gateway's config is required (-c FILE)",
+        "vi": "etalon standards: cần tệp cấu hình của cổng (-c TỆP)",
+    },
+    "standards.added": {"en": "standard {id} registered", "vi": "đã đăng ký chuẩn {id}"},
+    "standards.certificate_added": {
+        "en": "certificate {number} registered for {standard} (id {id})",
+        "vi": "đã đăng ký giấy chứng nhận {number} cho {standard} (mã {id})",
+    },
+    "standards.show.title": {
+        "en": "Standard {id} ({kind}), {status}",
+        "vi": "Chuẩn {id} ({kind}), {status}",
+    },
+    "standards.status.active": {"en": "active", "vi": "đang dùng"},
+    "standards.status.retired": {"en": "retired", "vi": "đã ngừng dùng"},
+    "standards.show.serial": {"en": ", serial {serial}", "vi": ", số sê-ri {serial}"},
+    "standards.show.nominal": {
+        "en": "nominal {nominal} {unit}, owner lab {lab}",
+        "vi": "danh định {nominal} {unit}, phòng sở hữu {lab}",
+    },
+    "standards.show.tolerance": {
+        "en": "tolerance {tolerance} around {around}",
+        "vi": "dung sai {tolerance} quanh {around}",
+    },
+    "standards.show.around.nominal": {"en": "nominal", "vi": "giá trị danh định"},
+    "standards.show.around.certificate": {
+        "en": "certificate",
+        "vi": "giá trị trên giấy chứng nhận",
+    },
+    "standards.show.channels": {"en": "Channels ({count}):", "vi": "Kênh ({count}):"},
+    "standards.show.conversion.same": {"en": "value = reading", "vi": "giá trị = số đọc"},
+    "standards.show.conversion": {
+        "en": "value = {scale} × reading + {offset}",
+        "vi": "giá trị = {scale} × số đọc + {offset}",
+    },
+    "standards.show.certificates": {
+        "en": "Certificates ({count}):",
+        "vi": "Giấy chứng nhận ({count}):",
+    },
+    "standards.show.certificate": {
+        "en": "#{id} {number} by {issuer}, calibrated {date}",
+        "vi": "#{id} {number} do {issuer} cấp, hiệu chuẩn ngày {date}",
+    },
+    "standards.show.due": {"en": ", due {date}", "vi": ", đến hạn {date}"},
+    "standards.show.value": {
+        "en": "value {value} {unit}, U = {U} {unit} (k = {k})",
+        "vi": "giá trị {value} {unit}, U = {U} {unit} (k = {k})",
+    },
+    "standards.show.conditions": {
+        "en": "conditions: {conditions}",
+        "vi": "điều kiện: {conditions}",
+    },
+    "standards.show.file": {
+        "en": "file {name} ({media_type}, {size} bytes) sha256 {sha256}: {verdict}",
+        "vi": "tệp {name} ({media_type}, {size} byte) sha256 {sha256}: {verdict}",
+    },
+    "standards.show.dcc_results": {
+        "en": "DCC: {count} result(s)",
+        "vi": "DCC: {count} kết quả",
+    },
+    "standards.show.no_file": {"en": "no file", "vi": "không có tệp"},
+    "standards.show.file_bad": {
+        "en": "etalon standards: certificate {number}: file {name} is {state} "
+        "(sha256 {sha256} recorded)",
+        "vi": "etalon standards: giấy chứng nhận {number}: tệp {name}: {verdict} "
+        "(sha256 đã ghi {sha256})",
+    },
+    "standards.show.traceability": {
+        "en": "Traceability (latest certificate): {verdict}",
+        "vi": "Liên kết chuẩn (giấy chứng nhận mới nhất): {verdict}",
+    },
+    "standards.show.national": {"en": " (national standard)", "vi": " (chuẩn quốc gia)"},
+    "standards.show.registered": {"en": " [registered]", "vi": " [đã đăng ký]"},
+    "standards.show.trace_certificate": {
+        "en": ", certificate {number}",
+        "vi": ", giấy chứng nhận {number}",
+    },
+    "standards.show.latest": {
+        "en": "Latest evaluation: {at}",
+        "vi": "Lần đánh giá gần nhất: {at}",
+    },
+    "standards.show.latest.measured": {"en": "measured", "vi": "giá trị đo"},
+    "standards.show.latest.reference": {"en": "reference", "vi": "giá trị tham chiếu"},
+    "standards.show.latest.reference_expanded_u": {
+        "en": "reference U",
+        "vi": "U của giá trị tham chiếu",
+    },
+    "standards.show.latest.predicted_out_of_tolerance": {
+        "en": "predicted out of tolerance",
+        "vi": "dự đoán vượt dung sai",
+    },
+    "standards.show.latest.calibration_due": {
+        "en": "calibration due",
+        "vi": "đến hạn hiệu chuẩn",
+    },
     "standards.none": {
         "en": "no standards registered",
         "vi": "chưa có chuẩn nào được đăng ký",

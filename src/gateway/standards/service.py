@@ -26,8 +26,9 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import (
     BrokenExecutor,
     Executor,
@@ -216,10 +217,27 @@ CLOSE_TIMEOUT_S = 3.0
 """At stop, how long the reader's close and the worker's current job may take."""
 
 
-def _lower_priority() -> None:
-    """In the worker process: yield the CPU to ingest when the machine is busy."""
+def _worker_start() -> None:
+    """In the worker process: yield the CPU to ingest when the machine is busy, and leave
+    Ctrl-C to the gateway. The terminal sends SIGINT to the whole process group; the gateway
+    stops the worker itself, so the worker ignores it (it was spawned with SIGINT blocked, see
+    :meth:`Worker.submit`: a Ctrl-C while it was still importing is discarded here too)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     with contextlib.suppress(OSError):
         os.nice(10)
+
+
+@contextlib.contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread: a process (or thread) started meanwhile inherits the
+    mask, so a Ctrl-C never reaches a worker before :func:`_worker_start` ignores it. A SIGINT
+    arriving meanwhile is not lost: another thread takes it, or it is delivered on unblock."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def analytics_executor(kind: str) -> Executor:
@@ -229,7 +247,7 @@ def analytics_executor(kind: str) -> Executor:
     return ProcessPoolExecutor(
         max_workers=1,
         mp_context=multiprocessing.get_context("spawn"),
-        initializer=_lower_priority,
+        initializer=_worker_start,
     )
 
 
@@ -243,8 +261,11 @@ class Worker(Executor):
         self.restarts = 0
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """Run ``fn`` on the worker."""
-        return self._inner.submit(fn, *args, **kwargs)
+        """Run ``fn`` on the worker (starting its process, if none runs, with SIGINT blocked)."""
+        if self.kind == "thread":
+            return self._inner.submit(fn, *args, **kwargs)
+        with _sigint_blocked():
+            return self._inner.submit(fn, *args, **kwargs)
 
     def restart(self) -> None:
         """Drop a broken worker and start another."""

@@ -1,0 +1,208 @@
+"""``etalon agent -c FILE --once``: read every channel once (or ``--count N`` ticks) and print a
+table or JSON; nothing is published, no spool is opened, no broker is needed.
+
+Exit status: 0 when every channel read ``good``; 1 otherwise (the failing channels are named on
+stderr), or for a bad config or an unknown ``--instrument``; 130 when Ctrl-C ends it first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.config_loader import load_config
+from core.errors import ConfigError
+from core.exits import EXIT_CONFIG, EXIT_OK
+from core.i18n import MessageTable, register, t
+from core.logs import setup_logging
+from edge_agent.config import AgentConfig
+from edge_agent.once import OnceReading, read_once, selected
+
+EXIT_NOT_GOOD = 1
+"""Some channel did not read ``good``."""
+EXIT_INTERRUPTED = 130
+"""Ctrl-C before every channel was read (128 + SIGINT, as a shell reports it)."""
+
+ONCE_MESSAGES: MessageTable = {
+    "once.columns": {
+        "en": "instrument|channel|value|unit|quality|reason|requested at (UTC)|took",
+        "vi": "thiết bị|kênh|giá trị|đơn vị|chất lượng|lý do|thời điểm yêu cầu (UTC)|mất",
+    },
+    "once.not_connected": {
+        "en": "not connected: {reason}",
+        "vi": "không kết nối được: {reason}",
+    },
+    "once.reading": {
+        "en": "reading {instruments} instrument(s), {ticks} tick(s)…",
+        "vi": "đang đọc {instruments} thiết bị, {ticks} lượt…",
+    },
+    "once.interrupted": {
+        "en": "etalon agent --once: interrupted (Ctrl-C)",
+        "vi": "etalon agent --once: đã ngắt (Ctrl-C)",
+    },
+    "once.tick": {"en": "tick {tick}", "vi": "lượt {tick}"},
+    "once.all_good": {
+        "en": "{good} of {total} reading(s) good",
+        "vi": "{good} trên {total} giá trị đọc tốt",
+    },
+    "once.not_good": {
+        "en": "etalon agent --once: {bad} of {total} reading(s) not good:",
+        "vi": "etalon agent --once: {bad} trên {total} giá trị đọc không tốt:",
+    },
+    "once.unknown_instrument": {
+        "en": "etalon agent --once: no instrument {name!r} in {file} (it has: {known})",
+        "vi": "etalon agent --once: không có thiết bị {name!r} trong {file} (có: {known})",
+    },
+    "once.needs_once": {
+        "en": "etalon agent: {option} goes with --once",
+        "vi": "etalon agent: {option} chỉ dùng cùng --once",
+    },
+    "once.bad_count": {
+        "en": "{value!r}: a whole number from 1 to 100000",
+        "vi": "{value!r}: một số nguyên từ 1 đến 100000",
+    },
+    "agent.invalid": {
+        "en": "etalon agent: invalid config {file}",
+        "vi": "etalon agent: cấu hình không hợp lệ {file}",
+    },
+}
+"""Texts of ``etalon agent --once``."""
+
+register(ONCE_MESSAGES)
+
+
+def once_main(
+    config_path: Path,
+    instruments: Sequence[str] | None,
+    count: int,
+    as_json: bool,
+    lang: str,
+) -> int:
+    """Read the channels and print them; returns the exit status."""
+    try:
+        config = load_config(config_path, AgentConfig)
+    except ConfigError as exc:
+        print(t("agent.invalid", lang, file=config_path), file=sys.stderr)
+        for problem in exc.problems:
+            print(f"  {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        chosen = selected(config, instruments)
+    except KeyError as exc:
+        known = ", ".join(i.name for i in config.instruments)
+        print(
+            t("once.unknown_instrument", lang, name=exc.args[0], file=config_path, known=known),
+            file=sys.stderr,
+        )
+        return EXIT_CONFIG
+    # Drivers log state changes at INFO; a commissioning table needs only their warnings.
+    setup_logging("WARNING", config.log.format)
+    # A look at the instruments, not a process to stop cleanly: Ctrl-C ends it at once (the
+    # drivers close as the tasks are cancelled), with no table and status 130.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        print(t("once.reading", lang, instruments=len(chosen), ticks=count), file=sys.stderr)
+        results = asyncio.run(read_once(config, chosen, count))
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        # asyncio.run answers the first Ctrl-C by cancelling the reads: KeyboardInterrupt once
+        # they have ended, or their CancelledError if a task took the cancellation as its own.
+        print(t("once.interrupted", lang), file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if as_json:
+        print(json.dumps(as_document(results), indent=2, ensure_ascii=False))
+    else:
+        print_table(results, lang, ticks=count > 1)
+    failing = [r for r in results if not r.good]
+    if failing:
+        print(t("once.not_good", lang, bad=len(failing), total=len(results)), file=sys.stderr)
+        for result in failing:
+            print(f"  {_failure(result, lang)}", file=sys.stderr)
+        return EXIT_NOT_GOOD
+    if not as_json:
+        print(t("once.all_good", lang, good=len(results), total=len(results)))
+    return EXIT_OK
+
+
+def as_document(results: Sequence[OnceReading]) -> dict[str, Any]:
+    """The ``--json`` output: every reading, then whether all were good and which were not."""
+    readings = [_as_json(r) for r in results]
+    failing = [f"{r.reading.instrument}/{r.reading.channel}" for r in results if not r.good]
+    return {"ok": not failing, "failing": sorted(set(failing)), "readings": readings}
+
+
+def _as_json(result: OnceReading) -> dict[str, Any]:
+    reading = result.reading
+    return {
+        "instrument": reading.instrument,
+        "channel": reading.channel,
+        "tick": result.tick,
+        "value": reading.value,
+        "unit": reading.unit,
+        "u": reading.u,
+        "quality": str(reading.quality),
+        "reason": reading.reason,
+        "connected": result.connected,
+        "ts": _iso(reading.ts_ns),
+        "ts_ns": reading.ts_ns,
+        "request_ms": None if result.request_s is None else round(result.request_s * 1000, 3),
+    }
+
+
+def _iso(ts_ns: int) -> str:
+    moment = datetime.fromtimestamp(ts_ns / 1e9, UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _value(value: object) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return format(value, ".10g")
+    return str(value)
+
+
+def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
+    """The readings as an aligned table, one row per channel (per tick with ``--count``)."""
+    header = t("once.columns", lang).split("|")
+    rows: list[list[str]] = []
+    for result in results:
+        reading = result.reading
+        took = "—" if result.request_s is None else f"{result.request_s * 1000:.1f} ms"
+        channel = reading.channel
+        if ticks:
+            channel = f"{channel} ({t('once.tick', lang, tick=result.tick)})"
+        rows.append(
+            [
+                reading.instrument,
+                channel,
+                _value(reading.value),
+                reading.unit,
+                t(f"quality.{reading.quality}", lang),
+                _reason(result, lang),
+                _iso(reading.ts_ns)[11:],
+                took,
+            ]
+        )
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
+
+
+def _reason(result: OnceReading, lang: str) -> str:
+    reason = result.reading.reason or ""
+    return reason if result.connected else t("once.not_connected", lang, reason=reason)
+
+
+def _failure(result: OnceReading, lang: str) -> str:
+    reading = result.reading
+    quality = t(f"quality.{reading.quality}", lang)
+    reason = _reason(result, lang)
+    return f"{reading.instrument}/{reading.channel} ({quality}{': ' + reason if reason else ''})"

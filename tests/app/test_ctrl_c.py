@@ -1,0 +1,132 @@
+"""Ctrl-C on a terminal stops each long-running command cleanly: SIGINT to the whole process
+group (as the terminal sends it, so a process-pool worker gets it too), no traceback, the summary
+printed once, the documented exit status (docs/errors.md: 0 for a clean stop by a first
+signal). ``etalon calibrate run`` has its own in tests/calibration/test_process.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.chain import SITE, sim_instruments
+from tests.support.processes import etalon_command, write_yaml
+from tests.support.services import Mosquitto, free_port
+from tests.support.terminal import TerminalRun
+
+CLEAN_STOP = 0
+"""The documented status of a long-running command stopped by a first Ctrl-C."""
+
+
+@pytest.fixture
+def terminal() -> Iterator[list[TerminalRun]]:
+    runs: list[TerminalRun] = []
+    yield runs
+    for run in runs:
+        run.close()
+
+
+def start(runs: list[TerminalRun], cwd: Path, *args: str) -> TerminalRun:
+    run = TerminalRun(etalon_command(*args), cwd=cwd)
+    runs.append(run)
+    return run
+
+
+def assert_no_traceback(run: TerminalRun) -> None:
+    assert "Traceback" not in run.text, run.text
+    assert "KeyboardInterrupt" not in run.text, run.text
+
+
+def test_ctrl_c_stops_the_demo_with_its_verdict_once_and_no_worker_traceback(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    run = start(terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"))
+    run.wait_for(r"read [1-9]\d*\s+published", 180)
+    # The standards' analytics run in a process-pool worker, spawned at the first evaluation:
+    # wait until it exists, so Ctrl-C reaches it as well (while it imports or waits for work).
+    run.wait_for_child("multiprocessing", 120)
+    assert run.ctrl_c() == CLEAN_STOP
+    assert_no_traceback(run)
+    assert run.text.count("demo stopped after") == 1
+    assert run.text.count("every reading arrived exactly once") == 1
+
+
+def test_ctrl_c_stops_an_agent(
+    terminal: list[TerminalRun], tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = write_yaml(
+        tmp_path / "agent.yaml",
+        {
+            "site": SITE,
+            "id": "bench-1",
+            "mqtt": {"port": mosquitto.port},
+            "spool": {"path": str(tmp_path / "agent-spool.db")},
+            "instruments": sim_instruments(),
+        },
+    )
+    run = start(terminal, tmp_path, "agent", "-c", str(config))
+    run.wait_for(r"agent started", 60)
+    assert run.ctrl_c() == CLEAN_STOP
+    assert_no_traceback(run)
+    assert run.text.count("agent stopped") == 1
+
+
+def test_ctrl_c_stops_a_gateway(
+    terminal: list[TerminalRun], tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = write_yaml(
+        tmp_path / "gateway.yaml",
+        {
+            "site": SITE,
+            "mqtt": {"port": mosquitto.port},
+            "spool": {"path": str(tmp_path / "gateway-spool.db")},
+            "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
+            "records": {"path": str(tmp_path / "records.db")},
+        },
+    )
+    run = start(terminal, tmp_path, "gateway", "-c", str(config))
+    run.wait_for(r"gateway started", 60)
+    assert run.ctrl_c() == CLEAN_STOP
+    assert_no_traceback(run)
+    assert run.text.count("gateway stopped") == 1
+
+
+@pytest.mark.parametrize(
+    ("kind", "args", "ready"),
+    [
+        ("modbus-tcp", ["--map", "lab-bus"], r"modbus simulator listening"),
+        ("bench", ["--port-base", "0"], r"control"),
+    ],
+)
+def test_ctrl_c_stops_a_simulator(
+    terminal: list[TerminalRun], tmp_path: Path, kind: str, args: list[str], ready: str
+) -> None:
+    if kind == "modbus-tcp":
+        args = [*args, "--port", str(free_port())]
+    run = start(terminal, tmp_path, "sim", kind, *args)
+    run.wait_for(ready, 60)
+    assert run.ctrl_c() == CLEAN_STOP
+    assert_no_traceback(run)
+
+
+def test_ctrl_c_ends_agent_once_with_130_and_no_table(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    config = write_yaml(
+        tmp_path / "agent.yaml",
+        {
+            "site": SITE,
+            "id": "bench-1",
+            "mqtt": {"port": free_port()},
+            "spool": {"path": str(tmp_path / "agent-spool.db")},
+            "instruments": sim_instruments(),
+        },
+    )
+    run = start(terminal, tmp_path, "agent", "-c", str(config), "--once", "--count", "1000")
+    run.wait_for(r"reading 3 instrument\(s\), 1000 tick\(s\)", 60)
+    assert run.ctrl_c() == 130
+    assert_no_traceback(run)
+    assert "interrupted (Ctrl-C)" in run.text
+    assert "instrument  channel" not in run.text
+    assert not (tmp_path / "agent-spool.db").exists()

@@ -1,0 +1,229 @@
+"""``etalon agent -c FILE --once``: the command as a technician runs it, against the Modbus
+simulator over a real socket, with no broker running and a spool path that must stay untouched."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from drivers.sim.modbus_server import ModbusSimServer, load_register_map
+from tests.support.processes import child_env, etalon_command, write_yaml
+from tests.support.services import free_port
+
+
+@pytest.fixture
+async def lab_bus() -> AsyncIterator[ModbusSimServer]:
+    async with ModbusSimServer(load_register_map("lab-bus")) as server:
+        yield server
+
+
+def zener(port: int) -> dict[str, Any]:
+    """The Zener monitor of config/modbus-tcp.yaml (device 3 of the lab bus)."""
+    return {
+        "name": "zener-monitor",
+        "protocol": "modbus",
+        "transport": {"kind": "tcp", "host": "127.0.0.1", "port": port},
+        "device_id": 3,
+        "order": "DCBA",
+        "channels": [
+            {"name": "voltage", "table": "input", "address": 0, "type": "float64", "unit": "V"},
+            {
+                "name": "oven-temperature",
+                "table": "input",
+                "address": 4,
+                "type": "float32",
+                "unit": "°C",
+            },
+        ],
+    }
+
+
+def agent_config(tmp_path: Path, instruments: list[dict[str, Any]]) -> Path:
+    """An agent config whose broker port has nothing behind it."""
+    return write_yaml(
+        tmp_path / "agent.yaml",
+        {
+            "site": "lab",
+            "id": "commissioning",
+            "mqtt": {"host": "127.0.0.1", "port": free_port()},
+            "spool": {"path": str(tmp_path / "spool" / "agent.db")},
+            "instruments": instruments,
+        },
+    )
+
+
+async def once(*args: str, cwd: Path) -> tuple[int, str, str]:
+    """Run ``etalon ARGS`` while the test's event loop keeps serving the simulator."""
+    process = await asyncio.create_subprocess_exec(
+        *etalon_command(*args),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env=child_env(),
+        cwd=cwd,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+def rows(table: str) -> dict[tuple[str, str], list[str]]:
+    """The table's rows by (instrument, channel), each split on runs of two spaces."""
+    out = {}
+    for line in table.splitlines()[1:]:
+        cells = [c.strip() for c in line.split("  ") if c.strip()]
+        if len(cells) >= 4:
+            out[(cells[0], cells[1])] = cells
+    return out
+
+
+async def test_a_good_instrument_reads_every_channel_once(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    config = agent_config(tmp_path, [zener(lab_bus.port)])
+    served = lab_bus.requests_served
+    code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 0, err
+    assert out.splitlines()[0].split()[:4] == ["instrument", "channel", "value", "unit"]
+    table = rows(out)
+    assert set(table) == {("zener-monitor", "voltage"), ("zener-monitor", "oven-temperature")}
+    voltage = table[("zener-monitor", "voltage")]
+    assert abs(float(voltage[2]) - 10.0) < 1e-3  # the simulated 10 V standard
+    assert voltage[3] == "V" and voltage[4] == "good"
+    assert voltage[-1].endswith(" ms")  # how long the request took
+    assert "2 of 2 reading(s) good" in out
+    assert "Traceback" not in err
+    assert lab_bus.requests_served > served  # it did talk to the simulator
+    # Nothing published (no broker was there to take it) and no spool touched.
+    assert not (tmp_path / "spool").exists()
+
+
+async def test_one_dead_instrument_is_named_and_the_others_still_read(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    dead = zener(free_port()) | {"name": "dead-meter", "connect_timeout_s": 2}
+    config = agent_config(tmp_path, [dead, zener(lab_bus.port)])
+    code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 1
+    table = rows(out)
+    assert table[("zener-monitor", "voltage")][4] == "good"
+    assert table[("dead-meter", "voltage")][4] == "bad"
+    assert "not connected" in table[("dead-meter", "voltage")][5]
+    assert "2 of 4 reading(s) not good" in err
+    assert "dead-meter/voltage (bad: not connected" in err
+    assert "dead-meter/oven-temperature" in err
+    assert "zener-monitor" not in err
+    assert not (tmp_path / "spool").exists()
+
+
+async def test_a_modbus_exception_is_the_reason_of_that_channel_only(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    instrument = zener(lab_bus.port)
+    instrument["channels"].append(
+        {"name": "not-mapped", "table": "input", "address": 13, "type": "uint16", "unit": "1"}
+    )
+    lab_bus.faults.exception_at = [{"table": "input", "address": 13, "code": 2}]
+    config = agent_config(tmp_path, [instrument])
+    code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 1
+    table = rows(out)
+    assert table[("zener-monitor", "voltage")][4] == "good"
+    assert table[("zener-monitor", "not-mapped")][4] == "bad"
+    assert "ILLEGAL DATA ADDRESS" in table[("zener-monitor", "not-mapped")][5]
+    assert "1 of 3 reading(s) not good" in err
+    assert "zener-monitor/not-mapped (bad: " in err and "ILLEGAL DATA ADDRESS" in err
+
+
+async def test_json_for_scripts_with_ticks_and_one_instrument(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    dead = zener(free_port()) | {"name": "dead-meter", "connect_timeout_s": 2}
+    good = zener(lab_bus.port)
+    good["channels"][0]["interval_s"] = 0.2
+    config = agent_config(tmp_path, [dead, good])
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "3")
+    code, out, err = await once(*args, "--instrument", "zener-monitor", cwd=tmp_path)
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["ok"] is True and document["failing"] == []
+    readings = document["readings"]
+    assert [(r["channel"], r["tick"]) for r in readings] == [
+        (channel, tick) for tick in (1, 2, 3) for channel in ("voltage", "oven-temperature")
+    ]
+    first = readings[0]
+    assert set(first) == {
+        "instrument",
+        "channel",
+        "tick",
+        "value",
+        "unit",
+        "u",
+        "quality",
+        "reason",
+        "connected",
+        "ts",
+        "ts_ns",
+        "request_ms",
+    }
+    assert first["quality"] == "good" and first["reason"] is None
+    assert isinstance(first["value"], float) and first["unit"] == "V"
+    assert first["ts"].endswith("Z") and first["request_ms"] >= 0
+    # Ticks follow one another, one smallest interval (0.2 s) apart at least.
+    stamps = [r["ts_ns"] for r in readings if r["channel"] == "voltage"]
+    assert all(b - a >= 0.15e9 for a, b in itertools.pairwise(stamps))
+
+    code, out, _ = await once("agent", "-c", str(config), "--once", "--json", cwd=tmp_path)
+    assert code == 1
+    document = json.loads(out)
+    assert document["ok"] is False
+    assert document["failing"] == ["dead-meter/oven-temperature", "dead-meter/voltage"]
+    dead_readings = [r for r in document["readings"] if r["instrument"] == "dead-meter"]
+    assert all(r["connected"] is False and r["request_ms"] is None for r in dead_readings)
+    assert all("connection refused" in r["reason"] for r in dead_readings)
+
+
+@pytest.mark.parametrize(
+    ("extra", "status", "says"),
+    [
+        (["--once", "--count", "0"], 2, "a whole number from 1 to 100000"),
+        (["--once", "--count", "many"], 2, "a whole number from 1 to 100000"),
+        (["--once", "--instrument", "nope"], 1, "no instrument 'nope'"),
+        (["--json"], 1, "--json goes with --once"),
+        (["--count", "2"], 1, "--count goes with --once"),
+    ],
+)
+def test_bad_options_are_refused_with_the_reason(
+    tmp_path: Path, extra: list[str], status: int, says: str
+) -> None:
+    config = agent_config(tmp_path, [zener(free_port())])
+    result = subprocess.run(
+        etalon_command("agent", "-c", str(config), *extra),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert result.returncode == status
+    assert says in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "zener-monitor" in result.stderr or says != "no instrument 'nope'"
+
+
+def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
+    config = agent_config(tmp_path, [zener(free_port()) | {"device_id": 999}])
+    result = subprocess.run(
+        etalon_command("agent", "-c", str(config), "--once"),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert result.returncode == 1
+    assert "device_id" in result.stderr and "invalid config" in result.stderr
