@@ -1,7 +1,9 @@
 """A transactional, bounded FIFO of byte entries in SQLite (WAL), behind an async face.
 
-The agent spools one entry per reading before it publishes; the gateway spools one entry per
-accepted MQTT message before it acknowledges it. An entry leaves only by :meth:`Spool.ack` (the
+The agent spools one entry per poll of an instrument (the poll's readings, encoded) before it
+publishes; the gateway spools one entry per accepted MQTT message before it acknowledges it. An
+entry may say how many items (readings) it carries: ``depth``, ``dropped``, ``acked`` and the
+result of :meth:`Spool.ack` count items, so they mean readings whatever the entries hold. An entry leaves only by :meth:`Spool.ack` (the
 next hop took it) or by :meth:`Spool.append` dropping the oldest when the spool is full — and
 then it is counted in ``dropped``, never silently.
 
@@ -55,17 +57,21 @@ T = TypeVar("T")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    entry BLOB NOT NULL
+    entry BLOB NOT NULL,
+    n INTEGER NOT NULL DEFAULT 1
 );
 """
+_UPGRADE = "ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1"
+"""A spool file written before entries carried a count: each of its entries holds one item."""
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One spooled entry."""
+    """One spooled entry, holding ``count`` items."""
 
     id: int
     data: bytes
+    count: int = 1
 
 
 class Spool:
@@ -98,8 +104,11 @@ class Spool:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
             db.executescript(_SCHEMA)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(spool)")}
+            if "n" not in columns:
+                db.execute(_UPGRADE)
             row = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
             ).fetchone()
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: cannot open: {exc}") from exc
@@ -119,8 +128,9 @@ class Spool:
         self._db.close()
         self._db = None
 
-    async def append(self, entries: list[bytes]) -> int:
-        """Commit entries (one transaction); returns how many old entries were dropped to fit."""
+    async def append(self, entries: list[bytes] | list[tuple[bytes, int]]) -> int:
+        """Commit entries (one transaction), each bytes (one item) or (bytes, items); returns
+        how many old items were dropped to fit."""
         if not entries:
             return 0
         dropped = await self._run(lambda: self._append(entries))
@@ -137,21 +147,23 @@ class Spool:
             )
         return dropped
 
-    def _append(self, entries: list[bytes]) -> int:
+    def _append(self, entries: list[bytes] | list[tuple[bytes, int]]) -> int:
         db = self._require()
-        size = sum(len(e) for e in entries)
+        rows = [(e, 1) if isinstance(e, bytes) else e for e in entries]
+        size = sum(len(e) for e, _ in rows)
+        items = sum(n for _, n in rows)
         try:
             db.execute("BEGIN IMMEDIATE")
             dropped, freed = self._make_room(db, size)
-            db.executemany("INSERT INTO spool(entry) VALUES (?)", ((e,) for e in entries))
+            db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise SpoolError(f"spool {self.path}: cannot append: {exc}") from exc
-        self.depth += len(entries) - dropped
+        self.depth += items - dropped
         self.bytes += size - freed
-        self.appended += len(entries)
+        self.appended += items
         self.dropped += dropped
         return dropped
 
@@ -161,8 +173,8 @@ class Spool:
             return 0, 0
         dropped = freed = 0
         last_id = None
-        for entry_id, length in db.execute("SELECT id, LENGTH(entry) FROM spool ORDER BY id"):
-            dropped += 1
+        for entry_id, length, n in db.execute("SELECT id, LENGTH(entry), n FROM spool ORDER BY id"):
+            dropped += n
             freed += length
             last_id = entry_id
             if freed >= excess:
@@ -171,18 +183,28 @@ class Spool:
             db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
         return dropped, freed
 
-    async def read(self, after_id: int, limit: int) -> list[Entry]:
-        """Up to ``limit`` oldest entries with id > ``after_id``."""
-        return await self._run(lambda: self._read(after_id, limit))
+    async def read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
+        """Up to ``limit`` oldest entries with id > ``after_id``; with ``max_items``, only as
+        many as hold at most that many items together (but always the first one)."""
+        return await self._run(lambda: self._read(after_id, limit, max_items))
 
-    def _read(self, after_id: int, limit: int) -> list[Entry]:
+    def _read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
         rows = self._require().execute(
-            "SELECT id, entry FROM spool WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         )
-        return [Entry(int(i), bytes(e)) for i, e in rows]
+        if max_items is None:
+            return [Entry(int(i), bytes(e), int(n)) for i, e, n in rows]
+        out: list[Entry] = []
+        total = 0
+        for i, e, n in rows:
+            total += n
+            if out and total > max_items:
+                break
+            out.append(Entry(int(i), bytes(e), int(n)))
+        return out
 
     async def ack(self, first_id: int, last_id: int) -> int:
-        """Remove entries with ids in [first_id, last_id]; returns how many were there."""
+        """Remove entries with ids in [first_id, last_id]; returns how many items they held."""
         removed = await self._run(lambda: self._ack(first_id, last_id))
         self.changed.set()
         return removed
@@ -192,7 +214,7 @@ class Spool:
         try:
             db.execute("BEGIN IMMEDIATE")
             count, size = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
                 " WHERE id BETWEEN ? AND ?",
                 (first_id, last_id),
             ).fetchone()

@@ -28,7 +28,7 @@ from edge_agent.wire import (
     InstrumentInfo,
     InstrumentState,
     Topics,
-    encode_reading,
+    encode_readings,
 )
 
 log = logging.getLogger("etalon.agent")
@@ -50,7 +50,7 @@ class Agent:
         }
         self.instrument_states: dict[str, InstrumentState] = {}
         self.spool = Spool(config.spool, "agent")
-        self._buffer: list[bytes] = []
+        self._buffer: list[tuple[bytes, int]] = []
         self._buffered = asyncio.Event()
         self._closing = False
         self._link: MqttLink | None = None
@@ -60,8 +60,10 @@ class Agent:
     # -- readings ------------------------------------------------------------------------------
 
     def _sink(self, readings: list[Reading]) -> None:
-        self._buffer.extend(encode_reading(r) for r in readings)
-        self._buffered.set()
+        # One spool entry per poll: the readings encoded together, with their count.
+        if readings:
+            self._buffer.append((encode_readings(readings), len(readings)))
+            self._buffered.set()
 
     async def _spool_writer(self) -> None:
         # Ends by itself once told to close and everything read is committed: cancelling it
@@ -78,7 +80,7 @@ class Agent:
         if not entries:
             return
         self.metrics.spool_dropped += await self.spool.append(entries)
-        self.metrics.spooled += len(entries)
+        self.metrics.spooled += sum(n for _, n in entries)
 
     # -- status --------------------------------------------------------------------------------
 

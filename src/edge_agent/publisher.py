@@ -4,6 +4,12 @@ An entry leaves the spool only when the broker acknowledged the batch that carri
 bounds the batches in flight well below paho's 65,535 message ids, past which paho silently
 overwrites pending messages (NOTES.md). A batch the broker refuses (an MQTT 5 PUBACK with a failure
 reason, e.g. not authorised for the topic) stays in the spool and is retried with backoff.
+
+Batching is clocked by the broker's acknowledgements: with nothing in flight, what the spool holds
+goes at once (a reading waits for no company when the link is idle); while a batch is in flight,
+a partial batch waits for it to be acknowledged (at most ``batch_max_delay_ms``) and gathers what
+arrives meanwhile. So a light load sees the broker's round trip, a heavy one full batches.
+A spool entry may hold several readings (one poll); a batch holds whole entries.
 """
 
 from __future__ import annotations
@@ -31,6 +37,8 @@ class InFlight:
     first_id: int
     last_id: int
     count: int
+    """Readings."""
+    entries: int
 
 
 class Publisher:
@@ -58,6 +66,10 @@ class Publisher:
         self._seq = 0
         self._room = asyncio.Event()
         self._room.set()
+        self._all_acked = asyncio.Event()
+        self._all_acked.set()
+        self._per_entry = 1
+        """Readings per entry in the last read: how many entries make a batch."""
         self._refused: list[InFlight] = []
         self._refusal_backoff = BackoffTimer(Backoff(initial_s=1.0, max_s=60.0))
         self._ack_tasks: set[asyncio.Task[None]] = set()
@@ -69,6 +81,8 @@ class Publisher:
             return  # a status or metrics message
         if len(self.inflight) < self.config.window:
             self._room.set()
+        if not self.inflight:
+            self._all_acked.set()
         if failure is not None:
             self.metrics.publish_refused += batch.count
             log_event(
@@ -94,14 +108,24 @@ class Publisher:
         if self._refused:
             await asyncio.sleep(self._refusal_backoff.next_delay())
             batch = self._refused.pop(0)
-            entries = await self.spool.read(batch.first_id - 1, batch.count)
+            entries = await self.spool.read(batch.first_id - 1, batch.entries)
             return [e for e in entries if e.id <= batch.last_id]
         limit = self.config.batch_max_readings
-        entries = await self.spool.read(self._cursor, limit)
-        if 0 < len(entries) < limit and self.config.batch_max_delay_ms:
-            # Let a partial batch fill for at most the configured delay.
-            await asyncio.sleep(self.config.batch_max_delay_ms / 1000)
-            entries = await self.spool.read(self._cursor, limit)
+        entries = await self._read(limit)
+        delay_s = self.config.batch_max_delay_ms / 1000
+        if entries and sum(e.count for e in entries) < limit and delay_s and self.inflight:
+            # Busy: let a partial batch fill until what is in flight is acknowledged, at most
+            # for the configured delay.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._all_acked.wait(), delay_s)
+            entries = await self._read(limit)
+        return entries
+
+    async def _read(self, limit: int) -> list[Entry]:
+        want = -(-limit // self._per_entry) + 1
+        entries = await self.spool.read(self._cursor, want, max_items=limit)
+        if entries:
+            self._per_entry = max(1, entries[-1].count)
         return entries
 
     async def run(self) -> None:
@@ -117,9 +141,11 @@ class Publisher:
             payload = join_batch(self.site, self.agent, self._seq, [e.data for e in entries])
             self._seq += 1
             mid = self.link.publish(self.topic, payload, qos=1)
-            self.inflight[mid] = InFlight(entries[0].id, entries[-1].id, len(entries))
+            count = sum(e.count for e in entries)
+            self.inflight[mid] = InFlight(entries[0].id, entries[-1].id, count, len(entries))
+            self._all_acked.clear()
             self._cursor = max(self._cursor, entries[-1].id)
-            self.metrics.published += len(entries)
+            self.metrics.published += count
             self.metrics.publish_batches += 1
             if len(self.inflight) >= self.config.window:
                 self._room.clear()
