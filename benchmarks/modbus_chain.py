@@ -155,7 +155,8 @@ class Counter:
             self.readings += len(readings)
             self.messages += 1
             if self.recording:
-                self.delays_ms.extend((now - r["ts"]) / 1e6 for r in readings[:: max(1, len(readings) // 20)])
+                step = max(1, len(readings) // 20)
+                self.delays_ms.extend((now - r["ts"]) / 1e6 for r in readings[::step])
 
     def snapshot(self) -> int:
         with self.lock:
@@ -231,6 +232,9 @@ def run_agent(tmp: Path, broker: Mosquitto, sim: int, args: argparse.Namespace) 
         rss = psutil.Process(pid).memory_info().rss / 2**20
         agent.stop()
         metrics = agent.final_metrics()
+    except BaseException:
+        print(agent.log()[-3000:], file=sys.stderr)
+        raise
     finally:
         agent.ensure_stopped()
         counter.stop()
@@ -347,7 +351,7 @@ def main() -> None:
         f"{a['cpu_share'] * 100:5.1f} % of a core = {a['us_per_dp']:5.1f} µs/datapoint; "
         f"{a['overruns']} overruns, {a['skipped']} readings skipped; {a['rss_mb']:.0f} MB"
     )
-    print(f"        of which the event loop's thread {a['main_thread_share'] * 100:.1f} % of a core")
+    print(f"        of which the event loop's thread {a['main_thread_share'] * 100:.1f} % of a core")  # noqa: E501
     print(
         f"        reading→broker delay median {a['latency_ms_p50']:.0f} ms, "
         f"p99 {a['latency_ms_p99']:.0f} ms; simulator {a['sim_cpu_share'] * 100:.0f} % of a core"

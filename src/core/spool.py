@@ -3,8 +3,9 @@
 The agent spools one entry per poll of an instrument (the poll's readings, encoded) before it
 publishes; the gateway spools one entry per accepted MQTT message before it acknowledges it. An
 entry may say how many items (readings) it carries: ``depth``, ``dropped``, ``acked`` and the
-result of :meth:`Spool.ack` count items, so they mean readings whatever the entries hold. An entry leaves only by :meth:`Spool.ack` (the
-next hop took it) or by :meth:`Spool.append` dropping the oldest when the spool is full — and
+result of :meth:`Spool.ack` count items, so they mean readings whatever the entries hold.
+
+An entry leaves only by :meth:`Spool.ack` (the next hop took it) or by :meth:`Spool.append` dropping the oldest when the spool is full — and
 then it is counted in ``dropped``, never silently.
 
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
