@@ -5,8 +5,9 @@ publishes; the gateway spools one entry per accepted MQTT message before it ackn
 entry may say how many items (readings) it carries: ``depth``, ``dropped``, ``acked`` and the
 result of :meth:`Spool.ack` count items, so they mean readings whatever the entries hold.
 
-An entry leaves only by :meth:`Spool.ack` (the next hop took it) or by :meth:`Spool.append` dropping the oldest when the spool is full — and
-then it is counted in ``dropped``, never silently.
+An entry leaves only by :meth:`Spool.ack` (the next hop took it) or by :meth:`Spool.append`
+dropping the oldest when the spool is full — and then it is counted in ``dropped``, never
+silently.
 
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
 spool emptied. All SQLite work runs on one dedicated thread; the connection never leaves it.
