@@ -99,9 +99,7 @@ async def bare(port: int, devices: int, channels: int, interval: float, seconds:
         if t0 is not None and time.monotonic() - t0 >= seconds:
             break
         for device in range(1, devices + 1):
-            response = await client.read_holding_registers(
-                0, count=2 * channels, device_id=device
-            )
+            response = await client.read_holding_registers(0, count=2 * channels, device_id=device)
             raw = struct.pack(f">{2 * channels}H", *response.registers)
             values += len(layout.unpack(raw))
         polls += 1
@@ -351,7 +349,9 @@ def main() -> None:
         f"{a['cpu_share'] * 100:5.1f} % of a core = {a['us_per_dp']:5.1f} µs/datapoint; "
         f"{a['overruns']} overruns, {a['skipped']} readings skipped; {a['rss_mb']:.0f} MB"
     )
-    print(f"        of which the event loop's thread {a['main_thread_share'] * 100:.1f} % of a core")  # noqa: E501
+    print(
+        f"        of which the event loop's thread {a['main_thread_share'] * 100:.1f} % of a core"
+    )  # noqa: E501
     print(
         f"        reading→broker delay median {a['latency_ms_p50']:.0f} ms, "
         f"p99 {a['latency_ms_p99']:.0f} ms; simulator {a['sim_cpu_share'] * 100:.0f} % of a core"

@@ -37,6 +37,22 @@ SHUTDOWN_GRACE_S = 3.0
 """On a clean stop, how long the agent waits for the broker to take what is spooled."""
 
 
+async def cancel_until_done(tasks: list[asyncio.Task[None]], every_s: float = 0.5) -> None:
+    """Cancel the tasks, and cancel again those still running after ``every_s``.
+
+    Before Python 3.12, ``asyncio.wait_for`` (pymodbus awaits every reply with it) drops a
+    cancellation that lands just as the awaited reply completes; the task then polls on as if
+    nothing happened, and a stop waiting for it would wait forever."""
+    for task in tasks:
+        task.cancel()
+    while True:
+        _done, pending = await asyncio.wait(tasks, timeout=every_s)
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
+
+
 class Agent:
     """One agent process. ``await run(stop)`` until ``stop`` is set."""
 
@@ -240,9 +256,7 @@ class Agent:
                 ]
                 self.started.set()
                 await stop.wait()
-                for task in runner_tasks:
-                    task.cancel()
-                await asyncio.gather(*runner_tasks, return_exceptions=True)
+                await cancel_until_done(runner_tasks)
                 self._closing = True
                 self._buffered.set()
                 await writer
