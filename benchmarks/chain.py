@@ -289,6 +289,7 @@ def main() -> None:
         default=1,
         help="gateways sharing the data (MQTT 5 shared subscription)",
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     n = args.readings
     with tempfile.TemporaryDirectory(prefix="etalon-bench-") as tmp_name:
@@ -345,6 +346,17 @@ def main() -> None:
         f"{footprint['cpu_share'] * 100:.1f} % of a core, {footprint['rss_mb']:.0f} MB resident, "
         f"{footprint['read']} readings, {footprint['overruns']} overruns"
     )
+    if args.json:
+        figures = {
+            "mqtt_rate": mqtt_rate,
+            "http_rate": http_rate,
+            "chain": result,
+            "ratio_to_http": result["rate"] / http_rate,
+            "ratio_to_mqtt": result["rate"] / mqtt_rate,
+            "exactly_once": result["exported"] == n,
+            "footprint": footprint,
+        }
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":
