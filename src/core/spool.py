@@ -12,6 +12,10 @@ silently.
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
 spool emptied. All SQLite work runs on one dedicated thread; the connection never leaves it.
 
+The newest committed entries are also kept in memory (up to ``RECENT_MAX_BYTES``), so a reader
+that keeps up — the agent's publisher, the gateway's writer — gets them without a trip to the
+SQLite thread, where it would wait behind the next commit's fsync.
+
 Durability: with ``synchronous=full`` each commit is fsync'ed in WAL mode, so an appended entry
 survives power loss; with ``normal`` it survives a crash of the process (the WAL is in the OS
 cache) but the last commits may be lost if the machine loses power.
@@ -20,6 +24,7 @@ cache) but the last commits may be lost if the machine loses power.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import sqlite3
@@ -56,6 +61,9 @@ class SpoolConfig(FrozenModel):
 
 T = TypeVar("T")
 
+RECENT_MAX_BYTES = 2 * 1024 * 1024
+"""Most bytes of the newest committed entries kept in memory for readers that keep up."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -91,6 +99,10 @@ class Spool:
         self.appended = 0
         self.acked = 0
         self.changed = asyncio.Event()
+        self._recent: collections.deque[Entry] = collections.deque()
+        """The newest committed entries, contiguous: every entry still spooled with an id from
+        the first one's on is here."""
+        self._recent_bytes = 0
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -135,7 +147,8 @@ class Spool:
         how many old items were dropped to fit."""
         if not entries:
             return 0
-        dropped = await self._run(lambda: self._append(entries))
+        dropped, last_dropped, added = await self._run(lambda: self._append(entries))
+        self._remember(last_dropped, added)
         self.changed.set()
         if dropped:
             log_event(
@@ -149,15 +162,19 @@ class Spool:
             )
         return dropped
 
-    def _append(self, entries: list[bytes] | list[tuple[bytes, int]]) -> int:
+    def _append(
+        self, entries: list[bytes] | list[tuple[bytes, int]]
+    ) -> tuple[int, int | None, list[Entry]]:
         db = self._require()
         rows = [(e, 1) if isinstance(e, bytes) else e for e in entries]
         size = sum(len(e) for e, _ in rows)
         items = sum(n for _, n in rows)
         try:
             db.execute("BEGIN IMMEDIATE")
-            dropped, freed = self._make_room(db, size)
+            dropped, freed, last_dropped = self._make_room(db, size)
             db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
+            # One writer in one transaction: AUTOINCREMENT gives the rows consecutive ids.
+            (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -167,12 +184,54 @@ class Spool:
         self.bytes += size - freed
         self.appended += items
         self.dropped += dropped
-        return dropped
+        first_id = int(last_id) - len(rows) + 1
+        added = [Entry(first_id + k, bytes(e), n) for k, (e, n) in enumerate(rows)]
+        return dropped, last_dropped, added
 
-    def _make_room(self, db: sqlite3.Connection, incoming: int) -> tuple[int, int]:
+    def _remember(self, last_dropped: int | None, added: list[Entry]) -> None:
+        """Keep the newest entries in memory (loop thread), contiguous with what is there."""
+        recent = self._recent
+        if last_dropped is not None:
+            while recent and recent[0].id <= last_dropped:
+                self._recent_bytes -= len(recent.popleft().data)
+        for entry in added:
+            recent.append(entry)
+            self._recent_bytes += len(entry.data)
+        while recent and self._recent_bytes > RECENT_MAX_BYTES:
+            self._recent_bytes -= len(recent.popleft().data)
+
+    def _forget(self, first_id: int, last_id: int) -> None:
+        recent = self._recent
+        if not recent or last_id < recent[0].id:
+            return
+        if first_id <= recent[0].id:
+            while recent and recent[0].id <= last_id:
+                self._recent_bytes -= len(recent.popleft().data)
+            return
+        kept = [e for e in recent if not first_id <= e.id <= last_id]
+        self._recent = collections.deque(kept)
+        self._recent_bytes = sum(len(e.data) for e in kept)
+
+    def _from_memory(self, after_id: int, limit: int, max_items: int | None) -> list[Entry] | None:
+        """What a read would return, if every entry after ``after_id`` is in memory."""
+        recent = self._recent
+        if not recent or recent[0].id > after_id + 1:
+            return None
+        out: list[Entry] = []
+        total = 0
+        for entry in recent:
+            if entry.id <= after_id:
+                continue
+            total += entry.count
+            if len(out) >= limit or (max_items is not None and out and total > max_items):
+                break
+            out.append(entry)
+        return out
+
+    def _make_room(self, db: sqlite3.Connection, incoming: int) -> tuple[int, int, int | None]:
         excess = self.bytes + incoming - self.config.max_bytes
         if excess <= 0:
-            return 0, 0
+            return 0, 0, None
         dropped = freed = 0
         last_id = None
         for entry_id, length, n in db.execute("SELECT id, LENGTH(entry), n FROM spool ORDER BY id"):
@@ -183,11 +242,14 @@ class Spool:
                 break
         if last_id is not None:
             db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
-        return dropped, freed
+        return dropped, freed, last_id
 
     async def read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
         """Up to ``limit`` oldest entries with id > ``after_id``; with ``max_items``, only as
         many as hold at most that many items together (but always the first one)."""
+        recent = self._from_memory(after_id, limit, max_items)
+        if recent is not None:
+            return recent
         return await self._run(lambda: self._read(after_id, limit, max_items))
 
     def _read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
@@ -208,6 +270,7 @@ class Spool:
     async def ack(self, first_id: int, last_id: int) -> int:
         """Remove entries with ids in [first_id, last_id]; returns how many items they held."""
         removed = await self._run(lambda: self._ack(first_id, last_id))
+        self._forget(first_id, last_id)
         self.changed.set()
         return removed
 

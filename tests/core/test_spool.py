@@ -160,3 +160,26 @@ async def test_a_spool_file_from_before_counts_opens_with_one_item_per_entry(
     await spool.append([(b"zzz", 5)])
     assert spool.depth == 7
     await spool.close()
+
+
+async def test_reads_served_from_memory_match_the_file(tmp_path: Path) -> None:
+    """The newest entries are read from memory; whatever was acknowledged or dropped is not
+    read again, and a reader behind what memory holds gets the file's entries."""
+    spool = await open_spool(tmp_path / "s.db", max_bytes=4096)
+    await spool.append([bytes([65 + k]) * 100 for k in range(10)])
+    first = await spool.read(0, 3)
+    assert [e.data[:1] for e in first] == [b"A", b"B", b"C"]
+    await spool.ack(first[0].id, first[1].id)
+    assert [e.data[:1] for e in await spool.read(0, 2)] == [b"C", b"D"]
+    assert [e.data[:1] for e in await spool.read(first[2].id, 2)] == [b"D", b"E"]
+    # Acknowledged out of order (a retried batch): the rest stays readable.
+    ids = [e.id for e in await spool.read(0, 10)]
+    await spool.ack(ids[2], ids[3])  # E, F
+    assert [e.data[:1] for e in await spool.read(0, 10)] == [b"C", b"D", b"G", b"H", b"I", b"J"]
+    # Full: the oldest are dropped from the file and from memory alike.
+    assert await spool.append([b"K" * 3900]) == 5
+    assert [e.data[:1] for e in await spool.read(0, 10)] == [b"J", b"K"]
+    await spool.close()
+    reopened = await open_spool(tmp_path / "s.db", max_bytes=4096)
+    assert [e.data[:1] for e in await reopened.read(0, 10)] == [b"J", b"K"]
+    await reopened.close()
