@@ -192,7 +192,7 @@ def chain(
     )
     procs = [EtalonProcess("gateway", c, c.with_suffix(".log")).start() for c in gateway_cfgs]
     for gateway in procs:
-        gateway.wait_log("gateway started")
+        gateway.wait_log("gateway started", timeout_s=180)
     pids = [g.process.pid for g in procs]  # type: ignore[union-attr]
     before = vm_rows(vm)
     target = before + n * 3  # value, quality, u
@@ -254,7 +254,7 @@ def agent_footprint(tmp: Path, broker: Mosquitto, seconds: float = 30) -> dict[s
         },
     )
     agent = EtalonProcess("agent", config, tmp / "agent-100.log").start()
-    agent.wait_log("agent started")
+    agent.wait_log("agent started", timeout_s=180)
     time.sleep(5)  # past start-up (imports, config)
     process = psutil.Process(agent.process.pid)  # type: ignore[union-attr]
     cpu0, t0 = cpu_seconds(process.pid), time.monotonic()
