@@ -11,11 +11,15 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ValidationError, ValidationInfo
 
 from core.errors import ConfigError
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
+
+CONFIG_DIR = "config_dir"
+"""Key of the validation context holding the folder of the config file being validated: paths
+a config names relative to itself (a device profile) are resolved against it."""
 
 
 def _duplicate_keys(node: yaml.Node, path: str, out: list[tuple[int, str]]) -> None:
@@ -75,6 +79,13 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"{path}: cannot read: {exc}"]) from exc
+    return parse_yaml(text, path)
+
+
+def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
+    """Parse the YAML text of ``path`` (named in errors: a file, or a description of where the
+    text comes from) into Python data and its node tree: a mapping, without a key given twice;
+    raises ConfigError."""
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -97,7 +108,9 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     return data, root
 
 
-def validation_problems(path: Path, root: yaml.Node | None, error: ValidationError) -> list[str]:
+def validation_problems(
+    path: Path | str, root: yaml.Node | None, error: ValidationError
+) -> list[str]:
     """One ``FILE:LINE: field: reason`` line per pydantic error."""
     problems = []
     for item in error.errors(include_url=False):
@@ -108,10 +121,26 @@ def validation_problems(path: Path, root: yaml.Node | None, error: ValidationErr
     return problems
 
 
+def context_of(path: Path) -> dict[str, Any]:
+    """The validation context of a config file: its folder, which relative paths to profiles
+    are relative to."""
+    return {CONFIG_DIR: path.absolute().parent}
+
+
+def config_dir(info: ValidationInfo) -> Path | None:
+    """In a validator: the folder of the config file being validated, when the loader said."""
+    context = info.context
+    if isinstance(context, dict):
+        folder = context.get(CONFIG_DIR)
+        if isinstance(folder, Path):
+            return folder
+    return None
+
+
 def load_config(path: Path, model: type[ModelT]) -> ModelT:
     """Validate a YAML file against ``model``; raises ConfigError listing every problem."""
     data, root = load_yaml(path)
     try:
-        return model.model_validate(data)
+        return model.model_validate(data, context=context_of(path))
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None

@@ -13,7 +13,7 @@ from core.clock import Clock, build_clock
 from core.logs import log_event
 from core.mqtt import MqttLink
 from core.spool import Spool
-from drivers.base import Driver
+from drivers.base import Driver, ReportsUnits
 from drivers.config import ChannelBase
 from drivers.reading import Reading
 from drivers.registry import create_driver
@@ -71,6 +71,7 @@ class Agent:
         self._closing = False
         self._link: MqttLink | None = None
         self._identities: dict[str, dict[str, str]] = {}
+        """What the last birth message said of each instrument (identity, reported units)."""
         self.started = asyncio.Event()
 
     # -- readings ------------------------------------------------------------------------------
@@ -106,13 +107,20 @@ class Agent:
         for instrument in self.config.instruments:
             driver = self.drivers.get(instrument.name)
             channels: list[ChannelBase] = list(getattr(instrument, "channels"))  # noqa: B009
+            # Units the instrument reports (OPC UA EngineeringUnits) fill those the config omits.
+            reported = _reported_units(driver)
             out.append(
                 InstrumentInfo(
                     name=instrument.name,
                     protocol=str(getattr(instrument, "protocol")),  # noqa: B009
                     identity=driver.describe() if driver else {},
                     channels=[
-                        ChannelInfo(name=c.name, unit=c.unit, interval_s=c.interval_s, tags=c.tags)
+                        ChannelInfo(
+                            name=c.name,
+                            unit=c.unit or reported.get(c.name, ""),
+                            interval_s=c.interval_s,
+                            tags=c.tags,
+                        )
                         for c in channels
                     ],
                 )
@@ -141,7 +149,7 @@ class Agent:
 
     def _publish_birth(self) -> None:
         assert self._link is not None
-        self._identities = {name: d.describe() for name, d in self.drivers.items()}
+        self._identities = {name: _announced(d) for name, d in self.drivers.items()}
         self._link.publish(self._topic("status"), self._status("online", None), retain=True)
 
     def _on_instrument_state(self, name: str, state: str, reason: str | None) -> None:
@@ -149,10 +157,11 @@ class Agent:
         self.instrument_states[name] = info
         if self._link is not None and self._link.connected.is_set():
             self._publish_state(name, info)
-            # An instrument tells who it is (*IDN?, OPC UA BuildInfo) only once connected: the
-            # catalogue a calibration record quotes is republished when that changes.
+            # An instrument tells who it is (*IDN?, OPC UA BuildInfo) and the units it reports
+            # only once connected: the catalogue a calibration record quotes is republished when
+            # that changes.
             driver = self.drivers.get(name)
-            if driver is not None and driver.describe() != self._identities.get(name):
+            if driver is not None and _announced(driver) != self._identities.get(name):
                 self._publish_birth()
 
     def _publish_state(self, name: str, state: InstrumentState) -> None:
@@ -278,3 +287,13 @@ class Agent:
         await self.spool.close()
         final = self.metrics.snapshot() | {"spool_depth": self.spool.depth}
         log_event(log, logging.INFO, "agent stopped", drained=drained, **final)
+
+
+def _reported_units(driver: Driver[ChannelBase] | None) -> dict[str, str]:
+    return driver.units() if isinstance(driver, ReportsUnits) else {}
+
+
+def _announced(driver: Driver[ChannelBase]) -> dict[str, str]:
+    """What the birth message says of an instrument that may change once it is connected."""
+    units = {f"unit:{name}": unit for name, unit in _reported_units(driver).items()}
+    return driver.describe() | units

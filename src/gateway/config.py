@@ -14,6 +14,7 @@ from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.api.dashboard_config import DashboardConfig
+from gateway.records.config import RecordsConfig
 from gateway.standards.config import StandardsConfig
 from gateway.tsdb.config import StoreConfig, WriteConfig
 
@@ -39,7 +40,11 @@ class ApiToken(FrozenModel):
     """One API token: who it is (for the audit log), what it may do, where its secret is."""
 
     name: Name
-    role: Literal["viewer", "operator", "admin"]
+    role: Literal["viewer", "auditor", "operator", "admin"] = Field(
+        ...,
+        description="viewer reads; auditor also verifies the records; operator acknowledges "
+        "and shelves alerts; admin changes the registry and rules.",
+    )
     token: Secret
 
 
@@ -62,12 +67,6 @@ class ApiConfig(FrozenModel):
         if any(len(v) < 16 for v in values):
             raise ValueError("a token must be at least 16 characters")
         return self
-
-
-class RecordsConfig(FrozenModel):
-    """The record store: agents, channels, audit log (and later standards, alerts)."""
-
-    path: Path
 
 
 class SigningConfig(FrozenModel):

@@ -15,7 +15,7 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 
-from drivers.modbus.config import ByteWordOrder, DataType
+from drivers.modbus.registers import ByteWordOrder, DataType
 
 _STRUCT_FORMAT: dict[str, str] = {
     "int16": "h",

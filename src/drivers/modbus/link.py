@@ -25,6 +25,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
+from core.cancel import cancellable
 from core.clock import Clock
 from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus.codec import crc16
@@ -142,7 +143,7 @@ class ModbusLink:
             self._client = client
             try:
                 async with asyncio.timeout(timeout_s):
-                    opened = await client.connect()
+                    opened = await cancellable(client.connect())
             except TimeoutError as exc:
                 self._close_client()
                 raise DriverTimeout(
@@ -192,7 +193,7 @@ class ModbusLink:
                 started = clock.now_ns()
             try:
                 async with asyncio.timeout(timeout_s):
-                    return await request(client)
+                    return await cancellable(request(client))
             except TimeoutError as exc:
                 if not isinstance(self.transport, ModbusTcp) and not self._received:
                     # An RTU reply carries no transaction id: a late reply to this request

@@ -74,6 +74,7 @@ from gateway.ingest.events import (
     EventHub,
     InstrumentStateChanged,
     ReadingsArrived,
+    RecordsVerified,
     StandardEvaluated,
 )
 from gateway.records.store import RecordStore
@@ -168,7 +169,13 @@ class AlertEngine:
         self._closed = False
         self._running = False
         self._done = asyncio.Event()
-        for kind in (ReadingsArrived, AgentStateChanged, InstrumentStateChanged, StandardEvaluated):
+        for kind in (
+            ReadingsArrived,
+            AgentStateChanged,
+            InstrumentStateChanged,
+            StandardEvaluated,
+            RecordsVerified,
+        ):
             hub.subscribe(kind, self._enqueue)
 
     @property
@@ -285,6 +292,8 @@ class AlertEngine:
             )
         elif isinstance(event, StandardEvaluated):
             self.evaluator.standard(event)
+        elif isinstance(event, RecordsVerified):
+            self.evaluator.records_verified(event)
 
     # -- the loop --------------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from core.i18n import MessageTable, known, register, t
+from gateway.records.messages import text_of
 
 ALERT_MESSAGES: MessageTable = {
     # severities and states
@@ -104,6 +105,10 @@ ALERT_MESSAGES: MessageTable = {
     "alerts.what.rule_unresolved": {
         "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
         "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} không khai báo kênh này",
+    },
+    "alerts.what.records_integrity": {
+        "en": "the record store is not what its ledger recorded: {what}",
+        "vi": "kho hồ sơ không còn đúng như sổ cái đã ghi: {what}",
     },
     "alerts.count.raised": {"en": "{n} raised", "vi": "{n} xuất hiện"},
     "alerts.count.escalated": {"en": "{n} escalated", "vi": "{n} chuyển cấp"},
@@ -210,6 +215,7 @@ SUBJECT_LABEL = {
     "standard_prediction": {"en": "Standard", "vi": "Chuẩn"},
     "standard_control": {"en": "Standard", "vi": "Chuẩn"},
     "calibration_due": {"en": "Standard", "vi": "Chuẩn"},
+    "records_integrity": {"en": "Records", "vi": "Hồ sơ"},
 }
 
 
@@ -293,6 +299,12 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             date=_date(detail.get("due_ns")),
             days=f"{days:.1f}" if isinstance(days, int | float) else "-",
         )
+    if kind == "records_integrity":
+        code, params = detail.get("code"), detail.get("params")
+        what = "-"
+        if isinstance(code, str) and isinstance(params, dict):
+            what = text_of(code, params, lang)
+        return t("alerts.what.records_integrity", lang, what=what)
     if kind == "rule_unresolved":
         site, agent = alert["subject"].split("/")[:2]
         return t(

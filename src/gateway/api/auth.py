@@ -1,4 +1,4 @@
-"""Token authentication with roles: viewer < operator < admin.
+"""Token authentication with roles: viewer < auditor < operator < admin.
 
 A token is sent as ``Authorization: Bearer TOKEN`` or, where a browser cannot set headers
 (server-sent events), as ``?access_token=TOKEN``. Tokens come from the environment or a file,
@@ -23,8 +23,11 @@ class Role(IntEnum):
     """What a token may do; each role may do everything the ones below it may."""
 
     VIEWER = 1
-    OPERATOR = 2
-    ADMIN = 3
+    AUDITOR = 2
+    """Reads like a viewer, and may run the records' verification (ISO/IEC 17025 assessors,
+    quality managers)."""
+    OPERATOR = 3
+    ADMIN = 4
 
 
 @dataclass(frozen=True)
@@ -96,5 +99,6 @@ def require(role: Role) -> Callable[[Request], Coroutine[Any, Any, Principal]]:
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -117,3 +117,17 @@ class StandardEvaluated:
     predicted_out_of_tolerance_ns: int | None
     calibration_due_ns: int | None
     violations: tuple[ControlViolation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsVerified:
+    """The record store was verified (at start, periodically, on request), or a writer found
+    its ledger changed behind its back (``source: writer``): the records_integrity rules judge
+    it. ``finding`` is the first finding (kind, code, params, seq, table, key) or None."""
+
+    site: str
+    ledger: str
+    ok: bool
+    checked_ns: int
+    source: str
+    finding: dict[str, Any] | None = None

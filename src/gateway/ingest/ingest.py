@@ -46,6 +46,7 @@ from gateway.ingest.events import (
     ReadingsArrived,
 )
 from gateway.metrics import GatewayMetrics
+from gateway.records.bodies import append_audit, record_identity
 from gateway.records.store import RecordStore
 from metrology.certificate.record import CalibrationRecord
 
@@ -325,7 +326,7 @@ class Ingest:
 
 
 def _apply_all(db: sqlite3.Connection, records: list[Callable[[sqlite3.Connection], None]]) -> None:
-    db.execute("BEGIN")
+    db.execute("BEGIN IMMEDIATE")
     for record in records:
         record(db)
     db.execute("COMMIT")
@@ -375,18 +376,17 @@ def _record_status(
                     now,
                 ),
             )
+    if status.state == "online":
+        for instrument in status.instruments:
+            record_identity(db, site, agent, instrument.name, instrument.identity, now)
     if previous != status.state:
-        db.execute(
-            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-            (
-                now,
-                "gateway",
-                f"agent {status.state}",
-                f"{site}/{agent}",
-                json.dumps(
-                    {"previous": previous, "reason": status.reason, "version": status.version}
-                ),
-            ),
+        append_audit(
+            db,
+            "gateway",
+            f"agent {status.state}",
+            f"{site}/{agent}",
+            {"previous": previous, "reason": status.reason, "version": status.version},
+            now,
         )
 
 
@@ -410,13 +410,11 @@ def _record_instrument(
         (site, agent, instrument, state.state, state.since, state.reason),
     )
     if row is None or row[0] != state.state:
-        db.execute(
-            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-            (
-                state.since,
-                "gateway",
-                f"instrument {state.state}",
-                f"{site}/{agent}/{instrument}",
-                json.dumps({"previous": row[0] if row else None, "reason": state.reason}),
-            ),
+        append_audit(
+            db,
+            "gateway",
+            f"instrument {state.state}",
+            f"{site}/{agent}/{instrument}",
+            {"previous": row[0] if row else None, "reason": state.reason},
+            state.since,
         )
