@@ -92,6 +92,26 @@ class MqttConfig(FrozenModel):
         return self
 
 
+def check_certificate_identity(mqtt: MqttConfig, expected: str, issue_hint: str) -> None:
+    """With a client certificate and no user name, the broker knows this process by the
+    certificate's CN (``use_identity_as_username``): it must be ``expected``, or the broker's ACL
+    would silently drop what the process publishes. Raises ValueError naming both."""
+    if mqtt.tls is None or mqtt.tls.cert_file is None or mqtt.username is not None:
+        return
+    from core.pki import PkiError, certificate_identity  # cryptography: only when it is needed
+
+    try:
+        actual = certificate_identity(mqtt.tls.cert_file)
+    except PkiError as exc:
+        raise ValueError(f"mqtt.tls.cert_file: {exc}") from None
+    if actual != expected:
+        raise ValueError(
+            f"mqtt.tls.cert_file: the certificate's identity (CN) is {actual!r} but this process "
+            f"is {expected!r}: the broker's ACL would refuse its topics "
+            f"(a certificate for it: {issue_hint})"
+        )
+
+
 class SpoolConfig(FrozenModel):
     """The on-disk spool (SQLite, WAL) that holds readings until the next hop acknowledged them."""
 
@@ -173,4 +193,13 @@ class AgentConfig(FrozenModel):
             if instrument.name in seen:
                 raise ValueError(f"instrument name {instrument.name!r} appears twice")
             seen.add(instrument.name)
+        return self
+
+    @model_validator(mode="after")
+    def _certificate_is_this_agent(self) -> AgentConfig:
+        check_certificate_identity(
+            self.mqtt,
+            f"{self.site}/{self.id}",
+            f"etalon pki issue agent --site {self.site} --id {self.id}",
+        )
         return self

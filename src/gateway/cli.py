@@ -303,6 +303,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "pki":
+        from gateway.pki_cli import add_pki_parser
+
+        add_pki_parser(sub)
+    else:
+        sub.add_parser("pki", help="a lab CA and TLS certificates for the broker and clients")
+
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMAS))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
@@ -338,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "pki":
+        from gateway.pki_cli import pki_main
+
+        return pki_main(args, lang)
     return 2
 
 

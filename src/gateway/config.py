@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 from pydantic import AnyHttpUrl, Field, model_validator
 
 from drivers.config import Backoff, FrozenModel, Name
-from edge_agent.config import LogConfig, MqttConfig, Secret, SpoolConfig
+from edge_agent.config import (
+    LogConfig,
+    MqttConfig,
+    Secret,
+    SpoolConfig,
+    check_certificate_identity,
+)
 from gateway.alerts.config import AlertsConfig
 from gateway.dashboard_config import DashboardConfig
 from gateway.standards.config import StandardsConfig
@@ -158,6 +164,15 @@ class GatewayConfig(FrozenModel):
     def _shared_needs_v5(self) -> GatewayConfig:
         if self.ingest.shared_group and self.mqtt.version != "5":
             raise ValueError("ingest.shared_group needs mqtt.version: '5' (shared subscriptions)")
+        return self
+
+    @model_validator(mode="after")
+    def _certificate_is_this_gateway(self) -> GatewayConfig:
+        check_certificate_identity(
+            self.mqtt,
+            f"{self.site}/gateways/{self.id}",
+            f"etalon pki issue gateway --site {self.site} --id {self.id}",
+        )
         return self
 
     @model_validator(mode="after")
