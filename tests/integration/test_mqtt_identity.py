@@ -78,16 +78,14 @@ def test_a_client_without_a_lab_certificate_is_refused(
     with pytest.raises(ConnectRefused):
         RawClient(tls_broker.port, "no-tls-at-all")
     # A certificate that another CA signed, whatever name it carries.
-    other_ca, other_cert, other_key = make_ca_and_server(tmp_path / "other", "rogue CA")
+    _, other_cert, other_key = make_ca_and_server(tmp_path / "other", "rogue CA")
     with pytest.raises(ConnectRefused):
         RawClient(tls_broker.port, "other-ca", ca=pki.ca, cert=other_cert, key=other_key)
     # The lab's clients get in.
     connect(tls_broker, pki, "bench-1").close()
 
 
-def test_an_agent_can_publish_only_under_its_own_topics(
-    pki: LabPki, tls_broker: Mosquitto
-) -> None:
+def test_an_agent_can_publish_only_under_its_own_topics(pki: LabPki, tls_broker: Mosquitto) -> None:
     gateway = connect(tls_broker, pki, "gateway", v5=True)
     rogue = connect(tls_broker, pki, "bench-2", v5=True)
     try:
