@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from core.signals import STOP
 from drivers.errors import ConfigError, EtalonError, SpoolError, TransportError
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from edge_agent.config_loader import load_config
-from edge_agent.logs import setup_logging
+from edge_agent.logs import log_event, setup_logging
+
+log = logging.getLogger("etalon")
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -29,18 +31,16 @@ def print_problems(title: str, problems: list[str]) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-async def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` so it can finish cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await main(stop)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
+async def run_until_signal(
+    main: Callable[[asyncio.Event], Awaitable[None]], started: asyncio.Event | None = None
+) -> None:
+    """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop`` (and, until ``started`` is set,
+    cancels the start-up); a second one exits at once (see :mod:`core.signals`)."""
+
+    def stopping(name: str) -> None:
+        log_event(log, logging.INFO, "stopping", signal=name, hint="a second signal forces")
+
+    await STOP.run(main, started, stopping)
 
 
 def exit_code_for(exc: BaseException) -> tuple[int, str]:
@@ -67,7 +67,7 @@ def agent_main(config_path: Path) -> int:
     setup_logging(config.log.level, config.log.format)
     agent = Agent(config)
     try:
-        asyncio.run(run_until_signal(agent.run))
+        asyncio.run(run_until_signal(agent.run, agent.started))
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon agent: {message}", file=sys.stderr)

@@ -11,6 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
+from core.signals import STOP
 from drivers.errors import ConfigError, EtalonError
 from edge_agent.cli import (
     EXIT_CONFIG,
@@ -28,6 +29,7 @@ from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
 from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
 from gateway.config import GatewayConfig, InfluxV1StoreConfig, InfluxV2StoreConfig
 from gateway.demo_config import DemoConfig, default_config_text
+from gateway.launch import command_of
 
 CONFIG_KINDS: dict[str, type[BaseModel]] = {
     "agent": AgentConfig,
@@ -132,7 +134,8 @@ def gateway_main(config_path: Path) -> int:
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
     try:
-        asyncio.run(run_until_signal(Gateway(config).run))
+        gateway = Gateway(config)
+        asyncio.run(run_until_signal(gateway.run, gateway.started))
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon gateway: {message}", file=sys.stderr)
@@ -215,19 +218,6 @@ def sim_main(args: argparse.Namespace) -> int:
     entry = SIMULATORS[args.kind]
     asyncio.run(run_until_signal(lambda stop: entry.run(args, stop)))
     return EXIT_OK
-
-
-def _command(argv: list[str]) -> str | None:
-    """The subcommand named on the command line (first word that is not an option)."""
-    skip = False
-    for word in argv:
-        if skip:
-            skip = False
-        elif word == "--lang":
-            skip = True
-        elif not word.startswith("-"):
-            return word
-    return None
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
@@ -319,8 +309,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     words = sys.argv[1:] if argv is None else argv
-    args = build_parser(_command(words)).parse_args(words)
+    args = build_parser(command_of(words)).parse_args(words)
     lang = language(args.lang)
+    STOP.announce = lambda name, overdue: (
+        t("signal.overdue" if overdue else "signal.forced", lang, signal=name) + "\n"
+    )
     if args.command == "demo":
         return demo_main(args)
     if args.command == "check":

@@ -104,12 +104,6 @@ class Gateway:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
         cfg = self.config
-        await self.records.open()
-        await self.spool.open()
-        try:
-            await self.store.open()
-        except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
-            log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
         status_topic = self.topics.gateway(cfg.site, cfg.id, "status")
         link = MqttLink(
             cfg.mqtt,
@@ -117,35 +111,10 @@ class Gateway:
             manual_ack=True,
             will=(status_topic, self._status("offline", "connection lost")),
         )
-        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
-        self.ingest = ingest
-        await ingest.load_known_agents()
-        for topic in ingest.subscriptions():
-            link.subscribe(topic, qos=1)
-
-        def announce(_session_present: bool) -> None:
-            link.publish(status_topic, self._status("online", None), retain=True)
-
-        link.on_connected.append(announce)
-        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
-        if cfg.standards is not None and cfg.standards.analytics:
-            # numpy and scipy take seconds to import: before ingest starts, not during it.
-            import gateway.standards.service  # noqa: F401
         try:
-            if cfg.alerts is not None:
-                from gateway.alerts.engine import AlertEngine
-
-                self.alerts = AlertEngine(
-                    cfg, self.records, self.hub, link, api_url=lambda: self.api_url
-                )
-                self.extras["alerts"] = self.alerts
-                from gateway.api.alerts import RuleLimits
-                from gateway.api.views import ConfigLimits
-
-                self.extras["limits"] = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
-                await self.alerts.open()
-            await link.start()
-        except BaseException:
+            ingest, writer = await self._start(link, status_topic)
+        except BaseException:  # refused, or a stop during start-up (core.signals cancels it)
+            await link.stop()
             await self._close()
             raise
         log_event(
@@ -197,6 +166,44 @@ class Gateway:
             await self._close()
             final = self.sample_metrics(None) | {"drained": drained}
             log_event(log, logging.INFO, "gateway stopped", **final)
+
+    async def _start(self, link: MqttLink, status_topic: str) -> tuple[Ingest, Writer]:
+        """Open the records, spool and store, then connect: everything before ingest runs."""
+        cfg = self.config
+        await self.records.open()
+        await self.spool.open()
+        try:
+            await self.store.open()
+        except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
+            log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
+        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
+        self.ingest = ingest
+        await ingest.load_known_agents()
+        for topic in ingest.subscriptions():
+            link.subscribe(topic, qos=1)
+
+        def announce(_session_present: bool) -> None:
+            link.publish(status_topic, self._status("online", None), retain=True)
+
+        link.on_connected.append(announce)
+        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        if cfg.standards is not None and cfg.standards.analytics:
+            # numpy and scipy take seconds to import: before ingest starts, not during it.
+            import gateway.standards.service  # noqa: F401
+        if cfg.alerts is not None:
+            from gateway.alerts.engine import AlertEngine
+
+            self.alerts = AlertEngine(
+                cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+            )
+            self.extras["alerts"] = self.alerts
+            from gateway.api.alerts import RuleLimits
+            from gateway.api.views import ConfigLimits
+
+            self.extras["limits"] = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
+            await self.alerts.open()
+        await link.start()
+        return ingest, writer
 
     async def _start_api(self, group: asyncio.TaskGroup) -> EmbeddedServer | None:
         """Serve the HTTP API if configured; returns the server (None if not)."""
