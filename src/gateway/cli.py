@@ -293,6 +293,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "token":
+        from gateway.api.token_cli import add_token_parser
+
+        add_token_parser(sub)
+    else:
+        sub.add_parser("token", help="API tokens stored as argon2id hashes")
+
     if command == "pki":
         from gateway.pki_cli import add_pki_parser
 
@@ -338,6 +345,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "token":
+        from gateway.api.token_cli import token_main
+
+        return token_main(args, lang)
     if args.command == "pki":
         from gateway.pki_cli import pki_main
 

@@ -215,14 +215,14 @@ class Gateway:
         self.api_context = ApiContext(
             self.config, self.records, self.metrics, self.hub, self.extras
         )
-        server = build_server(create_app(self.api_context), api.host, api.port)
+        server = build_server(create_app(self.api_context), api.host, api.port, api.tls)
         group.create_task(server.serve(), name="api")
         while not server.started:
             if server.should_exit:
                 raise OSError(f"API cannot listen on {api.host}:{api.port}")
             await asyncio.sleep(0.02)
         host, port = server.servers[0].sockets[0].getsockname()[:2]
-        self.api_url = f"http://{host}:{port}"
+        self.api_url = f"{'https' if api.tls else 'http'}://{host}:{port}"
         log_event(log, logging.INFO, "api listening", url=self.api_url)
         return server
 

@@ -138,9 +138,7 @@ def test_the_agent_stops_while_connecting_to_a_broker_that_is_not_there(
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=IDS)
-def test_the_agent_stops_while_running_and_keeps_what_it_read(
-    tmp_path: Path, signum: int
-) -> None:
+def test_the_agent_stops_while_running_and_keeps_what_it_read(tmp_path: Path, signum: int) -> None:
     agent = agent_process(tmp_path, free_port())  # no broker: everything stays in the spool
     try:
         agent.start()
