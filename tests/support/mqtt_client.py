@@ -20,7 +20,9 @@ class RawClient:
     """Connects to 127.0.0.1:port; ``messages`` collects (topic, payload) of subscriptions.
 
     With ``ca`` it speaks TLS (and shows ``cert``/``key`` if given); with ``v5`` it speaks MQTT 5,
-    so :meth:`publish` returns the broker's PUBACK reason code (135: not authorised). Mosquitto
+    so :meth:`publish` returns the broker's PUBACK reason code (135: not authorised). With
+    ``keep_session`` (MQTT 3.1.1) the broker keeps its subscriptions and queues messages for it
+    while it is away, across broker restarts (persistence). Mosquitto
     2.0 sometimes also drops an MQTT 5 client whose publish it refused (its issue #2579): paho
     reconnects, resends, and :meth:`publish` waits for that."""
 
@@ -33,6 +35,7 @@ class RawClient:
         cert: Path | None = None,
         key: Path | None = None,
         v5: bool = False,
+        keep_session: bool = False,
     ) -> None:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
@@ -41,6 +44,7 @@ class RawClient:
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
             protocol=paho.MQTTv5 if v5 else paho.MQTTv311,
+            clean_session=None if v5 else not keep_session,
         )
         if ca is not None:
             self._client.tls_set(
@@ -49,6 +53,7 @@ class RawClient:
                 keyfile=str(key) if key else None,
                 cert_reqs=ssl.CERT_REQUIRED,
             )
+        self._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self._client.on_message = self._on_message
         self._client.on_publish = self._on_publish
         self._connected = threading.Event()
@@ -85,6 +90,11 @@ class RawClient:
     def _on_publish(self, _c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         with self._lock:
             self._acks[mid] = int(getattr(reason, "value", 0))
+
+    @property
+    def online(self) -> bool:
+        """Whether the client is connected now."""
+        return self._online.is_set()
 
     def subscribe(self, topic: str) -> None:
         """Subscribe with QoS 1 and give the broker a moment to register it."""
