@@ -358,9 +358,15 @@ def issue_gateway(
     )
 
 
-def acl_text(sites_gateways: Sequence[tuple[str, str]], prefix: str = "etalon") -> str:
+def acl_text(
+    sites_gateways: Sequence[tuple[str, str]],
+    prefix: str = "etalon",
+    revoked: Sequence[tuple[str, str]] = (),
+) -> str:
     """A Mosquitto ACL file for certificate identities: every agent publishes only under its own
-    topics; each (site, gateway) reads its site and writes its alerts and dead letters."""
+    topics; each (site, gateway) reads its site and writes its alerts and dead letters; each
+    revoked (site, agent) may do nothing (Mosquitto checks denials before grants), until the
+    lab CA is replaced or the broker is given a CRL."""
     if not PREFIX.match(prefix):
         raise PkiError("prefix", value=prefix)
     root = f"{prefix}/v1"
@@ -383,6 +389,16 @@ def acl_text(sites_gateways: Sequence[tuple[str, str]], prefix: str = "etalon") 
             f"topic read {root}/{site}/#",
             f"topic write {root}/{site}/alerts/#",
             f"topic write {root}/{site}/deadletter",
+        ]
+    for site, agent in revoked:
+        identity = agent_identity(site, agent)
+        lines += [
+            "",
+            f"# Revoked: the certificate of agent {agent} of site {site} still shakes hands, but",
+            "# may neither publish nor read anything.",
+            f"user {identity}",
+            f"topic deny {root}/#",
+            "topic deny $SYS/#",
         ]
     return "\n".join(lines) + "\n"
 

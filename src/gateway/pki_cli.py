@@ -134,7 +134,19 @@ def add_pki_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> 
         metavar="SITE/ID",
         help="a gateway allowed to read its site (repeat for more)",
     )
+    acl.add_argument(
+        "--revoke",
+        action="append",
+        default=[],
+        metavar="SITE/AGENT",
+        help="an agent whose certificate may no longer do anything (repeat for more)",
+    )
     acl.add_argument("--prefix", default="etalon", help="the MQTT topic prefix (default etalon)")
+
+
+def _site_and_name(entry: str) -> tuple[str, str]:
+    site, _, name = entry.partition("/")
+    return site, name
 
 
 def _report(issued: pki.Issued, lang: str) -> None:
@@ -145,11 +157,9 @@ def _report(issued: pki.Issued, lang: str) -> None:
 def _run(args: argparse.Namespace, lang: str) -> int:
     command = args.pki_command
     if command == "acl":
-        pairs = []
-        for entry in args.gateway:
-            site, _, ident = entry.partition("/")
-            pairs.append((site, ident))
-        print(pki.acl_text(pairs, args.prefix), end="")
+        gateways = [_site_and_name(entry) for entry in args.gateway]
+        revoked = [_site_and_name(entry) for entry in args.revoke]
+        print(pki.acl_text(gateways, args.prefix, revoked), end="")
         return EXIT_OK
     if command == "init":
         issued = pki.init_ca(

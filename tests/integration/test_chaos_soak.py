@@ -271,7 +271,7 @@ def report_of(
         f"chaos soak: seed {seed}, {len(schedule)} events "
         f"({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}); "
         f"{len(observed)} readings accepted by the broker "
-        f"({sum(observed.values()) - len(observed)} published again after a kill), "
+        f"({sum(observed.values()) - len(observed)} delivered again after a restart), "
         f"{stored.distinct} distinct in the store, {stored.count - stored.distinct} duplicate "
         f"samples (redeliveries), {len(soak.in_killed_spools)} readings in the agent's spool at "
         f"its {soak.kills} kills"

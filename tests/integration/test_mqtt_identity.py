@@ -207,3 +207,33 @@ def test_a_certificate_for_another_agent_is_a_config_error(pki: LabPki, tmp_path
         in result.stderr
     )
     assert "etalon pki issue agent --site lab-1 --id bench-1" in result.stderr
+
+
+def test_a_revoked_agent_can_do_nothing_and_the_others_go_on(tmp_path: Path, pki: LabPki) -> None:
+    from core.pki import acl_text
+
+    pki.acl.write_text(acl_text([(SITE, "gw-1")], revoked=[(SITE, "bench-2")]))
+    port = free_port()
+    workdir = tmp_path / "revoking-broker"
+    broker = Mosquitto(workdir, port, conf_lines=shipped_tls_broker_lines(pki, port, workdir))
+    broker.start()
+    gateway = connect(broker, pki, "gateway", v5=True)
+    try:
+        gateway.subscribe("etalon/v1/#")
+        revoked = connect(broker, pki, "bench-2", v5=True)
+        try:
+            own = revoked.publish("etalon/v1/lab-1/bench-2/data", spoofed_batch("bench-2"))
+            assert own == NOT_AUTHORIZED
+        finally:
+            revoked.close()
+        other = connect(broker, pki, "bench-1", v5=True)
+        try:
+            assert other.publish("etalon/v1/lab-1/bench-1/data", spoofed_batch("bench-1")) == 0
+        finally:
+            other.close()
+        gateway.wait_messages(1, timeout_s=5)
+        time.sleep(0.3)
+        assert [topic for topic, _ in gateway.messages] == ["etalon/v1/lab-1/bench-1/data"]
+    finally:
+        gateway.close()
+        broker.stop()
