@@ -7,6 +7,7 @@ certificates; a certificate that names another agent is a config error, not a si
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -209,31 +210,35 @@ def test_a_certificate_for_another_agent_is_a_config_error(pki: LabPki, tmp_path
     assert "etalon pki issue agent --site lab-1 --id bench-1" in result.stderr
 
 
-def test_a_revoked_agent_can_do_nothing_and_the_others_go_on(tmp_path: Path, pki: LabPki) -> None:
+def test_a_revoked_agent_can_do_nothing_and_the_others_go_on(
+    pki: LabPki, tls_broker: Mosquitto
+) -> None:
+    """Revocation as docs/security.md says: a new ACL from `etalon pki acl --revoke`, and
+    SIGHUP to the running broker."""
     from core.pki import acl_text
 
-    pki.acl.write_text(acl_text([(SITE, "gw-1")], revoked=[(SITE, "bench-2")]))
-    port = free_port()
-    workdir = tmp_path / "revoking-broker"
-    broker = Mosquitto(workdir, port, conf_lines=shipped_tls_broker_lines(pki, port, workdir))
-    broker.start()
-    gateway = connect(broker, pki, "gateway", v5=True)
+    gateway = connect(tls_broker, pki, "gateway", v5=True)
+    revoked = connect(tls_broker, pki, "bench-2", v5=True)
     try:
         gateway.subscribe("etalon/v1/#")
-        revoked = connect(broker, pki, "bench-2", v5=True)
-        try:
-            own = revoked.publish("etalon/v1/lab-1/bench-2/data", spoofed_batch("bench-2"))
-            assert own == NOT_AUTHORIZED
-        finally:
-            revoked.close()
-        other = connect(broker, pki, "bench-1", v5=True)
+        assert revoked.publish("etalon/v1/lab-1/bench-2/data", spoofed_batch("bench-2")) == 0
+        pki.acl.write_text(acl_text([(SITE, "gw-1")], revoked=[(SITE, "bench-2")]))
+        assert tls_broker.process is not None
+        tls_broker.process.send_signal(signal.SIGHUP)  # Mosquitto rereads its ACL file
+        time.sleep(0.5)
+        own = revoked.publish("etalon/v1/lab-1/bench-2/data", spoofed_batch("bench-2"))
+        assert own == NOT_AUTHORIZED  # even on the connection it already had
+        other = connect(tls_broker, pki, "bench-1", v5=True)
         try:
             assert other.publish("etalon/v1/lab-1/bench-1/data", spoofed_batch("bench-1")) == 0
         finally:
             other.close()
-        gateway.wait_messages(1, timeout_s=5)
+        gateway.wait_messages(2, timeout_s=5)
         time.sleep(0.3)
-        assert [topic for topic, _ in gateway.messages] == ["etalon/v1/lab-1/bench-1/data"]
+        assert [topic for topic, _ in gateway.messages] == [
+            "etalon/v1/lab-1/bench-2/data",
+            "etalon/v1/lab-1/bench-1/data",
+        ]
     finally:
+        revoked.close()
         gateway.close()
-        broker.stop()

@@ -68,6 +68,7 @@ class RawClient:
         self._client.loop_start()
         if not self._connected.wait(10) or self._refused is not None:
             self._client.loop_stop()
+            self._client._reset_sockets()
             raise ConnectRefused(self._refused or "no CONNACK within 10 s")
 
     def _on_connect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -127,6 +128,9 @@ class RawClient:
             return list(self.messages)
 
     def close(self) -> None:
-        """Disconnect and stop paho's thread."""
+        """Disconnect, stop paho's thread and close its sockets (paho closes its wake-up socket
+        pair only when the client is garbage collected, which in a reference cycle may come after
+        the sockets themselves: a ResourceWarning)."""
         self._client.disconnect()
         self._client.loop_stop()
+        self._client._reset_sockets()
