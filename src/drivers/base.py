@@ -25,16 +25,31 @@ from ``stream()`` as they arrive; the agent polls only the other channels. Pushe
 stamped with the instrument's own timestamp of the value — there is no request to take a
 mid-point of — and a value the instrument did not send is never invented: a lost connection is
 a gap, reported as the instrument's state.
+
+Optional extension, :class:`SettableDriver`: an instrument that takes set-points (a calibrator's
+output, a DMM's range, a chamber's set temperature). Only the targets its config declares, with
+the limits the bench allows, can be written (``write_targets()``); ``write(setpoints)`` checks
+every value against its target before sending anything (``LimitExceeded`` otherwise), sends them
+in order, confirms each (error queue, echo, StatusCode, optional read-back) and returns a
+:class:`~drivers.setpoints.WriteRecord` per value; ``safe_state()`` puts the instrument in the
+safe state its config declares (``OUTP OFF``, standby), trying every step even if one fails.
+Every failure is a ``WriteError`` carrying the records of what was sent. Writes and reads may be
+called concurrently from different tasks: each driver serialises them on its connection.
+
+Optional extension, :class:`IdentifyingDriver`: ``identify()`` asks the instrument who it is
+now (``*IDN?``, Modbus FC 43, the OPC UA server's build info) — a calibration run reads it at the
+start and at the end, so a unit swapped mid-run is caught.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
 from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.reading import Reading
+from drivers.setpoints import SetValue, WriteRecord, WriteTarget
 
 ChannelT = TypeVar("ChannelT", bound=ChannelBase, contravariant=True)
 
@@ -75,6 +90,50 @@ class StreamingDriver(Protocol):
         lost; the agent then closes and reconnects as after a failed read, and calls ``stream()``
         again on the new connection.
         """
+        ...
+
+    def stream_gap(self, reason: str) -> list[Reading]:
+        """One BAD reading per streamed channel, stamped now: where the data stops.
+
+        The stream yields it itself when it ends; the agent asks for it when the connection is
+        found lost elsewhere first (a failed poll of the same instrument), so a gap is marked
+        once whichever side notices."""
+        ...
+
+
+@runtime_checkable
+class SettableDriver(Protocol):
+    """A driver that writes set-points (see the module doc)."""
+
+    def write_targets(self) -> Mapping[str, WriteTarget]:
+        """The targets the instrument config declares writable, with their limits; available
+        before ``connect()``."""
+        ...
+
+    async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
+        """Set the targets to the values, in the mapping's order, each confirmed.
+
+        Raises, before anything is sent: ``WriteRefused`` (unknown target, wrong type) or its
+        subclass ``LimitExceeded``. After sending began: ``WriteRejected`` (the instrument
+        refused or did not confirm one), ``WriteInterrupted`` (timeout, lost connection; the
+        cause chained). Each carries the records of the writes of this call so far.
+        """
+        ...
+
+    async def safe_state(self) -> list[WriteRecord]:
+        """Put the instrument in its declared safe state: every step is tried, each within the
+        instrument's timeout; raises ``SafeStateError`` (with every record) if any step could
+        not be confirmed. Re-opens a lost connection first."""
+        ...
+
+
+@runtime_checkable
+class IdentifyingDriver(Protocol):
+    """A driver that can ask the instrument for its identity at any time."""
+
+    async def identify(self) -> dict[str, str]:
+        """The identification read now (manufacturer, model, serial, firmware, where the
+        protocol tells); also what ``describe()`` returns from then on."""
         ...
 
 

@@ -154,7 +154,16 @@ class InstrumentRunner:
             poll.cancel()
             consume.cancel()
             await asyncio.gather(poll, consume, return_exceptions=True)
-        return done.pop().result()
+        reason: str = (consume if consume in done else poll).result()
+        if consume not in done:
+            # The poll found the connection lost before the stream ended by itself: the stream
+            # was cancelled before it could mark its gap, so mark it here, once.
+            channels = [c for c in self.channels if c.name in streamed]
+            gap = finish(driver.stream_gap(reason), channels)
+            self.metrics.readings_read += len(gap)
+            self.metrics.readings_bad += count_bad(gap)
+            self.sink(gap)
+        return reason
 
     async def _consume(self, driver: StreamingDriver, streamed: frozenset[str]) -> str:
         """Hand streamed readings on as they arrive, until the stream ends; returns why."""

@@ -216,7 +216,12 @@ def sim_main(args: argparse.Namespace) -> int:
 
     setup_logging("INFO")
     entry = SIMULATORS[args.kind]
-    asyncio.run(run_until_signal(lambda stop: entry.run(args, stop)))
+    try:
+        asyncio.run(run_until_signal(lambda stop: entry.run(args, stop)))
+    except (EtalonError, BaseExceptionGroup) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon sim {args.kind}: {message}", file=sys.stderr)
+        return code
     return EXIT_OK
 
 

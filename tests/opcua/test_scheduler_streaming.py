@@ -27,12 +27,16 @@ class PushingDriver:
         self.connects = 0
         self.streams = 0
         self.polled: list[str] = []
+        self.failing_polls = 0
 
     async def connect(self) -> None:
         self.connects += 1
 
     async def read(self, channels: Sequence[SimChannel]) -> list[Reading]:
         self.polled.extend(c.name for c in channels)
+        if self.failing_polls:
+            self.failing_polls -= 1
+            raise NotConnected("bench", "connection reset")
         return [Reading("bench", c.name, 1_800_000_000_000_000_000, 1.0, c.unit) for c in channels]
 
     async def close(self) -> None:
@@ -51,6 +55,9 @@ class PushingDriver:
             if isinstance(item, NotConnected):
                 raise item
             yield item
+
+    def stream_gap(self, reason: str) -> list[Reading]:
+        return [Reading.bad("bench", "pushed", 1_800_000_000_200_000_000, "°C", reason)]
 
 
 def _config(polled_interval_s: float = 0.05) -> SimInstrument:
@@ -113,3 +120,36 @@ async def test_streamed_channels_are_consumed_and_the_others_polled() -> None:
             await task
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert not [t.get_name() for t in leftovers if not t.done()]
+
+
+async def test_a_loss_found_by_the_poll_still_marks_the_streamed_gap_once() -> None:
+    # Whichever side notices a lost connection first, the streamed channel gets one gap marker:
+    # here the poll fails while the stream is quiet, so the stream is cancelled, not ended.
+    driver = PushingDriver()
+    readings: list[Reading] = []
+    states: list[str] = []
+    reconnected = asyncio.Event()
+
+    def on_state(_name: str, state: str, _reason: str | None) -> None:
+        states.append(state)
+        if state == "connected" and "unavailable" in states:
+            reconnected.set()
+
+    runner = InstrumentRunner(
+        _config(), driver, SystemClock(), readings.extend, AgentMetrics(), on_state
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        await asyncio.sleep(0.15)
+        driver.failing_polls = 1
+        async with asyncio.timeout(5):
+            await reconnected.wait()
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    assert "unavailable" in states
+    gaps = [r for r in readings if r.channel == "pushed"]
+    assert len(gaps) == 1, "one gap marker for the streamed channel"
+    assert gaps[0].quality.value == "bad"
+    assert gaps[0].reason is not None and "connection reset" in gaps[0].reason

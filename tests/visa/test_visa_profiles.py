@@ -19,11 +19,13 @@ from drivers.visa.profiles import (
 )
 
 
-def test_the_four_profiles_are_shipped_and_each_has_a_simulator() -> None:
+def test_the_shipped_profiles_each_have_a_simulator() -> None:
     assert shipped_profiles() == [
+        "bench-dmm",
         "frequency-counter",
         "generic-dmm",
         "longscale-dmm",
+        "multifunction-calibrator",
         "thermometer-readout",
     ]
     for name in shipped_profiles():
@@ -40,7 +42,7 @@ def test_longscale_profile_integrates_100_plc() -> None:
 
 
 def test_unknown_profile_names_the_shipped_ones() -> None:
-    with pytest.raises(ProfileError, match="shipped: frequency-counter, generic-dmm"):
+    with pytest.raises(ProfileError, match="shipped: bench-dmm, frequency-counter, generic-dmm"):
         load_profile("no-such-dmm")
 
 

@@ -15,6 +15,14 @@ from pydantic import Field, model_validator
 
 from drivers.config import ChannelBase, FrozenModel, InstrumentBase
 from drivers.serial_line import SerialSettings
+from drivers.setpoints import (
+    SafeValue,
+    TargetKind,
+    TargetLimits,
+    WriteTarget,
+    check_safe_state,
+    make_target,
+)
 
 Table = Literal["coil", "discrete_input", "holding", "input"]
 """The four Modbus data tables, read with function codes 1, 2, 3 and 4."""
@@ -109,6 +117,105 @@ class ModbusChannel(ChannelBase):
         return self
 
 
+WritableTable = Literal["coil", "holding"]
+
+_INTEGER_RANGE: dict[str, tuple[int, int]] = {
+    "int16": (-(2**15), 2**15 - 1),
+    "uint16": (0, 2**16 - 1),
+    "int32": (-(2**31), 2**31 - 1),
+    "uint32": (0, 2**32 - 1),
+    "int64": (-(2**63), 2**63 - 1),
+    "uint64": (0, 2**64 - 1),
+}
+_FLOAT32_MAX = 3.4028234663852886e38
+
+
+class ModbusTarget(TargetLimits):
+    """A value this bench may write: where it lives, how it is encoded (the same type, byte and
+    word order as a channel's), and its limits in engineering units. The register holds
+    (value − offset) / scale, rounded for integer types."""
+
+    table: WritableTable = Field("holding", description="coil or holding (the writable tables).")
+    address: int = Field(..., ge=0, le=65535, description="Protocol address, 0-based.")
+    type: DataType | None = Field(
+        None, description="Data type; defaults to bool for a coil, uint16 for a register."
+    )
+    order: ByteWordOrder | None = Field(None, description="Overrides the device's byte order.")
+    scale: float = Field(1.0, description="value = register · scale + offset.")
+    offset: float = 0.0
+    function: Literal["auto", 5, 6, 15, 16] = Field(
+        "auto",
+        description="auto: FC 5 for a coil, FC 6 for one register, FC 16 for more. 15 or 16 for "
+        "devices that take only the multiple-write functions.",
+    )
+    verify: bool = Field(
+        False, description="Read the registers back after the write and compare them."
+    )
+
+    @property
+    def value_type(self) -> DataType:
+        """The data type, defaulted by table."""
+        return self.type or ("bool" if self.table == "coil" else "uint16")
+
+    @property
+    def width(self) -> int:
+        """Registers (or coils) the value occupies."""
+        return 1 if self.table == "coil" else REGISTER_WIDTH[self.value_type]
+
+    @property
+    def kind(self) -> TargetKind:
+        """What values the target takes."""
+        kind = self.value_type
+        if kind == "bool":
+            return "bool"
+        if kind.startswith("float") or self.scale != 1.0 or self.offset != 0.0:
+            return "number"
+        return "integer"
+
+    @property
+    def function_code(self) -> int:
+        """The function code a write uses."""
+        if self.function != "auto":
+            return self.function
+        if self.table == "coil":
+            return 5
+        return 6 if self.width == 1 else 16
+
+    def raw(self, value: float) -> float:
+        """The register value of an engineering value."""
+        return (value - self.offset) / self.scale
+
+    @model_validator(mode="after")
+    def _encodable(self) -> ModbusTarget:
+        kind = self.value_type
+        if kind in ("string", "bit"):
+            raise ValueError(f"a {kind} cannot be a write target")
+        if (self.table == "coil") != (kind == "bool"):
+            raise ValueError("a coil holds a bool, and a bool target is a coil")
+        if self.scale == 0:
+            raise ValueError("scale may not be 0")
+        codes = (5, 15) if self.table == "coil" else (6, 16)
+        if self.function != "auto" and self.function not in codes:
+            raise ValueError(f"a {self.table} is written with FC {codes[0]} or {codes[1]}")
+        if self.function == 6 and self.width != 1:
+            raise ValueError(f"FC 6 writes one register; a {kind} spans {self.width}")
+        if self.address + self.width > 65536:
+            raise ValueError(f"address {self.address} + {self.width} runs past 65535")
+        bounds = [b for b in (self.min, self.max) if b is not None]
+        bounds += [a for a in self.allowed or [] if isinstance(a, float)]
+        for bound in bounds:
+            raw = self.raw(bound)
+            if kind in _INTEGER_RANGE:
+                low, high = _INTEGER_RANGE[kind]
+                if not low <= round(raw) <= high:
+                    raise ValueError(
+                        f"limit {bound:g} is register value {raw:g}, beyond {kind} ({low} … {high})"
+                    )
+            elif kind == "float32" and abs(raw) > _FLOAT32_MAX:
+                raise ValueError(f"limit {bound:g} does not fit a float32")
+        return self
+
+
 class ModbusTcp(FrozenModel):
     """Modbus TCP (MBAP framing) to a device or a gateway."""
 
@@ -198,6 +305,21 @@ class ModbusInstrument(InstrumentBase):
     identify: bool = Field(
         False, description="Read the device identification (FC 43/14) on connect."
     )
+    identity_serial_object: int | None = Field(
+        None,
+        ge=0,
+        le=255,
+        description="FC 43 object that holds the serial number (vendor-specific, usually "
+        "0x80 = 128 or above); read individually with the identification.",
+    )
+    targets: list[ModbusTarget] = Field(
+        default_factory=list,
+        description="Values this bench may write, with their limits; nothing else is written.",
+    )
+    safe_state: list[SafeValue] = Field(
+        default_factory=list,
+        description="Target values that make the device safe, written in order.",
+    )
     channels: list[ModbusChannel]
 
     @model_validator(mode="before")
@@ -235,9 +357,27 @@ class ModbusInstrument(InstrumentBase):
                 )
         return self
 
-    def order_of(self, channel: ModbusChannel) -> ByteWordOrder:
-        """The byte/word order a channel is decoded with."""
+    def order_of(self, channel: ModbusChannel | ModbusTarget) -> ByteWordOrder:
+        """The byte/word order a channel is decoded (a target encoded) with."""
         return channel.order or self.order
+
+    @model_validator(mode="after")
+    def _targets(self) -> ModbusInstrument:
+        check_safe_state(self.name, self.write_targets(), self.safe_state)
+        return self
+
+    def write_targets(self) -> dict[str, WriteTarget]:
+        """The writable targets with their limits; raises ValueError for a bad one."""
+        targets: dict[str, WriteTarget] = {}
+        for target in self.targets:
+            if target.name in targets:
+                raise ValueError(f"target {target.name!r} appears twice")
+            targets[target.name] = make_target(self.name, target, target.kind)
+        return targets
+
+    def target_named(self, name: str) -> ModbusTarget:
+        """A target's config by name."""
+        return next(t for t in self.targets if t.name == name)
 
     def timeout_of_request(self) -> float:
         """Timeout of one request."""

@@ -13,21 +13,64 @@ next connect:
 A request that gets no reply ends the read: its channels and those of the requests not yet sent
 are BAD, so a silent device costs one request timeout per poll, and when nothing was read at all
 the read raises DriverTimeout (the agent counts it and, after a few, re-opens the session).
+
+Writes (:class:`drivers.base.SettableDriver`): each target is encoded with the same codec as
+reads (type, byte and word order, scale and offset), after its value was checked against the
+limits the config declares; it goes out as FC 5/6/15/16 on the endpoint's link (one request at
+a time with reads), the response's echo is checked, and with ``verify`` the registers are read
+back and compared. A Modbus exception response is a WriteRejected naming the exception.
 """
 
 from __future__ import annotations
 
+import asyncio
 import struct
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from drivers.clock import Clock
-from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
-from drivers.modbus.codec import DecodeError, Decoder, decoder, pack_registers, unpacker
-from drivers.modbus.config import BIT_TABLES, FUNCTION_CODE, ModbusChannel, ModbusInstrument
+from drivers.errors import (
+    DriverError,
+    DriverTimeout,
+    NotConnected,
+    ProtocolError,
+    SafeStateError,
+    WriteRefused,
+    WriteRejected,
+)
+from drivers.modbus.codec import (
+    DecodeError,
+    Decoder,
+    decode,
+    decoder,
+    encode,
+    pack_registers,
+    unpacker,
+)
+from drivers.modbus.config import (
+    BIT_TABLES,
+    FUNCTION_CODE,
+    ModbusChannel,
+    ModbusInstrument,
+    ModbusTarget,
+)
 from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link
 from drivers.modbus.plan import Limits, Request, Span, plan
 from drivers.reading import Quality, Reading, Value, midpoint_ns
+from drivers.setpoints import (
+    SetValue,
+    Step,
+    WriteRecord,
+    WriteTarget,
+    WriteTrace,
+    check_setpoints,
+    run_steps,
+    value_text,
+)
+
+IDENTITY_OBJECTS = {0: "manufacturer", 1: "model", 2: "firmware", 4: "product_name"}
+IDENTITY_OBJECTS |= {5: "model_name"}
+"""FC 43 object ids (VendorName, ProductCode, MajorMinorRevision, ProductName, ModelName)."""
 
 SPLIT_ON = frozenset({2, 3})
 """Exceptions that depend on the addresses asked: ILLEGAL DATA ADDRESS, ILLEGAL DATA VALUE."""
@@ -95,6 +138,7 @@ class ModbusDriver:
         self._forbidden: set[Span] = set()
         self._identity: dict[str, str] = {}
         self._answered = False
+        self._targets = config.write_targets()
 
     # -- contract ------------------------------------------------------------------------------
 
@@ -288,12 +332,179 @@ class ModbusDriver:
 
     async def _identify(self, link: ModbusLink) -> None:
         try:
-            objects = await link.read_identification(
-                self.config.device_id, self.config.timeout_of_request(), self.config.name
-            )
+            self._identity = await self._identification(link)
         except (ExceptionReply, DriverTimeout, ProtocolError):
             return  # many devices do not implement FC 43; identification is optional
-        names = {0: "manufacturer", 1: "model", 2: "firmware", 6: "model_name"}
+
+    async def _identification(self, link: ModbusLink) -> dict[str, str]:
+        """FC 43 basic objects, and the serial object when the config names one."""
+        config = self.config
+        timeout = config.timeout_of_request()
+        objects = await link.read_identification(config.device_id, timeout, config.name)
+        identity: dict[str, str] = {}
         for object_id, raw in objects.items():
-            if object_id in names and raw:
-                self._identity[names[object_id]] = raw.decode("ascii", "replace").strip()
+            key = IDENTITY_OBJECTS.get(object_id)
+            if key and raw:
+                identity[key] = raw.decode("ascii", "replace").strip()
+        if config.identity_serial_object is not None:
+            serial = await link.read_identification(
+                config.device_id,
+                timeout,
+                config.name,
+                read_code=4,
+                object_id=config.identity_serial_object,
+            )
+            raw_serial = serial.get(config.identity_serial_object, b"")
+            if raw_serial:
+                identity["serial"] = raw_serial.decode("ascii", "replace").strip()
+        return identity
+
+    async def identify(self) -> dict[str, str]:
+        """FC 43 now (a swapped device shows another serial); an exception response is a
+        ProtocolError, no reply a DriverTimeout."""
+        link = self._link
+        if link is None or not link.connected:
+            raise NotConnected(self.config.name, "not connected")
+        try:
+            self._identity = await self._identification(link)
+        except ExceptionReply as reply:
+            raise ProtocolError(self.config.name, f"identification: {reply}") from reply
+        return self.describe()
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def write_targets(self) -> Mapping[str, WriteTarget]:
+        """The targets the config declares writable, with their limits."""
+        return dict(self._targets)
+
+    def _registers(
+        self, target: ModbusTarget, value: SetValue
+    ) -> tuple[list[int] | list[bool], str]:
+        """What goes on the wire for a value, and how a record shows it."""
+        if target.table == "coil":
+            return [bool(value)], "on" if value else "off"
+        order = self.config.order_of(target)
+        kind = target.value_type
+        raw: float | int = target.raw(float(value))
+        if not kind.startswith("float"):
+            raw = round(raw)
+        try:
+            registers = encode(raw, kind, order)
+        except ValueError as exc:  # the limits were checked at load; this is a last guard
+            raise WriteRefused(
+                self.config.name, target.name, value, kind, "unusable", f"{exc}; nothing was sent"
+            ) from exc
+        words = " ".join(f"0x{r:04X}" for r in registers)
+        return registers, f"{words} ({kind} {raw!r}, {order})"
+
+    def _write_step(self, target: ModbusTarget, value: SetValue) -> Step:
+        config = self.config
+
+        async def apply(trace: WriteTrace) -> None:
+            link = self._link
+            if link is None or not link.connected:
+                raise NotConnected(config.name, "not connected")
+            values, shown = self._registers(target, value)
+            function = target.function_code
+            span = f"{target.table} {target.address}" + (
+                f"+{len(values)}" if len(values) > 1 else ""
+            )
+            trace.sent.append(f"FC{function} device {config.device_id} {span} = {shown}")
+            self.requests_sent += 1
+            timeout = config.timeout_of_request()
+            try:
+                echo = await link.write(
+                    function, target.address, values, config.device_id, timeout, config.name
+                )
+            except ExceptionReply as reply:
+                trace.confirmed.append(f"exception response: {reply}")
+                raise WriteRejected(
+                    config.name,
+                    f"FC {function} at {span} refused: {reply}",
+                    target.name,
+                    instrument_message=reply.name,
+                ) from reply
+            trace.confirmed.append(echo)
+            if target.verify:
+                await self._verify(link, target, value, values, trace)
+
+        return Step(
+            f"{target.name} = {value_text(value, target.unit)}",
+            apply,
+            target.name,
+            value,
+            target.unit,
+        )
+
+    async def _verify(
+        self,
+        link: ModbusLink,
+        target: ModbusTarget,
+        value: SetValue,
+        written: list[int] | list[bool],
+        trace: WriteTrace,
+    ) -> None:
+        config = self.config
+        function = 1 if target.table == "coil" else 3
+        self.requests_sent += 1
+        try:
+            back = await link.read(
+                function,
+                target.address,
+                target.width,
+                config.device_id,
+                config.timeout_of_request(),
+                config.name,
+            )
+        except ExceptionReply as reply:
+            raise WriteRejected(
+                config.name, f"read-back refused: {reply}", target.name, reply.name
+            ) from reply
+        if target.table == "coil":
+            trace.read_back = bool(back[0])
+        else:
+            raw = decode([int(r) for r in back], target.value_type, config.order_of(target))
+            assert isinstance(raw, int | float)
+            trace.read_back = raw * target.scale + target.offset
+        trace.confirmed.append(f"FC {function} read back: {trace.read_back!r}")
+        if [int(v) for v in back] != [int(v) for v in written]:
+            raise WriteRejected(
+                config.name,
+                f"read back {trace.read_back!r} after writing {value_text(value, target.unit)}",
+                target.name,
+                instrument_message=repr(list(back)),
+            )
+
+    async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
+        """Check every value against its target, then write them in order (module doc)."""
+        checked = check_setpoints(self.config.name, self._targets, setpoints)
+        steps = [self._write_step(self.config.target_named(t.name), v) for t, v in checked]
+        return await run_steps(
+            self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
+        )
+
+    async def safe_state(self) -> list[WriteRecord]:
+        """Write the declared safe values, every one even after a failed one; connects first
+        when the link is down."""
+        config = self.config
+        if self._link is None or not self._link.connected:
+            try:
+                async with asyncio.timeout(config.connect_timeout_s):
+                    await self.connect()
+            except (DriverError, TimeoutError) as exc:
+                reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
+                raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
+        steps = [
+            self._write_step(
+                config.target_named(item.target), self._targets[item.target].check(item.value)
+            )
+            for item in config.safe_state
+        ]
+        return await run_steps(
+            config.name,
+            steps,
+            timeout_s=config.timeout_s,
+            clock=self.clock,
+            purpose="safe_state",
+            recover=self.connect,
+        )

@@ -18,6 +18,8 @@ import logging
 import os
 import termios
 import weakref
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
@@ -156,12 +158,16 @@ class ModbusLink:
             return "cannot open the serial port (busy, no permission or unsupported settings)"
         return "connection refused"
 
-    async def read(
-        self, function: int, address: int, count: int, device_id: int, timeout_s: float, name: str
-    ) -> list[int] | list[bool]:
-        """One read request (function code 1-4) for the instrument ``name``. Raises
-        ExceptionReply for an exception response, DriverTimeout for no reply, ProtocolError for
-        an unusable one, NotConnected."""
+    async def _exchange(
+        self,
+        request: Callable[[AsyncModbusTcpClient | AsyncModbusSerialClient], Awaitable[Any]],
+        device_id: int,
+        timeout_s: float,
+        name: str,
+    ) -> Any:
+        """One request/response on the line, under its lock, within ``timeout_s``; the
+        response (an exception response too). Raises DriverTimeout, ProtocolError,
+        NotConnected."""
         async with self.lock:
             client = self._client
             if client is None or not client.connected:
@@ -176,15 +182,9 @@ class ModbusLink:
                 await asyncio.sleep(wait)
             self._received = b""
             self.requests += 1
-            call = {
-                1: client.read_coils,
-                2: client.read_discrete_inputs,
-                3: client.read_holding_registers,
-                4: client.read_input_registers,
-            }[function]
             try:
                 async with asyncio.timeout(timeout_s):
-                    response = await call(address, count=count, device_id=device_id)
+                    return await request(client)
             except TimeoutError as exc:
                 if not isinstance(self.transport, ModbusTcp) and not self._received:
                     # An RTU reply carries no transaction id: a late reply to this request
@@ -202,19 +202,79 @@ class ModbusLink:
                 raise ProtocolError(name, f"unusable reply: {exc}") from exc
             finally:
                 self._line_free_at = loop.time() + self._gap_s
-            if response.isError():
-                raise ExceptionReply(int(response.exception_code))
-            if function in (1, 2):
-                bits = list(response.bits)
-                if len(bits) < count:
-                    raise ProtocolError(name, f"reply has {len(bits)} bits, asked {count}")
-                return bits[:count]
-            registers = list(response.registers)
-            if len(registers) != count:
+
+    async def read(
+        self, function: int, address: int, count: int, device_id: int, timeout_s: float, name: str
+    ) -> list[int] | list[bool]:
+        """One read request (function code 1-4) for the instrument ``name``. Raises
+        ExceptionReply for an exception response, DriverTimeout for no reply, ProtocolError for
+        an unusable one, NotConnected."""
+
+        def request(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> Awaitable[Any]:
+            call = {
+                1: client.read_coils,
+                2: client.read_discrete_inputs,
+                3: client.read_holding_registers,
+                4: client.read_input_registers,
+            }[function]
+            return call(address, count=count, device_id=device_id)
+
+        response = await self._exchange(request, device_id, timeout_s, name)
+        if response.isError():
+            raise ExceptionReply(int(response.exception_code))
+        if function in (1, 2):
+            bits = list(response.bits)
+            if len(bits) < count:
+                raise ProtocolError(name, f"reply has {len(bits)} bits, asked {count}")
+            return bits[:count]
+        registers = list(response.registers)
+        if len(registers) != count:
+            raise ProtocolError(name, f"reply has {len(registers)} registers, asked for {count}")
+        return registers
+
+    async def write(
+        self,
+        function: int,
+        address: int,
+        values: list[int] | list[bool],
+        device_id: int,
+        timeout_s: float,
+        name: str,
+    ) -> str:
+        """One write request (function code 5, 6, 15 or 16) for the instrument ``name``; what
+        the device's response confirms, in words. Raises like :meth:`read`, and ProtocolError
+        when the response does not echo the request."""
+
+        def request(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> Awaitable[Any]:
+            if function == 5:
+                return client.write_coil(address, bool(values[0]), device_id=device_id)
+            if function == 6:
+                return client.write_register(address, int(values[0]), device_id=device_id)
+            if function == 15:
+                return client.write_coils(address, [bool(v) for v in values], device_id=device_id)
+            return client.write_registers(address, [int(v) for v in values], device_id=device_id)
+
+        response = await self._exchange(request, device_id, timeout_s, name)
+        if response.isError():
+            raise ExceptionReply(int(response.exception_code))
+        echoed = int(getattr(response, "address", -1))
+        if echoed != address:
+            raise ProtocolError(
+                name, f"FC {function} response names address {echoed}, the request {address}"
+            )
+        if function in (5, 6):
+            field = list(response.bits)[:1] if function == 5 else list(response.registers)[:1]
+            if [int(v) for v in field] != [int(values[0])]:
                 raise ProtocolError(
-                    name, f"reply has {len(registers)} registers, asked for {count}"
+                    name, f"FC {function} response echoes {field}, the request {values[:1]}"
                 )
-            return registers
+            return f"FC {function} echo: address {address}, value {field[0]!r}"
+        count = int(getattr(response, "count", -1))
+        if count != len(values):
+            raise ProtocolError(
+                name, f"FC {function} response counts {count}, the request {len(values)}"
+            )
+        return f"FC {function} response: address {address}, count {count}"
 
     def _no_reply(self, timeout_s: float, name: str) -> DriverError:
         if not self.connected:
@@ -229,26 +289,21 @@ class ModbusLink:
         return ProtocolError(name, f"unusable reply: {shown}")
 
     async def read_identification(
-        self, device_id: int, timeout_s: float, name: str
+        self, device_id: int, timeout_s: float, name: str, read_code: int = 1, object_id: int = 0
     ) -> dict[int, bytes]:
-        """FC 43/14 basic device identification objects; raises like :meth:`read`."""
-        async with self.lock:
-            client = self._client
-            if client is None or not client.connected:
-                raise NotConnected(name, f"{self.endpoint}: not connected")
-            try:
-                async with asyncio.timeout(timeout_s):
-                    response = await client.read_device_information(
-                        read_code=1, object_id=0, device_id=device_id
-                    )
-            except TimeoutError as exc:
-                raise self._no_reply(timeout_s, name) from exc
-            except ModbusException as exc:
-                raise ProtocolError(name, f"identification: {exc}") from exc
-            if response.isError():
-                raise ExceptionReply(int(response.exception_code))
-            information: dict[int, object] = getattr(response, "information", {})
-            return {int(k): v for k, v in information.items() if isinstance(v, bytes)}
+        """FC 43/14 device identification objects (read code 1 basic, 2 regular, 3 extended,
+        4 one object); raises like :meth:`read`."""
+
+        def request(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> Awaitable[Any]:
+            return client.read_device_information(
+                read_code=read_code, object_id=object_id, device_id=device_id
+            )
+
+        response = await self._exchange(request, device_id, timeout_s, name)
+        if response.isError():
+            raise ExceptionReply(int(response.exception_code))
+        information: dict[int, object] = getattr(response, "information", {})
+        return {int(k): v for k, v in information.items() if isinstance(v, bytes)}
 
     def _close_client(self) -> None:
         client, self._client = self._client, None

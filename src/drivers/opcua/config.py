@@ -10,6 +10,14 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from drivers.setpoints import (
+    SafeValue,
+    TargetKind,
+    TargetLimits,
+    WriteTarget,
+    check_safe_state,
+    make_target,
+)
 
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$")
 
@@ -71,6 +79,66 @@ class OpcUaChannel(ChannelBase):
             raise ValueError(f"node {self.node!r} is not a NodeId ('ns=2;s=Name', 'i=2258', …)")
         if self.mode == "poll" and (self.deadband or self.sampling_interval_ms is not None):
             raise ValueError("deadband and sampling_interval_ms are for mode: subscribe")
+        return self
+
+
+DataTypeName = Literal[
+    "Boolean",
+    "SByte",
+    "Byte",
+    "Int16",
+    "UInt16",
+    "Int32",
+    "UInt32",
+    "Int64",
+    "UInt64",
+    "Float",
+    "Double",
+    "String",
+]
+INTEGER_TYPES = frozenset(
+    {"SByte", "Byte", "Int16", "UInt16", "Int32", "UInt32", "Int64", "UInt64"}
+)
+
+
+def kind_of(data_type: str) -> TargetKind:
+    """What values a node of a built-in data type takes."""
+    if data_type == "Boolean":
+        return "bool"
+    if data_type == "String":
+        return "choice"
+    return "integer" if data_type in INTEGER_TYPES else "number"
+
+
+class OpcUaTarget(TargetLimits):
+    """A variable node this bench may write, with its limits. Its data type is read from the
+    node (the DataType attribute) at connect unless ``data_type`` says it; without one, the
+    limits say the kind: allowed words → a String, min/max → a number, none → a Boolean."""
+
+    node: str | None = Field(None, description="NodeId, as for a channel.")
+    browse_path: list[str] | None = Field(None, min_length=1, description="As for a channel.")
+    data_type: DataTypeName | None = Field(
+        None, description="Built-in data type of the node; checked against the node's own."
+    )
+    verify: bool = Field(False, description="Read the value back after the write and compare.")
+
+    @property
+    def kind(self) -> TargetKind:
+        """What values the target takes."""
+        if self.data_type is not None:
+            return kind_of(self.data_type)
+        if self.allowed is not None and all(isinstance(a, str) for a in self.allowed):
+            return "choice"
+        if self.min is not None or self.max is not None or self.allowed is not None:
+            return "number"
+        return "bool"
+
+    @model_validator(mode="after")
+    def _one_address(self) -> OpcUaTarget:
+        if (self.node is None) == (self.browse_path is None):
+            raise ValueError("give exactly one of node and browse_path")
+        if self.node is not None and not _NODE_ID.match(self.node):
+            raise ValueError(f"node {self.node!r} is not a NodeId ('ns=2;s=Name', 'i=2258', …)")
         return self
 
 
@@ -155,6 +223,13 @@ class OpcUaInstrument(InstrumentBase):
         None, gt=0, description="Subscription publishing interval; default the shortest sampling."
     )
     max_nodes_per_read: int = Field(1000, ge=1, le=100_000)
+    targets: list[OpcUaTarget] = Field(
+        default_factory=list,
+        description="Nodes this bench may write, with their limits; nothing else is written.",
+    )
+    safe_state: list[SafeValue] = Field(
+        default_factory=list, description="Target values that make the equipment safe, in order."
+    )
     channels: list[OpcUaChannel]
 
     @field_validator("endpoint")
@@ -170,13 +245,28 @@ class OpcUaInstrument(InstrumentBase):
             raise ValueError("username and password go together")
         if self.password is not None:
             self.password.resolve()
+        addressed: list[OpcUaChannel | OpcUaTarget] = [*self.channels, *self.targets]
         bare = [
             c.name
-            for c in self.channels
+            for c in addressed
             if c.browse_path and any(":" not in part for part in c.browse_path)
         ]
         if bare and self.namespace is None:
             raise ValueError(
                 f"channels {', '.join(bare)} use bare browse names: set namespace (its URI)"
             )
+        check_safe_state(self.name, self.write_targets(), self.safe_state)
         return self
+
+    def target_named(self, name: str) -> OpcUaTarget:
+        """A target's config by name."""
+        return next(t for t in self.targets if t.name == name)
+
+    def write_targets(self) -> dict[str, WriteTarget]:
+        """The writable targets with their limits; raises ValueError for a bad one."""
+        targets: dict[str, WriteTarget] = {}
+        for target in self.targets:
+            if target.name in targets:
+                raise ValueError(f"target {target.name!r} appears twice")
+            targets[target.name] = make_target(self.name, target, target.kind)
+        return targets

@@ -9,15 +9,23 @@ then reconnects with its backoff, and ``connect`` re-creates the subscription. A
 sent again after a reconnect (same source timestamp) is not delivered twice.
 
 StatusCode → quality: Good → GOOD, Uncertain → UNCERTAIN, Bad → BAD; the reason names the code.
+
+Writes (:class:`drivers.base.SettableDriver`): each target's node is resolved at connect and its
+DataType attribute read, so a value is sent as a Variant of the node's own built-in type (a
+Double as Double, a UInt16 as UInt16); a value the type cannot hold, or a target whose node is
+missing or of an unusable type, is refused before anything is sent. The Write service's
+StatusCode must be Good (else WriteRejected naming it); with ``verify`` the value is read back.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import re
 import socket
-from collections.abc import AsyncIterator, Sequence
+import struct
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -33,7 +41,15 @@ from asyncua.crypto import security_policies
 from cryptography import x509
 
 from drivers.clock import Clock
-from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from drivers.errors import (
+    DriverError,
+    DriverTimeout,
+    NotConnected,
+    ProtocolError,
+    SafeStateError,
+    WriteRefused,
+    WriteRejected,
+)
 from drivers.opcua.certs import (
     describe,
     ensure_own_certificate,
@@ -42,8 +58,18 @@ from drivers.opcua.certs import (
     load_trusted,
     trust_problem,
 )
-from drivers.opcua.config import OpcUaChannel, OpcUaInstrument
+from drivers.opcua.config import OpcUaChannel, OpcUaInstrument, OpcUaTarget, kind_of
 from drivers.reading import Quality, Reading, midpoint_ns
+from drivers.setpoints import (
+    SetValue,
+    Step,
+    WriteRecord,
+    WriteTarget,
+    WriteTrace,
+    check_setpoints,
+    run_steps,
+    value_text,
+)
 
 log = logging.getLogger("etalon.drivers.opcua")
 
@@ -86,6 +112,28 @@ class Binding:
     node_id: ua.NodeId | None
     unit: str
     problem: str | None = None
+
+
+@dataclass
+class TargetBinding:
+    """A write target resolved on the current connection: its node and built-in type."""
+
+    node_id: ua.NodeId | None
+    variant_type: ua.VariantType | None = None
+    problem: str | None = None
+
+
+_INTEGER_BOUNDS = {
+    "SByte": (-(2**7), 2**7 - 1),
+    "Byte": (0, 2**8 - 1),
+    "Int16": (-(2**15), 2**15 - 1),
+    "UInt16": (0, 2**16 - 1),
+    "Int32": (-(2**31), 2**31 - 1),
+    "UInt32": (0, 2**32 - 1),
+    "Int64": (-(2**63), 2**63 - 1),
+    "UInt64": (0, 2**64 - 1),
+}
+_BUILT_IN_NAMES = frozenset({"Boolean", "Float", "Double", "String", *_INTEGER_BOUNDS})
 
 
 def status_name(code: ua.StatusCode) -> str:
@@ -137,6 +185,8 @@ class OpcUaDriver:
         self._session_open = False
         self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
         """Read requests per set of due channels, built once per connection."""
+        self._targets = config.write_targets()
+        self._target_bindings: dict[str, TargetBinding] = {}
         self.app_uri = config.security.application_uri or f"urn:etalon:agent:{socket.gethostname()}"
 
     # -- errors --------------------------------------------------------------------------------
@@ -196,6 +246,7 @@ class OpcUaDriver:
             namespaces = await client.get_namespace_array()
             self._identity = await self._identify(client)
             await self._bind(client, namespaces)
+            await self._bind_targets(client, namespaces)
             self._plans = {}
             await self._subscribe(client)
         except DriverError:
@@ -316,6 +367,69 @@ class OpcUaDriver:
                     )
         await self._units(client, bindings)
         self._bindings = bindings
+
+    async def _bind_targets(self, client: Client, namespaces: list[str]) -> None:
+        """Resolve each write target's node and read its DataType (one request for all)."""
+        bindings: dict[str, TargetBinding] = {}
+        paths: list[tuple[OpcUaTarget, ua.BrowsePath]] = []
+        for target in self.config.targets:
+            try:
+                if target.node is not None:
+                    bindings[target.name] = TargetBinding(_node_id(target.node, namespaces))
+                else:
+                    assert target.browse_path is not None
+                    paths.append((target, self._browse_path(target.browse_path, namespaces)))
+            except ValueError as exc:
+                bindings[target.name] = TargetBinding(None, problem=str(exc))
+        if paths:
+            results = await client.uaclient.translate_browsepaths_to_nodeids([p for _, p in paths])
+            for (target, _), result in zip(paths, results, strict=True):
+                if result.StatusCode.is_good() and result.Targets:
+                    found = result.Targets[0].TargetId
+                    bindings[target.name] = TargetBinding(
+                        ua.NodeId(found.Identifier, found.NamespaceIndex, found.NodeIdType)
+                    )
+                else:
+                    bindings[target.name] = TargetBinding(
+                        None,
+                        problem=f"browse path {'/'.join(target.browse_path or [])} not found "
+                        f"({status_name(result.StatusCode)})",
+                    )
+        bound = [(name, b) for name, b in bindings.items() if b.node_id is not None]
+        if bound:
+            node_ids = [b.node_id for _, b in bound]
+            results = await client.uaclient.read_attributes(node_ids, ua.AttributeIds.DataType)
+            for (name, binding), data_value in zip(bound, results, strict=True):
+                binding.problem, binding.variant_type = self._data_type(
+                    self.config.target_named(name), data_value
+                )
+        self._target_bindings = bindings
+
+    @staticmethod
+    def _data_type(
+        target: OpcUaTarget, data_value: ua.DataValue
+    ) -> tuple[str | None, ua.VariantType | None]:
+        """(problem, built-in type) of a target's node from its DataType attribute."""
+        code = data_value.StatusCode or ua.StatusCode()
+        if not code.is_good() or data_value.Value is None:
+            return f"node not readable ({status_name(code)})", None
+        type_id = data_value.Value.Value
+        if not isinstance(type_id, ua.NodeId) or type_id.NamespaceIndex != 0:
+            return f"node has the data type {type_id}, not a built-in one", None
+        try:
+            variant_type = ua.VariantType(type_id.Identifier)
+        except ValueError:
+            return f"node has the data type i={type_id.Identifier}, not a built-in one", None
+        name = variant_type.name
+        if name not in _BUILT_IN_NAMES:
+            return f"node has the data type {name}, which a target cannot write", None
+        if target.data_type is not None and target.data_type != name:
+            return f"the node's DataType is {name}, the config says {target.data_type}", None
+        node_kind = kind_of(name)
+        # A number may go to an integer node (whole values only, checked at each write).
+        if node_kind != target.kind and not (target.kind == "number" and node_kind == "integer"):
+            return f"the node's DataType is {name}, which takes no {target.kind} value", None
+        return None, variant_type
 
     def _browse_path(self, names: list[str], namespaces: list[str]) -> ua.BrowsePath:
         elements = []
@@ -593,10 +707,10 @@ class OpcUaDriver:
             elif isinstance(event, StatusChangeEvent):
                 code = event.notification.Status
                 reason = self._lost or f"subscription ended: {status_name(code)}"
-                yield self._gap(reason)
+                yield self.stream_gap(reason)
                 raise NotConnected(name, reason)
         reason = self._lost or "subscription closed"
-        yield self._gap(reason)
+        yield self.stream_gap(reason)
         raise NotConnected(name, reason)
 
     def _notified(self, channel: OpcUaChannel, data_value: ua.DataValue) -> Reading | None:
@@ -612,7 +726,7 @@ class OpcUaDriver:
             self._last_ts[channel.name] = source
         return reading
 
-    def _gap(self, reason: str) -> list[Reading]:
+    def stream_gap(self, reason: str) -> list[Reading]:
         """One BAD reading per subscribed channel where the data stops: the gap's start."""
         now = self.clock.now_ns()
         text = f"{reason}; no values until reconnected"
@@ -643,6 +757,183 @@ class OpcUaDriver:
     def describe(self) -> dict[str, str]:
         """The server's build info (manufacturer, product, version), endpoint and security."""
         return dict(self._identity)
+
+    async def identify(self) -> dict[str, str]:
+        """The server's build info, read now."""
+        client = self._live_client()
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                self._identity = await self._identify(client)
+        except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
+            raise self._fail("identify", exc) from exc
+        return dict(self._identity)
+
+    def _live_client(self) -> Client:
+        client = self._client
+        if client is None:
+            raise NotConnected(self.config.name, "not connected")
+        if self._lost is not None:
+            raise NotConnected(self.config.name, self._lost)
+        return client
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def write_targets(self) -> Mapping[str, WriteTarget]:
+        """The targets the config declares writable, with their limits."""
+        return dict(self._targets)
+
+    def _variant(self, target: WriteTarget, value: SetValue) -> tuple[ua.NodeId, ua.Variant]:
+        """The node and the Variant a value goes as; raises WriteRefused when the target is
+        unusable on this connection or its type cannot hold the value."""
+        binding = self._target_bindings.get(target.name)
+        if binding is None:
+            raise NotConnected(self.config.name, "not connected")
+        if binding.problem or binding.node_id is None or binding.variant_type is None:
+            raise WriteRefused(
+                self.config.name,
+                target.name,
+                value,
+                "a usable node",
+                "unusable",
+                f"{binding.problem or 'node not bound'}; nothing was sent",
+            )
+        name = binding.variant_type.name
+        bounds = _INTEGER_BOUNDS.get(name)
+        if bounds is not None:
+            assert isinstance(value, int | float) and not isinstance(value, bool)
+            if isinstance(value, float) and not value.is_integer():
+                raise WriteRefused(
+                    self.config.name,
+                    target.name,
+                    value,
+                    f"a whole number ({name})",
+                    "not_integer",
+                    f"{value_text(value, target.unit)} is not a whole number, as the node's "
+                    f"{name} needs; nothing was sent",
+                )
+            if not bounds[0] <= value <= bounds[1]:
+                raise WriteRefused(
+                    self.config.name,
+                    target.name,
+                    value,
+                    f"{name} {bounds[0]} … {bounds[1]}",
+                    "unusable",
+                    f"{value_text(value, target.unit)} does not fit the node's {name}; "
+                    "nothing was sent",
+                )
+            value = int(value)
+        elif name in ("Float", "Double"):
+            value = float(value)
+        return binding.node_id, ua.Variant(value, binding.variant_type)
+
+    def _write_step(self, target: WriteTarget, value: SetValue, config: OpcUaTarget) -> Step:
+        async def apply(trace: WriteTrace) -> None:
+            client = self._live_client()
+            node_id, variant = self._variant(target, value)
+            where = node_id.to_string()
+            trace.sent.append(f"Write {where} {variant.VariantType.name} {variant.Value!r}")
+            params = ua.WriteParameters()
+            params.NodesToWrite.append(
+                ua.WriteValue(
+                    NodeId=node_id,
+                    AttributeId=ua.AttributeIds.Value,
+                    Value=ua.DataValue(variant),
+                )
+            )
+            try:
+                (code,) = await client.uaclient.write(params)
+            except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
+                raise self._fail(f"write {where}", exc) from exc
+            trace.confirmed.append(f"StatusCode {status_name(code)}")
+            if not code.is_good():
+                raise WriteRejected(
+                    self.config.name,
+                    f"write of {value_text(value, target.unit)} to {where} refused: "
+                    f"{status_name(code)}",
+                    target.name,
+                    instrument_message=status_name(code),
+                )
+            if config.verify:
+                await self._verify(client, target, node_id, variant, trace)
+
+        return Step(
+            f"{target.name} = {value_text(value, target.unit)}",
+            apply,
+            target.name,
+            value,
+            target.unit,
+        )
+
+    async def _verify(
+        self,
+        client: Client,
+        target: WriteTarget,
+        node_id: ua.NodeId,
+        variant: ua.Variant,
+        trace: WriteTrace,
+    ) -> None:
+        try:
+            (data_value,) = await self._read_values(client, [node_id])
+        except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
+            raise self._fail("read back", exc) from exc
+        back = data_value.Value.Value if data_value.Value is not None else None
+        trace.read_back = back if isinstance(back, bool | int | float | str) else None
+        trace.confirmed.append(f"read back {back!r}")
+        expected = variant.Value
+        if variant.VariantType == ua.VariantType.Float and isinstance(expected, float):
+            expected = struct.unpack("<f", struct.pack("<f", expected))[0]
+        same = back == expected or (
+            isinstance(back, float)
+            and isinstance(expected, float)
+            and math.isclose(back, expected, rel_tol=1e-15)
+        )
+        if not same:
+            raise WriteRejected(
+                self.config.name,
+                f"read back {back!r} after writing {variant.Value!r}",
+                target.name,
+                instrument_message=repr(back),
+            )
+
+    async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
+        """Check every value against its target and its node's type, then write them in
+        order (see the module doc)."""
+        checked = check_setpoints(self.config.name, self._targets, setpoints)
+        self._live_client()
+        for target, value in checked:
+            self._variant(target, value)  # refused here, before the first is sent
+        steps = [self._write_step(t, v, self.config.target_named(t.name)) for t, v in checked]
+        return await run_steps(
+            self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
+        )
+
+    async def safe_state(self) -> list[WriteRecord]:
+        """Write the declared safe values, every one even after a failed one; connects first
+        when there is no live session."""
+        config = self.config
+        if self._client is None or self._lost is not None:
+            try:
+                async with asyncio.timeout(config.connect_timeout_s):
+                    await self.connect()
+            except (DriverError, TimeoutError) as exc:
+                reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
+                raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
+        steps = [
+            self._write_step(
+                self._targets[item.target],
+                self._targets[item.target].check(item.value),
+                config.target_named(item.target),
+            )
+            for item in config.safe_state
+        ]
+        return await run_steps(
+            config.name,
+            steps,
+            timeout_s=config.timeout_s,
+            clock=self.clock,
+            purpose="safe_state",
+            recover=self.connect,
+        )
 
 
 def _first_certificate(der: bytes) -> bytes:

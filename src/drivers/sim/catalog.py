@@ -32,6 +32,7 @@ SIMULATOR_MODULES = (
     "drivers.sim.serial_sim",
     "drivers.sim.scpi",
     "drivers.sim.opcua_server",
+    "drivers.sim.bench",
 )
 
 

@@ -10,6 +10,13 @@ reach below the PDU (a wrong CRC, a reply that never comes, a late one, garbage 
 connection), and pymodbus's datastore classes are deprecated in 3.x. The driver under test is
 pymodbus's client, so every exchange is checked against an independent implementation.
 
+Points marked ``writable`` take writes (FC 5/15 for coils, FC 6/16 for holding registers): a
+write must cover whole writable points, else ILLEGAL DATA ADDRESS; a value outside a point's
+``write_min``/``write_max`` is refused with ILLEGAL DATA VALUE. Every write that reached a device
+is logged (``SimDevice.writes``), so a test can prove a refused write never left the driver.
+FC 43/14 answers the basic, regular and extended categories and individual objects; the serial
+number is the vendor-specific object 0x80.
+
 Fault hooks (``ModbusFaultHooks``), switched on in process or through a JSON control file:
 ``delay_s`` (slow reply), ``hang`` (no reply), ``garbage_rate``, ``disconnected`` (drop every
 connection, refuse new ones), ``bad_crc`` (RTU: reply with a wrong CRC), ``exception_at``
@@ -39,7 +46,7 @@ from pydantic import Field, model_validator
 
 from drivers.clock import Clock, SystemClock
 from drivers.config import FrozenModel
-from drivers.modbus.codec import DecodedValue, crc16, encode
+from drivers.modbus.codec import DecodedValue, DecodeError, crc16, decode, encode
 from drivers.modbus.config import (
     BIT_TABLES,
     FUNCTION_CODE,
@@ -64,6 +71,11 @@ ILLEGAL_DATA_ADDRESS = 2
 ILLEGAL_DATA_VALUE = 3
 SERVER_DEVICE_FAILURE = 4
 
+WRITE_TABLE = {5: "coil", 6: "holding", 15: "coil", 16: "holding"}
+"""Write function codes and the table each writes."""
+SERIAL_OBJECT = 0x80
+"""FC 43 object id of the serial number (vendor-specific extended object)."""
+
 
 # -- register map ------------------------------------------------------------------------------
 
@@ -75,11 +87,23 @@ class MapPoint(ModbusChannel):
     unit: str = Field("", max_length=32)
     quantity: str | None = Field(None, description="Quantity of the device's model.")
     value: bool | int | float | str | None = Field(None, description="A constant value.")
+    writable: bool = Field(False, description="Takes writes; 'value' is its initial value.")
+    write_min: float | None = Field(None, description="Writes below this: ILLEGAL DATA VALUE.")
+    write_max: float | None = Field(None, description="Writes above this: ILLEGAL DATA VALUE.")
 
     @model_validator(mode="after")
     def _one_source(self) -> MapPoint:
         if (self.quantity is None) == (self.value is None):
             raise ValueError("a point has either 'quantity' or 'value'")
+        if self.writable and (
+            self.value is None
+            or self.table not in ("coil", "holding")
+            or self.value_type in ("bit", "string")
+        ):
+            raise ValueError(
+                "a writable point is a coil or holding register value (not a bit or a string) "
+                "with an initial 'value'"
+            )
         return self
 
 
@@ -226,12 +250,20 @@ class ModbusFaultHooks(FaultHooks):
 
 
 class SimDevice:
-    """One device of a register map: answers read requests from its model."""
+    """One device of a register map: answers read requests from its model, takes writes to its
+    writable points (see the module doc)."""
 
-    def __init__(self, spec: MapDevice, clock: Clock) -> None:
+    def __init__(self, spec: MapDevice, clock: Clock, model: Sampler | None = None) -> None:
         self.spec = spec
         self.clock = clock
-        self.model: Sampler | None = build_model(spec.model) if spec.model else None
+        self.model: Sampler | None = model or (build_model(spec.model) if spec.model else None)
+        self.identity = spec.identity
+        self.stored: dict[str, DecodedValue] = {
+            p.name: p.value for p in spec.points if p.writable and p.value is not None
+        }
+        """Current value of each writable point (after scale/offset, as a driver reads it)."""
+        self.writes: list[tuple[int, int, list[int] | list[bool]]] = []
+        """(function code, address, values) of every write the device took."""
         self.tables = set(spec.tables or {p.table for p in spec.points})
         self.requests = 0
         self._points: dict[str, list[MapPoint]] = {}
@@ -242,10 +274,22 @@ class SimDevice:
         self._widest = {t: max(p.width for p in ps) for t, ps in self._points.items()}
         self._constant_words: dict[str, list[int]] = {}
 
+    def set_serial(self, serial: str) -> None:
+        """Another unit on the line: FC 43 and any constant point that showed the old serial
+        now show ``serial``."""
+        old = self.identity.serial
+        self.identity = self.identity.model_copy(update={"serial": serial})
+        for point in self.spec.points:
+            if old and point.value == old:
+                self.stored[point.name] = serial
+                self._constant_words.pop(point.name, None)
+
     def value_of(self, point: MapPoint, t_ns: int) -> DecodedValue:
         """The point's value at t, before the inverse of the channel's scale/offset."""
-        if point.value is not None:
-            value: DecodedValue = point.value
+        if point.name in self.stored:
+            value: DecodedValue = self.stored[point.name]
+        elif point.value is not None:
+            value = point.value
         else:
             assert self.model is not None
             assert point.quantity is not None
@@ -297,7 +341,9 @@ class SimDevice:
         return registers
 
     def _words(self, point: MapPoint, t_ns: int, into: int) -> list[int]:
-        constant = point.value is not None and point.value_type != "bit"
+        constant = (
+            point.value is not None and point.value_type != "bit" and point.name not in self.stored
+        )
         if constant and point.name in self._constant_words:
             return self._constant_words[point.name]
         try:
@@ -322,9 +368,87 @@ class SimDevice:
         function = pdu[0] if pdu else 0
         if function in TABLE_OF_FUNCTION:
             return self._handle_read(function, pdu, faults)
+        if function in WRITE_TABLE:
+            return self._handle_write(function, pdu, faults)
         if function == 0x2B and len(pdu) >= 4 and pdu[1] == 0x0E:
             return self._handle_identification(pdu)
         return _exception(function, ILLEGAL_FUNCTION)
+
+    def _write_request(self, function: int, pdu: bytes) -> tuple[int, list[int] | list[bool]]:
+        """(address, values) of a write request; raises ValueError for a malformed one."""
+        if function in (5, 6):
+            if len(pdu) != 5:
+                raise ValueError("length")
+            address, raw = struct.unpack(">HH", pdu[1:5])
+            if function == 6:
+                return address, [raw]
+            if raw not in (0xFF00, 0x0000):
+                raise ValueError("coil value")
+            return address, [raw == 0xFF00]
+        if len(pdu) < 6:
+            raise ValueError("length")
+        address, count, size = struct.unpack(">HHB", pdu[1:6])
+        data = pdu[6:]
+        if function == 15:
+            if not 1 <= count <= 1968 or size != (count + 7) // 8 or len(data) != size:
+                raise ValueError("count")
+            return address, [bool(data[i // 8] >> (i % 8) & 1) for i in range(count)]
+        if not 1 <= count <= 123 or size != 2 * count or len(data) != size:
+            raise ValueError("count")
+        return address, list(struct.unpack(f">{count}H", data))
+
+    def _handle_write(self, function: int, pdu: bytes, faults: ModbusFaultHooks) -> bytes:
+        table = WRITE_TABLE[function]
+        try:
+            address, values = self._write_request(function, pdu)
+        except ValueError:
+            return _exception(function, ILLEGAL_DATA_VALUE)
+        if table not in self.tables:
+            return _exception(function, ILLEGAL_FUNCTION)
+        end = address + len(values)
+        if end > 65536 or any(
+            hole.table == table and hole.start < end and address < hole.end
+            for hole in self.spec.illegal
+        ):
+            return _exception(function, ILLEGAL_DATA_ADDRESS)
+        code = faults.exception_for(table, address, end)
+        if code is not None:
+            return _exception(function, code)
+        points = list(self._overlapping(table, address, end))
+        covered = sum(p.width for p in points)
+        inside = all(
+            p.writable and address <= p.address and p.address + p.width <= end for p in points
+        )
+        if not points or covered != len(values) or not inside:
+            return _exception(function, ILLEGAL_DATA_ADDRESS)
+        updates: dict[str, DecodedValue] = {}
+        for point in points:
+            words = values[point.address - address : point.address - address + point.width]
+            new = self._decoded(point, words)
+            if new is None:
+                return _exception(function, ILLEGAL_DATA_VALUE)
+            updates[point.name] = new
+        self.stored.update(updates)
+        self.writes.append((function, address, values))
+        return pdu if function in (5, 6) else pdu[:5]
+
+    def _decoded(self, point: MapPoint, words: list[int] | list[bool]) -> DecodedValue | None:
+        """A written point's new value (after scale/offset), or None if the device refuses it."""
+        if point.table == "coil":
+            return bool(words[0])
+        try:
+            raw = decode([int(w) for w in words], point.value_type, point.order or self.spec.order)
+        except DecodeError:
+            return None
+        if isinstance(raw, bool) or not isinstance(raw, int | float):
+            return raw
+        value: int | float = raw
+        if point.scale != 1.0 or point.offset != 0.0:
+            value = raw * point.scale + point.offset
+        low, high = point.write_min, point.write_max
+        if (low is not None and not value >= low) or (high is not None and not value <= high):
+            return None
+        return value
 
     def _handle_read(self, function: int, pdu: bytes, faults: ModbusFaultHooks) -> bytes:
         table = TABLE_OF_FUNCTION[function]
@@ -357,14 +481,27 @@ class SimDevice:
         return bytes((function, 2 * count)) + struct.pack(f">{count}H", *values)
 
     def _handle_identification(self, pdu: bytes) -> bytes:
-        ident = self.spec.identity
-        objects = [ident.vendor, ident.product_code, ident.revision]
-        if ident.model_name or ident.serial:
-            objects += ["", "", ident.model_name]  # vendor URL, product name, model name
-        body = bytearray((0x2B, 0x0E, pdu[2] if len(pdu) > 2 else 1, 0x81, 0, 0, len(objects)))
-        for object_id, text in enumerate(objects):
+        ident = self.identity
+        objects = {0: ident.vendor, 1: ident.product_code, 2: ident.revision}
+        if ident.model_name:
+            objects[5] = ident.model_name  # regular category: ModelName
+        if ident.serial:
+            objects[SERIAL_OBJECT] = ident.serial  # extended category, vendor-specific
+        read_code, object_id = pdu[2], pdu[3]
+        if read_code == 4:
+            if object_id not in objects:
+                return _exception(0x2B, ILLEGAL_DATA_ADDRESS)
+            chosen = {object_id: objects[object_id]}
+        elif read_code in (1, 2, 3):
+            last = {1: 0x02, 2: 0x7F, 3: 0xFF}[read_code]
+            chosen = {k: v for k, v in objects.items() if k <= last}
+        else:
+            return _exception(0x2B, ILLEGAL_DATA_VALUE)
+        # Conformity 0x83: basic, regular and extended identification, stream and individual.
+        body = bytearray((0x2B, 0x0E, read_code, 0x83, 0, 0, len(chosen)))
+        for key, text in chosen.items():
             raw = text.encode("ascii", "replace")[:240]
-            body += bytes((object_id, len(raw))) + raw
+            body += bytes((key, len(raw))) + raw
         return bytes(body)
 
 
@@ -452,7 +589,10 @@ class ModbusSimServer:
         clock: Clock | None = None,
         faults: ModbusFaultHooks | None = None,
         seed: int = 7,
+        models: dict[int, Sampler] | None = None,
     ) -> None:
+        """``models`` replaces the physical model of the devices with those ids (the bench
+        wires a transmitter's input to its calibrator)."""
         if medium == "pty" and framing != "rtu":
             raise ValueError("a pseudo-terminal carries RTU framing")
         self.register_map = register_map
@@ -463,7 +603,10 @@ class ModbusSimServer:
         self.link = link
         self.clock = clock or SystemClock()
         self.faults = faults or ModbusFaultHooks()
-        self.devices = {d.device_id: SimDevice(d, self.clock) for d in register_map.devices}
+        self.devices = {
+            d.device_id: SimDevice(d, self.clock, (models or {}).get(d.device_id))
+            for d in register_map.devices
+        }
         self.pty_path: str | None = None
         self.requests_received = 0
         self.requests_served = 0

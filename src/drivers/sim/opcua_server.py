@@ -7,6 +7,11 @@ An asyncua server on loopback exposing, in namespace ``urn:etalon:sim``::
     Objects/ReferenceStandards/Resistor10k/Resistance
     Objects/ReferenceStandards/Rubidium10M/Frequency
     Objects/Bulk/Item0000 … (``bulk_items`` of them, for load tests)
+    Objects/Source/{Setpoint (Double, V, EURange ±20), Output (Boolean), Range (UInt16),
+                    Mode (String), Gain (Float)}          writable: a source's set-points
+
+Writes from clients are logged (``writes``: path, value, StatusCode); a write of a number outside
+a writable node's EURange is refused with BadOutOfRange, as a device refuses what it cannot do.
 
 Node ids are strings of the dotted path (``ns=2;s=ClimateChamber.Temperature``). Every measured
 variable is an AnalogItem with its EngineeringUnits (UNECE code and symbol) and an EURange, and
@@ -226,6 +231,9 @@ class OpcUaSimulator:
         """(went away, came back) of the last restart, in ns: no value exists in between."""
         self.update_times: deque[int] = deque(maxlen=1000)
         """Source timestamps (ns) of the latest update rounds, for tests to check against."""
+        self.writes: list[tuple[str, object, str]] = []
+        """(node path, value, StatusCode name) of every client write, in order."""
+        self._write_ranges: dict[ua.NodeId, tuple[float, float]] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -258,6 +266,7 @@ class OpcUaSimulator:
         elif any(mode != "None" for mode in config.security):
             raise ValueError("secure endpoints need certificate and private_key")
         server.set_certificate_validator(self._validate_client)
+        self._log_writes(server)
         self.server = server
         self.namespace_index = await server.register_namespace(NAMESPACE)
         await self._build()
@@ -349,8 +358,73 @@ class OpcUaSimulator:
         )
         await setpoint.set_writable()
         self.nodes["ClimateChamber.TemperatureSetpoint"] = setpoint
+        await self._build_source()
         for i in range(self.config.bulk_items):
             await self._add_variable(None, f"Bulk.Item{i:04d}", UNITS["V"], 0.0)
+
+    async def _build_source(self) -> None:
+        """Writable set-points of a source (see the module doc)."""
+        index = self.namespace_index
+        folder = await self._folder("Source")
+        initial: list[tuple[str, object, ua.VariantType]] = [
+            ("Setpoint", 0.0, ua.VariantType.Double),
+            ("Output", False, ua.VariantType.Boolean),
+            ("Range", 10, ua.VariantType.UInt16),
+            ("Mode", "VOLT:DC", ua.VariantType.String),
+            ("Gain", 1.0, ua.VariantType.Float),
+        ]
+        for name, value, variant_type in initial:
+            path = f"Source.{name}"
+            node = await folder.add_variable(
+                ua.NodeId(path, index), ua.QualifiedName(name, index), value, variant_type
+            )
+            await node.set_writable()
+            self.nodes[path] = node
+        setpoint = self.nodes["Source.Setpoint"]
+        await setpoint.add_property(
+            ua.NodeId("Source.Setpoint.EngineeringUnits", index),
+            ua.QualifiedName("EngineeringUnits", 0),
+            UNITS["V"].information(),
+        )
+        await setpoint.add_property(
+            ua.NodeId("Source.Setpoint.EURange", index),
+            ua.QualifiedName("EURange", 0),
+            ua.Range(Low=-20.0, High=20.0),
+        )
+        self._write_ranges[setpoint.nodeid] = (-20.0, 20.0)
+
+    def _log_writes(self, server: Server) -> None:
+        """Wrap this server's attribute service: log client writes, refuse out-of-range ones."""
+        service = server.iserver.attribute_service
+        original = service.write
+
+        async def write(params: ua.WriteParameters, *args: Any, **kwargs: Any) -> list[Any]:
+            results: list[Any] = []
+            for item in params.NodesToWrite:
+                value = item.Value.Value.Value if item.Value and item.Value.Value else None
+                path = self._path_of(item.NodeId) or item.NodeId.to_string()
+                span = self._write_ranges.get(item.NodeId)
+                if (
+                    span is not None
+                    and isinstance(value, int | float)
+                    and not span[0] <= value <= span[1]
+                ):
+                    code = ua.StatusCode(ua.StatusCodes.BadOutOfRange)
+                else:
+                    single = ua.WriteParameters()
+                    single.NodesToWrite.append(item)
+                    (code,) = await original(single, *args, **kwargs)
+                self.writes.append((path, value, status_text(code)))
+                results.append(code)
+            return results
+
+        service.write = write
+
+    def _path_of(self, node_id: ua.NodeId) -> str | None:
+        for path, node in self.nodes.items():
+            if node.nodeid == node_id:
+                return path
+        return None
 
     def _bulk_value(self, i: int, t_ns: int) -> float:
         phase = t_ns / 1e9 / 60 + i / 7
@@ -468,6 +542,14 @@ class OpcUaSimulator:
         if problem is not None:
             log.warning("client certificate refused", extra={"reason": problem})
             raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
+
+
+def status_text(code: ua.StatusCode) -> str:
+    """A StatusCode's name (or its hex value when asyncua does not know it)."""
+    try:
+        return str(code.name)
+    except KeyError:
+        return f"0x{code.value:08X}"
 
 
 class _Users:

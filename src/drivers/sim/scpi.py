@@ -20,6 +20,7 @@ import logging
 import os
 import random
 import tty
+from collections import deque
 from collections.abc import AsyncIterator, Mapping
 
 from pydantic import Field, field_validator
@@ -27,6 +28,7 @@ from pydantic import Field, field_validator
 from drivers.clock import Clock, SystemClock
 from drivers.config import FrozenModel
 from drivers.errors import ConfigError
+from drivers.sim.bench_instruments import FaultCommands
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import ModelParams
@@ -73,15 +75,29 @@ def garble(reply: str, rng: random.Random) -> str:
 class ScpiSimulator:
     """Serves one simulated instrument; ``async with`` starts and stops it."""
 
-    def __init__(self, config: ScpiSimConfig, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        config: ScpiSimConfig,
+        clock: Clock | None = None,
+        instrument: ScpiInstrument | None = None,
+        faults: FaultHooks | None = None,
+    ) -> None:
+        """``instrument`` serves a prebuilt instrument instead of the personality's (the bench
+        wires its instruments to one physical model); ``faults`` shares live fault hooks with
+        it (an instrument can switch its own faults)."""
         self.config = config
         self.clock = clock or SystemClock()
-        self.instrument: ScpiInstrument = build_instrument(
+        self.instrument: ScpiInstrument = instrument or build_instrument(
             config.personality, self.clock, config.serial, config.inputs
         )
-        self.faults = FaultHooks.from_config(config.faults)
+        self.faults = faults or FaultHooks.from_config(config.faults)
+        if isinstance(self.instrument, FaultCommands):
+            self.instrument.faults = self.faults  # SIMulate:FAULt switches the live hooks
         self.messages = 0
         """Program messages processed (a test can check a query reached the instrument)."""
+        self.transcript: deque[tuple[str, str | None]] = deque(maxlen=2000)
+        """The latest program messages and the reply each got (None: none sent), in order:
+        a test can check the exact exchange, or that nothing reached the instrument."""
         self.connections = 0
         """TCP connections accepted so far."""
         self._rng = random.Random(config.seed)
@@ -180,10 +196,10 @@ class ScpiSimulator:
             self.messages += 1
             message = line.decode("latin-1").rstrip("\r\n")
             replies = self.instrument.execute(message)
-            if not replies:
+            if not replies or self.faults.hang:
+                # No reply, or the query is swallowed: the controller waits for its timeout.
+                self.transcript.append((message, None))
                 return []
-            if self.faults.hang:
-                return []  # the query is swallowed: the controller waits for its timeout
             if self.faults.delay_s:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.faults.delay_s)
@@ -193,7 +209,9 @@ class ScpiSimulator:
                     reply = garble(reply, self._rng)
                 out.append(reply.encode("latin-1", "replace") + b"\n")
             # Several queries in one message answer in one response message (IEEE 488.2).
-            return [b";".join(r.rstrip(b"\n") for r in out) + b"\n"]
+            response = b";".join(r.rstrip(b"\n") for r in out)
+            self.transcript.append((message, response.decode("latin-1")))
+            return [response + b"\n"]
 
     # -- TCP ---------------------------------------------------------------------------------
 

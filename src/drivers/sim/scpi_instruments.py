@@ -190,8 +190,26 @@ class DmmFunction:
     ranges: tuple[float, ...]
 
 
+DMM_FUNCTIONS: dict[str, DmmFunction] = {
+    "VOLT:DC": DmmFunction("VOLT:DC", "dcv", "voltage", (0.1, 1.0, 10.0, 100.0, 1000.0)),
+    "RES": DmmFunction("RES", "ohms", "resistance", tuple(10.0**k for k in range(2, 9))),
+    "FRES": DmmFunction("FRES", "ohms", "resistance", tuple(10.0**k for k in range(2, 9))),
+}
+"""The functions of the shipped DMM personalities."""
+
+DMM_LONG_FORMS = {
+    "VOLT:DC": "VOLTage:[DC]",
+    "VOLT:AC": "VOLTage:AC",
+    "CURR:DC": "CURRent:[DC]",
+    "RES": "RESistance",
+    "FRES": "FRESistance",
+}
+"""Header of each function in the command tree (DC is optional where SCPI makes it so)."""
+
+
 class Dmm(ScpiInstrument):
-    """A digital multimeter: DC volts from one input, resistance (2- and 4-wire) from another."""
+    """A digital multimeter: DC volts from one input, resistance (2- and 4-wire) from another
+    (or the ``functions`` given)."""
 
     def __init__(
         self,
@@ -200,12 +218,9 @@ class Dmm(ScpiInstrument):
         clock: Clock,
         significant_digits: int,
         nplc_choices: tuple[float, ...],
+        functions: Mapping[str, DmmFunction] | None = None,
     ) -> None:
-        self.functions = {
-            "VOLT:DC": DmmFunction("VOLT:DC", "dcv", "voltage", (0.1, 1.0, 10.0, 100.0, 1000.0)),
-            "RES": DmmFunction("RES", "ohms", "resistance", tuple(10.0**k for k in range(2, 9))),
-            "FRES": DmmFunction("FRES", "ohms", "resistance", tuple(10.0**k for k in range(2, 9))),
-        }
+        self.functions = dict(functions or DMM_FUNCTIONS)
         self.significant_digits = significant_digits
         self.nplc_choices = nplc_choices
         self.function = "VOLT:DC"
@@ -215,11 +230,8 @@ class Dmm(ScpiInstrument):
         self.autozero = True
         super().__init__(idn, inputs, clock)
         tree = self.tree
-        for key, long in (
-            ("VOLT:DC", "VOLTage:[DC]"),
-            ("RES", "RESistance"),
-            ("FRES", "FRESistance"),
-        ):
+        for key in self.functions:
+            long = DMM_LONG_FORMS[key]
             tree.add(f"CONFigure:{long}", self._configure(key))
             tree.add(f"MEASure:{long}?", self._measure(key))
             tree.add(f"[SENSe]:{long}:NPLCycles", self._set_nplc(key))
@@ -241,7 +253,8 @@ class Dmm(ScpiInstrument):
         """Power-on state: DC volts, 10 V range, 10 NPLC, one sample."""
         self.function = "VOLT:DC"
         self.range = {key: f.ranges[len(f.ranges) // 2] for key, f in self.functions.items()}
-        self.range["VOLT:DC"] = 10.0
+        if "VOLT:DC" in self.range:
+            self.range["VOLT:DC"] = 10.0
         self.nplc = dict.fromkeys(self.functions, 10.0)
         self.sample_count = 1
         self.autozero = True
@@ -297,7 +310,17 @@ class Dmm(ScpiInstrument):
 
     def _set_function(self, params: list[str]) -> None:
         name = one_param(params).strip("\"'").upper()
-        aliases = {"VOLT": "VOLT:DC", "VOLTAGE": "VOLT:DC", "VOLTAGE:DC": "VOLT:DC"}
+        aliases = {
+            "VOLT": "VOLT:DC",
+            "VOLTAGE": "VOLT:DC",
+            "VOLTAGE:DC": "VOLT:DC",
+            "VOLTAGE:AC": "VOLT:AC",
+            "CURR": "CURR:DC",
+            "CURRENT": "CURR:DC",
+            "CURRENT:DC": "CURR:DC",
+            "RESISTANCE": "RES",
+            "FRESISTANCE": "FRES",
+        }
         name = aliases.get(name, name)
         if name not in self.functions:
             raise ScpiError(*ILLEGAL_PARAMETER)
@@ -516,6 +539,49 @@ PERSONALITIES: dict[str, Personality] = {
                 "ch2": ThermometerParams(seed=6, probe_offset_mk=0.8, r0_ohm=25.49),
             },
             ThermometerReadout,
+        ),
+    )
+}
+
+
+def _calibrator(idn: str, _inputs: Mapping[str, Sampler], clock: Clock) -> ScpiInstrument:
+    # Imported here: the bench's instruments build on the classes of this module.
+    from drivers.sim.bench_instruments import Calibrator
+    from drivers.sim.bench_physics import BenchPhysics, CalibratorModel
+    from drivers.sim.faults import FaultHooks
+
+    return Calibrator(idn, BenchPhysics(CalibratorModel(), clock), FaultHooks())
+
+
+def _bench_dmm(idn: str, _inputs: Mapping[str, Sampler], clock: Clock) -> ScpiInstrument:
+    from drivers.sim.bench_instruments import BenchDmm
+    from drivers.sim.bench_physics import BenchPhysics, CalibratorModel, ErrorModel, Meter
+    from drivers.sim.faults import FaultHooks
+
+    # Alone, its terminals are wired to an idle calibrator: it reads its own noise around 0 V.
+    meter = Meter(
+        BenchPhysics(CalibratorModel(), clock), {"VOLT:DC": ErrorModel(noise=2e-6)}, seed=9
+    )
+    return BenchDmm(idn, meter, clock, FaultHooks())
+
+
+PERSONALITIES |= {
+    p.name: p
+    for p in (
+        Personality(
+            "multifunction-calibrator",
+            "multifunction calibrator (DCV, ACV, DCI, resistance, output on/off, settling); "
+            "`etalon sim bench` wires it to meters",
+            "ETALON-SIM,MFC5500-SIM,{serial},2.3.1",
+            {},
+            _calibrator,
+        ),
+        Personality(
+            "bench-dmm",
+            "bench DMM (DCV, ACV, DCI, resistance, ranges); alone its inputs are open",
+            "ETALON-SIM,DMM6500-SIM,{serial},1.9.4",
+            {},
+            _bench_dmm,
         ),
     )
 }

@@ -8,7 +8,15 @@ from typing import Any, Literal
 from pydantic import Field, field_validator, model_validator
 
 from drivers.config import ChannelBase, FrozenModel, InstrumentBase
-from drivers.visa.profiles import ErrorPolicy, Measurement, Profile, ProfileError, load_profile
+from drivers.setpoints import SafeValue, TargetLimits, WriteTarget, check_safe_state, make_target
+from drivers.visa.profiles import (
+    ErrorPolicy,
+    Measurement,
+    Profile,
+    ProfileError,
+    Setpoint,
+    load_profile,
+)
 
 _GPIB_BOARD = re.compile(r"^GPIB(\d*)::", re.IGNORECASE)
 _RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
@@ -21,6 +29,15 @@ class VisaChannel(ChannelBase):
     index: int | None = Field(
         None, ge=0, description="parse: values — which of the reply's values this channel is."
     )
+
+
+class VisaTarget(TargetLimits):
+    """A set-point of the profile this bench may write, with the limits it allows. The unit
+    defaults to the set-point's; a unit given must be the same."""
+
+
+SafeStep = SafeValue | str
+"""A step of a safe state: a raw command ('OUTP OFF') or a target set to a value."""
 
 
 class SerialSettings(FrozenModel):
@@ -62,6 +79,20 @@ class VisaInstrument(InstrumentBase):
         description="Added to the profile's measurements (same name: replaces).",
     )
     errors: ErrorPolicy | None = Field(None, description="Replaces the profile's error policy.")
+    setpoints: dict[str, Setpoint] = Field(
+        default_factory=dict,
+        description="Added to the profile's set-points (same name: replaces).",
+    )
+    targets: list[VisaTarget] = Field(
+        default_factory=list,
+        description="The set-points this bench may write and the limits it allows; a set-point "
+        "not listed here cannot be written. A number needs min and max (or allowed).",
+    )
+    safe_state: list[SafeStep] | None = Field(
+        None,
+        description="Replaces the profile's safe state: commands ('OUTP OFF') and target "
+        "values ({target: output, value: false}), in order.",
+    )
     visa_timeout_s: float | None = Field(
         None,
         gt=0,
@@ -147,12 +178,51 @@ class VisaInstrument(InstrumentBase):
             raise ValueError("visa_timeout_s may not exceed timeout_s")
         if self.serial is not None and not self.resource.upper().startswith("ASRL"):
             raise ValueError("serial settings are for ASRL resources only")
+        targets = self.write_targets()  # raises ValueError naming the target at fault
+        check_safe_state(
+            self.name, targets, [s for s in self.resolved_safe_state() if isinstance(s, SafeValue)]
+        )
+        for step in self.resolved_safe_state():
+            if isinstance(step, str) and (not step.strip() or any(ord(c) < 32 for c in step)):
+                raise ValueError(f"safe_state: {step!r} is not one command")
         return self
+
+    def write_targets(self) -> dict[str, WriteTarget]:
+        """The writable targets: each a profile set-point narrowed to this bench's limits."""
+        setpoints = self.resolved_profile().setpoints
+        targets: dict[str, WriteTarget] = {}
+        for limits in self.targets:
+            setpoint = setpoints.get(limits.name)
+            if setpoint is None:
+                offered = ", ".join(sorted(setpoints)) or "none"
+                raise ValueError(
+                    f"target {limits.name!r}: the profile has no such set-point (it has {offered})"
+                )
+            if limits.name in targets:
+                raise ValueError(f"target {limits.name!r} appears twice")
+            if limits.unit and limits.unit != setpoint.unit:
+                raise ValueError(
+                    f"target {limits.name!r}: unit {limits.unit!r}, but the set-point is in "
+                    f"{setpoint.unit!r}"
+                )
+            targets[limits.name] = make_target(
+                self.name, limits, setpoint.kind, setpoint.unit, setpoint.capability(limits.name)
+            )
+        return targets
+
+    def resolved_safe_state(self) -> list[SafeStep]:
+        """The safe state in force: this instrument's, else the profile's commands."""
+        if self.safe_state is not None:
+            return list(self.safe_state)
+        return list(self.resolved_profile().safe_state)
 
     def resolved_profile(self) -> Profile:
         """The profile with this instrument's overrides applied."""
         base = load_profile(self.profile)
-        update: dict[str, Any] = {"measurements": base.measurements | self.measurements}
+        update: dict[str, Any] = {
+            "measurements": base.measurements | self.measurements,
+            "setpoints": base.setpoints | self.setpoints,
+        }
         if self.init is not None:
             update["init"] = self.init
         if self.errors is not None:

@@ -4,18 +4,36 @@ Every blocking call runs on the instrument's own worker thread (:class:`~drivers
 Worker`), one tick's queries in one hop. When the agent's timeout cancels a read, the thread
 finishes on its own when pyvisa's I/O timeout expires, and the next exchange re-opens the session
 first — a late reply on the old session must never be taken for the answer to a new query.
+
+Writes (:class:`drivers.base.SettableDriver`) go through the same worker thread, so they never
+interleave with a read: each set-point is checked against the instrument's declared limits
+before anything is sent, then the profile's command is sent, the error queue read (stale
+entries drained first, so what it says is about this write), ``*OPC?`` waited for if the
+profile asks, and the value read back where the profile can.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from drivers.clock import Clock
-from drivers.errors import NotConnected
+from drivers.errors import DriverError, DriverTimeout, NotConnected, SafeStateError
 from drivers.reading import Reading
+from drivers.setpoints import (
+    SafeValue,
+    SetValue,
+    Step,
+    WriteRecord,
+    WriteTarget,
+    WriteTrace,
+    check_setpoints,
+    run_steps,
+    value_text,
+)
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.session import VisaSession, Worker
 
@@ -37,6 +55,7 @@ class VisaDriver:
         self._worker: Worker | None = None
         self._session: VisaSession | None = None
         self._identity: dict[str, str] = {}
+        self._targets = config.write_targets()
 
     async def _call(self, job: Callable[[VisaSession], T]) -> T:
         worker, session = self._worker, self._session
@@ -86,3 +105,83 @@ class VisaDriver:
     def describe(self) -> dict[str, str]:
         """``*IDN?`` fields (manufacturer, model, serial, firmware), resource and profile."""
         return dict(self._identity)
+
+    async def identify(self) -> dict[str, str]:
+        """``*IDN?`` now (a swapped instrument shows a new serial)."""
+        try:
+            async with asyncio.timeout(self.config.timeout_s):
+                identity = await self._call(lambda session: session.identify())
+        except TimeoutError as exc:
+            if isinstance(exc, DriverError):
+                raise
+            raise DriverTimeout(
+                self.config.name, f"identify: no reply within {self.config.timeout_s:g} s"
+            ) from exc
+        self._identity = identity
+        return dict(identity)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    def write_targets(self) -> Mapping[str, WriteTarget]:
+        """The set-points the config declares writable, with this bench's limits."""
+        return dict(self._targets)
+
+    def _setpoint_step(self, target: WriteTarget, value: SetValue) -> Step:
+        setpoint = self.profile.setpoints[target.name]
+
+        async def apply(trace: WriteTrace) -> None:
+            await self._call(lambda s: s.apply_setpoint(target.name, setpoint, value, trace))
+
+        return Step(
+            f"{target.name} = {value_text(value, target.unit)}",
+            apply,
+            target.name,
+            value,
+            target.unit,
+        )
+
+    async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
+        """Check every value against its target, then set them in order (see the module doc)."""
+        checked = check_setpoints(self.config.name, self._targets, setpoints)
+        steps = [self._setpoint_step(target, value) for target, value in checked]
+        return await run_steps(
+            self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
+        )
+
+    async def safe_state(self) -> list[WriteRecord]:
+        """Run the declared safe state, every step even after a failed one; connects first
+        when there is no session."""
+        if self._worker is None or self._session is None:
+            try:
+                async with asyncio.timeout(self.config.connect_timeout_s):
+                    await self.connect()
+            except (DriverError, TimeoutError) as exc:
+                reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
+                await self.close()
+                raise SafeStateError(self.config.name, [f"connect: {reason}"]) from exc
+        steps: list[Step] = []
+        for item in self.config.resolved_safe_state():
+            if isinstance(item, SafeValue):
+                target = self._targets[item.target]
+                steps.append(self._setpoint_step(target, target.check(item.value)))
+            else:
+                steps.append(Step(item, functools.partial(self._command, item)))
+        # A step may wait behind an exchange already on the worker (at most its I/O timeout).
+        budget = self.config.timeout_s + self.config.io_timeout_s
+        return await run_steps(
+            self.config.name,
+            steps,
+            timeout_s=budget,
+            clock=self.clock,
+            purpose="safe_state",
+            recover=self._recover,
+        )
+
+    async def _recover(self) -> None:
+        """Before a safe-state step is tried again: a session, if there is none (a broken one
+        re-opens itself at the next exchange)."""
+        if self._worker is None or self._session is None:
+            await self.connect()
+
+    async def _command(self, command: str, trace: WriteTrace) -> None:
+        await self._call(lambda s: s.apply_command(command, trace))

@@ -3,8 +3,10 @@
 A profile is a YAML file (the shipped ones live in ``drivers/visa/profiles/``; an instrument
 config names one of them or a path to its own): the identification query, the init sequence, the
 error-queue query and when to drain it, and the measurements a channel can take — each a query,
-optional setup commands, how to parse the reply and the raw unit. Writing one needs no Python;
-see ``docs/visa.md``.
+optional setup commands, how to parse the reply and the raw unit. An instrument that takes
+set-points (a calibrator) also lists them: the command that sets each (``SOUR:VOLT {value}``),
+the query that reads it back, what the instrument itself can set, and the commands of its safe
+state (``OUTP OFF``). Writing one needs no Python; see ``docs/visa.md``.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from drivers.config import FrozenModel
+from drivers.config import PLAIN_TEXT, FrozenModel
+from drivers.setpoints import CHOICE_WORD, SetValue, TargetKind, TargetLimits, number_text
 
 SHIPPED_PROFILES = resources.files("drivers.visa") / "profiles"
 
@@ -98,6 +101,110 @@ class ErrorPolicy(FrozenModel):
         return pattern
 
 
+_COMMAND = r"^[^\x00-\x1f\x7f]+$"
+"""One program message: no line ends or control characters (a second message cannot hide in
+it)."""
+
+
+class Setpoint(FrozenModel):
+    """One thing the instrument can be set to: the command, how to read it back, and what the
+    instrument itself can take (a bench narrows that with the instrument's ``targets``)."""
+
+    command: str = Field(
+        ...,
+        pattern=_COMMAND,
+        description="The command, with {value} where the value goes: 'SOUR:VOLT {value}'.",
+    )
+    query: str | None = Field(
+        None, pattern=_COMMAND, description="Reads the set value back, e.g. 'SOUR:VOLT?'."
+    )
+    kind: TargetKind = Field(
+        "number", description="number, integer, bool (on/off) or choice (one of allowed words)."
+    )
+    unit: str = Field("", max_length=32, pattern=PLAIN_TEXT)
+    min: float | None = Field(None, description="The instrument's own lowest settable value.")
+    max: float | None = Field(None, description="The instrument's own highest settable value.")
+    allowed: list[float] | list[str] | None = Field(
+        None, min_length=1, description="The only values the instrument takes (ranges, words)."
+    )
+    on: str = Field("ON", pattern=CHOICE_WORD, description="bool: the word for on.")
+    off: str = Field("OFF", pattern=CHOICE_WORD, description="bool: the word for off.")
+    read_back_relative: float = Field(
+        1e-6, ge=0, description="A number read back may differ by this fraction of the value."
+    )
+    read_back_absolute: float = Field(0.0, ge=0, description="… or by this much, in the unit.")
+
+    @field_validator("command")
+    @classmethod
+    def _one_value(cls, command: str) -> str:
+        if command.count("{value}") != 1:
+            raise ValueError("the command must contain {value} exactly once")
+        return command
+
+    def capability(self, name: str) -> TargetLimits:
+        """What the instrument can take, as limits."""
+        return TargetLimits(
+            name=name, unit=self.unit, min=self.min, max=self.max, allowed=self.allowed
+        )
+
+    @model_validator(mode="after")
+    def _fits_kind(self) -> Setpoint:
+        if self.kind == "bool" and (self.min is not None or self.max is not None or self.allowed):
+            raise ValueError("a bool set-point takes no min, max or allowed")
+        words = self.allowed is not None and all(isinstance(a, str) for a in self.allowed)
+        if self.kind == "choice" and not words:
+            raise ValueError("a choice set-point needs its allowed words")
+        if self.kind != "choice" and self.allowed is not None and words:
+            raise ValueError(f"a {self.kind} set-point's allowed values are numbers")
+        self.capability("check")  # min ≤ max, allowed words are single tokens
+        return self
+
+    def render(self, value: SetValue) -> str:
+        """The command that sets ``value`` (already checked against the target's limits)."""
+        if isinstance(value, bool):
+            text = self.on if value else self.off
+        elif isinstance(value, str):
+            text = value
+        elif self.kind == "integer":
+            text = str(int(value))
+        else:
+            text = f"{float(value):.15G}"
+        return self.command.replace("{value}", text)
+
+    def parse_read_back(self, reply: str) -> SetValue | None:
+        """The value a read-back reply states, or None when it states none."""
+        text = reply.strip().strip('"').strip("'").strip()
+        if self.kind == "bool":
+            word = text.upper()
+            if word in ("1", self.on.upper()):
+                return True
+            if word in ("0", self.off.upper()):
+                return False
+            return None
+        if self.kind == "choice":
+            return text
+        try:
+            number = float(text)
+        except ValueError:
+            return None
+        return number if math.isfinite(number) else None
+
+    def matches(self, asked: SetValue, read_back: SetValue) -> bool:
+        """Whether a read-back confirms the value asked."""
+        if isinstance(asked, bool) or isinstance(read_back, bool):
+            return asked == read_back
+        if isinstance(asked, str) or isinstance(read_back, str):
+            return str(asked).upper() == str(read_back).upper()
+        tolerance = max(self.read_back_absolute, self.read_back_relative * abs(float(asked)))
+        return abs(float(read_back) - float(asked)) <= tolerance
+
+    def shown(self, value: SetValue) -> str:
+        """A value as messages show it."""
+        if isinstance(value, float):
+            return number_text(value)
+        return str(value)
+
+
 class Profile(FrozenModel):
     """Everything the driver needs to know about one kind of instrument."""
 
@@ -109,6 +216,27 @@ class Profile(FrozenModel):
         default_factory=ErrorPolicy, description="None: the instrument has no error queue."
     )
     measurements: dict[str, Measurement] = Field(..., min_length=1)
+    setpoints: dict[str, Setpoint] = Field(
+        default_factory=dict, description="What the instrument can be set to (sources)."
+    )
+    safe_state: list[str] = Field(
+        default_factory=list,
+        description="Commands that put the instrument in a safe state ('OUTP OFF'), each "
+        "followed by the error-queue check.",
+    )
+    write_sync: Literal["none", "opc"] = Field(
+        "none",
+        description="opc: wait for '*OPC?' after each set-point command before reading the "
+        "error queue (instruments that execute commands in the background).",
+    )
+
+    @field_validator("safe_state")
+    @classmethod
+    def _plain_commands(cls, commands: list[str]) -> list[str]:
+        for command in commands:
+            if not re.match(_COMMAND, command):
+                raise ValueError(f"{command!r}: one command per entry, no control characters")
+        return commands
 
 
 class ProfileError(ValueError):

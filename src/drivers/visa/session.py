@@ -23,10 +23,11 @@ import pyvisa.errors
 from pyvisa.resources import MessageBasedResource
 
 from drivers.clock import Clock
-from drivers.errors import DriverTimeout, NotConnected, ProtocolError
+from drivers.errors import DriverTimeout, NotConnected, ProtocolError, WriteRejected
 from drivers.reading import Quality, Reading, midpoint_ns
+from drivers.setpoints import SetValue, WriteTrace
 from drivers.visa.config import VisaChannel, VisaInstrument
-from drivers.visa.profiles import Measurement, Profile, parse_reply
+from drivers.visa.profiles import Measurement, Profile, Setpoint, parse_reply
 
 log = logging.getLogger("etalon.drivers.visa")
 
@@ -282,6 +283,18 @@ class VisaSession:
                 extra={"instrument": self.name, "errors": leftover},
             )
 
+    def identify(self) -> dict[str, str]:
+        """Ask the instrument who it is now (``*IDN?``); the identification, also kept."""
+        if self.needs_reopen:
+            self.reopen()
+        if self.profile.identify:
+            identity = parse_idn(self.query(self.profile.identify))
+            self.identity = identity | {
+                "resource": self.config.resource,
+                "profile": self.profile.name,
+            }
+        return dict(self.identity)
+
     def close(self) -> None:
         """Close the resource (never the ResourceManager: pyvisa shares one per backend, and
         closing it would close every other instrument's session too). Never raises."""
@@ -311,6 +324,75 @@ class VisaSession:
 
     def _cap(self, text: str) -> str:
         return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
+
+    # -- writing -------------------------------------------------------------------------------
+
+    def _before_write(self) -> None:
+        """A fresh session if the last exchange was cut off; stale errors drained, so the error
+        queue read after the write speaks of the write alone."""
+        if self.needs_reopen:
+            self.reopen()
+        # A write (a *RST in a safe state, a function change) may undo what the last
+        # measurement's setup assumed: the next read sends its setup again.
+        self.last_setup = None
+        stale = self.drain_errors()
+        if stale:
+            log.info(
+                "errors queued before a write",
+                extra={"instrument": self.name, "errors": stale},
+            )
+
+    def _send_and_confirm(self, command: str, target: str | None, trace: WriteTrace) -> None:
+        """Send one command; ``*OPC?`` if the profile says so; the error queue must be empty."""
+        trace.sent.append(command)
+        self.write(command)
+        if self.profile.write_sync == "opc":
+            reply = self.query("*OPC?").strip()
+            trace.confirmed.append(f"*OPC? → {reply}")
+        policy = self.profile.errors
+        if policy is None:
+            trace.confirmed.append("no error queue to check")
+            return
+        errors = self.drain_errors()
+        if errors:
+            said = "; ".join(errors)
+            trace.confirmed.append(f"{policy.query} → {said}")
+            raise WriteRejected(
+                self.name,
+                self._cap(f"{command!r} refused by the instrument: {said}"),
+                target,
+                instrument_message=said,
+            )
+        trace.confirmed.append(f"{policy.query} → no error")
+
+    def apply_setpoint(
+        self, target: str, setpoint: Setpoint, value: SetValue, trace: WriteTrace
+    ) -> None:
+        """Set one set-point (its value checked already), confirm it, read it back if the
+        profile can. Raises WriteRejected, or a DriverError when the exchange fails."""
+        self._before_write()
+        self._send_and_confirm(setpoint.render(value), target, trace)
+        if setpoint.query is None:
+            return
+        reply = self.query(setpoint.query).strip()
+        trace.confirmed.append(f"{setpoint.query} → {reply}")
+        read_back = setpoint.parse_read_back(reply)
+        trace.read_back = read_back
+        if read_back is None or not setpoint.matches(value, read_back):
+            raise WriteRejected(
+                self.name,
+                self._cap(
+                    f"read back {reply!r} after setting {setpoint.shown(value)}"
+                    f"{' ' + setpoint.unit if setpoint.unit else ''}"
+                ),
+                target,
+                instrument_message=reply,
+            )
+
+    def apply_command(self, command: str, trace: WriteTrace) -> None:
+        """Send one raw command of a safe state and confirm it."""
+        self._before_write()
+        self._send_and_confirm(command, None, trace)
 
     # -- reading -------------------------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+"""What the metrology modules share: the frozen base model, degrees of freedom, the error."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic.config import JsonDict
+
+
+class MetrologyError(ValueError):
+    """An input the metrology library refuses, with the reason (a ``ValueError``, so that
+    pydantic validators raising it report the field and the reason)."""
+
+
+class MetrologyModel(BaseModel):
+    """A frozen result or input model; unknown fields are refused so the JSON stays stable."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _dof_from_json(value: object) -> object:
+    # JSON has no infinity: null stands for infinitely many degrees of freedom.
+    return math.inf if value is None else value
+
+
+def _dof_to_json(value: float) -> float | None:
+    return None if math.isinf(value) else value
+
+
+Dof = Annotated[
+    float,
+    BeforeValidator(_dof_from_json),
+    PlainSerializer(_dof_to_json, return_type=float | None, when_used="json"),
+    WithJsonSchema(
+        {
+            "anyOf": [{"type": "number", "minimum": 1}, {"type": "null"}],
+            "description": "degrees of freedom; null means infinitely many",
+        },
+        mode="validation",
+    ),
+]
+"""Degrees of freedom; ``math.inf`` in Python, ``null`` in JSON (an uncertainty taken as known)."""
+
+
+def finite(value: float, what: str) -> float:
+    """``value`` as a float, refused when NaN or infinite."""
+    number = float(value)
+    if not math.isfinite(number):
+        raise MetrologyError(f"{what} must be a finite number, got {value!r}")
+    return number
+
+
+def check_text(text: str, what: str, max_length: int = 200) -> str:
+    """A name or unit: printable, single-line, bounded (it ends up in reports and DCCs)."""
+    if len(text) > max_length:
+        raise MetrologyError(f"{what} is longer than {max_length} characters")
+    if not text.isprintable():
+        raise MetrologyError(f"{what} holds a control character")
+    return text
+
+
+INFINITE_DOF_DEFAULT: JsonDict = {"default": None}
+"""``json_schema_extra`` of a ``Dof`` field defaulting to ``math.inf``: JSON writes it null."""
