@@ -1,0 +1,69 @@
+"""The ledger's errors.
+
+The ledger is a pure library below every other floor, so it has its own small tree; when
+``core/errors.py`` exists, ``LedgerError`` becomes a subclass of ``core.errors.EtalonError``
+(one line here) and nothing else changes::
+
+    LedgerError
+    ├── CanonicalError     a value has no canonical JSON form (float, big integer, bad key...)
+    ├── EntryError         an entry's field breaks the entry format
+    ├── KeyFileError       a signing key cannot be loaded, created or trusted (never shows the key)
+    ├── CheckpointError    a checkpoint line or file cannot be read, or cannot be made
+    ├── ChainError         an append that would break the chain (out of order, wrong key)
+    └── SegmentError       a segment cannot be exported as asked
+
+Tampering is not an error: ``verify`` and ``verify_segment`` return a report naming it.
+"""
+
+from __future__ import annotations
+
+
+class LedgerError(Exception):
+    """Base of every error the ledger raises on purpose."""
+
+
+class CanonicalError(LedgerError, ValueError):
+    """A value has no canonical JSON form; ``path`` says where (``$``, ``$.a[2]``...)."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        self.path = path
+        self.reason = reason
+        super().__init__(f"{path}: {reason}")
+
+
+class EntryError(LedgerError, ValueError):
+    """An entry field breaks the entry format; ``field`` names it."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"{field}: {reason}")
+
+
+class KeyFileError(LedgerError):
+    """A signing key cannot be loaded or created; ``source`` is the file or variable name.
+
+    The message never contains key material, only where it came from and why it was refused.
+    """
+
+    def __init__(self, source: str, reason: str) -> None:
+        self.source = source
+        self.reason = reason
+        super().__init__(f"{source}: {reason}")
+
+
+class CheckpointError(LedgerError, ValueError):
+    """A checkpoint cannot be read or made; ``where`` is a file and line, or a field."""
+
+    def __init__(self, where: str, reason: str) -> None:
+        self.where = where
+        self.reason = reason
+        super().__init__(f"{where}: {reason}")
+
+
+class ChainError(LedgerError):
+    """An append, commit, rotation or checkpoint that would break the chain."""
+
+
+class SegmentError(LedgerError):
+    """A segment cannot be exported as asked (no checkpoint at its end, entries missing...)."""
