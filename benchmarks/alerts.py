@@ -38,14 +38,14 @@ import orjson
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
-from edge_agent.mqtt import Message  # noqa: E402
-from edge_agent.spool import Spool  # noqa: E402
+from core.mqtt import Message  # noqa: E402
+from core.spool import Spool  # noqa: E402
 from gateway.alerts.engine import AlertEngine  # noqa: E402
 from gateway.config import GatewayConfig  # noqa: E402
-from gateway.events import EventHub  # noqa: E402
-from gateway.ingest import Ingest  # noqa: E402
+from gateway.ingest.events import EventHub  # noqa: E402
+from gateway.ingest.ingest import Ingest  # noqa: E402
 from gateway.metrics import GatewayMetrics  # noqa: E402
-from gateway.records import RecordStore  # noqa: E402
+from gateway.records.store import RecordStore  # noqa: E402
 
 SITE = "bench"
 AGENTS, INSTRUMENTS, CHANNELS = 10, 10, 100
@@ -177,7 +177,7 @@ async def evaluation_rate(
 ) -> tuple[float, dict[str, Any]]:
     """Readings/s through the alert engine (hub → queue → checks → record store)."""
     from edge_agent.wire import decode_batch
-    from gateway.events import ReadingsArrived
+    from gateway.ingest.events import ReadingsArrived
 
     cfg = config(tmp)
     records = RecordStore(cfg.records.path)

@@ -24,7 +24,7 @@ from typing import Any
 from asyncua import Client
 from asyncua.common.subscription import DataChangeEvent
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver
 

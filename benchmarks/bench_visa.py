@@ -22,7 +22,7 @@ from typing import Any
 
 import pyvisa
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
 

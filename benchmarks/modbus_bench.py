@@ -27,7 +27,7 @@ from typing import Any
 
 from pymodbus.client import AsyncModbusTcpClient
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
 from drivers.modbus.plan import Limits, Span, plan

@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from tests.support.processes import EtalonProcess, write_yaml  # noqa: E402
 from tests.support.services import Mosquitto, VictoriaMetrics, free_port  # noqa: E402
 
+from app.cli import main as etalon  # noqa: E402
 from benchmarks.chain import (  # noqa: E402
     AGENT,
     OPENER,
@@ -48,7 +49,6 @@ from benchmarks.chain import (  # noqa: E402
     readings,
     vm_rows,
 )
-from gateway.cli import main as etalon  # noqa: E402
 
 DAY_NS = 86_400_000_000_000
 API_PORT = free_port()

@@ -21,9 +21,9 @@ from typing import Any
 import yaml
 from pydantic import TypeAdapter
 
+from core.config_loader import load_config
 from drivers.registry import DRIVERS, InstrumentConfig
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
 
 BENCH_ENV = "ETALON_BENCH"
 REPO = Path(__file__).resolve().parents[1]

@@ -31,12 +31,13 @@ from typing import Any
 
 from pydantic import Field
 
+from core.clock import SystemClock
+from core.config_loader import load_config
+from core.models import FrozenModel
 from drivers.base import Driver
-from drivers.clock import SystemClock
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.reading import Quality, Reading
 from drivers.registry import DRIVERS, InstrumentConfig, create_driver
-from edge_agent.config_loader import load_config
 from edge_agent.pipeline import finish
 
 BENCH_ENV = "ETALON_BENCH"

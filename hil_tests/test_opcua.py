@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver
 from drivers.reading import Quality, Reading

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from drivers.clock import SystemClock
+from core.clock import SystemClock
 from drivers.reading import Quality, Reading
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver

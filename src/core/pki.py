@@ -33,12 +33,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from core.errors import InvalidInputError
+from core.models import NAME_PATTERN
+
 KeyType = Literal["ecdsa-p256", "ed25519"]
 KEY_TYPES: tuple[KeyType, ...] = ("ecdsa-p256", "ed25519")
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$")
-"""A site, agent or gateway name: the wire format's topic-level rule (drivers.config.Name)."""
+NAME = re.compile(NAME_PATTERN)
+"""A site, agent or gateway name: the wire format's topic-level rule (core.models.Name)."""
 PREFIX = re.compile(r"^[A-Za-z0-9_\-]+(/[A-Za-z0-9_\-]+)*$")
 """An MQTT topic prefix (MqttConfig.topic_prefix)."""
 RESERVED_AGENT_NAMES = frozenset({"gateways", "alerts", "deadletter"})
@@ -70,13 +73,14 @@ REASONS: dict[str, str] = {
 """Why an operation was refused, in English; the CLI shows them translated (``pki.error.KEY``)."""
 
 
-class PkiError(Exception):
-    """A PKI operation was refused: ``reason`` is a key of :data:`REASONS`, ``values`` fill it."""
+class PkiError(InvalidInputError):
+    """A PKI operation was refused, nothing written: ``code`` is a key of :data:`REASONS`,
+    ``values`` fill it (``reason``, as for every operation error, is the English text)."""
 
-    def __init__(self, reason: str, **values: object) -> None:
-        self.reason = reason
+    def __init__(self, code: str, **values: object) -> None:
+        self.code = code
         self.values = values
-        super().__init__(REASONS[reason].format(**values))
+        super().__init__(REASONS[code].format(**values))
 
 
 @dataclass(frozen=True)

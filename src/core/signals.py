@@ -25,14 +25,11 @@ import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
+from core.exits import forced_status
+
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORCE_AFTER_S = 30.0
 """How long a clean stop may take before it is forced."""
-
-
-def forced_status(signum: int) -> int:
-    """The exit status of a forced stop: 128 + the signal number, as a shell reports it."""
-    return 128 + signum
 
 
 class StopRequests:

@@ -1,5 +1,5 @@
 """Floor 1: instrument drivers and simulated instruments.
 
 Drivers speak one protocol family each, hold no buffers and no retry loops, and map every
-library exception to the :mod:`drivers.errors` tree at their boundary.
+library exception to the :mod:`core.errors` tree at their boundary.
 """

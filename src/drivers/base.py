@@ -46,7 +46,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Protocol, TypeVar, runtime_checkable
 
-from drivers.clock import Clock
+from core.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.reading import Reading
 from drivers.setpoints import SetValue, WriteRecord, WriteTarget

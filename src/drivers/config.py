@@ -7,29 +7,14 @@ field instead of a silently applied default.
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
-Name = Annotated[
-    str,
-    Field(
-        pattern=NAME_PATTERN,
-        description="Letters, digits, '_', '.', '-'; starts with a letter or digit; ≤ 64 chars. "
-        "Names are MQTT topic levels and InfluxDB tag values, so no '/', '+', '#' or spaces.",
-    ),
-]
+from core.backoff import Backoff
+from core.models import PLAIN_TEXT, FrozenModel, Name
+
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
-PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f]*$"
-"""No backslash and no control characters: InfluxDB cannot round-trip a backslash in a tag."""
 RESERVED_TAGS = frozenset({"site", "agent", "instrument", "channel", "unit"})
-
-
-class FrozenModel(BaseModel):
-    """Base of every config model: immutable, unknown keys are errors."""
-
-    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
 
 
 class Uncertainty(FrozenModel):
@@ -80,20 +65,6 @@ class ChannelBase(FrozenModel):
                     "characters"
                 )
         return tags
-
-
-class Backoff(FrozenModel):
-    """Capped exponential backoff with full jitter between reconnect attempts."""
-
-    initial_s: float = Field(1.0, gt=0)
-    max_s: float = Field(60.0, gt=0)
-    factor: float = Field(2.0, ge=1)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Backoff:
-        if self.max_s < self.initial_s:
-            raise ValueError("max_s must be ≥ initial_s")
-        return self
 
 
 class InstrumentBase(FrozenModel):

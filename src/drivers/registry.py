@@ -17,8 +17,8 @@ from typing import Annotated, Any, cast
 
 from pydantic import Field
 
+from core.clock import Clock
 from drivers.base import Driver
-from drivers.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.modbus.config import ModbusInstrument
 from drivers.opcua.config import OpcUaInstrument

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from drivers.config import FrozenModel
+from core.models import FrozenModel
 
 
 class SerialSettings(FrozenModel):

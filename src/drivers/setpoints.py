@@ -8,11 +8,11 @@ parts here, shared by every protocol:
   the instrument config does not list cannot be written at all.
 - :class:`WriteTarget` — the driver's description of one target (kind, unit, limits), with
   :meth:`WriteTarget.check`, which refuses a value outside the limits *before anything is
-  sent* (:class:`~drivers.errors.LimitExceeded` names instrument, target, value and limit).
+  sent* (:class:`~core.errors.LimitExceeded` names instrument, target, value and limit).
 - :class:`WriteRecord` — what one write sent and what confirmed it, returned for every write
-  and carried by every :class:`~drivers.errors.WriteError`, for the audit a runner keeps.
+  and carried by every :class:`~core.errors.WriteError`, for the audit a runner keeps.
 - :func:`run_steps` — the loop every driver runs writes and safe states through: a timeout per
-  step, library failures turned into :class:`~drivers.errors.WriteInterrupted`, a record for
+  step, library failures turned into :class:`~core.errors.WriteInterrupted`, a record for
   every step, and, for a safe state, every step tried even after one failed.
 """
 
@@ -27,9 +27,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.clock import Clock
-from drivers.config import PLAIN_TEXT, FrozenModel, Name
-from drivers.errors import (
+from core.clock import Clock
+from core.errors import (
     DriverError,
     DriverTimeout,
     LimitExceeded,
@@ -38,6 +37,7 @@ from drivers.errors import (
     WriteInterrupted,
     WriteRefused,
 )
+from core.models import PLAIN_TEXT, FrozenModel, Name
 
 SetValue = float | int | bool | str
 """A value a target can be set to: a number, an on/off state, or one word of a choice."""

@@ -9,19 +9,19 @@ import logging
 import time
 from typing import Any
 
+from core.clock import Clock, build_clock
+from core.logs import log_event
+from core.mqtt import MqttLink
+from core.spool import Spool
 from drivers.base import Driver
-from drivers.clock import Clock
 from drivers.config import ChannelBase
 from drivers.reading import Reading
 from drivers.registry import create_driver
 from edge_agent import __version__
-from edge_agent.config import AgentConfig, build_clock
-from edge_agent.logs import log_event
+from edge_agent.config import AgentConfig
 from edge_agent.metrics import AgentMetrics
-from edge_agent.mqtt import MqttLink
 from edge_agent.publisher import Publisher
 from edge_agent.scheduler import InstrumentRunner
-from edge_agent.spool import Spool
 from edge_agent.wire import (
     AgentStatus,
     ChannelInfo,

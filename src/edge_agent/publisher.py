@@ -13,13 +13,12 @@ import contextlib
 import logging
 from dataclasses import dataclass
 
-from drivers.config import Backoff
+from core.backoff import Backoff, BackoffTimer
+from core.logs import log_event
+from core.mqtt import MqttLink
+from core.spool import Entry, Spool
 from edge_agent.config import PublishConfig
-from edge_agent.logs import log_event
 from edge_agent.metrics import AgentMetrics
-from edge_agent.mqtt import MqttLink
-from edge_agent.scheduler import BackoffTimer
-from edge_agent.spool import Entry, Spool
 from edge_agent.wire import join_batch
 
 log = logging.getLogger("etalon.agent")

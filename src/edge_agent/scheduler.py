@@ -17,16 +17,16 @@ import asyncio
 import contextlib
 import logging
 import math
-import random
 import time
 from collections.abc import Callable, Sequence
 
+from core.backoff import BackoffTimer
+from core.clock import Clock
+from core.errors import DriverError, DriverTimeout, NotConnected
+from core.logs import log_event
 from drivers.base import Driver, StreamingDriver
-from drivers.clock import Clock
-from drivers.config import Backoff, ChannelBase, InstrumentBase
-from drivers.errors import DriverError, DriverTimeout, NotConnected
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.reading import Reading, midpoint_ns
-from edge_agent.logs import log_event
 from edge_agent.metrics import AgentMetrics
 from edge_agent.pipeline import count_bad, finish
 
@@ -34,24 +34,6 @@ log = logging.getLogger("etalon.agent")
 
 FAILURES_BEFORE_RECONNECT = 3
 """Whole-read failures in a row (timeouts, protocol errors) after which the session is re-opened."""
-
-
-class BackoffTimer:
-    """Capped exponential backoff with full jitter (AWS architecture blog's 'full jitter')."""
-
-    def __init__(self, policy: Backoff) -> None:
-        self.policy = policy
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        """The next delay: uniform in [cap/2, cap], cap growing by ``factor`` up to ``max_s``."""
-        cap = min(self.policy.max_s, self.policy.initial_s * self.policy.factor**self.attempt)
-        self.attempt += 1
-        return random.uniform(cap / 2, cap)
-
-    def reset(self) -> None:
-        """After a success."""
-        self.attempt = 0
 
 
 def first_tick(now_wall_s: float, interval_s: float) -> float:

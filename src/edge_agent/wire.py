@@ -16,8 +16,8 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
 from typing_extensions import TypedDict
 
-from drivers.config import NAME_PATTERN, PLAIN_TEXT
-from drivers.errors import PayloadError
+from core.errors import PayloadError
+from core.models import NAME_PATTERN, PLAIN_TEXT
 from drivers.reading import Reading
 
 SCHEMA_VERSION = 1

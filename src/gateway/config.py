@@ -5,76 +5,19 @@ from __future__ import annotations
 import ipaddress
 import re
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
-from pydantic import AnyHttpUrl, Field, model_validator
+from pydantic import Field, model_validator
 
-from drivers.config import Backoff, FrozenModel, Name
-from edge_agent.config import (
-    LogConfig,
-    MqttConfig,
-    Secret,
-    SpoolConfig,
-    check_certificate_identity,
-)
+from core.logs import LogConfig
+from core.models import FrozenModel, Name
+from core.mqtt import MqttConfig, check_certificate_identity
+from core.secrets import Secret
+from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
-from gateway.dashboard_config import DashboardConfig
+from gateway.api.dashboard_config import DashboardConfig
 from gateway.standards.config import StandardsConfig
-
-
-class SqliteStoreConfig(FrozenModel):
-    """The embedded store: readings in a local SQLite file (no server needed)."""
-
-    kind: Literal["sqlite"] = "sqlite"
-    path: Path
-
-
-class InfluxV2StoreConfig(FrozenModel):
-    """InfluxDB 2.x/3.x, InfluxDB Cloud, VictoriaMetrics: the v2 write API."""
-
-    kind: Literal["influxdb_v2"]
-    url: AnyHttpUrl
-    token: Secret | None = None
-    org: str = Field("etalon", min_length=1)
-    bucket: str = Field(..., min_length=1)
-    timeout_s: float = Field(10.0, gt=0)
-    gzip: bool = False
-    verify_tls: bool = True
-
-    @model_validator(mode="after")
-    def _token_resolves(self) -> InfluxV2StoreConfig:
-        if self.token is not None:
-            self.token.resolve()
-        return self
-
-
-class InfluxV1StoreConfig(FrozenModel):
-    """InfluxDB 1.x: ``POST /write?db=``."""
-
-    kind: Literal["influxdb_v1"]
-    url: AnyHttpUrl
-    database: str = Field(..., min_length=1)
-    retention_policy: str | None = None
-    username: str | None = None
-    password: Secret | None = None
-    create_database: bool = Field(
-        False, description="Issue CREATE DATABASE at start (needs admin rights; idempotent)."
-    )
-    timeout_s: float = Field(10.0, gt=0)
-    verify_tls: bool = True
-
-    @model_validator(mode="after")
-    def _password_resolves(self) -> InfluxV1StoreConfig:
-        if self.password is not None:
-            if self.username is None:
-                raise ValueError("password given without username")
-            self.password.resolve()
-        return self
-
-
-StoreConfig = Annotated[
-    SqliteStoreConfig | InfluxV2StoreConfig | InfluxV1StoreConfig, Field(discriminator="kind")
-]
+from gateway.tsdb.config import StoreConfig, WriteConfig
 
 
 class IngestConfig(FrozenModel):
@@ -92,17 +35,6 @@ class IngestConfig(FrozenModel):
     deadletter_max_bytes: int = Field(
         64 * 1024, ge=0, description="Raw bytes of a refused payload kept in its dead letter."
     )
-
-
-class WriteConfig(FrozenModel):
-    """How the gateway writes to the store."""
-
-    batch_max_lines: int = Field(5000, ge=1, le=500_000)
-    batch_max_delay_ms: int = Field(500, ge=0, le=60_000)
-    concurrency: int = Field(
-        2, ge=1, le=16, description="Batches written at the same time (writes are idempotent)."
-    )
-    retry: Backoff = Field(default_factory=lambda: Backoff(initial_s=0.5, max_s=30.0))
 
 
 ARGON2_HASH = re.compile(

@@ -17,8 +17,10 @@ Tampering is not an error: ``verify`` and ``verify_segment`` return a report nam
 
 from __future__ import annotations
 
+from core.errors import EtalonError
 
-class LedgerError(Exception):
+
+class LedgerError(EtalonError):
     """Base of every error the ledger raises on purpose."""
 
 

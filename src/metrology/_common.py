@@ -8,8 +8,10 @@ from typing import Annotated
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
 from pydantic.config import JsonDict
 
+from core.errors import InvalidInputError
 
-class MetrologyError(ValueError):
+
+class MetrologyError(InvalidInputError, ValueError):
     """An input the metrology library refuses, with the reason (a ``ValueError``, so that
     pydantic validators raising it report the field and the reason)."""
 

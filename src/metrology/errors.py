@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.errors import InvalidInputError
 
-class DccError(Exception):
+
+class DccError(InvalidInputError):
     """Base of every error of the DCC library; ``code`` + ``params`` give the message in any
     language (:meth:`message`)."""
 
@@ -31,6 +33,15 @@ class DccError(Exception):
         self.params: dict[str, Any] = {"reason": reason, **params}
         super().__init__(reason)
         self.params["detail"] = reason
+
+    @property
+    def reason(self) -> str:
+        """The bare reason (the message may add where: line, path, unit)."""
+        return self._reason
+
+    @reason.setter
+    def reason(self, value: str) -> None:
+        self._reason = value
 
     def message(self, lang: str = "en") -> str:
         """The message in ``lang`` ("en" or "vi"); the technical detail stays as produced."""

@@ -13,8 +13,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from app.cli import main
 from core import pki
-from gateway.cli import main
 
 REPO = Path(__file__).resolve().parents[2]
 

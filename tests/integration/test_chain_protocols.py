@@ -13,9 +13,9 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from core.config_loader import load_config
 from drivers.registry import DRIVERS
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import load_config
 from tests.support.chain import AGENT, Chain, stored_in_victoria, wait_for_count
 from tests.support.services import Mosquitto, VictoriaMetrics
 

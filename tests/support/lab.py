@@ -23,7 +23,7 @@ from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from gateway.api import app as api_app
 from gateway.config import GatewayConfig
-from gateway.gateway import Gateway
+from gateway.service import Gateway
 from tests.support.chain import sim_instruments
 
 T = TypeVar("T")

@@ -13,7 +13,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from core.models import FrozenModel
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.serial_line import SerialSettings
 from drivers.setpoints import (
     SafeValue,

@@ -28,8 +28,8 @@ import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from drivers.clock import Clock
-from drivers.errors import (
+from core.clock import Clock
+from core.errors import (
     DriverError,
     DriverTimeout,
     NotConnected,

@@ -7,7 +7,7 @@ endpoint, not to a device: every driver of that endpoint holds a reference to on
 :class:`ModbusLink` (per event loop), whose lock serialises the requests.
 
 This is the only module that touches pymodbus; every pymodbus (and pyserial, termios) exception
-is mapped here to the error tree in :mod:`drivers.errors`, once.
+is mapped here to the error tree in :mod:`core.errors`, once.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
-from drivers.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
+from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus.codec import crc16
 from drivers.modbus.config import ModbusRtu, ModbusRtuOverTcp, ModbusTcp
 

@@ -9,7 +9,8 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from core.models import FrozenModel
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.setpoints import (
     SafeValue,
     TargetKind,

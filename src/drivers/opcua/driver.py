@@ -40,8 +40,8 @@ from asyncua.common.subscription import (
 from asyncua.crypto import security_policies
 from cryptography import x509
 
-from drivers.clock import Clock
-from drivers.errors import (
+from core.clock import Clock
+from core.errors import (
     DriverError,
     DriverTimeout,
     NotConnected,

@@ -20,7 +20,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from core.models import FrozenModel
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.serial_line import SerialSettings
 
 

@@ -27,8 +27,8 @@ from typing import TypeVar
 
 import serial
 
-from drivers.clock import Clock
-from drivers.errors import DriverTimeout, NotConnected, ProtocolError
+from core.clock import Clock
+from core.errors import DriverTimeout, NotConnected, ProtocolError
 from drivers.reading import Quality, Reading, Value, midpoint_ns
 from drivers.serial_ascii.config import AsciiSerialPort, SerialAsciiChannel, SerialAsciiInstrument
 

@@ -34,9 +34,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, ValidationError, model_validator
 
-from drivers.clock import Clock, SystemClock
-from drivers.config import FrozenModel, Name
-from drivers.errors import ConfigError
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError
+from core.models import FrozenModel, Name
 from drivers.sim.bench_instruments import (
     BenchControl,
     BenchDmm,

@@ -22,7 +22,7 @@ import json
 import math
 from collections.abc import Callable
 
-from drivers.clock import Clock
+from core.clock import Clock
 from drivers.sim.bench_physics import FUNCTIONS, OVERRANGE, BenchPhysics, Meter
 from drivers.sim.faults import FaultHooks
 from drivers.sim.scpi_instruments import (

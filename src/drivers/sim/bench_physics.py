@@ -11,7 +11,7 @@ same instant see the same source value, each adding its own error, noise and res
 reads open circuit (overload).
 
 Every value is a function of the injectable clock's time, so a test can drive the physics with
-:class:`drivers.clock.ManualClock` and know the truth exactly (:meth:`BenchPhysics.true_output`).
+:class:`core.clock.ManualClock` and know the truth exactly (:meth:`BenchPhysics.true_output`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from drivers.clock import Clock
-from drivers.config import FrozenModel
+from core.clock import Clock
+from core.models import FrozenModel
 
 FunctionName = Literal["VOLT:DC", "VOLT:AC", "CURR:DC", "RES"]
 """The calibrator's functions (and the meters' matching ones)."""

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from drivers.config import FrozenModel
+from core.models import FrozenModel
 
 
 class FaultConfig(FrozenModel):

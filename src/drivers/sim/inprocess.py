@@ -14,9 +14,9 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from drivers.clock import Clock
+from core.clock import Clock
+from core.errors import DriverTimeout, NotConnected
 from drivers.config import ChannelBase, InstrumentBase
-from drivers.errors import DriverTimeout, NotConnected
 from drivers.reading import Quality, Reading, midpoint_ns
 from drivers.sim.faults import GARBAGE_REPLIES, FaultConfig, FaultHooks
 from drivers.sim.models import QUANTITIES, ModelParams, Sampler, build_model

@@ -44,8 +44,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from drivers.clock import Clock, SystemClock
-from drivers.config import FrozenModel
+from core.clock import Clock, SystemClock
+from core.models import FrozenModel
 from drivers.modbus.codec import DecodedValue, DecodeError, crc16, decode, encode
 from drivers.modbus.config import (
     BIT_TABLES,

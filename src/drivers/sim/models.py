@@ -16,7 +16,7 @@ from typing import Annotated, Literal, Protocol
 
 from pydantic import AwareDatetime, Field
 
-from drivers.config import FrozenModel
+from core.models import FrozenModel
 
 SECONDS_PER_YEAR = 365.25 * 86_400
 _DEFAULT_EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

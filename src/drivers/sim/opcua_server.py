@@ -51,8 +51,8 @@ from asyncua.server.monitored_item_service import MonitoredItemService
 from cryptography import x509
 from pydantic import Field
 
-from drivers.clock import Clock, SystemClock
-from drivers.config import FrozenModel
+from core.clock import Clock, SystemClock
+from core.models import FrozenModel
 from drivers.opcua.certs import load_trusted, make_certificate, trust_problem, write_pair
 from drivers.opcua.config import OpcUaInstrument
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry

@@ -25,9 +25,9 @@ from collections.abc import AsyncIterator, Mapping
 
 from pydantic import Field, field_validator
 
-from drivers.clock import Clock, SystemClock
-from drivers.config import FrozenModel
-from drivers.errors import ConfigError
+from core.clock import Clock, SystemClock
+from core.errors import ConfigError
+from core.models import FrozenModel
 from drivers.sim.bench_instruments import FaultCommands
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks

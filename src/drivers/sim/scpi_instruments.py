@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from drivers.clock import Clock
+from core.clock import Clock
 from drivers.sim.models import (
     FrequencyStandard,
     FrequencyStandardParams,

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from drivers.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock
 from drivers.serial_ascii.config import AsciiTcpServer, SerialAsciiInstrument
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import GARBAGE_REPLIES, FaultHooks

@@ -7,7 +7,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from drivers.config import ChannelBase, FrozenModel, InstrumentBase
+from core.models import FrozenModel
+from drivers.config import ChannelBase, InstrumentBase
 from drivers.setpoints import SafeValue, TargetLimits, WriteTarget, check_safe_state, make_target
 from drivers.visa.profiles import (
     ErrorPolicy,

@@ -20,8 +20,8 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
-from drivers.clock import Clock
-from drivers.errors import DriverError, DriverTimeout, NotConnected, SafeStateError
+from core.clock import Clock
+from core.errors import DriverError, DriverTimeout, NotConnected, SafeStateError
 from drivers.reading import Reading
 from drivers.setpoints import (
     SafeValue,

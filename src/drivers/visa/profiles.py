@@ -23,7 +23,7 @@ from typing import Literal
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
 
-from drivers.config import PLAIN_TEXT, FrozenModel
+from core.models import PLAIN_TEXT, FrozenModel
 from drivers.setpoints import CHOICE_WORD, SetValue, TargetKind, TargetLimits, number_text
 
 SHIPPED_PROFILES = resources.files("drivers.visa") / "profiles"

@@ -2,7 +2,7 @@
 
 pyvisa blocks. Each instrument gets one worker thread of its own (:class:`Worker`), so a hung
 query holds up nobody else; pyvisa's own I/O timeout bounds how long the thread stays stuck. Every
-pyvisa (and pyvisa-py) exception is mapped here, once, to the :mod:`drivers.errors` tree.
+pyvisa (and pyvisa-py) exception is mapped here, once, to the :mod:`core.errors` tree.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pyvisa.constants
 import pyvisa.errors
 from pyvisa.resources import MessageBasedResource
 
-from drivers.clock import Clock
-from drivers.errors import DriverTimeout, NotConnected, ProtocolError, WriteRejected
+from core.clock import Clock
+from core.errors import DriverTimeout, NotConnected, ProtocolError, WriteRejected
 from drivers.reading import Quality, Reading, midpoint_ns
 from drivers.setpoints import SetValue, WriteTrace
 from drivers.visa.config import VisaChannel, VisaInstrument

@@ -11,8 +11,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from core.config_loader import load_yaml, locate
 from edge_agent.config import AgentConfig
-from edge_agent.config_loader import _locate, load_yaml
 from gateway.alerts.config import AlertsConfig, rule_channel_problems
 
 
@@ -37,7 +37,7 @@ def cross_check(loaded: list[tuple[Path, str, Any]]) -> tuple[dict[Path, list[st
         if found:
             _, root = load_yaml(path)
             for loc, reason in found:
-                line, shown = _locate(root, loc)
+                line, shown = locate(root, loc)
                 where = f"{path}:{line}" if line else str(path)
                 problems.setdefault(path, []).append(f"{where}: {shown}: {reason}")
     return problems, notes

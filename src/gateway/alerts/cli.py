@@ -19,8 +19,8 @@ from typing import Any
 
 import httpx
 
-from edge_agent.cli import EXIT_CONFIG, EXIT_OK, EXIT_TRANSPORT
-from edge_agent.i18n import t
+from core.exits import EXIT_CONFIG, EXIT_OK, EXIT_TRANSPORT
+from core.i18n import t
 from gateway.alerts.messages import action_name, when
 
 DEFAULT_URL = "http://127.0.0.1:8080"

@@ -24,8 +24,9 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
-from drivers.config import Backoff, FrozenModel, Name
-from edge_agent.config import Secret
+from core.backoff import Backoff
+from core.models import FrozenModel, Name
+from core.secrets import Secret
 
 if TYPE_CHECKING:
     from edge_agent.config import AgentConfig

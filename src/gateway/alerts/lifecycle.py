@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from drivers.errors import EtalonError
+from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
 
 NORMAL = "normal"
 PENDING = "pending"
@@ -44,13 +44,20 @@ EVENT_CLOCK = "event"
 GATEWAY_CLOCK = "gateway"
 
 
-class AlertOperationError(EtalonError):
-    """An operation on an alert that cannot be done; ``status`` is the HTTP status to answer."""
+class AlertOperationError(OperationError):
+    """An operation on an alert or a rule that cannot be done; the message says why."""
 
-    def __init__(self, status: int, reason: str) -> None:
-        self.status = status
-        self.reason = reason
-        super().__init__(reason)
+
+class AlertNotFound(AlertOperationError, NotFoundError):
+    """No such alert."""
+
+
+class AlertConflict(AlertOperationError, ConflictError):
+    """The alert is in a state the operation does not apply to."""
+
+
+class InvalidAlertInput(AlertOperationError, InvalidInputError):
+    """A comment, reason, duration or rule that cannot be used."""
 
 
 @dataclass(slots=True, eq=False)
@@ -342,8 +349,8 @@ class Tracker:
     def acknowledge(self, alert: Alert, actor: str, comment: str | None) -> Change:
         """Acknowledge an active or returned alert; raises AlertOperationError otherwise."""
         if alert.state not in (ACTIVE, RETURNED):
-            raise AlertOperationError(
-                409, f"alert {alert.id} is {alert.state}: there is nothing to acknowledge"
+            raise AlertConflict(
+                f"alert {alert.id} is {alert.state}: there is nothing to acknowledge"
             )
         previous = alert.state
         alert.state = ACKED if previous == ACTIVE else NORMAL
@@ -374,7 +381,7 @@ class Tracker:
     def unshelve(self, alert: Alert, actor: str, comment: str | None) -> Change:
         """End shelving (by an operator, or ``gateway`` when its time is up)."""
         if alert.shelved_until_ns is None:
-            raise AlertOperationError(409, f"alert {alert.id} is not shelved")
+            raise AlertConflict(f"alert {alert.id} is not shelved")
         alert.shelved_until_ns = alert.shelved_by = alert.shelve_reason = None
         if alert.state == ACTIVE:
             # Shelving held back notifications: escalation starts again from the first level.

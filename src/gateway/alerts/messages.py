@@ -10,166 +10,162 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from edge_agent.i18n import MESSAGES, t
+from core.i18n import MessageTable, known, register, t
 
-MESSAGES.update(
-    {
-        # severities and states
-        "alerts.severity.warning": {"en": "WARNING", "vi": "CẢNH BÁO"},
-        "alerts.severity.alarm": {"en": "ALARM", "vi": "BÁO ĐỘNG"},
-        "alerts.severity.critical": {"en": "CRITICAL", "vi": "NGHIÊM TRỌNG"},
-        "alerts.state.normal": {"en": "normal", "vi": "bình thường"},
-        "alerts.state.pending": {
-            "en": "pending (on-delay running)",
-            "vi": "đang chờ (trễ kích hoạt đang chạy)",
-        },
-        "alerts.state.active_unacknowledged": {
-            "en": "active, unacknowledged",
-            "vi": "đang kích hoạt, chưa xác nhận",
-        },
-        "alerts.state.active_acknowledged": {
-            "en": "active, acknowledged",
-            "vi": "đang kích hoạt, đã xác nhận",
-        },
-        "alerts.state.returned_unacknowledged": {
-            "en": "cleared, unacknowledged",
-            "vi": "đã trở lại bình thường, chưa xác nhận",
-        },
-        # events
-        "alerts.event.raised": {"en": "raised", "vi": "xuất hiện"},
-        "alerts.event.cleared": {"en": "cleared", "vi": "đã hết"},
-        "alerts.event.acknowledged": {
-            "en": "acknowledged by {who}",
-            "vi": "đã được {who} xác nhận",
-        },
-        "alerts.event.escalated": {
-            "en": "escalated: unacknowledged for {duration}",
-            "vi": "chuyển cấp: chưa được xác nhận sau {duration}",
-        },
-        "alerts.unit.s": {"en": "{n} s", "vi": "{n} giây"},
-        "alerts.unit.min": {"en": "{n} min", "vi": "{n} phút"},
-        "alerts.unit.h": {"en": "{n} h", "vi": "{n} giờ"},
-        # what the condition is
-        "alerts.what.limits.high": {
-            "en": "{value} {unit} above the high limit {limit} {unit}",
-            "vi": "{value} {unit} vượt giới hạn trên {limit} {unit}",
-        },
-        "alerts.what.limits.low": {
-            "en": "{value} {unit} below the low limit {limit} {unit}",
-            "vi": "{value} {unit} thấp hơn giới hạn dưới {limit} {unit}",
-        },
-        "alerts.what.limits.back": {
-            "en": "{value} {unit}, back inside the limits",
-            "vi": "{value} {unit}, đã trở lại trong giới hạn",
-        },
-        "alerts.what.rate": {
-            "en": "changed by {change} {unit} within {window} (limit {limit} {unit})",
-            "vi": "thay đổi {change} {unit} trong {window} (giới hạn {limit} {unit})",
-        },
-        "alerts.what.stale": {
-            "en": "no reading for {age} s (limit {limit} s)",
-            "vi": "không có số đo trong {age} giây (giới hạn {limit} giây)",
-        },
-        "alerts.what.bad_quality": {
-            "en": "{count} readings of bad quality in a row ({reason})",
-            "vi": "{count} số đo chất lượng hỏng liên tiếp ({reason})",
-        },
-        "alerts.what.agent_offline": {
-            "en": "agent {agent} is offline ({reason})",
-            "vi": "tác tử {agent} mất kết nối ({reason})",
-        },
-        "alerts.what.instrument_unavailable": {
-            "en": "instrument {instrument} is unavailable ({reason})",
-            "vi": "thiết bị {instrument} không khả dụng ({reason})",
-        },
-        "alerts.what.standard_certificate": {
-            "en": "measured {value} {unit} is outside the certified value {reference} ± {u} {unit}",
-            "vi": "giá trị đo {value} {unit} nằm ngoài giá trị chứng nhận {reference} ± {u} {unit}",
-        },
-        "alerts.what.standard_prediction": {
-            "en": "predicted to leave its tolerance on {date} (in {days} days)",
-            "vi": "dự báo sẽ vượt dung sai vào ngày {date} (còn {days} ngày)",
-        },
-        "alerts.what.standard_control": {
-            "en": "control-chart rule {rule} violated",
-            "vi": "vi phạm quy tắc biểu đồ kiểm soát {rule}",
-        },
-        "alerts.what.calibration_due": {
-            "en": "calibration due on {date} (in {days} days)",
-            "vi": "đến hạn hiệu chuẩn vào ngày {date} (còn {days} ngày)",
-        },
-        "alerts.what.calibration_overdue": {
-            "en": "calibration overdue since {date}",
-            "vi": "quá hạn hiệu chuẩn từ ngày {date}",
-        },
-        "alerts.what.rule_unresolved": {
-            "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
-            "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} "
-            "không khai báo kênh này",
-        },
-        "alerts.count.raised": {"en": "{n} raised", "vi": "{n} xuất hiện"},
-        "alerts.count.escalated": {"en": "{n} escalated", "vi": "{n} chuyển cấp"},
-        "alerts.count.cleared": {"en": "{n} cleared", "vi": "{n} đã hết"},
-        "alerts.count.acknowledged": {"en": "{n} acknowledged", "vi": "{n} đã xác nhận"},
-        "alerts.unknown_reason": {"en": "no reason given", "vi": "không rõ lý do"},
-        # e-mail
-        "alerts.mail.subject_one": {
-            "en": "[etalon {site}] {severity} {event}: {subject}",
-            "vi": "[etalon {site}] {severity} {event}: {subject}",
-        },
-        "alerts.mail.subject_many": {
-            "en": "[etalon {site}] {count} alert notifications: {summary}",
-            "vi": "[etalon {site}] {count} thông báo cảnh báo: {summary}",
-        },
-        "alerts.mail.intro": {
-            "en": "etalon gateway {gateway}, site {site}: "
-            "{count} alert notification(s) for {name}.",
-            "vi": "Cổng etalon {gateway}, cơ sở {site}: {count} thông báo cảnh báo gửi {name}.",
-        },
-        "alerts.mail.more": {
-            "en": "... and {count} more (see the gateway's alert list).",
-            "vi": "... và {count} thông báo khác (xem danh sách cảnh báo trên cổng).",
-        },
-        "alerts.mail.ack_hint": {
-            "en": 'Acknowledge: etalon alerts ack ID -m "what was done"',
-            "vi": 'Xác nhận: etalon alerts ack ID -m "đã xử lý như thế nào"',
-        },
-        "alerts.label.subject": {"en": "Channel", "vi": "Kênh"},
-        "alerts.label.what": {"en": "Condition", "vi": "Điều kiện"},
-        "alerts.label.value": {"en": "Value", "vi": "Giá trị"},
-        "alerts.label.limit": {"en": "Limit", "vi": "Giới hạn"},
-        "alerts.label.time": {"en": "Time", "vi": "Thời gian"},
-        "alerts.label.state": {"en": "State", "vi": "Trạng thái"},
-        "alerts.label.rule": {"en": "Rule", "vi": "Quy tắc"},
-        "alerts.label.comment": {"en": "Comment", "vi": "Ghi chú"},
-        "alerts.label.link": {"en": "Link", "vi": "Liên kết"},
-        "alerts.label.shelved": {"en": "Shelved until", "vi": "Tạm gác đến"},
-        "alerts.label.suppressed": {"en": "Suppressed", "vi": "Bị chặn"},
-        "alerts.suppressed.schedule": {
-            "en": "out of its monitoring schedule",
-            "vi": "ngoài lịch giám sát",
-        },
-        "alerts.list.empty": {"en": "no alerts", "vi": "không có cảnh báo"},
-        "alerts.list.header": {
-            "en": "ID     SEVERITY  STATE                     SINCE (UTC)          SUBJECT",
-            "vi": "ID     MỨC ĐỘ    TRẠNG THÁI                TỪ (UTC)             ĐỐI TƯỢNG",
-        },
-        "alerts.done.ack": {"en": "alert {id} acknowledged", "vi": "đã xác nhận cảnh báo {id}"},
-        "alerts.done.comment": {
-            "en": "comment added to alert {id}",
-            "vi": "đã thêm ghi chú cho cảnh báo {id}",
-        },
-        "alerts.done.shelve": {
-            "en": "alert {id} shelved until {until}",
-            "vi": "đã tạm gác cảnh báo {id} đến {until}",
-        },
-        "alerts.done.unshelve": {
-            "en": "alert {id} unshelved",
-            "vi": "đã bỏ tạm gác cảnh báo {id}",
-        },
-        "alerts.history": {"en": "History", "vi": "Lịch sử"},
-    }
-)
+ALERT_MESSAGES: MessageTable = {
+    # severities and states
+    "alerts.severity.warning": {"en": "WARNING", "vi": "CẢNH BÁO"},
+    "alerts.severity.alarm": {"en": "ALARM", "vi": "BÁO ĐỘNG"},
+    "alerts.severity.critical": {"en": "CRITICAL", "vi": "NGHIÊM TRỌNG"},
+    "alerts.state.normal": {"en": "normal", "vi": "bình thường"},
+    "alerts.state.pending": {
+        "en": "pending (on-delay running)",
+        "vi": "đang chờ (trễ kích hoạt đang chạy)",
+    },
+    "alerts.state.active_unacknowledged": {
+        "en": "active, unacknowledged",
+        "vi": "đang kích hoạt, chưa xác nhận",
+    },
+    "alerts.state.active_acknowledged": {
+        "en": "active, acknowledged",
+        "vi": "đang kích hoạt, đã xác nhận",
+    },
+    "alerts.state.returned_unacknowledged": {
+        "en": "cleared, unacknowledged",
+        "vi": "đã trở lại bình thường, chưa xác nhận",
+    },
+    # events
+    "alerts.event.raised": {"en": "raised", "vi": "xuất hiện"},
+    "alerts.event.cleared": {"en": "cleared", "vi": "đã hết"},
+    "alerts.event.acknowledged": {
+        "en": "acknowledged by {who}",
+        "vi": "đã được {who} xác nhận",
+    },
+    "alerts.event.escalated": {
+        "en": "escalated: unacknowledged for {duration}",
+        "vi": "chuyển cấp: chưa được xác nhận sau {duration}",
+    },
+    "alerts.unit.s": {"en": "{n} s", "vi": "{n} giây"},
+    "alerts.unit.min": {"en": "{n} min", "vi": "{n} phút"},
+    "alerts.unit.h": {"en": "{n} h", "vi": "{n} giờ"},
+    # what the condition is
+    "alerts.what.limits.high": {
+        "en": "{value} {unit} above the high limit {limit} {unit}",
+        "vi": "{value} {unit} vượt giới hạn trên {limit} {unit}",
+    },
+    "alerts.what.limits.low": {
+        "en": "{value} {unit} below the low limit {limit} {unit}",
+        "vi": "{value} {unit} thấp hơn giới hạn dưới {limit} {unit}",
+    },
+    "alerts.what.limits.back": {
+        "en": "{value} {unit}, back inside the limits",
+        "vi": "{value} {unit}, đã trở lại trong giới hạn",
+    },
+    "alerts.what.rate": {
+        "en": "changed by {change} {unit} within {window} (limit {limit} {unit})",
+        "vi": "thay đổi {change} {unit} trong {window} (giới hạn {limit} {unit})",
+    },
+    "alerts.what.stale": {
+        "en": "no reading for {age} s (limit {limit} s)",
+        "vi": "không có số đo trong {age} giây (giới hạn {limit} giây)",
+    },
+    "alerts.what.bad_quality": {
+        "en": "{count} readings of bad quality in a row ({reason})",
+        "vi": "{count} số đo chất lượng hỏng liên tiếp ({reason})",
+    },
+    "alerts.what.agent_offline": {
+        "en": "agent {agent} is offline ({reason})",
+        "vi": "tác tử {agent} mất kết nối ({reason})",
+    },
+    "alerts.what.instrument_unavailable": {
+        "en": "instrument {instrument} is unavailable ({reason})",
+        "vi": "thiết bị {instrument} không khả dụng ({reason})",
+    },
+    "alerts.what.standard_certificate": {
+        "en": "measured {value} {unit} is outside the certified value {reference} ± {u} {unit}",
+        "vi": "giá trị đo {value} {unit} nằm ngoài giá trị chứng nhận {reference} ± {u} {unit}",
+    },
+    "alerts.what.standard_prediction": {
+        "en": "predicted to leave its tolerance on {date} (in {days} days)",
+        "vi": "dự báo sẽ vượt dung sai vào ngày {date} (còn {days} ngày)",
+    },
+    "alerts.what.standard_control": {
+        "en": "control-chart rule {rule} violated",
+        "vi": "vi phạm quy tắc biểu đồ kiểm soát {rule}",
+    },
+    "alerts.what.calibration_due": {
+        "en": "calibration due on {date} (in {days} days)",
+        "vi": "đến hạn hiệu chuẩn vào ngày {date} (còn {days} ngày)",
+    },
+    "alerts.what.calibration_overdue": {
+        "en": "calibration overdue since {date}",
+        "vi": "quá hạn hiệu chuẩn từ ngày {date}",
+    },
+    "alerts.what.rule_unresolved": {
+        "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
+        "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} không khai báo kênh này",
+    },
+    "alerts.count.raised": {"en": "{n} raised", "vi": "{n} xuất hiện"},
+    "alerts.count.escalated": {"en": "{n} escalated", "vi": "{n} chuyển cấp"},
+    "alerts.count.cleared": {"en": "{n} cleared", "vi": "{n} đã hết"},
+    "alerts.count.acknowledged": {"en": "{n} acknowledged", "vi": "{n} đã xác nhận"},
+    "alerts.unknown_reason": {"en": "no reason given", "vi": "không rõ lý do"},
+    # e-mail
+    "alerts.mail.subject_one": {
+        "en": "[etalon {site}] {severity} {event}: {subject}",
+        "vi": "[etalon {site}] {severity} {event}: {subject}",
+    },
+    "alerts.mail.subject_many": {
+        "en": "[etalon {site}] {count} alert notifications: {summary}",
+        "vi": "[etalon {site}] {count} thông báo cảnh báo: {summary}",
+    },
+    "alerts.mail.intro": {
+        "en": "etalon gateway {gateway}, site {site}: {count} alert notification(s) for {name}.",
+        "vi": "Cổng etalon {gateway}, cơ sở {site}: {count} thông báo cảnh báo gửi {name}.",
+    },
+    "alerts.mail.more": {
+        "en": "... and {count} more (see the gateway's alert list).",
+        "vi": "... và {count} thông báo khác (xem danh sách cảnh báo trên cổng).",
+    },
+    "alerts.mail.ack_hint": {
+        "en": 'Acknowledge: etalon alerts ack ID -m "what was done"',
+        "vi": 'Xác nhận: etalon alerts ack ID -m "đã xử lý như thế nào"',
+    },
+    "alerts.label.subject": {"en": "Channel", "vi": "Kênh"},
+    "alerts.label.what": {"en": "Condition", "vi": "Điều kiện"},
+    "alerts.label.value": {"en": "Value", "vi": "Giá trị"},
+    "alerts.label.limit": {"en": "Limit", "vi": "Giới hạn"},
+    "alerts.label.time": {"en": "Time", "vi": "Thời gian"},
+    "alerts.label.state": {"en": "State", "vi": "Trạng thái"},
+    "alerts.label.rule": {"en": "Rule", "vi": "Quy tắc"},
+    "alerts.label.comment": {"en": "Comment", "vi": "Ghi chú"},
+    "alerts.label.link": {"en": "Link", "vi": "Liên kết"},
+    "alerts.label.shelved": {"en": "Shelved until", "vi": "Tạm gác đến"},
+    "alerts.label.suppressed": {"en": "Suppressed", "vi": "Bị chặn"},
+    "alerts.suppressed.schedule": {
+        "en": "out of its monitoring schedule",
+        "vi": "ngoài lịch giám sát",
+    },
+    "alerts.list.empty": {"en": "no alerts", "vi": "không có cảnh báo"},
+    "alerts.list.header": {
+        "en": "ID     SEVERITY  STATE                     SINCE (UTC)          SUBJECT",
+        "vi": "ID     MỨC ĐỘ    TRẠNG THÁI                TỪ (UTC)             ĐỐI TƯỢNG",
+    },
+    "alerts.done.ack": {"en": "alert {id} acknowledged", "vi": "đã xác nhận cảnh báo {id}"},
+    "alerts.done.comment": {
+        "en": "comment added to alert {id}",
+        "vi": "đã thêm ghi chú cho cảnh báo {id}",
+    },
+    "alerts.done.shelve": {
+        "en": "alert {id} shelved until {until}",
+        "vi": "đã tạm gác cảnh báo {id} đến {until}",
+    },
+    "alerts.done.unshelve": {
+        "en": "alert {id} unshelved",
+        "vi": "đã bỏ tạm gác cảnh báo {id}",
+    },
+    "alerts.history": {"en": "History", "vi": "Lịch sử"},
+}
 
 AUDIT_ACTIONS: dict[str, str] = {
     "alert pending": "cảnh báo chờ kích hoạt",
@@ -192,16 +188,19 @@ AUDIT_ACTIONS: dict[str, str] = {
 """Vietnamese names of the audit log's alert actions. The log stores actions in English (they
 are data, filtered and exported as such); they are translated only where people read them. The
 dashboard has the same table (web/i18n.js, ``ACTIONS``)."""
-MESSAGES.update(
-    {f"alerts.action.{action}": {"en": action, "vi": vi} for action, vi in AUDIT_ACTIONS.items()}
-)
+ACTION_MESSAGES: MessageTable = {
+    f"alerts.action.{action}": {"en": action, "vi": vi} for action, vi in AUDIT_ACTIONS.items()
+}
+
+register(ALERT_MESSAGES)
+register(ACTION_MESSAGES)
 
 
 def action_name(action: str, lang: str = "en") -> str:
     """An audit action as people read it in ``lang``; one this module does not know is shown as
     stored."""
     key = f"alerts.action.{action}"
-    return t(key, lang) if key in MESSAGES else action
+    return t(key, lang) if known(key) else action
 
 
 SUBJECT_LABEL = {

@@ -32,16 +32,16 @@ from typing import Any
 import httpx
 import orjson
 
+from core.backoff import BackoffTimer
+from core.logs import log_event
+from core.mqtt import MqttLink
 from edge_agent import __version__
-from edge_agent.logs import log_event
-from edge_agent.mqtt import MqttLink
-from edge_agent.scheduler import BackoffTimer
 from edge_agent.wire import Topics
 from gateway.alerts.config import AlertsConfig, Recipient, SmtpConfig, WebhookConfig
 from gateway.alerts.messages import alert_link, describe, event_text, render_email, summary
 from gateway.alerts.payloads import WEBHOOK_SCHEMA
 from gateway.alerts.store import AuditRow, OutboxRow, mark_outbox
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 
 log = logging.getLogger("etalon.gateway.alerts")
 

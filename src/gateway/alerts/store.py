@@ -162,3 +162,46 @@ def save_rules(
         [(a.ts_ns, a.actor, a.action, a.subject, dumps(a.details)) for a in audits],
     )
     db.execute("COMMIT")
+
+
+def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def audit_trail(db: sqlite3.Connection, subject: str) -> list[dict[str, Any]]:
+    """The audit entries of one subject (``alert:ID``, ``alert-rule:ID``), oldest first."""
+    rows = _rows(
+        db,
+        "SELECT id, ts_ns, actor, action, details FROM audit_log WHERE subject = ? ORDER BY id",
+        (subject,),
+    )
+    return [{**row, "details": json.loads(row["details"])} for row in rows]
+
+
+def load_agent_states(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The last state the gateway recorded of each agent."""
+    return _rows(db, "SELECT site, agent, state, reason FROM agents")
+
+
+def load_instrument_states(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """The last state the gateway recorded of each instrument."""
+    return _rows(db, "SELECT site, agent, instrument, state, reason FROM instrument_states")
+
+
+def load_catalogue(
+    db: sqlite3.Connection, agent: tuple[str, str] | None = None
+) -> list[dict[str, Any]]:
+    """Channels of the agents' latest birth messages (older rows are channels since removed);
+    of one agent (site, agent) if given."""
+    sql = (
+        "SELECT site, agent, instrument, channel, unit, interval_s, tags FROM channels c "
+        "WHERE updated_ns = (SELECT MAX(updated_ns) FROM channels d "
+        "WHERE d.site = c.site AND d.agent = c.agent)"
+    )
+    params: tuple[str, ...] = ()
+    if agent is not None:
+        sql += " AND site = ? AND agent = ?"
+        params = agent
+    return _rows(db, sql, params)

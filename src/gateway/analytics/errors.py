@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from drivers.errors import EtalonError
+from core.errors import InvalidInputError
 
 
-class AnalyticsError(EtalonError, ValueError):
+class AnalyticsError(InvalidInputError, ValueError):
     """The data cannot be analysed as asked (too few points, non-finite values, bad option).
 
     The message says what is wrong in words a metrologist can act on.

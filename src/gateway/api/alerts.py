@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
+from fastapi import APIRouter, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from drivers.config import NAME_PATTERN
-from gateway.alerts.lifecycle import AlertOperationError
+from core.errors import NotFoundError
+from core.models import NAME_PATTERN
 from gateway.alerts.payloads import AlertView
 from gateway.api.auth import Admin, Operator, Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
@@ -75,19 +75,15 @@ class RuleChange(BaseModel):
 
 def engine(request: Request) -> AlertEngine:
     """The running alert engine; 404 when alerts are not configured."""
-    found: AlertEngine | None = context(request).extras.get("alerts")
+    found = context(request).alerts
     if found is None:
-        raise HTTPException(404, "alerts are not configured on this gateway (no 'alerts:' key)")
+        raise NotFoundError("alerts are not configured on this gateway (no 'alerts:' key)")
     return found
-
-
-def _refuse(exc: AlertOperationError) -> HTTPException:
-    return HTTPException(exc.status, exc.reason)
 
 
 class RuleLimits:
     """The limits the overview draws: those of the alert engine's limits rules where one
-    watches the channel, else the dashboard's own (``ApiContext.extras["limits"]``)."""
+    watches the channel, else the dashboard's own (``ApiContext.limits``)."""
 
     def __init__(self, alerts: AlertEngine, fallback: LimitsProvider) -> None:
         self.alerts = alerts
@@ -198,21 +194,15 @@ async def put_rule(
     request: Request, rule_id: RuleId, change: RuleChange, who: Admin
 ) -> dict[str, Any]:
     """Add or replace a rule; in force until the config file changes that rule."""
-    try:
-        return await engine(request).put_rule(rule_id, change.rule, who.name, change.comment)
-    except AlertOperationError as exc:
-        raise _refuse(exc) from None
+    return await engine(request).put_rule(rule_id, change.rule, who.name, change.comment)
 
 
 @router.get("/{alert_id}")
 async def show(request: Request, alert_id: AlertId, _who: Viewer) -> AlertDetail:
     """One alert with its audit trail (every transition, acknowledgement, comment)."""
     alerts = engine(request)
-    try:
-        alert = alerts.get(alert_id)
-        history = await alerts.history(alert_id)
-    except AlertOperationError as exc:
-        raise _refuse(exc) from None
+    alert = alerts.get(alert_id)
+    history = await alerts.history(alert_id)
     return AlertDetail(
         alert=AlertView.model_validate(alerts.view(alert.to_dict())),
         history=[AuditEntry(**row) for row in history],
@@ -224,12 +214,9 @@ async def acknowledge(
     request: Request, alert_id: AlertId, body: AckRequest, who: Operator
 ) -> AlertView:
     """Acknowledge an active or returned alert."""
-    try:
-        return AlertView.model_validate(
-            await engine(request).acknowledge(alert_id, who.name, body.comment)
-        )
-    except AlertOperationError as exc:
-        raise _refuse(exc) from None
+    return AlertView.model_validate(
+        await engine(request).acknowledge(alert_id, who.name, body.comment)
+    )
 
 
 @router.post("/{alert_id}/comment")
@@ -237,12 +224,7 @@ async def comment(
     request: Request, alert_id: AlertId, body: CommentRequest, who: Operator
 ) -> AlertView:
     """Add a comment to the alert's record."""
-    try:
-        return AlertView.model_validate(
-            await engine(request).comment(alert_id, who.name, body.comment)
-        )
-    except AlertOperationError as exc:
-        raise _refuse(exc) from None
+    return AlertView.model_validate(await engine(request).comment(alert_id, who.name, body.comment))
 
 
 @router.post("/{alert_id}/shelve")
@@ -250,12 +232,9 @@ async def shelve(
     request: Request, alert_id: AlertId, body: ShelveRequest, who: Operator
 ) -> AlertView:
     """Shelve: no notification or escalation until the time is up (bounded by the config)."""
-    try:
-        return AlertView.model_validate(
-            await engine(request).shelve(alert_id, who.name, body.duration_s, body.reason)
-        )
-    except AlertOperationError as exc:
-        raise _refuse(exc) from None
+    return AlertView.model_validate(
+        await engine(request).shelve(alert_id, who.name, body.duration_s, body.reason)
+    )
 
 
 @router.post("/{alert_id}/unshelve")
@@ -263,9 +242,6 @@ async def unshelve(
     request: Request, alert_id: AlertId, body: UnshelveRequest, who: Operator
 ) -> AlertView:
     """End shelving now."""
-    try:
-        return AlertView.model_validate(
-            await engine(request).unshelve(alert_id, who.name, body.comment)
-        )
-    except AlertOperationError as exc:
-        raise _refuse(exc) from None
+    return AlertView.model_validate(
+        await engine(request).unshelve(alert_id, who.name, body.comment)
+    )

@@ -11,7 +11,7 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import alerts, audit, fleet, readings, standards, system, ui, views
+from gateway.api import alerts, audit, fleet, problems, readings, standards, system, ui, views
 from gateway.api.auth import FailedLogins, TokenBook
 from gateway.api.context import ApiContext
 from gateway.config import ApiTlsConfig
@@ -49,6 +49,7 @@ def create_app(context: ApiContext) -> FastAPI:
     # server can stop; on_stopped releases what the routers hold (HTTP pools).
     app.state.on_stopping = []
     app.state.on_stopped = []
+    problems.install(app)
     views.install(context, app)
     for router in ROUTERS:
         app.include_router(router)

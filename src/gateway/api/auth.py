@@ -35,8 +35,10 @@ from typing import Annotated, Any
 
 from fastapi import Depends, HTTPException, Request, status
 
-from edge_agent.logs import log_event
+from core.logs import log_event
+from gateway.api.context import ApiContext
 from gateway.config import ApiConfig, AuthFailuresConfig
+from gateway.metrics import GatewayMetrics
 
 log = logging.getLogger("etalon.api")
 
@@ -182,8 +184,9 @@ def _token_of(request: Request, query_token: bool) -> str | None:
     return None
 
 
-def _metrics(request: Request) -> Any:
-    return request.app.state.context.metrics
+def _metrics(request: Request) -> GatewayMetrics:
+    ctx: ApiContext = request.app.state.context
+    return ctx.metrics
 
 
 def require(

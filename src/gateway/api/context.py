@@ -2,22 +2,31 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from gateway.config import GatewayConfig
-from gateway.events import EventHub
+from gateway.ingest.events import EventHub
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
+
+if TYPE_CHECKING:
+    from gateway.alerts.engine import AlertEngine
+    from gateway.api.views import LimitsProvider, Views
+    from gateway.standards.service import StandardsService
 
 
 @dataclass
 class ApiContext:
-    """Handles on the gateway's parts. Features that are not running are None; ``extras`` holds
-    what later features register (alert engine, standards service, live hub...)."""
+    """Handles on the gateway's parts; a feature that is not running is None."""
 
     config: GatewayConfig
     records: RecordStore
     metrics: GatewayMetrics
     hub: EventHub
-    extras: dict[str, Any] = field(default_factory=dict)
+    alerts: AlertEngine | None = None
+    standards: StandardsService | None = None
+    limits: LimitsProvider | None = None
+    """Where the overview's channel limits come from (the alert rules, else the dashboard's)."""
+    views: Views | None = None
+    """The read side's services (live values, history), made when the API starts."""

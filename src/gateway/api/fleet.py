@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from pydantic import BaseModel, StringConstraints
 
+from core.errors import NotFoundError
 from gateway.api.auth import Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.views import (
@@ -27,7 +28,7 @@ from gateway.api.views import (
     now_ns,
     views_of,
 )
-from gateway.live import reading_view
+from gateway.ingest.live import reading_view
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"], responses=ERRORS)
 
@@ -257,7 +258,7 @@ async def channel_detail(
     """One channel (retired ones too)."""
     rows = await catalogue(request, site, agent, instrument, channel)
     if not rows:
-        raise HTTPException(404, f"unknown channel {site}/{agent}/{instrument}/{channel}")
+        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
     return channel_views(request, rows)[0]
 
 
@@ -306,7 +307,7 @@ async def agent_detail(
         (site, agent),
     )
     if not rows:
-        raise HTTPException(404, f"unknown agent {site}/{agent}")
+        raise NotFoundError(f"unknown agent {site}/{agent}")
     row = rows[0]
     try:
         clock = json.loads(row.pop("clock") or "{}")

@@ -18,11 +18,11 @@ from datetime import datetime
 from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from drivers.errors import StoreError
+from core.errors import NotFoundError, StoreError
 from gateway.api.auth import LiveViewer, Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.fleet import NameQuery, catalogue
@@ -37,7 +37,7 @@ from gateway.api.views import (
     to_ns,
     views_of,
 )
-from gateway.live import ChannelFilter
+from gateway.ingest.live import ChannelFilter
 
 router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
@@ -143,12 +143,12 @@ async def history(
         raise invalid_query("start", "start must be before end", start)
     rows = await catalogue(request, site, agent, instrument, channel)
     if not rows:
-        raise HTTPException(404, f"unknown channel {site}/{agent}/{instrument}/{channel}")
+        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
     reader = views_of(request).history
     try:
         points = await reader.read(site, agent, instrument, channel, start_ns, end_ns, max_points)
     except StoreError as exc:
-        raise HTTPException(503, f"history store: {exc}") from exc
+        raise StoreError(f"history store: {exc}") from exc
     span = max((p.span_ns for p in points), default=0)
     view = HistoryView(
         site=site,

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
 from pydantic import BaseModel
 
-from drivers.config import NAME_PATTERN
-from drivers.errors import StoreError
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
-from gateway.standards.errors import Conflict, InvalidInput, NotFound, RegistryError
 from gateway.standards.files import MAX_FILE_BYTES
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.registry import (
@@ -87,22 +85,6 @@ def _registry(request: Request) -> Registry:
 
 def _actor(who: Principal) -> str:
     return f"api:{who.name}"
-
-
-async def _guard(work: Awaitable[T]) -> T:
-    """Registry errors as HTTP answers with their reason."""
-    try:
-        return await work
-    except NotFound as exc:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, str(exc)) from None
-    except Conflict as exc:
-        raise HTTPException(status.HTTP_409_CONFLICT, str(exc)) from None
-    except InvalidInput as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
-    except RegistryError as exc:
-        raise HTTPException(status.HTTP_400_BAD_REQUEST, str(exc)) from None
-    except StoreError as exc:
-        raise HTTPException(status.HTTP_503_SERVICE_UNAVAILABLE, str(exc)) from None
 
 
 STANDARD_COLUMNS = [
@@ -172,7 +154,7 @@ async def list_standards(
     request: Request, _who: Viewer, format: Format = "json"
 ) -> list[StandardListItem] | Response:
     """Every standard with its latest certificate and latest evaluation summary."""
-    standards = await _guard(_registry(request).standards())
+    standards = await _registry(request).standards()
     rows = await _context(request).records.query(
         "SELECT r.standard_id, r.ts_ns, r.summary FROM standard_results r JOIN "
         "(SELECT standard_id, MAX(id) AS id FROM standard_results GROUP BY standard_id) m "
@@ -213,7 +195,7 @@ async def list_standards(
 @router.post("", status_code=status.HTTP_201_CREATED)
 async def add_standard(request: Request, spec: StandardSpec, who: Admin) -> Created:
     """Register a standard (409 if its id is taken)."""
-    added = await _guard(_registry(request).add_standard(spec, _actor(who)))
+    added = await _registry(request).add_standard(spec, _actor(who))
     return Created(id=added.id)
 
 
@@ -221,7 +203,7 @@ async def add_standard(request: Request, spec: StandardSpec, who: Admin) -> Crea
 async def show_standard(request: Request, standard_id: StandardId, _who: Viewer) -> StandardRecord:
     """One standard, its channel links and certificates (each file's hash verified now)."""
     registry = _registry(request)
-    record = await _guard(registry.standard(standard_id))
+    record = await registry.standard(standard_id)
     checked = [await registry.verified(c) for c in record.certificates]
     return record.model_copy(update={"certificates": checked})
 
@@ -232,11 +214,10 @@ async def update_standard(
 ) -> Changed:
     """Change a standard's fields and channel links."""
     if spec.id != standard_id:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            f"the body's id {spec.id!r} is not the path's {standard_id!r} (ids do not change)",
+        raise InvalidInputError(
+            f"the body's id {spec.id!r} is not the path's {standard_id!r} (ids do not change)"
         )
-    changed = await _guard(_registry(request).update_standard(spec, _actor(who)))
+    changed = await _registry(request).update_standard(spec, _actor(who))
     return Changed(changed=changed)
 
 
@@ -247,7 +228,7 @@ async def list_certificates(
     request: Request, standard_id: StandardId, _who: Viewer, format: Format = "json"
 ) -> list[CertificateRecord] | Response:
     """A standard's certificates, oldest calibration first."""
-    record = await _guard(_registry(request).standard(standard_id))
+    record = await _registry(request).standard(standard_id)
     name = f"{standard_id}-certificates"
     return tabular(record.certificates, format, name, CERTIFICATE_COLUMNS, ["updated_ns"])  # type: ignore[return-value]  # JSON list or CSV
 
@@ -258,13 +239,8 @@ async def add_certificate(
 ) -> Created:
     """Register a certificate (its file is sent afterwards to .../file)."""
     if spec.file is not None or spec.file_sha256 is not None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "send the certificate's file with PUT .../certificates/{id}/file",
-        )
-    certificate_id = await _guard(
-        _registry(request).add_certificate(standard_id, spec, _actor(who))
-    )
+        raise InvalidInputError("send the certificate's file with PUT .../certificates/{id}/file")
+    certificate_id = await _registry(request).add_certificate(standard_id, spec, _actor(who))
     return Created(id=certificate_id)
 
 
@@ -274,7 +250,7 @@ async def show_certificate(
 ) -> CertificateRecord:
     """One certificate, its file's hash verified now."""
     registry = _registry(request)
-    certificate = await _guard(registry.certificate(standard_id, certificate_id))
+    certificate = await registry.certificate(standard_id, certificate_id)
     return await registry.verified(certificate)
 
 
@@ -288,12 +264,9 @@ async def update_certificate(
 ) -> Changed:
     """Correct a certificate's fields (the correction is audited, before and after)."""
     if spec.file is not None or spec.file_sha256 is not None:
-        raise HTTPException(
-            status.HTTP_422_UNPROCESSABLE_CONTENT,
-            "send the certificate's file with PUT .../certificates/{id}/file",
-        )
-    changed = await _guard(
-        _registry(request).update_certificate(standard_id, certificate_id, spec, _actor(who))
+        raise InvalidInputError("send the certificate's file with PUT .../certificates/{id}/file")
+    changed = await _registry(request).update_certificate(
+        standard_id, certificate_id, spec, _actor(who)
     )
     return Changed(changed=changed)
 
@@ -314,8 +287,8 @@ async def upload_file(
             f"a certificate file may have at most {MAX_FILE_BYTES // 2**20} MiB",
         )
     data = await request.body()
-    return await _guard(
-        _registry(request).attach_file(standard_id, certificate_id, data, name, _actor(who))
+    return await _registry(request).attach_file(
+        standard_id, certificate_id, data, name, _actor(who)
     )
 
 
@@ -325,16 +298,15 @@ async def download_file(
 ) -> Response:
     """The certificate's file; 409 if it no longer has its recorded SHA-256."""
     registry = _registry(request)
-    certificate = await _guard(registry.certificate(standard_id, certificate_id))
+    certificate = await registry.certificate(standard_id, certificate_id)
     if certificate.file is None:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, "this certificate has no file")
+        raise NotFoundError("this certificate has no file")
     info = certificate.file
     data, state = await registry.read_file(certificate)
     if state != "ok":
-        raise HTTPException(
-            status.HTTP_409_CONFLICT,
+        raise ConflictError(
             f"the kept file of certificate {certificate.number} is {state}: it no longer has "
-            f"its recorded SHA-256 {info.sha256}",
+            f"its recorded SHA-256 {info.sha256}"
         )
     safe_name = "".join(ch for ch in info.name if ch.isalnum() or ch in "._- ") or "certificate"
     return Response(
@@ -352,14 +324,14 @@ async def traceability(
     request: Request, standard_id: StandardId, _who: Viewer
 ) -> TraceabilityChain:
     """The chain up to national standards through the latest certificate."""
-    return await _guard(_registry(request).traceability(standard_id))
+    return await _registry(request).traceability(standard_id)
 
 
 @router.get("/{standard_id}/drift")
 async def drift(request: Request, standard_id: StandardId, _who: Viewer) -> dict[str, Any]:
     """The latest evaluation in full (etalon.standards.evaluation/1): fits, bands, period
     means, control-chart signals, stability, out-of-tolerance dates."""
-    await _guard(_registry(request).standard(standard_id))
+    await _registry(request).standard(standard_id)
     result: dict[str, Any] = json.loads(await _latest_result(request, standard_id))
     return result
 
@@ -369,7 +341,7 @@ async def _latest_result(request: Request, standard_id: StandardId) -> str:
         "SELECT result FROM standard_latest WHERE standard_id=?", (standard_id,)
     )
     if not rows:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"{standard_id} has not been evaluated")
+        raise NotFoundError(f"{standard_id} has not been evaluated")
     text: str = rows[0]["result"]
     return text
 
@@ -379,7 +351,7 @@ async def chart(request: Request, standard_id: StandardId, _who: Viewer) -> Stan
     """The latest evaluation shaped for drawing: certificates with U, each drift fit with its
     prediction band up to the dates it forecasts, tolerance limits, monitored period means,
     control charts with every signal in the window; 404 before the first evaluation."""
-    record = await _guard(_registry(request).standard(standard_id))
+    record = await _registry(request).standard(standard_id)
     text = await _latest_result(request, standard_id)
     options = _context(request).config.standards or StandardsConfig()
     # A few thousand points of arithmetic: off the event loop, which ingest shares.
@@ -398,7 +370,7 @@ async def drift_history(
     format: Format = "json",
 ) -> list[dict[str, Any]] | Response:
     """Summaries of past evaluations (newest first)."""
-    await _guard(_registry(request).standard(standard_id))
+    await _registry(request).standard(standard_id)
     rows = await _context(request).records.query(
         "SELECT summary FROM standard_results WHERE standard_id=? AND ts_ns>=? "
         "ORDER BY ts_ns DESC, id DESC LIMIT ?",
@@ -413,14 +385,12 @@ async def drift_history(
 @router.post("/{standard_id}/evaluate")
 async def evaluate_now(request: Request, standard_id: StandardId, _who: Operator) -> dict[str, Any]:
     """Evaluate the standard now (after a new certificate, say); returns the summary."""
-    service = _context(request).extras.get("standards")
+    service = _context(request).standards
     if service is None:
-        raise HTTPException(
-            status.HTTP_409_CONFLICT, "the standards analytics do not run on this gateway"
-        )
+        raise ConflictError("the standards analytics do not run on this gateway")
     try:
-        result = await _guard(service.evaluate_one(standard_id))
-    except (ValueError, ArithmeticError) as exc:
-        raise HTTPException(status.HTTP_422_UNPROCESSABLE_CONTENT, str(exc)) from None
+        result = await service.evaluate_one(standard_id)
+    except (ValueError, ArithmeticError) as exc:  # the numbers of this standard cannot be fitted
+        raise InvalidInputError(str(exc)) from None
     summary: dict[str, Any] = result.summary()
     return summary

@@ -11,39 +11,39 @@ import argparse
 import secrets
 import sys
 
-from edge_agent.i18n import MESSAGES, t
+from core.exits import EXIT_CONFIG, EXIT_OK
+from core.i18n import MessageTable, register, t
 from gateway.api.auth import MAX_TOKEN_CHARS, token_hasher
 
-EXIT_OK = 0
-EXIT_REFUSED = 1
 MIN_TOKEN_CHARS = 16
 
-MESSAGES.update(
-    {
-        "token.new": {
-            "en": "token for {name} ({role}); give it to its holder, it is shown only now:",
-            "vi": "token cho {name} ({role}); trao cho người giữ, chỉ hiển thị lần này:",
-        },
-        "token.entry": {
-            "en": "config entry (api.tokens), safe to keep in the config file:",
-            "vi": "mục cấu hình (api.tokens), có thể để trong tệp cấu hình:",
-        },
-        "token.prompt": {
-            "en": "token (one line on standard input):",
-            "vi": "token (một dòng trên đầu vào chuẩn):",
-        },
-        "token.name": {
-            "en": "etalon token: refused: --name {name!r}: letters, digits, '_', '.', '-', "
-            "starting with a letter or digit, at most 64 characters",
-            "vi": "etalon token: từ chối: --name {name!r}: chỉ chữ, số, '_', '.', '-', bắt đầu "
-            "bằng chữ hoặc số, tối đa 64 ký tự",
-        },
-        "token.short": {
-            "en": "etalon token: refused: a token must be {least} to {most} characters",
-            "vi": "etalon token: từ chối: token phải có từ {least} đến {most} ký tự",
-        },
-    }
-)
+TOKEN_MESSAGES: MessageTable = {
+    "token.new": {
+        "en": "token for {name} ({role}); give it to its holder, it is shown only now:",
+        "vi": "token cho {name} ({role}); trao cho người giữ, chỉ hiển thị lần này:",
+    },
+    "token.entry": {
+        "en": "config entry (api.tokens), safe to keep in the config file:",
+        "vi": "mục cấu hình (api.tokens), có thể để trong tệp cấu hình:",
+    },
+    "token.prompt": {
+        "en": "token (one line on standard input):",
+        "vi": "token (một dòng trên đầu vào chuẩn):",
+    },
+    "token.name": {
+        "en": "etalon token: refused: --name {name!r}: letters, digits, '_', '.', '-', "
+        "starting with a letter or digit, at most 64 characters",
+        "vi": "etalon token: từ chối: --name {name!r}: chỉ chữ, số, '_', '.', '-', bắt đầu "
+        "bằng chữ hoặc số, tối đa 64 ký tự",
+    },
+    "token.short": {
+        "en": "etalon token: refused: a token must be {least} to {most} characters",
+        "vi": "etalon token: từ chối: token phải có từ {least} đến {most} ký tự",
+    },
+}
+"""The texts of ``etalon token``."""
+
+register(TOKEN_MESSAGES)
 
 
 def add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -67,13 +67,13 @@ def token_main(args: argparse.Namespace, lang: str) -> int:
     if args.token_command == "new":
         from pydantic import TypeAdapter, ValidationError
 
-        from drivers.config import Name
+        from core.models import Name
 
         try:
             TypeAdapter(Name).validate_python(args.name)
         except ValidationError:
             print(t("token.name", lang, name=args.name), file=sys.stderr)
-            return EXIT_REFUSED
+            return EXIT_CONFIG
         token = secrets.token_urlsafe(32)
         print(t("token.new", lang, name=args.name, role=args.role))
         print(f"  {token}")
@@ -85,6 +85,6 @@ def token_main(args: argparse.Namespace, lang: str) -> int:
     token = sys.stdin.readline().strip()
     if not MIN_TOKEN_CHARS <= len(token) <= MAX_TOKEN_CHARS:
         print(t("token.short", lang, least=MIN_TOKEN_CHARS, most=MAX_TOKEN_CHARS), file=sys.stderr)
-        return EXIT_REFUSED
+        return EXIT_CONFIG
     print(hasher.hash(token))
     return EXIT_OK

@@ -14,11 +14,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, resources
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
 
+from core.errors import NotFoundError
+from core.threads import in_own_thread
 from gateway.api.views import views_of
-from gateway.threads import in_own_thread
 
 router = APIRouter(include_in_schema=False)
 
@@ -93,7 +94,7 @@ def _respond(request: Request, asset: Asset, cache: str) -> Response:
 
 def _enabled(request: Request) -> None:
     if not views_of(request).config.ui:
-        raise HTTPException(404, "the dashboard is off (dashboard.ui: false)")
+        raise NotFoundError("the dashboard is off (dashboard.ui: false)")
 
 
 @router.get("/")
@@ -122,8 +123,8 @@ async def page(request: Request, name: str = "index.html") -> Response:
     """A page, script or style sheet of the dashboard."""
     _enabled(request)
     if not FILE_NAME.match(name):
-        raise HTTPException(404, "no such file")
+        raise NotFoundError("no such file")
     asset = await _load(name, lambda: _page_file(name))
     if asset is None:
-        raise HTTPException(404, "no such file")
+        raise NotFoundError("no such file")
     return _respond(request, asset, "no-cache")

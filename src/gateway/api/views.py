@@ -12,12 +12,13 @@ from fastapi import APIRouter, FastAPI, Path, Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel
 
-from drivers.config import NAME_PATTERN
+from core.models import NAME_PATTERN
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
-from gateway.dashboard_config import DashboardConfig
-from gateway.history import HistoryReader, build_history_reader
-from gateway.live import LiveValues
+from gateway.api.dashboard_config import DashboardConfig
+from gateway.ingest.live import LiveValues
+from gateway.tsdb.factory import build_points_reader
+from gateway.tsdb.reader import PointsReader
 
 TS_MIN_NS = 0
 TS_MAX_NS = 2**63 - 1
@@ -87,16 +88,15 @@ class ConfigLimits:
 
 @dataclass
 class Views:
-    """The read side's services, registered in ``ApiContext.extras["views"]``."""
+    """The read side's services (``ApiContext.views``)."""
 
     config: DashboardConfig
     live: LiveValues
-    history: HistoryReader
+    history: PointsReader
 
     def limits(self, context: ApiContext) -> LimitsProvider:
-        """The limits provider (``extras["limits"]`` if a feature registered one)."""
-        provider: LimitsProvider = context.extras.get("limits") or ConfigLimits(self.config)
-        return provider
+        """The limits provider (``ApiContext.limits`` if a feature registered one)."""
+        return context.limits or ConfigLimits(self.config)
 
 
 def install(context: ApiContext, app: FastAPI) -> Views:
@@ -104,10 +104,11 @@ def install(context: ApiContext, app: FastAPI) -> Views:
     views = Views(
         config=context.config.dashboard,
         live=LiveValues(context.hub),
-        history=build_history_reader(context.config.store, context.config.dashboard.history),
+        history=build_points_reader(context.config.store, context.config.dashboard.history),
     )
-    context.extras["views"] = views
-    context.extras.setdefault("limits", ConfigLimits(views.config))
+    context.views = views
+    if context.limits is None:
+        context.limits = ConfigLimits(views.config)
     app.state.on_stopping.append(views.live.close)
     app.state.on_stopped.append(views.history.close)
     return views
@@ -121,7 +122,8 @@ def api_context(request: Request) -> ApiContext:
 
 def views_of(request: Request) -> Views:
     """The read side's services."""
-    views: Views = api_context(request).extras["views"]
+    views = api_context(request).views
+    assert views is not None, "the read side is installed with the API"
     return views
 
 

@@ -18,7 +18,7 @@ from gateway.standards.config import StandardsConfig
 from gateway.standards.registry import StandardRecord
 
 if TYPE_CHECKING:  # numpy and scipy are loaded when a chart is drawn, not with the API
-    from gateway.standards.evaluation import ChannelAnalysis, CrossingDates, DriftSummary
+    from gateway.standards.results import ChannelAnalysis, CrossingDates, DriftSummary
 
 CURVE_POINTS = 120
 TOLERANCE_POINTS = 60
@@ -192,7 +192,8 @@ def _curve(drift: DriftSummary, until_ns: int) -> list[BandPointView]:
     own formulas: the band holds the channel's systematic part and one new observation)."""
     import numpy as np
 
-    from gateway.standards.evaluation import curve, days, ns
+    from gateway.standards.results import days, ns
+    from gateway.standards.tolerance import curve
 
     fit = drift.fit
     start = fit.x_min
@@ -247,7 +248,8 @@ def _control(
 ) -> ControlView:
     """The chart of one channel; its signals over the whole window, from the same baseline."""
     from gateway.analytics import AnalyticsError, control_report
-    from gateway.standards.evaluation import PeriodPoint, control_signals
+    from gateway.standards.evaluation import control_signals
+    from gateway.standards.results import PeriodPoint
 
     violations: list[SignalView] = []
     try:
@@ -281,13 +283,8 @@ def chart_view(
     """See the module doc (``result_json``: the stored evaluation)."""
     import numpy as np
 
-    from gateway.standards.evaluation import (
-        StandardResult,
-        certificate_inputs,
-        days,
-        ns,
-        tolerance_limits,
-    )
+    from gateway.standards.results import StandardResult, certificate_inputs, days, ns
+    from gateway.standards.tolerance import tolerance_limits
 
     result = StandardResult.model_validate_json(result_json)
     certificates = result.certificates

@@ -20,12 +20,12 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from drivers.config import Name
-from drivers.errors import ConfigError, EtalonError
-from edge_agent.config_loader import load_yaml, validation_problems
-from edge_agent.i18n import language, t
+from core.config_loader import load_yaml, validation_problems
+from core.errors import ConfigError, EtalonError
+from core.i18n import language, t
+from core.models import Name
 from gateway.config import RecordsConfig
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import StandardsConfig
 from gateway.standards.errors import ImportProblems, RegistryError

@@ -9,8 +9,8 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, ValidationInfo, field_validator, model_validator
 
-from drivers.config import FrozenModel
-from edge_agent.config import ClockConfig, SystemClockConfig
+from core.clock import ClockConfig, SystemClockConfig
+from core.models import FrozenModel
 
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
 

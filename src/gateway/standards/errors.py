@@ -1,23 +1,24 @@
-"""Errors of the registry; the API maps them to 404, 409 and 422, the CLI to exit status 1."""
+"""Errors of the registry, in the one error tree (:mod:`core.errors`): the API maps them to 404,
+409, 422 and 400, the CLI to exit status 1."""
 
 from __future__ import annotations
 
-from drivers.errors import EtalonError
+from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
 
 
-class RegistryError(EtalonError):
+class RegistryError(OperationError):
     """A registry operation that cannot be done; the message says why."""
 
 
-class NotFound(RegistryError):
+class NotFound(RegistryError, NotFoundError):
     """No such standard or certificate."""
 
 
-class Conflict(RegistryError):
+class Conflict(RegistryError, ConflictError):
     """The change clashes with what is registered (an id or certificate number in use)."""
 
 
-class InvalidInput(RegistryError):
+class InvalidInput(RegistryError, InvalidInputError):
     """The input is not acceptable (a bad file, a bad field)."""
 
 

@@ -2,59 +2,58 @@
 
 from __future__ import annotations
 
-from edge_agent.i18n import MESSAGES
+from core.i18n import MessageTable, register
 
-MESSAGES.update(
-    {
-        "standards.none": {
-            "en": "no standards registered",
-            "vi": "chưa có chuẩn nào được đăng ký",
-        },
-        "standards.columns": {
-            "en": "ID|KIND|NOMINAL|OWNER|CERTS|CALIBRATED|DUE|STATE|STATUS",
-            "vi": "MÃ|LOẠI|DANH ĐỊNH|PHÒNG SỞ HỮU|SỐ GCN|NGÀY HIỆU CHUẨN|ĐẾN HẠN|TÌNH TRẠNG|"
-            "TRẠNG THÁI",
-        },
-        "standards.due.none": {"en": "no certificate", "vi": "chưa có giấy chứng nhận"},
-        "standards.due.no_date": {"en": "no due date", "vi": "không có ngày đến hạn"},
-        "standards.due.overdue": {
-            "en": "OVERDUE by {days} d",
-            "vi": "QUÁ HẠN {days} ngày",
-        },
-        "standards.due.in": {"en": "due in {days} d", "vi": "đến hạn sau {days} ngày"},
-        "standards.file.ok": {"en": "hash OK", "vi": "mã băm khớp"},
-        "standards.file.mismatch": {
-            "en": "HASH MISMATCH: the file changed",
-            "vi": "MÃ BĂM KHÔNG KHỚP: tệp đã bị thay đổi",
-        },
-        "standards.file.missing": {"en": "FILE MISSING", "vi": "KHÔNG TÌM THẤY TỆP"},
-        "standards.trace.complete": {
-            "en": "complete, up to national standards",
-            "vi": "đầy đủ, đến chuẩn quốc gia",
-        },
-        "standards.trace.open": {
-            "en": "INCOMPLETE, open ends: {ends}",
-            "vi": "CHƯA ĐẦY ĐỦ, các nhánh chưa đến chuẩn quốc gia: {ends}",
-        },
-        "standards.import.done": {
-            "en": "{file}: imported {standards} standard(s), {certificates} certificate(s); "
-            "updated {updated_standards} standard(s), {updated_certificates} certificate(s); "
-            "{unchanged} unchanged",
-            "vi": "{file}: đã nhập {standards} chuẩn, {certificates} giấy chứng nhận; "
-            "đã cập nhật {updated_standards} chuẩn, {updated_certificates} giấy chứng nhận; "
-            "{unchanged} mục không thay đổi",
-        },
-        "standards.import.dry_run": {
-            "en": "{file}: would import {standards} standard(s), {certificates} certificate(s); "
-            "would update {updated_standards} standard(s), {updated_certificates} "
-            "certificate(s); {unchanged} unchanged (nothing was changed)",
-            "vi": "{file}: sẽ nhập {standards} chuẩn, {certificates} giấy chứng nhận; "
-            "sẽ cập nhật {updated_standards} chuẩn, {updated_certificates} giấy chứng nhận; "
-            "{unchanged} mục không thay đổi (chưa thay đổi gì)",
-        },
-        "standards.import.refused": {
-            "en": "{file}: nothing imported:",
-            "vi": "{file}: không nhập mục nào:",
-        },
-    }
-)
+STANDARDS_MESSAGES: MessageTable = {
+    "standards.none": {
+        "en": "no standards registered",
+        "vi": "chưa có chuẩn nào được đăng ký",
+    },
+    "standards.columns": {
+        "en": "ID|KIND|NOMINAL|OWNER|CERTS|CALIBRATED|DUE|STATE|STATUS",
+        "vi": "MÃ|LOẠI|DANH ĐỊNH|PHÒNG SỞ HỮU|SỐ GCN|NGÀY HIỆU CHUẨN|ĐẾN HẠN|TÌNH TRẠNG|TRẠNG THÁI",
+    },
+    "standards.due.none": {"en": "no certificate", "vi": "chưa có giấy chứng nhận"},
+    "standards.due.no_date": {"en": "no due date", "vi": "không có ngày đến hạn"},
+    "standards.due.overdue": {
+        "en": "OVERDUE by {days} d",
+        "vi": "QUÁ HẠN {days} ngày",
+    },
+    "standards.due.in": {"en": "due in {days} d", "vi": "đến hạn sau {days} ngày"},
+    "standards.file.ok": {"en": "hash OK", "vi": "mã băm khớp"},
+    "standards.file.mismatch": {
+        "en": "HASH MISMATCH: the file changed",
+        "vi": "MÃ BĂM KHÔNG KHỚP: tệp đã bị thay đổi",
+    },
+    "standards.file.missing": {"en": "FILE MISSING", "vi": "KHÔNG TÌM THẤY TỆP"},
+    "standards.trace.complete": {
+        "en": "complete, up to national standards",
+        "vi": "đầy đủ, đến chuẩn quốc gia",
+    },
+    "standards.trace.open": {
+        "en": "INCOMPLETE, open ends: {ends}",
+        "vi": "CHƯA ĐẦY ĐỦ, các nhánh chưa đến chuẩn quốc gia: {ends}",
+    },
+    "standards.import.done": {
+        "en": "{file}: imported {standards} standard(s), {certificates} certificate(s); "
+        "updated {updated_standards} standard(s), {updated_certificates} certificate(s); "
+        "{unchanged} unchanged",
+        "vi": "{file}: đã nhập {standards} chuẩn, {certificates} giấy chứng nhận; "
+        "đã cập nhật {updated_standards} chuẩn, {updated_certificates} giấy chứng nhận; "
+        "{unchanged} mục không thay đổi",
+    },
+    "standards.import.dry_run": {
+        "en": "{file}: would import {standards} standard(s), {certificates} certificate(s); "
+        "would update {updated_standards} standard(s), {updated_certificates} "
+        "certificate(s); {unchanged} unchanged (nothing was changed)",
+        "vi": "{file}: sẽ nhập {standards} chuẩn, {certificates} giấy chứng nhận; "
+        "sẽ cập nhật {updated_standards} chuẩn, {updated_certificates} giấy chứng nhận; "
+        "{unchanged} mục không thay đổi (chưa thay đổi gì)",
+    },
+    "standards.import.refused": {
+        "en": "{file}: nothing imported:",
+        "vi": "{file}: không nhập mục nào:",
+    },
+}
+
+register(STANDARDS_MESSAGES)

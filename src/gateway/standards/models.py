@@ -18,7 +18,7 @@ from pydantic import (
     model_validator,
 )
 
-from drivers.config import NAME_PATTERN, PLAIN_TEXT, FrozenModel, Name
+from core.models import NAME_PATTERN, PLAIN_TEXT, FrozenModel, Name
 from gateway.standards.config import (
     Day,
     ModelChoice,

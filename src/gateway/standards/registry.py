@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards.errors import Conflict, NotFound
 from gateway.standards.files import CertificateFiles, FileState, StoredFile
 from gateway.standards.models import (

@@ -10,7 +10,7 @@ thread. The result goes
   ``standard_period``), so Grafana can draw the fit, its bands and the period means;
 - to the record store (``standard_latest``: the full result; ``standard_results``: a summary of
   every evaluation);
-- to the event hub as :class:`gateway.events.StandardEvaluated`, for the alert engine.
+- to the event hub as :class:`gateway.ingest.events.StandardEvaluated`, for the alert engine.
 
 Ingest is never delayed: the CPU work -- the SQL of the embedded store, parsing HTTP bodies,
 aggregating, fitting, serialising -- runs on one worker, by default a process of its own at low
@@ -40,29 +40,29 @@ from typing import Any, TypeVar
 
 import orjson
 
-from drivers.clock import Clock
-from drivers.errors import EtalonError, StoreError
-from edge_agent.config import build_clock
-from edge_agent.logs import log_event
-from edge_agent.spool import Spool
+from core.clock import Clock, build_clock
+from core.errors import EtalonError, StoreError
+from core.logs import log_event
+from core.spool import Spool
+from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
-from gateway.events import EventHub
+from gateway.ingest.events import EventHub
 from gateway.metrics import GatewayMetrics
-from gateway.records import RecordStore
+from gateway.records.store import RecordStore
 from gateway.standards.config import StandardsConfig
-from gateway.standards.evaluation import (
+from gateway.standards.evaluation import evaluate
+from gateway.standards.registry import Registry, StandardRecord
+from gateway.standards.results import (
     ChannelInput,
-    PeriodStat,
     StandardInput,
     StandardResult,
     baseline_dates,
     certificate_inputs,
     date_ns,
-    evaluate,
 )
-from gateway.standards.history import FAR_FUTURE_NS, HistoryReader, SeriesRef, build_history_reader
-from gateway.standards.registry import Registry, StandardRecord
+from gateway.tsdb.factory import build_periods_reader
+from gateway.tsdb.reader import FAR_FUTURE_NS, PeriodsReader, SeriesRef
 
 log = logging.getLogger("etalon.gateway.standards")
 
@@ -286,7 +286,7 @@ class StandardsService:
         spool: Spool,
         hub: EventHub,
         metrics: GatewayMetrics,
-        reader: HistoryReader | None = None,
+        reader: PeriodsReader | None = None,
         clock: Clock | None = None,
     ) -> None:
         self.config = config
@@ -300,7 +300,7 @@ class StandardsService:
         self.metrics = metrics
         self.clock = clock or build_clock(self.options.clock)
         self._executor = Worker(self.options.worker)
-        self.reader = reader or build_history_reader(
+        self.reader = reader or build_periods_reader(
             config.store, self.options.history, self._executor
         )
         self._histories: dict[tuple[SeriesRef, int, int | None], _ChannelHistory] = {}

@@ -33,9 +33,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from core.config_loader import load_yaml, locate, validation_problems
 from core.csv_cells import neutralise, restore
-from drivers.errors import ConfigError
-from edge_agent.config_loader import _locate, load_yaml, validation_problems
+from core.errors import ConfigError
 from gateway.standards.errors import ImportProblems, InvalidInput, RegistryError
 from gateway.standards.files import CertificateFiles, StoredFile, sniff
 from gateway.standards.models import (
@@ -134,7 +134,7 @@ class Where:
     def problem(self, field_name: str, reason: str) -> str:
         """``FILE:LINE: field: reason``."""
         if self.yaml_root is not None:
-            line, shown = _locate(self.yaml_root, (*self.yaml_loc, field_name))
+            line, shown = locate(self.yaml_root, (*self.yaml_loc, field_name))
             return f"{self.path}:{line}: {shown}: {reason}"
         shown = self.columns.get(field_name, field_name)
         return f"{self.path}:{self.line}: {shown}: {reason}"
@@ -189,7 +189,7 @@ def _entry_problems(
 ) -> list[str]:
     problems = []
     for error in exc.errors(include_url=False):
-        line, shown = _locate(root, (*prefix, *error["loc"]))
+        line, shown = locate(root, (*prefix, *error["loc"]))
         message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{path}:{line}: {shown}: {message}")
     return problems
@@ -206,7 +206,7 @@ def _parse_document(path: Path) -> ParsedImport:
     problems = []
     for key, value in entries.items():
         if value is not None and not isinstance(value, list):
-            line, shown = _locate(root, (key,))
+            line, shown = locate(root, (key,))
             problems.append(f"{path}:{line}: {shown}: must be a list")
     try:
         StandardsDocument.model_validate({k: v for k, v in data.items() if k not in entries})

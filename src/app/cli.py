@@ -1,0 +1,390 @@
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, token,
+pki. The console script enters through :mod:`app.launch`, which takes signals first."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from app.demo.config import DemoConfig, default_config_text
+from app.launch import command_of
+from app.process import agent_main, print_problems, run_until_signal
+from core.config_loader import load_yaml, validation_problems
+from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
+from core.i18n import LANGUAGES, language, t
+from core.logs import setup_logging
+from core.secrets import EnvSecret
+from core.signals import STOP
+from edge_agent.config import AgentConfig
+from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
+
+# The gateway is imported only by the commands that run or describe one: an agent-only install
+# (``etalon agent``, ``etalon check`` on agent configs, ``etalon sim``) never loads it.
+
+SCHEMA_NAMES = (
+    "agent-config",
+    "gateway-config",
+    "demo-config",
+    "wire-readings",
+    "wire-agent-status",
+    "wire-instrument-state",
+    "alerts-webhook",
+    "alerts-mqtt-event",
+    "alerts-mqtt-state",
+)
+
+
+def config_model(kind: str) -> type[BaseModel]:
+    """The model of a config kind (``agent``, ``gateway``, ``demo``)."""
+    if kind == "gateway":
+        from gateway.config import GatewayConfig
+
+        return GatewayConfig
+    return AgentConfig if kind == "agent" else DemoConfig
+
+
+def schema_models() -> dict[str, Any]:
+    """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
+    from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
+    from gateway.config import GatewayConfig
+
+    models: dict[str, Any] = {
+        "agent-config": AgentConfig,
+        "gateway-config": GatewayConfig,
+        "demo-config": DemoConfig,
+        "wire-readings": ReadingBatch,
+        "wire-agent-status": AgentStatus,
+        "wire-instrument-state": InstrumentState,
+        "alerts-webhook": WebhookNotification,
+        "alerts-mqtt-event": AlertEventMessage,
+        "alerts-mqtt-state": AlertStateMessage,
+    }
+    assert tuple(models) == SCHEMA_NAMES
+    return models
+
+
+def config_kind(data: dict[str, Any]) -> str:
+    """Which config a YAML mapping is: a gateway has ``store``, an agent ``spool``, else demo."""
+    if "store" in data or "records" in data:
+        return "gateway"
+    if "spool" in data:
+        return "agent"
+    return "demo"
+
+
+def load_any(path: Path) -> tuple[str, BaseModel]:
+    """Load a config file of whichever kind it is; raises ConfigError."""
+    data, root = load_yaml(path)
+    kind = config_kind(data)
+    try:
+        return kind, config_model(kind).model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_problems(path, root, exc)) from None
+
+
+def check_main(files: list[Path], lang: str) -> int:
+    """Validate config files; every problem on its own line; exit 1 if any is invalid."""
+    invalid = 0
+    loaded: list[tuple[Path, str, BaseModel]] = []
+    for path in files:
+        try:
+            kind, config = load_any(path)
+        except ConfigError as exc:
+            invalid += 1
+            print_problems(t("config.invalid", lang, file=path), exc.problems)
+            continue
+        loaded.append((path, kind, config))
+    cross: dict[Path, list[str]] = {}
+    if any(getattr(config, "alerts", None) is not None for _, _, config in loaded):
+        from gateway.alerts.check import cross_check
+
+        cross, notes = cross_check(loaded)
+        for note in notes:
+            print(note)
+    for path, kind, _ in loaded:
+        if path in cross:
+            invalid += 1
+            print_problems(t("config.invalid", lang, file=path), cross[path])
+            continue
+        print(t("check.ok", lang, file=path, kind=t(f"kind.{kind}", lang)))
+    if invalid:
+        print(t("check.summary", lang, errors=invalid, files=len(files)), file=sys.stderr)
+        return EXIT_CONFIG
+    return EXIT_OK
+
+
+def schemas() -> dict[str, dict[str, Any]]:
+    """Every published JSON Schema, by name."""
+    return {
+        name: TypeAdapter(model).json_schema(by_alias=True)
+        for name, model in schema_models().items()
+    }
+
+
+def schema_main(name: str | None, out_dir: Path | None) -> int:
+    """Print one schema, all of them, or write them as files."""
+    everything = schemas()
+    if out_dir is not None:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for key, value in everything.items():
+            text = json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+            (out_dir / f"{key}.schema.json").write_text(text, encoding="utf-8")
+        return EXIT_OK
+    chosen = everything if name is None else {name: everything[name]}
+    print(json.dumps(chosen if name is None else chosen[name], indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def gateway_main(config_path: Path) -> int:
+    """Run a gateway until SIGINT/SIGTERM."""
+    from gateway.config import GatewayConfig
+    from gateway.service import Gateway
+
+    try:
+        _, config = load_any(config_path)
+        if not isinstance(config, GatewayConfig):
+            raise ConfigError([f"{config_path}: not a gateway config (it has no 'store' key)"])
+    except ConfigError as exc:
+        print_problems(
+            f"etalon gateway: {t('config.invalid', 'en', file=config_path)}", exc.problems
+        )
+        return EXIT_CONFIG
+    setup_logging(config.log.level, config.log.format)
+    try:
+        gateway = Gateway(config)
+        asyncio.run(run_until_signal(gateway.run, gateway.started))
+    except (EtalonError, BaseExceptionGroup) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon gateway: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK
+
+
+def demo_main(args: argparse.Namespace) -> int:
+    """Run the demo."""
+    from app.demo.run import run_demo
+    from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig
+
+    lang = language(args.lang)
+    if args.print_config:
+        print(default_config_text(), end="")
+        return EXIT_OK
+    try:
+        if args.config:
+            _, loaded = load_any(args.config)
+            if not isinstance(loaded, DemoConfig):
+                raise ConfigError([f"{args.config}: not a demo config"])
+            demo = loaded
+        else:
+            import yaml
+
+            demo = DemoConfig.model_validate(yaml.safe_load(default_config_text()))
+        store: Any = None
+        if args.influx_url:
+            store = InfluxV2StoreConfig(
+                kind="influxdb_v2",
+                url=args.influx_url,
+                org=args.influx_org,
+                bucket=args.influx_bucket,
+                token=EnvSecret(env="ETALON_INFLUX_TOKEN") if args.influx_token_env else None,
+            )
+        elif args.influx_v1_url:
+            store = InfluxV1StoreConfig(
+                kind="influxdb_v1",
+                url=args.influx_v1_url,
+                database=args.influx_db,
+                create_database=True,
+            )
+    except ConfigError as exc:
+        print_problems(t("config.invalid", lang, file=args.config), exc.problems)
+        return EXIT_CONFIG
+    except ValidationError as exc:
+        print_problems("etalon demo: invalid option", [str(exc)])
+        return EXIT_CONFIG
+    setup_logging("WARNING" if not args.verbose else "INFO")
+
+    outcome: list[int] = []
+
+    async def main(stop: asyncio.Event) -> None:
+        status = await run_demo(
+            demo,
+            stop,
+            duration_s=args.duration,
+            data_dir=args.data_dir,
+            store=store,
+            lang=lang,
+            broker_port=args.broker_port,
+            dashboard=not args.no_dashboard,
+            dashboard_port=args.port,
+        )
+        outcome.append(status)
+
+    try:
+        asyncio.run(run_until_signal(main))
+    except (EtalonError, BaseExceptionGroup) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon demo: {message}", file=sys.stderr)
+        return code
+    return outcome[0] if outcome else 1
+
+
+def sim_main(args: argparse.Namespace) -> int:
+    """Run one standalone simulator until SIGINT/SIGTERM."""
+    from drivers.sim.catalog import SIMULATORS
+
+    setup_logging("INFO")
+    entry = SIMULATORS[args.kind]
+    try:
+        asyncio.run(run_until_signal(lambda stop: entry.run(args, stop)))
+    except (EtalonError, BaseExceptionGroup) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon sim {args.kind}: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser. The parsers of ``sim`` and ``drift`` need their modules (protocol
+    libraries, scipy): they are imported only when that command is the one being run."""
+    parser = argparse.ArgumentParser(
+        prog="etalon",
+        description="Edge data acquisition and drift monitoring for measuring "
+        "instruments and reference standards.",
+    )
+    parser.add_argument("--lang", choices=LANGUAGES, help="language of messages (en, vi)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = sub.add_parser("demo", help="the whole chain in one process, on embedded defaults")
+    demo.add_argument("-c", "--config", type=Path, help="a demo config (default: embedded)")
+    demo.add_argument("--duration", type=float, help="stop after S seconds (default: Ctrl-C)")
+    demo.add_argument("--data-dir", type=Path, help="where spools and stores go (default: temp)")
+    demo.add_argument(
+        "--port", type=int, help="dashboard port on 127.0.0.1 (default 8080, or a free one)"
+    )
+    demo.add_argument("--no-dashboard", action="store_true", help="no API, alerts or standards")
+    demo.add_argument("--broker-port", type=int, help="port of the embedded broker (default: free)")
+    demo.add_argument("--influx-url", help="write to an InfluxDB v2 API at this URL instead")
+    demo.add_argument("--influx-org", default="etalon")
+    demo.add_argument("--influx-bucket", default="etalon")
+    demo.add_argument(
+        "--influx-token-env",
+        action="store_true",
+        help="take the v2 token from $ETALON_INFLUX_TOKEN",
+    )
+    demo.add_argument("--influx-v1-url", help="write to an InfluxDB 1.x at this URL instead")
+    demo.add_argument("--influx-db", default="etalon")
+    demo.add_argument("--print-config", action="store_true", help="print the embedded defaults")
+    demo.add_argument("-v", "--verbose", action="store_true", help="log state changes")
+
+    check = sub.add_parser("check", help="validate config files (agent, gateway, demo)")
+    check.add_argument("files", type=Path, nargs="+")
+
+    agent = sub.add_parser("agent", help="run an edge agent")
+    agent.add_argument("-c", "--config", type=Path, required=True)
+
+    gateway = sub.add_parser("gateway", help="run a gateway")
+    gateway.add_argument("-c", "--config", type=Path, required=True)
+
+    sim = sub.add_parser("sim", help="run one simulated instrument standalone")
+    kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
+    if command == "sim":
+        from drivers.sim.catalog import load_all
+
+        for entry in load_all().values():
+            entry.add_arguments(kinds.add_parser(entry.kind, help=entry.description))
+
+    if command == "alerts":
+        from gateway.alerts.cli import add_alerts_parser
+
+        add_alerts_parser(sub)
+    else:
+        sub.add_parser(
+            "alerts", help="list, show, acknowledge and shelve alerts (talks to a gateway)"
+        )
+
+    if command == "drift":
+        from gateway.analytics.cli import add_drift_parser
+
+        add_drift_parser(sub)
+    else:
+        sub.add_parser("drift", help="drift fits, Allan deviation and control charts of a CSV")
+
+    if command == "standards":
+        from gateway.standards.cli import add_standards_parser
+
+        add_standards_parser(sub)
+    else:
+        sub.add_parser("standards", help="reference standards: add, import, list, show, export")
+
+    if command == "token":
+        from gateway.api.token_cli import add_token_parser
+
+        add_token_parser(sub)
+    else:
+        sub.add_parser("token", help="API tokens stored as argon2id hashes")
+
+    if command == "pki":
+        from app.pki_cli import add_pki_parser
+
+        add_pki_parser(sub)
+    else:
+        sub.add_parser("pki", help="a lab CA and TLS certificates for the broker and clients")
+
+    schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
+    schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
+    schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script."""
+    words = sys.argv[1:] if argv is None else argv
+    args = build_parser(command_of(words)).parse_args(words)
+    lang = language(args.lang)
+    STOP.announce = lambda name, overdue: (
+        t("signal.overdue" if overdue else "signal.forced", lang, signal=name) + "\n"
+    )
+    if args.command == "demo":
+        return demo_main(args)
+    if args.command == "check":
+        return check_main(args.files, lang)
+    if args.command == "agent":
+        return agent_main(args.config)
+    if args.command == "gateway":
+        return gateway_main(args.config)
+    if args.command == "sim":
+        return sim_main(args)
+    if args.command == "schema":
+        return schema_main(args.name, args.out)
+    if args.command == "alerts":
+        from gateway.alerts.cli import alerts_main
+
+        return alerts_main(args, lang)
+    if args.command == "drift":
+        from gateway.analytics.cli import drift_main
+
+        return drift_main(args)
+    if args.command == "standards":
+        from gateway.standards.cli import standards_main
+
+        return standards_main(args)
+    if args.command == "token":
+        from gateway.api.token_cli import token_main
+
+        return token_main(args, lang)
+    if args.command == "pki":
+        from app.pki_cli import pki_main
+
+        return pki_main(args, lang)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

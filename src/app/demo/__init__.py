@@ -1,0 +1,1 @@
+"""``etalon demo``: the whole chain in one process on embedded defaults."""

@@ -1,0 +1,56 @@
+"""Running a process of the ``etalon`` command: signals, problem lists, and ``etalon agent``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from core.config_loader import load_config
+from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
+from core.logs import log_event, setup_logging
+from core.signals import STOP
+from edge_agent.agent import Agent
+from edge_agent.config import AgentConfig
+
+log = logging.getLogger("etalon")
+
+
+def print_problems(title: str, problems: list[str]) -> None:
+    """Errors to stderr, one per line, under a short title."""
+    print(title, file=sys.stderr)
+    for problem in problems:
+        print(f"  {problem}", file=sys.stderr)
+
+
+async def run_until_signal(
+    main: Callable[[asyncio.Event], Awaitable[None]], started: asyncio.Event | None = None
+) -> None:
+    """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop`` (and, until ``started`` is set,
+    cancels the start-up); a second one exits at once (see :mod:`core.signals`)."""
+
+    def stopping(name: str) -> None:
+        log_event(log, logging.INFO, "stopping", signal=name, hint="a second signal forces")
+
+    await STOP.run(main, started, stopping)
+
+
+def agent_main(config_path: Path) -> int:
+    """Run an agent until SIGINT/SIGTERM; returns the exit status."""
+    try:
+        config = load_config(config_path, AgentConfig)
+    except ConfigError as exc:
+        print_problems(f"etalon agent: invalid config {config_path}", exc.problems)
+        return EXIT_CONFIG
+    setup_logging(config.log.level, config.log.format)
+    agent = Agent(config)
+    try:
+        asyncio.run(run_until_signal(agent.run, agent.started))
+    except (EtalonError, BaseExceptionGroup) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon agent: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK

@@ -1,0 +1,38 @@
+"""Exit statuses of the ``etalon`` command, mapped once from the error tree (:mod:`core.errors`).
+
+0 done; 1 a bad config or a request that cannot be done as asked (a file, a field, an option);
+2 a bad command line (argparse); 3 the MQTT broker refused or dropped us; 4 the spool cannot be
+used; 5 anything else; 128 + the signal number for a forced stop (:mod:`core.signals`): 130 after
+a second SIGINT, 143 after a second SIGTERM.
+"""
+
+from __future__ import annotations
+
+from core.errors import ConfigError, OperationError, SpoolError, TransportError
+
+EXIT_OK = 0
+EXIT_CONFIG = 1
+EXIT_TRANSPORT = 3
+EXIT_SPOOL = 4
+EXIT_OTHER = 5
+EXIT_SIGNAL_BASE = 128
+"""A stop forced by a signal exits with this + the signal number, as a shell reports it."""
+
+
+def forced_status(signum: int) -> int:
+    """The exit status of a stop forced by signal ``signum`` (130 for SIGINT, 143 for SIGTERM)."""
+    return EXIT_SIGNAL_BASE + signum
+
+
+def exit_code_for(exc: BaseException) -> tuple[int, str]:
+    """Exit status and message for an error that stops a process."""
+    if isinstance(exc, BaseExceptionGroup):
+        first = exc.exceptions[0]
+        return exit_code_for(first)
+    if isinstance(exc, ConfigError | OperationError):
+        return EXIT_CONFIG, str(exc)
+    if isinstance(exc, TransportError):
+        return EXIT_TRANSPORT, str(exc)
+    if isinstance(exc, SpoolError):
+        return EXIT_SPOOL, str(exc)
+    return EXIT_OTHER, f"{type(exc).__name__}: {exc}"

@@ -1,0 +1,26 @@
+"""Base models and names every floor shares: frozen models that refuse unknown keys, and the
+patterns of names and plain text that become MQTT topic levels and InfluxDB tags."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$"
+Name = Annotated[
+    str,
+    Field(
+        pattern=NAME_PATTERN,
+        description="Letters, digits, '_', '.', '-'; starts with a letter or digit; ≤ 64 chars. "
+        "Names are MQTT topic levels and InfluxDB tag values, so no '/', '+', '#' or spaces.",
+    ),
+]
+PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f]*$"
+"""No backslash and no control characters: InfluxDB cannot round-trip a backslash in a tag."""
+
+
+class FrozenModel(BaseModel):
+    """Base of every config model: immutable, unknown keys are errors."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)

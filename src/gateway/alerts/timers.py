@@ -1,0 +1,122 @@
+"""The alert engine's timers, run every ``alerts.tick_s``: schedules (a rule in or out of its
+monitoring schedule, audited), stale data, delays on the gateway clock, the end of shelving, and
+escalation (each level of an alert's policy notified when it is due)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from core.logs import log_event
+from gateway.alerts.checks import NS
+from gateway.alerts.evaluator import Evaluator
+from gateway.alerts.lifecycle import ACTIVE, Alert, Tracker
+from gateway.alerts.outbox import Outbox
+from gateway.alerts.rules import RuleBook
+from gateway.alerts.store import AuditRow
+
+log = logging.getLogger("etalon.gateway.alerts")
+
+
+class Timers:
+    """See the module doc. ``escalating``: active alerts with levels still to notify;
+    ``shelved``: alerts whose shelving ends on a tick; ``audits``: entries not yet written."""
+
+    def __init__(
+        self,
+        rulebook: RuleBook,
+        evaluator: Evaluator,
+        tracker: Tracker,
+        outbox: Outbox,
+        wall_ns: Callable[[], int],
+        monotonic: Callable[[], float],
+    ) -> None:
+        self.rulebook = rulebook
+        self.evaluator = evaluator
+        self.tracker = tracker
+        self.outbox = outbox
+        self.wall_ns = wall_ns
+        self.monotonic = monotonic
+        self.escalating: set[Alert] = set()
+        self.shelved: set[Alert] = set()
+        self.audits: list[AuditRow] = []
+
+    def take_audits(self) -> list[AuditRow]:
+        """The audit entries queued since the last take."""
+        audits, self.audits = self.audits, []
+        return audits
+
+    def tick(self) -> None:
+        """One turn of the timers; see the module doc."""
+        now = self.wall_ns()
+        mono = self.monotonic()
+        for rule in self.rulebook.rules.values():
+            if rule.schedule is None:
+                continue
+            active = rule.schedule.active(now)
+            if active != rule.in_schedule:
+                rule.in_schedule = active
+                action = "alert rule in schedule" if active else "alert rule out of schedule"
+                self.audits.append(
+                    AuditRow(
+                        now,
+                        "gateway",
+                        action,
+                        f"alert-rule:{rule.id}",
+                        {"rule": rule.id, "schedule": rule.schedule.id},
+                    )
+                )
+                log_event(log, logging.INFO, action, rule=rule.id, schedule=rule.schedule.id)
+        for watch in self.evaluator.stale_watches:
+            if watch.last_ts != watch.heard_ts:
+                watch.heard_ts, watch.seen = watch.last_ts, mono
+            age = mono - watch.seen
+            excused = self.evaluator.excused(watch)
+            for check in watch.stale:
+                check.check(age, now, excused)
+        for alert in list(self.tracker.timed):
+            owner = self.rulebook.rules.get(alert.rule_id)
+            self.tracker.advance(alert, now, owner.suppressed if owner is not None else None)
+        for alert in list(self.shelved):
+            if alert.shelved_until_ns is None:
+                self.shelved.discard(alert)
+            elif not alert.shelved(now):
+                self.tracker.unshelve(alert, "gateway", "shelving time is up")
+                self.shelved.discard(alert)
+                if alert.state == ACTIVE:
+                    self.escalating.add(alert)
+        for alert in list(self.escalating):
+            self.escalate(alert, now)
+
+    def escalate(self, alert: Alert, now: int, snapshot: dict[str, Any] | None = None) -> None:
+        """Notify the escalation levels that are due."""
+        policy = self.rulebook.policy(alert)
+        if (
+            policy is None
+            or alert.state != ACTIVE
+            or alert.raised_wall_ns is None
+            or alert.shelved(now)
+        ):
+            self.escalating.discard(alert)
+            return
+        for index in range(alert.escalation_level + 1, len(policy.levels)):
+            level = policy.levels[index]
+            if alert.raised_wall_ns + int(level.after_s * NS) > now:
+                break
+            event = "raised" if index == 0 else "escalated"
+            at = alert.active_since_ns if index == 0 else now
+            self.outbox.notify(
+                alert,
+                event,
+                level.recipients,
+                index,
+                at or now,
+                after_s=level.after_s,
+                snapshot=snapshot,
+            )
+            self.tracker.escalated(alert, index, level.recipients)
+        if alert.escalation_level >= len(policy.levels) - 1:
+            self.escalating.discard(alert)
+        else:
+            self.escalating.add(alert)

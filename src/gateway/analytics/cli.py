@@ -1,0 +1,554 @@
+"""``etalon drift fit|adev|chart``: the drift analytics for a metrologist with a CSV file.
+
+Each subcommand reads columns by name from a CSV file with a header row (rows in time order),
+prints a readable report, or with ``--json`` the documented JSON result (docs/drift.md).
+Exit status: 0 done, 1 the file or its data cannot be analysed, 2 bad command line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from core.errors import EtalonError, InvalidInputError
+from core.i18n import known, language, t
+from gateway.analytics import messages  # noqa: F401  (registers the report's messages)
+from gateway.analytics.control import (
+    DEFAULT_CUSUM_H,
+    DEFAULT_CUSUM_K,
+    DEFAULT_EWMA_L,
+    DEFAULT_EWMA_LAMBDA,
+    ControlReport,
+    control_report,
+)
+from gateway.analytics.drift import DriftReport, drift_report, fit_drift
+from gateway.analytics.errors import AnalyticsError
+from gateway.analytics.stability import (
+    ONE_SIGMA,
+    DeviationKind,
+    StabilityResult,
+    allan_deviation,
+)
+from gateway.analytics.timebase import XKind, datetime_to_days, parse_datetime
+
+EXIT_OK = 0
+EXIT_DATA = 1
+
+DEVIATION_TITLES = {
+    "adev": "Allan deviation (non-overlapping)",
+    "oadev": "Overlapping Allan deviation",
+    "mdev": "Modified Allan deviation",
+}
+
+
+class CsvError(InvalidInputError):
+    """A CSV file cannot be read as asked; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """One column of a CSV file: its cells and the file line each came from."""
+
+    name: str
+    cells: list[str]
+    lines: list[int]
+
+
+def read_columns(path: Path, names: Sequence[str], delimiter: str = ",") -> list[Column]:
+    """The named columns of a CSV file with a header row; blank lines are skipped."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle, delimiter=delimiter)
+            header = next(reader, None)
+            if header is None:
+                raise CsvError(f"{path}: the file is empty")
+            header = [cell.strip() for cell in header]
+            missing = [name for name in names if name not in header]
+            if missing:
+                raise CsvError(
+                    f"{path}: no column {missing[0]!r} (columns: {', '.join(header) or 'none'})"
+                )
+            positions = [header.index(name) for name in names]
+            columns = [Column(name, [], []) for name in names]
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                for column, position in zip(columns, positions, strict=True):
+                    cell = row[position].strip() if position < len(row) else ""
+                    column.cells.append(cell)
+                    column.lines.append(reader.line_num)
+    except OSError as error:
+        raise CsvError(f"{path}: {error.strerror or error}") from error
+    except (csv.Error, UnicodeDecodeError) as error:
+        raise CsvError(f"{path}: not a readable CSV file: {error}") from error
+    if not columns[0].cells:
+        raise CsvError(f"{path}: no data rows after the header")
+    return columns
+
+
+def numbers(path: Path, column: Column) -> list[float]:
+    """A column's cells as finite floats; the first bad cell is named with its line."""
+    result: list[float] = []
+    for cell, line in zip(column.cells, column.lines, strict=True):
+        try:
+            value = float(cell)
+        except ValueError:
+            what = " is empty" if not cell else f": {cell!r} is not a number"
+            raise CsvError(f"{path}:{line}: column {column.name!r}{what}") from None
+        if not math.isfinite(value):
+            raise CsvError(f"{path}:{line}: column {column.name!r}: {cell!r} is not finite")
+        result.append(value)
+    return result
+
+
+def x_values(path: Path, column: Column) -> tuple[XKind, list[float]]:
+    """Numbers, or ISO 8601 dates as days since the epoch -- decided by the first cell."""
+    try:
+        float(column.cells[0])
+    except ValueError:
+        days: list[float] = []
+        for cell, line in zip(column.cells, column.lines, strict=True):
+            try:
+                days.append(datetime_to_days(parse_datetime(cell)))
+            except ValueError:
+                raise CsvError(
+                    f"{path}:{line}: column {column.name!r}: {cell!r} is not an ISO 8601 date "
+                    "(YYYY-MM-DD or YYYY-MM-DDTHH:MM:SS[Z|+HH:MM]); the first row held a date"
+                ) from None
+        return "date", days
+    return "number", numbers(path, column)
+
+
+def parse_x(text: str, kind: XKind, option: str) -> float:
+    """A ``--at``/``--x0`` value of the same kind as the x column."""
+    try:
+        if kind == "date":
+            return datetime_to_days(parse_datetime(text))
+        value = float(text)
+    except ValueError:
+        expected = "an ISO 8601 date (x holds dates)" if kind == "date" else "a number"
+        raise AnalyticsError(f"{option} {text!r} is not {expected}") from None
+    if not math.isfinite(value):
+        raise AnalyticsError(f"{option} {text!r} is not finite")
+    return value
+
+
+def parse_tolerance(text: str) -> float:
+    """``±VALUE``, ``+-VALUE``, ``+/-VALUE`` or ``VALUE``: the half-width of the tolerance."""
+    cleaned = text.strip()
+    for prefix in ("±", "+/-", "+-"):
+        if cleaned.startswith(prefix):
+            cleaned = cleaned[len(prefix) :]
+            break
+    try:
+        value = float(cleaned)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not ±VALUE") from None
+    if not (math.isfinite(value) and value > 0.0):
+        raise argparse.ArgumentTypeError(f"{text!r}: the tolerance must be positive")
+    return value
+
+
+def parse_rules(text: str) -> list[int]:
+    """``1,2,5`` or ``1-8``: Nelson rule numbers."""
+    rules: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.strip().partition("-")
+            rules.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a list of rules such as 1-8") from None
+    if not rules or min(rules) < 1 or max(rules) > 8:
+        raise argparse.ArgumentTypeError(f"{text!r}: Nelson rules are numbered 1 to 8")
+    return sorted(rules)
+
+
+def probability(text: str) -> float:
+    """A confidence level strictly between 0 and 1."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: give a level between 0 and 1, e.g. 0.95")
+    return value
+
+
+def add_drift_parser(subparsers: Any) -> argparse.ArgumentParser:
+    """Add ``drift`` with its ``fit``, ``adev`` and ``chart`` subcommands to ``subparsers``."""
+    drift = subparsers.add_parser(
+        "drift",
+        help="drift fit, stability and control charts of a CSV file",
+        description="Drift analytics of a reference standard from a CSV file with a header row.",
+    )
+    commands = drift.add_subparsers(dest="drift_command", required=True, metavar="COMMAND")
+
+    def common(parser: argparse.ArgumentParser) -> None:
+        parser.add_argument("--csv", type=Path, required=True, metavar="FILE")
+        parser.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
+        parser.add_argument("--json", action="store_true", help="print the JSON result")
+
+    fit = commands.add_parser(
+        "fit",
+        help="fit the drift of a value against time",
+        description="Least-squares drift fit (weighted when --u is given), prediction with "
+        "confidence and prediction intervals, value in use and time to out of tolerance.",
+    )
+    common(fit)
+    fit.add_argument("--x", required=True, metavar="COLUMN", help="numbers or ISO 8601 dates")
+    fit.add_argument("--y", required=True, metavar="COLUMN", help="the values")
+    fit.add_argument("--u", metavar="COLUMN", help="standard uncertainties of the values")
+    fit.add_argument(
+        "--model", choices=["auto", "linear", "quadratic", "mean"], default="auto",
+        help="drift model (default: auto, by the documented selection rule)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--weighting", choices=["birge", "absolute", "relative"], default="birge",
+        help="how --u weights the fit (default: birge)",
+    )  # fmt: skip
+    fit.add_argument("--x0", metavar="DATE_OR_X", help="reference point of the coefficients")
+    fit.add_argument(
+        "--at", metavar="DATE_OR_X",
+        help="where to predict (default: now for dates, the last x for numbers)",
+    )  # fmt: skip
+    fit.add_argument(
+        "--tolerance", type=parse_tolerance, metavar="±VALUE",
+        help="tolerance half-width around --nominal",
+    )  # fmt: skip
+    fit.add_argument(
+        "--nominal", type=float, help="centre of the tolerance (default: fitted value at last x)"
+    )
+    fit.add_argument("--confidence", type=probability, default=0.95, help="default 0.95")
+
+    adev = commands.add_parser(
+        "adev",
+        help="Allan or modified Allan deviation",
+        description="Overlapping Allan deviation (or modified, or non-overlapping) with "
+        "confidence intervals from the identified noise type and Greenhall's degrees of freedom.",
+    )
+    common(adev)
+    adev.add_argument("--y", required=True, metavar="COLUMN", help="the readings, in time order")
+    adev.add_argument("--rate", type=float, required=True, metavar="HZ", help="readings per second")
+    kind = adev.add_mutually_exclusive_group()
+    kind.add_argument("--modified", action="store_true", help="modified Allan deviation")
+    kind.add_argument("--non-overlapping", action="store_true", help="classic (non-overlapping)")
+    adev.add_argument("--phase", action="store_true", help="the column holds phase (time error, s)")
+    adev.add_argument("--taus", choices=["octave", "decade", "all"], default="octave")
+    adev.add_argument(
+        "--confidence", type=probability, default=ONE_SIGMA, help="default 0.683 (1 sigma)"
+    )
+
+    chart = commands.add_parser(
+        "chart",
+        help="control charts of a check standard",
+        description="Individuals/moving-range chart with limits from the first N points, "
+        "Nelson rules 1-8, EWMA and tabular CUSUM.",
+    )
+    common(chart)
+    chart.add_argument("--y", required=True, metavar="COLUMN", help="the values, in time order")
+    chart.add_argument(
+        "--baseline", type=int, required=True, metavar="N", help="first N points set the limits"
+    )
+    chart.add_argument("--rules", type=parse_rules, default=list(range(1, 9)), help="e.g. 1-8")
+    chart.add_argument("--ewma-lambda", type=float, default=DEFAULT_EWMA_LAMBDA)
+    chart.add_argument("--ewma-L", type=float, default=DEFAULT_EWMA_L, dest="ewma_L")
+    chart.add_argument("--cusum-k", type=float, default=DEFAULT_CUSUM_K, help="in sigma")
+    chart.add_argument("--cusum-h", type=float, default=DEFAULT_CUSUM_H, help="in sigma")
+    return drift  # type: ignore[no-any-return]
+
+
+def _lang(args: argparse.Namespace) -> str:
+    """The global ``--lang``, else ETALON_LANG, else the locale (see core.i18n)."""
+    return language(getattr(args, "lang", None))
+
+
+def drift_main(args: argparse.Namespace) -> int:
+    """Run the chosen ``etalon drift`` subcommand; returns the exit status."""
+    try:
+        if args.drift_command == "fit":
+            return run_fit(args)
+        if args.drift_command == "adev":
+            return run_adev(args)
+        return run_chart(args)
+    except EtalonError as error:
+        print(f"etalon drift {args.drift_command}: error: {error}", file=sys.stderr)
+        return EXIT_DATA
+    except BrokenPipeError:
+        # The reader (``| head``) went away: not an error of ours; silence the final flush.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+
+
+def run_fit(args: argparse.Namespace) -> int:
+    """``etalon drift fit``."""
+    names = [args.x, args.y] + ([args.u] if args.u else [])
+    columns = read_columns(args.csv, names, args.delimiter)
+    kind, x = x_values(args.csv, columns[0])
+    y = numbers(args.csv, columns[1])
+    u = numbers(args.csv, columns[2]) if args.u else None
+    x0 = None if args.x0 is None else parse_x(args.x0, kind, "--x0")
+    fit = fit_drift(x, y, u, model=args.model, x0=x0, x_kind=kind, weighting=args.weighting)
+    if args.at is not None:
+        at = parse_x(args.at, kind, "--at")
+    elif kind == "date":
+        at = datetime_to_days(datetime.now(UTC))
+    else:
+        at = fit.x_max
+    report = drift_report(
+        fit, at=at, tolerance=args.tolerance, nominal=args.nominal, confidence=args.confidence
+    )
+    print(report.model_dump_json(indent=2) if args.json else format_fit(report, _lang(args)))
+    return EXIT_OK
+
+
+def run_adev(args: argparse.Namespace) -> int:
+    """``etalon drift adev``."""
+    (column,) = read_columns(args.csv, [args.y], args.delimiter)
+    kind: DeviationKind = "mdev" if args.modified else "adev" if args.non_overlapping else "oadev"
+    result = allan_deviation(
+        numbers(args.csv, column),
+        args.rate,
+        kind=kind,
+        data_type="phase" if args.phase else "frequency",
+        taus=args.taus,
+        confidence=args.confidence,
+    )
+    print(result.model_dump_json(indent=2) if args.json else format_stability(result, _lang(args)))
+    return EXIT_OK
+
+
+def run_chart(args: argparse.Namespace) -> int:
+    """``etalon drift chart``."""
+    (column,) = read_columns(args.csv, [args.y], args.delimiter)
+    report = control_report(
+        numbers(args.csv, column),
+        args.baseline,
+        rules=args.rules,
+        ewma_lambda=args.ewma_lambda,
+        ewma_L=args.ewma_L,
+        cusum_k=args.cusum_k,
+        cusum_h=args.cusum_h,
+    )
+    text = None if args.json else format_chart(report, column.lines, _lang(args))
+    print(report.model_dump_json(indent=2) if text is None else text)
+    return EXIT_OK
+
+
+def _g(value: float) -> str:
+    return f"{value:.10g}"
+
+
+def _u(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _dof(value: float, lang: str) -> str:
+    return t("drift.infinite", lang) if math.isinf(value) else f"{value:g}"
+
+
+def _where(x: float, date: str | None) -> str:
+    return date if date is not None else _g(x)
+
+
+def _known(prefix: str, word: str, lang: str) -> str:
+    """A word of the library's results (model, term, side...) in ``lang``; itself if unknown."""
+    key = f"{prefix}.{word}"
+    return t(key, lang) if known(key) else word
+
+
+def format_fit(report: DriftReport, lang: str = "en") -> str:
+    """The drift report as text, in ``lang``."""
+    fit = report.fit
+    weighting = t("drift.ols", lang) if fit.weighting == "none" else (
+        t("drift.wls", lang, weighting=fit.weighting)
+    )  # fmt: skip
+    unit = t("drift.per_day" if fit.x_kind == "date" else "drift.per_x", lang)
+    model = _known("drift.model", fit.model, lang)
+    lines = [
+        t("drift.fit.head", lang, model=model, weighting=weighting, n=fit.n,
+          dof=_dof(fit.dof, lang)),
+        f"x0 = {_where(fit.x0, fit.x0_date)}"
+        + (t("drift.x_in_days", lang) if fit.x_kind == "date" else ""),
+    ]  # fmt: skip
+    names = {c.name: _known("drift.term", c.name, lang) for c in fit.coefficients}
+    width = max(10, *(len(name) for name in names.values()))
+    for coefficient in fit.coefficients:
+        suffix = {"intercept": t("drift.at_x0", lang), "slope": unit, "curvature": unit + "²"}
+        lines.append(
+            f"  {names[coefficient.name]:<{width}} = {_g(coefficient.value)} ± "
+            f"{_u(coefficient.standard_uncertainty)}{suffix[coefficient.name]}"
+        )
+        if coefficient.name == "slope" and fit.x_kind == "date":
+            lines.append(
+                f"  {'':<{width}} = {_g(coefficient.value * 365.25)} ± "
+                f"{_u(coefficient.standard_uncertainty * 365.25)}{t('drift.per_year', lang)}"
+            )
+    if len(fit.coefficients) > 1:
+        lines.append("  " + t("drift.correlation", lang, value=f"{fit.correlation[0][1]:.4f}"))
+    lines.append("  " + t("drift.residual_sd", lang, value=_u(fit.residual_sd)))
+    if fit.birge_ratio is not None:
+        lines.append(
+            "  " + t("drift.birge", lang, ratio=f"{fit.birge_ratio:.3f}", chi2=f"{fit.chi2:.4g}")
+        )
+    if fit.selection is not None:
+        lines.append(t("drift.selection", lang, alpha=f"{fit.selection.alpha:g}"))
+        for step in fit.selection.steps:
+            verdict = t("drift.significant" if step.significant else "drift.not_significant", lang)
+            lines.append(
+                "  "
+                + t(
+                    "drift.selection.step",
+                    lang,
+                    model=_known("drift.model", step.model, lang),
+                    term=_known("drift.term", step.term, lang),
+                    t=f"{step.t_statistic:.3f}",
+                    critical=f"{step.critical_value:.3f}",
+                    verdict=verdict,
+                )
+            )
+        chosen = _known("drift.model", fit.selection.chosen, lang)
+        lines.append("  " + t("drift.chosen", lang, model=chosen))
+    prediction = report.prediction
+    percent = f"{prediction.confidence * 100:g} %"
+    extrapolated = t("drift.extrapolated", lang) if prediction.extrapolated else ""
+    lines += [
+        t("drift.prediction", lang, at=_where(prediction.x, prediction.date),
+          extrapolated=extrapolated),
+        "  " + t("drift.prediction.values", lang, value=_g(prediction.value),
+                 u_fit=_u(prediction.u_fit), u_prediction=_u(prediction.u_prediction),
+                 k=f"{prediction.coverage_factor:.3f}"),
+        "  " + t("drift.ci", lang, percent=percent, low=_g(prediction.confidence_interval[0]),
+                 high=_g(prediction.confidence_interval[1])),
+        "  " + t("drift.pi", lang, percent=percent, low=_g(prediction.prediction_interval[0]),
+                 high=_g(prediction.prediction_interval[1])),
+    ]  # fmt: skip
+    in_use = report.value_in_use
+    lines.append(
+        t(
+            "drift.in_use",
+            lang,
+            value=_g(in_use.value),
+            expanded=_u(in_use.expanded_uncertainty),
+            k=f"{in_use.coverage_factor:.3f}",
+            percent=percent,
+            u=_u(in_use.standard_uncertainty),
+        )
+    )
+    tolerance = report.tolerance
+    if tolerance is not None:
+        half = (tolerance.upper - tolerance.lower) / 2.0
+        head = t("drift.tolerance", lang, nominal=_g(tolerance.nominal), half=_g(half))
+        start = _where(tolerance.start, tolerance.start_date)
+        if tolerance.already_outside:
+            lines.append(head + t("drift.tolerance.outside", lang, percent=percent, start=start))
+        elif tolerance.crossing is None:
+            until = _where(tolerance.searched_until, tolerance.searched_until_date)
+            lines.append(head + t("drift.tolerance.inside", lang, percent=percent, until=until))
+        else:
+            after = tolerance.time_to_crossing or 0.0
+            span = t("drift.days", lang, days=f"{after:.1f}") if fit.x_kind == "date" else _g(after)
+            lines.append(
+                head
+                + t(
+                    "drift.tolerance.crossing",
+                    lang,
+                    percent=percent,
+                    side=_known("drift.side", str(tolerance.side), lang),
+                    when=_where(tolerance.crossing, tolerance.crossing_date),
+                    span=span,
+                    start=start,
+                )
+            )
+    return "\n".join(lines)
+
+
+def format_stability(result: StabilityResult, lang: str = "en") -> str:
+    """The stability table as text, in ``lang``."""
+    tau, m, deviation, low, high, edf, noise = t("drift.adev.columns", lang).split("|")
+    lines = [
+        t(
+            "drift.adev.head",
+            lang,
+            title=t(f"drift.adev.{result.deviation}", lang),
+            data=t(f"drift.adev.{result.data_type}", lang),
+            n=result.n,
+            rate=f"{result.rate_hz:g}",
+            confidence=f"{result.confidence * 100:.1f}",
+        ),
+        f"{tau:>12} {m:>8} {deviation:>12} {low:>12} {high:>12} {edf:>10}  {noise}",
+    ]
+    for point in result.points:
+        lines.append(
+            f"{point.tau:>12.6g} {point.m:>8d} {point.deviation:>12.5e} {point.ci_low:>12.5e} "
+            f"{point.ci_high:>12.5e} {point.edf:>10.4g}  {_known('drift.noise', point.noise, lang)}"
+            f" ({_known('drift.alpha', point.alpha_source, lang)})"
+        )
+    return "\n".join(lines)
+
+
+def format_chart(report: ControlReport, lines_of_points: Sequence[int], lang: str = "en") -> str:
+    """The control charts as text, in ``lang``; points are numbered from 1, with their CSV
+    line."""
+
+    def point(index: int) -> str:
+        return t("drift.chart.point", lang, number=index + 1, line=lines_of_points[index])
+
+    def first(text: str) -> str:
+        return t("drift.chart.first", lang, point=text)
+
+    limits = report.limits
+    lines = [
+        t("drift.chart.head", lang, n=report.n, baseline=limits.baseline_n),
+        "  " + t("drift.chart.limits", lang, center=_g(limits.center), sigma=_u(limits.sigma),
+                 mr_bar=_u(limits.mr_bar), ucl=_g(limits.ucl), lcl=_g(limits.lcl),
+                 mr_ucl=_u(limits.mr_ucl)),
+        t("drift.chart.violations", lang, n=len(report.violations)),
+    ]  # fmt: skip
+    for violation in report.violations:
+        side = f" [{_known('drift.chart.side', violation.side, lang)}]" if violation.side else ""
+        lines.append(
+            "  "
+            + t(
+                "drift.chart.violation",
+                lang,
+                point=point(violation.index),
+                rule=violation.rule,
+                name=violation.name_vi if lang == "vi" else violation.name,
+                side=side,
+                value=_g(violation.value),
+                first=violation.first_index + 1,
+            )
+        )
+    for signal in report.moving_range_signals:
+        lines.append(
+            "  "
+            + t(
+                "drift.chart.moving_range",
+                lang,
+                point=point(signal.index),
+                value=_g(signal.moving_range),
+            )
+        )
+    ewma = report.ewma
+    lines.append(
+        t("drift.chart.ewma", lang, lambda_=f"{ewma.lambda_:g}", L=f"{ewma.L:g}",
+          n=len(ewma.signals))
+        + (first(point(ewma.signals[0])) if ewma.signals else "")
+    )  # fmt: skip
+    cusum = report.cusum
+    side = ""
+    if cusum.signals:
+        side = f" ({_known('drift.chart.side', cusum.signals[0].side, lang)})"
+    lines.append(
+        t("drift.chart.cusum", lang, k=f"{cusum.k:g}", h=f"{cusum.h:g}", n=len(cusum.signals))
+        + (first(point(cusum.signals[0].index)) + side if cusum.signals else "")
+    )
+    return "\n".join(lines)

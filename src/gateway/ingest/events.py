@@ -1,0 +1,119 @@
+"""In-process events of the gateway: what ingest saw, for alerts, analytics and live views.
+
+Handlers run synchronously on the event loop's thread, in subscription order, right after the
+event happened (readings: after they were spooled and acknowledged). They must be quick and never
+block: one that has real work to do queues it for a task of its own. A handler that raises is
+logged and counted, and the others still run: a broken listener never stalls ingest.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from core.logs import log_event
+from edge_agent.wire import WireReading
+
+log = logging.getLogger("etalon.gateway")
+
+E = TypeVar("E")
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingsArrived:
+    """Validated readings of one agent, as they were spooled."""
+
+    site: str
+    agent: str
+    readings: list[WireReading]
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStateChanged:
+    """An agent went online or offline (its birth message, its will, or a clean stop)."""
+
+    site: str
+    agent: str
+    state: str
+    previous: str | None
+    reason: str | None
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentStateChanged:
+    """An instrument of an agent became connected or unavailable."""
+
+    site: str
+    agent: str
+    instrument: str
+    state: str
+    previous: str | None
+    reason: str | None
+    since_ns: int
+
+
+class EventHub:
+    """Typed publish/subscribe; see the module doc."""
+
+    def __init__(self) -> None:
+        self._handlers: dict[type[Any], list[Callable[[Any], None]]] = {}
+        self.handler_errors = 0
+
+    def subscribe(self, kind: type[E], handler: Callable[[E], None]) -> None:
+        """Call ``handler(event)`` for every event of ``kind``."""
+        self._handlers.setdefault(kind, []).append(handler)
+
+    def publish(self, event: object) -> None:
+        """Deliver an event to its handlers."""
+        for handler in self._handlers.get(type(event), ()):
+            try:
+                handler(event)
+            except Exception as exc:  # noqa: BLE001 - a listener's bug must not stop ingest
+                self.handler_errors += 1
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "event handler failed",
+                    kind=type(event).__name__,
+                    handler=getattr(handler, "__qualname__", repr(handler)),
+                    reason=f"{type(exc).__name__}: {exc}",
+                )
+
+
+@dataclass(frozen=True, slots=True)
+class ControlViolation:
+    """One control-chart signal: which rule (``nelson-1`` … ``nelson-8``, ``ewma``, ``cusum``)
+    fired at which reading."""
+
+    rule: str
+    ts_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class StandardEvaluated:
+    """The scheduled analytics of one reference standard, as the alert engine needs them.
+
+    Values are in the standard's ``unit``. ``reference`` ± ``reference_expanded_u`` is what the
+    measured value is checked against: the value from the certificate history at evaluation time
+    (drift-corrected when a drift model is in use) with its expanded uncertainty (coverage factor
+    ``k``). ``None`` means not known (no certificate, no monitored reading yet, no fit).
+    """
+
+    site: str
+    standard_id: str
+    ts_ns: int
+    unit: str
+    measured: float | None
+    measured_u: float | None
+    measured_ts_ns: int | None
+    reference: float | None
+    reference_expanded_u: float | None
+    k: float | None
+    tolerance_low: float | None
+    tolerance_high: float | None
+    predicted_out_of_tolerance_ns: int | None
+    calibration_due_ns: int | None
+    violations: tuple[ControlViolation, ...] = ()

@@ -1,0 +1,161 @@
+"""The record store: what a quality system must keep, never only in the TSDB (SQLite, WAL).
+
+Holds the agents and their channel catalogue, the refused payloads (dead letters), and an
+append-only audit log that SQLite triggers protect from UPDATE and DELETE. The tables of
+the features (standards and certificates, alerts) are part of the record schema too, declared in
+this room (``standards_schema``, ``alerts_schema``) and applied through :data:`MIGRATIONS`, keyed
+by feature so each applies its own steps exactly once: the record store knows no feature's code,
+only its tables.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from core.errors import StoreError
+from gateway.records.alerts_schema import ALERTS_MIGRATIONS
+from gateway.records.standards_schema import STANDARDS_MIGRATIONS
+
+T = TypeVar("T")
+
+CORE_MIGRATIONS = [
+    """
+    CREATE TABLE agents (
+        site TEXT NOT NULL, agent TEXT NOT NULL, state TEXT NOT NULL, version TEXT,
+        since_ns INTEGER NOT NULL, last_seen_ns INTEGER NOT NULL, clock TEXT NOT NULL DEFAULT '{}',
+        reason TEXT,
+        PRIMARY KEY (site, agent)
+    );
+    CREATE TABLE channels (
+        site TEXT NOT NULL, agent TEXT NOT NULL, instrument TEXT NOT NULL, channel TEXT NOT NULL,
+        protocol TEXT NOT NULL, unit TEXT NOT NULL, interval_s REAL NOT NULL,
+        tags TEXT NOT NULL DEFAULT '{}', identity TEXT NOT NULL DEFAULT '{}',
+        updated_ns INTEGER NOT NULL,
+        PRIMARY KEY (site, agent, instrument, channel)
+    );
+    CREATE TABLE instrument_states (
+        site TEXT NOT NULL, agent TEXT NOT NULL, instrument TEXT NOT NULL, state TEXT NOT NULL,
+        since_ns INTEGER NOT NULL, reason TEXT,
+        PRIMARY KEY (site, agent, instrument)
+    );
+    CREATE TABLE deadletters (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ns INTEGER NOT NULL, topic TEXT NOT NULL,
+        reason TEXT NOT NULL, payload_bytes INTEGER NOT NULL, payload BLOB NOT NULL
+    );
+    CREATE TABLE audit_log (
+        id INTEGER PRIMARY KEY AUTOINCREMENT, ts_ns INTEGER NOT NULL, actor TEXT NOT NULL,
+        action TEXT NOT NULL, subject TEXT NOT NULL, details TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    """,
+]
+
+MIGRATIONS: dict[str, list[str]] = {
+    "core": CORE_MIGRATIONS,
+    "standards": STANDARDS_MIGRATIONS,
+    "alerts": ALERTS_MIGRATIONS,
+}
+"""Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
+
+
+class RecordStore:
+    """Async face over the record database; one thread owns the connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")
+        self._db: sqlite3.Connection | None = None
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn(connection)`` on the record store's thread."""
+
+        def call() -> T:
+            if self._db is None:
+                raise StoreError(f"record store {self.path}: not open")
+            try:
+                return fn(self._db)
+            except sqlite3.Error as exc:
+                if self._db.in_transaction:
+                    self._db.execute("ROLLBACK")
+                raise StoreError(f"record store {self.path}: {exc}") from exc
+
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def open(self) -> None:
+        """Open or create the database and apply pending migrations."""
+
+        def open_db() -> None:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute("PRAGMA foreign_keys=ON")
+                db.execute(
+                    "CREATE TABLE IF NOT EXISTS migrations (feature TEXT NOT NULL, step INTEGER "
+                    "NOT NULL, applied_ns INTEGER NOT NULL, PRIMARY KEY (feature, step))"
+                )
+                for feature, steps in MIGRATIONS.items():
+                    done = {
+                        r[0]
+                        for r in db.execute(
+                            "SELECT step FROM migrations WHERE feature=?", (feature,)
+                        )
+                    }
+                    for step, script in enumerate(steps):
+                        if step in done:
+                            continue
+                        db.executescript(f"BEGIN; {script}; COMMIT;")
+                        db.execute(
+                            "INSERT INTO migrations VALUES (?, ?, ?)",
+                            (feature, step, time.time_ns()),
+                        )
+            except (sqlite3.Error, OSError) as exc:
+                raise StoreError(f"record store {self.path}: cannot open: {exc}") from exc
+            self._db = db
+
+        await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
+
+    async def close(self) -> None:
+        """Close the database."""
+        if self._db is not None:
+            db, self._db = self._db, None
+            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+        self._executor.shutdown(wait=True)
+
+    async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read query, as dicts of column → value."""
+
+        def run(db: sqlite3.Connection) -> list[dict[str, Any]]:
+            cursor = db.execute(sql, params)
+            names = [d[0] for d in cursor.description or ()]
+            return [dict(zip(names, row, strict=True)) for row in cursor]
+
+        return await self.run(run)
+
+    async def audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
+        """Append one entry to the audit log."""
+
+        def run(db: sqlite3.Connection) -> None:
+            db.execute(
+                "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
+                (
+                    time.time_ns(),
+                    actor,
+                    action,
+                    subject,
+                    json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
+                ),
+            )
+
+        await self.run(run)

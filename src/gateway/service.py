@@ -1,0 +1,241 @@
+"""The gateway process: MQTT ingest → spool → store, records, self-metrics, status."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING
+
+from core.logs import log_event
+from core.mqtt import MqttLink
+from core.spool import Spool
+from edge_agent import __version__
+from edge_agent.wire import Topics
+from gateway.api.context import ApiContext
+from gateway.config import GatewayConfig
+from gateway.ingest.events import EventHub
+from gateway.ingest.ingest import Ingest
+from gateway.metrics import GatewayMetrics
+from gateway.records.store import RecordStore
+from gateway.tsdb.factory import build_store
+from gateway.tsdb.store import Store
+from gateway.tsdb.writer import Writer
+
+if TYPE_CHECKING:
+    from gateway.alerts.engine import AlertEngine
+    from gateway.api.app import EmbeddedServer
+    from gateway.api.views import LimitsProvider
+    from gateway.standards.service import StandardsService
+
+log = logging.getLogger("etalon.gateway")
+
+SHUTDOWN_GRACE_S = 5.0
+"""On a clean stop, how long the gateway keeps writing what it has spooled."""
+
+
+class Gateway:
+    """One gateway process. ``await run(stop)`` until ``stop`` is set."""
+
+    def __init__(self, config: GatewayConfig, store: Store | None = None) -> None:
+        self.config = config
+        self.metrics = GatewayMetrics()
+        self.topics = Topics(config.mqtt.topic_prefix)
+        self.store = store or build_store(config.store)
+        self.spool = Spool(config.spool, "gateway")
+        self.records = RecordStore(config.records.path)
+        self.started = asyncio.Event()
+        self.ingest: Ingest | None = None
+        self.hub = EventHub()
+        self.api_url: str | None = None
+        self.api_context: ApiContext | None = None
+        self.standards: StandardsService | None = None
+        self.limits: LimitsProvider | None = None
+        """The channel limits the dashboard draws (the alert rules' when alerts run)."""
+        self.alerts: AlertEngine | None = None
+
+    def _status(self, state: str, reason: str | None) -> bytes:
+        return json.dumps(
+            {
+                "schema": 1,
+                "state": state,
+                "site": self.config.site,
+                "gateway": self.config.id,
+                "version": __version__,
+                "ts": time.time_ns(),
+                "reason": reason,
+            }
+        ).encode()
+
+    def sample_metrics(self, link: MqttLink | None) -> dict[str, int | float]:
+        """Refresh gauges and return every self-metric."""
+        m = self.metrics
+        m.spool_depth, m.spool_bytes = self.spool.depth, self.spool.bytes
+        if link is not None:
+            m.mqtt_connected = int(link.connected.is_set())
+            m.mqtt_reconnects = link.reconnects
+        return m.snapshot()
+
+    async def _metrics_loop(self, link: MqttLink) -> None:
+        tags = {"site": self.config.site, "gateway": self.config.id}
+        while True:
+            await asyncio.sleep(self.config.metrics_interval_s)
+            await self._emit_metrics(link, tags)
+
+    async def _emit_metrics(self, link: MqttLink, tags: dict[str, str]) -> None:
+        values = self.sample_metrics(link)
+        ts = time.time_ns()
+        entry = {
+            "kind": "metrics",
+            "measurement": "etalon_gateway",
+            "tags": tags,
+            "ts": ts,
+            "values": values,
+        }
+        await self.spool.append([json.dumps(entry, separators=(",", ":")).encode()])
+        if link.connected.is_set():
+            body = {"schema": 1, "kind": "gateway", **tags, "ts": ts, "metrics": values}
+            link.publish(
+                self.topics.gateway(self.config.site, self.config.id, "metrics"),
+                json.dumps(body).encode(),
+                retain=True,
+            )
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run until ``stop`` is set."""
+        cfg = self.config
+        status_topic = self.topics.gateway(cfg.site, cfg.id, "status")
+        link = MqttLink(
+            cfg.mqtt,
+            f"etalon-gateway-{cfg.site}-{cfg.id}",
+            manual_ack=True,
+            will=(status_topic, self._status("offline", "connection lost")),
+        )
+        try:
+            ingest, writer = await self._start(link, status_topic)
+        except BaseException:  # refused, or a stop during start-up (core.signals cancels it)
+            await link.stop()
+            await self._close()
+            raise
+        log_event(
+            log,
+            logging.INFO,
+            "gateway started",
+            site=cfg.site,
+            gateway=cfg.id,
+            store=self.store.name,
+            spooled=self.spool.depth,
+        )
+        drained = False
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(ingest.run(), name="ingest"),
+                    group.create_task(writer.run(), name="writer"),
+                    group.create_task(self._metrics_loop(link), name="metrics"),
+                ]
+                if cfg.standards is not None and cfg.standards.analytics:
+                    from gateway.standards.service import StandardsService
+
+                    self.standards = StandardsService(
+                        cfg, self.records, self.spool, self.hub, self.metrics
+                    )
+                    tasks.append(group.create_task(self.standards.run(), name="standards"))
+                if self.alerts is not None:
+                    tasks.append(group.create_task(self.alerts.run(), name="alerts"))
+                server = await self._start_api(group)
+                self.started.set()
+                await stop.wait()
+                if server is not None:
+                    server.should_exit = True
+                # Stop taking messages first: what is not yet acknowledged is redelivered later.
+                with contextlib.suppress(Exception):
+                    link.publish(status_topic, self._status("offline", "shutdown"), retain=True)
+                    await asyncio.sleep(0.05)
+                await link.stop()
+                tasks[0].cancel()
+                if self.alerts is not None:
+                    await self.alerts.close()  # evaluates what ingest handed over, writes it
+                await self._emit_metrics(link, {"site": cfg.site, "gateway": cfg.id})
+                drained = await writer.drain(SHUTDOWN_GRACE_S)
+                for task in tasks[1:]:
+                    task.cancel()
+        finally:
+            await link.stop()
+            await self._close()
+            final = self.sample_metrics(None) | {"drained": drained}
+            log_event(log, logging.INFO, "gateway stopped", **final)
+
+    async def _start(self, link: MqttLink, status_topic: str) -> tuple[Ingest, Writer]:
+        """Open the records, spool and store, then connect: everything before ingest runs."""
+        cfg = self.config
+        await self.records.open()
+        await self.spool.open()
+        try:
+            await self.store.open()
+        except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
+            log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
+        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
+        self.ingest = ingest
+        await ingest.load_known_agents()
+        for topic in ingest.subscriptions():
+            link.subscribe(topic, qos=1)
+
+        def announce(_session_present: bool) -> None:
+            link.publish(status_topic, self._status("online", None), retain=True)
+
+        link.on_connected.append(announce)
+        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        if cfg.standards is not None and cfg.standards.analytics:
+            # numpy and scipy take seconds to import: before ingest starts, not during it.
+            import gateway.standards.service  # noqa: F401
+        if cfg.alerts is not None:
+            from gateway.alerts.engine import AlertEngine
+
+            self.alerts = AlertEngine(
+                cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+            )
+            from gateway.api.alerts import RuleLimits
+            from gateway.api.views import ConfigLimits
+
+            self.limits = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
+            await self.alerts.open()
+        await link.start()
+        return ingest, writer
+
+    async def _start_api(self, group: asyncio.TaskGroup) -> EmbeddedServer | None:
+        """Serve the HTTP API if configured; returns the server (None if not)."""
+        api = self.config.api
+        if api is None:
+            return None
+        from gateway.api.app import build_server, create_app
+
+        self.api_context = ApiContext(
+            self.config,
+            self.records,
+            self.metrics,
+            self.hub,
+            alerts=self.alerts,
+            standards=self.standards,
+            limits=self.limits,
+        )
+        server = build_server(create_app(self.api_context), api.host, api.port, api.tls)
+        group.create_task(server.serve(), name="api")
+        while not server.started:
+            if server.should_exit:
+                raise OSError(f"API cannot listen on {api.host}:{api.port}")
+            await asyncio.sleep(0.02)
+        host, port = server.servers[0].sockets[0].getsockname()[:2]
+        self.api_url = f"{'https' if api.tls else 'http'}://{host}:{port}"
+        log_event(log, logging.INFO, "api listening", url=self.api_url)
+        return server
+
+    async def _close(self) -> None:
+        if self.alerts is not None:
+            with contextlib.suppress(Exception):
+                await self.alerts.close()
+        for close in (self.store.close, self.spool.close, self.records.close):
+            with contextlib.suppress(Exception):
+                await close()

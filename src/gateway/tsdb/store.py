@@ -1,0 +1,83 @@
+"""The store contract, and the line-protocol base both InfluxDB paths share.
+
+``write(items)`` writes everything or raises :class:`StoreError` (the caller retries the same
+items later; writes are idempotent because series and timestamps are fixed at the agent).
+Points the store itself refuses are not retried forever: the batch is bisected until the refused
+lines are isolated, the rest is written, and the refused ones come back in ``WriteResult.rejected``
+with the store's reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from core.errors import StoreRejected
+from gateway.tsdb.line_protocol import LineError
+from gateway.tsdb.points import LineBuilder, Writable
+
+
+@dataclass
+class WriteResult:
+    """How many points were written, and which were refused and why."""
+
+    written: int = 0
+    rejected: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Store(Protocol):
+    """A time-series store."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Prepare (create tables/database); may raise StoreError if unreachable."""
+        ...
+
+    async def write(self, items: Sequence[Writable]) -> WriteResult:
+        """Write all items or raise StoreError."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections."""
+        ...
+
+
+class LineProtocolStore:
+    """Base of the InfluxDB stores: build lines, post them, bisect refusals."""
+
+    name = "line-protocol"
+
+    def __init__(self) -> None:
+        self.builder = LineBuilder()
+
+    async def _post(self, body: str) -> None:
+        """Send newline-joined lines; raise StoreRejected or StoreError."""
+        raise NotImplementedError
+
+    async def write(self, items: Sequence[Writable]) -> WriteResult:
+        """See the module doc."""
+        result = WriteResult()
+        lines: list[str] = []
+        for item in items:
+            try:
+                lines.extend(self.builder.lines(item))
+            except LineError as exc:
+                result.rejected.append((repr(item)[:200], f"cannot build line protocol: {exc}"))
+        if lines:
+            await self._write_lines(lines, result)
+        return result
+
+    async def _write_lines(self, lines: list[str], result: WriteResult) -> None:
+        try:
+            await self._post("\n".join(lines))
+        except StoreRejected as exc:
+            if len(lines) == 1:
+                result.rejected.append((lines[0], str(exc)))
+                return
+            middle = len(lines) // 2
+            await self._write_lines(lines[:middle], result)
+            await self._write_lines(lines[middle:], result)
+            return
+        result.written += len(lines)

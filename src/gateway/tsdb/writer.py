@@ -1,0 +1,196 @@
+"""Gateway spool → store: batches, retry with backoff while the store is down.
+
+An entry leaves the spool only when the store accepted it. A store that is down is retried with
+capped, jittered backoff, logged once when it goes and once when it is back. Points the store
+refuses (after bisection isolated them) are recorded as dead letters and counted; the rest of
+the batch is written and the writer goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+import orjson
+
+from core.backoff import BackoffTimer
+from core.errors import StoreError
+from core.logs import log_event
+from core.spool import Entry, Spool
+from gateway.metrics import GatewayMetrics
+from gateway.records.store import RecordStore
+from gateway.tsdb.config import WriteConfig
+from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.store import Store
+
+log = logging.getLogger("etalon.gateway")
+
+ENTRIES_PER_READ = 256
+
+
+@dataclass
+class _Batch:
+    first_id: int
+    last_id: int
+    items: list[Writable]
+    points: int
+
+
+def decode_entry(data: bytes) -> Writable:
+    """A gateway spool entry back into something a store writes."""
+    body = orjson.loads(data)
+    if "readings" in body:
+        return ReadingsBatch(body["site"], body["agent"], body["readings"])
+    return MetricsSample(body["measurement"], body["tags"], int(body["ts"]), body["values"])
+
+
+def _points(item: Writable) -> int:
+    return len(item.readings) if isinstance(item, ReadingsBatch) else len(item.values)
+
+
+class Writer:
+    """See the module doc."""
+
+    def __init__(
+        self,
+        spool: Spool,
+        store: Store,
+        config: WriteConfig,
+        metrics: GatewayMetrics,
+        records: RecordStore,
+    ) -> None:
+        self.spool = spool
+        self.store = store
+        self.config = config
+        self.metrics = metrics
+        self.records = records
+        self.store_up: bool | None = None
+
+    async def _collect(self, entries: list[Entry]) -> _Batch:
+        items: list[Writable] = []
+        points = 0
+        last_id = entries[0].id
+        for entry in entries:
+            try:
+                item = decode_entry(entry.data)
+            except (ValueError, KeyError, TypeError) as exc:
+                await self._record_rejected(f"spool entry {entry.id}", f"corrupt entry: {exc}")
+                last_id = entry.id
+                continue
+            if items and points + _points(item) > self.config.batch_max_lines:
+                break
+            items.append(item)
+            points += _points(item)
+            last_id = entry.id
+        return _Batch(entries[0].id, last_id, items, points)
+
+    async def _next_batch(self, after_id: int) -> _Batch:
+        while True:
+            self.spool.changed.clear()
+            entries = await self.spool.read(after_id, ENTRIES_PER_READ)
+            if not entries:
+                await self.spool.changed.wait()
+                continue
+            batch = await self._collect(entries)
+            full = batch.points >= self.config.batch_max_lines or len(entries) == ENTRIES_PER_READ
+            if not full and self.config.batch_max_delay_ms:
+                # A partial batch waits at most the configured delay for more.
+                await asyncio.sleep(self.config.batch_max_delay_ms / 1000)
+                entries = await self.spool.read(after_id, ENTRIES_PER_READ)
+                batch = await self._collect(entries)
+            return batch
+
+    async def run(self) -> None:
+        """Write until cancelled, with up to ``concurrency`` batches in flight.
+
+        Batches are taken from the spool in id order; each leaves the spool when its own write
+        succeeded, whatever the order they finish in (writes are idempotent)."""
+        slots = asyncio.Semaphore(self.config.concurrency)
+        cursor = 0
+        async with asyncio.TaskGroup() as group:
+            while True:
+                await slots.acquire()
+                try:
+                    batch = await self._next_batch(cursor)
+                except BaseException:
+                    slots.release()
+                    raise
+                cursor = batch.last_id
+                group.create_task(self._write(batch, slots))
+
+    async def _write(self, batch: _Batch, slots: asyncio.Semaphore) -> None:
+        try:
+            backoff = BackoffTimer(self.config.retry)
+            while True:
+                started = time.perf_counter()
+                try:
+                    result = await self.store.write(batch.items) if batch.items else None
+                except StoreError as exc:
+                    self.metrics.write_errors += 1
+                    self._set_up(False, str(exc))
+                    await asyncio.sleep(backoff.next_delay())
+                    continue
+                break
+            self._set_up(True, None)
+            latency = (time.perf_counter() - started) * 1000
+            self.metrics.write_latency_ms = latency
+            self.metrics.write_latency_ms_max = max(self.metrics.write_latency_ms_max, latency)
+            if result is not None:
+                self.metrics.written += result.written
+                self.metrics.readings_written += sum(
+                    len(i.readings) for i in batch.items if isinstance(i, ReadingsBatch)
+                ) - len(result.rejected)
+                self.metrics.write_batches += 1
+                for point, reason in result.rejected:
+                    self.metrics.write_rejected += 1
+                    await self._record_rejected(point, reason)
+            await self.spool.ack(batch.first_id, batch.last_id)
+        finally:
+            slots.release()
+
+    def _set_up(self, up: bool, reason: str | None) -> None:
+        self.metrics.store_up = int(up)
+        if self.store_up == up:
+            return
+        if up:
+            if self.store_up is False:
+                log_event(log, logging.INFO, "store recovered", store=self.store.name)
+        else:
+            log_event(
+                log,
+                logging.WARNING,
+                "store unavailable, retrying",
+                store=self.store.name,
+                reason=reason,
+            )
+        self.store_up = up
+
+    async def _record_rejected(self, point: str, reason: str) -> None:
+        log_event(log, logging.ERROR, "store refused point", reason=reason, point=point[:200])
+        await self.records.run(
+            lambda db: db.execute(
+                "INSERT INTO deadletters(ts_ns, topic, reason, payload_bytes, payload) "
+                "VALUES (?,?,?,?,?)",
+                (
+                    time.time_ns(),
+                    f"store:{self.store.name}",
+                    reason,
+                    len(point),
+                    point.encode()[:65536],
+                ),
+            )
+        )
+
+    async def drain(self, timeout_s: float) -> bool:
+        """Wait up to ``timeout_s`` for the spool to empty; True if it did."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self.spool.depth and loop.time() < deadline:
+            self.spool.changed.clear()
+            try:
+                await asyncio.wait_for(self.spool.changed.wait(), deadline - loop.time())
+            except TimeoutError:
+                break
+        return self.spool.depth == 0

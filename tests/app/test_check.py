@@ -1,0 +1,125 @@
+"""Config errors a person can act on, the examples in config/, the registry, the schemas."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from app.cli import check_main, load_any, schemas
+from tests.support.processes import child_env, etalon_command
+
+REPO = Path(__file__).resolve().parents[2]
+CASES = REPO / "tests" / "cases" / "config"
+EXAMPLE_ENV = {
+    "ETALON_MQTT_PASSWORD": "x",
+    "ETALON_INFLUX_TOKEN": "x",
+    "ETALON_INFLUX_PASSWORD": "x",
+    "ETALON_TOKEN_WALL": "wall-screen-token-0123456789",
+    "ETALON_TOKEN_OPS": "ops-desk-token-0123456789",
+    "ETALON_TOKEN_QM": "quality-manager-token-0123456789",
+    "ETALON_SMTP_PASSWORD": "x",
+    "ETALON_WEBHOOK_SECRET": "x",
+    "ETALON_API_TOKEN_VIEWER": "example-viewer-token",
+    "ETALON_API_TOKEN_OPERATOR": "example-operator-token",
+    "ETALON_API_TOKEN_ADMIN": "example-admin-token",
+}
+
+
+@pytest.mark.parametrize("case", sorted(p.stem for p in CASES.glob("*.yaml")))
+def test_each_kind_of_mistake_names_file_line_field_and_reason(
+    case: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = CASES / f"{case}.yaml"
+    assert check_main([path], "en") == 1
+    err = capsys.readouterr().err
+    for expected in (CASES / f"{case}.expected").read_text().splitlines():
+        assert expected.format(file=path) in err, err
+
+
+def test_check_exit_status_and_output_from_the_command_line(tmp_path: Path) -> None:
+    good = REPO / "config" / "agent-sim.yaml"
+    bad = CASES / "unknown_key.yaml"
+    ok = subprocess.run(
+        etalon_command("check", str(good)),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert f"{good}: OK (agent config)" in ok.stdout
+    mixed = subprocess.run(
+        etalon_command("--lang", "vi", "check", str(good), str(bad)),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert mixed.returncode == 1
+    assert "hợp lệ" in mixed.stdout
+    assert "Extra inputs are not permitted" in mixed.stderr
+    assert "1 trên 2 tệp không hợp lệ" in mixed.stderr
+    # The long-running commands refuse a bad config the same way, with exit status 1.
+    agent = subprocess.run(
+        etalon_command("agent", "-c", str(bad)),
+        capture_output=True,
+        text=True,
+        env=child_env(),
+        timeout=60,
+    )
+    assert agent.returncode == 1
+    assert "intervall: Extra inputs are not permitted" in agent.stderr
+
+
+EXAMPLES = sorted((REPO / "config").glob("*.yaml"))
+
+
+EXAMPLE_PKI = "/etc/etalon/pki/"
+
+
+def with_example_pki(path: Path, tmp: Path) -> Path:
+    """An example that names files in /etc/etalon/pki/, moved to a PKI that `etalon pki` makes
+    in ``tmp`` for the example's site and ids: its file names are the ones `etalon pki` writes."""
+    from core import pki
+
+    directory = tmp / "pki"
+    pki.init_ca(directory)
+    pki.issue_server(directory, "api", ["gateway.lab.example"])
+    pki.issue_gateway(directory, "hanoi", "gw-1")
+    pki.issue_agent(directory, "hanoi", "sim-bench")
+    moved = tmp / path.name
+    moved.write_text(path.read_text().replace(EXAMPLE_PKI, f"{directory}/"))
+    return moved
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_config_is_valid(
+    path: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for key, value in EXAMPLE_ENV.items():
+        monkeypatch.setenv(key, value)
+    if EXAMPLE_PKI in path.read_text():
+        path = with_example_pki(path, tmp_path)
+    load_any(path)
+
+
+def test_demo_example_is_the_embedded_default() -> None:
+    from app.demo.config import default_config_text
+
+    assert (REPO / "config" / "demo.yaml").read_text() == default_config_text()
+
+
+def test_published_schemas_match_the_models() -> None:
+    published = REPO / "docs" / "schemas"
+    generated = schemas()
+    assert sorted(p.name for p in published.glob("*.json")) == sorted(
+        f"{name}.schema.json" for name in generated
+    )
+    for name, schema in generated.items():
+        on_disk = json.loads((published / f"{name}.schema.json").read_text())
+        assert on_disk == schema, (
+            f"docs/schemas/{name}.schema.json is stale: run `etalon schema --out docs/schemas`"
+        )

@@ -1,0 +1,339 @@
+"""The OPC UA driver against the simulated server: polling, units, status codes, subscriptions."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from asyncua import ua
+
+from core.errors import NotConnected
+from drivers.opcua.config import OpcUaInstrument
+from drivers.opcua.driver import OpcUaDriver
+from drivers.reading import Quality, Reading
+from drivers.sim.opcua_server import OpcUaSimulator
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+Config = Callable[..., OpcUaInstrument]
+Build = Callable[[OpcUaInstrument], OpcUaDriver]
+
+CHAMBER = [
+    {"name": "temperature", "node": "ns=2;s=ClimateChamber.Temperature"},
+    {"name": "humidity", "node": "nsu=urn:etalon:sim;s=ClimateChamber.Humidity"},
+    {"name": "pressure", "browse_path": ["ClimateChamber", "Pressure"]},
+    {"name": "zener", "browse_path": ["2:ReferenceStandards", "2:Zener10V", "2:Voltage"]},
+]
+TRUTH_TOLERANCE = {"temperature": 0.2, "humidity": 2.0, "pressure": 0.3, "zener": 2e-6}
+PATHS = {
+    "temperature": "ClimateChamber.Temperature",
+    "humidity": "ClimateChamber.Humidity",
+    "pressure": "ClimateChamber.Pressure",
+    "zener": "ReferenceStandards.Zener10V.Voltage",
+}
+
+
+def _is_update_time(sim: OpcUaSimulator, ts_ns: int) -> bool:
+    """Whether a timestamp is one the simulator stamped a value with (to the µs)."""
+    return any(abs(ts_ns - t) <= 1_000 for t in sim.update_times)
+
+
+async def test_polling_returns_values_units_and_source_timestamps(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(ua_server.endpoint, CHAMBER)
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await driver.read(config.channels)
+    assert [r.channel for r in readings] == [c["name"] for c in CHAMBER]
+    assert [r.unit for r in readings] == ["°C", "%rh", "hPa", "V"]  # from EngineeringUnits
+    for reading in readings:
+        assert reading.quality is Quality.GOOD, reading.reason
+        assert _is_update_time(ua_server, reading.ts_ns), "stamped with the source timestamp"
+        truth = ua_server.true_value(PATHS[reading.channel], reading.ts_ns)
+        assert reading.value == pytest.approx(truth, abs=TRUTH_TOLERANCE[reading.channel])
+
+
+async def test_identification_of_the_server(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    driver = ua_drivers(ua_config(ua_server.endpoint, CHAMBER[:1]))
+    await driver.connect()
+    identity = driver.describe()
+    assert identity["manufacturer"] == "FreeOpcUa"
+    assert identity["application_uri"] == "urn:etalon:sim:server"
+    assert identity["endpoint"] == ua_server.endpoint
+    assert identity["security"] == "None"
+    assert "firmware" in identity
+
+
+async def test_agent_timestamps_are_request_midpoints(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(ua_server.endpoint, CHAMBER[:1], timestamps="agent")
+    driver = ua_drivers(config)
+    await driver.connect()
+    before = driver.clock.now_ns()
+    (reading,) = await driver.read(config.channels)
+    assert before <= reading.ts_ns <= driver.clock.now_ns()
+
+
+async def test_a_unit_that_contradicts_the_node_makes_bad_readings(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(
+        ua_server.endpoint,
+        [
+            {"name": "right", "node": "ns=2;s=ClimateChamber.Temperature", "unit": "°C"},
+            {"name": "wrong", "node": "ns=2;s=ClimateChamber.Temperature", "unit": "K"},
+        ],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    right, wrong = await driver.read(config.channels)
+    assert right.quality is Quality.GOOD
+    assert wrong.quality is Quality.BAD
+    assert wrong.reason == (
+        "unit mismatch: the node's EngineeringUnits say '°C', the channel says 'K'"
+    )
+
+
+async def test_status_codes_become_quality(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    path = "ReferenceStandards.Resistor10k.Resistance"
+    config = ua_config(ua_server.endpoint, [{"name": "r", "node": f"ns=2;s={path}"}])
+    driver = ua_drivers(config)
+    await driver.connect()
+    try:
+        ua_server.set_status(path, ua.StatusCodes.BadSensorFailure)
+        await asyncio.sleep(0.25)
+        (bad,) = await driver.read(config.channels)
+        assert bad.quality is Quality.BAD
+        assert bad.reason == "BadSensorFailure"
+        assert bad.value is None
+
+        ua_server.set_status(path, ua.StatusCodes.UncertainLastUsableValue)
+        await asyncio.sleep(0.25)
+        (doubtful,) = await driver.read(config.channels)
+        assert doubtful.quality is Quality.UNCERTAIN
+        assert doubtful.reason == "UncertainLastUsableValue"
+        assert doubtful.value == pytest.approx(10_000, rel=1e-5)
+    finally:
+        ua_server.set_status(path, None)
+    await asyncio.sleep(0.25)
+    (good,) = await driver.read(config.channels)
+    assert good.quality is Quality.GOOD
+
+
+async def test_a_node_that_disappears_spoils_only_its_channel(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    path = "ReferenceStandards.Rubidium10M.Frequency"
+    config = ua_config(
+        ua_server.endpoint,
+        [CHAMBER[0], {"name": "rb", "node": f"ns=2;s={path}"}],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    await ua_server.remove_node(path)
+    try:
+        temperature, frequency = await driver.read(config.channels)
+        assert temperature.quality is Quality.GOOD
+        assert frequency.quality is Quality.BAD
+        assert frequency.reason == "BadNodeIdUnknown"
+    finally:
+        await ua_server.restore_node(path)
+    await asyncio.sleep(0.25)
+    _, frequency = await driver.read(config.channels)
+    assert frequency.quality is Quality.GOOD
+    assert frequency.value == pytest.approx(10e6, rel=1e-9)
+
+
+async def test_a_browse_path_that_leads_nowhere_is_reported(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(
+        ua_server.endpoint,
+        [CHAMBER[0], {"name": "ghost", "browse_path": ["ClimateChamber", "Ghost"]}],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    temperature, ghost = await driver.read(config.channels)
+    assert temperature.quality is Quality.GOOD
+    assert ghost.quality is Quality.BAD
+    assert ghost.reason == "browse path ClimateChamber/Ghost not found (BadNoMatch)"
+
+
+async def test_batched_reads_of_many_nodes_in_chunks(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    channels = [{"name": f"item{i}", "node": f"ns=2;s=Bulk.Item{i:04d}"} for i in range(50)]
+    config = ua_config(ua_server.endpoint, channels, max_nodes_per_read=16)
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await driver.read(config.channels)
+    assert [r.channel for r in readings] == [c["name"] for c in channels]
+    assert all(r.quality is Quality.GOOD and r.unit == "V" for r in readings)
+    assert all(r.value == pytest.approx(10, abs=2e-3) for r in readings)
+
+
+# -- subscriptions ---------------------------------------------------------------------------
+
+
+async def _collect(driver: OpcUaDriver, seconds: float) -> list[Reading]:
+    readings: list[Reading] = []
+
+    async def consume() -> None:
+        async for batch in driver.stream():
+            readings.extend(batch)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(seconds)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return readings
+
+
+def _subscribed(name: str, path: str, **extra: Any) -> dict[str, Any]:
+    return {"name": name, "node": f"ns=2;s={path}", "mode": "subscribe", "interval_s": 0.1, **extra}
+
+
+async def test_subscription_delivers_each_value_once_with_its_source_timestamp(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(
+        ua_server.endpoint,
+        [_subscribed("zener", PATHS["zener"]), CHAMBER[0]],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    assert driver.streamed_channels() == frozenset({"zener"})
+    readings = await _collect(driver, 1.0)
+    assert 7 <= len(readings) <= 13  # one per 0.1 s update of the server
+    stamps = [r.ts_ns for r in readings]
+    assert stamps == sorted(set(stamps)), "no value twice, in order"
+    for reading in readings:
+        assert reading.channel == "zener"
+        assert reading.unit == "V"
+        assert reading.quality is Quality.GOOD
+        assert _is_update_time(ua_server, reading.ts_ns)
+        truth = ua_server.true_value(PATHS["zener"], reading.ts_ns)
+        assert reading.value == pytest.approx(truth, abs=2e-6)
+
+
+async def test_absolute_deadband_filters_small_changes(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(
+        ua_server.endpoint,
+        [
+            # The Zener's 0.2 µV noise never moves it by 1 mV: only the first value comes.
+            _subscribed("coarse", PATHS["zener"], deadband={"kind": "absolute", "value": 1e-3}),
+            _subscribed("fine", PATHS["zener"], deadband={"kind": "absolute", "value": 1e-9}),
+        ],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await _collect(driver, 1.0)
+    coarse = [r for r in readings if r.channel == "coarse"]
+    fine = [r for r in readings if r.channel == "fine"]
+    assert len(coarse) == 1
+    assert len(fine) >= 7
+
+
+async def test_percent_deadband_is_a_share_of_the_eu_range(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    # Chamber temperature: EURange -40…180 °C; 1 % is 2.2 K, far above its 20 mK noise.
+    config = ua_config(
+        ua_server.endpoint,
+        [
+            _subscribed("wide", PATHS["temperature"], deadband={"kind": "percent", "value": 1}),
+            _subscribed("none", PATHS["temperature"], deadband={"kind": "percent", "value": 0}),
+        ],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await _collect(driver, 1.0)
+    assert len([r for r in readings if r.channel == "wide"]) == 1
+    assert len([r for r in readings if r.channel == "none"]) >= 7
+
+
+async def test_a_monitored_item_the_server_refuses_is_reported_once(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(
+        ua_server.endpoint,
+        [_subscribed("ghost", "No.Such.Node"), _subscribed("zener", PATHS["zener"])],
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await _collect(driver, 0.5)
+    ghosts = [r for r in readings if r.channel == "ghost"]
+    assert len(ghosts) == 1
+    assert ghosts[0].quality is Quality.BAD
+    assert ghosts[0].reason == "monitored item refused: BadNodeIdUnknown"
+    assert any(r.channel == "zener" and r.quality is Quality.GOOD for r in readings)
+
+
+async def test_status_change_reaches_subscribers(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    path = "ReferenceStandards.Zener10V.Temperature"
+    config = ua_config(ua_server.endpoint, [_subscribed("t", path)])
+    driver = ua_drivers(config)
+    await driver.connect()
+    ua_server.set_status(path, ua.StatusCodes.BadOutOfService)
+    try:
+        readings = await _collect(driver, 0.6)
+    finally:
+        ua_server.set_status(path, None)
+    assert any(r.quality is Quality.BAD and r.reason == "BadOutOfService" for r in readings)
+
+
+async def test_network_loss_is_a_gap_then_an_error(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+) -> None:
+    config = ua_config(
+        ua_server.endpoint, [_subscribed("zener", PATHS["zener"]), CHAMBER[0]], timeout_s=1.0
+    )
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings: list[Reading] = []
+    ended: list[BaseException] = []
+
+    async def consume() -> None:
+        try:
+            async for batch in driver.stream():
+                readings.extend(batch)
+        except NotConnected as exc:
+            ended.append(exc)
+
+    task = asyncio.create_task(consume())
+    await asyncio.sleep(0.5)
+    ua_server.freeze()  # sockets stay open, nothing answers: a cut cable
+    frozen_at = driver.clock.now_ns()
+    try:
+        await asyncio.wait_for(task, 6.0)
+    finally:
+        ua_server.thaw()
+    assert ended, "the stream ends with NotConnected"
+    gap = [r for r in readings if r.quality is Quality.BAD]
+    assert len(gap) == 1
+    assert gap[0].reason is not None
+    assert "no values until reconnected" in gap[0].reason
+    good = [r for r in readings if r.quality is Quality.GOOD]
+    assert good
+    assert all(r.ts_ns <= frozen_at for r in good), "nothing invented for the outage"
+    assert all(_is_update_time(ua_server, r.ts_ns) for r in good)
+    assert gap[0].ts_ns >= max(r.ts_ns for r in good)
+    with pytest.raises(NotConnected):
+        await driver.read(config.channels)
+    await driver.close()
+    await driver.connect()  # the agent's reconnect
+    (temperature,) = await driver.read([config.channels[1]])
+    assert temperature.quality is Quality.GOOD

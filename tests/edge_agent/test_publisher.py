@@ -1,0 +1,140 @@
+"""The publisher against a real Mosquitto: at most ``window`` batches in flight while the broker
+does not acknowledge (the guard against paho's silent loss past 65,535 message ids), batches cut
+at N readings or after T ms, and a batch leaves the spool only when the broker took it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from core.mqtt import Message, MqttConfig, MqttLink
+from core.spool import Spool, SpoolConfig
+from edge_agent.config import PublishConfig
+from edge_agent.metrics import AgentMetrics
+from edge_agent.publisher import Publisher
+from tests.support.services import Mosquitto
+
+TOPIC = "etalon/v1/lab/bench/readings"
+
+
+@contextlib.contextmanager
+def frozen(broker: Mosquitto) -> Iterator[None]:
+    """The broker stopped in its tracks (SIGSTOP): it reads nothing and acknowledges nothing."""
+    assert broker.process is not None
+    os.kill(broker.process.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(broker.process.pid, signal.SIGCONT)
+
+
+@contextlib.asynccontextmanager
+async def running(
+    tmp_path: Path, broker: Mosquitto, config: PublishConfig
+) -> AsyncIterator[tuple[Publisher, Spool, AgentMetrics, list[dict[str, object]]]]:
+    """A spool, a publisher on its own connection, and a subscriber collecting the batches."""
+    mqtt = MqttConfig(host="127.0.0.1", port=broker.port, keepalive_s=30)
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "agent")
+    await spool.open()
+    received: list[dict[str, object]] = []
+
+    def collect(message: Message) -> None:
+        received.append(json.loads(message.payload))
+
+    subscriber = MqttLink(mqtt, "test-subscriber")
+    subscriber.on_message = collect
+    await subscriber.start()
+    subscriber.subscribe(TOPIC, qos=1)
+    link = MqttLink(mqtt, "test-publisher")
+    await link.start()
+    metrics = AgentMetrics()
+    publisher = Publisher(link, spool, TOPIC, "lab", "bench", config, metrics)
+    task = asyncio.create_task(publisher.run())
+    try:
+        yield publisher, spool, metrics, received
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await link.stop()
+        await subscriber.stop()
+        await spool.close()
+
+
+def entries(first: int, count: int) -> list[bytes]:
+    return [json.dumps({"n": n}).encode() for n in range(first, first + count)]
+
+
+async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 - counters have no event
+        await asyncio.sleep(0.02)
+
+
+async def test_no_more_than_the_window_in_flight_while_the_broker_is_silent(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=0, window=3)
+    async with running(tmp_path, mosquitto, config) as (publisher, spool, metrics, received):
+        await asyncio.sleep(0.5)  # the subscription is in place
+        with frozen(mosquitto):
+            await spool.append(entries(0, 1000))
+            await asyncio.sleep(1.5)
+            # Three batches went out and wait for their PUBACK; nothing more is sent, and
+            # nothing left the spool.
+            assert metrics.publish_batches == 3
+            assert len(publisher.inflight) == 3
+            assert metrics.acknowledged == 0
+            assert spool.depth == 1000
+        await until(lambda: metrics.acknowledged == 1000 and len(received) == 100)
+    assert metrics.acknowledged == 1000 and spool.depth == 0
+    # Every reading once, in order, in batches of ten.
+    numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
+    assert numbers == list(range(1000))
+    assert {len(batch["readings"]) for batch in received} == {10}  # type: ignore[arg-type]
+    assert [batch["seq"] for batch in received] == list(range(100))
+
+
+async def test_a_batch_is_cut_at_n_readings_or_after_t_ms(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=400, window=8)
+    async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
+        await asyncio.sleep(0.5)
+        # 25 at once: two full batches at once, the last 5 after waiting for more.
+        await spool.append(entries(0, 25))
+        await until(lambda: metrics.acknowledged == 25)
+        assert [len(b["readings"]) for b in received] == [10, 10, 5]  # type: ignore[arg-type]
+        # Three readings alone wait the delay for company, then go as one batch.
+        started = time.monotonic()
+        await spool.append(entries(25, 1))
+        await asyncio.sleep(0.1)
+        await spool.append(entries(26, 2))
+        await until(lambda: metrics.acknowledged == 28)
+        waited = time.monotonic() - started
+    assert [len(b["readings"]) for b in received] == [10, 10, 5, 3]  # type: ignore[arg-type]
+    assert waited >= 0.35, waited  # not one batch per reading
+    assert metrics.publish_batches == 4
+
+
+@pytest.mark.parametrize("window", [1, 2])
+async def test_the_window_holds_whatever_its_size(
+    tmp_path: Path, mosquitto: Mosquitto, window: int
+) -> None:
+    config = PublishConfig(batch_max_readings=5, batch_max_delay_ms=0, window=window)
+    async with running(tmp_path, mosquitto, config) as (publisher, spool, metrics, _received):
+        await asyncio.sleep(0.5)
+        with frozen(mosquitto):
+            await spool.append(entries(0, 100))
+            await asyncio.sleep(1.0)
+            assert len(publisher.inflight) == window == metrics.publish_batches
+        await until(lambda: metrics.acknowledged == 100)
+    assert spool.depth == 0

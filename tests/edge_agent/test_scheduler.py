@@ -1,0 +1,200 @@
+"""The per-instrument task: aligned ticks, merged reads, overruns skipped and counted, a hung
+instrument isolated, a shared bus serialised, reconnect within the backoff bound."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.backoff import Backoff, BackoffTimer
+from core.clock import SystemClock
+from drivers.reading import Quality, Reading
+from drivers.sim.inprocess import SimChannel, SimDriver, SimInstrument
+from edge_agent.metrics import AgentMetrics
+from edge_agent.scheduler import InstrumentRunner, first_tick
+
+
+def instrument(name: str, channels: list[tuple[str, float]], **extra: Any) -> SimInstrument:
+    return SimInstrument.model_validate(
+        {
+            "name": name,
+            "protocol": "sim",
+            "model": {"kind": "room"},
+            "channels": [
+                {"name": n, "quantity": "temperature", "unit": "°C", "interval_s": i}
+                for n, i in channels
+            ],
+            **extra,
+        }
+    )
+
+
+class RecordingDriver(SimDriver):
+    """The sim driver, remembering which channels each read asked for and when it ran."""
+
+    def __init__(self, config: SimInstrument) -> None:
+        super().__init__(config, SystemClock())
+        self.calls: list[tuple[float, float, list[str]]] = []
+
+    async def read(self, channels: Sequence[SimChannel]) -> list[Reading]:
+        start = time.monotonic()
+        readings = await super().read(channels)
+        self.calls.append((start, time.monotonic(), [c.name for c in channels]))
+        return readings
+
+
+async def run_for(seconds: float, *runners: InstrumentRunner) -> None:
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    await asyncio.sleep(seconds)
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def runner(
+    config: SimInstrument,
+    sink: list[Reading],
+    metrics: AgentMetrics | None = None,
+    lock: asyncio.Lock | None = None,
+    states: list[tuple[str, str | None]] | None = None,
+) -> InstrumentRunner:
+    driver = RecordingDriver(config)
+    return InstrumentRunner(
+        config,
+        driver,
+        SystemClock(),
+        sink.extend,
+        metrics or AgentMetrics(),
+        lambda _n, s, r: (states if states is not None else []).append((s, r)),
+        lock,
+    )
+
+
+def test_first_tick_is_the_next_multiple_of_the_interval() -> None:
+    assert first_tick(100.3, 1.0) == 101.0
+    assert first_tick(100.0, 0.5) == 100.5
+    assert first_tick(59.9, 60.0) == 60.0
+
+
+def test_backoff_grows_to_its_cap_with_jitter() -> None:
+    timer = BackoffTimer(Backoff(initial_s=1, max_s=8, factor=2))
+    delays = [timer.next_delay() for _ in range(6)]
+    caps = [1, 2, 4, 8, 8, 8]
+    assert all(cap / 2 <= d <= cap for d, cap in zip(delays, caps, strict=True))
+    timer.reset()
+    assert timer.next_delay() <= 1
+
+
+async def test_ticks_align_and_coinciding_channels_are_read_together() -> None:
+    readings: list[Reading] = []
+    r = runner(instrument("room", [("fast", 0.1), ("slow", 0.3)]), readings)
+    await run_for(1.25, r)
+    calls = r.driver.calls  # type: ignore[attr-defined]
+    fast = [c for c in calls if "fast" in c[2]]
+    together = [c for c in calls if c[2] == ["fast", "slow"]]
+    assert len(fast) >= 10
+    assert len(together) >= 3
+    assert all("fast" in c[2] for c in calls)  # slow never read alone: its ticks coincide
+    # Each reading lands near a wall-clock multiple of its interval.
+    for reading in readings:
+        interval_ns = 100_000_000 if reading.channel == "fast" else 300_000_000
+        assert reading.ts_ns % interval_ns < 30_000_000
+
+
+async def test_an_overrun_skips_ticks_and_counts_them() -> None:
+    readings: list[Reading] = []
+    metrics = AgentMetrics()
+    r = runner(instrument("slow-reply", [("t", 0.1)], latency_s=0.25), readings, metrics)
+    await run_for(1.5, r)
+    assert metrics.overruns >= 6
+    assert metrics.readings_skipped == metrics.overruns  # one channel
+    starts = [c[0] for c in r.driver.calls]  # type: ignore[attr-defined]
+    assert all(b - a >= 0.25 for a, b in itertools.pairwise(starts))  # never queued back to back
+
+
+async def test_a_hung_instrument_does_not_delay_a_healthy_one() -> None:
+    healthy: list[Reading] = []
+    sick: list[Reading] = []
+    metrics = AgentMetrics()
+    states: list[tuple[str, str | None]] = []
+    ok = runner(instrument("ok", [("t", 0.1)]), healthy)
+    hung = runner(
+        instrument(
+            "hung",
+            [("t", 0.1)],
+            timeout_s=0.3,
+            faults={"hang": True},
+            reconnect={"initial_s": 0.1, "max_s": 0.2},
+        ),
+        sick,
+        metrics,
+        states=states,
+    )
+    await run_for(2.0, ok, hung)
+    stamps = [r.ts_ns for r in healthy]
+    assert len(stamps) >= 18
+    assert max(b - a for a, b in itertools.pairwise(stamps)) < 150_000_000
+    assert sick and all(r.quality is Quality.BAD for r in sick)
+    assert sick[0].reason == "no reply within 0.3 s"
+    assert metrics.read_timeouts >= 3
+    assert [s for s, _ in states].count("unavailable") == 1  # logged once, not every cycle
+
+
+async def test_instruments_on_one_bus_never_overlap() -> None:
+    lock = asyncio.Lock()
+    runners = [
+        runner(instrument(f"dev{i}", [("t", 0.1)], latency_s=0.03, bus="rs485-1"), [], lock=lock)
+        for i in range(3)
+    ]
+    await run_for(1.0, *runners)
+    spans = sorted(c[:2] for r in runners for c in r.driver.calls)  # type: ignore[attr-defined]
+    assert len(spans) >= 15
+    assert all(b[0] >= a[1] for a, b in itertools.pairwise(spans))
+
+
+async def test_a_lost_instrument_is_reconnected_within_the_backoff_bound(tmp_path: Path) -> None:
+    control = tmp_path / "faults.json"
+    control.write_text(json.dumps({"disconnected": True}))
+    states: list[tuple[str, str | None]] = []
+    readings: list[Reading] = []
+    metrics = AgentMetrics()
+    config = instrument(
+        "flaky",
+        [("t", 0.1)],
+        faults={"control_file": str(control)},
+        reconnect={"initial_s": 0.1, "max_s": 0.4},
+    )
+    r = runner(config, readings, metrics, states=states)
+    task = asyncio.create_task(r.run())
+    await asyncio.sleep(1.0)
+    assert states[0] == ("unavailable", "flaky: connection refused (simulated)")
+    assert not readings
+    control.write_text(json.dumps({"disconnected": False}))
+    healed = time.monotonic()
+    while not readings and time.monotonic() - healed < 2:  # noqa: ASYNC110 - a list has no event
+        await asyncio.sleep(0.02)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert readings, "not reading again"
+    assert time.monotonic() - healed <= 0.4 + 0.1 + 0.2  # backoff cap + one tick + slack
+    assert states[-1] == ("connected", None)
+    assert metrics.reconnects == 1
+
+
+@pytest.mark.parametrize("hooks", [{"garbage_rate": 1.0}])
+async def test_garbage_replies_become_bad_readings_with_the_raw_text(hooks: dict[str, Any]) -> None:
+    readings: list[Reading] = []
+    r = runner(instrument("noisy", [("t", 0.1)], faults=hooks), readings)
+    await run_for(0.5, r)
+    assert readings
+    assert all(
+        x.quality is Quality.BAD and x.reason and x.reason.startswith("unparseable reply")
+        for x in readings
+    )

@@ -1,0 +1,140 @@
+"""The wire format: the documented examples validate, and each kind of bad payload is refused
+with its reason while the good readings of a batch are kept."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from core.errors import PayloadError
+from drivers.reading import Quality, Reading
+from edge_agent.wire import (
+    BATCH,
+    AgentStatus,
+    InstrumentState,
+    Topics,
+    decode_batch,
+    encode_reading,
+    join_batch,
+)
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "wire-format.md"
+TS = 1_795_438_217_002_076_936
+
+
+def doc_examples() -> list[dict[str, object]]:
+    blocks = re.findall(r"```json\n(.*?)```", DOC.read_text(), flags=re.S)
+    return [json.loads(block) for block in blocks]
+
+
+def test_every_documented_example_validates() -> None:
+    batch, letter, status, state = doc_examples()
+    parsed = BATCH.validate_json(json.dumps(batch))
+    assert [r["quality"] for r in parsed["readings"]] == ["good", "uncertain", "bad"]
+    good, rejected, seq = decode_batch(json.dumps(batch).encode(), "hanoi", "bench-1")
+    assert (len(good), rejected, seq) == (3, [], 42)
+    assert set(letter) >= {"schema", "topic", "reason", "payload_b64", "payload_bytes", "rejected"}
+    AgentStatus.model_validate_json(json.dumps(status))
+    InstrumentState.model_validate_json(json.dumps(state))
+
+
+def test_agent_encoding_is_what_the_gateway_accepts() -> None:
+    readings = [
+        Reading("zener-10v", "voltage", TS, 10.0000047, "V", u=5e-7, tags={"standard": "Z10"}),
+        Reading("counter", "events", TS + 1, 12, "1"),
+        Reading("relay", "closed", TS + 2, True, ""),
+        Reading("dmm", "id", TS + 3, "OVLD", "V", Quality.BAD, "overload"),
+        Reading.bad("dmm", "voltage", TS + 4, "V", "no reply within 5 s"),
+    ]
+    payload = join_batch("hanoi", "bench-1", 7, [encode_reading(r) for r in readings])
+    good, rejected, seq = decode_batch(payload, "hanoi", "bench-1")
+    assert not rejected
+    assert seq == 7
+    assert [(r["value"], r["quality"], r.get("reason")) for r in good] == [
+        (10.0000047, "good", None),
+        (12, "good", None),
+        (True, "good", None),
+        ("OVLD", "bad", "overload"),
+        (None, "bad", "no reply within 5 s"),
+    ]
+    assert good[0].get("u") == 5e-7 and good[0].get("tags") == {"standard": "Z10"}
+
+
+def test_the_agent_never_encodes_a_non_finite_number() -> None:
+    with pytest.raises(ValueError, match="Out of range float values"):
+        encode_reading(Reading("a", "b", TS, float("nan"), "V"))
+
+
+def envelope(readings: list[object], **kw: object) -> bytes:
+    body = {"schema": 1, "site": "s", "agent": "a", "seq": 0, "readings": readings} | kw
+    return json.dumps(body).encode()
+
+
+GOOD = {"instrument": "i", "channel": "c", "ts": TS, "value": 1.5, "unit": "V", "quality": "good"}
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        (b"", "invalid JSON"),
+        (b'{"schema": 1, "site"', "invalid JSON"),
+        (b"\xff\xfe", "invalid JSON"),
+        (b"[1, 2]", "must be a JSON object"),
+        (envelope([GOOD], schema=2), "unknown schema version 2"),
+        (envelope([GOOD], schema="1"), "unknown schema version '1'"),
+        (envelope([GOOD], seq=-1), "bad envelope: seq: Input should be greater than or equal to 0"),
+        (envelope([GOOD], extra=1), "bad envelope: extra: Extra inputs are not permitted"),
+        (envelope([]), "readings must be a non-empty list"),
+        (envelope([GOOD], site="other"), "envelope names other/a but was published on s/a"),
+    ],
+)
+def test_unusable_payloads_are_refused_whole(payload: bytes, reason: str) -> None:
+    with pytest.raises(PayloadError) as error:
+        decode_batch(payload, "s", "a")
+    assert reason in error.value.reason
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        ({"value": "NaN-token"}, None),
+        ({"ts": "1795438217"}, "ts: Input should be a valid integer"),
+        ({"ts": 10}, "ts: Input should be greater than or equal to"),
+        ({"value": None}, "a reading without a value must have quality 'bad'"),
+        ({"quality": "excellent"}, "quality: Input should be 'good', 'uncertain' or 'bad'"),
+        ({"unit": "a\\b"}, "unit: String should match pattern"),
+        ({"u": -1.0}, "u: Input should be greater than or equal to 0"),
+        ({"instrument": "a/b"}, "instrument: String should match pattern"),
+        ({"colour": "red"}, "colour: Extra inputs are not permitted"),
+        ({"tags": {"room": ""}}, "tags: String should have at least 1 character"),
+    ],
+)
+def test_one_bad_reading_is_refused_and_its_neighbours_kept(
+    bad: dict[str, object], reason: str | None
+) -> None:
+    payload = envelope([GOOD, GOOD | bad, GOOD])
+    if reason is None:  # NaN is not JSON, so json.dumps cannot write it: put it in by hand
+        payload = payload.replace(b'"NaN-token"', b"NaN")
+        reason = "value: Input should be a finite number"
+    good, rejected, _ = decode_batch(payload, "s", "a")
+    assert len(good) == 2
+    assert [r.index for r in rejected] == [1]
+    assert reason in rejected[0].reason
+
+
+def test_topics() -> None:
+    topics = Topics("lab/etalon")
+    assert topics.data("hanoi", "b1") == "lab/etalon/v1/hanoi/b1/data"
+    assert topics.parse("lab/etalon/v1/hanoi/b1/data") == ("hanoi", "b1", "data", None)
+    assert topics.parse("lab/etalon/v1/hanoi/b1/instruments/z") == (
+        "hanoi",
+        "b1",
+        "instrument",
+        "z",
+    )
+    assert topics.parse(topics.gateway("hanoi", "gw", "metrics")) is None
+    assert topics.parse("etalon/v1/hanoi/b1/data") is None
+    assert topics.parse("lab/etalon/v1/hanoi/b1/other") is None
