@@ -1,5 +1,6 @@
-"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards, token,
-pki. The console script enters through :mod:`app.launch`, which takes signals first."""
+"""The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
+calibrate, token, pki. The console script enters through :mod:`app.launch`, which takes signals
+first."""
 
 from __future__ import annotations
 
@@ -38,6 +39,8 @@ SCHEMA_NAMES = (
     "alerts-webhook",
     "alerts-mqtt-event",
     "alerts-mqtt-state",
+    "calibration-procedure",
+    "wire-calibration",
 )
 
 
@@ -52,6 +55,8 @@ def config_model(kind: str) -> type[BaseModel]:
 
 def schema_models() -> dict[str, Any]:
     """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
+    from calibration.procedure import Procedure
+    from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
 
@@ -65,13 +70,18 @@ def schema_models() -> dict[str, Any]:
         "alerts-webhook": WebhookNotification,
         "alerts-mqtt-event": AlertEventMessage,
         "alerts-mqtt-state": AlertStateMessage,
+        "calibration-procedure": Procedure,
+        "wire-calibration": CalibrationMessage,
     }
     assert tuple(models) == SCHEMA_NAMES
     return models
 
 
 def config_kind(data: dict[str, Any]) -> str:
-    """Which config a YAML mapping is: a gateway has ``store``, an agent ``spool``, else demo."""
+    """Which config a YAML mapping is: a calibration procedure says ``format:
+    etalon.procedure/1``, a gateway has ``store``, an agent ``spool``, else demo."""
+    if data.get("format") == "etalon.procedure/1":
+        return "procedure"
     if "store" in data or "records" in data:
         return "gateway"
     if "spool" in data:
@@ -83,6 +93,13 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
     """Load a config file of whichever kind it is; raises ConfigError."""
     data, root = load_yaml(path)
     kind = config_kind(data)
+    if kind == "procedure":
+        raise ConfigError(
+            [
+                f"{path}: a calibration procedure: write 'format: etalon.procedure/1' on a line of "
+                "its own, at the top level"
+            ]
+        )
     try:
         return kind, config_model(kind).model_validate(data)
     except ValidationError as exc:
@@ -94,6 +111,18 @@ def check_main(files: list[Path], lang: str) -> int:
     invalid = 0
     loaded: list[tuple[Path, str, BaseModel]] = []
     for path in files:
+        if _is_procedure(path):
+            from calibration.cli import check_procedure
+
+            problems, notes = check_procedure(path, lang)
+            for note in notes:
+                print(note)
+            if problems:
+                invalid += 1
+                print_problems(t("config.invalid", lang, file=path), problems)
+            else:
+                print(t("check.ok", lang, file=path, kind=t("kind.procedure", lang)))
+            continue
         try:
             kind, config = load_any(path)
         except ConfigError as exc:
@@ -118,6 +147,19 @@ def check_main(files: list[Path], lang: str) -> int:
         print(t("check.summary", lang, errors=invalid, files=len(files)), file=sys.stderr)
         return EXIT_CONFIG
     return EXIT_OK
+
+
+def _is_procedure(path: Path) -> bool:
+    """Whether a file to check is a calibration procedure (it says so on a line of its own)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(64 * 1024)
+    except OSError:
+        return False
+    return any(
+        line.strip().replace(b'"', b"").replace(b"'", b"") == b"format: etalon.procedure/1"
+        for line in head.splitlines()
+    )
 
 
 def schemas() -> dict[str, dict[str, Any]]:
@@ -323,6 +365,15 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "calibrate":
+        from calibration.cli import add_calibrate_parser
+
+        add_calibrate_parser(sub)
+    else:
+        sub.add_parser(
+            "calibrate", help="run a calibration procedure on the bench; list, show, report, DCC"
+        )
+
     if command == "token":
         from gateway.api.token_cli import add_token_parser
 
@@ -375,6 +426,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "calibrate":
+        from calibration.cli import calibrate_main
+
+        return calibrate_main(args)
     if args.command == "token":
         from gateway.api.token_cli import token_main
 

@@ -1,2 +1,4 @@
-"""Floor 5, beside the gateway: the calibration bench runner (procedures, runner, state, report).
-A skeleton until its first feature lands; it imports the floors below it, never gateway or hub."""
+"""Floor 5, beside the gateway: the calibration bench runner (issue 15) — procedures, runner,
+settling, state, computation, record, report, DCC export and the ``etalon calibrate`` commands.
+It imports the floors below it (core, drivers, edge_agent, metrology, ledger), never the
+gateway."""

@@ -25,7 +25,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
 
-from core.exits import forced_status
+from core.exits import signal_status
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FORCE_AFTER_S = 30.0
@@ -65,7 +65,7 @@ class StopRequests:
         self.first = signum
         # Nothing is open before run() (imports, config) or after it (teardown of a clean stop).
         status = self._status_before_run
-        os._exit(forced_status(signum) if status is None else status)
+        os._exit(signal_status(signum) if status is None else status)
 
     def deliver(self, signum: int) -> None:
         """A signal arrived: the first asks for a stop, the next one forces it."""
@@ -90,7 +90,7 @@ class StopRequests:
         """Exit now, status 128 + signum, with one line on stderr (no traceback, no cleanup)."""
         with contextlib.suppress(OSError):
             os.write(2, self.announce(signal.Signals(signum).name, overdue).encode())
-        os._exit(forced_status(signum))
+        os._exit(signal_status(signum))
 
     async def run(
         self,

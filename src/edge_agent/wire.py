@@ -150,17 +150,22 @@ class Topics:
         """Root of the gateway's alert events and retained alert states."""
         return f"{self.root}/{site}/alerts"
 
+    def calibrations(self, site: str, agent: str) -> str:
+        """Records of completed calibration runs (a bench publishing under its own identity)."""
+        return f"{self.root}/{site}/{agent}/calibrations"
+
     def gateway(self, site: str, gateway: str, kind: str) -> str:
         """A gateway's own retained ``status`` or ``metrics``."""
         return f"{self.root}/{site}/gateways/{gateway}/{kind}"
 
     def parse(self, topic: str) -> tuple[str, str, str, str | None] | None:
-        """(site, agent, kind, instrument) of an agent topic; kind is data, status, metrics or
-        instrument (then ``instrument`` names it); None for any other topic."""
+        """(site, agent, kind, instrument) of an agent topic; kind is data, status, metrics,
+        calibrations or instrument (then ``instrument`` names it); None for any other topic."""
         if not topic.startswith(self.root + "/"):
             return None
         parts = topic[len(self.root) + 1 :].split("/")
-        if len(parts) == 3 and parts[2] in ("data", "status", "metrics") and parts[1] != "gateways":
+        kinds = ("data", "status", "metrics", "calibrations")
+        if len(parts) == 3 and parts[2] in kinds and parts[1] != "gateways":
             return parts[0], parts[1], parts[2], None
         if len(parts) == 4 and parts[2] == "instruments" and parts[1] != "gateways":
             return parts[0], parts[1], "instrument", parts[3]

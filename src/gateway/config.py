@@ -156,6 +156,32 @@ class RecordsConfig(FrozenModel):
     path: Path
 
 
+class SigningConfig(FrozenModel):
+    """The laboratory's signing key and X.509 certificate (PEM), and its intermediates."""
+
+    key_file: Path = Field(..., description="Private key, PEM (ECDSA P-256/384/521 or RSA ≥ 2048).")
+    cert_file: Path = Field(..., description="The lab's certificate, PEM.")
+    chain_files: list[Path] = Field(default_factory=list, description="Intermediate CAs, PEM.")
+    password: Secret | None = Field(None, description="The key's password, if it has one.")
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> SigningConfig:
+        for path in (self.key_file, self.cert_file, *self.chain_files):
+            if not path.is_file():
+                raise ValueError(f"file not found: {path}")
+        if self.password is not None:
+            self.password.resolve()
+        return self
+
+
+class CalibrationsConfig(FrozenModel):
+    """Calibration records from benches."""
+
+    signing: SigningConfig | None = Field(
+        None, description="Sign the DCCs served at /api/v1/calibrations/{run}/dcc."
+    )
+
+
 class GatewayConfig(FrozenModel):
     """A gateway: who it is, what it ingests, where it spools and writes."""
 
@@ -175,6 +201,10 @@ class GatewayConfig(FrozenModel):
         None, description="Reference standards: certificate files and scheduled drift analytics."
     )
     alerts: AlertsConfig | None = Field(None, description="Alert rules and notifications.")
+    calibrations: CalibrationsConfig = Field(
+        default_factory=CalibrationsConfig,
+        description="Calibration records from benches (the DCC signing key).",
+    )
     metrics_interval_s: float = Field(10.0, ge=1, le=3600)
     log: LogConfig = Field(default_factory=LogConfig)
 

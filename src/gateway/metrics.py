@@ -37,6 +37,10 @@ class GatewayMetrics:
     """Requests with a token the API does not know."""
     api_auth_throttled: int = 0
     """Requests refused with 429: their address failed too often."""
+    calibrations_received: int = 0
+    """Calibration records stored (one per run)."""
+    calibrations_duplicate: int = 0
+    """Redeliveries of a stored record (same hash), taken as such."""
 
     def snapshot(self) -> dict[str, int | float]:
         """All counters and gauges."""

@@ -11,7 +11,18 @@ import uvicorn
 from fastapi import APIRouter, FastAPI
 
 from edge_agent import __version__
-from gateway.api import alerts, audit, fleet, problems, readings, standards, system, ui, views
+from gateway.api import (
+    alerts,
+    audit,
+    calibrations,
+    fleet,
+    problems,
+    readings,
+    standards,
+    system,
+    ui,
+    views,
+)
 from gateway.api.auth import FailedLogins, TokenBook
 from gateway.api.context import ApiContext
 from gateway.config import ApiTlsConfig
@@ -24,6 +35,7 @@ ROUTERS: list[APIRouter] = [
     audit.router,
     standards.router,
     alerts.router,
+    calibrations.router,
     ui.router,
 ]
 """Every router of the API; a feature adds its own module and one entry here."""

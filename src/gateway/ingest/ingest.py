@@ -37,6 +37,7 @@ from edge_agent.wire import (
     WireReading,
     decode_batch,
 )
+from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
 from gateway.ingest.events import (
     AgentStateChanged,
@@ -46,6 +47,7 @@ from gateway.ingest.events import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.records.store import RecordStore
+from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
 
@@ -83,6 +85,8 @@ class Ingest:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.agents: dict[tuple[str, str], str] = {}
         self.instruments: dict[tuple[str, str, str], str] = {}
+        self.calibrations: dict[str, str] = {}
+        """Run → SHA-256 of the calibration records stored (one record per run)."""
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
         link.on_message = self.on_message
@@ -96,6 +100,7 @@ class Ingest:
             data = f"{root}/{site}/+/data"
             out.append(f"$share/{group}/{data}" if group else data)
             out += [
+                f"{root}/{site}/+/calibrations",
                 f"{root}/{site}/+/status",
                 f"{root}/{site}/+/metrics",
                 f"{root}/{site}/+/instruments/+",
@@ -111,6 +116,8 @@ class Ingest:
         )
         self.instruments = {(r["site"], r["agent"], r["instrument"]): r["state"] for r in rows}
         self.metrics.agents_online = sum(1 for s in self.agents.values() if s == "online")
+        rows = await self.records.query("SELECT run, sha256 FROM calibrations")
+        self.calibrations = {r["run"]: r["sha256"] for r in rows}
 
     # -- loop thread, synchronous: classify and validate -----------------------------------
 
@@ -137,6 +144,8 @@ class Ingest:
                 self._status(pending, site, agent)
             elif kind == "metrics":
                 self._agent_metrics(pending, site, agent)
+            elif kind == "calibrations":
+                self._calibration(pending, site, agent)
             elif instrument is not None:
                 self._instrument(pending, site, agent, instrument)
         except PayloadError as exc:
@@ -204,6 +213,25 @@ class Ingest:
                 )
             )
         pending.record = lambda db: _record_instrument(db, site, agent, instrument, state)
+
+    def _calibration(self, pending: _Pending, site: str, agent: str) -> None:
+        record, digest = decode_calibration(pending.message.payload, site, agent)
+        known = self.calibrations.get(record.run)
+        if known is not None and known != digest:
+            raise PayloadError(
+                f"run {record.run} already has a record (SHA-256 {known}); a calibration record "
+                "never changes"
+            )
+        if known is not None:
+            self.metrics.calibrations_duplicate += 1
+            return  # a redelivery: stored already
+        self.calibrations[record.run] = digest
+        self.metrics.calibrations_received += 1
+        log_event(
+            log, logging.INFO, "calibration recorded", site=site, agent=agent, run=record.run,
+            decision=record.decision,
+        )  # fmt: skip
+        pending.record = lambda db: _record_calibration(db, record, digest, site)
 
     def _agent_metrics(self, pending: _Pending, site: str, agent: str) -> None:
         try:
@@ -360,6 +388,14 @@ def _record_status(
                 ),
             ),
         )
+
+
+def _record_calibration(
+    db: sqlite3.Connection, record: CalibrationRecord, digest: str, site: str
+) -> None:
+    from gateway.records.calibrations import insert
+
+    insert(db, record, digest, site)
 
 
 def _record_instrument(

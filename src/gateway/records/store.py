@@ -21,6 +21,7 @@ from typing import Any, TypeVar
 
 from core.errors import StoreError
 from gateway.records.alerts_schema import ALERTS_MIGRATIONS
+from gateway.records.calibrations_schema import CALIBRATIONS_MIGRATIONS
 from gateway.records.standards_schema import STANDARDS_MIGRATIONS
 
 T = TypeVar("T")
@@ -64,6 +65,7 @@ MIGRATIONS: dict[str, list[str]] = {
     "core": CORE_MIGRATIONS,
     "standards": STANDARDS_MIGRATIONS,
     "alerts": ALERTS_MIGRATIONS,
+    "calibrations": CALIBRATIONS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 

@@ -219,6 +219,7 @@ const PAGES = [
   ["index.html", "nav.overview"],
   ["alerts.html", "nav.alerts"],
   ["standard.html", "nav.standards"],
+  ["calibrations.html", "nav.calibrations"],
   ["audit.html", "nav.audit"],
 ];
 

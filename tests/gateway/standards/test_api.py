@@ -64,7 +64,7 @@ as_ = bearer
 
 async def test_registry_through_the_api(gateway: Gateway, tmp_path: Path) -> None:
     assert gateway.api_url is not None
-    async with httpx.AsyncClient(base_url=gateway.api_url + "/api/v1") as http:
+    async with httpx.AsyncClient(base_url=gateway.api_url + "/api/v1", timeout=60) as http:
         viewer, operator, admin = as_("VIEW_TOKEN"), as_("OPS_TOKEN"), as_("ADMIN_TOKEN")
         assert (await http.get("/standards")).status_code == 401
         assert (await http.get("/standards", headers=viewer)).json() == []
@@ -156,7 +156,7 @@ async def test_registry_through_the_api(gateway: Gateway, tmp_path: Path) -> Non
         assert (await http.post("/standards/Z99/evaluate", headers=operator)).status_code == 404
         assert (await http.get("/standards/Z10-01/drift/history", params={"limit": 0},
                                headers=viewer)).status_code == 422  # fmt: skip
-    rows = await gateway.records.store.query(
+    rows = await gateway.records.query(
         "SELECT actor, action, details FROM audit_log WHERE action LIKE 'certificate.%' ORDER BY id"
     )
     assert [(r["actor"], r["action"]) for r in rows] == [
