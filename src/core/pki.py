@@ -380,15 +380,19 @@ def acl_text(
         "#",
         "# Every client: the user name is the certificate's CN. An agent's CN is SITE/AGENT, a",
         "# gateway's SITE/gateways/ID, so %u expands to its own topic levels. Nothing else is",
-        "# granted to agents: no reads, no other site, no other agent.",
+        "# granted to agents: no reads, no other site, no other agent. An agent's own topics:",
+        "# data, status, metrics, instruments/+ and calibrations. A calibration bench",
+        "# (`etalon calibrate`) is a client of its own, CN SITE/AGENT-cal by default: it",
+        "# publishes its readings, status and calibration records under etalon/v1/SITE/AGENT-cal/.",
         f"pattern write {root}/%u/#",
     ]
     for site, gateway in sites_gateways:
         identity = gateway_identity(site, gateway)
         lines += [
             "",
-            f"# The gateway {gateway} of site {site}: reads its site's agents, writes alerts and",
-            "# dead letters (its own status and metrics come from the pattern above).",
+            f"# The gateway {gateway} of site {site}: reads its site's agents and benches (their",
+            "# calibration records too), writes alerts and dead letters (its own status and",
+            "# metrics come from the pattern above).",
             f"user {identity}",
             f"topic read {root}/{site}/#",
             f"topic write {root}/{site}/alerts/#",

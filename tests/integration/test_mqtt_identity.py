@@ -6,6 +6,7 @@ certificates; a certificate that names another agent is a config error, not a si
 
 from __future__ import annotations
 
+import asyncio
 import json
 import signal
 import subprocess
@@ -242,3 +243,83 @@ def test_a_revoked_agent_can_do_nothing_and_the_others_go_on(
     finally:
         revoked.close()
         gateway.close()
+
+
+async def test_a_calibration_bench_publishes_records_with_its_own_certificate_and_nobody_else_can(
+    tmp_path: Path, pki: LabPki, tls_broker: Mosquitto
+) -> None:
+    """The calibration bench of issue 15 under the shipped ACL: with a certificate named
+    SITE/AGENT-cal (``etalon pki issue agent --id AGENT-cal``) its record and readings reach the
+    gateway over TLS; the agent's certificate, another agent's and the bench's own certificate
+    on another identity's calibrations topic are refused by the broker, so the gateway stores
+    exactly the bench's one record and dead-letters nothing."""
+    from calibration.stream import RunStream
+    from core.mqtt import MqttConfig
+    from core.pki import issue_agent
+    from drivers.reading import Reading
+    from edge_agent.wire_calibration import encode_calibration
+    from tests.support.calibration_record import sample_record
+    from tests.support.gateway import running_gateway
+
+    bench_cert = issue_agent(pki.directory, SITE, "bench-1-cal")
+    settings = {
+        "site": SITE,
+        "mqtt": tls_mqtt(tls_broker, pki.client_tls(pki.gateway)),
+        "spool": {"path": str(tmp_path / "gw-spool.db")},
+        "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
+        "records": {"path": str(tmp_path / "records.db")},
+    }
+    record = sample_record(run="20261120-020000-ab12", site=SITE, agent="bench-1-cal")
+    async with running_gateway(settings) as gateway:
+        stream = RunStream(
+            tmp_path / "bench",
+            MqttConfig.model_validate(tls_mqtt(tls_broker, pki.client_tls(bench_cert))),
+            SITE,
+            "bench-1-cal",
+        )
+        await stream.start()
+        try:
+            reading = Reading(
+                instrument="uut-dmm", channel="dcv", ts_ns=TS0, value=1.0, unit="V",
+                tags={"run": record.run, "point": "0", "phase": "measure"},
+            )  # fmt: skip
+            await stream.add([reading])
+            await stream.add_record(encode_calibration(record))
+            assert await stream.drain(30), "the broker did not take the bench's run"
+        finally:
+            await stream.stop()
+        forged = {
+            # the agent's certificate on the bench's topic (a mix-up, or a bench that borrowed it)
+            ("bench-1", "etalon/v1/lab-1/bench-1-cal/calibrations"): "bench-1-cal",
+            # another agent in the bench's name
+            ("bench-2", "etalon/v1/lab-1/bench-1-cal/calibrations"): "bench-1-cal",
+            # the bench in the agent's name
+            ("bench-1-cal", "etalon/v1/lab-1/bench-1/calibrations"): "bench-1",
+        }
+        refused = {}
+        for index, ((who, topic), agent) in enumerate(forged.items()):
+            issued = bench_cert if who == "bench-1-cal" else pki.agents[who]
+            client = RawClient(
+                tls_broker.port, f"forger-{index}", ca=pki.ca, cert=issued.cert, key=issued.key,
+                v5=True,
+            )  # fmt: skip
+            try:
+                fake = sample_record(
+                    run=f"20261120-03000{index}-ff0{index}", site=SITE, agent=agent
+                )
+                refused[who, topic] = client.publish(topic, encode_calibration(fake))
+            finally:
+                client.close()
+        assert refused == dict.fromkeys(forged, NOT_AUTHORIZED)
+        for _ in range(300):  # up to 30 s
+            if gateway.metrics.calibrations_received >= 1:
+                break
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)  # anything the broker let through would have arrived by now
+        stored = await gateway.records.query("SELECT run, site, agent FROM calibrations")
+        letters = await gateway.records.query("SELECT reason FROM deadletters")
+        assert gateway.metrics.readings_received >= 1
+    assert [(r["run"], r["site"], r["agent"]) for r in stored] == [
+        (record.run, SITE, "bench-1-cal")
+    ]
+    assert letters == []
