@@ -6,8 +6,12 @@ traceback."""
 
 from __future__ import annotations
 
+import os
+import pty
+import select
 import signal
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
@@ -15,7 +19,7 @@ import pytest
 
 from tests.support.chain import SITE, sim_instruments
 from tests.support.mqtt_client import RawClient
-from tests.support.processes import EtalonProcess, write_yaml
+from tests.support.processes import EtalonProcess, child_env, write_yaml
 from tests.support.services import Mosquitto, free_port
 
 AGENT_STOP_S = 10.0
@@ -135,6 +139,68 @@ def test_the_agent_stops_while_connecting_to_a_broker_that_is_not_there(
     assert_clean(agent)
     assert f"stopping signal={signal.Signals(signum).name}" in agent.log()
     assert "agent started" not in agent.log()  # it never went on to read
+
+
+def read_terminal(fd: int, output: bytearray, until: bytes | None, timeout_s: float) -> bool:
+    """Read a pty's output into ``output`` until ``until`` appears (True), the other end closes
+    or ``timeout_s`` passes (False)."""
+    deadline = time.monotonic() + timeout_s
+    while until is None or until not in output:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select([fd], [], [], min(left, 0.2))
+        if ready:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                return False
+            if not chunk:
+                return False
+            output += chunk
+    return True
+
+
+def test_ctrl_c_in_a_terminal_stops_the_installed_etalon_agent_while_it_waits_for_the_broker(
+    tmp_path: Path,
+) -> None:
+    """Finding 6 of issue 12 as a user meets it: the console script that pyproject installs
+    (``etalon`` → ``app.launch:main``), in a terminal, waiting for a broker that is not there;
+    Ctrl-C (the terminal's SIGINT to the foreground group) ends it promptly and cleanly."""
+    script = Path(sys.executable).with_name("etalon")
+    assert script.is_file(), f"{script}: reinstall the project (uv pip install -e .)"
+    config = agent_process(tmp_path, free_port()).config
+    env = child_env({"ETALON_LANG": "en", "TERM": "dumb"})
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: a session of its own, the pty its controlling terminal
+        try:
+            os.execve(script, [str(script), "agent", "-c", str(config)], env)
+        finally:
+            os._exit(127)
+    output = bytearray()
+    status: int | None = None
+    try:
+        waiting = read_terminal(fd, output, b"mqtt unreachable, will retry", 60)
+        assert waiting, output.decode(errors="replace")
+        sent = time.monotonic()
+        os.write(fd, b"\x03")  # Ctrl-C
+        deadline = sent + AGENT_STOP_S + 30
+        while status is None and time.monotonic() < deadline:
+            read_terminal(fd, output, None, 0.1)
+            done, raw = os.waitpid(pid, os.WNOHANG)
+            if done:
+                status = os.waitstatus_to_exitcode(raw)
+        took = time.monotonic() - sent
+    finally:
+        if status is None:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    text = output.decode(errors="replace")
+    assert (status, took < AGENT_STOP_S) == (0, True), (status, took, text)
+    assert "stopping signal=SIGINT" in text, text
+    assert "Traceback" not in text and "KeyboardInterrupt" not in text, text
+    assert "agent started" not in text  # it never went on to read
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=IDS)
