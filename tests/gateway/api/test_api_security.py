@@ -351,6 +351,7 @@ def test_token_new_prints_a_token_and_an_entry_the_config_accepts() -> None:
     parsed = yaml.safe_load(entry)[0]
     api = ApiConfig.model_validate({"tokens": [parsed]})
     assert api.tokens[0].name == "wall-screen" and api.tokens[0].role == "viewer"
+    assert parsed["token_hash"].startswith("$argon2id$v=19$")  # argon2id, never the token
     assert token_hasher().verify(token, parsed["token_hash"])
 
 
