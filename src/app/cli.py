@@ -1,6 +1,6 @@
 """The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
-calibrate, token, pki. The console script enters through :mod:`app.launch`, which takes signals
-first."""
+records, calibrate, token, pki. The console script enters through :mod:`app.launch`, which takes
+signals first."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 from app.demo.config import DemoConfig, default_config_text
 from app.launch import command_of
 from app.process import agent_main, print_problems, run_until_signal
-from core.config_loader import load_yaml, validation_problems
+from core.config_loader import context_of, load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import LANGUAGES, language, t
@@ -24,7 +24,7 @@ from core.logs import setup_logging
 from core.secrets import EnvSecret
 from core.signals import STOP
 from edge_agent.config import AgentConfig
-from edge_agent.wire import AgentStatus, InstrumentState, ReadingBatch
+from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
 
 # The gateway is imported only by the commands that run or describe one: an agent-only install
 # (``etalon agent``, ``etalon check`` on agent configs, ``etalon sim``) never loads it.
@@ -33,9 +33,12 @@ SCHEMA_NAMES = (
     "agent-config",
     "gateway-config",
     "demo-config",
+    "modbus-profile",
+    "visa-profile",
     "wire-readings",
     "wire-agent-status",
     "wire-instrument-state",
+    "wire-agent-metrics",
     "alerts-webhook",
     "alerts-mqtt-event",
     "alerts-mqtt-state",
@@ -56,6 +59,8 @@ def config_model(kind: str) -> type[BaseModel]:
 def schema_models() -> dict[str, Any]:
     """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
     from calibration.procedure import Procedure
+    from drivers.modbus.profiles import ModbusProfile
+    from drivers.visa.profiles import Profile as VisaProfile
     from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
@@ -64,9 +69,12 @@ def schema_models() -> dict[str, Any]:
         "agent-config": AgentConfig,
         "gateway-config": GatewayConfig,
         "demo-config": DemoConfig,
+        "modbus-profile": ModbusProfile,
+        "visa-profile": VisaProfile,
         "wire-readings": ReadingBatch,
         "wire-agent-status": AgentStatus,
         "wire-instrument-state": InstrumentState,
+        "wire-agent-metrics": AgentMetricsMessage,
         "alerts-webhook": WebhookNotification,
         "alerts-mqtt-event": AlertEventMessage,
         "alerts-mqtt-state": AlertStateMessage,
@@ -101,7 +109,7 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
             ]
         )
     try:
-        return kind, config_model(kind).model_validate(data)
+        return kind, config_model(kind).model_validate(data, context=context_of(path))
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None
 
@@ -365,6 +373,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("standards", help="reference standards: add, import, list, show, export")
 
+    if command == "records":
+        from gateway.records.cli import add_records_parser
+
+        add_records_parser(sub)
+    else:
+        sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
+
     if command == "calibrate":
         from calibration.cli import add_calibrate_parser
 
@@ -426,6 +441,11 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.standards.cli import standards_main
 
         return standards_main(args)
+    if args.command == "records":
+        from gateway.records.cli import records_main
+
+        return records_main(args)
+
     if args.command == "calibrate":
         from calibration.cli import calibrate_main
 

@@ -85,10 +85,12 @@ class NotConnected(DriverError):
 
 
 class PayloadError(EtalonError):
-    """An MQTT payload does not match the wire format; ``reason`` says why."""
+    """An MQTT payload does not match the wire format; ``reason`` says why (with the values),
+    ``cause`` names the kind of fault without them (what logs and counters group by)."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, cause: str | None = None) -> None:
         self.reason = reason
+        self.cause = cause or reason
         super().__init__(reason)
 
 

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 import time
+from collections.abc import Callable
 from typing import Any, Literal
 
 from core.models import FrozenModel
@@ -24,10 +26,17 @@ class LogConfig(FrozenModel):
 _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
+_NEEDS_QUOTES = re.compile(r'[\s="\x00-\x1f\x7f-\x9f\u2028\u2029]')
+_UNESCAPED = re.compile(r"[\x7f-\x9f\u2028\u2029]")  # json.dumps leaves these as they are
+
+
 def _quote(value: object) -> str:
+    # A value from the outside (a topic, a reason) cannot start a line of its own: quoted, any
+    # control character is an escape.
     text = str(value)
-    if not text or any(c in text for c in ' ="\n'):
-        return json.dumps(text, ensure_ascii=False)
+    if not text or _NEEDS_QUOTES.search(text):
+        quoted = json.dumps(text, ensure_ascii=False)
+        return _UNESCAPED.sub(lambda m: f"\\u{ord(m.group()):04x}", quoted)
     return text
 
 
@@ -80,3 +89,38 @@ def setup_logging(level: str = "INFO", fmt: str = "text") -> None:
 def log_event(logger: logging.Logger, level: int, event: str, **fields: object) -> None:
     """Log one event with structured fields."""
     logger.log(level, event, extra={k: v for k, v in fields.items() if v is not None})
+
+
+class CauseLog:
+    """Logs the first event of each cause, then at most one line per cause every ``every_s``
+    saying how many were not logged: a flood of one fault is a few lines, not one per message.
+
+    Causes are kinds of fault (a handful), not values; past ``max_causes`` new ones share one.
+    """
+
+    def __init__(
+        self,
+        logger: logging.Logger,
+        every_s: float = 60.0,
+        max_causes: int = 64,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.logger = logger
+        self.every_s = every_s
+        self.max_causes = max_causes
+        self.clock = clock
+        self._causes: dict[str, tuple[float, int]] = {}
+
+    def log(self, level: int, event: str, cause: str, **fields: object) -> bool:
+        """Log ``event`` unless its cause was logged less than ``every_s`` ago; True if logged."""
+        if cause not in self._causes and len(self._causes) >= self.max_causes:
+            cause = "(other causes)"
+        now = self.clock()
+        last = self._causes.get(cause)
+        if last is not None and now - last[0] < self.every_s:
+            self._causes[cause] = (last[0], last[1] + 1)
+            return False
+        suppressed = last[1] if last is not None else None
+        self._causes[cause] = (now, 0)
+        log_event(self.logger, level, event, cause=cause, suppressed=suppressed or None, **fields)
+        return True

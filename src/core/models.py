@@ -16,8 +16,11 @@ Name = Annotated[
         "Names are MQTT topic levels and InfluxDB tag values, so no '/', '+', '#' or spaces.",
     ),
 ]
-PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f]*$"
+PLAIN_TEXT = r"^[^\\\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
 """No backslash and no control characters: InfluxDB cannot round-trip a backslash in a tag."""
+FREE_TEXT = r"^[^\x00-\x1f\x7f-\x9f\u2028\u2029]*$"
+"""No control characters (C0, DEL, C1) and no line or paragraph separators: text that is one line
+wherever it goes (line protocol, a log line, an e-mail header)."""
 
 
 class FrozenModel(BaseModel):

@@ -6,8 +6,9 @@ common name becomes the MQTT user name). The common names are chosen so that one
 
 - an agent's CN is ``{site}/{agent}``: it may publish ``etalon/v1/{site}/{agent}/#`` (data, status,
   metrics, instrument states, its will) and nothing else;
-- a gateway's CN is ``{site}/gateways/{id}``: the same pattern gives it its own status and
-  metrics; its user block in the ACL adds reading the site and writing alerts and dead letters.
+- a gateway's CN is ``{site}/gateways/{id}``: the same pattern gives it its own status, metrics,
+  ledger checkpoints and probe (which it publishes to itself and reads back through its site-wide
+  read); its user block in the ACL adds reading the site and writing alerts and dead letters.
 
 A CN holds a '/' where a topic level cannot: the pattern's ``%u`` expands to two (or three) topic
 levels. Names follow the topic-level rules of the wire format, and an agent may not be called
@@ -391,8 +392,9 @@ def acl_text(
         lines += [
             "",
             f"# The gateway {gateway} of site {site}: reads its site's agents and benches (their",
-            "# calibration records too), writes alerts and dead letters (its own status and",
-            "# metrics come from the pattern above).",
+            "# calibration records too), writes alerts and dead letters. Its own status, metrics,",
+            "# ledger checkpoints and probe come from the pattern above; the probe, which it",
+            "# publishes to itself, it reads back under the read below.",
             f"user {identity}",
             f"topic read {root}/{site}/#",
             f"topic write {root}/{site}/alerts/#",

@@ -19,6 +19,10 @@ Contract:
 
 Values are returned raw: the agent applies each channel's scale, offset and uncertainty.
 
+Optional extension, :class:`ReportsUnits`: an instrument that says its channels' units (OPC UA
+EngineeringUnits) gives, after ``connect()``, each channel's unit — the config's where it gives
+one, the instrument's where it does not — so that the agent's channel catalogue carries it.
+
 Optional extension, :class:`StreamingDriver`: an instrument that pushes values (OPC UA
 subscriptions) names the channels it pushes in ``streamed_channels()`` and yields their readings
 from ``stream()`` as they arrive; the agent polls only the other channels. Pushed readings are
@@ -71,6 +75,15 @@ class Driver(Protocol[ChannelT]):
 
     def describe(self) -> dict[str, str]:
         """Identification of the instrument (may be empty before connect)."""
+        ...
+
+
+@runtime_checkable
+class ReportsUnits(Protocol):
+    """A driver whose instrument tells the units of its channels (see the module doc)."""
+
+    def units(self) -> dict[str, str]:
+        """Channel name → unit on the current connection; empty before ``connect()``."""
         ...
 
 

@@ -53,13 +53,13 @@ class ChannelBase(FrozenModel):
     @classmethod
     def _tags_are_plain(cls, tags: dict[str, str]) -> dict[str, str]:
         for key, value in tags.items():
-            if not _TAG_KEY.match(key):
+            if not _TAG_KEY.fullmatch(key):
                 raise ValueError(f"tag key {key!r} must match {_TAG_KEY.pattern}")
             if key in RESERVED_TAGS:
                 raise ValueError(
                     f"tag key {key!r} is reserved ({', '.join(sorted(RESERVED_TAGS))})"
                 )
-            if not value or len(value) > 128 or not re.match(PLAIN_TEXT, value):
+            if not value or len(value) > 128 or not re.fullmatch(PLAIN_TEXT, value):
                 raise ValueError(
                     f"tag {key!r}: value must be 1-128 characters, no backslash or control "
                     "characters"

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
-from typing import Any
 
 from core.clock import Clock, build_clock
 from core.logs import log_event
 from core.mqtt import MqttLink
 from core.spool import Spool
-from drivers.base import Driver
+from drivers.base import Driver, ReportsUnits
 from drivers.config import ChannelBase
 from drivers.reading import Reading
 from drivers.registry import create_driver
@@ -23,12 +21,15 @@ from edge_agent.metrics import AgentMetrics
 from edge_agent.publisher import Publisher
 from edge_agent.scheduler import InstrumentRunner
 from edge_agent.wire import (
+    TEXT_VALUE_MAX,
+    AgentMetricsMessage,
     AgentStatus,
     ChannelInfo,
     InstrumentInfo,
     InstrumentState,
     Topics,
     encode_reading,
+    one_line,
 )
 
 log = logging.getLogger("etalon.agent")
@@ -55,6 +56,7 @@ class Agent:
         self._closing = False
         self._link: MqttLink | None = None
         self._identities: dict[str, dict[str, str]] = {}
+        """What the last birth message said of each instrument (identity, reported units)."""
         self.started = asyncio.Event()
 
     # -- readings ------------------------------------------------------------------------------
@@ -88,13 +90,20 @@ class Agent:
         for instrument in self.config.instruments:
             driver = self.drivers.get(instrument.name)
             channels: list[ChannelBase] = list(getattr(instrument, "channels"))  # noqa: B009
+            # Units the instrument reports (OPC UA EngineeringUnits) fill those the config omits.
+            reported = _reported_units(driver)
             out.append(
                 InstrumentInfo(
                     name=instrument.name,
                     protocol=str(getattr(instrument, "protocol")),  # noqa: B009
-                    identity=driver.describe() if driver else {},
+                    identity=_identity(driver.describe()) if driver else {},
                     channels=[
-                        ChannelInfo(name=c.name, unit=c.unit, interval_s=c.interval_s, tags=c.tags)
+                        ChannelInfo(
+                            name=c.name,
+                            unit=c.unit or reported.get(c.name, ""),
+                            interval_s=c.interval_s,
+                            tags=c.tags,
+                        )
                         for c in channels
                     ],
                 )
@@ -109,7 +118,8 @@ class Agent:
             version=__version__,
             ts=time.time_ns() if with_ts else None,
             reason=reason,
-            clock=self.clock.describe() if state == "online" else {},
+            # describe() says object; the model checks each value is one the wire takes.
+            clock=self.clock.describe() if state == "online" else {},  # type: ignore[arg-type]
             instruments=self.catalogue() if state == "online" else [],
         )
         return status.model_dump_json(by_alias=True, exclude_none=True).encode()
@@ -123,18 +133,20 @@ class Agent:
 
     def _publish_birth(self) -> None:
         assert self._link is not None
-        self._identities = {name: d.describe() for name, d in self.drivers.items()}
+        self._identities = {name: _announced(d) for name, d in self.drivers.items()}
         self._link.publish(self._topic("status"), self._status("online", None), retain=True)
 
     def _on_instrument_state(self, name: str, state: str, reason: str | None) -> None:
+        reason = one_line(reason) if reason is not None else None
         info = InstrumentState(state=state, since=time.time_ns(), reason=reason)  # type: ignore[arg-type]
         self.instrument_states[name] = info
         if self._link is not None and self._link.connected.is_set():
             self._publish_state(name, info)
-            # An instrument tells who it is (*IDN?, OPC UA BuildInfo) only once connected: the
-            # catalogue a calibration record quotes is republished when that changes.
+            # An instrument tells who it is (*IDN?, OPC UA BuildInfo) and the units it reports
+            # only once connected: the catalogue a calibration record quotes is republished when
+            # that changes.
             driver = self.drivers.get(name)
-            if driver is not None and driver.describe() != self._identities.get(name):
+            if driver is not None and _announced(driver) != self._identities.get(name):
                 self._publish_birth()
 
     def _publish_state(self, name: str, state: InstrumentState) -> None:
@@ -159,15 +171,14 @@ class Agent:
         if self._link is not None:
             self.metrics.mqtt_connected = int(self._link.connected.is_set())
             self.metrics.mqtt_reconnects = self._link.reconnects
-        body: dict[str, Any] = {
-            "schema": 1,
-            "kind": "agent",
-            "site": self.config.site,
-            "agent": self.config.id,
-            "ts": time.time_ns(),
-            "metrics": self.metrics.snapshot(),
-        }
-        return json.dumps(body, separators=(",", ":")).encode()
+        message = AgentMetricsMessage(
+            kind="agent",
+            site=self.config.site,
+            agent=self.config.id,
+            ts=time.time_ns(),
+            metrics=self.metrics.snapshot(),  # type: ignore[arg-type]  # int is int | float
+        )
+        return message.model_dump_json(by_alias=True).encode()
 
     async def _metrics_loop(self) -> None:
         while True:
@@ -263,3 +274,21 @@ class Agent:
         await self.spool.close()
         final = self.metrics.snapshot() | {"spool_depth": self.spool.depth}
         log_event(log, logging.INFO, "agent stopped", drained=drained, **final)
+
+
+def _reported_units(driver: Driver[ChannelBase] | None) -> dict[str, str]:
+    return driver.units() if isinstance(driver, ReportsUnits) else {}
+
+
+def _announced(driver: Driver[ChannelBase]) -> dict[str, str]:
+    """What the birth message says of an instrument that may change once it is connected."""
+    units = {f"unit:{name}": unit for name, unit in _reported_units(driver).items()}
+    return driver.describe() | units
+
+
+def _identity(described: dict[str, str]) -> dict[str, str]:
+    """An instrument's identification as the wire takes it (its *IDN? reply may hold a CR/LF)."""
+    return {
+        one_line(key, 64).replace("\\", "/"): one_line(value, TEXT_VALUE_MAX)
+        for key, value in list(described.items())[:32]
+    }

@@ -7,12 +7,16 @@ from collections.abc import Sequence
 
 from drivers.config import ChannelBase
 from drivers.reading import Quality, Reading
+from edge_agent.wire import TEXT_VALUE_MAX, first_forbidden, one_line
 
 
 def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list[Reading]:
     """Apply each channel's scale, offset, uncertainty and tags.
 
-    A non-finite number becomes a BAD reading (NaN never reaches the wire). Integers stay integers
+    A non-finite number becomes a BAD reading (NaN never reaches the wire), and so does a string
+    value the wire refuses (a control character, over 256 characters) or a unit read from the
+    instrument that cannot be a tag; a reason is made one line (see :func:`one_line`). So what an
+    instrument sends never gets a reading refused by the gateway. Integers stay integers
     when the channel does not scale them. A driver's own uncertainty is scaled with the value and
     combined in quadrature with the channel's configured one. A channel configured without a unit
     keeps the one the driver read from the instrument (OPC UA EngineeringUnits).
@@ -41,10 +45,42 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
                 configured = channel.uncertainty.of(float(reading.value))  # type: ignore[arg-type]
                 reading.u = configured if reading.u is None else math.hypot(reading.u, configured)
         reading.unit = channel.unit or reading.unit
+        reading = _wire_safe(reading)
         if channel.tags:
             reading.tags = channel.tags
         out.append(reading)
     return out
+
+
+def _wire_safe(reading: Reading) -> Reading:
+    """The reading, or a BAD one saying why its text cannot go on the wire."""
+    unit_problem = first_forbidden(reading.unit, plain=True) or (
+        "is longer than 32 characters" if len(reading.unit) > 32 else ""
+    )
+    if unit_problem:
+        return Reading.bad(
+            reading.instrument,
+            reading.channel,
+            reading.ts_ns,
+            "",
+            f"unit from the instrument {unit_problem}: {one_line(reading.unit, 80)!r}",
+        )
+    value = reading.value
+    if isinstance(value, str):
+        problem = first_forbidden(value) or (
+            f"is longer than {TEXT_VALUE_MAX} characters" if len(value) > TEXT_VALUE_MAX else ""
+        )
+        if problem:
+            return Reading.bad(
+                reading.instrument,
+                reading.channel,
+                reading.ts_ns,
+                reading.unit,
+                f"string value {problem}: {one_line(value, 200)!r}",
+            )
+    if reading.reason is not None:
+        reading.reason = one_line(reading.reason)
+    return reading
 
 
 def count_bad(readings: Sequence[Reading]) -> int:

@@ -10,32 +10,63 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, with_config
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    with_config,
+)
+from pydantic_core import from_json
 from typing_extensions import TypedDict
 
 from core.errors import PayloadError
-from core.models import NAME_PATTERN, PLAIN_TEXT
+from core.models import FREE_TEXT, NAME_PATTERN, PLAIN_TEXT
 from drivers.reading import Reading
 
 SCHEMA_VERSION = 1
 TS_MIN_NS = 946_684_800_000_000_000  # 2000-01-01: older is a broken clock
 TS_MAX_NS = 7_258_118_400_000_000_000  # 2200-01-01
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+REASON_MAX = 1024
+TEXT_VALUE_MAX = 256
 
 WireName = Annotated[str, Field(pattern=NAME_PATTERN)]
+WireTs = Annotated[
+    int, Field(ge=TS_MIN_NS, le=TS_MAX_NS, description="UTC, ns since the epoch (2000…2200).")
+]
+Int64 = Annotated[int, Field(ge=INT64_MIN, le=INT64_MAX)]
+Reason = Annotated[str, Field(max_length=REASON_MAX, pattern=FREE_TEXT)]
+_Unit = Annotated[str, Field(max_length=32, pattern=PLAIN_TEXT)]
+_TAG_KEY = r"^[A-Za-z][A-Za-z0-9_]{0,31}$"
+_TagKey = Annotated[str, Field(pattern=_TAG_KEY)]
+_TagValue = Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)]
+_Tags = Annotated[dict[_TagKey, _TagValue], Field(max_length=16)]
+_KEY = r"^[a-z][a-z0-9_]{0,63}$"
+_Key = Annotated[str, Field(pattern=_KEY)]
+_WIRE = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
+
+
+def _exactly_int(value: Any) -> Any:
+    # pydantic's Literal[1] takes true and 1.0 for 1, even in strict mode.
+    if type(value) is not int:
+        raise ValueError(f"schema must be the integer 1, not {value!r}")
+    return value
+
+
+SchemaVersion = Annotated[Literal[1], BeforeValidator(_exactly_int)]
 
 
 class WireModel(BaseModel):
     """Strict on the wire: no coercion of "1" into 1, no NaN, no unknown keys."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-_TagKey = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}$")]
-_TagValue = Annotated[str, Field(min_length=1, max_length=128, pattern=PLAIN_TEXT)]
-_WIRE = ConfigDict(strict=True, extra="forbid", allow_inf_nan=False)
 
 
 @with_config(_WIRE)
@@ -46,31 +77,34 @@ class WireReading(TypedDict):
 
     instrument: WireName
     channel: WireName
-    ts: Annotated[int, Field(ge=TS_MIN_NS, le=TS_MAX_NS, description="UTC, ns since the epoch.")]
+    ts: WireTs
     value: (
         float
-        | Annotated[int, Field(ge=-(2**63), lt=2**63)]
+        | Int64
         | bool
-        | Annotated[str, Field(max_length=256)]
+        | Annotated[str, Field(max_length=TEXT_VALUE_MAX, pattern=FREE_TEXT)]
         | None
     )
-    unit: Annotated[str, Field(max_length=32, pattern=PLAIN_TEXT)]
+    unit: _Unit
     quality: Literal["good", "uncertain", "bad"]
-    reason: NotRequired[Annotated[str, Field(max_length=1024)] | None]
+    reason: NotRequired[Reason | None]
     u: NotRequired[
         Annotated[float, Field(ge=0, description="Standard uncertainty (k=1), in unit.")] | None
     ]
-    tags: NotRequired[Annotated[dict[_TagKey, _TagValue], Field(max_length=16)]]
+    tags: NotRequired[_Tags]
 
 
 @with_config(ConfigDict(strict=True, extra="forbid"))
 class ReadingBatch(TypedDict):
     """A batch of readings published on ``{prefix}/v1/{site}/{agent}/data``."""
 
-    schema: Literal[1]
+    schema: SchemaVersion
     site: WireName
     agent: WireName
-    seq: Annotated[int, Field(ge=0, description="Batch counter of this agent run (diagnostics).")]
+    seq: Annotated[
+        int,
+        Field(ge=0, le=INT64_MAX, description="Batch counter of this agent run (diagnostics)."),
+    ]
     readings: Annotated[list[WireReading], Field(min_length=1, max_length=100_000)]
 
 
@@ -83,41 +117,63 @@ class ChannelInfo(WireModel):
     """A channel in the agent's catalogue."""
 
     name: WireName
-    unit: str
-    interval_s: float
-    tags: dict[str, str] = Field(default_factory=dict)
+    unit: _Unit
+    interval_s: Annotated[float, Field(gt=0, le=86_400)]
+    tags: _Tags = Field(default_factory=dict)
 
 
 class InstrumentInfo(WireModel):
     """An instrument in the agent's catalogue, with its identification."""
 
     name: WireName
-    protocol: str
-    identity: dict[str, str] = Field(default_factory=dict)
-    channels: list[ChannelInfo]
+    protocol: Annotated[str, Field(max_length=32, pattern=PLAIN_TEXT)]
+    identity: Annotated[
+        dict[
+            Annotated[str, Field(max_length=64, pattern=PLAIN_TEXT)],
+            Annotated[str, Field(max_length=TEXT_VALUE_MAX, pattern=FREE_TEXT)],
+        ],
+        Field(max_length=32),
+    ] = Field(default_factory=dict)
+    channels: Annotated[list[ChannelInfo], Field(max_length=10_000)]
+
+
+ClockValue = bool | Int64 | float | Annotated[str, Field(max_length=64, pattern=PLAIN_TEXT)] | None
 
 
 class AgentStatus(WireModel):
     """Retained on ``.../status``: the birth message, or ``offline`` (the will, or a clean stop)."""
 
-    schema_: Literal[1] = Field(1, alias="schema")
+    schema_: SchemaVersion = Field(1, alias="schema")
     state: Literal["online", "offline"]
     site: WireName
     agent: WireName
-    version: str | None = None
-    ts: int | None = Field(None, description="When it was sent; None in the will.")
-    reason: str | None = None
-    clock: dict[str, Any] = Field(default_factory=dict)
-    instruments: list[InstrumentInfo] = Field(default_factory=list)
+    version: Annotated[str, Field(max_length=64, pattern=PLAIN_TEXT)] | None = None
+    ts: WireTs | None = Field(None, description="When it was sent; None in the will.")
+    reason: Reason | None = None
+    clock: Annotated[dict[_Key, ClockValue], Field(max_length=16)] = Field(default_factory=dict)
+    instruments: Annotated[list[InstrumentInfo], Field(max_length=1000)] = Field(
+        default_factory=list
+    )
 
 
 class InstrumentState(WireModel):
     """Retained on ``.../instruments/{name}``: connected or unavailable, since when, why."""
 
-    schema_: Literal[1] = Field(1, alias="schema")
+    schema_: SchemaVersion = Field(1, alias="schema")
     state: Literal["connected", "unavailable"]
-    since: int
-    reason: str | None = None
+    since: WireTs
+    reason: Reason | None = None
+
+
+class AgentMetricsMessage(WireModel):
+    """Retained on ``.../metrics``: an agent's self-metrics (counters and gauges by name)."""
+
+    schema_: SchemaVersion = Field(1, alias="schema")
+    kind: Literal["agent"]
+    site: WireName
+    agent: WireName
+    ts: WireTs
+    metrics: Annotated[dict[_Key, Int64 | float], Field(max_length=256)]
 
 
 class Topics:
@@ -214,21 +270,136 @@ class Rejected(BaseModel):
     reason: str
 
 
-def _reasons(error: ValidationError, skip: str | None = None) -> str:
-    """One reason per field (a union reports each branch; the first says enough)."""
-    seen: dict[str, str] = {}
+# -- refusing, with reasons a user can act on ---------------------------------------------------
+
+SPOOFED = "envelope names another agent than its topic"
+"""The cause of a payload whose body names another site or agent than the topic it came on."""
+
+_PLAIN = re.compile(PLAIN_TEXT)
+_FREE = re.compile(FREE_TEXT)
+_NAME = re.compile(NAME_PATTERN)
+_PATTERNS = {
+    NAME_PATTERN: "is not a name (letters, digits, '_', '.', '-'; starts with a letter or "
+    "digit; at most 64 characters)",
+    _TAG_KEY: "is not a tag key (a letter, then letters, digits or '_'; at most 32)",
+    _KEY: "is not a key (lower-case letters, digits and '_'; at most 64)",
+}
+# Error types that only say "not this branch of a union": a more specific error wins.
+_TYPE_ERRORS = frozenset(
+    {
+        "float_type",
+        "int_type",
+        "bool_type",
+        "string_type",
+        "none_required",
+        "dict_type",
+        "list_type",
+        "model_type",
+        "model_attributes_type",
+        "is_instance_of",
+    }
+)
+_BRANCH = re.compile(r"^(?:float|int|bool|str|none|constrained-\w+|[a-z-]+\[.*\])$")
+
+
+def first_forbidden(text: str, plain: bool = False) -> str:
+    """What makes ``text`` refused as one line of text (plain: nor a backslash), or ''."""
+    # fullmatch: Python's "$" would also match before a final newline.
+    if (_PLAIN if plain else _FREE).fullmatch(text):
+        return ""
+    for index, char in enumerate(text):
+        if char == "\\" and plain:
+            return f"holds a backslash (at {index})"
+        if not _FREE.fullmatch(char):
+            return f"holds a control character (U+{ord(char):04X} at {index})"
+    return "holds a forbidden character"  # pragma: no cover - the loop finds it
+
+
+def _problem(item: Any) -> str:
+    """One pydantic error in words: control characters and names said plainly."""
+    kind = item["type"]
+    if kind == "string_pattern_mismatch":
+        pattern = item.get("ctx", {}).get("pattern", "")
+        value = item.get("input")
+        if pattern in (FREE_TEXT, PLAIN_TEXT) and isinstance(value, str):
+            return first_forbidden(value, plain=pattern == PLAIN_TEXT)
+        if pattern in _PATTERNS:
+            return _PATTERNS[pattern]
+    return str(item["msg"]).removeprefix("Value error, ")
+
+
+def _path(loc: tuple[int | str, ...]) -> str:
+    parts = [one_line(str(p), 64) for p in loc if not (isinstance(p, str) and _BRANCH.match(p))]
+    return ".".join(p if p != "[key]" else "(key)" for p in parts)
+
+
+def _reasons(error: ValidationError, skip: str | None = None, limit: int = 5) -> str:
+    """One reason per field, naming it (of a union, the branch that says most)."""
+    by_field: dict[str, list[Any]] = {}
     for item in error.errors(include_url=False):
-        field = str(item["loc"][0]) if item["loc"] else ""
-        if field == skip or field in seen:
+        field = _path(item["loc"])
+        if skip is not None and field.split(".")[0] == skip:
             continue
-        seen[field] = item["msg"].removeprefix("Value error, ")
-    return "; ".join(f"{f}: {m}" if f else m for f, m in list(seen.items())[:5])
+        by_field.setdefault(field, []).append(item)
+    reasons = []
+    for field, items in list(by_field.items())[:limit]:
+        specific = [i for i in items if i["type"] not in _TYPE_ERRORS]
+        if specific:
+            text = _problem(specific[0])
+        elif len(items) > 1:
+            text = f"unexpected type {type(items[0].get('input')).__name__}"
+        else:
+            text = _problem(items[0])
+        reasons.append(f"{field}: {text}" if field else text)
+    return "; ".join(reasons)
 
 
-def _nonfinite(token: str) -> float:
-    # NaN/Infinity are not JSON, but parsing them lets the one reading that holds them be
-    # refused (not finite) while the rest of the batch goes on.
-    return float(token.replace("Infinity", "inf"))
+def check_names(site: str, agent: str, instrument: str | None = None) -> None:
+    """Raise PayloadError unless the topic's levels are names."""
+    for what, name in (("site", site), ("agent", agent), ("instrument", instrument)):
+        if name is not None and not _NAME.fullmatch(name):
+            shown = name if len(name) <= 80 else name[:77] + "..."
+            raise PayloadError(
+                f"topic level {what} {shown!r} {_PATTERNS[NAME_PATTERN]}", "topic level not a name"
+            )
+
+
+def _spoofed(kind: str, site: str, agent: str, topic_site: str, topic_agent: str) -> None:
+    if site != topic_site or agent != topic_agent:
+        raise PayloadError(
+            f"{kind} names {site}/{agent} but was published on {topic_site}/{topic_agent}",
+            SPOOFED,
+        )
+
+
+def decode_status(payload: bytes, site: str, agent: str) -> AgentStatus:
+    """An agent's status from ``site``/``agent``'s topic; raises PayloadError."""
+    try:
+        status = AgentStatus.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(f"bad status message: {_reasons(exc)}", "bad status message") from None
+    _spoofed("status", status.site, status.agent, site, agent)
+    return status
+
+
+def decode_instrument_state(payload: bytes) -> InstrumentState:
+    """An instrument's state (its topic says whose); raises PayloadError."""
+    try:
+        return InstrumentState.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(
+            f"bad instrument state: {_reasons(exc)}", "bad instrument state"
+        ) from None
+
+
+def decode_metrics(payload: bytes, site: str, agent: str) -> AgentMetricsMessage:
+    """An agent's self-metrics from ``site``/``agent``'s topic; raises PayloadError."""
+    try:
+        metrics = AgentMetricsMessage.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(f"bad metrics message: {_reasons(exc)}", "bad metrics message") from None
+    _spoofed("metrics", metrics.site, metrics.agent, site, agent)
+    return metrics
 
 
 def decode_batch(
@@ -239,42 +410,44 @@ def decode_batch(
     Returns (good readings, rejected readings, batch seq). Raises PayloadError when the payload as
     a whole is unusable (not JSON, unknown schema, wrong envelope); a batch with some bad readings
     keeps the good ones.
+
+    Both passes parse with pydantic-core's JSON parser, which has a nesting limit (a deeply
+    nested payload is invalid JSON, never a RecursionError); the second also reads the NaN and
+    Infinity tokens, so the one reading that holds them is refused and the rest go on.
     """
     try:
         batch = BATCH.validate_json(payload)
     except ValidationError:
         pass  # find out below what is wrong, and keep what is right
     else:
-        if batch["site"] != site or batch["agent"] != agent:
-            raise PayloadError(
-                f"envelope names {batch['site']}/{batch['agent']} but was published on "
-                f"{site}/{agent}"
-            )
+        _spoofed("envelope", batch["site"], batch["agent"], site, agent)
         readings = batch["readings"]
         if all(r["value"] is not None or r["quality"] == "bad" for r in readings):
             return readings, [], batch["seq"]
     try:
-        data = json.loads(payload, parse_constant=_nonfinite)
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PayloadError(f"invalid JSON: {exc}") from None
+        data = from_json(payload, allow_inf_nan=True)
+    except ValueError as exc:
+        raise PayloadError(f"invalid JSON: {exc}", "invalid JSON") from None
     if not isinstance(data, dict):
-        raise PayloadError(f"payload must be a JSON object, not {type(data).__name__}")
-    if data.get("schema") != SCHEMA_VERSION:
-        raise PayloadError(f"unknown schema version {data.get('schema')!r} (this gateway reads 1)")
+        raise PayloadError(
+            f"payload must be a JSON object, not {type(data).__name__}", "not a JSON object"
+        )
+    if data.get("schema") != SCHEMA_VERSION or type(data.get("schema")) is not int:
+        shown = repr(data.get("schema"))
+        raise PayloadError(
+            f"unknown schema version {shown[:40]} (this gateway reads 1)", "unknown schema version"
+        )
     readings_raw = data.get("readings")
     envelope = {k: v for k, v in data.items() if k != "readings"}
     try:
         BATCH.validate_python({**envelope, "readings": [None]})
     except ValidationError as exc:
-        envelope_errors = [e for e in exc.errors() if e["loc"][:1] != ("readings",)]
-        if envelope_errors:
-            raise PayloadError(f"bad envelope: {_reasons(exc, skip='readings')}") from None
+        problems = _reasons(exc, skip="readings")
+        if problems:
+            raise PayloadError(f"bad envelope: {problems}", "bad envelope") from None
     if not isinstance(readings_raw, list) or not readings_raw:
-        raise PayloadError("readings must be a non-empty list")
-    if data["site"] != site or data["agent"] != agent:
-        raise PayloadError(
-            f"envelope names {data['site']}/{data['agent']} but was published on {site}/{agent}"
-        )
+        raise PayloadError("readings must be a non-empty list", "bad envelope")
+    _spoofed("envelope", data["site"], data["agent"], site, agent)
     good: list[WireReading] = []
     rejected: list[Rejected] = []
     for index, raw in enumerate(readings_raw):
@@ -293,3 +466,17 @@ def decode_batch(
 def is_finite(value: object) -> bool:
     """False for NaN and infinities, True for every other value."""
     return not (isinstance(value, float) and not math.isfinite(value))
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def one_line(text: str, max_length: int = REASON_MAX) -> str:
+    """``text`` as the wire takes free text: control characters written as escapes (``\\n``,
+    ``\\x01``), at most ``max_length`` characters. The agent passes instrument messages and
+    identities through it, so a stray CR/LF from an instrument never gets a reading refused."""
+    if _CONTROL.search(text):
+        text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode(), text.strip())
+    if len(text) > max_length:
+        text = text[: max_length - 1] + "…"
+    return text

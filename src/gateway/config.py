@@ -16,6 +16,7 @@ from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.api.dashboard_config import DashboardConfig
+from gateway.records.config import RecordsConfig
 from gateway.standards.config import StandardsConfig
 from gateway.tsdb.config import StoreConfig, WriteConfig
 
@@ -31,9 +32,17 @@ class IngestConfig(FrozenModel):
         None,
         description="MQTT 5 shared subscription group: N gateways in one group split the data.",
     )
-    max_payload_bytes: int = Field(1024 * 1024, ge=1024)
+    max_payload_bytes: int = Field(
+        1024 * 1024,
+        ge=1024,
+        le=256 * 1024 * 1024,
+        description="Larger payloads are refused whole (MQTT's own limit is 256 MiB).",
+    )
     deadletter_max_bytes: int = Field(
-        64 * 1024, ge=0, description="Raw bytes of a refused payload kept in its dead letter."
+        64 * 1024,
+        ge=0,
+        le=16 * 1024 * 1024,
+        description="Raw bytes of a refused payload kept in its dead letter.",
     )
 
 
@@ -49,7 +58,11 @@ class ApiToken(FrozenModel):
     config may hold in plain sight (``etalon token new`` makes a token and its hash)."""
 
     name: Name
-    role: Literal["viewer", "operator", "admin"]
+    role: Literal["viewer", "auditor", "operator", "admin"] = Field(
+        ...,
+        description="viewer reads; auditor also verifies the records; operator acknowledges "
+        "and shelves alerts; admin changes the registry and rules.",
+    )
     token: Secret | None = None
     token_hash: str | None = Field(
         None, description="argon2id hash of the token ($argon2id$v=19$...), from `etalon token`."
@@ -148,12 +161,6 @@ class ApiConfig(FrozenModel):
                 "allow_plain_http_on is only for a non-loopback host without tls: remove it"
             )
         return self
-
-
-class RecordsConfig(FrozenModel):
-    """The record store: agents, channels, audit log (and later standards, alerts)."""
-
-    path: Path
 
 
 class SigningConfig(FrozenModel):

@@ -13,6 +13,16 @@ class GatewayMetrics:
     readings_received: int = 0
     readings_rejected: int = 0
     payloads_deadlettered: int = 0
+    """Messages refused (each dead-lettered once), whatever the reason."""
+    payloads_spoofed: int = 0
+    """Of those: a body naming another site or agent than its topic."""
+    ingest_errors: int = 0
+    """Of those: handling the message raised an unexpected exception (a bug or a hostile input
+    the wire checks missed); the message alone was refused."""
+    records_failed: int = 0
+    """Messages whose record (agent, catalogue, instrument state) could not be written."""
+    deadletters_trimmed: int = 0
+    """Dead letters deleted by retention (age, total size)."""
     spooled: int = 0
     spool_dropped: int = 0
     spool_depth: int = 0

@@ -16,18 +16,23 @@ from edge_agent import __version__
 from edge_agent.wire import Topics
 from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig
-from gateway.ingest.events import EventHub
+from gateway.ingest.events import EventHub, RecordsVerified
 from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
+from gateway.records import deadletters
+from gateway.records.chain import Finding, LedgerSettings
+from gateway.records.monitor import RecordsMonitor
 from gateway.records.store import RecordStore
 from gateway.tsdb.factory import build_store
 from gateway.tsdb.store import Store
 from gateway.tsdb.writer import Writer
+from ledger import Checkpoint, CheckpointFile, LedgerError
 
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
     from gateway.api.views import LimitsProvider
+    from gateway.records.verify import RecordsReport
     from gateway.standards.service import StandardsService
 
 log = logging.getLogger("etalon.gateway")
@@ -45,7 +50,9 @@ class Gateway:
         self.topics = Topics(config.mqtt.topic_prefix)
         self.store = store or build_store(config.store)
         self.spool = Spool(config.spool, "gateway")
-        self.records = RecordStore(config.records.path)
+        self.records = RecordStore(
+            config.records.path, LedgerSettings.of(config.records, config.site, config.id)
+        )
         self.started = asyncio.Event()
         self.ingest: Ingest | None = None
         self.hub = EventHub()
@@ -55,6 +62,14 @@ class Gateway:
         self.limits: LimitsProvider | None = None
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
+        self.monitor = RecordsMonitor(
+            self.records,
+            config.records,
+            on_report=self._records_verified,
+            on_finding=self._records_finding,
+        )
+        self._link: MqttLink | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -68,6 +83,45 @@ class Gateway:
                 "reason": reason,
             }
         ).encode()
+
+    def _records_verified(self, report: RecordsReport, source: str) -> None:
+        finding = None
+        if report.finding is not None:
+            finding = report.finding.model_dump(
+                mode="json", include={"kind", "code", "seq", "table", "key", "params", "source"}
+            )
+        self.hub.publish(
+            RecordsVerified(
+                self.config.site,
+                report.ledger or "-",
+                report.ok,
+                report.checked_ns,
+                source,
+                finding,
+            )
+        )
+
+    def _records_finding(self, finding: Finding) -> None:
+        self.hub.publish(
+            RecordsVerified(
+                self.config.site,
+                self.records.ledger.ledger_id or "-",
+                False,
+                time.time_ns(),
+                "writer",
+                {"kind": "inserted", "code": finding.code, "params": dict(finding.params)},
+            )
+        )
+
+    def _publish_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Retained on ``.../gateways/{id}/ledger`` (called on the record store's thread)."""
+        link = self._link
+        if link is None or not self.config.records.ledger.publish_checkpoints:
+            return
+        topic = self.topics.gateway(self.config.site, self.config.id, "ledger")
+        loop = self._loop
+        if loop is not None and not loop.is_closed():
+            loop.call_soon_threadsafe(link.publish, topic, checkpoint.to_json(), 1, True)
 
     def sample_metrics(self, link: MqttLink | None) -> dict[str, int | float]:
         """Refresh gauges and return every self-metric."""
@@ -135,6 +189,12 @@ class Gateway:
                     group.create_task(ingest.run(), name="ingest"),
                     group.create_task(writer.run(), name="writer"),
                     group.create_task(self._metrics_loop(link), name="metrics"),
+                    group.create_task(
+                        deadletters.retention_loop(
+                            self.records, cfg.records.deadletters, self.metrics
+                        ),
+                        name="deadletters",
+                    ),
                 ]
                 if cfg.standards is not None and cfg.standards.analytics:
                     from gateway.standards.service import StandardsService
@@ -145,6 +205,9 @@ class Gateway:
                     tasks.append(group.create_task(self.standards.run(), name="standards"))
                 if self.alerts is not None:
                     tasks.append(group.create_task(self.alerts.run(), name="alerts"))
+                    probe = ingest.probe(self.alerts.config.tick_s)
+                    tasks.append(group.create_task(probe, name="probe"))
+                tasks.append(group.create_task(self.monitor.run(), name="records"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -158,6 +221,7 @@ class Gateway:
                 tasks[0].cancel()
                 if self.alerts is not None:
                     await self.alerts.close()  # evaluates what ingest handed over, writes it
+                await self._sign_at_stop()
                 await self._emit_metrics(link, {"site": cfg.site, "gateway": cfg.id})
                 drained = await writer.drain(SHUTDOWN_GRACE_S)
                 for task in tasks[1:]:
@@ -177,6 +241,10 @@ class Gateway:
             await self.store.open()
         except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
             log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
+        self._link = link
+        self._loop = asyncio.get_running_loop()
+        self.records.ledger.on_checkpoint.append(self._publish_checkpoint)
+        self.monitor.attach()
         ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
         self.ingest = ingest
         await ingest.load_known_agents()
@@ -185,6 +253,9 @@ class Gateway:
 
         def announce(_session_present: bool) -> None:
             link.publish(status_topic, self._status("online", None), retain=True)
+            last = self._last_checkpoint()
+            if last is not None:
+                self._publish_checkpoint(last)
 
         link.on_connected.append(announce)
         writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
@@ -195,7 +266,12 @@ class Gateway:
             from gateway.alerts.engine import AlertEngine
 
             self.alerts = AlertEngine(
-                cfg, self.records, self.hub, link, api_url=lambda: self.api_url
+                cfg,
+                self.records,
+                self.hub,
+                link,
+                api_url=lambda: self.api_url,
+                watermarked=True,
             )
             from gateway.api.alerts import RuleLimits
             from gateway.api.views import ConfigLimits
@@ -204,6 +280,20 @@ class Gateway:
             await self.alerts.open()
         await link.start()
         return ingest, writer
+
+    def _last_checkpoint(self) -> Checkpoint | None:
+        try:
+            return CheckpointFile(self.config.records.checkpoints_path()).last()
+        except LedgerError:
+            return None
+
+    async def _sign_at_stop(self) -> None:
+        """A checkpoint of everything written, while MQTT still carries it."""
+        ledger = self.records.ledger
+        if ledger.unsigned:
+            with contextlib.suppress(Exception):
+                await self.records.run(ledger.checkpoint)
+                await asyncio.sleep(0.05)
 
     async def _start_api(self, group: asyncio.TaskGroup) -> EmbeddedServer | None:
         """Serve the HTTP API if configured; returns the server (None if not)."""
@@ -220,6 +310,7 @@ class Gateway:
             alerts=self.alerts,
             standards=self.standards,
             limits=self.limits,
+            monitor=self.monitor,
         )
         server = build_server(create_app(self.api_context), api.host, api.port, api.tls)
         group.create_task(server.serve(), name="api")

@@ -15,7 +15,9 @@ from tests.support.processes import child_env, etalon_command
 
 def test_demo_runs_and_proves_every_reading_arrived_once(tmp_path: Path) -> None:
     result = subprocess.run(
-        etalon_command("demo", "--duration", "4", "--data-dir", str(tmp_path)),
+        # --port 0: the default 8080 is shared with every other demo on the machine, and the
+        # demo's "8080 unless taken" probe can lose a race with one starting at the same time.
+        etalon_command("demo", "--duration", "4", "--port", "0", "--data-dir", str(tmp_path)),
         capture_output=True,
         text=True,
         env=child_env({"ETALON_LANG": "en"}),
@@ -33,7 +35,9 @@ def test_demo_runs_and_proves_every_reading_arrived_once(tmp_path: Path) -> None
 
 def test_demo_speaks_vietnamese(tmp_path: Path) -> None:
     result = subprocess.run(
-        etalon_command("--lang", "vi", "demo", "--duration", "3", "--data-dir", str(tmp_path)),
+        etalon_command(
+            "--lang", "vi", "demo", "--duration", "3", "--port", "0", "--data-dir", str(tmp_path)
+        ),
         capture_output=True,
         text=True,
         env=child_env(),

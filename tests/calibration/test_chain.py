@@ -26,9 +26,9 @@ from gateway.service import Gateway
 from metrology import dcc
 from metrology.certificate.record import canonical_bytes, load_record, record_sha256
 from tests.calibration.conftest import Bench, procedure, start_bench
-from tests.metrology.dcc.pki import certificate_authority, signer
 from tests.support.calibration_record import sample_record
 from tests.support.mqtt_client import RawClient
+from tests.support.pki import certificate_authority, signer
 from tests.support.services import Mosquitto
 
 TOKENS = {"VIEW_TOKEN": "viewer-token-0123456789", "ADMIN_TOKEN": "admin-token-0123456789",
@@ -159,6 +159,13 @@ async def test_a_run_reaches_the_gateway_which_serves_its_record_report_and_sign
         )
         assert [e["action"] for e in audit.json()] == ["calibration recorded"]
         assert audit.json()[0]["details"]["sha256"] == row.record_sha256
+        # the record and its audit row are chained in the record store's ledger
+        chained = await gw.records.query(
+            "SELECT kind FROM ledger WHERE subject=? ORDER BY seq", (f"calibration:{run}",)
+        )
+        assert [c["kind"] for c in chained] == ["calibration.result", "audit"]
+        verified = await http.get("/records/verify", headers=as_("ADMIN_TOKEN"))
+        assert verified.json()["ok"] and "calibrations" in verified.json()["tables"], verified.text
 
         # every reading of the run reached the store, tagged with the run and its point
         await asyncio.sleep(1.5)  # the gateway's writer batches

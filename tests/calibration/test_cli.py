@@ -18,7 +18,7 @@ from calibration.state import RunStore
 from metrology import dcc
 from metrology.certificate.record import load_record, record_sha256
 from tests.calibration.conftest import Bench, procedure
-from tests.metrology.dcc.pki import certificate_authority, signer
+from tests.support.pki import certificate_authority, signer
 
 
 def _etalon(*args: str) -> tuple[int, str, str]:

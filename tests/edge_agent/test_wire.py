@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 from core.errors import PayloadError
+from drivers.config import ChannelBase
 from drivers.reading import Quality, Reading
+from edge_agent.pipeline import finish
 from edge_agent.wire import (
     BATCH,
     AgentStatus,
     InstrumentState,
     Topics,
     decode_batch,
+    decode_metrics,
     encode_reading,
     join_batch,
 )
@@ -31,7 +34,7 @@ def doc_examples() -> list[dict[str, object]]:
 
 
 def test_every_documented_example_validates() -> None:
-    batch, letter, status, state = doc_examples()
+    batch, letter, status, state, metrics = doc_examples()
     parsed = BATCH.validate_json(json.dumps(batch))
     assert [r["quality"] for r in parsed["readings"]] == ["good", "uncertain", "bad"]
     good, rejected, seq = decode_batch(json.dumps(batch).encode(), "hanoi", "bench-1")
@@ -39,6 +42,7 @@ def test_every_documented_example_validates() -> None:
     assert set(letter) >= {"schema", "topic", "reason", "payload_b64", "payload_bytes", "rejected"}
     AgentStatus.model_validate_json(json.dumps(status))
     InstrumentState.model_validate_json(json.dumps(state))
+    decode_metrics(json.dumps(metrics).encode(), "hanoi", "bench-1")
 
 
 def test_agent_encoding_is_what_the_gateway_accepts() -> None:
@@ -61,6 +65,32 @@ def test_agent_encoding_is_what_the_gateway_accepts() -> None:
         (None, "bad", "no reply within 5 s"),
     ]
     assert good[0].get("u") == 5e-7 and good[0].get("tags") == {"standard": "Z10"}
+
+
+def test_what_an_instrument_sends_never_gets_a_reading_refused() -> None:
+    """The agent makes an instrument's text one line (or the reading bad, saying why), so the
+    gateway accepts every reading it publishes."""
+    channels = [ChannelBase(name=c, unit="") for c in ("a", "b", "c", "d", "e")]
+    raw = [
+        Reading("dmm", "a", TS, 1.0, "V", Quality.UNCERTAIN, "no reply\r\nretrying\x00"),
+        Reading("dmm", "b", TS, "OVLD\r\n", "V"),
+        Reading("dmm", "c", TS, "x" * 300, "V"),
+        Reading("dmm", "d", TS, 2.0, "V\n"),
+        Reading("dmm", "e", TS, 3.0, "V", Quality.BAD, "r" * 5000),
+    ]
+    finished = finish(raw, channels)
+    payload = join_batch("hanoi", "bench-1", 1, [encode_reading(r) for r in finished])
+    good, rejected, _ = decode_batch(payload, "hanoi", "bench-1")
+    assert rejected == [] and len(good) == 5
+    assert good[0]["reason"] == "no reply\\r\\nretrying\\x00"
+    assert (
+        good[1]["quality"] == "bad"
+        and "string value holds a control character" in good[1]["reason"]
+    )
+    assert good[2]["quality"] == "bad" and "longer than 256" in good[2]["reason"]
+    assert (good[3]["quality"], good[3]["unit"]) == ("bad", "")
+    assert "unit from the instrument holds a control character" in good[3]["reason"]
+    assert len(good[4]["reason"]) == 1024 and good[4]["reason"].endswith("…")
 
 
 def test_the_agent_never_encodes_a_non_finite_number() -> None:
@@ -105,11 +135,20 @@ def test_unusable_payloads_are_refused_whole(payload: bytes, reason: str) -> Non
         ({"ts": 10}, "ts: Input should be greater than or equal to"),
         ({"value": None}, "a reading without a value must have quality 'bad'"),
         ({"quality": "excellent"}, "quality: Input should be 'good', 'uncertain' or 'bad'"),
-        ({"unit": "a\\b"}, "unit: String should match pattern"),
+        ({"unit": "a\\b"}, "unit: holds a backslash (at 1)"),
         ({"u": -1.0}, "u: Input should be greater than or equal to 0"),
-        ({"instrument": "a/b"}, "instrument: String should match pattern"),
+        ({"instrument": "a/b"}, "instrument: is not a name"),
         ({"colour": "red"}, "colour: Extra inputs are not permitted"),
-        ({"tags": {"room": ""}}, "tags: String should have at least 1 character"),
+        ({"tags": {"room": ""}}, "tags.room: String should have at least 1 character"),
+        ({"reason": "no reply\r\n"}, "reason: holds a control character (U+000D at 8)"),
+        ({"value": "line\nbreak"}, "value: holds a control character (U+000A at 4)"),
+        ({"value": "x\u2028"}, "value: holds a control character (U+2028 at 1)"),
+        ({"unit": "V\x85"}, "unit: holds a control character (U+0085 at 1)"),
+        ({"tags": {"room": "A\n"}}, "tags.room: holds a control character (U+000A at 1)"),
+        ({"tags": {"bad key": "A"}}, "tags.bad key.(key): is not a tag key"),
+        ({"value": [1]}, "value: unexpected type list"),
+        ({"ts": 99999999999999999999}, "ts: Input should be less than or equal to"),
+        ({"value": 10**400}, "value: Input should be"),  # not int64, not a finite float
     ],
 )
 def test_one_bad_reading_is_refused_and_its_neighbours_kept(

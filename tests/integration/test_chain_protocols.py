@@ -1,6 +1,6 @@
 """Every protocol through the chain: Modbus, serial ASCII, VISA/SCPI and OPC UA instruments, each
 behind its real simulator, read by an agent process, exactly once in a strict store, with units;
-and each instrument's identification in the gateway's catalogue."""
+and each instrument's identification (and OPC UA units) in the gateway's catalogue."""
 
 from __future__ import annotations
 
@@ -86,7 +86,16 @@ async def test_all_protocols_arrive_exactly_once_with_units_and_identity(
             "SELECT instrument, identity FROM channels WHERE agent=?", (AGENT,)
         )
     }
+    catalogue_units = dict(
+        db.execute(
+            "SELECT channel, unit FROM channels WHERE agent=? AND instrument=?",
+            (AGENT, "chamber-1"),
+        )
+    )
     db.close()
+    # The OPC UA channels' config gives no unit: the nodes' EngineeringUnits, read at connect,
+    # reached the catalogue of the birth message.
+    assert catalogue_units == {"temperature": "°C", "humidity": "%rh", "pressure": "hPa"}
     # *IDN? of the SCPI counter, known only after it connected, reached the catalogue.
     assert identities["counter-rb"]["manufacturer"] == "ETALON-SIM"
     assert identities["counter-rb"].get("serial")

@@ -100,6 +100,7 @@ def test_an_agent_can_publish_only_under_its_own_topics(pki: LabPki, tls_broker:
                 "etalon/v1/lab-1/bench-1/status",
                 "etalon/v1/lab-1/bench-1/instruments/dmm",
                 "etalon/v1/lab-1/gateways/gw-1/status",
+                "etalon/v1/lab-1/gateways/gw-1/probe",
                 "etalon/v1/lab-1/alerts/events",
                 "etalon/v1/lab-1/deadletter",
                 "etalon/v1/lab-2/bench-2/data",
@@ -176,6 +177,41 @@ def test_the_chain_runs_over_tls_with_client_certificates_and_a_rogue_adds_nothi
     assert TS0 // 10**6 not in {key[3] for key in stored.samples}
     assert gateway["payloads_deadlettered"] == 0  # the broker dropped them: ingest never saw them
     assert "broker refused" not in chain.agent.log()
+
+
+async def test_the_gateway_identity_hears_its_own_probe_under_the_shipped_acl(
+    tmp_path: Path, pki: LabPki, tls_broker: Mosquitto
+) -> None:
+    """The gateway publishes a probe to ``…/gateways/{id}/probe`` and reads it back (the alert
+    engine judges stale data only up to the latest probe back): with its certificate, under the
+    ACL from `etalon pki acl`, the probe comes back and is not refused; an agent cannot publish
+    there (see the test above)."""
+    from tests.support.gateway import running_gateway
+
+    settings = {
+        "site": SITE,
+        "mqtt": tls_mqtt(tls_broker, pki.client_tls(pki.gateway)),
+        "spool": {"path": str(tmp_path / "gw-spool.db")},
+        "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
+        "records": {"path": str(tmp_path / "records.db")},
+        "alerts": {"tick_s": 0.1},
+    }
+    async with running_gateway(settings) as gateway:
+        assert gateway.ingest is not None
+        ingest = gateway.ingest
+        assert ingest.probe_topic == "etalon/v1/lab-1/gateways/gw-1/probe"
+        for _ in range(200):  # up to 20 s
+            if ingest.probe_back is not None:
+                break
+            await asyncio.sleep(0.1)
+        first = ingest.probe_back
+        await asyncio.sleep(0.5)
+        letters = await gateway.records.query("SELECT reason FROM deadletters")
+        later = ingest.probe_back
+    assert first is not None, "the gateway's probe never came back through the broker"
+    assert later is not None and later > first  # they keep coming back
+    assert letters == []
+    assert gateway.metrics.payloads_deadlettered == 0
 
 
 def test_a_certificate_for_another_agent_is_a_config_error(pki: LabPki, tmp_path: Path) -> None:

@@ -16,19 +16,21 @@ from gateway.service import Gateway
 
 API_TOKENS = {
     "VIEW_TOKEN": "viewer-token-0123456789",
+    "AUDIT_TOKEN": "auditor-token-0123456789",
     "OPS_TOKEN": "operator-token-0123456789",
     "ADMIN_TOKEN": "admin-token-0123456789",
 }
-"""Environment variable → secret of the viewer, operator and admin tokens."""
+"""Environment variable → secret of the viewer, auditor, operator and admin tokens."""
 
 
 def api_settings(prefix: str = "") -> dict[str, Any]:
-    """The ``api:`` section of a gateway config: a free port, the three tokens by role (their
+    """The ``api:`` section of a gateway config: a free port, the four tokens by role (their
     variables named ``PREFIX`` + the names of :data:`API_TOKENS`)."""
     return {
         "port": 0,
         "tokens": [
             {"name": "wall-screen", "role": "viewer", "token": {"env": f"{prefix}VIEW_TOKEN"}},
+            {"name": "assessor", "role": "auditor", "token": {"env": f"{prefix}AUDIT_TOKEN"}},
             {"name": "nguyen", "role": "operator", "token": {"env": f"{prefix}OPS_TOKEN"}},
             {
                 "name": "quality-manager",

@@ -7,6 +7,7 @@ test that needs it (the outage tests stop and restart them on the same port).
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -16,12 +17,35 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+# Ports handed out below the kernel's ephemeral range (32768-60999 on Debian), one block per
+# pytest-xdist worker: a port probed free and released here can then be taken neither by another
+# worker's probe nor by any process's outgoing connection before the server binds it.
+_PORT_FLOOR = 10000
+_PORT_BLOCK = 2500
+_next_port: int | None = None
+
+
+def _worker_index() -> int:
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker[2:]) if worker.startswith("gw") and worker[2:].isdigit() else 0
+
 
 def free_port() -> int:
-    """A TCP port free on 127.0.0.1 right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A TCP port free on 127.0.0.1 right now, from this test worker's own block."""
+    global _next_port
+    first = _PORT_FLOOR + (_worker_index() % 8) * _PORT_BLOCK
+    for _ in range(_PORT_BLOCK):
+        if _next_port is None or not first <= _next_port < first + _PORT_BLOCK:
+            _next_port = first
+        port = _next_port
+        _next_port += 1
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {first}-{first + _PORT_BLOCK - 1}")
 
 
 def port_open(port: int) -> bool:

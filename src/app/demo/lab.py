@@ -7,12 +7,13 @@ from __future__ import annotations
 import socket
 import time
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from drivers.sim.models import ResistorParams, ZenerParams, build_model
 from gateway.alerts.config import AlertsConfig
 from gateway.config import ApiConfig
+from gateway.records.chain import LedgerSettings
+from gateway.records.config import RecordsConfig
 from gateway.records.store import RecordStore
 from gateway.standards.config import certificates_path
 from gateway.standards.models import CertificateSpec, StandardSpec
@@ -157,11 +158,14 @@ def demo_standards(
 
 
 async def register_standards(
-    records_path: Path, site: str, instruments: list[Any], agent: str
+    records_config: RecordsConfig, site: str, gateway_id: str, instruments: list[Any], agent: str
 ) -> list[str]:
     """Register the demo's standards and their certificates (audited as ``demo``); those
     already there (a demo run again on the same data directory) are left as they are."""
-    records = RecordStore(records_path)
+    records_path = records_config.path
+    records = RecordStore(
+        records_path, LedgerSettings.of(records_config, site, gateway_id, sign_each_session=True)
+    )
     await records.open()
     try:
         registry = Registry(records, certificates_path(None, records_path), site)

@@ -28,8 +28,9 @@ from drivers.registry import DRIVERS
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from edge_agent.wire import WireReading
-from gateway.config import GatewayConfig, RecordsConfig
+from gateway.config import GatewayConfig
 from gateway.ingest.events import ReadingsArrived
+from gateway.records.config import RecordsConfig
 from gateway.service import Gateway
 from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig, SqliteStoreConfig
 from gateway.tsdb.sqlite import SqliteStore
@@ -196,7 +197,9 @@ async def run_demo(
                 "alerts": demo_alerts(config.site),
                 "standards": StandardsConfig(analytics_interval_s=60),
             }
-            await register_standards(records.path, config.site, instruments, agent.config.id)
+            await register_standards(
+                records, config.site, "demo-gateway", instruments, agent.config.id
+            )
         gateway = Gateway(
             GatewayConfig(
                 site=config.site,

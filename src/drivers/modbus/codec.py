@@ -15,7 +15,7 @@ import math
 import struct
 from collections.abc import Callable, Sequence
 
-from drivers.modbus.config import ByteWordOrder, DataType
+from drivers.modbus.registers import ByteWordOrder, DataType
 
 _STRUCT_FORMAT: dict[str, str] = {
     "int16": "h",
@@ -80,6 +80,8 @@ def decode(
         needed = struct.calcsize(_STRUCT_FORMAT[kind]) // 2
         if len(registers) != needed:
             raise DecodeError(f"{kind} needs {needed} registers, got {len(registers)}")
+    elif not registers:
+        raise DecodeError(f"{kind} needs at least one register, got none")
     return decoder(kind, order, bit, encoding, length)(registers)
 
 

@@ -11,10 +11,25 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from core.models import FrozenModel
-from drivers.config import ChannelBase, InstrumentBase
+from core.config_loader import config_dir
+from core.models import FrozenModel, Name
+from drivers.config import InstrumentBase
+from drivers.modbus.profiles import (
+    SHELF,
+    ProfileError,
+    load_profile,
+    merge_channels,
+    with_profile_settings,
+)
+from drivers.modbus.registers import (
+    REGISTER_WIDTH,
+    ByteWordOrder,
+    DataType,
+    DeviceSettings,
+    ModbusChannel,
+)
 from drivers.serial_line import SerialSettings
 from drivers.setpoints import (
     SafeValue,
@@ -24,99 +39,6 @@ from drivers.setpoints import (
     check_safe_state,
     make_target,
 )
-
-Table = Literal["coil", "discrete_input", "holding", "input"]
-"""The four Modbus data tables, read with function codes 1, 2, 3 and 4."""
-
-FUNCTION_CODE: dict[str, int] = {"coil": 1, "discrete_input": 2, "holding": 3, "input": 4}
-BIT_TABLES = frozenset({"coil", "discrete_input"})
-
-DataType = Literal[
-    "bool",
-    "bit",
-    "int16",
-    "uint16",
-    "int32",
-    "uint32",
-    "int64",
-    "uint64",
-    "float32",
-    "float64",
-    "string",
-]
-
-ByteWordOrder = Literal["ABCD", "CDAB", "BADC", "DCBA"]
-"""Byte order of a multi-byte value as the four conventions name it, A being the most
-significant byte: ABCD big-endian, CDAB word-swapped, BADC byte-swapped, DCBA little-endian.
-For 64-bit values the same rule extends to eight bytes (word swap reverses all four words)."""
-
-REGISTER_WIDTH: dict[str, int] = {
-    "bool": 1,
-    "bit": 1,
-    "int16": 1,
-    "uint16": 1,
-    "int32": 2,
-    "uint32": 2,
-    "float32": 2,
-    "int64": 4,
-    "uint64": 4,
-    "float64": 4,
-}
-
-MAX_REGISTERS_PER_REQUEST = 125
-MAX_BITS_PER_REQUEST = 2000
-
-
-class ModbusChannel(ChannelBase):
-    """One value of a Modbus device: where it is and how to decode it."""
-
-    table: Table = Field("holding", description="coil, discrete_input, holding or input.")
-    address: int = Field(..., ge=0, le=65535, description="Protocol address, 0-based.")
-    type: DataType | None = Field(
-        None, description="Data type; defaults to bool in bit tables, uint16 in register tables."
-    )
-    bit: int | None = Field(None, ge=0, le=15, description="Bit index (0 = LSB) for type: bit.")
-    length: int | None = Field(
-        None, ge=1, le=250, description="Length in bytes of a fixed-length string."
-    )
-    order: ByteWordOrder | None = Field(None, description="Overrides the device's byte order.")
-    encoding: str = Field("ascii", description="Encoding of a string value.")
-
-    @property
-    def value_type(self) -> DataType:
-        """The data type, defaulted by table."""
-        if self.type is not None:
-            return self.type
-        return "bool" if self.table in BIT_TABLES else "uint16"
-
-    @property
-    def width(self) -> int:
-        """How many addresses (registers or bits) the value occupies."""
-        if self.table in BIT_TABLES:
-            return 1
-        if self.value_type == "string":
-            assert self.length is not None
-            return (self.length + 1) // 2
-        return REGISTER_WIDTH[self.value_type]
-
-    @model_validator(mode="after")
-    def _consistent(self) -> ModbusChannel:
-        kind = self.value_type
-        if self.table in BIT_TABLES and kind != "bool":
-            raise ValueError(f"a {self.table} holds single bits: type must be bool, not {kind}")
-        if (kind == "bit") != (self.bit is not None):
-            raise ValueError("type: bit needs 'bit' (0-15), and only it takes one")
-        if (kind == "string") != (self.length is not None):
-            raise ValueError("type: string needs 'length' (bytes), and only it takes one")
-        if kind == "string":
-            try:
-                "".encode(self.encoding)
-            except LookupError as exc:
-                raise ValueError(f"unknown encoding {self.encoding!r}") from exc
-        if self.address + self.width > 65536:
-            raise ValueError(f"address {self.address} + {self.width} runs past 65535")
-        return self
-
 
 WritableTable = Literal["coil", "holding"]
 
@@ -283,35 +205,26 @@ def derived_bus(transport: ModbusTcp | ModbusRtu | ModbusRtuOverTcp) -> str | No
     return f"modbus:{transport.endpoint()}"
 
 
-class ModbusInstrument(InstrumentBase):
-    """One Modbus device: transport, device id, byte order, request limits, channels."""
+class ModbusInstrument(DeviceSettings, InstrumentBase):
+    """One Modbus device: transport, device id, byte order, request limits, channels — given
+    here, or taken from a profile and adjusted here (see :mod:`drivers.modbus.profiles` for
+    how the two combine)."""
 
     protocol: Literal["modbus"]
     transport: ModbusTransport
-    device_id: int = Field(1, ge=0, le=255, description="Unit/slave id; RTU: 1-247.")
-    order: ByteWordOrder = Field("ABCD", description="Byte/word order of multi-register values.")
-    request_timeout_s: float | None = Field(
+    profile: str | None = Field(
         None,
-        gt=0,
-        le=600,
-        description="Timeout of one request; default: timeout_s. A request that times out "
-        "ends the read: the device is not asked again until the next poll.",
+        description="A shipped Modbus profile's name or the path of a profile file (relative "
+        "to the config file): the device's register map, order, limits and identification.",
     )
-    max_registers_per_request: int = Field(MAX_REGISTERS_PER_REQUEST, ge=1, le=125)
-    max_bits_per_request: int = Field(MAX_BITS_PER_REQUEST, ge=1, le=2000)
-    max_gap_registers: int = Field(
-        8, ge=0, le=124, description="Largest run of unwanted registers read through."
+    device_id: int = Field(
+        1, ge=0, le=255, description="Unit/slave id; RTU: 1-247. Default: the profile's, or 1."
     )
-    max_gap_bits: int = Field(32, ge=0, le=1999, description="Same, for coils/discrete inputs.")
-    identify: bool = Field(
-        False, description="Read the device identification (FC 43/14) on connect."
+    only: list[Name] | None = Field(
+        None, description="With a profile: read only these of its channels."
     )
-    identity_serial_object: int | None = Field(
-        None,
-        ge=0,
-        le=255,
-        description="FC 43 object that holds the serial number (vendor-specific, usually "
-        "0x80 = 128 or above); read individually with the identification.",
+    disable: list[Name] = Field(
+        default_factory=list, description="With a profile: leave these of its channels out."
     )
     targets: list[ModbusTarget] = Field(
         default_factory=list,
@@ -321,23 +234,89 @@ class ModbusInstrument(InstrumentBase):
         default_factory=list,
         description="Target values that make the device safe, written in order.",
     )
-    channels: list[ModbusChannel]
+    channels: list[ModbusChannel] = Field(
+        default_factory=list,
+        description="Without a profile: every channel. With one: channels of its own, and "
+        "entries named like a profile channel that change its interval_s, uncertainty or tags.",
+    )
 
     @model_validator(mode="before")
     @classmethod
-    def _default_bus(cls, data: Any) -> Any:
+    def _defaults(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict):
+            return data
         # RTU devices on one line must queue behind one lock: name the bus after the line
         # unless the config names it.
-        if isinstance(data, dict) and data.get("bus") is None:
+        if data.get("bus") is None:
             transport = data.get("transport")
-            if not isinstance(transport, dict):
-                return data
-            kind = transport.get("kind")
-            if kind == "rtu" and transport.get("port"):
-                data = {**data, "bus": f"modbus:serial://{transport['port']}"}
-            elif kind == "rtu_over_tcp" and transport.get("host") and transport.get("port"):
-                data = {**data, "bus": f"modbus:rtu+tcp://{transport['host']}:{transport['port']}"}
+            if isinstance(transport, dict):
+                kind = transport.get("kind")
+                if kind == "rtu" and transport.get("port"):
+                    data = {**data, "bus": f"modbus:serial://{transport['port']}"}
+                elif kind == "rtu_over_tcp" and transport.get("host") and transport.get("port"):
+                    bus = f"modbus:rtu+tcp://{transport['host']}:{transport['port']}"
+                    data = {**data, "bus": bus}
+        reference = data.get("profile")
+        if isinstance(reference, str):
+            try:
+                profile = load_profile(SHELF.reference(reference, config_dir(info)))
+            except ProfileError:
+                return data  # reported by the field's validator
+            data = with_profile_settings(profile, data)
         return data
+
+    @field_validator("profile")
+    @classmethod
+    def _profile_loads(cls, reference: str | None, info: ValidationInfo) -> str | None:
+        if reference is None:
+            return None
+        # A file's path is kept absolute: a config copied from this one loads it from anywhere.
+        reference = SHELF.reference(reference, config_dir(info))
+        try:
+            load_profile(reference)
+        except ProfileError as exc:
+            raise ValueError(str(exc)) from None
+        return reference
+
+    @field_validator("only", "disable")
+    @classmethod
+    def _names_of_the_profile(cls, names: list[str] | None, info: ValidationInfo) -> Any:
+        if not names or "profile" not in info.data:
+            return names  # nothing chosen, or the profile is unusable (its error says why)
+        reference = info.data["profile"]
+        if reference is None:
+            raise ValueError("only and disable choose among a profile's channels: set profile")
+        profile = load_profile(reference)
+        known = profile.channel_names()
+        unknown = [name for name in names if name not in known]
+        if unknown:
+            raise ValueError(
+                f"{', '.join(map(repr, unknown))}: no such channel in profile {profile.name!r} "
+                f"(it has {', '.join(known)})"
+            )
+        if len(set(names)) != len(names):
+            raise ValueError("a channel is named twice")
+        if info.field_name == "disable" and info.data.get("only") is not None:
+            raise ValueError("give only or disable, not both")
+        return names
+
+    @field_validator("channels", mode="before")
+    @classmethod
+    def _merge_profile(cls, entries: Any, info: ValidationInfo) -> Any:
+        if "profile" not in info.data:
+            return []  # the profile is unusable: its error says why
+        reference = info.data["profile"]
+        if reference is None:
+            return entries
+        if entries is None:
+            entries = []
+        if not isinstance(entries, list):
+            return entries  # pydantic says what is wrong with it
+        profile = load_profile(reference)
+        # A selection that was refused (its error says why) selects nothing here, so that the
+        # entries' own problems are reported too.
+        only, disable = info.data.get("only"), info.data.get("disable", [])
+        return merge_channels(profile, entries, only, disable)
 
     @model_validator(mode="after")
     def _fits(self) -> ModbusInstrument:
@@ -345,22 +324,14 @@ class ModbusInstrument(InstrumentBase):
             1 <= self.device_id <= 247
         ):
             raise ValueError("an RTU device id is 1-247 (0 is broadcast and never answers)")
-        for channel in self.channels:
-            limit = (
-                self.max_bits_per_request
-                if channel.table in BIT_TABLES
-                else self.max_registers_per_request
-            )
-            if channel.width > limit:
-                raise ValueError(
-                    f"channel {channel.name!r} spans {channel.width} addresses, more than one "
-                    f"request may read ({limit})"
-                )
+        problems = self.device_problems(self.channels)
+        if problems:
+            raise ValueError("; ".join(problems))
         return self
 
-    def order_of(self, channel: ModbusChannel | ModbusTarget) -> ByteWordOrder:
-        """The byte/word order a channel is decoded (a target encoded) with."""
-        return channel.order or self.order
+    def profile_name(self) -> str | None:
+        """The name of the profile the instrument uses, if any."""
+        return load_profile(self.profile).name if self.profile is not None else None
 
     @model_validator(mode="after")
     def _targets(self) -> ModbusInstrument:

@@ -24,6 +24,8 @@ back and compared. A Modbus exception response is a WriteRejected naming the exc
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import struct
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -47,15 +49,10 @@ from drivers.modbus.codec import (
     pack_registers,
     unpacker,
 )
-from drivers.modbus.config import (
-    BIT_TABLES,
-    FUNCTION_CODE,
-    ModbusChannel,
-    ModbusInstrument,
-    ModbusTarget,
-)
+from drivers.modbus.config import ModbusInstrument, ModbusTarget
 from drivers.modbus.link import ExceptionReply, ModbusLink, acquire_link, release_link
 from drivers.modbus.plan import Limits, Request, Span, plan
+from drivers.modbus.registers import BIT_TABLES, FUNCTION_CODE, ModbusChannel
 from drivers.reading import Quality, Reading, Value, midpoint_ns
 from drivers.setpoints import (
     SetValue,
@@ -71,6 +68,8 @@ from drivers.setpoints import (
 IDENTITY_OBJECTS = {0: "manufacturer", 1: "model", 2: "firmware", 4: "product_name"}
 IDENTITY_OBJECTS |= {5: "model_name"}
 """FC 43 object ids (VendorName, ProductCode, MajorMinorRevision, ProductName, ModelName)."""
+
+log = logging.getLogger("etalon.drivers.modbus")
 
 SPLIT_ON = frozenset({2, 3})
 """Exceptions that depend on the addresses asked: ILLEGAL DATA ADDRESS, ILLEGAL DATA VALUE."""
@@ -149,7 +148,7 @@ class ModbusDriver:
         await self._link.connect(self.config.connect_timeout_s, self.config.name)
         self._plans.clear()
         self._forbidden.clear()
-        if self.config.identify and not self._identity:
+        if not self._identity and (self.config.identify or self.config.identity_registers):
             await self._identify(self._link)
 
     async def read(self, channels: Sequence[ModbusChannel]) -> list[Reading]:
@@ -192,10 +191,13 @@ class ModbusDriver:
             release_link(link)
 
     def describe(self) -> dict[str, str]:
-        """Endpoint and device id, and the FC 43 identification when ``identify`` is on."""
+        """Endpoint, device id and profile; the FC 43 identification when ``identify`` is on
+        and the values of the ``identity_registers``."""
+        profile = self.config.profile_name()
         return {
             "endpoint": self.config.transport.endpoint(),
             "device_id": str(self.config.device_id),
+            **({"profile": profile} if profile else {}),
             **self._identity,
         }
 
@@ -331,10 +333,48 @@ class ModbusDriver:
                 )
 
     async def _identify(self, link: ModbusLink) -> None:
-        try:
-            self._identity = await self._identification(link)
-        except (ExceptionReply, DriverTimeout, ProtocolError):
-            return  # many devices do not implement FC 43; identification is optional
+        identity: dict[str, str] = {}
+        # Many devices do not implement FC 43: identification is optional.
+        with contextlib.suppress(ExceptionReply, DriverTimeout, ProtocolError):
+            if self.config.identify:
+                identity = await self._identification(link)
+        self._identity = identity | await self._identity_registers(link)
+
+    async def _identity_registers(self, link: ModbusLink) -> dict[str, str]:
+        """The values of the ``identity_registers`` (serial, model…); one that cannot be read
+        or decoded is left out. They win over FC 43's: a register a profile names for the serial
+        number is more specific than what a vendor's FC 43 reports."""
+        config = self.config
+        timeout = config.timeout_of_request()
+        identity: dict[str, str] = {}
+        for key, register in config.identity_registers.items():
+            try:
+                values = await link.read(
+                    FUNCTION_CODE[register.table],
+                    register.address,
+                    register.width,
+                    config.device_id,
+                    timeout,
+                    config.name,
+                )
+                value = decode(
+                    [int(v) for v in values],
+                    register.value_type,
+                    config.order_of(register),
+                    register.bit,
+                    register.encoding,
+                    register.length,
+                )
+            except (ExceptionReply, DriverTimeout, ProtocolError, DecodeError) as exc:
+                log.info(
+                    "identity register not read",
+                    extra={"instrument": config.name, "key": key, "reason": str(exc)},
+                )
+                continue
+            text = str(value).strip()
+            if text:
+                identity[key] = text
+        return identity
 
     async def _identification(self, link: ModbusLink) -> dict[str, str]:
         """FC 43 basic objects, and the serial object when the config names one."""
@@ -365,10 +405,13 @@ class ModbusDriver:
         link = self._link
         if link is None or not link.connected:
             raise NotConnected(self.config.name, "not connected")
-        try:
-            self._identity = await self._identification(link)
-        except ExceptionReply as reply:
-            raise ProtocolError(self.config.name, f"identification: {reply}") from reply
+        identity: dict[str, str] = {}
+        if self.config.identify or not self.config.identity_registers:
+            try:
+                identity = await self._identification(link)
+            except ExceptionReply as reply:
+                raise ProtocolError(self.config.name, f"identification: {reply}") from reply
+        self._identity = identity | await self._identity_registers(link)
         return self.describe()
 
     # -- writes --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pymodbus.client import AsyncModbusSerialClient, AsyncModbusTcpClient
 from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOException
 from pymodbus.framer import FramerType
 
+from core.cancel import cancellable
 from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus.codec import crc16
 from drivers.modbus.config import ModbusRtu, ModbusRtuOverTcp, ModbusTcp
@@ -137,7 +138,7 @@ class ModbusLink:
             self._client = client
             try:
                 async with asyncio.timeout(timeout_s):
-                    opened = await client.connect()
+                    opened = await cancellable(client.connect())
             except TimeoutError as exc:
                 self._close_client()
                 raise DriverTimeout(
@@ -184,7 +185,7 @@ class ModbusLink:
             self.requests += 1
             try:
                 async with asyncio.timeout(timeout_s):
-                    return await request(client)
+                    return await cancellable(request(client))
             except TimeoutError as exc:
                 if not isinstance(self.transport, ModbusTcp) and not self._received:
                     # An RTU reply carries no transaction id: a late reply to this request

@@ -40,6 +40,7 @@ from asyncua.common.subscription import (
 from asyncua.crypto import security_policies
 from cryptography import x509
 
+from core.cancel import cancellable
 from core.clock import Clock
 from core.errors import (
     DriverError,
@@ -59,6 +60,7 @@ from drivers.opcua.certs import (
     trust_problem,
 )
 from drivers.opcua.config import OpcUaChannel, OpcUaInstrument, OpcUaTarget, kind_of
+from drivers.opcua.units import EngineeringUnit, engineering_unit
 from drivers.reading import Quality, Reading, midpoint_ns
 from drivers.setpoints import (
     SetValue,
@@ -183,6 +185,7 @@ class OpcUaDriver:
         self._last_ts: dict[str, int] = {}
         self._lost: str | None = None
         self._session_open = False
+        self._unit_warnings: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
         self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
         """Read requests per set of due channels, built once per connection."""
         self._targets = config.write_targets()
@@ -241,7 +244,7 @@ class OpcUaDriver:
             if config.username is not None and config.password is not None:
                 client.set_user(config.username)
                 client.set_password(config.password.resolve())
-            await client.connect()
+            await cancellable(client.connect())
             self._session_open = True
             namespaces = await client.get_namespace_array()
             self._identity = await self._identify(client)
@@ -319,7 +322,7 @@ class OpcUaDriver:
 
     async def _identify(self, client: Client) -> dict[str, str]:
         nodes = [client.get_node(ua.NodeId(i)) for i in _IDENTITY_NODES.values()]
-        values = await client.read_values(nodes)
+        values = await cancellable(client.read_values(nodes))
         identity: dict[str, str] = {}
         for key, value in zip(_IDENTITY_NODES, values, strict=True):
             if isinstance(value, list):
@@ -478,25 +481,63 @@ class OpcUaDriver:
         ]
         results = await client.uaclient.translate_browsepaths_to_nodeids(requests)
         found = [
-            (binding, result.Targets[0].TargetId)
-            for (_, binding), result in zip(bound, results, strict=True)
+            (name, binding, result.Targets[0].TargetId)
+            for (name, binding), result in zip(bound, results, strict=True)
             if result.StatusCode.is_good() and result.Targets
         ]
         if not found:
             return
-        values = await self._read_values(client, [target for _, target in found])
-        for (binding, _), data_value in zip(found, values, strict=True):
+        values = await self._read_values(client, [target for _, _, target in found])
+        for (name, binding, _), data_value in zip(found, values, strict=True):
             information = data_value.Value.Value if data_value.Value is not None else None
             if not isinstance(information, ua.EUInformation):
                 continue
-            node_unit = information.DisplayName.Text or ""
+            display = information.DisplayName.Text if information.DisplayName else None
+            node_unit = engineering_unit(
+                information.NamespaceUri, information.UnitId, display or ""
+            )
             if not binding.unit:
-                binding.unit = node_unit
-            elif node_unit and node_unit != binding.unit:
-                binding.problem = (
-                    f"unit mismatch: the node's EngineeringUnits say {node_unit!r}, the channel "
-                    f"says {binding.unit!r}"
-                )
+                binding.unit = node_unit.symbol
+                if node_unit.refused is not None:
+                    self._warn_once(
+                        name,
+                        "the node's EngineeringUnits name is too long to be a unit; give the "
+                        "channel a unit",
+                        display_name=node_unit.refused[:200],
+                        unit=node_unit.symbol,
+                    )
+            else:
+                self._check_unit(self.channels[name], node_unit)
+
+    def _check_unit(self, channel: OpcUaChannel, node_unit: EngineeringUnit) -> None:
+        """Warn, once per channel and unit, when the config's unit is not the node's. The
+        config's unit stays the reading's: it may be right where the server is wrong; but with
+        scale or offset it is the unit after conversion, and a difference is expected."""
+        if channel.scale != 1.0 or channel.offset != 0.0 or not node_unit.symbol:
+            return
+        if node_unit.agrees_with(channel.unit):
+            return
+        self._warn_once(
+            channel.name,
+            "channel unit disagrees with the node's EngineeringUnits",
+            unit=channel.unit,
+            node_unit=node_unit.symbol,
+            unit_code=node_unit.code or "",
+        )
+
+    def _warn_once(self, channel: str, message: str, **fields: str) -> None:
+        """A warning about a channel's unit, logged once in the driver's life (not at every
+        reconnect)."""
+        key = (channel, message, tuple(sorted(fields.items())))
+        if key in self._unit_warnings:
+            return
+        self._unit_warnings.add(key)
+        log.warning(message, extra={"instrument": self.config.name, "channel": channel, **fields})
+
+    def units(self) -> dict[str, str]:
+        """Each channel's unit on the current connection: the config's, or the node's
+        EngineeringUnits where the config gives none (see :class:`drivers.base.ReportsUnits`)."""
+        return {name: binding.unit for name, binding in self._bindings.items()}
 
     def _requests(self, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]) -> list[Any]:
         """Read requests for the nodes, in chunks of ``max_nodes_per_read``."""
@@ -523,7 +564,7 @@ class OpcUaDriver:
     async def _send_reads(client: Client, requests: list[Any]) -> list[ua.DataValue]:
         out: list[ua.DataValue] = []
         for params in requests:
-            out.extend(await client.uaclient.read(params))
+            out.extend(await cancellable(client.uaclient.read(params)))
         return out
 
     async def _subscribe(self, client: Client) -> None:

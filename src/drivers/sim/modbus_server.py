@@ -47,17 +47,8 @@ from pydantic import Field, model_validator
 from core.clock import Clock, SystemClock
 from core.models import FrozenModel
 from drivers.modbus.codec import DecodedValue, DecodeError, crc16, decode, encode
-from drivers.modbus.config import (
-    BIT_TABLES,
-    FUNCTION_CODE,
-    ByteWordOrder,
-    ModbusChannel,
-    ModbusInstrument,
-    ModbusRtu,
-    ModbusTcp,
-    Table,
-    derived_bus,
-)
+from drivers.modbus.config import ModbusInstrument, ModbusRtu, ModbusTcp, derived_bus
+from drivers.modbus.registers import BIT_TABLES, FUNCTION_CODE, ByteWordOrder, ModbusChannel, Table
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import QUANTITIES, ModelParams, RoomParams, Sampler, build_model

@@ -55,6 +55,7 @@ from core.clock import Clock, SystemClock
 from core.models import FrozenModel
 from drivers.opcua.certs import load_trusted, make_certificate, trust_problem, write_pair
 from drivers.opcua.config import OpcUaInstrument
+from drivers.opcua.units import UNECE_NAMESPACE, unit_id
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.models import (
     FrequencyStandardParams,
@@ -68,7 +69,6 @@ from drivers.sim.models import (
 log = logging.getLogger("etalon.drivers.sim.opcua")
 
 NAMESPACE = "urn:etalon:sim"
-UNECE_UNITS = "http://www.opcfoundation.org/UA/units/un/cefact"
 
 SecurityMode = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"]
 _POLICY_TYPES = {
@@ -76,14 +76,6 @@ _POLICY_TYPES = {
     "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
     "Basic256Sha256_SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
 }
-
-
-def unece_unit_id(code: str) -> int:
-    """The EUInformation.UnitId of a UNECE Rec. 20 common code (OPC UA Part 8)."""
-    unit_id = 0
-    for char in code.upper():
-        unit_id = unit_id << 8 | ord(char)
-    return unit_id
 
 
 @dataclass(frozen=True)
@@ -97,8 +89,8 @@ class Unit:
     def information(self) -> ua.EUInformation:
         """The EUInformation structure."""
         return ua.EUInformation(
-            NamespaceUri=UNECE_UNITS,
-            UnitId=unece_unit_id(self.code),
+            NamespaceUri=UNECE_NAMESPACE,
+            UnitId=unit_id(self.code),
             DisplayName=ua.LocalizedText(self.symbol, "en"),
             Description=ua.LocalizedText(self.description, "en"),
         )
@@ -315,7 +307,11 @@ class OpcUaSimulator:
         return node
 
     async def _add_variable(
-        self, point: Point | None, path: str, unit: Unit, initial: float
+        self,
+        point: Point | None,
+        path: str,
+        engineering_units: ua.EUInformation | None,
+        initial: float,
     ) -> None:
         parent_path, _, name = path.rpartition(".")
         parent = await self._folder(parent_path)
@@ -332,11 +328,12 @@ class OpcUaSimulator:
         await node.add_reference(
             ua.NodeId(ua.ObjectIds.AnalogItemType), ua.ObjectIds.HasTypeDefinition
         )
-        await node.add_property(
-            ua.NodeId(f"{path}.EngineeringUnits", index),
-            ua.QualifiedName("EngineeringUnits", 0),
-            unit.information(),
-        )
+        if engineering_units is not None:
+            await node.add_property(
+                ua.NodeId(f"{path}.EngineeringUnits", index),
+                ua.QualifiedName("EngineeringUnits", 0),
+                engineering_units,
+            )
         low, high = (point.low, point.high) if point else (0.0, 20.0)
         EU_RANGES[ua.NodeId(path, index)] = (low, high)
         await node.add_property(
@@ -346,11 +343,20 @@ class OpcUaSimulator:
         )
         self.nodes[path] = node
 
+    async def add_variable(
+        self, path: str, engineering_units: ua.EUInformation | None, value: float = 0.0
+    ) -> str:
+        """Add a constant analog item with these EngineeringUnits (None: without the property),
+        as other vendors' servers publish them; returns its NodeId. Remove it with
+        :meth:`remove_node`."""
+        await self._add_variable(None, path, engineering_units, value)
+        return self.node_id(path)
+
     async def _build(self) -> None:
         now = self.clock.now_ns()
         for point in POINTS:
             initial = self.models[point.model].sample(point.quantity, now)
-            await self._add_variable(point, point.path, UNITS[point.unit], initial)
+            await self._add_variable(point, point.path, UNITS[point.unit].information(), initial)
         setpoint = await (await self._folder("ClimateChamber")).add_variable(
             ua.NodeId("ClimateChamber.TemperatureSetpoint", self.namespace_index),
             ua.QualifiedName("TemperatureSetpoint", self.namespace_index),
@@ -360,7 +366,7 @@ class OpcUaSimulator:
         self.nodes["ClimateChamber.TemperatureSetpoint"] = setpoint
         await self._build_source()
         for i in range(self.config.bulk_items):
-            await self._add_variable(None, f"Bulk.Item{i:04d}", UNITS["V"], 0.0)
+            await self._add_variable(None, f"Bulk.Item{i:04d}", UNITS["V"].information(), 0.0)
 
     async def _build_source(self) -> None:
         """Writable set-points of a source (see the module doc)."""
@@ -492,7 +498,7 @@ class OpcUaSimulator:
         """Put a removed variable back."""
         _, point = self._removed.pop(path)
         unit = UNITS[point.unit] if point else UNITS["V"]
-        await self._add_variable(point, path, unit, 0.0)
+        await self._add_variable(point, path, unit.information(), 0.0)
 
     def freeze(self) -> None:
         """Stop the traffic of every client connection both ways, sockets left open (a cut

@@ -184,8 +184,13 @@ def number(param: str, allowed: Sequence[str] = ("MIN", "MAX", "DEF")) -> float 
         raise ScpiError(*ILLEGAL_PARAMETER) from None
 
 
+MAX_CHANNELS = 1000
+"""Channels one list may name (a scanner card has tens): ``(@1:2000000000)`` is an error, not
+two billion integers."""
+
+
 def channel_list(param: str) -> list[int]:
-    """``(@1,2)`` or ``(@1:3)`` → channel numbers."""
+    """``(@1,2)`` or ``(@1:3)`` → channel numbers (at most :data:`MAX_CHANNELS`)."""
     text = param.strip()
     if not (text.startswith("(@") and text.endswith(")")):
         raise ScpiError(*ILLEGAL_PARAMETER)
@@ -194,9 +199,13 @@ def channel_list(param: str) -> list[int]:
         try:
             if ":" in part:
                 first, last = (int(x) for x in part.split(":"))
+                if last - first + 1 > MAX_CHANNELS - len(channels):
+                    raise ScpiError(*ILLEGAL_PARAMETER)
                 channels.extend(range(first, last + 1))
             else:
                 channels.append(int(part))
         except ValueError:
             raise ScpiError(*ILLEGAL_PARAMETER) from None
+        if len(channels) > MAX_CHANNELS:
+            raise ScpiError(*ILLEGAL_PARAMETER)
     return channels

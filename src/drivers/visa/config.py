@@ -5,12 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
+from core.config_loader import config_dir
 from core.models import FrozenModel
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.setpoints import SafeValue, TargetLimits, WriteTarget, check_safe_state, make_target
 from drivers.visa.profiles import (
+    SHELF,
     ErrorPolicy,
     Measurement,
     Profile,
@@ -73,7 +75,11 @@ class VisaInstrument(InstrumentBase):
         "'devices.yaml@sim' (pyvisa-sim), or 'auto': '@ivi' when a VISA library is installed, "
         "else '@py'.",
     )
-    profile: str = Field(..., description="A shipped profile name or the path of a .yaml file.")
+    profile: str = Field(
+        ...,
+        description="A shipped profile name or the path of a .yaml file (relative to the "
+        "config file).",
+    )
     init: list[str] | None = Field(None, description="Replaces the profile's init sequence.")
     measurements: dict[str, Measurement] = Field(
         default_factory=dict,
@@ -108,7 +114,7 @@ class VisaInstrument(InstrumentBase):
 
     @model_validator(mode="before")
     @classmethod
-    def _defaults_from_resource_and_profile(cls, data: Any) -> Any:
+    def _defaults_from_resource_and_profile(cls, data: Any, info: ValidationInfo) -> Any:
         """A GPIB board is one shared bus; a channel's unit defaults to its measurement's."""
         if not isinstance(data, dict):
             return data
@@ -123,7 +129,8 @@ class VisaInstrument(InstrumentBase):
         if not isinstance(profile_name, str) or not isinstance(channels, list):
             return data
         try:
-            measurements: dict[str, Any] = dict(load_profile(profile_name).measurements)
+            reference = SHELF.reference(profile_name, config_dir(info))
+            measurements: dict[str, Any] = dict(load_profile(reference).measurements)
         except ProfileError:
             return data  # reported by the field validator below
         overrides = data.get("measurements")
@@ -154,12 +161,14 @@ class VisaInstrument(InstrumentBase):
 
     @field_validator("profile")
     @classmethod
-    def _profile_loads(cls, profile: str) -> str:
+    def _profile_loads(cls, profile: str, info: ValidationInfo) -> str:
+        # A file's path is kept absolute: a config copied from this one loads it from anywhere.
+        reference = SHELF.reference(profile, config_dir(info))
         try:
-            load_profile(profile)
+            load_profile(reference)
         except ProfileError as exc:
             raise ValueError(str(exc)) from None
-        return profile
+        return reference
 
     @model_validator(mode="after")
     def _consistent(self) -> VisaInstrument:

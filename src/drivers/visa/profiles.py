@@ -6,7 +6,8 @@ error-queue query and when to drain it, and the measurements a channel can take 
 optional setup commands, how to parse the reply and the raw unit. An instrument that takes
 set-points (a calibrator) also lists them: the command that sets each (``SOUR:VOLT {value}``),
 the query that reads it back, what the instrument itself can set, and the commands of its safe
-state (``OUTP OFF``). Writing one needs no Python; see ``docs/visa.md``.
+state (``OUTP OFF``). Writing one needs no Python; see ``docs/visa.md``. Loading is shared with
+the other protocols' profiles (:mod:`drivers.profiles`).
 """
 
 from __future__ import annotations
@@ -15,15 +16,14 @@ import math
 import re
 import statistics
 from dataclasses import dataclass
-from functools import cache
 from importlib import resources
-from pathlib import Path
 from typing import Literal
 
-import yaml
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from core.models import PLAIN_TEXT, FrozenModel
+from drivers.profiles import ProfileError as ProfileError  # re-exported for callers
+from drivers.profiles import ProfileShelf
 from drivers.setpoints import CHOICE_WORD, SetValue, TargetKind, TargetLimits, number_text
 
 SHIPPED_PROFILES = resources.files("drivers.visa") / "profiles"
@@ -239,54 +239,18 @@ class Profile(FrozenModel):
         return commands
 
 
-class ProfileError(ValueError):
-    """A profile that cannot be found or does not validate."""
-
-
-def _format_validation(source: str, exc: ValidationError) -> str:
-    problems = []
-    for error in exc.errors():
-        where = ".".join(str(part) for part in error["loc"]) or "(top level)"
-        problems.append(f"{source}: {where}: {error['msg']}")
-    return "; ".join(problems)
+SHELF = ProfileShelf("VISA", Profile, SHIPPED_PROFILES)
+"""The shipped VISA profiles and those loaded from files (see :mod:`drivers.profiles`)."""
 
 
 def shipped_profiles() -> list[str]:
     """Names of the profiles shipped with etalon."""
-    return sorted(
-        entry.name.removesuffix(".yaml")
-        for entry in SHIPPED_PROFILES.iterdir()
-        if entry.name.endswith(".yaml")
-    )
+    return SHELF.shipped()
 
 
-@cache
 def load_profile(name_or_path: str) -> Profile:
     """A shipped profile by name, or a profile file by path; raises ProfileError."""
-    if name_or_path.endswith((".yaml", ".yml")) or "/" in name_or_path:
-        path = Path(name_or_path)
-        source = str(path)
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise ProfileError(f"cannot read profile {path}: {exc.strerror or exc}") from None
-    else:
-        entry = SHIPPED_PROFILES / f"{name_or_path}.yaml"
-        source = f"shipped profile {name_or_path}"
-        if not entry.is_file():
-            raise ProfileError(
-                f"no shipped profile {name_or_path!r} (shipped: {', '.join(shipped_profiles())}); "
-                "give a path to a .yaml file for your own"
-            )
-        text = entry.read_text(encoding="utf-8")
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ProfileError(f"{source}: not valid YAML: {exc}") from None
-    try:
-        return Profile.model_validate(data)
-    except ValidationError as exc:
-        raise ProfileError(_format_validation(source, exc)) from None
+    return SHELF.load(name_or_path)
 
 
 # -- parsing replies -------------------------------------------------------------------------

@@ -317,6 +317,17 @@ class CalibrationDueRule(StandardRule):
     overdue_severity: Severity = "alarm"
 
 
+class RecordsIntegrityRule(RuleBase, DelayedRule):
+    """The record store is not what its ledger recorded (a broken chain, a forged checkpoint, a
+    live row edited, inserted or deleted outside etalon), as the gateway's verification finds
+    it at start and every ``records.ledger.verify_interval_s``, or as a writer finds it. Without
+    a rule of this kind, a built-in one (``records-integrity``, critical, the default policy)
+    is in force."""
+
+    kind: Literal["records_integrity"]
+    severity: Severity = "critical"
+
+
 Rule = Annotated[
     LimitsRule
     | RateRule
@@ -327,10 +338,14 @@ Rule = Annotated[
     | CertificateRule
     | PredictionRule
     | ControlRule
-    | CalibrationDueRule,
+    | CalibrationDueRule
+    | RecordsIntegrityRule,
     Field(discriminator="kind"),
 ]
 CHANNEL_KINDS = ("limits", "rate", "stale", "bad_quality")
+RECORDS_KIND = "records_integrity"
+BUILT_IN_RECORDS_RULE = RecordsIntegrityRule(id="records-integrity", kind="records_integrity")
+"""In force when the config names no records_integrity rule: tampering always raises an alert."""
 STANDARD_KINDS = (
     "standard_certificate",
     "standard_prediction",

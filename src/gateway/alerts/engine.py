@@ -22,7 +22,8 @@ return.
 
 Restart: alerts, the rules in force and undelivered notifications are read back at start, so an
 active alert stays active without being raised (or notified) again; a channel's stale-data
-clock starts when the gateway does.
+clock starts when the gateway does, and silence is judged only up to what the gateway has
+heard (see :mod:`~gateway.alerts.timers`): not before the broker's backlog is read.
 """
 
 from __future__ import annotations
@@ -72,8 +73,10 @@ from gateway.config import GatewayConfig
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
+    Heard,
     InstrumentStateChanged,
     ReadingsArrived,
+    RecordsVerified,
     StandardEvaluated,
 )
 from gateway.records.store import RecordStore
@@ -104,7 +107,8 @@ class EngineStats:
 
 class AlertEngine:
     """See the module doc. ``wall_ns`` and ``monotonic`` are the engine's clocks; its parts read
-    them through the engine, so a test may move them."""
+    them through the engine, so a test may move them. ``watermarked``: ingest probes the broker
+    (:meth:`Ingest.probe`) and stale data is judged up to its :class:`Heard` events only."""
 
     def __init__(
         self,
@@ -116,6 +120,7 @@ class AlertEngine:
         api_url: Callable[[], str | None] = lambda: None,
         wall_ns: Callable[[], int] = time.time_ns,
         monotonic: Callable[[], float] = time.monotonic,
+        watermarked: bool = False,
     ) -> None:
         assert config.alerts is not None
         self.gateway_config = config
@@ -150,7 +155,15 @@ class AlertEngine:
         self.evaluator = Evaluator(self.rulebook, self.tracker, records, clock, mono)
         self.rulebook.on_compiled = self.evaluator.attach_all
         self.outbox = Outbox(self.notifier.recipients, clock)
-        self.timers = Timers(self.rulebook, self.evaluator, self.tracker, self.outbox, clock, mono)
+        self.timers = Timers(
+            self.rulebook,
+            self.evaluator,
+            self.tracker,
+            self.outbox,
+            clock,
+            mono,
+            watermarked=watermarked,
+        )
         self.router = Router(
             self.rulebook,
             self.tracker,
@@ -168,7 +181,14 @@ class AlertEngine:
         self._closed = False
         self._running = False
         self._done = asyncio.Event()
-        for kind in (ReadingsArrived, AgentStateChanged, InstrumentStateChanged, StandardEvaluated):
+        for kind in (
+            ReadingsArrived,
+            AgentStateChanged,
+            InstrumentStateChanged,
+            StandardEvaluated,
+            RecordsVerified,
+            Heard,
+        ):
             hub.subscribe(kind, self._enqueue)
 
     @property
@@ -285,6 +305,10 @@ class AlertEngine:
             )
         elif isinstance(event, StandardEvaluated):
             self.evaluator.standard(event)
+        elif isinstance(event, RecordsVerified):
+            self.evaluator.records_verified(event)
+        elif isinstance(event, Heard):
+            self.timers.heard(event.sent)
 
     # -- the loop --------------------------------------------------------------------------------
 
@@ -310,6 +334,7 @@ class AlertEngine:
                         self.evaluator.check_unresolved(agent)
                 now = self.monotonic()
                 if now >= next_tick:
+                    self._process()  # what was handed over while a catalogue was read
                     try:
                         self.timers.tick()
                     except Exception as exc:  # noqa: BLE001 - timers go on at the next tick

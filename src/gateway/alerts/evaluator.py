@@ -27,11 +27,11 @@ from gateway.alerts.checks import (
     StaleCheck,
     Watch,
 )
-from gateway.alerts.config import CHANNEL_KINDS, STANDARD_KINDS, has_wildcard
+from gateway.alerts.config import CHANNEL_KINDS, RECORDS_KIND, STANDARD_KINDS, has_wildcard
 from gateway.alerts.lifecycle import ACTIVE_STATES, GATEWAY_CLOCK, Alert, Tracker
 from gateway.alerts.rules import RuleBook
 from gateway.alerts.store import load_catalogue
-from gateway.ingest.events import StandardEvaluated
+from gateway.ingest.events import RecordsVerified, StandardEvaluated
 from gateway.records.store import RecordStore
 
 log = logging.getLogger("etalon.gateway.alerts")
@@ -355,6 +355,37 @@ class Evaluator:
                     cause,
                     rule.suppressed,
                 )
+
+    def records_verified(self, event: RecordsVerified) -> None:
+        """A verification of the record store (or a writer's finding): its integrity rules."""
+        subject = f"{event.site}/{event.ledger}"
+        finding = event.finding or {}
+        for rule in self.rulebook.of_kind(RECORDS_KIND):
+            key = f"{rule.id}|{subject}|integrity"
+            if key not in self.tracker.alerts and event.ok:
+                continue
+            alert = self.tracker.alert(
+                key,
+                rule_id=rule.id,
+                kind=RECORDS_KIND,
+                site=event.site,
+                subject=subject,
+                level="integrity",
+                severity=rule.config.severity,
+                clock=GATEWAY_CLOCK,
+            )
+            if not event.ok:
+                alert.value, alert.limit, alert.unit = finding.get("seq"), None, ""
+                alert.detail = {"source": event.source, **finding}
+            self.tracker.update(
+                alert,
+                not event.ok,
+                max(event.checked_ns, alert.last_event_ns),
+                int(rule.config.on_delay_s * NS),
+                int(rule.config.off_delay_s * NS),
+                {"ts": event.checked_ns, "source": event.source},
+                rule.suppressed,
+            )
 
     def standard_checks(
         self, rule: CompiledRule, e: StandardEvaluated

@@ -4,6 +4,7 @@ and the localized parts of webhook bodies and CLI output."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import zoneinfo
 from email import policy
 from email.message import EmailMessage
@@ -11,6 +12,7 @@ from email.utils import formatdate, make_msgid
 from typing import Any
 
 from core.i18n import MessageTable, known, register, t
+from gateway.records.messages import text_of
 
 ALERT_MESSAGES: MessageTable = {
     # severities and states
@@ -104,6 +106,10 @@ ALERT_MESSAGES: MessageTable = {
     "alerts.what.rule_unresolved": {
         "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
         "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} không khai báo kênh này",
+    },
+    "alerts.what.records_integrity": {
+        "en": "the record store is not what its ledger recorded: {what}",
+        "vi": "kho hồ sơ không còn đúng như sổ cái đã ghi: {what}",
     },
     "alerts.count.raised": {"en": "{n} raised", "vi": "{n} xuất hiện"},
     "alerts.count.escalated": {"en": "{n} escalated", "vi": "{n} chuyển cấp"},
@@ -210,6 +216,7 @@ SUBJECT_LABEL = {
     "standard_prediction": {"en": "Standard", "vi": "Chuẩn"},
     "standard_control": {"en": "Standard", "vi": "Chuẩn"},
     "calibration_due": {"en": "Standard", "vi": "Chuẩn"},
+    "records_integrity": {"en": "Records", "vi": "Hồ sơ"},
 }
 
 
@@ -293,6 +300,12 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             date=_date(detail.get("due_ns")),
             days=f"{days:.1f}" if isinstance(days, int | float) else "-",
         )
+    if kind == "records_integrity":
+        code, params = detail.get("code"), detail.get("params")
+        what = "-"
+        if isinstance(code, str) and isinstance(params, dict):
+            what = text_of(code, params, lang)
+        return t("alerts.what.records_integrity", lang, what=what)
     if kind == "rule_unresolved":
         site, agent = alert["subject"].split("/")[:2]
         return t(
@@ -342,6 +355,16 @@ def alert_link(template: str | None, alert_id: int) -> str | None:
 
 
 MAIL_MAX_LISTED = 100
+
+
+_BREAKS = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]+")
+
+
+def one_line(text: str) -> str:
+    """Text with every control character and line break made a space: a header value that
+    cannot inject a header, a body line that cannot start another (a reason or a comment comes
+    from outside: an instrument, an agent, an operator)."""
+    return _BREAKS.sub(" ", text).strip()
 
 
 def render_email(
@@ -404,13 +427,13 @@ def render_email(
             (t("alerts.label.rule", lang), f"{alert['rule_id']} ({alert['kind']})"),
         ]
         if event.get("comment"):
-            rows.append((t("alerts.label.comment", lang), event["comment"]))
+            rows.append((t("alerts.label.comment", lang), str(event["comment"])))
         link = alert_link(link_template, alert["id"])
         if link:
             rows.append((t("alerts.label.link", lang), link))
         severity = t(f"alerts.severity.{alert['severity']}", lang)
-        lines.append(f"{number_}. [{alert['id']}] {severity} {event_text(event, lang)}")
-        lines += [f"   {name + ':':<{width}} {value.strip()}" for name, value in rows]
+        lines.append(one_line(f"{number_}. [{alert['id']}] {severity} {event_text(event, lang)}"))
+        lines += [f"   {name + ':':<{width}} {one_line(value)}" for name, value in rows]
         lines.append("")
     if len(events) > MAIL_MAX_LISTED:
         lines += [t("alerts.mail.more", lang, count=len(events) - MAIL_MAX_LISTED), ""]
@@ -418,6 +441,7 @@ def render_email(
     # Unfolded headers: Python's folding of long non-ASCII subjects drops the space between
     # two encoded words ("50 xuất" arrives as "50xuất"); one line of up to 998 is RFC 5322's.
     message = EmailMessage(policy=policy.SMTP.clone(max_line_length=998))
+    subject = one_line(subject)
     message["Subject"] = subject if len(subject) <= 240 else subject[:239] + "…"
     message["From"] = sender
     message["To"] = recipient.email

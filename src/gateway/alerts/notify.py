@@ -218,6 +218,26 @@ class Notifier:
         self._closing = False
         if link is not None:
             link.on_connected.append(lambda _present: self._publish_backlog())
+        self._prepare()
+
+    def _prepare(self) -> None:
+        """Make the senders now, at start: an HTTP client or a TLS context takes up to a second
+        to make on a busy machine (CA bundles are parsed), which at the first alert would hold
+        the event loop — and ingest, and the stale-data clocks — that long. One that cannot be
+        made now is tried again at its first delivery, which fails (and is audited) if it still
+        cannot."""
+        for webhook_id in self.webhook_configs:
+            try:
+                self._webhook(webhook_id)
+            except Exception as exc:  # noqa: BLE001 - its deliveries will say why
+                log_event(
+                    log, logging.WARNING, "webhook not ready", webhook=webhook_id, reason=str(exc)
+                )
+        if self.config.smtp is not None:
+            try:
+                self._smtp()
+            except Exception as exc:  # noqa: BLE001 - its deliveries will say why
+                log_event(log, logging.WARNING, "smtp not ready", reason=str(exc))
 
     def _webhook(self, webhook_id: str) -> WebhookSender:
         sender = self.webhooks.get(webhook_id)
@@ -309,11 +329,18 @@ class Notifier:
         task.add_done_callback(self._tasks.discard)
 
     async def _deliver(self, box: Mailbox, items: list[OutboxRow]) -> None:
+        """Send one message, retrying as the medium's policy says. Whatever goes wrong — the
+        message cannot be built, the library raises something unforeseen — ends as a failure
+        marked in the outbox and audited, never as a message silently lost."""
         recipient = box.recipient
         ids = [item.id for item in items]
         try:
-            send = self._sender(box, items)
-            policy, max_attempts = self._retry_policy(box)
+            try:
+                send = self._sender(box, items)
+                policy, max_attempts = self._retry_policy(box)
+            except Exception as exc:  # noqa: BLE001 - a message that cannot be built is failed
+                await self._give_up(box, items, f"{type(exc).__name__}: {exc}", 0)
+                return
             timer = BackoffTimer(policy)
             attempts = 0
             while True:
@@ -322,52 +349,73 @@ class Notifier:
                     await send()
                     break
                 except DeliveryFailed as exc:
-                    self.stats.delivery_attempts_failed += 1
-                    if exc.permanent or attempts >= max_attempts:
-                        self.stats.messages_failed += 1
-                        log_event(
-                            log,
-                            logging.ERROR,
-                            "alert notification failed",
-                            recipient=recipient.id,
-                            medium=box.medium,
-                            attempts=attempts,
-                            notifications=len(items),
-                            reason=exc.reason,
-                        )
-                        audit = AuditRow(
-                            self.wall_ns(),
-                            "gateway",
-                            "alert notification failed",
-                            f"recipient:{recipient.id}",
-                            {
-                                "medium": box.medium,
-                                "attempts": attempts,
-                                "reason": exc.reason,
-                                "alerts": sorted({item.alert_id for item in items}),
-                                "outbox": ids,
-                            },
-                        )
-                        await self._mark(ids, None, exc.reason, attempts, audit)
-                        return
-                    delay = timer.next_delay()
-                    log_event(
-                        log,
-                        logging.WARNING,
-                        "alert notification retry",
-                        recipient=recipient.id,
-                        medium=box.medium,
-                        attempt=attempts,
-                        retry_in_s=round(delay, 2),
-                        reason=exc.reason,
-                    )
-                    await asyncio.sleep(delay)
+                    failure, permanent = exc.reason, exc.permanent
+                except Exception as exc:  # noqa: BLE001 - unforeseen: repeating it cannot help
+                    failure, permanent = f"{type(exc).__name__}: {exc}", True
+                self.stats.delivery_attempts_failed += 1
+                if permanent or attempts >= max_attempts:
+                    await self._give_up(box, items, failure, attempts)
+                    return
+                delay = timer.next_delay()
+                log_event(
+                    log,
+                    logging.WARNING,
+                    "alert notification retry",
+                    recipient=recipient.id,
+                    medium=box.medium,
+                    attempt=attempts,
+                    retry_in_s=round(delay, 2),
+                    reason=failure,
+                )
+                await asyncio.sleep(delay)
             self.stats.messages_sent += 1
             self.stats.notifications_sent += len(items)
             await self._mark(ids, self.wall_ns(), None, attempts)
+        except Exception as exc:  # noqa: BLE001 - the outbox keeps it: the next start sends it
+            log_event(
+                log,
+                logging.ERROR,
+                "alert notification not recorded",
+                recipient=recipient.id,
+                medium=box.medium,
+                notifications=len(items),
+                reason=f"{type(exc).__name__}: {exc}",
+            )
         finally:
             box.busy = False
             self._wake.set()
+
+    async def _give_up(
+        self, box: Mailbox, items: list[OutboxRow], reason: str, attempts: int
+    ) -> None:
+        """Mark a message failed in the outbox, with an audit entry saying why."""
+        recipient = box.recipient
+        ids = [item.id for item in items]
+        self.stats.messages_failed += 1
+        log_event(
+            log,
+            logging.ERROR,
+            "alert notification failed",
+            recipient=recipient.id,
+            medium=box.medium,
+            attempts=attempts,
+            notifications=len(items),
+            reason=reason,
+        )
+        audit = AuditRow(
+            self.wall_ns(),
+            "gateway",
+            "alert notification failed",
+            f"recipient:{recipient.id}",
+            {
+                "medium": box.medium,
+                "attempts": attempts,
+                "reason": reason,
+                "alerts": sorted({item.alert_id for item in items}),
+                "outbox": ids,
+            },
+        )
+        await self._mark(ids, None, reason, attempts, audit)
 
     def _retry_policy(self, box: Mailbox) -> tuple[Any, int]:
         if box.medium == "email":

@@ -16,7 +16,9 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.alerts.checks import CompiledRule
 from gateway.alerts.config import (
+    BUILT_IN_RECORDS_RULE,
     CHANNEL_KINDS,
+    RECORDS_KIND,
     AlertsConfig,
     LimitsRule,
     PathMatcher,
@@ -169,6 +171,8 @@ class RuleBook:
                 patterns = rule.agents
             elif rule.kind == "instrument_unavailable":
                 patterns = rule.instruments
+            elif rule.kind == RECORDS_KIND:
+                patterns = ["*"]
             else:
                 patterns = rule.standards
             schedule = schedules.get(rule.schedule) if rule.schedule else None
@@ -177,6 +181,9 @@ class RuleBook:
             if previous is not None and previous.schedule is schedule:
                 in_schedule = previous.in_schedule  # the tick audits the change
             compiled[rule_id] = CompiledRule(rule, PathMatcher(patterns), schedule, in_schedule)
+        if not any(entry.rule.kind == RECORDS_KIND for entry in self.rules_in_force.values()):
+            builtin = BUILT_IN_RECORDS_RULE
+            compiled[builtin.id] = CompiledRule(builtin, PathMatcher(["*"]))
         self.rules = compiled
         self.channel_rules = [r for r in compiled.values() if r.kind in CHANNEL_KINDS]
         self.on_compiled()
@@ -184,7 +191,10 @@ class RuleBook:
     def policy(self, alert: Alert) -> Policy | None:
         """The escalation policy an alert's rule notifies (None: MQTT only)."""
         entry = self.rules_in_force.get(alert.rule_id)
-        return None if entry is None else self.config.policy_of(entry.rule)
+        if entry is None:
+            builtin = self.rules.get(alert.rule_id)  # the built-in records rule
+            return None if builtin is None else self.config.policy_of(builtin.config)
+        return self.config.policy_of(entry.rule)
 
     def of_kind(self, kind: str) -> list[CompiledRule]:
         """The compiled rules of one kind."""

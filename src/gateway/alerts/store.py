@@ -11,6 +11,7 @@ from typing import Any
 import orjson
 
 from gateway.alerts.lifecycle import Alert
+from gateway.records.bodies import append_audit
 
 
 def dumps(value: Any) -> str:
@@ -50,7 +51,7 @@ def write_batch(
     outbox: Sequence[OutboxRow],
 ) -> None:
     """Alert rows, audit entries and notifications in one transaction; sets each row's id."""
-    db.execute("BEGIN")
+    db.execute("BEGIN IMMEDIATE")
     db.executemany(
         "INSERT INTO alerts(id, key, rule_id, kind, site, subject, level, severity, state, body, "
         "updated_ns) VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT(id) DO UPDATE SET "
@@ -73,10 +74,8 @@ def write_batch(
             for a in alerts
         ],
     )
-    db.executemany(
-        "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-        [(a.ts_ns, a.actor, a.action, a.subject, dumps(a.details)) for a in audits],
-    )
+    for a in audits:
+        append_audit(db, a.actor, a.action, a.subject, dumps(a.details), a.ts_ns)
     for row in outbox:
         cursor = db.execute(
             "INSERT INTO alert_outbox(created_ns, medium, target, alert_id, event) "
@@ -113,15 +112,14 @@ def mark_outbox(
     audit: AuditRow | None = None,
 ) -> None:
     """Record the outcome of a delivery (sent, or given up with the reason)."""
-    db.execute("BEGIN")
+    db.execute("BEGIN IMMEDIATE")
     db.executemany(
         "UPDATE alert_outbox SET sent_ns=?, failed=?, attempts=attempts+? WHERE id=?",
         [(sent_ns, failed, attempts, row_id) for row_id in ids],
     )
     if audit is not None:
-        db.execute(
-            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-            (audit.ts_ns, audit.actor, audit.action, audit.subject, dumps(audit.details)),
+        append_audit(
+            db, audit.actor, audit.action, audit.subject, dumps(audit.details), audit.ts_ns
         )
     db.execute("COMMIT")
 
@@ -150,17 +148,15 @@ def save_rules(
     audits: Sequence[AuditRow],
 ) -> None:
     """Change the rules in force and audit each change, in one transaction."""
-    db.execute("BEGIN")
+    db.execute("BEGIN IMMEDIATE")
     db.executemany(
         "INSERT OR REPLACE INTO alert_rules(rule_id, definition, source, config_hash, "
         "updated_ns, updated_by) VALUES (?,?,?,?,?,?)",
         [(r, dumps(d), s, h, ts, by) for r, d, s, h, ts, by in upserts],
     )
     db.executemany("DELETE FROM alert_rules WHERE rule_id=?", [(r,) for r in deletes])
-    db.executemany(
-        "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-        [(a.ts_ns, a.actor, a.action, a.subject, dumps(a.details)) for a in audits],
-    )
+    for a in audits:
+        append_audit(db, a.actor, a.action, a.subject, dumps(a.details), a.ts_ns)
     db.execute("COMMIT")
 
 

@@ -1,6 +1,13 @@
 """The alert engine's timers, run every ``alerts.tick_s``: schedules (a rule in or out of its
 monitoring schedule, audited), stale data, delays on the gateway clock, the end of shelving, and
-escalation (each level of an alert's policy notified when it is due)."""
+escalation (each level of an alert's policy notified when it is due).
+
+Stale data is the channels' silence, never the gateway's own delay. A channel's age runs up to
+the *horizon*: with a gateway's probe (``watermarked``), the time the latest probe that came back
+was sent (:class:`~gateway.ingest.events.Heard`) — everything the broker took before it has been
+evaluated — and nothing is judged before a first probe is back (at start: not before the broker's
+backlog is read). Without one (an engine fed directly), now.
+"""
 
 from __future__ import annotations
 
@@ -31,6 +38,8 @@ class Timers:
         outbox: Outbox,
         wall_ns: Callable[[], int],
         monotonic: Callable[[], float],
+        *,
+        watermarked: bool = False,
     ) -> None:
         self.rulebook = rulebook
         self.evaluator = evaluator
@@ -38,6 +47,9 @@ class Timers:
         self.outbox = outbox
         self.wall_ns = wall_ns
         self.monotonic = monotonic
+        self.watermarked = watermarked
+        self.heard_until: float | None = None
+        """Sending time of the latest probe back (see the module doc)."""
         self.escalating: set[Alert] = set()
         self.shelved: set[Alert] = set()
         self.audits: list[AuditRow] = []
@@ -47,10 +59,16 @@ class Timers:
         audits, self.audits = self.audits, []
         return audits
 
+    def heard(self, sent: float) -> None:
+        """A probe sent at ``sent`` came back (see the module doc)."""
+        if self.heard_until is None or sent > self.heard_until:
+            self.heard_until = sent
+
     def tick(self) -> None:
         """One turn of the timers; see the module doc."""
         now = self.wall_ns()
         mono = self.monotonic()
+        horizon = self.heard_until if self.watermarked else mono
         for rule in self.rulebook.rules.values():
             if rule.schedule is None:
                 continue
@@ -71,7 +89,9 @@ class Timers:
         for watch in self.evaluator.stale_watches:
             if watch.last_ts != watch.heard_ts:
                 watch.heard_ts, watch.seen = watch.last_ts, mono
-            age = mono - watch.seen
+            if horizon is None:
+                continue  # nothing is known to have been heard yet
+            age = horizon - watch.seen
             excused = self.evaluator.excused(watch)
             for check in watch.stale:
                 check.check(age, now, excused)

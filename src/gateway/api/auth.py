@@ -1,4 +1,4 @@
-"""Token authentication with roles: viewer < operator < admin.
+"""Token authentication with roles: viewer < auditor < operator < admin.
 
 A token is sent as ``Authorization: Bearer TOKEN``. Only the live stream (``GET /api/v1/live``,
 server-sent events, which a browser's EventSource cannot give headers) also takes it as
@@ -53,8 +53,11 @@ class Role(IntEnum):
     """What a token may do; each role may do everything the ones below it may."""
 
     VIEWER = 1
-    OPERATOR = 2
-    ADMIN = 3
+    AUDITOR = 2
+    """Reads like a viewer, and may run the records' verification (ISO/IEC 17025 assessors,
+    quality managers)."""
+    OPERATOR = 3
+    ADMIN = 4
 
 
 @dataclass(frozen=True)
@@ -256,5 +259,6 @@ def require(
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 LiveViewer = Annotated[Principal, Depends(require(Role.VIEWER, query_token=True))]
 """A viewer of the live stream, whose token may come in ``?access_token=``."""
+Auditor = Annotated[Principal, Depends(require(Role.AUDITOR))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]

@@ -13,6 +13,7 @@ from gateway.records.store import RecordStore
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.views import LimitsProvider, Views
+    from gateway.records.monitor import RecordsMonitor
     from gateway.standards.service import StandardsService
 
 
@@ -30,3 +31,5 @@ class ApiContext:
     """Where the overview's channel limits come from (the alert rules, else the dashboard's)."""
     views: Views | None = None
     """The read side's services (live values, history), made when the API starts."""
+    monitor: RecordsMonitor | None = None
+    """The records' verification (the running gateway's)."""

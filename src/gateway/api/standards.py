@@ -11,7 +11,8 @@ import json
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
-from pydantic import BaseModel
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ValidationError
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.models import NAME_PATTERN
@@ -233,15 +234,152 @@ async def list_certificates(
     return tabular(record.certificates, format, name, CERTIFICATE_COLUMNS, ["updated_ns"])  # type: ignore[return-value]  # JSON list or CSV
 
 
-@router.post("/{standard_id}/certificates", status_code=status.HTTP_201_CREATED)
+class DccCreated(BaseModel):
+    """What a DCC import registered."""
+
+    id: int
+    standard: str
+    created_standard: bool
+    number: str
+    issuer: str
+    points: int
+    signature: dict[str, Any]
+
+
+_CERTIFICATE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"$ref": "#/components/schemas/CertificateSpec"},
+            },
+            "application/xml": {
+                "schema": {"type": "string", "format": "binary"},
+                "example": "<dcc:digitalCalibrationCertificate …>",
+            },
+        },
+    }
+}
+
+
+DCC_MEDIA_TYPES = ("application/xml", "text/xml", "application/vnd.ptb.dcc+xml")
+MAX_DCC_BYTES = 32 * 1024 * 1024
+"""As metrology.dcc's limit (the DCC library is imported when a DCC arrives, not at start)."""
+
+
+async def read_capped(request: Request, limit: int) -> bytes:
+    """The request body, refused with 413 beyond ``limit`` bytes (whatever the client says
+    its length is: a chunked body is counted as it arrives)."""
+    declared = request.headers.get("content-length")
+    too_large = HTTPException(
+        status.HTTP_413_CONTENT_TOO_LARGE,
+        f"a certificate may have at most {limit // 2**20} MiB",
+    )
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@router.post(
+    "/{standard_id}/certificates",
+    status_code=status.HTTP_201_CREATED,
+    openapi_extra=_CERTIFICATE_BODY,
+    response_model=Created | DccCreated,
+)
 async def add_certificate(
-    request: Request, standard_id: StandardId, spec: CertificateSpec, who: Admin
-) -> Created:
-    """Register a certificate (its file is sent afterwards to .../file)."""
+    request: Request,
+    standard_id: StandardId,
+    who: Admin,
+    accept_unsigned: Annotated[
+        bool, Query(description="DCC: register it even if its signature is invalid (recorded).")
+    ] = False,
+) -> Created | DccCreated:
+    """Register a certificate: a JSON ``CertificateSpec`` (its file is sent afterwards to
+    .../file), or a DCC 3.1.2 document (``Content-Type: application/xml``): validated against
+    the schema (422 with the schema's message and line), its signature verified (an invalid
+    one is 422 unless ``accept_unsigned=true``), extracted with every result, kept byte for
+    byte. A standard not yet registered is created from the DCC's item."""
+    media = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media in DCC_MEDIA_TYPES:
+        return await _import_dcc(request, standard_id, who, accept_unsigned)
+    body = await read_capped(request, 1024 * 1024)
+    try:
+        spec = CertificateSpec.model_validate_json(body)
+    except ValidationError as exc:
+        raise RequestValidationError(_body_errors(exc)) from None
     if spec.file is not None or spec.file_sha256 is not None:
         raise InvalidInputError("send the certificate's file with PUT .../certificates/{id}/file")
     certificate_id = await _registry(request).add_certificate(standard_id, spec, _actor(who))
     return Created(id=certificate_id)
+
+
+def _body_errors(exc: ValidationError) -> list[dict[str, Any]]:
+    """pydantic's errors of a body, safe to send back as JSON: the input is not echoed (a NaN
+    or invalid text in it cannot be written as JSON: it was a 500) and the context's values
+    (a validator's ValueError) become their text instead of an empty object."""
+    return [
+        {**error, "loc": ("body", *error["loc"])}
+        | ({"ctx": {k: str(v) for k, v in error["ctx"].items()}} if "ctx" in error else {})
+        for error in exc.errors(include_url=False, include_input=False)
+    ]
+
+
+async def _import_dcc(
+    request: Request, standard_id: str, who: Principal, accept_unsigned: bool
+) -> DccCreated:
+    from gateway.standards.dcc import import_dcc
+
+    data = await read_capped(request, MAX_DCC_BYTES)
+    ctx = _context(request)
+    done = await import_dcc(
+        _registry(request),
+        data,
+        config=(ctx.config.standards or StandardsConfig()).dcc,
+        actor=_actor(who),
+        standard_id=standard_id,
+        create=True,
+        accept_invalid=accept_unsigned,
+        file_name=f"{standard_id}.xml",
+    )
+    return DccCreated(
+        id=done.certificate_id,
+        standard=done.standard,
+        created_standard=done.created_standard,
+        number=done.number,
+        issuer=done.issuer,
+        points=done.points,
+        signature=done.signature.model_dump(mode="json"),
+    )
+
+
+@router.get("/{standard_id}/certificates/{certificate_id}/dcc")
+async def export_certificate_dcc(
+    request: Request, standard_id: StandardId, certificate_id: CertificateId, _who: Viewer
+) -> Response:
+    """The certificate as a DCC 3.1.2 document built from the registry (values exactly as
+    registered), signed with the lab's key when ``standards.dcc.signing`` is configured. The
+    DCC as received is ``.../file``."""
+    from gateway.standards.dcc import export_dcc
+
+    ctx = _context(request)
+    certificate, data = await export_dcc(
+        _registry(request),
+        standard_id,
+        certificate_id,
+        (ctx.config.standards or StandardsConfig()).dcc,
+    )
+    safe = "".join(ch for ch in certificate.number if ch.isalnum() or ch in "._-") or "dcc"
+    return Response(
+        content=data,
+        media_type="application/xml",
+        headers={"Content-Disposition": f'attachment; filename="{safe}.xml"'},
+    )
 
 
 @router.get("/{standard_id}/certificates/{certificate_id}")

@@ -52,7 +52,7 @@ def add_token_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     commands = parser.add_subparsers(dest="token_command", required=True, metavar="COMMAND")
     new = commands.add_parser("new", help="a new random token and its config entry")
     new.add_argument("--name", required=True, help="who holds it (recorded in the audit log)")
-    new.add_argument("--role", required=True, choices=["viewer", "operator", "admin"])
+    new.add_argument("--role", required=True, choices=["viewer", "auditor", "operator", "admin"])
     commands.add_parser("hash", help="the hash of a token read on standard input")
 
 

@@ -167,7 +167,7 @@ class Me(BaseModel):
     """The caller: the token's name and role (the dashboard shows operator actions by it)."""
 
     name: str
-    role: Literal["viewer", "operator", "admin"]
+    role: Literal["viewer", "auditor", "operator", "admin"]
     site: str
     gateway: str
 

@@ -55,6 +55,16 @@ class InstrumentStateChanged:
     since_ns: int
 
 
+@dataclass(frozen=True, slots=True)
+class Heard:
+    """The gateway's probe came back: every message the broker took before ``sent`` (the
+    gateway's ``time.monotonic()`` when it published the probe) has been handed over before this
+    event. Silence is judged up to there, never beyond: what the gateway has not read yet (its
+    loop busy, the broker's backlog after a restart) is not the channels' silence."""
+
+    sent: float
+
+
 class EventHub:
     """Typed publish/subscribe; see the module doc."""
 
@@ -117,3 +127,17 @@ class StandardEvaluated:
     predicted_out_of_tolerance_ns: int | None
     calibration_due_ns: int | None
     violations: tuple[ControlViolation, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RecordsVerified:
+    """The record store was verified (at start, periodically, on request), or a writer found
+    its ledger changed behind its back (``source: writer``): the records_integrity rules judge
+    it. ``finding`` is the first finding (kind, code, params, seq, table, key) or None."""
+
+    site: str
+    ledger: str
+    ok: bool
+    checked_ns: int
+    source: str
+    finding: dict[str, Any] | None = None

@@ -5,51 +5,96 @@ a gateway killed at any moment loses nothing: the broker redelivers what was not
 Acks go out in the order the messages were received, as MQTT requires for QoS 1, including for
 refused payloads (dead-lettered first) and status messages (recorded first).
 
+No message can stop or stall ingest. Whatever one message raises while it is classified and
+validated — a :class:`PayloadError` of the wire format, or any other exception — refuses that
+message alone: it is dead-lettered with the reason, counted, logged (once per cause, not once
+per message: :class:`CauseLog`) and acknowledged. Its record (agent, catalogue, instrument
+state) is written inside a savepoint of its own: a record that fails is rolled back alone,
+dead-lettered, and the others of the batch commit. A status or metrics body naming another site
+or agent than its topic is refused (``payloads_spoofed``).
+
+The probe: :meth:`Ingest.probe` publishes, every interval, a message to the gateway's own
+``…/gateways/{id}/probe`` topic, which ingest also subscribes to. The broker queues it behind
+every message it took before, so when it comes back, everything published up to its sending has
+been received; ingest hands it over in its turn, after those messages, as a
+:class:`~gateway.ingest.events.Heard` event (how the alert engine tells the channels' silence
+from the gateway's own delays). A probe of an earlier run of the gateway (left queued by a kill)
+is acknowledged and ignored; one that is not a probe of this gateway is refused.
+
 Refused payloads go to ``{prefix}/v1/{site}/deadletter`` with the reason and the raw bytes (up to
-``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table, and to a counter.
+``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table (bounded, see
+:mod:`gateway.records.deadletters`), and to a counter.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
-import functools
 import json
 import logging
+import math
+import secrets
 import sqlite3
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
-from pydantic import ValidationError
 
 from core.errors import PayloadError
-from core.logs import log_event
+from core.logs import CauseLog, log_event
 from core.mqtt import Message, MqttLink
 from core.spool import Spool
 from edge_agent.wire import (
+    SPOOFED,
     AgentStatus,
     InstrumentState,
     Rejected,
     Topics,
     WireReading,
+    check_names,
     decode_batch,
+    decode_instrument_state,
+    decode_metrics,
+    decode_status,
 )
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
+    Heard,
     InstrumentStateChanged,
     ReadingsArrived,
 )
 from gateway.metrics import GatewayMetrics
+from gateway.records import deadletters
+from gateway.records.bodies import append_audit, record_identity
 from gateway.records.store import RecordStore
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
+
+REASON_MAX = 2000
+"""Characters of a dead letter's reason kept in the record store."""
+PROBE_MAX_BYTES = 200
+PROBE_LOST_S = 10.0
+"""Connected this long without a probe back: said (stale data is not judged meanwhile)."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Letter:
+    """A dead letter's row in the record store."""
+
+    ts_ns: int
+    topic: str
+    reason: str
+    size: int
+    payload: bytes
+
+    def insert(self, db: sqlite3.Connection) -> None:
+        deadletters.insert(db, self.ts_ns, self.topic, self.reason, self.size, self.payload)
 
 
 @dataclass
@@ -59,6 +104,9 @@ class _Pending:
     message: Message
     entry: bytes | None = None
     record: Callable[[sqlite3.Connection], None] | None = None
+    forget: Callable[[], None] | None = None
+    """Undoes what classifying the message remembered, if its record fails."""
+    letter: _Letter | None = None
     readings: list[WireReading] = field(default_factory=list)
     source: tuple[str, str] = ("", "")
     events: list[object] = field(default_factory=list)
@@ -87,12 +135,19 @@ class Ingest:
         self.instruments: dict[tuple[str, str, str], str] = {}
         self.calibrations: dict[str, str] = {}
         """Run → SHA-256 of the calibration records stored (one record per run)."""
+        self.causes = CauseLog(log)
         self._pending: list[_Pending] = []
         self._arrived = asyncio.Event()
+        self.probe_topic = self.topics.gateway(config.site, config.id, "probe")
+        self.run_id = secrets.token_hex(8)
+        """This run's probes carry it: those of an earlier run are not heard."""
+        self.probe_back: float | None = None
+        """``time.monotonic()`` when the latest probe of this run came back."""
         link.on_message = self.on_message
 
     def subscriptions(self) -> list[str]:
-        """Topics to subscribe: data (shared if configured), status, metrics, instrument states."""
+        """Topics to subscribe: data (shared if configured), status, metrics, instrument states,
+        and the gateway's own probe."""
         root = self.topics.root
         group = self.config.ingest.shared_group
         out = []
@@ -105,7 +160,7 @@ class Ingest:
                 f"{root}/{site}/+/metrics",
                 f"{root}/{site}/+/instruments/+",
             ]
-        return out
+        return [*out, self.probe_topic]
 
     async def load_known_agents(self) -> None:
         """Agent states from the record store, so a restart does not re-announce them."""
@@ -122,36 +177,74 @@ class Ingest:
     # -- loop thread, synchronous: classify and validate -----------------------------------
 
     def on_message(self, message: Message) -> None:
-        """Classify and validate one message; queue it for spooling and acknowledgement."""
-        self.metrics.messages_received += 1
+        """Classify and validate one message; queue it for spooling and acknowledgement.
+
+        Never raises: a message that cannot be handled is refused, and queued all the same so it
+        is acknowledged in its turn."""
         pending = _Pending(message)
-        parsed = self.topics.parse(message.topic)
+        if message.topic != self.probe_topic:
+            self.metrics.messages_received += 1
         try:
-            if parsed is None:
-                raise PayloadError("not an etalon agent topic")
-            site, agent, kind, instrument = parsed
-            pending.source = (site, agent)
-            if not message.payload:
-                pass  # a cleared retained message: nothing to record
-            elif len(message.payload) > self.config.ingest.max_payload_bytes:
-                raise PayloadError(
-                    f"payload of {len(message.payload)} bytes exceeds "
-                    f"ingest.max_payload_bytes={self.config.ingest.max_payload_bytes}"
-                )
-            elif kind == "data":
-                self._data(pending, site, agent)
-            elif kind == "status":
-                self._status(pending, site, agent)
-            elif kind == "metrics":
-                self._agent_metrics(pending, site, agent)
-            elif kind == "calibrations":
-                self._calibration(pending, site, agent)
-            elif instrument is not None:
-                self._instrument(pending, site, agent, instrument)
+            self._handle(pending)
+        except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
+            pending.entry = pending.record = pending.letter = None
+            pending.readings, pending.events = [], []
+            self.causes.log(
+                logging.ERROR,
+                "message dropped",
+                f"refusal failed ({type(exc).__name__})",
+                topic=message.topic,
+                reason=str(exc)[:300],
+            )
+        finally:
+            self._pending.append(pending)
+            self._arrived.set()
+
+    def _handle(self, pending: _Pending) -> None:
+        try:
+            self._classify(pending)
         except PayloadError as exc:
-            self._deadletter(pending, exc.reason, [])
-        self._pending.append(pending)
-        self._arrived.set()
+            if exc.cause == SPOOFED:
+                self.metrics.payloads_spoofed += 1
+            self._refuse(pending, exc.reason, exc.cause)
+        except Exception as exc:  # noqa: BLE001 - whatever one message raises, it alone is refused
+            self.metrics.ingest_errors += 1
+            self._refuse(
+                pending,
+                f"could not handle the message: {type(exc).__name__}: {exc}",
+                f"internal error ({type(exc).__name__})",
+                logging.ERROR,
+            )
+
+    def _classify(self, pending: _Pending) -> None:
+        message = pending.message
+        if message.topic == self.probe_topic:
+            self._probe(pending)
+            return
+        parsed = self.topics.parse(message.topic)
+        if parsed is None:
+            raise PayloadError("not an etalon agent topic", "not an agent topic")
+        site, agent, kind, instrument = parsed
+        check_names(site, agent, instrument)
+        pending.source = (site, agent)
+        if not message.payload:
+            return  # a cleared retained message: nothing to record
+        if len(message.payload) > self.config.ingest.max_payload_bytes:
+            raise PayloadError(
+                f"payload of {len(message.payload)} bytes exceeds "
+                f"ingest.max_payload_bytes={self.config.ingest.max_payload_bytes}",
+                "payload too large",
+            )
+        if kind == "data":
+            self._data(pending, site, agent)
+        elif kind == "status":
+            self._status(pending, site, agent)
+        elif kind == "metrics":
+            self._agent_metrics(pending, site, agent)
+        elif kind == "calibrations":
+            self._calibration(pending, site, agent)
+        elif instrument is not None:
+            self._instrument(pending, site, agent, instrument)
 
     def _data(self, pending: _Pending, site: str, agent: str) -> None:
         payload = pending.message.payload
@@ -159,9 +252,11 @@ class Ingest:
         self.metrics.readings_received += len(good)
         if rejected:
             self.metrics.readings_rejected += len(rejected)
-            self._deadletter(
+            self._letter(
                 pending,
                 f"{len(rejected)} of {len(good) + len(rejected)} readings refused",
+                "readings refused",
+                logging.WARNING,
                 rejected,
             )
             if good:
@@ -178,10 +273,7 @@ class Ingest:
         pending.readings = good
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
-        try:
-            status = AgentStatus.model_validate_json(pending.message.payload)
-        except ValidationError as exc:
-            raise PayloadError(f"bad status message: {exc.errors()[0]['msg']}") from None
+        status = decode_status(pending.message.payload, site, agent)
         now = time.time_ns()
         previous = self.agents.get((site, agent))
         self.agents[(site, agent)] = status.state
@@ -200,10 +292,7 @@ class Ingest:
         pending.record = lambda db: _record_status(db, site, agent, status, previous, now)
 
     def _instrument(self, pending: _Pending, site: str, agent: str, instrument: str) -> None:
-        try:
-            state = InstrumentState.model_validate_json(pending.message.payload)
-        except ValidationError as exc:
-            raise PayloadError(f"bad instrument state: {exc.errors()[0]['msg']}") from None
+        state = decode_instrument_state(pending.message.payload)
         previous = self.instruments.get((site, agent, instrument))
         self.instruments[(site, agent, instrument)] = state.state
         if previous != state.state:
@@ -227,6 +316,12 @@ class Ingest:
             return  # a redelivery: stored already
         self.calibrations[record.run] = digest
         self.metrics.calibrations_received += 1
+
+        def forget() -> None:  # its record failed: not stored, and stored if sent again
+            self.calibrations.pop(record.run, None)
+            self.metrics.calibrations_received -= 1
+
+        pending.forget = forget
         log_event(
             log, logging.INFO, "calibration recorded", site=site, agent=agent, run=record.run,
             decision=record.decision,
@@ -234,33 +329,114 @@ class Ingest:
         pending.record = lambda db: _record_calibration(db, record, digest, site)
 
     def _agent_metrics(self, pending: _Pending, site: str, agent: str) -> None:
-        try:
-            body = json.loads(pending.message.payload)
-            values = {
-                k: v
-                for k, v in body["metrics"].items()
-                if isinstance(v, int | float) and not isinstance(v, bool)
-            }
-            ts = int(body["ts"])
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise PayloadError(f"bad metrics message: {exc}") from None
+        body = decode_metrics(pending.message.payload, site, agent)
         entry = {
             "kind": "metrics",
             "measurement": "etalon_agent",
             "tags": {"site": site, "agent": agent},
-            "ts": ts,
-            "values": values,
+            "ts": body.ts,
+            "values": body.metrics,
         }
-        pending.entry = json.dumps(entry, separators=(",", ":")).encode()
+        pending.entry = orjson.dumps(entry)
 
-    def _deadletter(self, pending: _Pending, reason: str, rejected: list[Rejected]) -> None:
+    def _probe(self, pending: _Pending) -> None:
+        """The gateway's own probe (see the module doc)."""
+        payload = pending.message.payload
+        if len(payload) > PROBE_MAX_BYTES:
+            raise PayloadError(
+                f"a probe has at most {PROBE_MAX_BYTES} bytes, not {len(payload)}", "invalid probe"
+            )
+        try:
+            body = orjson.loads(payload)
+        except orjson.JSONDecodeError as exc:
+            raise PayloadError(f"a probe is JSON: {exc}", "invalid probe") from exc
+        run, sent = (body.get("run"), body.get("sent")) if isinstance(body, dict) else (None, None)
+        if (
+            not isinstance(body, dict)
+            or set(body) != {"run", "sent"}
+            or not isinstance(run, str)
+            or type(sent) is not float
+            or not math.isfinite(sent)
+        ):
+            raise PayloadError(
+                'a probe is {"run": string, "sent": finite number} and nothing else',
+                "invalid probe",
+            )
+        if run != self.run_id:
+            return  # an earlier run's, queued while the gateway was down: heard nothing new
+        now = time.monotonic()
+        if sent > now:
+            raise PayloadError(
+                f"probe sent in the future ({sent:.3f} > {now:.3f})", "invalid probe"
+            )
+        self.probe_back = now
+        pending.events.append(Heard(sent))
+
+    async def probe(self, interval_s: float) -> None:
+        """Publish a probe every ``interval_s`` while connected, until cancelled; say when
+        probes stop coming back (a broker that refuses the topic: see docs/security.md)."""
+        lost_said = False
+        since = time.monotonic()
+        while True:
+            now = time.monotonic()
+            if not self.link.connected.is_set():
+                since = now
+            else:
+                body = orjson.dumps({"run": self.run_id, "sent": now})
+                try:
+                    self.link.publish(self.probe_topic, body, qos=1)
+                except Exception as exc:  # noqa: BLE001 - a probe lost is said, never fatal
+                    self.causes.log(
+                        logging.ERROR,
+                        "probe not published",
+                        f"publish failed ({type(exc).__name__})",
+                        reason=str(exc),
+                    )
+                back = self.probe_back if self.probe_back is not None else since
+                lost = now - max(back, since) > max(PROBE_LOST_S, 10 * interval_s)
+                if lost and not lost_said:
+                    log_event(
+                        log,
+                        logging.WARNING,
+                        "probe not coming back, stale data not judged",
+                        topic=self.probe_topic,
+                        silent_s=round(now - max(back, since), 1),
+                    )
+                elif not lost and lost_said:
+                    log_event(log, logging.INFO, "probe back", topic=self.probe_topic)
+                lost_said = lost
+            await asyncio.sleep(interval_s)
+
+    # -- refusing --------------------------------------------------------------------------
+
+    def _refuse(
+        self, pending: _Pending, reason: str, cause: str, level: int = logging.WARNING
+    ) -> None:
+        """Refuse the whole message: nothing of it is spooled, recorded or announced."""
+        pending.entry = pending.record = None
+        pending.readings, pending.events = [], []
+        self._letter(pending, reason, cause, level)
+
+    def _letter(
+        self,
+        pending: _Pending,
+        reason: str,
+        cause: str,
+        level: int,
+        rejected: Sequence[Rejected] = (),
+    ) -> None:
+        """Dead-letter what was refused of a message (MQTT now, the record store with the
+        message's record); a message is counted once however many times its letter changes."""
         message = pending.message
         keep = self.config.ingest.deadletter_max_bytes
         raw = message.payload[:keep]
         site = pending.source[0] or self.config.site
+        now = time.time_ns()
+        if pending.letter is None:
+            self.metrics.payloads_deadlettered += 1
         letter: dict[str, Any] = {
             "schema": 1,
-            "ts": time.time_ns(),
+            "ts": now,
             "gateway": self.config.id,
             "topic": message.topic,
             "reason": reason,
@@ -270,14 +446,21 @@ class Ingest:
         }
         if rejected:
             letter["rejected"] = [r.model_dump() for r in rejected[:100]]
-        self.link.publish(self.topics.deadletter(site), json.dumps(letter).encode(), qos=1)
-        self.metrics.payloads_deadlettered += 1
-        log_event(
-            log,
-            logging.WARNING,
+        try:
+            self.link.publish(self.topics.deadletter(site), json.dumps(letter).encode(), qos=1)
+        except Exception as exc:  # noqa: BLE001 - the record store still gets the letter
+            self.causes.log(
+                logging.ERROR,
+                "dead letter not published",
+                f"publish failed ({type(exc).__name__})",
+                reason=str(exc),
+            )
+        self.causes.log(
+            level,
             "payload refused",
+            cause,
             topic=message.topic,
-            reason=reason,
+            reason=reason[:500],
             bytes=len(message.payload),
         )
         full_reason = (
@@ -285,18 +468,9 @@ class Ingest:
             if not rejected
             else f"{reason}: " + "; ".join(f"#{r.index}: {r.reason}" for r in rejected[:20])
         )
-        previous = pending.record
-
-        def record(db: sqlite3.Connection) -> None:
-            if previous is not None:
-                previous(db)
-            db.execute(
-                "INSERT INTO deadletters(ts_ns, topic, reason, payload_bytes, payload) "
-                "VALUES (?,?,?,?,?)",
-                (letter["ts"], message.topic, full_reason, len(message.payload), raw),
-            )
-
-        pending.record = record
+        pending.letter = _Letter(
+            now, message.topic, full_reason[:REASON_MAX], len(message.payload), raw
+        )
 
     # -- task: spool, record, acknowledge -------------------------------------------------
 
@@ -312,9 +486,7 @@ class Ingest:
             if entries:
                 self.metrics.spool_dropped += await self.spool.append(entries)
                 self.metrics.spooled += len(entries)
-            records = [p.record for p in batch if p.record is not None]
-            if records:
-                await self.records.run(functools.partial(_apply_all, records=records))
+            await self._record(batch)
             for pending in batch:
                 self.link.ack(pending.message)
             for pending in batch:
@@ -323,12 +495,60 @@ class Ingest:
                 if pending.readings:
                     self.hub.publish(ReadingsArrived(*pending.source, pending.readings))
 
+    async def _record(self, batch: list[_Pending]) -> None:
+        """Write the batch's records, each in a savepoint; a record that fails is rolled back,
+        its message dead-lettered instead."""
+        to_record = [p for p in batch if p.record is not None or p.letter is not None]
+        if not to_record:
+            return
+        failed = await self.records.run(lambda db: _apply_records(db, to_record))
+        if not failed:
+            return
+        for pending, exc in failed:
+            self.metrics.records_failed += 1
+            # Its readings (if any) are spooled already and stay announced; its own record and
+            # the state changes it would have announced are gone.
+            pending.record, pending.events = None, []
+            if pending.forget is not None:
+                pending.forget()
+            self._letter(
+                pending,
+                f"could not be recorded: {type(exc).__name__}: {exc}",
+                f"record failed ({type(exc).__name__})",
+                logging.ERROR,
+            )
+        retry = [pending for pending, _ in failed]
+        lost = await self.records.run(lambda db: _apply_records(db, retry))
+        for pending, exc in lost:
+            self.causes.log(
+                logging.ERROR,
+                "dead letter not recorded",
+                f"dead letter failed ({type(exc).__name__})",
+                topic=pending.message.topic,
+                reason=str(exc),
+            )
 
-def _apply_all(db: sqlite3.Connection, records: list[Callable[[sqlite3.Connection], None]]) -> None:
-    db.execute("BEGIN")
-    for record in records:
-        record(db)
+
+def _apply_records(
+    db: sqlite3.Connection, batch: list[_Pending]
+) -> list[tuple[_Pending, Exception]]:
+    """Each message's record and dead letter in a savepoint of its own, all in one transaction;
+    returns the messages whose savepoint was rolled back, with what they raised."""
+    failed: list[tuple[_Pending, Exception]] = []
+    db.execute("BEGIN IMMEDIATE")
+    for pending in batch:
+        db.execute("SAVEPOINT message")
+        try:
+            if pending.record is not None:
+                pending.record(db)
+            if pending.letter is not None:
+                pending.letter.insert(db)
+        except Exception as exc:  # noqa: BLE001 - one message's record must not fail the others
+            db.execute("ROLLBACK TO message")
+            failed.append((pending, exc))
+        db.execute("RELEASE message")
     db.execute("COMMIT")
+    return failed
 
 
 def _record_status(
@@ -375,18 +595,17 @@ def _record_status(
                     now,
                 ),
             )
+    if status.state == "online":
+        for instrument in status.instruments:
+            record_identity(db, site, agent, instrument.name, instrument.identity, now)
     if previous != status.state:
-        db.execute(
-            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-            (
-                now,
-                "gateway",
-                f"agent {status.state}",
-                f"{site}/{agent}",
-                json.dumps(
-                    {"previous": previous, "reason": status.reason, "version": status.version}
-                ),
-            ),
+        append_audit(
+            db,
+            "gateway",
+            f"agent {status.state}",
+            f"{site}/{agent}",
+            {"previous": previous, "reason": status.reason, "version": status.version},
+            now,
         )
 
 
@@ -410,13 +629,11 @@ def _record_instrument(
         (site, agent, instrument, state.state, state.since, state.reason),
     )
     if row is None or row[0] != state.state:
-        db.execute(
-            "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-            (
-                state.since,
-                "gateway",
-                f"instrument {state.state}",
-                f"{site}/{agent}/{instrument}",
-                json.dumps({"previous": row[0] if row else None, "reason": state.reason}),
-            ),
+        append_audit(
+            db,
+            "gateway",
+            f"instrument {state.state}",
+            f"{site}/{agent}/{instrument}",
+            {"previous": row[0] if row else None, "reason": state.reason},
+            state.since,
         )

@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import sqlite3
-import time
 from typing import Any
 
+from gateway.records.bodies import append_audit, chain_calibration, ledger_of
 from metrology.certificate.record import CalibrationRecord, canonical_bytes
 
 
 def insert(db: sqlite3.Connection, record: CalibrationRecord, sha256: str, site: str) -> bool:
-    """Keep a record (and its audit entry) unless the run is stored already; True if new."""
+    """Keep a record, its ledger entry and its audit entry (all in the caller's transaction)
+    unless the run is stored already; True if new."""
     exists = db.execute("SELECT sha256 FROM calibrations WHERE run = ?", (record.run,)).fetchone()
     if exists is not None:
         return False
-    now = time.time_ns()
+    now = ledger_of(db).settings.clock()
     failed = sum(1 for p in record.points if p.status != "ok")
     db.execute(
         "INSERT INTO calibrations(run, site, agent, received_ns, started_ns, finished_ns, "
@@ -37,27 +37,22 @@ def insert(db: sqlite3.Connection, record: CalibrationRecord, sha256: str, site:
             canonical_bytes(record).decode("utf-8"),
         ),
     )
-    db.execute(
-        "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-        (
-            now,
-            "gateway",
-            "calibration recorded",
-            f"calibration:{record.run}",
-            json.dumps(
-                {
-                    "site": site,
-                    "agent": record.agent,
-                    "sha256": sha256,
-                    "decision": record.decision,
-                    "procedure": record.procedure.id,
-                    "procedure_sha256": record.procedure.sha256,
-                    "operator": record.operator,
-                },
-                ensure_ascii=False,
-                sort_keys=True,
-            ),
-        ),
+    chain_calibration(db, record.run, "gateway")
+    append_audit(
+        db,
+        "gateway",
+        "calibration recorded",
+        f"calibration:{record.run}",
+        {
+            "site": site,
+            "agent": record.agent,
+            "sha256": sha256,
+            "decision": record.decision,
+            "procedure": record.procedure.id,
+            "procedure_sha256": record.procedure.sha256,
+            "operator": record.operator,
+        },
+        now,
     )
     return True
 

@@ -2,8 +2,9 @@
 records.MIGRATIONS). Append steps; never edit a step that has shipped.
 
 One row per run, written once: the record's canonical JSON and its SHA-256, with the columns a
-list needs. Triggers refuse any change or deletion, as for the audit log. (When the ledger
-integration lands, each record also becomes a ledger entry: its hash is already canonical.)
+list needs. Triggers refuse any change or deletion, as for the audit log; the row is also a
+``calibration.result`` ledger entry (gateway.records.bodies), so an edit behind the triggers'
+back is found by ``etalon records verify``.
 """
 
 from __future__ import annotations

@@ -79,4 +79,38 @@ STANDARDS_MIGRATIONS = [
         result TEXT NOT NULL
     );
     """,
+    # Digital Calibration Certificates: the certified value, U, k and p as the exact decimal
+    # text they were registered with (REAL keeps the float for computing), the DCC's registry
+    # fields and the signature verdict at import (JSON), and every result of the certificate as
+    # a point with its unit and conditions.
+    """
+    ALTER TABLE certificates ADD COLUMN value_text TEXT;
+    ALTER TABLE certificates ADD COLUMN expanded_uncertainty_text TEXT;
+    ALTER TABLE certificates ADD COLUMN coverage_factor_text TEXT;
+    ALTER TABLE certificates ADD COLUMN coverage_probability TEXT;
+    ALTER TABLE certificates ADD COLUMN dcc TEXT;
+    ALTER TABLE certificates ADD COLUMN signature TEXT;
+    CREATE TABLE certificate_points (
+        certificate_id INTEGER NOT NULL REFERENCES certificates(id) ON DELETE CASCADE,
+        position INTEGER NOT NULL,
+        path TEXT NOT NULL,
+        measurement_result TEXT NOT NULL,
+        result TEXT NOT NULL,
+        quantity TEXT,
+        ref_types TEXT NOT NULL DEFAULT '[]',
+        row_index INTEGER,
+        value TEXT NOT NULL,
+        unit TEXT NOT NULL,
+        dsi_unit TEXT NOT NULL,
+        expanded_uncertainty TEXT,
+        coverage_factor TEXT,
+        coverage_probability TEXT,
+        distribution TEXT,
+        label TEXT,
+        date_time TEXT,
+        coverage_interval TEXT,
+        conditions TEXT NOT NULL DEFAULT '[]',
+        PRIMARY KEY (certificate_id, position)
+    );
+    """,
 ]

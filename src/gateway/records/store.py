@@ -1,17 +1,18 @@
 """The record store: what a quality system must keep, never only in the TSDB (SQLite, WAL).
 
-Holds the agents and their channel catalogue, the refused payloads (dead letters), and an
-append-only audit log that SQLite triggers protect from UPDATE and DELETE. The tables of
-the features (standards and certificates, alerts) are part of the record schema too, declared in
-this room (``standards_schema``, ``alerts_schema``) and applied through :data:`MIGRATIONS`, keyed
-by feature so each applies its own steps exactly once: the record store knows no feature's code,
-only its tables.
+Holds the agents and their channel catalogue, the refused payloads (dead letters), the audit
+log, and the ledger that makes them tamper-evident: every audit row and every record a 17025
+assessor relies on is chained in the same transaction as its change (:mod:`.chain`,
+:mod:`.bodies`). The tables of the features (standards and certificates, alerts) are part of
+the record schema too, declared in this room (``standards_schema``, ``alerts_schema``,
+``ledger_schema``) and applied through :data:`MIGRATIONS`, keyed by feature so each applies its
+own steps exactly once: the record store knows no feature's code, only its tables.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
+import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -19,9 +20,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import StoreError
+from core.errors import EtalonError, StoreError
 from gateway.records.alerts_schema import ALERTS_MIGRATIONS
+from gateway.records.bodies import RecordConnection, append_audit
 from gateway.records.calibrations_schema import CALIBRATIONS_MIGRATIONS
+from gateway.records.chain import LedgerSettings, RecordsLedger
+from gateway.records.config import RecordsConfig
+from gateway.records.ledger_schema import LEDGER_MIGRATIONS
 from gateway.records.standards_schema import STANDARDS_MIGRATIONS
 
 T = TypeVar("T")
@@ -59,47 +64,84 @@ CORE_MIGRATIONS = [
     CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log
         BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
     """,
+    # Dead letters are trimmed by age (gateway.records.deadletters).
+    "CREATE INDEX deadletters_by_ts ON deadletters(ts_ns);",
 ]
 
 MIGRATIONS: dict[str, list[str]] = {
     "core": CORE_MIGRATIONS,
     "standards": STANDARDS_MIGRATIONS,
     "alerts": ALERTS_MIGRATIONS,
+    "ledger": LEDGER_MIGRATIONS,
     "calibrations": CALIBRATIONS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""
 
 
 class RecordStore:
-    """Async face over the record database; one thread owns the connection."""
+    """Async face over the record database; one thread owns the connection.
 
-    def __init__(self, path: Path) -> None:
+    ``ledger``: how this process uses the store's ledger (a writer needs its signing key);
+    None opens the store to read only (any write that must be chained is refused).
+    """
+
+    def __init__(self, path: Path, ledger: LedgerSettings | None = None) -> None:
         self.path = path
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")
-        self._db: sqlite3.Connection | None = None
+        self._db: RecordConnection | None = None
+        self.ledger = RecordsLedger(
+            ledger
+            if ledger is not None
+            else LedgerSettings(RecordsConfig(path=path), "records", writer=False)
+        )
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        """Run ``fn(connection)`` on the record store's thread."""
+        """Run ``fn(connection)`` on the record store's thread.
+
+        Whatever ``fn`` raises, a transaction it left open is rolled back (a half-done write
+        never stays open for the next caller to commit). Errors of our own tree (a conflict, a
+        missing standard) go through as they are; any other exception — sqlite3's, or an
+        ``OverflowError`` for an integer SQLite cannot hold — becomes a :class:`StoreError`.
+        Afterwards the ledger learns what was committed (and signs when due).
+        """
 
         def call() -> T:
-            if self._db is None:
+            db = self._db
+            if db is None:
                 raise StoreError(f"record store {self.path}: not open")
             try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"record store {self.path}: {exc}") from exc
+                return fn(db)
+            except BaseException as exc:
+                if db.in_transaction:
+                    with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
+                        db.execute("ROLLBACK")
+                if isinstance(exc, EtalonError) or not isinstance(exc, Exception):
+                    raise
+                what = (
+                    str(exc) if isinstance(exc, sqlite3.Error) else f"{type(exc).__name__}: {exc}"
+                )
+                raise StoreError(f"record store {self.path}: {what}") from exc
+            finally:
+                try:
+                    self.ledger.finish(db)
+                except sqlite3.Error as exc:
+                    raise StoreError(f"record store {self.path}: {exc}") from exc
 
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def open(self) -> None:
-        """Open or create the database and apply pending migrations."""
+        """Open or create the database, apply pending migrations, open the ledger (a writer
+        starts it if the store has none)."""
 
         def open_db() -> None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db = sqlite3.connect(
+                    self.path,
+                    isolation_level=None,
+                    check_same_thread=False,
+                    factory=RecordConnection,
+                )
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute("PRAGMA foreign_keys=ON")
@@ -122,6 +164,12 @@ class RecordStore:
                             "INSERT INTO migrations VALUES (?, ?, ?)",
                             (feature, step, time.time_ns()),
                         )
+                db.ledger = self.ledger
+                try:
+                    self.ledger.open(db)
+                except BaseException:
+                    db.close()
+                    raise
             except (sqlite3.Error, OSError) as exc:
                 raise StoreError(f"record store {self.path}: cannot open: {exc}") from exc
             self._db = db
@@ -129,10 +177,17 @@ class RecordStore:
         await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
 
     async def close(self) -> None:
-        """Close the database."""
+        """Sign what is not signed yet, and close the database."""
         if self._db is not None:
             db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
+
+            def close_db() -> None:
+                try:
+                    self.ledger.close(db)
+                finally:
+                    db.close()
+
+            await asyncio.get_running_loop().run_in_executor(self._executor, close_db)
         self._executor.shutdown(wait=True)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
@@ -146,18 +201,11 @@ class RecordStore:
         return await self.run(run)
 
     async def audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
-        """Append one entry to the audit log."""
+        """Append one entry to the audit log (and the ledger), in a transaction of its own."""
 
         def run(db: sqlite3.Connection) -> None:
-            db.execute(
-                "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-                (
-                    time.time_ns(),
-                    actor,
-                    action,
-                    subject,
-                    json.dumps(details, ensure_ascii=False, sort_keys=True, default=str),
-                ),
-            )
+            db.execute("BEGIN IMMEDIATE")
+            append_audit(db, actor, action, subject, details)
+            db.execute("COMMIT")
 
         await self.run(run)

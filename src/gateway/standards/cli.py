@@ -1,4 +1,5 @@
-"""``etalon standards add|import|list|show|export``: the registry from the command line.
+"""``etalon standards add|import|list|show|export|import-dcc|export-dcc``: the registry from the
+command line.
 
 Works on the record store named by a gateway config (``-c FILE``), also while that gateway runs
 (SQLite WAL; every change is one short transaction). Only the config's ``site``, ``records`` and
@@ -24,10 +25,11 @@ from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.i18n import language, t
 from core.models import Name
-from gateway.config import RecordsConfig
+from gateway.records.chain import LedgerSettings
+from gateway.records.config import RecordsConfig
 from gateway.records.store import RecordStore
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
-from gateway.standards.config import StandardsConfig
+from gateway.standards.config import DccConfig, StandardsConfig
 from gateway.standards.errors import ImportProblems, RegistryError
 from gateway.standards.files import CertificateFiles
 from gateway.standards.models import CertificateSpec, StandardSpec
@@ -50,6 +52,7 @@ from gateway.standards.transfer import (
     parse_traceability,
     read_certificate_files,
 )
+from metrology.errors import DccError
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
@@ -62,6 +65,7 @@ class _GatewayParts(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
 
     site: Name
+    id: Name = "gw-1"
     records: RecordsConfig
     standards: StandardsConfig | None = Field(None)
 
@@ -159,6 +163,33 @@ def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--dry-run", action="store_true", help="check everything, change nothing"
     )
 
+    import_dcc = commands.add_parser(
+        "import-dcc",
+        parents=[common],
+        help="register a Digital Calibration Certificate (DCC 3.1.2 XML)",
+    )
+    import_dcc.add_argument("file", type=Path)
+    import_dcc.add_argument(
+        "--standard",
+        help="the registered standard it is for (default: the one with the DCC item's serial "
+        "number, or a new standard made from the item)",
+    )
+    import_dcc.add_argument(
+        "--accept-unsigned",
+        action="store_true",
+        help="register it even if its signature is invalid (the verdict is recorded)",
+    )
+    export_dcc = commands.add_parser(
+        "export-dcc",
+        parents=[common],
+        help="write a certificate as a DCC 3.1.2 document (signed with the lab's key if set)",
+    )
+    export_dcc.add_argument("id", help="the standard's id")
+    export_dcc.add_argument(
+        "--certificate", type=int, help="the certificate's id (default: the latest)"
+    )
+    export_dcc.add_argument("--out", type=Path, required=True, help="file to write")
+
     export = commands.add_parser("export", parents=[common], help="export as JSON or CSV")
     export.add_argument("--format", choices=["json", "csv"], default="json")
     export.add_argument(
@@ -184,9 +215,17 @@ def _actor(args: argparse.Namespace) -> str:
         return "cli"
 
 
-def _with_registry(parts: _GatewayParts, work: Callable[[Registry], Awaitable[T]]) -> T:
+def _with_registry(
+    parts: _GatewayParts, work: Callable[[Registry], Awaitable[T]], *, write: bool = False
+) -> T:
+    """Run ``work`` on the registry; ``write``: this command changes records (it needs the
+    ledger's signing key, and signs a checkpoint when it is done)."""
+
     async def run() -> T:
-        records = RecordStore(parts.records.path)
+        ledger = LedgerSettings.of(
+            parts.records, parts.site, parts.id, writer=write, sign_each_session=True
+        )
+        records = RecordStore(parts.records.path, ledger)
         await records.open()
         try:
             directory = (parts.standards or StandardsConfig()).certificates_path(parts.records.path)
@@ -215,16 +254,25 @@ def standards_main(args: argparse.Namespace) -> int:
         if command == "show":
             return _with_registry(parts, lambda registry: _show(registry, args))
         if command == "add":
-            return _with_registry(parts, lambda registry: _add(registry, args))
+            return _with_registry(parts, lambda registry: _add(registry, args), write=True)
         if command == "import":
             return _import(parts, args)
         if command == "export":
             return _with_registry(parts, lambda registry: _export(registry, args))
+        if command == "import-dcc":
+            return _with_registry(
+                parts, lambda registry: _import_dcc(registry, parts, args), write=True
+            )
+        if command == "export-dcc":
+            return _with_registry(parts, lambda registry: _export_dcc(registry, parts, args))
     except ImportProblems as exc:
         refused = t("standards.import.refused", _lang(args), file=args.file)
         print(f"etalon standards: {refused}", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
+        return EXIT_PROBLEM
+    except DccError as exc:
+        print(f"etalon standards: {exc.message(_lang(args))}", file=sys.stderr)
         return EXIT_PROBLEM
     except (RegistryError, EtalonError) as exc:
         print(f"etalon standards: {exc}", file=sys.stderr)
@@ -361,6 +409,14 @@ def format_show(
         ]
         if any(parts):
             lines.append(f"     conditions: {', '.join(p for p in parts if p)}")
+        if certificate.points:
+            lines.append(f"     DCC: {len(certificate.points)} result(s)")
+            for point in certificate.points:
+                u = f" ± {point.expanded_uncertainty}" if point.expanded_uncertainty else ""
+                k = f" (k = {point.coverage_factor})" if point.coverage_factor else ""
+                lines.append(f"       {point.value}{u} {point.unit}{k}")
+        if certificate.signature is not None:
+            lines.append(f"     {signature_line(certificate.signature, lang)}")
         file = certificate.file
         if file is not None:
             verdict = t(f"standards.file.{file.state or 'ok'}", lang)
@@ -533,7 +589,7 @@ def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
             )
         )
 
-    summary = _with_registry(parts, run)
+    summary = _with_registry(parts, run, write=True)
     print(
         t(
             "standards.import.dry_run" if args.dry_run else "standards.import.done",
@@ -544,6 +600,80 @@ def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
             updated_standards=len(summary.standards_updated),
             updated_certificates=len(summary.certificates_updated),
             unchanged=summary.unchanged,
+        )
+    )
+    return EXIT_OK
+
+
+def _dcc_config(parts: _GatewayParts) -> DccConfig:
+    return (parts.standards or StandardsConfig()).dcc
+
+
+def signature_line(signature: dict[str, Any] | None, lang: str) -> str:
+    """A certificate's signature verdict in one line."""
+    if signature is None:
+        return t("standards.dcc.no_dcc", lang)
+    signer = signature.get("signer") or {}
+    accepted = signature.get("accepted_by")
+    return t(
+        f"standards.dcc.signature.{signature.get('status', 'unsigned')}",
+        lang,
+        signer=signer.get("subject", "-"),
+        checked=str(signature.get("checked_at", "-")),
+        reason=signature.get("reason", ""),
+    ) + (t("standards.dcc.accepted_by", lang, who=accepted) if accepted else "")
+
+
+async def _import_dcc(registry: Registry, parts: _GatewayParts, args: argparse.Namespace) -> int:
+    from gateway.standards.dcc import import_dcc
+
+    lang = _lang(args)
+    try:
+        data = args.file.read_bytes()
+    except OSError as exc:
+        raise RegistryError(f"cannot read {args.file}: {exc.strerror}") from None
+    done = await import_dcc(
+        registry,
+        data,
+        config=_dcc_config(parts),
+        actor=_actor(args),
+        standard_id=args.standard,
+        create=False,
+        accept_invalid=args.accept_unsigned,
+        file_name=args.file.name,
+    )
+    key = "standards.dcc.imported_new" if done.created_standard else "standards.dcc.imported"
+    print(
+        t(
+            key,
+            lang,
+            number=done.number,
+            issuer=done.issuer,
+            standard=done.standard,
+            id=done.certificate_id,
+            points=done.points,
+        )
+    )
+    print("  " + signature_line(done.signature.model_dump(mode="json"), lang))
+    return EXIT_OK
+
+
+async def _export_dcc(registry: Registry, parts: _GatewayParts, args: argparse.Namespace) -> int:
+    from gateway.standards.dcc import export_dcc
+
+    certificate, data = await export_dcc(registry, args.id, args.certificate, _dcc_config(parts))
+    try:
+        args.out.write_bytes(data)
+    except OSError as exc:
+        raise RegistryError(f"cannot write {args.out}: {exc.strerror}") from None
+    signed = _dcc_config(parts).signing is not None
+    print(
+        t(
+            "standards.dcc.exported_signed" if signed else "standards.dcc.exported",
+            _lang(args),
+            number=certificate.number,
+            out=args.out,
+            size=len(data),
         )
     )
     return EXIT_OK

@@ -11,6 +11,7 @@ from pydantic import AfterValidator, Field, ValidationInfo, field_validator, mod
 
 from core.clock import ClockConfig, SystemClockConfig
 from core.models import FrozenModel
+from core.secrets import Secret
 
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
 
@@ -79,6 +80,64 @@ class HistoryConfig(FrozenModel):
     )
 
 
+_TEXT = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f]+$"
+
+
+class DccPersonConfig(FrozenModel):
+    """A person responsible for the certificates this lab exports (``dcc:respPerson``)."""
+
+    name: str = Field(..., min_length=1, max_length=200, pattern=_TEXT)
+    role: str | None = Field(None, max_length=200, pattern=_TEXT)
+    email: str | None = Field(None, max_length=200, pattern=_TEXT)
+    main_signer: bool = False
+
+
+class DccLabConfig(FrozenModel):
+    """This laboratory's identity, as its exported DCCs name it (``dcc:calibrationLaboratory``,
+    and the customer of the certificates it keeps for its own standards)."""
+
+    name: str = Field(..., min_length=1, max_length=200, pattern=_TEXT)
+    code: str | None = Field(
+        None, max_length=100, pattern=_TEXT, description="E.g. the accreditation number."
+    )
+    email: str = Field(..., min_length=3, max_length=200, pattern=_TEXT)
+    phone: str | None = Field(None, max_length=100, pattern=_TEXT)
+    street: str | None = Field(None, max_length=200, pattern=_TEXT)
+    street_no: str | None = Field(None, max_length=50, pattern=_TEXT)
+    post_code: str | None = Field(None, max_length=50, pattern=_TEXT)
+    city: str = Field(..., min_length=1, max_length=200, pattern=_TEXT)
+    country_code: str = Field("VN", pattern=r"^[A-Z]{2}$")
+    responsible_persons: list[DccPersonConfig] = Field(..., min_length=1)
+
+
+class DccSigningConfig(FrozenModel):
+    """The lab's X.509 signing key and certificate: exported DCCs are signed with them
+    (enveloped XML signature, XAdES-BES, in ``dcc:comment``)."""
+
+    key_file: Path = Field(..., description="PEM private key (RSA ≥ 2048 or ECDSA P-256/384/521).")
+    certificate_file: Path = Field(..., description="PEM certificate of that key.")
+    chain_files: list[Path] = Field(
+        default_factory=list, description="Intermediate CA certificates (PEM), carried along."
+    )
+    password: Secret | None = Field(None, description="Of an encrypted key.")
+    xades: bool = True
+
+
+class DccConfig(FrozenModel):
+    """Digital Calibration Certificates (DCC 3.1.2): this lab's identity and signing key for
+    exports, the trust anchors imports are verified against."""
+
+    laboratory: DccLabConfig | None = Field(
+        None, description="Needed to export certificates this lab issued itself."
+    )
+    signing: DccSigningConfig | None = Field(None, description="Sign exported DCCs.")
+    trust_anchors: list[Path] = Field(
+        default_factory=list,
+        description="PEM files of CA (or signer) certificates whose signatures on imported DCCs "
+        "are trusted; a signature that chains to none of them is 'untrusted'.",
+    )
+
+
 class StandardsConfig(FrozenModel):
     """Reference standards: certificate files and the scheduled drift analytics."""
 
@@ -139,6 +198,10 @@ class StandardsConfig(FrozenModel):
         "at low priority (ingest keeps its core and the interpreter lock), or a thread.",
     )
     history: HistoryConfig = Field(default_factory=HistoryConfig)
+    dcc: DccConfig = Field(
+        default_factory=DccConfig,
+        description="Digital Calibration Certificates: lab identity, signing, trust anchors.",
+    )
     clock: ClockConfig = Field(
         default_factory=SystemClockConfig,
         description="The analytics' clock. 'accelerated' only to follow agents on an "

@@ -43,6 +43,17 @@ def sniff(data: bytes) -> str:
     raise InvalidInput("a certificate file must be a PDF or a DCC XML document")
 
 
+def check_dcc(data: bytes, name: str) -> None:
+    """An XML certificate must be a valid DCC 3.1.2 (an HTML page saved as ``.xml`` is not);
+    InvalidInput with the schema's own message and line otherwise."""
+    from metrology import dcc
+
+    try:
+        dcc.validate(data, max_bytes=MAX_FILE_BYTES)
+    except dcc.DccError as exc:
+        raise InvalidInput(f"certificate file {name!r} is not a valid DCC 3.1.2: {exc}") from None
+
+
 class CertificateFiles:
     """The directory of certificate files."""
 
@@ -63,6 +74,8 @@ class CertificateFiles:
                 f"certificate file {name!r} is larger than {MAX_FILE_BYTES // 2**20} MiB"
             )
         kind = sniff(data)
+        if kind == "xml":
+            check_dcc(data, name)
         digest = hashlib.sha256(data).hexdigest()
         stored = StoredFile(Path(name).name, digest, len(data), MEDIA_TYPES[kind])
         target = self.path_of(stored)

@@ -21,6 +21,53 @@ STANDARDS_MESSAGES: MessageTable = {
     },
     "standards.due.in": {"en": "due in {days} d", "vi": "đến hạn sau {days} ngày"},
     "standards.file.ok": {"en": "hash OK", "vi": "mã băm khớp"},
+    "standards.dcc.imported": {
+        "en": "certificate {number} of {issuer} registered for {standard} (id {id}), "
+        "{points} result(s)",
+        "vi": "đã đăng ký giấy chứng nhận {number} của {issuer} cho chuẩn {standard} (mã {id}), "
+        "{points} kết quả",
+    },
+    "standards.dcc.imported_new": {
+        "en": "standard {standard} registered from the DCC's item; certificate {number} of "
+        "{issuer} registered for it (id {id}), {points} result(s)",
+        "vi": "đã đăng ký chuẩn {standard} từ thiết bị trong DCC; đã đăng ký giấy chứng nhận "
+        "{number} của {issuer} cho chuẩn này (mã {id}), {points} kết quả",
+    },
+    "standards.dcc.exported": {
+        "en": "certificate {number} written to {out} as a DCC 3.1.2 document ({size} bytes, "
+        "not signed: standards.dcc.signing is not configured)",
+        "vi": "đã ghi giấy chứng nhận {number} vào {out} dưới dạng DCC 3.1.2 ({size} byte, "
+        "chưa ký: chưa cấu hình standards.dcc.signing)",
+    },
+    "standards.dcc.exported_signed": {
+        "en": "certificate {number} written to {out} as a signed DCC 3.1.2 document ({size} bytes)",
+        "vi": "đã ghi giấy chứng nhận {number} vào {out} dưới dạng DCC 3.1.2 có chữ ký "
+        "({size} byte)",
+    },
+    "standards.dcc.no_dcc": {
+        "en": "no DCC (entered by hand)",
+        "vi": "không có DCC (nhập tay)",
+    },
+    "standards.dcc.signature.valid": {
+        "en": "signature valid: signed by {signer} (checked {checked})",
+        "vi": "chữ ký hợp lệ: ký bởi {signer} (kiểm tra lúc {checked})",
+    },
+    "standards.dcc.signature.invalid": {
+        "en": "signature INVALID: {reason} (checked {checked})",
+        "vi": "chữ ký KHÔNG HỢP LỆ: {reason} (kiểm tra lúc {checked})",
+    },
+    "standards.dcc.signature.untrusted": {
+        "en": "signature not trusted: signed by {signer}; {reason} (checked {checked})",
+        "vi": "chữ ký không được tin cậy: ký bởi {signer}; {reason} (kiểm tra lúc {checked})",
+    },
+    "standards.dcc.signature.unsigned": {
+        "en": "not signed (checked {checked})",
+        "vi": "không có chữ ký (kiểm tra lúc {checked})",
+    },
+    "standards.dcc.accepted_by": {
+        "en": "; registered anyway by {who}",
+        "vi": "; vẫn được đăng ký bởi {who}",
+    },
     "standards.file.mismatch": {
         "en": "HASH MISMATCH: the file changed",
         "vi": "MÃ BĂM KHÔNG KHỚP: tệp đã bị thay đổi",

@@ -8,7 +8,6 @@ the record store is in WAL mode.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
@@ -16,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from gateway.records.bodies import append_audit, chain_certificate, chain_standard
 from gateway.records.store import RecordStore
 from gateway.standards.errors import Conflict, NotFound
 from gateway.standards.files import CertificateFiles, FileState, StoredFile
@@ -34,6 +35,8 @@ from gateway.standards.models import (
     when_ns,
     when_text,
 )
+from metrology import units
+from metrology.errors import UnsupportedUnit
 
 T = TypeVar("T")
 
@@ -54,6 +57,47 @@ class FileInfo(BaseModel):
     def stored(self) -> StoredFile:
         """As the file store knows it."""
         return StoredFile(self.name, self.sha256, self.size, self.media_type)
+
+
+class CertificatePoint(BaseModel):
+    """One result of a certificate (a DCC's point): the exact decimal text of its value, U, k
+    and p, its unit (registry symbol and D-SI), where it is in the DCC and the conditions it
+    was measured at. Names are DCC texts (``{"content": [{"lang": "en", "text": …}, …]}``)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    position: int
+    path: str
+    measurement_result: dict[str, Any]
+    result: dict[str, Any]
+    quantity: dict[str, Any] | None
+    ref_types: list[str]
+    row_index: int | None
+    value: str
+    unit: str
+    dsi_unit: str
+    expanded_uncertainty: str | None
+    coverage_factor: str | None
+    coverage_probability: str | None
+    distribution: str | None
+    label: str | None
+    date_time: str | None
+    coverage_interval: dict[str, Any] | None
+    conditions: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class CertificateExtras:
+    """What a DCC adds to a certificate: the exact texts of its value, U, k and p (in the
+    standard's unit), its points, its registry fields and the signature verdict (JSON)."""
+
+    value_text: str
+    expanded_uncertainty_text: str
+    coverage_factor_text: str
+    coverage_probability: str | None
+    points: list[dict[str, Any]]
+    dcc: str
+    signature: str
 
 
 class CertificateRecord(BaseModel):
@@ -78,6 +122,33 @@ class CertificateRecord(BaseModel):
     file: FileInfo | None
     created_ns: int
     updated_ns: int
+    value_text: str = Field("", description="The certified value exactly as registered.")
+    expanded_uncertainty_text: str = ""
+    coverage_factor_text: str = ""
+    coverage_probability: str | None = Field(None, description="p of U, when the DCC gave it.")
+    points: list[CertificatePoint] = Field(
+        default_factory=list, description="Every result of its DCC (none for one typed in)."
+    )
+    dcc: dict[str, Any] | None = Field(
+        None, description="The DCC's registry fields (laboratory, item, statements…)."
+    )
+    signature: dict[str, Any] | None = Field(
+        None,
+        description="The DCC's signature verdict at import: status (valid, invalid, untrusted, "
+        "unsigned), signer, when checked, accepted_by when an invalid one was accepted.",
+    )
+
+    @model_validator(mode="after")
+    def _texts(self) -> CertificateRecord:
+        """A record made without its texts (a typed-in value): the floats' own."""
+        for name, value in (
+            ("value_text", self.value),
+            ("expanded_uncertainty_text", self.expanded_uncertainty),
+            ("coverage_factor_text", self.coverage_factor),
+        ):
+            if not getattr(self, name):
+                object.__setattr__(self, name, repr(value))
+        return self
 
     @property
     def standard_uncertainty(self) -> float:
@@ -154,18 +225,12 @@ class NewCertificate:
     standard: str
     spec: CertificateSpec
     file: StoredFile | None
-
-
-def _json(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, sort_keys=True, default=str)
+    extras: CertificateExtras | None = None
 
 
 def audit(db: sqlite3.Connection, actor: str, action: str, subject: str, details: Any) -> None:
-    """Append one audit-log entry inside the caller's transaction."""
-    db.execute(
-        "INSERT INTO audit_log(ts_ns, actor, action, subject, details) VALUES (?,?,?,?,?)",
-        (time.time_ns(), actor, action, subject, _json(details)),
-    )
+    """Append one audit-log entry (and its ledger entry) inside the caller's transaction."""
+    append_audit(db, actor, action, subject, details)
 
 
 def transaction(db: sqlite3.Connection, work: Callable[[sqlite3.Connection], T]) -> T:
@@ -225,7 +290,32 @@ def _certificate(db: sqlite3.Connection, row: dict[str, Any]) -> CertificateReco
             size=row["file_size"],
             media_type=row["media_type"],
         )
+    points = [
+        CertificatePoint.model_validate(
+            point
+            | {
+                key: orjson.loads(point[key])
+                for key in ("measurement_result", "result", "quantity", "ref_types",
+                            "coverage_interval")
+                if point[key] is not None
+            }
+            | {"conditions": _with_symbols(orjson.loads(point["conditions"]))}
+        )
+        for point in _rows(
+            db,
+            "SELECT * FROM certificate_points WHERE certificate_id=? ORDER BY position",
+            (row["id"],),
+        )
+    ]  # fmt: skip
     return CertificateRecord(
+        value_text=row["value_text"] or repr(row["value"]),
+        expanded_uncertainty_text=row["expanded_uncertainty_text"]
+        or repr(row["expanded_uncertainty"]),
+        coverage_factor_text=row["coverage_factor_text"] or repr(row["coverage_factor"]),
+        coverage_probability=row["coverage_probability"],
+        points=points,
+        dcc=orjson.loads(row["dcc"]) if row["dcc"] else None,
+        signature=orjson.loads(row["signature"]) if row["signature"] else None,
         id=row["id"],
         standard=row["standard_id"],
         number=row["number"],
@@ -244,6 +334,17 @@ def _certificate(db: sqlite3.Connection, row: dict[str, Any]) -> CertificateReco
         created_ns=row["created_ns"],
         updated_ns=row["updated_ns"],
     )
+
+
+def _with_symbols(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Conditions as stored (D-SI units), each with its unit's symbol for people to read."""
+    for condition in conditions:
+        unit = (condition.get("value") or {}).get("unit", "")
+        try:
+            condition["symbol"] = units.dsi_to_symbol(unit)
+        except UnsupportedUnit:
+            condition["symbol"] = unit
+    return conditions
 
 
 def load_certificates(db: sqlite3.Connection, standard_id: str) -> list[CertificateRecord]:
@@ -393,6 +494,7 @@ def insert_standard(
     )
     _write_channels(db, spec)
     audit(db, actor, "standard.add", f"standard:{spec.id}", {"after": _audit_view(spec)})
+    chain_standard(db, spec.id, actor)
     return spec
 
 
@@ -421,6 +523,7 @@ def update_standard(
         f"standard:{spec.id}",
         {"before": _audit_view(old), "after": _audit_view(spec)},
     )
+    chain_standard(db, spec.id, actor)
     return spec, True
 
 
@@ -484,6 +587,79 @@ def _certificate_values(spec: CertificateSpec) -> tuple[Any, ...]:
     )
 
 
+def _exact(text: str | None, value: float) -> str:
+    """The registered text of a number if it still says ``value``, else the float's own."""
+    if text is not None:
+        try:
+            if float(text) == value:
+                return text
+        except ValueError:
+            pass
+    return repr(value)
+
+
+def _write_texts(
+    db: sqlite3.Connection,
+    certificate_id: int,
+    spec: CertificateSpec,
+    extras: CertificateExtras | None,
+    before: CertificateRecord | None = None,
+) -> None:
+    """The exact texts of value, U and k (a DCC's, else the floats' own or the earlier ones
+    that still say the same) and, for a DCC, its points, fields and signature verdict."""
+    if extras is not None:
+        texts = (extras.value_text, extras.expanded_uncertainty_text, extras.coverage_factor_text)
+        probability: str | None = extras.coverage_probability
+    else:
+        texts = (
+            _exact(before.value_text if before else None, spec.value),
+            _exact(before.expanded_uncertainty_text if before else None, spec.expanded_uncertainty),
+            _exact(before.coverage_factor_text if before else None, spec.coverage_factor),
+        )
+        probability = before.coverage_probability if before else None
+    db.execute(
+        "UPDATE certificates SET value_text=?, expanded_uncertainty_text=?, "
+        "coverage_factor_text=?, coverage_probability=? WHERE id=?",
+        (*texts, probability, certificate_id),
+    )
+    if extras is None:
+        return
+    db.execute(
+        "UPDATE certificates SET dcc=?, signature=? WHERE id=?",
+        (extras.dcc, extras.signature, certificate_id),
+    )
+    db.executemany(
+        "INSERT INTO certificate_points(certificate_id, position, path, measurement_result, "
+        "result, quantity, ref_types, row_index, value, unit, dsi_unit, expanded_uncertainty, "
+        "coverage_factor, coverage_probability, distribution, label, date_time, "
+        "coverage_interval, conditions) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+        [
+            (
+                certificate_id,
+                point["position"],
+                point["path"],
+                point["measurement_result"],
+                point["result"],
+                point["quantity"],
+                point["ref_types"],
+                point["row_index"],
+                point["value"],
+                point["unit"],
+                point["dsi_unit"],
+                point["expanded_uncertainty"],
+                point["coverage_factor"],
+                point["coverage_probability"],
+                point["distribution"],
+                point["label"],
+                point["date_time"],
+                point["coverage_interval"],
+                point["conditions"],
+            )
+            for point in extras.points
+        ],
+    )
+
+
 def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) -> int:
     """Add a certificate (Conflict if its issuer already issued that number); returns its id."""
     spec = new.spec
@@ -511,6 +687,7 @@ def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) 
     )
     certificate_id = int(cursor.lastrowid or 0)
     _insert_nodes(db, certificate_id, spec.traceable_to, None)
+    _write_texts(db, certificate_id, spec, new.extras)
     audit(
         db,
         actor,
@@ -518,6 +695,7 @@ def insert_certificate(db: sqlite3.Connection, new: NewCertificate, actor: str) 
         f"standard:{new.standard}/certificate:{certificate_id}",
         {"after": _certificate_audit(spec, file)},
     )
+    chain_certificate(db, certificate_id, actor)
     return certificate_id
 
 
@@ -553,6 +731,7 @@ def update_certificate(
     )
     db.execute("DELETE FROM certificate_traceability WHERE certificate_id=?", (certificate_id,))
     _insert_nodes(db, certificate_id, spec.traceable_to, None)
+    _write_texts(db, certificate_id, spec, None, before)
     file = before.file.stored() if before.file else None
     audit(
         db,
@@ -564,6 +743,7 @@ def update_certificate(
             "after": _certificate_audit(spec, file),
         },
     )
+    chain_certificate(db, certificate_id, actor)
     return True
 
 
@@ -589,6 +769,7 @@ def attach_file(db: sqlite3.Connection, certificate_id: int, file: StoredFile, a
             "after": {"name": file.name, "sha256": file.sha256, "size": file.size},
         },
     )
+    chain_certificate(db, certificate_id, actor)
 
 
 # -- traceability --------------------------------------------------------------------------------

@@ -14,11 +14,12 @@ of channels; quality and reason vary per reading and are fields, never tags.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.tsdb.line_protocol import format_field, line, series_key
+from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 READING = "reading"
@@ -46,15 +47,27 @@ class MetricsSample:
 Writable = ReadingsBatch | MetricsSample
 
 
+Rejected = list[tuple[str, str]]
+"""Points that could not be built: (what the point was, why)."""
+
+_finite = math.isfinite
+
+
 def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     """One reading's line, fields built directly (the hot path of the gateway).
 
-    Relies on what ingest validated: floats are finite, integers fit 64 bits, names and units
-    are plain text. Only string fields need escaping.
+    Ingest validated the reading; what would still make the line invalid (a non-finite float,
+    a timestamp that is no integer, a newline in a string) raises, so the caller refuses this
+    point alone. Only string fields need escaping.
     """
     value = reading["value"]
     kind = value.__class__
+    ts = reading["ts"]
+    if ts.__class__ is not int:
+        raise LineError(f"timestamp {ts!r} is not an integer of nanoseconds")
     if kind is float:
+        if not _finite(value):
+            raise LineError(f"float {value!r} is not finite")
         head = f"value={value!r},"
     elif kind is int:
         head = f"value={float(value)!r},"
@@ -62,16 +75,26 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
         head = "value=1.0," if value else "value=0.0,"
     elif kind is str:
         head = f"text={format_field(value)},"
-    else:
+    elif value is None:
         head = ""
+    else:
+        raise LineError(f"value of type {kind.__name__} cannot be written")
     tail = ""
     u = reading.get("u")
     if u is not None:
-        tail = f",u={float(u)!r}"
+        u = float(u)
+        if not _finite(u):
+            raise LineError(f"uncertainty {u!r} is not finite")
+        tail = f",u={u!r}"
     reason = reading.get("reason")
     if reason:
         tail += f",reason={format_field(reason)}"
-    return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {reading['ts']}"
+    return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {ts}"
+
+
+def _shown(site: str, agent: str, reading: Mapping[str, Any]) -> str:
+    """A refused reading, as its dead letter shows it."""
+    return repr({"site": site, "agent": agent, **reading})[:500]
 
 
 class LineBuilder:
@@ -104,9 +127,53 @@ class LineBuilder:
         self._keys[cache_key] = (unit, dict(extra), key)
         return key
 
-    def lines(self, item: Writable) -> list[str]:
-        """Line protocol of a batch or a metrics sample."""
+    def lines(self, item: Writable, rejected: Rejected | None = None) -> list[str]:
+        """Line protocol of a batch or a metrics sample. A point (a reading, a metric) that
+        cannot be written is left out and added to ``rejected`` with the reason; the others
+        are built (without ``rejected``, the first such point raises LineError)."""
         if isinstance(item, MetricsSample):
-            return [line(series_key(item.measurement, item.tags), dict(item.values), item.ts_ns)]
+            return self._metrics_lines(item, rejected)
         site, agent = item.site, item.agent
-        return [reading_line(self._key(site, agent, r), r) for r in item.readings]
+        try:
+            return [reading_line(self._key(site, agent, r), r) for r in item.readings]
+        except Exception as exc:
+            if rejected is None:
+                raise _as_line_error(exc) from exc
+        out = []  # find the points that cannot be written, keep the others
+        for reading in item.readings:
+            try:
+                out.append(reading_line(self._key(site, agent, reading), reading))
+            except Exception as exc:  # noqa: BLE001 - one bad point is refused alone
+                rejected.append((_shown(site, agent, reading), _reason(exc)))
+        return out
+
+    def _metrics_lines(self, item: MetricsSample, rejected: Rejected | None) -> list[str]:
+        try:
+            key = series_key(item.measurement, item.tags)
+            if item.ts_ns.__class__ is not int:
+                raise LineError(f"timestamp {item.ts_ns!r} is not an integer of nanoseconds")
+        except Exception as exc:
+            if rejected is None:
+                raise _as_line_error(exc) from exc
+            rejected.append((repr(item)[:500], _reason(exc)))
+            return []
+        fields = {}
+        for name, value in item.values.items():
+            try:
+                format_fields({name: value})
+            except Exception as exc:
+                if rejected is None:
+                    raise _as_line_error(exc) from exc
+                rejected.append((f"{key} {name}={value!r} {item.ts_ns}"[:500], _reason(exc)))
+                continue
+            fields[name] = value
+        return [f"{key} {format_fields(fields)} {item.ts_ns}"] if fields else []
+
+
+def _reason(exc: Exception) -> str:
+    what = "" if isinstance(exc, LineError) else f"{type(exc).__name__}: "
+    return f"cannot build line protocol: {what}{exc}"
+
+
+def _as_line_error(exc: Exception) -> LineError:
+    return exc if isinstance(exc, LineError) else LineError(f"{type(exc).__name__}: {exc}")

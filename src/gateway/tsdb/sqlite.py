@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import sqlite3
 import urllib.parse
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -54,6 +55,59 @@ CREATE TABLE IF NOT EXISTS metrics (
     PRIMARY KEY (measurement, source, name, ts)
 ) WITHOUT ROWID;
 """
+
+
+_INT64 = range(-(2**63), 2**63)
+
+
+def _number(value: object, what: str) -> float | None:
+    """A finite float for SQLite's REAL column (None stays None)."""
+    if value is None:
+        return None
+    if isinstance(value, bool | int | float):
+        number = float(value)
+        if math.isfinite(number):
+            return number
+    raise ValueError(f"{what} {value!r} is not a finite number")
+
+
+def _reading_row(r: Mapping[str, Any]) -> tuple[Any, ...]:
+    """A reading's columns after the series id, each checked (what ingest validated, checked
+    again so that no point can fail the transaction of the others)."""
+    ts = r["ts"]
+    if ts.__class__ is not int or ts not in _INT64:
+        raise ValueError(f"timestamp {ts!r} is not a 64-bit integer")
+    value = r.get("value")
+    text = value if isinstance(value, str) else None
+    number = None if text is not None else _number(value, "value")
+    reason = r.get("reason")
+    if reason is not None and not isinstance(reason, str):
+        raise TypeError(f"reason {reason!r} is not text")
+    for name in ("instrument", "channel", "unit"):
+        if not isinstance(r[name], str):
+            raise TypeError(f"{name} {r[name]!r} is not text")
+    return (ts, number, text, QUALITY_CODE[r["quality"]], _number(r.get("u"), "u"), reason)
+
+
+def _metric_rows(item: MetricsSample, rejected: list[tuple[str, str]]) -> list[tuple[Any, ...]]:
+    try:
+        source = json.dumps(dict(item.tags), sort_keys=True)
+        if item.ts_ns.__class__ is not int or item.ts_ns not in _INT64:
+            raise ValueError(f"timestamp {item.ts_ns!r} is not a 64-bit integer")
+    except (TypeError, ValueError) as exc:
+        rejected.append((repr(item)[:500], f"cannot be stored: {type(exc).__name__}: {exc}"))
+        return []
+    rows = []
+    for name, value in item.values.items():
+        try:
+            number = _number(value, str(name))
+        except (ValueError, OverflowError) as exc:
+            rejected.append(
+                (f"{item.measurement} {name}={value!r}"[:500], f"cannot be stored: {exc}")
+            )
+            continue
+        rows.append((item.measurement, source, str(name), item.ts_ns, number))
+    return [row for row in rows if row[4] is not None]
 
 
 class SqliteStore:
@@ -102,60 +156,55 @@ class SqliteStore:
         self._series[key] = int(row[0])
         return int(row[0])
 
-    def _write(self, items: Sequence[Writable]) -> int:
+    def _write(self, items: Sequence[Writable]) -> WriteResult:
         db = self._db
         if db is None:
             raise StoreError(f"sqlite store {self.config.path}: not open")
+        result = WriteResult()
         rows: list[tuple[Any, ...]] = []
         metric_rows: list[tuple[Any, ...]] = []
         try:
             db.execute("BEGIN IMMEDIATE")
             for item in items:
                 if isinstance(item, MetricsSample):
-                    source = json.dumps(dict(item.tags), sort_keys=True)
-                    metric_rows.extend(
-                        (item.measurement, source, name, item.ts_ns, float(value))
-                        for name, value in item.values.items()
-                    )
+                    metric_rows.extend(_metric_rows(item, result.rejected))
                     continue
-                rows.extend(self._reading_rows(db, item))
+                rows.extend(self._reading_rows(db, item, result.rejected))
             db.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)", metric_rows)
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
+        except Exception as exc:
+            # Rows are checked one by one above, so this is the file or a bug, not a point.
             if db.in_transaction:
                 db.execute("ROLLBACK")
             self._series.clear()  # ids created in the rolled-back transaction are gone
             raise StoreError(f"sqlite store {self.config.path}: {exc}") from exc
-        return len(rows) + len(metric_rows)
+        result.written = len(rows) + len(metric_rows)
+        return result
 
-    def _reading_rows(self, db: sqlite3.Connection, batch: ReadingsBatch) -> list[tuple[Any, ...]]:
+    def _reading_rows(
+        self, db: sqlite3.Connection, batch: ReadingsBatch, rejected: list[tuple[str, str]]
+    ) -> list[tuple[Any, ...]]:
         rows = []
         for r in batch.readings:
+            try:
+                row = _reading_row(r)
+            except (KeyError, TypeError, ValueError, OverflowError) as exc:
+                shown = repr({"site": batch.site, "agent": batch.agent, **r})[:500]
+                rejected.append((shown, f"cannot be stored: {type(exc).__name__}: {exc}"))
+                continue
             tags = json.dumps(r.get("tags") or {}, sort_keys=True)
             sid = self._series_id(
                 db, (batch.site, batch.agent, r["instrument"], r["channel"], r["unit"], tags)
             )
-            value = r.get("value")
-            number = float(value) if isinstance(value, int | float) else None
-            text = value if isinstance(value, str) else None
-            rows.append(
-                (
-                    sid,
-                    r["ts"],
-                    number,
-                    text,
-                    QUALITY_CODE[r["quality"]],
-                    r.get("u"),
-                    r.get("reason"),
-                )
-            )
+            rows.append((sid, *row))
         return rows
 
     async def write(self, items: Sequence[Writable]) -> WriteResult:
-        """Write all items in one transaction, or raise StoreError."""
-        written = await self._run(self._write, items)
-        return WriteResult(written=written)
+        """Write all items in one transaction, or raise StoreError; a point that cannot be
+        stored (a value SQLite cannot hold) is refused alone, in ``rejected``."""
+        result: WriteResult = await self._run(self._write, items)
+        return result
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on the store's thread (for the live view and the API)."""

@@ -2,9 +2,10 @@
 
 ``write(items)`` writes everything or raises :class:`StoreError` (the caller retries the same
 items later; writes are idempotent because series and timestamps are fixed at the agent).
-Points the store itself refuses are not retried forever: the batch is bisected until the refused
-lines are isolated, the rest is written, and the refused ones come back in ``WriteResult.rejected``
-with the store's reason.
+Points that cannot be written as line protocol are left out of the body (each with its reason);
+points the store itself refuses are not retried forever: the batch is bisected until the refused
+lines are isolated, the rest is written. Both come back in ``WriteResult.rejected`` with the
+reason; a point is refused alone, never its batch.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.errors import StoreRejected
-from gateway.tsdb.line_protocol import LineError
 from gateway.tsdb.points import LineBuilder, Writable
 
 
@@ -61,10 +61,8 @@ class LineProtocolStore:
         result = WriteResult()
         lines: list[str] = []
         for item in items:
-            try:
-                lines.extend(self.builder.lines(item))
-            except LineError as exc:
-                result.rejected.append((repr(item)[:200], f"cannot build line protocol: {exc}"))
+            # A point that cannot be written is refused alone, never its batch.
+            lines.extend(self.builder.lines(item, result.rejected))
         if lines:
             await self._write_lines(lines, result)
         return result

@@ -3,7 +3,9 @@
 An entry leaves the spool only when the store accepted it. A store that is down is retried with
 capped, jittered backoff, logged once when it goes and once when it is back. Points the store
 refuses (after bisection isolated them) are recorded as dead letters and counted; the rest of
-the batch is written and the writer goes on.
+the batch is written and the writer goes on. A write that raises anything but a StoreError (a
+point no check foresaw, a bug) is bisected here down to the point that raises, which is refused
+alone in the same way: no point can stop the writer or hold back the others.
 """
 
 from __future__ import annotations
@@ -12,18 +14,20 @@ import asyncio
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import orjson
 
 from core.backoff import BackoffTimer
 from core.errors import StoreError
-from core.logs import log_event
+from core.logs import CauseLog, log_event
 from core.spool import Entry, Spool
 from gateway.metrics import GatewayMetrics
+from gateway.records import deadletters
 from gateway.records.store import RecordStore
 from gateway.tsdb.config import WriteConfig
 from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
-from gateway.tsdb.store import Store
+from gateway.tsdb.store import Store, WriteResult
 
 log = logging.getLogger("etalon.gateway")
 
@@ -44,6 +48,33 @@ def decode_entry(data: bytes) -> Writable:
     if "readings" in body:
         return ReadingsBatch(body["site"], body["agent"], body["readings"])
     return MetricsSample(body["measurement"], body["tags"], int(body["ts"]), body["values"])
+
+
+def _halves(items: list[Writable]) -> list[list[Writable]] | None:
+    """Two halves of what was written, splitting a lone item into its points; None for one
+    point."""
+    if len(items) > 1:
+        middle = len(items) // 2
+        return [items[:middle], items[middle:]]
+    item = items[0]
+    if isinstance(item, ReadingsBatch) and len(item.readings) > 1:
+        middle = len(item.readings) // 2
+        return [
+            [ReadingsBatch(item.site, item.agent, item.readings[:middle])],
+            [ReadingsBatch(item.site, item.agent, item.readings[middle:])],
+        ]
+    if isinstance(item, MetricsSample) and len(item.values) > 1:
+        names = list(item.values)
+        middle = len(names) // 2
+        return [
+            [
+                MetricsSample(
+                    item.measurement, item.tags, item.ts_ns, {n: item.values[n] for n in part}
+                )
+            ]
+            for part in (names[:middle], names[middle:])
+        ]
+    return None
 
 
 def _points(item: Writable) -> int:
@@ -67,6 +98,7 @@ class Writer:
         self.metrics = metrics
         self.records = records
         self.store_up: bool | None = None
+        self.causes = CauseLog(log)
 
     async def _collect(self, entries: list[Entry]) -> _Batch:
         items: list[Writable] = []
@@ -76,7 +108,7 @@ class Writer:
             try:
                 item = decode_entry(entry.data)
             except (ValueError, KeyError, TypeError) as exc:
-                await self._record_rejected(f"spool entry {entry.id}", f"corrupt entry: {exc}")
+                await self._record_rejected([(f"spool entry {entry.id}", f"corrupt entry: {exc}")])
                 last_id = entry.id
                 continue
             if items and points + _points(item) > self.config.batch_max_lines:
@@ -126,7 +158,7 @@ class Writer:
             while True:
                 started = time.perf_counter()
                 try:
-                    result = await self.store.write(batch.items) if batch.items else None
+                    result = await self._store_write(batch.items) if batch.items else None
                 except StoreError as exc:
                     self.metrics.write_errors += 1
                     self._set_up(False, str(exc))
@@ -143,12 +175,38 @@ class Writer:
                     len(i.readings) for i in batch.items if isinstance(i, ReadingsBatch)
                 ) - len(result.rejected)
                 self.metrics.write_batches += 1
-                for point, reason in result.rejected:
-                    self.metrics.write_rejected += 1
-                    await self._record_rejected(point, reason)
+                if result.rejected:
+                    self.metrics.write_rejected += len(result.rejected)
+                    await self._record_rejected(result.rejected)
             await self.spool.ack(batch.first_id, batch.last_id)
         finally:
             slots.release()
+
+    async def _store_write(self, items: list[Writable]) -> WriteResult:
+        """The store's write; anything it raises but a StoreError is isolated (see the doc)."""
+        try:
+            return await self.store.write(items)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a point the store chokes on is refused alone
+            self.causes.log(
+                logging.ERROR,
+                "store write raised, isolating the point",
+                f"write raised {type(exc).__name__}",
+                store=self.store.name,
+                reason=str(exc)[:300],
+            )
+            halves = _halves(items)
+            if halves is None:
+                return WriteResult(
+                    rejected=[(repr(items[0])[:500], f"{type(exc).__name__}: {exc}")]
+                )
+            result = WriteResult()
+            for half in halves:
+                part = await self._store_write(half)
+                result.written += part.written
+                result.rejected += part.rejected
+            return result
 
     def _set_up(self, up: bool, reason: str | None) -> None:
         self.metrics.store_up = int(up)
@@ -167,21 +225,28 @@ class Writer:
             )
         self.store_up = up
 
-    async def _record_rejected(self, point: str, reason: str) -> None:
-        log_event(log, logging.ERROR, "store refused point", reason=reason, point=point[:200])
-        await self.records.run(
-            lambda db: db.execute(
-                "INSERT INTO deadletters(ts_ns, topic, reason, payload_bytes, payload) "
-                "VALUES (?,?,?,?,?)",
-                (
-                    time.time_ns(),
-                    f"store:{self.store.name}",
-                    reason,
-                    len(point),
-                    point.encode()[:65536],
-                ),
+    async def _record_rejected(self, rejected: list[tuple[str, str]]) -> None:
+        for point, reason in rejected[:1]:
+            self.causes.log(
+                logging.ERROR,
+                "store refused point",
+                "point refused",
+                store=self.store.name,
+                reason=reason[:300],
+                point=point[:200],
+                points=len(rejected),
             )
-        )
+        topic = f"store:{self.store.name}"
+
+        def record(db: Any) -> None:
+            now = time.time_ns()
+            db.execute("BEGIN")
+            for point, reason in rejected:
+                data = point.encode(errors="replace")
+                deadletters.insert(db, now, topic, reason[:2000], len(data), data[:65536])
+            db.execute("COMMIT")
+
+        await self.records.run(record)
 
     async def drain(self, timeout_s: float) -> bool:
         """Wait up to ``timeout_s`` for the spool to empty; True if it did."""

@@ -1,6 +1,6 @@
 // Audit log: filter, page back through older entries, export for an audit (CSV or JSON).
 
-import { api, download, fmtTime, h, notice, session, startPage, t } from "./app.js";
+import { ApiError, api, download, fmtTime, h, notice, session, startPage, t } from "./app.js";
 import { actionName } from "./i18n.js";
 
 const page = { entries: [], done: false };
@@ -50,6 +50,61 @@ function render() {
     ...more);
 }
 
+// The ledger that makes the records tamper-evident: its head, the last verification, and a
+// verification on request (GET /api/v1/records/verify: auditors and above).
+const records = { state: null, report: null, busy: false, error: null };
+const recordsBody = () => document.getElementById("records-body");
+
+async function loadRecords() {
+  try {
+    records.state = await api("/api/v1/records", { params: { lang: session.lang } });
+  } catch (error) {
+    records.error = error instanceof ApiError && error.status === 409 ? null : error.message;
+  }
+  renderRecords();
+}
+
+async function verifyNow() {
+  records.busy = true;
+  renderRecords();
+  try {
+    records.report = await api("/api/v1/records/verify", { params: { lang: session.lang } });
+    records.error = null;
+    records.state = await api("/api/v1/records", { params: { lang: session.lang } });
+  } catch (error) {
+    records.error = error instanceof ApiError && error.status === 403 ? t("auth.forbidden") : error.message;
+  }
+  records.busy = false;
+  renderRecords();
+}
+
+function renderRecords() {
+  const state = records.state;
+  if (!state) {
+    recordsBody().replaceChildren(records.error ? h("p", { class: "notice error" }, records.error) : h("p", {}, t("common.loading")));
+    return;
+  }
+  const last = state.last_verification;
+  const report = records.report;
+  const ok = report ? report.ok : last ? last.ok : null;
+  const summary = report ? report.summary : last ? last.summary : t("records.never");
+  const checked = report ? report.checked_ns : last ? last.checked_ns : null;
+  const fact = (label, value, id_) => h("div", { class: "fact" }, h("div", { class: "label" }, label), h("div", { class: "mid", id: id_ }, value));
+  recordsBody().replaceChildren(
+    h("section", { class: "facts" },
+      fact(t("records.ledger"), state.ledger || "—", "records-ledger"),
+      fact(t("records.entries"), String(state.entries), "records-entries"),
+      fact(t("records.unsigned"), String(state.unsigned), "records-unsigned"),
+      fact(t("records.key"), state.key || "—", "records-key"),
+      fact(t("records.last"), ok === null ? t("records.never") : `${t(ok ? "records.ok" : "records.broken")} (${fmtTime(checked)})`, "records-status")),
+    h("p", { id: "records-summary", class: ok === false ? "bad" : null }, summary),
+    ...(report && report.findings_text && report.findings_text.length > 1
+      ? [h("ul", { id: "records-findings" }, report.findings_text.slice(1).map((text) => h("li", {}, text)))] : []),
+    records.error ? h("p", { class: "notice error" }, records.error) : null,
+    h("p", {}, h("button", { type: "button", id: "records-verify", disabled: records.busy, onclick: () => verifyNow() },
+      t(records.busy ? "records.verifying" : "records.verify"))));
+}
+
 function showError(error) {
   notice(body(), t("common.error", { reason: error.message }), "error");
 }
@@ -62,5 +117,7 @@ startPage("audit.html", async () => {
       download("/api/v1/audit", { ...filters(), limit: 100000, format }, `audit-log.${format}`).catch(showError));
   }
   session.onLanguage.push(render);
+  session.onLanguage.push(() => { records.report = null; loadRecords(); });
+  loadRecords();
   await load();
 }).catch(showError);

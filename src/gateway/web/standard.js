@@ -6,7 +6,7 @@
 // (GET /api/v1/standards/{id}/chart, see docs/api.md "Standards"): no statistics here.
 
 import {
-  ApiError, api, channelPage, chartConfig, chartLayout, dateAxis, fmtDate, fmtNumber, fmtReading, fmtTime, h,
+  ApiError, api, channelPage, chartConfig, chartLayout, dateAxis, download, fmtDate, fmtNumber, fmtReading, fmtTime, h,
   notConfigured, notice, plotTime, session, startPage, t,
 } from "./app.js";
 
@@ -86,6 +86,7 @@ function renderStandard() {
       : h("p", { class: "notice", id: "no-control" }, t("standard.no_control")),
     h("h2", {}, t("standard.certificates")),
     certificateTable(s.certificates || []),
+    ...(s.certificates || []).filter((c) => (c.points || []).length).map((c) => pointTable(c)),
     h("h2", {}, t("standard.channels")),
     channelTable(s.channels || []),
   );
@@ -103,16 +104,78 @@ function violationSummary(violations) {
 }
 
 function certificateTable(certificates) {
-  const head = ["col.number", "col.issuer", "col.calibrated", "col.value", "col.expanded_u", "col.due", "col.file"];
+  const head = ["col.number", "col.issuer", "col.calibrated", "col.value", "col.expanded_u", "col.due", "col.file", "col.dcc", "col.signature"];
   return h("table", { class: "grid", id: "certificates" },
     h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
-    h("tbody", {}, certificates.map((c) => h("tr", {},
+    h("tbody", {}, certificates.map((c) => h("tr", { "data-certificate": c.id },
       h("td", {}, c.number), h("td", {}, c.issuer), h("td", {}, fmtDate(c.calibration_ns)),
-      h("td", { class: "num" }, fmtReading(c.value, c.expanded_uncertainty / c.coverage_factor)),
-      h("td", { class: "num" }, `${fmtNumber(c.expanded_uncertainty, 3)} (${fmtNumber(c.coverage_factor, 3)})`),
+      // The value exactly as registered (the DCC's decimal text), U and k likewise.
+      h("td", { class: "num", title: fmtReading(c.value, c.expanded_uncertainty / c.coverage_factor) }, c.value_text),
+      h("td", { class: "num" }, `${c.expanded_uncertainty_text} (${c.coverage_factor_text})`),
       h("td", {}, fmtDate(c.due_ns)),
       h("td", { class: c.file && c.file.state !== "ok" ? "bad" : null },
-        c.file ? `${c.file.name} (${t(`file.${c.file.state || "unchecked"}`)})` : "—")))));
+        c.file ? `${c.file.name} (${t(`file.${c.file.state || "unchecked"}`)})` : "—"),
+      h("td", { class: "dcc" }, dccLinks(c)),
+      h("td", { class: `signature ${signatureClass(c.signature)}` }, signatureText(c.signature))))));
+}
+
+const certificatePath = (c) => `/api/v1/standards/${encodeURIComponent(page.standard.id)}/certificates/${c.id}`;
+
+function dccLinks(c) {
+  const links = [];
+  if (c.file && c.file.media_type === "application/xml") {
+    links.push(h("button", { type: "button", class: "link dcc-original",
+      onclick: () => download(`${certificatePath(c)}/file`, {}, c.file.name).catch(showError) }, t("dcc.original")));
+  }
+  links.push(h("button", { type: "button", class: "link dcc-export",
+    onclick: () => download(`${certificatePath(c)}/dcc`, {}, `${c.number}.xml`).catch(showError) }, t("dcc.export")));
+  return links;
+}
+
+function signatureClass(signature) {
+  if (!signature) return "";
+  return { valid: "good", invalid: "bad", untrusted: "warn", unsigned: "" }[signature.status] || "";
+}
+
+function signatureText(signature) {
+  if (!signature) return t("dcc.none");
+  const signer = signature.signer ? signature.signer.subject : "—";
+  const parts = [t(`signature.${signature.status}`, { signer, reason: signature.reason || "" })];
+  if (signature.checked_at) parts.push(t("signature.checked", { time: fmtTime(Date.parse(signature.checked_at) * 1e6) }));
+  if (signature.accepted_by) parts.push(t("signature.accepted", { who: signature.accepted_by }));
+  return parts.join(" · ");
+}
+
+// A DCC text ({content: [{lang, text}]}) in the reader's language, else neutral, else English.
+function dccText(text) {
+  if (!text || !text.content) return "";
+  for (const wanted of [session.lang, null, "en"]) {
+    const found = text.content.find((c) => (c.lang ?? null) === wanted);
+    if (found) return found.text;
+  }
+  return text.content[0].text;
+}
+
+function conditionText(condition) {
+  const v = condition.value || {};
+  return `${dccText(condition.name) || (condition.ref_types || []).join(" ")}: ${v.value} ${condition.symbol || ""}`.trim();
+}
+
+function pointTable(c) {
+  const head = ["dcc.result", "col.value", "col.expanded_u", "dcc.conditions"];
+  return h("section", { class: "dcc-points", "data-certificate": c.id },
+    h("h3", {}, t("dcc.results", { number: c.number })),
+    h("table", { class: "grid points" },
+      h("thead", {}, h("tr", {}, head.map((key) => h("th", {}, t(key))))),
+      h("tbody", {}, c.points.map((p) => h("tr", {},
+        h("td", {}, [dccText(p.result), dccText(p.quantity)].filter(Boolean).join(" — ")),
+        h("td", { class: "num" }, `${p.value} ${p.unit}`),
+        h("td", { class: "num" }, p.expanded_uncertainty ? `${p.expanded_uncertainty} ${p.unit} (k = ${p.coverage_factor}, p = ${p.coverage_probability})` : "—"),
+        h("td", {}, (p.conditions || []).map(conditionText).join("; ")))))));
+}
+
+function showError(error) {
+  notice(body(), t("common.error", { reason: error.message }), "error");
 }
 
 function channelTable(channels) {

@@ -16,7 +16,7 @@ from drivers.modbus.codec import (
     pack_registers,
     unpacker,
 )
-from drivers.modbus.config import ByteWordOrder
+from drivers.modbus.registers import ByteWordOrder
 
 ORDERS: list[ByteWordOrder] = ["ABCD", "CDAB", "BADC", "DCBA"]
 

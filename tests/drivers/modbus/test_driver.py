@@ -14,8 +14,9 @@ import pytest
 
 from core.clock import SystemClock
 from core.errors import DriverTimeout, NotConnected, ProtocolError
-from drivers.modbus.config import ModbusChannel, ModbusInstrument
+from drivers.modbus.config import ModbusInstrument
 from drivers.modbus.driver import ModbusDriver
+from drivers.modbus.registers import ModbusChannel
 from drivers.reading import Quality, Reading
 from drivers.sim.modbus_server import (
     MapDevice,

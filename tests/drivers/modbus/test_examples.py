@@ -4,7 +4,6 @@ simulator over real sockets and pseudo-terminals."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -15,9 +14,10 @@ from drivers.modbus.driver import ModbusDriver
 from drivers.reading import Quality, Reading
 from drivers.registry import DRIVERS, create_driver
 from drivers.serial_ascii.config import SerialAsciiInstrument
-from drivers.sim.modbus_server import ModbusSimServer, SimDevice, map_for_instrument
+from drivers.sim.modbus_server import ModbusSimServer, map_for_instrument
 from drivers.sim.models import ResistorParams, RoomParams, build_model
 from edge_agent.config import AgentConfig
+from tests.drivers.modbus.truth import TOLERANCE, check_modbus
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLES = sorted(
@@ -25,7 +25,6 @@ EXAMPLES = sorted(
     for pattern in ("modbus-*.yaml", "serial-ascii-*.yaml")
     for p in (ROOT / "config").glob(pattern)
 )
-TOLERANCE = {"°C": 0.2, "%rh": 2.0, "hPa": 0.4, "V": 3e-6, "L/min": 2.0}
 
 
 def test_the_examples_are_there() -> None:
@@ -38,33 +37,6 @@ def test_the_examples_are_there() -> None:
     ]
     for protocol in ("modbus", "serial_ascii"):
         assert (ROOT / DRIVERS[protocol].example_config).is_file()
-
-
-def scaled(reading: Reading, channel: Any) -> Any:
-    value = reading.value
-    number = isinstance(value, int | float) and not isinstance(value, bool)
-    if number and (channel.scale != 1.0 or channel.offset != 0.0):
-        return value * channel.scale + channel.offset  # type: ignore[operator]
-    return value
-
-
-def check_modbus(config: ModbusInstrument, readings: list[Reading]) -> None:
-    register_map = map_for_instrument(config)
-    assert register_map.description != f"derived from {config.name}", "example must use a map"
-    (spec,) = [d for d in register_map.devices if d.device_id == config.device_id]
-    device = SimDevice(spec, SystemClock())
-    points = {(p.table, p.address, p.value_type, p.bit): p for p in spec.points}
-    for channel, reading in zip(config.channels, readings, strict=True):
-        assert reading.quality is Quality.GOOD, reading
-        point = points[(channel.table, channel.address, channel.value_type, channel.bit)]
-        truth = device.true_value(point, reading.ts_ns)
-        value = scaled(reading, channel)
-        if point.value_type in ("bool", "bit"):
-            assert value == (truth >= 0.5 if isinstance(truth, float) else truth)
-        elif isinstance(truth, float):
-            assert abs(value - truth) <= TOLERANCE[channel.unit], (channel.name, value, truth)
-        else:
-            assert value == truth
 
 
 def check_serial(config: SerialAsciiInstrument, readings: list[Reading]) -> None:

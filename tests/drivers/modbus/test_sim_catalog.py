@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import socket
 from pathlib import Path
 from typing import Any
 
@@ -19,14 +18,9 @@ from drivers.reading import Quality
 from drivers.registry import create_driver
 from drivers.serial_ascii.config import SerialAsciiInstrument
 from drivers.sim.catalog import load_all
+from tests.support.services import free_port
 
 SIMULATORS = load_all()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 async def serve(kind: str, argv: list[str]) -> tuple[asyncio.Event, asyncio.Task[None]]:

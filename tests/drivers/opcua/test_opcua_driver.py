@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -12,8 +14,10 @@ from asyncua import ua
 from core.errors import NotConnected
 from drivers.opcua.config import OpcUaInstrument
 from drivers.opcua.driver import OpcUaDriver
+from drivers.opcua.units import UNECE_NAMESPACE, unit_id
 from drivers.reading import Quality, Reading
 from drivers.sim.opcua_server import OpcUaSimulator
+from edge_agent.wire import READING, encode_reading
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -80,24 +84,129 @@ async def test_agent_timestamps_are_request_midpoints(
     assert before <= reading.ts_ns <= driver.clock.now_ns()
 
 
-async def test_a_unit_that_contradicts_the_node_makes_bad_readings(
-    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
+async def test_a_unit_that_disagrees_with_the_node_is_kept_and_warned_about_once(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    node = "ns=2;s=ClimateChamber.Temperature"
     config = ua_config(
         ua_server.endpoint,
         [
-            {"name": "right", "node": "ns=2;s=ClimateChamber.Temperature", "unit": "°C"},
-            {"name": "wrong", "node": "ns=2;s=ClimateChamber.Temperature", "unit": "K"},
+            {"name": "right", "node": node, "unit": "°C"},
+            {"name": "wrong", "node": node, "unit": "K"},
+            {"name": "converted", "node": node, "unit": "K", "offset": 273.15},
+            {"name": "spelled", "node": node, "unit": "degC"},
         ],
     )
     driver = ua_drivers(config)
-    await driver.connect()
-    right, wrong = await driver.read(config.channels)
-    assert right.quality is Quality.GOOD
-    assert wrong.quality is Quality.BAD
-    assert wrong.reason == (
-        "unit mismatch: the node's EngineeringUnits say '°C', the channel says 'K'"
-    )
+    caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
+    for _ in range(2):  # a reconnect does not repeat the warning, nor do reads
+        await driver.connect()
+        for _ in range(3):
+            readings = await driver.read(config.channels)
+            assert [r.quality for r in readings] == [Quality.GOOD] * 4
+            assert [r.unit for r in readings] == ["°C", "K", "K", "degC"]  # the config's
+    warnings = [r for r in caplog.records if "EngineeringUnits" in r.getMessage()]
+    assert len(warnings) == 1, [r.__dict__ for r in warnings]
+    (warning,) = warnings
+    assert warning.levelno == logging.WARNING
+    assert (warning.channel, warning.unit, warning.node_unit) == ("wrong", "K", "°C")  # type: ignore[attr-defined]
+    assert warning.unit_code == "CEL"  # type: ignore[attr-defined]
+    assert driver.units() == {"right": "°C", "wrong": "K", "converted": "K", "spelled": "degC"}
+
+
+@pytest.mark.parametrize(
+    ("information", "unit"),
+    [
+        # A UNECE code whose display name is not a symbol: the table's symbol.
+        (
+            ua.EUInformation(
+                NamespaceUri=UNECE_NAMESPACE,
+                UnitId=unit_id("HTZ"),
+                DisplayName=ua.LocalizedText("hertz"),
+            ),
+            "Hz",
+        ),
+        # A UNECE code without a display name, and no namespace given (as many servers send).
+        (ua.EUInformation(UnitId=unit_id("CEL")), "°C"),
+        # One of the code's spellings is kept as the server shows it.
+        (
+            ua.EUInformation(
+                NamespaceUri=UNECE_NAMESPACE,
+                UnitId=unit_id("P1"),
+                DisplayName=ua.LocalizedText("%RH"),
+            ),
+            "%RH",
+        ),
+        # A vendor's own units: the display name.
+        (
+            ua.EUInformation(
+                NamespaceUri="urn:vendor:units", UnitId=7, DisplayName=ua.LocalizedText("counts")
+            ),
+            "counts",
+        ),
+        # A UNECE code the table does not know: the display name.
+        (
+            ua.EUInformation(
+                NamespaceUri=UNECE_NAMESPACE,
+                UnitId=unit_id("D33"),
+                DisplayName=ua.LocalizedText("T"),
+            ),
+            "T",
+        ),
+        # No EngineeringUnits property at all: no unit.
+        (None, ""),
+        # Free text that is no unit: control characters and backslashes go, a name too long to
+        # be a unit is refused (the code's symbol if there is one, else none).
+        (
+            ua.EUInformation(
+                NamespaceUri="urn:vendor:units", UnitId=7, DisplayName=ua.LocalizedText("µ\\s\x07")
+            ),
+            "µs",
+        ),
+        (
+            ua.EUInformation(
+                NamespaceUri="urn:vendor:units", UnitId=7, DisplayName=ua.LocalizedText("x" * 300)
+            ),
+            "",
+        ),
+        (
+            ua.EUInformation(
+                NamespaceUri=UNECE_NAMESPACE,
+                UnitId=unit_id("KEL"),
+                DisplayName=ua.LocalizedText("kelvin, as the sensor's data sheet gives it"),
+            ),
+            "K",
+        ),
+    ],
+)
+async def test_the_unit_comes_from_the_nodes_engineering_units(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    information: ua.EUInformation | None,
+    unit: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Over a real asyncua connection, from nodes as other vendors' servers publish them."""
+    caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
+    node = await ua_server.add_variable("Vendor.Item", information, 1.5)
+    try:
+        config = ua_config(ua_server.endpoint, [{"name": "item", "node": node}])
+        driver = ua_drivers(config)
+        await driver.connect()
+        (reading,) = await driver.read(config.channels)
+    finally:
+        await ua_server.remove_node("Vendor.Item")
+    assert (reading.quality, reading.value, reading.unit) == (Quality.GOOD, 1.5, unit)
+    assert driver.units() == {"item": unit}
+    # What the agent publishes is valid on the wire whatever the server said.
+    READING.validate_python(json.loads(encode_reading(reading)))
+    too_long = information is not None and len(information.DisplayName.Text or "") > 32
+    warned = [r for r in caplog.records if "too long to be a unit" in r.getMessage()]
+    assert len(warned) == too_long
 
 
 async def test_status_codes_become_quality(

@@ -52,7 +52,7 @@ def test_a_bad_profile_file_names_file_field_and_reason(tmp_path: Path) -> None:
         "name: bad\nmeasurements:\n  t:\n    query: 'MEAS?'\n    parse: number_with_unit\n"
         "    unit: '°C'\n"
     )
-    with pytest.raises(ProfileError, match=r"bad\.yaml: measurements\.t: .*needs reply_unit"):
+    with pytest.raises(ProfileError, match=r"bad\.yaml:3: measurements\.t: .*needs reply_unit"):
         load_profile(str(path))
 
 
@@ -160,3 +160,26 @@ def test_config_overrides_init_and_adds_measurements() -> None:
     assert profile.init == ["*RST", "CONF:VOLT:DC 1"]
     assert set(profile.measurements) >= {"voltage_dc", "volts_1v"}
     assert load_profile("generic-dmm").init[0] == "*RST"  # the shipped profile is untouched
+
+
+def test_a_profile_file_is_found_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from core.config_loader import load_config
+    from edge_agent.config import AgentConfig
+
+    (tmp_path / "bench" / "profiles").mkdir(parents=True)
+    own = tmp_path / "bench" / "profiles" / "my-dmm.yaml"
+    own.write_text("name: my-dmm\nmeasurements:\n  v: {query: 'MEAS?', unit: V}\n")
+    config_file = tmp_path / "bench" / "agent.yaml"
+    config_file.write_text(
+        "site: s\nid: a\nspool: {path: /tmp/x.db}\ninstruments:\n"
+        "  - {name: dmm, protocol: visa, resource: 'TCPIP::192.0.2.1::INSTR',\n"
+        "     profile: profiles/my-dmm.yaml, channels: [{name: v, measurement: v}]}\n"
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    (dmm,) = load_config(config_file, AgentConfig).instruments
+    assert isinstance(dmm, VisaInstrument)
+    assert dmm.profile == str(own)
+    assert dmm.channels[0].unit == "V"
+    assert dmm.resolved_profile().name == "my-dmm"

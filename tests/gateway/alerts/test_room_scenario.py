@@ -225,7 +225,14 @@ async def test_room_drifts_out_raises_one_alert_clears_once_and_is_acknowledged(
     limit_actions = [e["action"] for e in events if e["alert"]["id"] == final["id"]]
     assert limit_actions.count("alert active") == 1, limit_actions
     assert limit_actions[0] == "alert pending"
-    assert limit_actions[-1] == "alert normal"
+    # Acknowledged while active, then cleared (normal); or — when starting the command line took
+    # longer than the room's excursion on a loaded machine — cleared (returned), then
+    # acknowledged (normal). Both are the one clearing of ISA-18.2; the race was the test's.
+    after = limit_actions[limit_actions.index("alert active") + 1 :]
+    assert after in (
+        ["alert acknowledged", "alert normal"],
+        ["alert returned", "alert acknowledged"],
+    ), limit_actions
     ramp_actions = [e["action"] for e in events if e["alert"]["id"] == ramp["id"]]
     assert ramp_actions == ["alert active", "alert returned"], ramp_actions
 

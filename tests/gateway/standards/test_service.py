@@ -22,6 +22,7 @@ from gateway.analytics.aggregate import PeriodStat
 from gateway.config import GatewayConfig
 from gateway.ingest.events import EventHub, StandardEvaluated
 from gateway.metrics import GatewayMetrics
+from gateway.records.chain import LedgerSettings
 from gateway.records.store import RecordStore
 from gateway.standards import service as service_module
 from gateway.standards.models import CertificateSpec, StandardSpec
@@ -80,7 +81,9 @@ async def parts(tmp_path: Path) -> AsyncIterator[Parts]:
             },
         }
     )
-    records = RecordStore(config.records.path)
+    records = RecordStore(
+        config.records.path, LedgerSettings.of(config.records, config.site, config.id)
+    )
     spool = Spool(config.spool, "gateway")
     store = SqliteStore(config.store)  # type: ignore[arg-type]
     await records.open()

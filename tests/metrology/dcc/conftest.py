@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.metrology.dcc import pki
+from tests.support import pki
 
 DATA = Path(__file__).parent / "data"
 

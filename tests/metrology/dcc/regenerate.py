@@ -14,8 +14,9 @@ import datetime as dt
 from cryptography.hazmat.primitives import serialization
 
 from metrology import dcc
-from tests.metrology.dcc import pki, samples
+from tests.metrology.dcc import samples
 from tests.metrology.dcc.conftest import DATA
+from tests.support import pki
 
 SIGNED_AT = dt.datetime(2026, 3, 9, 10, 30, tzinfo=dt.UTC)
 """When the committed signed document was signed; its certificates are valid 2026–2046."""

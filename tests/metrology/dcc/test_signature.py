@@ -12,9 +12,10 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from lxml import etree
 
 from metrology import dcc
-from tests.metrology.dcc import pki, samples
+from tests.metrology.dcc import samples
 from tests.metrology.dcc.conftest import DATA
 from tests.metrology.dcc.regenerate import SIGNED_AT
+from tests.support import pki
 
 DS = "http://www.w3.org/2000/09/xmldsig#"
 XADES = "http://uri.etsi.org/01903/v1.3.2#"

@@ -1,0 +1,405 @@
+"""Modbus device profiles: every shipped profile reads its simulated device end to end; how an
+instrument config and its profile combine; profiles and overrides that are refused, and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from app.cli import check_main, load_any
+from core.clock import SystemClock
+from core.config_loader import load_config
+from drivers.modbus.config import ModbusInstrument
+from drivers.modbus.driver import ModbusDriver
+from drivers.modbus.profiles import (
+    ProfileError,
+    load_profile,
+    merge_channels,
+    shipped_profiles,
+)
+from drivers.registry import DRIVERS
+from drivers.sim.modbus_server import ModbusSimServer, load_register_map, map_for_instrument
+from edge_agent.config import AgentConfig
+from tests.drivers.modbus.truth import check_modbus
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def instrument(**fields: Any) -> ModbusInstrument:
+    """An instrument on a TCP gateway, with the fields given."""
+    data: dict[str, Any] = {
+        "name": "dev",
+        "protocol": "modbus",
+        "transport": {"kind": "tcp", "host": "127.0.0.1", "port": 5020},
+        **fields,
+    }
+    return ModbusInstrument.model_validate(data)
+
+
+# -- the meta-test -----------------------------------------------------------------------------
+
+
+def test_the_shipped_profiles_are_the_simulated_devices() -> None:
+    assert shipped_profiles() == [
+        "all-types",
+        "chiller-controller",
+        "thp-transmitter",
+        "voltage-transmitter",
+        "zener-monitor",
+    ]
+    for name in shipped_profiles():
+        assert load_profile(name).name == name
+
+
+@pytest.mark.parametrize("name", shipped_profiles())
+async def test_every_shipped_profile_reads_its_simulator(name: str) -> None:
+    """Each shipped profile, used as is, identifies its simulated device and reads every one of
+    its channels with the model's value, through the registry's simulate hook (a real TCP
+    server serving a shipped register map, not one derived from the config)."""
+    profile = load_profile(name)
+    config = instrument(profile=name)
+    assert [c.name for c in config.channels] == profile.channel_names()
+    assert config.device_id == profile.device_id
+    async with DRIVERS["modbus"].simulate(config) as simulated:
+        driver = ModbusDriver(simulated, SystemClock())
+        try:
+            await driver.connect()
+            identity = driver.describe()
+            readings = await driver.read(simulated.channels)
+        finally:
+            await driver.close()
+    check_modbus(simulated, readings)
+    register_map = map_for_instrument(simulated)
+    (device,) = [d for d in register_map.devices if d.device_id == simulated.device_id]
+    assert identity["profile"] == name
+    if profile.identify:
+        assert identity["manufacturer"] == device.identity.vendor
+        assert identity["model"] == device.identity.product_code
+        assert identity["firmware"] == device.identity.revision
+    if "serial" in profile.identity_registers or profile.identity_serial_object is not None:
+        assert identity["serial"] == device.identity.serial
+
+
+async def test_a_profile_reads_over_rtu_on_a_pty_as_over_tcp() -> None:
+    config = ModbusInstrument.model_validate(
+        {
+            "name": "room",
+            "protocol": "modbus",
+            "transport": {"kind": "rtu", "port": "/dev/null", "parity": "N"},
+            "profile": "thp-transmitter",
+        }
+    )
+    assert config.timeout_s == 1 and config.request_timeout_s == 0.3  # the profile's timeouts
+    async with DRIVERS["modbus"].simulate(config) as simulated:
+        driver = ModbusDriver(simulated, SystemClock())
+        try:
+            await driver.connect()
+            assert driver.describe()["serial"] == "THP-000123"
+            check_modbus(simulated, await driver.read(simulated.channels))
+        finally:
+            await driver.close()
+
+
+async def test_an_identity_register_the_device_refuses_is_left_out() -> None:
+    config = instrument(
+        profile="zener-monitor",
+        transport={"kind": "tcp", "host": "127.0.0.1", "port": 1},
+        identity_registers={"hardware": {"table": "input", "address": 90, "type": "uint16"}},
+    )
+    lab_bus = load_register_map("lab-bus")
+    async with ModbusSimServer(lab_bus) as server:
+        pointed = config.model_copy(
+            update={"transport": config.transport.model_copy(update={"port": server.port})}
+        )
+        server.faults.exception_at = [{"table": "input", "address": 90, "code": 2}]
+        driver = ModbusDriver(pointed, SystemClock())
+        try:
+            await driver.connect()
+            identity = driver.describe()
+        finally:
+            await driver.close()
+    assert identity["serial"] == "Z10-01"  # the profile's register, still read
+    assert "hardware" not in identity
+    assert identity["model"] == "ZMON"  # FC 43 answered
+
+
+# -- how a config and its profile combine ------------------------------------------------------
+
+
+def test_device_settings_come_from_the_profile_unless_the_instrument_gives_them() -> None:
+    chiller = load_profile("chiller-controller")
+    inherited = instrument(profile="chiller-controller")
+    assert (inherited.device_id, inherited.order, inherited.function_codes) == (
+        2,
+        "CDAB",
+        [1, 3, 4],
+    )
+    assert inherited.max_registers_per_request == 64
+    assert (inherited.timeout_s, inherited.request_timeout_s) == (2, 0.5)
+    assert inherited.identify is True
+    assert inherited.identity_registers == chiller.identity_registers
+    own = instrument(
+        profile="chiller-controller",
+        device_id=12,
+        max_registers_per_request=32,
+        request_timeout_s=0.2,
+        identity_registers={"model": {"table": "holding", "address": 110, "type": "uint16"}},
+    )
+    assert (own.device_id, own.max_registers_per_request, own.request_timeout_s) == (12, 32, 0.2)
+    assert own.order == "CDAB"  # not given: still the profile's
+    assert set(own.identity_registers) == {"serial", "model"}
+    assert load_profile("chiller-controller") == chiller  # the shipped profile is untouched
+
+
+def test_selection_adjustment_and_own_channels() -> None:
+    config = instrument(
+        profile="chiller-controller",
+        only=["setpoint", "flow", "supply-temperature"],
+        channels=[
+            {"name": "flow", "interval_s": 2, "tags": {"loop": "A"}},
+            {"name": "setpoint", "uncertainty": {"absolute": 0.05}},
+            {"name": "valve", "table": "holding", "address": 30, "unit": "%"},
+        ],
+    )
+    names = [c.name for c in config.channels]
+    assert names == ["supply-temperature", "flow", "setpoint", "valve"]  # profile order, then own
+    flow = config.channels[1]
+    assert (flow.interval_s, flow.tags, flow.address, flow.unit) == (2, {"loop": "A"}, 4, "L/min")
+    assert config.channels[2].uncertainty is not None
+    assert config.channels[2].interval_s == 60  # the profile's default interval
+    disabled = instrument(profile="zener-monitor", disable=["samples", "offset"])
+    assert [c.name for c in disabled.channels] == ["voltage", "oven-temperature"]
+
+
+def test_an_adjustment_may_repeat_the_profiles_fields_and_a_dump_validates_to_itself() -> None:
+    repeated = instrument(
+        profile="chiller-controller",
+        channels=[{"name": "flow", "table": "holding", "address": 4, "type": "float32"}],
+    )
+    assert repeated == instrument(profile="chiller-controller")
+    config = instrument(
+        profile="thp-transmitter",
+        only=["temperature", "sensor-ok"],
+        channels=[
+            {"name": "temperature", "tags": {"room": "A"}},
+            {"name": "extra", "address": 7, "unit": "1"},
+        ],
+    )
+    assert ModbusInstrument.model_validate(config.model_dump()) == config
+
+
+@pytest.mark.parametrize(
+    ("fields", "where", "message"),
+    [
+        (
+            {"channels": [{"name": "flow", "address": 6}]},
+            "channels",
+            "[0] 'flow': address 6 (profile: 4): a channel named like one of the profile may "
+            "change only interval_s, tags, uncertainty; to read another register give it "
+            "another name",
+        ),
+        (
+            {"channels": [{"name": "flow", "unit": "m3/h"}]},
+            "channels",
+            "unit 'm3/h' (profile: 'L/min')",
+        ),
+        (
+            {"channels": [{"name": "flow", "scale": 0.001}]},
+            "channels",
+            "scale 0.001 (profile: 1.0)",
+        ),
+        (
+            {"disable": ["flow"], "channels": [{"name": "flow", "interval_s": 3}]},
+            "channels",
+            "[0] 'flow': the profile's channel is left out by disable",
+        ),
+        (
+            {"only": ["setpoint"], "channels": [{"name": "flow", "interval_s": 3}]},
+            "channels",
+            "left out by only",
+        ),
+        (
+            {"channels": [{"name": "flow", "interval_s": 3}, {"name": "flow", "interval_s": 4}]},
+            "channels",
+            "[1] 'flow': the profile's channel is adjusted twice",
+        ),
+        (
+            {"channels": [{"name": "flow", "intervall": 3}]},
+            "channels",
+            "[0] 'flow'.intervall: Extra inputs are not permitted",
+        ),
+        ({"channels": [{"name": "x", "address": 3}]}, "channels", "[0].unit: Field required"),
+        (
+            {"channels": [{"name": "x", "table": "discrete_input", "address": 3, "unit": "1"}]},
+            "",
+            "channel 'x' is in table discrete_input (FC 2), which the device does not implement",
+        ),
+        ({"disable": ["nope"]}, "disable", "'nope': no such channel in profile"),
+        ({"only": ["flow", "flow"]}, "only", "a channel is named twice"),
+        ({"only": ["flow"], "disable": ["setpoint"]}, "disable", "give only or disable"),
+        ({"profile": "nope"}, "profile", "no shipped profile 'nope' for Modbus (shipped: all-"),
+        ({"profile": "/nonexistent/p.yaml"}, "profile", "cannot read profile /nonexistent/p"),
+        ({"max_registers_per_request": 1}, "", "'supply-temperature' spans 2 addresses"),
+        ({"function_codes": [3, 3]}, "function_codes", "a function code appears twice"),
+        ({"function_codes": [5]}, "function_codes", "Input should be 1, 2, 3 or 4"),
+        (
+            {"identity_registers": {"Serial No": {"address": 1}}},
+            "identity_registers",
+            "identity key 'Serial No' must match",
+        ),
+    ],
+)
+def test_overrides_that_are_refused(fields: dict[str, Any], where: str, message: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        instrument(**{"profile": "chiller-controller", **fields})
+    errors = caught.value.errors()
+    assert len(errors) == 1, errors
+    assert ".".join(str(p) for p in errors[0]["loc"][:1]) == where
+    assert message in errors[0]["msg"]
+
+
+def test_only_and_disable_need_a_profile_and_something_is_read() -> None:
+    with pytest.raises(ValidationError, match="choose among a profile's channels: set profile"):
+        instrument(disable=["x"], channels=[{"name": "a", "address": 1, "unit": "V"}])
+    with pytest.raises(ValidationError, match="at least one channel"):
+        instrument()
+    with pytest.raises(ValidationError, match="at least one channel"):
+        instrument(profile="zener-monitor", only=[])
+
+
+def test_merge_rules_as_a_function() -> None:
+    profile = load_profile("zener-monitor")
+    merged = merge_channels(profile, [{"name": "voltage", "interval_s": 5}], None, ["samples"])
+    assert [(c.name, c.interval_s) for c in merged] == [
+        ("voltage", 5),
+        ("oven-temperature", 10),
+        ("offset", 60),
+    ]
+
+
+# -- profile files -----------------------------------------------------------------------------
+
+GOOD_PROFILE = """\
+name: my-thp
+device_id: 1
+function_codes: [4]
+channels:
+  - {name: temperature, table: input, address: 10, type: float32, unit: °C}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("name: x\nchannels: [\n", r"{file}:3: YAML syntax: expected the node content"),
+        ("- a\n- b\n", r"{file}: the top level must be a mapping of keys, not list"),
+        ("", r"{file}: the file is empty"),
+        (GOOD_PROFILE + "colour: red\n", r"{file}:6: colour: Extra inputs are not permitted"),
+        (GOOD_PROFILE.replace("my-thp", "My THP"), r"{file}:1: name: String should match"),
+        (
+            GOOD_PROFILE.replace("[4]", "[3]"),
+            r"{file}:1: (top level): channel 'temperature' is in table input (FC 4)",
+        ),
+        (
+            GOOD_PROFILE + "  - {name: temperature, table: input, address: 0, unit: °C}\n",
+            r"{file}:1: (top level): channel name 'temperature' appears twice",
+        ),
+        (
+            GOOD_PROFILE.replace("float32", "float128"),
+            r"{file}:5: channels[0].type: Input should be 'bool'",
+        ),
+        ("name: x\nchannels: []\n", r"{file}:2: channels: List should have at least 1 item"),
+        # A key given twice is refused as in a config file, not resolved to the last one.
+        (
+            GOOD_PROFILE.replace("address: 10,", "address: 10, address: 12,"),
+            r"{file}:5: channels[0].address: key appears twice",
+        ),
+        (GOOD_PROFILE + "device_id: 2\n", r"{file}:6: device_id: key appears twice"),
+    ],
+)
+def test_a_bad_profile_file_names_file_field_and_reason(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ProfileError) as caught:
+        load_profile(str(path))
+    assert message.format(file=path) in str(caught.value)
+
+
+def test_unreadable_profile_files(tmp_path: Path) -> None:
+    binary = tmp_path / "binary.yaml"
+    binary.write_bytes(b"name: \xff\xfe\n")
+    folder = tmp_path / "folder.yaml"
+    folder.mkdir()
+    with pytest.raises(ProfileError, match=r"cannot read profile .*binary\.yaml: 'utf-8' codec"):
+        load_profile(str(binary))
+    with pytest.raises(ProfileError, match=r"cannot read profile .*folder\.yaml: is a directory"):
+        load_profile(str(folder))
+    with pytest.raises(ProfileError, match=r"cannot read profile /dev/null: not a regular file"):
+        load_profile("/dev/null")
+
+
+def test_a_profile_path_is_relative_to_the_config_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    site = tmp_path / "site"
+    (site / "profiles").mkdir(parents=True)
+    (site / "profiles" / "my-thp.yaml").write_text(GOOD_PROFILE, encoding="utf-8")
+    config_file = site / "agent.yaml"
+    config_file.write_text(
+        "site: s\nid: a\nspool: {path: /tmp/x.db}\ninstruments:\n"
+        "  - name: thp\n    protocol: modbus\n"
+        "    transport: {kind: tcp, host: 127.0.0.1}\n"
+        "    profile: profiles/my-thp.yaml\n",
+        encoding="utf-8",
+    )
+    monkeypatch.chdir(tmp_path)  # not the config's folder
+    agent = load_config(config_file, AgentConfig)
+    (thp,) = agent.instruments
+    assert isinstance(thp, ModbusInstrument)
+    assert thp.profile == str(site / "profiles" / "my-thp.yaml")  # absolute from now on
+    assert thp.profile_name() == "my-thp"
+    assert [c.name for c in thp.channels] == ["temperature"]
+    assert ModbusInstrument.model_validate(thp.model_dump()) == thp  # from any directory
+
+
+def test_check_names_file_line_field_and_reason_of_a_bad_override(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "agent.yaml"
+    config_file.write_text(
+        "site: s\nid: a\nspool: {path: /tmp/x.db}\ninstruments:\n"
+        "  - name: chiller\n    protocol: modbus\n"
+        "    transport: {kind: tcp, host: 127.0.0.1}\n"
+        "    profile: chiller-controller\n"
+        "    disable: [setpoint, no-such]\n"
+        "    channels:\n"
+        "      - {name: flow, address: 40}\n",
+        encoding="utf-8",
+    )
+    assert check_main([config_file], "en") == 1
+    err = capsys.readouterr().err
+    assert f"{config_file}:9: instruments[0].disable: 'no-such': no such channel" in err
+    assert f"{config_file}:10: instruments[0].channels: [0] 'flow': address 40" in err
+
+
+def test_the_modbus_examples_use_profiles_and_one_is_explicit() -> None:
+    """The examples in config/ do not repeat a shipped register map; one shows a map written
+    out, one a profile file of a lab's own."""
+    explicit = []
+    files = []
+    for name in ("modbus-tcp.yaml", "modbus-rtu.yaml", "modbus-rtu-over-tcp.yaml", "demo.yaml"):
+        _, loaded = load_any(REPO / "config" / name)
+        for config in getattr(loaded, "instruments"):  # noqa: B009 - agent and demo configs
+            if not isinstance(config, ModbusInstrument):
+                continue
+            if config.profile is None:
+                explicit.append(config.name)
+            elif "/" in config.profile:
+                files.append(config.profile)
+    assert explicit == ["chiller-1"]
+    assert files == [str(REPO / "config" / "profiles" / "thp-floats.yaml")]

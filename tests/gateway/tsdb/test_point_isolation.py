@@ -1,0 +1,210 @@
+"""Defence in depth behind the wire: a point that cannot be written (something unescapable that
+slipped past ingest, a spool entry from another version) is refused alone, with its reason,
+never its batch — by the line builder, by each store, and by the writer whatever a store raises.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from core.spool import Spool, SpoolConfig
+from gateway.metrics import GatewayMetrics
+from gateway.records.store import RecordStore
+from gateway.tsdb.config import (
+    InfluxV1StoreConfig,
+    InfluxV2StoreConfig,
+    SqliteStoreConfig,
+    WriteConfig,
+)
+from gateway.tsdb.factory import build_store
+from gateway.tsdb.line_protocol import LineError, parse_line
+from gateway.tsdb.points import LineBuilder, MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.sqlite import SqliteStore
+from gateway.tsdb.store import WriteResult
+from gateway.tsdb.writer import Writer
+from tests.support.chain import stored_in_influxd, stored_in_victoria
+from tests.support.services import Influxd, VictoriaMetrics
+
+TS0 = 1_790_000_000_000_000_000
+BAD_INDEX = 123
+
+# What the wire refuses, had it slipped past: each must cost its own point only.
+UNWRITABLE: list[dict[str, Any]] = [
+    {"reason": "no reply\r\nfrom the DMM"},
+    {"value": "OVLD\n"},
+    {"value": float("nan")},
+    {"value": float("inf")},
+    {"u": float("-inf")},
+    {"ts": "1790000000000000000"},
+    {"ts": 1.79e18},
+    {"unit": "V\n"},
+    {"tags": {"room": "A\nB"}},
+    {"channel": "volt\\age"},
+    {"value": [1, 2]},
+    {"quality": "excellent"},
+]
+
+
+def reading(i: int, **override: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "instrument": "dmm-1",
+        "channel": "voltage",
+        "ts": TS0 + i * 10**9,
+        "value": 10.0 + i * 1e-7,
+        "unit": "V",
+        "quality": "good",
+    }
+    body.update(override)
+    return body
+
+
+def one_bad(override: dict[str, Any], count: int = 500) -> ReadingsBatch:
+    readings = [reading(i) for i in range(count)]
+    readings[BAD_INDEX] = reading(BAD_INDEX, **override)
+    return ReadingsBatch("lab-1", "bench-1", readings)
+
+
+@pytest.mark.parametrize("override", UNWRITABLE)
+def test_the_line_builder_leaves_out_the_one_point_it_cannot_write(
+    override: dict[str, Any],
+) -> None:
+    rejected: list[tuple[str, str]] = []
+    lines = LineBuilder().lines(one_bad(override), rejected)
+    assert len(lines) == 499
+    for text in lines:
+        assert "\n" not in text and "\r" not in text
+        parse_line(text)
+    ((point, reason),) = rejected
+    assert reason.startswith("cannot build line protocol: ")
+    assert point.startswith("{'site': 'lab-1', 'agent': 'bench-1', 'instrument': 'dmm-1'")
+    with pytest.raises(LineError):  # without a list to put it in, the bad point raises
+        LineBuilder().lines(one_bad(override))
+
+
+def test_a_metric_that_cannot_be_written_costs_that_metric_only() -> None:
+    sample = MetricsSample("etalon_agent", {"site": "s"}, TS0, {"a": 1, "b": float("nan"), "c": 2})
+    rejected: list[tuple[str, str]] = []
+    (text,) = LineBuilder().lines(sample, rejected)
+    assert parse_line(text)[2] == {"a": 1, "c": 2}
+    assert len(rejected) == 1 and "b=nan" in rejected[0][0]
+
+
+@pytest.mark.parametrize("kind", ["influxdb_v1", "influxdb_v2"])
+def test_a_crlf_costs_one_point_not_the_batch_on_real_servers(
+    kind: str, influxd: Influxd, victoria: VictoriaMetrics
+) -> None:
+    """Finding 4: one CR/LF made both servers refuse a whole 500-reading batch."""
+    db = f"p{uuid.uuid4().hex[:8]}"
+    config: InfluxV1StoreConfig | InfluxV2StoreConfig = (
+        InfluxV1StoreConfig(kind="influxdb_v1", url=influxd.url, database=db, create_database=True)
+        if kind == "influxdb_v1"
+        else InfluxV2StoreConfig(kind="influxdb_v2", url=victoria.url, bucket="b", org="o")
+    )
+
+    async def write() -> WriteResult:
+        store = build_store(config)
+        await store.open()
+        try:
+            return await store.write([one_bad({"reason": "no reply\r\n"})])
+        finally:
+            await store.close()
+
+    result = asyncio.run(write())
+    assert result.written == 499 and len(result.rejected) == 1
+    stored = (
+        stored_in_influxd(influxd, db) if kind == "influxdb_v1" else stored_in_victoria(victoria)
+    )
+    assert stored.distinct == 499
+
+
+@pytest.mark.parametrize(
+    "override",
+    [{"ts": 2**64}, {"value": 10**400}, {"ts": "x"}, {"u": "0.1"}, {"quality": "?"}],
+)
+def test_the_sqlite_store_refuses_a_point_it_cannot_hold_alone(
+    tmp_path: Path, override: dict[str, Any]
+) -> None:
+    async def write() -> tuple[WriteResult, int]:
+        store = SqliteStore(SqliteStoreConfig(kind="sqlite", path=tmp_path / "r.db"))
+        await store.open()
+        try:
+            result = await store.write([one_bad(override)])
+            rows = await store.query("SELECT COUNT(*) FROM readings")
+        finally:
+            await store.close()
+        return result, rows[0][0]
+
+    result, count = asyncio.run(write())
+    assert (result.written, count, len(result.rejected)) == (499, 499, 1)
+
+
+class Choking:
+    """A real SQLite store that raises a TypeError — not a StoreError — whenever a write holds
+    the reading stamped ``poison_ts``: a point no check foresaw."""
+
+    name = "choking"
+
+    def __init__(self, path: Path, poison_ts: int) -> None:
+        self.inner = SqliteStore(SqliteStoreConfig(kind="sqlite", path=path))
+        self.poison_ts = poison_ts
+        self.calls = 0
+
+    async def open(self) -> None:
+        await self.inner.open()
+
+    async def write(self, items: Sequence[Writable]) -> WriteResult:
+        self.calls += 1
+        for item in items:
+            if isinstance(item, ReadingsBatch) and any(
+                r["ts"] == self.poison_ts for r in item.readings
+            ):
+                raise TypeError("cannot adapt the poison point")
+        return await self.inner.write(items)
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_the_writer_isolates_a_point_a_store_chokes_on(tmp_path: Path) -> None:
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db", synchronous="normal"), "gateway")
+    records = RecordStore(tmp_path / "records.db")
+    poison = TS0 + BAD_INDEX * 10**9
+    store = Choking(tmp_path / "readings.db", poison)
+    await spool.open()
+    await records.open()
+    await store.open()
+    metrics = GatewayMetrics()
+    writer = Writer(spool, store, WriteConfig(batch_max_delay_ms=0), metrics, records)  # type: ignore[arg-type]
+    for part in range(4):  # four spool entries of 125 readings: one holds the poison
+        readings = [reading(i) for i in range(part * 125, part * 125 + 125)]
+        body = {"schema": 1, "site": "lab-1", "agent": "bench-1", "seq": part, "readings": readings}
+        await spool.append([orjson.dumps(body)])
+    task = asyncio.create_task(writer.run())
+    try:
+        for _ in range(500):
+            if spool.depth == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    letters = await records.query("SELECT topic, reason, payload FROM deadletters")
+    count = await store.inner.query("SELECT COUNT(*) FROM readings")
+    await store.close()
+    await spool.close()
+    await records.close()
+    assert spool.depth == 0
+    assert count[0][0] == 499
+    (letter,) = letters
+    assert letter["topic"] == "store:choking"
+    assert letter["reason"] == "TypeError: cannot adapt the poison point"
+    assert str(poison).encode() in letter["payload"]
+    assert metrics.write_rejected == 1 and metrics.readings_written == 499
+    assert store.calls < 40  # bisection: about 2 log2(500), not one call per point
