@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -11,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.postgres import PASSWORD_ENV as PG_PASSWORD_ENV
+from tests.support.postgres import PostgresServer
 from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
 
 # -- leak guards (pymodbus / ophyd-async habit: a test must leave nothing running) ----------------
@@ -87,3 +90,22 @@ def influxd(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Influxd]:
     server.start(timeout_s=40)
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One PostgreSQL for the session (tests use their own databases: ``hub_database``)."""
+    server = PostgresServer()
+    server.start()
+    os.environ[PG_PASSWORD_ENV] = server.password
+    yield server
+    os.environ.pop(PG_PASSWORD_ENV, None)
+    server.stop()
+
+
+@pytest.fixture
+def hub_database(postgres: PostgresServer) -> Iterator[str]:
+    """A fresh database of this test's own on the session's PostgreSQL."""
+    name = postgres.create_database()
+    yield name
+    postgres.drop_database(name)

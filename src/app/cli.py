@@ -1,6 +1,6 @@
 """The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
-records, calibrate, token, pki. The console script enters through :mod:`app.launch`, which takes
-signals first."""
+records, calibrate, hub, instruments, token, pki. The console script enters through
+:mod:`app.launch`, which takes signals first."""
 
 from __future__ import annotations
 
@@ -44,11 +44,20 @@ SCHEMA_NAMES = (
     "alerts-mqtt-state",
     "calibration-procedure",
     "wire-calibration",
+    "hub-config",
+    "hub-export",
+    "ledger-segment",
+    "ledger-checkpoint",
+    "ledger-head",
 )
 
 
 def config_model(kind: str) -> type[BaseModel]:
-    """The model of a config kind (``agent``, ``gateway``, ``demo``)."""
+    """The model of a config kind (``agent``, ``gateway``, ``hub``, ``demo``)."""
+    if kind == "hub":
+        from hub.config import HubConfig
+
+        return HubConfig
     if kind == "gateway":
         from gateway.config import GatewayConfig
 
@@ -64,6 +73,9 @@ def schema_models() -> dict[str, Any]:
     from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
+    from hub.config import HubConfig
+    from hub.exports import SCHEMAS as HUB_SCHEMAS
+    from ledger import SCHEMAS as LEDGER_SCHEMAS
 
     models: dict[str, Any] = {
         "agent-config": AgentConfig,
@@ -80,6 +92,9 @@ def schema_models() -> dict[str, Any]:
         "alerts-mqtt-state": AlertStateMessage,
         "calibration-procedure": Procedure,
         "wire-calibration": CalibrationMessage,
+        "hub-config": HubConfig,
+        **HUB_SCHEMAS,
+        **LEDGER_SCHEMAS,
     }
     assert tuple(models) == SCHEMA_NAMES
     return models
@@ -87,9 +102,12 @@ def schema_models() -> dict[str, Any]:
 
 def config_kind(data: dict[str, Any]) -> str:
     """Which config a YAML mapping is: a calibration procedure says ``format:
-    etalon.procedure/1``, a gateway has ``store``, an agent ``spool``, else demo."""
+    etalon.procedure/1``, a gateway has ``store``, an agent ``spool``, a hub ``database``,
+    else demo."""
     if data.get("format") == "etalon.procedure/1":
         return "procedure"
+    if "database" in data and "store" not in data:
+        return "hub"
     if "store" in data or "records" in data:
         return "gateway"
     if "spool" in data:
@@ -213,6 +231,20 @@ def gateway_main(config_path: Path) -> int:
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon gateway: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK
+
+
+def serve_hub(config: Any) -> int:
+    """Run the national hub until SIGINT/SIGTERM."""
+    from hub.service import Hub
+
+    setup_logging(config.log.level, config.log.format)
+    try:
+        asyncio.run(run_until_signal(Hub(config).run))
+    except (EtalonError, BaseExceptionGroup, OSError) as exc:
+        code, message = exit_code_for(exc)
+        print(f"etalon hub: {message}", file=sys.stderr)
         return code
     return EXIT_OK
 
@@ -380,6 +412,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     else:
         sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
 
+    if command == "instruments":
+        from app.instruments import add_instruments_parser
+
+        add_instruments_parser(sub)
+    else:
+        sub.add_parser(
+            "instruments",
+            help="calibrated instruments: certificates (DCC) and corrections of their channels",
+        )
+
     if command == "calibrate":
         from calibration.cli import add_calibrate_parser
 
@@ -402,6 +444,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         add_pki_parser(sub)
     else:
         sub.add_parser("pki", help="a lab CA and TLS certificates for the broker and clients")
+
+    if command == "hub":
+        from hub.cli import add_hub_parser
+
+        add_hub_parser(sub)
+    else:
+        sub.add_parser("hub", help="the national hub: run it, enrol and revoke labs, links")
 
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
@@ -445,6 +494,10 @@ def main(argv: list[str] | None = None) -> int:
         from gateway.records.cli import records_main
 
         return records_main(args)
+    if args.command == "instruments":
+        from app.instruments import instruments_main
+
+        return instruments_main(args)
 
     if args.command == "calibrate":
         from calibration.cli import calibrate_main
@@ -458,6 +511,11 @@ def main(argv: list[str] | None = None) -> int:
         from app.pki_cli import pki_main
 
         return pki_main(args, lang)
+
+    if args.command == "hub":
+        from hub.cli import hub_main
+
+        return hub_main(args, serve_hub)
     return 2
 
 

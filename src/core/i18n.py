@@ -54,6 +54,7 @@ CORE_MESSAGES: MessageTable = {
     "kind.agent": {"en": "agent", "vi": "tác tử"},
     "kind.gateway": {"en": "gateway", "vi": "cổng"},
     "kind.demo": {"en": "demo", "vi": "trình diễn"},
+    "kind.hub": {"en": "hub", "vi": "trung tâm"},
     "demo.title": {
         "en": "etalon demo — site {site}, broker {broker}, store {store}",
         "vi": "etalon trình diễn — cơ sở {site}, broker {broker}, kho dữ liệu {store}",

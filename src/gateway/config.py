@@ -16,6 +16,8 @@ from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.api.dashboard_config import DashboardConfig
+from gateway.corrections.config import CorrectionsConfig
+from gateway.hubsync.config import HubSyncConfig
 from gateway.records.config import RecordsConfig
 from gateway.standards.config import StandardsConfig
 from gateway.tsdb.config import StoreConfig, WriteConfig
@@ -208,6 +210,15 @@ class GatewayConfig(FrozenModel):
         None, description="Reference standards: certificate files and scheduled drift analytics."
     )
     alerts: AlertsConfig | None = Field(None, description="Alert rules and notifications.")
+    hub: HubSyncConfig | None = Field(
+        None,
+        description="Push the record ledger (standards, certificates, identities, calibration "
+        "results, evaluation summaries — never raw readings) to a national hub (docs/hub.md).",
+    )
+    corrections: CorrectionsConfig = Field(
+        default_factory=CorrectionsConfig,
+        description="How linked channels are corrected from their certificates, and judged.",
+    )
     calibrations: CalibrationsConfig = Field(
         default_factory=CalibrationsConfig,
         description="Calibration records from benches (the DCC signing key).",

@@ -47,6 +47,8 @@ class GatewayMetrics:
     """Requests with a token the API does not know."""
     api_auth_throttled: int = 0
     """Requests refused with 429: their address failed too often."""
+    readings_corrected: int = 0
+    readings_calibration_flagged: int = 0
     calibrations_received: int = 0
     """Calibration records stored (one per run)."""
     calibrations_duplicate: int = 0

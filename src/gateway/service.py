@@ -16,6 +16,7 @@ from edge_agent import __version__
 from edge_agent.wire import Topics
 from gateway.api.context import ApiContext
 from gateway.config import GatewayConfig
+from gateway.corrections.corrector import Corrector
 from gateway.ingest.events import EventHub, RecordsVerified
 from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.app import EmbeddedServer
     from gateway.api.views import LimitsProvider
+    from gateway.hubsync.sync import HubSync
     from gateway.records.verify import RecordsReport
     from gateway.standards.service import StandardsService
 
@@ -62,6 +64,7 @@ class Gateway:
         self.limits: LimitsProvider | None = None
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
+        self.corrector = Corrector(config.corrections, self.records)
         self.monitor = RecordsMonitor(
             self.records,
             config.records,
@@ -70,6 +73,8 @@ class Gateway:
         )
         self._link: MqttLink | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.hubsync: HubSync | None = None
+        """The push of the record ledger to the national hub, when ``hub:`` is configured."""
 
     def _status(self, state: str, reason: str | None) -> bytes:
         return json.dumps(
@@ -127,6 +132,8 @@ class Gateway:
         """Refresh gauges and return every self-metric."""
         m = self.metrics
         m.spool_depth, m.spool_bytes = self.spool.depth, self.spool.bytes
+        m.readings_corrected = self.corrector.corrected
+        m.readings_calibration_flagged = self.corrector.flagged
         if link is not None:
             m.mqtt_connected = int(link.connected.is_set())
             m.mqtt_reconnects = link.reconnects
@@ -196,6 +203,8 @@ class Gateway:
                         name="deadletters",
                     ),
                 ]
+                if cfg.corrections.enabled:
+                    tasks.append(group.create_task(self.corrector.run(), name="corrections"))
                 if cfg.standards is not None and cfg.standards.analytics:
                     from gateway.standards.service import StandardsService
 
@@ -208,6 +217,14 @@ class Gateway:
                     probe = ingest.probe(self.alerts.config.tick_s)
                     tasks.append(group.create_task(probe, name="probe"))
                 tasks.append(group.create_task(self.monitor.run(), name="records"))
+                if cfg.hub is not None:
+                    from gateway.hubsync.sync import HubSync, source_of
+
+                    self.hubsync = HubSync(
+                        cfg.hub, source_of(cfg.records.path, cfg.records.checkpoints_path())
+                    )
+                    self.hubsync.check()
+                    tasks.append(group.create_task(self.hubsync.run(), name="hubsync"))
                 server = await self._start_api(group)
                 self.started.set()
                 await stop.wait()
@@ -236,6 +253,8 @@ class Gateway:
         """Open the records, spool and store, then connect: everything before ingest runs."""
         cfg = self.config
         await self.records.open()
+        if cfg.corrections.enabled:
+            await self.corrector.load()
         await self.spool.open()
         try:
             await self.store.open()
@@ -245,7 +264,15 @@ class Gateway:
         self._loop = asyncio.get_running_loop()
         self.records.ledger.on_checkpoint.append(self._publish_checkpoint)
         self.monitor.attach()
-        ingest = Ingest(cfg, link, self.spool, self.records, self.metrics, self.hub)
+        ingest = Ingest(
+            cfg,
+            link,
+            self.spool,
+            self.records,
+            self.metrics,
+            self.hub,
+            corrector=self.corrector if cfg.corrections.enabled else None,
+        )
         self.ingest = ingest
         await ingest.load_known_agents()
         for topic in ingest.subscriptions():
@@ -311,6 +338,8 @@ class Gateway:
             standards=self.standards,
             limits=self.limits,
             monitor=self.monitor,
+            hubsync=self.hubsync,
+            corrector=self.corrector,
         )
         server = build_server(create_app(self.api_context), api.host, api.port, api.tls)
         group.create_task(server.serve(), name="api")

@@ -30,7 +30,6 @@ from typing import Literal, Self
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
-from scipy import special
 
 from metrology._common import (
     INFINITE_DOF_DEFAULT,
@@ -85,6 +84,10 @@ def coverage_factor(dof: float = math.inf, p: float = DEFAULT_COVERAGE_PROBABILI
         raise MetrologyError(f"the coverage probability must lie between 0 and 1, got {p!r}")
     if math.isnan(dof) or dof < 1.0:
         raise MetrologyError(f"degrees of freedom must be at least 1, got {dof!r}")
+    # scipy is imported here, not at the top: the gateway loads this module for the calibration
+    # records it ingests, and scipy would add seconds to every gateway start.
+    from scipy import special
+
     level = (1.0 + p) / 2.0
     if dof > INFINITE_DOF:
         return float(special.ndtri(level))

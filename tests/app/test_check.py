@@ -22,6 +22,8 @@ EXAMPLE_ENV = {
     "ETALON_TOKEN_QM": "quality-manager-token-0123456789",
     "ETALON_SMTP_PASSWORD": "x",
     "ETALON_WEBHOOK_SECRET": "x",
+    "ETALON_HUB_DB_PASSWORD": "x",
+    "ETALON_HUB_TOKEN": "x",
     "ETALON_API_TOKEN_VIEWER": "example-viewer-token",
     "ETALON_API_TOKEN_OPERATOR": "example-operator-token",
     "ETALON_API_TOKEN_ADMIN": "example-admin-token",

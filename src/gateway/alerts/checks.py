@@ -78,6 +78,8 @@ class Watch:
     numeric: list[Any] = field(default_factory=list)
     quality: list[BadQualityCheck] = field(default_factory=list)
     stale: list[StaleCheck] = field(default_factory=list)
+    calibration: list[CalibrationCheck] = field(default_factory=list)
+    """Checks of corrected readings (only readings a certificate corrected reach them)."""
     last_ts: int = 0
     heard_ts: int = 0
     seen: float = 0.0
@@ -455,4 +457,79 @@ class StaleCheck:
             alert.detail = {"interval_s": self.watch.interval_s, "excused": excused}
         self.tracker.update(
             alert, condition, now_ns, self.on_ns, self.off_ns, None, self.rule.suppressed
+        )
+
+
+_CALIBRATION_BIT = {"calibration_range": 1, "calibration_expired": 2}
+
+
+class CalibrationCheck:
+    """A corrected reading out of its certificate's range (``calibration_range``), after its
+    due date (``calibration_expired``), or out of tolerance (``conformity``): the flags and the
+    verdict the gateway's corrections put on the reading (gateway.corrections.corrector)."""
+
+    __slots__ = ("alert", "bit", "kind", "off_ns", "on_ns", "rule", "threshold", "tracker", "watch")
+
+    def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
+        config = rule.config
+        self.rule, self.watch, self.tracker = rule, watch, tracker
+        self.kind: str = config.kind
+        self.bit = _CALIBRATION_BIT.get(self.kind, 0)
+        self.threshold = 2 if getattr(config, "conditional", False) else 3
+        self.on_ns = int(config.on_delay_s * NS)
+        self.off_ns = int(config.off_delay_s * NS)
+        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
+
+    def feed(self, reading: Any, ts: int) -> None:
+        """One reading that a certificate corrected or flagged."""
+        if self.bit:
+            condition = bool(reading.get("calibration", 0) & self.bit)
+        else:
+            code = reading.get("conformity")
+            if code is None:
+                return
+            condition = code >= self.threshold
+        alert = self.alert
+        if alert is None:
+            if not condition:
+                return
+            severity = self.rule.config.severity
+            alert = self.alert = self.tracker.alert(
+                _key(self.rule, self.watch.path, severity),
+                rule_id=self.rule.id,
+                kind=self.kind,
+                site=self.watch.site,
+                subject=self.watch.path,
+                level=severity,
+                severity=severity,
+            )
+        elif not condition and alert.idle:
+            return
+        if condition:
+            alert.unit = reading["unit"]
+            if self.bit:
+                low, high = reading.get("calibration_range") or (None, None)
+                alert.value = reading["value"]
+                alert.limit = None
+                if self.bit == 1 and isinstance(low, float) and isinstance(high, float):
+                    alert.limit = high if reading["value"] > high else low
+                alert.detail = {
+                    "certificate": reading.get("certificate"),
+                    "certificate_id": reading.get("certificate_id"),
+                    "low": low,
+                    "high": high,
+                    "due": reading.get("calibration_due"),
+                    "corrected": reading.get("corrected"),
+                    "u_corrected": reading.get("u_corrected"),
+                    "reason": reading.get("reason"),
+                }
+            else:
+                verdict = dict(reading.get("verdict") or {})
+                alert.value = verdict.get("measured")
+                measured = alert.value if isinstance(alert.value, float) else 0.0
+                upper, lower = verdict.get("tolerance_upper"), verdict.get("tolerance_lower")
+                alert.limit = upper if upper is not None and measured > upper else lower
+                alert.detail = verdict
+        self.tracker.update(
+            alert, condition, ts, self.on_ns, self.off_ns, reading, self.rule.suppressed
         )

@@ -257,6 +257,31 @@ class BadQualityRule(ChannelRule, DelayedRule):
     count: int = Field(3, ge=1)
 
 
+class CalibrationRangeRule(ChannelRule, DelayedRule):
+    """A corrected channel read outside its certificate's calibrated range (the reading is
+    stored corrected as far as the method allows, and marked uncertain)."""
+
+    kind: Literal["calibration_range"]
+
+
+class CalibrationExpiredRule(ChannelRule, DelayedRule):
+    """A corrected channel read after its certificate's due date."""
+
+    kind: Literal["calibration_expired"]
+    severity: Severity = "alarm"
+
+
+class ConformityRule(ChannelRule, DelayedRule):
+    """A corrected reading does not conform to its channel's tolerance under the channel's
+    decision rule (docs/corrections.md); the alert carries the numbers behind the verdict."""
+
+    kind: Literal["conformity"]
+    severity: Severity = "alarm"
+    conditional: bool = Field(
+        True, description="Raise on a conditional fail (non-binary rule) too, not only a fail."
+    )
+
+
 class AgentOfflineRule(RuleBase, DelayedRule):
     """An agent is offline: its clean stop, or its MQTT will when it died or lost the network."""
 
@@ -333,6 +358,9 @@ Rule = Annotated[
     | RateRule
     | StaleRule
     | BadQualityRule
+    | CalibrationRangeRule
+    | CalibrationExpiredRule
+    | ConformityRule
     | AgentOfflineRule
     | InstrumentUnavailableRule
     | CertificateRule
@@ -342,7 +370,17 @@ Rule = Annotated[
     | RecordsIntegrityRule,
     Field(discriminator="kind"),
 ]
-CHANNEL_KINDS = ("limits", "rate", "stale", "bad_quality")
+CALIBRATION_KINDS = ("calibration_range", "calibration_expired", "conformity")
+CHANNEL_KINDS = ("limits", "rate", "stale", "bad_quality", *CALIBRATION_KINDS)
+BUILT_IN_CALIBRATION_RULES = (
+    CalibrationRangeRule(id="calibration-range", kind="calibration_range", channels=["*/*/*/*"]),
+    CalibrationExpiredRule(
+        id="calibration-expired", kind="calibration_expired", channels=["*/*/*/*"]
+    ),
+    ConformityRule(id="conformity", kind="conformity", channels=["*/*/*/*"]),
+)
+"""In force for each kind the config names no rule of: a corrected reading out of range, past
+its certificate or out of tolerance always raises an alert (only linked channels give any)."""
 RECORDS_KIND = "records_integrity"
 BUILT_IN_RECORDS_RULE = RecordsIntegrityRule(id="records-integrity", kind="records_integrity")
 """In force when the config names no records_integrity rule: tampering always raises an alert."""

@@ -21,13 +21,20 @@ from edge_agent.wire import WireReading
 from gateway.alerts.checks import (
     NS,
     BadQualityCheck,
+    CalibrationCheck,
     CompiledRule,
     LimitCheck,
     RateCheck,
     StaleCheck,
     Watch,
 )
-from gateway.alerts.config import CHANNEL_KINDS, RECORDS_KIND, STANDARD_KINDS, has_wildcard
+from gateway.alerts.config import (
+    CALIBRATION_KINDS,
+    CHANNEL_KINDS,
+    RECORDS_KIND,
+    STANDARD_KINDS,
+    has_wildcard,
+)
 from gateway.alerts.lifecycle import ACTIVE_STATES, GATEWAY_CLOCK, Alert, Tracker
 from gateway.alerts.rules import RuleBook
 from gateway.alerts.store import load_catalogue
@@ -110,6 +117,7 @@ class Evaluator:
         numeric: list[Any] = []
         quality: list[BadQualityCheck] = []
         stale: list[StaleCheck] = []
+        calibration: list[CalibrationCheck] = []
         path = watch.path
         for rule in self.rulebook.channel_rules:
             if not rule.covers(path, watch.tags):
@@ -123,7 +131,10 @@ class Evaluator:
                 quality.append(BadQualityCheck(rule, watch, self.tracker))
             elif kind == "stale" and (watch.declared or rule.config.max_age_s is not None):
                 stale.append(StaleCheck(rule, watch, self.tracker))
+            elif kind in CALIBRATION_KINDS:
+                calibration.append(CalibrationCheck(rule, watch, self.tracker))
         watch.numeric, watch.quality, watch.stale = numeric, quality, stale
+        watch.calibration = calibration
         watch.settle()
         if stale:
             self.stale_watches.add(watch)
@@ -197,6 +208,9 @@ class Evaluator:
             if ts <= watch.last_ts:
                 continue  # redelivered or out of order: already judged
             watch.last_ts = ts  # the tick turns a new last_ts into "heard at" for stale data
+            if watch.calibration and ("corrected" in reading or "calibration" in reading):
+                for calibration_check in watch.calibration:
+                    calibration_check.feed(reading, ts)
             try:
                 if (
                     ts < watch.until

@@ -107,6 +107,36 @@ ALERT_MESSAGES: MessageTable = {
         "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
         "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} không khai báo kênh này",
     },
+    "alerts.what.calibration_range": {
+        "en": "indication {value} {unit} outside the range {low} … {high} {unit} calibrated "
+        "by certificate {certificate} (corrected {corrected} ± {u} {unit}, uncertain)",
+        "vi": "số chỉ {value} {unit} nằm ngoài phạm vi {low} … {high} {unit} được hiệu chuẩn "
+        "theo chứng chỉ {certificate} (đã hiệu chính {corrected} ± {u} {unit}, nghi ngờ)",
+    },
+    "alerts.what.calibration_expired": {
+        "en": "certificate {certificate} was due on {due}: the corrected value is uncertain",
+        "vi": "chứng chỉ {certificate} đã hết hạn ngày {due}: giá trị đã hiệu chính là nghi ngờ",
+    },
+    "alerts.what.conformity": {
+        "en": "{decision}: {judged} {value} {unit} with U = {U} {unit} (k = {k}) against "
+        "{lower} … {upper} {unit}, acceptance {acc_lower} … {acc_upper} {unit} ({rule}); "
+        "conformance probability {p}",
+        "vi": "{decision}: {judged} {value} {unit} với U = {U} {unit} (k = {k}) so với "
+        "{lower} … {upper} {unit}, giới hạn chấp nhận {acc_lower} … {acc_upper} {unit} "
+        "({rule}); xác suất phù hợp {p}",
+    },
+    "alerts.conformity.fail": {"en": "does not conform", "vi": "không phù hợp"},
+    "alerts.conformity.conditional_fail": {
+        "en": "conditionally does not conform",
+        "vi": "không phù hợp có điều kiện",
+    },
+    "alerts.conformity.pass": {"en": "conforms", "vi": "phù hợp"},
+    "alerts.conformity.conditional_pass": {
+        "en": "conditionally conforms",
+        "vi": "phù hợp có điều kiện",
+    },
+    "alerts.conformity.error": {"en": "error", "vi": "sai số"},
+    "alerts.conformity.value": {"en": "corrected value", "vi": "giá trị đã hiệu chính"},
     "alerts.what.records_integrity": {
         "en": "the record store is not what its ledger recorded: {what}",
         "vi": "kho hồ sơ không còn đúng như sổ cái đã ghi: {what}",
@@ -299,6 +329,46 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             lang,
             date=_date(detail.get("due_ns")),
             days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+        )
+    if kind == "calibration_range":
+        return t(
+            "alerts.what.calibration_range",
+            lang,
+            value=number(value),
+            unit=unit,
+            low=number(detail.get("low")),
+            high=number(detail.get("high")),
+            certificate=detail.get("certificate") or "-",
+            corrected=number(detail.get("corrected")),
+            u=number(detail.get("u_corrected")),
+        )
+    if kind == "calibration_expired":
+        return t(
+            "alerts.what.calibration_expired",
+            lang,
+            certificate=detail.get("certificate") or "-",
+            due=detail.get("due") or "-",
+        )
+    if kind == "conformity":
+        decision = str(detail.get("decision") or "fail")
+        probability = detail.get("conformance_probability")
+        return t(
+            "alerts.what.conformity",
+            lang,
+            decision=t(f"alerts.conformity.{decision}", lang)
+            if known(f"alerts.conformity.{decision}")
+            else decision,
+            judged=t(f"alerts.conformity.{detail.get('judged') or 'value'}", lang),
+            value=number(detail.get("measured")),
+            unit=unit,
+            U=number(detail.get("expanded_uncertainty")),
+            k=number(detail.get("coverage_factor")),
+            lower=number(detail.get("tolerance_lower")),
+            upper=number(detail.get("tolerance_upper")),
+            acc_lower=number(detail.get("acceptance_lower")),
+            acc_upper=number(detail.get("acceptance_upper")),
+            rule=detail.get("rule") or "-",
+            p=f"{probability:.3g}" if isinstance(probability, float) else "-",
         )
     if kind == "records_integrity":
         code, params = detail.get("code"), detail.get("params")

@@ -16,6 +16,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from gateway.alerts.checks import CompiledRule
 from gateway.alerts.config import (
+    BUILT_IN_CALIBRATION_RULES,
     BUILT_IN_RECORDS_RULE,
     CHANNEL_KINDS,
     RECORDS_KIND,
@@ -184,6 +185,12 @@ class RuleBook:
         if not any(entry.rule.kind == RECORDS_KIND for entry in self.rules_in_force.values()):
             builtin = BUILT_IN_RECORDS_RULE
             compiled[builtin.id] = CompiledRule(builtin, PathMatcher(["*"]))
+        kinds = {entry.rule.kind for entry in self.rules_in_force.values()}
+        for builtin_rule in BUILT_IN_CALIBRATION_RULES:
+            if builtin_rule.kind not in kinds and builtin_rule.id not in compiled:
+                compiled[builtin_rule.id] = CompiledRule(
+                    builtin_rule, PathMatcher(builtin_rule.channels)
+                )
         self.rules = compiled
         self.channel_rules = [r for r in compiled.values() if r.kind in CHANNEL_KINDS]
         self.on_compiled()

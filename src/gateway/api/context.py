@@ -13,6 +13,8 @@ from gateway.records.store import RecordStore
 if TYPE_CHECKING:
     from gateway.alerts.engine import AlertEngine
     from gateway.api.views import LimitsProvider, Views
+    from gateway.corrections.corrector import Corrector
+    from gateway.hubsync.sync import HubSync
     from gateway.records.monitor import RecordsMonitor
     from gateway.standards.service import StandardsService
 
@@ -28,8 +30,12 @@ class ApiContext:
     alerts: AlertEngine | None = None
     standards: StandardsService | None = None
     limits: LimitsProvider | None = None
+    hubsync: HubSync | None = None
+    """The push to the national hub (its state is served at /api/v1/hub/sync)."""
     """Where the overview's channel limits come from (the alert rules, else the dashboard's)."""
     views: Views | None = None
     """The read side's services (live values, history), made when the API starts."""
     monitor: RecordsMonitor | None = None
     """The records' verification (the running gateway's)."""
+    corrector: Corrector | None = None
+    """The corrections of linked channels (the running gateway's)."""

@@ -38,6 +38,7 @@ from gateway.api.views import (
     views_of,
 )
 from gateway.ingest.live import ChannelFilter
+from gateway.records.store import RecordStore
 
 router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
@@ -84,6 +85,14 @@ class HistoryPointView(BaseModel):
     count: int
     quality: int | None
     u: float | None
+    corrected: float | None = None
+    """Corrected from its certificate (docs/corrections.md); a bucket's mean."""
+    u_corrected: float | None = None
+    """Standard uncertainty of the corrected value (raw readings)."""
+    certificate_id: int | None = None
+    """The instrument certificate that corrected it (``/api/v1/instruments/certificates/{id}``)."""
+    certificate: str | None = None
+    """That certificate's identifier (its DCC's unique identifier)."""
 
 
 class HistoryView(BaseModel):
@@ -107,7 +116,24 @@ class HistoryView(BaseModel):
     points: list[HistoryPointView]
 
 
-HISTORY_COLUMNS = ["ts_ns", "value", "min", "max", "count", "quality", "u"]
+HISTORY_COLUMNS = [
+    "ts_ns",
+    "value",
+    "min",
+    "max",
+    "count",
+    "quality",
+    "u",
+    "corrected",
+    "u_corrected",
+    "certificate_id",
+    "certificate",
+]
+
+
+def _records(request: Request) -> RecordStore:
+    records: RecordStore = request.app.state.context.records
+    return records
 
 
 @router.get(
@@ -150,6 +176,14 @@ async def history(
     except StoreError as exc:
         raise StoreError(f"history store: {exc}") from exc
     span = max((p.span_ns for p in points), default=0)
+    numbers: dict[int, str] = {}
+    ids = sorted({p.certificate_id for p in points if p.certificate_id is not None})
+    if ids:
+        marks = ",".join("?" * len(ids))
+        found = await _records(request).query(
+            f"SELECT id, number FROM instrument_certificates WHERE id IN ({marks})", ids
+        )
+        numbers = {int(row["id"]): str(row["number"]) for row in found}
     view = HistoryView(
         site=site,
         agent=agent,
@@ -171,6 +205,10 @@ async def history(
                 count=p.count,
                 quality=p.quality,
                 u=p.u,
+                corrected=p.corrected,
+                u_corrected=p.u_corrected,
+                certificate_id=p.certificate_id,
+                certificate=None if p.certificate_id is None else numbers.get(p.certificate_id),
             )
             for p in points
         ],

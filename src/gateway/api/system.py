@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel
 
 from edge_agent import __version__
@@ -53,6 +53,16 @@ async def health(request: Request) -> Health:
 async def metrics(request: Request, _who: Viewer) -> dict[str, Any]:
     """The gateway's self-metrics, as in its metrics topic."""
     return context(request).metrics.snapshot()
+
+
+@router.get("/hub/sync")
+async def hub_sync(request: Request, _who: Viewer) -> dict[str, Any]:
+    """Where the push of the record ledger to the national hub stands: the last entry pushed,
+    the lag, the hub's last refusal with its reason in English and Vietnamese."""
+    sync = context(request).hubsync
+    if sync is None:
+        raise HTTPException(404, "no national hub is configured (hub: in the gateway's config)")
+    return sync.state.as_json()
 
 
 AGENT_COLUMNS = ["site", "agent", "state", "version", "since_ns", "last_seen_ns", "reason"]

@@ -61,6 +61,7 @@ from edge_agent.wire import (
 )
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
+from gateway.corrections.corrector import Corrector
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -123,8 +124,10 @@ class Ingest:
         records: RecordStore,
         metrics: GatewayMetrics,
         hub: EventHub | None = None,
+        corrector: Corrector | None = None,
     ) -> None:
         self.config = config
+        self.corrector = corrector
         self.hub = hub or EventHub()
         self.link = link
         self.spool = spool
@@ -270,6 +273,12 @@ class Ingest:
                 pending.entry = orjson.dumps(body)
         else:
             pending.entry = payload
+        corrector = self.corrector
+        if good and corrector is not None and corrector.correct(site, agent, good):
+            # The spool keeps what the stores write: the raw readings and their corrections.
+            pending.entry = orjson.dumps(
+                {"schema": 1, "site": site, "agent": agent, "seq": seq, "readings": good}
+            )
         pending.readings = good
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
@@ -289,6 +298,11 @@ class Ingest:
                     site, agent, status.state, previous, status.reason, status.ts or now
                 )
             )
+        if self.corrector is not None and status.state == "online":
+            for instrument in status.instruments:
+                self.corrector.serial_reported(
+                    site, agent, instrument.name, instrument.identity.get("serial")
+                )
         pending.record = lambda db: _record_status(db, site, agent, status, previous, now)
 
     def _instrument(self, pending: _Pending, site: str, agent: str, instrument: str) -> None:

@@ -310,3 +310,49 @@ def import_existing(db: sqlite3.Connection, ledger: RecordsLedger) -> dict[str, 
     for site, agent, instrument, identity, seen_ns in latest:
         record_identity(db, site, agent, instrument, orjson.loads(identity), seen_ns)
     return counts
+
+
+# -- calibrated instruments (issue 19) -----------------------------------------------------------
+
+INSTRUMENT_CERTIFICATE_KIND = "instrument_certificate"
+CALIBRATION_LINK_KIND = "calibration_link"
+
+
+def instrument_certificate_body(
+    db: sqlite3.Connection, certificate_id: int
+) -> dict[str, Any] | None:
+    """An instrument certificate's row as the ledger records it: every column but the document,
+    which its SHA-256 stands for."""
+    rows = _rows(
+        db,
+        "SELECT id, number, issuer, manufacturer, model, serial, calibration_date, due_date, "
+        "due_ns, tables, signature, file_name, file_sha256, file_size, created_ns, created_by "
+        "FROM instrument_certificates WHERE id=?",
+        (certificate_id,),
+    )
+    return rows[0] if rows else None
+
+
+def calibration_link_body(db: sqlite3.Connection, link_id: int) -> dict[str, Any] | None:
+    """A calibration link's row as the ledger records it."""
+    rows = _rows(db, "SELECT * FROM calibration_links WHERE id=?", (link_id,))
+    return rows[0] if rows else None
+
+
+def chain_instrument_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -> Entry:
+    """Record an instrument certificate (after its insert in the caller's transaction)."""
+    body = instrument_certificate_body(db, certificate_id)
+    if body is None:
+        raise StoreError(f"instrument certificate {certificate_id} is not in the record store")
+    subject = f"instrument-certificate:{certificate_id}"
+    return ledger_of(db).append(db, INSTRUMENT_CERTIFICATE_KIND, subject, actor, body)
+
+
+def chain_calibration_link(db: sqlite3.Connection, link_id: int, actor: str) -> Entry:
+    """Record a calibration link's state (after a change in the caller's transaction)."""
+    body = calibration_link_body(db, link_id)
+    if body is None:
+        raise StoreError(f"calibration link {link_id} is not in the record store")
+    return ledger_of(db).append(
+        db, CALIBRATION_LINK_KIND, f"calibration-link:{link_id}", actor, body
+    )

@@ -26,6 +26,7 @@ from gateway.records.bodies import RecordConnection, append_audit
 from gateway.records.calibrations_schema import CALIBRATIONS_MIGRATIONS
 from gateway.records.chain import LedgerSettings, RecordsLedger
 from gateway.records.config import RecordsConfig
+from gateway.records.corrections_schema import CORRECTIONS_MIGRATIONS
 from gateway.records.ledger_schema import LEDGER_MIGRATIONS
 from gateway.records.standards_schema import STANDARDS_MIGRATIONS
 
@@ -73,6 +74,7 @@ MIGRATIONS: dict[str, list[str]] = {
     "standards": STANDARDS_MIGRATIONS,
     "alerts": ALERTS_MIGRATIONS,
     "ledger": LEDGER_MIGRATIONS,
+    "corrections": CORRECTIONS_MIGRATIONS,
     "calibrations": CALIBRATIONS_MIGRATIONS,
 }
 """Feature → ordered SQL scripts. Append steps; never edit a step that has shipped."""

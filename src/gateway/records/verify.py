@@ -24,13 +24,17 @@ from gateway.records.bodies import (
     AUDIT_IMPORTED_KIND,
     AUDIT_KIND,
     CALIBRATION_KIND,
+    CALIBRATION_LINK_KIND,
     CERTIFICATE_KIND,
     IDENTITY_KIND,
+    INSTRUMENT_CERTIFICATE_KIND,
     STANDARD_KIND,
     audit_body,
     calibration_body,
+    calibration_link_body,
     certificate_body,
     identity_body,
+    instrument_certificate_body,
     standard_body,
 )
 from gateway.records.chain import ENTRY_COLUMNS, checkpoint_lines, ledger_id_of, trusted_keys
@@ -308,6 +312,26 @@ def _check_certificates(db: sqlite3.Connection) -> RecordsFinding | None:
     )
 
 
+def _check_instrument_certificates(db: sqlite3.Connection) -> RecordsFinding | None:
+    ids = [row[0] for row in db.execute("SELECT id FROM instrument_certificates ORDER BY id")]
+    return _check_records(
+        db,
+        "instrument_certificates",
+        INSTRUMENT_CERTIFICATE_KIND,
+        "instrument-certificate:",
+        ids,
+        instrument_certificate_body,
+    )
+
+
+def _check_calibration_links(db: sqlite3.Connection) -> RecordsFinding | None:
+    ids = [row[0] for row in db.execute("SELECT id FROM calibration_links ORDER BY id")]
+    return _check_records(
+        db, "calibration_links", CALIBRATION_LINK_KIND, "calibration-link:", ids,
+        calibration_link_body,
+    )  # fmt: skip
+
+
 def _check_calibrations(db: sqlite3.Connection) -> RecordsFinding | None:
     ids = [row[0] for row in db.execute("SELECT run FROM calibrations ORDER BY run")]
     return _check_records(
@@ -373,6 +397,8 @@ LIVE_CHECKS: list[tuple[str, Callable[[sqlite3.Connection], RecordsFinding | Non
     ("certificates", _check_certificates),
     ("calibrations", _check_calibrations),
     ("instrument_identities", _check_identities),
+    ("instrument_certificates", _check_instrument_certificates),
+    ("calibration_links", _check_calibration_links),
     ("alerts", _check_alerts),
 ]
 """Each live table and its comparison with the ledger, in the order findings are reported."""

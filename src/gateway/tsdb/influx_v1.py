@@ -155,7 +155,8 @@ class InfluxQLPoints(CheckedPointsReader):
         count = sum(int(row[1] or 0) for s in counted for row in s.get("values", []))
         if count <= max_points:
             series = await self.query(
-                f'SELECT "value", "quality", "u" FROM {self._from} WHERE {where}'
+                'SELECT "value", "quality", "u", "corrected", "u_corrected", "certificate_id" '
+                f"FROM {self._from} WHERE {where}"
             )
             points = [raw_point(*row) for s in series for row in s.get("values", [])]
             points.sort(key=lambda p: p.ts_ns)
@@ -164,13 +165,14 @@ class InfluxQLPoints(CheckedPointsReader):
         # InfluxQL aligns buckets to the epoch; the offset aligns them to the range's start.
         offset = start_ns % width
         series = await self.query(
-            'SELECT mean("value"), min("value"), max("value"), count("value"), max("quality") '
+            'SELECT mean("value"), min("value"), max("value"), count("value"), max("quality"), '
+            'mean("corrected") '
             f"FROM {self._from} WHERE {where} "
             f"GROUP BY time({width}ns, {offset}ns) fill(none)"
         )
         points = []
         for s in series:
-            for ts, mean, low, high, n, worst in s.get("values", []):
+            for ts, mean, low, high, n, worst, corrected in s.get("values", []):
                 if n is None and worst is None:
                     continue
                 points.append(
@@ -183,6 +185,7 @@ class InfluxQLPoints(CheckedPointsReader):
                         int(worst) if worst is not None else None,
                         None,
                         width,
+                        corrected,
                     )
                 )
         return points

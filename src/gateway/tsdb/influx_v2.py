@@ -236,7 +236,11 @@ class PrometheusPoints(CheckedPointsReader):
     async def _export(
         self, labels: dict[str, str], start_ns: int, end_ns: int
     ) -> list[HistoryPoint]:
-        match = '{__name__=~"reading_(value|quality|u)",' + promql_matchers(labels) + "}"
+        match = (
+            '{__name__=~"reading_(value|quality|u|corrected|u_corrected|certificate_id)",'
+            + promql_matchers(labels)
+            + "}"
+        )
         response = await self._get(
             "/api/v1/export",
             {
@@ -259,7 +263,15 @@ class PrometheusPoints(CheckedPointsReader):
         except (ValueError, KeyError, TypeError) as exc:
             raise StoreError(f"{self.url}: unexpected export line: {exc}") from exc
         return [
-            raw_point(ts, f.get("value"), f.get("quality"), f.get("u"))
+            raw_point(
+                ts,
+                f.get("value"),
+                f.get("quality"),
+                f.get("u"),
+                f.get("corrected"),
+                f.get("u_corrected"),
+                f.get("certificate_id"),
+            )
             for ts, f in sorted(fields.items())
             if "quality" in f or "value" in f
         ]

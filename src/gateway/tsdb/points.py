@@ -4,7 +4,11 @@ Schema (see docs/storage.md):
 
 - ``reading`` — tags ``site, agent, instrument, channel, unit`` plus the channel's own tags;
   fields ``value`` (float; booleans as 0/1), ``text`` (string values), ``quality`` (integer:
-  0 good, 1 uncertain, 2 bad), ``u`` (standard uncertainty), ``reason`` (why not good).
+  0 good, 1 uncertain, 2 bad), ``u`` (standard uncertainty), ``reason`` (why not good);
+  for a channel corrected from its certificate (docs/corrections.md) also ``corrected``,
+  ``u_corrected`` (its standard uncertainty), ``certificate`` (the DCC's identifier, string),
+  ``certificate_id`` (the record store's id, integer) and, with a tolerance, ``conformity``
+  (integer: 0 pass, 1 conditional pass, 2 conditional fail, 3 fail).
 - ``etalon_agent`` / ``etalon_gateway`` — self-metrics, tags ``site`` and ``agent``/``gateway``,
   one integer or float field per counter.
 
@@ -53,6 +57,19 @@ Rejected = list[tuple[str, str]]
 _finite = math.isfinite
 
 
+_CERTIFICATE_FIELDS: dict[int, tuple[str, str]] = {}
+"""certificate id → (its identifier, the escaped ``certificate`` and ``certificate_id`` fields):
+the same few certificates correct every reading, so their text is built once."""
+
+
+def _certificate_fields(certificate_id: int, number: str) -> tuple[str, str]:
+    if len(_CERTIFICATE_FIELDS) >= 10_000:
+        _CERTIFICATE_FIELDS.clear()
+    text = f",certificate={format_field(number)},certificate_id={int(certificate_id)}i"
+    _CERTIFICATE_FIELDS[certificate_id] = (number, text)
+    return number, text
+
+
 def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     """One reading's line, fields built directly (the hot path of the gateway).
 
@@ -89,6 +106,18 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     reason = reading.get("reason")
     if reason:
         tail += f",reason={format_field(reason)}"
+    corrected = reading.get("corrected")
+    if corrected is not None:
+        certificate_id = reading["certificate_id"]
+        fields = _CERTIFICATE_FIELDS.get(certificate_id)
+        if fields is None or fields[0] != reading["certificate"]:
+            fields = _certificate_fields(certificate_id, reading["certificate"])
+        # 12 significant digits for the value, 3 for its u: more than any certificate carries,
+        # and much cheaper than the shortest repr of a computed double (17 digits).
+        tail += f",corrected={corrected:.12g},u_corrected={reading['u_corrected']:.3g}{fields[1]}"
+    conformity = reading.get("conformity")
+    if conformity is not None:
+        tail += f",conformity={conformity}i"
     return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {ts}"
 
 

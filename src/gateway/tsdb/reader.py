@@ -57,6 +57,12 @@ class HistoryPoint:
     quality: int | None
     u: float | None
     span_ns: int = 0
+    corrected: float | None = None
+    """The value corrected from its certificate (a bucket's mean), None when not corrected."""
+    u_corrected: float | None = None
+    """The corrected value's standard uncertainty (raw readings only)."""
+    certificate_id: int | None = None
+    """The record store's id of the certificate that corrected it (raw readings only)."""
 
 
 class PointsReader(Protocol):
@@ -129,7 +135,15 @@ def check_range(start_ns: int, end_ns: int, max_points: int) -> None:
         raise ValueError("max_points must be at least 1")
 
 
-def raw_point(ts_ns: int, value: Any, quality: Any, u: Any) -> HistoryPoint:
+def raw_point(
+    ts_ns: int,
+    value: Any,
+    quality: Any,
+    u: Any,
+    corrected: Any = None,
+    u_corrected: Any = None,
+    certificate_id: Any = None,
+) -> HistoryPoint:
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
     number = float(value) if numeric else None
     return HistoryPoint(
@@ -140,6 +154,9 @@ def raw_point(ts_ns: int, value: Any, quality: Any, u: Any) -> HistoryPoint:
         count=1,
         quality=int(quality) if quality is not None else None,
         u=float(u) if u is not None else None,
+        corrected=float(corrected) if corrected is not None else None,
+        u_corrected=float(u_corrected) if u_corrected is not None else None,
+        certificate_id=int(certificate_id) if certificate_id is not None else None,
     )
 
 

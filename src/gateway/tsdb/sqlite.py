@@ -36,6 +36,15 @@ from gateway.tsdb.store import WriteResult
 if TYPE_CHECKING:
     from gateway.analytics.aggregate import PeriodStat
 
+CORRECTION_COLUMNS = {
+    "corrected": "REAL",
+    "u_corrected": "REAL",
+    "certificate": "TEXT",
+    "certificate_id": "INTEGER",
+    "conformity": "INTEGER",
+}
+"""Columns a store made before corrections (issue 19) gains when it is opened."""
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS series (
     id INTEGER PRIMARY KEY,
@@ -47,6 +56,7 @@ CREATE TABLE IF NOT EXISTS readings (
     series_id INTEGER NOT NULL REFERENCES series(id),
     ts INTEGER NOT NULL,
     value REAL, text TEXT, quality INTEGER NOT NULL, u REAL, reason TEXT,
+    corrected REAL, u_corrected REAL, certificate TEXT, certificate_id INTEGER, conformity INTEGER,
     PRIMARY KEY (series_id, ts)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS metrics (
@@ -86,7 +96,14 @@ def _reading_row(r: Mapping[str, Any]) -> tuple[Any, ...]:
     for name in ("instrument", "channel", "unit"):
         if not isinstance(r[name], str):
             raise TypeError(f"{name} {r[name]!r} is not text")
-    return (ts, number, text, QUALITY_CODE[r["quality"]], _number(r.get("u"), "u"), reason)
+    certificate = r.get("certificate")
+    if certificate is not None and not isinstance(certificate, str):
+        raise TypeError(f"certificate {certificate!r} is not text")
+    return (
+        ts, number, text, QUALITY_CODE[r["quality"]], _number(r.get("u"), "u"), reason,
+        _number(r.get("corrected"), "corrected"), _number(r.get("u_corrected"), "u_corrected"),
+        certificate, r.get("certificate_id"), r.get("conformity"),
+    )  # fmt: skip
 
 
 def _metric_rows(item: MetricsSample, rejected: list[tuple[str, str]]) -> list[tuple[Any, ...]]:
@@ -135,6 +152,10 @@ class SqliteStore:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)
+            columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+            for name, kind in CORRECTION_COLUMNS.items():
+                if name not in columns:
+                    db.execute(f"ALTER TABLE readings ADD COLUMN {name} {kind}")
         except (sqlite3.Error, OSError) as exc:
             raise StoreError(f"sqlite store {self.config.path}: cannot open: {exc}") from exc
         self._db = db
@@ -170,7 +191,12 @@ class SqliteStore:
                     metric_rows.extend(_metric_rows(item, result.rejected))
                     continue
                 rows.extend(self._reading_rows(db, item, result.rejected))
-            db.executemany("INSERT OR REPLACE INTO readings VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
+            db.executemany(
+                "INSERT OR REPLACE INTO readings(series_id, ts, value, text, quality, u, reason, "
+                "corrected, u_corrected, certificate, certificate_id, conformity) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
             db.executemany("INSERT OR REPLACE INTO metrics VALUES (?, ?, ?, ?, ?)", metric_rows)
             db.execute("COMMIT")
         except Exception as exc:
@@ -290,18 +316,21 @@ class SqlitePoints(CheckedPointsReader):
         (count,) = db.execute(f"SELECT count(*) FROM readings WHERE {where}", args).fetchone()
         if count <= max_points:
             rows = db.execute(
-                f"SELECT ts, value, quality, u FROM readings WHERE {where} ORDER BY ts", args
+                "SELECT ts, value, quality, u, corrected, u_corrected, certificate_id "
+                f"FROM readings WHERE {where} ORDER BY ts",
+                args,
             )
             return [raw_point(*row) for row in rows]
         width = bucket_width_ns(start_ns, end_ns, max_points)
         rows = db.execute(
             "SELECT (ts - ?) / ? AS bucket, avg(value), min(value), max(value), count(value), "
-            f"max(quality) FROM readings WHERE {where} GROUP BY bucket ORDER BY bucket",
+            f"max(quality), avg(corrected) FROM readings WHERE {where} GROUP BY bucket "
+            "ORDER BY bucket",
             (start_ns, width, *args),
         )
         return [
-            HistoryPoint(start_ns + b * width, mean, low, high, n, worst, None, width)
-            for b, mean, low, high, n, worst in rows
+            HistoryPoint(start_ns + b * width, mean, low, high, n, worst, None, width, corrected)
+            for b, mean, low, high, n, worst, corrected in rows
         ]
 
     async def close(self) -> None:

@@ -18,6 +18,7 @@ const view = {
   follow: true,
   history: null,
   live: { x: [], y: [] },
+  calibration: null,
   drawn: false,
   programmatic: false,
 };
@@ -37,12 +38,42 @@ function renderFacts() {
     fact(t("channel.latest"), c.latest ? `${fmtReading(c.latest.value, c.latest.u)} ${c.unit}` : "—", "latest-value"),
     fact(t("col.status"), h("span", { class: `status status-${c.status}`, id: "channel-status" }, t(`status.${c.status}`))),
     fact(t("channel.limits"), limits),
+    certificateFact(),
     h("div", { class: "fact" }, h("div", { class: "label" }, t("col.time")),
       h("div", { class: "mid", id: "latest-time" }, c.latest ? fmtTime(c.latest.ts_ns) : "—")),
     h("div", { class: "fact" }, h("div", { class: "label" }, `${c.site}/${c.agent}`),
       h("div", {}, `${c.protocol} · ${fmtDuration(c.interval_s * 1e9)}`),
       h("div", { class: "muted" }, Object.entries(c.tags).map(([k, v]) => `${k}=${v}`).join(" "))),
   );
+}
+
+// The certificate correcting this channel now (from the instrument's calibration links).
+function certificateFact() {
+  const found = view.calibration;
+  let text = t("channel.no_certificate");
+  let expired = false;
+  if (found) {
+    const { certificate } = found;
+    expired = certificate.due_ns !== null && certificate.due_ns <= Date.now() * 1e6;
+    const values = { number: certificate.number, id: certificate.id, due: certificate.due_date };
+    text = certificate.due_ns === null
+      ? t("channel.certificate_no_due", values)
+      : t(expired ? "channel.certificate_expired" : "channel.certificate_valid", values);
+  }
+  return h("div", { class: "fact" }, h("div", { class: "label" }, t("channel.certificate")),
+    h("div", { class: expired ? "mid status status-bad" : "mid", id: "channel-certificate" }, text));
+}
+
+async function loadCalibration() {
+  try {
+    const instrument = await api(`/api/v1/instruments/${key.slice(0, 3).map(encodeURIComponent).join("/")}`);
+    const link = instrument.links.find((x) => x.channel === key[3] && x.until_ns === null);
+    const certificate = link && instrument.certificates.find((c) => c.id === link.certificate_id);
+    view.calibration = certificate ? { link, certificate } : null;
+  } catch (error) {
+    if (!(error instanceof ApiError)) throw error;
+    view.calibration = null;
+  }
 }
 
 function renderToolbar() {
@@ -93,14 +124,30 @@ function traces() {
     // A bucket is drawn at its middle, with its min–max band around its mean.
     const half = view.history.span_ns / 2;
     const x = points.map((p) => plotTime(p.ts_ns + half));
+    if (points.some((p) => p.corrected !== null && p.corrected !== undefined)) {
+      out.push({ x, y: points.map((p) => p.corrected), mode: "lines", line: { color: "#ebcb8b", width: 1.5 },
+        name: t("chart.corrected") });
+    }
     out.push({ x, y: points.map((p) => p.min), mode: "lines", line: { width: 0 }, hoverinfo: "skip", showlegend: false, name: "min" });
     out.push({ x, y: points.map((p) => p.max), mode: "lines", line: { width: 0 }, fill: "tonexty",
       fillcolor: "rgba(111,168,220,0.25)", name: t("chart.range") });
     out.push({ x, y: points.map((p) => p.value), mode: "lines", line: { color: "#6fa8dc", width: 1.5 }, name: t("chart.mean") });
   } else {
     const good = points.filter((p) => p.quality !== 2 && p.value !== null);
+    const corrected = good.filter((p) => p.corrected !== null && p.corrected !== undefined);
     out.push({ x: good.map((p) => plotTime(p.ts_ns)), y: good.map((p) => p.value), mode: "lines+markers",
-      marker: { size: 3 }, line: { color: "#6fa8dc", width: 1.2 }, name: t("chart.value") });
+      marker: { size: 3 }, line: { color: "#6fa8dc", width: 1.2 }, name: t(corrected.length ? "chart.raw" : "chart.value") });
+    if (corrected.length) {
+      // Corrected values with their expanded uncertainty (k = 2) as a band, beside the raw ones.
+      const x = corrected.map((p) => plotTime(p.ts_ns));
+      out.push({ x, y: corrected.map((p) => p.corrected - 2 * p.u_corrected), mode: "lines", line: { width: 0 },
+        hoverinfo: "skip", showlegend: false, name: "U-" });
+      out.push({ x, y: corrected.map((p) => p.corrected + 2 * p.u_corrected), mode: "lines", line: { width: 0 },
+        fill: "tonexty", fillcolor: "rgba(235,203,139,0.30)", name: t("chart.u_band") });
+      out.push({ x, y: corrected.map((p) => p.corrected), mode: "lines+markers", marker: { size: 3 },
+        line: { color: "#ebcb8b", width: 1.5 }, name: t("chart.corrected"),
+        text: corrected.map((p) => p.certificate || ""), hovertemplate: "%{y} (%{text})" });
+    }
   }
   const bad = points.filter((p) => p.quality === 2 && p.value !== null);
   out.push({ x: bad.map((p) => plotTime(p.ts_ns)), y: bad.map((p) => p.value), mode: "markers",
@@ -211,6 +258,7 @@ startPage("", async () => {
     }
     throw error;
   }
+  await loadCalibration();
   renderFacts();
   renderToolbar();
   await load();

@@ -11,6 +11,7 @@ const model = {
   agents: [],
   instruments: [],
   alerts: null, // null: the gateway has no alerts API
+  hubSync: null, // null: no national hub configured
   updatedNs: null,
   connected: false,
 };
@@ -31,8 +32,36 @@ async function refresh() {
     if (!(error instanceof ApiError && error.status === 404)) throw error;
     model.alerts = null;
   }
+  try {
+    model.hubSync = await api("/api/v1/hub/sync");
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    model.hubSync = null;
+  }
   model.updatedNs = Date.now() * 1e6;
   render();
+}
+
+// The push of the record ledger to the national hub: how far, how far behind, what it refused.
+function renderHub() {
+  const box = document.getElementById("hub-sync");
+  const sync = model.hubSync;
+  if (!sync) {
+    box.replaceChildren(h("small", { class: "muted not-configured", "data-state": "not-configured" }, t("common.not_configured")));
+    return;
+  }
+  const lines = [h("div", { id: "hub-state" }, t("overview.hub_state", {
+    count: fmtNumber(sync.hub_count ?? 0),
+    lag: sync.lag === null ? "—" : fmtNumber(sync.lag),
+    refusals: fmtNumber(sync.refusals),
+  }))];
+  if (sync.waiting_for_checkpoint) lines.push(h("small", { class: "muted" }, t("overview.hub_waiting")));
+  if (sync.error) lines.push(h("div", { class: "alarm", id: "hub-error" }, t("overview.hub_unreachable", { reason: sync.error })));
+  if (sync.last_refusal) {
+    const reason = sync.last_refusal.messages[session.lang] || sync.last_refusal.messages.en;
+    lines.push(h("div", { class: "alarm", id: "hub-refusal" }, t("overview.hub_refused", { reason })));
+  }
+  box.replaceChildren(...lines);
 }
 
 function statusBadge(status) {
@@ -158,6 +187,7 @@ function renderAgents() {
 function render() {
   cells.clear();
   renderTiles();
+  renderHub();
   renderRooms();
   renderChannels();
   renderAgents();

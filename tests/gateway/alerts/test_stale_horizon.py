@@ -31,6 +31,7 @@ from gateway.alerts.engine import AlertEngine
 from gateway.config import GatewayConfig
 from gateway.ingest import ingest as ingest_module
 from gateway.ingest.events import EventHub, Heard, ReadingsArrived
+from gateway.records.chain import LedgerSettings
 from gateway.records.store import RecordStore
 from tests.gateway.alerts.harness import (
     FakeAgent,
@@ -85,7 +86,7 @@ def config(tmp: Path, **alerts: Any) -> GatewayConfig:
 
 async def open_engine(tmp: Path, clock: Clock, watermarked: bool) -> AlertEngine:
     cfg = config(tmp)
-    records = RecordStore(cfg.records.path)
+    records = RecordStore(cfg.records.path, LedgerSettings.of(cfg.records, cfg.site, cfg.id))
     await records.open()
     engine = AlertEngine(
         cfg, records, EventHub(), monotonic=clock.monotonic, watermarked=watermarked
@@ -337,7 +338,7 @@ async def test_senders_are_made_at_start_not_at_the_first_alert(
         smtp={"host": "127.0.0.1", "port": 9, "sender": "etalon@lab.example"},
     )
     monkeypatch.delenv("MISSING_SECRET")  # after the config was read: the sender cannot be made
-    records = RecordStore(cfg.records.path)
+    records = RecordStore(cfg.records.path, LedgerSettings.of(cfg.records, cfg.site, cfg.id))
     await records.open()
     caplog.set_level(logging.WARNING, "etalon.gateway.alerts")
     engine = AlertEngine(cfg, records, EventHub())

@@ -21,6 +21,7 @@ from core.spool import Spool
 from gateway.config import GatewayConfig
 from gateway.ingest.ingest import Ingest
 from gateway.metrics import GatewayMetrics
+from gateway.records.chain import LedgerSettings
 from gateway.records.store import RecordStore
 
 SITE, AGENT = "lab-1", "bench-1"
@@ -139,7 +140,10 @@ class IngestRig:
         self.link = RecordingLink()
         self.metrics = GatewayMetrics()
         self.spool = Spool(self.config.spool, "gateway")
-        self.records = RecordStore(self.config.records.path)
+        self.records = RecordStore(
+            self.config.records.path,
+            LedgerSettings.of(self.config.records, self.config.site, self.config.id),
+        )
         self.ingest: Ingest | None = None
         self.task: asyncio.Task[None] | None = None
         self._mid = 0

@@ -10,9 +10,10 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from gateway.config import DeadLetterRetention, GatewayConfig
+from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
+from gateway.records.config import DeadLetterRetention
 from tests.gateway.ingest.harness import ROOT, IngestRig
 
 NOW = 1_800_000_000_000_000_000

@@ -24,6 +24,10 @@ from tests.support.services import Mosquitto
 URL = "/api/v1/instruments/lab-1/bench-1/dmm-1/history"
 
 
+T0 = 1_796_000_000_000_000_000
+"""A status time the wire accepts (after 2000); births are T0 + 1, 2, 3 ns."""
+
+
 def birth(firmware: str, ts: int) -> bytes:
     status: dict[str, Any] = {
         "schema": 1,
@@ -31,7 +35,7 @@ def birth(firmware: str, ts: int) -> bytes:
         "site": "lab-1",
         "agent": "bench-1",
         "version": "1",
-        "ts": ts,
+        "ts": T0 + ts,
         "instruments": [
             {
                 "name": "dmm-1",

@@ -4,19 +4,25 @@ dashboard, and an agent reading simulated instruments (tests/support/lab.py)."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import httpx
 import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, Playwright, Route, sync_playwright
 
-from tests.support.lab import LAB_STANDARDS, ROLE_TOKENS, Lab
+from tests.support.calibration import ErrorCurve, prt_dcc
+from tests.support.lab import AGENT, LAB_STANDARDS, ROLE_TOKENS, SITE, Lab
 from tests.support.services import Influxd, Mosquitto
 
 ARTIFACTS = Path(__file__).resolve().parents[3] / "artifacts" / "web"
 CHROMIUM = "/usr/bin/chromium"
+CORRECTED = ("zener-10v", "temperature")
+"""The lab's channel a test-made certificate corrects (the simulator reports its name as serial)."""
 CHROMIUM_FLAGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -59,6 +65,42 @@ def lab(
     running.register_standard()
     yield running
     running.stop()
+
+
+@pytest.fixture(scope="package")
+def corrected_channel(lab: Lab) -> dict[str, object]:
+    """The Zener's temperature channel corrected by a test-made certificate."""
+    admin = {"Authorization": f"Bearer {ROLE_TOKENS['admin']}"}
+    due = dt.datetime.now(dt.UTC).date() + dt.timedelta(days=90)
+    data = prt_dcc("ZENER-T-2026", ErrorCurve(), serial=CORRECTED[0], due=due)
+    with httpx.Client(base_url=lab.api_url, headers=admin, timeout=60) as http:
+        answer = http.post(
+            "/api/v1/instruments/certificates",
+            content=data,
+            headers={"Content-Type": "application/xml"},
+        )
+        assert answer.status_code == 201, answer.text
+        certificate = answer.json()
+        url = (
+            f"/api/v1/instruments/{SITE}/{AGENT}/{CORRECTED[0]}/channels/{CORRECTED[1]}/calibration"
+        )
+        answer = http.put(url, json={"certificate_id": certificate["id"]})
+        assert answer.status_code == 200, answer.text
+        history = f"/api/v1/channels/{SITE}/{AGENT}/{CORRECTED[0]}/{CORRECTED[1]}/history"
+        deadline = time.monotonic() + 30
+        while True:  # influxd holds corrected readings (the fields of the v1 write path)
+            points = http.get(history).json()["points"]
+            corrected = [p for p in points if p["corrected"] is not None]
+            if len(corrected) >= 3:
+                break
+            assert time.monotonic() < deadline, "no corrected reading reached influxd"
+            time.sleep(0.5)
+    point = corrected[-1]
+    assert point["certificate"] == "ZENER-T-2026"
+    assert point["certificate_id"] == certificate["id"]
+    assert point["u_corrected"] == pytest.approx(0.005, rel=0.1)
+    assert point["corrected"] != point["value"]
+    return {"certificate": certificate, "due": due}
 
 
 def bearer(role: str) -> dict[str, str]:

@@ -43,6 +43,7 @@ def test_overview_shows_live_values_changing(context: BrowserContext, lab: Lab) 
     expect(room).to_contain_text("limits 22 … 24")
     expect(room.locator(".room-channel")).to_have_count(3)
     expect(page.locator("#alerts-active [data-state=not-configured]")).to_be_visible()
+    expect(page.locator("#hub-sync [data-state=not-configured]")).to_be_visible()  # no hub:
     expect(page.locator("#feed-state")).to_contain_text("live")
     shoot(page, "overview-en.png")
 

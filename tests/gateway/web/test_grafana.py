@@ -121,7 +121,7 @@ def resolve_variables(
 
 @pytest.mark.parametrize("path", BOARDS, ids=[p.stem for p in BOARDS])
 def test_every_query_runs_and_returns_data(
-    path: Path, lab: Lab, influxd: Influxd, lab_database: str
+    path: Path, lab: Lab, influxd: Influxd, lab_database: str, corrected_channel: Any
 ) -> None:
     board = load(path)
     # The lab writes every second; give a fresh one time for two metric samples per series.

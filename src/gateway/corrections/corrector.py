@@ -1,0 +1,375 @@
+"""Corrections at the gateway: each reading of a linked channel gets its corrected value, its
+standard uncertainty and the certificate that vouches for it, beside the raw value.
+
+The links and certificates are loaded from the record store and each (certificate table,
+channel method) is precomputed once into a :class:`metrology.correction.Correction`; the
+per-reading work is a few dictionary look-ups, the correction's closure and, when the channel
+declares a tolerance, a decision (:class:`metrology.conformity.ConformityCheck`). Nothing is
+parsed per reading.
+
+A reading is corrected by the link in force **at its own timestamp** (``from_ns <= ts <
+until_ns``): a reading the agent spooled for an hour is corrected by the certificate that was
+in force when it was taken, and a certificate replaced mid-stream switches exactly at the
+link's instant, whatever order readings arrive in.
+
+What a corrected reading carries (every store writes the first four beside the raw ``value``):
+
+- ``corrected``, ``u_corrected`` (standard uncertainty, k = 1), ``certificate`` (the DCC's
+  unique identifier), ``certificate_id`` (the record store's id, a number every backend keeps);
+- ``conformity``: 0 pass, 1 conditional pass, 2 conditional fail, 3 fail (when the channel
+  declares a tolerance), and ``verdict`` (the numbers behind a failing decision) for alerts;
+- ``calibration``: a bit set — 1 outside the calibrated range, 2 after the certificate's due
+  date, 4 the instrument's reported serial is not the certificate's. With any of them the
+  reading is marked ``uncertain`` (a bad one stays bad) and the reason is appended to its own.
+  A serial mismatch leaves the reading uncorrected: that certificate is not this instrument's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import math
+import sqlite3
+from bisect import bisect_right
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.logs import log_event
+from gateway.corrections.config import ChannelCorrection, CorrectionsConfig
+from gateway.corrections.instruments import (
+    InstrumentCertificate,
+    Link,
+    load_certificates,
+    load_links,
+    reported_serial,
+)
+from gateway.records.store import RecordStore
+from metrology.conformity import (
+    CONDITIONAL_FAIL,
+    CONDITIONAL_PASS,
+    FAIL,
+    PASS,
+    ConformityCheck,
+)
+from metrology.correction import ApplyFunction, ChannelCalibration, build_correction
+
+log = logging.getLogger("etalon.gateway.corrections")
+
+NEVER = 2**63
+RANGE, EXPIRED, SERIAL = 1, 2, 4
+CONFORMITY_CODE = {PASS: 0, CONDITIONAL_PASS: 1, CONDITIONAL_FAIL: 2, FAIL: 3}
+CONFORMITY_NAME = {code: name for name, code in CONFORMITY_CODE.items()}
+
+
+def _date(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d")
+
+
+@dataclass(eq=False, slots=True)
+class Span:
+    """One link, precomputed: its interval, the correction, the certificate's numbers."""
+
+    from_ns: int
+    until_ns: int
+    apply: ApplyFunction
+    certificate_id: int
+    number: str
+    due_ns: int
+    due_text: str
+    low: float
+    high: float
+    serial: str
+    check: ConformityCheck | None
+    on_error: bool
+    coverage_factor: float
+    link_id: int
+
+
+@dataclass(eq=False, slots=True)
+class ChannelState:
+    """A linked channel's spans in time order, the last one used, and whether its
+    instrument's reported serial is the one the links were made for."""
+
+    spans: list[Span] = field(default_factory=list)
+    starts: list[int] = field(default_factory=list)
+    last: Span | None = None
+    instrument: tuple[str, str, str] = ("", "", "")
+    serial: str | None = None
+    """The serial the instrument's agent reports now (None: not known, nothing to compare)."""
+
+    def find(self, ts: int) -> Span | None:
+        """The span in force at ``ts``, or None."""
+        index = bisect_right(self.starts, ts) - 1
+        if index < 0:
+            return None
+        span = self.spans[index]
+        return span if ts < span.until_ns else None
+
+
+class Corrector:
+    """See the module doc. ``correct`` is the hot path (ingest calls it on the event loop)."""
+
+    def __init__(
+        self,
+        config: CorrectionsConfig,
+        records: RecordStore,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self.records = records
+        self.on_change = on_change
+        self._channels: dict[tuple[str, str], dict[str, dict[str, ChannelState]]] = {}
+        self._serials: dict[tuple[str, str, str], str | None] = {}
+        self._built: dict[tuple[int, int, ChannelCorrection], ApplyFunction] = {}
+        self._version: tuple[Any, ...] | None = None
+        self.corrected = 0
+        """Readings corrected since start (a self-metric)."""
+        self.flagged = 0
+        """Readings marked uncertain by a correction since start (a self-metric)."""
+
+    # -- loading ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _version_of(db: sqlite3.Connection) -> tuple[Any, ...]:
+        row = db.execute(
+            "SELECT COUNT(*), MAX(id), TOTAL(COALESCE(until_ns, 0)) FROM calibration_links"
+        ).fetchone()
+        return tuple(row)
+
+    async def load(self) -> None:
+        """(Re)load every link and certificate and precompute their corrections."""
+
+        def read(
+            db: sqlite3.Connection,
+        ) -> tuple[tuple[Any, ...], list[Link], list[InstrumentCertificate], dict[Any, Any]]:
+            links = load_links(db)
+            serials = {
+                key: reported_serial(db, *key)
+                for key in {(x.site, x.agent, x.instrument) for x in links}
+            }
+            return self._version_of(db), links, load_certificates(db), serials
+
+        version, links, certificates, serials = await self.records.run(read)
+        self.install(links, certificates, serials)
+        self._version = version
+
+    def install(
+        self,
+        links: list[Link],
+        certificates: list[InstrumentCertificate],
+        serials: dict[tuple[str, str, str], str | None],
+    ) -> None:
+        """Build the channels' spans from links and certificates (synchronous: call it on the
+        event loop, between two batches of readings)."""
+        by_id = {c.id: c for c in certificates}
+        channels: dict[tuple[str, str], dict[str, dict[str, ChannelState]]] = {}
+        for item in sorted(links, key=lambda x: (x.from_ns, x.id)):
+            certificate = by_id.get(item.certificate_id)
+            if certificate is None or item.table_index >= len(certificate.tables):
+                continue
+            until = NEVER if item.until_ns is None else item.until_ns
+            if until <= item.from_ns:
+                continue  # replaced at the instant it started: never in force
+            span = self._span(item, certificate, until)
+            if span is None:
+                continue
+            state = (
+                channels.setdefault((item.site, item.agent), {})
+                .setdefault(item.instrument, {})
+                .setdefault(item.channel, ChannelState())
+            )
+            state.instrument = (item.site, item.agent, item.instrument)
+            state.spans.append(span)
+            state.starts.append(span.from_ns)
+        self._serials = dict(serials)
+        for per_agent in channels.values():
+            for per_instrument in per_agent.values():
+                for state in per_instrument.values():
+                    state.serial = self._serials.get(state.instrument)
+        self._channels = channels
+        if self.on_change is not None:
+            self.on_change()
+
+    def _span(self, item: Link, certificate: InstrumentCertificate, until: int) -> Span | None:
+        entry = self.config.for_channel(item.path)
+        key = (item.certificate_id, item.table_index, entry)
+        table = certificate.tables[item.table_index]
+        apply = self._built.get(key)
+        if apply is None:
+            try:
+                correction = build_correction(
+                    ChannelCalibration.model_validate(
+                        {
+                            "channel": item.channel,
+                            "unit": table.unit,
+                            "certificate": certificate.number,
+                            "points": table.calibration_points(),
+                            **entry.options(),
+                        }
+                    )
+                )
+            except ValueError as exc:  # the config changed since the link was checked
+                log_event(
+                    log,
+                    logging.ERROR,
+                    "calibration cannot be applied",
+                    channel=item.path,
+                    certificate=certificate.number,
+                    reason=str(exc),
+                )
+                return None
+            apply = self._built[key] = correction.apply
+        check = None
+        if entry.tolerance is not None:
+            check = ConformityCheck(entry.tolerance.tolerance(), entry.decision_rule.rule())
+        due = NEVER if certificate.due_ns is None else certificate.due_ns
+        return Span(
+            from_ns=item.from_ns,
+            until_ns=until,
+            apply=apply,
+            certificate_id=certificate.id,
+            number=certificate.number,
+            due_ns=due,
+            due_text=certificate.due_date or "-",
+            low=table.low,
+            high=table.high,
+            serial=item.serial,
+            check=check,
+            on_error=entry.tolerance is not None and entry.tolerance.on_error,
+            coverage_factor=entry.coverage_factor,
+            link_id=item.id,
+        )
+
+    async def refresh(self) -> bool:
+        """Reload when the links changed (another process linked or unlinked); True if so."""
+        version = await self.records.run(self._version_of)
+        if version == self._version:
+            return False
+        await self.load()
+        log_event(log, logging.INFO, "calibration links reloaded", links=version[0])
+        return True
+
+    async def run(self) -> None:
+        """Look for links made by other processes every ``reload_s`` until cancelled."""
+        while True:
+            await asyncio.sleep(self.config.reload_s)
+            try:
+                await self.refresh()
+            except Exception as exc:  # noqa: BLE001 - a busy record store is retried next time
+                log_event(log, logging.WARNING, "calibration links not reloaded", reason=str(exc))
+
+    def serial_reported(self, site: str, agent: str, instrument: str, serial: str | None) -> None:
+        """An agent's birth message told the instrument's serial (called by ingest)."""
+        key = (site, agent, instrument)
+        if key in self._serials:  # only linked instruments are watched
+            self._serials[key] = serial
+            for state in self._channels.get((site, agent), {}).get(instrument, {}).values():
+                state.serial = serial
+
+    def linked(self, site: str, agent: str, instrument: str, channel: str) -> bool:
+        """Whether the channel has any link (in force or past)."""
+        return channel in self._channels.get((site, agent), {}).get(instrument, {})
+
+    # -- the hot path ----------------------------------------------------------------------
+
+    def correct(self, site: str, agent: str, readings: list[Any]) -> bool:
+        """Correct the readings of linked channels in place; True if any was."""
+        per_agent = self._channels.get((site, agent))
+        if per_agent is None:
+            return False
+        changed = False
+        corrected_count = 0
+        for reading in readings:
+            per_instrument = per_agent.get(reading["instrument"])
+            if per_instrument is None:
+                continue
+            state = per_instrument.get(reading["channel"])
+            if state is None:
+                continue
+            value = reading["value"]
+            kind = value.__class__
+            if kind is not float and kind is not int:
+                continue  # text, a boolean, or no value (bad): nothing to correct
+            ts = reading["ts"]
+            span = state.last
+            if span is None or not span.from_ns <= ts < span.until_ns:
+                span = state.find(ts)
+                if span is None:
+                    continue
+                state.last = span
+            if state.serial is not None and state.serial != span.serial:
+                self._flag(reading, SERIAL, self._serial_reason(state, span))
+                changed = True
+                continue
+            corrected, u, in_range = span.apply(value)
+            if not in_range and not (math.isfinite(corrected) and math.isfinite(u)):
+                self._flag(reading, RANGE, f"calibration_range: {value!r} cannot be corrected")
+                changed = True
+                continue
+            reading["corrected"] = corrected
+            reading["u_corrected"] = u
+            reading["certificate"] = span.number
+            reading["certificate_id"] = span.certificate_id
+            changed = True
+            corrected_count += 1
+            if not in_range or ts >= span.due_ns:
+                self._out_of_calibration(reading, span, value, in_range, ts)
+            check = span.check
+            if check is not None:
+                measured = value - corrected if span.on_error else corrected
+                expanded = span.coverage_factor * u
+                decision = check.decide(measured, expanded)
+                reading["conformity"] = CONFORMITY_CODE[decision]
+                if decision in (FAIL, CONDITIONAL_FAIL):
+                    reading["verdict"] = self._verdict(check, measured, expanded, span)
+        self.corrected += corrected_count
+        return changed
+
+    def _serial_reason(self, state: ChannelState, span: Span) -> str:
+        reported = self._serials.get(state.instrument)
+        return (
+            f"calibration_serial: instrument reports serial {reported}, certificate "
+            f"{span.number} is for serial {span.serial}"
+        )
+
+    def _out_of_calibration(
+        self, reading: dict[str, Any], span: Span, value: float, in_range: bool, ts: int
+    ) -> None:
+        reading["calibration_range"] = (span.low, span.high)
+        reading["calibration_due"] = span.due_text
+        if not in_range:
+            self._flag(
+                reading,
+                RANGE,
+                f"calibration_range: indication {value!r} outside the calibrated range "
+                f"[{span.low!r}, {span.high!r}] of certificate {span.number}",
+            )
+        if ts >= span.due_ns:
+            self._flag(
+                reading,
+                EXPIRED,
+                f"calibration_expired: certificate {span.number} was due on {span.due_text}",
+            )
+
+    def _flag(self, reading: dict[str, Any], bit: int, reason: str) -> None:
+        self.flagged += 1
+        reading["calibration"] = reading.get("calibration", 0) | bit
+        if reading["quality"] == "good":
+            reading["quality"] = "uncertain"
+        previous = reading.get("reason")
+        reading["reason"] = reason if not previous else f"{previous}; {reason}"
+
+    @staticmethod
+    def _verdict(
+        check: ConformityCheck, measured: float, expanded: float, span: Span
+    ) -> dict[str, Any]:
+        if not (math.isfinite(measured) and math.isfinite(expanded)):
+            return {"decision": "fail", "measured": None, "certificate": span.number}
+        verdict = check.verdict(measured, expanded, span.coverage_factor)
+        numbers = verdict.model_dump(mode="json")
+        numbers["rule"] = check.rule.describe()
+        numbers["judged"] = "error" if span.on_error else "value"
+        numbers["certificate"] = span.number
+        return numbers

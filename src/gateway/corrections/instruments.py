@@ -1,0 +1,736 @@
+"""Calibrated instruments in the record store: their certificates (DCC) and which certificate
+table corrects which channel, from when until when.
+
+- :func:`import_certificate` validates a DCC (schema, signature against the trust anchors),
+  extracts its calibration tables (:mod:`.tables`) and keeps the document byte for byte;
+- :func:`link` checks the serial the instrument's agent reports against the certificate's item
+  serial (refused naming both when they differ), the channel's unit against the table's, and
+  that the channel's configured method can use the table; it ends the link in force (a
+  replaced certificate) and starts the new one at the same instant;
+- :func:`unlink` ends a link.
+
+Every change is one transaction with its ledger entries and an audit row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import re
+import sqlite3
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
+from core.i18n import t
+from gateway.corrections import messages  # noqa: F401 - registers the texts
+from gateway.corrections.config import CorrectionsConfig
+from gateway.corrections.tables import CalibrationTable, TableError, tables_from_dcc
+from gateway.records.bodies import (
+    append_audit,
+    chain_calibration_link,
+    chain_instrument_certificate,
+    dumps,
+)
+from gateway.records.store import RecordStore
+from metrology import dcc, units
+from metrology._common import MetrologyError
+from metrology.correction import ChannelCalibration, build_correction
+from metrology.errors import DccError
+
+MAX_DCC_BYTES = dcc.MAX_DCC_BYTES
+DAY_NS = 86_400 * 1_000_000_000
+_NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
+_PATH = re.compile(rf"^({_NAME})/({_NAME})/({_NAME})/({_NAME})$")
+_INSTRUMENT = re.compile(rf"^({_NAME})/({_NAME})/({_NAME})$")
+
+
+class CorrectionsError(OperationError):
+    """A calibrated-instrument operation that cannot be done: ``code`` and ``params`` give the
+    message in English or Vietnamese (:meth:`message`)."""
+
+    def __init__(self, code: str, **params: Any) -> None:
+        self.code = code
+        self.params = params
+        super().__init__(t(code, "en", **params))
+
+    def message(self, lang: str = "en") -> str:
+        """The message in ``lang``."""
+        return t(self.code, lang, **self.params)
+
+
+class Refused(CorrectionsError, InvalidInputError):
+    """The input cannot be used (a bad DCC, a serial mismatch, a unit that differs)."""
+
+
+class Missing(CorrectionsError, NotFoundError):
+    """No such certificate, channel or link."""
+
+
+class Clash(CorrectionsError, ConflictError):
+    """The change clashes with what is recorded (a certificate already registered)."""
+
+
+ChannelPath = tuple[str, str, str, str]
+
+
+def parse_channel(path: str) -> ChannelPath:
+    """``site/agent/instrument/channel``; refused with the reason otherwise."""
+    found = _PATH.match(path)
+    if found is None:
+        raise Refused("corrections.error.path", path=path)
+    site, agent, instrument, channel = found.groups()
+    return site, agent, instrument, channel
+
+
+def parse_instrument(path: str) -> tuple[str, str, str]:
+    """``site/agent/instrument``; refused with the reason otherwise."""
+    found = _INSTRUMENT.match(path)
+    if found is None:
+        raise Refused("corrections.error.path", path=path)
+    site, agent, instrument = found.groups()
+    return site, agent, instrument
+
+
+def day_ns(date: dt.date) -> int:
+    """Midnight UTC at the start of ``date``, in ns."""
+    return int(dt.datetime(date.year, date.month, date.day, tzinfo=dt.UTC).timestamp()) * 10**9
+
+
+def expiry_ns(due: dt.date) -> int:
+    """When a certificate due on ``due`` stops vouching: the end of that day, UTC."""
+    return day_ns(due) + DAY_NS
+
+
+@dataclass(frozen=True)
+class InstrumentCertificate:
+    """An instrument certificate as registered (without its document)."""
+
+    id: int
+    number: str
+    issuer: str
+    manufacturer: str | None
+    model: str | None
+    serial: str | None
+    calibration_date: str
+    due_date: str | None
+    due_ns: int | None
+    """When the certificate stops vouching (the end of its due date, UTC), or None."""
+    tables: tuple[CalibrationTable, ...]
+    signature: dict[str, Any]
+    file_name: str | None
+    file_sha256: str
+    file_size: int
+    created_ns: int
+    created_by: str
+
+    def table(self, index: int) -> CalibrationTable:
+        """Table ``index``; Missing otherwise."""
+        if not 0 <= index < len(self.tables):
+            raise Missing(
+                "corrections.error.no_such_table",
+                number=self.number,
+                table=index,
+                tables=", ".join(str(t.index) for t in self.tables),
+            )
+        return self.tables[index]
+
+    def view(self) -> dict[str, Any]:
+        """As the API answers it."""
+        return {
+            "id": self.id,
+            "number": self.number,
+            "issuer": self.issuer,
+            "manufacturer": self.manufacturer,
+            "model": self.model,
+            "serial": self.serial,
+            "calibration_date": self.calibration_date,
+            "due_date": self.due_date,
+            "due_ns": self.due_ns,
+            "tables": [
+                {**table.model_dump(mode="json"), "low": table.low, "high": table.high}
+                for table in self.tables
+            ],
+            "signature": self.signature,
+            "file_name": self.file_name,
+            "file_sha256": self.file_sha256,
+            "file_size": self.file_size,
+            "created_ns": self.created_ns,
+            "created_by": self.created_by,
+        }
+
+
+@dataclass(frozen=True)
+class Link:
+    """A certificate table correcting a channel over ``[from_ns, until_ns)``."""
+
+    id: int
+    site: str
+    agent: str
+    instrument: str
+    channel: str
+    certificate_id: int
+    table_index: int
+    serial: str
+    from_ns: int
+    until_ns: int | None
+    linked_by: str
+    unlinked_by: str | None
+
+    @property
+    def path(self) -> str:
+        """``site/agent/instrument/channel``."""
+        return f"{self.site}/{self.agent}/{self.instrument}/{self.channel}"
+
+    def view(self) -> dict[str, Any]:
+        """As the API answers it."""
+        return {**self.__dict__, "path": self.path}
+
+
+_CERTIFICATE_COLUMNS = (
+    "id, number, issuer, manufacturer, model, serial, calibration_date, due_date, due_ns, "
+    "tables, signature, file_name, file_sha256, file_size, created_ns, created_by"
+)
+
+
+def _certificate(row: tuple[Any, ...]) -> InstrumentCertificate:
+    (
+        cid, number, issuer, manufacturer, model, serial, date, due_date, due_ns, tables,
+        signature, file_name, sha256, size, created_ns, created_by,
+    ) = row  # fmt: skip
+    return InstrumentCertificate(
+        cid, number, issuer, manufacturer, model, serial, date, due_date, due_ns,
+        tuple(CalibrationTable.model_validate(t) for t in orjson.loads(tables)),
+        orjson.loads(signature), file_name, sha256, size, created_ns, created_by,
+    )  # fmt: skip
+
+
+def load_certificate(db: sqlite3.Connection, certificate_id: int) -> InstrumentCertificate:
+    """One certificate; Missing if there is none with this id."""
+    row = db.execute(
+        f"SELECT {_CERTIFICATE_COLUMNS} FROM instrument_certificates WHERE id=?",
+        (certificate_id,),
+    ).fetchone()
+    if row is None:
+        raise Missing("corrections.error.no_certificate", id=certificate_id)
+    return _certificate(row)
+
+
+def load_certificates(db: sqlite3.Connection) -> list[InstrumentCertificate]:
+    """Every instrument certificate, oldest first."""
+    rows = db.execute(f"SELECT {_CERTIFICATE_COLUMNS} FROM instrument_certificates ORDER BY id")
+    return [_certificate(row) for row in rows.fetchall()]
+
+
+def load_document(db: sqlite3.Connection, certificate_id: int) -> bytes:
+    """A certificate's original DCC, byte for byte."""
+    row = db.execute(
+        "SELECT document FROM instrument_certificates WHERE id=?", (certificate_id,)
+    ).fetchone()
+    if row is None:
+        raise Missing("corrections.error.no_certificate", id=certificate_id)
+    return bytes(row[0])
+
+
+def load_links(db: sqlite3.Connection, path: ChannelPath | None = None) -> list[Link]:
+    """Every link (of one channel), in the order they were made."""
+    sql = "SELECT * FROM calibration_links"
+    params: tuple[str, ...] = ()
+    if path is not None:
+        sql += " WHERE site=? AND agent=? AND instrument=? AND channel=?"
+        params = path
+    return [Link(*row) for row in db.execute(sql + " ORDER BY id", params).fetchall()]
+
+
+def reported_serial(db: sqlite3.Connection, site: str, agent: str, instrument: str) -> str | None:
+    """The serial number the instrument's agent last reported, or None."""
+    row = db.execute(
+        "SELECT serial FROM instrument_identities WHERE site=? AND agent=? AND instrument=? "
+        "ORDER BY id DESC LIMIT 1",
+        (site, agent, instrument),
+    ).fetchone()
+    if row is not None and row[0]:
+        return str(row[0])
+    row = db.execute(
+        "SELECT identity FROM channels WHERE site=? AND agent=? AND instrument=? "
+        "ORDER BY updated_ns DESC LIMIT 1",
+        (site, agent, instrument),
+    ).fetchone()
+    if row is None:
+        return None
+    serial = orjson.loads(row[0]).get("serial")
+    return str(serial) if serial else None
+
+
+# -- import ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Imported:
+    """What an import registered."""
+
+    certificate: InstrumentCertificate
+    signature: dcc.SignatureVerdict
+
+
+def _due(document: dcc.Dcc, due: dt.date | None) -> dt.date | None:
+    stated = document.recalibration_date
+    return stated if stated is not None else due
+
+
+async def import_certificate(
+    records: RecordStore,
+    data: bytes,
+    *,
+    anchors: list[Any],
+    actor: str,
+    accept_invalid: bool = False,
+    file_name: str | None = None,
+    due: dt.date | None = None,
+    now_ns: Callable[[], int] = time.time_ns,
+) -> Imported:
+    """Register an instrument's DCC (module doc). ``due``: the due date when the DCC states
+    none (a DCC's own recalibration date wins)."""
+    if len(data) > MAX_DCC_BYTES:
+        raise Refused("corrections.error.size", mib=MAX_DCC_BYTES // 2**20)
+    document = await asyncio.to_thread(dcc.parse, data)
+    verdict = await asyncio.to_thread(dcc.verify, data, anchors=anchors)
+    if verdict.status == "invalid" and not accept_invalid:
+        raise Refused("corrections.error.signature", reason=verdict.reason or "")
+    try:
+        tables = tables_from_dcc(document)
+    except (TableError, DccError, MetrologyError, ValidationError, ArithmeticError) as exc:
+        raise Refused(
+            "corrections.error.table", number=document.unique_identifier, reason=str(exc)
+        ) from None
+    if not tables:
+        raise Refused("corrections.error.no_table", number=document.unique_identifier)
+    for table in tables:
+        try:  # each table must make a correction at least by the default method
+            build_correction(ChannelCalibration(channel="check", points=table.calibration_points()))
+        except (MetrologyError, ValidationError, ValueError) as exc:
+            raise Refused(
+                "corrections.error.table",
+                number=document.unique_identifier,
+                reason=f"table {table.index} ({table.name}): {exc}",
+            ) from None
+    item = document.item
+    issuer = document.laboratory.name.get("en")
+    calibrated = document.end_performance_date or document.begin_performance_date
+    due_date = _due(document, due)
+    signature = verdict.model_dump(mode="json")
+    if verdict.status == "invalid":
+        signature["accepted_by"] = actor
+    sha256 = hashlib.sha256(data).hexdigest()
+    row = {
+        "number": document.unique_identifier,
+        "issuer": issuer,
+        "manufacturer": item.manufacturer.get("en") if item.manufacturer else None,
+        "model": item.model,
+        "serial": item.serial_number,
+        "calibration_date": calibrated.isoformat(),
+        "due_date": None if due_date is None else due_date.isoformat(),
+        "due_ns": None if due_date is None else expiry_ns(due_date),
+        "tables": dumps([table.model_dump(mode="json") for table in tables]),
+        "signature": dumps(signature),
+        "file_name": file_name,
+        "file_sha256": sha256,
+        "file_size": len(data),
+        "document": data,
+        "created_ns": now_ns(),
+        "created_by": actor,
+    }
+
+    def work(db: sqlite3.Connection) -> InstrumentCertificate:
+        db.execute("BEGIN IMMEDIATE")
+        known = db.execute(
+            "SELECT id FROM instrument_certificates WHERE issuer=? AND number=?",
+            (row["issuer"], row["number"]),
+        ).fetchone()
+        if known is not None:
+            db.execute("ROLLBACK")
+            raise Clash(
+                "corrections.error.duplicate", number=row["number"], issuer=issuer, id=known[0]
+            )
+        columns = ", ".join(row)
+        marks = ", ".join("?" * len(row))
+        cursor = db.execute(
+            f"INSERT INTO instrument_certificates({columns}) VALUES ({marks})", tuple(row.values())
+        )
+        certificate_id = int(cursor.lastrowid or 0)
+        chain_instrument_certificate(db, certificate_id, actor)
+        append_audit(
+            db,
+            actor,
+            "instrument certificate imported",
+            f"instrument-certificate:{certificate_id}",
+            {
+                "number": row["number"],
+                "issuer": issuer,
+                "serial": row["serial"],
+                "sha256": sha256,
+                "signature": verdict.status,
+                "tables": len(tables),
+            },
+        )
+        certificate = load_certificate(db, certificate_id)
+        db.execute("COMMIT")
+        return certificate
+
+    return Imported(await records.run(work), verdict)
+
+
+# -- link / unlink --------------------------------------------------------------------------------
+
+
+def _same_unit(first: str, second: str) -> bool:
+    if first == second:
+        return True
+    try:
+        return units.same_unit(units.symbol_to_dsi(first), units.symbol_to_dsi(second))
+    except DccError:
+        return False
+
+
+def _choose_table(
+    certificate: InstrumentCertificate, unit: str, table: int | None
+) -> CalibrationTable:
+    if table is not None:
+        return certificate.table(table)
+    fitting = [t for t in certificate.tables if _same_unit(t.unit, unit)]
+    if len(fitting) == 1:
+        return fitting[0]
+    if not fitting and len(certificate.tables) == 1:
+        return certificate.tables[0]  # refused below, naming both units
+    raise Refused(
+        "corrections.error.which_table",
+        number=certificate.number,
+        count=len(fitting or certificate.tables),
+        unit=unit,
+        tables=", ".join(f"{t.index}: {t.name} [{t.unit}]" for t in certificate.tables),
+    )
+
+
+@dataclass(frozen=True)
+class Linked:
+    """What a link did: the new link, and the one it ended (a replaced certificate)."""
+
+    link: Link
+    certificate: InstrumentCertificate
+    replaced: Link | None
+    replaced_certificate: InstrumentCertificate | None
+
+
+def check_link(
+    db: sqlite3.Connection,
+    path: ChannelPath,
+    certificate: InstrumentCertificate,
+    table: int | None,
+    config: CorrectionsConfig,
+) -> tuple[CalibrationTable, str]:
+    """Whether the certificate may correct the channel: the table to use and the serial
+    matched; Refused/Missing with the reason otherwise."""
+    site, agent, instrument, channel = path
+    text = "/".join(path)
+    row = db.execute(
+        "SELECT unit FROM channels WHERE site=? AND agent=? AND instrument=? AND channel=?",
+        path,
+    ).fetchone()
+    if row is None:
+        raise Missing("corrections.error.no_channel", channel=text)
+    if not certificate.serial:
+        raise Refused("corrections.error.certificate_no_serial", number=certificate.number)
+    serial = reported_serial(db, site, agent, instrument)
+    name = f"{site}/{agent}/{instrument}"
+    if serial is None:
+        raise Refused(
+            "corrections.error.no_serial",
+            instrument=name,
+            certificate_serial=certificate.serial,
+        )
+    if serial.strip() != certificate.serial.strip():
+        raise Refused(
+            "corrections.error.serial_mismatch",
+            instrument=name,
+            instrument_serial=serial,
+            number=certificate.number,
+            certificate_serial=certificate.serial,
+        )
+    chosen = _choose_table(certificate, row[0], table)
+    if not _same_unit(chosen.unit, row[0]):
+        raise Refused(
+            "corrections.error.unit",
+            channel=text,
+            channel_unit=row[0] or "-",
+            table=chosen.index,
+            number=certificate.number,
+            table_unit=chosen.unit,
+        )
+    try:
+        build_correction(
+            ChannelCalibration.model_validate(
+                {
+                    "channel": channel,
+                    "points": chosen.calibration_points(),
+                    **config.for_channel(text).options(),
+                }
+            )
+        )
+    except (MetrologyError, ValidationError, ValueError) as exc:
+        raise Refused(
+            "corrections.error.method",
+            channel=text,
+            table=chosen.index,
+            number=certificate.number,
+            reason=str(exc),
+        ) from None
+    return chosen, serial
+
+
+def _not_before(current: Link, at_ns: int) -> None:
+    """A link in force cannot end before it starts (links of a channel never overlap)."""
+    if at_ns < current.from_ns:
+        raise Refused(
+            "corrections.error.before_start",
+            channel=current.path,
+            at=_iso(at_ns),
+            start=_iso(current.from_ns),
+        )
+
+
+def _in_force(db: sqlite3.Connection, path: ChannelPath) -> Link | None:
+    row = db.execute(
+        "SELECT * FROM calibration_links WHERE site=? AND agent=? AND instrument=? AND "
+        "channel=? AND until_ns IS NULL ORDER BY id DESC LIMIT 1",
+        path,
+    ).fetchone()
+    return None if row is None else Link(*row)
+
+
+def link_in_transaction(
+    db: sqlite3.Connection,
+    path: ChannelPath,
+    certificate_id: int,
+    *,
+    table: int | None,
+    config: CorrectionsConfig,
+    actor: str,
+    at_ns: int,
+) -> Linked:
+    """:func:`link`'s work on the record store's thread (one transaction)."""
+    db.execute("BEGIN IMMEDIATE")
+    certificate = load_certificate(db, certificate_id)
+    chosen, serial = check_link(db, path, certificate, table, config)
+    current = _in_force(db, path)
+    text = "/".join(path)
+    replaced_certificate = None
+    if current is not None:
+        if current.certificate_id == certificate_id and current.table_index == chosen.index:
+            raise Clash(
+                "corrections.error.already_linked",
+                channel=text,
+                table=chosen.index,
+                number=certificate.number,
+            )
+        _not_before(current, at_ns)
+        replaced_certificate = load_certificate(db, current.certificate_id)
+        db.execute(
+            "UPDATE calibration_links SET until_ns=?, unlinked_by=? WHERE id=?",
+            (at_ns, actor, current.id),
+        )
+        chain_calibration_link(db, current.id, actor)
+    cursor = db.execute(
+        "INSERT INTO calibration_links(site, agent, instrument, channel, certificate_id, "
+        "table_index, serial, from_ns, until_ns, linked_by, unlinked_by) "
+        "VALUES (?,?,?,?,?,?,?,?,NULL,?,NULL)",
+        (*path, certificate_id, chosen.index, serial, at_ns, actor),
+    )
+    link_id = int(cursor.lastrowid or 0)
+    chain_calibration_link(db, link_id, actor)
+    append_audit(
+        db,
+        actor,
+        "calibration linked",
+        f"channel:{text}",
+        {
+            "certificate_id": certificate_id,
+            "number": certificate.number,
+            "table": chosen.index,
+            "serial": serial,
+            "from_ns": at_ns,
+            "replaces": None if current is None else current.certificate_id,
+        },
+        at_ns,
+    )
+    new = load_links(db, path)[-1]
+    replaced = (
+        None if current is None else next(x for x in load_links(db, path) if x.id == current.id)
+    )
+    db.execute("COMMIT")
+    return Linked(new, certificate, replaced, replaced_certificate)
+
+
+def unlink_in_transaction(
+    db: sqlite3.Connection, path: ChannelPath, *, actor: str, at_ns: int
+) -> tuple[Link, InstrumentCertificate]:
+    """:func:`unlink`'s work on the record store's thread (one transaction)."""
+    db.execute("BEGIN IMMEDIATE")
+    current = _in_force(db, path)
+    text = "/".join(path)
+    if current is None:
+        raise Missing("corrections.error.not_linked", channel=text)
+    _not_before(current, at_ns)
+    certificate = load_certificate(db, current.certificate_id)
+    db.execute(
+        "UPDATE calibration_links SET until_ns=?, unlinked_by=? WHERE id=?",
+        (at_ns, actor, current.id),
+    )
+    chain_calibration_link(db, current.id, actor)
+    append_audit(
+        db,
+        actor,
+        "calibration unlinked",
+        f"channel:{text}",
+        {"certificate_id": current.certificate_id, "number": certificate.number, "until_ns": at_ns},
+        at_ns,
+    )
+    ended = next(x for x in load_links(db, path) if x.id == current.id)
+    db.execute("COMMIT")
+    return ended, certificate
+
+
+def _not_past(at_ns: int | None) -> int:
+    """The instant of a link change: now by default; never in the past (readings already
+    stored were corrected, or not, by what was in force when they were taken)."""
+    now = time.time_ns()
+    if at_ns is None:
+        return now
+    if at_ns < now:
+        raise Refused("corrections.error.at_past", at=_iso(at_ns), now=_iso(now))
+    return at_ns
+
+
+def _iso(ns: int) -> str:
+    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).isoformat(timespec="milliseconds")
+
+
+async def link(
+    records: RecordStore,
+    path: ChannelPath,
+    certificate_id: int,
+    *,
+    table: int | None,
+    config: CorrectionsConfig,
+    actor: str,
+    at_ns: int | None = None,
+) -> Linked:
+    """Link a certificate's table to a channel from ``at_ns`` (default: now), ending the link
+    in force at the same instant (module doc)."""
+    when = _not_past(at_ns)
+    return await records.run(
+        lambda db: link_in_transaction(
+            db, path, certificate_id, table=table, config=config, actor=actor, at_ns=when
+        )
+    )
+
+
+async def unlink(
+    records: RecordStore, path: ChannelPath, *, actor: str, at_ns: int | None = None
+) -> tuple[Link, InstrumentCertificate]:
+    """End the link in force on a channel from ``at_ns`` (default: now)."""
+    when = _not_past(at_ns)
+    return await records.run(lambda db: unlink_in_transaction(db, path, actor=actor, at_ns=when))
+
+
+# -- reading --------------------------------------------------------------------------------------
+
+
+def instruments_view(db: sqlite3.Connection) -> list[dict[str, Any]]:
+    """Every instrument that has a link (in force or past), with its latest identity and its
+    channels' links in force."""
+    links = load_links(db)
+    certificates = {c.id: c for c in load_certificates(db)}
+    out: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for item in links:
+        key = (item.site, item.agent, item.instrument)
+        entry = out.get(key)
+        if entry is None:
+            identity = _identity(db, *key)
+            entry = out[key] = {
+                "site": key[0],
+                "agent": key[1],
+                "instrument": key[2],
+                "path": "/".join(key),
+                **identity,
+                "channels": {},
+            }
+        if item.until_ns is None:
+            certificate = certificates[item.certificate_id]
+            table = certificate.tables[item.table_index]
+            entry["channels"][item.channel] = {
+                "link": item.view(),
+                "certificate": {
+                    "id": certificate.id,
+                    "number": certificate.number,
+                    "issuer": certificate.issuer,
+                    "due_date": certificate.due_date,
+                    "due_ns": certificate.due_ns,
+                },
+                "table": {
+                    "index": table.index,
+                    "name": table.name,
+                    "unit": table.unit,
+                    "low": table.low,
+                    "high": table.high,
+                    "points": len(table.points),
+                },
+            }
+    return [out[key] for key in sorted(out)]
+
+
+def _identity(db: sqlite3.Connection, site: str, agent: str, instrument: str) -> dict[str, Any]:
+    row = db.execute(
+        "SELECT manufacturer, model, serial, firmware FROM instrument_identities WHERE site=? "
+        "AND agent=? AND instrument=? ORDER BY id DESC LIMIT 1",
+        (site, agent, instrument),
+    ).fetchone()
+    if row is None:
+        return {"manufacturer": None, "model": None, "serial": None, "firmware": None}
+    return dict(zip(("manufacturer", "model", "serial", "firmware"), row, strict=True))
+
+
+def instrument_view(
+    db: sqlite3.Connection, site: str, agent: str, instrument: str
+) -> dict[str, Any]:
+    """One instrument: identity, every link of its channels (past and in force), and the
+    certificates registered for its serial or linked to it."""
+    key = (site, agent, instrument)
+    identity = _identity(db, *key)
+    links = [x for x in load_links(db) if (x.site, x.agent, x.instrument) == key]
+    channels = db.execute(
+        "SELECT channel, unit FROM channels WHERE site=? AND agent=? AND instrument=? "
+        "ORDER BY channel",
+        key,
+    ).fetchall()
+    if not links and not channels and identity["serial"] is None:
+        raise Missing("corrections.show.none", instrument="/".join(key))
+    certificates = load_certificates(db)
+    linked = {x.certificate_id for x in links}
+    serial = identity["serial"]
+    mine = [c for c in certificates if c.id in linked or (serial and c.serial == serial)]
+    return {
+        "site": site,
+        "agent": agent,
+        "instrument": instrument,
+        "path": "/".join(key),
+        **identity,
+        "channels": [{"channel": c, "unit": u} for c, u in channels],
+        "links": [x.view() for x in links],
+        "certificates": [c.view() for c in mine],
+    }

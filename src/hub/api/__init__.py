@@ -1,0 +1,1 @@
+"""The hub's HTTP API and pages (FastAPI, served by uvicorn, HTTPS when configured)."""

@@ -1,0 +1,1 @@
+"""Static files of the hub's pages (the style sheet)."""
