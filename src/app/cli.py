@@ -1,5 +1,6 @@
 """The ``etalon`` command: demo, check, agent, gateway, sim, schema, drift, standards,
-records, calibrate, hub, instruments."""
+records, calibrate, hub, instruments, token, pki. The console script enters through
+:mod:`app.launch`, which takes signals first."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.demo.config import DemoConfig, default_config_text
+from app.launch import command_of
 from app.process import agent_main, print_problems, run_until_signal
 from core.config_loader import context_of, load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
@@ -20,6 +22,7 @@ from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import LANGUAGES, choose_language, language, t
 from core.logs import setup_logging
 from core.secrets import EnvSecret
+from core.signals import STOP
 from edge_agent.config import AgentConfig
 from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
 
@@ -223,7 +226,8 @@ def gateway_main(config_path: Path) -> int:
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
     try:
-        asyncio.run(run_until_signal(Gateway(config).run))
+        gateway = Gateway(config)
+        asyncio.run(run_until_signal(gateway.run, gateway.started))
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon gateway: {message}", file=sys.stderr)
@@ -326,19 +330,6 @@ def sim_main(args: argparse.Namespace) -> int:
         print(f"etalon sim {args.kind}: {message}", file=sys.stderr)
         return code
     return EXIT_OK
-
-
-def _command(argv: list[str]) -> str | None:
-    """The subcommand named on the command line (first word that is not an option)."""
-    skip = False
-    for word in argv:
-        if skip:
-            skip = False
-        elif word == "--lang":
-            skip = True
-        elif not word.startswith("-"):
-            return word
-    return None
 
 
 def _positive_int(text: str) -> int:
@@ -496,6 +487,20 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
             "calibrate", help="run a calibration procedure on the bench; list, show, report, DCC"
         )
 
+    if command == "token":
+        from gateway.api.token_cli import add_token_parser
+
+        add_token_parser(sub)
+    else:
+        sub.add_parser("token", help="API tokens stored as argon2id hashes")
+
+    if command == "pki":
+        from app.pki_cli import add_pki_parser
+
+        add_pki_parser(sub)
+    else:
+        sub.add_parser("pki", help="a lab CA and TLS certificates for the broker and clients")
+
     if command == "hub":
         from hub.cli import add_hub_parser
 
@@ -516,10 +521,13 @@ def main(argv: list[str] | None = None) -> int:
 
     choose_language(_requested_language(words))
     translator = use_language(language())
-    parser = build_parser(_command(words))
+    parser = build_parser(command_of(words))
     translate_parser(parser, translator)
     args = parser.parse_args(words)
     lang = language(args.lang)
+    STOP.announce = lambda name, overdue: (
+        t("signal.overdue" if overdue else "signal.forced", lang, signal=name) + "\n"
+    )
     if args.command == "demo":
         return demo_main(args)
     if args.command == "check":
@@ -557,6 +565,14 @@ def main(argv: list[str] | None = None) -> int:
         from calibration.cli import calibrate_main
 
         return calibrate_main(args)
+    if args.command == "token":
+        from gateway.api.token_cli import token_main
+
+        return token_main(args, lang)
+    if args.command == "pki":
+        from app.pki_cli import pki_main
+
+        return pki_main(args, lang)
 
     if args.command == "hub":
         from hub.cli import hub_main

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
+import logging
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -13,9 +12,12 @@ from core.config_loader import load_config
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import language, t
-from core.logs import setup_logging
+from core.logs import log_event, setup_logging
+from core.signals import STOP
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
+
+log = logging.getLogger("etalon")
 
 
 def print_problems(title: str, problems: list[str]) -> None:
@@ -25,18 +27,16 @@ def print_problems(title: str, problems: list[str]) -> None:
         print(f"  {problem}", file=sys.stderr)
 
 
-async def run_until_signal(main: Callable[[asyncio.Event], Awaitable[None]]) -> None:
-    """Run ``main(stop)``; SIGINT/SIGTERM set ``stop`` so it can finish cleanly."""
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await main(stop)
-    finally:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            with contextlib.suppress(Exception):
-                loop.remove_signal_handler(sig)
+async def run_until_signal(
+    main: Callable[[asyncio.Event], Awaitable[None]], started: asyncio.Event | None = None
+) -> None:
+    """Run ``main(stop)``: the first SIGINT/SIGTERM sets ``stop`` (and, until ``started`` is set,
+    cancels the start-up); a second one exits at once (see :mod:`core.signals`)."""
+
+    def stopping(name: str) -> None:
+        log_event(log, logging.INFO, "stopping", signal=name, hint="a second signal forces")
+
+    await STOP.run(main, started, stopping)
 
 
 def agent_main(config_path: Path) -> int:
@@ -51,7 +51,7 @@ def agent_main(config_path: Path) -> int:
     setup_logging(config.log.level, config.log.format)
     agent = Agent(config)
     try:
-        asyncio.run(run_until_signal(agent.run))
+        asyncio.run(run_until_signal(agent.run, agent.started))
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon agent: {message}", file=sys.stderr)

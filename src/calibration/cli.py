@@ -41,14 +41,15 @@ from calibration.state import RunRow, RunStore
 from calibration.stream import RunStream, run_of_message
 from core.clock import SystemClock
 from core.errors import ConfigError, EtalonError
-from core.exits import EXIT_CONFIG, EXIT_OK, EXIT_OTHER
+from core.exits import EXIT_CONFIG, EXIT_OK, EXIT_OTHER, signal_status
 from core.i18n import language, t
 from core.logs import setup_logging
 from core.mqtt import MqttConfig
 
 EXIT_ABORTED = 6
 """A run aborted (an instrument refused or stopped answering, the UUT was swapped)."""
-EXIT_SIGNAL = {signal.SIGINT: 130, signal.SIGTERM: 143}
+EXIT_SIGNAL = {sig: signal_status(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+"""A run interrupted by SIGINT (130) or SIGTERM (143): sources safe, resumable."""
 
 
 def default_data_dir() -> Path:

@@ -29,7 +29,7 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, WriteRefused
 from core.models import PLAIN_TEXT, FrozenModel, Name
-from core.mqtt import MqttConfig
+from core.mqtt import MqttConfig, check_certificate_identity
 from drivers.setpoints import SafeValue, SetValue, WriteTarget
 from edge_agent.config import AgentConfig
 from metrology.certificate.record import Party
@@ -633,7 +633,45 @@ def check_against_agent(loaded: LoadedProcedure, agent: AgentConfig) -> list[str
         config = instrument(("environment", quantity, "instrument"), ref.instrument)
         if config is not None:
             channel(("environment", quantity, "channel"), config, ref.channel)
+    identity = bench_identity_problem(procedure, agent)
+    if identity is not None:
+        loc, reason = identity
+        problem(loc, reason)
     return problems
+
+
+def bench_identity_problem(
+    procedure: Procedure, agent: AgentConfig
+) -> tuple[tuple[str, ...], str] | None:
+    """Where and why the bench's MQTT identity is not its own, if it is not.
+
+    With client certificates the broker knows a client by its certificate's CN, and the ACL lets
+    it publish only under its own topics: the bench, which publishes as ``SITE/PUBLISHER``
+    (default ``SITE/AGENT-cal``), needs a certificate of that name. The agent's certificate would
+    have every reading and the record dropped by the broker (and, as the client id is the CN,
+    would take the agent's session away)."""
+    publisher = procedure.publish.agent or f"{agent.id}-cal"
+    expected = f"{agent.site}/{publisher}"
+    hint = f"etalon pki issue agent --site {agent.site} --id {publisher}"
+    given = procedure.publish.mqtt
+    if given is None:
+        mqtt = agent.mqtt
+        if mqtt.tls is None or mqtt.tls.cert_file is None or mqtt.username is not None:
+            return None
+        return (
+            ("publish",),
+            f"the agent config's mqtt has the agent's own certificate ({agent.site}/{agent.id}) "
+            f"but the bench publishes as {expected!r}: the broker's ACL would drop the run. Make "
+            f"the bench a certificate ({hint}) and give publish.mqtt (the agent's mqtt with the "
+            "bench's tls.cert_file and tls.key_file)",
+        )
+    try:
+        check_certificate_identity(given, expected, hint)
+    except ValueError as exc:
+        return ("publish", "mqtt", "tls", "cert_file"), str(exc).removeprefix(
+            "mqtt.tls.cert_file: "
+        )
+    return None
 
 
 def certificate_expired(due: dt.date | None, on: dt.date) -> bool:

@@ -37,6 +37,7 @@ Features subclass the leaves they raise, so a caller may catch a feature's base
     RegistryError ── ImportProblems (an import file's problems, one line each)
     InvalidInputError ── DccError (metrology.errors: DccInvalid, DccUnsafe, UnsupportedUnit,
                          SignatureError), MetrologyError (metrology._common, also a ValueError)
+    InvalidInputError ── PkiError (core.pki: a refused CA or certificate operation)
     EtalonError ── LedgerError (ledger.errors: canonical form, keys, checkpoints, segments;
                    tampering itself is a verification report, not an error)
 

@@ -107,6 +107,16 @@ CORE_MESSAGES: MessageTable = {
     "quality.good": {"en": "good", "vi": "tốt"},
     "quality.uncertain": {"en": "uncertain", "vi": "nghi ngờ"},
     "quality.bad": {"en": "bad", "vi": "hỏng"},
+    "signal.forced": {
+        "en": "etalon: forced stop ({signal} again); spooled readings are kept",
+        "vi": "etalon: buộc dừng ({signal} lần nữa); các giá trị trong hàng đợi được giữ lại",
+    },
+    "signal.overdue": {
+        "en": "etalon: forced stop (the clean stop after {signal} took too long); spooled readings "
+        "are kept",
+        "vi": "etalon: buộc dừng (dừng sau {signal} quá lâu); các giá trị trong hàng đợi "
+        "được giữ lại",
+    },
     "error.transport": {"en": "cannot use the MQTT broker", "vi": "không dùng được MQTT broker"},
 }
 """Messages of the ``etalon`` command itself (check, config errors, the demo's live view)."""

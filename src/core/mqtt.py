@@ -16,10 +16,11 @@ paho runs its network loop on its own thread; every callback is handed to the as
 from __future__ import annotations
 
 import asyncio
-import functools
+import contextlib
 import logging
 import random
 import ssl
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -92,6 +93,26 @@ class MqttConfig(FrozenModel):
         return self
 
 
+def check_certificate_identity(mqtt: MqttConfig, expected: str, issue_hint: str) -> None:
+    """With a client certificate and no user name, the broker knows this process by the
+    certificate's CN (``use_identity_as_username``): it must be ``expected``, or the broker's ACL
+    would silently drop what the process publishes. Raises ValueError naming both."""
+    if mqtt.tls is None or mqtt.tls.cert_file is None or mqtt.username is not None:
+        return
+    from core.pki import PkiError, certificate_identity  # cryptography: only when it is needed
+
+    try:
+        actual = certificate_identity(mqtt.tls.cert_file)
+    except PkiError as exc:
+        raise ValueError(f"mqtt.tls.cert_file: {exc}") from None
+    if actual != expected:
+        raise ValueError(
+            f"mqtt.tls.cert_file: the certificate's identity (CN) is {actual!r} but this process "
+            f"is {expected!r}: the broker's ACL would refuse its topics "
+            f"(a certificate for it: {issue_hint})"
+        )
+
+
 _AUTH_REFUSED = {
     4,
     5,
@@ -137,8 +158,8 @@ class MqttLink:
         self._first_connack: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
         self._refused: str | None = None
         self._stopping = False
-        # connect() and loop_stop() block: a thread of our own, gone after stop(), so no thread
-        # outlives the link.
+        # loop_stop() blocks: a thread of our own, gone after stop(), so no thread outlives the
+        # link. The first connect() runs on a daemon thread of its own (see _connect_in_thread).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mqtt-blocking")
         self._v5 = config.version == "5"
         self._client = paho.Client(
@@ -246,6 +267,31 @@ class MqttLink:
 
     # -- public --------------------------------------------------------------------------------
 
+    def _connect_in_thread(self, kwargs: dict[str, Any]) -> asyncio.Future[None]:
+        """paho's blocking connect on a daemon thread: a stop during it (SIGINT while a broker
+        does not answer) neither waits for it nor keeps the process alive at exit."""
+        future: asyncio.Future[None] = self._loop.create_future()
+
+        def settle(error: BaseException | None) -> None:
+            if future.done():
+                return
+            if error is None:
+                future.set_result(None)
+            else:
+                future.set_exception(error)
+
+        def connect() -> None:
+            error: BaseException | None = None
+            try:
+                self._client.connect(self.config.host, self.config.port, **kwargs)
+            except BaseException as exc:  # noqa: BLE001 - handed to the loop as it is
+                error = exc
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(settle, error)
+
+        threading.Thread(target=connect, name="mqtt-connect", daemon=True).start()
+        return future
+
     async def start(self) -> None:
         """Connect; raises TransportError if the broker refuses us or TLS fails."""
         cfg = self.config
@@ -257,13 +303,7 @@ class MqttLink:
         if self._v5:
             kwargs.update(clean_start=False, properties=props)
         try:
-            await asyncio.wait_for(
-                self._loop.run_in_executor(
-                    self._executor,
-                    functools.partial(self._client.connect, cfg.host, cfg.port, **kwargs),
-                ),
-                cfg.connect_timeout_s,
-            )
+            await asyncio.wait_for(self._connect_in_thread(kwargs), cfg.connect_timeout_s)
         except ssl.SSLError as exc:
             raise TransportError(f"MQTT {self._where()}: TLS failed: {exc}") from exc
         except (OSError, TimeoutError) as exc:
@@ -275,6 +315,8 @@ class MqttLink:
                 reason=str(exc) or type(exc).__name__,
             )
             self._client.connect_async(cfg.host, cfg.port, **kwargs)
+        if self._stopping:
+            return
         self._client.loop_start()
         try:
             ok, reason = await asyncio.wait_for(

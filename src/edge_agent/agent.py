@@ -229,7 +229,8 @@ class Agent:
         )
         try:
             await link.start()
-        except BaseException:
+        except BaseException:  # refused, or a stop during start-up (core.signals cancels it)
+            await link.stop()
             await self.spool.close()
             raise
         locks: dict[str, asyncio.Lock] = {}

@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from core.clock import ClockConfig, SystemClockConfig
 from core.logs import LogConfig
 from core.models import FrozenModel, Name
-from core.mqtt import MqttConfig
+from core.mqtt import MqttConfig, check_certificate_identity
 from core.spool import SpoolConfig
 from drivers.registry import InstrumentConfig
 
@@ -46,4 +46,13 @@ class AgentConfig(FrozenModel):
             if instrument.name in seen:
                 raise ValueError(f"instrument name {instrument.name!r} appears twice")
             seen.add(instrument.name)
+        return self
+
+    @model_validator(mode="after")
+    def _certificate_is_this_agent(self) -> AgentConfig:
+        check_certificate_identity(
+            self.mqtt,
+            f"{self.site}/{self.id}",
+            f"etalon pki issue agent --site {self.site} --id {self.id}",
+        )
         return self

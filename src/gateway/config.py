@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from pathlib import Path
 from typing import Literal
 
@@ -9,7 +11,7 @@ from pydantic import Field, model_validator
 
 from core.logs import LogConfig
 from core.models import FrozenModel, Name
-from core.mqtt import MqttConfig
+from core.mqtt import MqttConfig, check_certificate_identity
 from core.secrets import Secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
@@ -46,8 +48,16 @@ class IngestConfig(FrozenModel):
     )
 
 
+ARGON2_HASH = re.compile(
+    r"^\$argon2id\$v=19\$m=\d{1,7},t=\d{1,3},p=\d{1,3}\$[A-Za-z0-9+/]{11,64}\$[A-Za-z0-9+/]{16,128}$"
+)
+"""An argon2id hash in PHC form, as ``etalon token new|hash`` print it."""
+
+
 class ApiToken(FrozenModel):
-    """One API token: who it is (for the audit log), what it may do, where its secret is."""
+    """One API token: who it is (for the audit log), what it may do, and its secret: from the
+    environment or a file (``token``), or only its argon2id hash (``token_hash``), which the
+    config may hold in plain sight (``etalon token new`` makes a token and its hash)."""
 
     name: Name
     role: Literal["viewer", "auditor", "operator", "admin"] = Field(
@@ -55,27 +65,103 @@ class ApiToken(FrozenModel):
         description="viewer reads; auditor also verifies the records; operator acknowledges "
         "and shelves alerts; admin changes the registry and rules.",
     )
-    token: Secret
+    token: Secret | None = None
+    token_hash: str | None = Field(
+        None, description="argon2id hash of the token ($argon2id$v=19$...), from `etalon token`."
+    )
+
+    @model_validator(mode="after")
+    def _one_secret(self) -> ApiToken:
+        if (self.token is None) == (self.token_hash is None):
+            raise ValueError("give the token either as token (env or file) or as token_hash")
+        if self.token_hash is not None and not ARGON2_HASH.match(self.token_hash):
+            raise ValueError(
+                "token_hash: not an argon2id hash ($argon2id$v=19$m=...,t=...,p=...$salt$hash); "
+                "make one with `etalon token new` or `etalon token hash`"
+            )
+        return self
+
+
+class ApiTlsConfig(FrozenModel):
+    """HTTPS for the API: the server certificate (e.g. `etalon pki issue server api`) and key."""
+
+    cert_file: Path
+    key_file: Path
+    key_password: Secret | None = Field(None, description="If the key file is encrypted.")
+
+    @model_validator(mode="after")
+    def _files_exist(self) -> ApiTlsConfig:
+        for path in (self.cert_file, self.key_file):
+            if not path.is_file():
+                raise ValueError(f"file not found: {path}")
+        if self.key_password is not None:
+            self.key_password.resolve()
+        return self
+
+
+class AuthFailuresConfig(FrozenModel):
+    """Failed authentication per client address: past ``max_failures`` within ``window_s``, the
+    address gets 429 (with Retry-After) until the oldest failure leaves the window."""
+
+    max_failures: int = Field(10, ge=1, le=10_000)
+    window_s: float = Field(60.0, gt=0, le=86_400)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether a listen address is this machine only."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ApiConfig(FrozenModel):
     """The gateway's HTTP API and dashboard."""
 
-    host: str = Field("127.0.0.1", description="Listen address; 0.0.0.0 to serve the lab LAN.")
+    host: str = Field(
+        "127.0.0.1",
+        description="Listen address; a non-loopback one (0.0.0.0: the lab LAN) needs tls.",
+    )
     port: int = Field(8080, ge=0, le=65535, description="0 picks a free port (tests).")
+    tls: ApiTlsConfig | None = Field(None, description="Serve HTTPS.")
+    allow_plain_http_on: str | None = Field(
+        None,
+        description="Serve plain HTTP on this non-loopback host anyway (it must equal host), "
+        "e.g. behind a TLS-terminating proxy on another machine. Tokens cross that network in "
+        "clear.",
+    )
     tokens: list[ApiToken] = Field(default_factory=list)
     anonymous_read: bool = Field(False, description="Let anyone read without a token.")
+    auth_failures: AuthFailuresConfig = Field(default_factory=AuthFailuresConfig)
 
     @model_validator(mode="after")
     def _tokens_resolve(self) -> ApiConfig:
         names = [t.name for t in self.tokens]
         if len(set(names)) != len(names):
             raise ValueError("token names must be unique")
-        values = [t.token.resolve() for t in self.tokens]
+        values = [t.token.resolve() for t in self.tokens if t.token is not None]
         if len(set(values)) != len(values):
             raise ValueError("two tokens have the same secret")
         if any(len(v) < 16 for v in values):
             raise ValueError("a token must be at least 16 characters")
+        return self
+
+    @model_validator(mode="after")
+    def _no_plain_http_on_the_network(self) -> ApiConfig:
+        if self.tls is None and not is_loopback(self.host):
+            if self.allow_plain_http_on != self.host:
+                raise ValueError(
+                    f"host {self.host} is not loopback and there is no tls: tokens would cross "
+                    "the network in clear. Give api.tls (cert_file, key_file), or listen on "
+                    "127.0.0.1 behind a TLS reverse proxy (docs/security.md), or, if a proxy on "
+                    f"another machine terminates TLS, set allow_plain_http_on: {self.host}"
+                )
+        elif self.allow_plain_http_on is not None:
+            raise ValueError(
+                "allow_plain_http_on is only for a non-loopback host without tls: remove it"
+            )
         return self
 
 
@@ -144,6 +230,15 @@ class GatewayConfig(FrozenModel):
     def _shared_needs_v5(self) -> GatewayConfig:
         if self.ingest.shared_group and self.mqtt.version != "5":
             raise ValueError("ingest.shared_group needs mqtt.version: '5' (shared subscriptions)")
+        return self
+
+    @model_validator(mode="after")
+    def _certificate_is_this_gateway(self) -> GatewayConfig:
+        check_certificate_identity(
+            self.mqtt,
+            f"{self.site}/gateways/{self.id}",
+            f"etalon pki issue gateway --site {self.site} --id {self.id}",
+        )
         return self
 
     @model_validator(mode="after")

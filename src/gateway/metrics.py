@@ -43,6 +43,10 @@ class GatewayMetrics:
     standards_evaluations_skipped: int = 0
     standards_evaluation_ms: float = 0.0
     standards_evaluation_ms_max: float = 0.0
+    api_auth_failures: int = 0
+    """Requests with a token the API does not know."""
+    api_auth_throttled: int = 0
+    """Requests refused with 429: their address failed too often."""
     readings_corrected: int = 0
     readings_calibration_flagged: int = 0
     calibrations_received: int = 0

@@ -167,14 +167,6 @@ class Gateway:
     async def run(self, stop: asyncio.Event) -> None:
         """Run until ``stop`` is set."""
         cfg = self.config
-        await self.records.open()
-        if cfg.corrections.enabled:
-            await self.corrector.load()
-        await self.spool.open()
-        try:
-            await self.store.open()
-        except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
-            log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
         status_topic = self.topics.gateway(cfg.site, cfg.id, "status")
         link = MqttLink(
             cfg.mqtt,
@@ -182,54 +174,10 @@ class Gateway:
             manual_ack=True,
             will=(status_topic, self._status("offline", "connection lost")),
         )
-        self._link = link
-        self._loop = asyncio.get_running_loop()
-        self.records.ledger.on_checkpoint.append(self._publish_checkpoint)
-        self.monitor.attach()
-        ingest = Ingest(
-            cfg,
-            link,
-            self.spool,
-            self.records,
-            self.metrics,
-            self.hub,
-            corrector=self.corrector if cfg.corrections.enabled else None,
-        )
-        self.ingest = ingest
-        await ingest.load_known_agents()
-        for topic in ingest.subscriptions():
-            link.subscribe(topic, qos=1)
-
-        def announce(_session_present: bool) -> None:
-            link.publish(status_topic, self._status("online", None), retain=True)
-            last = self._last_checkpoint()
-            if last is not None:
-                self._publish_checkpoint(last)
-
-        link.on_connected.append(announce)
-        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
-        if cfg.standards is not None and cfg.standards.analytics:
-            # numpy and scipy take seconds to import: before ingest starts, not during it.
-            import gateway.standards.service  # noqa: F401
         try:
-            if cfg.alerts is not None:
-                from gateway.alerts.engine import AlertEngine
-
-                self.alerts = AlertEngine(
-                    cfg,
-                    self.records,
-                    self.hub,
-                    link,
-                    api_url=lambda: self.api_url,
-                    watermarked=True,
-                )
-                from gateway.api.alerts import RuleLimits
-                from gateway.api.views import ConfigLimits
-
-                self.limits = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
-                await self.alerts.open()
-            await link.start()
-        except BaseException:
+            ingest, writer = await self._start(link, status_topic)
+        except BaseException:  # refused, or a stop during start-up (core.signals cancels it)
+            await link.stop()
             await self._close()
             raise
         log_event(
@@ -301,6 +249,65 @@ class Gateway:
             final = self.sample_metrics(None) | {"drained": drained}
             log_event(log, logging.INFO, "gateway stopped", **final)
 
+    async def _start(self, link: MqttLink, status_topic: str) -> tuple[Ingest, Writer]:
+        """Open the records, spool and store, then connect: everything before ingest runs."""
+        cfg = self.config
+        await self.records.open()
+        if cfg.corrections.enabled:
+            await self.corrector.load()
+        await self.spool.open()
+        try:
+            await self.store.open()
+        except Exception as exc:  # noqa: BLE001 - a store that is down at start is retried by the writer
+            log_event(log, logging.WARNING, "store not ready at start", reason=str(exc))
+        self._link = link
+        self._loop = asyncio.get_running_loop()
+        self.records.ledger.on_checkpoint.append(self._publish_checkpoint)
+        self.monitor.attach()
+        ingest = Ingest(
+            cfg,
+            link,
+            self.spool,
+            self.records,
+            self.metrics,
+            self.hub,
+            corrector=self.corrector if cfg.corrections.enabled else None,
+        )
+        self.ingest = ingest
+        await ingest.load_known_agents()
+        for topic in ingest.subscriptions():
+            link.subscribe(topic, qos=1)
+
+        def announce(_session_present: bool) -> None:
+            link.publish(status_topic, self._status("online", None), retain=True)
+            last = self._last_checkpoint()
+            if last is not None:
+                self._publish_checkpoint(last)
+
+        link.on_connected.append(announce)
+        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        if cfg.standards is not None and cfg.standards.analytics:
+            # numpy and scipy take seconds to import: before ingest starts, not during it.
+            import gateway.standards.service  # noqa: F401
+        if cfg.alerts is not None:
+            from gateway.alerts.engine import AlertEngine
+
+            self.alerts = AlertEngine(
+                cfg,
+                self.records,
+                self.hub,
+                link,
+                api_url=lambda: self.api_url,
+                watermarked=True,
+            )
+            from gateway.api.alerts import RuleLimits
+            from gateway.api.views import ConfigLimits
+
+            self.limits = RuleLimits(self.alerts, ConfigLimits(cfg.dashboard))
+            await self.alerts.open()
+        await link.start()
+        return ingest, writer
+
     def _last_checkpoint(self) -> Checkpoint | None:
         try:
             return CheckpointFile(self.config.records.checkpoints_path()).last()
@@ -334,14 +341,14 @@ class Gateway:
             hubsync=self.hubsync,
             corrector=self.corrector,
         )
-        server = build_server(create_app(self.api_context), api.host, api.port)
+        server = build_server(create_app(self.api_context), api.host, api.port, api.tls)
         group.create_task(server.serve(), name="api")
         while not server.started:
             if server.should_exit:
                 raise OSError(f"API cannot listen on {api.host}:{api.port}")
             await asyncio.sleep(0.02)
         host, port = server.servers[0].sockets[0].getsockname()[:2]
-        self.api_url = f"http://{host}:{port}"
+        self.api_url = f"{'https' if api.tls else 'http'}://{host}:{port}"
         log_event(log, logging.INFO, "api listening", url=self.api_url)
         return server
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from calibration.cli import check_procedure
 from calibration.procedure import Procedure, load_procedure, procedure_schema
@@ -24,6 +25,7 @@ from calibration.state import RunStore
 from core.clock import ManualClock
 from core.errors import ConfigError
 from tests.calibration.conftest import PROCEDURE, START_NS, write_yaml
+from tests.support.certs import LabPki
 from tests.support.processes import REPO, child_env, etalon_command
 from tests.support.services import free_port
 
@@ -262,3 +264,41 @@ def test_etalon_check_refuses_a_bad_procedure_and_accepts_a_good_one(folder: Pat
     with contextlib.redirect_stdout(out):
         assert main(["--lang", "vi", "check", str(good)]) == 0
     assert "hợp lệ (cấu hình quy trình hiệu chuẩn)" in out.getvalue()
+
+
+def test_with_client_certificates_the_bench_needs_a_certificate_of_its_own(
+    folder: Path, tmp_path: Path
+) -> None:
+    """The broker knows a client by its certificate's CN and lets it publish only under its own
+    topics: a bench connecting with the agent's certificate (or anyone else's) would have its run
+    dropped, so the procedure is refused, naming the field and the `etalon pki` command."""
+    pki = LabPki(tmp_path / "pki", "hanoi", "gw-1", ["dc-bench-1", "dc-bench-1-cal", "other"])
+    agent = yaml.safe_load((folder / "agent.yaml").read_text(encoding="utf-8"))
+    agent["mqtt"] = {"port": 8883, "tls": pki.client_tls(pki.agents["dc-bench-1"])}
+    write(folder, agent, "agent.yaml")
+
+    problems, _ = check_procedure(write(folder, PROCEDURE))  # the agent's mqtt, as it is
+    assert len(problems) == 1, problems
+    assert "publish: the agent config's mqtt has the agent's own certificate" in problems[0]
+    assert "the bench publishes as 'hanoi/dc-bench-1-cal'" in problems[0]
+    assert "etalon pki issue agent --site hanoi --id dc-bench-1-cal" in problems[0]
+
+    wrong = {"port": 8883, "tls": pki.client_tls(pki.agents["other"])}
+    path = write(folder, changed(["publish"], {"mqtt": wrong}))
+    problems, _ = check_procedure(path)
+    assert len(problems) == 1, problems
+    assert (
+        "publish.mqtt.tls.cert_file: the certificate's identity (CN) is 'hanoi/other' but "
+        "this process is 'hanoi/dc-bench-1-cal'"
+    ) in problems[0]
+    assert line_of(problems[0], path).strip().startswith("cert_file: ")
+
+    own = {"port": 8883, "tls": pki.client_tls(pki.agents["dc-bench-1-cal"])}
+    assert check_procedure(write(folder, changed(["publish"], {"mqtt": own}))) == ([], [])
+    named = {"agent": "bench-a", "mqtt": own}  # another publisher name: its certificate is wrong
+    problems, _ = check_procedure(write(folder, changed(["publish"], named)))
+    assert len(problems) == 1 and "this process is 'hanoi/bench-a'" in problems[0], problems
+    # Without client certificates (user name and password, or none) there is nothing to check.
+    agent["mqtt"] = {"port": 1883}
+    write(folder, agent, "agent.yaml")
+    assert check_procedure(write(folder, PROCEDURE)) == ([], [])

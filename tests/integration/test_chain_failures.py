@@ -9,7 +9,6 @@ VictoriaMetrics with deduplication. The steady test uses a VictoriaMetrics witho
 from __future__ import annotations
 
 import itertools
-import shutil
 import sqlite3
 import time
 import uuid
@@ -21,6 +20,7 @@ from tests.support.chain import (
     Chain,
     Stored,
     max_gap_ms,
+    pending_in_spool,
     stored_in_influxd,
     stored_in_victoria,
     wait_for_count,
@@ -79,28 +79,6 @@ def test_gateway_killed_and_restarted_loses_nothing(
         chain.close()
     assert stored.distinct == read
     assert_no_gaps(stored, agent)
-
-
-def pending_in_spool(spool: Path, copy_dir: Path) -> set[tuple[str, str, int]]:
-    """Readings still in a (copied) agent spool: (instrument, channel, ts_ms)."""
-    import json
-
-    copy_dir.mkdir()
-    for suffix in ("", "-wal", "-shm"):
-        source = Path(str(spool) + suffix)
-        if source.exists():
-            shutil.copy(source, copy_dir / (spool.name + suffix))
-    db = sqlite3.connect(copy_dir / spool.name)
-    try:
-        # An entry holds one poll's readings, comma-joined JSON objects.
-        rows = [
-            r
-            for (entry,) in db.execute("SELECT entry FROM spool")
-            for r in json.loads(b"[" + bytes(entry) + b"]")
-        ]
-    finally:
-        db.close()
-    return {(r["instrument"], r["channel"], r["ts"] // 1_000_000) for r in rows}
 
 
 def test_agent_killed_and_restarted_delivers_its_spool(

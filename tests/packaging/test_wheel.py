@@ -96,6 +96,16 @@ def test_the_installed_package_is_the_one_imported(installed: tuple[Path, dict[s
     assert "chiller-controller" in modbus and "generic-dmm" in visa
 
 
+def test_the_console_script_enters_through_launch(installed: tuple[Path, dict[str, str]]) -> None:
+    """The installed ``etalon`` script takes signals before it imports the CLI (app.launch), and
+    a short command run through it prints and exits 0."""
+    venv, env = installed
+    script = (venv / "bin" / "etalon").read_text()
+    assert "from app.launch import main" in script, script
+    out = _run([str(venv / "bin" / "etalon"), "--help"], 60, venv.parent, env)
+    assert "pki" in out and "token" in out, out
+
+
 def test_the_demo_runs_from_the_wheel(installed: tuple[Path, dict[str, str]]) -> None:
     venv, env = installed
     data = venv.parent / "demo-data"

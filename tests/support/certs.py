@@ -11,6 +11,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
+from core import pki
+from core.pki import Issued
+
 
 def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
@@ -68,3 +71,59 @@ def make_ca_and_server(directory: Path, ca_name: str = "etalon test CA") -> tupl
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     _write_key(key_path, key)
     return ca_path, cert_path, key_path
+
+
+# -- a lab PKI made by etalon's own `core.pki`, and the shipped TLS broker config ---------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+class LabPki:
+    """A CA, a broker certificate for 127.0.0.1, a gateway's and agents' client certificates,
+    and the ACL for them, in ``directory`` (made with core.pki, as `etalon pki` makes them)."""
+
+    def __init__(self, directory: Path, site: str, gateway: str, agents: list[str]) -> None:
+        self.directory = directory
+        self.ca = pki.init_ca(directory).cert
+        self.broker = pki.issue_server(directory, "broker", ["127.0.0.1", "localhost"])
+        self.gateway = pki.issue_gateway(directory, site, gateway)
+        self.agents = {name: pki.issue_agent(directory, site, name) for name in agents}
+        self.acl = directory / "etalon.acl"
+        self.acl.write_text(pki.acl_text([(site, gateway)]))
+
+    def client_tls(self, issued: Issued) -> dict[str, str]:
+        """The ``mqtt.tls`` section of a config that connects as ``issued``."""
+        return {"ca_file": str(self.ca), "cert_file": str(issued.cert), "key_file": str(issued.key)}
+
+
+def shipped_tls_broker_lines(pki: LabPki, port: int, workdir: Path) -> list[str]:
+    """config/mosquitto-tls.conf as shipped, moved to 127.0.0.1:port, this PKI and workdir.
+
+    Only the listener, the file paths and the persistence location change; every security line
+    is the shipped one (the test fails if the shipped file loses one of them)."""
+    text = (REPO / "config" / "mosquitto-tls.conf").read_text()
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    replaced = {
+        "listener 8883": f"listener {port} 127.0.0.1",
+        "cafile /etc/mosquitto/certs/ca.pem": f"cafile {pki.ca}",
+        "certfile /etc/mosquitto/certs/broker.pem": f"certfile {pki.broker.cert}",
+        "keyfile /etc/mosquitto/certs/broker.key": f"keyfile {pki.broker.key}",
+        "acl_file /etc/mosquitto/etalon.acl": f"acl_file {pki.acl}",
+        "persistence_location /var/lib/mosquitto/": f"persistence_location {workdir}/",
+    }
+    for required in (
+        "require_certificate true",
+        "use_identity_as_username true",
+        "use_username_as_clientid true",
+        "allow_anonymous false",
+        *replaced,
+    ):
+        assert required in lines, f"config/mosquitto-tls.conf lost {required!r}"
+    # As root, mosquitto would drop to the `mosquitto` user, who cannot read a test's files.
+    return [replaced.get(line, line) for line in lines] + [
+        "user root",
+        "log_dest stderr",
+        "log_type error",
+        "log_type warning",
+        "log_type notice",
+    ]

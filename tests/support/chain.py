@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
+import sqlite3
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -217,3 +220,23 @@ def max_gap_ms(stored: Stored, instrument: str, channel: str) -> int:
     """The longest interval between consecutive readings of a channel."""
     ts = stored.timestamps(instrument, channel)
     return max((b - a for a, b in itertools.pairwise(ts)), default=0)
+
+
+def pending_in_spool(spool: Path, copy_dir: Path) -> set[tuple[str, str, int]]:
+    """Readings still in a (copied) agent spool: (instrument, channel, ts_ms)."""
+    copy_dir.mkdir()
+    for suffix in ("", "-wal", "-shm"):
+        source = Path(str(spool) + suffix)
+        if source.exists():
+            shutil.copy(source, copy_dir / (spool.name + suffix))
+    db = sqlite3.connect(copy_dir / spool.name)
+    try:
+        # An entry holds one poll's readings, comma-joined JSON objects.
+        rows = [
+            r
+            for (entry,) in db.execute("SELECT entry FROM spool")
+            for r in json.loads(b"[" + bytes(entry) + b"]")
+        ]
+    finally:
+        db.close()
+    return {(r["instrument"], r["channel"], r["ts"] // 1_000_000) for r in rows}

@@ -167,6 +167,9 @@ class Lab:
                     "api": {
                         "port": 0,
                         "anonymous_read": anonymous_read,
+                        # The lab's tests send wrong tokens on purpose, all from 127.0.0.1, for
+                        # as long as the package runs; throttling has its own tests.
+                        "auth_failures": {"max_failures": 10_000},
                         "tokens": [
                             {"name": name, "role": role, "token": {"env": env}}
                             for env, (name, role, _) in TOKENS.items()

@@ -30,8 +30,8 @@ def etalon_command(*args: str) -> list[str]:
     profile_dir = os.environ.get("ETALON_PROFILE_DIR")
     if profile_dir:
         out = Path(profile_dir) / f"{args[0]}-{time.monotonic_ns()}.prof"
-        return [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "app.cli", *args]
-    return [sys.executable, "-m", "app.cli", *args]
+        return [sys.executable, "-m", "cProfile", "-o", str(out), "-m", "app.launch", *args]
+    return [sys.executable, "-m", "app.launch", *args]
 
 
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:

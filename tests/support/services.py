@@ -140,13 +140,20 @@ class Mosquitto(Service):
         *,
         password_file: Path | None = None,
         tls: tuple[Path, Path, Path] | None = None,
+        conf_lines: list[str] | None = None,
     ) -> None:
         super().__init__(workdir, port)
         self.password_file = password_file
         self.tls = tls
+        self.conf_lines = conf_lines
+        """A whole config of the caller's (e.g. a shipped one rewritten to this port)."""
 
     def command(self) -> list[str]:
         """Writes the config, returns the command."""
+        conf = self.workdir / "mosquitto.conf"
+        if self.conf_lines is not None:
+            conf.write_text("\n".join(self.conf_lines) + "\n")
+            return ["mosquitto", "-c", str(conf)]
         lines = [
             f"listener {self.port} 127.0.0.1",
             f"allow_anonymous {'false' if self.password_file else 'true'}",
@@ -164,7 +171,6 @@ class Mosquitto(Service):
         if self.tls:
             ca, cert, key = self.tls
             lines += [f"cafile {ca}", f"certfile {cert}", f"keyfile {key}"]
-        conf = self.workdir / "mosquitto.conf"
         conf.write_text("\n".join(lines) + "\n")
         return ["mosquitto", "-c", str(conf)]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import socket
 from collections.abc import Awaitable, Callable, Iterator
+from typing import Any
 
 import uvicorn
 from fastapi import APIRouter, FastAPI
@@ -24,8 +25,9 @@ from gateway.api import (
     ui,
     views,
 )
-from gateway.api.auth import TokenBook
+from gateway.api.auth import FailedLogins, TokenBook
 from gateway.api.context import ApiContext
+from gateway.config import ApiTlsConfig
 
 ROUTERS: list[APIRouter] = [
     system.router,
@@ -58,6 +60,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     app.state.tokens = TokenBook(context.config.api)
+    app.state.failed_logins = FailedLogins(context.config.api.auth_failures)
     # Hooks of the embedded server: on_stopping ends long-lived responses (live streams) so the
     # server can stop; on_stopped releases what the routers hold (HTTP pools).
     app.state.on_stopping = []
@@ -95,8 +98,15 @@ class EmbeddedServer(uvicorn.Server):
                     await close()
 
 
-def build_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
-    """A server for ``app`` on host:port, quiet (its access log is off)."""
+def build_server(
+    app: FastAPI, host: str, port: int, tls: ApiTlsConfig | None = None
+) -> EmbeddedServer:
+    """A server for ``app`` on host:port, quiet (its access log is off); HTTPS with ``tls``."""
+    ssl: dict[str, Any] = {}
+    if tls is not None:
+        ssl = {"ssl_certfile": str(tls.cert_file), "ssl_keyfile": str(tls.key_file)}
+        if tls.key_password is not None:
+            ssl["ssl_keyfile_password"] = tls.key_password.resolve()
     config = uvicorn.Config(
         app,
         host=host,
@@ -105,5 +115,6 @@ def build_server(app: FastAPI, host: str, port: int) -> EmbeddedServer:
         access_log=False,
         lifespan="off",
         timeout_graceful_shutdown=5,
+        **ssl,
     )
     return EmbeddedServer(config, app)

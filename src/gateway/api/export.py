@@ -3,7 +3,9 @@
 CSV follows RFC 4180 (comma, CRLF, quotes doubled), UTF-8 with a byte-order mark so spreadsheet
 programs read Vietnamese text right. Nested values go in dotted columns (``latest.value``);
 dicts and lists that remain are JSON text. Timestamp columns (integer ns) get an ISO 8601 UTC
-twin (``ts_ns`` → ``ts_utc``) so a quality manager can read them.
+twin (``ts_ns`` → ``ts_utc``) so a quality manager can read them. Text that a spreadsheet would
+run as a formula (``= + - @`` first) gets a leading apostrophe (:mod:`core.csv_cells`): names,
+reasons and comments come from agents and users.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from typing import Any, Literal
 
 from fastapi import Response
 from pydantic import BaseModel
+
+from core.csv_cells import neutralise
 
 Format = Literal["json", "csv"]
 
@@ -56,6 +60,8 @@ def _cell(value: Any) -> str:
         return repr(value)
     if isinstance(value, dict | list | tuple):
         return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    if isinstance(value, str):
+        return neutralise(value)
     return str(value)
 
 

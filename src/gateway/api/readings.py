@@ -23,7 +23,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from core.errors import NotFoundError, StoreError
-from gateway.api.auth import Viewer
+from gateway.api.auth import LiveViewer, Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.fleet import NameQuery, catalogue
 from gateway.api.views import (
@@ -230,7 +230,7 @@ def _event(kind: str, body: Any) -> bytes:
 )
 async def live(
     request: Request,
-    _who: Viewer,
+    _who: LiveViewer,
     site: NameQuery = None,
     agent: NameQuery = None,
     instrument: NameQuery = None,

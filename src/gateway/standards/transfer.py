@@ -34,6 +34,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from core.config_loader import load_yaml, locate, validation_problems
+from core.csv_cells import neutralise, restore
 from core.errors import ConfigError
 from gateway.standards.errors import ImportProblems, InvalidInput, RegistryError
 from gateway.standards.files import CertificateFiles, StoredFile, sniff
@@ -264,7 +265,8 @@ def _rows(path: Path) -> tuple[list[str], Iterator[tuple[int, dict[str, str]]]]:
                         ]
                     )
                 cells = {
-                    name: (row[i].strip() if i < len(row) else "") for i, name in enumerate(header)
+                    name: (restore(row[i].strip()) if i < len(row) else "")
+                    for i, name in enumerate(header)
                 }
                 yield reader.line_num, cells
         except csv.Error as exc:
@@ -742,6 +744,8 @@ def _cell(value: Any) -> str:
         return ""
     if isinstance(value, float):
         return repr(value)
+    if isinstance(value, str):
+        return neutralise(value)  # a spreadsheet must not run it (core.csv_cells)
     return str(value)
 
 
@@ -765,7 +769,7 @@ def export_standards_csv(records: Sequence[StandardRecord]) -> str:
                 _cell(record.manufacturer),
                 _cell(record.model),
                 _cell(record.serial),
-                record.owner_lab,
+                _cell(record.owner_lab),
                 tolerance.compact() if tolerance else "",
                 around,
                 record.status,
@@ -792,8 +796,8 @@ def export_certificates_csv(records: Sequence[StandardRecord], files: Certificat
             writer.writerow(
                 [
                     record.id,
-                    certificate.number,
-                    certificate.issuer,
+                    _cell(certificate.number),
+                    _cell(certificate.issuer),
                     certificate.calibration_date,
                     _cell(certificate.due_date),
                     _cell(certificate.value),
@@ -806,7 +810,7 @@ def export_certificates_csv(records: Sequence[StandardRecord], files: Certificat
                     _cell(certificate.notes),
                     str(files.path_of(file.stored())) if file else "",
                     file.sha256 if file else "",
-                    format_traceability(certificate.traceable_to),
+                    _cell(format_traceability(certificate.traceable_to)),
                 ]
             )
     return out.getvalue()

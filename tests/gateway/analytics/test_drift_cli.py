@@ -230,10 +230,10 @@ def test_bad_command_lines_exit_2(argv: list[str], capsys: pytest.CaptureFixture
 
 
 def test_the_etalon_command_runs_as_a_process(history: Path) -> None:
-    """The real ``etalon`` entry point (app.cli) dispatches ``drift``."""
+    """The real ``etalon`` entry point (app.launch) dispatches ``drift``."""
     environment = {**os.environ, "PYTHONPATH": str(SRC)}
     completed = subprocess.run(
-        [sys.executable, "-m", "app.cli", "drift", "fit", "--csv", str(history),
+        [sys.executable, "-m", "app.launch", "drift", "fit", "--csv", str(history),
          "--x", "date", "--y", "value", "--json"],
         capture_output=True, text=True, env=environment, timeout=60, check=False,
     )  # fmt: skip

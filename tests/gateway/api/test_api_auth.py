@@ -58,10 +58,13 @@ async def test_roles_decide_access(gateway: Gateway) -> None:
             await http.get("/api/v1/agents", headers={"Authorization": "Bearer nope"})
         ).status_code == 401
         assert (await http.get("/api/v1/agents", headers=bearer("VIEW_TOKEN"))).json() == []
-        # Query-parameter tokens work for browsers' EventSource.
-        metrics = await http.get("/api/v1/metrics", params={"access_token": TOKENS["VIEW_TOKEN"]})
+        metrics = await http.get("/api/v1/metrics", headers=bearer("VIEW_TOKEN"))
         assert metrics.status_code == 200
         assert "readings_written" in metrics.json()
+        # A token in the query is only for the live stream (a browser's EventSource).
+        query = await http.get("/api/v1/metrics", params={"access_token": TOKENS["VIEW_TOKEN"]})
+        assert query.status_code == 401
+        assert query.json()["detail"].startswith("access_token in the query is accepted only")
         refused = await http.post("/api/v1/test/operate", headers=bearer("VIEW_TOKEN"))
         assert refused.status_code == 403
         assert refused.json()["detail"] == "role viewer may not do this (needs operator)"

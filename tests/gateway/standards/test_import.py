@@ -199,3 +199,35 @@ def test_a_date_out_of_any_record_s_range_is_refused_with_the_field(when: str) -
     (error,) = caught.value.errors()
     assert error["loc"] == ("calibration_date",)
     assert "is not between 1900 and 2200" in error["msg"]
+
+
+def test_export_csv_neutralises_formulas_and_imports_them_back(
+    standards: Callable[..., int], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Text a spreadsheet would run gets a leading apostrophe in the CSV export; importing that
+    export gives back the text as registered."""
+    hostile = '=HYPERLINK("http://evil.example","open")'
+    source = tmp_path / "hostile.yaml"
+    source.write_text(
+        "standards:\n"
+        "  - id: Z10-02\n"
+        "    kind: dc_voltage\n"
+        f"    description: '{hostile}'\n"
+        "    nominal: -10\n"
+        "    unit: V\n"
+        "    owner_lab: '@lab'\n"
+        "    manufacturer: '+cmd'\n"
+    )
+    assert standards("import", str(source)) == 0
+    exported = tmp_path / "s.csv"
+    assert standards("export", "--format", "csv", "-o", str(exported)) == 0
+    import csv
+    import io
+
+    row = next(csv.DictReader(io.StringIO(exported.read_text(encoding="utf-8-sig"))))
+    assert row["description"] == "'" + hostile
+    assert row["owner_lab"] == "'@lab" and row["manufacturer"] == "'+cmd"
+    assert row["nominal"] == "-10.0"  # a number stays a number
+    capsys.readouterr()
+    assert standards("import", str(exported)) == 0
+    assert "1 unchanged" in capsys.readouterr().out
