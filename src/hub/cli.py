@@ -56,7 +56,13 @@ def add_hub_parser(sub: Any) -> None:
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = actions.add_parser(name, help=text)
-        parser.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
+        parser.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="the hub's config (hub.yaml)",
+        )
         parser.add_argument(
             "--as", dest="actor", default=None, help="who does it (default: the login name)"
         )
@@ -66,23 +72,25 @@ def add_hub_parser(sub: Any) -> None:
     enrol_.add_argument("--lab", required=True, help="the lab's ledger id")
     enrol_.add_argument("--key", required=True, type=Path, help="its public key (PEM or base64)")
     enrol_.add_argument("--name", help="the lab's name (default: its id)")
-    enrol_.add_argument("--province")
-    enrol_.add_argument("--country", default="VN")
-    enrol_.add_argument("--contact")
+    enrol_.add_argument("--province", help="its province or city")
+    enrol_.add_argument("--country", default="VN", help="its country, ISO 3166 code (default: VN)")
+    enrol_.add_argument("--contact", help="whom to contact at the lab")
     labs = action("labs", "list the enrolled labs")
     labs.add_argument("--json", action="store_true", help="as JSON")
     revoke_ = action("revoke", "revoke a lab: its later pushes are refused")
-    revoke_.add_argument("--lab", required=True)
-    revoke_.add_argument("--reason", required=True)
+    revoke_.add_argument("--lab", required=True, help="the lab's ledger id")
+    revoke_.add_argument("--reason", required=True, help="why, for the hub's audit chain")
     token = action("token", "issue a new push token for a lab (the old one stops working)")
-    token.add_argument("--lab", required=True)
+    token.add_argument("--lab", required=True, help="the lab's ledger id")
     migrate_ = action("migrate", "apply the database migrations")
     migrate_.add_argument("--check", action="store_true", help="only say what is pending")
     action("verify-audit", "verify the hub's own audit chain")
     link = action("link", "traceability links typed in by the national institute")
     link_actions = link.add_subparsers(dest="link_action", metavar="LINK_ACTION", required=True)
     add = link_actions.add_parser("add", help="add a link")
-    add.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
+    add.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the hub's config (hub.yaml)"
+    )
     add.add_argument("--from", dest="source", required=True, help="LAB/STANDARD")
     target = add.add_mutually_exclusive_group(required=True)
     target.add_argument("--to", help="LAB/STANDARD that calibrated it")
@@ -91,15 +99,19 @@ def add_hub_parser(sub: Any) -> None:
     target.add_argument("--cmc", help="the CMC underpinning it (KCDB id)")
     add.add_argument("--certificate", help="the certificate that makes the link")
     add.add_argument("--valid-until", help="YYYY-MM-DD: after it the link is expired")
-    add.add_argument("--note")
+    add.add_argument("--note", help="a note kept with the link")
     listing = link_actions.add_parser("list", help="list links")
-    listing.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
-    listing.add_argument("--lab")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the hub's config (hub.yaml)"
+    )
+    listing.add_argument("--lab", help="only the links of this lab")
+    listing.add_argument("--json", action="store_true", help="as JSON")
     withdraw = link_actions.add_parser("withdraw", help="withdraw an institute link")
-    withdraw.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
-    withdraw.add_argument("--id", type=int, required=True)
-    withdraw.add_argument("--reason", required=True)
+    withdraw.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the hub's config (hub.yaml)"
+    )
+    withdraw.add_argument("--id", type=int, required=True, help="the link's id")
+    withdraw.add_argument("--reason", required=True, help="why, for the hub's audit chain")
 
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
