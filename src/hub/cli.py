@@ -40,6 +40,7 @@ from core.i18n import language, t
 from hub.audit import HubAudit, verify_audit
 from hub.config import HubConfig
 from hub.db import Connection, connect, migrate, pending_migrations, shipped_migrations
+from hub.errors import HubError, HubInvalid
 from hub.labs import Enrolment, Revocation, enrol, list_labs, reissue_token, revoke
 from hub.links import LinkSpec, add_link, list_links, withdraw_link
 from hub.messages import ui
@@ -121,7 +122,7 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
 def _split(text: str, option: str) -> tuple[str, str]:
     lab, sep, standard = text.partition("/")
     if not sep or not lab or not standard:
-        raise InvalidInputError(f"{option}: give LAB/STANDARD, not {text!r}")
+        raise HubInvalid("hub.error.lab_standard", option=option, text=text)
     return lab, standard
 
 
@@ -153,8 +154,8 @@ def link_spec(args: argparse.Namespace) -> LinkSpec:
         try:
             data["valid_until"] = dt.date.fromisoformat(args.valid_until)
         except ValueError:
-            raise InvalidInputError(
-                f"--valid-until: {args.valid_until!r} is not a date YYYY-MM-DD"
+            raise HubInvalid(
+                "hub.error.date", option="--valid-until", text=args.valid_until
             ) from None
     try:
         return LinkSpec.model_validate(data)
@@ -167,11 +168,11 @@ def enrolment(args: argparse.Namespace) -> Enrolment:
     try:
         key_text = args.key.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"--key {args.key}: cannot read it: {exc}") from None
+        raise HubInvalid("hub.error.key_unreadable", file=str(args.key), reason=str(exc)) from None
     try:
         PublicKey.from_text(key_text.strip())
     except (LedgerError, ValueError) as exc:
-        raise InvalidInputError(f"--key {args.key}: not an Ed25519 public key: {exc}") from None
+        raise HubInvalid("hub.error.key_invalid", file=str(args.key), reason=str(exc)) from None
     try:
         return Enrolment(
             lab=args.lab,
@@ -189,9 +190,7 @@ async def _with_db(config: HubConfig, work: Callable[[Connection], Awaitable[T]]
     conn = await connect(config.database)
     try:
         if await pending_migrations(conn):
-            raise ConfigError(
-                ["the hub's database is not migrated: run `etalon hub migrate -c CONFIG` first"]
-            )
+            raise ConfigError([ui("hub.error.not_migrated", language())])
         async with conn.transaction():
             return await work(conn)
     finally:
@@ -251,6 +250,8 @@ def hub_main(args: argparse.Namespace, serve: Callable[[HubConfig], int]) -> int
         return _dispatch(args, config, actor, lang)
     except (EtalonError, BaseExceptionGroup) as exc:
         code, text = exit_code_for(exc)
+        if isinstance(exc, HubError):
+            text = exc.message(lang)
         print(f"etalon hub: {text}", file=sys.stderr)
         return code
 
