@@ -192,7 +192,7 @@ def chain(
     )
     procs = [EtalonProcess("gateway", c, c.with_suffix(".log")).start() for c in gateway_cfgs]
     for gateway in procs:
-        gateway.wait_log("gateway started")
+        gateway.wait_log("gateway started", timeout_s=180)
     pids = [g.process.pid for g in procs]  # type: ignore[union-attr]
     before = vm_rows(vm)
     target = before + n * 3  # value, quality, u
@@ -254,7 +254,7 @@ def agent_footprint(tmp: Path, broker: Mosquitto, seconds: float = 30) -> dict[s
         },
     )
     agent = EtalonProcess("agent", config, tmp / "agent-100.log").start()
-    agent.wait_log("agent started")
+    agent.wait_log("agent started", timeout_s=180)
     time.sleep(5)  # past start-up (imports, config)
     process = psutil.Process(agent.process.pid)  # type: ignore[union-attr]
     cpu0, t0 = cpu_seconds(process.pid), time.monotonic()
@@ -289,6 +289,7 @@ def main() -> None:
         default=1,
         help="gateways sharing the data (MQTT 5 shared subscription)",
     )
+    parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     n = args.readings
     with tempfile.TemporaryDirectory(prefix="etalon-bench-") as tmp_name:
@@ -345,6 +346,17 @@ def main() -> None:
         f"{footprint['cpu_share'] * 100:.1f} % of a core, {footprint['rss_mb']:.0f} MB resident, "
         f"{footprint['read']} readings, {footprint['overruns']} overruns"
     )
+    if args.json:
+        figures = {
+            "mqtt_rate": mqtt_rate,
+            "http_rate": http_rate,
+            "chain": result,
+            "ratio_to_http": result["rate"] / http_rate,
+            "ratio_to_mqtt": result["rate"] / mqtt_rate,
+            "exactly_once": result["exported"] == n,
+            "footprint": footprint,
+        }
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
 
 
 if __name__ == "__main__":

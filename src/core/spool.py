@@ -1,12 +1,20 @@
 """A transactional, bounded FIFO of byte entries in SQLite (WAL), behind an async face.
 
-The agent spools one entry per reading before it publishes; the gateway spools one entry per
-accepted MQTT message before it acknowledges it. An entry leaves only by :meth:`Spool.ack` (the
-next hop took it) or by :meth:`Spool.append` dropping the oldest when the spool is full — and
-then it is counted in ``dropped``, never silently.
+The agent spools one entry per poll of an instrument (the poll's readings, encoded) before it
+publishes; the gateway spools one entry per accepted MQTT message before it acknowledges it. An
+entry may say how many items (readings) it carries: ``depth``, ``dropped``, ``acked`` and the
+result of :meth:`Spool.ack` count items, so they mean readings whatever the entries hold.
+
+An entry leaves only by :meth:`Spool.ack` (the next hop took it) or by :meth:`Spool.append`
+dropping the oldest when the spool is full — and then it is counted in ``dropped``, never
+silently.
 
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
 spool emptied. All SQLite work runs on one dedicated thread; the connection never leaves it.
+
+The newest committed entries are also kept in memory (up to ``RECENT_MAX_BYTES``), so a reader
+that keeps up — the agent's publisher, the gateway's writer — gets them without a trip to the
+SQLite thread, where it would wait behind the next commit's fsync.
 
 Durability: with ``synchronous=full`` each commit is fsync'ed in WAL mode, so an appended entry
 survives power loss; with ``normal`` it survives a crash of the process (the WAL is in the OS
@@ -16,6 +24,7 @@ cache) but the last commits may be lost if the machine loses power.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import sqlite3
@@ -52,20 +61,27 @@ class SpoolConfig(FrozenModel):
 
 T = TypeVar("T")
 
+RECENT_MAX_BYTES = 2 * 1024 * 1024
+"""Most bytes of the newest committed entries kept in memory for readers that keep up."""
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spool (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
-    entry BLOB NOT NULL
+    entry BLOB NOT NULL,
+    n INTEGER NOT NULL DEFAULT 1
 );
 """
+_UPGRADE = "ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1"
+"""A spool file written before entries carried a count: each of its entries holds one item."""
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One spooled entry."""
+    """One spooled entry, holding ``count`` items."""
 
     id: int
     data: bytes
+    count: int = 1
 
 
 class Spool:
@@ -83,6 +99,10 @@ class Spool:
         self.appended = 0
         self.acked = 0
         self.changed = asyncio.Event()
+        self._recent: collections.deque[Entry] = collections.deque()
+        """The newest committed entries, contiguous: every entry still spooled with an id from
+        the first one's on is here."""
+        self._recent_bytes = 0
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -98,8 +118,11 @@ class Spool:
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
             db.executescript(_SCHEMA)
+            columns = {r[1] for r in db.execute("PRAGMA table_info(spool)")}
+            if "n" not in columns:
+                db.execute(_UPGRADE)
             row = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
             ).fetchone()
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: cannot open: {exc}") from exc
@@ -119,11 +142,13 @@ class Spool:
         self._db.close()
         self._db = None
 
-    async def append(self, entries: list[bytes]) -> int:
-        """Commit entries (one transaction); returns how many old entries were dropped to fit."""
+    async def append(self, entries: list[bytes] | list[tuple[bytes, int]]) -> int:
+        """Commit entries (one transaction), each bytes (one item) or (bytes, items); returns
+        how many old items were dropped to fit."""
         if not entries:
             return 0
-        dropped = await self._run(lambda: self._append(entries))
+        dropped, last_dropped, added = await self._run(lambda: self._append(entries))
+        self._remember(last_dropped, added)
         self.changed.set()
         if dropped:
             log_event(
@@ -137,53 +162,115 @@ class Spool:
             )
         return dropped
 
-    def _append(self, entries: list[bytes]) -> int:
+    def _append(
+        self, entries: list[bytes] | list[tuple[bytes, int]]
+    ) -> tuple[int, int | None, list[Entry]]:
         db = self._require()
-        size = sum(len(e) for e in entries)
+        rows = [(e, 1) if isinstance(e, bytes) else e for e in entries]
+        size = sum(len(e) for e, _ in rows)
+        items = sum(n for _, n in rows)
         try:
             db.execute("BEGIN IMMEDIATE")
-            dropped, freed = self._make_room(db, size)
-            db.executemany("INSERT INTO spool(entry) VALUES (?)", ((e,) for e in entries))
+            dropped, freed, last_dropped = self._make_room(db, size)
+            db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
+            # One writer in one transaction: AUTOINCREMENT gives the rows consecutive ids.
+            (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise SpoolError(f"spool {self.path}: cannot append: {exc}") from exc
-        self.depth += len(entries) - dropped
+        self.depth += items - dropped
         self.bytes += size - freed
-        self.appended += len(entries)
+        self.appended += items
         self.dropped += dropped
-        return dropped
+        first_id = int(last_id) - len(rows) + 1
+        added = [Entry(first_id + k, bytes(e), n) for k, (e, n) in enumerate(rows)]
+        return dropped, last_dropped, added
 
-    def _make_room(self, db: sqlite3.Connection, incoming: int) -> tuple[int, int]:
+    def _remember(self, last_dropped: int | None, added: list[Entry]) -> None:
+        """Keep the newest entries in memory (loop thread), contiguous with what is there."""
+        recent = self._recent
+        if last_dropped is not None:
+            while recent and recent[0].id <= last_dropped:
+                self._recent_bytes -= len(recent.popleft().data)
+        for entry in added:
+            recent.append(entry)
+            self._recent_bytes += len(entry.data)
+        while recent and self._recent_bytes > RECENT_MAX_BYTES:
+            self._recent_bytes -= len(recent.popleft().data)
+
+    def _forget(self, first_id: int, last_id: int) -> None:
+        recent = self._recent
+        if not recent or last_id < recent[0].id:
+            return
+        if first_id <= recent[0].id:
+            while recent and recent[0].id <= last_id:
+                self._recent_bytes -= len(recent.popleft().data)
+            return
+        kept = [e for e in recent if not first_id <= e.id <= last_id]
+        self._recent = collections.deque(kept)
+        self._recent_bytes = sum(len(e.data) for e in kept)
+
+    def _from_memory(self, after_id: int, limit: int, max_items: int | None) -> list[Entry] | None:
+        """What a read would return, if every entry after ``after_id`` is in memory."""
+        recent = self._recent
+        if not recent or recent[0].id > after_id + 1:
+            return None
+        out: list[Entry] = []
+        total = 0
+        for entry in recent:
+            if entry.id <= after_id:
+                continue
+            total += entry.count
+            if len(out) >= limit or (max_items is not None and out and total > max_items):
+                break
+            out.append(entry)
+        return out
+
+    def _make_room(self, db: sqlite3.Connection, incoming: int) -> tuple[int, int, int | None]:
         excess = self.bytes + incoming - self.config.max_bytes
         if excess <= 0:
-            return 0, 0
+            return 0, 0, None
         dropped = freed = 0
         last_id = None
-        for entry_id, length in db.execute("SELECT id, LENGTH(entry) FROM spool ORDER BY id"):
-            dropped += 1
+        for entry_id, length, n in db.execute("SELECT id, LENGTH(entry), n FROM spool ORDER BY id"):
+            dropped += n
             freed += length
             last_id = entry_id
             if freed >= excess:
                 break
         if last_id is not None:
             db.execute("DELETE FROM spool WHERE id <= ?", (last_id,))
-        return dropped, freed
+        return dropped, freed, last_id
 
-    async def read(self, after_id: int, limit: int) -> list[Entry]:
-        """Up to ``limit`` oldest entries with id > ``after_id``."""
-        return await self._run(lambda: self._read(after_id, limit))
+    async def read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
+        """Up to ``limit`` oldest entries with id > ``after_id``; with ``max_items``, only as
+        many as hold at most that many items together (but always the first one)."""
+        recent = self._from_memory(after_id, limit, max_items)
+        if recent is not None:
+            return recent
+        return await self._run(lambda: self._read(after_id, limit, max_items))
 
-    def _read(self, after_id: int, limit: int) -> list[Entry]:
+    def _read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
         rows = self._require().execute(
-            "SELECT id, entry FROM spool WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+            "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
         )
-        return [Entry(int(i), bytes(e)) for i, e in rows]
+        if max_items is None:
+            return [Entry(int(i), bytes(e), int(n)) for i, e, n in rows]
+        out: list[Entry] = []
+        total = 0
+        for i, e, n in rows:
+            total += n
+            if out and total > max_items:
+                break
+            out.append(Entry(int(i), bytes(e), int(n)))
+        return out
 
     async def ack(self, first_id: int, last_id: int) -> int:
-        """Remove entries with ids in [first_id, last_id]; returns how many were there."""
+        """Remove entries with ids in [first_id, last_id]; returns how many items they held."""
         removed = await self._run(lambda: self._ack(first_id, last_id))
+        self._forget(first_id, last_id)
         self.changed.set()
         return removed
 
@@ -192,7 +279,7 @@ class Spool:
         try:
             db.execute("BEGIN IMMEDIATE")
             count, size = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
                 " WHERE id BETWEEN ? AND ?",
                 (first_id, last_id),
             ).fetchone()

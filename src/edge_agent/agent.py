@@ -28,7 +28,7 @@ from edge_agent.wire import (
     InstrumentInfo,
     InstrumentState,
     Topics,
-    encode_reading,
+    encode_readings,
     one_line,
 )
 
@@ -36,6 +36,22 @@ log = logging.getLogger("etalon.agent")
 
 SHUTDOWN_GRACE_S = 3.0
 """On a clean stop, how long the agent waits for the broker to take what is spooled."""
+
+
+async def cancel_until_done(tasks: list[asyncio.Task[None]], every_s: float = 0.5) -> None:
+    """Cancel the tasks, and cancel again those still running after ``every_s``.
+
+    Before Python 3.12, ``asyncio.wait_for`` (pymodbus awaits every reply with it) drops a
+    cancellation that lands just as the awaited reply completes; the task then polls on as if
+    nothing happened, and a stop waiting for it would wait forever."""
+    for task in tasks:
+        task.cancel()
+    while True:
+        _done, pending = await asyncio.wait(tasks, timeout=every_s)
+        if not pending:
+            return
+        for task in pending:
+            task.cancel()
 
 
 class Agent:
@@ -51,7 +67,7 @@ class Agent:
         }
         self.instrument_states: dict[str, InstrumentState] = {}
         self.spool = Spool(config.spool, "agent")
-        self._buffer: list[bytes] = []
+        self._buffer: list[tuple[bytes, int]] = []
         self._buffered = asyncio.Event()
         self._closing = False
         self._link: MqttLink | None = None
@@ -62,8 +78,10 @@ class Agent:
     # -- readings ------------------------------------------------------------------------------
 
     def _sink(self, readings: list[Reading]) -> None:
-        self._buffer.extend(encode_reading(r) for r in readings)
-        self._buffered.set()
+        # One spool entry per poll: the readings encoded together, with their count.
+        if readings:
+            self._buffer.append((encode_readings(readings), len(readings)))
+            self._buffered.set()
 
     async def _spool_writer(self) -> None:
         # Ends by itself once told to close and everything read is committed: cancelling it
@@ -80,7 +98,7 @@ class Agent:
         if not entries:
             return
         self.metrics.spool_dropped += await self.spool.append(entries)
-        self.metrics.spooled += len(entries)
+        self.metrics.spooled += sum(n for _, n in entries)
 
     # -- status --------------------------------------------------------------------------------
 
@@ -249,9 +267,7 @@ class Agent:
                 ]
                 self.started.set()
                 await stop.wait()
-                for task in runner_tasks:
-                    task.cancel()
-                await asyncio.gather(*runner_tasks, return_exceptions=True)
+                await cancel_until_done(runner_tasks)
                 self._closing = True
                 self._buffered.set()
                 await writer

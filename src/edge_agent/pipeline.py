@@ -21,14 +21,22 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
     combined in quadrature with the channel's configured one. A channel configured without a unit
     keeps the one the driver read from the instrument (OPC UA EngineeringUnits).
     """
-    by_name = {c.name: c for c in channels}
+    # The contract puts the readings in the channels' order: pair them by position, and fall
+    # back to names only for a driver that does not.
+    by_name: dict[str, ChannelBase] | None = None
+    count = len(channels)
+    isfinite = math.isfinite
     out: list[Reading] = []
-    for reading in readings:
-        channel = by_name.get(reading.channel)
-        if channel is None:
-            continue  # a driver bug; the contract says one reading per requested channel
+    for position, reading in enumerate(readings):
+        channel = channels[position] if position < count else None
+        if channel is None or channel.name != reading.channel:
+            if by_name is None:
+                by_name = {c.name: c for c in channels}
+            channel = by_name.get(reading.channel)
+            if channel is None:
+                continue  # a driver bug; the contract says one reading per requested channel
         value = reading.value
-        if isinstance(value, float) and not math.isfinite(value):
+        if isinstance(value, float) and not isfinite(value):
             reading = Reading.bad(
                 reading.instrument,
                 reading.channel,
@@ -37,10 +45,11 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
                 f"non-finite value {value!r}",
             )
         elif isinstance(value, int | float) and not isinstance(value, bool):
-            if channel.scale != 1.0 or channel.offset != 0.0:
-                reading.value = value * channel.scale + channel.offset
+            scale, offset = channel.scale, channel.offset
+            if scale != 1.0 or offset != 0.0:
+                reading.value = value * scale + offset
                 if reading.u is not None:
-                    reading.u = abs(channel.scale) * reading.u
+                    reading.u = abs(scale) * reading.u
             if channel.uncertainty is not None:
                 configured = channel.uncertainty.of(float(reading.value))  # type: ignore[arg-type]
                 reading.u = configured if reading.u is None else math.hypot(reading.u, configured)

@@ -166,19 +166,31 @@ class InstrumentRunner:
         loop = asyncio.get_running_loop()
         if not channels:  # every channel is streamed: nothing to poll, until cancelled
             await loop.create_future()
-        # Anchor the monotonic schedule to wall-clock multiples once per connection.
+        # Anchor the monotonic schedule to wall-clock multiples once per connection. Channels
+        # of one interval share their ticks: one group each, so a poll of the usual case (one
+        # interval for the whole instrument) builds nothing.
         wall_minus_mono = time.time() - loop.time()
-        next_tick = {
-            c.name: first_tick(loop.time() + wall_minus_mono, c.interval_s) - wall_minus_mono
-            for c in channels
-        }
+        groups: dict[float, list[ChannelBase]] = {}
+        for channel in channels:
+            groups.setdefault(channel.interval_s, []).append(channel)
+        intervals = list(groups)
+        next_tick = [
+            first_tick(loop.time() + wall_minus_mono, interval) - wall_minus_mono
+            for interval in intervals
+        ]
+        members = [groups[interval] for interval in intervals]
         failures = 0
         while True:
-            due_at = min(next_tick.values())
+            due_at = min(next_tick)
             delay = due_at - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
-            due = [c for c in channels if next_tick[c.name] <= due_at + 1e-6]
+            due_groups = [k for k, tick in enumerate(next_tick) if tick <= due_at + 1e-6]
+            if len(due_groups) == 1:
+                due: Sequence[ChannelBase] = members[due_groups[0]]
+            else:  # in the configured order
+                names = {c.name for k in due_groups for c in members[k]}
+                due = [c for c in channels if c.name in names]
             outcome = await self._read(due)
             if isinstance(outcome, NotConnected):
                 return outcome.reason
@@ -190,14 +202,15 @@ class InstrumentRunner:
                 return f"{failures} failed reads in a row, re-opening the session"
             now = loop.time()
             most_missed = 0
-            for channel in due:
-                tick = next_tick[channel.name] + channel.interval_s
+            for k in due_groups:
+                interval = intervals[k]
+                tick = next_tick[k] + interval
                 if tick <= now:
-                    missed = math.floor((now - tick) / channel.interval_s) + 1
-                    self.metrics.readings_skipped += missed
+                    missed = math.floor((now - tick) / interval) + 1
+                    self.metrics.readings_skipped += missed * len(members[k])
                     most_missed = max(most_missed, missed)
-                    tick += missed * channel.interval_s
-                next_tick[channel.name] = tick
+                    tick += missed * interval
+                next_tick[k] = tick
             self.metrics.overruns += most_missed
 
     async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import re
+from collections.abc import Sequence
 from typing import Annotated, Any, Literal, NotRequired
 
 import orjson
@@ -255,8 +256,42 @@ def encode_reading(reading: Reading) -> bytes:
     return orjson.dumps(body)
 
 
+def encode_readings(readings: Sequence[Reading]) -> bytes:
+    """Readings as comma-joined compact JSON objects (a fragment of a batch's ``readings``
+    list), each as :func:`encode_reading` writes it: the unit the agent spools per poll.
+
+    One ``orjson.dumps`` for the whole poll; a non-finite float refuses the whole call
+    (ValueError) — the agent turns them into BAD readings before this.
+    """
+    isfinite = math.isfinite
+    bodies: list[dict[str, Any]] = []
+    for r in readings:
+        value = r.value
+        body: dict[str, Any] = {
+            "instrument": r.instrument,
+            "channel": r.channel,
+            "ts": r.ts_ns,
+            "value": value,
+            "unit": r.unit,
+            "quality": r.quality.value,
+        }
+        if isinstance(value, float) and not isfinite(value):
+            raise ValueError(f"Out of range float values are not JSON compliant: {value!r}")
+        if r.reason is not None:
+            body["reason"] = r.reason
+        if r.u is not None:
+            if not isfinite(r.u):
+                raise ValueError(f"Out of range float values are not JSON compliant: {r.u!r}")
+            body["u"] = r.u
+        if r.tags:
+            body["tags"] = r.tags
+        bodies.append(body)
+    return orjson.dumps(bodies)[1:-1]
+
+
 def join_batch(site: str, agent: str, seq: int, encoded_readings: list[bytes]) -> bytes:
-    """A batch payload from readings encoded by :func:`encode_reading`, without re-encoding."""
+    """A batch payload from readings encoded by :func:`encode_reading` (or fragments of
+    :func:`encode_readings`), without re-encoding."""
     head = json.dumps(
         {"schema": SCHEMA_VERSION, "site": site, "agent": agent, "seq": seq}, separators=(",", ":")
     )

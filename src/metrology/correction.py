@@ -72,7 +72,6 @@ from typing import Literal, Protocol, Self
 import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
-from scipy import linalg
 
 from metrology._common import Dof, MetrologyError, MetrologyModel, check_text, finite
 
@@ -507,6 +506,9 @@ class PolynomialCorrection(Correction):
         t = (x - center) / scale
         design = np.vander(t, parameters, increasing=True)
         weights = 1.0 / u
+        # scipy is imported here: the gateway loads this module at start for its corrections.
+        from scipy import linalg
+
         q, r = np.linalg.qr(design * weights[:, None])
         if np.min(np.abs(np.diag(r))) <= 1e-12 * np.max(np.abs(np.diag(r))):
             raise MetrologyError(

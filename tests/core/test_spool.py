@@ -119,3 +119,67 @@ def test_every_committed_entry_survives_sigkill(tmp_path: Path, sync: str) -> No
     db.close()
     assert len(rows) >= committed
     assert rows == list(range(len(rows)))  # no hole, no duplicate, in order
+
+
+async def test_entries_holding_several_items_count_items(tmp_path: Path) -> None:
+    """One entry per poll: depth, dropped, acked and ack() count the items entries hold; a read
+    bounded in items takes whole entries (always the first)."""
+    spool = await open_spool(tmp_path / "s.db", max_bytes=1024)
+    await spool.append([(b"a" * 100, 20), (b"b" * 100, 20), b"c" * 100])
+    assert spool.depth == 41
+    assert [e.count for e in await spool.read(0, 10)] == [20, 20, 1]
+    assert [e.count for e in await spool.read(0, 10, max_items=30)] == [20]
+    assert [e.count for e in await spool.read(0, 10, max_items=5)] == [20]
+    assert [e.count for e in await spool.read(0, 10, max_items=41)] == [20, 20, 1]
+    # Full: the oldest entry goes, and its 20 items are counted as dropped.
+    assert await spool.append([(b"d" * 800, 7)]) == 20
+    assert spool.depth == 28 and spool.dropped == 20
+    entries = await spool.read(0, 10)
+    assert await spool.ack(entries[0].id, entries[1].id) == 21
+    assert spool.depth == 7
+    await spool.close()
+    reopened = await open_spool(tmp_path / "s.db", max_bytes=1024)
+    assert reopened.depth == 7
+    await reopened.close()
+
+
+async def test_a_spool_file_from_before_counts_opens_with_one_item_per_entry(
+    tmp_path: Path,
+) -> None:
+    import sqlite3
+
+    path = tmp_path / "old.db"
+    db = sqlite3.connect(path)
+    db.execute("CREATE TABLE spool (id INTEGER PRIMARY KEY AUTOINCREMENT, entry BLOB NOT NULL)")
+    db.executemany("INSERT INTO spool(entry) VALUES (?)", [(b"x",), (b"yy",)])
+    db.commit()
+    db.close()
+    spool = await open_spool(path)
+    assert (spool.depth, spool.bytes) == (2, 3)
+    assert [(e.data, e.count) for e in await spool.read(0, 10)] == [(b"x", 1), (b"yy", 1)]
+    await spool.append([(b"zzz", 5)])
+    assert spool.depth == 7
+    await spool.close()
+
+
+async def test_reads_served_from_memory_match_the_file(tmp_path: Path) -> None:
+    """The newest entries are read from memory; whatever was acknowledged or dropped is not
+    read again, and a reader behind what memory holds gets the file's entries."""
+    spool = await open_spool(tmp_path / "s.db", max_bytes=4096)
+    await spool.append([bytes([65 + k]) * 100 for k in range(10)])
+    first = await spool.read(0, 3)
+    assert [e.data[:1] for e in first] == [b"A", b"B", b"C"]
+    await spool.ack(first[0].id, first[1].id)
+    assert [e.data[:1] for e in await spool.read(0, 2)] == [b"C", b"D"]
+    assert [e.data[:1] for e in await spool.read(first[2].id, 2)] == [b"D", b"E"]
+    # Acknowledged out of order (a retried batch): the rest stays readable.
+    ids = [e.id for e in await spool.read(0, 10)]
+    await spool.ack(ids[2], ids[3])  # E, F
+    assert [e.data[:1] for e in await spool.read(0, 10)] == [b"C", b"D", b"G", b"H", b"I", b"J"]
+    # Full: the oldest are dropped from the file and from memory alike.
+    assert await spool.append([b"K" * 3900]) == 5
+    assert [e.data[:1] for e in await spool.read(0, 10)] == [b"J", b"K"]
+    await spool.close()
+    reopened = await open_spool(tmp_path / "s.db", max_bytes=4096)
+    assert [e.data[:1] for e in await reopened.read(0, 10)] == [b"J", b"K"]
+    await reopened.close()

@@ -109,20 +109,59 @@ async def test_a_batch_is_cut_at_n_readings_or_after_t_ms(
     config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=400, window=8)
     async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
         await asyncio.sleep(0.5)
-        # 25 at once: two full batches at once, the last 5 after waiting for more.
+        # 25 at once: two full batches at once, the last 5 when those were acknowledged.
         await spool.append(entries(0, 25))
         await until(lambda: metrics.acknowledged == 25)
         assert [len(b["readings"]) for b in received] == [10, 10, 5]  # type: ignore[arg-type]
-        # Three readings alone wait the delay for company, then go as one batch.
-        started = time.monotonic()
-        await spool.append(entries(25, 1))
-        await asyncio.sleep(0.1)
-        await spool.append(entries(26, 2))
-        await until(lambda: metrics.acknowledged == 28)
-        waited = time.monotonic() - started
-    assert [len(b["readings"]) for b in received] == [10, 10, 5, 3]  # type: ignore[arg-type]
-    assert waited >= 0.35, waited  # not one batch per reading
-    assert metrics.publish_batches == 4
+        with frozen(mosquitto):
+            # A reading alone on an idle link goes at once; while it waits for its PUBACK, the
+            # next ones wait for company, at most the delay.
+            await spool.append(entries(25, 1))
+            await until(lambda: metrics.publish_batches == 4, 1.0)
+            assert metrics.publish_batches == 4
+            started = time.monotonic()
+            await spool.append(entries(26, 1))
+            await asyncio.sleep(0.1)
+            await spool.append(entries(27, 2))
+            await until(lambda: metrics.publish_batches == 5, 2.0)
+            waited = time.monotonic() - started
+        await until(lambda: metrics.acknowledged == 29)
+    assert [len(b["readings"]) for b in received] == [10, 10, 5, 1, 3]  # type: ignore[arg-type]
+    assert waited >= 0.35, waited  # not one batch per reading while busy
+    assert metrics.publish_batches == 5
+
+
+async def test_readings_on_an_idle_link_go_at_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
+    """Flush when idle: a light load is not held back to fill a batch."""
+    config = PublishConfig(batch_max_readings=500, batch_max_delay_ms=1000, window=8)
+    async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
+        await asyncio.sleep(0.5)
+        delays = []
+        for n in range(5):
+            started = time.monotonic()
+            await spool.append(entries(n, 1))
+            await until(lambda n=n: len(received) == n + 1)  # type: ignore[misc]
+            delays.append(time.monotonic() - started)
+    assert metrics.publish_batches == 5
+    assert max(delays) < 0.5, delays  # far below the 1 s a batch may wait while busy
+
+
+async def test_entries_holding_several_readings_count_as_readings(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """An entry per poll: a batch takes whole entries up to its size in readings, and every
+    counter counts readings."""
+    config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=0, window=8)
+    async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
+        await asyncio.sleep(0.5)
+        polls = [(b",".join(entries(4 * k, 4)), 4) for k in range(5)]
+        await spool.append(polls)
+        assert spool.depth == 20
+        await until(lambda: metrics.acknowledged == 20)
+    assert metrics.published == 20 and spool.depth == 0
+    assert [len(b["readings"]) for b in received] == [8, 8, 4]  # type: ignore[arg-type]
+    numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
+    assert numbers == list(range(20))
 
 
 @pytest.mark.parametrize("window", [1, 2])

@@ -92,7 +92,12 @@ def pending_in_spool(spool: Path, copy_dir: Path) -> set[tuple[str, str, int]]:
             shutil.copy(source, copy_dir / (spool.name + suffix))
     db = sqlite3.connect(copy_dir / spool.name)
     try:
-        rows = [json.loads(entry) for (entry,) in db.execute("SELECT entry FROM spool")]
+        # An entry holds one poll's readings, comma-joined JSON objects.
+        rows = [
+            r
+            for (entry,) in db.execute("SELECT entry FROM spool")
+            for r in json.loads(b"[" + bytes(entry) + b"]")
+        ]
     finally:
         db.close()
     return {(r["instrument"], r["channel"], r["ts"] // 1_000_000) for r in rows}

@@ -207,8 +207,9 @@ class ModbusDriver:
         self, link: ModbusLink, request: Request
     ) -> tuple[list[int] | list[bool], int, int]:
         span = request.span
-        start = self.clock.now_ns()
         self.requests_sent += 1
+        # Stamped by the link inside its lock: the time queued behind other devices on the
+        # line is not the instant of the reading.
         values = await link.read(
             FUNCTION_CODE[span.table],
             span.start,
@@ -216,8 +217,10 @@ class ModbusDriver:
             self.config.device_id,
             self.config.timeout_of_request(),
             self.config.name,
+            self.clock,
         )
-        return values, start, self.clock.now_ns()
+        start, end = link.last_exchange_ns
+        return values, start, end
 
     async def _fetch(
         self,
@@ -229,11 +232,12 @@ class ModbusDriver:
         executed: list[Request],
     ) -> None:
         """Read one request into ``readings``, splitting it on an address exception."""
-        start = self.clock.now_ns()
+        link.last_exchange_ns = (self.clock.now_ns(), 0)
         try:
             values, start, end = await self._request(link, request)
         except ExceptionReply as reply:
-            end = self.clock.now_ns()
+            start, end = link.last_exchange_ns
+            end = end or self.clock.now_ns()
             if reply.code in UNREACHABLE:
                 raise _StopRead(DriverTimeout(self.config.name, reply.name)) from reply
             self._answered = True

@@ -26,6 +26,7 @@ from pymodbus.exceptions import ConnectionException, ModbusException, ModbusIOEx
 from pymodbus.framer import FramerType
 
 from core.cancel import cancellable
+from core.clock import Clock
 from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus.codec import crc16
 from drivers.modbus.config import ModbusRtu, ModbusRtuOverTcp, ModbusTcp
@@ -88,6 +89,10 @@ class ModbusLink:
         self._line_free_at = 0.0
         self._received = b""
         self._quiet_until: dict[int, float] = {}
+        self.last_exchange_ns: tuple[int, int] = (0, 0)
+        """When the last exchange's request went out and its reply (or failure) came, on the
+        clock its caller passed: read it right after the call returns (no await between), and
+        the stamp is that exchange's, not the time spent queued for the line."""
 
     @property
     def connected(self) -> bool:
@@ -165,10 +170,11 @@ class ModbusLink:
         device_id: int,
         timeout_s: float,
         name: str,
+        clock: Clock | None = None,
     ) -> Any:
         """One request/response on the line, under its lock, within ``timeout_s``; the
         response (an exception response too). Raises DriverTimeout, ProtocolError,
-        NotConnected."""
+        NotConnected. With ``clock``, sets ``last_exchange_ns``."""
         async with self.lock:
             client = self._client
             if client is None or not client.connected:
@@ -183,6 +189,8 @@ class ModbusLink:
                 await asyncio.sleep(wait)
             self._received = b""
             self.requests += 1
+            if clock is not None:
+                started = clock.now_ns()
             try:
                 async with asyncio.timeout(timeout_s):
                     return await cancellable(request(client))
@@ -203,13 +211,23 @@ class ModbusLink:
                 raise ProtocolError(name, f"unusable reply: {exc}") from exc
             finally:
                 self._line_free_at = loop.time() + self._gap_s
+                if clock is not None:
+                    self.last_exchange_ns = (started, clock.now_ns())
 
     async def read(
-        self, function: int, address: int, count: int, device_id: int, timeout_s: float, name: str
+        self,
+        function: int,
+        address: int,
+        count: int,
+        device_id: int,
+        timeout_s: float,
+        name: str,
+        clock: Clock | None = None,
     ) -> list[int] | list[bool]:
         """One read request (function code 1-4) for the instrument ``name``. Raises
         ExceptionReply for an exception response, DriverTimeout for no reply, ProtocolError for
-        an unusable one, NotConnected."""
+        an unusable one, NotConnected. With ``clock``, the exchange's own start and end are in
+        ``last_exchange_ns`` when it returns or raises."""
 
         def request(client: AsyncModbusTcpClient | AsyncModbusSerialClient) -> Awaitable[Any]:
             call = {
@@ -220,7 +238,7 @@ class ModbusLink:
             }[function]
             return call(address, count=count, device_id=device_id)
 
-        response = await self._exchange(request, device_id, timeout_s, name)
+        response = await self._exchange(request, device_id, timeout_s, name, clock)
         if response.isError():
             raise ExceptionReply(int(response.exception_code))
         if function in (1, 2):

@@ -22,7 +22,7 @@ import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from pydantic import ValidationError
@@ -39,12 +39,17 @@ from gateway.records.bodies import (
     dumps,
 )
 from gateway.records.store import RecordStore
-from metrology import dcc, units
+from metrology import units
 from metrology._common import MetrologyError
 from metrology.correction import ChannelCalibration, build_correction
 from metrology.errors import DccError
 
-MAX_DCC_BYTES = dcc.MAX_DCC_BYTES
+if TYPE_CHECKING:
+    from metrology import dcc
+
+MAX_DCC_BYTES = 32 * 1024 * 1024
+"""The largest DCC taken (metrology.dcc's own limit; metrology.dcc itself, with xmlschema and
+signxml, is imported only when a certificate is read: the gateway loads this module at start)."""
 DAY_NS = 86_400 * 1_000_000_000
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
 _PATH = re.compile(rf"^({_NAME})/({_NAME})/({_NAME})/({_NAME})$")
@@ -299,6 +304,8 @@ async def import_certificate(
     none (a DCC's own recalibration date wins)."""
     if len(data) > MAX_DCC_BYTES:
         raise Refused("corrections.error.size", mib=MAX_DCC_BYTES // 2**20)
+    from metrology import dcc
+
     document = await asyncio.to_thread(dcc.parse, data)
     verdict = await asyncio.to_thread(dcc.verify, data, anchors=anchors)
     if verdict.status == "invalid" and not accept_invalid:

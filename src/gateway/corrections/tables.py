@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from decimal import Decimal
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from metrology import units
 from metrology.correction import CalibrationPoint
-from metrology.dcc import Dcc, Point
 from metrology.errors import DccError
+
+if TYPE_CHECKING:
+    from metrology.dcc import Dcc, Point
 
 TableKind = Literal["error", "correction", "reference"]
 

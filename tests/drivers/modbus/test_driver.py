@@ -395,3 +395,28 @@ async def test_devices_on_one_line_share_one_connection(pty_server: ModbusSimSer
 def test_nan_is_returned_for_the_pipeline_to_reject() -> None:
     # The pipeline turns non-finite values into BAD readings; the driver returns what it read.
     assert math.isnan(struct.unpack(">f", bytes.fromhex("7fc00000"))[0])
+
+
+async def test_a_reading_is_stamped_at_its_own_exchange_not_its_wait_for_the_line(
+    tcp_server: ModbusSimServer,
+) -> None:
+    """Devices sharing a line queue for it: a reading's timestamp is the mid-point of its own
+    request and reply, not of the time it spent waiting behind the other devices."""
+    devices = LAB_BUS.devices[:2]
+    configs = [instrument(tcp_server, d.device_id, point_channels(d)[:1]) for d in devices]
+    drivers = [ModbusDriver(c, SystemClock()) for c in configs]
+    for driver in drivers:
+        await driver.connect()
+    tcp_server.faults.delay_s = 0.2  # every reply 200 ms late
+    try:
+        first, second = await asyncio.gather(
+            *(d.read(c.channels) for d, c in zip(drivers, configs, strict=True))
+        )
+    finally:
+        tcp_server.faults.delay_s = 0.0
+        for driver in drivers:
+            await driver.close()
+    # The second request went out when the first's reply came: mid-points 200 ms apart (they
+    # would be 100 ms apart if the second were stamped from the moment it asked for the line).
+    gap_s = (second[0].ts_ns - first[0].ts_ns) / 1e9
+    assert 0.18 <= gap_s <= 0.35, gap_s

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -174,3 +175,47 @@ def test_a_standard_not_evaluated_says_so(context: BrowserContext, lab: Lab) -> 
     expect(page.locator("#no-channels")).to_be_visible()
     page.click("#lang-switch")
     expect(page.locator("#leaves-tolerance")).to_have_text("chưa được đánh giá")
+
+
+def test_each_certificate_shows_its_dcc_and_signature_verdict(
+    context: BrowserContext, lab: Lab
+) -> None:
+    """A DCC imported through the API, signed by a CA the lab does not trust: the standard page
+    lists the certificate with its DCC links and the verdict (signer, when checked), in both
+    languages; the original downloads byte for byte."""
+    from metrology import dcc
+    from tests.support.pki import certificate_authority, signer
+
+    data_dir = Path(__file__).parents[2] / "metrology" / "dcc" / "data"
+    stranger = signer(certificate_authority("a CA nobody here trusts"), "Unknown DCC lab")
+    document = dcc.sign(
+        (data_dir / "resistor.xml").read_bytes(),
+        key=stranger.key,
+        certificates=[stranger.certificate],
+    )
+    posted = httpx.post(
+        f"{lab.api_url}/api/v1/standards/DCC-R100/certificates",
+        content=document,
+        headers=bearer("admin") | {"content-type": "application/xml"},
+        timeout=60,
+    )
+    assert posted.status_code in (201, 409), posted.text  # 409: a rerun of this test
+    page = open_as(context, lab.api_url, "standard.html", "viewer")
+    page.locator('#standards-table tr[data-standard="DCC-R100"] a').click()
+    row = page.locator("#certificates tbody tr").first
+    signature = row.locator("td.signature")
+    expect(signature).to_contain_text("not trusted — signed by")
+    expect(signature).to_contain_text("Unknown DCC lab")
+    expect(signature).to_contain_text("checked")
+    expect(signature).to_have_class(re.compile(r"\bwarn\b"))
+    expect(row.locator("td.dcc button.dcc-original")).to_have_text("DCC as received")
+    expect(row.locator("td.dcc button.dcc-export")).to_have_text("Export DCC")
+    with page.expect_download() as downloaded:
+        row.locator("td.dcc button.dcc-original").click()
+    assert Path(downloaded.value.path()).read_bytes() == document
+    shoot(page, "standard-dcc-en.png")
+    page.click("#lang-switch")
+    expect(signature).to_contain_text("không được tin cậy — ký bởi")
+    expect(signature).to_contain_text("kiểm tra lúc")
+    expect(row.locator("td.dcc button.dcc-export")).to_have_text("Xuất DCC")
+    shoot(page, "standard-dcc-vi.png")
