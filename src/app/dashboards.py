@@ -107,6 +107,16 @@ DASHBOARD_TEXTS: dict[str, str] = {
         "channel = đường khớp của các giá trị giám sát), các giới hạn dung sai và trung bình "
         "theo chu kỳ của giá trị giám sát. Xem docs/standards.md."
     ),
+    "Corrected values (certificate), ± U (k = 2)": (
+        "Giá trị đã hiệu chính (theo giấy chứng nhận), ± U (k = 2)"
+    ),
+    "Channels corrected from their calibration certificates (docs/corrections.md): the corrected "
+    "value and its expanded uncertainty band, k = 2. The raw indications stay in the panels "
+    "above.": (
+        "Các kênh được hiệu chính theo giấy chứng nhận hiệu chuẩn của chúng (docs/corrections.md): "
+        "giá trị đã hiệu chính và dải độ không đảm bảo đo mở rộng, k = 2. Số chỉ thô chưa hiệu "
+        "chính vẫn ở các biểu đồ phía trên."
+    ),
 }
 """Vietnamese of every text the dashboards show (registered in the catalogue)."""
 

@@ -281,8 +281,9 @@ STANDARDS: dict[str, str] = {
 """``etalon standards``."""
 
 STANDARDS["``etalon standards add|import|list|show|export|import-dcc|export-dcc``: the registry "
-          "from the"] = (
-    "``etalon standards add|import|list|show|export|import-dcc|export-dcc``: sổ đăng ký chuẩn từ"
+          "from the command line."] = (
+    "``etalon standards add|import|list|show|export|import-dcc|export-dcc``: sổ đăng ký chuẩn từ "
+    "dòng lệnh."
 )  # fmt: skip
 STANDARDS.update(
     {
@@ -361,7 +362,111 @@ CALIBRATE: dict[str, str] = {
 """``etalon calibrate``."""
 
 
+HUB: dict[str, str] = {
+    "the national hub: run it, enrol and revoke labs, links": (
+        "trung tâm quốc gia: chạy trung tâm, đăng ký và thu hồi phòng thí nghiệm, liên kết chuẩn"
+    ),
+    "the hub's config (hub.yaml)": "tệp cấu hình của trung tâm (hub.yaml)",
+    "who does it (default: the login name)": "người thực hiện (mặc định: tên đăng nhập)",
+    "enrol a lab with its ledger public key; prints its push token": (
+        "đăng ký một phòng thí nghiệm với khóa công khai sổ cái của phòng; in ra mã đẩy dữ liệu"
+    ),
+    "the lab's ledger id": "mã sổ cái của phòng thí nghiệm",
+    "its public key (PEM or base64)": "khóa công khai của phòng thí nghiệm (PEM hoặc base64)",
+    "the lab's name (default: its id)": "tên phòng thí nghiệm (mặc định: mã sổ cái)",
+    "its province or city": "tỉnh/thành phố của phòng thí nghiệm",
+    "its country, ISO 3166 code (default: VN)": "quốc gia, mã ISO 3166 (mặc định: VN)",
+    "whom to contact at the lab": "người liên hệ tại phòng thí nghiệm",
+    "list the enrolled labs": "liệt kê các phòng thí nghiệm đã đăng ký",
+    "as JSON": "dạng JSON",
+    "revoke a lab: its later pushes are refused": (
+        "thu hồi một phòng thí nghiệm: các lần đẩy dữ liệu sau đó bị từ chối"
+    ),
+    "why, for the hub's audit chain": "lý do, ghi vào chuỗi nhật ký của trung tâm",
+    "issue a new push token for a lab (the old one stops working)": (
+        "cấp mã đẩy dữ liệu mới cho một phòng thí nghiệm (mã cũ hết hiệu lực)"
+    ),
+    "apply the database migrations": "áp dụng các bản chuyển đổi cơ sở dữ liệu",
+    "only say what is pending": "chỉ cho biết các bản chuyển đổi còn chờ áp dụng",
+    "verify the hub's own audit chain": "kiểm tra chuỗi nhật ký của chính trung tâm",
+    "traceability links typed in by the national institute": (
+        "liên kết chuẩn (truy xuất nguồn gốc đo lường) do viện đo lường quốc gia nhập"
+    ),
+    "add a link": "thêm một liên kết chuẩn",
+    "LAB/STANDARD": "LAB/STANDARD: mã phòng thí nghiệm/mã chuẩn",
+    "LAB/STANDARD that calibrated it": "LAB/STANDARD của chuẩn đã hiệu chuẩn nó",
+    "designate it a national standard (the decision)": (
+        "chỉ định nó là chuẩn quốc gia (nêu quyết định phê duyệt)"
+    ),
+    "the BIPM key comparison underpinning it (KCDB id)": (
+        "so sánh then chốt BIPM làm cơ sở cho nó (mã KCDB)"
+    ),
+    "the CMC underpinning it (KCDB id)": (
+        "CMC (năng lực đo và hiệu chuẩn) làm cơ sở cho nó (mã KCDB)"
+    ),
+    "the certificate that makes the link": "giấy chứng nhận hiệu chuẩn tạo nên liên kết",
+    "YYYY-MM-DD: after it the link is expired": "YYYY-MM-DD: sau ngày này liên kết hết hiệu lực",
+    "a note kept with the link": "ghi chú lưu cùng liên kết",
+    "list links": "liệt kê các liên kết chuẩn",
+    "only the links of this lab": "chỉ các liên kết của phòng thí nghiệm này",
+    "withdraw an institute link": "rút lại một liên kết do viện nhập",
+    "the link's id": "mã của liên kết",
+}
+"""``etalon hub``."""
+
+INSTRUMENTS: dict[str, str] = {
+    "``etalon instruments list|show|link|unlink|import-dcc``: calibrated instruments from the "
+    "command line (docs/corrections.md).": (
+        "``etalon instruments list|show|link|unlink|import-dcc``: thiết bị đo đã hiệu chuẩn từ "
+        "dòng lệnh (docs/corrections.md)."
+    ),
+    "calibrated instruments: certificates (DCC) and corrections of their channels": (
+        "thiết bị đo đã hiệu chuẩn: giấy chứng nhận hiệu chuẩn (DCC) và hiệu chính các kênh"
+    ),
+    "en or vi": "en hoặc vi",
+    "instruments with their links": "các thiết bị đo và liên kết hiệu chuẩn của chúng",
+    "one instrument: links, certificates, tables": (
+        "một thiết bị đo: liên kết hiệu chuẩn, giấy chứng nhận, bảng hiệu chuẩn"
+    ),
+    "SITE/AGENT/INSTRUMENT": "SITE/AGENT/INSTRUMENT: cơ sở/tác tử/thiết bị",
+    "SITE/AGENT/INSTRUMENT/CHANNEL": "SITE/AGENT/INSTRUMENT/CHANNEL: cơ sở/tác tử/thiết bị/kênh",
+    "register an instrument's DCC 3.1.2 certificate": (
+        "đăng ký giấy chứng nhận hiệu chuẩn DCC 3.1.2 của một thiết bị đo"
+    ),
+    "the DCC file (XML)": "tệp DCC (XML)",
+    "due date (ISO 8601) when the DCC states none": (
+        "hạn hiệu chuẩn lần sau (ISO 8601) khi DCC không ghi"
+    ),
+    "correct a channel with a certificate's table": (
+        "hiệu chính một kênh theo bảng hiệu chuẩn của giấy chứng nhận"
+    ),
+    "the instrument certificate's id": "mã giấy chứng nhận của thiết bị đo",
+    "which table (default: the one in its unit)": (
+        "bảng nào (mặc định: bảng có cùng đơn vị với kênh)"
+    ),
+    "when it starts (ISO 8601, UTC if no zone; not in the past)": (
+        "thời điểm bắt đầu (ISO 8601, UTC nếu không ghi múi giờ; không được ở quá khứ)"
+    ),
+    "stop correcting a channel": "ngừng hiệu chính một kênh",
+    "when it ends (ISO 8601; not in the past)": (
+        "thời điểm kết thúc (ISO 8601; không được ở quá khứ)"
+    ),
+}
+"""``etalon instruments``."""
+
+
 def register_all() -> None:
     """Register every table of this module."""
-    for table in (ARGPARSE, ETALON, SIM, ALERTS, DRIFT, STANDARDS, RECORDS, CALIBRATE):
+    for table in (
+        ARGPARSE,
+        ETALON,
+        SIM,
+        ALERTS,
+        DRIFT,
+        STANDARDS,
+        RECORDS,
+        CALIBRATE,
+        HUB,
+        INSTRUMENTS,
+    ):
         register_texts(table)

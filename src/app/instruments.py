@@ -77,21 +77,21 @@ def add_instruments_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "instruments",
         help="calibrated instruments: certificates (DCC) and corrections of their channels",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=" ".join(__doc__.split("\n\n")[0].split()) if __doc__ else None,
         parents=[common],
     )
     commands = parser.add_subparsers(dest="instruments_command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", parents=[common], help="instruments with their links")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument("--json", action="store_true", help="as JSON")
     show = commands.add_parser(
         "show", parents=[common], help="one instrument: links, certificates, tables"
     )
     show.add_argument("instrument", help="SITE/AGENT/INSTRUMENT")
-    show.add_argument("--json", action="store_true")
+    show.add_argument("--json", action="store_true", help="as JSON")
     importing = commands.add_parser(
         "import-dcc", parents=[common], help="register an instrument's DCC 3.1.2 certificate"
     )
-    importing.add_argument("file", type=Path)
+    importing.add_argument("file", type=Path, help="the DCC file (XML)")
     importing.add_argument("--due", help="due date (ISO 8601) when the DCC states none")
     importing.add_argument(
         "--accept-unsigned",

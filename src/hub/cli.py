@@ -40,6 +40,7 @@ from core.i18n import language, t
 from hub.audit import HubAudit, verify_audit
 from hub.config import HubConfig
 from hub.db import Connection, connect, migrate, pending_migrations, shipped_migrations
+from hub.errors import HubError, HubInvalid
 from hub.labs import Enrolment, Revocation, enrol, list_labs, reissue_token, revoke
 from hub.links import LinkSpec, add_link, list_links, withdraw_link
 from hub.messages import ui
@@ -56,7 +57,13 @@ def add_hub_parser(sub: Any) -> None:
 
     def action(name: str, text: str) -> argparse.ArgumentParser:
         parser: argparse.ArgumentParser = actions.add_parser(name, help=text)
-        parser.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
+        parser.add_argument(
+            "-c",
+            "--config",
+            type=Path,
+            default=argparse.SUPPRESS,
+            help="the hub's config (hub.yaml)",
+        )
         parser.add_argument(
             "--as", dest="actor", default=None, help="who does it (default: the login name)"
         )
@@ -66,23 +73,25 @@ def add_hub_parser(sub: Any) -> None:
     enrol_.add_argument("--lab", required=True, help="the lab's ledger id")
     enrol_.add_argument("--key", required=True, type=Path, help="its public key (PEM or base64)")
     enrol_.add_argument("--name", help="the lab's name (default: its id)")
-    enrol_.add_argument("--province")
-    enrol_.add_argument("--country", default="VN")
-    enrol_.add_argument("--contact")
+    enrol_.add_argument("--province", help="its province or city")
+    enrol_.add_argument("--country", default="VN", help="its country, ISO 3166 code (default: VN)")
+    enrol_.add_argument("--contact", help="whom to contact at the lab")
     labs = action("labs", "list the enrolled labs")
     labs.add_argument("--json", action="store_true", help="as JSON")
     revoke_ = action("revoke", "revoke a lab: its later pushes are refused")
-    revoke_.add_argument("--lab", required=True)
-    revoke_.add_argument("--reason", required=True)
+    revoke_.add_argument("--lab", required=True, help="the lab's ledger id")
+    revoke_.add_argument("--reason", required=True, help="why, for the hub's audit chain")
     token = action("token", "issue a new push token for a lab (the old one stops working)")
-    token.add_argument("--lab", required=True)
+    token.add_argument("--lab", required=True, help="the lab's ledger id")
     migrate_ = action("migrate", "apply the database migrations")
     migrate_.add_argument("--check", action="store_true", help="only say what is pending")
     action("verify-audit", "verify the hub's own audit chain")
     link = action("link", "traceability links typed in by the national institute")
     link_actions = link.add_subparsers(dest="link_action", metavar="LINK_ACTION", required=True)
     add = link_actions.add_parser("add", help="add a link")
-    add.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
+    add.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the hub's config (hub.yaml)"
+    )
     add.add_argument("--from", dest="source", required=True, help="LAB/STANDARD")
     target = add.add_mutually_exclusive_group(required=True)
     target.add_argument("--to", help="LAB/STANDARD that calibrated it")
@@ -91,15 +100,19 @@ def add_hub_parser(sub: Any) -> None:
     target.add_argument("--cmc", help="the CMC underpinning it (KCDB id)")
     add.add_argument("--certificate", help="the certificate that makes the link")
     add.add_argument("--valid-until", help="YYYY-MM-DD: after it the link is expired")
-    add.add_argument("--note")
+    add.add_argument("--note", help="a note kept with the link")
     listing = link_actions.add_parser("list", help="list links")
-    listing.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
-    listing.add_argument("--lab")
-    listing.add_argument("--json", action="store_true")
+    listing.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the hub's config (hub.yaml)"
+    )
+    listing.add_argument("--lab", help="only the links of this lab")
+    listing.add_argument("--json", action="store_true", help="as JSON")
     withdraw = link_actions.add_parser("withdraw", help="withdraw an institute link")
-    withdraw.add_argument("-c", "--config", type=Path, default=argparse.SUPPRESS)
-    withdraw.add_argument("--id", type=int, required=True)
-    withdraw.add_argument("--reason", required=True)
+    withdraw.add_argument(
+        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the hub's config (hub.yaml)"
+    )
+    withdraw.add_argument("--id", type=int, required=True, help="the link's id")
+    withdraw.add_argument("--reason", required=True, help="why, for the hub's audit chain")
 
 
 def _run(work: Callable[[], Awaitable[T]]) -> T:
@@ -109,7 +122,7 @@ def _run(work: Callable[[], Awaitable[T]]) -> T:
 def _split(text: str, option: str) -> tuple[str, str]:
     lab, sep, standard = text.partition("/")
     if not sep or not lab or not standard:
-        raise InvalidInputError(f"{option}: give LAB/STANDARD, not {text!r}")
+        raise HubInvalid("hub.error.lab_standard", option=option, text=text)
     return lab, standard
 
 
@@ -141,8 +154,8 @@ def link_spec(args: argparse.Namespace) -> LinkSpec:
         try:
             data["valid_until"] = dt.date.fromisoformat(args.valid_until)
         except ValueError:
-            raise InvalidInputError(
-                f"--valid-until: {args.valid_until!r} is not a date YYYY-MM-DD"
+            raise HubInvalid(
+                "hub.error.date", option="--valid-until", text=args.valid_until
             ) from None
     try:
         return LinkSpec.model_validate(data)
@@ -155,11 +168,11 @@ def enrolment(args: argparse.Namespace) -> Enrolment:
     try:
         key_text = args.key.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise InvalidInputError(f"--key {args.key}: cannot read it: {exc}") from None
+        raise HubInvalid("hub.error.key_unreadable", file=str(args.key), reason=str(exc)) from None
     try:
         PublicKey.from_text(key_text.strip())
     except (LedgerError, ValueError) as exc:
-        raise InvalidInputError(f"--key {args.key}: not an Ed25519 public key: {exc}") from None
+        raise HubInvalid("hub.error.key_invalid", file=str(args.key), reason=str(exc)) from None
     try:
         return Enrolment(
             lab=args.lab,
@@ -177,9 +190,7 @@ async def _with_db(config: HubConfig, work: Callable[[Connection], Awaitable[T]]
     conn = await connect(config.database)
     try:
         if await pending_migrations(conn):
-            raise ConfigError(
-                ["the hub's database is not migrated: run `etalon hub migrate -c CONFIG` first"]
-            )
+            raise ConfigError([ui("hub.error.not_migrated", language())])
         async with conn.transaction():
             return await work(conn)
     finally:
@@ -239,6 +250,8 @@ def hub_main(args: argparse.Namespace, serve: Callable[[HubConfig], int]) -> int
         return _dispatch(args, config, actor, lang)
     except (EtalonError, BaseExceptionGroup) as exc:
         code, text = exit_code_for(exc)
+        if isinstance(exc, HubError):
+            text = exc.message(lang)
         print(f"etalon hub: {text}", file=sys.stderr)
         return code
 

@@ -11,10 +11,10 @@ from typing import Any
 
 from pydantic import Field, ValidationInfo, field_validator
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.models import FrozenModel
 from hub.audit import LAB_ENROLLED, LAB_REVOKED, LAB_TOKEN_ISSUED, HubAudit
 from hub.db import Connection, fetch_all, fetch_one
+from hub.errors import HubConflict, HubInvalid, HubNotFound
 from ledger import LedgerError, PublicKey, genesis_hash
 
 LAB_ID = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
@@ -88,7 +88,7 @@ def new_token() -> str:
 async def enrol(conn: Connection, audit: HubAudit, enrolment: Enrolment, actor: str) -> str:
     """Enrol a lab in the caller's transaction; returns its push token."""
     if await fetch_one(conn, "SELECT id FROM labs WHERE id = %s", (enrolment.lab,)):
-        raise ConflictError(f"lab {enrolment.lab} is enrolled already")
+        raise HubConflict("hub.error.enrolled_already", lab=enrolment.lab)
     key = PublicKey.from_text(enrolment.public_key)
     token = new_token()
     now = time.time_ns()
@@ -135,7 +135,7 @@ async def reissue_token(conn: Connection, audit: HubAudit, lab: str, actor: str)
     """A new push token for a lab (the old one stops working)."""
     found = await lab_row(conn, lab)
     if found["revoked_ns"] is not None:
-        raise ConflictError(f"lab {lab} is revoked: it gets no token")
+        raise HubConflict("hub.error.revoked_no_token", lab=lab)
     token = new_token()
     await conn.execute(
         "UPDATE labs SET token_sha256 = %s WHERE id = %s", (token_digest(token), lab)
@@ -150,7 +150,7 @@ async def revoke(
     """Revoke a lab in the caller's transaction: its later pushes are refused."""
     found = await lab_row(conn, lab, lock=True)
     if found["revoked_ns"] is not None:
-        raise ConflictError(f"lab {lab} was revoked already")
+        raise HubConflict("hub.error.revoked_already", lab=lab)
     await conn.execute(
         "UPDATE labs SET revoked_ns = %s, revoked_by = %s, revoked_reason = %s WHERE id = %s",
         (time.time_ns(), actor, revocation.reason, lab),
@@ -163,7 +163,7 @@ async def lab_row(conn: Connection, lab: str, *, lock: bool = False) -> dict[str
     sql = "SELECT * FROM labs WHERE id = %s" + (" FOR UPDATE" if lock else "")
     found = await fetch_one(conn, sql, (lab,))
     if found is None:
-        raise NotFoundError(f"lab {lab} is not enrolled")
+        raise HubNotFound("hub.error.not_enrolled", lab=lab)
     return found
 
 
@@ -206,5 +206,5 @@ async def lab_keys(conn: Connection, lab: str) -> list[dict[str, Any]]:
 def check_lab_id(lab: str) -> str:
     """A lab id from a path or an option; InvalidInputError if it cannot be one."""
     if not re.match(LAB_ID, lab):
-        raise InvalidInputError(f"{lab[:80]!r} is not a lab id (letters, digits, . _ : -)")
+        raise HubInvalid("hub.error.lab_id", lab=lab[:80])
     return lab

@@ -10,10 +10,10 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.errors import ConflictError, NotFoundError
 from core.models import FrozenModel
 from hub.audit import LINK_ADDED, LINK_WITHDRAWN, HubAudit
 from hub.db import Connection, fetch_all, fetch_one
+from hub.errors import HubConflict, HubNotFound
 from hub.labs import LAB_ID, Revocation, plain_text
 
 LinkKind = Literal["standard", "national", "kcdb_comparison", "cmc"]
@@ -64,7 +64,7 @@ class LinkSpec(FrozenModel):
 async def add_link(conn: Connection, audit: HubAudit, spec: LinkSpec, actor: str) -> int:
     """Record an institute link; returns its id."""
     if await fetch_one(conn, "SELECT id FROM labs WHERE id = %s", (spec.from_lab,)) is None:
-        raise NotFoundError(f"lab {spec.from_lab} is not enrolled")
+        raise HubNotFound("hub.error.not_enrolled", lab=spec.from_lab)
     row = await fetch_one(
         conn,
         "INSERT INTO trace_links (source, from_lab, from_standard, to_kind, to_lab, to_standard, "
@@ -99,13 +99,11 @@ async def withdraw_link(
         conn, "SELECT source, withdrawn_ns FROM trace_links WHERE id = %s FOR UPDATE", (link_id,)
     )
     if row is None:
-        raise NotFoundError(f"no traceability link {link_id}")
+        raise HubNotFound("hub.error.no_link", id=link_id)
     if row["source"] != "institute":
-        raise ConflictError(
-            f"link {link_id} comes from a lab's certificate: the lab's next certificate replaces it"
-        )
+        raise HubConflict("hub.error.link_from_certificate", id=link_id)
     if row["withdrawn_ns"] is not None:
-        raise ConflictError(f"link {link_id} was withdrawn already")
+        raise HubConflict("hub.error.withdrawn_already", id=link_id)
     await conn.execute(
         "UPDATE trace_links SET withdrawn_ns = %s, withdrawn_by = %s, withdrawn_reason = %s "
         "WHERE id = %s",

@@ -90,6 +90,61 @@ HUB_MESSAGES: MessageTable = {
         "en": "the hub's audit chain is broken: {finding}",
         "vi": "chuỗi nhật ký của trung tâm bị hỏng: {finding}",
     },
+    # -- refusals of a command or an API call (hub.errors) ---------------------------------------
+    "hub.error.not_enrolled": {
+        "en": "lab {lab} is not enrolled",
+        "vi": "phòng thí nghiệm {lab} chưa được đăng ký",
+    },
+    "hub.error.enrolled_already": {
+        "en": "lab {lab} is enrolled already",
+        "vi": "phòng thí nghiệm {lab} đã được đăng ký rồi",
+    },
+    "hub.error.revoked_no_token": {
+        "en": "lab {lab} is revoked: it gets no token",
+        "vi": "phòng thí nghiệm {lab} đã bị thu hồi: không được cấp mã đẩy dữ liệu",
+    },
+    "hub.error.revoked_already": {
+        "en": "lab {lab} was revoked already",
+        "vi": "phòng thí nghiệm {lab} đã bị thu hồi từ trước",
+    },
+    "hub.error.lab_id": {
+        "en": "{lab!r} is not a lab id (letters, digits, . _ : -)",
+        "vi": "{lab!r} không phải mã phòng thí nghiệm (gồm chữ, số, . _ : -)",
+    },
+    "hub.error.no_link": {
+        "en": "no traceability link {id}",
+        "vi": "không có liên kết chuẩn {id}",
+    },
+    "hub.error.link_from_certificate": {
+        "en": "link {id} comes from a lab's certificate: the lab's next certificate replaces it",
+        "vi": "liên kết {id} lấy từ giấy chứng nhận hiệu chuẩn của một phòng thí nghiệm: giấy "
+        "chứng nhận tiếp theo của phòng đó sẽ thay thế nó",
+    },
+    "hub.error.withdrawn_already": {
+        "en": "link {id} was withdrawn already",
+        "vi": "liên kết {id} đã được rút lại từ trước",
+    },
+    "hub.error.lab_standard": {
+        "en": "{option}: give LAB/STANDARD, not {text!r}",
+        "vi": "{option}: cần dạng LAB/STANDARD (mã phòng thí nghiệm/mã chuẩn), không phải {text!r}",
+    },
+    "hub.error.date": {
+        "en": "{option}: {text!r} is not a date YYYY-MM-DD",
+        "vi": "{option}: {text!r} không phải ngày dạng YYYY-MM-DD",
+    },
+    "hub.error.key_unreadable": {
+        "en": "--key {file}: cannot read it: {reason}",
+        "vi": "--key {file}: không đọc được tệp: {reason}",
+    },
+    "hub.error.key_invalid": {
+        "en": "--key {file}: not an Ed25519 public key: {reason}",
+        "vi": "--key {file}: không phải khóa công khai Ed25519: {reason}",
+    },
+    "hub.error.not_migrated": {
+        "en": "the hub's database is not migrated: run `etalon hub migrate -c CONFIG` first",
+        "vi": "cơ sở dữ liệu của trung tâm chưa được chuyển đổi: hãy chạy "
+        "`etalon hub migrate -c CONFIG` trước",
+    },
     # -- pages --------------------------------------------------------------------------------
     "hub.ui.title": {
         "en": "National measurement registry",

@@ -167,6 +167,62 @@ def test_bad_arguments_are_refused(
         assert conn.execute("SELECT count(*) FROM labs").fetchone() == (1,)
 
 
+@pytest.mark.parametrize(
+    ("args", "says", "english"),
+    [
+        (["revoke", "--lab", "ghost", "--reason", "x"], "ghost chưa được đăng ký", "enrolled"),
+        (["token", "--lab", "ghost"], "ghost chưa được đăng ký", "enrolled"),
+        (["enrol", "--lab", "nmi", "--key", "KEY"], "nmi đã được đăng ký rồi", "already"),
+        (
+            ["link", "add", "--from", "nmiN1", "--kcdb", "X"],
+            "--from: cần dạng LAB/STANDARD",
+            "give",
+        ),
+        (
+            ["link", "add", "--from", "nmi/N1", "--national", "X", "--valid-until", "soon"],
+            "'soon' không phải ngày dạng YYYY-MM-DD",
+            "is not a date",
+        ),
+        (["link", "add", "--from", "ghost/N1", "--kcdb", "X"], "ghost chưa được đăng ký", "not"),
+        (["link", "withdraw", "--id", "99", "--reason", "x"], "không có liên kết chuẩn 99", "no "),
+        (["enrol", "--lab", "lab-x", "--key", "/nonexistent/key.pub"], "không đọc được", "cannot"),
+        (["enrol", "--lab", "lab-x", "--key", "NOTAKEY"], "không phải khóa công khai", "not an"),
+    ],
+)
+def test_refusals_in_vietnamese(
+    config: Path,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    args: list[str],
+    says: str,
+    english: str,
+) -> None:
+    """``--lang vi``: the hub's refusals come from the catalogue, not English (same exit 1)."""
+    c = str(config)
+    run(capsys, "hub", "migrate", "-c", c)
+    run(capsys, "hub", "enrol", "-c", c, "--lab", "nmi", "--key", str(key_file(tmp_path)))
+    bad = tmp_path / "bad.pub"
+    bad.write_text("-----BEGIN PUBLIC KEY-----\nnot base64\n-----END PUBLIC KEY-----\n")
+    args = [str(key_file(tmp_path, "x.pub")) if a == "KEY" else a for a in args]
+    args = [str(bad) if a == "NOTAKEY" else a for a in args]
+    action, *rest = args
+    where = ["link", rest.pop(0)] if action == "link" else [action]
+    code, out, err = run(capsys, "--lang", "vi", "hub", *where, "-c", c, *rest)
+    assert code == 1, (out, err)
+    message = err.removeprefix("etalon hub: ").split(": [Errno")[0]
+    assert says in message, err
+    assert english not in message, err
+
+
+def test_an_unmigrated_database_is_named_in_vietnamese(
+    config: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "--lang", "vi", "hub", "labs", "-c", str(config))
+    assert code == 1 and "chưa được chuyển đổi" in err and "etalon hub migrate" in err, err
+    code, _, err = run(capsys, "hub", "labs", "-c", str(config))
+    assert code == 1 and "is not migrated" in err, err
+
+
 def _conninfo(config: Path) -> str:
     import yaml
 

@@ -94,7 +94,7 @@ def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "standards",
         help="reference standards: add, import, list, show, export",
-        description=__doc__.splitlines()[0] if __doc__ else None,
+        description=" ".join(__doc__.split("\n\n")[0].split()) if __doc__ else None,
         parents=[common],
     )
     commands = parser.add_subparsers(dest="standards_command", required=True, metavar="COMMAND")
