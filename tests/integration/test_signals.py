@@ -94,9 +94,10 @@ def assert_clean(process: EtalonProcess) -> None:
 
 
 def spooled(path: Path) -> int:
+    """Items in a spool: an agent's entry holds one poll's readings (its ``n``)."""
     db = sqlite3.connect(path)
     try:
-        return int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+        return int(db.execute("SELECT COALESCE(SUM(n), 0) FROM spool").fetchone()[0])
     finally:
         db.close()
 
