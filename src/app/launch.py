@@ -27,7 +27,10 @@ def main() -> int:
     """Entry point of the ``etalon`` console script."""
     from core.signals import STOP
 
-    STOP.install(0 if command_of(sys.argv[1:]) in LONG_RUNNING else None)
+    words = sys.argv[1:]
+    # `agent --once` reads and ends: a signal interrupts it (130), it is no clean stop (0).
+    long_running = command_of(words) in LONG_RUNNING and "--once" not in words
+    STOP.install(0 if long_running else None)
     from app.cli import main as cli_main
 
     return cli_main()

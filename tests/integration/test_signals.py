@@ -11,6 +11,7 @@ import pty
 import select
 import signal
 import sqlite3
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -19,7 +20,7 @@ import pytest
 
 from tests.support.chain import SITE, sim_instruments
 from tests.support.mqtt_client import RawClient
-from tests.support.processes import EtalonProcess, child_env, write_yaml
+from tests.support.processes import EtalonProcess, child_env, etalon_command, write_yaml
 from tests.support.services import Mosquitto, free_port
 
 AGENT_STOP_S = 10.0
@@ -123,6 +124,31 @@ def test_a_signal_while_the_command_line_imports_stops_at_once(
         process.ensure_stopped()
     assert (code, took < FORCED_S) == (0, True), (code, took, process.log())
     assert process.log() == ""  # it stopped before it started anything: nothing to say
+
+
+def test_a_signal_while_agent_once_imports_interrupts_it_with_130(tmp_path: Path) -> None:
+    """``agent --once`` reads and ends: a Ctrl-C before it has read is an interruption (130),
+    not the clean stop (0) of a running agent, whenever it comes."""
+    process = agent_process(tmp_path, free_port())
+    child = subprocess.Popen(
+        etalon_command("agent", "-c", str(process.config), "--once"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=child_env(),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not handles_sigterm(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        child.send_signal(signal.SIGINT)
+        output, _ = child.communicate(timeout=FORCED_S)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 130, output
+    assert b"Traceback" not in output
 
 
 @pytest.mark.parametrize("signum", SIGNALS, ids=IDS)
