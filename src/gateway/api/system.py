@@ -11,6 +11,7 @@ from edge_agent import __version__
 from gateway.api.auth import Viewer
 from gateway.api.context import ApiContext
 from gateway.api.export import CSV_RESPONSE, Format, tabular
+from gateway.api.views import NOT_FOUND
 
 router = APIRouter(prefix="/api/v1", tags=["system"])
 
@@ -55,7 +56,7 @@ async def metrics(request: Request, _who: Viewer) -> dict[str, Any]:
     return context(request).metrics.snapshot()
 
 
-@router.get("/hub/sync")
+@router.get("/hub/sync", responses=NOT_FOUND)
 async def hub_sync(request: Request, _who: Viewer) -> dict[str, Any]:
     """Where the push of the record ledger to the national hub stands: the last entry pushed,
     the lag, the hub's last refusal with its reason in English and Vietnamese."""
