@@ -455,6 +455,51 @@ INSTRUMENTS: dict[str, str] = {
 """``etalon instruments``."""
 
 
+SECURITY: dict[str, str] = {
+    "API tokens stored as argon2id hashes": "mã truy cập API lưu dưới dạng băm argon2id",
+    "DNS name or IP address clients use (repeat for more)": (
+        "tên DNS hoặc địa chỉ IP mà máy khách dùng (lặp lại để thêm)"
+    ),
+    "a agent's client certificate (its MQTT identity)": (
+        "chứng chỉ máy khách của một tác tử (danh tính MQTT của nó)"
+    ),
+    "a broker or HTTPS API certificate": "chứng chỉ cho máy chủ MQTT hoặc API HTTPS",
+    "a gateway allowed to read its site (repeat for more)": (
+        "một cổng được phép đọc cơ sở của nó (lặp lại để thêm)"
+    ),
+    "a gateway's client certificate (its MQTT identity)": (
+        "chứng chỉ máy khách của một cổng (danh tính MQTT của nó)"
+    ),
+    "a lab CA and TLS certificates for the broker and clients": (
+        "CA của phòng thí nghiệm và chứng chỉ TLS cho máy chủ MQTT và các máy khách"
+    ),
+    "a new random token and its config entry": (
+        "một mã truy cập ngẫu nhiên mới và mục cấu hình của nó"
+    ),
+    "an agent whose certificate may no longer do anything (repeat for more)": (
+        "một tác tử mà chứng chỉ không còn được làm gì nữa (lặp lại để thêm)"
+    ),
+    "create the lab CA (ca.pem, ca.key)": "tạo CA của phòng thí nghiệm (ca.pem, ca.key)",
+    "file name stem, e.g. broker (broker.pem, broker.key)": (
+        "phần gốc của tên tệp, ví dụ broker (broker.pem, broker.key)"
+    ),
+    "issue a server, gateway or agent certificate": ("cấp chứng chỉ cho máy chủ, cổng hoặc tác tử"),
+    "print a Mosquitto ACL file for certificate identities": (
+        "in tệp ACL của Mosquitto cho các danh tính theo chứng chỉ"
+    ),
+    "replace existing files": "thay thế các tệp đã có",
+    "the CA's common name": "tên chung (CN) của CA",
+    "the MQTT topic prefix (default etalon)": "tiền tố chủ đề MQTT (mặc định etalon)",
+    "the PKI directory (default: ./pki)": "thư mục PKI (mặc định: ./pki)",
+    "the hash of a token read on standard input": (
+        "giá trị băm của mã truy cập đọc từ đầu vào chuẩn"
+    ),
+    "validity in days": "thời hạn hiệu lực, tính bằng ngày",
+    "who holds it (recorded in the audit log)": "ai giữ nó (ghi vào nhật ký kiểm tra)",
+}
+"""``etalon pki`` and ``etalon token``."""
+
+
 def register_all() -> None:
     """Register every table of this module."""
     for table in (
@@ -468,5 +513,6 @@ def register_all() -> None:
         CALIBRATE,
         HUB,
         INSTRUMENTS,
+        SECURITY,
     ):
         register_texts(table)

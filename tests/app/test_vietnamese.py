@@ -34,7 +34,7 @@ ALLOWED = {
     "json", "yaml", "csv", "xml", "html", "pdf", "pem", "dcc", "idn", "influxdb", "url", "ewma",
     "cusum", "nelson", "allan", "greenhall", "birge", "engineeringunits", "ethernet", "rs",
     "pty", "ctrl", "iso", "sha", "id", "ca", "cas", "cli", "stdout", "broker", "token",
-    "schema", "endpoint", "auto", "sigma", "rms", "http", "errno", "ascii", "dc",
+    "schema", "endpoint", "auto", "sigma", "rms", "http", "errno", "ascii", "dc", "mosquitto",
     # units and symbols
     "ppm", "ms", "rh", "hpa", "min", "h", "s", "v", "k", "u", "x", "d", "m", "ohm",
     # words that are Vietnamese syllables too
