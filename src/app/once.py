@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
-from collections.abc import Sequence
+from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from core.config_loader import load_config
 from core.errors import ConfigError
@@ -77,6 +78,24 @@ ONCE_MESSAGES: MessageTable = {
 register(ONCE_MESSAGES)
 
 
+T = TypeVar("T")
+
+
+async def _interruptible(reads: Coroutine[Any, Any, T], outside: Any) -> T:
+    """``reads``, cancelled by Ctrl-C from inside the loop: a KeyboardInterrupt raised at any
+    bytecode could land in asyncio.run's own shutdown and leave the loop half-closed (its
+    ``__del__`` then prints a traceback)."""
+    loop = asyncio.get_running_loop()
+    task = asyncio.current_task()
+    assert task is not None
+    loop.add_signal_handler(signal.SIGINT, task.cancel)
+    try:
+        return await reads
+    finally:
+        loop.remove_signal_handler(signal.SIGINT)
+        signal.signal(signal.SIGINT, outside)
+
+
 def once_main(
     config_path: Path,
     instruments: Sequence[str] | None,
@@ -103,12 +122,19 @@ def once_main(
         return EXIT_CONFIG
     # Drivers log state changes at INFO; a commissioning table needs only their warnings.
     setup_logging("WARNING", config.log.format)
+
     # A look at the instruments, not a process to stop cleanly: Ctrl-C ends it at once (the
     # drivers close as the tasks are cancelled), with no table and status 130.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    def interrupted(_signum: int, _frame: object) -> None:
+        # Outside the loop nothing is open: end at once. A KeyboardInterrupt here could land in
+        # the middle of building or closing the event loop and leave a half-made loop behind.
+        print(t("once.interrupted", lang), file=sys.stderr, flush=True)
+        os._exit(EXIT_INTERRUPTED)
+
+    signal.signal(signal.SIGINT, interrupted)
     try:
         print(t("once.reading", lang, instruments=len(chosen), ticks=count), file=sys.stderr)
-        results = asyncio.run(read_once(config, chosen, count))
+        results = asyncio.run(_interruptible(read_once(config, chosen, count), interrupted))
     except (KeyboardInterrupt, asyncio.CancelledError):
         # asyncio.run answers the first Ctrl-C by cancelling the reads: KeyboardInterrupt once
         # they have ended, or their CancelledError if a task took the cancellation as its own.
