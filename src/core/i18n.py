@@ -7,8 +7,10 @@ answer) stays as the component produced it.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
+from importlib import resources
 
 LANGUAGES = ("en", "vi")
 
@@ -40,85 +42,28 @@ def known(key: str) -> bool:
     return key in _CATALOGUE
 
 
-CORE_MESSAGES: MessageTable = {
-    "check.ok": {"en": "{file}: OK ({kind} config)", "vi": "{file}: hợp lệ (cấu hình {kind})"},
-    "check.invalid": {
-        "en": "{file}: invalid {kind} config",
-        "vi": "{file}: cấu hình {kind} không hợp lệ",
-    },
-    "check.summary": {
-        "en": "{errors} of {files} file(s) invalid",
-        "vi": "{errors} trên {files} tệp không hợp lệ",
-    },
-    "config.invalid": {"en": "invalid config {file}", "vi": "cấu hình không hợp lệ {file}"},
-    "kind.agent": {"en": "agent", "vi": "tác tử"},
-    "kind.gateway": {"en": "gateway", "vi": "cổng"},
-    "kind.demo": {"en": "demo", "vi": "trình diễn"},
-    "kind.hub": {"en": "hub", "vi": "trung tâm"},
-    "demo.title": {
-        "en": "etalon demo — site {site}, broker {broker}, store {store}",
-        "vi": "etalon trình diễn — cơ sở {site}, broker {broker}, kho dữ liệu {store}",
-    },
-    "demo.header": {
-        "en": "{instrument:<16} {channel:<18} {value:>18} {unit:<5} {quality:<9} {age:>6}",
-        "vi": "{instrument:<16} {channel:<18} {value:>18} {unit:<5} {quality:<9} {age:>6}",
-    },
-    "demo.columns": {
-        "en": "instrument|channel|value|unit|quality|age",
-        "vi": "thiết bị|kênh|giá trị|đơn vị|chất lượng|tuổi",
-    },
-    "demo.counters": {
-        "en": "read {read}  published {published}  acknowledged {acked}  written {written}  "
-        "refused {refused}  agent spool {agent_spool}  gateway spool {gateway_spool}",
-        "vi": "đã đọc {read}  đã gửi {published}  đã xác nhận {acked}  đã ghi {written}  "
-        "bị từ chối {refused}  hàng đợi tác tử {agent_spool}  hàng đợi cổng {gateway_spool}",
-    },
-    "demo.stop_hint": {"en": "Ctrl-C stops the demo.", "vi": "Nhấn Ctrl-C để dừng."},
-    "demo.dashboard": {
-        "en": "dashboard (read-only, this machine only): {url}",
-        "vi": "bảng điều khiển (chỉ xem, chỉ trên máy này): {url}",
-    },
-    "demo.summary": {
-        "en": "demo stopped after {seconds:.0f} s: {read} readings read, {stored} in the store "
-        "({store}), data in {data_dir}",
-        "vi": "đã dừng sau {seconds:.0f} giây: đọc {read} giá trị, {stored} giá trị trong kho "
-        "({store}), dữ liệu tại {data_dir}",
-    },
-    "demo.exact": {
-        "en": "every reading arrived exactly once",
-        "vi": "mọi giá trị đã đến đúng một lần",
-    },
-    "demo.mismatch": {
-        "en": "MISMATCH: {read} read but {stored} stored",
-        "vi": "KHÔNG KHỚP: đọc {read} nhưng lưu {stored}",
-    },
-    "gateway.not_gateway": {
-        "en": "{file}: not a gateway config (it has no 'store' key)",
-        "vi": "{file}: không phải cấu hình cổng (không có khóa 'store')",
-    },
-    "demo.not_demo": {
-        "en": "{file}: not a demo config",
-        "vi": "{file}: không phải cấu hình trình diễn",
-    },
-    "demo.invalid_option": {
-        "en": "etalon demo: invalid option",
-        "vi": "etalon demo: tùy chọn không hợp lệ",
-    },
-    "quality.good": {"en": "good", "vi": "tốt"},
-    "quality.uncertain": {"en": "uncertain", "vi": "nghi ngờ"},
-    "quality.bad": {"en": "bad", "vi": "hỏng"},
-    "signal.forced": {
-        "en": "etalon: forced stop ({signal} again); spooled readings are kept",
-        "vi": "etalon: buộc dừng ({signal} lần nữa); các giá trị trong hàng đợi được giữ lại",
-    },
-    "signal.overdue": {
-        "en": "etalon: forced stop (the clean stop after {signal} took too long); spooled readings "
-        "are kept",
-        "vi": "etalon: buộc dừng (dừng sau {signal} quá lâu); các giá trị trong hàng đợi "
-        "được giữ lại",
-    },
-    "error.transport": {"en": "cannot use the MQTT broker", "vi": "không dùng được MQTT broker"},
-}
+def load_table(package: str | None, name: str = "messages.json") -> MessageTable:
+    """A feature's declared table from the JSON catalogue ``name`` in ``package`` (pass the
+    module's ``__package__``).
+
+    Texts live in data files, one per feature, so a translator edits them without touching
+    code; JSON because the standard library parses it in C (every ``etalon`` process loads
+    several catalogues at start). The file holds ``{key: {language: text}}``; anything else is
+    refused naming the file.
+    """
+    if not package:
+        raise ValueError(f"{name}: a message catalogue belongs to a package")
+    resource = resources.files(package).joinpath(name)
+    data = json.loads(resource.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not all(
+        isinstance(texts, dict) and all(isinstance(v, str) for v in texts.values())
+        for texts in data.values()
+    ):
+        raise ValueError(f"{package}/{name}: not a table of key → language → text")
+    return data
+
+
+CORE_MESSAGES: MessageTable = load_table(__package__)
 """Messages of the ``etalon`` command itself (check, config errors, the demo's live view)."""
 
 register(CORE_MESSAGES)
