@@ -268,6 +268,10 @@ class Corrector:
             for state in self._channels.get((site, agent), {}).get(instrument, {}).values():
                 state.serial = serial
 
+    def covers(self, site: str, agent: str) -> bool:
+        """Whether any channel of the agent is linked (its readings are worth a look)."""
+        return (site, agent) in self._channels
+
     def linked(self, site: str, agent: str, instrument: str, channel: str) -> bool:
         """Whether the channel has any link (in force or past)."""
         return channel in self._channels.get((site, agent), {}).get(instrument, {})

@@ -19,9 +19,11 @@ of channels; quality and reason vary per reading and are fields, never tags.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
+
+import msgspec
 
 from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
 
@@ -29,13 +31,159 @@ QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 READING = "reading"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingsBatch:
-    """Validated readings of one agent, as wire-format dicts."""
+class StoredRow(msgspec.Struct, gc=False, omit_defaults=True):
+    """A reading as the writer reads it back from the gateway's spool (what ingest validated,
+    with the fields corrections add; other keys are not stored and not read)."""
 
+    instrument: str
+    channel: str
+    ts: int
+    value: float | int | bool | str | None
+    unit: str
+    quality: str
+    reason: str | None = None
+    u: float | None = None
+    tags: dict[str, str] | None = None
+    corrected: float | None = None
+    u_corrected: float | None = None
+    certificate: str | None = None
+    certificate_id: int | None = None
+    conformity: int | None = None
+
+
+class Row(Protocol):
+    """What a row of a :class:`ReadingsBatch` has: a :class:`StoredRow`, or the
+    :class:`edge_agent.wire.WireRow` ingest decoded (absent fields ``UNSET``, no corrections)."""
+
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def value(self) -> float | int | bool | str | None: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def quality(self) -> str: ...
+    @property
+    def reason(self) -> Any: ...
+    @property
+    def u(self) -> Any: ...
+    @property
+    def tags(self) -> Any: ...
+    @property
+    def corrected(self) -> float | None: ...
+    @property
+    def conformity(self) -> int | None: ...
+
+
+class ReadingsBatch:
+    """Validated readings of one agent: wire-format dicts (``readings``), or rows as ingest or
+    the writer decoded them (``rows``), whose dicts are made only if something asks for them
+    (a store that writes dicts, a refused point's dead letter)."""
+
+    __slots__ = ("_readings", "agent", "rows", "site")
+
+    def __init__(
+        self,
+        site: str,
+        agent: str,
+        readings: list[dict[str, Any]] | None = None,
+        rows: Sequence[Any] | None = None,
+    ) -> None:
+        self.site = site
+        self.agent = agent
+        self._readings = readings
+        self.rows: Sequence[Row] | None = None if readings is not None else (rows or [])
+
+    @property
+    def readings(self) -> list[dict[str, Any]]:
+        """The readings as wire-format dicts."""
+        if self._readings is None:
+            self._readings = msgspec.to_builtins(self.rows)
+        return self._readings
+
+    @property
+    def count(self) -> int:
+        """How many readings."""
+        return len(self.rows) if self.rows is not None else len(self.readings)
+
+    def split(self) -> tuple[ReadingsBatch, ReadingsBatch]:
+        """The first and the second half."""
+        if self.rows is not None:
+            middle = len(self.rows) // 2
+            return (
+                ReadingsBatch(self.site, self.agent, rows=self.rows[:middle]),
+                ReadingsBatch(self.site, self.agent, rows=self.rows[middle:]),
+            )
+        middle = len(self.readings) // 2
+        return (
+            ReadingsBatch(self.site, self.agent, self.readings[:middle]),
+            ReadingsBatch(self.site, self.agent, self.readings[middle:]),
+        )
+
+    def __repr__(self) -> str:
+        return f"ReadingsBatch({self.site!r}, {self.agent!r}, {self.readings!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReadingsBatch):
+            return NotImplemented
+        return (self.site, self.agent, self.readings) == (other.site, other.agent, other.readings)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _StoredBatch(msgspec.Struct, gc=False):
     site: str
     agent: str
-    readings: list[dict[str, Any]]
+    readings: list[StoredRow]
+
+
+_STORED = msgspec.json.Decoder(_StoredBatch)
+
+
+def decode_stored(data: bytes) -> ReadingsBatch | None:
+    """A spooled batch of readings as rows, or None when it is not one (metrics, or an entry
+    of unexpected shape: the caller reads it the general way)."""
+    try:
+        batch = _STORED.decode(data)
+    except msgspec.MsgspecError:
+        return None
+    return ReadingsBatch(batch.site, batch.agent, rows=batch.readings)
+
+
+class EntryMemo:
+    """Batches ingest has decoded, for the writer: a spool entry (that very bytes object, as the
+    spool hands it back from memory) → its rows, so a writer that keeps up never parses what
+    ingest parsed. Bounded in readings; a miss (read back from disk, evicted) is parsed again."""
+
+    def __init__(self, max_readings: int = 50_000) -> None:
+        self._items: dict[int, tuple[bytes, ReadingsBatch]] = {}
+        self._readings = 0
+        self._max = max_readings
+        self.hits = 0
+
+    def put(self, data: bytes, batch: ReadingsBatch) -> None:
+        """Remember ``batch`` as what ``data`` decodes to."""
+        items = self._items
+        old = items.pop(id(data), None)
+        if old is not None:
+            self._readings -= old[1].count
+        items[id(data)] = (data, batch)
+        self._readings += batch.count
+        while self._readings > self._max and len(items) > 1:
+            _, dropped = items.pop(next(iter(items)))
+            self._readings -= dropped.count
+
+    def take(self, data: bytes) -> ReadingsBatch | None:
+        """What ``data`` decodes to, if remembered (and forgotten now)."""
+        found = self._items.pop(id(data), None)
+        if found is None:
+            return None
+        self._readings -= found[1].count
+        return found[1] if found[0] is data else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +269,19 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {ts}"
 
 
+_QUALITY_FIELD = {name: f"quality={code}i" for name, code in QUALITY_CODE.items()}
+
+
+def _as_mapping(row: Row) -> dict[str, Any]:
+    """A row as the dict :func:`reading_line` reads (absent fields left out)."""
+    out: dict[str, Any] = msgspec.to_builtins(row)
+    for name in ("corrected", "u_corrected", "certificate", "certificate_id", "conformity"):
+        value = getattr(row, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def _shown(site: str, agent: str, reading: Mapping[str, Any]) -> str:
     """A refused reading, as its dead letter shows it."""
     return repr({"site": site, "agent": agent, **reading})[:500]
@@ -131,6 +292,8 @@ class LineBuilder:
 
     def __init__(self, max_cached: int = 200_000) -> None:
         self._keys: dict[tuple[str, str, str, str], tuple[str, dict[str, str], str]] = {}
+        self._rows: dict[tuple[str, str], dict[str, dict[str, tuple[str, Any, str]]]] = {}
+        """(site, agent) → instrument → channel → (unit, tags or None, key), for rows."""
         self._max = max_cached
 
     def _key(self, site: str, agent: str, reading: Mapping[str, Any]) -> str:
@@ -163,6 +326,14 @@ class LineBuilder:
         if isinstance(item, MetricsSample):
             return self._metrics_lines(item, rejected)
         site, agent = item.site, item.agent
+        if item.rows is not None:
+            try:
+                return self._row_lines(site, agent, item.rows)
+            except Exception as exc:
+                if rejected is None:
+                    raise _as_line_error(exc) from exc
+            # find the points that cannot be written, keep the others (the general way)
+            return self.lines(ReadingsBatch(site, agent, item.readings), rejected)
         try:
             return [reading_line(self._key(site, agent, r), r) for r in item.readings]
         except Exception as exc:
@@ -174,6 +345,75 @@ class LineBuilder:
                 out.append(reading_line(self._key(site, agent, reading), reading))
             except Exception as exc:  # noqa: BLE001 - one bad point is refused alone
                 rejected.append((_shown(site, agent, reading), _reason(exc)))
+        return out
+
+    def _series(self, site: str, agent: str, row: Row) -> str:
+        """A row's series key (the slow path of :meth:`_row_lines`: a new channel, or one whose
+        unit or tags changed)."""
+        tags = row.tags or {}
+        key = self._key(
+            site,
+            agent,
+            {"instrument": row.instrument, "channel": row.channel, "unit": row.unit, "tags": tags},
+        )
+        per_agent = self._rows.setdefault((site, agent), {})
+        if sum(len(c) for c in per_agent.values()) >= self._max:
+            per_agent.clear()
+        per_agent.setdefault(row.instrument, {})[row.channel] = (row.unit, tags or None, key)
+        return key
+
+    def _row_lines(self, site: str, agent: str, rows: Sequence[Row]) -> list[str]:
+        """:func:`reading_line` of every row, the same text (tested), with the series key
+        looked up by instrument and channel: the gateway's hot path."""
+        per_agent = self._rows.get((site, agent))
+        if per_agent is None:
+            per_agent = self._rows[(site, agent)] = {}
+        instruments = per_agent.get
+        finite = _finite
+        codes = _QUALITY_FIELD
+        out: list[str] = []
+        append = out.append
+        for row in rows:
+            channels = instruments(row.instrument)
+            cached = channels.get(row.channel) if channels is not None else None
+            if cached is None or cached[0] != row.unit or cached[1] != (row.tags or None):
+                key = self._series(site, agent, row)
+            else:
+                key = cached[2]
+            ts = row.ts
+            if ts.__class__ is not int:
+                raise LineError(f"timestamp {ts!r} is not an integer of nanoseconds")
+            value: Any = row.value
+            kind = value.__class__
+            if kind is float:
+                if not finite(value):
+                    raise LineError(f"float {value!r} is not finite")
+                head = f"value={value!r},"
+            elif kind is int:
+                head = f"value={float(value)!r},"
+            elif kind is bool:
+                head = "value=1.0," if value else "value=0.0,"
+            elif kind is str:
+                head = f"text={format_field(value)},"
+            elif value is None:
+                head = ""
+            else:
+                raise LineError(f"value of type {kind.__name__} cannot be written")
+            u = row.u
+            if u is None or u is msgspec.UNSET:
+                tail = ""
+            else:
+                u = float(u)
+                if not finite(u):
+                    raise LineError(f"uncertainty {u!r} is not finite")
+                tail = f",u={u!r}"
+            reason = row.reason
+            if reason:
+                tail += f",reason={format_field(reason)}"
+            if row.corrected is not None or row.conformity is not None:
+                append(reading_line(key, _as_mapping(row)))
+            else:
+                append(f"{key} {head}{codes[row.quality]}{tail} {ts}")
         return out
 
     def _metrics_lines(self, item: MetricsSample, rejected: Rejected | None) -> list[str]:
