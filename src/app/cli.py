@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import sys
 from pathlib import Path
@@ -225,6 +226,11 @@ def gateway_main(config_path: Path) -> int:
         )
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
+    # The gateway makes and drops containers by the thousand per message (decoded batches, the
+    # lines of a write): collections at 10,000 allocations, not 700, and never through what the
+    # imports left behind (measured: a few % of the gateway's CPU per reading, docs/performance).
+    gc.set_threshold(10_000, 10, 10)
+    gc.freeze()
     try:
         gateway = Gateway(config)
         asyncio.run(run_until_signal(gateway.run, gateway.started))

@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import msgspec
 import orjson
 
+from core.spool import RECENT_MAX_BYTES
 from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
@@ -160,32 +161,32 @@ def decode_stored(data: bytes) -> ReadingsBatch | None:
 class EntryMemo:
     """Batches ingest has decoded, for the writer: a spool entry (that very bytes object, as the
     spool hands it back from memory) → its rows, so a writer that keeps up never parses what
-    ingest parsed. Bounded in readings; a miss (read back from disk, evicted) is parsed again."""
+    ingest parsed. Bounded like the spool's memory of recent entries (a writer further behind
+    reads copies from disk, which the memo cannot know); a miss is parsed again."""
 
-    def __init__(self, max_readings: int = 50_000) -> None:
+    def __init__(self, max_bytes: int = RECENT_MAX_BYTES) -> None:
         self._items: dict[int, tuple[bytes, ReadingsBatch]] = {}
-        self._readings = 0
-        self._max = max_readings
-        self.hits = 0
+        self._bytes = 0
+        self._max = max_bytes
 
     def put(self, data: bytes, batch: ReadingsBatch) -> None:
         """Remember ``batch`` as what ``data`` decodes to."""
         items = self._items
         old = items.pop(id(data), None)
         if old is not None:
-            self._readings -= old[1].count
+            self._bytes -= len(old[0])
         items[id(data)] = (data, batch)
-        self._readings += batch.count
-        while self._readings > self._max and len(items) > 1:
-            _, dropped = items.pop(next(iter(items)))
-            self._readings -= dropped.count
+        self._bytes += len(data)
+        while self._bytes > self._max and len(items) > 1:
+            dropped, _ = items.pop(next(iter(items)))
+            self._bytes -= len(dropped)
 
     def take(self, data: bytes) -> ReadingsBatch | None:
         """What ``data`` decodes to, if remembered (and forgotten now)."""
         found = self._items.pop(id(data), None)
         if found is None:
             return None
-        self._readings -= found[1].count
+        self._bytes -= len(found[0])
         return found[1] if found[0] is data else None
 
 

@@ -94,7 +94,7 @@ def _payload(count: int) -> bytes:
 
 
 def test_the_memo_hands_over_ingests_rows_for_that_very_entry_only() -> None:
-    memo = EntryMemo(max_readings=5)
+    memo = EntryMemo(max_bytes=2 * len(_payload(3)))
     payload = _payload(3)
     rows = ReadingsBatch(SITE, AGENT, rows=decode_data(payload, SITE, AGENT).rows)
     memo.put(payload, rows)
@@ -105,6 +105,6 @@ def test_the_memo_hands_over_ingests_rows_for_that_very_entry_only() -> None:
     others = [_payload(3) for _ in range(3)]
     for other in others:
         memo.put(other, ReadingsBatch(SITE, AGENT, rows=decode_data(other, SITE, AGENT).rows))
-    assert memo.take(others[0]) is None  # evicted: at most 5 readings kept
+    assert memo.take(others[0]) is None  # evicted: two payloads' bytes kept
     assert memo.take(others[2]) is not None
     assert math.isclose(LineBuilder().lines(rows).__len__(), 3)
