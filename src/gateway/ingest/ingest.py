@@ -38,8 +38,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import orjson
 
 from core.errors import PayloadError
@@ -61,7 +63,7 @@ from edge_agent.wire import (
 )
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
-from gateway.corrections.corrector import Corrector
+from gateway.corrections.corrector import Corrector, Fix
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -73,7 +75,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.bodies import append_audit, record_identity
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import EntryMemo, ReadingsBatch
+from gateway.tsdb.points import EntryMemo, ReadingsBatch, StoredFix
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -112,6 +114,8 @@ class _Pending:
     """Undoes what classifying the message remembered, if its record fails."""
     letter: _Letter | None = None
     readings: DataBatch | None = None
+    fixes: list[Fix] = field(default_factory=list)
+    """Corrections of ``readings``, by index."""
     source: tuple[str, str] = ("", "")
     events: list[object] = field(default_factory=list)
 
@@ -274,14 +278,29 @@ class Ingest:
                 pending.entry = _entry(site, agent, seq, batch.dicts())
         else:
             pending.entry = payload
+        fixes: list[StoredFix] = []
+        certificates: dict[int, str] = {}
         corrector = self.corrector
         if good and corrector is not None and corrector.covers(site, agent):
-            readings = batch.dicts()
-            if corrector.correct(site, agent, readings):
-                # The spool keeps what the stores write: the raw readings and their corrections.
-                pending.entry = _entry(site, agent, seq, readings)
-        if pending.entry is payload and self.memo is not None:
-            self.memo.put(payload, ReadingsBatch(site, agent, rows=good))
+            pending.fixes = corrector.fixes(
+                site, agent, map(_INSTRUMENT, good), map(_CHANNEL, good), map(_VALUE, good),
+                map(_TS, good),
+            )  # fmt: skip
+            if pending.fixes and pending.entry is not None:
+                # The spool keeps what the stores write: the readings as received, and beside
+                # them their corrections (compact, by index), never the batch re-encoded.
+                fixes = [StoredFix(*fix.spooled()) for fix in pending.fixes]
+                certificates = {
+                    fix.span.certificate_id: fix.span.number
+                    for fix in pending.fixes
+                    if fix.corrected is not None
+                }
+                pending.entry = _with_fixes(pending.entry, fixes, certificates)
+        if pending.entry is not None and self.memo is not None:
+            self.memo.put(
+                pending.entry,
+                ReadingsBatch(site, agent, rows=good, fixes=fixes, certificates=certificates),
+            )
         if good:
             pending.readings = batch
 
@@ -512,7 +531,10 @@ class Ingest:
                 for event in pending.events:
                     self.hub.publish(event)
                 if pending.readings is not None and wanted:
-                    self.hub.publish(ReadingsArrived(*pending.source, pending.readings.dicts()))
+                    readings = pending.readings.dicts()
+                    for fix in pending.fixes:
+                        fix.apply(readings[fix.index])  # type: ignore[arg-type]
+                    self.hub.publish(ReadingsArrived(*pending.source, readings))
 
     async def _record(self, batch: list[_Pending]) -> None:
         """Write the batch's records, each in a savepoint; a record that fails is rolled back,
@@ -546,6 +568,18 @@ class Ingest:
                 topic=pending.message.topic,
                 reason=str(exc),
             )
+
+
+def _with_fixes(entry: bytes, fixes: list[StoredFix], certificates: dict[int, str]) -> bytes:
+    """A spool entry (a JSON object whose keys are the envelope's) with the corrections of its
+    readings added as two keys of its own (:class:`gateway.tsdb.points.StoredFix`)."""
+    extra = msgspec.json.encode({"corrections": fixes, "certificates": certificates})
+    return entry.rstrip()[:-1] + b"," + extra[1:]
+
+
+_INSTRUMENT, _CHANNEL, _VALUE, _TS = (
+    attrgetter(name) for name in ("instrument", "channel", "value", "ts")
+)
 
 
 def _entry(site: str, agent: str, seq: int, readings: list[Any]) -> bytes:

@@ -88,7 +88,7 @@ class ReadingsBatch:
     the writer decoded them (``rows``), whose dicts are made only if something asks for them
     (a store that writes dicts, a refused point's dead letter)."""
 
-    __slots__ = ("_readings", "agent", "rows", "site")
+    __slots__ = ("_readings", "agent", "certificates", "fixes", "rows", "site")
 
     def __init__(
         self,
@@ -96,17 +96,26 @@ class ReadingsBatch:
         agent: str,
         readings: list[dict[str, Any]] | None = None,
         rows: Sequence[Any] | None = None,
+        fixes: Sequence[StoredFix] = (),
+        certificates: Mapping[int, str] | None = None,
     ) -> None:
         self.site = site
         self.agent = agent
         self._readings = readings
         self.rows: Sequence[Row] | None = None if readings is not None else (rows or [])
+        self.fixes = fixes
+        """Corrections of rows, by index (:class:`StoredFix`)."""
+        self.certificates: Mapping[int, str] = certificates or {}
+        """The fixes' certificates: id → identifier."""
 
     @property
     def readings(self) -> list[dict[str, Any]]:
-        """The readings as wire-format dicts."""
+        """The readings as wire-format dicts (with their corrections)."""
         if self._readings is None:
-            self._readings = msgspec.to_builtins(self.rows)
+            readings: list[dict[str, Any]] = msgspec.to_builtins(self.rows)
+            for fix in self.fixes:
+                apply_fix(readings[fix.index], fix, self.certificates)
+            self._readings = readings
         return self._readings
 
     @property
@@ -116,7 +125,7 @@ class ReadingsBatch:
 
     def split(self) -> tuple[ReadingsBatch, ReadingsBatch]:
         """The first and the second half."""
-        if self.rows is not None:
+        if self.rows is not None and not self.fixes:
             middle = len(self.rows) // 2
             return (
                 ReadingsBatch(self.site, self.agent, rows=self.rows[:middle]),
@@ -139,10 +148,52 @@ class ReadingsBatch:
     __hash__ = None  # type: ignore[assignment]
 
 
+class StoredFix(msgspec.Struct, array_like=True, gc=False):
+    """A reading's correction as a spool entry carries it, beside the raw readings (written by
+    ``gateway.corrections.corrector.Fix.spooled``): the corrected value, its u and the
+    certificate's id, or none; the conformity code; the ``calibration`` bits that mark the
+    reading, and the reason they add."""
+
+    index: int
+    corrected: float | None
+    u_corrected: float | None
+    certificate_id: int | None
+    conformity: int | None
+    calibration: int
+    reason: str | None
+
+
+def marked_quality(quality: str) -> str:
+    """A reading marked by its calibration: uncertain, unless bad (as the corrector marks it)."""
+    return "uncertain" if quality == "good" else quality
+
+
+def marked_reason(previous: str | None, added: str | None) -> str | None:
+    """A marked reading's reason: its own, then what marked it (as the corrector writes it)."""
+    return added if not previous else f"{previous}; {added}"
+
+
+def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int, str]) -> None:
+    """The stored fields of a correction, on a wire-format dict."""
+    if fix.corrected is not None and fix.certificate_id is not None:
+        reading["corrected"] = fix.corrected
+        reading["u_corrected"] = fix.u_corrected
+        reading["certificate"] = certificates[fix.certificate_id]
+        reading["certificate_id"] = fix.certificate_id
+    if fix.calibration:
+        reading["calibration"] = reading.get("calibration", 0) | fix.calibration
+        reading["quality"] = marked_quality(reading["quality"])
+        reading["reason"] = marked_reason(reading.get("reason"), fix.reason)
+    if fix.conformity is not None:
+        reading["conformity"] = fix.conformity
+
+
 class _StoredBatch(msgspec.Struct, gc=False):
     site: str
     agent: str
     readings: list[StoredRow]
+    corrections: list[StoredFix] = msgspec.field(default_factory=list)
+    certificates: dict[int, str] = msgspec.field(default_factory=dict)
 
 
 _STORED = msgspec.json.Decoder(_StoredBatch)
@@ -155,7 +206,10 @@ def decode_stored(data: bytes) -> ReadingsBatch | None:
         batch = _STORED.decode(data)
     except msgspec.MsgspecError:
         return None
-    return ReadingsBatch(batch.site, batch.agent, rows=batch.readings)
+    return ReadingsBatch(
+        batch.site, batch.agent, rows=batch.readings, fixes=batch.corrections,
+        certificates=batch.certificates,
+    )  # fmt: skip
 
 
 class EntryMemo:
@@ -349,7 +403,7 @@ class LineBuilder:
         site, agent = item.site, item.agent
         if item.rows is not None:
             try:
-                return self._row_lines(site, agent, item.rows)
+                return self._row_lines(site, agent, item.rows, item.fixes, item.certificates)
             except Exception as exc:
                 if rejected is None:
                     raise _as_line_error(exc) from exc
@@ -383,9 +437,23 @@ class LineBuilder:
         per_agent.setdefault(row.instrument, {})[row.channel] = (row.unit, tags or None, key)
         return key
 
-    def _row_lines(self, site: str, agent: str, rows: Sequence[Row]) -> list[str]:
-        """:func:`reading_line` of every row, the same text (tested), with the series key
-        looked up by instrument and channel: the gateway's hot path."""
+    def _row_lines(
+        self,
+        site: str,
+        agent: str,
+        rows: Sequence[Row],
+        fixes: Sequence[StoredFix] = (),
+        certificates: Mapping[int, str] | None = None,
+    ) -> list[str]:
+        """:func:`reading_line` of every row (with its correction, if any): the same fields and
+        values (tested), the series key looked up by instrument and channel, a column of floats
+        formatted at once. The gateway's hot path."""
+        aligned: Iterable[StoredFix | None] = repeat(None, len(rows))
+        if fixes:
+            by_index: list[StoredFix | None] = [None] * len(rows)
+            for each in fixes:
+                by_index[each.index] = each
+            aligned = by_index
         per_agent = self._rows.get((site, agent))
         if per_agent is None:
             per_agent = self._rows[(site, agent)] = {}
@@ -394,10 +462,11 @@ class LineBuilder:
         codes = _QUALITY_FIELD
         out: list[str] = []
         append = out.append
-        for row, value_text, u_text in zip(
+        for row, value_text, u_text, fix in zip(
             rows,
             _float_texts(map(_VALUE, rows), len(rows)),
             _float_texts(map(_U, rows), len(rows)),
+            aligned,
             strict=True,
         ):
             channels = instruments(row.instrument)
@@ -435,13 +504,43 @@ class LineBuilder:
                     raise LineError(f"uncertainty {u!r} is not finite")
                 tail = f",u={u_text or repr(u)}"
             reason = row.reason
+            if fix is not None:
+                append(self._fixed_line(key, head, tail, ts, row, fix, certificates or {}))
+                continue
             if reason:
                 tail += f",reason={format_field(reason)}"
             if row.corrected is not None or row.conformity is not None:
-                append(reading_line(key, _as_mapping(row)))
+                append(reading_line(key, _as_mapping(row)))  # a spool entry of an older gateway
             else:
                 append(f"{key} {head}{codes[row.quality]}{tail} {ts}")
         return out
+
+    def _fixed_line(
+        self,
+        key: str,
+        head: str,
+        tail: str,
+        ts: int,
+        row: Row,
+        fix: StoredFix,
+        certificates: Mapping[int, str],
+    ) -> str:
+        """The line of a corrected (or marked) row: its fields and the correction's."""
+        quality, reason = row.quality, row.reason or None
+        if fix.calibration:
+            quality, reason = marked_quality(quality), marked_reason(reason, fix.reason)
+        if reason:
+            tail += f",reason={format_field(reason)}"
+        certificate_id = fix.certificate_id
+        if fix.corrected is not None and certificate_id is not None:
+            number = certificates[certificate_id]
+            fields = _CERTIFICATE_FIELDS.get(certificate_id)
+            if fields is None or fields[0] != number:
+                fields = _certificate_fields(certificate_id, number)
+            tail += f",corrected={fix.corrected:.12g},u_corrected={fix.u_corrected:.3g}{fields[1]}"
+        if fix.conformity is not None:
+            tail += f",conformity={fix.conformity}i"
+        return f"{key} {head}quality={QUALITY_CODE[quality]}i{tail} {ts}"
 
     def _metrics_lines(self, item: MetricsSample, rejected: Rejected | None) -> list[str]:
         try:
