@@ -37,6 +37,8 @@ from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import Any
 
+import msgspec
+
 from core.logs import log_event
 from gateway.corrections.config import ChannelCorrection, CorrectionsConfig
 from gateway.corrections.instruments import (
@@ -109,30 +111,24 @@ class ChannelState:
         return span if ts < span.until_ns else None
 
 
-class Fix:
+class Fix(msgspec.Struct, gc=False):
     """What a correction adds to one reading (by its index in its batch): the corrected value
     and its u from ``span``'s certificate, or none (a reading that could not be corrected); the
     conformity code and verdict; the ``calibration`` bits and the reason they add (the
-    reading is then ``uncertain``, a bad one stays bad)."""
+    reading is then ``uncertain``, a bad one stays bad). The writer reads it as a
+    :class:`gateway.tsdb.points.StoredFix` (the same first fields)."""
 
-    __slots__ = (
-        "calibration", "conformity", "corrected", "index", "out", "reason", "span",
-        "u_corrected", "verdict",
-    )  # fmt: skip
-
-    def __init__(
-        self, index: int, span: Span, corrected: float | None = None, u: float | None = None
-    ) -> None:
-        self.index = index
-        self.span = span
-        self.corrected = corrected
-        self.u_corrected = u
-        self.conformity: int | None = None
-        self.verdict: dict[str, Any] | None = None
-        self.calibration = 0
-        self.reason: str | None = None
-        self.out = False
-        """Out of calibration (range or date): the range and due date go with it."""
+    index: int
+    span: Span
+    corrected: float | None = None
+    u_corrected: float | None = None
+    certificate_id: int | None = None
+    conformity: int | None = None
+    calibration: int = 0
+    reason: str | None = None
+    verdict: dict[str, Any] | None = None
+    out: bool = False
+    """Out of calibration (range or date): the range and due date go with it."""
 
     def apply(self, reading: dict[str, Any]) -> None:
         """The fields of a corrected wire-format reading (what alerts read, and what the
@@ -155,18 +151,12 @@ class Fix:
         if self.verdict is not None:
             reading["verdict"] = self.verdict
 
-    def spooled(self) -> list[Any]:
+    def spooled(self) -> tuple[Any, ...]:
         """The compact form a spool entry carries (see :func:`gateway.tsdb.points.StoredFix`)."""
-        corrected = self.corrected is not None
-        return [
-            self.index,
-            self.corrected,
-            self.u_corrected,
-            self.span.certificate_id if corrected else None,
-            self.conformity,
-            self.calibration,
-            self.reason,
-        ]
+        return (
+            self.index, self.corrected, self.u_corrected, self.certificate_id, self.conformity,
+            self.calibration, self.reason,
+        )  # fmt: skip
 
 
 def marked_quality(quality: str) -> str:
@@ -393,7 +383,7 @@ class Corrector:
                 reason = f"calibration_range: {value!r} cannot be corrected"
                 out.append(self._flagged(index, span, RANGE, reason))
                 continue
-            fix = Fix(index, span, corrected, u)
+            fix = Fix(index, span, corrected, u, span.certificate_id)
             out.append(fix)
             corrected_count += 1
             if not in_range or ts >= span.due_ns:

@@ -55,6 +55,7 @@ from edge_agent.wire import (
     InstrumentState,
     Rejected,
     Topics,
+    WireRow,
     check_names,
     decode_data,
     decode_instrument_state,
@@ -75,7 +76,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.bodies import append_audit, record_identity
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import EntryMemo, ReadingsBatch, StoredFix
+from gateway.tsdb.points import EntryMemo, ReadingsBatch
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -278,29 +279,14 @@ class Ingest:
                 pending.entry = _entry(site, agent, seq, batch.dicts())
         else:
             pending.entry = payload
-        fixes: list[StoredFix] = []
-        certificates: dict[int, str] = {}
         corrector = self.corrector
-        if good and corrector is not None and corrector.covers(site, agent):
-            pending.fixes = corrector.fixes(
-                site, agent, map(_INSTRUMENT, good), map(_CHANNEL, good), map(_VALUE, good),
-                map(_TS, good),
-            )  # fmt: skip
-            if pending.fixes and pending.entry is not None:
-                # The spool keeps what the stores write: the readings as received, and beside
-                # them their corrections (compact, by index), never the batch re-encoded.
-                fixes = [StoredFix(*fix.spooled()) for fix in pending.fixes]
-                certificates = {
-                    fix.span.certificate_id: fix.span.number
-                    for fix in pending.fixes
-                    if fix.corrected is not None
-                }
-                pending.entry = _with_fixes(pending.entry, fixes, certificates)
-        if pending.entry is not None and self.memo is not None:
-            self.memo.put(
-                pending.entry,
-                ReadingsBatch(site, agent, rows=good, fixes=fixes, certificates=certificates),
+        rows = ReadingsBatch(site, agent, rows=good)
+        if good and pending.entry is not None and corrector and corrector.covers(site, agent):
+            pending.entry, rows, pending.fixes = spool_entry(
+                corrector, site, agent, pending.entry, good
             )
+        if pending.entry is not None and self.memo is not None:
+            self.memo.put(pending.entry, rows)
         if good:
             pending.readings = batch
 
@@ -570,11 +556,27 @@ class Ingest:
             )
 
 
-def _with_fixes(entry: bytes, fixes: list[StoredFix], certificates: dict[int, str]) -> bytes:
-    """A spool entry (a JSON object whose keys are the envelope's) with the corrections of its
-    readings added as two keys of its own (:class:`gateway.tsdb.points.StoredFix`)."""
-    extra = msgspec.json.encode({"corrections": fixes, "certificates": certificates})
-    return entry.rstrip()[:-1] + b"," + extra[1:]
+def spool_entry(
+    corrector: Corrector, site: str, agent: str, entry: bytes, rows: list[WireRow]
+) -> tuple[bytes, ReadingsBatch, list[Fix]]:
+    """A batch's spool entry with its corrections, the rows the writer gets with it, and the
+    corrections themselves (what alerts read).
+
+    The spool keeps what the stores write: the readings as received and, beside them, their
+    corrections (compact, by index: :class:`gateway.tsdb.points.StoredFix`) as two keys added
+    to the entry's JSON object — never the batch re-encoded."""
+    fixes = corrector.fixes(
+        site, agent, map(_INSTRUMENT, rows), map(_CHANNEL, rows), map(_VALUE, rows),
+        map(_TS, rows),
+    )  # fmt: skip
+    if not fixes:
+        return entry, ReadingsBatch(site, agent, rows=rows), fixes
+    certificates = {f.span.certificate_id: f.span.number for f in fixes if f.corrected is not None}
+    spooled = [fix.spooled() for fix in fixes]
+    extra = msgspec.json.encode({"corrections": spooled, "certificates": certificates})
+    # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
+    batch = ReadingsBatch(site, agent, rows=rows, fixes=fixes, certificates=certificates)  # type: ignore[arg-type]
+    return entry.rstrip()[:-1] + b"," + extra[1:], batch, fixes
 
 
 _INSTRUMENT, _CHANNEL, _VALUE, _TS = (

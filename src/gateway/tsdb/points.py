@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import repeat
+from itertools import chain, repeat
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -448,11 +448,22 @@ class LineBuilder:
         """:func:`reading_line` of every row (with its correction, if any): the same fields and
         values (tested), the series key looked up by instrument and channel, a column of floats
         formatted at once. The gateway's hot path."""
-        aligned: Iterable[StoredFix | None] = repeat(None, len(rows))
+        aligned: Iterable[tuple[StoredFix, str | None, str | None, str] | None]
+        aligned = repeat(None, len(rows))
         if fixes:
-            by_index: list[StoredFix | None] = [None] * len(rows)
+            # The corrected values and their u formatted a column at a time (full precision),
+            # the certificate's fields once per certificate.
+            texts = _float_texts(
+                chain.from_iterable((f.corrected, f.u_corrected) for f in fixes), 2 * len(fixes)
+            )
+            pairs = iter(texts)
+            by_index: list[tuple[StoredFix, str | None, str | None, str] | None]
+            by_index = [None] * len(rows)
             for each in fixes:
-                by_index[each.index] = each
+                by_index[each.index] = (
+                    each, next(pairs), next(pairs),
+                    self._certificate(each.certificate_id, certificates or {}),
+                )  # fmt: skip
             aligned = by_index
         per_agent = self._rows.get((site, agent))
         if per_agent is None:
@@ -505,7 +516,18 @@ class LineBuilder:
                 tail = f",u={u_text or repr(u)}"
             reason = row.reason
             if fix is not None:
-                append(self._fixed_line(key, head, tail, ts, row, fix, certificates or {}))
+                fixed, corrected, u_corrected, certificate = fix
+                if (
+                    not reason and not fixed.calibration and fixed.conformity is None
+                    and corrected and u_corrected and corrected != "null" and u_corrected != "null"
+                    and certificate
+                ):  # fmt: skip
+                    append(
+                        f"{key} {head}{codes[row.quality]}{tail},corrected={corrected},"
+                        f"u_corrected={u_corrected}{certificate} {ts}"
+                    )
+                else:
+                    append(self._fixed_line(key, head, tail, ts, row, fixed, certificates or {}))
                 continue
             if reason:
                 tail += f",reason={format_field(reason)}"
@@ -514,6 +536,17 @@ class LineBuilder:
             else:
                 append(f"{key} {head}{codes[row.quality]}{tail} {ts}")
         return out
+
+    @staticmethod
+    def _certificate(certificate_id: int | None, certificates: Mapping[int, str]) -> str:
+        """The ``certificate`` and ``certificate_id`` fields of a certificate ('' if none)."""
+        if certificate_id is None or certificate_id not in certificates:
+            return ""
+        number = certificates[certificate_id]
+        fields = _CERTIFICATE_FIELDS.get(certificate_id)
+        if fields is None or fields[0] != number:
+            fields = _certificate_fields(certificate_id, number)
+        return fields[1]
 
     def _fixed_line(
         self,
