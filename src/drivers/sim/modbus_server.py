@@ -204,21 +204,6 @@ class ModbusFaultHooks(FaultHooks):
     silent_device_ids: list[int] = field(default_factory=list)
     only_device_ids: list[int] = field(default_factory=list)
 
-    @classmethod
-    def from_modbus_config(cls, config: ModbusFaultConfig) -> ModbusFaultHooks:
-        """Hooks in the state the config describes."""
-        return cls(
-            delay_s=config.delay_s,
-            hang=config.hang,
-            garbage_rate=config.garbage_rate,
-            disconnected=config.disconnected,
-            control_file=config.control_file,
-            bad_crc=config.bad_crc,
-            exception_at=list(config.exception_at),
-            silent_device_ids=list(config.silent_device_ids),
-            only_device_ids=list(config.only_device_ids),
-        )
-
     def applies_to(self, device_id: int) -> bool:
         """Whether the reply-level faults (delay, hang, garbage, CRC) hit this device."""
         return not self.only_device_ids or device_id in self.only_device_ids
