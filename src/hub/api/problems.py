@@ -1,6 +1,7 @@
 """Where the hub's API answers the error tree (:mod:`core.errors`) with status codes (the
 mapping of :mod:`core.http_status`, shared with the gateway): NotFoundError 404, ConflictError
-409, InvalidInputError 422, other OperationError 400, StoreError 503; the body is ``{"detail": REASON}``."""
+409, InvalidInputError 422, other OperationError 400, StoreError 503; the body is
+``{"detail": REASON}`` (a page under ``/ui`` answers with an error page)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from core.http_status import status_for
 async def _answer(request: Request, error: Exception) -> Response:
     assert isinstance(error, EtalonError)
     if request.url.path.startswith("/ui"):
-        from hub.api.pages import error_page
+        from hub.api.html import error_page
 
         return error_page(request, status_for(error), str(error))
     return JSONResponse({"detail": str(error)}, status_code=status_for(error))
