@@ -26,8 +26,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from gateway.analytics._base import AnalyticsModel
 from gateway.analytics.errors import AnalyticsError
+from metrology._common import MetrologyModel
 
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
@@ -72,7 +72,7 @@ Side = Literal["above", "below", "rising", "falling"]
 """Which side of the centre line a pattern lies on; rule 3 says rising or falling."""
 
 
-class RuleViolation(AnalyticsModel):
+class RuleViolation(MetrologyModel):
     """One firing of a Nelson rule: which rule, at which point, and where its pattern began."""
 
     rule: int
@@ -84,7 +84,7 @@ class RuleViolation(AnalyticsModel):
     value: float
 
 
-class IndividualsLimits(AnalyticsModel):
+class IndividualsLimits(MetrologyModel):
     """Limits of the individuals and moving-range charts, from the baseline period."""
 
     baseline_n: int
@@ -97,14 +97,14 @@ class IndividualsLimits(AnalyticsModel):
     mr_ucl: float
 
 
-class MovingRangeSignal(AnalyticsModel):
+class MovingRangeSignal(MetrologyModel):
     """A moving range above the MR chart's upper limit (at the later of its two points)."""
 
     index: int
     moving_range: float
 
 
-class EwmaChart(AnalyticsModel):
+class EwmaChart(MetrologyModel):
     """An EWMA chart: the statistic, its limits at each point and the points beyond them."""
 
     lambda_: float
@@ -118,7 +118,7 @@ class EwmaChart(AnalyticsModel):
     signals: list[int]
 
 
-class CusumSignal(AnalyticsModel):
+class CusumSignal(MetrologyModel):
     """A point where a one-sided cumulative sum exceeds the decision interval."""
 
     index: int
@@ -126,7 +126,7 @@ class CusumSignal(AnalyticsModel):
     value: float
 
 
-class CusumChart(AnalyticsModel):
+class CusumChart(MetrologyModel):
     """A two-sided tabular CUSUM: the sums above and below target and the signals."""
 
     k: float
@@ -142,7 +142,7 @@ class CusumChart(AnalyticsModel):
     signals: list[CusumSignal]
 
 
-class ControlReport(AnalyticsModel):
+class ControlReport(MetrologyModel):
     """Everything ``etalon drift chart`` reports."""
 
     format: Literal["etalon.drift.chart/1"] = "etalon.drift.chart/1"

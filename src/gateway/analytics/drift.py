@@ -31,9 +31,9 @@ import numpy as np
 import numpy.typing as npt
 from scipy import linalg, optimize, special, stats
 
-from gateway.analytics._base import AnalyticsModel, Dof
 from gateway.analytics.errors import AnalyticsError
 from gateway.analytics.timebase import XKind, days_to_iso
+from metrology._common import Dof, MetrologyModel
 
 ModelName = Literal["mean", "linear", "quadratic"]
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
@@ -52,7 +52,7 @@ SELECTION_RULE = (
 )
 
 
-class Coefficient(AnalyticsModel):
+class Coefficient(MetrologyModel):
     """One fitted coefficient of the polynomial in ``x - x0``."""
 
     name: str
@@ -61,7 +61,7 @@ class Coefficient(AnalyticsModel):
     standard_uncertainty: float
 
 
-class FitBasis(AnalyticsModel):
+class FitBasis(MetrologyModel):
     """The fit in the centred basis ``t = (x - center) / scale`` used for exact predictions."""
 
     center: float
@@ -70,7 +70,7 @@ class FitBasis(AnalyticsModel):
     covariance: list[list[float]]
 
 
-class SelectionStep(AnalyticsModel):
+class SelectionStep(MetrologyModel):
     """One test of the model-selection rule: is this model's highest-order term significant?"""
 
     model: ModelName
@@ -83,7 +83,7 @@ class SelectionStep(AnalyticsModel):
     significant: bool
 
 
-class ModelSelection(AnalyticsModel):
+class ModelSelection(MetrologyModel):
     """How ``model="auto"`` chose the model: the rule, its level and each test made."""
 
     rule: str
@@ -92,7 +92,7 @@ class ModelSelection(AnalyticsModel):
     chosen: ModelName
 
 
-class DriftFit(AnalyticsModel):
+class DriftFit(MetrologyModel):
     """A fitted drift model: coefficients around ``x0`` with their covariance and dof."""
 
     model: ModelName
@@ -127,7 +127,7 @@ class DriftFit(AnalyticsModel):
         return predict(self, x, confidence)
 
 
-class Prediction(AnalyticsModel):
+class Prediction(MetrologyModel):
     """The fitted curve at one x, with the uncertainty of the curve and of a new observation."""
 
     x: float
@@ -147,7 +147,7 @@ class Prediction(AnalyticsModel):
     """True when x lies outside the range of the data."""
 
 
-class ValueInUse(AnalyticsModel):
+class ValueInUse(MetrologyModel):
     """The value of the standard to use at a date, with its uncertainty (the prediction's)."""
 
     x: float
@@ -160,7 +160,7 @@ class ValueInUse(AnalyticsModel):
     confidence: float
 
 
-class ToleranceCrossing(AnalyticsModel):
+class ToleranceCrossing(MetrologyModel):
     """When the prediction interval first leaves ``[lower, upper]`` after ``start``."""
 
     nominal: float
@@ -180,7 +180,7 @@ class ToleranceCrossing(AnalyticsModel):
     """``crossing - start`` in x units (days for dates); 0 if already outside."""
 
 
-class DriftReport(AnalyticsModel):
+class DriftReport(MetrologyModel):
     """Everything ``etalon drift fit`` reports: the fit, the value in use and the crossing."""
 
     format: Literal["etalon.drift.fit/1"] = "etalon.drift.fit/1"

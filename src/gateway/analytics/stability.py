@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 from scipy import stats
 
-from gateway.analytics._base import AnalyticsModel
 from gateway.analytics.errors import AnalyticsError
+from metrology._common import MetrologyModel
 
 FloatArray = npt.NDArray[np.float64]
 DeviationKind = Literal["adev", "oadev", "mdev"]
@@ -47,7 +47,7 @@ NOISE_NAMES: dict[int, str] = {
 """Power-law noise of fractional frequency, S_y(f) ∝ f^alpha."""
 
 
-class StabilityPoint(AnalyticsModel):
+class StabilityPoint(MetrologyModel):
     """The deviation at one averaging time, with its equivalent dof and confidence interval."""
 
     tau: float
@@ -68,7 +68,7 @@ class StabilityPoint(AnalyticsModel):
     ci_high: float
 
 
-class StabilityResult(AnalyticsModel):
+class StabilityResult(MetrologyModel):
     """A stability analysis: the deviation at each averaging time."""
 
     format: Literal["etalon.drift.adev/1"] = "etalon.drift.adev/1"

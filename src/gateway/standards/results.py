@@ -13,12 +13,12 @@ import numpy as np
 import numpy.typing as npt
 
 from gateway.analytics import DriftFit
-from gateway.analytics._base import AnalyticsModel
 from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.ingest.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
 from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
+from metrology._common import MetrologyModel
 
 if TYPE_CHECKING:
     from gateway.standards.registry import CertificateRecord
@@ -137,7 +137,7 @@ def baseline_dates(
 # -- results -------------------------------------------------------------------------------------
 
 
-class ToleranceNow(AnalyticsModel):
+class ToleranceNow(MetrologyModel):
     """The tolerance band at the time of evaluation."""
 
     centre: float
@@ -146,7 +146,7 @@ class ToleranceNow(AnalyticsModel):
     around: Literal["nominal", "certificate"]
 
 
-class CrossingDates(AnalyticsModel):
+class CrossingDates(MetrologyModel):
     """When a drift fit reaches a tolerance limit, searched from ``searched_from_ns``."""
 
     searched_from_ns: int
@@ -162,7 +162,7 @@ class CrossingDates(AnalyticsModel):
     side: Literal["upper", "lower"] | None
 
 
-class BandPoint(AnalyticsModel):
+class BandPoint(MetrologyModel):
     """The fitted curve and its bands at one time (for drawing)."""
 
     ts_ns: int
@@ -173,7 +173,7 @@ class BandPoint(AnalyticsModel):
     pi_high: float
 
 
-class DriftSummary(AnalyticsModel):
+class DriftSummary(MetrologyModel):
     """A drift fit as the registry and the dashboards show it."""
 
     n: int
@@ -194,7 +194,7 @@ class DriftSummary(AnalyticsModel):
     band: list[BandPoint]
 
 
-class CertificateAnalysis(AnalyticsModel):
+class CertificateAnalysis(MetrologyModel):
     """The certificate history and the reference value it gives now."""
 
     n: int
@@ -209,7 +209,7 @@ class CertificateAnalysis(AnalyticsModel):
     drift: DriftSummary | None
 
 
-class PeriodPoint(AnalyticsModel):
+class PeriodPoint(MetrologyModel):
     """One period mean in the standard's unit."""
 
     start_ns: int
@@ -225,7 +225,7 @@ class PeriodPoint(AnalyticsModel):
     model fitted to the baseline periods (None before the baseline)."""
 
 
-class ControlBaseline(AnalyticsModel):
+class ControlBaseline(MetrologyModel):
     """Which periods set a control chart's centre line and sigma."""
 
     rule: Literal["first_periods", "dated"]
@@ -241,7 +241,7 @@ class ControlBaseline(AnalyticsModel):
     periods: int
 
 
-class ViolationRecord(AnalyticsModel):
+class ViolationRecord(MetrologyModel):
     """A control-chart signal of a channel's period means."""
 
     rule: str
@@ -251,7 +251,7 @@ class ViolationRecord(AnalyticsModel):
     name_vi: str
 
 
-class ChannelAnalysis(AnalyticsModel):
+class ChannelAnalysis(MetrologyModel):
     """One monitored channel."""
 
     channel: str
@@ -274,7 +274,7 @@ class ChannelAnalysis(AnalyticsModel):
     notes: list[str]
 
 
-class StandardResult(AnalyticsModel):
+class StandardResult(MetrologyModel):
     """One evaluation of one standard; ``event()`` is what the alert engine receives."""
 
     format: Literal["etalon.standards.evaluation/1"] = FORMAT
