@@ -28,9 +28,9 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from scipy import linalg, optimize, special, stats
 
+from gateway.analytics.arrays import FloatArray, finite_array
 from gateway.analytics.errors import AnalyticsError
 from gateway.analytics.timebase import XKind, days_to_iso
 from metrology._common import Dof, MetrologyModel
@@ -38,7 +38,6 @@ from metrology._common import Dof, MetrologyModel
 ModelName = Literal["mean", "linear", "quadratic"]
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
 Weighting = Literal["birge", "absolute", "relative"]
-FloatArray = npt.NDArray[np.float64]
 
 DEGREE: dict[ModelName, int] = {"mean": 0, "linear": 1, "quadratic": 2}
 TERM_NAMES = ("intercept", "slope", "curvature")
@@ -207,16 +206,6 @@ class _Solved:
     weighting: Literal["none", "birge", "absolute", "relative"]
 
 
-def _as_array(values: Sequence[float] | FloatArray, name: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise AnalyticsError(f"{name} must be a one-dimensional sequence of numbers")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise AnalyticsError(f"{name}[{bad}] is not a finite number")
-    return array
-
-
 def _quantile(confidence: float, dof: float) -> float:
     """Two-sided coverage factor for ``confidence`` with ``dof`` degrees of freedom."""
     level = (1.0 + confidence) / 2.0
@@ -361,13 +350,13 @@ def fit_drift(
     numbers, the first date for dates). ``u_new``: standard uncertainty of one future observation
     for prediction intervals of a weighted fit (default: that of the latest observation).
     """
-    x_values = _as_array(x, "x")
-    y_values = _as_array(y, "y")
+    x_values = finite_array(x, "x", "x")
+    y_values = finite_array(y, "y", "y")
     if x_values.size != y_values.size:
         raise AnalyticsError(f"x has {x_values.size} values but y has {y_values.size}")
     u_values: FloatArray | None = None
     if u is not None:
-        u_values = _as_array(u, "u")
+        u_values = finite_array(u, "u", "u")
         if u_values.size != y_values.size:
             raise AnalyticsError(f"u has {u_values.size} values but y has {y_values.size}")
         if np.any(u_values <= 0.0):

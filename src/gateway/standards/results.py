@@ -9,21 +9,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from gateway.analytics import DriftFit
 from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.ingest.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
+from gateway.standards.crossing import CrossingFields
 from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
 from metrology._common import MetrologyModel
 
 if TYPE_CHECKING:
     from gateway.standards.registry import CertificateRecord
 
-FloatArray = npt.NDArray[np.float64]
 NS_PER_DAY = 86_400_000_000_000
 DAYS_PER_YEAR = SECONDS_PER_YEAR / 86_400
 BAND_POINTS = 60
@@ -146,20 +143,8 @@ class ToleranceNow(MetrologyModel):
     around: Literal["nominal", "certificate"]
 
 
-class CrossingDates(MetrologyModel):
+class CrossingDates(MetrologyModel, CrossingFields):
     """When a drift fit reaches a tolerance limit, searched from ``searched_from_ns``."""
-
-    searched_from_ns: int
-    searched_until_ns: int
-    already_outside: bool
-    earliest_ns: int | None
-    """The prediction interval reaches a limit: the date to plan by."""
-    likely_ns: int | None
-    """The fitted curve reaches a limit."""
-    bounds_ns: tuple[int | None, int | None]
-    """The curve's confidence band reaches a limit (first its outer, then its inner edge):
-    the interval of the date at which the true value crosses; None past the horizon."""
-    side: Literal["upper", "lower"] | None
 
 
 class BandPoint(MetrologyModel):
