@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -49,6 +49,14 @@ bool: on/off. choice: one of the ``allowed`` words (a function, a mode)."""
 CHOICE_WORD = r"^[A-Za-z0-9_.:+\-]{1,64}$"
 """A choice is one token: no spaces, quotes, ';' or line ends that could smuggle a second
 command into an instrument's message."""
+
+
+def integer_bounds(bits: int, *, signed: bool) -> tuple[int, int]:
+    """The smallest and largest value of a signed (two's complement) or unsigned integer of
+    ``bits`` bits: what a target of that type can hold."""
+    if signed:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
 
 
 def number_text(value: float) -> str:
@@ -318,6 +326,19 @@ def make_target(
         allowed=tuple(allowed) if allowed is not None else None,  # type: ignore[arg-type]
         description=limits.description,
     )
+
+
+def declared_targets(
+    instrument: str, declared: Iterable[tuple[TargetLimits, TargetKind]]
+) -> dict[str, WriteTarget]:
+    """The targets a config declares (each with its kind), by name; raises ValueError for a bad
+    one or a name given twice."""
+    targets: dict[str, WriteTarget] = {}
+    for limits, kind in declared:
+        if limits.name in targets:
+            raise ValueError(f"target {limits.name!r} appears twice")
+        targets[limits.name] = make_target(instrument, limits, kind)
+    return targets
 
 
 def _among(value: float | str, offered: Sequence[float] | Sequence[str]) -> bool:

@@ -61,6 +61,7 @@ from drivers.sim.modbus_server import (
     load_register_map,
 )
 from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
+from drivers.sim.scpi_instruments import ScpiInstrument
 from drivers.sim.serving import Served
 
 _IDN_FIELD = r"^[A-Za-z0-9_.\-]{1,32}$"
@@ -233,17 +234,8 @@ class BenchSimulator(Served):
         self.calibrator = Calibrator(
             f"ETALON-SIM,{cal.model},{cal.serial},2.3.1", self.physics, calibrator_faults
         )
-        self.calibrator_sim = ScpiSimulator(
-            ScpiSimConfig(
-                personality="multifunction-calibrator",
-                serial=cal.serial,
-                host=host,
-                port=cal.port,
-                pty=cal.pty,
-            ),
-            self.clock,
-            instrument=self.calibrator,
-            faults=calibrator_faults,
+        self.calibrator_sim = self._scpi_sim(
+            "multifunction-calibrator", cal, self.calibrator, calibrator_faults
         )
         self.dmms: dict[str, BenchDmm] = {}
         self.dmm_sims: dict[str, ScpiSimulator] = {}
@@ -259,18 +251,7 @@ class BenchSimulator(Served):
                 digits=spec.digits,
             )
             self.dmms[spec.name] = dmm
-            self.dmm_sims[spec.name] = ScpiSimulator(
-                ScpiSimConfig(
-                    personality="bench-dmm",
-                    serial=spec.serial,
-                    host=host,
-                    port=spec.port,
-                    pty=spec.pty,
-                ),
-                self.clock,
-                instrument=dmm,
-                faults=hooks,
-            )
+            self.dmm_sims[spec.name] = self._scpi_sim("bench-dmm", spec, dmm, hooks)
         self.transmitters: dict[str, tuple[ModbusSimServer, SimDevice]] = {}
         for index, spec_t in enumerate(config.transmitters):
             register_map = load_register_map(spec_t.map)
@@ -323,6 +304,23 @@ class BenchSimulator(Served):
         servers += list(self.dmm_sims.items())
         servers += [(name, server) for name, (server, _) in self.transmitters.items()]
         return [*servers, ("control", self.control_sim)]
+
+    def _scpi_sim(
+        self,
+        personality: str,
+        spec: CalibratorSim | DmmSim,
+        instrument: ScpiInstrument,
+        faults: FaultHooks,
+    ) -> ScpiSimulator:
+        """The SCPI simulator serving a bench instrument where its spec says."""
+        config = ScpiSimConfig(
+            personality=personality,
+            serial=spec.serial,
+            host=self.config.host,
+            port=spec.port,
+            pty=spec.pty,
+        )
+        return ScpiSimulator(config, self.clock, instrument=instrument, faults=faults)
 
     async def start(self) -> None:
         """Start every instrument; a port that cannot be opened stops them all again."""
