@@ -15,6 +15,11 @@ DataType attribute read, so a value is sent as a Variant of the node's own built
 Double as Double, a UInt16 as UInt16); a value the type cannot hold, or a target whose node is
 missing or of an unusable type, is refused before anything is sent. The Write service's
 StatusCode must be Good (else WriteRejected naming it); with ``verify`` the value is read back.
+
+The module stays long because it is one session's state machine: connect, bindings, polls, the
+subscription and writes all read and reset the same per-connection state of one asyncua client,
+and splitting the class would scatter those invariants (config, certificates and units are
+already their own modules).
 """
 
 from __future__ import annotations

@@ -47,8 +47,6 @@ from drivers.sim.bench_instruments import (
     BenchControl,
     BenchDmm,
     Calibrator,
-    apply_common_fault,
-    on_off,
 )
 from drivers.sim.bench_physics import (
     BenchPhysics,
@@ -65,6 +63,7 @@ from drivers.sim.modbus_server import (
     load_register_map,
 )
 from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
+from drivers.sim.scpi_faults import apply_common_fault, on_off
 from drivers.sim.scpi_instruments import ScpiInstrument
 from drivers.sim.serving import Served
 
