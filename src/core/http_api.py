@@ -1,8 +1,10 @@
-"""The one mapping of the error tree (:mod:`core.errors`) to HTTP status codes, shared by every
-HTTP API (the gateway's and the hub's) and free of any web framework."""
+"""What every HTTP API (the gateway's and the hub's) shares, free of any web framework: the one
+mapping of the error tree (:mod:`core.errors`) to status codes, and a request body read no
+further than its limit."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable
 from http import HTTPStatus
 
 from core.errors import (
@@ -30,3 +32,21 @@ def status_for(error: EtalonError) -> int:
         if isinstance(error, kind):
             return code
     return HTTPStatus.INTERNAL_SERVER_ERROR.value
+
+
+async def read_at_most(
+    declared_length: str | None, chunks: AsyncIterable[bytes], limit: int
+) -> bytes | None:
+    """A request body of at most ``limit`` bytes, or None past it: refused at once when its
+    declared ``Content-Length`` says so, and otherwise counted as it arrives (a chunked body,
+    or one longer than declared), never read further than the limit."""
+    if declared_length is not None and declared_length.isdigit() and int(declared_length) > limit:
+        return None
+    received: list[bytes] = []
+    size = 0
+    async for chunk in chunks:
+        size += len(chunk)
+        if size > limit:
+            return None
+        received.append(chunk)
+    return b"".join(received)

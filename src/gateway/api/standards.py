@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.http_api import read_at_most
 from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
@@ -31,6 +32,7 @@ from gateway.standards.registry import (
     StandardRecord,
     TraceabilityChain,
 )
+from metrology.limits import MAX_DCC_BYTES
 
 router = APIRouter(prefix="/api/v1/standards", tags=["standards"], responses=ERRORS | REFUSALS)
 CertificateId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A row id.")]
@@ -263,27 +265,18 @@ _CERTIFICATE_BODY = {
 
 
 DCC_MEDIA_TYPES = ("application/xml", "text/xml", "application/vnd.ptb.dcc+xml")
-MAX_DCC_BYTES = 32 * 1024 * 1024
-"""As metrology.dcc's limit (the DCC library is imported when a DCC arrives, not at start)."""
 
 
 async def read_capped(request: Request, limit: int) -> bytes:
     """The request body, refused with 413 beyond ``limit`` bytes (whatever the client says
     its length is: a chunked body is counted as it arrives)."""
-    declared = request.headers.get("content-length")
-    too_large = HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        f"a certificate may have at most {limit // 2**20} MiB",
-    )
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
+    data = await read_at_most(request.headers.get("content-length"), request.stream(), limit)
+    if data is None:
+        raise HTTPException(
+            status.HTTP_413_CONTENT_TOO_LARGE,
+            f"a certificate may have at most {limit // 2**20} MiB",
+        )
+    return data
 
 
 @router.post(
