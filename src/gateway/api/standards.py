@@ -19,7 +19,7 @@ from core.http_api import read_at_most
 from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
-from gateway.api.export import CSV_RESPONSE, Format, tabular
+from gateway.api.export import CSV_RESPONSE, Format, attachment, safe_file_name, tabular
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
@@ -367,12 +367,7 @@ async def export_certificate_dcc(
         certificate_id,
         (ctx.config.standards or StandardsConfig()).dcc,
     )
-    safe = "".join(ch for ch in certificate.number if ch.isalnum() or ch in "._-") or "dcc"
-    return Response(
-        content=data,
-        media_type="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{safe}.xml"'},
-    )
+    return attachment(data, "application/xml", f"{safe_file_name(certificate.number, 'dcc')}.xml")
 
 
 @router.get("/{standard_id}/certificates/{certificate_id}")
@@ -439,15 +434,8 @@ async def download_file(
             f"the kept file of certificate {certificate.number} is {state}: it no longer has "
             f"its recorded SHA-256 {info.sha256}"
         )
-    safe_name = "".join(ch for ch in info.name if ch.isalnum() or ch in "._- ") or "certificate"
-    return Response(
-        content=data,
-        media_type=info.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe_name}"',
-            "X-Etalon-SHA256": info.sha256,
-        },
-    )
+    safe_name = safe_file_name(info.name, "certificate", "._- ")
+    return attachment(data, info.media_type, safe_name, {"X-Etalon-SHA256": info.sha256})
 
 
 @router.get("/{standard_id}/traceability")
