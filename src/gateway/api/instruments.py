@@ -18,7 +18,7 @@ from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Principal, Viewer
 from gateway.api.context import ApiContext
 from gateway.api.export import attachment
-from gateway.api.standards import DCC_MEDIA_TYPES, read_capped
+from gateway.api.uploads import DCC_MEDIA_TYPES, read_capped
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.corrections import instruments
 from gateway.corrections.instruments import Refused

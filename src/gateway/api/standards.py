@@ -15,11 +15,11 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError
-from core.http_api import read_at_most
 from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
 from gateway.api.export import CSV_RESPONSE, Format, attachment, safe_file_name, tabular
+from gateway.api.uploads import DCC_MEDIA_TYPES, read_capped
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
@@ -262,21 +262,6 @@ _CERTIFICATE_BODY = {
         },
     }
 }
-
-
-DCC_MEDIA_TYPES = ("application/xml", "text/xml", "application/vnd.ptb.dcc+xml")
-
-
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 beyond ``limit`` bytes (whatever the client says
-    its length is: a chunked body is counted as it arrives)."""
-    data = await read_at_most(request.headers.get("content-length"), request.stream(), limit)
-    if data is None:
-        raise HTTPException(
-            status.HTTP_413_CONTENT_TOO_LARGE,
-            f"a certificate may have at most {limit // 2**20} MiB",
-        )
-    return data
 
 
 @router.post(

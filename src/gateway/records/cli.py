@@ -25,8 +25,9 @@ from core.errors import ConfigError, EtalonError
 from core.i18n import language, register
 from core.models import Name
 from gateway.records.bodies import append_audit
-from gateway.records.chain import LedgerSettings, load_key, trusted_keys, write_public_key
+from gateway.records.chain import LedgerSettings
 from gateway.records.config import RecordsConfig
+from gateway.records.keys import load_key, trusted_keys, write_public_key
 from gateway.records.messages import RECORDS_MESSAGES, text_of
 from gateway.records.store import RecordStore
 from gateway.records.verify import RecordsReport, verify_file
