@@ -16,7 +16,7 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -25,8 +25,9 @@ from core.errors import ConfigError, EtalonError
 from core.i18n import language, register
 from core.models import Name
 from gateway.records.bodies import append_audit
-from gateway.records.chain import LedgerSettings, load_key, trusted_keys, write_public_key
+from gateway.records.chain import LedgerSettings
 from gateway.records.config import RecordsConfig
+from gateway.records.keys import load_key, trusted_keys, write_public_key
 from gateway.records.messages import RECORDS_MESSAGES, text_of
 from gateway.records.store import RecordStore
 from gateway.records.verify import RecordsReport, verify_file
@@ -40,8 +41,9 @@ EXIT_USAGE = 2
 EXIT_TAMPERED = 3
 
 
-class _Parts(BaseModel):
-    """The parts of a gateway config the records need (the rest is not validated here)."""
+class GatewayParts(BaseModel):
+    """The parts of a gateway config the records need (the rest is not validated here); a
+    command that needs more parts (standards, corrections) extends it."""
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
@@ -50,11 +52,14 @@ class _Parts(BaseModel):
     records: RecordsConfig
 
 
-def load_parts(path: Path) -> _Parts:
-    """site, id and records of a gateway config; ConfigError names file, line, field."""
+Parts = TypeVar("Parts", bound=GatewayParts)
+
+
+def load_parts(path: Path, model: type[Parts]) -> Parts:
+    """The parts ``model`` names of a gateway config; ConfigError names file, line, field."""
     data, root = load_yaml(path)
     try:
-        return _Parts.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None
 
@@ -105,7 +110,7 @@ def records_main(args: argparse.Namespace) -> int:
         print("etalon records: the gateway's config is required (-c FILE)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        parts = load_parts(args.config)
+        parts = load_parts(args.config, GatewayParts)
         command = args.records_command
         if command == "verify":
             return _verify(parts, args, lang)
@@ -123,7 +128,7 @@ def records_main(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
-def _trusted(parts: _Parts, files: list[Path]) -> list[PublicKey]:
+def _trusted(parts: GatewayParts, files: list[Path]) -> list[PublicKey]:
     if files:
         try:
             return [PublicKey.from_text(path.read_bytes()) for path in files]
@@ -157,7 +162,7 @@ def print_report(report: RecordsReport, lang: str) -> None:
             print(f"  ({note.text(lang)})")
 
 
-def _verify(parts: _Parts, args: argparse.Namespace, lang: str) -> int:
+def _verify(parts: GatewayParts, args: argparse.Namespace, lang: str) -> int:
     report = verify_file(parts.records, _trusted(parts, args.trust))
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))
@@ -166,7 +171,7 @@ def _verify(parts: _Parts, args: argparse.Namespace, lang: str) -> int:
     return EXIT_OK if report.ok else EXIT_TAMPERED
 
 
-def _key(parts: _Parts) -> int:
+def _key(parts: GatewayParts) -> int:
     keys = trusted_keys(parts.records)
     if not keys:
         keys = [load_key(parts.records, create=False).public_key]
@@ -176,7 +181,7 @@ def _key(parts: _Parts) -> int:
     return EXIT_OK
 
 
-def _rotate(parts: _Parts, args: argparse.Namespace, lang: str) -> int:
+def _rotate(parts: GatewayParts, args: argparse.Namespace, lang: str) -> int:
     records = parts.records
     actor = args.actor or f"cli:{getpass.getuser()}"
     if records.ledger.key_env is not None and args.new_key is None:
