@@ -13,15 +13,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.alerts.config import (
-    BadQualityRule,
-    LimitsRule,
-    PathMatcher,
-    RateRule,
-    Schedule,
-    StaleRule,
-)
+from gateway.alerts.config import Schedule
 from gateway.alerts.lifecycle import ACTIVE_STATES, EVENT_CLOCK, GATEWAY_CLOCK, Alert, Tracker
+from gateway.alerts.rule_config import BadQualityRule, LimitsRule, PathMatcher, RateRule, StaleRule
 
 NS = 1_000_000_000
 NEVER = 2**63

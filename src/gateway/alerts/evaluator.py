@@ -29,14 +29,14 @@ from gateway.alerts.checks import (
     Watch,
     raise_alert,
 )
-from gateway.alerts.config import (
+from gateway.alerts.lifecycle import ACTIVE_STATES, EVENT_CLOCK, GATEWAY_CLOCK, Alert, Tracker
+from gateway.alerts.rule_config import (
     CALIBRATION_KINDS,
     CHANNEL_KINDS,
     RECORDS_KIND,
     STANDARD_KINDS,
     has_wildcard,
 )
-from gateway.alerts.lifecycle import ACTIVE_STATES, EVENT_CLOCK, GATEWAY_CLOCK, Alert, Tracker
 from gateway.alerts.rules import RuleBook
 from gateway.alerts.store import load_catalogue
 from gateway.ingest.events import RecordsVerified, StandardEvaluated
