@@ -38,6 +38,7 @@ from metrology._common import (
     MetrologyModel,
     check_text,
     finite,
+    finite_fields,
 )
 
 Distribution = Literal["normal", "rectangular", "triangular", "arcsine", "student_t"]
@@ -166,10 +167,7 @@ class Contribution(MetrologyModel):
     def _printable(cls, value: str) -> str:
         return check_text(value, "the text", 500)
 
-    @field_validator("estimate", "quoted", "sensitivity", "coverage_factor")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the value")
+    _finite = finite_fields("estimate", "quoted", "sensitivity", "coverage_factor")
 
     @model_validator(mode="before")
     @classmethod
@@ -463,10 +461,7 @@ class Budget(MetrologyModel):
     def _printable(cls, value: str) -> str:
         return check_text(value, "the text")
 
-    @field_validator("estimate")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the estimate")
+    _finite = finite_fields("estimate", what="the estimate")
 
     @model_validator(mode="after")
     def _names(self) -> Self:
