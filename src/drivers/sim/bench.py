@@ -65,7 +65,7 @@ from drivers.sim.modbus_server import (
 from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 from drivers.sim.scpi_faults import apply_common_fault, on_off
 from drivers.sim.scpi_instruments import ScpiInstrument
-from drivers.sim.serving import Served
+from drivers.sim.serving import Served, serve_until
 
 __all__ = [
     "DEFAULT_PORT_BASE",
@@ -462,8 +462,7 @@ async def running_bench(
 
 
 async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    config = config_from_arguments(args)
-    async with BenchSimulator(config) as bench:
+    def where(bench: BenchSimulator) -> list[str]:
         addresses = bench.addresses()
         if args.addresses is not None:
             try:
@@ -472,9 +471,9 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
                 raise ConfigError(
                     [f"--addresses {args.addresses}: cannot write: {exc.strerror or exc}"]
                 ) from exc
-        for line in describe_addresses(addresses):
-            print(line, flush=True)
-        await stop.wait()
+        return describe_addresses(addresses)
+
+    await serve_until(BenchSimulator(config_from_arguments(args)), stop, where)
 
 
 SIMULATORS["bench"] = SimulatorEntry(

@@ -13,7 +13,7 @@ import yaml
 from pydantic import Field, ValidationError, model_validator
 
 from core.errors import ConfigError
-from core.models import FrozenModel, Name
+from core.models import FrozenModel, Name, repeated
 from drivers.sim.bench_physics import (
     CalibratorModel,
     ErrorModel,
@@ -122,11 +122,9 @@ class BenchConfig(FrozenModel):
     def _unique_names(self) -> BenchConfig:
         names = [self.calibrator.name, *(d.name for d in self.dmms)]
         names += [t.name for t in self.transmitters]
-        seen: set[str] = set()
-        for name in names:
-            if name in seen or name == "control":
-                raise ValueError(f"instrument name {name!r} is used twice (or is 'control')")
-            seen.add(name)
+        taken = repeated(["control", *names])  # the control channel's name is taken
+        if taken:
+            raise ValueError(f"instrument name {taken[0]!r} is used twice (or is 'control')")
         return self
 
 

@@ -67,7 +67,7 @@ from drivers.sim.modbus_map import (
     shipped_maps,
 )
 from drivers.sim.models import RoomParams, Sampler
-from drivers.sim.serving import PseudoTerminal, StreamServed
+from drivers.sim.serving import PseudoTerminal, StreamServed, medium_lines, serve_until
 
 __all__ = [
     "ILLEGAL_DATA_ADDRESS",
@@ -344,12 +344,8 @@ def _runner(medium: Literal["tcp", "pty"], framing: Framing) -> Any:
             link=args.link,
             faults=hooks,
         )
-        async with server:
-            where = server.pty_path if medium == "pty" else f"{server.host}:{server.port}"
-            print(f"modbus simulator ({framing}) serving {args.map} on {where}", flush=True)
-            if args.link:
-                print(f"  linked as {args.link}", flush=True)
-            await stop.wait()
+        kind = f"modbus simulator ({framing}) serving {args.map}"
+        await serve_until(server, stop, lambda sim: medium_lines(kind, medium, sim, args.link))
 
     return run
 

@@ -76,7 +76,7 @@ from drivers.sim.opcua_space import (
     honour_percent_deadbands,
     status_text,
 )
-from drivers.sim.serving import Served
+from drivers.sim.serving import Served, flags, serve_until
 
 __all__ = [
     "NAMESPACE",
@@ -445,17 +445,9 @@ class OpcUaSimulator(Served):
 
 
 async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    config = OpcUaSimConfig(
-        host=args.host,
-        port=args.port,
-        bulk_items=args.bulk_items,
-        certificate=args.certificate,
-        private_key=args.private_key,
-        security=args.security,
-    )
-    async with OpcUaSimulator(config) as simulator:
-        print(f"opcua: {simulator.endpoint}", flush=True)
-        await stop.wait()
+    names = ("host", "port", "bulk_items", "certificate", "private_key", "security")
+    simulator = OpcUaSimulator(OpcUaSimConfig(**flags(args, *names)))
+    await serve_until(simulator, stop, lambda sim: [f"opcua: {sim.endpoint}"])
 
 
 SIMULATORS["opcua"] = SimulatorEntry(
