@@ -17,6 +17,16 @@ _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 RESERVED_TAGS = frozenset({"site", "agent", "instrument", "channel", "unit"})
 
 
+def compiled_text(pattern: str, problem: str) -> str:
+    """``pattern`` when it is a regular expression Python compiles; else a ValueError saying
+    ``problem`` and why (for a config field validator)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{problem}: {exc}") from None
+    return pattern
+
+
 class Uncertainty(FrozenModel):
     """Standard uncertainty (k=1) attached to every reading of a channel:
     u = sqrt(absolute² + (relative · |value|)²), in the channel's unit."""

@@ -26,10 +26,10 @@ from pydantic import Field, field_validator
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
 from core.models import FrozenModel
-from drivers.sim.bench_instruments import FaultCommands
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import ModelParams
+from drivers.sim.scpi_faults import FaultCommands
 from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
 from drivers.sim.serving import PseudoTerminal, StreamServed
 from drivers.visa.config import VisaInstrument

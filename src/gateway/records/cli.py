@@ -16,17 +16,13 @@ import getpass
 import json
 import sys
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.i18n import language, register
-from core.models import Name
+from gateway.cli_support import GatewayParts, load_parts
 from gateway.records.bodies import append_audit
 from gateway.records.chain import LedgerSettings
-from gateway.records.config import RecordsConfig
 from gateway.records.keys import load_key, trusted_keys, write_public_key
 from gateway.records.messages import RECORDS_MESSAGES, text_of
 from gateway.records.store import RecordStore
@@ -39,29 +35,6 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_TAMPERED = 3
-
-
-class GatewayParts(BaseModel):
-    """The parts of a gateway config the records need (the rest is not validated here); a
-    command that needs more parts (standards, corrections) extends it."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    site: Name
-    id: Name = "gw-1"
-    records: RecordsConfig
-
-
-Parts = TypeVar("Parts", bound=GatewayParts)
-
-
-def load_parts(path: Path, model: type[Parts]) -> Parts:
-    """The parts ``model`` names of a gateway config; ConfigError names file, line, field."""
-    data, root = load_yaml(path)
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_problems(path, root, exc)) from None
 
 
 def add_records_parser(subparsers: Any) -> argparse.ArgumentParser:
