@@ -13,8 +13,8 @@ from typing import Any
 
 import orjson
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
-from core.i18n import t
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.refusals import Refusal
 from gateway.corrections import messages  # noqa: F401 - registers the texts
 from gateway.corrections.tables import CalibrationTable
 
@@ -24,18 +24,9 @@ _PATH = re.compile(rf"^({_NAME})/({_NAME})/({_NAME})/({_NAME})$")
 _INSTRUMENT = re.compile(rf"^({_NAME})/({_NAME})/({_NAME})$")
 
 
-class CorrectionsError(OperationError):
+class CorrectionsError(Refusal):
     """A calibrated-instrument operation that cannot be done: ``code`` and ``params`` give the
     message in English or Vietnamese (:meth:`message`)."""
-
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        super().__init__(t(code, "en", **params))
-
-    def message(self, lang: str = "en") -> str:
-        """The message in ``lang``."""
-        return t(self.code, lang, **self.params)
 
 
 class Refused(CorrectionsError, InvalidInputError):
