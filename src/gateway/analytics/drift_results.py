@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Literal
 
-from gateway.analytics.drift import predict
 from gateway.analytics.timebase import XKind
 from metrology._common import Dof, MetrologyModel
 
@@ -98,6 +97,8 @@ class DriftFit(MetrologyModel):
 
     def predict(self, x: float, confidence: float = DEFAULT_CONFIDENCE) -> Prediction:
         """The predicted value at ``x`` with its confidence and prediction intervals."""
+        from gateway.analytics.drift import predict  # the numerics import these models
+
         return predict(self, x, confidence)
 
 
