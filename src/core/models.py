@@ -3,8 +3,9 @@ patterns of names and plain text that become MQTT topic levels and InfluxDB tags
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -40,3 +41,16 @@ def repeated(names: Iterable[str]) -> list[str]:
             again.append(name)
         seen.add(name)
     return again
+
+
+def plain_fields(instance: Any, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """A dataclass instance's fields as plain data, in declaration order: tuples become lists
+    (what JSON and the API carry); the fields named in ``exclude`` are left out."""
+    left_out = set(exclude)
+    return {
+        field.name: list(value)
+        if isinstance(value := getattr(instance, field.name), tuple)
+        else value
+        for field in dataclasses.fields(instance)
+        if field.name not in left_out
+    }

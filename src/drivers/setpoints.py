@@ -32,7 +32,7 @@ from core.errors import (
     LimitExceeded,
     WriteRefused,
 )
-from core.models import PLAIN_TEXT, FrozenModel, Name
+from core.models import PLAIN_TEXT, FrozenModel, Name, plain_fields
 from drivers.write_steps import (
     SetValue,
     Step,
@@ -271,15 +271,7 @@ class WriteTarget:
 
     def as_dict(self) -> dict[str, Any]:
         """The description as plain data (status messages, records, the API)."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "unit": self.unit,
-            "min": self.min,
-            "max": self.max,
-            "allowed": list(self.allowed) if self.allowed is not None else None,
-            "description": self.description,
-        }
+        return plain_fields(self, exclude=["instrument"])
 
 
 def make_target(

@@ -16,6 +16,7 @@ from core.errors import (
     WriteError,
     WriteInterrupted,
 )
+from core.models import plain_fields
 
 SetValue = float | int | bool | str
 """A value a target can be set to: a number, an on/off state, or one word of a choice."""
@@ -45,20 +46,7 @@ class WriteRecord:
 
     def as_dict(self) -> dict[str, Any]:
         """The record as plain data, for an audit log."""
-        return {
-            "instrument": self.instrument,
-            "target": self.target,
-            "value": self.value,
-            "unit": self.unit,
-            "sent": list(self.sent),
-            "confirmed": list(self.confirmed),
-            "read_back": self.read_back,
-            "started_ns": self.started_ns,
-            "finished_ns": self.finished_ns,
-            "ok": self.ok,
-            "error": self.error,
-            "purpose": self.purpose,
-        }
+        return plain_fields(self)
 
 
 def records_of(error: WriteError) -> list[WriteRecord]:

@@ -25,7 +25,14 @@ from collections.abc import Callable
 from core.clock import Clock
 from drivers.sim.bench_physics import FUNCTIONS, OVERRANGE, BenchPhysics, Meter
 from drivers.sim.faults import FaultHooks
-from drivers.sim.scpi_base import OVERLOAD, ScpiInstrument, no_params, one_param, pick_range
+from drivers.sim.scpi_base import (
+    OVERLOAD,
+    ScpiInstrument,
+    no_params,
+    one_param,
+    pick_range,
+    query,
+)
 from drivers.sim.scpi_faults import (
     COMMON_FAULTS,
     FaultCommands,
@@ -164,11 +171,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return handler
 
     def _level_query(self, function: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return f"{self.physics.levels[function]:+.10E}"
-
-        return handler
+        return query(lambda: f"{self.physics.levels[function]:+.10E}")
 
     def _set_range(self, function: str) -> Callable[[list[str]], None]:
         spec = FUNCTIONS[function]
@@ -188,11 +191,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return handler
 
     def _range_query(self, function: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return f"{self.physics.ranges[function]:+.5E}"
-
-        return handler
+        return query(lambda: f"{self.physics.ranges[function]:+.5E}")
 
     def _set_auto(self, function: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:
@@ -208,11 +207,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return handler
 
     def _auto_query(self, function: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return "1" if self.physics.auto_range[function] else "0"
-
-        return handler
+        return query(lambda: "1" if self.physics.auto_range[function] else "0")
 
     def _set_frequency(self, params: list[str]) -> None:
         value = number(one_param(params))
@@ -347,11 +342,7 @@ class BenchDmm(FaultCommands, Dmm):
         return handler
 
     def _auto_query(self, key: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return "1" if self.auto[key] else "0"
-
-        return handler
+        return query(lambda: "1" if self.auto[key] else "0")
 
     def _read(self, params: list[str]) -> str:
         no_params(params)

@@ -5,7 +5,7 @@ the common commands, and the checks of a command's parameters (see
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 from core.clock import Clock
 from drivers.sim.models import (
@@ -123,6 +123,16 @@ def no_params(params: list[str]) -> None:
     """Refuse parameters on a command that takes none."""
     if params:
         raise ScpiError(*PARAMETER_NOT_ALLOWED)
+
+
+def query(answer: Callable[[], str]) -> Callable[[list[str]], str]:
+    """The handler of a query that takes no parameters: it answers ``answer()``."""
+
+    def handler(params: list[str]) -> str:
+        no_params(params)
+        return answer()
+
+    return handler
 
 
 def one_param(params: list[str]) -> str:

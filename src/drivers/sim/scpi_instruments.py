@@ -31,6 +31,7 @@ from drivers.sim.scpi_base import (
     one_param,
     pick_range,
     pick_value,
+    query,
 )
 from drivers.sim.scpi_parser import (
     DATA_OUT_OF_RANGE,
@@ -139,12 +140,11 @@ class Dmm(ScpiInstrument):
         self.autozero = True
 
     def _show(self, setting: str, key: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
+        def answer() -> str:
             values: dict[str, float] = getattr(self, setting)
             return f"{values[key]:+.5E}"
 
-        return handler
+        return query(answer)
 
     def _configure(self, key: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:
