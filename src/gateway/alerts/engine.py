@@ -35,11 +35,12 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from core.errors import StoreError
 from core.logs import log_event
+from core.metrics import Counters
 from core.mqtt import MqttLink
 from edge_agent.wire import Topics
 from gateway.alerts.checks import NS, CompiledRule, Watch
@@ -92,7 +93,7 @@ LOG_EACH_UP_TO = 20
 
 
 @dataclass
-class EngineStats:
+class EngineStats(Counters):
     """Counters of the engine (the API shows them)."""
 
     readings_evaluated: int = 0
@@ -550,7 +551,7 @@ class AlertEngine:
     def snapshot_stats(self) -> dict[str, Any]:
         """Counters of evaluation and delivery."""
         return {
-            **asdict(self.stats),
-            **asdict(self.notifier.stats),
+            **self.stats.snapshot(),
+            **self.notifier.stats.snapshot(),
             "alerts_open": sum(1 for a in self.tracker.by_id.values() if a.state in OPEN_STATES),
         }

@@ -29,6 +29,7 @@ import orjson
 
 from core.backoff import BackoffTimer
 from core.logs import log_event
+from core.metrics import Counters
 from core.mqtt import MqttLink
 from edge_agent.wire import Topics
 from gateway.alerts.config import AlertsConfig, Recipient
@@ -68,7 +69,7 @@ class Mailbox:
 
 
 @dataclass
-class NotifyStats:
+class NotifyStats(Counters):
     """Counters of deliveries."""
 
     mqtt_published: int = 0

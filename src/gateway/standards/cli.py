@@ -13,8 +13,6 @@ reads it.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import getpass
 import json
 import sys
 from collections.abc import Awaitable, Callable
@@ -22,15 +20,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 
-from core.config_loader import load_config
 from core.errors import ConfigError, EtalonError
-from core.i18n import language, t
-from core.models import Name
-from gateway.records.chain import LedgerSettings
-from gateway.records.config import RecordsConfig
-from gateway.records.store import RecordStore
+from core.i18n import t
+from gateway import cli_support
+from gateway.cli_support import GatewayParts, actor_of, common_options, lang_of, with_records
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import DccConfig, StandardsConfig
 from gateway.standards.errors import ImportProblems, RegistryError
@@ -59,34 +54,21 @@ EXIT_PROBLEM = 1
 T = TypeVar("T")
 
 
-class _GatewayParts(BaseModel):
-    """The parts of a gateway config the registry needs (the rest is not validated here)."""
+class _GatewayParts(GatewayParts):
+    """The parts of a gateway config the registry needs: the record store's, and ``standards``."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    site: Name
-    id: Name = "gw-1"
-    records: RecordsConfig
     standards: StandardsConfig | None = Field(None)
 
 
 def load_parts(path: Path) -> _GatewayParts:
     """site, records and standards of a gateway config; ConfigError names file, line, field."""
-    return load_config(path, _GatewayParts)
+    return cli_support.load_parts(path, _GatewayParts)
 
 
 def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``etalon standards ...``."""
     # -c and --actor are accepted before or after the command word.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the gateway's config file"
-    )
-    common.add_argument(
-        "--actor",
-        default=argparse.SUPPRESS,
-        help="who makes the change, for the audit log (default: cli:$USER)",
-    )
+    common = common_options(actor=True)
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "standards",
         help="reference standards: add, import, list, show, export",
@@ -198,44 +180,21 @@ def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _lang(args: argparse.Namespace) -> str:
-    return language(getattr(args, "lang", None))
-
-
-def _actor(args: argparse.Namespace) -> str:
-    if getattr(args, "actor", None):
-        return str(args.actor)
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _with_registry(
     parts: _GatewayParts, work: Callable[[Registry], Awaitable[T]], *, write: bool = False
 ) -> T:
     """Run ``work`` on the registry; ``write``: this command changes records (it needs the
     ledger's signing key, and signs a checkpoint when it is done)."""
-
-    async def run() -> T:
-        ledger = LedgerSettings.of(
-            parts.records, parts.site, parts.id, writer=write, sign_each_session=True
-        )
-        records = RecordStore(parts.records.path, ledger)
-        await records.open()
-        try:
-            directory = (parts.standards or StandardsConfig()).certificates_path(parts.records.path)
-            return await work(Registry(records, directory, parts.site))
-        finally:
-            await records.close()
-
-    return asyncio.run(run())
+    directory = (parts.standards or StandardsConfig()).certificates_path(parts.records.path)
+    return with_records(
+        parts, lambda records: work(Registry(records, directory, parts.site)), write=write
+    )
 
 
 def standards_main(args: argparse.Namespace) -> int:
     """Run one ``etalon standards`` command."""
     if getattr(args, "config", None) is None:
-        print(t("standards.needs_config", _lang(args)), file=sys.stderr)
+        print(t("standards.needs_config", lang_of(args)), file=sys.stderr)
         return 2
     try:
         parts = load_parts(args.config)
@@ -262,13 +221,13 @@ def standards_main(args: argparse.Namespace) -> int:
         if command == "export-dcc":
             return _with_registry(parts, lambda registry: _export_dcc(registry, parts, args))
     except ImportProblems as exc:
-        refused = t("standards.import.refused", _lang(args), file=args.file)
+        refused = t("standards.import.refused", lang_of(args), file=args.file)
         print(f"etalon standards: {refused}", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
         return EXIT_PROBLEM
     except DccError as exc:
-        print(f"etalon standards: {exc.message(_lang(args))}", file=sys.stderr)
+        print(f"etalon standards: {exc.message(lang_of(args))}", file=sys.stderr)
         return EXIT_PROBLEM
     except (RegistryError, EtalonError) as exc:
         print(f"etalon standards: {exc}", file=sys.stderr)
@@ -297,7 +256,7 @@ async def _list(registry: Registry, args: argparse.Namespace) -> int:
             )
         )
         return EXIT_OK
-    print(format_list(standards, int(datetime.now(UTC).timestamp() * 1e9), _lang(args)))
+    print(format_list(standards, int(datetime.now(UTC).timestamp() * 1e9), lang_of(args)))
     return EXIT_OK
 
 
@@ -327,16 +286,16 @@ async def _show(registry: Registry, args: argparse.Namespace) -> int:
         summary = None
         if latest is not None:
             summary = latest.get("summary", latest)
-        print(format_show(record, chain, summary, _lang(args)))
+        print(format_show(record, chain, summary, lang_of(args)))
     for certificate in bad:
         assert certificate.file is not None
         print(
             t(
                 "standards.show.file_bad",
-                _lang(args),
+                lang_of(args),
                 number=certificate.number,
                 name=certificate.file.name,
-                verdict=t(f"standards.file.{certificate.file.state}", _lang(args)),
+                verdict=t(f"standards.file.{certificate.file.state}", lang_of(args)),
                 state=certificate.file.state,
                 sha256=certificate.file.sha256,
             ),
@@ -361,7 +320,7 @@ def _validated(model: type[BaseModel], data: dict[str, Any]) -> Any:
 
 
 async def _add(registry: Registry, args: argparse.Namespace) -> int:
-    actor = _actor(args)
+    actor = actor_of(args)
     if args.add_what == "standard":
         data: dict[str, Any] = {
             "id": args.id,
@@ -390,7 +349,7 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
             raise RegistryError(f"channel: {exc}") from None
         spec = _validated(StandardSpec, data)
         await registry.add_standard(spec, actor)
-        print(t("standards.added", _lang(args), id=spec.id))
+        print(t("standards.added", lang_of(args), id=spec.id))
         return EXIT_OK
     certificate: dict[str, Any] = {
         "number": args.number,
@@ -427,7 +386,7 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
     print(
         t(
             "standards.certificate_added",
-            _lang(args),
+            lang_of(args),
             number=spec.number,
             standard=args.standard,
             id=certificate_id,
@@ -439,7 +398,7 @@ async def _add(registry: Registry, args: argparse.Namespace) -> int:
 def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
     parsed = parse_import(args.file)
     contents, problems = read_certificate_files(parsed)
-    actor = _actor(args)
+    actor = actor_of(args)
 
     async def run(registry: Registry) -> ImportSummary:
         return await registry.records.run(
@@ -460,7 +419,7 @@ def _import(parts: _GatewayParts, args: argparse.Namespace) -> int:
     print(
         t(
             "standards.import.dry_run" if args.dry_run else "standards.import.done",
-            _lang(args),
+            lang_of(args),
             file=args.file,
             standards=len(summary.standards_added),
             certificates=len(summary.certificates_added),
@@ -479,7 +438,7 @@ def _dcc_config(parts: _GatewayParts) -> DccConfig:
 async def _import_dcc(registry: Registry, parts: _GatewayParts, args: argparse.Namespace) -> int:
     from gateway.standards.dcc import import_dcc
 
-    lang = _lang(args)
+    lang = lang_of(args)
     try:
         data = args.file.read_bytes()
     except OSError as exc:
@@ -488,7 +447,7 @@ async def _import_dcc(registry: Registry, parts: _GatewayParts, args: argparse.N
         registry,
         data,
         config=_dcc_config(parts),
-        actor=_actor(args),
+        actor=actor_of(args),
         standard_id=args.standard,
         create=False,
         accept_invalid=args.accept_unsigned,
@@ -522,7 +481,7 @@ async def _export_dcc(registry: Registry, parts: _GatewayParts, args: argparse.N
     print(
         t(
             "standards.dcc.exported_signed" if signed else "standards.dcc.exported",
-            _lang(args),
+            lang_of(args),
             number=certificate.number,
             out=args.out,
             size=len(data),

@@ -16,13 +16,13 @@ is in docs/records.md.
 
 from gateway.standards.dcc.exporter import export_dcc, rebuild
 from gateway.standards.dcc.importer import (
-    MAX_DCC_BYTES,
     DccImported,
     SignatureRefused,
     import_dcc,
     load_anchors,
     plan_import,
 )
+from metrology.limits import MAX_DCC_BYTES
 
 __all__ = [
     "MAX_DCC_BYTES",

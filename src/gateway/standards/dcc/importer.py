@@ -40,8 +40,7 @@ from metrology.dcc import (
     Point,
     SignatureVerdict,
 )
-
-MAX_DCC_BYTES = dcc.MAX_DCC_BYTES
+from metrology.limits import MAX_DCC_BYTES
 
 _KINDS: list[tuple[str, str]] = [
     (r"\volt", "dc_voltage"),
