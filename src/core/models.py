@@ -3,6 +3,7 @@ patterns of names and plain text that become MQTT topic levels and InfluxDB tags
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -27,3 +28,15 @@ class FrozenModel(BaseModel):
     """Base of every config model: immutable, unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+def repeated(names: Iterable[str]) -> list[str]:
+    """Every name that was already given before, in the order met (a name given three times is
+    listed twice): what a config that needs unique names refuses."""
+    seen: set[str] = set()
+    again = []
+    for name in names:
+        if name in seen:
+            again.append(name)
+        seen.add(name)
+    return again

@@ -11,253 +11,16 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from typing import Any
 
-from core.i18n import MessageTable, known, register, t
+from core.i18n import MessageTable, known, load_table, register, t
 from gateway.records.messages import text_of
 
-ALERT_MESSAGES: MessageTable = {
-    # severities and states
-    "alerts.severity.warning": {"en": "WARNING", "vi": "CẢNH BÁO"},
-    "alerts.severity.alarm": {"en": "ALARM", "vi": "BÁO ĐỘNG"},
-    "alerts.severity.critical": {"en": "CRITICAL", "vi": "NGHIÊM TRỌNG"},
-    "alerts.state.normal": {"en": "normal", "vi": "bình thường"},
-    "alerts.state.pending": {
-        "en": "pending (on-delay running)",
-        "vi": "đang chờ (trễ kích hoạt đang chạy)",
-    },
-    "alerts.state.active_unacknowledged": {
-        "en": "active, unacknowledged",
-        "vi": "đang kích hoạt, chưa xác nhận",
-    },
-    "alerts.state.active_acknowledged": {
-        "en": "active, acknowledged",
-        "vi": "đang kích hoạt, đã xác nhận",
-    },
-    "alerts.state.returned_unacknowledged": {
-        "en": "cleared, unacknowledged",
-        "vi": "đã trở lại bình thường, chưa xác nhận",
-    },
-    # events
-    "alerts.event.raised": {"en": "raised", "vi": "xuất hiện"},
-    "alerts.event.cleared": {"en": "cleared", "vi": "đã hết"},
-    "alerts.event.acknowledged": {
-        "en": "acknowledged by {who}",
-        "vi": "đã được {who} xác nhận",
-    },
-    "alerts.event.escalated": {
-        "en": "escalated: unacknowledged for {duration}",
-        "vi": "chuyển cấp: chưa được xác nhận sau {duration}",
-    },
-    "alerts.unit.s": {"en": "{n} s", "vi": "{n} giây"},
-    "alerts.unit.min": {"en": "{n} min", "vi": "{n} phút"},
-    "alerts.unit.h": {"en": "{n} h", "vi": "{n} giờ"},
-    # what the condition is
-    "alerts.what.limits.high": {
-        "en": "{value} {unit} above the high limit {limit} {unit}",
-        "vi": "{value} {unit} vượt giới hạn trên {limit} {unit}",
-    },
-    "alerts.what.limits.low": {
-        "en": "{value} {unit} below the low limit {limit} {unit}",
-        "vi": "{value} {unit} thấp hơn giới hạn dưới {limit} {unit}",
-    },
-    "alerts.what.limits.back": {
-        "en": "{value} {unit}, back inside the limits",
-        "vi": "{value} {unit}, đã trở lại trong giới hạn",
-    },
-    "alerts.what.rate": {
-        "en": "changed by {change} {unit} within {window} (limit {limit} {unit})",
-        "vi": "thay đổi {change} {unit} trong {window} (giới hạn {limit} {unit})",
-    },
-    "alerts.what.stale": {
-        "en": "no reading for {age} s (limit {limit} s)",
-        "vi": "không có số đo trong {age} giây (giới hạn {limit} giây)",
-    },
-    "alerts.what.bad_quality": {
-        "en": "{count} readings of bad quality in a row ({reason})",
-        "vi": "{count} số đo chất lượng hỏng liên tiếp ({reason})",
-    },
-    "alerts.what.agent_offline": {
-        "en": "agent {agent} is offline ({reason})",
-        "vi": "tác tử {agent} mất kết nối ({reason})",
-    },
-    "alerts.what.instrument_unavailable": {
-        "en": "instrument {instrument} is unavailable ({reason})",
-        "vi": "thiết bị {instrument} không khả dụng ({reason})",
-    },
-    "alerts.what.standard_certificate": {
-        "en": "measured {value} {unit} is outside the certified value {reference} ± {u} {unit}",
-        "vi": "giá trị đo {value} {unit} nằm ngoài giá trị chứng nhận {reference} ± {u} {unit}",
-    },
-    "alerts.what.standard_prediction": {
-        "en": "predicted to leave its tolerance on {date} (in {days} days)",
-        "vi": "dự báo sẽ vượt dung sai vào ngày {date} (còn {days} ngày)",
-    },
-    "alerts.what.standard_control": {
-        "en": "control-chart rule {rule} violated",
-        "vi": "vi phạm quy tắc biểu đồ kiểm soát {rule}",
-    },
-    "alerts.what.calibration_due": {
-        "en": "calibration due on {date} (in {days} days)",
-        "vi": "đến hạn hiệu chuẩn vào ngày {date} (còn {days} ngày)",
-    },
-    "alerts.what.calibration_overdue": {
-        "en": "calibration overdue since {date}",
-        "vi": "quá hạn hiệu chuẩn từ ngày {date}",
-    },
-    "alerts.what.rule_unresolved": {
-        "en": "rule {rule} names channel {channel}, which agent {agent} does not declare",
-        "vi": "quy tắc {rule} chỉ định kênh {channel} nhưng tác tử {agent} không khai báo kênh này",
-    },
-    "alerts.what.calibration_range": {
-        "en": "indication {value} {unit} outside the range {low} … {high} {unit} calibrated "
-        "by certificate {certificate} (corrected {corrected} ± {u} {unit}, uncertain)",
-        "vi": "số chỉ {value} {unit} nằm ngoài phạm vi {low} … {high} {unit} được hiệu chuẩn "
-        "theo chứng chỉ {certificate} (đã hiệu chính {corrected} ± {u} {unit}, nghi ngờ)",
-    },
-    "alerts.what.calibration_expired": {
-        "en": "certificate {certificate} was due on {due}: the corrected value is uncertain",
-        "vi": "chứng chỉ {certificate} đã hết hạn ngày {due}: giá trị đã hiệu chính là nghi ngờ",
-    },
-    "alerts.what.conformity": {
-        "en": "{decision}: {judged} {value} {unit} with U = {U} {unit} (k = {k}) against "
-        "{lower} … {upper} {unit}, acceptance {acc_lower} … {acc_upper} {unit} ({rule}); "
-        "conformance probability {p}",
-        "vi": "{decision}: {judged} {value} {unit} với U = {U} {unit} (k = {k}) so với "
-        "{lower} … {upper} {unit}, giới hạn chấp nhận {acc_lower} … {acc_upper} {unit} "
-        "({rule}); xác suất phù hợp {p}",
-    },
-    "alerts.conformity.fail": {"en": "does not conform", "vi": "không phù hợp"},
-    "alerts.conformity.conditional_fail": {
-        "en": "conditionally does not conform",
-        "vi": "không phù hợp có điều kiện",
-    },
-    "alerts.conformity.pass": {"en": "conforms", "vi": "phù hợp"},
-    "alerts.conformity.conditional_pass": {
-        "en": "conditionally conforms",
-        "vi": "phù hợp có điều kiện",
-    },
-    "alerts.conformity.error": {"en": "error", "vi": "sai số"},
-    "alerts.conformity.value": {"en": "corrected value", "vi": "giá trị đã hiệu chính"},
-    "alerts.what.records_integrity": {
-        "en": "the record store is not what its ledger recorded: {what}",
-        "vi": "kho hồ sơ không còn đúng như sổ cái đã ghi: {what}",
-    },
-    "alerts.count.raised": {"en": "{n} raised", "vi": "{n} xuất hiện"},
-    "alerts.count.escalated": {"en": "{n} escalated", "vi": "{n} chuyển cấp"},
-    "alerts.count.cleared": {"en": "{n} cleared", "vi": "{n} đã hết"},
-    "alerts.count.acknowledged": {"en": "{n} acknowledged", "vi": "{n} đã xác nhận"},
-    "alerts.unknown_reason": {"en": "no reason given", "vi": "không rõ lý do"},
-    # e-mail
-    "alerts.mail.subject_one": {
-        "en": "[etalon {site}] {severity} {event}: {subject}",
-        "vi": "[etalon {site}] {severity} {event}: {subject}",
-    },
-    "alerts.mail.subject_many": {
-        "en": "[etalon {site}] {count} alert notifications: {summary}",
-        "vi": "[etalon {site}] {count} thông báo cảnh báo: {summary}",
-    },
-    "alerts.mail.intro": {
-        "en": "etalon gateway {gateway}, site {site}: {count} alert notification(s) for {name}.",
-        "vi": "Cổng etalon {gateway}, cơ sở {site}: {count} thông báo cảnh báo gửi {name}.",
-    },
-    "alerts.mail.more": {
-        "en": "... and {count} more (see the gateway's alert list).",
-        "vi": "... và {count} thông báo khác (xem danh sách cảnh báo trên cổng).",
-    },
-    "alerts.mail.ack_hint": {
-        "en": 'Acknowledge: etalon alerts ack ID -m "what was done"',
-        "vi": 'Xác nhận: etalon alerts ack ID -m "đã xử lý như thế nào"',
-    },
-    "alerts.label.subject": {"en": "Channel", "vi": "Kênh"},
-    "alerts.label.what": {"en": "Condition", "vi": "Điều kiện"},
-    "alerts.label.value": {"en": "Value", "vi": "Giá trị"},
-    "alerts.label.limit": {"en": "Limit", "vi": "Giới hạn"},
-    "alerts.label.time": {"en": "Time", "vi": "Thời gian"},
-    "alerts.label.state": {"en": "State", "vi": "Trạng thái"},
-    "alerts.label.rule": {"en": "Rule", "vi": "Quy tắc"},
-    "alerts.label.comment": {"en": "Comment", "vi": "Ghi chú"},
-    "alerts.label.link": {"en": "Link", "vi": "Liên kết"},
-    "alerts.label.shelved": {"en": "Shelved until", "vi": "Tạm gác đến"},
-    "alerts.label.suppressed": {"en": "Suppressed", "vi": "Bị chặn"},
-    "alerts.suppressed.schedule": {
-        "en": "out of its monitoring schedule",
-        "vi": "ngoài lịch giám sát",
-    },
-    "alerts.list.empty": {"en": "no alerts", "vi": "không có cảnh báo"},
-    "alerts.list.header": {
-        "en": "ID     SEVERITY  STATE                     SINCE (UTC)          SUBJECT",
-        "vi": "ID     MỨC ĐỘ    TRẠNG THÁI                TỪ (UTC)             ĐỐI TƯỢNG",
-    },
-    "alerts.bad_duration": {
-        "en": "not a duration: {value!r} (e.g. 30m, 2h, 1d)",
-        "vi": "không phải khoảng thời gian: {value!r} (ví dụ 30m, 2h, 1d)",
-    },
-    "alerts.refused.token_file": {
-        "en": "cannot read token file {file}: {reason}",
-        "vi": "không đọc được tệp token {file}: {reason}",
-    },
-    "alerts.refused.unreachable": {
-        "en": "cannot reach the gateway at {url}: {reason} (is it running with 'api:' "
-        "configured? see --url or ETALON_API_URL)",
-        "vi": "không kết nối được tới cổng tại {url}: {reason} (cổng có đang chạy với mục "
-        "'api:' trong cấu hình không? xem --url hoặc ETALON_API_URL)",
-    },
-    "alerts.refused.token": {
-        "en": "the gateway refused the token: {detail}",
-        "vi": "cổng từ chối token: {detail}",
-    },
-    "alerts.refused.no_token": {
-        "en": "the gateway refused the token: {detail} (no token given: set "
-        "ETALON_API_TOKEN or --token-file)",
-        "vi": "cổng từ chối token: {detail} (chưa có token: đặt ETALON_API_TOKEN hoặc "
-        "--token-file)",
-    },
-    "alerts.refused.http": {"en": "{detail} (HTTP {status})", "vi": "{detail} (HTTP {status})"},
-    "alerts.rule.on": {"en": "on", "vi": "bật"},
-    "alerts.rule.off": {"en": "off", "vi": "tắt"},
-    "alerts.rule.unknown": {
-        "en": "unknown channels: {channels}",
-        "vi": "kênh không xác định: {channels}",
-    },
-    "alerts.done.ack": {"en": "alert {id} acknowledged", "vi": "đã xác nhận cảnh báo {id}"},
-    "alerts.done.comment": {
-        "en": "comment added to alert {id}",
-        "vi": "đã thêm ghi chú cho cảnh báo {id}",
-    },
-    "alerts.done.shelve": {
-        "en": "alert {id} shelved until {until}",
-        "vi": "đã tạm gác cảnh báo {id} đến {until}",
-    },
-    "alerts.done.unshelve": {
-        "en": "alert {id} unshelved",
-        "vi": "đã bỏ tạm gác cảnh báo {id}",
-    },
-    "alerts.history": {"en": "History", "vi": "Lịch sử"},
-}
+ALERT_MESSAGES: MessageTable = load_table(__package__, "messages.json")
 
-AUDIT_ACTIONS: dict[str, str] = {
-    "alert pending": "cảnh báo chờ kích hoạt",
-    "alert active": "cảnh báo được kích hoạt",
-    "alert returned": "điều kiện cảnh báo đã hết",
-    "alert normal": "cảnh báo trở về bình thường",
-    "alert acknowledged": "cảnh báo đã được xác nhận",
-    "alert commented": "thêm ghi chú cho cảnh báo",
-    "alert shelved": "cảnh báo được tạm gác",
-    "alert unshelved": "cảnh báo được bỏ tạm gác",
-    "alert escalated": "cảnh báo được chuyển cấp",
-    "alert suppressed": "cảnh báo bị chặn",
-    "alert rule added": "thêm quy tắc cảnh báo",
-    "alert rule changed": "thay đổi quy tắc cảnh báo",
-    "alert rule removed": "xóa quy tắc cảnh báo",
-    "alert rule out of schedule": "quy tắc cảnh báo ra ngoài lịch giám sát",
-    "alert rule in schedule": "quy tắc cảnh báo vào lịch giám sát",
-    "alert notification failed": "gửi thông báo cảnh báo thất bại",
-}
+ACTION_MESSAGES: MessageTable = load_table(__package__, "actions.json")
+AUDIT_ACTIONS: dict[str, str] = {texts["en"]: texts["vi"] for texts in ACTION_MESSAGES.values()}
 """Vietnamese names of the audit log's alert actions. The log stores actions in English (they
 are data, filtered and exported as such); they are translated only where people read them. The
 dashboard has the same table (web/i18n.js, ``ACTIONS``)."""
-ACTION_MESSAGES: MessageTable = {
-    f"alerts.action.{action}": {"en": action, "vi": vi} for action, vi in AUDIT_ACTIONS.items()
-}
 
 register(ALERT_MESSAGES)
 register(ACTION_MESSAGES)
@@ -270,15 +33,8 @@ def action_name(action: str, lang: str = "en") -> str:
     return t(key, lang) if known(key) else action
 
 
-SUBJECT_LABEL = {
-    "agent_offline": {"en": "Agent", "vi": "Tác tử"},
-    "instrument_unavailable": {"en": "Instrument", "vi": "Thiết bị"},
-    "standard_certificate": {"en": "Standard", "vi": "Chuẩn"},
-    "standard_prediction": {"en": "Standard", "vi": "Chuẩn"},
-    "standard_control": {"en": "Standard", "vi": "Chuẩn"},
-    "calibration_due": {"en": "Standard", "vi": "Chuẩn"},
-    "records_integrity": {"en": "Records", "vi": "Hồ sơ"},
-}
+SUBJECT_LABEL: MessageTable = load_table(__package__, "subject_labels.json")
+"""What a notification calls its subject, by rule kind (``Channel`` where a kind has none)."""
 
 
 def number(value: Any) -> str:
@@ -302,6 +58,11 @@ def _date(ts_ns: Any) -> str:
     if not isinstance(ts_ns, int):
         return "-"
     return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC).strftime("%Y-%m-%d")
+
+
+def _days_left(detail: dict[str, Any]) -> str:
+    days = detail.get("days_left")
+    return f"{days:.1f}" if isinstance(days, int | float) else "-"
 
 
 def describe(alert: dict[str, Any], lang: str = "en") -> str:
@@ -342,24 +103,22 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             u=number(detail.get("expanded_u")),
         )
     if kind == "standard_prediction":
-        days = detail.get("days_left")
         return t(
             "alerts.what.standard_prediction",
             lang,
             date=_date(detail.get("predicted_ns")),
-            days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+            days=_days_left(detail),
         )
     if kind == "standard_control":
         return t("alerts.what.standard_control", lang, rule=alert["level"])
     if kind == "calibration_due":
-        days = detail.get("days_left")
         if alert["level"] == "overdue":
             return t("alerts.what.calibration_overdue", lang, date=_date(detail.get("due_ns")))
         return t(
             "alerts.what.calibration_due",
             lang,
             date=_date(detail.get("due_ns")),
-            days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+            days=_days_left(detail),
         )
     if kind == "calibration_range":
         return t(
