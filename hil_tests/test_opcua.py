@@ -13,6 +13,7 @@ import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
+import pytest_asyncio
 
 from core.clock import SystemClock
 from drivers.opcua.config import OpcUaInstrument
@@ -23,18 +24,23 @@ from edge_agent.scheduler import InstrumentRunner
 from hil_tests.bench_select import bench_instruments, reachable
 
 CONFIGS, REAL = bench_instruments("opcua")
+# One server per instrument for the whole module, as on a real bench (asyncua's init costs
+# seconds of CPU): every scenario opens a client of its own against it, in the module's loop.
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 CLOCK_SKEW_NS = 2_000_000_000
 """How far in the future a server's source timestamp may be (its clock against ours)."""
 
 
-@pytest.fixture(params=CONFIGS, ids=[c.name for c in CONFIGS])
+@pytest_asyncio.fixture(
+    scope="module", loop_scope="module", params=CONFIGS, ids=[c.name for c in CONFIGS]
+)
 async def instrument(request: pytest.FixtureRequest) -> AsyncIterator[OpcUaInstrument]:
-    """One bench server, or the simulator."""
+    """One bench server, or the simulator (shared by the module's scenarios)."""
     async with reachable(request.param, REAL) as config:
         yield config
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def driver(instrument: OpcUaInstrument) -> AsyncIterator[OpcUaDriver]:
     """A connected driver (secure channel, nodes resolved, subscription created)."""
     connected = OpcUaDriver(instrument, SystemClock())

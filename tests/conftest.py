@@ -12,9 +12,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.order import longest_first
 from tests.support.postgres import PASSWORD_ENV as PG_PASSWORD_ENV
 from tests.support.postgres import PostgresServer
 from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
+
+
+@pytest.hookimpl(trylast=True)  # after pytest's own grouping by fixture, which it keeps
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The longest files first (see tests/support/order.py): the workers end together."""
+    longest_first(items)
+
 
 # -- leak guards (pymodbus / ophyd-async habit: a test must leave nothing running) ----------------
 
