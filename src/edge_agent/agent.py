@@ -83,6 +83,11 @@ class Agent:
             self._buffer.append((encode_readings(readings), len(readings)))
             self._buffered.set()
 
+    def _sink_encoded(self, data: bytes, count: int) -> None:
+        # A poll a driver returned as rows, already encoded by the pipeline's RowEncoder.
+        self._buffer.append((data, count))
+        self._buffered.set()
+
     async def _spool_writer(self) -> None:
         # Ends by itself once told to close and everything read is committed: cancelling it
         # mid-commit would leave the commit running in the spool's thread, uncounted.
@@ -243,6 +248,7 @@ class Agent:
                 self.metrics,
                 self._on_instrument_state,
                 locks.setdefault(i.bus, asyncio.Lock()) if i.bus else None,
+                encoded_sink=self._sink_encoded,
             )
             for i in cfg.instruments
             if i.enabled
