@@ -82,7 +82,9 @@ VALUES: list[Value] = [
     st.lists(
         st.tuples(
             st.sampled_from(range(len(MIXED))),
-            st.one_of(st.sampled_from(VALUES), st.floats(width=32), st.integers(-(2**63), 2**63 - 1)),
+            st.one_of(
+                st.sampled_from(VALUES), st.floats(width=32), st.integers(-(2**63), 2**63 - 1)
+            ),
             st.sampled_from([None, "ILLEGAL DATA ADDRESS (Modbus exception 2)", "line\nfeed"]),
             st.sampled_from([TS, TS + 1, -1]),
         ),
