@@ -49,6 +49,7 @@ from tests.support.processes import EtalonProcess, child_env, write_yaml  # noqa
 from tests.support.services import Mosquitto  # noqa: E402
 
 SITE, AGENT = "bench", "modbus-1"
+SPOOL_EXTRA: dict[str, Any] = {}
 
 
 # -- child processes ---------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> 
             "site": SITE,
             "id": AGENT,
             "mqtt": {"port": broker},
-            "spool": {"path": str(tmp / "agent-spool.db")},
+            "spool": {"path": str(tmp / "agent-spool.db"), **SPOOL_EXTRA},
             "instruments": instruments,
         },
     )

@@ -34,6 +34,11 @@ from edge_agent.wire import (
 
 log = logging.getLogger("etalon.agent")
 
+SPOOL_PACE_S = 0.025
+"""Busy, the spool commits at most once per this: what the instruments read meanwhile, and the
+broker's acknowledgements, go together in the next commit (one fsync, not one per poll). A
+reading arriving when the spool was idle is committed at once."""
+
 SHUTDOWN_GRACE_S = 3.0
 """On a clean stop, how long the agent waits for the broker to take what is spooled."""
 
@@ -66,7 +71,7 @@ class Agent:
             i.name: create_driver(i, self.clock) for i in config.instruments if i.enabled
         }
         self.instrument_states: dict[str, InstrumentState] = {}
-        self.spool = Spool(config.spool, "agent")
+        self.spool = Spool(config.spool, "agent", ack_delay_s=SPOOL_PACE_S)
         self._buffer: list[tuple[bytes, int]] = []
         self._buffered = asyncio.Event()
         self._closing = False
@@ -91,11 +96,16 @@ class Agent:
     async def _spool_writer(self) -> None:
         # Ends by itself once told to close and everything read is committed: cancelling it
         # mid-commit would leave the commit running in the spool's thread, uncounted.
+        loop = asyncio.get_running_loop()
         while True:
             await self._buffered.wait()
+            started = loop.time()
             await self._flush()
             if self._closing and not self._buffer:
                 return
+            rest = started + SPOOL_PACE_S - loop.time()
+            if rest > 0 and not self._closing:
+                await asyncio.sleep(rest)
 
     async def _flush(self) -> None:
         self._buffered.clear()
