@@ -37,8 +37,7 @@ from core.errors import ConfigError
 from core.models import FrozenModel
 from metrology.certificate.record import CertificateInfo, ReferenceInfo
 from metrology.correction import CalibrationPoint, ChannelCalibration, build_correction
-
-MAX_DCC_BYTES = 32 * 1024 * 1024
+from metrology.limits import MAX_DCC_BYTES
 
 
 class CorrectionPoint(FrozenModel):

@@ -21,17 +21,19 @@ overwritten unless asked. Keys are ECDSA P-256 (default: every TLS stack speaks 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from core.errors import InvalidInputError
@@ -168,6 +170,50 @@ def _name(common: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
 
 
+KeyUse = Literal[
+    "digital_signature",
+    "content_commitment",
+    "key_encipherment",
+    "data_encipherment",
+    "key_agreement",
+    "key_cert_sign",
+    "crl_sign",
+]
+"""What a certificate's key may be used for (the X.509 KeyUsage bits)."""
+_KEY_USES: tuple[KeyUse, ...] = get_args(KeyUse)
+
+
+def certificate_builder(
+    subject: x509.Name,
+    issuer: x509.Name,
+    public_key: CertificatePublicKeyTypes,
+    not_before: dt.datetime,
+    not_after: dt.datetime,
+    *,
+    uses: Sequence[KeyUse],
+    ca: bool = False,
+    path_length: int | None = None,
+) -> x509.CertificateBuilder:
+    """A certificate to sign: its names, key and validity, basic constraints and key usage
+    (both critical: exactly the ``uses`` given) and a subject key identifier; the caller adds
+    what its kind of certificate needs beside (extended key usage, alternative names)."""
+    flags = {use: use in uses for use in _KEY_USES}
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length), critical=True)
+        .add_extension(
+            x509.KeyUsage(**flags, encipher_only=False, decipher_only=False), critical=True
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+    )
+
+
 def init_ca(
     directory: Path,
     *,
@@ -187,32 +233,16 @@ def init_ca(
     key = _new_key(key_type)
     now = dt.datetime.now(dt.UTC)
     public = key.public_key()
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(_name(name))
-        .issuer_name(_name(name))
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
-        .sign(key, _digest(key))
-    )
+    cert = certificate_builder(
+        _name(name),
+        _name(name),
+        public,
+        now - dt.timedelta(minutes=5),
+        now + dt.timedelta(days=days),
+        uses=("key_cert_sign", "crl_sign"),
+        ca=True,
+        path_length=0,
+    ).sign(key, _digest(key))
     _write_private(key_path, key)
     _write_public(cert_path, cert.public_bytes(serialization.Encoding.PEM))
     return Issued(cert_path, key_path, name)
@@ -254,30 +284,15 @@ def _issue(
     now = dt.datetime.now(dt.UTC)
     not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(_name(common_name))
-        .issuer_name(ca_cert.subject)
-        .public_key(public)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(not_after)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+        certificate_builder(
+            _name(common_name),
+            ca_cert.subject,
+            public,
+            now - dt.timedelta(minutes=5),
+            not_after,
+            uses=("digital_signature",),
         )
         .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()),
             critical=False,
@@ -319,20 +334,23 @@ def issue_server(
     )
 
 
-def issue_agent(
+def issue_client(
     directory: Path,
     site: str,
-    agent: str,
+    name: str,
     *,
+    role: Literal["agent", "gateway"],
     days: int = LEAF_DAYS,
     key_type: KeyType = "ecdsa-p256",
     force: bool = False,
 ) -> Issued:
-    """An agent's client certificate: ``agent-SITE-AGENT.pem`` and ``.key``."""
-    identity = agent_identity(site, agent)
+    """A client certificate of an agent or a gateway ``name`` of ``site``: ``ROLE-SITE-NAME.pem``
+    and ``.key``, carrying the role's identity (:func:`agent_identity`,
+    :func:`gateway_identity`)."""
+    identity = (agent_identity if role == "agent" else gateway_identity)(site, name)
     return _issue(
         directory,
-        f"agent-{site}-{agent}",
+        f"{role}-{site}-{name}",
         identity,
         ExtendedKeyUsageOID.CLIENT_AUTH,
         days=days,
@@ -341,26 +359,38 @@ def issue_agent(
     )
 
 
-def issue_gateway(
-    directory: Path,
-    site: str,
-    gateway: str,
-    *,
-    days: int = LEAF_DAYS,
-    key_type: KeyType = "ecdsa-p256",
-    force: bool = False,
-) -> Issued:
-    """A gateway's client certificate: ``gateway-SITE-ID.pem`` and ``.key``."""
-    identity = gateway_identity(site, gateway)
-    return _issue(
-        directory,
-        f"gateway-{site}-{gateway}",
-        identity,
-        ExtendedKeyUsageOID.CLIENT_AUTH,
-        days=days,
-        key_type=key_type,
-        force=force,
-    )
+issue_agent = functools.partial(issue_client, role="agent")
+"""An agent's client certificate: ``agent-SITE-AGENT.pem`` and ``.key``."""
+issue_gateway = functools.partial(issue_client, role="gateway")
+"""A gateway's client certificate: ``gateway-SITE-ID.pem`` and ``.key``."""
+
+
+_ACL_HEAD = """\
+# Mosquitto ACL for etalon with certificate identities (use_identity_as_username true).
+# Generated by `etalon pki acl`; see docs/security.md.
+#
+# Every client: the user name is the certificate's CN. An agent's CN is SITE/AGENT, a
+# gateway's SITE/gateways/ID, so %u expands to its own topic levels. Nothing else is
+# granted to agents: no reads, no other site, no other agent. An agent's own topics:
+# data, status, metrics, instruments/+ and calibrations. A calibration bench
+# (`etalon calibrate`) is a client of its own, CN SITE/AGENT-cal by default: it
+# publishes its readings, status and calibration records under etalon/v1/SITE/AGENT-cal/.
+pattern write {root}/%u/#"""
+_ACL_GATEWAY = """\
+# The gateway {gateway} of site {site}: reads its site's agents and benches (their
+# calibration records too), writes alerts and dead letters. Its own status, metrics,
+# ledger checkpoints and probe come from the pattern above; the probe, which it
+# publishes to itself, it reads back under the read below.
+user {identity}
+topic read {root}/{site}/#
+topic write {root}/{site}/alerts/#
+topic write {root}/{site}/deadletter"""
+_ACL_REVOKED = """\
+# Revoked: the certificate of agent {agent} of site {site} still shakes hands, but
+# may neither publish nor read anything.
+user {identity}
+topic deny {root}/#
+topic deny $SYS/#"""
 
 
 def acl_text(
@@ -375,42 +405,18 @@ def acl_text(
     if not PREFIX.match(prefix):
         raise PkiError("prefix", value=prefix)
     root = f"{prefix}/v1"
-    lines = [
-        "# Mosquitto ACL for etalon with certificate identities (use_identity_as_username true).",
-        "# Generated by `etalon pki acl`; see docs/security.md.",
-        "#",
-        "# Every client: the user name is the certificate's CN. An agent's CN is SITE/AGENT, a",
-        "# gateway's SITE/gateways/ID, so %u expands to its own topic levels. Nothing else is",
-        "# granted to agents: no reads, no other site, no other agent. An agent's own topics:",
-        "# data, status, metrics, instruments/+ and calibrations. A calibration bench",
-        "# (`etalon calibrate`) is a client of its own, CN SITE/AGENT-cal by default: it",
-        "# publishes its readings, status and calibration records under etalon/v1/SITE/AGENT-cal/.",
-        f"pattern write {root}/%u/#",
+    blocks = [_ACL_HEAD.format(root=root)]
+    blocks += [
+        _ACL_GATEWAY.format(
+            root=root, site=site, gateway=gateway, identity=gateway_identity(site, gateway)
+        )
+        for site, gateway in sites_gateways
     ]
-    for site, gateway in sites_gateways:
-        identity = gateway_identity(site, gateway)
-        lines += [
-            "",
-            f"# The gateway {gateway} of site {site}: reads its site's agents and benches (their",
-            "# calibration records too), writes alerts and dead letters. Its own status, metrics,",
-            "# ledger checkpoints and probe come from the pattern above; the probe, which it",
-            "# publishes to itself, it reads back under the read below.",
-            f"user {identity}",
-            f"topic read {root}/{site}/#",
-            f"topic write {root}/{site}/alerts/#",
-            f"topic write {root}/{site}/deadletter",
-        ]
-    for site, agent in revoked:
-        identity = agent_identity(site, agent)
-        lines += [
-            "",
-            f"# Revoked: the certificate of agent {agent} of site {site} still shakes hands, but",
-            "# may neither publish nor read anything.",
-            f"user {identity}",
-            f"topic deny {root}/#",
-            "topic deny $SYS/#",
-        ]
-    return "\n".join(lines) + "\n"
+    blocks += [
+        _ACL_REVOKED.format(root=root, site=site, agent=agent, identity=agent_identity(site, agent))
+        for site, agent in revoked
+    ]
+    return "\n\n".join(blocks) + "\n"
 
 
 def certificate_identity(path: Path) -> str:

@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from core.pki import KeyUse, certificate_builder
+
 CERT_FILE = "cert.der"
 KEY_FILE = "key.pem"
 VALIDITY_DAYS = 5 * 365
@@ -82,30 +84,25 @@ def make_certificate(
         except ValueError:
             alt_names.append(x509.DNSName(host))
     issuer_cert, issuer_key = issuer if issuer else (None, key)
+    uses: list[KeyUse] = [
+        "digital_signature",
+        "content_commitment",
+        "key_encipherment",
+        "data_encipherment",
+    ]
+    uses += ["key_cert_sign"] if is_ca or issuer is None else []
+    uses += ["crl_sign"] if is_ca else []
     builder = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(issuer_cert.subject if issuer_cert else name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + datetime.timedelta(days=valid_days))
-        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
-        .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=True,
-                data_encipherment=True,
-                key_agreement=False,
-                key_cert_sign=is_ca or issuer is None,
-                crl_sign=is_ca,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
+        certificate_builder(
+            name,
+            issuer_cert.subject if issuer_cert else name,
+            key.public_key(),
+            start,
+            start + datetime.timedelta(days=valid_days),
+            uses=uses,
+            ca=is_ca,
         )
+        .add_extension(x509.SubjectAlternativeName(alt_names), critical=False)
         .add_extension(
             # Both: asyncua's server checks clients for clientAuth, and some servers act as both.
             x509.ExtendedKeyUsage(
@@ -113,7 +110,6 @@ def make_certificate(
             ),
             critical=False,
         )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
     )
     return builder.sign(issuer_key, hashes.SHA256()), key
 

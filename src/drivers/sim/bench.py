@@ -61,6 +61,7 @@ from drivers.sim.modbus_server import (
     load_register_map,
 )
 from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
+from drivers.sim.serving import Served
 
 _IDN_FIELD = r"^[A-Za-z0-9_.\-]{1,32}$"
 DEFAULT_PORT_BASE = 5030
@@ -218,7 +219,7 @@ class TransmitterInput:
         return self.meter.expected("VOLT:DC", truth, t_ns)
 
 
-class BenchSimulator:
+class BenchSimulator(Served):
     """The whole bench; ``async with`` starts and stops every instrument (see the module doc)."""
 
     def __init__(self, config: BenchConfig | None = None, clock: Clock | None = None) -> None:
@@ -348,13 +349,6 @@ class BenchSimulator:
         """Stop every instrument; idempotent."""
         for _, server in reversed(self._servers()):
             await server.stop()
-
-    async def __aenter__(self) -> BenchSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
 
     # -- addresses -----------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ import os
 import random
 from dataclasses import dataclass, fields
 from pathlib import Path
+from typing import Any, Self
 
 from pydantic import Field
 
@@ -39,15 +40,16 @@ class FaultHooks:
     _mtime_ns: int = -1
 
     @classmethod
-    def from_config(cls, config: FaultConfig) -> FaultHooks:
-        """Hooks in the state the config describes."""
-        return cls(
-            delay_s=config.delay_s,
-            hang=config.hang,
-            garbage_rate=config.garbage_rate,
-            disconnected=config.disconnected,
-            control_file=config.control_file,
-        )
+    def from_config(cls, config: FaultConfig) -> Self:
+        """Hooks in the state the config describes: each hook the config has a field for (a
+        subclass's too), lists copied so the live hooks never alias the frozen config."""
+        given = {name: getattr(config, name) for name in type(config).model_fields}
+        hooks: dict[str, Any] = {
+            f.name: list(value) if isinstance(value := given[f.name], list) else value
+            for f in fields(cls)
+            if f.name in given
+        }
+        return cls(**hooks)
 
     def refresh(self) -> None:
         """Re-read the control file if it changed; a missing or broken file changes nothing."""

@@ -31,10 +31,8 @@ import asyncio
 import bisect
 import contextlib
 import logging
-import os
 import random
 import struct
-import tty
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from importlib import resources
@@ -52,6 +50,7 @@ from drivers.modbus.registers import BIT_TABLES, FUNCTION_CODE, ByteWordOrder, M
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import QUANTITIES, ModelParams, RoomParams, Sampler, build_model
+from drivers.sim.serving import PseudoTerminal, StreamServed
 
 log = logging.getLogger("etalon.drivers.sim.modbus")
 
@@ -204,21 +203,6 @@ class ModbusFaultHooks(FaultHooks):
     exception_at: list[Any] = field(default_factory=list)
     silent_device_ids: list[int] = field(default_factory=list)
     only_device_ids: list[int] = field(default_factory=list)
-
-    @classmethod
-    def from_modbus_config(cls, config: ModbusFaultConfig) -> ModbusFaultHooks:
-        """Hooks in the state the config describes."""
-        return cls(
-            delay_s=config.delay_s,
-            hang=config.hang,
-            garbage_rate=config.garbage_rate,
-            disconnected=config.disconnected,
-            control_file=config.control_file,
-            bad_crc=config.bad_crc,
-            exception_at=list(config.exception_at),
-            silent_device_ids=list(config.silent_device_ids),
-            only_device_ids=list(config.only_device_ids),
-        )
 
     def applies_to(self, device_id: int) -> bool:
         """Whether the reply-level faults (delay, hang, garbage, CRC) hit this device."""
@@ -560,7 +544,7 @@ def rtu_frame(device_id: int, pdu: bytes, bad_crc: bool = False) -> bytes:
 Framing = Literal["mbap", "rtu"]
 
 
-class ModbusSimServer:
+class ModbusSimServer(StreamServed):
     """Serves a register map over TCP (MBAP or RTU framing) or a pseudo-terminal (RTU).
 
     ``async with server:`` starts and stops it. ``address`` is ``(host, port)`` for TCP and
@@ -586,6 +570,7 @@ class ModbusSimServer:
         wires a transmitter's input to its calibrator)."""
         if medium == "pty" and framing != "rtu":
             raise ValueError("a pseudo-terminal carries RTU framing")
+        super().__init__()
         self.register_map = register_map
         self.medium = medium
         self.framing: Framing = framing
@@ -602,30 +587,18 @@ class ModbusSimServer:
         self.requests_received = 0
         self.requests_served = 0
         self._rng = random.Random(seed)
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._pty_fds: tuple[int, int] | None = None
+        self._pty: PseudoTerminal | None = None
         self._pty_queue: asyncio.Queue[tuple[int, bytes]] | None = None
-        self._stopping = False
 
     @property
     def address(self) -> tuple[str, int]:
         """(host, port) the TCP server listens on."""
         return self.host, self.port
 
-    async def __aenter__(self) -> ModbusSimServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
-
     async def start(self) -> None:
         """Listen (TCP) or open the pseudo-terminal."""
         if self.medium == "tcp":
-            self._server = await asyncio.start_server(self._serve_client, self.host, self.port)
-            self.port = self._server.sockets[0].getsockname()[1]
+            self.port = await self._listen(self._serve_client, self.host, self.port)
             log.info(
                 "modbus simulator listening",
                 extra={"framing": self.framing, "host": self.host, "port": self.port},
@@ -635,26 +608,10 @@ class ModbusSimServer:
 
     async def stop(self) -> None:
         """Close the listener, every connection and the pty; wait for the handlers."""
-        self._stopping = True
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        self._close_pty()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-        self._writers.clear()
-        self._stopping = False
-
-    def drop_connections(self) -> None:
-        """Close every open connection now (the device rebooted its network stack)."""
-        for writer in list(self._writers):
-            writer.close()
+        if self._pty is not None:
+            self._pty.close()
+            self._pty = None
+        await self._shut(cancel=lambda task: True)
 
     # -- request handling shared by every medium --
 
@@ -688,29 +645,22 @@ class ModbusSimServer:
     async def _serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-        try:
-            self.faults.refresh()
-            if self.faults.disconnected:
-                return
-            if self.framing == "mbap":
-                await self._serve_mbap(reader, writer)
-            else:
-                await self._serve_rtu_stream(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass
-        except asyncio.CancelledError:
-            # Python 3.11's start_server calls task.exception() on a finished handler, which
-            # raises for a cancelled one; so a handler that *we* cancel in stop() ends normally.
-            if not self._stopping:
-                raise
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            self._tasks.discard(task)
+        await self._converse(
+            writer,
+            self._serve_stream(reader, writer),
+            (ConnectionError, asyncio.IncompleteReadError),
+        )
+
+    async def _serve_stream(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        self.faults.refresh()
+        if self.faults.disconnected:
+            return
+        if self.framing == "mbap":
+            await self._serve_mbap(reader, writer)
+        else:
+            await self._serve_rtu_stream(reader, writer)
 
     async def _serve_mbap(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         while True:
@@ -765,66 +715,36 @@ class ModbusSimServer:
     # -- pseudo-terminal --
 
     def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        # Raw mode on our side of the line: no echo, no line editing, no CR/LF translation.
-        tty.setraw(slave)
-        tty.setraw(master)
-        os.set_blocking(master, False)
-        self._pty_fds = (master, slave)
-        self.pty_path = os.ttyname(slave)
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.link.unlink()
-            self.link.symlink_to(self.pty_path)
-        loop = asyncio.get_running_loop()
+        pty = self._pty = PseudoTerminal.open(self.link)
+        self.pty_path = pty.path
         parser = RtuRequestParser()
         queue: asyncio.Queue[tuple[int, bytes]] = asyncio.Queue()
         self._pty_queue = queue
 
         def readable() -> None:
-            try:
-                data = os.read(master, 4096)
-            except (BlockingIOError, InterruptedError):
+            data = pty.read()
+            if data is None:
                 return
-            except OSError:
-                data = b""  # EIO: nobody has the other side open right now
             for frame in parser.feed(data):
                 queue.put_nowait(frame)
 
-        loop.add_reader(master, readable)
-        task = asyncio.create_task(self._pty_worker(master, queue), name="modbus-sim-pty")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        asyncio.get_running_loop().add_reader(pty.master, readable)
+        self._spawn(self._pty_worker(pty, queue), name="modbus-sim-pty")
         log.info("modbus simulator on pty", extra={"pty": self.pty_path})
 
-    async def _pty_worker(self, master: int, queue: asyncio.Queue[tuple[int, bytes]]) -> None:
+    async def _pty_worker(
+        self, pty: PseudoTerminal, queue: asyncio.Queue[tuple[int, bytes]]
+    ) -> None:
         # Each device on a line answers on its own: a slow device's late reply comes when it
         # comes, possibly during the next exchange, as on a real RS-485 line.
         while True:
             device_id, pdu = await queue.get()
-            task = asyncio.create_task(self._pty_answer(master, device_id, pdu))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
+            self._spawn(self._pty_answer(pty, device_id, pdu))
 
-    async def _pty_answer(self, master: int, device_id: int, pdu: bytes) -> None:
+    async def _pty_answer(self, pty: PseudoTerminal, device_id: int, pdu: bytes) -> None:
         frame = await self._rtu_reply(device_id, pdu)
-        if frame is not None and self._pty_fds is not None:
-            with contextlib.suppress(OSError):
-                os.write(master, frame)
-
-    def _close_pty(self) -> None:
-        if self._pty_fds is None:
-            return
-        master, slave = self._pty_fds
-        self._pty_fds = None
-        with contextlib.suppress(ValueError, RuntimeError):
-            asyncio.get_running_loop().remove_reader(master)
-        for fd in (master, slave):
-            with contextlib.suppress(OSError):
-                os.close(fd)
-        if self.link is not None and self.link.is_symlink():
-            with contextlib.suppress(OSError):
-                self.link.unlink()
+        if frame is not None and self._pty is pty:
+            pty.write(frame)
 
 
 @contextlib.asynccontextmanager

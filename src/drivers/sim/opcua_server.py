@@ -65,6 +65,7 @@ from drivers.sim.models import (
     ZenerParams,
     build_model,
 )
+from drivers.sim.serving import Served
 
 log = logging.getLogger("etalon.drivers.sim.opcua")
 
@@ -196,7 +197,7 @@ class OpcUaSimConfig(FrozenModel):
     seed: int = 11
 
 
-class OpcUaSimulator:
+class OpcUaSimulator(Served):
     """Serves the simulated address space; ``async with`` starts and stops it."""
 
     def __init__(self, config: OpcUaSimConfig, clock: Clock | None = None) -> None:
@@ -281,13 +282,6 @@ class OpcUaSimulator:
             self.thaw()
             await self.server.stop()
             self.server = None
-
-    async def __aenter__(self) -> OpcUaSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
 
     # -- address space -------------------------------------------------------------------------
 
@@ -625,12 +619,8 @@ async def running(
     config: OpcUaSimConfig, clock: Clock | None = None
 ) -> AsyncIterator[OpcUaSimulator]:
     """A started simulator for the duration of the block."""
-    simulator = OpcUaSimulator(config, clock)
-    await simulator.start()
-    try:
+    async with OpcUaSimulator(config, clock) as simulator:
         yield simulator
-    finally:
-        await simulator.stop()
 
 
 @contextlib.asynccontextmanager

@@ -17,9 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import tty
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
 
@@ -33,6 +31,7 @@ from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import ModelParams
 from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
+from drivers.sim.serving import PseudoTerminal, StreamServed
 from drivers.visa.config import VisaInstrument
 
 log = logging.getLogger("etalon.drivers.sim.scpi")
@@ -72,7 +71,7 @@ def garble(reply: str, rng: random.Random) -> str:
     return reply[:i] + rng.choice(_GARBLE_CHARS) + reply[i + 1 :]
 
 
-class ScpiSimulator:
+class ScpiSimulator(StreamServed):
     """Serves one simulated instrument; ``async with`` starts and stops it."""
 
     def __init__(
@@ -85,6 +84,7 @@ class ScpiSimulator:
         """``instrument`` serves a prebuilt instrument instead of the personality's (the bench
         wires its instruments to one physical model); ``faults`` shares live fault hooks with
         it (an instrument can switch its own faults)."""
+        super().__init__()
         self.config = config
         self.clock = clock or SystemClock()
         self.instrument: ScpiInstrument = instrument or build_instrument(
@@ -102,11 +102,8 @@ class ScpiSimulator:
         """TCP connections accepted so far."""
         self._rng = random.Random(config.seed)
         self._lock = asyncio.Lock()
-        self._stopping = asyncio.Event()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._pty_fds: tuple[int, int] | None = None
+        self._closing = asyncio.Event()
+        self._pty: PseudoTerminal | None = None
         self._pty_path: str | None = None
         self._pty_lines: asyncio.Queue[bytes] = asyncio.Queue()
         self._pty_buffer = bytearray()
@@ -118,10 +115,7 @@ class ScpiSimulator:
     async def start(self) -> None:
         """Listen on TCP and/or open the pseudo-terminal."""
         if self.config.tcp:
-            self._server = await asyncio.start_server(
-                self._serve_tcp, self.config.host, self.config.port
-            )
-            self.port = self._server.sockets[0].getsockname()[1]
+            self.port = await self._listen(self._serve_tcp, self.config.host, self.config.port)
         if self.config.pty:
             self._open_pty()
         log.info(
@@ -137,32 +131,11 @@ class ScpiSimulator:
         """Close every connection and the listener; idempotent."""
         # Connection tasks end by themselves once their socket is closed and any slow reply is
         # cut short; cancelling them would upset asyncio's own start_server bookkeeping.
-        self._stopping.set()
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for task in list(self._tasks):
-            if task is self._pty_task:
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-        if self._pty_fds is not None:
-            master, slave = self._pty_fds
-            asyncio.get_running_loop().remove_reader(master)
-            for fd in (master, slave):
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            self._pty_fds = None
-
-    async def __aenter__(self) -> ScpiSimulator:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *_: object) -> None:
-        await self.stop()
+        self._closing.set()
+        await self._shut(cancel=lambda task: task is self._pty_task)
+        if self._pty is not None:
+            self._pty.close()
+            self._pty = None
 
     @property
     def tcp_resource(self) -> str:
@@ -182,11 +155,6 @@ class ScpiSimulator:
         """Put an entry into the instrument's error queue (as an internal fault would)."""
         self.instrument.push_error(code, message)
 
-    def drop_connections(self) -> None:
-        """Close every open TCP connection once (the instrument rebooted its LAN stack)."""
-        for writer in list(self._writers):
-            writer.close()
-
     # -- the instrument ----------------------------------------------------------------------
 
     async def _process(self, line: bytes) -> list[bytes]:
@@ -202,7 +170,7 @@ class ScpiSimulator:
                 return []
             if self.faults.delay_s:
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.faults.delay_s)
+                    await asyncio.wait_for(self._closing.wait(), self.faults.delay_s)
             out = []
             for reply in replies:
                 if self.faults.garbage_now(self._rng):
@@ -216,68 +184,52 @@ class ScpiSimulator:
     # -- TCP ---------------------------------------------------------------------------------
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
         self.connections += 1
-        try:
+        # The controller going away, or sending an absurdly long line, ends the connection.
+        quiet = (ConnectionError, asyncio.LimitOverrunError, ValueError)
+        await self._converse(writer, self._talk(reader, writer), quiet, wait_closed=True)
+
+    async def _talk(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.faults.refresh()
+        while not self.faults.disconnected:
+            line = await reader.readline()
+            if not line.endswith(b"\n"):
+                break  # EOF (possibly mid-message)
             self.faults.refresh()
-            while not self.faults.disconnected:
-                line = await reader.readline()
-                if not line.endswith(b"\n"):
-                    break  # EOF (possibly mid-message)
-                self.faults.refresh()
-                if self.faults.disconnected:
-                    break
-                for reply in await self._process(line):
-                    writer.write(reply)
-                await writer.drain()
-        except (ConnectionError, asyncio.LimitOverrunError, ValueError):
-            pass  # the controller went away or sent an absurdly long line
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            with contextlib.suppress(ConnectionError):
-                await writer.wait_closed()
-            self._tasks.discard(task)
+            if self.faults.disconnected:
+                break
+            for reply in await self._process(line):
+                writer.write(reply)
+            await writer.drain()
 
     # -- pseudo-terminal -----------------------------------------------------------------------
 
     def _open_pty(self) -> None:
-        master, slave = os.openpty()
-        # Raw mode: no echo of our replies back to us, no line editing of the controller's bytes.
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._pty_fds = (master, slave)  # we keep the slave open so the master never sees EIO
-        self._pty_path = os.ttyname(slave)
-        asyncio.get_running_loop().add_reader(master, self._pty_readable)
-        self._pty_task = asyncio.get_running_loop().create_task(self._serve_pty(master))
+        pty = self._pty = PseudoTerminal.open()
+        self._pty_path = pty.path
+        asyncio.get_running_loop().add_reader(pty.master, self._pty_readable)
+        self._pty_task = asyncio.get_running_loop().create_task(self._serve_pty(pty))
         self._tasks.add(self._pty_task)
 
     def _pty_readable(self) -> None:
-        assert self._pty_fds is not None
-        try:
-            chunk = os.read(self._pty_fds[0], 4096)
-        except (BlockingIOError, InterruptedError):
+        assert self._pty is not None
+        chunk = self._pty.read()
+        if chunk is None:
             return
-        except OSError:
-            chunk = b""
         self._pty_buffer.extend(chunk)
         while b"\n" in self._pty_buffer:
             index = self._pty_buffer.index(b"\n") + 1
             self._pty_lines.put_nowait(bytes(self._pty_buffer[:index]))
             del self._pty_buffer[:index]
 
-    async def _serve_pty(self, master: int) -> None:
+    async def _serve_pty(self, pty: PseudoTerminal) -> None:
         while True:
             line = await self._pty_lines.get()
             self.faults.refresh()
             if self.faults.disconnected:
                 continue  # a serial line cannot be closed: a dead instrument just says nothing
             for reply in await self._process(line):
-                with contextlib.suppress(OSError):
-                    os.write(master, reply)
+                pty.write(reply)
 
 
 # -- standalone: ``etalon sim scpi`` ---------------------------------------------------------

@@ -20,9 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
-import os
 import random
-import tty
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +31,7 @@ from drivers.serial_ascii.config import AsciiTcpServer, SerialAsciiInstrument
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import GARBAGE_REPLIES, FaultHooks
 from drivers.sim.models import ResistorParams, RoomParams, Sampler, build_model
+from drivers.sim.serving import PseudoTerminal, StreamServed
 
 log = logging.getLogger("etalon.drivers.sim.serial")
 
@@ -80,7 +79,7 @@ class AsciiInstrument:
         return lines
 
 
-class SerialSimServer:
+class SerialSimServer(StreamServed):
     """Serves one ASCII instrument on a pty (``pty_path``) or TCP (``host``, ``port``)."""
 
     def __init__(
@@ -96,6 +95,7 @@ class SerialSimServer:
         clock: Clock | None = None,
         faults: SerialFaultHooks | None = None,
     ) -> None:
+        super().__init__()
         self.faults = faults or SerialFaultHooks()
         self.instrument = AsciiInstrument(kind, clock or SystemClock(), self.faults)
         self.kind = kind
@@ -106,69 +106,27 @@ class SerialSimServer:
         self.period_s = period_s
         self.terminator = terminator
         self.pty_path: str | None = None
-        self._server: asyncio.Server | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._fds: tuple[int, int] | None = None
-        self._stopping = False
-
-    async def __aenter__(self) -> SerialSimServer:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.stop()
+        self._pty: PseudoTerminal | None = None
 
     async def start(self) -> None:
         """Open the pty or listen on TCP."""
         if self.medium == "tcp":
-            self._server = await asyncio.start_server(self._serve_tcp, self.host, self.port)
-            self.port = self._server.sockets[0].getsockname()[1]
+            self.port = await self._listen(self._serve_tcp, self.host, self.port)
             return
-        master, slave = os.openpty()
-        tty.setraw(master)
-        tty.setraw(slave)
-        os.set_blocking(master, False)
-        self._fds = (master, slave)
-        self.pty_path = os.ttyname(slave)
-        if self.link is not None:
-            with contextlib.suppress(FileNotFoundError):
-                self.link.unlink()
-            self.link.symlink_to(self.pty_path)
-        self._spawn(self._serve_pty(master))
+        self._pty = PseudoTerminal.open(self.link)
+        self.pty_path = self._pty.path
+        self._spawn(self._serve_pty(self._pty))
 
     async def stop(self) -> None:
         """Stop serving; close every connection and the pty."""
-        self._stopping = True
-        if self._server is not None:
-            self._server.close()
-        for writer in list(self._writers):
-            writer.close()
-        for task in list(self._tasks):
-            task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-        if self._server is not None:
-            await self._server.wait_closed()
-            self._server = None
-        if self._fds is not None:
-            for fd in self._fds:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-            self._fds = None
-        if self.link is not None and self.link.is_symlink():
-            with contextlib.suppress(OSError):
-                self.link.unlink()
-        self._stopping = False
-
-    def _spawn(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        await self._shut(cancel=lambda task: True)
+        if self._pty is not None:
+            self._pty.close()
+            self._pty = None
 
     # -- the conversation, over any byte pipe --
 
-    async def _converse(
+    async def _talk(
         self, receive: Callable[[], Awaitable[bytes]], send: Callable[[bytes], Awaitable[None]]
     ) -> None:
         if self.kind == "stream":
@@ -233,37 +191,26 @@ class SerialSimServer:
 
     # -- media --
 
-    async def _serve_pty(self, master: int) -> None:
+    async def _serve_pty(self, pty: PseudoTerminal) -> None:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[bytes] = asyncio.Queue()
 
         def readable() -> None:
-            try:
-                data = os.read(master, 4096)
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError:
-                return  # EIO while the other side is closed; it may be opened again
-            queue.put_nowait(data)
+            # Nothing on EIO (b""): the other side is closed now and may be opened again.
+            if data := pty.read():
+                queue.put_nowait(data)
 
         async def send(data: bytes) -> None:
-            if self.faults.disconnected:
-                return
-            with contextlib.suppress(OSError):
-                os.write(master, data)
+            if not self.faults.disconnected:
+                pty.write(data)
 
-        loop.add_reader(master, readable)
+        loop.add_reader(pty.master, readable)
         try:
-            await self._converse(queue.get, send)
+            await self._talk(queue.get, send)
         finally:
-            loop.remove_reader(master)
+            loop.remove_reader(pty.master)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        self._tasks.add(task)
-        self._writers.add(writer)
-
         async def receive() -> bytes:
             self.faults.refresh()
             if self.faults.disconnected:
@@ -274,18 +221,7 @@ class SerialSimServer:
             writer.write(data)
             await writer.drain()
 
-        try:
-            await self._converse(receive, send)
-        except ConnectionError:
-            pass
-        except asyncio.CancelledError:
-            # See ModbusSimServer._serve_client: a handler we cancel must end normally.
-            if not self._stopping:
-                raise
-        finally:
-            self._writers.discard(writer)
-            writer.close()
-            self._tasks.discard(task)
+        await self._converse(writer, self._talk(receive, send), (ConnectionError,))
 
 
 # -- etalon sim serial-ascii -------------------------------------------------------------------

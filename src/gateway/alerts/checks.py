@@ -21,7 +21,7 @@ from gateway.alerts.config import (
     Schedule,
     StaleRule,
 )
-from gateway.alerts.lifecycle import ACTIVE_STATES, GATEWAY_CLOCK, Alert, Tracker
+from gateway.alerts.lifecycle import ACTIVE_STATES, EVENT_CLOCK, GATEWAY_CLOCK, Alert, Tracker
 
 NS = 1_000_000_000
 NEVER = 2**63
@@ -111,6 +111,60 @@ class Watch:
 
 def _key(rule: CompiledRule, subject: str, level: str) -> str:
     return f"{rule.id}|{subject}|{level}"
+
+
+def _raise_alert(
+    rule: CompiledRule,
+    watch: Watch,
+    tracker: Tracker,
+    kind: str,
+    severity: str,
+    clock: str = EVENT_CLOCK,
+) -> Alert:
+    """The tracker's alert of ``rule`` on ``watch`` at ``severity`` (created if new)."""
+    return tracker.alert(
+        _key(rule, watch.path, severity),
+        rule_id=rule.id,
+        kind=kind,
+        site=watch.site,
+        subject=watch.path,
+        level=severity,
+        severity=severity,
+        clock=clock,
+    )
+
+
+class _SingleAlertCheck:
+    """A check with one alert per channel at its rule's severity (all but limits, which has one
+    per level): the rule's delays and the alert it already has."""
+
+    __slots__ = ("alert", "off_ns", "on_ns", "rule", "tracker", "watch")
+
+    def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
+        config = rule.config
+        self.rule, self.watch, self.tracker = rule, watch, tracker
+        self.on_ns = int(config.on_delay_s * NS)
+        self.off_ns = int(config.off_delay_s * NS)
+        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
+
+    def _judged(self, condition: bool, kind: str, clock: str = EVENT_CLOCK) -> Alert | None:
+        """The alert to judge ``condition`` on, raised when the condition first holds; None
+        when there is nothing to do (no alert and no condition, or an idle one that stays so)."""
+        alert = self.alert
+        if alert is None:
+            if not condition:
+                return None
+            alert = self.alert = _raise_alert(
+                self.rule, self.watch, self.tracker, kind, self.rule.config.severity, clock
+            )
+        elif not condition and alert.idle:
+            return None
+        return alert
+
+    def _update(self, alert: Alert, condition: bool, ts: int, reading: Any) -> None:
+        self.tracker.update(
+            alert, condition, ts, self.on_ns, self.off_ns, reading, self.rule.suppressed
+        )
 
 
 class _Level:
@@ -204,15 +258,7 @@ class LimitCheck:
             if alert is None:
                 if side is None:
                     continue
-                alert = level.alert = tracker.alert(
-                    _key(rule, watch.path, level.severity),
-                    rule_id=rule.id,
-                    kind="limits",
-                    site=watch.site,
-                    subject=watch.path,
-                    level=level.severity,
-                    severity=level.severity,
-                )
+                alert = level.alert = _raise_alert(rule, watch, tracker, "limits", level.severity)
             alert.value = value
             if side is not None and alert.condition and ts >= alert.last_event_ns:
                 # Still out: while active (not clearing), or pending with its on-delay still
@@ -239,7 +285,7 @@ class LimitCheck:
         self._settle()
 
 
-class RateCheck:
+class RateCheck(_SingleAlertCheck):
     """Change over a window: the newest value against the oldest kept within ``window_s``.
 
     Samples are kept at least window/32 apart, so a window of 15 min on a 1 s channel holds
@@ -247,35 +293,26 @@ class RateCheck:
     """
 
     __slots__ = (
-        "alert",
         "clear_at",
         "direction",
         "hi",
         "limit",
         "lo",
-        "off_ns",
-        "on_ns",
-        "rule",
         "samples",
         "spacing_ns",
-        "tracker",
         "until",
-        "watch",
         "window_ns",
     )
 
     def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
+        super().__init__(rule, watch, tracker)
         config: RateRule = rule.config
-        self.rule, self.watch, self.tracker = rule, watch, tracker
         self.limit = config.max_change
         self.clear_at = config.max_change - config.deadband
         self.window_ns = int(config.window_s * NS)
         self.spacing_ns = self.window_ns // 32
         self.direction = config.direction
-        self.on_ns = int(config.on_delay_s * NS)
-        self.off_ns = int(config.off_delay_s * NS)
         self.samples: deque[tuple[int, float]] = deque()
-        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
         self.lo, self.hi, self.until = INF, -INF, 0
 
     def _settle(self, base: float, condition: bool) -> None:
@@ -333,21 +370,8 @@ class RateCheck:
             condition = change > limit
         else:
             condition = -change > limit
+        alert = self._judged(condition, "rate")
         if alert is None:
-            if not condition:
-                self._settle(base, condition)
-                return
-            severity = self.rule.config.severity
-            alert = self.alert = self.tracker.alert(
-                _key(self.rule, self.watch.path, severity),
-                rule_id=self.rule.id,
-                kind="rate",
-                site=self.watch.site,
-                subject=self.watch.path,
-                level=severity,
-                severity=severity,
-            )
-        elif not condition and alert.idle:
             self._settle(base, condition)
             return
         alert.value = change
@@ -360,66 +384,43 @@ class RateCheck:
             "from_value": base,
             "to_value": value,
         }
-        self.tracker.update(
-            alert, condition, ts, self.on_ns, self.off_ns, reading, self.rule.suppressed
-        )
+        self._update(alert, condition, ts, reading)
         self._settle(base, condition)
 
 
-class BadQualityCheck:
+class BadQualityCheck(_SingleAlertCheck):
     """``count`` bad readings in a row."""
 
-    __slots__ = ("alert", "count", "off_ns", "on_ns", "rule", "tracker", "watch")
+    __slots__ = ("count",)
 
     def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
+        super().__init__(rule, watch, tracker)
         config: BadQualityRule = rule.config
-        self.rule, self.watch, self.tracker = rule, watch, tracker
         self.count = config.count
-        self.on_ns = int(config.on_delay_s * NS)
-        self.off_ns = int(config.off_delay_s * NS)
-        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
 
     def feed(self, bad_run: int, ts: int, reading: Any) -> None:
         """After each reading that changed the run of bad readings."""
         condition = bad_run >= self.count
-        alert = self.alert
+        alert = self._judged(condition, "bad_quality")
         if alert is None:
-            if not condition:
-                return
-            severity = self.rule.config.severity
-            alert = self.alert = self.tracker.alert(
-                _key(self.rule, self.watch.path, severity),
-                rule_id=self.rule.id,
-                kind="bad_quality",
-                site=self.watch.site,
-                subject=self.watch.path,
-                level=severity,
-                severity=severity,
-            )
-        elif not condition and alert.idle:
             return
         alert.value = bad_run
         alert.limit = self.count
         if condition:
             alert.detail = {"reason": reading.get("reason"), "count": bad_run}
-        self.tracker.update(
-            alert, condition, ts, self.on_ns, self.off_ns, reading, self.rule.suppressed
-        )
+        self._update(alert, condition, ts, reading)
 
 
-class StaleCheck:
+class StaleCheck(_SingleAlertCheck):
     """No reading for ``intervals`` × the channel's interval (gateway clock: arrival time)."""
 
-    __slots__ = ("alert", "intervals", "max_age_s", "off_ns", "on_ns", "rule", "tracker", "watch")
+    __slots__ = ("intervals", "max_age_s")
 
     def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
+        super().__init__(rule, watch, tracker)
         config: StaleRule = rule.config
-        self.rule, self.watch, self.tracker = rule, watch, tracker
         self.intervals = config.intervals
         self.max_age_s = config.max_age_s
-        self.on_ns = int(config.on_delay_s * NS)
-        self.off_ns = int(config.off_delay_s * NS)
-        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
 
     def limit_s(self) -> float | None:
         """Age beyond which the channel is stale (None: its interval is unknown)."""
@@ -433,52 +434,33 @@ class StaleCheck:
         """On each tick; ``excused``: the agent or instrument is down and that is alerted."""
         limit = self.limit_s()
         condition = limit is not None and age_s > limit and not excused
-        alert = self.alert
+        alert = self._judged(condition, "stale", GATEWAY_CLOCK)
         if alert is None:
-            if not condition:
-                return
-            severity = self.rule.config.severity
-            alert = self.alert = self.tracker.alert(
-                _key(self.rule, self.watch.path, severity),
-                rule_id=self.rule.id,
-                kind="stale",
-                site=self.watch.site,
-                subject=self.watch.path,
-                level=severity,
-                severity=severity,
-                clock=GATEWAY_CLOCK,
-            )
-        elif not condition and alert.idle:
             return
         if condition or alert.state in ACTIVE_STATES:
             alert.value = round(age_s, 3)
             alert.limit = limit
             alert.unit = "s"
             alert.detail = {"interval_s": self.watch.interval_s, "excused": excused}
-        self.tracker.update(
-            alert, condition, now_ns, self.on_ns, self.off_ns, None, self.rule.suppressed
-        )
+        self._update(alert, condition, now_ns, None)
 
 
 _CALIBRATION_BIT = {"calibration_range": 1, "calibration_expired": 2}
 
 
-class CalibrationCheck:
+class CalibrationCheck(_SingleAlertCheck):
     """A corrected reading out of its certificate's range (``calibration_range``), after its
     due date (``calibration_expired``), or out of tolerance (``conformity``): the flags and the
     verdict the gateway's corrections put on the reading (gateway.corrections.corrector)."""
 
-    __slots__ = ("alert", "bit", "kind", "off_ns", "on_ns", "rule", "threshold", "tracker", "watch")
+    __slots__ = ("bit", "kind", "threshold")
 
     def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
+        super().__init__(rule, watch, tracker)
         config = rule.config
-        self.rule, self.watch, self.tracker = rule, watch, tracker
         self.kind: str = config.kind
         self.bit = _CALIBRATION_BIT.get(self.kind, 0)
         self.threshold = 2 if getattr(config, "conditional", False) else 3
-        self.on_ns = int(config.on_delay_s * NS)
-        self.off_ns = int(config.off_delay_s * NS)
-        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
 
     def feed(self, reading: Any, ts: int) -> None:
         """One reading that a certificate corrected or flagged."""
@@ -489,21 +471,8 @@ class CalibrationCheck:
             if code is None:
                 return
             condition = code >= self.threshold
-        alert = self.alert
+        alert = self._judged(condition, self.kind)
         if alert is None:
-            if not condition:
-                return
-            severity = self.rule.config.severity
-            alert = self.alert = self.tracker.alert(
-                _key(self.rule, self.watch.path, severity),
-                rule_id=self.rule.id,
-                kind=self.kind,
-                site=self.watch.site,
-                subject=self.watch.path,
-                level=severity,
-                severity=severity,
-            )
-        elif not condition and alert.idle:
             return
         if condition:
             alert.unit = reading["unit"]
@@ -530,6 +499,4 @@ class CalibrationCheck:
                 upper, lower = verdict.get("tolerance_upper"), verdict.get("tolerance_lower")
                 alert.limit = upper if upper is not None and measured > upper else lower
                 alert.detail = verdict
-        self.tracker.update(
-            alert, condition, ts, self.on_ns, self.off_ns, reading, self.rule.suppressed
-        )
+        self._update(alert, condition, ts, reading)

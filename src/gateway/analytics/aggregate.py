@@ -19,15 +19,15 @@ from typing import Literal, NamedTuple
 import numpy as np
 import numpy.typing as npt
 
-from gateway.analytics._base import AnalyticsModel
 from gateway.analytics.errors import AnalyticsError
 from gateway.analytics.timebase import EPOCH
+from metrology._common import MetrologyModel
 
 NS_PER_SECOND = 1_000_000_000
 SECONDS_PER_DAY = 86_400
 
 
-class PeriodMean(AnalyticsModel):
+class PeriodMean(MetrologyModel):
     """The readings of one period: count, mean, standard deviation and u of the mean."""
 
     start_ns: int
@@ -44,7 +44,7 @@ class PeriodMean(AnalyticsModel):
     last_ns: int
 
 
-class PeriodMeans(AnalyticsModel):
+class PeriodMeans(MetrologyModel):
     """Period means of a series, in time order; periods without readings are absent."""
 
     format: Literal["etalon.drift.periods/1"] = "etalon.drift.periods/1"

@@ -26,10 +26,10 @@ import numpy as np
 import numpy.typing as npt
 from scipy import signal
 
-from gateway.analytics._base import AnalyticsModel
+from gateway.analytics.arrays import FloatArray, finite_array
 from gateway.analytics.errors import AnalyticsError
+from metrology._common import MetrologyModel
 
-FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 IntArray = npt.NDArray[np.int64]
 
@@ -72,7 +72,7 @@ Side = Literal["above", "below", "rising", "falling"]
 """Which side of the centre line a pattern lies on; rule 3 says rising or falling."""
 
 
-class RuleViolation(AnalyticsModel):
+class RuleViolation(MetrologyModel):
     """One firing of a Nelson rule: which rule, at which point, and where its pattern began."""
 
     rule: int
@@ -84,7 +84,7 @@ class RuleViolation(AnalyticsModel):
     value: float
 
 
-class IndividualsLimits(AnalyticsModel):
+class IndividualsLimits(MetrologyModel):
     """Limits of the individuals and moving-range charts, from the baseline period."""
 
     baseline_n: int
@@ -97,14 +97,14 @@ class IndividualsLimits(AnalyticsModel):
     mr_ucl: float
 
 
-class MovingRangeSignal(AnalyticsModel):
+class MovingRangeSignal(MetrologyModel):
     """A moving range above the MR chart's upper limit (at the later of its two points)."""
 
     index: int
     moving_range: float
 
 
-class EwmaChart(AnalyticsModel):
+class EwmaChart(MetrologyModel):
     """An EWMA chart: the statistic, its limits at each point and the points beyond them."""
 
     lambda_: float
@@ -118,7 +118,7 @@ class EwmaChart(AnalyticsModel):
     signals: list[int]
 
 
-class CusumSignal(AnalyticsModel):
+class CusumSignal(MetrologyModel):
     """A point where a one-sided cumulative sum exceeds the decision interval."""
 
     index: int
@@ -126,7 +126,7 @@ class CusumSignal(AnalyticsModel):
     value: float
 
 
-class CusumChart(AnalyticsModel):
+class CusumChart(MetrologyModel):
     """A two-sided tabular CUSUM: the sums above and below target and the signals."""
 
     k: float
@@ -142,7 +142,7 @@ class CusumChart(AnalyticsModel):
     signals: list[CusumSignal]
 
 
-class ControlReport(AnalyticsModel):
+class ControlReport(MetrologyModel):
     """Everything ``etalon drift chart`` reports."""
 
     format: Literal["etalon.drift.chart/1"] = "etalon.drift.chart/1"
@@ -154,16 +154,6 @@ class ControlReport(AnalyticsModel):
     cusum: CusumChart
 
 
-def _values(values: Sequence[float] | FloatArray) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise AnalyticsError("the values must be a one-dimensional sequence of numbers")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise AnalyticsError(f"value [{bad}] is not a finite number")
-    return array
-
-
 def _check_baseline(values: FloatArray, baseline: int) -> None:
     if not 2 <= baseline <= values.size:
         raise AnalyticsError(
@@ -173,7 +163,7 @@ def _check_baseline(values: FloatArray, baseline: int) -> None:
 
 def individuals_limits(values: Sequence[float] | FloatArray, baseline: int) -> IndividualsLimits:
     """Centre, sigma and limits from the first ``baseline`` points (the baseline period)."""
-    array = _values(values)
+    array = finite_array(values)
     _check_baseline(array, baseline)
     base = array[:baseline]
     mr_bar = float(np.mean(np.abs(np.diff(base))))
@@ -216,7 +206,7 @@ def nelson_rules(
     rules: Iterable[int] = range(1, 9),
 ) -> list[RuleViolation]:
     """Every violation of the chosen Nelson rules, ordered by point then rule."""
-    array = _values(values)
+    array = finite_array(values)
     if not (math.isfinite(sigma) and sigma > 0.0):
         raise AnalyticsError("sigma must be a positive number")
     chosen = sorted(set(rules))
@@ -285,7 +275,7 @@ def ewma_chart(
     limits: Literal["exact", "asymptotic"] = "exact",
 ) -> EwmaChart:
     """The EWMA statistic of each point (``z_0 = target``) and its control limits."""
-    array = _values(values)
+    array = finite_array(values)
     if not 0.0 < lambda_ <= 1.0:
         raise AnalyticsError("the EWMA lambda must lie in (0, 1]")
     if not (math.isfinite(sigma) and sigma > 0.0) or not L > 0.0:
@@ -325,7 +315,7 @@ def cusum_chart(
     h: float = DEFAULT_CUSUM_H,
 ) -> CusumChart:
     """The two one-sided tabular CUSUMs: reference value k·sigma, decision interval h·sigma."""
-    array = _values(values)
+    array = finite_array(values)
     if not (math.isfinite(sigma) and sigma > 0.0):
         raise AnalyticsError("sigma must be a positive number")
     if not (k >= 0.0 and h > 0.0):
@@ -369,7 +359,7 @@ def control_report(
     cusum_h: float = DEFAULT_CUSUM_H,
 ) -> ControlReport:
     """Individuals/MR limits from the baseline, then Nelson rules, EWMA and CUSUM on every point."""
-    array = _values(values)
+    array = finite_array(values)
     limits = individuals_limits(array, baseline)
     moving_ranges = np.abs(np.diff(array))
     mr_hits = np.flatnonzero(moving_ranges > limits.mr_ucl)

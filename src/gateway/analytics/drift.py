@@ -28,17 +28,16 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from scipy import linalg, optimize, special, stats
 
-from gateway.analytics._base import AnalyticsModel, Dof
+from gateway.analytics.arrays import FloatArray, finite_array
 from gateway.analytics.errors import AnalyticsError
 from gateway.analytics.timebase import XKind, days_to_iso
+from metrology._common import Dof, MetrologyModel
 
 ModelName = Literal["mean", "linear", "quadratic"]
 ModelChoice = Literal["auto", "mean", "linear", "quadratic"]
 Weighting = Literal["birge", "absolute", "relative"]
-FloatArray = npt.NDArray[np.float64]
 
 DEGREE: dict[ModelName, int] = {"mean": 0, "linear": 1, "quadratic": 2}
 TERM_NAMES = ("intercept", "slope", "curvature")
@@ -52,7 +51,7 @@ SELECTION_RULE = (
 )
 
 
-class Coefficient(AnalyticsModel):
+class Coefficient(MetrologyModel):
     """One fitted coefficient of the polynomial in ``x - x0``."""
 
     name: str
@@ -61,7 +60,7 @@ class Coefficient(AnalyticsModel):
     standard_uncertainty: float
 
 
-class FitBasis(AnalyticsModel):
+class FitBasis(MetrologyModel):
     """The fit in the centred basis ``t = (x - center) / scale`` used for exact predictions."""
 
     center: float
@@ -70,7 +69,7 @@ class FitBasis(AnalyticsModel):
     covariance: list[list[float]]
 
 
-class SelectionStep(AnalyticsModel):
+class SelectionStep(MetrologyModel):
     """One test of the model-selection rule: is this model's highest-order term significant?"""
 
     model: ModelName
@@ -83,7 +82,7 @@ class SelectionStep(AnalyticsModel):
     significant: bool
 
 
-class ModelSelection(AnalyticsModel):
+class ModelSelection(MetrologyModel):
     """How ``model="auto"`` chose the model: the rule, its level and each test made."""
 
     rule: str
@@ -92,7 +91,7 @@ class ModelSelection(AnalyticsModel):
     chosen: ModelName
 
 
-class DriftFit(AnalyticsModel):
+class DriftFit(MetrologyModel):
     """A fitted drift model: coefficients around ``x0`` with their covariance and dof."""
 
     model: ModelName
@@ -127,7 +126,7 @@ class DriftFit(AnalyticsModel):
         return predict(self, x, confidence)
 
 
-class Prediction(AnalyticsModel):
+class Prediction(MetrologyModel):
     """The fitted curve at one x, with the uncertainty of the curve and of a new observation."""
 
     x: float
@@ -147,7 +146,7 @@ class Prediction(AnalyticsModel):
     """True when x lies outside the range of the data."""
 
 
-class ValueInUse(AnalyticsModel):
+class ValueInUse(MetrologyModel):
     """The value of the standard to use at a date, with its uncertainty (the prediction's)."""
 
     x: float
@@ -160,7 +159,7 @@ class ValueInUse(AnalyticsModel):
     confidence: float
 
 
-class ToleranceCrossing(AnalyticsModel):
+class ToleranceCrossing(MetrologyModel):
     """When the prediction interval first leaves ``[lower, upper]`` after ``start``."""
 
     nominal: float
@@ -180,7 +179,7 @@ class ToleranceCrossing(AnalyticsModel):
     """``crossing - start`` in x units (days for dates); 0 if already outside."""
 
 
-class DriftReport(AnalyticsModel):
+class DriftReport(MetrologyModel):
     """Everything ``etalon drift fit`` reports: the fit, the value in use and the crossing."""
 
     format: Literal["etalon.drift.fit/1"] = "etalon.drift.fit/1"
@@ -205,16 +204,6 @@ class _Solved:
     covariance_scale: float
     u_new: float
     weighting: Literal["none", "birge", "absolute", "relative"]
-
-
-def _as_array(values: Sequence[float] | FloatArray, name: str) -> FloatArray:
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise AnalyticsError(f"{name} must be a one-dimensional sequence of numbers")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise AnalyticsError(f"{name}[{bad}] is not a finite number")
-    return array
 
 
 def _quantile(confidence: float, dof: float) -> float:
@@ -361,13 +350,13 @@ def fit_drift(
     numbers, the first date for dates). ``u_new``: standard uncertainty of one future observation
     for prediction intervals of a weighted fit (default: that of the latest observation).
     """
-    x_values = _as_array(x, "x")
-    y_values = _as_array(y, "y")
+    x_values = finite_array(x, "x", "x")
+    y_values = finite_array(y, "y", "y")
     if x_values.size != y_values.size:
         raise AnalyticsError(f"x has {x_values.size} values but y has {y_values.size}")
     u_values: FloatArray | None = None
     if u is not None:
-        u_values = _as_array(u, "u")
+        u_values = finite_array(u, "u", "u")
         if u_values.size != y_values.size:
             raise AnalyticsError(f"u has {u_values.size} values but y has {y_values.size}")
         if np.any(u_values <= 0.0):

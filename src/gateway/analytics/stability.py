@@ -21,13 +21,12 @@ from collections.abc import Sequence
 from typing import Literal
 
 import numpy as np
-import numpy.typing as npt
 from scipy import stats
 
-from gateway.analytics._base import AnalyticsModel
+from gateway.analytics.arrays import FloatArray, finite_array
 from gateway.analytics.errors import AnalyticsError
+from metrology._common import MetrologyModel
 
-FloatArray = npt.NDArray[np.float64]
 DeviationKind = Literal["adev", "oadev", "mdev"]
 DataType = Literal["frequency", "phase"]
 TauSpacing = Literal["octave", "decade", "all"]
@@ -47,7 +46,7 @@ NOISE_NAMES: dict[int, str] = {
 """Power-law noise of fractional frequency, S_y(f) ∝ f^alpha."""
 
 
-class StabilityPoint(AnalyticsModel):
+class StabilityPoint(MetrologyModel):
     """The deviation at one averaging time, with its equivalent dof and confidence interval."""
 
     tau: float
@@ -68,7 +67,7 @@ class StabilityPoint(AnalyticsModel):
     ci_high: float
 
 
-class StabilityResult(AnalyticsModel):
+class StabilityResult(MetrologyModel):
     """A stability analysis: the deviation at each averaging time."""
 
     format: Literal["etalon.drift.adev/1"] = "etalon.drift.adev/1"
@@ -288,12 +287,7 @@ def allan_deviation(
     of factors m (tau = m / rate). ``alpha``: force the noise type for the confidence intervals
     instead of identifying it.
     """
-    array = np.asarray(values, dtype=np.float64)
-    if array.ndim != 1:
-        raise AnalyticsError("the values must be a one-dimensional sequence of numbers")
-    if not np.all(np.isfinite(array)):
-        bad = int(np.flatnonzero(~np.isfinite(array))[0])
-        raise AnalyticsError(f"value [{bad}] is not a finite number")
+    array = finite_array(values)
     if not (math.isfinite(rate_hz) and rate_hz > 0.0):
         raise AnalyticsError("the sample rate must be a positive number of hertz")
     if kind not in ("adev", "oadev", "mdev"):

@@ -12,35 +12,12 @@ import secrets
 import sys
 
 from core.exits import EXIT_CONFIG, EXIT_OK
-from core.i18n import MessageTable, register, t
+from core.i18n import MessageTable, load_table, register, t
 from gateway.api.auth import MAX_TOKEN_CHARS, token_hasher
 
 MIN_TOKEN_CHARS = 16
 
-TOKEN_MESSAGES: MessageTable = {
-    "token.new": {
-        "en": "token for {name} ({role}); give it to its holder, it is shown only now:",
-        "vi": "token cho {name} ({role}); trao cho người giữ, chỉ hiển thị lần này:",
-    },
-    "token.entry": {
-        "en": "config entry (api.tokens), safe to keep in the config file:",
-        "vi": "mục cấu hình (api.tokens), có thể để trong tệp cấu hình:",
-    },
-    "token.prompt": {
-        "en": "token (one line on standard input):",
-        "vi": "token (một dòng trên đầu vào chuẩn):",
-    },
-    "token.name": {
-        "en": "etalon token: refused: --name {name!r}: letters, digits, '_', '.', '-', "
-        "starting with a letter or digit, at most 64 characters",
-        "vi": "etalon token: từ chối: --name {name!r}: chỉ chữ, số, '_', '.', '-', bắt đầu "
-        "bằng chữ hoặc số, tối đa 64 ký tự",
-    },
-    "token.short": {
-        "en": "etalon token: refused: a token must be {least} to {most} characters",
-        "vi": "etalon token: từ chối: token phải có từ {least} đến {most} ký tự",
-    },
-}
+TOKEN_MESSAGES: MessageTable = load_table(__package__, "token_messages.json")
 """The texts of ``etalon token``."""
 
 register(TOKEN_MESSAGES)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Literal
 from pydantic import BaseModel
 
 from gateway.standards.config import StandardsConfig
+from gateway.standards.crossing import CrossingFields
 from gateway.standards.registry import StandardRecord
 
 if TYPE_CHECKING:  # numpy and scipy are loaded when a chart is drawn, not with the API
@@ -26,19 +27,8 @@ MARGIN = 0.04
 """Room left after the latest date drawn, as a fraction of the time axis."""
 
 
-class CrossingView(BaseModel):
+class CrossingView(CrossingFields):
     """When a drift fit reaches a tolerance limit (see ``CrossingDates`` in evaluation.py)."""
-
-    searched_from_ns: int
-    searched_until_ns: int
-    already_outside: bool
-    earliest_ns: int | None
-    """The prediction interval reaches a limit: the date to plan by."""
-    likely_ns: int | None
-    """The fitted curve reaches a limit."""
-    bounds_ns: tuple[int | None, int | None]
-    """The curve's confidence band reaches a limit: when the true value crosses."""
-    side: Literal["upper", "lower"] | None
 
 
 class SignalView(BaseModel):

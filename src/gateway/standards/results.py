@@ -9,21 +9,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Literal
 
-import numpy as np
-import numpy.typing as npt
-
 from gateway.analytics import DriftFit
-from gateway.analytics._base import AnalyticsModel
 from gateway.analytics.aggregate import PeriodStat
 from gateway.analytics.stability import StabilityResult
 from gateway.ingest.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
+from gateway.standards.crossing import CrossingFields
 from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
+from metrology._common import MetrologyModel
 
 if TYPE_CHECKING:
     from gateway.standards.registry import CertificateRecord
 
-FloatArray = npt.NDArray[np.float64]
 NS_PER_DAY = 86_400_000_000_000
 DAYS_PER_YEAR = SECONDS_PER_YEAR / 86_400
 BAND_POINTS = 60
@@ -137,7 +134,7 @@ def baseline_dates(
 # -- results -------------------------------------------------------------------------------------
 
 
-class ToleranceNow(AnalyticsModel):
+class ToleranceNow(MetrologyModel):
     """The tolerance band at the time of evaluation."""
 
     centre: float
@@ -146,23 +143,11 @@ class ToleranceNow(AnalyticsModel):
     around: Literal["nominal", "certificate"]
 
 
-class CrossingDates(AnalyticsModel):
+class CrossingDates(MetrologyModel, CrossingFields):
     """When a drift fit reaches a tolerance limit, searched from ``searched_from_ns``."""
 
-    searched_from_ns: int
-    searched_until_ns: int
-    already_outside: bool
-    earliest_ns: int | None
-    """The prediction interval reaches a limit: the date to plan by."""
-    likely_ns: int | None
-    """The fitted curve reaches a limit."""
-    bounds_ns: tuple[int | None, int | None]
-    """The curve's confidence band reaches a limit (first its outer, then its inner edge):
-    the interval of the date at which the true value crosses; None past the horizon."""
-    side: Literal["upper", "lower"] | None
 
-
-class BandPoint(AnalyticsModel):
+class BandPoint(MetrologyModel):
     """The fitted curve and its bands at one time (for drawing)."""
 
     ts_ns: int
@@ -173,7 +158,7 @@ class BandPoint(AnalyticsModel):
     pi_high: float
 
 
-class DriftSummary(AnalyticsModel):
+class DriftSummary(MetrologyModel):
     """A drift fit as the registry and the dashboards show it."""
 
     n: int
@@ -194,7 +179,7 @@ class DriftSummary(AnalyticsModel):
     band: list[BandPoint]
 
 
-class CertificateAnalysis(AnalyticsModel):
+class CertificateAnalysis(MetrologyModel):
     """The certificate history and the reference value it gives now."""
 
     n: int
@@ -209,7 +194,7 @@ class CertificateAnalysis(AnalyticsModel):
     drift: DriftSummary | None
 
 
-class PeriodPoint(AnalyticsModel):
+class PeriodPoint(MetrologyModel):
     """One period mean in the standard's unit."""
 
     start_ns: int
@@ -225,7 +210,7 @@ class PeriodPoint(AnalyticsModel):
     model fitted to the baseline periods (None before the baseline)."""
 
 
-class ControlBaseline(AnalyticsModel):
+class ControlBaseline(MetrologyModel):
     """Which periods set a control chart's centre line and sigma."""
 
     rule: Literal["first_periods", "dated"]
@@ -241,7 +226,7 @@ class ControlBaseline(AnalyticsModel):
     periods: int
 
 
-class ViolationRecord(AnalyticsModel):
+class ViolationRecord(MetrologyModel):
     """A control-chart signal of a channel's period means."""
 
     rule: str
@@ -251,7 +236,7 @@ class ViolationRecord(AnalyticsModel):
     name_vi: str
 
 
-class ChannelAnalysis(AnalyticsModel):
+class ChannelAnalysis(MetrologyModel):
     """One monitored channel."""
 
     channel: str
@@ -274,7 +259,7 @@ class ChannelAnalysis(AnalyticsModel):
     notes: list[str]
 
 
-class StandardResult(AnalyticsModel):
+class StandardResult(MetrologyModel):
     """One evaluation of one standard; ``event()`` is what the alert engine receives."""
 
     format: Literal["etalon.standards.evaluation/1"] = FORMAT

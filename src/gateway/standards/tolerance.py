@@ -12,12 +12,12 @@ import numpy as np
 from scipy import optimize
 
 from gateway.analytics import DriftFit
+from gateway.analytics.arrays import FloatArray
 from gateway.standards.models import Tolerance
 from gateway.standards.results import (
     DAYS_PER_YEAR,
     CertificateInput,
     CrossingDates,
-    FloatArray,
     days,
     ns,
 )

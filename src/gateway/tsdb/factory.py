@@ -68,15 +68,11 @@ def build_points_reader(
     if isinstance(store, InfluxV1StoreConfig):
         from gateway.tsdb.influx_v1 import InfluxQLPoints
 
-        auth = None
-        if store.username is not None:
-            password = store.password.resolve() if store.password else ""
-            auth = httpx.BasicAuth(store.username, password)
         return InfluxQLPoints(
             str(query.url or store.url),
             store.database,
             retention_policy=store.retention_policy,
-            auth=auth,
+            auth=basic_auth(store),
             timeout_s=query.timeout_s,
             verify_tls=store.verify_tls,
         )
@@ -97,23 +93,32 @@ def build_periods_reader(
         from gateway.tsdb.sqlite import SqlitePeriods
 
         return SqlitePeriods(store.path, executor)
+    from gateway.tsdb.influx_v1 import InfluxQLPeriods
+
+    def influxql(
+        server: InfluxV1StoreConfig | InfluxV2StoreConfig,
+        database: str,
+        *,
+        retention_policy: str | None = None,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> InfluxQLPeriods:
+        return InfluxQLPeriods(
+            str(server.url),
+            history.database or database,
+            executor,
+            retention_policy=retention_policy,
+            timeout_s=server.timeout_s,
+            verify=server.verify_tls,
+            headers=headers,
+            auth=auth,
+        )
+
     if isinstance(store, InfluxV1StoreConfig):
         if history.api not in ("auto", "influxql"):
             raise StoreError(f"standards.history.api {history.api} does not read InfluxDB 1.x")
-        from gateway.tsdb.influx_v1 import InfluxQLPeriods
-
-        auth = None
-        if store.username is not None:
-            password = store.password.resolve() if store.password else ""
-            auth = httpx.BasicAuth(store.username, password)
-        return InfluxQLPeriods(
-            str(store.url),
-            history.database or store.database,
-            executor,
-            retention_policy=store.retention_policy,
-            timeout_s=store.timeout_s,
-            verify=store.verify_tls,
-            auth=auth,
+        return influxql(
+            store, store.database, retention_policy=store.retention_policy, auth=basic_auth(store)
         )
     assert isinstance(store, InfluxV2StoreConfig)
     if history.api == "sqlite":
@@ -122,24 +127,21 @@ def build_periods_reader(
     if store.token is not None:
         headers["Authorization"] = f"Token {store.token.resolve()}"
 
-    from gateway.tsdb.influx_v1 import InfluxQLPeriods
     from gateway.tsdb.influx_v2 import AutoV2Periods, VictoriaPeriods
 
     def victoria() -> VictoriaPeriods:
         return VictoriaPeriods(str(store.url), executor, store.timeout_s, store.verify_tls, headers)
 
-    def influxql() -> InfluxQLPeriods:
-        return InfluxQLPeriods(
-            str(store.url),
-            history.database or store.bucket,
-            executor,
-            timeout_s=store.timeout_s,
-            verify=store.verify_tls,
-            headers=headers,
-        )
-
     if history.api == "victoriametrics":
         return victoria()
     if history.api == "influxql":
-        return influxql()
-    return AutoV2Periods(victoria(), influxql())
+        return influxql(store, store.bucket, headers=headers)
+    return AutoV2Periods(victoria(), influxql(store, store.bucket, headers=headers))
+
+
+def basic_auth(store: InfluxV1StoreConfig) -> httpx.BasicAuth | None:
+    """InfluxDB 1.x credentials, when the config names a user."""
+    if store.username is None:
+        return None
+    password = store.password.resolve() if store.password else ""
+    return httpx.BasicAuth(store.username, password)

@@ -12,9 +12,9 @@ from core.errors import StoreError, StoreRejected
 from gateway.tsdb.config import InfluxV1StoreConfig
 from gateway.tsdb.reader import (
     ChannelKey,
-    CheckedPointsReader,
     HistoryPoint,
     HttpBodyReader,
+    PointsReader,
     RawReadings,
     SeriesRef,
     bucket_width_ns,
@@ -89,7 +89,7 @@ def influxql_identifier(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-class InfluxQLPoints(CheckedPointsReader):
+class InfluxQLPoints(PointsReader):
     """History through InfluxQL ``GET /query`` (InfluxDB 1.x; 2.x/3.x by DBRP mapping)."""
 
     name = "influxql"

@@ -21,7 +21,6 @@ from gateway.tsdb.influx_v1 import InfluxQLPeriods, InfluxQLPoints
 from gateway.tsdb.reader import (
     MS,
     ChannelKey,
-    CheckedPointsReader,
     HistoryPoint,
     HttpBodyReader,
     PeriodsReader,
@@ -119,7 +118,7 @@ def promql_selector(metric: str, labels: dict[str, str]) -> str:
     return f"{metric}{{{promql_matchers(labels)}}}"
 
 
-class PrometheusPoints(CheckedPointsReader):
+class PrometheusPoints(PointsReader):
     """History from VictoriaMetrics: ``/api/v1/export`` (raw) and ``/api/v1/query_range``.
 
     VictoriaMetrics stores ``reading`` fields as metrics ``reading_value``, ``reading_quality``,
@@ -281,7 +280,7 @@ class PrometheusPoints(CheckedPointsReader):
         await self._http.aclose()
 
 
-class AutoPoints:
+class AutoPoints(PointsReader):
     """A v2-API store of unknown kind: asks the server once which query API it has."""
 
     name = "auto"
@@ -318,19 +317,11 @@ class AutoPoints:
         """The query API found (None until the first read)."""
         return self._chosen.name if self._chosen else None
 
-    async def read(
-        self,
-        site: str,
-        agent: str,
-        instrument: str,
-        channel: str,
-        start_ns: int,
-        end_ns: int,
-        max_points: int,
+    async def _points(
+        self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
     ) -> list[HistoryPoint]:
-        """See :class:`PointsReader`."""
         reader = self._chosen or await self._choose()
-        return await reader.read(site, agent, instrument, channel, start_ns, end_ns, max_points)
+        return await reader.read(*key, start_ns, end_ns, max_points)
 
     async def close(self) -> None:
         """Close the chosen reader."""

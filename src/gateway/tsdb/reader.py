@@ -65,9 +65,16 @@ class HistoryPoint:
     """The record store's id of the certificate that corrected it (raw readings only)."""
 
 
-class PointsReader(Protocol):
+ChannelKey = tuple[str, str, str, str]
+"""(site, agent, instrument, channel)."""
+
+
+class PointsReader:
     """Reads one channel's history; see the module doc. Raises StoreError when the store cannot
-    answer (down, refusing, or an answer that makes no sense)."""
+    answer (down, refusing, or an answer that makes no sense).
+
+    The backends subclass it: the range is checked once, here; the backend answers in
+    ``_points``."""
 
     name: str
 
@@ -82,34 +89,6 @@ class PointsReader(Protocol):
         max_points: int,
     ) -> list[HistoryPoint]:
         """Points of [start_ns, end_ns), raw or downsampled."""
-        ...
-
-    async def close(self) -> None:
-        """Release connections."""
-        ...
-
-
-ChannelKey = tuple[str, str, str, str]
-"""(site, agent, instrument, channel)."""
-
-
-class CheckedPointsReader:
-    """Base of the backends' points readers: the range is checked once, here; the backend
-    answers in ``_points``."""
-
-    name: str
-
-    async def read(
-        self,
-        site: str,
-        agent: str,
-        instrument: str,
-        channel: str,
-        start_ns: int,
-        end_ns: int,
-        max_points: int,
-    ) -> list[HistoryPoint]:
-        """See :class:`PointsReader`."""
         check_range(start_ns, end_ns, max_points)
         return await self._points((site, agent, instrument, channel), start_ns, end_ns, max_points)
 

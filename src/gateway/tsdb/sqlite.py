@@ -22,8 +22,8 @@ from gateway.tsdb.config import SqliteStoreConfig
 from gateway.tsdb.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.reader import (
     ChannelKey,
-    CheckedPointsReader,
     HistoryPoint,
+    PointsReader,
     RawReadings,
     SeriesRef,
     T,
@@ -254,7 +254,7 @@ class SqliteStore:
 # -- reading back: the dashboard's points ---------------------------------------------------------
 
 
-class SqlitePoints(CheckedPointsReader):
+class SqlitePoints(PointsReader):
     """History from the embedded store's file, on a read-only connection per query, in a thread
     per query (queries are occasional; no thread waits between them)."""
 

@@ -13,11 +13,18 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from edge_agent import __version__
-from hub.api import admin, pages, problems, push, registry
+from hub.api import admin, pages, problems, push, registry, search_page, signin
 from hub.api.auth import StaffTokens
 from hub.api.context import HubContext
 
-ROUTERS: list[APIRouter] = [push.router, registry.router, admin.router, pages.router]
+ROUTERS: list[APIRouter] = [
+    push.router,
+    registry.router,
+    admin.router,
+    pages.router,
+    search_page.router,
+    signin.router,
+]
 """Every router of the hub's API."""
 
 SMALL_BODY = 1024 * 1024

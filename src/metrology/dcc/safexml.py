@@ -13,10 +13,9 @@ import re
 from lxml import etree
 
 from metrology.errors import DccInvalid, DccUnsafe
+from metrology.limits import MAX_DCC_BYTES
 
-MAX_DCC_BYTES = 32 * 1024 * 1024
-"""Default size limit: large enough for a DCC with an embedded PDF, small enough to refuse a
-flood before it is parsed."""
+__all__ = ["MAX_DCC_BYTES", "parse_xml"]
 
 _HTML = re.compile(
     rb"^\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*<(?:!doctype\s+html|html)\b", re.I | re.S
