@@ -49,7 +49,6 @@ from tests.support.processes import EtalonProcess, child_env, write_yaml  # noqa
 from tests.support.services import Mosquitto  # noqa: E402
 
 SITE, AGENT = "bench", "modbus-1"
-SPOOL_EXTRA: dict[str, Any] = {}
 
 
 # -- child processes ---------------------------------------------------------------------------
@@ -204,7 +203,7 @@ def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> 
             "site": SITE,
             "id": AGENT,
             "mqtt": {"port": broker},
-            "spool": {"path": str(tmp / "agent-spool.db"), **SPOOL_EXTRA},
+            "spool": {"path": str(tmp / "agent-spool.db")},
             "instruments": instruments,
         },
     )
