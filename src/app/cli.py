@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import json
 import sys
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +18,7 @@ from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from app.demo.config import DemoConfig, default_config_text
 from app.launch import command_of
-from app.process import agent_main, print_problems, run_until_signal
+from app.process import agent_main, print_problems, serve
 from core.config_loader import context_of, load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
@@ -50,6 +53,108 @@ SCHEMA_NAMES = (
     "ledger-checkpoint",
     "ledger-head",
 )
+
+
+def _with_args(run: Callable[..., int], args: argparse.Namespace, lang: str) -> int:
+    return run(args)
+
+
+def _with_lang(run: Callable[..., int], args: argparse.Namespace, lang: str) -> int:
+    return run(args, lang)
+
+
+def _with_hub_server(run: Callable[..., int], args: argparse.Namespace, lang: str) -> int:
+    return run(args, serve_hub)
+
+
+@dataclass(frozen=True)
+class CommandGroup:
+    """A command whose parser and code live in its feature's module, imported only when that
+    command is the one being run (its libraries cost seconds at every start of the others)."""
+
+    name: str
+    summary: str
+    """The help of its stand-in parser, when another command runs (the same as its own)."""
+    module: str
+    add_parser: str
+    """``add_parser(subparsers)`` in ``module``: its parser."""
+    main: str
+    """The function of ``module`` that runs it."""
+    call: Callable[[Callable[..., int], argparse.Namespace, str], int] = _with_args
+    """How ``main`` is called: with the arguments, with the language too, or with the hub's
+    server."""
+
+
+COMMAND_GROUPS: tuple[CommandGroup, ...] = (
+    CommandGroup(
+        "alerts",
+        "list, show, acknowledge and shelve alerts (talks to a gateway)",
+        "gateway.alerts.cli",
+        "add_alerts_parser",
+        "alerts_main",
+        _with_lang,
+    ),
+    CommandGroup(
+        "drift",
+        "drift fits, Allan deviation and control charts of a CSV",
+        "gateway.analytics.cli",
+        "add_drift_parser",
+        "drift_main",
+    ),
+    CommandGroup(
+        "standards",
+        "reference standards: add, import, list, show, export",
+        "gateway.standards.cli",
+        "add_standards_parser",
+        "standards_main",
+    ),
+    CommandGroup(
+        "records",
+        "the record store's integrity: verify, rotate-key, key",
+        "gateway.records.cli",
+        "add_records_parser",
+        "records_main",
+    ),
+    CommandGroup(
+        "instruments",
+        "calibrated instruments: certificates (DCC) and corrections of their channels",
+        "app.instruments",
+        "add_instruments_parser",
+        "instruments_main",
+    ),
+    CommandGroup(
+        "calibrate",
+        "run a calibration procedure on the bench; list, show, report, DCC",
+        "calibration.cli",
+        "add_calibrate_parser",
+        "calibrate_main",
+    ),
+    CommandGroup(
+        "token",
+        "API tokens stored as argon2id hashes",
+        "gateway.api.token_cli",
+        "add_token_parser",
+        "token_main",
+        _with_lang,
+    ),
+    CommandGroup(
+        "pki",
+        "a lab CA and TLS certificates for the broker and clients",
+        "app.pki_cli",
+        "add_pki_parser",
+        "pki_main",
+        _with_lang,
+    ),
+    CommandGroup(
+        "hub",
+        "the national hub: run it, enrol and revoke labs, links",
+        "hub.cli",
+        "add_hub_parser",
+        "hub_main",
+        _with_hub_server,
+    ),
+)
+"""The commands after ``sim``, in the order ``etalon --help`` lists them."""
 
 
 def config_model(kind: str) -> type[BaseModel]:
@@ -227,12 +332,11 @@ def gateway_main(config_path: Path) -> int:
     setup_logging(config.log.level, config.log.format)
     try:
         gateway = Gateway(config)
-        asyncio.run(run_until_signal(gateway.run, gateway.started))
     except (EtalonError, BaseExceptionGroup) as exc:
         code, message = exit_code_for(exc)
         print(f"etalon gateway: {message}", file=sys.stderr)
         return code
-    return EXIT_OK
+    return serve("etalon gateway", gateway.run, gateway.started)
 
 
 def serve_hub(config: Any) -> int:
@@ -240,13 +344,11 @@ def serve_hub(config: Any) -> int:
     from hub.service import Hub
 
     setup_logging(config.log.level, config.log.format)
-    try:
-        asyncio.run(run_until_signal(Hub(config).run))
-    except (EtalonError, BaseExceptionGroup, OSError) as exc:
-        code, message = exit_code_for(exc)
-        print(f"etalon hub: {message}", file=sys.stderr)
-        return code
-    return EXIT_OK
+    return serve(
+        "etalon hub",
+        lambda stop: Hub(config).run(stop),
+        failures=(EtalonError, BaseExceptionGroup, OSError),
+    )
 
 
 def demo_main(args: argparse.Namespace) -> int:
@@ -308,12 +410,9 @@ def demo_main(args: argparse.Namespace) -> int:
         )
         outcome.append(status)
 
-    try:
-        asyncio.run(run_until_signal(main))
-    except (EtalonError, BaseExceptionGroup) as exc:
-        code, message = exit_code_for(exc)
-        print(f"etalon demo: {message}", file=sys.stderr)
-        return code
+    status = serve("etalon demo", main)
+    if status != EXIT_OK:
+        return status
     return outcome[0] if outcome else 1
 
 
@@ -323,13 +422,7 @@ def sim_main(args: argparse.Namespace) -> int:
 
     setup_logging("INFO")
     entry = SIMULATORS[args.kind]
-    try:
-        asyncio.run(run_until_signal(lambda stop: entry.run(args, stop)))
-    except (EtalonError, BaseExceptionGroup) as exc:
-        code, message = exit_code_for(exc)
-        print(f"etalon sim {args.kind}: {message}", file=sys.stderr)
-        return code
-    return EXIT_OK
+    return serve(f"etalon sim {args.kind}", lambda stop: entry.run(args, stop))
 
 
 def _positive_int(text: str) -> int:
@@ -438,75 +531,11 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         for entry in load_all().values():
             entry.add_arguments(kinds.add_parser(entry.kind, help=entry.description))
 
-    if command == "alerts":
-        from gateway.alerts.cli import add_alerts_parser
-
-        add_alerts_parser(sub)
-    else:
-        sub.add_parser(
-            "alerts", help="list, show, acknowledge and shelve alerts (talks to a gateway)"
-        )
-
-    if command == "drift":
-        from gateway.analytics.cli import add_drift_parser
-
-        add_drift_parser(sub)
-    else:
-        sub.add_parser("drift", help="drift fits, Allan deviation and control charts of a CSV")
-
-    if command == "standards":
-        from gateway.standards.cli import add_standards_parser
-
-        add_standards_parser(sub)
-    else:
-        sub.add_parser("standards", help="reference standards: add, import, list, show, export")
-
-    if command == "records":
-        from gateway.records.cli import add_records_parser
-
-        add_records_parser(sub)
-    else:
-        sub.add_parser("records", help="the record store's integrity: verify, rotate-key, key")
-
-    if command == "instruments":
-        from app.instruments import add_instruments_parser
-
-        add_instruments_parser(sub)
-    else:
-        sub.add_parser(
-            "instruments",
-            help="calibrated instruments: certificates (DCC) and corrections of their channels",
-        )
-
-    if command == "calibrate":
-        from calibration.cli import add_calibrate_parser
-
-        add_calibrate_parser(sub)
-    else:
-        sub.add_parser(
-            "calibrate", help="run a calibration procedure on the bench; list, show, report, DCC"
-        )
-
-    if command == "token":
-        from gateway.api.token_cli import add_token_parser
-
-        add_token_parser(sub)
-    else:
-        sub.add_parser("token", help="API tokens stored as argon2id hashes")
-
-    if command == "pki":
-        from app.pki_cli import add_pki_parser
-
-        add_pki_parser(sub)
-    else:
-        sub.add_parser("pki", help="a lab CA and TLS certificates for the broker and clients")
-
-    if command == "hub":
-        from hub.cli import add_hub_parser
-
-        add_hub_parser(sub)
-    else:
-        sub.add_parser("hub", help="the national hub: run it, enrol and revoke labs, links")
+    for group in COMMAND_GROUPS:
+        if command == group.name:
+            getattr(importlib.import_module(group.module), group.add_parser)(sub)
+        else:
+            sub.add_parser(group.name, help=group.summary)
 
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
@@ -540,44 +569,10 @@ def main(argv: list[str] | None = None) -> int:
         return sim_main(args)
     if args.command == "schema":
         return schema_main(args.name, args.out)
-    if args.command == "alerts":
-        from gateway.alerts.cli import alerts_main
-
-        return alerts_main(args, lang)
-    if args.command == "drift":
-        from gateway.analytics.cli import drift_main
-
-        return drift_main(args)
-    if args.command == "standards":
-        from gateway.standards.cli import standards_main
-
-        return standards_main(args)
-    if args.command == "records":
-        from gateway.records.cli import records_main
-
-        return records_main(args)
-    if args.command == "instruments":
-        from app.instruments import instruments_main
-
-        return instruments_main(args)
-
-    if args.command == "calibrate":
-        from calibration.cli import calibrate_main
-
-        return calibrate_main(args)
-    if args.command == "token":
-        from gateway.api.token_cli import token_main
-
-        return token_main(args, lang)
-    if args.command == "pki":
-        from app.pki_cli import pki_main
-
-        return pki_main(args, lang)
-
-    if args.command == "hub":
-        from hub.cli import hub_main
-
-        return hub_main(args, serve_hub)
+    for group in COMMAND_GROUPS:
+        if args.command == group.name:
+            run = getattr(importlib.import_module(group.module), group.main)
+            return int(group.call(run, args, lang))
     return 2
 
 

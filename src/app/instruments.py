@@ -12,68 +12,46 @@ Exit status: 0 done, 1 a problem with the input or the records (each named), 2 b
 from __future__ import annotations
 
 import argparse
-import asyncio
 import datetime as dt
-import getpass
 import json
 import sys
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
-from core.i18n import language, t
-from core.models import Name
+from core.i18n import t
+from gateway.cli_support import (
+    GatewayParts,
+    actor_of,
+    common_options,
+    lang_of,
+    load_parts,
+    with_records,
+)
 from gateway.corrections import instruments
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.instruments import CorrectionsError, Refused
-from gateway.records.chain import LedgerSettings
-from gateway.records.config import RecordsConfig
 from gateway.records.store import RecordStore
 from gateway.standards.config import StandardsConfig
 from metrology.errors import DccError
 
 EXIT_OK = 0
 EXIT_PROBLEM = 1
-T = TypeVar("T")
 
 
-class _GatewayParts(BaseModel):
+class _GatewayParts(GatewayParts):
     """The parts of a gateway config this command needs (the rest is not validated here)."""
 
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    site: Name
-    id: Name = "gw-1"
-    records: RecordsConfig
     standards: StandardsConfig | None = Field(None)
     corrections: CorrectionsConfig = Field(default_factory=CorrectionsConfig)
 
 
-def _load_parts(path: Path) -> _GatewayParts:
-    data, root = load_yaml(path)
-    try:
-        return _GatewayParts.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_problems(path, root, exc)) from None
-
-
 def add_instruments_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``etalon instruments ...``."""
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "-c", "--config", type=Path, default=argparse.SUPPRESS, help="the gateway's config file"
-    )
-    common.add_argument(
-        "--actor",
-        default=argparse.SUPPRESS,
-        help="who makes the change, for the audit log (default: cli:$USER)",
-    )
-    common.add_argument("--lang", default=argparse.SUPPRESS, help="en or vi")
+    common = common_options(actor=True, lang=True)
     parser: argparse.ArgumentParser = subparsers.add_parser(
         "instruments",
         help="calibrated instruments: certificates (DCC) and corrections of their channels",
@@ -111,19 +89,6 @@ def add_instruments_parser(subparsers: Any) -> argparse.ArgumentParser:
     return parser
 
 
-def _lang(args: argparse.Namespace) -> str:
-    return language(getattr(args, "lang", None))
-
-
-def _actor(args: argparse.Namespace) -> str:
-    if getattr(args, "actor", None):
-        return str(args.actor)
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
-
-
 def _when(ns: int | None, lang: str) -> str:
     if ns is None:
         return t("corrections.in_force", lang)
@@ -142,31 +107,14 @@ def _instant(text: str | None, default_ns: int) -> int:
     return int(moment.timestamp() * 1e9)
 
 
-def _with_records(
-    parts: _GatewayParts, work: Callable[[RecordStore], Awaitable[T]], *, write: bool = False
-) -> T:
-    async def run() -> T:
-        ledger = LedgerSettings.of(
-            parts.records, parts.site, parts.id, writer=write, sign_each_session=True
-        )
-        records = RecordStore(parts.records.path, ledger)
-        await records.open()
-        try:
-            return await work(records)
-        finally:
-            await records.close()
-
-    return asyncio.run(run())
-
-
 def instruments_main(args: argparse.Namespace) -> int:
     """Run one ``etalon instruments`` command."""
-    lang = _lang(args)
+    lang = lang_of(args)
     if getattr(args, "config", None) is None:
         print(f"etalon instruments: {t('corrections.config_required', lang)}", file=sys.stderr)
         return 2
     try:
-        parts = _load_parts(args.config)
+        parts = load_parts(args.config, _GatewayParts)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"etalon instruments: {problem}", file=sys.stderr)
@@ -174,25 +122,22 @@ def instruments_main(args: argparse.Namespace) -> int:
     command = args.instruments_command
     try:
         if command == "list":
-            return _with_records(parts, lambda records: _list(records, args, lang))
+            return with_records(parts, lambda records: _list(records, args, lang))
         if command == "show":
-            return _with_records(parts, lambda records: _show(records, args, lang))
+            return with_records(parts, lambda records: _show(records, args, lang))
         if command == "import-dcc":
-            return _with_records(
+            return with_records(
                 parts, lambda records: _import(records, parts, args, lang), write=True
             )
         if command == "link":
-            return _with_records(
+            return with_records(
                 parts, lambda records: _link(records, parts, args, lang), write=True
             )
         if command == "unlink":
-            return _with_records(
+            return with_records(
                 parts, lambda records: _unlink(records, parts, args, lang), write=True
             )
-    except CorrectionsError as exc:
-        print(f"etalon instruments: {exc.message(lang)}", file=sys.stderr)
-        return EXIT_PROBLEM
-    except DccError as exc:
+    except (CorrectionsError, DccError) as exc:
         print(f"etalon instruments: {exc.message(lang)}", file=sys.stderr)
         return EXIT_PROBLEM
     except EtalonError as exc:
@@ -321,7 +266,7 @@ async def _import(
         records,
         data,
         anchors=_anchors(parts),
-        actor=_actor(args),
+        actor=actor_of(args),
         accept_invalid=args.accept_unsigned,
         file_name=args.file.name,
         due=due,
@@ -345,19 +290,26 @@ async def _import(
     return EXIT_OK
 
 
+def _channel_and_instant(
+    parts: _GatewayParts, args: argparse.Namespace
+) -> tuple[instruments.ChannelPath, int]:
+    """The channel a link or unlink is about, and its instant: ``--at``, else far enough ahead
+    (two reloads and a second) that a running gateway has loaded the change before it."""
+    margin = int((2 * parts.corrections.reload_s + 1) * 1e9)
+    return instruments.parse_channel(args.channel), _instant(args.at, time.time_ns() + margin)
+
+
 async def _link(
     records: RecordStore, parts: _GatewayParts, args: argparse.Namespace, lang: str
 ) -> int:
-    path = instruments.parse_channel(args.channel)
-    margin = int((2 * parts.corrections.reload_s + 1) * 1e9)
-    at = _instant(args.at, time.time_ns() + margin)
+    path, at = _channel_and_instant(parts, args)
     done = await instruments.link(
         records,
         path,
         args.certificate,
         table=args.table,
         config=parts.corrections,
-        actor=_actor(args),
+        actor=actor_of(args),
         at_ns=at,
     )
     table = done.certificate.tables[done.link.table_index]
@@ -389,10 +341,8 @@ async def _link(
 async def _unlink(
     records: RecordStore, parts: _GatewayParts, args: argparse.Namespace, lang: str
 ) -> int:
-    path = instruments.parse_channel(args.channel)
-    margin = int((2 * parts.corrections.reload_s + 1) * 1e9)
-    at = _instant(args.at, time.time_ns() + margin)
-    ended, certificate = await instruments.unlink(records, path, actor=_actor(args), at_ns=at)
+    path, at = _channel_and_instant(parts, args)
+    ended, certificate = await instruments.unlink(records, path, actor=actor_of(args), at_ns=at)
     print(
         t(
             "corrections.unlinked",

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from core.config_loader import load_config
 from core.errors import ConfigError
 from core.exits import EXIT_CONFIG, EXIT_OK
-from core.i18n import MessageTable, register, t
+from core.i18n import MessageTable, load_table, register, t
 from core.logs import setup_logging
 from edge_agent.config import AgentConfig
 from edge_agent.once import OnceReading, read_once, selected
@@ -30,49 +30,7 @@ EXIT_NOT_GOOD = 1
 EXIT_INTERRUPTED = 130
 """Ctrl-C before every channel was read (128 + SIGINT, as a shell reports it)."""
 
-ONCE_MESSAGES: MessageTable = {
-    "once.columns": {
-        "en": "instrument|channel|value|unit|quality|reason|requested at (UTC)|took",
-        "vi": "thiết bị|kênh|giá trị|đơn vị|chất lượng|lý do|thời điểm yêu cầu (UTC)|mất",
-    },
-    "once.not_connected": {
-        "en": "not connected: {reason}",
-        "vi": "không kết nối được: {reason}",
-    },
-    "once.reading": {
-        "en": "reading {instruments} instrument(s), {ticks} tick(s)…",
-        "vi": "đang đọc {instruments} thiết bị, {ticks} lượt…",
-    },
-    "once.interrupted": {
-        "en": "etalon agent --once: interrupted (Ctrl-C)",
-        "vi": "etalon agent --once: đã ngắt (Ctrl-C)",
-    },
-    "once.tick": {"en": "tick {tick}", "vi": "lượt {tick}"},
-    "once.all_good": {
-        "en": "{good} of {total} reading(s) good",
-        "vi": "{good} trên {total} giá trị đọc tốt",
-    },
-    "once.not_good": {
-        "en": "etalon agent --once: {bad} of {total} reading(s) not good:",
-        "vi": "etalon agent --once: {bad} trên {total} giá trị đọc không tốt:",
-    },
-    "once.unknown_instrument": {
-        "en": "etalon agent --once: no instrument {name!r} in {file} (it has: {known})",
-        "vi": "etalon agent --once: không có thiết bị {name!r} trong {file} (có: {known})",
-    },
-    "once.needs_once": {
-        "en": "etalon agent: {option} goes with --once",
-        "vi": "etalon agent: {option} chỉ dùng cùng --once",
-    },
-    "once.bad_count": {
-        "en": "{value!r}: a whole number from 1 to 100000",
-        "vi": "{value!r}: một số nguyên từ 1 đến 100000",
-    },
-    "agent.invalid": {
-        "en": "etalon agent: invalid config {file}",
-        "vi": "etalon agent: cấu hình không hợp lệ {file}",
-    },
-}
+ONCE_MESSAGES: MessageTable = load_table(__package__, "once.json")
 """Texts of ``etalon agent --once``."""
 
 register(ONCE_MESSAGES)

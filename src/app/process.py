@@ -39,6 +39,25 @@ async def run_until_signal(
     await STOP.run(main, started, stopping)
 
 
+def serve(
+    name: str,
+    main: Callable[[asyncio.Event], Awaitable[None]],
+    started: asyncio.Event | None = None,
+    *,
+    failures: tuple[type[BaseException], ...] = (EtalonError, BaseExceptionGroup),
+) -> int:
+    """Run the process ``main`` until SIGINT/SIGTERM (:func:`run_until_signal`): ``EXIT_OK``,
+    or, when one of ``failures`` ends it, that failure's exit status after printing
+    ``NAME: message`` to stderr."""
+    try:
+        asyncio.run(run_until_signal(main, started))
+    except failures as exc:
+        code, message = exit_code_for(exc)
+        print(f"{name}: {message}", file=sys.stderr)
+        return code
+    return EXIT_OK
+
+
 def agent_main(config_path: Path) -> int:
     """Run an agent until SIGINT/SIGTERM; returns the exit status."""
     try:
@@ -50,10 +69,4 @@ def agent_main(config_path: Path) -> int:
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
     agent = Agent(config)
-    try:
-        asyncio.run(run_until_signal(agent.run, agent.started))
-    except (EtalonError, BaseExceptionGroup) as exc:
-        code, message = exit_code_for(exc)
-        print(f"etalon agent: {message}", file=sys.stderr)
-        return code
-    return EXIT_OK
+    return serve("etalon agent", agent.run, agent.started)

@@ -3,7 +3,9 @@ patterns of names and plain text that become MQTT topic levels and InfluxDB tags
 
 from __future__ import annotations
 
-from typing import Annotated
+import dataclasses
+from collections.abc import Iterable
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -27,3 +29,28 @@ class FrozenModel(BaseModel):
     """Base of every config model: immutable, unknown keys are errors."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", validate_default=True)
+
+
+def repeated(names: Iterable[str]) -> list[str]:
+    """Every name that was already given before, in the order met (a name given three times is
+    listed twice): what a config that needs unique names refuses."""
+    seen: set[str] = set()
+    again = []
+    for name in names:
+        if name in seen:
+            again.append(name)
+        seen.add(name)
+    return again
+
+
+def plain_fields(instance: Any, exclude: Iterable[str] = ()) -> dict[str, Any]:
+    """A dataclass instance's fields as plain data, in declaration order: tuples become lists
+    (what JSON and the API carry); the fields named in ``exclude`` are left out."""
+    left_out = set(exclude)
+    return {
+        field.name: list(value)
+        if isinstance(value := getattr(instance, field.name), tuple)
+        else value
+        for field in dataclasses.fields(instance)
+        if field.name not in left_out
+    }

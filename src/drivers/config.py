@@ -11,10 +11,20 @@ import re
 from pydantic import Field, field_validator, model_validator
 
 from core.backoff import Backoff
-from core.models import PLAIN_TEXT, FrozenModel, Name
+from core.models import PLAIN_TEXT, FrozenModel, Name, repeated
 
 _TAG_KEY = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 RESERVED_TAGS = frozenset({"site", "agent", "instrument", "channel", "unit"})
+
+
+def compiled_text(pattern: str, problem: str) -> str:
+    """``pattern`` when it is a regular expression Python compiles; else a ValueError saying
+    ``problem`` and why (for a config field validator)."""
+    try:
+        re.compile(pattern)
+    except re.error as exc:
+        raise ValueError(f"{problem}: {exc}") from None
+    return pattern
 
 
 class Uncertainty(FrozenModel):
@@ -86,11 +96,9 @@ class InstrumentBase(FrozenModel):
     @model_validator(mode="after")
     def _unique_channels(self) -> InstrumentBase:
         channels = getattr(self, "channels", [])
-        seen: set[str] = set()
-        for channel in channels:
-            if channel.name in seen:
-                raise ValueError(f"channel name {channel.name!r} appears twice")
-            seen.add(channel.name)
+        twice = repeated(channel.name for channel in channels)
+        if twice:
+            raise ValueError(f"channel name {twice[0]!r} appears twice")
         if not channels:
             raise ValueError("an instrument needs at least one channel")
         return self

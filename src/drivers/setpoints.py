@@ -14,33 +14,55 @@ parts here, shared by every protocol:
 - :func:`run_steps` — the loop every driver runs writes and safe states through: a timeout per
   step, library failures turned into :class:`~core.errors.WriteInterrupted`, a record for
   every step, and, for a safe state, every step tried even after one failed.
+
+The records and :func:`run_steps` live in :mod:`drivers.write_steps` and are re-exported here.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 import re
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from core.clock import Clock
 from core.errors import (
-    DriverError,
-    DriverTimeout,
     LimitExceeded,
-    SafeStateError,
-    WriteError,
-    WriteInterrupted,
     WriteRefused,
 )
-from core.models import PLAIN_TEXT, FrozenModel, Name
+from core.models import PLAIN_TEXT, FrozenModel, Name, plain_fields
+from drivers.write_steps import (
+    SetValue,
+    Step,
+    WriteRecord,
+    WriteTrace,
+    records_of,
+    run_steps,
+)
 
-SetValue = float | int | bool | str
-"""A value a target can be set to: a number, an on/off state, or one word of a choice."""
+__all__ = [
+    "CHOICE_WORD",
+    "SafeValue",
+    "SetValue",
+    "Step",
+    "TargetKind",
+    "TargetLimits",
+    "WriteRecord",
+    "WriteTarget",
+    "WriteTrace",
+    "check_safe_state",
+    "check_setpoints",
+    "declared_targets",
+    "integer_bounds",
+    "limits_problem",
+    "make_target",
+    "number_text",
+    "records_of",
+    "run_steps",
+    "value_text",
+]
 
 TargetKind = Literal["number", "integer", "bool", "choice"]
 """number: any finite number within the limits. integer: a whole number within the limits.
@@ -49,6 +71,14 @@ bool: on/off. choice: one of the ``allowed`` words (a function, a mode)."""
 CHOICE_WORD = r"^[A-Za-z0-9_.:+\-]{1,64}$"
 """A choice is one token: no spaces, quotes, ';' or line ends that could smuggle a second
 command into an instrument's message."""
+
+
+def integer_bounds(bits: int, *, signed: bool) -> tuple[int, int]:
+    """The smallest and largest value of a signed (two's complement) or unsigned integer of
+    ``bits`` bits: what a target of that type can hold."""
+    if signed:
+        return -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+    return 0, 2**bits - 1
 
 
 def number_text(value: float) -> str:
@@ -241,15 +271,7 @@ class WriteTarget:
 
     def as_dict(self) -> dict[str, Any]:
         """The description as plain data (status messages, records, the API)."""
-        return {
-            "name": self.name,
-            "kind": self.kind,
-            "unit": self.unit,
-            "min": self.min,
-            "max": self.max,
-            "allowed": list(self.allowed) if self.allowed is not None else None,
-            "description": self.description,
-        }
+        return plain_fields(self, exclude=["instrument"])
 
 
 def make_target(
@@ -320,6 +342,19 @@ def make_target(
     )
 
 
+def declared_targets(
+    instrument: str, declared: Iterable[tuple[TargetLimits, TargetKind]]
+) -> dict[str, WriteTarget]:
+    """The targets a config declares (each with its kind), by name; raises ValueError for a bad
+    one or a name given twice."""
+    targets: dict[str, WriteTarget] = {}
+    for limits, kind in declared:
+        if limits.name in targets:
+            raise ValueError(f"target {limits.name!r} appears twice")
+        targets[limits.name] = make_target(instrument, limits, kind)
+    return targets
+
+
 def _among(value: float | str, offered: Sequence[float] | Sequence[str]) -> bool:
     for item in offered:
         if isinstance(value, str) or isinstance(item, str):
@@ -368,160 +403,3 @@ def check_setpoints(
             )
         checked.append((target, target.check(value)))
     return checked
-
-
-# -- records ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class WriteRecord:
-    """What one write (or one safe-state step) sent and what confirmed it.
-
-    ``sent`` lists the messages that may change the instrument's state, as they went on the wire
-    (SCPI commands; ``FC16 …`` Modbus requests; ``Write …`` OPC UA service calls); ``confirmed``
-    lists what came back to confirm them (the error queue empty, an echo, a StatusCode, a
-    read-back). ``ok`` is False for the step that failed, with ``error`` saying why."""
-
-    instrument: str
-    target: str | None
-    value: SetValue | None
-    unit: str
-    sent: tuple[str, ...]
-    confirmed: tuple[str, ...]
-    read_back: SetValue | None
-    started_ns: int
-    finished_ns: int
-    ok: bool
-    error: str | None = None
-    purpose: Literal["write", "safe_state"] = "write"
-
-    def as_dict(self) -> dict[str, Any]:
-        """The record as plain data, for an audit log."""
-        return {
-            "instrument": self.instrument,
-            "target": self.target,
-            "value": self.value,
-            "unit": self.unit,
-            "sent": list(self.sent),
-            "confirmed": list(self.confirmed),
-            "read_back": self.read_back,
-            "started_ns": self.started_ns,
-            "finished_ns": self.finished_ns,
-            "ok": self.ok,
-            "error": self.error,
-            "purpose": self.purpose,
-        }
-
-
-def records_of(error: WriteError) -> list[WriteRecord]:
-    """The records a write error carries, typed."""
-    return [r for r in error.records if isinstance(r, WriteRecord)]
-
-
-@dataclass
-class WriteTrace:
-    """Filled in by a driver while it carries out one step (possibly on another thread): what
-    it sent, before sending it, and what confirmed it."""
-
-    sent: list[str] = field(default_factory=list)
-    confirmed: list[str] = field(default_factory=list)
-    read_back: SetValue | None = None
-
-
-@dataclass(frozen=True)
-class Step:
-    """One write or one raw safe-state command, as a driver carries it out."""
-
-    label: str
-    """What the step does, for messages: ``voltage_dc = 10 V``, ``OUTP OFF``."""
-    apply: Callable[[WriteTrace], Awaitable[None]]
-    """Sends it; raises WriteRejected when the instrument refuses, a DriverError when the
-    exchange fails."""
-    target: str | None = None
-    value: SetValue | None = None
-    unit: str = ""
-
-
-async def _attempt(
-    instrument: str,
-    step: Step,
-    timeout_s: float,
-    clock: Clock,
-    purpose: Literal["write", "safe_state"],
-) -> tuple[WriteRecord, DriverError | None]:
-    """One try of a step: its record, and the error that ended it (None: done)."""
-    trace = WriteTrace()
-    started = clock.now_ns()
-    error: DriverError | None = None
-    try:
-        async with asyncio.timeout(timeout_s):
-            await step.apply(trace)
-    except DriverError as exc:  # DriverTimeout is also a TimeoutError: this clause first
-        error = exc
-    except TimeoutError as exc:
-        error = DriverTimeout(instrument, f"{step.label}: no reply within {timeout_s:g} s")
-        error.__cause__ = exc
-    record = WriteRecord(
-        instrument=instrument,
-        target=step.target,
-        value=step.value,
-        unit=step.unit,
-        sent=tuple(trace.sent),
-        confirmed=tuple(trace.confirmed),
-        read_back=trace.read_back,
-        started_ns=started,
-        finished_ns=clock.now_ns(),
-        ok=error is None,
-        error=error.reason if error is not None else None,
-        purpose=purpose,
-    )
-    return record, error
-
-
-async def run_steps(
-    instrument: str,
-    steps: Sequence[Step],
-    *,
-    timeout_s: float,
-    clock: Clock,
-    purpose: Literal["write", "safe_state"] = "write",
-    recover: Callable[[], Awaitable[None]] | None = None,
-) -> list[WriteRecord]:
-    """Carry out the steps in order, each within ``timeout_s``; a record of each.
-
-    ``write``: the first failure ends the call with a WriteError carrying every record so far
-    (WriteRejected as the driver raised it; a DriverTimeout, NotConnected or ProtocolError
-    becomes WriteInterrupted). ``safe_state``: every step is tried whatever happened to the one
-    before; a step whose exchange failed (not one the instrument refused) is tried once more,
-    after ``recover()`` (a fresh connection); any failure left raises SafeStateError at the end.
-    Cancellation is never swallowed."""
-    records: list[WriteRecord] = []
-    failures: list[str] = []
-    for step in steps:
-        record, error = await _attempt(instrument, step, timeout_s, clock, purpose)
-        records.append(record)
-        if error is not None and purpose == "safe_state" and not isinstance(error, WriteError):
-            try:
-                if recover is not None:
-                    async with asyncio.timeout(timeout_s):
-                        await recover()
-            except (DriverError, TimeoutError) as exc:
-                reason = exc.reason if isinstance(exc, DriverError) else "timed out"
-                failures.append(f"{step.label}: reconnect: {reason}")
-            else:
-                record, error = await _attempt(instrument, step, timeout_s, clock, purpose)
-                records.append(record)
-        if error is None:
-            continue
-        if purpose == "safe_state":
-            failures.append(f"{step.label}: {error.reason}")
-            continue
-        if isinstance(error, WriteError):
-            error.records = tuple(records)
-            raise error
-        raise WriteInterrupted(
-            instrument, f"{step.label}: {error.reason}", step.target, tuple(records)
-        ) from error
-    if failures:
-        raise SafeStateError(instrument, failures, tuple(records))
-    return records

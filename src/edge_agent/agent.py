@@ -209,7 +209,7 @@ class Agent:
             site=self.config.site,
             agent=self.config.id,
             ts=time.time_ns(),
-            metrics=self.metrics.snapshot(),  # type: ignore[arg-type]  # int is int | float
+            metrics=self.metrics.snapshot(),
         )
         return message.model_dump_json(by_alias=True).encode()
 

@@ -6,7 +6,7 @@ from pydantic import Field, model_validator
 
 from core.clock import ClockConfig, SystemClockConfig
 from core.logs import LogConfig
-from core.models import FrozenModel, Name
+from core.models import FrozenModel, Name, repeated
 from core.mqtt import MqttConfig, check_certificate_identity
 from core.spool import SpoolConfig
 from drivers.registry import InstrumentConfig
@@ -41,11 +41,9 @@ class AgentConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _unique_instruments(self) -> AgentConfig:
-        seen: set[str] = set()
-        for instrument in self.instruments:
-            if instrument.name in seen:
-                raise ValueError(f"instrument name {instrument.name!r} appears twice")
-            seen.add(instrument.name)
+        twice = repeated(instrument.name for instrument in self.instruments)
+        if twice:
+            raise ValueError(f"instrument name {twice[0]!r} appears twice")
         return self
 
     @model_validator(mode="after")

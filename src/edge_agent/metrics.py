@@ -1,12 +1,14 @@
-"""Self-metrics: the counters a user graphs, kept as plain attributes and snapshotted."""
+"""The agent's self-metrics."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from core.metrics import Counters
 
 
 @dataclass
-class AgentMetrics:
+class AgentMetrics(Counters):
     """Counters of one agent run (they restart at 0 with the process, like Prometheus counters)."""
 
     readings_read: int = 0
@@ -29,7 +31,3 @@ class AgentMetrics:
     publish_refused: int = 0
     mqtt_connected: int = 0
     mqtt_reconnects: int = 0
-
-    def snapshot(self) -> dict[str, int]:
-        """All counters as a dict."""
-        return asdict(self)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Literal
 
@@ -82,6 +83,15 @@ class ApiToken(FrozenModel):
         return self
 
 
+def _readable(paths: Iterable[Path], password: Secret | None) -> None:
+    """A key and its certificates are files, and the key's password (if any) resolves."""
+    for path in paths:
+        if not path.is_file():
+            raise ValueError(f"file not found: {path}")
+    if password is not None:
+        password.resolve()
+
+
 class ApiTlsConfig(FrozenModel):
     """HTTPS for the API: the server certificate (e.g. `etalon pki issue server api`) and key."""
 
@@ -91,11 +101,7 @@ class ApiTlsConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _files_exist(self) -> ApiTlsConfig:
-        for path in (self.cert_file, self.key_file):
-            if not path.is_file():
-                raise ValueError(f"file not found: {path}")
-        if self.key_password is not None:
-            self.key_password.resolve()
+        _readable((self.cert_file, self.key_file), self.key_password)
         return self
 
 
@@ -175,11 +181,7 @@ class SigningConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _files_exist(self) -> SigningConfig:
-        for path in (self.key_file, self.cert_file, *self.chain_files):
-            if not path.is_file():
-                raise ValueError(f"file not found: {path}")
-        if self.password is not None:
-            self.password.resolve()
+        _readable((self.key_file, self.cert_file, *self.chain_files), self.password)
         return self
 
 

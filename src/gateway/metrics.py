@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from core.metrics import Counters
 
 
 @dataclass
-class GatewayMetrics:
+class GatewayMetrics(Counters):
     """Counters of one gateway run; gauges (depth, up, online) are set when sampled."""
 
     messages_received: int = 0
@@ -53,7 +55,3 @@ class GatewayMetrics:
     """Calibration records stored (one per run)."""
     calibrations_duplicate: int = 0
     """Redeliveries of a stored record (same hash), taken as such."""
-
-    def snapshot(self) -> dict[str, int | float]:
-        """All counters and gauges."""
-        return asdict(self)

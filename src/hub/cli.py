@@ -132,6 +132,13 @@ def _problem(exc: ValidationError, where: str) -> InvalidInputError:
     return InvalidInputError(f"{where}: {loc + ': ' if loc else ''}{first.get('msg', '')}")
 
 
+def _revocation(args: argparse.Namespace) -> Revocation:
+    try:
+        return Revocation(reason=args.reason)
+    except ValidationError as exc:
+        raise _problem(exc, "--reason") from None
+
+
 def link_spec(args: argparse.Namespace) -> LinkSpec:
     """The link ``etalon hub link add`` describes; InvalidInputError names the option."""
     from_lab, from_standard = _split(args.source, "--from")
@@ -275,10 +282,7 @@ def _dispatch(args: argparse.Namespace, config: HubConfig, actor: str, lang: str
             print(_labs_table(rows, lang))
         return EXIT_OK
     if action == "revoke":
-        try:
-            revocation = Revocation(reason=args.reason)
-        except ValidationError as exc:
-            raise _problem(exc, "--reason") from None
+        revocation = _revocation(args)
         audit = _audit(config)
         _run(lambda: _with_db(config, lambda c: revoke(c, audit, args.lab, revocation, actor)))
         print(ui("hub.cli.revoked", lang, lab=args.lab))
@@ -347,10 +351,7 @@ def _link(args: argparse.Namespace, config: HubConfig, actor: str, lang: str) ->
                 f" -> {target}"
             )
         return EXIT_OK
-    try:
-        revocation = Revocation(reason=args.reason)
-    except ValidationError as exc:
-        raise _problem(exc, "--reason") from None
+    revocation = _revocation(args)
     audit = _audit(config)
     _run(lambda: _with_db(config, lambda c: withdraw_link(c, audit, args.id, revocation, actor)))
     print(ui("hub.cli.link_withdrawn", lang, id=args.id))

@@ -168,27 +168,21 @@ class Database:
 
     def __init__(self, config: DatabaseConfig) -> None:
         self.config = config
-        kwargs = connect_kwargs(config)
-        self.primary = AsyncConnectionPool(
-            config.url,
-            kwargs=kwargs,
-            min_size=config.pool_min,
-            max_size=config.pool_max,
-            open=False,
-            name="hub-primary",
-            timeout=config.connect_timeout_s,
-        )
+        self.primary = self._pool(config.url, "hub-primary")
         self.reader = self.primary
         if config.replica_url:
-            self.reader = AsyncConnectionPool(
-                config.replica_url,
-                kwargs=kwargs,
-                min_size=config.pool_min,
-                max_size=config.pool_max,
-                open=False,
-                name="hub-replica",
-                timeout=config.connect_timeout_s,
-            )
+            self.reader = self._pool(config.replica_url, "hub-replica")
+
+    def _pool(self, url: str, name: str) -> AsyncConnectionPool:
+        return AsyncConnectionPool(
+            url,
+            kwargs=connect_kwargs(self.config),
+            min_size=self.config.pool_min,
+            max_size=self.config.pool_max,
+            open=False,
+            name=name,
+            timeout=self.config.connect_timeout_s,
+        )
 
     async def open(self) -> None:
         """Open the pools and wait for their first connections; StoreError if unreachable."""

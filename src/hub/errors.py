@@ -8,23 +8,13 @@ text in a language (the command line prints it in the user's).
 
 from __future__ import annotations
 
-from typing import Any
+from core.errors import ConflictError, InvalidInputError, NotFoundError
+from core.refusals import Refusal
+from hub import messages  # noqa: F401 - registers the texts
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
-from hub.messages import ui
 
-
-class HubError(OperationError):
+class HubError(Refusal):
     """A hub operation that cannot be done: ``code`` and ``params`` give its message."""
-
-    def __init__(self, code: str, **params: Any) -> None:
-        self.code = code
-        self.params = params
-        super().__init__(ui(code, "en", **params))
-
-    def message(self, lang: str = "en") -> str:
-        """The message in ``lang``."""
-        return ui(self.code, lang, **self.params)
 
 
 class HubNotFound(HubError, NotFoundError):

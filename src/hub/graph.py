@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Literal
 
 from hub.db import Connection, fetch_all, fetch_one
@@ -50,19 +50,8 @@ class Node:
     breaks: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        """The API's form."""
-        return {
-            "key": self.key,
-            "kind": self.kind,
-            "lab": self.lab,
-            "lab_name": self.lab_name,
-            "standard": self.standard,
-            "description": self.description,
-            "ref": self.ref,
-            "national": self.national,
-            "depth": self.depth,
-            "breaks": self.breaks,
-        }
+        """The API's form (every field, by name)."""
+        return asdict(self)
 
 
 @dataclass

@@ -17,6 +17,8 @@ Tampering is not an error: ``verify`` and ``verify_segment`` return a report nam
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from core.errors import EtalonError
 
 
@@ -24,43 +26,47 @@ class LedgerError(EtalonError):
     """Base of every error the ledger raises on purpose."""
 
 
-class CanonicalError(LedgerError, ValueError):
+class _Refusal(LedgerError):
+    """A refusal about one place: the message is ``<place>: <reason>``; the place is kept
+    under the attribute the subclass names (``PLACE``), the reason as ``reason``."""
+
+    PLACE: ClassVar[str]
+
+    def __init__(self, place: str, reason: str) -> None:
+        setattr(self, self.PLACE, place)
+        self.reason = reason
+        super().__init__(f"{place}: {reason}")
+
+
+class CanonicalError(_Refusal, ValueError):
     """A value has no canonical JSON form; ``path`` says where (``$``, ``$.a[2]``...)."""
 
-    def __init__(self, path: str, reason: str) -> None:
-        self.path = path
-        self.reason = reason
-        super().__init__(f"{path}: {reason}")
+    PLACE = "path"
+    path: str
 
 
-class EntryError(LedgerError, ValueError):
+class EntryError(_Refusal, ValueError):
     """An entry field breaks the entry format; ``field`` names it."""
 
-    def __init__(self, field: str, reason: str) -> None:
-        self.field = field
-        self.reason = reason
-        super().__init__(f"{field}: {reason}")
+    PLACE = "field"
+    field: str
 
 
-class KeyFileError(LedgerError):
+class KeyFileError(_Refusal):
     """A signing key cannot be loaded or created; ``source`` is the file or variable name.
 
     The message never contains key material, only where it came from and why it was refused.
     """
 
-    def __init__(self, source: str, reason: str) -> None:
-        self.source = source
-        self.reason = reason
-        super().__init__(f"{source}: {reason}")
+    PLACE = "source"
+    source: str
 
 
-class CheckpointError(LedgerError, ValueError):
+class CheckpointError(_Refusal, ValueError):
     """A checkpoint cannot be read or made; ``where`` is a file and line, or a field."""
 
-    def __init__(self, where: str, reason: str) -> None:
-        self.where = where
-        self.reason = reason
-        super().__init__(f"{where}: {reason}")
+    PLACE = "where"
+    where: str
 
 
 class ChainError(LedgerError):

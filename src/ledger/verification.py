@@ -34,7 +34,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from json.encoder import encode_basestring
-from typing import Any, Final
+from typing import Any, Final, Protocol
 
 import orjson
 from pydantic import Field
@@ -108,7 +108,22 @@ class EntryFacts(WireModel):
     hash: str | None = None
 
 
-class Finding(WireModel):
+class _Coded(Protocol):
+    @property
+    def code(self) -> str: ...
+    @property
+    def params(self) -> Mapping[str, str | int]: ...
+
+
+class _Rendered:
+    """What a finding and a note share: their message in a reader's language."""
+
+    def text(self: _Coded, lang: str = "en") -> str:
+        """The message in ``lang`` ("en" or "vi")."""
+        return render(self.code, self.params, lang)
+
+
+class Finding(_Rendered, WireModel):
     """One broken thing: its kind, where it is, and a message (``text(lang)`` translates)."""
 
     kind: TamperKind
@@ -125,21 +140,13 @@ class Finding(WireModel):
     params: dict[str, str | int] = Field(default_factory=dict)
     message: str
 
-    def text(self, lang: str = "en") -> str:
-        """The message in ``lang`` ("en" or "vi")."""
-        return render(self.code, self.params, lang)
 
-
-class Note(WireModel):
+class Note(_Rendered, WireModel):
     """Something a clean result does not prove."""
 
     code: str
     params: dict[str, str | int] = Field(default_factory=dict)
     message: str
-
-    def text(self, lang: str = "en") -> str:
-        """The note in ``lang`` ("en" or "vi")."""
-        return render(self.code, self.params, lang)
 
 
 class KeyEpoch(WireModel):
@@ -865,18 +872,9 @@ class _Explain:
             return _finding(TamperKind.INSERTED, "inserted.intruder", row.seq, row=last)
         if walk.digest_at(row.seq) == row.hash:
             return _finding(TamperKind.INSERTED, "inserted.duplicate", row.seq, row=row)
-        branch_of = walk.seq_of(row.prev)
-        if branch_of is not None and branch_of != row.seq - 1:
-            return _finding(
-                TamperKind.INSERTED,
-                "inserted.branch",
-                row.seq,
-                row=row,
-                claimed=row.seq,
-                branch_of=branch_of,
-                expected=row.seq - 1,
-            )
-        return _finding(TamperKind.INSERTED, "inserted.second_claim", row.seq, row=row)
+        return self._branch(row, row.seq) or _finding(
+            TamperKind.INSERTED, "inserted.second_claim", row.seq, row=row
+        )
 
     def _wrong_link(self, row: _Row, last: _Row | None) -> Finding:
         walk = self.walk
@@ -886,17 +884,9 @@ class _Explain:
         if row.prev == walk.head:
             # Linked right, so the row is here for its time.
             return _finding(TamperKind.INSERTED, "inserted.backdated", s, row=row, prev_seq=m)
-        branch_of = walk.seq_of(row.prev)
-        if branch_of is not None:
-            return _finding(
-                TamperKind.INSERTED,
-                "inserted.branch",
-                s,
-                row=row,
-                claimed=s,
-                branch_of=branch_of,
-                expected=m,
-            )
+        branch = self._branch(row, s)
+        if branch is not None:
+            return branch
         for earlier in self.by_hash.get(row.prev or "", ()):
             if earlier is row:
                 continue
@@ -931,18 +921,25 @@ class _Explain:
             return _finding(TamperKind.REORDERED, "reordered.moved", s, row=row, claimed=row.seq)
         if row.prev == walk.head:
             return _finding(TamperKind.EDITED, "edited.renumbered", s, row=row, claimed=row.seq)
-        branch_of = walk.seq_of(row.prev)
-        if branch_of is not None:
-            return _finding(
-                TamperKind.INSERTED,
-                "inserted.branch",
-                row.seq,
-                row=row,
-                claimed=row.seq,
-                branch_of=branch_of,
-                expected=row.seq - 1,
-            )
-        return _finding(TamperKind.DELETED, "deleted.entries", s, last_seq=row.seq - 1, row=row)
+        return self._branch(row, row.seq) or _finding(
+            TamperKind.DELETED, "deleted.entries", s, last_seq=row.seq - 1, row=row
+        )
+
+    def _branch(self, row: _Row, seq: int) -> Finding | None:
+        """``row``, claiming ``seq``, links to an accepted entry other than ``seq - 1``: a branch
+        off an earlier entry."""
+        branch_of = self.walk.seq_of(row.prev)
+        if branch_of is None or branch_of == seq - 1:
+            return None
+        return _finding(
+            TamperKind.INSERTED,
+            "inserted.branch",
+            seq,
+            row=row,
+            claimed=seq,
+            branch_of=branch_of,
+            expected=seq - 1,
+        )
 
 
 # -- checkpoints given ------------------------------------------------------------------------

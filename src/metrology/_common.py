@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Any
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer, WithJsonSchema
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+)
 from pydantic.config import JsonDict
 
 from core.errors import InvalidInputError
@@ -65,3 +72,14 @@ def check_text(text: str, what: str, max_length: int = 200) -> str:
 
 INFINITE_DOF_DEFAULT: JsonDict = {"default": None}
 """``json_schema_extra`` of a ``Dof`` field defaulting to ``math.inf``: JSON writes it null."""
+
+
+def finite_fields(*fields: str, what: str = "the value") -> Any:
+    """A field validator refusing NaN and infinities in ``fields`` (an optional field left at
+    None passes), the message naming the value as ``what``; assign it in the model's body:
+    ``_finite = finite_fields("lower", "upper", what="a tolerance limit")``."""
+
+    def check(cls: type[BaseModel], value: float | None) -> float | None:
+        return None if value is None else finite(value, what)
+
+    return field_validator(*fields)(check)

@@ -36,9 +36,9 @@ from __future__ import annotations
 import math
 from typing import Literal, Self
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
-from metrology._common import MetrologyError, MetrologyModel, finite
+from metrology._common import MetrologyError, MetrologyModel, finite, finite_fields
 
 RuleKind = Literal["simple_acceptance", "guarded_acceptance", "guarded_rejection", "non_binary"]
 Decision = Literal["pass", "conditional_pass", "conditional_fail", "fail"]
@@ -57,10 +57,7 @@ class Tolerance(MetrologyModel):
     lower: float | None = None
     upper: float | None = None
 
-    @field_validator("lower", "upper")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "a tolerance limit")
+    _finite = finite_fields("lower", "upper", what="a tolerance limit")
 
     @model_validator(mode="after")
     def _ordered(self) -> Self:
@@ -88,10 +85,7 @@ class DecisionRule(MetrologyModel):
     guard_factor: float = Field(default=1.0, ge=0.0, le=10.0)
     """``r`` in ``w = r·U``; ignored by ``simple_acceptance``."""
 
-    @field_validator("guard_factor")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        return finite(value, "the guard factor")
+    _finite = finite_fields("guard_factor", what="the guard factor")
 
     def describe(self) -> str:
         """One line for a report, e.g. ``guarded acceptance, w = 1·U (ILAC-G8:09/2019 4.2.2)``."""

@@ -73,7 +73,7 @@ import numpy as np
 import numpy.typing as npt
 from pydantic import Field, field_validator, model_validator
 
-from metrology._common import Dof, MetrologyError, MetrologyModel, check_text, finite
+from metrology._common import Dof, MetrologyError, MetrologyModel, check_text, finite, finite_fields
 
 Method = Literal["linear", "polynomial"]
 Extrapolation = Literal["linear", "clamp"]
@@ -100,13 +100,9 @@ class CalibrationPoint(MetrologyModel):
     expanded_uncertainty: float = Field(ge=0.0)
     coverage_factor: float = Field(default=2.0, gt=0.0)
 
-    @field_validator(
-        "indication", "correction", "error", "reference", "expanded_uncertainty",
-        "coverage_factor",
-    )  # fmt: skip
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the value")
+    _finite = finite_fields(
+        "indication", "correction", "error", "reference", "expanded_uncertainty", "coverage_factor"
+    )
 
     @model_validator(mode="after")
     def _one_of(self) -> Self:
@@ -162,10 +158,7 @@ class ChannelCalibration(MetrologyModel):
     def _printable(cls, value: str | None) -> str | None:
         return None if value is None else check_text(value, "the text")
 
-    @field_validator("resolution", "reading_uncertainty")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the value")
+    _finite = finite_fields("resolution", "reading_uncertainty")
 
     @model_validator(mode="after")
     def _usable(self) -> Self:

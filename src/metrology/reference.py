@@ -28,7 +28,7 @@ import math
 from typing import Self
 
 import numpy as np
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from metrology._common import (
     INFINITE_DOF_DEFAULT,
@@ -37,6 +37,7 @@ from metrology._common import (
     MetrologyModel,
     check_text,
     finite,
+    finite_fields,
 )
 from metrology.uncertainty import (
     DEFAULT_COVERAGE_PROBABILITY,
@@ -57,10 +58,7 @@ class DriftCurve(MetrologyModel):
     dof: Dof = Field(default=math.inf, ge=1.0, json_schema_extra=INFINITE_DOF_DEFAULT)
     u_new: float = Field(default=0.0, ge=0.0)
 
-    @field_validator("x0", "u_new")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        return finite(value, "the value")
+    _finite = finite_fields("x0", "u_new")
 
     @model_validator(mode="after")
     def _shape(self) -> Self:
@@ -92,10 +90,7 @@ class DriftTerm(MetrologyModel):
     standard_uncertainty: float = Field(ge=0.0)
     dof: Dof = Field(default=math.inf, ge=1.0, json_schema_extra=INFINITE_DOF_DEFAULT)
 
-    @field_validator("change", "standard_uncertainty")
-    @classmethod
-    def _finite(cls, value: float) -> float:
-        return finite(value, "the value")
+    _finite = finite_fields("change", "standard_uncertainty")
 
     @classmethod
     def from_interval(

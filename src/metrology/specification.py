@@ -29,7 +29,7 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 
 from metrology import units
-from metrology._common import MetrologyError, MetrologyModel, check_text, finite
+from metrology._common import MetrologyError, MetrologyModel, check_text, finite_fields
 from metrology.conformity import Tolerance
 from metrology.errors import UnsupportedUnit
 
@@ -67,10 +67,9 @@ class Specification(MetrologyModel):
     text: str | None = Field(default=None, max_length=MAX_TEXT)
     """The notation as written; when given, the terms are parsed from it."""
 
-    @field_validator("of_reading", "of_range", "range", "counts", "resolution", "floor")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the term")
+    _finite = finite_fields(
+        "of_reading", "of_range", "range", "counts", "resolution", "floor", what="the term"
+    )
 
     @field_validator("unit")
     @classmethod

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from decimal import ROUND_CEILING, ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, localcontext
-from functools import cached_property
+from functools import cached_property, partial
 from typing import Literal, Self
 
 import numpy as np
@@ -38,6 +38,7 @@ from metrology._common import (
     MetrologyModel,
     check_text,
     finite,
+    finite_fields,
 )
 
 Distribution = Literal["normal", "rectangular", "triangular", "arcsine", "student_t"]
@@ -51,6 +52,9 @@ Distribution = Literal["normal", "rectangular", "triangular", "arcsine", "studen
 * ``rectangular`` (uniform), ``triangular``, ``arcsine`` (U-shaped) -- quoted is the half-width
   ``a`` of the limits: u = a/√3, a/√6, a/√2 (GUM 4.3.7, 4.3.9; EA-4/02 §3.3).
 """
+
+HalfWidthDistribution = Literal["rectangular", "triangular", "arcsine"]
+"""The distributions quoted by the half-width of their limits."""
 
 Evaluation = Literal["A", "B"]
 DofRounding = Literal["floor", "none"]
@@ -163,10 +167,7 @@ class Contribution(MetrologyModel):
     def _printable(cls, value: str) -> str:
         return check_text(value, "the text", 500)
 
-    @field_validator("estimate", "quoted", "sensitivity", "coverage_factor")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the value")
+    _finite = finite_fields("estimate", "quoted", "sensitivity", "coverage_factor")
 
     @model_validator(mode="before")
     @classmethod
@@ -274,53 +275,37 @@ def standard(
     )  # fmt: skip
 
 
-def rectangular(
+def limits(
     name: str,
     half_width: float,
     *,
+    distribution: HalfWidthDistribution = "rectangular",
     estimate: float = 0.0,
     sensitivity: float = 1.0,
     unit: str = "",
     reliability: float | None = None,
     note: str = "",
 ) -> Contribution:
-    """A rectangular (uniform) contribution within ``estimate ± half_width``: u = a/√3."""
+    """A contribution within ``estimate ± half_width`` by the limits' distribution:
+    rectangular (uniform) u = a/√3, triangular u = a/√6, arcsine (U-shaped, e.g. a sinusoidal
+    temperature cycle) u = a/√2."""
     return Contribution(
-        name=name, estimate=estimate, unit=unit, distribution="rectangular", quoted=half_width,
+        name=name, estimate=estimate, unit=unit, distribution=distribution, quoted=half_width,
         sensitivity=sensitivity, reliability=reliability, note=note,
     )  # fmt: skip
 
 
-def triangular(
-    name: str,
-    half_width: float,
-    *,
-    estimate: float = 0.0,
-    sensitivity: float = 1.0,
-    unit: str = "",
-    note: str = "",
-) -> Contribution:
-    """A triangular contribution within ``estimate ± half_width``: u = a/√6."""
-    return Contribution(
-        name=name, estimate=estimate, unit=unit, distribution="triangular", quoted=half_width,
-        sensitivity=sensitivity, note=note,
-    )  # fmt: skip
-
-
-def arcsine(
-    name: str,
-    half_width: float,
-    *,
-    estimate: float = 0.0,
-    sensitivity: float = 1.0,
-    unit: str = "",
-    note: str = "",
-) -> Contribution:
-    """An arcsine (U-shaped) contribution, e.g. a sinusoidal temperature cycle: u = a/√2."""
-    return Contribution(
-        name=name, estimate=estimate, unit=unit, distribution="arcsine", quoted=half_width,
-        sensitivity=sensitivity, note=note,
-    )  # fmt: skip
+# The three usual shapes by name, as budgets in EA-4/02 and the GUM write them.
+rectangular = partial(limits, distribution="rectangular")
+rectangular.__doc__ = (
+    "A rectangular (uniform) contribution within ``estimate ± half_width``: u = a/√3."
+)
+triangular = partial(limits, distribution="triangular")
+triangular.__doc__ = "A triangular contribution within ``estimate ± half_width``: u = a/√6."
+arcsine = partial(limits, distribution="arcsine")
+arcsine.__doc__ = (
+    "An arcsine (U-shaped) contribution, e.g. a sinusoidal temperature cycle: u = a/√2."
+)
 
 
 def resolution(
@@ -476,10 +461,7 @@ class Budget(MetrologyModel):
     def _printable(cls, value: str) -> str:
         return check_text(value, "the text")
 
-    @field_validator("estimate")
-    @classmethod
-    def _finite(cls, value: float | None) -> float | None:
-        return None if value is None else finite(value, "the estimate")
+    _finite = finite_fields("estimate", what="the estimate")
 
     @model_validator(mode="after")
     def _names(self) -> Self:

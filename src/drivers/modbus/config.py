@@ -37,18 +37,16 @@ from drivers.setpoints import (
     TargetLimits,
     WriteTarget,
     check_safe_state,
-    make_target,
+    declared_targets,
+    integer_bounds,
 )
 
 WritableTable = Literal["coil", "holding"]
 
 _INTEGER_RANGE: dict[str, tuple[int, int]] = {
-    "int16": (-(2**15), 2**15 - 1),
-    "uint16": (0, 2**16 - 1),
-    "int32": (-(2**31), 2**31 - 1),
-    "uint32": (0, 2**32 - 1),
-    "int64": (-(2**63), 2**63 - 1),
-    "uint64": (0, 2**64 - 1),
+    f"{'' if signed else 'u'}int{bits}": integer_bounds(bits, signed=signed)
+    for bits in (16, 32, 64)
+    for signed in (True, False)
 }
 _FLOAT32_MAX = 3.4028234663852886e38
 
@@ -340,12 +338,7 @@ class ModbusInstrument(DeviceSettings, InstrumentBase):
 
     def write_targets(self) -> dict[str, WriteTarget]:
         """The writable targets with their limits; raises ValueError for a bad one."""
-        targets: dict[str, WriteTarget] = {}
-        for target in self.targets:
-            if target.name in targets:
-                raise ValueError(f"target {target.name!r} appears twice")
-            targets[target.name] = make_target(self.name, target, target.kind)
-        return targets
+        return declared_targets(self.name, [(t, t.kind) for t in self.targets])
 
     def target_named(self, name: str) -> ModbusTarget:
         """A target's config by name."""

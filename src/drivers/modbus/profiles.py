@@ -35,6 +35,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from core.models import repeated
 from drivers.modbus.registers import DeviceSettings, ModbusChannel
 from drivers.profiles import PROFILE_NAME, ProfileShelf
 from drivers.profiles import ProfileError as ProfileError  # re-exported for callers
@@ -78,12 +79,10 @@ class ModbusProfile(DeviceSettings):
 
     @model_validator(mode="after")
     def _readable(self) -> ModbusProfile:
-        problems = []
-        seen: set[str] = set()
-        for channel in self.channels:
-            if channel.name in seen:
-                problems.append(f"channel name {channel.name!r} appears twice")
-            seen.add(channel.name)
+        problems = [
+            f"channel name {name!r} appears twice"
+            for name in repeated(channel.name for channel in self.channels)
+        ]
         problems += self.device_problems(self.channels)
         if problems:
             raise ValueError("; ".join(problems))

@@ -17,7 +17,7 @@ from drivers.setpoints import (
     TargetLimits,
     WriteTarget,
     check_safe_state,
-    make_target,
+    declared_targets,
 )
 
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$")
@@ -42,6 +42,15 @@ class Deadband(FrozenModel):
         if self.kind == "percent" and self.value > 100:
             raise ValueError("a percent deadband is at most 100")
         return self
+
+
+def check_address(node: str | None, browse_path: list[str] | None) -> None:
+    """A channel or target names its node by exactly one of a NodeId and a browse path, the
+    NodeId well-formed; raises ValueError."""
+    if (node is None) == (browse_path is None):
+        raise ValueError("give exactly one of node and browse_path")
+    if node is not None and not _NODE_ID.match(node):
+        raise ValueError(f"node {node!r} is not a NodeId ('ns=2;s=Name', 'i=2258', …)")
 
 
 class OpcUaChannel(ChannelBase):
@@ -74,10 +83,7 @@ class OpcUaChannel(ChannelBase):
 
     @model_validator(mode="after")
     def _one_address(self) -> OpcUaChannel:
-        if (self.node is None) == (self.browse_path is None):
-            raise ValueError("give exactly one of node and browse_path")
-        if self.node is not None and not _NODE_ID.match(self.node):
-            raise ValueError(f"node {self.node!r} is not a NodeId ('ns=2;s=Name', 'i=2258', …)")
+        check_address(self.node, self.browse_path)
         if self.mode == "poll" and (self.deadband or self.sampling_interval_ms is not None):
             raise ValueError("deadband and sampling_interval_ms are for mode: subscribe")
         return self
@@ -136,10 +142,7 @@ class OpcUaTarget(TargetLimits):
 
     @model_validator(mode="after")
     def _one_address(self) -> OpcUaTarget:
-        if (self.node is None) == (self.browse_path is None):
-            raise ValueError("give exactly one of node and browse_path")
-        if self.node is not None and not _NODE_ID.match(self.node):
-            raise ValueError(f"node {self.node!r} is not a NodeId ('ns=2;s=Name', 'i=2258', …)")
+        check_address(self.node, self.browse_path)
         return self
 
 
@@ -265,9 +268,4 @@ class OpcUaInstrument(InstrumentBase):
 
     def write_targets(self) -> dict[str, WriteTarget]:
         """The writable targets with their limits; raises ValueError for a bad one."""
-        targets: dict[str, WriteTarget] = {}
-        for target in self.targets:
-            if target.name in targets:
-                raise ValueError(f"target {target.name!r} appears twice")
-            targets[target.name] = make_target(self.name, target, target.kind)
-        return targets
+        return declared_targets(self.name, [(t, t.kind) for t in self.targets])

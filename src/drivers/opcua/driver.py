@@ -15,6 +15,11 @@ DataType attribute read, so a value is sent as a Variant of the node's own built
 Double as Double, a UInt16 as UInt16); a value the type cannot hold, or a target whose node is
 missing or of an unusable type, is refused before anything is sent. The Write service's
 StatusCode must be Good (else WriteRejected naming it); with ``verify`` the value is read back.
+
+The module stays long because it is one session's state machine: connect, bindings, polls, the
+subscription and writes all read and reset the same per-connection state of one asyncua client,
+and splitting the class would scatter those invariants (config, certificates and units are
+already their own modules).
 """
 
 from __future__ import annotations
@@ -69,6 +74,7 @@ from drivers.setpoints import (
     WriteTarget,
     WriteTrace,
     check_setpoints,
+    integer_bounds,
     run_steps,
     value_text,
 )
@@ -126,14 +132,11 @@ class TargetBinding:
 
 
 _INTEGER_BOUNDS = {
-    "SByte": (-(2**7), 2**7 - 1),
-    "Byte": (0, 2**8 - 1),
-    "Int16": (-(2**15), 2**15 - 1),
-    "UInt16": (0, 2**16 - 1),
-    "Int32": (-(2**31), 2**31 - 1),
-    "UInt32": (0, 2**32 - 1),
-    "Int64": (-(2**63), 2**63 - 1),
-    "UInt64": (0, 2**64 - 1),
+    f"{'S' if signed else ''}Byte" if bits == 8 else f"{'' if signed else 'U'}Int{bits}": (
+        integer_bounds(bits, signed=signed)
+    )
+    for bits in (8, 16, 32, 64)
+    for signed in (True, False)
 }
 _BUILT_IN_NAMES = frozenset({"Boolean", "Float", "Double", "String", *_INTEGER_BOUNDS})
 
@@ -339,65 +342,62 @@ class OpcUaDriver:
         )
         return identity
 
-    async def _bind(self, client: Client, namespaces: list[str]) -> None:
-        """Resolve each channel's node and unit; a channel that cannot be bound gets a problem."""
-        bindings: dict[str, Binding] = {}
-        paths: list[tuple[OpcUaChannel, ua.BrowsePath]] = []
-        for channel in self.config.channels:
+    async def _resolve(
+        self,
+        client: Client,
+        namespaces: list[str],
+        items: Sequence[OpcUaChannel | OpcUaTarget],
+    ) -> dict[str, ua.NodeId | str]:
+        """Each channel's or target's node by name, or why it has none: a NodeId parsed here,
+        browse paths translated by the server in one request for all."""
+        resolved: dict[str, ua.NodeId | str] = {}
+        paths: list[tuple[OpcUaChannel | OpcUaTarget, ua.BrowsePath]] = []
+        for item in items:
             try:
-                if channel.node is not None:
-                    bindings[channel.name] = Binding(
-                        _node_id(channel.node, namespaces), channel.unit
-                    )
+                if item.node is not None:
+                    resolved[item.name] = _node_id(item.node, namespaces)
                 else:
-                    assert channel.browse_path is not None
-                    paths.append((channel, self._browse_path(channel.browse_path, namespaces)))
+                    assert item.browse_path is not None
+                    paths.append((item, self._browse_path(item.browse_path, namespaces)))
             except ValueError as exc:
-                bindings[channel.name] = Binding(None, channel.unit, str(exc))
+                resolved[item.name] = str(exc)
         if paths:
             results = await client.uaclient.translate_browsepaths_to_nodeids([p for _, p in paths])
-            for (channel, _), result in zip(paths, results, strict=True):
+            for (item, _), result in zip(paths, results, strict=True):
                 if result.StatusCode.is_good() and result.Targets:
-                    target = result.Targets[0].TargetId
-                    node_id = ua.NodeId(target.Identifier, target.NamespaceIndex, target.NodeIdType)
-                    bindings[channel.name] = Binding(node_id, channel.unit)
-                else:
-                    bindings[channel.name] = Binding(
-                        None,
-                        channel.unit,
-                        f"browse path {'/'.join(channel.browse_path or [])} not found "
-                        f"({status_name(result.StatusCode)})",
+                    found = result.Targets[0].TargetId
+                    resolved[item.name] = ua.NodeId(
+                        found.Identifier, found.NamespaceIndex, found.NodeIdType
                     )
+                else:
+                    resolved[item.name] = (
+                        f"browse path {'/'.join(item.browse_path or [])} not found "
+                        f"({status_name(result.StatusCode)})"
+                    )
+        return resolved
+
+    async def _bind(self, client: Client, namespaces: list[str]) -> None:
+        """Resolve each channel's node and unit; a channel that cannot be bound gets a problem."""
+        resolved = await self._resolve(client, namespaces, self.config.channels)
+        units = {channel.name: channel.unit for channel in self.config.channels}
+        bindings = {
+            name: Binding(node, units[name])
+            if isinstance(node, ua.NodeId)
+            else Binding(None, units[name], node)
+            for name, node in resolved.items()
+        }
         await self._units(client, bindings)
         self._bindings = bindings
 
     async def _bind_targets(self, client: Client, namespaces: list[str]) -> None:
         """Resolve each write target's node and read its DataType (one request for all)."""
-        bindings: dict[str, TargetBinding] = {}
-        paths: list[tuple[OpcUaTarget, ua.BrowsePath]] = []
-        for target in self.config.targets:
-            try:
-                if target.node is not None:
-                    bindings[target.name] = TargetBinding(_node_id(target.node, namespaces))
-                else:
-                    assert target.browse_path is not None
-                    paths.append((target, self._browse_path(target.browse_path, namespaces)))
-            except ValueError as exc:
-                bindings[target.name] = TargetBinding(None, problem=str(exc))
-        if paths:
-            results = await client.uaclient.translate_browsepaths_to_nodeids([p for _, p in paths])
-            for (target, _), result in zip(paths, results, strict=True):
-                if result.StatusCode.is_good() and result.Targets:
-                    found = result.Targets[0].TargetId
-                    bindings[target.name] = TargetBinding(
-                        ua.NodeId(found.Identifier, found.NamespaceIndex, found.NodeIdType)
-                    )
-                else:
-                    bindings[target.name] = TargetBinding(
-                        None,
-                        problem=f"browse path {'/'.join(target.browse_path or [])} not found "
-                        f"({status_name(result.StatusCode)})",
-                    )
+        resolved = await self._resolve(client, namespaces, self.config.targets)
+        bindings = {
+            name: TargetBinding(node)
+            if isinstance(node, ua.NodeId)
+            else TargetBinding(None, problem=node)
+            for name, node in resolved.items()
+        }
         bound = [(name, b) for name, b in bindings.items() if b.node_id is not None]
         if bound:
             node_ids = [b.node_id for _, b in bound]

@@ -21,7 +21,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator, model_validator
 
 from core.models import FrozenModel
-from drivers.config import ChannelBase, InstrumentBase
+from drivers.config import ChannelBase, InstrumentBase, compiled_text
 from drivers.serial_line import SerialSettings
 
 
@@ -107,11 +107,7 @@ class SerialAsciiInstrument(InstrumentBase):
     @field_validator("pattern")
     @classmethod
     def _compiles(cls, value: str) -> str:
-        try:
-            re.compile(value)
-        except re.error as exc:
-            raise ValueError(f"pattern does not compile: {exc}") from exc
-        return value
+        return compiled_text(value, "pattern does not compile")
 
     @model_validator(mode="after")
     def _groups_exist(self) -> SerialAsciiInstrument:

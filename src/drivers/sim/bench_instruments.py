@@ -6,7 +6,7 @@ error queue: ``-222,"Data out of range"`` for a level beyond the instrument or i
 ``-221,"Settings conflict"`` for a set-point refused by the fault, ``-113,"Undefined header"``
 for what it does not know. The commands are listed in ``docs/bench-simulator.md``.
 
-Faults (:meth:`FaultCommands.set_fault`, also as ``SIMulate:FAULt <name>[,<value>]`` on the
+Faults (:mod:`drivers.sim.scpi_faults`, also as ``SIMulate:FAULt <name>[,<value>]`` on the
 instrument itself or through the control channel): every instrument has ``HANG``, ``DELAY``,
 ``GARBAGE``, ``DISCONNECT`` (the simulator's :class:`~drivers.sim.faults.FaultHooks`); the
 calibrator ``REFUSE`` (every set-point and ``OUTP ON`` answered with -221 — ``OUTP OFF`` always
@@ -25,129 +25,31 @@ from collections.abc import Callable
 from core.clock import Clock
 from drivers.sim.bench_physics import FUNCTIONS, OVERRANGE, BenchPhysics, Meter
 from drivers.sim.faults import FaultHooks
-from drivers.sim.scpi_instruments import (
-    DMM_FUNCTIONS,
-    DMM_LONG_FORMS,
+from drivers.sim.scpi_base import (
     OVERLOAD,
-    Dmm,
-    DmmFunction,
     ScpiInstrument,
     no_params,
     one_param,
     pick_range,
+    query,
 )
+from drivers.sim.scpi_faults import (
+    COMMON_FAULTS,
+    FaultCommands,
+    non_negative,
+    on_off,
+    word_param,
+)
+from drivers.sim.scpi_instruments import DMM_FUNCTIONS, DMM_LONG_FORMS, Dmm, DmmFunction
 from drivers.sim.scpi_parser import (
     DATA_OUT_OF_RANGE,
     ILLEGAL_PARAMETER,
     MISSING_PARAMETER,
-    CommandTree,
     ScpiError,
     number,
 )
 
 SETTINGS_CONFLICT = (-221, "Settings conflict")
-
-_ON = ("ON", "1", "TRUE")
-_OFF = ("OFF", "0", "FALSE")
-
-COMMON_FAULTS = ("HANG", "DELAY", "GARBAGE", "DISCONNECT")
-
-
-def on_off(text: str) -> bool:
-    """ON/OFF/1/0 → bool; raises ValueError otherwise."""
-    word = text.strip().strip("\"'").upper()
-    if word in _ON:
-        return True
-    if word in _OFF:
-        return False
-    raise ValueError(f"{text!r} is not ON or OFF")
-
-
-def apply_common_fault(hooks: FaultHooks, fault: str, value: str) -> bool:
-    """Switch one of the faults every simulator has; False if ``fault`` is not one of them."""
-    if fault == "HANG":
-        hooks.hang = on_off(value)
-    elif fault == "DISCONNECT":
-        hooks.disconnected = on_off(value)
-    elif fault == "DELAY":
-        hooks.delay_s = _non_negative(value)
-    elif fault == "GARBAGE":
-        rate = _non_negative(value)
-        if rate > 1:
-            raise ValueError("GARBAGE is a rate between 0 and 1")
-        hooks.garbage_rate = rate
-    else:
-        return False
-    return True
-
-
-def _non_negative(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{text!r} is not a number ≥ 0")
-    return value
-
-
-def _word(params: list[str]) -> str:
-    return one_param(params).strip().strip("\"'")
-
-
-class FaultCommands:
-    """Mixin of the bench's SCPI instruments: live fault hooks shared with the simulator, and
-    the ``SIMulate:FAULt`` commands that switch them."""
-
-    FAULTS: tuple[str, ...] = COMMON_FAULTS
-    faults: FaultHooks
-    tree: CommandTree
-    idn: str
-
-    def add_fault_commands(self) -> None:
-        """Register ``SIMulate:FAULt``, ``SIMulate:FAULt:CLEar`` and ``SIMulate:FAULt?``."""
-        self.tree.add("SIMulate:FAULt", self._sim_fault)
-        self.tree.add("SIMulate:FAULt:CLEar", self._sim_clear)
-        self.tree.add("SIMulate:FAULt?", lambda _: json.dumps(self.fault_state()))
-
-    @property
-    def serial(self) -> str:
-        """The serial number ``*IDN?`` shows now."""
-        return self.idn.split(",")[2]
-
-    def set_fault(self, fault: str, value: str = "ON") -> None:
-        """Switch a fault by name (see the module doc); raises ValueError for an unknown one."""
-        name = fault.strip().upper()
-        if not apply_common_fault(self.faults, name, value):
-            raise ValueError(
-                f"unknown fault {fault!r} (this instrument has {', '.join(self.FAULTS)})"
-            )
-
-    def clear_faults(self) -> None:
-        """Every fault off."""
-        self.faults.hang = self.faults.disconnected = False
-        self.faults.delay_s = self.faults.garbage_rate = 0.0
-
-    def fault_state(self) -> dict[str, object]:
-        """The faults as plain data."""
-        return {
-            "hang": self.faults.hang,
-            "delay_s": self.faults.delay_s,
-            "garbage_rate": self.faults.garbage_rate,
-            "disconnected": self.faults.disconnected,
-        }
-
-    def _sim_fault(self, params: list[str]) -> None:
-        if not params:
-            raise ScpiError(*MISSING_PARAMETER)
-        if len(params) > 2:
-            raise ScpiError(*ILLEGAL_PARAMETER)
-        try:
-            self.set_fault(params[0], params[1] if len(params) == 2 else "ON")
-        except ValueError:
-            raise ScpiError(*ILLEGAL_PARAMETER) from None
-
-    def _sim_clear(self, params: list[str]) -> None:
-        no_params(params)
-        self.clear_faults()
-
 
 # -- the calibrator --------------------------------------------------------------------------
 
@@ -233,7 +135,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
             raise ScpiError(*SETTINGS_CONFLICT)
 
     def _set_function(self, params: list[str]) -> None:
-        word = _word(params).upper()
+        word = word_param(params).upper()
         function = _FUNCTION_ALIASES.get(word)
         if function is None:
             raise ScpiError(*ILLEGAL_PARAMETER)
@@ -269,11 +171,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return handler
 
     def _level_query(self, function: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return f"{self.physics.levels[function]:+.10E}"
-
-        return handler
+        return query(lambda: f"{self.physics.levels[function]:+.10E}")
 
     def _set_range(self, function: str) -> Callable[[list[str]], None]:
         spec = FUNCTIONS[function]
@@ -293,11 +191,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return handler
 
     def _range_query(self, function: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return f"{self.physics.ranges[function]:+.5E}"
-
-        return handler
+        return query(lambda: f"{self.physics.ranges[function]:+.5E}")
 
     def _set_auto(self, function: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:
@@ -313,11 +207,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return handler
 
     def _auto_query(self, function: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return "1" if self.physics.auto_range[function] else "0"
-
-        return handler
+        return query(lambda: "1" if self.physics.auto_range[function] else "0")
 
     def _set_frequency(self, params: list[str]) -> None:
         value = number(one_param(params))
@@ -392,7 +282,7 @@ class BenchDmm(FaultCommands, Dmm):
             self.faults.hang = on_off(value)
             self.silent_after = None
         elif name == "SILENT_AFTER":
-            count = int(_non_negative(value))
+            count = int(non_negative(value))
             self.silent_after = count
         elif name == "SERIAL":
             serial = value.strip().strip("\"'")
@@ -452,11 +342,7 @@ class BenchDmm(FaultCommands, Dmm):
         return handler
 
     def _auto_query(self, key: str) -> Callable[[list[str]], str]:
-        def handler(params: list[str]) -> str:
-            no_params(params)
-            return "1" if self.auto[key] else "0"
-
-        return handler
+        return query(lambda: "1" if self.auto[key] else "0")
 
     def _read(self, params: list[str]) -> str:
         no_params(params)

@@ -24,6 +24,10 @@ Fault hooks (methods): ``restart`` (the server goes away and comes back without 
 (bad or uncertain StatusCodes on a node's values), ``remove_node``/``restore_node``.
 
 ``Server.init()`` takes about 1.5 s: start one simulator per test session, not per test.
+
+What the server offers (config, variables, units, users) is :mod:`drivers.sim.opcua_space`; the
+simulator class stays whole here because its address space, value updates and fault hooks all
+act on the one asyncua server's nodes.
 """
 
 from __future__ import annotations
@@ -31,7 +35,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import dataclasses
 import datetime
 import logging
 import math
@@ -39,23 +42,16 @@ import random
 import tempfile
 from collections import deque
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from asyncua import Node, Server, ua
 from asyncua.common.utils import ServiceError
-from asyncua.crypto.permission_rules import User, UserRole
-from asyncua.server import internal_subscription
-from asyncua.server.monitored_item_service import MonitoredItemService
 from cryptography import x509
-from pydantic import Field
 
 from core.clock import Clock, SystemClock
-from core.models import FrozenModel
 from drivers.opcua.certs import load_trusted, make_certificate, trust_problem, write_pair
 from drivers.opcua.config import OpcUaInstrument
-from drivers.opcua.units import UNECE_NAMESPACE, unit_id
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.models import (
     FrequencyStandardParams,
@@ -65,136 +61,37 @@ from drivers.sim.models import (
     ZenerParams,
     build_model,
 )
-from drivers.sim.serving import Served
+from drivers.sim.opcua_space import (
+    EU_RANGES,
+    NAMESPACE,
+    POINTS,
+    POLICY_TYPES,
+    UNITS,
+    OpcUaSimConfig,
+    PasswordUsers,
+    Point,
+    SecurityMode,
+    Unit,
+    add_arguments,
+    honour_percent_deadbands,
+    status_text,
+)
+from drivers.sim.serving import Served, flags, serve_until
+
+__all__ = [
+    "NAMESPACE",
+    "POINTS",
+    "UNITS",
+    "OpcUaSimConfig",
+    "OpcUaSimulator",
+    "Point",
+    "Unit",
+    "running",
+    "simulate_opcua",
+    "status_text",
+]
 
 log = logging.getLogger("etalon.drivers.sim.opcua")
-
-NAMESPACE = "urn:etalon:sim"
-
-SecurityMode = Literal["None", "Basic256Sha256_Sign", "Basic256Sha256_SignAndEncrypt"]
-_POLICY_TYPES = {
-    "None": ua.SecurityPolicyType.NoSecurity,
-    "Basic256Sha256_Sign": ua.SecurityPolicyType.Basic256Sha256_Sign,
-    "Basic256Sha256_SignAndEncrypt": ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt,
-}
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A unit as EngineeringUnits carries it."""
-
-    code: str
-    symbol: str
-    description: str
-
-    def information(self) -> ua.EUInformation:
-        """The EUInformation structure."""
-        return ua.EUInformation(
-            NamespaceUri=UNECE_NAMESPACE,
-            UnitId=unit_id(self.code),
-            DisplayName=ua.LocalizedText(self.symbol, "en"),
-            Description=ua.LocalizedText(self.description, "en"),
-        )
-
-
-UNITS = {
-    "°C": Unit("CEL", "°C", "degree Celsius"),
-    "%rh": Unit("P1", "%rh", "percent relative humidity"),
-    "hPa": Unit("A97", "hPa", "hectopascal"),
-    "V": Unit("VLT", "V", "volt"),
-    "Ω": Unit("OHM", "Ω", "ohm"),
-    "Hz": Unit("HTZ", "Hz", "hertz"),
-}
-
-
-@dataclass(frozen=True)
-class Point:
-    """One simulated variable: its path, its model and quantity, unit and range."""
-
-    path: str
-    model: str
-    quantity: str
-    unit: str
-    low: float
-    high: float
-
-
-POINTS = (
-    Point("ClimateChamber.Temperature", "chamber", "temperature", "°C", -40, 180),
-    Point("ClimateChamber.Humidity", "chamber", "humidity", "%rh", 0, 100),
-    Point("ClimateChamber.Pressure", "chamber", "pressure", "hPa", 800, 1100),
-    Point("ReferenceStandards.Zener10V.Voltage", "zener", "voltage", "V", 0, 12),
-    Point("ReferenceStandards.Zener10V.Temperature", "zener", "temperature", "°C", 0, 50),
-    Point("ReferenceStandards.Resistor10k.Resistance", "resistor", "resistance", "Ω", 0, 2e4),
-    Point("ReferenceStandards.Rubidium10M.Frequency", "rubidium", "frequency", "Hz", 0, 2e7),
-)
-
-
-EU_RANGES: dict[ua.NodeId, tuple[float, float]] = {}
-"""EURange of every simulated analog item, for percent deadbands."""
-
-
-class _PercentDeadbandItems(MonitoredItemService):  # type: ignore[misc]
-    """Monitored items that honour a percent deadband.
-
-    asyncua's server lets every change through a percent deadband (logging a warning for each);
-    OPC UA Part 8 §6.2 says the server turns it into an absolute one of that percentage of the
-    node's EURange, and refuses it on a node without one. The simulator does exactly that.
-    """
-
-    async def _create_data_change_monitored_item(
-        self, params: ua.MonitoredItemCreateRequest
-    ) -> ua.MonitoredItemCreateResult:
-        requested = params.RequestedParameters
-        deadband = requested.Filter
-        # Duck-typed: the decoder makes uaprotocol_auto.DataChangeFilter, while ua.DataChangeFilter
-        # is uaprotocol_hand's subclass of it.
-        if getattr(deadband, "DeadbandType", None) == ua.DeadbandType.Percent:
-            span = EU_RANGES.get(params.ItemToMonitor.NodeId)
-            if span is None:
-                result = ua.MonitoredItemCreateResult()
-                result.StatusCode = ua.StatusCode(ua.StatusCodes.BadFilterNotAllowed)
-                return result
-            absolute = dataclasses.replace(
-                deadband,
-                DeadbandType=ua.DeadbandType.Absolute,
-                DeadbandValue=deadband.DeadbandValue / 100 * (span[1] - span[0]),
-            )
-            params = dataclasses.replace(
-                params, RequestedParameters=dataclasses.replace(requested, Filter=absolute)
-            )
-        return await super()._create_data_change_monitored_item(params)
-
-
-def _honour_percent_deadbands() -> None:
-    # asyncua builds each subscription's item service from this module attribute.
-    internal_subscription.MonitoredItemService = _PercentDeadbandItems
-
-
-class OpcUaSimConfig(FrozenModel):
-    """One simulated OPC UA server."""
-
-    host: str = "127.0.0.1"
-    port: int = Field(0, ge=0, le=65535, description="0 picks a free port (kept over restarts).")
-    path: str = Field("/etalon/sim", pattern=r"^/[A-Za-z0-9_/\-]*$")
-    update_interval_s: float = Field(0.1, gt=0, description="How often the values change.")
-    bulk_items: int = Field(0, ge=0, le=100_000, description="Extra Bulk/ItemNNNN variables.")
-    bulk_update_interval_s: float = Field(1.0, gt=0)
-    security: list[SecurityMode] = Field(
-        default_factory=lambda: list[SecurityMode](["None"]),
-        min_length=1,
-        description="Endpoints offered.",
-    )
-    certificate: Path | None = Field(None, description="Server certificate (DER or PEM).")
-    private_key: Path | None = None
-    trusted_clients: list[Path] | None = Field(
-        None,
-        description="Client certificates (files or directories) accepted on secure endpoints; "
-        "None accepts any.",
-    )
-    users: dict[str, str] = Field(default_factory=dict, description="user name → password")
-    allow_anonymous: bool = True
-    seed: int = 11
 
 
 class OpcUaSimulator(Served):
@@ -240,13 +137,13 @@ class OpcUaSimulator(Served):
         config = self.config
         if config.trusted_clients is not None:
             self._trusted = load_trusted(config.trusted_clients)
-        _honour_percent_deadbands()
-        server = Server(user_manager=_Users(config.users, config.allow_anonymous))
+        honour_percent_deadbands()
+        server = Server(user_manager=PasswordUsers(config.users, config.allow_anonymous))
         await server.init()
         server.set_endpoint(f"opc.tcp://{config.host}:{self.port}{config.path}")
         server.set_server_name("etalon simulated lab")
         await server.set_application_uri("urn:etalon:sim:server")
-        server.set_security_policy([_POLICY_TYPES[mode] for mode in config.security])
+        server.set_security_policy([POLICY_TYPES[mode] for mode in config.security])
         tokens: list[type] = [ua.UserNameIdentityToken] if config.users else []
         if config.allow_anonymous:
             tokens.append(ua.AnonymousIdentityToken)
@@ -544,72 +441,19 @@ class OpcUaSimulator(Served):
             raise ServiceError(ua.StatusCodes.BadCertificateUntrusted)
 
 
-def status_text(code: ua.StatusCode) -> str:
-    """A StatusCode's name (or its hex value when asyncua does not know it)."""
-    try:
-        return str(code.name)
-    except KeyError:
-        return f"0x{code.value:08X}"
-
-
-class _Users:
-    """Users with passwords (and anonymous, if allowed) for the simulated server."""
-
-    def __init__(self, users: dict[str, str], allow_anonymous: bool) -> None:
-        self.users = users
-        self.allow_anonymous = allow_anonymous
-
-    def get_user(
-        self,
-        iserver: Any,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> User | None:
-        """The user of a session's credentials, None to refuse."""
-        if username is None:
-            return User(role=UserRole.User) if self.allow_anonymous else None
-        if self.users.get(username) == password:
-            return User(role=UserRole.User, name=username)
-        return None
-
-
 # -- standalone: ``etalon sim opcua`` --------------------------------------------------------
 
 
-def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=4840)
-    parser.add_argument("--bulk-items", type=int, default=0)
-    parser.add_argument("--certificate", type=Path, default=None)
-    parser.add_argument("--private-key", type=Path, default=None)
-    parser.add_argument(
-        "--security",
-        nargs="+",
-        default=["None"],
-        choices=sorted(_POLICY_TYPES),
-        help="endpoints to offer (secure ones need --certificate/--private-key)",
-    )
-
-
 async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
-    config = OpcUaSimConfig(
-        host=args.host,
-        port=args.port,
-        bulk_items=args.bulk_items,
-        certificate=args.certificate,
-        private_key=args.private_key,
-        security=args.security,
-    )
-    async with OpcUaSimulator(config) as simulator:
-        print(f"opcua: {simulator.endpoint}", flush=True)
-        await stop.wait()
+    names = ("host", "port", "bulk_items", "certificate", "private_key", "security")
+    simulator = OpcUaSimulator(OpcUaSimConfig(**flags(args, *names)))
+    await serve_until(simulator, stop, lambda sim: [f"opcua: {sim.endpoint}"])
 
 
 SIMULATORS["opcua"] = SimulatorEntry(
     "opcua",
     "OPC UA server: climate chamber and reference standards with EngineeringUnits",
-    _add_arguments,
+    add_arguments,
     _run,
 )
 

@@ -26,12 +26,12 @@ from pydantic import Field, field_validator
 from core.clock import Clock, SystemClock
 from core.errors import ConfigError
 from core.models import FrozenModel
-from drivers.sim.bench_instruments import FaultCommands
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import ModelParams
+from drivers.sim.scpi_faults import FaultCommands
 from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
-from drivers.sim.serving import PseudoTerminal, StreamServed
+from drivers.sim.serving import PseudoTerminal, StreamServed, flags, serve_until
 from drivers.visa.config import VisaInstrument
 
 log = logging.getLogger("etalon.drivers.sim.scpi")
@@ -246,18 +246,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
     config = ScpiSimConfig(
-        personality=args.personality,
-        host=args.host,
-        port=args.port,
-        pty=args.pty,
-        serial=args.serial,
+        **flags(args, "personality", "host", "port", "pty", "serial"),
         faults=FaultConfig(control_file=args.control_file),
     )
-    async with ScpiSimulator(config) as simulator:
-        print(f"{config.personality}: {simulator.tcp_resource}", flush=True)
-        if config.pty:
-            print(f"{config.personality}: {simulator.asrl_resource}", flush=True)
-        await stop.wait()
+
+    def where(simulator: ScpiSimulator) -> list[str]:
+        resources = [simulator.tcp_resource] + ([simulator.asrl_resource] if config.pty else [])
+        return [f"{config.personality}: {resource}" for resource in resources]
+
+    await serve_until(ScpiSimulator(config), stop, where)
 
 
 SIMULATORS["scpi"] = SimulatorEntry(

@@ -31,7 +31,7 @@ from drivers.serial_ascii.config import AsciiTcpServer, SerialAsciiInstrument
 from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import GARBAGE_REPLIES, FaultHooks
 from drivers.sim.models import ResistorParams, RoomParams, Sampler, build_model
-from drivers.sim.serving import PseudoTerminal, StreamServed
+from drivers.sim.serving import PseudoTerminal, StreamServed, medium_lines, serve_until
 
 log = logging.getLogger("etalon.drivers.sim.serial")
 
@@ -248,12 +248,8 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         period_s=args.period,
         faults=SerialFaultHooks(control_file=args.faults),
     )
-    async with server:
-        where = server.pty_path if server.medium == "pty" else f"{server.host}:{server.port}"
-        print(f"serial ASCII simulator ({args.kind}) on {where}", flush=True)
-        if args.link:
-            print(f"  linked as {args.link}", flush=True)
-        await stop.wait()
+    kind = f"serial ASCII simulator ({args.kind})"
+    await serve_until(server, stop, lambda sim: medium_lines(kind, sim.medium, sim, args.link))
 
 
 @contextlib.asynccontextmanager

@@ -3,16 +3,18 @@ closes, and a raw pseudo-terminal (optionally symlinked) that stands for a seria
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 import os
 import tty
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Any, Self, TypeVar
 
 ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+S = TypeVar("S", bound="Served")
 
 
 class Served:
@@ -32,6 +34,28 @@ class Served:
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
+
+
+async def serve_until(server: S, stop: asyncio.Event, where: Callable[[S], Iterable[str]]) -> None:
+    """``etalon sim …``: serve until ``stop`` is set, first printing the lines ``where`` says
+    about the started ``server`` (its addresses)."""
+    async with server:
+        for line in where(server):
+            print(line, flush=True)
+        await stop.wait()
+
+
+def flags(args: argparse.Namespace, *names: str) -> dict[str, Any]:
+    """The command line's values of the flags ``names`` (argparse destinations named like the
+    config fields they give), for a simulator's config."""
+    return {name: getattr(args, name) for name in names}
+
+
+def medium_lines(kind: str, medium: str, server: Any, link: Path | None) -> list[str]:
+    """What a simulator on a pty (``server.pty_path``) or TCP (``server.host``:``server.port``)
+    prints when it starts: ``KIND on WHERE``, and the symlink to the pty if there is one."""
+    where = server.pty_path if medium == "pty" else f"{server.host}:{server.port}"
+    return [f"{kind} on {where}"] + ([f"  linked as {link}"] if link else [])
 
 
 class StreamServed(Served):

@@ -22,6 +22,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from core.models import PLAIN_TEXT, FrozenModel
+from drivers.config import compiled_text
 from drivers.profiles import ProfileError as ProfileError  # re-exported for callers
 from drivers.profiles import ProfileShelf
 from drivers.setpoints import CHOICE_WORD, SetValue, TargetKind, TargetLimits, number_text
@@ -94,11 +95,7 @@ class ErrorPolicy(FrozenModel):
     @field_validator("no_error")
     @classmethod
     def _compiles(cls, pattern: str) -> str:
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            raise ValueError(f"not a regular expression: {exc}") from None
-        return pattern
+        return compiled_text(pattern, "not a regular expression")
 
 
 _COMMAND = r"^[^\x00-\x1f\x7f]+$"

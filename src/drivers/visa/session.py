@@ -255,12 +255,7 @@ class VisaSession:
             identity = parse_idn(self.query(self.profile.identify))
         identity |= {"resource": self.config.resource, "profile": self.profile.name}
         self.identity = identity
-        stale = self.drain_errors()
-        if stale:
-            log.info(
-                "instrument had errors queued before init",
-                extra={"instrument": self.name, "errors": stale},
-            )
+        self._drain_stale("instrument had errors queued before init")
         for command in self.profile.init:
             self.write(command)
         refused = self.drain_errors()
@@ -335,12 +330,13 @@ class VisaSession:
         # A write (a *RST in a safe state, a function change) may undo what the last
         # measurement's setup assumed: the next read sends its setup again.
         self.last_setup = None
+        self._drain_stale("errors queued before a write")
+
+    def _drain_stale(self, message: str) -> None:
+        """Empty the error queue of what came before us, logged once under ``message``."""
         stale = self.drain_errors()
         if stale:
-            log.info(
-                "errors queued before a write",
-                extra={"instrument": self.name, "errors": stale},
-            )
+            log.info(message, extra={"instrument": self.name, "errors": stale})
 
     def _send_and_confirm(self, command: str, target: str | None, trace: WriteTrace) -> None:
         """Send one command; ``*OPC?`` if the profile says so; the error queue must be empty."""

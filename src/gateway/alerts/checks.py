@@ -4,6 +4,8 @@ comparisons), since every reading of every watched channel passes through here.
 
 A :class:`Watch` is one channel with the checks of every rule that covers it; a check holds its
 rule's per-channel state (hysteresis side, rate window, alerts) and feeds the :class:`Tracker`.
+The module stays above 500 lines because the watch and its checks share one invariant, the quiet
+band each check publishes and the watch folds, which splitting them would scatter.
 """
 
 from __future__ import annotations
@@ -13,15 +15,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.alerts.config import (
-    BadQualityRule,
-    LimitsRule,
-    PathMatcher,
-    RateRule,
-    Schedule,
-    StaleRule,
-)
+from gateway.alerts.config import Schedule
 from gateway.alerts.lifecycle import ACTIVE_STATES, EVENT_CLOCK, GATEWAY_CLOCK, Alert, Tracker
+from gateway.alerts.rule_config import BadQualityRule, LimitsRule, PathMatcher, RateRule, StaleRule
 
 NS = 1_000_000_000
 NEVER = 2**63
@@ -49,6 +45,12 @@ class CompiledRule:
         """The rule's kind."""
         kind: str = self.config.kind
         return kind
+
+    @property
+    def delays_ns(self) -> tuple[int, int]:
+        """The rule's on- and off-delay in nanoseconds."""
+        config = self.config
+        return int(config.on_delay_s * NS), int(config.off_delay_s * NS)
 
     @property
     def suppressed(self) -> str | None:
@@ -113,22 +115,26 @@ def _key(rule: CompiledRule, subject: str, level: str) -> str:
     return f"{rule.id}|{subject}|{level}"
 
 
-def _raise_alert(
-    rule: CompiledRule,
-    watch: Watch,
+def raise_alert(
     tracker: Tracker,
-    kind: str,
+    rule: CompiledRule,
+    site: str,
+    subject: str,
+    level: str,
     severity: str,
+    *,
+    kind: str | None = None,
     clock: str = EVENT_CLOCK,
 ) -> Alert:
-    """The tracker's alert of ``rule`` on ``watch`` at ``severity`` (created if new)."""
+    """The tracker's alert of ``rule`` on ``subject`` at ``level`` (created, normal, if new);
+    ``kind`` defaults to the rule's."""
     return tracker.alert(
-        _key(rule, watch.path, severity),
+        _key(rule, subject, level),
         rule_id=rule.id,
-        kind=kind,
-        site=watch.site,
-        subject=watch.path,
-        level=severity,
+        kind=kind or rule.kind,
+        site=site,
+        subject=subject,
+        level=level,
         severity=severity,
         clock=clock,
     )
@@ -141,21 +147,21 @@ class _SingleAlertCheck:
     __slots__ = ("alert", "off_ns", "on_ns", "rule", "tracker", "watch")
 
     def __init__(self, rule: CompiledRule, watch: Watch, tracker: Tracker) -> None:
-        config = rule.config
         self.rule, self.watch, self.tracker = rule, watch, tracker
-        self.on_ns = int(config.on_delay_s * NS)
-        self.off_ns = int(config.off_delay_s * NS)
-        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, config.severity))
+        self.on_ns, self.off_ns = rule.delays_ns
+        self.alert: Alert | None = tracker.alerts.get(_key(rule, watch.path, rule.config.severity))
 
-    def _judged(self, condition: bool, kind: str, clock: str = EVENT_CLOCK) -> Alert | None:
+    def _judged(self, condition: bool, clock: str = EVENT_CLOCK) -> Alert | None:
         """The alert to judge ``condition`` on, raised when the condition first holds; None
         when there is nothing to do (no alert and no condition, or an idle one that stays so)."""
         alert = self.alert
         if alert is None:
             if not condition:
                 return None
-            alert = self.alert = _raise_alert(
-                self.rule, self.watch, self.tracker, kind, self.rule.config.severity, clock
+            severity = self.rule.config.severity
+            watch = self.watch
+            alert = self.alert = raise_alert(
+                self.tracker, self.rule, watch.site, watch.path, severity, severity, clock=clock
             )
         elif not condition and alert.idle:
             return None
@@ -258,7 +264,9 @@ class LimitCheck:
             if alert is None:
                 if side is None:
                     continue
-                alert = level.alert = _raise_alert(rule, watch, tracker, "limits", level.severity)
+                alert = level.alert = raise_alert(
+                    tracker, rule, watch.site, watch.path, level.severity, level.severity
+                )
             alert.value = value
             if side is not None and alert.condition and ts >= alert.last_event_ns:
                 # Still out: while active (not clearing), or pending with its on-delay still
@@ -370,7 +378,7 @@ class RateCheck(_SingleAlertCheck):
             condition = change > limit
         else:
             condition = -change > limit
-        alert = self._judged(condition, "rate")
+        alert = self._judged(condition)
         if alert is None:
             self._settle(base, condition)
             return
@@ -401,7 +409,7 @@ class BadQualityCheck(_SingleAlertCheck):
     def feed(self, bad_run: int, ts: int, reading: Any) -> None:
         """After each reading that changed the run of bad readings."""
         condition = bad_run >= self.count
-        alert = self._judged(condition, "bad_quality")
+        alert = self._judged(condition)
         if alert is None:
             return
         alert.value = bad_run
@@ -434,7 +442,7 @@ class StaleCheck(_SingleAlertCheck):
         """On each tick; ``excused``: the agent or instrument is down and that is alerted."""
         limit = self.limit_s()
         condition = limit is not None and age_s > limit and not excused
-        alert = self._judged(condition, "stale", GATEWAY_CLOCK)
+        alert = self._judged(condition, GATEWAY_CLOCK)
         if alert is None:
             return
         if condition or alert.state in ACTIVE_STATES:
@@ -471,7 +479,7 @@ class CalibrationCheck(_SingleAlertCheck):
             if code is None:
                 return
             condition = code >= self.threshold
-        alert = self._judged(condition, self.kind)
+        alert = self._judged(condition)
         if alert is None:
             return
         if condition:

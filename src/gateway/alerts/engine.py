@@ -277,15 +277,13 @@ class AlertEngine:
             try:
                 self._dispatch(event)
             except Exception as exc:  # noqa: BLE001 - one bad event must not stop evaluation
-                self.stats.evaluation_errors += 1
-                log_event(
-                    log,
-                    logging.ERROR,
-                    "alert evaluation failed",
-                    kind=type(event).__name__,
-                    reason=f"{type(exc).__name__}: {exc}",
-                )
+                self._failed("alert evaluation failed", exc, kind=type(event).__name__)
         self.stats.readings_evaluated = self.evaluator.readings_evaluated
+
+    def _failed(self, what: str, exc: Exception, **fields: object) -> None:
+        """An evaluation error: counted, logged with its reason, and evaluation goes on."""
+        self.stats.evaluation_errors += 1
+        log_event(log, logging.ERROR, what, **fields, reason=f"{type(exc).__name__}: {exc}")
 
     def _dispatch(self, event: object) -> None:
         if type(event) is ReadingsArrived:
@@ -338,13 +336,7 @@ class AlertEngine:
                     try:
                         self.timers.tick()
                     except Exception as exc:  # noqa: BLE001 - timers go on at the next tick
-                        self.stats.evaluation_errors += 1
-                        log_event(
-                            log,
-                            logging.ERROR,
-                            "alert timers failed",
-                            reason=f"{type(exc).__name__}: {exc}",
-                        )
+                        self._failed("alert timers failed", exc)
                     next_tick = now + self.config.tick_s
                     if now >= self._next_catalogue:
                         self._next_catalogue = now + CATALOGUE_REFRESH_S

@@ -27,15 +27,16 @@ from gateway.alerts.checks import (
     RateCheck,
     StaleCheck,
     Watch,
+    raise_alert,
 )
-from gateway.alerts.config import (
+from gateway.alerts.lifecycle import ACTIVE_STATES, EVENT_CLOCK, GATEWAY_CLOCK, Alert, Tracker
+from gateway.alerts.rule_config import (
     CALIBRATION_KINDS,
     CHANNEL_KINDS,
     RECORDS_KIND,
     STANDARD_KINDS,
     has_wildcard,
 )
-from gateway.alerts.lifecycle import ACTIVE_STATES, GATEWAY_CLOCK, Alert, Tracker
 from gateway.alerts.rules import RuleBook
 from gateway.alerts.store import load_catalogue
 from gateway.ingest.events import RecordsVerified, StandardEvaluated
@@ -178,14 +179,14 @@ class Evaluator:
                     self.unresolved.setdefault(pattern, set()).add(rule.id)
                 else:
                     self.unresolved.get(pattern, set()).discard(rule.id)
-                alert = self.tracker.alert(
-                    key,
-                    rule_id=rule.id,
+                alert = raise_alert(
+                    self.tracker,
+                    rule,
+                    site,
+                    pattern,
+                    "unresolved",
+                    "warning",
                     kind="rule_unresolved",
-                    site=site,
-                    subject=pattern,
-                    level="unresolved",
-                    severity="warning",
                     clock=GATEWAY_CLOCK,
                 )
                 alert.value = None
@@ -288,32 +289,36 @@ class Evaluator:
         detail: dict[str, Any],
     ) -> None:
         severity = rule.config.severity
-        key = f"{rule.id}|{subject}|{severity}"
-        alert = self.tracker.alerts.get(key)
-        if alert is None and not condition:
+        alert = self.rule_alert(rule, site, subject, severity, severity, condition, GATEWAY_CLOCK)
+        if alert is None:
             return
-        alert = self.tracker.alert(
-            key,
-            rule_id=rule.id,
-            kind=rule.kind,
-            site=site,
-            subject=subject,
-            level=severity,
-            severity=severity,
-            clock=GATEWAY_CLOCK,
-        )
         if condition or alert.state in ACTIVE_STATES:
             alert.value = detail["state"]
             alert.detail = detail
-        self.tracker.update(
-            alert,
-            condition,
-            now,
-            int(rule.config.on_delay_s * NS),
-            int(rule.config.off_delay_s * NS),
-            {"ts": now, **detail},
-            rule.suppressed,
-        )
+        self.update_rule_alert(rule, alert, condition, now, {"ts": now, **detail})
+
+    def rule_alert(
+        self,
+        rule: CompiledRule,
+        site: str,
+        subject: str,
+        level: str,
+        severity: str,
+        condition: bool,
+        clock: str = EVENT_CLOCK,
+    ) -> Alert | None:
+        """The alert of ``rule`` on ``subject`` at ``level``, raised when ``condition`` holds;
+        None when there is none and nothing to raise."""
+        if not condition and f"{rule.id}|{subject}|{level}" not in self.tracker.alerts:
+            return None
+        return raise_alert(self.tracker, rule, site, subject, level, severity, clock=clock)
+
+    def update_rule_alert(
+        self, rule: CompiledRule, alert: Alert, condition: bool, ts: int, cause: dict[str, Any]
+    ) -> None:
+        """Judge ``condition`` on the alert of ``rule`` with the rule's delays."""
+        on_ns, off_ns = rule.delays_ns
+        self.tracker.update(alert, condition, ts, on_ns, off_ns, cause, rule.suppressed)
 
     def excused(self, watch: Watch) -> bool:
         """Whether a silent channel is already explained by an alerted agent or instrument."""
@@ -345,60 +350,39 @@ class Evaluator:
             ):
                 if condition is None:
                     continue  # not known from this evaluation (no certificate, no fit...)
-                key = f"{rule.id}|{subject}|{level}"
-                if key not in self.tracker.alerts and not condition:
+                alert = self.rule_alert(rule, event.site, subject, level, severity, condition)
+                if alert is None:
                     continue
-                alert = self.tracker.alert(
-                    key,
-                    rule_id=rule.id,
-                    kind=rule.kind,
-                    site=event.site,
-                    subject=subject,
-                    level=level,
-                    severity=severity,
-                )
                 if condition or alert.state in ACTIVE_STATES:
                     alert.value, alert.limit, alert.unit = value, limit, event.unit
                     alert.detail = detail
-                self.tracker.update(
-                    alert,
-                    condition,
-                    event.ts_ns,
-                    int(rule.config.on_delay_s * NS),
-                    int(rule.config.off_delay_s * NS),
-                    cause,
-                    rule.suppressed,
-                )
+                self.update_rule_alert(rule, alert, condition, event.ts_ns, cause)
 
     def records_verified(self, event: RecordsVerified) -> None:
         """A verification of the record store (or a writer's finding): its integrity rules."""
         subject = f"{event.site}/{event.ledger}"
         finding = event.finding or {}
         for rule in self.rulebook.of_kind(RECORDS_KIND):
-            key = f"{rule.id}|{subject}|integrity"
-            if key not in self.tracker.alerts and event.ok:
-                continue
-            alert = self.tracker.alert(
-                key,
-                rule_id=rule.id,
-                kind=RECORDS_KIND,
-                site=event.site,
-                subject=subject,
-                level="integrity",
-                severity=rule.config.severity,
-                clock=GATEWAY_CLOCK,
+            alert = self.rule_alert(
+                rule,
+                event.site,
+                subject,
+                "integrity",
+                rule.config.severity,
+                not event.ok,
+                GATEWAY_CLOCK,
             )
+            if alert is None:
+                continue
             if not event.ok:
                 alert.value, alert.limit, alert.unit = finding.get("seq"), None, ""
                 alert.detail = {"source": event.source, **finding}
-            self.tracker.update(
+            self.update_rule_alert(
+                rule,
                 alert,
                 not event.ok,
                 max(event.checked_ns, alert.last_event_ns),
-                int(rule.config.on_delay_s * NS),
-                int(rule.config.off_delay_s * NS),
                 {"ts": event.checked_ns, "source": event.source},
-                rule.suppressed,
             )
 
     def standard_checks(

@@ -60,6 +60,11 @@ def _date(ts_ns: Any) -> str:
     return dt.datetime.fromtimestamp(ts_ns / 1e9, dt.UTC).strftime("%Y-%m-%d")
 
 
+def _days_left(detail: dict[str, Any]) -> str:
+    days = detail.get("days_left")
+    return f"{days:.1f}" if isinstance(days, int | float) else "-"
+
+
 def describe(alert: dict[str, Any], lang: str = "en") -> str:
     """One line saying what the alert's condition is (or was)."""
     kind, detail = alert["kind"], alert.get("detail") or {}
@@ -98,24 +103,22 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             u=number(detail.get("expanded_u")),
         )
     if kind == "standard_prediction":
-        days = detail.get("days_left")
         return t(
             "alerts.what.standard_prediction",
             lang,
             date=_date(detail.get("predicted_ns")),
-            days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+            days=_days_left(detail),
         )
     if kind == "standard_control":
         return t("alerts.what.standard_control", lang, rule=alert["level"])
     if kind == "calibration_due":
-        days = detail.get("days_left")
         if alert["level"] == "overdue":
             return t("alerts.what.calibration_overdue", lang, date=_date(detail.get("due_ns")))
         return t(
             "alerts.what.calibration_due",
             lang,
             date=_date(detail.get("due_ns")),
-            days=f"{days:.1f}" if isinstance(days, int | float) else "-",
+            days=_days_left(detail),
         )
     if kind == "calibration_range":
         return t(

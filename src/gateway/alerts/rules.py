@@ -15,20 +15,19 @@ from typing import Any
 from pydantic import TypeAdapter, ValidationError
 
 from gateway.alerts.checks import CompiledRule
-from gateway.alerts.config import (
+from gateway.alerts.config import AlertsConfig, Policy
+from gateway.alerts.lifecycle import Alert, InvalidAlertInput
+from gateway.alerts.rule_config import (
     BUILT_IN_CALIBRATION_RULES,
     BUILT_IN_RECORDS_RULE,
     CHANNEL_KINDS,
     RECORDS_KIND,
-    AlertsConfig,
     LimitsRule,
     PathMatcher,
-    Policy,
     Rule,
     rule_definition,
     rule_hash,
 )
-from gateway.alerts.lifecycle import Alert, InvalidAlertInput
 from gateway.alerts.store import AuditRow, audit_trail, load_rules, save_rules
 from gateway.records.store import RecordStore
 

@@ -23,16 +23,18 @@ from gateway.analytics.control import (
     nelson_rules,
 )
 from gateway.analytics.drift import (
-    DriftFit,
-    DriftReport,
-    Prediction,
-    ToleranceCrossing,
-    ValueInUse,
     drift_report,
     fit_drift,
     predict,
     time_to_out_of_tolerance,
     value_in_use,
+)
+from gateway.analytics.drift_results import (
+    DriftFit,
+    DriftReport,
+    Prediction,
+    ToleranceCrossing,
+    ValueInUse,
 )
 from gateway.analytics.errors import AnalyticsError
 from gateway.analytics.stability import StabilityPoint, StabilityResult, allan_deviation

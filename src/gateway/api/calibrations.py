@@ -90,14 +90,18 @@ async def list_calibrations(
     return [summary(row) for row in rows]
 
 
-async def _stored(request: Request, run: str) -> tuple[dict[str, Any], CalibrationRecord]:
+async def _stored_row(request: Request, run: str) -> dict[str, Any]:
     rows = await _context(request).records.query(
         "SELECT run, site, agent, received_ns, sha256, record FROM calibrations WHERE run = ?",
         (run,),
     )
     if not rows:
         raise HTTPException(status.HTTP_404_NOT_FOUND, f"no calibration record for run {run}")
-    row = rows[0]
+    return rows[0]
+
+
+async def _stored(request: Request, run: str) -> tuple[dict[str, Any], CalibrationRecord]:
+    row = await _stored_row(request, run)
     record = await in_own_thread(load_record, row["record"], name="calibration-record")
     return row, record
 
@@ -105,13 +109,7 @@ async def _stored(request: Request, run: str) -> tuple[dict[str, Any], Calibrati
 @router.get("/{run}", response_model=CalibrationEnvelope, responses=NOT_FOUND)
 async def show_calibration(request: Request, run: RunId, _who: Viewer) -> Response:
     """The record of one run, exactly as stored (its canonical JSON), with its SHA-256."""
-    rows = await _context(request).records.query(
-        "SELECT run, site, agent, received_ns, sha256, record FROM calibrations WHERE run = ?",
-        (run,),
-    )
-    if not rows:
-        raise HTTPException(status.HTTP_404_NOT_FOUND, f"no calibration record for run {run}")
-    row = rows[0]
+    row = await _stored_row(request, run)
     head = json.dumps(
         {k: row[k] for k in ("run", "site", "agent", "received_ns", "sha256")},
         separators=(",", ":"),

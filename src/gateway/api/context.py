@@ -30,9 +30,9 @@ class ApiContext:
     alerts: AlertEngine | None = None
     standards: StandardsService | None = None
     limits: LimitsProvider | None = None
+    """Where the overview's channel limits come from (the alert rules, else the dashboard's)."""
     hubsync: HubSync | None = None
     """The push to the national hub (its state is served at /api/v1/hub/sync)."""
-    """Where the overview's channel limits come from (the alert rules, else the dashboard's)."""
     views: Views | None = None
     """The read side's services (live values, history), made when the API starts."""
     monitor: RecordsMonitor | None = None

@@ -100,9 +100,20 @@ def tabular(
     if format == "json":
         return items
     rows = (item.model_dump(mode="json") if isinstance(item, BaseModel) else item for item in items)
-    text = csv_text(rows, columns, times)
-    return Response(
-        text,
-        media_type=CSV_MEDIA_TYPE,
-        headers={"Content-Disposition": f'attachment; filename="{name}.csv"'},
-    )
+    return attachment(csv_text(rows, columns, times), CSV_MEDIA_TYPE, f"{name}.csv")
+
+
+def attachment(
+    content: str | bytes,
+    media_type: str,
+    file_name: str,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
+    """``content`` as a download named ``file_name`` (a name the caller made safe)."""
+    disposition = {"Content-Disposition": f'attachment; filename="{file_name}"'}
+    return Response(content, media_type=media_type, headers=disposition | dict(headers or {}))
+
+
+def safe_file_name(text: str, default: str, allowed: str = "._-") -> str:
+    """``text`` with only letters, digits and ``allowed`` kept (``default`` if none is left)."""
+    return "".join(ch for ch in text if ch.isalnum() or ch in allowed) or default

@@ -16,6 +16,7 @@ from pydantic import BaseModel, StringConstraints
 from core.errors import NotFoundError
 from gateway.api.auth import Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
+from gateway.api.system import AgentView
 from gateway.api.views import (
     ERRORS,
     NOT_FOUND,
@@ -74,16 +75,9 @@ class ChannelView(BaseModel):
     retired: bool
 
 
-class AgentDetail(BaseModel):
+class AgentDetail(AgentView):
     """An agent with its clock report and instruments."""
 
-    site: str
-    agent: str
-    state: str
-    version: str | None
-    since_ns: int
-    last_seen_ns: int
-    reason: str | None
     clock: dict[str, Any]
     instruments: list[InstrumentView]
 

@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Principal, Viewer
 from gateway.api.context import ApiContext
-from gateway.api.standards import DCC_MEDIA_TYPES, read_capped
+from gateway.api.export import attachment
+from gateway.api.uploads import DCC_MEDIA_TYPES, read_capped
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.corrections import instruments
 from gateway.corrections.instruments import Refused
@@ -143,11 +144,7 @@ async def get_certificate_dcc(
     data = await _context(request).records.run(
         lambda db: instruments.load_document(db, certificate_id)
     )
-    return Response(
-        content=data,
-        media_type="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="certificate-{certificate_id}.xml"'},
-    )
+    return attachment(data, "application/xml", f"certificate-{certificate_id}.xml")
 
 
 @router.get("/{site}/{agent}/{instrument}")

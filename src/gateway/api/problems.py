@@ -1,7 +1,7 @@
 """Where the HTTP API answers the error tree (:mod:`core.errors`) with status codes.
 
 Routes raise domain errors and let them pass; the handlers installed here answer with the status
-of the error's kind (:func:`core.http_status.status_for`, the mapping the hub shares) and
+of the error's kind (:func:`core.http_api.status_for`, the mapping the hub shares) and
 FastAPI's usual body, ``{"detail": REASON}``.
 """
 
@@ -11,7 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from core.errors import EtalonError, OperationError, StoreError
-from core.http_status import status_for
+from core.http_api import status_for
 
 
 async def _answer(_request: Request, error: Exception) -> JSONResponse:

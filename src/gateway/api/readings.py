@@ -39,6 +39,7 @@ from gateway.api.views import (
 )
 from gateway.ingest.live import ChannelFilter
 from gateway.records.store import RecordStore
+from gateway.tsdb.reader import HistoryPoint
 
 router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
@@ -114,6 +115,14 @@ class HistoryView(BaseModel):
     span_ns: int
     store: str
     points: list[HistoryPointView]
+
+
+def _point_view(point: HistoryPoint, numbers: dict[int, str]) -> HistoryPointView:
+    """A stored point as the API shows it (its fields by name), with its certificate's number."""
+    view = HistoryPointView.model_validate(point, from_attributes=True)
+    if point.certificate_id is not None:
+        view.certificate = numbers.get(point.certificate_id)
+    return view
 
 
 HISTORY_COLUMNS = [
@@ -196,22 +205,7 @@ async def history(
         downsampled=span > 0,
         span_ns=span,
         store=reader.name,
-        points=[
-            HistoryPointView(
-                ts_ns=p.ts_ns,
-                value=p.value,
-                min=p.min,
-                max=p.max,
-                count=p.count,
-                quality=p.quality,
-                u=p.u,
-                corrected=p.corrected,
-                u_corrected=p.u_corrected,
-                certificate_id=p.certificate_id,
-                certificate=None if p.certificate_id is None else numbers.get(p.certificate_id),
-            )
-            for p in points
-        ],
+        points=[_point_view(p, numbers) for p in points],
     )
     if format == "json":
         return view

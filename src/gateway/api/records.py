@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field
 from core.errors import ConflictError, NotFoundError
 from gateway.api.auth import Auditor, Viewer
 from gateway.api.views import ERRORS, NOT_FOUND, NamePath, api_context
-from gateway.records.chain import trusted_keys
+from gateway.records.keys import trusted_keys
 from gateway.records.monitor import RecordsMonitor
 
 router = APIRouter(prefix="/api/v1", tags=["records"], responses=ERRORS)

@@ -18,7 +18,8 @@ from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.models import NAME_PATTERN
 from gateway.api.auth import Admin, Operator, Principal, Viewer
 from gateway.api.context import ApiContext
-from gateway.api.export import CSV_RESPONSE, Format, tabular
+from gateway.api.export import CSV_RESPONSE, Format, attachment, safe_file_name, tabular
+from gateway.api.uploads import DCC_MEDIA_TYPES, read_capped
 from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
@@ -31,6 +32,7 @@ from gateway.standards.registry import (
     StandardRecord,
     TraceabilityChain,
 )
+from metrology.limits import MAX_DCC_BYTES
 
 router = APIRouter(prefix="/api/v1/standards", tags=["standards"], responses=ERRORS | REFUSALS)
 CertificateId = Annotated[int, Path(ge=1, le=2**63 - 1, description="A row id.")]
@@ -262,30 +264,6 @@ _CERTIFICATE_BODY = {
 }
 
 
-DCC_MEDIA_TYPES = ("application/xml", "text/xml", "application/vnd.ptb.dcc+xml")
-MAX_DCC_BYTES = 32 * 1024 * 1024
-"""As metrology.dcc's limit (the DCC library is imported when a DCC arrives, not at start)."""
-
-
-async def read_capped(request: Request, limit: int) -> bytes:
-    """The request body, refused with 413 beyond ``limit`` bytes (whatever the client says
-    its length is: a chunked body is counted as it arrives)."""
-    declared = request.headers.get("content-length")
-    too_large = HTTPException(
-        status.HTTP_413_CONTENT_TOO_LARGE,
-        f"a certificate may have at most {limit // 2**20} MiB",
-    )
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 @router.post(
     "/{standard_id}/certificates",
     status_code=status.HTTP_201_CREATED,
@@ -374,12 +352,7 @@ async def export_certificate_dcc(
         certificate_id,
         (ctx.config.standards or StandardsConfig()).dcc,
     )
-    safe = "".join(ch for ch in certificate.number if ch.isalnum() or ch in "._-") or "dcc"
-    return Response(
-        content=data,
-        media_type="application/xml",
-        headers={"Content-Disposition": f'attachment; filename="{safe}.xml"'},
-    )
+    return attachment(data, "application/xml", f"{safe_file_name(certificate.number, 'dcc')}.xml")
 
 
 @router.get("/{standard_id}/certificates/{certificate_id}")
@@ -446,15 +419,8 @@ async def download_file(
             f"the kept file of certificate {certificate.number} is {state}: it no longer has "
             f"its recorded SHA-256 {info.sha256}"
         )
-    safe_name = "".join(ch for ch in info.name if ch.isalnum() or ch in "._- ") or "certificate"
-    return Response(
-        content=data,
-        media_type=info.media_type,
-        headers={
-            "Content-Disposition": f'attachment; filename="{safe_name}"',
-            "X-Etalon-SHA256": info.sha256,
-        },
-    )
+    safe_name = safe_file_name(info.name, "certificate", "._- ")
+    return attachment(data, info.media_type, safe_name, {"X-Etalon-SHA256": info.sha256})
 
 
 @router.get("/{standard_id}/traceability")

@@ -1,7 +1,9 @@
 """The built-in web dashboard: static pages shipped in the package (``gateway/web``), and the
 charting library (plotly.js) served from its own installed package — nothing from the internet.
 
-Pages ask the API for everything they show; they get their token from the login box (kept in the
+A page is its ``<main>`` element in ``gateway/web/NAME.html``, laid out in the one shared
+``_layout.html`` with its title and scripts from :data:`PAGES`. Pages ask the API for everything
+they show; they get their token from the login box (kept in the
 browser's local storage), or run without one where ``api.anonymous_read`` is on.
 """
 
@@ -13,6 +15,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import metadata, resources
+from string import Template
 
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import RedirectResponse
@@ -39,6 +42,28 @@ SECURITY_HEADERS = {
 
 
 @dataclass(frozen=True)
+class Page:
+    """What a page's head holds besides the shared layout."""
+
+    title: str
+    script: str
+    plotly: bool = False
+    """Whether it draws charts (plotly.js loads before the page's script)."""
+
+
+PAGES = {
+    "index.html": Page("etalon", "overview.js"),
+    "channel.html": Page("etalon — channel", "channel.js", plotly=True),
+    "standard.html": Page("etalon — standards", "standard.js", plotly=True),
+    "calibrations.html": Page("etalon — calibrations", "calibrations.js", plotly=True),
+    "alerts.html": Page("etalon — alerts", "alerts.js"),
+    "audit.html": Page("etalon — audit log", "audit.js"),
+}
+"""The dashboard's pages; ``_layout.html`` (not served: no file name starts with ``_``) holds
+their common head and body."""
+
+
+@dataclass(frozen=True)
 class Asset:
     """A file served as is, with its ETag and, when worth it, a gzip copy."""
 
@@ -60,11 +85,20 @@ def _asset(body: bytes, media_type: str, compress: bool) -> Asset:
 
 
 def _page_file(name: str) -> Asset | None:
-    resource = resources.files("gateway.web").joinpath(name)
+    web = resources.files("gateway.web")
+    resource = web.joinpath(name)
     if not resource.is_file():
         return None
     suffix = name[name.rfind(".") :]
-    return _asset(resource.read_bytes(), MEDIA_TYPES[suffix], compress=True)
+    body = resource.read_bytes()
+    page = PAGES.get(name)
+    if page is not None:
+        scripts = '  <script src="vendor/plotly.min.js"></script>\n' if page.plotly else ""
+        scripts += f'  <script type="module" src="{page.script}"></script>\n'
+        layout = Template(web.joinpath("_layout.html").read_text(encoding="utf-8"))
+        main = body.decode("utf-8")
+        body = layout.substitute(title=page.title, scripts=scripts, main=main).encode("utf-8")
+    return _asset(body, MEDIA_TYPES[suffix], compress=True)
 
 
 def _plotly() -> Asset:

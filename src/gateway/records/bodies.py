@@ -158,20 +158,26 @@ def certificate_body(db: sqlite3.Connection, certificate_id: int) -> dict[str, A
     return body
 
 
+def _chain(
+    db: sqlite3.Connection, kind: str, subject: str, body: dict[str, Any] | None, actor: str
+) -> Entry:
+    """Append ``body`` as the state of ``subject`` (``kind:id``); StoreError if its row is gone."""
+    if body is None:
+        what, _, key = subject.partition(":")
+        raise StoreError(f"{what.replace('-', ' ')} {key} is not in the record store")
+    return ledger_of(db).append(db, kind, subject, actor, body)
+
+
 def chain_standard(db: sqlite3.Connection, standard_id: str, actor: str) -> Entry:
     """Record a standard's state (after a change in the caller's transaction)."""
     body = standard_body(db, standard_id)
-    if body is None:
-        raise StoreError(f"standard {standard_id} is not in the record store")
-    return ledger_of(db).append(db, STANDARD_KIND, f"standard:{standard_id}", actor, body)
+    return _chain(db, STANDARD_KIND, f"standard:{standard_id}", body, actor)
 
 
 def chain_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -> Entry:
     """Record a certificate's state (after a change in the caller's transaction)."""
     body = certificate_body(db, certificate_id)
-    if body is None:
-        raise StoreError(f"certificate {certificate_id} is not in the record store")
-    return ledger_of(db).append(db, CERTIFICATE_KIND, f"certificate:{certificate_id}", actor, body)
+    return _chain(db, CERTIFICATE_KIND, f"certificate:{certificate_id}", body, actor)
 
 
 def calibration_body(db: sqlite3.Connection, run: str) -> dict[str, Any] | None:
@@ -182,10 +188,7 @@ def calibration_body(db: sqlite3.Connection, run: str) -> dict[str, Any] | None:
 
 def chain_calibration(db: sqlite3.Connection, run: str, actor: str) -> Entry:
     """Record a calibration record (after its insert in the caller's transaction)."""
-    body = calibration_body(db, run)
-    if body is None:
-        raise StoreError(f"calibration {run} is not in the record store")
-    return ledger_of(db).append(db, CALIBRATION_KIND, f"calibration:{run}", actor, body)
+    return _chain(db, CALIBRATION_KIND, f"calibration:{run}", calibration_body(db, run), actor)
 
 
 # -- instrument identities -----------------------------------------------------------------------
@@ -342,17 +345,11 @@ def calibration_link_body(db: sqlite3.Connection, link_id: int) -> dict[str, Any
 def chain_instrument_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -> Entry:
     """Record an instrument certificate (after its insert in the caller's transaction)."""
     body = instrument_certificate_body(db, certificate_id)
-    if body is None:
-        raise StoreError(f"instrument certificate {certificate_id} is not in the record store")
     subject = f"instrument-certificate:{certificate_id}"
-    return ledger_of(db).append(db, INSTRUMENT_CERTIFICATE_KIND, subject, actor, body)
+    return _chain(db, INSTRUMENT_CERTIFICATE_KIND, subject, body, actor)
 
 
 def chain_calibration_link(db: sqlite3.Connection, link_id: int, actor: str) -> Entry:
     """Record a calibration link's state (after a change in the caller's transaction)."""
     body = calibration_link_body(db, link_id)
-    if body is None:
-        raise StoreError(f"calibration link {link_id} is not in the record store")
-    return ledger_of(db).append(
-        db, CALIBRATION_LINK_KIND, f"calibration-link:{link_id}", actor, body
-    )
+    return _chain(db, CALIBRATION_LINK_KIND, f"calibration-link:{link_id}", body, actor)

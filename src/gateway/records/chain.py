@@ -15,6 +15,10 @@ Appending reads the stored chain's last entry each time (one indexed lookup): a 
 rolled back, or two transactions in one :meth:`RecordStore.run`, never leave the writer on an
 entry that is not there. :meth:`RecordsLedger.finish` (called by the record store after each
 ``run``) learns what was committed, signs when due and releases the lock.
+
+The key and checkpoint files are :mod:`gateway.records.keys`; the rest stays in one module, as
+:class:`RecordsLedger` is one writer's state machine (lock, head, rotation, checkpoints) whose
+invariants splitting would scatter.
 """
 
 from __future__ import annotations
@@ -28,12 +32,12 @@ import sqlite3
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, StoreError
 from core.logs import log_event
 from gateway.records.config import RecordsConfig
+from gateway.records.keys import load_key, trusted_keys, write_public_key
 from ledger import (
     ROTATION_KIND,
     ChainHead,
@@ -42,7 +46,6 @@ from ledger import (
     Entry,
     LedgerError,
     LedgerWriter,
-    PublicKey,
     SigningKey,
     export_segment,
     genesis_hash,
@@ -96,64 +99,6 @@ class Finding:
 def entries(db: sqlite3.Connection, after: int = 0) -> sqlite3.Cursor:
     """The stored entries after ``after``, in ``seq`` order (rows in ``Entry``'s columns)."""
     return db.execute(f"SELECT {ENTRY_COLUMNS} FROM ledger WHERE seq > ? ORDER BY seq", (after,))
-
-
-def load_key(records: RecordsConfig, *, create: bool) -> SigningKey:
-    """The signing key the config names; ``ConfigError`` names the file or variable."""
-    ledger = records.ledger
-    try:
-        if ledger.key_env is not None:
-            return SigningKey.from_env(ledger.key_env)
-        return SigningKey.open(records.key_path(), create=create)
-    except LedgerError as exc:
-        field = "records.ledger.key_env" if ledger.key_env else "records.ledger.key_file"
-        raise ConfigError([f"{field}: {exc}"]) from None
-
-
-def write_public_key(path: Path, key: PublicKey) -> None:
-    """The public half beside the key (0644: anyone may verify), replaced atomically."""
-    temporary = path.with_name(f".{path.name}.tmp")
-    temporary.write_bytes(key.to_pem())
-    temporary.chmod(0o644)
-    temporary.replace(path)
-
-
-def trusted_keys(records: RecordsConfig, key: SigningKey | None = None) -> list[PublicKey]:
-    """The keys verification trusts: pinned in the config, else the public key file, else the
-    signing key's own public half."""
-    pinned = [PublicKey.from_text(text) for text in records.ledger.trusted_keys]
-    if pinned:
-        return pinned
-    try:
-        return [PublicKey.from_text(records.public_key_path().read_bytes())]
-    except FileNotFoundError:
-        pass
-    except (OSError, LedgerError) as exc:
-        raise ConfigError([f"{records.public_key_path()}: {exc}"]) from None
-    return [] if key is None else [key.public_key]
-
-
-def checkpoint_lines(records: RecordsConfig) -> list[str]:
-    """The checkpoint lines to verify with: the file beside the store, then what a copy holds
-    beyond it (a copy keeps the checkpoints someone cut from the first file along with the
-    ledger's last entries)."""
-    lines = CheckpointFile(records.checkpoints_path()).lines()
-    highest = 0
-    for line in lines:
-        with contextlib.suppress(LedgerError, ValueError):
-            highest = max(highest, Checkpoint.from_json(line).count)
-    for copy in records.ledger.checkpoint_copies:
-        try:
-            extra = CheckpointFile(copy).lines()
-        except LedgerError:
-            continue
-        for line in extra:
-            with contextlib.suppress(LedgerError, ValueError):
-                checkpoint = Checkpoint.from_json(line)
-                if checkpoint.count > highest:
-                    lines.append(line)
-                    highest = checkpoint.count
-    return lines
 
 
 def ledger_id_of(db: sqlite3.Connection) -> str | None:

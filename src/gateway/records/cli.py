@@ -18,15 +18,12 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
-
-from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError, EtalonError
 from core.i18n import language, register
-from core.models import Name
+from gateway.cli_support import GatewayParts, load_parts
 from gateway.records.bodies import append_audit
-from gateway.records.chain import LedgerSettings, load_key, trusted_keys, write_public_key
-from gateway.records.config import RecordsConfig
+from gateway.records.chain import LedgerSettings
+from gateway.records.keys import load_key, trusted_keys, write_public_key
 from gateway.records.messages import RECORDS_MESSAGES, text_of
 from gateway.records.store import RecordStore
 from gateway.records.verify import RecordsReport, verify_file
@@ -38,25 +35,6 @@ EXIT_OK = 0
 EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_TAMPERED = 3
-
-
-class _Parts(BaseModel):
-    """The parts of a gateway config the records need (the rest is not validated here)."""
-
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    site: Name
-    id: Name = "gw-1"
-    records: RecordsConfig
-
-
-def load_parts(path: Path) -> _Parts:
-    """site, id and records of a gateway config; ConfigError names file, line, field."""
-    data, root = load_yaml(path)
-    try:
-        return _Parts.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_problems(path, root, exc)) from None
 
 
 def add_records_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -105,7 +83,7 @@ def records_main(args: argparse.Namespace) -> int:
         print("etalon records: the gateway's config is required (-c FILE)", file=sys.stderr)
         return EXIT_USAGE
     try:
-        parts = load_parts(args.config)
+        parts = load_parts(args.config, GatewayParts)
         command = args.records_command
         if command == "verify":
             return _verify(parts, args, lang)
@@ -123,7 +101,7 @@ def records_main(args: argparse.Namespace) -> int:
     return EXIT_USAGE
 
 
-def _trusted(parts: _Parts, files: list[Path]) -> list[PublicKey]:
+def _trusted(parts: GatewayParts, files: list[Path]) -> list[PublicKey]:
     if files:
         try:
             return [PublicKey.from_text(path.read_bytes()) for path in files]
@@ -157,7 +135,7 @@ def print_report(report: RecordsReport, lang: str) -> None:
             print(f"  ({note.text(lang)})")
 
 
-def _verify(parts: _Parts, args: argparse.Namespace, lang: str) -> int:
+def _verify(parts: GatewayParts, args: argparse.Namespace, lang: str) -> int:
     report = verify_file(parts.records, _trusted(parts, args.trust))
     if args.json:
         print(json.dumps(report.model_dump(mode="json"), indent=2, ensure_ascii=False))
@@ -166,7 +144,7 @@ def _verify(parts: _Parts, args: argparse.Namespace, lang: str) -> int:
     return EXIT_OK if report.ok else EXIT_TAMPERED
 
 
-def _key(parts: _Parts) -> int:
+def _key(parts: GatewayParts) -> int:
     keys = trusted_keys(parts.records)
     if not keys:
         keys = [load_key(parts.records, create=False).public_key]
@@ -176,7 +154,7 @@ def _key(parts: _Parts) -> int:
     return EXIT_OK
 
 
-def _rotate(parts: _Parts, args: argparse.Namespace, lang: str) -> int:
+def _rotate(parts: GatewayParts, args: argparse.Namespace, lang: str) -> int:
     records = parts.records
     actor = args.actor or f"cli:{getpass.getuser()}"
     if records.ledger.key_env is not None and args.new_key is None:

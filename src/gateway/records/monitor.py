@@ -13,8 +13,9 @@ import time
 from collections.abc import Callable
 
 from core.logs import log_event
-from gateway.records.chain import Finding, trusted_keys
+from gateway.records.chain import Finding
 from gateway.records.config import RecordsConfig
+from gateway.records.keys import trusted_keys
 from gateway.records.store import RecordStore
 from gateway.records.verify import RecordsReport, verify_file
 

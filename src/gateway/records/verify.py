@@ -37,8 +37,9 @@ from gateway.records.bodies import (
     instrument_certificate_body,
     standard_body,
 )
-from gateway.records.chain import ENTRY_COLUMNS, checkpoint_lines, ledger_id_of, trusted_keys
+from gateway.records.chain import ENTRY_COLUMNS, ledger_id_of
 from gateway.records.config import RecordsConfig
+from gateway.records.keys import checkpoint_lines, trusted_keys
 from gateway.records.messages import RECORDS_MESSAGES, text_of
 from ledger import (
     MESSAGES,

@@ -22,22 +22,13 @@ next tick and counts it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import multiprocessing
-import os
-import signal
 import time
-from collections.abc import Callable, Iterator
 from concurrent.futures import (
     BrokenExecutor,
-    Executor,
-    Future,
-    ProcessPoolExecutor,
-    ThreadPoolExecutor,
 )
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
 
@@ -46,15 +37,16 @@ from core.errors import EtalonError, StoreError
 from core.logs import log_event
 from core.spool import Spool
 from gateway.analytics.aggregate import PeriodStat
-from gateway.analytics.stability import StabilityResult
 from gateway.config import GatewayConfig
 from gateway.ingest.events import EventHub
 from gateway.metrics import GatewayMetrics
 from gateway.records.store import RecordStore
 from gateway.standards.config import StandardsConfig
 from gateway.standards.evaluation import evaluate
+from gateway.standards.points import tsdb_points
 from gateway.standards.registry import Registry, StandardRecord
 from gateway.standards.results import (
+    NS_PER_DAY,
     ChannelInput,
     StandardInput,
     StandardResult,
@@ -62,13 +54,11 @@ from gateway.standards.results import (
     certificate_inputs,
     date_ns,
 )
+from gateway.standards.worker import Worker
 from gateway.tsdb.factory import build_periods_reader
 from gateway.tsdb.reader import FAR_FUTURE_NS, PeriodsReader, SeriesRef
 
 log = logging.getLogger("etalon.gateway.standards")
-
-NS_PER_DAY = 86_400_000_000_000
-T = TypeVar("T")
 
 
 @dataclass
@@ -92,209 +82,8 @@ class _Prepared:
     points: list[bytes]
 
 
-def _spool_entry(
-    measurement: str, tags: dict[str, str], ts_ns: int, values: dict[str, Any]
-) -> bytes | None:
-    fields = {k: v for k, v in values.items() if v is not None}
-    if not fields:
-        return None
-    return orjson.dumps(
-        {"kind": "metrics", "measurement": measurement, "tags": tags, "ts": ts_ns, "values": fields}
-    )
-
-
-def _float(value: float | None) -> float | None:
-    return None if value is None else float(value)
-
-
-def tsdb_points(
-    result: StandardResult, new_periods: dict[str, list[tuple[int, dict[str, Any]]]]
-) -> list[bytes]:
-    """The time-series points of one evaluation (see docs/standards.md, "In the TSDB")."""
-    base = {"site": result.site, "standard": result.standard_id}
-    certificates = result.certificates
-    entries = [
-        _spool_entry(
-            "standard_evaluation",
-            base,
-            result.ts_ns,
-            {
-                "measured": _float(result.measured),
-                "measured_u": _float(result.measured_u),
-                "reference": _float(certificates.reference),
-                "reference_expanded_u": _float(certificates.reference_expanded_u),
-                "k": _float(certificates.k),
-                "tolerance_low": _float(result.tolerance.low) if result.tolerance else None,
-                "tolerance_high": _float(result.tolerance.high) if result.tolerance else None,
-                "predicted_out_of_tolerance_ns": result.predicted_out_of_tolerance_ns,
-                # Grafana's InfluxQL cannot subtract now(): the days are written ready to show.
-                "days_to_out_of_tolerance": (result.predicted_out_of_tolerance_ns - result.ts_ns)
-                / NS_PER_DAY
-                if result.predicted_out_of_tolerance_ns is not None
-                else None,
-                "calibration_due_ns": result.calibration_due_ns,
-                "violations": len(result.violations),
-            },
-        )
-    ]
-    sources: list[tuple[dict[str, str], Any]] = []
-    if certificates.drift is not None:
-        sources.append(({"source": "certificates"}, certificates.drift))
-    for channel in result.channels:
-        if channel.drift is not None:
-            tags = {
-                "source": "channel",
-                "agent": channel.agent,
-                "instrument": channel.instrument,
-                "channel": channel.channel_name,
-            }
-            sources.append((tags, channel.drift))
-    for tags, drift in sources:
-        k = drift.coverage_factor
-        crossing = drift.crossing
-        entries.append(
-            _spool_entry(
-                "drift_fit",
-                base | tags,
-                result.ts_ns,
-                {
-                    "value": float(drift.value_now),
-                    "u_fit": float(drift.u_fit_now),
-                    "u_prediction": float(drift.u_prediction_now),
-                    "ci_low": float(drift.value_now - k * drift.u_fit_now),
-                    "ci_high": float(drift.value_now + k * drift.u_fit_now),
-                    "pi_low": float(drift.value_now - k * drift.u_prediction_now),
-                    "pi_high": float(drift.value_now + k * drift.u_prediction_now),
-                    "slope_per_year": _float(drift.slope_per_year),
-                    "u_slope_per_year": _float(drift.u_slope_per_year),
-                    "out_of_tolerance_ns": crossing.earliest_ns if crossing else None,
-                    "out_of_tolerance_likely_ns": crossing.likely_ns if crossing else None,
-                },
-            )
-        )
-    for channel in result.channels:
-        tags = base | {
-            "agent": channel.agent,
-            "instrument": channel.instrument,
-            "channel": channel.channel_name,
-        }
-        for ts_ns, values in new_periods.get(channel.channel, []):
-            entries.append(_spool_entry("standard_period", tags, ts_ns, values))
-        entries += _stability_entries(result, channel.stability, tags)
-    return [entry for entry in entries if entry is not None]
-
-
-def _stability_entries(
-    result: StandardResult, stability: StabilityResult | None, tags: dict[str, str]
-) -> list[bytes | None]:
-    """One ``standard_stability`` point per averaging time of a channel's Allan deviation."""
-    if stability is None:
-        return []
-    nominal = abs(result.nominal)
-    return [
-        _spool_entry(
-            "standard_stability",
-            tags | {"tau": format(point.tau, ".15g")},
-            result.ts_ns,
-            {
-                "deviation": float(point.deviation),
-                "deviation_ppm": float(point.deviation / nominal * 1e6) if nominal else None,
-                "ci_low": float(point.ci_low),
-                "ci_high": float(point.ci_high),
-                "edf": float(point.edf),
-                "tau_s": float(point.tau),
-                "tau_days": float(point.tau / 86_400),
-                "m": int(point.m),
-                "alpha": int(point.alpha),
-                "periods": int(stability.n),
-            },
-        )
-        for point in stability.points
-    ]
-
-
 CLOSE_TIMEOUT_S = 3.0
 """At stop, how long the reader's close and the worker's current job may take."""
-
-
-def _worker_start() -> None:
-    """In the worker process: yield the CPU to ingest when the machine is busy, and leave
-    Ctrl-C to the gateway. The terminal sends SIGINT to the whole process group; the gateway
-    stops the worker itself, so the worker ignores it (it was spawned with SIGINT blocked, see
-    :meth:`Worker.submit`: a Ctrl-C while it was still importing is discarded here too)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-    with contextlib.suppress(OSError):
-        os.nice(10)
-
-
-@contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked in this thread: a process (or thread) started meanwhile inherits the
-    mask, so a Ctrl-C never reaches a worker before :func:`_worker_start` ignores it. A SIGINT
-    arriving meanwhile is not lost: another thread takes it, or it is delivered on unblock."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
-def analytics_executor(kind: str) -> Executor:
-    """One worker: a low-priority process (spawned: the gateway has threads) or a thread."""
-    if kind == "thread":
-        return ThreadPoolExecutor(max_workers=1, thread_name_prefix="standards")
-    return ProcessPoolExecutor(
-        max_workers=1,
-        mp_context=multiprocessing.get_context("spawn"),
-        initializer=_worker_start,
-    )
-
-
-class Worker(Executor):
-    """The analytics' executor, replaced by a fresh one if its process dies (killed, out of
-    memory): the readers keep this object, so they use the new one."""
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self._inner = analytics_executor(kind)
-        self.restarts = 0
-
-    def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """Run ``fn`` on the worker (starting its process, if none runs, with SIGINT blocked)."""
-        if self.kind == "thread":
-            return self._inner.submit(fn, *args, **kwargs)
-        with _sigint_blocked():
-            return self._inner.submit(fn, *args, **kwargs)
-
-    def restart(self) -> None:
-        """Drop a broken worker and start another."""
-        self._inner.shutdown(wait=False, cancel_futures=True)
-        self._inner = analytics_executor(self.kind)
-        self.restarts += 1
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop the worker."""
-        self._inner.shutdown(wait=wait, cancel_futures=cancel_futures)
-
-    async def stop(self, timeout_s: float) -> None:
-        """Stop the worker without blocking the event loop: its current job gets up to
-        ``timeout_s`` to finish, then its process is terminated (a thread cannot be, and is
-        left to finish on its own)."""
-        inner = self._inner
-        # Taken before shutdown, which forgets them.
-        processes = list((getattr(inner, "_processes", None) or {}).values())
-        inner.shutdown(wait=False, cancel_futures=True)
-
-        def end() -> None:
-            deadline = time.monotonic() + timeout_s
-            for process in processes:
-                process.join(max(0.0, deadline - time.monotonic()))
-                if process.is_alive():
-                    process.terminate()
-                    process.join(5)
-
-        await asyncio.to_thread(end)
 
 
 class StandardsService:

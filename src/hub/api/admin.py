@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 
 from hub.api.auth import Admin, Operator, Reader
 from hub.api.context import context_of
+from hub.api.params import AnyLabQuery, LabId
 from hub.audit import verify_audit
 from hub.db import fetch_all
 from hub.labs import Enrolment, Revocation, enrol, reissue_token, revoke
@@ -20,7 +21,6 @@ from ledger import PublicKey
 
 router = APIRouter(prefix="/api/v1", tags=["staff"])
 
-LabId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
 LinkId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 
 
@@ -28,7 +28,7 @@ LinkId = Annotated[int, Path(ge=1, le=2**63 - 1)]
 async def refusals(
     request: Request,
     caller: Operator,
-    lab: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = None,
+    lab: AnyLabQuery = None,
     before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> dict[str, Any]:
@@ -118,7 +118,7 @@ async def new_token(request: Request, lab: LabId, caller: Admin) -> dict[str, An
 async def links(
     request: Request,
     caller: Reader,
-    lab: Annotated[str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")] = None,
+    lab: AnyLabQuery = None,
 ) -> dict[str, Any]:
     """Traceability links (the institute's and those from certificates)."""
     async with context_of(request).db.read() as conn:

@@ -1,5 +1,5 @@
 """Where the hub's API answers the error tree (:mod:`core.errors`) with status codes (the
-mapping of :mod:`core.http_status`, shared with the gateway): NotFoundError 404, ConflictError
+mapping of :mod:`core.http_api`, shared with the gateway): NotFoundError 404, ConflictError
 409, InvalidInputError 422, other OperationError 400, StoreError 503; the body is
 ``{"detail": REASON}`` (a page under ``/ui`` answers with an error page)."""
 
@@ -9,7 +9,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
 from core.errors import EtalonError, OperationError, StoreError
-from core.http_status import status_for
+from core.http_api import status_for
 
 
 async def _answer(request: Request, error: Exception) -> Response:

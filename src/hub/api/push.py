@@ -15,6 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 
+from core.http_api import read_at_most
 from hub import attachments
 from hub.api.auth import LabCaller, Role
 from hub.api.context import context_of
@@ -27,17 +28,7 @@ router = APIRouter(prefix="/api/v1/labs/{lab}", tags=["lab"])
 
 async def read_body(request: Request, limit: int) -> bytes | None:
     """The request body, or None past ``limit`` bytes (read no further than that)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
+    return await read_at_most(request.headers.get("content-length"), request.stream(), limit)
 
 
 def _lang(request: Request) -> str:

@@ -18,7 +18,8 @@ from edge_agent import __version__
 from hub import attachments, exports
 from hub.api.auth import Reader, Role, TokenHolder
 from hub.api.context import context_of
-from hub.graph import traceability
+from hub.api.params import AnyStandardQuery, LabId, LabQuery, StandardId
+from hub.graph import Graph, traceability
 from hub.graph_svg import render
 from hub.labs import check_lab_id, lab_row, list_labs
 from hub.search import SearchQuery, due_counts, instrument_page, lab_page, search, standard_page
@@ -26,8 +27,6 @@ from ledger import segment_json_schema
 
 router = APIRouter(prefix="/api/v1", tags=["registry"])
 
-LabId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")]
-StandardId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")]
 Lang = Annotated[str, Query(pattern=r"^(en|vi)$")]
 
 
@@ -123,30 +122,29 @@ async def instrument(
 async def traceability_json(
     request: Request,
     caller: Reader,
-    lab: Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")],
-    standard: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+    lab: LabQuery,
+    standard: AnyStandardQuery = None,
 ) -> dict[str, Any]:
     """The traceability graph above a lab's standard (or all its standards), with breaks."""
-    context = context_of(request)
-    async with context.db.read() as conn:
+    return (await _graph(request, lab, standard)).as_json()
+
+
+async def _graph(request: Request, lab: str, standard: str | None) -> Graph:
+    async with context_of(request).db.read() as conn:
         await lab_row(conn, check_lab_id(lab))
-        graph = await traceability(conn, lab, standard)
-    return graph.as_json()
+        return await traceability(conn, lab, standard)
 
 
 @router.get("/traceability.svg")
 async def traceability_svg(
     request: Request,
     caller: Reader,
-    lab: Annotated[str, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")],
-    standard: Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$")] = None,
+    lab: LabQuery,
+    standard: AnyStandardQuery = None,
     lang: Lang = "en",
 ) -> Response:
     """The same graph drawn as SVG (breaks highlighted)."""
-    context = context_of(request)
-    async with context.db.read() as conn:
-        await lab_row(conn, check_lab_id(lab))
-        graph = await traceability(conn, lab, standard)
+    graph = await _graph(request, lab, standard)
     return Response(render(graph, lang), media_type="image/svg+xml")
 
 

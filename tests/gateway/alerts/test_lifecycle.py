@@ -17,12 +17,7 @@ from gateway.alerts.checks import (
     StaleCheck,
     Watch,
 )
-from gateway.alerts.config import (
-    AlertsConfig,
-    LimitsRule,
-    PathMatcher,
-    ScheduleWindow,
-)
+from gateway.alerts.config import AlertsConfig, ScheduleWindow
 from gateway.alerts.lifecycle import (
     ACKED,
     ACTIVE,
@@ -32,6 +27,7 @@ from gateway.alerts.lifecycle import (
     AlertOperationError,
     Tracker,
 )
+from gateway.alerts.rule_config import LimitsRule, PathMatcher
 
 T0 = 1_790_000_000 * NS
 

@@ -16,8 +16,9 @@ import pytest
 from core.errors import ConfigError, StoreError
 from gateway.records.bodies import append_audit
 from gateway.records.calibrations import insert as insert_calibration
-from gateway.records.chain import LedgerSettings, checkpoint_lines, trusted_keys
+from gateway.records.chain import LedgerSettings
 from gateway.records.config import RecordsConfig
+from gateway.records.keys import checkpoint_lines, trusted_keys
 from gateway.records.store import RecordStore
 from gateway.records.verify import RecordsReport, verify_file, verify_records
 from gateway.standards.models import CertificateSpec, StandardSpec
