@@ -16,13 +16,6 @@ The newest committed entries are also kept in memory (up to ``RECENT_MAX_BYTES``
 that keeps up — the agent's publisher, the gateway's writer — gets them without a trip to the
 SQLite thread, where it would wait behind the next commit's fsync.
 
-Group commit: appends and acks that arrive while a transaction is being committed wait for it
-and then go together in the next one (one fsync for all of them); each call still returns only
-once its own change is committed, and a transaction that fails is retried call by call, so each
-gets its own outcome. With ``ack_delay_s``, an ack arriving when nothing else is being written
-waits up to that long for an append to share its transaction: the agent's spool, appended to
-every few tens of ms, then spends no fsync of its own on acks.
-
 Durability: with ``synchronous=full`` each commit is fsync'ed in WAL mode, so an appended entry
 survives power loss; with ``normal`` it survives a crash of the process (the WAL is in the OS
 cache) but the last commits may be lost if the machine loses power.
@@ -39,7 +32,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
 
 from pydantic import Field
 
@@ -82,22 +75,6 @@ _UPGRADE = "ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1"
 """A spool file written before entries carried a count: each of its entries holds one item."""
 
 
-@dataclass(slots=True)
-class _Tally:
-    """The counters as a transaction in progress changes them; kept only if it commits."""
-
-    depth: int
-    bytes: int
-    appended: int = 0
-    dropped: int = 0
-    acked: int = 0
-
-
-_Op = Callable[[sqlite3.Connection, _Tally], Any]
-"""One call's work inside a transaction (runs on the spool's thread)."""
-_AppendResult = tuple[int, "int | None", "list[Entry]"]
-
-
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One spooled entry, holding ``count`` items."""
@@ -110,9 +87,8 @@ class Entry:
 class Spool:
     """See the module doc. Create, then ``await open()``; ``await close()`` at the end."""
 
-    def __init__(self, config: SpoolConfig, name: str, ack_delay_s: float = 0.0) -> None:
+    def __init__(self, config: SpoolConfig, name: str) -> None:
         self.config = config
-        self.ack_delay_s = ack_delay_s
         self.name = name
         self.path = Path(config.path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-{name}")
@@ -122,20 +98,11 @@ class Spool:
         self.dropped = 0
         self.appended = 0
         self.acked = 0
-        self.commits = 0
-        """Transactions committed (each one fsync with ``synchronous=full``)."""
         self.changed = asyncio.Event()
         self._recent: collections.deque[Entry] = collections.deque()
         """The newest committed entries, contiguous: every entry still spooled with an id from
         the first one's on is here."""
         self._recent_bytes = 0
-        self._pending: list[tuple[_Op, str, asyncio.Future[Any], Callable[[Any], None]]] = []
-        """Calls waiting for the next transaction: work, error prefix, future, and what the
-        loop thread does with the result before the caller sees it (in commit order)."""
-        self._committing = False
-        self._ack_timer: asyncio.TimerHandle | None = None
-        self._settled = asyncio.Event()
-        self._settled.set()
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -163,12 +130,7 @@ class Spool:
         self.depth, self.bytes = int(row[0]), int(row[1])
 
     async def close(self) -> None:
-        """Close the file once what was asked is committed (entries stay for the next run)."""
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
-            self._commit_pending()
-        await self._settled.wait()
+        """Close the file (entries stay for the next run)."""
         if self._db is not None:
             await self._run(self._close)
         self._executor.shutdown(wait=True)
@@ -185,14 +147,9 @@ class Spool:
         how many old items were dropped to fit."""
         if not entries:
             return 0
-        rows = [(e, 1) if isinstance(e, bytes) else e for e in entries]
-        result: _AppendResult = await self._submit(
-            lambda db, tally: self._append(db, tally, rows),
-            "cannot append",
-            self._appended,
-            urgent=True,
-        )
-        dropped = result[0]
+        dropped, last_dropped, added = await self._run(lambda: self._append(entries))
+        self._remember(last_dropped, added)
+        self.changed.set()
         if dropped:
             log_event(
                 log,
@@ -205,100 +162,28 @@ class Spool:
             )
         return dropped
 
-    def _appended(self, result: _AppendResult) -> None:
-        _dropped, last_dropped, added = result
-        self._remember(last_dropped, added)
-        self.changed.set()
-
-    # -- group commit ----------------------------------------------------------------------------
-
-    def _submit(
-        self, op: _Op, what: str, after: Callable[[Any], None], urgent: bool
-    ) -> asyncio.Future[Any]:
-        """Queue a call for the next transaction; see the module doc."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._pending.append((op, what, future, after))
-        self._settled.clear()
-        if self._committing:
-            return future  # goes with the next transaction, when this one is done
-        if urgent or self.ack_delay_s <= 0:
-            self._commit_pending()
-        elif self._ack_timer is None:
-            self._ack_timer = loop.call_later(self.ack_delay_s, self._commit_pending)
-        return future
-
-    def _commit_pending(self) -> None:
-        if self._ack_timer is not None:
-            self._ack_timer.cancel()
-            self._ack_timer = None
-        if self._committing or not self._pending:
-            return
-        calls, self._pending = self._pending, []
-        self._committing = True
-        work = [(op, what) for op, what, _future, _after in calls]
-        done = asyncio.get_running_loop().run_in_executor(self._executor, self._transaction, work)
-        done.add_done_callback(lambda finished: self._committed(calls, finished))
-
-    def _committed(
-        self,
-        calls: list[tuple[_Op, str, asyncio.Future[Any], Callable[[Any], None]]],
-        finished: asyncio.Future[list[Any]],
-    ) -> None:
-        self._committing = False
-        error = finished.exception() if not finished.cancelled() else None
-        results: list[Any] = finished.result() if error is None and not finished.cancelled() else []
-        for k, (_op, _what, future, after) in enumerate(calls):
-            outcome = results[k] if results else (error or SpoolError("spool closed"))
-            if isinstance(outcome, BaseException):
-                if not future.done():
-                    future.set_exception(outcome)
-                continue
-            after(outcome)
-            if not future.done():
-                future.set_result(outcome)
-        if self._pending:
-            self._commit_pending()
-        else:
-            self._settled.set()
-
-    def _transaction(self, work: list[tuple[_Op, str]]) -> list[Any]:
-        """One transaction for every call (spool thread); when it fails, each call alone, so
-        each gets its own result or SpoolError."""
-        db = self._require()
-        tally = _Tally(self.depth, self.bytes)
-        try:
-            db.execute("BEGIN IMMEDIATE")
-            results = [op(db, tally) for op, _what in work]
-            db.execute("COMMIT")
-        except Exception as exc:  # noqa: BLE001 - handed to the call that caused it
-            if db.in_transaction:
-                db.execute("ROLLBACK")
-            if len(work) > 1:
-                return [self._transaction([call])[0] for call in work]
-            if isinstance(exc, sqlite3.Error):
-                return [SpoolError(f"spool {self.path}: {work[0][1]}: {exc}")]
-            return [exc]
-        self.commits += 1
-        self.depth, self.bytes = tally.depth, tally.bytes
-        self.appended += tally.appended
-        self.dropped += tally.dropped
-        self.acked += tally.acked
-        return results
-
     def _append(
-        self, db: sqlite3.Connection, tally: _Tally, rows: list[tuple[bytes, int]]
-    ) -> _AppendResult:
+        self, entries: list[bytes] | list[tuple[bytes, int]]
+    ) -> tuple[int, int | None, list[Entry]]:
+        db = self._require()
+        rows = [(e, 1) if isinstance(e, bytes) else e for e in entries]
         size = sum(len(e) for e, _ in rows)
         items = sum(n for _, n in rows)
-        dropped, freed, last_dropped = self._make_room(db, size, tally.bytes)
-        db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
-        # One writer in one transaction: AUTOINCREMENT gives the rows consecutive ids.
-        (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
-        tally.depth += items - dropped
-        tally.bytes += size - freed
-        tally.appended += items
-        tally.dropped += dropped
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            dropped, freed, last_dropped = self._make_room(db, size)
+            db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
+            # One writer in one transaction: AUTOINCREMENT gives the rows consecutive ids.
+            (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise SpoolError(f"spool {self.path}: cannot append: {exc}") from exc
+        self.depth += items - dropped
+        self.bytes += size - freed
+        self.appended += items
+        self.dropped += dropped
         first_id = int(last_id) - len(rows) + 1
         added = [Entry(first_id + k, bytes(e), n) for k, (e, n) in enumerate(rows)]
         return dropped, last_dropped, added
@@ -343,10 +228,8 @@ class Spool:
             out.append(entry)
         return out
 
-    def _make_room(
-        self, db: sqlite3.Connection, incoming: int, current: int
-    ) -> tuple[int, int, int | None]:
-        excess = current + incoming - self.config.max_bytes
+    def _make_room(self, db: sqlite3.Connection, incoming: int) -> tuple[int, int, int | None]:
+        excess = self.bytes + incoming - self.config.max_bytes
         if excess <= 0:
             return 0, 0, None
         dropped = freed = 0
@@ -386,28 +269,31 @@ class Spool:
 
     async def ack(self, first_id: int, last_id: int) -> int:
         """Remove entries with ids in [first_id, last_id]; returns how many items they held."""
-        removed: int = await self._submit(
-            lambda db, tally: self._ack(db, tally, first_id, last_id),
-            "cannot remove acknowledged entries",
-            lambda _removed: self._acked(first_id, last_id),
-            urgent=False,
-        )
-        return removed
-
-    def _acked(self, first_id: int, last_id: int) -> None:
+        removed = await self._run(lambda: self._ack(first_id, last_id))
         self._forget(first_id, last_id)
         self.changed.set()
+        return removed
 
-    def _ack(self, db: sqlite3.Connection, tally: _Tally, first_id: int, last_id: int) -> int:
-        count, size = db.execute(
-            "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
-            " WHERE id BETWEEN ? AND ?",
-            (first_id, last_id),
-        ).fetchone()
-        db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (first_id, last_id))
-        tally.depth -= int(count)
-        tally.bytes -= int(size)
-        tally.acked += int(count)
+    def _ack(self, first_id: int, last_id: int) -> int:
+        db = self._require()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            count, size = db.execute(
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                " WHERE id BETWEEN ? AND ?",
+                (first_id, last_id),
+            ).fetchone()
+            db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (first_id, last_id))
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            raise SpoolError(
+                f"spool {self.path}: cannot remove acknowledged entries: {exc}"
+            ) from exc
+        self.depth -= int(count)
+        self.bytes -= int(size)
+        self.acked += int(count)
         return int(count)
 
     def _require(self) -> sqlite3.Connection:

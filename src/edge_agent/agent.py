@@ -35,9 +35,9 @@ from edge_agent.wire import (
 log = logging.getLogger("etalon.agent")
 
 SPOOL_PACE_S = 0.025
-"""Busy, the spool commits at most once per this: what the instruments read meanwhile, and the
-broker's acknowledgements, go together in the next commit (one fsync, not one per poll). A
-reading arriving when the spool was idle is committed at once."""
+"""Busy, the spool writer commits at most once per this: what the instruments read meanwhile
+goes together in the next commit (one fsync, not one per poll). A reading arriving when the
+writer was idle is committed at once."""
 
 SHUTDOWN_GRACE_S = 3.0
 """On a clean stop, how long the agent waits for the broker to take what is spooled."""
@@ -71,7 +71,7 @@ class Agent:
             i.name: create_driver(i, self.clock) for i in config.instruments if i.enabled
         }
         self.instrument_states: dict[str, InstrumentState] = {}
-        self.spool = Spool(config.spool, "agent", ack_delay_s=SPOOL_PACE_S)
+        self.spool = Spool(config.spool, "agent")
         self._buffer: list[tuple[bytes, int]] = []
         self._buffered = asyncio.Event()
         self._closing = False

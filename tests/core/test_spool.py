@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import os
 import signal
 import subprocess
@@ -184,67 +183,3 @@ async def test_reads_served_from_memory_match_the_file(tmp_path: Path) -> None:
     reopened = await open_spool(tmp_path / "s.db", max_bytes=4096)
     assert [e.data[:1] for e in await reopened.read(0, 10)] == [b"J", b"K"]
     await reopened.close()
-
-
-async def test_calls_arriving_during_a_commit_share_the_next_one(tmp_path: Path) -> None:
-    spool = await open_spool(tmp_path / "s.db")
-    await spool.append([b"a", b"bb"])
-    first, second = await spool.read(0, 10)
-    commits = spool.commits
-    # The first call starts a transaction; the three arriving meanwhile go together after it.
-    dropped, removed, dropped2, dropped3 = await asyncio.gather(
-        spool.append([(b"ccc", 3)]),
-        spool.ack(first.id, second.id),
-        spool.append([b"dd"]),
-        spool.append([(b"eeee", 4), b"f"]),
-    )
-    assert (dropped, removed, dropped2, dropped3) == (0, 2, 0, 0)
-    assert spool.commits == commits + 2
-    assert [(e.data, e.count) for e in await spool.read(0, 10)] == [
-        (b"ccc", 3),
-        (b"dd", 1),
-        (b"eeee", 4),
-        (b"f", 1),
-    ]
-    assert (spool.depth, spool.bytes, spool.acked, spool.appended) == (9, 10, 2, 11)
-    await spool.close()
-
-
-async def test_an_ack_waits_for_an_append_to_share_its_commit(tmp_path: Path) -> None:
-    spool = Spool(SpoolConfig(path=tmp_path / "s.db"), "test", ack_delay_s=30.0)
-    await spool.open()
-    await spool.append([b"a"])
-    [entry] = await spool.read(0, 1)
-    commits = spool.commits
-    ack = asyncio.ensure_future(spool.ack(entry.id, entry.id))
-    await asyncio.sleep(0.2)
-    assert not ack.done()  # waiting for company, not for its own fsync
-    await spool.append([b"b"])
-    assert await ack == 1
-    assert spool.commits == commits + 1
-    assert [e.data for e in await spool.read(0, 10)] == [b"b"]
-    # Alone, it goes when close() asks for everything to be committed.
-    [left] = await spool.read(0, 1)
-    ack = asyncio.ensure_future(spool.ack(left.id, left.id))
-    await asyncio.sleep(0)
-    await spool.close()
-    assert await ack == 1
-    spool = await open_spool(tmp_path / "s.db")
-    assert spool.depth == 0
-    await spool.close()
-
-
-async def test_a_failing_call_fails_alone_in_a_shared_transaction(tmp_path: Path) -> None:
-    spool = await open_spool(tmp_path / "s.db")
-    results = await asyncio.gather(
-        spool.append([b"a"]),
-        spool.append([b"b"]),
-        spool.ack(2**70, 2**71),  # no SQLite integer: this call's own error
-        spool.append([b"c"]),
-        return_exceptions=True,
-    )
-    assert results[:2] == [0, 0] and results[3] == 0
-    assert isinstance(results[2], OverflowError)
-    assert [e.data for e in await spool.read(0, 10)] == [b"a", b"b", b"c"]
-    assert spool.depth == 3
-    await spool.close()
