@@ -5,8 +5,11 @@ Run:  .venv/bin/python -m benchmarks.gateway_corrections [--batches 400] [--size
 One process, no network: each round runs the gateway's own per-reading path over the same
 data-message payloads (``--batches`` messages of ``--size`` readings, 10 channels of one agent):
 
-    decode_batch (validation) → Corrector.correct → the spool entry (re-encoded when corrected)
-    → decode_entry (the writer) → LineBuilder.lines (line protocol)
+    decode_data (validation) → Corrector.fixes → the spool entry (the payload, its corrections
+    beside it) → decode_entry (the writer reading it back) → LineBuilder.lines (line protocol)
+
+The writer's read-back is measured (not the in-memory hand-over ingest gives a writer that keeps
+up), so every correction goes through the spool's JSON both ways.
 
 - ``uncorrected (baseline)``: corrections off (no corrector), the path before issue 19;
 - ``no channel linked``: corrections on, the agent's channels not linked (what every unlinked
@@ -31,11 +34,12 @@ from collections.abc import Callable
 
 import orjson
 
-from edge_agent.wire import decode_batch
+from edge_agent.wire import decode_data
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link
 from gateway.corrections.tables import CalibrationTable, TablePoint
+from gateway.ingest.ingest import spool_entry
 from gateway.records.store import RecordStore
 from gateway.tsdb.points import LineBuilder, ReadingsBatch
 from gateway.tsdb.writer import decode_entry
@@ -110,12 +114,10 @@ def path(messages: list[bytes], fix: Corrector | None) -> Callable[[], float]:
         count = 0
         started = time.thread_time_ns()
         for payload in messages:
-            good, _rejected, seq = decode_batch(payload, SITE, AGENT)
+            good = decode_data(payload, SITE, AGENT).rows
             entry = payload
-            if fix is not None and fix.correct(SITE, AGENT, good):
-                entry = orjson.dumps(
-                    {"schema": 1, "site": SITE, "agent": AGENT, "seq": seq, "readings": good}
-                )
+            if fix is not None and fix.covers(SITE, AGENT):
+                entry, _rows, _fixes = spool_entry(fix, SITE, AGENT, payload, good)
             item = decode_entry(entry)
             assert isinstance(item, ReadingsBatch)
             builder.lines(item)

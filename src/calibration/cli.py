@@ -9,6 +9,9 @@ procedure, agent config, reference or argument value (each problem with file, li
 2 a bad command line; 5 another error; 6 a run aborted (an instrument refused or stopped
 answering, the UUT was swapped: it can be resumed); 130 and 143 a run interrupted by SIGINT and
 SIGTERM (its sources are in their safe state; it can be resumed).
+
+Longer than 500 lines on purpose: each subcommand's parser sits beside the few lines that run and
+print it, as in every command group.
 """
 
 from __future__ import annotations

@@ -11,6 +11,9 @@ channels and the temperature coefficient, and the decision rule. See ``docs/cali
 channel exists, every set-point lies within the limits the instrument config declares for that
 target (``WriteTarget.check``, before anything could be sent), every source declares a safe
 state. Problems are ``FILE:LINE: field: reason``.
+
+Longer than 500 lines on purpose: the models are the published schema of one file format, and the
+checks against the agent config read those same fields beside them.
 """
 
 from __future__ import annotations

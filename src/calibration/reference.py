@@ -71,14 +71,7 @@ class ResolvedReference(FrozenModel):
 
     def info(self) -> ReferenceInfo:
         """What the record says of it."""
-        return ReferenceInfo(
-            kind=self.kind,
-            name=self.name,
-            description=self.description,
-            certificate=self.certificate,
-            value_from=self.value_from,
-            drift_per_year=self.drift_per_year,
-        )
+        return ReferenceInfo.model_validate(self, from_attributes=True)
 
     def correction_at(self, x: float) -> tuple[float, float, bool]:
         """A meter's certificate correction at indication ``x``: (correction, its standard
@@ -116,33 +109,63 @@ class ResolvedReference(FrozenModel):
 # -- a reference meter -----------------------------------------------------------------------------
 
 
-def _meter_inline(reference: MeterReference, unit: str, on: dt.date) -> ResolvedReference:
-    certificate = reference.certificate
-    assert certificate is not None
+def _certificate(
+    number: str,
+    issuer: str,
+    calibration_date: dt.date,
+    due_date: dt.date | None,
+    on: dt.date,
+    source: Literal["procedure", "dcc", "registry"],
+    **dcc: str | None,
+) -> CertificateInfo:
+    """A reference's certificate as the record states it, expired or not on the run date
+    ``on`` (``dcc``: the DCC's hash and signature)."""
+    return CertificateInfo(
+        number=number,
+        issuer=issuer,
+        calibration_date=calibration_date,
+        due_date=due_date,
+        expired=certificate_expired(due_date, on),
+        source=source,
+        **dcc,
+    )
+
+
+def _meter(
+    reference: MeterReference,
+    unit: str,
+    certificate: CertificateInfo,
+    value_from: str,
+    points: tuple[CorrectionPoint, ...],
+) -> ResolvedReference:
     return ResolvedReference(
         kind="meter",
         name=reference.instrument,
         description=reference.description,
         unit=unit,
-        certificate=CertificateInfo(
-            number=certificate.number,
-            issuer=certificate.issuer,
-            calibration_date=certificate.calibration_date,
-            due_date=certificate.due_date,
-            expired=certificate_expired(certificate.due_date, on),
-            source="procedure",
-        ),
-        value_from="reading corrected by its certificate",
+        certificate=certificate,
+        value_from=value_from,
         drift_per_year=reference.drift_per_year,
-        points=tuple(
-            CorrectionPoint(
-                value=p.value,
-                correction=p.correction,
-                expanded_uncertainty=p.expanded_uncertainty,
-                coverage_factor=p.coverage_factor,
-            )
-            for p in certificate.points
+        points=points,
+    )
+
+
+def _meter_inline(reference: MeterReference, unit: str, on: dt.date) -> ResolvedReference:
+    certificate = reference.certificate
+    assert certificate is not None
+    return _meter(
+        reference,
+        unit,
+        _certificate(
+            certificate.number,
+            certificate.issuer,
+            certificate.calibration_date,
+            certificate.due_date,
+            on,
+            "procedure",
         ),
+        "reading corrected by its certificate",
+        tuple(CorrectionPoint.model_validate(p, from_attributes=True) for p in certificate.points),
     )
 
 
@@ -218,24 +241,21 @@ def _meter_dcc(
     for p in points:
         seen.setdefault(p.value, p)
     digest = hashlib.sha256(data).hexdigest()
-    return ResolvedReference(
-        kind="meter",
-        name=reference.instrument,
-        description=reference.description,
-        unit=unit,
-        certificate=CertificateInfo(
-            number=certificate.unique_identifier,
-            issuer=certificate.laboratory.name.get("en"),
-            calibration_date=certificate.end_performance_date,
-            due_date=certificate.recalibration_date,
-            expired=certificate_expired(certificate.recalibration_date, on),
-            source="dcc",
+    return _meter(
+        reference,
+        unit,
+        _certificate(
+            certificate.unique_identifier,
+            certificate.laboratory.name.get("en"),
+            certificate.end_performance_date,
+            certificate.recalibration_date,
+            on,
+            "dcc",
             dcc_sha256=digest,
             signature=signature_text,
         ),
-        value_from="reading corrected by its certificate (DCC)",
-        drift_per_year=reference.drift_per_year,
-        points=tuple(sorted(seen.values(), key=lambda p: p.value)),
+        "reading corrected by its certificate (DCC)",
+        tuple(sorted(seen.values(), key=lambda p: p.value)),
     )
 
 
@@ -321,27 +341,33 @@ def resolve_standard(
     latest = max(certificates, key=lambda c: int(c["calibration_ns"]))
     on = moment.date()
     due = dt.date.fromisoformat(latest["due_date"][:10]) if latest.get("due_date") else None
-    info = CertificateInfo(
-        number=str(latest["number"]),
-        issuer=str(latest["issuer"]),
-        calibration_date=dt.date.fromisoformat(str(latest["calibration_date"])[:10]),
-        due_date=due,
-        expired=certificate_expired(due, on),
-        source="registry",
+    info = _certificate(
+        str(latest["number"]),
+        str(latest["issuer"]),
+        dt.date.fromisoformat(str(latest["calibration_date"])[:10]),
+        due,
+        on,
+        "registry",
     )
     description = str(standard.get("description") or f"Standard {reference.id}")
-    evaluation = answer.evaluation or {}
-    analysis = evaluation.get("certificates") or {}
-    fit = ((analysis.get("drift") or {}).get("fit")) if analysis else None
-    if analysis.get("reference_from") == "fit" and isinstance(fit, dict):
-        value, u, dof = _fit_prediction(fit, _days(moment))
-        count = len(certificates)
+
+    def standard_at(**value: Any) -> ResolvedReference:
         return ResolvedReference(
             kind="standard",
             name=reference.id,
             description=description,
             unit=unit,
             certificate=info,
+            **value,
+        )
+
+    evaluation = answer.evaluation or {}
+    analysis = evaluation.get("certificates") or {}
+    fit = ((analysis.get("drift") or {}).get("fit")) if analysis else None
+    if analysis.get("reference_from") == "fit" and isinstance(fit, dict):
+        value, u, dof = _fit_prediction(fit, _days(moment))
+        count = len(certificates)
+        return standard_at(
             value_from=f"drift fit of {count} certificates ({fit.get('model', 'fit')}), "
             f"predicted for {on.isoformat()}",
             value=value,
@@ -350,12 +376,7 @@ def resolve_standard(
             from_fit=True,
             nominal=float(standard.get("nominal", value)),
         )
-    return ResolvedReference(
-        kind="standard",
-        name=reference.id,
-        description=description,
-        unit=unit,
-        certificate=info,
+    return standard_at(
         value_from=f"latest certificate {info.number}"
         + (" with the declared drift per year" if reference.drift_per_year else ""),
         drift_per_year=reference.drift_per_year,

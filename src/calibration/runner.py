@@ -23,6 +23,9 @@ SIGINT or SIGTERM** (the ``stop`` event), and when the run's task is cancelled, 
 that is a source or was written to is put in its declared safe state before ``execute`` returns;
 a safe state that cannot be confirmed is reported loudly. An interrupted or aborted run keeps
 its completed points and resumes at the first point without a result.
+
+Longer than 500 lines on purpose: the run is one state machine whose safety invariant (every source
+back in its safe state on any exit) spans every step; splitting it would scatter that invariant.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from calibration import messages  # noqa: F401 - registers the messages progress names
 from calibration.compute import PointData, compute_point, verdict_of
@@ -517,6 +520,18 @@ class Runner:
 
     async def _measure(self, index: int, point: PointSpec, stop: asyncio.Event) -> PointResult:
         started = self.clock.now_ns()
+
+        def finished(**outcome: Any) -> PointResult:
+            return PointResult(
+                index=index,
+                nominal=point.nominal,
+                range=point.range,
+                unit=self.procedure.uut.unit,
+                started_ns=started,
+                finished_ns=self.clock.now_ns(),
+                **outcome,
+            )
+
         n_points = len(self.procedure.points)
         range_text = ""
         unit = self.procedure.uut.unit
@@ -574,16 +589,8 @@ class Runner:
                 raise PointFailed(f"cannot compute the point: {exc}", settling) from None
         except PointFailed as failure:
             self.progress("calibrate.point_failed", reason=failure.reason)
-            return PointResult(
-                index=index,
-                nominal=point.nominal,
-                range=point.range,
-                unit=unit,
-                status="failed",
-                reason=failure.reason,
-                started_ns=started,
-                finished_ns=self.clock.now_ns(),
-                settling=failure.settling or settling,
+            return finished(
+                status="failed", reason=failure.reason, settling=failure.settling or settling
             )
         verdict = verdict_of(self.procedure, computed)
         rounded = computed.budget.rounded()
@@ -593,14 +600,8 @@ class Runner:
         self.progress(
             "calibrate.result", error=rounded.text, decision=_decision_word(verdict.decision, self)
         )
-        return PointResult(
-            index=index,
-            nominal=point.nominal,
-            range=point.range,
-            unit=unit,
+        return finished(
             status="ok",
-            started_ns=started,
-            finished_ns=self.clock.now_ns(),
             settling=settling,
             uut_readings=tuple(uut_values),
             reference_readings=tuple(ref_values),

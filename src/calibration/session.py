@@ -14,7 +14,7 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from core.clock import Clock
 from core.errors import DriverError, DriverTimeout, SafeStateError, WriteError
@@ -27,6 +27,7 @@ from drivers.setpoints import SetValue, WriteRecord, records_of
 from edge_agent.config import AgentConfig
 from edge_agent.pipeline import finish
 
+T = TypeVar("T")
 log = logging.getLogger("etalon.calibration")
 
 WritesCallback = Callable[[str, list[WriteRecord]], Awaitable[None]]
@@ -34,6 +35,10 @@ WritesCallback = Callable[[str, list[WriteRecord]], Awaitable[None]]
 
 class InstrumentLost(DriverError):
     """An instrument stopped answering: every try of an exchange failed."""
+
+
+class _Unanswered(Exception):
+    """An exchange completed without what it asked for (the reason is the message)."""
 
 
 @dataclass
@@ -111,12 +116,21 @@ class BenchSession:
 
     # -- reading -------------------------------------------------------------------------------
 
-    async def read(self, name: str, channel: str) -> Reading:
-        """One reading of a channel, finished by the agent's pipeline. A reading the instrument
-        marks BAD is returned as it is; an exchange that fails is tried again after re-opening
-        the connection, and :class:`InstrumentLost` ends it after ``attempts`` tries."""
+    async def _exchange(
+        self,
+        name: str,
+        exchange: Callable[[], Awaitable[T]],
+        *,
+        timeout_s: float,
+        no_reply: str,
+        lost: str,
+        channel: str | None = None,
+        log_as: str | None = None,
+    ) -> T:
+        """``exchange`` with instrument ``name``, tried ``attempts`` times, the connection
+        re-opened after a failed try; InstrumentLost (``lost`` and the last reason) after the
+        last. ``log_as``: each failed exchange is logged under this event."""
         opened = self.instruments[name]
-        channels = [c for c in getattr(opened.config, "channels", []) if c.name == channel]
         reason = ""
         for attempt in range(self.attempts):
             if not opened.connected:
@@ -125,27 +139,44 @@ class BenchSession:
                     reason = "cannot reconnect"
                     continue
             try:
-                async with asyncio.timeout(opened.config.timeout_s):
-                    readings = await opened.driver.read(channels)
+                async with asyncio.timeout(timeout_s):
+                    return await exchange()
             except TimeoutError as exc:
-                reason = (
-                    exc.reason
-                    if isinstance(exc, DriverError)
-                    else f"no reply within {opened.config.timeout_s:g} s"
-                )
+                reason = exc.reason if isinstance(exc, DriverError) else no_reply
             except DriverError as exc:
                 reason = exc.reason
-            else:
-                finished = finish(readings, channels)
-                if finished:
-                    return finished[0]
-                reason = "no reading returned"
-            log_event(
-                log, logging.WARNING, "read failed", instrument=name, attempt=attempt + 1,
-                reason=reason,
-            )  # fmt: skip
+            except _Unanswered as exc:
+                reason = str(exc)
+            if log_as is not None:
+                log_event(
+                    log, logging.WARNING, log_as, instrument=name, attempt=attempt + 1,
+                    reason=reason,
+                )  # fmt: skip
             opened.connected = False
-        raise InstrumentLost(name, f"stopped answering ({self.attempts} tries): {reason}", channel)
+        raise InstrumentLost(name, f"{lost} ({self.attempts} tries): {reason}", channel)
+
+    async def read(self, name: str, channel: str) -> Reading:
+        """One reading of a channel, finished by the agent's pipeline. A reading the instrument
+        marks BAD is returned as it is; an exchange that fails is tried again after re-opening
+        the connection, and :class:`InstrumentLost` ends it after ``attempts`` tries."""
+        opened = self.instruments[name]
+        channels = [c for c in getattr(opened.config, "channels", []) if c.name == channel]
+
+        async def one_reading() -> Reading:
+            finished = finish(await opened.driver.read(channels), channels)
+            if not finished:
+                raise _Unanswered("no reading returned")
+            return finished[0]
+
+        return await self._exchange(
+            name,
+            one_reading,
+            timeout_s=opened.config.timeout_s,
+            no_reply=f"no reply within {opened.config.timeout_s:g} s",
+            lost="stopped answering",
+            channel=channel,
+            log_as="read failed",
+        )
 
     async def identify(self, name: str) -> dict[str, str]:
         """What the instrument says it is now (``*IDN?``, FC 43), or what it said at connect
@@ -154,22 +185,13 @@ class BenchSession:
         driver = opened.driver
         if not isinstance(driver, IdentifyingDriver):
             return dict(driver.describe())
-        reason = ""
-        for _ in range(self.attempts):
-            if not opened.connected:
-                await self._reconnect(name)
-                if not opened.connected:
-                    reason = "cannot reconnect"
-                    continue
-            try:
-                async with asyncio.timeout(opened.config.timeout_s + 1.0):
-                    return await driver.identify()
-            except TimeoutError as exc:
-                reason = exc.reason if isinstance(exc, DriverError) else "no reply"
-            except DriverError as exc:
-                reason = exc.reason
-            opened.connected = False
-        raise InstrumentLost(name, f"cannot be identified ({self.attempts} tries): {reason}")
+        return await self._exchange(
+            name,
+            driver.identify,
+            timeout_s=opened.config.timeout_s + 1.0,
+            no_reply="no reply",
+            lost="cannot be identified",
+        )
 
     # -- writing -------------------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from gateway.records.chain import Finding, LedgerSettings
 from gateway.records.monitor import RecordsMonitor
 from gateway.records.store import RecordStore
 from gateway.tsdb.factory import build_store
+from gateway.tsdb.points import EntryMemo
 from gateway.tsdb.store import Store
 from gateway.tsdb.writer import Writer
 from ledger import Checkpoint, CheckpointFile, LedgerError
@@ -65,6 +66,8 @@ class Gateway:
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
         self.corrector = Corrector(config.corrections, self.records)
+        self.memo = EntryMemo()
+        """Batches ingest decoded, handed to the writer with their spool entries."""
         self.monitor = RecordsMonitor(
             self.records,
             config.records,
@@ -272,6 +275,7 @@ class Gateway:
             self.metrics,
             self.hub,
             corrector=self.corrector if cfg.corrections.enabled else None,
+            memo=self.memo,
         )
         self.ingest = ingest
         await ingest.load_known_agents()
@@ -285,7 +289,9 @@ class Gateway:
                 self._publish_checkpoint(last)
 
         link.on_connected.append(announce)
-        writer = Writer(self.spool, self.store, cfg.write, self.metrics, self.records)
+        writer = Writer(
+            self.spool, self.store, cfg.write, self.metrics, self.records, memo=self.memo
+        )
         if cfg.standards is not None and cfg.standards.analytics:
             # numpy and scipy take seconds to import: before ingest starts, not during it.
             import gateway.standards.service  # noqa: F401

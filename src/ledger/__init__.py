@@ -29,6 +29,7 @@ from ledger.errors import (
     LedgerError,
     SegmentError,
 )
+from ledger.findings import EntryFacts, Finding, KeyEpoch, Note, TamperKind, VerifyReport
 from ledger.keys import PublicKey, SigningKey, key_id_of
 from ledger.messages import MESSAGES, render
 from ledger.segment import (
@@ -41,17 +42,7 @@ from ledger.segment import (
     segment_json_schema,
     verify_segment,
 )
-from ledger.verification import (
-    EntryFacts,
-    Finding,
-    KeyEpoch,
-    Note,
-    TamperKind,
-    VerifyReport,
-    body_matches,
-    latest_by_subject,
-    verify,
-)
+from ledger.verification import body_matches, latest_by_subject, verify
 from ledger.writer import LedgerWriter
 
 __all__ = [

@@ -44,13 +44,11 @@ from ledger.entry import (
     WireModel,
 )
 from ledger.errors import SegmentError
+from ledger.findings import Finding, TamperKind, _finding
 from ledger.keys import PublicKey
 from ledger.messages import render
 from ledger.verification import (
-    Finding,
-    TamperKind,
     _beyond_head,
-    _finding,
     _group,
     _Keys,
     _screen,

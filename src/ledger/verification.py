@@ -25,6 +25,10 @@ out what happened:
 
 What a clean report does not prove is in its ``notes``: entries after the last checkpoint can be
 removed or rewritten unseen; a holder of the private key can sign anything.
+
+Longer than 500 lines on purpose: the fast path, the slow path and the explanation of a break are
+one walk over one state (the digest index, the key epochs, the pending checkpoints); the report's
+models are in :mod:`ledger.findings`.
 """
 
 from __future__ import annotations
@@ -32,12 +36,10 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from json.encoder import encode_basestring
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import orjson
-from pydantic import Field
 
 from ledger.canonical import (
     FLOAT_SCREEN,
@@ -56,8 +58,6 @@ from ledger.entry import (
     TS_NS_MAX,
     ChainHead,
     Entry,
-    NanoTime,
-    WireModel,
     check_hash,
     check_header,
     check_text,
@@ -65,8 +65,17 @@ from ledger.entry import (
     genesis_hash,
 )
 from ledger.errors import CanonicalError, CheckpointError, EntryError
+from ledger.findings import (
+    EntryFacts,
+    Finding,
+    KeyEpoch,
+    Note,
+    TamperKind,
+    VerifyReport,
+    _finding,
+    _note,
+)
 from ledger.keys import PublicKey
-from ledger.messages import MESSAGES, render
 from ledger.rotation import RotationProblem, read_rotation
 
 _CACHE_LIMIT: Final = 4096
@@ -80,141 +89,6 @@ def _json_string(text: str) -> bytes:
 
 # The hot path puts a known-good hex ``prev`` in as its bytes (a JSON string needs the quotes).
 _FAST_CONTENT: Final = CONTENT_FORMAT.replace(b'"prev":%b', b'"prev":"%b"')
-
-
-class TamperKind(StrEnum):
-    """The kinds of tampering ``verify`` tells apart."""
-
-    EDITED = "edited"
-    DELETED = "deleted"
-    INSERTED = "inserted"
-    REORDERED = "reordered"
-    TRUNCATED = "truncated"
-    REWRITTEN = "rewritten"
-    CHECKPOINT_FORGED = "checkpoint_forged"
-    CHECKPOINT_REPLAYED = "checkpoint_replayed"
-    ROTATION_FORGED = "rotation_forged"
-
-
-class EntryFacts(WireModel):
-    """What could be read of the entry a finding is about (as stored: it may be false)."""
-
-    seq: int | None = None
-    ts_ns: NanoTime | None = None
-    kind: str | None = None
-    subject: str | None = None
-    actor: str | None = None
-    prev: str | None = None
-    hash: str | None = None
-
-
-class _Coded(Protocol):
-    @property
-    def code(self) -> str: ...
-    @property
-    def params(self) -> Mapping[str, str | int]: ...
-
-
-class _Rendered:
-    """What a finding and a note share: their message in a reader's language."""
-
-    def text(self: _Coded, lang: str = "en") -> str:
-        """The message in ``lang`` ("en" or "vi")."""
-        return render(self.code, self.params, lang)
-
-
-class Finding(_Rendered, WireModel):
-    """One broken thing: its kind, where it is, and a message (``text(lang)`` translates)."""
-
-    kind: TamperKind
-    code: str
-    seq: int | None = None
-    """First sequence number affected, in chain order (a checkpoint's count for checkpoints)."""
-    last_seq: int | None = None
-    """Last sequence number of a range (deleted, truncated, rewritten)."""
-    row: int | None = None
-    """1-based position, among the entries given, of the row the finding is about."""
-    checkpoint: int | None = None
-    """1-based position, among the checkpoints given, of the checkpoint it is about."""
-    entry: EntryFacts | None = None
-    params: dict[str, str | int] = Field(default_factory=dict)
-    message: str
-
-
-class Note(_Rendered, WireModel):
-    """Something a clean result does not prove."""
-
-    code: str
-    params: dict[str, str | int] = Field(default_factory=dict)
-    message: str
-
-
-class KeyEpoch(WireModel):
-    """A signing key's span: in force from entry ``from_seq`` (1 for the first key)."""
-
-    from_seq: int
-    key: str | None
-    trusted: bool
-
-
-class VerifyReport(WireModel):
-    """The result of ``verify``: ok, or the first finding, with what was proven and what not."""
-
-    ledger: str
-    ok: bool
-    finding: Finding | None
-    """The first broken thing (the earliest in the chain), None when ok."""
-    findings: tuple[Finding, ...]
-    """Every finding, earliest first; the walk stops at the first broken entry, so this is
-    not a list of everything wrong."""
-    rows: int
-    """How many rows were read."""
-    head: ChainHead
-    """The last entry verified in chain order (the key in force there, if known)."""
-    checkpoints: int
-    checkpoints_verified: int
-    signed_count: int
-    """The count of the last checkpoint that is verified, trusted and agrees (0: none)."""
-    unsigned: int
-    """Verified entries after ``signed_count``: not yet covered by a signature."""
-    keys: tuple[KeyEpoch, ...]
-    notes: tuple[Note, ...]
-
-
-def _finding(
-    kind: TamperKind,
-    code: str,
-    seq: int | None,
-    *,
-    last_seq: int | None = None,
-    row: _Row | None = None,
-    checkpoint: int | None = None,
-    **params: str | int,
-) -> Finding:
-    values: dict[str, str | int] = dict(params)
-    if last_seq is not None and last_seq == seq and f"{code}_one" in MESSAGES:
-        code = f"{code}_one"
-    if seq is not None:
-        values.setdefault("seq", seq)
-    if last_seq is not None:
-        values.setdefault("last_seq", last_seq)
-    if checkpoint is not None:
-        values.setdefault("checkpoint", checkpoint)
-    return Finding(
-        kind=kind,
-        code=code,
-        seq=seq,
-        last_seq=last_seq,
-        row=None if row is None else row.position,
-        checkpoint=checkpoint,
-        entry=None if row is None else row.facts(),
-        params=values,
-        message=render(code, values),
-    )
-
-
-def _note(code: str, **params: str | int) -> Note:
-    return Note(code=code, params=params, message=render(code, params))
 
 
 # -- one row, read slowly ---------------------------------------------------------------------

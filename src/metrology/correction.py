@@ -59,6 +59,9 @@ sensitivity ``1 + c'(x)``:
 Not covered: correlations between the points unless the fully correlated bound above; the
 uncertainty of the indications at calibration (it is inside the certificate's U); hysteresis
 and drift since calibration (add them to ``reading_uncertainty`` if known).
+
+Longer than 500 lines on purpose: the interpolation, the fits and their uncertainties share the
+precomputed per-interval arrays that the per-reading path reads.
 """
 
 from __future__ import annotations

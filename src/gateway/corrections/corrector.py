@@ -32,9 +32,12 @@ import logging
 import math
 import sqlite3
 from bisect import bisect_right
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
+
+import msgspec
 
 from core.logs import log_event
 from gateway.corrections.config import ChannelCorrection, CorrectionsConfig
@@ -106,6 +109,64 @@ class ChannelState:
             return None
         span = self.spans[index]
         return span if ts < span.until_ns else None
+
+
+class Fix(msgspec.Struct, gc=False):
+    """What a correction adds to one reading (by its index in its batch): the corrected value
+    and its u from ``span``'s certificate, or none (a reading that could not be corrected); the
+    conformity code and verdict; the ``calibration`` bits and the reason they add (the
+    reading is then ``uncertain``, a bad one stays bad). The writer reads it as a
+    :class:`gateway.tsdb.points.StoredFix` (the same first fields)."""
+
+    index: int
+    span: Span
+    corrected: float | None = None
+    u_corrected: float | None = None
+    certificate_id: int | None = None
+    conformity: int | None = None
+    calibration: int = 0
+    reason: str | None = None
+    verdict: dict[str, Any] | None = None
+    out: bool = False
+    """Out of calibration (range or date): the range and due date go with it."""
+
+    def apply(self, reading: dict[str, Any]) -> None:
+        """The fields of a corrected wire-format reading (what alerts read, and what the
+        stores wrote before spool entries carried fixes)."""
+        span = self.span
+        if self.corrected is not None:
+            reading["corrected"] = self.corrected
+            reading["u_corrected"] = self.u_corrected
+            reading["certificate"] = span.number
+            reading["certificate_id"] = span.certificate_id
+        if self.out:
+            reading["calibration_range"] = (span.low, span.high)
+            reading["calibration_due"] = span.due_text
+        if self.calibration:
+            reading["calibration"] = reading.get("calibration", 0) | self.calibration
+            reading["quality"] = marked_quality(reading["quality"])
+            reading["reason"] = marked_reason(reading.get("reason"), self.reason)
+        if self.conformity is not None:
+            reading["conformity"] = self.conformity
+        if self.verdict is not None:
+            reading["verdict"] = self.verdict
+
+    def spooled(self) -> tuple[Any, ...]:
+        """The compact form a spool entry carries (see :func:`gateway.tsdb.points.StoredFix`)."""
+        return (
+            self.index, self.corrected, self.u_corrected, self.certificate_id, self.conformity,
+            self.calibration, self.reason,
+        )  # fmt: skip
+
+
+def marked_quality(quality: str) -> str:
+    """A marked reading's quality: uncertain, unless bad."""
+    return "uncertain" if quality == "good" else quality
+
+
+def marked_reason(previous: str | None, added: str | None) -> str | None:
+    """A marked reading's reason: its own, then what marked it."""
+    return added if not previous else f"{previous}; {added}"
 
 
 class Corrector:
@@ -268,31 +329,46 @@ class Corrector:
             for state in self._channels.get((site, agent), {}).get(instrument, {}).values():
                 state.serial = serial
 
+    def covers(self, site: str, agent: str) -> bool:
+        """Whether any channel of the agent is linked (its readings are worth a look)."""
+        return (site, agent) in self._channels
+
     def linked(self, site: str, agent: str, instrument: str, channel: str) -> bool:
         """Whether the channel has any link (in force or past)."""
         return channel in self._channels.get((site, agent), {}).get(instrument, {})
 
     # -- the hot path ----------------------------------------------------------------------
 
-    def correct(self, site: str, agent: str, readings: list[Any]) -> bool:
-        """Correct the readings of linked channels in place; True if any was."""
+    def fixes(
+        self,
+        site: str,
+        agent: str,
+        instruments: Iterable[str],
+        channels: Iterable[str],
+        values: Iterable[Any],
+        stamps: Iterable[int],
+    ) -> list[Fix]:
+        """What correcting a batch's readings (given as columns) adds to each one of a linked
+        channel, by its index: the per-reading work of the gateway (nothing parsed, nothing
+        copied; the readings themselves are not touched)."""
         per_agent = self._channels.get((site, agent))
         if per_agent is None:
-            return False
-        changed = False
+            return []
+        out: list[Fix] = []
         corrected_count = 0
-        for reading in readings:
-            per_instrument = per_agent.get(reading["instrument"])
+        isfinite = math.isfinite
+        for index, (instrument, channel, value, ts) in enumerate(
+            zip(instruments, channels, values, stamps, strict=True)
+        ):
+            per_instrument = per_agent.get(instrument)
             if per_instrument is None:
                 continue
-            state = per_instrument.get(reading["channel"])
+            state = per_instrument.get(channel)
             if state is None:
                 continue
-            value = reading["value"]
             kind = value.__class__
             if kind is not float and kind is not int:
                 continue  # text, a boolean, or no value (bad): nothing to correct
-            ts = reading["ts"]
             span = state.last
             if span is None or not span.from_ns <= ts < span.until_ns:
                 span = state.find(ts)
@@ -300,32 +376,43 @@ class Corrector:
                     continue
                 state.last = span
             if state.serial is not None and state.serial != span.serial:
-                self._flag(reading, SERIAL, self._serial_reason(state, span))
-                changed = True
+                out.append(self._flagged(index, span, SERIAL, self._serial_reason(state, span)))
                 continue
             corrected, u, in_range = span.apply(value)
-            if not in_range and not (math.isfinite(corrected) and math.isfinite(u)):
-                self._flag(reading, RANGE, f"calibration_range: {value!r} cannot be corrected")
-                changed = True
+            if not in_range and not (isfinite(corrected) and isfinite(u)):
+                reason = f"calibration_range: {value!r} cannot be corrected"
+                out.append(self._flagged(index, span, RANGE, reason))
                 continue
-            reading["corrected"] = corrected
-            reading["u_corrected"] = u
-            reading["certificate"] = span.number
-            reading["certificate_id"] = span.certificate_id
-            changed = True
+            fix = Fix(index, span, corrected, u, span.certificate_id)
+            out.append(fix)
             corrected_count += 1
             if not in_range or ts >= span.due_ns:
-                self._out_of_calibration(reading, span, value, in_range, ts)
+                self._out_of_calibration(fix, span, value, in_range, ts)
             check = span.check
             if check is not None:
                 measured = value - corrected if span.on_error else corrected
                 expanded = span.coverage_factor * u
                 decision = check.decide(measured, expanded)
-                reading["conformity"] = CONFORMITY_CODE[decision]
+                fix.conformity = CONFORMITY_CODE[decision]
                 if decision in (FAIL, CONDITIONAL_FAIL):
-                    reading["verdict"] = self._verdict(check, measured, expanded, span)
+                    fix.verdict = self._verdict(check, measured, expanded, span)
         self.corrected += corrected_count
-        return changed
+        return out
+
+    def correct(self, site: str, agent: str, readings: list[Any]) -> bool:
+        """Correct the readings (wire-format dicts) of linked channels in place; True if any
+        was (see :meth:`Fix.apply`)."""
+        fixes = self.fixes(
+            site,
+            agent,
+            map(itemgetter("instrument"), readings),
+            map(itemgetter("channel"), readings),
+            map(itemgetter("value"), readings),
+            map(itemgetter("ts"), readings),
+        )
+        for fix in fixes:
+            fix.apply(readings[fix.index])
+        return bool(fixes)
 
     def _serial_reason(self, state: ChannelState, span: Span) -> str:
         reported = self._serials.get(state.instrument)
@@ -334,32 +421,34 @@ class Corrector:
             f"{span.number} is for serial {span.serial}"
         )
 
+    def _flagged(self, index: int, span: Span, bit: int, reason: str) -> Fix:
+        """A reading left uncorrected, marked."""
+        fix = Fix(index, span)
+        self._flag(fix, bit, reason)
+        return fix
+
     def _out_of_calibration(
-        self, reading: dict[str, Any], span: Span, value: float, in_range: bool, ts: int
+        self, fix: Fix, span: Span, value: float, in_range: bool, ts: int
     ) -> None:
-        reading["calibration_range"] = (span.low, span.high)
-        reading["calibration_due"] = span.due_text
+        fix.out = True
         if not in_range:
             self._flag(
-                reading,
+                fix,
                 RANGE,
                 f"calibration_range: indication {value!r} outside the calibrated range "
                 f"[{span.low!r}, {span.high!r}] of certificate {span.number}",
             )
         if ts >= span.due_ns:
             self._flag(
-                reading,
+                fix,
                 EXPIRED,
                 f"calibration_expired: certificate {span.number} was due on {span.due_text}",
             )
 
-    def _flag(self, reading: dict[str, Any], bit: int, reason: str) -> None:
+    def _flag(self, fix: Fix, bit: int, reason: str) -> None:
         self.flagged += 1
-        reading["calibration"] = reading.get("calibration", 0) | bit
-        if reading["quality"] == "good":
-            reading["quality"] = "uncertain"
-        previous = reading.get("reason")
-        reading["reason"] = reason if not previous else f"{previous}; {reason}"
+        fix.calibration |= bit
+        fix.reason = reason if fix.reason is None else f"{fix.reason}; {reason}"
 
     @staticmethod
     def _verdict(

@@ -76,6 +76,10 @@ class EventHub:
         """Call ``handler(event)`` for every event of ``kind``."""
         self._handlers.setdefault(kind, []).append(handler)
 
+    def wants(self, kind: type[Any]) -> bool:
+        """Whether anything listens to events of ``kind`` (so they are worth making)."""
+        return bool(self._handlers.get(kind))
+
     def publish(self, event: object) -> None:
         """Deliver an event to its handlers."""
         for handler in self._handlers.get(type(event), ()):

@@ -38,8 +38,10 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import Any
 
+import msgspec
 import orjson
 
 from core.errors import PayloadError
@@ -49,19 +51,20 @@ from core.spool import Spool
 from edge_agent.wire import (
     SPOOFED,
     AgentStatus,
+    DataBatch,
     InstrumentState,
     Rejected,
     Topics,
-    WireReading,
+    WireRow,
     check_names,
-    decode_batch,
+    decode_data,
     decode_instrument_state,
     decode_metrics,
     decode_status,
 )
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
-from gateway.corrections.corrector import Corrector
+from gateway.corrections.corrector import Corrector, Fix
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -73,6 +76,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.bodies import append_audit, record_identity
 from gateway.records.store import RecordStore
+from gateway.tsdb.points import EntryMemo, ReadingsBatch
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -104,11 +108,15 @@ class _Pending:
 
     message: Message
     entry: bytes | None = None
+    count: int = 1
+    """Readings in ``entry`` (the spool counts readings)."""
     record: Callable[[sqlite3.Connection], None] | None = None
     forget: Callable[[], None] | None = None
     """Undoes what classifying the message remembered, if its record fails."""
     letter: _Letter | None = None
-    readings: list[WireReading] = field(default_factory=list)
+    readings: DataBatch | None = None
+    fixes: list[Fix] = field(default_factory=list)
+    """Corrections of ``readings``, by index."""
     source: tuple[str, str] = ("", "")
     events: list[object] = field(default_factory=list)
 
@@ -125,9 +133,12 @@ class Ingest:
         metrics: GatewayMetrics,
         hub: EventHub | None = None,
         corrector: Corrector | None = None,
+        memo: EntryMemo | None = None,
     ) -> None:
         self.config = config
         self.corrector = corrector
+        self.memo = memo
+        """Where the rows of a spooled payload are left for the writer (see EntryMemo)."""
         self.hub = hub or EventHub()
         self.link = link
         self.spool = spool
@@ -191,7 +202,7 @@ class Ingest:
             self._handle(pending)
         except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
             pending.entry = pending.record = pending.letter = None
-            pending.readings, pending.events = [], []
+            pending.readings, pending.events = None, []
             self.causes.log(
                 logging.ERROR,
                 "message dropped",
@@ -251,8 +262,10 @@ class Ingest:
 
     def _data(self, pending: _Pending, site: str, agent: str) -> None:
         payload = pending.message.payload
-        good, rejected, seq = decode_batch(payload, site, agent)
+        batch = decode_data(payload, site, agent)
+        good, rejected, seq = batch.rows, batch.rejected, batch.seq
         self.metrics.readings_received += len(good)
+        pending.count = len(good)
         if rejected:
             self.metrics.readings_rejected += len(rejected)
             self._letter(
@@ -263,23 +276,19 @@ class Ingest:
                 rejected,
             )
             if good:
-                body = {
-                    "schema": 1,
-                    "site": site,
-                    "agent": agent,
-                    "seq": seq,
-                    "readings": good,
-                }
-                pending.entry = orjson.dumps(body)
+                pending.entry = _entry(site, agent, seq, batch.dicts())
         else:
             pending.entry = payload
         corrector = self.corrector
-        if good and corrector is not None and corrector.correct(site, agent, good):
-            # The spool keeps what the stores write: the raw readings and their corrections.
-            pending.entry = orjson.dumps(
-                {"schema": 1, "site": site, "agent": agent, "seq": seq, "readings": good}
+        rows = ReadingsBatch(site, agent, rows=good)
+        if good and pending.entry is not None and corrector and corrector.covers(site, agent):
+            pending.entry, rows, pending.fixes = spool_entry(
+                corrector, site, agent, pending.entry, good
             )
-        pending.readings = good
+        if pending.entry is not None and self.memo is not None:
+            self.memo.put(pending.entry, rows)
+        if good:
+            pending.readings = batch
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
         status = decode_status(pending.message.payload, site, agent)
@@ -428,7 +437,7 @@ class Ingest:
     ) -> None:
         """Refuse the whole message: nothing of it is spooled, recorded or announced."""
         pending.entry = pending.record = None
-        pending.readings, pending.events = [], []
+        pending.readings, pending.events = None, []
         self._letter(pending, reason, cause, level)
 
     def _letter(
@@ -496,18 +505,22 @@ class Ingest:
             batch, self._pending = self._pending, []
             if not batch:
                 continue
-            entries = [p.entry for p in batch if p.entry is not None]
+            entries = [(p.entry, p.count) for p in batch if p.entry is not None]
             if entries:
                 self.metrics.spool_dropped += await self.spool.append(entries)
                 self.metrics.spooled += len(entries)
             await self._record(batch)
             for pending in batch:
                 self.link.ack(pending.message)
+            wanted = self.hub.wants(ReadingsArrived)
             for pending in batch:
                 for event in pending.events:
                     self.hub.publish(event)
-                if pending.readings:
-                    self.hub.publish(ReadingsArrived(*pending.source, pending.readings))
+                if pending.readings is not None and wanted:
+                    readings = pending.readings.dicts()
+                    for fix in pending.fixes:
+                        fix.apply(readings[fix.index])  # type: ignore[arg-type]
+                    self.hub.publish(ReadingsArrived(*pending.source, readings))
 
     async def _record(self, batch: list[_Pending]) -> None:
         """Write the batch's records, each in a savepoint; a record that fails is rolled back,
@@ -541,6 +554,41 @@ class Ingest:
                 topic=pending.message.topic,
                 reason=str(exc),
             )
+
+
+def spool_entry(
+    corrector: Corrector, site: str, agent: str, entry: bytes, rows: list[WireRow]
+) -> tuple[bytes, ReadingsBatch, list[Fix]]:
+    """A batch's spool entry with its corrections, the rows the writer gets with it, and the
+    corrections themselves (what alerts read).
+
+    The spool keeps what the stores write: the readings as received and, beside them, their
+    corrections (compact, by index: :class:`gateway.tsdb.points.StoredFix`) as two keys added
+    to the entry's JSON object — never the batch re-encoded."""
+    fixes = corrector.fixes(
+        site, agent, map(_INSTRUMENT, rows), map(_CHANNEL, rows), map(_VALUE, rows),
+        map(_TS, rows),
+    )  # fmt: skip
+    if not fixes:
+        return entry, ReadingsBatch(site, agent, rows=rows), fixes
+    certificates = {f.span.certificate_id: f.span.number for f in fixes if f.corrected is not None}
+    spooled = [fix.spooled() for fix in fixes]
+    extra = msgspec.json.encode({"corrections": spooled, "certificates": certificates})
+    # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
+    batch = ReadingsBatch(site, agent, rows=rows, fixes=fixes, certificates=certificates)  # type: ignore[arg-type]
+    return entry.rstrip()[:-1] + b"," + extra[1:], batch, fixes
+
+
+_INSTRUMENT, _CHANNEL, _VALUE, _TS = (
+    attrgetter(name) for name in ("instrument", "channel", "value", "ts")
+)
+
+
+def _entry(site: str, agent: str, seq: int, readings: list[Any]) -> bytes:
+    """A spool entry of readings, when it is not the payload as received."""
+    return orjson.dumps(
+        {"schema": 1, "site": site, "agent": agent, "seq": seq, "readings": readings}
+    )
 
 
 def _apply_records(

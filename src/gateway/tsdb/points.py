@@ -19,23 +19,229 @@ of channels; quality and reason vary per reading and are fields, never tags.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from itertools import chain, repeat
+from operator import attrgetter
+from typing import Any, Protocol
 
+import msgspec
+import orjson
+
+from core.spool import RECENT_MAX_BYTES
 from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 READING = "reading"
 
 
-@dataclass(frozen=True, slots=True)
-class ReadingsBatch:
-    """Validated readings of one agent, as wire-format dicts."""
+class StoredRow(msgspec.Struct, gc=False, omit_defaults=True):
+    """A reading as the writer reads it back from the gateway's spool (what ingest validated,
+    with the fields corrections add; other keys are not stored and not read)."""
 
+    instrument: str
+    channel: str
+    ts: int
+    value: float | int | bool | str | None
+    unit: str
+    quality: str
+    reason: str | None = None
+    u: float | None = None
+    tags: dict[str, str] | None = None
+    corrected: float | None = None
+    u_corrected: float | None = None
+    certificate: str | None = None
+    certificate_id: int | None = None
+    conformity: int | None = None
+
+
+class Row(Protocol):
+    """What a row of a :class:`ReadingsBatch` has: a :class:`StoredRow`, or the
+    :class:`edge_agent.wire.WireRow` ingest decoded (absent fields ``UNSET``, no corrections)."""
+
+    @property
+    def instrument(self) -> str: ...
+    @property
+    def channel(self) -> str: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def value(self) -> float | int | bool | str | None: ...
+    @property
+    def unit(self) -> str: ...
+    @property
+    def quality(self) -> str: ...
+    @property
+    def reason(self) -> Any: ...
+    @property
+    def u(self) -> Any: ...
+    @property
+    def tags(self) -> Any: ...
+    @property
+    def corrected(self) -> float | None: ...
+    @property
+    def conformity(self) -> int | None: ...
+
+
+class ReadingsBatch:
+    """Validated readings of one agent: wire-format dicts (``readings``), or rows as ingest or
+    the writer decoded them (``rows``), whose dicts are made only if something asks for them
+    (a store that writes dicts, a refused point's dead letter)."""
+
+    __slots__ = ("_readings", "agent", "certificates", "fixes", "rows", "site")
+
+    def __init__(
+        self,
+        site: str,
+        agent: str,
+        readings: list[dict[str, Any]] | None = None,
+        rows: Sequence[Any] | None = None,
+        fixes: Sequence[StoredFix] = (),
+        certificates: Mapping[int, str] | None = None,
+    ) -> None:
+        self.site = site
+        self.agent = agent
+        self._readings = readings
+        self.rows: Sequence[Row] | None = None if readings is not None else (rows or [])
+        self.fixes = fixes
+        """Corrections of rows, by index (:class:`StoredFix`)."""
+        self.certificates: Mapping[int, str] = certificates or {}
+        """The fixes' certificates: id → identifier."""
+
+    @property
+    def readings(self) -> list[dict[str, Any]]:
+        """The readings as wire-format dicts (with their corrections)."""
+        if self._readings is None:
+            readings: list[dict[str, Any]] = msgspec.to_builtins(self.rows)
+            for fix in self.fixes:
+                apply_fix(readings[fix.index], fix, self.certificates)
+            self._readings = readings
+        return self._readings
+
+    @property
+    def count(self) -> int:
+        """How many readings."""
+        return len(self.rows) if self.rows is not None else len(self.readings)
+
+    def split(self) -> tuple[ReadingsBatch, ReadingsBatch]:
+        """The first and the second half."""
+        if self.rows is not None and not self.fixes:
+            middle = len(self.rows) // 2
+            return (
+                ReadingsBatch(self.site, self.agent, rows=self.rows[:middle]),
+                ReadingsBatch(self.site, self.agent, rows=self.rows[middle:]),
+            )
+        middle = len(self.readings) // 2
+        return (
+            ReadingsBatch(self.site, self.agent, self.readings[:middle]),
+            ReadingsBatch(self.site, self.agent, self.readings[middle:]),
+        )
+
+    def __repr__(self) -> str:
+        return f"ReadingsBatch({self.site!r}, {self.agent!r}, {self.readings!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, ReadingsBatch):
+            return NotImplemented
+        return (self.site, self.agent, self.readings) == (other.site, other.agent, other.readings)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class StoredFix(msgspec.Struct, array_like=True, gc=False):
+    """A reading's correction as a spool entry carries it, beside the raw readings (written by
+    ``gateway.corrections.corrector.Fix.spooled``): the corrected value, its u and the
+    certificate's id, or none; the conformity code; the ``calibration`` bits that mark the
+    reading, and the reason they add."""
+
+    index: int
+    corrected: float | None
+    u_corrected: float | None
+    certificate_id: int | None
+    conformity: int | None
+    calibration: int
+    reason: str | None
+
+
+def marked_quality(quality: str) -> str:
+    """A reading marked by its calibration: uncertain, unless bad (as the corrector marks it)."""
+    return "uncertain" if quality == "good" else quality
+
+
+def marked_reason(previous: str | None, added: str | None) -> str | None:
+    """A marked reading's reason: its own, then what marked it (as the corrector writes it)."""
+    return added if not previous else f"{previous}; {added}"
+
+
+def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int, str]) -> None:
+    """The stored fields of a correction, on a wire-format dict."""
+    if fix.corrected is not None and fix.certificate_id is not None:
+        reading["corrected"] = fix.corrected
+        reading["u_corrected"] = fix.u_corrected
+        reading["certificate"] = certificates[fix.certificate_id]
+        reading["certificate_id"] = fix.certificate_id
+    if fix.calibration:
+        reading["calibration"] = reading.get("calibration", 0) | fix.calibration
+        reading["quality"] = marked_quality(reading["quality"])
+        reading["reason"] = marked_reason(reading.get("reason"), fix.reason)
+    if fix.conformity is not None:
+        reading["conformity"] = fix.conformity
+
+
+class _StoredBatch(msgspec.Struct, gc=False):
     site: str
     agent: str
-    readings: list[dict[str, Any]]
+    readings: list[StoredRow]
+    corrections: list[StoredFix] = msgspec.field(default_factory=list)
+    certificates: dict[int, str] = msgspec.field(default_factory=dict)
+
+
+_STORED = msgspec.json.Decoder(_StoredBatch)
+
+
+def decode_stored(data: bytes) -> ReadingsBatch | None:
+    """A spooled batch of readings as rows, or None when it is not one (metrics, or an entry
+    of unexpected shape: the caller reads it the general way)."""
+    try:
+        batch = _STORED.decode(data)
+    except msgspec.MsgspecError:
+        return None
+    return ReadingsBatch(
+        batch.site, batch.agent, rows=batch.readings, fixes=batch.corrections,
+        certificates=batch.certificates,
+    )  # fmt: skip
+
+
+class EntryMemo:
+    """Batches ingest has decoded, for the writer: a spool entry (that very bytes object, as the
+    spool hands it back from memory) → its rows, so a writer that keeps up never parses what
+    ingest parsed. Bounded like the spool's memory of recent entries (a writer further behind
+    reads copies from disk, which the memo cannot know); a miss is parsed again."""
+
+    def __init__(self, max_bytes: int = RECENT_MAX_BYTES) -> None:
+        self._items: dict[int, tuple[bytes, ReadingsBatch]] = {}
+        self._bytes = 0
+        self._max = max_bytes
+
+    def put(self, data: bytes, batch: ReadingsBatch) -> None:
+        """Remember ``batch`` as what ``data`` decodes to."""
+        items = self._items
+        old = items.pop(id(data), None)
+        if old is not None:
+            self._bytes -= len(old[0])
+        items[id(data)] = (data, batch)
+        self._bytes += len(data)
+        while self._bytes > self._max and len(items) > 1:
+            dropped, _ = items.pop(next(iter(items)))
+            self._bytes -= len(dropped)
+
+    def take(self, data: bytes) -> ReadingsBatch | None:
+        """What ``data`` decodes to, if remembered (and forgotten now)."""
+        found = self._items.pop(id(data), None)
+        if found is None:
+            return None
+        self._bytes -= len(found[0])
+        return found[1] if found[0] is data else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +327,36 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {ts}"
 
 
+_QUALITY_FIELD = {name: f"quality={code}i" for name, code in QUALITY_CODE.items()}
+_VALUE, _U = attrgetter("value"), attrgetter("u")
+
+
+def _null(_: object) -> None:
+    return None  # UNSET (an absent u), or what cannot be shown: the caller formats it itself
+
+
+def _float_texts(values: Iterable[Any], count: int) -> Iterable[str | None]:
+    """The text of each float of a column, formatted in one call (orjson's shortest round-trip
+    digits, as ``repr`` but for the exponent's padding: ``1e-7``); ``None`` where the caller
+    formats the value itself. Formatting floats one by one is the costliest part of a line."""
+    try:
+        texts = orjson.dumps(list(values), default=_null).decode()[1:-1].split(",")
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return repeat(None, count)
+    # A comma inside a string value splits it further: then the columns do not line up.
+    return texts if len(texts) == count else repeat(None, count)
+
+
+def _as_mapping(row: Row) -> dict[str, Any]:
+    """A row as the dict :func:`reading_line` reads (absent fields left out)."""
+    out: dict[str, Any] = msgspec.to_builtins(row)
+    for name in ("corrected", "u_corrected", "certificate", "certificate_id", "conformity"):
+        value = getattr(row, name, None)
+        if value is not None:
+            out[name] = value
+    return out
+
+
 def _shown(site: str, agent: str, reading: Mapping[str, Any]) -> str:
     """A refused reading, as its dead letter shows it."""
     return repr({"site": site, "agent": agent, **reading})[:500]
@@ -131,6 +367,8 @@ class LineBuilder:
 
     def __init__(self, max_cached: int = 200_000) -> None:
         self._keys: dict[tuple[str, str, str, str], tuple[str, dict[str, str], str]] = {}
+        self._rows: dict[tuple[str, str], dict[str, dict[str, tuple[str, Any, str]]]] = {}
+        """(site, agent) → instrument → channel → (unit, tags or None, key), for rows."""
         self._max = max_cached
 
     def _key(self, site: str, agent: str, reading: Mapping[str, Any]) -> str:
@@ -163,6 +401,14 @@ class LineBuilder:
         if isinstance(item, MetricsSample):
             return self._metrics_lines(item, rejected)
         site, agent = item.site, item.agent
+        if item.rows is not None:
+            try:
+                return self._row_lines(site, agent, item.rows, item.fixes, item.certificates)
+            except Exception as exc:
+                if rejected is None:
+                    raise _as_line_error(exc) from exc
+            # find the points that cannot be written, keep the others (the general way)
+            return self.lines(ReadingsBatch(site, agent, item.readings), rejected)
         try:
             return [reading_line(self._key(site, agent, r), r) for r in item.readings]
         except Exception as exc:
@@ -175,6 +421,159 @@ class LineBuilder:
             except Exception as exc:  # noqa: BLE001 - one bad point is refused alone
                 rejected.append((_shown(site, agent, reading), _reason(exc)))
         return out
+
+    def _series(self, site: str, agent: str, row: Row) -> str:
+        """A row's series key (the slow path of :meth:`_row_lines`: a new channel, or one whose
+        unit or tags changed)."""
+        tags = row.tags or {}
+        key = self._key(
+            site,
+            agent,
+            {"instrument": row.instrument, "channel": row.channel, "unit": row.unit, "tags": tags},
+        )
+        per_agent = self._rows.setdefault((site, agent), {})
+        if sum(len(c) for c in per_agent.values()) >= self._max:
+            per_agent.clear()
+        per_agent.setdefault(row.instrument, {})[row.channel] = (row.unit, tags or None, key)
+        return key
+
+    def _row_lines(
+        self,
+        site: str,
+        agent: str,
+        rows: Sequence[Row],
+        fixes: Sequence[StoredFix] = (),
+        certificates: Mapping[int, str] | None = None,
+    ) -> list[str]:
+        """:func:`reading_line` of every row (with its correction, if any): the same fields and
+        values (tested), the series key looked up by instrument and channel, a column of floats
+        formatted at once. The gateway's hot path."""
+        aligned: Iterable[tuple[StoredFix, str | None, str | None, str] | None]
+        aligned = repeat(None, len(rows))
+        if fixes:
+            # The corrected values and their u formatted a column at a time (full precision),
+            # the certificate's fields once per certificate.
+            texts = _float_texts(
+                chain.from_iterable((f.corrected, f.u_corrected) for f in fixes), 2 * len(fixes)
+            )
+            pairs = iter(texts)
+            by_index: list[tuple[StoredFix, str | None, str | None, str] | None]
+            by_index = [None] * len(rows)
+            for each in fixes:
+                by_index[each.index] = (
+                    each, next(pairs), next(pairs),
+                    self._certificate(each.certificate_id, certificates or {}),
+                )  # fmt: skip
+            aligned = by_index
+        per_agent = self._rows.get((site, agent))
+        if per_agent is None:
+            per_agent = self._rows[(site, agent)] = {}
+        instruments = per_agent.get
+        finite = _finite
+        codes = _QUALITY_FIELD
+        out: list[str] = []
+        append = out.append
+        for row, value_text, u_text, fix in zip(
+            rows,
+            _float_texts(map(_VALUE, rows), len(rows)),
+            _float_texts(map(_U, rows), len(rows)),
+            aligned,
+            strict=True,
+        ):
+            channels = instruments(row.instrument)
+            cached = channels.get(row.channel) if channels is not None else None
+            if cached is None or cached[0] != row.unit or cached[1] != (row.tags or None):
+                key = self._series(site, agent, row)
+            else:
+                key = cached[2]
+            ts = row.ts
+            if ts.__class__ is not int:
+                raise LineError(f"timestamp {ts!r} is not an integer of nanoseconds")
+            value: Any = row.value
+            kind = value.__class__
+            if kind is float:
+                if not finite(value):
+                    raise LineError(f"float {value!r} is not finite")
+                head = f"value={value_text or repr(value)},"
+            elif kind is int:
+                head = f"value={float(value)!r},"
+            elif kind is bool:
+                head = "value=1.0," if value else "value=0.0,"
+            elif kind is str:
+                head = f"text={format_field(value)},"
+            elif value is None:
+                head = ""
+            else:
+                raise LineError(f"value of type {kind.__name__} cannot be written")
+            u = row.u
+            if u is None or u is msgspec.UNSET:
+                tail = ""
+            else:
+                if u.__class__ is not float:
+                    u, u_text = float(u), None
+                if not finite(u):
+                    raise LineError(f"uncertainty {u!r} is not finite")
+                tail = f",u={u_text or repr(u)}"
+            reason = row.reason
+            if fix is not None:
+                fixed, corrected, u_corrected, certificate = fix
+                if (
+                    not reason and not fixed.calibration and fixed.conformity is None
+                    and corrected and u_corrected and corrected != "null" and u_corrected != "null"
+                    and certificate
+                ):  # fmt: skip
+                    append(
+                        f"{key} {head}{codes[row.quality]}{tail},corrected={corrected},"
+                        f"u_corrected={u_corrected}{certificate} {ts}"
+                    )
+                else:
+                    append(self._fixed_line(key, head, tail, ts, row, fixed, certificates or {}))
+                continue
+            if reason:
+                tail += f",reason={format_field(reason)}"
+            if row.corrected is not None or row.conformity is not None:
+                append(reading_line(key, _as_mapping(row)))  # a spool entry of an older gateway
+            else:
+                append(f"{key} {head}{codes[row.quality]}{tail} {ts}")
+        return out
+
+    @staticmethod
+    def _certificate(certificate_id: int | None, certificates: Mapping[int, str]) -> str:
+        """The ``certificate`` and ``certificate_id`` fields of a certificate ('' if none)."""
+        if certificate_id is None or certificate_id not in certificates:
+            return ""
+        number = certificates[certificate_id]
+        fields = _CERTIFICATE_FIELDS.get(certificate_id)
+        if fields is None or fields[0] != number:
+            fields = _certificate_fields(certificate_id, number)
+        return fields[1]
+
+    def _fixed_line(
+        self,
+        key: str,
+        head: str,
+        tail: str,
+        ts: int,
+        row: Row,
+        fix: StoredFix,
+        certificates: Mapping[int, str],
+    ) -> str:
+        """The line of a corrected (or marked) row: its fields and the correction's."""
+        quality, reason = row.quality, row.reason or None
+        if fix.calibration:
+            quality, reason = marked_quality(quality), marked_reason(reason, fix.reason)
+        if reason:
+            tail += f",reason={format_field(reason)}"
+        certificate_id = fix.certificate_id
+        if fix.corrected is not None and certificate_id is not None:
+            number = certificates[certificate_id]
+            fields = _CERTIFICATE_FIELDS.get(certificate_id)
+            if fields is None or fields[0] != number:
+                fields = _certificate_fields(certificate_id, number)
+            tail += f",corrected={fix.corrected:.12g},u_corrected={fix.u_corrected:.3g}{fields[1]}"
+        if fix.conformity is not None:
+            tail += f",conformity={fix.conformity}i"
+        return f"{key} {head}quality={QUALITY_CODE[quality]}i{tail} {ts}"
 
     def _metrics_lines(self, item: MetricsSample, rejected: Rejected | None) -> list[str]:
         try:

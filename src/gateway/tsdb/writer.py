@@ -26,7 +26,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.store import RecordStore
 from gateway.tsdb.config import WriteConfig
-from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.points import EntryMemo, MetricsSample, ReadingsBatch, Writable, decode_stored
 from gateway.tsdb.store import Store, WriteResult
 
 log = logging.getLogger("etalon.gateway")
@@ -43,7 +43,12 @@ class _Batch:
 
 
 def decode_entry(data: bytes) -> Writable:
-    """A gateway spool entry back into something a store writes."""
+    """A gateway spool entry back into something a store writes: a batch of readings as rows
+    (one typed parse, no dict per reading), else read as JSON (metrics samples, and any entry
+    of another shape, as before)."""
+    rows = decode_stored(data)
+    if rows is not None:
+        return rows
     body = orjson.loads(data)
     if "readings" in body:
         return ReadingsBatch(body["site"], body["agent"], body["readings"])
@@ -57,12 +62,9 @@ def _halves(items: list[Writable]) -> list[list[Writable]] | None:
         middle = len(items) // 2
         return [items[:middle], items[middle:]]
     item = items[0]
-    if isinstance(item, ReadingsBatch) and len(item.readings) > 1:
-        middle = len(item.readings) // 2
-        return [
-            [ReadingsBatch(item.site, item.agent, item.readings[:middle])],
-            [ReadingsBatch(item.site, item.agent, item.readings[middle:])],
-        ]
+    if isinstance(item, ReadingsBatch) and item.count > 1:
+        first, second = item.split()
+        return [[first], [second]]
     if isinstance(item, MetricsSample) and len(item.values) > 1:
         names = list(item.values)
         middle = len(names) // 2
@@ -78,7 +80,7 @@ def _halves(items: list[Writable]) -> list[list[Writable]] | None:
 
 
 def _points(item: Writable) -> int:
-    return len(item.readings) if isinstance(item, ReadingsBatch) else len(item.values)
+    return item.count if isinstance(item, ReadingsBatch) else len(item.values)
 
 
 class Writer:
@@ -91,8 +93,11 @@ class Writer:
         config: WriteConfig,
         metrics: GatewayMetrics,
         records: RecordStore,
+        memo: EntryMemo | None = None,
     ) -> None:
         self.spool = spool
+        self.memo = memo
+        """What ingest decoded already (see :class:`EntryMemo`)."""
         self.store = store
         self.config = config
         self.metrics = metrics
@@ -104,35 +109,53 @@ class Writer:
         items: list[Writable] = []
         points = 0
         last_id = entries[0].id
+        memo = self.memo
         for entry in entries:
-            try:
-                item = decode_entry(entry.data)
-            except (ValueError, KeyError, TypeError) as exc:
-                await self._record_rejected([(f"spool entry {entry.id}", f"corrupt entry: {exc}")])
-                last_id = entry.id
-                continue
+            if items and points + entry.count > self.config.batch_max_lines:
+                break  # ingest counts an entry's readings: it would not fit
+            item: Writable | None = memo.take(entry.data) if memo is not None else None
+            if item is None:
+                try:
+                    item = decode_entry(entry.data)
+                except (ValueError, KeyError, TypeError) as exc:
+                    await self._record_rejected(
+                        [(f"spool entry {entry.id}", f"corrupt entry: {exc}")]
+                    )
+                    last_id = entry.id
+                    continue
             if items and points + _points(item) > self.config.batch_max_lines:
+                if memo is not None and isinstance(item, ReadingsBatch):
+                    memo.put(entry.data, item)  # the next batch starts with it
                 break
             items.append(item)
             points += _points(item)
             last_id = entry.id
         return _Batch(entries[0].id, last_id, items, points)
 
+    async def _read(self, after_id: int) -> tuple[list[Entry], bool]:
+        """The entries of the next batch (at most ``batch_max_lines`` readings by the counts
+        ingest gave them), and whether it is full: more is spooled behind it."""
+        limit = self.config.batch_max_lines
+        entries = await self.spool.read(after_id, ENTRIES_PER_READ, max_items=limit)
+        if not entries:
+            return entries, False
+        full = len(entries) == ENTRIES_PER_READ or sum(e.count for e in entries) >= limit
+        if not full:
+            full = bool(await self.spool.read(entries[-1].id, 1))
+        return entries, full
+
     async def _next_batch(self, after_id: int) -> _Batch:
         while True:
             self.spool.changed.clear()
-            entries = await self.spool.read(after_id, ENTRIES_PER_READ)
+            entries, full = await self._read(after_id)
             if not entries:
                 await self.spool.changed.wait()
                 continue
-            batch = await self._collect(entries)
-            full = batch.points >= self.config.batch_max_lines or len(entries) == ENTRIES_PER_READ
             if not full and self.config.batch_max_delay_ms:
                 # A partial batch waits at most the configured delay for more.
                 await asyncio.sleep(self.config.batch_max_delay_ms / 1000)
-                entries = await self.spool.read(after_id, ENTRIES_PER_READ)
-                batch = await self._collect(entries)
-            return batch
+                entries, _ = await self._read(after_id)
+            return await self._collect(entries)
 
     async def run(self) -> None:
         """Write until cancelled, with up to ``concurrency`` batches in flight.
@@ -172,7 +195,7 @@ class Writer:
             if result is not None:
                 self.metrics.written += result.written
                 self.metrics.readings_written += sum(
-                    len(i.readings) for i in batch.items if isinstance(i, ReadingsBatch)
+                    i.count for i in batch.items if isinstance(i, ReadingsBatch)
                 ) - len(result.rejected)
                 self.metrics.write_batches += 1
                 if result.rejected:

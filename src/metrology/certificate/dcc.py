@@ -38,7 +38,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 from metrology import dcc as dcc_model
 from metrology import units
-from metrology.certificate.labels import word
+from metrology.certificate.labels import certificate_line, word
 from metrology.certificate.record import CalibrationRecord, Party, PointResult
 from metrology.dcc import (
     CertificateReference,
@@ -312,14 +312,7 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
     certificate = record.reference.certificate
     if certificate is not None:
         line = {
-            lang: word(
-                "report.certificate.line",
-                lang,
-                number=certificate.number,
-                issuer=certificate.issuer,
-                date=certificate.calibration_date.isoformat(),
-                due=certificate.due_date.isoformat() if certificate.due_date else "—",
-            )
+            lang: certificate_line(certificate, lang)
             + (f" — {word('report.certificate.expired', lang)}" if certificate.expired else "")
             for lang in ("en", "vi")
         }

@@ -8,8 +8,13 @@ files beside this module: ``words.json`` and ``contributions.json``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from core.i18n import MessageTable, load_table, register
 from metrology.labels import LABELS, Language
+
+if TYPE_CHECKING:
+    from metrology.certificate.record import CertificateInfo
 
 CONTRIBUTIONS: MessageTable = load_table(__package__, "contributions.json")
 
@@ -21,6 +26,18 @@ def word(key: str, language: Language = "en", **values: object) -> str:
     entry = WORDS.get(key) or CONTRIBUTIONS.get(key) or LABELS.get(key)
     text = key if entry is None else entry[language]
     return text.format(**values) if values else text
+
+
+def certificate_line(certificate: CertificateInfo, language: Language = "en") -> str:
+    """A reference's certificate in one line: number, issuer, calibration and due dates."""
+    return word(
+        "report.certificate.line",
+        language,
+        number=certificate.number,
+        issuer=certificate.issuer,
+        date=certificate.calibration_date.isoformat(),
+        due=certificate.due_date.isoformat() if certificate.due_date else "—",
+    )
 
 
 def contribution_label(name: str, language: Language = "en") -> str:

@@ -6,6 +6,8 @@ itself, the reference and its certificate, the environment, the decision rule, a
 error of indication ± U against the tolerance band (inline SVG), the results table, every
 point's uncertainty budget, the instrument writes of the audit and the notes. Every text from the
 record is escaped.
+
+Longer than 500 lines on purpose: one page, section by section, each function beside its markup.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from collections.abc import Iterable, Sequence
 from decimal import ROUND_HALF_EVEN, Decimal
 from html import escape
 
-from metrology.certificate.labels import contribution_label, word
+from metrology.certificate.labels import certificate_line, contribution_label, word
 from metrology.certificate.record import (
     CalibrationRecord,
     EnvironmentStats,
@@ -458,15 +460,7 @@ def render_html(
     ]
     certificate = reference.certificate
     if certificate is not None:
-        line = word(
-            "report.certificate.line",
-            lang,
-            number=certificate.number,
-            issuer=certificate.issuer,
-            date=certificate.calibration_date.isoformat(),
-            due=certificate.due_date.isoformat() if certificate.due_date else "—",
-        )
-        text = escape(line)
+        text = escape(certificate_line(certificate, lang))
         if certificate.expired:
             text += (
                 f' <strong class="fail">{escape(word("report.certificate.expired", lang))}</strong>'

@@ -12,6 +12,9 @@ Tables: a result may be a ``dcc:list`` of quantities, each a column of values (t
 row and the influence conditions around it as its :class:`Condition`\ s — an instrument's
 calibration table (indication → error with U) and a resistor measured at several currents both
 come out as one point per row with what it was measured at.
+
+Longer than 500 lines on purpose: the models are one tree mirroring the schema, with references
+back and forth between its types.
 """
 
 from __future__ import annotations
@@ -332,13 +335,24 @@ class Value(FrozenModel):
         return Decimal(self.value)
 
 
-class InfluenceCondition(FrozenModel):
+class Described(FrozenModel):
+    """What most DCC elements open with: a name, a description, ``refType`` attributes."""
+
+    name: Text | None = None
+    description: Text | None = None
+    ref_types: RefTypes = ()
+
+
+class Named(Described):
+    """A DCC element whose name the schema requires."""
+
+    name: Text
+
+
+class InfluenceCondition(Named):
     """A condition the results hold under (``dcc:influenceCondition``): ambient temperature,
     a measuring current, an immersion depth."""
 
-    name: Text
-    description: Text | None = None
-    ref_types: RefTypes = ()
     status: ConditionStatus | None = None
     quantities: tuple[Quantity, ...] = ()
     texts: tuple[Text, ...] = ()
@@ -350,14 +364,11 @@ class InfluenceCondition(FrozenModel):
         return self
 
 
-class Quantity(FrozenModel):
+class Quantity(Described):
     """A measured quantity (``dcc:quantity``): one value (``si:real``) or a column of values
     (``si:realListXMLList``, ``si:list``), and the same values in other units
     (``si:hybrid``)."""
 
-    name: Text | None = None
-    description: Text | None = None
-    ref_types: RefTypes = ()
     values: tuple[Value, ...] = Field(..., min_length=1)
     hybrid: tuple[tuple[Value, ...], ...] = Field(
         (), description="The same values in other units (si:hybrid), each as long as values."
@@ -386,12 +397,9 @@ class Quantity(FrozenModel):
         return None
 
 
-class QuantityList(FrozenModel):
+class QuantityList(Described):
     """A ``dcc:list``: a table whose columns are quantities, or a list of lists (rows)."""
 
-    name: Text | None = None
-    description: Text | None = None
-    ref_types: RefTypes = ()
     quantities: tuple[Quantity, ...] = ()
     lists: tuple[QuantityList, ...] = ()
     influence_conditions: tuple[InfluenceCondition, ...] = ()
@@ -403,12 +411,9 @@ class QuantityList(FrozenModel):
         return self
 
 
-class Result(FrozenModel):
+class Result(Named):
     """One result of a measurement (``dcc:result``)."""
 
-    name: Text
-    description: Text | None = None
-    ref_types: RefTypes = ()
     quantities: tuple[Quantity, ...] = ()
     lists: tuple[QuantityList, ...] = ()
     texts: tuple[Text, ...] = ()
@@ -420,12 +425,9 @@ class Result(FrozenModel):
         return self
 
 
-class UsedMethod(FrozenModel):
+class UsedMethod(Named):
     """A method used (``dcc:usedMethod``), e.g. the GUM for the uncertainty."""
 
-    name: Text
-    description: Text | None = None
-    ref_types: RefTypes = ()
     norms: tuple[Str, ...] = ()
     references: tuple[Str, ...] = ()
 
@@ -440,25 +442,19 @@ class CertificateReference(FrozenModel):
     value: Str
 
 
-class MeasuringEquipment(FrozenModel):
+class MeasuringEquipment(Named):
     """Equipment used for the calibration (``dcc:measuringEquipment``): the reference
     standards the results are traceable to."""
 
-    name: Text
-    description: Text | None = None
-    ref_types: RefTypes = ()
     certificate: CertificateReference | None = None
     manufacturer: Text | None = None
     model: Str | None = None
     identifications: tuple[Identification, ...] = ()
 
 
-class MeasurementResult(FrozenModel):
+class MeasurementResult(Named):
     """A ``dcc:measurementResult``: methods, equipment, conditions and results."""
 
-    name: Text
-    description: Text | None = None
-    ref_types: RefTypes = ()
     used_methods: tuple[UsedMethod, ...] = ()
     measuring_equipments: tuple[MeasuringEquipment, ...] = ()
     influence_conditions: tuple[InfluenceCondition, ...] = ()

@@ -5,12 +5,15 @@ the decimal text of the document; texts keep their languages. What the model doe
 (formulas, embedded files, complex quantities, bivariate regions…) is listed in
 ``Dcc.not_extracted`` with its place, never dropped silently. The caller keeps the original
 bytes; nothing here rewrites them.
+
+Longer than 500 lines on purpose: one reader walks the schema's element tree top-down, a method per
+element type; splitting it by section would split that one walk.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 from lxml import etree
@@ -40,6 +43,15 @@ class _Reader:
     @staticmethod
     def kids(element: etree._Element, name: str, ns: str = D) -> list[etree._Element]:
         return [child for child in element if child.tag == ns + name]
+
+    @classmethod
+    def numbered(
+        cls, element: etree._Element, name: str, path: str, ns: str = D
+    ) -> Iterator[tuple[etree._Element, str]]:
+        """Each child ``name`` of ``element`` with its path in the document, ``PATH/NAME[i]``
+        (1-based, as XPath counts)."""
+        for i, child in enumerate(cls.kids(element, name, ns), start=1):
+            yield child, f"{path}/{name}[{i}]"
 
     @staticmethod
     def kid(element: etree._Element, name: str, ns: str = D) -> etree._Element | None:
@@ -91,6 +103,18 @@ class _Reader:
                 self.skip(path, f"dcc:{extra} in a text")
         return m.Text(content=tuple(contents)) if contents else None
 
+    def described(
+        self, element: etree._Element, path: str, *, required: bool = True
+    ) -> dict[str, Any]:
+        """The fields of a :class:`m.Described`: name (``required`` or not), description and
+        ``refType`` of ``element``."""
+        name = self.kid(element, "name")
+        return {
+            "name": (self.required_text if required else self.text)(name, f"{path}/name"),
+            "description": self.text(self.kid(element, "description"), f"{path}/description"),
+            "ref_types": self.ref_types(element),
+        }
+
     def required_text(self, element: etree._Element | None, path: str) -> m.Text:
         text = self.text(element, path)
         if text is None:
@@ -108,9 +132,9 @@ class _Reader:
             m.Identification(
                 issuer=self.string(ident, "issuer"),
                 value=self.string(ident, "value") or "",
-                name=self.text(self.kid(ident, "name"), f"{path}/identification[{i}]/name"),
+                name=self.text(self.kid(ident, "name"), f"{here}/name"),
             )
-            for i, ident in enumerate(self.kids(element, "identification"), start=1)
+            for ident, here in self.numbered(element, "identification", path)
         )
 
     def location(self, element: etree._Element | None, path: str) -> m.Location | None:
@@ -154,8 +178,7 @@ class _Reader:
 
     def software(self, element: etree._Element, path: str) -> tuple[m.Software, ...]:
         found = []
-        for i, software in enumerate(self.kids(element, "software"), start=1):
-            here = f"{path}/software[{i}]"
+        for software, here in self.numbered(element, "software", path):
             if self.kid(software, "description") is not None:
                 self.skip(here, "dcc:description")
             found.append(
@@ -172,8 +195,7 @@ class _Reader:
             if self.kid(element, extra) is not None:
                 self.skip(path, f"dcc:{extra} of the item list")
         found = []
-        for i, item in enumerate(self.kids(element, "item"), start=1):
-            here = f"{path}/item[{i}]"
+        for item, here in self.numbered(element, "item", path):
             for extra in ("equipmentClass", "installedSoftwares"):
                 if self.kid(item, extra) is not None:
                     self.skip(here, f"dcc:{extra}")
@@ -196,8 +218,7 @@ class _Reader:
 
     def persons(self, element: etree._Element, path: str) -> tuple[m.ResponsiblePerson, ...]:
         found = []
-        for i, person in enumerate(self.kids(element, "respPerson"), start=1):
-            here = f"{path}/respPerson[{i}]"
+        for person, here in self.numbered(element, "respPerson", path):
             contact = self.kid(person, "person")
             assert contact is not None  # required by the schema
             for flag in (
@@ -258,8 +279,7 @@ class _Reader:
         if element is None:
             return ()
         return tuple(
-            self.statement(child, f"{path}/{name}[{i}]")
-            for i, child in enumerate(self.kids(element, name), start=1)
+            self.statement(child, here) for child, here in self.numbered(element, name, path)
         )
 
     # -- D-SI -------------------------------------------------------------------------------
@@ -398,8 +418,8 @@ class _Reader:
             if self.kid(element, region, S) is not None:
                 self.skip(path, f"si:{region}")
         return tuple(
-            self.real(real, f"{path}/real[{i}]", unit, expanded, interval)
-            for i, real in enumerate(self.kids(element, "real", S), start=1)
+            self.real(real, here, unit, expanded, interval)
+            for real, here in self.numbered(element, "real", path, S)
         )
 
     def si_list(self, element: etree._Element, path: str) -> tuple[m.Value, ...]:
@@ -469,9 +489,7 @@ class _Reader:
                     path, f"hybrid representation {index} has {len(other)} values, not {len(first)}"
                 )
         return m.Quantity(
-            name=self.text(self.kid(element, "name"), f"{path}/name"),
-            description=self.text(self.kid(element, "description"), f"{path}/description"),
-            ref_types=self.ref_types(element),
+            **self.described(element, path, required=False),
             values=first,
             hybrid=tuple(hybrid),
             influence_conditions=self.conditions(self.kid(element, "influenceConditions"), path),
@@ -510,12 +528,12 @@ class _Reader:
     def table(self, element: etree._Element, path: str) -> m.QuantityList | None:
         quantities: list[m.Quantity] = []
         lists: list[m.QuantityList] = []
-        for i, child in enumerate(self.kids(element, "quantity"), start=1):
-            quantity = self.quantity(child, f"{path}/quantity[{i}]")
+        for child, here in self.numbered(element, "quantity", path):
+            quantity = self.quantity(child, here)
             if quantity is not None:
                 quantities.append(quantity)
-        for i, child in enumerate(self.kids(element, "list"), start=1):
-            table = self.table(child, f"{path}/list[{i}]")
+        for child, here in self.numbered(element, "list", path):
+            table = self.table(child, here)
             if table is not None:
                 lists.append(table)
         for extra in (
@@ -531,9 +549,7 @@ class _Reader:
         if not quantities and not lists:
             return None
         return m.QuantityList(
-            name=self.text(self.kid(element, "name"), f"{path}/name"),
-            description=self.text(self.kid(element, "description"), f"{path}/description"),
-            ref_types=self.ref_types(element),
+            **self.described(element, path, required=False),
             quantities=tuple(quantities),
             lists=tuple(lists),
             influence_conditions=self.conditions(self.kid(element, "influenceConditions"), path),
@@ -545,8 +561,7 @@ class _Reader:
         if element is None:
             return ()
         found = []
-        for i, condition in enumerate(self.kids(element, "influenceCondition"), start=1):
-            here = f"{path}/influenceCondition[{i}]"
+        for condition, here in self.numbered(element, "influenceCondition", path):
             if self.kid(condition, "certificate") is not None:
                 self.skip(here, "dcc:certificate")
             data = self.kid(condition, "data")
@@ -560,11 +575,7 @@ class _Reader:
                 continue
             found.append(
                 m.InfluenceCondition(
-                    name=self.required_text(self.kid(condition, "name"), f"{here}/name"),
-                    description=self.text(
-                        self.kid(condition, "description"), f"{here}/description"
-                    ),
-                    ref_types=self.ref_types(condition),
+                    **self.described(condition, here),
                     status=self.string(condition, "status"),
                     quantities=quantities,
                     texts=texts,
@@ -580,8 +591,7 @@ class _Reader:
         if element is None:
             return ()
         found = []
-        for i, equipment in enumerate(self.kids(element, "measuringEquipment"), start=1):
-            here = f"{path}/measuringEquipment[{i}]"
+        for equipment, here in self.numbered(element, "measuringEquipment", path):
             certificate = self.kid(equipment, "certificate")
             manufacturer = self.kid(equipment, "manufacturer")
             for extra in ("equipmentClass", "measuringEquipmentQuantities"):
@@ -589,11 +599,7 @@ class _Reader:
                     self.skip(here, f"dcc:{extra}")
             found.append(
                 m.MeasuringEquipment(
-                    name=self.required_text(self.kid(equipment, "name"), f"{here}/name"),
-                    description=self.text(
-                        self.kid(equipment, "description"), f"{here}/description"
-                    ),
-                    ref_types=self.ref_types(equipment),
+                    **self.described(equipment, here),
                     certificate=m.CertificateReference(
                         referral=self.required_text(
                             self.kid(certificate, "referral"), f"{here}/certificate/referral"
@@ -622,21 +628,16 @@ class _Reader:
             return ()
         return tuple(
             m.UsedMethod(
-                name=self.required_text(self.kid(method, "name"), f"{path}/usedMethod[{i}]/name"),
-                description=self.text(
-                    self.kid(method, "description"), f"{path}/usedMethod[{i}]/description"
-                ),
-                ref_types=self.ref_types(method),
+                **self.described(method, here),
                 norms=self.strings(method, "norm"),
                 references=self.strings(method, "reference"),
             )
-            for i, method in enumerate(self.kids(element, "usedMethod"), start=1)
+            for method, here in self.numbered(element, "usedMethod", path)
         )
 
     def measurement_result(self, element: etree._Element, path: str) -> m.MeasurementResult:
         results = []
-        for i, result in enumerate(self.kids(self.kid(element, "results"), "result"), start=1):
-            here = f"{path}/result[{i}]"
+        for result, here in self.numbered(self.kid(element, "results"), "result", path):
             data = self.kid(result, "data")
             assert data is not None  # required by the schema
             quantities, lists, texts = self.data(data, here)
@@ -645,9 +646,7 @@ class _Reader:
                 continue
             results.append(
                 m.Result(
-                    name=self.required_text(self.kid(result, "name"), f"{here}/name"),
-                    description=self.text(self.kid(result, "description"), f"{here}/description"),
-                    ref_types=self.ref_types(result),
+                    **self.described(result, here),
                     quantities=quantities,
                     lists=lists,
                     texts=texts,
@@ -663,9 +662,7 @@ class _Reader:
         if self.kid(element, "usedSoftware") is not None:
             self.skip(path, "dcc:usedSoftware")
         return m.MeasurementResult(
-            name=self.required_text(self.kid(element, "name"), f"{path}/name"),
-            description=self.text(self.kid(element, "description"), f"{path}/description"),
-            ref_types=self.ref_types(element),
+            **self.described(element, path),
             used_methods=self.methods(self.kid(element, "usedMethods"), f"{path}/usedMethods"),
             measuring_equipments=self.equipment(
                 self.kid(element, "measuringEquipments"), f"{path}/measuringEquipments"

@@ -44,6 +44,14 @@ def _s(parent: etree._Element, name: str, text: str | None = None) -> etree._Ele
     return element
 
 
+def _described(parent: etree._Element, name: str, element: m.Described) -> etree._Element:
+    """The element ``dcc:NAME`` with its ``refType``, name and description."""
+    child = _ref_types(_d(parent, name), element.ref_types)
+    _text(child, "name", element.name)
+    _text(child, "description", element.description)
+    return child
+
+
 def _ref_types(element: etree._Element, ref_types: Sequence[str]) -> etree._Element:
     if ref_types:
         element.set("refType", " ".join(ref_types))
@@ -191,23 +199,24 @@ def _tokens(texts: Sequence[str | None]) -> bool:
 def _listable(values: Sequence[m.Value]) -> bool:
     """Whether a column can be written as si:realListXMLList without losing anything."""
     labels = [v.label for v in values]
-    times = [v.date_time for v in values]
-    expanded = [v.uncertainty for v in values]
-    intervals = [v.coverage_interval for v in values]
     if any(labels) and not _tokens(labels):
         return False
+    times = [v.date_time for v in values]
     if any(t is not None for t in times) and not all(t is not None for t in times):
         return False
-    if any(e is not None for e in expanded):
-        if not all(e is not None for e in expanded):
+    # The uncertainty and the coverage interval: each given for every value or for none, and
+    # their distributions, if named, single words.
+    columns: tuple[list[m.ExpandedUncertainty | m.CoverageInterval | None], ...] = (
+        [v.uncertainty for v in values],
+        [v.coverage_interval for v in values],
+    )
+    for column in columns:
+        given = [entry for entry in column if entry is not None]
+        if not given:
+            continue
+        if len(given) != len(column):
             return False
-        distributions = [e.distribution for e in expanded if e is not None]
-        if any(distributions) and not _tokens(distributions):
-            return False
-    if any(i is not None for i in intervals):
-        if not all(i is not None for i in intervals):
-            return False
-        distributions = [i.distribution for i in intervals if i is not None]
+        distributions = [entry.distribution for entry in given]
         if any(distributions) and not _tokens(distributions):
             return False
     return True
@@ -274,18 +283,14 @@ def _values(parent: etree._Element, quantity: m.Quantity) -> None:
 
 
 def _quantity(parent: etree._Element, quantity: m.Quantity) -> None:
-    element = _ref_types(_d(parent, "quantity"), quantity.ref_types)
-    _text(element, "name", quantity.name)
-    _text(element, "description", quantity.description)
+    element = _described(parent, "quantity", quantity)
     _values(element, quantity)
     _conditions(element, quantity.influence_conditions)
     _statements(element, "measurementMetaData", "metaData", quantity.metadata)
 
 
 def _table(parent: etree._Element, table: m.QuantityList) -> None:
-    element = _ref_types(_d(parent, "list"), table.ref_types)
-    _text(element, "name", table.name)
-    _text(element, "description", table.description)
+    element = _described(parent, "list", table)
     for row in table.lists:
         _table(element, row)
     for quantity in table.quantities:
@@ -314,9 +319,7 @@ def _conditions(parent: etree._Element, conditions: Sequence[m.InfluenceConditio
         return
     element = _d(parent, "influenceConditions")
     for condition in conditions:
-        child = _ref_types(_d(element, "influenceCondition"), condition.ref_types)
-        _text(child, "name", condition.name)
-        _text(child, "description", condition.description)
+        child = _described(element, "influenceCondition", condition)
         if condition.status is not None:
             _d(child, "status", condition.status)
         _data(child, "data", condition.quantities, (), condition.texts)
@@ -327,9 +330,7 @@ def _equipment(parent: etree._Element, equipments: Sequence[m.MeasuringEquipment
         return
     element = _d(parent, "measuringEquipments")
     for equipment in equipments:
-        child = _ref_types(_d(element, "measuringEquipment"), equipment.ref_types)
-        _text(child, "name", equipment.name)
-        _text(child, "description", equipment.description)
+        child = _described(element, "measuringEquipment", equipment)
         if equipment.certificate is not None:
             certificate = _d(child, "certificate")
             _text(certificate, "referral", equipment.certificate.referral)
@@ -344,15 +345,11 @@ def _equipment(parent: etree._Element, equipments: Sequence[m.MeasuringEquipment
 
 
 def _measurement_result(parent: etree._Element, result: m.MeasurementResult) -> None:
-    element = _ref_types(_d(parent, "measurementResult"), result.ref_types)
-    _text(element, "name", result.name)
-    _text(element, "description", result.description)
+    element = _described(parent, "measurementResult", result)
     if result.used_methods:
         methods = _d(element, "usedMethods")
         for method in result.used_methods:
-            child = _ref_types(_d(methods, "usedMethod"), method.ref_types)
-            _text(child, "name", method.name)
-            _text(child, "description", method.description)
+            child = _described(methods, "usedMethod", method)
             for norm in method.norms:
                 _d(child, "norm", norm)
             for reference in method.references:
@@ -361,9 +358,7 @@ def _measurement_result(parent: etree._Element, result: m.MeasurementResult) -> 
     _conditions(element, result.influence_conditions)
     results = _d(element, "results")
     for one in result.results:
-        child = _ref_types(_d(results, "result"), one.ref_types)
-        _text(child, "name", one.name)
-        _text(child, "description", one.description)
+        child = _described(results, "result", one)
         _data(child, "data", one.quantities, one.lists, one.texts)
     _statements(element, "measurementMetaData", "metaData", result.metadata)
 

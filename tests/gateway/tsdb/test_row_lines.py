@@ -1,0 +1,110 @@
+"""The writer's hot path — spooled batches read back as rows, their lines built without a dict
+per reading, floats formatted a column at a time — writes what the reference builder
+(:func:`reading_line` over wire-format dicts) writes: the same series, the same fields with the
+same values, the same refusals. And ingest's rows reach the writer without a second parse."""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import orjson
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edge_agent.wire import decode_data
+from gateway.tsdb.line_protocol import parse_line
+from gateway.tsdb.points import EntryMemo, LineBuilder, ReadingsBatch
+from gateway.tsdb.writer import decode_entry
+from tests.gateway.ingest.harness import AGENT, SITE, TS0
+from tests.gateway.ingest.strategies import valid_reading
+
+CORRECTED = {
+    "corrected": 25.000012345678901,
+    "u_corrected": 0.0050001234,
+    "certificate": 'PRT "A", 2026',
+    "certificate_id": 3,
+    "conformity": 0,
+}
+
+
+def parsed(lines: list[str]) -> list[Any]:
+    out = []
+    for line in lines:
+        measurement, tags, fields, ts = parse_line(line)
+        out.append((measurement, tags, {k: (type(v), v) for k, v in fields.items()}, ts))
+    return out
+
+
+def lines_both_ways(readings: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    body = {"schema": 1, "site": SITE, "agent": AGENT, "seq": 1, "readings": readings}
+    payload = json.dumps(body).encode()  # json: integers beyond 64 bits, as an agent may send
+    item = decode_entry(payload)
+    assert isinstance(item, ReadingsBatch) and item.rows is not None
+    fast = LineBuilder().lines(item)
+    reference = LineBuilder().lines(ReadingsBatch(SITE, AGENT, json.loads(payload)["readings"]))
+    return fast, reference
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.lists(st.integers(0, 10**6), min_size=1, max_size=30), st.data())
+def test_rows_write_what_dicts_write(offsets: list[int], data: st.DataObject) -> None:
+    readings = [data.draw(valid_reading(TS0 + i)) for i in offsets]
+    for reading in readings:
+        if data.draw(st.integers(0, 4)) == 0:
+            reading.update(CORRECTED)
+    fast, reference = lines_both_ways(readings)
+    assert parsed(fast) == parsed(reference)
+
+
+def test_float_columns_keep_every_digit_and_line_up() -> None:
+    values = [10.0, 1e-7, 1e16, -0.0, 0.1, 5e-324, 1.7976931348623157e308, 2**64, "a,b", True]
+    readings = [
+        {"instrument": "i", "channel": f"c{n}", "ts": TS0 + n, "value": v, "unit": "V",
+         "quality": "good", "u": 1e-7 * n}
+        for n, v in enumerate(values)
+    ]  # fmt: skip
+    fast, reference = lines_both_ways(readings)
+    assert parsed(fast) == parsed(reference)
+    # 2**64 (beyond orjson) and "a,b" (splits the column): the values formatted one by one.
+    assert "value=1e-07,quality=0i,u=1e-7 " in fast[1]
+    fast, reference = lines_both_ways(readings[:7])  # nor an integer beyond 64 bits
+    assert parsed(fast) == parsed(reference)
+    assert "value=1e-7,quality=0i,u=1e-7 " in fast[1]
+
+
+def test_a_row_that_cannot_be_written_is_refused_alone() -> None:
+    batch = ReadingsBatch(SITE, AGENT, rows=decode_data(_payload(3), SITE, AGENT).rows)
+    poisoned = list(batch.rows or [])
+    poisoned[1].ts = 1.5  # type: ignore[misc]  # what no check foresaw
+    rejected: list[tuple[str, str]] = []
+    lines = LineBuilder().lines(ReadingsBatch(SITE, AGENT, rows=poisoned), rejected)
+    assert len(lines) == 2 and len(rejected) == 1
+    assert "timestamp 1.5 is not an integer" in rejected[0][1]
+
+
+def _payload(count: int) -> bytes:
+    readings = [
+        {"instrument": "dmm-1", "channel": "v", "ts": TS0 + i, "value": 1.0 + i, "unit": "V",
+         "quality": "good"}
+        for i in range(count)
+    ]  # fmt: skip
+    return orjson.dumps({"schema": 1, "site": SITE, "agent": AGENT, "seq": 0, "readings": readings})
+
+
+def test_the_memo_hands_over_ingests_rows_for_that_very_entry_only() -> None:
+    memo = EntryMemo(max_bytes=2 * len(_payload(3)))
+    payload = _payload(3)
+    rows = ReadingsBatch(SITE, AGENT, rows=decode_data(payload, SITE, AGENT).rows)
+    memo.put(payload, rows)
+    assert memo.take(bytes(bytearray(payload))) is None  # equal bytes, another object
+    memo.put(payload, rows)
+    assert memo.take(payload) is rows
+    assert memo.take(payload) is None  # taken once
+    others = [_payload(3) for _ in range(3)]
+    for other in others:
+        memo.put(other, ReadingsBatch(SITE, AGENT, rows=decode_data(other, SITE, AGENT).rows))
+    assert memo.take(others[0]) is None  # evicted: two payloads' bytes kept
+    assert memo.take(others[2]) is not None
+    assert math.isclose(LineBuilder().lines(rows).__len__(), 3)
