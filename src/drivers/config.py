@@ -6,6 +6,7 @@ field instead of a silently applied default.
 
 from __future__ import annotations
 
+import math
 import re
 
 from pydantic import Field, field_validator, model_validator
@@ -36,7 +37,8 @@ class Uncertainty(FrozenModel):
 
     def of(self, value: float) -> float:
         """The standard uncertainty of one value."""
-        return float((self.absolute**2 + (self.relative * value) ** 2) ** 0.5)
+        # hypot: squaring a large value (1e300) would raise OverflowError; here it is inf at most.
+        return math.hypot(self.absolute, self.relative * value)
 
 
 class ChannelBase(FrozenModel):

@@ -77,6 +77,17 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
             if channel.uncertainty is not None:
                 configured = channel.uncertainty.of(float(reading.value))  # type: ignore[arg-type]
                 reading.u = configured if reading.u is None else math.hypot(reading.u, configured)
+            # Scaling or a relative uncertainty can leave the float range (a hostile or broken
+            # instrument sending 1e300): that reading is BAD, never an exception that would stop
+            # the instrument's runner, nor an infinity the wire refuses.
+            if not isfinite(reading.value) or (reading.u is not None and not isfinite(reading.u)):  # type: ignore[arg-type]
+                reading = Reading.bad(
+                    reading.instrument,
+                    reading.channel,
+                    reading.ts_ns,
+                    channel.unit or reading.unit,
+                    f"value {value!r} out of range after scaling or uncertainty",
+                )
         reading.unit = channel.unit or reading.unit
         reading = _wire_safe(reading)
         if channel.tags:

@@ -67,6 +67,29 @@ def test_agent_encoding_is_what_the_gateway_accepts() -> None:
     assert good[0].get("u") == 5e-7 and good[0].get("tags") == {"standard": "Z10"}
 
 
+def test_a_value_scaled_or_uncertain_out_of_the_float_range_is_bad_not_an_exception() -> None:
+    """A relative uncertainty of 1e300 used to raise OverflowError out of finish() (the
+    instrument's runner, and the agent, stopped); a scale to infinity reached the wire."""
+    channels = [
+        ChannelBase(name="rel", unit="V", uncertainty={"relative": 0.01}),
+        ChannelBase(name="scaled", unit="V", scale=1e10),
+        ChannelBase(name="fine", unit="V", uncertainty={"relative": 0.01}),
+    ]
+    raw = [
+        Reading("dmm", "rel", TS, 1e300, "V"),
+        Reading("dmm", "scaled", TS, 1e300, "V"),
+        Reading("dmm", "fine", TS, 2.0, "V"),
+    ]
+    finished = finish(raw, channels)
+    payload = join_batch("hanoi", "bench-1", 1, [encode_reading(r) for r in finished])
+    good, rejected, _ = decode_batch(payload, "hanoi", "bench-1")
+    assert rejected == []
+    assert [r["quality"] for r in good] == ["good", "bad", "good"]
+    assert good[0]["u"] == pytest.approx(1e298)
+    assert "out of range after scaling or uncertainty" in good[1]["reason"]
+    assert good[2]["u"] == pytest.approx(0.02)
+
+
 def test_what_an_instrument_sends_never_gets_a_reading_refused() -> None:
     """The agent makes an instrument's text one line (or the reading bad, saying why), so the
     gateway accepts every reading it publishes."""
