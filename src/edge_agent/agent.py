@@ -34,11 +34,6 @@ from edge_agent.wire import (
 
 log = logging.getLogger("etalon.agent")
 
-SPOOL_PACE_S = 0.025
-"""Busy, the spool writer commits at most once per this: what the instruments read meanwhile
-goes together in the next commit (one fsync, not one per poll). A reading arriving when the
-writer was idle is committed at once."""
-
 SHUTDOWN_GRACE_S = 3.0
 """On a clean stop, how long the agent waits for the broker to take what is spooled."""
 
@@ -88,24 +83,14 @@ class Agent:
             self._buffer.append((encode_readings(readings), len(readings)))
             self._buffered.set()
 
-    def _sink_encoded(self, data: bytes, count: int) -> None:
-        # A poll a driver returned as rows, already encoded by the pipeline's RowEncoder.
-        self._buffer.append((data, count))
-        self._buffered.set()
-
     async def _spool_writer(self) -> None:
         # Ends by itself once told to close and everything read is committed: cancelling it
         # mid-commit would leave the commit running in the spool's thread, uncounted.
-        loop = asyncio.get_running_loop()
         while True:
             await self._buffered.wait()
-            started = loop.time()
             await self._flush()
             if self._closing and not self._buffer:
                 return
-            rest = started + SPOOL_PACE_S - loop.time()
-            if rest > 0 and not self._closing:
-                await asyncio.sleep(rest)
 
     async def _flush(self) -> None:
         self._buffered.clear()
@@ -258,7 +243,6 @@ class Agent:
                 self.metrics,
                 self._on_instrument_state,
                 locks.setdefault(i.bus, asyncio.Lock()) if i.bus else None,
-                encoded_sink=self._sink_encoded,
             )
             for i in cfg.instruments
             if i.enabled
