@@ -276,6 +276,26 @@ def _certificate_fields(certificate_id: int, number: str) -> tuple[str, str]:
     return number, text
 
 
+def _value_field(value: Any, text: str | None) -> str:
+    """The line's value field and its comma (``value=`` for numbers and booleans, ``text=`` for
+    strings, nothing for a bad reading without a value); ``text`` is a float already formatted
+    (a batch's column formatted at once). Raises LineError for what cannot be written."""
+    kind = value.__class__
+    if kind is float:
+        if not _finite(value):
+            raise LineError(f"float {value!r} is not finite")
+        return f"value={text or repr(value)},"
+    if kind is int:
+        return f"value={float(value)!r},"
+    if kind is bool:
+        return "value=1.0," if value else "value=0.0,"
+    if kind is str:
+        return f"text={format_field(value)},"
+    if value is None:
+        return ""
+    raise LineError(f"value of type {kind.__name__} cannot be written")
+
+
 def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     """One reading's line, fields built directly (the hot path of the gateway).
 
@@ -283,25 +303,10 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     a timestamp that is no integer, a newline in a string) raises, so the caller refuses this
     point alone. Only string fields need escaping.
     """
-    value = reading["value"]
-    kind = value.__class__
     ts = reading["ts"]
     if ts.__class__ is not int:
         raise LineError(f"timestamp {ts!r} is not an integer of nanoseconds")
-    if kind is float:
-        if not _finite(value):
-            raise LineError(f"float {value!r} is not finite")
-        head = f"value={value!r},"
-    elif kind is int:
-        head = f"value={float(value)!r},"
-    elif kind is bool:
-        head = "value=1.0," if value else "value=0.0,"
-    elif kind is str:
-        head = f"text={format_field(value)},"
-    elif value is None:
-        head = ""
-    else:
-        raise LineError(f"value of type {kind.__name__} cannot be written")
+    head = _value_field(reading["value"], None)
     tail = ""
     u = reading.get("u")
     if u is not None:
@@ -489,22 +494,7 @@ class LineBuilder:
             ts = row.ts
             if ts.__class__ is not int:
                 raise LineError(f"timestamp {ts!r} is not an integer of nanoseconds")
-            value: Any = row.value
-            kind = value.__class__
-            if kind is float:
-                if not finite(value):
-                    raise LineError(f"float {value!r} is not finite")
-                head = f"value={value_text or repr(value)},"
-            elif kind is int:
-                head = f"value={float(value)!r},"
-            elif kind is bool:
-                head = "value=1.0," if value else "value=0.0,"
-            elif kind is str:
-                head = f"text={format_field(value)},"
-            elif value is None:
-                head = ""
-            else:
-                raise LineError(f"value of type {kind.__name__} cannot be written")
+            head = _value_field(row.value, value_text)
             u = row.u
             if u is None or u is msgspec.UNSET:
                 tail = ""
