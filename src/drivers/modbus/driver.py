@@ -46,7 +46,7 @@ from drivers.modbus.codec import (
     decode,
     decoder,
     encode,
-    pack_registers,
+    swap_bytes,
     unpacker,
 )
 from drivers.modbus.config import ModbusInstrument, ModbusTarget
@@ -269,20 +269,36 @@ class ModbusDriver:
 
     async def _request(
         self, link: ModbusLink, request: Request
-    ) -> tuple[list[int] | list[bool], int, int]:
+    ) -> tuple[bytes | list[bool], int, int]:
+        """The reply of one request: a register table's bytes as sent, or a bit table's bits;
+        with the exchange's own start and end."""
         span = request.span
         self.requests_sent += 1
+        config = self.config
+        function = FUNCTION_CODE[span.table]
         # Stamped by the link inside its lock: the time queued behind other devices on the
         # line is not the instant of the reading.
-        values = await link.read(
-            FUNCTION_CODE[span.table],
-            span.start,
-            span.count,
-            self.config.device_id,
-            self.config.timeout_of_request(),
-            self.config.name,
-            self.clock,
-        )
+        values: bytes | list[bool]
+        if function in (3, 4):
+            values = await link.read_registers(
+                function,
+                span.start,
+                span.count,
+                config.device_id,
+                config.timeout_of_request(),
+                config.name,
+                self.clock,
+            )
+        else:
+            values = await link.read(  # type: ignore[assignment]
+                function,
+                span.start,
+                span.count,
+                config.device_id,
+                config.timeout_of_request(),
+                config.name,
+                self.clock,
+            )
         start, end = link.last_exchange_ns
         return values, start, end
 
@@ -323,15 +339,21 @@ class ModbusDriver:
         ts = midpoint_ns(start, end)
         stamps, decoded, reasons = rows
         members, whole = poll.members_of(request)
-        if whole is not None:
-            # The usual case: one struct call decodes every channel of the reply.
-            swapped, numbers, indexes = whole
-            unpacked = numbers.unpack_from(pack_registers(values, swapped))
-            for index, number_value in zip(indexes, unpacked, strict=True):
-                stamps[index] = ts
-                decoded[index] = number_value
-            return
-        buffers: dict[bool, bytes] = {}
+        if isinstance(values, bytes):
+            registers: bytes = values
+            if whole is not None:
+                # The usual case: one struct call decodes every channel of the reply.
+                swapped, numbers, indexes = whole
+                unpacked = numbers.unpack_from(swap_bytes(registers) if swapped else registers)
+                for index, number_value in zip(indexes, unpacked, strict=True):
+                    stamps[index] = ts
+                    decoded[index] = number_value
+                return
+            words = struct.unpack(f">{len(registers) // 2}H", registers)
+        else:
+            words = values  # type: ignore[assignment]
+            registers = b""
+        buffers: dict[bool, bytes] = {False: registers}
         value: Value
         for index, begin, stop, layout, decode_value, _channel, _unit in members:
             stamps[index] = ts
@@ -339,12 +361,12 @@ class ModbusDriver:
                 swapped, number = layout
                 buffer = buffers.get(swapped)
                 if buffer is None:
-                    buffer = buffers[swapped] = pack_registers(values, swapped)
+                    buffer = buffers[swapped] = swap_bytes(registers)
                 value = number.unpack_from(buffer, 2 * begin)[0]
             elif decode_value is None:  # a coil/discrete input, or a uint16 taken as sent
-                value = values[begin]
+                value = words[begin]
             else:
-                raw = values[begin:stop]
+                raw = words[begin:stop]
                 try:
                     value = decode_value(raw)
                 except DecodeError as exc:
