@@ -126,15 +126,16 @@ class Kernels:
         # One column of padding at least: the first breakpoint above x is always found.
         width = max((len(xs) for xs, _ in self._linear), default=0) + 1
         self.breakpoints = np.full((max(len(self._linear), 1), width), _INF)
-        offsets: list[int] = []
-        segments: list[tuple[float, ...]] = []
+        # Row 0 of the segments is NaN: where an indication lies outside its table (everything
+        # computed from it is NaN, and the per-reading path takes it).
+        segments: list[tuple[float, ...]] = [(float("nan"),) * 11]
+        self.segment = np.zeros((max(len(self._linear), 1), width + 1), dtype=np.intp)
         for index, (xs, rows) in enumerate(self._linear):
             self.breakpoints[index, : len(xs)] = xs
-            offsets.append(len(segments))
+            # bisect_right(xs, x) = c breakpoints <= x: interval c - 1 when 1 <= c < len(xs).
+            self.segment[index, 1 : len(xs)] = np.arange(len(segments), len(segments) + len(rows))
             segments.extend(rows)
-        self.offset = np.array(offsets or [0], dtype=np.intp)
-        self.intervals = np.array([len(xs) - 1 for xs, _ in self._linear] or [0], dtype=np.intp)
-        table = np.array(segments or [(0.0,) * 11], dtype=np.float64)
+        table = np.array(segments, dtype=np.float64)
         # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
         self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
         for group in self._polynomials.values():
@@ -152,7 +153,7 @@ class Kernels:
         None when no span of the batch has a tolerance."""
         corrected = np.empty_like(x)
         u = np.empty_like(x)
-        done = np.zeros(x.shape, dtype=np.bool_)
+        done = np.ones(x.shape, dtype=np.bool_)
         kind = self.kind.take(span)
         with np.errstate(all="ignore"):
             if not kind.any():
@@ -169,7 +170,7 @@ class Kernels:
                         rows = self.row.take(span.take(chosen))
                         chosen_x = x.take(chosen)
                         self._polynomial_rows(group, rows, chosen_x, corrected, u, done, chosen)
-            done &= np.isfinite(corrected) & np.isfinite(u)
+            done &= np.isfinite(corrected + u)  # NaN outside a linear table
             checked = self.checked.take(span)
             if not checked.any():
                 return corrected, u, done, None
@@ -187,11 +188,10 @@ class Kernels:
         done: BoolArray,
         where: IntArray | None,
     ) -> None:
-        # bisect_right(xs, x) - 1: the number of breakpoints <= x, less one; they are sorted
-        # and padded with +inf, so that is where the first one above x is (argmin of <=).
-        interval = (self.breakpoints.take(rows, axis=0) <= x[:, None]).argmin(axis=1) - 1
-        inside = (interval >= 0) & (interval < self.intervals.take(rows))
-        segment = self.offset.take(rows) + np.where(inside, interval, 0)
+        # bisect_right(xs, x): the number of breakpoints <= x; they are sorted and padded with
+        # +inf, so that is where the first one above x is (argmin of <=).
+        below = (self.breakpoints.take(rows, axis=0) <= x[:, None]).argmin(axis=1)
+        segment = self.segment[rows, below]
         x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
         # apply()'s in-range arithmetic, operation for operation.
         dx = x - x_i
@@ -200,9 +200,9 @@ class Kernels:
         value = x + c_i + slope * dx
         sigma = np.sqrt(u_points * u_points + k2 * q * q + reading)
         if where is None:
-            corrected[:], u[:], done[:] = value, sigma, inside
+            corrected[:], u[:] = value, sigma
         else:
-            corrected[where], u[where], done[where] = value, sigma, inside
+            corrected[where], u[where] = value, sigma
 
     @staticmethod
     def _polynomial_rows(
@@ -242,13 +242,24 @@ class Kernels:
         inner = (lower + w <= measured) & (measured <= upper - w)
         within = (lower <= measured) & (measured <= upper)
         outer = (lower - w <= measured) & (measured <= upper + w)
-        rule = self.rule.take(span)
-        non_binary = np.where(inner, 0, np.where(within, 1, np.where(outer, 2, 3)))
-        return np.select(
-            [rule == 0, rule == 1, rule == 2],
-            [np.where(within, 0, 3), np.where(inner, 0, 3), np.where(outer, 0, 3)],
-            non_binary,
-        ).astype(np.intp)
+        zone = inner * 4 + within * 2 + outer
+        codes: IntArray = _DECISIONS[self.rule.take(span), zone]
+        return codes
+
+
+def _decision(rule: int, zone: int) -> int:
+    inner, within, outer = zone & 4, zone & 2, zone & 1
+    if rule == 0:
+        return 0 if within else 3
+    if rule == 1:
+        return 0 if inner else 3
+    if rule == 2:
+        return 0 if outer else 3
+    return 0 if inner else 1 if within else 2 if outer else 3
+
+
+_DECISIONS = np.array([[_decision(r, z) for z in range(8)] for r in range(4)], dtype=np.intp)
+"""Rule × zone (inner·4 + within·2 + outer, each as ``decide`` compares) → decision code."""
 
 
 def _horner(columns: tuple[FloatArray, ...], rows: IntArray, t: FloatArray) -> FloatArray:

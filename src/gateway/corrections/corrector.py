@@ -134,6 +134,15 @@ class _AgentTable:
     start: npt.NDArray[np.int64]
     until: npt.NDArray[np.int64]
     kernel: npt.NDArray[np.intp]
+    eligible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(1, np.bool_))
+    """Whether a slot's readings may take the batch path (the sentinel's may not)."""
+    latest: int = 0
+    """The latest start of a slot's interval, and ..."""
+    earliest: int = 0
+    """... the earliest end: a batch whose readings all fall between is in every slot's."""
+    last_keys: tuple[list[str], list[str], npt.NDArray[np.intp]] | None = None
+    """The last batch's instruments and channels, and their slots (agents send the same
+    sequence of channels batch after batch: compared, not looked up again)."""
 
     @classmethod
     def of(cls, channels: dict[str, dict[str, ChannelState]]) -> _AgentTable:
@@ -151,6 +160,20 @@ class _AgentTable:
             state.slot = slot
             table.sync(state)
         return table
+
+    def slots_of(self, rows: Sequence[Any]) -> npt.NDArray[np.intp]:
+        """Each row's slot (the sentinel for an unlinked channel)."""
+        instruments = list(map(_INSTRUMENT, rows))
+        channels = list(map(_CHANNEL, rows))
+        last = self.last_keys
+        if last is not None and last[1] == channels and last[0] == instruments:
+            return last[2]
+        keys = zip(instruments, channels, strict=True)
+        slots = np.fromiter(
+            map(self.slots.get, keys, repeat(self.sentinel)), dtype=np.intp, count=len(rows)
+        )
+        self.last_keys = (instruments, channels, slots)
+        return slots
 
     @property
     def sentinel(self) -> int:
@@ -170,6 +193,10 @@ class _AgentTable:
             self.start[slot] = span.from_ns
             self.until[slot] = min(span.until_ns, span.due_ns, _LATEST)
             self.kernel[slot] = span.kernel
+        eligible = self.start < self.until
+        self.eligible = eligible
+        self.latest = int(self.start[eligible].max(initial=0))
+        self.earliest = int(self.until[eligible].min(initial=_LATEST))
 
 
 @dataclass(eq=False, slots=True)
@@ -542,10 +569,7 @@ class Corrector:
         if table is None or not rows:
             return None
         count = len(rows)
-        keys = zip(map(_INSTRUMENT, rows), map(_CHANNEL, rows), strict=True)
-        slots = np.fromiter(
-            map(table.slots.get, keys, repeat(table.sentinel)), dtype=np.intp, count=count
-        )
+        slots = table.slots_of(rows)
         linked = slots != table.sentinel
         if not linked.any():
             return None
@@ -558,8 +582,12 @@ class Corrector:
                 (v.__class__ is float or v.__class__ is int for v in values), np.bool_, count
             )
             x = np.array([v if ok else 0.0 for v, ok in zip(values, numeric, strict=True)])
-        ts = np.fromiter(map(_TS, rows), dtype=np.int64, count=count)
-        fast = (table.start.take(slots) <= ts) & (ts < table.until.take(slots))
+        stamps = list(map(_TS, rows))
+        if table.latest <= min(stamps) and max(stamps) < table.earliest:
+            fast = table.eligible.take(slots)  # every reading in its slot's interval
+        else:
+            ts = np.array(stamps, dtype=np.int64)
+            fast = (table.start.take(slots) <= ts) & (ts < table.until.take(slots))
         if numeric is not None:
             fast &= numeric
         chosen = np.flatnonzero(fast)
