@@ -2,10 +2,13 @@
 standard uncertainty and the certificate that vouches for it, beside the raw value.
 
 The links and certificates are loaded from the record store and each (certificate table,
-channel method) is precomputed once into a :class:`metrology.correction.Correction`; the
-per-reading work is a few dictionary look-ups, the correction's closure and, when the channel
-declares a tolerance, a decision (:class:`metrology.conformity.ConformityCheck`). Nothing is
-parsed per reading.
+channel method) is precomputed once into a :class:`metrology.correction.Correction`, and every
+span's numbers are stacked into the tables of :class:`gateway.corrections.apply.Kernels`.
+Ingest corrects a batch at a time (:meth:`Corrector.batch`): the readings corrected in full
+come out as columns, in a few whole-array steps; a reading out of range, out of date, of a
+mismatched serial or failing its tolerance is taken one by one (:meth:`Corrector.fixes`, the
+correction's closure and :class:`metrology.conformity.ConformityCheck`), with the same results
+bit for bit. Nothing is parsed per reading.
 
 A reading is corrected by the link in force **at its own timestamp** (``from_ns <= ts <
 until_ns``): a reading the agent spooled for an hour is corrected by the certificate that was
