@@ -73,9 +73,18 @@ class Mailbox:
 
 
 @dataclass
-class NotifyStats(Counters):
-    """Counters of deliveries."""
+class AlertStats(Counters):
+    """Counters of the alert engine: evaluation and writes (the engine's), deliveries (its
+    notifier's, which shares them); the API shows them."""
 
+    readings_evaluated: int = 0
+    events: int = 0
+    changes: int = 0
+    flushes: int = 0
+    flush_errors: int = 0
+    queue_depth: int = 0
+    evaluation_errors: int = 0
+    batches_dropped: int = 0
     mqtt_published: int = 0
     messages_sent: int = 0
     notifications_sent: int = 0
@@ -102,7 +111,8 @@ class Notifier:
     webhooks: dict[str, WebhookSender] = field(default_factory=dict, init=False)
     smtp: SmtpSender | None = field(default=None, init=False)
     boxes: dict[tuple[str, str], Mailbox] = field(default_factory=dict, init=False)
-    stats: NotifyStats = field(default_factory=NotifyStats, init=False)
+    stats: AlertStats = field(default_factory=AlertStats)
+    """The engine's counters (its own when run alone)."""
     _mqtt_backlog: list[OutboxRow] = field(default_factory=list, init=False)
     _sent_ids: list[int] = field(default_factory=list, init=False)
     _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
