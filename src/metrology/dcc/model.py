@@ -23,7 +23,7 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
@@ -182,6 +182,25 @@ class Location(FrozenModel):
             raise ValueError("a location needs at least one part (city, country_code, …)")
         return self
 
+    @classmethod
+    def of(cls, party: object) -> Location:
+        """The address of a party (a lab's config, a certificate's party): its attributes named
+        as this model's fields (``street``, ``city``, ``country_code``, …); those it lacks are
+        left out."""
+        return cls.model_validate(party, from_attributes=True)
+
+
+class ContactSource(Protocol):
+    """What a contact is built from: a name, an e-mail, maybe a phone, and an address (the
+    attributes :meth:`Location.of` reads)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def email(self) -> str: ...
+    @property
+    def phone(self) -> str | None: ...
+
 
 class Contact(FrozenModel):
     """A customer or a laboratory's contact (``dcc:contactType``: name, e-mail and location
@@ -192,6 +211,18 @@ class Contact(FrozenModel):
     phone: Str | None = None
     fax: Str | None = None
     location: Location
+
+    @classmethod
+    def of(cls, party: ContactSource, **more: Any) -> Self:
+        """A party's name (language-neutral), e-mail, phone and address; ``more`` adds the
+        fields of a subclass (a laboratory's ``code``)."""
+        return cls(
+            name=Text.of(party.name),
+            email=party.email,
+            phone=party.phone,
+            location=Location.of(party),
+            **more,
+        )
 
 
 class Laboratory(Contact):
