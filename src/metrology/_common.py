@@ -1,9 +1,10 @@
-"""What the metrology modules share: the frozen base model, degrees of freedom, the error."""
+"""What the metrology modules share: the frozen base model (and building a model from another
+object's same-named attributes), degrees of freedom, the error."""
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,6 +28,21 @@ class MetrologyModel(BaseModel):
     """A frozen result or input model; unknown fields are refused so the JSON stays stable."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def from_attributes(model: type[ModelT], source: object, /, **values: Any) -> ModelT:
+    """``model`` built from ``source``: each of its fields that ``source`` has an attribute of
+    the same name for takes that attribute's value, ``values`` give the others (or replace
+    one); validated as the constructor validates."""
+    taken = {
+        name: getattr(source, name)
+        for name in model.model_fields
+        if name not in values and hasattr(source, name)
+    }
+    return model(**taken, **values)
 
 
 def _dof_from_json(value: object) -> object:

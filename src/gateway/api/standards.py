@@ -32,6 +32,7 @@ from gateway.standards.registry import (
     StandardRecord,
     TraceabilityChain,
 )
+from metrology._common import from_attributes
 from metrology.limits import MAX_DCC_BYTES
 
 router = APIRouter(prefix="/api/v1/standards", tags=["standards"], responses=ERRORS | REFUSALS)
@@ -170,14 +171,9 @@ async def list_standards(
         row = latest.get(record.id)
         summary = json.loads(row["summary"]) if row else None
         items.append(
-            StandardListItem(
-                id=record.id,
-                kind=record.kind,
-                description=record.description,
-                nominal=record.nominal,
-                unit=record.unit,
-                owner_lab=record.owner_lab,
-                status=record.status,
+            from_attributes(
+                StandardListItem,
+                record,
                 tolerance=record.tolerance.compact() if record.tolerance else None,
                 certificates=len(record.certificates),
                 latest_calibration=certificate.calibration_date if certificate else None,
@@ -325,13 +321,10 @@ async def _import_dcc(
         accept_invalid=accept_unsigned,
         file_name=f"{standard_id}.xml",
     )
-    return DccCreated(
+    return from_attributes(
+        DccCreated,
+        done,
         id=done.certificate_id,
-        standard=done.standard,
-        created_standard=done.created_standard,
-        number=done.number,
-        issuer=done.issuer,
-        points=done.points,
         signature=done.signature.model_dump(mode="json"),
     )
 
