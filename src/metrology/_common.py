@@ -3,6 +3,7 @@ object's same-named attributes), degrees of freedom, the error."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Annotated, Any, TypeVar
 
@@ -30,16 +31,21 @@ class MetrologyModel(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-ModelT = TypeVar("ModelT", bound=BaseModel)
+ModelT = TypeVar("ModelT")
 
 
 def from_attributes(model: type[ModelT], source: object, /, **values: Any) -> ModelT:
-    """``model`` built from ``source``: each of its fields that ``source`` has an attribute of
-    the same name for takes that attribute's value, ``values`` give the others (or replace
-    one); validated as the constructor validates."""
+    """``model`` (a pydantic model or a dataclass) built from ``source``: each of its fields that
+    ``source`` has an attribute of the same name for takes that attribute's value, ``values``
+    give the others (or replace one); checked as the constructor checks."""
+    names = (
+        model.model_fields
+        if isinstance(model, type) and issubclass(model, BaseModel)
+        else [field.name for field in dataclasses.fields(model)]  # type: ignore[arg-type]
+    )
     taken = {
         name: getattr(source, name)
-        for name in model.model_fields
+        for name in names
         if name not in values and hasattr(source, name)
     }
     return model(**taken, **values)

@@ -368,7 +368,7 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
         performance_location="laboratory",
         issue_date=_date(record.finished_ns),
         items=(_item(record),),
-        laboratory=dcc.Laboratory.of(record.laboratory, code=record.laboratory.code),
+        laboratory=dcc.Laboratory.of(record.laboratory),
         responsible_persons=(
             dcc.ResponsiblePerson(
                 name=dcc.Text.of(record.operator), role="operator", main_signer=True

@@ -28,6 +28,7 @@ from typing import Annotated, Any, Literal, Protocol, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from metrology import units
+from metrology._common import from_attributes
 
 SCHEMA_VERSION = "3.1.2"
 
@@ -191,15 +192,11 @@ class Location(FrozenModel):
 
 
 class ContactSource(Protocol):
-    """What a contact is built from: a name, an e-mail, maybe a phone, and an address (the
-    attributes :meth:`Location.of` reads)."""
+    """What a contact is built from: a ``name``, and attributes named as the contact's other
+    fields (``email``, ``phone``, a laboratory's ``code``) and as :class:`Location`'s."""
 
     @property
     def name(self) -> str: ...
-    @property
-    def email(self) -> str: ...
-    @property
-    def phone(self) -> str | None: ...
 
 
 class Contact(FrozenModel):
@@ -213,16 +210,10 @@ class Contact(FrozenModel):
     location: Location
 
     @classmethod
-    def of(cls, party: ContactSource, **more: Any) -> Self:
-        """A party's name (language-neutral), e-mail, phone and address; ``more`` adds the
-        fields of a subclass (a laboratory's ``code``)."""
-        return cls(
-            name=Text.of(party.name),
-            email=party.email,
-            phone=party.phone,
-            location=Location.of(party),
-            **more,
-        )
+    def of(cls, party: ContactSource) -> Self:
+        """A party's name (language-neutral), its address, and its attributes named as this
+        model's other fields (e-mail, phone, a laboratory's code)."""
+        return from_attributes(cls, party, name=Text.of(party.name), location=Location.of(party))
 
 
 class Laboratory(Contact):

@@ -222,7 +222,7 @@ def _typed_in(
         model=standard.model,
         identifications=(identification,),
     )
-    laboratory = dcc.Laboratory.of(lab, code=lab.code)
+    laboratory = dcc.Laboratory.of(lab)
     day = dt.date.fromisoformat(certificate.calibration_date[:10])
     statements = []
     if certificate.due_date:
