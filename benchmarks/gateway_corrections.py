@@ -5,7 +5,7 @@ Run:  .venv/bin/python -m benchmarks.gateway_corrections [--batches 400] [--size
 One process, no network: each round runs the gateway's own per-reading path over the same
 data-message payloads (``--batches`` messages of ``--size`` readings, 10 channels of one agent):
 
-    decode_data (validation) → Corrector.fixes → the spool entry (the payload, its corrections
+    decode_data (validation) → Corrector.batch → the spool entry (the payload, its corrections
     beside it) → decode_entry (the writer reading it back) → LineBuilder.lines (line protocol)
 
 The writer's read-back is measured (not the in-memory hand-over ingest gives a writer that keeps

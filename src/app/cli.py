@@ -17,23 +17,19 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pydantic import BaseModel, TypeAdapter, ValidationError
-
-from app.demo.config import DemoConfig, default_config_text
 from app.launch import command_of
-from app.process import agent_main, print_problems, serve
-from core.config_loader import context_of, load_yaml, validation_problems
-from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import LANGUAGES, choose_language, language, t
-from core.logs import setup_logging
-from core.secrets import EnvSecret
 from core.signals import STOP
-from edge_agent.config import AgentConfig
-from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
 
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+# Each command imports what it runs, in its own function: `etalon --help`, `etalon pki`,
+# `etalon standards`... load neither the agent's config models (every driver's config) nor the
+# MQTT client, which cost most of a second of CPU at every start (the suite starts hundreds).
 # The gateway is imported only by the commands that run or describe one: an agent-only install
 # (``etalon agent``, ``etalon check`` on agent configs, ``etalon sim``) never loads it.
 
@@ -172,14 +168,23 @@ def config_model(kind: str) -> type[BaseModel]:
         from gateway.config import GatewayConfig
 
         return GatewayConfig
-    return AgentConfig if kind == "agent" else DemoConfig
+    if kind == "agent":
+        from edge_agent.config import AgentConfig
+
+        return AgentConfig
+    from app.demo.config import DemoConfig
+
+    return DemoConfig
 
 
 def schema_models() -> dict[str, Any]:
     """Every model whose JSON Schema is published, by name (imports the gateway's payloads)."""
+    from app.demo.config import DemoConfig
     from calibration.procedure import Procedure
     from drivers.modbus.profiles import ModbusProfile
     from drivers.visa.profiles import Profile as VisaProfile
+    from edge_agent.config import AgentConfig
+    from edge_agent.wire import AgentMetricsMessage, AgentStatus, InstrumentState, ReadingBatch
     from edge_agent.wire_calibration import CalibrationMessage
     from gateway.alerts.payloads import AlertEventMessage, AlertStateMessage, WebhookNotification
     from gateway.config import GatewayConfig
@@ -227,6 +232,11 @@ def config_kind(data: dict[str, Any]) -> str:
 
 def load_any(path: Path) -> tuple[str, BaseModel]:
     """Load a config file of whichever kind it is; raises ConfigError."""
+    from pydantic import ValidationError
+
+    from core.config_loader import context_of, load_yaml, validation_problems
+    from core.errors import ConfigError
+
     data, root = load_yaml(path)
     kind = config_kind(data)
     if kind == "procedure":
@@ -244,6 +254,9 @@ def load_any(path: Path) -> tuple[str, BaseModel]:
 
 def check_main(files: list[Path], lang: str) -> int:
     """Validate config files; every problem on its own line; exit 1 if any is invalid."""
+    from app.process import print_problems
+    from core.errors import ConfigError
+
     invalid = 0
     loaded: list[tuple[Path, str, BaseModel]] = []
     for path in files:
@@ -300,6 +313,8 @@ def _is_procedure(path: Path) -> bool:
 
 def schemas() -> dict[str, dict[str, Any]]:
     """Every published JSON Schema, by name."""
+    from pydantic import TypeAdapter
+
     return {
         name: TypeAdapter(model).json_schema(by_alias=True)
         for name, model in schema_models().items()
@@ -322,6 +337,9 @@ def schema_main(name: str | None, out_dir: Path | None) -> int:
 
 def gateway_main(config_path: Path) -> int:
     """Run a gateway until SIGINT/SIGTERM."""
+    from app.process import print_problems, serve
+    from core.errors import ConfigError, EtalonError
+    from core.logs import setup_logging
     from gateway.config import GatewayConfig
     from gateway.service import Gateway
 
@@ -351,6 +369,9 @@ def gateway_main(config_path: Path) -> int:
 
 def serve_hub(config: Any) -> int:
     """Run the national hub until SIGINT/SIGTERM."""
+    from app.process import serve
+    from core.errors import EtalonError
+    from core.logs import setup_logging
     from hub.service import Hub
 
     setup_logging(config.log.level, config.log.format)
@@ -363,7 +384,14 @@ def serve_hub(config: Any) -> int:
 
 def demo_main(args: argparse.Namespace) -> int:
     """Run the demo."""
+    from pydantic import ValidationError
+
+    from app.demo.config import DemoConfig, default_config_text
     from app.demo.run import run_demo
+    from app.process import print_problems, serve
+    from core.errors import ConfigError
+    from core.logs import setup_logging
+    from core.secrets import EnvSecret
     from gateway.tsdb.config import InfluxV1StoreConfig, InfluxV2StoreConfig
 
     lang = language(args.lang)
@@ -428,6 +456,8 @@ def demo_main(args: argparse.Namespace) -> int:
 
 def sim_main(args: argparse.Namespace) -> int:
     """Run one standalone simulator until SIGINT/SIGTERM."""
+    from app.process import serve
+    from core.logs import setup_logging
     from drivers.sim.catalog import SIMULATORS
 
     setup_logging("INFO")
@@ -463,6 +493,8 @@ def agent_command(args: argparse.Namespace, lang: str) -> int:
 
             print(t("once.needs_once", lang, option=option), file=sys.stderr)
             return EXIT_CONFIG
+    from app.process import agent_main
+
     return agent_main(args.config)
 
 

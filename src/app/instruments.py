@@ -26,6 +26,7 @@ from core.i18n import t
 from gateway.cli_support import (
     GatewayParts,
     actor_of,
+    command_group,
     common_options,
     lang_of,
     load_parts,
@@ -52,13 +53,13 @@ class _GatewayParts(GatewayParts):
 def add_instruments_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``etalon instruments ...``."""
     common = common_options(actor=True, lang=True)
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser, commands = command_group(
+        subparsers,
         "instruments",
-        help="calibrated instruments: certificates (DCC) and corrections of their channels",
-        description=" ".join(__doc__.split("\n\n")[0].split()) if __doc__ else None,
-        parents=[common],
+        "calibrated instruments: certificates (DCC) and corrections of their channels",
+        __doc__,
+        common,
     )
-    commands = parser.add_subparsers(dest="instruments_command", required=True, metavar="COMMAND")
     listing = commands.add_parser("list", parents=[common], help="instruments with their links")
     listing.add_argument("--json", action="store_true", help="as JSON")
     show = commands.add_parser(

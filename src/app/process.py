@@ -14,8 +14,6 @@ from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import language, t
 from core.logs import log_event, setup_logging
 from core.signals import STOP
-from edge_agent.agent import Agent
-from edge_agent.config import AgentConfig
 
 log = logging.getLogger("etalon")
 
@@ -60,6 +58,11 @@ def serve(
 
 def agent_main(config_path: Path) -> int:
     """Run an agent until SIGINT/SIGTERM; returns the exit status."""
+    # Here, not at the top: the gateway, the hub, the demo and the simulators are served by this
+    # module too, and need neither the agent nor its drivers' config models.
+    from edge_agent.agent import Agent
+    from edge_agent.config import AgentConfig
+
     try:
         config = load_config(config_path, AgentConfig)
     except ConfigError as exc:

@@ -18,6 +18,7 @@ from calibration.reference import ResolvedReference
 from calibration.state import RunRow
 from edge_agent import __version__
 from edge_agent.config import AgentConfig
+from metrology._common import from_attributes
 from metrology.certificate.record import (
     CalibrationRecord,
     EnvironmentStats,
@@ -91,23 +92,14 @@ def build_record(
         language=language,
         laboratory=procedure.laboratory,
         customer=procedure.customer,
-        procedure=ProcedureInfo(
-            id=procedure.id,
-            title=procedure.title,
-            version=procedure.version,
-            sha256=loaded.sha256,
-            text=loaded.text,
-        ),
-        uut=UnitUnderTest(
+        procedure=from_attributes(ProcedureInfo, procedure, sha256=loaded.sha256, text=loaded.text),
+        uut=from_attributes(
+            UnitUnderTest,
+            procedure.uut,
             instrument=uut_instrument.name,
-            channel=procedure.uut.channel,
-            description=procedure.uut.description,
             declared=dict(row.declared),
             identity_start=identity,
             identity_end=row.identity_end if row.identity_end is not None else identity,
-            specification=procedure.uut.specification,
-            resolution=procedure.uut.resolution,
-            unit=procedure.uut.unit,
         ),
         instruments=instruments,
         reference=reference.info(),

@@ -24,6 +24,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -43,27 +44,23 @@ RECORD_WINDOW = 4
 """Records in flight at most (each is one message)."""
 
 
+@dataclass(eq=False)
 class RecordPublisher:
     """The record spool → ``…/calibrations``, one message per entry, removed on PUBACK."""
 
-    def __init__(
-        self,
-        link: MqttLink,
-        spool: Spool,
-        topic: str,
-        on_delivered: Callable[[bytes], Awaitable[None]] | None = None,
-    ) -> None:
-        self.link = link
-        self.spool = spool
-        self.topic = topic
-        self.on_delivered = on_delivered
-        self.inflight: dict[int, Entry] = {}
-        self._cursor = 0
-        self._room = asyncio.Event()
-        self._room.set()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.refused = 0
-        self.delivered = 0
+    link: MqttLink
+    spool: Spool
+    topic: str
+    on_delivered: Callable[[bytes], Awaitable[None]] | None = None
+    inflight: dict[int, Entry] = field(default_factory=dict, init=False)
+    refused: int = field(default=0, init=False)
+    delivered: int = field(default=0, init=False)
+    _cursor: int = field(default=0, init=False)
+    _room: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self._room.set()  # room for the first record
 
     def on_ack(self, mid: int, failure: str | None) -> None:
         """A PUBACK (from the link's callback, on the loop)."""

@@ -11,6 +11,7 @@ import re
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from core.models import FrozenModel
@@ -91,6 +92,7 @@ def log_event(logger: logging.Logger, level: int, event: str, **fields: object) 
     logger.log(level, event, extra={k: v for k, v in fields.items() if v is not None})
 
 
+@dataclass(eq=False)
 class CauseLog:
     """Logs the first event of each cause, then at most one line per cause every ``every_s``
     saying how many were not logged: a flood of one fault is a few lines, not one per message.
@@ -98,18 +100,11 @@ class CauseLog:
     Causes are kinds of fault (a handful), not values; past ``max_causes`` new ones share one.
     """
 
-    def __init__(
-        self,
-        logger: logging.Logger,
-        every_s: float = 60.0,
-        max_causes: int = 64,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.logger = logger
-        self.every_s = every_s
-        self.max_causes = max_causes
-        self.clock = clock
-        self._causes: dict[str, tuple[float, int]] = {}
+    logger: logging.Logger
+    every_s: float = 60.0
+    max_causes: int = 64
+    clock: Callable[[], float] = time.monotonic
+    _causes: dict[str, tuple[float, int]] = field(default_factory=dict, init=False)
 
     def log(self, level: int, event: str, cause: str, **fields: object) -> bool:
         """Log ``event`` unless its cause was logged less than ``every_s`` ago; True if logged."""

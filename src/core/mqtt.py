@@ -39,7 +39,7 @@ from core.backoff import Backoff
 from core.errors import TransportError
 from core.logs import log_event
 from core.models import FrozenModel
-from core.secrets import Secret
+from core.secrets import Secret, check_login
 
 log = logging.getLogger("etalon.mqtt")
 
@@ -86,10 +86,7 @@ class MqttConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _secret_resolves(self) -> MqttConfig:
-        if self.password is not None:
-            if self.username is None:
-                raise ValueError("password given without username")
-            self.password.resolve()
+        check_login(self.username, self.password)
         return self
 
 

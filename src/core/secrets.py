@@ -37,3 +37,18 @@ class FileSecret(FrozenModel):
 
 
 Secret = EnvSecret | FileSecret
+
+
+def check_secret(secret: Secret | None) -> None:
+    """A config's validation: the secret it names, if any, resolves now (a variable not set, a
+    file not readable: refused at load, not at first use). Raises ValueError."""
+    if secret is not None:
+        secret.resolve()
+
+
+def check_login(username: str | None, password: Secret | None) -> None:
+    """A config's validation: a password needs a user name, and resolves now. Raises
+    ValueError."""
+    if password is not None and username is None:
+        raise ValueError("password given without username")
+    check_secret(password)

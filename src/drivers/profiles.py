@@ -67,6 +67,16 @@ class ProfileShelf(Generic[ModelT]):
             path = base / path
         return str(path.absolute())
 
+    def checked_reference(self, name_or_path: str, base: Path | None) -> str:
+        """The :meth:`reference` of a profile that loads; else a ValueError saying why (for a
+        config field validator)."""
+        reference = self.reference(name_or_path, base)
+        try:
+            self.load(reference)
+        except ProfileError as exc:
+            raise ValueError(str(exc)) from None
+        return reference
+
     def load(self, name_or_path: str) -> ModelT:
         """A shipped profile by name or a profile file by path (loaded once); raises
         ProfileError naming the file, the field and the reason."""

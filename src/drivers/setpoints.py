@@ -13,42 +13,49 @@ parts here, shared by every protocol:
   and carried by every :class:`~core.errors.WriteError`, for the audit a runner keeps.
 - :func:`run_steps` — the loop every driver runs writes and safe states through: a timeout per
   step, library failures turned into :class:`~core.errors.WriteInterrupted`, a record for
-  every step, and, for a safe state, every step tried even after one failed.
+  every step, and, for a safe state, every step tried even after one failed;
+  :func:`run_safe_state` connects first when needed and runs a safe state through it.
 
-The records and :func:`run_steps` live in :mod:`drivers.write_steps` and are re-exported here.
+The records, :func:`run_steps` and :func:`run_safe_state` live in :mod:`drivers.write_steps`
+and are re-exported here.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 
 from pydantic import Field, field_validator, model_validator
 
+from core.clock import Clock
 from core.errors import (
     LimitExceeded,
     WriteRefused,
 )
 from core.models import PLAIN_TEXT, FrozenModel, Name, plain_fields
+from drivers.config import InstrumentBase
 from drivers.write_steps import (
     SetValue,
     Step,
     WriteRecord,
     WriteTrace,
     records_of,
+    run_safe_state,
     run_steps,
 )
 
 __all__ = [
     "CHOICE_WORD",
+    "DeclaredTargets",
     "SafeValue",
     "SetValue",
     "Step",
     "TargetKind",
     "TargetLimits",
+    "TypedTarget",
     "WriteRecord",
     "WriteTarget",
     "WriteTrace",
@@ -60,8 +67,10 @@ __all__ = [
     "make_target",
     "number_text",
     "records_of",
+    "run_safe_state",
     "run_steps",
     "value_text",
+    "write_setpoints",
 ]
 
 TargetKind = Literal["number", "integer", "bool", "choice"]
@@ -146,6 +155,16 @@ class TargetLimits(FrozenModel):
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min ({self.min:g}) is above max ({self.max:g})")
         return self
+
+
+class TypedTarget(TargetLimits):
+    """A target whose config says its own kind (a Modbus register's type, an OPC UA node's
+    data type), so that the targets of an instrument are declared from the config alone."""
+
+    @property
+    def kind(self) -> TargetKind:
+        """What values the target takes."""
+        raise NotImplementedError
 
 
 class SafeValue(FrozenModel):
@@ -272,6 +291,13 @@ class WriteTarget:
     def as_dict(self) -> dict[str, Any]:
         """The description as plain data (status messages, records, the API)."""
         return plain_fields(self, exclude=["instrument"])
+
+    def step(self, value: SetValue, apply: Callable[[WriteTrace], Awaitable[None]]) -> Step:
+        """The step that sets this target to ``value`` (checked already) by ``apply``: labelled
+        ``name = value unit`` and recorded with the target, the value and its unit."""
+        return Step(
+            f"{self.name} = {value_text(value, self.unit)}", apply, self.name, value, self.unit
+        )
 
 
 def make_target(
@@ -403,3 +429,45 @@ def check_setpoints(
             )
         checked.append((target, target.check(value)))
     return checked
+
+
+TypedTargetT = TypeVar("TypedTargetT", bound=TypedTarget)
+
+
+class DeclaredTargets(Generic[TypedTargetT]):
+    """The write side of an instrument config whose ``targets`` are :class:`TypedTarget` and
+    whose ``safe_state`` is a list of :class:`SafeValue` (Modbus, OPC UA)."""
+
+    if TYPE_CHECKING:
+        name: str
+        targets: list[TypedTargetT]
+        safe_state: list[SafeValue]
+
+    def write_targets(self) -> dict[str, WriteTarget]:
+        """The writable targets with their limits; raises ValueError for a bad one."""
+        return declared_targets(self.name, [(t, t.kind) for t in self.targets])
+
+    def target_named(self, name: str) -> TypedTargetT:
+        """A target's config by name."""
+        return next(t for t in self.targets if t.name == name)
+
+    def check_safe_state(self) -> None:
+        """The safe state names declared targets and values they accept; raises ValueError."""
+        check_safe_state(self.name, self.write_targets(), self.safe_state)
+
+
+async def write_setpoints(
+    config: InstrumentBase,
+    targets: Mapping[str, WriteTarget],
+    setpoints: Mapping[str, object],
+    step: Callable[[WriteTarget, SetValue], Step],
+    *,
+    clock: Clock,
+) -> list[WriteRecord]:
+    """A driver's ``write()``: every set-point checked (:func:`check_setpoints`) and its step
+    made by ``step`` (which may refuse it too) before the first is sent, then the steps run in
+    order, each within the instrument's ``timeout_s`` (:func:`run_steps`)."""
+    steps = [
+        step(target, value) for target, value in check_setpoints(config.name, targets, setpoints)
+    ]
+    return await run_steps(config.name, steps, timeout_s=config.timeout_s, clock=clock)

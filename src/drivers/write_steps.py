@@ -17,6 +17,7 @@ from core.errors import (
     WriteInterrupted,
 )
 from core.models import plain_fields
+from drivers.config import InstrumentBase
 
 SetValue = float | int | bool | str
 """A value a target can be set to: a number, an on/off state, or one word of a choice."""
@@ -161,3 +162,32 @@ async def run_steps(
     if failures:
         raise SafeStateError(instrument, failures, tuple(records))
     return records
+
+
+async def run_safe_state(
+    config: InstrumentBase,
+    steps: Callable[[], Sequence[Step]],
+    *,
+    connected: bool,
+    connect: Callable[[], Awaitable[None]],
+    clock: Clock,
+) -> list[WriteRecord]:
+    """A driver's ``safe_state()``: connect first when not ``connected`` (within the
+    instrument's ``connect_timeout_s``; SafeStateError saying why when that fails), then the
+    ``steps`` built after it, every one tried within ``timeout_s``, a step whose exchange failed
+    tried again after ``connect()`` (see :func:`run_steps`)."""
+    if not connected:
+        try:
+            async with asyncio.timeout(config.connect_timeout_s):
+                await connect()
+        except (DriverError, TimeoutError) as exc:
+            reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
+            raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
+    return await run_steps(
+        config.name,
+        steps(),
+        timeout_s=config.timeout_s,
+        clock=clock,
+        purpose="safe_state",
+        recover=connect,
+    )

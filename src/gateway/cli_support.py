@@ -15,7 +15,7 @@ import asyncio
 import getpass
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -70,6 +70,22 @@ def common_options(*, actor: bool = False, lang: bool = False) -> argparse.Argum
     if lang:
         common.add_argument("--lang", default=argparse.SUPPRESS, help="en or vi")
     return common
+
+
+def command_group(
+    subparsers: Any, name: str, help: str, doc: str | None, common: argparse.ArgumentParser
+) -> tuple[argparse.ArgumentParser, argparse._SubParsersAction[argparse.ArgumentParser]]:
+    """``etalon NAME COMMAND …``: the group's parser (its description the first paragraph of
+    the module's ``doc``, ``common``'s options accepted before the command word) and the
+    subparsers its commands are added to (``args.NAME_command``)."""
+    parser: argparse.ArgumentParser = subparsers.add_parser(
+        name,
+        help=help,
+        description=" ".join(doc.split("\n\n")[0].split()) if doc else None,
+        parents=[common],
+    )
+    commands = parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
+    return parser, commands
 
 
 def lang_of(args: argparse.Namespace) -> str:

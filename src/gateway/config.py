@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from core.logs import LogConfig
 from core.models import FrozenModel, Name
 from core.mqtt import MqttConfig, check_certificate_identity
-from core.secrets import Secret
+from core.secrets import Secret, check_secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
 from gateway.api.dashboard_config import DashboardConfig
@@ -88,8 +88,7 @@ def _readable(paths: Iterable[Path], password: Secret | None) -> None:
     for path in paths:
         if not path.is_file():
             raise ValueError(f"file not found: {path}")
-    if password is not None:
-        password.resolve()
+    check_secret(password)
 
 
 class ApiTlsConfig(FrozenModel):

@@ -82,6 +82,48 @@ def subject_id(subject: str, prefix: str) -> str:
     return subject[len(prefix) :] if subject.startswith(prefix) else subject
 
 
+def upsert(table: str, columns: str, key: str) -> str:
+    """``INSERT`` of a row of ``columns`` that, when a row of the same ``key`` is there, sets
+    every other column to the new row's value: a projection table keeps the latest of each."""
+    names = [name.strip() for name in columns.split(",")]
+    keys = {name.strip() for name in key.split(",")}
+    marks = ",".join(["%s"] * len(names))
+    updates = ", ".join(f"{name} = EXCLUDED.{name}" for name in names if name not in keys)
+    return (
+        f"INSERT INTO {table} ({', '.join(names)}) VALUES ({marks}) "
+        f"ON CONFLICT ({key}) DO UPDATE SET {updates}"
+    )
+
+
+_STANDARDS = upsert(
+    "standards",
+    "lab, standard_id, kind, description, nominal, unit, manufacturer, model, serial, owner_lab, "
+    "status, entry_seq, updated_ns",
+    "lab, standard_id",
+)
+_CERTIFICATES = upsert(
+    "certificates",
+    "lab, certificate_id, standard_id, number, issuer, calibration_date, calibration_ns, "
+    "due_date, due_ns, value, unit, expanded_uncertainty, coverage_factor, file_name, "
+    "file_sha256, media_type, signature, entry_seq",
+    "lab, certificate_id",
+)
+_INSTRUMENTS = upsert(
+    "instruments",
+    "lab, instrument, manufacturer, model, serial, firmware, first_seen_ns, entry_seq",
+    "lab, instrument",
+)
+_CALIBRATIONS = upsert(
+    "calibrations",
+    "lab, run, instrument, serial, procedure_id, decision, started_ns, finished_ns, due_ns, "
+    "entry_seq",
+    "lab, run",
+)
+_EVALUATIONS = upsert(
+    "evaluations", "lab, subject, kind, ts_ns, summary, entry_seq", "lab, subject"
+)
+
+
 def _latest(entries: Iterable[Entry], kinds: frozenset[str]) -> list[Entry]:
     """The last entry of each subject among ``kinds`` (the state a table keeps)."""
     found: dict[str, Entry] = {}
@@ -151,18 +193,7 @@ class Projection:
                 )
             )
         async with self.conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO standards (lab, standard_id, kind, description, nominal, unit, "
-                "manufacturer, model, serial, owner_lab, status, entry_seq, updated_ns) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-                "ON CONFLICT (lab, standard_id) DO UPDATE SET kind = EXCLUDED.kind, "
-                "description = EXCLUDED.description, nominal = EXCLUDED.nominal, "
-                "unit = EXCLUDED.unit, manufacturer = EXCLUDED.manufacturer, "
-                "model = EXCLUDED.model, serial = EXCLUDED.serial, "
-                "owner_lab = EXCLUDED.owner_lab, status = EXCLUDED.status, "
-                "entry_seq = EXCLUDED.entry_seq, updated_ns = EXCLUDED.updated_ns",
-                rows,
-            )
+            await cur.executemany(_STANDARDS, rows)
             await cur.executemany(
                 "INSERT INTO registry (lab, item_type, item_key, kind, manufacturer, model, "
                 "serial, description, status, province, entry_seq) "
@@ -248,23 +279,7 @@ class Projection:
                     )
                 )
         async with self.conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO certificates (lab, certificate_id, standard_id, number, issuer, "
-                "calibration_date, calibration_ns, due_date, due_ns, value, unit, "
-                "expanded_uncertainty, coverage_factor, file_name, file_sha256, media_type, "
-                "signature, entry_seq) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-                "ON CONFLICT (lab, certificate_id) DO UPDATE SET "
-                "standard_id = EXCLUDED.standard_id, number = EXCLUDED.number, "
-                "issuer = EXCLUDED.issuer, calibration_date = EXCLUDED.calibration_date, "
-                "calibration_ns = EXCLUDED.calibration_ns, due_date = EXCLUDED.due_date, "
-                "due_ns = EXCLUDED.due_ns, value = EXCLUDED.value, unit = EXCLUDED.unit, "
-                "expanded_uncertainty = EXCLUDED.expanded_uncertainty, "
-                "coverage_factor = EXCLUDED.coverage_factor, file_name = EXCLUDED.file_name, "
-                "file_sha256 = EXCLUDED.file_sha256, media_type = EXCLUDED.media_type, "
-                "signature = EXCLUDED.signature, entry_seq = EXCLUDED.entry_seq",
-                rows,
-            )
+            await cur.executemany(_CERTIFICATES, rows)
             await cur.execute(
                 "DELETE FROM trace_links WHERE source = 'certificate' AND from_lab = %s "
                 "AND lab_certificate = ANY(%s)",
@@ -315,12 +330,7 @@ class Projection:
                 rows,
             )
             await cur.executemany(
-                "INSERT INTO instruments (lab, instrument, manufacturer, model, serial, "
-                "firmware, first_seen_ns, entry_seq) VALUES (%s,%s,%s,%s,%s,%s,%s,%s) "
-                "ON CONFLICT (lab, instrument) DO UPDATE SET manufacturer = "
-                "EXCLUDED.manufacturer, model = EXCLUDED.model, serial = EXCLUDED.serial, "
-                "firmware = EXCLUDED.firmware, first_seen_ns = EXCLUDED.first_seen_ns, "
-                "entry_seq = EXCLUDED.entry_seq",
+                _INSTRUMENTS,
                 [(r[0], r[2], r[3], r[4], r[5], r[6], r[7], r[1]) for r in latest.values()],
             )
             await cur.executemany(
@@ -376,17 +386,7 @@ class Projection:
                 )
             )
         async with self.conn.cursor() as cur:
-            await cur.executemany(
-                "INSERT INTO calibrations (lab, run, instrument, serial, procedure_id, decision, "
-                "started_ns, finished_ns, due_ns, entry_seq) "
-                "VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s,%s) "
-                "ON CONFLICT (lab, run) DO UPDATE SET instrument = EXCLUDED.instrument, "
-                "serial = EXCLUDED.serial, procedure_id = EXCLUDED.procedure_id, "
-                "decision = EXCLUDED.decision, started_ns = EXCLUDED.started_ns, "
-                "finished_ns = EXCLUDED.finished_ns, due_ns = EXCLUDED.due_ns, "
-                "entry_seq = EXCLUDED.entry_seq",
-                rows,
-            )
+            await cur.executemany(_CALIBRATIONS, rows)
             serials = sorted({r[3] for r in rows if r[3]})
             if serials:
                 await cur.execute(
@@ -404,10 +404,7 @@ class Projection:
         latest = {entry.subject: (entry, body) for entry, body in items}
         async with self.conn.cursor() as cur:
             await cur.executemany(
-                "INSERT INTO evaluations (lab, subject, kind, ts_ns, summary, entry_seq) "
-                "VALUES (%s,%s,%s,%s,%s,%s) ON CONFLICT (lab, subject) DO UPDATE SET "
-                "kind = EXCLUDED.kind, ts_ns = EXCLUDED.ts_ns, summary = EXCLUDED.summary, "
-                "entry_seq = EXCLUDED.entry_seq",
+                _EVALUATIONS,
                 [
                     (self.lab, subject[:INDEXED_MAX], e.kind, e.ts_ns, e.body_json, e.seq)
                     for subject, (e, _body) in latest.items()

@@ -101,12 +101,8 @@ def _check_object(value: dict[Any, Any], depth: int) -> bool:
             continue
         if item_kind is int and -MAX_SAFE_INTEGER <= item <= MAX_SAFE_INTEGER:
             continue
-        try:
-            if _check(item, depth + 1):
-                astral = True
-        except _Refused as refused:
-            refused.where.append(key)
-            raise
+        if _check_member(item, depth + 1, key):
+            astral = True
     return astral
 
 
@@ -115,13 +111,18 @@ def _check_array(value: list[Any] | tuple[Any, ...], depth: int) -> bool:
         raise _Refused(f"nested deeper than {MAX_DEPTH} levels")
     astral = False
     for index, item in enumerate(value):
-        try:
-            if _check(item, depth + 1):
-                astral = True
-        except _Refused as refused:
-            refused.where.append(index)
-            raise
+        if _check_member(item, depth + 1, index):
+            astral = True
     return astral
+
+
+def _check_member(item: Any, depth: int, where: str | int) -> bool:
+    """``_check`` of an object's member or an array's item; a refusal adds where it is."""
+    try:
+        return _check(item, depth)
+    except _Refused as refused:
+        refused.where.append(where)
+        raise
 
 
 def _check(value: Any, depth: int) -> bool:

@@ -58,7 +58,26 @@ def _b64(text: str) -> bytes | None:
         return None
 
 
-class PublicKey:
+class _ByPublicKey:
+    """Both halves of a key pair are values: equal to a key of their own kind with the same
+    public key, hashed by it, shown by its key id alone."""
+
+    __slots__ = ()
+
+    def _public(self) -> PublicKey:
+        raise NotImplementedError
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, type(self)) and other._public().raw == self._public().raw
+
+    def __hash__(self) -> int:
+        return hash(self._public().raw)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self._public().key_id})"
+
+
+class PublicKey(_ByPublicKey):
     """An Ed25519 public key, compared by value; ``key_id`` names it."""
 
     __slots__ = ("_key", "key_id", "raw")
@@ -113,17 +132,11 @@ class PublicKey:
             return False
         return True
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, PublicKey) and other.raw == self.raw
-
-    def __hash__(self) -> int:
-        return hash(self.raw)
-
-    def __repr__(self) -> str:
-        return f"PublicKey({self.key_id})"
+    def _public(self) -> PublicKey:
+        return self
 
 
-class SigningKey:
+class SigningKey(_ByPublicKey):
     """An Ed25519 private key. Shows only its key id; never pickled, never logged."""
 
     __slots__ = ("_private", "public_key")
@@ -257,16 +270,8 @@ class SigningKey:
         """The 64-byte Ed25519 signature of ``message``."""
         return self._private.sign(message)
 
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, SigningKey) and other.public_key == self.public_key
-
-    def __hash__(self) -> int:
-        return hash(self.public_key)
-
-    def __repr__(self) -> str:
-        return f"SigningKey({self.key_id})"
-
-    __str__ = __repr__
+    def _public(self) -> PublicKey:
+        return self.public_key
 
     def __reduce__(self) -> NoReturn:
         raise TypeError("a SigningKey is not serialisable: call export_pem() explicitly")

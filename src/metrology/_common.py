@@ -1,9 +1,11 @@
-"""What the metrology modules share: the frozen base model, degrees of freedom, the error."""
+"""What the metrology modules share: the frozen base model (and building a model from another
+object's same-named attributes), degrees of freedom, the error."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -27,6 +29,26 @@ class MetrologyModel(BaseModel):
     """A frozen result or input model; unknown fields are refused so the JSON stays stable."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+ModelT = TypeVar("ModelT")
+
+
+def from_attributes(model: type[ModelT], source: object, /, **values: Any) -> ModelT:
+    """``model`` (a pydantic model or a dataclass) built from ``source``: each of its fields that
+    ``source`` has an attribute of the same name for takes that attribute's value, ``values``
+    give the others (or replace one); checked as the constructor checks."""
+    names = (
+        model.model_fields
+        if isinstance(model, type) and issubclass(model, BaseModel)
+        else [field.name for field in dataclasses.fields(model)]  # type: ignore[arg-type]
+    )
+    taken = {
+        name: getattr(source, name)
+        for name in names
+        if name not in values and hasattr(source, name)
+    }
+    return model(**taken, **values)
 
 
 def _dof_from_json(value: object) -> object:

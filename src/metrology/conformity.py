@@ -164,6 +164,12 @@ class ConformityCheck:
         self._kind = self.rule.kind
         self._factor = 0.0 if self._kind == "simple_acceptance" else self.rule.guard_factor
 
+    @property
+    def limits(self) -> tuple[float, float, float, RuleKind]:
+        """``(lower, upper, r, kind)`` as :meth:`decide` uses them (open sides ±inf, ``r`` 0 for
+        simple acceptance): for a batch evaluation that must decide exactly as it does."""
+        return self._lower, self._upper, self._factor, self._kind
+
     def decide(self, measured: float, expanded_uncertainty: float) -> Decision:
         """The decision alone (the fast path); NaN is a fail."""
         lower, upper = self._lower, self._upper

@@ -70,7 +70,7 @@ import math
 from bisect import bisect_right
 from collections.abc import Sequence
 from itertools import pairwise
-from typing import Literal, Protocol, Self
+from typing import Literal, NamedTuple, Protocol, Self
 
 import numpy as np
 import numpy.typing as npt
@@ -324,6 +324,18 @@ class LinearCorrection(Correction):
         self._resolution_variance = resolution * resolution / 12.0
         self.apply = _linear_apply(self)
 
+    @property
+    def breakpoints(self) -> tuple[float, ...]:
+        """The points' indications, sorted (what ``apply`` bisects)."""
+        return self._xs
+
+    @property
+    def segments(self) -> tuple[tuple[float, ...], ...]:
+        """Each interval's precomputed numbers, as ``apply`` reads them: ``(x_i, x_j, c_i,
+        slope, 1/h, u_i, u_j, k2, gain²·reading variance, gain², du/dx)`` (for a batch
+        evaluation that must give ``apply``'s results bit for bit)."""
+        return self._segments
+
     def correction_at(self, x: float) -> tuple[float, float]:
         if self._clamp and not self.in_range(x):
             return self._ends[0] if x < self.x_min else self._ends[1]
@@ -481,6 +493,20 @@ def _polynomial_apply(correction: PolynomialCorrection) -> ApplyFunction:
     return apply
 
 
+class PolynomialTerms(NamedTuple):
+    """A fitted polynomial's numbers in the centred variable ``t = (x − center)·inverse_scale``:
+    coefficients of the correction, of its derivative in x, and of ``gᵀVg`` (lowest power
+    first); the model's variance and the declared reading variance."""
+
+    coefficients: tuple[float, ...]
+    derivative: tuple[float, ...]
+    variance: tuple[float, ...]
+    center: float
+    inverse_scale: float
+    model_variance: float
+    reading: float
+
+
 class PolynomialCorrection(Correction):
     """A weighted least-squares polynomial through the points (module doc)."""
 
@@ -545,6 +571,15 @@ class PolynomialCorrection(Correction):
         resolution = 0.0 if calibration.resolution is None else calibration.resolution
         self._resolution_variance = resolution * resolution / 12.0
         self.apply = _polynomial_apply(self)
+
+    @property
+    def terms(self) -> PolynomialTerms:
+        """The numbers ``apply`` is generated from (for a batch evaluation that must give its
+        results bit for bit)."""
+        return PolynomialTerms(
+            self._coefficients, self._derivative, self._variance_poly, self._center,
+            self._inverse_scale, self._model_variance, self._reading,
+        )  # fmt: skip
 
     def correction_at(self, x: float) -> tuple[float, float]:
         t = (x - self._center) * self._inverse_scale

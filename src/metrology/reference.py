@@ -38,6 +38,7 @@ from metrology._common import (
     check_text,
     finite,
     finite_fields,
+    from_attributes,
 )
 from metrology.uncertainty import (
     DEFAULT_COVERAGE_PROBABILITY,
@@ -193,13 +194,11 @@ def value_in_use(
         estimate=certified_value + change,
         coverage_probability=coverage_probability,
     ).evaluate()
-    return ValueInUse(
+    return from_attributes(
+        ValueInUse,
+        budget,
         value=budget.estimate,
         standard_uncertainty=budget.combined_standard_uncertainty,
-        effective_dof=budget.effective_dof,
-        coverage_factor=budget.coverage_factor,
-        expanded_uncertainty=budget.expanded_uncertainty,
-        coverage_probability=coverage_probability,
         certified_value=certified_value,
         drift=drift,
         budget=budget,

@@ -42,6 +42,7 @@ from metrology._common import (
     check_text,
     finite,
     finite_fields,
+    from_attributes,
 )
 from metrology.rounding import FormattedResult as FormattedResult
 from metrology.rounding import UncertaintyRounding as UncertaintyRounding
@@ -568,33 +569,22 @@ def evaluate(budget: Budget) -> BudgetResult:
     if estimate is None:
         estimate = math.fsum(c.sensitivity * c.estimate for c in contributions)
     rows = tuple(
-        ContributionResult(
-            name=c.name,
-            estimate=c.estimate,
-            unit=c.unit,
-            distribution=c.distribution,
-            quoted=c.quoted,
-            divisor=c.divisor,
-            standard_uncertainty=c.standard_uncertainty,
-            sensitivity=c.sensitivity,
+        from_attributes(
+            ContributionResult,
+            c,
             contribution=abs(signed[i]),
-            dof=c.dof,
-            evaluation=c.evaluation,
             variance_fraction=variances[i] / total,
-            note=c.note,
         )
         for i, c in enumerate(contributions)
     )
-    return BudgetResult(
-        quantity=budget.quantity,
-        unit=budget.unit,
+    return from_attributes(
+        BudgetResult,
+        budget,
         estimate=estimate,
         combined_standard_uncertainty=u_c,
         effective_dof=effective,
         dof_used=used,
-        coverage_probability=budget.coverage_probability,
         coverage_factor=k,
         expanded_uncertainty=k * u_c,
         contributions=rows,
-        correlations=budget.correlations,
     )

@@ -17,7 +17,8 @@ from GTC import value as gtc_value
 from pydantic import ValidationError
 from scipy import stats
 
-from gateway.analytics.drift import DriftFit, fit_drift
+from gateway.analytics.drift import fit_drift
+from gateway.analytics.drift_results import DriftFit
 from metrology.reference import DriftCurve, DriftTerm, drift_since, value_in_use
 from metrology.uncertainty import Budget, type_a
 

@@ -34,11 +34,14 @@ def free_port() -> int:
     """A TCP port free on 127.0.0.1 right now, from this test worker's own block."""
     global _next_port
     first = _PORT_FLOOR + (_worker_index() % 8) * _PORT_BLOCK
+    if _next_port is None or not first <= _next_port < first + _PORT_BLOCK:
+        # Each process starts at its own place in the block: the suites of other checkouts on the
+        # same machine (their worker N has block N too) then do not probe the same ports in the
+        # same order, where one could bind a port between another's probe and its server's start.
+        _next_port = first + os.getpid() % _PORT_BLOCK
     for _ in range(_PORT_BLOCK):
-        if _next_port is None or not first <= _next_port < first + _PORT_BLOCK:
-            _next_port = first
         port = _next_port
-        _next_port += 1
+        _next_port = first + (port + 1 - first) % _PORT_BLOCK
         with socket.socket() as sock:
             try:
                 sock.bind(("127.0.0.1", port))

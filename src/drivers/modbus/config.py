@@ -31,15 +31,7 @@ from drivers.modbus.registers import (
     ModbusChannel,
 )
 from drivers.serial_line import SerialSettings
-from drivers.setpoints import (
-    SafeValue,
-    TargetKind,
-    TargetLimits,
-    WriteTarget,
-    check_safe_state,
-    declared_targets,
-    integer_bounds,
-)
+from drivers.setpoints import DeclaredTargets, SafeValue, TargetKind, TypedTarget, integer_bounds
 
 WritableTable = Literal["coil", "holding"]
 
@@ -51,7 +43,7 @@ _INTEGER_RANGE: dict[str, tuple[int, int]] = {
 _FLOAT32_MAX = 3.4028234663852886e38
 
 
-class ModbusTarget(TargetLimits):
+class ModbusTarget(TypedTarget):
     """A value this bench may write: where it lives, how it is encoded (the same type, byte and
     word order as a channel's), and its limits in engineering units. The register holds
     (value − offset) / scale, rounded for integer types."""
@@ -203,7 +195,7 @@ def derived_bus(transport: ModbusTcp | ModbusRtu | ModbusRtuOverTcp) -> str | No
     return f"modbus:{transport.endpoint()}"
 
 
-class ModbusInstrument(DeviceSettings, InstrumentBase):
+class ModbusInstrument(DeviceSettings, InstrumentBase, DeclaredTargets[ModbusTarget]):
     """One Modbus device: transport, device id, byte order, request limits, channels — given
     here, or taken from a profile and adjusted here (see :mod:`drivers.modbus.profiles` for
     how the two combine)."""
@@ -269,12 +261,7 @@ class ModbusInstrument(DeviceSettings, InstrumentBase):
         if reference is None:
             return None
         # A file's path is kept absolute: a config copied from this one loads it from anywhere.
-        reference = SHELF.reference(reference, config_dir(info))
-        try:
-            load_profile(reference)
-        except ProfileError as exc:
-            raise ValueError(str(exc)) from None
-        return reference
+        return SHELF.checked_reference(reference, config_dir(info))
 
     @field_validator("only", "disable")
     @classmethod
@@ -333,16 +320,8 @@ class ModbusInstrument(DeviceSettings, InstrumentBase):
 
     @model_validator(mode="after")
     def _targets(self) -> ModbusInstrument:
-        check_safe_state(self.name, self.write_targets(), self.safe_state)
+        self.check_safe_state()
         return self
-
-    def write_targets(self) -> dict[str, WriteTarget]:
-        """The writable targets with their limits; raises ValueError for a bad one."""
-        return declared_targets(self.name, [(t, t.kind) for t in self.targets])
-
-    def target_named(self, name: str) -> ModbusTarget:
-        """A target's config by name."""
-        return next(t for t in self.targets if t.name == name)
 
     def timeout_of_request(self) -> float:
         """Timeout of one request."""

@@ -11,14 +11,7 @@ from pydantic import Field, field_validator, model_validator
 
 from core.models import FrozenModel
 from drivers.config import ChannelBase, InstrumentBase
-from drivers.setpoints import (
-    SafeValue,
-    TargetKind,
-    TargetLimits,
-    WriteTarget,
-    check_safe_state,
-    declared_targets,
-)
+from drivers.setpoints import DeclaredTargets, SafeValue, TargetKind, TypedTarget
 
 _NODE_ID = re.compile(r"^(ns=\d+;|nsu=[^;]+;)?(i=\d+|s=.+|g=[0-9A-Fa-f-]{36}|b=[A-Za-z0-9+/=]+)$")
 
@@ -117,7 +110,7 @@ def kind_of(data_type: str) -> TargetKind:
     return "integer" if data_type in INTEGER_TYPES else "number"
 
 
-class OpcUaTarget(TargetLimits):
+class OpcUaTarget(TypedTarget):
     """A variable node this bench may write, with its limits. Its data type is read from the
     node (the DataType attribute) at connect unless ``data_type`` says it; without one, the
     limits say the kind: allowed words → a String, min/max → a number, none → a Boolean."""
@@ -207,7 +200,7 @@ class OpcUaSecurity(FrozenModel):
         return self
 
 
-class OpcUaInstrument(InstrumentBase):
+class OpcUaInstrument(InstrumentBase, DeclaredTargets[OpcUaTarget]):
     """An OPC UA server (a climate chamber, a PLC, a bench) whose variables are channels."""
 
     protocol: Literal["opcua"]
@@ -259,13 +252,5 @@ class OpcUaInstrument(InstrumentBase):
             raise ValueError(
                 f"channels {', '.join(bare)} use bare browse names: set namespace (its URI)"
             )
-        check_safe_state(self.name, self.write_targets(), self.safe_state)
+        self.check_safe_state()
         return self
-
-    def target_named(self, name: str) -> OpcUaTarget:
-        """A target's config by name."""
-        return next(t for t in self.targets if t.name == name)
-
-    def write_targets(self) -> dict[str, WriteTarget]:
-        """The writable targets with their limits; raises ValueError for a bad one."""
-        return declared_targets(self.name, [(t, t.kind) for t in self.targets])

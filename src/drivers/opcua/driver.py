@@ -52,7 +52,6 @@ from core.errors import (
     DriverTimeout,
     NotConnected,
     ProtocolError,
-    SafeStateError,
     WriteRefused,
     WriteRejected,
 )
@@ -75,8 +74,9 @@ from drivers.setpoints import (
     WriteTrace,
     check_setpoints,
     integer_bounds,
-    run_steps,
+    run_safe_state,
     value_text,
+    write_setpoints,
 )
 
 log = logging.getLogger("etalon.drivers.opcua")
@@ -897,13 +897,7 @@ class OpcUaDriver:
             if config.verify:
                 await self._verify(client, target, node_id, variant, trace)
 
-        return Step(
-            f"{target.name} = {value_text(value, target.unit)}",
-            apply,
-            target.name,
-            value,
-            target.unit,
-        )
+        return target.step(value, apply)
 
     async def _verify(
         self,
@@ -939,41 +933,35 @@ class OpcUaDriver:
     async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
         """Check every value against its target and its node's type, then write them in
         order (see the module doc)."""
-        checked = check_setpoints(self.config.name, self._targets, setpoints)
+        # A refused value is said before a missing session, and the session before a value
+        # its node's type cannot hold.
+        check_setpoints(self.config.name, self._targets, setpoints)
         self._live_client()
-        for target, value in checked:
+
+        def step(target: WriteTarget, value: SetValue) -> Step:
             self._variant(target, value)  # refused here, before the first is sent
-        steps = [self._write_step(t, v, self.config.target_named(t.name)) for t, v in checked]
-        return await run_steps(
-            self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
-        )
+            return self._write_step(target, value, self.config.target_named(target.name))
+
+        return await write_setpoints(self.config, self._targets, setpoints, step, clock=self.clock)
 
     async def safe_state(self) -> list[WriteRecord]:
         """Write the declared safe values, every one even after a failed one; connects first
         when there is no live session."""
         config = self.config
-        if self._client is None or self._lost is not None:
-            try:
-                async with asyncio.timeout(config.connect_timeout_s):
-                    await self.connect()
-            except (DriverError, TimeoutError) as exc:
-                reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
-                raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
-        steps = [
-            self._write_step(
-                self._targets[item.target],
-                self._targets[item.target].check(item.value),
-                config.target_named(item.target),
-            )
-            for item in config.safe_state
-        ]
-        return await run_steps(
-            config.name,
-            steps,
-            timeout_s=config.timeout_s,
-            clock=self.clock,
-            purpose="safe_state",
-            recover=self.connect,
+
+        def steps() -> list[Step]:
+            return [
+                self._write_step(
+                    self._targets[item.target],
+                    self._targets[item.target].check(item.value),
+                    config.target_named(item.target),
+                )
+                for item in config.safe_state
+            ]
+
+        connected = self._client is not None and self._lost is None
+        return await run_safe_state(
+            config, steps, connected=connected, connect=self.connect, clock=self.clock
         )
 
 

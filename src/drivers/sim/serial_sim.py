@@ -22,7 +22,7 @@ import contextlib
 import logging
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from pathlib import Path
 from typing import Literal
 
@@ -79,34 +79,27 @@ class AsciiInstrument:
         return lines
 
 
+@dataclass(eq=False)
 class SerialSimServer(StreamServed):
     """Serves one ASCII instrument on a pty (``pty_path``) or TCP (``host``, ``port``)."""
 
-    def __init__(
-        self,
-        kind: Kind = "thp",
-        *,
-        medium: Literal["pty", "tcp"] = "pty",
-        host: str = "127.0.0.1",
-        port: int = 0,
-        link: Path | None = None,
-        period_s: float = 1.0,
-        terminator: str = "\r\n",
-        clock: Clock | None = None,
-        faults: SerialFaultHooks | None = None,
-    ) -> None:
+    kind: Kind = "thp"
+    _: KW_ONLY
+    medium: Literal["pty", "tcp"] = "pty"
+    host: str = "127.0.0.1"
+    port: int = 0
+    link: Path | None = None
+    period_s: float = 1.0
+    terminator: str = "\r\n"
+    clock: InitVar[Clock | None] = None
+    faults: SerialFaultHooks = field(default_factory=SerialFaultHooks)
+    instrument: AsciiInstrument = field(init=False)
+    pty_path: str | None = field(default=None, init=False)
+    _pty: PseudoTerminal | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self, clock: Clock | None) -> None:
         super().__init__()
-        self.faults = faults or SerialFaultHooks()
-        self.instrument = AsciiInstrument(kind, clock or SystemClock(), self.faults)
-        self.kind = kind
-        self.medium = medium
-        self.host = host
-        self.port = port
-        self.link = link
-        self.period_s = period_s
-        self.terminator = terminator
-        self.pty_path: str | None = None
-        self._pty: PseudoTerminal | None = None
+        self.instrument = AsciiInstrument(self.kind, clock or SystemClock(), self.faults)
 
     async def start(self) -> None:
         """Open the pty or listen on TCP."""

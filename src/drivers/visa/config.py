@@ -163,12 +163,7 @@ class VisaInstrument(InstrumentBase):
     @classmethod
     def _profile_loads(cls, profile: str, info: ValidationInfo) -> str:
         # A file's path is kept absolute: a config copied from this one loads it from anywhere.
-        reference = SHELF.reference(profile, config_dir(info))
-        try:
-            load_profile(reference)
-        except ProfileError as exc:
-            raise ValueError(str(exc)) from None
-        return reference
+        return SHELF.checked_reference(profile, config_dir(info))
 
     @model_validator(mode="after")
     def _consistent(self) -> VisaInstrument:

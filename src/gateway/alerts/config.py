@@ -25,7 +25,7 @@ from pydantic import AnyHttpUrl, Field, field_validator, model_validator
 
 from core.backoff import Backoff
 from core.models import FrozenModel, Name
-from core.secrets import Secret
+from core.secrets import Secret, check_login, check_secret
 
 if TYPE_CHECKING:
     from edge_agent.config import AgentConfig
@@ -168,8 +168,7 @@ class WebhookConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _secret_resolves(self) -> WebhookConfig:
-        if self.secret is not None:
-            self.secret.resolve()
+        check_secret(self.secret)
         return self
 
 
@@ -192,10 +191,7 @@ class SmtpConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _login(self) -> SmtpConfig:
-        if self.password is not None:
-            if self.username is None:
-                raise ValueError("password given without username")
-            self.password.resolve()
+        check_login(self.username, self.password)
         if self.username is not None and self.security == "none":
             raise ValueError("a login needs security: starttls or tls (never a password in clear)")
         return self

@@ -35,12 +35,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from core.errors import StoreError
 from core.logs import log_event
-from core.metrics import Counters
 from core.mqtt import MqttLink
 from edge_agent.wire import Topics
 from gateway.alerts.checks import NS, CompiledRule, Watch
@@ -55,7 +53,7 @@ from gateway.alerts.lifecycle import (
     InvalidAlertInput,
     Tracker,
 )
-from gateway.alerts.notify import Notifier
+from gateway.alerts.notify import AlertStats, Notifier
 from gateway.alerts.outbox import Outbox
 from gateway.alerts.router import Router
 from gateway.alerts.rules import RuleBook, RuleInForce
@@ -92,20 +90,6 @@ LOG_EACH_UP_TO = 20
 """Changes logged one by one per write; more are summarised in one line."""
 
 
-@dataclass
-class EngineStats(Counters):
-    """Counters of the engine (the API shows them)."""
-
-    readings_evaluated: int = 0
-    events: int = 0
-    changes: int = 0
-    flushes: int = 0
-    flush_errors: int = 0
-    queue_depth: int = 0
-    evaluation_errors: int = 0
-    batches_dropped: int = 0
-
-
 class AlertEngine:
     """See the module doc. ``wall_ns`` and ``monotonic`` are the engine's clocks; its parts read
     them through the engine, so a test may move them. ``watermarked``: ingest probes the broker
@@ -133,7 +117,7 @@ class AlertEngine:
         self.api_url = api_url
         self.topics = Topics(config.mqtt.topic_prefix)
         self.tracker = Tracker(wall_ns)
-        self.stats = EngineStats()
+        self.stats = AlertStats()
         self.notifier = Notifier(
             self.config,
             site=config.site,
@@ -144,6 +128,7 @@ class AlertEngine:
             link_template=self.link_template,
             wall_ns=wall_ns,
             monotonic=monotonic,
+            stats=self.stats,
         )
 
         def clock() -> int:
@@ -552,6 +537,5 @@ class AlertEngine:
         """Counters of evaluation and delivery."""
         return {
             **self.stats.snapshot(),
-            **self.notifier.stats.snapshot(),
             "alerts_open": sum(1 for a in self.tracker.by_id.values() if a.state in OPEN_STATES),
         }

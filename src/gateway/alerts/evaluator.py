@@ -14,6 +14,7 @@ import functools
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from core.logs import log_event
@@ -47,32 +48,28 @@ log = logging.getLogger("etalon.gateway.alerts")
 DAY_NS = 86_400 * NS
 
 
+@dataclass(eq=False, repr=False)
 class Evaluator:
     """Watches and the evaluation of events; see the module doc. ``readings_evaluated`` counts
-    the readings seen (the engine's stats show it)."""
+    the readings seen (the engine's stats show it). (No generated repr: it would print every
+    watch.)"""
 
-    def __init__(
-        self,
-        rulebook: RuleBook,
-        tracker: Tracker,
-        records: RecordStore,
-        wall_ns: Callable[[], int],
-        monotonic: Callable[[], float],
-    ) -> None:
-        self.rulebook = rulebook
-        self.tracker = tracker
-        self.records = records
-        self.wall_ns = wall_ns
-        self.monotonic = monotonic
-        self.readings_evaluated = 0
-        self.watches: dict[tuple[str, str], dict[str, dict[str, Watch]]] = {}
-        """(site, agent) → instrument → channel → watch (nested: no key to build per reading)."""
-        self.agent_state: dict[tuple[str, str], str] = {}
-        self.instrument_state: dict[tuple[str, str, str], str] = {}
-        self.unresolved: dict[str, set[str]] = {}
-        """Channel pattern → ids of the rules that name it while its agent does not declare it."""
-        self.stale_watches: set[Watch] = set()
-        self.catalogue: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    rulebook: RuleBook
+    tracker: Tracker
+    records: RecordStore
+    wall_ns: Callable[[], int]
+    monotonic: Callable[[], float]
+    readings_evaluated: int = field(default=0, init=False)
+    watches: dict[tuple[str, str], dict[str, dict[str, Watch]]] = field(
+        default_factory=dict, init=False
+    )
+    """(site, agent) → instrument → channel → watch (nested: no key to build per reading)."""
+    agent_state: dict[tuple[str, str], str] = field(default_factory=dict, init=False)
+    instrument_state: dict[tuple[str, str, str], str] = field(default_factory=dict, init=False)
+    unresolved: dict[str, set[str]] = field(default_factory=dict, init=False)
+    """Channel pattern → ids of the rules that name it while its agent does not declare it."""
+    stale_watches: set[Watch] = field(default_factory=set, init=False)
+    catalogue: dict[tuple[str, str], set[tuple[str, str]]] = field(default_factory=dict, init=False)
 
     async def load_catalogue(self, agent: tuple[str, str] | None = None) -> None:
         """Channels of the agents' latest birth messages (older rows are channels since removed)."""

@@ -22,7 +22,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 import orjson
@@ -32,7 +32,7 @@ from core.logs import log_event
 from core.metrics import Counters
 from core.mqtt import MqttLink
 from edge_agent.wire import Topics
-from gateway.alerts.config import AlertsConfig, Recipient
+from gateway.alerts.config import AlertsConfig, Recipient, WebhookConfig
 from gateway.alerts.messages import alert_link, describe, event_text, render_email, summary
 from gateway.alerts.payloads import WEBHOOK_SCHEMA
 from gateway.alerts.senders import DeliveryFailed, SmtpSender, WebhookSender
@@ -57,6 +57,10 @@ class Mailbox:
     sent: deque[float] = field(default_factory=deque)
     busy: bool = False
 
+    def log(self, level: int, event: str, **fields: object) -> None:
+        """Log an event of this mailbox's deliveries (its recipient and medium first)."""
+        log_event(log, level, event, recipient=self.recipient.id, medium=self.medium, **fields)
+
     def due(self, now: float) -> float:
         """When the next message may go (grouping window, then the rate limit)."""
         assert self.opened is not None
@@ -69,9 +73,18 @@ class Mailbox:
 
 
 @dataclass
-class NotifyStats(Counters):
-    """Counters of deliveries."""
+class AlertStats(Counters):
+    """Counters of the alert engine: evaluation and writes (the engine's), deliveries (its
+    notifier's, which shares them); the API shows them."""
 
+    readings_evaluated: int = 0
+    events: int = 0
+    changes: int = 0
+    flushes: int = 0
+    flush_errors: int = 0
+    queue_depth: int = 0
+    evaluation_errors: int = 0
+    batches_dropped: int = 0
     mqtt_published: int = 0
     messages_sent: int = 0
     notifications_sent: int = 0
@@ -79,44 +92,38 @@ class NotifyStats(Counters):
     messages_failed: int = 0
 
 
+@dataclass(eq=False)
 class Notifier:
     """See the module doc."""
 
-    def __init__(
-        self,
-        config: AlertsConfig,
-        *,
-        site: str,
-        gateway: str,
-        records: RecordStore,
-        link: MqttLink | None,
-        topics: Topics,
-        link_template: Callable[[], str | None],
-        wall_ns: Callable[[], int] = time.time_ns,
-        monotonic: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.config = config
-        self.site = site
-        self.gateway = gateway
-        self.records = records
-        self.link = link
-        self.topics = topics
-        self.link_template = link_template
-        self.wall_ns = wall_ns
-        self.monotonic = monotonic
-        self.recipients = {r.id: r for r in config.recipients}
-        self.webhook_configs = {w.id: w for w in config.webhooks}
-        self.webhooks: dict[str, WebhookSender] = {}
-        self.smtp: SmtpSender | None = None
-        self.boxes: dict[tuple[str, str], Mailbox] = {}
-        self.stats = NotifyStats()
-        self._mqtt_backlog: list[OutboxRow] = []
-        self._sent_ids: list[int] = []
-        self._wake = asyncio.Event()
-        self._tasks: set[asyncio.Task[None]] = set()
-        self._closing = False
-        if link is not None:
-            link.on_connected.append(lambda _present: self._publish_backlog())
+    config: AlertsConfig
+    _: KW_ONLY
+    site: str
+    gateway: str
+    records: RecordStore
+    link: MqttLink | None
+    topics: Topics
+    link_template: Callable[[], str | None]
+    wall_ns: Callable[[], int] = time.time_ns
+    monotonic: Callable[[], float] = time.monotonic
+    recipients: dict[str, Recipient] = field(init=False)
+    webhook_configs: dict[str, WebhookConfig] = field(init=False)
+    webhooks: dict[str, WebhookSender] = field(default_factory=dict, init=False)
+    smtp: SmtpSender | None = field(default=None, init=False)
+    boxes: dict[tuple[str, str], Mailbox] = field(default_factory=dict, init=False)
+    stats: AlertStats = field(default_factory=AlertStats)
+    """The engine's counters (its own when run alone)."""
+    _mqtt_backlog: list[OutboxRow] = field(default_factory=list, init=False)
+    _sent_ids: list[int] = field(default_factory=list, init=False)
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False)
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _closing: bool = field(default=False, init=False)
+
+    def __post_init__(self) -> None:
+        self.recipients = {r.id: r for r in self.config.recipients}
+        self.webhook_configs = {w.id: w for w in self.config.webhooks}
+        if self.link is not None:
+            self.link.on_connected.append(lambda _present: self._publish_backlog())
         self._prepare()
 
     def _prepare(self) -> None:
@@ -231,7 +238,6 @@ class Notifier:
         """Send one message, retrying as the medium's policy says. Whatever goes wrong — the
         message cannot be built, the library raises something unforeseen — ends as a failure
         marked in the outbox and audited, never as a message silently lost."""
-        recipient = box.recipient
         ids = [item.id for item in items]
         try:
             try:
@@ -256,12 +262,9 @@ class Notifier:
                     await self._give_up(box, items, failure, attempts)
                     return
                 delay = timer.next_delay()
-                log_event(
-                    log,
+                box.log(
                     logging.WARNING,
                     "alert notification retry",
-                    recipient=recipient.id,
-                    medium=box.medium,
                     attempt=attempts,
                     retry_in_s=round(delay, 2),
                     reason=failure,
@@ -271,12 +274,9 @@ class Notifier:
             self.stats.notifications_sent += len(items)
             await self._mark(ids, self.wall_ns(), None, attempts)
         except Exception as exc:  # noqa: BLE001 - the outbox keeps it: the next start sends it
-            log_event(
-                log,
+            box.log(
                 logging.ERROR,
                 "alert notification not recorded",
-                recipient=recipient.id,
-                medium=box.medium,
                 notifications=len(items),
                 reason=f"{type(exc).__name__}: {exc}",
             )
@@ -291,12 +291,9 @@ class Notifier:
         recipient = box.recipient
         ids = [item.id for item in items]
         self.stats.messages_failed += 1
-        log_event(
-            log,
+        box.log(
             logging.ERROR,
             "alert notification failed",
-            recipient=recipient.id,
-            medium=box.medium,
             attempts=attempts,
             notifications=len(items),
             reason=reason,

@@ -4,6 +4,7 @@ its policy (raised, cleared, acknowledged), escalation, and its audit entry."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 
 from gateway.alerts.lifecycle import ACTIVE, ACTIVE_STATES, Change, Tracker
 from gateway.alerts.messages import describe
@@ -14,25 +15,17 @@ from gateway.alerts.store import AuditRow, OutboxRow
 from gateway.alerts.timers import Timers
 
 
+@dataclass(eq=False)
 class Router:
     """See the module doc; ``mqtt``: whether alert events are published on MQTT."""
 
-    def __init__(
-        self,
-        rulebook: RuleBook,
-        tracker: Tracker,
-        outbox: Outbox,
-        timers: Timers,
-        wall_ns: Callable[[], int],
-        *,
-        mqtt: bool,
-    ) -> None:
-        self.rulebook = rulebook
-        self.tracker = tracker
-        self.outbox = outbox
-        self.timers = timers
-        self.wall_ns = wall_ns
-        self.mqtt = mqtt
+    rulebook: RuleBook
+    tracker: Tracker
+    outbox: Outbox
+    timers: Timers
+    wall_ns: Callable[[], int]
+    _: KW_ONLY
+    mqtt: bool
 
     def route(self, change: Change) -> None:
         """What a change sends: its MQTT event and state, notifications, escalation."""
@@ -87,30 +80,27 @@ class Router:
         notified = [r for lv in policy.levels[: level + 1] for r in lv.recipients]
         if not notified:
             return
+        actor: str | None = None
+        comment: str | None = None
         if change.action in ("alert returned", "alert normal") and change.previous in ACTIVE_STATES:
-            if policy.notify_cleared:
-                self.outbox.notify(
-                    alert,
-                    "cleared",
-                    list(dict.fromkeys(notified)),
-                    level,
-                    snapshot["cleared_ns"] or now,
-                    snapshot=snapshot,
-                )
-            self.timers.escalating.discard(alert)
+            notice, wanted, at_ns = "cleared", policy.notify_cleared, snapshot["cleared_ns"] or now
         elif change.action == "alert acknowledged":
-            if policy.notify_acknowledged:
-                self.outbox.notify(
-                    alert,
-                    "acknowledged",
-                    list(dict.fromkeys(notified)),
-                    level,
-                    change.wall_ns,
-                    actor=change.actor,
-                    comment=change.comment,
-                    snapshot=snapshot,
-                )
-            self.timers.escalating.discard(alert)
+            notice, wanted, at_ns = "acknowledged", policy.notify_acknowledged, change.wall_ns
+            actor, comment = change.actor, change.comment
+        else:
+            return
+        if wanted:
+            self.outbox.notify(
+                alert,
+                notice,
+                list(dict.fromkeys(notified)),
+                level,
+                at_ns,
+                actor=actor,
+                comment=comment,
+                snapshot=snapshot,
+            )
+        self.timers.escalating.discard(alert)
 
     def audit_row(self, change: Change) -> AuditRow:
         """The audit entry of one change of an alert."""

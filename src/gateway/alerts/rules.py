@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
@@ -64,24 +64,18 @@ def rule_audit(
     )
 
 
+@dataclass(eq=False)
 class RuleBook:
     """The rules in force and their compiled form. ``on_compiled`` is called after every
     compilation (the evaluator re-attaches its channels' checks)."""
 
-    def __init__(
-        self,
-        config: AlertsConfig,
-        records: RecordStore,
-        wall_ns: Callable[[], int],
-        on_compiled: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.config = config
-        self.records = records
-        self.wall_ns = wall_ns
-        self.on_compiled = on_compiled
-        self.rules_in_force: dict[str, RuleInForce] = {}
-        self.rules: dict[str, CompiledRule] = {}
-        self.channel_rules: list[CompiledRule] = []
+    config: AlertsConfig
+    records: RecordStore
+    wall_ns: Callable[[], int]
+    on_compiled: Callable[[], None] = lambda: None
+    rules_in_force: dict[str, RuleInForce] = field(default_factory=dict, init=False)
+    rules: dict[str, CompiledRule] = field(default_factory=dict, init=False)
+    channel_rules: list[CompiledRule] = field(default_factory=list, init=False)
 
     async def reconcile(self) -> None:
         """The rules in force: the config's, except API changes made since the config last

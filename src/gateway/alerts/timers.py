@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 
 from core.logs import log_event
@@ -26,33 +27,24 @@ from gateway.alerts.store import AuditRow
 log = logging.getLogger("etalon.gateway.alerts")
 
 
+@dataclass(eq=False)
 class Timers:
     """See the module doc. ``escalating``: active alerts with levels still to notify;
     ``shelved``: alerts whose shelving ends on a tick; ``audits``: entries not yet written."""
 
-    def __init__(
-        self,
-        rulebook: RuleBook,
-        evaluator: Evaluator,
-        tracker: Tracker,
-        outbox: Outbox,
-        wall_ns: Callable[[], int],
-        monotonic: Callable[[], float],
-        *,
-        watermarked: bool = False,
-    ) -> None:
-        self.rulebook = rulebook
-        self.evaluator = evaluator
-        self.tracker = tracker
-        self.outbox = outbox
-        self.wall_ns = wall_ns
-        self.monotonic = monotonic
-        self.watermarked = watermarked
-        self.heard_until: float | None = None
-        """Sending time of the latest probe back (see the module doc)."""
-        self.escalating: set[Alert] = set()
-        self.shelved: set[Alert] = set()
-        self.audits: list[AuditRow] = []
+    rulebook: RuleBook
+    evaluator: Evaluator
+    tracker: Tracker
+    outbox: Outbox
+    wall_ns: Callable[[], int]
+    monotonic: Callable[[], float]
+    _: KW_ONLY
+    watermarked: bool = False
+    heard_until: float | None = field(default=None, init=False)
+    """Sending time of the latest probe back (see the module doc)."""
+    escalating: set[Alert] = field(default_factory=set, init=False)
+    shelved: set[Alert] = field(default_factory=set, init=False)
+    audits: list[AuditRow] = field(default_factory=list, init=False)
 
     def take_audits(self) -> list[AuditRow]:
         """The audit entries queued since the last take."""

@@ -54,6 +54,7 @@ from gateway.analytics.drift_results import (
 )
 from gateway.analytics.errors import AnalyticsError
 from gateway.analytics.timebase import XKind, days_to_iso
+from metrology._common import from_attributes
 
 
 @dataclass(frozen=True)
@@ -337,15 +338,11 @@ def value_in_use(fit: DriftFit, x: float, confidence: float = DEFAULT_CONFIDENCE
     scatter about the curve includes the standard's own instability.
     """
     prediction = predict(fit, x, confidence)
-    return ValueInUse(
-        x=x,
-        date=prediction.date,
-        value=prediction.value,
+    return from_attributes(
+        ValueInUse,
+        prediction,
         standard_uncertainty=prediction.u_prediction,
-        dof=prediction.dof,
-        coverage_factor=prediction.coverage_factor,
         expanded_uncertainty=prediction.coverage_factor * prediction.u_prediction,
-        confidence=confidence,
     )
 
 

@@ -24,7 +24,7 @@ from gateway.api.views import ERRORS, REFUSALS
 from gateway.standards.chart import StandardChart, chart_view
 from gateway.standards.config import StandardsConfig, certificates_path
 from gateway.standards.files import MAX_FILE_BYTES
-from gateway.standards.models import CertificateSpec, StandardSpec
+from gateway.standards.models import SUMMARY_FROM_EVENT, CertificateSpec, StandardSpec
 from gateway.standards.registry import (
     CertificateRecord,
     FileInfo,
@@ -32,6 +32,8 @@ from gateway.standards.registry import (
     StandardRecord,
     TraceabilityChain,
 )
+from gateway.standards.transfer.columns import CERTIFICATE_VALUE_COLUMNS, STANDARD_VALUE_COLUMNS
+from metrology._common import from_attributes
 from metrology.limits import MAX_DCC_BYTES
 
 router = APIRouter(prefix="/api/v1/standards", tags=["standards"], responses=ERRORS | REFUSALS)
@@ -91,11 +93,7 @@ def _actor(who: Principal) -> str:
 
 
 STANDARD_COLUMNS = [
-    "id",
-    "kind",
-    "description",
-    "nominal",
-    "unit",
+    *STANDARD_VALUE_COLUMNS,
     "owner_lab",
     "status",
     "tolerance",
@@ -114,14 +112,7 @@ STANDARD_COLUMNS = [
 ]
 CERTIFICATE_COLUMNS = [
     "id",
-    "standard",
-    "number",
-    "issuer",
-    "calibration_date",
-    "due_date",
-    "value",
-    "expanded_uncertainty",
-    "coverage_factor",
+    *CERTIFICATE_VALUE_COLUMNS,
     "conditions",
     "traceable_to",
     "file.name",
@@ -131,15 +122,7 @@ CERTIFICATE_COLUMNS = [
 ]
 RESULT_COLUMNS = [
     "ts_ns",
-    "unit",
-    "measured",
-    "measured_u",
-    "measured_ts_ns",
-    "reference",
-    "reference_expanded_u",
-    "k",
-    "tolerance_low",
-    "tolerance_high",
+    *SUMMARY_FROM_EVENT,
     "certificate_slope_per_year",
     "monitor_slope_per_year",
     "monitor_u_slope_per_year",
@@ -170,14 +153,9 @@ async def list_standards(
         row = latest.get(record.id)
         summary = json.loads(row["summary"]) if row else None
         items.append(
-            StandardListItem(
-                id=record.id,
-                kind=record.kind,
-                description=record.description,
-                nominal=record.nominal,
-                unit=record.unit,
-                owner_lab=record.owner_lab,
-                status=record.status,
+            from_attributes(
+                StandardListItem,
+                record,
                 tolerance=record.tolerance.compact() if record.tolerance else None,
                 certificates=len(record.certificates),
                 latest_calibration=certificate.calibration_date if certificate else None,
@@ -325,13 +303,10 @@ async def _import_dcc(
         accept_invalid=accept_unsigned,
         file_name=f"{standard_id}.xml",
     )
-    return DccCreated(
+    return from_attributes(
+        DccCreated,
+        done,
         id=done.certificate_id,
-        standard=done.standard,
-        created_standard=done.created_standard,
-        number=done.number,
-        issuer=done.issuer,
-        points=done.points,
         signature=done.signature.model_dump(mode="json"),
     )
 

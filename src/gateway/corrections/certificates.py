@@ -17,6 +17,7 @@ from core.errors import ConflictError, InvalidInputError, NotFoundError
 from core.refusals import Refusal
 from gateway.corrections import messages  # noqa: F401 - registers the texts
 from gateway.corrections.tables import CalibrationTable
+from gateway.records.bodies import IDENTITY_FIELDS
 
 DAY_NS = 86_400 * 1_000_000_000
 _NAME = r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}"
@@ -198,13 +199,9 @@ def load_links(db: sqlite3.Connection, path: ChannelPath | None = None) -> list[
 
 def reported_serial(db: sqlite3.Connection, site: str, agent: str, instrument: str) -> str | None:
     """The serial number the instrument's agent last reported, or None."""
-    row = db.execute(
-        "SELECT serial FROM instrument_identities WHERE site=? AND agent=? AND instrument=? "
-        "ORDER BY id DESC LIMIT 1",
-        (site, agent, instrument),
-    ).fetchone()
-    if row is not None and row[0]:
-        return str(row[0])
+    serial = _identity(db, site, agent, instrument)["serial"]
+    if serial:
+        return str(serial)
     row = db.execute(
         "SELECT identity FROM channels WHERE site=? AND agent=? AND instrument=? "
         "ORDER BY updated_ns DESC LIMIT 1",
@@ -260,14 +257,14 @@ def instruments_view(db: sqlite3.Connection) -> list[dict[str, Any]]:
 
 
 def _identity(db: sqlite3.Connection, site: str, agent: str, instrument: str) -> dict[str, Any]:
+    """The instrument's latest identity as its agent announced it (every field None when it
+    never did)."""
     row = db.execute(
-        "SELECT manufacturer, model, serial, firmware FROM instrument_identities WHERE site=? "
+        f"SELECT {', '.join(IDENTITY_FIELDS)} FROM instrument_identities WHERE site=? "
         "AND agent=? AND instrument=? ORDER BY id DESC LIMIT 1",
         (site, agent, instrument),
     ).fetchone()
-    if row is None:
-        return {"manufacturer": None, "model": None, "serial": None, "firmware": None}
-    return dict(zip(("manufacturer", "model", "serial", "firmware"), row, strict=True))
+    return dict(zip(IDENTITY_FIELDS, row or (None,) * len(IDENTITY_FIELDS), strict=True))
 
 
 def instrument_view(

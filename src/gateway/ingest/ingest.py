@@ -38,7 +38,6 @@ import sqlite3
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -64,7 +63,7 @@ from edge_agent.wire import (
 )
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
-from gateway.corrections.corrector import Corrector, Fix
+from gateway.corrections.corrector import BatchFixes, Corrector
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -76,7 +75,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.bodies import append_audit, record_identity
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import EntryMemo, ReadingsBatch
+from gateway.tsdb.points import EntryMemo, FixedColumns, ReadingsBatch
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -115,8 +114,8 @@ class _Pending:
     """Undoes what classifying the message remembered, if its record fails."""
     letter: _Letter | None = None
     readings: DataBatch | None = None
-    fixes: list[Fix] = field(default_factory=list)
-    """Corrections of ``readings``, by index."""
+    fixes: BatchFixes | None = None
+    """Corrections of ``readings``."""
     source: tuple[str, str] = ("", "")
     events: list[object] = field(default_factory=list)
 
@@ -518,8 +517,8 @@ class Ingest:
                     self.hub.publish(event)
                 if pending.readings is not None and wanted:
                     readings = pending.readings.dicts()
-                    for fix in pending.fixes:
-                        fix.apply(readings[fix.index])  # type: ignore[arg-type]
+                    if pending.fixes is not None:
+                        pending.fixes.apply(readings)  # type: ignore[arg-type]
                     self.hub.publish(ReadingsArrived(*pending.source, readings))
 
     async def _record(self, batch: list[_Pending]) -> None:
@@ -558,30 +557,47 @@ class Ingest:
 
 def spool_entry(
     corrector: Corrector, site: str, agent: str, entry: bytes, rows: list[WireRow]
-) -> tuple[bytes, ReadingsBatch, list[Fix]]:
+) -> tuple[bytes, ReadingsBatch, BatchFixes | None]:
     """A batch's spool entry with its corrections, the rows the writer gets with it, and the
     corrections themselves (what alerts read).
 
     The spool keeps what the stores write: the readings as received and, beside them, their
-    corrections (compact, by index: :class:`gateway.tsdb.points.StoredFix`) as two keys added
-    to the entry's JSON object — never the batch re-encoded."""
-    fixes = corrector.fixes(
-        site, agent, map(_INSTRUMENT, rows), map(_CHANNEL, rows), map(_VALUE, rows),
-        map(_TS, rows),
-    )  # fmt: skip
-    if not fixes:
-        return entry, ReadingsBatch(site, agent, rows=rows), fixes
-    certificates = {f.span.certificate_id: f.span.number for f in fixes if f.corrected is not None}
-    spooled = [fix.spooled() for fix in fixes]
-    extra = msgspec.json.encode({"corrections": spooled, "certificates": certificates})
+    corrections as keys added to the entry's JSON object — never the batch re-encoded: the
+    readings corrected in full as columns (``fixed``: :class:`gateway.tsdb.points.FixedColumns`,
+    numbers written once, a column at a time), the others one by one (``corrections``:
+    :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id."""
+    fixes = corrector.batch(site, agent, rows)
+    if fixes is None:
+        return entry, ReadingsBatch(site, agent, rows=rows), None
+    extra: dict[str, Any] = {"certificates": fixes.certificates}
+    if fixes.marked:
+        extra["corrections"] = [fix.spooled() for fix in fixes.marked]
+    parts = [msgspec.json.encode(extra)[1:-1]]
+    columns = None
+    if len(fixes.corrected):
+        values, us = _numbers(fixes.corrected), _numbers(fixes.u)
+        ids = fixes.certificate_id.tolist()
+        index = None if fixes.index is None else fixes.index.tolist()
+        conformity = None if fixes.conformity is None else fixes.conformity.tolist()
+        parts.append(
+            b'"fixed":{"index":' + _numbers(index) + b',"value":' + values + b',"u":' + us
+            + b',"certificate_id":' + _numbers(ids) + b',"conformity":' + _numbers(conformity)
+            + b"}"
+        )  # fmt: skip
+        columns = FixedColumns(
+            index, values.decode()[1:-1].split(","), us.decode()[1:-1].split(","), ids,
+            conformity,
+        )  # fmt: skip
     # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
-    batch = ReadingsBatch(site, agent, rows=rows, fixes=fixes, certificates=certificates)  # type: ignore[arg-type]
-    return entry.rstrip()[:-1] + b"," + extra[1:], batch, fixes
+    batch = ReadingsBatch(
+        site, agent, rows=rows, fixes=fixes.marked, certificates=fixes.certificates,  # type: ignore[arg-type]
+        columns=columns,
+    )  # fmt: skip
+    return entry.rstrip()[:-1] + b"," + b",".join(parts) + b"}", batch, fixes
 
 
-_INSTRUMENT, _CHANNEL, _VALUE, _TS = (
-    attrgetter(name) for name in ("instrument", "channel", "value", "ts")
-)
+def _numbers(value: object) -> bytes:
+    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _entry(site: str, agent: str, seq: int, readings: list[Any]) -> bytes:

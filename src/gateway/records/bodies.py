@@ -90,6 +90,20 @@ def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any]) -> list[dict[
     return [row_body(cursor, row) for row in cursor.fetchall()]
 
 
+def _first(
+    db: sqlite3.Connection, sql: str, key: Any, children: Mapping[str, str] | None = None
+) -> dict[str, Any] | None:
+    """The first row ``sql`` selects by ``key`` (None when there is none), with each of
+    ``children``: the rows its query selects by the same key, under its name."""
+    rows = _rows(db, sql, (key,))
+    if not rows:
+        return None
+    body = rows[0]
+    for name, child_sql in (children or {}).items():
+        body[name] = _rows(db, child_sql, (key,))
+    return body
+
+
 # -- the audit log -------------------------------------------------------------------------------
 
 
@@ -127,35 +141,29 @@ def append_audit(
 
 def standard_body(db: sqlite3.Connection, standard_id: str) -> dict[str, Any] | None:
     """A standard's row and channel links as the ledger records them (None if not there)."""
-    rows = _rows(db, "SELECT * FROM standards WHERE id=?", (standard_id,))
-    if not rows:
-        return None
-    body = rows[0]
-    body["channels"] = _rows(
+    return _first(
         db,
-        "SELECT * FROM standard_channels WHERE standard_id=? ORDER BY position, channel",
-        (standard_id,),
+        "SELECT * FROM standards WHERE id=?",
+        standard_id,
+        {
+            "channels": "SELECT * FROM standard_channels WHERE standard_id=? "
+            "ORDER BY position, channel"
+        },
     )
-    return body
 
 
 def certificate_body(db: sqlite3.Connection, certificate_id: int) -> dict[str, Any] | None:
     """A certificate's row, points and traceability as the ledger records them."""
-    rows = _rows(db, "SELECT * FROM certificates WHERE id=?", (certificate_id,))
-    if not rows:
-        return None
-    body = rows[0]
-    body["points"] = _rows(
+    return _first(
         db,
-        "SELECT * FROM certificate_points WHERE certificate_id=? ORDER BY position",
-        (certificate_id,),
+        "SELECT * FROM certificates WHERE id=?",
+        certificate_id,
+        {
+            "points": "SELECT * FROM certificate_points WHERE certificate_id=? ORDER BY position",
+            "traceability": "SELECT * FROM certificate_traceability WHERE certificate_id=? "
+            "ORDER BY id",
+        },
     )
-    body["traceability"] = _rows(
-        db,
-        "SELECT * FROM certificate_traceability WHERE certificate_id=? ORDER BY id",
-        (certificate_id,),
-    )
-    return body
 
 
 def _chain(
@@ -182,8 +190,7 @@ def chain_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -
 
 def calibration_body(db: sqlite3.Connection, run: str) -> dict[str, Any] | None:
     """A calibration record's row as the ledger records it (None if not there)."""
-    rows = _rows(db, "SELECT * FROM calibrations WHERE run=?", (run,))
-    return rows[0] if rows else None
+    return _first(db, "SELECT * FROM calibrations WHERE run=?", run)
 
 
 def chain_calibration(db: sqlite3.Connection, run: str, actor: str) -> Entry:
@@ -326,20 +333,18 @@ def instrument_certificate_body(
 ) -> dict[str, Any] | None:
     """An instrument certificate's row as the ledger records it: every column but the document,
     which its SHA-256 stands for."""
-    rows = _rows(
+    return _first(
         db,
         "SELECT id, number, issuer, manufacturer, model, serial, calibration_date, due_date, "
         "due_ns, tables, signature, file_name, file_sha256, file_size, created_ns, created_by "
         "FROM instrument_certificates WHERE id=?",
-        (certificate_id,),
+        certificate_id,
     )
-    return rows[0] if rows else None
 
 
 def calibration_link_body(db: sqlite3.Connection, link_id: int) -> dict[str, Any] | None:
     """A calibration link's row as the ledger records it."""
-    rows = _rows(db, "SELECT * FROM calibration_links WHERE id=?", (link_id,))
-    return rows[0] if rows else None
+    return _first(db, "SELECT * FROM calibration_links WHERE id=?", link_id)
 
 
 def chain_instrument_certificate(db: sqlite3.Connection, certificate_id: int, actor: str) -> Entry:

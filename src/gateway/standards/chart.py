@@ -17,6 +17,7 @@ from pydantic import BaseModel
 from gateway.standards.config import StandardsConfig
 from gateway.standards.crossing import CrossingFields
 from gateway.standards.registry import StandardRecord
+from metrology._common import from_attributes
 
 if TYPE_CHECKING:  # numpy and scipy are loaded when a chart is drawn, not with the API
     from gateway.standards.results import ChannelAnalysis, CrossingDates, DriftSummary
@@ -203,15 +204,11 @@ def _curve(drift: DriftSummary, until_ns: int) -> list[BandPointView]:
 def _fit_view(
     drift: DriftSummary, source: Literal["certificates", "channel"], channel: str | None, end: int
 ) -> FitView:
-    return FitView(
+    return from_attributes(
+        FitView,
+        drift,
         source=source,
         channel=channel,
-        model=drift.model,
-        n=drift.n,
-        coverage_factor=drift.coverage_factor,
-        slope_per_year=drift.slope_per_year,
-        u_slope_per_year=drift.u_slope_per_year,
-        slope_ppm_per_year=drift.slope_ppm_per_year,
         crossing=CrossingView.model_validate(drift.crossing.model_dump())
         if drift.crossing
         else None,
@@ -279,22 +276,12 @@ def chart_view(
     result = StandardResult.model_validate_json(result_json)
     certificates = result.certificates
     certificate_points = [
-        CertificatePoint(
-            id=c.id,
-            number=c.number,
-            ts_ns=c.calibration_ns,
-            value=c.value,
-            expanded_uncertainty=c.expanded_uncertainty,
-            coverage_factor=c.coverage_factor,
-        )
-        for c in standard.certificates
+        from_attributes(CertificatePoint, c, ts_ns=c.calibration_ns) for c in standard.certificates
     ]
     monitored = [
-        MonitoredView(
-            channel=channel.channel,
-            agent=channel.agent,
-            instrument=channel.instrument,
-            channel_name=channel.channel_name,
+        from_attributes(
+            MonitoredView,
+            channel,
             points=[
                 MonitoredPoint(ts_ns=p.ts_ns, value=p.mean, u=p.u, n=p.n) for p in channel.points
             ],
@@ -357,9 +344,9 @@ def chart_view(
     measured = None
     if result.measured is not None and result.measured_ts_ns is not None:
         measured = Measured(value=result.measured, u=result.measured_u, ts_ns=result.measured_ts_ns)
-    return StandardChart(
-        standard_id=result.standard_id,
-        unit=result.unit,
+    return from_attributes(
+        StandardChart,
+        result,
         nominal=standard.nominal,
         tolerance=standard.tolerance.compact() if standard.tolerance else None,
         evaluated_ns=result.ts_ns,
@@ -367,15 +354,10 @@ def chart_view(
         end_ns=end_ns,
         value_in_use=value_in_use,
         measured=measured,
-        calibration_due_ns=result.calibration_due_ns,
-        predicted_out_of_tolerance_ns=result.predicted_out_of_tolerance_ns,
-        predicted_out_of_tolerance_from=result.predicted_out_of_tolerance_from,
-        recommended_recalibration_ns=result.recommended_recalibration_ns,
         certificates=certificate_points,
         fits=fits,
         tolerance_limits=tolerance,
         monitored=monitored,
         control=control,
         violations=[SignalView.model_validate(v.model_dump()) for v in result.violations],
-        notes=list(result.notes),
     )

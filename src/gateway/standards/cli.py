@@ -25,7 +25,14 @@ from pydantic import BaseModel, Field, ValidationError
 from core.errors import ConfigError, EtalonError
 from core.i18n import t
 from gateway import cli_support
-from gateway.cli_support import GatewayParts, actor_of, common_options, lang_of, with_records
+from gateway.cli_support import (
+    GatewayParts,
+    actor_of,
+    command_group,
+    common_options,
+    lang_of,
+    with_records,
+)
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
 from gateway.standards.config import DccConfig, StandardsConfig
 from gateway.standards.errors import ImportProblems, RegistryError
@@ -69,13 +76,13 @@ def add_standards_parser(subparsers: Any) -> argparse.ArgumentParser:
     """``etalon standards ...``."""
     # -c and --actor are accepted before or after the command word.
     common = common_options(actor=True)
-    parser: argparse.ArgumentParser = subparsers.add_parser(
+    parser, commands = command_group(
+        subparsers,
         "standards",
-        help="reference standards: add, import, list, show, export",
-        description=" ".join(__doc__.split("\n\n")[0].split()) if __doc__ else None,
-        parents=[common],
+        "reference standards: add, import, list, show, export",
+        __doc__,
+        common,
     )
-    commands = parser.add_subparsers(dest="standards_command", required=True, metavar="COMMAND")
 
     listing = commands.add_parser("list", parents=[common], help="every standard, one a line")
     listing.add_argument("--json", action="store_true", help="JSON instead of a table")

@@ -141,30 +141,21 @@ def analyse_certificates(
             "(a drift model needs 3)"
         )
     if drift is not None:
-        k = drift.coverage_factor
-        return CertificateAnalysis(
-            n=len(certificates),
-            latest_number=latest.number,
-            latest_calibration_ns=latest.calibration_ns,
-            due_ns=latest.due_ns,
-            reference=drift.value_now,
-            reference_u=drift.u_prediction_now,
-            reference_expanded_u=k * drift.u_prediction_now,
-            k=k,
-            reference_from="fit",
-            drift=drift,
-        )
+        k, reference, reference_u = drift.coverage_factor, drift.value_now, drift.u_prediction_now
+    else:
+        k, reference = latest.coverage_factor, latest.value
+        reference_u = latest.expanded_uncertainty / latest.coverage_factor
     return CertificateAnalysis(
         n=len(certificates),
         latest_number=latest.number,
         latest_calibration_ns=latest.calibration_ns,
         due_ns=latest.due_ns,
-        reference=latest.value,
-        reference_u=latest.expanded_uncertainty / latest.coverage_factor,
-        reference_expanded_u=latest.expanded_uncertainty,
-        k=latest.coverage_factor,
-        reference_from="latest certificate",
-        drift=None,
+        reference=reference,
+        reference_u=reference_u,
+        reference_expanded_u=k * reference_u if drift is not None else latest.expanded_uncertainty,
+        k=k,
+        reference_from="fit" if drift is not None else "latest certificate",
+        drift=drift,
     )
 
 

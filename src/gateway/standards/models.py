@@ -29,6 +29,19 @@ from gateway.standards.config import (
 
 FORMAT: Literal["etalon.standards/1"] = "etalon.standards/1"
 SECONDS_PER_YEAR = 365.25 * 86_400
+SUMMARY_FROM_EVENT = (
+    "unit",
+    "measured",
+    "measured_u",
+    "measured_ts_ns",
+    "reference",
+    "reference_expanded_u",
+    "k",
+    "tolerance_low",
+    "tolerance_high",
+)
+"""What the summary of an evaluation kept in its history takes from its event for the alert
+engine (``StandardResult.summary``), in the summary's order; the API's results CSV shows them."""
 
 StandardKind = Literal[
     "dc_voltage",

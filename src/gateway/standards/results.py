@@ -15,8 +15,14 @@ from gateway.analytics.stability import StabilityResult
 from gateway.ingest.events import ControlViolation, StandardEvaluated
 from gateway.standards.config import ModelChoice, StandardsConfig
 from gateway.standards.crossing import CrossingFields
-from gateway.standards.models import SECONDS_PER_YEAR, AnalysisOverrides, ChannelLink, Tolerance
-from metrology._common import MetrologyModel
+from gateway.standards.models import (
+    SECONDS_PER_YEAR,
+    SUMMARY_FROM_EVENT,
+    AnalysisOverrides,
+    ChannelLink,
+    Tolerance,
+)
+from metrology._common import MetrologyModel, from_attributes
 
 if TYPE_CHECKING:
     from gateway.standards.registry import CertificateRecord
@@ -286,21 +292,14 @@ class StandardResult(MetrologyModel):
     def event(self) -> StandardEvaluated:
         """The agreed event for the alert engine."""
         certificates = self.certificates
-        return StandardEvaluated(
-            site=self.site,
-            standard_id=self.standard_id,
-            ts_ns=self.ts_ns,
-            unit=self.unit,
-            measured=self.measured,
-            measured_u=self.measured_u,
-            measured_ts_ns=self.measured_ts_ns,
+        return from_attributes(
+            StandardEvaluated,
+            self,
             reference=certificates.reference,
             reference_expanded_u=certificates.reference_expanded_u,
             k=certificates.k,
             tolerance_low=self.tolerance.low if self.tolerance else None,
             tolerance_high=self.tolerance.high if self.tolerance else None,
-            predicted_out_of_tolerance_ns=self.predicted_out_of_tolerance_ns,
-            calibration_due_ns=self.calibration_due_ns,
             violations=tuple(ControlViolation(v.rule, v.ts_ns) for v in self.violations),
         )
 
@@ -308,18 +307,11 @@ class StandardResult(MetrologyModel):
         """The few numbers kept for every evaluation in the history."""
         first = next((c.drift for c in self.channels if c.drift is not None), None)
         certificates = self.certificates
+        event = self.event()
         return {
             "ts_ns": self.ts_ns,
             "evaluated_at": self.evaluated_at,
-            "unit": self.unit,
-            "measured": self.measured,
-            "measured_u": self.measured_u,
-            "measured_ts_ns": self.measured_ts_ns,
-            "reference": certificates.reference,
-            "reference_expanded_u": certificates.reference_expanded_u,
-            "k": certificates.k,
-            "tolerance_low": self.tolerance.low if self.tolerance else None,
-            "tolerance_high": self.tolerance.high if self.tolerance else None,
+            **{name: getattr(event, name) for name in SUMMARY_FROM_EVENT},
             "certificate_slope_per_year": certificates.drift.slope_per_year
             if certificates.drift
             else None,

@@ -10,7 +10,7 @@ from pydantic import AnyHttpUrl, Field, model_validator
 
 from core.backoff import Backoff
 from core.models import FrozenModel
-from core.secrets import Secret
+from core.secrets import Secret, check_login, check_secret
 
 
 class SqliteStoreConfig(FrozenModel):
@@ -34,8 +34,7 @@ class InfluxV2StoreConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _token_resolves(self) -> InfluxV2StoreConfig:
-        if self.token is not None:
-            self.token.resolve()
+        check_secret(self.token)
         return self
 
 
@@ -56,10 +55,7 @@ class InfluxV1StoreConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _password_resolves(self) -> InfluxV1StoreConfig:
-        if self.password is not None:
-            if self.username is None:
-                raise ValueError("password given without username")
-            self.password.resolve()
+        check_login(self.username, self.password)
         return self
 
 

@@ -18,6 +18,7 @@ from gateway.tsdb.reader import (
     RawReadings,
     SeriesRef,
     bucket_width_ns,
+    channel_tags,
     raw_point,
     to_periods,
 )
@@ -89,6 +90,13 @@ def influxql_identifier(name: str) -> str:
     return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+def influxql_where(tags: dict[str, str]) -> str:
+    """``"tag" = 'value' AND ...``, names and values escaped."""
+    return " AND ".join(
+        f"{influxql_identifier(tag)} = {influxql_string(value)}" for tag, value in tags.items()
+    )
+
+
 class InfluxQLPoints(PointsReader):
     """History through InfluxQL ``GET /query`` (InfluxDB 1.x; 2.x/3.x by DBRP mapping)."""
 
@@ -140,17 +148,7 @@ class InfluxQLPoints(PointsReader):
     async def _points(
         self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
     ) -> list[HistoryPoint]:
-        site, agent, instrument, channel = key
-        where = " AND ".join(
-            f"{influxql_identifier(tag)} = {influxql_string(value)}"
-            for tag, value in (
-                ("site", site),
-                ("agent", agent),
-                ("instrument", instrument),
-                ("channel", channel),
-            )
-        )
-        where += f" AND time >= {start_ns} AND time < {end_ns}"
+        where = f"{influxql_where(channel_tags(key))} AND time >= {start_ns} AND time < {end_ns}"
         counted = await self.query(f'SELECT count("quality") FROM {self._from} WHERE {where}')
         count = sum(int(row[1] or 0) for s in counted for row in s.get("values", []))
         if count <= max_points:
@@ -256,16 +254,7 @@ class InfluxQLPeriods(HttpBodyReader):
                 f"{influxql_identifier(self.database)}."
                 f"{influxql_identifier(self.retention_policy)}.{source}"
             )
-        conditions = " AND ".join(
-            f"{influxql_identifier(tag)} = {influxql_string(value)}"
-            for tag, value in (
-                ("site", series.site),
-                ("agent", series.agent),
-                ("instrument", series.instrument),
-                ("channel", series.channel),
-                ("unit", series.unit),
-            )
-        )
+        conditions = influxql_where(series.tags())
         return (
             f'SELECT "value", "u" FROM {source} WHERE {conditions} AND "quality" = 0 '
             f"AND time >= {start_ns} AND time < {end_ns}"

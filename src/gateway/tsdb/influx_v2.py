@@ -28,6 +28,7 @@ from gateway.tsdb.reader import (
     RawReadings,
     SeriesRef,
     bucket_width_ns,
+    channel_tags,
     raw_point,
     to_periods,
 )
@@ -188,8 +189,7 @@ class PrometheusPoints(PointsReader):
     async def _points(
         self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
     ) -> list[HistoryPoint]:
-        site, agent, instrument, channel = key
-        labels = {"site": site, "agent": agent, "instrument": instrument, "channel": channel}
+        labels = channel_tags(key)
         quality = promql_selector("reading_quality", labels)
         span_ms = max(1, (end_ns - start_ns) // MS)
         count = await self._instant(f"sum(count_over_time({quality}[{span_ms}ms]))", end_ns - 1)
@@ -387,16 +387,7 @@ class VictoriaPeriods(HttpBodyReader):
 
     def match(self, series: SeriesRef) -> str:
         """The series selector of one channel's readings."""
-        labels = ",".join(
-            f"{key}={promql_string(value)}"
-            for key, value in (
-                ("site", series.site),
-                ("agent", series.agent),
-                ("instrument", series.instrument),
-                ("channel", series.channel),
-                ("unit", series.unit),
-            )
-        )
+        labels = promql_matchers(series.tags())
         return f'{{__name__=~"reading_(value|u|quality)",{labels}}}'
 
     async def _body(self, series: SeriesRef, start_ns: int, end_ns: int) -> bytes | None:

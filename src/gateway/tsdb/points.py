@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from itertools import chain, repeat
+from itertools import repeat
 from operator import attrgetter
 from typing import Any, Protocol
 
@@ -88,7 +88,7 @@ class ReadingsBatch:
     the writer decoded them (``rows``), whose dicts are made only if something asks for them
     (a store that writes dicts, a refused point's dead letter)."""
 
-    __slots__ = ("_readings", "agent", "certificates", "fixes", "rows", "site")
+    __slots__ = ("_readings", "agent", "certificates", "columns", "fixes", "rows", "site")
 
     def __init__(
         self,
@@ -98,6 +98,7 @@ class ReadingsBatch:
         rows: Sequence[Any] | None = None,
         fixes: Sequence[StoredFix] = (),
         certificates: Mapping[int, str] | None = None,
+        columns: FixedColumns | None = None,
     ) -> None:
         self.site = site
         self.agent = agent
@@ -107,12 +108,16 @@ class ReadingsBatch:
         """Corrections of rows, by index (:class:`StoredFix`)."""
         self.certificates: Mapping[int, str] = certificates or {}
         """The fixes' certificates: id → identifier."""
+        self.columns = columns
+        """The rows corrected in full, as columns (:class:`FixedColumns`)."""
 
     @property
     def readings(self) -> list[dict[str, Any]]:
         """The readings as wire-format dicts (with their corrections)."""
         if self._readings is None:
             readings: list[dict[str, Any]] = msgspec.to_builtins(self.rows)
+            if self.columns is not None:
+                self.columns.apply(readings, self.certificates)
             for fix in self.fixes:
                 apply_fix(readings[fix.index], fix, self.certificates)
             self._readings = readings
@@ -125,7 +130,7 @@ class ReadingsBatch:
 
     def split(self) -> tuple[ReadingsBatch, ReadingsBatch]:
         """The first and the second half."""
-        if self.rows is not None and not self.fixes:
+        if self.rows is not None and not self.fixes and self.columns is None:
             middle = len(self.rows) // 2
             return (
                 ReadingsBatch(self.site, self.agent, rows=self.rows[:middle]),
@@ -188,12 +193,107 @@ def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int
         reading["conformity"] = fix.conformity
 
 
+_CONFORMITY_FIELD = ("", ",conformity=0i", ",conformity=1i", ",conformity=2i", ",conformity=3i")
+"""A conformity code's field, by code + 1 (-1: no tolerance, no field)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FixedColumns:
+    """The readings of a batch corrected in full (in range, in date, not failing a tolerance),
+    as columns: their ``index`` in the batch (None: every reading, in order), the corrected
+    values and their u as the spool entry spells them (shortest round-trip digits: the line
+    takes the text as it is), the certificates' ids and the conformity codes (-1: no
+    tolerance; None: none in the batch has one)."""
+
+    index: list[int] | None
+    values: list[str]
+    us: list[str]
+    certificate_id: list[int]
+    conformity: list[int] | None
+
+    def apply(self, readings: list[dict[str, Any]], certificates: Mapping[int, str]) -> None:
+        """The stored fields, on wire-format dicts (as :func:`apply_fix` writes them)."""
+        index = range(len(self.values)) if self.index is None else self.index
+        codes: Iterable[int] = repeat(-1) if self.conformity is None else self.conformity
+        for i, value, u, certificate_id, code in zip(
+            index, self.values, self.us, self.certificate_id, codes, strict=False
+        ):
+            reading = readings[i]
+            reading["corrected"] = float(value)
+            reading["u_corrected"] = float(u)
+            reading["certificate"] = certificates[certificate_id]
+            reading["certificate_id"] = certificate_id
+            if code >= 0:
+                reading["conformity"] = code
+
+    def tails(self, fields: Mapping[int, str]) -> list[str]:
+        """Per corrected reading, the fields after ``u_corrected``: its certificate's
+        (``fields``, by id) and its conformity's."""
+        if self.conformity is None:
+            return list(map(fields.__getitem__, self.certificate_id))
+        combined = {
+            (i, code): fields[i] + _CONFORMITY_FIELD[code + 1]
+            for i in fields
+            for code in range(-1, 4)
+        }
+        pairs = zip(self.certificate_id, self.conformity, strict=True)
+        return list(map(combined.__getitem__, pairs))
+
+
+class _Fixed(msgspec.Struct, gc=False, forbid_unknown_fields=True):
+    """:class:`FixedColumns` as a spool entry carries them (the floats' text kept raw)."""
+
+    index: list[int] | None
+    value: msgspec.Raw
+    u: msgspec.Raw
+    certificate_id: list[int]
+    conformity: list[int] | None
+
+
+_FLOATS = msgspec.json.Decoder(list[float])
+_NUMBER_BYTES = b"0123456789.eE+-,[]"
+
+
+def _float_column(raw: msgspec.Raw, count: int) -> list[str]:
+    """A spooled column of floats as its texts, checked: finite numbers only, ``count`` of
+    them (the text goes into lines as it is)."""
+    data = bytes(raw)
+    numbers = _FLOATS.decode(data)  # raises on anything but a list of numbers
+    if data.translate(None, _NUMBER_BYTES) or len(numbers) != count or not count:
+        raise ValueError("a spooled column of corrections is not a list of numbers")
+    if not math.isfinite(math.fsum(numbers)) and not all(map(_finite, numbers)):
+        raise ValueError("a spooled column of corrections holds a non-finite number")
+    return data.decode()[1:-1].split(",")
+
+
+def _columns(fixed: _Fixed, rows: int, certificates: Mapping[int, str]) -> FixedColumns:
+    """Spooled columns, checked against their batch (an entry is read back from disk)."""
+    count = rows if fixed.index is None else len(fixed.index)
+    if (
+        fixed.index is not None
+        and fixed.index
+        and not (min(fixed.index) >= 0 and max(fixed.index) < rows)
+    ):
+        raise ValueError("a spooled correction's index is outside its batch")
+    if len(fixed.certificate_id) != count or not set(fixed.certificate_id) <= certificates.keys():
+        raise ValueError("a spooled correction names no certificate of its entry")
+    if fixed.conformity is not None and (
+        len(fixed.conformity) != count or not set(fixed.conformity) <= {-1, 0, 1, 2, 3}
+    ):
+        raise ValueError("a spooled correction's conformity is not a code")
+    return FixedColumns(
+        fixed.index, _float_column(fixed.value, count), _float_column(fixed.u, count),
+        fixed.certificate_id, fixed.conformity,
+    )  # fmt: skip
+
+
 class _StoredBatch(msgspec.Struct, gc=False):
     site: str
     agent: str
     readings: list[StoredRow]
     corrections: list[StoredFix] = msgspec.field(default_factory=list)
     certificates: dict[int, str] = msgspec.field(default_factory=dict)
+    fixed: _Fixed | None = None
 
 
 _STORED = msgspec.json.Decoder(_StoredBatch)
@@ -206,9 +306,15 @@ def decode_stored(data: bytes) -> ReadingsBatch | None:
         batch = _STORED.decode(data)
     except msgspec.MsgspecError:
         return None
+    columns = None
+    if batch.fixed is not None:
+        try:
+            columns = _columns(batch.fixed, len(batch.readings), batch.certificates)
+        except msgspec.MsgspecError as exc:
+            raise ValueError(f"spooled corrections: {exc}") from None
     return ReadingsBatch(
         batch.site, batch.agent, rows=batch.readings, fixes=batch.corrections,
-        certificates=batch.certificates,
+        certificates=batch.certificates, columns=columns,
     )  # fmt: skip
 
 
@@ -408,7 +514,9 @@ class LineBuilder:
         site, agent = item.site, item.agent
         if item.rows is not None:
             try:
-                return self._row_lines(site, agent, item.rows, item.fixes, item.certificates)
+                return self._row_lines(
+                    site, agent, item.rows, item.fixes, item.certificates, item.columns
+                )
             except Exception as exc:
                 if rejected is None:
                     raise _as_line_error(exc) from exc
@@ -449,27 +557,39 @@ class LineBuilder:
         rows: Sequence[Row],
         fixes: Sequence[StoredFix] = (),
         certificates: Mapping[int, str] | None = None,
+        columns: FixedColumns | None = None,
     ) -> list[str]:
         """:func:`reading_line` of every row (with its correction, if any): the same fields and
         values (tested), the series key looked up by instrument and channel, a column of floats
-        formatted at once. The gateway's hot path."""
-        aligned: Iterable[tuple[StoredFix, str | None, str | None, str] | None]
-        aligned = repeat(None, len(rows))
-        if fixes:
-            # The corrected values and their u formatted a column at a time (full precision),
-            # the certificate's fields once per certificate.
-            texts = _float_texts(
-                chain.from_iterable((f.corrected, f.u_corrected) for f in fixes), 2 * len(fixes)
-            )
-            pairs = iter(texts)
-            by_index: list[tuple[StoredFix, str | None, str | None, str] | None]
-            by_index = [None] * len(rows)
-            for each in fixes:
-                by_index[each.index] = (
-                    each, next(pairs), next(pairs),
-                    self._certificate(each.certificate_id, certificates or {}),
-                )  # fmt: skip
-            aligned = by_index
+        formatted at once. The gateway's hot path.
+
+        A row corrected in full (``columns``) takes its corrected value and u as the spool
+        entry spells them, and its certificate's and conformity's fields made once per
+        certificate; a marked one (``fixes``) is written by :meth:`_fixed_line`."""
+        count = len(rows)
+        # Per row: the corrected value's text (or the StoredFix of a marked row), u's, the rest.
+        corrected: Iterable[Any] = repeat(None, count)
+        u_corrected: Iterable[str | None] = repeat(None, count)
+        ends: Iterable[str | None] = repeat(None, count)
+        if columns is not None or fixes:
+            numbers = certificates or {}
+            fields = {i: self._certificate(i, numbers) for i in numbers}
+            if columns is not None and columns.index is None and not fixes:
+                corrected, u_corrected = columns.values, columns.us
+                ends = columns.tails(fields)
+            else:
+                by_row: list[Any] = [None] * count
+                u_by_row: list[str | None] = [None] * count
+                ends_by_row: list[str | None] = [None] * count
+                if columns is not None:
+                    index = range(count) if columns.index is None else columns.index
+                    for i, value, spread, end in zip(
+                        index, columns.values, columns.us, columns.tails(fields), strict=False
+                    ):
+                        by_row[i], u_by_row[i], ends_by_row[i] = value, spread, end
+                for each in fixes:
+                    by_row[each.index] = each
+                corrected, u_corrected, ends = by_row, u_by_row, ends_by_row
         per_agent = self._rows.get((site, agent))
         if per_agent is None:
             per_agent = self._rows[(site, agent)] = {}
@@ -478,11 +598,13 @@ class LineBuilder:
         codes = _QUALITY_FIELD
         out: list[str] = []
         append = out.append
-        for row, value_text, u_text, fix in zip(
+        for row, value_text, u_text, fixed, u_fixed, end in zip(
             rows,
-            _float_texts(map(_VALUE, rows), len(rows)),
-            _float_texts(map(_U, rows), len(rows)),
-            aligned,
+            _float_texts(map(_VALUE, rows), count),
+            _float_texts(map(_U, rows), count),
+            corrected,
+            u_corrected,
+            ends,
             strict=True,
         ):
             channels = instruments(row.instrument)
@@ -505,19 +627,16 @@ class LineBuilder:
                     raise LineError(f"uncertainty {u!r} is not finite")
                 tail = f",u={u_text or repr(u)}"
             reason = row.reason
-            if fix is not None:
-                fixed, corrected, u_corrected, certificate = fix
-                if (
-                    not reason and not fixed.calibration and fixed.conformity is None
-                    and corrected and u_corrected and corrected != "null" and u_corrected != "null"
-                    and certificate
-                ):  # fmt: skip
-                    append(
-                        f"{key} {head}{codes[row.quality]}{tail},corrected={corrected},"
-                        f"u_corrected={u_corrected}{certificate} {ts}"
-                    )
-                else:
+            if fixed is not None:
+                if fixed.__class__ is not str:  # a marked row (StoredFix)
                     append(self._fixed_line(key, head, tail, ts, row, fixed, certificates or {}))
+                    continue
+                if reason:
+                    tail += f",reason={format_field(reason)}"
+                append(
+                    f"{key} {head}{codes[row.quality]}{tail},corrected={fixed},"
+                    f"u_corrected={u_fixed}{end} {ts}"
+                )
                 continue
             if reason:
                 tail += f",reason={format_field(reason)}"

@@ -69,6 +69,12 @@ ChannelKey = tuple[str, str, str, str]
 """(site, agent, instrument, channel)."""
 
 
+def channel_tags(key: ChannelKey) -> dict[str, str]:
+    """A channel's tags as the gateway writes them, by name."""
+    site, agent, instrument, channel = key
+    return {"site": site, "agent": agent, "instrument": instrument, "channel": channel}
+
+
 class PointsReader:
     """Reads one channel's history; see the module doc. Raises StoreError when the store cannot
     answer (down, refusing, or an answer that makes no sense).
@@ -153,6 +159,11 @@ class SeriesRef:
     instrument: str
     channel: str
     unit: str
+
+    def tags(self) -> dict[str, str]:
+        """The series' tags as the gateway writes them (the channel's and the unit), by name."""
+        channel = (self.site, self.agent, self.instrument, self.channel)
+        return {**channel_tags(channel), "unit": self.unit}
 
 
 @dataclass(frozen=True)

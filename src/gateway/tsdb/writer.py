@@ -51,6 +51,8 @@ def decode_entry(data: bytes) -> Writable:
         return rows
     body = orjson.loads(data)
     if "readings" in body:
+        if "fixed" in body:  # its corrections did not read as they were written: corrupt
+            raise ValueError("a spooled batch's corrections cannot be read")
         return ReadingsBatch(body["site"], body["agent"], body["readings"])
     return MetricsSample(body["measurement"], body["tags"], int(body["ts"]), body["values"])
 

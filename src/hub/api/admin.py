@@ -84,9 +84,9 @@ async def audit_verify(request: Request, caller: Operator) -> Any:
 @router.post("/admin/labs", status_code=201)
 async def enrol_lab(request: Request, enrolment: Enrolment, caller: Admin) -> dict[str, Any]:
     """Enrol a lab with its ledger public key; the answer holds its push token (shown once)."""
-    context = context_of(request)
-    async with context.db.write() as conn:
-        token = await enrol(conn, context.audit, enrolment, caller.name)
+    token = await context_of(request).audited(
+        lambda conn, audit: enrol(conn, audit, enrolment, caller.name)
+    )
     return {
         "lab": enrolment.lab,
         "key": PublicKey.from_text(enrolment.public_key).key_id,
@@ -99,18 +99,18 @@ async def revoke_lab(
     request: Request, lab: LabId, revocation: Revocation, caller: Admin
 ) -> dict[str, Any]:
     """Revoke a lab: its later pushes are refused (and recorded)."""
-    context = context_of(request)
-    async with context.db.write() as conn:
-        await revoke(conn, context.audit, lab, revocation, caller.name)
+    await context_of(request).audited(
+        lambda conn, audit: revoke(conn, audit, lab, revocation, caller.name)
+    )
     return {"lab": lab, "revoked": True}
 
 
 @router.post("/admin/labs/{lab}/token")
 async def new_token(request: Request, lab: LabId, caller: Admin) -> dict[str, Any]:
     """A new push token for a lab (the old one stops working)."""
-    context = context_of(request)
-    async with context.db.write() as conn:
-        token = await reissue_token(conn, context.audit, lab, caller.name)
+    token = await context_of(request).audited(
+        lambda conn, audit: reissue_token(conn, audit, lab, caller.name)
+    )
     return {"lab": lab, "token": token}
 
 
@@ -128,9 +128,9 @@ async def links(
 @router.post("/admin/links", status_code=201)
 async def add(request: Request, spec: LinkSpec, caller: Admin) -> dict[str, Any]:
     """Type in a traceability link (national designation, key comparison, CMC, calibration)."""
-    context = context_of(request)
-    async with context.db.write() as conn:
-        link_id = await add_link(conn, context.audit, spec, caller.name)
+    link_id = await context_of(request).audited(
+        lambda conn, audit: add_link(conn, audit, spec, caller.name)
+    )
     return {"id": link_id}
 
 
@@ -139,7 +139,7 @@ async def withdraw(
     request: Request, link_id: LinkId, revocation: Revocation, caller: Admin
 ) -> JSONResponse:
     """Withdraw an institute link (kept on record, out of the graph)."""
-    context = context_of(request)
-    async with context.db.write() as conn:
-        await withdraw_link(conn, context.audit, link_id, revocation, caller.name)
+    await context_of(request).audited(
+        lambda conn, audit: withdraw_link(conn, audit, link_id, revocation, caller.name)
+    )
     return JSONResponse({"id": link_id, "withdrawn": True})

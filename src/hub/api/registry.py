@@ -8,6 +8,7 @@ always need a token (staff, or an enrolled lab's).
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query, Request, Response
@@ -170,11 +171,8 @@ async def export_json(
 ) -> StreamingResponse:
     """The registry (filtered like the search, every page) as JSON (schema: ``hub-export``)."""
     context = context_of(request)
-    return StreamingResponse(
-        exports.registry_json(context.db, context.config.id, query, context.config.due_soon_days),
-        media_type="application/json",
-        headers={"Content-Disposition": 'attachment; filename="registry.json"'},
-    )
+    rows = exports.registry_json(context.db, context.config.id, query, context.config.due_soon_days)
+    return _download(rows, "application/json", "registry.json")
 
 
 @router.get("/export/registry.csv")
@@ -183,10 +181,16 @@ async def export_csv(
 ) -> StreamingResponse:
     """The registry as CSV (formula cells neutralised)."""
     context = context_of(request)
+    rows = exports.registry_csv(context.db, query, context.config.due_soon_days)
+    return _download(rows, "text/csv; charset=utf-8", "registry.csv")
+
+
+def _download(content: AsyncIterator[bytes], media_type: str, filename: str) -> StreamingResponse:
+    """A streamed export the browser saves as ``filename``."""
     return StreamingResponse(
-        exports.registry_csv(context.db, query, context.config.due_soon_days),
-        media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": 'attachment; filename="registry.csv"'},
+        content,
+        media_type=media_type,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

@@ -36,31 +36,10 @@ from __future__ import annotations
 import datetime as dt
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from metrology import dcc as dcc_model
+from metrology import dcc as dcc
 from metrology import units
 from metrology.certificate.labels import certificate_line, word
-from metrology.certificate.record import CalibrationRecord, Party, PointResult
-from metrology.dcc import (
-    CertificateReference,
-    Contact,
-    Dcc,
-    ExpandedUncertainty,
-    Identification,
-    InfluenceCondition,
-    Item,
-    Laboratory,
-    Location,
-    MeasurementResult,
-    MeasuringEquipment,
-    Quantity,
-    QuantityList,
-    ResponsiblePerson,
-    Result,
-    Statement,
-    Text,
-    UsedMethod,
-    Value,
-)
+from metrology.certificate.record import CalibrationRecord, PointResult
 
 _CONFORMITY = {
     "pass": "pass",
@@ -70,35 +49,12 @@ _CONFORMITY = {
 }
 
 
-def _both(key: str, **values: object) -> Text:
-    return Text.of(en=word(key, "en", **values), vi=word(key, "vi", **values))
+def _both(key: str, **values: object) -> dcc.Text:
+    return dcc.Text.of(en=word(key, "en", **values), vi=word(key, "vi", **values))
 
 
 def _date(ns: int) -> dt.date:
     return dt.datetime.fromtimestamp(ns / 1e9, tz=dt.UTC).date()
-
-
-def _location(party: Party) -> Location:
-    return Location(
-        street=party.street, city=party.city, post_code=party.post_code,
-        country_code=party.country_code,
-    )  # fmt: skip
-
-
-def _contact(party: Party) -> Contact:
-    return Contact(
-        name=Text.of(party.name), email=party.email, phone=party.phone, location=_location(party)
-    )
-
-
-def _laboratory(party: Party) -> Laboratory:
-    return Laboratory(
-        name=Text.of(party.name),
-        email=party.email,
-        phone=party.phone,
-        location=_location(party),
-        code=party.code,
-    )
 
 
 def _same_place(value: float, place: Decimal) -> str:
@@ -106,44 +62,44 @@ def _same_place(value: float, place: Decimal) -> str:
     return str(Decimal(repr(value)).quantize(place, rounding=ROUND_HALF_EVEN))
 
 
-def _item(record: CalibrationRecord) -> Item:
+def _item(record: CalibrationRecord) -> dcc.Item:
     uut = record.uut
     said = uut.identity_end or uut.identity_start
     manufacturer = said.get("manufacturer") or uut.declared.get("manufacturer") or "—"
     model = said.get("model") or uut.declared.get("model")
     serial = said.get("serial") or uut.declared.get("serial") or "—"
     identifications = [
-        Identification(
+        dcc.Identification(
             issuer="manufacturer",
             value=serial,
-            name=Text.of(en="Serial number", vi="Số sê-ri"),
+            name=dcc.Text.of(en="Serial number", vi="Số sê-ri"),
         )
     ]
     for key, value in sorted(uut.declared.items()):
         if key in ("serial", "manufacturer", "model"):
             continue
         identifications.append(
-            Identification(issuer="customer", value=value, name=Text.of(en=key, vi=key))
+            dcc.Identification(issuer="customer", value=value, name=dcc.Text.of(en=key, vi=key))
         )
-    return Item(
-        name=Text.of(en=uut.description, vi=uut.description),
-        description=Text.of(
+    return dcc.Item(
+        name=dcc.Text.of(en=uut.description, vi=uut.description),
+        description=dcc.Text.of(
             en=f"{uut.specification} (instrument {uut.instrument}, channel {uut.channel})",
             vi=f"{uut.specification} (thiết bị {uut.instrument}, kênh {uut.channel})",
         ),
-        manufacturer=Text.of(manufacturer),
+        manufacturer=dcc.Text.of(manufacturer),
         model=model,
         identifications=tuple(identifications),
     )
 
 
-def _equipment(record: CalibrationRecord) -> tuple[MeasuringEquipment, ...]:
+def _equipment(record: CalibrationRecord) -> tuple[dcc.MeasuringEquipment, ...]:
     reference = record.reference
     certificate = None
     info = reference.certificate
     if info is not None:
-        certificate = CertificateReference(
-            referral=Text.of(
+        certificate = dcc.CertificateReference(
+            referral=dcc.Text.of(
                 en=f"Certificate {info.number} issued by {info.issuer} on "
                 f"{info.calibration_date.isoformat()}",
                 vi=f"Giấy chứng nhận {info.number} do {info.issuer} cấp ngày "
@@ -154,9 +110,9 @@ def _equipment(record: CalibrationRecord) -> tuple[MeasuringEquipment, ...]:
             value=info.dcc_sha256 or "-",
         )
     equipments = [
-        MeasuringEquipment(
-            name=Text.of(en=reference.description, vi=reference.description),
-            description=Text.of(
+        dcc.MeasuringEquipment(
+            name=dcc.Text.of(en=reference.description, vi=reference.description),
+            description=dcc.Text.of(
                 en=f"Reference ({reference.kind} {reference.name}); value in use: "
                 f"{reference.value_from}",
                 vi=f"Chuẩn ({reference.kind} {reference.name}); giá trị sử dụng: "
@@ -170,22 +126,22 @@ def _equipment(record: CalibrationRecord) -> tuple[MeasuringEquipment, ...]:
         if instrument.role == "reference":
             continue
         identity = instrument.identity
-        identifications: tuple[Identification, ...] = ()
+        identifications: tuple[dcc.Identification, ...] = ()
         if identity.get("serial"):
             identifications = (
-                Identification(
+                dcc.Identification(
                     issuer="manufacturer",
                     value=identity["serial"],
-                    name=Text.of(en="Serial number", vi="Số sê-ri"),
+                    name=dcc.Text.of(en="Serial number", vi="Số sê-ri"),
                 ),
             )
         equipments.append(
-            MeasuringEquipment(
-                name=Text.of(
+            dcc.MeasuringEquipment(
+                name=dcc.Text.of(
                     en=f"{instrument.name} ({word('report.role.' + instrument.role, 'en')})",
                     vi=f"{instrument.name} ({word('report.role.' + instrument.role, 'vi')})",
                 ),
-                manufacturer=Text.of(identity["manufacturer"])
+                manufacturer=dcc.Text.of(identity["manufacturer"])
                 if identity.get("manufacturer")
                 else None,
                 model=identity.get("model") or None,
@@ -195,7 +151,7 @@ def _equipment(record: CalibrationRecord) -> tuple[MeasuringEquipment, ...]:
     return tuple(equipments)
 
 
-def _conditions(record: CalibrationRecord) -> tuple[InfluenceCondition, ...]:
+def _conditions(record: CalibrationRecord) -> tuple[dcc.InfluenceCondition, ...]:
     out = []
     for stats in record.environment:
         ref = "basic_temperature" if stats.quantity == "temperature" else "basic_humidityRelative"
@@ -203,10 +159,10 @@ def _conditions(record: CalibrationRecord) -> tuple[InfluenceCondition, ...]:
         unit = stats.unit if stats.quantity == "temperature" else "%"
         try:
             units.symbol_to_dsi(unit)
-        except dcc_model.UnsupportedUnit:
+        except dcc.UnsupportedUnit:
             unit = symbol
         out.append(
-            InfluenceCondition(
+            dcc.InfluenceCondition(
                 name=_both(f"report.{stats.quantity}"),
                 description=_both(
                     "report.env.line",
@@ -217,30 +173,30 @@ def _conditions(record: CalibrationRecord) -> tuple[InfluenceCondition, ...]:
                     n=stats.n,
                 ),
                 ref_types=(ref,),
-                quantities=(Quantity(values=(Value.of(f"{stats.mean:.2f}", unit),)),),
+                quantities=(dcc.Quantity(values=(dcc.Value.of(f"{stats.mean:.2f}", unit),)),),
             )
         )
     return tuple(out)
 
 
-def _table(points: tuple[PointResult, ...], unit: str) -> QuantityList:
+def _table(points: tuple[PointResult, ...], unit: str) -> dcc.QuantityList:
     nominal, reference, indication, error, mpe, conformity = [], [], [], [], [], []
     dsi = units.symbol_to_dsi(unit)
     for p in points:
         assert p.rounded is not None and p.budget is not None
         assert p.reference_value is not None and p.indication is not None
         place = Decimal(1).scaleb(p.rounded.value.as_tuple().exponent)  # type: ignore[arg-type]
-        nominal.append(Value.of(p.nominal, unit))
-        reference.append(Value(value=_same_place(p.reference_value, place), unit=dsi))
-        indication.append(Value(value=_same_place(p.indication, place), unit=dsi))
+        nominal.append(dcc.Value.of(p.nominal, unit))
+        reference.append(dcc.Value(value=_same_place(p.reference_value, place), unit=dsi))
+        indication.append(dcc.Value(value=_same_place(p.indication, place), unit=dsi))
         k = p.rounded.coverage_factor
         probability = p.rounded.coverage_probability
         assert k is not None and probability is not None
         error.append(
-            Value(
+            dcc.Value(
                 value=str(p.rounded.value),
                 unit=dsi,
-                uncertainty=ExpandedUncertainty(
+                uncertainty=dcc.ExpandedUncertainty(
                     value=str(p.rounded.expanded_uncertainty),
                     coverage_factor=str(k),
                     coverage_probability=str(probability),
@@ -248,27 +204,27 @@ def _table(points: tuple[PointResult, ...], unit: str) -> QuantityList:
             )
         )
         if p.tolerance is not None:
-            mpe.append(Value.of(f"{p.tolerance.mpe:.6g}", unit))
+            mpe.append(dcc.Value.of(f"{p.tolerance.mpe:.6g}", unit))
         conformity.append(_CONFORMITY[p.verdict.decision] if p.verdict else "noPass")
     columns = [
-        Quantity(
+        dcc.Quantity(
             name=_both("report.col.nominal"), ref_types=("basic_nominalValue",),
             values=tuple(nominal),
         ),
-        Quantity(
+        dcc.Quantity(
             name=_both("report.col.reference"), ref_types=("basic_referenceValue",),
             values=tuple(reference),
         ),
-        Quantity(
+        dcc.Quantity(
             name=_both("report.col.indication"), ref_types=("basic_measuredValue",),
             values=tuple(indication),
         ),
-        Quantity(
+        dcc.Quantity(
             name=_both("report.plot.error"),
             ref_types=("basic_measurementError",),
             values=tuple(error),
             metadata=(
-                Statement(
+                dcc.Statement(
                     ref_types=("basic_conformity",),
                     declaration=_both("report.col.decision"),
                     conformity=tuple(conformity),
@@ -278,32 +234,32 @@ def _table(points: tuple[PointResult, ...], unit: str) -> QuantityList:
     ]  # fmt: skip
     if len(mpe) == len(points):
         columns.append(
-            Quantity(
+            dcc.Quantity(
                 name=_both("report.col.mpe"),
                 ref_types=("basic_toleranceLimit",),
                 values=tuple(mpe),
             )
         )
-    return QuantityList(
-        name=Text.of(en=f"Calibration table ({unit})", vi=f"Bảng hiệu chuẩn ({unit})"),
+    return dcc.QuantityList(
+        name=dcc.Text.of(en=f"Calibration table ({unit})", vi=f"Bảng hiệu chuẩn ({unit})"),
         ref_types=("basic_table",),
         quantities=tuple(columns),
     )
 
 
-def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -> Dcc:
+def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -> dcc.Dcc:
     """The DCC model of a run (see the module doc)."""
     rule = record.decision_rule
     statements = [
-        Statement(
+        dcc.Statement(
             norms=("ISO/IEC 17025:2017",),
             references=("7.8.4",),
             declaration=_both("report.statement"),
         ),
-        Statement(
+        dcc.Statement(
             ref_types=("basic_decisionRule",),
             norms=("ILAC-G8:09/2019",),
-            declaration=Text.of(
+            declaration=dcc.Text.of(
                 en=f"{word(rule.kind, 'en')}: {rule.describe()}",
                 vi=f"{word(rule.kind, 'vi')}: {rule.describe()}",
             ),
@@ -317,15 +273,15 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
             for lang in ("en", "vi")
         }
         statements.append(
-            Statement(
+            dcc.Statement(
                 ref_types=("basic_traceability",),
                 traceable=True,
-                declaration=Text.of(en=line["en"], vi=line["vi"]),
+                declaration=dcc.Text.of(en=line["en"], vi=line["vi"]),
                 valid=not certificate.expired,
             )
         )
     for note in record.notes:
-        statements.append(Statement(declaration=Text.of(en=note, vi=note)))
+        statements.append(dcc.Statement(declaration=dcc.Text.of(en=note, vi=note)))
     ok = record.ok_points()
     results = []
     by_unit: dict[str, list[PointResult]] = {}
@@ -333,7 +289,7 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
         by_unit.setdefault(point.unit, []).append(point)
     if by_unit:
         results.append(
-            Result(
+            dcc.Result(
                 name=_both("report.results"),
                 ref_types=("basic_calibrationResult",),
                 lists=tuple(_table(tuple(ps), u) for u, ps in by_unit.items()),
@@ -342,10 +298,10 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
     failed = [p for p in record.points if p.status != "ok"]
     if failed:
         results.append(
-            Result(
+            dcc.Result(
                 name=_both("report.decision.incomplete"),
                 texts=tuple(
-                    Text.of(
+                    dcc.Text.of(
                         en=f"{p.nominal:g} {p.unit}: "
                         + word("report.failed", "en", reason=p.reason or ""),
                         vi=f"{p.nominal:g} {p.unit}: "
@@ -356,42 +312,42 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
             )
         )
     identifications = [
-        Identification(
+        dcc.Identification(
             issuer="calibrationLaboratory",
             value=f"{record.procedure.id} {record.procedure.version}",
-            name=Text.of(en="Procedure", vi="Quy trình"),
+            name=dcc.Text.of(en="Procedure", vi="Quy trình"),
         )
     ]
     if record_sha256 is not None:
         identifications.append(
-            Identification(
+            dcc.Identification(
                 issuer="calibrationLaboratory",
                 value=record_sha256,
-                name=Text.of(en="Record SHA-256", vi="SHA-256 của hồ sơ"),
+                name=dcc.Text.of(en="Record SHA-256", vi="SHA-256 của hồ sơ"),
             )
         )
     p = f"{record.coverage_probability * 100:.2f}"
-    measurement = MeasurementResult(
-        name=Text.of(
+    measurement = dcc.MeasurementResult(
+        name=dcc.Text.of(
             en=f"Calibration of {record.uut.description}",
             vi=f"Hiệu chuẩn {record.uut.description}",
         ),
         used_methods=(
-            UsedMethod(
-                name=Text.of(en="Expanded uncertainty", vi="Độ không đảm bảo đo mở rộng"),
+            dcc.UsedMethod(
+                name=dcc.Text.of(en="Expanded uncertainty", vi="Độ không đảm bảo đo mở rộng"),
                 description=_both("report.coverage", p=p),
                 ref_types=("basic_uncertainty",),
                 norms=("JCGM 100:2008", "EA-4/02 M:2022"),
             ),
-            UsedMethod(
+            dcc.UsedMethod(
                 name=_both("report.decision_rule"),
-                description=Text.of(en=rule.describe(), vi=rule.describe()),
+                description=dcc.Text.of(en=rule.describe(), vi=rule.describe()),
                 ref_types=("basic_conformity",),
                 norms=("ILAC-G8:09/2019",),
             ),
-            UsedMethod(
+            dcc.UsedMethod(
                 name=_both("report.procedure"),
-                description=Text.of(
+                description=dcc.Text.of(
                     en=f"{record.procedure.title} (SHA-256 {record.procedure.sha256})",
                     vi=f"{record.procedure.title} (SHA-256 {record.procedure.sha256})",
                 ),
@@ -400,10 +356,10 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
         measuring_equipments=_equipment(record),
         influence_conditions=_conditions(record),
         results=tuple(results)
-        or (Result(name=_both("report.results"), texts=(_both("report.none"),)),),
+        or (dcc.Result(name=_both("report.results"), texts=(_both("report.none"),)),),
     )
     customer = record.customer or record.laboratory
-    return Dcc(
+    return dcc.Dcc(
         unique_identifier=record.run,
         country_code=record.laboratory.country_code,
         identifications=tuple(identifications),
@@ -412,11 +368,13 @@ def record_to_dcc(record: CalibrationRecord, record_sha256: str | None = None) -
         performance_location="laboratory",
         issue_date=_date(record.finished_ns),
         items=(_item(record),),
-        laboratory=_laboratory(record.laboratory),
+        laboratory=dcc.Laboratory.of(record.laboratory),
         responsible_persons=(
-            ResponsiblePerson(name=Text.of(record.operator), role="operator", main_signer=True),
+            dcc.ResponsiblePerson(
+                name=dcc.Text.of(record.operator), role="operator", main_signer=True
+            ),
         ),
-        customer=_contact(customer),
+        customer=dcc.Contact.of(customer),
         statements=tuple(statements),
         measurement_results=(measurement,),
     )

@@ -23,11 +23,12 @@ import datetime as dt
 import math
 from collections.abc import Iterator
 from decimal import Decimal
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Protocol, Self
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 from metrology import units
+from metrology._common import from_attributes
 
 SCHEMA_VERSION = "3.1.2"
 
@@ -182,6 +183,21 @@ class Location(FrozenModel):
             raise ValueError("a location needs at least one part (city, country_code, …)")
         return self
 
+    @classmethod
+    def of(cls, party: object) -> Location:
+        """The address of a party (a lab's config, a certificate's party): its attributes named
+        as this model's fields (``street``, ``city``, ``country_code``, …); those it lacks are
+        left out."""
+        return cls.model_validate(party, from_attributes=True)
+
+
+class ContactSource(Protocol):
+    """What a contact is built from: a ``name``, and attributes named as the contact's other
+    fields (``email``, ``phone``, a laboratory's ``code``) and as :class:`Location`'s."""
+
+    @property
+    def name(self) -> str: ...
+
 
 class Contact(FrozenModel):
     """A customer or a laboratory's contact (``dcc:contactType``: name, e-mail and location
@@ -192,6 +208,12 @@ class Contact(FrozenModel):
     phone: Str | None = None
     fax: Str | None = None
     location: Location
+
+    @classmethod
+    def of(cls, party: ContactSource) -> Self:
+        """A party's name (language-neutral), its address, and its attributes named as this
+        model's other fields (e-mail, phone, a laboratory's code)."""
+        return from_attributes(cls, party, name=Text.of(party.name), location=Location.of(party))
 
 
 class Laboratory(Contact):

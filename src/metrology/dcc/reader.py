@@ -27,6 +27,21 @@ from metrology.errors import DccInvalid
 D = f"{{{DCC_NS}}}"
 S = f"{{{SI_NS}}}"
 T = TypeVar("T")
+U = TypeVar("U", m.ExpandedUncertainty, m.CoverageInterval)
+
+_EXPANDED = {
+    "value": "uncertainty",
+    "coverage_factor": "coverageFactor",
+    "coverage_probability": "coverageProbability",
+}
+"""``si:expandedUnc``: the model's field → its child element."""
+_INTERVAL = {
+    "standard_uncertainty": "standardUnc",
+    "minimum": "intervalMin",
+    "maximum": "intervalMax",
+    "coverage_probability": "coverageProbability",
+}
+"""``si:coverageInterval``: the model's field → its child element."""
 
 
 class _Reader:
@@ -284,26 +299,22 @@ class _Reader:
 
     # -- D-SI -------------------------------------------------------------------------------
 
-    def expanded(self, element: etree._Element | None) -> m.ExpandedUncertainty | None:
+    def uncertainty(
+        self, element: etree._Element | None, model: type[U], tags: dict[str, str]
+    ) -> U | None:
+        """An ``si:expandedUnc`` or ``si:coverageInterval``: ``model``'s fields from the child
+        elements ``tags`` names (each required: an empty text when missing, which the model
+        refuses), and the optional ``si:distribution``."""
         if element is None:
             return None
-        return m.ExpandedUncertainty(
-            value=self.string(element, "uncertainty", S) or "",
-            coverage_factor=self.string(element, "coverageFactor", S) or "",
-            coverage_probability=self.string(element, "coverageProbability", S) or "",
-            distribution=self.string(element, "distribution", S),
-        )
+        values = {field: self.string(element, tag, S) or "" for field, tag in tags.items()}
+        return model(**values, distribution=self.string(element, "distribution", S))
+
+    def expanded(self, element: etree._Element | None) -> m.ExpandedUncertainty | None:
+        return self.uncertainty(element, m.ExpandedUncertainty, _EXPANDED)
 
     def interval(self, element: etree._Element | None) -> m.CoverageInterval | None:
-        if element is None:
-            return None
-        return m.CoverageInterval(
-            standard_uncertainty=self.string(element, "standardUnc", S) or "",
-            minimum=self.string(element, "intervalMin", S) or "",
-            maximum=self.string(element, "intervalMax", S) or "",
-            coverage_probability=self.string(element, "coverageProbability", S) or "",
-            distribution=self.string(element, "distribution", S),
-        )
+        return self.uncertainty(element, m.CoverageInterval, _INTERVAL)
 
     def real(
         self,
@@ -356,24 +367,24 @@ class _Reader:
                 )
             return [*entries]
 
-        unit_list = spread(column("unitXMLList"), "si:unitXMLList")
-        labels = spread(column("labelXMLList"), "si:labelXMLList")
-        times = spread(column("dateTimeXMLList"), "si:dateTimeXMLList")
-        unc = self.kid(element, "expandedUncXMLList", S)
-        ci = self.kid(element, "coverageIntervalXMLList", S)
-        u_values = spread(column("uncertaintyXMLList", unc), "si:uncertaintyXMLList")
-        k_values = spread(column("coverageFactorXMLList", unc), "si:coverageFactorXMLList")
-        p_values = spread(
-            column("coverageProbabilityXMLList", unc), "si:coverageProbabilityXMLList"
-        )
-        d_values = spread(column("distributionXMLList", unc), "si:distributionXMLList")
-        s_values = spread(column("standardUncXMLList", ci), "si:standardUncXMLList")
-        lo_values = spread(column("intervalMinXMLList", ci), "si:intervalMinXMLList")
-        hi_values = spread(column("intervalMaxXMLList", ci), "si:intervalMaxXMLList")
-        cp_values = spread(
-            column("coverageProbabilityXMLList", ci), "si:coverageProbabilityXMLList"
-        )
-        cd_values = spread(column("distributionXMLList", ci), "si:distributionXMLList")
+        def spread_of(tag: str, parent: etree._Element | None = element) -> list[str | None]:
+            return spread(column(f"{tag}XMLList", parent), f"si:{tag}XMLList")
+
+        def columns(name: str, tags: dict[str, str]) -> dict[str, list[str | None]] | None:
+            """The columns of the uncertainty list ``name`` (``tags`` and the distribution) by
+            the model's field, or None when the list is absent."""
+            parent = self.kid(element, name, S)
+            found = {
+                field: spread_of(tag, parent)
+                for field, tag in (*tags.items(), ("distribution", "distribution"))
+            }
+            return found if parent is not None else None
+
+        unit_list = spread_of("unit")
+        labels = spread_of("label")
+        times = spread_of("dateTime")
+        unc = columns("expandedUncXMLList", _EXPANDED)
+        ci = columns("coverageIntervalXMLList", _INTERVAL)
         for region in ("ellipsoidalRegionXMLList", "rectangularRegionXMLList"):
             if self.kid(element, region, S) is not None:
                 self.skip(path, f"si:{region}")
@@ -385,21 +396,10 @@ class _Reader:
                     unit=unit_list[i] or "",
                     label=labels[i],
                     date_time=dt.datetime.fromisoformat(times[i]) if times[i] else None,  # type: ignore[arg-type]
-                    uncertainty=m.ExpandedUncertainty(
-                        value=u_values[i],
-                        coverage_factor=k_values[i],
-                        coverage_probability=p_values[i],
-                        distribution=d_values[i],
-                    )
+                    uncertainty=m.ExpandedUncertainty(**{k: v[i] for k, v in unc.items()})
                     if unc is not None
                     else None,
-                    coverage_interval=m.CoverageInterval(
-                        standard_uncertainty=s_values[i],
-                        minimum=lo_values[i],
-                        maximum=hi_values[i],
-                        coverage_probability=cp_values[i],
-                        distribution=cd_values[i],
-                    )
+                    coverage_interval=m.CoverageInterval(**{k: v[i] for k, v in ci.items()})
                     if ci is not None
                     else None,
                 )

@@ -20,39 +20,19 @@ from gateway.standards.registry import (
     StandardRecord,
 )
 from metrology import dcc, units
-from metrology.dcc import (
-    Condition,
-    Contact,
-    Dcc,
-    ExpandedUncertainty,
-    Identification,
-    InfluenceCondition,
-    Item,
-    Laboratory,
-    Location,
-    MeasurementResult,
-    MeasuringEquipment,
-    Quantity,
-    QuantityList,
-    ResponsiblePerson,
-    Result,
-    Statement,
-    Text,
-    Value,
-)
 
 
-def point_value(point: CertificatePoint) -> Value:
+def point_value(point: CertificatePoint) -> dcc.Value:
     """A registered point's value as the DCC model holds it."""
     uncertainty = None
     if point.expanded_uncertainty is not None:
-        uncertainty = ExpandedUncertainty(
+        uncertainty = dcc.ExpandedUncertainty(
             value=point.expanded_uncertainty,
             coverage_factor=point.coverage_factor,
             coverage_probability=point.coverage_probability,
             distribution=point.distribution,
         )
-    return Value.model_validate(
+    return dcc.Value.model_validate(
         {
             "value": point.value,
             "unit": point.dsi_unit,
@@ -64,15 +44,15 @@ def point_value(point: CertificatePoint) -> Value:
     )
 
 
-def _text(data: dict[str, Any] | None) -> Text | None:
-    return None if data is None else Text.model_validate(data)
+def _text(data: dict[str, Any] | None) -> dcc.Text | None:
+    return None if data is None else dcc.Text.model_validate(data)
 
 
-def _influence(condition: Condition) -> InfluenceCondition:
-    return InfluenceCondition(
-        name=condition.name or Text.of(en="Condition", vi="Điều kiện"),
+def _influence(condition: dcc.Condition) -> dcc.InfluenceCondition:
+    return dcc.InfluenceCondition(
+        name=condition.name or dcc.Text.of(en="Condition", vi="Điều kiện"),
         ref_types=condition.ref_types,
-        quantities=(Quantity(values=(condition.value,)),),
+        quantities=(dcc.Quantity(values=(condition.value,)),),
     )
 
 
@@ -83,7 +63,7 @@ _PATH = re.compile(
 
 def _results_from_points(
     points: Sequence[CertificatePoint], context: dict[str, Any] | None
-) -> list[MeasurementResult]:
+) -> list[dcc.MeasurementResult]:
     """The measurement results the points came from, rebuilt: each table's result columns in
     their places, their ``column`` conditions as the other columns, their ``influence``
     conditions on each result column (points() reads them back in the same order)."""
@@ -106,8 +86,8 @@ def _results_from_points(
             r_context = results_context[r - 1] if r - 1 < len(results_context) else {}
             tables = tree.get(m, {}).get(r, {})
             first = next((t[0] for t in tables.values() if t), None)
-            quantities: tuple[Quantity, ...] = ()
-            lists: list[QuantityList] = []
+            quantities: tuple[dcc.Quantity, ...] = ()
+            lists: list[dcc.QuantityList] = []
             for list_path, members in sorted(tables.items(), key=lambda t: _list_key(t[0])):
                 columns = _columns(members)
                 if not list_path:
@@ -116,10 +96,10 @@ def _results_from_points(
                     lists.append(_nest(list_path, columns))
             name = r_context.get("name") or (first.result if first else None)
             results.append(
-                Result.model_validate(
+                dcc.Result.model_validate(
                     {
                         **{k: v for k, v in r_context.items() if k != "name"},
-                        "name": name or Text.of(en="Result", vi="Kết quả"),
+                        "name": name or dcc.Text.of(en="Result", vi="Kết quả"),
                         "quantities": quantities,
                         "lists": _merge_lists(lists),
                     }
@@ -130,10 +110,10 @@ def _results_from_points(
         )
         name = mr_context.get("name") or (first_point.measurement_result if first_point else None)
         measurements.append(
-            MeasurementResult.model_validate(
+            dcc.MeasurementResult.model_validate(
                 {
                     **{k: v for k, v in mr_context.items() if k not in ("name", "results")},
-                    "name": name or Text.of(en="Measurement", vi="Phép đo"),
+                    "name": name or dcc.Text.of(en="Measurement", vi="Phép đo"),
                     "results": results,
                 }
             )
@@ -141,15 +121,15 @@ def _results_from_points(
     return measurements
 
 
-def _condition(stored: dict[str, Any]) -> Condition:
-    return Condition.model_validate({k: v for k, v in stored.items() if k != "symbol"})
+def _condition(stored: dict[str, Any]) -> dcc.Condition:
+    return dcc.Condition.model_validate({k: v for k, v in stored.items() if k != "symbol"})
 
 
 def _list_key(list_path: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\[(\d+)\]", list_path))
 
 
-def _columns(members: list[CertificatePoint]) -> tuple[Quantity, ...]:
+def _columns(members: list[CertificatePoint]) -> tuple[dcc.Quantity, ...]:
     """One table: the result columns at their positions, the condition columns in the others."""
     by_column: dict[int, list[CertificatePoint]] = defaultdict(list)
     for point in members:
@@ -158,20 +138,20 @@ def _columns(members: list[CertificatePoint]) -> tuple[Quantity, ...]:
         by_column[int(match.group(4))].append(point)
     width = max(by_column)
     sample = next(iter(by_column.values()))
-    condition_columns: list[Quantity] = []
+    condition_columns: list[dcc.Quantity] = []
     column_conditions = [
         [_condition(c) for c in point.conditions if c["source"] == "column"] for point in sample
     ]
     for index in range(len(column_conditions[0]) if column_conditions else 0):
         cells = [row[index] for row in column_conditions]
         condition_columns.append(
-            Quantity(
+            dcc.Quantity(
                 name=cells[0].name,
                 ref_types=cells[0].ref_types,
                 values=tuple(cell.value for cell in cells),
             )
         )
-    columns: list[Quantity] = []
+    columns: list[dcc.Quantity] = []
     free = iter(condition_columns)
     for position in range(1, max(width, len(by_column) + len(condition_columns)) + 1):
         points = by_column.get(position)
@@ -184,7 +164,7 @@ def _columns(members: list[CertificatePoint]) -> tuple[Quantity, ...]:
             _influence(_condition(c)) for c in points[0].conditions if c["source"] == "influence"
         )
         columns.append(
-            Quantity(
+            dcc.Quantity(
                 name=_text(points[0].quantity),
                 ref_types=tuple(points[0].ref_types),
                 values=tuple(point_value(point) for point in points),
@@ -195,42 +175,22 @@ def _columns(members: list[CertificatePoint]) -> tuple[Quantity, ...]:
     return tuple(columns)
 
 
-def _nest(list_path: str, columns: tuple[Quantity, ...]) -> QuantityList:
+def _nest(list_path: str, columns: tuple[dcc.Quantity, ...]) -> dcc.QuantityList:
     """A table under ``/list[a]/list[b]…``: a list of quantities, wrapped once per level."""
     depth = list_path.count("/list[")
-    table = QuantityList(quantities=columns)
+    table = dcc.QuantityList(quantities=columns)
     for _ in range(depth - 1):
-        table = QuantityList(lists=(table,))
+        table = dcc.QuantityList(lists=(table,))
     return table
 
 
-def _merge_lists(lists: list[QuantityList]) -> list[QuantityList]:
+def _merge_lists(lists: list[dcc.QuantityList]) -> list[dcc.QuantityList]:
     """Rows of a list of lists (nested tables) under one outer list, in order."""
     flat = [table for table in lists if table.quantities]
     nested = [table for table in lists if table.lists]
     if nested:
-        flat.append(QuantityList(lists=tuple(row for table in nested for row in table.lists)))
+        flat.append(dcc.QuantityList(lists=tuple(row for table in nested for row in table.lists)))
     return flat
-
-
-def _lab_of(config: DccLabConfig) -> Laboratory:
-    return Laboratory(
-        name=Text.of(config.name),
-        code=config.code,
-        email=config.email,
-        phone=config.phone,
-        location=_location(config),
-    )
-
-
-def _location(config: DccLabConfig) -> Location:
-    return Location(
-        street=config.street,
-        street_no=config.street_no,
-        post_code=config.post_code,
-        city=config.city,
-        country_code=config.country_code,
-    )
 
 
 def _typed_in(
@@ -248,34 +208,34 @@ def _typed_in(
         )
     serial = standard.serial
     identification = (
-        Identification(
-            issuer="manufacturer", value=serial, name=Text.of(en="Serial number", vi="Số sê-ri")
+        dcc.Identification(
+            issuer="manufacturer", value=serial, name=dcc.Text.of(en="Serial number", vi="Số sê-ri")
         )
         if serial
-        else Identification(
-            issuer="owner", value=standard.id, name=Text.of(en="Identifier", vi="Mã nhận dạng")
+        else dcc.Identification(
+            issuer="owner", value=standard.id, name=dcc.Text.of(en="Identifier", vi="Mã nhận dạng")
         )
     )
-    item = Item(
-        name=Text.of(standard.description or standard.id),
-        manufacturer=Text.of(standard.manufacturer or "-"),
+    item = dcc.Item(
+        name=dcc.Text.of(standard.description or standard.id),
+        manufacturer=dcc.Text.of(standard.manufacturer or "-"),
         model=standard.model,
         identifications=(identification,),
     )
-    laboratory = _lab_of(lab)
+    laboratory = dcc.Laboratory.of(lab)
     day = dt.date.fromisoformat(certificate.calibration_date[:10])
     statements = []
     if certificate.due_date:
         statements.append(
-            Statement(
+            dcc.Statement(
                 ref_types=("basic_recalibration",),
-                declaration=Text.of(en="Recalibration is due by", vi="Hạn hiệu chuẩn lại"),
+                declaration=dcc.Text.of(en="Recalibration is due by", vi="Hạn hiệu chuẩn lại"),
                 date=dt.date.fromisoformat(certificate.due_date[:10]),
             )
         )
     persons = tuple(
-        ResponsiblePerson(
-            name=Text.of(person.name),
+        dcc.ResponsiblePerson(
+            name=dcc.Text.of(person.name),
             email=person.email,
             role=person.role,
             main_signer=person.main_signer or None,
@@ -290,8 +250,8 @@ def _typed_in(
         "items": (item,),
         "laboratory": laboratory,
         "responsible_persons": persons,
-        "customer": Contact(
-            name=Text.of(standard.owner_lab), email=lab.email, location=_location(lab)
+        "customer": dcc.Contact(
+            name=dcc.Text.of(standard.owner_lab), email=lab.email, location=dcc.Location.of(lab)
         ),
         "statements": tuple(statements),
     }
@@ -299,7 +259,7 @@ def _typed_in(
 
 def _typed_in_results(
     certificate: CertificateRecord, standard: StandardRecord
-) -> list[MeasurementResult]:
+) -> list[dcc.MeasurementResult]:
     try:
         unit = units.symbol_to_dsi(standard.unit)
     except dcc.UnsupportedUnit as exc:
@@ -314,42 +274,42 @@ def _typed_in_results(
     ):  # fmt: skip
         if number is not None:
             conditions.append(
-                InfluenceCondition(
-                    name=Text.of(en=en, vi=vi),
+                dcc.InfluenceCondition(
+                    name=dcc.Text.of(en=en, vi=vi),
                     ref_types=(ref,),
-                    quantities=(Quantity(values=(Value(value=repr(number), unit=dsi),)),),
+                    quantities=(dcc.Quantity(values=(dcc.Value(value=repr(number), unit=dsi),)),),
                 )
             )
     equipment = tuple(
-        MeasuringEquipment(
-            name=Text.of(node.standard),
-            description=Text.of(
+        dcc.MeasuringEquipment(
+            name=dcc.Text.of(node.standard),
+            description=dcc.Text.of(
                 en=node.lab + (f", certificate {node.certificate}" if node.certificate else ""),
                 vi=node.lab + (f", giấy chứng nhận {node.certificate}" if node.certificate else ""),
             ),
         )
         for node in certificate.traceable_to
     )  # fmt: skip
-    value = Value(
+    value = dcc.Value(
         value=certificate.value_text,
         unit=unit,
-        uncertainty=ExpandedUncertainty(
+        uncertainty=dcc.ExpandedUncertainty(
             value=certificate.expanded_uncertainty_text,
             coverage_factor=certificate.coverage_factor_text,
             coverage_probability=certificate.coverage_probability or "0.95",
         ),
     )
     return [
-        MeasurementResult(
-            name=Text.of(en="Calibration", vi="Hiệu chuẩn"),
+        dcc.MeasurementResult(
+            name=dcc.Text.of(en="Calibration", vi="Hiệu chuẩn"),
             measuring_equipments=equipment,
             influence_conditions=tuple(conditions),
             results=(
-                Result(
-                    name=Text.of(en="Certified value", vi="Giá trị chứng nhận"),
+                dcc.Result(
+                    name=dcc.Text.of(en="Certified value", vi="Giá trị chứng nhận"),
                     quantities=(
-                        Quantity(
-                            name=Text.of(en="Value", vi="Giá trị"),
+                        dcc.Quantity(
+                            name=dcc.Text.of(en="Value", vi="Giá trị"),
                             ref_types=("basic_measuredValue",),
                             values=(value,),
                         ),
@@ -360,14 +320,14 @@ def _typed_in_results(
     ]
 
 
-def rebuild(certificate: CertificateRecord, standard: StandardRecord, config: DccConfig) -> Dcc:
+def rebuild(certificate: CertificateRecord, standard: StandardRecord, config: DccConfig) -> dcc.Dcc:
     """The DCC model of a registered certificate, from the registry rows alone."""
     if certificate.dcc is not None and certificate.points:
         fields = {k: v for k, v in certificate.dcc.items() if k != "measurement_results"}
         results = _results_from_points(certificate.points, certificate.dcc)
-        return Dcc.model_validate({**fields, "measurement_results": results})
+        return dcc.Dcc.model_validate({**fields, "measurement_results": results})
     fields = _typed_in(certificate, standard, config.laboratory)
-    return Dcc.model_validate(
+    return dcc.Dcc.model_validate(
         {**fields, "measurement_results": _typed_in_results(certificate, standard)}
     )
 

@@ -11,6 +11,7 @@ from gateway.standards.models import (
 )
 from gateway.standards.registry.reading import load_standard
 from gateway.standards.registry.records import StandardRecord, TraceabilityChain, TraceView
+from metrology._common import from_attributes
 
 
 def traceability_chain(db: sqlite3.Connection, standard_id: str) -> TraceabilityChain:
@@ -54,14 +55,7 @@ def traceability_chain(db: sqlite3.Connection, standard_id: str) -> Traceability
         children = [node_view(child, seen) for child in node.traceable_to]
         if not children and not node.national:
             open_ends.append(f"{node.lab}: {node.standard}")
-        return TraceView(
-            lab=node.lab,
-            standard=node.standard,
-            description=node.description,
-            certificate=node.certificate,
-            national=node.national,
-            traceable_to=children,
-        )
+        return from_attributes(TraceView, node, traceable_to=children)
 
     root = expand_registered(standard, frozenset())
     return TraceabilityChain(

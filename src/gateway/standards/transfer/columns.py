@@ -13,12 +13,11 @@ from gateway.standards.models import (
     TraceabilityNode,
 )
 
+STANDARD_VALUE_COLUMNS = ("id", "kind", "description", "nominal", "unit")
+"""A standard's identity and value, the columns every standards CSV starts with (the
+import/export file here, the API's listing)."""
 STANDARD_COLUMNS = [
-    "id",
-    "kind",
-    "description",
-    "nominal",
-    "unit",
+    *STANDARD_VALUE_COLUMNS,
     "manufacturer",
     "model",
     "serial",
@@ -40,7 +39,7 @@ _ANALYSIS_COLUMNS = (
     "baseline_start",
     "baseline_end",
 )
-CERTIFICATE_COLUMNS = [
+CERTIFICATE_VALUE_COLUMNS = (
     "standard",
     "number",
     "issuer",
@@ -49,6 +48,11 @@ CERTIFICATE_COLUMNS = [
     "value",
     "expanded_uncertainty",
     "coverage_factor",
+)
+"""A certificate's identity and value, the columns every certificate CSV starts with (the
+import/export file here, the API's listing)."""
+CERTIFICATE_COLUMNS = [
+    *CERTIFICATE_VALUE_COLUMNS,
     "temperature_c",
     "pressure_hpa",
     "humidity_rh",

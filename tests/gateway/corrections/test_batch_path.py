@@ -1,0 +1,256 @@
+"""Corrections a batch at a time (``Corrector.batch``, ``gateway.corrections.apply``) give what
+the per-reading path (``Corrector.fixes``, each span's ``apply`` and ``decide``) gives, bit for
+bit: corrected values, u, certificates, conformity codes, marks with their reasons and the
+verdicts alerts read — for every method and decision rule, readings in and out of range, at the
+last point, after the due date, of a mismatched serial, of text or no value, unlinked, and across
+a certificate replaced inside the batch. The columns they are spooled as are read back checked:
+a corrupted entry is refused whole (the writer dead-letters it), never written half-right."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import Any
+
+import orjson
+import pytest
+
+from edge_agent.wire import WireRow, decode_data
+from gateway.corrections.config import CorrectionsConfig
+from gateway.corrections.corrector import Corrector
+from gateway.corrections.instruments import InstrumentCertificate, Link
+from gateway.corrections.tables import CalibrationTable, TablePoint
+from gateway.ingest.ingest import spool_entry
+from gateway.records.store import RecordStore
+from gateway.tsdb.line_protocol import parse_line
+from gateway.tsdb.points import LineBuilder, ReadingsBatch
+from gateway.tsdb.writer import decode_entry
+
+SITE, AGENT = "lab", "bench-1"
+T0 = 1_764_000_000_000_000_000
+DUE = 1_800_000_000_000_000_000
+SWITCH = T0 + 500
+CHANNELS = [("prt", f"t{i}") for i in range(4)] + [("dmm", "v")]
+
+SETTINGS: dict[str, Any] = {
+    "linear": None,
+    "clamped": {"channels": [{"channel": "*/*/*/*", "extrapolation": "clamp", "resolution": 0.01}]},
+    "guarded acceptance": {
+        "channels": [
+            {
+                "channel": "*/*/*/*",
+                "tolerance": {"lower": 0.0, "upper": 100.0},
+                "decision_rule": {"kind": "guarded_acceptance"},
+            }
+        ]
+    },
+    "non-binary on the error": {
+        "channels": [
+            {
+                "channel": "*/*/*/*",
+                "tolerance": {"mpe": 0.021},
+                "decision_rule": {"kind": "non_binary"},
+            }
+        ]
+    },
+    "cubic, guarded rejection": {
+        "channels": [
+            {
+                "channel": "*/*/*/*",
+                "method": "polynomial",
+                "degree": 3,
+                "tolerance": {"lower": 1.0, "upper": 90.0},
+                "decision_rule": {"kind": "guarded_rejection", "guard_factor": 2},
+            }
+        ]
+    },
+    "mixed methods": {
+        "channels": [
+            {"channel": "lab/bench-1/prt/t0", "method": "polynomial", "degree": 2},
+            {"channel": "lab/bench-1/prt/t1", "method": "polynomial", "degree": 1},
+            {
+                "channel": "lab/bench-1/dmm/*",
+                "tolerance": {"lower": 10.0, "upper": 60.0},
+                "decision_rule": {"kind": "simple_acceptance"},
+            },
+        ]
+    },
+}
+
+
+def _certificate(number: int, serial: str, curve: float) -> InstrumentCertificate:
+    points = tuple(
+        TablePoint(
+            indication=f"{x + curve * (1 + x / 50):.4f}",
+            value=f"{curve * (1 + x / 50) - 1e-5 * x * x:.5f}",
+            expanded_uncertainty=f"{0.01 + 1e-4 * x:.4f}",
+            coverage_factor="2",
+        )
+        for x in range(0, 101, 10)
+    )
+    table = CalibrationTable(
+        index=0, name="t", name_vi="t", path="p", kind="error", unit="°C", points=points
+    )
+    return InstrumentCertificate(
+        number, f"CERT-{number}", "lab", None, None, serial, "2026-11-03", "2027-01-01", DUE,
+        (table,), {}, None, "0" * 64, 0, 0, "test",
+    )  # fmt: skip
+
+
+def corrector(settings: dict[str, Any] | None, serial: str = "S1") -> Corrector:
+    """Every channel linked; prt/t0's certificate replaced at SWITCH; dmm's for serial S2."""
+    made = Corrector(
+        CorrectionsConfig.model_validate(settings or {}), RecordStore.__new__(RecordStore)
+    )
+    links = [
+        Link(1, SITE, AGENT, "prt", "t0", 1, 0, "S1", 0, SWITCH, "test", None),
+        Link(2, SITE, AGENT, "prt", "t0", 2, 0, "S1", SWITCH, None, "test", None),
+    ]
+    links += [
+        Link(3 + i, SITE, AGENT, instrument, channel, 1 if instrument == "prt" else 3, 0,
+             "S1" if instrument == "prt" else "S2", 0, None, "test", None)
+        for i, (instrument, channel) in enumerate(CHANNELS[1:])
+    ]  # fmt: skip
+    certificates = [_certificate(1, "S1", 0.02), _certificate(2, "S1", -0.03)]
+    certificates.append(_certificate(3, "S2", 0.05))
+    serials = {(SITE, AGENT, "prt"): "S1", (SITE, AGENT, "dmm"): serial}
+    made.install(links, certificates, serials)
+    return made
+
+
+EDGES: list[Any] = [
+    0.02, 100.02, 100.04, 10.0, 1e300, -1e300, 5, 50, True, "OVLD", None, 0.0, -0.0,
+    2**53 + 1, -3.0, 140.0, 60.0,
+]  # fmt: skip
+
+
+def rows(rng: random.Random, count: int) -> list[WireRow]:
+    out = []
+    for _ in range(count):
+        instrument, channel = CHANNELS[rng.randrange(len(CHANNELS))]
+        if rng.random() < 0.05:
+            channel = "unlinked"
+        value = rng.uniform(-5.0, 105.0) if rng.random() < 0.8 else rng.choice(EDGES)
+        ts = T0 + rng.randrange(1000)
+        if rng.random() < 0.03:
+            ts = DUE + rng.randrange(10)
+        quality = "bad" if value is None else "good"
+        out.append(WireRow(instrument, channel, ts, value, "°C", quality))
+    return out
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float):
+        return (math.isnan(a) and math.isnan(b)) or (
+            a == b and math.copysign(1.0, a) == math.copysign(1.0, b)
+        )
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+@pytest.mark.parametrize("serial", ["S2", "S9"], ids=["serial matches", "serial mismatch"])
+def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
+    name: str, serial: str
+) -> None:
+    rng = random.Random(f"{name}{serial}")
+    one_by_one, batched = corrector(SETTINGS[name], serial), corrector(SETTINGS[name], serial)
+    columns = 0
+    for _ in range(60):
+        batch = rows(rng, rng.randrange(1, 150))
+        reference = one_by_one.fixes(
+            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+            [r.value for r in batch], [r.ts for r in batch],
+        )  # fmt: skip
+        got = batched.batch(SITE, AGENT, batch)
+        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+        for fix in reference:
+            fix.apply(expected[fix.index])
+        if got is not None:
+            got.apply(mine)
+            columns += len(got.corrected)
+            assert len(got) == len(reference)
+        else:
+            assert not reference
+        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
+            assert _same(theirs, ours), (index, batch[index], theirs, ours)
+    assert columns > 1000  # the batch path did the work, not the fallback
+    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
+
+
+def _payload(values: list[Any], channels: list[tuple[str, str]] | None = None) -> bytes:
+    # prt/t1…t3: one certificate in force (t0's is replaced inside the span of the batch).
+    channels = channels or [CHANNELS[1 + i % 3] for i in range(len(values))]
+    readings = [
+        {"instrument": i, "channel": c, "ts": T0 + n, "value": v, "unit": "°C",
+         "quality": "good" if v is not None else "bad"}
+        for n, ((i, c), v) in enumerate(zip(channels, values, strict=True))
+    ]  # fmt: skip
+    return orjson.dumps({"schema": 1, "site": SITE, "agent": AGENT, "seq": 0, "readings": readings})
+
+
+def _fields(lines: list[str]) -> list[dict[str, Any]]:
+    return [parse_line(line)[2] for line in lines]
+
+
+@pytest.mark.parametrize("name", ["linear", "guarded acceptance", "cubic, guarded rejection"])
+@pytest.mark.parametrize("marked", [False, True], ids=["all in columns", "some marked"])
+def test_spooled_columns_write_what_the_dict_path_writes(name: str, marked: bool) -> None:
+    values: list[Any] = [10.0 + 6.1 * i for i in range(12)]
+    if marked:
+        values += [150.0, "OVLD", None, 99.99]
+    data = _payload(values)
+    reference = orjson.loads(data)["readings"]
+    corrector(SETTINGS[name]).correct(SITE, AGENT, reference)
+    expected = _fields(LineBuilder().lines(ReadingsBatch(SITE, AGENT, reference)))
+    rows_ = decode_data(data, SITE, AGENT).rows
+    entry, handed, fixes = spool_entry(corrector(SETTINGS[name]), SITE, AGENT, data, rows_)
+    assert fixes is not None and handed.columns is not None
+    assert (handed.columns.index is None) is (not marked)
+    read_back = decode_entry(entry)
+    assert isinstance(read_back, ReadingsBatch)
+    assert read_back.readings == handed.readings
+    for index in range(12):  # a reading corrected in full is stored as the dict path has it
+        assert read_back.readings[index] == reference[index]
+    for item in (read_back, handed):
+        got = _fields(LineBuilder().lines(item))
+        for mine, theirs in zip(got, expected, strict=True):
+            assert mine.keys() == theirs.keys()
+            for field, value in theirs.items():
+                if field in ("corrected", "u_corrected"):  # the dict path rounds them
+                    rel = 1e-2 if field[0] == "u" else 1e-11
+                    assert mine[field] == pytest.approx(value, rel=rel)
+                else:
+                    assert mine[field] == value, field
+    # The line carries the corrected value's every digit, as the reading dict has it.
+    assert _fields(LineBuilder().lines(read_back))[0]["corrected"] == reference[0]["corrected"]
+
+
+def _corrupt(entry: bytes, old: bytes, new: bytes) -> bytes:
+    assert old in entry
+    return entry.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (b'"value":[', b'"value":["x",'),
+        (b'"value":[', b'"value":[1e999,'),
+        (b'"value":[', b'"value":[ 1,'),
+        (b'"u":[', b'"u":[1,'),
+        (b'"certificate_id":[', b'"certificate_id":[77,'),
+        (b'"conformity":null', b'"conformity":[9]'),
+        (b'"index":null', b'"index":[0,1,2,3,4,5,6,7,8,9,10,99]'),
+        (b'"fixed":{', b'"fixed":{"extra":1,'),
+    ],
+    ids=["text", "overflow", "space", "length", "certificate", "conformity", "index", "key"],
+)
+def test_a_corrupted_column_refuses_the_entry(old: bytes, new: bytes) -> None:
+    data = _payload([10.0 + 7.3 * i for i in range(12)])
+    rows_ = decode_data(data, SITE, AGENT).rows
+    entry, _, _ = spool_entry(corrector(None), SITE, AGENT, data, rows_)
+    assert isinstance(decode_entry(entry), ReadingsBatch)
+    with pytest.raises(ValueError, match=r"spooled|correction"):
+        decode_entry(_corrupt(entry, old, new))
