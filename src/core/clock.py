@@ -7,6 +7,7 @@ clock, so a test can run a simulated year in a minute with :class:`AcceleratedCl
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Annotated, Literal, Protocol
 
@@ -27,25 +28,45 @@ class Clock(Protocol):
         ...
 
 
+StepCallback = Callable[[int, int], None]
+"""Told of a step of the system clock: (the wall time after it, its size), both in ns."""
+
+
 class SystemClock:
     """The host's clock, read so that a step of the system clock never makes time run backwards
     inside one run: wall time is anchored once and advanced with the monotonic clock, and
-    re-anchored when the two part by more than ``resync_ns`` (an NTP step)."""
+    re-anchored when the two part by more than ``resync_ns`` (an NTP step, or a virtual machine
+    resumed after a pause its monotonic clock did not count). Each step is counted in ``steps``
+    and told to ``on_step``: readings on either side of it are that much further apart (or
+    closer) in UTC than on the monotonic clock that schedules them.
 
-    def __init__(self, resync_ns: int = 50_000_000) -> None:
+    ``wall`` and ``monotonic`` are the clocks read (the host's; a test passes its own)."""
+
+    def __init__(
+        self,
+        resync_ns: int = 50_000_000,
+        on_step: StepCallback | None = None,
+        wall: Callable[[], int] = time.time_ns,
+        monotonic: Callable[[], int] = time.monotonic_ns,
+    ) -> None:
         self._resync_ns = resync_ns
-        self._anchor_wall = time.time_ns()
-        self._anchor_mono = time.monotonic_ns()
+        self._wall = wall
+        self._monotonic = monotonic
+        self._anchor_wall = wall()
+        self._anchor_mono = monotonic()
         self.steps = 0
+        self.on_step = on_step
 
     def now_ns(self) -> int:
         """Current UTC time in ns."""
-        mono = time.monotonic_ns()
+        mono = self._monotonic()
         derived = self._anchor_wall + (mono - self._anchor_mono)
-        wall = time.time_ns()
+        wall = self._wall()
         if abs(wall - derived) > self._resync_ns:
             self._anchor_wall, self._anchor_mono = wall, mono
             self.steps += 1
+            if self.on_step is not None:
+                self.on_step(wall, wall - derived)
             return wall
         return derived
 

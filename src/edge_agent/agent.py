@@ -7,7 +7,7 @@ import contextlib
 import logging
 import time
 
-from core.clock import Clock, build_clock
+from core.clock import Clock, SystemClock, build_clock
 from core.logs import log_event
 from core.mqtt import MqttLink
 from core.spool import Spool
@@ -33,6 +33,11 @@ from edge_agent.wire import (
 )
 
 log = logging.getLogger("etalon.agent")
+
+SPOOL_PACE_S = 0.025
+"""Busy, the spool writer commits at most once per this: what the instruments read meanwhile
+goes together in the next commit (one fsync, not one per poll). A reading arriving when the
+writer was idle is committed at once."""
 
 SHUTDOWN_GRACE_S = 3.0
 """On a clean stop, how long the agent waits for the broker to take what is spooled."""
@@ -61,6 +66,8 @@ class Agent:
         self.config = config
         self.clock = clock or build_clock(config.clock)
         self.metrics = AgentMetrics()
+        if isinstance(self.clock, SystemClock) and self.clock.on_step is None:
+            self.clock.on_step = self._on_clock_step
         self.topics = Topics(config.mqtt.topic_prefix)
         self.drivers: dict[str, Driver[ChannelBase]] = {
             i.name: create_driver(i, self.clock) for i in config.instruments if i.enabled
@@ -77,20 +84,41 @@ class Agent:
 
     # -- readings ------------------------------------------------------------------------------
 
+    def _on_clock_step(self, at_ns: int, by_ns: int) -> None:
+        # Called where the clock is read (a driver's worker thread too): a counter and a line.
+        self.metrics.clock_steps += 1
+        log_event(
+            log,
+            logging.WARNING,
+            "clock stepped",
+            at_ms=at_ns // 1_000_000,
+            by_ms=round(by_ns / 1e6),
+        )
+
     def _sink(self, readings: list[Reading]) -> None:
         # One spool entry per poll: the readings encoded together, with their count.
         if readings:
             self._buffer.append((encode_readings(readings), len(readings)))
             self._buffered.set()
 
+    def _sink_encoded(self, data: bytes, count: int) -> None:
+        # A poll a driver returned as rows, already encoded by the pipeline's RowEncoder.
+        self._buffer.append((data, count))
+        self._buffered.set()
+
     async def _spool_writer(self) -> None:
         # Ends by itself once told to close and everything read is committed: cancelling it
         # mid-commit would leave the commit running in the spool's thread, uncounted.
+        loop = asyncio.get_running_loop()
         while True:
             await self._buffered.wait()
+            started = loop.time()
             await self._flush()
             if self._closing and not self._buffer:
                 return
+            rest = started + SPOOL_PACE_S - loop.time()
+            if rest > 0 and not self._closing:
+                await asyncio.sleep(rest)
 
     async def _flush(self) -> None:
         self._buffered.clear()
@@ -243,6 +271,7 @@ class Agent:
                 self.metrics,
                 self._on_instrument_state,
                 locks.setdefault(i.bus, asyncio.Lock()) if i.bus else None,
+                encoded_sink=self._sink_encoded,
             )
             for i in cfg.instruments
             if i.enabled

@@ -20,6 +20,9 @@ class AgentMetrics(Counters):
     readings_skipped: int = 0
     """Channel readings not taken because of overruns."""
     reconnects: int = 0
+    clock_steps: int = 0
+    """Steps of the host's clock (NTP, a virtual machine's pause): readings either side of one
+    are that much further apart in UTC than their schedule."""
     instruments_unavailable: int = 0
     spooled: int = 0
     spool_dropped: int = 0

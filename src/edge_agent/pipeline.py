@@ -1,13 +1,37 @@
-"""From a driver's raw readings to what is spooled: scaling, uncertainty, sanity, tags."""
+"""From a driver's raw readings to what is spooled: scaling, uncertainty, sanity, tags.
+
+Two ways through, with the same result to the byte: :func:`finish` on a driver's
+:class:`Reading` objects (then :func:`edge_agent.wire.encode_readings`), and :class:`RowEncoder`
+on a driver's compact rows (:class:`ReadsRows`, e.g. Modbus), which writes the spool entry of a
+poll straight from the values, one JSON template per channel prepared once, with no object per
+reading; whatever its templates do not cover (a BAD reading, a string, a non-finite number, a
+channel with an uncertainty or a unit the wire refuses) goes the first way.
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+import orjson
 
 from drivers.config import ChannelBase
-from drivers.reading import Quality, Reading
-from edge_agent.wire import TEXT_VALUE_MAX, first_forbidden, one_line
+from drivers.reading import Quality, Reading, Value
+from edge_agent.wire import TEXT_VALUE_MAX, encode_readings, first_forbidden, one_line
+
+Rows = tuple[list[int], list[Value], list[str | None]]
+"""A read in compact form, one item per requested channel in order: timestamp (-1: not read),
+value, and None for a GOOD reading or the reason of a BAD one."""
+
+
+@runtime_checkable
+class ReadsRows(Protocol):
+    """A driver that can return a read as :data:`Rows` (same readings as its ``read``)."""
+
+    async def read_rows(self, channels: Sequence[Any]) -> Rows:
+        """The due channels' readings as rows; raises like ``read``."""
+        ...
 
 
 def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list[Reading]:
@@ -106,3 +130,104 @@ def _wire_safe(reading: Reading) -> Reading:
 def count_bad(readings: Sequence[Reading]) -> int:
     """How many readings are BAD."""
     return sum(1 for r in readings if r.quality is Quality.BAD)
+
+
+_NUMBER = (float, int)
+_VALUE = b',"value":'
+
+
+class RowEncoder:
+    """A due set's rows to one spool entry: see the module doc. One per (instrument, channels)."""
+
+    def __init__(self, instrument: str, channels: Sequence[ChannelBase]) -> None:
+        self.instrument = instrument
+        self.channels = list(channels)
+        self._templates: list[tuple[bytes, bytes, float, float] | None] = [
+            self._template(c) for c in self.channels
+        ]
+        self._plain = all(t is not None and t[2] == 1.0 and t[3] == 0.0 for t in self._templates)
+        """Every channel templated, none scaled: the whole poll may go in one pass."""
+        self._prefixes = [t[0] if t else b"" for t in self._templates]
+        self._suffixes = [t[1] if t else b"" for t in self._templates]
+
+    def _template(self, channel: ChannelBase) -> tuple[bytes, bytes, float, float] | None:
+        """(what comes before the timestamp, what follows the value, scale, offset) of a GOOD
+        reading of the channel, as encode_readings writes it; None when finish() must see it."""
+        unit = channel.unit
+        if channel.uncertainty is not None or first_forbidden(unit, plain=True) or len(unit) > 32:
+            return None
+        dumps = orjson.dumps
+        prefix = (
+            b'{"instrument":' + dumps(self.instrument) + b',"channel":' + dumps(channel.name)
+        ) + b',"ts":'
+        suffix = b',"unit":' + dumps(unit) + b',"quality":"good"'
+        if channel.tags:
+            suffix += b',"tags":' + dumps(channel.tags)
+        return prefix, suffix + b"}", channel.scale, channel.offset
+
+    def encode(self, rows: Rows) -> tuple[bytes, int, int]:
+        """(the entry, how many readings, how many BAD); the entry is what
+        ``encode_readings(finish(readings, channels))`` makes of the same readings."""
+        stamps, values, reasons = rows
+        count = len(stamps)
+        if (
+            self._plain
+            and count == len(self.channels)
+            and reasons.count(None) == count
+            and min(stamps, default=0) >= 0
+            and all(type(v) in _NUMBER for v in values)
+        ):
+            # The usual poll: every value a plain number of a templated channel. One orjson
+            # call writes them all (a non-finite one comes out as null: the slow way then).
+            numbers = orjson.dumps(values)
+            if b"null" not in numbers:
+                texts = numbers[1:-1].split(b",") if count else []
+                return self._join(stamps, texts), count, 0
+        return self._encode_each(rows)
+
+    def _join(self, stamps: list[int], texts: list[bytes]) -> bytes:
+        last = -1
+        stamp = b""
+        parts = []
+        for prefix, ts, text, suffix in zip(
+            self._prefixes, stamps, texts, self._suffixes, strict=True
+        ):
+            if ts != last:
+                last, stamp = ts, b"%d" % ts
+            parts.append(prefix + stamp + _VALUE + text + suffix)
+        return b",".join(parts)
+
+    def _encode_each(self, rows: Rows) -> tuple[bytes, int, int]:
+        """Reading by reading: templated where possible, through finish() where not."""
+        isfinite = math.isfinite
+        dumps = orjson.dumps
+        parts: list[bytes] = []
+        count = bad = 0
+        for channel, template, ts, value, reason in zip(
+            self.channels, self._templates, *rows, strict=True
+        ):
+            if ts < 0:
+                continue  # not read: left out, as finish() leaves out a missing reading
+            count += 1
+            if (
+                reason is None
+                and template is not None
+                and type(value) in _NUMBER
+                and isfinite(value)  # type: ignore[arg-type]
+            ):
+                prefix, suffix, scale, offset = template
+                scaled = value * scale + offset if scale != 1.0 or offset != 0.0 else value  # type: ignore[operator]
+                text = dumps(scaled)
+                if text != b"null":  # scaled out of range: encode_readings refuses it
+                    parts.append(prefix + b"%d" % ts + _VALUE + text + suffix)
+                    continue
+            name = self.instrument
+            reading = (
+                Reading(name, channel.name, ts, value, channel.unit)
+                if reason is None
+                else Reading.bad(name, channel.name, ts, channel.unit, reason)
+            )
+            (finished,) = finish([reading], [channel])
+            bad += finished.quality is Quality.BAD
+            parts.append(encode_readings([finished]))
+        return b",".join(parts), count, bad

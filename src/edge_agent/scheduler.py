@@ -28,7 +28,7 @@ from drivers.base import Driver, StreamingDriver
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.reading import Reading, midpoint_ns
 from edge_agent.metrics import AgentMetrics
-from edge_agent.pipeline import count_bad, finish
+from edge_agent.pipeline import ReadsRows, RowEncoder, Rows, count_bad, finish
 
 log = logging.getLogger("etalon.agent")
 
@@ -42,6 +42,8 @@ def first_tick(now_wall_s: float, interval_s: float) -> float:
 
 
 StateCallback = Callable[[str, str, str | None], None]
+EncodedSink = Callable[[bytes, int], None]
+"""Takes a poll's readings already encoded (a spool entry) and how many they are."""
 
 
 class InstrumentRunner:
@@ -56,6 +58,7 @@ class InstrumentRunner:
         metrics: AgentMetrics,
         on_state: StateCallback,
         bus_lock: asyncio.Lock | None = None,
+        encoded_sink: EncodedSink | None = None,
     ) -> None:
         self.config = config
         self.driver = driver
@@ -64,6 +67,11 @@ class InstrumentRunner:
         self.metrics = metrics
         self.on_state = on_state
         self.bus_lock = bus_lock
+        self.encoded_sink = encoded_sink
+        """With a driver that reads rows (:class:`ReadsRows`), polls go to this sink encoded by a
+        :class:`RowEncoder`, never as Reading objects."""
+        self._encoders: dict[int, tuple[Sequence[ChannelBase], RowEncoder]] = {}
+        self._rows = encoded_sink is not None and isinstance(driver, ReadsRows)
         self.channels: list[ChannelBase] = list(getattr(config, "channels"))  # noqa: B009
         self.state = "starting"
 
@@ -179,6 +187,7 @@ class InstrumentRunner:
             for interval in intervals
         ]
         members = [groups[interval] for interval in intervals]
+        merged: dict[tuple[int, ...], list[ChannelBase]] = {}
         failures = 0
         while True:
             due_at = min(next_tick)
@@ -188,9 +197,12 @@ class InstrumentRunner:
             due_groups = [k for k, tick in enumerate(next_tick) if tick <= due_at + 1e-6]
             if len(due_groups) == 1:
                 due: Sequence[ChannelBase] = members[due_groups[0]]
-            else:  # in the configured order
-                names = {c.name for k in due_groups for c in members[k]}
-                due = [c for c in channels if c.name in names]
+            else:  # in the configured order, one list per combination of groups
+                combination = tuple(due_groups)
+                due = merged.get(combination)  # type: ignore[assignment]
+                if due is None:
+                    names = {c.name for k in due_groups for c in members[k]}
+                    due = merged[combination] = [c for c in channels if c.name in names]
             outcome = await self._read(due)
             if isinstance(outcome, NotConnected):
                 return outcome.reason
@@ -216,11 +228,17 @@ class InstrumentRunner:
     async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:
         """One read of the due channels. Returns NotConnected, or whether the read failed."""
         lock = self.bus_lock or contextlib.nullcontext()
+        driver = self.driver
+        rows: Rows | None = None
+        raw: list[Reading] = []
         async with lock:
             start = self.clock.now_ns()
             try:
                 async with asyncio.timeout(self.config.timeout_s):
-                    raw = await self.driver.read(due)
+                    if self._rows:
+                        rows = await driver.read_rows(due)  # type: ignore[attr-defined]
+                    else:
+                        raw = await driver.read(due)
             except NotConnected as exc:
                 self.metrics.read_errors += 1
                 return exc
@@ -241,11 +259,29 @@ class InstrumentRunner:
                 failed = True
             else:
                 failed = False
+        if rows is not None and self.encoded_sink is not None:
+            data, count, bad = self._encoder(due).encode(rows)
+            self.metrics.readings_read += count
+            self.metrics.readings_bad += bad
+            if count:
+                self.encoded_sink(data, count)
+            return failed
         readings = finish(raw, due)
         self.metrics.readings_read += len(readings)
         self.metrics.readings_bad += count_bad(readings)
         self.sink(readings)
         return failed
+
+    def _encoder(self, due: Sequence[ChannelBase]) -> RowEncoder:
+        """The encoder of a due set, made once (a due set is the same list poll after poll)."""
+        known = self._encoders.get(id(due))
+        if known is not None and known[0] is due:
+            return known[1]
+        encoder = RowEncoder(self.config.name, due)
+        if len(self._encoders) > 64:  # due sets built per tick (several intervals coinciding)
+            self._encoders.clear()
+        self._encoders[id(due)] = (due, encoder)
+        return encoder
 
     def _all_bad(self, due: Sequence[ChannelBase], start_ns: int, reason: str) -> list[Reading]:
         ts = midpoint_ns(start_ns, self.clock.now_ns())

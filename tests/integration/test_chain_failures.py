@@ -12,6 +12,7 @@ import itertools
 import sqlite3
 import time
 import uuid
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,8 @@ import pytest
 from tests.support.chain import (
     Chain,
     Stored,
+    clock_steps,
+    gaps_ms,
     max_gap_ms,
     pending_in_spool,
     stored_in_influxd,
@@ -38,16 +41,23 @@ INTERVALS_MS = {
 }
 
 
-def assert_no_gaps(stored: Stored, agent: dict[str, int], slack_ms: int = 150) -> None:
+def assert_no_gaps(
+    stored: Stored,
+    agent: dict[str, int],
+    steps: Sequence[tuple[int, int]],
+    slack_ms: int = 150,
+) -> None:
     """No channel misses a tick the agent did not count: consecutive readings are one interval
-    apart, except where the agent overran (a loaded machine) and counted the ticks it skipped."""
+    apart, except where the agent overran (a loaded machine) and counted the ticks it skipped.
+    Gaps are measured less the steps of the host's clock the agent reported (``steps``, from
+    its log: see tests.support.chain.gaps_ms)."""
     missing: dict[str, int] = {}
     for (instrument, channel), interval in INTERVALS_MS.items():
-        ts = stored.timestamps(instrument, channel)
-        late = [b - a for a, b in itertools.pairwise(ts) if b - a > interval + slack_ms]
+        gaps = gaps_ms(stored, instrument, channel, steps)
+        late = [gap for gap in gaps if gap > interval + slack_ms]
         if late:
             missing[f"{instrument}/{channel}"] = sum(round(gap / interval) - 1 for gap in late)
-    assert max_gap_ms(stored, "zener-10v", "voltage") > 0  # there are readings to compare
+    assert max_gap_ms(stored, "zener-10v", "voltage", steps) > 0  # there are readings to compare
     assert sum(missing.values()) <= agent["readings_skipped"], (missing, agent)
 
 
@@ -78,7 +88,7 @@ def test_gateway_killed_and_restarted_loses_nothing(
     finally:
         chain.close()
     assert stored.distinct == read
-    assert_no_gaps(stored, agent)
+    assert_no_gaps(stored, agent, clock_steps(chain.agent.log()))
 
 
 def test_agent_killed_and_restarted_delivers_its_spool(
@@ -155,7 +165,7 @@ def test_broker_down_for_10_s(
         chain.close()
     assert metrics["mqtt_reconnects"] >= 1
     assert stored.distinct == read
-    assert_no_gaps(stored, metrics)
+    assert_no_gaps(stored, metrics, clock_steps(chain.agent.log()))
 
 
 @pytest.mark.parametrize("kind", ["victoria", "influxd"])
@@ -193,7 +203,7 @@ def test_store_down_for_10_s(tmp_path: Path, mosquitto: Mosquitto, kind: str) ->
         chain.close()
         server.stop()
     assert stored.distinct == read
-    assert_no_gaps(stored, agent)
+    assert_no_gaps(stored, agent, clock_steps(chain.agent.log()))
 
 
 def test_gateway_killed_while_store_down_keeps_its_spool(
@@ -226,4 +236,4 @@ def test_gateway_killed_while_store_down_keeps_its_spool(
     finally:
         chain.close()
     assert stored.distinct == read
-    assert_no_gaps(stored, agent)
+    assert_no_gaps(stored, agent, clock_steps(chain.agent.log()))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 import shutil
 import sqlite3
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,10 +218,35 @@ def wait_for_count(read: Any, expected: int, timeout_s: float = 30.0) -> Stored:
     return stored
 
 
-def max_gap_ms(stored: Stored, instrument: str, channel: str) -> int:
-    """The longest interval between consecutive readings of a channel."""
-    ts = stored.timestamps(instrument, channel)
-    return max((b - a for a, b in itertools.pairwise(ts)), default=0)
+def clock_steps(agent_log: str) -> list[tuple[int, int]]:
+    """The steps of the host's clock an agent's log reports: (wall time after it, size), in ms."""
+    found = re.findall(r"clock stepped at_ms=(\d+) by_ms=(-?\d+)", agent_log)
+    return [(int(at), int(by)) for at, by in found]
+
+
+def gaps_ms(
+    stored: Stored, instrument: str, channel: str, steps: Sequence[tuple[int, int]] = ()
+) -> list[int]:
+    """The intervals between consecutive readings of a channel, each less the forward steps of
+    the host's clock the agent reported inside it (see :func:`clock_steps`): a virtual machine
+    paused for a minute, its monotonic clock stopped, resumes with its wall clock stepped, and
+    the readings either side are a minute apart in UTC though none was missed on the schedule.
+    A backward step only brings readings closer."""
+    out = []
+    for a, b in itertools.pairwise(stored.timestamps(instrument, channel)):
+        gap = b - a
+        for at, by in steps:
+            if by > 0 and a < at - by / 2 <= b:  # the middle of the jump lies in this gap
+                gap -= by
+        out.append(gap)
+    return out
+
+
+def max_gap_ms(
+    stored: Stored, instrument: str, channel: str, steps: Sequence[tuple[int, int]] = ()
+) -> int:
+    """The longest interval between consecutive readings of a channel (see :func:`gaps_ms`)."""
+    return max(gaps_ms(stored, instrument, channel, steps), default=0)
 
 
 def pending_in_spool(spool: Path, copy_dir: Path) -> set[tuple[str, str, int]]:

@@ -214,3 +214,12 @@ def unpacker(kind: DataType, order: ByteWordOrder) -> tuple[bool, struct.Struct]
 def pack_registers(registers: Sequence[int], swapped: bool) -> bytes:
     """A reply's registers as one buffer for :func:`unpacker` formats."""
     return struct.pack(f"{'<' if swapped else '>'}{len(registers)}H", *registers)
+
+
+def swap_bytes(data: bytes) -> bytes:
+    """Registers as sent (high byte first) made into the ``swapped`` buffer of
+    :func:`unpacker` (each register's two bytes exchanged)."""
+    out = bytearray(len(data))
+    out[0::2] = data[1::2]
+    out[1::2] = data[0::2]
+    return bytes(out)

@@ -46,7 +46,7 @@ from drivers.modbus.codec import (
     decode,
     decoder,
     encode,
-    pack_registers,
+    swap_bytes,
     unpacker,
 )
 from drivers.modbus.config import ModbusInstrument, ModbusTarget
@@ -87,13 +87,15 @@ class _Poll:
     decodings: list[tuple[Layout | None, Decoder | None]]
     """Per channel: a numeric layout (see codec.unpacker), else a decoder, else neither: the
     value is the register or the bit itself (uint16 in ABCD/CDAB, coils, discrete inputs)."""
-    prepared: dict[Request, list[_Member]] = field(default_factory=dict)
+    prepared: dict[Request, _Prepared] = field(default_factory=dict)
 
-    def members_of(self, request: Request) -> list[_Member]:
-        """Per channel of a request: index, slice, layout, decoder, name, unit; built once."""
-        members = self.prepared.get(request)
-        if members is None:
-            members = self.prepared[request] = [
+    def members_of(self, request: Request) -> _Prepared:
+        """Per channel of a request: index, slice, layout, decoder, name, unit; and, when every
+        one is a plain number of one byte order, one struct that decodes them all at once with
+        the channel indexes in its order. Built once per request."""
+        prepared = self.prepared.get(request)
+        if prepared is None:
+            members = [
                 (
                     index,
                     self.spans[index].start - request.span.start,
@@ -103,11 +105,56 @@ class _Poll:
                 )
                 for index in request.members
             ]
-        return members
+            prepared = self.prepared[request] = (members, _whole(request, members))
+        return prepared
 
 
 Layout = tuple[bool, struct.Struct]
 _Member = tuple[int, int, int, "Layout | None", "Decoder | None", str, str]
+_Whole = tuple[bool, struct.Struct, list[int]]
+"""(swapped, struct over the whole reply, channel indexes in the struct's order)."""
+_Prepared = tuple[list[_Member], "_Whole | None"]
+
+Rows = tuple[list[int], list[Value], list[str | None]]
+"""A read in compact form, one item per channel in the channels' order: the timestamp (the
+mid-point of its request), the value, and ``None`` for a GOOD reading or the reason of a BAD one
+(whose value is None). :meth:`ModbusDriver.read` is these made into :class:`Reading` objects."""
+
+
+def _whole(request: Request, members: list[_Member]) -> _Whole | None:
+    """One struct for a request whose channels are all plain numbers of one byte order that do
+    not overlap, so a reply decodes in one call; None otherwise."""
+    if request.span.table in BIT_TABLES:
+        return None
+    kinds: set[tuple[bool, str]] = set()
+    fields: list[tuple[int, int, str, int]] = []
+    plain = False
+    for index, begin, stop, layout, decode_value, _name, _unit in members:
+        if layout is not None:
+            swapped, number = layout
+            kinds.add((swapped, number.format[0]))
+            fields.append((begin, stop, number.format[1:], index))
+        elif decode_value is None:
+            # A register taken as sent: "H" big-endian on a plain buffer, little-endian on a
+            # swapped one.
+            plain = True
+            fields.append((begin, stop, "H", index))
+        else:
+            return None
+    if len(kinds) > 1:
+        return None
+    swapped, prefix = kinds.pop() if kinds else (False, ">")
+    if plain and swapped != (prefix == "<"):
+        return None  # a register as sent cannot share this struct's byte order
+    fields.sort()
+    format_ = prefix
+    cursor = 0
+    for begin, stop, code, _index in fields:
+        if begin < cursor:
+            return None  # overlapping channels: each decodes on its own
+        format_ += "x" * (2 * (begin - cursor)) + code
+        cursor = stop
+    return swapped, struct.Struct(format_), [index for *_, index in fields]
 
 
 class _StopRead(Exception):
@@ -153,6 +200,22 @@ class ModbusDriver:
 
     async def read(self, channels: Sequence[ModbusChannel]) -> list[Reading]:
         """One reading per channel, in order; see the module doc."""
+        stamps, values, reasons = await self.read_rows(channels)
+        name = self.config.name
+        good = Quality.GOOD
+        out: list[Reading] = []
+        for channel, ts, value, reason in zip(channels, stamps, values, reasons, strict=True):
+            if ts < 0:
+                continue  # not read (a planning bug): left out, as the contract allows no guess
+            if reason is None:
+                out.append(Reading(name, channel.name, ts, value, channel.unit, good))
+            else:
+                out.append(Reading.bad(name, channel.name, ts, channel.unit, reason))
+        return out
+
+    async def read_rows(self, channels: Sequence[ModbusChannel]) -> Rows:
+        """:meth:`read` in compact form (:data:`Rows`), for a caller that encodes the readings
+        itself: no object per reading. A timestamp of -1 marks a channel not read."""
         link = self._link
         name = self.config.name
         if link is None or not link.connected:
@@ -165,24 +228,25 @@ class ModbusDriver:
         requests = self._plans.get(key)
         if requests is None:
             requests = plan(spans, self.limits, self._forbidden)
-        readings: list[Reading | None] = [None] * len(channels)
+        count = len(channels)
+        rows: Rows = ([-1] * count, [None] * count, [None] * count)
         executed: list[Request] = []
         self._answered = False
         for position, request in enumerate(requests):
             try:
-                await self._fetch(link, request, poll, channels, readings, executed)
+                await self._fetch(link, request, poll, rows, executed)
             except _StopRead as failure:
                 if not self._answered:
                     raise failure.error from failure.error.__cause__
                 ts = self.clock.now_ns()
-                self._all_bad(request, channels, readings, ts, failure.error.reason)
+                self._all_bad(request, rows, ts, failure.error.reason)
                 reason = f"not read: {failure.error.reason} on an earlier request of this poll"
                 for later in requests[position + 1 :]:
-                    self._all_bad(later, channels, readings, ts, reason)
+                    self._all_bad(later, rows, ts, reason)
                 break
         else:
             self._plans[key] = executed
-        return [r for r in readings if r is not None]
+        return rows
 
     async def close(self) -> None:
         """Leave the endpoint's connection (the last device closes it); never raises."""
@@ -205,20 +269,36 @@ class ModbusDriver:
 
     async def _request(
         self, link: ModbusLink, request: Request
-    ) -> tuple[list[int] | list[bool], int, int]:
+    ) -> tuple[bytes | list[bool], int, int]:
+        """The reply of one request: a register table's bytes as sent, or a bit table's bits;
+        with the exchange's own start and end."""
         span = request.span
         self.requests_sent += 1
+        config = self.config
+        function = FUNCTION_CODE[span.table]
         # Stamped by the link inside its lock: the time queued behind other devices on the
         # line is not the instant of the reading.
-        values = await link.read(
-            FUNCTION_CODE[span.table],
-            span.start,
-            span.count,
-            self.config.device_id,
-            self.config.timeout_of_request(),
-            self.config.name,
-            self.clock,
-        )
+        values: bytes | list[bool]
+        if function in (3, 4):
+            values = await link.read_registers(
+                function,
+                span.start,
+                span.count,
+                config.device_id,
+                config.timeout_of_request(),
+                config.name,
+                self.clock,
+            )
+        else:
+            values = await link.read(  # type: ignore[assignment]
+                function,
+                span.start,
+                span.count,
+                config.device_id,
+                config.timeout_of_request(),
+                config.name,
+                self.clock,
+            )
         start, end = link.last_exchange_ns
         return values, start, end
 
@@ -227,11 +307,10 @@ class ModbusDriver:
         link: ModbusLink,
         request: Request,
         poll: _Poll,
-        channels: Sequence[ModbusChannel],
-        readings: list[Reading | None],
+        rows: Rows,
         executed: list[Request],
     ) -> None:
-        """Read one request into ``readings``, splitting it on an address exception."""
+        """Read one request into ``rows``, splitting it on an address exception."""
         link.last_exchange_ns = (self.clock.now_ns(), 0)
         try:
             values, start, end = await self._request(link, request)
@@ -244,54 +323,64 @@ class ModbusDriver:
             if reply.code in SPLIT_ON and len(request.members) > 1:
                 self.splits += 1
                 self._forbidden.add(request.span)
-                await self._split(link, request, poll, channels, readings, executed)
+                await self._split(link, request, poll, rows, executed)
                 return
             if reply.code in SPLIT_ON:
                 self._forbidden.add(request.span)
             executed.append(request)
             span = request.span
             where = f"FC{FUNCTION_CODE[span.table]} {span.start}+{span.count}"
-            self._all_bad(
-                request, channels, readings, midpoint_ns(start, end), f"{reply} at {where}"
-            )
+            self._all_bad(request, rows, midpoint_ns(start, end), f"{reply} at {where}")
             return
         except (DriverTimeout, ProtocolError) as error:
             raise _StopRead(error) from error
         self._answered = True
         executed.append(request)
         ts = midpoint_ns(start, end)
-        name = self.config.name
-        good = Quality.GOOD
+        stamps, decoded, reasons = rows
+        members, whole = poll.members_of(request)
+        if isinstance(values, bytes):
+            registers: bytes = values
+            if whole is not None:
+                # The usual case: one struct call decodes every channel of the reply.
+                swapped, numbers, indexes = whole
+                unpacked = numbers.unpack_from(swap_bytes(registers) if swapped else registers)
+                for index, number_value in zip(indexes, unpacked, strict=True):
+                    stamps[index] = ts
+                    decoded[index] = number_value
+                return
+            words = struct.unpack(f">{len(registers) // 2}H", registers)
+        else:
+            words = values  # type: ignore[assignment]
+            registers = b""
+        buffers: dict[bool, bytes] = {False: registers}
         value: Value
-        buffers: dict[bool, bytes] = {}
-        # The hot loop of every poll: per channel, a prepared way to its value.
-        for index, begin, stop, layout, decode_value, channel, unit in poll.members_of(request):
+        for index, begin, stop, layout, decode_value, _channel, _unit in members:
+            stamps[index] = ts
             if layout is not None:
                 swapped, number = layout
                 buffer = buffers.get(swapped)
                 if buffer is None:
-                    buffer = buffers[swapped] = pack_registers(values, swapped)
+                    buffer = buffers[swapped] = swap_bytes(registers)
                 value = number.unpack_from(buffer, 2 * begin)[0]
             elif decode_value is None:  # a coil/discrete input, or a uint16 taken as sent
-                value = values[begin]
+                value = words[begin]
             else:
-                raw = values[begin:stop]
+                raw = words[begin:stop]
                 try:
                     value = decode_value(raw)
                 except DecodeError as exc:
                     shown = " ".join(f"{int(r):04x}" for r in raw)
-                    reason = f"{exc} (registers {shown})"
-                    readings[index] = Reading.bad(name, channel, ts, unit, reason)
+                    reasons[index] = f"{exc} (registers {shown})"
                     continue
-            readings[index] = Reading(name, channel, ts, value, unit, good)
+            decoded[index] = value
 
     async def _split(
         self,
         link: ModbusLink,
         request: Request,
         poll: _Poll,
-        channels: Sequence[ModbusChannel],
-        readings: list[Reading | None],
+        rows: Rows,
         executed: list[Request],
     ) -> None:
         spans = poll.spans
@@ -301,7 +390,7 @@ class ModbusDriver:
             sub_spans = [spans[i] for i in part]
             for sub in plan(sub_spans, self.limits, self._forbidden):
                 mapped = Request(sub.span, tuple(part[i] for i in sub.members))
-                await self._fetch(link, mapped, poll, channels, readings, executed)
+                await self._fetch(link, mapped, poll, rows, executed)
 
     def _decoding_of(self, channel: ModbusChannel) -> tuple[Layout | None, Decoder | None]:
         order = self.config.order_of(channel)
@@ -321,20 +410,12 @@ class ModbusDriver:
         decodings = [self._decoding_of(c) for c in channels]
         return _Poll(spans, [(c.name, c.unit) for c in channels], decodings)
 
-    def _all_bad(
-        self,
-        request: Request,
-        channels: Sequence[ModbusChannel],
-        readings: list[Reading | None],
-        ts: int,
-        reason: str,
-    ) -> None:
+    def _all_bad(self, request: Request, rows: Rows, ts: int, reason: str) -> None:
+        stamps, _values, reasons = rows
         for index in request.members:
-            if readings[index] is None:
-                channel = channels[index]
-                readings[index] = Reading.bad(
-                    self.config.name, channel.name, ts, channel.unit, reason
-                )
+            if stamps[index] < 0:
+                stamps[index] = ts
+                reasons[index] = reason
 
     async def _identify(self, link: ModbusLink) -> None:
         identity: dict[str, str] = {}

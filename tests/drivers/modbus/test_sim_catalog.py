@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -24,13 +25,39 @@ SIMULATORS = load_all()
 
 
 async def serve(kind: str, argv: list[str]) -> tuple[asyncio.Event, asyncio.Task[None]]:
+    """Start the simulator; return once it takes connections (its port listens, its pty link
+    exists): a fixed pause raced the simulator's start on a loaded machine."""
     entry = SIMULATORS[kind]
     parser = argparse.ArgumentParser()
     entry.add_arguments(parser)
+    args = parser.parse_args(argv)
     stop = asyncio.Event()
-    task = asyncio.create_task(entry.run(parser.parse_args(argv), stop))
-    await asyncio.sleep(0.1)
-    return stop, task
+    task = asyncio.create_task(entry.run(args, stop))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + 20
+    while not task.done() and loop.time() < deadline:
+        if await _ready(args):
+            return stop, task
+        await asyncio.sleep(0.02)
+    await task  # raises what stopped it
+    raise AssertionError(f"{kind} did not start within 20 s")
+
+
+def _exists(path: str) -> bool:
+    return os.path.exists(path)
+
+
+async def _ready(args: argparse.Namespace) -> bool:
+    link = getattr(args, "link", None)
+    if link is not None:
+        return _exists(link)
+    try:
+        _reader, writer = await asyncio.open_connection("127.0.0.1", args.port)
+    except OSError:
+        return False
+    writer.close()
+    await writer.wait_closed()
+    return True
 
 
 def modbus(transport: dict[str, Any]) -> ModbusInstrument:

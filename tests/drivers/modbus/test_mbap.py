@@ -1,0 +1,204 @@
+"""Modbus TCP without pymodbus (drivers.modbus.mbap) through the endpoint's link, against a
+scripted device over a real socket: what a real device can do wrong on the wire (answer late, send
+garbage, answer for another unit, hang up) is mapped into the error tree as the pymodbus path
+maps it, and a late reply is never taken for the next request's."""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from core.errors import DriverTimeout, NotConnected, ProtocolError
+from drivers.modbus import mbap
+from drivers.modbus.config import ModbusTcp
+from drivers.modbus.link import ExceptionReply, ModbusLink
+
+Reply = Callable[[int, int, bytes, asyncio.StreamWriter], Awaitable[None]]
+"""(transaction id, unit, request PDU, writer): what the scripted device does."""
+
+
+def frame(tid: int, unit: int, pdu: bytes, protocol: int = 0) -> bytes:
+    return struct.pack(">HHHB", tid, protocol, len(pdu) + 1, unit) + pdu
+
+
+def registers_pdu(function: int, words: list[int]) -> bytes:
+    return struct.pack(f">BB{len(words)}H", function, 2 * len(words), *words)
+
+
+class Device:
+    """A Modbus TCP device whose answer to each request a test scripts."""
+
+    def __init__(self) -> None:
+        self.script: list[Reply] = []
+        self.requests: list[tuple[int, int, bytes]] = []
+        self.port = 0
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def stop(self) -> None:
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                tid, _protocol, length, unit = struct.unpack(">HHHB", await reader.readexactly(7))
+                pdu = await reader.readexactly(length - 1)
+                self.requests.append((tid, unit, pdu))
+                answer = self.script.pop(0)
+                asyncio.get_running_loop().create_task(answer(tid, unit, pdu, writer))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+def answer_registers(words: list[int], delay_s: float = 0.0) -> Reply:
+    async def reply(tid: int, unit: int, pdu: bytes, writer: asyncio.StreamWriter) -> None:
+        await asyncio.sleep(delay_s)
+        writer.write(frame(tid, unit, registers_pdu(pdu[0], words)))
+
+    return reply
+
+
+def answer_raw(data: Callable[[int, int, bytes], bytes]) -> Reply:
+    async def reply(tid: int, unit: int, pdu: bytes, writer: asyncio.StreamWriter) -> None:
+        writer.write(data(tid, unit, pdu))
+
+    return reply
+
+
+async def hang_up(_tid: int, _unit: int, _pdu: bytes, writer: asyncio.StreamWriter) -> None:
+    writer.close()
+
+
+@pytest.fixture
+async def device() -> AsyncIterator[Device]:
+    device = Device()
+    await device.start()
+    yield device
+    await device.stop()
+
+
+@pytest.fixture
+async def link(device: Device) -> AsyncIterator[ModbusLink]:
+    link = ModbusLink(ModbusTcp(kind="tcp", host="127.0.0.1", port=device.port))
+    await link.connect(2.0, "dev")
+    yield link
+    link.close()
+
+
+async def test_registers_come_as_sent(device: Device, link: ModbusLink) -> None:
+    device.script.append(answer_registers([0x4148, 0x0000, 0xFFFF]))
+    data = await link.read_registers(3, 100, 3, 7, 1.0, "dev")
+    assert data == bytes.fromhex("41480000ffff")
+    (tid, unit, pdu) = device.requests[0]
+    assert unit == 7 and pdu == bytes.fromhex("03 0064 0003")
+    device.script.append(answer_registers([1, 2]))
+    assert await link.read(4, 0, 2, 7, 1.0, "dev") == [1, 2]
+    assert device.requests[1][0] == (tid + 1) & 0xFFFF  # a new transaction id per request
+
+
+async def test_a_late_reply_is_dropped_not_taken_for_the_next_one(
+    device: Device, link: ModbusLink
+) -> None:
+    device.script.append(answer_registers([111], delay_s=0.3))  # after the request timed out
+    device.script.append(answer_registers([222], delay_s=0.35))  # after the late one came
+    with pytest.raises(DriverTimeout, match=r"no reply within 0\.1 s"):
+        await link.read_registers(3, 0, 1, 1, 0.1, "dev")
+    assert await link.read_registers(3, 0, 1, 1, 2.0, "dev") == struct.pack(">H", 222)
+
+
+async def test_exception_response_is_an_exception_reply(device: Device, link: ModbusLink) -> None:
+    device.script.append(answer_raw(lambda tid, unit, pdu: frame(tid, unit, bytes((0x83, 2)))))
+    with pytest.raises(ExceptionReply) as reply:
+        await link.read_registers(3, 0, 1, 1, 1.0, "dev")
+    assert reply.value.code == 2 and reply.value.name == "ILLEGAL DATA ADDRESS"
+
+
+@pytest.mark.parametrize(
+    ("reply", "reason"),
+    [
+        (lambda tid, unit, pdu: b"\x15\x00?!garbage!", "unusable reply: 15 00 3f 21"),
+        (lambda tid, unit, pdu: frame(tid, unit + 1, registers_pdu(3, [1])), "unusable reply"),
+        (lambda tid, unit, pdu: frame(tid, unit, registers_pdu(3, [1, 2])), "2 registers"),
+        (lambda tid, unit, pdu: frame(tid, unit, bytes((3, 4, 0, 1))), "byte count"),
+        (lambda tid, unit, pdu: frame(tid, unit, bytes((4, 2, 0, 1))), "function 4"),
+    ],
+    ids=["not a frame", "another unit", "wrong count", "truncated", "another function"],
+)
+async def test_unusable_replies_are_protocol_errors_at_once(
+    device: Device, link: ModbusLink, reply: Callable[[int, int, bytes], bytes], reason: str
+) -> None:
+    device.script.append(answer_raw(reply))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    with pytest.raises(ProtocolError, match=reason):
+        await link.read_registers(3, 0, 1, 1, 5.0, "dev")
+    assert loop.time() - started < 2.0  # not after the request's timeout
+    device.script.append(answer_registers([7]))
+    assert await link.read_registers(3, 0, 1, 1, 1.0, "dev") == struct.pack(">H", 7)
+
+
+async def test_a_few_garbage_bytes_are_shown_when_the_request_times_out(
+    device: Device, link: ModbusLink
+) -> None:
+    device.script.append(answer_raw(lambda tid, unit, pdu: b"\x01\x02\x03"))
+    with pytest.raises(ProtocolError, match="unusable reply: 01 02 03"):
+        await link.read_registers(3, 0, 1, 1, 0.2, "dev")
+
+
+async def test_a_device_that_hangs_up_is_not_connected(device: Device, link: ModbusLink) -> None:
+    device.script.append(hang_up)
+    with pytest.raises(NotConnected):
+        await link.read_registers(3, 0, 1, 1, 2.0, "dev")
+    assert not link.connected
+    with pytest.raises(NotConnected, match="not connected"):
+        await link.read_registers(3, 0, 1, 1, 2.0, "dev")
+    await link.connect(2.0, "dev")  # the next connect opens a new connection
+    device.script.append(answer_registers([5]))
+    assert await link.read_registers(3, 0, 1, 1, 2.0, "dev") == struct.pack(">H", 5)
+
+
+async def test_a_cancelled_request_leaves_the_link_usable(device: Device, link: ModbusLink) -> None:
+    device.script.append(answer_registers([1], delay_s=0.2))
+    device.script.append(answer_registers([2]))
+    task = asyncio.create_task(link.read_registers(3, 0, 1, 1, 5.0, "dev"))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.3)  # the cancelled request's reply comes, and is dropped
+    assert await link.read_registers(3, 0, 1, 1, 1.0, "dev") == struct.pack(">H", 2)
+
+
+def test_pdus_of_every_function_spoken() -> None:
+    assert mbap.read_request(1, 10, 3) == bytes.fromhex("01 000a 0003")
+    assert mbap.write_request(5, 3, [True]) == bytes.fromhex("05 0003 ff00")
+    assert mbap.write_request(6, 3, [0xABCD]) == bytes.fromhex("06 0003 abcd")
+    assert mbap.write_request(15, 3, [True, False, True] + [False] * 6 + [True]) == (
+        bytes.fromhex("0f 0003 000a 02 05 02")
+    )
+    assert mbap.write_request(16, 3, [1, 2]) == bytes.fromhex("10 0003 0002 04 0001 0002")
+    assert mbap.identification_request(4, 0x80) == bytes.fromhex("2b 0e 04 80")
+    assert mbap.bits_of(bytes((0b00000101, 0b1)), 10) == [True, False, True] + [False] * 5 + [
+        True,
+        False,
+    ]
+    echo = mbap.parse_response(16, bytes.fromhex("10 0003 0002"))
+    assert (echo.address, echo.value) == (3, 2)
+    identity = mbap.parse_response(
+        0x2B, bytes.fromhex("2b 0e 01 83 00 00 02 00 03") + b"etl" + bytes((1, 1)) + b"Z"
+    )
+    assert identity.objects == {0: b"etl", 1: b"Z"}
+    with pytest.raises(mbap.ResponseError, match="overrun"):
+        mbap.parse_response(0x2B, bytes.fromhex("2b 0e 01 83 00 00 01 00 09") + b"etl")
+    with pytest.raises(mbap.ResponseError, match="5 expected"):
+        mbap.parse_response(6, bytes.fromhex("06 0003"))
