@@ -278,27 +278,17 @@ class ModbusDriver:
         function = FUNCTION_CODE[span.table]
         # Stamped by the link inside its lock: the time queued behind other devices on the
         # line is not the instant of the reading.
-        values: bytes | list[bool]
-        if function in (3, 4):
-            values = await link.read_registers(
-                function,
-                span.start,
-                span.count,
-                config.device_id,
-                config.timeout_of_request(),
-                config.name,
-                self.clock,
-            )
-        else:
-            values = await link.read(  # type: ignore[assignment]
-                function,
-                span.start,
-                span.count,
-                config.device_id,
-                config.timeout_of_request(),
-                config.name,
-                self.clock,
-            )
+        # Registers come back as the bytes sent (one struct decodes them); bits as a list.
+        read = link.read_registers if function in (3, 4) else link.read
+        values: bytes | list[bool] = await read(  # type: ignore[assignment]
+            function,
+            span.start,
+            span.count,
+            config.device_id,
+            config.timeout_of_request(),
+            config.name,
+            self.clock,
+        )
         start, end = link.last_exchange_ns
         return values, start, end
 
