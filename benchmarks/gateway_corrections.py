@@ -34,7 +34,7 @@ from collections.abc import Callable
 
 import orjson
 
-from edge_agent.wire import decode_data
+from edge_agent.wire_batches import decode_data
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link

@@ -50,17 +50,15 @@ from core.spool import Spool
 from edge_agent.wire import (
     SPOOFED,
     AgentStatus,
-    DataBatch,
     InstrumentState,
     Rejected,
     Topics,
-    WireRow,
     check_names,
-    decode_data,
     decode_instrument_state,
     decode_metrics,
     decode_status,
 )
+from edge_agent.wire_batches import DataBatch, WireRow, decode_data
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
 from gateway.corrections.corrector import BatchFixes, Corrector

@@ -57,7 +57,8 @@ class StoredRow(msgspec.Struct, gc=False, omit_defaults=True):
 
 class Row(Protocol):
     """What a row of a :class:`ReadingsBatch` has: a :class:`StoredRow`, or the
-    :class:`edge_agent.wire.WireRow` ingest decoded (absent fields ``UNSET``, no corrections)."""
+    :class:`edge_agent.wire_batches.WireRow` ingest decoded (absent fields ``UNSET``, no
+    corrections)."""
 
     @property
     def instrument(self) -> str: ...

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from edge_agent.wire import WireRow, decode_data
+from edge_agent.wire_batches import WireRow, decode_data
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link

@@ -13,7 +13,7 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.wire import decode_data
+from edge_agent.wire_batches import decode_data
 from gateway.tsdb.line_protocol import parse_line
 from gateway.tsdb.points import EntryMemo, LineBuilder, ReadingsBatch
 from gateway.tsdb.writer import decode_entry
