@@ -61,7 +61,8 @@ from edge_agent.wire import (
 from edge_agent.wire_batches import DataBatch, WireRow, decode_data
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
-from gateway.corrections.corrector import BatchFixes, Corrector
+from gateway.corrections.corrector import Corrector
+from gateway.corrections.spans import BatchFixes
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,

@@ -156,7 +156,7 @@ class ReadingsBatch:
 
 class StoredFix(msgspec.Struct, array_like=True, gc=False):
     """A reading's correction as a spool entry carries it, beside the raw readings (written by
-    ``gateway.corrections.corrector.Fix.spooled``): the corrected value, its u and the
+    ``gateway.corrections.spans.Fix.spooled``): the corrected value, its u and the
     certificate's id, or none; the conformity code; the ``calibration`` bits that mark the
     reading, and the reason they add."""
 
