@@ -41,7 +41,8 @@ from gateway.corrections.instruments import InstrumentCertificate, Link
 from gateway.corrections.tables import CalibrationTable, TablePoint
 from gateway.ingest.ingest import spool_entry
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import LineBuilder, ReadingsBatch
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 
 SITE, AGENT = "lab", "bench-1"

@@ -34,7 +34,8 @@ from edge_agent.wire import decode_instrument_state, decode_metrics, decode_stat
 from edge_agent.wire_batches import decode_batch
 from gateway.config import GatewayConfig
 from gateway.tsdb.line_protocol import LineError, parse_line
-from gateway.tsdb.points import LineBuilder, ReadingsBatch
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 from tests.gateway.ingest.strategies import (
     any_case,
