@@ -39,7 +39,7 @@ from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link
 from gateway.corrections.tables import CalibrationTable, TablePoint
-from gateway.ingest.ingest import spool_entry
+from gateway.ingest.entries import spool_entry
 from gateway.records.store import RecordStore
 from gateway.tsdb.lines import LineBuilder
 from gateway.tsdb.points import ReadingsBatch
