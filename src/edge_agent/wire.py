@@ -436,6 +436,17 @@ def decode_metrics(payload: bytes, site: str, agent: str) -> AgentMetricsMessage
     return metrics
 
 
+def marked_quality(quality: str) -> str:
+    """The quality of a reading marked after it was read (by its calibration, at the gateway):
+    uncertain, unless bad."""
+    return "uncertain" if quality == "good" else quality
+
+
+def marked_reason(previous: str | None, added: str | None) -> str | None:
+    """The reason of a reading marked after it was read: its own, then what marked it."""
+    return added if not previous else f"{previous}; {added}"
+
+
 def is_finite(value: object) -> bool:
     """False for NaN and infinities, True for every other value."""
     return not (isinstance(value, float) and not math.isfinite(value))

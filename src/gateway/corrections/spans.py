@@ -19,6 +19,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
+from edge_agent.wire import marked_quality, marked_reason
 from metrology.conformity import ConformityCheck
 from metrology.correction import ApplyFunction
 
@@ -236,13 +237,3 @@ class Fix(msgspec.Struct, gc=False):
             self.index, self.corrected, self.u_corrected, self.certificate_id, self.conformity,
             self.calibration, self.reason,
         )  # fmt: skip
-
-
-def marked_quality(quality: str) -> str:
-    """A marked reading's quality: uncertain, unless bad."""
-    return "uncertain" if quality == "good" else quality
-
-
-def marked_reason(previous: str | None, added: str | None) -> str | None:
-    """A marked reading's reason: its own, then what marked it."""
-    return added if not previous else f"{previous}; {added}"

@@ -16,6 +16,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from edge_agent.wire import marked_quality, marked_reason
 from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
 from gateway.tsdb.points import (
     QUALITY_CODE,
@@ -26,8 +27,6 @@ from gateway.tsdb.points import (
     Row,
     StoredFix,
     Writable,
-    marked_quality,
-    marked_reason,
 )
 
 _finite = math.isfinite

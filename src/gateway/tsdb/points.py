@@ -28,6 +28,7 @@ from typing import Any, Protocol
 import msgspec
 
 from core.spool import RECENT_MAX_BYTES
+from edge_agent.wire import marked_quality, marked_reason
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 READING = "reading"
@@ -165,16 +166,6 @@ class StoredFix(msgspec.Struct, array_like=True, gc=False):
     conformity: int | None
     calibration: int
     reason: str | None
-
-
-def marked_quality(quality: str) -> str:
-    """A reading marked by its calibration: uncertain, unless bad (as the corrector marks it)."""
-    return "uncertain" if quality == "good" else quality
-
-
-def marked_reason(previous: str | None, added: str | None) -> str | None:
-    """A marked reading's reason: its own, then what marked it (as the corrector writes it)."""
-    return added if not previous else f"{previous}; {added}"
 
 
 def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int, str]) -> None:
