@@ -171,22 +171,27 @@ async def run_safe_state(
     connected: bool,
     connect: Callable[[], Awaitable[None]],
     clock: Clock,
+    timeout_s: float | None = None,
+    close: Callable[[], Awaitable[None]] | None = None,
 ) -> list[WriteRecord]:
     """A driver's ``safe_state()``: connect first when not ``connected`` (within the
-    instrument's ``connect_timeout_s``; SafeStateError saying why when that fails), then the
-    ``steps`` built after it, every one tried within ``timeout_s``, a step whose exchange failed
-    tried again after ``connect()`` (see :func:`run_steps`)."""
+    instrument's ``connect_timeout_s``; SafeStateError saying why when that fails, after
+    ``close()`` if given: a driver whose failed connect leaves half a session), then the
+    ``steps`` built after it, every one tried within ``timeout_s`` (the instrument's when None),
+    a step whose exchange failed tried again after ``connect()`` (see :func:`run_steps`)."""
     if not connected:
         try:
             async with asyncio.timeout(config.connect_timeout_s):
                 await connect()
         except (DriverError, TimeoutError) as exc:
             reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
+            if close is not None:
+                await close()
             raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
     return await run_steps(
         config.name,
         steps(),
-        timeout_s=config.timeout_s,
+        timeout_s=config.timeout_s if timeout_s is None else timeout_s,
         clock=clock,
         purpose="safe_state",
         recover=connect,

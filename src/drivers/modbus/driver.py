@@ -27,7 +27,6 @@ is dropped together on every connect; split apart they would share that state ac
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import struct
@@ -40,7 +39,6 @@ from core.errors import (
     DriverTimeout,
     NotConnected,
     ProtocolError,
-    SafeStateError,
     WriteRefused,
     WriteRejected,
 )
@@ -64,9 +62,9 @@ from drivers.setpoints import (
     WriteRecord,
     WriteTarget,
     WriteTrace,
-    check_setpoints,
-    run_steps,
+    run_safe_state,
     value_text,
+    write_setpoints,
 )
 
 IDENTITY_OBJECTS = {0: "manufacturer", 1: "model", 2: "firmware", 4: "product_name"}
@@ -550,13 +548,7 @@ class ModbusDriver:
             if target.verify:
                 await self._verify(link, target, value, values, trace)
 
-        return Step(
-            f"{target.name} = {value_text(value, target.unit)}",
-            apply,
-            target.name,
-            value,
-            target.unit,
-        )
+        return self._targets[target.name].step(value, apply)
 
     async def _verify(
         self,
@@ -599,34 +591,28 @@ class ModbusDriver:
 
     async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
         """Check every value against its target, then write them in order (module doc)."""
-        checked = check_setpoints(self.config.name, self._targets, setpoints)
-        steps = [self._write_step(self.config.target_named(t.name), v) for t, v in checked]
-        return await run_steps(
-            self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
+        return await write_setpoints(
+            self.config,
+            self._targets,
+            setpoints,
+            lambda target, value: self._write_step(self.config.target_named(target.name), value),
+            clock=self.clock,
         )
 
     async def safe_state(self) -> list[WriteRecord]:
         """Write the declared safe values, every one even after a failed one; connects first
         when the link is down."""
         config = self.config
-        if self._link is None or not self._link.connected:
-            try:
-                async with asyncio.timeout(config.connect_timeout_s):
-                    await self.connect()
-            except (DriverError, TimeoutError) as exc:
-                reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
-                raise SafeStateError(config.name, [f"connect: {reason}"]) from exc
-        steps = [
-            self._write_step(
-                config.target_named(item.target), self._targets[item.target].check(item.value)
-            )
-            for item in config.safe_state
-        ]
-        return await run_steps(
-            config.name,
-            steps,
-            timeout_s=config.timeout_s,
-            clock=self.clock,
-            purpose="safe_state",
-            recover=self.connect,
+
+        def steps() -> list[Step]:
+            return [
+                self._write_step(
+                    config.target_named(item.target), self._targets[item.target].check(item.value)
+                )
+                for item in config.safe_state
+            ]
+
+        connected = self._link is not None and self._link.connected
+        return await run_safe_state(
+            config, steps, connected=connected, connect=self.connect, clock=self.clock
         )

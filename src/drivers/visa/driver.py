@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
 from core.clock import Clock
-from core.errors import DriverError, DriverTimeout, NotConnected, SafeStateError
+from core.errors import DriverError, DriverTimeout, NotConnected
 from drivers.reading import Reading
 from drivers.setpoints import (
     SafeValue,
@@ -30,9 +30,8 @@ from drivers.setpoints import (
     WriteRecord,
     WriteTarget,
     WriteTrace,
-    check_setpoints,
-    run_steps,
-    value_text,
+    run_safe_state,
+    write_setpoints,
 )
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.session import VisaSession, Worker
@@ -132,54 +131,42 @@ class VisaDriver:
         async def apply(trace: WriteTrace) -> None:
             await self._call(lambda s: s.apply_setpoint(target.name, setpoint, value, trace))
 
-        return Step(
-            f"{target.name} = {value_text(value, target.unit)}",
-            apply,
-            target.name,
-            value,
-            target.unit,
-        )
+        return target.step(value, apply)
 
     async def write(self, setpoints: Mapping[str, SetValue]) -> list[WriteRecord]:
         """Check every value against its target, then set them in order (see the module doc)."""
-        checked = check_setpoints(self.config.name, self._targets, setpoints)
-        steps = [self._setpoint_step(target, value) for target, value in checked]
-        return await run_steps(
-            self.config.name, steps, timeout_s=self.config.timeout_s, clock=self.clock
+        return await write_setpoints(
+            self.config, self._targets, setpoints, self._setpoint_step, clock=self.clock
         )
 
     async def safe_state(self) -> list[WriteRecord]:
         """Run the declared safe state, every step even after a failed one; connects first
-        when there is no session."""
-        if self._worker is None or self._session is None:
-            try:
-                async with asyncio.timeout(self.config.connect_timeout_s):
-                    await self.connect()
-            except (DriverError, TimeoutError) as exc:
-                reason = exc.reason if isinstance(exc, DriverError) else "connect timed out"
-                await self.close()
-                raise SafeStateError(self.config.name, [f"connect: {reason}"]) from exc
-        steps: list[Step] = []
-        for item in self.config.resolved_safe_state():
-            if isinstance(item, SafeValue):
-                target = self._targets[item.target]
-                steps.append(self._setpoint_step(target, target.check(item.value)))
-            else:
-                steps.append(Step(item, functools.partial(self._command, item)))
-        # A step may wait behind an exchange already on the worker (at most its I/O timeout).
-        budget = self.config.timeout_s + self.config.io_timeout_s
-        return await run_steps(
-            self.config.name,
+        when there is no session (and closes again when that fails)."""
+
+        def steps() -> list[Step]:
+            made: list[Step] = []
+            for item in self.config.resolved_safe_state():
+                if isinstance(item, SafeValue):
+                    target = self._targets[item.target]
+                    made.append(self._setpoint_step(target, target.check(item.value)))
+                else:
+                    made.append(Step(item, functools.partial(self._command, item)))
+            return made
+
+        return await run_safe_state(
+            self.config,
             steps,
-            timeout_s=budget,
+            connected=self._worker is not None and self._session is not None,
+            connect=self._recover,
             clock=self.clock,
-            purpose="safe_state",
-            recover=self._recover,
+            # A step may wait behind an exchange already on the worker (at most its I/O timeout).
+            timeout_s=self.config.timeout_s + self.config.io_timeout_s,
+            close=self.close,
         )
 
     async def _recover(self) -> None:
-        """Before a safe-state step is tried again: a session, if there is none (a broken one
-        re-opens itself at the next exchange)."""
+        """A session, if there is none (a broken one re-opens itself at the next exchange):
+        the safe state's connect, and what it runs before a step is tried again."""
         if self._worker is None or self._session is None:
             await self.connect()
 

@@ -33,6 +33,7 @@ from drivers.setpoints import (
     check_setpoints,
     make_target,
     records_of,
+    run_safe_state,
     run_steps,
 )
 from drivers.sim.inprocess import SimDriver
@@ -468,3 +469,81 @@ async def test_a_safe_state_step_that_fails_on_a_dead_link_succeeds_after_a_reco
     )
     assert [r.ok for r in records] == [False, True]
     assert records[0].error == "connection lost"
+
+
+async def test_a_safe_state_connects_first_and_says_why_when_it_cannot() -> None:
+    config = VisaInstrument.model_validate(
+        {
+            "name": "cal",
+            "protocol": "visa",
+            "resource": "TCPIP::127.0.0.1::5025::SOCKET",
+            "profile": "multifunction-calibrator",
+            "timeout_s": 0.5,
+            "connect_timeout_s": 0.05,
+            "channels": [{"name": "out", "measurement": "output_state"}],
+        }
+    )
+    done: list[str] = []
+
+    async def refused() -> None:
+        done.append("connect")
+        raise NotConnected("cal", "connection refused")
+
+    async def hangs() -> None:
+        await asyncio.sleep(10)
+
+    async def close() -> None:
+        done.append("close")
+
+    def steps() -> list[Step]:
+        done.append("steps")  # built only once connected
+        return [_step("output", None)]
+
+    clock = ManualClock()
+    with pytest.raises(SafeStateError) as failure:
+        await run_safe_state(config, steps, connected=False, connect=refused, clock=clock)
+    assert failure.value.failures == ["connect: connection refused"]
+    assert done == ["connect"]
+    with pytest.raises(SafeStateError) as timed_out:
+        await run_safe_state(
+            config, steps, connected=False, connect=hangs, clock=clock, close=close
+        )
+    assert timed_out.value.failures == ["connect: connect timed out"]
+    assert done == ["connect", "close"]  # closed before the error, steps never built
+    records = await run_safe_state(config, steps, connected=True, connect=refused, clock=clock)
+    assert [(r.target, r.ok, r.purpose) for r in records] == [("output", True, "safe_state")]
+    assert done == ["connect", "close", "steps"]
+
+
+async def test_a_safe_state_step_gets_the_instruments_timeout_unless_told_otherwise() -> None:
+    config = VisaInstrument.model_validate(
+        {
+            "name": "cal",
+            "protocol": "visa",
+            "resource": "TCPIP::127.0.0.1::5025::SOCKET",
+            "profile": "multifunction-calibrator",
+            "timeout_s": 0.05,
+            "channels": [{"name": "out", "measurement": "output_state"}],
+        }
+    )
+    reconnects: list[str] = []
+
+    async def connect() -> None:
+        reconnects.append("connect")
+
+    def steps() -> list[Step]:
+        return [_step("slow", "hang")]
+
+    clock = SystemClock()
+    with pytest.raises(SafeStateError) as failure:
+        await run_safe_state(config, steps, connected=True, connect=connect, clock=clock)
+    # Timed out, reconnected, timed out again: within the instrument's 0.05 s each time.
+    (reason,) = failure.value.failures
+    assert reason.endswith("no reply within 0.05 s")
+    assert reconnects == ["connect"]
+    with pytest.raises(SafeStateError) as longer:
+        await run_safe_state(
+            config, steps, connected=True, connect=connect, clock=clock, timeout_s=0.08
+        )
+    (reason,) = longer.value.failures
+    assert reason.endswith("no reply within 0.08 s")

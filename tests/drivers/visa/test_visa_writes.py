@@ -26,6 +26,7 @@ from drivers.sim.bench_instruments import Calibrator
 from drivers.sim.scpi import ScpiSimulator, simulate_visa
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
+from tests.support.services import free_port
 
 Start = Callable[..., Any]
 Build = Callable[[VisaInstrument], VisaDriver]
@@ -291,6 +292,22 @@ async def test_safe_state_connects_if_needed_and_turns_the_output_off(
     (record,) = records
     assert record.purpose == "safe_state"
     assert record.sent == ("OUTP OFF",) and record.read_back is False
+
+
+async def test_a_safe_state_that_cannot_connect_says_so_and_leaves_no_half_session(
+    drivers: Build,
+) -> None:
+    resource = f"TCPIP::127.0.0.1::{free_port()}::SOCKET"  # nothing listens there
+    driver = drivers(calibrator_config(resource, connect_timeout_s=2.0))
+    with pytest.raises(SafeStateError) as failure:
+        await driver.safe_state()
+    (reason,) = failure.value.failures
+    assert reason.startswith("connect: ")
+    assert not records_of(failure.value)  # nothing was sent
+    # Closed again: the next exchange finds no session rather than a half-open one.
+    with pytest.raises(NotConnected) as after:
+        await driver.read(driver.config.channels)
+    assert after.value.reason == "not connected"
 
 
 async def test_safe_state_goes_on_past_a_failed_step(scpi_sim: Start, drivers: Build) -> None:
