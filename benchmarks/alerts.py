@@ -176,7 +176,7 @@ async def evaluation_rate(
     tmp: Path, messages: list[tuple[str, bytes]]
 ) -> tuple[float, dict[str, Any]]:
     """Readings/s through the alert engine (hub → queue → checks → record store)."""
-    from edge_agent.wire import decode_batch
+    from edge_agent.wire_batches import decode_batch
     from gateway.ingest.events import ReadingsArrived
 
     cfg = config(tmp)

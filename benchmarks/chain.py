@@ -40,7 +40,8 @@ from tests.support.services import Mosquitto, VictoriaMetrics  # noqa: E402
 from core.spool import Spool, SpoolConfig  # noqa: E402
 from drivers.reading import Reading  # noqa: E402
 from edge_agent.wire import encode_reading, join_batch  # noqa: E402
-from gateway.tsdb.points import LineBuilder, ReadingsBatch  # noqa: E402
+from gateway.tsdb.lines import LineBuilder  # noqa: E402
+from gateway.tsdb.points import ReadingsBatch  # noqa: E402
 
 SITE, AGENT = "bench", "agent-1"
 T0 = 1_790_000_000_000_000_000

@@ -34,14 +34,15 @@ from collections.abc import Callable
 
 import orjson
 
-from edge_agent.wire import decode_data
+from edge_agent.wire_batches import decode_data
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link
 from gateway.corrections.tables import CalibrationTable, TablePoint
-from gateway.ingest.ingest import spool_entry
+from gateway.ingest.entries import spool_entry
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import LineBuilder, ReadingsBatch
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 
 SITE, AGENT = "lab", "bench-1"

@@ -30,7 +30,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "src"))
 
 from drivers.reading import Quality, Reading  # noqa: E402
-from edge_agent.wire import AgentStatus, decode_batch, encode_reading, join_batch  # noqa: E402
+from edge_agent.wire import AgentStatus, encode_reading, join_batch  # noqa: E402
+from edge_agent.wire_batches import decode_batch  # noqa: E402
 
 SITE, AGENT = "bench", "agent-1"
 T0 = 1_790_000_000_000_000_000

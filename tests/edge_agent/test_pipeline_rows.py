@@ -15,7 +15,8 @@ from hypothesis import strategies as st
 from drivers.config import ChannelBase, Uncertainty
 from drivers.reading import Reading, Value
 from edge_agent.pipeline import RowEncoder, Rows, count_bad, finish
-from edge_agent.wire import decode_batch, encode_readings, join_batch
+from edge_agent.wire import encode_readings, join_batch
+from edge_agent.wire_batches import decode_batch
 
 TS = 1_795_438_217_002_076_936
 

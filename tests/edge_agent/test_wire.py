@@ -18,11 +18,11 @@ from edge_agent.wire import (
     AgentStatus,
     InstrumentState,
     Topics,
-    decode_batch,
     decode_metrics,
     encode_reading,
     join_batch,
 )
+from edge_agent.wire_batches import decode_batch
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "wire-format.md"
 TS = 1_795_438_217_002_076_936

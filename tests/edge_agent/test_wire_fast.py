@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from core.errors import PayloadError
 from drivers.reading import Quality, Reading
-from edge_agent.wire import _fast, _salvage, decode_batch, encode_reading, join_batch
+from edge_agent.wire import encode_reading, join_batch
+from edge_agent.wire_batches import _fast, _salvage, decode_batch
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import Raw, data_case
 

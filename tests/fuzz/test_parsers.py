@@ -30,10 +30,12 @@ from drivers.modbus.codec import DecodeError, decode
 from drivers.sim.scpi_parser import ParsedCommand, ScpiError, channel_list, number, parse_message
 from drivers.visa.profiles import Measurement, parse_reply
 from edge_agent.config import AgentConfig
-from edge_agent.wire import decode_batch, decode_instrument_state, decode_metrics, decode_status
+from edge_agent.wire import decode_instrument_state, decode_metrics, decode_status
+from edge_agent.wire_batches import decode_batch
 from gateway.config import GatewayConfig
 from gateway.tsdb.line_protocol import LineError, parse_line
-from gateway.tsdb.points import LineBuilder, ReadingsBatch
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 from tests.gateway.ingest.strategies import (
     any_case,

@@ -19,6 +19,10 @@ reads (type, byte and word order, scale and offset), after its value was checked
 limits the config declares; it goes out as FC 5/6/15/16 on the endpoint's link (one request at
 a time with reads), the response's echo is checked, and with ``verify`` the registers are read
 back and compared. A Modbus exception response is a WriteRejected naming the exception.
+
+Longer than 500 lines on purpose: reads, identification and writes of one device are one class
+over one session's state (the link, the cached plans, the refused requests, the decoders), which
+is dropped together on every connect; split apart they would share that state across modules.
 """
 
 from __future__ import annotations

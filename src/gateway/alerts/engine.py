@@ -6,8 +6,7 @@
 - :mod:`~gateway.alerts.router` and :mod:`~gateway.alerts.outbox` — what a change sends;
 - :mod:`~gateway.alerts.store` — the SQL of the alert tables.
 
-This module owns the event queue, the loop, the one write per turn, and the operator methods;
-it stays above 500 lines because those four share the engine's lock and retry state.
+This module owns the event queue, the loop, the one write per turn, and the operator methods.
 
 In: the event hub (readings, agent and instrument states, standards analytics). The hub's
 handlers only append to a queue; one task evaluates what is queued, runs the timers (stale data,
@@ -24,6 +23,10 @@ Restart: alerts, the rules in force and undelivered notifications are read back 
 active alert stays active without being raised (or notified) again; a channel's stale-data
 clock starts when the gateway does, and silence is judged only up to what the gateway has
 heard (see :mod:`~gateway.alerts.timers`): not before the broker's backlog is read.
+
+Longer than 500 lines on purpose: the event queue, the loop, the one write per turn and the
+operator methods share the engine's lock and retry state; apart, they would share it across
+modules.
 """
 
 from __future__ import annotations

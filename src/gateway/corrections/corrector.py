@@ -8,7 +8,8 @@ Ingest corrects a batch at a time (:meth:`Corrector.batch`): the readings correc
 come out as columns, in a few whole-array steps; a reading out of range, out of date, of a
 mismatched serial or failing its tolerance is taken one by one (:meth:`Corrector.fixes`, the
 correction's closure and :class:`metrology.conformity.ConformityCheck`), with the same results
-bit for bit. Nothing is parsed per reading.
+bit for bit. Nothing is parsed per reading. The spans it holds and the fixes it hands out are
+in :mod:`gateway.corrections.spans`.
 
 A reading is corrected by the link in force **at its own timestamp** (``from_ns <= ts <
 until_ns``): a reading the agent spooled for an hour is corrected by the certificate that was
@@ -34,14 +35,10 @@ import datetime as dt
 import logging
 import math
 import sqlite3
-from bisect import bisect_right
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
-from itertools import repeat
 from operator import attrgetter, itemgetter
 from typing import Any
 
-import msgspec
 import numpy as np
 import numpy.typing as npt
 
@@ -55,6 +52,7 @@ from gateway.corrections.instruments import (
     load_links,
     reported_serial,
 )
+from gateway.corrections.spans import BatchFixes, ChannelState, Fix, Span, _AgentTable
 from gateway.records.store import RecordStore
 from metrology.conformity import (
     CONDITIONAL_FAIL,
@@ -63,12 +61,11 @@ from metrology.conformity import (
     PASS,
     ConformityCheck,
 )
-from metrology.correction import ApplyFunction, ChannelCalibration, Correction, build_correction
+from metrology.correction import ChannelCalibration, Correction, build_correction
 
 log = logging.getLogger("etalon.gateway.corrections")
 
 NEVER = 2**63
-_LATEST = 2**63 - 1
 RANGE, EXPIRED, SERIAL = 1, 2, 4
 CONFORMITY_CODE = {PASS: 0, CONDITIONAL_PASS: 1, CONDITIONAL_FAIL: 2, FAIL: 3}
 CONFORMITY_NAME = {code: name for name, code in CONFORMITY_CODE.items()}
@@ -78,232 +75,8 @@ def _date(ns: int) -> str:
     return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d")
 
 
-@dataclass(eq=False, slots=True)
-class Span:
-    """One link, precomputed: its interval, the correction, the certificate's numbers."""
-
-    from_ns: int
-    until_ns: int
-    apply: ApplyFunction
-    certificate_id: int
-    number: str
-    due_ns: int
-    due_text: str
-    low: float
-    high: float
-    serial: str
-    check: ConformityCheck | None
-    on_error: bool
-    coverage_factor: float
-    link_id: int
-    kernel: int = -1
-    """Its id in the corrector's :class:`gateway.corrections.apply.Kernels` (-1: readings
-    are corrected one by one)."""
-
-
-@dataclass(eq=False, slots=True)
-class ChannelState:
-    """A linked channel's spans in time order, the last one used, and whether its
-    instrument's reported serial is the one the links were made for."""
-
-    spans: list[Span] = field(default_factory=list)
-    starts: list[int] = field(default_factory=list)
-    last: Span | None = None
-    instrument: tuple[str, str, str] = ("", "", "")
-    serial: str | None = None
-    """The serial the instrument's agent reports now (None: not known, nothing to compare)."""
-    slot: int = 0
-    """Its index in its agent's :class:`_AgentTable`."""
-
-    def find(self, ts: int) -> Span | None:
-        """The span in force at ``ts``, or None."""
-        index = bisect_right(self.starts, ts) - 1
-        if index < 0:
-            return None
-        span = self.spans[index]
-        return span if ts < span.until_ns else None
-
-
-@dataclass(eq=False, slots=True)
-class _AgentTable:
-    """An agent's linked channels for the batch path: (instrument, channel) → slot, and per
-    slot the span last used, as arrays (its interval, cut at the certificate's due date, and
-    its kernel). A reading outside that interval, or of a slot the batch path cannot take
-    (serial mismatch, no kernel: an empty interval), goes the per-reading way. The last slot
-    is a sentinel for unlinked channels."""
-
-    slots: dict[tuple[str, str], int]
-    states: list[ChannelState]
-    start: npt.NDArray[np.int64]
-    until: npt.NDArray[np.int64]
-    kernel: npt.NDArray[np.intp]
-    eligible: npt.NDArray[np.bool_] = field(default_factory=lambda: np.zeros(1, np.bool_))
-    """Whether a slot's readings may take the batch path (the sentinel's may not)."""
-    latest: int = 0
-    """The latest start of a slot's interval, and ..."""
-    earliest: int = 0
-    """... the earliest end: a batch whose readings all fall between is in every slot's."""
-    last_keys: tuple[list[str], list[str], npt.NDArray[np.intp]] | None = None
-    """The last batch's instruments and channels, and their slots (agents send the same
-    sequence of channels batch after batch: compared, not looked up again)."""
-
-    @classmethod
-    def of(cls, channels: dict[str, dict[str, ChannelState]]) -> _AgentTable:
-        """The table of an agent's channels (instrument → channel → state)."""
-        keys = [(i, c) for i, per_instrument in channels.items() for c in per_instrument]
-        size = len(keys) + 1
-        table = cls(
-            {key: slot for slot, key in enumerate(keys)},
-            [channels[i][c] for i, c in keys],
-            np.full(size, _LATEST, dtype=np.int64),
-            np.zeros(size, dtype=np.int64),
-            np.zeros(size, dtype=np.intp),
-        )
-        for slot, state in enumerate(table.states):
-            state.slot = slot
-            table.sync(state)
-        return table
-
-    def slots_of(self, rows: Sequence[Any]) -> npt.NDArray[np.intp]:
-        """Each row's slot (the sentinel for an unlinked channel)."""
-        instruments = list(map(_INSTRUMENT, rows))
-        channels = list(map(_CHANNEL, rows))
-        last = self.last_keys
-        if last is not None and last[1] == channels and last[0] == instruments:
-            return last[2]
-        keys = zip(instruments, channels, strict=True)
-        slots = np.fromiter(
-            map(self.slots.get, keys, repeat(self.sentinel)), dtype=np.intp, count=len(rows)
-        )
-        self.last_keys = (instruments, channels, slots)
-        return slots
-
-    @property
-    def sentinel(self) -> int:
-        """The slot of an unlinked channel."""
-        return len(self.states)
-
-    def sync(self, state: ChannelState) -> None:
-        """Take the state's span in use (after it changed, or its serial did)."""
-        span, slot = state.last, state.slot
-        if (
-            span is None
-            or span.kernel < 0
-            or (state.serial is not None and state.serial != span.serial)
-        ):
-            self.start[slot], self.until[slot], self.kernel[slot] = _LATEST, 0, 0
-        else:
-            self.start[slot] = span.from_ns
-            self.until[slot] = min(span.until_ns, span.due_ns, _LATEST)
-            self.kernel[slot] = span.kernel
-        eligible = self.start < self.until
-        self.eligible = eligible
-        self.latest = int(self.start[eligible].max(initial=0))
-        self.earliest = int(self.until[eligible].min(initial=_LATEST))
-
-
-@dataclass(eq=False, slots=True)
-class BatchFixes:
-    """What correcting a batch adds: the readings corrected in full (in range, in date, their
-    decision a pass or conditional pass) as columns by index — ``index`` None when that is
-    every reading of the batch, in order — and a :class:`Fix` for each other reading touched
-    (marked, failing its tolerance, or taken one by one). ``certificates``: id → identifier
-    of every certificate used."""
-
-    index: npt.NDArray[np.intp] | None
-    corrected: npt.NDArray[np.float64]
-    u: npt.NDArray[np.float64]
-    certificate_id: npt.NDArray[np.int64]
-    conformity: npt.NDArray[np.intp] | None
-    marked: list[Fix]
-    certificates: dict[int, str]
-
-    def __len__(self) -> int:
-        return len(self.corrected) + len(self.marked)
-
-    def apply(self, readings: Sequence[dict[str, Any]]) -> None:
-        """The fields of corrected wire-format readings (what alerts read): as
-        :meth:`Fix.apply` gives them."""
-        index = range(len(self.corrected)) if self.index is None else self.index.tolist()
-        conformity = repeat(-1) if self.conformity is None else self.conformity.tolist()
-        numbers = self.certificates
-        for i, corrected, u, certificate_id, code in zip(
-            index, self.corrected.tolist(), self.u.tolist(), self.certificate_id.tolist(),
-            conformity, strict=False,
-        ):  # fmt: skip
-            reading = readings[i]
-            reading["corrected"] = corrected
-            reading["u_corrected"] = u
-            reading["certificate"] = numbers[certificate_id]
-            reading["certificate_id"] = certificate_id
-            if code >= 0:
-                reading["conformity"] = code
-        for fix in self.marked:
-            fix.apply(readings[fix.index])
-
-
-class Fix(msgspec.Struct, gc=False):
-    """What a correction adds to one reading (by its index in its batch): the corrected value
-    and its u from ``span``'s certificate, or none (a reading that could not be corrected); the
-    conformity code and verdict; the ``calibration`` bits and the reason they add (the
-    reading is then ``uncertain``, a bad one stays bad). The writer reads it as a
-    :class:`gateway.tsdb.points.StoredFix` (the same first fields)."""
-
-    index: int
-    span: Span
-    corrected: float | None = None
-    u_corrected: float | None = None
-    certificate_id: int | None = None
-    conformity: int | None = None
-    calibration: int = 0
-    reason: str | None = None
-    verdict: dict[str, Any] | None = None
-    out: bool = False
-    """Out of calibration (range or date): the range and due date go with it."""
-
-    def apply(self, reading: dict[str, Any]) -> None:
-        """The fields of a corrected wire-format reading (what alerts read, and what the
-        stores wrote before spool entries carried fixes)."""
-        span = self.span
-        if self.corrected is not None:
-            reading["corrected"] = self.corrected
-            reading["u_corrected"] = self.u_corrected
-            reading["certificate"] = span.number
-            reading["certificate_id"] = span.certificate_id
-        if self.out:
-            reading["calibration_range"] = (span.low, span.high)
-            reading["calibration_due"] = span.due_text
-        if self.calibration:
-            reading["calibration"] = reading.get("calibration", 0) | self.calibration
-            reading["quality"] = marked_quality(reading["quality"])
-            reading["reason"] = marked_reason(reading.get("reason"), self.reason)
-        if self.conformity is not None:
-            reading["conformity"] = self.conformity
-        if self.verdict is not None:
-            reading["verdict"] = self.verdict
-
-    def spooled(self) -> tuple[Any, ...]:
-        """The compact form a spool entry carries (see :func:`gateway.tsdb.points.StoredFix`)."""
-        return (
-            self.index, self.corrected, self.u_corrected, self.certificate_id, self.conformity,
-            self.calibration, self.reason,
-        )  # fmt: skip
-
-
-_INSTRUMENT, _CHANNEL, _VALUE, _TS = (
-    attrgetter(name) for name in ("instrument", "channel", "value", "ts")
-)
+_VALUE, _TS = (attrgetter(name) for name in ("value", "ts"))
 _NUMBERS = frozenset({float, int})
-
-
-def marked_quality(quality: str) -> str:
-    """A marked reading's quality: uncertain, unless bad."""
-    return "uncertain" if quality == "good" else quality
-
-
-def marked_reason(previous: str | None, added: str | None) -> str | None:
-    """A marked reading's reason: its own, then what marked it."""
-    return added if not previous else f"{previous}; {added}"
 
 
 class Corrector:

@@ -24,6 +24,13 @@ is acknowledged and ignored; one that is not a probe of this gateway is refused.
 Refused payloads go to ``{prefix}/v1/{site}/deadletter`` with the reason and the raw bytes (up to
 ``deadletter_max_bytes``, base64), to the record store's ``deadletters`` table (bounded, see
 :mod:`gateway.records.deadletters`), and to a counter.
+
+A batch's spool entry is built in :mod:`gateway.ingest.entries`; the record store's rows of
+agents and instruments are written by :mod:`gateway.records.agents`.
+
+Longer than 500 lines on purpose: classifying, refusing, spooling and acknowledging are one
+ordering contract (acks in arrival order, after the spool and the records) over one per-message
+state, and splitting the class would spread that order over several modules.
 """
 
 from __future__ import annotations
@@ -40,7 +47,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import msgspec
 import orjson
 
 from core.errors import PayloadError
@@ -49,21 +55,19 @@ from core.mqtt import Message, MqttLink
 from core.spool import Spool
 from edge_agent.wire import (
     SPOOFED,
-    AgentStatus,
-    DataBatch,
-    InstrumentState,
     Rejected,
     Topics,
-    WireRow,
     check_names,
-    decode_data,
     decode_instrument_state,
     decode_metrics,
     decode_status,
 )
+from edge_agent.wire_batches import DataBatch, decode_data
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
-from gateway.corrections.corrector import BatchFixes, Corrector
+from gateway.corrections.corrector import Corrector
+from gateway.corrections.spans import BatchFixes
+from gateway.ingest.entries import readings_entry, spool_entry
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -73,9 +77,9 @@ from gateway.ingest.events import (
 )
 from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
-from gateway.records.bodies import append_audit, record_identity
+from gateway.records.agents import record_instrument, record_status
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import EntryMemo, FixedColumns, ReadingsBatch
+from gateway.tsdb.points import EntryMemo, ReadingsBatch
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -275,7 +279,7 @@ class Ingest:
                 rejected,
             )
             if good:
-                pending.entry = _entry(site, agent, seq, batch.dicts())
+                pending.entry = readings_entry(site, agent, seq, batch.dicts())
         else:
             pending.entry = payload
         corrector = self.corrector
@@ -311,7 +315,7 @@ class Ingest:
                 self.corrector.serial_reported(
                     site, agent, instrument.name, instrument.identity.get("serial")
                 )
-        pending.record = lambda db: _record_status(db, site, agent, status, previous, now)
+        pending.record = lambda db: record_status(db, site, agent, status, previous, now)
 
     def _instrument(self, pending: _Pending, site: str, agent: str, instrument: str) -> None:
         state = decode_instrument_state(pending.message.payload)
@@ -323,7 +327,7 @@ class Ingest:
                     site, agent, instrument, state.state, previous, state.reason, state.since
                 )
             )
-        pending.record = lambda db: _record_instrument(db, site, agent, instrument, state)
+        pending.record = lambda db: record_instrument(db, site, agent, instrument, state)
 
     def _calibration(self, pending: _Pending, site: str, agent: str) -> None:
         record, digest = decode_calibration(pending.message.payload, site, agent)
@@ -555,58 +559,6 @@ class Ingest:
             )
 
 
-def spool_entry(
-    corrector: Corrector, site: str, agent: str, entry: bytes, rows: list[WireRow]
-) -> tuple[bytes, ReadingsBatch, BatchFixes | None]:
-    """A batch's spool entry with its corrections, the rows the writer gets with it, and the
-    corrections themselves (what alerts read).
-
-    The spool keeps what the stores write: the readings as received and, beside them, their
-    corrections as keys added to the entry's JSON object — never the batch re-encoded: the
-    readings corrected in full as columns (``fixed``: :class:`gateway.tsdb.points.FixedColumns`,
-    numbers written once, a column at a time), the others one by one (``corrections``:
-    :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id."""
-    fixes = corrector.batch(site, agent, rows)
-    if fixes is None:
-        return entry, ReadingsBatch(site, agent, rows=rows), None
-    extra: dict[str, Any] = {"certificates": fixes.certificates}
-    if fixes.marked:
-        extra["corrections"] = [fix.spooled() for fix in fixes.marked]
-    parts = [msgspec.json.encode(extra)[1:-1]]
-    columns = None
-    if len(fixes.corrected):
-        values, us = _numbers(fixes.corrected), _numbers(fixes.u)
-        ids = fixes.certificate_id.tolist()
-        index = None if fixes.index is None else fixes.index.tolist()
-        conformity = None if fixes.conformity is None else fixes.conformity.tolist()
-        parts.append(
-            b'"fixed":{"index":' + _numbers(index) + b',"value":' + values + b',"u":' + us
-            + b',"certificate_id":' + _numbers(ids) + b',"conformity":' + _numbers(conformity)
-            + b"}"
-        )  # fmt: skip
-        columns = FixedColumns(
-            index, values.decode()[1:-1].split(","), us.decode()[1:-1].split(","), ids,
-            conformity,
-        )  # fmt: skip
-    # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
-    batch = ReadingsBatch(
-        site, agent, rows=rows, fixes=fixes.marked, certificates=fixes.certificates,  # type: ignore[arg-type]
-        columns=columns,
-    )  # fmt: skip
-    return entry.rstrip()[:-1] + b"," + b",".join(parts) + b"}", batch, fixes
-
-
-def _numbers(value: object) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
-
-
-def _entry(site: str, agent: str, seq: int, readings: list[Any]) -> bytes:
-    """A spool entry of readings, when it is not the payload as received."""
-    return orjson.dumps(
-        {"schema": 1, "site": site, "agent": agent, "seq": seq, "readings": readings}
-    )
-
-
 def _apply_records(
     db: sqlite3.Connection, batch: list[_Pending]
 ) -> list[tuple[_Pending, Exception]]:
@@ -629,89 +581,9 @@ def _apply_records(
     return failed
 
 
-def _record_status(
-    db: sqlite3.Connection,
-    site: str,
-    agent: str,
-    status: AgentStatus,
-    previous: str | None,
-    now: int,
-) -> None:
-    db.execute(
-        "INSERT INTO agents(site, agent, state, version, since_ns, last_seen_ns, clock, reason) "
-        "VALUES (?,?,?,?,?,?,?,?) ON CONFLICT(site, agent) DO UPDATE SET "
-        "state=excluded.state, version=COALESCE(excluded.version, agents.version), "
-        "since_ns=CASE WHEN agents.state=excluded.state THEN agents.since_ns "
-        "ELSE excluded.since_ns END, last_seen_ns=excluded.last_seen_ns, "
-        "clock=CASE WHEN excluded.clock='{}' THEN agents.clock ELSE excluded.clock END, "
-        "reason=excluded.reason",
-        (
-            site,
-            agent,
-            status.state,
-            status.version,
-            status.ts or now,
-            now,
-            json.dumps(status.clock),
-            status.reason,
-        ),
-    )
-    for instrument in status.instruments:
-        for channel in instrument.channels:
-            db.execute(
-                "INSERT OR REPLACE INTO channels VALUES (?,?,?,?,?,?,?,?,?,?)",
-                (
-                    site,
-                    agent,
-                    instrument.name,
-                    channel.name,
-                    instrument.protocol,
-                    channel.unit,
-                    channel.interval_s,
-                    json.dumps(channel.tags, sort_keys=True),
-                    json.dumps(instrument.identity, sort_keys=True),
-                    now,
-                ),
-            )
-    if status.state == "online":
-        for instrument in status.instruments:
-            record_identity(db, site, agent, instrument.name, instrument.identity, now)
-    if previous != status.state:
-        append_audit(
-            db,
-            "gateway",
-            f"agent {status.state}",
-            f"{site}/{agent}",
-            {"previous": previous, "reason": status.reason, "version": status.version},
-            now,
-        )
-
-
 def _record_calibration(
     db: sqlite3.Connection, record: CalibrationRecord, digest: str, site: str
 ) -> None:
     from gateway.records.calibrations import insert
 
     insert(db, record, digest, site)
-
-
-def _record_instrument(
-    db: sqlite3.Connection, site: str, agent: str, instrument: str, state: InstrumentState
-) -> None:
-    row = db.execute(
-        "SELECT state FROM instrument_states WHERE site=? AND agent=? AND instrument=?",
-        (site, agent, instrument),
-    ).fetchone()
-    db.execute(
-        "INSERT OR REPLACE INTO instrument_states VALUES (?,?,?,?,?,?)",
-        (site, agent, instrument, state.state, state.since, state.reason),
-    )
-    if row is None or row[0] != state.state:
-        append_audit(
-            db,
-            "gateway",
-            f"instrument {state.state}",
-            f"{site}/{agent}/{instrument}",
-            {"previous": row[0] if row else None, "reason": state.reason},
-            state.since,
-        )

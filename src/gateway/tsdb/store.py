@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from core.errors import StoreRejected
-from gateway.tsdb.points import LineBuilder, Writable
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import Writable
 
 
 @dataclass

@@ -17,7 +17,8 @@ from gateway.tsdb.config import (
     SqliteStoreConfig,
 )
 from gateway.tsdb.factory import build_points_reader, build_store
-from gateway.tsdb.points import ReadingsBatch, reading_line
+from gateway.tsdb.lines import reading_line
+from gateway.tsdb.points import ReadingsBatch
 from tests.support.services import Influxd, VictoriaMetrics
 
 MS = 1_000_000

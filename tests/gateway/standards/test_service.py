@@ -28,7 +28,8 @@ from gateway.standards import service as service_module
 from gateway.standards.models import CertificateSpec, StandardSpec
 from gateway.standards.service import StandardsService
 from gateway.tsdb.line_protocol import parse_line
-from gateway.tsdb.points import LineBuilder, MetricsSample, ReadingsBatch
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import MetricsSample, ReadingsBatch
 from gateway.tsdb.reader import RawReadings, SeriesRef
 from gateway.tsdb.sqlite import SqliteStore
 from gateway.tsdb.writer import decode_entry

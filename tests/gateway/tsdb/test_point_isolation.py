@@ -25,7 +25,8 @@ from gateway.tsdb.config import (
 )
 from gateway.tsdb.factory import build_store
 from gateway.tsdb.line_protocol import LineError, parse_line
-from gateway.tsdb.points import LineBuilder, MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.sqlite import SqliteStore
 from gateway.tsdb.store import WriteResult
 from gateway.tsdb.writer import Writer

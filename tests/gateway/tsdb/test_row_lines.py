@@ -13,9 +13,10 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from edge_agent.wire import decode_data
+from edge_agent.wire_batches import decode_data
 from gateway.tsdb.line_protocol import parse_line
-from gateway.tsdb.points import EntryMemo, LineBuilder, ReadingsBatch
+from gateway.tsdb.lines import LineBuilder
+from gateway.tsdb.points import EntryMemo, ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import valid_reading
