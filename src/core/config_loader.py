@@ -3,8 +3,12 @@
 Each problem is one line, ``FILE:LINE: field.path: reason``: the file, the line the YAML parser
 places the field on (where it knows it), the field path as written in the file, and pydantic's
 reason. Duplicate keys, which YAML parsers silently resolve to the last one, are errors too.
-A file nested deeper than the parser can follow, or whose aliases expand it beyond any config's
-size (an alias bomb), is refused with a reason instead of crashing or hanging the loader.
+A file nested deeper than any config (MAX_DEPTH levels of lists and mappings, as written or
+through its aliases), whose aliases make a list or mapping hold itself, or whose aliases expand it
+beyond any config's size (an alias bomb), is refused with a reason before it is built or
+validated: PyYAML's composer and the checks here recurse once per level, and a RecursionError is
+no error to catch (whatever is finalised at the bottom of an exhausted stack fails in turn, as an
+unraisable exception), so the depth is bounded before anything recurses.
 """
 
 from __future__ import annotations
@@ -27,8 +31,60 @@ a config names relative to itself (a device profile) are resolved against it."""
 MAX_NODES = 200_000
 """Values (scalars, lists, mappings) a config may hold once its aliases are expanded: far more
 than any lab needs, far fewer than a few lines of ``*alias`` can multiply into."""
-MAX_FLOW_DEPTH = 64
-"""``[``/``{`` nesting a config may use (PyYAML's scanner takes quadratic time in it)."""
+MAX_DEPTH = 64
+"""Levels of lists and mappings a config may nest (an etalon config uses fewer than ten), in
+``[``/``{`` (PyYAML's scanner takes quadratic time in those, so they are counted before it
+runs), in blocks, and through aliases."""
+
+
+class _TooDeep(Exception):
+    """The composer met a list or mapping deeper than MAX_DEPTH, on ``line`` (from 1)."""
+
+    def __init__(self, line: int) -> None:
+        super().__init__()
+        self.line = line
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing to compose a list or mapping inside MAX_DEPTH others: its
+    composer recurses once per level, so the limit comes well before the stack's."""
+
+    depth = 0  # lists and mappings around the node being composed
+
+    def compose_node(self, parent: yaml.Node | None, index: int) -> yaml.Node | None:
+        if self.depth >= MAX_DEPTH and self.check_event(
+            yaml.SequenceStartEvent, yaml.MappingStartEvent
+        ):
+            event: yaml.Event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _TooDeep(event.start_mark.line + 1 if event.start_mark else 0)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
+
+
+def _compose(text: str) -> yaml.Node | None:
+    """The node tree of a one-document YAML text (None if empty)."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_node()
+    finally:
+        loader.dispose()
+
+
+def _construct(text: str) -> Any:
+    """The Python data of a one-document YAML text."""
+    loader = _Loader(text)
+    try:
+        return loader.get_single_data()
+    finally:
+        # A construction stopped by an error leaves generators suspended in a reference cycle
+        # with the loader: closed now, not by the garbage collector wherever the stack is then.
+        for generator in loader.state_generators:
+            generator.close()
+        loader.state_generators = []
+        loader.dispose()
 
 
 def _flow_depth(text: str) -> int:
@@ -63,18 +119,41 @@ def _flow_depth(text: str) -> int:
     return deepest
 
 
-def _expanded(node: yaml.Node, memo: dict[int, int]) -> int:
-    """How many values the node holds with its aliases expanded (each shared node sized once)."""
-    known = memo.get(id(node))
-    if known is not None:
-        return known
-    size = 1
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        size += sum(_expanded(k, memo) + _expanded(v, memo) for k, v in node.value)
-    elif isinstance(node, yaml.SequenceNode):
-        size += sum(_expanded(item, memo) for item in node.value)
-    memo[id(node)] = size
-    return size
+        return [child for pair in node.value for child in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _shape(root: yaml.Node) -> tuple[int, int, yaml.Node | None]:
+    """How many values the node tree holds with its aliases expanded, how many levels of lists
+    and mappings it nests through them, and a node that holds itself through an alias (or None,
+    and then the first two are meaningful). Iterative: an alias chain nests deeper than the text
+    does."""
+    shapes: dict[int, tuple[int, int]] = {}  # id(node) -> (size, depth)
+    on_path = {id(root)}
+    stack = [(root, _children(root))]
+    while stack:
+        node, pending = stack[-1]
+        if pending:
+            child = pending.pop()
+            if id(child) in on_path:
+                return 0, 0, child
+            if id(child) not in shapes:
+                on_path.add(id(child))
+                stack.append((child, _children(child)))
+            continue
+        stack.pop()
+        on_path.discard(id(node))
+        kids = [shapes[id(child)] for child in _children(node)]
+        shapes[id(node)] = (
+            1 + sum(size for size, _ in kids),
+            0 if isinstance(node, yaml.ScalarNode) else 1 + max((d for _, d in kids), default=0),
+        )
+    size, depth = shapes[id(root)]
+    return size, depth, None
 
 
 def _duplicate_keys(node: yaml.Node, path: str, out: list[tuple[int, str]]) -> None:
@@ -142,18 +221,37 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
     text comes from) into Python data and its node tree: a mapping, without a key given twice;
     raises ConfigError."""
     deepest = _flow_depth(text)
-    if deepest > MAX_FLOW_DEPTH:
-        raise ConfigError([f"{path}: YAML nested too deeply ([ or {{ {deepest} levels deep)"])
+    if deepest > MAX_DEPTH:
+        raise ConfigError(
+            [f"{path}: YAML nested too deeply ([ or {{ {deepest} levels deep, at most {MAX_DEPTH})"]
+        )
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        size = _expanded(root, {}) if root is not None else 0
-        if size > MAX_NODES:
-            raise ConfigError(
-                [f"{path}: its aliases expand it to {size} values, at most {MAX_NODES}"]
-            )
-        data = yaml.safe_load(text)
-    except RecursionError:
-        raise ConfigError([f"{path}: YAML nested too deeply"]) from None
+        root = _compose(text)
+        if root is not None:
+            size, depth, cycle = _shape(root)
+            if cycle is not None:
+                line = cycle.start_mark.line + 1
+                raise ConfigError(
+                    [f"{path}:{line}: an alias makes this list or mapping hold itself"]
+                )
+            if size > MAX_NODES:
+                raise ConfigError(
+                    [f"{path}: its aliases expand it to {size} values, at most {MAX_NODES}"]
+                )
+            if depth > MAX_DEPTH:
+                raise ConfigError(
+                    [
+                        f"{path}: YAML nested too deeply (its aliases nest lists and mappings "
+                        f"{depth} levels deep, at most {MAX_DEPTH})"
+                    ]
+                )
+        # Built from a second parse: the constructor merges ``<<`` keys into the nodes it
+        # builds from, and the nodes must stay as written (duplicate keys, lines of errors).
+        data = _construct(text)
+    except _TooDeep as exc:
+        reason = f"YAML nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
+        where = f"{path}:{exc.line}" if exc.line else str(path)
+        raise ConfigError([f"{where}: {reason}"]) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
@@ -167,10 +265,8 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
             [f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"]
         )
     duplicates: list[tuple[int, str]] = []
-    try:
-        _duplicate_keys(root, "", duplicates) if root is not None else None
-    except RecursionError:
-        raise ConfigError([f"{path}: YAML nested too deeply"]) from None
+    if root is not None:
+        _duplicate_keys(root, "", duplicates)  # at most MAX_DEPTH levels: the recursion is bounded
     if duplicates:
         raise ConfigError([f"{path}:{line}: {key}: key appears twice" for line, key in duplicates])
     return data, root
@@ -212,5 +308,3 @@ def load_config(path: Path, model: type[ModelT]) -> ModelT:
         return model.model_validate(data, context=context_of(path))
     except ValidationError as exc:
         raise ConfigError(validation_problems(path, root, exc)) from None
-    except RecursionError:
-        raise ConfigError([f"{path}: YAML nested too deeply"]) from None

@@ -12,6 +12,7 @@ import pytest
 from core.clock import SystemClock
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
+from tests.support.clock_steps import intervals
 
 T0 = 1_796_476_377_000_000_000
 
@@ -88,3 +89,13 @@ def test_the_agent_logs_and_counts_each_step(
     assert record.levelno == logging.WARNING
     assert record.by_ms == 87_682  # type: ignore[attr-defined]
     assert record.at_ms == host.wall_ns // 1_000_000  # type: ignore[attr-defined]
+
+
+def test_the_tests_measure_gaps_less_the_forward_steps_inside_them() -> None:
+    """tests.support.clock_steps.intervals, which every gap bound on readings' timestamps uses:
+    a forward step is taken off the gap its middle lies in, and only that one; a backward step
+    changes nothing."""
+    stamps = [0, 200, 88_082, 88_282]  # ms, every 200 ms; the clock stepped 87.682 s at 88_000
+    assert intervals(stamps) == [200, 87_882, 200]
+    assert intervals(stamps, [(88_000, 87_682)]) == [200, 200, 200]
+    assert intervals(stamps, [(88_000, -500)]) == [200, 87_882, 200]

@@ -24,7 +24,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from core.config_loader import load_config
+from core.config_loader import MAX_DEPTH, load_config
 from core.errors import ConfigError, PayloadError
 from drivers.modbus.codec import DecodeError, decode
 from drivers.sim.scpi_parser import ParsedCommand, ScpiError, channel_list, number, parse_message
@@ -329,23 +329,30 @@ def test_parser_survives_hostile_input_for_a_while(name: str) -> None:
     run(name, test, strategy, slow=True)
 
 
+FLOW_TOO_DEEP = f": YAML nested too deeply ([ or {{ 50000 levels deep, at most {MAX_DEPTH})"
+BLOCK_TOO_DEEP = f"YAML nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
+
+
 @pytest.mark.parametrize(
-    "text",
+    ("text", "reason"),
     [
-        "[" * 50_000,
-        "{a: " * 50_000,
-        "- " * 50_000 + "x",
-        "".join(" " * i + "k:\n" for i in range(3000)),
+        ("[" * 50_000, FLOW_TOO_DEEP),
+        ("{a: " * 50_000, FLOW_TOO_DEEP),
+        ("- " * 50_000 + "x", f":1: {BLOCK_TOO_DEEP}"),
+        ("".join(" " * i + "k:\n" for i in range(3000)), f":{MAX_DEPTH + 1}: {BLOCK_TOO_DEEP}"),
     ],
     ids=["flow-sequences", "flow-mappings", "block-sequences", "indentation"],
 )
-def test_deep_yaml_is_a_config_error_in_bounded_time(tmp_path: Path, text: str) -> None:
+def test_deep_yaml_is_a_config_error_in_bounded_time(
+    tmp_path: Path, text: str, reason: str
+) -> None:
+    """Refused by its depth, before PyYAML recurses on it (see tests/core/test_config_loader)."""
     path = tmp_path / "deep.yaml"
     path.write_text(text)
     started = time.monotonic()
     with pytest.raises(ConfigError) as error:
         load_config(path, AgentConfig)
-    assert "nested too deeply" in str(error.value)
+    assert error.value.problems == [f"{path}{reason}"]
     assert time.monotonic() - started < 10  # PyYAML alone: minutes for the flow sequences
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import json
 import re
 import shutil
@@ -14,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tests.support.clock_steps import intervals
 from tests.support.processes import EtalonProcess, write_yaml
 from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
 
@@ -219,7 +219,8 @@ def wait_for_count(read: Any, expected: int, timeout_s: float = 30.0) -> Stored:
 
 
 def clock_steps(agent_log: str) -> list[tuple[int, int]]:
-    """The steps of the host's clock an agent's log reports: (wall time after it, size), in ms."""
+    """The steps of the host's clock an agent's log reports: (wall time after it, size), in ms.
+    An agent restarted in a test appends to the same log: each run's steps are in it."""
     found = re.findall(r"clock stepped at_ms=(\d+) by_ms=(-?\d+)", agent_log)
     return [(int(at), int(by)) for at, by in found]
 
@@ -228,18 +229,9 @@ def gaps_ms(
     stored: Stored, instrument: str, channel: str, steps: Sequence[tuple[int, int]] = ()
 ) -> list[int]:
     """The intervals between consecutive readings of a channel, each less the forward steps of
-    the host's clock the agent reported inside it (see :func:`clock_steps`): a virtual machine
-    paused for a minute, its monotonic clock stopped, resumes with its wall clock stepped, and
-    the readings either side are a minute apart in UTC though none was missed on the schedule.
-    A backward step only brings readings closer."""
-    out = []
-    for a, b in itertools.pairwise(stored.timestamps(instrument, channel)):
-        gap = b - a
-        for at, by in steps:
-            if by > 0 and a < at - by / 2 <= b:  # the middle of the jump lies in this gap
-                gap -= by
-        out.append(gap)
-    return out
+    the host's clock the agent reported inside it (see :func:`clock_steps`, and
+    tests.support.clock_steps for why)."""
+    return intervals(stored.timestamps(instrument, channel), steps)
 
 
 def max_gap_ms(
