@@ -1,4 +1,4 @@
-"""The order files run in: the longest first, so that two pytest-xdist workers end together.
+"""The order files run in: the longest first, so that the pytest-xdist workers end together.
 
 ``scripts/check`` runs the suite with ``--dist loadfile --no-loadscope-reorder``: each file goes
 whole to the next free worker, in collection order. pytest-xdist's own order (most tests first)
