@@ -60,14 +60,9 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
             if channel is None:
                 continue  # a driver bug; the contract says one reading per requested channel
         value = reading.value
+        problem = None
         if isinstance(value, float) and not isfinite(value):
-            reading = Reading.bad(
-                reading.instrument,
-                reading.channel,
-                reading.ts_ns,
-                channel.unit or reading.unit,
-                f"non-finite value {value!r}",
-            )
+            problem = f"non-finite value {value!r}"
         elif isinstance(value, int | float) and not isinstance(value, bool):
             scale, offset = channel.scale, channel.offset
             if scale != 1.0 or offset != 0.0:
@@ -81,13 +76,15 @@ def finish(readings: Sequence[Reading], channels: Sequence[ChannelBase]) -> list
             # instrument sending 1e300): that reading is BAD, never an exception that would stop
             # the instrument's runner, nor an infinity the wire refuses.
             if not isfinite(reading.value) or (reading.u is not None and not isfinite(reading.u)):  # type: ignore[arg-type]
-                reading = Reading.bad(
-                    reading.instrument,
-                    reading.channel,
-                    reading.ts_ns,
-                    channel.unit or reading.unit,
-                    f"value {value!r} out of range after scaling or uncertainty",
-                )
+                problem = f"value {value!r} out of range after scaling or uncertainty"
+        if problem is not None:
+            reading = Reading.bad(
+                reading.instrument,
+                reading.channel,
+                reading.ts_ns,
+                channel.unit or reading.unit,
+                problem,
+            )
         reading.unit = channel.unit or reading.unit
         reading = _wire_safe(reading)
         if channel.tags:
