@@ -31,7 +31,6 @@ What a corrected reading carries (every store writes the first four beside the r
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import math
 import sqlite3
@@ -69,10 +68,6 @@ NEVER = 2**63
 RANGE, EXPIRED, SERIAL = 1, 2, 4
 CONFORMITY_CODE = {PASS: 0, CONDITIONAL_PASS: 1, CONDITIONAL_FAIL: 2, FAIL: 3}
 CONFORMITY_NAME = {code: name for name, code in CONFORMITY_CODE.items()}
-
-
-def _date(ns: int) -> str:
-    return dt.datetime.fromtimestamp(ns / 1e9, dt.UTC).strftime("%Y-%m-%d")
 
 
 _VALUE, _TS = (attrgetter(name) for name in ("value", "ts"))
