@@ -243,8 +243,9 @@ class ModbusLink:
         clock: Clock | None = None,
     ) -> Any:
         """One request/response on the line, under its lock, within ``timeout_s``; the
-        response (an exception response too). Raises DriverTimeout, ProtocolError,
-        NotConnected. With ``clock``, sets ``last_exchange_ns``."""
+        response. Raises ExceptionReply for an exception response (as :meth:`_mbap_exchange`
+        does), DriverTimeout, ProtocolError, NotConnected. With ``clock``, sets
+        ``last_exchange_ns``."""
         async with self.lock:
             client = self._client
             if client is None or not client.connected:
@@ -263,7 +264,7 @@ class ModbusLink:
                 started = clock.now_ns()
             try:
                 async with asyncio.timeout(timeout_s):
-                    return await cancellable(request(client))
+                    response = await cancellable(request(client))
             except TimeoutError as exc:
                 if not isinstance(self.transport, ModbusTcp) and not self._received:
                     # An RTU reply carries no transaction id: a late reply to this request
@@ -283,6 +284,9 @@ class ModbusLink:
                 self._line_free_at = loop.time() + self._gap_s
                 if clock is not None:
                     self.last_exchange_ns = (started, clock.now_ns())
+        if response.isError():
+            raise ExceptionReply(int(response.exception_code))
+        return response
 
     async def read(
         self,
@@ -314,8 +318,6 @@ class ModbusLink:
             response = await self._exchange(
                 _read_call(function, address, count, device_id), device_id, timeout_s, name, clock
             )
-            if response.isError():
-                raise ExceptionReply(int(response.exception_code))
             bits = list(response.bits)
         if len(bits) < count:
             raise ProtocolError(name, f"reply has {len(bits)} bits, asked {count}")
@@ -347,8 +349,6 @@ class ModbusLink:
         response = await self._exchange(
             _read_call(function, address, count, device_id), device_id, timeout_s, name, clock
         )
-        if response.isError():
-            raise ExceptionReply(int(response.exception_code))
         registers = list(response.registers)
         if len(registers) != count:
             raise ProtocolError(name, f"reply has {len(registers)} registers, asked for {count}")
@@ -387,8 +387,6 @@ class ModbusLink:
             return client.write_registers(address, [int(v) for v in values], device_id=device_id)
 
         response = await self._exchange(request, device_id, timeout_s, name)
-        if response.isError():
-            raise ExceptionReply(int(response.exception_code))
         field: list[bool] | list[int] = (
             list(response.bits)[:1] if function == 5 else list(response.registers)[:1]
         )
@@ -430,8 +428,6 @@ class ModbusLink:
             )
 
         response = await self._exchange(request, device_id, timeout_s, name)
-        if response.isError():
-            raise ExceptionReply(int(response.exception_code))
         information: dict[int, object] = getattr(response, "information", {})
         return {int(k): v for k, v in information.items() if isinstance(v, bytes)}
 
