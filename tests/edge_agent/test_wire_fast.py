@@ -5,7 +5,6 @@ that DEL, C1 controls, line separators and long non-ASCII text reach the fast pa
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
@@ -17,23 +16,12 @@ from drivers.reading import Quality, Reading
 from edge_agent.wire import encode_reading, join_batch
 from edge_agent.wire_batches import _fast, _salvage, decode_batch
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
-from tests.gateway.ingest.strategies import Raw, data_case
+from tests.gateway.ingest.strategies import Raw, data_case, dumps
 
 
 def raw_dumps(value: Any) -> bytes:
     """JSON with non-ASCII characters unescaped and :class:`Raw` tokens spliced in."""
-    raws: list[str] = []
-
-    def placeholder(obj: Any) -> str:
-        if isinstance(obj, Raw):
-            raws.append(obj.text)
-            return f"@raw{len(raws) - 1}@"
-        raise TypeError(type(obj).__name__)
-
-    text = json.dumps(value, default=placeholder, ensure_ascii=False)
-    for index, raw in enumerate(raws):
-        text = text.replace(f'"@raw{index}@"', raw, 1)
-    return text.encode("utf-8", "surrogatepass")
+    return dumps(value, ensure_ascii=False)
 
 
 def typed(value: Any) -> Any:

@@ -57,8 +57,9 @@ class Case:
     body: Any = None
 
 
-def dumps(value: Any) -> bytes:
-    """JSON of ``value`` with the :class:`Raw` tokens spliced in."""
+def dumps(value: Any, *, ensure_ascii: bool = True) -> bytes:
+    """JSON of ``value`` with the :class:`Raw` tokens spliced in; ``ensure_ascii=False`` leaves
+    non-ASCII characters as they are (lone surrogates too, as a hostile sender could)."""
     raws: list[str] = []
 
     def placeholder(obj: Any) -> str:
@@ -67,10 +68,10 @@ def dumps(value: Any) -> bytes:
             return f"\x00raw{len(raws) - 1}\x00"
         raise TypeError(type(obj).__name__)
 
-    text = json.dumps(value, default=placeholder)
+    text = json.dumps(value, default=placeholder, ensure_ascii=ensure_ascii)
     for index, raw in enumerate(raws):
         text = text.replace(json.dumps(f"\x00raw{index}\x00"), raw, 1)
-    return text.encode()
+    return text.encode("utf-8", "surrogatepass")
 
 
 # -- valid values ----------------------------------------------------------------------------
