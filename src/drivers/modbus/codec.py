@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import math
 import struct
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from drivers.modbus.registers import ByteWordOrder, DataType
 
@@ -189,6 +189,22 @@ def crc16(frame: bytes) -> bytes:
     for byte in frame:
         crc = (crc >> 8) ^ _CRC_TABLE[(crc ^ byte) & 0xFF]
     return struct.pack("<H", crc)
+
+
+def pack_bits(values: Iterable[bool | int]) -> bytes:
+    """Bits as Modbus packs them (FC 1/2 responses, FC 15 requests): eight to a byte, the first
+    in the least significant bit, the last byte padded with zeros."""
+    bits = list(values)
+    packed = bytearray((len(bits) + 7) // 8)
+    for i, bit in enumerate(bits):
+        if bit:
+            packed[i >> 3] |= 1 << (i & 7)
+    return bytes(packed)
+
+
+def bits_of(data: bytes, count: int) -> list[bool]:
+    """The first ``count`` bits of packed Modbus bits (at most as many as ``data`` holds)."""
+    return [bool(data[i >> 3] >> (i & 7) & 1) for i in range(min(count, 8 * len(data)))]
 
 
 def unpacker(kind: DataType, order: ByteWordOrder) -> tuple[bool, struct.Struct] | None:

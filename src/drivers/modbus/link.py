@@ -35,7 +35,7 @@ from core.cancel import cancellable
 from core.clock import Clock
 from core.errors import DriverError, DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus import mbap
-from drivers.modbus.codec import crc16, pack_registers
+from drivers.modbus.codec import bits_of, crc16, pack_registers
 from drivers.modbus.config import ModbusRtu, ModbusRtuOverTcp, ModbusTcp
 
 log = logging.getLogger("etalon.drivers.modbus")
@@ -313,7 +313,7 @@ class ModbusLink:
             response = await self._mbap_exchange(
                 connection, function, pdu, device_id, timeout_s, name, clock
             )
-            bits = mbap.bits_of(response.data, count)
+            bits = bits_of(response.data, count)
         else:
             response = await self._exchange(
                 _read_call(function, address, count, device_id), device_id, timeout_s, name, clock

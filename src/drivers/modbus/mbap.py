@@ -22,6 +22,8 @@ import asyncio
 import struct
 from dataclasses import dataclass, field
 
+from drivers.modbus.codec import pack_bits
+
 MAX_FRAME = 260
 """An MBAP frame's largest size: 7 header bytes and a PDU of at most 253."""
 
@@ -225,11 +227,6 @@ def _identification_objects(pdu: bytes) -> dict[int, bytes]:
     return objects
 
 
-def bits_of(data: bytes, count: int) -> list[bool]:
-    """The first ``count`` bits of a FC 1/2 response, least significant bit of each byte first."""
-    return [bool(data[i >> 3] >> (i & 7) & 1) for i in range(min(count, 8 * len(data)))]
-
-
 def write_request(function: int, address: int, values: list[int] | list[bool]) -> bytes:
     """FC 5, 6, 15 or 16 writing ``values`` from ``address``."""
     if function == 5:
@@ -237,11 +234,8 @@ def write_request(function: int, address: int, values: list[int] | list[bool]) -
     if function == 6:
         return struct.pack(">BHH", 6, address, int(values[0]) & 0xFFFF)
     if function == 15:
-        packed = bytearray((len(values) + 7) // 8)
-        for i, bit in enumerate(values):
-            if bit:
-                packed[i >> 3] |= 1 << (i & 7)
-        return struct.pack(">BHHB", 15, address, len(values), len(packed)) + bytes(packed)
+        packed = pack_bits(values)
+        return struct.pack(">BHHB", 15, address, len(values), len(packed)) + packed
     words = [int(v) & 0xFFFF for v in values]
     return struct.pack(f">BHHB{len(words)}H", 16, address, len(words), 2 * len(words), *words)
 

@@ -14,7 +14,15 @@ from typing import Any
 from pydantic import Field
 
 from core.clock import Clock
-from drivers.modbus.codec import DecodedValue, DecodeError, crc16, decode, encode
+from drivers.modbus.codec import (
+    DecodedValue,
+    DecodeError,
+    bits_of,
+    crc16,
+    decode,
+    encode,
+    pack_bits,
+)
 from drivers.modbus.registers import BIT_TABLES, FUNCTION_CODE
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.modbus_map import MapDevice, MapPoint
@@ -219,7 +227,7 @@ class SimDevice:
         if function == 15:
             if not 1 <= count <= 1968 or size != (count + 7) // 8 or len(data) != size:
                 raise ValueError("count")
-            return address, [bool(data[i // 8] >> (i % 8) & 1) for i in range(count)]
+            return address, bits_of(data, count)
         if not 1 <= count <= 123 or size != 2 * count or len(data) != size:
             raise ValueError("count")
         return address, list(struct.unpack(f">{count}H", data))
@@ -300,11 +308,8 @@ class SimDevice:
             return _exception(function, code)
         values = self.read(table, start, count)
         if bits:
-            packed = bytearray((count + 7) // 8)
-            for i, bit in enumerate(values):
-                if bit:
-                    packed[i // 8] |= 1 << (i % 8)
-            return bytes((function, len(packed))) + bytes(packed)
+            packed = pack_bits(values)
+            return bytes((function, len(packed))) + packed
         return bytes((function, 2 * count)) + struct.pack(f">{count}H", *values)
 
     def _handle_identification(self, pdu: bytes) -> bytes:

@@ -13,6 +13,7 @@ import pytest
 
 from core.errors import DriverTimeout, NotConnected, ProtocolError
 from drivers.modbus import mbap
+from drivers.modbus.codec import bits_of
 from drivers.modbus.config import ModbusTcp
 from drivers.modbus.link import ExceptionReply, ModbusLink
 
@@ -188,7 +189,7 @@ def test_pdus_of_every_function_spoken() -> None:
     )
     assert mbap.write_request(16, 3, [1, 2]) == bytes.fromhex("10 0003 0002 04 0001 0002")
     assert mbap.identification_request(4, 0x80) == bytes.fromhex("2b 0e 04 80")
-    assert mbap.bits_of(bytes((0b00000101, 0b1)), 10) == [True, False, True] + [False] * 5 + [
+    assert bits_of(bytes((0b00000101, 0b1)), 10) == [True, False, True] + [False] * 5 + [
         True,
         False,
     ]
