@@ -144,6 +144,11 @@ async def scenario(tmp_path: Path, mosquitto: Mosquitto, watcher: RawClient) -> 
                 # killed between its delivery and its mark is sent again (at least once, by
                 # design), which is not what this test is about.
                 await wait_for(lambda: undelivered(records) == 0, what="outbox marked")
+                # The outbox is marked once the broker has the events; the watcher gets them a
+                # moment later: both raises and the acknowledgement before the count is taken.
+                await wait_for(
+                    lambda: len(events_of(watcher.messages)) == 3, what="events at the watcher"
+                )
                 before = await listed()
                 sent_before = (
                     len(smtp.mails),
