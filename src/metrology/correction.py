@@ -446,13 +446,13 @@ def apply(x, u_reading=None):
     variance = {variance}
     if variance < 0.0:
         variance = 0.0
-    gain = 1.0 + {slope}
+    gain = 1.0 + ({slope})
     if u_reading is None:
         reading = {declared!r}
     else:
         reading = {resolution_variance!r} + u_reading * u_reading
     return (
-        x + {correction},
+        x + ({correction}),
         sqrt(variance + {model_variance!r} + gain * gain * reading),
         {x_min!r} <= x <= {x_max!r},
     )

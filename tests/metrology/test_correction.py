@@ -169,6 +169,26 @@ def test_the_array_path_equals_the_scalar_path(
         assert u_c <= one[1] * (1 + 1e-12)
 
 
+def test_an_ill_conditioned_polynomial_gives_the_same_bits_by_both_paths() -> None:
+    # Found by the property above in a CI run: a quadratic through a 0.01-wide step and a far
+    # point has terms of ~10⁴ that cancel to 0 at 0.99; adding x to them one by one (x + a·t + b)
+    # instead of to their sum lost 1.6e-12 against the array path.
+    calibration = ChannelCalibration(
+        channel="c", method="polynomial", degree=2, extrapolation="linear",
+        points=tuple(
+            CalibrationPoint(indication=x, correction=c, expanded_uncertainty=0.0625)
+            for x, c in ((0.99, 0.0), (1.0, 1.0), (739.0, 0.0))
+        ),
+    )  # fmt: skip
+    correction = build_correction(calibration)
+    xs = np.array([0.0, 0.99, 0.995, 1.0, 300.0, 739.0, 800.0])
+    corrected, u, _ = correction.apply_array(xs)
+    for i, x in enumerate(xs):
+        one = correction.apply(float(x))
+        assert (float(corrected[i]), float(u[i])) == (one[0], one[1])
+    assert correction.apply(0.99)[0] == 0.99
+
+
 def test_polynomial_fit_equals_numpy_weighted_least_squares() -> None:
     rng = np.random.default_rng(7)
     xs = np.linspace(-50.0, 150.0, 9)

@@ -218,15 +218,13 @@ class Kernels:
         center, inverse_scale, model_variance, reading, x_min, x_max = (
             column.take(rows) for column in scalars
         )
-        # The generated apply()'s expressions, in its order: x + (E)·t + a0 is (x + E·t) + a0.
+        # The generated apply()'s expressions, in its order (each polynomial summed before it
+        # is added to x or to 1), so that both give the same bits.
         t = (x - center) * inverse_scale
         variance = _horner(variance_poly, rows, t)
         variance = np.where(variance < 0.0, 0.0, variance)
-        if len(derivative) == 1:
-            gain = 1.0 + derivative[0].take(rows)
-        else:
-            gain = 1.0 + _horner(derivative[1:], rows, t) * t + derivative[0].take(rows)
-        value = x + _horner(coefficients[1:], rows, t) * t + coefficients[0].take(rows)
+        gain = 1.0 + _horner(derivative, rows, t)
+        value = x + _horner(coefficients, rows, t)
         sigma = np.sqrt(variance + model_variance + gain * gain * reading)
         corrected[where], u[where] = value, sigma
         done[where] = (x_min <= x) & (x <= x_max)
