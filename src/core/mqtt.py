@@ -6,6 +6,9 @@ paho runs its network loop on its own thread; every callback is handed to the as
 - ``start()`` fails with a clear :class:`TransportError` when the broker refuses the credentials
   or TLS cannot be established; an unreachable broker is not fatal (readings keep spooling and
   paho keeps retrying with a capped, jittered backoff).
+- ``start()`` returns once the broker has acknowledged the subscriptions made before it (or its
+  connect timeout passed): a process that says it started receives what is published next.
+  A subscription the broker refuses (its ACL) is logged with the topic.
 - QoS 1 publishes that were in flight when the connection dropped are resent by paho after the
   reconnect (it does so whether or not the broker kept the session).
 - With ``manual_ack``, a received message is acknowledged only by :meth:`MqttLink.ack` — the
@@ -145,12 +148,17 @@ class MqttLink:
         self.config = config
         self.client_id = config.client_id or client_id
         self.connected = asyncio.Event()
+        self.subscribed = asyncio.Event()
+        """Set when the broker has answered every subscription of the current connection."""
         self.generation = 0
         self.reconnects = 0
         self.on_connected: list[Callable[[bool], None]] = []
         self.on_message: Callable[[Message], None] | None = None
         self.on_ack: Callable[[int, str | None], None] | None = None
         self._subscriptions: list[tuple[str, int]] = []
+        # mid → topic, under the lock: paho may answer a SUBACK before subscribe() returns.
+        self._pending_subscriptions: dict[int, str] = {}
+        self._subscription_lock = threading.Lock()
         self._loop = asyncio.get_running_loop()
         self._first_connack: asyncio.Future[tuple[bool, str]] = self._loop.create_future()
         self._refused: str | None = None
@@ -186,6 +194,7 @@ class MqttLink:
         self._client.on_disconnect = self._paho_disconnect
         self._client.on_publish = self._paho_publish
         self._client.on_message = self._paho_message
+        self._client.on_subscribe = self._paho_subscribe
 
     # -- paho thread ---------------------------------------------------------------------------
 
@@ -193,14 +202,37 @@ class MqttLink:
         code = int(getattr(reason, "value", reason))
         if code == 0:
             self.generation += 1
-            for topic, qos in self._subscriptions:
-                self._client.subscribe(topic, qos)
+            with self._subscription_lock:
+                self._pending_subscriptions.clear()
+                for topic, qos in self._subscriptions:
+                    self._subscribe_now(topic, qos)
+                answered = not self._pending_subscriptions
+            if answered:
+                self._loop.call_soon_threadsafe(self.subscribed.set)
         self._loop.call_soon_threadsafe(
             self._connected_in_loop,
             code,
             str(reason),
             bool(getattr(flags, "session_present", False)),
         )
+
+    def _subscribe_now(self, topic: str, qos: int) -> None:
+        # Holding the lock: the SUBACK's callback waits until the mid is recorded.
+        rc, mid = self._client.subscribe(topic, qos)
+        if rc == paho.MQTT_ERR_SUCCESS and mid is not None:
+            self._pending_subscriptions[mid] = topic
+
+    def _paho_subscribe(self, _c: Any, _u: Any, mid: int, reasons: Any, _p: Any) -> None:
+        with self._subscription_lock:
+            topic = self._pending_subscriptions.pop(mid, None)
+            answered = not self._pending_subscriptions
+        if topic is None:
+            return  # an answer to an earlier connection's subscription
+        refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
+        if refused:
+            self._loop.call_soon_threadsafe(self._refused_subscription, topic, ", ".join(refused))
+        if answered:
+            self._loop.call_soon_threadsafe(self.subscribed.set)
 
     def _paho_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._jitter_backoff()
@@ -244,7 +276,14 @@ class MqttLink:
         for callback in self.on_connected:
             callback(session_present)
 
+    def _refused_subscription(self, topic: str, reason: str) -> None:
+        log_event(
+            log, logging.ERROR, "mqtt subscription refused", broker=self._where(), topic=topic,
+            reason=reason,
+        )  # fmt: skip
+
     def _disconnected_in_loop(self, reason: str) -> None:
+        self.subscribed.clear()
         if self.connected.is_set() and not self._stopping:
             log_event(
                 log, logging.WARNING, "mqtt disconnected", broker=self._where(), reason=reason
@@ -324,12 +363,19 @@ class MqttLink:
         if not ok and self._refused is not None:
             await self.stop()
             raise TransportError(f"MQTT {self._where()}: connection refused: {reason}")
+        if ok:
+            # A broker that takes longer is not an error: the subscriptions stay pending.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.subscribed.wait(), cfg.connect_timeout_s)
 
     def subscribe(self, topic: str, qos: int = 1) -> None:
-        """Subscribe now and again after every reconnect."""
+        """Subscribe now and again after every reconnect (:attr:`subscribed` is clear until the
+        broker has answered)."""
         self._subscriptions.append((topic, qos))
         if self.connected.is_set():
-            self._client.subscribe(topic, qos)
+            self.subscribed.clear()
+            with self._subscription_lock:
+                self._subscribe_now(topic, qos)
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> int:
         """Queue a publish; returns its message id (acknowledged through ``on_ack``)."""

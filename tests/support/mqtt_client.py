@@ -40,6 +40,7 @@ class RawClient:
         self.messages: list[tuple[str, bytes]] = []
         self._lock = threading.Lock()
         self._acks: dict[int, int] = {}
+        self._subacks: dict[int, threading.Event] = {}
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
             client_id=client_id,
@@ -56,6 +57,7 @@ class RawClient:
         self._client.reconnect_delay_set(min_delay=1, max_delay=2)
         self._client.on_message = self._on_message
         self._client.on_publish = self._on_publish
+        self._client.on_subscribe = self._on_subscribe
         self._connected = threading.Event()
         self._online = threading.Event()
         self._refused: str | None = None
@@ -92,15 +94,24 @@ class RawClient:
         with self._lock:
             self._acks[mid] = int(getattr(reason, "value", 0))
 
+    def _on_subscribe(self, _c: Any, _u: Any, mid: int, _r: Any, _p: Any) -> None:
+        with self._lock:
+            answered = self._subacks.pop(mid, None)
+        if answered is not None:
+            answered.set()
+
     @property
     def online(self) -> bool:
         """Whether the client is connected now."""
         return self._online.is_set()
 
     def subscribe(self, topic: str) -> None:
-        """Subscribe with QoS 1 and give the broker a moment to register it."""
-        self._client.subscribe(topic, 1)
-        time.sleep(0.2)
+        """Subscribe with QoS 1 and wait for the broker's SUBACK (what is published after this
+        returns reaches us)."""
+        with self._lock:  # the SUBACK's callback waits until the mid is recorded
+            _rc, mid = self._client.subscribe(topic, 1)
+            answered = self._subacks[mid] = threading.Event()
+        assert answered.wait(10), f"no SUBACK for {topic}"
 
     def publish(self, topic: str, payload: bytes, retain: bool = False) -> int:
         """Publish with QoS 1, wait for the broker's acknowledgement, return its reason code
