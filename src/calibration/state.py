@@ -13,20 +13,16 @@ change it, to change or delete the points of a completed run, or to change or de
 
 from __future__ import annotations
 
-import asyncio
 import json
 import sqlite3
 import time
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal
 
-from core.errors import StoreError
+from core.sqlite_thread import SqliteThread
 from metrology.certificate.record import PointResult, WriteEntry
 
-T = TypeVar("T")
 RunStatus = Literal["running", "interrupted", "aborted", "completed"]
 
 _SCHEMA = """
@@ -143,45 +139,15 @@ class RunStore:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="calibration-state")
-        self._db: sqlite3.Connection | None = None
-
-    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
-        def call() -> T:
-            if self._db is None:
-                raise StoreError(f"run store {self.path}: not open")
-            try:
-                return fn(self._db)
-            except sqlite3.Error as exc:
-                if self._db.in_transaction:
-                    self._db.execute("ROLLBACK")
-                raise StoreError(f"run store {self.path}: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        self._sqlite = SqliteThread(path, f"run store {path}", thread_name="calibration-state")
 
     async def open(self) -> None:
         """Open or create the file."""
-
-        def open_db() -> None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                db.execute("PRAGMA foreign_keys=ON")
-                db.executescript(_SCHEMA)
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreError(f"run store {self.path}: cannot open: {exc}") from exc
-            self._db = db
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
+        await self._sqlite.open(lambda db: db.executescript(_SCHEMA), foreign_keys=True)
 
     async def close(self) -> None:
         """Close the file."""
-        if self._db is not None:
-            db, self._db = self._db, None
-            await asyncio.get_running_loop().run_in_executor(self._executor, db.close)
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close()
 
     async def __aenter__(self) -> RunStore:
         await self.open()
@@ -213,7 +179,7 @@ class RunStore:
             )
             db.execute("COMMIT")
 
-        await self._run(insert)
+        await self._sqlite.run(insert)
 
     async def get(self, run: str) -> RunRow | None:
         """A run, or None."""
@@ -223,7 +189,7 @@ class RunStore:
             values = cursor.fetchone()
             return None if values is None else _row(cursor, values)
 
-        return await self._run(get)
+        return await self._sqlite.run(get)
 
     async def runs(self, limit: int = 200) -> list[RunRow]:
         """The newest runs first."""
@@ -232,7 +198,7 @@ class RunStore:
             cursor = db.execute("SELECT * FROM runs ORDER BY created_ns DESC LIMIT ?", (limit,))
             return [_row(cursor, values) for values in cursor.fetchall()]
 
-        return await self._run(query)
+        return await self._sqlite.run(query)
 
     async def update(self, run: str, **fields: Any) -> None:
         """Change a run's fields (not its record once written)."""
@@ -245,7 +211,7 @@ class RunStore:
         def update(db: sqlite3.Connection) -> None:
             db.execute(f"UPDATE runs SET {assignments} WHERE run = ?", (*values.values(), run))
 
-        await self._run(update)
+        await self._sqlite.run(update)
 
     async def event(self, run: str, kind: str, details: str = "") -> None:
         """One line of the run's history."""
@@ -256,7 +222,7 @@ class RunStore:
                 (run, time.time_ns(), kind, details),
             )
 
-        await self._run(insert)
+        await self._sqlite.run(insert)
 
     async def events(self, run: str) -> list[tuple[int, str, str]]:
         """(ts_ns, kind, details) of a run, oldest first."""
@@ -267,7 +233,7 @@ class RunStore:
             )
             return [(int(t), str(k), str(d)) for t, k, d in rows]
 
-        return await self._run(query)
+        return await self._sqlite.run(query)
 
     # -- points and writes -----------------------------------------------------------------------
 
@@ -282,7 +248,7 @@ class RunStore:
                 (run, result.index, result.status, text, time.time_ns()),
             )
 
-        await self._run(insert)
+        await self._sqlite.run(insert)
 
     async def drop_point(self, run: str, index: int) -> None:
         """Forget a point (measured on a unit that turned out to be another)."""
@@ -290,7 +256,7 @@ class RunStore:
         def delete(db: sqlite3.Connection) -> None:
             db.execute("DELETE FROM points WHERE run = ? AND idx = ?", (run, index))
 
-        await self._run(delete)
+        await self._sqlite.run(delete)
 
     async def points(self, run: str) -> dict[int, PointResult]:
         """The stored points of a run, by index."""
@@ -299,7 +265,7 @@ class RunStore:
             rows = db.execute("SELECT idx, result FROM points WHERE run = ? ORDER BY idx", (run,))
             return [(int(i), str(r)) for i, r in rows]
 
-        rows = await self._run(query)
+        rows = await self._sqlite.run(query)
         return {index: PointResult.model_validate_json(text) for index, text in rows}
 
     async def point_written_ns(self, run: str) -> dict[int, int]:
@@ -309,7 +275,7 @@ class RunStore:
             rows = db.execute("SELECT idx, written_ns FROM points WHERE run = ?", (run,))
             return {int(i): int(t) for i, t in rows}
 
-        return await self._run(query)
+        return await self._sqlite.run(query)
 
     async def add_writes(self, run: str, entries: list[WriteEntry]) -> None:
         """Append writes to the audit (one transaction)."""
@@ -322,7 +288,7 @@ class RunStore:
             db.executemany("INSERT INTO writes(run, point, entry) VALUES (?,?,?)", rows)
             db.execute("COMMIT")
 
-        await self._run(insert)
+        await self._sqlite.run(insert)
 
     async def writes(self, run: str) -> list[WriteEntry]:
         """Every write of a run, in order."""
@@ -333,7 +299,7 @@ class RunStore:
                 for r in db.execute("SELECT entry FROM writes WHERE run = ? ORDER BY id", (run,))
             ]
 
-        return [WriteEntry.model_validate_json(text) for text in await self._run(query)]
+        return [WriteEntry.model_validate_json(text) for text in await self._sqlite.run(query)]
 
     async def complete(self, run: str, record: str, sha256: str, finished_ns: int) -> None:
         """Write the record and mark the run completed, in one transaction."""
@@ -352,7 +318,7 @@ class RunStore:
             )
             db.execute("COMMIT")
 
-        await self._run(finish)
+        await self._sqlite.run(finish)
 
     async def mark_published(self, run: str) -> None:
         """The gateway's broker took the record."""
@@ -363,4 +329,4 @@ class RunStore:
                 (time.time_ns(), run),
             )
 
-        await self._run(update)
+        await self._sqlite.run(update)
