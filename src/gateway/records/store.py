@@ -11,16 +11,13 @@ own steps exactly once: the record store knows no feature's code, only its table
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import sqlite3
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from core.errors import EtalonError, StoreError
+from core.sqlite_thread import SqliteThread
 from gateway.records.alerts_schema import ALERTS_MIGRATIONS
 from gateway.records.bodies import RecordConnection, append_audit, query_rows
 from gateway.records.calibrations_schema import CALIBRATIONS_MIGRATIONS
@@ -89,12 +86,17 @@ class RecordStore:
 
     def __init__(self, path: Path, ledger: LedgerSettings | None = None) -> None:
         self.path = path
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="records")
-        self._db: RecordConnection | None = None
         self.ledger = RecordsLedger(
             ledger
             if ledger is not None
             else LedgerSettings(RecordsConfig(path=path), "records", writer=False)
+        )
+        self._sqlite = SqliteThread(
+            path,
+            f"record store {path}",
+            thread_name="records",
+            map_other=True,
+            after=self.ledger.finish,
         )
 
     async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -106,91 +108,39 @@ class RecordStore:
         ``OverflowError`` for an integer SQLite cannot hold — becomes a :class:`StoreError`.
         Afterwards the ledger learns what was committed (and signs when due).
         """
-
-        def call() -> T:
-            db = self._db
-            if db is None:
-                raise StoreError(f"record store {self.path}: not open")
-            try:
-                return fn(db)
-            except BaseException as exc:
-                if db.in_transaction:
-                    with contextlib.suppress(sqlite3.Error):  # the first error is the one to tell
-                        db.execute("ROLLBACK")
-                if isinstance(exc, EtalonError) or not isinstance(exc, Exception):
-                    raise
-                what = (
-                    str(exc) if isinstance(exc, sqlite3.Error) else f"{type(exc).__name__}: {exc}"
-                )
-                raise StoreError(f"record store {self.path}: {what}") from exc
-            finally:
-                try:
-                    self.ledger.finish(db)
-                except sqlite3.Error as exc:
-                    raise StoreError(f"record store {self.path}: {exc}") from exc
-
-        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+        return await self._sqlite.run(fn)
 
     async def open(self) -> None:
         """Open or create the database, apply pending migrations, open the ledger (a writer
         starts it if the store has none)."""
+        await self._sqlite.open(
+            self._migrate_and_open_ledger, foreign_keys=True, factory=RecordConnection
+        )
 
-        def open_db() -> None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                db = sqlite3.connect(
-                    self.path,
-                    isolation_level=None,
-                    check_same_thread=False,
-                    factory=RecordConnection,
-                )
-                db.execute("PRAGMA journal_mode=WAL")
-                db.execute("PRAGMA synchronous=FULL")
-                db.execute("PRAGMA foreign_keys=ON")
+    def _migrate_and_open_ledger(self, db: sqlite3.Connection) -> None:
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS migrations (feature TEXT NOT NULL, step INTEGER "
+            "NOT NULL, applied_ns INTEGER NOT NULL, PRIMARY KEY (feature, step))"
+        )
+        for feature, steps in MIGRATIONS.items():
+            done = {
+                r[0] for r in db.execute("SELECT step FROM migrations WHERE feature=?", (feature,))
+            }
+            for step, script in enumerate(steps):
+                if step in done:
+                    continue
+                db.executescript(f"BEGIN; {script}; COMMIT;")
                 db.execute(
-                    "CREATE TABLE IF NOT EXISTS migrations (feature TEXT NOT NULL, step INTEGER "
-                    "NOT NULL, applied_ns INTEGER NOT NULL, PRIMARY KEY (feature, step))"
+                    "INSERT INTO migrations VALUES (?, ?, ?)",
+                    (feature, step, time.time_ns()),
                 )
-                for feature, steps in MIGRATIONS.items():
-                    done = {
-                        r[0]
-                        for r in db.execute(
-                            "SELECT step FROM migrations WHERE feature=?", (feature,)
-                        )
-                    }
-                    for step, script in enumerate(steps):
-                        if step in done:
-                            continue
-                        db.executescript(f"BEGIN; {script}; COMMIT;")
-                        db.execute(
-                            "INSERT INTO migrations VALUES (?, ?, ?)",
-                            (feature, step, time.time_ns()),
-                        )
-                db.ledger = self.ledger
-                try:
-                    self.ledger.open(db)
-                except BaseException:
-                    db.close()
-                    raise
-            except (sqlite3.Error, OSError) as exc:
-                raise StoreError(f"record store {self.path}: cannot open: {exc}") from exc
-            self._db = db
-
-        await asyncio.get_running_loop().run_in_executor(self._executor, open_db)
+        assert isinstance(db, RecordConnection)  # the factory open() was given
+        db.ledger = self.ledger
+        self.ledger.open(db)
 
     async def close(self) -> None:
         """Sign what is not signed yet, and close the database."""
-        if self._db is not None:
-            db, self._db = self._db, None
-
-            def close_db() -> None:
-                try:
-                    self.ledger.close(db)
-                finally:
-                    db.close()
-
-            await asyncio.get_running_loop().run_in_executor(self._executor, close_db)
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close(self.ledger.close)
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query, as dicts of column → value."""
