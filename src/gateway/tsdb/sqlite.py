@@ -12,11 +12,12 @@ import math
 import sqlite3
 import urllib.parse
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from core.errors import StoreError
+from core.sqlite_thread import SqliteThread
 from core.threads import in_own_thread
 from gateway.tsdb.config import SqliteStoreConfig
 from gateway.tsdb.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
@@ -127,6 +128,14 @@ def _metric_rows(item: MetricsSample, rejected: list[tuple[str, str]]) -> list[t
     return [row for row in rows if row[4] is not None]
 
 
+def _create_tables(db: sqlite3.Connection) -> None:
+    db.executescript(SCHEMA)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+    for name, kind in CORRECTION_COLUMNS.items():
+        if name not in columns:
+            db.execute(f"ALTER TABLE readings ADD COLUMN {name} {kind}")
+
+
 class SqliteStore:
     """See the module doc."""
 
@@ -134,31 +143,15 @@ class SqliteStore:
 
     def __init__(self, config: SqliteStoreConfig) -> None:
         self.config = config
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
-        self._db: sqlite3.Connection | None = None
+        self._sqlite = SqliteThread(
+            config.path, f"sqlite store {config.path}", thread_name="sqlite-store"
+        )
         self._series: dict[tuple[str, ...], int] = {}
-
-    async def _run(self, fn: Any, *args: Any) -> Any:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+        """Series ids by key; only the store's thread uses it."""
 
     async def open(self) -> None:
         """Create the file and tables."""
-        await self._run(self._open)
-
-    def _open(self) -> None:
-        try:
-            self.config.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(self.config.path, isolation_level=None, check_same_thread=False)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.execute("PRAGMA synchronous=NORMAL")
-            db.executescript(SCHEMA)
-            columns = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
-            for name, kind in CORRECTION_COLUMNS.items():
-                if name not in columns:
-                    db.execute(f"ALTER TABLE readings ADD COLUMN {name} {kind}")
-        except (sqlite3.Error, OSError) as exc:
-            raise StoreError(f"sqlite store {self.config.path}: cannot open: {exc}") from exc
-        self._db = db
+        await self._sqlite.open(_create_tables, synchronous="NORMAL")
 
     def _series_id(self, db: sqlite3.Connection, key: tuple[str, ...]) -> int:
         found = self._series.get(key)
@@ -177,10 +170,7 @@ class SqliteStore:
         self._series[key] = int(row[0])
         return int(row[0])
 
-    def _write(self, items: Sequence[Writable]) -> WriteResult:
-        db = self._db
-        if db is None:
-            raise StoreError(f"sqlite store {self.config.path}: not open")
+    def _write(self, db: sqlite3.Connection, items: Sequence[Writable]) -> WriteResult:
         result = WriteResult()
         rows: list[tuple[Any, ...]] = []
         metric_rows: list[tuple[Any, ...]] = []
@@ -201,10 +191,9 @@ class SqliteStore:
             db.execute("COMMIT")
         except Exception as exc:
             # Rows are checked one by one above, so this is the file or a bug, not a point.
-            if db.in_transaction:
-                db.execute("ROLLBACK")
+            # SqliteThread.run rolls the transaction back.
             self._series.clear()  # ids created in the rolled-back transaction are gone
-            raise StoreError(f"sqlite store {self.config.path}: {exc}") from exc
+            raise StoreError(f"{self._sqlite.label}: {exc}") from exc
         result.written = len(rows) + len(metric_rows)
         return result
 
@@ -229,26 +218,15 @@ class SqliteStore:
     async def write(self, items: Sequence[Writable]) -> WriteResult:
         """Write all items in one transaction, or raise StoreError; a point that cannot be
         stored (a value SQLite cannot hold) is refused alone, in ``rejected``."""
-        result: WriteResult = await self._run(self._write, items)
-        return result
+        return await self._sqlite.run(lambda db: self._write(db, items))
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         """Run a read-only query on the store's thread (for the live view and the API)."""
-
-        def run() -> list[tuple[Any, ...]]:
-            if self._db is None:
-                raise StoreError("sqlite store not open")
-            return list(self._db.execute(sql, params))
-
-        result: list[tuple[Any, ...]] = await self._run(run)
-        return result
+        return await self._sqlite.run(lambda db: list(db.execute(sql, params)))
 
     async def close(self) -> None:
         """Close the file."""
-        if self._db is not None:
-            await self._run(self._db.close)
-            self._db = None
-        self._executor.shutdown(wait=True)
+        await self._sqlite.close()
 
 
 # -- reading back: the dashboard's points ---------------------------------------------------------
