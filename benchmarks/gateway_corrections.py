@@ -115,10 +115,11 @@ def path(messages: list[bytes], fix: Corrector | None) -> Callable[[], float]:
         count = 0
         started = time.thread_time_ns()
         for payload in messages:
-            good = decode_data(payload, SITE, AGENT).rows
+            decoded = decode_data(payload, SITE, AGENT)
+            good = decoded.rows
             entry = payload
             if fix is not None and fix.covers(SITE, AGENT):
-                entry, _rows, _fixes = spool_entry(fix, SITE, AGENT, payload, good)
+                entry, _rows, _fixes = spool_entry(fix, SITE, AGENT, payload, good, decoded.order)
             item = decode_entry(entry)
             assert isinstance(item, ReadingsBatch)
             builder.lines(item)

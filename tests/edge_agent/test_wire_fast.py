@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from core.errors import PayloadError
 from drivers.reading import Quality, Reading
 from edge_agent.wire import encode_reading, join_batch
-from edge_agent.wire_batches import _fast, _salvage, decode_batch
+from edge_agent.wire_batches import _fast, _salvage, decode_batch, decode_data
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import Raw, data_case, dumps
 
@@ -150,3 +150,25 @@ def test_what_agents_send_takes_the_fast_path() -> None:
     good, rejected, seq = decode_batch(quoted, SITE, AGENT)
     assert (len(good), rejected, seq) == (5, [], 7)
     assert good[4]["reason"] == 'no "reply" within 5 s'
+
+
+def test_a_batch_in_the_agents_previous_order_hands_out_that_order() -> None:
+    """Batches of the same channels in the same order share one ChannelOrder (what the
+    corrector recognises them by); another order, or another agent, gets its own; a bad name in
+    a new order still sends the batch to the salvaging path."""
+
+    def payload(channels: list[str], agent: str = AGENT) -> bytes:
+        readings = [Reading("dmm", c, TS0 + i, 1.5, "V") for i, c in enumerate(channels)]
+        return join_batch(SITE, agent, 0, [encode_reading(r) for r in readings])
+
+    first = decode_data(payload(["a", "b", "c"]), SITE, AGENT).order
+    again = decode_data(payload(["a", "b", "c"]), SITE, AGENT).order
+    assert first is not None and again is first
+    assert (first.instruments, first.channels) == (["dmm"] * 3, ["a", "b", "c"])
+    other = decode_data(payload(["a", "c", "b"]), SITE, AGENT).order
+    assert other is not None and other is not first and other.channels == ["a", "c", "b"]
+    elsewhere = decode_data(payload(["a", "c", "b"], "agent-2"), SITE, "agent-2").order
+    assert elsewhere is not other
+    assert _fast(payload(["a", "c", "b", "bad name"]), SITE, AGENT) is None
+    salvaged = decode_data(payload(["a", "bad name"]), SITE, AGENT)
+    assert salvaged.order is None and len(salvaged.rows) == 1 and len(salvaged.rejected) == 1

@@ -11,14 +11,19 @@ from typing import Any
 import msgspec
 import orjson
 
-from edge_agent.wire_batches import WireRow
+from edge_agent.wire_batches import ChannelOrder, WireRow
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.spans import BatchFixes
 from gateway.tsdb.points import FixedColumns, ReadingsBatch
 
 
 def spool_entry(
-    corrector: Corrector, site: str, agent: str, entry: bytes, rows: list[WireRow]
+    corrector: Corrector,
+    site: str,
+    agent: str,
+    entry: bytes,
+    rows: list[WireRow],
+    order: ChannelOrder | None = None,
 ) -> tuple[bytes, ReadingsBatch, BatchFixes | None]:
     """A batch's spool entry with its corrections, the rows the writer gets with it, and the
     corrections themselves (what alerts read).
@@ -27,8 +32,9 @@ def spool_entry(
     corrections as keys added to the entry's JSON object — never the batch re-encoded: the
     readings corrected in full as columns (``fixed``: :class:`gateway.tsdb.points.FixedColumns`,
     numbers written once, a column at a time), the others one by one (``corrections``:
-    :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id."""
-    fixes = corrector.batch(site, agent, rows)
+    :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id.
+    ``order``: the rows' :class:`ChannelOrder`, when decoding gave it."""
+    fixes = corrector.batch(site, agent, rows, order)
     if fixes is None:
         return entry, ReadingsBatch(site, agent, rows=rows), None
     extra: dict[str, Any] = {"certificates": fixes.certificates}

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from edge_agent.wire_batches import WireRow, decode_data
+from edge_agent.wire_batches import ChannelOrder, WireRow, decode_data
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link
@@ -158,13 +158,24 @@ def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
     rng = random.Random(f"{name}{serial}")
     one_by_one, batched = corrector(SETTINGS[name], serial), corrector(SETTINGS[name], serial)
     columns = 0
-    for _ in range(60):
-        batch = rows(rng, rng.randrange(1, 150))
+    batch = rows(rng, 10)
+    order: ChannelOrder | None = None
+    for round_ in range(90):
+        if round_ % 3:  # a new order of channels, told or not
+            batch = rows(rng, rng.randrange(1, 150))
+            order = ChannelOrder.of(batch) if round_ % 3 == 2 else None
+        else:  # the previous order again (the very object decoding hands out), new readings
+            order = order or ChannelOrder.of(batch)
+            fresh = rows(rng, len(batch))
+            batch = [
+                WireRow(old.instrument, old.channel, new.ts, new.value, "°C", new.quality)
+                for old, new in zip(batch, fresh, strict=True)
+            ]
         reference = one_by_one.fixes(
             SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
             [r.value for r in batch], [r.ts for r in batch],
         )  # fmt: skip
-        got = batched.batch(SITE, AGENT, batch)
+        got = batched.batch(SITE, AGENT, batch, order)
         expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
         mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
         for fix in reference:
