@@ -44,18 +44,18 @@ def spool_entry(
     columns = None
     if len(fixes.corrected):
         values, us = _numbers(fixes.corrected), _numbers(fixes.u)
-        ids = fixes.certificate_id.tolist()
+        ids = fixes.certificate_id
+        # One certificate for every corrected reading (the common case): spooled once.
+        one = int(ids[0]) if len(fixes.certificates) == 1 else None
+        certificate_id: int | list[int] = ids.tolist() if one is None else one
         index = None if fixes.index is None else fixes.index.tolist()
         conformity = None if fixes.conformity is None else fixes.conformity.tolist()
         parts.append(
             b'"fixed":{"index":' + _numbers(index) + b',"value":' + values + b',"u":' + us
-            + b',"certificate_id":' + _numbers(ids) + b',"conformity":' + _numbers(conformity)
-            + b"}"
+            + b',"certificate_id":' + _numbers(certificate_id) + b',"conformity":'
+            + _numbers(conformity) + b"}"
         )  # fmt: skip
-        columns = FixedColumns(
-            index, values.decode()[1:-1].split(","), us.decode()[1:-1].split(","), ids,
-            conformity,
-        )  # fmt: skip
+        columns = FixedColumns(index, values, us, certificate_id, conformity)
     # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
     batch = ReadingsBatch(
         site, agent, rows=rows, fixes=fixes.marked, certificates=fixes.certificates,  # type: ignore[arg-type]

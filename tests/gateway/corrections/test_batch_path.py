@@ -252,12 +252,25 @@ def _corrupt(entry: bytes, old: bytes, new: bytes) -> bytes:
         (b'"value":[', b'"value":[1e999,'),
         (b'"value":[', b'"value":[ 1,'),
         (b'"u":[', b'"u":[1,'),
-        (b'"certificate_id":[', b'"certificate_id":[77,'),
+        (b'"certificate_id":1,', b'"certificate_id":77,'),
+        (b'"certificate_id":1,', b'"certificate_id":[1,1],'),
+        (b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"77],"),
         (b'"conformity":null', b'"conformity":[9]'),
         (b'"index":null', b'"index":[0,1,2,3,4,5,6,7,8,9,10,99]'),
         (b'"fixed":{', b'"fixed":{"extra":1,'),
     ],
-    ids=["text", "overflow", "space", "length", "certificate", "conformity", "index", "key"],
+    ids=[
+        "text",
+        "overflow",
+        "space",
+        "length",
+        "certificate",
+        "certificates' length",
+        "certificate in a list",
+        "conformity",
+        "index",
+        "key",
+    ],
 )
 def test_a_corrupted_column_refuses_the_entry(old: bytes, new: bytes) -> None:
     data = _payload([10.0 + 7.3 * i for i in range(12)])
@@ -266,3 +279,17 @@ def test_a_corrupted_column_refuses_the_entry(old: bytes, new: bytes) -> None:
     assert isinstance(decode_entry(entry), ReadingsBatch)
     with pytest.raises(ValueError, match=r"spooled|correction"):
         decode_entry(_corrupt(entry, old, new))
+
+
+def test_an_entry_spooled_by_an_older_gateway_still_drains() -> None:
+    """Gateways before this one spooled each corrected reading's certificate id (a list); the
+    writer reads that form as it reads the one id it spools now for a batch of one
+    certificate, to the same readings and lines."""
+    data = _payload([10.0 + 7.3 * i for i in range(12)])
+    rows_ = decode_data(data, SITE, AGENT).rows
+    entry, handed, _ = spool_entry(corrector(None), SITE, AGENT, data, rows_)
+    older = _corrupt(entry, b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"1],")
+    now, then = decode_entry(entry), decode_entry(older)
+    assert isinstance(now, ReadingsBatch) and isinstance(then, ReadingsBatch)
+    assert then.readings == now.readings == handed.readings
+    assert LineBuilder().lines(then) == LineBuilder().lines(now) == LineBuilder().lines(handed)
