@@ -112,8 +112,13 @@ class ChannelOrder:
         return cls(list(map(_INSTRUMENT, rows)), list(map(_CHANNEL, rows)))
 
 
+_ORDERS_MAX_READINGS = 250_000
+"""Readings the remembered orders hold at most (a batch may hold 100,000: the agents whose
+order was seen longest ago are forgotten first, so a flood of agents costs bounded memory)."""
 _orders: dict[tuple[str, str], ChannelOrder] = {}
-"""(site, agent) → the order of its latest batch whose names were good."""
+"""(site, agent) → the order of its latest batch whose names were good, oldest first."""
+_orders_held = [0]
+"""Readings the orders of ``_orders`` hold."""
 
 
 def _checked_order(site: str, agent: str, rows: list[WireRow]) -> ChannelOrder | None:
@@ -132,10 +137,22 @@ def _checked_order(site: str, agent: str, rows: list[WireRow]) -> ChannelOrder |
     names.update(order.channels)
     if not _all_match(names, _known_names, _NAME):
         return None
-    if len(_orders) >= _KNOWN_MAX:
-        _orders.clear()
-    _orders[(site, agent)] = order
+    _remember(site, agent, order)
     return order
+
+
+def _remember(site: str, agent: str, order: ChannelOrder) -> None:
+    """Keep ``order`` as the agent's latest, within :data:`_ORDERS_MAX_READINGS` (an order
+    larger than that alone is not kept, and makes no other forgotten)."""
+    size = len(order.channels)
+    old = _orders.pop((site, agent), None)
+    held = _orders_held[0] - (0 if old is None else len(old.channels))
+    if size <= _ORDERS_MAX_READINGS:
+        while held + size > _ORDERS_MAX_READINGS:
+            held -= len(_orders.pop(next(iter(_orders))).channels)
+        _orders[(site, agent)] = order
+        held += size
+    _orders_held[0] = held
 
 
 def _all_match(strings: set[str], known: set[str], pattern: re.Pattern[str]) -> bool:
