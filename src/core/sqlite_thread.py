@@ -16,6 +16,7 @@ import contextlib
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from pathlib import Path
 from typing import Literal, TypeVar
 
@@ -26,10 +27,11 @@ T = TypeVar("T")
 Synchronous = Literal["OFF", "NORMAL", "FULL", "EXTRA"]
 
 
+@dataclass(eq=False)
 class SqliteThread:
     """A SQLite file on its own thread. ``label`` starts every error message (``"record store
     /var/lib/etalon/records.db"`` → ``"record store /var/lib/etalon/records.db: not open"``);
-    ``error`` is the class those errors are raised as.
+    ``error`` is the class those errors are raised as; ``thread_name`` names the thread.
 
     ``map_other``: besides sqlite3's errors, map any other ``Exception`` outside the error tree
     (an ``OverflowError`` for an integer SQLite cannot hold), named by its type; otherwise such
@@ -38,29 +40,24 @@ class SqliteThread:
     committed there); a sqlite3 error it raises is mapped like the function's.
     """
 
-    def __init__(
-        self,
-        path: Path,
-        label: str,
-        *,
-        thread_name: str,
-        error: Callable[[str], EtalonError] = StoreError,
-        map_other: bool = False,
-        after: Callable[[sqlite3.Connection], None] | None = None,
-    ) -> None:
-        self.path = path
-        self.label = label
-        self._error = error
-        self._map_other = map_other
-        self._after = after
+    path: Path
+    label: str
+    _: KW_ONLY
+    thread_name: InitVar[str]
+    error: Callable[[str], EtalonError] = StoreError
+    map_other: bool = False
+    after: Callable[[sqlite3.Connection], None] | None = None
+    _executor: ThreadPoolExecutor = field(init=False)
+    _db: sqlite3.Connection | None = field(init=False, default=None)
+    """Only the thread reads or sets it (open, run and close all run there, in order)."""
+    _closed: bool = field(init=False, default=False)
+
+    def __post_init__(self, thread_name: str) -> None:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=thread_name)
-        self._db: sqlite3.Connection | None = None
-        """Only the thread reads or sets it (open, run and close all run there, in order)."""
-        self._closed = False
 
     async def _submit(self, fn: Callable[[], T]) -> T:
         if self._closed:
-            raise self._error(f"{self.label}: not open")
+            raise self.error(f"{self.label}: not open")
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
 
     async def open(
@@ -93,7 +90,7 @@ class SqliteThread:
                     db.close()
                     raise
             except (sqlite3.Error, OSError) as exc:
-                raise self._error(f"{self.label}: cannot open: {exc}") from exc
+                raise self.error(f"{self.label}: cannot open: {exc}") from exc
             self._db = db
 
         await self._submit(open_db)
@@ -111,7 +108,7 @@ class SqliteThread:
     def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         db = self._db
         if db is None:
-            raise self._error(f"{self.label}: not open")
+            raise self.error(f"{self.label}: not open")
         try:
             return fn(db)
         except BaseException as exc:
@@ -123,17 +120,17 @@ class SqliteThread:
                 raise
             raise mapped from exc
         finally:
-            if self._after is not None:
+            if self.after is not None:
                 try:
-                    self._after(db)
+                    self.after(db)
                 except sqlite3.Error as exc:
-                    raise self._error(f"{self.label}: {exc}") from exc
+                    raise self.error(f"{self.label}: {exc}") from exc
 
     def _mapped(self, exc: BaseException) -> EtalonError | None:
         if isinstance(exc, sqlite3.Error):
-            return self._error(f"{self.label}: {exc}")
-        if self._map_other and isinstance(exc, Exception) and not isinstance(exc, EtalonError):
-            return self._error(f"{self.label}: {type(exc).__name__}: {exc}")
+            return self.error(f"{self.label}: {exc}")
+        if self.map_other and isinstance(exc, Exception) and not isinstance(exc, EtalonError):
+            return self.error(f"{self.label}: {type(exc).__name__}: {exc}")
         return None
 
     async def close(self, teardown: Callable[[sqlite3.Connection], None] | None = None) -> None:
