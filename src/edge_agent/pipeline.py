@@ -5,7 +5,9 @@ Two ways through, with the same result to the byte: :func:`finish` on a driver's
 on a driver's compact rows (:class:`ReadsRows`, e.g. Modbus), which writes the spool entry of a
 poll straight from the values, one JSON template per channel prepared once, with no object per
 reading; whatever its templates do not cover (a BAD reading, a string, a non-finite number, a
-channel with an uncertainty or a unit the wire refuses) goes the first way.
+channel with an uncertainty or a unit the wire refuses) goes the first way. A poll of Reading
+objects that are all plain GOOD readings takes the second way too
+(:meth:`RowEncoder.encode_readings`).
 """
 
 from __future__ import annotations
@@ -181,6 +183,36 @@ class RowEncoder:
                 texts = numbers[1:-1].split(b",") if count else []
                 return self._join(stamps, texts), count, 0
         return self._encode_each(rows)
+
+    def encode_readings(self, readings: Sequence[Reading]) -> tuple[bytes, int, int] | None:
+        """A driver's :class:`Reading` objects the way of :meth:`encode` (the entry
+        ``encode_readings(finish(readings, channels))`` makes), when each is a GOOD reading of
+        its channel in order, without uncertainty, reason or tags of its own, and the channel's
+        unit stands for the reading's; None otherwise (the caller goes by finish()). Drivers
+        that return Reading objects (simulated, SCPI, OPC UA) then skip finish()'s per-field
+        checks in the usual poll."""
+        channels = self.channels
+        if len(readings) != len(channels):
+            return None
+        good = Quality.GOOD
+        instrument = self.instrument
+        stamps: list[int] = []
+        values: list[Value] = []
+        for channel, reading in zip(channels, readings, strict=True):
+            if (
+                reading.quality is not good
+                or reading.u is not None
+                or reading.reason is not None
+                or reading.tags
+                or reading.ts_ns < 0
+                or reading.channel != channel.name
+                or reading.instrument != instrument
+                or (not channel.unit and reading.unit)  # finish() keeps the reading's unit
+            ):
+                return None
+            stamps.append(reading.ts_ns)
+            values.append(reading.value)
+        return self.encode((stamps, values, [None] * len(stamps)))
 
     def _join(self, stamps: list[int], texts: list[bytes]) -> bytes:
         last = -1
