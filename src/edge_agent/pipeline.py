@@ -132,6 +132,7 @@ def count_bad(readings: Sequence[Reading]) -> int:
 
 
 _NUMBER = (float, int)
+_NUMBERS = frozenset(_NUMBER)
 _VALUE = b',"value":'
 
 
@@ -146,8 +147,14 @@ class RowEncoder:
         ]
         self._plain = all(t is not None and t[2] == 1.0 and t[3] == 0.0 for t in self._templates)
         """Every channel templated, none scaled: the whole poll may go in one pass."""
-        self._prefixes = [t[0] if t else b"" for t in self._templates]
-        self._suffixes = [t[1] if t else b"" for t in self._templates]
+        # Per channel, a GOOD reading as one bytes format of (timestamp, value): one C call per
+        # reading instead of four concatenations ('%' in a unit or tag doubled).
+        self._formats = [
+            t[0].replace(b"%", b"%%") + b"%b" + _VALUE + b"%b" + t[1].replace(b"%", b"%%")
+            if t
+            else b""
+            for t in self._templates
+        ]
 
     def _template(self, channel: ChannelBase) -> tuple[bytes, bytes, float, float] | None:
         """(what comes before the timestamp, what follows the value, scale, offset) of a GOOD
@@ -174,7 +181,7 @@ class RowEncoder:
             and count == len(self.channels)
             and reasons.count(None) == count
             and min(stamps, default=0) >= 0
-            and all(type(v) in _NUMBER for v in values)
+            and _NUMBERS.issuperset(map(type, values))
         ):
             # The usual poll: every value a plain number of a templated channel. One orjson
             # call writes them all (a non-finite one comes out as null: the slow way then).
@@ -218,12 +225,10 @@ class RowEncoder:
         last = -1
         stamp = b""
         parts = []
-        for prefix, ts, text, suffix in zip(
-            self._prefixes, stamps, texts, self._suffixes, strict=True
-        ):
+        for reading, ts, text in zip(self._formats, stamps, texts, strict=True):
             if ts != last:
                 last, stamp = ts, b"%d" % ts
-            parts.append(prefix + stamp + _VALUE + text + suffix)
+            parts.append(reading % (stamp, text))
         return b",".join(parts)
 
     def _encode_each(self, rows: Rows) -> tuple[bytes, int, int]:

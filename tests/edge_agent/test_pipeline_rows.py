@@ -58,6 +58,7 @@ MIXED = [
     ChannelBase.model_construct(name="badunit", unit="V\\x"),
     ChannelBase.model_construct(name="longunit", unit="V" * 40),
     channel("scaled_int", scale=2.0),
+    channel("percent", unit="%RH", tags={"note": "50%"}),  # '%' in a bytes format
 ]
 VALUES: list[Value] = [
     1.5,
@@ -168,3 +169,11 @@ def test_a_plain_poll_of_reading_objects_goes_the_row_way() -> None:
     assert fast == (encode_readings(finish(readings, channels)), 4, 0)
     readings[1].u = 0.5  # the driver's own uncertainty: finish() combines it
     assert RowEncoder("dev", channels).encode_readings(readings) is None
+
+
+def test_a_percent_sign_in_a_unit_or_tag_survives_the_whole_poll_way() -> None:
+    channels = [channel("rh", unit="%RH", tags={"note": "50%d"}), channel("t", unit="°C")]
+    rows: Rows = ([TS, TS], [45.5, 21.25], [None, None])
+    data, count, bad = RowEncoder("dev1", channels).encode(rows)
+    assert (data, count, bad) == reference("dev1", channels, rows)
+    assert b'"unit":"%RH"' in data and b'"note":"50%d"' in data
