@@ -60,8 +60,12 @@ class MbapConnection(asyncio.Protocol):
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._tid = 0
-        self._pending: dict[int, tuple[asyncio.Future[bytes], int]] = {}
-        """Transaction id → (the request's future, its unit id)."""
+        self._pending: dict[int, tuple[asyncio.Future[bytes], int, float]] = {}
+        """Transaction id → (the request's future, its unit id, its deadline on the loop's
+        clock)."""
+        self._sweep: asyncio.TimerHandle | None = None
+        """One timer for the connection, at the earliest deadline armed, rather than one per
+        request: a request answered in time (nearly all) arms and cancels nothing."""
         self._stray = b""
         """Frames that answered no pending request, since a request was sent with none pending."""
         self.lost_reason = ""
@@ -106,7 +110,7 @@ class MbapConnection(asyncio.Protocol):
                 if len(self._stray) < 64:
                     self._stray += _HEADER.pack(tid, protocol, length, unit) + pdu
                 continue
-            future, expected_unit = pending
+            future, expected_unit, _deadline = pending
             if future.done():
                 continue  # given up (timed out, cancelled) just before its reply came
             if unit != expected_unit:
@@ -145,16 +149,35 @@ class MbapConnection(asyncio.Protocol):
         future: asyncio.Future[bytes] = loop.create_future()
         if not self._pending:
             self._stray = b""
-        self._pending[tid] = (future, unit)
+        deadline = loop.time() + timeout_s
+        self._pending[tid] = (future, unit, deadline)
         transport.write(_HEADER.pack(tid, 0, len(pdu) + 1, unit) + pdu)
-        timer = loop.call_later(timeout_s, _expire, future)
+        sweep = self._sweep
+        if sweep is None or deadline < sweep.when():
+            if sweep is not None:
+                sweep.cancel()
+            self._sweep = loop.call_at(deadline, self._expire_due)
         try:
             return await future
         finally:
-            timer.cancel()
             pending = self._pending.get(tid)
             if pending is not None and pending[0] is future:
                 del self._pending[tid]
+
+    def _expire_due(self) -> None:
+        """Fail the requests whose deadline passed; arm the timer for the next deadline."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest = None
+        for future, _unit, deadline in self._pending.values():
+            if deadline <= now:
+                if not future.done():
+                    future.set_exception(MbapTimeout())
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self._sweep = loop.call_at(earliest, self._expire_due)
 
     def _next_tid(self) -> int:
         tid = (self._tid + 1) & 0xFFFF
@@ -165,14 +188,12 @@ class MbapConnection(asyncio.Protocol):
 
     def _fail(self, error: MbapError) -> None:
         pending, self._pending = self._pending, {}
-        for future, _unit in pending.values():
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for future, _unit, _deadline in pending.values():
             if not future.done():
                 future.set_exception(error)
-
-
-def _expire(future: asyncio.Future[bytes]) -> None:
-    if not future.done():
-        future.set_exception(MbapTimeout())
 
 
 # -- PDUs --------------------------------------------------------------------------------------

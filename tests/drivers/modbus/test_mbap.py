@@ -272,3 +272,21 @@ def test_max_transactions_is_bounded() -> None:
         ModbusTcp(kind="tcp", host="127.0.0.1", max_transactions=0)
     with pytest.raises(ValueError, match="max_transactions"):
         ModbusTcp(kind="tcp", host="127.0.0.1", max_transactions=65)
+
+
+async def test_a_shorter_timeout_after_a_longer_one_still_expires_on_time(device: Device) -> None:
+    link = await windowed_link(device, 2)
+    try:
+        device.script.append(answer_registers([1], delay_s=0.6))
+        device.script.append(answer_registers([2], delay_s=0.6))  # after its own timeout
+        slow = asyncio.create_task(link.read_registers(3, 0, 1, 1, 5.0, "dev"))
+        await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(DriverTimeout, match=r"no reply within 0\.2 s"):
+            await link.read_registers(3, 0, 1, 2, 0.2, "dev")
+        assert loop.time() - started < 0.5  # at its own deadline, not the first request's
+        assert await slow == struct.pack(">H", 1)
+        await asyncio.sleep(0.1)  # the late reply comes, to no request
+    finally:
+        link.close()
