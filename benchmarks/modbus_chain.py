@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import struct
@@ -39,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -377,6 +379,8 @@ def run_bare(sim: int, args: argparse.Namespace, raw: bool = False) -> dict[str,
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="etalon-modbus-chain-") as tmp_name:
         tmp = Path(tmp_name)
         broker = Mosquitto(tmp / "mq")
@@ -412,6 +416,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             broker.stop()
     expected = args.devices * args.channels / args.interval
     return {
+        # Figures of a shared machine: when, and how busy it was (1-minute load average).
+        "measured": started,
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "config": f"{args.devices} x {args.channels} float32 @ {args.interval * 1000:g} ms",
         "expected_dp_s": expected,
         "agent": agent,
@@ -461,7 +468,9 @@ def main() -> None:
     a, b, r = result["agent"], result["bare"], result["raw"]
     print(
         f"modbus chain, {result['config']} on one TCP endpoint "
-        f"(max_transactions {args.transactions}), {args.seconds:g} s steady"
+        f"(max_transactions {args.transactions}), {args.seconds:g} s steady; "
+        f"{result['measured']}, load average {result['load_average'][0]}–"
+        f"{result['load_average'][1]}"
     )
     print(
         f"agent:  {a['dp_s']:8,.0f} datapoints/s at the broker of {result['expected_dp_s']:,.0f}; "
