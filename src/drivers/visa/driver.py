@@ -76,6 +76,7 @@ class VisaDriver:
         self._identity: dict[str, str] = {}
         self._targets = config.write_targets()
         self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_loop: asyncio.AbstractEventLoop | None = None
         self.stuck_threads: list[SessionWorker] = []
         """Abandoned worker threads, kept until they end (see the module doc)."""
         self._write_s = config.timeout_s + config.io_timeout_s  # may wait behind a read
@@ -89,10 +90,12 @@ class VisaDriver:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
         budget = Budget(seconds, label)
         future = worker.submit(lambda b: session.run(b, job), budget)
-        if self._watchdog is None:
-            self._watchdog = asyncio.get_running_loop().call_later(
-                seconds + STUCK_GRACE_S, self._watch
-            )
+        loop = asyncio.get_running_loop()
+        # A timer of an event loop that has finished never fires: a driver used from one
+        # asyncio.run after another arms one on the new loop.
+        if self._watchdog is None or self._watchdog_loop is not loop:
+            self._watchdog = loop.call_later(seconds + STUCK_GRACE_S, self._watch)
+            self._watchdog_loop = loop
         try:
             return await future
         except asyncio.CancelledError:

@@ -288,3 +288,34 @@ async def test_no_session_is_opened_while_too_many_threads_are_stuck(
     await driver.connect()  # they returned: a session again
     (reading,) = await driver.read(config.channels)
     assert reading.quality is Quality.GOOD
+
+
+async def test_the_watchdog_follows_the_driver_to_another_event_loop(
+    scpi_sim: Start, visa_config: Config, clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
+    sim = await scpi_sim("longscale-dmm")
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
+    driver = VisaDriver(config, clock)
+    release = threading.Event()
+
+    async def first() -> None:  # leaves a watchdog armed on this loop, which then ends
+        await driver.connect()
+        await driver.read(config.channels)
+
+    async def second() -> str:
+        _hang_the_library(driver, release)
+        try:
+            await driver.read(config.channels)
+        except DriverTimeout as exc:
+            return exc.reason
+        finally:
+            release.set()
+            await driver.close()
+        return "no timeout"
+
+    def scenario() -> str:  # one asyncio.run after another, as a command-line tool would
+        asyncio.run(first())
+        return asyncio.run(second())
+
+    assert "abandoned" in await asyncio.to_thread(scenario)
