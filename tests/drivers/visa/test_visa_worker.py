@@ -207,7 +207,9 @@ async def test_a_read_given_up_by_the_agent_sends_no_further_query(
         async with asyncio.timeout(0.1):  # the agent's own timeout
             await driver.read(config.channels)
     await asyncio.sleep(0.8)  # time for three more queries, had the thread gone on
-    assert _sent(sim)[before:] == [QUERIES[0]]  # only the query already in flight
+    # Only the query already in flight (none, on a machine so busy that the thread had not
+    # started the read when it was given up).
+    assert _sent(sim)[before:] in ([QUERIES[0]], [])
     sim.faults.delay_s = 0.0
     readings = await driver.read(config.channels)
     assert [r.quality for r in readings] == [Quality.GOOD] * 4
