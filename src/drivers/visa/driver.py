@@ -169,8 +169,9 @@ class VisaDriver:
         return await self._call(lambda session: session.read(channels), self.config.timeout_s)
 
     async def close(self) -> None:
-        """Close the session; waits for a busy worker at most until its exchange's deadline
-        plus :data:`STUCK_GRACE_S`, else abandons the thread (it closes the session itself)."""
+        """Close the session after the exchanges already queued; a thread whose exchange
+        overruns its deadline by :data:`STUCK_GRACE_S` is abandoned (it closes the session
+        itself when its call returns)."""
         worker, session = self._worker, self._session
         self._worker = self._session = None
         if self._watchdog is not None:
@@ -180,17 +181,20 @@ class VisaDriver:
             return
         closed = worker.submit(lambda _: session.close(), Budget(STUCK_GRACE_S, "close"))
         worker.stop()
-        current = worker.current
-        wait = max(current.left(), 0.0) if current is not None else 0.0
-        done, _ = await asyncio.wait({closed}, timeout=wait + STUCK_GRACE_S)
-        if not done:
-            worker.abandon(NotConnected(self.config.name, "closed"), cleanup=session.close)
-            self.stuck_threads.append(worker)
-            log.warning(
-                "VISA worker still busy at close; abandoned",
-                extra={"instrument": self.config.name, "worker_thread": worker.thread.name},
-            )
-            return
+        # The exchanges queued before the close run first, each within its budget; only one
+        # overrunning its deadline by the grace gets the thread abandoned.
+        while not closed.done() and worker.alive:
+            current = worker.current
+            if current is not None and current.left() <= -STUCK_GRACE_S:
+                worker.abandon(NotConnected(self.config.name, "closed"), cleanup=session.close)
+                self.stuck_threads.append(worker)
+                log.warning(
+                    "VISA worker still busy at close; abandoned",
+                    extra={"instrument": self.config.name, "worker_thread": worker.thread.name},
+                )
+                return
+            until = current.left() + STUCK_GRACE_S if current is not None else STUCK_GRACE_S
+            await asyncio.wait({closed}, timeout=max(until, 0.01))
         for _ in range(100):  # the thread has only the stop sentinel left: a few µs
             if not worker.thread.is_alive():
                 break
