@@ -186,6 +186,7 @@ class VisaDriver:
         while not closed.done() and worker.alive:
             current = worker.current
             if current is not None and current.left() <= -STUCK_GRACE_S:
+                closed.cancel()  # nobody awaits it any more: no error to leave unretrieved
                 worker.abandon(NotConnected(self.config.name, "closed"), cleanup=session.close)
                 self.stuck_threads.append(worker)
                 log.warning(

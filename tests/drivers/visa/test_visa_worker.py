@@ -321,3 +321,28 @@ async def test_the_watchdog_follows_the_driver_to_another_event_loop(
         return asyncio.run(second())
 
     assert "abandoned" in await asyncio.to_thread(scenario)
+
+
+async def test_close_abandons_a_thread_stuck_in_the_library_and_returns(
+    scpi_sim: Start, drivers: Build, visa_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
+    sim = await scpi_sim("longscale-dmm")
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
+    driver = drivers(config)
+    await driver.connect()
+    release = threading.Event()
+    try:
+        _hang_the_library(driver, release)
+        stuck_worker = driver._worker
+        assert stuck_worker is not None
+        reading = asyncio.create_task(driver.read(config.channels))
+        await asyncio.sleep(0.05)  # the read is inside the stuck call
+        await driver.close()  # returns: does not wait for the library
+        assert driver.stuck_threads == [stuck_worker] and stuck_worker.alive
+        with pytest.raises(NotConnected, match="closed"):
+            await reading
+    finally:
+        release.set()
+    await asyncio.to_thread(stuck_worker.thread.join, 2)
+    assert not stuck_worker.alive
