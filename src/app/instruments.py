@@ -22,6 +22,7 @@ from typing import Any
 from pydantic import Field
 
 from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_OK
 from core.i18n import t
 from gateway.cli_support import (
     GatewayParts,
@@ -30,6 +31,7 @@ from gateway.cli_support import (
     common_options,
     lang_of,
     load_parts,
+    refused,
     with_records,
 )
 from gateway.corrections import instruments
@@ -38,9 +40,6 @@ from gateway.corrections.instruments import CorrectionsError, Refused
 from gateway.records.store import RecordStore
 from gateway.standards.config import StandardsConfig
 from metrology.errors import DccError
-
-EXIT_OK = 0
-EXIT_PROBLEM = 1
 
 
 class _GatewayParts(GatewayParts):
@@ -117,9 +116,7 @@ def instruments_main(args: argparse.Namespace) -> int:
     try:
         parts = load_parts(args.config, _GatewayParts)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"etalon instruments: {problem}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("instruments", *exc.problems)
     command = args.instruments_command
     try:
         if command == "list":
@@ -139,11 +136,9 @@ def instruments_main(args: argparse.Namespace) -> int:
                 parts, lambda records: _unlink(records, parts, args, lang), write=True
             )
     except (CorrectionsError, DccError) as exc:
-        print(f"etalon instruments: {exc.message(lang)}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("instruments", exc.message(lang))
     except EtalonError as exc:
-        print(f"etalon instruments: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("instruments", exc)
     return 2
 
 

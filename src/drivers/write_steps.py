@@ -96,7 +96,8 @@ async def _attempt(
     except DriverError as exc:  # DriverTimeout is also a TimeoutError: this clause first
         error = exc
     except TimeoutError as exc:
-        error = DriverTimeout(instrument, f"{step.label}: no reply within {timeout_s:g} s")
+        # No label here: run_steps puts the step's label before the reason it reports.
+        error = DriverTimeout(instrument, f"no reply within {timeout_s:g} s")
         error.__cause__ = exc
     record = WriteRecord(
         instrument=instrument,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -21,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError
+from core.exits import EXIT_CONFIG
 from core.i18n import language
 from core.models import Name
 from gateway.records.chain import LedgerSettings
@@ -86,6 +88,14 @@ def command_group(
     )
     commands = parser.add_subparsers(dest=f"{name}_command", required=True, metavar="COMMAND")
     return parser, commands
+
+
+def refused(command: str, *problems: object) -> int:
+    """Each problem on stderr as ``etalon COMMAND: problem``; returns the exit status of a
+    request that cannot be done as asked (1, ``core.exits.EXIT_CONFIG``)."""
+    for problem in problems:
+        print(f"etalon {command}: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
 
 
 def lang_of(args: argparse.Namespace) -> str:

@@ -88,6 +88,21 @@ def _head_of(lab: str, row: Mapping[str, Any]) -> ChainHead:
     )
 
 
+async def _head_row(conn: Connection, lab: str, *, lock: bool = False) -> dict[str, Any]:
+    """The lab's ``lab_heads`` row, locked until the transaction ends when ``lock`` (a lab's
+    pushes are serialised on it); StoreError when the hub has none."""
+    row = await fetch_one(
+        conn, "SELECT * FROM lab_heads WHERE lab = %s" + (" FOR UPDATE" if lock else ""), (lab,)
+    )
+    if row is None:
+        raise _no_head(lab)
+    return row
+
+
+def _no_head(lab: str) -> StoreError:
+    return StoreError(f"lab {lab} has no head at the hub")
+
+
 def _validation_reason(exc: ValidationError) -> str:
     first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": str(exc)}
     where = ".".join(str(part) for part in first.get("loc", ())) or "body"
@@ -109,34 +124,24 @@ class Ingest:
         digest = hashlib.sha256(body).hexdigest()
         try:
             segment = Segment.model_validate_json(body)
-        except ValidationError as exc:
+        except (ValueError, RecursionError) as exc:  # a ValidationError is a ValueError
+            error = _validation_reason(exc) if isinstance(exc, ValidationError) else str(exc)[:300]
             return await self.refuse(
                 lab,
                 MALFORMED,
                 "hub.refusal.malformed",
-                {"error": _validation_reason(exc)},
-                sha256=digest,
-                remote=remote,
-            )
-        except (ValueError, RecursionError) as exc:
-            return await self.refuse(
-                lab,
-                MALFORMED,
-                "hub.refusal.malformed",
-                {"error": str(exc)[:300]},
+                {"error": error},
                 sha256=digest,
                 remote=remote,
             )
         refused: tuple[SegmentVerdict | None, str, str, dict[str, Any]] | None = None
         async with self.db.write() as conn:
-            head_row = await fetch_one(
-                conn, "SELECT * FROM lab_heads WHERE lab = %s FOR UPDATE", (lab,)
-            )
+            head_row = await _head_row(conn, lab, lock=True)
             lab_row = await fetch_one(
                 conn, "SELECT revoked_ns, revoked_reason, province FROM labs WHERE id = %s", (lab,)
             )
-            if head_row is None or lab_row is None:
-                raise StoreError(f"lab {lab} has no head at the hub")
+            if lab_row is None:
+                raise _no_head(lab)
             head = _head_of(lab, head_row)
             if lab_row["revoked_ns"] is not None:
                 refused = (
@@ -257,11 +262,7 @@ class Ingest:
         now = time.time_ns()
         plain = {k: v if isinstance(v, int | str) else str(v) for k, v in params.items()}
         async with self.db.write() as conn:
-            head_row = await fetch_one(
-                conn, "SELECT * FROM lab_heads WHERE lab = %s FOR UPDATE", (lab,)
-            )
-            if head_row is None:
-                raise StoreError(f"lab {lab} has no head at the hub")
+            head_row = await _head_row(conn, lab, lock=True)
             row = await fetch_one(
                 conn,
                 "INSERT INTO refusals (lab, received_ns, reason, code, params, from_seq, to_seq, "
@@ -309,7 +310,4 @@ class Ingest:
     async def cursor(self, lab: str) -> ChainHead:
         """Where the lab's chain stands at the hub (the lab pushes from ``count + 1``)."""
         async with self.db.write() as conn:  # the primary: a replica may lag behind
-            row = await fetch_one(conn, "SELECT * FROM lab_heads WHERE lab = %s", (lab,))
-        if row is None:
-            raise StoreError(f"lab {lab} has no head at the hub")
-        return _head_of(lab, row)
+            return _head_of(lab, await _head_row(conn, lab))

@@ -78,17 +78,8 @@ class WireEntry(WireModel):
 
     @classmethod
     def of(cls, entry: Entry) -> WireEntry:
-        """The wire form of a stored entry."""
-        return cls(
-            seq=entry.seq,
-            ts_ns=str(entry.ts_ns),
-            kind=entry.kind,
-            subject=entry.subject,
-            actor=entry.actor,
-            body=entry.body,
-            prev=entry.prev,
-            hash=entry.hash,
-        )
+        """The wire form of a stored entry (``Entry.to_wire()``, validated)."""
+        return cls(**entry.to_wire())
 
     def to_entry(self) -> Entry:
         """The stored form; a body with no canonical form is kept as non-canonical text, which

@@ -31,6 +31,7 @@ from drivers.sim.scpi_base import (
     no_params,
     one_param,
     pick_range,
+    pick_value,
     query,
 )
 from drivers.sim.scpi_faults import (
@@ -50,6 +51,15 @@ from drivers.sim.scpi_parser import (
 )
 
 SETTINGS_CONFLICT = (-221, "Settings conflict")
+
+
+def _on_off_param(params: list[str]) -> bool:
+    """The single ON/OFF (1/0) parameter of a command; -224 when it is neither."""
+    try:
+        return on_off(one_param(params))
+    except ValueError:
+        raise ScpiError(*ILLEGAL_PARAMETER) from None
+
 
 # -- the calibrator --------------------------------------------------------------------------
 
@@ -150,18 +160,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
         spec = FUNCTIONS[function]
 
         def handler(params: list[str]) -> None:
-            value = number(one_param(params))
-            if value == "MIN":
-                level = spec.low
-            elif value == "MAX":
-                level = spec.high
-            elif value == "DEF":
-                level = 0.0
-            else:
-                assert isinstance(value, float)
-                level = value
-            if not spec.low <= level <= spec.high:
-                raise ScpiError(*DATA_OUT_OF_RANGE)
+            level = pick_value(number(one_param(params)), spec.low, spec.high, 0.0)
             fixed = not self.physics.auto_range[function]
             if fixed and abs(level) > self.physics.ranges[function] * OVERRANGE:
                 raise ScpiError(*DATA_OUT_OF_RANGE)
@@ -195,11 +194,7 @@ class Calibrator(FaultCommands, ScpiInstrument):
 
     def _set_auto(self, function: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:
-            try:
-                automatic = on_off(one_param(params))
-            except ValueError:
-                raise ScpiError(*ILLEGAL_PARAMETER) from None
-            if automatic:
+            if _on_off_param(params):
                 self.physics.set_range(function, None)
             else:
                 self.physics.set_range(function, self.physics.ranges[function])
@@ -210,19 +205,12 @@ class Calibrator(FaultCommands, ScpiInstrument):
         return query(lambda: "1" if self.physics.auto_range[function] else "0")
 
     def _set_frequency(self, params: list[str]) -> None:
-        value = number(one_param(params))
-        frequency = {"MIN": 10.0, "MAX": 1e5, "DEF": 1000.0}.get(str(value), value)
-        assert isinstance(frequency, float)
-        if not 10.0 <= frequency <= 1e5:
-            raise ScpiError(*DATA_OUT_OF_RANGE)
+        frequency = pick_value(number(one_param(params)), 10.0, 1e5, 1000.0)
         self._refused()
         self.physics.frequency_hz = frequency
 
     def _set_output(self, params: list[str]) -> None:
-        try:
-            on = on_off(one_param(params))
-        except ValueError:
-            raise ScpiError(*ILLEGAL_PARAMETER) from None
+        on = _on_off_param(params)
         if on:
             self._refused()  # standby always works: it is what a runner's abort sends
         self.physics.set_output(on)
@@ -334,10 +322,7 @@ class BenchDmm(FaultCommands, Dmm):
 
     def _set_auto(self, key: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:
-            try:
-                self.auto[key] = on_off(one_param(params))
-            except ValueError:
-                raise ScpiError(*ILLEGAL_PARAMETER) from None
+            self.auto[key] = _on_off_param(params)
 
         return handler
 

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from gateway.alerts.lifecycle import Alert
-from gateway.records.bodies import append_audit
+from gateway.records.bodies import append_audit, query_rows
 
 
 def dumps(value: Any) -> str:
@@ -160,15 +160,9 @@ def save_rules(
     db.execute("COMMIT")
 
 
-def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
 def audit_trail(db: sqlite3.Connection, subject: str) -> list[dict[str, Any]]:
     """The audit entries of one subject (``alert:ID``, ``alert-rule:ID``), oldest first."""
-    rows = _rows(
+    rows = query_rows(
         db,
         "SELECT id, ts_ns, actor, action, details FROM audit_log WHERE subject = ? ORDER BY id",
         (subject,),
@@ -178,12 +172,12 @@ def audit_trail(db: sqlite3.Connection, subject: str) -> list[dict[str, Any]]:
 
 def load_agent_states(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """The last state the gateway recorded of each agent."""
-    return _rows(db, "SELECT site, agent, state, reason FROM agents")
+    return query_rows(db, "SELECT site, agent, state, reason FROM agents")
 
 
 def load_instrument_states(db: sqlite3.Connection) -> list[dict[str, Any]]:
     """The last state the gateway recorded of each instrument."""
-    return _rows(db, "SELECT site, agent, instrument, state, reason FROM instrument_states")
+    return query_rows(db, "SELECT site, agent, instrument, state, reason FROM instrument_states")
 
 
 def load_catalogue(
@@ -200,4 +194,4 @@ def load_catalogue(
     if agent is not None:
         sql += " AND site = ? AND agent = ?"
         params = agent
-    return _rows(db, sql, params)
+    return query_rows(db, sql, params)

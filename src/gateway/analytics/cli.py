@@ -190,18 +190,22 @@ def add_drift_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     commands = drift.add_subparsers(dest="drift_command", required=True, metavar="COMMAND")
 
-    def common(parser: argparse.ArgumentParser) -> None:
+    def command(name: str, help: str, description: str) -> argparse.ArgumentParser:
+        """A subcommand reading a CSV file, with the options every one of them takes."""
+        parser: argparse.ArgumentParser = commands.add_parser(
+            name, help=help, description=description
+        )
         parser.add_argument("--csv", type=Path, required=True, metavar="FILE")
         parser.add_argument("--delimiter", default=",", help="CSV delimiter (default ',')")
         parser.add_argument("--json", action="store_true", help="print the JSON result")
+        return parser
 
-    fit = commands.add_parser(
+    fit = command(
         "fit",
         help="fit the drift of a value against time",
         description="Least-squares drift fit (weighted when --u is given), prediction with "
         "confidence and prediction intervals, value in use and time to out of tolerance.",
     )
-    common(fit)
     fit.add_argument("--x", required=True, metavar="COLUMN", help="numbers or ISO 8601 dates")
     fit.add_argument("--y", required=True, metavar="COLUMN", help="the values")
     fit.add_argument("--u", metavar="COLUMN", help="standard uncertainties of the values")
@@ -227,13 +231,12 @@ def add_drift_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     fit.add_argument("--confidence", type=probability, default=0.95, help="default 0.95")
 
-    adev = commands.add_parser(
+    adev = command(
         "adev",
         help="Allan or modified Allan deviation",
         description="Overlapping Allan deviation (or modified, or non-overlapping) with "
         "confidence intervals from the identified noise type and Greenhall's degrees of freedom.",
     )
-    common(adev)
     adev.add_argument("--y", required=True, metavar="COLUMN", help="the readings, in time order")
     adev.add_argument("--rate", type=float, required=True, metavar="HZ", help="readings per second")
     kind = adev.add_mutually_exclusive_group()
@@ -245,13 +248,12 @@ def add_drift_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--confidence", type=probability, default=ONE_SIGMA, help="default 0.683 (1 sigma)"
     )
 
-    chart = commands.add_parser(
+    chart = command(
         "chart",
         help="control charts of a check standard",
         description="Individuals/moving-range chart with limits from the first N points, "
         "Nelson rules 1-8, EWMA and tabular CUSUM.",
     )
-    common(chart)
     chart.add_argument("--y", required=True, metavar="COLUMN", help="the values, in time order")
     chart.add_argument(
         "--baseline", type=int, required=True, metavar="N", help="first N points set the limits"

@@ -79,6 +79,15 @@ def plain(value: Any) -> Any:
     return str(value)
 
 
+def query_rows(
+    db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()
+) -> list[dict[str, Any]]:
+    """The rows of a read query, as dicts of column → value (as SQLite returns them)."""
+    cursor = db.execute(sql, params)
+    names = [d[0] for d in cursor.description or ()]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
 def row_body(cursor: sqlite3.Cursor, row: Sequence[Any]) -> dict[str, Any]:
     """A row as a JSON object of its columns (see :func:`plain`)."""
     names = [d[0] for d in cursor.description or ()]

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_OK
 from core.i18n import language, register
-from gateway.cli_support import GatewayParts, load_parts
+from gateway.cli_support import GatewayParts, load_parts, refused
 from gateway.records.bodies import append_audit
 from gateway.records.chain import LedgerSettings
 from gateway.records.keys import load_key, trusted_keys, write_public_key
@@ -31,8 +32,6 @@ from ledger import LedgerError, PublicKey, SigningKey
 
 register(RECORDS_MESSAGES)
 
-EXIT_OK = 0
-EXIT_PROBLEM = 1
 EXIT_USAGE = 2
 EXIT_TAMPERED = 3
 
@@ -92,12 +91,9 @@ def records_main(args: argparse.Namespace) -> int:
         if command == "key":
             return _key(parts)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"etalon records: {problem}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("records", *exc.problems)
     except (EtalonError, OSError) as exc:
-        print(f"etalon records: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("records", exc)
     return EXIT_USAGE
 
 

@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from core.errors import EtalonError, StoreError
 from gateway.records.alerts_schema import ALERTS_MIGRATIONS
-from gateway.records.bodies import RecordConnection, append_audit
+from gateway.records.bodies import RecordConnection, append_audit, query_rows
 from gateway.records.calibrations_schema import CALIBRATIONS_MIGRATIONS
 from gateway.records.chain import LedgerSettings, RecordsLedger
 from gateway.records.config import RecordsConfig
@@ -194,13 +194,7 @@ class RecordStore:
 
     async def query(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Rows of a read query, as dicts of column → value."""
-
-        def run(db: sqlite3.Connection) -> list[dict[str, Any]]:
-            cursor = db.execute(sql, params)
-            names = [d[0] for d in cursor.description or ()]
-            return [dict(zip(names, row, strict=True)) for row in cursor]
-
-        return await self.run(run)
+        return await self.run(lambda db: query_rows(db, sql, params))
 
     async def audit(self, actor: str, action: str, subject: str, details: dict[str, Any]) -> None:
         """Append one entry to the audit log (and the ledger), in a transaction of its own."""

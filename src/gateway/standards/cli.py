@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from pydantic import BaseModel, Field, ValidationError
 
 from core.errors import ConfigError, EtalonError
+from core.exits import EXIT_CONFIG, EXIT_OK
 from core.i18n import t
 from gateway import cli_support
 from gateway.cli_support import (
@@ -31,6 +32,7 @@ from gateway.cli_support import (
     command_group,
     common_options,
     lang_of,
+    refused,
     with_records,
 )
 from gateway.standards import messages  # noqa: F401 - registers this command's texts
@@ -56,8 +58,6 @@ from gateway.standards.transfer import (
 )
 from metrology.errors import DccError
 
-EXIT_OK = 0
-EXIT_PROBLEM = 1
 T = TypeVar("T")
 
 
@@ -206,9 +206,7 @@ def standards_main(args: argparse.Namespace) -> int:
     try:
         parts = load_parts(args.config)
     except ConfigError as exc:
-        for problem in exc.problems:
-            print(f"etalon standards: {problem}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("standards", *exc.problems)
     command = args.standards_command
     try:
         if command == "list":
@@ -228,17 +226,14 @@ def standards_main(args: argparse.Namespace) -> int:
         if command == "export-dcc":
             return _with_registry(parts, lambda registry: _export_dcc(registry, parts, args))
     except ImportProblems as exc:
-        refused = t("standards.import.refused", lang_of(args), file=args.file)
-        print(f"etalon standards: {refused}", file=sys.stderr)
+        refused("standards", t("standards.import.refused", lang_of(args), file=args.file))
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return EXIT_CONFIG
     except DccError as exc:
-        print(f"etalon standards: {exc.message(lang_of(args))}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("standards", exc.message(lang_of(args)))
     except (RegistryError, EtalonError) as exc:
-        print(f"etalon standards: {exc}", file=sys.stderr)
-        return EXIT_PROBLEM
+        return refused("standards", exc)
     return 2
 
 
@@ -308,7 +303,7 @@ async def _show(registry: Registry, args: argparse.Namespace) -> int:
             ),
             file=sys.stderr,
         )
-    return EXIT_PROBLEM if bad else EXIT_OK
+    return EXIT_CONFIG if bad else EXIT_OK
 
 
 # -- add / import / export -----------------------------------------------------------------------

@@ -66,7 +66,7 @@ def build_points_reader(
 
         return SqlitePoints(store.path)
     if isinstance(store, InfluxV1StoreConfig):
-        from gateway.tsdb.influx_v1 import InfluxQLPoints
+        from gateway.tsdb.influx_v1 import InfluxQLPoints, basic_auth
 
         return InfluxQLPoints(
             str(query.url or store.url),
@@ -93,7 +93,7 @@ def build_periods_reader(
         from gateway.tsdb.sqlite import SqlitePeriods
 
         return SqlitePeriods(store.path, executor)
-    from gateway.tsdb.influx_v1 import InfluxQLPeriods
+    from gateway.tsdb.influx_v1 import InfluxQLPeriods, basic_auth
 
     def influxql(
         server: InfluxV1StoreConfig | InfluxV2StoreConfig,
@@ -137,11 +137,3 @@ def build_periods_reader(
     if history.api == "influxql":
         return influxql(store, store.bucket, headers=headers)
     return AutoV2Periods(victoria(), influxql(store, store.bucket, headers=headers))
-
-
-def basic_auth(store: InfluxV1StoreConfig) -> httpx.BasicAuth | None:
-    """InfluxDB 1.x credentials, when the config names a user."""
-    if store.username is None:
-        return None
-    password = store.password.resolve() if store.password else ""
-    return httpx.BasicAuth(store.username, password)

@@ -27,6 +27,17 @@ from gateway.tsdb.store import LineProtocolStore
 if TYPE_CHECKING:
     from gateway.analytics.aggregate import PeriodStat
 
+DATA_REFUSED = frozenset({400, 413, 422})
+"""HTTP statuses of an InfluxDB write API refusing the data itself (not worth retrying as is)."""
+
+
+def basic_auth(config: InfluxV1StoreConfig) -> httpx.BasicAuth | None:
+    """InfluxDB 1.x credentials, when the config names a user."""
+    if config.username is None:
+        return None
+    password = config.password.resolve() if config.password else ""
+    return httpx.BasicAuth(config.username, password)
+
 
 class InfluxV1Store(LineProtocolStore):
     """See the module doc. influxd answers 204 when all points were written, 400 with the reason
@@ -37,13 +48,9 @@ class InfluxV1Store(LineProtocolStore):
     def __init__(self, config: InfluxV1StoreConfig) -> None:
         super().__init__()
         self.config = config
-        auth = None
-        if config.username is not None:
-            password = config.password.resolve() if config.password else ""
-            auth = httpx.BasicAuth(config.username, password)
         self._http = httpx.AsyncClient(
             base_url=str(config.url).rstrip("/"),
-            auth=auth,
+            auth=basic_auth(config),
             timeout=httpx.Timeout(config.timeout_s),
             verify=config.verify_tls,
         )
@@ -65,7 +72,7 @@ class InfluxV1Store(LineProtocolStore):
         if response.status_code < 300:
             return
         reason = f"HTTP {response.status_code}: {response.text[:300]}"
-        if response.status_code in (400, 413, 422):
+        if response.status_code in DATA_REFUSED:
             raise StoreRejected(f"{self.config.url}: {reason}")
         raise StoreError(f"{self.config.url}: {reason}")
 

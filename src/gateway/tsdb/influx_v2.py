@@ -17,7 +17,7 @@ import orjson
 
 from core.errors import StoreError, StoreRejected
 from gateway.tsdb.config import HistoryQueryConfig, InfluxV2StoreConfig
-from gateway.tsdb.influx_v1 import InfluxQLPeriods, InfluxQLPoints
+from gateway.tsdb.influx_v1 import DATA_REFUSED, InfluxQLPeriods, InfluxQLPoints
 from gateway.tsdb.reader import (
     MS,
     ChannelKey,
@@ -36,8 +36,6 @@ from gateway.tsdb.store import LineProtocolStore
 
 if TYPE_CHECKING:
     from gateway.analytics.aggregate import PeriodStat
-
-_DATA_REFUSED = {400, 413, 422}
 
 
 class InfluxV2Store(LineProtocolStore):
@@ -84,7 +82,7 @@ class InfluxV2Store(LineProtocolStore):
             )
         except ApiException as exc:
             reason = f"HTTP {exc.status}: {(exc.body or exc.reason or '')!s:.300}"
-            if exc.status in _DATA_REFUSED:
+            if exc.status in DATA_REFUSED:
                 raise StoreRejected(f"{self.config.url}: {reason}") from exc
             raise StoreError(f"{self.config.url}: {reason}") from exc
         except (HTTPError, OSError) as exc:

@@ -61,10 +61,12 @@ class _Reader:
 
     @classmethod
     def numbered(
-        cls, element: etree._Element, name: str, path: str, ns: str = D
+        cls, element: etree._Element | None, name: str, path: str, ns: str = D
     ) -> Iterator[tuple[etree._Element, str]]:
         """Each child ``name`` of ``element`` with its path in the document, ``PATH/NAME[i]``
-        (1-based, as XPath counts)."""
+        (1-based, as XPath counts); none when ``element`` is None (an optional list absent)."""
+        if element is None:
+            return
         for i, child in enumerate(cls.kids(element, name, ns), start=1):
             yield child, f"{path}/{name}[{i}]"
 
@@ -141,8 +143,6 @@ class _Reader:
     def identifications(
         self, element: etree._Element | None, path: str
     ) -> tuple[m.Identification, ...]:
-        if element is None:
-            return ()
         return tuple(
             m.Identification(
                 issuer=self.string(ident, "issuer"),
@@ -291,8 +291,6 @@ class _Reader:
     def statements(
         self, element: etree._Element | None, path: str, name: str
     ) -> tuple[m.Statement, ...]:
-        if element is None:
-            return ()
         return tuple(
             self.statement(child, here) for child, here in self.numbered(element, name, path)
         )
@@ -558,8 +556,6 @@ class _Reader:
     def conditions(
         self, element: etree._Element | None, path: str
     ) -> tuple[m.InfluenceCondition, ...]:
-        if element is None:
-            return ()
         found = []
         for condition, here in self.numbered(element, "influenceCondition", path):
             if self.kid(condition, "certificate") is not None:
@@ -588,8 +584,6 @@ class _Reader:
     def equipment(
         self, element: etree._Element | None, path: str
     ) -> tuple[m.MeasuringEquipment, ...]:
-        if element is None:
-            return ()
         found = []
         for equipment, here in self.numbered(element, "measuringEquipment", path):
             certificate = self.kid(equipment, "certificate")
@@ -624,8 +618,6 @@ class _Reader:
         return tuple(found)
 
     def methods(self, element: etree._Element | None, path: str) -> tuple[m.UsedMethod, ...]:
-        if element is None:
-            return ()
         return tuple(
             m.UsedMethod(
                 **self.described(method, here),

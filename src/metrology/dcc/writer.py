@@ -11,7 +11,8 @@ The document is validated against the shipped schema before it is returned.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import TypeVar
 
 from lxml import etree
 
@@ -23,6 +24,8 @@ from metrology.errors import DccInvalid, UnsupportedUnit
 XSI_NS = "http://www.w3.org/2001/XMLSchema-instance"
 NSMAP = {"dcc": DCC_NS, "si": SI_NS, "xsi": XSI_NS}
 SCHEMA_LOCATION = "https://ptb.de/dcc https://ptb.de/dcc/v3.1.2/dcc.xsd"
+
+D = TypeVar("D", bound=m.Described)
 
 ISSUE_DATE_TEXT = {
     "en": "Date of issue of this certificate",
@@ -50,6 +53,18 @@ def _described(parent: etree._Element, name: str, element: m.Described) -> etree
     _text(child, "name", element.name)
     _text(child, "description", element.description)
     return child
+
+
+def _described_list(
+    parent: etree._Element, wrapper: str, name: str, items: Sequence[D]
+) -> Iterator[tuple[etree._Element, D]]:
+    """Each item with its described ``dcc:NAME`` element, inside ``dcc:WRAPPER`` (not written
+    when there are no items)."""
+    if not items:
+        return
+    element = _d(parent, wrapper)
+    for item in items:
+        yield _described(element, name, item), item
 
 
 def _ref_types(element: etree._Element, ref_types: Sequence[str]) -> etree._Element:
@@ -315,22 +330,18 @@ def _data(
 
 
 def _conditions(parent: etree._Element, conditions: Sequence[m.InfluenceCondition]) -> None:
-    if not conditions:
-        return
-    element = _d(parent, "influenceConditions")
-    for condition in conditions:
-        child = _described(element, "influenceCondition", condition)
+    for child, condition in _described_list(
+        parent, "influenceConditions", "influenceCondition", conditions
+    ):
         if condition.status is not None:
             _d(child, "status", condition.status)
         _data(child, "data", condition.quantities, (), condition.texts)
 
 
 def _equipment(parent: etree._Element, equipments: Sequence[m.MeasuringEquipment]) -> None:
-    if not equipments:
-        return
-    element = _d(parent, "measuringEquipments")
-    for equipment in equipments:
-        child = _described(element, "measuringEquipment", equipment)
+    for child, equipment in _described_list(
+        parent, "measuringEquipments", "measuringEquipment", equipments
+    ):
         if equipment.certificate is not None:
             certificate = _d(child, "certificate")
             _text(certificate, "referral", equipment.certificate.referral)
@@ -346,14 +357,11 @@ def _equipment(parent: etree._Element, equipments: Sequence[m.MeasuringEquipment
 
 def _measurement_result(parent: etree._Element, result: m.MeasurementResult) -> None:
     element = _described(parent, "measurementResult", result)
-    if result.used_methods:
-        methods = _d(element, "usedMethods")
-        for method in result.used_methods:
-            child = _described(methods, "usedMethod", method)
-            for norm in method.norms:
-                _d(child, "norm", norm)
-            for reference in method.references:
-                _d(child, "reference", reference)
+    for child, method in _described_list(element, "usedMethods", "usedMethod", result.used_methods):
+        for norm in method.norms:
+            _d(child, "norm", norm)
+        for reference in method.references:
+            _d(child, "reference", reference)
     _equipment(element, result.measuring_equipments)
     _conditions(element, result.influence_conditions)
     results = _d(element, "results")

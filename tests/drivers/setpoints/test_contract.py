@@ -216,6 +216,7 @@ async def test_a_broken_exchange_becomes_write_interrupted_with_its_cause() -> N
         await run_steps("cal", [_step("slow", "hang")], timeout_s=0.05, clock=clock)
     assert isinstance(timed_out.value.__cause__, DriverTimeout)
     assert "no reply within 0.05 s" in str(timed_out.value)
+    assert timed_out.value.reason == "slow: no reply within 0.05 s"  # the label once
     assert records_of(timed_out.value)[0].sent == ("CMD",)  # it may have reached the device
 
 
@@ -540,6 +541,7 @@ async def test_a_safe_state_step_gets_the_instruments_timeout_unless_told_otherw
     # Timed out, reconnected, timed out again: within the instrument's 0.05 s each time.
     (reason,) = failure.value.failures
     assert reason.endswith("no reply within 0.05 s")
+    assert reason == "slow: no reply within 0.05 s"  # the step's label once
     assert reconnects == ["connect"]
     with pytest.raises(SafeStateError) as longer:
         await run_safe_state(

@@ -4,11 +4,11 @@ connection)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
 from typing import Any
 
 import orjson
 
+from gateway.records.bodies import query_rows
 from gateway.standards.models import (
     AnalysisOverrides,
     ChannelLink,
@@ -26,14 +26,8 @@ from metrology import units
 from metrology.errors import UnsupportedUnit
 
 
-def _rows(db: sqlite3.Connection, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
-    cursor = db.execute(sql, params)
-    names = [d[0] for d in cursor.description or ()]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
-
-
 def _trace_nodes(db: sqlite3.Connection, certificate_id: int) -> list[TraceabilityNode]:
-    rows = _rows(
+    rows = query_rows(
         db,
         "SELECT id, parent_id, lab, standard, description, certificate, national "
         "FROM certificate_traceability WHERE certificate_id=? ORDER BY position, id",
@@ -79,7 +73,7 @@ def _certificate(db: sqlite3.Connection, row: dict[str, Any]) -> CertificateReco
             }
             | {"conditions": _with_symbols(orjson.loads(point["conditions"]))}
         )
-        for point in _rows(
+        for point in query_rows(
             db,
             "SELECT * FROM certificate_points WHERE certificate_id=? ORDER BY position",
             (row["id"],),
@@ -127,7 +121,7 @@ def _with_symbols(conditions: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 def load_certificates(db: sqlite3.Connection, standard_id: str) -> list[CertificateRecord]:
     """A standard's certificates, oldest calibration first."""
-    rows = _rows(
+    rows = query_rows(
         db,
         "SELECT * FROM certificates WHERE standard_id=? ORDER BY calibration_ns, id",
         (standard_id,),
@@ -137,12 +131,12 @@ def load_certificates(db: sqlite3.Connection, standard_id: str) -> list[Certific
 
 def load_certificate(db: sqlite3.Connection, certificate_id: int) -> CertificateRecord | None:
     """One certificate by id."""
-    rows = _rows(db, "SELECT * FROM certificates WHERE id=?", (certificate_id,))
+    rows = query_rows(db, "SELECT * FROM certificates WHERE id=?", (certificate_id,))
     return _certificate(db, rows[0]) if rows else None
 
 
 def _channels(db: sqlite3.Connection, standard_id: str) -> list[ChannelLink]:
-    rows = _rows(
+    rows = query_rows(
         db,
         'SELECT site, agent, instrument, channel, unit, scale, "offset", note '
         "FROM standard_channels WHERE standard_id=? ORDER BY position",
@@ -179,7 +173,7 @@ def load_standard(
     db: sqlite3.Connection, standard_id: str, with_certificates: bool = True
 ) -> StandardRecord | None:
     """One standard, or None."""
-    rows = _rows(db, "SELECT * FROM standards WHERE id=?", (standard_id,))
+    rows = query_rows(db, "SELECT * FROM standards WHERE id=?", (standard_id,))
     return _standard(db, rows[0], with_certificates) if rows else None
 
 
@@ -188,7 +182,7 @@ def load_standards(
 ) -> list[StandardRecord]:
     """Every standard, by id."""
     sql = "SELECT * FROM standards" + (" WHERE status='active'" if active_only else "")
-    return [_standard(db, row, with_certificates) for row in _rows(db, sql + " ORDER BY id")]
+    return [_standard(db, row, with_certificates) for row in query_rows(db, sql + " ORDER BY id")]
 
 
 def certificate_id_of(db: sqlite3.Connection, issuer: str, number: str) -> int | None:
