@@ -1,6 +1,7 @@
 """What corrections add to the gateway's per-reading work (issue 19: at most 1 µs per reading).
 
 Run:  .venv/bin/python -m benchmarks.gateway_corrections [--batches 400] [--size 100] [--repeat 9]
+          [--handed] [--shuffle]
 
 One process, no network: each round runs the gateway's own per-reading path over the same
 data-message payloads (``--batches`` messages of ``--size`` readings, 10 channels of one agent):
@@ -8,8 +9,11 @@ data-message payloads (``--batches`` messages of ``--size`` readings, 10 channel
     decode_data (validation) → Corrector.batch → the spool entry (the payload, its corrections
     beside it) → decode_entry (the writer reading it back) → LineBuilder.lines (line protocol)
 
-The writer's read-back is measured (not the in-memory hand-over ingest gives a writer that keeps
-up), so every correction goes through the spool's JSON both ways.
+By default the writer's read-back is measured (not the in-memory hand-over ingest gives a writer
+that keeps up), so every correction goes through the spool's JSON both ways; ``--handed`` measures
+the hand-over instead (the writer takes the rows ingest decoded with the very entry: what a
+gateway whose writer keeps up does). Agents send their channels in the same order batch after
+batch; ``--shuffle`` shuffles each message's readings (every batch a new order).
 
 - ``uncorrected (baseline)``: corrections off (no corrector), the path before issue 19;
 - ``no channel linked``: corrections on, the agent's channels not linked (what every unlinked
@@ -49,8 +53,9 @@ SITE, AGENT = "lab", "bench-1"
 CHANNELS = [("readout", f"ch{i}") for i in range(10)]
 
 
-def payloads(batches: int, size: int) -> list[bytes]:
-    """Data messages as an agent publishes them: readings in 0 … 100 °C."""
+def payloads(batches: int, size: int, shuffle: bool = False) -> list[bytes]:
+    """Data messages as an agent publishes them: readings in 0 … 100 °C (``shuffle``: each
+    message's readings in another order)."""
     rng = random.Random(19)
     ts = 1_764_000_000_000_000_000
     out = []
@@ -69,6 +74,8 @@ def payloads(batches: int, size: int) -> list[bytes]:
                     "quality": "good",
                 }
             )
+        if shuffle:
+            rng.shuffle(readings)
         body = {"schema": 1, "site": SITE, "agent": AGENT, "seq": seq, "readings": readings}
         out.append(orjson.dumps(body))
     return out
@@ -107,19 +114,21 @@ def corrector(settings: dict[str, object] | None, linked: bool) -> Corrector:
     return made
 
 
-def path(messages: list[bytes], fix: Corrector | None) -> Callable[[], float]:
-    """One round of the gateway's per-reading path; returns ns per reading."""
+def path(messages: list[bytes], fix: Corrector | None, handed: bool) -> Callable[[], float]:
+    """One round of the gateway's per-reading path; returns ns per reading (``handed``: the
+    writer takes ingest's rows, else it reads the spool entry back)."""
     builder = LineBuilder()
 
     def run() -> float:
         count = 0
         started = time.thread_time_ns()
         for payload in messages:
-            good = decode_data(payload, SITE, AGENT).rows
-            entry = payload
+            decoded = decode_data(payload, SITE, AGENT)
+            good = decoded.rows
+            entry, rows = payload, ReadingsBatch(SITE, AGENT, rows=good)
             if fix is not None and fix.covers(SITE, AGENT):
-                entry, _rows, _fixes = spool_entry(fix, SITE, AGENT, payload, good)
-            item = decode_entry(entry)
+                entry, rows, _ = spool_entry(fix, SITE, AGENT, payload, good, decoded.order)
+            item = rows if handed else decode_entry(entry)
             assert isinstance(item, ReadingsBatch)
             builder.lines(item)
             count += len(good)
@@ -133,8 +142,10 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--handed", action="store_true", help="the writer takes ingest's rows")
+    parser.add_argument("--shuffle", action="store_true", help="each message in a new order")
     args = parser.parse_args()
-    messages = payloads(args.batches, args.size)
+    messages = payloads(args.batches, args.size, args.shuffle)
     tolerance = {
         "channels": [
             {
@@ -145,12 +156,13 @@ def main() -> None:
         ]
     }
     cubic = {"channels": [{"channel": "*/*/*/*", "method": "polynomial", "degree": 3}]}
+    handed = args.handed
     candidates = {
-        "uncorrected (baseline)": path(messages, None),
-        "no channel linked": path(messages, corrector(None, linked=False)),
-        "linear": path(messages, corrector(None, linked=True)),
-        "linear + conformity": path(messages, corrector(tolerance, linked=True)),
-        "polynomial deg 3": path(messages, corrector(cubic, linked=True)),
+        "uncorrected (baseline)": path(messages, None, handed),
+        "no channel linked": path(messages, corrector(None, linked=False), handed),
+        "linear": path(messages, corrector(None, linked=True), handed),
+        "linear + conformity": path(messages, corrector(tolerance, linked=True), handed),
+        "polynomial deg 3": path(messages, corrector(cubic, linked=True), handed),
     }
     best = dict.fromkeys(candidates, float("inf"))
     for _ in range(args.repeat):
@@ -158,7 +170,11 @@ def main() -> None:
             best[name] = min(best[name], candidate())
     base = best["uncorrected (baseline)"]
     readings = args.batches * args.size
-    print(f"{readings} readings in {args.batches} messages, best of {args.repeat} rounds")
+    print(
+        f"{readings} readings in {args.batches} messages, best of {args.repeat} rounds; writer "
+        f"{'takes ingest rows' if handed else 'reads entries back'}"
+        f"{'; every message in a new order' if args.shuffle else ''}"
+    )
     print(f"{'path':<26} {'ns/reading':>11} {'added ns':>9} {'× baseline':>11}")
     for name, ns in best.items():
         print(f"{name:<26} {ns:>11.0f} {ns - base:>9.0f} {ns / base:>11.2f}")

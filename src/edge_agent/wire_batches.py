@@ -9,6 +9,7 @@ exactly the same readings with the same values. Kept apart from the models and e
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
 from operator import attrgetter
@@ -93,6 +94,67 @@ _known_tag_keys: set[str] = set()
 _known_texts: set[str] = set()
 
 
+@dataclass(frozen=True, slots=True, eq=False)
+class ChannelOrder:
+    """The instrument and channel of each reading of a batch, in order.
+
+    Agents send the same sequence of channels batch after batch, so :func:`decode_data` hands
+    out the very same object for a batch of the same order as the agent's previous one (its
+    names checked once): whoever derives something from the order (the corrector's slots)
+    recognises it by identity, without looking at a reading again."""
+
+    instruments: list[str]
+    channels: list[str]
+
+    @classmethod
+    def of(cls, rows: Sequence[WireRow]) -> ChannelOrder:
+        """The order of ``rows`` (a new object, names not checked)."""
+        return cls(list(map(_INSTRUMENT, rows)), list(map(_CHANNEL, rows)))
+
+
+_ORDERS_MAX_READINGS = 250_000
+"""Readings the remembered orders hold at most (a batch may hold 100,000: the agents whose
+order was seen longest ago are forgotten first, so a flood of agents costs bounded memory)."""
+_orders: dict[tuple[str, str], ChannelOrder] = {}
+"""(site, agent) → the order of its latest batch whose names were good, oldest first."""
+_orders_held = [0]
+"""Readings the orders of ``_orders`` hold."""
+
+
+def _checked_order(site: str, agent: str, rows: list[WireRow]) -> ChannelOrder | None:
+    """The batch's order, None if a name is not a name; the agent's previous order object when
+    it is the same (see :class:`ChannelOrder`), which costs two list comparisons instead of a
+    set of names per batch."""
+    order = ChannelOrder.of(rows)
+    last = _orders.get((site, agent))
+    if (
+        last is not None
+        and last.channels == order.channels
+        and last.instruments == order.instruments
+    ):
+        return last
+    names = set(order.instruments)
+    names.update(order.channels)
+    if not _all_match(names, _known_names, _NAME):
+        return None
+    _remember(site, agent, order)
+    return order
+
+
+def _remember(site: str, agent: str, order: ChannelOrder) -> None:
+    """Keep ``order`` as the agent's latest, within :data:`_ORDERS_MAX_READINGS` (an order
+    larger than that alone is not kept, and makes no other forgotten)."""
+    size = len(order.channels)
+    old = _orders.pop((site, agent), None)
+    held = _orders_held[0] - (0 if old is None else len(old.channels))
+    if size <= _ORDERS_MAX_READINGS:
+        while held + size > _ORDERS_MAX_READINGS:
+            held -= len(_orders.pop(next(iter(_orders))).channels)
+        _orders[(site, agent)] = order
+        held += size
+    _orders_held[0] = held
+
+
 def _all_match(strings: set[str], known: set[str], pattern: re.Pattern[str]) -> bool:
     """Whether every string fully matches ``pattern`` (as pydantic's anchored patterns do: no
     final newline); the good ones are remembered, so a name is checked once, not per reading."""
@@ -114,6 +176,8 @@ class DataBatch:
     rejected: list[Rejected]
     seq: int
     _dicts: list[WireReading] | None = field(default=None, repr=False)
+    order: ChannelOrder | None = field(default=None, repr=False)
+    """The rows' :class:`ChannelOrder` (the fast path's; None from the salvaging path)."""
 
     def dicts(self) -> list[WireReading]:
         """The good readings as wire-format dicts (made once, on demand)."""
@@ -141,9 +205,8 @@ def _fast(payload: bytes, site: str, agent: str) -> DataBatch | None:
     if batch.site != site or batch.agent != agent:
         return None  # the salvaging path says whether it is spoofed or not a name
     rows = batch.readings
-    names = set(map(_INSTRUMENT, rows))
-    names.update(map(_CHANNEL, rows))
-    if not _all_match(names, _known_names, _NAME):
+    order = _checked_order(site, agent, rows)
+    if order is None:
         return None
     tags = list(filter(None, map(_TAGS, rows)))
     if tags and not _all_match(set(chain.from_iterable(tags)), _known_tag_keys, _TAG_KEY_RE):
@@ -159,7 +222,7 @@ def _fast(payload: bytes, site: str, agent: str) -> DataBatch | None:
             return None
     if None in map(_VALUE, rows) and any(r.value is None and r.quality != "bad" for r in rows):
         return None
-    return DataBatch(rows, [], batch.seq)
+    return DataBatch(rows, [], batch.seq, order=order)
 
 
 def decode_data(payload: bytes, site: str, agent: str) -> DataBatch:

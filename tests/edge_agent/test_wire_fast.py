@@ -13,8 +13,9 @@ from hypothesis import strategies as st
 
 from core.errors import PayloadError
 from drivers.reading import Quality, Reading
+from edge_agent import wire_batches
 from edge_agent.wire import encode_reading, join_batch
-from edge_agent.wire_batches import _fast, _salvage, decode_batch
+from edge_agent.wire_batches import _fast, _salvage, decode_batch, decode_data
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import Raw, data_case, dumps
 
@@ -150,3 +151,51 @@ def test_what_agents_send_takes_the_fast_path() -> None:
     good, rejected, seq = decode_batch(quoted, SITE, AGENT)
     assert (len(good), rejected, seq) == (5, [], 7)
     assert good[4]["reason"] == 'no "reply" within 5 s'
+
+
+def test_a_batch_in_the_agents_previous_order_hands_out_that_order() -> None:
+    """Batches of the same channels in the same order share one ChannelOrder (what the
+    corrector recognises them by); another order, or another agent, gets its own; a bad name in
+    a new order still sends the batch to the salvaging path."""
+
+    def payload(channels: list[str], agent: str = AGENT) -> bytes:
+        readings = [Reading("dmm", c, TS0 + i, 1.5, "V") for i, c in enumerate(channels)]
+        return join_batch(SITE, agent, 0, [encode_reading(r) for r in readings])
+
+    first = decode_data(payload(["a", "b", "c"]), SITE, AGENT).order
+    again = decode_data(payload(["a", "b", "c"]), SITE, AGENT).order
+    assert first is not None and again is first
+    assert (first.instruments, first.channels) == (["dmm"] * 3, ["a", "b", "c"])
+    other = decode_data(payload(["a", "c", "b"]), SITE, AGENT).order
+    assert other is not None and other is not first and other.channels == ["a", "c", "b"]
+    elsewhere = decode_data(payload(["a", "c", "b"], "agent-2"), SITE, "agent-2").order
+    assert elsewhere is not other
+    assert _fast(payload(["a", "c", "b", "bad name"]), SITE, AGENT) is None
+    salvaged = decode_data(payload(["a", "bad name"]), SITE, AGENT)
+    assert salvaged.order is None and len(salvaged.rows) == 1 and len(salvaged.rejected) == 1
+
+
+def test_the_remembered_orders_hold_bounded_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many agents send, the orders kept hold at most the bound's readings: the
+    agents seen longest ago are forgotten first (their next batch is checked again)."""
+    monkeypatch.setattr(wire_batches, "_orders", {})
+    monkeypatch.setattr(wire_batches, "_orders_held", [0])
+    monkeypatch.setattr(wire_batches, "_ORDERS_MAX_READINGS", 10)
+
+    def send(agent: str, count: int) -> Any:
+        readings = [Reading("dmm", f"c{i}", TS0 + i, 1.5, "V") for i in range(count)]
+        payload = join_batch(SITE, agent, 0, [encode_reading(r) for r in readings])
+        return decode_data(payload, SITE, agent).order
+
+    first = send("a1", 4)
+    assert send("a1", 4) is first
+    send("a2", 4)
+    send("a3", 4)  # 12 readings: a1's order is forgotten
+    assert list(wire_batches._orders) == [(SITE, "a2"), (SITE, "a3")]
+    assert wire_batches._orders_held == [8]
+    again = send("a1", 4)
+    assert again is not first and again is not None
+    assert list(wire_batches._orders) == [(SITE, "a3"), (SITE, "a1")]
+    big = send("a4", 11)  # larger than the bound alone: decoded, not kept, nothing forgotten
+    assert big is not None and list(wire_batches._orders) == [(SITE, "a3"), (SITE, "a1")]
+    assert wire_batches._orders_held == [8]

@@ -120,6 +120,8 @@ class Kernels:
             np.array(column) for column in zip(*conformity, strict=True)
         )
         self.checked = checked.astype(np.bool_)
+        self.any_checked = bool(self.checked.any())
+        """Whether any span has a decision rule (else no batch needs a look)."""
         self.lower, self.upper = lower.astype(np.float64), upper.astype(np.float64)
         self.factor, self.coverage = factor.astype(np.float64), coverage.astype(np.float64)
         self.rule, self.on_error = rule.astype(np.intp), on_error.astype(np.bool_)
@@ -151,26 +153,17 @@ class Kernels:
         ``done`` False where the per-reading path must take the reading (module doc);
         ``conformity`` the decision's code (0 pass, 1 conditional pass; -1 no tolerance),
         None when no span of the batch has a tolerance."""
-        corrected = np.empty_like(x)
-        u = np.empty_like(x)
-        done = np.ones(x.shape, dtype=np.bool_)
-        kind = self.kind.take(span)
         with np.errstate(all="ignore"):
-            if not kind.any():
-                self._linear_rows(self.row.take(span), x, corrected, u, done, None)
+            if not self._polynomials:  # linear spans only (no selection to make)
+                corrected, u = self._linear_rows(self.row.take(span), x)
+                done = np.isfinite(corrected + u)  # NaN outside a table
             else:
-                linear = np.flatnonzero(kind == LINEAR)
-                if linear.size:
-                    rows = self.row.take(span.take(linear))
-                    self._linear_rows(rows, x.take(linear), corrected, u, done, linear)
-                lengths = self.length.take(span)
-                for length, group in self._polynomials.items():
-                    chosen = np.flatnonzero(lengths == length)
-                    if chosen.size:
-                        rows = self.row.take(span.take(chosen))
-                        chosen_x = x.take(chosen)
-                        self._polynomial_rows(group, rows, chosen_x, corrected, u, done, chosen)
-            done &= np.isfinite(corrected + u)  # NaN outside a linear table
+                corrected, u = np.empty_like(x), np.empty_like(x)
+                done = np.ones(x.shape, dtype=np.bool_)
+                self._mixed_rows(span, x, corrected, u, done)
+                done &= np.isfinite(corrected + u)
+            if not self.any_checked:
+                return corrected, u, done, None
             checked = self.checked.take(span)
             if not checked.any():
                 return corrected, u, done, None
@@ -179,15 +172,29 @@ class Kernels:
         done &= conformity <= 1
         return corrected, u, done, conformity
 
-    def _linear_rows(
-        self,
-        rows: IntArray,
-        x: FloatArray,
-        corrected: FloatArray,
-        u: FloatArray,
-        done: BoolArray,
-        where: IntArray | None,
+    def _mixed_rows(
+        self, span: IntArray, x: FloatArray, corrected: FloatArray, u: FloatArray, done: BoolArray
     ) -> None:
+        """Linear and polynomial spans: each kind over its own readings, into the columns."""
+        kind = self.kind.take(span)
+        if not kind.any():
+            corrected[:], u[:] = self._linear_rows(self.row.take(span), x)
+        else:
+            linear = np.flatnonzero(kind == LINEAR)
+            if linear.size:
+                rows = self.row.take(span.take(linear))
+                corrected[linear], u[linear] = self._linear_rows(rows, x.take(linear))
+            lengths = self.length.take(span)
+            for length, group in self._polynomials.items():
+                chosen = np.flatnonzero(lengths == length)
+                if chosen.size:
+                    rows = self.row.take(span.take(chosen))
+                    chosen_x = x.take(chosen)
+                    self._polynomial_rows(group, rows, chosen_x, corrected, u, done, chosen)
+
+    def _linear_rows(self, rows: IntArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+        """The corrected values and their u of indications ``x`` by linear tables ``rows``
+        (NaN outside a table)."""
         # bisect_right(xs, x): the number of breakpoints <= x; they are sorted and padded with
         # +inf, so that is where the first one above x is (argmin of <=).
         below = (self.breakpoints.take(rows, axis=0) <= x[:, None]).argmin(axis=1)
@@ -199,10 +206,7 @@ class Kernels:
         q = dx * (x - x_j)
         value = x + c_i + slope * dx
         sigma = np.sqrt(u_points * u_points + k2 * q * q + reading)
-        if where is None:
-            corrected[:], u[:] = value, sigma
-        else:
-            corrected[where], u[where] = value, sigma
+        return value, sigma
 
     @staticmethod
     def _polynomial_rows(

@@ -42,6 +42,7 @@ import numpy as np
 import numpy.typing as npt
 
 from core.logs import log_event
+from edge_agent.wire_batches import ChannelOrder
 from gateway.corrections.apply import Kernels
 from gateway.corrections.config import ChannelCorrection, CorrectionsConfig
 from gateway.corrections.instruments import (
@@ -72,6 +73,15 @@ CONFORMITY_NAME = {code: name for name, code in CONFORMITY_CODE.items()}
 
 _VALUE, _TS = (attrgetter(name) for name in ("value", "ts"))
 _NUMBERS = frozenset({float, int})
+
+
+def _distinct(ids: npt.NDArray[np.int64]) -> list[int]:
+    """The distinct values of a column (most batches use one certificate: two reductions
+    instead of a set of every row's)."""
+    if not len(ids):
+        return []
+    low = int(ids.min())
+    return [low] if low == int(ids.max()) else list(set(ids.tolist()))
 
 
 class Corrector:
@@ -331,19 +341,22 @@ class Corrector:
                 fix.verdict = self._verdict(check, measured, expanded, span)
         return fix
 
-    def batch(self, site: str, agent: str, rows: Sequence[Any]) -> BatchFixes | None:
+    def batch(
+        self, site: str, agent: str, rows: Sequence[Any], order: ChannelOrder | None = None
+    ) -> BatchFixes | None:
         """What correcting a batch's readings (rows with ``instrument``, ``channel``,
-        ``value`` and ``ts``) adds, the readings corrected in full as columns
-        (:class:`BatchFixes`); None when no reading is of a linked channel. The same results
-        as :meth:`fixes`, bit for bit (tested), a batch at a time: the gateway's hot path."""
+        ``value`` and ``ts``; ``order`` their :class:`ChannelOrder` if known) adds, the readings
+        corrected in full as columns (:class:`BatchFixes`); None when no reading is of a linked
+        channel. The same results as :meth:`fixes`, bit for bit (tested), a batch at a time:
+        the gateway's hot path. One pass over the rows per column it reads (value, ts); the
+        channels' slots come with the order (see :meth:`_AgentTable.slots_of`)."""
         table = self._tables.get((site, agent))
         if table is None or not rows:
             return None
-        count = len(rows)
-        slots = table.slots_of(rows)
-        linked = slots != table.sentinel
-        if not linked.any():
+        slots, linked = table.slots_of(order or ChannelOrder.of(rows))
+        if linked is None:
             return None
+        count = len(rows)
         values = list(map(_VALUE, rows))
         numeric: npt.NDArray[np.bool_] | None = None
         if set(map(type, values)) <= _NUMBERS:
@@ -353,28 +366,33 @@ class Corrector:
                 (v.__class__ is float or v.__class__ is int for v in values), np.bool_, count
             )
             x = np.array([v if ok else 0.0 for v, ok in zip(values, numeric, strict=True)])
-        stamps = list(map(_TS, rows))
-        if table.latest <= min(stamps) and max(stamps) < table.earliest:
+        ts = np.fromiter(map(_TS, rows), np.int64, count)
+        if table.latest <= ts.min() and ts.max() < table.earliest:
             fast = table.eligible.take(slots)  # every reading in its slot's interval
         else:
-            ts = np.array(stamps, dtype=np.int64)
             fast = (table.start.take(slots) <= ts) & (ts < table.until.take(slots))
         if numeric is not None:
             fast &= numeric
-        chosen = np.flatnonzero(fast)
-        kernel = table.kernel.take(slots.take(chosen))
-        corrected, u, done, conformity = self.kernels.evaluate(kernel, x.take(chosen))
-        one_by_one = linked & ~fast
-        if not done.all():
+        if fast.all():  # the common case: no selection to make
+            chosen, kernel, one_by_one = None, table.kernel.take(slots), None
+            corrected, u, done, conformity = self.kernels.evaluate(kernel, x)
+        else:
+            chosen = np.flatnonzero(fast)
+            kernel = table.kernel.take(slots.take(chosen))
+            corrected, u, done, conformity = self.kernels.evaluate(kernel, x.take(chosen))
+            one_by_one = linked & ~fast
+        if not done.all():  # the kernels leave these to the per-reading path
+            if chosen is None or one_by_one is None:
+                chosen, one_by_one = np.arange(count), np.zeros(count, dtype=np.bool_)
             one_by_one[chosen[~done]] = True
             chosen, kernel = chosen[done], kernel[done]
             corrected, u = corrected[done], u[done]
             conformity = None if conformity is None else conformity[done]
         certificate_id = self._kernel_certificates.take(kernel)
         numbers = self._numbers
-        certificates = {i: numbers[i] for i in set(certificate_id.tolist())}
+        certificates = {i: numbers[i] for i in _distinct(certificate_id)}
         marked: list[Fix] = []
-        if one_by_one.any():
+        if one_by_one is not None and one_by_one.any():
             states = table.states
             touched = set()
             for index in np.flatnonzero(one_by_one).tolist():
@@ -388,11 +406,12 @@ class Corrector:
                         certificates[fix.span.certificate_id] = fix.span.number
             for state in touched:
                 table.sync(state)
-        self.corrected += len(chosen)
-        if not len(chosen) and not marked:
+        done_count = count if chosen is None else len(chosen)
+        self.corrected += done_count
+        if not done_count and not marked:
             return None
         return BatchFixes(
-            None if len(chosen) == count else chosen, corrected, u, certificate_id,
+            None if done_count == count else chosen, corrected, u, certificate_id,
             conformity, marked, certificates,
         )  # fmt: skip
 

@@ -12,7 +12,6 @@ from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import repeat
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -20,11 +19,11 @@ import numpy as np
 import numpy.typing as npt
 
 from edge_agent.wire import marked_quality, marked_reason
+from edge_agent.wire_batches import ChannelOrder
 from metrology.conformity import ConformityCheck
 from metrology.correction import ApplyFunction
 
 _LATEST = 2**63 - 1
-_INSTRUMENT, _CHANNEL = (attrgetter(name) for name in ("instrument", "channel"))
 
 
 @dataclass(eq=False, slots=True)
@@ -92,9 +91,11 @@ class _AgentTable:
     """The latest start of a slot's interval, and ..."""
     earliest: int = 0
     """... the earliest end: a batch whose readings all fall between is in every slot's."""
-    last_keys: tuple[list[str], list[str], npt.NDArray[np.intp]] | None = None
-    """The last batch's instruments and channels, and their slots (agents send the same
-    sequence of channels batch after batch: compared, not looked up again)."""
+    last_order: tuple[ChannelOrder, npt.NDArray[np.intp], npt.NDArray[np.bool_] | None] | None = (
+        None
+    )
+    """The last batch's order of channels, its slots and which are linked (agents send the
+    same order batch after batch: recognised, not looked up again)."""
 
     @classmethod
     def of(cls, channels: dict[str, dict[str, ChannelState]]) -> _AgentTable:
@@ -113,19 +114,26 @@ class _AgentTable:
             table.sync(state)
         return table
 
-    def slots_of(self, rows: Sequence[Any]) -> npt.NDArray[np.intp]:
-        """Each row's slot (the sentinel for an unlinked channel)."""
-        instruments = list(map(_INSTRUMENT, rows))
-        channels = list(map(_CHANNEL, rows))
-        last = self.last_keys
-        if last is not None and last[1] == channels and last[0] == instruments:
-            return last[2]
-        keys = zip(instruments, channels, strict=True)
+    def slots_of(
+        self, order: ChannelOrder
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.bool_] | None]:
+        """Each reading's slot (the sentinel for an unlinked channel) and which are linked
+        (None: none is), for a batch of channels in ``order``."""
+        last = self.last_order
+        if last is not None and (
+            last[0] is order
+            or (last[0].channels == order.channels and last[0].instruments == order.instruments)
+        ):
+            return last[1], last[2]
+        keys = zip(order.instruments, order.channels, strict=True)
         slots = np.fromiter(
-            map(self.slots.get, keys, repeat(self.sentinel)), dtype=np.intp, count=len(rows)
+            map(self.slots.get, keys, repeat(self.sentinel)),
+            dtype=np.intp,
+            count=len(order.channels),
         )
-        self.last_keys = (instruments, channels, slots)
-        return slots
+        linked = slots != self.sentinel
+        self.last_order = (order, slots, linked if linked.any() else None)
+        return self.last_order[1], self.last_order[2]
 
     @property
     def sentinel(self) -> int:

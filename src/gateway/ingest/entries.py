@@ -11,14 +11,19 @@ from typing import Any
 import msgspec
 import orjson
 
-from edge_agent.wire_batches import WireRow
+from edge_agent.wire_batches import ChannelOrder, WireRow
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.spans import BatchFixes
 from gateway.tsdb.points import FixedColumns, ReadingsBatch
 
 
 def spool_entry(
-    corrector: Corrector, site: str, agent: str, entry: bytes, rows: list[WireRow]
+    corrector: Corrector,
+    site: str,
+    agent: str,
+    entry: bytes,
+    rows: list[WireRow],
+    order: ChannelOrder | None = None,
 ) -> tuple[bytes, ReadingsBatch, BatchFixes | None]:
     """A batch's spool entry with its corrections, the rows the writer gets with it, and the
     corrections themselves (what alerts read).
@@ -27,8 +32,9 @@ def spool_entry(
     corrections as keys added to the entry's JSON object — never the batch re-encoded: the
     readings corrected in full as columns (``fixed``: :class:`gateway.tsdb.points.FixedColumns`,
     numbers written once, a column at a time), the others one by one (``corrections``:
-    :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id."""
-    fixes = corrector.batch(site, agent, rows)
+    :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id.
+    ``order``: the rows' :class:`ChannelOrder`, when decoding gave it."""
+    fixes = corrector.batch(site, agent, rows, order)
     if fixes is None:
         return entry, ReadingsBatch(site, agent, rows=rows), None
     extra: dict[str, Any] = {"certificates": fixes.certificates}
@@ -38,18 +44,18 @@ def spool_entry(
     columns = None
     if len(fixes.corrected):
         values, us = _numbers(fixes.corrected), _numbers(fixes.u)
-        ids = fixes.certificate_id.tolist()
+        ids = fixes.certificate_id
+        # One certificate for every corrected reading (the common case): spooled once.
+        one = int(ids[0]) if len(fixes.certificates) == 1 else None
+        certificate_id: int | list[int] = ids.tolist() if one is None else one
         index = None if fixes.index is None else fixes.index.tolist()
         conformity = None if fixes.conformity is None else fixes.conformity.tolist()
         parts.append(
             b'"fixed":{"index":' + _numbers(index) + b',"value":' + values + b',"u":' + us
-            + b',"certificate_id":' + _numbers(ids) + b',"conformity":' + _numbers(conformity)
-            + b"}"
+            + b',"certificate_id":' + _numbers(certificate_id) + b',"conformity":'
+            + _numbers(conformity) + b"}"
         )  # fmt: skip
-        columns = FixedColumns(
-            index, values.decode()[1:-1].split(","), us.decode()[1:-1].split(","), ids,
-            conformity,
-        )  # fmt: skip
+        columns = FixedColumns(index, values, us, certificate_id, conformity)
     # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
     batch = ReadingsBatch(
         site, agent, rows=rows, fixes=fixes.marked, certificates=fixes.certificates,  # type: ignore[arg-type]

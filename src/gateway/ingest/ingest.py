@@ -286,7 +286,7 @@ class Ingest:
         rows = ReadingsBatch(site, agent, rows=good)
         if good and pending.entry is not None and corrector and corrector.covers(site, agent):
             pending.entry, rows, pending.fixes = spool_entry(
-                corrector, site, agent, pending.entry, good
+                corrector, site, agent, pending.entry, good, batch.order
             )
         if pending.entry is not None and self.memo is not None:
             self.memo.put(pending.entry, rows)

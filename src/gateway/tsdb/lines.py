@@ -125,6 +125,11 @@ def _float_texts(values: Iterable[Any], count: int) -> Iterable[str | None]:
     return texts if len(texts) == count else repeat(None, count)
 
 
+def _column(text: str | list[str], count: int) -> Iterable[str]:
+    """A column of ``count`` texts, given as one shared by all or each one's."""
+    return repeat(text, count) if isinstance(text, str) else text
+
+
 def _as_mapping(row: Row) -> dict[str, Any]:
     """A row as the dict :func:`reading_line` reads (absent fields left out)."""
     out: dict[str, Any] = msgspec.to_builtins(row)
@@ -243,15 +248,17 @@ class LineBuilder:
             fields = {i: self._certificate(i, numbers) for i in numbers}
             if columns is not None and columns.index is None and not fixes:
                 corrected, u_corrected = columns.values, columns.us
-                ends = columns.tails(fields)
+                ends = _column(columns.tails(fields, count), count)
             else:
                 by_row: list[Any] = [None] * count
                 u_by_row: list[str | None] = [None] * count
                 ends_by_row: list[str | None] = [None] * count
                 if columns is not None:
+                    values = columns.values
                     index = range(count) if columns.index is None else columns.index
+                    tails = _column(columns.tails(fields, len(values)), len(values))
                     for i, value, spread, end in zip(
-                        index, columns.values, columns.us, columns.tails(fields), strict=False
+                        index, values, columns.us, tails, strict=False
                     ):
                         by_row[i], u_by_row[i], ends_by_row[i] = value, spread, end
                 for each in fixes:

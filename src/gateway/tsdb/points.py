@@ -191,22 +191,40 @@ _CONFORMITY_FIELD = ("", ",conformity=0i", ",conformity=1i", ",conformity=2i", "
 class FixedColumns:
     """The readings of a batch corrected in full (in range, in date, not failing a tolerance),
     as columns: their ``index`` in the batch (None: every reading, in order), the corrected
-    values and their u as the spool entry spells them (shortest round-trip digits: the line
-    takes the text as it is), the certificates' ids and the conformity codes (-1: no
-    tolerance; None: none in the batch has one)."""
+    values and their u as the spool entry spells them (``value_list``, ``u_list``: JSON lists
+    of shortest round-trip numbers; the lines take each number's text as it is, split only
+    when a line needs it), the certificates' ids (one for every reading, the common case, or
+    each reading's) and the conformity codes (-1: no tolerance; None: none in the batch has
+    one)."""
 
     index: list[int] | None
-    values: list[str]
-    us: list[str]
-    certificate_id: list[int]
+    value_list: bytes
+    u_list: bytes
+    certificate_id: int | list[int]
     conformity: list[int] | None
+
+    @property
+    def values(self) -> list[str]:
+        """Each corrected value's text."""
+        return self.value_list.decode()[1:-1].split(",")
+
+    @property
+    def us(self) -> list[str]:
+        """Each u's text."""
+        return self.u_list.decode()[1:-1].split(",")
+
+    def certificate_ids(self, count: int) -> Iterable[int]:
+        """Each reading's certificate id (``count`` readings)."""
+        ids = self.certificate_id
+        return repeat(ids, count) if isinstance(ids, int) else ids
 
     def apply(self, readings: list[dict[str, Any]], certificates: Mapping[int, str]) -> None:
         """The stored fields, on wire-format dicts (as :func:`apply_fix` writes them)."""
-        index = range(len(self.values)) if self.index is None else self.index
+        values = self.values
+        index = range(len(values)) if self.index is None else self.index
         codes: Iterable[int] = repeat(-1) if self.conformity is None else self.conformity
         for i, value, u, certificate_id, code in zip(
-            index, self.values, self.us, self.certificate_id, codes, strict=False
+            index, values, self.us, self.certificate_ids(len(values)), codes, strict=False
         ):
             reading = readings[i]
             reading["corrected"] = float(value)
@@ -216,27 +234,32 @@ class FixedColumns:
             if code >= 0:
                 reading["conformity"] = code
 
-    def tails(self, fields: Mapping[int, str]) -> list[str]:
-        """Per corrected reading, the fields after ``u_corrected``: its certificate's
-        (``fields``, by id) and its conformity's."""
+    def tails(self, fields: Mapping[int, str], count: int) -> str | list[str]:
+        """The fields after ``u_corrected`` of the ``count`` corrected readings: their
+        certificate's (``fields``, by id) and their conformity's — one text for all of them
+        when they share it (one certificate, no tolerance), else each reading's."""
+        ids = self.certificate_id
         if self.conformity is None:
-            return list(map(fields.__getitem__, self.certificate_id))
+            if isinstance(ids, int):
+                return fields[ids]
+            return list(map(fields.__getitem__, ids))
         combined = {
             (i, code): fields[i] + _CONFORMITY_FIELD[code + 1]
             for i in fields
             for code in range(-1, 4)
         }
-        pairs = zip(self.certificate_id, self.conformity, strict=True)
+        pairs = zip(self.certificate_ids(count), self.conformity, strict=False)
         return list(map(combined.__getitem__, pairs))
 
 
 class _Fixed(msgspec.Struct, gc=False, forbid_unknown_fields=True):
-    """:class:`FixedColumns` as a spool entry carries them (the floats' text kept raw)."""
+    """:class:`FixedColumns` as a spool entry carries them (the floats' text kept raw; one
+    certificate id for all, or a list as gateways before it wrote them)."""
 
     index: list[int] | None
     value: msgspec.Raw
     u: msgspec.Raw
-    certificate_id: list[int]
+    certificate_id: int | list[int]
     conformity: list[int] | None
 
 
@@ -244,16 +267,17 @@ _FLOATS = msgspec.json.Decoder(list[float])
 _NUMBER_BYTES = b"0123456789.eE+-,[]"
 
 
-def _float_column(raw: msgspec.Raw, count: int) -> list[str]:
-    """A spooled column of floats as its texts, checked: finite numbers only, ``count`` of
-    them (the text goes into lines as it is)."""
+def _float_column(raw: msgspec.Raw, count: int) -> bytes:
+    """A spooled column of floats, checked: finite numbers only, ``count`` of them (their
+    text goes into lines as it is)."""
     data = bytes(raw)
     numbers = _FLOATS.decode(data)  # raises on anything but a list of numbers
     if data.translate(None, _NUMBER_BYTES) or len(numbers) != count or not count:
         raise ValueError("a spooled column of corrections is not a list of numbers")
-    if not math.isfinite(math.fsum(numbers)) and not all(map(_finite, numbers)):
+    # A sum is finite only when every term is (an overflow looks at each one).
+    if not math.isfinite(sum(numbers)) and not all(map(_finite, numbers)):
         raise ValueError("a spooled column of corrections holds a non-finite number")
-    return data.decode()[1:-1].split(",")
+    return data
 
 
 def _columns(fixed: _Fixed, rows: int, certificates: Mapping[int, str]) -> FixedColumns:
@@ -265,15 +289,19 @@ def _columns(fixed: _Fixed, rows: int, certificates: Mapping[int, str]) -> Fixed
         and not (min(fixed.index) >= 0 and max(fixed.index) < rows)
     ):
         raise ValueError("a spooled correction's index is outside its batch")
-    if len(fixed.certificate_id) != count or not set(fixed.certificate_id) <= certificates.keys():
+    ids = fixed.certificate_id
+    if isinstance(ids, int):
+        if ids not in certificates:
+            raise ValueError("a spooled correction names no certificate of its entry")
+    elif len(ids) != count or not set(ids) <= certificates.keys():
         raise ValueError("a spooled correction names no certificate of its entry")
     if fixed.conformity is not None and (
         len(fixed.conformity) != count or not set(fixed.conformity) <= {-1, 0, 1, 2, 3}
     ):
         raise ValueError("a spooled correction's conformity is not a code")
     return FixedColumns(
-        fixed.index, _float_column(fixed.value, count), _float_column(fixed.u, count),
-        fixed.certificate_id, fixed.conformity,
+        fixed.index, _float_column(fixed.value, count), _float_column(fixed.u, count), ids,
+        fixed.conformity,
     )  # fmt: skip
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 import pytest
 
-from edge_agent.wire_batches import WireRow, decode_data
+from edge_agent.wire_batches import ChannelOrder, WireRow, decode_data
 from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link
@@ -158,13 +158,24 @@ def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
     rng = random.Random(f"{name}{serial}")
     one_by_one, batched = corrector(SETTINGS[name], serial), corrector(SETTINGS[name], serial)
     columns = 0
-    for _ in range(60):
-        batch = rows(rng, rng.randrange(1, 150))
+    batch = rows(rng, 10)
+    order: ChannelOrder | None = None
+    for round_ in range(90):
+        if round_ % 3:  # a new order of channels, told or not
+            batch = rows(rng, rng.randrange(1, 150))
+            order = ChannelOrder.of(batch) if round_ % 3 == 2 else None
+        else:  # the previous order again (the very object decoding hands out), new readings
+            order = order or ChannelOrder.of(batch)
+            fresh = rows(rng, len(batch))
+            batch = [
+                WireRow(old.instrument, old.channel, new.ts, new.value, "°C", new.quality)
+                for old, new in zip(batch, fresh, strict=True)
+            ]
         reference = one_by_one.fixes(
             SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
             [r.value for r in batch], [r.ts for r in batch],
         )  # fmt: skip
-        got = batched.batch(SITE, AGENT, batch)
+        got = batched.batch(SITE, AGENT, batch, order)
         expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
         mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
         for fix in reference:
@@ -241,12 +252,25 @@ def _corrupt(entry: bytes, old: bytes, new: bytes) -> bytes:
         (b'"value":[', b'"value":[1e999,'),
         (b'"value":[', b'"value":[ 1,'),
         (b'"u":[', b'"u":[1,'),
-        (b'"certificate_id":[', b'"certificate_id":[77,'),
+        (b'"certificate_id":1,', b'"certificate_id":77,'),
+        (b'"certificate_id":1,', b'"certificate_id":[1,1],'),
+        (b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"77],"),
         (b'"conformity":null', b'"conformity":[9]'),
         (b'"index":null', b'"index":[0,1,2,3,4,5,6,7,8,9,10,99]'),
         (b'"fixed":{', b'"fixed":{"extra":1,'),
     ],
-    ids=["text", "overflow", "space", "length", "certificate", "conformity", "index", "key"],
+    ids=[
+        "text",
+        "overflow",
+        "space",
+        "length",
+        "certificate",
+        "certificates' length",
+        "certificate in a list",
+        "conformity",
+        "index",
+        "key",
+    ],
 )
 def test_a_corrupted_column_refuses_the_entry(old: bytes, new: bytes) -> None:
     data = _payload([10.0 + 7.3 * i for i in range(12)])
@@ -255,3 +279,17 @@ def test_a_corrupted_column_refuses_the_entry(old: bytes, new: bytes) -> None:
     assert isinstance(decode_entry(entry), ReadingsBatch)
     with pytest.raises(ValueError, match=r"spooled|correction"):
         decode_entry(_corrupt(entry, old, new))
+
+
+def test_an_entry_spooled_by_an_older_gateway_still_drains() -> None:
+    """Gateways before this one spooled each corrected reading's certificate id (a list); the
+    writer reads that form as it reads the one id it spools now for a batch of one
+    certificate, to the same readings and lines."""
+    data = _payload([10.0 + 7.3 * i for i in range(12)])
+    rows_ = decode_data(data, SITE, AGENT).rows
+    entry, handed, _ = spool_entry(corrector(None), SITE, AGENT, data, rows_)
+    older = _corrupt(entry, b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"1],")
+    now, then = decode_entry(entry), decode_entry(older)
+    assert isinstance(now, ReadingsBatch) and isinstance(then, ReadingsBatch)
+    assert then.readings == now.readings == handed.readings
+    assert LineBuilder().lines(then) == LineBuilder().lines(now) == LineBuilder().lines(handed)

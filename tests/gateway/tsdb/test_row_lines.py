@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from edge_agent.wire_batches import decode_data
 from gateway.tsdb.line_protocol import parse_line
 from gateway.tsdb.lines import LineBuilder
-from gateway.tsdb.points import EntryMemo, ReadingsBatch
+from gateway.tsdb.points import EntryMemo, FixedColumns, ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import valid_reading
@@ -109,3 +109,51 @@ def test_the_memo_hands_over_ingests_rows_for_that_very_entry_only() -> None:
     assert memo.take(others[0]) is None  # evicted: two payloads' bytes kept
     assert memo.take(others[2]) is not None
     assert math.isclose(LineBuilder().lines(rows).__len__(), 3)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(
+        st.tuples(
+            st.floats(allow_nan=False, allow_infinity=False),
+            st.floats(0, 1e300),
+            st.sampled_from([3, 4]),
+            st.sampled_from([-1, 0, 1]),
+        ),
+        min_size=1,
+        max_size=20,
+    ),
+    st.booleans(),
+)
+def test_columns_of_corrections_write_each_readings_own_fields(
+    columns: list[tuple[float, float, int, int]], conformity: bool
+) -> None:
+    """The fields of a batch's corrections, made for the column at once, are each reading's
+    own: its corrected value and u with every digit, its certificate, its conformity code."""
+    values, us, ids, codes = (list(c) for c in zip(*columns, strict=True))
+    one = ids[0] if len(set(ids)) == 1 and not conformity else None
+    fixed = FixedColumns(
+        None, orjson.dumps(values), orjson.dumps(us), ids if one is None else one,
+        codes if conformity else None,
+    )  # fmt: skip
+    readings = [
+        {"instrument": "i", "channel": "c", "ts": TS0 + n, "value": 1.0, "unit": "V",
+         "quality": "good"}
+        for n in range(len(values))
+    ]  # fmt: skip
+    rows = decode_entry(orjson.dumps({"site": SITE, "agent": AGENT, "readings": readings}))
+    assert isinstance(rows, ReadingsBatch)
+    batch = ReadingsBatch(
+        SITE, AGENT, rows=rows.rows, certificates={3: 'PRT "A"', 4: "B,2"}, columns=fixed
+    )
+    for line, value, u, certificate, code in zip(
+        LineBuilder().lines(batch), values, us, ids, codes, strict=True
+    ):
+        fields = parse_line(line)[2]
+        assert fields["corrected"] == value and math.copysign(1, value) == math.copysign(
+            1, float(fields["corrected"])
+        )
+        assert fields["u_corrected"] == u
+        assert fields["certificate_id"] == certificate
+        assert fields["certificate"] == {3: 'PRT "A"', 4: "B,2"}[certificate]
+        assert fields.get("conformity") == (code if conformity and code >= 0 else None)
