@@ -87,6 +87,33 @@ async def serve(devices: int, channels: int) -> None:
         await asyncio.Event().wait()
 
 
+async def next_tick(
+    loop: asyncio.AbstractEventLoop, tick: float, interval: float
+) -> tuple[float, int]:
+    """Sleep until the tick after ``tick``; returns it and how many ticks were missed (a loop
+    late by more than an interval skips them, as the agent's scheduler does)."""
+    tick += interval
+    delay = tick - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+        return tick, 0
+    missed = int(-delay // interval) + 1
+    return tick + missed * interval, missed
+
+
+def print_figures(values: int, cpu0: float, t0: float, overruns: int) -> None:
+    """A bare loop's JSON figures, measured from ``cpu0``/``t0`` (process CPU, monotonic)."""
+    elapsed = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
+    figures = {
+        "dp_s": values / elapsed,
+        "cpu_share": cpu / elapsed,
+        "us_per_dp": cpu / values * 1e6,
+        "overruns": overruns,
+    }
+    print(json.dumps(figures), flush=True)
+
+
 async def bare(port: int, devices: int, channels: int, interval: float, seconds: float) -> None:
     """The bare loop: the same requests on the same schedule; prints its JSON figures."""
     from pymodbus.client import AsyncModbusTcpClient
@@ -110,29 +137,11 @@ async def bare(port: int, devices: int, channels: int, interval: float, seconds:
             raw = struct.pack(f">{2 * channels}H", *response.registers)
             values += len(layout.unpack(raw))
         polls += 1
-        tick += interval
-        delay = tick - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            missed = int(-delay // interval) + 1
-            overruns += missed
-            tick += missed * interval
+        tick, missed = await next_tick(loop, tick, interval)
+        overruns += missed
     assert cpu0 is not None and t0 is not None
-    elapsed = time.monotonic() - t0
-    cpu = time.process_time() - cpu0
     client.close()
-    print(
-        json.dumps(
-            {
-                "dp_s": values / elapsed,
-                "cpu_share": cpu / elapsed,
-                "us_per_dp": cpu / values * 1e6,
-                "overruns": overruns,
-            }
-        ),
-        flush=True,
-    )
+    print_figures(values, cpu0, t0, overruns)
 
 
 class RawMbap(asyncio.Protocol):
@@ -193,28 +202,10 @@ async def bare_raw(
                 values += len(layout.unpack_from(frame, 9))
             answered += len(frames)
         polls += 1
-        tick += interval
-        delay = tick - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            missed = int(-delay // interval) + 1
-            overruns += missed
-            tick += missed * interval
+        tick, missed = await next_tick(loop, tick, interval)
+        overruns += missed
     assert cpu0 is not None and t0 is not None
-    elapsed = time.monotonic() - t0
-    cpu = time.process_time() - cpu0
-    print(
-        json.dumps(
-            {
-                "dp_s": values / elapsed,
-                "cpu_share": cpu / elapsed,
-                "us_per_dp": cpu / values * 1e6,
-                "overruns": overruns,
-            }
-        ),
-        flush=True,
-    )
+    print_figures(values, cpu0, t0, overruns)
 
 
 # -- the run -----------------------------------------------------------------------------------
