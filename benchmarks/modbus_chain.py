@@ -1,24 +1,29 @@
 """The agent on a many-device Modbus simulator: CPU per datapoint, overruns and latency to the
-broker, next to a bare pymodbus loop issuing the same requests to the same simulator.
+broker, next to bare loops issuing the same requests to the same simulator.
 
 Setup (all on 127.0.0.1): the simulator in its own process serves D devices (device ids 1..D)
 of R float32 holding registers each on one TCP endpoint; the agent (``etalon agent``, its own
 process) polls every device every ``--interval`` seconds and publishes to Mosquitto; this
 process subscribes and counts readings at the broker, and the delay from each reading's
-timestamp to its arrival. Then a bare pymodbus client (its own process) reads the same requests
-(one ``read_holding_registers`` of 2R registers per device per interval) and decodes them with
-``struct``: the floor of what any Modbus client in Python pays.
+timestamp to its arrival. Then two bare loops (each its own process) read the same requests (one
+read of 2R holding registers per device per interval) and decode them with ``struct``: a bare
+pymodbus client (one request at a time), and a raw one (an asyncio protocol writing MBAP frames
+packed with ``struct``, at most ``--transactions`` requests outstanding as the agent): the floor
+of what any Modbus client in Python pays.
 
 Figures (steady state, after ``--warmup``):
 
 - datapoints/s at the broker against the expected D·R/interval;
-- agent CPU, % of a core and µs per datapoint; the bare loop's µs per datapoint; their ratio
-  (bare / agent: 1.0 means the agent costs no more than the bare library);
+- agent CPU, % of a core and µs per datapoint; each bare loop's µs per datapoint; the ratios
+  (bare / agent: 1.0 means the agent costs no more than the bare loop);
 - overruns (ticks skipped because a poll ran late) and readings skipped;
 - reading-to-broker delay, median and 99th percentile.
 
     .venv/bin/python -m benchmarks.modbus_chain [--devices 50 --channels 20 --interval 0.1]
-        [--seconds 30] [--json out.json]
+        [--transactions 16] [--seconds 30] [--json out.json]
+
+``--transactions`` is the endpoint's ``max_transactions`` (requests outstanding at once; the
+simulator, like a Modbus TCP gateway, takes several); 1 polls the devices one after the other.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import signal
 import statistics
 import struct
@@ -34,6 +40,7 @@ import sys
 import tempfile
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +87,33 @@ async def serve(devices: int, channels: int) -> None:
         await asyncio.Event().wait()
 
 
+async def next_tick(
+    loop: asyncio.AbstractEventLoop, tick: float, interval: float
+) -> tuple[float, int]:
+    """Sleep until the tick after ``tick``; returns it and how many ticks were missed (a loop
+    late by more than an interval skips them, as the agent's scheduler does)."""
+    tick += interval
+    delay = tick - loop.time()
+    if delay > 0:
+        await asyncio.sleep(delay)
+        return tick, 0
+    missed = int(-delay // interval) + 1
+    return tick + missed * interval, missed
+
+
+def print_figures(values: int, cpu0: float, t0: float, overruns: int) -> None:
+    """A bare loop's JSON figures, measured from ``cpu0``/``t0`` (process CPU, monotonic)."""
+    elapsed = time.monotonic() - t0
+    cpu = time.process_time() - cpu0
+    figures = {
+        "dp_s": values / elapsed,
+        "cpu_share": cpu / elapsed,
+        "us_per_dp": cpu / values * 1e6,
+        "overruns": overruns,
+    }
+    print(json.dumps(figures), flush=True)
+
+
 async def bare(port: int, devices: int, channels: int, interval: float, seconds: float) -> None:
     """The bare loop: the same requests on the same schedule; prints its JSON figures."""
     from pymodbus.client import AsyncModbusTcpClient
@@ -103,29 +137,75 @@ async def bare(port: int, devices: int, channels: int, interval: float, seconds:
             raw = struct.pack(f">{2 * channels}H", *response.registers)
             values += len(layout.unpack(raw))
         polls += 1
-        tick += interval
-        delay = tick - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        else:
-            missed = int(-delay // interval) + 1
-            overruns += missed
-            tick += missed * interval
+        tick, missed = await next_tick(loop, tick, interval)
+        overruns += missed
     assert cpu0 is not None and t0 is not None
-    elapsed = time.monotonic() - t0
-    cpu = time.process_time() - cpu0
     client.close()
-    print(
-        json.dumps(
-            {
-                "dp_s": values / elapsed,
-                "cpu_share": cpu / elapsed,
-                "us_per_dp": cpu / values * 1e6,
-                "overruns": overruns,
-            }
-        ),
-        flush=True,
-    )
+    print_figures(values, cpu0, t0, overruns)
+
+
+class RawMbap(asyncio.Protocol):
+    """The raw loop's connection: complete MBAP frames as they arrive, and a future to wait on."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.frames: list[bytes] = []
+        self.arrived: asyncio.Future[None] | None = None
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        buffer = self.buffer
+        buffer += data
+        while len(buffer) >= 6:
+            end = 6 + int.from_bytes(buffer[4:6], "big")
+            if len(buffer) < end:
+                break
+            self.frames.append(bytes(buffer[:end]))
+            del buffer[:end]
+        if self.frames and self.arrived is not None and not self.arrived.done():
+            self.arrived.set_result(None)
+
+
+async def bare_raw(
+    port: int, devices: int, channels: int, interval: float, seconds: float, window: int
+) -> None:
+    """The raw loop: MBAP frames over an asyncio protocol, at most ``window`` outstanding, the
+    same requests on the same schedule; prints its JSON figures."""
+    loop = asyncio.get_running_loop()
+    _transport, connection = await loop.create_connection(RawMbap, "127.0.0.1", port)
+    request = struct.Struct(">HHHBBHH")
+    layout = struct.Struct(f">{channels}f")
+    tick = loop.time()
+    polls = overruns = values = 0
+    warm = 2.0
+    cpu0 = t0 = None
+    while True:
+        if cpu0 is None and polls * interval >= warm:
+            cpu0, t0, values = time.process_time(), time.monotonic(), 0
+        if t0 is not None and time.monotonic() - t0 >= seconds:
+            break
+        sent = answered = 0
+        while answered < devices:
+            while sent < devices and sent - answered < window:
+                sent += 1  # the transaction id is the device id
+                assert connection.transport is not None
+                connection.transport.write(request.pack(sent, 0, 6, sent, 3, 0, 2 * channels))
+            connection.arrived = loop.create_future()
+            if not connection.frames:
+                await asyncio.wait_for(connection.arrived, 5.0)
+            frames, connection.frames = connection.frames, []
+            for frame in frames:
+                values += len(layout.unpack_from(frame, 9))
+            answered += len(frames)
+        polls += 1
+        tick, missed = await next_tick(loop, tick, interval)
+        overruns += missed
+    assert cpu0 is not None and t0 is not None
+    print_figures(values, cpu0, t0, overruns)
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -180,7 +260,12 @@ def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> 
         {
             "name": f"dev{d}",
             "protocol": "modbus",
-            "transport": {"kind": "tcp", "host": "127.0.0.1", "port": sim},
+            "transport": {
+                "kind": "tcp",
+                "host": "127.0.0.1",
+                "port": sim,
+                "max_transactions": args.transactions,
+            },
             "device_id": d,
             "order": "ABCD",
             "channels": [
@@ -255,14 +340,16 @@ def run_agent(tmp: Path, broker: Mosquitto, sim: int, args: argparse.Namespace) 
     }
 
 
-def run_bare(sim: int, args: argparse.Namespace) -> dict[str, Any]:
+def run_bare(sim: int, args: argparse.Namespace, raw: bool = False) -> dict[str, Any]:
     out = subprocess.run(
         [
             sys.executable,
             "-m",
             "benchmarks.modbus_chain",
-            "--bare",
+            "--raw" if raw else "--bare",
             str(sim),
+            "--transactions",
+            str(args.transactions),
             "--devices",
             str(args.devices),
             "--channels",
@@ -283,6 +370,8 @@ def run_bare(sim: int, args: argparse.Namespace) -> dict[str, Any]:
 
 
 def measure(args: argparse.Namespace) -> dict[str, Any]:
+    started = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="etalon-modbus-chain-") as tmp_name:
         tmp = Path(tmp_name)
         broker = Mosquitto(tmp / "mq")
@@ -311,17 +400,24 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 args.seconds + args.warmup
             )
             base = run_bare(sim, args)
+            raw = run_bare(sim, args, raw=True)
         finally:
             sim_proc.terminate()
             sim_proc.wait(10)
             broker.stop()
     expected = args.devices * args.channels / args.interval
     return {
+        # Figures of a shared machine: when, and how busy it was (1-minute load average).
+        "measured": started,
+        "load_average": [round(load_before, 1), round(os.getloadavg()[0], 1)],
         "config": f"{args.devices} x {args.channels} float32 @ {args.interval * 1000:g} ms",
         "expected_dp_s": expected,
         "agent": agent,
+        "transactions": args.transactions,
         "bare": base,
+        "raw": raw,
         "ratio_bare_over_agent_cpu": base["us_per_dp"] / agent["us_per_dp"],
+        "ratio_raw_over_agent_cpu": raw["us_per_dp"] / agent["us_per_dp"],
     }
 
 
@@ -333,9 +429,13 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=0.1)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--warmup", type=float, default=5.0)
+    parser.add_argument(
+        "--transactions", type=int, default=16, help="requests outstanding at once (see the doc)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--raw", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         asyncio.run(serve(args.devices, args.channels))
@@ -343,9 +443,26 @@ def main() -> None:
     if args.bare:
         asyncio.run(bare(args.bare, args.devices, args.channels, args.interval, args.seconds))
         return
+    if args.raw:
+        asyncio.run(
+            bare_raw(
+                args.raw,
+                args.devices,
+                args.channels,
+                args.interval,
+                args.seconds,
+                args.transactions,
+            )
+        )
+        return
     result = measure(args)
-    a, b = result["agent"], result["bare"]
-    print(f"modbus chain, {result['config']} on one TCP endpoint, {args.seconds:g} s steady")
+    a, b, r = result["agent"], result["bare"], result["raw"]
+    print(
+        f"modbus chain, {result['config']} on one TCP endpoint "
+        f"(max_transactions {args.transactions}), {args.seconds:g} s steady; "
+        f"{result['measured']}, load average {result['load_average'][0]}–"
+        f"{result['load_average'][1]}"
+    )
     print(
         f"agent:  {a['dp_s']:8,.0f} datapoints/s at the broker of {result['expected_dp_s']:,.0f}; "
         f"{a['cpu_share'] * 100:5.1f} % of a core = {a['us_per_dp']:5.1f} µs/datapoint; "
@@ -365,8 +482,14 @@ def main() -> None:
         f"{b['overruns']} overruns"
     )
     print(
-        f"ratio bare/agent CPU per datapoint: {result['ratio_bare_over_agent_cpu']:.2f} "
-        "(1.0 = the agent costs what the bare library costs)"
+        f"raw MBAP loop, same requests:      {r['dp_s']:8,.0f} datapoints/s, "
+        f"{r['cpu_share'] * 100:5.1f} % of a core = {r['us_per_dp']:5.1f} µs/datapoint, "
+        f"{r['overruns']} overruns"
+    )
+    print(
+        f"ratio bare/agent CPU per datapoint: pymodbus {result['ratio_bare_over_agent_cpu']:.2f}, "
+        f"raw {result['ratio_raw_over_agent_cpu']:.2f} "
+        "(1.0 = the agent costs what the bare loop costs)"
     )
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")

@@ -7,7 +7,10 @@ result of :meth:`Spool.ack` count items, so they mean readings whatever the entr
 
 An entry leaves only by :meth:`Spool.ack` (the next hop took it) or by :meth:`Spool.append`
 dropping the oldest when the spool is full — and then it is counted in ``dropped``, never
-silently.
+silently. :meth:`Spool.ack_later` acknowledges without a commit of its own: the entries are
+removed in the transaction of the next append (a busy agent appends every few tens of
+milliseconds: one commit and one fsync for both, not two), or after ``ACK_DELAY_S`` when no
+append came, or at close.
 
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
 spool emptied. All SQLite work runs on one dedicated thread; the connection never leaves it.
@@ -61,6 +64,10 @@ class SpoolConfig(FrozenModel):
 
 T = TypeVar("T")
 
+ACK_DELAY_S = 0.05
+"""How long an :meth:`Spool.ack_later` waits for an append to carry it before it is committed
+alone."""
+
 RECENT_MAX_BYTES = 2 * 1024 * 1024
 """Most bytes of the newest committed entries kept in memory for readers that keep up."""
 
@@ -103,6 +110,10 @@ class Spool:
         """The newest committed entries, contiguous: every entry still spooled with an id from
         the first one's on is here."""
         self._recent_bytes = 0
+        self._acks: list[tuple[int, int, asyncio.Future[int]]] = []
+        """Ranges acknowledged with :meth:`ack_later`, not yet removed, each with the future of
+        how many items it held."""
+        self._ack_flusher: asyncio.Task[None] | None = None
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -130,8 +141,13 @@ class Spool:
         self.depth, self.bytes = int(row[0]), int(row[1])
 
     async def close(self) -> None:
-        """Close the file (entries stay for the next run)."""
+        """Close the file (entries stay for the next run); acknowledgements still pending are
+        committed first."""
+        if self._ack_flusher is not None:
+            # Not cancelled: a commit it started would go on in the spool's thread, uncounted.
+            await asyncio.gather(self._ack_flusher, return_exceptions=True)
         if self._db is not None:
+            await self._commit_acks()
             await self._run(self._close)
         self._executor.shutdown(wait=True)
 
@@ -147,7 +163,16 @@ class Spool:
         how many old items were dropped to fit."""
         if not entries:
             return 0
-        dropped, last_dropped, added = await self._run(lambda: self._append(entries))
+        acks, self._acks = self._acks, []
+        ranges = [(first, last) for first, last, _future in acks]
+        try:
+            dropped, last_dropped, added, removed = await self._run(
+                lambda: self._append(entries, ranges)
+            )
+        except BaseException as exc:
+            _settle(acks, exc)
+            raise
+        _settle(acks, removed)
         self._remember(last_dropped, added)
         self.changed.set()
         if dropped:
@@ -163,15 +188,18 @@ class Spool:
         return dropped
 
     def _append(
-        self, entries: list[bytes] | list[tuple[bytes, int]]
-    ) -> tuple[int, int | None, list[Entry]]:
+        self, entries: list[bytes] | list[tuple[bytes, int]], acks: list[tuple[int, int]]
+    ) -> tuple[int, int | None, list[Entry], list[int]]:
         db = self._require()
         rows = [(e, 1) if isinstance(e, bytes) else e for e in entries]
         size = sum(len(e) for e, _ in rows)
         items = sum(n for _, n in rows)
         try:
             db.execute("BEGIN IMMEDIATE")
-            dropped, freed, last_dropped = self._make_room(db, size)
+            # Acknowledged entries first: the room they free is not taken from unsent ones.
+            removed = self._remove(db, acks)
+            acked_bytes = sum(size for _count, size in removed)
+            dropped, freed, last_dropped = self._make_room(db, size - acked_bytes)
             db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
             # One writer in one transaction: AUTOINCREMENT gives the rows consecutive ids.
             (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
@@ -180,13 +208,14 @@ class Spool:
             if db.in_transaction:
                 db.execute("ROLLBACK")
             raise SpoolError(f"spool {self.path}: cannot append: {exc}") from exc
+        self._count_removed(removed)
         self.depth += items - dropped
         self.bytes += size - freed
         self.appended += items
         self.dropped += dropped
         first_id = int(last_id) - len(rows) + 1
         added = [Entry(first_id + k, bytes(e), n) for k, (e, n) in enumerate(rows)]
-        return dropped, last_dropped, added
+        return dropped, last_dropped, added, [count for count, _size in removed]
 
     def _remember(self, last_dropped: int | None, added: list[Entry]) -> None:
         """Keep the newest entries in memory (loop thread), contiguous with what is there."""
@@ -269,21 +298,46 @@ class Spool:
 
     async def ack(self, first_id: int, last_id: int) -> int:
         """Remove entries with ids in [first_id, last_id]; returns how many items they held."""
-        removed = await self._run(lambda: self._ack(first_id, last_id))
+        (removed,) = await self._run(lambda: self._ack([(first_id, last_id)]))
         self._forget(first_id, last_id)
         self.changed.set()
         return removed
 
-    def _ack(self, first_id: int, last_id: int) -> int:
+    def ack_later(self, first_id: int, last_id: int) -> asyncio.Future[int]:
+        """:meth:`ack` without a commit of its own (see the module doc); the future says how many
+        items the entries held once they are removed. The caller's cursor is past them: they are
+        no longer kept in memory for readers."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._acks.append((first_id, last_id, future))
+        self._forget(first_id, last_id)
+        if self._ack_flusher is None or self._ack_flusher.done():
+            self._ack_flusher = asyncio.get_running_loop().create_task(self._flush_acks_later())
+        return future
+
+    async def _flush_acks_later(self) -> None:
+        await asyncio.sleep(ACK_DELAY_S)
+        with contextlib.suppress(SpoolError):  # the acknowledgements' futures carry it
+            await self._commit_acks()
+
+    async def _commit_acks(self) -> None:
+        """Commit the acknowledgements no append carried."""
+        acks, self._acks = self._acks, []
+        if not acks:
+            return
+        ranges = [(first, last) for first, last, _future in acks]
+        try:
+            removed = await self._run(lambda: self._ack(ranges))
+        except BaseException as exc:
+            _settle(acks, exc)
+            raise
+        _settle(acks, removed)
+        self.changed.set()
+
+    def _ack(self, ranges: list[tuple[int, int]]) -> list[int]:
         db = self._require()
         try:
             db.execute("BEGIN IMMEDIATE")
-            count, size = db.execute(
-                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
-                " WHERE id BETWEEN ? AND ?",
-                (first_id, last_id),
-            ).fetchone()
-            db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (first_id, last_id))
+            removed = self._remove(db, ranges)
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             if db.in_transaction:
@@ -291,12 +345,46 @@ class Spool:
             raise SpoolError(
                 f"spool {self.path}: cannot remove acknowledged entries: {exc}"
             ) from exc
-        self.depth -= int(count)
-        self.bytes -= int(size)
-        self.acked += int(count)
-        return int(count)
+        self._count_removed(removed)
+        return [count for count, _size in removed]
+
+    @staticmethod
+    def _remove(db: sqlite3.Connection, ranges: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """Delete each range (inside the caller's transaction); (items, bytes) of each."""
+        removed = []
+        for first_id, last_id in ranges:
+            count, size = db.execute(
+                "SELECT COALESCE(SUM(n), 0), COALESCE(SUM(LENGTH(entry)), 0) FROM spool"
+                " WHERE id BETWEEN ? AND ?",
+                (first_id, last_id),
+            ).fetchone()
+            db.execute("DELETE FROM spool WHERE id BETWEEN ? AND ?", (first_id, last_id))
+            removed.append((int(count), int(size)))
+        return removed
+
+    def _count_removed(self, removed: list[tuple[int, int]]) -> None:
+        """After the commit: the removed ranges leave the counters."""
+        for count, size in removed:
+            self.depth -= count
+            self.bytes -= size
+            self.acked += count
 
     def _require(self) -> sqlite3.Connection:
         if self._db is None:
             raise SpoolError(f"spool {self.path}: not open")
         return self._db
+
+
+def _settle(
+    acks: list[tuple[int, int, asyncio.Future[int]]], outcome: list[int] | BaseException
+) -> None:
+    """Resolve the futures of deferred acknowledgements with their counts, or the failure."""
+    for k, (_first, _last, future) in enumerate(acks):
+        if future.done():
+            continue
+        if isinstance(outcome, asyncio.CancelledError):
+            future.cancel()
+        elif isinstance(outcome, BaseException):
+            future.set_exception(outcome)
+        else:
+            future.set_result(outcome[k])

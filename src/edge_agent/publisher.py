@@ -109,7 +109,8 @@ class Publisher:
         task.add_done_callback(self._ack_tasks.discard)
 
     async def _ack(self, batch: InFlight) -> None:
-        removed = await self.spool.ack(batch.first_id, batch.last_id)
+        # Removed with the next append's commit (one fsync for both), or alone shortly after.
+        removed = await self.spool.ack_later(batch.first_id, batch.last_id)
         self.metrics.acknowledged += removed
 
     async def _next_entries(self) -> list[Entry]:

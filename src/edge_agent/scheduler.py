@@ -69,7 +69,8 @@ class InstrumentRunner:
         self.bus_lock = bus_lock
         self.encoded_sink = encoded_sink
         """With a driver that reads rows (:class:`ReadsRows`), polls go to this sink encoded by a
-        :class:`RowEncoder`, never as Reading objects."""
+        :class:`RowEncoder`, never as Reading objects; so do polls of plain GOOD readings of
+        other drivers (:meth:`RowEncoder.encode_readings`)."""
         self._encoders: dict[int, tuple[Sequence[ChannelBase], RowEncoder]] = {}
         self._rows = encoded_sink is not None and isinstance(driver, ReadsRows)
         self.channels: list[ChannelBase] = list(getattr(config, "channels"))  # noqa: B009
@@ -266,6 +267,14 @@ class InstrumentRunner:
             if count:
                 self.encoded_sink(data, count)
             return failed
+        if self.encoded_sink is not None and raw:
+            fast = self._encoder(due).encode_readings(raw)
+            if fast is not None:
+                data, count, bad = fast
+                self.metrics.readings_read += count
+                self.metrics.readings_bad += bad
+                self.encoded_sink(data, count)
+                return failed
         readings = finish(raw, due)
         self.metrics.readings_read += len(readings)
         self.metrics.readings_bad += count_bad(readings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -183,3 +184,38 @@ async def test_reads_served_from_memory_match_the_file(tmp_path: Path) -> None:
     reopened = await open_spool(tmp_path / "s.db", max_bytes=4096)
     assert [e.data[:1] for e in await reopened.read(0, 10)] == [b"J", b"K"]
     await reopened.close()
+
+
+async def test_a_later_ack_rides_on_the_next_append_or_is_committed_alone(tmp_path: Path) -> None:
+    spool = await open_spool(tmp_path / "s.db")
+    await spool.append([(b"a" * 10, 4), (b"b" * 10, 6), (b"c" * 10, 1)])
+    entries = await spool.read(0, 10)
+    removed = spool.ack_later(entries[0].id, entries[1].id)
+    assert not removed.done() and spool.depth == 11  # nothing committed yet
+    await spool.append([(b"d" * 10, 2)])  # one transaction removes the two and adds one
+    assert removed.done() and await removed == 10
+    assert (spool.depth, spool.bytes, spool.acked) == (3, 20, 10)
+    assert [e.data[:1] for e in await spool.read(0, 10)] == [b"c", b"d"]
+    # With no append to carry it, it is committed alone, shortly.
+    alone = spool.ack_later(entries[2].id, entries[2].id)
+    assert await asyncio.wait_for(alone, 2.0) == 1
+    assert (spool.depth, spool.acked) == (2, 11)
+    # One still pending at close is committed before the file closes.
+    [last] = await spool.read(entries[2].id, 10)
+    spool.ack_later(last.id, last.id)
+    await spool.close()
+    spool = await open_spool(tmp_path / "s.db")
+    assert spool.depth == 0 and await spool.read(0, 10) == []
+    await spool.close()
+
+
+async def test_acknowledged_entries_free_their_room_before_the_oldest_are_dropped(
+    tmp_path: Path,
+) -> None:
+    spool = await open_spool(tmp_path / "s.db", max_bytes=1024)
+    await spool.append([b"%04d" % i + b"." * 96 for i in range(10)])  # 10 x 100 bytes
+    entries = await spool.read(0, 10)
+    acked = spool.ack_later(entries[0].id, entries[1].id)
+    assert await spool.append([b"new" + b"." * 197]) == 0  # the acknowledged 200 bytes made room
+    assert await acked == 2 and spool.dropped == 0 and spool.depth == 9
+    await spool.close()

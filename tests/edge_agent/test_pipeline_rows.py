@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from drivers.config import ChannelBase, Uncertainty
-from drivers.reading import Reading, Value
+from drivers.reading import Quality, Reading, Value
 from edge_agent.pipeline import RowEncoder, Rows, count_bad, finish
 from edge_agent.wire import encode_readings, join_batch
 from edge_agent.wire_batches import decode_batch
@@ -58,6 +58,7 @@ MIXED = [
     ChannelBase.model_construct(name="badunit", unit="V\\x"),
     ChannelBase.model_construct(name="longunit", unit="V" * 40),
     channel("scaled_int", scale=2.0),
+    channel("percent", unit="%RH", tags={"note": "50%"}),  # '%' in a bytes format
 ]
 VALUES: list[Value] = [
     1.5,
@@ -113,3 +114,66 @@ def test_any_rows_are_encoded_as_the_reading_way(
     else:
         with pytest.raises(expected):
             RowEncoder("dev", channels).encode(rows)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.sampled_from(range(len(MIXED))),
+            st.one_of(st.sampled_from(VALUES), st.floats(width=32)),
+            # Mostly what takes the row way, sometimes what must not.
+            st.sampled_from(["good"] * 8 + ["uncertain", "bad"]),
+            st.sampled_from([None] * 8 + [1e-3]),  # the driver's own uncertainty
+            st.sampled_from(["", "V", "mV"]),  # the unit the driver read
+            st.sampled_from([{}] * 8 + [{"k": "v"}]),
+            st.sampled_from([True] * 8 + [False]),  # in the channels' order
+        ),
+        max_size=6,
+    )
+)
+def test_reading_objects_go_the_row_way_only_when_that_is_the_reading_way(
+    items: list[tuple[int, Value, str, float | None, str, dict[str, str], bool]],
+) -> None:
+    channels = [
+        MIXED[k].model_copy(update={"name": f"{MIXED[k].name}{n}"})
+        for n, (k, *_rest) in enumerate(items)
+    ]
+
+    def readings() -> list[Reading]:
+        out = []
+        for channel, (_k, value, quality, u, unit, tags, in_order) in zip(
+            channels, items, strict=True
+        ):
+            name = channel.name if in_order else "elsewhere"
+            if quality == "bad":
+                out.append(Reading.bad("dev", name, TS, unit, "no reply"))
+            else:
+                out.append(
+                    Reading("dev", name, TS, value, unit, Quality(quality), u=u, tags=dict(tags))
+                )
+        return out
+
+    fast = RowEncoder("dev", channels).encode_readings(readings())
+    if fast is None:
+        return
+    finished = finish(readings(), channels)
+    assert fast == (encode_readings(finished), len(finished), count_bad(finished))
+
+
+def test_a_plain_poll_of_reading_objects_goes_the_row_way() -> None:
+    channels = [channel(f"ch{k}") for k in range(3)] + [channel("tagged", tags={"a": "b"})]
+    readings = [Reading("dev", c.name, TS, 1.25 * k, "") for k, c in enumerate(channels)]
+    fast = RowEncoder("dev", channels).encode_readings(readings)
+    assert fast is not None
+    assert fast == (encode_readings(finish(readings, channels)), 4, 0)
+    readings[1].u = 0.5  # the driver's own uncertainty: finish() combines it
+    assert RowEncoder("dev", channels).encode_readings(readings) is None
+
+
+def test_a_percent_sign_in_a_unit_or_tag_survives_the_whole_poll_way() -> None:
+    channels = [channel("rh", unit="%RH", tags={"note": "50%d"}), channel("t", unit="°C")]
+    rows: Rows = ([TS, TS], [45.5, 21.25], [None, None])
+    data, count, bad = RowEncoder("dev1", channels).encode(rows)
+    assert (data, count, bad) == reference("dev1", channels, rows)
+    assert b'"unit":"%RH"' in data and b'"note":"50%d"' in data

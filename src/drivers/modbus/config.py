@@ -135,6 +135,15 @@ class ModbusTcp(FrozenModel):
     kind: Literal["tcp"]
     host: str = Field(..., min_length=1)
     port: int = Field(502, ge=1, le=65535)
+    max_transactions: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Requests sent to the endpoint before their replies came (Modbus TCP matches "
+        "replies by transaction id). 1 suits most devices; a gateway or server that takes several "
+        "transactions at once lets the devices behind it be polled without waiting for each "
+        "other's round trips.",
+    )
 
     def endpoint(self) -> str:
         """What the connection is to, as a stable key and a readable name."""

@@ -4,7 +4,9 @@ An RS-485 line is one shared bus: the devices on it take turns, one request at a
 inter-frame silence between a reply and the next request. A serial-to-Ethernet converter or a
 Modbus TCP gateway with several devices behind it is the same. So the connection belongs to the
 endpoint, not to a device: every driver of that endpoint holds a reference to one
-:class:`ModbusLink` (per event loop), whose lock serialises the requests.
+:class:`ModbusLink` (per event loop), whose lock serialises the requests. A Modbus TCP endpoint
+configured with ``max_transactions`` above 1 takes that many requests at once instead (replies
+are matched by transaction id), so its devices do not wait for each other's round trips.
 
 Modbus TCP goes through :mod:`drivers.modbus.mbap` (MBAP over a bare asyncio protocol, about a
 third of pymodbus's CPU per request); RTU and RTU over TCP go through pymodbus. This is the only
@@ -89,6 +91,12 @@ class ModbusLink:
         self.transport = transport
         self.endpoint = transport.endpoint()
         self.lock = asyncio.Lock()
+        window = transport.max_transactions if isinstance(transport, ModbusTcp) else 1
+        self._window: asyncio.Lock | asyncio.Semaphore = (
+            asyncio.Semaphore(window) if window > 1 else self.lock
+        )
+        """What an MBAP exchange holds: the lock (one request at a time), or a window of
+        ``max_transactions`` outstanding requests."""
         self.users = 0
         self.requests = 0
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
@@ -202,7 +210,7 @@ class ModbusLink:
         """:meth:`_exchange` on the MBAP connection: the response taken apart; raises
         ExceptionReply for an exception response, and as :meth:`_exchange`. No task, no
         ``wait_for``: a cancellation reaches the request's future directly."""
-        async with self.lock:
+        async with self._window:
             if not connection.connected:
                 raise NotConnected(name, f"{self.endpoint}: not connected")
             self.requests += 1

@@ -5,11 +5,13 @@ PDU objects and ``wait_for``); an MBAP exchange over a bare asyncio protocol cos
 of that, and a poll of a Modbus device is one or two requests. So Modbus TCP goes through this
 client; RTU and RTU over TCP (CRC framing, inter-frame silence, a serial port) stay on pymodbus.
 
-The client sends one request at a time (the caller holds the endpoint's lock) and matches the
-reply by transaction id and unit id: a late reply to a request that timed out carries an older
-transaction id and is dropped, never taken for the answer to the next one. Bytes that cannot be
-an MBAP frame (a protocol id other than 0, an impossible length) fail the pending request at once
-with the bytes received, and are discarded. It raises only the exceptions below, which
+The client matches each reply to its request by transaction id and unit id, so several requests
+may be outstanding at once (the caller bounds how many: Modbus TCP allows a server to take
+several transactions, and many devices take only one). A late reply to a request that timed out
+carries a transaction id no longer pending and is dropped, never taken for the answer to another
+request. Bytes that cannot be an MBAP frame (a protocol id other than 0, an impossible length)
+fail every pending request at once with the bytes received (the stream can no longer be split
+into frames), and are discarded. It raises only the exceptions below, which
 :mod:`drivers.modbus.link` maps into the error tree.
 
 The PDU helpers build the requests of the function codes the driver uses (1–6, 15, 16, 43/14)
@@ -52,17 +54,20 @@ class MbapGarbled(MbapError):
 
 class MbapConnection(asyncio.Protocol):
     """One Modbus TCP connection; see the module doc. ``await open(...)``, then
-    :meth:`request` (one at a time), :meth:`close`."""
+    :meth:`request` (as many at once as the caller allows), :meth:`close`."""
 
     def __init__(self) -> None:
         self._transport: asyncio.Transport | None = None
         self._buffer = bytearray()
         self._tid = 0
-        self._pending: asyncio.Future[bytes] | None = None
-        self._expect = (-1, -1)
-        """(transaction id, unit id) of the pending request."""
-        self.received = b""
-        """The bytes received since the last request was sent (for a failure's reason)."""
+        self._pending: dict[int, tuple[asyncio.Future[bytes], int, float]] = {}
+        """Transaction id → (the request's future, its unit id, its deadline on the loop's
+        clock)."""
+        self._sweep: asyncio.TimerHandle | None = None
+        """One timer for the connection, at the earliest deadline armed, rather than one per
+        request: a request answered in time (nearly all) arms and cancels nothing."""
+        self._stray = b""
+        """Frames that answered no pending request, since a request was sent with none pending."""
         self.lost_reason = ""
 
     # -- asyncio.Protocol --------------------------------------------------------------------
@@ -79,9 +84,13 @@ class MbapConnection(asyncio.Protocol):
     def eof_received(self) -> bool:
         return False  # close our side too: connection_lost follows
 
+    @property
+    def received(self) -> bytes:
+        """What came that answers no request (stray frames, bytes that make no frame yet), up to
+        64 bytes: a timed-out request's reason shows them."""
+        return (self._stray + self._buffer[:64])[:64]
+
     def data_received(self, data: bytes) -> None:
-        if len(self.received) < 64:
-            self.received += data
         buffer = self._buffer
         buffer += data
         while len(buffer) >= 7:
@@ -96,14 +105,18 @@ class MbapConnection(asyncio.Protocol):
                 return
             pdu = bytes(buffer[7:end])
             del buffer[:end]
-            pending = self._pending
-            if pending is None or tid != self._expect[0]:
-                continue  # a late reply to a request given up: dropped
-            self._pending = None
-            if unit != self._expect[1]:
-                pending.set_exception(MbapGarbled(_HEADER.pack(tid, protocol, length, unit) + pdu))
+            pending = self._pending.pop(tid, None)
+            if pending is None:  # a late reply to a request given up: dropped
+                if len(self._stray) < 64:
+                    self._stray += _HEADER.pack(tid, protocol, length, unit) + pdu
+                continue
+            future, expected_unit, _deadline = pending
+            if future.done():
+                continue  # given up (timed out, cancelled) just before its reply came
+            if unit != expected_unit:
+                future.set_exception(MbapGarbled(_HEADER.pack(tid, protocol, length, unit) + pdu))
             else:
-                pending.set_result(pdu)
+                future.set_result(pdu)
 
     # -- client --------------------------------------------------------------------------------
 
@@ -119,7 +132,7 @@ class MbapConnection(asyncio.Protocol):
         return transport is not None and not transport.is_closing()
 
     def close(self) -> None:
-        """Close the connection; a pending request fails with MbapClosed."""
+        """Close the connection; pending requests fail with MbapClosed."""
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
@@ -127,34 +140,60 @@ class MbapConnection(asyncio.Protocol):
 
     async def request(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
         """Send one request PDU to ``unit``; the response PDU (an exception response too).
-        Raises MbapTimeout, MbapClosed, MbapGarbled. Not re-entrant: one request at a time."""
+        Raises MbapTimeout, MbapClosed, MbapGarbled. The caller bounds how many are pending."""
         transport = self._transport
         if transport is None or transport.is_closing():
             raise MbapClosed(f"not connected ({self.lost_reason or 'closed'})")
         loop = asyncio.get_running_loop()
-        tid = self._tid = (self._tid + 1) & 0xFFFF
+        tid = self._next_tid()
         future: asyncio.Future[bytes] = loop.create_future()
-        self._pending = future
-        self._expect = (tid, unit)
-        self.received = b""
+        if not self._pending:
+            self._stray = b""
+        deadline = loop.time() + timeout_s
+        self._pending[tid] = (future, unit, deadline)
         transport.write(_HEADER.pack(tid, 0, len(pdu) + 1, unit) + pdu)
-        timer = loop.call_later(timeout_s, _expire, future)
+        sweep = self._sweep
+        if sweep is None or deadline < sweep.when():
+            if sweep is not None:
+                sweep.cancel()
+            self._sweep = loop.call_at(deadline, self._expire_due)
         try:
             return await future
         finally:
-            timer.cancel()
-            if self._pending is future:
-                self._pending = None
+            pending = self._pending.get(tid)
+            if pending is not None and pending[0] is future:
+                del self._pending[tid]
+
+    def _expire_due(self) -> None:
+        """Fail the requests whose deadline passed; arm the timer for the next deadline."""
+        self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        earliest = None
+        for future, _unit, deadline in self._pending.values():
+            if deadline <= now:
+                if not future.done():
+                    future.set_exception(MbapTimeout())
+            elif earliest is None or deadline < earliest:
+                earliest = deadline
+        if earliest is not None:
+            self._sweep = loop.call_at(earliest, self._expire_due)
+
+    def _next_tid(self) -> int:
+        tid = (self._tid + 1) & 0xFFFF
+        while tid in self._pending:  # a long-pending request keeps its id
+            tid = (tid + 1) & 0xFFFF
+        self._tid = tid
+        return tid
 
     def _fail(self, error: MbapError) -> None:
-        pending, self._pending = self._pending, None
-        if pending is not None and not pending.done():
-            pending.set_exception(error)
-
-
-def _expire(future: asyncio.Future[bytes]) -> None:
-    if not future.done():
-        future.set_exception(MbapTimeout())
+        pending, self._pending = self._pending, {}
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        for future, _unit, _deadline in pending.values():
+            if not future.done():
+                future.set_exception(error)
 
 
 # -- PDUs --------------------------------------------------------------------------------------

@@ -100,6 +100,9 @@ class ScpiSimulator(StreamServed):
         a test can check the exact exchange, or that nothing reached the instrument."""
         self.connections = 0
         """TCP connections accepted so far."""
+        self.unanswered: set[str] = set()
+        """Program messages (exactly as sent) that get no reply: one query of a read hangs while
+        the others are answered."""
         self._rng = random.Random(config.seed)
         self._lock = asyncio.Lock()
         self._closing = asyncio.Event()
@@ -164,7 +167,7 @@ class ScpiSimulator(StreamServed):
             self.messages += 1
             message = line.decode("latin-1").rstrip("\r\n")
             replies = self.instrument.execute(message)
-            if not replies or self.faults.hang:
+            if not replies or self.faults.hang or message in self.unanswered:
                 # No reply, or the query is swallowed: the controller waits for its timeout.
                 self.transcript.append((message, None))
                 return []

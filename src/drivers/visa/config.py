@@ -181,6 +181,10 @@ class VisaInstrument(InstrumentBase):
                 raise ValueError(f"channel {channel.name!r}: index is only for parse: values")
         if self.visa_timeout_s is not None and self.visa_timeout_s > self.timeout_s:
             raise ValueError("visa_timeout_s may not exceed timeout_s")
+        # pyvisa sleeps the delay in every query whatever its timeout says: a read could never
+        # end within timeout_s, and the worker thread would overrun every deadline.
+        if self.query_delay_s >= self.timeout_s:
+            raise ValueError("query_delay_s must be shorter than timeout_s")
         if self.serial is not None and not self.resource.upper().startswith("ASRL"):
             raise ValueError("serial settings are for ASRL resources only")
         targets = self.write_targets()  # raises ValueError naming the target at fault

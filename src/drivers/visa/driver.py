@@ -1,9 +1,24 @@
 """The VISA/SCPI driver: the async face of one pyvisa session.
 
-Every blocking call runs on the instrument's own worker thread (:class:`~drivers.visa.session.
-Worker`), one tick's queries in one hop. When the agent's timeout cancels a read, the thread
-finishes on its own when pyvisa's I/O timeout expires, and the next exchange re-opens the session
-first — a late reply on the old session must never be taken for the answer to a new query.
+Every blocking call runs on the instrument's own worker thread
+(:class:`~drivers.visa.worker.SessionWorker`), a whole exchange per hop: all the queries of a
+tick's due set, or one write with its checks. What happens to that thread when the instrument
+stops answering, explicitly:
+
+- A query that gets no reply fails when its VISA timeout (``visa_timeout_s``) expires, cut to
+  what is left of the whole exchange's budget (``timeout_s`` for a read): the thread is free by
+  the deadline however many queries of the set would hang. The session may still receive the late
+  reply, so the next exchange first re-opens it — a late reply must never be taken for the answer
+  to a new query.
+- When the agent gives up on a read (its own timeout, or a shutdown), the thread stops before the
+  read's next query; the query in flight ends within its timeout; the next exchange re-opens.
+- When the thread's VISA call has not returned :data:`STUCK_GRACE_S` after the deadline (a VISA
+  library that ignores its own timeout), a watchdog abandons the thread: the exchanges waiting on
+  it fail with DriverTimeout, the next one runs on a fresh thread with a fresh session, and the
+  abandoned thread closes its session and ends if its call ever returns. With
+  :data:`MAX_STUCK_THREADS` abandoned threads still stuck, no further session is opened
+  (NotConnected) until one of them returns: a broken library cannot make the agent pile up
+  threads and sessions.
 
 Writes (:class:`drivers.base.SettableDriver`) go through the same worker thread, so they never
 interleave with a read: each set-point is checked against the instrument's declared limits
@@ -34,14 +49,19 @@ from drivers.setpoints import (
     write_setpoints,
 )
 from drivers.visa.config import VisaChannel, VisaInstrument
-from drivers.visa.session import VisaSession, Worker
+from drivers.visa.session import VisaSession
+from drivers.visa.worker import Budget, SessionWorker
 
 log = logging.getLogger("etalon.drivers.visa")
 
 T = TypeVar("T")
 
-CLOSE_GRACE_S = 1.0
-"""How much longer than the I/O timeout ``close`` waits for a busy worker thread."""
+STUCK_GRACE_S = 1.0
+"""How long after its deadline a worker thread's VISA call may still return before the thread is
+given up as stuck (a call cut to its deadline returns within milliseconds of it)."""
+
+MAX_STUCK_THREADS = 2
+"""Abandoned worker threads (each holding a session) a driver tolerates at once."""
 
 
 class VisaDriver:
@@ -51,51 +71,131 @@ class VisaDriver:
         self.config = config
         self.clock = clock
         self.profile = config.resolved_profile()
-        self._worker: Worker | None = None
+        self._worker: SessionWorker | None = None
         self._session: VisaSession | None = None
         self._identity: dict[str, str] = {}
         self._targets = config.write_targets()
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_loop: asyncio.AbstractEventLoop | None = None
+        self.stuck_threads: list[SessionWorker] = []
+        """Abandoned worker threads, kept until they end (see the module doc)."""
+        self._write_s = config.timeout_s + config.io_timeout_s  # may wait behind a read
 
-    async def _call(self, job: Callable[[VisaSession], T]) -> T:
+    async def _call(
+        self, job: Callable[[VisaSession], T], seconds: float, label: str = "read"
+    ) -> T:
+        """Run ``job`` on the worker thread within ``seconds`` (see the module doc)."""
         worker, session = self._worker, self._session
         if worker is None or session is None:
-            raise NotConnected(self.config.name, "not connected")
-        future = worker.submit(lambda: job(session))
+            raise NotConnected(self.config.name, self._refusal() or "not connected")
+        budget = Budget(seconds, label)
+        future = worker.submit(lambda b: session.run(b, job), budget)
+        loop = asyncio.get_running_loop()
+        # A timer of an event loop that has finished never fires: a driver used from one
+        # asyncio.run after another arms one on the new loop.
+        if self._watchdog is None or self._watchdog_loop is not loop:
+            self._watchdog = loop.call_later(seconds + STUCK_GRACE_S, self._watch)
+            self._watchdog_loop = loop
         try:
             return await future
         except asyncio.CancelledError:
-            # The thread may still be inside pyvisa; whatever it gets back belongs to this
-            # abandoned exchange, so the next one starts on a fresh session.
+            # The thread stops before its next query; the one in flight may still be answered
+            # after we left, so the next exchange starts on a fresh session.
+            budget.cancelled = True
             session.needs_reopen = True
             raise
+
+    def _watch(self) -> None:
+        """The watchdog: abandon the worker thread if its call is long past its deadline."""
+        self._watchdog = None
+        worker = self._worker
+        if worker is None or not worker.busy():
+            return  # re-armed by the next exchange
+        current = worker.current
+        # Seconds until the job in progress is overdue by the grace (a queued job: not started).
+        until = current.left() + STUCK_GRACE_S if current is not None else STUCK_GRACE_S
+        if current is not None and until <= 0:
+            self._abandon(worker, current)
+            return
+        self._watchdog = asyncio.get_running_loop().call_later(max(until, 0.01), self._watch)
+
+    def _abandon(self, worker: SessionWorker, budget: Budget) -> None:
+        """Give up on a stuck worker thread; the next exchange gets a fresh one if allowed."""
+        session = self._session
+        assert session is not None
+        reason = (
+            f"{budget.label}: the VISA call has not returned {budget.seconds + STUCK_GRACE_S:g} s "
+            f"after it began (its timeout is {budget.seconds:g} s); worker thread "
+            f"{worker.thread.name!r} abandoned, a fresh session follows"
+        )
+        worker.abandon(DriverTimeout(self.config.name, reason), cleanup=session.close)
+        self.stuck_threads.append(worker)
+        log.warning(
+            "VISA call stuck past its timeout; worker thread abandoned",
+            extra={"instrument": self.config.name, "worker_thread": worker.thread.name},
+        )
+        if self._refusal() is None:
+            self._worker = SessionWorker(self._thread_name())
+            self._session = session.successor()
+        else:
+            self._worker = self._session = None
+
+    def _refusal(self) -> str | None:
+        """Why no session may be opened now (too many threads stuck), or None."""
+        self.stuck_threads = [w for w in self.stuck_threads if w.alive]
+        if len(self.stuck_threads) < MAX_STUCK_THREADS:
+            return None
+        return (
+            f"{len(self.stuck_threads)} worker threads are still stuck in the VISA library "
+            "(calls past their timeout); no new session until one returns"
+        )
+
+    def _thread_name(self) -> str:
+        return f"visa-{self.config.name}"
 
     async def connect(self) -> None:
         """Open the resource, identify the instrument, run the profile's init sequence."""
         await self.close()
-        self._worker = Worker(f"visa-{self.config.name}")
+        refusal = self._refusal()
+        if refusal is not None:
+            raise NotConnected(self.config.name, refusal)
+        self._worker = SessionWorker(self._thread_name())
         self._session = VisaSession(self.config, self.profile, self.clock)
-        self._identity = await self._call(lambda session: session.open())
+        seconds = self.config.connect_timeout_s + self.config.timeout_s
+        self._identity = await self._call(lambda session: session.open(), seconds, "connect")
 
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; the error queue marks the readings it concerns."""
-        return await self._call(lambda session: session.read(channels))
+        return await self._call(lambda session: session.read(channels), self.config.timeout_s)
 
     async def close(self) -> None:
-        """Close the session; waits for a busy worker at most its I/O timeout plus a grace."""
+        """Close the session after the exchanges already queued; a thread whose exchange
+        overruns its deadline by :data:`STUCK_GRACE_S` is abandoned (it closes the session
+        itself when its call returns)."""
         worker, session = self._worker, self._session
         self._worker = self._session = None
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if worker is None or session is None:
             return
-        closed = worker.submit(session.close)
+        closed = worker.submit(lambda _: session.close(), Budget(STUCK_GRACE_S, "close"))
         worker.stop()
-        done, _ = await asyncio.wait({closed}, timeout=self.config.io_timeout_s + CLOSE_GRACE_S)
-        if not done:
-            closed.cancel()
-            log.warning(
-                "VISA worker still busy at close; abandoned",
-                extra={"instrument": self.config.name, "thread": worker.thread.name},
-            )
-            return
+        # The exchanges queued before the close run first, each within its budget; only one
+        # overrunning its deadline by the grace gets the thread abandoned.
+        while not closed.done() and worker.alive:
+            current = worker.current
+            if current is not None and current.left() <= -STUCK_GRACE_S:
+                closed.cancel()  # nobody awaits it any more: no error to leave unretrieved
+                worker.abandon(NotConnected(self.config.name, "closed"), cleanup=session.close)
+                self.stuck_threads.append(worker)
+                log.warning(
+                    "VISA worker still busy at close; abandoned",
+                    extra={"instrument": self.config.name, "worker_thread": worker.thread.name},
+                )
+                return
+            until = current.left() + STUCK_GRACE_S if current is not None else STUCK_GRACE_S
+            await asyncio.wait({closed}, timeout=max(until, 0.01))
         for _ in range(100):  # the thread has only the stop sentinel left: a few µs
             if not worker.thread.is_alive():
                 break
@@ -109,7 +209,9 @@ class VisaDriver:
         """``*IDN?`` now (a swapped instrument shows a new serial)."""
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                identity = await self._call(lambda session: session.identify())
+                identity = await self._call(
+                    lambda session: session.identify(), self.config.timeout_s, "identify"
+                )
         except TimeoutError as exc:
             if isinstance(exc, DriverError):
                 raise
@@ -129,7 +231,11 @@ class VisaDriver:
         setpoint = self.profile.setpoints[target.name]
 
         async def apply(trace: WriteTrace) -> None:
-            await self._call(lambda s: s.apply_setpoint(target.name, setpoint, value, trace))
+            await self._call(
+                lambda s: s.apply_setpoint(target.name, setpoint, value, trace),
+                self._write_s,
+                "write",
+            )
 
         return target.step(value, apply)
 
@@ -171,4 +277,4 @@ class VisaDriver:
             await self.connect()
 
     async def _command(self, command: str, trace: WriteTrace) -> None:
-        await self._call(lambda s: s.apply_command(command, trace))
+        await self._call(lambda s: s.apply_command(command, trace), self._write_s, "write")

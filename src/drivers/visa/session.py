@@ -1,18 +1,18 @@
 """The blocking side of the VISA driver: one pyvisa session, used only from its worker thread.
 
-pyvisa blocks. Each instrument gets one worker thread of its own (:class:`Worker`), so a hung
-query holds up nobody else; pyvisa's own I/O timeout bounds how long the thread stays stuck. Every
-pyvisa (and pyvisa-py) exception is mapped here, once, to the :mod:`core.errors` tree.
+pyvisa blocks. Each instrument gets one worker thread of its own
+(:class:`~drivers.visa.worker.SessionWorker`), so a hung query holds up nobody else. Each job on
+that thread runs under a :class:`~drivers.visa.worker.Budget`: before every query the session
+checks the job's deadline and whether it was given up, and cuts the query's VISA timeout to what
+is left, so the thread is free again by the deadline however many queries hang. Every pyvisa (and
+pyvisa-py) exception is mapped here, once, to the :mod:`core.errors` tree.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import queue
 import re
-import threading
+import time
 from collections.abc import Callable, Sequence
 from functools import cache
 from typing import Any, TypeVar
@@ -24,69 +24,21 @@ from pyvisa.resources import MessageBasedResource
 
 from core.clock import Clock
 from core.errors import DriverTimeout, NotConnected, ProtocolError, WriteRejected
-from drivers.reading import Quality, Reading, midpoint_ns
+from drivers.reading import Reading, midpoint_ns
 from drivers.setpoints import SetValue, WriteTrace
 from drivers.visa.config import VisaChannel, VisaInstrument
-from drivers.visa.profiles import Measurement, Profile, Setpoint, parse_reply
+from drivers.visa.due_set import DueSets, capped, make_reading
+from drivers.visa.profiles import Profile, Setpoint
+from drivers.visa.worker import Budget
 
 log = logging.getLogger("etalon.drivers.visa")
 
 T = TypeVar("T")
 
-_MAX_REASON = 900  # the wire format allows 1024 characters of reason
-
-
-class Worker:
-    """One daemon thread running jobs in order, each result handed to an asyncio future.
-
-    A daemon thread (not a ThreadPoolExecutor, whose threads are joined at interpreter exit) so
-    that a VISA library stuck in a call can never keep the agent from exiting. Results go back
-    with one ``call_soon_threadsafe`` (no concurrent.futures.Future in between): the hop costs
-    about half as much, which matters at thousands of queries per second.
-    """
-
-    def __init__(self, name: str) -> None:
-        self._jobs: queue.SimpleQueue[
-            tuple[Callable[[], Any], asyncio.Future[Any], asyncio.AbstractEventLoop] | None
-        ] = queue.SimpleQueue()
-        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
-        self.thread.start()
-
-    def submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
-        """Queue a job; the returned future (of the running loop) gets its result."""
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((job, future, loop))
-        return future
-
-    def stop(self) -> None:
-        """Let the thread end after the jobs already queued."""
-        self._jobs.put(None)
-
-    def _run(self) -> None:
-        while True:
-            item = self._jobs.get()
-            if item is None:
-                return
-            job, future, loop = item
-            if future.cancelled():  # abandoned before it started (a racy read, on purpose:
-                continue  # at worst the job runs and its result is dropped)
-            try:
-                outcome: tuple[Any, BaseException | None] = (job(), None)
-            except BaseException as exc:  # noqa: BLE001 - handed to the awaiting side, re-raised
-                outcome = (None, exc)
-            # A closed loop (RuntimeError) has nobody waiting for this any more.
-            with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, *outcome)
-
-
-def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(result)
+CLIP_SLACK = 0.05
+"""A query's VISA timeout is cut to what is left of its job's budget once that is shorter by more
+than this share of the budget: a job overruns its deadline by at most that much, and a fast
+instrument's queries do not each pay for setting the VISA timeout attribute."""
 
 
 @cache
@@ -148,6 +100,31 @@ class VisaSession:
         self.last_error_check_s = 0.0
         self.last_errors: list[str] = []
         self._no_error = re.compile(profile.errors.no_error) if profile.errors else None
+        self._due_sets = DueSets(profile)
+        self.budget = Budget(config.connect_timeout_s + config.timeout_s, "connect")
+        self.budget.start()
+        """The budget of the job in progress (set by :meth:`run`)."""
+        self._timeout_s = config.io_timeout_s
+        """The VISA timeout in force: the configured one, or less near a job's deadline."""
+        self._clipped = False
+
+    def successor(self) -> VisaSession:
+        """A fresh session for the same instrument (not open yet: its first exchange opens it,
+        without the init sequence), knowing what this one knew. For a new worker thread when
+        this session's thread is stuck inside the VISA library."""
+        fresh = VisaSession(self.config, self.profile, self.clock)
+        fresh.identity = dict(self.identity)
+        fresh.last_error_check_s = self.last_error_check_s
+        fresh.last_errors = list(self.last_errors)
+        fresh.needs_reopen = True
+        return fresh
+
+    def run(self, budget: Budget, job: Callable[[VisaSession], T]) -> T:
+        """Run ``job`` under ``budget`` (on the worker thread)."""
+        self.budget = budget
+        if self._clipped and self.resource is not None:  # the last job ran close to its deadline
+            self._set_timeout(self.config.io_timeout_s, clipped=False)
+        return job(self)
 
     # -- pyvisa calls, mapped ----------------------------------------------------------------
 
@@ -156,9 +133,13 @@ class VisaSession:
         if isinstance(exc, pyvisa.errors.VisaIOError):
             if exc.error_code == pyvisa.constants.StatusCode.error_timeout:
                 self.needs_reopen = True
-                return DriverTimeout(
-                    self.name, f"{what}: no reply within {self.config.io_timeout_s:g} s"
-                )
+                if self._clipped:  # cut short by the job's deadline, not the VISA timeout
+                    budget = self.budget
+                    return DriverTimeout(
+                        self.name,
+                        f"{what}: no reply within {budget.seconds:g} s (the whole {budget.label})",
+                    )
+                return DriverTimeout(self.name, f"{what}: no reply within {self._timeout_s:g} s")
             self.needs_reopen = True
             return NotConnected(self.name, f"{what}: {exc.abbreviation}: {exc.description}")
         if isinstance(exc, pyvisa.errors.InvalidSession):
@@ -167,9 +148,35 @@ class VisaSession:
         self.needs_reopen = True
         return NotConnected(self.name, f"{what}: {type(exc).__name__}: {exc}")
 
+    def _within_budget(self, verb: str, command: str) -> None:
+        """Refuse to send ``command`` past the job's deadline or once the job was given up; cut
+        the VISA timeout to what is left of the budget when that is shorter. (The message is
+        made only on failure: this runs before every query.)"""
+        budget = self.budget
+        left = budget.deadline - time.monotonic()
+        if budget.cancelled or left <= 0:
+            why = (
+                f"the {budget.label} was cancelled"
+                if budget.cancelled
+                else f"the {budget.label}'s {budget.seconds:g} s ran out"
+            )
+            raise DriverTimeout(self.name, f"{verb} {command!r}: not sent, {why}")
+        if left < self._timeout_s - CLIP_SLACK * budget.seconds:
+            self._set_timeout(left, clipped=True)
+
+    def _set_timeout(self, seconds: float, *, clipped: bool) -> None:
+        resource = self._require()
+        try:
+            resource.timeout = max(1, round(seconds * 1000))
+        except (pyvisa.errors.Error, OSError) as exc:
+            raise self._fail("set the VISA timeout", exc) from exc
+        self._timeout_s = seconds
+        self._clipped = clipped
+
     def write(self, command: str) -> None:
         """Send a command."""
         resource = self._require()
+        self._within_budget("write", command)
         try:
             resource.write(command)
         except (pyvisa.errors.Error, OSError) as exc:
@@ -178,6 +185,7 @@ class VisaSession:
     def query(self, command: str) -> str:
         """Send a query and read its reply; an undecodable reply raises ProtocolError."""
         resource = self._require()
+        self._within_budget("query", command)
         try:
             return resource.query(command)
         except UnicodeDecodeError as exc:
@@ -203,7 +211,8 @@ class VisaSession:
             raise NotConnected(self.name, f"VISA backend {backend!r}: {exc}") from exc
         options: dict[str, Any] = {
             "timeout": int(config.io_timeout_s * 1000),
-            "open_timeout": int(config.connect_timeout_s * 1000),
+            # Opening is bounded by the job's budget too (a re-open happens inside a read).
+            "open_timeout": max(1, round(min(config.connect_timeout_s, self.budget.left()) * 1000)),
             "write_termination": config.write_termination,
             "read_termination": config.read_termination,
             "encoding": config.encoding,
@@ -229,6 +238,7 @@ class VisaSession:
         self.resource = resource
         self.needs_reopen = False
         self.last_setup = None
+        self._timeout_s, self._clipped = config.io_timeout_s, False
         self._device_clear()
 
     def _device_clear(self) -> None:
@@ -262,7 +272,7 @@ class VisaSession:
         if refused:
             raise ProtocolError(
                 self.name,
-                self._cap(f"init sequence refused: {'; '.join(refused)}"),
+                capped(f"init sequence refused: {'; '.join(refused)}"),
             )
         self.last_error_check_s = self.clock.now_ns() / 1e9
         return identity
@@ -317,9 +327,6 @@ class VisaSession:
         entries.append(f"error queue not empty after {policy.max_entries} reads")
         return entries
 
-    def _cap(self, text: str) -> str:
-        return text if len(text) <= _MAX_REASON else text[: _MAX_REASON - 3] + "..."
-
     # -- writing -------------------------------------------------------------------------------
 
     def _before_write(self) -> None:
@@ -355,7 +362,7 @@ class VisaSession:
             trace.confirmed.append(f"{policy.query} → {said}")
             raise WriteRejected(
                 self.name,
-                self._cap(f"{command!r} refused by the instrument: {said}"),
+                capped(f"{command!r} refused by the instrument: {said}"),
                 target,
                 instrument_message=said,
             )
@@ -377,7 +384,7 @@ class VisaSession:
         if read_back is None or not setpoint.matches(value, read_back):
             raise WriteRejected(
                 self.name,
-                self._cap(
+                capped(
                     f"read back {reply!r} after setting {setpoint.shown(value)}"
                     f"{' ' + setpoint.unit if setpoint.unit else ''}"
                 ),
@@ -393,78 +400,62 @@ class VisaSession:
     # -- reading -------------------------------------------------------------------------------
 
     def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
-        """One reading per channel; each distinct query is sent once per tick."""
+        """One reading per channel; each distinct query is sent once per tick. A query that
+        goes unanswered ends the read: DriverTimeout, saying how far the read got."""
+        due = self._due_sets.of(channels)
         if self.needs_reopen:
             self.reopen()
         policy = self.profile.errors
-        by_measurement: dict[str, list[VisaChannel]] = {}
-        for channel in channels:
-            by_measurement.setdefault(channel.measurement, []).append(channel)
-        replies: dict[str, tuple[int, str | ProtocolError]] = {}
-        errors: dict[str, list[str]] = {}
-        for name in by_measurement:
-            measurement = self.profile.measurements[name]
-            if measurement.setup and self.last_setup != name:
+        each_query = policy is not None and policy.check == "after_each_query"
+        now_ns = self.clock.now_ns
+        replies: list[tuple[int, str | ProtocolError]] = []
+        errors: list[list[str]] = []
+        # A query's end is the next one's start, unless setup commands or an error-queue drain
+        # come between them (one clock read per query instead of two).
+        start = now_ns()
+        for planned in due.queries:
+            measurement = planned.measurement
+            if measurement.setup and self.last_setup != planned.name:
                 for command in measurement.setup:
                     self.write(command)
-            self.last_setup = name
-            start = self.clock.now_ns()
+                start = now_ns()
+            self.last_setup = planned.name
             reply: str | ProtocolError
             try:
                 reply = self.query(measurement.query)
             except ProtocolError as exc:  # this reply is garbage; the others may be fine
                 reply = exc
-            replies[name] = (midpoint_ns(start, self.clock.now_ns()), reply)
-            if policy is not None and policy.check == "after_each_query":
-                errors[name] = self.drain_errors()
+            except DriverTimeout as exc:
+                if len(due.queries) == 1:
+                    raise
+                raise DriverTimeout(
+                    self.name,
+                    f"{exc.reason} ({len(replies)} of {len(due.queries)} queries of the read "
+                    "answered)",
+                ) from exc
+            end = now_ns()
+            replies.append((midpoint_ns(start, end), reply))
+            start = end
+            if each_query:
+                errors.append(self.drain_errors())
+                start = now_ns()
         tick_errors: list[str] = []
         if policy is not None and policy.check in ("after_each_read", "periodic"):
-            now_s = self.clock.now_ns() / 1e9
+            now_s = now_ns() / 1e9
             if policy.check == "after_each_read" or now_s - self.last_error_check_s >= (
                 policy.interval_s
             ):
                 self.last_error_check_s = now_s
                 tick_errors = self.drain_errors()
-        reported = [e for entries in errors.values() for e in entries] + tick_errors
-        if reported or self.last_errors:
-            self._report(sorted(set(reported)))
+        if tick_errors or self.last_errors or any(errors):
+            self._report(sorted({e for entries in errors for e in entries} | set(tick_errors)))
+        name = self.name
         readings = []
-        for channel in channels:
-            ts, reply = replies[channel.measurement]
-            found = errors.get(channel.measurement, []) + tick_errors
-            readings.append(
-                self._reading(
-                    channel, self.profile.measurements[channel.measurement], ts, reply, found
-                )
-            )
+        for planned_channel in due.channels:
+            ts, reply = replies[planned_channel.query]
+            found = errors[planned_channel.query] + tick_errors if each_query else tick_errors
+            readings.append(make_reading(name, planned_channel, ts, reply, found))
         return readings
-
-    def _reading(
-        self,
-        channel: VisaChannel,
-        measurement: Measurement,
-        ts: int,
-        reply: str | ProtocolError,
-        errors: list[str],
-    ) -> Reading:
-        if errors:
-            return Reading.bad(
-                self.name,
-                channel.name,
-                ts,
-                measurement.unit,
-                self._cap(f"instrument error: {'; '.join(errors)}"),
-            )
-        if isinstance(reply, ProtocolError):
-            return Reading.bad(self.name, channel.name, ts, measurement.unit, reply.reason)
-        parsed = parse_reply(reply, measurement, channel.index)
-        if parsed.value is None:
-            return Reading.bad(
-                self.name, channel.name, ts, measurement.unit, parsed.problem or "no value"
-            )
-        return Reading(
-            self.name, channel.name, ts, parsed.value, measurement.unit, Quality.GOOD, u=parsed.u
-        )
 
     def _report(self, errors: list[str]) -> None:
         """Log the instrument's errors when they change (not on every tick they repeat)."""

@@ -203,3 +203,90 @@ def test_pdus_of_every_function_spoken() -> None:
         mbap.parse_response(0x2B, bytes.fromhex("2b 0e 01 83 00 00 01 00 09") + b"etl")
     with pytest.raises(mbap.ResponseError, match="5 expected"):
         mbap.parse_response(6, bytes.fromhex("06 0003"))
+
+
+async def windowed_link(device: Device, window: int) -> ModbusLink:
+    transport = ModbusTcp(kind="tcp", host="127.0.0.1", port=device.port, max_transactions=window)
+    link = ModbusLink(transport)
+    await link.connect(2.0, "dev")
+    return link
+
+
+async def test_a_window_sends_requests_before_replies_and_matches_them_by_id(
+    device: Device,
+) -> None:
+    link = await windowed_link(device, 3)
+    try:
+        # Answered in the reverse order of the requests: each reply still reaches its request.
+        for word, delay in ((1, 0.3), (2, 0.2), (3, 0.1), (4, 0.0)):
+            device.script.append(answer_registers([word], delay_s=delay))
+        reads = [
+            asyncio.create_task(link.read_registers(3, 0, 1, unit, 2.0, "dev"))
+            for unit in (1, 2, 3, 4)
+        ]
+        await asyncio.sleep(0.05)
+        assert len(device.requests) == 3  # the fourth waits for room in the window
+        assert [await r for r in reads] == [struct.pack(">H", w) for w in (1, 2, 3, 4)]
+        assert [unit for _tid, unit, _pdu in device.requests] == [1, 2, 3, 4]
+    finally:
+        link.close()
+
+
+async def test_in_a_window_a_timed_out_request_leaves_the_others_theirs(device: Device) -> None:
+    link = await windowed_link(device, 2)
+    try:
+        device.script.append(answer_registers([111], delay_s=0.4))  # after its timeout
+        device.script.append(answer_registers([222], delay_s=0.05))
+        late = asyncio.create_task(link.read_registers(3, 0, 1, 1, 0.2, "dev"))
+        prompt = asyncio.create_task(link.read_registers(3, 0, 1, 2, 2.0, "dev"))
+        assert await prompt == struct.pack(">H", 222)
+        with pytest.raises(DriverTimeout):
+            await late
+        device.script.append(answer_registers([333], delay_s=0.3))  # after the late reply
+        assert await link.read_registers(3, 0, 1, 1, 2.0, "dev") == struct.pack(">H", 333)
+    finally:
+        link.close()
+
+
+async def test_garbage_in_a_window_fails_every_pending_request(device: Device) -> None:
+    link = await windowed_link(device, 2)
+    try:
+        device.script.append(answer_raw(lambda tid, unit, pdu: b"\x15\x00?!garbage!"))
+        device.script.append(answer_registers([2], delay_s=0.3))
+        reads = [
+            asyncio.create_task(link.read_registers(3, 0, 1, unit, 5.0, "dev")) for unit in (1, 2)
+        ]
+        for read in reads:
+            with pytest.raises(ProtocolError, match="unusable reply"):
+                await read
+        assert link.connected
+        await asyncio.sleep(0.35)  # the second reply comes, to no request: dropped
+        device.script.append(answer_registers([3]))
+        assert await link.read_registers(3, 0, 1, 1, 2.0, "dev") == struct.pack(">H", 3)
+    finally:
+        link.close()
+
+
+def test_max_transactions_is_bounded() -> None:
+    with pytest.raises(ValueError, match="max_transactions"):
+        ModbusTcp(kind="tcp", host="127.0.0.1", max_transactions=0)
+    with pytest.raises(ValueError, match="max_transactions"):
+        ModbusTcp(kind="tcp", host="127.0.0.1", max_transactions=65)
+
+
+async def test_a_shorter_timeout_after_a_longer_one_still_expires_on_time(device: Device) -> None:
+    link = await windowed_link(device, 2)
+    try:
+        device.script.append(answer_registers([1], delay_s=0.6))
+        device.script.append(answer_registers([2], delay_s=0.6))  # after its own timeout
+        slow = asyncio.create_task(link.read_registers(3, 0, 1, 1, 5.0, "dev"))
+        await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        with pytest.raises(DriverTimeout, match=r"no reply within 0\.2 s"):
+            await link.read_registers(3, 0, 1, 2, 0.2, "dev")
+        assert loop.time() - started < 0.5  # at its own deadline, not the first request's
+        assert await slow == struct.pack(">H", 1)
+        await asyncio.sleep(0.1)  # the late reply comes, to no request
+    finally:
+        link.close()

@@ -141,6 +141,7 @@ def test_a_gpib_board_is_a_shared_bus_by_default() -> None:
             "set index",
         ),
         ({"visa_timeout_s": 9, "timeout_s": 2}, "may not exceed timeout_s"),
+        ({"query_delay_s": 2, "timeout_s": 2}, "query_delay_s must be shorter than timeout_s"),
         ({"serial": {"baud_rate": 9600}}, "ASRL resources only"),
         ({"resourse": "TCPIP::x::INSTR"}, "Extra inputs are not permitted"),
     ],
