@@ -12,7 +12,7 @@ import pytest
 from core.clock import SystemClock
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
-from tests.support.clock_steps import intervals
+from tests.support.clock_steps import intervals, missed_ticks
 
 T0 = 1_796_476_377_000_000_000
 
@@ -99,3 +99,25 @@ def test_the_tests_measure_gaps_less_the_forward_steps_inside_them() -> None:
     assert intervals(stamps) == [200, 87_882, 200]
     assert intervals(stamps, [(88_000, 87_682)]) == [200, 200, 200]
     assert intervals(stamps, [(88_000, -500)]) == [200, 87_882, 200]
+
+
+def test_a_late_reading_is_its_own_tick_and_a_missing_one_is_counted() -> None:
+    """tests.support.clock_steps.missed_ticks, which the chain tests count lost ticks with: a
+    reading late by nearly an interval (seen in a fresh-clone run: 196 ms on a 200 ms schedule,
+    the next one on time) is not a missed tick; a tick with no reading is, also across a step of
+    the host's clock and with the late reading beside it."""
+    on_time = [1_000_000 + 200 * k + 2 for k in range(10)]
+    assert missed_ticks(on_time, 200) == []
+    late = [*on_time[:4], 1_000_000 + 200 * 4 + 196, *on_time[5:]]
+    assert missed_ticks(late, 200) == []
+    one_missing = [*on_time[:4], *on_time[5:]]
+    assert missed_ticks(one_missing, 200) == [(on_time[3], on_time[5], 1)]
+    both = [*late[:5], *late[7:]]  # ticks 5 and 6 unread, tick 4 read late
+    assert missed_ticks(both, 200) == [(late[4], late[7], 2)]
+    # A forward step of 87,682 ms (not a multiple of the interval) between ticks 4 and 5.
+    stepped = [*on_time[:5], *(t + 87_682 for t in on_time[5:])]
+    assert missed_ticks(stepped, 200) == [(on_time[4], stepped[5], 438)]  # told nothing
+    assert missed_ticks(stepped, 200, [(stepped[5] - 10, 87_682)]) == []
+    assert missed_ticks([*stepped[:5], *stepped[6:]], 200, [(stepped[5] - 10, 87_682)]) == [
+        (on_time[4], stepped[6], 1)
+    ]

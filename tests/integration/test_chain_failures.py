@@ -8,7 +8,6 @@ VictoriaMetrics with deduplication. The steady test uses a VictoriaMetrics witho
 
 from __future__ import annotations
 
-import itertools
 import sqlite3
 import time
 import uuid
@@ -21,13 +20,13 @@ from tests.support.chain import (
     Chain,
     Stored,
     clock_steps,
-    gaps_ms,
     max_gap_ms,
     pending_in_spool,
     stored_in_influxd,
     stored_in_victoria,
     wait_for_count,
 )
+from tests.support.clock_steps import missed_ticks
 from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
 
 # interval of each channel of sim_instruments(), ms
@@ -41,22 +40,18 @@ INTERVALS_MS = {
 }
 
 
-def assert_no_gaps(
-    stored: Stored,
-    agent: dict[str, int],
-    steps: Sequence[tuple[int, int]],
-    slack_ms: int = 150,
-) -> None:
-    """No channel misses a tick the agent did not count: consecutive readings are one interval
-    apart, except where the agent overran (a loaded machine) and counted the ticks it skipped.
-    Gaps are measured less the steps of the host's clock the agent reported (``steps``, from
-    its log: see tests.support.chain.gaps_ms)."""
+def assert_no_gaps(stored: Stored, agent: dict[str, int], steps: Sequence[tuple[int, int]]) -> None:
+    """No channel misses a tick the agent did not count: every tick of each channel's schedule
+    between its first and last reading has a reading, except the ticks the agent skipped
+    because it overran (a loaded machine) and counted. A reading late on its tick is that
+    tick's (tests.support.clock_steps.missed_ticks); steps of the host's clock the agent
+    reported (``steps``, from its log) are taken off."""
     missing: dict[str, int] = {}
     for (instrument, channel), interval in INTERVALS_MS.items():
-        gaps = gaps_ms(stored, instrument, channel, steps)
-        late = [gap for gap in gaps if gap > interval + slack_ms]
-        if late:
-            missing[f"{instrument}/{channel}"] = sum(round(gap / interval) - 1 for gap in late)
+        stamps = stored.timestamps(instrument, channel)
+        missed = missed_ticks(stamps, interval, steps)
+        if missed:
+            missing[f"{instrument}/{channel}"] = sum(n for _a, _b, n in missed)
     assert max_gap_ms(stored, "zener-10v", "voltage", steps) > 0  # there are readings to compare
     assert sum(missing.values()) <= agent["readings_skipped"], (missing, agent)
 
@@ -131,12 +126,7 @@ def test_agent_killed_and_restarted_delivers_its_spool(
     killed_ms = int(killed_at * 1000)
     for (instrument, channel), interval in INTERVALS_MS.items():
         ts = stored.timestamps(instrument, channel)
-        sizes = gaps_ms(stored, instrument, channel, steps)
-        gaps = [
-            (a, b)
-            for (a, b), size in zip(itertools.pairwise(ts), sizes, strict=True)
-            if size > interval + 150
-        ]
+        gaps = [(a, b) for a, b, _n in missed_ticks(ts, interval, steps)]
         assert len(gaps) <= 1, f"{instrument}/{channel}: gaps {gaps}"
         assert all(a < killed_ms < b + 2000 for a, b in gaps)
         # The one gap starts at the last reading the dead agent had spooled: nothing before it

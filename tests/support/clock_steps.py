@@ -28,6 +28,39 @@ def intervals(stamps: Sequence[int], steps: Sequence[tuple[int, int]] = ()) -> l
     return out
 
 
+def missed_ticks(
+    stamps: Sequence[int],
+    interval: int,
+    steps: Sequence[tuple[int, int]] = (),
+    tolerance: int = 1,
+) -> list[tuple[int, int, int]]:
+    """Ticks of a channel's schedule with no reading: (the reading before, the one after, how
+    many ticks between them had none), for each pair of consecutive ``stamps`` with any.
+
+    The agent's ticks fall on multiples of the interval on the wall clock (anchored once per
+    connection, then kept on the monotonic clock), and a reading is stamped after its tick — late
+    by its wait for the CPU and its exchange, up to an interval before the tick counts as an
+    overrun. So each reading belongs to the tick ``floor(t / interval)``, however late: a reading
+    120 ms late on a 200 ms schedule followed by an on-time one is two ticks read, not a gap
+    (a bound on the time between readings took it for one). Forward ``steps`` of the host's
+    clock after the first reading are taken off the later stamps (see :func:`intervals`);
+    ``tolerance`` (same unit) absorbs the rounding of the anchor between the two clocks."""
+    out = []
+    shift = 0
+    previous_stamp: int | None = None
+    previous_tick = 0
+    for stamp in stamps:
+        if previous_stamp is not None:
+            for at, by in steps:
+                if by > 0 and previous_stamp < at - by / 2 <= stamp:
+                    shift += by
+        tick = (stamp - shift + tolerance) // interval
+        if previous_stamp is not None and tick - previous_tick > 1:
+            out.append((previous_stamp, stamp, tick - previous_tick - 1))
+        previous_stamp, previous_tick = stamp, tick
+    return out
+
+
 class StepLog:
     """An ``on_step`` for :class:`core.clock.SystemClock`: the steps it told, (the wall time
     after it, its size) in ns. One clock per run, shared by the drivers and the runners as the
