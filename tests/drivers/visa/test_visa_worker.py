@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
@@ -215,6 +215,27 @@ async def test_a_read_given_up_by_the_agent_sends_no_further_query(
     assert [r.quality for r in readings] == [Quality.GOOD] * 4
 
 
+class Dmm(NamedTuple):
+    """A simulated long-scale DMM and its connected driver (0.3 s reads)."""
+
+    sim: ScpiSimulator
+    config: VisaInstrument
+    driver: VisaDriver
+
+
+@pytest.fixture
+async def dmm(
+    scpi_sim: Start, drivers: Build, visa_config: Config, monkeypatch: pytest.MonkeyPatch
+) -> Dmm:
+    """The DMM the stuck-library tests hang, with the watchdog's grace cut to 0.2 s."""
+    monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
+    sim = await scpi_sim("longscale-dmm")
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
+    driver = drivers(config)
+    await driver.connect()
+    return Dmm(sim, config, driver)
+
+
 def _hang_the_library(driver: VisaDriver, release: threading.Event) -> None:
     """Make the session's pyvisa resource block in its next query until ``release`` — a VISA
     library ignoring its own timeout."""
@@ -230,13 +251,9 @@ def _hang_the_library(driver: VisaDriver, release: threading.Event) -> None:
 
 
 async def test_a_visa_call_stuck_past_its_timeout_abandons_the_thread_and_reading_goes_on(
-    scpi_sim: Start, drivers: Build, visa_config: Config, monkeypatch: pytest.MonkeyPatch
+    dmm: Dmm,
 ) -> None:
-    monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
-    sim = await scpi_sim("longscale-dmm")
-    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
-    driver = drivers(config)
-    await driver.connect()
+    sim, config, driver = dmm
     release = threading.Event()
     try:
         _hang_the_library(driver, release)
@@ -263,13 +280,9 @@ async def test_a_visa_call_stuck_past_its_timeout_abandons_the_thread_and_readin
 
 
 async def test_no_session_is_opened_while_too_many_threads_are_stuck(
-    scpi_sim: Start, drivers: Build, visa_config: Config, monkeypatch: pytest.MonkeyPatch
+    dmm: Dmm,
 ) -> None:
-    monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
-    sim = await scpi_sim("longscale-dmm")
-    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
-    driver = drivers(config)
-    await driver.connect()
+    config, driver = dmm.config, dmm.driver
     release = threading.Event()
     try:
         for _ in range(driver_module.MAX_STUCK_THREADS):
@@ -324,13 +337,9 @@ async def test_the_watchdog_follows_the_driver_to_another_event_loop(
 
 
 async def test_close_abandons_a_thread_stuck_in_the_library_and_returns(
-    scpi_sim: Start, drivers: Build, visa_config: Config, monkeypatch: pytest.MonkeyPatch
+    dmm: Dmm,
 ) -> None:
-    monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
-    sim = await scpi_sim("longscale-dmm")
-    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
-    driver = drivers(config)
-    await driver.connect()
+    config, driver = dmm.config, dmm.driver
     release = threading.Event()
     try:
         _hang_the_library(driver, release)
