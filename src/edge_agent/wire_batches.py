@@ -126,12 +126,14 @@ def _checked_order(site: str, agent: str, rows: list[WireRow]) -> ChannelOrder |
     it is the same (see :class:`ChannelOrder`), which costs two list comparisons instead of a
     set of names per batch."""
     order = ChannelOrder.of(rows)
-    last = _orders.get((site, agent))
+    key = (site, agent)
+    last = _orders.get(key)
     if (
         last is not None
         and last.channels == order.channels
         and last.instruments == order.instruments
     ):
+        _orders[key] = _orders.pop(key)  # seen now: the last to be forgotten
         return last
     names = set(order.instruments)
     names.update(order.channels)

@@ -199,3 +199,8 @@ def test_the_remembered_orders_hold_bounded_memory(monkeypatch: pytest.MonkeyPat
     big = send("a4", 11)  # larger than the bound alone: decoded, not kept, nothing forgotten
     assert big is not None and list(wire_batches._orders) == [(SITE, "a3"), (SITE, "a1")]
     assert wire_batches._orders_held == [8]
+    assert send("a3", 4) is not None  # a3 seen again, in the order it had: now the newest
+    assert list(wire_batches._orders) == [(SITE, "a1"), (SITE, "a3")]
+    send("a5", 4)  # a1, seen longest ago, is forgotten (not a3, remembered before it)
+    assert list(wire_batches._orders) == [(SITE, "a3"), (SITE, "a5")]
+    assert wire_batches._orders_held == [8]
