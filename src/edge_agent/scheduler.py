@@ -260,21 +260,19 @@ class InstrumentRunner:
                 failed = True
             else:
                 failed = False
-        if rows is not None and self.encoded_sink is not None:
-            data, count, bad = self._encoder(due).encode(rows)
+        encoded = None
+        if self.encoded_sink is not None:
+            if rows is not None:
+                encoded = self._encoder(due).encode(rows)
+            elif raw:
+                encoded = self._encoder(due).encode_readings(raw)  # None: not all plain GOOD
+        if encoded is not None and self.encoded_sink is not None:
+            data, count, bad = encoded
             self.metrics.readings_read += count
             self.metrics.readings_bad += bad
             if count:
                 self.encoded_sink(data, count)
             return failed
-        if self.encoded_sink is not None and raw:
-            fast = self._encoder(due).encode_readings(raw)
-            if fast is not None:
-                data, count, bad = fast
-                self.metrics.readings_read += count
-                self.metrics.readings_bad += bad
-                self.encoded_sink(data, count)
-                return failed
         readings = finish(raw, due)
         self.metrics.readings_read += len(readings)
         self.metrics.readings_bad += count_bad(readings)
