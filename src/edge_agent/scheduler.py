@@ -285,7 +285,7 @@ class InstrumentRunner:
         if known is not None and known[0] is due:
             return known[1]
         encoder = RowEncoder(self.config.name, due)
-        if len(self._encoders) > 64:  # due sets built per tick (several intervals coinciding)
+        if len(self._encoders) > 64:  # a guard: due sets are made once per combination of groups
             self._encoders.clear()
         self._encoders[id(due)] = (due, encoder)
         return encoder
