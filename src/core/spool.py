@@ -315,9 +315,13 @@ class Spool:
         return future
 
     async def _flush_acks_later(self) -> None:
-        await asyncio.sleep(ACK_DELAY_S)
-        with contextlib.suppress(SpoolError):  # the acknowledgements' futures carry it
-            await self._commit_acks()
+        # Until none is left: an acknowledgement that came while this flusher was committing
+        # found it not done and started no other; without the loop it would wait for the next
+        # append, and an agent draining its spool with no more appends would never remove it.
+        while self._acks:
+            await asyncio.sleep(ACK_DELAY_S)
+            with contextlib.suppress(SpoolError):  # the acknowledgements' futures carry it
+                await self._commit_acks()
 
     async def _commit_acks(self) -> None:
         """Commit the acknowledgements no append carried."""

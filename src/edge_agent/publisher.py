@@ -179,6 +179,6 @@ class Publisher:
             self.spool.changed.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.spool.changed.wait(), deadline - loop.time())
-        if self._ack_tasks:
-            await asyncio.gather(*self._ack_tasks, return_exceptions=True)
+        if self._ack_tasks:  # within the same deadline: a stop never waits on the spool
+            await asyncio.wait(self._ack_tasks, timeout=max(0.0, deadline - loop.time()))
         return self.idle()

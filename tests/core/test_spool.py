@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -206,6 +207,27 @@ async def test_a_later_ack_rides_on_the_next_append_or_is_committed_alone(tmp_pa
     await spool.close()
     spool = await open_spool(tmp_path / "s.db")
     assert spool.depth == 0 and await spool.read(0, 10) == []
+    await spool.close()
+
+
+async def test_an_ack_arriving_while_the_last_one_commits_is_committed_too(tmp_path: Path) -> None:
+    # The agent's drain at the end of a spool: no append will come to carry an acknowledgement
+    # made while the one before it is being committed alone (it used to wait forever, and the
+    # agent's stop with it).
+    spool = await open_spool(tmp_path / "s.db")
+    await spool.append([(b"a", 3), (b"b", 4)])
+    first, second = await spool.read(0, 10)
+    gate = threading.Event()
+    blocked = asyncio.get_running_loop().run_in_executor(spool._executor, gate.wait)
+    one = spool.ack_later(first.id, first.id)
+    while spool._acks:  # the flusher took it and waits for the spool's thread
+        await asyncio.sleep(0.005)
+    two = spool.ack_later(second.id, second.id)
+    gate.set()
+    await blocked
+    assert await asyncio.wait_for(one, 2.0) == 3
+    assert await asyncio.wait_for(two, 2.0) == 4
+    assert spool.depth == 0
     await spool.close()
 
 
