@@ -27,15 +27,18 @@ cache) but the last commits may be lost if the machine loses power.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import collections
 import contextlib
+import functools
+import itertools
 import logging
+import operator
 import sqlite3
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal, TypeVar
+from typing import Literal, NamedTuple, TypeVar
 
 from pydantic import Field
 
@@ -78,17 +81,25 @@ CREATE TABLE IF NOT EXISTS spool (
     n INTEGER NOT NULL DEFAULT 1
 );
 """
+_COUNT = operator.itemgetter(2)
+"""A spool row's item count."""
 _UPGRADE = "ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1"
 """A spool file written before entries carried a count: each of its entries holds one item."""
 
 
-@dataclass(frozen=True, slots=True)
-class Entry:
-    """One spooled entry, holding ``count`` items."""
+class Entry(NamedTuple):
+    """One spooled entry, holding ``count`` items.
+
+    A tuple: a read of hundreds of entries makes them from SQLite's rows in C
+    (:data:`_entry_of_row`), not by a Python constructor per entry."""
 
     id: int
     data: bytes
     count: int = 1
+
+
+_entry_of_row: Callable[[tuple[int, bytes, int]], Entry] = functools.partial(tuple.__new__, Entry)
+"""An (id, entry, n) row of the spool table as an Entry: SQLite gives int, bytes, int."""
 
 
 class Spool:
@@ -105,6 +116,9 @@ class Spool:
         self.dropped = 0
         self.appended = 0
         self.acked = 0
+        self.dropped_through = 0
+        """The highest id dropped to make room (0: none in this run): a reader holding entries
+        it read earlier forgets those at or below it."""
         self.changed = asyncio.Event()
         self._recent: collections.deque[Entry] = collections.deque()
         """The newest committed entries, contiguous: every entry still spooled with an id from
@@ -173,6 +187,8 @@ class Spool:
             _settle(acks, exc)
             raise
         _settle(acks, removed)
+        if last_dropped is not None:
+            self.dropped_through = max(self.dropped_through, last_dropped)
         self._remember(last_dropped, added)
         self.changed.set()
         if dropped:
@@ -282,19 +298,20 @@ class Spool:
         return await self._run(lambda: self._read(after_id, limit, max_items))
 
     def _read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
-        rows = self._require().execute(
-            "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?", (after_id, limit)
+        rows = (
+            self._require()
+            .execute(
+                "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+                (after_id, limit),
+            )
+            .fetchall()
         )
-        if max_items is None:
-            return [Entry(int(i), bytes(e), int(n)) for i, e, n in rows]
-        out: list[Entry] = []
-        total = 0
-        for i, e, n in rows:
-            total += n
-            if out and total > max_items:
-                break
-            out.append(Entry(int(i), bytes(e), int(n)))
-        return out
+        if max_items is not None and rows:
+            # The rows up to the last whose running total of items stays within max_items
+            # (counts are never negative, so the totals only grow), but always the first.
+            totals = list(itertools.accumulate(map(_COUNT, rows)))
+            rows = rows[: max(1, bisect.bisect_right(totals, max_items))]
+        return list(map(_entry_of_row, rows))
 
     async def ack(self, first_id: int, last_id: int) -> int:
         """Remove entries with ids in [first_id, last_id]; returns how many items they held."""

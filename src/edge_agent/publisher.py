@@ -17,8 +17,11 @@ A spool entry may hold several readings (one poll); a batch holds whole entries.
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
+import itertools
 import logging
+import operator
 from dataclasses import dataclass
 
 from core.backoff import Backoff, BackoffTimer
@@ -30,6 +33,12 @@ from edge_agent.metrics import AgentMetrics
 from edge_agent.wire import join_batch
 
 log = logging.getLogger("etalon.agent")
+
+READ_AHEAD_BATCHES = 4
+"""How many batches' worth of entries one read of the spool fetches."""
+
+_COUNT = operator.attrgetter("count")
+_DATA = operator.attrgetter("data")
 
 BUSY_LINGER_S = 0.04
 """The least time between two partial batches: at most 25 partial
@@ -76,6 +85,8 @@ class Publisher:
         self._all_acked = asyncio.Event()
         self._all_acked.set()
         self._per_entry = 1
+        self._ahead: list[Entry] = []
+        """Unsent entries read ahead, in id order, all after the cursor."""
         self._last_publish = 0.0
         """Readings per entry in the last read: how many entries make a batch."""
         self._refused: list[InFlight] = []
@@ -124,7 +135,7 @@ class Publisher:
         delay_s = self.config.batch_max_delay_ms / 1000
         loop = asyncio.get_running_loop()
         busy = bool(self.inflight) or loop.time() < self._last_publish + BUSY_LINGER_S
-        if entries and sum(e.count for e in entries) < limit and delay_s and busy:
+        if entries and sum(map(_COUNT, entries)) < limit and delay_s and busy:
             # Busy: let a partial batch fill until what is in flight is acknowledged and the
             # linger since the last message passed, at most for the configured delay.
             deadline = loop.time() + delay_s
@@ -138,11 +149,27 @@ class Publisher:
         return entries
 
     async def _read(self, limit: int) -> list[Entry]:
-        want = -(-limit // self._per_entry) + 1
-        entries = await self.spool.read(self._cursor, want, max_items=limit)
-        if entries:
-            self._per_entry = max(1, entries[-1].count)
-        return entries
+        """The next batch: the oldest unsent entries holding at most ``limit`` readings (but
+        always one). Read ahead, ``READ_AHEAD_BATCHES`` batches at a time: a drain of a deep
+        spool waits for the spool's thread, behind its commits, once per several batches."""
+        ahead = self._ahead
+        cursor = max(self._cursor, self.spool.dropped_through)
+        if ahead and ahead[0].id <= cursor:  # published, or dropped to make room
+            ahead = self._ahead = [e for e in ahead if e.id > cursor]
+        held = sum(map(_COUNT, ahead))
+        if held < limit:
+            want = READ_AHEAD_BATCHES * (-(-limit // self._per_entry)) + 1
+            more = await self.spool.read(
+                ahead[-1].id if ahead else cursor, want, max_items=READ_AHEAD_BATCHES * limit
+            )
+            if more:
+                self._per_entry = max(1, more[-1].count)
+                ahead.extend(more)
+                held += sum(map(_COUNT, more))
+        if held <= limit:
+            return list(ahead)
+        totals = list(itertools.accumulate(map(_COUNT, ahead)))
+        return ahead[: max(1, bisect.bisect_right(totals, limit))]
 
     async def run(self) -> None:
         """Publish until cancelled."""
@@ -154,10 +181,10 @@ class Publisher:
             if not entries:
                 await self.spool.changed.wait()
                 continue
-            payload = join_batch(self.site, self.agent, self._seq, [e.data for e in entries])
+            payload = join_batch(self.site, self.agent, self._seq, list(map(_DATA, entries)))
             self._seq += 1
             mid = self.link.publish(self.topic, payload, qos=1)
-            count = sum(e.count for e in entries)
+            count = sum(map(_COUNT, entries))
             self.inflight[mid] = InFlight(entries[0].id, entries[-1].id, count, len(entries))
             self._all_acked.clear()
             self._last_publish = asyncio.get_running_loop().time()

@@ -220,7 +220,7 @@ async def test_an_ack_arriving_while_the_last_one_commits_is_committed_too(tmp_p
     gate = threading.Event()
     blocked = asyncio.get_running_loop().run_in_executor(spool._executor, gate.wait)
     one = spool.ack_later(first.id, first.id)
-    while spool._acks:  # the flusher took it and waits for the spool's thread
+    while spool._acks:  # noqa: ASYNC110 - the flusher took it and waits for the spool's thread
         await asyncio.sleep(0.005)
     two = spool.ack_later(second.id, second.id)
     gate.set()

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from core.mqtt import Message, MqttConfig, MqttLink
-from core.spool import Spool, SpoolConfig
+from core.spool import Entry, Spool, SpoolConfig
 from edge_agent.config import PublishConfig
 from edge_agent.metrics import AgentMetrics
-from edge_agent.publisher import Publisher
+from edge_agent.publisher import READ_AHEAD_BATCHES, Publisher
 from tests.support.services import Mosquitto
 
 TOPIC = "etalon/v1/lab/bench/readings"
@@ -177,3 +177,76 @@ async def test_the_window_holds_whatever_its_size(
             assert len(publisher.inflight) == window == metrics.publish_batches
         await until(lambda: metrics.acknowledged == 100)
     assert spool.depth == 0
+
+
+def padded(first: int, count: int) -> list[bytes]:
+    """Entries of 20 bytes each: room in a small spool is counted in whole entries."""
+    return [(b'{"n":%d,"p":"' % n).ljust(18, b"x") + b'"}' for n in range(first, first + count)]
+
+
+async def test_a_deep_spool_is_read_several_batches_at_a_time(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """What an earlier run left on disk is read ahead: one trip to the spool's thread per
+    READ_AHEAD_BATCHES batches, not one per batch (each waits behind the thread's commits)."""
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "agent")
+    await spool.open()
+    await spool.append(entries(0, 2000))
+    await spool.close()  # reopened below: nothing of it is in memory
+    config = PublishConfig(batch_max_readings=50, batch_max_delay_ms=0, window=8)
+    async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
+        trips = []
+        read = spool._read
+
+        def counted(after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
+            trips.append(limit)
+            return read(after_id, limit, max_items)
+
+        spool._read = counted  # type: ignore[method-assign]
+        await until(lambda: metrics.publish_batches == 40)
+        # Ten reads of four batches, and maybe one that found the spool's end.
+        assert len(trips) <= 40 // READ_AHEAD_BATCHES + 2, trips
+        await until(lambda: metrics.acknowledged == 2000)
+    numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
+    assert numbers == list(range(2000))
+    assert metrics.publish_batches == 40
+
+
+async def test_entries_read_ahead_then_dropped_to_make_room_are_not_published(
+    tmp_path: Path, mosquitto: Mosquitto
+) -> None:
+    """A full spool drops its oldest entries (counted): those the publisher had read ahead
+    but not sent go too, never published after being counted as dropped."""
+    mqtt = MqttConfig(host="127.0.0.1", port=mosquitto.port, keepalive_s=30)
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db", max_bytes=1024), "agent")
+    await spool.open()
+    received: list[dict[str, object]] = []
+    subscriber = MqttLink(mqtt, "test-subscriber")
+    subscriber.on_message = lambda message: received.append(json.loads(message.payload))
+    await subscriber.start()
+    subscriber.subscribe(TOPIC, qos=1)
+    link = MqttLink(mqtt, "test-publisher")
+    await link.start()
+    metrics = AgentMetrics()
+    config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=0, window=1)
+    publisher = Publisher(link, spool, TOPIC, "lab", "bench", config, metrics)
+    task = asyncio.create_task(publisher.run())
+    try:
+        await asyncio.sleep(0.5)
+        with frozen(mosquitto):
+            await spool.append(padded(0, 40))  # ids 1-40, 800 bytes
+            await until(lambda: metrics.publish_batches == 1, 2.0)
+            # 1-10 in flight; 11-40 read ahead. 600 bytes more: ids 1-19 dropped to fit.
+            assert await spool.append(padded(40, 30)) == 19
+            assert spool.dropped_through == 19
+        await until(lambda: spool.depth == 0 and not publisher.inflight)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await link.stop()
+        await subscriber.stop()
+        await spool.close()
+    numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
+    assert numbers == list(range(10)) + list(range(19, 70))
+    assert metrics.published == 10 + 51
