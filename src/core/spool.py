@@ -95,7 +95,7 @@ class Entry(NamedTuple):
 
     id: int
     data: bytes
-    count: int = 1
+    count: int = 1  # type: ignore[assignment]  # shadows tuple.count: the name callers use
 
 
 _entry_of_row: Callable[[tuple[int, bytes, int]], Entry] = functools.partial(tuple.__new__, Entry)
