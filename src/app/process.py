@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -37,18 +38,47 @@ async def run_until_signal(
     await STOP.run(main, started, stopping)
 
 
+EVENT_LOOP_ENV = "ETALON_EVENT_LOOP"
+"""``asyncio``: the agent runs on the standard event loop even when uvloop is installed."""
+
+
+def loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's event loop when it is installed (the ``fast`` extra) and not turned off by
+    ``ETALON_EVENT_LOOP=asyncio``; None for the standard one. uvloop runs the agent's per-reading
+    wake-ups (timers, futures, socket reads and writes) in C."""
+    choice = os.environ.get(EVENT_LOOP_ENV, "")
+    if choice == "asyncio":
+        return None
+    if choice not in ("", "uvloop"):
+        log_event(
+            log,
+            logging.WARNING,
+            "unknown event loop asked for, using the default",
+            variable=EVENT_LOOP_ENV,
+            value=choice[:40],
+            known="asyncio, uvloop",
+        )
+    try:
+        import uvloop
+    except ImportError:
+        return None
+    return uvloop.new_event_loop
+
+
 def serve(
     name: str,
     main: Callable[[asyncio.Event], Awaitable[None]],
     started: asyncio.Event | None = None,
     *,
     failures: tuple[type[BaseException], ...] = (EtalonError, BaseExceptionGroup),
+    fast_loop: bool = False,
 ) -> int:
     """Run the process ``main`` until SIGINT/SIGTERM (:func:`run_until_signal`): ``EXIT_OK``,
     or, when one of ``failures`` ends it, that failure's exit status after printing
-    ``NAME: message`` to stderr."""
+    ``NAME: message`` to stderr. ``fast_loop``: on uvloop when :func:`loop_factory` gives it."""
     try:
-        asyncio.run(run_until_signal(main, started))
+        with asyncio.Runner(loop_factory=loop_factory() if fast_loop else None) as runner:
+            runner.run(run_until_signal(main, started))
     except failures as exc:
         code, message = exit_code_for(exc)
         print(f"{name}: {message}", file=sys.stderr)
@@ -72,4 +102,4 @@ def agent_main(config_path: Path) -> int:
         return EXIT_CONFIG
     setup_logging(config.log.level, config.log.format)
     agent = Agent(config)
-    return serve("etalon agent", agent.run, agent.started)
+    return serve("etalon agent", agent.run, agent.started, fast_loop=True)

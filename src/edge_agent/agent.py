@@ -284,6 +284,7 @@ class Agent:
             agent=cfg.id,
             instruments=len(runners),
             channels=sum(len(r.channels) for r in runners),
+            event_loop=type(asyncio.get_running_loop()).__module__.split(".")[0],
         )
         try:
             async with asyncio.TaskGroup() as group:
