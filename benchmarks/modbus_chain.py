@@ -299,7 +299,7 @@ def run_agent(tmp: Path, broker: Mosquitto, sim: int, args: argparse.Namespace) 
     agent = EtalonProcess("agent", agent_config(tmp, broker.port, sim, args), tmp / "agent.log")
     agent.start()
     try:
-        agent.wait_log("agent started", timeout_s=60)
+        event_loop = agent.wait_log(r"agent started.* event_loop=(\w+)", timeout_s=60)[1]
         time.sleep(args.warmup)
         pid = agent.process.pid  # type: ignore[union-attr]
         with counter.lock:
@@ -326,6 +326,7 @@ def run_agent(tmp: Path, broker: Mosquitto, sim: int, args: argparse.Namespace) 
     main_thread = (threads1.get(pid, 0.0) - threads0.get(pid, 0.0)) / elapsed
     cpu = (cpu1 - cpu0) / elapsed
     return {
+        "event_loop": event_loop,
         "dp_s": dp_s,
         "cpu_share": cpu,
         "us_per_dp": cpu / dp_s * 1e6 if dp_s else float("nan"),
@@ -466,7 +467,8 @@ def main() -> None:
     print(
         f"agent:  {a['dp_s']:8,.0f} datapoints/s at the broker of {result['expected_dp_s']:,.0f}; "
         f"{a['cpu_share'] * 100:5.1f} % of a core = {a['us_per_dp']:5.1f} µs/datapoint; "
-        f"{a['overruns']} overruns, {a['skipped']} readings skipped; {a['rss_mb']:.0f} MB"
+        f"{a['overruns']} overruns, {a['skipped']} readings skipped; {a['rss_mb']:.0f} MB; "
+        f"on {a['event_loop']}"
     )
     print(
         f"        of which the event loop's thread {a['main_thread_share'] * 100:.1f} % of a core"
