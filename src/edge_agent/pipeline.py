@@ -155,6 +155,9 @@ class RowEncoder:
             else b""
             for t in self._templates
         ]
+        self._whole = b",".join(self._formats)
+        """A whole poll of GOOD readings as one bytes format (used when every channel is
+        templated and the readings share one timestamp)."""
 
     def _template(self, channel: ChannelBase) -> tuple[bytes, bytes, float, float] | None:
         """(what comes before the timestamp, what follows the value, scale, offset) of a GOOD
@@ -222,6 +225,14 @@ class RowEncoder:
         return self.encode((stamps, values, [None] * len(stamps)))
 
     def _join(self, stamps: list[int], texts: list[bytes]) -> bytes:
+        count = len(texts)
+        if count and stamps.count(stamps[0]) == count:
+            # One timestamp for the whole poll (one request): the poll's format filled in one
+            # C call, the stamp and each value interleaved.
+            stamp = b"%d" % stamps[0]
+            args = [stamp] * (2 * count)
+            args[1::2] = texts
+            return self._whole % tuple(args)
         last = -1
         stamp = b""
         parts = []

@@ -48,6 +48,17 @@ def test_a_plain_poll_is_the_reading_way_and_the_gateway_takes_it() -> None:
     assert [r["value"] for r in good] == [k + 0.25 for k in range(19)] + [3]
 
 
+def test_a_poll_of_one_timestamp_is_the_reading_way() -> None:
+    # The usual Modbus poll: one request, one timestamp for every channel ('%' in a unit and a
+    # tag: the poll's whole format must keep them).
+    channels = [channel(f"ch{k:02d}", interval_s=0.1) for k in range(19)]
+    channels.append(channel("rh", unit="%RH", tags={"note": "50%"}))
+    rows: Rows = ([TS] * 20, [k + 0.25 for k in range(19)] + [-3], [None] * 20)
+    encoded = RowEncoder("dev1", channels).encode(rows)
+    assert encoded == reference("dev1", channels, rows)
+    assert encoded[0].count(b'"ts":%d,' % TS) == 20
+
+
 MIXED = [
     channel("plain"),
     channel("scaled", scale=0.1, offset=-40.0),
