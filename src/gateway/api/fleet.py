@@ -11,7 +11,7 @@ import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, StringConstraints
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from core.errors import NotFoundError
 from gateway.api.auth import Viewer
@@ -29,7 +29,7 @@ from gateway.api.views import (
     now_ns,
     views_of,
 )
-from gateway.ingest.live import reading_view
+from gateway.ingest.live import ChannelFilter, reading_view
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"], responses=ERRORS)
 
@@ -37,6 +37,29 @@ NameQuery = Annotated[
     str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="Exact name.")
 ]
 TagFilter = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}=.{1,128}$")]
+
+
+class ChannelQuery(BaseModel):
+    """The ``site``, ``agent``, ``instrument`` and ``channel`` query parameters of the channel
+    listings (each optional, an exact name). A route takes it as ``Annotated[ChannelQuery,
+    Query()]``: FastAPI lists the four in its place, in this order, as before."""
+
+    # The route's other query parameters come in the same query string: they are not this
+    # model's to refuse.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    site: NameQuery = None
+    agent: NameQuery = None
+    instrument: NameQuery = None
+    channel: NameQuery = None
+
+    @property
+    def wanted(self) -> ChannelFilter:
+        """The channels these parameters ask for (None: any)."""
+        return ChannelFilter(self.site, self.agent, self.instrument, self.channel)
+
+
+Channels = Annotated[ChannelQuery, Query()]
 
 
 class InstrumentView(BaseModel):
@@ -98,21 +121,25 @@ ORDER BY c.site, c.agent, c.instrument, c.channel
 """
 
 
-async def catalogue(
-    request: Request,
-    site: str | None = None,
-    agent: str | None = None,
-    instrument: str | None = None,
-    channel: str | None = None,
-) -> list[dict[str, Any]]:
+async def catalogue(request: Request, wanted: ChannelFilter) -> list[dict[str, Any]]:
     """Catalogue rows joined with agent and instrument states."""
     rows = await api_context(request).records.query(
-        _CHANNELS_SQL, (site, agent, instrument, channel)
+        _CHANNELS_SQL, (wanted.site, wanted.agent, wanted.instrument, wanted.channel)
     )
     for row in rows:
         row["tags"] = json.loads(row["tags"] or "{}")
         row["identity"] = json.loads(row["identity"] or "{}")
         row["retired"] = bool(row["retired"])
+    return rows
+
+
+async def known_channel(
+    request: Request, site: str, agent: str, instrument: str, channel: str
+) -> list[dict[str, Any]]:
+    """The catalogue rows of the channel a route's path names; not found when there are none."""
+    rows = await catalogue(request, ChannelFilter(site, agent, instrument, channel))
+    if not rows:
+        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
     return rows
 
 
@@ -210,10 +237,7 @@ CHANNEL_COLUMNS = [
 async def channels(
     request: Request,
     _who: Viewer,
-    site: NameQuery = None,
-    agent: NameQuery = None,
-    instrument: NameQuery = None,
-    channel: NameQuery = None,
+    where: Channels,
     room: Annotated[str | None, Query(max_length=128, description="Value of the room tag.")] = None,
     status: ChannelStatus | None = None,
     tag: Annotated[
@@ -223,7 +247,7 @@ async def channels(
     format: Format = "json",
 ) -> list[ChannelView] | Response:
     """Every channel with its latest reading, limits and status."""
-    rows = await catalogue(request, site, agent, instrument, channel)
+    rows = await catalogue(request, where.wanted)
     wanted_tags = dict(t.split("=", 1) for t in tag or [])
     rows = [
         r
@@ -250,9 +274,7 @@ async def channel_detail(
     channel: NamePath,
 ) -> ChannelView:
     """One channel (retired ones too)."""
-    rows = await catalogue(request, site, agent, instrument, channel)
-    if not rows:
-        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
+    rows = await known_channel(request, site, agent, instrument, channel)
     return channel_views(request, rows)[0]
 
 
@@ -281,7 +303,7 @@ async def instruments(
     format: Format = "json",
 ) -> list[InstrumentView] | Response:
     """Every instrument with its connection state."""
-    found = instrument_views(await catalogue(request, site, agent))
+    found = instrument_views(await catalogue(request, ChannelFilter(site, agent)))
     found = [
         i
         for i in found
@@ -307,5 +329,9 @@ async def agent_detail(
         clock = json.loads(row.pop("clock") or "{}")
     except ValueError:
         clock = {}
-    found = [i for i in instrument_views(await catalogue(request, site, agent)) if not i.retired]
+    found = [
+        i
+        for i in instrument_views(await catalogue(request, ChannelFilter(site, agent)))
+        if not i.retired
+    ]
     return AgentDetail(**row, clock=clock if isinstance(clock, dict) else {}, instruments=found)
