@@ -8,12 +8,13 @@ announces is *retired*: hidden unless ``include_retired=true``.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from core.errors import NotFoundError
+from core.models import NAME_PATTERN
 from gateway.api.auth import Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.system import AgentView
@@ -33,16 +34,14 @@ from gateway.ingest.live import ChannelFilter, reading_view
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"], responses=ERRORS)
 
-NameQuery = Annotated[
-    str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="Exact name.")
-]
+NameQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="Exact name.")]
 TagFilter = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}=.{1,128}$")]
 
 
-class ChannelQuery(BaseModel):
-    """The ``site``, ``agent``, ``instrument`` and ``channel`` query parameters of the channel
-    listings (each optional, an exact name). A route takes it as ``Annotated[ChannelQuery,
-    Query()]``: FastAPI lists the four in its place, in this order, as before."""
+class AgentQuery(BaseModel):
+    """The ``site`` and ``agent`` query parameters of a listing (each optional, an exact name).
+    A route takes it as ``Annotated[AgentQuery, Query()]``: FastAPI lists the parameters in its
+    place, in this order, as if the route had declared them itself."""
 
     # The route's other query parameters come in the same query string: they are not this
     # model's to refuse.
@@ -50,6 +49,16 @@ class ChannelQuery(BaseModel):
 
     site: NameQuery = None
     agent: NameQuery = None
+
+    @property
+    def wanted(self) -> ChannelFilter:
+        """The channels these parameters ask for (None: any)."""
+        return ChannelFilter(self.site, self.agent)
+
+
+class ChannelQuery(AgentQuery):
+    """``site``, ``agent``, ``instrument`` and ``channel``: the filter of the channel listings."""
+
     instrument: NameQuery = None
     channel: NameQuery = None
 
@@ -59,7 +68,27 @@ class ChannelQuery(BaseModel):
         return ChannelFilter(self.site, self.agent, self.instrument, self.channel)
 
 
+Agents = Annotated[AgentQuery, Query()]
 Channels = Annotated[ChannelQuery, Query()]
+
+
+class ChannelAt(NamedTuple):
+    """The channel a route's path names (``.../{site}/{agent}/{instrument}/{channel}``)."""
+
+    site: str
+    agent: str
+    instrument: str
+    channel: str
+
+
+async def _channel_at(
+    site: NamePath, agent: NamePath, instrument: NamePath, channel: NamePath
+) -> ChannelAt:
+    # async: FastAPI runs a plain function dependency in a worker thread.
+    return ChannelAt(site, agent, instrument, channel)
+
+
+ChannelPath = Annotated[ChannelAt, Depends(_channel_at)]
 
 
 class InstrumentView(BaseModel):
@@ -133,13 +162,11 @@ async def catalogue(request: Request, wanted: ChannelFilter) -> list[dict[str, A
     return rows
 
 
-async def known_channel(
-    request: Request, site: str, agent: str, instrument: str, channel: str
-) -> list[dict[str, Any]]:
+async def known_channel(request: Request, at: ChannelAt) -> list[dict[str, Any]]:
     """The catalogue rows of the channel a route's path names; not found when there are none."""
-    rows = await catalogue(request, ChannelFilter(site, agent, instrument, channel))
+    rows = await catalogue(request, ChannelFilter(*at))
     if not rows:
-        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
+        raise NotFoundError(f"unknown channel {'/'.join(at)}")
     return rows
 
 
@@ -268,14 +295,10 @@ async def channels(
 async def channel_detail(
     request: Request,
     _who: Viewer,
-    site: NamePath,
-    agent: NamePath,
-    instrument: NamePath,
-    channel: NamePath,
+    at: ChannelPath,
 ) -> ChannelView:
     """One channel (retired ones too)."""
-    rows = await known_channel(request, site, agent, instrument, channel)
-    return channel_views(request, rows)[0]
+    return channel_views(request, await known_channel(request, at))[0]
 
 
 INSTRUMENT_COLUMNS = [
@@ -296,14 +319,13 @@ INSTRUMENT_COLUMNS = [
 async def instruments(
     request: Request,
     _who: Viewer,
-    site: NameQuery = None,
-    agent: NameQuery = None,
+    where: Agents,
     state: Literal["connected", "unavailable", "unknown"] | None = None,
     include_retired: bool = False,
     format: Format = "json",
 ) -> list[InstrumentView] | Response:
     """Every instrument with its connection state."""
-    found = instrument_views(await catalogue(request, ChannelFilter(site, agent)))
+    found = instrument_views(await catalogue(request, where.wanted))
     found = [
         i
         for i in found

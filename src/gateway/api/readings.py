@@ -25,13 +25,12 @@ from pydantic import BaseModel
 from core.errors import StoreError
 from gateway.api.auth import LiveViewer, Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
-from gateway.api.fleet import Channels, known_channel
+from gateway.api.fleet import ChannelPath, Channels, known_channel
 from gateway.api.views import (
     ERRORS,
     NOT_FOUND,
     ErrorBody,
     LatestReading,
-    NamePath,
     invalid_query,
     now_ns,
     to_ns,
@@ -152,10 +151,7 @@ def _records(request: Request) -> RecordStore:
 async def history(
     request: Request,
     _who: Viewer,
-    site: NamePath,
-    agent: NamePath,
-    instrument: NamePath,
-    channel: NamePath,
+    at: ChannelPath,
     start: Annotated[
         datetime | None, Query(description="ISO 8601 (naive = UTC); default end - 1 h")
     ] = None,
@@ -171,10 +167,10 @@ async def history(
     start_ns = to_ns(start, "start", end_ns - DEFAULT_RANGE_NS)
     if start_ns >= end_ns:
         raise invalid_query("start", "start must be before end", start)
-    rows = await known_channel(request, site, agent, instrument, channel)
+    rows = await known_channel(request, at)
     reader = views_of(request).history
     try:
-        points = await reader.read(site, agent, instrument, channel, start_ns, end_ns, max_points)
+        points = await reader.read(*at, start_ns, end_ns, max_points)
     except StoreError as exc:
         raise StoreError(f"history store: {exc}") from exc
     span = max((p.span_ns for p in points), default=0)
@@ -187,10 +183,7 @@ async def history(
         )
         numbers = {int(row["id"]): str(row["number"]) for row in found}
     view = HistoryView(
-        site=site,
-        agent=agent,
-        instrument=instrument,
-        channel=channel,
+        **at._asdict(),
         unit=rows[0]["unit"],
         start_ns=start_ns,
         end_ns=end_ns,
@@ -202,7 +195,7 @@ async def history(
     )
     if format == "json":
         return view
-    name = f"history-{site}-{agent}-{instrument}-{channel}"
+    name = f"history-{'-'.join(at)}"
     return tabular(view.points, format, name, HISTORY_COLUMNS, times=["ts_ns"])  # type: ignore[return-value]  # CSV
 
 
