@@ -222,9 +222,13 @@ def chain(
         "mosquitto": cpu_seconds(broker.process.pid) - mq_cpu0,  # type: ignore[union-attr]
         "victoria-metrics": cpu_seconds(vm.process.pid) - vm_cpu0,
     }  # type: ignore[union-attr]
-    agent.stop()
-    for gateway in procs:
-        gateway.stop()
+    try:
+        agent.stop()
+        for gateway in procs:
+            gateway.stop()
+    finally:  # one that does not stop in time must not outlive the benchmark
+        for process in (agent, *procs):
+            process.ensure_stopped()
     exported = sum(
         len(s["timestamps"]) for s in vm.export(f'{{__name__="reading_quality",agent="{AGENT}"}}')
     )
