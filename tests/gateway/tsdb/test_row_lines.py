@@ -9,6 +9,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -133,7 +134,8 @@ def test_columns_of_corrections_write_each_readings_own_fields(
     values, us, ids, codes = (list(c) for c in zip(*columns, strict=True))
     one = ids[0] if len(set(ids)) == 1 and not conformity else None
     fixed = FixedColumns(
-        None, orjson.dumps(values), orjson.dumps(us), ids if one is None else one,
+        None, np.array(values, dtype=np.float64), np.array(us, dtype=np.float64),
+        ids if one is None else one,
         codes if conformity else None,
     )  # fmt: skip
     readings = [
