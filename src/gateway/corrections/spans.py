@@ -158,18 +158,24 @@ class _AgentTable:
 
     def sync(self, state: ChannelState) -> None:
         """Take the state's span in use (after it changed, or its serial did)."""
-        self.version += 1
         span, slot = state.last, state.slot
         if (
             span is None
             or span.kernel < 0
             or (state.serial is not None and state.serial != span.serial)
         ):
-            self.start[slot], self.until[slot], self.kernel[slot] = _LATEST, 0, 0
+            start, until, kernel = _LATEST, 0, 0
         else:
-            self.start[slot] = span.from_ns
-            self.until[slot] = min(span.until_ns, span.due_ns, _LATEST)
-            self.kernel[slot] = span.kernel
+            start, until = span.from_ns, min(span.until_ns, span.due_ns, _LATEST)
+            kernel = span.kernel
+        if self.eligible.shape == self.start.shape and (
+            int(self.start[slot]),
+            int(self.until[slot]),
+            int(self.kernel[slot]),
+        ) == (start, until, kernel):
+            return  # nothing changed (a reading taken one by one in the span in use)
+        self.version += 1
+        self.start[slot], self.until[slot], self.kernel[slot] = start, until, kernel
         eligible = self.start < self.until
         self.eligible = eligible
         self.latest = int(self.start[eligible].max(initial=0))

@@ -194,6 +194,46 @@ def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
     assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
 
 
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_a_kept_plan_gives_the_per_reading_results_and_follows_the_tables(name: str) -> None:
+    """An agent's usual order of channels, every reading in range and in force: the plan kept
+    for the order (its kernels, certificates and gathers) is reused batch after batch, and
+    dropped when a table changes — here prt/t0's certificate switching at SWITCH, back and
+    forth, and a reading out of range — with the per-reading results bit for bit throughout."""
+    rng = random.Random(name)
+    one_by_one, batched = corrector(SETTINGS[name], "S2"), corrector(SETTINGS[name], "S2")
+    channels = [CHANNELS[i % len(CHANNELS)] for i in range(40)]
+    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in channels])
+    table = batched._tables[(SITE, AGENT)]
+    reused = 0
+    for round_ in range(60):
+        start = SWITCH + 10 if (round_ // 7) % 2 else T0
+        values: list[Any] = [rng.uniform(1.0, 99.0) for _ in channels]
+        if round_ % 11 == 5:
+            values[3] = 140.0  # out of range: taken one by one
+        batch = [
+            WireRow(i, c, start + n, v, "°C", "good")
+            for n, ((i, c), v) in enumerate(zip(channels, values, strict=True))
+        ]
+        kept = table.plan
+        reference = one_by_one.fixes(
+            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+            [r.value for r in batch], [r.ts for r in batch],
+        )  # fmt: skip
+        got = batched.batch(SITE, AGENT, batch, order)
+        reused += kept is not None and table.plan is kept
+        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+        for fix in reference:
+            fix.apply(expected[fix.index])
+        assert got is not None
+        got.apply(mine)
+        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
+            assert _same(theirs, ours), (round_, index, batch[index], theirs, ours)
+    assert reused > 20  # the plan was kept and reused, not made again each time
+    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
+
+
 def _payload(values: list[Any], channels: list[tuple[str, str]] | None = None) -> bytes:
     # prt/t1…t3: one certificate in force (t0's is replaced inside the span of the batch).
     channels = channels or [CHANNELS[1 + i % 3] for i in range(len(values))]
