@@ -159,3 +159,38 @@ def test_columns_of_corrections_write_each_readings_own_fields(
         assert fields["certificate_id"] == certificate
         assert fields["certificate"] == {3: 'PRT "A"', 4: "B,2"}[certificate]
         assert fields.get("conformity") == (code if conformity and code >= 0 else None)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=30),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=30, max_size=30),
+    st.data(),
+)
+def test_a_batch_corrected_by_one_certificate_writes_what_the_general_loop_writes(
+    offsets: list[int], corrected: list[float], data: st.DataObject
+) -> None:
+    """Every row corrected in full by one certificate without a tolerance takes a loop of its
+    own (nothing to choose per row): its lines are those the general loop writes for the
+    same columns — a reading's u, reason, tags, quality, integer or float value and all."""
+    readings = [data.draw(valid_reading(TS0 + i)) for i in offsets]
+    for reading in readings:  # only a number is corrected
+        if not isinstance(reading["value"], float | int) or isinstance(reading["value"], bool):
+            reading["value"] = data.draw(st.floats(-1e9, 1e9) | st.integers(-(2**53), 2**53))
+    body = {"site": SITE, "agent": AGENT, "readings": readings}
+    rows = decode_entry(json.dumps(body).encode())
+    assert isinstance(rows, ReadingsBatch)
+    count = len(readings)
+    values = np.array(corrected[:count], dtype=np.float64)
+    us = np.abs(values) * 1e-6
+    certificates = {3: 'PRT "A"'}
+    one = ReadingsBatch(
+        SITE, AGENT, rows=rows.rows, certificates=certificates,
+        columns=FixedColumns(None, values, us, 3, None),
+    )  # fmt: skip
+    each = ReadingsBatch(  # the same certificate given per reading: the general loop
+        SITE, AGENT, rows=rows.rows, certificates=certificates,
+        columns=FixedColumns(None, values, us, [3] * count, None),
+    )  # fmt: skip
+    assert LineBuilder().lines(one) == LineBuilder().lines(each)
+    assert [parse_line(line)[2]["corrected"] for line in LineBuilder().lines(one)] == list(values)
