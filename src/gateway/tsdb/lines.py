@@ -250,11 +250,11 @@ class LineBuilder:
             numbers = certificates or {}
             fields = {i: self._certificate(i, numbers) for i in numbers}
             if columns is not None and columns.index is None and not fixes:
-                tails = columns.tails(fields, count)
-                if isinstance(tails, str):  # every row corrected, one certificate, no tolerance
-                    return self._corrected_lines(site, agent, rows, columns, tails)
+                shared = columns.tails(fields, count)
+                if isinstance(shared, str):  # every row corrected, one certificate, no tolerance
+                    return self._corrected_lines(site, agent, rows, columns, shared)
                 corrected, u_corrected = columns.values, columns.us
-                ends = _column(tails, count)
+                ends = shared
             else:
                 by_row: list[Any] = [None] * count
                 u_by_row: list[str | None] = [None] * count
