@@ -238,9 +238,9 @@ class LineBuilder:
         A row corrected in full (``columns``) takes its corrected value and u as the spool
         entry spells them, and its certificate's and conformity's fields made once per
         certificate; a marked one (``fixes``) is written by :meth:`_fixed_line`. A batch whose
-        every row is corrected by one certificate without a tolerance (the common case) is
-        written by :meth:`_corrected_lines`, a loop with nothing to choose per row (a quarter
-        cheaper per line here than this one's choices)."""
+        every row is corrected in full (the common case) is written by
+        :meth:`_corrected_lines`, a loop with nothing to choose per row (about 0.25 µs cheaper
+        per line here than this one's choices)."""
         count = len(rows)
         # Per row: the corrected value's text (or the StoredFix of a marked row), u's, the rest.
         corrected: Iterable[Any] = repeat(None, count)
@@ -250,11 +250,10 @@ class LineBuilder:
             numbers = certificates or {}
             fields = {i: self._certificate(i, numbers) for i in numbers}
             if columns is not None and columns.index is None and not fixes:
-                shared = columns.tails(fields, count)
-                if isinstance(shared, str):  # every row corrected, one certificate, no tolerance
-                    return self._corrected_lines(site, agent, rows, columns, shared)
-                corrected, u_corrected = columns.values, columns.us
-                ends = shared
+                # every row corrected in full: a loop of its own
+                return self._corrected_lines(
+                    site, agent, rows, columns, _column(columns.tails(fields, count), count)
+                )
             else:
                 by_row: list[Any] = [None] * count
                 u_by_row: list[str | None] = [None] * count
@@ -327,11 +326,16 @@ class LineBuilder:
         return out
 
     def _corrected_lines(
-        self, site: str, agent: str, rows: Sequence[Row], columns: FixedColumns, end: str
+        self,
+        site: str,
+        agent: str,
+        rows: Sequence[Row],
+        columns: FixedColumns,
+        ends: Iterable[str],
     ) -> list[str]:
-        """:meth:`_row_lines` of a batch whose every row is corrected in full by one
-        certificate without a tolerance (the common case): the same lines, one loop with
-        nothing to choose per row."""
+        """:meth:`_row_lines` of a batch whose every row is corrected in full (the common
+        case; ``ends``: each row's fields after ``u_corrected``): the same lines, one loop
+        with nothing to choose per row."""
         count = len(rows)
         per_agent = self._rows.get((site, agent))
         if per_agent is None:
@@ -339,15 +343,15 @@ class LineBuilder:
         instruments = per_agent.get
         finite = _finite
         codes = _QUALITY_FIELD
-        end += " "
         out: list[str] = []
         append = out.append
-        for row, value_text, u_text, fixed, u_fixed in zip(
+        for row, value_text, u_text, fixed, u_fixed, end in zip(
             rows,
             _float_texts(map(_VALUE, rows), count),
             _float_texts(map(_U, rows), count),
             columns.values,
             columns.us,
+            ends,
             strict=True,
         ):
             channels = instruments(row.instrument)
@@ -374,7 +378,7 @@ class LineBuilder:
                 tail += f",reason={format_field(reason)}"
             append(
                 f"{key} {head}{codes[row.quality]}{tail},corrected={fixed},"
-                f"u_corrected={u_fixed}{end}{ts}"
+                f"u_corrected={u_fixed}{end} {ts}"
             )
         return out
 

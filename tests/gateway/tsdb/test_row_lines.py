@@ -167,12 +167,13 @@ def test_columns_of_corrections_write_each_readings_own_fields(
     st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=30, max_size=30),
     st.data(),
 )
-def test_a_batch_corrected_by_one_certificate_writes_what_the_general_loop_writes(
+def test_a_batch_corrected_in_full_writes_what_the_general_loop_writes(
     offsets: list[int], corrected: list[float], data: st.DataObject
 ) -> None:
-    """Every row corrected in full by one certificate without a tolerance takes a loop of its
-    own (nothing to choose per row): its lines are those the general loop writes for the
-    same columns — a reading's u, reason, tags, quality, integer or float value and all."""
+    """A batch whose every row is corrected in full takes a loop of its own (nothing to
+    choose per row): its lines are those the general loop writes for the same columns given
+    row by row — a reading's u, reason, tags, quality, integer or float value, one
+    certificate or several, a conformity code or none."""
     readings = [data.draw(valid_reading(TS0 + i)) for i in offsets]
     for reading in readings:  # only a number is corrected
         if not isinstance(reading["value"], float | int) or isinstance(reading["value"], bool):
@@ -183,14 +184,21 @@ def test_a_batch_corrected_by_one_certificate_writes_what_the_general_loop_write
     count = len(readings)
     values = np.array(corrected[:count], dtype=np.float64)
     us = np.abs(values) * 1e-6
-    certificates = {3: 'PRT "A"'}
-    one = ReadingsBatch(
+    certificates = {3: 'PRT "A"', 4: "B,2"}
+    ids: int | list[int] = data.draw(
+        st.just(3) | st.lists(st.sampled_from([3, 4]), min_size=count, max_size=count)
+    )
+    codes = data.draw(
+        st.none() | st.lists(st.sampled_from([-1, 0, 1]), min_size=count, max_size=count)
+    )
+    whole = ReadingsBatch(
         SITE, AGENT, rows=rows.rows, certificates=certificates,
-        columns=FixedColumns(None, values, us, 3, None),
+        columns=FixedColumns(None, values, us, ids, codes),
     )  # fmt: skip
-    each = ReadingsBatch(  # the same certificate given per reading: the general loop
+    by_index = ReadingsBatch(  # every row named by its index: the general loop
         SITE, AGENT, rows=rows.rows, certificates=certificates,
-        columns=FixedColumns(None, values, us, [3] * count, None),
+        columns=FixedColumns(list(range(count)), values, us, ids, codes),
     )  # fmt: skip
-    assert LineBuilder().lines(one) == LineBuilder().lines(each)
-    assert [parse_line(line)[2]["corrected"] for line in LineBuilder().lines(one)] == list(values)
+    lines = LineBuilder().lines(whole)
+    assert lines == LineBuilder().lines(by_index)
+    assert [parse_line(line)[2]["corrected"] for line in lines] == list(values)
