@@ -77,6 +77,12 @@ _as_floats, _FLOATS = msgspec.convert, list[float]
 """Values as floats: ints converted, a boolean, a text or None refused (as ``_one`` does)."""
 
 
+def _every(flags: npt.NDArray[np.bool_]) -> bool:
+    """``flags.all()``, at a quarter of a reduction's cost per call (most of it at a few
+    hundred readings)."""
+    return int(np.count_nonzero(flags)) == flags.size
+
+
 def _distinct(ids: npt.NDArray[np.int64]) -> list[int]:
     """The distinct values of a column (most batches use one certificate: two reductions
     instead of a set of every row's)."""
@@ -370,19 +376,21 @@ class Corrector:
             x = np.array([v if ok else 0.0 for v, ok in zip(values, numeric, strict=True)])
         ts = np.fromiter(map(_TS, rows), np.int64, count)
         # Every reading in its slot's interval (the common case): the order's plan, if kept.
-        in_time = numeric is None and table.latest <= ts.min() and ts.max() < table.earliest
+        # (arg-min and -max: a third of a reduction's cost per call, the same numbers)
+        within = table.latest <= ts[ts.argmin()] and ts[ts.argmax()] < table.earliest
+        in_time = numeric is None and within
         plan = table.plan_of(slots) if in_time else None
         if plan is not None:
             chosen, kernel, one_by_one = None, plan.kernel, None
             corrected, u, done, conformity = self.kernels.evaluate(kernel, x, plan.gathers)
         else:
-            if table.latest <= ts.min() and ts.max() < table.earliest:
+            if within:
                 fast = table.eligible.take(slots)  # every reading in its slot's interval
             else:
                 fast = (table.start.take(slots) <= ts) & (ts < table.until.take(slots))
             if numeric is not None:
                 fast &= numeric
-            if fast.all():  # the common case: no selection to make
+            if _every(fast):  # the common case: no selection to make
                 chosen, kernel, one_by_one = None, table.kernel.take(slots), None
                 if in_time:  # kept for the agent's next batch of this order
                     plan = self._plan(kernel)
@@ -394,7 +402,7 @@ class Corrector:
                 kernel = table.kernel.take(slots.take(chosen))
                 corrected, u, done, conformity = self.kernels.evaluate(kernel, x.take(chosen))
                 one_by_one = linked & ~fast
-        if not done.all():  # the kernels leave these to the per-reading path
+        if not _every(done):  # the kernels leave these to the per-reading path
             if chosen is None or one_by_one is None:
                 chosen, one_by_one = np.arange(count), np.zeros(count, dtype=np.bool_)
             one_by_one[chosen[~done]] = True

@@ -297,7 +297,7 @@ def _binary_column(data: bytes, count: int) -> FloatArray:
     if len(data) != 8 * count or not count:
         raise ValueError("a spooled column of corrections is not its batch's length")
     column: FloatArray = np.frombuffer(data, dtype="<f8")
-    if not np.isfinite(column).all():
+    if np.count_nonzero(np.isfinite(column)) != count:
         raise ValueError("a spooled column of corrections holds a non-finite number")
     return column
 
