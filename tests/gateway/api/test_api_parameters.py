@@ -16,8 +16,6 @@ from gateway.api import fleet, readings
 
 @pytest.fixture(scope="module")
 def document() -> dict[str, Any]:
-    # The two routers alone: GET /api/v1/instruments is also declared by the instruments router,
-    # whose entry the whole document shows (fleet's, included first, answers the requests).
     app = FastAPI()
     app.include_router(fleet.router)
     app.include_router(readings.router)
