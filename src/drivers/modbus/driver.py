@@ -30,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.clock import Clock
 from core.errors import (
@@ -208,9 +209,9 @@ class ModbusDriver:
         self._link: ModbusLink | None = None
         self._plans: dict[tuple[str, ...], list[_Step]] = {}
         self._polls: dict[tuple[str, ...], _Poll] = {}
-        self._known: dict[int, tuple[Sequence[ModbusChannel], _Poll]] = {}
-        """id of a channel list already read → (that list, its poll): the scheduler passes the
-        same list poll after poll, so its names are not joined and hashed again."""
+        self._known: dict[int, tuple[list[ModbusChannel], _Poll]] = {}
+        """id of a channel list already read → (its channels then, their poll): the scheduler
+        passes the same list poll after poll, so its names are not joined and hashed again."""
         self._timeout_s = config.timeout_of_request()
         self._forbidden: set[Span] = set()
         self._identity: dict[str, str] = {}
@@ -260,8 +261,13 @@ class ModbusDriver:
         executed: list[_Step] = []
         self._answered = False
         for position, step in enumerate(steps):
-            try:
-                await self._fetch(link, step, poll, rows, executed)
+            try:  # _fetch inline: one coroutine frame less per request
+                try:
+                    values = await self._ask(link, step)
+                except (ExceptionReply, DriverTimeout, ProtocolError) as error:
+                    await self._refused(error, link, step, poll, rows, executed)
+                else:
+                    self._store(step, values, link.last_exchange_ns, rows, executed)
             except _StopRead as failure:
                 if not self._answered:
                     raise failure.error from failure.error.__cause__
@@ -277,7 +283,7 @@ class ModbusDriver:
 
     def _poll_of(self, channels: Sequence[ModbusChannel]) -> _Poll:
         known = self._known.get(id(channels))
-        if known is not None and known[0] is channels:
+        if known is not None and known[0] == channels:  # C-level, identity first per item
             return known[1]
         key = tuple([channel.name for channel in channels])
         poll = self._polls.get(key)
@@ -286,7 +292,8 @@ class ModbusDriver:
             poll.key = key
         if len(self._known) >= 64:  # a guard: a caller that builds a new list per read
             self._known.clear()
-        self._known[id(channels)] = (channels, poll)
+        # A copy: a list changed in place since is not taken for the same channels.
+        self._known[id(channels)] = (list(channels), poll)
         return poll
 
     async def close(self) -> None:
@@ -317,58 +324,79 @@ class ModbusDriver:
         executed: list[_Step],
     ) -> None:
         """Read one request into ``rows``, splitting it on an address exception."""
-        self.requests_sent += 1
-        config = self.config
-        # Stamped by the link when the request went out and when its reply came: the time
-        # queued behind other devices on the line is not the instant of the reading.
-        link.last_exchange_ns = (0, 0)
-        values: bytes | list[bool]
         try:
-            if step.registers:  # the bytes sent: one struct decodes them
-                values = await link.read_registers(
-                    step.function,
-                    step.start,
-                    step.count,
-                    config.device_id,
-                    self._timeout_s,
-                    config.name,
-                    self.clock,
-                )
-            else:
-                values = await link.read(  # type: ignore[assignment]
-                    step.function,
-                    step.start,
-                    step.count,
-                    config.device_id,
-                    self._timeout_s,
-                    config.name,
-                    self.clock,
-                )
-        except ExceptionReply as reply:
-            start, end = link.last_exchange_ns
-            if not end:
-                start = end = self.clock.now_ns()
-            if reply.code in UNREACHABLE:
-                raise _StopRead(DriverTimeout(config.name, reply.name)) from reply
-            self._answered = True
-            request = step.request
-            if reply.code in SPLIT_ON and len(request.members) > 1:
-                self.splits += 1
-                self._forbidden.add(request.span)
-                await self._split(link, step, poll, rows, executed)
-                return
-            if reply.code in SPLIT_ON:
-                self._forbidden.add(request.span)
-            executed.append(step)
-            where = f"FC{step.function} {step.start}+{step.count}"
-            self._all_bad(request, rows, midpoint_ns(start, end), f"{reply} at {where}")
-            return
-        except (DriverTimeout, ProtocolError) as error:
+            values = await self._ask(link, step)
+        except (ExceptionReply, DriverTimeout, ProtocolError) as error:
+            await self._refused(error, link, step, poll, rows, executed)
+        else:
+            self._store(step, values, link.last_exchange_ns, rows, executed)
+
+    def _ask(
+        self, link: ModbusLink, step: _Step
+    ) -> Coroutine[Any, Any, bytes | list[int] | list[bool]]:
+        """The link's read of one request, to await: registers come back as the bytes sent (one
+        struct decodes them), bits as a list. Stamped by the link when the request went out and
+        when its reply came: the time queued behind other devices on the line is not the
+        instant of the reading."""
+        self.requests_sent += 1
+        link.last_exchange_ns = (0, 0)
+        config = self.config
+        read = link.read_registers if step.registers else link.read
+        return read(
+            step.function,
+            step.start,
+            step.count,
+            config.device_id,
+            self._timeout_s,
+            config.name,
+            self.clock,
+        )
+
+    async def _refused(
+        self,
+        error: ExceptionReply | DriverTimeout | ProtocolError,
+        link: ModbusLink,
+        step: _Step,
+        poll: _Poll,
+        rows: Rows,
+        executed: list[_Step],
+    ) -> None:
+        """A request that failed: an exception reply makes its channels BAD (or splits it, see
+        the module doc); no reply or an unusable one raises _StopRead."""
+        if not isinstance(error, ExceptionReply):
             raise _StopRead(error) from error
+        config = self.config
+        reply = error
+        start, end = link.last_exchange_ns
+        if not end:
+            start = end = self.clock.now_ns()
+        if reply.code in UNREACHABLE:
+            raise _StopRead(DriverTimeout(config.name, reply.name)) from reply
+        self._answered = True
+        request = step.request
+        if reply.code in SPLIT_ON and len(request.members) > 1:
+            self.splits += 1
+            self._forbidden.add(request.span)
+            await self._split(link, step, poll, rows, executed)
+            return
+        if reply.code in SPLIT_ON:
+            self._forbidden.add(request.span)
+        executed.append(step)
+        where = f"FC{step.function} {step.start}+{step.count}"
+        self._all_bad(request, rows, midpoint_ns(start, end), f"{reply} at {where}")
+
+    def _store(
+        self,
+        step: _Step,
+        values: bytes | list[int] | list[bool],
+        exchange_ns: tuple[int, int],
+        rows: Rows,
+        executed: list[_Step],
+    ) -> None:
+        """Decode a reply into ``rows``, each channel stamped at the mid-point of its request."""
         self._answered = True
         executed.append(step)
-        start, end = link.last_exchange_ns
-        ts = midpoint_ns(start, end)
+        ts = midpoint_ns(*exchange_ns)
         stamps, decoded, reasons = rows
         whole = step.whole
         if whole is not None:
@@ -388,9 +416,9 @@ class ModbusDriver:
             return
         if isinstance(values, bytes):
             registers: bytes = values
-            words = struct.unpack(f">{len(registers) // 2}H", registers)
+            words: Sequence[int] = struct.unpack(f">{len(registers) // 2}H", registers)
         else:
-            words = values  # type: ignore[assignment]
+            words = values
             registers = b""
         buffers: dict[bool, bytes] = {False: registers}
         value: Value

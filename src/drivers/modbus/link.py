@@ -205,20 +205,13 @@ class ModbusLink:
         """One request on the MBAP connection: the response PDU as received; raises
         DriverTimeout, ProtocolError, NotConnected. The connection's window queues it; no task,
         no ``wait_for``: a cancellation reaches the request's future directly. With ``clock``,
-        sets ``last_exchange_ns`` (from when the request went out, not when it was queued)."""
-        self.requests += 1
+        sets ``last_exchange_ns`` (from when the request went out, not when it was queued).
+        :meth:`read_registers` does the same inline (the poll's path, one frame less)."""
+        exchange = self._submit(connection, pdu, device_id, name, timeout_s, clock)
         try:
-            exchange = connection.submit(device_id, pdu, timeout_s, clock)
-        except mbap.MbapClosed as exc:
-            raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
-        try:
-            reply = await exchange.future
-        except mbap.MbapTimeout as exc:
-            raise self._no_reply(timeout_s, name, connection.received) from exc
-        except mbap.MbapClosed as exc:
-            raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
-        except mbap.MbapGarbled as exc:
-            raise ProtocolError(name, f"unusable reply: {exc}") from exc
+            return await exchange.future
+        except mbap.MbapError as exc:
+            raise self._mbap_failure(exc, connection, timeout_s, name) from exc
         except BaseException:  # cancelled: its room in the window goes to the next request
             connection.forget(exchange)
             raise
@@ -226,7 +219,31 @@ class ModbusLink:
             if clock is not None:
                 ended = clock.now_ns()
                 self.last_exchange_ns = (exchange.sent_ns or ended, ended)
-        return reply
+
+    def _submit(
+        self,
+        connection: mbap.MbapConnection,
+        pdu: bytes,
+        device_id: int,
+        name: str,
+        timeout_s: float,
+        clock: Clock | None,
+    ) -> mbap.Exchange:
+        self.requests += 1
+        try:
+            return connection.submit(device_id, pdu, timeout_s, clock)
+        except mbap.MbapClosed as exc:
+            raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
+
+    def _mbap_failure(
+        self, exc: mbap.MbapError, connection: mbap.MbapConnection, timeout_s: float, name: str
+    ) -> DriverError:
+        """An MBAP failure in the error tree."""
+        if isinstance(exc, mbap.MbapTimeout):
+            return self._no_reply(timeout_s, name, connection.received)
+        if isinstance(exc, mbap.MbapGarbled):
+            return ProtocolError(name, f"unusable reply: {exc}")
+        return NotConnected(name, f"{self.endpoint}: {exc}")
 
     async def _mbap_exchange(
         self,
@@ -351,7 +368,18 @@ class ModbusLink:
         connection = self._mbap
         if connection is not None:
             pdu = mbap.read_request(function, address, count)
-            reply = await self._mbap_request(connection, pdu, device_id, timeout_s, name, clock)
+            exchange = self._submit(connection, pdu, device_id, name, timeout_s, clock)
+            try:
+                reply = await exchange.future
+            except mbap.MbapError as exc:
+                raise self._mbap_failure(exc, connection, timeout_s, name) from exc
+            except BaseException:  # as in _mbap_request
+                connection.forget(exchange)
+                raise
+            finally:
+                if clock is not None:
+                    ended = clock.now_ns()
+                    self.last_exchange_ns = (exchange.sent_ns or ended, ended)
             size = 2 * count
             if len(reply) == size + 2 and reply[0] == function and reply[1] == size:
                 return reply[2:]  # the usual reply, checked without taking it apart
