@@ -6,7 +6,9 @@ Modbus TCP gateway with several devices behind it is the same. So the connection
 endpoint, not to a device: every driver of that endpoint holds a reference to one
 :class:`ModbusLink` (per event loop), whose lock serialises the requests. A Modbus TCP endpoint
 configured with ``max_transactions`` above 1 takes that many requests at once instead (replies
-are matched by transaction id), so its devices do not wait for each other's round trips.
+are matched by transaction id), so its devices do not wait for each other's round trips. For
+Modbus TCP that window is the MBAP connection's queue (:class:`drivers.modbus.mbap.MbapConnection`),
+not a lock: the next request goes out as the previous reply is received.
 
 Modbus TCP goes through :mod:`drivers.modbus.mbap` (MBAP over a bare asyncio protocol, about a
 third of pymodbus's CPU per request); RTU and RTU over TCP go through pymodbus. This is the only

@@ -6,8 +6,11 @@ of that, and a poll of a Modbus device is one or two requests. So Modbus TCP goe
 client; RTU and RTU over TCP (CRC framing, inter-frame silence, a serial port) stay on pymodbus.
 
 The client matches each reply to its request by transaction id and unit id, so several requests
-may be outstanding at once (the caller bounds how many: Modbus TCP allows a server to take
-several transactions, and many devices take only one). A late reply to a request that timed out
+may be outstanding at once: at most ``window`` (Modbus TCP allows a server to take several
+transactions, and many devices take only one); the others wait in the connection's queue and go
+out as soon as a reply, a timeout or a cancellation makes room, from the protocol's own callback,
+so a queued request costs its caller one wake-up (its reply), as a request sent at once does.
+Each request's timeout runs from when it is sent. A late reply to a request that timed out
 carries a transaction id no longer pending and is dropped, never taken for the answer to another
 request. Bytes that cannot be an MBAP frame (a protocol id other than 0, an impossible length)
 fail every pending request at once with the bytes received (the stream can no longer be split
