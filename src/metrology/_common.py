@@ -105,3 +105,16 @@ def finite_fields(*fields: str, what: str = "the value") -> Any:
         return None if value is None else finite(value, what)
 
     return field_validator(*fields)(check)
+
+
+def shorthand(
+    data: object, key: str, kind: type | tuple[type, ...]
+) -> tuple[dict[str, Any], Any] | None:
+    """A model's raw input and its value of ``key``, when that value is a ``kind``: the shorthand
+    a ``mode="before"`` validator derives other fields from. None when the input is not a
+    mapping or has no such value, and when the value is of another type (the field's own
+    validator then reports it)."""
+    if not isinstance(data, dict):
+        return None
+    value = data.get(key)
+    return (data, value) if isinstance(value, kind) else None

@@ -29,7 +29,13 @@ from typing import Self
 from pydantic import Field, field_validator, model_validator
 
 from metrology import units
-from metrology._common import MetrologyError, MetrologyModel, check_text, finite_fields
+from metrology._common import (
+    MetrologyError,
+    MetrologyModel,
+    check_text,
+    finite_fields,
+    shorthand,
+)
 from metrology.conformity import Tolerance
 from metrology.errors import UnsupportedUnit
 
@@ -79,11 +85,10 @@ class Specification(MetrologyModel):
     @model_validator(mode="before")
     @classmethod
     def _parse_text(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("text") is None:
+        found = shorthand(data, "text", str)
+        if found is None:
             return data
-        text = data["text"]
-        if not isinstance(text, str):
-            return data  # the field validator reports the type
+        data, text = found
         unit = data.get("unit", "")
         parsed = _parse_terms(text, unit if isinstance(unit, str) else "")
         merged = dict(data)

@@ -43,6 +43,7 @@ from metrology._common import (
     finite,
     finite_fields,
     from_attributes,
+    shorthand,
 )
 from metrology.rounding import FormattedResult as FormattedResult
 from metrology.rounding import UncertaintyRounding as UncertaintyRounding
@@ -178,11 +179,10 @@ class Contribution(MetrologyModel):
     @model_validator(mode="before")
     @classmethod
     def _dof_from_reliability(cls, data: object) -> object:
-        if not isinstance(data, dict) or data.get("reliability") is None:
+        found = shorthand(data, "reliability", (int, float))
+        if found is None:
             return data
-        reliability = data["reliability"]
-        if not isinstance(reliability, int | float):
-            return data  # the field validator reports the type
+        data, reliability = found
         derived = dof_from_reliability(float(reliability))
         given = data.get("dof")
         if (

@@ -8,12 +8,13 @@ announces is *retired*: hidden unless ``include_retired=true``.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, NamedTuple
 
-from fastapi import APIRouter, Query, Request, Response
-from pydantic import BaseModel, StringConstraints
+from fastapi import APIRouter, Depends, Query, Request, Response
+from pydantic import BaseModel, ConfigDict, StringConstraints
 
 from core.errors import NotFoundError
+from core.models import NAME_PATTERN
 from gateway.api.auth import Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
 from gateway.api.system import AgentView
@@ -29,14 +30,65 @@ from gateway.api.views import (
     now_ns,
     views_of,
 )
-from gateway.ingest.live import reading_view
+from gateway.ingest.live import ChannelFilter, reading_view
 
 router = APIRouter(prefix="/api/v1", tags=["fleet"], responses=ERRORS)
 
-NameQuery = Annotated[
-    str | None, Query(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}$", description="Exact name.")
-]
+NameQuery = Annotated[str | None, Query(pattern=NAME_PATTERN, description="Exact name.")]
 TagFilter = Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9_]{0,31}=.{1,128}$")]
+
+
+class AgentQuery(BaseModel):
+    """The ``site`` and ``agent`` query parameters of a listing (each optional, an exact name).
+    A route takes it as ``Annotated[AgentQuery, Query()]``: FastAPI lists the parameters in its
+    place, in this order, as if the route had declared them itself."""
+
+    # The route's other query parameters come in the same query string: they are not this
+    # model's to refuse.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    site: NameQuery = None
+    agent: NameQuery = None
+
+    @property
+    def wanted(self) -> ChannelFilter:
+        """The channels these parameters ask for (None: any)."""
+        return ChannelFilter(self.site, self.agent)
+
+
+class ChannelQuery(AgentQuery):
+    """``site``, ``agent``, ``instrument`` and ``channel``: the filter of the channel listings."""
+
+    instrument: NameQuery = None
+    channel: NameQuery = None
+
+    @property
+    def wanted(self) -> ChannelFilter:
+        """The channels these parameters ask for (None: any)."""
+        return ChannelFilter(self.site, self.agent, self.instrument, self.channel)
+
+
+Agents = Annotated[AgentQuery, Query()]
+Channels = Annotated[ChannelQuery, Query()]
+
+
+class ChannelAt(NamedTuple):
+    """The channel a route's path names (``.../{site}/{agent}/{instrument}/{channel}``)."""
+
+    site: str
+    agent: str
+    instrument: str
+    channel: str
+
+
+async def _channel_at(
+    site: NamePath, agent: NamePath, instrument: NamePath, channel: NamePath
+) -> ChannelAt:
+    # async: FastAPI runs a plain function dependency in a worker thread.
+    return ChannelAt(site, agent, instrument, channel)
+
+
+ChannelPath = Annotated[ChannelAt, Depends(_channel_at)]
 
 
 class InstrumentView(BaseModel):
@@ -98,21 +150,23 @@ ORDER BY c.site, c.agent, c.instrument, c.channel
 """
 
 
-async def catalogue(
-    request: Request,
-    site: str | None = None,
-    agent: str | None = None,
-    instrument: str | None = None,
-    channel: str | None = None,
-) -> list[dict[str, Any]]:
+async def catalogue(request: Request, wanted: ChannelFilter) -> list[dict[str, Any]]:
     """Catalogue rows joined with agent and instrument states."""
     rows = await api_context(request).records.query(
-        _CHANNELS_SQL, (site, agent, instrument, channel)
+        _CHANNELS_SQL, (wanted.site, wanted.agent, wanted.instrument, wanted.channel)
     )
     for row in rows:
         row["tags"] = json.loads(row["tags"] or "{}")
         row["identity"] = json.loads(row["identity"] or "{}")
         row["retired"] = bool(row["retired"])
+    return rows
+
+
+async def known_channel(request: Request, at: ChannelAt) -> list[dict[str, Any]]:
+    """The catalogue rows of the channel a route's path names; not found when there are none."""
+    rows = await catalogue(request, ChannelFilter(*at))
+    if not rows:
+        raise NotFoundError(f"unknown channel {'/'.join(at)}")
     return rows
 
 
@@ -210,10 +264,7 @@ CHANNEL_COLUMNS = [
 async def channels(
     request: Request,
     _who: Viewer,
-    site: NameQuery = None,
-    agent: NameQuery = None,
-    instrument: NameQuery = None,
-    channel: NameQuery = None,
+    where: Channels,
     room: Annotated[str | None, Query(max_length=128, description="Value of the room tag.")] = None,
     status: ChannelStatus | None = None,
     tag: Annotated[
@@ -223,7 +274,7 @@ async def channels(
     format: Format = "json",
 ) -> list[ChannelView] | Response:
     """Every channel with its latest reading, limits and status."""
-    rows = await catalogue(request, site, agent, instrument, channel)
+    rows = await catalogue(request, where.wanted)
     wanted_tags = dict(t.split("=", 1) for t in tag or [])
     rows = [
         r
@@ -244,16 +295,10 @@ async def channels(
 async def channel_detail(
     request: Request,
     _who: Viewer,
-    site: NamePath,
-    agent: NamePath,
-    instrument: NamePath,
-    channel: NamePath,
+    at: ChannelPath,
 ) -> ChannelView:
     """One channel (retired ones too)."""
-    rows = await catalogue(request, site, agent, instrument, channel)
-    if not rows:
-        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
-    return channel_views(request, rows)[0]
+    return channel_views(request, await known_channel(request, at))[0]
 
 
 INSTRUMENT_COLUMNS = [
@@ -274,14 +319,13 @@ INSTRUMENT_COLUMNS = [
 async def instruments(
     request: Request,
     _who: Viewer,
-    site: NameQuery = None,
-    agent: NameQuery = None,
+    where: Agents,
     state: Literal["connected", "unavailable", "unknown"] | None = None,
     include_retired: bool = False,
     format: Format = "json",
 ) -> list[InstrumentView] | Response:
     """Every instrument with its connection state."""
-    found = instrument_views(await catalogue(request, site, agent))
+    found = instrument_views(await catalogue(request, where.wanted))
     found = [
         i
         for i in found
@@ -307,5 +351,9 @@ async def agent_detail(
         clock = json.loads(row.pop("clock") or "{}")
     except ValueError:
         clock = {}
-    found = [i for i in instrument_views(await catalogue(request, site, agent)) if not i.retired]
+    found = [
+        i
+        for i in instrument_views(await catalogue(request, ChannelFilter(site, agent)))
+        if not i.retired
+    ]
     return AgentDetail(**row, clock=clock if isinstance(clock, dict) else {}, instruments=found)

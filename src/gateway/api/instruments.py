@@ -72,7 +72,7 @@ async def _reload(request: Request) -> None:
         await corrector.load()
 
 
-@router.get("")
+@router.get("/calibrated")
 async def list_instruments(request: Request, _who: Viewer) -> list[dict[str, Any]]:
     """Every instrument with a calibration link: its identity and its channels' links in force
     (certificate, table, range, due date)."""

@@ -22,22 +22,20 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
-from core.errors import NotFoundError, StoreError
+from core.errors import StoreError
 from gateway.api.auth import LiveViewer, Viewer
 from gateway.api.export import CSV_RESPONSE, Format, tabular
-from gateway.api.fleet import NameQuery, catalogue
+from gateway.api.fleet import ChannelPath, Channels, known_channel
 from gateway.api.views import (
     ERRORS,
     NOT_FOUND,
     ErrorBody,
     LatestReading,
-    NamePath,
     invalid_query,
     now_ns,
     to_ns,
     views_of,
 )
-from gateway.ingest.live import ChannelFilter
 from gateway.records.store import RecordStore
 from gateway.tsdb.reader import HistoryPoint
 
@@ -64,15 +62,11 @@ LATEST_COLUMNS = [
 async def latest(
     request: Request,
     _who: Viewer,
-    site: NameQuery = None,
-    agent: NameQuery = None,
-    instrument: NameQuery = None,
-    channel: NameQuery = None,
+    where: Channels,
     format: Format = "json",
 ) -> list[LatestReading] | Response:
     """The latest reading of every channel the gateway received since it started."""
-    wanted = ChannelFilter(site, agent, instrument, channel)
-    found = [LatestReading(**r) for r in views_of(request).live.snapshot(wanted)]
+    found = [LatestReading(**r) for r in views_of(request).live.snapshot(where.wanted)]
     return tabular(found, format, "latest-readings", LATEST_COLUMNS, times=["ts_ns"])  # type: ignore[return-value]  # JSON list or CSV
 
 
@@ -157,10 +151,7 @@ def _records(request: Request) -> RecordStore:
 async def history(
     request: Request,
     _who: Viewer,
-    site: NamePath,
-    agent: NamePath,
-    instrument: NamePath,
-    channel: NamePath,
+    at: ChannelPath,
     start: Annotated[
         datetime | None, Query(description="ISO 8601 (naive = UTC); default end - 1 h")
     ] = None,
@@ -176,12 +167,10 @@ async def history(
     start_ns = to_ns(start, "start", end_ns - DEFAULT_RANGE_NS)
     if start_ns >= end_ns:
         raise invalid_query("start", "start must be before end", start)
-    rows = await catalogue(request, site, agent, instrument, channel)
-    if not rows:
-        raise NotFoundError(f"unknown channel {site}/{agent}/{instrument}/{channel}")
+    rows = await known_channel(request, at)
     reader = views_of(request).history
     try:
-        points = await reader.read(site, agent, instrument, channel, start_ns, end_ns, max_points)
+        points = await reader.read(*at, start_ns, end_ns, max_points)
     except StoreError as exc:
         raise StoreError(f"history store: {exc}") from exc
     span = max((p.span_ns for p in points), default=0)
@@ -194,10 +183,7 @@ async def history(
         )
         numbers = {int(row["id"]): str(row["number"]) for row in found}
     view = HistoryView(
-        site=site,
-        agent=agent,
-        instrument=instrument,
-        channel=channel,
+        **at._asdict(),
         unit=rows[0]["unit"],
         start_ns=start_ns,
         end_ns=end_ns,
@@ -209,7 +195,7 @@ async def history(
     )
     if format == "json":
         return view
-    name = f"history-{site}-{agent}-{instrument}-{channel}"
+    name = f"history-{'-'.join(at)}"
     return tabular(view.points, format, name, HISTORY_COLUMNS, times=["ts_ns"])  # type: ignore[return-value]  # CSV
 
 
@@ -225,15 +211,12 @@ def _event(kind: str, body: Any) -> bytes:
 async def live(
     request: Request,
     _who: LiveViewer,
-    site: NameQuery = None,
-    agent: NameQuery = None,
-    instrument: NameQuery = None,
-    channel: NameQuery = None,
+    where: Channels,
     interval_ms: Annotated[int, Query(ge=100, le=10_000)] = 500,
 ) -> StreamingResponse:
     """Live readings and state changes as server-sent events (see the module doc)."""
     live_values = views_of(request).live
-    wanted = ChannelFilter(site, agent, instrument, channel)
+    wanted = where.wanted
     interval_s = interval_ms / 1000
 
     async def events() -> AsyncIterator[bytes]:

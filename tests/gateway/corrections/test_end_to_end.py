@@ -341,6 +341,10 @@ async def test_prt_readout_corrected_end_to_end(
             ).json()
             links = [(x["certificate_id"], x["from_ns"], x["until_ns"]) for x in shown["links"]]
             assert links == [(cert_a["id"], start, switch), (cert_b["id"], switch, None)]
+            listed = (await http.get("/api/v1/instruments/calibrated", headers=VIEW)).json()
+            assert [x["path"] for x in listed] == [f"{SITE}/{AGENT}/{INSTRUMENT}"]
+            in_force = listed[0]["channels"][CHANNEL]["certificate"]
+            assert in_force["id"] == cert_b["id"]
             dcc_a = await http.get(
                 f"/api/v1/instruments/certificates/{cert_a['id']}/dcc", headers=VIEW
             )
