@@ -30,8 +30,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from core.clock import Clock
 from core.errors import (
@@ -79,6 +80,37 @@ UNREACHABLE = frozenset({10, 11})
 """Gateway exceptions meaning the device behind it did not answer: a timeout in all but name."""
 
 
+Layout = tuple[bool, struct.Struct]
+_Member = tuple[int, int, int, "Layout | None", "Decoder | None", str, str]
+_Whole = tuple[bool, struct.Struct, list[int]]
+"""(swapped, struct over the whole reply, channel indexes in the struct's order)."""
+
+
+class _Step:
+    """One request of a poll with what it needs on the wire and to decode its reply, built once
+    per request: the poll loop then hashes, looks up and plans nothing."""
+
+    __slots__ = ("count", "first", "function", "members", "registers", "request", "start", "whole")
+
+    def __init__(self, request: Request, members: list[_Member], whole: _Whole | None) -> None:
+        self.request = request
+        self.function = FUNCTION_CODE[request.span.table]
+        self.registers = self.function in (3, 4)
+        self.start = request.span.start
+        self.count = request.span.count
+        self.members = members
+        """Per channel: index, slice, layout, decoder, name, unit."""
+        self.whole = whole
+        """When every channel is a plain number of one byte order: one struct that decodes
+        them all at once, with the channel indexes in its order."""
+        indexes = whole[2] if whole is not None else []
+        self.first = (
+            indexes[0] if indexes and indexes == list(range(indexes[0], indexes[-1] + 1)) else -1
+        )
+        """The first channel index when the struct's channels are consecutive ones in order
+        (the usual case: their values are then stored as one slice), else -1."""
+
+
 @dataclass
 class _Poll:
     """What does not change between polls of one set of due channels."""
@@ -89,14 +121,14 @@ class _Poll:
     decodings: list[tuple[Layout | None, Decoder | None]]
     """Per channel: a numeric layout (see codec.unpacker), else a decoder, else neither: the
     value is the register or the bit itself (uint16 in ABCD/CDAB, coils, discrete inputs)."""
-    prepared: dict[Request, _Prepared] = field(default_factory=dict)
+    key: tuple[str, ...] = ()
+    """The channels' names: the key of the cached plan."""
+    prepared: dict[Request, _Step] = field(default_factory=dict)
 
-    def members_of(self, request: Request) -> _Prepared:
-        """Per channel of a request: index, slice, layout, decoder, name, unit; and, when every
-        one is a plain number of one byte order, one struct that decodes them all at once with
-        the channel indexes in its order. Built once per request."""
-        prepared = self.prepared.get(request)
-        if prepared is None:
+    def step(self, request: Request) -> _Step:
+        """The :class:`_Step` of a request, built once."""
+        step = self.prepared.get(request)
+        if step is None:
             members = [
                 (
                     index,
@@ -107,15 +139,9 @@ class _Poll:
                 )
                 for index in request.members
             ]
-            prepared = self.prepared[request] = (members, _whole(request, members))
-        return prepared
+            step = self.prepared[request] = _Step(request, members, _whole(request, members))
+        return step
 
-
-Layout = tuple[bool, struct.Struct]
-_Member = tuple[int, int, int, "Layout | None", "Decoder | None", str, str]
-_Whole = tuple[bool, struct.Struct, list[int]]
-"""(swapped, struct over the whole reply, channel indexes in the struct's order)."""
-_Prepared = tuple[list[_Member], "_Whole | None"]
 
 Rows = tuple[list[int], list[Value], list[str | None]]
 """A read in compact form, one item per channel in the channels' order: the timestamp (the
@@ -181,8 +207,12 @@ class ModbusDriver:
         self.requests_sent = 0
         self.splits = 0
         self._link: ModbusLink | None = None
-        self._plans: dict[tuple[str, ...], list[Request]] = {}
+        self._plans: dict[tuple[str, ...], list[_Step]] = {}
         self._polls: dict[tuple[str, ...], _Poll] = {}
+        self._known: dict[int, tuple[list[ModbusChannel], _Poll]] = {}
+        """id of a channel list already read → (its channels then, their poll): the scheduler
+        passes the same list poll after poll, so its names are not joined and hashed again."""
+        self._timeout_s = config.timeout_of_request()
         self._forbidden: set[Span] = set()
         self._identity: dict[str, str] = {}
         self._answered = False
@@ -219,36 +249,52 @@ class ModbusDriver:
         """:meth:`read` in compact form (:data:`Rows`), for a caller that encodes the readings
         itself: no object per reading. A timestamp of -1 marks a channel not read."""
         link = self._link
-        name = self.config.name
         if link is None or not link.connected:
-            raise NotConnected(name, "not connected")
-        key = tuple([channel.name for channel in channels])
-        poll = self._polls.get(key)
-        if poll is None:
-            poll = self._polls[key] = self._prepare(channels)
-        spans = poll.spans
-        requests = self._plans.get(key)
-        if requests is None:
-            requests = plan(spans, self.limits, self._forbidden)
+            raise NotConnected(self.config.name, "not connected")
+        poll = self._poll_of(channels)
+        key = poll.key
+        steps = self._plans.get(key)
+        if steps is None:
+            steps = [poll.step(r) for r in plan(poll.spans, self.limits, self._forbidden)]
         count = len(channels)
         rows: Rows = ([-1] * count, [None] * count, [None] * count)
-        executed: list[Request] = []
+        executed: list[_Step] = []
         self._answered = False
-        for position, request in enumerate(requests):
-            try:
-                await self._fetch(link, request, poll, rows, executed)
+        for position, step in enumerate(steps):
+            try:  # _fetch inline: one coroutine frame less per request
+                try:
+                    values = await self._ask(link, step)
+                except (ExceptionReply, DriverTimeout, ProtocolError) as error:
+                    await self._refused(error, link, step, poll, rows, executed)
+                else:
+                    self._store(step, values, link.last_exchange_ns, rows, executed)
             except _StopRead as failure:
                 if not self._answered:
                     raise failure.error from failure.error.__cause__
                 ts = self.clock.now_ns()
-                self._all_bad(request, rows, ts, failure.error.reason)
+                self._all_bad(step.request, rows, ts, failure.error.reason)
                 reason = f"not read: {failure.error.reason} on an earlier request of this poll"
-                for later in requests[position + 1 :]:
-                    self._all_bad(later, rows, ts, reason)
+                for later in steps[position + 1 :]:
+                    self._all_bad(later.request, rows, ts, reason)
                 break
         else:
             self._plans[key] = executed
         return rows
+
+    def _poll_of(self, channels: Sequence[ModbusChannel]) -> _Poll:
+        known = self._known.get(id(channels))
+        if known is not None and known[0] == channels:  # C-level, identity first per item
+            return known[1]
+        key = tuple([channel.name for channel in channels])
+        poll = self._polls.get(key)
+        if poll is None:
+            poll = self._polls[key] = self._prepare(channels)
+            poll.key = key
+        if len(self._known) >= 64:  # a guard: a caller that builds a new list per read
+            self._known.clear()
+        # A copy: a list changed in place since is not taken for the same channels.
+        self._known[id(channels)] = (list(channels), poll)
+        return poll
 
     async def close(self) -> None:
         """Leave the endpoint's connection (the last device closes it); never raises."""
@@ -269,85 +315,114 @@ class ModbusDriver:
 
     # -- internals -----------------------------------------------------------------------------
 
-    async def _request(
-        self, link: ModbusLink, request: Request
-    ) -> tuple[bytes | list[bool], int, int]:
-        """The reply of one request: a register table's bytes as sent, or a bit table's bits;
-        with the exchange's own start and end."""
-        span = request.span
-        self.requests_sent += 1
-        config = self.config
-        function = FUNCTION_CODE[span.table]
-        # Stamped by the link inside its lock: the time queued behind other devices on the
-        # line is not the instant of the reading.
-        # Registers come back as the bytes sent (one struct decodes them); bits as a list.
-        read = link.read_registers if function in (3, 4) else link.read
-        values: bytes | list[bool] = await read(  # type: ignore[assignment]
-            function,
-            span.start,
-            span.count,
-            config.device_id,
-            config.timeout_of_request(),
-            config.name,
-            self.clock,
-        )
-        start, end = link.last_exchange_ns
-        return values, start, end
-
     async def _fetch(
         self,
         link: ModbusLink,
-        request: Request,
+        step: _Step,
         poll: _Poll,
         rows: Rows,
-        executed: list[Request],
+        executed: list[_Step],
     ) -> None:
         """Read one request into ``rows``, splitting it on an address exception."""
-        link.last_exchange_ns = (self.clock.now_ns(), 0)
         try:
-            values, start, end = await self._request(link, request)
-        except ExceptionReply as reply:
-            start, end = link.last_exchange_ns
-            end = end or self.clock.now_ns()
-            if reply.code in UNREACHABLE:
-                raise _StopRead(DriverTimeout(self.config.name, reply.name)) from reply
-            self._answered = True
-            if reply.code in SPLIT_ON and len(request.members) > 1:
-                self.splits += 1
-                self._forbidden.add(request.span)
-                await self._split(link, request, poll, rows, executed)
-                return
-            if reply.code in SPLIT_ON:
-                self._forbidden.add(request.span)
-            executed.append(request)
-            span = request.span
-            where = f"FC{FUNCTION_CODE[span.table]} {span.start}+{span.count}"
-            self._all_bad(request, rows, midpoint_ns(start, end), f"{reply} at {where}")
-            return
-        except (DriverTimeout, ProtocolError) as error:
+            values = await self._ask(link, step)
+        except (ExceptionReply, DriverTimeout, ProtocolError) as error:
+            await self._refused(error, link, step, poll, rows, executed)
+        else:
+            self._store(step, values, link.last_exchange_ns, rows, executed)
+
+    def _ask(
+        self, link: ModbusLink, step: _Step
+    ) -> Coroutine[Any, Any, bytes | list[int] | list[bool]]:
+        """The link's read of one request, to await: registers come back as the bytes sent (one
+        struct decodes them), bits as a list. Stamped by the link when the request went out and
+        when its reply came: the time queued behind other devices on the line is not the
+        instant of the reading."""
+        self.requests_sent += 1
+        link.last_exchange_ns = (0, 0)
+        config = self.config
+        read = link.read_registers if step.registers else link.read
+        return read(
+            step.function,
+            step.start,
+            step.count,
+            config.device_id,
+            self._timeout_s,
+            config.name,
+            self.clock,
+        )
+
+    async def _refused(
+        self,
+        error: ExceptionReply | DriverTimeout | ProtocolError,
+        link: ModbusLink,
+        step: _Step,
+        poll: _Poll,
+        rows: Rows,
+        executed: list[_Step],
+    ) -> None:
+        """A request that failed: an exception reply makes its channels BAD (or splits it, see
+        the module doc); no reply or an unusable one raises _StopRead."""
+        if not isinstance(error, ExceptionReply):
             raise _StopRead(error) from error
+        config = self.config
+        reply = error
+        start, end = link.last_exchange_ns
+        if not end:
+            start = end = self.clock.now_ns()
+        if reply.code in UNREACHABLE:
+            raise _StopRead(DriverTimeout(config.name, reply.name)) from reply
         self._answered = True
-        executed.append(request)
-        ts = midpoint_ns(start, end)
+        request = step.request
+        if reply.code in SPLIT_ON and len(request.members) > 1:
+            self.splits += 1
+            self._forbidden.add(request.span)
+            await self._split(link, step, poll, rows, executed)
+            return
+        if reply.code in SPLIT_ON:
+            self._forbidden.add(request.span)
+        executed.append(step)
+        where = f"FC{step.function} {step.start}+{step.count}"
+        self._all_bad(request, rows, midpoint_ns(start, end), f"{reply} at {where}")
+
+    def _store(
+        self,
+        step: _Step,
+        values: bytes | list[int] | list[bool],
+        exchange_ns: tuple[int, int],
+        rows: Rows,
+        executed: list[_Step],
+    ) -> None:
+        """Decode a reply into ``rows``, each channel stamped at the mid-point of its request."""
+        self._answered = True
+        executed.append(step)
+        ts = midpoint_ns(*exchange_ns)
         stamps, decoded, reasons = rows
-        members, whole = poll.members_of(request)
+        whole = step.whole
+        if whole is not None:
+            # The usual case: one struct call decodes every channel of the reply.
+            swapped, numbers, indexes = whole
+            assert isinstance(values, bytes)
+            unpacked = numbers.unpack_from(swap_bytes(values) if swapped else values)
+            first = step.first
+            if first >= 0:
+                stop = first + len(unpacked)
+                stamps[first:stop] = [ts] * len(unpacked)
+                decoded[first:stop] = unpacked
+                return
+            for index, number_value in zip(indexes, unpacked, strict=True):
+                stamps[index] = ts
+                decoded[index] = number_value
+            return
         if isinstance(values, bytes):
             registers: bytes = values
-            if whole is not None:
-                # The usual case: one struct call decodes every channel of the reply.
-                swapped, numbers, indexes = whole
-                unpacked = numbers.unpack_from(swap_bytes(registers) if swapped else registers)
-                for index, number_value in zip(indexes, unpacked, strict=True):
-                    stamps[index] = ts
-                    decoded[index] = number_value
-                return
-            words = struct.unpack(f">{len(registers) // 2}H", registers)
+            words: Sequence[int] = struct.unpack(f">{len(registers) // 2}H", registers)
         else:
-            words = values  # type: ignore[assignment]
+            words = values
             registers = b""
         buffers: dict[bool, bytes] = {False: registers}
         value: Value
-        for index, begin, stop, layout, decode_value, _channel, _unit in members:
+        for index, begin, stop, layout, decode_value, _channel, _unit in step.members:
             stamps[index] = ts
             if layout is not None:
                 swapped, number = layout
@@ -370,19 +445,19 @@ class ModbusDriver:
     async def _split(
         self,
         link: ModbusLink,
-        request: Request,
+        step: _Step,
         poll: _Poll,
         rows: Rows,
-        executed: list[Request],
+        executed: list[_Step],
     ) -> None:
         spans = poll.spans
-        members = sorted(request.members, key=lambda i: (spans[i].start, -spans[i].end))
+        members = sorted(step.request.members, key=lambda i: (spans[i].start, -spans[i].end))
         half = len(members) // 2
         for part in (members[:half], members[half:]):
             sub_spans = [spans[i] for i in part]
             for sub in plan(sub_spans, self.limits, self._forbidden):
                 mapped = Request(sub.span, tuple(part[i] for i in sub.members))
-                await self._fetch(link, mapped, poll, rows, executed)
+                await self._fetch(link, poll.step(mapped), poll, rows, executed)
 
     def _decoding_of(self, channel: ModbusChannel) -> tuple[Layout | None, Decoder | None]:
         order = self.config.order_of(channel)

@@ -6,7 +6,9 @@ Modbus TCP gateway with several devices behind it is the same. So the connection
 endpoint, not to a device: every driver of that endpoint holds a reference to one
 :class:`ModbusLink` (per event loop), whose lock serialises the requests. A Modbus TCP endpoint
 configured with ``max_transactions`` above 1 takes that many requests at once instead (replies
-are matched by transaction id), so its devices do not wait for each other's round trips.
+are matched by transaction id), so its devices do not wait for each other's round trips. For
+Modbus TCP that window is the MBAP connection's queue (:class:`drivers.modbus.mbap.MbapConnection`),
+not a lock: the next request goes out as the previous reply is received.
 
 Modbus TCP goes through :mod:`drivers.modbus.mbap` (MBAP over a bare asyncio protocol, about a
 third of pymodbus's CPU per request); RTU and RTU over TCP go through pymodbus. This is the only
@@ -91,12 +93,8 @@ class ModbusLink:
         self.transport = transport
         self.endpoint = transport.endpoint()
         self.lock = asyncio.Lock()
-        window = transport.max_transactions if isinstance(transport, ModbusTcp) else 1
-        self._window: asyncio.Lock | asyncio.Semaphore = (
-            asyncio.Semaphore(window) if window > 1 else self.lock
-        )
-        """What an MBAP exchange holds: the lock (one request at a time), or a window of
-        ``max_transactions`` outstanding requests."""
+        """Held to connect, and by a pymodbus exchange (RTU, RTU over TCP: one at a time on the
+        line). Modbus TCP requests wait in the MBAP connection's own window instead."""
         self.users = 0
         self.requests = 0
         self._client: AsyncModbusTcpClient | AsyncModbusSerialClient | None = None
@@ -158,7 +156,7 @@ class ModbusLink:
             if self.connected:
                 return
             self._close_client()
-            if isinstance(self.transport, ModbusTcp):
+            if isinstance(self.transport, ModbusTcp):  # requests queue in the connection
                 await self._open_mbap(self.transport, timeout_s, name)
                 return
             _quiet_pymodbus()
@@ -181,7 +179,7 @@ class ModbusLink:
             log.info("modbus link open", extra={"endpoint": self.endpoint})
 
     async def _open_mbap(self, transport: ModbusTcp, timeout_s: float, name: str) -> None:
-        connection = mbap.MbapConnection()
+        connection = mbap.MbapConnection(transport.max_transactions)
         try:
             async with asyncio.timeout(timeout_s):
                 await connection.open(transport.host, transport.port)
@@ -197,6 +195,58 @@ class ModbusLink:
         self._mbap = connection
         log.info("modbus link open", extra={"endpoint": self.endpoint})
 
+    async def _mbap_request(
+        self,
+        connection: mbap.MbapConnection,
+        pdu: bytes,
+        device_id: int,
+        timeout_s: float,
+        name: str,
+        clock: Clock | None,
+    ) -> bytes:
+        """One request on the MBAP connection: the response PDU as received; raises
+        DriverTimeout, ProtocolError, NotConnected. The connection's window queues it; no task,
+        no ``wait_for``: a cancellation reaches the request's future directly. With ``clock``,
+        sets ``last_exchange_ns`` (from when the request went out, not when it was queued).
+        :meth:`read_registers` does the same inline (the poll's path, one frame less)."""
+        exchange = self._submit(connection, pdu, device_id, name, timeout_s, clock)
+        try:
+            return await exchange.future
+        except mbap.MbapError as exc:
+            raise self._mbap_failure(exc, connection, timeout_s, name) from exc
+        except BaseException:  # cancelled: its room in the window goes to the next request
+            connection.forget(exchange)
+            raise
+        finally:
+            if clock is not None:
+                ended = clock.now_ns()
+                self.last_exchange_ns = (exchange.sent_ns or ended, ended)
+
+    def _submit(
+        self,
+        connection: mbap.MbapConnection,
+        pdu: bytes,
+        device_id: int,
+        name: str,
+        timeout_s: float,
+        clock: Clock | None,
+    ) -> mbap.Exchange:
+        self.requests += 1
+        try:
+            return connection.submit(device_id, pdu, timeout_s, clock)
+        except mbap.MbapClosed as exc:
+            raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
+
+    def _mbap_failure(
+        self, exc: mbap.MbapError, connection: mbap.MbapConnection, timeout_s: float, name: str
+    ) -> DriverError:
+        """An MBAP failure in the error tree."""
+        if isinstance(exc, mbap.MbapTimeout):
+            return self._no_reply(timeout_s, name, connection.received)
+        if isinstance(exc, mbap.MbapGarbled):
+            return ProtocolError(name, f"unusable reply: {exc}")
+        return NotConnected(name, f"{self.endpoint}: {exc}")
+
     async def _mbap_exchange(
         self,
         connection: mbap.MbapConnection,
@@ -205,35 +255,11 @@ class ModbusLink:
         device_id: int,
         timeout_s: float,
         name: str,
-        clock: Clock | None = None,
     ) -> mbap.Response:
-        """:meth:`_exchange` on the MBAP connection: the response taken apart; raises
-        ExceptionReply for an exception response, and as :meth:`_exchange`. No task, no
-        ``wait_for``: a cancellation reaches the request's future directly."""
-        async with self._window:
-            if not connection.connected:
-                raise NotConnected(name, f"{self.endpoint}: not connected")
-            self.requests += 1
-            started = clock.now_ns() if clock is not None else 0
-            try:
-                reply = await connection.request(device_id, pdu, timeout_s)
-            except mbap.MbapTimeout as exc:
-                raise self._no_reply(timeout_s, name, connection.received) from exc
-            except mbap.MbapClosed as exc:
-                raise NotConnected(name, f"{self.endpoint}: {exc}") from exc
-            except mbap.MbapGarbled as exc:
-                raise ProtocolError(name, f"unusable reply: {exc}") from exc
-            finally:
-                if clock is not None:
-                    self.last_exchange_ns = (started, clock.now_ns())
-        try:
-            response = mbap.parse_response(function, reply)
-        except mbap.ResponseError as exc:
-            shown = reply[:32].hex(" ")
-            raise ProtocolError(name, f"unusable reply: {exc} ({shown})") from exc
-        if response.exception is not None:
-            raise ExceptionReply(response.exception)
-        return response
+        """:meth:`_mbap_request`, the response taken apart; raises ExceptionReply for an
+        exception response, and as :meth:`_mbap_request`."""
+        reply = await self._mbap_request(connection, pdu, device_id, timeout_s, name, None)
+        return _parsed(function, reply, name)
 
     def _why_not_open(self) -> str:
         if isinstance(self.transport, ModbusRtu):
@@ -318,10 +344,8 @@ class ModbusLink:
         connection = self._mbap
         if connection is not None:
             pdu = mbap.read_request(function, address, count)
-            response = await self._mbap_exchange(
-                connection, function, pdu, device_id, timeout_s, name, clock
-            )
-            bits = bits_of(response.data, count)
+            reply = await self._mbap_request(connection, pdu, device_id, timeout_s, name, clock)
+            bits = bits_of(_parsed(function, reply, name).data, count)
         else:
             response = await self._exchange(
                 _read_call(function, address, count, device_id), device_id, timeout_s, name, clock
@@ -346,11 +370,23 @@ class ModbusLink:
         connection = self._mbap
         if connection is not None:
             pdu = mbap.read_request(function, address, count)
-            response = await self._mbap_exchange(
-                connection, function, pdu, device_id, timeout_s, name, clock
-            )
-            data = response.data
-            if len(data) != 2 * count:
+            exchange = self._submit(connection, pdu, device_id, name, timeout_s, clock)
+            try:
+                reply = await exchange.future
+            except mbap.MbapError as exc:
+                raise self._mbap_failure(exc, connection, timeout_s, name) from exc
+            except BaseException:  # as in _mbap_request
+                connection.forget(exchange)
+                raise
+            finally:
+                if clock is not None:
+                    ended = clock.now_ns()
+                    self.last_exchange_ns = (exchange.sent_ns or ended, ended)
+            size = 2 * count
+            if len(reply) == size + 2 and reply[0] == function and reply[1] == size:
+                return reply[2:]  # the usual reply, checked without taking it apart
+            data = _parsed(function, reply, name).data
+            if len(data) != size:
                 shown = len(data) // 2
                 raise ProtocolError(name, f"reply has {shown} registers, asked for {count}")
             return data
@@ -453,6 +489,19 @@ class ModbusLink:
         if self._client is not None or self._mbap is not None:
             log.info("modbus link closed", extra={"endpoint": self.endpoint})
         self._close_client()
+
+
+def _parsed(function: int, reply: bytes, name: str) -> mbap.Response:
+    """A response PDU taken apart; ExceptionReply for an exception response, ProtocolError for
+    one that answers no request of ``function``."""
+    try:
+        response = mbap.parse_response(function, reply)
+    except mbap.ResponseError as exc:
+        shown = reply[:32].hex(" ")
+        raise ProtocolError(name, f"unusable reply: {exc} ({shown})") from exc
+    if response.exception is not None:
+        raise ExceptionReply(response.exception)
+    return response
 
 
 def _read_call(

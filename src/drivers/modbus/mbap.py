@@ -6,8 +6,11 @@ of that, and a poll of a Modbus device is one or two requests. So Modbus TCP goe
 client; RTU and RTU over TCP (CRC framing, inter-frame silence, a serial port) stay on pymodbus.
 
 The client matches each reply to its request by transaction id and unit id, so several requests
-may be outstanding at once (the caller bounds how many: Modbus TCP allows a server to take
-several transactions, and many devices take only one). A late reply to a request that timed out
+may be outstanding at once: at most ``window`` (Modbus TCP allows a server to take several
+transactions, and many devices take only one); the others wait in the connection's queue and go
+out as soon as a reply, a timeout or a cancellation makes room, from the protocol's own callback,
+so a queued request costs its caller one wake-up (its reply), as a request sent at once does.
+Each request's timeout runs from when it is sent. A late reply to a request that timed out
 carries a transaction id no longer pending and is dropped, never taken for the answer to another
 request. Bytes that cannot be an MBAP frame (a protocol id other than 0, an impossible length)
 fail every pending request at once with the bytes received (the stream can no longer be split
@@ -22,9 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import struct
+from collections import deque
 from dataclasses import dataclass, field
 from typing import cast
 
+from core.clock import Clock
 from drivers.modbus.codec import pack_bits
 
 MAX_FRAME = 260
@@ -53,17 +58,50 @@ class MbapGarbled(MbapError):
         self.data = data
 
 
+class Exchange:
+    """One request on its way: queued for room in the window, then sent (``tid``, ``deadline``,
+    ``sent_ns`` set), then answered or failed through ``future``."""
+
+    __slots__ = ("clock", "deadline", "future", "pdu", "sent_ns", "tid", "timeout_s", "unit")
+
+    def __init__(
+        self,
+        future: asyncio.Future[bytes],
+        unit: int,
+        pdu: bytes,
+        timeout_s: float,
+        clock: Clock | None,
+    ) -> None:
+        self.future = future
+        self.unit = unit
+        self.pdu = pdu
+        self.timeout_s = timeout_s
+        self.clock = clock
+        self.tid = -1
+        self.deadline = 0.0
+        self.sent_ns = 0
+        """When the request went out, on ``clock`` (0 without one, or not sent)."""
+
+
 class MbapConnection(asyncio.Protocol):
     """One Modbus TCP connection; see the module doc. ``await open(...)``, then
-    :meth:`request` (as many at once as the caller allows), :meth:`close`."""
+    :meth:`request` (or :meth:`submit` and await the exchange's future), :meth:`close`.
 
-    def __init__(self) -> None:
+    At most ``window`` requests are outstanding; the others wait in a queue inside the
+    connection, and the next one goes out as soon as a reply (or a timeout, or a cancellation)
+    makes room: from :meth:`data_received` itself, so a queued request costs its caller no
+    wake-up before it is sent, only the one when its reply comes."""
+
+    def __init__(self, window: int = 1) -> None:
+        self.window = window
         self._transport: asyncio.Transport | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._buffer = bytearray()
         self._tid = 0
-        self._pending: dict[int, tuple[asyncio.Future[bytes], int, float]] = {}
-        """Transaction id → (the request's future, its unit id, its deadline on the loop's
-        clock)."""
+        self._pending: dict[int, Exchange] = {}
+        """Transaction id → the exchange sent with it."""
+        self._queue: deque[Exchange] = deque()
+        """Exchanges waiting for room in the window, oldest first."""
         self._sweep: asyncio.TimerHandle | None = None
         """One timer for the connection, at the earliest deadline armed, rather than one per
         request: a request answered in time (nearly all) arms and cancels nothing."""
@@ -77,11 +115,12 @@ class MbapConnection(asyncio.Protocol):
         # A stream transport, though not an asyncio.Transport instance under uvloop (its
         # transports register with none of asyncio's classes).
         self._transport = cast(asyncio.Transport, transport)
+        self._loop = asyncio.get_running_loop()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self.lost_reason = str(exc) if exc else "closed by the device"
-        self._fail(MbapClosed(f"connection lost ({self.lost_reason})"))
+        self._fail(MbapClosed(f"connection lost ({self.lost_reason})"), queued=True)
 
     def eof_received(self) -> bool:
         return False  # close our side too: connection_lost follows
@@ -94,31 +133,44 @@ class MbapConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
+        if not buffer and len(data) >= 7:
+            # The usual case: the data starts a frame (most often it is exactly one).
+            tid, protocol, length, unit = _HEADER.unpack_from(data)
+            if protocol == 0 and 2 <= length <= MAX_FRAME - 6 and len(data) == 6 + length:
+                self._answer(tid, protocol, length, unit, data[7:])
+                if self._queue:
+                    self._pump()
+                return
         buffer += data
         while len(buffer) >= 7:
             tid, protocol, length, unit = _HEADER.unpack_from(buffer)
             if protocol != 0 or not 2 <= length <= MAX_FRAME - 6:
                 garbled = bytes(buffer)
                 buffer.clear()
-                self._fail(MbapGarbled(garbled))
-                return
+                self._fail(MbapGarbled(garbled), queued=False)
+                break
             end = 6 + length
             if len(buffer) < end:
-                return
+                break
             pdu = bytes(buffer[7:end])
             del buffer[:end]
-            pending = self._pending.pop(tid, None)
-            if pending is None:  # a late reply to a request given up: dropped
-                if len(self._stray) < 64:
-                    self._stray += _HEADER.pack(tid, protocol, length, unit) + pdu
-                continue
-            future, expected_unit, _deadline = pending
-            if future.done():
-                continue  # given up (timed out, cancelled) just before its reply came
-            if unit != expected_unit:
-                future.set_exception(MbapGarbled(_HEADER.pack(tid, protocol, length, unit) + pdu))
-            else:
-                future.set_result(pdu)
+            self._answer(tid, protocol, length, unit, pdu)
+        if self._queue:
+            self._pump()
+
+    def _answer(self, tid: int, protocol: int, length: int, unit: int, pdu: bytes) -> None:
+        exchange = self._pending.pop(tid, None)
+        if exchange is None:  # a late reply to a request given up: dropped
+            if len(self._stray) < 64:
+                self._stray += _HEADER.pack(tid, protocol, length, unit) + pdu
+            return
+        future = exchange.future
+        if future.done():
+            return  # cancelled just before its reply came
+        if unit != exchange.unit:
+            future.set_exception(MbapGarbled(_HEADER.pack(tid, protocol, length, unit) + pdu))
+        else:
+            future.set_result(pdu)
 
     # -- client --------------------------------------------------------------------------------
 
@@ -134,52 +186,99 @@ class MbapConnection(asyncio.Protocol):
         return transport is not None and not transport.is_closing()
 
     def close(self) -> None:
-        """Close the connection; pending requests fail with MbapClosed."""
+        """Close the connection; pending and queued requests fail with MbapClosed."""
         transport, self._transport = self._transport, None
         if transport is not None:
             transport.close()
-        self._fail(MbapClosed("connection closed"))
+        self._fail(MbapClosed("connection closed"), queued=True)
 
-    async def request(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
-        """Send one request PDU to ``unit``; the response PDU (an exception response too).
-        Raises MbapTimeout, MbapClosed, MbapGarbled. The caller bounds how many are pending."""
+    def submit(
+        self, unit: int, pdu: bytes, timeout_s: float, clock: Clock | None = None
+    ) -> Exchange:
+        """Send one request PDU to ``unit`` now, or queue it until the window has room; its
+        ``future`` gets the response PDU (an exception response too) or fails with MbapTimeout,
+        MbapClosed, MbapGarbled. The timeout runs from when it is sent. A caller that gives up
+        waiting (cancelled) calls :meth:`forget`. Raises MbapClosed when not connected."""
         transport = self._transport
         if transport is None or transport.is_closing():
             raise MbapClosed(f"not connected ({self.lost_reason or 'closed'})")
-        loop = asyncio.get_running_loop()
-        tid = self._next_tid()
-        future: asyncio.Future[bytes] = loop.create_future()
-        if not self._pending:
+        assert self._loop is not None  # set with the transport
+        exchange = Exchange(self._loop.create_future(), unit, pdu, timeout_s, clock)
+        if len(self._pending) < self.window and not self._queue:
+            self._send(exchange, transport)
+        else:
+            self._queue.append(exchange)
+        return exchange
+
+    def forget(self, exchange: Exchange) -> None:
+        """An exchange whose caller gave up: no longer pending (its late reply is dropped), the
+        next queued request takes its room. A queued one is skipped when its turn comes."""
+        if self._pending.get(exchange.tid) is exchange:
+            del self._pending[exchange.tid]
+            if self._queue:
+                self._pump()
+
+    async def request(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
+        """Send one request PDU to ``unit``; the response PDU (an exception response too).
+        Raises MbapTimeout, MbapClosed, MbapGarbled."""
+        exchange = self.submit(unit, pdu, timeout_s)
+        try:
+            return await exchange.future
+        finally:
+            self.forget(exchange)
+
+    def _send(self, exchange: Exchange, transport: asyncio.Transport) -> None:
+        pending = self._pending
+        if not pending:
             self._stray = b""
-        deadline = loop.time() + timeout_s
-        self._pending[tid] = (future, unit, deadline)
-        transport.write(_HEADER.pack(tid, 0, len(pdu) + 1, unit) + pdu)
+        tid = self._next_tid()
+        loop = self._loop
+        assert loop is not None
+        deadline = exchange.deadline = loop.time() + exchange.timeout_s
+        exchange.tid = tid
+        pending[tid] = exchange
+        pdu = exchange.pdu
+        clock = exchange.clock
+        if clock is not None:
+            exchange.sent_ns = clock.now_ns()
+        transport.write(_HEADER.pack(tid, 0, len(pdu) + 1, exchange.unit) + pdu)
         sweep = self._sweep
         if sweep is None or deadline < sweep.when():
             if sweep is not None:
                 sweep.cancel()
             self._sweep = loop.call_at(deadline, self._expire_due)
-        try:
-            return await future
-        finally:
-            pending = self._pending.get(tid)
-            if pending is not None and pending[0] is future:
-                del self._pending[tid]
+
+    def _pump(self) -> None:
+        """Send queued requests while the window has room."""
+        queue, pending = self._queue, self._pending
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return  # connection_lost fails them
+        while queue and len(pending) < self.window:
+            exchange = queue.popleft()
+            if not exchange.future.done():  # else cancelled while queued
+                self._send(exchange, transport)
 
     def _expire_due(self) -> None:
-        """Fail the requests whose deadline passed; arm the timer for the next deadline."""
+        """Fail the requests whose deadline passed (their room goes to the queue); arm the timer
+        for the next deadline."""
         self._sweep = None
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        earliest = None
-        for future, _unit, deadline in self._pending.values():
-            if deadline <= now:
-                if not future.done():
-                    future.set_exception(MbapTimeout())
-            elif earliest is None or deadline < earliest:
-                earliest = deadline
-        if earliest is not None:
-            self._sweep = loop.call_at(earliest, self._expire_due)
+        pending = self._pending
+        now = asyncio.get_running_loop().time()
+        expired = [tid for tid, exchange in pending.items() if exchange.deadline <= now]
+        for tid in expired:
+            future = pending.pop(tid).future
+            if not future.done():
+                future.set_exception(MbapTimeout())
+        if self._queue:
+            self._pump()  # may arm the timer for what it sends, later than what is left
+        if pending:
+            earliest = min(exchange.deadline for exchange in pending.values())
+            sweep = self._sweep
+            if sweep is None or earliest < sweep.when():
+                if sweep is not None:
+                    sweep.cancel()
+                self._sweep = asyncio.get_running_loop().call_at(earliest, self._expire_due)
 
     def _next_tid(self) -> int:
         tid = (self._tid + 1) & 0xFFFF
@@ -188,14 +287,22 @@ class MbapConnection(asyncio.Protocol):
         self._tid = tid
         return tid
 
-    def _fail(self, error: MbapError) -> None:
+    def _fail(self, error: MbapError, queued: bool) -> None:
+        """Fail every pending request (the stream can no longer be split, or is gone); with
+        ``queued`` the queued ones too, else they go out now."""
         pending, self._pending = self._pending, {}
         if self._sweep is not None:
             self._sweep.cancel()
             self._sweep = None
-        for future, _unit, _deadline in pending.values():
-            if not future.done():
-                future.set_exception(error)
+        failed = list(pending.values())
+        if queued:
+            failed += self._queue
+            self._queue.clear()
+        for exchange in failed:
+            if not exchange.future.done():
+                exchange.future.set_exception(error)
+        if self._queue:
+            self._pump()
 
 
 # -- PDUs --------------------------------------------------------------------------------------

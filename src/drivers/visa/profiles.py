@@ -253,7 +253,7 @@ def load_profile(name_or_path: str) -> Profile:
 # -- parsing replies -------------------------------------------------------------------------
 
 _NUMBER = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-_NUMBER_WITH_UNIT = re.compile(rf"^\s*({_NUMBER})\s*[, ]\s*([^\s,\d+\-.][^\s,]*)\s*$")
+NUMBER_WITH_UNIT = re.compile(rf"^\s*({_NUMBER})\s*[, ]\s*([^\s,\d+\-.][^\s,]*)\s*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -289,7 +289,7 @@ def parse_reply(reply: str, measurement: Measurement, index: int | None = None) 
             value = _finite(reply)
             u = None
         elif kind == "number_with_unit":
-            match = _NUMBER_WITH_UNIT.match(reply)
+            match = NUMBER_WITH_UNIT.match(reply)
             if match is None:
                 return Parsed(None, f"unparseable reply {_shown(reply)}")
             token = match.group(2)

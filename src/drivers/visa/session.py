@@ -184,7 +184,9 @@ class VisaSession:
 
     def query(self, command: str) -> str:
         """Send a query and read its reply; an undecodable reply raises ProtocolError."""
-        resource = self._require()
+        resource = self.resource
+        if resource is None:
+            raise NotConnected(self.name, "session is not open")
         self._within_budget("query", command)
         try:
             return resource.query(command)
@@ -441,7 +443,7 @@ class VisaSession:
                 start = now_ns()
         tick_errors: list[str] = []
         if policy is not None and policy.check in ("after_each_read", "periodic"):
-            now_s = now_ns() / 1e9
+            now_s = start / 1e9  # the last query's end (or later): now, near enough
             if policy.check == "after_each_read" or now_s - self.last_error_check_s >= (
                 policy.interval_s
             ):

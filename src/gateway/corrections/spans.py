@@ -20,6 +20,7 @@ import numpy.typing as npt
 
 from edge_agent.wire import marked_quality, marked_reason
 from edge_agent.wire_batches import ChannelOrder
+from gateway.corrections.apply import Gathers
 from metrology.conformity import ConformityCheck
 from metrology.correction import ApplyFunction
 
@@ -96,6 +97,10 @@ class _AgentTable:
     )
     """The last batch's order of channels, its slots and which are linked (agents send the
     same order batch after batch: recognised, not looked up again)."""
+    version: int = 0
+    """Counts :meth:`sync` calls: a :class:`Plan` holds for the version it was made in."""
+    plan: tuple[npt.NDArray[np.intp], int, Plan] | None = None
+    """The plan of the last slots whose readings all took the batch path, and its version."""
 
     @classmethod
     def of(cls, channels: dict[str, dict[str, ChannelState]]) -> _AgentTable:
@@ -140,6 +145,17 @@ class _AgentTable:
         """The slot of an unlinked channel."""
         return len(self.states)
 
+    def plan_of(self, slots: npt.NDArray[np.intp]) -> Plan | None:
+        """The plan kept for these very ``slots`` (see :meth:`slots_of`), if still good."""
+        plan = self.plan
+        if plan is not None and plan[0] is slots and plan[1] == self.version:
+            return plan[2]
+        return None
+
+    def keep(self, slots: npt.NDArray[np.intp], plan: Plan) -> None:
+        """Keep ``plan`` for the next batch of these ``slots``."""
+        self.plan = (slots, self.version, plan)
+
     def sync(self, state: ChannelState) -> None:
         """Take the state's span in use (after it changed, or its serial did)."""
         span, slot = state.last, state.slot
@@ -148,15 +164,35 @@ class _AgentTable:
             or span.kernel < 0
             or (state.serial is not None and state.serial != span.serial)
         ):
-            self.start[slot], self.until[slot], self.kernel[slot] = _LATEST, 0, 0
+            start, until, kernel = _LATEST, 0, 0
         else:
-            self.start[slot] = span.from_ns
-            self.until[slot] = min(span.until_ns, span.due_ns, _LATEST)
-            self.kernel[slot] = span.kernel
+            start, until = span.from_ns, min(span.until_ns, span.due_ns, _LATEST)
+            kernel = span.kernel
+        if self.eligible.shape == self.start.shape and (
+            int(self.start[slot]),
+            int(self.until[slot]),
+            int(self.kernel[slot]),
+        ) == (start, until, kernel):
+            return  # nothing changed (a reading taken one by one in the span in use)
+        self.version += 1
+        self.start[slot], self.until[slot], self.kernel[slot] = start, until, kernel
         eligible = self.start < self.until
         self.eligible = eligible
         self.latest = int(self.start[eligible].max(initial=0))
         self.earliest = int(self.until[eligible].min(initial=_LATEST))
+
+
+@dataclass(eq=False, slots=True)
+class Plan:
+    """What a batch of an agent's usual order of channels needs from the tables when every
+    reading is in its slot's interval: each reading's kernel and certificate id, the
+    certificates, and what the kernels gathered for them (:class:`Gathers`). Made once per
+    order and table version, read-only after."""
+
+    kernel: npt.NDArray[np.intp]
+    certificate_id: npt.NDArray[np.int64]
+    certificates: dict[int, str]
+    gathers: Gathers = field(default_factory=Gathers)
 
 
 @dataclass(eq=False, slots=True)

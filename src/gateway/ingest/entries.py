@@ -40,32 +40,31 @@ def spool_entry(
     extra: dict[str, Any] = {"certificates": fixes.certificates}
     if fixes.marked:
         extra["corrections"] = [fix.spooled() for fix in fixes.marked]
-    parts = [msgspec.json.encode(extra)[1:-1]]
     columns = None
     if len(fixes.corrected):
-        values, us = _numbers(fixes.corrected), _numbers(fixes.u)
         ids = fixes.certificate_id
         # One certificate for every corrected reading (the common case): spooled once.
         one = int(ids[0]) if len(fixes.certificates) == 1 else None
-        certificate_id: int | list[int] = ids.tolist() if one is None else one
-        index = None if fixes.index is None else fixes.index.tolist()
-        conformity = None if fixes.conformity is None else fixes.conformity.tolist()
-        parts.append(
-            b'"fixed":{"index":' + _numbers(index) + b',"value":' + values + b',"u":' + us
-            + b',"certificate_id":' + _numbers(certificate_id) + b',"conformity":'
-            + _numbers(conformity) + b"}"
-        )  # fmt: skip
-        columns = FixedColumns(index, values, us, certificate_id, conformity)
+        columns = FixedColumns(
+            None if fixes.index is None else fixes.index.tolist(),
+            fixes.corrected,
+            fixes.u,
+            ids.tolist() if one is None else one,
+            None if fixes.conformity is None else fixes.conformity.tolist(),
+        )
+        extra["fixed"] = columns.spooled()
     # The writer reads a Fix as the StoredFix it decodes from the entry (the same fields).
     batch = ReadingsBatch(
         site, agent, rows=rows, fixes=fixes.marked, certificates=fixes.certificates,  # type: ignore[arg-type]
         columns=columns,
     )  # fmt: skip
-    return entry.rstrip()[:-1] + b"," + b",".join(parts) + b"}", batch, fixes
+    body = entry.rstrip()
+    # The payload as received, its closing brace replaced by the added keys: one copy.
+    added = _ENCODE(extra)
+    return b"".join((memoryview(body)[:-1], b",", memoryview(added)[1:])), batch, fixes
 
 
-def _numbers(value: object) -> bytes:
-    return orjson.dumps(value, option=orjson.OPT_SERIALIZE_NUMPY)
+_ENCODE = msgspec.json.Encoder().encode
 
 
 def readings_entry(site: str, agent: str, seq: int, readings: list[Any]) -> bytes:

@@ -26,11 +26,15 @@ from itertools import repeat
 from typing import Any, Protocol
 
 import msgspec
+import numpy as np
+import numpy.typing as npt
+import orjson
 
 from core.spool import RECENT_MAX_BYTES
 from edge_agent.wire import marked_quality, marked_reason
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
+FloatArray = npt.NDArray[np.float64]
 READING = "reading"
 
 
@@ -191,27 +195,38 @@ _CONFORMITY_FIELD = ("", ",conformity=0i", ",conformity=1i", ",conformity=2i", "
 class FixedColumns:
     """The readings of a batch corrected in full (in range, in date, not failing a tolerance),
     as columns: their ``index`` in the batch (None: every reading, in order), the corrected
-    values and their u as the spool entry spells them (``value_list``, ``u_list``: JSON lists
-    of shortest round-trip numbers; the lines take each number's text as it is, split only
-    when a line needs it), the certificates' ids (one for every reading, the common case, or
-    each reading's) and the conformity codes (-1: no tolerance; None: none in the batch has
-    one)."""
+    values and their u (float64 arrays; a spool entry carries their bytes, and the lines their
+    shortest round-trip text, every column formatted at once), the certificates' ids (one for
+    every reading, the common case, or each reading's) and the conformity codes (-1: no
+    tolerance; None: none in the batch has one)."""
 
     index: list[int] | None
-    value_list: bytes
-    u_list: bytes
+    corrected: FloatArray
+    u: FloatArray
     certificate_id: int | list[int]
     conformity: list[int] | None
 
     @property
     def values(self) -> list[str]:
         """Each corrected value's text."""
-        return self.value_list.decode()[1:-1].split(",")
+        return _texts(self.corrected)
 
     @property
     def us(self) -> list[str]:
         """Each u's text."""
-        return self.u_list.decode()[1:-1].split(",")
+        return _texts(self.u)
+
+    def spooled(self) -> dict[str, Any]:
+        """The columns as a spool entry's ``fixed`` key carries them (the floats as the base64
+        of their little-endian bytes: written and read back without formatting or parsing a
+        number, and bit for bit)."""
+        return {
+            "index": self.index,
+            "value_f64": self.corrected.astype("<f8", copy=False).tobytes(),
+            "u_f64": self.u.astype("<f8", copy=False).tobytes(),
+            "certificate_id": self.certificate_id,
+            "conformity": self.conformity,
+        }
 
     def certificate_ids(self, count: int) -> Iterable[int]:
         """Each reading's certificate id (``count`` readings)."""
@@ -220,15 +235,16 @@ class FixedColumns:
 
     def apply(self, readings: list[dict[str, Any]], certificates: Mapping[int, str]) -> None:
         """The stored fields, on wire-format dicts (as :func:`apply_fix` writes them)."""
-        values = self.values
+        values = self.corrected.tolist()
         index = range(len(values)) if self.index is None else self.index
         codes: Iterable[int] = repeat(-1) if self.conformity is None else self.conformity
         for i, value, u, certificate_id, code in zip(
-            index, values, self.us, self.certificate_ids(len(values)), codes, strict=False
-        ):
+            index, values, self.u.tolist(), self.certificate_ids(len(values)), codes,
+            strict=False,
+        ):  # fmt: skip
             reading = readings[i]
-            reading["corrected"] = float(value)
-            reading["u_corrected"] = float(u)
+            reading["corrected"] = value
+            reading["u_corrected"] = u
             reading["certificate"] = certificates[certificate_id]
             reading["certificate_id"] = certificate_id
             if code >= 0:
@@ -252,32 +268,49 @@ class FixedColumns:
         return list(map(combined.__getitem__, pairs))
 
 
+def _texts(column: FloatArray) -> list[str]:
+    """Each float's shortest round-trip text (orjson's digits, as ``repr`` but for the
+    exponent's padding: ``1e-7``), the column formatted in one call."""
+    data = orjson.dumps(np.ascontiguousarray(column), option=orjson.OPT_SERIALIZE_NUMPY)
+    return data.decode()[1:-1].split(",")
+
+
 class _Fixed(msgspec.Struct, gc=False, forbid_unknown_fields=True):
-    """:class:`FixedColumns` as a spool entry carries them (the floats' text kept raw; one
-    certificate id for all, or a list as gateways before it wrote them)."""
+    """:class:`FixedColumns` as a spool entry carries them: the floats' bytes (``value_f64``,
+    ``u_f64``), or — as gateways before it wrote them — JSON lists of numbers (``value``,
+    ``u``); one certificate id for all, or a list (earlier gateways always wrote a list)."""
 
     index: list[int] | None
-    value: msgspec.Raw
-    u: msgspec.Raw
     certificate_id: int | list[int]
     conformity: list[int] | None
+    value_f64: bytes | None = None
+    u_f64: bytes | None = None
+    value: msgspec.Raw = msgspec.Raw()
+    u: msgspec.Raw = msgspec.Raw()
 
 
 _FLOATS = msgspec.json.Decoder(list[float])
-_NUMBER_BYTES = b"0123456789.eE+-,[]"
 
 
-def _float_column(raw: msgspec.Raw, count: int) -> bytes:
-    """A spooled column of floats, checked: finite numbers only, ``count`` of them (their
-    text goes into lines as it is)."""
-    data = bytes(raw)
-    numbers = _FLOATS.decode(data)  # raises on anything but a list of numbers
-    if data.translate(None, _NUMBER_BYTES) or len(numbers) != count or not count:
-        raise ValueError("a spooled column of corrections is not a list of numbers")
-    # A sum is finite only when every term is (an overflow looks at each one).
-    if not math.isfinite(sum(numbers)) and not all(map(_finite, numbers)):
+def _binary_column(data: bytes, count: int) -> FloatArray:
+    """A spooled column of floats (their bytes), checked: ``count`` finite numbers."""
+    if len(data) != 8 * count or not count:
+        raise ValueError("a spooled column of corrections is not its batch's length")
+    column: FloatArray = np.frombuffer(data, dtype="<f8")
+    if np.count_nonzero(np.isfinite(column)) != count:
         raise ValueError("a spooled column of corrections holds a non-finite number")
-    return data
+    return column
+
+
+def _float_column(raw: msgspec.Raw, count: int) -> FloatArray:
+    """A column of floats as earlier gateways spooled it (a JSON list), checked: finite
+    numbers only, ``count`` of them."""
+    numbers = _FLOATS.decode(bytes(raw))  # raises on anything but a list of numbers
+    if len(numbers) != count or not count:
+        raise ValueError("a spooled column of corrections is not its batch's length")
+    if not all(map(_finite, numbers)):
+        raise ValueError("a spooled column of corrections holds a non-finite number")
+    return np.array(numbers, dtype=np.float64)
 
 
 def _columns(fixed: _Fixed, rows: int, certificates: Mapping[int, str]) -> FixedColumns:
@@ -299,10 +332,15 @@ def _columns(fixed: _Fixed, rows: int, certificates: Mapping[int, str]) -> Fixed
         len(fixed.conformity) != count or not set(fixed.conformity) <= {-1, 0, 1, 2, 3}
     ):
         raise ValueError("a spooled correction's conformity is not a code")
-    return FixedColumns(
-        fixed.index, _float_column(fixed.value, count), _float_column(fixed.u, count), ids,
-        fixed.conformity,
-    )  # fmt: skip
+    texts = bool(fixed.value) or bool(fixed.u)
+    if fixed.value_f64 is not None and fixed.u_f64 is not None and not texts:
+        corrected = _binary_column(fixed.value_f64, count)
+        u = _binary_column(fixed.u_f64, count)
+    elif fixed.value_f64 is None and fixed.u_f64 is None and fixed.value and fixed.u:
+        corrected, u = _float_column(fixed.value, count), _float_column(fixed.u, count)
+    else:
+        raise ValueError("a spooled batch's corrections are not two columns of one form")
+    return FixedColumns(fixed.index, corrected, u, ids, fixed.conformity)
 
 
 class _StoredBatch(msgspec.Struct, gc=False):

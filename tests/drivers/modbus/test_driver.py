@@ -420,3 +420,24 @@ async def test_a_reading_is_stamped_at_its_own_exchange_not_its_wait_for_the_lin
     # would be 100 ms apart if the second were stamped from the moment it asked for the line).
     gap_s = (second[0].ts_ns - first[0].ts_ns) / 1e9
     assert 0.18 <= gap_s <= 0.35, gap_s
+
+
+async def test_a_channel_list_changed_in_place_is_read_as_its_new_channels() -> None:
+    """The driver finds a due set's prepared requests by the list it is given; a list changed in
+    place since is read as what it holds now, never with the requests of what it held."""
+    register_map = all_types_map()
+    async with ModbusSimServer(register_map) as server:
+        config = instrument(server, 1, point_channels(register_map.devices[0]))
+        named = {c.name: c for c in config.channels}
+        driver = ModbusDriver(config, SystemClock())
+        await driver.connect()
+        try:
+            due = [named["int16-ABCD"], named["uint32-CDAB"], named["string-BADC"]]
+            first = await driver.read_rows(due)
+            due[1] = named["float64-DCBA"]  # the same list object, another channel in it
+            second = await driver.read_rows(due)
+        finally:
+            await driver.close()
+    assert first[2] == [None] * 3 and second[2] == [None] * 3
+    assert first[1] == [ALL_TYPES_VALUES["int16"], ALL_TYPES_VALUES["uint32"], "Zener Z10-1"]
+    assert second[1] == [ALL_TYPES_VALUES["int16"], ALL_TYPES_VALUES["float64"], "Zener Z10-1"]

@@ -290,3 +290,93 @@ async def test_a_shorter_timeout_after_a_longer_one_still_expires_on_time(device
         await asyncio.sleep(0.1)  # the late reply comes, to no request
     finally:
         link.close()
+
+
+async def test_a_queued_request_times_out_from_when_it_is_sent_not_from_when_it_queued(
+    device: Device, link: ModbusLink
+) -> None:
+    # One transaction at a time: the second waits 0.3 s for the first's reply, longer than its
+    # own 0.2 s timeout, and is still answered (its time waiting for the line is not its wait).
+    device.script.append(answer_registers([1], delay_s=0.3))
+    device.script.append(answer_registers([2], delay_s=0.05))
+    first = asyncio.create_task(link.read_registers(3, 0, 1, 1, 2.0, "dev"))
+    await asyncio.sleep(0)
+    second = asyncio.create_task(link.read_registers(3, 0, 1, 2, 0.2, "dev"))
+    await asyncio.sleep(0.05)
+    assert len(device.requests) == 1  # the second is queued
+    assert await first == struct.pack(">H", 1)
+    assert await second == struct.pack(">H", 2)
+
+
+async def test_a_request_cancelled_while_queued_never_goes_out(
+    device: Device, link: ModbusLink
+) -> None:
+    device.script.append(answer_registers([1], delay_s=0.2))
+    device.script.append(answer_registers([3]))
+    first = asyncio.create_task(link.read_registers(3, 0, 1, 1, 2.0, "dev"))
+    await asyncio.sleep(0)
+    given_up = asyncio.create_task(link.read_registers(3, 0, 1, 2, 2.0, "dev"))
+    third = asyncio.create_task(link.read_registers(3, 0, 1, 3, 2.0, "dev"))
+    await asyncio.sleep(0.05)
+    given_up.cancel()
+    assert await first == struct.pack(">H", 1)
+    assert await third == struct.pack(">H", 3)
+    with pytest.raises(asyncio.CancelledError):
+        await given_up
+    assert [unit for _tid, unit, _pdu in device.requests] == [1, 3]
+
+
+async def test_a_timed_out_request_makes_room_for_the_next_at_its_deadline(
+    device: Device, link: ModbusLink
+) -> None:
+    device.script.append(answer_registers([1], delay_s=0.6))  # long after its timeout
+    device.script.append(answer_registers([2]))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    late = asyncio.create_task(link.read_registers(3, 0, 1, 1, 0.2, "dev"))
+    await asyncio.sleep(0)
+    queued = asyncio.create_task(link.read_registers(3, 0, 1, 2, 2.0, "dev"))
+    assert await queued == struct.pack(">H", 2)
+    assert loop.time() - started < 0.5  # sent at the first's deadline, not after its reply
+    with pytest.raises(DriverTimeout, match=r"no reply within 0\.2 s"):
+        await late
+    await asyncio.sleep(0.6 - (loop.time() - started) + 0.05)  # the late reply: dropped
+
+
+async def test_a_lost_connection_fails_the_queued_requests_too(
+    device: Device, link: ModbusLink
+) -> None:
+    device.script.append(hang_up)
+    reads = [
+        asyncio.create_task(link.read_registers(3, 0, 1, unit, 2.0, "dev")) for unit in (1, 2, 3)
+    ]
+    for read in reads:
+        with pytest.raises(NotConnected):
+            await read
+    assert len(device.requests) == 1  # the two queued ones never went out
+
+
+async def test_a_deadline_left_pending_is_kept_when_a_later_request_goes_out(
+    device: Device,
+) -> None:
+    """After a timeout, the request sent into the freed room has a later deadline than one still
+    pending: the connection's one timer must stay at the earlier."""
+    link = await windowed_link(device, 2)
+    try:
+        device.script.append(answer_registers([1], delay_s=0.8))  # times out at 0.4 s
+        device.script.append(answer_registers([2], delay_s=0.8))  # times out at 0.1 s
+        device.script.append(answer_registers([3], delay_s=0.3))  # goes out at 0.1 s
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        slow = asyncio.create_task(link.read_registers(3, 0, 1, 1, 0.4, "dev"))
+        quick = asyncio.create_task(link.read_registers(3, 0, 1, 2, 0.1, "dev"))
+        queued = asyncio.create_task(link.read_registers(3, 0, 1, 3, 5.0, "dev"))
+        with pytest.raises(DriverTimeout):
+            await quick
+        with pytest.raises(DriverTimeout, match=r"no reply within 0\.4 s"):
+            await slow  # at its deadline, not answered by its late reply at 0.8 s
+        assert loop.time() - started < 0.75
+        assert await queued == struct.pack(">H", 3)
+        await asyncio.sleep(0.8 - (loop.time() - started) + 0.05)  # the late replies: dropped
+    finally:
+        link.close()

@@ -8,8 +8,10 @@ a corrupted entry is refused whole (the writer dead-letters it), never written h
 
 from __future__ import annotations
 
+import base64
 import math
 import random
+import struct
 from typing import Any
 
 import orjson
@@ -192,6 +194,46 @@ def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
     assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
 
 
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_a_kept_plan_gives_the_per_reading_results_and_follows_the_tables(name: str) -> None:
+    """An agent's usual order of channels, every reading in range and in force: the plan kept
+    for the order (its kernels, certificates and gathers) is reused batch after batch, and
+    dropped when a table changes — here prt/t0's certificate switching at SWITCH, back and
+    forth, and a reading out of range — with the per-reading results bit for bit throughout."""
+    rng = random.Random(name)
+    one_by_one, batched = corrector(SETTINGS[name], "S2"), corrector(SETTINGS[name], "S2")
+    channels = [CHANNELS[i % len(CHANNELS)] for i in range(40)]
+    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in channels])
+    table = batched._tables[(SITE, AGENT)]
+    reused = 0
+    for round_ in range(60):
+        start = SWITCH + 10 if (round_ // 7) % 2 else T0
+        values: list[Any] = [rng.uniform(1.0, 99.0) for _ in channels]
+        if round_ % 11 == 5:
+            values[3] = 140.0  # out of range: taken one by one
+        batch = [
+            WireRow(i, c, start + n, v, "°C", "good")
+            for n, ((i, c), v) in enumerate(zip(channels, values, strict=True))
+        ]
+        kept = table.plan
+        reference = one_by_one.fixes(
+            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+            [r.value for r in batch], [r.ts for r in batch],
+        )  # fmt: skip
+        got = batched.batch(SITE, AGENT, batch, order)
+        reused += kept is not None and table.plan is kept
+        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+        for fix in reference:
+            fix.apply(expected[fix.index])
+        assert got is not None
+        got.apply(mine)
+        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
+            assert _same(theirs, ours), (round_, index, batch[index], theirs, ours)
+    assert reused > 20  # the plan was kept and reused, not made again each time
+    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
+
+
 def _payload(values: list[Any], channels: list[tuple[str, str]] | None = None) -> bytes:
     # prt/t1…t3: one certificate in force (t0's is replaced inside the span of the batch).
     channels = channels or [CHANNELS[1 + i % 3] for i in range(len(values))]
@@ -245,25 +287,70 @@ def _corrupt(entry: bytes, old: bytes, new: bytes) -> bytes:
     return entry.replace(old, new, 1)
 
 
+def _edited(entry: bytes, **fixed: Any) -> bytes:
+    """The entry with keys of its ``fixed`` columns replaced (None: removed)."""
+    body = orjson.loads(entry)
+    for key, value in fixed.items():
+        if value is None:
+            del body["fixed"][key]
+        else:
+            body["fixed"][key] = value
+    return orjson.dumps(body)
+
+
+def _b64(values: list[float]) -> str:
+    return base64.b64encode(struct.pack(f"<{len(values)}d", *values)).decode()
+
+
+def _floats(data: bytes) -> list[float]:
+    return list(struct.unpack(f"<{len(data) // 8}d", data))
+
+
+def _older(entry: bytes) -> bytes:
+    """The entry as gateways before the columns' bytes spooled it: JSON lists of numbers, each
+    reading's certificate id."""
+    fixed = orjson.loads(entry)["fixed"]
+    values, us = (_floats(base64.b64decode(fixed[key])) for key in ("value_f64", "u_f64"))
+    return _edited(
+        entry, value_f64=None, u_f64=None, value=values, u=us,
+        certificate_id=[fixed["certificate_id"]] * len(values),
+    )  # fmt: skip
+
+
+_TWELVE = [10.0 + 7.3 * i for i in range(12)]
+
+
 @pytest.mark.parametrize(
-    ("old", "new"),
+    "edit",
     [
-        (b'"value":[', b'"value":["x",'),
-        (b'"value":[', b'"value":[1e999,'),
-        (b'"value":[', b'"value":[ 1,'),
-        (b'"u":[', b'"u":[1,'),
-        (b'"certificate_id":1,', b'"certificate_id":77,'),
-        (b'"certificate_id":1,', b'"certificate_id":[1,1],'),
-        (b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"77],"),
-        (b'"conformity":null', b'"conformity":[9]'),
-        (b'"index":null', b'"index":[0,1,2,3,4,5,6,7,8,9,10,99]'),
-        (b'"fixed":{', b'"fixed":{"extra":1,'),
+        lambda e: _edited(e, value_f64="#" + orjson.loads(e)["fixed"]["value_f64"]),
+        lambda e: _edited(e, value_f64=_b64([math.inf, *_TWELVE[1:]])),
+        lambda e: _edited(e, u_f64=_b64([math.nan, *_TWELVE[1:]])),
+        lambda e: _edited(e, u_f64=_b64([*_TWELVE, 1.0])),
+        lambda e: _edited(e, value_f64=_b64(_TWELVE)[:-4]),
+        lambda e: _edited(e, u_f64=None),
+        lambda e: _edited(e, value=_TWELVE),
+        lambda e: _edited(_older(e), value=["x", *_TWELVE[1:]]),
+        lambda e: _corrupt(_older(e), b'"value":[', b'"value":[1e999,'),
+        lambda e: _corrupt(_older(e), b'"u":[', b'"u":[1,'),
+        lambda e: _corrupt(e, b'"certificate_id":1,', b'"certificate_id":77,'),
+        lambda e: _corrupt(e, b'"certificate_id":1,', b'"certificate_id":[1,1],'),
+        lambda e: _corrupt(e, b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"77],"),
+        lambda e: _corrupt(e, b'"conformity":null', b'"conformity":[9]'),
+        lambda e: _corrupt(e, b'"index":null', b'"index":[0,1,2,3,4,5,6,7,8,9,10,99]'),
+        lambda e: _corrupt(e, b'"fixed":{', b'"fixed":{"extra":1,'),
     ],
     ids=[
-        "text",
-        "overflow",
-        "space",
+        "not base64",
+        "infinite",
+        "NaN",
         "length",
+        "bytes not of floats",
+        "a column missing",
+        "both forms",
+        "older: text",
+        "older: overflow",
+        "older: length",
         "certificate",
         "certificates' length",
         "certificate in a list",
@@ -272,23 +359,26 @@ def _corrupt(entry: bytes, old: bytes, new: bytes) -> bytes:
         "key",
     ],
 )
-def test_a_corrupted_column_refuses_the_entry(old: bytes, new: bytes) -> None:
-    data = _payload([10.0 + 7.3 * i for i in range(12)])
+def test_a_corrupted_column_refuses_the_entry(edit: Any) -> None:
+    data = _payload(_TWELVE)
     rows_ = decode_data(data, SITE, AGENT).rows
     entry, _, _ = spool_entry(corrector(None), SITE, AGENT, data, rows_)
     assert isinstance(decode_entry(entry), ReadingsBatch)
+    assert isinstance(decode_entry(_older(entry)), ReadingsBatch)
     with pytest.raises(ValueError, match=r"spooled|correction"):
-        decode_entry(_corrupt(entry, old, new))
+        decode_entry(edit(entry))
 
 
 def test_an_entry_spooled_by_an_older_gateway_still_drains() -> None:
-    """Gateways before this one spooled each corrected reading's certificate id (a list); the
-    writer reads that form as it reads the one id it spools now for a batch of one
+    """Gateways before this one spooled the corrected values and their u as JSON lists of
+    numbers and each corrected reading's certificate id (a list); the writer reads that form
+    as it reads the columns' bytes and the one id it spools now for a batch of one
     certificate, to the same readings and lines."""
-    data = _payload([10.0 + 7.3 * i for i in range(12)])
+    data = _payload(_TWELVE)
     rows_ = decode_data(data, SITE, AGENT).rows
     entry, handed, _ = spool_entry(corrector(None), SITE, AGENT, data, rows_)
-    older = _corrupt(entry, b'"certificate_id":1,', b'"certificate_id":[' + b"1," * 11 + b"1],")
+    older = _older(entry)
+    assert b'"value":[' in older and b'"certificate_id":[1,' in older
     now, then = decode_entry(entry), decode_entry(older)
     assert isinstance(now, ReadingsBatch) and isinstance(then, ReadingsBatch)
     assert then.readings == now.readings == handed.readings

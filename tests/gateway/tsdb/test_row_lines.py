@@ -9,6 +9,7 @@ import json
 import math
 from typing import Any
 
+import numpy as np
 import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -133,7 +134,8 @@ def test_columns_of_corrections_write_each_readings_own_fields(
     values, us, ids, codes = (list(c) for c in zip(*columns, strict=True))
     one = ids[0] if len(set(ids)) == 1 and not conformity else None
     fixed = FixedColumns(
-        None, orjson.dumps(values), orjson.dumps(us), ids if one is None else one,
+        None, np.array(values, dtype=np.float64), np.array(us, dtype=np.float64),
+        ids if one is None else one,
         codes if conformity else None,
     )  # fmt: skip
     readings = [
@@ -157,3 +159,46 @@ def test_columns_of_corrections_write_each_readings_own_fields(
         assert fields["certificate_id"] == certificate
         assert fields["certificate"] == {3: 'PRT "A"', 4: "B,2"}[certificate]
         assert fields.get("conformity") == (code if conformity and code >= 0 else None)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=30),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=30, max_size=30),
+    st.data(),
+)
+def test_a_batch_corrected_in_full_writes_what_the_general_loop_writes(
+    offsets: list[int], corrected: list[float], data: st.DataObject
+) -> None:
+    """A batch whose every row is corrected in full takes a loop of its own (nothing to
+    choose per row): its lines are those the general loop writes for the same columns given
+    row by row — a reading's u, reason, tags, quality, integer or float value, one
+    certificate or several, a conformity code or none."""
+    readings = [data.draw(valid_reading(TS0 + i)) for i in offsets]
+    for reading in readings:  # only a number is corrected
+        if not isinstance(reading["value"], float | int) or isinstance(reading["value"], bool):
+            reading["value"] = data.draw(st.floats(-1e9, 1e9) | st.integers(-(2**53), 2**53))
+    body = {"site": SITE, "agent": AGENT, "readings": readings}
+    rows = decode_entry(json.dumps(body).encode())
+    assert isinstance(rows, ReadingsBatch)
+    count = len(readings)
+    values = np.array(corrected[:count], dtype=np.float64)
+    us = np.abs(values) * 1e-6
+    certificates = {3: 'PRT "A"', 4: "B,2"}
+    ids: int | list[int] = data.draw(
+        st.just(3) | st.lists(st.sampled_from([3, 4]), min_size=count, max_size=count)
+    )
+    codes = data.draw(
+        st.none() | st.lists(st.sampled_from([-1, 0, 1]), min_size=count, max_size=count)
+    )
+    whole = ReadingsBatch(
+        SITE, AGENT, rows=rows.rows, certificates=certificates,
+        columns=FixedColumns(None, values, us, ids, codes),
+    )  # fmt: skip
+    by_index = ReadingsBatch(  # every row named by its index: the general loop
+        SITE, AGENT, rows=rows.rows, certificates=certificates,
+        columns=FixedColumns(list(range(count)), values, us, ids, codes),
+    )  # fmt: skip
+    lines = LineBuilder().lines(whole)
+    assert lines == LineBuilder().lines(by_index)
+    assert [parse_line(line)[2]["corrected"] for line in lines] == list(values)
