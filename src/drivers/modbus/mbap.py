@@ -58,29 +58,20 @@ class MbapGarbled(MbapError):
         self.data = data
 
 
+@dataclass(slots=True, eq=False)
 class Exchange:
     """One request on its way: queued for room in the window, then sent (``tid``, ``deadline``,
     ``sent_ns`` set), then answered or failed through ``future``."""
 
-    __slots__ = ("clock", "deadline", "future", "pdu", "sent_ns", "tid", "timeout_s", "unit")
-
-    def __init__(
-        self,
-        future: asyncio.Future[bytes],
-        unit: int,
-        pdu: bytes,
-        timeout_s: float,
-        clock: Clock | None,
-    ) -> None:
-        self.future = future
-        self.unit = unit
-        self.pdu = pdu
-        self.timeout_s = timeout_s
-        self.clock = clock
-        self.tid = -1
-        self.deadline = 0.0
-        self.sent_ns = 0
-        """When the request went out, on ``clock`` (0 without one, or not sent)."""
+    future: asyncio.Future[bytes]
+    unit: int
+    pdu: bytes
+    timeout_s: float
+    clock: Clock | None
+    tid: int = -1
+    deadline: float = 0.0
+    sent_ns: int = 0
+    """When the request went out, on ``clock`` (0 without one, or not sent)."""
 
 
 class MbapConnection(asyncio.Protocol):
