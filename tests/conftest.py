@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import inspect
 import os
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from core import i18n
 from tests.support.order import longest_first
 from tests.support.postgres import PASSWORD_ENV as PG_PASSWORD_ENV
 from tests.support.postgres import PostgresServer
@@ -22,6 +24,18 @@ from tests.support.services import Influxd, Mosquitto, VictoriaMetrics
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest files first (see tests/support/order.py): the workers end together."""
     longest_first(items)
+
+
+@pytest.fixture(autouse=True)
+def _english_afterwards() -> Iterator[None]:
+    """Each test starts in the default language. ``etalon --lang vi ...`` run in-process chooses
+    the language of the whole process (``core.i18n.choose_language``, argparse's texts through
+    ``app.parser_texts.use_language``), as a command line should; a later test on the same
+    worker that calls a command's own ``main`` (``drift_main``) would speak Vietnamese."""
+    texts, plural = argparse._, argparse.ngettext  # type: ignore[attr-defined]
+    yield
+    i18n.choose_language(None)
+    argparse._, argparse.ngettext = texts, plural  # type: ignore[attr-defined]
 
 
 # -- leak guards (pymodbus / ophyd-async habit: a test must leave nothing running) ----------------
