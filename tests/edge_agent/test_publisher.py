@@ -38,11 +38,13 @@ def frozen(broker: Mosquitto) -> Iterator[None]:
 
 @contextlib.asynccontextmanager
 async def running(
-    tmp_path: Path, broker: Mosquitto, config: PublishConfig
+    tmp_path: Path, broker: Mosquitto, config: PublishConfig, **spool_settings: object
 ) -> AsyncIterator[tuple[Publisher, Spool, AgentMetrics, list[dict[str, object]]]]:
-    """A spool, a publisher on its own connection, and a subscriber collecting the batches."""
+    """A spool (``spool_settings``: its config's fields), a publisher on its own connection,
+    and a subscriber collecting the batches."""
     mqtt = MqttConfig(host="127.0.0.1", port=broker.port, keepalive_s=30)
-    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "agent")
+    spool_config = SpoolConfig.model_validate({"path": tmp_path / "spool.db", **spool_settings})
+    spool = Spool(spool_config, "agent")
     await spool.open()
     received: list[dict[str, object]] = []
 
@@ -217,21 +219,13 @@ async def test_entries_read_ahead_then_dropped_to_make_room_are_not_published(
 ) -> None:
     """A full spool drops its oldest entries (counted): those the publisher had read ahead
     but not sent go too, never published after being counted as dropped."""
-    mqtt = MqttConfig(host="127.0.0.1", port=mosquitto.port, keepalive_s=30)
-    spool = Spool(SpoolConfig(path=tmp_path / "spool.db", max_bytes=1024), "agent")
-    await spool.open()
-    received: list[dict[str, object]] = []
-    subscriber = MqttLink(mqtt, "test-subscriber")
-    subscriber.on_message = lambda message: received.append(json.loads(message.payload))
-    await subscriber.start()
-    subscriber.subscribe(TOPIC, qos=1)
-    link = MqttLink(mqtt, "test-publisher")
-    await link.start()
-    metrics = AgentMetrics()
     config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=0, window=1)
-    publisher = Publisher(link, spool, TOPIC, "lab", "bench", config, metrics)
-    task = asyncio.create_task(publisher.run())
-    try:
+    async with running(tmp_path, mosquitto, config, max_bytes=1024) as (
+        publisher,
+        spool,
+        metrics,
+        received,
+    ):
         await asyncio.sleep(0.5)
         with frozen(mosquitto):
             await spool.append(padded(0, 40))  # ids 1-40, 800 bytes
@@ -240,13 +234,6 @@ async def test_entries_read_ahead_then_dropped_to_make_room_are_not_published(
             assert await spool.append(padded(40, 30)) == 19
             assert spool.dropped_through == 19
         await until(lambda: spool.depth == 0 and not publisher.inflight)
-    finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-        await link.stop()
-        await subscriber.stop()
-        await spool.close()
     numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
     assert numbers == list(range(10)) + list(range(19, 70))
     assert metrics.published == 10 + 51
