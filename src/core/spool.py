@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS spool (
 );
 """
 _COUNT = operator.itemgetter(2)
-"""A spool row's item count."""
+"""The item count of a spool row, and of an :class:`Entry` (its third field too)."""
 _UPGRADE = "ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1"
 """A spool file written before entries carried a count: each of its entries holds one item."""
 
@@ -100,6 +100,17 @@ class Entry(NamedTuple):
 
 _entry_of_row: Callable[[tuple[int, bytes, int]], Entry] = functools.partial(tuple.__new__, Entry)
 """An (id, entry, n) row of the spool table as an Entry: SQLite gives int, bytes, int."""
+
+
+_Counted = TypeVar("_Counted", Entry, tuple[int, bytes, int])
+
+
+def within_items(entries: list[_Counted], max_items: int) -> list[_Counted]:
+    """The leading ``entries`` (rows or :class:`Entry`) whose running total of items stays
+    within ``max_items``, but always the first (counts are never negative, so the totals only
+    grow)."""
+    totals = list(itertools.accumulate(map(_COUNT, entries)))
+    return entries[: max(1, bisect.bisect_right(totals, max_items))]
 
 
 class Spool:
@@ -307,10 +318,7 @@ class Spool:
             .fetchall()
         )
         if max_items is not None and rows:
-            # The rows up to the last whose running total of items stays within max_items
-            # (counts are never negative, so the totals only grow), but always the first.
-            totals = list(itertools.accumulate(map(_COUNT, rows)))
-            rows = rows[: max(1, bisect.bisect_right(totals, max_items))]
+            rows = within_items(rows, max_items)
         return list(map(_entry_of_row, rows))
 
     async def ack(self, first_id: int, last_id: int) -> int:

@@ -17,9 +17,7 @@ A spool entry may hold several readings (one poll); a batch holds whole entries.
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
-import itertools
 import logging
 import operator
 from dataclasses import dataclass
@@ -27,7 +25,7 @@ from dataclasses import dataclass
 from core.backoff import Backoff, BackoffTimer
 from core.logs import log_event
 from core.mqtt import MqttLink
-from core.spool import Entry, Spool
+from core.spool import Entry, Spool, within_items
 from edge_agent.config import PublishConfig
 from edge_agent.metrics import AgentMetrics
 from edge_agent.wire import join_batch
@@ -85,10 +83,10 @@ class Publisher:
         self._all_acked = asyncio.Event()
         self._all_acked.set()
         self._per_entry = 1
+        """Readings per entry in the last read: how many entries make a batch."""
         self._ahead: list[Entry] = []
         """Unsent entries read ahead, in id order, all after the cursor."""
         self._last_publish = 0.0
-        """Readings per entry in the last read: how many entries make a batch."""
         self._refused: list[InFlight] = []
         self._refusal_backoff = BackoffTimer(Backoff(initial_s=1.0, max_s=60.0))
         self._ack_tasks: set[asyncio.Task[None]] = set()
@@ -168,8 +166,7 @@ class Publisher:
                 held += sum(map(_COUNT, more))
         if held <= limit:
             return list(ahead)
-        totals = list(itertools.accumulate(map(_COUNT, ahead)))
-        return ahead[: max(1, bisect.bisect_right(totals, limit))]
+        return within_items(ahead, limit)
 
     async def run(self) -> None:
         """Publish until cancelled."""
