@@ -75,8 +75,8 @@ class Exchange:
 
 
 class MbapConnection(asyncio.Protocol):
-    """One Modbus TCP connection; see the module doc. ``await open(...)``, then
-    :meth:`request` (or :meth:`submit` and await the exchange's future), :meth:`close`.
+    """One Modbus TCP connection; see the module doc. ``await open(...)``, then :meth:`submit`
+    and await the exchange's future (:meth:`forget` it on giving up), :meth:`close`.
 
     At most ``window`` requests are outstanding; the others wait in a queue inside the
     connection, and the next one goes out as soon as a reply (or a timeout, or a cancellation)
@@ -208,15 +208,6 @@ class MbapConnection(asyncio.Protocol):
             del self._pending[exchange.tid]
             if self._queue:
                 self._pump()
-
-    async def request(self, unit: int, pdu: bytes, timeout_s: float) -> bytes:
-        """Send one request PDU to ``unit``; the response PDU (an exception response too).
-        Raises MbapTimeout, MbapClosed, MbapGarbled."""
-        exchange = self.submit(unit, pdu, timeout_s)
-        try:
-            return await exchange.future
-        finally:
-            self.forget(exchange)
 
     def _send(self, exchange: Exchange, transport: asyncio.Transport) -> None:
         pending = self._pending
