@@ -35,6 +35,7 @@ from gateway.records.bodies import (
     certificate_body,
     identity_body,
     instrument_certificate_body,
+    query_rows,
     standard_body,
 )
 from gateway.records.chain import ENTRY_COLUMNS, ledger_id_of
@@ -341,13 +342,11 @@ def _check_calibrations(db: sqlite3.Connection) -> RecordsFinding | None:
 
 
 def _check_identities(db: sqlite3.Connection) -> RecordsFinding | None:
-    cursor = db.execute(
+    for row in query_rows(
+        db,
         "SELECT i.*, l.kind AS entry_kind, l.body_json AS entry_body FROM instrument_identities i "
-        "LEFT JOIN ledger l ON l.seq = i.ledger_seq ORDER BY i.id"
-    )
-    names = [d[0] for d in cursor.description or ()]
-    for values in cursor.fetchall():
-        row = dict(zip(names, values, strict=True))
+        "LEFT JOIN ledger l ON l.seq = i.ledger_seq ORDER BY i.id",
+    ):
         if row["entry_kind"] != IDENTITY_KIND:
             return RecordsFinding.of_table("inserted", "instrument_identities", row["id"], None)
         if not _same(row["entry_body"], identity_body(row)):
