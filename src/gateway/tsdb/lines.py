@@ -254,25 +254,19 @@ class LineBuilder:
                 return self._corrected_lines(
                     site, agent, rows, columns, _column(columns.tails(fields, count), count)
                 )
-            else:
-                by_row: list[Any] = [None] * count
-                u_by_row: list[str | None] = [None] * count
-                ends_by_row: list[str | None] = [None] * count
-                if columns is not None:
-                    values = columns.values
-                    index = range(count) if columns.index is None else columns.index
-                    tails = _column(columns.tails(fields, len(values)), len(values))
-                    for i, value, spread, end in zip(
-                        index, values, columns.us, tails, strict=False
-                    ):
-                        by_row[i], u_by_row[i], ends_by_row[i] = value, spread, end
-                for each in fixes:
-                    by_row[each.index] = each
-                corrected, u_corrected, ends = by_row, u_by_row, ends_by_row
-        per_agent = self._rows.get((site, agent))
-        if per_agent is None:
-            per_agent = self._rows[(site, agent)] = {}
-        instruments = per_agent.get
+            by_row: list[Any] = [None] * count
+            u_by_row: list[str | None] = [None] * count
+            ends_by_row: list[str | None] = [None] * count
+            if columns is not None:
+                values = columns.values
+                index = range(count) if columns.index is None else columns.index
+                tails = _column(columns.tails(fields, len(values)), len(values))
+                for i, value, spread, end in zip(index, values, columns.us, tails, strict=False):
+                    by_row[i], u_by_row[i], ends_by_row[i] = value, spread, end
+            for each in fixes:
+                by_row[each.index] = each
+            corrected, u_corrected, ends = by_row, u_by_row, ends_by_row
+        instruments = self._rows.setdefault((site, agent), {}).get
         finite = _finite
         codes = _QUALITY_FIELD
         out: list[str] = []
@@ -337,10 +331,7 @@ class LineBuilder:
         case; ``ends``: each row's fields after ``u_corrected``): the same lines, one loop
         with nothing to choose per row."""
         count = len(rows)
-        per_agent = self._rows.get((site, agent))
-        if per_agent is None:
-            per_agent = self._rows[(site, agent)] = {}
-        instruments = per_agent.get
+        instruments = self._rows.setdefault((site, agent), {}).get
         finite = _finite
         codes = _QUALITY_FIELD
         out: list[str] = []
