@@ -98,7 +98,8 @@ class _AgentTable:
     """The last batch's order of channels, its slots and which are linked (agents send the
     same order batch after batch: recognised, not looked up again)."""
     version: int = 0
-    """Counts :meth:`sync` calls: a :class:`Plan` holds for the version it was made in."""
+    """Counts the changes :meth:`sync` made: a :class:`Plan` holds for the version it was made
+    in."""
     plan: tuple[npt.NDArray[np.intp], int, Plan] | None = None
     """The plan of the last slots whose readings all took the batch path, and its version."""
 
@@ -116,7 +117,8 @@ class _AgentTable:
         )
         for slot, state in enumerate(table.states):
             state.slot = slot
-            table.sync(state)
+            table.start[slot], table.until[slot], table.kernel[slot] = _interval_of(state)
+        table._derive()
         return table
 
     def slots_of(
@@ -158,28 +160,32 @@ class _AgentTable:
 
     def sync(self, state: ChannelState) -> None:
         """Take the state's span in use (after it changed, or its serial did)."""
-        span, slot = state.last, state.slot
-        if (
-            span is None
-            or span.kernel < 0
-            or (state.serial is not None and state.serial != span.serial)
-        ):
-            start, until, kernel = _LATEST, 0, 0
-        else:
-            start, until = span.from_ns, min(span.until_ns, span.due_ns, _LATEST)
-            kernel = span.kernel
-        if self.eligible.shape == self.start.shape and (
-            int(self.start[slot]),
-            int(self.until[slot]),
-            int(self.kernel[slot]),
-        ) == (start, until, kernel):
+        slot = state.slot
+        interval = _interval_of(state)
+        if (int(self.start[slot]), int(self.until[slot]), int(self.kernel[slot])) == interval:
             return  # nothing changed (a reading taken one by one in the span in use)
         self.version += 1
-        self.start[slot], self.until[slot], self.kernel[slot] = start, until, kernel
+        self.start[slot], self.until[slot], self.kernel[slot] = interval
+        self._derive()
+
+    def _derive(self) -> None:
         eligible = self.start < self.until
         self.eligible = eligible
         self.latest = int(self.start[eligible].max(initial=0))
         self.earliest = int(self.until[eligible].min(initial=_LATEST))
+
+
+def _interval_of(state: ChannelState) -> tuple[int, int, int]:
+    """A slot's (start, until, kernel) for the state's span in use: an empty interval when
+    the batch path cannot take it (no span, no kernel, a serial that does not match)."""
+    span = state.last
+    if (
+        span is None
+        or span.kernel < 0
+        or (state.serial is not None and state.serial != span.serial)
+    ):
+        return _LATEST, 0, 0
+    return span.from_ns, min(span.until_ns, span.due_ns, _LATEST), span.kernel
 
 
 @dataclass(eq=False, slots=True)
