@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import EtalonError, InvalidInputError
+from core.exits import EXIT_CONFIG, EXIT_OK
 from core.i18n import language, t
 from gateway.analytics import messages  # noqa: F401  (registers the report's messages)
 from gateway.analytics.control import (
@@ -37,9 +38,6 @@ from gateway.analytics.stability import (
     allan_deviation,
 )
 from gateway.analytics.timebase import XKind, datetime_to_days, parse_datetime
-
-EXIT_OK = 0
-EXIT_DATA = 1
 
 DEVIATION_TITLES = {
     "adev": "Allan deviation (non-overlapping)",
@@ -284,7 +282,7 @@ def drift_main(args: argparse.Namespace) -> int:
             t("drift.error", _lang(args), command=args.drift_command, error=error),
             file=sys.stderr,
         )
-        return EXIT_DATA
+        return EXIT_CONFIG
     except BrokenPipeError:
         # The reader (``| head``) went away: not an error of ours; silence the final flush.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
