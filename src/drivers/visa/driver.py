@@ -112,8 +112,7 @@ class VisaDriver:
         if worker is None or not worker.busy():
             return  # re-armed by the next exchange
         current = worker.current
-        # Seconds until the job in progress is overdue by the grace (a queued job: not started).
-        until = current.left() + STUCK_GRACE_S if current is not None else STUCK_GRACE_S
+        until = _until_overdue(current)
         if current is not None and until <= 0:
             self._abandon(worker, current)
             return
@@ -128,17 +127,28 @@ class VisaDriver:
             f"after it began (its timeout is {budget.seconds:g} s); worker thread "
             f"{worker.thread.name!r} abandoned, a fresh session follows"
         )
-        worker.abandon(DriverTimeout(self.config.name, reason), cleanup=session.close)
-        self.stuck_threads.append(worker)
-        log.warning(
+        self._give_up(
+            worker,
+            DriverTimeout(self.config.name, reason),
+            session,
             "VISA call stuck past its timeout; worker thread abandoned",
-            extra={"instrument": self.config.name, "worker_thread": worker.thread.name},
         )
         if self._refusal() is None:
             self._worker = SessionWorker(self._thread_name())
             self._session = session.successor()
         else:
             self._worker = self._session = None
+
+    def _give_up(
+        self, worker: SessionWorker, error: Exception, session: VisaSession, message: str
+    ) -> None:
+        """Abandon ``worker`` (its waiting callers get ``error``; ``session`` is closed when its
+        call returns), count it stuck, and say so."""
+        worker.abandon(error, cleanup=session.close)
+        self.stuck_threads.append(worker)
+        log.warning(
+            message, extra={"instrument": self.config.name, "worker_thread": worker.thread.name}
+        )
 
     def _refusal(self) -> str | None:
         """Why no session may be opened now (too many threads stuck), or None."""
@@ -187,14 +197,14 @@ class VisaDriver:
             current = worker.current
             if current is not None and current.left() <= -STUCK_GRACE_S:
                 closed.cancel()  # nobody awaits it any more: no error to leave unretrieved
-                worker.abandon(NotConnected(self.config.name, "closed"), cleanup=session.close)
-                self.stuck_threads.append(worker)
-                log.warning(
+                self._give_up(
+                    worker,
+                    NotConnected(self.config.name, "closed"),
+                    session,
                     "VISA worker still busy at close; abandoned",
-                    extra={"instrument": self.config.name, "worker_thread": worker.thread.name},
                 )
                 return
-            until = current.left() + STUCK_GRACE_S if current is not None else STUCK_GRACE_S
+            until = _until_overdue(current)
             await asyncio.wait({closed}, timeout=max(until, 0.01))
         for _ in range(100):  # the thread has only the stop sentinel left: a few µs
             if not worker.thread.is_alive():
@@ -278,3 +288,8 @@ class VisaDriver:
 
     async def _command(self, command: str, trace: WriteTrace) -> None:
         await self._call(lambda s: s.apply_command(command, trace), self._write_s, "write")
+
+
+def _until_overdue(current: Budget | None) -> float:
+    """Seconds until the job in progress is overdue by the grace (a queued job: not started)."""
+    return current.left() + STUCK_GRACE_S if current is not None else STUCK_GRACE_S
