@@ -220,6 +220,51 @@ class BatchFixes:
     def __len__(self) -> int:
         return len(self.corrected) + len(self.marked)
 
+    def parts(self, bounds: Sequence[tuple[int, int]]) -> list[BatchFixes | None]:
+        """The fixes of each batch of readings ``[start, end)`` that were corrected together
+        (in order, end to end), each as correcting that batch alone gives them: indexes from
+        its first reading, its own certificates, None when none of its readings was touched."""
+        starts = [start for start, _ in bounds]
+        marked: list[list[Fix]] = [[] for _ in bounds]
+        for fix in self.marked:
+            at = bisect_right(starts, fix.index) - 1
+            fix.index -= starts[at]
+            marked[at].append(fix)
+        if self.index is None:
+            cuts = [(start, end, start, end) for start, end in bounds]
+        else:
+            edges = np.searchsorted(self.index, [*starts, bounds[-1][1]]).tolist()
+            cuts = [
+                (start, end, low, high)
+                for (start, end), low, high in zip(bounds, edges, edges[1:], strict=False)
+            ]
+        one = self.certificates if len(self.certificates) == 1 else None
+        out: list[BatchFixes | None] = []
+        for (start, end, low, high), fixes in zip(cuts, marked, strict=True):
+            if low == high and not fixes:
+                out.append(None)
+                continue
+            index = None
+            if self.index is not None and high - low != end - start:
+                index = self.index[low:high] - start
+            ids = self.certificate_id[low:high]
+            conformity = None if self.conformity is None else self.conformity[low:high]
+            if conformity is not None and (not len(conformity) or conformity.max() < 0):
+                conformity = None  # no tolerance among its readings'
+            numbers = dict(one) if one is not None and high > low else self._numbers(ids, fixes)
+            part = BatchFixes(
+                index, self.corrected[low:high], self.u[low:high], ids, conformity, fixes,
+                numbers,
+            )  # fmt: skip
+            out.append(part)
+        return out
+
+    def _numbers(self, ids: npt.NDArray[np.int64], fixes: list[Fix]) -> dict[int, str]:
+        """The certificates of a part: its columns' and its fixes'."""
+        used = set(ids.tolist())
+        used.update(fix.span.certificate_id for fix in fixes if fix.corrected is not None)
+        return {i: self.certificates[i] for i in sorted(used)}
+
     def apply(self, readings: Sequence[dict[str, Any]]) -> None:
         """The fields of corrected wire-format readings (what alerts read): as
         :meth:`Fix.apply` gives them."""

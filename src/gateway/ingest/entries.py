@@ -6,6 +6,7 @@ Ingest spools what the stores write (:func:`spool_entry`); the writer reads it b
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
@@ -15,6 +16,9 @@ from edge_agent.wire_batches import ChannelOrder, WireRow
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.spans import BatchFixes
 from gateway.tsdb.points import FixedColumns, ReadingsBatch
+
+Spoolable = tuple[str, str, bytes, list[WireRow], ChannelOrder | None]
+"""A batch to spool with its corrections: site, agent, its entry, its rows and their order."""
 
 
 def spool_entry(
@@ -34,7 +38,27 @@ def spool_entry(
     numbers written once, a column at a time), the others one by one (``corrections``:
     :class:`gateway.tsdb.points.StoredFix`), and the certificates' identifiers by id.
     ``order``: the rows' :class:`ChannelOrder`, when decoding gave it."""
-    fixes = corrector.batch(site, agent, rows, order)
+    return with_fixes(site, agent, entry, rows, corrector.batch(site, agent, rows, order))
+
+
+def spool_entries(
+    corrector: Corrector, batches: Sequence[Spoolable]
+) -> list[tuple[bytes, ReadingsBatch, BatchFixes | None]]:
+    """:func:`spool_entry` of each ``(site, agent, entry, rows, order)``, all corrected in one
+    :meth:`Corrector.batches` call (what ingest takes in one wake-up)."""
+    fixes = corrector.batches(
+        [(site, agent, rows, order) for site, agent, _, rows, order in batches]
+    )
+    return [
+        with_fixes(site, agent, entry, rows, each)
+        for (site, agent, entry, rows, _), each in zip(batches, fixes, strict=True)
+    ]
+
+
+def with_fixes(
+    site: str, agent: str, entry: bytes, rows: list[WireRow], fixes: BatchFixes | None
+) -> tuple[bytes, ReadingsBatch, BatchFixes | None]:
+    """The spool entry of a batch and its corrections (see :func:`spool_entry`)."""
     if fixes is None:
         return entry, ReadingsBatch(site, agent, rows=rows), None
     extra: dict[str, Any] = {"certificates": fixes.certificates}

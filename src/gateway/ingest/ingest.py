@@ -62,12 +62,12 @@ from edge_agent.wire import (
     decode_metrics,
     decode_status,
 )
-from edge_agent.wire_batches import DataBatch, decode_data
+from edge_agent.wire_batches import ChannelOrder, DataBatch, WireRow, decode_data
 from edge_agent.wire_calibration import decode_calibration
 from gateway.config import GatewayConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.spans import BatchFixes
-from gateway.ingest.entries import readings_entry, spool_entry
+from gateway.ingest.entries import Spoolable, readings_entry, spool_entries, spool_entry
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -120,6 +120,9 @@ class _Pending:
     readings: DataBatch | None = None
     fixes: BatchFixes | None = None
     """Corrections of ``readings``."""
+    uncorrected: tuple[list[WireRow], ChannelOrder | None] | None = None
+    """Rows of a linked agent (and their order) whose corrections ``entry`` still needs: they
+    are made in :meth:`Ingest.run`, for every such message of the wake-up at once."""
     source: tuple[str, str] = ("", "")
     events: list[object] = field(default_factory=list)
 
@@ -202,24 +205,30 @@ class Ingest:
         if message.topic != self.probe_topic:
             self.metrics.messages_received += 1
         try:
-            self._handle(pending)
-        except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
-            pending.entry = pending.record = pending.letter = None
-            pending.readings, pending.events = None, []
-            self.causes.log(
-                logging.ERROR,
-                "message dropped",
-                f"refusal failed ({type(exc).__name__})",
-                topic=message.topic,
-                reason=str(exc)[:300],
-            )
+            self._guarded(pending, self._classify)
         finally:
             self._pending.append(pending)
             self._arrived.set()
 
-    def _handle(self, pending: _Pending) -> None:
+    def _guarded(self, pending: _Pending, work: Callable[[_Pending], None]) -> None:
+        """``work`` on one message; whatever it raises refuses that message alone (never
+        raises: a message that cannot even be refused is dropped, and acknowledged)."""
         try:
-            self._classify(pending)
+            self._handle(pending, work)
+        except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
+            pending.entry = pending.record = pending.letter = None
+            pending.readings, pending.events, pending.uncorrected = None, [], None
+            self.causes.log(
+                logging.ERROR,
+                "message dropped",
+                f"refusal failed ({type(exc).__name__})",
+                topic=pending.message.topic,
+                reason=str(exc)[:300],
+            )
+
+    def _handle(self, pending: _Pending, work: Callable[[_Pending], None]) -> None:
+        try:
+            work(pending)
         except PayloadError as exc:
             if exc.cause == SPOOFED:
                 self.metrics.payloads_spoofed += 1
@@ -283,15 +292,41 @@ class Ingest:
         else:
             pending.entry = payload
         corrector = self.corrector
-        rows = ReadingsBatch(site, agent, rows=good)
         if good and pending.entry is not None and corrector and corrector.covers(site, agent):
-            pending.entry, rows, pending.fixes = spool_entry(
-                corrector, site, agent, pending.entry, good, batch.order
-            )
-        if pending.entry is not None and self.memo is not None:
-            self.memo.put(pending.entry, rows)
+            pending.uncorrected = (good, batch.order)  # corrected in run(), with the others
+        elif pending.entry is not None and self.memo is not None:
+            self.memo.put(pending.entry, ReadingsBatch(site, agent, rows=good))
         if good:
             pending.readings = batch
+
+    def _correct(self, batch: list[_Pending]) -> None:
+        """Correct the data messages of linked agents among ``batch``, all in one call (numpy's
+        cost per call is paid once per wake-up, not per message): their spool entries, the
+        writer's rows, the fixes alerts read. Should that call fail, each message is corrected
+        alone, and one that fails is refused alone."""
+        todo = [p for p in batch if p.uncorrected is not None]
+        if not todo or self.corrector is None:
+            return
+        corrector = self.corrector
+        try:
+            made = spool_entries(corrector, [_spoolable(p) for p in todo])
+        except Exception:  # noqa: BLE001 - found below, message by message
+            for pending in todo:
+                self._guarded(pending, self._correct_alone)
+            return
+        for pending, (entry, rows, fixes) in zip(todo, made, strict=True):
+            self._corrected(pending, entry, rows, fixes)
+
+    def _correct_alone(self, pending: _Pending) -> None:
+        assert self.corrector is not None
+        self._corrected(pending, *spool_entry(self.corrector, *_spoolable(pending)))
+
+    def _corrected(
+        self, pending: _Pending, entry: bytes, rows: ReadingsBatch, fixes: BatchFixes | None
+    ) -> None:
+        pending.entry, pending.fixes, pending.uncorrected = entry, fixes, None
+        if self.memo is not None:
+            self.memo.put(entry, rows)
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
         status = decode_status(pending.message.payload, site, agent)
@@ -311,6 +346,8 @@ class Ingest:
                 )
             )
         if self.corrector is not None and status.state == "online":
+            # The messages before this one are corrected with the serials they came with.
+            self._correct(self._pending)
             for instrument in status.instruments:
                 self.corrector.serial_reported(
                     site, agent, instrument.name, instrument.identity.get("serial")
@@ -440,7 +477,7 @@ class Ingest:
     ) -> None:
         """Refuse the whole message: nothing of it is spooled, recorded or announced."""
         pending.entry = pending.record = None
-        pending.readings, pending.events = None, []
+        pending.readings, pending.events, pending.uncorrected = None, [], None
         self._letter(pending, reason, cause, level)
 
     def _letter(
@@ -508,6 +545,7 @@ class Ingest:
             batch, self._pending = self._pending, []
             if not batch:
                 continue
+            self._correct(batch)
             entries = [(p.entry, p.count) for p in batch if p.entry is not None]
             if entries:
                 self.metrics.spool_dropped += await self.spool.append(entries)
@@ -557,6 +595,12 @@ class Ingest:
                 topic=pending.message.topic,
                 reason=str(exc),
             )
+
+
+def _spoolable(pending: _Pending) -> Spoolable:
+    """A message still to correct, as :func:`spool_entries` takes it."""
+    assert pending.entry is not None and pending.uncorrected is not None
+    return (*pending.source, pending.entry, *pending.uncorrected)
 
 
 def _apply_records(
