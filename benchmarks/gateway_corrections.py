@@ -1,13 +1,19 @@
 """What corrections add to the gateway's per-reading work (issue 19: at most 1 µs per reading).
 
 Run:  .venv/bin/python -m benchmarks.gateway_corrections [--batches 400] [--size 100] [--repeat 9]
-          [--handed] [--shuffle]
+          [--wakeup 1] [--handed] [--shuffle]
 
 One process, no network: each round runs the gateway's own per-reading path over the same
 data-message payloads (``--batches`` messages of ``--size`` readings, 10 channels of one agent):
 
-    decode_data (validation) → Corrector.batch → the spool entry (the payload, its corrections
+    decode_data (validation) → Corrector.batches → the spool entry (the payload, its corrections
     beside it) → decode_entry (the writer reading it back) → LineBuilder.lines (line protocol)
+
+Ingest validates each message as it arrives and corrects all the messages one wake-up of its
+spooling task takes together (``Ingest.run``: one ``Corrector.batches`` call for them):
+``--wakeup`` is how many messages a wake-up takes (1: every message alone, the most a message
+can cost; a gateway taking a burst takes several at each wake-up, as many as arrived while it
+spooled the previous ones — see docs/corrections.md#cost for what a real gateway sees).
 
 By default the writer's read-back is measured (not the in-memory hand-over ingest gives a writer
 that keeps up), so every correction goes through the spool's JSON both ways; ``--handed`` measures
@@ -43,7 +49,7 @@ from gateway.corrections.config import CorrectionsConfig
 from gateway.corrections.corrector import Corrector
 from gateway.corrections.instruments import InstrumentCertificate, Link
 from gateway.corrections.tables import CalibrationTable, TablePoint
-from gateway.ingest.entries import spool_entry
+from gateway.ingest.entries import Spoolable, spool_entries
 from gateway.records.store import RecordStore
 from gateway.tsdb.lines import LineBuilder
 from gateway.tsdb.points import ReadingsBatch
@@ -114,24 +120,35 @@ def corrector(settings: dict[str, object] | None, linked: bool) -> Corrector:
     return made
 
 
-def path(messages: list[bytes], fix: Corrector | None, handed: bool) -> Callable[[], float]:
+def path(
+    messages: list[bytes], fix: Corrector | None, handed: bool, wakeup: int = 1
+) -> Callable[[], float]:
     """One round of the gateway's per-reading path; returns ns per reading (``handed``: the
-    writer takes ingest's rows, else it reads the spool entry back)."""
+    writer takes ingest's rows, else it reads the spool entry back; ``wakeup``: messages
+    ingest takes per wake-up, corrected together)."""
     builder = LineBuilder()
+    wakeups = [messages[at : at + wakeup] for at in range(0, len(messages), wakeup)]
 
     def run() -> float:
         count = 0
         started = time.thread_time_ns()
-        for payload in messages:
-            decoded = decode_data(payload, SITE, AGENT)
-            good = decoded.rows
-            entry, rows = payload, ReadingsBatch(SITE, AGENT, rows=good)
-            if fix is not None and fix.covers(SITE, AGENT):
-                entry, rows, _ = spool_entry(fix, SITE, AGENT, payload, good, decoded.order)
-            item = rows if handed else decode_entry(entry)
-            assert isinstance(item, ReadingsBatch)
-            builder.lines(item)
-            count += len(good)
+        for taken in wakeups:
+            spooled: list[tuple[bytes, ReadingsBatch]] = []
+            linked: list[Spoolable] = []
+            for payload in taken:  # Ingest.on_message: each message as it arrives
+                decoded = decode_data(payload, SITE, AGENT)
+                good = decoded.rows
+                count += len(good)
+                if fix is not None and fix.covers(SITE, AGENT):
+                    linked.append((SITE, AGENT, payload, good, decoded.order))
+                else:
+                    spooled.append((payload, ReadingsBatch(SITE, AGENT, rows=good)))
+            if fix is not None and linked:  # Ingest.run: the wake-up's messages at once
+                spooled += [(entry, rows) for entry, rows, _ in spool_entries(fix, linked)]
+            for entry, rows in spooled:  # the writer
+                item = rows if handed else decode_entry(entry)
+                assert isinstance(item, ReadingsBatch)
+                builder.lines(item)
         return (time.thread_time_ns() - started) / count
 
     return run
@@ -142,6 +159,7 @@ def main() -> None:
     parser.add_argument("--batches", type=int, default=400)
     parser.add_argument("--size", type=int, default=100)
     parser.add_argument("--repeat", type=int, default=9)
+    parser.add_argument("--wakeup", type=int, default=1, help="messages per ingest wake-up")
     parser.add_argument("--handed", action="store_true", help="the writer takes ingest's rows")
     parser.add_argument("--shuffle", action="store_true", help="each message in a new order")
     args = parser.parse_args()
@@ -156,13 +174,13 @@ def main() -> None:
         ]
     }
     cubic = {"channels": [{"channel": "*/*/*/*", "method": "polynomial", "degree": 3}]}
-    handed = args.handed
+    handed, wakeup = args.handed, max(1, args.wakeup)
     candidates = {
-        "uncorrected (baseline)": path(messages, None, handed),
-        "no channel linked": path(messages, corrector(None, linked=False), handed),
-        "linear": path(messages, corrector(None, linked=True), handed),
-        "linear + conformity": path(messages, corrector(tolerance, linked=True), handed),
-        "polynomial deg 3": path(messages, corrector(cubic, linked=True), handed),
+        "uncorrected (baseline)": path(messages, None, handed, wakeup),
+        "no channel linked": path(messages, corrector(None, linked=False), handed, wakeup),
+        "linear": path(messages, corrector(None, linked=True), handed, wakeup),
+        "linear + conformity": path(messages, corrector(tolerance, linked=True), handed, wakeup),
+        "polynomial deg 3": path(messages, corrector(cubic, linked=True), handed, wakeup),
     }
     best = dict.fromkeys(candidates, float("inf"))
     for _ in range(args.repeat):
@@ -171,7 +189,8 @@ def main() -> None:
     base = best["uncorrected (baseline)"]
     readings = args.batches * args.size
     print(
-        f"{readings} readings in {args.batches} messages, best of {args.repeat} rounds; writer "
+        f"{readings} readings in {args.batches} messages, {wakeup} per wake-up, best of "
+        f"{args.repeat} rounds; writer "
         f"{'takes ingest rows' if handed else 'reads entries back'}"
         f"{'; every message in a new order' if args.shuffle else ''}"
     )

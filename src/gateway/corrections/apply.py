@@ -32,10 +32,6 @@ FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
-MAX_TABLE_POINTS = 64
-"""A linear table with more points is left to the per-reading path (the batch search compares
-each indication with every breakpoint of its table)."""
-
 LINEAR, POLYNOMIAL = 0, 1
 _RULES = {"simple_acceptance": 0, "guarded_acceptance": 1, "guarded_rejection": 2, "non_binary": 3}
 _INF = float("inf")
@@ -80,8 +76,6 @@ class Kernels:
         per-reading path."""
         if isinstance(correction, LinearCorrection):
             points = correction.breakpoints
-            if len(points) > MAX_TABLE_POINTS:
-                return -1
             kind, row, length = LINEAR, len(self._linear), 0
             self._linear.append((points, correction.segments))
         elif isinstance(correction, PolynomialCorrection):
@@ -127,18 +121,27 @@ class Kernels:
         self.lower, self.upper = lower.astype(np.float64), upper.astype(np.float64)
         self.factor, self.coverage = factor.astype(np.float64), coverage.astype(np.float64)
         self.rule, self.on_error = rule.astype(np.intp), on_error.astype(np.bool_)
-        # One column of padding at least: the first breakpoint above x is always found.
-        width = max((len(xs) for xs, _ in self._linear), default=0) + 1
-        self.breakpoints = np.full((max(len(self._linear), 1), width), _INF)
+        # Every linear table's breakpoints end to end, each as the complex number (its table's
+        # row, x): numpy orders complex numbers by real part, then imaginary, so one binary
+        # search of (row, x) among them all counts the row's breakpoints <= x (bisect_right in
+        # that row alone), whatever the tables' lengths.
+        edges = [(float(row), x) for row, (xs, _) in enumerate(self._linear) for x in xs]
+        self.edges = np.empty(len(edges), dtype=np.complex128)
+        self.edges.real, self.edges.imag = ([e[0] for e in edges], [e[1] for e in edges])
         # Row 0 of the segments is NaN: where an indication lies outside its table (everything
         # computed from it is NaN, and the per-reading path takes it).
         segments: list[tuple[float, ...]] = [(float("nan"),) * 11]
-        self.segment = np.zeros((max(len(self._linear), 1), width + 1), dtype=np.intp)
-        for index, (xs, rows) in enumerate(self._linear):
-            self.breakpoints[index, : len(xs)] = xs
-            # bisect_right(xs, x) = c breakpoints <= x: interval c - 1 when 1 <= c < len(xs).
-            self.segment[index, 1 : len(xs)] = np.arange(len(segments), len(segments) + len(rows))
+        # Position found → the interval's segment: a table starting at position s holds
+        # c = p - s breakpoints <= x, interval c - 1 when 1 <= c < len(xs); c = 0 and c =
+        # len(xs) (the next table's s) are outside: segment 0.
+        self.segment = np.zeros(len(edges) + 1, dtype=np.intp)
+        start = 0
+        for xs, rows in self._linear:
+            self.segment[start + 1 : start + len(xs)] = np.arange(
+                len(segments), len(segments) + len(rows)
+            )
             segments.extend(rows)
+            start += len(xs)
         table = np.array(segments, dtype=np.float64)
         # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
         self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
@@ -161,7 +164,7 @@ class Kernels:
         with np.errstate(all="ignore"):
             if not self._polynomials:  # linear spans only (no selection to make)
                 rows = g.of("row", lambda: self.row.take(span))
-                corrected, u = self._linear_rows(rows, x, g, "")
+                corrected, u = self._linear_rows(rows, x)
                 done = np.isfinite(corrected + u)  # NaN outside a table
             else:
                 corrected, u = np.empty_like(x), np.empty_like(x)
@@ -191,12 +194,12 @@ class Kernels:
         kind = g.of("kind", lambda: self.kind.take(span))
         if not g.of("kind_any", lambda: np.bool_(kind.any())):
             rows = g.of("row", lambda: self.row.take(span))
-            corrected[:], u[:] = self._linear_rows(rows, x, g, "")
+            corrected[:], u[:] = self._linear_rows(rows, x)
         else:
             linear = g.of("linear", lambda: np.flatnonzero(kind == LINEAR))
             if linear.size:
                 rows = g.of("linear_row", lambda: self.row.take(span.take(linear)))
-                corrected[linear], u[linear] = self._linear_rows(rows, x.take(linear), g, "l")
+                corrected[linear], u[linear] = self._linear_rows(rows, x.take(linear))
             lengths = g.of("length", lambda: self.length.take(span))
             for length, group in self._polynomials.items():
                 chosen = g.of(f"chosen{length}", lambda: np.flatnonzero(lengths == length))  # noqa: B023 - used at once
@@ -207,16 +210,13 @@ class Kernels:
                         group, rows, chosen_x, corrected, u, done, chosen, g, f"p{length}"
                     )
 
-    def _linear_rows(
-        self, rows: IntArray, x: FloatArray, g: Gathers, name: str
-    ) -> tuple[FloatArray, FloatArray]:
+    def _linear_rows(self, rows: IntArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """The corrected values and their u of indications ``x`` by linear tables ``rows``
         (NaN outside a table)."""
-        # bisect_right(xs, x): the number of breakpoints <= x; they are sorted and padded with
-        # +inf, so that is where the first one above x is (argmin of <=).
-        breakpoints = g.of(f"breakpoints{name}", lambda: self.breakpoints.take(rows, axis=0))
-        below = (breakpoints <= x[:, None]).argmin(axis=1)
-        segment = self.segment[rows, below]
+        # bisect_right(xs, x) in each reading's table: one search of (row, x) (see freeze).
+        keys = np.empty(len(x), dtype=np.complex128)
+        keys.real, keys.imag = rows, x
+        segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
         x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
         # apply()'s in-range arithmetic, operation for operation.
         dx = x - x_i
