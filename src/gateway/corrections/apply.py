@@ -33,7 +33,13 @@ IntArray = npt.NDArray[np.intp]
 BoolArray = npt.NDArray[np.bool_]
 
 LINEAR, POLYNOMIAL = 0, 1
-_RULES = {"simple_acceptance": 0, "guarded_acceptance": 1, "guarded_rejection": 2, "non_binary": 3}
+SIMPLE, GUARDED_ACCEPTANCE, GUARDED_REJECTION, NON_BINARY = 0, 1, 2, 3
+_RULES = {
+    "simple_acceptance": SIMPLE,
+    "guarded_acceptance": GUARDED_ACCEPTANCE,
+    "guarded_rejection": GUARDED_REJECTION,
+    "non_binary": NON_BINARY,
+}
 _INF = float("inf")
 
 
@@ -275,8 +281,23 @@ class Kernels:
                 )
             ),
         )
-        measured = np.where(on_error, x - corrected, corrected)
+        # The batch's one rule and whether any reading is judged on its error, when it has
+        # one (the common case: a binary rule needs one zone of the three, not all).
+        one, errors = g.of(
+            "rule",
+            lambda: (int(rule[0]) if rule.min() == rule.max() else None, bool(on_error.any())),
+        )
+        measured = np.where(on_error, x - corrected, corrected) if errors else corrected
+        if one == SIMPLE:
+            ok = (lower <= measured) & (measured <= upper)
+            return np.where(ok, 0, 3)
         w = factor * (coverage * u)
+        if one == GUARDED_ACCEPTANCE:
+            ok = (lower + w <= measured) & (measured <= upper - w)
+            return np.where(ok, 0, 3)
+        if one == GUARDED_REJECTION:
+            ok = (lower - w <= measured) & (measured <= upper + w)
+            return np.where(ok, 0, 3)
         inner = (lower + w <= measured) & (measured <= upper - w)
         within = (lower <= measured) & (measured <= upper)
         outer = (lower - w <= measured) & (measured <= upper + w)
@@ -287,11 +308,11 @@ class Kernels:
 
 def _decision(rule: int, zone: int) -> int:
     inner, within, outer = zone & 4, zone & 2, zone & 1
-    if rule == 0:
+    if rule == SIMPLE:
         return 0 if within else 3
-    if rule == 1:
+    if rule == GUARDED_ACCEPTANCE:
         return 0 if inner else 3
-    if rule == 2:
+    if rule == GUARDED_REJECTION:
         return 0 if outer else 3
     return 0 if inner else 1 if within else 2 if outer else 3
 

@@ -206,15 +206,11 @@ class FixedColumns:
     certificate_id: int | list[int]
     conformity: list[int] | None
 
-    @property
-    def values(self) -> list[str]:
-        """Each corrected value's text."""
-        return _texts(self.corrected)
-
-    @property
-    def us(self) -> list[str]:
-        """Each u's text."""
-        return _texts(self.u)
+    def texts(self) -> tuple[list[str], list[str]]:
+        """Each corrected value's text and each u's, both columns formatted in one call."""
+        texts = _texts(np.concatenate((self.corrected, self.u)))
+        count = len(self.corrected)
+        return texts[:count], texts[count:]
 
     def spooled(self) -> dict[str, Any]:
         """The columns as a spool entry's ``fixed`` key carries them (the floats as the base64
@@ -270,8 +266,8 @@ class FixedColumns:
 
 def _texts(column: FloatArray) -> list[str]:
     """Each float's shortest round-trip text (orjson's digits, as ``repr`` but for the
-    exponent's padding: ``1e-7``), the column formatted in one call."""
-    data = orjson.dumps(np.ascontiguousarray(column), option=orjson.OPT_SERIALIZE_NUMPY)
+    exponent's padding: ``1e-7``), the column (contiguous) formatted in one call."""
+    data = orjson.dumps(column, option=orjson.OPT_SERIALIZE_NUMPY)
     return data.decode()[1:-1].split(",")
 
 
