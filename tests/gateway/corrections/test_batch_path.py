@@ -9,6 +9,7 @@ a corrupted entry is refused whole (the writer dead-letters it), never written h
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import random
 import struct
@@ -383,3 +384,92 @@ def test_an_entry_spooled_by_an_older_gateway_still_drains() -> None:
     assert isinstance(now, ReadingsBatch) and isinstance(then, ReadingsBatch)
     assert then.readings == now.readings == handed.readings
     assert LineBuilder().lines(then) == LineBuilder().lines(now) == LineBuilder().lines(handed)
+
+
+@pytest.mark.parametrize("name", list(SETTINGS))
+def test_the_batches_of_one_wakeup_corrected_together_give_each_batchs_own(name: str) -> None:
+    """Ingest corrects every message one wake-up takes in one ``Corrector.batches`` call:
+    each batch's part is what correcting it alone gives, bit for bit — its columns, its marked
+    readings by their own index, its own certificates — batches of an unlinked agent, in new
+    or the usual order, of text or no value, across the certificate replaced at SWITCH."""
+    rng = random.Random(name)
+    alone, together = corrector(SETTINGS[name], "S9"), corrector(SETTINGS[name], "S9")
+    usual = rows(rng, 30)
+    order = ChannelOrder.of(usual)
+    parts = 0
+    for _ in range(40):
+        items: list[Any] = []
+        for _ in range(rng.randrange(1, 6)):
+            if rng.random() < 0.5:
+                fresh = rows(rng, len(usual))
+                batch = [
+                    WireRow(old.instrument, old.channel, new.ts, new.value, "°C", new.quality)
+                    for old, new in zip(usual, fresh, strict=True)
+                ]
+                items.append((SITE, AGENT, batch, order))
+            else:
+                agent = AGENT if rng.random() < 0.9 else "unlinked-agent"
+                items.append((SITE, agent, rows(rng, rng.randrange(1, 80)), None))
+        expected = [alone.batch(*item) for item in items]
+        got = together.batches(items)
+        for item, theirs, ours in zip(items, expected, got, strict=True):
+            if theirs is None:
+                assert ours is None
+                continue
+            assert ours is not None and len(ours) == len(theirs)
+            assert ours.certificates == theirs.certificates
+            mine: list[dict[str, Any]] = [{"quality": r.quality} for r in item[2]]
+            reference: list[dict[str, Any]] = [{"quality": r.quality} for r in item[2]]
+            theirs.apply(reference)
+            ours.apply(mine)
+            assert all(_same(a, b) for a, b in zip(reference, mine, strict=True))
+            parts += 1
+    assert parts > 60
+    assert (alone.corrected, alone.flagged) == (together.corrected, together.flagged)
+
+
+def test_linear_tables_of_any_length_are_searched_in_their_own_row() -> None:
+    """Tables of 2, 11 and 90 points side by side: each indication is interpolated in its own
+    table's interval (one search over every table's breakpoints), bit for bit ``apply``'s."""
+    certificates = []
+    for number, step in ((1, 100), (2, 10), (3, 1)):
+        base = _certificate(number, "S1", 0.01 * number)
+        points = tuple(
+            TablePoint(
+                indication=f"{x + 0.01 * number * (1 + x / 50):.4f}",
+                value=f"{0.01 * number * (1 + x / 50):.5f}",
+                expanded_uncertainty=f"{0.01 + 1e-4 * x:.4f}",
+                coverage_factor="2",
+            )
+            for x in range(0, 91 if step == 1 else 101, step)
+        )
+        table = CalibrationTable(
+            index=0, name="t", name_vi="t", path="p", kind="error", unit="°C", points=points
+        )
+        certificates.append(dataclasses.replace(base, tables=(table,)))
+    links = [
+        Link(1 + i, SITE, AGENT, instrument, channel, 1 + i % 3, 0, "S1", 0, None, "test", None)
+        for i, (instrument, channel) in enumerate(CHANNELS)
+    ]
+    made = []
+    for _ in range(2):
+        one = Corrector(CorrectionsConfig.model_validate({}), RecordStore.__new__(RecordStore))
+        one.install(links, certificates, {(SITE, AGENT, "prt"): "S1", (SITE, AGENT, "dmm"): "S1"})
+        made.append(one)
+    rng = random.Random(3)
+    batch = [
+        WireRow(i, c, T0, rng.uniform(-1.0, 101.0), "°C", "good")
+        for i, c in (CHANNELS[n % len(CHANNELS)] for n in range(400))
+    ]
+    reference = made[0].fixes(
+        SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+        [r.value for r in batch], [r.ts for r in batch],
+    )  # fmt: skip
+    got = made[1].batch(SITE, AGENT, batch)
+    assert got is not None and len(got.corrected) > 300
+    expected: list[dict[str, Any]] = [{"quality": "good"} for _ in batch]
+    mine: list[dict[str, Any]] = [{"quality": "good"} for _ in batch]
+    for fix in reference:
+        fix.apply(expected[fix.index])
+    got.apply(mine)
+    assert all(_same(a, b) for a, b in zip(expected, mine, strict=True))
