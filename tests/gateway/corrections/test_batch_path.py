@@ -9,7 +9,6 @@ a corrupted entry is refused whole (the writer dead-letters it), never written h
 from __future__ import annotations
 
 import base64
-import dataclasses
 import math
 import random
 import struct
@@ -82,7 +81,9 @@ SETTINGS: dict[str, Any] = {
 }
 
 
-def _certificate(number: int, serial: str, curve: float) -> InstrumentCertificate:
+def _certificate(
+    number: int, serial: str, curve: float, xs: range = range(0, 101, 10)
+) -> InstrumentCertificate:
     points = tuple(
         TablePoint(
             indication=f"{x + curve * (1 + x / 50):.4f}",
@@ -90,7 +91,7 @@ def _certificate(number: int, serial: str, curve: float) -> InstrumentCertificat
             expanded_uncertainty=f"{0.01 + 1e-4 * x:.4f}",
             coverage_factor="2",
         )
-        for x in range(0, 101, 10)
+        for x in xs
     )
     table = CalibrationTable(
         index=0, name="t", name_vi="t", path="p", kind="error", unit="°C", points=points
@@ -431,22 +432,10 @@ def test_the_batches_of_one_wakeup_corrected_together_give_each_batchs_own(name:
 def test_linear_tables_of_any_length_are_searched_in_their_own_row() -> None:
     """Tables of 2, 11 and 90 points side by side: each indication is interpolated in its own
     table's interval (one search over every table's breakpoints), bit for bit ``apply``'s."""
-    certificates = []
-    for number, step in ((1, 100), (2, 10), (3, 1)):
-        base = _certificate(number, "S1", 0.01 * number)
-        points = tuple(
-            TablePoint(
-                indication=f"{x + 0.01 * number * (1 + x / 50):.4f}",
-                value=f"{0.01 * number * (1 + x / 50):.5f}",
-                expanded_uncertainty=f"{0.01 + 1e-4 * x:.4f}",
-                coverage_factor="2",
-            )
-            for x in range(0, 91 if step == 1 else 101, step)
-        )
-        table = CalibrationTable(
-            index=0, name="t", name_vi="t", path="p", kind="error", unit="°C", points=points
-        )
-        certificates.append(dataclasses.replace(base, tables=(table,)))
+    certificates = [
+        _certificate(number, "S1", 0.01 * number, range(0, top, step))
+        for number, top, step in ((1, 101, 100), (2, 101, 10), (3, 91, 1))
+    ]
     links = [
         Link(1 + i, SITE, AGENT, instrument, channel, 1 + i % 3, 0, "S1", 0, None, "test", None)
         for i, (instrument, channel) in enumerate(CHANNELS)
