@@ -32,8 +32,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from core.clock import Clock
 from core.errors import DriverError, DriverTimeout, NotConnected
@@ -49,12 +49,16 @@ from drivers.setpoints import (
     write_setpoints,
 )
 from drivers.visa.config import VisaChannel, VisaInstrument
+from drivers.visa.link import drive
 from drivers.visa.session import VisaSession
 from drivers.visa.worker import Budget, SessionWorker
 
 log = logging.getLogger("etalon.drivers.visa")
 
 T = TypeVar("T")
+
+Job = Callable[[VisaSession], Coroutine[Any, Any, T]]
+"""An exchange: a coroutine of the session (see :mod:`drivers.visa.session`)."""
 
 STUCK_GRACE_S = 1.0
 """How long after its deadline a worker thread's VISA call may still return before the thread is
@@ -80,16 +84,35 @@ class VisaDriver:
         self.stuck_threads: list[SessionWorker] = []
         """Abandoned worker threads, kept until they end (see the module doc)."""
         self._write_s = config.timeout_s + config.io_timeout_s  # may wait behind a read
+        self._turn = asyncio.Lock()
+        """Taken by each exchange of a session on the event loop (a SOCKET resource)."""
 
-    async def _call(
-        self, job: Callable[[VisaSession], T], seconds: float, label: str = "read"
-    ) -> T:
-        """Run ``job`` on the worker thread within ``seconds`` (see the module doc)."""
-        worker, session = self._worker, self._session
-        if worker is None or session is None:
+    async def _call(self, job: Job[T], seconds: float, label: str = "read") -> T:
+        """Run ``job`` within ``seconds`` (see the module doc); a session cut off before is
+        re-opened first, within its own connect timeout."""
+        session = self._session
+        if session is not None and session.needs_reopen:
+            await self._exchange(_reopen, self.config.connect_timeout_s, "re-open")
+        return await self._exchange(job, seconds, label)
+
+    async def _exchange(self, job: Job[T], seconds: float, label: str) -> T:
+        """Run ``job`` on the event loop (a SOCKET session) or on the worker thread."""
+        session = self._session
+        if session is None:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
         budget = Budget(seconds, label)
-        future = worker.submit(lambda b: session.run(b, job), budget)
+        if session.on_loop:
+            async with self._turn:  # one exchange at a time, as the worker thread runs them
+                budget.start()
+                try:
+                    return await session.start(budget, job)
+                except asyncio.CancelledError:
+                    session.needs_reopen = True  # a reply may still come on this connection
+                    raise
+        worker = self._worker
+        if worker is None:
+            raise NotConnected(self.config.name, self._refusal() or "not connected")
+        future = worker.submit(lambda b: drive(session.start(b, job)), budget)
         loop = asyncio.get_running_loop()
         # A timer of an event loop that has finished never fires: a driver used from one
         # asyncio.run after another arms one on the new loop.
@@ -169,10 +192,12 @@ class VisaDriver:
         refusal = self._refusal()
         if refusal is not None:
             raise NotConnected(self.config.name, refusal)
-        self._worker = SessionWorker(self._thread_name())
-        self._session = VisaSession(self.config, self.profile, self.clock)
+        session = VisaSession(self.config, self.profile, self.clock)
+        if not session.on_loop:
+            self._worker = SessionWorker(self._thread_name())
+        self._session = session
         seconds = self.config.connect_timeout_s + self.config.timeout_s
-        self._identity = await self._call(lambda session: session.open(), seconds, "connect")
+        self._identity = await self._call(_open, seconds, "connect")
 
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; the error queue marks the readings it concerns."""
@@ -187,7 +212,11 @@ class VisaDriver:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        if worker is None or session is None:
+        if session is None:
+            return
+        if worker is None:  # a session on the event loop: after the exchange in progress
+            async with self._turn:
+                session.close()
             return
         closed = worker.submit(lambda _: session.close(), Budget(STUCK_GRACE_S, "close"))
         worker.stop()
@@ -219,9 +248,7 @@ class VisaDriver:
         """``*IDN?`` now (a swapped instrument shows a new serial)."""
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                identity = await self._call(
-                    lambda session: session.identify(), self.config.timeout_s, "identify"
-                )
+                identity = await self._call(_identify, self.config.timeout_s, "identify")
         except TimeoutError as exc:
             if isinstance(exc, DriverError):
                 raise
@@ -272,7 +299,7 @@ class VisaDriver:
         return await run_safe_state(
             self.config,
             steps,
-            connected=self._worker is not None and self._session is not None,
+            connected=self._session is not None,
             connect=self._recover,
             clock=self.clock,
             # A step may wait behind an exchange already on the worker (at most its I/O timeout).
@@ -283,11 +310,23 @@ class VisaDriver:
     async def _recover(self) -> None:
         """A session, if there is none (a broken one re-opens itself at the next exchange):
         the safe state's connect, and what it runs before a step is tried again."""
-        if self._worker is None or self._session is None:
+        if self._session is None:
             await self.connect()
 
     async def _command(self, command: str, trace: WriteTrace) -> None:
         await self._call(lambda s: s.apply_command(command, trace), self._write_s, "write")
+
+
+async def _open(session: VisaSession) -> dict[str, str]:
+    return await session.open()
+
+
+async def _reopen(session: VisaSession) -> None:
+    await session.reopen()
+
+
+async def _identify(session: VisaSession) -> dict[str, str]:
+    return await session.identify()
 
 
 def _until_overdue(current: Budget | None) -> float:
