@@ -100,15 +100,9 @@ class VisaDriver:
         session = self._session
         if session is None:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
-        budget = Budget(seconds, label)
         if session.on_loop:
-            async with self._turn:  # one exchange at a time, as the worker thread runs them
-                budget.start()
-                try:
-                    return await session.start(budget, job)
-                except asyncio.CancelledError:
-                    session.needs_reopen = True  # a reply may still come on this connection
-                    raise
+            return await self._on_loop(session, job, seconds, label)
+        budget = Budget(seconds, label)
         worker = self._worker
         if worker is None:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
@@ -127,6 +121,21 @@ class VisaDriver:
             budget.cancelled = True
             session.needs_reopen = True
             raise
+
+    async def _on_loop(self, session: VisaSession, job: Job[T], seconds: float, label: str) -> T:
+        """Run ``job`` on the event loop: one exchange at a time, as the worker thread runs
+        them (acquire and release, not ``async with``: a read is short, the frames count)."""
+        turn = self._turn
+        await turn.acquire()
+        try:
+            budget = Budget(seconds, label)
+            budget.start()
+            return await session.start(budget, job)
+        except asyncio.CancelledError:
+            session.needs_reopen = True  # a reply may still come on this connection
+            raise
+        finally:
+            turn.release()
 
     def _watch(self) -> None:
         """The watchdog: abandon the worker thread if its call is long past its deadline."""
@@ -201,7 +210,10 @@ class VisaDriver:
 
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; the error queue marks the readings it concerns."""
-        return await self._call(lambda session: session.read(channels), self.config.timeout_s)
+        session = self._session
+        if session is not None and session.on_loop and not session.needs_reopen:  # the usual
+            return await self._on_loop(session, _read(channels), self.config.timeout_s, "read")
+        return await self._call(_read(channels), self.config.timeout_s)
 
     async def close(self) -> None:
         """Close the session after the exchanges already queued; a thread whose exchange
@@ -315,6 +327,10 @@ class VisaDriver:
 
     async def _command(self, command: str, trace: WriteTrace) -> None:
         await self._call(lambda s: s.apply_command(command, trace), self._write_s, "write")
+
+
+def _read(channels: Sequence[VisaChannel]) -> Job[list[Reading]]:
+    return lambda session: session.read(channels)
 
 
 async def _open(session: VisaSession) -> dict[str, str]:

@@ -33,6 +33,9 @@ from core.errors import NotConnected
 from drivers.visa.config import VisaInstrument
 from drivers.visa.link import LinkError
 
+_ENCODED = 256
+"""Encoded commands a link remembers."""
+
 
 class _Replies(asyncio.Protocol):
     """The connection's receiving side: bytes pile up until the termination character; one
@@ -58,13 +61,18 @@ class _Replies(asyncio.Protocol):
         self.transport = transport
 
     def data_received(self, data: bytes) -> None:
-        buffer = self.buffer
-        buffer += data
         waiter = self.waiter
-        if waiter is not None and self.term in data:
+        if waiter is None or waiter.done():
+            self.buffer += data
+            return
+        if not self.buffer and data.find(self.term) == len(data) - 1:  # one whole reply: usual
             self.waiter = None
-            if not waiter.done():
-                waiter.set_result(self._take())
+            waiter.set_result(data)
+            return
+        self.buffer += data
+        if self.term in data:
+            self.waiter = None
+            waiter.set_result(self._take())
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = "connection closed by the instrument" if exc is None else f"{exc}"
@@ -130,6 +138,9 @@ class SocketLink:
         self._read_term = config.read_termination or ""
         self._delay = config.query_delay_s
         self._timeout_s = config.io_timeout_s
+        self._encoded: dict[str, bytes] = {}
+        """Commands as sent, terminated and encoded (a profile's queries are few: each is
+        encoded once)."""
 
     @classmethod
     async def open(
@@ -159,9 +170,15 @@ class SocketLink:
         replies = self._replies
         if replies.lost is not None:
             raise LinkError(replies.lost)
+        data = self._encoded.get(command)
+        if data is None:
+            data = (command + self._write_term).encode(self._encoding)
+            if len(self._encoded) >= _ENCODED:  # set-point values make new commands
+                self._encoded.clear()
+            self._encoded[command] = data
         transport = replies.transport
         assert transport is not None
-        transport.write((command + self._write_term).encode(self._encoding))
+        transport.write(data)
 
     async def write(self, command: str) -> None:
         """Send a command (the kernel takes it at once; a full buffer is waited for)."""
