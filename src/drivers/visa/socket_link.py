@@ -26,8 +26,6 @@ times out on every read); such a config stays on pyvisa (:meth:`VisaInstrument.s
 from __future__ import annotations
 
 import asyncio
-import socket
-from typing import Any
 
 from core.errors import NotConnected
 from drivers.visa.config import VisaInstrument
@@ -50,15 +48,12 @@ class _Replies(asyncio.Protocol):
         self.term = term
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
+        """Set by :meth:`SocketLink.open` (nothing arrives before the first query)."""
         self.lost: str | None = None
         """Why the connection ended (None while it is up)."""
         self.waiter: asyncio.Future[bytes] | None = None
         self.expires = 0.0
         self.timer: asyncio.TimerHandle | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
 
     def data_received(self, data: bytes) -> None:
         waiter = self.waiter
@@ -152,7 +147,9 @@ class SocketLink:
         host, port = address
         try:
             async with asyncio.timeout(open_s):
-                _, replies = await loop.create_connection(lambda: _Replies(loop, term), host, port)
+                transport, replies = await loop.create_connection(
+                    lambda: _Replies(loop, term), host, port
+                )
         except TimeoutError as exc:
             raise NotConnected(
                 config.name, f"cannot open {config.resource}: no connection within {open_s:g} s"
@@ -161,9 +158,7 @@ class SocketLink:
             raise NotConnected(
                 config.name, f"cannot open {config.resource}: {type(exc).__name__}: {exc}"
             ) from exc
-        sock: Any = replies.transport.get_extra_info("socket") if replies.transport else None
-        if sock is not None:  # as pyvisa-py leaves it: keepalive off, Nagle off (asyncio's)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        replies.transport = transport  # (asyncio set TCP_NODELAY: a query goes out at once)
         return cls(config, replies)
 
     def _send(self, command: str) -> None:
