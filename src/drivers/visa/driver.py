@@ -1,30 +1,34 @@
-"""The VISA/SCPI driver: the async face of one pyvisa session.
+"""The VISA/SCPI driver: the async face of one instrument's session.
 
-Every blocking call runs on the instrument's own worker thread
+A ``TCPIP::…::SOCKET`` resource runs its exchanges on the event loop
+(:class:`~drivers.visa.socket_link.SocketLink`, no thread), one at a time. Every other resource
+(and a SOCKET one with ``socket_io: pyvisa``) runs them on the instrument's own worker thread
 (:class:`~drivers.visa.worker.SessionWorker`), a whole exchange per hop: all the queries of a
-tick's due set, or one write with its checks. What happens to that thread when the instrument
-stops answering, explicitly:
+tick's due set, or one write with its checks. What happens when the instrument stops answering,
+explicitly:
 
-- A query that gets no reply fails when its VISA timeout (``visa_timeout_s``) expires, cut to
-  what is left of the whole exchange's budget (``timeout_s`` for a read): the thread is free by
-  the deadline however many queries of the set would hang. The session may still receive the late
-  reply, so the next exchange first re-opens it — a late reply must never be taken for the answer
-  to a new query.
-- When the agent gives up on a read (its own timeout, or a shutdown), the thread stops before the
-  read's next query; the query in flight ends within its timeout; the next exchange re-opens.
-- When the thread's VISA call has not returned :data:`STUCK_GRACE_S` after the deadline (a VISA
-  library that ignores its own timeout), a watchdog abandons the thread: the exchanges waiting on
+- A query that gets no reply fails when its I/O timeout (``visa_timeout_s``) expires, cut to
+  what is left of the whole exchange's budget (``timeout_s`` for a read): the exchange ends by
+  its deadline however many queries of the set would hang. The session may still receive the
+  late reply, so the next exchange is preceded by a re-open, within its own deadline
+  (``connect_timeout_s``) — a late reply must never be taken for the answer to a new query.
+- When the agent gives up on a read (its own timeout, or a shutdown), no further query is sent;
+  the query in flight ends within its timeout (on the loop: at once); the next exchange
+  re-opens.
+- (The worker thread only.) When the thread's VISA call has not returned :data:`STUCK_GRACE_S`
+  after the deadline (a VISA library that ignores its own timeout), a watchdog abandons the
+  thread: the exchanges waiting on
   it fail with DriverTimeout, the next one runs on a fresh thread with a fresh session, and the
   abandoned thread closes its session and ends if its call ever returns. With
   :data:`MAX_STUCK_THREADS` abandoned threads still stuck, no further session is opened
   (NotConnected) until one of them returns: a broken library cannot make the agent pile up
   threads and sessions.
 
-Writes (:class:`drivers.base.SettableDriver`) go through the same worker thread, so they never
-interleave with a read: each set-point is checked against the instrument's declared limits
-before anything is sent, then the profile's command is sent, the error queue read (stale
-entries drained first, so what it says is about this write), ``*OPC?`` waited for if the
-profile asks, and the value read back where the profile can.
+Writes (:class:`drivers.base.SettableDriver`) take the same turn (the worker thread, or the
+loop's lock), so they never interleave with a read: each set-point is checked against the
+instrument's declared limits before anything is sent, then the profile's command is sent, the
+error queue read (stale entries drained first, so what it says is about this write), ``*OPC?``
+waited for if the profile asks, and the value read back where the profile can.
 """
 
 from __future__ import annotations
