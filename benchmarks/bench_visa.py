@@ -9,7 +9,10 @@ terminations, no query delay, ASCII, and sends the same queries:
 - driver: ``VisaDriver.read`` of the case's channels as the agent awaits it each tick, the
   SOCKET resource on etalon's asyncio socket (``socket_io: auto``; no thread);
 - driver, pyvisa: the same with ``socket_io: pyvisa`` — pyvisa-py on the session's worker thread,
-  one hop per read (the way every other resource kind goes).
+  one hop per read (the way every other resource kind goes);
+- bare socket: etalon's asyncio socket link alone (``SocketLink.query`` in a loop), so the
+  asyncio driver is also shown against its own transport: what the driver costs, apart from
+  the transport being cheaper than pyvisa-py's.
 
 Usage:
 
@@ -18,7 +21,8 @@ Usage:
 The sides alternate in short rounds (their order rotates from round to round), so a busy
 machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
 load changes within a second, so the rounds are short (60 × 0.075 s each by default). Prints
-per case and driver way:
+per case and driver way (against bare pyvisa), and for the asyncio driver against the bare socket
+link:
 
 - both rates and the throughput ratio driver/bare over all the rounds (queries over wall time),
   with the middle half of the rounds' own ratios — the aim (≥ 90 %) is judged by this one;
@@ -46,6 +50,7 @@ import pyvisa
 from core.clock import SystemClock
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
+from drivers.visa.socket_link import SocketLink
 
 
 def _serve(personality: str, ports: multiprocessing.Queue[int], stop: Any) -> None:
@@ -74,6 +79,22 @@ def _bare(instrument: Any, queries: list[str], seconds: float) -> Rate:
     while now < deadline:
         for query in queries:
             instrument.query(query)
+        count += len(queries)
+        then, now = now, time.perf_counter()
+        each.append(now - then)
+    return count, now - start, time.process_time() - cpu, each
+
+
+async def _socket(link: SocketLink, queries: list[str], seconds: float) -> Rate:
+    """etalon's asyncio socket alone (no driver) sending the same queries."""
+    count = 0
+    each: list[float] = []
+    cpu = time.process_time()
+    start = now = time.perf_counter()
+    deadline = start + seconds
+    while now < deadline:
+        for query in queries:
+            await link.query(query)
         count += len(queries)
         then, now = now, time.perf_counter()
         each.append(now - then)
@@ -141,11 +162,14 @@ class Result:
 WAYS = ("asyncio", "pyvisa")
 """The driver's ways to a SOCKET resource (``socket_io``: auto, pyvisa)."""
 
+OWN = "asyncio / bare socket"
+"""The asyncio driver against its own link alone: what the driver costs over its transport."""
+
 
 async def _compare(
     config: VisaInstrument, queries: list[str], rounds: int, seconds: float
 ) -> dict[str, Result]:
-    """Alternate bare and driver rounds (both ways) on one simulator."""
+    """Alternate bare pyvisa, bare socket link and driver rounds (both ways) on one simulator."""
     manager = pyvisa.ResourceManager("@py")
     bare_instrument = manager.open_resource(
         config.resource, read_termination="\n", write_termination="\n"
@@ -157,16 +181,22 @@ async def _compare(
     for driver in drivers.values():
         await driver.connect()
     assert drivers["asyncio"]._session is not None and drivers["asyncio"]._session.on_loop
+    address = config.socket_address()
+    assert address is not None
+    link = await SocketLink.open(config, address, 10.0)
     channels: list[VisaChannel] = list(config.channels)
     bare: list[Rate] = []
+    socket: list[Rate] = []
     driven: dict[str, list[Rate]] = {way: [] for way in WAYS}
-    sides = ("bare", *WAYS)
+    sides = ("bare", "socket", *WAYS)
     try:
         for round_ in range(rounds):
             shift = round_ % len(sides)
             for side in sides[shift:] + sides[:shift]:
                 if side == "bare":
                     bare.append(_bare(bare_instrument, queries, seconds))
+                elif side == "socket":
+                    socket.append(await _socket(link, queries, seconds))
                 else:
                     rate = await _driven(drivers[side], channels, seconds, len(queries))
                     driven[side].append(rate)
@@ -174,7 +204,9 @@ async def _compare(
         for driver in drivers.values():
             await driver.close()
         bare_instrument.close()
-    return {way: Result(bare, driven[way]) for way in WAYS}
+        link.close()
+    results = {way: Result(bare, driven[way]) for way in WAYS}
+    return results | {OWN: Result(socket, driven["asyncio"])}
 
 
 def _config(port: int, profile: str, channels: list[dict[str, Any]], check: str) -> VisaInstrument:
@@ -244,8 +276,9 @@ def main() -> None:
         for way, result in results.items():
             q1, _, q3 = statistics.quantiles(result.ratios(), n=4)
             bare_cpu, driver_cpu = _cpu(result.bare) * 1e6, _cpu(result.driver) * 1e6
+            baseline = "socket" if way == OWN else "pyvisa"
             print(
-                f"{label:<{width}}  {way:<7}  bare pyvisa {_rate(result.bare):7,.0f} q/s"
+                f"{label:<{width}}  {way:<21}  bare {baseline} {_rate(result.bare):7,.0f} q/s"
                 f"  driver {_rate(result.driver):7,.0f} q/s  {result.ratio():6.1%}"
                 f" ({q1:.0%}–{q3:.0%})  median exchange {result.median_ratio():6.1%}"
                 f"  CPU/query bare {bare_cpu:5.0f} µs  driver {driver_cpu:5.0f} µs"
