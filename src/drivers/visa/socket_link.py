@@ -34,6 +34,11 @@ from drivers.visa.link import LinkError
 _ENCODED = 256
 """Encoded commands a link remembers."""
 
+MAX_PENDING = 1 << 20
+"""Bytes a link holds without a termination character before it gives the connection up: an
+instrument streaming without end must not fill the agent's memory (SCPI replies etalon reads
+are numbers, a few values, an identification)."""
+
 
 class _Replies(asyncio.Protocol):
     """The connection's receiving side: bytes pile up until the termination character; one
@@ -59,6 +64,8 @@ class _Replies(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done():
             self.buffer += data
+            if len(self.buffer) > MAX_PENDING and self.term not in self.buffer:
+                self._overflow()
             return
         if not self.buffer and data.find(self.term) == len(data) - 1:  # one whole reply: usual
             self.waiter = None
@@ -68,10 +75,19 @@ class _Replies(asyncio.Protocol):
         if self.term in data:
             self.waiter = None
             waiter.set_result(self._take())
+        elif len(self.buffer) > MAX_PENDING:
+            self._overflow()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.lost = "connection closed by the instrument" if exc is None else f"{exc}"
         self._fail(LinkError(self.lost))
+
+    def _overflow(self) -> None:
+        self.lost = f"more than {MAX_PENDING} bytes without a termination character"
+        self.buffer.clear()
+        self._fail(LinkError(self.lost))
+        if self.transport is not None:
+            self.transport.abort()
 
     def _take(self) -> bytes:
         """The buffer up to and including the first termination character (which is there)."""

@@ -20,7 +20,7 @@ from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.link import Link, LinkError, drive
 from drivers.visa.pyvisa_link import PyvisaLink
-from drivers.visa.socket_link import SocketLink
+from drivers.visa.socket_link import MAX_PENDING, SocketLink
 from tests.drivers.visa.conftest import visa_config
 
 Script = Callable[[bytes], list[bytes] | None]
@@ -213,6 +213,21 @@ async def test_a_closed_connection_fails_the_read_at_once_on_the_asyncio_way(
             await link.query("BYE?")
         assert time.monotonic() - start < 0.5  # not the 1 s timeout
         with pytest.raises(LinkError):
+            await link.query("READ?")
+    finally:
+        link.link.close()
+
+
+async def test_an_endless_reply_gives_the_connection_up_instead_of_filling_memory(
+    scripted: Callable[..., Any],
+) -> None:
+    flood = [b"1" * 65536] * (MAX_PENDING // 65536 + 2)  # no termination, ever
+    instrument = await scripted(lambda _: flood)
+    link = await Way.open("asyncio", _config(instrument.port))
+    try:
+        with pytest.raises(LinkError, match="without a termination character"):
+            await link.query("READ?")
+        with pytest.raises(LinkError):  # the session is spent: the driver re-opens
             await link.query("READ?")
     finally:
         link.link.close()
