@@ -206,6 +206,7 @@ class VisaDriver:
         if refusal is not None:
             raise NotConnected(self.config.name, refusal)
         session = VisaSession(self.config, self.profile, self.clock)
+        self._turn = asyncio.Lock()  # of this event loop (an old one may have ended)
         if not session.on_loop:
             self._worker = SessionWorker(self._thread_name())
         self._session = session

@@ -135,8 +135,12 @@ class _Replies(asyncio.Protocol):
             self.timer.cancel()
             self.timer = None
         self._fail(LinkError("session closed"))
-        if self.transport is not None:
-            self.transport.abort()  # nothing left to send is worth waiting for
+        transport, self.transport = self.transport, None
+        if transport is None:
+            return
+        if self.loop.is_closed():  # its event loop ended without closing the driver first:
+            return  # the transport cannot be closed any more (asyncio warns when it is freed)
+        transport.abort()  # nothing left to send is worth waiting for
 
 
 class SocketLink:
@@ -181,6 +185,8 @@ class SocketLink:
         replies = self._replies
         if replies.lost is not None:
             raise LinkError(replies.lost)
+        if replies.loop is not asyncio.get_running_loop():
+            raise LinkError("the connection belongs to an event loop that has ended")
         data = self._encoded.get(command)
         if data is None:
             data = (command + self._write_term).encode(self._encoding)

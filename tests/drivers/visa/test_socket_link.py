@@ -249,6 +249,28 @@ async def test_a_socket_session_runs_on_the_loop_without_a_thread(
         await driver.close()
 
 
+async def test_a_socket_driver_connects_again_under_another_event_loop(
+    scpi_sim: Callable[..., Any], clock: Any
+) -> None:
+    sim = await scpi_sim("longscale-dmm")
+    config = visa_config(sim.tcp_resource, "longscale-dmm")
+    driver = VisaDriver(config, clock)
+
+    async def use() -> list[Quality]:
+        await driver.connect()
+        try:
+            # Two reads at once: they take turns (the turn is this loop's, not an ended one's).
+            first, second = await asyncio.gather(*(driver.read(config.channels) for _ in "ab"))
+            return [first[0].quality, second[0].quality]
+        finally:
+            await driver.close()
+
+    def scenario() -> list[list[Quality]]:  # one asyncio.run after another, as a CLI would
+        return [asyncio.run(use()), asyncio.run(use())]
+
+    assert await asyncio.to_thread(scenario) == [[Quality.GOOD] * 2] * 2
+
+
 async def test_an_undecodable_reply_spoils_only_its_reading_on_the_asyncio_way(
     scripted: Callable[..., Any], clock: Any
 ) -> None:
