@@ -42,6 +42,7 @@ import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -85,38 +86,43 @@ def _bare(instrument: Any, queries: list[str], seconds: float) -> Rate:
     return count, now - start, time.process_time() - cpu, each
 
 
-async def _socket(link: SocketLink, queries: list[str], seconds: float) -> Rate:
-    """etalon's asyncio socket alone (no driver) sending the same queries."""
+async def _timed(
+    exchange: Callable[[], Awaitable[None]], per_exchange: int, seconds: float
+) -> Rate:
+    """``exchange`` after ``exchange`` (each ``per_exchange`` queries) for ``seconds``."""
     count = 0
     each: list[float] = []
     cpu = time.process_time()
     start = now = time.perf_counter()
     deadline = start + seconds
     while now < deadline:
-        for query in queries:
-            await link.query(query)
-        count += len(queries)
+        await exchange()
+        count += per_exchange
         then, now = now, time.perf_counter()
         each.append(now - then)
     return count, now - start, time.process_time() - cpu, each
+
+
+async def _socket(link: SocketLink, queries: list[str], seconds: float) -> Rate:
+    """etalon's asyncio socket alone (no driver) sending the same queries."""
+
+    async def exchange() -> None:
+        for query in queries:
+            await link.query(query)
+
+    return await _timed(exchange, len(queries), seconds)
 
 
 async def _driven(
     driver: VisaDriver, channels: list[VisaChannel], seconds: float, queries_per_read: int
 ) -> Rate:
     """VisaDriver.read of all the channels, read after read."""
-    count = 0
-    each: list[float] = []
-    cpu = time.process_time()
-    start = now = time.perf_counter()
-    deadline = start + seconds
-    while now < deadline:
+
+    async def exchange() -> None:
         readings = await driver.read(channels)
         assert readings[0].value is not None, readings[0].reason
-        count += queries_per_read
-        then, now = now, time.perf_counter()
-        each.append(now - then)
-    return count, now - start, time.process_time() - cpu, each
+
+    return await _timed(exchange, queries_per_read, seconds)
 
 
 def _rate(rounds: list[Rate]) -> float:
