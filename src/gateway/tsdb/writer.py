@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -91,27 +91,19 @@ def _points(item: Writable) -> int:
     return item.count if isinstance(item, ReadingsBatch) else len(item.values)
 
 
+@dataclass(eq=False)
 class Writer:
     """See the module doc."""
 
-    def __init__(
-        self,
-        spool: Spool,
-        store: Store,
-        config: WriteConfig,
-        metrics: GatewayMetrics,
-        records: RecordStore,
-        memo: EntryMemo | None = None,
-    ) -> None:
-        self.spool = spool
-        self.memo = memo
-        """What ingest decoded already (see :class:`EntryMemo`)."""
-        self.store = store
-        self.config = config
-        self.metrics = metrics
-        self.records = records
-        self.store_up: bool | None = None
-        self.causes = CauseLog(log)
+    spool: Spool
+    store: Store
+    config: WriteConfig
+    metrics: GatewayMetrics
+    records: RecordStore
+    memo: EntryMemo | None = None
+    """What ingest decoded already (see :class:`EntryMemo`)."""
+    store_up: bool | None = field(init=False, default=None)
+    causes: CauseLog = field(init=False, default_factory=lambda: CauseLog(log))
 
     async def _collect(self, entries: list[Entry]) -> _Batch:
         items: list[Writable] = []
