@@ -163,6 +163,9 @@ class InstrumentRunner:
         self._rows = encoded_sink is not None and isinstance(driver, ReadsRows)
         self.channels: list[ChannelBase] = list(getattr(config, "channels"))  # noqa: B009
         self.state = "starting"
+        self._task: asyncio.Task[object] | None = None
+        self._deadlines: Deadlines | None = None
+        """The polling task and the loop's read timeouts (set as polling starts)."""
 
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state:
@@ -278,12 +281,14 @@ class InstrumentRunner:
         members = [groups[interval] for interval in intervals]
         merged: dict[tuple[int, ...], list[ChannelBase]] = {}
         failures = 0
-        ticks = shared_timers(loop)[0]
+        ticks, self._deadlines = shared_timers(loop)
+        self._task = asyncio.current_task()
+        only = [0] if len(intervals) == 1 else None
         while True:
             due_at = min(next_tick)
             if due_at > loop.time():
                 await ticks.at(due_at)
-            due_groups = [k for k, tick in enumerate(next_tick) if tick <= due_at + 1e-6]
+            due_groups = only or [k for k, tick in enumerate(next_tick) if tick <= due_at + 1e-6]
             if len(due_groups) == 1:
                 due: Sequence[ChannelBase] = members[due_groups[0]]
             else:  # in the configured order, one list per combination of groups
@@ -315,18 +320,38 @@ class InstrumentRunner:
             self.metrics.overruns += most_missed
 
     async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:
-        """One read of the due channels. Returns NotConnected, or whether the read failed."""
+        """One read of the due channels, within the read's timeout counted from when the bus is
+        ours. Returns NotConnected, or whether the read failed."""
         lock = self.bus_lock
         if lock is not None:
             await lock.acquire()
+        driver = self.driver
+        rows: Rows | None = None
+        raw: list[Reading] = []
+        task, deadlines = self._task, self._deadlines
+        assert task is not None and deadlines is not None  # set by _poll_channels
+        start = self.clock.now_ns()
+        deadlines.arm(task, self.config.timeout_s)
+        failed = False
         try:
-            outcome = await self._fetch(due)
+            if self._rows:
+                rows = await driver.read_rows(due)  # type: ignore[attr-defined]
+            else:
+                raw = await driver.read(due)
+        except BaseException as exc:
+            failed = True
+            error = TimeoutError() if deadlines.settle(task, exc) else exc
+            if not isinstance(error, DriverError | TimeoutError):
+                raise
+            if isinstance(error, NotConnected):
+                self.metrics.read_errors += 1
+                return error
+            raw = self._all_bad(due, start, self._failure(error))
         finally:
+            if not failed:
+                deadlines.settle(task, None)
             if lock is not None:
                 lock.release()
-        if isinstance(outcome, NotConnected):
-            return outcome
-        rows, raw, failed = outcome
         encoded = None
         if self.encoded_sink is not None:
             if rows is not None:
@@ -346,47 +371,17 @@ class InstrumentRunner:
         self.sink(readings)
         return failed
 
-    async def _fetch(
-        self, due: Sequence[ChannelBase]
-    ) -> NotConnected | tuple[Rows | None, list[Reading], bool]:
-        """The driver's read of the due channels within the read's timeout (counted from when
-        the bus is ours): (rows or None, readings, whether it failed), or NotConnected."""
-        driver = self.driver
-        start = self.clock.now_ns()
-        task = asyncio.current_task()
-        assert task is not None
-        deadlines = shared_timers(task.get_loop())[1]
-        deadlines.arm(task, self.config.timeout_s)
-        error: BaseException | None = None
-        try:
-            if self._rows:
-                return await driver.read_rows(due), [], False  # type: ignore[attr-defined]
-            return None, await driver.read(due), False
-        except BaseException as exc:
-            error = exc
-            if deadlines.settle(task, exc):
-                error = TimeoutError()
-            if isinstance(error, NotConnected):
-                self.metrics.read_errors += 1
-                return error
-            if isinstance(error, DriverTimeout | TimeoutError):
-                self.metrics.read_timeouts += 1
-                # A driver's own timeout says which request went unanswered; ours only that the
-                # whole read ran out of time.
-                reason = (
-                    error.reason
-                    if isinstance(error, DriverTimeout)
-                    else f"no reply within {self.config.timeout_s:g} s"
-                )
-            elif isinstance(error, DriverError):
-                self.metrics.read_errors += 1
-                reason = error.reason
-            else:
-                raise
-            return None, self._all_bad(due, start, reason), True
-        finally:
-            if error is None:
-                deadlines.settle(task, None)
+    def _failure(self, error: DriverError | TimeoutError) -> str:
+        """A failed read counted, and the reason its readings are BAD."""
+        if isinstance(error, DriverTimeout | TimeoutError):
+            self.metrics.read_timeouts += 1
+            # A driver's own timeout says which request went unanswered; ours only that the
+            # whole read ran out of time.
+            if isinstance(error, DriverTimeout):
+                return error.reason
+            return f"no reply within {self.config.timeout_s:g} s"
+        self.metrics.read_errors += 1
+        return error.reason
 
     def _encoder(self, due: Sequence[ChannelBase]) -> RowEncoder:
         """The encoder of a due set, made once (a due set is the same list poll after poll)."""
