@@ -1,24 +1,33 @@
-"""SCPI queries per second: the VISA driver against bare pyvisa, same simulator, same run.
+"""SCPI queries per second: the VISA driver, both ways, against bare pyvisa, same simulator, same
+run.
 
-The simulator runs in its own process (so it does not share the measured process's GIL). Both
-sides open the same kind of session — pyvisa-py, ``TCPIP::127.0.0.1::PORT::SOCKET``, ``\n``
-terminations — to the same simulated instrument and send the same queries: the bare side calls
-``instrument.query`` in a loop on the calling thread; the driver side awaits ``VisaDriver.read``
-of the case's channels (one hop to the session's worker thread per read, as the agent does each
-tick). Usage:
+The simulator runs in its own process (so it does not share the measured process's GIL). Every
+side talks to the same simulated instrument on ``TCPIP::127.0.0.1::PORT::SOCKET`` with ``\n``
+terminations, no query delay, ASCII, and sends the same queries:
+
+- bare: pyvisa-py, ``instrument.query`` in a loop on the calling thread;
+- driver: ``VisaDriver.read`` of the case's channels as the agent awaits it each tick, the
+  SOCKET resource on etalon's asyncio socket (``socket_io: auto``; no thread);
+- driver, pyvisa: the same with ``socket_io: pyvisa`` — pyvisa-py on the session's worker thread,
+  one hop per read (the way every other resource kind goes);
+- bare socket: etalon's asyncio socket link alone (``SocketLink.query`` in a loop), so the
+  asyncio driver is also shown against its own transport: what the driver costs, apart from
+  the transport being cheaper than pyvisa-py's.
+
+Usage:
 
     PYTHONPATH=src python benchmarks/bench_visa.py [--rounds 60] [--seconds 0.075]
 
-Bare and driver runs alternate in short rounds (which goes first alternates too), so a busy
-machine (other processes on the same cores) slows both sides alike; on a shared 2-core machine
-the load changes within a second, so the rounds are short (60 × 0.075 s by default: the same
-time as 15 × 0.3 s, paired four times as finely). Prints per case:
+The sides alternate in short rounds (their order rotates from round to round), so a busy
+machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
+load changes within a second, so the rounds are short (60 × 0.075 s each by default). Prints
+per case and driver way (against bare pyvisa), and for the asyncio driver against the bare socket
+link:
 
 - both rates and the throughput ratio driver/bare over all the rounds (queries over wall time),
   with the middle half of the rounds' own ratios — the aim (≥ 90 %) is judged by this one;
 - the ratio of the two sides' median time per exchange (a read, or the same queries sent bare):
-  the round trips without the stalls other processes add at random (which hit the driver's three
-  wake-ups per read more often than bare pyvisa's one);
+  the round trips without the stalls other processes add at random;
 - the CPU time per query of each side (the whole process: event loop and worker thread) and
   their ratio bare/driver.
 
@@ -33,6 +42,7 @@ import multiprocessing
 import os
 import statistics
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +51,7 @@ import pyvisa
 from core.clock import SystemClock
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
+from drivers.visa.socket_link import SocketLink
 
 
 def _serve(personality: str, ports: multiprocessing.Queue[int], stop: Any) -> None:
@@ -75,22 +86,43 @@ def _bare(instrument: Any, queries: list[str], seconds: float) -> Rate:
     return count, now - start, time.process_time() - cpu, each
 
 
-async def _driven(
-    driver: VisaDriver, channels: list[VisaChannel], seconds: float, queries_per_read: int
+async def _timed(
+    exchange: Callable[[], Awaitable[None]], per_exchange: int, seconds: float
 ) -> Rate:
-    """VisaDriver.read of all the channels, read after read."""
+    """``exchange`` after ``exchange`` (each ``per_exchange`` queries) for ``seconds``."""
     count = 0
     each: list[float] = []
     cpu = time.process_time()
     start = now = time.perf_counter()
     deadline = start + seconds
     while now < deadline:
-        readings = await driver.read(channels)
-        assert readings[0].value is not None, readings[0].reason
-        count += queries_per_read
+        await exchange()
+        count += per_exchange
         then, now = now, time.perf_counter()
         each.append(now - then)
     return count, now - start, time.process_time() - cpu, each
+
+
+async def _socket(link: SocketLink, queries: list[str], seconds: float) -> Rate:
+    """etalon's asyncio socket alone (no driver) sending the same queries."""
+
+    async def exchange() -> None:
+        for query in queries:
+            await link.query(query)
+
+    return await _timed(exchange, len(queries), seconds)
+
+
+async def _driven(
+    driver: VisaDriver, channels: list[VisaChannel], seconds: float, queries_per_read: int
+) -> Rate:
+    """VisaDriver.read of all the channels, read after read."""
+
+    async def exchange() -> None:
+        readings = await driver.read(channels)
+        assert readings[0].value is not None, readings[0].reason
+
+    return await _timed(exchange, queries_per_read, seconds)
 
 
 def _rate(rounds: list[Rate]) -> float:
@@ -110,7 +142,7 @@ def _median_s(rounds: list[Rate]) -> float:
 
 @dataclass
 class Result:
-    """One case's rounds."""
+    """One case's rounds of bare pyvisa and of one way of the driver."""
 
     bare: list[Rate]
     driver: list[Rate]
@@ -133,30 +165,54 @@ class Result:
         return _cpu(self.bare) / _cpu(self.driver)
 
 
+WAYS = ("asyncio", "pyvisa")
+"""The driver's ways to a SOCKET resource (``socket_io``: auto, pyvisa)."""
+
+OWN = "asyncio / bare socket"
+"""The asyncio driver against its own link alone: what the driver costs over its transport."""
+
+
 async def _compare(
     config: VisaInstrument, queries: list[str], rounds: int, seconds: float
-) -> Result:
-    """Alternate bare and driver rounds on one simulator."""
+) -> dict[str, Result]:
+    """Alternate bare pyvisa, bare socket link and driver rounds (both ways) on one simulator."""
     manager = pyvisa.ResourceManager("@py")
     bare_instrument = manager.open_resource(
         config.resource, read_termination="\n", write_termination="\n"
     )
-    driver = VisaDriver(config, SystemClock())
-    await driver.connect()
+    drivers = {
+        "asyncio": VisaDriver(config, SystemClock()),
+        "pyvisa": VisaDriver(config.model_copy(update={"socket_io": "pyvisa"}), SystemClock()),
+    }
+    for driver in drivers.values():
+        await driver.connect()
+    assert drivers["asyncio"]._session is not None and drivers["asyncio"]._session.on_loop
+    address = config.socket_address()
+    assert address is not None
+    link = await SocketLink.open(config, address, 10.0)
     channels: list[VisaChannel] = list(config.channels)
-    result = Result([], [])
+    bare: list[Rate] = []
+    socket: list[Rate] = []
+    driven: dict[str, list[Rate]] = {way: [] for way in WAYS}
+    sides = ("bare", "socket", *WAYS)
     try:
         for round_ in range(rounds):
-            if round_ % 2:
-                result.driver.append(await _driven(driver, channels, seconds, len(queries)))
-                result.bare.append(_bare(bare_instrument, queries, seconds))
-            else:
-                result.bare.append(_bare(bare_instrument, queries, seconds))
-                result.driver.append(await _driven(driver, channels, seconds, len(queries)))
+            shift = round_ % len(sides)
+            for side in sides[shift:] + sides[:shift]:
+                if side == "bare":
+                    bare.append(_bare(bare_instrument, queries, seconds))
+                elif side == "socket":
+                    socket.append(await _socket(link, queries, seconds))
+                else:
+                    rate = await _driven(drivers[side], channels, seconds, len(queries))
+                    driven[side].append(rate)
     finally:
-        await driver.close()
+        for driver in drivers.values():
+            await driver.close()
         bare_instrument.close()
-    return result
+        link.close()
+    results = {way: Result(bare, driven[way]) for way in WAYS}
+    return results | {OWN: Result(socket, driven["asyncio"])}
 
 
 def _config(port: int, profile: str, channels: list[dict[str, Any]], check: str) -> VisaInstrument:
@@ -219,20 +275,22 @@ def main() -> None:
         port = ports.get(timeout=30)
         try:
             config = _config(port, profile, channels, check)
-            result = asyncio.run(_compare(config, queries, args.rounds, args.seconds))
+            results = asyncio.run(_compare(config, queries, args.rounds, args.seconds))
         finally:
             stop.set()
             server.join(10)
-        q1, _, q3 = statistics.quantiles(result.ratios(), n=4)
-        bare_cpu, driver_cpu = _cpu(result.bare) * 1e6, _cpu(result.driver) * 1e6
-        print(
-            f"{label:<{width}}  bare pyvisa {_rate(result.bare):7,.0f} q/s"
-            f"  driver {_rate(result.driver):7,.0f} q/s  {result.ratio():6.1%} ({q1:.0%}–{q3:.0%})"
-            f"  median exchange {result.median_ratio():6.1%}"
-            f"  CPU/query bare {bare_cpu:5.0f} µs  driver {driver_cpu:5.0f} µs"
-            f"  {result.cpu_ratio():6.1%}",
-            flush=True,
-        )
+        for way, result in results.items():
+            q1, _, q3 = statistics.quantiles(result.ratios(), n=4)
+            bare_cpu, driver_cpu = _cpu(result.bare) * 1e6, _cpu(result.driver) * 1e6
+            baseline = "socket" if way == OWN else "pyvisa"
+            print(
+                f"{label:<{width}}  {way:<21}  bare {baseline} {_rate(result.bare):7,.0f} q/s"
+                f"  driver {_rate(result.driver):7,.0f} q/s  {result.ratio():6.1%}"
+                f" ({q1:.0%}–{q3:.0%})  median exchange {result.median_ratio():6.1%}"
+                f"  CPU/query bare {bare_cpu:5.0f} µs  driver {driver_cpu:5.0f} µs"
+                f"  {result.cpu_ratio():6.1%}",
+                flush=True,
+            )
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the end")
 

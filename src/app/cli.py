@@ -158,23 +158,21 @@ COMMAND_GROUPS: tuple[CommandGroup, ...] = (
 """The commands after ``sim``, in the order ``etalon --help`` lists them."""
 
 
+CONFIG_MODELS: dict[str, tuple[str, str]] = {
+    "hub": ("hub.config", "HubConfig"),
+    "gateway": ("gateway.config", "GatewayConfig"),
+    "agent": ("edge_agent.config", "AgentConfig"),
+    "demo": ("app.demo.config", "DemoConfig"),
+}
+"""Each config kind's model as (module, class), imported only when a file of that kind is
+loaded (an agent's check never imports the gateway)."""
+
+
 def config_model(kind: str) -> type[BaseModel]:
     """The model of a config kind (``agent``, ``gateway``, ``hub``, ``demo``)."""
-    if kind == "hub":
-        from hub.config import HubConfig
-
-        return HubConfig
-    if kind == "gateway":
-        from gateway.config import GatewayConfig
-
-        return GatewayConfig
-    if kind == "agent":
-        from edge_agent.config import AgentConfig
-
-        return AgentConfig
-    from app.demo.config import DemoConfig
-
-    return DemoConfig
+    module, name = CONFIG_MODELS[kind]
+    model: type[BaseModel] = getattr(importlib.import_module(module), name)
+    return model
 
 
 def schema_models() -> dict[str, Any]:

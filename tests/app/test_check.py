@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import check_main, load_any, schemas
+from app.cli import check_main, config_model, load_any, schemas
 from tests.support.processes import child_env, etalon_command
 
 REPO = Path(__file__).resolve().parents[2]
@@ -106,6 +106,21 @@ def test_every_example_config_is_valid(
     if EXAMPLE_PKI in path.read_text():
         path = with_example_pki(path, tmp_path)
     load_any(path)
+
+
+def test_each_config_kind_has_its_own_model() -> None:
+    from app.demo.config import DemoConfig
+    from edge_agent.config import AgentConfig
+    from gateway.config import GatewayConfig
+    from hub.config import HubConfig
+
+    kinds = ("agent", "gateway", "hub", "demo")
+    assert [config_model(kind) for kind in kinds] == [
+        AgentConfig,
+        GatewayConfig,
+        HubConfig,
+        DemoConfig,
+    ]
 
 
 def test_demo_example_is_the_embedded_default() -> None:

@@ -23,6 +23,7 @@ from drivers.visa.profiles import (
 
 _GPIB_BOARD = re.compile(r"^GPIB(\d*)::", re.IGNORECASE)
 _RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
+_SOCKET = re.compile(r"^TCPIP\d*::(.+)::(\d+)::SOCKET$", re.IGNORECASE)
 
 
 class VisaChannel(ChannelBase):
@@ -110,6 +111,14 @@ class VisaInstrument(InstrumentBase):
     encoding: str = "ascii"
     query_delay_s: float = Field(0.0, ge=0, le=60, description="Pause between write and read.")
     serial: SerialSettings | None = Field(None, description="ASRL resources only.")
+    socket_io: Literal["auto", "pyvisa"] = Field(
+        "auto",
+        description="How a TCPIP::host::port::SOCKET resource is talked to. 'auto': etalon's own "
+        "asyncio socket on the event loop (no thread; the same terminations, encoding, query "
+        "delay and timeouts as pyvisa) when the backend is 'auto' or '@py' and a read "
+        "termination is set, else pyvisa; 'pyvisa': always through the VISA backend (e.g. "
+        "NI-VISA's own). Every other resource kind always goes through pyvisa.",
+    )
     channels: list[VisaChannel]
 
     @model_validator(mode="before")
@@ -237,6 +246,22 @@ class VisaInstrument(InstrumentBase):
         if self.errors is not None:
             update["errors"] = self.errors
         return base.model_copy(update=update)
+
+    def socket_address(self) -> tuple[str, int] | None:
+        """(host, port) when the session talks asyncio to a SOCKET resource (see socket_io),
+        else None: pyvisa."""
+        found = _SOCKET.match(self.resource)
+        if (
+            found is None
+            or self.socket_io == "pyvisa"
+            or self.backend not in ("auto", "@py")
+            or not self.read_termination
+        ):
+            return None
+        host = found.group(1)
+        if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
+            host = host[1:-1]
+        return host, int(found.group(2))
 
     @property
     def io_timeout_s(self) -> float:

@@ -1,30 +1,34 @@
-"""The VISA/SCPI driver: the async face of one pyvisa session.
+"""The VISA/SCPI driver: the async face of one instrument's session.
 
-Every blocking call runs on the instrument's own worker thread
+A ``TCPIP::…::SOCKET`` resource runs its exchanges on the event loop
+(:class:`~drivers.visa.socket_link.SocketLink`, no thread), one at a time. Every other resource
+(and a SOCKET one with ``socket_io: pyvisa``) runs them on the instrument's own worker thread
 (:class:`~drivers.visa.worker.SessionWorker`), a whole exchange per hop: all the queries of a
-tick's due set, or one write with its checks. What happens to that thread when the instrument
-stops answering, explicitly:
+tick's due set, or one write with its checks. What happens when the instrument stops answering,
+explicitly:
 
-- A query that gets no reply fails when its VISA timeout (``visa_timeout_s``) expires, cut to
-  what is left of the whole exchange's budget (``timeout_s`` for a read): the thread is free by
-  the deadline however many queries of the set would hang. The session may still receive the late
-  reply, so the next exchange first re-opens it — a late reply must never be taken for the answer
-  to a new query.
-- When the agent gives up on a read (its own timeout, or a shutdown), the thread stops before the
-  read's next query; the query in flight ends within its timeout; the next exchange re-opens.
-- When the thread's VISA call has not returned :data:`STUCK_GRACE_S` after the deadline (a VISA
-  library that ignores its own timeout), a watchdog abandons the thread: the exchanges waiting on
+- A query that gets no reply fails when its I/O timeout (``visa_timeout_s``) expires, cut to
+  what is left of the whole exchange's budget (``timeout_s`` for a read): the exchange ends by
+  its deadline however many queries of the set would hang. The session may still receive the
+  late reply, so the next exchange is preceded by a re-open, within its own deadline
+  (``connect_timeout_s``) — a late reply must never be taken for the answer to a new query.
+- When the agent gives up on a read (its own timeout, or a shutdown), no further query is sent;
+  the query in flight ends within its timeout (on the loop: at once); the next exchange
+  re-opens.
+- (The worker thread only.) When the thread's VISA call has not returned :data:`STUCK_GRACE_S`
+  after the deadline (a VISA library that ignores its own timeout), a watchdog abandons the
+  thread: the exchanges waiting on
   it fail with DriverTimeout, the next one runs on a fresh thread with a fresh session, and the
   abandoned thread closes its session and ends if its call ever returns. With
   :data:`MAX_STUCK_THREADS` abandoned threads still stuck, no further session is opened
   (NotConnected) until one of them returns: a broken library cannot make the agent pile up
   threads and sessions.
 
-Writes (:class:`drivers.base.SettableDriver`) go through the same worker thread, so they never
-interleave with a read: each set-point is checked against the instrument's declared limits
-before anything is sent, then the profile's command is sent, the error queue read (stale
-entries drained first, so what it says is about this write), ``*OPC?`` waited for if the
-profile asks, and the value read back where the profile can.
+Writes (:class:`drivers.base.SettableDriver`) take the same turn (the worker thread, or the
+loop's lock), so they never interleave with a read: each set-point is checked against the
+instrument's declared limits before anything is sent, then the profile's command is sent, the
+error queue read (stale entries drained first, so what it says is about this write), ``*OPC?``
+waited for if the profile asks, and the value read back where the profile can.
 """
 
 from __future__ import annotations
@@ -32,8 +36,8 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
 
 from core.clock import Clock
 from core.errors import DriverError, DriverTimeout, NotConnected
@@ -49,12 +53,16 @@ from drivers.setpoints import (
     write_setpoints,
 )
 from drivers.visa.config import VisaChannel, VisaInstrument
+from drivers.visa.link import drive
 from drivers.visa.session import VisaSession
 from drivers.visa.worker import Budget, SessionWorker
 
 log = logging.getLogger("etalon.drivers.visa")
 
 T = TypeVar("T")
+
+Job = Callable[[VisaSession], Coroutine[Any, Any, T]]
+"""An exchange: a coroutine of the session (see :mod:`drivers.visa.session`)."""
 
 STUCK_GRACE_S = 1.0
 """How long after its deadline a worker thread's VISA call may still return before the thread is
@@ -80,16 +88,29 @@ class VisaDriver:
         self.stuck_threads: list[SessionWorker] = []
         """Abandoned worker threads, kept until they end (see the module doc)."""
         self._write_s = config.timeout_s + config.io_timeout_s  # may wait behind a read
+        self._turn = asyncio.Lock()
+        """Taken by each exchange of a session on the event loop (a SOCKET resource)."""
 
-    async def _call(
-        self, job: Callable[[VisaSession], T], seconds: float, label: str = "read"
-    ) -> T:
-        """Run ``job`` on the worker thread within ``seconds`` (see the module doc)."""
-        worker, session = self._worker, self._session
-        if worker is None or session is None:
+    async def _call(self, job: Job[T], seconds: float, label: str = "read") -> T:
+        """Run ``job`` within ``seconds`` (see the module doc); a session cut off before is
+        re-opened first, within its own connect timeout."""
+        session = self._session
+        if session is not None and session.needs_reopen:
+            await self._exchange(_reopen, self.config.connect_timeout_s, "re-open")
+        return await self._exchange(job, seconds, label)
+
+    async def _exchange(self, job: Job[T], seconds: float, label: str) -> T:
+        """Run ``job`` on the event loop (a SOCKET session) or on the worker thread."""
+        session = self._session
+        if session is None:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
+        if session.on_loop:
+            return await self._on_loop(session, job, seconds, label)
         budget = Budget(seconds, label)
-        future = worker.submit(lambda b: session.run(b, job), budget)
+        worker = self._worker
+        if worker is None:
+            raise NotConnected(self.config.name, self._refusal() or "not connected")
+        future = worker.submit(lambda b: drive(session.start(b, job)), budget)
         loop = asyncio.get_running_loop()
         # A timer of an event loop that has finished never fires: a driver used from one
         # asyncio.run after another arms one on the new loop.
@@ -104,6 +125,21 @@ class VisaDriver:
             budget.cancelled = True
             session.needs_reopen = True
             raise
+
+    async def _on_loop(self, session: VisaSession, job: Job[T], seconds: float, label: str) -> T:
+        """Run ``job`` on the event loop: one exchange at a time, as the worker thread runs
+        them (acquire and release, not ``async with``: a read is short, the frames count)."""
+        turn = self._turn
+        await turn.acquire()
+        try:
+            budget = Budget(seconds, label)
+            budget.start()
+            return await session.start(budget, job)
+        except asyncio.CancelledError:
+            session.needs_reopen = True  # a reply may still come on this connection
+            raise
+        finally:
+            turn.release()
 
     def _watch(self) -> None:
         """The watchdog: abandon the worker thread if its call is long past its deadline."""
@@ -169,14 +205,20 @@ class VisaDriver:
         refusal = self._refusal()
         if refusal is not None:
             raise NotConnected(self.config.name, refusal)
-        self._worker = SessionWorker(self._thread_name())
-        self._session = VisaSession(self.config, self.profile, self.clock)
+        session = VisaSession(self.config, self.profile, self.clock)
+        self._turn = asyncio.Lock()  # of this event loop (an old one may have ended)
+        if not session.on_loop:
+            self._worker = SessionWorker(self._thread_name())
+        self._session = session
         seconds = self.config.connect_timeout_s + self.config.timeout_s
-        self._identity = await self._call(lambda session: session.open(), seconds, "connect")
+        self._identity = await self._call(_open, seconds, "connect")
 
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; the error queue marks the readings it concerns."""
-        return await self._call(lambda session: session.read(channels), self.config.timeout_s)
+        session = self._session
+        if session is not None and session.on_loop and not session.needs_reopen:  # the usual
+            return await self._on_loop(session, _read(channels), self.config.timeout_s, "read")
+        return await self._call(_read(channels), self.config.timeout_s)
 
     async def close(self) -> None:
         """Close the session after the exchanges already queued; a thread whose exchange
@@ -187,7 +229,11 @@ class VisaDriver:
         if self._watchdog is not None:
             self._watchdog.cancel()
             self._watchdog = None
-        if worker is None or session is None:
+        if session is None:
+            return
+        if worker is None:  # a session on the event loop: after the exchange in progress
+            async with self._turn:
+                session.close()
             return
         closed = worker.submit(lambda _: session.close(), Budget(STUCK_GRACE_S, "close"))
         worker.stop()
@@ -219,9 +265,7 @@ class VisaDriver:
         """``*IDN?`` now (a swapped instrument shows a new serial)."""
         try:
             async with asyncio.timeout(self.config.timeout_s):
-                identity = await self._call(
-                    lambda session: session.identify(), self.config.timeout_s, "identify"
-                )
+                identity = await self._call(_identify, self.config.timeout_s, "identify")
         except TimeoutError as exc:
             if isinstance(exc, DriverError):
                 raise
@@ -272,7 +316,7 @@ class VisaDriver:
         return await run_safe_state(
             self.config,
             steps,
-            connected=self._worker is not None and self._session is not None,
+            connected=self._session is not None,
             connect=self._recover,
             clock=self.clock,
             # A step may wait behind an exchange already on the worker (at most its I/O timeout).
@@ -283,11 +327,27 @@ class VisaDriver:
     async def _recover(self) -> None:
         """A session, if there is none (a broken one re-opens itself at the next exchange):
         the safe state's connect, and what it runs before a step is tried again."""
-        if self._worker is None or self._session is None:
+        if self._session is None:
             await self.connect()
 
     async def _command(self, command: str, trace: WriteTrace) -> None:
         await self._call(lambda s: s.apply_command(command, trace), self._write_s, "write")
+
+
+def _read(channels: Sequence[VisaChannel]) -> Job[list[Reading]]:
+    return lambda session: session.read(channels)
+
+
+async def _open(session: VisaSession) -> dict[str, str]:
+    return await session.open()
+
+
+async def _reopen(session: VisaSession) -> None:
+    await session.reopen()
+
+
+async def _identify(session: VisaSession) -> dict[str, str]:
+    return await session.identify()
 
 
 def _until_overdue(current: Budget | None) -> float:

@@ -1,4 +1,9 @@
-"""Fixtures of the VISA tests: SCPI simulators on loopback, instrument configs, a thread guard."""
+"""Fixtures of the VISA tests: SCPI simulators on loopback, instrument configs, drivers.
+
+Every test that builds its driver with the ``drivers`` fixture runs twice: once with a
+``TCPIP::…::SOCKET`` resource on etalon's own asyncio socket (``socket_io: auto``), once through
+pyvisa (``socket_io: pyvisa``), over the same real sockets to the same simulator. A config that
+says which way itself (or has no SOCKET resource) runs once."""
 
 from __future__ import annotations
 
@@ -75,12 +80,34 @@ async def scpi_sim(clock: SystemClock) -> AsyncIterator[Callable[..., Any]]:
         await simulator.stop()
 
 
+@pytest.fixture(params=["asyncio", "pyvisa"])
+def socket_io(request: pytest.FixtureRequest) -> str:
+    """The way to a SOCKET resource this run of the test takes."""
+    return str(request.param)
+
+
+def on_path(config: VisaInstrument, socket_io: str) -> VisaInstrument:
+    """``config`` taking ``socket_io``'s way; skips the test when that way is the other run's
+    (the config says which way itself, or its resource is no SOCKET)."""
+    if "socket_io" in config.model_fields_set or config.socket_address() is None:
+        if socket_io == "pyvisa":
+            pytest.skip("one way only: the config says which, or its resource is no SOCKET")
+        return config
+    if socket_io == "asyncio":
+        return config
+    return config.model_copy(update={"socket_io": "pyvisa"})
+
+
 @pytest.fixture
-async def drivers(clock: SystemClock) -> AsyncIterator[Callable[[VisaInstrument], VisaDriver]]:
-    """Build VISA drivers that are closed at the end of the test."""
+async def drivers(
+    clock: SystemClock, socket_io: str
+) -> AsyncIterator[Callable[[VisaInstrument], VisaDriver]]:
+    """Build VISA drivers (each on this run's way, see the module doc) that are closed at the
+    end of the test."""
     built: list[VisaDriver] = []
 
     def build(config: VisaInstrument) -> VisaDriver:
+        config = on_path(config, socket_io)
         driver = VisaDriver(config, clock)
         built.append(driver)
         return driver

@@ -217,6 +217,25 @@ async def test_hung_instrument_times_out_and_next_tick_reopens_the_session(
     assert sim.connections == 2  # a fresh session, not the one that may hold a late reply
 
 
+async def test_the_re_open_after_a_hang_has_its_own_deadline_not_the_reads(
+    scpi_sim: Start, drivers: Build, visa_config: Config
+) -> None:
+    sim = await scpi_sim("longscale-dmm")
+    one_query = {"check": "periodic", "interval_s": 3600}
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3, errors=one_query)
+    driver = drivers(config)
+    await driver.connect()
+    sim.unanswered.add("READ?")
+    with pytest.raises(DriverTimeout, match="READ"):
+        await driver.read(config.channels)
+    sim.unanswered.clear()
+    # Each reply now takes 0.2 s: the re-open (its error-queue read) and the read's own query
+    # would not fit in one 0.3 s read together; the re-open runs within the connect timeout.
+    sim.faults.delay_s = 0.2
+    assert [r.quality for r in await driver.read(config.channels)] == [Quality.GOOD]
+    assert sim.connections == 2
+
+
 async def test_a_late_reply_is_never_taken_for_the_next_answer(
     scpi_sim: Start, drivers: Build, visa_config: Config
 ) -> None:

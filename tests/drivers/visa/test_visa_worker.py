@@ -21,6 +21,7 @@ from drivers.sim.scpi import ScpiSimulator
 from drivers.visa import driver as driver_module
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
+from drivers.visa.pyvisa_link import PyvisaLink
 from drivers.visa.worker import Budget, SessionWorker
 
 Start = Callable[..., Any]
@@ -230,7 +231,8 @@ async def dmm(
     """The DMM the stuck-library tests hang, with the watchdog's grace cut to 0.2 s."""
     monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
     sim = await scpi_sim("longscale-dmm")
-    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
+    # A VISA library that ignores its own timeout: pyvisa's way only.
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3, socket_io="pyvisa")
     driver = drivers(config)
     await driver.connect()
     return Dmm(sim, config, driver)
@@ -240,8 +242,8 @@ def _hang_the_library(driver: VisaDriver, release: threading.Event) -> None:
     """Make the session's pyvisa resource block in its next query until ``release`` — a VISA
     library ignoring its own timeout."""
     session = driver._session
-    assert session is not None and session.resource is not None
-    resource = session.resource
+    assert session is not None and isinstance(session.link, PyvisaLink)
+    resource = session.link.resource
 
     def stuck(*_args: object, **_kw: object) -> str:
         release.wait(30)
@@ -274,7 +276,7 @@ async def test_a_visa_call_stuck_past_its_timeout_abandons_the_thread_and_readin
         release.set()
     await asyncio.to_thread(stuck_worker.thread.join, 2)
     assert not stuck_worker.alive  # it returned, closed its own session and ended
-    assert stuck_session.resource is None
+    assert stuck_session.link is None
     (reading,) = await driver.read(config.channels)
     assert reading.quality is Quality.GOOD
 
@@ -286,7 +288,7 @@ async def test_no_session_is_opened_while_too_many_threads_are_stuck(
     release = threading.Event()
     try:
         for _ in range(driver_module.MAX_STUCK_THREADS):
-            if driver._session is not None and driver._session.resource is None:
+            if driver._session is not None and driver._session.link is None:
                 await driver.read(config.channels)  # opens the fresh session
             _hang_the_library(driver, release)
             with pytest.raises(DriverTimeout, match="abandoned"):
@@ -310,7 +312,7 @@ async def test_the_watchdog_follows_the_driver_to_another_event_loop(
 ) -> None:
     monkeypatch.setattr(driver_module, "STUCK_GRACE_S", 0.2)
     sim = await scpi_sim("longscale-dmm")
-    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3)
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3, socket_io="pyvisa")
     driver = VisaDriver(config, clock)
     release = threading.Event()
 
