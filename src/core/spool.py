@@ -116,9 +116,13 @@ def within_items(entries: list[_Counted], max_items: int) -> list[_Counted]:
 class Spool:
     """See the module doc. Create, then ``await open()``; ``await close()`` at the end."""
 
-    def __init__(self, config: SpoolConfig, name: str) -> None:
+    def __init__(
+        self, config: SpoolConfig, name: str, *, memory_bytes: int = RECENT_MAX_BYTES
+    ) -> None:
         self.config = config
         self.name = name
+        self.memory_bytes = memory_bytes
+        """Most bytes of the newest committed entries kept in memory for readers that keep up."""
         self.path = Path(config.path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-{name}")
         self._db: sqlite3.Connection | None = None
@@ -253,7 +257,7 @@ class Spool:
         for entry in added:
             recent.append(entry)
             self._recent_bytes += len(entry.data)
-        while recent and self._recent_bytes > RECENT_MAX_BYTES:
+        while recent and self._recent_bytes > self.memory_bytes:
             self._recent_bytes -= len(recent.popleft().data)
 
     def _forget(self, first_id: int, last_id: int) -> None:

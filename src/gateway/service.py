@@ -27,7 +27,7 @@ from gateway.records.store import RecordStore
 from gateway.tsdb.factory import build_store
 from gateway.tsdb.points import EntryMemo
 from gateway.tsdb.store import Store
-from gateway.tsdb.writer import Writer
+from gateway.tsdb.writer import MEMORY_BYTES, Writer
 from ledger import Checkpoint, CheckpointFile, LedgerError
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Gateway:
         self.metrics = GatewayMetrics()
         self.topics = Topics(config.mqtt.topic_prefix)
         self.store = store or build_store(config.store)
-        self.spool = Spool(config.spool, "gateway")
+        self.spool = Spool(config.spool, "gateway", memory_bytes=MEMORY_BYTES)
         self.records = RecordStore(
             config.records.path, LedgerSettings.of(config.records, config.site, config.id)
         )
@@ -66,7 +66,7 @@ class Gateway:
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
         self.corrector = Corrector(config.corrections, self.records)
-        self.memo = EntryMemo()
+        self.memo = EntryMemo(MEMORY_BYTES)
         """Batches ingest decoded, handed to the writer with their spool entries."""
         self.monitor = RecordsMonitor(
             self.records,

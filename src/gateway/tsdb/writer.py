@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -32,6 +32,12 @@ from gateway.tsdb.store import Store, WriteResult
 log = logging.getLogger("etalon.gateway")
 
 ENTRIES_PER_READ = 256
+
+MEMORY_BYTES = 16 * 2**20
+"""Bytes of the newest spooled entries the gateway keeps in memory for its writer (the spool's
+memory, and ingest's decoded rows of them: :class:`EntryMemo`): several batches of the largest
+messages, so a writer a few batches behind ingest still reads them there, neither from disk nor
+parsed again (a writer that falls further behind and reads from disk falls behind faster)."""
 
 
 @dataclass
@@ -85,27 +91,19 @@ def _points(item: Writable) -> int:
     return item.count if isinstance(item, ReadingsBatch) else len(item.values)
 
 
+@dataclass(eq=False)
 class Writer:
     """See the module doc."""
 
-    def __init__(
-        self,
-        spool: Spool,
-        store: Store,
-        config: WriteConfig,
-        metrics: GatewayMetrics,
-        records: RecordStore,
-        memo: EntryMemo | None = None,
-    ) -> None:
-        self.spool = spool
-        self.memo = memo
-        """What ingest decoded already (see :class:`EntryMemo`)."""
-        self.store = store
-        self.config = config
-        self.metrics = metrics
-        self.records = records
-        self.store_up: bool | None = None
-        self.causes = CauseLog(log)
+    spool: Spool
+    store: Store
+    config: WriteConfig
+    metrics: GatewayMetrics
+    records: RecordStore
+    memo: EntryMemo | None = None
+    """What ingest decoded already (see :class:`EntryMemo`)."""
+    store_up: bool | None = field(init=False, default=None)
+    causes: CauseLog = field(init=False, default_factory=lambda: CauseLog(log))
 
     async def _collect(self, entries: list[Entry]) -> _Batch:
         items: list[Writable] = []
@@ -179,33 +177,41 @@ class Writer:
 
     async def _write(self, batch: _Batch, slots: asyncio.Semaphore) -> None:
         try:
-            backoff = BackoffTimer(self.config.retry)
-            while True:
-                started = time.perf_counter()
-                try:
-                    result = await self._store_write(batch.items) if batch.items else None
-                except StoreError as exc:
-                    self.metrics.write_errors += 1
-                    self._set_up(False, str(exc))
-                    await asyncio.sleep(backoff.next_delay())
-                    continue
-                break
-            self._set_up(True, None)
-            latency = (time.perf_counter() - started) * 1000
-            self.metrics.write_latency_ms = latency
-            self.metrics.write_latency_ms_max = max(self.metrics.write_latency_ms_max, latency)
-            if result is not None:
-                self.metrics.written += result.written
-                self.metrics.readings_written += sum(
-                    i.count for i in batch.items if isinstance(i, ReadingsBatch)
-                ) - len(result.rejected)
-                self.metrics.write_batches += 1
-                if result.rejected:
-                    self.metrics.write_rejected += len(result.rejected)
-                    await self._record_rejected(result.rejected)
-            await self.spool.ack(batch.first_id, batch.last_id)
+            await self._write_batch(batch)
+            # The entries leave the spool in the transaction of ingest's next append (or alone
+            # shortly after): no commit and fsync of their own, and the slot is free now. A
+            # kill before that commit writes them again on restart (writes are idempotent).
+            removed = self.spool.ack_later(batch.first_id, batch.last_id)
         finally:
             slots.release()
+        await removed  # a spool that cannot remove them fails the writer, as before
+
+    async def _write_batch(self, batch: _Batch) -> None:
+        """Write a batch until the store took it (retried with backoff while it is down)."""
+        backoff = BackoffTimer(self.config.retry)
+        while True:
+            started = time.perf_counter()
+            try:
+                result = await self._store_write(batch.items) if batch.items else None
+            except StoreError as exc:
+                self.metrics.write_errors += 1
+                self._set_up(False, str(exc))
+                await asyncio.sleep(backoff.next_delay())
+                continue
+            break
+        self._set_up(True, None)
+        latency = (time.perf_counter() - started) * 1000
+        self.metrics.write_latency_ms = latency
+        self.metrics.write_latency_ms_max = max(self.metrics.write_latency_ms_max, latency)
+        if result is not None:
+            self.metrics.written += result.written
+            self.metrics.readings_written += sum(
+                i.count for i in batch.items if isinstance(i, ReadingsBatch)
+            ) - len(result.rejected)
+            self.metrics.write_batches += 1
+            if result.rejected:
+                self.metrics.write_rejected += len(result.rejected)
+                await self._record_rejected(result.rejected)
 
     async def _store_write(self, items: list[Writable]) -> WriteResult:
         """The store's write; anything it raises but a StoreError is isolated (see the doc)."""

@@ -1,0 +1,147 @@
+"""The writer and the gateway's spool: removals ride on ingest's commits, and a writer some
+batches behind ingest still takes ingest's decoded rows from memory."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import orjson
+import pytest
+
+import core.spool
+from core.spool import Spool, SpoolConfig
+from edge_agent.wire_batches import decode_data
+from gateway.config import GatewayConfig
+from gateway.metrics import GatewayMetrics
+from gateway.records.store import RecordStore
+from gateway.service import Gateway
+from gateway.tsdb import writer as writer_module
+from gateway.tsdb.config import WriteConfig
+from gateway.tsdb.points import ReadingsBatch, Writable
+from gateway.tsdb.store import WriteResult
+from gateway.tsdb.writer import Writer
+
+SITE, AGENT = "lab-1", "bench-1"
+TS0 = 1_790_000_000_000_000_000
+
+
+class Counting:
+    """A store that takes everything and counts the readings."""
+
+    name = "counting"
+
+    def __init__(self) -> None:
+        self.readings = 0
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def write(self, items: Sequence[Writable]) -> WriteResult:
+        count = sum(i.count for i in items if isinstance(i, ReadingsBatch))
+        self.readings += count
+        return WriteResult(written=count)
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+def payload(seq: int, count: int) -> bytes:
+    readings = [
+        {"instrument": f"dmm-{i % 10}", "channel": "v", "ts": TS0 + seq * count + i,
+         "value": 10.0 + i * 1e-9, "unit": "V", "quality": "good", "u": 1e-7}
+        for i in range(count)
+    ]  # fmt: skip
+    return orjson.dumps(
+        {"schema": 1, "site": SITE, "agent": AGENT, "seq": seq, "readings": readings}
+    )
+
+
+def in_file(path: Path) -> int:
+    with sqlite3.connect(path) as db:
+        return int(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0])
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while not condition():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.01)
+
+
+async def test_the_writers_removals_ride_on_ingests_next_append(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the store took leaves the spool in the transaction of the next append, not in a
+    commit of its own (an fsync per batch on the thread ingest commits on); a clean close
+    commits what no append carried."""
+    monkeypatch.setattr(core.spool, "ACK_DELAY_S", 5.0)  # meanwhile only an append removes
+    path = tmp_path / "spool.db"
+    spool = Spool(SpoolConfig(path=path), "gateway")
+    records = RecordStore(tmp_path / "records.db")
+    await spool.open()
+    await records.open()
+    store = Counting()
+    writer = Writer(spool, store, WriteConfig(batch_max_delay_ms=0), GatewayMetrics(), records)  # type: ignore[arg-type]
+    await spool.append([(payload(0, 50), 50), (payload(1, 50), 50)])
+    task = asyncio.create_task(writer.run())
+    try:
+        await wait_for(lambda: store.readings == 100)
+        await asyncio.sleep(0.1)
+        assert in_file(path) == 2 and spool.depth == 100  # written, not yet removed
+        await spool.append([(payload(2, 50), 50)])  # ingest's next commit carries the removal
+        assert in_file(path) == 1
+        await wait_for(lambda: store.readings == 150)
+        assert spool.depth == 50
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await spool.close()
+        await records.close()
+    assert in_file(path) == 0 and spool.depth == 0
+
+
+async def test_a_writer_batches_behind_takes_ingests_rows_from_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The gateway keeps enough of the newest entries, and ingest's rows of them, for a writer
+    several 10,000-reading batches behind (8 MiB of messages of 500 readings here): it reads
+    none back from disk and parses none again."""
+    config = GatewayConfig.model_validate(
+        {
+            "site": SITE,
+            "spool": {"path": str(tmp_path / "spool.db"), "synchronous": "normal"},
+            "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
+            "records": {"path": str(tmp_path / "records.db")},
+            "write": {"batch_max_lines": 10_000, "batch_max_delay_ms": 0},
+        }
+    )
+    gateway = Gateway(config, store=Counting())  # type: ignore[arg-type]
+    spool, memo = gateway.spool, gateway.memo
+    parsed = []
+
+    def decode_entry(data: bytes) -> Writable:
+        parsed.append(len(data))
+        return real_decode(data)
+
+    real_decode = writer_module.decode_entry
+    monkeypatch.setattr(writer_module, "decode_entry", decode_entry)
+    await spool.open()
+    await gateway.records.open()
+    entries = [payload(seq, 500) for seq in range(8 * 2**20 // len(payload(0, 500)) + 1)]
+    await spool.append([(data, 500) for data in entries])
+    for data in entries:  # as ingest hands over the rows of what it spooled
+        memo.put(data, ReadingsBatch(SITE, AGENT, rows=decode_data(data, SITE, AGENT).rows))
+    assert sum(map(len, entries)) > 8 * 2**20
+    writer = Writer(spool, gateway.store, config.write, gateway.metrics, gateway.records, memo)
+    task = asyncio.create_task(writer.run())
+    try:
+        await wait_for(lambda: gateway.store.readings == 500 * len(entries), 60)  # type: ignore[attr-defined]
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await spool.close()
+        await gateway.records.close()
+    assert parsed == []
