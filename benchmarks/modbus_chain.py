@@ -208,6 +208,48 @@ async def bare_raw(
     print_figures(values, cpu0, t0, overruns)
 
 
+async def poll_path(port: int, args: argparse.Namespace) -> dict[str, Any]:
+    """The agent's polling path alone, in this process: one InstrumentRunner per device (the
+    scheduler, the Modbus driver, the RowEncoder) against the simulator, polls counted at the
+    encoded sink; no spool, no MQTT. Its figure is the event loop's CPU per poll, free of the
+    other processes' share: a quick, steadier A/B of the polling path on a busy machine."""
+    from core.clock import SystemClock
+    from drivers.modbus.config import ModbusInstrument
+    from drivers.registry import create_driver
+    from edge_agent.metrics import AgentMetrics
+    from edge_agent.scheduler import InstrumentRunner
+
+    clock = SystemClock()
+    metrics = AgentMetrics()
+    polls = [0]
+
+    def sink(*_: object) -> None:
+        polls[0] += 1
+
+    runners = []
+    for config in agent_config_instruments(port, args):
+        instrument = ModbusInstrument.model_validate(config)
+        driver = create_driver(instrument, clock)
+        runner = InstrumentRunner(
+            instrument, driver, clock, sink, metrics, lambda *_: None, encoded_sink=sink
+        )
+        runners.append(runner)
+    tasks = [asyncio.create_task(r.run()) for r in runners]
+    await asyncio.sleep(args.warmup)
+    polls0, cpu0, t0 = polls[0], time.thread_time(), time.monotonic()
+    await asyncio.sleep(args.seconds)
+    count, cpu, elapsed = polls[0] - polls0, time.thread_time() - cpu0, time.monotonic() - t0
+    for task in tasks:
+        task.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {
+        "polls_s": count / elapsed,
+        "us_per_poll": cpu / count * 1e6 if count else float("nan"),
+        "us_per_dp": cpu / count / args.channels * 1e6 if count else float("nan"),
+        "overruns": metrics.overruns,
+    }
+
+
 # -- the run -----------------------------------------------------------------------------------
 
 
@@ -255,8 +297,9 @@ def thread_cpu(pid: int) -> dict[int, float]:
     return {t.id: t.user_time + t.system_time for t in psutil.Process(pid).threads()}
 
 
-def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> Path:
-    instruments = [
+def agent_config_instruments(sim: int, args: argparse.Namespace) -> list[dict[str, Any]]:
+    """The benchmark's instruments: one per simulated device."""
+    return [
         {
             "name": f"dev{d}",
             "protocol": "modbus",
@@ -282,6 +325,9 @@ def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> 
         }
         for d in range(1, args.devices + 1)
     ]
+
+
+def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> Path:
     return write_yaml(
         tmp / "agent.yaml",
         {
@@ -289,7 +335,7 @@ def agent_config(tmp: Path, broker: int, sim: int, args: argparse.Namespace) -> 
             "id": AGENT,
             "mqtt": {"port": broker},
             "spool": {"path": str(tmp / "agent-spool.db")},
-            "instruments": instruments,
+            "instruments": agent_config_instruments(sim, args),
         },
     )
 
@@ -422,6 +468,34 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
+def print_poll_path(args: argparse.Namespace) -> None:
+    """Run :func:`poll_path` on the agent's event loop against a simulator of its own."""
+    from app.process import loop_factory
+
+    sim_proc = subprocess.Popen(
+        [sys.executable, "-m", "benchmarks.modbus_chain", "--serve", "--devices",
+         str(args.devices), "--channels", str(args.channels)],
+        stdout=subprocess.PIPE, cwd=REPO, env=child_env(),
+    )  # fmt: skip
+    try:
+        assert sim_proc.stdout is not None
+        port = int(sim_proc.stdout.readline())
+        load = os.getloadavg()[0]
+        with asyncio.Runner(loop_factory=loop_factory()) as runner:
+            figures = runner.run(poll_path(port, args))
+    finally:
+        sim_proc.terminate()
+        sim_proc.wait(10)
+    print(
+        f"polling path, {args.devices} x {args.channels} float32 @ {args.interval * 1000:g} ms "
+        f"(max_transactions {args.transactions}), load {load:.1f}–{os.getloadavg()[0]:.1f}: "
+        f"{figures['polls_s']:.0f} polls/s, event loop {figures['us_per_poll']:.1f} µs per poll "
+        f"= {figures['us_per_dp']:.2f} µs/datapoint, {figures['overruns']} overruns"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(figures, indent=1) + "\n")
+
+
 def main() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(1))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -434,6 +508,11 @@ def main() -> None:
         "--transactions", type=int, default=16, help="requests outstanding at once (see the doc)"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--poll-path",
+        action="store_true",
+        help="measure only the polling path, in this process (see poll_path)",
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--bare", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--raw", type=int, help=argparse.SUPPRESS)
@@ -455,6 +534,9 @@ def main() -> None:
                 args.transactions,
             )
         )
+        return
+    if args.poll_path:
+        print_poll_path(args)
         return
     result = measure(args)
     a, b, r = result["agent"], result["bare"], result["raw"]

@@ -96,7 +96,7 @@ class Agent:
         )
 
     def _sink(self, readings: list[Reading]) -> None:
-        # One spool entry per poll: the readings encoded together, with their count.
+        # A poll's readings encoded together, with their count (polls of one commit are merged).
         if readings:
             self._buffer.append((encode_readings(readings), len(readings)))
             self._buffered.set()
@@ -122,9 +122,10 @@ class Agent:
 
     async def _flush(self) -> None:
         self._buffered.clear()
-        entries, self._buffer = self._buffer, []
-        if not entries:
+        polls, self._buffer = self._buffer, []
+        if not polls:
             return
+        entries = merge_polls(polls, self.config.publish.batch_max_readings)
         self.metrics.spool_dropped += await self.spool.append(entries)
         self.metrics.spooled += sum(n for _, n in entries)
 
@@ -320,6 +321,26 @@ class Agent:
         await self.spool.close()
         final = self.metrics.snapshot() | {"spool_depth": self.spool.depth}
         log_event(log, logging.INFO, "agent stopped", drained=drained, **final)
+
+
+def merge_polls(polls: list[tuple[bytes, int]], most: int) -> list[tuple[bytes, int]]:
+    """The polls one commit takes, as few spool entries as hold at most ``most`` readings each
+    (a poll larger than that alone): an entry is a fragment of a batch's readings, so polls join
+    with a comma. The spool's cost is mostly per entry (its row written, later deleted), and
+    what one commit appends stands or falls together anyway."""
+    if len(polls) == 1:
+        return polls
+    entries: list[tuple[bytes, int]] = []
+    parts: list[bytes] = []
+    held = 0
+    for data, count in polls:
+        if parts and held + count > most:
+            entries.append((b",".join(parts), held))
+            parts, held = [], 0
+        parts.append(data)
+        held += count
+    entries.append((b",".join(parts), held))
+    return entries
 
 
 def _reported_units(driver: Driver[ChannelBase] | None) -> dict[str, str]:

@@ -18,6 +18,7 @@ import contextlib
 import logging
 import math
 import time
+import weakref
 from collections.abc import Callable, Sequence
 
 from core.backoff import BackoffTimer
@@ -39,6 +40,93 @@ FAILURES_BEFORE_RECONNECT = 3
 def first_tick(now_wall_s: float, interval_s: float) -> float:
     """The next wall-clock multiple of the interval after now."""
     return (math.floor(now_wall_s / interval_s) + 1) * interval_s
+
+
+class Ticks:
+    """The runners' wake-ups, one timer per millisecond of ticks shared by every runner due in
+    it (instruments of one interval share their wall-clock ticks): with 50 devices at 10 Hz,
+    10 timers a second, not 500. A waiter wakes at the end of its tick's millisecond (never
+    early, as the loop's own timers). Each waiter has its own future, so a cancelled runner
+    cancels only its own wait."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._waiting: dict[int, list[asyncio.Future[None]]] = {}
+
+    def at(self, when: float) -> asyncio.Future[None]:
+        """A future done at the loop time ``when`` (rounded up to the millisecond)."""
+        key = math.ceil(when * 1000)
+        future: asyncio.Future[None] = self._loop.create_future()
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = []
+            self._loop.call_at(key / 1000, self._fire, key)
+        waiting.append(future)
+        return future
+
+    def _fire(self, key: int) -> None:
+        for future in self._waiting.pop(key):
+            if not future.done():
+                future.set_result(None)
+
+
+class Deadlines:
+    """The runners' read timeouts, one timer for all of them (at the earliest deadline) instead
+    of one per read; a read that is late has its task cancelled and sees TimeoutError, exactly
+    as under ``asyncio.timeout`` (whose cancellation bookkeeping :meth:`settle` repeats)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._armed: dict[asyncio.Task[object], tuple[float, int]] = {}
+        self._expired: set[asyncio.Task[object]] = set()
+        self._timer: asyncio.TimerHandle | None = None
+
+    def arm(self, task: asyncio.Task[object], timeout_s: float) -> None:
+        """Cancel ``task`` unless :meth:`settle` is called within ``timeout_s``."""
+        deadline = self._loop.time() + timeout_s
+        self._armed[task] = (deadline, task.cancelling())
+        timer = self._timer
+        if timer is None or deadline < timer.when():
+            if timer is not None:
+                timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._sweep)
+
+    def settle(self, task: asyncio.Task[object], error: BaseException | None) -> bool:
+        """The read of ``task`` ended (``error``: how); True when it ended because it ran out
+        of time (the caller raises TimeoutError)."""
+        armed = self._armed.pop(task, None)
+        if task not in self._expired:
+            return False
+        self._expired.discard(task)
+        cancelling = armed[1] if armed is not None else 0
+        return task.uncancel() <= cancelling and isinstance(error, asyncio.CancelledError)
+
+    def _sweep(self) -> None:
+        self._timer = None
+        now = self._loop.time()
+        earliest = math.inf
+        for task, (deadline, cancelling) in list(self._armed.items()):
+            if deadline <= now:
+                self._expired.add(task)
+                self._armed[task] = (math.inf, cancelling)
+                task.cancel()
+            elif deadline < earliest:
+                earliest = deadline
+        if earliest < math.inf:
+            self._timer = self._loop.call_at(earliest, self._sweep)
+
+
+_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Ticks, Deadlines]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def shared_timers(loop: asyncio.AbstractEventLoop) -> tuple[Ticks, Deadlines]:
+    """The loop's :class:`Ticks` and :class:`Deadlines`, made on first use."""
+    shared = _SHARED.get(loop)
+    if shared is None:
+        shared = _SHARED[loop] = (Ticks(loop), Deadlines(loop))
+    return shared
 
 
 StateCallback = Callable[[str, str, str | None], None]
@@ -75,6 +163,9 @@ class InstrumentRunner:
         self._rows = encoded_sink is not None and isinstance(driver, ReadsRows)
         self.channels: list[ChannelBase] = list(getattr(config, "channels"))  # noqa: B009
         self.state = "starting"
+        self._task: asyncio.Task[object] | None = None
+        self._deadlines: Deadlines | None = None
+        """The polling task and the loop's read timeouts (set as polling starts)."""
 
     def _set_state(self, state: str, reason: str | None = None) -> None:
         if state == self.state:
@@ -190,12 +281,14 @@ class InstrumentRunner:
         members = [groups[interval] for interval in intervals]
         merged: dict[tuple[int, ...], list[ChannelBase]] = {}
         failures = 0
+        ticks, self._deadlines = shared_timers(loop)
+        self._task = asyncio.current_task()
+        only = [0] if len(intervals) == 1 else None
         while True:
             due_at = min(next_tick)
-            delay = due_at - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
-            due_groups = [k for k, tick in enumerate(next_tick) if tick <= due_at + 1e-6]
+            if due_at > loop.time():
+                await ticks.at(due_at)
+            due_groups = only or [k for k, tick in enumerate(next_tick) if tick <= due_at + 1e-6]
             if len(due_groups) == 1:
                 due: Sequence[ChannelBase] = members[due_groups[0]]
             else:  # in the configured order, one list per combination of groups
@@ -227,39 +320,38 @@ class InstrumentRunner:
             self.metrics.overruns += most_missed
 
     async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:
-        """One read of the due channels. Returns NotConnected, or whether the read failed."""
-        lock = self.bus_lock or contextlib.nullcontext()
+        """One read of the due channels, within the read's timeout counted from when the bus is
+        ours. Returns NotConnected, or whether the read failed."""
+        lock = self.bus_lock
+        if lock is not None:
+            await lock.acquire()
         driver = self.driver
         rows: Rows | None = None
         raw: list[Reading] = []
-        async with lock:
-            start = self.clock.now_ns()
-            try:
-                async with asyncio.timeout(self.config.timeout_s):
-                    if self._rows:
-                        rows = await driver.read_rows(due)  # type: ignore[attr-defined]
-                    else:
-                        raw = await driver.read(due)
-            except NotConnected as exc:
-                self.metrics.read_errors += 1
-                return exc
-            except (DriverTimeout, TimeoutError) as exc:
-                self.metrics.read_timeouts += 1
-                # A driver's own timeout says which request went unanswered; ours only that the
-                # whole read ran out of time.
-                reason = (
-                    exc.reason
-                    if isinstance(exc, DriverTimeout)
-                    else f"no reply within {self.config.timeout_s:g} s"
-                )
-                raw = self._all_bad(due, start, reason)
-                failed = True
-            except DriverError as exc:
-                self.metrics.read_errors += 1
-                raw = self._all_bad(due, start, exc.reason)
-                failed = True
+        task, deadlines = self._task, self._deadlines
+        assert task is not None and deadlines is not None  # set by _poll_channels
+        start = self.clock.now_ns()
+        deadlines.arm(task, self.config.timeout_s)
+        failed = False
+        try:
+            if self._rows:
+                rows = await driver.read_rows(due)  # type: ignore[attr-defined]
             else:
-                failed = False
+                raw = await driver.read(due)
+        except BaseException as exc:
+            failed = True
+            error = TimeoutError() if deadlines.settle(task, exc) else exc
+            if not isinstance(error, DriverError | TimeoutError):
+                raise
+            if isinstance(error, NotConnected):
+                self.metrics.read_errors += 1
+                return error
+            raw = self._all_bad(due, start, self._failure(error))
+        finally:
+            if not failed:
+                deadlines.settle(task, None)
+            if lock is not None:
+                lock.release()
         encoded = None
         if self.encoded_sink is not None:
             if rows is not None:
@@ -278,6 +370,18 @@ class InstrumentRunner:
         self.metrics.readings_bad += count_bad(readings)
         self.sink(readings)
         return failed
+
+    def _failure(self, error: DriverError | TimeoutError) -> str:
+        """A failed read counted, and the reason its readings are BAD."""
+        if isinstance(error, DriverTimeout | TimeoutError):
+            self.metrics.read_timeouts += 1
+            # A driver's own timeout says which request went unanswered; ours only that the
+            # whole read ran out of time.
+            if isinstance(error, DriverTimeout):
+                return error.reason
+            return f"no reply within {self.config.timeout_s:g} s"
+        self.metrics.read_errors += 1
+        return error.reason
 
     def _encoder(self, due: Sequence[ChannelBase]) -> RowEncoder:
         """The encoder of a due set, made once (a due set is the same list poll after poll)."""

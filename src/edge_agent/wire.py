@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Sequence
-from typing import Annotated, Any, Literal, NotRequired
+from typing import Annotated, Any, Literal, NotRequired, TypeVar
 
 import orjson
 from pydantic import (
@@ -406,32 +406,32 @@ def _spoofed(kind: str, site: str, agent: str, topic_site: str, topic_agent: str
         )
 
 
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def _validated(model: type[_M], payload: bytes, what: str) -> _M:
+    """``payload`` as a ``model``; raises PayloadError saying what was bad about the ``what``."""
+    try:
+        return model.model_validate_json(payload)
+    except ValidationError as exc:
+        raise PayloadError(f"bad {what}: {_reasons(exc)}", f"bad {what}") from None
+
+
 def decode_status(payload: bytes, site: str, agent: str) -> AgentStatus:
     """An agent's status from ``site``/``agent``'s topic; raises PayloadError."""
-    try:
-        status = AgentStatus.model_validate_json(payload)
-    except ValidationError as exc:
-        raise PayloadError(f"bad status message: {_reasons(exc)}", "bad status message") from None
+    status = _validated(AgentStatus, payload, "status message")
     _spoofed("status", status.site, status.agent, site, agent)
     return status
 
 
 def decode_instrument_state(payload: bytes) -> InstrumentState:
     """An instrument's state (its topic says whose); raises PayloadError."""
-    try:
-        return InstrumentState.model_validate_json(payload)
-    except ValidationError as exc:
-        raise PayloadError(
-            f"bad instrument state: {_reasons(exc)}", "bad instrument state"
-        ) from None
+    return _validated(InstrumentState, payload, "instrument state")
 
 
 def decode_metrics(payload: bytes, site: str, agent: str) -> AgentMetricsMessage:
     """An agent's self-metrics from ``site``/``agent``'s topic; raises PayloadError."""
-    try:
-        metrics = AgentMetricsMessage.model_validate_json(payload)
-    except ValidationError as exc:
-        raise PayloadError(f"bad metrics message: {_reasons(exc)}", "bad metrics message") from None
+    metrics = _validated(AgentMetricsMessage, payload, "metrics message")
     _spoofed("metrics", metrics.site, metrics.agent, site, agent)
     return metrics
 

@@ -18,7 +18,7 @@ from core.clock import SystemClock
 from drivers.reading import Quality, Reading
 from drivers.sim.inprocess import SimChannel, SimDriver, SimInstrument
 from edge_agent.metrics import AgentMetrics
-from edge_agent.scheduler import InstrumentRunner, first_tick
+from edge_agent.scheduler import InstrumentRunner, first_tick, shared_timers
 from tests.support.clock_steps import StepLog, intervals
 
 
@@ -202,3 +202,54 @@ async def test_garbage_replies_become_bad_readings_with_the_raw_text(hooks: dict
         x.quality is Quality.BAD and x.reason and x.reason.startswith("unparseable reply")
         for x in readings
     )
+
+
+async def test_shared_deadlines_time_out_only_the_late_read() -> None:
+    """One timer serves every runner's read timeout: the late read sees TimeoutError (as under
+    asyncio.timeout), a read that ended in time is never cancelled afterwards, and a
+    cancellation from outside stays a cancellation."""
+    loop = asyncio.get_running_loop()
+    deadlines = shared_timers(loop)[1]
+
+    async def read(seconds: float, timeout_s: float) -> str:
+        task = asyncio.current_task()
+        assert task is not None
+        deadlines.arm(task, timeout_s)
+        try:
+            await asyncio.sleep(seconds)
+        except BaseException as exc:
+            if deadlines.settle(task, exc):
+                return "timed out"
+            raise
+        deadlines.settle(task, None)
+        await asyncio.sleep(0.15)  # past the deadline it had: not cancelled now
+        return "read"
+
+    late = asyncio.create_task(read(1.0, 0.05))
+    quick = asyncio.create_task(read(0.01, 0.1))
+    stopped = asyncio.create_task(read(1.0, 0.5))
+    await asyncio.sleep(0.02)
+    stopped.cancel()
+    assert await late == "timed out"
+    assert await quick == "read"
+    with pytest.raises(asyncio.CancelledError):
+        await stopped
+
+
+async def test_shared_ticks_wake_each_waiter_at_its_tick_never_before() -> None:
+    loop = asyncio.get_running_loop()
+    ticks = shared_timers(loop)[0]
+    due = loop.time() + 0.05
+    woken: list[float] = []
+
+    async def wait(when: float) -> None:
+        await ticks.at(when)
+        woken.append(loop.time() - when)
+
+    cancelled = asyncio.create_task(wait(due))
+    waiters = [asyncio.create_task(wait(due + k * 1e-6)) for k in range(5)]
+    await asyncio.sleep(0)
+    cancelled.cancel()  # cancels its own wait only
+    await asyncio.gather(*waiters)
+    assert len(woken) == 5
+    assert all(0 <= late < 0.05 for late in woken), woken
