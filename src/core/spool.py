@@ -15,9 +15,10 @@ append came, or at close.
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
 spool emptied. All SQLite work runs on one dedicated thread; the connection never leaves it.
 
-The newest committed entries are also kept in memory (up to ``RECENT_MAX_BYTES``), so a reader
-that keeps up — the agent's publisher, the gateway's writer — gets them without a trip to the
-SQLite thread, where it would wait behind the next commit's fsync.
+The newest committed entries are also kept in memory (up to ``memory_bytes``: by default
+``RECENT_MAX_BYTES``; the gateway's writer asks for more), so a reader that keeps up — the
+agent's publisher, the gateway's writer — gets them without a trip to the SQLite thread, where it
+would wait behind the next commit's fsync.
 
 Durability: with ``synchronous=full`` each commit is fsync'ed in WAL mode, so an appended entry
 survives power loss; with ``normal`` it survives a crash of the process (the WAL is in the OS
@@ -198,6 +199,9 @@ class Spool:
             dropped, last_dropped, added, removed = await self._run(
                 lambda: self._append(entries, ranges)
             )
+        except asyncio.CancelledError:
+            self._requeue(acks)
+            raise
         except BaseException as exc:
             _settle(acks, exc)
             raise
@@ -343,6 +347,13 @@ class Spool:
             self._ack_flusher = asyncio.get_running_loop().create_task(self._flush_acks_later())
         return future
 
+    def _requeue(self, acks: list[tuple[int, int, asyncio.Future[int]]]) -> None:
+        # A cancelled append or commit may never have reached the spool's thread: its removals
+        # go back in front, for the flusher or close() (removing a range twice removes nothing).
+        self._acks[:0] = acks
+        if acks and (self._ack_flusher is None or self._ack_flusher.done()):
+            self._ack_flusher = asyncio.get_running_loop().create_task(self._flush_acks_later())
+
     async def _flush_acks_later(self) -> None:
         # Until none is left: an acknowledgement that came while this flusher was committing
         # found it not done and started no other; without the loop it would wait for the next
@@ -360,6 +371,9 @@ class Spool:
         ranges = [(first, last) for first, last, _future in acks]
         try:
             removed = await self._run(lambda: self._ack(ranges))
+        except asyncio.CancelledError:
+            self._requeue(acks)
+            raise
         except BaseException as exc:
             _settle(acks, exc)
             raise

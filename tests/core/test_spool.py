@@ -241,3 +241,28 @@ async def test_acknowledged_entries_free_their_room_before_the_oldest_are_droppe
     assert await spool.append([b"new" + b"." * 197]) == 0  # the acknowledged 200 bytes made room
     assert await acked == 2 and spool.dropped == 0 and spool.depth == 9
     await spool.close()
+
+
+async def test_a_later_ack_survives_a_cancelled_append_that_would_have_carried_it(
+    tmp_path: Path,
+) -> None:
+    # The gateway cancels ingest at shutdown, possibly while its append (carrying the writer's
+    # removals) waits for the spool's thread: the removals must still happen, not be dropped.
+    spool = await open_spool(tmp_path / "s.db")
+    await spool.append([(b"a", 1), (b"b", 1)])
+    first, _second = await spool.read(0, 10)
+    removed = spool.ack_later(first.id, first.id)
+    gate = threading.Event()
+    busy = asyncio.get_running_loop().run_in_executor(spool._executor, gate.wait)
+    carrier = asyncio.create_task(spool.append([(b"c", 1)]))
+    await asyncio.sleep(0.01)
+    carrier.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await carrier
+    gate.set()
+    await busy
+    assert await asyncio.wait_for(removed, 2.0) == 1
+    await spool.close()
+    spool = await open_spool(tmp_path / "s.db")
+    assert [e.data for e in await spool.read(0, 10)] == [b"b"]
+    await spool.close()
