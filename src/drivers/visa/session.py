@@ -62,8 +62,9 @@ class VisaSession:
         self.link: Link | None = None
         self.identity: dict[str, str] = {}
         self.needs_reopen = False
-        """Set when an exchange was cut off (timeout, cancellation): a late reply may still be on
-        its way, so the next exchange starts on a fresh session."""
+        """Set when an exchange was cut off (timeout, cancellation) or its link failed: a late
+        reply may still be on its way, or the link is spent, so the next exchange starts on a
+        fresh session."""
         self.last_setup: str | None = None
         self.last_error_check_s = 0.0
         self.last_errors: list[str] = []

@@ -35,9 +35,9 @@ _ENCODED = 256
 """Encoded commands a link remembers."""
 
 MAX_PENDING = 1 << 20
-"""Bytes a link holds without a termination character before it gives the connection up: an
-instrument streaming without end must not fill the agent's memory (SCPI replies etalon reads
-are numbers, a few values, an identification)."""
+"""Unread bytes a link holds before it gives the connection up — one reply without a termination
+character, or replies nobody asked for: an instrument streaming without end must not fill the
+agent's memory (SCPI replies etalon reads are numbers, a few values, an identification)."""
 
 
 class _Replies(asyncio.Protocol):
@@ -64,7 +64,9 @@ class _Replies(asyncio.Protocol):
         waiter = self.waiter
         if waiter is None or waiter.done():
             self.buffer += data
-            if len(self.buffer) > MAX_PENDING and self.term not in self.buffer:
+            # Terminated or not: replies nobody asked for (an instrument in talk-only mode)
+            # would pile up as surely as one endless reply.
+            if len(self.buffer) > MAX_PENDING:
                 self._overflow()
             return
         if not self.buffer and data.find(self.term) == len(data) - 1:  # one whole reply: usual
@@ -72,18 +74,23 @@ class _Replies(asyncio.Protocol):
             waiter.set_result(data)
             return
         self.buffer += data
-        if self.term in data:
+        # In the buffer's tail, not in ``data``: a termination of several bytes (a non-ASCII
+        # encoding) may arrive split across two segments.
+        if self.term in self.buffer[-(len(data) + len(self.term) - 1) :]:
             self.waiter = None
             waiter.set_result(self._take())
         elif len(self.buffer) > MAX_PENDING:
             self._overflow()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self.lost = "connection closed by the instrument" if exc is None else f"{exc}"
+        if self.lost is None:  # our own abort after an overflow keeps its reason
+            self.lost = "connection closed by the instrument" if exc is None else f"{exc}"
         self._fail(LinkError(self.lost))
 
     def _overflow(self) -> None:
-        self.lost = f"more than {MAX_PENDING} bytes without a termination character"
+        self.lost = (
+            f"more than {MAX_PENDING} bytes unread (no termination, or replies not asked for)"
+        )
         self.buffer.clear()
         self._fail(LinkError(self.lost))
         if self.transport is not None:
@@ -186,7 +193,7 @@ class SocketLink:
         if replies.lost is not None:
             raise LinkError(replies.lost)
         if replies.loop is not asyncio.get_running_loop():
-            raise LinkError("the connection belongs to an event loop that has ended")
+            raise LinkError("the connection belongs to another event loop (ended, or a thread's)")
         data = self._encoded.get(command)
         if data is None:
             data = (command + self._write_term).encode(self._encoding)

@@ -225,8 +225,31 @@ async def test_an_endless_reply_gives_the_connection_up_instead_of_filling_memor
     instrument = await scripted(lambda _: flood)
     link = await Way.open("asyncio", _config(instrument.port))
     try:
-        with pytest.raises(LinkError, match="without a termination character"):
+        with pytest.raises(LinkError, match="bytes unread"):
             await link.query("READ?")
+        with pytest.raises(LinkError):  # the session is spent: the driver re-opens
+            await link.query("READ?")
+    finally:
+        link.link.close()
+
+
+async def test_replies_nobody_asked_for_give_the_connection_up_instead_of_filling_memory(
+    scripted: Callable[..., Any],
+) -> None:
+    # An instrument left in talk-only mode answers one query with an endless stream of whole
+    # lines: each is terminated, so only the unread total can tell.
+    line = b"+1.23456789E+00\n"
+    flood = [line * 4096] * (MAX_PENDING // (len(line) * 4096) + 2)
+    instrument = await scripted(lambda _: flood)
+    link = await Way.open("asyncio", _config(instrument.port))
+    assert isinstance(link.link, SocketLink)
+    replies = link.link._replies
+    try:
+        assert await link.query("READ?") == "+1.23456789E+00"
+        async with asyncio.timeout(5):
+            while replies.lost is None:  # noqa: ASYNC110 - the protocol sets no event
+                await asyncio.sleep(0.01)
+        assert "bytes unread" in replies.lost and len(replies.buffer) == 0
         with pytest.raises(LinkError):  # the session is spent: the driver re-opens
             await link.query("READ?")
     finally:
