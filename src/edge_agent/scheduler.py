@@ -18,7 +18,6 @@ import contextlib
 import logging
 import math
 import time
-import weakref
 from collections.abc import Callable, Sequence
 
 from core.backoff import BackoffTimer
@@ -116,15 +115,17 @@ class Deadlines:
             self._timer = self._loop.call_at(earliest, self._sweep)
 
 
-_SHARED: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, tuple[Ticks, Deadlines]] = (
-    weakref.WeakKeyDictionary()
-)
+_SHARED: dict[asyncio.AbstractEventLoop, tuple[Ticks, Deadlines]] = {}
+"""A plain dict: the timers hold their loop, so weak keys would never die; the entries of closed
+loops are dropped whenever another loop asks (tools and tests run several in turn)."""
 
 
 def shared_timers(loop: asyncio.AbstractEventLoop) -> tuple[Ticks, Deadlines]:
     """The loop's :class:`Ticks` and :class:`Deadlines`, made on first use."""
     shared = _SHARED.get(loop)
     if shared is None:
+        for closed in [other for other in _SHARED if other.is_closed()]:
+            del _SHARED[closed]
         shared = _SHARED[loop] = (Ticks(loop), Deadlines(loop))
     return shared
 

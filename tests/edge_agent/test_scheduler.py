@@ -17,6 +17,7 @@ from core.backoff import Backoff, BackoffTimer
 from core.clock import SystemClock
 from drivers.reading import Quality, Reading
 from drivers.sim.inprocess import SimChannel, SimDriver, SimInstrument
+from edge_agent import scheduler
 from edge_agent.metrics import AgentMetrics
 from edge_agent.scheduler import InstrumentRunner, first_tick, shared_timers
 from tests.support.clock_steps import StepLog, intervals
@@ -253,3 +254,15 @@ async def test_shared_ticks_wake_each_waiter_at_its_tick_never_before() -> None:
     await asyncio.gather(*waiters)
     assert len(woken) == 5
     assert all(0 <= late < 0.05 for late in woken), woken
+
+
+def test_the_timers_of_a_closed_loop_are_let_go() -> None:
+    # Tools and tests run several loops in turn: each closed one must not stay alive in the
+    # shared timers' table (they hold their loop, so weak keys never died).
+    async def use() -> None:
+        shared_timers(asyncio.get_running_loop())
+
+    for _ in range(5):
+        asyncio.run(use())
+    asyncio.run(use())
+    assert sum(1 for loop in scheduler._SHARED if loop.is_closed()) <= 1
