@@ -308,9 +308,12 @@ class Ingest:
         if not todo or self.corrector is None:
             return
         corrector = self.corrector
+        counted = corrector.corrected, corrector.flagged
         try:
             made = spool_entries(corrector, [_spoolable(p) for p in todo])
         except Exception:  # noqa: BLE001 - found below, message by message
+            # What the joint call had counted before it failed is counted again below.
+            corrector.corrected, corrector.flagged = counted
             for pending in todo:
                 self._guarded(pending, self._correct_alone)
             return

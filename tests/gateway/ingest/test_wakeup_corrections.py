@@ -99,6 +99,27 @@ async def test_a_failing_joint_call_corrects_each_alone_and_refuses_only_a_faili
         assert len(rig.link.acked) == len(payloads)
 
 
+async def test_a_joint_call_failing_late_counts_each_reading_once(tmp_path: Path) -> None:
+    # It had corrected (and counted) every batch when it failed: the fallback corrects them
+    # again, and the self-metric must not count them twice.
+    async with IngestRig(tmp_path) as rig:
+        assert rig.ingest is not None
+        rig.ingest.corrector = corrector = _corrector()
+        real = corrector.batches
+
+        def joint(items: Any) -> Any:
+            real(items)
+            raise RuntimeError("broke after correcting")
+
+        corrector.batches = joint  # type: ignore[method-assign]
+        payloads = _payloads()
+        for payload in payloads:
+            rig.deliver(f"{ROOT}/data", payload)
+        await rig.settle()
+        assert await rig.new_entries() == [_alone(payload) for payload in payloads]
+        assert corrector.corrected == sum(range(1, len(payloads) + 1))
+
+
 @pytest.mark.parametrize("serial", ["S1", "S7"])
 async def test_a_status_message_corrects_what_came_before_it_first(
     tmp_path: Path, serial: str
