@@ -193,19 +193,9 @@ class Spool:
         how many old items were dropped to fit."""
         if not entries:
             return 0
-        acks, self._acks = self._acks, []
-        ranges = [(first, last) for first, last, _future in acks]
-        try:
-            dropped, last_dropped, added, removed = await self._run(
-                lambda: self._append(entries, ranges)
-            )
-        except asyncio.CancelledError:
-            self._requeue(acks)
-            raise
-        except BaseException as exc:
-            _settle(acks, exc)
-            raise
-        _settle(acks, removed)
+        dropped, last_dropped, added, _removed = await self._carrying(
+            lambda ranges: self._append(entries, ranges), operator.itemgetter(3)
+        )
         if last_dropped is not None:
             self.dropped_through = max(self.dropped_through, last_dropped)
         self._remember(last_dropped, added)
@@ -365,20 +355,28 @@ class Spool:
 
     async def _commit_acks(self) -> None:
         """Commit the acknowledgements no append carried."""
-        acks, self._acks = self._acks, []
-        if not acks:
+        if not self._acks:
             return
+        await self._carrying(self._ack, _same)
+        self.changed.set()
+
+    async def _carrying(
+        self, job: Callable[[list[tuple[int, int]]], T], removed: Callable[[T], list[int]]
+    ) -> T:
+        """Run ``job`` on the spool's thread with the pending removals' ranges and settle their
+        futures with its outcome (``removed`` finds the counts in its result)."""
+        acks, self._acks = self._acks, []
         ranges = [(first, last) for first, last, _future in acks]
         try:
-            removed = await self._run(lambda: self._ack(ranges))
+            result = await self._run(lambda: job(ranges))
         except asyncio.CancelledError:
             self._requeue(acks)
             raise
         except BaseException as exc:
             _settle(acks, exc)
             raise
-        _settle(acks, removed)
-        self.changed.set()
+        _settle(acks, removed(result))
+        return result
 
     def _ack(self, ranges: list[tuple[int, int]]) -> list[int]:
         db = self._require()
@@ -420,6 +418,10 @@ class Spool:
         if self._db is None:
             raise SpoolError(f"spool {self.path}: not open")
         return self._db
+
+
+def _same(counts: list[int]) -> list[int]:
+    return counts
 
 
 def _settle(
