@@ -151,13 +151,23 @@ class SpoolWatch:
     def __init__(self, paths: list[Path]) -> None:
         self._dbs = [sqlite3.connect(f"file:{p}?mode=ro", uri=True) for p in paths]
         self.empty_since: float | None = None
+        self._last_ids: list[int] = []
 
     def poll(self) -> None:
-        """Note whether every spool is empty now (and since when)."""
+        """Note whether every spool is empty now (and since when). An entry that came and went
+        between two polls moves the last id: the emptiness then began after this poll's
+        predecessor, so it counts from now (a drain never ends early, at worst one poll late)."""
         spooled = sum(db.execute("SELECT COUNT(*) FROM spool").fetchone()[0] for db in self._dbs)
+        last_ids = [
+            db.execute(
+                "SELECT COALESCE(MAX(seq), 0) FROM sqlite_sequence WHERE name = 'spool'"
+            ).fetchone()[0]
+            for db in self._dbs
+        ]
+        moved, self._last_ids = last_ids != self._last_ids, last_ids
         if spooled:
             self.empty_since = None
-        elif self.empty_since is None:
+        elif self.empty_since is None or moved:
             self.empty_since = time.monotonic()
 
     def close(self) -> None:
