@@ -333,15 +333,19 @@ class Spool:
         future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
         self._acks.append((first_id, last_id, future))
         self._forget(first_id, last_id)
-        if self._ack_flusher is None or self._ack_flusher.done():
-            self._ack_flusher = asyncio.get_running_loop().create_task(self._flush_acks_later())
+        self._flush_later()
         return future
 
     def _requeue(self, acks: list[tuple[int, int, asyncio.Future[int]]]) -> None:
         # A cancelled append or commit may never have reached the spool's thread: its removals
         # go back in front, for the flusher or close() (removing a range twice removes nothing).
         self._acks[:0] = acks
-        if acks and (self._ack_flusher is None or self._ack_flusher.done()):
+        if acks:
+            self._flush_later()
+
+    def _flush_later(self) -> None:
+        """Start the flusher of pending removals, unless one runs."""
+        if self._ack_flusher is None or self._ack_flusher.done():
             self._ack_flusher = asyncio.get_running_loop().create_task(self._flush_acks_later())
 
     async def _flush_acks_later(self) -> None:
