@@ -308,11 +308,11 @@ def parse_reply(reply: str, measurement: Measurement, index: int | None = None) 
                     )
                 value, u = values[position], None
             else:
-                value = statistics.fmean(values)
-                u = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
                 if any(_overloaded(v, measurement) for v in values):
                     return Parsed(None, f"overload (reply {_shown(reply)})")
-    except ValueError:
+                value = statistics.fmean(values)
+                u = statistics.stdev(values) / math.sqrt(len(values)) if len(values) > 1 else None
+    except (ValueError, OverflowError):  # finite values whose sum or spread is not
         return Parsed(None, f"unparseable reply {_shown(reply)}")
     if _overloaded(value, measurement):
         return Parsed(None, f"overload (reply {_shown(reply)})")

@@ -92,3 +92,19 @@ def test_errors_and_undecodable_replies_win_over_the_value() -> None:
     assert errored.reason == 'instrument error: -222,"Data out of range"'
     garbled = make_reading("dmm", planned, 7, ProtocolError("dmm", "reply is not ascii"), [])
     assert (garbled.value, garbled.reason) == (None, "reply is not ascii")
+
+
+@pytest.mark.parametrize(
+    ("reply", "overload_at", "reason"),
+    [
+        ("8.987E307,8.99E307", 9.9e37, "overload (reply '8.987E307,8.99E307')"),  # the property's
+        ("1.7E308,1.7E308", None, "unparseable reply '1.7E308,1.7E308'"),  # the sum is not finite
+    ],
+)
+def test_a_mean_too_large_for_a_float_is_refused_with_a_reason(
+    reply: str, overload_at: float | None, reason: str
+) -> None:
+    mean = Measurement(query="READ?", parse="mean", unit="V", overload_at=overload_at)
+    planned = PlannedChannel(VisaChannel(name="v", unit="V", measurement="m"), 0, mean)
+    reading = make_reading("dmm", planned, 7, reply, [])
+    assert (reading.value, reading.quality, reading.reason) == (None, Quality.BAD, reason)
