@@ -30,6 +30,7 @@ import os
 import signal
 import sqlite3
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -46,7 +47,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from tests.support.chain import stored_in_victoria, wait_for_count  # noqa: E402
-from tests.support.processes import EtalonProcess, write_yaml  # noqa: E402
+from tests.support.processes import EtalonProcess, child_env, write_yaml  # noqa: E402
 from tests.support.services import Mosquitto, VictoriaMetrics  # noqa: E402
 
 from core.spool import Spool, SpoolConfig  # noqa: E402
@@ -174,6 +175,20 @@ class SpoolWatch:
     def close(self) -> None:
         for db in self._dbs:
             db.close()
+
+
+def compile_bytecode() -> None:
+    """Give the agent and the gateway the bytecode an installed etalon has.
+
+    pip and uv compile every module they install, and so does scripts/install for the demo;
+    the test install does not, and where PYTHONDONTWRITEBYTECODE is set (as on the reference
+    machine) every process started would compile etalon and its dependencies again: a third of
+    the agent's start-up CPU, which is inside the chain's figure. One child imports what the
+    agent and the gateway import, writing the .pyc files; the processes started later may write
+    what it missed."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    modules = "app.cli, app.process, edge_agent.agent, edge_agent.config, gateway.service"
+    subprocess.run([sys.executable, "-c", f"import {modules}"], env=child_env(), check=True)
 
 
 async def fill_spool(path: Path, items: list[Reading]) -> None:
@@ -399,6 +414,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write the figures here")
     args = parser.parse_args()
     n = args.readings
+    compile_bytecode()
     rounds: list[dict[str, Any]] = []
     footprint: dict[str, float] | None = None
     with tempfile.TemporaryDirectory(prefix="etalon-bench-") as tmp_name:
