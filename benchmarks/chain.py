@@ -4,11 +4,12 @@ two raw baselines measured in the same run on the same servers:
 - MQTT: a bare paho QoS 1 publisher and subscriber moving the same payloads;
 - HTTP: a bare POST of the same line protocol to the same VictoriaMetrics.
 
-The chain is measured by draining a pre-filled agent spool (N readings of 100 channels, distinct
-timestamps) through the whole chain, from the agent's start until VictoriaMetrics has every row;
-the store is then read back to prove nothing was lost or doubled. Also measured: CPU of each
-process per reading, and an agent reading 100 simulated instruments (1,000 channels at 1 Hz): its
-CPU share and resident memory.
+The chain is measured by draining a pre-filled agent spool (N readings of 10 instruments × 10
+channels, distinct timestamps; an entry per poll of an instrument, as the agent spools them, or
+with ``--spooled-per reading`` an entry per reading) through the whole chain, from the agent's
+start until VictoriaMetrics has every row; the store is then read back to prove nothing was lost
+or doubled. Also measured: CPU of each process per reading, and an agent reading 100 simulated
+instruments (1,000 channels at 1 Hz): its CPU share and resident memory.
 
 When each drain ended is taken where it is exact, not from VictoriaMetrics' ``/metrics``, which
 serves a copy up to a second old (a second is a third of a 200,000-reading chain, and most of the
@@ -52,7 +53,7 @@ from tests.support.services import Mosquitto, VictoriaMetrics  # noqa: E402
 
 from core.spool import Spool, SpoolConfig  # noqa: E402
 from drivers.reading import Reading  # noqa: E402
-from edge_agent.wire import encode_reading, join_batch  # noqa: E402
+from edge_agent.wire import encode_reading, encode_readings, join_batch  # noqa: E402
 from gateway.tsdb.lines import LineBuilder  # noqa: E402
 from gateway.tsdb.points import ReadingsBatch  # noqa: E402
 
@@ -191,11 +192,25 @@ def compile_bytecode() -> None:
     subprocess.run([sys.executable, "-c", f"import {modules}"], env=child_env(), check=True)
 
 
-async def fill_spool(path: Path, items: list[Reading]) -> None:
+def spool_entries(items: list[Reading], per: str) -> list[bytes | tuple[bytes, int]]:
+    """The agent spool's entries for ``items``: ``poll``, as the agent writes them, an entry per
+    poll of an instrument (its channels at one timestamp, one fragment of
+    :func:`encode_readings`); ``reading``, an entry per reading, as agents before per-poll
+    spooling wrote them."""
+    if per == "reading":
+        return [encode_reading(r) for r in items]
+    polls: dict[tuple[str, int], list[Reading]] = {}
+    for r in items:  # dict order: first seen first, so timestamps stay in order
+        polls.setdefault((r.instrument, r.ts_ns), []).append(r)
+    return [(encode_readings(poll), len(poll)) for poll in polls.values()]
+
+
+async def fill_spool(path: Path, items: list[Reading], per: str = "poll") -> None:
     spool = Spool(SpoolConfig(path=path, max_bytes=2**34), "bench")
     await spool.open()
-    for i in range(0, len(items), 10_000):
-        await spool.append([encode_reading(r) for r in items[i : i + 10_000]])
+    entries = spool_entries(items, per)
+    for i in range(0, len(entries), 1_000):
+        await spool.append(entries[i : i + 1_000])  # type: ignore[arg-type]
     await spool.close()
 
 
@@ -208,9 +223,10 @@ def chain(
     batch: int = BATCH,
     gateways: int = 1,
     agent_id: str = AGENT,
+    spooled_per: str = "poll",
 ) -> dict[str, float]:
     """Drain n pre-spooled readings through the chain; rate and CPU per process."""
-    asyncio.run(fill_spool(tmp / "agent-spool.db", readings(n)))
+    asyncio.run(fill_spool(tmp / "agent-spool.db", readings(n), spooled_per))
     mqtt = {"port": broker.port, "keepalive_s": 30}
     gateway_cfgs = []
     for number in range(gateways):
@@ -409,6 +425,13 @@ def main() -> None:
         help="gateways sharing the data (MQTT 5 shared subscription)",
     )
     parser.add_argument(
+        "--spooled-per",
+        choices=["poll", "reading"],
+        default="poll",
+        help="the pre-filled agent spool's entries: one per poll of an instrument (10 readings), "
+        "as the agent writes them, or one per reading",
+    )
+    parser.add_argument(
         "--no-footprint", action="store_true", help="skip the agent with 1,000 channels"
     )
     parser.add_argument("--json", type=Path, help="also write the figures here")
@@ -436,7 +459,15 @@ def main() -> None:
                 work.mkdir()
                 agent_id = AGENT if args.rounds == 1 else f"{AGENT}-{number}"
                 result = chain(
-                    work, broker, vm, n, args.synchronous, args.batch, args.gateways, agent_id
+                    work,
+                    broker,
+                    vm,
+                    n,
+                    args.synchronous,
+                    args.batch,
+                    args.gateways,
+                    agent_id,
+                    args.spooled_per,
                 )
                 ratio = result["rate"] / http_rate
                 rounds.append({"http_rate": http_rate, "ratio_to_http": ratio, "chain": result})
@@ -459,7 +490,8 @@ def main() -> None:
     exactly_once = all(r["chain"]["exactly_once"] for r in rounds)
     print(
         f"readings: {n}, {args.gateways} gateway(s), chain batches of {args.batch}, "
-        f"baselines batches of {BATCH}, spools synchronous={args.synchronous}, "
+        f"baselines batches of {BATCH}, spools synchronous={args.synchronous}, agent spool "
+        f"entries per {args.spooled_per}, "
         f"{len(rounds)} round(s): median (min–max)"
     )
     print(f"baseline bare paho QoS 1 pub→sub:      {mqtt_rate:10,.0f} readings/s")
