@@ -31,7 +31,7 @@ import numpy.typing as npt
 import orjson
 
 from core.spool import RECENT_MAX_BYTES
-from edge_agent.wire import marked_quality, marked_reason
+from edge_agent.wire import mark, put_corrected
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 FloatArray = npt.NDArray[np.float64]
@@ -180,9 +180,7 @@ def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int
         reading["certificate"] = certificates[fix.certificate_id]
         reading["certificate_id"] = fix.certificate_id
     if fix.calibration:
-        reading["calibration"] = reading.get("calibration", 0) | fix.calibration
-        reading["quality"] = marked_quality(reading["quality"])
-        reading["reason"] = marked_reason(reading.get("reason"), fix.reason)
+        mark(reading, fix.calibration, fix.reason)
     if fix.conformity is not None:
         reading["conformity"] = fix.conformity
 
@@ -234,17 +232,10 @@ class FixedColumns:
         values = self.corrected.tolist()
         index = range(len(values)) if self.index is None else self.index
         codes: Iterable[int] = repeat(-1) if self.conformity is None else self.conformity
-        for i, value, u, certificate_id, code in zip(
-            index, values, self.u.tolist(), self.certificate_ids(len(values)), codes,
-            strict=False,
-        ):  # fmt: skip
-            reading = readings[i]
-            reading["corrected"] = value
-            reading["u_corrected"] = u
-            reading["certificate"] = certificates[certificate_id]
-            reading["certificate_id"] = certificate_id
-            if code >= 0:
-                reading["conformity"] = code
+        put_corrected(
+            readings, index, values, self.u.tolist(), self.certificate_ids(len(values)), codes,
+            certificates,
+        )  # fmt: skip
 
     def tails(self, fields: Mapping[int, str], count: int) -> str | list[str]:
         """The fields after ``u_corrected`` of the ``count`` corrected readings: their
