@@ -111,7 +111,7 @@ class ChannelCorrection(FrozenModel):
 
     def options(self) -> dict[str, object]:
         """The :class:`metrology.correction.ChannelCalibration` options of this entry."""
-        return self.model_dump(include=CALIBRATION_OPTIONS)
+        return self.model_dump(include=set(CALIBRATION_OPTIONS))
 
 
 CALIBRATION_OPTIONS = frozenset(
