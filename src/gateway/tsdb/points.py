@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -32,6 +32,7 @@ import orjson
 
 from core.spool import RECENT_MAX_BYTES
 from edge_agent.wire import mark, put_corrected
+from edge_agent.wire_batches import WireRow
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 FloatArray = npt.NDArray[np.float64]
@@ -58,33 +59,9 @@ class StoredRow(msgspec.Struct, gc=False, omit_defaults=True):
     conformity: int | None = None
 
 
-class Row(Protocol):
-    """What a row of a :class:`ReadingsBatch` has: a :class:`StoredRow`, or the
-    :class:`edge_agent.wire_batches.WireRow` ingest decoded (absent fields ``UNSET``, no
-    corrections)."""
-
-    @property
-    def instrument(self) -> str: ...
-    @property
-    def channel(self) -> str: ...
-    @property
-    def ts(self) -> int: ...
-    @property
-    def value(self) -> float | int | bool | str | None: ...
-    @property
-    def unit(self) -> str: ...
-    @property
-    def quality(self) -> str: ...
-    @property
-    def reason(self) -> Any: ...
-    @property
-    def u(self) -> Any: ...
-    @property
-    def tags(self) -> Any: ...
-    @property
-    def corrected(self) -> float | None: ...
-    @property
-    def conformity(self) -> int | None: ...
+Row = StoredRow | WireRow
+"""A row of a :class:`ReadingsBatch`: as the writer reads it back from the spool, or as ingest
+decoded it (absent fields ``UNSET``, no corrections)."""
 
 
 class ReadingsBatch:
