@@ -36,10 +36,12 @@ class _Refusal(LedgerError):
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # The declaration is the only place the attribute is named: no second spelling to drift.
+        # A subclass that declares nothing keeps its parent's place.
         declared = list(inspect.get_annotations(cls))
-        if len(declared) != 1:
+        if len(declared) == 1:
+            cls._place = declared[0]
+        elif declared or not hasattr(cls, "_place"):
             raise TypeError(f"{cls.__name__} must declare one place attribute, not {declared}")
-        cls._place = declared[0]
 
     def __init__(self, place: str, reason: str) -> None:
         setattr(self, self._place, place)
