@@ -13,7 +13,10 @@ milliseconds: one commit and one fsync for both, not two), or after ``ACK_DELAY_
 append came, or at close.
 
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
-spool emptied. All SQLite work runs on one dedicated thread; the connection never leaves it.
+spool emptied. Appends and removals run on one dedicated thread with its own connection; reads
+on another thread with a second connection, which WAL lets read what is committed while the first
+commits: a reader that fell behind its memory (a gateway's writer after a burst, an agent after an
+outage) does not wait behind the appends' fsync'ed commits. Each connection stays on its thread.
 
 The newest committed entries are also kept in memory (up to ``memory_bytes``: by default
 ``RECENT_MAX_BYTES``; the gateway's writer asks for more), so a reader that keeps up — the
@@ -127,6 +130,9 @@ class Spool:
         self.path = Path(config.path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-{name}")
         self._db: sqlite3.Connection | None = None
+        self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-read-{name}")
+        self._read_db: sqlite3.Connection | None = None
+        """The readers' connection, opened on the reads' thread at the first read."""
         self.depth = 0
         self.bytes = 0
         self.dropped = 0
@@ -176,10 +182,18 @@ class Spool:
         if self._ack_flusher is not None:
             # Not cancelled: a commit it started would go on in the spool's thread, uncounted.
             await asyncio.gather(self._ack_flusher, return_exceptions=True)
+        if self._read_db is not None:
+            await asyncio.get_running_loop().run_in_executor(self._reads, self._close_reader)
+        self._reads.shutdown(wait=True)
         if self._db is not None:
             await self._commit_acks()
             await self._run(self._close)
         self._executor.shutdown(wait=True)
+
+    def _close_reader(self) -> None:
+        assert self._read_db is not None
+        self._read_db.close()
+        self._read_db = None
 
     def _close(self) -> None:
         assert self._db is not None
@@ -304,10 +318,24 @@ class Spool:
         recent = self._from_memory(after_id, limit, max_items)
         if recent is not None:
             return recent
-        return await self._run(lambda: self._read(after_id, limit, max_items))
+        return await asyncio.get_running_loop().run_in_executor(
+            self._reads, lambda: self._read(after_id, limit, max_items)
+        )
+
+    def _reader(self) -> sqlite3.Connection:
+        """The readers' connection (reads' thread), opened at the first read."""
+        self._require()
+        if self._read_db is None:
+            try:
+                db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                db.execute("PRAGMA query_only=1")
+            except sqlite3.Error as exc:
+                raise SpoolError(f"spool {self.path}: cannot open for reading: {exc}") from exc
+            self._read_db = db
+        return self._read_db
 
     def _read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
-        cursor = self._require().execute(
+        cursor = self._reader().execute(
             "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?",
             (after_id, limit),
         )

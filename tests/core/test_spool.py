@@ -153,6 +153,32 @@ async def test_reads_bounded_in_items_are_the_same_from_disk_and_from_memory(
         await in_memory.close()
 
 
+async def test_reads_do_not_wait_behind_the_writers_thread(tmp_path: Path) -> None:
+    """Reads have their own connection and thread: a read is answered while the appending
+    thread is busy (here: held), and it sees every committed append and no removed entry."""
+    spool = Spool(SpoolConfig(path=tmp_path / "s.db", max_bytes=10**6), "test", memory_bytes=0)
+    await spool.open()
+    try:
+        await spool.append([b"a", b"b", b"c"])
+        first = await spool.read(0, 10)
+        assert [e.data for e in first] == [b"a", b"b", b"c"]
+        held = threading.Event()
+        busy = asyncio.get_running_loop().run_in_executor(spool._executor, held.wait, 60)
+        try:
+            # On the appending thread this read would wait for the held job: 60 s, then fail.
+            again = await asyncio.wait_for(spool.read(0, 10), 30)
+        finally:
+            held.set()
+            await busy
+        assert [e.data for e in again] == [b"a", b"b", b"c"]
+        await spool.ack(first[0].id, first[1].id)
+        await spool.append([b"d"])
+        assert [e.data for e in await spool.read(0, 10)] == [b"c", b"d"]
+    finally:
+        await spool.close()
+    assert spool._read_db is None
+
+
 async def test_entries_holding_several_items_count_items(tmp_path: Path) -> None:
     """One entry per poll: depth, dropped, acked and ack() count the items entries hold; a read
     bounded in items takes whole entries (always the first)."""

@@ -166,13 +166,12 @@ class Writer:
         cursor = 0
         async with asyncio.TaskGroup() as group:
             while True:
-                await slots.acquire()
-                try:
-                    batch = await self._next_batch(cursor)
-                except BaseException:
-                    slots.release()
-                    raise
+                # The next batch is taken while the writes in flight hold every slot: reading it
+                # (from SQLite, for a writer that fell behind its memory) and parsing it again
+                # overlap those writes instead of following them.
+                batch = await self._next_batch(cursor)
                 cursor = batch.last_id
+                await slots.acquire()
                 group.create_task(self._write(batch, slots))
 
     async def _write(self, batch: _Batch, slots: asyncio.Semaphore) -> None:

@@ -145,3 +145,51 @@ async def test_a_writer_batches_behind_takes_ingests_rows_from_memory(
         await spool.close()
         await gateway.records.close()
     assert parsed == []
+
+
+class Held(Counting):
+    """A store whose writes wait until released."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def write(self, items: Sequence[Writable]) -> WriteResult:
+        self.started += 1
+        await self.release.wait()
+        return await super().write(items)
+
+
+async def test_the_next_batch_is_taken_while_the_writes_in_flight_hold_every_slot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer behind ingest reads (and parses) its next batch while its writes are in flight,
+    not after one of them ends: the read overlaps the store's time."""
+    parsed: list[int] = []
+    real_decode = writer_module.decode_entry
+
+    def decode_entry(data: bytes) -> Writable:
+        parsed.append(len(data))
+        return real_decode(data)
+
+    monkeypatch.setattr(writer_module, "decode_entry", decode_entry)
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "gateway")
+    records = RecordStore(tmp_path / "records.db")
+    await spool.open()
+    await records.open()
+    store = Held()
+    config = WriteConfig(batch_max_lines=50, batch_max_delay_ms=0, concurrency=1)
+    writer = Writer(spool, store, config, GatewayMetrics(), records)  # type: ignore[arg-type]
+    await spool.append([(payload(seq, 50), 50) for seq in range(3)])
+    task = asyncio.create_task(writer.run())
+    try:
+        await wait_for(lambda: store.started == 1 and len(parsed) == 2)
+        assert store.started == 1  # the one slot is still held by the first write
+        store.release.set()
+        await wait_for(lambda: store.readings == 150)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await spool.close()
+        await records.close()
