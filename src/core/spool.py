@@ -182,8 +182,9 @@ class Spool:
         if self._ack_flusher is not None:
             # Not cancelled: a commit it started would go on in the spool's thread, uncounted.
             await asyncio.gather(self._ack_flusher, return_exceptions=True)
-        if self._read_db is not None:
-            await asyncio.get_running_loop().run_in_executor(self._reads, self._close_reader)
+        # Always through the reads' thread: a first read still queued there opens the reader's
+        # connection after this point, and the thread runs its jobs in order.
+        await asyncio.get_running_loop().run_in_executor(self._reads, self._close_reader)
         self._reads.shutdown(wait=True)
         if self._db is not None:
             await self._commit_acks()
@@ -191,9 +192,9 @@ class Spool:
         self._executor.shutdown(wait=True)
 
     def _close_reader(self) -> None:
-        assert self._read_db is not None
-        self._read_db.close()
-        self._read_db = None
+        if self._read_db is not None:
+            self._read_db.close()
+            self._read_db = None
 
     def _close(self) -> None:
         assert self._db is not None

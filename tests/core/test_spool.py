@@ -179,6 +179,25 @@ async def test_reads_do_not_wait_behind_the_writers_thread(tmp_path: Path) -> No
     assert spool._read_db is None
 
 
+async def test_a_close_during_the_first_read_closes_the_readers_connection(
+    tmp_path: Path,
+) -> None:
+    """The first read opens the readers' connection on the reads' thread; a close while it is
+    still queued there closes it too (found in review: close() looked before it existed)."""
+    spool = Spool(SpoolConfig(path=tmp_path / "s.db"), "t", memory_bytes=0)
+    await spool.open()
+    await spool.append([b"a", b"b"])
+    held = threading.Event()
+    busy = asyncio.get_running_loop().run_in_executor(spool._reads, held.wait, 10)
+    reading = asyncio.ensure_future(spool.read(0, 10))  # the first read, queued behind `busy`
+    await asyncio.sleep(0.05)
+    threading.Timer(0.2, held.set).start()
+    await spool.close()
+    await busy
+    assert [e.data for e in await reading] == [b"a", b"b"]
+    assert spool._read_db is None
+
+
 async def test_entries_holding_several_items_count_items(tmp_path: Path) -> None:
     """One entry per poll: depth, dropped, acked and ack() count the items entries hold; a read
     bounded in items takes whole entries (always the first)."""

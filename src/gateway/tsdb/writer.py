@@ -166,13 +166,24 @@ class Writer:
         cursor = 0
         async with asyncio.TaskGroup() as group:
             while True:
-                # The next batch is taken while the writes in flight hold every slot: reading it
-                # (from SQLite, for a writer that fell behind its memory) and parsing it again
-                # overlap those writes instead of following them.
-                batch = await self._next_batch(cursor)
-                cursor = batch.last_id
+                batch = await self._full_batch_ahead(cursor) if slots.locked() else None
                 await slots.acquire()
+                if batch is None:
+                    try:
+                        batch = await self._next_batch(cursor)
+                    except BaseException:
+                        slots.release()
+                        raise
+                cursor = batch.last_id
                 group.create_task(self._write(batch, slots))
+
+    async def _full_batch_ahead(self, after_id: int) -> _Batch | None:
+        """While the writes in flight hold every slot: the next batch if it is full already,
+        so that reading it (from SQLite, for a writer that fell behind its memory) and parsing
+        it again overlap those writes instead of following them. A partial batch is left to be
+        taken once a slot is free, with what arrives meanwhile."""
+        entries, full = await self._read(after_id)
+        return await self._collect(entries) if full else None
 
     async def _write(self, batch: _Batch, slots: asyncio.Semaphore) -> None:
         try:
