@@ -17,6 +17,11 @@ terminations, no query delay, ASCII, and sends the same queries:
 Usage:
 
     PYTHONPATH=src python benchmarks/bench_visa.py [--rounds 60] [--seconds 0.075]
+        [--reply-delay-ms 0]
+
+``--reply-delay-ms`` makes the simulated instrument take that long to answer each query (a real
+instrument's measuring time; by default it answers at once, the hardest case for the driver's
+own costs).
 
 The sides alternate in short rounds (their order rotates from round to round), so a busy
 machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
@@ -63,11 +68,14 @@ from drivers.visa.driver import VisaDriver
 from drivers.visa.socket_link import SocketLink
 
 
-def _serve(personality: str, ports: multiprocessing.Queue[int], stop: Any) -> None:
+def _serve(
+    personality: str, ports: multiprocessing.Queue[int], stop: Any, delay_s: float = 0.0
+) -> None:
     from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 
     async def main() -> None:
-        async with ScpiSimulator(ScpiSimConfig(personality=personality)) as simulator:
+        config = ScpiSimConfig(personality=personality, faults={"delay_s": delay_s})
+        async with ScpiSimulator(config) as simulator:
             ports.put(simulator.port)
             await asyncio.to_thread(stop.wait)
 
@@ -257,6 +265,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=0.075, help="length of one round")
+    parser.add_argument(
+        "--reply-delay-ms",
+        type=float,
+        default=0.0,
+        help="the simulated instrument answers each query this much later (its measuring time)",
+    )
     args = parser.parse_args()
     ports: multiprocessing.Queue[int] = multiprocessing.Queue()
     stop = multiprocessing.Event()
@@ -292,7 +306,9 @@ def main() -> None:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
     width = max(len(label) for label, *_ in cases)
     for label, profile, channels, check, queries in cases:
-        server = multiprocessing.Process(target=_serve, args=(profile, ports, stop), daemon=True)
+        server = multiprocessing.Process(
+            target=_serve, args=(profile, ports, stop, args.reply_delay_ms / 1000), daemon=True
+        )
         stop.clear()
         server.start()
         port = ports.get(timeout=30)
