@@ -17,6 +17,11 @@ terminations, no query delay, ASCII, and sends the same queries:
 Usage:
 
     PYTHONPATH=src python benchmarks/bench_visa.py [--rounds 60] [--seconds 0.075]
+        [--reply-delay-ms 0]
+
+``--reply-delay-ms`` makes the simulated instrument take that long to answer each query (a real
+instrument's measuring time; by default it answers at once, the hardest case for the driver's
+own costs).
 
 The sides alternate in short rounds (their order rotates from round to round), so a busy
 machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
@@ -29,7 +34,11 @@ link:
 - the ratio of the two sides' median time per exchange (a read, or the same queries sent bare):
   the round trips without the stalls other processes add at random;
 - the CPU time per query of each side (the whole process: event loop and worker thread) and
-  their ratio bare/driver.
+  their ratio bare/driver;
+- the waits per query of each side: the times a thread of the process went to sleep for
+  something (a reply, a job, a result), each a wake-up to pay for. Bare pyvisa waits once per
+  query (its reply); the pyvisa way waits for each reply too, and twice more per read (the worker
+  thread for its job, the event loop for the result): what the hop costs, in wake-ups.
 
 The load average is printed with the figures: quote it with them.
 """
@@ -48,33 +57,50 @@ from typing import Any
 
 import pyvisa
 
+try:
+    import resource
+except ImportError:  # Windows
+    resource = None  # type: ignore[assignment]
+
 from core.clock import SystemClock
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.socket_link import SocketLink
 
 
-def _serve(personality: str, ports: multiprocessing.Queue[int], stop: Any) -> None:
+def _serve(
+    personality: str, ports: multiprocessing.Queue[int], stop: Any, delay_s: float = 0.0
+) -> None:
     from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 
     async def main() -> None:
-        async with ScpiSimulator(ScpiSimConfig(personality=personality)) as simulator:
+        config = ScpiSimConfig(personality=personality, faults={"delay_s": delay_s})
+        async with ScpiSimulator(config) as simulator:
             ports.put(simulator.port)
             await asyncio.to_thread(stop.wait)
 
     asyncio.run(main())
 
 
-Rate = tuple[int, float, float, list[float]]
-"""One round: queries, wall seconds, CPU seconds (the whole process), and the wall seconds of each
-exchange (a set of queries, or one read)."""
+Rate = tuple[int, float, float, list[float], int]
+"""One round: queries, wall seconds, CPU seconds (the whole process), the wall seconds of each
+exchange (a set of queries, or one read), and the process's waits (see :func:`_waits`)."""
+
+
+def _waits() -> int:
+    """The times a thread of this process has gone to sleep waiting (voluntary context switches,
+    every thread; 0 where the OS does not count them): each is a wake-up to pay for, which on a
+    busy machine also means waiting for a core."""
+    if resource is None:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_nvcsw
 
 
 def _bare(instrument: Any, queries: list[str], seconds: float) -> Rate:
     """A plain pyvisa loop sending the same queries."""
     count = 0
     each: list[float] = []
-    cpu = time.process_time()
+    waits, cpu = _waits(), time.process_time()
     start = now = time.perf_counter()
     deadline = start + seconds
     while now < deadline:
@@ -83,7 +109,7 @@ def _bare(instrument: Any, queries: list[str], seconds: float) -> Rate:
         count += len(queries)
         then, now = now, time.perf_counter()
         each.append(now - then)
-    return count, now - start, time.process_time() - cpu, each
+    return count, now - start, time.process_time() - cpu, each, _waits() - waits
 
 
 async def _timed(
@@ -92,7 +118,7 @@ async def _timed(
     """``exchange`` after ``exchange`` (each ``per_exchange`` queries) for ``seconds``."""
     count = 0
     each: list[float] = []
-    cpu = time.process_time()
+    waits, cpu = _waits(), time.process_time()
     start = now = time.perf_counter()
     deadline = start + seconds
     while now < deadline:
@@ -100,7 +126,7 @@ async def _timed(
         count += per_exchange
         then, now = now, time.perf_counter()
         each.append(now - then)
-    return count, now - start, time.process_time() - cpu, each
+    return count, now - start, time.process_time() - cpu, each, _waits() - waits
 
 
 async def _socket(link: SocketLink, queries: list[str], seconds: float) -> Rate:
@@ -133,6 +159,11 @@ def _rate(rounds: list[Rate]) -> float:
 def _cpu(rounds: list[Rate]) -> float:
     """CPU seconds per query over all the rounds."""
     return sum(r[2] for r in rounds) / sum(r[0] for r in rounds)
+
+
+def _waits_per_query(rounds: list[Rate]) -> float:
+    """Waits (see :func:`_waits`) per query over all the rounds."""
+    return sum(r[4] for r in rounds) / sum(r[0] for r in rounds)
 
 
 def _median_s(rounds: list[Rate]) -> float:
@@ -234,6 +265,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--seconds", type=float, default=0.075, help="length of one round")
+    parser.add_argument(
+        "--reply-delay-ms",
+        type=float,
+        default=0.0,
+        help="the simulated instrument answers each query this much later (its measuring time)",
+    )
     args = parser.parse_args()
     ports: multiprocessing.Queue[int] = multiprocessing.Queue()
     stop = multiprocessing.Event()
@@ -269,7 +306,9 @@ def main() -> None:
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
     width = max(len(label) for label, *_ in cases)
     for label, profile, channels, check, queries in cases:
-        server = multiprocessing.Process(target=_serve, args=(profile, ports, stop), daemon=True)
+        server = multiprocessing.Process(
+            target=_serve, args=(profile, ports, stop, args.reply_delay_ms / 1000), daemon=True
+        )
         stop.clear()
         server.start()
         port = ports.get(timeout=30)
@@ -282,13 +321,18 @@ def main() -> None:
         for way, result in results.items():
             q1, _, q3 = statistics.quantiles(result.ratios(), n=4)
             bare_cpu, driver_cpu = _cpu(result.bare) * 1e6, _cpu(result.driver) * 1e6
+            bare_waits, driver_waits = (
+                _waits_per_query(result.bare),
+                _waits_per_query(result.driver),
+            )
             baseline = "socket" if way == OWN else "pyvisa"
             print(
                 f"{label:<{width}}  {way:<21}  bare {baseline} {_rate(result.bare):7,.0f} q/s"
                 f"  driver {_rate(result.driver):7,.0f} q/s  {result.ratio():6.1%}"
                 f" ({q1:.0%}–{q3:.0%})  median exchange {result.median_ratio():6.1%}"
                 f"  CPU/query bare {bare_cpu:5.0f} µs  driver {driver_cpu:5.0f} µs"
-                f"  {result.cpu_ratio():6.1%}",
+                f"  {result.cpu_ratio():6.1%}  waits/query bare {bare_waits:4.2f}"
+                f"  driver {driver_waits:4.2f}",
                 flush=True,
             )
     load = os.getloadavg()

@@ -106,10 +106,14 @@ class VisaDriver:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
         if session.on_loop:
             return await self._on_loop(session, job, seconds, label)
-        budget = Budget(seconds, label)
+        return await self._on_worker(session, job, seconds, label)
+
+    async def _on_worker(self, session: VisaSession, job: Job[T], seconds: float, label: str) -> T:
+        """Run ``job`` on the worker thread, one hop there and one back."""
         worker = self._worker
         if worker is None:
             raise NotConnected(self.config.name, self._refusal() or "not connected")
+        budget = Budget(seconds, label)
         future = worker.submit(lambda b: drive(session.start(b, job)), budget)
         loop = asyncio.get_running_loop()
         # A timer of an event loop that has finished never fires: a driver used from one
@@ -216,8 +220,10 @@ class VisaDriver:
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; the error queue marks the readings it concerns."""
         session = self._session
-        if session is not None and session.on_loop and not session.needs_reopen:  # the usual
-            return await self._on_loop(session, _read(channels), self.config.timeout_s, "read")
+        if session is not None and not session.needs_reopen:  # the usual: straight to its way
+            if session.on_loop:
+                return await self._on_loop(session, _read(channels), self.config.timeout_s, "read")
+            return await self._on_worker(session, _read(channels), self.config.timeout_s, "read")
         return await self._call(_read(channels), self.config.timeout_s)
 
     async def close(self) -> None:

@@ -19,6 +19,7 @@ from core.errors import DriverTimeout, NotConnected
 from drivers.reading import Quality
 from drivers.sim.scpi import ScpiSimulator
 from drivers.visa import driver as driver_module
+from drivers.visa import worker as worker_module
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.pyvisa_link import PyvisaLink
@@ -64,6 +65,19 @@ async def test_jobs_run_in_order_on_the_sessions_own_thread() -> None:
     with pytest.raises(NotConnected, match="socket closed"):
         await failing
     assert seen == [(0, "visa-order"), (1, "visa-order"), (2, "visa-order")]
+    worker.stop()
+    await asyncio.to_thread(worker.thread.join, 2)
+    assert not worker.alive
+
+
+async def test_where_there_is_no_eventfd_a_pipe_and_a_socket_pair_carry_the_wake_ups(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(worker_module, "_EVENTFD", False)
+    worker = SessionWorker("visa-portable")  # this test's loop gets its port now, without one
+    futures = [worker.submit(lambda _, n=n: n, Budget(1.0)) for n in range(3)]
+    assert await asyncio.gather(*futures) == [0, 1, 2]
+    assert await worker.submit(lambda _: "again", Budget(1.0)) == "again"
     worker.stop()
     await asyncio.to_thread(worker.thread.join, 2)
     assert not worker.alive
