@@ -24,7 +24,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, TypeVar
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -40,16 +40,24 @@ from metrology.conformity import DecisionRule
 from metrology.specification import Specification, parse_specification
 from metrology.uncertainty import DEFAULT_COVERAGE_PROBABILITY
 
+_Member = TypeVar("_Member")
+
 FORMAT = "etalon.procedure/1"
 MAX_PROCEDURE_BYTES = 256 * 1024
 
 Text = Annotated[str, Field(min_length=1, max_length=200, pattern=PLAIN_TEXT)]
 
 
-def _finite(value: float | None, what: str = "the value") -> float | None:
-    if value is not None and not math.isfinite(value):
-        raise ValueError(f"{what} must be a finite number")
-    return value
+def _finite_fields(*fields: str, what: str = "the value") -> Any:
+    """A field validator refusing NaN and infinities in ``fields`` (None passes), the message
+    naming the value as ``what``; assign it in the model's body."""
+
+    def check(cls: type[FrozenModel], value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"{what} must be a finite number")
+        return value
+
+    return field_validator(*fields)(check)
 
 
 class ChannelRef(FrozenModel):
@@ -79,11 +87,7 @@ class UutSpec(FrozenModel):
         default_factory=dict, description="Targets of the UUT written once at the start."
     )
 
-    @field_validator("resolution")
-    @classmethod
-    def _finite_resolution(cls, value: float) -> float:
-        _finite(value, "resolution")
-        return value
+    _finite_resolution = _finite_fields("resolution", what="resolution")
 
 
 class SourceSpec(FrozenModel):
@@ -109,11 +113,9 @@ class CertificatePoint(FrozenModel):
     expanded_uncertainty: float = Field(..., gt=0)
     coverage_factor: float = Field(2.0, ge=1)
 
-    @field_validator("value", "correction", "expanded_uncertainty", "coverage_factor")
-    @classmethod
-    def _finite_numbers(cls, value: float) -> float:
-        _finite(value)
-        return value
+    _finite_numbers = _finite_fields(
+        "value", "correction", "expanded_uncertainty", "coverage_factor"
+    )
 
 
 class MeterCertificate(FrozenModel):
@@ -208,10 +210,7 @@ class PointSpec(FrozenModel):
         None, gt=0, description="The reference meter's digit step here (default its own)."
     )
 
-    @field_validator("nominal", "range", "resolution", "reference_resolution")
-    @classmethod
-    def _finite_numbers(cls, value: float | None) -> float | None:
-        return _finite(value)
+    _finite_numbers = _finite_fields("nominal", "range", "resolution", "reference_resolution")
 
 
 class SettlingSpec(FrozenModel):
@@ -229,11 +228,7 @@ class SettlingSpec(FrozenModel):
     max_std: float = Field(..., gt=0)
     timeout_s: float = Field(60.0, gt=0, le=86_400)
 
-    @field_validator("max_slope_per_s", "max_std")
-    @classmethod
-    def _finite_limits(cls, value: float) -> float:
-        _finite(value)
-        return value
+    _finite_limits = _finite_fields("max_slope_per_s", "max_std")
 
 
 class EnvironmentSpec(FrozenModel):
@@ -508,28 +503,33 @@ def check_against_agent(loaded: LoadedProcedure, agent: AgentConfig) -> list[str
             return None
         return found
 
-    def channel(loc: Sequence[str | int], config: Any, name: str) -> Any | None:
-        channels = _channels(config)
-        found = channels.get(name)
+    def member(
+        loc: Sequence[str | int],
+        config: Any,
+        members: Mapping[str, _Member],
+        name: str,
+        lacks: str,
+        listing: str,
+    ) -> _Member | None:
+        """``members[name]``; else None and a problem listing what ``config`` has instead."""
+        found = members.get(name)
         if found is None:
-            problem(
-                loc,
-                f"instrument {config.name!r} has no channel {name!r} "
-                f"(it has {', '.join(sorted(channels)) or 'none'})",
-            )
+            known = ", ".join(sorted(members)) or "none"
+            problem(loc, f"instrument {config.name!r} {lacks} {name!r} ({listing}{known})")
         return found
+
+    def channel(loc: Sequence[str | int], config: Any, name: str) -> Any | None:
+        return member(loc, config, _channels(config), name, "has no channel", "it has ")
+
+    def need_target(loc: Sequence[str | int], config: Any, target: str) -> WriteTarget | None:
+        targets = targets_of(config)
+        return member(loc, config, targets, target, "declares no writable target", "targets: ")
 
     def target_value(
         loc: Sequence[str | int], config: Any, target: str, value: object
     ) -> WriteTarget | None:
-        targets = targets_of(config)
-        found = targets.get(target)
+        found = need_target(loc, config, target)
         if found is None:
-            problem(
-                loc,
-                f"instrument {config.name!r} declares no writable target {target!r} "
-                f"(targets: {', '.join(sorted(targets)) or 'none'})",
-            )
             return None
         try:
             found.check(value)
@@ -541,16 +541,6 @@ def check_against_agent(loaded: LoadedProcedure, agent: AgentConfig) -> list[str
     def setup(loc: tuple[str, ...], config: Any, values: Mapping[str, SetValue]) -> None:
         for target, value in values.items():
             target_value((*loc, target), config, target, value)
-
-    def need_target(loc: Sequence[str | int], config: Any, target: str) -> WriteTarget | None:
-        found = targets_of(config).get(target)
-        if found is None:
-            problem(
-                loc,
-                f"instrument {config.name!r} declares no writable target {target!r} "
-                f"(targets: {', '.join(sorted(targets_of(config))) or 'none'})",
-            )
-        return found
 
     uut = instrument(("uut", "instrument"), procedure.uut.instrument)
     if uut is not None:

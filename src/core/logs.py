@@ -119,3 +119,10 @@ class CauseLog:
         self._causes[cause] = (now, 0)
         log_event(self.logger, level, event, cause=cause, suppressed=suppressed or None, **fields)
         return True
+
+    def failed(self, event: str, what: str, exc: BaseException, **fields: object) -> bool:
+        """Log ``event`` at ERROR because ``what`` raised ``exc``: the cause is ``what (Type)``
+        (one cause per kind of exception, not per message), the reason the exception's text
+        unless ``fields`` give one; True if logged."""
+        fields.setdefault("reason", str(exc))
+        return self.log(logging.ERROR, event, f"{what} ({type(exc).__name__})", **fields)

@@ -113,6 +113,16 @@ def check_certificate_identity(mqtt: MqttConfig, expected: str, issue_hint: str)
         )
 
 
+def check_client_identity(
+    mqtt: MqttConfig, role: Literal["agent", "gateway"], site: str, name: str
+) -> None:
+    """:func:`check_certificate_identity` for the agent or gateway ``name`` of ``site``: the CN
+    :mod:`core.pki` gives its role (``SITE/ID``, ``SITE/gateways/ID``; not imported here, as
+    it loads cryptography) and the command that issues such a certificate."""
+    expected = f"{site}/{name}" if role == "agent" else f"{site}/gateways/{name}"
+    check_certificate_identity(mqtt, expected, f"etalon pki issue {role} --site {site} --id {name}")
+
+
 _AUTH_REFUSED = {
     4,
     5,

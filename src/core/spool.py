@@ -307,16 +307,23 @@ class Spool:
         return await self._run(lambda: self._read(after_id, limit, max_items))
 
     def _read(self, after_id: int, limit: int, max_items: int | None = None) -> list[Entry]:
-        rows = (
-            self._require()
-            .execute(
-                "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?",
-                (after_id, limit),
-            )
-            .fetchall()
+        cursor = self._require().execute(
+            "SELECT id, entry, n FROM spool WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit),
         )
-        if max_items is not None and rows:
-            rows = within_items(rows, max_items)
+        if max_items is None:
+            rows = cursor.fetchall()
+        else:
+            # Row by row, stopping at the first that would not fit: a fetchall made every one of
+            # the ``limit`` rows' entries (a gateway's are ~50 kB) to keep a few of them.
+            rows = []
+            total = 0
+            for row in cursor:
+                total += row[2]
+                if rows and total > max_items:
+                    break
+                rows.append(row)
+            cursor.close()
         return list(map(_entry_of_row, rows))
 
     async def ack(self, first_id: int, last_id: int) -> int:

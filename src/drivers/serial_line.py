@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, TypedDict
 
 from pydantic import Field
 
 from core.models import FrozenModel
+
+
+class SerialFraming(TypedDict):
+    """A line's framing under the keyword names pyserial's ``Serial`` takes (pymodbus's serial
+    client takes the same and passes them on)."""
+
+    baudrate: int
+    bytesize: int
+    parity: str
+    stopbits: int
 
 
 class SerialSettings(FrozenModel):
@@ -17,6 +27,15 @@ class SerialSettings(FrozenModel):
     bytesize: Literal[7, 8] = 8
     parity: Literal["N", "E", "O"] = "E"
     stopbits: Literal[1, 2] = 1
+
+    def framing(self) -> SerialFraming:
+        """The framing as the serial libraries take it: one translation for every driver."""
+        return {
+            "baudrate": self.baudrate,
+            "bytesize": self.bytesize,
+            "parity": self.parity,
+            "stopbits": self.stopbits,
+        }
 
     def char_time_s(self) -> float:
         """Time one character takes on the wire (start + data + parity + stop bits)."""

@@ -7,7 +7,7 @@ from pydantic import Field, model_validator
 from core.clock import ClockConfig, SystemClockConfig
 from core.logs import LogConfig
 from core.models import FrozenModel, Name, repeated
-from core.mqtt import MqttConfig, check_certificate_identity
+from core.mqtt import MqttConfig, check_client_identity
 from core.spool import SpoolConfig
 from drivers.registry import InstrumentConfig
 
@@ -48,9 +48,5 @@ class AgentConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _certificate_is_this_agent(self) -> AgentConfig:
-        check_certificate_identity(
-            self.mqtt,
-            f"{self.site}/{self.id}",
-            f"etalon pki issue agent --site {self.site} --id {self.id}",
-        )
+        check_client_identity(self.mqtt, "agent", self.site, self.id)
         return self

@@ -12,7 +12,7 @@ from pydantic import Field, model_validator
 
 from core.logs import LogConfig
 from core.models import FrozenModel, Name
-from core.mqtt import MqttConfig, check_certificate_identity
+from core.mqtt import MqttConfig, check_client_identity
 from core.secrets import Secret, check_secret
 from core.spool import SpoolConfig
 from gateway.alerts.config import AlertsConfig
@@ -235,11 +235,7 @@ class GatewayConfig(FrozenModel):
 
     @model_validator(mode="after")
     def _certificate_is_this_gateway(self) -> GatewayConfig:
-        check_certificate_identity(
-            self.mqtt,
-            f"{self.site}/gateways/{self.id}",
-            f"etalon pki issue gateway --site {self.site} --id {self.id}",
-        )
+        check_client_identity(self.mqtt, "gateway", self.site, self.id)
         return self
 
     @model_validator(mode="after")

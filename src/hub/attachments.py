@@ -14,8 +14,8 @@ import re
 import time
 from typing import Any, Final
 
-from core.errors import ConflictError, InvalidInputError, NotFoundError
-from hub.db import Database, fetch_all, fetch_one
+from core.errors import ConflictError, InvalidInputError
+from hub.db import Database, fetch_all, fetch_found, fetch_one
 
 SHA256: Final = re.compile(r"^[0-9a-f]{64}$")
 MAX_LISTED: Final = 100
@@ -97,11 +97,9 @@ async def fetch(db: Database, sha256: str) -> dict[str, Any]:
     """A held file: its bytes and media type; NotFoundError otherwise."""
     check_sha256(sha256)
     async with db.read() as conn:
-        row = await fetch_one(
+        return await fetch_found(
             conn,
             "SELECT media_type, size, content, lab FROM attachments WHERE sha256 = %s",
             (sha256,),
+            f"the hub holds no file {sha256}",
         )
-    if row is None:
-        raise NotFoundError(f"the hub holds no file {sha256}")
-    return row

@@ -26,6 +26,9 @@ SEGMENT_REFUSED: Final = "segment.refused"
 LINK_ADDED: Final = "link.added"
 LINK_WITHDRAWN: Final = "link.withdrawn"
 
+ENTRY_COLUMNS: Final = "seq, ts_ns, kind, subject, actor, body_json, prev, hash"
+"""The columns of ``hub_audit``, in the order of an :class:`ledger.Entry`'s fields."""
+
 
 class HubAudit:
     """Appends to the hub's audit chain inside the caller's transaction."""
@@ -69,8 +72,7 @@ class HubAudit:
         except LedgerError as exc:
             raise StoreError(f"hub audit chain: {exc}") from None
         await conn.execute(
-            "INSERT INTO hub_audit (seq, ts_ns, kind, subject, actor, body_json, prev, hash) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            f"INSERT INTO hub_audit ({ENTRY_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
             tuple(entry),
         )
         await conn.execute(
@@ -89,13 +91,23 @@ class HubAudit:
             )
 
 
+async def audit_page(conn: Connection, after: int, limit: int) -> dict[str, Any]:
+    """A page of the audit chain (at most ``limit`` ``entries`` after seq ``after``) and its
+    latest signed ``checkpoint`` line (None before the first)."""
+    entries = await fetch_all(
+        conn,
+        f"SELECT {ENTRY_COLUMNS} FROM hub_audit WHERE seq > %s ORDER BY seq LIMIT %s",
+        (after, limit),
+    )
+    last = await fetch_one(
+        conn, "SELECT line FROM hub_audit_checkpoints ORDER BY count DESC LIMIT 1"
+    )
+    return {"entries": entries, "checkpoint": None if last is None else last["line"]}
+
+
 async def verify_audit(conn: Connection, ledger_id: str, trusted: list[Any]) -> VerifyReport:
     """Walk the whole audit chain against its checkpoints and the trusted public keys."""
-    rows = await fetch_all(
-        conn,
-        "SELECT seq, ts_ns, kind, subject, actor, body_json, prev, hash FROM hub_audit "
-        "ORDER BY seq",
-    )
+    rows = await fetch_all(conn, f"SELECT {ENTRY_COLUMNS} FROM hub_audit ORDER BY seq")
     lines = await fetch_all(conn, "SELECT line FROM hub_audit_checkpoints ORDER BY count")
     return verify(
         [tuple(row.values()) for row in rows],

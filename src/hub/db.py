@@ -22,7 +22,7 @@ import psycopg
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from core.errors import ConfigError, StoreError
+from core.errors import ConfigError, NotFoundError, StoreError
 from core.logs import log_event
 from hub.config import DatabaseConfig
 
@@ -230,3 +230,11 @@ async def fetch_one(conn: Connection, sql: str, params: Any = None) -> dict[str,
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(sql, params)
         return await cur.fetchone()
+
+
+async def fetch_found(conn: Connection, sql: str, params: Any, missing: str) -> dict[str, Any]:
+    """The first row of a query as a dict; NotFoundError(``missing``) when there is none."""
+    row = await fetch_one(conn, sql, params)
+    if row is None:
+        raise NotFoundError(missing)
+    return row

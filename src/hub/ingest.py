@@ -311,3 +311,22 @@ class Ingest:
         """Where the lab's chain stands at the hub (the lab pushes from ``count + 1``)."""
         async with self.db.write() as conn:  # the primary: a replica may lag behind
             return _head_of(lab, await _head_row(conn, lab))
+
+
+async def list_refusals(
+    conn: Connection, lab: str | None, before: int | None, limit: int
+) -> list[dict[str, Any]]:
+    """Refused pushes, newest first (one lab's or every lab's, those with an id below
+    ``before``), their ``params`` and ``finding`` parsed from the stored JSON."""
+    rows = await fetch_all(
+        conn,
+        "SELECT id, lab, received_ns, reason, code, params, from_seq, to_seq, entries, "
+        "segment_sha256, finding, remote FROM refusals "
+        "WHERE (%s::text IS NULL OR lab = %s) AND (%s::bigint IS NULL OR id < %s) "
+        "ORDER BY id DESC LIMIT %s",
+        (lab, lab, before, before, limit),
+    )
+    for row in rows:
+        row["params"] = orjson.loads(row["params"])
+        row["finding"] = orjson.loads(row["finding"]) if row["finding"] else None
+    return rows

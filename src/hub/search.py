@@ -14,9 +14,8 @@ from typing import Any, Final, Literal
 
 from pydantic import Field, field_validator
 
-from core.errors import NotFoundError
 from core.models import FrozenModel
-from hub.db import Connection, fetch_all, fetch_one
+from hub.db import Connection, fetch_all, fetch_found, fetch_one
 
 NS_PER_DAY: Final = 86_400 * 10**9
 MAX_PAGE: Final = 500
@@ -162,14 +161,13 @@ async def standard_page(
     conn: Connection, lab: str, standard_id: str, due_soon_days: int
 ) -> dict[str, Any]:
     """A standard at a lab: its row, certificates (newest first), evaluation, entries."""
-    row = await fetch_one(
+    row = await fetch_found(
         conn,
         "SELECT s.*, l.name AS lab_name, l.province, l.revoked_ns IS NOT NULL AS lab_revoked "
         "FROM standards s JOIN labs l ON l.id = s.lab WHERE s.lab = %s AND s.standard_id = %s",
         (lab, standard_id),
+        f"lab {lab} has no standard {standard_id} at the hub",
     )
-    if row is None:
-        raise NotFoundError(f"lab {lab} has no standard {standard_id} at the hub")
     certificates = await fetch_all(
         conn,
         "SELECT c.*, a.sha256 IS NOT NULL AS file_held FROM certificates c "
@@ -205,16 +203,15 @@ async def instrument_page(
     conn: Connection, lab: str, instrument: str, due_soon_days: int
 ) -> dict[str, Any]:
     """An instrument at a lab: its current identity, every identity it had, calibrations."""
-    row = await fetch_one(
+    row = await fetch_found(
         conn,
         "SELECT i.*, l.name AS lab_name, l.province, l.revoked_ns IS NOT NULL AS lab_revoked, "
         "r.due_ns, r.calibrated_ns FROM instruments i JOIN labs l ON l.id = i.lab "
         "LEFT JOIN registry r ON r.lab = i.lab AND r.item_type = 'instrument' "
         "AND r.item_key = i.instrument WHERE i.lab = %s AND i.instrument = %s",
         (lab, instrument),
+        f"lab {lab} has no instrument {instrument} at the hub",
     )
-    if row is None:
-        raise NotFoundError(f"lab {lab} has no instrument {instrument} at the hub")
     identities = await fetch_all(
         conn,
         "SELECT entry_seq, manufacturer, model, serial, firmware, first_seen_ns "
@@ -242,13 +239,12 @@ async def lab_page(conn: Connection, lab: str, due_soon_days: int) -> dict[str, 
     entries by kind (every kind, known to the registry or not)."""
     from hub.labs import LAB_COLUMNS, lab_keys
 
-    row = await fetch_one(
+    row = await fetch_found(
         conn,
         f"SELECT {LAB_COLUMNS} FROM labs l JOIN lab_heads h ON h.lab = l.id WHERE l.id = %s",
         (lab,),
+        f"lab {lab} is not enrolled",
     )
-    if row is None:
-        raise NotFoundError(f"lab {lab} is not enrolled")
     counts = await due_counts(conn, due_soon_days, lab)
     standards = await fetch_all(
         conn,

@@ -17,7 +17,8 @@ Tampering is not an error: ``verify`` and ``verify_segment`` return a report nam
 
 from __future__ import annotations
 
-from typing import ClassVar
+import inspect
+from typing import Any, ClassVar
 
 from core.errors import EtalonError
 
@@ -28,12 +29,22 @@ class LedgerError(EtalonError):
 
 class _Refusal(LedgerError):
     """A refusal about one place: the message is ``<place>: <reason>``; the place is kept
-    under the attribute the subclass names (``PLACE``), the reason as ``reason``."""
+    under the one attribute the subclass declares (``path: str``), the reason as ``reason``."""
 
-    PLACE: ClassVar[str]
+    _place: ClassVar[str]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # The declaration is the only place the attribute is named: no second spelling to drift.
+        # A subclass that declares nothing keeps its parent's place.
+        declared = list(inspect.get_annotations(cls))
+        if len(declared) == 1:
+            cls._place = declared[0]
+        elif declared or not hasattr(cls, "_place"):
+            raise TypeError(f"{cls.__name__} must declare one place attribute, not {declared}")
 
     def __init__(self, place: str, reason: str) -> None:
-        setattr(self, self.PLACE, place)
+        setattr(self, self._place, place)
         self.reason = reason
         super().__init__(f"{place}: {reason}")
 
@@ -41,14 +52,12 @@ class _Refusal(LedgerError):
 class CanonicalError(_Refusal, ValueError):
     """A value has no canonical JSON form; ``path`` says where (``$``, ``$.a[2]``...)."""
 
-    PLACE = "path"
     path: str
 
 
 class EntryError(_Refusal, ValueError):
     """An entry field breaks the entry format; ``field`` names it."""
 
-    PLACE = "field"
     field: str
 
 
@@ -58,14 +67,12 @@ class KeyFileError(_Refusal):
     The message never contains key material, only where it came from and why it was refused.
     """
 
-    PLACE = "source"
     source: str
 
 
 class CheckpointError(_Refusal, ValueError):
     """A checkpoint cannot be read or made; ``where`` is a file and line, or a field."""
 
-    PLACE = "where"
     where: str
 
 

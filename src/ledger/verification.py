@@ -179,7 +179,8 @@ class _Row:
         return self.problem is None and self.computed == self.hash
 
     def facts(self) -> EntryFacts:
-        ts = self.ts if self.ts is not None and self.ts >= 0 else None
+        # A tampered row may hold any integer; what is no time at all is reported as unknown.
+        ts = self.ts if self.ts is not None and 0 <= self.ts <= TS_NS_MAX else None
         return EntryFacts(
             seq=self.seq,
             ts_ns=ts,

@@ -17,15 +17,37 @@ as a disagreement at the next checkpoint instead of being signed along.
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Concatenate, ParamSpec
 
 from ledger.checkpoint import Checkpoint
 from ledger.entry import ROTATION_KIND, ChainHead, Entry
 from ledger.errors import ChainError
 from ledger.keys import SigningKey
 from ledger.rotation import rotation_body
+
+_Prepared = ParamSpec("_Prepared")
+
+
+def _committing(
+    prepare: Callable[Concatenate[LedgerWriter, _Prepared], Entry],
+) -> Callable[Concatenate[LedgerWriter, _Prepared], Entry]:
+    """A writer method taking ``prepare``'s parameters that prepares the next entry and
+    commits it in one step (for a store that cannot refuse the entry)."""
+
+    def prepare_and_commit(
+        writer: LedgerWriter, /, *args: _Prepared.args, **kwargs: _Prepared.kwargs
+    ) -> Entry:
+        entry = prepare(writer, *args, **kwargs)
+        writer.commit(entry)
+        return entry
+
+    # inspect.signature() follows __wrapped__: help() shows prepare's parameters.
+    functools.update_wrapper(prepare_and_commit, prepare, assigned=("__module__",), updated=())
+    prepare_and_commit.__doc__ = f"``{prepare.__name__}`` and ``commit`` in one step."
+    return prepare_and_commit
 
 
 class LedgerWriter:
@@ -116,27 +138,8 @@ class LedgerWriter:
             self._key = str(entry.body["new_key"])
         self._count, self._hash, self._ts = entry.seq, entry.hash, entry.ts_ns
 
-    def append(
-        self,
-        kind: str,
-        subject: str,
-        actor: str,
-        body: Mapping[str, Any],
-        *,
-        ts_ns: int | None = None,
-    ) -> Entry:
-        """``prepare`` and ``commit`` in one step (for a store that cannot refuse the entry)."""
-        entry = self.prepare(kind, subject, actor, body, ts_ns=ts_ns)
-        self.commit(entry)
-        return entry
-
-    def rotate(
-        self, old: SigningKey, new: SigningKey, actor: str, *, ts_ns: int | None = None
-    ) -> Entry:
-        """``prepare_rotation`` and ``commit`` in one step."""
-        entry = self.prepare_rotation(old, new, actor, ts_ns=ts_ns)
-        self.commit(entry)
-        return entry
+    append = _committing(prepare)
+    rotate = _committing(prepare_rotation)
 
     def checkpoint(self, key: SigningKey, *, ts_ns: int | None = None) -> Checkpoint:
         """A checkpoint of the head signed with ``key``, which must be the key in force.

@@ -123,6 +123,36 @@ def test_every_committed_entry_survives_sigkill(tmp_path: Path, sync: str) -> No
     assert rows == list(range(len(rows)))  # no hole, no duplicate, in order
 
 
+async def test_reads_bounded_in_items_are_the_same_from_disk_and_from_memory(
+    tmp_path: Path,
+) -> None:
+    """A reader that fell behind reads from SQLite (entries past what memory holds): a read
+    bounded in items takes the same whole entries, always the first, as one from memory does."""
+    counts = [500, 500, 3, 9_000, 1, 1, 10_000, 20_000, 500, 0, 7]
+    config = SpoolConfig(path=tmp_path / "s.db", max_bytes=10**9)
+    on_disk = Spool(config, "disk", memory_bytes=0)
+    in_memory = Spool(config.model_copy(update={"path": tmp_path / "m.db"}), "memory")
+    for spool in (on_disk, in_memory):
+        await spool.open()
+        await spool.append([(bytes([i]) * 50, n) for i, n in enumerate(counts)])
+    try:
+        for after in range(len(counts) + 1):
+            for limit in (1, 2, 5, 256):
+                for max_items in (None, 0, 1, 500, 1_000, 1_003, 10_000, 30_000, 10**6):
+                    want = [
+                        (e.data, e.count) for e in await in_memory.read(after, limit, max_items)
+                    ]
+                    got = [(e.data, e.count) for e in await on_disk.read(after, limit, max_items)]
+                    assert got == want, (after, limit, max_items)
+        # Which way each read went is what the test is about: the disk one must not be served
+        # from memory, the memory one must be.
+        assert on_disk._from_memory(0, 5, None) is None
+        assert in_memory._from_memory(0, 5, None) is not None
+    finally:
+        await on_disk.close()
+        await in_memory.close()
+
+
 async def test_entries_holding_several_items_count_items(tmp_path: Path) -> None:
     """One entry per poll: depth, dropped, acked and ack() count the items entries hold; a read
     bounded in items takes whole entries (always the first)."""

@@ -21,6 +21,8 @@ from edge_agent.wire import (
     decode_metrics,
     encode_reading,
     join_batch,
+    mark,
+    put_corrected,
 )
 from edge_agent.wire_batches import decode_batch
 
@@ -200,3 +202,24 @@ def test_topics() -> None:
     assert topics.parse(topics.gateway("hanoi", "gw", "metrics")) is None
     assert topics.parse("etalon/v1/hanoi/b1/data") is None
     assert topics.parse("lab/etalon/v1/hanoi/b1/other") is None
+
+
+def test_mark_keeps_a_bad_reading_bad_and_its_reason_first() -> None:
+    good: dict[str, object] = {"quality": "good"}
+    bad: dict[str, object] = {"quality": "bad", "reason": "overload", "calibration": 1}
+    mark(good, 2, "out of range")
+    mark(bad, 2, "out of range")
+    assert good == {"quality": "uncertain", "reason": "out of range", "calibration": 2}
+    assert bad == {"quality": "bad", "reason": "overload; out of range", "calibration": 3}
+
+
+def test_put_corrected_writes_the_indexed_readings_and_no_conformity_below_zero() -> None:
+    readings: list[dict[str, object]] = [{"value": 1.0}, {"value": 2.0}, {"value": 3.0}]
+    put_corrected(readings, [2, 0], [3.5, 1.5], [0.1, 0.2], [7, 8], [-1, 0], {7: "A", 8: "B"})
+    assert readings == [
+        {"value": 1.0, "corrected": 1.5, "u_corrected": 0.2, "certificate": "B",
+         "certificate_id": 8, "conformity": 0},
+        {"value": 2.0},
+        {"value": 3.0, "corrected": 3.5, "u_corrected": 0.1, "certificate": "A",
+         "certificate_id": 7},
+    ]  # fmt: skip

@@ -133,6 +133,23 @@ async def test_roles(admin: tuple[httpx.AsyncClient, PostgresServer, str]) -> No
     assert counts(postgres, dbname) == before
 
 
+async def test_audit_page(admin: tuple[httpx.AsyncClient, PostgresServer, str]) -> None:
+    """The audit chain a page at a time, in chain order, with its latest signed checkpoint."""
+    client, _, _ = admin
+    r = await client.get("/api/v1/audit", headers=bearer("HUB_OPS_TOKEN"))
+    assert r.status_code == 200, r.text
+    page = r.json()
+    assert [list(e) for e in page["entries"]] == [
+        ["seq", "ts_ns", "kind", "subject", "actor", "body_json", "prev", "hash"]
+    ]
+    assert [(e["seq"], e["kind"], e["subject"]) for e in page["entries"]] == [
+        (1, "lab.enrolled", "lab-a")
+    ]
+    assert isinstance(page["checkpoint"], str) and '"count":1' in page["checkpoint"]
+    later = await client.get("/api/v1/audit", params={"after": 1}, headers=bearer("HUB_OPS_TOKEN"))
+    assert later.json() == {"entries": [], "checkpoint": page["checkpoint"]}
+
+
 async def test_signin(admin: tuple[httpx.AsyncClient, PostgresServer, str]) -> None:
     client, _, _ = admin
     for form in (b"token=wrong", b"", b"token=" + b"x" * 10_000, b"\xff\xfe=\x00"):

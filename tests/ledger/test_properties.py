@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
@@ -134,6 +135,19 @@ def test_any_single_change_to_any_field_is_found_where_it_is(
     assert (report.finding.kind, report.finding.seq) == (TamperKind.EDITED, index + 1), (
         report.finding.message
     )
+
+
+@pytest.mark.parametrize("ts_ns", [2**63, 2**64, -1, -(2**63) - 1])
+def test_a_time_no_ledger_can_hold_is_found_as_an_edit(ts_ns: int) -> None:
+    """Found by the property above: a row whose time is past what an entry may hold (or before
+    0) made the report's facts refuse it, and verify raised instead of reporting the edit."""
+    made = simple_ledger(5, 2)
+    entries: list[Any] = list(made.entries)
+    entries[2] = entries[2]._replace(ts_ns=ts_ns)
+    report = made.verify(entries)
+    assert report.finding is not None
+    assert (report.finding.kind, report.finding.seq) == (TamperKind.EDITED, 3)
+    assert report.finding.entry is None or report.finding.entry.ts_ns is None
 
 
 @SETTINGS

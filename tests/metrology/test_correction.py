@@ -186,7 +186,10 @@ def test_an_ill_conditioned_polynomial_gives_the_same_bits_by_both_paths() -> No
     for i, x in enumerate(xs):
         one = correction.apply(float(x))
         assert (float(corrected[i]), float(u[i])) == (one[0], one[1])
-    assert correction.apply(0.99)[0] == 0.99
+    # The fit passes through its points only as closely as the cancelling terms allow, and how
+    # closely depends on the machine's LAPACK (0.99 to the bit on one CPU, 0.990000000003638 on
+    # another): what must hold to the bit is that both paths agree, above.
+    assert math.isclose(correction.apply(0.99)[0], 0.99, rel_tol=0, abs_tol=1e-9)
 
 
 def test_polynomial_fit_equals_numpy_weighted_least_squares() -> None:

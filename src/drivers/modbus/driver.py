@@ -30,7 +30,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import struct
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -185,6 +185,17 @@ def _whole(request: Request, members: list[_Member]) -> _Whole | None:
     return swapped, struct.Struct(format_), [index for *_, index in fields]
 
 
+def _next_part(splits: list[Iterator[_Step]]) -> _Step | None:
+    """The next request of the innermost split still unread (finished splits are dropped);
+    None when every split has been read."""
+    while splits:
+        part = next(splits[-1], None)
+        if part is not None:
+            return part
+        splits.pop()
+    return None
+
+
 class _StopRead(Exception):
     """A request failed in a way that ends this read (no reply, unusable reply)."""
 
@@ -260,19 +271,29 @@ class ModbusDriver:
         rows: Rows = ([-1] * count, [None] * count, [None] * count)
         executed: list[_Step] = []
         self._answered = False
-        for position, step in enumerate(steps):
-            try:  # _fetch inline: one coroutine frame less per request
-                try:
-                    values = await self._ask(link, step)
-                except (ExceptionReply, DriverTimeout, ProtocolError) as error:
-                    await self._refused(error, link, step, poll, rows, executed)
-                else:
-                    self._store(step, values, link.last_exchange_ns, rows, executed)
+        # Parts of split requests still to read, the innermost split last: this one loop reads
+        # the planned requests and the parts of split ones alike, depth first.
+        splits: list[Iterator[_Step]] = []
+        for position, planned in enumerate(steps):
+            step = planned
+            try:
+                while True:
+                    try:
+                        values = await self._ask(link, step)
+                    except (ExceptionReply, DriverTimeout, ProtocolError) as error:
+                        parts = self._refused(error, link, step, poll, rows, executed)
+                        if parts is not None:
+                            splits.append(parts)
+                    else:
+                        self._store(step, values, link.last_exchange_ns, rows, executed)
+                    if not splits or (part := _next_part(splits)) is None:
+                        break
+                    step = part
             except _StopRead as failure:
                 if not self._answered:
                     raise failure.error from failure.error.__cause__
                 ts = self.clock.now_ns()
-                self._all_bad(step.request, rows, ts, failure.error.reason)
+                self._all_bad(planned.request, rows, ts, failure.error.reason)
                 reason = f"not read: {failure.error.reason} on an earlier request of this poll"
                 for later in steps[position + 1 :]:
                     self._all_bad(later.request, rows, ts, reason)
@@ -315,22 +336,6 @@ class ModbusDriver:
 
     # -- internals -----------------------------------------------------------------------------
 
-    async def _fetch(
-        self,
-        link: ModbusLink,
-        step: _Step,
-        poll: _Poll,
-        rows: Rows,
-        executed: list[_Step],
-    ) -> None:
-        """Read one request into ``rows``, splitting it on an address exception."""
-        try:
-            values = await self._ask(link, step)
-        except (ExceptionReply, DriverTimeout, ProtocolError) as error:
-            await self._refused(error, link, step, poll, rows, executed)
-        else:
-            self._store(step, values, link.last_exchange_ns, rows, executed)
-
     def _ask(
         self, link: ModbusLink, step: _Step
     ) -> Coroutine[Any, Any, bytes | list[int] | list[bool]]:
@@ -352,7 +357,7 @@ class ModbusDriver:
             self.clock,
         )
 
-    async def _refused(
+    def _refused(
         self,
         error: ExceptionReply | DriverTimeout | ProtocolError,
         link: ModbusLink,
@@ -360,9 +365,10 @@ class ModbusDriver:
         poll: _Poll,
         rows: Rows,
         executed: list[_Step],
-    ) -> None:
-        """A request that failed: an exception reply makes its channels BAD (or splits it, see
-        the module doc); no reply or an unusable one raises _StopRead."""
+    ) -> Iterator[_Step] | None:
+        """A request that failed: an exception reply makes its channels BAD, or splits it (see
+        the module doc) and returns its parts to read; no reply or an unusable one raises
+        _StopRead."""
         if not isinstance(error, ExceptionReply):
             raise _StopRead(error) from error
         config = self.config
@@ -377,13 +383,13 @@ class ModbusDriver:
         if reply.code in SPLIT_ON and len(request.members) > 1:
             self.splits += 1
             self._forbidden.add(request.span)
-            await self._split(link, step, poll, rows, executed)
-            return
+            return self._halves(step, poll)
         if reply.code in SPLIT_ON:
             self._forbidden.add(request.span)
         executed.append(step)
         where = f"FC{step.function} {step.start}+{step.count}"
         self._all_bad(request, rows, midpoint_ns(start, end), f"{reply} at {where}")
+        return None
 
     def _store(
         self,
@@ -442,14 +448,9 @@ class ModbusDriver:
                     continue
             decoded[index] = value
 
-    async def _split(
-        self,
-        link: ModbusLink,
-        step: _Step,
-        poll: _Poll,
-        rows: Rows,
-        executed: list[_Step],
-    ) -> None:
+    def _halves(self, step: _Step, poll: _Poll) -> Iterator[_Step]:
+        """The requests of a split request's two halves. A generator: the second half is
+        planned only once the first has been read, with what its refusals taught."""
         spans = poll.spans
         members = sorted(step.request.members, key=lambda i: (spans[i].start, -spans[i].end))
         half = len(members) // 2
@@ -457,7 +458,7 @@ class ModbusDriver:
             sub_spans = [spans[i] for i in part]
             for sub in plan(sub_spans, self.limits, self._forbidden):
                 mapped = Request(sub.span, tuple(part[i] for i in sub.members))
-                await self._fetch(link, poll.step(mapped), poll, rows, executed)
+                yield poll.step(mapped)
 
     def _decoding_of(self, channel: ModbusChannel) -> tuple[Layout | None, Decoder | None]:
         order = self.config.order_of(channel)

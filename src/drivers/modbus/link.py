@@ -135,10 +135,7 @@ class ModbusLink:
             return AsyncModbusSerialClient(
                 transport.port,
                 framer=FramerType.RTU,
-                baudrate=transport.baudrate,
-                bytesize=transport.bytesize,
-                parity=transport.parity,
-                stopbits=transport.stopbits,
+                **transport.framing(),
                 **common,  # type: ignore[arg-type]
             )
         framer = FramerType.RTU if isinstance(transport, ModbusRtuOverTcp) else FramerType.SOCKET

@@ -69,13 +69,7 @@ class SerialAsciiDriver:
         transport = self.config.transport
         options: dict[str, object] = {"timeout": self.config.connect_timeout_s}
         if isinstance(transport, AsciiSerialPort):
-            options |= {
-                "baudrate": transport.baudrate,
-                "bytesize": transport.bytesize,
-                "parity": transport.parity,
-                "stopbits": transport.stopbits,
-                "exclusive": True,
-            }
+            options |= {**transport.framing(), "exclusive": True}
 
         def open_port() -> serial.SerialBase:
             return serial.serial_for_url(transport.url(), **options)

@@ -32,7 +32,7 @@ from drivers.sim.scpi_base import (
     one_param,
     pick_range,
     pick_value,
-    query,
+    setting_query,
 )
 from drivers.sim.scpi_faults import (
     COMMON_FAULTS,
@@ -106,11 +106,12 @@ class Calibrator(FaultCommands, ScpiInstrument):
         tree.add("[SOURce]:FUNCtion:[MODE]?", self._function_query)
         for function, header in _SOURCE_HEADERS.items():
             tree.add(f"{header}:[LEVel]:[IMMediate]:[AMPLitude]", self._set_level(function))
-            tree.add(f"{header}:[LEVel]:[IMMediate]:[AMPLitude]?", self._level_query(function))
+            level = f"{header}:[LEVel]:[IMMediate]:[AMPLitude]?"
+            tree.add(level, setting_query(physics, "levels", function, "+.10E"))
             tree.add(f"{header}:RANGe", self._set_range(function))
-            tree.add(f"{header}:RANGe?", self._range_query(function))
+            tree.add(f"{header}:RANGe?", setting_query(physics, "ranges", function))
             tree.add(f"{header}:RANGe:AUTO", self._set_auto(function))
-            tree.add(f"{header}:RANGe:AUTO?", self._auto_query(function))
+            tree.add(f"{header}:RANGe:AUTO?", setting_query(physics, "auto_range", function, "d"))
         tree.add("[SOURce]:FREQuency:[CW]", self._set_frequency)
         tree.add("[SOURce]:FREQuency:[CW]?", lambda _: f"{self.physics.frequency_hz:+.6E}")
         tree.add("OUTPut:[STATe]", self._set_output)
@@ -169,9 +170,6 @@ class Calibrator(FaultCommands, ScpiInstrument):
 
         return handler
 
-    def _level_query(self, function: str) -> Callable[[list[str]], str]:
-        return query(lambda: f"{self.physics.levels[function]:+.10E}")
-
     def _set_range(self, function: str) -> Callable[[list[str]], None]:
         spec = FUNCTIONS[function]
 
@@ -189,9 +187,6 @@ class Calibrator(FaultCommands, ScpiInstrument):
 
         return handler
 
-    def _range_query(self, function: str) -> Callable[[list[str]], str]:
-        return query(lambda: f"{self.physics.ranges[function]:+.5E}")
-
     def _set_auto(self, function: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:
             if _on_off_param(params):
@@ -200,9 +195,6 @@ class Calibrator(FaultCommands, ScpiInstrument):
                 self.physics.set_range(function, self.physics.ranges[function])
 
         return handler
-
-    def _auto_query(self, function: str) -> Callable[[list[str]], str]:
-        return query(lambda: "1" if self.physics.auto_range[function] else "0")
 
     def _set_frequency(self, params: list[str]) -> None:
         frequency = pick_value(number(one_param(params)), 10.0, 1e5, 1000.0)
@@ -254,7 +246,7 @@ class BenchDmm(FaultCommands, Dmm):
         for key in self.functions:
             long = DMM_LONG_FORMS[key]
             self.tree.add(f"[SENSe]:{long}:RANGe:AUTO", self._set_auto(key))
-            self.tree.add(f"[SENSe]:{long}:RANGe:AUTO?", self._auto_query(key))
+            self.tree.add(f"[SENSe]:{long}:RANGe:AUTO?", setting_query(self, "auto", key, "d"))
 
     def reset(self) -> None:
         """Power-on state: DC volts, automatic ranges."""
@@ -325,9 +317,6 @@ class BenchDmm(FaultCommands, Dmm):
             self.auto[key] = _on_off_param(params)
 
         return handler
-
-    def _auto_query(self, key: str) -> Callable[[list[str]], str]:
-        return query(lambda: "1" if self.auto[key] else "0")
 
     def _read(self, params: list[str]) -> str:
         no_params(params)

@@ -135,6 +135,15 @@ def query(answer: Callable[[], str]) -> Callable[[list[str]], str]:
     return handler
 
 
+def setting_query(
+    owner: object, setting: str, key: str, spec: str = "+.5E"
+) -> Callable[[list[str]], str]:
+    """The handler of a query answering one function's value of a setting kept per function,
+    ``owner.<setting>[key]``, formatted by ``spec`` (``"d"`` answers a flag as 1 or 0). The
+    mapping is looked up when asked, as a reset replaces it."""
+    return query(lambda: format(getattr(owner, setting)[key], spec))
+
+
 def one_param(params: list[str]) -> str:
     """The single parameter of a command."""
     if not params:

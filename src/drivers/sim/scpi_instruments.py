@@ -31,7 +31,7 @@ from drivers.sim.scpi_base import (
     one_param,
     pick_range,
     pick_value,
-    query,
+    setting_query,
 )
 from drivers.sim.scpi_parser import (
     DATA_OUT_OF_RANGE,
@@ -115,9 +115,9 @@ class Dmm(ScpiInstrument):
             tree.add(f"CONFigure:{long}", self._configure(key))
             tree.add(f"MEASure:{long}?", self._measure(key))
             tree.add(f"[SENSe]:{long}:NPLCycles", self._set_nplc(key))
-            tree.add(f"[SENSe]:{long}:NPLCycles?", self._show("nplc", key))
+            tree.add(f"[SENSe]:{long}:NPLCycles?", setting_query(self, "nplc", key))
             tree.add(f"[SENSe]:{long}:RANGe", self._set_range(key))
-            tree.add(f"[SENSe]:{long}:RANGe?", self._show("range", key))
+            tree.add(f"[SENSe]:{long}:RANGe?", setting_query(self, "range", key))
         tree.add("CONFigure?", lambda _: f'"{self.function} {self.range[self.function]:+.5E}"')
         tree.add("[SENSe]:FUNCtion", self._set_function)
         tree.add("[SENSe]:FUNCtion?", lambda _: f'"{self.function}"')
@@ -138,13 +138,6 @@ class Dmm(ScpiInstrument):
         self.nplc = dict.fromkeys(self.functions, 10.0)
         self.sample_count = 1
         self.autozero = True
-
-    def _show(self, setting: str, key: str) -> Callable[[list[str]], str]:
-        def answer() -> str:
-            values: dict[str, float] = getattr(self, setting)
-            return f"{values[key]:+.5E}"
-
-        return query(answer)
 
     def _configure(self, key: str) -> Callable[[list[str]], None]:
         def handler(params: list[str]) -> None:

@@ -65,12 +65,33 @@ def _days_left(detail: dict[str, Any]) -> str:
     return f"{days:.1f}" if isinstance(days, int | float) else "-"
 
 
+def _ahead(key: str, lang: str, detail: dict[str, Any], date_key: str) -> str:
+    """The text ``key`` of a date ahead (the detail's ``date_key``) and the days left to it."""
+    return t(key, lang, date=_date(detail.get(date_key)), days=_days_left(detail))
+
+
+_DETAIL_NUMBERS: dict[str, dict[str, str]] = {
+    "standard_certificate": {"reference": "reference", "u": "expanded_u"},
+    "calibration_range": {
+        "low": "low", "high": "high", "corrected": "corrected", "u": "u_corrected",
+    },
+    "conformity": {
+        "value": "measured", "U": "expanded_uncertainty", "k": "coverage_factor",
+        "lower": "tolerance_lower", "upper": "tolerance_upper",
+        "acc_lower": "acceptance_lower", "acc_upper": "acceptance_upper",
+    },
+}  # fmt: skip
+"""The numbers of an alert's detail that its kind's line shows: kind → {placeholder of the
+text: key of the detail}, each as :func:`number` writes it."""
+
+
 def describe(alert: dict[str, Any], lang: str = "en") -> str:
     """One line saying what the alert's condition is (or was)."""
     kind, detail = alert["kind"], alert.get("detail") or {}
     unit = alert.get("unit") or ""
     value, limit = alert.get("value"), alert.get("limit")
     reason = detail.get("reason") or t("alerts.unknown_reason", lang)
+    shown = {name: number(detail.get(key)) for name, key in _DETAIL_NUMBERS.get(kind, {}).items()}
     if kind == "limits":
         side = detail.get("side")
         if not alert.get("condition"):
@@ -94,43 +115,23 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             "alerts.what.instrument_unavailable", lang, instrument=alert["subject"], reason=reason
         )
     if kind == "standard_certificate":
-        return t(
-            "alerts.what.standard_certificate",
-            lang,
-            value=number(value),
-            unit=unit,
-            reference=number(detail.get("reference")),
-            u=number(detail.get("expanded_u")),
-        )
+        return t("alerts.what.standard_certificate", lang, value=number(value), unit=unit, **shown)
     if kind == "standard_prediction":
-        return t(
-            "alerts.what.standard_prediction",
-            lang,
-            date=_date(detail.get("predicted_ns")),
-            days=_days_left(detail),
-        )
+        return _ahead("alerts.what.standard_prediction", lang, detail, "predicted_ns")
     if kind == "standard_control":
         return t("alerts.what.standard_control", lang, rule=alert["level"])
     if kind == "calibration_due":
         if alert["level"] == "overdue":
             return t("alerts.what.calibration_overdue", lang, date=_date(detail.get("due_ns")))
-        return t(
-            "alerts.what.calibration_due",
-            lang,
-            date=_date(detail.get("due_ns")),
-            days=_days_left(detail),
-        )
+        return _ahead("alerts.what.calibration_due", lang, detail, "due_ns")
     if kind == "calibration_range":
         return t(
             "alerts.what.calibration_range",
             lang,
             value=number(value),
             unit=unit,
-            low=number(detail.get("low")),
-            high=number(detail.get("high")),
             certificate=detail.get("certificate") or "-",
-            corrected=number(detail.get("corrected")),
-            u=number(detail.get("u_corrected")),
+            **shown,
         )
     if kind == "calibration_expired":
         return t(
@@ -149,16 +150,10 @@ def describe(alert: dict[str, Any], lang: str = "en") -> str:
             if known(f"alerts.conformity.{decision}")
             else decision,
             judged=t(f"alerts.conformity.{detail.get('judged') or 'value'}", lang),
-            value=number(detail.get("measured")),
             unit=unit,
-            U=number(detail.get("expanded_uncertainty")),
-            k=number(detail.get("coverage_factor")),
-            lower=number(detail.get("tolerance_lower")),
-            upper=number(detail.get("tolerance_upper")),
-            acc_lower=number(detail.get("acceptance_lower")),
-            acc_upper=number(detail.get("acceptance_upper")),
             rule=detail.get("rule") or "-",
             p=f"{probability:.3g}" if isinstance(probability, float) else "-",
+            **shown,
         )
     if kind == "records_integrity":
         code, params = detail.get("code"), detail.get("params")

@@ -12,11 +12,13 @@ import csv
 import math
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from pydantic import BaseModel
 
 from core.errors import EtalonError, InvalidInputError
 from core.exits import EXIT_CONFIG, EXIT_OK
@@ -289,6 +291,19 @@ def drift_main(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
+def _values(args: argparse.Namespace) -> tuple[Column, list[float]]:
+    """The ``--y`` column of the CSV file and its numbers (``adev`` and ``chart`` read no
+    other)."""
+    (column,) = read_columns(args.csv, [args.y], args.delimiter)
+    return column, numbers(args.csv, column)
+
+
+def _shown(args: argparse.Namespace, result: BaseModel, text: Callable[[], str]) -> int:
+    """Print ``result`` as JSON (``--json``) or as its ``text``; the exit status."""
+    print(result.model_dump_json(indent=2) if args.json else text())
+    return EXIT_OK
+
+
 def run_fit(args: argparse.Namespace) -> int:
     """``etalon drift fit``."""
     names = [args.x, args.y] + ([args.u] if args.u else [])
@@ -307,31 +322,29 @@ def run_fit(args: argparse.Namespace) -> int:
     report = drift_report(
         fit, at=at, tolerance=args.tolerance, nominal=args.nominal, confidence=args.confidence
     )
-    print(report.model_dump_json(indent=2) if args.json else format_fit(report, _lang(args)))
-    return EXIT_OK
+    return _shown(args, report, lambda: format_fit(report, _lang(args)))
 
 
 def run_adev(args: argparse.Namespace) -> int:
     """``etalon drift adev``."""
-    (column,) = read_columns(args.csv, [args.y], args.delimiter)
+    _, values = _values(args)
     kind: DeviationKind = "mdev" if args.modified else "adev" if args.non_overlapping else "oadev"
     result = allan_deviation(
-        numbers(args.csv, column),
+        values,
         args.rate,
         kind=kind,
         data_type="phase" if args.phase else "frequency",
         taus=args.taus,
         confidence=args.confidence,
     )
-    print(result.model_dump_json(indent=2) if args.json else format_stability(result, _lang(args)))
-    return EXIT_OK
+    return _shown(args, result, lambda: format_stability(result, _lang(args)))
 
 
 def run_chart(args: argparse.Namespace) -> int:
     """``etalon drift chart``."""
-    (column,) = read_columns(args.csv, [args.y], args.delimiter)
+    column, values = _values(args)
     report = control_report(
-        numbers(args.csv, column),
+        values,
         args.baseline,
         rules=args.rules,
         ewma_lambda=args.ewma_lambda,
@@ -339,6 +352,4 @@ def run_chart(args: argparse.Namespace) -> int:
         cusum_k=args.cusum_k,
         cusum_h=args.cusum_h,
     )
-    text = None if args.json else format_chart(report, column.lines, _lang(args))
-    print(report.model_dump_json(indent=2) if text is None else text)
-    return EXIT_OK
+    return _shown(args, report, lambda: format_chart(report, column.lines, _lang(args)))

@@ -10,7 +10,7 @@ import asyncio
 import json
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, HTTPException, Path, Query, Request, Response, status
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request, Response, status
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
@@ -90,6 +90,16 @@ def _registry(request: Request) -> Registry:
 
 def _actor(who: Principal) -> str:
     return f"api:{who.name}"
+
+
+async def _certificate_at(
+    request: Request, standard_id: StandardId, certificate_id: CertificateId
+) -> CertificateRecord:
+    """The certificate a route's path names (404 if it is not one of that standard's)."""
+    return await _registry(request).certificate(standard_id, certificate_id)
+
+
+CertificatePath = Annotated[CertificateRecord, Depends(_certificate_at)]
 
 
 STANDARD_COLUMNS = [
@@ -332,12 +342,10 @@ async def export_certificate_dcc(
 
 @router.get("/{standard_id}/certificates/{certificate_id}")
 async def show_certificate(
-    request: Request, standard_id: StandardId, certificate_id: CertificateId, _who: Viewer
+    request: Request, _who: Viewer, certificate: CertificatePath
 ) -> CertificateRecord:
     """One certificate, its file's hash verified now."""
-    registry = _registry(request)
-    certificate = await registry.certificate(standard_id, certificate_id)
-    return await registry.verified(certificate)
+    return await _registry(request).verified(certificate)
 
 
 @router.put("/{standard_id}/certificates/{certificate_id}")
@@ -379,16 +387,12 @@ async def upload_file(
 
 
 @router.get("/{standard_id}/certificates/{certificate_id}/file")
-async def download_file(
-    request: Request, standard_id: StandardId, certificate_id: CertificateId, _who: Viewer
-) -> Response:
+async def download_file(request: Request, _who: Viewer, certificate: CertificatePath) -> Response:
     """The certificate's file; 409 if it no longer has its recorded SHA-256."""
-    registry = _registry(request)
-    certificate = await registry.certificate(standard_id, certificate_id)
     if certificate.file is None:
         raise NotFoundError("this certificate has no file")
     info = certificate.file
-    data, state = await registry.read_file(certificate)
+    data, state = await _registry(request).read_file(certificate)
     if state != "ok":
         raise ConflictError(
             f"the kept file of certificate {certificate.number} is {state}: it no longer has "

@@ -111,16 +111,18 @@ class ChannelCorrection(FrozenModel):
 
     def options(self) -> dict[str, object]:
         """The :class:`metrology.correction.ChannelCalibration` options of this entry."""
-        return {
-            "method": self.method,
-            "degree": self.degree,
-            "extrapolation": self.extrapolation,
-            "interpolation_component": self.interpolation_component,
-            "weighting": self.weighting,
-            "residual_component": self.residual_component,
-            "resolution": self.resolution,
-            "reading_uncertainty": self.reading_uncertainty,
-        }
+        return self.model_dump(include=set(CALIBRATION_OPTIONS))
+
+
+CALIBRATION_OPTIONS = frozenset(
+    {
+        "method", "degree", "extrapolation", "interpolation_component", "weighting",
+        "residual_component", "resolution", "reading_uncertainty",
+    }
+)  # fmt: skip
+"""The fields of a :class:`ChannelCorrection` that are options of
+:class:`metrology.correction.ChannelCalibration`, by the same names (not ``channel``: the entry's
+is a pattern)."""
 
 
 DEFAULT_CHANNEL = ChannelCorrection(channel="*/*/*/*")

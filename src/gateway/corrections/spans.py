@@ -18,7 +18,7 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.wire import marked_quality, marked_reason
+from edge_agent.wire import mark, put_corrected
 from edge_agent.wire_batches import ChannelOrder
 from gateway.corrections.apply import Gathers
 from metrology.conformity import ConformityCheck
@@ -270,18 +270,10 @@ class BatchFixes:
         :meth:`Fix.apply` gives them."""
         index = range(len(self.corrected)) if self.index is None else self.index.tolist()
         conformity = repeat(-1) if self.conformity is None else self.conformity.tolist()
-        numbers = self.certificates
-        for i, corrected, u, certificate_id, code in zip(
-            index, self.corrected.tolist(), self.u.tolist(), self.certificate_id.tolist(),
-            conformity, strict=False,
-        ):  # fmt: skip
-            reading = readings[i]
-            reading["corrected"] = corrected
-            reading["u_corrected"] = u
-            reading["certificate"] = numbers[certificate_id]
-            reading["certificate_id"] = certificate_id
-            if code >= 0:
-                reading["conformity"] = code
+        put_corrected(
+            readings, index, self.corrected.tolist(), self.u.tolist(),
+            self.certificate_id.tolist(), conformity, self.certificates,
+        )  # fmt: skip
         for fix in self.marked:
             fix.apply(readings[fix.index])
 
@@ -318,9 +310,7 @@ class Fix(msgspec.Struct, gc=False):
             reading["calibration_range"] = (span.low, span.high)
             reading["calibration_due"] = span.due_text
         if self.calibration:
-            reading["calibration"] = reading.get("calibration", 0) | self.calibration
-            reading["quality"] = marked_quality(reading["quality"])
-            reading["reason"] = marked_reason(reading.get("reason"), self.reason)
+            mark(reading, self.calibration, self.reason)
         if self.conformity is not None:
             reading["conformity"] = self.conformity
         if self.verdict is not None:

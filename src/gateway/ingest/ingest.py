@@ -218,10 +218,10 @@ class Ingest:
         except Exception as exc:  # noqa: BLE001 - even refusing it failed: still acknowledge it
             pending.entry = pending.record = pending.letter = None
             pending.readings, pending.events, pending.uncorrected = None, [], None
-            self.causes.log(
-                logging.ERROR,
+            self.causes.failed(
                 "message dropped",
-                f"refusal failed ({type(exc).__name__})",
+                "refusal failed",
+                exc,
                 topic=pending.message.topic,
                 reason=str(exc)[:300],
             )
@@ -452,12 +452,7 @@ class Ingest:
                 try:
                     self.link.publish(self.probe_topic, body, qos=1)
                 except Exception as exc:  # noqa: BLE001 - a probe lost is said, never fatal
-                    self.causes.log(
-                        logging.ERROR,
-                        "probe not published",
-                        f"publish failed ({type(exc).__name__})",
-                        reason=str(exc),
-                    )
+                    self.causes.failed("probe not published", "publish failed", exc)
                 back = self.probe_back if self.probe_back is not None else since
                 lost = now - max(back, since) > max(PROBE_LOST_S, 10 * interval_s)
                 if lost and not lost_said:
@@ -515,12 +510,7 @@ class Ingest:
         try:
             self.link.publish(self.topics.deadletter(site), json.dumps(letter).encode(), qos=1)
         except Exception as exc:  # noqa: BLE001 - the record store still gets the letter
-            self.causes.log(
-                logging.ERROR,
-                "dead letter not published",
-                f"publish failed ({type(exc).__name__})",
-                reason=str(exc),
-            )
+            self.causes.failed("dead letter not published", "publish failed", exc)
         self.causes.log(
             level,
             "payload refused",
@@ -591,12 +581,8 @@ class Ingest:
         retry = [pending for pending, _ in failed]
         lost = await self.records.run(lambda db: _apply_records(db, retry))
         for pending, exc in lost:
-            self.causes.log(
-                logging.ERROR,
-                "dead letter not recorded",
-                f"dead letter failed ({type(exc).__name__})",
-                topic=pending.message.topic,
-                reason=str(exc),
+            self.causes.failed(
+                "dead letter not recorded", "dead letter failed", exc, topic=pending.message.topic
             )
 
 

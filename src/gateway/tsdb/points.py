@@ -23,7 +23,7 @@ import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import repeat
-from typing import Any, Protocol
+from typing import Any
 
 import msgspec
 import numpy as np
@@ -31,7 +31,8 @@ import numpy.typing as npt
 import orjson
 
 from core.spool import RECENT_MAX_BYTES
-from edge_agent.wire import marked_quality, marked_reason
+from edge_agent.wire import mark, put_corrected
+from edge_agent.wire_batches import WireRow
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 FloatArray = npt.NDArray[np.float64]
@@ -58,33 +59,9 @@ class StoredRow(msgspec.Struct, gc=False, omit_defaults=True):
     conformity: int | None = None
 
 
-class Row(Protocol):
-    """What a row of a :class:`ReadingsBatch` has: a :class:`StoredRow`, or the
-    :class:`edge_agent.wire_batches.WireRow` ingest decoded (absent fields ``UNSET``, no
-    corrections)."""
-
-    @property
-    def instrument(self) -> str: ...
-    @property
-    def channel(self) -> str: ...
-    @property
-    def ts(self) -> int: ...
-    @property
-    def value(self) -> float | int | bool | str | None: ...
-    @property
-    def unit(self) -> str: ...
-    @property
-    def quality(self) -> str: ...
-    @property
-    def reason(self) -> Any: ...
-    @property
-    def u(self) -> Any: ...
-    @property
-    def tags(self) -> Any: ...
-    @property
-    def corrected(self) -> float | None: ...
-    @property
-    def conformity(self) -> int | None: ...
+Row = StoredRow | WireRow
+"""A row of a :class:`ReadingsBatch`: as the writer reads it back from the spool, or as ingest
+decoded it (absent fields ``UNSET``, no corrections)."""
 
 
 class ReadingsBatch:
@@ -180,9 +157,7 @@ def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int
         reading["certificate"] = certificates[fix.certificate_id]
         reading["certificate_id"] = fix.certificate_id
     if fix.calibration:
-        reading["calibration"] = reading.get("calibration", 0) | fix.calibration
-        reading["quality"] = marked_quality(reading["quality"])
-        reading["reason"] = marked_reason(reading.get("reason"), fix.reason)
+        mark(reading, fix.calibration, fix.reason)
     if fix.conformity is not None:
         reading["conformity"] = fix.conformity
 
@@ -240,17 +215,10 @@ class FixedColumns:
         values = self.corrected.tolist()
         index = range(len(values)) if self.index is None else self.index
         codes: Iterable[int] = repeat(-1) if self.conformity is None else self.conformity
-        for i, value, u, certificate_id, code in zip(
-            index, values, self.u.tolist(), self.certificate_ids(len(values)), codes,
-            strict=False,
-        ):  # fmt: skip
-            reading = readings[i]
-            reading["corrected"] = value
-            reading["u_corrected"] = u
-            reading["certificate"] = certificates[certificate_id]
-            reading["certificate_id"] = certificate_id
-            if code >= 0:
-                reading["conformity"] = code
+        put_corrected(
+            readings, index, values, self.u.tolist(), self.certificate_ids(len(values)), codes,
+            certificates,
+        )  # fmt: skip
 
     def tails(self, fields: Mapping[int, str], count: int) -> str | list[str]:
         """The fields after ``u_corrected`` of the ``count`` corrected readings: their

@@ -12,8 +12,8 @@ from fastapi.responses import JSONResponse
 from hub.api.auth import Admin, Operator, Reader
 from hub.api.context import context_of
 from hub.api.params import AnyLabQuery, LabId
-from hub.audit import verify_audit
-from hub.db import fetch_all
+from hub.audit import audit_page, verify_audit
+from hub.ingest import list_refusals
 from hub.labs import Enrolment, Revocation, enrol, reissue_token, revoke
 from hub.links import LinkSpec, add_link, list_links, withdraw_link
 from hub.messages import messages
@@ -34,19 +34,8 @@ async def refusals(
 ) -> dict[str, Any]:
     """Refused pushes, newest first, with their reason in English and Vietnamese."""
     async with context_of(request).db.read() as conn:
-        rows = await fetch_all(
-            conn,
-            "SELECT id, lab, received_ns, reason, code, params, from_seq, to_seq, entries, "
-            "segment_sha256, finding, remote FROM refusals "
-            "WHERE (%s::text IS NULL OR lab = %s) AND (%s::bigint IS NULL OR id < %s) "
-            "ORDER BY id DESC LIMIT %s",
-            (lab, lab, before, before, limit),
-        )
-    import orjson
-
+        rows = await list_refusals(conn, lab, before, limit)
     for row in rows:
-        row["params"] = orjson.loads(row["params"])
-        row["finding"] = orjson.loads(row["finding"]) if row["finding"] else None
         row["messages"] = messages(row["code"], row["params"])
     return {"refusals": rows}
 
@@ -60,16 +49,7 @@ async def audit_entries(
 ) -> dict[str, Any]:
     """The hub's audit chain (enrolments, revocations, refusals, links) and its checkpoints."""
     async with context_of(request).db.read() as conn:
-        rows = await fetch_all(
-            conn,
-            "SELECT seq, ts_ns, kind, subject, actor, body_json, prev, hash FROM hub_audit "
-            "WHERE seq > %s ORDER BY seq LIMIT %s",
-            (after, limit),
-        )
-        last = await fetch_all(
-            conn, "SELECT line FROM hub_audit_checkpoints ORDER BY count DESC LIMIT 1"
-        )
-    return {"entries": rows, "checkpoint": last[0]["line"] if last else None}
+        return await audit_page(conn, after, limit)
 
 
 @router.get("/audit/verify")

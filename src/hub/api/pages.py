@@ -44,6 +44,7 @@ from hub.api.html import (
 from hub.db import fetch_all
 from hub.graph import traceability
 from hub.graph_svg import render
+from hub.ingest import list_refusals
 from hub.labs import check_lab_id, lab_row
 from hub.messages import message, ui
 from hub.search import due_counts, instrument_page, lab_page, standard_page
@@ -376,12 +377,7 @@ async def refusals_view(request: Request) -> Response:
     if lab is not None:
         check_lab_id(lab)
     async with context.db.read() as conn:
-        rows = await fetch_all(
-            conn,
-            "SELECT id, lab, received_ns, reason, code, params, from_seq, to_seq FROM refusals "
-            "WHERE (%s::text IS NULL OR lab = %s) ORDER BY id DESC LIMIT 200",
-            (lab, lab),
-        )
+        rows = await list_refusals(conn, lab, None, 200)
     cells = []
     for r in rows:
         span = "—" if r["from_seq"] is None else f"{r['from_seq']}–{r['to_seq']}"
@@ -393,7 +389,7 @@ async def refusals_view(request: Request) -> Response:
                 f'<span class="reason reason-{escape(r["reason"])}">'
                 f"{esc(message(reason_key, {}, lang))}</span>",
                 esc(span),
-                esc(message(r["code"], orjson.loads(r["params"]), lang)),
+                esc(message(r["code"], r["params"], lang)),
             ]
         )
     headers = fields(lang, "time", "lab", "reason", "range", "message")
