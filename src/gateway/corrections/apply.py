@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import numpy.typing as npt
@@ -162,10 +162,11 @@ class Kernels:
     ) -> tuple[FloatArray, FloatArray, BoolArray, IntArray | None]:
         """``(corrected, u, done, conformity)`` for the indications ``x`` of spans ``span``:
         ``done`` False where the per-reading path must take the reading (module doc);
-        ``conformity`` the decision's code (0 pass, 1 conditional pass; -1 no tolerance),
-        None when no span of the batch has a tolerance. ``memo``: what was gathered from the
-        tables for this very ``span`` array before (a batch of the agent's usual order of
-        channels: see :class:`Gathers`), filled as it is gathered."""
+        ``conformity`` the decision's code of each reading done (0 pass, 1 conditional pass;
+        -1 no tolerance; a reading not done has no code worth reading), None when no span of
+        the batch has a tolerance; it may be shared with later batches (read-only). ``memo``:
+        what was gathered from the tables for this very ``span`` array before (a batch of the
+        agent's usual order of channels: see :class:`Gathers`), filled as it is gathered."""
         g = memo if memo is not None else Gathers()
         with np.errstate(all="ignore"):
             if not self._polynomials:  # linear spans only (no selection to make)
@@ -173,19 +174,44 @@ class Kernels:
                 corrected, u = self._linear_rows(rows, x)
                 done = np.isfinite(corrected + u)  # NaN outside a table
             else:
-                corrected, u = np.empty_like(x), np.empty_like(x)
-                done = np.ones(x.shape, dtype=np.bool_)
-                self._mixed_rows(span, x, corrected, u, done, g)
+                length = g.of("one_length", lambda: self._one_length(span))
+                if length:  # polynomials of one length only (no selection to make)
+                    rows = g.of("one_row", lambda: self.row.take(span))
+                    corrected, u, done = self._polynomial_rows(
+                        self._polynomials[length], rows, x, g, f"p{length}"
+                    )
+                else:
+                    corrected, u = np.empty_like(x), np.empty_like(x)
+                    done = np.ones(x.shape, dtype=np.bool_)
+                    self._mixed_rows(span, x, corrected, u, done, g)
                 done &= np.isfinite(corrected + u)
             if not self.any_checked:
                 return corrected, u, done, None
             checked = g.of("checked", lambda: self.checked.take(span))
             if not g.of("checked_any", lambda: np.bool_(checked.any())):
                 return corrected, u, done, None
-            conformity = self._decide(span, x, corrected, u, g)
-        conformity[~checked] = -1
-        done &= conformity <= 1
-        return corrected, u, done, conformity
+            decided = self._decide(span, x, corrected, u, g)
+        if decided.dtype != np.bool_:
+            codes = cast(IntArray, decided)
+            codes[~checked] = -1
+            done &= codes <= 1
+            return corrected, u, done, codes
+        # One binary rule (the common case): a reading that passes is done with code 0, one
+        # that fails (code 3) goes the per-reading way; the codes of the readings done are
+        # then the same for every batch of these spans.
+        if g.of("checked_all", lambda: np.bool_(checked.all())):
+            done &= decided
+        else:
+            done &= decided | ~checked
+        return corrected, u, done, g.of("passed", lambda: _passed(checked))
+
+    def _one_length(self, span: IntArray) -> int:
+        """The length of the polynomials of ``span`` when every span is a polynomial of one
+        length, else 0."""
+        if not len(span) or not np.all(self.kind.take(span) == POLYNOMIAL):
+            return 0
+        lengths = self.length.take(span)
+        return int(lengths[0]) if lengths.min() == lengths.max() else 0
 
     def _mixed_rows(
         self,
@@ -211,10 +237,10 @@ class Kernels:
                 chosen = g.of(f"chosen{length}", lambda: np.flatnonzero(lengths == length))  # noqa: B023 - used at once
                 if chosen.size:
                     rows = g.of(f"row{length}", lambda: self.row.take(span.take(chosen)))  # noqa: B023
-                    chosen_x = x.take(chosen)
-                    self._polynomial_rows(
-                        group, rows, chosen_x, corrected, u, done, chosen, g, f"p{length}"
+                    value, sigma, in_range = self._polynomial_rows(
+                        group, rows, x.take(chosen), g, f"p{length}"
                     )
+                    corrected[chosen], u[chosen], done[chosen] = value, sigma, in_range
 
     def _linear_rows(self, rows: IntArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
         """The corrected values and their u of indications ``x`` by linear tables ``rows``
@@ -237,13 +263,11 @@ class Kernels:
         group: _Polynomials,
         rows: IntArray,
         x: FloatArray,
-        corrected: FloatArray,
-        u: FloatArray,
-        done: BoolArray,
-        where: IntArray,
         g: Gathers,
         name: str,
-    ) -> None:
+    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        """The corrected values, their u and whether they are in range, of indications ``x``
+        by polynomials ``rows`` of ``group``."""
         coefficients, derivative, variance_poly, scalars = g.of(
             name,
             lambda: tuple(
@@ -259,14 +283,14 @@ class Kernels:
         gain = 1.0 + _horner(derivative, t)
         value = x + _horner(coefficients, t)
         sigma = np.sqrt(variance + model_variance + gain * gain * reading)
-        corrected[where], u[where] = value, sigma
-        done[where] = (x_min <= x) & (x <= x_max)
+        return value, sigma, (x_min <= x) & (x <= x_max)
 
     def _decide(
         self, span: IntArray, x: FloatArray, corrected: FloatArray, u: FloatArray, g: Gathers
-    ) -> IntArray:
+    ) -> IntArray | BoolArray:
         """ConformityCheck.decide over the batch: 0 pass, 1 conditional pass, 2 conditional
-        fail, 3 fail (NaN a fail), with its comparisons and arithmetic."""
+        fail, 3 fail (NaN a fail), with its comparisons and arithmetic; under one binary rule
+        (pass or fail), whether each reading passes."""
         lower, upper, on_error, factor, coverage, rule = g.of(
             "decision",
             lambda: tuple(
@@ -288,16 +312,17 @@ class Kernels:
             lambda: (int(rule[0]) if rule.min() == rule.max() else None, bool(on_error.any())),
         )
         measured = np.where(on_error, x - corrected, corrected) if errors else corrected
+        ok: BoolArray
         if one == SIMPLE:
             ok = (lower <= measured) & (measured <= upper)
-            return np.where(ok, 0, 3)
+            return ok
         w = factor * (coverage * u)
         if one == GUARDED_ACCEPTANCE:
             ok = (lower + w <= measured) & (measured <= upper - w)
-            return np.where(ok, 0, 3)
+            return ok
         if one == GUARDED_REJECTION:
             ok = (lower - w <= measured) & (measured <= upper + w)
-            return np.where(ok, 0, 3)
+            return ok
         inner = (lower + w <= measured) & (measured <= upper - w)
         within = (lower <= measured) & (measured <= upper)
         outer = (lower - w <= measured) & (measured <= upper + w)
@@ -319,6 +344,14 @@ def _decision(rule: int, zone: int) -> int:
 
 _DECISIONS = np.array([[_decision(r, z) for z in range(8)] for r in range(4)], dtype=np.intp)
 """Rule × zone (inner·4 + within·2 + outer, each as ``decide`` compares) → decision code."""
+
+
+def _passed(checked: BoolArray) -> IntArray:
+    """The codes of readings that pass a binary rule (0; -1 where no tolerance), read-only:
+    shared by every batch of the same spans."""
+    codes: IntArray = np.where(checked, 0, -1).astype(np.intp)
+    codes.flags.writeable = False
+    return codes
 
 
 def _horner(columns: tuple[FloatArray, ...], t: FloatArray) -> FloatArray:

@@ -162,6 +162,8 @@ def apply_fix(reading: dict[str, Any], fix: StoredFix, certificates: Mapping[int
         reading["conformity"] = fix.conformity
 
 
+_CODES = frozenset((-1, 0, 1, 2, 3))
+"""What a spooled conformity code may be (-1: no tolerance)."""
 _CONFORMITY_FIELD = ("", ",conformity=0i", ",conformity=1i", ",conformity=2i", ",conformity=3i")
 """A conformity code's field, by code + 1 (-1: no tolerance, no field)."""
 
@@ -180,10 +182,14 @@ class FixedColumns:
     u: FloatArray
     certificate_id: int | list[int]
     conformity: list[int] | None
+    joined: FloatArray | None = None
+    """``corrected`` and ``u`` end to end, when they are views of it (read back from a spool
+    entry): formatted as it is."""
 
     def texts(self) -> tuple[list[str], list[str]]:
         """Each corrected value's text and each u's, both columns formatted in one call."""
-        texts = _texts(np.concatenate((self.corrected, self.u)))
+        joined = self.joined
+        texts = _texts(np.concatenate((self.corrected, self.u)) if joined is None else joined)
         count = len(self.corrected)
         return texts[:count], texts[count:]
 
@@ -217,19 +223,30 @@ class FixedColumns:
     def tails(self, fields: Mapping[int, str], count: int) -> str | list[str]:
         """The fields after ``u_corrected`` of the ``count`` corrected readings: their
         certificate's (``fields``, by id) and their conformity's — one text for all of them
-        when they share it (one certificate, no tolerance), else each reading's."""
+        when they share it (one certificate, and no tolerance or one code), else each
+        reading's."""
         ids = self.certificate_id
-        if self.conformity is None:
+        codes = self.conformity
+        if codes is None:
             if isinstance(ids, int):
                 return fields[ids]
             return list(map(fields.__getitem__, ids))
+        if isinstance(ids, int) and _one_value(codes) and codes[0] in _CODES:
+            # one certificate, one code (the common case): one text for them all
+            return fields[ids] + _CONFORMITY_FIELD[codes[0] + 1]
         combined = {
             (i, code): fields[i] + _CONFORMITY_FIELD[code + 1]
             for i in fields
             for code in range(-1, 4)
         }
-        pairs = zip(self.certificate_ids(count), self.conformity, strict=False)
+        pairs = zip(self.certificate_ids(count), codes, strict=False)
         return list(map(combined.__getitem__, pairs))
+
+
+def _one_value(items: list[int]) -> bool:
+    """Whether a non-empty list holds one value throughout (counted in C, identity first:
+    cheaper than a set of them)."""
+    return bool(items) and items.count(items[0]) == len(items)
 
 
 def _texts(column: FloatArray) -> list[str]:
@@ -256,14 +273,16 @@ class _Fixed(msgspec.Struct, gc=False, forbid_unknown_fields=True):
 _FLOATS = msgspec.json.Decoder(list[float])
 
 
-def _binary_column(data: bytes, count: int) -> FloatArray:
-    """A spooled column of floats (their bytes), checked: ``count`` finite numbers."""
-    if len(data) != 8 * count or not count:
+def _binary_columns(values: bytes, us: bytes, count: int) -> FloatArray:
+    """Two spooled columns of floats (their bytes), checked: ``count`` finite numbers each;
+    both end to end in one array (checked at once: numpy's cost per call is most of it at a
+    few hundred readings)."""
+    if len(values) != 8 * count or len(us) != 8 * count or not count:
         raise ValueError("a spooled column of corrections is not its batch's length")
-    column: FloatArray = np.frombuffer(data, dtype="<f8")
-    if np.count_nonzero(np.isfinite(column)) != count:
+    both: FloatArray = np.frombuffer(values + us, dtype="<f8")
+    if np.count_nonzero(np.isfinite(both)) != 2 * count:
         raise ValueError("a spooled column of corrections holds a non-finite number")
-    return column
+    return both
 
 
 def _float_column(raw: msgspec.Raw, count: int) -> FloatArray:
@@ -292,15 +311,19 @@ def _columns(fixed: _Fixed, rows: int, certificates: Mapping[int, str]) -> Fixed
             raise ValueError("a spooled correction names no certificate of its entry")
     elif len(ids) != count or not set(ids) <= certificates.keys():
         raise ValueError("a spooled correction names no certificate of its entry")
-    if fixed.conformity is not None and (
-        len(fixed.conformity) != count or not set(fixed.conformity) <= {-1, 0, 1, 2, 3}
+    codes = fixed.conformity
+    if codes is not None and (
+        len(codes) != count
+        or not (codes[0] in _CODES if _one_value(codes) else set(codes) <= _CODES)
     ):
         raise ValueError("a spooled correction's conformity is not a code")
     texts = bool(fixed.value) or bool(fixed.u)
     if fixed.value_f64 is not None and fixed.u_f64 is not None and not texts:
-        corrected = _binary_column(fixed.value_f64, count)
-        u = _binary_column(fixed.u_f64, count)
-    elif fixed.value_f64 is None and fixed.u_f64 is None and fixed.value and fixed.u:
+        both = _binary_columns(fixed.value_f64, fixed.u_f64, count)
+        return FixedColumns(
+            fixed.index, both[:count], both[count:], ids, fixed.conformity, joined=both
+        )
+    if fixed.value_f64 is None and fixed.u_f64 is None and fixed.value and fixed.u:
         corrected, u = _float_column(fixed.value, count), _float_column(fixed.u, count)
     else:
         raise ValueError("a spooled batch's corrections are not two columns of one form")
