@@ -4,8 +4,9 @@ batches behind ingest still takes ingest's decoded rows from memory."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 
 import orjson
@@ -147,18 +148,49 @@ async def test_a_writer_batches_behind_takes_ingests_rows_from_memory(
     assert parsed == []
 
 
-class Held(Counting):
-    """A store whose writes wait until released."""
+class Gated(Counting):
+    """A store whose every write waits for its own gate (until :meth:`open`); it notes each
+    write's readings."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.release = asyncio.Event()
-        self.started = 0
+        self.gates: list[asyncio.Event] = []
+        self.batches: list[int] = []
+        self.opened = False
 
     async def write(self, items: Sequence[Writable]) -> WriteResult:
-        self.started += 1
-        await self.release.wait()
+        gate = asyncio.Event()
+        self.gates.append(gate)
+        if not self.opened:
+            await gate.wait()
+        self.batches.append(sum(i.count for i in items if isinstance(i, ReadingsBatch)))
         return await super().write(items)
+
+    def open(self) -> None:
+        """Let every write through, waiting or to come."""
+        self.opened = True
+        for gate in self.gates:
+            gate.set()
+
+
+@contextlib.asynccontextmanager
+async def running_writer(
+    tmp_path: Path, store: Counting, config: WriteConfig
+) -> AsyncIterator[Spool]:
+    """A writer over a fresh spool, running until the block ends; the spool to append to."""
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "gateway")
+    records = RecordStore(tmp_path / "records.db")
+    await spool.open()
+    await records.open()
+    writer = Writer(spool, store, config, GatewayMetrics(), records)  # type: ignore[arg-type]
+    task = asyncio.create_task(writer.run())
+    try:
+        yield spool
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await spool.close()
+        await records.close()
 
 
 async def test_the_next_batch_is_taken_while_the_writes_in_flight_hold_every_slot(
@@ -174,56 +206,23 @@ async def test_the_next_batch_is_taken_while_the_writes_in_flight_hold_every_slo
         return real_decode(data)
 
     monkeypatch.setattr(writer_module, "decode_entry", decode_entry)
-    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "gateway")
-    records = RecordStore(tmp_path / "records.db")
-    await spool.open()
-    await records.open()
-    store = Held()
+    store = Gated()
     config = WriteConfig(batch_max_lines=50, batch_max_delay_ms=0, concurrency=1)
-    writer = Writer(spool, store, config, GatewayMetrics(), records)  # type: ignore[arg-type]
-    await spool.append([(payload(seq, 50), 50) for seq in range(3)])
-    task = asyncio.create_task(writer.run())
-    try:
-        await wait_for(lambda: store.started == 1 and len(parsed) == 2)
-        assert store.started == 1  # the one slot is still held by the first write
-        store.release.set()
+    async with running_writer(tmp_path, store, config) as spool:
+        await spool.append([(payload(seq, 50), 50) for seq in range(3)])
+        await wait_for(lambda: len(store.gates) == 1 and len(parsed) == 2)
+        assert len(store.gates) == 1  # the one slot is still held by the first write
+        store.open()
         await wait_for(lambda: store.readings == 150)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await spool.close()
-        await records.close()
-
-
-class Gated(Counting):
-    """A store whose every write waits for its own gate; it notes each write's readings."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.gates: list[asyncio.Event] = []
-        self.batches: list[int] = []
-
-    async def write(self, items: Sequence[Writable]) -> WriteResult:
-        gate = asyncio.Event()
-        self.gates.append(gate)
-        await gate.wait()
-        self.batches.append(sum(i.count for i in items if isinstance(i, ReadingsBatch)))
-        return await super().write(items)
 
 
 async def test_readings_spooled_during_a_write_go_in_the_next_write(tmp_path: Path) -> None:
     """Only a full batch is taken ahead of a free slot: a partial one waits for the slot and
     takes in what arrived meanwhile (found in review: a batch taken early was frozen, and the
     readings after it went a write later)."""
-    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "gateway")
-    records = RecordStore(tmp_path / "records.db")
-    await spool.open()
-    await records.open()
     store = Gated()
     config = WriteConfig(batch_max_lines=1000, batch_max_delay_ms=0, concurrency=1)
-    writer = Writer(spool, store, config, GatewayMetrics(), records)  # type: ignore[arg-type]
-    task = asyncio.create_task(writer.run())
-    try:
+    async with running_writer(tmp_path, store, config) as spool:
         await spool.append([(payload(0, 10), 10)])  # write 1 starts, held
         await wait_for(lambda: len(store.gates) == 1)
         await spool.append([(payload(1, 10), 10)])  # arrives during write 1
@@ -235,8 +234,3 @@ async def test_readings_spooled_during_a_write_go_in_the_next_write(tmp_path: Pa
         store.gates[1].set()
         await wait_for(lambda: store.readings == 30)
         assert store.batches == [10, 20]
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
-        await spool.close()
-        await records.close()
