@@ -132,6 +132,11 @@ class Spool:
         self._db: sqlite3.Connection | None = None
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-read-{name}")
         self._read_db: sqlite3.Connection | None = None
+        self._reads_closing = False
+        """close() has begun closing the reads' side (a second close leaves it alone)."""
+        self._reads_closed = False
+        """Set on the reads' thread as its connection closes: a read queued after that must not
+        open it again."""
         """The readers' connection, opened on the reads' thread at the first read."""
         self.depth = 0
         self.bytes = 0
@@ -182,16 +187,20 @@ class Spool:
         if self._ack_flusher is not None:
             # Not cancelled: a commit it started would go on in the spool's thread, uncounted.
             await asyncio.gather(self._ack_flusher, return_exceptions=True)
-        # Always through the reads' thread: a first read still queued there opens the reader's
-        # connection after this point, and the thread runs its jobs in order.
-        await asyncio.get_running_loop().run_in_executor(self._reads, self._close_reader)
-        self._reads.shutdown(wait=True)
+        if not self._reads_closing:  # a second close has nothing more to do here
+            self._reads_closing = True
+            # Through the reads' thread, which runs its jobs in order: a read queued there before
+            # the close (even the first, which opens the connection) is answered; one queued
+            # after it finds the spool closed.
+            await asyncio.get_running_loop().run_in_executor(self._reads, self._close_reader)
+            self._reads.shutdown(wait=True)
         if self._db is not None:
             await self._commit_acks()
             await self._run(self._close)
         self._executor.shutdown(wait=True)
 
     def _close_reader(self) -> None:
+        self._reads_closed = True
         if self._read_db is not None:
             self._read_db.close()
             self._read_db = None
@@ -326,6 +335,8 @@ class Spool:
     def _reader(self) -> sqlite3.Connection:
         """The readers' connection (reads' thread), opened at the first read."""
         self._require()
+        if self._reads_closed:
+            raise SpoolError(f"spool {self.path}: closed")
         if self._read_db is None:
             try:
                 db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)

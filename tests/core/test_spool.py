@@ -198,6 +198,29 @@ async def test_a_close_during_the_first_read_closes_the_readers_connection(
     assert spool._read_db is None
 
 
+async def test_a_read_during_close_finds_it_closed_and_a_second_close_does_nothing(
+    tmp_path: Path,
+) -> None:
+    """A read issued while close() closes the readers' connection does not open it again (it
+    is refused: the spool is closed); closing twice is harmless (found in review)."""
+    spool = Spool(SpoolConfig(path=tmp_path / "s.db"), "t", memory_bytes=0)
+    await spool.open()
+    await spool.append([b"a"])
+    assert [e.data for e in await spool.read(0, 10)] == [b"a"]
+    held = threading.Event()
+    busy = asyncio.get_running_loop().run_in_executor(spool._reads, held.wait, 10)
+    closing = asyncio.ensure_future(spool.close())
+    await asyncio.sleep(0.05)  # close() now waits for the reads' thread
+    late = asyncio.ensure_future(spool.read(0, 10))
+    held.set()
+    await busy
+    await closing
+    with pytest.raises(SpoolError, match="closed"):
+        await late
+    assert spool._read_db is None
+    await spool.close()
+
+
 async def test_entries_holding_several_items_count_items(tmp_path: Path) -> None:
     """One entry per poll: depth, dropped, acked and ack() count the items entries hold; a read
     bounded in items takes whole entries (always the first)."""

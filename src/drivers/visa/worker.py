@@ -139,8 +139,16 @@ class ResultPort:
             settle(future, result, error)
 
     def close(self) -> None:
-        """Close the wake-up's file descriptors (when the loop is gone)."""
-        self._close()
+        """Close the wake-up's file descriptors (when the loop is gone); once."""
+        # A worker thread still finishing a job posts after this: it must not write into the
+        # closed descriptor's number, which the process may have given to another file.
+        close, self._close = self._close, _nothing
+        self._wake = self._take = _nothing
+        close()
+
+
+def _nothing() -> None:
+    """What a closed port's wake-up, take and close do."""
 
 
 _PORTS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, ResultPort | None] = (

@@ -9,6 +9,8 @@ from pyvisa-py (it honours it), so that case blocks the session's pyvisa resourc
 from __future__ import annotations
 
 import asyncio
+import os
+import tempfile
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
@@ -371,3 +373,25 @@ async def test_close_abandons_a_thread_stuck_in_the_library_and_returns(
         release.set()
     await asyncio.to_thread(stuck_worker.thread.join, 2)
     assert not stuck_worker.alive
+
+
+@pytest.mark.skipif(not hasattr(os, "eventfd"), reason="the eventfd port is Linux's")
+def test_a_post_after_the_port_closed_writes_into_no_file() -> None:
+    """A worker thread that finishes its job after the loop's port closed (at the loop's
+    collection, or at interpreter exit) must not write its wake-up into the file that took the
+    closed eventfd's number (found in review)."""
+    loop = asyncio.new_event_loop()
+    try:
+        port = worker_module.ResultPort(loop)
+        fd = port._take.args[0]  # type: ignore[attr-defined]
+        loop.remove_reader(fd)
+        port.close()
+        port.close()  # twice: the second must not close a number someone else holds now
+        with tempfile.TemporaryFile() as reused:
+            assert reused.fileno() == fd  # the lowest free number: the eventfd's
+            port.post(lambda *_: None, loop.create_future(), None, None)
+            reused.seek(0)
+            assert reused.read() == b""
+            os.fstat(reused.fileno())  # still open
+    finally:
+        loop.close()
