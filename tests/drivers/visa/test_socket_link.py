@@ -8,7 +8,7 @@ import asyncio
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
-from contextlib import nullcontext
+from contextlib import asynccontextmanager, nullcontext
 from typing import Any
 
 import pytest
@@ -99,6 +99,16 @@ class Way:
             return cls(name, await SocketLink.open(config, address, 2.0))
         return cls(name, await asyncio.to_thread(PyvisaLink.open, config, 2.0))
 
+    @classmethod
+    @asynccontextmanager
+    async def opened(cls, name: str, config: VisaInstrument) -> AsyncIterator[Way]:
+        """:meth:`open`, closed when the block ends."""
+        way = await cls.open(name, config)
+        try:
+            yield way
+        finally:
+            way.link.close()
+
     async def query(self, command: str) -> str:
         if self.name == "asyncio":
             return await self.link.query(command)
@@ -121,8 +131,7 @@ async def test_a_multi_character_termination_is_stripped_and_a_short_one_kept(
     replies = iter([[b"+1.5\r\n"], [b"+2.5\n"]])  # the second lacks the \r
     instrument = await scripted(lambda _: next(replies), line_end=b"\r\n")
     config = _config(instrument.port, read_termination="\r\n", write_termination="\r\n")
-    link = await Way.open(way, config)
-    try:
+    async with Way.opened(way, config) as link:
         assert await link.query("READ?") == "+1.5"
         # The read stops at the termination's last character; pyvisa returns the reply as it
         # came when the whole termination is not there (and warns).
@@ -131,8 +140,6 @@ async def test_a_multi_character_termination_is_stripped_and_a_short_one_kept(
         )
         with warned:
             assert await link.query("READ?") == "+2.5\n"
-    finally:
-        link.link.close()
     assert instrument.received == [b"READ?\r\n", b"READ?\r\n"]
 
 
@@ -142,13 +149,10 @@ async def test_replies_split_or_joined_on_the_wire_are_read_one_at_a_time(
 ) -> None:
     scripts = iter([[b"+1.2", b"", b"34\n"], [b"+1\n+2\n"], []])
     instrument = await scripted(lambda _: next(scripts))
-    link = await Way.open(way, _config(instrument.port))
-    try:
+    async with Way.opened(way, _config(instrument.port)) as link:
         assert await link.query("A?") == "+1.234"
         assert await link.query("B?") == "+1"
         assert await link.query("C?") == "+2"  # already there: the bytes after the first reply
-    finally:
-        link.link.close()
 
 
 @WAYS
@@ -156,13 +160,10 @@ async def test_the_query_delay_passes_between_the_write_and_the_read(
     way: str, scripted: Callable[..., Any]
 ) -> None:
     instrument = await scripted(lambda _: [b"+1\n"])
-    link = await Way.open(way, _config(instrument.port, query_delay_s=0.2))
-    try:
+    async with Way.opened(way, _config(instrument.port, query_delay_s=0.2)) as link:
         start = time.monotonic()
         assert await link.query("READ?") == "+1"
         assert time.monotonic() - start >= 0.2
-    finally:
-        link.link.close()
 
 
 @WAYS
@@ -171,18 +172,12 @@ async def test_encoding_applies_both_ways_and_an_undecodable_reply_says_so(
 ) -> None:
     replies = iter([["5 µV\n".encode("latin-1")], [b"\xff\xfe\n"]])
     instrument = await scripted(lambda _: next(replies))
-    link = await Way.open(way, _config(instrument.port, encoding="latin-1"))
-    try:
+    async with Way.opened(way, _config(instrument.port, encoding="latin-1")) as link:
         assert await link.query("UNIT µ") == "5 µV"
         assert instrument.received == ["UNIT µ\n".encode("latin-1")]
-    finally:
-        link.link.close()
-    ascii_link = await Way.open(way, _config(instrument.port))
-    try:
+    async with Way.opened(way, _config(instrument.port)) as ascii_link:
         with pytest.raises(UnicodeDecodeError):
             await ascii_link.query("READ?")
-    finally:
-        ascii_link.link.close()
 
 
 @WAYS
@@ -190,15 +185,12 @@ async def test_no_reply_is_a_timeout_after_the_links_timeout(
     way: str, scripted: Callable[..., Any]
 ) -> None:
     instrument = await scripted(lambda _: [b"+1"])  # no termination: never a whole reply
-    link = await Way.open(way, _config(instrument.port))
-    link.link.set_timeout(0.2)
-    try:
+    async with Way.opened(way, _config(instrument.port)) as link:
+        link.link.set_timeout(0.2)
         start = time.monotonic()
         with pytest.raises(TimeoutError):
             await link.query("READ?")
         assert 0.15 < time.monotonic() - start < 1.5
-    finally:
-        link.link.close()
 
 
 async def test_a_closed_connection_fails_the_read_at_once_on_the_asyncio_way(
@@ -206,16 +198,13 @@ async def test_a_closed_connection_fails_the_read_at_once_on_the_asyncio_way(
 ) -> None:
     # pyvisa-py takes a closed socket for silence (a timeout); the asyncio way knows.
     instrument = await scripted(lambda line: None if line == b"BYE?\n" else [b"+1\n"])
-    link = await Way.open("asyncio", _config(instrument.port))
-    try:
+    async with Way.opened("asyncio", _config(instrument.port)) as link:
         start = time.monotonic()
         with pytest.raises(LinkError, match="connection closed by the instrument"):
             await link.query("BYE?")
         assert time.monotonic() - start < 0.5  # not the 1 s timeout
         with pytest.raises(LinkError):
             await link.query("READ?")
-    finally:
-        link.link.close()
 
 
 async def test_an_endless_reply_gives_the_connection_up_instead_of_filling_memory(
@@ -223,14 +212,11 @@ async def test_an_endless_reply_gives_the_connection_up_instead_of_filling_memor
 ) -> None:
     flood = [b"1" * 65536] * (MAX_PENDING // 65536 + 2)  # no termination, ever
     instrument = await scripted(lambda _: flood)
-    link = await Way.open("asyncio", _config(instrument.port))
-    try:
+    async with Way.opened("asyncio", _config(instrument.port)) as link:
         with pytest.raises(LinkError, match="bytes unread"):
             await link.query("READ?")
         with pytest.raises(LinkError):  # the session is spent: the driver re-opens
             await link.query("READ?")
-    finally:
-        link.link.close()
 
 
 async def test_replies_nobody_asked_for_give_the_connection_up_instead_of_filling_memory(
@@ -241,10 +227,9 @@ async def test_replies_nobody_asked_for_give_the_connection_up_instead_of_fillin
     line = b"+1.23456789E+00\n"
     flood = [line * 4096] * (MAX_PENDING // (len(line) * 4096) + 2)
     instrument = await scripted(lambda _: flood)
-    link = await Way.open("asyncio", _config(instrument.port))
-    assert isinstance(link.link, SocketLink)
-    replies = link.link._replies
-    try:
+    async with Way.opened("asyncio", _config(instrument.port)) as link:
+        assert isinstance(link.link, SocketLink)
+        replies = link.link._replies
         assert await link.query("READ?") == "+1.23456789E+00"
         async with asyncio.timeout(5):
             while replies.lost is None:  # noqa: ASYNC110 - the protocol sets no event
@@ -252,8 +237,6 @@ async def test_replies_nobody_asked_for_give_the_connection_up_instead_of_fillin
         assert "bytes unread" in replies.lost and len(replies.buffer) == 0
         with pytest.raises(LinkError):  # the session is spent: the driver re-opens
             await link.query("READ?")
-    finally:
-        link.link.close()
 
 
 async def test_a_socket_session_runs_on_the_loop_without_a_thread(
