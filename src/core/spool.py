@@ -39,7 +39,7 @@ import itertools
 import logging
 import operator
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, NamedTuple, TypeVar
@@ -85,8 +85,8 @@ CREATE TABLE IF NOT EXISTS spool (
     n INTEGER NOT NULL DEFAULT 1
 );
 """
-_COUNT = operator.itemgetter(2)
-"""The item count of a spool row, and of an :class:`Entry` (its third field too)."""
+_ID = operator.itemgetter(0)
+"""An :class:`Entry`'s id (its first field)."""
 _UPGRADE = "ALTER TABLE spool ADD COLUMN n INTEGER NOT NULL DEFAULT 1"
 """A spool file written before entries carried a count: each of its entries holds one item."""
 
@@ -109,12 +109,19 @@ _entry_of_row: Callable[[tuple[int, bytes, int]], Entry] = functools.partial(tup
 _Counted = TypeVar("_Counted", Entry, tuple[int, bytes, int])
 
 
-def within_items(entries: list[_Counted], max_items: int) -> list[_Counted]:
+def within_items(entries: Iterable[_Counted], max_items: int) -> list[_Counted]:
     """The leading ``entries`` (rows or :class:`Entry`) whose running total of items stays
     within ``max_items``, but always the first (counts are never negative, so the totals only
-    grow)."""
-    totals = list(itertools.accumulate(map(_COUNT, entries)))
-    return entries[: max(1, bisect.bisect_right(totals, max_items))]
+    grow). Taken one at a time and no further than the first that does not fit: from a cursor,
+    the rows after it are never made (a gateway's entries are ~50 kB each)."""
+    taken: list[_Counted] = []
+    total = 0
+    for entry in entries:
+        total += entry[2]  # the item count: a row's third field, and an Entry's
+        if taken and total > max_items:
+            break
+        taken.append(entry)
+    return taken
 
 
 class Spool:
@@ -132,12 +139,12 @@ class Spool:
         self._db: sqlite3.Connection | None = None
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-read-{name}")
         self._read_db: sqlite3.Connection | None = None
+        """The readers' connection, opened on the reads' thread at the first read."""
         self._reads_closing = False
         """close() has begun closing the reads' side (a second close leaves it alone)."""
         self._reads_closed = False
         """Set on the reads' thread as its connection closes: a read queued after that must not
         open it again."""
-        """The readers' connection, opened on the reads' thread at the first read."""
         self.depth = 0
         self.bytes = 0
         self.dropped = 0
@@ -295,16 +302,9 @@ class Spool:
         recent = self._recent
         if not recent or recent[0].id > after_id + 1:
             return None
-        out: list[Entry] = []
-        total = 0
-        for entry in recent:
-            if entry.id <= after_id:
-                continue
-            total += entry.count
-            if len(out) >= limit or (max_items is not None and out and total > max_items):
-                break
-            out.append(entry)
-        return out
+        start = bisect.bisect_right(recent, after_id, key=_ID)  # ids ascend (gaps allowed)
+        ahead = itertools.islice(recent, start, start + limit)
+        return list(ahead) if max_items is None else within_items(ahead, max_items)
 
     def _make_room(self, db: sqlite3.Connection, incoming: int) -> tuple[int, int, int | None]:
         excess = self.bytes + incoming - self.config.max_bytes
@@ -354,15 +354,7 @@ class Spool:
         if max_items is None:
             rows = cursor.fetchall()
         else:
-            # Row by row, stopping at the first that would not fit: a fetchall made every one of
-            # the ``limit`` rows' entries (a gateway's are ~50 kB) to keep a few of them.
-            rows = []
-            total = 0
-            for row in cursor:
-                total += row[2]
-                if rows and total > max_items:
-                    break
-                rows.append(row)
+            rows = within_items(cursor, max_items)
             cursor.close()
         return list(map(_entry_of_row, rows))
 
