@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from calibration import messages  # noqa: F401 - registers the messages
+from calibration.outcome import Outcome
 from calibration.procedure import (
     LoadedProcedure,
     MeterReference,
@@ -39,7 +40,8 @@ from calibration.procedure import (
     load_procedure,
 )
 from calibration.reference import RegistryUnavailable, fetch_standard, resolve, resolve_standard
-from calibration.runner import Outcome, Runner, start_run
+from calibration.runner import Runner
+from calibration.start import start_run
 from calibration.state import RunRow, RunStore
 from calibration.stream import RunStream, run_of_message
 from core.clock import SystemClock
