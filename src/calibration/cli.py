@@ -29,14 +29,13 @@ from pathlib import Path
 from typing import Any, Literal
 
 from calibration import messages  # noqa: F401 - registers the messages
+from calibration.agent_checks import check_against_agent, load_agent
 from calibration.outcome import Outcome
 from calibration.procedure import (
     LoadedProcedure,
     MeterReference,
     StandardReference,
-    check_against_agent,
     expired_problem,
-    load_agent,
     load_procedure,
 )
 from calibration.reference import RegistryUnavailable, fetch_standard, resolve, resolve_standard

@@ -40,15 +40,11 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from calibration import messages  # noqa: F401 - registers the messages progress names
+from calibration.agent_checks import check_against_agent, load_agent
 from calibration.compute import PointData, compute_point, verdict_of
 from calibration.outcome import Interrupted, Outcome, PointFailed, RunAborted
 from calibration.pacing import Pacer, Progress, pacer_for, silent
-from calibration.procedure import (
-    MeterReference,
-    PointSpec,
-    check_against_agent,
-    load_agent,
-)
+from calibration.procedure import MeterReference, PointSpec
 from calibration.record import build_record
 from calibration.reference import ResolvedReference
 from calibration.session import BenchSession

@@ -11,13 +11,12 @@ import datetime as dt
 import secrets
 from pathlib import Path
 
+from calibration.agent_checks import check_against_agent, load_agent
 from calibration.procedure import (
     LoadedProcedure,
     MeterReference,
-    check_against_agent,
     expired_problem,
     future_problem,
-    load_agent,
     parse_procedure,
 )
 from calibration.reference import resolve
