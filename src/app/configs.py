@@ -141,7 +141,7 @@ def check_main(files: list[Path], lang: str) -> int:
     loaded: list[tuple[Path, str, BaseModel]] = []
     for path in files:
         if _is_procedure(path):
-            from calibration.cli import check_procedure
+            from calibration.check import check_procedure
 
             problems, notes = check_procedure(path, lang)
             for note in notes:

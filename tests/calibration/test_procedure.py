@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from calibration.cli import check_procedure
+from calibration.check import check_procedure
 from calibration.procedure import Procedure, load_procedure, procedure_schema
 from calibration.start import start_run
 from calibration.state import RunStore
