@@ -1,8 +1,8 @@
 """A calibration run: set each point, wait until it settles, read, compute, keep — safely.
 
-:func:`start_run` checks a procedure against its agent config and the reference (its certificate
-on the run date), and creates the run in the bench's store; :func:`load_run` takes a stored run
-up again. :meth:`Runner.execute` does the work:
+:func:`calibration.start.start_run` checks a procedure against its agent config and the reference
+(its certificate on the run date), and creates the run in the bench's store; :func:`load_run` takes
+a stored run up again. :meth:`Runner.execute` does the work:
 
 1. connect every instrument the procedure uses; put every source in its safe state (a known
    state, whatever an earlier process left); read the UUT's identity (``*IDN?``, FC 43) — it
@@ -25,7 +25,9 @@ a safe state that cannot be confirmed is reported loudly. An interrupted or abor
 its completed points and resumes at the first point without a result.
 
 Longer than 500 lines on purpose: the run is one state machine whose safety invariant (every source
-back in its safe state on any exit) spans every step; splitting it would scatter that invariant.
+back in its safe state on any exit) spans every step; splitting it would scatter that invariant
+(how a run is created, how it ends and how it waits are :mod:`calibration.start`,
+:mod:`calibration.outcome` and :mod:`calibration.pacing`).
 """
 
 from __future__ import annotations
@@ -34,31 +36,23 @@ import asyncio
 import datetime as dt
 import logging
 import math
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Literal, Protocol
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal
 
 from calibration import messages  # noqa: F401 - registers the messages progress names
+from calibration.agent_checks import check_against_agent, load_agent
 from calibration.compute import PointData, compute_point, verdict_of
-from calibration.procedure import (
-    LoadedProcedure,
-    MeterReference,
-    PointSpec,
-    check_against_agent,
-    expired_problem,
-    future_problem,
-    load_agent,
-    parse_procedure,
-)
+from calibration.outcome import Interrupted, Outcome, PointFailed, RunAborted
+from calibration.pacing import Pacer, Progress, pacer_for, silent
+from calibration.procedure import MeterReference, PointSpec
 from calibration.record import build_record
-from calibration.reference import ResolvedReference, resolve
+from calibration.reference import ResolvedReference
 from calibration.session import BenchSession
 from calibration.settling import Criterion, SettlingMonitor
+from calibration.start import instruments_of, loaded_of
 from calibration.state import RunRow, RunStore
 from calibration.stream import RunStream
-from core.clock import Clock, ManualClock
+from core.clock import Clock
 from core.errors import ConfigError, DriverError, EtalonError, WriteError
 from core.i18n import t
 from core.logs import log_event
@@ -81,183 +75,6 @@ log = logging.getLogger("etalon.calibration")
 
 BAD_READINGS_BEFORE_FAILING = 3
 Role = Literal["uut", "reference", "environment"]
-
-
-class Pacer(Protocol):
-    """How the runner waits: real time, or a manual clock moved forward (tests)."""
-
-    async def sleep(self, seconds: float) -> None:
-        """Wait ``seconds``."""
-        ...
-
-
-class RealPacer:
-    """Waits in real time."""
-
-    async def sleep(self, seconds: float) -> None:
-        """``asyncio.sleep``."""
-        await asyncio.sleep(seconds)
-
-
-class ManualPacer:
-    """Moves a manual clock forward instead of waiting (the simulated bench follows it)."""
-
-    def __init__(self, clock: ManualClock) -> None:
-        self.clock = clock
-
-    async def sleep(self, seconds: float) -> None:
-        """Advance the clock, then let the loop turn."""
-        self.clock.advance(seconds)
-        await asyncio.sleep(0)
-
-
-def pacer_for(clock: Clock) -> Pacer:
-    """The pacer that fits a clock."""
-    return ManualPacer(clock) if isinstance(clock, ManualClock) else RealPacer()
-
-
-class Progress(Protocol):
-    """Where the runner reports what it does (the terminal, a test)."""
-
-    def __call__(self, key: str, **values: object) -> None:
-        """One message key of :mod:`calibration.messages` and its values."""
-        ...
-
-
-def silent(key: str, **values: object) -> None:
-    """A progress that says nothing."""
-
-
-class RunAborted(EtalonError):
-    """The run cannot go on (the reason says why); it can be resumed once that is fixed."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-class PointFailed(Exception):
-    """A point could not be measured (the reason goes into the record); the run goes on."""
-
-    def __init__(self, reason: str, settling: Settling | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.settling = settling
-
-
-class Interrupted(Exception):
-    """The run was told to stop."""
-
-
-@dataclass
-class Outcome:
-    """How ``execute`` ended."""
-
-    run: str
-    status: Literal["completed", "interrupted", "aborted"]
-    reason: str | None = None
-    record_sha256: str | None = None
-    decision: str | None = None
-    safe_state_failures: dict[str, str] = field(default_factory=dict)
-
-
-def new_run_id(clock: Clock) -> str:
-    """``YYYYMMDD-HHMMSS-xxxx`` (UTC, 4 random hex digits): a topic level and a tag value."""
-    moment = dt.datetime.fromtimestamp(clock.now_ns() / 1e9, tz=dt.UTC)
-    return moment.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(2)
-
-
-def instruments_of(loaded: LoadedProcedure) -> list[tuple[str, str]]:
-    """(instrument, role) of every instrument the procedure uses, UUT first."""
-    procedure = loaded.procedure
-    out = [(procedure.uut.instrument, "uut")]
-    if procedure.source is not None:
-        out.append((procedure.source.instrument, "source"))
-    if isinstance(procedure.reference, MeterReference):
-        out.append((procedure.reference.instrument, "reference"))
-    for ref in (procedure.environment.temperature, procedure.environment.humidity):
-        if ref is not None:
-            out.append((ref.instrument, "environment"))
-    seen: dict[str, str] = {}
-    for name, role in out:
-        seen.setdefault(name, role)
-    return list(seen.items())
-
-
-# -- creating and loading runs ---------------------------------------------------------------------
-
-
-async def start_run(
-    loaded: LoadedProcedure,
-    store: RunStore,
-    clock: Clock,
-    *,
-    operator: str,
-    declared: dict[str, str],
-    language: str = "en",
-    run_id: str | None = None,
-) -> str:
-    """Check everything and create the run; returns its id. Raises ConfigError (the procedure,
-    the agent config, the reference — each problem with file, line and field)."""
-    _, agent = load_agent(loaded)
-    problems = check_against_agent(loaded, agent)
-    if problems:
-        raise ConfigError(problems)
-    moment = dt.datetime.fromtimestamp(clock.now_ns() / 1e9, tz=dt.UTC)
-    reference = await asyncio.to_thread(resolve, loaded, moment)
-    notes: list[str] = list(reference.notes)
-    certificate = reference.certificate
-    if certificate is not None and certificate.calibration_date > moment.date():
-        raise ConfigError(
-            [
-                future_problem(
-                    loaded,
-                    ("reference",),
-                    certificate.number,
-                    certificate.calibration_date,
-                    moment.date(),
-                )
-            ]
-        )
-    if certificate is not None and certificate.expired:
-        assert certificate.due_date is not None
-        loc = ("reference", "certificate" if certificate.source == "procedure" else "dcc")
-        if certificate.source == "registry":
-            loc = ("reference", "id")
-        problem = expired_problem(
-            loaded, loc, certificate.number, certificate.due_date, moment.date()
-        )
-        if problem is not None:
-            raise ConfigError([problem])
-        notes.append(
-            f"the reference's certificate {certificate.number} expired on "
-            f"{certificate.due_date.isoformat()}; used because the procedure sets "
-            "allow_expired_reference"
-        )
-    run = run_id or new_run_id(clock)
-    await store.create(
-        {
-            "run": run,
-            "procedure_path": str(loaded.path.resolve()),
-            "procedure_sha256": loaded.sha256,
-            "procedure_text": loaded.text,
-            "procedure_id": loaded.procedure.id,
-            "operator": operator,
-            "language": language,
-            "declared": declared,
-            "reference": reference.model_dump(mode="json"),
-            "run_date": moment.date().isoformat(),
-            "started_ns": clock.now_ns(),
-            "notes": notes,
-            "points_total": len(loaded.procedure.points),
-        }
-    )
-    return run
-
-
-def loaded_of(row: RunRow) -> LoadedProcedure:
-    """The procedure a run was started with (its stored text, checked against its hash)."""
-    return parse_procedure(Path(row.procedure_path), row.procedure_text.encode("utf-8"))
 
 
 # -- the runner ------------------------------------------------------------------------------------
@@ -872,6 +689,3 @@ def _entry(record: WriteRecord, point: int | None) -> WriteEntry:
         purpose=record.purpose,
         point=point,
     )
-
-
-ProgressFactory = Callable[[str], Progress]

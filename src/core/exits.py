@@ -4,7 +4,7 @@
 2 a bad command line (argparse); 3 the MQTT broker refused or dropped us; 4 the spool cannot be
 used; 5 anything else; 128 + the signal number when a signal ended it: 130 SIGINT, 143 SIGTERM
 (a forced stop, :mod:`core.signals`; an interrupted calibration run). ``etalon calibrate`` adds
-6, a run aborted (``calibration.cli.EXIT_ABORTED``).
+6, a run aborted (``calibration.console.EXIT_ABORTED``).
 """
 
 from __future__ import annotations

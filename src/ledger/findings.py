@@ -122,7 +122,7 @@ class _FoundRow(Protocol):
     def facts(self) -> EntryFacts: ...
 
 
-def _finding(
+def tamper_finding(
     kind: TamperKind,
     code: str,
     seq: int | None,
@@ -154,5 +154,5 @@ def _finding(
     )
 
 
-def _note(code: str, **params: str | int) -> Note:
+def report_note(code: str, **params: str | int) -> Note:
     return Note(code=code, params=params, message=render(code, params))

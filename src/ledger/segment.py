@@ -44,17 +44,17 @@ from ledger.entry import (
     WireModel,
 )
 from ledger.errors import SegmentError
-from ledger.findings import Finding, TamperKind, _finding
+from ledger.findings import Finding, TamperKind, tamper_finding
+from ledger.key_state import KeyState
 from ledger.keys import PublicKey
 from ledger.messages import render
 from ledger.verification import (
-    _beyond_head,
-    _group,
-    _Keys,
-    _screen,
-    _unanchored,
-    _Walk,
+    beyond_head_findings,
+    group_by_count,
+    screen_checkpoints,
+    unanchored_findings,
 )
+from ledger.walk import Walk
 
 MAX_SEGMENT_ENTRIES: Final = 10_000
 MAX_SEGMENT_CHECKPOINTS: Final = 1_000
@@ -347,23 +347,23 @@ def verify_segment(
         current = enrolled.get(head.key)
         if current is None:
             return _refuse(SegmentReason.WRONG_KEY, "segment.key_not_enrolled", head, key=head.key)
-        keys = _Keys(
+        keys = KeyState(
             enrolled,
             current=current,
             anchored=True,
             epochs=[[head.count + 1, current.key_id, True]],
         )
     else:
-        keys = _Keys(enrolled, epochs=[[head.count + 1, None, False]])
+        keys = KeyState(enrolled, epochs=[[head.count + 1, None, False]])
     # Every screening finding counts (a foreign or replayed checkpoint has no business in a
     # segment); checkpoints up to the hub's head were judged when those entries came.
-    usable, findings, _ = _screen(ledger, segment.checkpoints)
+    usable, findings, _ = screen_checkpoints(ledger, segment.checkpoints)
     usable = [(n, cp) for n, cp in usable if cp.count > head.count]
-    walk = _Walk(
+    walk = Walk(
         ledger,
         start,
         keys,
-        _group([(n, cp) for n, cp in usable if cp.count <= to_seq]),
+        group_by_count([(n, cp) for n, cp in usable if cp.count <= to_seq]),
         quiet_until=head.count,
         signed=head.count,
         known=known,
@@ -375,13 +375,15 @@ def verify_segment(
     if not walk.stopped:
         if walk.count > to_seq:
             findings.append(
-                _finding(TamperKind.INSERTED, "inserted.extra", to_seq + 1, to_seq=to_seq)
+                tamper_finding(TamperKind.INSERTED, "inserted.extra", to_seq + 1, to_seq=to_seq)
             )
-        findings.extend(_unanchored(walk))
-        findings.extend(_beyond_head(walk, [(n, cp) for n, cp in usable if cp.count > to_seq]))
+        findings.extend(unanchored_findings(walk))
+        findings.extend(
+            beyond_head_findings(walk, [(n, cp) for n, cp in usable if cp.count > to_seq])
+        )
         if walk.count < to_seq and not findings:
             findings.append(
-                _finding(
+                tamper_finding(
                     TamperKind.TRUNCATED,
                     "truncated.segment",
                     walk.count + 1,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from app.cli import check_main, config_model, load_any, schemas
+from app.configs import check_main, config_model, load_any, schemas
 from tests.support.processes import child_env, etalon_command
 
 REPO = Path(__file__).resolve().parents[2]

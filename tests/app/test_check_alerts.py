@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from app.cli import check_main
+from app.configs import check_main
 from tests.app.test_check import EXAMPLE_ENV
 from tests.support.processes import child_env, etalon_command
 

@@ -14,8 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
+from calibration.outcome import Outcome
+from calibration.pacing import Progress
 from calibration.procedure import load_procedure
-from calibration.runner import Outcome, Progress, Runner, start_run
+from calibration.runner import Runner
+from calibration.start import start_run
 from calibration.state import RunStore
 from calibration.stream import RunStream
 from core.clock import ManualClock

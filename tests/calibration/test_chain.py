@@ -308,7 +308,7 @@ async def test_a_registered_standard_is_the_reference_at_its_value_in_use(
                            "gateway": {"url": gw.api_url, "token_env": "VIEW_TOKEN"}},
                 points=[{"nominal": 10, "range": 10}],
             )  # fmt: skip
-            from calibration.cli import check_procedure
+            from calibration.check import check_procedure
 
             problems, _ = await asyncio.to_thread(
                 check_procedure, bench.procedure(missing, "missing.yaml")

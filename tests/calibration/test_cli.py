@@ -132,7 +132,7 @@ async def test_what_the_commands_refuse(bench: Bench, store: RunStore, tmp_path:
         assert code == 1 and "no run 20000101-000000-0000 in" in err, (action, err)
     # a run that has not completed has no report
     from calibration.procedure import load_procedure
-    from calibration.runner import start_run
+    from calibration.start import start_run
 
     run = await start_run(load_procedure(Path(path)), store, bench.clock, operator="An",
                           declared={})  # fmt: skip

@@ -145,7 +145,7 @@ async def test_a_stop_request_interrupts_safely_and_the_run_resumes(
 ) -> None:
     stop = asyncio.Event()
     from calibration.procedure import load_procedure
-    from calibration.runner import start_run
+    from calibration.start import start_run
 
     loaded = load_procedure(bench.procedure(three_points()))
     run = await start_run(loaded, store, bench.clock, operator="An", declared={"serial": "MY12345"})
@@ -172,7 +172,7 @@ async def test_a_cancelled_run_still_puts_its_sources_in_their_safe_state(
     bench: Bench, store: RunStore
 ) -> None:
     from calibration.procedure import load_procedure
-    from calibration.runner import start_run
+    from calibration.start import start_run
 
     loaded = load_procedure(bench.procedure(three_points()))
     run = await start_run(loaded, store, bench.clock, operator="An", declared={"serial": "MY12345"})

@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 import yaml
 
-from calibration.cli import check_procedure
+from calibration.check import check_procedure
 from calibration.procedure import Procedure, load_procedure, procedure_schema
-from calibration.runner import start_run
+from calibration.start import start_run
 from calibration.state import RunStore
 from core.clock import ManualClock
 from core.errors import ConfigError

@@ -295,7 +295,7 @@ def test_round_trip_and_recognition(value: dict[str, object]) -> None:
 
 @given(st.text(st.characters(exclude_categories=("Cs",)), max_size=40))
 def test_the_verifiers_string_quoting_equals_the_encoders(text: str) -> None:
-    from ledger.verification import _json_string
+    from ledger.walk import _json_string
 
     assert _json_string(text) == canonical_json(text) == canonical_reference(text)
 

@@ -13,13 +13,14 @@ from pydantic import ValidationError
 
 from metrology._common import MetrologyError
 from metrology.certificate.dcc import build_dcc, record_to_dcc
+from metrology.certificate.plot import plot_svg
 from metrology.certificate.record import (
     CalibrationRecord,
     canonical_bytes,
     load_record,
     record_sha256,
 )
-from metrology.certificate.report import plot_svg, render_html
+from metrology.certificate.report import render_html
 from metrology.dcc import parse, validate
 from tests.support.calibration_record import point, sample_record
 

@@ -204,3 +204,9 @@ def trust_problem(certificate: x509.Certificate, trusted: list[x509.Certificate]
             continue
         return None
     return f"certificate is not trusted: {describe(certificate)}"
+
+
+def first_certificate(der: bytes) -> bytes:
+    """The leaf of a DER certificate chain (servers may send the chain concatenated)."""
+    length = int.from_bytes(der[2:4], "big") + 4
+    return der[:length]

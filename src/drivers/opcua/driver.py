@@ -16,10 +16,11 @@ Double as Double, a UInt16 as UInt16); a value the type cannot hold, or a target
 missing or of an unusable type, is refused before anything is sent. The Write service's
 StatusCode must be Good (else WriteRejected naming it); with ``verify`` the value is read back.
 
-The module stays long because it is one session's state machine: connect, bindings, polls, the
-subscription and writes all read and reset the same per-connection state of one asyncua client,
-and splitting the class would scatter those invariants (config, certificates and units are
-already their own modules).
+The module stays over 500 lines because it is one session's state machine: connect, bindings,
+polls, the subscription and writes all read and reset the same per-connection state of one asyncua
+client, and splitting the class would scatter those invariants (what needs no session is
+:mod:`drivers.opcua.nodes`; security, error mapping, config, certificates and units are their own
+modules).
 """
 
 from __future__ import annotations
@@ -27,12 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-import re
 import socket
 import struct
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import Client, ua
@@ -42,30 +40,32 @@ from asyncua.common.subscription import (
     StatusChangeEvent,
     Subscription,
 )
-from asyncua.crypto import security_policies
-from cryptography import x509
 
 from core.cancel import cancellable
 from core.clock import Clock
 from core.errors import (
     DriverError,
-    DriverTimeout,
     NotConnected,
-    ProtocolError,
-    WriteRefused,
     WriteRejected,
 )
-from drivers.opcua.certs import (
-    describe,
-    ensure_own_certificate,
-    fingerprint,
-    load_certificate,
-    load_trusted,
-    trust_problem,
+from drivers.opcua.config import OpcUaChannel, OpcUaInstrument, OpcUaTarget
+from drivers.opcua.errors import driver_error
+from drivers.opcua.nodes import (
+    Binding,
+    TargetBinding,
+    browse_path,
+    data_type_of,
+    monitored_item,
+    parse_node_id,
+    read_requests,
+    reading_of,
+    status_name,
+    utc_ns,
+    variant_for,
 )
-from drivers.opcua.config import OpcUaChannel, OpcUaInstrument, OpcUaTarget, kind_of
+from drivers.opcua.security import secure
 from drivers.opcua.units import EngineeringUnit, engineering_unit
-from drivers.reading import Quality, Reading, midpoint_ns
+from drivers.reading import Reading, midpoint_ns
 from drivers.setpoints import (
     SetValue,
     Step,
@@ -73,7 +73,6 @@ from drivers.setpoints import (
     WriteTarget,
     WriteTrace,
     check_setpoints,
-    integer_bounds,
     run_safe_state,
     value_text,
     write_setpoints,
@@ -81,11 +80,6 @@ from drivers.setpoints import (
 
 log = logging.getLogger("etalon.drivers.opcua")
 
-_NSU = re.compile(r"^nsu=([^;]+);(.+)$")
-_MODES = {
-    "Sign": ua.MessageSecurityMode.Sign,
-    "SignAndEncrypt": ua.MessageSecurityMode.SignAndEncrypt,
-}
 _IDENTITY_NODES = {
     "manufacturer": ua.ObjectIds.Server_ServerStatus_BuildInfo_ManufacturerName,
     "model": ua.ObjectIds.Server_ServerStatus_BuildInfo_ProductName,
@@ -93,82 +87,11 @@ _IDENTITY_NODES = {
     "build": ua.ObjectIds.Server_ServerStatus_BuildInfo_BuildNumber,
     "application_uri": ua.ObjectIds.Server_ServerArray,
 }
-_CERTIFICATE_CODES = {
-    ua.StatusCodes.BadCertificateUntrusted,
-    ua.StatusCodes.BadCertificateInvalid,
-    ua.StatusCodes.BadSecurityChecksFailed,
-    ua.StatusCodes.BadCertificateUriInvalid,
-    ua.StatusCodes.BadCertificateUseNotAllowed,
-    ua.StatusCodes.BadCertificateTimeInvalid,
-}
-_IDENTITY_CODES = {
-    ua.StatusCodes.BadUserAccessDenied,
-    ua.StatusCodes.BadIdentityTokenInvalid,
-    ua.StatusCodes.BadIdentityTokenRejected,
-}
 LOSS_CHECK_S = 1.0
 """How often an idle stream checks whether the connection was lost without telling it."""
 SUBSCRIPTION_QUEUE = 100_000
 """Notifications held between arrival and the agent taking them; overflowing it forces a
 reconnect (a reported gap), never a silent drop."""
-
-
-@dataclass
-class Binding:
-    """A channel resolved on the current connection."""
-
-    node_id: ua.NodeId | None
-    unit: str
-    problem: str | None = None
-
-
-@dataclass
-class TargetBinding:
-    """A write target resolved on the current connection: its node and built-in type."""
-
-    node_id: ua.NodeId | None
-    variant_type: ua.VariantType | None = None
-    problem: str | None = None
-
-
-_INTEGER_BOUNDS = {
-    f"{'S' if signed else ''}Byte" if bits == 8 else f"{'' if signed else 'U'}Int{bits}": (
-        integer_bounds(bits, signed=signed)
-    )
-    for bits in (8, 16, 32, 64)
-    for signed in (True, False)
-}
-_BUILT_IN_NAMES = frozenset({"Boolean", "Float", "Double", "String", *_INTEGER_BOUNDS})
-
-
-def status_name(code: ua.StatusCode) -> str:
-    """The symbolic name of a StatusCode (``BadSensorFailure``)."""
-    try:
-        return str(code.name)
-    except KeyError:  # a code asyncua does not know (vendor-specific)
-        return f"0x{code.value:08X}"
-
-
-def quality_of(code: ua.StatusCode) -> Quality:
-    """Good/Uncertain/Bad from the StatusCode's severity bits."""
-    if code.is_good():
-        return Quality.GOOD
-    if code.is_uncertain():
-        return Quality.UNCERTAIN
-    return Quality.BAD
-
-
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-def _ns(stamp: datetime | None) -> int | None:
-    """UTC ns of an OPC UA DateTime (integer arithmetic: no float rounding of the µs)."""
-    if stamp is None:
-        return None
-    if stamp.tzinfo is None:
-        stamp = stamp.replace(tzinfo=UTC)
-    delta = stamp - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000_000 + delta.microseconds * 1000
 
 
 class OpcUaDriver:
@@ -195,38 +118,6 @@ class OpcUaDriver:
         self._target_bindings: dict[str, TargetBinding] = {}
         self.app_uri = config.security.application_uri or f"urn:etalon:agent:{socket.gethostname()}"
 
-    # -- errors --------------------------------------------------------------------------------
-
-    def _fail(self, what: str, exc: BaseException) -> DriverError:
-        """The etalon error for an asyncua/OS exception raised while doing ``what``."""
-        name = self.config.name
-        if isinstance(exc, TimeoutError):
-            return DriverTimeout(name, f"{what}: no answer within {self.config.timeout_s:g} s")
-        if isinstance(exc, ua.UaStatusCodeError):
-            code = ua.StatusCode(exc.code)
-            if exc.code in _CERTIFICATE_CODES:
-                return NotConnected(
-                    name,
-                    f"{what}: the server refused our certificate ({status_name(code)}); have its "
-                    f"administrator trust {self._own_certificate_text()}",
-                )
-            if exc.code in _IDENTITY_CODES:
-                return NotConnected(
-                    name, f"{what}: the server refused the user ({status_name(code)})"
-                )
-            return ProtocolError(name, f"{what}: {status_name(code)}")
-        if isinstance(exc, ConnectionError | OSError):
-            return NotConnected(name, f"{what}: {type(exc).__name__}: {exc}")
-        return ProtocolError(name, f"{what}: {type(exc).__name__}: {exc}")
-
-    def _own_certificate_text(self) -> str:
-        security = self.config.security
-        path = security.certificate or security.certificate_dir / "cert.der"
-        try:
-            return f"{path} ({describe(load_certificate(path))})"
-        except (OSError, ValueError):
-            return str(path)
-
     # -- connect -------------------------------------------------------------------------------
 
     async def connect(self) -> None:
@@ -243,7 +134,7 @@ class OpcUaDriver:
         self._lost = None
         try:
             if config.security.mode != "None":
-                await self._secure(client)
+                await secure(client, self.config, self.app_uri)
             if config.username is not None and config.password is not None:
                 client.set_user(config.username)
                 client.set_password(config.password.resolve())
@@ -260,68 +151,7 @@ class OpcUaDriver:
             raise
         except (TimeoutError, ConnectionError, OSError, ua.UaError, ValueError) as exc:
             await self.close()
-            raise self._fail("connect", exc) from exc
-
-    async def _secure(self, client: Client) -> None:
-        """Check the server's certificate against our trust list, then set up message security."""
-        security = self.config.security
-        if security.certificate is not None and security.private_key is not None:
-            certificate, private_key = security.certificate, security.private_key
-        else:
-            pair, made = ensure_own_certificate(
-                security.certificate_dir, self.app_uri, [socket.gethostname(), "localhost"]
-            )
-            certificate, private_key = pair.certificate, pair.private_key
-            if made:
-                log.info(
-                    "made our OPC UA application certificate",
-                    extra={"instrument": self.config.name, "certificate": str(certificate)},
-                )
-        mode = _MODES[security.mode]
-        policy = security_policies.SecurityPolicyBasic256Sha256
-        endpoints = await client.connect_and_get_server_endpoints()
-        matching = [
-            e for e in endpoints if e.SecurityMode == mode and e.SecurityPolicyUri == policy.URI
-        ]
-        if not matching:
-            offered = sorted(
-                {
-                    f"{e.SecurityPolicyUri.rsplit('#', 1)[-1]}/{e.SecurityMode.name.rstrip('_')}"
-                    for e in endpoints
-                }
-            )
-            raise NotConnected(
-                self.config.name,
-                f"the server offers no Basic256Sha256/{security.mode} endpoint "
-                f"(it offers {', '.join(offered)})",
-            )
-        server_der = _first_certificate(matching[0].ServerCertificate)
-        try:
-            server_certificate = x509.load_der_x509_certificate(server_der)
-            trusted = load_trusted(security.trusted_server_certificates)
-        except (OSError, ValueError) as exc:
-            raise NotConnected(self.config.name, f"server certificate check: {exc}") from exc
-        problem = trust_problem(server_certificate, trusted)
-        if problem is not None:
-            saved = self._save_rejected(server_certificate, server_der)
-            raise NotConnected(
-                self.config.name,
-                f"server {problem}; if it is the right server, add it to "
-                f"security.trusted_server_certificates (saved as {saved})",
-            )
-        await client.set_security(
-            policy, str(certificate), str(private_key), server_certificate=server_der, mode=mode
-        )
-
-    def _save_rejected(self, certificate: x509.Certificate, der: bytes) -> str:
-        folder = self.config.security.certificate_dir / "rejected"
-        path = folder / f"{fingerprint(certificate).replace(':', '')[:16].lower()}.der"
-        try:
-            folder.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(der)
-        except OSError:
-            return "(could not save it)"
-        return str(path)
+            raise driver_error(self.config, "connect", exc) from exc
 
     async def _identify(self, client: Client) -> dict[str, str]:
         nodes = [client.get_node(ua.NodeId(i)) for i in _IDENTITY_NODES.values()]
@@ -355,10 +185,10 @@ class OpcUaDriver:
         for item in items:
             try:
                 if item.node is not None:
-                    resolved[item.name] = _node_id(item.node, namespaces)
+                    resolved[item.name] = parse_node_id(item.node, namespaces)
                 else:
                     assert item.browse_path is not None
-                    paths.append((item, self._browse_path(item.browse_path, namespaces)))
+                    paths.append((item, browse_path(self.config, item.browse_path, namespaces)))
             except ValueError as exc:
                 resolved[item.name] = str(exc)
         if paths:
@@ -403,60 +233,10 @@ class OpcUaDriver:
             node_ids = [b.node_id for _, b in bound]
             results = await client.uaclient.read_attributes(node_ids, ua.AttributeIds.DataType)
             for (name, binding), data_value in zip(bound, results, strict=True):
-                binding.problem, binding.variant_type = self._data_type(
+                binding.problem, binding.variant_type = data_type_of(
                     self.config.target_named(name), data_value
                 )
         self._target_bindings = bindings
-
-    @staticmethod
-    def _data_type(
-        target: OpcUaTarget, data_value: ua.DataValue
-    ) -> tuple[str | None, ua.VariantType | None]:
-        """(problem, built-in type) of a target's node from its DataType attribute."""
-        code = data_value.StatusCode or ua.StatusCode()
-        if not code.is_good() or data_value.Value is None:
-            return f"node not readable ({status_name(code)})", None
-        type_id = data_value.Value.Value
-        if not isinstance(type_id, ua.NodeId) or type_id.NamespaceIndex != 0:
-            return f"node has the data type {type_id}, not a built-in one", None
-        try:
-            variant_type = ua.VariantType(type_id.Identifier)
-        except ValueError:
-            return f"node has the data type i={type_id.Identifier}, not a built-in one", None
-        name = variant_type.name
-        if name not in _BUILT_IN_NAMES:
-            return f"node has the data type {name}, which a target cannot write", None
-        if target.data_type is not None and target.data_type != name:
-            return f"the node's DataType is {name}, the config says {target.data_type}", None
-        node_kind = kind_of(name)
-        # A number may go to an integer node (whole values only, checked at each write).
-        if node_kind != target.kind and not (target.kind == "number" and node_kind == "integer"):
-            return f"the node's DataType is {name}, which takes no {target.kind} value", None
-        return None, variant_type
-
-    def _browse_path(self, names: list[str], namespaces: list[str]) -> ua.BrowsePath:
-        elements = []
-        for part in names:
-            index_text, colon, name = part.partition(":")
-            if colon and index_text.isdigit():
-                index = int(index_text)
-            else:
-                assert self.config.namespace is not None
-                if self.config.namespace not in namespaces:
-                    raise ValueError(f"the server has no namespace {self.config.namespace!r}")
-                index, name = namespaces.index(self.config.namespace), part
-            elements.append(
-                ua.RelativePathElement(
-                    ReferenceTypeId=ua.NodeId(ua.ObjectIds.HierarchicalReferences),
-                    IsInverse=False,
-                    IncludeSubtypes=True,
-                    TargetName=ua.QualifiedName(name, index),
-                )
-            )
-        return ua.BrowsePath(
-            StartingNode=ua.NodeId(ua.ObjectIds.ObjectsFolder),
-            RelativePath=ua.RelativePath(Elements=elements),
-        )
 
     async def _units(self, client: Client, bindings: dict[str, Binding]) -> None:
         """Each bound node's EngineeringUnits (one translate and one read for all)."""
@@ -539,26 +319,10 @@ class OpcUaDriver:
         EngineeringUnits where the config gives none (see :class:`drivers.base.ReportsUnits`)."""
         return {name: binding.unit for name, binding in self._bindings.items()}
 
-    def _requests(self, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]) -> list[Any]:
-        """Read requests for the nodes, in chunks of ``max_nodes_per_read``."""
-        requests = []
-        step = self.config.max_nodes_per_read
-        for start in range(0, len(node_ids), step):
-            params = ua.ReadParameters()
-            params.TimestampsToReturn = ua.TimestampsToReturn.Both
-            for node_id in node_ids[start : start + step]:
-                params.NodesToRead.append(
-                    ua.ReadValueId(
-                        NodeId=_plain_node_id(node_id), AttributeId=ua.AttributeIds.Value
-                    )
-                )
-            requests.append(params)
-        return requests
-
     async def _read_values(
         self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]
     ) -> list[ua.DataValue]:
-        return await self._send_reads(client, self._requests(node_ids))
+        return await self._send_reads(client, read_requests(self.config, node_ids))
 
     @staticmethod
     async def _send_reads(client: Client, requests: list[Any]) -> list[ua.DataValue]:
@@ -594,7 +358,7 @@ class OpcUaDriver:
                 )
                 continue
             by_handle[handle] = channel
-            requests.append(self._monitored_item(handle, binding.node_id, channel, sampling))
+            requests.append(monitored_item(handle, binding.node_id, channel, sampling))
         if requests:
             results = await subscription.create_monitored_items(requests)
             for request, result in zip(requests, results, strict=True):
@@ -610,33 +374,6 @@ class OpcUaDriver:
                         )
                     )
         self._handles = by_handle
-
-    @staticmethod
-    def _monitored_item(
-        handle: int, node_id: ua.NodeId, channel: OpcUaChannel, sampling: dict[str, float]
-    ) -> ua.MonitoredItemCreateRequest:
-        item_filter = None
-        if channel.deadband is not None:
-            item_filter = ua.DataChangeFilter(
-                Trigger=ua.DataChangeTrigger.StatusValue,
-                DeadbandType=(
-                    ua.DeadbandType.Absolute
-                    if channel.deadband.kind == "absolute"
-                    else ua.DeadbandType.Percent
-                ),
-                DeadbandValue=channel.deadband.value,
-            )
-        return ua.MonitoredItemCreateRequest(
-            ItemToMonitor=ua.ReadValueId(NodeId=node_id, AttributeId=ua.AttributeIds.Value),
-            MonitoringMode=ua.MonitoringMode.Reporting,
-            RequestedParameters=ua.MonitoringParameters(
-                ClientHandle=handle,
-                SamplingInterval=sampling[channel.name],
-                QueueSize=channel.queue_size,
-                DiscardOldest=True,
-                Filter=item_filter,
-            ),
-        )
 
     async def _on_lost(self, exc: Exception) -> None:
         self._lost = f"connection lost: {type(exc).__name__}: {exc}".rstrip(": ")
@@ -656,13 +393,13 @@ class OpcUaDriver:
             bindings = [(c.name, self._binding(c)) for c in channels]
             readable = [name for name, b in bindings if b.node_id and not b.problem]
             node_ids = [self._bindings[name].node_id for name in readable]
-            plan = self._plans[key] = (readable, self._requests(node_ids))
+            plan = self._plans[key] = (readable, read_requests(self.config, node_ids))
         readable, requests = plan
         start = self.clock.now_ns()
         try:
             values = await self._send_reads(client, requests)
         except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
-            raise self._fail("read", exc) from exc
+            raise driver_error(self.config, "read", exc) from exc
         midpoint = midpoint_ns(start, self.clock.now_ns())
         by_channel = dict(zip(readable, values, strict=True))
         readings = []
@@ -680,34 +417,11 @@ class OpcUaDriver:
                     )
                 )
             else:
-                readings.append(self._reading(channel, binding, data_value, midpoint))
+                readings.append(reading_of(self.config, channel, binding, data_value, midpoint))
         return readings
 
     def _binding(self, channel: OpcUaChannel) -> Binding:
         return self._bindings.get(channel.name) or Binding(None, channel.unit, "not bound")
-
-    def _reading(
-        self, channel: OpcUaChannel, binding: Binding, data_value: ua.DataValue, fallback_ns: int
-    ) -> Reading:
-        """A DataValue as a reading: value, StatusCode → quality, the configured timestamp."""
-        chosen = self.config.timestamps
-        ts = fallback_ns
-        if chosen == "source":
-            ts = _ns(data_value.SourceTimestamp) or _ns(data_value.ServerTimestamp) or fallback_ns
-        elif chosen == "server":
-            ts = _ns(data_value.ServerTimestamp) or fallback_ns
-        code = data_value.StatusCode or ua.StatusCode()
-        quality = quality_of(code)
-        name = self.config.name
-        raw = data_value.Value.Value if data_value.Value is not None else None
-        if quality is Quality.BAD or raw is None:
-            reason = status_name(code) if quality is Quality.BAD else "no value"
-            return Reading.bad(name, channel.name, ts, binding.unit, reason)
-        if not isinstance(raw, bool | int | float | str):
-            unsupported = f"unsupported value type {type(raw).__name__}"
-            return Reading.bad(name, channel.name, ts, binding.unit, unsupported)
-        note = status_name(code) if quality is Quality.UNCERTAIN else None
-        return Reading(name, channel.name, ts, raw, binding.unit, quality, note)
 
     # -- stream --------------------------------------------------------------------------------
 
@@ -758,8 +472,8 @@ class OpcUaDriver:
         """A notification as a reading, or None when it repeats a value already delivered."""
         now = self.clock.now_ns()
         binding = self._binding(channel)
-        reading = self._reading(channel, binding, data_value, now)
-        source = _ns(data_value.SourceTimestamp)
+        reading = reading_of(self.config, channel, binding, data_value, now)
+        source = utc_ns(data_value.SourceTimestamp)
         if source is not None:
             last = self._last_ts.get(channel.name)
             if last is not None and source <= last:
@@ -806,7 +520,7 @@ class OpcUaDriver:
             async with asyncio.timeout(self.config.timeout_s):
                 self._identity = await self._identify(client)
         except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
-            raise self._fail("identify", exc) from exc
+            raise driver_error(self.config, "identify", exc) from exc
         return dict(self._identity)
 
     def _live_client(self) -> Client:
@@ -823,54 +537,10 @@ class OpcUaDriver:
         """The targets the config declares writable, with their limits."""
         return dict(self._targets)
 
-    def _variant(self, target: WriteTarget, value: SetValue) -> tuple[ua.NodeId, ua.Variant]:
-        """The node and the Variant a value goes as; raises WriteRefused when the target is
-        unusable on this connection or its type cannot hold the value."""
-        binding = self._target_bindings.get(target.name)
-        if binding is None:
-            raise NotConnected(self.config.name, "not connected")
-        if binding.problem or binding.node_id is None or binding.variant_type is None:
-            raise WriteRefused(
-                self.config.name,
-                target.name,
-                value,
-                "a usable node",
-                "unusable",
-                f"{binding.problem or 'node not bound'}; nothing was sent",
-            )
-        name = binding.variant_type.name
-        bounds = _INTEGER_BOUNDS.get(name)
-        if bounds is not None:
-            assert isinstance(value, int | float) and not isinstance(value, bool)
-            if isinstance(value, float) and not value.is_integer():
-                raise WriteRefused(
-                    self.config.name,
-                    target.name,
-                    value,
-                    f"a whole number ({name})",
-                    "not_integer",
-                    f"{value_text(value, target.unit)} is not a whole number, as the node's "
-                    f"{name} needs; nothing was sent",
-                )
-            if not bounds[0] <= value <= bounds[1]:
-                raise WriteRefused(
-                    self.config.name,
-                    target.name,
-                    value,
-                    f"{name} {bounds[0]} … {bounds[1]}",
-                    "unusable",
-                    f"{value_text(value, target.unit)} does not fit the node's {name}; "
-                    "nothing was sent",
-                )
-            value = int(value)
-        elif name in ("Float", "Double"):
-            value = float(value)
-        return binding.node_id, ua.Variant(value, binding.variant_type)
-
     def _write_step(self, target: WriteTarget, value: SetValue, config: OpcUaTarget) -> Step:
         async def apply(trace: WriteTrace) -> None:
             client = self._live_client()
-            node_id, variant = self._variant(target, value)
+            node_id, variant = variant_for(self.config, self._target_bindings, target, value)
             where = node_id.to_string()
             trace.sent.append(f"Write {where} {variant.VariantType.name} {variant.Value!r}")
             params = ua.WriteParameters()
@@ -884,7 +554,7 @@ class OpcUaDriver:
             try:
                 (code,) = await client.uaclient.write(params)
             except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
-                raise self._fail(f"write {where}", exc) from exc
+                raise driver_error(self.config, f"write {where}", exc) from exc
             trace.confirmed.append(f"StatusCode {status_name(code)}")
             if not code.is_good():
                 raise WriteRejected(
@@ -910,7 +580,7 @@ class OpcUaDriver:
         try:
             (data_value,) = await self._read_values(client, [node_id])
         except (TimeoutError, ConnectionError, OSError, ua.UaError) as exc:
-            raise self._fail("read back", exc) from exc
+            raise driver_error(self.config, "read back", exc) from exc
         back = data_value.Value.Value if data_value.Value is not None else None
         trace.read_back = back if isinstance(back, bool | int | float | str) else None
         trace.confirmed.append(f"read back {back!r}")
@@ -939,7 +609,8 @@ class OpcUaDriver:
         self._live_client()
 
         def step(target: WriteTarget, value: SetValue) -> Step:
-            self._variant(target, value)  # refused here, before the first is sent
+            # refused here, before the first is sent
+            variant_for(self.config, self._target_bindings, target, value)
             return self._write_step(target, value, self.config.target_named(target.name))
 
         return await write_setpoints(self.config, self._targets, setpoints, step, clock=self.clock)
@@ -963,24 +634,3 @@ class OpcUaDriver:
         return await run_safe_state(
             config, steps, connected=connected, connect=self.connect, clock=self.clock
         )
-
-
-def _first_certificate(der: bytes) -> bytes:
-    """The leaf of a DER certificate chain (servers may send the chain concatenated)."""
-    length = int.from_bytes(der[2:4], "big") + 4
-    return der[:length]
-
-
-def _node_id(text: str, namespaces: list[str]) -> ua.NodeId:
-    """A NodeId from its string form; ``nsu=`` is resolved against the server's namespaces."""
-    match = _NSU.match(text)
-    if match:
-        uri, rest = match.groups()
-        if uri not in namespaces:
-            raise ValueError(f"the server has no namespace {uri!r}")
-        text = f"ns={namespaces.index(uri)};{rest}"
-    return ua.NodeId.from_string(text)
-
-
-def _plain_node_id(node_id: ua.NodeId | ua.ExpandedNodeId) -> ua.NodeId:
-    return ua.NodeId(node_id.Identifier, node_id.NamespaceIndex, node_id.NodeIdType)

@@ -6,253 +6,36 @@ the decimal text of the document; texts keep their languages. What the model doe
 ``Dcc.not_extracted`` with its place, never dropped silently. The caller keeps the original
 bytes; nothing here rewrites them.
 
-Longer than 500 lines on purpose: one reader walks the schema's element tree top-down, a method per
-element type; splitting it by section would split that one walk.
+One reader walks the schema's element tree top-down, a method per element type. Its element
+helpers, the D-SI values and the administrative data are base classes of their own
+(:mod:`metrology.dcc.reader_elements`, :mod:`metrology.dcc.reader_si`,
+:mod:`metrology.dcc.reader_administrative`); the statements, data, measurement results and the
+certificate, which call each other, are here.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TypeVar
 
 from lxml import etree
 from pydantic import ValidationError
 
 from metrology.dcc import model as m
+from metrology.dcc.reader_administrative import AdministrativeReader
+from metrology.dcc.reader_elements import S, line_of, required_element
+from metrology.dcc.reader_si import SiValueReader
 from metrology.dcc.safexml import MAX_DCC_BYTES, parse_xml
-from metrology.dcc.schema import DCC_NS, SI_NS, check_root, validate_tree
+from metrology.dcc.schema import check_root, validate_tree
 from metrology.errors import DccInvalid
 
-D = f"{{{DCC_NS}}}"
-S = f"{{{SI_NS}}}"
 T = TypeVar("T")
-U = TypeVar("U", m.ExpandedUncertainty, m.CoverageInterval)
-
-_EXPANDED = {
-    "value": "uncertainty",
-    "coverage_factor": "coverageFactor",
-    "coverage_probability": "coverageProbability",
-}
-"""``si:expandedUnc``: the model's field → its child element."""
-_INTERVAL = {
-    "standard_uncertainty": "standardUnc",
-    "minimum": "intervalMin",
-    "maximum": "intervalMax",
-    "coverage_probability": "coverageProbability",
-}
-"""``si:coverageInterval``: the model's field → its child element."""
 
 
-class _Reader:
+class _Reader(AdministrativeReader, SiValueReader):
     """One document being read; collects what is not extracted."""
 
-    def __init__(self) -> None:
-        self.not_extracted: list[str] = []
-
-    # -- helpers --------------------------------------------------------------------------
-
-    def skip(self, path: str, what: str) -> None:
-        self.not_extracted.append(f"{path}: {what}")
-
-    @staticmethod
-    def kids(element: etree._Element, name: str, ns: str = D) -> list[etree._Element]:
-        return [child for child in element if child.tag == ns + name]
-
-    @classmethod
-    def numbered(
-        cls, element: etree._Element | None, name: str, path: str, ns: str = D
-    ) -> Iterator[tuple[etree._Element, str]]:
-        """Each child ``name`` of ``element`` with its path in the document, ``PATH/NAME[i]``
-        (1-based, as XPath counts); none when ``element`` is None (an optional list absent)."""
-        if element is None:
-            return
-        for i, child in enumerate(cls.kids(element, name, ns), start=1):
-            yield child, f"{path}/{name}[{i}]"
-
-    @staticmethod
-    def kid(element: etree._Element, name: str, ns: str = D) -> etree._Element | None:
-        for child in element:
-            if child.tag == ns + name:
-                return child
-        return None
-
-    def string(self, element: etree._Element, name: str, ns: str = D) -> str | None:
-        child = self.kid(element, name, ns)
-        if child is None:
-            return None
-        text = (child.text or "").strip()
-        return text or None
-
-    def strings(self, element: etree._Element, name: str) -> tuple[str, ...]:
-        return tuple(
-            text for child in self.kids(element, name) if (text := (child.text or "").strip())
-        )
-
-    @staticmethod
-    def ref_types(element: etree._Element) -> tuple[str, ...]:
-        return tuple((element.get("refType") or "").split())
-
-    @staticmethod
-    def boolean(text: str | None) -> bool | None:
-        if text is None:
-            return None
-        return text.strip() in ("true", "1")
-
-    @staticmethod
-    def date(text: str | None) -> dt.date | None:
-        if text is None:
-            return None
-        # xs:date may carry a time zone ("2024-05-01Z", "2024-05-01+07:00"): the day is kept
-        return dt.date.fromisoformat(text.strip()[:10])
-
-    def text(self, element: etree._Element | None, path: str) -> m.Text | None:
-        """A dcc:textType or the contents of a dcc:richContentType."""
-        if element is None:
-            return None
-        contents = []
-        for content in self.kids(element, "content"):
-            value = (content.text or "").strip()
-            if value:
-                contents.append(m.LocalizedText(lang=content.get("lang"), text=value))
-        for extra in ("file", "formula"):
-            if self.kids(element, extra):
-                self.skip(path, f"dcc:{extra} in a text")
-        return m.Text(content=tuple(contents)) if contents else None
-
-    def described(
-        self, element: etree._Element, path: str, *, required: bool = True
-    ) -> dict[str, Any]:
-        """The fields of a :class:`m.Described`: name (``required`` or not), description and
-        ``refType`` of ``element``."""
-        name = self.kid(element, "name")
-        return {
-            "name": (self.required_text if required else self.text)(name, f"{path}/name"),
-            "description": self.text(self.kid(element, "description"), f"{path}/description"),
-            "ref_types": self.ref_types(element),
-        }
-
-    def required_text(self, element: etree._Element | None, path: str) -> m.Text:
-        text = self.text(element, path)
-        if text is None:
-            raise DccInvalid("the text is empty", path=path, line=_line(element))
-        return text
-
-    # -- administrative data ----------------------------------------------------------------
-
-    def identifications(
-        self, element: etree._Element | None, path: str
-    ) -> tuple[m.Identification, ...]:
-        return tuple(
-            m.Identification(
-                issuer=self.string(ident, "issuer"),
-                value=self.string(ident, "value") or "",
-                name=self.text(self.kid(ident, "name"), f"{here}/name"),
-            )
-            for ident, here in self.numbered(element, "identification", path)
-        )
-
-    def location(self, element: etree._Element | None, path: str) -> m.Location | None:
-        if element is None:
-            return None
-        fields: dict[str, Any] = {}
-        names = {
-            "street": "street",
-            "streetNo": "street_no",
-            "postOfficeBox": "post_office_box",
-            "postCode": "post_code",
-            "city": "city",
-            "state": "state",
-            "countryCode": "country_code",
-        }
-        for child in element:
-            if not isinstance(child.tag, str):
-                continue
-            name = etree.QName(child).localname
-            if name in names and names[name] not in fields and (child.text or "").strip():
-                fields[names[name]] = (child.text or "").strip()
-            elif name == "further" and "further" not in fields:
-                further = self.text(child, f"{path}/further")
-                if further is not None:
-                    fields["further"] = further
-            else:
-                self.skip(f"{path}/{name}", "a repeated or unsupported location part")
-        return m.Location(**fields) if fields else None
-
-    def contact(self, element: etree._Element, path: str) -> dict[str, Any]:
-        location = self.location(self.kid(element, "location"), f"{path}/location")
-        if self.kid(element, "descriptionData") is not None:
-            self.skip(path, "dcc:descriptionData")
-        return {
-            "name": self.required_text(self.kid(element, "name"), f"{path}/name"),
-            "email": self.string(element, "eMail"),
-            "phone": self.string(element, "phone"),
-            "fax": self.string(element, "fax"),
-            "location": location,
-        }
-
-    def software(self, element: etree._Element, path: str) -> tuple[m.Software, ...]:
-        found = []
-        for software, here in self.numbered(element, "software", path):
-            if self.kid(software, "description") is not None:
-                self.skip(here, "dcc:description")
-            found.append(
-                m.Software(
-                    name=self.required_text(self.kid(software, "name"), f"{here}/name"),
-                    release=self.string(software, "release") or "?",
-                    type=self.string(software, "type"),
-                )
-            )
-        return tuple(found)
-
-    def items(self, element: etree._Element, path: str) -> tuple[m.Item, ...]:
-        for extra in ("name", "equipmentClass", "description", "owner", "identifications"):
-            if self.kid(element, extra) is not None:
-                self.skip(path, f"dcc:{extra} of the item list")
-        found = []
-        for item, here in self.numbered(element, "item", path):
-            for extra in ("equipmentClass", "installedSoftwares"):
-                if self.kid(item, extra) is not None:
-                    self.skip(here, f"dcc:{extra}")
-            manufacturer = self.kid(item, "manufacturer")
-            found.append(
-                m.Item(
-                    name=self.required_text(self.kid(item, "name"), f"{here}/name"),
-                    description=self.text(self.kid(item, "description"), f"{here}/description"),
-                    manufacturer=self.required_text(
-                        self.kid(manufacturer, "name") if manufacturer is not None else None,
-                        f"{here}/manufacturer/name",
-                    ),
-                    model=self.string(item, "model"),
-                    identifications=self.identifications(
-                        self.kid(item, "identifications"), f"{here}/identifications"
-                    ),
-                )
-            )
-        return tuple(found)
-
-    def persons(self, element: etree._Element, path: str) -> tuple[m.ResponsiblePerson, ...]:
-        found = []
-        for person, here in self.numbered(element, "respPerson", path):
-            contact = self.kid(person, "person")
-            assert contact is not None  # required by the schema
-            for flag in (
-                "cryptElectronicSeal",
-                "cryptElectronicSignature",
-                "cryptElectronicTimeStamp",
-            ):
-                if self.kid(person, flag) is not None:
-                    self.skip(here, f"dcc:{flag}")
-            found.append(
-                m.ResponsiblePerson(
-                    name=self.required_text(self.kid(contact, "name"), f"{here}/person/name"),
-                    email=self.string(contact, "eMail"),
-                    role=self.string(person, "role"),
-                    description=self.text(self.kid(person, "description"), f"{here}/description"),
-                    main_signer=self.boolean(self.string(person, "mainSigner")),
-                )
-            )
-        return tuple(found)
+    # -- statements and data (quantities, lists, influence conditions) ---------------------
 
     def statement(self, element: etree._Element, path: str) -> m.Statement:
         conformity: tuple[str, ...] = ()
@@ -294,159 +77,6 @@ class _Reader:
         return tuple(
             self.statement(child, here) for child, here in self.numbered(element, name, path)
         )
-
-    # -- D-SI -------------------------------------------------------------------------------
-
-    def uncertainty(
-        self, element: etree._Element | None, model: type[U], tags: dict[str, str]
-    ) -> U | None:
-        """An ``si:expandedUnc`` or ``si:coverageInterval``: ``model``'s fields from the child
-        elements ``tags`` names (each required: an empty text when missing, which the model
-        refuses), and the optional ``si:distribution``."""
-        if element is None:
-            return None
-        values = {field: self.string(element, tag, S) or "" for field, tag in tags.items()}
-        return model(**values, distribution=self.string(element, "distribution", S))
-
-    def expanded(self, element: etree._Element | None) -> m.ExpandedUncertainty | None:
-        return self.uncertainty(element, m.ExpandedUncertainty, _EXPANDED)
-
-    def interval(self, element: etree._Element | None) -> m.CoverageInterval | None:
-        return self.uncertainty(element, m.CoverageInterval, _INTERVAL)
-
-    def real(
-        self,
-        element: etree._Element,
-        path: str,
-        unit: str | None = None,
-        expanded: m.ExpandedUncertainty | None = None,
-        interval: m.CoverageInterval | None = None,
-    ) -> m.Value:
-        own_unit = self.string(element, "unit", S) or unit
-        if own_unit is None:
-            raise DccInvalid("a value without a unit", path=path, line=_line(element))
-        own_expanded = self.expanded(self.kid(element, "expandedUnc", S))
-        own_interval = self.interval(self.kid(element, "coverageInterval", S))
-        if own_expanded is None and own_interval is None:
-            own_expanded, own_interval = expanded, interval
-        time = self.string(element, "dateTime", S)
-        return m.Value(
-            value=self.string(element, "value", S) or "",
-            unit=own_unit,
-            label=self.string(element, "label", S),
-            date_time=dt.datetime.fromisoformat(time) if time else None,
-            uncertainty=own_expanded,
-            coverage_interval=own_interval,
-        )
-
-    def xml_list(self, element: etree._Element, path: str) -> tuple[m.Value, ...]:
-        """si:realListXMLList: whitespace-separated columns; a column of one entry applies to
-        every value."""
-
-        def column(name: str, parent: etree._Element | None = element) -> list[str] | None:
-            if parent is None:
-                return None
-            text = self.string(parent, name, S)
-            return text.split() if text is not None else None
-
-        values = column("valueXMLList") or []
-        count = len(values)
-
-        def spread(entries: list[str] | None, what: str) -> list[str | None]:
-            if entries is None:
-                return [None] * count
-            if len(entries) == 1:
-                return [entries[0]] * count
-            if len(entries) != count:
-                raise DccInvalid(
-                    f"{count} values but {len(entries)} entries in {what}",
-                    path=path,
-                    line=_line(element),
-                )
-            return [*entries]
-
-        def spread_of(tag: str, parent: etree._Element | None = element) -> list[str | None]:
-            return spread(column(f"{tag}XMLList", parent), f"si:{tag}XMLList")
-
-        def columns(name: str, tags: dict[str, str]) -> dict[str, list[str | None]] | None:
-            """The columns of the uncertainty list ``name`` (``tags`` and the distribution) by
-            the model's field, or None when the list is absent."""
-            parent = self.kid(element, name, S)
-            found = {
-                field: spread_of(tag, parent)
-                for field, tag in (*tags.items(), ("distribution", "distribution"))
-            }
-            return found if parent is not None else None
-
-        unit_list = spread_of("unit")
-        labels = spread_of("label")
-        times = spread_of("dateTime")
-        unc = columns("expandedUncXMLList", _EXPANDED)
-        ci = columns("coverageIntervalXMLList", _INTERVAL)
-        for region in ("ellipsoidalRegionXMLList", "rectangularRegionXMLList"):
-            if self.kid(element, region, S) is not None:
-                self.skip(path, f"si:{region}")
-        found = []
-        for i, value in enumerate(values):
-            found.append(
-                m.Value(
-                    value=value,
-                    unit=unit_list[i] or "",
-                    label=labels[i],
-                    date_time=dt.datetime.fromisoformat(times[i]) if times[i] else None,  # type: ignore[arg-type]
-                    uncertainty=m.ExpandedUncertainty(**{k: v[i] for k, v in unc.items()})
-                    if unc is not None
-                    else None,
-                    coverage_interval=m.CoverageInterval(**{k: v[i] for k, v in ci.items()})
-                    if ci is not None
-                    else None,
-                )
-            )
-        return tuple(found)
-
-    def real_list(self, element: etree._Element, path: str) -> tuple[m.Value, ...]:
-        """si:realList: reals sharing the list's unit and uncertainty where they give none."""
-        unit = self.string(element, "listUnit", S)
-        shared = self.kid(element, "listUnivariateUnc", S)
-        expanded = self.expanded(self.kid(shared, "expandedUnc", S)) if shared is not None else None
-        interval = (
-            self.interval(self.kid(shared, "coverageInterval", S)) if shared is not None else None
-        )
-        for region in ("ellipsoidalRegion", "rectangularRegion"):
-            if self.kid(element, region, S) is not None:
-                self.skip(path, f"si:{region}")
-        return tuple(
-            self.real(real, here, unit, expanded, interval)
-            for real, here in self.numbered(element, "real", path, S)
-        )
-
-    def si_list(self, element: etree._Element, path: str) -> tuple[m.Value, ...]:
-        """si:list: its real lists (and nested lists), flattened in order."""
-        found: list[m.Value] = []
-        for i, child in enumerate(element, start=1):
-            if not isinstance(child.tag, str):
-                continue
-            name = etree.QName(child).localname
-            if name == "realList":
-                found += self.real_list(child, f"{path}/realList[{i}]")
-            elif name == "list":
-                found += self.si_list(child, f"{path}/list[{i}]")
-            elif name == "complexList":
-                self.skip(f"{path}/complexList[{i}]", "si:complexList")
-        return tuple(found)
-
-    def representation(self, element: etree._Element, path: str) -> tuple[m.Value, ...] | None:
-        name = etree.QName(element).localname
-        if name == "real":
-            return (self.real(element, path),)
-        if name == "realListXMLList":
-            return self.xml_list(element, path)
-        if name == "list":
-            return self.si_list(element, path)
-        if name == "realList":
-            return self.real_list(element, path)
-        self.skip(path, f"si:{name}")
-        return None
 
     def quantity(self, element: etree._Element, path: str) -> m.Quantity | None:
         representations: list[tuple[m.Value, ...]] = []
@@ -649,7 +279,7 @@ class _Reader:
                 "no result the model can hold "
                 "(every value is complex, constant, a formula or a file)",
                 path=path,
-                line=_line(element),
+                line=line_of(element),
             )
         if self.kid(element, "usedSoftware") is not None:
             self.skip(path, "dcc:usedSoftware")
@@ -667,11 +297,11 @@ class _Reader:
     # -- the certificate --------------------------------------------------------------------
 
     def certificate(self, root: etree._Element) -> m.Dcc:
-        admin = _required(self.kid(root, "administrativeData"), "administrativeData")
-        core = _required(self.kid(admin, "coreData"), "coreData")
-        lab = _required(self.kid(admin, "calibrationLaboratory"), "calibrationLaboratory")
-        contact = _required(self.kid(lab, "contact"), "calibrationLaboratory/contact")
-        customer = _required(self.kid(admin, "customer"), "customer")
+        admin = required_element(self.kid(root, "administrativeData"), "administrativeData")
+        core = required_element(self.kid(admin, "coreData"), "coreData")
+        lab = required_element(self.kid(admin, "calibrationLaboratory"), "calibrationLaboratory")
+        contact = required_element(self.kid(lab, "contact"), "calibrationLaboratory/contact")
+        customer = required_element(self.kid(admin, "customer"), "customer")
         statements = list(
             self.statements(
                 self.kid(admin, "statements"), "administrativeData/statements", "statement"
@@ -690,7 +320,7 @@ class _Reader:
             if element is not None and not (ring == "comment" and _only_signatures(element)):
                 self.skip(ring, f"dcc:{ring}")
         results = self.kids(
-            _required(self.kid(root, "measurementResults"), "measurementResults"),
+            required_element(self.kid(root, "measurementResults"), "measurementResults"),
             "measurementResult",
         )
         return m.Dcc(
@@ -707,15 +337,15 @@ class _Reader:
             performance_location=self.string(core, "performanceLocation"),
             issue_date=issue_date,
             software=self.software(
-                _required(self.kid(admin, "dccSoftware"), "dccSoftware"), "dccSoftware"
+                required_element(self.kid(admin, "dccSoftware"), "dccSoftware"), "dccSoftware"
             ),
-            items=self.items(_required(self.kid(admin, "items"), "items"), "items"),
+            items=self.items(required_element(self.kid(admin, "items"), "items"), "items"),
             laboratory=m.Laboratory(
                 code=self.string(lab, "calibrationLaboratoryCode"),
                 **self.contact(contact, "calibrationLaboratory/contact"),
             ),
             responsible_persons=self.persons(
-                _required(self.kid(admin, "respPersons"), "respPersons"), "respPersons"
+                required_element(self.kid(admin, "respPersons"), "respPersons"), "respPersons"
             ),
             customer=m.Contact(**self.contact(customer, "customer")),
             statements=tuple(statements),
@@ -725,17 +355,6 @@ class _Reader:
             ),
             not_extracted=tuple(self.not_extracted),
         )
-
-
-def _line(element: etree._Element | None) -> int | None:
-    line = getattr(element, "sourceline", None)
-    return line if isinstance(line, int) else None
-
-
-def _required(element: etree._Element | None, name: str) -> etree._Element:
-    if element is None:
-        raise DccInvalid(f"dcc:{name} is missing", path=name)
-    return element
 
 
 def _only_signatures(comment: etree._Element) -> bool:

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from app.cli import check_main, load_any
+from app.configs import check_main, load_any
 from core.clock import SystemClock
 from core.config_loader import load_config
 from drivers.modbus.config import ModbusInstrument
