@@ -151,6 +151,17 @@ class Kernels:
         table = np.array(segments, dtype=np.float64)
         # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
         self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
+        self.quiet = not self._polynomials and _moderate(
+            self.segments[1:], self.factor, self.coverage, _finite_part(self.lower, self.upper)
+        )
+        """Whether no operation of :meth:`evaluate` can overflow or be invalid, so there is no
+        floating-point warning to silence (the cost of ``np.errstate``, a few per cent of a
+        batch's): linear spans only (a polynomial is evaluated at any indication, however
+        large, before its range is checked), every number of their tables, limits and factors
+        within ±1e50 (infinite limits aside). An indication outside its table reads the NaN
+        segment, and arithmetic on a quiet NaN raises nothing; one inside is bounded by the
+        table's breakpoints, so every product of :meth:`_linear_rows` and :meth:`_decide` stays
+        far below overflow."""
         for group in self._polynomials.values():
             group.columns = tuple(
                 tuple(np.ascontiguousarray(c) for c in np.array(rows, dtype=np.float64).T)
@@ -159,50 +170,67 @@ class Kernels:
 
     def evaluate(
         self, span: IntArray, x: FloatArray, memo: Gathers | None = None
-    ) -> tuple[FloatArray, FloatArray, BoolArray, IntArray | None]:
+    ) -> tuple[FloatArray, FloatArray, BoolArray | None, IntArray | None]:
         """``(corrected, u, done, conformity)`` for the indications ``x`` of spans ``span``:
-        ``done`` False where the per-reading path must take the reading (module doc);
+        ``done`` False where the per-reading path must take the reading (module doc), None
+        when that is none of them;
         ``conformity`` the decision's code of each reading done (0 pass, 1 conditional pass;
         -1 no tolerance; a reading not done has no code worth reading), None when no span of
         the batch has a tolerance; it may be shared with later batches (read-only). ``memo``:
         what was gathered from the tables for this very ``span`` array before (a batch of the
         agent's usual order of channels: see :class:`Gathers`), filled as it is gathered."""
         g = memo if memo is not None else Gathers()
+        if self.quiet:  # nothing to silence (see freeze): no errstate to enter and leave
+            return self._evaluate(span, x, g)
         with np.errstate(all="ignore"):
-            if not self._polynomials:  # linear spans only (no selection to make)
-                rows = g.of("row", lambda: self.row.take(span))
-                corrected, u = self._linear_rows(rows, x)
+            return self._evaluate(span, x, g)
+
+    def _evaluate(
+        self, span: IntArray, x: FloatArray, g: Gathers
+    ) -> tuple[FloatArray, FloatArray, BoolArray | None, IntArray | None]:
+        """:meth:`evaluate`, its floating-point warnings silenced by the caller if need be."""
+        done: BoolArray | None
+        if not self._polynomials:  # linear spans only (no selection to make)
+            rows = g.get("row")
+            if rows is None:
+                rows = g["row"] = self.row.take(span)
+            corrected, u, segment = self._linear_rows(rows, x, g, "row")
+            if not self.quiet:
                 done = np.isfinite(corrected + u)  # NaN outside a table
+            elif np.count_nonzero(segment) == len(segment):
+                done = None  # every reading inside its table: finite (see freeze)
             else:
-                length = g.of("one_length", lambda: self._one_length(span))
-                if length:  # polynomials of one length only (no selection to make)
-                    rows = g.of("one_row", lambda: self.row.take(span))
-                    corrected, u, done = self._polynomial_rows(
-                        self._polynomials[length], rows, x, g, f"p{length}"
-                    )
-                else:
-                    corrected, u = np.empty_like(x), np.empty_like(x)
-                    done = np.ones(x.shape, dtype=np.bool_)
-                    self._mixed_rows(span, x, corrected, u, done, g)
-                done &= np.isfinite(corrected + u)
-            if not self.any_checked:
-                return corrected, u, done, None
-            checked = g.of("checked", lambda: self.checked.take(span))
-            if not g.of("checked_any", lambda: np.bool_(checked.any())):
-                return corrected, u, done, None
-            decided = self._decide(span, x, corrected, u, g)
+                done = segment != 0  # outside a table: NaN
+        else:
+            length = g.of("one_length", lambda: self._one_length(span))
+            if length:  # polynomials of one length only (no selection to make)
+                rows = g.of("one_row", lambda: self.row.take(span))
+                corrected, u, done = self._polynomial_rows(
+                    self._polynomials[length], rows, x, g, f"p{length}"
+                )
+            else:
+                corrected, u = np.empty_like(x), np.empty_like(x)
+                done = np.ones(x.shape, dtype=np.bool_)
+                self._mixed_rows(span, x, corrected, u, done, g)
+            done &= np.isfinite(corrected + u)
+        if not self.any_checked:
+            return corrected, u, done, None
+        checked = g.of("checked", lambda: self.checked.take(span))
+        if not g.of("checked_any", lambda: np.bool_(checked.any())):
+            return corrected, u, done, None
+        decided = self._decide(span, x, corrected, u, g)
         if decided.dtype != np.bool_:
             codes = cast(IntArray, decided)
             codes[~checked] = -1
-            done &= codes <= 1
+            done = codes <= 1 if done is None else done & (codes <= 1)
             return corrected, u, done, codes
         # One binary rule (the common case): a reading that passes is done with code 0, one
         # that fails (code 3) goes the per-reading way; the codes of the readings done are
         # then the same for every batch of these spans.
-        if g.of("checked_all", lambda: np.bool_(checked.all())):
-            done &= decided
-        else:
-            done &= decided | ~checked
+        passes = cast(BoolArray, decided)
+        if not g.of("checked_all", lambda: np.bool_(checked.all())):
+            passes |= ~checked
+        done = passes if done is None else done & passes
         return corrected, u, done, g.of("passed", lambda: _passed(checked))
 
     def _one_length(self, span: IntArray) -> int:
@@ -226,12 +254,14 @@ class Kernels:
         kind = g.of("kind", lambda: self.kind.take(span))
         if not g.of("kind_any", lambda: np.bool_(kind.any())):
             rows = g.of("row", lambda: self.row.take(span))
-            corrected[:], u[:] = self._linear_rows(rows, x)
+            corrected[:], u[:], _ = self._linear_rows(rows, x, g, "row")
         else:
             linear = g.of("linear", lambda: np.flatnonzero(kind == LINEAR))
             if linear.size:
                 rows = g.of("linear_row", lambda: self.row.take(span.take(linear)))
-                corrected[linear], u[linear] = self._linear_rows(rows, x.take(linear))
+                corrected[linear], u[linear], _ = self._linear_rows(
+                    rows, x.take(linear), g, "linear_row"
+                )
             lengths = g.of("length", lambda: self.length.take(span))
             for length, group in self._polynomials.items():
                 chosen = g.of(f"chosen{length}", lambda: np.flatnonzero(lengths == length))  # noqa: B023 - used at once
@@ -242,12 +272,20 @@ class Kernels:
                     )
                     corrected[chosen], u[chosen], done[chosen] = value, sigma, in_range
 
-    def _linear_rows(self, rows: IntArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _linear_rows(
+        self, rows: IntArray, x: FloatArray, g: Gathers, name: str
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
         """The corrected values and their u of indications ``x`` by linear tables ``rows``
-        (NaN outside a table)."""
-        # bisect_right(xs, x) in each reading's table: one search of (row, x) (see freeze).
-        keys = np.empty(len(x), dtype=np.complex128)
-        keys.real, keys.imag = rows, x
+        (NaN outside a table), and each one's segment (0 outside a table); ``name``: the
+        rows' in ``g``."""
+        # bisect_right(xs, x) in each reading's table: one search of (row, x) (see freeze),
+        # the keys' real parts (the rows) set once for these rows, their indications each time.
+        key = f"{name}.keys"
+        found = g.get(key)
+        if found is None:
+            found = g[key] = _keys(rows)
+        keys, indications = found
+        indications[...] = x
         segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
         x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
         # apply()'s in-range arithmetic, operation for operation.
@@ -256,7 +294,7 @@ class Kernels:
         q = dx * (x - x_j)
         value = x + c_i + slope * dx
         sigma = np.sqrt(u_points * u_points + k2 * q * q + reading)
-        return value, sigma
+        return value, sigma, segment
 
     @staticmethod
     def _polynomial_rows(
@@ -352,6 +390,31 @@ def _passed(checked: BoolArray) -> IntArray:
     codes: IntArray = np.where(checked, 0, -1).astype(np.intp)
     codes.flags.writeable = False
     return codes
+
+
+_MODERATE = 1e50
+"""The largest magnitude :attr:`Kernels.quiet` allows in a table (products of four such
+numbers stay below 1e308)."""
+
+
+def _moderate(*arrays: FloatArray) -> bool:
+    """Whether every number of ``arrays`` is finite and within ±:data:`_MODERATE`."""
+    return all(bool(np.all(np.abs(a) <= _MODERATE)) for a in arrays)
+
+
+def _finite_part(*arrays: FloatArray) -> FloatArray:
+    """The finite numbers of ``arrays`` (limits: an infinite one adds nothing to overflow)."""
+    joined = np.concatenate(arrays)
+    finite: FloatArray = joined[np.isfinite(joined)]
+    return finite
+
+
+def _keys(rows: IntArray) -> tuple[npt.NDArray[np.complex128], FloatArray]:
+    """Search keys for readings of linear tables ``rows`` (see :meth:`Kernels.freeze`): the
+    rows as real parts, and the view of the imaginary parts the indications are copied into."""
+    keys = np.empty(len(rows), dtype=np.complex128)
+    keys.real = rows
+    return keys, keys.imag
 
 
 def _horner(columns: tuple[FloatArray, ...], t: FloatArray) -> FloatArray:
