@@ -67,6 +67,8 @@ class Kernels:
         self._row: list[int] = []
         self._conformity: list[tuple[bool, float, float, float, int, bool, float]] = []
         self._linear: list[tuple[tuple[float, ...], tuple[tuple[float, ...], ...]]] = []
+        self._linear_of: dict[int, tuple[int, Correction]] = {}
+        """id of a linear correction → its row (and the correction, kept while its id is)."""
         self._polynomials: dict[int, _Polynomials] = {}
         self._length: list[int] = []
         """Per span: the length of its polynomial (0 for a linear span)."""
@@ -81,9 +83,14 @@ class Kernels:
         """Register a span (its correction and decision); its id, or -1 when it is left to the
         per-reading path."""
         if isinstance(correction, LinearCorrection):
-            points = correction.breakpoints
-            kind, row, length = LINEAR, len(self._linear), 0
-            self._linear.append((points, correction.segments))
+            # Spans of one correction (channels linked to one certificate's table, with the
+            # same settings) share its row: a batch of such channels is one table's search.
+            kind, length = LINEAR, 0
+            row = self._linear_of.get(id(correction), (-1, None))[0]
+            if row < 0:
+                row = len(self._linear)
+                self._linear_of[id(correction)] = (row, correction)
+                self._linear.append((correction.breakpoints, correction.segments))
         elif isinstance(correction, PolynomialCorrection):
             terms = correction.terms
             length = len(terms.coefficients)
@@ -141,11 +148,18 @@ class Kernels:
         # c = p - s breakpoints <= x, interval c - 1 when 1 <= c < len(xs); c = 0 and c =
         # len(xs) (the next table's s) are outside: segment 0.
         self.segment = np.zeros(len(edges) + 1, dtype=np.intp)
+        # And each table alone: its breakpoints, and bisect_right's count → its segment (the
+        # view of ``segment`` from the table's start), for a batch whose readings all read one
+        # table (a float search, no keys to build).
+        self.breakpoints: list[FloatArray] = []
+        self.table_segment: list[IntArray] = []
         start = 0
         for xs, rows in self._linear:
             self.segment[start + 1 : start + len(xs)] = np.arange(
                 len(segments), len(segments) + len(rows)
             )
+            self.breakpoints.append(np.array(xs, dtype=np.float64))
+            self.table_segment.append(self.segment[start : start + len(xs) + 1])
             segments.extend(rows)
             start += len(xs)
         table = np.array(segments, dtype=np.float64)
@@ -279,14 +293,20 @@ class Kernels:
         (NaN outside a table), and each one's segment (0 outside a table); ``name``: the
         rows' in ``g``."""
         # bisect_right(xs, x) in each reading's table: one search of (row, x) (see freeze),
-        # the keys' real parts (the rows) set once for these rows, their indications each time.
+        # the keys' real parts (the rows) set once for these rows, their indications each time;
+        # or of x alone in the one table every reading reads.
         key = f"{name}.keys"
         found = g.get(key)
         if found is None:
             found = g[key] = _keys(rows)
-        keys, indications = found
-        indications[...] = x
-        segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
+        if found:
+            keys, indications = found
+            indications[...] = x
+            segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
+        else:
+            one = int(rows[0])
+            count = self.breakpoints[one].searchsorted(x, side="right")
+            segment = self.table_segment[one].take(count)
         x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
         # apply()'s in-range arithmetic, operation for operation.
         dx = x - x_i
@@ -409,9 +429,12 @@ def _finite_part(*arrays: FloatArray) -> FloatArray:
     return finite
 
 
-def _keys(rows: IntArray) -> tuple[npt.NDArray[np.complex128], FloatArray]:
+def _keys(rows: IntArray) -> tuple[npt.NDArray[np.complex128], FloatArray] | tuple[()]:
     """Search keys for readings of linear tables ``rows`` (see :meth:`Kernels.freeze`): the
-    rows as real parts, and the view of the imaginary parts the indications are copied into."""
+    rows as real parts, and the view of the imaginary parts the indications are copied into;
+    none (empty) when every reading reads one table (searched alone)."""
+    if len(rows) and rows.min() == rows.max():
+        return ()
     keys = np.empty(len(rows), dtype=np.complex128)
     keys.real = rows
     return keys, keys.imag

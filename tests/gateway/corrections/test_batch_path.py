@@ -9,6 +9,7 @@ a corrupted entry is refused whole (the writer dead-letters it), never written h
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import random
 import struct
@@ -462,3 +463,113 @@ def test_linear_tables_of_any_length_are_searched_in_their_own_row() -> None:
         fix.apply(expected[fix.index])
     got.apply(mine)
     assert all(_same(a, b) for a, b in zip(expected, mine, strict=True))
+
+
+def _same_as_one_by_one(
+    one_by_one: Corrector, batched: Corrector, batch: list[WireRow], order: ChannelOrder
+) -> int:
+    """Correct ``batch`` both ways and compare every field bit for bit; how many readings the
+    batch path corrected in its columns."""
+    reference = one_by_one.fixes(
+        SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+        [r.value for r in batch], [r.ts for r in batch],
+    )  # fmt: skip
+    got = batched.batch(SITE, AGENT, batch, order)
+    expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+    mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+    for fix in reference:
+        fix.apply(expected[fix.index])
+    if got is not None:
+        got.apply(mine)
+    assert all(_same(a, b) for a, b in zip(expected, mine, strict=True)), (expected, mine)
+    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
+    return 0 if got is None else len(got.corrected)
+
+
+ODD: list[Any] = [
+    0.02, 100.02, 100.0, -0.0, 0.0, -3.0, 140.0, 1e300, -1e300, math.inf, -math.inf, math.nan,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["linear", "guarded acceptance", "non-binary on the error"])
+def test_channels_of_one_table_are_searched_in_it_alone_bit_for_bit(name: str) -> None:
+    """prt/t1…t3 are linked to one certificate's table: their spans share its row, and a
+    batch of them alone is one search of that table's breakpoints (no keys of rows), with
+    ``apply``'s results bit for bit — at and between the points, outside, at the last point,
+    at ±0, infinite and NaN; a batch that adds dmm/v (another table) searches every row."""
+    rng = random.Random(name)
+    one_by_one, batched = corrector(SETTINGS[name], "S2"), corrector(SETTINGS[name], "S2")
+    for channels, searched_alone in ((CHANNELS[1:4], True), (CHANNELS[1:], False)):
+        usual = [channels[n % len(channels)] for n in range(60)]
+        order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
+        columns = 0
+        for round_ in range(12):
+            values: list[Any] = [rng.uniform(0.0, 100.0) for _ in usual]
+            if round_ % 3 == 2:  # some readings the table cannot take (one by one)
+                values[rng.randrange(len(values))] = rng.choice(ODD)
+            batch = [
+                WireRow(i, c, SWITCH + n, v, "°C", "good")
+                for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
+            ]
+            columns += _same_as_one_by_one(one_by_one, batched, batch, order)
+        plan = batched._tables[(SITE, AGENT)].plan
+        assert plan is not None
+        assert (plan[2].gathers["row.keys"] == ()) is searched_alone
+        assert columns > 200
+    batch = [
+        WireRow(i, c, SWITCH + n, v, "°C", "good")
+        for n, v in enumerate(ODD)
+        for i, c in [CHANNELS[1]]
+    ]
+    _same_as_one_by_one(one_by_one, batched, batch, ChannelOrder.of(batch))
+
+
+def _scaled_corrector(scale: float) -> Corrector:
+    """Every channel linked to one table whose indications and corrections are ``scale``
+    times the usual."""
+    usual = _certificate(1, "S1", 0.02)
+    table = usual.tables[0]
+    points = tuple(
+        TablePoint(
+            indication=repr(float(p.indication) * scale),
+            value=repr(float(p.value) * scale),
+            expanded_uncertainty=repr(float(p.expanded_uncertainty) * scale),
+            coverage_factor="2",
+        )
+        for p in table.points
+    )
+    scaled = dataclasses.replace(usual, tables=(table.model_copy(update={"points": points}),))
+    made = Corrector(CorrectionsConfig.model_validate({}), RecordStore.__new__(RecordStore))
+    links = [
+        Link(1 + n, SITE, AGENT, i, c, 1, 0, "S1", 0, None, "test", None)
+        for n, (i, c) in enumerate(CHANNELS)
+    ]
+    made.install(links, [scaled], {(SITE, AGENT, "prt"): "S1", (SITE, AGENT, "dmm"): "S1"})
+    return made
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-30, 1e45, 1e60, 1e75])
+def test_warnings_are_silenced_unless_no_number_of_the_tables_is_huge(scale: float) -> None:
+    """``Kernels.evaluate`` enters no ``np.errstate`` only for tables whose numbers stay
+    within 1e50 (``quiet``: nothing of theirs can overflow, and a reading outside them is NaN,
+    which warns of nothing), and then tells which readings are done from the segments found,
+    not from their results; tables of larger numbers are evaluated as before. Either way
+    ``apply``'s results bit for bit, for readings at any scale, in and out of range, infinite
+    and NaN, and no warning (the suite turns one into an error)."""
+    one_by_one, batched = _scaled_corrector(scale), _scaled_corrector(scale)
+    assert batched.kernels.quiet is (scale <= 1e45)
+    assert not corrector(SETTINGS["mixed methods"]).kernels.quiet  # polynomials: never
+    rng = random.Random(scale)
+    usual = [CHANNELS[n % len(CHANNELS)] for n in range(50)]
+    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
+    columns = 0
+    for round_ in range(10):
+        values: list[Any] = [rng.uniform(0.0, 100.0) * scale for _ in usual]
+        if round_ % 2:
+            values[rng.randrange(len(values))] = rng.choice(ODD)
+        batch = [
+            WireRow(i, c, T0 + n, v, "°C", "good")
+            for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
+        ]
+        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
+    assert columns > 400
