@@ -165,9 +165,8 @@ class Kernels:
         table = np.array(segments, dtype=np.float64)
         # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
         self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
-        self.quiet = not self._polynomials and _moderate(
-            self.segments[1:], self.factor, self.coverage, _finite_part(self.lower, self.upper)
-        )
+        decisions = _moderate(self.factor, self.coverage, _finite_part(self.lower, self.upper))
+        self.quiet = not self._polynomials and decisions and _moderate(self.segments[1:])
         """Whether no operation of :meth:`evaluate` can overflow or be invalid, so there is no
         floating-point warning to silence (the cost of ``np.errstate``, a few per cent of a
         batch's): linear spans only (a polynomial is evaluated at any indication, however
@@ -181,6 +180,17 @@ class Kernels:
                 tuple(np.ascontiguousarray(c) for c in np.array(rows, dtype=np.float64).T)
                 for rows in (group.coefficients, group.derivative, group.variance, group.scalars)
             )
+        self.quiet_in_range = (
+            bool(self._polynomials)
+            and not self._linear
+            and decisions
+            and all(map(_tame, self._polynomials.values()))
+        )
+        """Whether a batch of polynomials of one length whose indications are all in range
+        needs no warning silenced either: polynomials only, every number of theirs (and the
+        decisions') within ±1e50, at most 20 terms, and ``t`` within ±10 over the range, so
+        no sum or product of :meth:`_polynomial_rows` (nor :meth:`_decide`) can overflow (an
+        indication out of range can: such a batch is evaluated under ``np.errstate``)."""
 
     def evaluate(
         self, span: IntArray, x: FloatArray, memo: Gathers | None = None
@@ -196,13 +206,21 @@ class Kernels:
         g = memo if memo is not None else Gathers()
         if self.quiet:  # nothing to silence (see freeze): no errstate to enter and leave
             return self._evaluate(span, x, g)
+        if self.quiet_in_range:
+            length = g.of("one_length", lambda: self._one_length(span))
+            if length:
+                scalars = self._gathered(self._polynomials[length], span, g, length)[3]
+                x_min, x_max = scalars[4], scalars[5]
+                if np.count_nonzero((x_min <= x) & (x <= x_max)) == len(x):
+                    return self._evaluate(span, x, g, in_range=True)
         with np.errstate(all="ignore"):
             return self._evaluate(span, x, g)
 
     def _evaluate(
-        self, span: IntArray, x: FloatArray, g: Gathers
+        self, span: IntArray, x: FloatArray, g: Gathers, in_range: bool = False
     ) -> tuple[FloatArray, FloatArray, BoolArray | None, IntArray | None]:
-        """:meth:`evaluate`, its floating-point warnings silenced by the caller if need be."""
+        """:meth:`evaluate`, its floating-point warnings silenced by the caller if need be
+        (``in_range``: polynomials of one length, every indication in range, quiet ones)."""
         done: BoolArray | None
         if not self._polynomials:  # linear spans only (no selection to make)
             rows = g.get("row")
@@ -218,15 +236,15 @@ class Kernels:
         else:
             length = g.of("one_length", lambda: self._one_length(span))
             if length:  # polynomials of one length only (no selection to make)
-                rows = g.of("one_row", lambda: self.row.take(span))
-                corrected, u, done = self._polynomial_rows(
-                    self._polynomials[length], rows, x, g, f"p{length}"
-                )
+                group = self._polynomials[length]
+                gathered = self._gathered(group, span, g, length)
+                corrected, u, done = self._polynomial_rows(gathered, x, not in_range)
             else:
                 corrected, u = np.empty_like(x), np.empty_like(x)
                 done = np.ones(x.shape, dtype=np.bool_)
                 self._mixed_rows(span, x, corrected, u, done, g)
-            done &= np.isfinite(corrected + u)
+            if done is not None:  # else in range, of quiet polynomials: finite (see freeze)
+                done &= np.isfinite(corrected + u)
         if not self.any_checked:
             return corrected, u, done, None
         checked = g.of("checked", lambda: self.checked.take(span))
@@ -281,9 +299,8 @@ class Kernels:
                 chosen = g.of(f"chosen{length}", lambda: np.flatnonzero(lengths == length))  # noqa: B023 - used at once
                 if chosen.size:
                     rows = g.of(f"row{length}", lambda: self.row.take(span.take(chosen)))  # noqa: B023
-                    value, sigma, in_range = self._polynomial_rows(
-                        group, rows, x.take(chosen), g, f"p{length}"
-                    )
+                    gathered = g.of(f"p{length}", lambda: _gather(group, rows))  # noqa: B023
+                    value, sigma, in_range = self._polynomial_rows(gathered, x.take(chosen))
                     corrected[chosen], u[chosen], done[chosen] = value, sigma, in_range
 
     def _linear_rows(
@@ -316,22 +333,24 @@ class Kernels:
         sigma = np.sqrt(u_points * u_points + k2 * q * q + reading)
         return value, sigma, segment
 
+    def _gathered(
+        self, group: _Polynomials, span: IntArray, g: Gathers, length: int
+    ) -> tuple[tuple[FloatArray, ...], ...]:
+        """What the polynomials of ``span`` (all of ``group``, of ``length`` terms) read."""
+        found = g.get(f"p{length}")
+        if found is None:
+            rows = g.of("one_row", lambda: self.row.take(span))
+            found = g[f"p{length}"] = _gather(group, rows)
+        gathered: tuple[tuple[FloatArray, ...], ...] = found
+        return gathered
+
     @staticmethod
     def _polynomial_rows(
-        group: _Polynomials,
-        rows: IntArray,
-        x: FloatArray,
-        g: Gathers,
-        name: str,
-    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        gathered: tuple[tuple[FloatArray, ...], ...], x: FloatArray, check: bool = True
+    ) -> tuple[FloatArray, FloatArray, Any]:
         """The corrected values, their u and whether they are in range, of indications ``x``
-        by polynomials ``rows`` of ``group``."""
-        coefficients, derivative, variance_poly, scalars = g.of(
-            name,
-            lambda: tuple(
-                tuple(column.take(rows) for column in columns) for columns in group.columns
-            ),
-        )
+        by polynomials whose terms were ``gathered`` (``check`` False: known to be, None)."""
+        coefficients, derivative, variance_poly, scalars = gathered
         center, inverse_scale, model_variance, reading, x_min, x_max = scalars
         # The generated apply()'s expressions, in its order (each polynomial summed before it
         # is added to x or to 1), so that both give the same bits.
@@ -341,7 +360,7 @@ class Kernels:
         gain = 1.0 + _horner(derivative, t)
         value = x + _horner(coefficients, t)
         sigma = np.sqrt(variance + model_variance + gain * gain * reading)
-        return value, sigma, (x_min <= x) & (x <= x_max)
+        return value, sigma, (x_min <= x) & (x <= x_max) if check else None
 
     def _decide(
         self, span: IntArray, x: FloatArray, corrected: FloatArray, u: FloatArray, g: Gathers
@@ -438,6 +457,32 @@ def _keys(rows: IntArray) -> tuple[npt.NDArray[np.complex128], FloatArray] | tup
     keys = np.empty(len(rows), dtype=np.complex128)
     keys.real = rows
     return keys, keys.imag
+
+
+def _gather(group: _Polynomials, rows: IntArray) -> tuple[tuple[FloatArray, ...], ...]:
+    """The terms of polynomials ``rows`` of ``group``: coefficients, derivative, variance and
+    scalars, each a tuple of columns."""
+    return tuple(tuple(column.take(rows) for column in columns) for columns in group.columns)
+
+
+_TERMS_MAX, _T_MAX = 20, 10.0
+"""The most terms, and the largest |t| over the range, of a polynomial quiet in range."""
+
+
+def _tame(group: _Polynomials) -> bool:
+    """Whether ``group``'s polynomials are quiet in range (see ``Kernels.quiet_in_range``)."""
+    columns = [
+        np.array(rows, dtype=np.float64)
+        for rows in (group.coefficients, group.derivative, group.variance, group.scalars)
+    ]
+    if (
+        not _moderate(*columns)
+        or max(len(group.variance[0]), len(group.coefficients[0])) > _TERMS_MAX
+    ):
+        return False
+    center, inverse_scale, _, _, x_min, x_max = columns[3].T
+    reach = np.maximum(np.abs(x_min - center), np.abs(x_max - center)) * np.abs(inverse_scale)
+    return bool(np.all(reach <= _T_MAX))
 
 
 def _horner(columns: tuple[FloatArray, ...], t: FloatArray) -> FloatArray:
