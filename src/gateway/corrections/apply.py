@@ -247,23 +247,39 @@ class Kernels:
                 done &= np.isfinite(corrected + u)
         if not self.any_checked:
             return corrected, u, done, None
-        checked = g.of("checked", lambda: self.checked.take(span))
-        if not g.of("checked_any", lambda: np.bool_(checked.any())):
+        rules = g.get("rules")
+        if rules is None:
+            rules = g["rules"] = self._rules(span)
+        if not rules.any:
             return corrected, u, done, None
-        decided = self._decide(span, x, corrected, u, g)
-        if decided.dtype != np.bool_:
+        decided = self._decide(rules, x, corrected, u)
+        if decided.dtype is not _BOOL:
             codes = cast(IntArray, decided)
-            codes[~checked] = -1
+            codes[~rules.checked] = -1
             done = codes <= 1 if done is None else done & (codes <= 1)
             return corrected, u, done, codes
         # One binary rule (the common case): a reading that passes is done with code 0, one
         # that fails (code 3) goes the per-reading way; the codes of the readings done are
         # then the same for every batch of these spans.
         passes = cast(BoolArray, decided)
-        if not g.of("checked_all", lambda: np.bool_(checked.all())):
-            passes |= ~checked
+        if not rules.every:
+            passes |= ~rules.checked
         done = passes if done is None else done & passes
-        return corrected, u, done, g.of("passed", lambda: _passed(checked))
+        return corrected, u, done, rules.passed
+
+    def _rules(self, span: IntArray) -> _Rules:
+        """What deciding readings of spans ``span`` reads (see :class:`_Rules`)."""
+        checked = self.checked.take(span)
+        if not checked.any():
+            return _Rules(checked, False)
+        lower, upper = self.lower.take(span), self.upper.take(span)
+        factor, coverage = self.factor.take(span), self.coverage.take(span)
+        on_error, rule = self.on_error.take(span), self.rule.take(span)
+        one = int(rule[0]) if rule.min() == rule.max() else None
+        return _Rules(
+            checked, True, bool(checked.all()), _passed(checked) if one != NON_BINARY else None,
+            lower, upper, on_error, factor, coverage, rule, one, bool(on_error.any()),
+        )  # fmt: skip
 
     def _one_length(self, span: IntArray) -> int:
         """The length of the polynomials of ``span`` when every span is a polynomial of one
@@ -363,32 +379,17 @@ class Kernels:
         return value, sigma, (x_min <= x) & (x <= x_max) if check else None
 
     def _decide(
-        self, span: IntArray, x: FloatArray, corrected: FloatArray, u: FloatArray, g: Gathers
+        self, rules: _Rules, x: FloatArray, corrected: FloatArray, u: FloatArray
     ) -> IntArray | BoolArray:
         """ConformityCheck.decide over the batch: 0 pass, 1 conditional pass, 2 conditional
         fail, 3 fail (NaN a fail), with its comparisons and arithmetic; under one binary rule
         (pass or fail), whether each reading passes."""
-        lower, upper, on_error, factor, coverage, rule = g.of(
-            "decision",
-            lambda: tuple(
-                column.take(span)
-                for column in (
-                    self.lower,
-                    self.upper,
-                    self.on_error,
-                    self.factor,
-                    self.coverage,
-                    self.rule,
-                )
-            ),
-        )
+        lower, upper, factor, coverage, one = (
+            rules.lower, rules.upper, rules.factor, rules.coverage, rules.one
+        )  # fmt: skip
         # The batch's one rule and whether any reading is judged on its error, when it has
         # one (the common case: a binary rule needs one zone of the three, not all).
-        one, errors = g.of(
-            "rule",
-            lambda: (int(rule[0]) if rule.min() == rule.max() else None, bool(on_error.any())),
-        )
-        measured = np.where(on_error, x - corrected, corrected) if errors else corrected
+        measured = np.where(rules.on_error, x - corrected, corrected) if rules.errors else corrected
         ok: BoolArray
         if one == SIMPLE:
             ok = (lower <= measured) & (measured <= upper)
@@ -404,8 +405,33 @@ class Kernels:
         within = (lower <= measured) & (measured <= upper)
         outer = (lower - w <= measured) & (measured <= upper + w)
         zone = inner * 4 + within * 2 + outer
-        codes: IntArray = _DECISIONS[rule, zone]
+        codes: IntArray = _DECISIONS[rules.rule, zone]
         return codes
+
+
+@dataclass(eq=False, slots=True)
+class _Rules:
+    """What deciding the readings of an array of spans reads, gathered once for it (kept with
+    its :class:`Gathers`: one look-up per batch of the agent's usual order, not one per
+    column): which spans have a tolerance (``any``: some, ``every``: all), the codes of
+    readings that pass a binary rule, each span's limits, factors and rule, the batch's one
+    rule (None: several) and whether any is judged on its error."""
+
+    checked: BoolArray
+    any: bool
+    every: bool = False
+    passed: IntArray | None = None
+    lower: FloatArray = field(default_factory=lambda: np.zeros(0))
+    upper: FloatArray = field(default_factory=lambda: np.zeros(0))
+    on_error: BoolArray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    factor: FloatArray = field(default_factory=lambda: np.zeros(0))
+    coverage: FloatArray = field(default_factory=lambda: np.zeros(0))
+    rule: IntArray = field(default_factory=lambda: np.zeros(0, np.intp))
+    one: int | None = None
+    errors: bool = False
+
+
+_BOOL = np.dtype(np.bool_)
 
 
 def _decision(rule: int, zone: int) -> int:
