@@ -18,6 +18,7 @@ reported back, and the corrector handles those readings one by one as before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -153,6 +154,10 @@ class Kernels:
         # table (a float search, no keys to build).
         self.breakpoints: list[FloatArray] = []
         self.table_segment: list[IntArray] = []
+        self.table_flags: list[tuple[bool, bool]] = []
+        """Per table: whether u is the same at every point (du/dx 0, u_i >= +0: u_i + du·dx
+        is u_i), and whether the reading's variance is +0 (a sum of squares plus +0 is
+        itself): the terms :meth:`_linear_rows` need not add."""
         start = 0
         for xs, rows in self._linear:
             self.segment[start + 1 : start + len(xs)] = np.arange(
@@ -160,8 +165,16 @@ class Kernels:
             )
             self.breakpoints.append(np.array(xs, dtype=np.float64))
             self.table_segment.append(self.segment[start : start + len(xs) + 1])
+            self.table_flags.append(
+                (
+                    all(_is_plus_zero(r[10]) and r[5] >= 0.0 and not _negative(r[5]) for r in rows),
+                    all(_is_plus_zero(r[8]) for r in rows),
+                )
+            )
             segments.extend(rows)
             start += len(xs)
+        self.flat_u = all(flat for flat, _ in self.table_flags)
+        self.no_reading = all(none for _, none in self.table_flags)
         table = np.array(segments, dtype=np.float64)
         # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
         self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
@@ -336,17 +349,22 @@ class Kernels:
             keys, indications = found
             indications[...] = x
             segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
+            flat_u, no_reading = self.flat_u, self.no_reading
         else:
             one = int(rows[0])
             count = self.breakpoints[one].searchsorted(x, side="right")
             segment = self.table_segment[one].take(count)
+            flat_u, no_reading = self.table_flags[one]
         x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
-        # apply()'s in-range arithmetic, operation for operation.
+        # apply()'s in-range arithmetic, operation for operation, less what adds +0 exactly:
+        # du·dx where du/dx is 0 (dx >= 0 in range), and the reading's variance when it is 0
+        # (added to a sum of squares, >= +0): see freeze.
         dx = x - x_i
-        u_points = u_i + du * dx
+        u_points = u_i if flat_u else u_i + du * dx
         q = dx * (x - x_j)
         value = x + c_i + slope * dx
-        sigma = np.sqrt(u_points * u_points + k2 * q * q + reading)
+        spread = u_points * u_points + k2 * q * q
+        sigma = np.sqrt(spread if no_reading else spread + reading)
         return value, sigma, segment
 
     def _gathered(
@@ -483,6 +501,16 @@ def _keys(rows: IntArray) -> tuple[npt.NDArray[np.complex128], FloatArray] | tup
     keys = np.empty(len(rows), dtype=np.complex128)
     keys.real = rows
     return keys, keys.imag
+
+
+def _is_plus_zero(number: float) -> bool:
+    """Whether ``number`` is +0.0 (not -0.0)."""
+    return number == 0.0 and not _negative(number)
+
+
+def _negative(number: float) -> bool:
+    """Whether ``number``'s sign bit is set (-0.0 included)."""
+    return math.copysign(1.0, number) < 0.0
 
 
 def _gather(group: _Polynomials, rows: IntArray) -> tuple[tuple[FloatArray, ...], ...]:

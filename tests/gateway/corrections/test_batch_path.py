@@ -524,22 +524,25 @@ def test_channels_of_one_table_are_searched_in_it_alone_bit_for_bit(name: str) -
     _same_as_one_by_one(one_by_one, batched, batch, ChannelOrder.of(batch))
 
 
-def _scaled_corrector(scale: float) -> Corrector:
+def _scaled_corrector(
+    scale: float, flat_u: bool = False, settings: dict[str, Any] | None = None
+) -> Corrector:
     """Every channel linked to one table whose indications and corrections are ``scale``
-    times the usual."""
+    times the usual (``flat_u``: its U the same at every point)."""
     usual = _certificate(1, "S1", 0.02)
     table = usual.tables[0]
     points = tuple(
         TablePoint(
             indication=repr(float(p.indication) * scale),
             value=repr(float(p.value) * scale),
-            expanded_uncertainty=repr(float(p.expanded_uncertainty) * scale),
+            expanded_uncertainty=repr((0.02 if flat_u else float(p.expanded_uncertainty)) * scale),
             coverage_factor="2",
         )
         for p in table.points
     )
     scaled = dataclasses.replace(usual, tables=(table.model_copy(update={"points": points}),))
-    made = Corrector(CorrectionsConfig.model_validate({}), RecordStore.__new__(RecordStore))
+    config = CorrectionsConfig.model_validate(settings or {})
+    made = Corrector(config, RecordStore.__new__(RecordStore))
     links = [
         Link(1 + n, SITE, AGENT, i, c, 1, 0, "S1", 0, None, "test", None)
         for n, (i, c) in enumerate(CHANNELS)
@@ -580,3 +583,36 @@ def test_warnings_are_silenced_unless_no_number_of_the_tables_is_huge(scale: flo
         ]
         columns += _same_as_one_by_one(one_by_one, batched, batch, order)
     assert columns > 400
+
+
+@pytest.mark.parametrize("flat_u", [False, True], ids=["u varies", "u flat"])
+@pytest.mark.parametrize("resolution", [None, 0.01])
+@pytest.mark.parametrize("interpolation", [True, False])
+def test_terms_that_add_zero_are_left_out_with_the_same_bits(
+    flat_u: bool, resolution: float | None, interpolation: bool
+) -> None:
+    """A table whose U is the same at every point adds nothing with du/dx·dx, and a reading
+    with no variance of its own (no resolution, no declared u) nothing with it: the linear
+    kernel leaves both terms out (``table_flags``), and gives ``apply``'s results bit for bit
+    either way, with or without the interpolation term, in and out of range."""
+    channel: dict[str, Any] = {"channel": "*/*/*/*", "interpolation_component": interpolation}
+    if resolution is not None:
+        channel["resolution"] = resolution
+    settings = {"channels": [channel]}
+    one_by_one = _scaled_corrector(1.0, flat_u, settings)
+    batched = _scaled_corrector(1.0, flat_u, settings)
+    assert batched.kernels.table_flags == [(flat_u, resolution is None)]
+    rng = random.Random(f"{flat_u}{resolution}{interpolation}")
+    usual = [CHANNELS[n % len(CHANNELS)] for n in range(50)]
+    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
+    columns = 0
+    for round_ in range(8):
+        values: list[Any] = [rng.uniform(0.0, 100.0) for _ in usual]
+        if round_ % 2:
+            values[rng.randrange(len(values))] = rng.choice(ODD)
+        batch = [
+            WireRow(i, c, T0 + n, v, "°C", "good")
+            for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
+        ]
+        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
+    assert columns > 350
