@@ -224,13 +224,13 @@ class Plan:
     gathers: Gathers = field(default_factory=Gathers)
 
 
-@dataclass(eq=False, slots=True)
-class BatchFixes:
+class BatchFixes(msgspec.Struct, eq=False, gc=False):
     """What correcting a batch adds: the readings corrected in full (in range, in date, their
     decision a pass or conditional pass) as columns by index — ``index`` None when that is
     every reading of the batch, in order — and a :class:`Fix` for each other reading touched
     (marked, failing its tolerance, or taken one by one). ``certificates``: id → identifier
-    of every certificate used."""
+    of every certificate used. A struct (made for every batch: a fifth of a dataclass's
+    cost)."""
 
     index: npt.NDArray[np.intp] | None
     corrected: npt.NDArray[np.float64]
