@@ -155,6 +155,30 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _same_as_one_by_one(
+    one_by_one: Corrector, batched: Corrector, batch: list[WireRow], order: ChannelOrder | None
+) -> int:
+    """Correct ``batch`` both ways and compare every field bit for bit; how many readings the
+    batch path corrected in its columns."""
+    reference = one_by_one.fixes(
+        SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+        [r.value for r in batch], [r.ts for r in batch],
+    )  # fmt: skip
+    got = batched.batch(SITE, AGENT, batch, order)
+    expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+    mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+    for fix in reference:
+        fix.apply(expected[fix.index])
+    if got is not None:
+        got.apply(mine)
+        assert len(got) == len(reference)
+    else:
+        assert not reference
+    assert all(_same(a, b) for a, b in zip(expected, mine, strict=True)), (expected, mine)
+    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
+    return 0 if got is None else len(got.corrected)
+
+
 @pytest.mark.parametrize("name", list(SETTINGS))
 @pytest.mark.parametrize("serial", ["S2", "S9"], ids=["serial matches", "serial mismatch"])
 def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
@@ -176,23 +200,7 @@ def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
                 WireRow(old.instrument, old.channel, new.ts, new.value, "°C", new.quality)
                 for old, new in zip(batch, fresh, strict=True)
             ]
-        reference = one_by_one.fixes(
-            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
-            [r.value for r in batch], [r.ts for r in batch],
-        )  # fmt: skip
-        got = batched.batch(SITE, AGENT, batch, order)
-        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        for fix in reference:
-            fix.apply(expected[fix.index])
-        if got is not None:
-            got.apply(mine)
-            columns += len(got.corrected)
-            assert len(got) == len(reference)
-        else:
-            assert not reference
-        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
-            assert _same(theirs, ours), (index, batch[index], theirs, ours)
+        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
     assert columns > 1000  # the batch path did the work, not the fallback
     assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
 
@@ -219,20 +227,8 @@ def test_a_kept_plan_gives_the_per_reading_results_and_follows_the_tables(name: 
             for n, ((i, c), v) in enumerate(zip(channels, values, strict=True))
         ]
         kept = table.plan
-        reference = one_by_one.fixes(
-            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
-            [r.value for r in batch], [r.ts for r in batch],
-        )  # fmt: skip
-        got = batched.batch(SITE, AGENT, batch, order)
+        assert _same_as_one_by_one(one_by_one, batched, batch, order)
         reused += kept is not None and table.plan is kept
-        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        for fix in reference:
-            fix.apply(expected[fix.index])
-        assert got is not None
-        got.apply(mine)
-        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
-            assert _same(theirs, ours), (round_, index, batch[index], theirs, ours)
     assert reused > 20  # the plan was kept and reused, not made again each time
     assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
 
@@ -465,27 +461,6 @@ def test_linear_tables_of_any_length_are_searched_in_their_own_row() -> None:
     assert all(_same(a, b) for a, b in zip(expected, mine, strict=True))
 
 
-def _same_as_one_by_one(
-    one_by_one: Corrector, batched: Corrector, batch: list[WireRow], order: ChannelOrder
-) -> int:
-    """Correct ``batch`` both ways and compare every field bit for bit; how many readings the
-    batch path corrected in its columns."""
-    reference = one_by_one.fixes(
-        SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
-        [r.value for r in batch], [r.ts for r in batch],
-    )  # fmt: skip
-    got = batched.batch(SITE, AGENT, batch, order)
-    expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-    mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-    for fix in reference:
-        fix.apply(expected[fix.index])
-    if got is not None:
-        got.apply(mine)
-    assert all(_same(a, b) for a, b in zip(expected, mine, strict=True)), (expected, mine)
-    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
-    return 0 if got is None else len(got.corrected)
-
-
 ODD: list[Any] = [
     0.02, 100.02, 100.0, -0.0, 0.0, -3.0, 140.0, 1e300, -1e300, math.inf, -math.inf, math.nan,
 ]  # fmt: skip
@@ -551,6 +526,26 @@ def _scaled_corrector(
     return made
 
 
+def _every_channel(
+    one_by_one: Corrector, batched: Corrector, rng: random.Random, scale: float = 1.0
+) -> int:
+    """Ten batches of every channel in the usual order, readings in 0 … 100 ``scale``, every
+    other batch with one of ODD: both ways, bit for bit; how many readings went in columns."""
+    usual = [CHANNELS[n % len(CHANNELS)] for n in range(50)]
+    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
+    columns = 0
+    for round_ in range(10):
+        values: list[Any] = [rng.uniform(0.0, 100.0) * scale for _ in usual]
+        if round_ % 2:
+            values[rng.randrange(len(values))] = rng.choice(ODD)
+        batch = [
+            WireRow(i, c, T0 + n, v, "°C", "good")
+            for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
+        ]
+        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
+    return columns
+
+
 @pytest.mark.parametrize("scale", [1.0, 1e-30, 1e45, 1e60, 1e75])
 def test_warnings_are_silenced_unless_no_number_of_the_tables_is_huge(scale: float) -> None:
     """``Kernels.evaluate`` enters no ``np.errstate`` only for tables whose numbers stay
@@ -569,20 +564,7 @@ def test_warnings_are_silenced_unless_no_number_of_the_tables_is_huge(scale: flo
     )
     assert (cubic.kernels.quiet, cubic.kernels.quiet_in_range) == (False, True)
     assert (mixed.kernels.quiet, mixed.kernels.quiet_in_range) == (False, False)
-    rng = random.Random(scale)
-    usual = [CHANNELS[n % len(CHANNELS)] for n in range(50)]
-    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
-    columns = 0
-    for round_ in range(10):
-        values: list[Any] = [rng.uniform(0.0, 100.0) * scale for _ in usual]
-        if round_ % 2:
-            values[rng.randrange(len(values))] = rng.choice(ODD)
-        batch = [
-            WireRow(i, c, T0 + n, v, "°C", "good")
-            for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
-        ]
-        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
-    assert columns > 400
+    assert _every_channel(one_by_one, batched, random.Random(scale), scale) > 400
 
 
 @pytest.mark.parametrize("flat_u", [False, True], ids=["u varies", "u flat"])
@@ -603,16 +585,4 @@ def test_terms_that_add_zero_are_left_out_with_the_same_bits(
     batched = _scaled_corrector(1.0, flat_u, settings)
     assert batched.kernels.table_flags == [(flat_u, resolution is None)]
     rng = random.Random(f"{flat_u}{resolution}{interpolation}")
-    usual = [CHANNELS[n % len(CHANNELS)] for n in range(50)]
-    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
-    columns = 0
-    for round_ in range(8):
-        values: list[Any] = [rng.uniform(0.0, 100.0) for _ in usual]
-        if round_ % 2:
-            values[rng.randrange(len(values))] = rng.choice(ODD)
-        batch = [
-            WireRow(i, c, T0 + n, v, "°C", "good")
-            for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
-        ]
-        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
-    assert columns > 350
+    assert _every_channel(one_by_one, batched, rng) > 400
