@@ -18,6 +18,7 @@ reported back, and the corrector handles those readings one by one as before.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, cast
@@ -67,6 +68,8 @@ class Kernels:
         self._row: list[int] = []
         self._conformity: list[tuple[bool, float, float, float, int, bool, float]] = []
         self._linear: list[tuple[tuple[float, ...], tuple[tuple[float, ...], ...]]] = []
+        self._linear_of: dict[int, tuple[int, Correction]] = {}
+        """id of a linear correction → its row (and the correction, kept while its id is)."""
         self._polynomials: dict[int, _Polynomials] = {}
         self._length: list[int] = []
         """Per span: the length of its polynomial (0 for a linear span)."""
@@ -81,9 +84,14 @@ class Kernels:
         """Register a span (its correction and decision); its id, or -1 when it is left to the
         per-reading path."""
         if isinstance(correction, LinearCorrection):
-            points = correction.breakpoints
-            kind, row, length = LINEAR, len(self._linear), 0
-            self._linear.append((points, correction.segments))
+            # Spans of one correction (channels linked to one certificate's table, with the
+            # same settings) share its row: a batch of such channels is one table's search.
+            kind, length = LINEAR, 0
+            row = self._linear_of.get(id(correction), (-1, None))[0]
+            if row < 0:
+                row = len(self._linear)
+                self._linear_of[id(correction)] = (row, correction)
+                self._linear.append((correction.breakpoints, correction.segments))
         elif isinstance(correction, PolynomialCorrection):
             terms = correction.terms
             length = len(terms.coefficients)
@@ -141,69 +149,150 @@ class Kernels:
         # c = p - s breakpoints <= x, interval c - 1 when 1 <= c < len(xs); c = 0 and c =
         # len(xs) (the next table's s) are outside: segment 0.
         self.segment = np.zeros(len(edges) + 1, dtype=np.intp)
+        # And each table alone: its breakpoints, and bisect_right's count → its segment (the
+        # view of ``segment`` from the table's start), for a batch whose readings all read one
+        # table (a float search, no keys to build).
+        self.breakpoints: list[FloatArray] = []
+        self.table_segment: list[IntArray] = []
+        self.table_flags: list[tuple[bool, bool]] = []
+        """Per table: whether u is the same at every point (du/dx 0, u_i >= +0: u_i + du·dx
+        is u_i), and whether the reading's variance is +0 (a sum of squares plus +0 is
+        itself): the terms :meth:`_linear_rows` need not add."""
         start = 0
         for xs, rows in self._linear:
             self.segment[start + 1 : start + len(xs)] = np.arange(
                 len(segments), len(segments) + len(rows)
             )
+            self.breakpoints.append(np.array(xs, dtype=np.float64))
+            self.table_segment.append(self.segment[start : start + len(xs) + 1])
+            self.table_flags.append(
+                (
+                    all(_is_plus_zero(r[10]) and r[5] >= 0.0 and not _negative(r[5]) for r in rows),
+                    all(_is_plus_zero(r[8]) for r in rows),
+                )
+            )
             segments.extend(rows)
             start += len(xs)
+        self.flat_u = all(flat for flat, _ in self.table_flags)
+        self.no_reading = all(none for _, none in self.table_flags)
         table = np.array(segments, dtype=np.float64)
         # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
         self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
+        decisions = _moderate(self.factor, self.coverage, _finite_part(self.lower, self.upper))
+        self.quiet = not self._polynomials and decisions and _moderate(self.segments[1:])
+        """Whether no operation of :meth:`evaluate` can overflow or be invalid, so there is no
+        floating-point warning to silence (the cost of ``np.errstate``, a few per cent of a
+        batch's): linear spans only (a polynomial is evaluated at any indication, however
+        large, before its range is checked), every number of their tables, limits and factors
+        within ±1e50 (infinite limits aside). An indication outside its table reads the NaN
+        segment, and arithmetic on a quiet NaN raises nothing; one inside is bounded by the
+        table's breakpoints, so every product of :meth:`_linear_rows` and :meth:`_decide` stays
+        far below overflow."""
         for group in self._polynomials.values():
             group.columns = tuple(
                 tuple(np.ascontiguousarray(c) for c in np.array(rows, dtype=np.float64).T)
                 for rows in (group.coefficients, group.derivative, group.variance, group.scalars)
             )
+        self.quiet_in_range = (
+            bool(self._polynomials)
+            and not self._linear
+            and decisions
+            and all(map(_tame, self._polynomials.values()))
+        )
+        """Whether a batch of polynomials of one length whose indications are all in range
+        needs no warning silenced either: polynomials only, every number of theirs (and the
+        decisions') within ±1e50, at most 20 terms, and ``t`` within ±10 over the range, so
+        no sum or product of :meth:`_polynomial_rows` (nor :meth:`_decide`) can overflow (an
+        indication out of range can: such a batch is evaluated under ``np.errstate``)."""
 
     def evaluate(
         self, span: IntArray, x: FloatArray, memo: Gathers | None = None
-    ) -> tuple[FloatArray, FloatArray, BoolArray, IntArray | None]:
+    ) -> tuple[FloatArray, FloatArray, BoolArray | None, IntArray | None]:
         """``(corrected, u, done, conformity)`` for the indications ``x`` of spans ``span``:
-        ``done`` False where the per-reading path must take the reading (module doc);
+        ``done`` False where the per-reading path must take the reading (module doc), None
+        when that is none of them;
         ``conformity`` the decision's code of each reading done (0 pass, 1 conditional pass;
         -1 no tolerance; a reading not done has no code worth reading), None when no span of
         the batch has a tolerance; it may be shared with later batches (read-only). ``memo``:
         what was gathered from the tables for this very ``span`` array before (a batch of the
         agent's usual order of channels: see :class:`Gathers`), filled as it is gathered."""
         g = memo if memo is not None else Gathers()
+        if self.quiet:  # nothing to silence (see freeze): no errstate to enter and leave
+            return self._evaluate(span, x, g)
+        if self.quiet_in_range:
+            length = g.of("one_length", lambda: self._one_length(span))
+            if length:
+                scalars = self._gathered(self._polynomials[length], span, g, length)[3]
+                x_min, x_max = scalars[4], scalars[5]
+                if np.count_nonzero((x_min <= x) & (x <= x_max)) == len(x):
+                    return self._evaluate(span, x, g, in_range=True)
         with np.errstate(all="ignore"):
-            if not self._polynomials:  # linear spans only (no selection to make)
-                rows = g.of("row", lambda: self.row.take(span))
-                corrected, u = self._linear_rows(rows, x)
+            return self._evaluate(span, x, g)
+
+    def _evaluate(
+        self, span: IntArray, x: FloatArray, g: Gathers, in_range: bool = False
+    ) -> tuple[FloatArray, FloatArray, BoolArray | None, IntArray | None]:
+        """:meth:`evaluate`, its floating-point warnings silenced by the caller if need be
+        (``in_range``: polynomials of one length, every indication in range, quiet ones)."""
+        done: BoolArray | None
+        if not self._polynomials:  # linear spans only (no selection to make)
+            rows = g.get("row")
+            if rows is None:
+                rows = g["row"] = self.row.take(span)
+            corrected, u, segment = self._linear_rows(rows, x, g, "row")
+            if not self.quiet:
                 done = np.isfinite(corrected + u)  # NaN outside a table
+            elif np.count_nonzero(segment) == len(segment):
+                done = None  # every reading inside its table: finite (see freeze)
             else:
-                length = g.of("one_length", lambda: self._one_length(span))
-                if length:  # polynomials of one length only (no selection to make)
-                    rows = g.of("one_row", lambda: self.row.take(span))
-                    corrected, u, done = self._polynomial_rows(
-                        self._polynomials[length], rows, x, g, f"p{length}"
-                    )
-                else:
-                    corrected, u = np.empty_like(x), np.empty_like(x)
-                    done = np.ones(x.shape, dtype=np.bool_)
-                    self._mixed_rows(span, x, corrected, u, done, g)
+                done = segment != 0  # outside a table: NaN
+        else:
+            length = g.of("one_length", lambda: self._one_length(span))
+            if length:  # polynomials of one length only (no selection to make)
+                group = self._polynomials[length]
+                gathered = self._gathered(group, span, g, length)
+                corrected, u, done = self._polynomial_rows(gathered, x, not in_range)
+            else:
+                corrected, u = np.empty_like(x), np.empty_like(x)
+                done = np.ones(x.shape, dtype=np.bool_)
+                self._mixed_rows(span, x, corrected, u, done, g)
+            if done is not None:  # else in range, of quiet polynomials: finite (see freeze)
                 done &= np.isfinite(corrected + u)
-            if not self.any_checked:
-                return corrected, u, done, None
-            checked = g.of("checked", lambda: self.checked.take(span))
-            if not g.of("checked_any", lambda: np.bool_(checked.any())):
-                return corrected, u, done, None
-            decided = self._decide(span, x, corrected, u, g)
-        if decided.dtype != np.bool_:
+        if not self.any_checked:
+            return corrected, u, done, None
+        rules = g.get("rules")
+        if rules is None:
+            rules = g["rules"] = self._rules(span)
+        if not rules.any:
+            return corrected, u, done, None
+        decided = self._decide(rules, x, corrected, u)
+        if decided.dtype is not _BOOL:
             codes = cast(IntArray, decided)
-            codes[~checked] = -1
-            done &= codes <= 1
+            codes[~rules.checked] = -1
+            done = codes <= 1 if done is None else done & (codes <= 1)
             return corrected, u, done, codes
         # One binary rule (the common case): a reading that passes is done with code 0, one
         # that fails (code 3) goes the per-reading way; the codes of the readings done are
         # then the same for every batch of these spans.
-        if g.of("checked_all", lambda: np.bool_(checked.all())):
-            done &= decided
-        else:
-            done &= decided | ~checked
-        return corrected, u, done, g.of("passed", lambda: _passed(checked))
+        passes = cast(BoolArray, decided)
+        if not rules.every:
+            passes |= ~rules.checked
+        done = passes if done is None else done & passes
+        return corrected, u, done, rules.passed
+
+    def _rules(self, span: IntArray) -> _Rules:
+        """What deciding readings of spans ``span`` reads (see :class:`_Rules`)."""
+        checked = self.checked.take(span)
+        if not checked.any():
+            return _Rules(checked, False)
+        lower, upper = self.lower.take(span), self.upper.take(span)
+        factor, coverage = self.factor.take(span), self.coverage.take(span)
+        on_error, rule = self.on_error.take(span), self.rule.take(span)
+        one = int(rule[0]) if rule.min() == rule.max() else None
+        return _Rules(
+            checked, True, bool(checked.all()), _passed(checked) if one != NON_BINARY else None,
+            lower, upper, on_error, factor, coverage, rule, one, bool(on_error.any()),
+        )  # fmt: skip
 
     def _one_length(self, span: IntArray) -> int:
         """The length of the polynomials of ``span`` when every span is a polynomial of one
@@ -226,54 +315,76 @@ class Kernels:
         kind = g.of("kind", lambda: self.kind.take(span))
         if not g.of("kind_any", lambda: np.bool_(kind.any())):
             rows = g.of("row", lambda: self.row.take(span))
-            corrected[:], u[:] = self._linear_rows(rows, x)
+            corrected[:], u[:], _ = self._linear_rows(rows, x, g, "row")
         else:
             linear = g.of("linear", lambda: np.flatnonzero(kind == LINEAR))
             if linear.size:
                 rows = g.of("linear_row", lambda: self.row.take(span.take(linear)))
-                corrected[linear], u[linear] = self._linear_rows(rows, x.take(linear))
+                corrected[linear], u[linear], _ = self._linear_rows(
+                    rows, x.take(linear), g, "linear_row"
+                )
             lengths = g.of("length", lambda: self.length.take(span))
             for length, group in self._polynomials.items():
                 chosen = g.of(f"chosen{length}", lambda: np.flatnonzero(lengths == length))  # noqa: B023 - used at once
                 if chosen.size:
                     rows = g.of(f"row{length}", lambda: self.row.take(span.take(chosen)))  # noqa: B023
-                    value, sigma, in_range = self._polynomial_rows(
-                        group, rows, x.take(chosen), g, f"p{length}"
-                    )
+                    gathered = g.of(f"p{length}", lambda: _gather(group, rows))  # noqa: B023
+                    value, sigma, in_range = self._polynomial_rows(gathered, x.take(chosen))
                     corrected[chosen], u[chosen], done[chosen] = value, sigma, in_range
 
-    def _linear_rows(self, rows: IntArray, x: FloatArray) -> tuple[FloatArray, FloatArray]:
+    def _linear_rows(
+        self, rows: IntArray, x: FloatArray, g: Gathers, name: str
+    ) -> tuple[FloatArray, FloatArray, IntArray]:
         """The corrected values and their u of indications ``x`` by linear tables ``rows``
-        (NaN outside a table)."""
-        # bisect_right(xs, x) in each reading's table: one search of (row, x) (see freeze).
-        keys = np.empty(len(x), dtype=np.complex128)
-        keys.real, keys.imag = rows, x
-        segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
+        (NaN outside a table), and each one's segment (0 outside a table); ``name``: the
+        rows' in ``g``."""
+        # bisect_right(xs, x) in each reading's table: one search of (row, x) (see freeze),
+        # the keys' real parts (the rows) set once for these rows, their indications each time;
+        # or of x alone in the one table every reading reads.
+        key = f"{name}.keys"
+        found = g.get(key)
+        if found is None:
+            found = g[key] = _keys(rows)
+        if found:
+            keys, indications = found
+            indications[...] = x
+            segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
+            flat_u, no_reading = self.flat_u, self.no_reading
+        else:
+            one = int(rows[0])
+            count = self.breakpoints[one].searchsorted(x, side="right")
+            segment = self.table_segment[one].take(count)
+            flat_u, no_reading = self.table_flags[one]
         x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
-        # apply()'s in-range arithmetic, operation for operation.
+        # apply()'s in-range arithmetic, operation for operation, less what adds +0 exactly:
+        # du·dx where du/dx is 0 (dx >= 0 in range), and the reading's variance when it is 0
+        # (added to a sum of squares, >= +0): see freeze.
         dx = x - x_i
-        u_points = u_i + du * dx
+        u_points = u_i if flat_u else u_i + du * dx
         q = dx * (x - x_j)
         value = x + c_i + slope * dx
-        sigma = np.sqrt(u_points * u_points + k2 * q * q + reading)
-        return value, sigma
+        spread = u_points * u_points + k2 * q * q
+        sigma = np.sqrt(spread if no_reading else spread + reading)
+        return value, sigma, segment
+
+    def _gathered(
+        self, group: _Polynomials, span: IntArray, g: Gathers, length: int
+    ) -> tuple[tuple[FloatArray, ...], ...]:
+        """What the polynomials of ``span`` (all of ``group``, of ``length`` terms) read."""
+        found = g.get(f"p{length}")
+        if found is None:
+            rows = g.of("one_row", lambda: self.row.take(span))
+            found = g[f"p{length}"] = _gather(group, rows)
+        gathered: tuple[tuple[FloatArray, ...], ...] = found
+        return gathered
 
     @staticmethod
     def _polynomial_rows(
-        group: _Polynomials,
-        rows: IntArray,
-        x: FloatArray,
-        g: Gathers,
-        name: str,
-    ) -> tuple[FloatArray, FloatArray, BoolArray]:
+        gathered: tuple[tuple[FloatArray, ...], ...], x: FloatArray, check: bool = True
+    ) -> tuple[FloatArray, FloatArray, Any]:
         """The corrected values, their u and whether they are in range, of indications ``x``
-        by polynomials ``rows`` of ``group``."""
-        coefficients, derivative, variance_poly, scalars = g.of(
-            name,
-            lambda: tuple(
-                tuple(column.take(rows) for column in columns) for columns in group.columns
-            ),
-        )
+        by polynomials whose terms were ``gathered`` (``check`` False: known to be, None)."""
+        coefficients, derivative, variance_poly, scalars = gathered
         center, inverse_scale, model_variance, reading, x_min, x_max = scalars
         # The generated apply()'s expressions, in its order (each polynomial summed before it
         # is added to x or to 1), so that both give the same bits.
@@ -283,35 +394,20 @@ class Kernels:
         gain = 1.0 + _horner(derivative, t)
         value = x + _horner(coefficients, t)
         sigma = np.sqrt(variance + model_variance + gain * gain * reading)
-        return value, sigma, (x_min <= x) & (x <= x_max)
+        return value, sigma, (x_min <= x) & (x <= x_max) if check else None
 
     def _decide(
-        self, span: IntArray, x: FloatArray, corrected: FloatArray, u: FloatArray, g: Gathers
+        self, rules: _Rules, x: FloatArray, corrected: FloatArray, u: FloatArray
     ) -> IntArray | BoolArray:
         """ConformityCheck.decide over the batch: 0 pass, 1 conditional pass, 2 conditional
         fail, 3 fail (NaN a fail), with its comparisons and arithmetic; under one binary rule
         (pass or fail), whether each reading passes."""
-        lower, upper, on_error, factor, coverage, rule = g.of(
-            "decision",
-            lambda: tuple(
-                column.take(span)
-                for column in (
-                    self.lower,
-                    self.upper,
-                    self.on_error,
-                    self.factor,
-                    self.coverage,
-                    self.rule,
-                )
-            ),
-        )
+        lower, upper, factor, coverage, one = (
+            rules.lower, rules.upper, rules.factor, rules.coverage, rules.one
+        )  # fmt: skip
         # The batch's one rule and whether any reading is judged on its error, when it has
         # one (the common case: a binary rule needs one zone of the three, not all).
-        one, errors = g.of(
-            "rule",
-            lambda: (int(rule[0]) if rule.min() == rule.max() else None, bool(on_error.any())),
-        )
-        measured = np.where(on_error, x - corrected, corrected) if errors else corrected
+        measured = np.where(rules.on_error, x - corrected, corrected) if rules.errors else corrected
         ok: BoolArray
         if one == SIMPLE:
             ok = (lower <= measured) & (measured <= upper)
@@ -327,8 +423,33 @@ class Kernels:
         within = (lower <= measured) & (measured <= upper)
         outer = (lower - w <= measured) & (measured <= upper + w)
         zone = inner * 4 + within * 2 + outer
-        codes: IntArray = _DECISIONS[rule, zone]
+        codes: IntArray = _DECISIONS[rules.rule, zone]
         return codes
+
+
+@dataclass(eq=False, slots=True)
+class _Rules:
+    """What deciding the readings of an array of spans reads, gathered once for it (kept with
+    its :class:`Gathers`: one look-up per batch of the agent's usual order, not one per
+    column): which spans have a tolerance (``any``: some, ``every``: all), the codes of
+    readings that pass a binary rule, each span's limits, factors and rule, the batch's one
+    rule (None: several) and whether any is judged on its error."""
+
+    checked: BoolArray
+    any: bool
+    every: bool = False
+    passed: IntArray | None = None
+    lower: FloatArray = field(default_factory=lambda: np.zeros(0))
+    upper: FloatArray = field(default_factory=lambda: np.zeros(0))
+    on_error: BoolArray = field(default_factory=lambda: np.zeros(0, np.bool_))
+    factor: FloatArray = field(default_factory=lambda: np.zeros(0))
+    coverage: FloatArray = field(default_factory=lambda: np.zeros(0))
+    rule: IntArray = field(default_factory=lambda: np.zeros(0, np.intp))
+    one: int | None = None
+    errors: bool = False
+
+
+_BOOL = np.dtype(np.bool_)
 
 
 def _decision(rule: int, zone: int) -> int:
@@ -352,6 +473,70 @@ def _passed(checked: BoolArray) -> IntArray:
     codes: IntArray = np.where(checked, 0, -1).astype(np.intp)
     codes.flags.writeable = False
     return codes
+
+
+_MODERATE = 1e50
+"""The largest magnitude :attr:`Kernels.quiet` allows in a table (products of four such
+numbers stay below 1e308)."""
+
+
+def _moderate(*arrays: FloatArray) -> bool:
+    """Whether every number of ``arrays`` is finite and within ±:data:`_MODERATE`."""
+    return all(bool(np.all(np.abs(a) <= _MODERATE)) for a in arrays)
+
+
+def _finite_part(*arrays: FloatArray) -> FloatArray:
+    """The finite numbers of ``arrays`` (limits: an infinite one adds nothing to overflow)."""
+    joined = np.concatenate(arrays)
+    finite: FloatArray = joined[np.isfinite(joined)]
+    return finite
+
+
+def _keys(rows: IntArray) -> tuple[npt.NDArray[np.complex128], FloatArray] | tuple[()]:
+    """Search keys for readings of linear tables ``rows`` (see :meth:`Kernels.freeze`): the
+    rows as real parts, and the view of the imaginary parts the indications are copied into;
+    none (empty) when every reading reads one table (searched alone)."""
+    if len(rows) and rows.min() == rows.max():
+        return ()
+    keys = np.empty(len(rows), dtype=np.complex128)
+    keys.real = rows
+    return keys, keys.imag
+
+
+def _is_plus_zero(number: float) -> bool:
+    """Whether ``number`` is +0.0 (not -0.0)."""
+    return number == 0.0 and not _negative(number)
+
+
+def _negative(number: float) -> bool:
+    """Whether ``number``'s sign bit is set (-0.0 included)."""
+    return math.copysign(1.0, number) < 0.0
+
+
+def _gather(group: _Polynomials, rows: IntArray) -> tuple[tuple[FloatArray, ...], ...]:
+    """The terms of polynomials ``rows`` of ``group``: coefficients, derivative, variance and
+    scalars, each a tuple of columns."""
+    return tuple(tuple(column.take(rows) for column in columns) for columns in group.columns)
+
+
+_TERMS_MAX, _T_MAX = 20, 10.0
+"""The most terms, and the largest |t| over the range, of a polynomial quiet in range."""
+
+
+def _tame(group: _Polynomials) -> bool:
+    """Whether ``group``'s polynomials are quiet in range (see ``Kernels.quiet_in_range``)."""
+    columns = [
+        np.array(rows, dtype=np.float64)
+        for rows in (group.coefficients, group.derivative, group.variance, group.scalars)
+    ]
+    if (
+        not _moderate(*columns)
+        or max(len(group.variance[0]), len(group.coefficients[0])) > _TERMS_MAX
+    ):
+        return False
+    center, inverse_scale, _, _, x_min, x_max = columns[3].T
+    reach = np.maximum(np.abs(x_min - center), np.abs(x_max - center)) * np.abs(inverse_scale)
+    return bool(np.all(reach <= _T_MAX))
 
 
 def _horner(columns: tuple[FloatArray, ...], t: FloatArray) -> FloatArray:

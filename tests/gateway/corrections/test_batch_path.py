@@ -9,6 +9,7 @@ a corrupted entry is refused whole (the writer dead-letters it), never written h
 from __future__ import annotations
 
 import base64
+import dataclasses
 import math
 import random
 import struct
@@ -154,6 +155,30 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+def _same_as_one_by_one(
+    one_by_one: Corrector, batched: Corrector, batch: list[WireRow], order: ChannelOrder | None
+) -> int:
+    """Correct ``batch`` both ways and compare every field bit for bit; how many readings the
+    batch path corrected in its columns."""
+    reference = one_by_one.fixes(
+        SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
+        [r.value for r in batch], [r.ts for r in batch],
+    )  # fmt: skip
+    got = batched.batch(SITE, AGENT, batch, order)
+    expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+    mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
+    for fix in reference:
+        fix.apply(expected[fix.index])
+    if got is not None:
+        got.apply(mine)
+        assert len(got) == len(reference)
+    else:
+        assert not reference
+    assert all(_same(a, b) for a, b in zip(expected, mine, strict=True)), (expected, mine)
+    assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
+    return 0 if got is None else len(got.corrected)
+
+
 @pytest.mark.parametrize("name", list(SETTINGS))
 @pytest.mark.parametrize("serial", ["S2", "S9"], ids=["serial matches", "serial mismatch"])
 def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
@@ -175,23 +200,7 @@ def test_a_batch_at_a_time_gives_the_per_reading_results_bit_for_bit(
                 WireRow(old.instrument, old.channel, new.ts, new.value, "°C", new.quality)
                 for old, new in zip(batch, fresh, strict=True)
             ]
-        reference = one_by_one.fixes(
-            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
-            [r.value for r in batch], [r.ts for r in batch],
-        )  # fmt: skip
-        got = batched.batch(SITE, AGENT, batch, order)
-        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        for fix in reference:
-            fix.apply(expected[fix.index])
-        if got is not None:
-            got.apply(mine)
-            columns += len(got.corrected)
-            assert len(got) == len(reference)
-        else:
-            assert not reference
-        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
-            assert _same(theirs, ours), (index, batch[index], theirs, ours)
+        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
     assert columns > 1000  # the batch path did the work, not the fallback
     assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
 
@@ -218,20 +227,8 @@ def test_a_kept_plan_gives_the_per_reading_results_and_follows_the_tables(name: 
             for n, ((i, c), v) in enumerate(zip(channels, values, strict=True))
         ]
         kept = table.plan
-        reference = one_by_one.fixes(
-            SITE, AGENT, [r.instrument for r in batch], [r.channel for r in batch],
-            [r.value for r in batch], [r.ts for r in batch],
-        )  # fmt: skip
-        got = batched.batch(SITE, AGENT, batch, order)
+        assert _same_as_one_by_one(one_by_one, batched, batch, order)
         reused += kept is not None and table.plan is kept
-        expected: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        mine: list[dict[str, Any]] = [{"quality": r.quality} for r in batch]
-        for fix in reference:
-            fix.apply(expected[fix.index])
-        assert got is not None
-        got.apply(mine)
-        for index, (theirs, ours) in enumerate(zip(expected, mine, strict=True)):
-            assert _same(theirs, ours), (round_, index, batch[index], theirs, ours)
     assert reused > 20  # the plan was kept and reused, not made again each time
     assert (one_by_one.corrected, one_by_one.flagged) == (batched.corrected, batched.flagged)
 
@@ -462,3 +459,130 @@ def test_linear_tables_of_any_length_are_searched_in_their_own_row() -> None:
         fix.apply(expected[fix.index])
     got.apply(mine)
     assert all(_same(a, b) for a, b in zip(expected, mine, strict=True))
+
+
+ODD: list[Any] = [
+    0.02, 100.02, 100.0, -0.0, 0.0, -3.0, 140.0, 1e300, -1e300, math.inf, -math.inf, math.nan,
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ["linear", "guarded acceptance", "non-binary on the error"])
+def test_channels_of_one_table_are_searched_in_it_alone_bit_for_bit(name: str) -> None:
+    """prt/t1…t3 are linked to one certificate's table: their spans share its row, and a
+    batch of them alone is one search of that table's breakpoints (no keys of rows), with
+    ``apply``'s results bit for bit — at and between the points, outside, at the last point,
+    at ±0, infinite and NaN; a batch that adds dmm/v (another table) searches every row."""
+    rng = random.Random(name)
+    one_by_one, batched = corrector(SETTINGS[name], "S2"), corrector(SETTINGS[name], "S2")
+    for channels, searched_alone in ((CHANNELS[1:4], True), (CHANNELS[1:], False)):
+        usual = [channels[n % len(channels)] for n in range(60)]
+        order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
+        columns = 0
+        for round_ in range(12):
+            values: list[Any] = [rng.uniform(0.0, 100.0) for _ in usual]
+            if round_ % 3 == 2:  # some readings the table cannot take (one by one)
+                values[rng.randrange(len(values))] = rng.choice(ODD)
+            batch = [
+                WireRow(i, c, SWITCH + n, v, "°C", "good")
+                for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
+            ]
+            columns += _same_as_one_by_one(one_by_one, batched, batch, order)
+        plan = batched._tables[(SITE, AGENT)].plan
+        assert plan is not None
+        assert (plan[2].gathers["row.keys"] == ()) is searched_alone
+        assert columns > 200
+    batch = [
+        WireRow(i, c, SWITCH + n, v, "°C", "good")
+        for n, v in enumerate(ODD)
+        for i, c in [CHANNELS[1]]
+    ]
+    _same_as_one_by_one(one_by_one, batched, batch, ChannelOrder.of(batch))
+
+
+def _scaled_corrector(
+    scale: float, flat_u: bool = False, settings: dict[str, Any] | None = None
+) -> Corrector:
+    """Every channel linked to one table whose indications and corrections are ``scale``
+    times the usual (``flat_u``: its U the same at every point)."""
+    usual = _certificate(1, "S1", 0.02)
+    table = usual.tables[0]
+    points = tuple(
+        TablePoint(
+            indication=repr(float(p.indication) * scale),
+            value=repr(float(p.value) * scale),
+            expanded_uncertainty=repr((0.02 if flat_u else float(p.expanded_uncertainty)) * scale),
+            coverage_factor="2",
+        )
+        for p in table.points
+    )
+    scaled = dataclasses.replace(usual, tables=(table.model_copy(update={"points": points}),))
+    config = CorrectionsConfig.model_validate(settings or {})
+    made = Corrector(config, RecordStore.__new__(RecordStore))
+    links = [
+        Link(1 + n, SITE, AGENT, i, c, 1, 0, "S1", 0, None, "test", None)
+        for n, (i, c) in enumerate(CHANNELS)
+    ]
+    made.install(links, [scaled], {(SITE, AGENT, "prt"): "S1", (SITE, AGENT, "dmm"): "S1"})
+    return made
+
+
+def _every_channel(
+    one_by_one: Corrector, batched: Corrector, rng: random.Random, scale: float = 1.0
+) -> int:
+    """Ten batches of every channel in the usual order, readings in 0 … 100 ``scale``, every
+    other batch with one of ODD: both ways, bit for bit; how many readings went in columns."""
+    usual = [CHANNELS[n % len(CHANNELS)] for n in range(50)]
+    order = ChannelOrder.of([WireRow(i, c, T0, 1.0, "°C", "good") for i, c in usual])
+    columns = 0
+    for round_ in range(10):
+        values: list[Any] = [rng.uniform(0.0, 100.0) * scale for _ in usual]
+        if round_ % 2:
+            values[rng.randrange(len(values))] = rng.choice(ODD)
+        batch = [
+            WireRow(i, c, T0 + n, v, "°C", "good")
+            for n, ((i, c), v) in enumerate(zip(usual, values, strict=True))
+        ]
+        columns += _same_as_one_by_one(one_by_one, batched, batch, order)
+    return columns
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-30, 1e45, 1e60, 1e75])
+def test_warnings_are_silenced_unless_no_number_of_the_tables_is_huge(scale: float) -> None:
+    """``Kernels.evaluate`` enters no ``np.errstate`` only for tables whose numbers stay
+    within 1e50 (``quiet``: nothing of theirs can overflow, and a reading outside them is NaN,
+    which warns of nothing), and then tells which readings are done from the segments found,
+    not from their results; tables of larger numbers are evaluated as before. Either way
+    ``apply``'s results bit for bit, for readings at any scale, in and out of range, infinite
+    and NaN, and no warning (the suite turns one into an error)."""
+    one_by_one, batched = _scaled_corrector(scale), _scaled_corrector(scale)
+    assert batched.kernels.quiet is (scale <= 1e45)
+    # Polynomials: never quiet, quiet in range only alone (the range is checked first; the
+    # bit-for-bit tests above take them in and out of range).
+    cubic, mixed = (
+        corrector(SETTINGS["cubic, guarded rejection"]),
+        corrector(SETTINGS["mixed methods"]),
+    )
+    assert (cubic.kernels.quiet, cubic.kernels.quiet_in_range) == (False, True)
+    assert (mixed.kernels.quiet, mixed.kernels.quiet_in_range) == (False, False)
+    assert _every_channel(one_by_one, batched, random.Random(scale), scale) > 400
+
+
+@pytest.mark.parametrize("flat_u", [False, True], ids=["u varies", "u flat"])
+@pytest.mark.parametrize("resolution", [None, 0.01])
+@pytest.mark.parametrize("interpolation", [True, False])
+def test_terms_that_add_zero_are_left_out_with_the_same_bits(
+    flat_u: bool, resolution: float | None, interpolation: bool
+) -> None:
+    """A table whose U is the same at every point adds nothing with du/dx·dx, and a reading
+    with no variance of its own (no resolution, no declared u) nothing with it: the linear
+    kernel leaves both terms out (``table_flags``), and gives ``apply``'s results bit for bit
+    either way, with or without the interpolation term, in and out of range."""
+    channel: dict[str, Any] = {"channel": "*/*/*/*", "interpolation_component": interpolation}
+    if resolution is not None:
+        channel["resolution"] = resolution
+    settings = {"channels": [channel]}
+    one_by_one = _scaled_corrector(1.0, flat_u, settings)
+    batched = _scaled_corrector(1.0, flat_u, settings)
+    assert batched.kernels.table_flags == [(flat_u, resolution is None)]
+    rng = random.Random(f"{flat_u}{resolution}{interpolation}")
+    assert _every_channel(one_by_one, batched, rng) > 400
