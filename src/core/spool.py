@@ -154,6 +154,8 @@ class Spool:
         """The highest id dropped to make room (0: none in this run): a reader holding entries
         it read earlier forgets those at or below it."""
         self.changed = asyncio.Event()
+        self.last_ids = range(0)
+        """The ids the latest :meth:`append` gave its entries, in their order."""
         self._recent: collections.deque[Entry] = collections.deque()
         """The newest committed entries, contiguous: every entry still spooled with an id from
         the first one's on is here."""
@@ -229,6 +231,7 @@ class Spool:
         )
         if last_dropped is not None:
             self.dropped_through = max(self.dropped_through, last_dropped)
+        self.last_ids = range(added[0].id, added[-1].id + 1)
         self._remember(last_dropped, added)
         self.changed.set()
         if dropped:
