@@ -473,11 +473,9 @@ class Spool:
 
 
 def _insert(db: sqlite3.Connection, rows: list[tuple[bytes, int]]) -> None:
-    """Rows in one INSERT statement, not one statement each: the sqlite3 module lets go of the
-    GIL around every statement's step and must take it back after, which costs up to the switch
-    interval (5 ms) each time while the event loop's thread computes — 100 entries appended
-    one statement each took 714 ms instead of 49 while that thread was busy, 77 ms in one
-    statement (the gateway's spool in the chain benchmark: appends of 0.3-0.75 s)."""
+    """Rows in one INSERT statement: the sqlite3 module takes the GIL back after every step, at
+    up to the switch interval's cost while the loop's thread computes (100 entries a statement
+    each: 714 ms instead of 49, 77 ms in one statement; docs/performance.md)."""
     values = ", ".join(["(?, ?)"] * len(rows))
     db.execute(f"INSERT INTO spool(entry, n) VALUES {values}", [v for row in rows for v in row])
 
