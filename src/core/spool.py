@@ -180,6 +180,9 @@ class Spool:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
+            # Debian's SQLite zeroes removed entries (secure_delete), writing their pages again:
+            # FAST zeroes only what is written anyway (71 MB removed: 0.10 s of CPU, not 0.25).
+            db.execute("PRAGMA secure_delete=FAST")
             db.executescript(_SCHEMA)
             columns = {r[1] for r in db.execute("PRAGMA table_info(spool)")}
             if "n" not in columns:
@@ -190,9 +193,8 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: cannot open: {exc}") from exc
         self._db = db
-        self._rows_per_insert = max(
-            1, min(500, db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // 2)
-        )
+        variables = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(500, variables // 2))
         self.depth, self.bytes = int(row[0]), int(row[1])
 
     async def close(self) -> None:
@@ -474,8 +476,7 @@ class Spool:
 
 def _insert(db: sqlite3.Connection, rows: list[tuple[bytes, int]]) -> None:
     """Rows in one INSERT statement: the sqlite3 module takes the GIL back after every step, at
-    up to the switch interval's cost while the loop's thread computes (100 entries a statement
-    each: 714 ms instead of 49, 77 ms in one statement; docs/performance.md)."""
+    up to the switch interval's cost while the loop's thread computes (docs/performance.md)."""
     values = ", ".join(["(?, ?)"] * len(rows))
     db.execute(f"INSERT INTO spool(entry, n) VALUES {values}", [v for row in rows for v in row])
 
