@@ -174,6 +174,19 @@ class Choking:
         await self.inner.close()
 
 
+async def drain(writer: Writer, spool: Spool) -> None:
+    """Run the writer until the spool is empty (at most about 5 s)."""
+    task = asyncio.create_task(writer.run())
+    try:
+        for _ in range(500):
+            if spool.depth == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_the_writer_isolates_a_point_a_store_chokes_on(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(path=tmp_path / "spool.db", synchronous="normal"), "gateway")
     records = RecordStore(tmp_path / "records.db")
@@ -188,15 +201,7 @@ async def test_the_writer_isolates_a_point_a_store_chokes_on(tmp_path: Path) -> 
         readings = [reading(i) for i in range(part * 125, part * 125 + 125)]
         body = {"schema": 1, "site": "lab-1", "agent": "bench-1", "seq": part, "readings": readings}
         await spool.append([orjson.dumps(body)])
-    task = asyncio.create_task(writer.run())
-    try:
-        for _ in range(500):
-            if spool.depth == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await drain(writer, spool)
     letters = await records.query("SELECT topic, reason, payload FROM deadletters")
     count = await store.inner.query("SELECT COUNT(*) FROM readings")
     await store.close()
@@ -280,15 +285,7 @@ async def test_the_writer_isolates_a_point_a_store_chokes_on_in_lines_built_ahea
         await spool.append([(orjson.dumps(body), 125)])
         lines = builder.lines(ReadingsBatch("lab-1", "bench-1", readings))
         memo.put(spool.last_ids[0], Lines("\n".join(lines), 125), 0)
-    task = asyncio.create_task(writer.run())
-    try:
-        for _ in range(500):
-            if spool.depth == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await drain(writer, spool)
     letters = await records.query("SELECT topic, reason, payload FROM deadletters")
     await spool.close()
     await records.close()
