@@ -137,6 +137,8 @@ class Spool:
         self.path = Path(config.path)
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-{name}")
         self._db: sqlite3.Connection | None = None
+        self._rows_per_insert = 1
+        """Rows one INSERT statement takes (two parameters each, within SQLite's limit)."""
         self._reads = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"spool-read-{name}")
         self._read_db: sqlite3.Connection | None = None
         """The readers' connection, opened on the reads' thread at the first read."""
@@ -154,6 +156,8 @@ class Spool:
         """The highest id dropped to make room (0: none in this run): a reader holding entries
         it read earlier forgets those at or below it."""
         self.changed = asyncio.Event()
+        self.last_ids = range(0)
+        """The ids the latest :meth:`append` gave its entries, in their order."""
         self._recent: collections.deque[Entry] = collections.deque()
         """The newest committed entries, contiguous: every entry still spooled with an id from
         the first one's on is here."""
@@ -176,6 +180,9 @@ class Spool:
             db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self.config.synchronous.upper()}")
+            # Debian's SQLite zeroes removed entries (secure_delete), writing their pages again:
+            # FAST zeroes only what is written anyway (71 MB removed: 0.10 s of CPU, not 0.25).
+            db.execute("PRAGMA secure_delete=FAST")
             db.executescript(_SCHEMA)
             columns = {r[1] for r in db.execute("PRAGMA table_info(spool)")}
             if "n" not in columns:
@@ -186,6 +193,8 @@ class Spool:
         except sqlite3.Error as exc:
             raise SpoolError(f"spool {self.path}: cannot open: {exc}") from exc
         self._db = db
+        variables = db.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER)
+        self._rows_per_insert = max(1, min(500, variables // 2))
         self.depth, self.bytes = int(row[0]), int(row[1])
 
     async def close(self) -> None:
@@ -229,6 +238,7 @@ class Spool:
         )
         if last_dropped is not None:
             self.dropped_through = max(self.dropped_through, last_dropped)
+        self.last_ids = range(added[0].id, added[-1].id + 1)
         self._remember(last_dropped, added)
         self.changed.set()
         if dropped:
@@ -256,7 +266,8 @@ class Spool:
             removed = self._remove(db, acks)
             acked_bytes = sum(size for _count, size in removed)
             dropped, freed, last_dropped = self._make_room(db, size - acked_bytes)
-            db.executemany("INSERT INTO spool(entry, n) VALUES (?, ?)", rows)
+            for start in range(0, len(rows), self._rows_per_insert):
+                _insert(db, rows[start : start + self._rows_per_insert])
             # One writer in one transaction: AUTOINCREMENT gives the rows consecutive ids.
             (last_id,) = db.execute("SELECT last_insert_rowid()").fetchone()
             db.execute("COMMIT")
@@ -461,6 +472,13 @@ class Spool:
         if self._db is None:
             raise SpoolError(f"spool {self.path}: not open")
         return self._db
+
+
+def _insert(db: sqlite3.Connection, rows: list[tuple[bytes, int]]) -> None:
+    """Rows in one INSERT statement: the sqlite3 module takes the GIL back after every step, at
+    up to the switch interval's cost while the loop's thread computes (docs/performance.md)."""
+    values = ", ".join(["(?, ?)"] * len(rows))
+    db.execute(f"INSERT INTO spool(entry, n) VALUES {values}", [v for row in rows for v in row])
 
 
 def _same(counts: list[int]) -> list[int]:

@@ -25,8 +25,8 @@ from gateway.records.chain import Finding, LedgerSettings
 from gateway.records.monitor import RecordsMonitor
 from gateway.records.store import RecordStore
 from gateway.tsdb.factory import build_store
-from gateway.tsdb.points import EntryMemo
-from gateway.tsdb.store import Store
+from gateway.tsdb.points import ROWS_WEIGHT, EntryMemo
+from gateway.tsdb.store import LineProtocolStore, Store
 from gateway.tsdb.writer import MEMORY_BYTES, Writer
 from ledger import Checkpoint, CheckpointFile, LedgerError
 
@@ -66,7 +66,10 @@ class Gateway:
         """The channel limits the dashboard draws (the alert rules' when alerts run)."""
         self.alerts: AlertEngine | None = None
         self.corrector = Corrector(config.corrections, self.records)
-        self.memo = EntryMemo(MEMORY_BYTES)
+        builder = self.store.builder if isinstance(self.store, LineProtocolStore) else None
+        self.memo = EntryMemo(
+            ROWS_WEIGHT * MEMORY_BYTES, lines=builder.lines if builder is not None else None
+        )
         """Batches ingest decoded, handed to the writer with their spool entries."""
         self.monitor = RecordsMonitor(
             self.records,

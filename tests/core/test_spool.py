@@ -37,6 +37,41 @@ async def test_entries_leave_only_when_acknowledged(tmp_path: Path) -> None:
     await spool.close()
 
 
+async def test_an_append_inserts_its_entries_in_few_statements(tmp_path: Path) -> None:
+    """Every statement's step lets go of the GIL and takes it back, at up to the switch
+    interval's cost while the event loop computes: an append of 1,200 entries is three INSERT
+    statements (500 rows each at most), not 1,200, and gives them consecutive ids in order."""
+    spool = await open_spool(tmp_path / "s.db", max_bytes=10_000_000)
+    statements: list[str] = []
+    assert spool._db is not None
+    spool._db.set_trace_callback(statements.append)
+    entries = [(f"entry {k}".encode(), k % 7) for k in range(1200)]
+    try:
+        await spool.append(entries)
+        read = await spool.read(0, 2000)
+    finally:
+        await spool.close()
+    assert sum(s.startswith("INSERT") for s in statements) == 3
+    assert spool.last_ids == range(1, 1201)
+    assert [(e.id, e.data, e.count) for e in read] == [
+        (k + 1, data, count) for k, (data, count) in enumerate(entries)
+    ]
+    assert spool.depth == sum(count for _, count in entries)
+
+
+async def test_removed_entries_are_zeroed_only_where_their_pages_are_written_anyway(
+    tmp_path: Path,
+) -> None:
+    """secure_delete FAST, whatever the platform's SQLite was built with (Debian's zeroes every
+    removed entry, writing its pages again: twice the spool's writes for what leaves it)."""
+    spool = await open_spool(tmp_path / "s.db")
+    try:
+        assert spool._db is not None
+        assert spool._db.execute("PRAGMA secure_delete").fetchone() == (2,)
+    finally:
+        await spool.close()
+
+
 async def test_ids_keep_growing_after_the_spool_emptied_and_reopened(tmp_path: Path) -> None:
     spool = await open_spool(tmp_path / "s.db")
     await spool.append([b"x"])

@@ -120,6 +120,8 @@ class _Pending:
     readings: DataBatch | None = None
     fixes: BatchFixes | None = None
     """Corrections of ``readings``."""
+    handed: ReadingsBatch | None = None
+    """The rows of ``entry``, for the writer (see EntryMemo), once it is spooled."""
     uncorrected: tuple[list[WireRow], ChannelOrder | None] | None = None
     """Rows of a linked agent (and their order) whose corrections ``entry`` still needs: they
     are made in :meth:`Ingest.run`, for every such message of the wake-up at once."""
@@ -295,7 +297,7 @@ class Ingest:
         if good and pending.entry is not None and corrector and corrector.covers(site, agent):
             pending.uncorrected = (good, batch.order)  # corrected in run(), with the others
         elif pending.entry is not None and self.memo is not None:
-            self.memo.put(pending.entry, ReadingsBatch(site, agent, rows=good))
+            pending.handed = ReadingsBatch(site, agent, rows=good)
         if good:
             pending.readings = batch
 
@@ -329,7 +331,7 @@ class Ingest:
     ) -> None:
         pending.entry, pending.fixes, pending.uncorrected = entry, fixes, None
         if self.memo is not None:
-            self.memo.put(entry, rows)
+            pending.handed = rows
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
         status = decode_status(pending.message.payload, site, agent)
@@ -539,10 +541,12 @@ class Ingest:
             if not batch:
                 continue
             self._correct(batch)
-            entries = [(p.entry, p.count) for p in batch if p.entry is not None]
-            if entries:
+            spooled = [p for p in batch if p.entry is not None]
+            if spooled:
+                entries = [(p.entry, p.count) for p in spooled if p.entry is not None]
                 self.metrics.spool_dropped += await self.spool.append(entries)
                 self.metrics.spooled += len(entries)
+                self._hand_over(spooled)
             await self._record(batch)
             for pending in batch:
                 self.link.ack(pending.message)
@@ -555,6 +559,17 @@ class Ingest:
                     if pending.fixes is not None:
                         pending.fixes.apply(readings)  # type: ignore[arg-type]
                     self.hub.publish(ReadingsArrived(*pending.source, readings))
+
+    def _hand_over(self, spooled: list[_Pending]) -> None:
+        """The rows of what was just spooled, left for the writer by entry id: before anything
+        else is awaited, so the writer, woken by the append, finds them."""
+        memo = self.memo
+        if memo is None:
+            return
+        for pending, entry_id in zip(spooled, self.spool.last_ids, strict=True):
+            if pending.handed is not None and pending.entry is not None:
+                memo.put(entry_id, pending.handed, len(pending.entry))
+                pending.handed = None
 
     async def _record(self, batch: list[_Pending]) -> None:
         """Write the batch's records, each in a savepoint; a record that fails is rolled back,

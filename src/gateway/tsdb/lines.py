@@ -22,6 +22,7 @@ from gateway.tsdb.points import (
     QUALITY_CODE,
     READING,
     FixedColumns,
+    Lines,
     MetricsSample,
     ReadingsBatch,
     Row,
@@ -183,6 +184,8 @@ class LineBuilder:
         are built (without ``rejected``, the first such point raises LineError)."""
         if isinstance(item, MetricsSample):
             return self._metrics_lines(item, rejected)
+        if isinstance(item, Lines):  # built already
+            return item.text.split("\n")
         site, agent = item.site, item.agent
         if item.rows is not None:
             try:

@@ -20,7 +20,7 @@ from core.errors import StoreError
 from core.sqlite_thread import SqliteThread
 from core.threads import in_own_thread
 from gateway.tsdb.config import SqliteStoreConfig
-from gateway.tsdb.points import QUALITY_CODE, MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.points import QUALITY_CODE, Lines, MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.reader import (
     ChannelKey,
     HistoryPoint,
@@ -180,6 +180,8 @@ class SqliteStore:
                 if isinstance(item, MetricsSample):
                     metric_rows.extend(_metric_rows(item, result.rejected))
                     continue
+                # Line protocol is built ahead only for the line stores (Gateway.memo).
+                assert not isinstance(item, Lines), "line protocol given to the SQLite store"
                 rows.extend(self._reading_rows(db, item, result.rejected))
             db.executemany(
                 "INSERT OR REPLACE INTO readings(series_id, ts, value, text, quality, u, reason, "

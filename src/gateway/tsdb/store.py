@@ -16,7 +16,7 @@ from typing import Protocol
 
 from core.errors import StoreRejected
 from gateway.tsdb.lines import LineBuilder
-from gateway.tsdb.points import Writable
+from gateway.tsdb.points import Lines, Writable
 
 
 @dataclass
@@ -60,23 +60,37 @@ class LineProtocolStore:
     async def write(self, items: Sequence[Writable]) -> WriteResult:
         """See the module doc."""
         result = WriteResult()
-        lines: list[str] = []
+        chunks: list[str] = []
+        count = 0
         for item in items:
+            if isinstance(item, Lines):  # built while it waited (EntryMemo)
+                chunks.append(item.text)
+                count += item.count
+                continue
             # A point that cannot be written is refused alone, never its batch.
-            lines.extend(self.builder.lines(item, result.rejected))
-        if lines:
-            await self._write_lines(lines, result)
+            lines = self.builder.lines(item, result.rejected)
+            if lines:
+                chunks.append("\n".join(lines))
+                count += len(lines)
+        if chunks:
+            await self._write_body("\n".join(chunks), count, result)
         return result
 
     async def _write_lines(self, lines: list[str], result: WriteResult) -> None:
+        await self._write_body("\n".join(lines), len(lines), result)
+
+    async def _write_body(self, body: str, count: int, result: WriteResult) -> None:
+        """Post ``count`` lines joined by newlines; if the store refuses them, their halves,
+        down to the lines it refuses."""
         try:
-            await self._post("\n".join(lines))
+            await self._post(body)
         except StoreRejected as exc:
-            if len(lines) == 1:
-                result.rejected.append((lines[0], str(exc)))
+            if count == 1:
+                result.rejected.append((body, str(exc)))
                 return
+            lines = body.split("\n")
             middle = len(lines) // 2
             await self._write_lines(lines[:middle], result)
             await self._write_lines(lines[middle:], result)
             return
-        result.written += len(lines)
+        result.written += count

@@ -26,7 +26,14 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.store import RecordStore
 from gateway.tsdb.config import WriteConfig
-from gateway.tsdb.points import EntryMemo, MetricsSample, ReadingsBatch, Writable, decode_stored
+from gateway.tsdb.points import (
+    EntryMemo,
+    Lines,
+    MetricsSample,
+    ReadingsBatch,
+    Writable,
+    decode_stored,
+)
 from gateway.tsdb.store import Store, WriteResult
 
 log = logging.getLogger("etalon.gateway")
@@ -35,9 +42,10 @@ ENTRIES_PER_READ = 256
 
 MEMORY_BYTES = 16 * 2**20
 """Bytes of the newest spooled entries the gateway keeps in memory for its writer (the spool's
-memory, and ingest's decoded rows of them: :class:`EntryMemo`): several batches of the largest
-messages, so a writer a few batches behind ingest still reads them there, neither from disk nor
-parsed again (a writer that falls further behind and reads from disk falls behind faster)."""
+memory, and ingest's decoded rows of them: :class:`EntryMemo`, bounded at the memory these
+bytes take as rows): several batches of the largest messages, so a writer a few batches behind
+ingest still reads them there, neither from disk nor parsed again (a writer that falls further
+behind reads from disk, and with a line store finds the lines of those entries in the memo)."""
 
 
 @dataclass
@@ -70,7 +78,7 @@ def _halves(items: list[Writable]) -> list[list[Writable]] | None:
         middle = len(items) // 2
         return [items[:middle], items[middle:]]
     item = items[0]
-    if isinstance(item, ReadingsBatch) and item.count > 1:
+    if isinstance(item, ReadingsBatch | Lines) and item.count > 1:
         first, second = item.split()
         return [[first], [second]]
     if isinstance(item, MetricsSample) and len(item.values) > 1:
@@ -88,7 +96,7 @@ def _halves(items: list[Writable]) -> list[list[Writable]] | None:
 
 
 def _points(item: Writable) -> int:
-    return item.count if isinstance(item, ReadingsBatch) else len(item.values)
+    return len(item.values) if isinstance(item, MetricsSample) else item.count
 
 
 @dataclass(eq=False)
@@ -113,7 +121,7 @@ class Writer:
         for entry in entries:
             if items and points + entry.count > self.config.batch_max_lines:
                 break  # ingest counts an entry's readings: it would not fit
-            item: Writable | None = memo.take(entry.data) if memo is not None else None
+            item: Writable | None = memo.take(entry.id) if memo is not None else None
             if item is None:
                 try:
                     item = decode_entry(entry.data)
@@ -124,8 +132,8 @@ class Writer:
                     last_id = entry.id
                     continue
             if items and points + _points(item) > self.config.batch_max_lines:
-                if memo is not None and isinstance(item, ReadingsBatch):
-                    memo.put(entry.data, item)  # the next batch starts with it
+                if memo is not None and not isinstance(item, MetricsSample):
+                    memo.put(entry.id, item, len(entry.data))  # the next batch starts with it
                 break
             items.append(item)
             points += _points(item)
@@ -216,7 +224,7 @@ class Writer:
         if result is not None:
             self.metrics.written += result.written
             self.metrics.readings_written += sum(
-                i.count for i in batch.items if isinstance(i, ReadingsBatch)
+                i.count for i in batch.items if not isinstance(i, MetricsSample)
             ) - len(result.rejected)
             self.metrics.write_batches += 1
             if result.rejected:

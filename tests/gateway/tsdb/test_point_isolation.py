@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 import pytest
 
+from core.errors import StoreRejected
 from core.spool import Spool, SpoolConfig
 from gateway.metrics import GatewayMetrics
 from gateway.records.store import RecordStore
@@ -26,9 +27,9 @@ from gateway.tsdb.config import (
 from gateway.tsdb.factory import build_store
 from gateway.tsdb.line_protocol import LineError, parse_line
 from gateway.tsdb.lines import LineBuilder
-from gateway.tsdb.points import MetricsSample, ReadingsBatch, Writable
+from gateway.tsdb.points import EntryMemo, Lines, MetricsSample, ReadingsBatch, Writable
 from gateway.tsdb.sqlite import SqliteStore
-from gateway.tsdb.store import WriteResult
+from gateway.tsdb.store import LineProtocolStore, WriteResult
 from gateway.tsdb.writer import Writer
 from tests.support.chain import stored_in_influxd, stored_in_victoria
 from tests.support.services import Influxd, VictoriaMetrics
@@ -173,6 +174,19 @@ class Choking:
         await self.inner.close()
 
 
+async def drain(writer: Writer, spool: Spool) -> None:
+    """Run the writer until the spool is empty (at most about 5 s)."""
+    task = asyncio.create_task(writer.run())
+    try:
+        for _ in range(500):
+            if spool.depth == 0:
+                break
+            await asyncio.sleep(0.01)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def test_the_writer_isolates_a_point_a_store_chokes_on(tmp_path: Path) -> None:
     spool = Spool(SpoolConfig(path=tmp_path / "spool.db", synchronous="normal"), "gateway")
     records = RecordStore(tmp_path / "records.db")
@@ -187,15 +201,7 @@ async def test_the_writer_isolates_a_point_a_store_chokes_on(tmp_path: Path) -> 
         readings = [reading(i) for i in range(part * 125, part * 125 + 125)]
         body = {"schema": 1, "site": "lab-1", "agent": "bench-1", "seq": part, "readings": readings}
         await spool.append([orjson.dumps(body)])
-    task = asyncio.create_task(writer.run())
-    try:
-        for _ in range(500):
-            if spool.depth == 0:
-                break
-            await asyncio.sleep(0.01)
-    finally:
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+    await drain(writer, spool)
     letters = await records.query("SELECT topic, reason, payload FROM deadletters")
     count = await store.inner.query("SELECT COUNT(*) FROM readings")
     await store.close()
@@ -209,3 +215,83 @@ async def test_the_writer_isolates_a_point_a_store_chokes_on(tmp_path: Path) -> 
     assert str(poison).encode() in letter["payload"]
     assert metrics.write_rejected == 1 and metrics.readings_written == 499
     assert store.calls < 40  # bisection: about 2 log2(500), not one call per point
+
+
+class Refusing(LineProtocolStore):
+    """A line store whose server refuses (HTTP 400) any body holding the reading stamped
+    ``poison_ts``, and raises a TypeError — no StoreError — for a body holding ``choke_ts``."""
+
+    name = "refusing"
+
+    def __init__(self, poison_ts: int, choke_ts: int = 0) -> None:
+        super().__init__()
+        self.poison, self.choke = f" {poison_ts}", f" {choke_ts}"
+        self.written: list[str] = []
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def _post(self, body: str) -> None:
+        lines = body.split("\n")
+        if any(line.endswith(self.poison) for line in lines):
+            raise StoreRejected("HTTP 400: unparsable line")
+        self.written += lines
+
+    async def write(self, items: Sequence[Writable]) -> WriteResult:
+        for item in items:
+            if isinstance(item, Lines) and any(
+                line.endswith(self.choke) for line in item.text.split("\n")
+            ):
+                raise TypeError("cannot adapt the choke point")
+        return await super().write(items)
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+def test_lines_built_ahead_are_written_as_they_are_and_a_refused_one_costs_itself() -> None:
+    """Lines the memo built (:class:`Lines`) go in the body as they are, beside batches built
+    now, and a line the server refuses is isolated from them by the same bisection."""
+    batch = ReadingsBatch("lab-1", "bench-1", [reading(i) for i in range(300)])
+    built = LineBuilder().lines(batch)
+    store = Refusing(TS0 + BAD_INDEX * 10**9)
+    items: list[Writable] = [
+        Lines("\n".join(built[:200]), 200),
+        ReadingsBatch("lab-1", "bench-1", [reading(i) for i in range(200, 300)]),
+    ]
+    result = asyncio.run(store.write(items))
+    assert result.written == 299 and store.written == built[:BAD_INDEX] + built[BAD_INDEX + 1 :]
+    ((line, reason),) = result.rejected
+    assert line == built[BAD_INDEX] and "HTTP 400" in reason
+
+
+async def test_the_writer_isolates_a_point_a_store_chokes_on_in_lines_built_ahead(
+    tmp_path: Path,
+) -> None:
+    """The writer's bisection splits lines built ahead down to the one line a store raises on."""
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db", synchronous="normal"), "gateway")
+    records = RecordStore(tmp_path / "records.db")
+    choke = TS0 + BAD_INDEX * 10**9
+    store = Refusing(poison_ts=-1, choke_ts=choke)
+    await spool.open()
+    await records.open()
+    builder = store.builder
+    memo = EntryMemo(lines=builder.lines)
+    metrics = GatewayMetrics()
+    writer = Writer(spool, store, WriteConfig(batch_max_delay_ms=0), metrics, records, memo)
+    for part in range(4):  # four spool entries of 125 readings: one holds the choke point
+        readings = [reading(i) for i in range(part * 125, part * 125 + 125)]
+        body = {"schema": 1, "site": "lab-1", "agent": "bench-1", "seq": part, "readings": readings}
+        await spool.append([(orjson.dumps(body), 125)])
+        lines = builder.lines(ReadingsBatch("lab-1", "bench-1", readings))
+        memo.put(spool.last_ids[0], Lines("\n".join(lines), 125), 0)
+    await drain(writer, spool)
+    letters = await records.query("SELECT topic, reason, payload FROM deadletters")
+    await spool.close()
+    await records.close()
+    assert spool.depth == 0 and len(store.written) == 499
+    (letter,) = letters
+    assert letter["topic"] == "store:refusing"
+    assert letter["reason"] == "TypeError: cannot adapt the choke point"
+    assert str(choke).encode() in letter["payload"]
+    assert metrics.write_rejected == 1 and metrics.readings_written == 499

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from edge_agent.wire_batches import decode_data
 from gateway.tsdb.line_protocol import parse_line
 from gateway.tsdb.lines import LineBuilder
-from gateway.tsdb.points import EntryMemo, FixedColumns, ReadingsBatch
+from gateway.tsdb.points import ROWS_WEIGHT, EntryMemo, FixedColumns, Lines, ReadingsBatch
 from gateway.tsdb.writer import decode_entry
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import valid_reading
@@ -96,20 +96,57 @@ def _payload(count: int) -> bytes:
 
 
 def test_the_memo_hands_over_ingests_rows_for_that_very_entry_only() -> None:
-    memo = EntryMemo(max_bytes=2 * len(_payload(3)))
     payload = _payload(3)
+    memo = EntryMemo(max_bytes=2 * ROWS_WEIGHT * len(payload))
     rows = ReadingsBatch(SITE, AGENT, rows=decode_data(payload, SITE, AGENT).rows)
-    memo.put(payload, rows)
-    assert memo.take(bytes(bytearray(payload))) is None  # equal bytes, another object
-    memo.put(payload, rows)
-    assert memo.take(payload) is rows
-    assert memo.take(payload) is None  # taken once
+    memo.put(7, rows, len(payload))
+    assert memo.take(8) is None  # another entry
+    assert memo.take(7) is rows
+    assert memo.take(7) is None  # taken once
     others = [_payload(3) for _ in range(3)]
-    for other in others:
-        memo.put(other, ReadingsBatch(SITE, AGENT, rows=decode_data(other, SITE, AGENT).rows))
-    assert memo.take(others[0]) is None  # evicted: two payloads' bytes kept
-    assert memo.take(others[2]) is not None
+    for entry_id, other in enumerate(others, start=10):
+        batch = ReadingsBatch(SITE, AGENT, rows=decode_data(other, SITE, AGENT).rows)
+        memo.put(entry_id, batch, len(other))
+    assert memo.take(10) is None  # evicted: two payloads' rows kept
+    assert memo.take(12) is not None
     assert math.isclose(LineBuilder().lines(rows).__len__(), 3)
+
+
+def test_a_memo_over_its_bound_keeps_the_oldest_as_their_lines_first() -> None:
+    """Given the store's builder, the memo makes the oldest rows the lines the writer would
+    have built from them (what it then writes as they are) before it forgets any entry."""
+    payloads = [_payload(40) for _ in range(6)]
+    builder = LineBuilder()
+    memo = EntryMemo(max_bytes=3 * ROWS_WEIGHT * len(payloads[0]), lines=builder.lines)
+    batches = [ReadingsBatch(SITE, AGENT, rows=decode_data(p, SITE, AGENT).rows) for p in payloads]
+    for entry_id, (payload, batch) in enumerate(zip(payloads, batches, strict=True)):
+        memo.put(entry_id, batch, len(payload))
+    taken = [memo.take(entry_id) for entry_id in range(6)]
+    assert all(item is not None for item in taken)  # six entries' worth in three's memory
+    assert isinstance(taken[0], Lines) and taken[-1] is batches[-1]
+    for item, batch in zip(taken, batches, strict=True):
+        expected = LineBuilder().lines(batch)
+        if isinstance(item, Lines):
+            assert item.count == 40 and item.text.split("\n") == expected
+    without = EntryMemo(max_bytes=3 * ROWS_WEIGHT * len(payloads[0]))
+    for entry_id, (payload, batch) in enumerate(zip(payloads, batches, strict=True)):
+        without.put(entry_id, batch, len(payload))
+    assert [without.take(entry_id) is not None for entry_id in range(6)] == [False] * 3 + [True] * 3
+
+
+def test_a_batch_whose_lines_cannot_be_built_is_left_to_the_writer() -> None:
+    """The memo forgets it rather than keep it as rows past its bound: the writer parses the
+    entry again and refuses the point alone, as it always did."""
+    payload = _payload(3)
+    poisoned = decode_data(payload, SITE, AGENT).rows
+    poisoned[1].ts = 1.5  # type: ignore[assignment]  # what no check foresaw
+    bad = ReadingsBatch(SITE, AGENT, rows=poisoned)
+    good = ReadingsBatch(SITE, AGENT, rows=decode_data(payload, SITE, AGENT).rows)
+    memo = EntryMemo(max_bytes=ROWS_WEIGHT * len(payload), lines=LineBuilder().lines)
+    memo.put(1, bad, len(payload))
+    memo.put(2, good, len(payload))
+    assert memo.take(1) is None
+    assert isinstance(memo.take(2), ReadingsBatch | Lines)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))

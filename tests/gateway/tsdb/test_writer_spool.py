@@ -15,14 +15,16 @@ import pytest
 import core.spool
 from core.spool import Spool, SpoolConfig
 from edge_agent.wire_batches import decode_data
+from gateway import service as gateway_service
 from gateway.config import GatewayConfig
 from gateway.metrics import GatewayMetrics
 from gateway.records.store import RecordStore
 from gateway.service import Gateway
 from gateway.tsdb import writer as writer_module
 from gateway.tsdb.config import WriteConfig
+from gateway.tsdb.lines import LineBuilder
 from gateway.tsdb.points import ReadingsBatch, Writable
-from gateway.tsdb.store import WriteResult
+from gateway.tsdb.store import LineProtocolStore, WriteResult
 from gateway.tsdb.writer import Writer
 
 SITE, AGENT = "lab-1", "bench-1"
@@ -72,6 +74,42 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float = 10.0) -> No
         await asyncio.sleep(0.01)
 
 
+def counted_parses(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """The sizes of the spool entries the writer parses from now on."""
+    parsed: list[int] = []
+    real_decode = writer_module.decode_entry
+
+    def decode_entry(data: bytes) -> Writable:
+        parsed.append(len(data))
+        return real_decode(data)
+
+    monkeypatch.setattr(writer_module, "decode_entry", decode_entry)
+    return parsed
+
+
+def gateway_config(tmp_path: Path, batch_max_lines: int) -> GatewayConfig:
+    return GatewayConfig.model_validate(
+        {
+            "site": SITE,
+            "spool": {"path": str(tmp_path / "spool.db"), "synchronous": "normal"},
+            "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
+            "records": {"path": str(tmp_path / "records.db")},
+            "write": {"batch_max_lines": batch_max_lines, "batch_max_delay_ms": 0},
+        }
+    )
+
+
+async def spooled_as_ingest_does(gateway: Gateway, at_least_bytes: int) -> list[bytes]:
+    """Messages of 500 readings appended to the gateway's spool, their rows handed to its memo
+    by entry id as ingest hands them over; the payloads."""
+    entries = [payload(seq, 500) for seq in range(at_least_bytes // len(payload(0, 500)) + 1)]
+    await gateway.spool.append([(data, 500) for data in entries])
+    for entry_id, data in zip(gateway.spool.last_ids, entries, strict=True):
+        batch = ReadingsBatch(SITE, AGENT, rows=decode_data(data, SITE, AGENT).rows)
+        gateway.memo.put(entry_id, batch, len(data))
+    return entries
+
+
 async def test_the_writers_removals_ride_on_ingests_next_append(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -110,31 +148,13 @@ async def test_a_writer_batches_behind_takes_ingests_rows_from_memory(
     """The gateway keeps enough of the newest entries, and ingest's rows of them, for a writer
     several 10,000-reading batches behind (8 MiB of messages of 500 readings here): it reads
     none back from disk and parses none again."""
-    config = GatewayConfig.model_validate(
-        {
-            "site": SITE,
-            "spool": {"path": str(tmp_path / "spool.db"), "synchronous": "normal"},
-            "store": {"kind": "sqlite", "path": str(tmp_path / "readings.db")},
-            "records": {"path": str(tmp_path / "records.db")},
-            "write": {"batch_max_lines": 10_000, "batch_max_delay_ms": 0},
-        }
-    )
+    config = gateway_config(tmp_path, batch_max_lines=10_000)
     gateway = Gateway(config, store=Counting())  # type: ignore[arg-type]
     spool, memo = gateway.spool, gateway.memo
-    parsed = []
-
-    def decode_entry(data: bytes) -> Writable:
-        parsed.append(len(data))
-        return real_decode(data)
-
-    real_decode = writer_module.decode_entry
-    monkeypatch.setattr(writer_module, "decode_entry", decode_entry)
+    parsed = counted_parses(monkeypatch)
     await spool.open()
     await gateway.records.open()
-    entries = [payload(seq, 500) for seq in range(8 * 2**20 // len(payload(0, 500)) + 1)]
-    await spool.append([(data, 500) for data in entries])
-    for data in entries:  # as ingest hands over the rows of what it spooled
-        memo.put(data, ReadingsBatch(SITE, AGENT, rows=decode_data(data, SITE, AGENT).rows))
+    entries = await spooled_as_ingest_does(gateway, 8 * 2**20)
     assert sum(map(len, entries)) > 8 * 2**20
     writer = Writer(spool, gateway.store, config.write, gateway.metrics, gateway.records, memo)
     task = asyncio.create_task(writer.run())
@@ -146,6 +166,65 @@ async def test_a_writer_batches_behind_takes_ingests_rows_from_memory(
         await spool.close()
         await gateway.records.close()
     assert parsed == []
+
+
+class Posting(LineProtocolStore):
+    """A line store that takes every body, noting it."""
+
+    name = "posting"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bodies: list[str] = []
+
+    async def open(self) -> None:
+        """Nothing to open."""
+
+    async def _post(self, body: str) -> None:
+        self.bodies.append(body)
+
+    async def close(self) -> None:
+        """Nothing to close."""
+
+
+async def test_a_writer_behind_the_spools_memory_writes_the_lines_the_memo_built(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A writer further behind than the spool keeps in memory reads the entries back from disk,
+    and with a line store still parses none again: the memo, by entry id, holds the oldest
+    batches as the lines the store writes as they are, the same lines as built from the
+    payloads (a burst several times the spool's memory, here 1 MiB)."""
+    monkeypatch.setattr(gateway_service, "MEMORY_BYTES", 2**20)
+    config = gateway_config(tmp_path, batch_max_lines=2_000)
+    store = Posting()
+    gateway = Gateway(config, store=store)
+    spool, memo = gateway.spool, gateway.memo
+    parsed = counted_parses(monkeypatch)
+    read_back: list[int] = []
+    real_read = spool._read
+
+    def read(after_id: int, limit: int, max_items: int | None = None) -> list[core.spool.Entry]:
+        read_back.append(after_id)
+        return real_read(after_id, limit, max_items)
+
+    monkeypatch.setattr(spool, "_read", read)
+    await spool.open()
+    await gateway.records.open()
+    entries = await spooled_as_ingest_does(gateway, 3 * 2**20)
+    writer = Writer(spool, store, config.write, gateway.metrics, gateway.records, memo)
+    task = asyncio.create_task(writer.run())
+    try:
+        await wait_for(lambda: gateway.metrics.readings_written == 500 * len(entries), 60)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await spool.close()
+        await gateway.records.close()
+    assert read_back and parsed == []  # read from disk, parsed by nobody
+    builder = LineBuilder()
+    batches = [ReadingsBatch(SITE, AGENT, rows=decode_data(d, SITE, AGENT).rows) for d in entries]
+    expected = [line for batch in batches for line in builder.lines(batch)]
+    assert "\n".join(store.bodies).split("\n") == expected
 
 
 class Gated(Counting):
@@ -198,14 +277,7 @@ async def test_the_next_batch_is_taken_while_the_writes_in_flight_hold_every_slo
 ) -> None:
     """A writer behind ingest reads (and parses) its next batch while its writes are in flight,
     not after one of them ends: the read overlaps the store's time."""
-    parsed: list[int] = []
-    real_decode = writer_module.decode_entry
-
-    def decode_entry(data: bytes) -> Writable:
-        parsed.append(len(data))
-        return real_decode(data)
-
-    monkeypatch.setattr(writer_module, "decode_entry", decode_entry)
+    parsed = counted_parses(monkeypatch)
     store = Gated()
     config = WriteConfig(batch_max_lines=50, batch_max_delay_ms=0, concurrency=1)
     async with running_writer(tmp_path, store, config) as spool:
