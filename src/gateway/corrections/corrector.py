@@ -26,6 +26,11 @@ What a corrected reading carries (every store writes the first four beside the r
   date, 4 the instrument's reported serial is not the certificate's. With any of them the
   reading is marked ``uncertain`` (a bad one stays bad) and the reason is appended to its own.
   A serial mismatch leaves the reading uncorrected: that certificate is not this instrument's.
+
+The module stays over 500 lines because :class:`Corrector` is one state: the spans it installs
+from the record store, the kernels stacked from them and the batches it corrects read and swap
+the same per-channel tables (the spans and fixes are already :mod:`gateway.corrections.spans`,
+the whole-array steps :mod:`gateway.corrections.apply`).
 """
 
 from __future__ import annotations
