@@ -391,18 +391,26 @@ ROWS_WEIGHT = 4
 """Memory a batch's decoded rows take, per byte of its payload (measured: 4.0 for the chain
 benchmark's batches of 500 readings; its line protocol takes 0.94)."""
 
+ITEM_WEIGHT = 200
+"""Memory a memo item takes beside its rows or text (its dict slot, tuple and objects): what
+keeps a memo of one-reading messages within its bound."""
+
 
 class EntryMemo:
     """What the writer would otherwise make again from a spool entry, by the entry's id: the
     batch ingest decoded (its rows), so a writer that keeps up never parses what ingest parsed.
 
     Bounded by the memory it holds (rows weigh :data:`ROWS_WEIGHT` times their payload's
-    bytes). Given the store's line builder (``lines``), a memo over its bound builds the
-    oldest batches' line protocol — what the writer would build from them anyway — in place of
-    their rows, a quarter of their memory, before it forgets anything: a writer that fell
+    bytes, every item :data:`ITEM_WEIGHT` more). Given the store's line builder (``lines``), a
+    memo over its bound builds the oldest batches' line protocol — what the writer would build
+    from them anyway — in place of their rows, a quarter of their memory: a writer that fell
     behind a burst (it reads the entries back from disk) still parses none of it again, while
-    the memo holds no more memory than rows alone did. What is forgotten (or never put) is
-    parsed again from the entry."""
+    the memo holds no more memory than rows alone did. Still over its bound, it forgets the
+    newest entries, not the oldest: the writer takes entries in id order, so the oldest are the
+    ones it needs first, and nothing is built to be thrown away. Taking an entry forgets every
+    older one still held (the writer has passed them: an item put after its entry was read from
+    disk would never be taken). What is forgotten (or never put) is parsed again from the
+    entry."""
 
     def __init__(
         self,
@@ -419,7 +427,7 @@ class EntryMemo:
 
     def put(self, entry_id: int, item: Writable, size: int) -> None:
         """Remember ``item`` as what entry ``entry_id`` (``size`` bytes) decodes to."""
-        weight = len(item.text) if isinstance(item, Lines) else ROWS_WEIGHT * size
+        weight = ITEM_WEIGHT + (len(item.text) if isinstance(item, Lines) else ROWS_WEIGHT * size)
         items = self._items
         old = items.pop(entry_id, None)
         if old is not None:
@@ -427,19 +435,25 @@ class EntryMemo:
         items[entry_id] = (weight, item)
         self._bytes += weight
         if isinstance(item, ReadingsBatch):
-            self._rows.append(entry_id)
+            rows = self._rows
+            rows.append(entry_id)
+            if len(rows) > 2 * len(items) + 64:  # ids taken since: the deque must not grow
+                self._rows = collections.deque(
+                    key for key, (_, held) in items.items() if isinstance(held, ReadingsBatch)
+                )
         if self._bytes > self._max and self._lines is not None:
-            self._compact()
+            self._compact(entry_id)
         while self._bytes > self._max and len(items) > 1:
-            dropped, _ = items.pop(next(iter(items)))
+            dropped, _ = items.pop(next(reversed(items)))
             self._bytes -= dropped
 
-    def _compact(self) -> None:
-        """The oldest rows as line protocol, until within the bound or none is left (a batch
-        whose lines cannot be built is forgotten: the writer refuses its points itself)."""
+    def _compact(self, newest: int) -> None:
+        """The oldest rows as line protocol, until within the bound or none is left but the
+        newest (forgotten rather than built, if still over); a batch whose lines cannot be
+        built is forgotten: the writer refuses its points itself."""
         assert self._lines is not None
         items, rows = self._items, self._rows
-        while self._bytes > self._max and rows:
+        while self._bytes > self._max and rows and rows[0] != newest:
             entry_id = rows.popleft()
             weight, batch = items.get(entry_id, (0, None))
             if not isinstance(batch, ReadingsBatch):
@@ -450,12 +464,20 @@ class EntryMemo:
             except Exception:  # noqa: BLE001 - left to the writer, which refuses the point alone
                 del items[entry_id]
                 continue
-            items[entry_id] = (len(lines.text), lines)  # keeps its place: oldest first
-            self._bytes += len(lines.text)
+            weight = ITEM_WEIGHT + len(lines.text)
+            items[entry_id] = (weight, lines)  # keeps its place: oldest first
+            self._bytes += weight
 
     def take(self, entry_id: int) -> Writable | None:
-        """What entry ``entry_id`` decodes to, if remembered (and forgotten now)."""
-        found = self._items.pop(entry_id, None)
+        """What entry ``entry_id`` decodes to, if remembered (and forgotten now, with every
+        older entry still held)."""
+        items = self._items
+        while items:
+            first = next(iter(items))
+            if first >= entry_id:
+                break
+            self._bytes -= items.pop(first)[0]
+        found = items.pop(entry_id, None)
         if found is None:
             return None
         self._bytes -= found[0]

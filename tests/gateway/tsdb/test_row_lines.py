@@ -7,17 +7,26 @@ from __future__ import annotations
 
 import json
 import math
+import tracemalloc
 from typing import Any
 
 import numpy as np
 import orjson
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from edge_agent.wire_batches import decode_data
 from gateway.tsdb.line_protocol import parse_line
 from gateway.tsdb.lines import LineBuilder
-from gateway.tsdb.points import ROWS_WEIGHT, EntryMemo, FixedColumns, Lines, ReadingsBatch
+from gateway.tsdb.points import (
+    ITEM_WEIGHT,
+    ROWS_WEIGHT,
+    EntryMemo,
+    FixedColumns,
+    Lines,
+    ReadingsBatch,
+)
 from gateway.tsdb.writer import decode_entry
 from tests.gateway.ingest.harness import AGENT, SITE, TS0
 from tests.gateway.ingest.strategies import valid_reading
@@ -95,30 +104,88 @@ def _payload(count: int) -> bytes:
     return orjson.dumps({"schema": 1, "site": SITE, "agent": AGENT, "seq": 0, "readings": readings})
 
 
+def _batches(payloads: list[bytes]) -> list[ReadingsBatch]:
+    return [ReadingsBatch(SITE, AGENT, rows=decode_data(p, SITE, AGENT).rows) for p in payloads]
+
+
 def test_the_memo_hands_over_ingests_rows_for_that_very_entry_only() -> None:
     payload = _payload(3)
-    memo = EntryMemo(max_bytes=2 * ROWS_WEIGHT * len(payload))
-    rows = ReadingsBatch(SITE, AGENT, rows=decode_data(payload, SITE, AGENT).rows)
+    weight = ITEM_WEIGHT + ROWS_WEIGHT * len(payload)
+    memo = EntryMemo(max_bytes=2 * weight)
+    (rows,) = _batches([payload])
     memo.put(7, rows, len(payload))
-    assert memo.take(8) is None  # another entry
+    assert memo.take(6) is None  # another entry
     assert memo.take(7) is rows
     assert memo.take(7) is None  # taken once
     others = [_payload(3) for _ in range(3)]
-    for entry_id, other in enumerate(others, start=10):
-        batch = ReadingsBatch(SITE, AGENT, rows=decode_data(other, SITE, AGENT).rows)
+    for entry_id, (other, batch) in enumerate(zip(others, _batches(others), strict=True), 10):
         memo.put(entry_id, batch, len(other))
-    assert memo.take(10) is None  # evicted: two payloads' rows kept
-    assert memo.take(12) is not None
+    # Two entries' rows kept: the oldest, which the writer takes first; the newest forgotten.
+    assert [memo.take(entry_id) is not None for entry_id in (10, 11, 12)] == [True, True, False]
     assert math.isclose(LineBuilder().lines(rows).__len__(), 3)
+
+
+def test_taking_an_entry_forgets_the_older_ones_the_writer_has_passed() -> None:
+    """An item put after the writer read its entry from disk would never be taken: it must not
+    hold the memo's memory (nor, the memo full, keep out the entries still to come)."""
+    payloads = [_payload(3) for _ in range(4)]
+    memo = EntryMemo()
+    for entry_id, (payload, batch) in enumerate(zip(payloads, _batches(payloads), strict=True)):
+        memo.put(entry_id, batch, len(payload))
+    assert memo.take(2) is not None
+    assert memo.take(0) is None and memo.take(1) is None
+    assert memo.take(3) is not None
+    assert memo._bytes == 0 and not memo._items
+
+
+@pytest.mark.parametrize("with_lines", [False, True])
+def test_a_writer_that_keeps_up_leaves_the_memo_holding_nothing(with_lines: bool) -> None:
+    """A million messages through a memo that never reaches its bound (the ids of the rows it
+    held are not kept for ever: 40 B a message, some 300 MB a day at 100 messages/s)."""
+    payload = _payload(2)
+    (batch,) = _batches([payload])
+    memo = EntryMemo(lines=LineBuilder().lines if with_lines else None)
+    for entry_id in range(1, 100_001):
+        memo.put(entry_id, batch, len(payload))
+        assert memo.take(entry_id) is batch
+    assert memo._bytes == 0 and not memo._items
+    assert len(memo._rows) < 1_000, f"{len(memo._rows)} ids kept for entries long written"
+
+
+def test_a_memo_of_one_reading_messages_weighs_each_item() -> None:
+    """Each item's own memory counts: a memo of one-reading messages stays near its bound in
+    real memory, not at three times it."""
+    payloads = [_payload(1) for _ in range(20_000)]
+    batches = _batches(payloads)
+    bound = 2**20
+    memo = EntryMemo(max_bytes=bound, lines=LineBuilder().lines)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for entry_id, (payload, batch) in enumerate(zip(payloads, batches, strict=True)):
+            memo.put(entry_id, batch, len(payload))
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert memo._bytes <= bound
+    assert held < 1.5 * bound, f"{held / bound:.2f} times the bound held"
 
 
 def test_a_memo_over_its_bound_keeps_the_oldest_as_their_lines_first() -> None:
     """Given the store's builder, the memo makes the oldest rows the lines the writer would
-    have built from them (what it then writes as they are) before it forgets any entry."""
+    have built from them (what it then writes as they are); still over, it forgets the newest,
+    never building lines it throws away."""
     payloads = [_payload(40) for _ in range(6)]
+    built: list[int] = []
     builder = LineBuilder()
-    memo = EntryMemo(max_bytes=3 * ROWS_WEIGHT * len(payloads[0]), lines=builder.lines)
-    batches = [ReadingsBatch(SITE, AGENT, rows=decode_data(p, SITE, AGENT).rows) for p in payloads]
+
+    def counting(batch: ReadingsBatch) -> list[str]:
+        built.append(batch.count)
+        return builder.lines(batch)
+
+    weight = ITEM_WEIGHT + ROWS_WEIGHT * len(payloads[0])
+    memo = EntryMemo(max_bytes=3 * weight, lines=counting)
+    batches = _batches(payloads)
     for entry_id, (payload, batch) in enumerate(zip(payloads, batches, strict=True)):
         memo.put(entry_id, batch, len(payload))
     taken = [memo.take(entry_id) for entry_id in range(6)]
@@ -128,10 +195,20 @@ def test_a_memo_over_its_bound_keeps_the_oldest_as_their_lines_first() -> None:
         expected = LineBuilder().lines(batch)
         if isinstance(item, Lines):
             assert item.count == 40 and item.text.split("\n") == expected
-    without = EntryMemo(max_bytes=3 * ROWS_WEIGHT * len(payloads[0]))
+    without = EntryMemo(max_bytes=3 * weight)
     for entry_id, (payload, batch) in enumerate(zip(payloads, batches, strict=True)):
         without.put(entry_id, batch, len(payload))
-    assert [without.take(entry_id) is not None for entry_id in range(6)] == [False] * 3 + [True] * 3
+    assert [without.take(entry_id) is not None for entry_id in range(6)] == [True] * 3 + [False] * 3
+    # A long backlog: what is built is what the writer finds, oldest first.
+    built.clear()
+    many = [_payload(40) for _ in range(40)]
+    backlog = EntryMemo(max_bytes=3 * weight, lines=counting)
+    for entry_id, (payload, batch) in enumerate(zip(many, _batches(many), strict=True)):
+        backlog.put(entry_id, batch, len(payload))
+    hits = [backlog.take(entry_id) is not None for entry_id in range(40)]
+    found = sum(hits)
+    assert hits[:found] == [True] * found and found >= 6, hits
+    assert len(built) <= found, f"{len(built)} batches' lines built, {found} entries found"
 
 
 def test_a_batch_whose_lines_cannot_be_built_is_left_to_the_writer() -> None:
