@@ -73,24 +73,19 @@ class LineProtocolStore:
                 chunks.append("\n".join(lines))
                 count += len(lines)
         if chunks:
-            await self._write_body("\n".join(chunks), count, result)
+            await self._write_lines(Lines("\n".join(chunks), count), result)
         return result
 
-    async def _write_lines(self, lines: list[str], result: WriteResult) -> None:
-        await self._write_body("\n".join(lines), len(lines), result)
-
-    async def _write_body(self, body: str, count: int, result: WriteResult) -> None:
-        """Post ``count`` lines joined by newlines; if the store refuses them, their halves,
-        down to the lines it refuses."""
+    async def _write_lines(self, lines: Lines, result: WriteResult) -> None:
+        """Post the lines; if the store refuses them, their halves, down to the lines it
+        refuses."""
         try:
-            await self._post(body)
+            await self._post(lines.text)
         except StoreRejected as exc:
-            if count == 1:
-                result.rejected.append((body, str(exc)))
+            if lines.count == 1:
+                result.rejected.append((lines.text, str(exc)))
                 return
-            lines = body.split("\n")
-            middle = len(lines) // 2
-            await self._write_lines(lines[:middle], result)
-            await self._write_lines(lines[middle:], result)
+            for half in lines.split():
+                await self._write_lines(half, result)
             return
-        result.written += count
+        result.written += lines.count
