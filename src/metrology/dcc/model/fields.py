@@ -55,25 +55,21 @@ def _strip(value: Any) -> Any:
     return value.strip() if isinstance(value, str) else value
 
 
+NumberText = Annotated[str, BeforeValidator(_number_text)]
+"""A number kept as its exact decimal text (see :func:`_number_text`); the aliases below add
+each D-SI lexical form's pattern."""
 DecimalText = Annotated[
-    str,
-    BeforeValidator(_number_text),
+    NumberText,
     Field(pattern=DECIMAL, description="A D-SI decimal, exactly as written: '10.000012', '8E-7'."),
 ]
 UncertaintyText = Annotated[
-    str,
-    BeforeValidator(_number_text),
-    Field(pattern=UNCERTAINTY, description="A non-negative D-SI decimal."),
+    NumberText, Field(pattern=UNCERTAINTY, description="A non-negative D-SI decimal.")
 ]
 CoverageFactorText = Annotated[
-    str,
-    BeforeValidator(_number_text),
-    Field(pattern=COVERAGE_FACTOR, description="k ≥ 1 without exponent: '2', '1.96'."),
+    NumberText, Field(pattern=COVERAGE_FACTOR, description="k ≥ 1 without exponent: '2', '1.96'.")
 ]
 ProbabilityText = Annotated[
-    str,
-    BeforeValidator(_number_text),
-    Field(pattern=PROBABILITY, description="p in [0, 1] without exponent: '0.95'."),
+    NumberText, Field(pattern=PROBABILITY, description="p in [0, 1] without exponent: '0.95'.")
 ]
 Str = Annotated[str, BeforeValidator(_strip), Field(min_length=1, pattern=XML_TEXT)]
 """A non-empty string XML can carry, surrounding blanks dropped."""
