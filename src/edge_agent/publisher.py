@@ -55,26 +55,19 @@ class InFlight:
     entries: int
 
 
+@dataclass(eq=False)
 class Publisher:
     """Publishes the spool in id order; see the module doc."""
 
-    def __init__(
-        self,
-        link: MqttLink,
-        spool: Spool,
-        topic: str,
-        site: str,
-        agent: str,
-        config: PublishConfig,
-        metrics: AgentMetrics,
-    ) -> None:
-        self.link = link
-        self.spool = spool
-        self.topic = topic
-        self.site = site
-        self.agent = agent
-        self.config = config
-        self.metrics = metrics
+    link: MqttLink
+    spool: Spool
+    topic: str
+    site: str
+    agent: str
+    config: PublishConfig
+    metrics: AgentMetrics
+
+    def __post_init__(self) -> None:
         self.inflight: dict[int, InFlight] = {}
         self._cursor = 0
         self._seq = 0
@@ -90,7 +83,7 @@ class Publisher:
         self._refused: list[InFlight] = []
         self._refusal_backoff = BackoffTimer(Backoff(initial_s=1.0, max_s=60.0))
         self._ack_tasks: set[asyncio.Task[None]] = set()
-        link.on_ack = self._on_ack
+        self.link.on_ack = self._on_ack
 
     def _on_ack(self, mid: int, failure: str | None) -> None:
         batch = self.inflight.pop(mid, None)
