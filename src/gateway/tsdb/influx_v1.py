@@ -174,8 +174,8 @@ class InfluxQLPoints(HttpPointsReader):
                         int(n or 0),
                         int(worst) if worst is not None else None,
                         None,
-                        width,
                         corrected,
+                        span_ns=width,
                     )
                 )
         return points

@@ -200,7 +200,7 @@ class PrometheusPoints(HttpPointsReader):
                     n,
                     int(worst) if worst is not None else None,
                     None,
-                    width,
+                    span_ns=width,
                 )
             )
         return points

@@ -41,12 +41,12 @@ MS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryPoint:
-    """A raw reading (``span_ns`` 0) or a bucket of readings (``span_ns`` its width).
+class PointValues:
+    """What a point of a history says: a reading, or the statistics of a bucket of readings.
 
     ``value`` is the reading's value (the bucket's mean); None for a reading without a numeric
     value (bad, or text). ``quality``: 0 good, 1 uncertain, 2 bad (a bucket's worst). ``u`` is the
-    reading's standard uncertainty; None for buckets.
+    reading's standard uncertainty; None for buckets. The API publishes these fields as they are.
     """
 
     ts_ns: int
@@ -56,13 +56,20 @@ class HistoryPoint:
     count: int
     quality: int | None
     u: float | None
-    span_ns: int = 0
     corrected: float | None = None
-    """The value corrected from its certificate (a bucket's mean), None when not corrected."""
+    """The value corrected from its certificate (docs/corrections.md; a bucket's mean), None when
+    not corrected."""
     u_corrected: float | None = None
     """The corrected value's standard uncertainty (raw readings only)."""
     certificate_id: int | None = None
     """The record store's id of the certificate that corrected it (raw readings only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint(PointValues):
+    """A raw reading (``span_ns`` 0) or a bucket of readings (``span_ns`` its width)."""
+
+    span_ns: int = 0
 
 
 ChannelKey = tuple[str, str, str, str]
