@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from dataclasses import asdict, dataclass, fields
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ from gateway.api.views import (
     views_of,
 )
 from gateway.records.store import RecordStore
-from gateway.tsdb.reader import HistoryPoint
+from gateway.tsdb.reader import HistoryPoint, PointValues
 
 router = APIRouter(prefix="/api/v1", tags=["readings"], responses=ERRORS)
 
@@ -70,24 +71,13 @@ async def latest(
     return tabular(found, format, "latest-readings", LATEST_COLUMNS, times=["ts_ns"])  # type: ignore[return-value]  # JSON list or CSV
 
 
-class HistoryPointView(BaseModel):
+@dataclass(frozen=True, slots=True)
+class HistoryPointView(PointValues):
     """A reading, or a bucket of readings when the range was downsampled (see ``span_ns``)."""
 
-    ts_ns: int
-    value: float | None
-    min: float | None
-    max: float | None
-    count: int
-    quality: int | None
-    u: float | None
-    corrected: float | None = None
-    """Corrected from its certificate (docs/corrections.md); a bucket's mean."""
-    u_corrected: float | None = None
-    """Standard uncertainty of the corrected value (raw readings)."""
-    certificate_id: int | None = None
-    """The instrument certificate that corrected it (``/api/v1/instruments/certificates/{id}``)."""
     certificate: str | None = None
-    """That certificate's identifier (its DCC's unique identifier)."""
+    """The identifier (its DCC's unique identifier) of the instrument certificate that corrected
+    it (``certificate_id``: ``/api/v1/instruments/certificates/{id}``)."""
 
 
 class HistoryView(BaseModel):
@@ -112,11 +102,11 @@ class HistoryView(BaseModel):
 
 
 def _point_view(point: HistoryPoint, numbers: dict[int, str]) -> HistoryPointView:
-    """A stored point as the API shows it (its fields by name), with its certificate's number."""
-    view = HistoryPointView.model_validate(point, from_attributes=True)
-    if point.certificate_id is not None:
-        view.certificate = numbers.get(point.certificate_id)
-    return view
+    """A stored point as the API shows it (its values, not its span), with its certificate's
+    number."""
+    values = {field.name: getattr(point, field.name) for field in fields(PointValues)}
+    certificate = None if point.certificate_id is None else numbers.get(point.certificate_id)
+    return HistoryPointView(**values, certificate=certificate)
 
 
 HISTORY_COLUMNS = [
@@ -196,7 +186,8 @@ async def history(
     if format == "json":
         return view
     name = f"history-{'-'.join(at)}"
-    return tabular(view.points, format, name, HISTORY_COLUMNS, times=["ts_ns"])  # type: ignore[return-value]  # CSV
+    rows = [asdict(point) for point in view.points]
+    return tabular(rows, format, name, HISTORY_COLUMNS, times=["ts_ns"])  # type: ignore[return-value]  # CSV
 
 
 def _event(kind: str, body: Any) -> bytes:

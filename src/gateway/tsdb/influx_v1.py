@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import Executor
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import orjson
@@ -14,18 +14,14 @@ from gateway.tsdb.reader import (
     ChannelKey,
     HistoryPoint,
     HttpBodyReader,
-    PointsReader,
+    HttpPointsReader,
     RawReadings,
     SeriesRef,
     bucket_width_ns,
     channel_tags,
     raw_point,
-    to_periods,
 )
 from gateway.tsdb.store import LineProtocolStore
-
-if TYPE_CHECKING:
-    from gateway.analytics.aggregate import PeriodStat
 
 DATA_REFUSED = frozenset({400, 413, 422})
 """HTTP statuses of an InfluxDB write API refusing the data itself (not worth retrying as is)."""
@@ -104,7 +100,7 @@ def influxql_where(tags: dict[str, str]) -> str:
     )
 
 
-class InfluxQLPoints(PointsReader):
+class InfluxQLPoints(HttpPointsReader):
     """History through InfluxQL ``GET /query`` (InfluxDB 1.x; 2.x/3.x by DBRP mapping)."""
 
     name = "influxql"
@@ -120,33 +116,22 @@ class InfluxQLPoints(PointsReader):
         timeout_s: float = 15.0,
         verify_tls: bool = True,
     ) -> None:
-        self.url = url.rstrip("/")
+        super().__init__(
+            url, auth=auth, headers=headers, timeout_s=timeout_s, verify_tls=verify_tls
+        )
         self.database = database
         source = influxql_identifier("reading")
         if retention_policy:
             source = f"{influxql_identifier(retention_policy)}.{source}"
         self._from = source
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            auth=auth,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s),
-            verify=verify_tls,
-        )
 
     async def query(self, statement: str) -> list[dict[str, Any]]:
         """The series of one InfluxQL statement's result (raises StoreError)."""
-        params = {"db": self.database, "q": statement, "epoch": "ns"}
-        try:
-            response = await self._http.get("/query", params=params)
-        except httpx.HTTPError as exc:
-            raise StoreError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise StoreError(f"{self.url}: HTTP {response.status_code}: {response.text[:300]}")
+        response = await self._get("/query", {"db": self.database, "q": statement, "epoch": "ns"})
         try:
             result = response.json()["results"][0]
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise StoreError(f"{self.url}: unexpected answer: {response.text[:300]}") from exc
+            raise self._unexpected(response) from exc
         if "error" in result:
             raise StoreError(f"{self.url}: {result['error']}")
         series: list[dict[str, Any]] = result.get("series", [])
@@ -189,15 +174,11 @@ class InfluxQLPoints(PointsReader):
                         int(n or 0),
                         int(worst) if worst is not None else None,
                         None,
-                        width,
                         corrected,
+                        span_ns=width,
                     )
                 )
         return points
-
-    async def close(self) -> None:
-        """Close the HTTP pool."""
-        await self._http.aclose()
 
 
 def parse_influxql(body: bytes) -> RawReadings:
@@ -227,15 +208,11 @@ def parse_influxql(body: bytes) -> RawReadings:
     return RawReadings.of(rows)
 
 
-def influxql_periods(body: bytes, period_ns: int) -> list[PeriodStat]:
-    """On the worker: an InfluxQL answer as period statistics."""
-    return to_periods(parse_influxql(body), period_ns)
-
-
 class InfluxQLPeriods(HttpBodyReader):
     """InfluxQL ``/query``: InfluxDB 1.x, or 2.x/3.x through their 1.x-compatible API."""
 
     name = "influxql"
+    parse = staticmethod(parse_influxql)
 
     def __init__(
         self,
@@ -278,14 +255,3 @@ class InfluxQLPeriods(HttpBodyReader):
                 ("chunk_size", "20000"),
             ],
         )
-
-    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
-        """See :class:`PeriodsReader`."""
-        return await self._parse(parse_influxql, await self._body(series, start_ns, end_ns))
-
-    async def read_periods(
-        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
-    ) -> list[PeriodStat]:
-        """See :class:`PeriodsReader`."""
-        body = await self._body(series, start_ns, end_ns)
-        return await self._parse(influxql_periods, body, period_ns)

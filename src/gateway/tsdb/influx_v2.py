@@ -23,6 +23,7 @@ from gateway.tsdb.reader import (
     ChannelKey,
     HistoryPoint,
     HttpBodyReader,
+    HttpPointsReader,
     PeriodsReader,
     PointsReader,
     RawReadings,
@@ -30,7 +31,6 @@ from gateway.tsdb.reader import (
     bucket_width_ns,
     channel_tags,
     raw_point,
-    to_periods,
 )
 from gateway.tsdb.store import LineProtocolStore
 
@@ -117,7 +117,7 @@ def promql_selector(metric: str, labels: dict[str, str]) -> str:
     return f"{metric}{{{promql_matchers(labels)}}}"
 
 
-class PrometheusPoints(PointsReader):
+class PrometheusPoints(HttpPointsReader):
     """History from VictoriaMetrics: ``/api/v1/export`` (raw) and ``/api/v1/query_range``.
 
     VictoriaMetrics stores ``reading`` fields as metrics ``reading_value``, ``reading_quality``,
@@ -127,38 +127,13 @@ class PrometheusPoints(PointsReader):
 
     name = "prometheus"
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        headers: dict[str, str] | None = None,
-        timeout_s: float = 15.0,
-        verify_tls: bool = True,
-    ) -> None:
-        self.url = url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.url,
-            headers=headers,
-            timeout=httpx.Timeout(timeout_s),
-            verify=verify_tls,
-        )
-
-    async def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
-        try:
-            response = await self._http.get(path, params=params)
-        except httpx.HTTPError as exc:
-            raise StoreError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
-        if response.status_code != 200:
-            raise StoreError(f"{self.url}: HTTP {response.status_code}: {response.text[:300]}")
-        return response
-
     async def _instant(self, query: str, at_ns: int) -> float:
         response = await self._get("/api/v1/query", {"query": query, "time": f"{at_ns / 1e9:.3f}"})
         try:
             result = response.json()["data"]["result"]
             return sum(float(item["value"][1]) for item in result)
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise StoreError(f"{self.url}: unexpected answer: {response.text[:300]}") from exc
+            raise self._unexpected(response) from exc
 
     async def _range(
         self, query: str, start_ns: int, end_ns: int, step_ns: int
@@ -182,7 +157,7 @@ class PrometheusPoints(PointsReader):
                     out[round(float(ts) * 1000) * MS] = float(value)
             return out
         except (ValueError, KeyError, IndexError, TypeError) as exc:
-            raise StoreError(f"{self.url}: unexpected answer: {response.text[:300]}") from exc
+            raise self._unexpected(response) from exc
 
     async def _points(
         self, key: ChannelKey, start_ns: int, end_ns: int, max_points: int
@@ -225,7 +200,7 @@ class PrometheusPoints(PointsReader):
                     n,
                     int(worst) if worst is not None else None,
                     None,
-                    width,
+                    span_ns=width,
                 )
             )
         return points
@@ -272,10 +247,6 @@ class PrometheusPoints(PointsReader):
             for ts, f in sorted(fields.items())
             if "quality" in f or "value" in f
         ]
-
-    async def close(self) -> None:
-        """Close the HTTP pool."""
-        await self._http.aclose()
 
 
 class AutoPoints(PointsReader):
@@ -373,15 +344,11 @@ def parse_victoria_export(body: bytes) -> RawReadings:
     return RawReadings.of(rows)
 
 
-def victoria_periods(body: bytes, period_ns: int) -> list[PeriodStat]:
-    """On the worker: a VictoriaMetrics export as period statistics."""
-    return to_periods(parse_victoria_export(body), period_ns)
-
-
 class VictoriaPeriods(HttpBodyReader):
     """VictoriaMetrics' export API."""
 
     name = "victoriametrics"
+    parse = staticmethod(parse_victoria_export)
 
     def match(self, series: SeriesRef) -> str:
         """The series selector of one channel's readings."""
@@ -402,22 +369,6 @@ class VictoriaPeriods(HttpBodyReader):
                 ("end", f"{min(end_ms, 2**52) / 1000:.3f}"),
             ],
         )
-
-    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
-        """See :class:`PeriodsReader`."""
-        body = await self._body(series, start_ns, end_ns)
-        if body is None:
-            return RawReadings.empty()
-        return await self._parse(parse_victoria_export, body)
-
-    async def read_periods(
-        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
-    ) -> list[PeriodStat]:
-        """See :class:`PeriodsReader`."""
-        body = await self._body(series, start_ns, end_ns)
-        if body is None:
-            return []
-        return await self._parse(victoria_periods, body, period_ns)
 
 
 class AutoV2Periods:

@@ -41,12 +41,12 @@ MS = 1_000_000
 
 
 @dataclass(frozen=True, slots=True)
-class HistoryPoint:
-    """A raw reading (``span_ns`` 0) or a bucket of readings (``span_ns`` its width).
+class PointValues:
+    """What a point of a history says: a reading, or the statistics of a bucket of readings.
 
     ``value`` is the reading's value (the bucket's mean); None for a reading without a numeric
     value (bad, or text). ``quality``: 0 good, 1 uncertain, 2 bad (a bucket's worst). ``u`` is the
-    reading's standard uncertainty; None for buckets.
+    reading's standard uncertainty; None for buckets. The API publishes these fields as they are.
     """
 
     ts_ns: int
@@ -56,13 +56,20 @@ class HistoryPoint:
     count: int
     quality: int | None
     u: float | None
-    span_ns: int = 0
     corrected: float | None = None
-    """The value corrected from its certificate (a bucket's mean), None when not corrected."""
+    """The value corrected from its certificate (docs/corrections.md; a bucket's mean), None when
+    not corrected."""
     u_corrected: float | None = None
     """The corrected value's standard uncertainty (raw readings only)."""
     certificate_id: int | None = None
     """The record store's id of the certificate that corrected it (raw readings only)."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryPoint(PointValues):
+    """A raw reading (``span_ns`` 0) or a bucket of readings (``span_ns`` its width)."""
+
+    span_ns: int = 0
 
 
 ChannelKey = tuple[str, str, str, str]
@@ -105,6 +112,46 @@ class PointsReader:
 
     async def close(self) -> None:
         """Release connections."""
+
+
+class HttpPointsReader(PointsReader):
+    """A :class:`PointsReader` that asks an HTTP query API: one client, every answer but 200 a
+    StoreError."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        auth: httpx.Auth | None = None,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 15.0,
+        verify_tls: bool = True,
+    ) -> None:
+        self.url = url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.url,
+            auth=auth,
+            headers=headers,
+            timeout=httpx.Timeout(timeout_s),
+            verify=verify_tls,
+        )
+
+    async def _get(self, path: str, params: dict[str, str]) -> httpx.Response:
+        try:
+            response = await self._http.get(path, params=params)
+        except httpx.HTTPError as exc:
+            raise StoreError(f"{self.url}: {type(exc).__name__}: {exc}") from exc
+        if response.status_code != 200:
+            raise StoreError(f"{self.url}: HTTP {response.status_code}: {response.text[:300]}")
+        return response
+
+    def _unexpected(self, response: httpx.Response) -> StoreError:
+        """The error of an answer that makes no sense."""
+        return StoreError(f"{self.url}: unexpected answer: {response.text[:300]}")
+
+    async def close(self) -> None:
+        """Close the HTTP pool."""
+        await self._http.aclose()
 
 
 def bucket_width_ns(start_ns: int, end_ns: int, max_points: int) -> int:
@@ -226,8 +273,20 @@ def to_periods(raw: RawReadings, period_ns: int) -> list[PeriodStat]:
     return period_stats(raw.ts, raw.values, raw.u, period_ns)
 
 
+def parsed_periods(
+    parse: Callable[[bytes], RawReadings], body: bytes, period_ns: int
+) -> list[PeriodStat]:
+    """On the analytics' worker: a store's answer, read by ``parse``, as period statistics."""
+    return to_periods(parse(body), period_ns)
+
+
 class HttpBodyReader:
-    """An HTTP client whose bodies are parsed on the analytics' thread."""
+    """A :class:`PeriodsReader` over HTTP whose bodies are parsed on the analytics' worker.
+
+    A backend says how to ask for a read's body (``_body``; None: nothing to ask for) and which
+    module-level function parses it (``parse``: it runs on the worker, so it must pickle)."""
+
+    name: str
 
     def __init__(
         self,
@@ -262,6 +321,30 @@ class HttpBodyReader:
 
     async def _parse(self, fn: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @staticmethod
+    def parse(body: bytes) -> RawReadings:
+        """A body's good readings (on the worker)."""
+        raise NotImplementedError
+
+    async def _body(self, series: SeriesRef, start_ns: int, end_ns: int) -> bytes | None:
+        raise NotImplementedError
+
+    async def read(self, series: SeriesRef, start_ns: int, end_ns: int) -> RawReadings:
+        """See :class:`PeriodsReader`."""
+        body = await self._body(series, start_ns, end_ns)
+        if body is None:
+            return RawReadings.empty()
+        return await self._parse(self.parse, body)
+
+    async def read_periods(
+        self, series: SeriesRef, start_ns: int, end_ns: int, period_ns: int
+    ) -> list[PeriodStat]:
+        """See :class:`PeriodsReader`."""
+        body = await self._body(series, start_ns, end_ns)
+        if body is None:
+            return []
+        return await self._parse(parsed_periods, self.parse, body, period_ns)
 
     async def close(self) -> None:
         """Close the HTTP pool."""

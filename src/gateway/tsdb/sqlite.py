@@ -309,7 +309,9 @@ class SqlitePoints(PointsReader):
             (start_ns, width, *args),
         )
         return [
-            HistoryPoint(start_ns + b * width, mean, low, high, n, worst, None, width, corrected)
+            HistoryPoint(
+                start_ns + b * width, mean, low, high, n, worst, None, corrected, span_ns=width
+            )
             for b, mean, low, high, n, worst, corrected in rows
         ]
 

@@ -73,7 +73,7 @@ def expected_buckets(start: int, end: int, max_points: int) -> list[HistoryPoint
                 len(values),
                 max(QUALITY[r["quality"]] for r in rows),
                 None,
-                width,
+                span_ns=width,
             )
         )
     return out
