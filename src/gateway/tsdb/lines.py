@@ -127,8 +127,11 @@ def _float_texts(values: Iterable[Any], count: int) -> Iterable[str | None]:
 
 
 def _column(text: str | list[str], count: int) -> Iterable[str]:
-    """A column of ``count`` texts, given as one shared by all or each one's."""
-    return repeat(text, count) if isinstance(text, str) else text
+    """A column of ``count`` texts, given as one shared by all or each one's, each followed by
+    the space before the line's timestamp (a line's text is one piece shorter)."""
+    if isinstance(text, str):
+        return repeat(f"{text} ", count)
+    return [f"{each} " for each in text]
 
 
 def _as_mapping(row: Row) -> dict[str, Any]:
@@ -245,7 +248,7 @@ class LineBuilder:
         they are, nothing gathered per row."""
         count = len(rows)
         # Per row: the corrected value's text ('' if none, the StoredFix of a marked row), u's,
-        # the fields after them.
+        # the fields after them and the space before the timestamp.
         corrected: Iterable[Any] = repeat("", count)
         u_corrected: Iterable[str] = repeat("", count)
         ends: Iterable[str] = repeat("", count)
@@ -310,7 +313,7 @@ class LineBuilder:
             if fixed:
                 append(
                     f"{key} {head}{codes[row.quality]}{tail},corrected={fixed},"
-                    f"u_corrected={u_fixed}{end} {ts}"
+                    f"u_corrected={u_fixed}{end}{ts}"
                 )
             elif row.corrected is not None or row.conformity is not None:
                 append(reading_line(key, _as_mapping(row)))  # a spool entry of an older gateway
