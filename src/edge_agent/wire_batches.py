@@ -12,8 +12,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import chain
-from operator import attrgetter
-from typing import Annotated, ClassVar, Literal
+from typing import Annotated, ClassVar, Literal, cast
 
 import msgspec
 from pydantic import ValidationError
@@ -84,9 +83,6 @@ class _WireBatch(msgspec.Struct, forbid_unknown_fields=True, gc=False):
 
 
 _DECODER = msgspec.json.Decoder(_WireBatch)
-_INSTRUMENT, _CHANNEL, _UNIT, _TAGS, _VALUE, _REASON = (
-    attrgetter(name) for name in ("instrument", "channel", "unit", "tags", "value", "reason")
-)
 _TAG_KEY_RE = re.compile(_TAG_KEY)
 _KNOWN_MAX = 100_000
 _known_names: set[str] = set()
@@ -109,7 +105,8 @@ class ChannelOrder:
     @classmethod
     def of(cls, rows: Sequence[WireRow]) -> ChannelOrder:
         """The order of ``rows`` (a new object, names not checked)."""
-        return cls(list(map(_INSTRUMENT, rows)), list(map(_CHANNEL, rows)))
+        # Comprehensions: on a struct's field, about half the cost of a map of an attrgetter.
+        return cls([row.instrument for row in rows], [row.channel for row in rows])
 
 
 _ORDERS_MAX_READINGS = 250_000
@@ -210,19 +207,20 @@ def _fast(payload: bytes, site: str, agent: str) -> DataBatch | None:
     order = _checked_order(site, agent, rows)
     if order is None:
         return None
-    tags = list(filter(None, map(_TAGS, rows)))
+    tags = cast("list[dict[str, str]]", list(filter(None, [row.tags for row in rows])))
     if tags and not _all_match(set(chain.from_iterable(tags)), _known_tag_keys, _TAG_KEY_RE):
         return None
+    values = [row.value for row in rows]  # a comprehension: cheaper than a map of a getter
     if not payload.isascii() or b"\x7f" in payload:
-        texts: set[str] = set(map(_UNIT, rows))
+        texts: set[str] = {row.unit for row in rows}
         texts.update(chain.from_iterable(map(dict.values, tags)))
         if not _all_match(texts, _known_texts, _FREE):
             return None
-        once = set(filter(None, map(_REASON, rows)))
-        once.update(v for v in map(_VALUE, rows) if v.__class__ is str)
+        once = cast("set[str]", set(filter(None, [row.reason for row in rows])))
+        once.update(v for v in values if v.__class__ is str)
         if not all(_FREE.fullmatch(text) for text in once):
             return None
-    if None in map(_VALUE, rows) and any(r.value is None and r.quality != "bad" for r in rows):
+    if None in values and any(r.value is None and r.quality != "bad" for r in rows):
         return None
     return DataBatch(rows, [], batch.seq, order=order)
 

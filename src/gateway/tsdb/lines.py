@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from itertools import repeat
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -107,19 +106,18 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
 
 
 _QUALITY_FIELD = {name: f"quality={code}i" for name, code in QUALITY_CODE.items()}
-_VALUE, _U = attrgetter("value"), attrgetter("u")
 
 
 def _null(_: object) -> None:
     return None  # UNSET (an absent u), or what cannot be shown: the caller formats it itself
 
 
-def _float_texts(values: Iterable[Any], count: int) -> Iterable[str | None]:
+def _float_texts(values: list[Any], count: int) -> Iterable[str | None]:
     """The text of each float of a column, formatted in one call (orjson's shortest round-trip
     digits, as ``repr`` but for the exponent's padding: ``1e-7``); ``None`` where the caller
     formats the value itself. Formatting floats one by one is the costliest part of a line."""
     try:
-        texts = orjson.dumps(list(values), default=_null).decode()[1:-1].split(",")
+        texts = orjson.dumps(values, default=_null).decode()[1:-1].split(",")
     except orjson.JSONEncodeError:  # an integer beyond 64 bits
         return repeat(None, count)
     # A comma inside a string value splits it further: then the columns do not line up.
@@ -127,8 +125,11 @@ def _float_texts(values: Iterable[Any], count: int) -> Iterable[str | None]:
 
 
 def _column(text: str | list[str], count: int) -> Iterable[str]:
-    """A column of ``count`` texts, given as one shared by all or each one's."""
-    return repeat(text, count) if isinstance(text, str) else text
+    """A column of ``count`` texts, given as one shared by all or each one's, each followed by
+    the space before the line's timestamp (a line's text is one piece shorter)."""
+    if isinstance(text, str):
+        return repeat(f"{text} ", count)
+    return [f"{each} " for each in text]
 
 
 def _as_mapping(row: Row) -> dict[str, Any]:
@@ -245,7 +246,7 @@ class LineBuilder:
         they are, nothing gathered per row."""
         count = len(rows)
         # Per row: the corrected value's text ('' if none, the StoredFix of a marked row), u's,
-        # the fields after them.
+        # the fields after them and the space before the timestamp.
         corrected: Iterable[Any] = repeat("", count)
         u_corrected: Iterable[str] = repeat("", count)
         ends: Iterable[str] = repeat("", count)
@@ -275,8 +276,9 @@ class LineBuilder:
         append = out.append
         for row, value_text, u_text, fixed, u_fixed, end in zip(
             rows,
-            _float_texts(map(_VALUE, rows), count),
-            _float_texts(map(_U, rows), count),
+            # Comprehensions: on a struct's field, about half the cost of a map of an attrgetter.
+            _float_texts([row.value for row in rows], count),
+            _float_texts([row.u for row in rows], count),
             corrected,
             u_corrected,
             ends,
@@ -310,7 +312,7 @@ class LineBuilder:
             if fixed:
                 append(
                     f"{key} {head}{codes[row.quality]}{tail},corrected={fixed},"
-                    f"u_corrected={u_fixed}{end} {ts}"
+                    f"u_corrected={u_fixed}{end}{ts}"
                 )
             elif row.corrected is not None or row.conformity is not None:
                 append(reading_line(key, _as_mapping(row)))  # a spool entry of an older gateway

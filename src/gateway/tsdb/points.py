@@ -37,6 +37,8 @@ from edge_agent.wire_batches import WireRow
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 FloatArray = npt.NDArray[np.float64]
+_LITTLE_F8 = np.dtype("<f8")
+"""A little-endian float64 (on a little-endian machine, the very dtype of float64 arrays)."""
 READING = "reading"
 
 
@@ -199,10 +201,13 @@ class FixedColumns(msgspec.Struct, frozen=True, gc=False):
         """The columns as a spool entry's ``fixed`` key carries them (the floats as the base64
         of their little-endian bytes: written and read back without formatting or parsing a
         number, and bit for bit)."""
+        corrected, u = self.corrected, self.u
+        if corrected.dtype is not _LITTLE_F8 or u.dtype is not _LITTLE_F8:
+            corrected, u = corrected.astype("<f8"), u.astype("<f8")  # (no call when they are)
         return {
             "index": self.index,
-            "value_f64": self.corrected.astype("<f8", copy=False).tobytes(),
-            "u_f64": self.u.astype("<f8", copy=False).tobytes(),
+            "value_f64": corrected.tobytes(),
+            "u_f64": u.tobytes(),
             "certificate_id": self.certificate_id,
             "conformity": self.conformity,
         }
@@ -281,7 +286,7 @@ def _binary_columns(values: bytes, us: bytes, count: int) -> FloatArray:
     few hundred readings)."""
     if len(values) != 8 * count or len(us) != 8 * count or not count:
         raise ValueError("a spooled column of corrections is not its batch's length")
-    both: FloatArray = np.frombuffer(values + us, dtype="<f8")
+    both: FloatArray = np.frombuffer(values + us, _LITTLE_F8)
     if np.count_nonzero(np.isfinite(both)) != 2 * count:
         raise ValueError("a spooled column of corrections holds a non-finite number")
     return both
