@@ -12,7 +12,7 @@ import contextlib
 import re
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +44,14 @@ class Bench:
 
     def good_after(self, name: str, t0_ns: int) -> list[Reading]:
         return [r for r in self.readings[name] if r.ts_ns >= t0_ns and r.quality is Quality.GOOD]
+
+    def unavailable(self, name: str) -> bool:
+        return any(state == "unavailable" for _, state, _ in self.states[name])
+
+    async def until_all(self, check: Callable[[str], object], what: str) -> None:
+        """Wait until ``check(name)`` holds for every instrument: for a state change, not a
+        fixed sleep sized on an idle machine."""
+        await until(lambda: all(check(c.name) for c in self.configs), what)
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Bench]:
@@ -176,24 +184,22 @@ async def test_line_recovers_when_the_fault_clears(line: ModbusSimServer) -> Non
     sick = device_config(line, 3, VOLTAGE)
     bench = Bench([device_config(line, 1, TEMPERATURE), sick])
     async with bench.running():
-        await asyncio.sleep(1.0)
-        assert any(state == "unavailable" for _, state, _ in bench.states[sick.name])
+        await until(lambda: bench.unavailable(sick.name), "the silent device unavailable")
         line.faults.silent_device_ids = []
         cleared = time.time_ns()
-        await asyncio.sleep(1.2)
-    assert bench.good_after(sick.name, cleared)
+        await until(lambda: bench.good_after(sick.name, cleared), "a good reading again")
 
 
 async def test_pty_simulator_restarted_is_reopened(line: ModbusSimServer) -> None:
     configs = [device_config(line, 1, TEMPERATURE), device_config(line, 3, VOLTAGE)]
     bench = Bench(configs)
     async with bench.running():
-        await asyncio.sleep(0.6)
+        await bench.until_all(lambda n: bench.good_after(n, 0), "readings from each")
         await line.stop()  # the converter unplugged: the line is gone
-        await asyncio.sleep(0.5)
+        await bench.until_all(bench.unavailable, "each device unavailable")
         await line.start()  # a new pty behind the same symlink
         restarted = time.time_ns()
-        await asyncio.sleep(1.5)
+        await bench.until_all(lambda n: bench.good_after(n, restarted), "each reading again")
     for config in configs:
         states = [state for _, state, _ in bench.states[config.name]]
         assert "unavailable" in states, states
@@ -212,12 +218,12 @@ async def test_tcp_simulator_restarted_mid_run_is_reconnected() -> None:
     bench = Bench(configs)
     try:
         async with bench.running():
-            await asyncio.sleep(0.6)
+            await bench.until_all(lambda n: bench.good_after(n, 0), "readings from each")
             await server.stop()
-            await asyncio.sleep(0.6)
+            await bench.until_all(bench.unavailable, "each device unavailable")
             await server.start()  # same port
             restarted = time.time_ns()
-            await asyncio.sleep(1.5)
+            await bench.until_all(lambda n: bench.good_after(n, restarted), "each reading again")
     finally:
         await server.stop()
     for config in configs:
@@ -234,13 +240,13 @@ async def test_dropped_connection_makes_both_devices_unavailable_then_back() -> 
         configs = [device_config(server, 1, TEMPERATURE), device_config(server, 3, VOLTAGE)]
         bench = Bench(configs)
         async with bench.running():
-            await asyncio.sleep(0.5)
+            await bench.until_all(lambda n: bench.good_after(n, 0), "readings from each")
             server.faults.disconnected = True
             server.drop_connections()
-            await asyncio.sleep(0.8)
+            await bench.until_all(bench.unavailable, "each device unavailable")
             server.faults.disconnected = False
             cleared = time.time_ns()
-            await asyncio.sleep(1.2)
+            await bench.until_all(lambda n: bench.good_after(n, cleared), "each reading again")
     for config in configs:
         reasons = [reason for _, state, reason in bench.states[config.name]
                    if state == "unavailable"]  # fmt: skip
