@@ -324,20 +324,17 @@ class InstrumentRunner:
                 self._set_state("connected")
             if failures >= FAILURES_BEFORE_RECONNECT:
                 return f"{failures} failed reads in a row, re-opening the session"
-            for k in due_groups:
-                next_tick[k] += intervals[k]
             now = loop.time()
             most_missed = 0
-            # Every group's ticks that passed during the read are skipped and counted, not only
-            # the read's own: a group that was not due when the read began and fell due while
-            # it ran would else be read late and alone, off the ticks it shares with the others.
-            for k, tick in enumerate(next_tick):
+            for k in due_groups:
+                interval = intervals[k]
+                tick = next_tick[k] + interval
                 if tick <= now:
-                    interval = intervals[k]
                     missed = math.floor((now - tick) / interval) + 1
                     self.metrics.readings_skipped += missed * len(members[k])
                     most_missed = max(most_missed, missed)
-                    next_tick[k] = tick + missed * interval
+                    tick += missed * interval
+                next_tick[k] = tick
             self.metrics.overruns += most_missed
 
     async def _read(self, due: Sequence[ChannelBase]) -> NotConnected | bool:

@@ -147,36 +147,6 @@ async def test_ticks_align_and_coinciding_channels_are_read_together(
     assert {r.channel for r in readings} == {"fast", "slow"}
 
 
-class SlowFastOnlyRead(RecordingDriver):
-    """Its first read of "fast" alone (a tick "slow" does not share) takes 0.25 s: longer than
-    the 0.2 s to the next tick of "slow", whichever of the two it is."""
-
-    slowed_at: int | None = None  # how many reads came before it
-
-    async def read(self, channels: Sequence[SimChannel]) -> list[Reading]:
-        if [c.name for c in channels] == ["fast"] and self.slowed_at is None:
-            self.slowed_at = len(self.calls)
-            await asyncio.sleep(0.25)
-        return await super().read(channels)
-
-    def together_since_slowed(self) -> int:
-        if self.slowed_at is None:
-            return 0
-        return sum(c[2] == ["fast", "slow"] for c in self.calls[self.slowed_at :])
-
-
-async def test_a_tick_passed_during_another_groups_read_is_skipped_not_read_alone() -> None:
-    config = instrument("room", [("fast", 0.1), ("slow", 0.3)])
-    clock = SystemClock()
-    metrics = AgentMetrics()
-    driver = SlowFastOnlyRead(config, clock)
-    r = InstrumentRunner(config, driver, clock, [].extend, metrics, lambda *_: None)
-    await run_until(lambda: driver.together_since_slowed() >= 2, "two slow ticks after it", r)
-    calls = driver.calls
-    assert all("fast" in c[2] for c in calls), [c[2] for c in calls]  # slow never alone
-    assert metrics.overruns >= 2  # fast's ticks 0.1 and 0.2 s after the slowed one
-
-
 async def test_an_overrun_skips_ticks_and_counts_them() -> None:
     readings: list[Reading] = []
     metrics = AgentMetrics()
