@@ -133,18 +133,60 @@ async def test_ticks_align_and_coinciding_channels_are_read_together(
         "4 reads of fast alone and 4 together",
         r,
     )
-    assert all("fast" in c[2] for c in calls)  # slow never read alone: its ticks coincide
     # Each tick falls on a wall-clock multiple of the interval (the wake-up is rounded up to the
     # millisecond); how late the read comes after it is the machine's load, not the schedule's.
     offset = scheduler.wall_minus_loop_time(loop)
     for when in ticks:
         assert (when + offset + 0.0005) % 0.1 < 0.0025, (when + offset) % 0.1
-    # A read is the one of the latest tick before it; slow is read at each multiple of 0.3 s.
-    for start, _end, names in calls:
-        tick = max(t for t in ticks if t <= start) + offset
-        on_slow_tick = round(tick / 0.1) % 3 == 0
-        assert names == (["fast", "slow"] if on_slow_tick else ["fast"]), (tick, names)
+    # A read is the one of the latest tick before it; slow is read at each multiple of 0.3 s,
+    # with fast (their ticks coincide). Slow alone only when a read of fast overran one of slow's
+    # ticks (a busy machine): that tick is read at once, late, not dropped.
+    previous: tuple[float, float, list[str]] | None = None
+    for start, end, names in calls:
+        if names == ["slow"]:
+            assert previous is not None, calls
+            before, after = ((t + offset) // 0.3 for t in previous[:2])
+            assert after > before, (previous, start)  # a slow tick passed during that read
+        else:
+            tick = max(t for t in ticks if t <= start) + offset
+            on_slow_tick = round(tick / 0.1) % 3 == 0
+            assert names == (["fast", "slow"] if on_slow_tick else ["fast"]), (tick, names)
+        previous = (start, end, names)
     assert {r.channel for r in readings} == {"fast", "slow"}
+
+
+class SlowFastOnlyRead(RecordingDriver):
+    """Its first read of "fast" alone (a tick "slow" does not share) takes 0.25 s: longer than
+    the 0.2 s to the next tick of "slow", whichever of the two it is."""
+
+    slowed_at: int | None = None  # how many reads came before it
+
+    async def read(self, channels: Sequence[SimChannel]) -> list[Reading]:
+        if [c.name for c in channels] == ["fast"] and self.slowed_at is None:
+            self.slowed_at = len(self.calls)
+            await asyncio.sleep(0.25)
+        return await super().read(channels)
+
+
+async def test_a_tick_passed_during_another_groups_read_is_read_late_not_dropped() -> None:
+    """A one-hour channel must not lose its reading because a faster channel's read overran
+    its tick: the passed tick is read at once (the reading's timestamp says when); only the
+    overrunning group's own ticks are skipped and counted."""
+    config = instrument("room", [("fast", 0.1), ("slow", 0.3)])
+    clock = SystemClock()
+    metrics = AgentMetrics()
+    driver = SlowFastOnlyRead(config, clock)
+    r = InstrumentRunner(config, driver, clock, [].extend, metrics, lambda *_: None)
+    await run_until(
+        lambda: driver.slowed_at is not None and len(driver.calls) >= driver.slowed_at + 2,
+        "the slowed read and the one after it",
+        r,
+    )
+    assert driver.slowed_at is not None
+    # At once after the overrun, alone: at its next tick it would have been read with fast.
+    assert driver.calls[driver.slowed_at + 1][2] == ["slow"], driver.calls
+    assert metrics.overruns >= 2  # fast's ticks 0.1 and 0.2 s after the slowed one
+    assert metrics.readings_skipped == metrics.overruns  # fast's only: one channel a tick
 
 
 async def test_an_overrun_skips_ticks_and_counts_them() -> None:
