@@ -62,8 +62,9 @@ async def read_once(
     clock: Clock | None = None,
 ) -> list[OnceReading]:
     """Connect each instrument and read all its channels ``count`` times, one tick per smallest
-    channel interval; every channel of every tick gets a reading (BAD with the reason when the
-    instrument cannot be connected or does not answer). Results are in config order."""
+    channel interval (each tick starts at least that long after the one before); every channel
+    of every tick gets a reading (BAD with the reason when the instrument cannot be connected or
+    does not answer). Results are in config order."""
     clock = clock or build_clock(config.clock)
     locks: dict[str, asyncio.Lock] = {}
     async with asyncio.TaskGroup() as group:
@@ -107,10 +108,12 @@ async def _read_instrument(
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         for tick in range(1, count + 1):
-            if tick > 1:
-                next_at += interval_s
-                await asyncio.sleep(max(0.0, next_at - loop.time()))
+            await asyncio.sleep(max(0.0, next_at - loop.time()))
             async with lock:
+                # The next tick an interval after this one starts: a late tick (a busy machine,
+                # a slow instrument, a bus shared with others) delays the ones after it, never
+                # lets them run back to back to catch up, which would read the same value twice.
+                next_at = loop.time() + interval_s
                 start_ns = clock.now_ns()
                 started = time.perf_counter()
                 try:

@@ -36,6 +36,23 @@ FAILURES_BEFORE_RECONNECT = 3
 """Whole-read failures in a row (timeouts, protocol errors) after which the session is re-opened."""
 
 
+def wall_minus_loop_time(loop: asyncio.AbstractEventLoop) -> float:
+    """The wall clock less the loop's (monotonic) clock, in seconds: the anchor that puts ticks
+    kept on the loop's clock on wall-clock multiples. Read between two readings of the loop's
+    clock, three times, from the narrowest bracket: a thread switch or a preemption between the
+    two clocks' readings (a loaded machine) would shift every tick of the connection by as much."""
+    best_width = math.inf
+    offset = 0.0
+    for _ in range(3):
+        before = loop.time()
+        wall = time.time()
+        after = loop.time()
+        if after - before < best_width:
+            best_width = after - before
+            offset = wall - (before + after) / 2
+    return offset
+
+
 def first_tick(now_wall_s: float, interval_s: float) -> float:
     """The next wall-clock multiple of the interval after now."""
     return (math.floor(now_wall_s / interval_s) + 1) * interval_s
@@ -270,7 +287,7 @@ class InstrumentRunner:
         # Anchor the monotonic schedule to wall-clock multiples once per connection. Channels
         # of one interval share their ticks: one group each, so a poll of the usual case (one
         # interval for the whole instrument) builds nothing.
-        wall_minus_mono = time.time() - loop.time()
+        wall_minus_mono = wall_minus_loop_time(loop)
         groups: dict[float, list[ChannelBase]] = {}
         for channel in channels:
             groups.setdefault(channel.interval_s, []).append(channel)

@@ -180,7 +180,11 @@ class SerialSimServer(StreamServed):
                     await asyncio.sleep(0.002)
                     await send(line[half:] + end)
                     self.instrument.lines_sent += 1
-            await asyncio.sleep(max(0.0, next_at - loop.time()))
+            if next_at <= loop.time():
+                # Fell a period behind (a stalled loop on a busy machine): the next line a period
+                # from now. A readout's own clock never sends a burst of lines to catch up.
+                next_at = loop.time() + self.period_s
+            await asyncio.sleep(next_at - loop.time())
 
     # -- media --
 
