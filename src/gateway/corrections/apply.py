@@ -185,7 +185,8 @@ class Kernels:
         for local in self.table_segment:
             terms = np.empty((len(local), 10))
             terms[:, :8] = self.segments.take(local, axis=0)
-            terms[:, 8] = terms[:, 4] * terms[:, 4]
+            with np.errstate(over="ignore"):  # a huge U's square is inf, as apply() makes it
+                terms[:, 8] = terms[:, 4] * terms[:, 4]
             terms[:, 9] = local != 0
             self.table_terms.append(terms)
         decisions = _moderate(self.factor, self.coverage, _finite_part(self.lower, self.upper))

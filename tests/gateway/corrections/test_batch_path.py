@@ -500,17 +500,22 @@ def test_channels_of_one_table_are_searched_in_it_alone_bit_for_bit(name: str) -
 
 
 def _scaled_corrector(
-    scale: float, flat_u: bool = False, settings: dict[str, Any] | None = None
+    scale: float,
+    flat_u: bool = False,
+    settings: dict[str, Any] | None = None,
+    u_scale: float = 1.0,
 ) -> Corrector:
     """Every channel linked to one table whose indications and corrections are ``scale``
-    times the usual (``flat_u``: its U the same at every point)."""
+    times the usual, its U ``scale·u_scale`` times (``flat_u``: the same at every point)."""
     usual = _certificate(1, "S1", 0.02)
     table = usual.tables[0]
     points = tuple(
         TablePoint(
             indication=repr(float(p.indication) * scale),
             value=repr(float(p.value) * scale),
-            expanded_uncertainty=repr((0.02 if flat_u else float(p.expanded_uncertainty)) * scale),
+            expanded_uncertainty=repr(
+                (0.02 if flat_u else float(p.expanded_uncertainty)) * scale * u_scale
+            ),
             coverage_factor="2",
         )
         for p in table.points
@@ -565,6 +570,14 @@ def test_warnings_are_silenced_unless_no_number_of_the_tables_is_huge(scale: flo
     assert (cubic.kernels.quiet, cubic.kernels.quiet_in_range) == (False, True)
     assert (mixed.kernels.quiet, mixed.kernels.quiet_in_range) == (False, False)
     assert _every_channel(one_by_one, batched, random.Random(scale), scale) > 400
+
+
+def test_a_table_whose_u_squared_overflows_is_installed_without_a_warning() -> None:
+    """A certificate's U may be any finite number: one whose square overflows (U above ~1e154)
+    is made into kernels without a floating-point warning (the suite turns one into an
+    error), not quiet: its readings are evaluated under ``np.errstate``."""
+    made = _scaled_corrector(1.0, u_scale=1e160)
+    assert not made.kernels.quiet
 
 
 @pytest.mark.parametrize("flat_u", [False, True], ids=["u varies", "u flat"])
