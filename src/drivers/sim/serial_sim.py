@@ -180,9 +180,10 @@ class SerialSimServer(StreamServed):
                     await asyncio.sleep(0.002)
                     await send(line[half:] + end)
                     self.instrument.lines_sent += 1
-            if next_at <= loop.time():
+            if loop.time() - next_at >= self.period_s:
                 # Fell a period behind (a stalled loop on a busy machine): the next line a period
-                # from now. A readout's own clock never sends a burst of lines to catch up.
+                # from now. A readout's own clock never sends a burst of lines to catch up; a line
+                # a little late (the 2 ms of a split line at short periods) keeps the schedule.
                 next_at = loop.time() + self.period_s
             await asyncio.sleep(next_at - loop.time())
 
