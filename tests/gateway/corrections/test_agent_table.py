@@ -1,6 +1,5 @@
 """An agent's table of linked channels: whether a batch's timestamps all fall in every slot's
-interval (:meth:`_AgentTable.within`), by its first and last timestamp when they are in order,
-else by each one."""
+interval (:meth:`_AgentTable.within`), in order or not."""
 
 from __future__ import annotations
 
@@ -46,5 +45,5 @@ def test_within_an_empty_batch_and_equal_timestamps() -> None:
     assert table.within([]) is True  # nothing outside (as the checked path says)
     assert table.within([LATEST] * 5) is True
     assert table.within([EARLIEST] * 5) is False
-    assert table.within([LATEST, EARLIEST - 1, LATEST]) is True  # not in order: each checked
+    assert table.within([LATEST, EARLIEST - 1, LATEST]) is True  # not in order
     assert table.within([EARLIEST - 1, LATEST - 1]) is False
