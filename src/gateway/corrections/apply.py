@@ -176,21 +176,20 @@ class Kernels:
         self.flat_u = all(flat for flat, _ in self.table_flags)
         self.no_reading = all(none for _, none in self.table_flags)
         table = np.array(segments, dtype=np.float64)
-        # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range.
-        self.segments = np.ascontiguousarray(table[:, [0, 1, 2, 3, 5, 7, 8, 10]])
-        # Each table's own rows of those terms by bisect_right's count (its view of
-        # ``segment``: one take fewer for a batch reading one table), with u_i² (the product
-        # apply() makes, made once) and 1.0 inside the table, 0.0 outside.
-        self.table_terms: list[FloatArray] = []
-        for local in self.table_segment:
-            terms = np.empty((len(local), 10))
-            terms[:, :8] = self.segments.take(local, axis=0)
-            with np.errstate(over="ignore"):  # a huge U's square is inf, as apply() makes it
-                terms[:, 8] = terms[:, 4] * terms[:, 4]
-            terms[:, 9] = local != 0
-            self.table_terms.append(terms)
+        # x_i, x_j, c_i, slope, u_i, k2, gain²·reading, du/dx: what apply() reads in range;
+        # then u_i² (the product apply() makes, made once) and 1.0 inside a table (0.0 in
+        # the NaN row 0): the columns _linear_terms reads.
+        self.segments = np.empty((len(table), 10))
+        self.segments[:, :8] = table[:, [0, 1, 2, 3, 5, 7, 8, 10]]
+        with np.errstate(over="ignore"):  # a huge U's square is inf, as apply() makes it
+            self.segments[:, 8] = self.segments[:, 4] * self.segments[:, 4]
+        self.segments[:, 9] = 1.0
+        self.segments[0, 9] = 0.0
+        # Each table's own rows of them by bisect_right's count (its view of ``segment``: one
+        # take fewer for a batch reading one table).
+        self.table_terms = [self.segments.take(local, axis=0) for local in self.table_segment]
         decisions = _moderate(self.factor, self.coverage, _finite_part(self.lower, self.upper))
-        self.quiet = not self._polynomials and decisions and _moderate(self.segments[1:])
+        self.quiet = not self._polynomials and decisions and _moderate(self.segments[1:, :8])
         """Whether no operation of :meth:`evaluate` can overflow or be invalid, so there is no
         floating-point warning to silence (the cost of ``np.errstate``, a few per cent of a
         batch's): linear spans only (a polynomial is evaluated at any indication, however
@@ -364,35 +363,16 @@ class Kernels:
         keys, indications = found
         indications[...] = x
         segment = self.segment.take(self.edges.searchsorted(keys, side="right"))
-        flat_u, no_reading = self.flat_u, self.no_reading
-        x_i, x_j, c_i, slope, u_i, k2, reading, du = self.segments.take(segment, axis=0).T
-        # apply()'s in-range arithmetic, operation for operation, less what adds +0 exactly:
-        # du·dx where du/dx is 0 (dx >= 0 in range), and the reading's variance when it is 0
-        # (added to a sum of squares, >= +0): see freeze.
-        dx = x - x_i
-        u_points = u_i if flat_u else u_i + du * dx
-        q = dx * (x - x_j)
-        value = x + c_i + slope * dx
-        spread = u_points * u_points + k2 * q * q
-        sigma = np.sqrt(spread if no_reading else spread + reading)
-        return value, sigma, segment
+        terms = self.segments.take(segment, axis=0).T
+        return (*_linear_terms(x, terms, self.flat_u, self.no_reading), segment)
 
     def _table_rows(self, one: int, x: FloatArray) -> tuple[FloatArray, FloatArray, FloatArray]:
-        """:meth:`_linear_rows` of indications ``x`` that all read table ``one``: the same
-        operations in the same order on the same numbers (u_i² made once, see freeze), with
-        fewer numpy calls (their cost is most of a batch's at a hundred readings); 1.0 for a
-        reading inside the table in place of its segment, 0.0 outside."""
+        """:meth:`_linear_rows` of indications ``x`` that all read table ``one``, with fewer
+        numpy calls (their cost is most of a batch's at a hundred readings): its own terms by
+        bisect_right's count, 1.0 for a reading inside the table in place of its segment, 0.0
+        outside."""
         terms = self.table_terms[one].take(self.breakpoints[one].searchsorted(x, "right"), 0).T
-        flat_u, no_reading = self.table_flags[one]
-        dx = x - terms[0]
-        q = dx * (x - terms[1])
-        value = x + terms[2] + terms[3] * dx
-        k2 = terms[5]
-        if flat_u and no_reading:  # u_i·u_i + k2·q·q (a sum's operands commute bit for bit)
-            return value, np.sqrt(terms[8] + k2 * q * q), terms[9]
-        u_points = terms[4] if flat_u else terms[4] + terms[7] * dx
-        spread = u_points * u_points + k2 * q * q
-        return value, np.sqrt(spread if no_reading else spread + terms[6]), terms[9]
+        return (*_linear_terms(x, terms, *self.table_flags[one]), terms[9])
 
     def _gathered(
         self, group: _Polynomials, span: IntArray, g: Gathers, length: int
@@ -564,6 +544,25 @@ def _tame(group: _Polynomials) -> bool:
     center, inverse_scale, _, _, x_min, x_max = columns[3].T
     reach = np.maximum(np.abs(x_min - center), np.abs(x_max - center)) * np.abs(inverse_scale)
     return bool(np.all(reach <= _T_MAX))
+
+
+def _linear_terms(
+    x: FloatArray, terms: FloatArray, flat_u: bool, no_reading: bool
+) -> tuple[FloatArray, FloatArray]:
+    """The corrected values and their u of indications ``x`` in the segments whose columns
+    (see :meth:`Kernels.freeze`) are ``terms``: apply()'s in-range arithmetic, operation for
+    operation, less what adds +0 exactly — du·dx where du/dx is 0 (``flat_u``; dx >= 0 in
+    range), and the reading's variance when it is 0 (``no_reading``; added to a sum of
+    squares, >= +0) — with u_i² as made once (the same bits as u_i·u_i)."""
+    dx = x - terms[0]
+    q = dx * (x - terms[1])
+    value = x + terms[2] + terms[3] * dx
+    k2 = terms[5]
+    if flat_u and no_reading:  # u_i·u_i + k2·q·q
+        return value, np.sqrt(terms[8] + k2 * q * q)
+    u_points = terms[4] if flat_u else terms[4] + terms[7] * dx
+    spread = u_points * u_points + k2 * q * q
+    return value, np.sqrt(spread if no_reading else spread + terms[6])
 
 
 def _horner(columns: tuple[FloatArray, ...], t: FloatArray) -> FloatArray:
