@@ -244,7 +244,8 @@ class ModbusInstrument(DeviceSettings, InstrumentBase, DeclaredTargets[ModbusTar
     channels: list[ModbusChannel] = Field(
         default_factory=list,
         description="Without a profile: every channel. With one: channels of its own, and "
-        "entries named like a profile channel that change its interval_s, uncertainty or tags.",
+        "entries named like a profile channel that change its interval_s, uncertainty, scale, "
+        "offset, unit, order or tags.",
     )
 
     @classmethod
