@@ -192,7 +192,7 @@ class OpcUaDriver:
             except ValueError as exc:
                 resolved[item.name] = str(exc)
         if paths:
-            results = await client.uaclient.translate_browsepaths_to_nodeids([p for _, p in paths])
+            results = await self._translate(client, [p for _, p in paths])
             for (item, _), result in zip(paths, results, strict=True):
                 if result.StatusCode.is_good() and result.Targets:
                     found = result.Targets[0].TargetId
@@ -296,7 +296,7 @@ class OpcUaDriver:
             )
             for _, b in bound
         ]
-        results = await client.uaclient.translate_browsepaths_to_nodeids(requests)
+        results = await self._translate(client, requests)
         found = [
             (name, result.Targets[0].TargetId)
             for (name, _), result in zip(bound, results, strict=True)
@@ -345,6 +345,18 @@ class OpcUaDriver:
         """Each channel's unit on the current connection: the config's, or the node's
         EngineeringUnits where the config gives none (see :class:`drivers.base.ReportsUnits`)."""
         return {name: binding.unit for name, binding in self._bindings.items()}
+
+    async def _translate(
+        self, client: Client, paths: list[ua.BrowsePath]
+    ) -> list[ua.BrowsePathResult]:
+        """TranslateBrowsePathsToNodeIds in calls of ``max_nodes_per_read`` paths, as the reads
+        are made: a server refuses a call above its operation limit (BadTooManyOperations)."""
+        step = self.config.max_nodes_per_read
+        results: list[ua.BrowsePathResult] = []
+        for start in range(0, len(paths), step):
+            chunk = paths[start : start + step]
+            results += await client.uaclient.translate_browsepaths_to_nodeids(chunk)
+        return results
 
     async def _read_values(
         self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]

@@ -272,7 +272,7 @@ async def test_a_server_that_cannot_look_up_engineering_units_is_still_read(
     one is said to have none. The units are looked up again at the next connect."""
     from asyncua.server.internal_session import InternalSession
 
-    async def unsupported(self: InternalSession, params: object) -> list[object]:
+    async def unsupported(self: InternalSession, params: list[ua.BrowsePath]) -> list[object]:
         raise ua.UaStatusCodeError(ua.StatusCodes.BadServiceUnsupported)
 
     monkeypatch.setattr(InternalSession, "translate_browsepaths_to_nodeids", unsupported)
@@ -294,6 +294,37 @@ async def test_a_server_that_cannot_look_up_engineering_units_is_still_read(
     monkeypatch.undo()
     await driver.connect()
     assert [r.unit for r in await driver.read(config.channels)] == ["°C", "%rh"]
+
+
+async def test_lookups_at_connect_keep_to_max_nodes_per_read(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that refuses more than a few operations per call (BadTooManyOperations, as its
+    OperationLimits say): the browse paths and the EngineeringUnits of 12 channels are looked
+    up in calls of max_nodes_per_read, as the reads are, and every channel gets its unit."""
+    from asyncua.server.internal_session import InternalSession
+
+    limit = 5
+    original = InternalSession.translate_browsepaths_to_nodeids
+    calls: list[int] = []
+
+    async def limited(self: InternalSession, params: list[ua.BrowsePath]) -> Any:
+        calls.append(len(params))
+        if len(params) > limit:
+            raise ua.UaStatusCodeError(ua.StatusCodes.BadTooManyOperations)
+        return await original(self, params)
+
+    monkeypatch.setattr(InternalSession, "translate_browsepaths_to_nodeids", limited)
+    channels = [{"name": f"item{i}", "browse_path": ["Bulk", f"Item{i:04d}"]} for i in range(12)]
+    config = ua_config(ua_server.endpoint, channels, max_nodes_per_read=limit)
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await driver.read(config.channels)
+    assert [(r.quality, r.unit) for r in readings] == [(Quality.GOOD, "V")] * 12
+    assert calls and max(calls) <= limit, calls
 
 
 async def test_status_codes_become_quality(
