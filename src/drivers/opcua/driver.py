@@ -272,6 +272,12 @@ class OpcUaDriver:
                         display_name=node_unit.refused[:200],
                         unit=node_unit.symbol,
                     )
+                elif not binding.unit:
+                    self._warn_once(
+                        name,
+                        "no unit: give the channel a unit; its readings carry none",
+                        reason="the node's EngineeringUnits have no display name nor a known code",
+                    )
             else:
                 self._check_unit(self.channels[name], node_unit)
 

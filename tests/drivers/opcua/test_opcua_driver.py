@@ -216,17 +216,22 @@ async def test_a_channel_left_without_a_unit_is_warned_about_once(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A node without EngineeringUnits, one whose EngineeringUnits cannot be read (a Bad
-    status) and one whose property is not an EUInformation: where the config gives no unit
+    status), one whose property is not an EUInformation and one whose EUInformation names no
+    unit: where the config gives no unit
     either, the readings carry none — said once per channel, not at every read or reconnect.
     A channel that gives its unit is not warned about."""
     celsius = ua.EUInformation(
         NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("CEL"), DisplayName=ua.LocalizedText("°C")
     )
-    paths = ["Vendor.NoUnits", "Vendor.Unreadable", "Vendor.Text"]
+    nameless = ua.EUInformation(  # only a description, no display name, no UNECE code
+        NamespaceUri="urn:vendor:units", UnitId=-1, Description=ua.LocalizedText("degree")
+    )
+    paths = ["Vendor.NoUnits", "Vendor.Unreadable", "Vendor.Text", "Vendor.Nameless"]
     nodes = [
         await ua_server.add_variable(paths[0], None, 1.0),
         await ua_server.add_variable(paths[1], celsius, 2.0),
         await ua_server.add_variable(paths[2], None, 3.0),
+        await ua_server.add_variable(paths[3], nameless, 4.0),
     ]
     unreadable = await ua_server.nodes[paths[1]].get_child("0:EngineeringUnits")
     await unreadable.write_value(
@@ -251,13 +256,16 @@ async def test_a_channel_left_without_a_unit_is_warned_about_once(
                     (Quality.GOOD, 1.0, ""),
                     (Quality.GOOD, 2.0, ""),
                     (Quality.GOOD, 3.0, ""),
+                    (Quality.GOOD, 4.0, ""),
                     (Quality.GOOD, 1.0, "1"),
                 ]
     finally:
         for path in paths:
             await ua_server.remove_node(path)
     warned = [r for r in caplog.records if "no unit" in r.getMessage()]
-    assert sorted(r.channel for r in warned) == ["c0", "c1", "c2"], [r.__dict__ for r in warned]  # type: ignore[attr-defined]
+    assert sorted(r.channel for r in warned) == ["c0", "c1", "c2", "c3"], [
+        r.__dict__ for r in warned
+    ]  # type: ignore[attr-defined]
 
 
 async def test_a_server_that_cannot_look_up_engineering_units_is_still_read(
