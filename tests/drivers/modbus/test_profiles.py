@@ -74,6 +74,12 @@ async def test_every_shipped_profile_reads_its_simulator(name: str) -> None:
     check_modbus(simulated, readings)
     register_map = map_for_instrument(simulated)
     (device,) = [d for d in register_map.devices if d.device_id == simulated.device_id]
+    # The profile's units are the device's (where its map says one), and so are the readings'.
+    points = {(p.table, p.address, p.value_type, p.bit): p for p in device.points}
+    for channel, reading in zip(simulated.channels, readings, strict=True):
+        point = points[(channel.table, channel.address, channel.value_type, channel.bit)]
+        assert reading.unit == channel.unit
+        assert channel.unit == point.unit or not point.unit, (name, channel.name, point.unit)
     assert identity["profile"] == name
     if profile.identify:
         assert identity["manufacturer"] == device.identity.vendor
