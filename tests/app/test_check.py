@@ -211,3 +211,21 @@ def test_the_published_agent_schema_takes_profile_channels_by_name(
         ],
     }
     assert jsonschema_rs.validator_for(schema).is_valid(config) is valid
+
+
+PROFILES = sorted((REPO / "src" / "drivers").glob("*/profiles/*.yaml")) + sorted(
+    (REPO / "config" / "profiles").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize(
+    "path", PROFILES, ids=[f"{p.parent.parent.name}/{p.name}" for p in PROFILES]
+)
+def test_every_shipped_profile_is_valid_under_its_published_schema(path: Path) -> None:
+    import jsonschema_rs
+    import yaml
+
+    kind = "visa" if "visa" in path.parts else "modbus"
+    schema = json.loads((REPO / "docs" / "schemas" / f"{kind}-profile.schema.json").read_text())
+    data = yaml.safe_load(path.read_text())
+    assert [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(data)] == []
