@@ -415,6 +415,21 @@ def test_unreadable_profile_files(tmp_path: Path) -> None:
         load_profile("/dev/null")
 
 
+def test_a_missing_file_named_like_a_shipped_profile_says_how_to_name_it(tmp_path: Path) -> None:
+    """``profile: thp-transmitter.yaml`` is a path (relative to the config file); when there is
+    no such file, the error says the shipped profile of that name is named without .yaml."""
+    with pytest.raises(ValidationError) as caught:
+        instrument(profile=str(tmp_path / "thp-transmitter.yaml"))
+    message = caught.value.errors()[0]["msg"]
+    assert f"cannot read profile {tmp_path}/thp-transmitter.yaml: no such file" in message
+    assert "the shipped profile is named without a path or .yaml: profile: thp-transmitter" in (
+        message
+    )
+    with pytest.raises(ValidationError) as other:
+        instrument(profile=str(tmp_path / "mine.yaml"))
+    assert "shipped" not in other.value.errors()[0]["msg"]
+
+
 def test_a_profile_path_is_relative_to_the_config_file(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
