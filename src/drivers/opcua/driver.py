@@ -112,6 +112,8 @@ class OpcUaDriver:
         self._lost: str | None = None
         self._session_open = False
         self._unit_warnings: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
+        self._node_units: dict[str, str] = {}
+        """The unit each channel without one of its own took from its node at the last connect."""
         self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
         """Read requests per set of due channels, built once per connection."""
         self._targets = config.write_targets()
@@ -264,6 +266,15 @@ class OpcUaDriver:
                     )
             elif not binding.unit:
                 binding.unit = node_unit.symbol
+                previous = self._node_units.get(name, binding.unit)
+                self._node_units[name] = binding.unit
+                if previous != binding.unit:
+                    self._warn_once(
+                        name,
+                        "the node's EngineeringUnits changed: its readings carry the new unit",
+                        unit=binding.unit,
+                        previous_unit=previous,
+                    )
                 if node_unit.refused is not None:
                     self._warn_once(
                         name,

@@ -268,6 +268,38 @@ async def test_a_channel_left_without_a_unit_is_warned_about_once(
     ]  # type: ignore[attr-defined]
 
 
+async def test_a_node_whose_engineering_units_change_is_read_in_the_new_unit_and_said_once(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's program changes a node's unit (°C to K) while the agent is connected: at
+    the next connect the readings carry the new unit, and the change is logged once (the
+    series' unit changes with it)."""
+    path = "Vendor.Changing"
+    node = await ua_server.add_variable(
+        path, ua.EUInformation(NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("CEL")), 20.0
+    )
+    try:
+        config = ua_config(ua_server.endpoint, [{"name": "t", "node": node}])
+        driver = ua_drivers(config)
+        caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
+        await driver.connect()
+        assert [r.unit for r in await driver.read(config.channels)] == ["°C"]
+        units = await ua_server.nodes[path].get_child("0:EngineeringUnits")
+        await units.write_value(
+            ua.EUInformation(NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("KEL"))
+        )
+        for _ in range(2):
+            await driver.connect()
+            assert [r.unit for r in await driver.read(config.channels)] == ["K"]
+    finally:
+        await ua_server.remove_node(path)
+    (changed,) = [r for r in caplog.records if "EngineeringUnits changed" in r.getMessage()]
+    assert (changed.channel, changed.unit, changed.previous_unit) == ("t", "K", "°C")  # type: ignore[attr-defined]
+
+
 async def test_a_server_that_cannot_look_up_engineering_units_is_still_read(
     ua_server: OpcUaSimulator,
     ua_config: Config,
