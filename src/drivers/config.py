@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import math
 import re
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, GetJsonSchemaHandler, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
 
 from core.backoff import Backoff
 from core.models import PLAIN_TEXT, FrozenModel, Name, repeated
@@ -26,6 +28,38 @@ def compiled_text(pattern: str, problem: str) -> str:
     except re.error as exc:
         raise ValueError(f"{problem}: {exc}") from None
     return pattern
+
+
+def channel_entries_schema(
+    schema: JsonSchemaValue,
+    handler: GetJsonSchemaHandler,
+    optional: frozenset[str] | None = None,
+    profile_given: bool = False,
+) -> JsonSchemaValue:
+    """An instrument's JSON Schema (``schema``, from ``handler``) whose ``channels`` entries
+    take what the loader fills in from the instrument's profile: ``optional`` fields may be
+    left out (None: every field but the name, as in an entry that adjusts a profile channel).
+    With ``profile_given`` the looser entry is offered only when ``profile`` is a string; a
+    channel of an instrument without a profile is the full channel. The entry keeps the
+    channel's properties, so an unknown key or a bad value is refused all the same."""
+    instrument = handler.resolve_ref_schema(schema)
+    channels = instrument["properties"]["channels"]
+    full = channels["items"]
+    channel = handler.resolve_ref_schema(full)
+    required = [
+        name
+        for name in channel.get("required", [])
+        if name == "name" or (optional is not None and name not in optional)
+    ]
+    entry: dict[str, Any] = {**channel, "required": required}
+    entry["title"] = f"{channel.get('title', 'Channel')} (with a profile)"
+    if not profile_given:
+        channels["items"] = entry
+        return schema
+    channels["items"] = {"anyOf": [full, entry]}
+    instrument["if"] = {"properties": {"profile": {"type": "string"}}, "required": ["profile"]}
+    instrument["else"] = {"properties": {"channels": {"items": full}}}
+    return schema
 
 
 class Uncertainty(FrozenModel):

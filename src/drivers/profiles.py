@@ -100,6 +100,11 @@ class ProfileShelf(Generic[ModelT]):
                     if path.is_dir()
                     else "not a regular file"
                 )
+                stem = path.name.removesuffix(".yaml").removesuffix(".yml")
+                if not path.exists() and stem in self.shipped():
+                    problem += (
+                        f"; the shipped profile is named without a path or .yaml: profile: {stem}"
+                    )
                 raise ProfileError(f"cannot read profile {path}: {problem}")
             try:
                 text = path.read_text(encoding="utf-8")

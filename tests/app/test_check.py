@@ -140,3 +140,92 @@ def test_published_schemas_match_the_models() -> None:
         assert on_disk == schema, (
             f"docs/schemas/{name}.schema.json is stale: run `etalon schema --out docs/schemas`"
         )
+
+
+@pytest.mark.parametrize("path", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_config_is_valid_under_its_published_schema(path: Path) -> None:
+    """An editor checks a config against docs/schemas/*-config.schema.json as the user types:
+    what etalon loads, the schema must accept — instruments that name a profile and adjust or
+    pick its channels by name included."""
+    import jsonschema_rs
+    import yaml
+
+    from app.configs import config_kind
+
+    data = yaml.safe_load(path.read_text())
+    published = REPO / "docs" / "schemas" / f"{config_kind(data)}-config.schema.json"
+    schema = json.loads(published.read_text())
+    problems = [
+        f"{'/'.join(map(str, error.instance_path))}: {error.message[:300]}"
+        for error in jsonschema_rs.validator_for(schema).iter_errors(data)
+    ]
+    assert not problems, problems
+
+
+@pytest.mark.parametrize(
+    ("instrument", "valid"),
+    [
+        # Modbus: with a profile, an entry named like its channel may give only what it changes.
+        ({"protocol": "modbus", "profile": "thp-transmitter", "channels": [{"name": "t"}]}, True),
+        # Without one, a channel is written out: its address and unit are required.
+        ({"protocol": "modbus", "channels": [{"name": "t"}]}, False),
+        ({"protocol": "modbus", "profile": None, "channels": [{"name": "t"}]}, False),
+        (
+            {"protocol": "modbus", "channels": [{"name": "t", "address": 0, "unit": "V"}]},
+            True,
+        ),
+        # An adjustment is still a channel's fields: an unknown key or a bad value is refused.
+        (
+            {"protocol": "modbus", "profile": "p", "channels": [{"name": "t", "colour": 1}]},
+            False,
+        ),
+        ({"protocol": "modbus", "profile": "p", "channels": [{"name": "t", "scale": "x"}]}, False),
+        ({"protocol": "modbus", "profile": "p", "channels": [{"unit": "V"}]}, False),
+        # VISA: a channel's unit defaults to its measurement's.
+        (
+            {
+                "protocol": "visa",
+                "resource": "TCPIP::127.0.0.1::5025::SOCKET",
+                "profile": "generic-dmm",
+                "channels": [{"name": "v", "measurement": "voltage_dc"}],
+            },
+            True,
+        ),
+    ],
+)
+def test_the_published_agent_schema_takes_profile_channels_by_name(
+    instrument: dict[str, object], valid: bool
+) -> None:
+    import jsonschema_rs
+
+    schema = json.loads((REPO / "docs" / "schemas" / "agent-config.schema.json").read_text())
+    if instrument["protocol"] == "modbus":
+        instrument = {"transport": {"kind": "tcp", "host": "127.0.0.1"}, **instrument}
+    config = {
+        "site": "s",
+        "id": "a",
+        "mqtt": {"host": "127.0.0.1"},
+        "spool": {"path": "/tmp/spool.db"},
+        "instruments": [
+            {"name": "dev", **instrument},
+        ],
+    }
+    assert jsonschema_rs.validator_for(schema).is_valid(config) is valid
+
+
+PROFILES = sorted((REPO / "src" / "drivers").glob("*/profiles/*.yaml")) + sorted(
+    (REPO / "config" / "profiles").glob("*.yaml")
+)
+
+
+@pytest.mark.parametrize(
+    "path", PROFILES, ids=[f"{p.parent.parent.name}/{p.name}" for p in PROFILES]
+)
+def test_every_shipped_profile_is_valid_under_its_published_schema(path: Path) -> None:
+    import jsonschema_rs
+    import yaml
+
+    kind = "visa" if "visa" in path.parts else "modbus"
+    schema = json.loads((REPO / "docs" / "schemas" / f"{kind}-profile.schema.json").read_text())
+    data = yaml.safe_load(path.read_text())
+    assert [e.message for e in jsonschema_rs.validator_for(schema).iter_errors(data)] == []

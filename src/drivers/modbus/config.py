@@ -11,11 +11,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import (
+    Field,
+    GetJsonSchemaHandler,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from core.config_loader import config_dir
 from core.models import FrozenModel, Name
-from drivers.config import InstrumentBase
+from drivers.config import InstrumentBase, channel_entries_schema
 from drivers.modbus.profiles import (
     SHELF,
     ProfileError,
@@ -236,8 +244,18 @@ class ModbusInstrument(DeviceSettings, InstrumentBase, DeclaredTargets[ModbusTar
     channels: list[ModbusChannel] = Field(
         default_factory=list,
         description="Without a profile: every channel. With one: channels of its own, and "
-        "entries named like a profile channel that change its interval_s, uncertainty or tags.",
+        "entries named like a profile channel that change its interval_s, uncertainty, scale, "
+        "offset, unit, order or tags.",
     )
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The published schema: with a profile, an entry of ``channels`` named like one of its
+        channels gives only what it changes (rule 3 of :mod:`drivers.modbus.profiles`)."""
+        schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        return channel_entries_schema(schema, handler, profile_given=True)
 
     @model_validator(mode="before")
     @classmethod

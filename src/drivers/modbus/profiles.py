@@ -17,10 +17,12 @@ How an instrument config and its profile combine (``docs/modbus.md`` says the sa
 2. The channels read are the profile's, in its order, or only those named in ``only``, minus
    those named in ``disable`` (``only`` and ``disable`` together are refused).
 3. An entry of the instrument's ``channels`` named like a profile channel adjusts it: it may
-   change ``interval_s`` and ``uncertainty``, and add ``tags`` (same key: the entry's). It may
-   repeat the profile's other fields but not change them — a channel of the profile reading
-   another register is another channel: give it another name. Adjusting a channel that
-   ``only``/``disable`` left out, or the same channel twice, is refused.
+   change ``interval_s``, ``uncertainty``, ``scale``, ``offset``, ``unit`` and ``order``, and
+   add ``tags`` (same key: the entry's). It may repeat the profile's other fields but not
+   change them — a channel of the profile reading another register (``table``, ``address``,
+   ``type``, ``bit``, ``length``, ``encoding``) is another channel: give it another name.
+   Adjusting a channel that ``only``/``disable`` left out, or the same channel twice, is
+   refused.
 4. Every other entry is a channel of its own, read after the profile's.
 
 The rules make a resolved config a fixed point: its dump (profile, selection and the full
@@ -58,8 +60,10 @@ INHERITED = (
 )
 """Instrument fields that default to the profile's value (rule 1)."""
 
-ADJUSTABLE = frozenset({"interval_s", "uncertainty", "tags"})
-"""What an instrument may change on a channel its profile defines (rule 3)."""
+ADJUSTABLE = frozenset({"interval_s", "uncertainty", "tags", "scale", "offset", "unit", "order"})
+"""What an instrument may change on a channel its profile defines (rule 3): when and with what
+uncertainty it is read, and how this device's value is decoded into engineering units (its
+ranging, its word order) — not which register it is."""
 
 
 class ModbusProfile(DeviceSettings):

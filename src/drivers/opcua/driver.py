@@ -112,6 +112,8 @@ class OpcUaDriver:
         self._lost: str | None = None
         self._session_open = False
         self._unit_warnings: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
+        self._node_units: dict[str, str] = {}
+        """The unit each channel without one of its own took from its node at the last connect."""
         self._plans: dict[tuple[str, ...], tuple[list[str], list[Any]]] = {}
         """Read requests per set of due channels, built once per connection."""
         self._targets = config.write_targets()
@@ -192,7 +194,7 @@ class OpcUaDriver:
             except ValueError as exc:
                 resolved[item.name] = str(exc)
         if paths:
-            results = await client.uaclient.translate_browsepaths_to_nodeids([p for _, p in paths])
+            results = await self._translate(client, [p for _, p in paths])
             for (item, _), result in zip(paths, results, strict=True):
                 if result.StatusCode.is_good() and result.Targets:
                     found = result.Targets[0].TargetId
@@ -239,10 +241,62 @@ class OpcUaDriver:
         self._target_bindings = bindings
 
     async def _units(self, client: Client, bindings: dict[str, Binding]) -> None:
-        """Each bound node's EngineeringUnits (one translate and one read for all)."""
+        """Each bound node's EngineeringUnits: the unit of a channel whose config gives none,
+        checked against the config's where it does. A channel left without a unit is warned
+        about (once); a server that cannot look the units up (a service it lacks, an operation
+        limit) leaves the config's units, and does not fail the connect."""
         bound = [(name, b) for name, b in bindings.items() if b.node_id is not None]
         if not bound:
             return
+        missing = "the node has no readable EngineeringUnits"
+        try:
+            node_units = await self._engineering_units(client, bound)
+        except ua.UaStatusCodeError as exc:
+            node_units = {}
+            code = status_name(ua.StatusCode(exc.code))
+            missing = f"the server did not look up EngineeringUnits ({code})"
+        for name, binding in bound:
+            node_unit = node_units.get(name)
+            if node_unit is None:
+                if not binding.unit:
+                    self._warn_once(
+                        name,
+                        "no unit: give the channel a unit; its readings carry none",
+                        reason=missing,
+                    )
+            elif not binding.unit:
+                binding.unit = node_unit.symbol
+                previous = self._node_units.get(name, binding.unit)
+                self._node_units[name] = binding.unit
+                if previous != binding.unit:
+                    self._warn_once(
+                        name,
+                        "the node's EngineeringUnits changed: its readings carry the new unit",
+                        unit=binding.unit,
+                        previous_unit=previous,
+                    )
+                if node_unit.refused is not None:
+                    self._warn_once(
+                        name,
+                        "the node's EngineeringUnits name is too long to be a unit; give the "
+                        "channel a unit",
+                        display_name=node_unit.refused[:200],
+                        unit=node_unit.symbol,
+                    )
+                elif not binding.unit:
+                    self._warn_once(
+                        name,
+                        "no unit: give the channel a unit; its readings carry none",
+                        reason="the node's EngineeringUnits have no display name nor a known code",
+                    )
+            else:
+                self._check_unit(self.channels[name], node_unit)
+
+    async def _engineering_units(
+        self, client: Client, bound: list[tuple[str, Binding]]
+    ) -> dict[str, EngineeringUnit]:
+        """The EngineeringUnits of the nodes that have a readable one, by channel name (one
+        translate and one read for all); raises ua.UaStatusCodeError on a service fault."""
         requests = [
             ua.BrowsePath(
                 StartingNode=b.node_id,
@@ -259,35 +313,25 @@ class OpcUaDriver:
             )
             for _, b in bound
         ]
-        results = await client.uaclient.translate_browsepaths_to_nodeids(requests)
+        results = await self._translate(client, requests)
         found = [
-            (name, binding, result.Targets[0].TargetId)
-            for (name, binding), result in zip(bound, results, strict=True)
+            (name, result.Targets[0].TargetId)
+            for (name, _), result in zip(bound, results, strict=True)
             if result.StatusCode.is_good() and result.Targets
         ]
         if not found:
-            return
-        values = await self._read_values(client, [target for _, _, target in found])
-        for (name, binding, _), data_value in zip(found, values, strict=True):
+            return {}
+        values = await self._read_values(client, [target for _, target in found])
+        units: dict[str, EngineeringUnit] = {}
+        for (name, _), data_value in zip(found, values, strict=True):
             information = data_value.Value.Value if data_value.Value is not None else None
             if not isinstance(information, ua.EUInformation):
                 continue
             display = information.DisplayName.Text if information.DisplayName else None
-            node_unit = engineering_unit(
+            units[name] = engineering_unit(
                 information.NamespaceUri, information.UnitId, display or ""
             )
-            if not binding.unit:
-                binding.unit = node_unit.symbol
-                if node_unit.refused is not None:
-                    self._warn_once(
-                        name,
-                        "the node's EngineeringUnits name is too long to be a unit; give the "
-                        "channel a unit",
-                        display_name=node_unit.refused[:200],
-                        unit=node_unit.symbol,
-                    )
-            else:
-                self._check_unit(self.channels[name], node_unit)
+        return units
 
     def _check_unit(self, channel: OpcUaChannel, node_unit: EngineeringUnit) -> None:
         """Warn, once per channel and unit, when the config's unit is not the node's. The
@@ -318,6 +362,18 @@ class OpcUaDriver:
         """Each channel's unit on the current connection: the config's, or the node's
         EngineeringUnits where the config gives none (see :class:`drivers.base.ReportsUnits`)."""
         return {name: binding.unit for name, binding in self._bindings.items()}
+
+    async def _translate(
+        self, client: Client, paths: list[ua.BrowsePath]
+    ) -> list[ua.BrowsePathResult]:
+        """TranslateBrowsePathsToNodeIds in calls of ``max_nodes_per_read`` paths, as the reads
+        are made: a server refuses a call above its operation limit (BadTooManyOperations)."""
+        step = self.config.max_nodes_per_read
+        results: list[ua.BrowsePathResult] = []
+        for start in range(0, len(paths), step):
+            chunk = paths[start : start + step]
+            results += await client.uaclient.translate_browsepaths_to_nodeids(chunk)
+        return results
 
     async def _read_values(
         self, client: Client, node_ids: Sequence[ua.ExpandedNodeId | ua.NodeId]

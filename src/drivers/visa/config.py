@@ -5,11 +5,13 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Field, GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import CoreSchema
 
 from core.config_loader import config_dir
 from core.models import FrozenModel
-from drivers.config import ChannelBase, InstrumentBase
+from drivers.config import ChannelBase, InstrumentBase, channel_entries_schema
 from drivers.setpoints import SafeValue, TargetLimits, WriteTarget, check_safe_state, make_target
 from drivers.visa.profiles import (
     SHELF,
@@ -120,6 +122,14 @@ class VisaInstrument(InstrumentBase):
         "NI-VISA's own). Every other resource kind always goes through pyvisa.",
     )
     channels: list[VisaChannel]
+
+    @classmethod
+    def __get_pydantic_json_schema__(
+        cls, core_schema: CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        """The published schema: a channel's unit may be left out (its measurement's)."""
+        schema = super().__get_pydantic_json_schema__(core_schema, handler)
+        return channel_entries_schema(schema, handler, optional=frozenset({"unit"}))
 
     @model_validator(mode="before")
     @classmethod

@@ -74,6 +74,12 @@ async def test_every_shipped_profile_reads_its_simulator(name: str) -> None:
     check_modbus(simulated, readings)
     register_map = map_for_instrument(simulated)
     (device,) = [d for d in register_map.devices if d.device_id == simulated.device_id]
+    # The profile's units are the device's (where its map says one), and so are the readings'.
+    points = {(p.table, p.address, p.value_type, p.bit): p for p in device.points}
+    for channel, reading in zip(simulated.channels, readings, strict=True):
+        point = points[(channel.table, channel.address, channel.value_type, channel.bit)]
+        assert reading.unit == channel.unit
+        assert channel.unit == point.unit or not point.unit, (name, channel.name, point.unit)
     assert identity["profile"] == name
     if profile.identify:
         assert identity["manufacturer"] == device.identity.vendor
@@ -191,6 +197,71 @@ def test_an_adjustment_may_repeat_the_profiles_fields_and_a_dump_validates_to_it
     assert ModbusInstrument.model_validate(config.model_dump()) == config
 
 
+def test_an_instrument_adjusts_how_a_profile_channel_is_decoded() -> None:
+    """Scale, offset, unit and byte/word order of a profile channel are this device's (a
+    transmitter ranged otherwise, a firmware that swaps words): the instrument may change them
+    by the channel's name. Two instruments of one profile keep their own adjustments, and the
+    profile is not changed by either."""
+    chiller = load_profile("chiller-controller")
+    flow = {"name": "flow", "scale": 0.06, "unit": "m3/h", "order": "ABCD"}
+    converted = instrument(profile="chiller-controller", channels=[flow])
+    plain = instrument(profile="chiller-controller", device_id=3)
+    (adjusted,) = [c for c in converted.channels if c.name == "flow"]
+    (kept,) = [c for c in plain.channels if c.name == "flow"]
+    assert (adjusted.scale, adjusted.unit, adjusted.order, adjusted.address) == (
+        0.06,
+        "m3/h",
+        "ABCD",
+        4,
+    )
+    assert converted.order_of(adjusted) == "ABCD" and plain.order_of(kept) == "CDAB"
+    assert (kept.scale, kept.unit, kept.order) == (1.0, "L/min", None)
+    assert load_profile("chiller-controller") == chiller
+    assert chiller.channels[[c.name for c in chiller.channels].index("flow")].unit == "L/min"
+    assert ModbusInstrument.model_validate(converted.model_dump()) == converted
+    kelvin = instrument(
+        profile="thp-transmitter", channels=[{"name": "temperature", "offset": 273.15, "unit": "K"}]
+    )
+    assert (kelvin.channels[0].offset, kelvin.channels[0].unit) == (273.15, "K")
+
+
+async def test_an_adjusted_profile_channel_reads_in_its_own_units_and_order(
+    tmp_path: Path,
+) -> None:
+    """Against the simulated room transmitter (lab-bus device 1, big-endian): a lab's profile
+    that has the float's word order wrong, put right by the instrument, and the int16
+    temperature read in kelvin. Both give the room's temperature."""
+    profile = tmp_path / "thp-swapped.yaml"
+    profile.write_text(
+        "name: thp-swapped\ndevice_id: 1\nfunction_codes: [4]\nchannels:\n"
+        "  - {name: temperature, table: input, address: 0, type: int16, scale: 0.01, unit: °C}\n"
+        "  - {name: t-float, table: input, address: 10, type: float32, order: CDAB, unit: °C}\n",
+        encoding="utf-8",
+    )
+    config = instrument(
+        profile=str(profile),
+        channels=[
+            {"name": "temperature", "offset": 273.15, "unit": "K"},
+            {"name": "t-float", "order": "ABCD"},
+        ],
+    )
+    async with ModbusSimServer(load_register_map("lab-bus")) as server:
+        pointed = config.model_copy(
+            update={"transport": config.transport.model_copy(update={"port": server.port})}
+        )
+        driver = ModbusDriver(pointed, SystemClock())
+        try:
+            await driver.connect()
+            raw, floating = await driver.read(pointed.channels)
+        finally:
+            await driver.close()
+    assert isinstance(raw.value, int) and isinstance(floating.value, float)
+    kelvin = raw.value * 0.01 + 273.15  # as the agent's pipeline applies scale and offset
+    assert 10 < floating.value < 40, floating  # the word order put right: a room's temperature
+    assert abs(kelvin - 273.15 - floating.value) < 0.2
+    assert (raw.unit, floating.unit) == ("K", "°C")
+
+
 @pytest.mark.parametrize(
     ("fields", "where", "message"),
     [
@@ -198,18 +269,19 @@ def test_an_adjustment_may_repeat_the_profiles_fields_and_a_dump_validates_to_it
             {"channels": [{"name": "flow", "address": 6}]},
             "channels",
             "[0] 'flow': address 6 (profile: 4): a channel named like one of the profile may "
-            "change only interval_s, tags, uncertainty; to read another register give it "
-            "another name",
+            "change only interval_s, offset, order, scale, tags, uncertainty, unit; to read "
+            "another register give it another name",
         ),
         (
-            {"channels": [{"name": "flow", "unit": "m3/h"}]},
+            {"channels": [{"name": "flow", "table": "input", "scale": 0.001}]},
             "channels",
-            "unit 'm3/h' (profile: 'L/min')",
+            "[0] 'flow': table 'input' (profile: 'holding'): a channel named like one of the "
+            "profile may change only",
         ),
         (
-            {"channels": [{"name": "flow", "scale": 0.001}]},
+            {"channels": [{"name": "flow", "type": "int32"}]},
             "channels",
-            "scale 0.001 (profile: 1.0)",
+            "type 'int32' (profile: 'float32')",
         ),
         (
             {"disable": ["flow"], "channels": [{"name": "flow", "interval_s": 3}]},
@@ -341,6 +413,21 @@ def test_unreadable_profile_files(tmp_path: Path) -> None:
         load_profile(str(folder))
     with pytest.raises(ProfileError, match=r"cannot read profile /dev/null: not a regular file"):
         load_profile("/dev/null")
+
+
+def test_a_missing_file_named_like_a_shipped_profile_says_how_to_name_it(tmp_path: Path) -> None:
+    """``profile: thp-transmitter.yaml`` is a path (relative to the config file); when there is
+    no such file, the error says the shipped profile of that name is named without .yaml."""
+    with pytest.raises(ValidationError) as caught:
+        instrument(profile=str(tmp_path / "thp-transmitter.yaml"))
+    message = caught.value.errors()[0]["msg"]
+    assert f"cannot read profile {tmp_path}/thp-transmitter.yaml: no such file" in message
+    assert "the shipped profile is named without a path or .yaml: profile: thp-transmitter" in (
+        message
+    )
+    with pytest.raises(ValidationError) as other:
+        instrument(profile=str(tmp_path / "mine.yaml"))
+    assert "shipped" not in other.value.errors()[0]["msg"]
 
 
 def test_a_profile_path_is_relative_to_the_config_file(

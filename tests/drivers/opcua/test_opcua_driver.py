@@ -209,6 +209,164 @@ async def test_the_unit_comes_from_the_nodes_engineering_units(
     assert len(warned) == too_long
 
 
+async def test_a_channel_left_without_a_unit_is_warned_about_once(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A node without EngineeringUnits, one whose EngineeringUnits cannot be read (a Bad
+    status), one whose property is not an EUInformation and one whose EUInformation names no
+    unit: where the config gives no unit
+    either, the readings carry none — said once per channel, not at every read or reconnect.
+    A channel that gives its unit is not warned about."""
+    celsius = ua.EUInformation(
+        NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("CEL"), DisplayName=ua.LocalizedText("°C")
+    )
+    nameless = ua.EUInformation(  # only a description, no display name, no UNECE code
+        NamespaceUri="urn:vendor:units", UnitId=-1, Description=ua.LocalizedText("degree")
+    )
+    paths = ["Vendor.NoUnits", "Vendor.Unreadable", "Vendor.Text", "Vendor.Nameless"]
+    nodes = [
+        await ua_server.add_variable(paths[0], None, 1.0),
+        await ua_server.add_variable(paths[1], celsius, 2.0),
+        await ua_server.add_variable(paths[2], None, 3.0),
+        await ua_server.add_variable(paths[3], nameless, 4.0),
+    ]
+    unreadable = await ua_server.nodes[paths[1]].get_child("0:EngineeringUnits")
+    await unreadable.write_value(
+        ua.DataValue(StatusCode=ua.StatusCode(ua.StatusCodes.BadNotReadable))
+    )
+    await ua_server.nodes[paths[2]].add_property(
+        ua.NodeId(f"{paths[2]}.EngineeringUnits", ua_server.namespace_index),
+        ua.QualifiedName("EngineeringUnits", 0),
+        "°C",
+    )
+    try:
+        channels = [{"name": f"c{i}", "node": node} for i, node in enumerate(nodes)]
+        channels.append({"name": "given", "node": nodes[0], "unit": "1"})
+        config = ua_config(ua_server.endpoint, channels)
+        driver = ua_drivers(config)
+        caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
+        for _ in range(2):
+            await driver.connect()
+            for _ in range(2):
+                readings = await driver.read(config.channels)
+                assert [(r.quality, r.value, r.unit) for r in readings] == [
+                    (Quality.GOOD, 1.0, ""),
+                    (Quality.GOOD, 2.0, ""),
+                    (Quality.GOOD, 3.0, ""),
+                    (Quality.GOOD, 4.0, ""),
+                    (Quality.GOOD, 1.0, "1"),
+                ]
+    finally:
+        for path in paths:
+            await ua_server.remove_node(path)
+    warned = [r for r in caplog.records if "no unit" in r.getMessage()]
+    assert sorted(r.channel for r in warned) == ["c0", "c1", "c2", "c3"], [
+        r.__dict__ for r in warned
+    ]  # type: ignore[attr-defined]
+
+
+async def test_a_node_whose_engineering_units_change_is_read_in_the_new_unit_and_said_once(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The server's program changes a node's unit (°C to K) while the agent is connected: at
+    the next connect the readings carry the new unit, and the change is logged once (the
+    series' unit changes with it)."""
+    path = "Vendor.Changing"
+    node = await ua_server.add_variable(
+        path, ua.EUInformation(NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("CEL")), 20.0
+    )
+    try:
+        config = ua_config(ua_server.endpoint, [{"name": "t", "node": node}])
+        driver = ua_drivers(config)
+        caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
+        await driver.connect()
+        assert [r.unit for r in await driver.read(config.channels)] == ["°C"]
+        units = await ua_server.nodes[path].get_child("0:EngineeringUnits")
+        await units.write_value(
+            ua.EUInformation(NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("KEL"))
+        )
+        for _ in range(2):
+            await driver.connect()
+            assert [r.unit for r in await driver.read(config.channels)] == ["K"]
+    finally:
+        await ua_server.remove_node(path)
+    (changed,) = [r for r in caplog.records if "EngineeringUnits changed" in r.getMessage()]
+    assert (changed.channel, changed.unit, changed.previous_unit) == ("t", "K", "°C")  # type: ignore[attr-defined]
+
+
+async def test_a_server_that_cannot_look_up_engineering_units_is_still_read(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A small server without the TranslateBrowsePathsToNodeIds service (BadServiceUnsupported):
+    channels named by NodeId are read all the same, with the config's units; a channel without
+    one is said to have none. The units are looked up again at the next connect."""
+    from asyncua.server.internal_session import InternalSession
+
+    async def unsupported(self: InternalSession, params: list[ua.BrowsePath]) -> list[object]:
+        raise ua.UaStatusCodeError(ua.StatusCodes.BadServiceUnsupported)
+
+    monkeypatch.setattr(InternalSession, "translate_browsepaths_to_nodeids", unsupported)
+    config = ua_config(
+        ua_server.endpoint,
+        [
+            {"name": "temperature", "node": "ns=2;s=ClimateChamber.Temperature", "unit": "°C"},
+            {"name": "humidity", "node": "ns=2;s=ClimateChamber.Humidity"},
+        ],
+    )
+    driver = ua_drivers(config)
+    caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
+    await driver.connect()
+    readings = await driver.read(config.channels)
+    assert [(r.quality, r.unit) for r in readings] == [(Quality.GOOD, "°C"), (Quality.GOOD, "")]
+    (warned,) = [r for r in caplog.records if "no unit" in r.getMessage()]
+    assert warned.channel == "humidity"  # type: ignore[attr-defined]
+    assert "BadServiceUnsupported" in warned.reason  # type: ignore[attr-defined]
+    monkeypatch.undo()
+    await driver.connect()
+    assert [r.unit for r in await driver.read(config.channels)] == ["°C", "%rh"]
+
+
+async def test_lookups_at_connect_keep_to_max_nodes_per_read(
+    ua_server: OpcUaSimulator,
+    ua_config: Config,
+    ua_drivers: Build,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server that refuses more than a few operations per call (BadTooManyOperations, as its
+    OperationLimits say): the browse paths and the EngineeringUnits of 12 channels are looked
+    up in calls of max_nodes_per_read, as the reads are, and every channel gets its unit."""
+    from asyncua.server.internal_session import InternalSession
+
+    limit = 5
+    original = InternalSession.translate_browsepaths_to_nodeids
+    calls: list[int] = []
+
+    async def limited(self: InternalSession, params: list[ua.BrowsePath]) -> Any:
+        calls.append(len(params))
+        if len(params) > limit:
+            raise ua.UaStatusCodeError(ua.StatusCodes.BadTooManyOperations)
+        return await original(self, params)
+
+    monkeypatch.setattr(InternalSession, "translate_browsepaths_to_nodeids", limited)
+    channels = [{"name": f"item{i}", "browse_path": ["Bulk", f"Item{i:04d}"]} for i in range(12)]
+    config = ua_config(ua_server.endpoint, channels, max_nodes_per_read=limit)
+    driver = ua_drivers(config)
+    await driver.connect()
+    readings = await driver.read(config.channels)
+    assert [(r.quality, r.unit) for r in readings] == [(Quality.GOOD, "V")] * 12
+    assert calls and max(calls) <= limit, calls
+
+
 async def test_status_codes_become_quality(
     ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build
 ) -> None:
