@@ -12,7 +12,10 @@ Contract:
   A channel whose answer is garbage or an instrument error gets a BAD reading with the reason;
   the others keep their values. Raises ``DriverTimeout`` when the instrument does not answer,
   ``NotConnected`` when the connection is gone (the agent then reconnects), ``ProtocolError``
-  when the whole exchange is unusable.
+  when the whole exchange is unusable. One exception to "exactly one": an instrument that
+  stamps its own samples (OPC UA's source or server timestamps) may answer a poll with the
+  sample it already gave; that channel is left out rather than returned twice (the agent counts
+  it as repeated).
 - ``close()`` releases the connection; never raises; safe to call twice or before ``connect``.
 - ``describe()`` returns the identification a calibration record needs (manufacturer, model,
   serial, firmware), where the protocol can tell, for the agent's channel catalogue.
@@ -66,7 +69,8 @@ class Driver(Protocol[ChannelT]):
         ...
 
     async def read(self, channels: Sequence[ChannelT]) -> list[Reading]:
-        """One reading per channel, in order."""
+        """One reading per channel, in order; a driver whose instrument stamps its samples may
+        leave out a channel whose sample it has already returned (the same time stamp)."""
         ...
 
     async def close(self) -> None:

@@ -19,6 +19,9 @@ class AgentMetrics(Counters):
     """Polls skipped because the previous read overran them (per instrument)."""
     readings_skipped: int = 0
     """Channel readings not taken because of overruns."""
+    readings_repeated: int = 0
+    """Channels left out of a read because the instrument returned the sample it had already
+    given (an OPC UA node polled faster than it changes): the same sample is not sent twice."""
     reconnects: int = 0
     clock_steps: int = 0
     """Steps of the host's clock (NTP, a virtual machine's pause): readings either side of one

@@ -370,6 +370,8 @@ class InstrumentRunner:
                 deadlines.settle(task, None)
             if lock is not None:
                 lock.release()
+        if rows is None and len(raw) < len(due):
+            self.metrics.readings_repeated += len(due) - len(raw)  # see Driver.read
         encoded = None
         if self.encoded_sink is not None:
             if rows is not None:

@@ -109,6 +109,8 @@ class OpcUaDriver:
         self._refused: list[Reading] = []
         self._identity: dict[str, str] = {}
         self._last_ts: dict[str, int] = {}
+        self._last_polled: dict[str, int] = {}
+        """The instrument's time stamp of each polled channel's last reading (not the agent's)."""
         self._lost: str | None = None
         self._session_open = False
         self._unit_warnings: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
@@ -437,7 +439,9 @@ class OpcUaDriver:
     # -- read ----------------------------------------------------------------------------------
 
     async def read(self, channels: Sequence[OpcUaChannel]) -> list[Reading]:
-        """One batched read of the channels' nodes; one reading per channel, in order."""
+        """One batched read of the channels' nodes; one reading per channel, in order, but for a
+        channel whose node returns the sample already read (the same source or server time
+        stamp): that one is left out, as a subscription leaves out a repeated notification."""
         client = self._client
         if client is None:
             raise NotConnected(self.config.name, "not connected")
@@ -458,6 +462,8 @@ class OpcUaDriver:
             raise driver_error(self.config, "read", exc) from exc
         midpoint = midpoint_ns(start, self.clock.now_ns())
         by_channel = dict(zip(readable, values, strict=True))
+        stamped = self.config.timestamps != "agent"
+        last_polled = self._last_polled
         readings = []
         for channel in channels:
             binding = self._binding(channel)
@@ -473,7 +479,15 @@ class OpcUaDriver:
                     )
                 )
             else:
-                readings.append(reading_of(self.config, channel, binding, data_value, midpoint))
+                reading = reading_of(self.config, channel, binding, data_value, midpoint)
+                if stamped and reading.ts_ns != midpoint:  # the server's stamp, not our fallback
+                    # A node that has not changed since the last poll answers with the same
+                    # sample; sent again it would be two readings of one series at one time,
+                    # which a store keeps once (and the agent's count would say twice).
+                    if last_polled.get(channel.name) == reading.ts_ns:
+                        continue
+                    last_polled[channel.name] = reading.ts_ns
+                readings.append(reading)
         return readings
 
     def _binding(self, channel: OpcUaChannel) -> Binding:

@@ -111,6 +111,47 @@ async def test_server_restart_is_survived_with_the_subscription_restored(
     assert any(r.ts_ns >= up_at for r in polled), "polling resumed too"
 
 
+async def test_a_node_polled_faster_than_it_changes_is_published_once_and_counted(
+    plain_server: OpcUaSimulator,
+) -> None:
+    """What the agent counts as read is what a store keeps: a repeated sample is counted as
+    repeated, not read."""
+    simulator = plain_server
+    node = await simulator.add_variable("Vendor.Constant", None, 7.25)
+    config = _config(
+        simulator.endpoint,
+        channels=[
+            {"name": "constant", "node": node, "unit": "V", "interval_s": 0.05},
+            {"name": "temperature", "browse_path": ["ClimateChamber", "Temperature"]},
+        ],
+    )
+    readings: list[Reading] = []
+    metrics = AgentMetrics()
+    runner = InstrumentRunner(
+        config,
+        OpcUaDriver(config, simulator.clock),
+        simulator.clock,
+        readings.extend,
+        metrics,
+        lambda _name, _state, _reason: None,
+    )
+    task = asyncio.create_task(runner.run())
+    try:
+        async with asyncio.timeout(10):
+            while metrics.readings_repeated < 5:  # noqa: ASYNC110 - counters have no event
+                await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await simulator.remove_node("Vendor.Constant")
+    constant = [r for r in readings if r.channel == "constant"]
+    assert [(r.quality, r.value) for r in constant] == [(Quality.GOOD, 7.25)]
+    assert metrics.readings_read == len(readings)
+    twice = [key for key, n in Counter((r.channel, r.ts_ns) for r in readings).items() if n > 1]
+    assert not twice, "no sample published twice"
+
+
 async def test_a_server_without_the_wanted_security_says_what_it_offers(
     plain_server: OpcUaSimulator, tmp_path: Path
 ) -> None:

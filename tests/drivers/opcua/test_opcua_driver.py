@@ -105,6 +105,7 @@ async def test_a_unit_that_disagrees_with_the_node_is_kept_and_warned_about_once
     for _ in range(2):  # a reconnect does not repeat the warning, nor do reads
         await driver.connect()
         for _ in range(3):
+            await _next_update(ua_server)  # a sample not read yet: a repeated one is left out
             readings = await driver.read(config.channels)
             assert [r.quality for r in readings] == [Quality.GOOD] * 4
             assert [r.unit for r in readings] == ["°C", "K", "K", "degC"]  # the config's
@@ -245,7 +246,8 @@ async def test_a_channel_left_without_a_unit_is_warned_about_once(
     try:
         channels = [{"name": f"c{i}", "node": node} for i, node in enumerate(nodes)]
         channels.append({"name": "given", "node": nodes[0], "unit": "1"})
-        config = ua_config(ua_server.endpoint, channels)
+        # The agent's clock: a constant node polled again is otherwise its one sample again.
+        config = ua_config(ua_server.endpoint, channels, timestamps="agent")
         driver = ua_drivers(config)
         caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
         for _ in range(2):
@@ -282,7 +284,8 @@ async def test_a_node_whose_engineering_units_change_is_read_in_the_new_unit_and
         path, ua.EUInformation(NamespaceUri=UNECE_NAMESPACE, UnitId=unit_id("CEL")), 20.0
     )
     try:
-        config = ua_config(ua_server.endpoint, [{"name": "t", "node": node}])
+        # The agent's clock: a constant node polled again is otherwise its one sample again.
+        config = ua_config(ua_server.endpoint, [{"name": "t", "node": node}], timestamps="agent")
         driver = ua_drivers(config)
         caplog.set_level(logging.WARNING, logger="etalon.drivers.opcua")
         await driver.connect()
@@ -333,6 +336,7 @@ async def test_a_server_that_cannot_look_up_engineering_units_is_still_read(
     assert "BadServiceUnsupported" in warned.reason  # type: ignore[attr-defined]
     monkeypatch.undo()
     await driver.connect()
+    await _next_update(ua_server)  # a sample not read yet: a repeated one is left out
     assert [r.unit for r in await driver.read(config.channels)] == ["°C", "%rh"]
 
 
@@ -365,6 +369,44 @@ async def test_lookups_at_connect_keep_to_max_nodes_per_read(
     readings = await driver.read(config.channels)
     assert [(r.quality, r.unit) for r in readings] == [(Quality.GOOD, "V")] * 12
     assert calls and max(calls) <= limit, calls
+
+
+async def _next_update(sim: OpcUaSimulator) -> None:
+    """Until the simulator has written its variables once more (every 0.1 s, later when busy)."""
+    seen = len(sim.update_times)
+    async with asyncio.timeout(10):
+        while len(sim.update_times) == seen:  # noqa: ASYNC110 - a list has no event
+            await asyncio.sleep(0.02)
+
+
+@pytest.mark.parametrize("timestamps", ["source", "server", "agent"])
+async def test_a_polled_node_that_has_not_changed_is_not_read_twice(
+    ua_server: OpcUaSimulator, ua_config: Config, ua_drivers: Build, timestamps: str
+) -> None:
+    """Polled again before it changes, a node answers with the sample already read (its time
+    stamp too): sent twice, a store that keys by series and time would keep one of two readings
+    the agent counted. With the agent's clock each poll is a reading of its own."""
+    node = await ua_server.add_variable("Vendor.Constant", None, 2.5)
+    try:
+        channels = [{"name": "constant", "node": node, "unit": "V"}, CHAMBER[0]]
+        config = ua_config(ua_server.endpoint, channels, timestamps=timestamps)
+        driver = ua_drivers(config)
+        await driver.connect()
+        first = await driver.read(config.channels)
+        await _next_update(ua_server)
+        second = await driver.read(config.channels)
+        await driver.connect()  # a new session does not make the old sample new
+        await _next_update(ua_server)
+        third = await driver.read(config.channels)
+    finally:
+        await ua_server.remove_node("Vendor.Constant")
+    assert (first[0].channel, first[0].quality, first[0].value) == ("constant", Quality.GOOD, 2.5)
+    both = ["constant", "temperature"]
+    assert [r.channel for r in first] == both
+    later = both if timestamps == "agent" else ["temperature"]
+    assert [r.channel for r in second] == [r.channel for r in third] == later
+    stamps = [(r.channel, r.ts_ns) for r in first + second + third]
+    assert len(set(stamps)) == len(stamps), "no two readings of a channel at one time"
 
 
 async def test_status_codes_become_quality(
