@@ -160,8 +160,8 @@ def sim_main(args: argparse.Namespace) -> int:
     from drivers.sim.catalog import SIMULATORS
 
     setup_logging("INFO")
-    entry = SIMULATORS[args.kind]
-    return serve(f"etalon sim {args.kind}", lambda stop: entry.run(args, stop))
+    entry = SIMULATORS[args.simulator]
+    return serve(f"etalon sim {args.simulator}", lambda stop: entry.run(args, stop))
 
 
 def agent_command(args: argparse.Namespace, lang: str) -> int:

@@ -95,16 +95,22 @@ def test_ctrl_c_stops_a_gateway(
 @pytest.mark.parametrize(
     ("kind", "args", "ready"),
     [
-        ("modbus-tcp", ["--map", "lab-bus"], r"modbus simulator listening"),
+        ("modbus-tcp", ["--map", "lab-bus", "--port", "PORT"], r"modbus simulator listening"),
+        ("modbus-rtu-over-tcp", ["--map", "lab-bus", "--port", "PORT"], r"serving lab-bus on"),
+        ("modbus-rtu", ["--map", "lab-bus", "--link", "LINK"], r"linked as"),
+        # The commands config/serial-ascii-*.yaml give: the simulator's own --kind option.
+        ("serial-ascii", ["--kind", "thp", "--link", "LINK"], r"\(thp\) on /dev/"),
+        ("serial-ascii", ["--kind", "stream", "--tcp-port", "PORT"], r"\(stream\) on 127"),
+        ("scpi", ["--personality", "generic-dmm", "--port", "PORT", "--pty"], r"ASRL/dev/"),
+        ("opcua", ["--port", "PORT"], r"opcua: opc\.tcp://"),
         ("bench", ["--port-base", "0"], r"control"),
     ],
 )
 def test_ctrl_c_stops_a_simulator(
     terminal: list[TerminalRun], tmp_path: Path, kind: str, args: list[str], ready: str
 ) -> None:
-    if kind == "modbus-tcp":
-        args = [*args, "--port", str(free_port())]
-    run = start(terminal, tmp_path, "sim", kind, *args)
+    where = {"PORT": str(free_port()), "LINK": str(tmp_path / "device")}
+    run = start(terminal, tmp_path, "sim", kind, *(where.get(a, a) for a in args))
     run.wait_for(ready, 60)
     assert run.ctrl_c() == CLEAN_STOP
     assert_no_traceback(run)
