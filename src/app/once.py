@@ -106,7 +106,7 @@ def once_main(
     if failing:
         print(t("once.not_good", lang, bad=len(failing), total=len(results)), file=sys.stderr)
         for result in failing:
-            print(f"  {_failure(result, lang)}", file=sys.stderr)
+            print(f"  {_failure(result, lang, ticks=count > 1)}", file=sys.stderr)
         return EXIT_NOT_GOOD
     if not as_json:
         print(t("once.all_good", lang, good=len(results), total=len(results)))
@@ -182,11 +182,16 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
 
 def _reason(result: OnceReading, lang: str) -> str:
     reason = result.reading.reason or ""
-    return reason if result.connected else t("once.not_connected", lang, reason=reason)
+    if result.connected or result.request_s is not None:
+        return reason  # a request was made: the driver's words say what became of it
+    return t("once.not_connected", lang, reason=reason)
 
 
-def _failure(result: OnceReading, lang: str) -> str:
+def _failure(result: OnceReading, lang: str, ticks: bool) -> str:
     reading = result.reading
     quality = t(f"quality.{reading.quality}", lang)
     reason = _reason(result, lang)
-    return f"{reading.instrument}/{reading.channel} ({quality}{': ' + reason if reason else ''})"
+    channel = f"{reading.instrument}/{reading.channel}"
+    if ticks:
+        channel = f"{channel} ({t('once.tick', lang, tick=result.tick)})"
+    return f"{channel} ({quality}{': ' + reason if reason else ''})"

@@ -231,3 +231,54 @@ def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "device_id" in result.stderr and "invalid config" in result.stderr
+
+
+async def test_a_dead_instrument_has_a_reading_at_every_tick(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """With ``--count``, every channel of every tick gets a reading, a dead instrument's too:
+    it is tried again at each tick (as the running agent reconnects), and a script finds each
+    tick of each channel in the JSON."""
+    dead = zener(free_port()) | {"name": "dead-meter", "connect_timeout_s": 2}
+    good = zener(lab_bus.port)
+    for instrument in (dead, good):
+        instrument["channels"][0]["interval_s"] = 0.2
+    config = agent_config(tmp_path, [dead, good])
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "3")
+    code, out, err = await once(*args, cwd=tmp_path)
+    assert code == 1
+    ticks = {(r["instrument"], r["channel"], r["tick"]): r for r in json.loads(out)["readings"]}
+    for instrument in ("dead-meter", "zener-monitor"):
+        for channel in ("voltage", "oven-temperature"):
+            assert [t for (i, c, t) in ticks if (i, c) == (instrument, channel)] == [1, 2, 3]
+    assert all(
+        r["connected"] is False and "connection refused" in r["reason"]
+        for (instrument, _, _), r in ticks.items()
+        if instrument == "dead-meter"
+    )
+    # The failing lines name the tick of each failing reading.
+    assert "dead-meter/voltage (tick 3) (bad: not connected" in err, err
+    assert err.count("dead-meter/voltage (tick") == 3
+
+
+async def test_an_instrument_that_drops_its_connection_is_reconnected(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """The device drops the connection between two ticks (its network stack restarted): the
+    next tick re-opens it and reads, as the running agent would, instead of reporting every
+    later tick as not connected."""
+    good = zener(lab_bus.port)
+    good["channels"][0]["interval_s"] = 0.3
+    config = agent_config(tmp_path, [good])
+    served = lab_bus.requests_served
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "4")
+    run = asyncio.create_task(once(*args, cwd=tmp_path))
+    while lab_bus.requests_served == served and not run.done():
+        await asyncio.sleep(0.005)
+    lab_bus.drop_connections()  # after the first tick's request
+    dropped_at = lab_bus.requests_served
+    code, out, err = await run
+    readings = json.loads(out)["readings"]
+    assert lab_bus.requests_served > dropped_at  # read again after the drop
+    assert [r["tick"] for r in readings] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert code == 0, (err, [r["reason"] for r in readings])
