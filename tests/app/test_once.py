@@ -273,7 +273,7 @@ async def test_an_instrument_that_drops_its_connection_is_reconnected(
     served = lab_bus.requests_served
     args = ("agent", "-c", str(config), "--once", "--json", "--count", "4")
     run = asyncio.create_task(once(*args, cwd=tmp_path))
-    while lab_bus.requests_served == served and not run.done():
+    while lab_bus.requests_served == served and not run.done():  # noqa: ASYNC110 - a counter
         await asyncio.sleep(0.005)
     lab_bus.drop_connections()  # after the first tick's request
     dropped_at = lab_bus.requests_served
