@@ -181,7 +181,8 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
 
 
 def _reason(result: OnceReading, lang: str) -> str:
-    reason = result.reading.reason or ""
+    # On one line: a library's error may run over several (the JSON keeps it as it is).
+    reason = " ".join((result.reading.reason or "").split())
     if result.connected or result.request_s is not None:
         return reason  # a request was made: the driver's words say what became of it
     return t("once.not_connected", lang, reason=reason)

@@ -282,3 +282,26 @@ async def test_an_instrument_that_drops_its_connection_is_reconnected(
     assert lab_bus.requests_served > dropped_at  # read again after the drop
     assert [r["tick"] for r in readings] == [1, 1, 2, 2, 3, 3, 4, 4]
     assert code == 0, (err, [r["reason"] for r in readings])
+
+
+async def test_a_reason_of_several_lines_stays_on_its_row(tmp_path: Path) -> None:
+    """A library's error of several lines (pyvisa-py without a GPIB library says what to
+    install on two lines) is one row of the table and one failing line on stderr."""
+    gpib = {
+        "name": "dmm-gpib",
+        "protocol": "visa",
+        "resource": "GPIB0::22::INSTR",
+        "backend": "@py",
+        "profile": "generic-dmm",
+        "channels": [{"name": "r10k", "measurement": "resistance_4w"}],
+    }
+    config = agent_config(tmp_path, [gpib])
+    code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1].startswith("dmm-gpib  ") and lines[1].rstrip().endswith("—"), out
+    assert len(lines) == 2, out
+    failing = err.splitlines()[2:]
+    assert len(failing) == 1 and failing[0].startswith("  dmm-gpib/r10k (bad: "), err
+    code, out, _ = await once("agent", "-c", str(config), "--once", "--json", cwd=tmp_path)
+    assert "\n" in json.loads(out)["readings"][0]["reason"]  # the JSON keeps the words as they are
