@@ -99,13 +99,15 @@ async def _read_instrument(
         for tick in range(1, count + 1):
             await asyncio.sleep(max(0.0, next_at - loop.time()))
             async with lock:
-                # The next tick an interval after this one starts: a late tick (a busy machine,
-                # a slow instrument, a bus shared with others) delays the ones after it, never
-                # lets them run back to back to catch up, which would read the same value twice.
-                next_at = loop.time() + interval_s
-                readings, connected = await _read_tick(
+                tried_at = loop.time()
+                readings, connected, read_at = await _read_tick(
                     driver, instrument, channels, clock, tick, connected
                 )
+            # The next tick an interval after this one's read started (after its connect, which
+            # may take long; or after its attempt to connect, if that failed): a late tick (a busy
+            # machine, a slow instrument, a bus shared with others) delays the ones after it,
+            # never lets them run back to back to catch up, which would read the same value twice.
+            next_at = (tried_at if read_at is None else read_at) + interval_s
             out.extend(readings)
         return out
     finally:
@@ -119,9 +121,10 @@ async def _read_tick(
     clock: Clock,
     tick: int,
     connected: bool,
-) -> tuple[list[OnceReading], bool]:
+) -> tuple[list[OnceReading], bool, float | None]:
     """One tick of one instrument: (re)connect if it is not connected, read every channel;
-    the readings and whether the instrument is connected after it. As the running agent
+    the readings, whether the instrument is connected after it, and the loop's time when the
+    read started (None: it could not be connected). As the running agent
     reconnects, so does each tick: an instrument dead at the first tick is tried again at the
     next, and one whose connection was lost since the last tick is re-opened and read."""
     for attempt in (1, 2):
@@ -130,8 +133,9 @@ async def _read_tick(
             if reason is not None:
                 now = clock.now_ns()
                 bad = [Reading.bad(instrument.name, c.name, now, c.unit, reason) for c in channels]
-                return [OnceReading(tick, r, None, False) for r in bad], False
+                return [OnceReading(tick, r, None, False) for r in bad], False, None
             connected = True
+        read_at = asyncio.get_running_loop().time()
         start_ns = clock.now_ns()
         started = time.perf_counter()
         try:
@@ -151,7 +155,8 @@ async def _read_tick(
             ts = midpoint_ns(start_ns, clock.now_ns())
             raw = [Reading.bad(instrument.name, c.name, ts, c.unit, reason) for c in channels]
         took = time.perf_counter() - started
-        return [OnceReading(tick, r, took, connected) for r in finish(raw, channels)], connected
+        readings = [OnceReading(tick, r, took, connected) for r in finish(raw, channels)]
+        return readings, connected, read_at
     raise AssertionError("unreachable: the second attempt returns")
 
 
