@@ -144,10 +144,11 @@ def _iso(ts_ns: int) -> str:
 
 
 def _value(value: object) -> str:
+    """The value as read, every digit of it (the shortest text that gives the same float, as
+    the JSON and the published reading carry it): a commissioning check compares it with the
+    instrument's display, where ten significant digits hide a counter's 1e-11."""
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return format(value, ".10g")
     return str(value)
 
 

@@ -305,3 +305,27 @@ async def test_a_reason_of_several_lines_stays_on_its_row(tmp_path: Path) -> Non
     assert len(failing) == 1 and failing[0].startswith("  dmm-gpib/r10k (bad: "), err
     code, out, _ = await once("agent", "-c", str(config), "--once", "--json", cwd=tmp_path)
     assert "\n" in json.loads(out)["readings"][0]["reason"]  # the JSON keeps the words as they are
+
+
+async def test_the_table_shows_every_digit_the_instrument_gave(tmp_path: Path) -> None:
+    """A float64 register holds 10.000000812345 (a 10 V standard 0.81 µV high, to the pV): the
+    table shows that value, as the JSON and the published reading carry it, not ten
+    significant digits of it (a rubidium counter's 9999999.99990414 Hz is not 10000000)."""
+    async with ModbusSimServer(load_register_map("all-types")) as server:
+        types = {
+            "name": "all-types",
+            "protocol": "modbus",
+            "transport": {"kind": "tcp", "host": "127.0.0.1", "port": server.port},
+            "profile": "all-types",
+            "only": ["float64-ABCD", "uint64-ABCD", "int16-ABCD"],
+        }
+        config = agent_config(tmp_path, [types])
+        code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+        _, out_json, _ = await once("agent", "-c", str(config), "--once", "--json", cwd=tmp_path)
+    assert code == 0, err
+    table = rows(out)
+    assert table[("all-types", "float64-ABCD")][2] == "10.000000812345"
+    assert table[("all-types", "uint64-ABCD")][2] == "18000000000000000000"
+    assert table[("all-types", "int16-ABCD")][2] == "-12345"
+    values = {r["channel"]: r["value"] for r in json.loads(out_json)["readings"]}
+    assert values["float64-ABCD"] == 10.000000812345
