@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
+import struct
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
@@ -29,6 +31,9 @@ EXIT_NOT_GOOD = 1
 """Some channel did not read ``good``."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C before every channel was read (128 + SIGINT, as a shell reports it)."""
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest finite float32."""
 
 ONCE_MESSAGES: MessageTable = load_table(__package__, "once.json")
 """Texts of ``etalon agent --once``."""
@@ -144,11 +149,21 @@ def _iso(ts_ns: int) -> str:
 
 
 def _value(value: object) -> str:
-    """The value as read, every digit of it (the shortest text that gives the same float, as
-    the JSON and the published reading carry it): a commissioning check compares it with the
-    instrument's display, where ten significant digits hide a counter's 1e-11."""
+    """The value as read, every digit of it: the shortest text that reads back as the same
+    number, as the JSON and the published reading carry it (a commissioning check compares it
+    with the instrument's display, where ten significant digits hid a counter's 1e-11), and of
+    a float32 when the value is one (a float32 register's 23.296944, not 23.29694366455078)."""
     if value is None:
         return "—"
+    if isinstance(value, float) and math.isfinite(value) and abs(value) < FLOAT32_MAX:
+        (single,) = struct.unpack("f", struct.pack("f", value))
+        if single == value:
+            for digits in range(1, 10):  # 9 significant digits tell any float32 apart
+                text = format(value, f".{digits}g")
+                shorter = float(text)
+                if struct.unpack("f", struct.pack("f", shorter))[0] == value:
+                    # The float32's text where the float64's shows the binary's noise.
+                    return text if shorter != value else str(value)
     return str(value)
 
 

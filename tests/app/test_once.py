@@ -310,14 +310,15 @@ async def test_a_reason_of_several_lines_stays_on_its_row(tmp_path: Path) -> Non
 async def test_the_table_shows_every_digit_the_instrument_gave(tmp_path: Path) -> None:
     """A float64 register holds 10.000000812345 (a 10 V standard 0.81 µV high, to the pV): the
     table shows that value, as the JSON and the published reading carry it, not ten
-    significant digits of it (a rubidium counter's 9999999.99990414 Hz is not 10000000)."""
+    significant digits of it (a rubidium counter's 9999999.99990414 Hz is not 10000000); a
+    float32 register's value as the float32 it is."""
     async with ModbusSimServer(load_register_map("all-types")) as server:
         types = {
             "name": "all-types",
             "protocol": "modbus",
             "transport": {"kind": "tcp", "host": "127.0.0.1", "port": server.port},
             "profile": "all-types",
-            "only": ["float64-ABCD", "uint64-ABCD", "int16-ABCD"],
+            "only": ["float64-ABCD", "float32-CDAB", "uint64-ABCD", "int16-ABCD"],
         }
         config = agent_config(tmp_path, [types])
         code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
@@ -325,6 +326,8 @@ async def test_the_table_shows_every_digit_the_instrument_gave(tmp_path: Path) -
     assert code == 0, err
     table = rows(out)
     assert table[("all-types", "float64-ABCD")][2] == "10.000000812345"
+    # A float32 register's -273.15, not the float64 -273.1499938964844 it converts to.
+    assert table[("all-types", "float32-CDAB")][2] == "-273.15"
     assert table[("all-types", "uint64-ABCD")][2] == "18000000000000000000"
     assert table[("all-types", "int16-ABCD")][2] == "-12345"
     values = {r["channel"]: r["value"] for r in json.loads(out_json)["readings"]}
