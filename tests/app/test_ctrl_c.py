@@ -5,6 +5,7 @@ signal). ``etalon calibrate run`` has its own in tests/calibration/test_process.
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -48,6 +49,39 @@ def test_ctrl_c_stops_the_demo_with_its_verdict_once_and_no_worker_traceback(
     run.wait_for_child("multiprocessing", 120)
     assert run.ctrl_c() == CLEAN_STOP
     assert_no_traceback(run)
+    assert run.text.count("demo stopped after") == 1
+    assert run.text.count("every reading arrived exactly once") == 1
+
+
+def test_a_second_ctrl_c_forces_the_demo_out_and_leaves_no_process_behind(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """The second Ctrl-C ends the demo at once (130): its analytics worker, which ignores
+    Ctrl-C and waited for the gateway to stop it, ends with it, instead of staying on as an
+    orphan that holds the terminal and the store; and multiprocessing's resource tracker finds
+    nothing leaked to warn about."""
+    run = start(terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), "--port", "0")
+    run.wait_for(r"read [1-9]\d*\s+published", 180)
+    run.wait_for_child("multiprocessing", 120)
+    assert run.ctrl_c(again_after_s=0.2) == 130
+    assert_no_traceback(run)
+    assert run.text.count("forced stop (SIGINT again)") == 1
+    assert "leaked" not in run.text and "Warning" not in run.text, run.text
+    assert run.group() == []
+
+
+def test_sigterm_to_the_demo_s_group_stops_it_cleanly_with_its_worker(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """SIGTERM to the whole process group, as systemd stops a service (KillMode=control-group)
+    or ``kill -TERM -PGID``: the worker leaves it to the gateway, as it does Ctrl-C, so the
+    gateway does not find its worker dead, warn and start another while it stops."""
+    run = start(terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), "--port", "0")
+    run.wait_for(r"read [1-9]\d*\s+published", 180)
+    run.wait_for_child("multiprocessing", 120)
+    assert run.signal_group(signal.SIGTERM) == CLEAN_STOP
+    assert_no_traceback(run)
+    assert "worker died" not in run.text and "WARNING" not in run.text, run.text
     assert run.text.count("demo stopped after") == 1
     assert run.text.count("every reading arrived exactly once") == 1
 
