@@ -333,3 +333,45 @@ def test_a_second_signal_while_the_gateway_drains_forces_it_out(
     assert "etalon: forced stop (SIGTERM again)" in log
     assert "Traceback" not in log
     assert spooled(tmp_path / "gateway-spool.db") >= 1
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=IDS)
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [([], 0), (["labs"], None)],
+    ids=["server", "labs"],
+)
+def test_a_signal_while_the_hub_imports(
+    tmp_path: Path, signum: int, action: list[str], status: int | None
+) -> None:
+    """``etalon hub -c FILE`` is the hub's server, a long-running command: a signal before it
+    has started anything is a clean stop (0), as for the agent and the gateway, not the 130 of
+    a short command; ``etalon hub labs`` is a short one (128 + the signal)."""
+    config = write_yaml(
+        tmp_path / "hub.yaml",
+        {
+            "id": "hub-1",
+            "name": "hub",
+            "database": {"url": f"host=127.0.0.1 port={free_port()} dbname=hub user=hub"},
+            "key_file": str(tmp_path / "hub.key"),
+        },
+    )
+    child = subprocess.Popen(
+        etalon_command("hub", "-c", str(config), *action),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env=child_env(),
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while not handles_sigterm(child.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        child.send_signal(signum)
+        output, _ = child.communicate(timeout=FORCED_S + 20)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == (128 + signum if status is None else status), output
+    assert output == b""  # it stopped before it started anything: nothing to say
