@@ -332,3 +332,22 @@ async def test_the_table_shows_every_digit_the_instrument_gave(tmp_path: Path) -
     assert table[("all-types", "int16-ABCD")][2] == "-12345"
     values = {r["channel"]: r["value"] for r in json.loads(out_json)["readings"]}
     assert values["float64-ABCD"] == 10.000000812345
+
+
+async def test_a_slow_device_is_reported_slow_not_garbled(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """The device answers every request 0.6 s late, its requests time out after 0.5 s: the
+    late replies come in while a later request waits. Over Modbus TCP they carry the
+    transaction ids of requests given up, so they are late replies (no reply in time), not an
+    'unusable reply' that sends a technician looking for line noise."""
+    slow = zener(lab_bus.port) | {"timeout_s": 2, "request_timeout_s": 0.5}
+    slow["channels"][0]["interval_s"] = 0.2
+    config = agent_config(tmp_path, [slow])
+    lab_bus.faults.delay_s = 0.6
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "3")
+    code, out, _ = await once(*args, cwd=tmp_path)
+    assert code == 1
+    reasons = {r["reason"] for r in json.loads(out)["readings"]}
+    assert all(reason.startswith("no reply within 0.5 s") for reason in reasons), reasons
+    assert any("late replies" in reason for reason in reasons), reasons
