@@ -83,6 +83,11 @@ def once_main(
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if not chosen:
+        # Nothing read is nothing shown to read `good`: no "0 of 0 good" with status 0.
+        known = ", ".join(i.name for i in config.instruments)
+        print(t("once.none_enabled", lang, file=config_path, known=known), file=sys.stderr)
+        return EXIT_NOT_GOOD
     # Drivers log state changes at INFO; a commissioning table needs only their warnings.
     setup_logging("WARNING", config.log.format)
 

@@ -351,3 +351,21 @@ async def test_a_slow_device_is_reported_slow_not_garbled(
     reasons = {r["reason"] for r in json.loads(out)["readings"]}
     assert all(reason.startswith("no reply within 0.5 s") for reason in reasons), reasons
     assert any("late replies" in reason for reason in reasons), reasons
+
+
+def test_a_config_with_nothing_enabled_reads_nothing_and_says_so(tmp_path: Path) -> None:
+    """Every instrument disabled: nothing is read, so nothing was shown to read `good` — not
+    '0 of 0 reading(s) good' and status 0, which a script takes for a commissioned bench."""
+    spare = zener(free_port()) | {"name": "spare-meter", "enabled": False}
+    config = agent_config(tmp_path, [spare])
+    for lang, says in (("en", "no enabled instrument"), ("vi", "không có thiết bị nào")):
+        result = subprocess.run(
+            etalon_command("--lang", lang, "agent", "-c", str(config), "--once", "--json"),
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=60,
+        )
+        assert result.returncode == 1, result
+        assert says in result.stderr and "spare-meter" in result.stderr, result.stderr
+        assert result.stdout == ""
