@@ -6,6 +6,7 @@ signal). ``etalon calibrate run`` has its own in tests/calibration/test_process.
 from __future__ import annotations
 
 import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -51,6 +52,40 @@ def test_ctrl_c_stops_the_demo_with_its_verdict_once_and_no_worker_traceback(
     assert_no_traceback(run)
     assert run.text.count("demo stopped after") == 1
     assert run.text.count("every reading arrived exactly once") == 1
+
+
+def test_ctrl_c_while_the_demo_starts_cancels_the_start_up(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """Ctrl-C once the demo's broker listens, while its simulators and gateway still start
+    (seconds): the start-up is cancelled and the demo ends promptly with one line, as the
+    agent and the gateway do (docs/errors.md), instead of starting the whole chain first."""
+    broker = free_port()
+    run = start(
+        terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), "--port", "0",
+        "--broker-port", str(broker),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not listening(broker):
+        assert time.monotonic() < deadline and run.process.poll() is None, run.text
+        run.idle(0.05)
+    started = time.monotonic()
+    assert run.ctrl_c() == CLEAN_STOP
+    took = time.monotonic() - started
+    assert_no_traceback(run)
+    assert run.text.count("demo stopped while it was starting: nothing was read") == 1, run.text
+    assert "demo stopped after" not in run.text
+    assert took < 15, took
+
+
+def listening(port: int) -> bool:
+    """Whether a socket listens on TCP ``port`` (from /proc/net/tcp: a connection to the
+    broker that sends nothing would be logged by it as an error)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            return True
+    return False
 
 
 def test_a_second_ctrl_c_forces_the_demo_out_and_leaves_no_process_behind(

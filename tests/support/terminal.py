@@ -71,6 +71,12 @@ class TerminalRun:
                 raise AssertionError(f"never printed {pattern!r}:\n{self.text}")
             self._pump(0.2)
 
+    def idle(self, seconds: float) -> None:
+        """Collect the output for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._pump(max(0.0, deadline - time.monotonic())):
+            pass
+
     def children(self) -> list[str]:
         """The command lines of the command's child processes (from /proc)."""
         out = []
