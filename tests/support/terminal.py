@@ -79,19 +79,7 @@ class TerminalRun:
 
     def children(self) -> list[str]:
         """The command lines of the command's child processes (from /proc)."""
-        out = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.process.pid:
-                out.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-        return out
+        return [line for _, parent, _, line in _processes() if parent == self.process.pid]
 
     def wait_for_child(self, needle: str, timeout_s: float = 60.0) -> None:
         """Wait until the command has a child process whose command line has ``needle``."""
@@ -136,19 +124,8 @@ class TerminalRun:
 
     def group(self) -> list[str]:
         """The command lines of the processes still in the command's process group."""
-        out = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            fields = stat.rsplit(")", 1)[1].split()
-            if int(fields[2]) == self.process.pid and fields[0] != "Z":
-                out.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-        return out
+        pid = self.process.pid
+        return [line for state, _, group, line in _processes() if group == pid and state != "Z"]
 
     def close(self) -> None:
         """Kill whatever is left of the process group and close the terminal."""
@@ -156,3 +133,20 @@ class TerminalRun:
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait(30)
         os.close(self._master)
+
+
+def _processes() -> list[tuple[str, int, int, str]]:
+    """Every process's state, parent, process group and command line (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, parent, group = stat.rsplit(")", 1)[1].split()[:3]
+        line = cmdline.replace(b"\0", b" ").decode(errors="replace")
+        out.append((state, int(parent), int(group), line))
+    return out
