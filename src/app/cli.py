@@ -211,7 +211,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     gateway.add_argument("-c", "--config", type=Path, required=True)
 
     sim = sub.add_parser("sim", help="run one simulated instrument standalone")
-    kinds = sim.add_subparsers(dest="kind", required=True, metavar="KIND")
+    # Not dest="kind": a simulator's own options may be named so (serial-ascii's --kind thp),
+    # and the subcommand's default would overwrite them in the one namespace.
+    kinds = sim.add_subparsers(dest="simulator", required=True, metavar="KIND")
     if command == "sim":
         from drivers.sim.catalog import load_all
 

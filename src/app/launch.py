@@ -7,7 +7,9 @@ from __future__ import annotations
 import sys
 
 LONG_RUNNING = frozenset({"agent", "gateway", "demo", "sim"})
-"""Commands that run until stopped: a signal asks them for a clean stop (exit status 0)."""
+"""Commands that run until stopped: a signal asks them for a clean stop (exit status 0). So
+does ``etalon hub -c FILE``, the hub's server, unlike ``etalon hub ACTION`` (see
+:func:`long_running`)."""
 
 
 def command_of(words: list[str]) -> str | None:
@@ -23,14 +25,36 @@ def command_of(words: list[str]) -> str | None:
     return None
 
 
+def long_running(words: list[str]) -> bool:
+    """Whether the command line runs a command until it is stopped."""
+    command = command_of(words)
+    if command == "agent":
+        # `agent --once` reads and ends: a signal interrupts it (130), it is no clean stop (0).
+        return "--once" not in words
+    if command == "hub":  # the server, unless an action (enrol, labs, ...) is named
+        return command_of(_without_config(words[words.index("hub") + 1 :])) is None
+    return command in LONG_RUNNING
+
+
+def _without_config(words: list[str]) -> list[str]:
+    """``words`` without ``-c``/``--config`` and the file after it."""
+    out: list[str] = []
+    skip = False
+    for word in words:
+        if skip:
+            skip = False
+        elif word in ("-c", "--config"):
+            skip = True
+        else:
+            out.append(word)
+    return out
+
+
 def main() -> int:
     """Entry point of the ``etalon`` console script."""
     from core.signals import STOP
 
-    words = sys.argv[1:]
-    # `agent --once` reads and ends: a signal interrupts it (130), it is no clean stop (0).
-    long_running = command_of(words) in LONG_RUNNING and "--once" not in words
-    STOP.install(0 if long_running else None)
+    STOP.install(0 if long_running(sys.argv[1:]) else None)
     from app.cli import main as cli_main
 
     return cli_main()

@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import signal
+import struct
 import sys
 from collections.abc import Coroutine, Sequence
 from datetime import UTC, datetime
@@ -29,6 +31,9 @@ EXIT_NOT_GOOD = 1
 """Some channel did not read ``good``."""
 EXIT_INTERRUPTED = 130
 """Ctrl-C before every channel was read (128 + SIGINT, as a shell reports it)."""
+
+FLOAT32_MAX = 3.4028234663852886e38
+"""The largest finite float32."""
 
 ONCE_MESSAGES: MessageTable = load_table(__package__, "once.json")
 """Texts of ``etalon agent --once``."""
@@ -78,6 +83,11 @@ def once_main(
             file=sys.stderr,
         )
         return EXIT_CONFIG
+    if not chosen:
+        # Nothing read is nothing shown to read `good`: no "0 of 0 good" with status 0.
+        known = ", ".join(i.name for i in config.instruments)
+        print(t("once.none_enabled", lang, file=config_path, known=known), file=sys.stderr)
+        return EXIT_NOT_GOOD
     # Drivers log state changes at INFO; a commissioning table needs only their warnings.
     setup_logging("WARNING", config.log.format)
 
@@ -106,7 +116,7 @@ def once_main(
     if failing:
         print(t("once.not_good", lang, bad=len(failing), total=len(results)), file=sys.stderr)
         for result in failing:
-            print(f"  {_failure(result, lang)}", file=sys.stderr)
+            print(f"  {_failure(result, lang, ticks=count > 1)}", file=sys.stderr)
         return EXIT_NOT_GOOD
     if not as_json:
         print(t("once.all_good", lang, good=len(results), total=len(results)))
@@ -144,10 +154,21 @@ def _iso(ts_ns: int) -> str:
 
 
 def _value(value: object) -> str:
+    """The value as read, every digit of it: the shortest text that reads back as the same
+    number, as the JSON and the published reading carry it (a commissioning check compares it
+    with the instrument's display, where ten significant digits hid a counter's 1e-11), and of
+    a float32 when the value is one (a float32 register's 23.296944, not 23.29694366455078)."""
     if value is None:
         return "—"
-    if isinstance(value, float):
-        return format(value, ".10g")
+    if isinstance(value, float) and math.isfinite(value) and abs(value) < FLOAT32_MAX:
+        (single,) = struct.unpack("f", struct.pack("f", value))
+        if single == value:
+            for digits in range(1, 10):  # 9 significant digits tell any float32 apart
+                text = format(value, f".{digits}g")
+                shorter = float(text)
+                if struct.unpack("f", struct.pack("f", shorter))[0] == value:
+                    # The float32's text where the float64's shows the binary's noise.
+                    return text if shorter != value else str(value)
     return str(value)
 
 
@@ -181,12 +202,18 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
 
 
 def _reason(result: OnceReading, lang: str) -> str:
-    reason = result.reading.reason or ""
-    return reason if result.connected else t("once.not_connected", lang, reason=reason)
+    # On one line: a library's error may run over several (the JSON keeps it as it is).
+    reason = " ".join((result.reading.reason or "").split())
+    if result.connected or result.request_s is not None:
+        return reason  # a request was made: the driver's words say what became of it
+    return t("once.not_connected", lang, reason=reason)
 
 
-def _failure(result: OnceReading, lang: str) -> str:
+def _failure(result: OnceReading, lang: str, ticks: bool) -> str:
     reading = result.reading
     quality = t(f"quality.{reading.quality}", lang)
     reason = _reason(result, lang)
-    return f"{reading.instrument}/{reading.channel} ({quality}{': ' + reason if reason else ''})"
+    channel = f"{reading.instrument}/{reading.channel}"
+    if ticks:
+        channel = f"{channel} ({t('once.tick', lang, tick=result.tick)})"
+    return f"{channel} ({quality}{': ' + reason if reason else ''})"

@@ -132,6 +132,7 @@ def demo_main(args: argparse.Namespace) -> int:
     setup_logging("WARNING" if not args.verbose else "INFO")
 
     outcome: list[int] = []
+    running = asyncio.Event()
 
     async def main(stop: asyncio.Event) -> None:
         status = await run_demo(
@@ -144,12 +145,18 @@ def demo_main(args: argparse.Namespace) -> int:
             broker_port=args.broker_port,
             dashboard=not args.no_dashboard,
             dashboard_port=args.port,
+            running=running,
         )
         outcome.append(status)
 
-    status = serve("etalon demo", main)
+    # A signal during the start-up (simulators, broker, gateway: seconds) cancels it: what was
+    # opened is closed and the demo ends at once, as the agent and the gateway do.
+    status = serve("etalon demo", main, running)
     if status != EXIT_OK:
         return status
+    if not outcome and not running.is_set():
+        print(t("demo.stopped_starting", lang), flush=True)
+        return EXIT_OK
     return outcome[0] if outcome else 1
 
 
@@ -160,8 +167,8 @@ def sim_main(args: argparse.Namespace) -> int:
     from drivers.sim.catalog import SIMULATORS
 
     setup_logging("INFO")
-    entry = SIMULATORS[args.kind]
-    return serve(f"etalon sim {args.kind}", lambda stop: entry.run(args, stop))
+    entry = SIMULATORS[args.simulator]
+    return serve(f"etalon sim {args.simulator}", lambda stop: entry.run(args, stop))
 
 
 def agent_command(args: argparse.Namespace, lang: str) -> int:

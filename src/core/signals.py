@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Awaitable, Callable
 from types import FrameType
@@ -87,9 +88,11 @@ class StopRequests:
             self._watchdog.start()
 
     def force(self, signum: int, overdue: bool = False) -> None:
-        """Exit now, status 128 + signum, with one line on stderr (no traceback, no cleanup)."""
+        """Exit now, status 128 + signum, with one line on stderr (no traceback, no cleanup
+        but :func:`_end_child_processes`)."""
         with contextlib.suppress(OSError):
             os.write(2, self.announce(signal.Signals(signum).name, overdue).encode())
+        _end_child_processes()
         os._exit(signal_status(signum))
 
     async def run(
@@ -141,6 +144,21 @@ class StopRequests:
             if self._installed:
                 # asyncio put the defaults back: a late second signal still forces.
                 self.install(self._status_before_run)
+
+
+def _end_child_processes() -> None:
+    """What multiprocessing's own exit does and ``os._exit`` skips: its child processes end
+    (the gateway's analytics worker, which leaves SIGINT and SIGTERM to the gateway) and the
+    semaphores they shared are unlinked, so its resource tracker finds nothing leaked to warn
+    about on the terminal. Nothing to do where multiprocessing was never imported."""
+    process = sys.modules.get("multiprocessing.process")
+    util = sys.modules.get("multiprocessing.util")
+    if process is None or util is None:
+        return
+    with contextlib.suppress(Exception):
+        for child in process.active_children():
+            child.kill()
+        util._run_finalizers(0)  # its exit's first step: the semaphores' unlinking among them
 
 
 async def _call(main: Callable[[asyncio.Event], Awaitable[None]], stop: asyncio.Event) -> None:

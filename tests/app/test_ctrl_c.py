@@ -5,6 +5,8 @@ signal). ``etalon calibrate run`` has its own in tests/calibration/test_process.
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -52,6 +54,73 @@ def test_ctrl_c_stops_the_demo_with_its_verdict_once_and_no_worker_traceback(
     assert run.text.count("every reading arrived exactly once") == 1
 
 
+def test_ctrl_c_while_the_demo_starts_cancels_the_start_up(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """Ctrl-C once the demo's broker listens, while its simulators and gateway still start
+    (seconds): the start-up is cancelled and the demo ends promptly with one line, as the
+    agent and the gateway do (docs/errors.md), instead of starting the whole chain first."""
+    broker = free_port()
+    run = start(
+        terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), "--port", "0",
+        "--broker-port", str(broker),
+    )  # fmt: skip
+    deadline = time.monotonic() + 120
+    while not listening(broker):
+        assert time.monotonic() < deadline and run.process.poll() is None, run.text
+        run.idle(0.05)
+    started = time.monotonic()
+    assert run.ctrl_c() == CLEAN_STOP
+    took = time.monotonic() - started
+    assert_no_traceback(run)
+    assert run.text.count("demo stopped while it was starting: nothing was read") == 1, run.text
+    assert "demo stopped after" not in run.text
+    assert took < 15, took
+
+
+def listening(port: int) -> bool:
+    """Whether a socket listens on TCP ``port`` (from /proc/net/tcp: a connection to the
+    broker that sends nothing would be logged by it as an error)."""
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        local, state = line.split()[1], line.split()[3]
+        if state == "0A" and int(local.split(":")[1], 16) == port:
+            return True
+    return False
+
+
+def test_a_second_ctrl_c_forces_the_demo_out_and_leaves_no_process_behind(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """The second Ctrl-C ends the demo at once (130): its analytics worker, which ignores
+    Ctrl-C and waited for the gateway to stop it, ends with it, instead of staying on as an
+    orphan that holds the terminal and the store; and multiprocessing's resource tracker finds
+    nothing leaked to warn about."""
+    run = start(terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), "--port", "0")
+    run.wait_for(r"read [1-9]\d*\s+published", 180)
+    run.wait_for_child("multiprocessing", 120)
+    assert run.ctrl_c(again_after_s=0.2) == 130
+    assert_no_traceback(run)
+    assert run.text.count("forced stop (SIGINT again)") == 1
+    assert "leaked" not in run.text and "Warning" not in run.text, run.text
+    assert run.group() == []
+
+
+def test_sigterm_to_the_demo_s_group_stops_it_cleanly_with_its_worker(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """SIGTERM to the whole process group, as systemd stops a service (KillMode=control-group)
+    or ``kill -TERM -PGID``: the worker leaves it to the gateway, as it does Ctrl-C, so the
+    gateway does not find its worker dead, warn and start another while it stops."""
+    run = start(terminal, tmp_path, "demo", "--data-dir", str(tmp_path / "demo"), "--port", "0")
+    run.wait_for(r"read [1-9]\d*\s+published", 180)
+    run.wait_for_child("multiprocessing", 120)
+    assert run.signal_group(signal.SIGTERM) == CLEAN_STOP
+    assert_no_traceback(run)
+    assert "worker died" not in run.text and "WARNING" not in run.text, run.text
+    assert run.text.count("demo stopped after") == 1
+    assert run.text.count("every reading arrived exactly once") == 1
+
+
 def test_ctrl_c_stops_an_agent(
     terminal: list[TerminalRun], tmp_path: Path, mosquitto: Mosquitto
 ) -> None:
@@ -95,16 +164,22 @@ def test_ctrl_c_stops_a_gateway(
 @pytest.mark.parametrize(
     ("kind", "args", "ready"),
     [
-        ("modbus-tcp", ["--map", "lab-bus"], r"modbus simulator listening"),
+        ("modbus-tcp", ["--map", "lab-bus", "--port", "PORT"], r"modbus simulator listening"),
+        ("modbus-rtu-over-tcp", ["--map", "lab-bus", "--port", "PORT"], r"serving lab-bus on"),
+        ("modbus-rtu", ["--map", "lab-bus", "--link", "LINK"], r"linked as"),
+        # The commands config/serial-ascii-*.yaml give: the simulator's own --kind option.
+        ("serial-ascii", ["--kind", "thp", "--link", "LINK"], r"\(thp\) on /dev/"),
+        ("serial-ascii", ["--kind", "stream", "--tcp-port", "PORT"], r"\(stream\) on 127"),
+        ("scpi", ["--personality", "generic-dmm", "--port", "PORT", "--pty"], r"ASRL/dev/"),
+        ("opcua", ["--port", "PORT"], r"opcua: opc\.tcp://"),
         ("bench", ["--port-base", "0"], r"control"),
     ],
 )
 def test_ctrl_c_stops_a_simulator(
     terminal: list[TerminalRun], tmp_path: Path, kind: str, args: list[str], ready: str
 ) -> None:
-    if kind == "modbus-tcp":
-        args = [*args, "--port", str(free_port())]
-    run = start(terminal, tmp_path, "sim", kind, *args)
+    where = {"PORT": str(free_port()), "LINK": str(tmp_path / "device")}
+    run = start(terminal, tmp_path, "sim", kind, *(where.get(a, a) for a in args))
     run.wait_for(ready, 60)
     assert run.ctrl_c() == CLEAN_STOP
     assert_no_traceback(run)

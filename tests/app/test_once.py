@@ -231,3 +231,141 @@ def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "device_id" in result.stderr and "invalid config" in result.stderr
+
+
+async def test_a_dead_instrument_has_a_reading_at_every_tick(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """With ``--count``, every channel of every tick gets a reading, a dead instrument's too:
+    it is tried again at each tick (as the running agent reconnects), and a script finds each
+    tick of each channel in the JSON."""
+    dead = zener(free_port()) | {"name": "dead-meter", "connect_timeout_s": 2}
+    good = zener(lab_bus.port)
+    for instrument in (dead, good):
+        instrument["channels"][0]["interval_s"] = 0.2
+    config = agent_config(tmp_path, [dead, good])
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "3")
+    code, out, err = await once(*args, cwd=tmp_path)
+    assert code == 1
+    ticks = {(r["instrument"], r["channel"], r["tick"]): r for r in json.loads(out)["readings"]}
+    for instrument in ("dead-meter", "zener-monitor"):
+        for channel in ("voltage", "oven-temperature"):
+            assert [t for (i, c, t) in ticks if (i, c) == (instrument, channel)] == [1, 2, 3]
+    assert all(
+        r["connected"] is False and "connection refused" in r["reason"]
+        for (instrument, _, _), r in ticks.items()
+        if instrument == "dead-meter"
+    )
+    # The failing lines name the tick of each failing reading.
+    assert "dead-meter/voltage (tick 3) (bad: not connected" in err, err
+    assert err.count("dead-meter/voltage (tick") == 3
+
+
+async def test_an_instrument_that_drops_its_connection_is_reconnected(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """The device drops the connection between two ticks (its network stack restarted): the
+    next tick re-opens it and reads, as the running agent would, instead of reporting every
+    later tick as not connected."""
+    good = zener(lab_bus.port)
+    good["channels"][0]["interval_s"] = 0.3
+    config = agent_config(tmp_path, [good])
+    served = lab_bus.requests_served
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "4")
+    run = asyncio.create_task(once(*args, cwd=tmp_path))
+    while lab_bus.requests_served == served and not run.done():  # noqa: ASYNC110 - a counter
+        await asyncio.sleep(0.005)
+    lab_bus.drop_connections()  # after the first tick's request
+    dropped_at = lab_bus.requests_served
+    code, out, err = await run
+    readings = json.loads(out)["readings"]
+    assert lab_bus.requests_served > dropped_at  # read again after the drop
+    assert [r["tick"] for r in readings] == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert code == 0, (err, [r["reason"] for r in readings])
+
+
+async def test_a_reason_of_several_lines_stays_on_its_row(tmp_path: Path) -> None:
+    """A library's error of several lines (pyvisa-py without a GPIB library says what to
+    install on two lines) is one row of the table and one failing line on stderr."""
+    gpib = {
+        "name": "dmm-gpib",
+        "protocol": "visa",
+        "resource": "GPIB0::22::INSTR",
+        "backend": "@py",
+        "profile": "generic-dmm",
+        "channels": [{"name": "r10k", "measurement": "resistance_4w"}],
+    }
+    config = agent_config(tmp_path, [gpib])
+    code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 1
+    lines = out.splitlines()
+    assert lines[1].startswith("dmm-gpib  ") and lines[1].rstrip().endswith("—"), out
+    assert len(lines) == 2, out
+    failing = err.splitlines()[2:]
+    assert len(failing) == 1 and failing[0].startswith("  dmm-gpib/r10k (bad: "), err
+    code, out, _ = await once("agent", "-c", str(config), "--once", "--json", cwd=tmp_path)
+    assert "\n" in json.loads(out)["readings"][0]["reason"]  # the JSON keeps the words as they are
+
+
+async def test_the_table_shows_every_digit_the_instrument_gave(tmp_path: Path) -> None:
+    """A float64 register holds 10.000000812345 (a 10 V standard 0.81 µV high, to the pV): the
+    table shows that value, as the JSON and the published reading carry it, not ten
+    significant digits of it (a rubidium counter's 9999999.99990414 Hz is not 10000000); a
+    float32 register's value as the float32 it is."""
+    async with ModbusSimServer(load_register_map("all-types")) as server:
+        types = {
+            "name": "all-types",
+            "protocol": "modbus",
+            "transport": {"kind": "tcp", "host": "127.0.0.1", "port": server.port},
+            "profile": "all-types",
+            "only": ["float64-ABCD", "float32-CDAB", "uint64-ABCD", "int16-ABCD"],
+        }
+        config = agent_config(tmp_path, [types])
+        code, out, err = await once("agent", "-c", str(config), "--once", cwd=tmp_path)
+        _, out_json, _ = await once("agent", "-c", str(config), "--once", "--json", cwd=tmp_path)
+    assert code == 0, err
+    table = rows(out)
+    assert table[("all-types", "float64-ABCD")][2] == "10.000000812345"
+    # A float32 register's -273.15, not the float64 -273.1499938964844 it converts to.
+    assert table[("all-types", "float32-CDAB")][2] == "-273.15"
+    assert table[("all-types", "uint64-ABCD")][2] == "18000000000000000000"
+    assert table[("all-types", "int16-ABCD")][2] == "-12345"
+    values = {r["channel"]: r["value"] for r in json.loads(out_json)["readings"]}
+    assert values["float64-ABCD"] == 10.000000812345
+
+
+async def test_a_slow_device_is_reported_slow_not_garbled(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """The device answers every request 0.6 s late, its requests time out after 0.5 s: the
+    late replies come in while a later request waits. Over Modbus TCP they carry the
+    transaction ids of requests given up, so they are late replies (no reply in time), not an
+    'unusable reply' that sends a technician looking for line noise."""
+    slow = zener(lab_bus.port) | {"timeout_s": 2, "request_timeout_s": 0.5}
+    slow["channels"][0]["interval_s"] = 0.2
+    config = agent_config(tmp_path, [slow])
+    lab_bus.faults.delay_s = 0.6
+    args = ("agent", "-c", str(config), "--once", "--json", "--count", "3")
+    code, out, _ = await once(*args, cwd=tmp_path)
+    assert code == 1
+    reasons = {r["reason"] for r in json.loads(out)["readings"]}
+    assert all(reason.startswith("no reply within 0.5 s") for reason in reasons), reasons
+    assert any("late replies" in reason for reason in reasons), reasons
+
+
+def test_a_config_with_nothing_enabled_reads_nothing_and_says_so(tmp_path: Path) -> None:
+    """Every instrument disabled: nothing is read, so nothing was shown to read `good` — not
+    '0 of 0 reading(s) good' and status 0, which a script takes for a commissioned bench."""
+    spare = zener(free_port()) | {"name": "spare-meter", "enabled": False}
+    config = agent_config(tmp_path, [spare])
+    for lang, says in (("en", "no enabled instrument"), ("vi", "không có thiết bị nào")):
+        result = subprocess.run(
+            etalon_command("--lang", lang, "agent", "-c", str(config), "--once", "--json"),
+            capture_output=True,
+            text=True,
+            env=child_env(),
+            timeout=60,
+        )
+        assert result.returncode == 1, result
+        assert says in result.stderr and "spare-meter" in result.stderr, result.stderr
+        assert result.stdout == ""

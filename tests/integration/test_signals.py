@@ -126,12 +126,11 @@ def test_a_signal_while_the_command_line_imports_stops_at_once(
     assert process.log() == ""  # it stopped before it started anything: nothing to say
 
 
-def test_a_signal_while_agent_once_imports_interrupts_it_with_130(tmp_path: Path) -> None:
-    """``agent --once`` reads and ends: a Ctrl-C before it has read is an interruption (130),
-    not the clean stop (0) of a running agent, whenever it comes."""
-    process = agent_process(tmp_path, free_port())
+def signal_while_importing(args: list[str], signum: int) -> tuple[int, bytes]:
+    """``etalon ARGS`` sent ``signum`` as soon as it takes signals (while it imports); its exit
+    status and output."""
     child = subprocess.Popen(
-        etalon_command("agent", "-c", str(process.config), "--once"),
+        etalon_command(*args),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         env=child_env(),
@@ -141,13 +140,23 @@ def test_a_signal_while_agent_once_imports_interrupts_it_with_130(tmp_path: Path
         deadline = time.monotonic() + 20
         while not handles_sigterm(child.pid) and time.monotonic() < deadline:
             time.sleep(0.005)
-        child.send_signal(signal.SIGINT)
-        output, _ = child.communicate(timeout=FORCED_S)
+        child.send_signal(signum)
+        output, _ = child.communicate(timeout=FORCED_S + 20)
     finally:
         if child.poll() is None:
             child.kill()
             child.wait()
-    assert child.returncode == 130, output
+    return child.returncode, output
+
+
+def test_a_signal_while_agent_once_imports_interrupts_it_with_130(tmp_path: Path) -> None:
+    """``agent --once`` reads and ends: a Ctrl-C before it has read is an interruption (130),
+    not the clean stop (0) of a running agent, whenever it comes."""
+    process = agent_process(tmp_path, free_port())
+    code, output = signal_while_importing(
+        ["agent", "-c", str(process.config), "--once"], signal.SIGINT
+    )
+    assert code == 130, output
     assert b"Traceback" not in output
 
 
@@ -333,3 +342,29 @@ def test_a_second_signal_while_the_gateway_drains_forces_it_out(
     assert "etalon: forced stop (SIGTERM again)" in log
     assert "Traceback" not in log
     assert spooled(tmp_path / "gateway-spool.db") >= 1
+
+
+@pytest.mark.parametrize("signum", SIGNALS, ids=IDS)
+@pytest.mark.parametrize(
+    ("action", "status"),
+    [([], 0), (["labs"], None)],
+    ids=["server", "labs"],
+)
+def test_a_signal_while_the_hub_imports(
+    tmp_path: Path, signum: int, action: list[str], status: int | None
+) -> None:
+    """``etalon hub -c FILE`` is the hub's server, a long-running command: a signal before it
+    has started anything is a clean stop (0), as for the agent and the gateway, not the 130 of
+    a short command; ``etalon hub labs`` is a short one (128 + the signal)."""
+    config = write_yaml(
+        tmp_path / "hub.yaml",
+        {
+            "id": "hub-1",
+            "name": "hub",
+            "database": {"url": f"host=127.0.0.1 port={free_port()} dbname=hub user=hub"},
+            "key_file": str(tmp_path / "hub.key"),
+        },
+    )
+    code, output = signal_while_importing(["hub", "-c", str(config), *action], signum)
+    assert code == (128 + signum if status is None else status), output
+    assert output == b""  # it stopped before it started anything: nothing to say

@@ -7,6 +7,7 @@ command runs in its own session and SIGINT goes to its process group.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import select
@@ -70,21 +71,15 @@ class TerminalRun:
                 raise AssertionError(f"never printed {pattern!r}:\n{self.text}")
             self._pump(0.2)
 
+    def idle(self, seconds: float) -> None:
+        """Collect the output for ``seconds``."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline and self._pump(max(0.0, deadline - time.monotonic())):
+            pass
+
     def children(self) -> list[str]:
         """The command lines of the command's child processes (from /proc)."""
-        out = []
-        for entry in Path("/proc").iterdir():
-            if not entry.name.isdigit():
-                continue
-            try:
-                stat = (entry / "stat").read_text()
-                cmdline = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            parent = int(stat.rsplit(")", 1)[1].split()[1])
-            if parent == self.process.pid:
-                out.append(cmdline.replace(b"\0", b" ").decode(errors="replace"))
-        return out
+        return [line for _, parent, _, line in _processes() if parent == self.process.pid]
 
     def wait_for_child(self, needle: str, timeout_s: float = 60.0) -> None:
         """Wait until the command has a child process whose command line has ``needle``."""
@@ -94,22 +89,64 @@ class TerminalRun:
                 raise AssertionError(f"no child with {needle!r} in {self.children()}:\n{self.text}")
             self._pump(0.1)
 
-    def ctrl_c(self, timeout_s: float = 60.0) -> int:
-        """SIGINT to the command's process group, as the terminal sends it; its exit status."""
-        os.killpg(self.process.pid, signal.SIGINT)
-        deadline = time.monotonic() + timeout_s
-        while self.process.poll() is None and time.monotonic() < deadline:
-            self._pump(0.1)
+    def ctrl_c(self, timeout_s: float = 60.0, again_after_s: float | None = None) -> int:
+        """SIGINT to the command's process group, as the terminal sends it (and once more
+        ``again_after_s`` later if it still runs: a second Ctrl-C); its exit status."""
+        return self.signal_group(signal.SIGINT, timeout_s, again_after_s)
+
+    def signal_group(
+        self, signum: int, timeout_s: float = 60.0, again_after_s: float | None = None
+    ) -> int:
+        """``signum`` to the command's process group (SIGTERM: as systemd stops a service's
+        control group); the command's exit status, once it and every process of its group
+        have ended (a process left behind holds the terminal: that fails here)."""
+        os.killpg(self.process.pid, signum)
+        started = time.monotonic()
+        again = None if again_after_s is None else started + again_after_s
+        while self.process.poll() is None and time.monotonic() < started + timeout_s:
+            if again is not None and time.monotonic() >= again:
+                os.killpg(self.process.pid, signum)
+                again = None
+            self._pump(0.02 if again is not None else 0.1)
         if self.process.poll() is None:
-            raise AssertionError(f"still running {timeout_s:g} s after Ctrl-C:\n{self.text}")
-        # What the group's other processes (a pool worker) write after the command exited.
+            name = signal.Signals(signum).name
+            raise AssertionError(f"still running {timeout_s:g} s after {name}:\n{self.text}")
+        # What the group's other processes (a pool worker) write after the command exited,
+        # until the last of them closes the terminal.
+        deadline = time.monotonic() + 30
         while self._pump(0.5):
-            pass
+            if time.monotonic() > deadline:
+                raise AssertionError(
+                    f"processes of the group still run 30 s after the command ended: "
+                    f"{self.group()}:\n{self.text}"
+                )
         return self.process.returncode
+
+    def group(self) -> list[str]:
+        """The command lines of the processes still in the command's process group."""
+        pid = self.process.pid
+        return [line for state, _, group, line in _processes() if group == pid and state != "Z"]
 
     def close(self) -> None:
         """Kill whatever is left of the process group and close the terminal."""
-        if self.process.poll() is None:
+        with contextlib.suppress(ProcessLookupError):  # the command, or what it left behind
             os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(30)
+        self.process.wait(30)
         os.close(self._master)
+
+
+def _processes() -> list[tuple[str, int, int, str]]:
+    """Every process's state, parent, process group and command line (from /proc)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        state, parent, group = stat.rsplit(")", 1)[1].split()[:3]
+        line = cmdline.replace(b"\0", b" ").decode(errors="replace")
+        out.append((state, int(parent), int(group), line))
+    return out

@@ -166,10 +166,12 @@ async def run_demo(
     broker_port: int | None = None,
     dashboard: bool = True,
     dashboard_port: int | None = None,
+    running: asyncio.Event | None = None,
 ) -> int:
     """Run the demo until ``stop`` or ``duration_s``; returns the exit status (0: exact).
     ``dashboard``: serve the API and dashboard (on ``dashboard_port``, by default 8080 or a
-    free port), with alert rules and the simulated standards registered."""
+    free port), with alert rules and the simulated standards registered. ``running`` is set
+    once the chain runs (until then a stop cancels the start-up, see ``core.signals``)."""
     started = time.monotonic()
     data = data_dir or Path(tempfile.mkdtemp(prefix="etalon-demo-"))
     port = broker_port or free_port()
@@ -223,6 +225,8 @@ async def run_demo(
             gateway.hub.subscribe(ReadingsArrived, view.on_readings)
             agent_task = group.create_task(agent.run(agent_stop))
             view_task = group.create_task(view.run())
+            if running is not None:
+                running.set()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), duration_s)
             agent_stop.set()

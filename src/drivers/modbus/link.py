@@ -239,6 +239,14 @@ class ModbusLink:
     ) -> DriverError:
         """An MBAP failure in the error tree."""
         if isinstance(exc, mbap.MbapTimeout):
+            late = connection.late_replies
+            if late and self.connected:
+                # A slow device, not a garbled line: what came is replies to earlier requests.
+                shown = late[:32].hex(" ")
+                return DriverTimeout(
+                    name,
+                    f"no reply within {timeout_s:g} s (late replies to earlier requests: {shown})",
+                )
             return self._no_reply(timeout_s, name, connection.received)
         if isinstance(exc, mbap.MbapGarbled):
             return ProtocolError(name, f"unusable reply: {exc}")

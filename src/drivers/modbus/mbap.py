@@ -122,6 +122,12 @@ class MbapConnection(asyncio.Protocol):
         64 bytes: a timed-out request's reason shows them."""
         return (self._stray + self._buffer[:64])[:64]
 
+    @property
+    def late_replies(self) -> bytes:
+        """The frames that came whole and answered no pending request (late replies to
+        requests given up, by their transaction ids), when nothing else came; else empty."""
+        return b"" if self._buffer else self._stray
+
     def data_received(self, data: bytes) -> None:
         buffer = self._buffer
         if not buffer and len(data) >= 7:

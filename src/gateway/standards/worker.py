@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import (
@@ -21,23 +23,42 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+"""What asks the gateway to stop; the worker leaves them to it."""
+
+
 def _worker_start() -> None:
-    """In the worker process: yield the CPU to ingest when the machine is busy, and leave
-    Ctrl-C to the gateway. The terminal sends SIGINT to the whole process group; the gateway
-    stops the worker itself, so the worker ignores it (it was spawned with SIGINT blocked, see
-    :meth:`Worker.submit`: a Ctrl-C while it was still importing is discarded here too)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    """In the worker process: yield the CPU to ingest when the machine is busy, leave Ctrl-C
+    and SIGTERM to the gateway, and end with the gateway. The terminal sends SIGINT to the
+    whole process group, systemd SIGTERM to the whole control group; the gateway stops the
+    worker itself, so the worker ignores both (it was spawned with them blocked, see
+    :meth:`Worker.submit`: one that came while it was still importing is discarded here too).
+    A gateway gone without stopping it (a forced stop, a kill) is noticed by a thread that
+    ends the worker: waiting for work from a parent that is gone, it would stay for ever."""
+    for signum in STOP_SIGNALS:
+        signal.signal(signum, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     with contextlib.suppress(OSError):
         os.nice(10)
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        threading.Thread(
+            target=_end_with, args=(parent.sentinel,), name="end-with-gateway", daemon=True
+        ).start()
+
+
+def _end_with(parent_sentinel: int) -> None:
+    multiprocessing.connection.wait([parent_sentinel])
+    os._exit(0)
 
 
 @contextlib.contextmanager
-def _sigint_blocked() -> Iterator[None]:
-    """SIGINT blocked in this thread: a process (or thread) started meanwhile inherits the
-    mask, so a Ctrl-C never reaches a worker before :func:`_worker_start` ignores it. A SIGINT
-    arriving meanwhile is not lost: another thread takes it, or it is delivered on unblock."""
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+def _stop_signals_blocked() -> Iterator[None]:
+    """SIGINT and SIGTERM blocked in this thread: a process (or thread) started meanwhile
+    inherits the mask, so neither reaches a worker before :func:`_worker_start` ignores them.
+    One arriving meanwhile is not lost: another thread takes it, or it is delivered on
+    unblock."""
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     try:
         yield
     finally:
@@ -65,10 +86,11 @@ class Worker(Executor):
         self.restarts = 0
 
     def submit(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> Future[T]:
-        """Run ``fn`` on the worker (starting its process, if none runs, with SIGINT blocked)."""
+        """Run ``fn`` on the worker (starting its process, if none runs, with SIGINT and
+        SIGTERM blocked)."""
         if self.kind == "thread":
             return self._inner.submit(fn, *args, **kwargs)
-        with _sigint_blocked():
+        with _stop_signals_blocked():
             return self._inner.submit(fn, *args, **kwargs)
 
     def restart(self) -> None:
@@ -83,8 +105,8 @@ class Worker(Executor):
 
     async def stop(self, timeout_s: float) -> None:
         """Stop the worker without blocking the event loop: its current job gets up to
-        ``timeout_s`` to finish, then its process is terminated (a thread cannot be, and is
-        left to finish on its own)."""
+        ``timeout_s`` to finish, then its process is killed (it ignores SIGTERM; a thread
+        cannot be, and is left to finish on its own)."""
         inner = self._inner
         # Taken before shutdown, which forgets them.
         processes = list((getattr(inner, "_processes", None) or {}).values())
@@ -95,7 +117,7 @@ class Worker(Executor):
             for process in processes:
                 process.join(max(0.0, deadline - time.monotonic()))
                 if process.is_alive():
-                    process.terminate()
+                    process.kill()
                     process.join(5)
 
         await asyncio.to_thread(end)
