@@ -1,7 +1,8 @@
 """Messages a user reads, in English and Vietnamese.
 
-The language comes from ``--lang``, else ``ETALON_LANG``, else the locale (``LANG=vi_VN...`` →
-Vietnamese), else English. Technical detail inside a message (a pydantic reason, a server's
+The language comes from ``--lang``, else ``ETALON_LANG``, else the locale of messages as the C
+library and gettext resolve it (``LANGUAGE``, then the first set of ``LC_ALL``, ``LC_MESSAGES``,
+``LANG``: ``vi_VN.UTF-8`` → Vietnamese), else English. Technical detail inside a message (a pydantic reason, a server's
 answer) stays as the component produced it.
 """
 
@@ -82,18 +83,26 @@ def choose_language(lang: str | None) -> None:
 
 def language(requested: str | None = None) -> str:
     """The language to use: the requested one, the process's chosen one, ETALON_LANG, the
-    locale, or English."""
-    for candidate in (
-        requested,
-        _chosen,
-        os.environ.get("ETALON_LANG"),
-        os.environ.get("LANG"),
-    ):
+    locale's (:func:`_locale_languages`), or English."""
+    for candidate in (requested, _chosen, os.environ.get("ETALON_LANG"), *_locale_languages()):
         if candidate:
-            code = candidate.split("_")[0].split(".")[0].lower()
+            code = candidate.split("_")[0].split(".")[0].split("@")[0].lower()
             if code in LANGUAGES:
                 return code
     return "en"
+
+
+def _locale_languages() -> list[str]:
+    """The languages of messages the locale asks for, in gettext's order: the first set of
+    ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` (the C library's precedence); before it the list of
+    ``LANGUAGE`` (``vi:en``), which gettext ignores when that locale is C/POSIX."""
+    locale = next(
+        (value for name in ("LC_ALL", "LC_MESSAGES", "LANG") if (value := os.environ.get(name))),
+        "",
+    )
+    if locale.split(".")[0] in ("", "C", "POSIX"):
+        return []
+    return [*os.environ.get("LANGUAGE", "").split(":"), locale]
 
 
 def t(key: str, lang: str = "en", **values: object) -> str:
