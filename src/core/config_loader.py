@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError
 from core.i18n import MessageTable, TextTranslator, language, load_table, register, t
@@ -302,15 +303,20 @@ def validation_problems(
 ) -> list[str]:
     """One ``FILE:LINE: field: reason`` line per pydantic error."""
     problems = []
-    lang = language()
     for item in error.errors(include_url=False):
         line, shown = locate(root, tuple(item["loc"]))
-        message = item["msg"].removeprefix("Value error, ")
-        if lang != "en":
-            message = _reason(item["type"], item.get("ctx", {}), message, lang)
         where = f"{path}:{line}" if line else str(path)
-        problems.append(f"{where}: {shown}: {message}")
+        problems.append(f"{where}: {shown}: {reason(item)}")
     return problems
+
+
+def reason(item: ErrorDetails) -> str:
+    """The reason of one pydantic error, in the language of the process."""
+    message = item["msg"].removeprefix("Value error, ")
+    lang = language()
+    if lang == "en":
+        return message
+    return _reason(item["type"], item.get("ctx", {}), message, lang)
 
 
 _OS_REASONS = {errno.ENOENT: "os.enoent", errno.EACCES: "os.eacces", errno.EISDIR: "os.eisdir"}
@@ -328,26 +334,39 @@ def os_reason(exc: OSError | UnicodeDecodeError) -> str:
     return t(key, lang) if key else str(exc)
 
 
+_NESTED = ("reason", "what")
+"""Placeholders that hold a reason of their own (``channel {name}: {reason}``), translated in
+turn."""
+
+
 @cache
 def _reason_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """The validators' reasons with placeholders (``reason.*``): a pattern matching the English
-    text, and its key."""
+    """The reasons with placeholders (``reason.*``): a pattern matching the English text, and
+    its key; the most specific first (the longest fixed text), so ``channel {name}: {reason}``
+    is tried before ``channel {name}``."""
     patterns = []
     for key, texts in VALIDATION_MESSAGES.items():
         if key.startswith("reason."):
             parts = re.split(r"\{(\w+)\}", texts["en"])
             regex = "".join(
-                re.escape(part) if index % 2 == 0 else f"(?P<{part}>.+)"
+                re.escape(part)
+                if index % 2 == 0
+                else f"(?P<{part}>.+?)"
+                if part in _NESTED
+                else f"(?P<{part}>(?:(?!; ).)+?)"  # a value, not several reasons joined
                 for index, part in enumerate(parts)
             )
-            patterns.append((re.compile(regex + r"\Z", re.DOTALL), key))
-    return tuple(patterns)
+            fixed = sum(len(part) for part in parts[::2])
+            patterns.append((fixed, re.compile(regex + r"\Z", re.DOTALL), key))
+    patterns.sort(key=lambda entry: -entry[0])
+    return tuple((pattern, key) for _, pattern, key in patterns)
 
 
-def _translated(reason: str, lang: str) -> str:
+def _translated(reason: str, lang: str, depth: int = 0) -> str:
     """A reason in English (a validator's, the YAML parser's) in ``lang``: by the catalogue, or
-    by the reasons with placeholders; unchanged when neither knows it."""
-    if lang == "en":
+    by the reasons with placeholders, or part by part when it joins several with ``; ``;
+    unchanged when none knows it."""
+    if lang == "en" or depth > 4:
         return reason
     translated = TextTranslator(lang)(reason)
     if translated != reason:
@@ -355,7 +374,13 @@ def _translated(reason: str, lang: str) -> str:
     for pattern, key in _reason_patterns():
         match = pattern.match(reason)
         if match:
-            return t(key, lang, **match.groupdict())
+            values = {
+                name: _translated(value, lang, depth + 1) if name in _NESTED else value
+                for name, value in match.groupdict().items()
+            }
+            return t(key, lang, **values)
+    if "; " in reason:
+        return "; ".join(_translated(part, lang, depth + 1) for part in reason.split("; "))
     return reason
 
 
@@ -368,6 +393,8 @@ def _reason(kind: str, context: dict[str, Any], english: str, lang: str) -> str:
     if key not in VALIDATION_MESSAGES:
         return english
     values = {name: str(value) for name, value in context.items()}
+    if "error" in values:
+        values["error"] = _translated(values["error"], lang)
     for name in ("expected", "expected_tags", "expected_schemes"):
         if name in values:
             values[name] = values[name].replace(" or ", f" {t('word.or', lang)} ")

@@ -2,8 +2,9 @@
 
 The language comes from ``--lang``, else ``ETALON_LANG``, else the locale of messages as the C
 library and gettext resolve it (``LANGUAGE``, then the first set of ``LC_ALL``, ``LC_MESSAGES``,
-``LANG``: ``vi_VN.UTF-8`` → Vietnamese), else English. Technical detail inside a message (a pydantic reason, a server's
-answer) stays as the component produced it.
+``LANG``: ``vi_VN.UTF-8`` → Vietnamese), else English. Technical detail inside a message (a
+server's answer) stays as the component produced it; a config's problems are translated by
+:mod:`core.config_loader`.
 """
 
 from __future__ import annotations

@@ -39,6 +39,7 @@ ALLOWED = {
     "ppm", "ms", "rh", "hpa", "min", "h", "s", "v", "k", "u", "x", "d", "m", "ohm",
     # words that are Vietnamese syllables too
     "an", "tin", "con", "hay", "sau", "theo", "cho", "khi", "trong", "thanh", "la", "in", "do",
+    "so",
     # config values and keys quoted in help (a standard's kind, a channel's scale=)
     "resistance", "frequency", "scale", "offset",
 }  # fmt: skip
