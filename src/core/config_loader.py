@@ -16,8 +16,6 @@ unraisable exception), so the depth is bounded before anything recurses.
 from __future__ import annotations
 
 import errno
-import re
-from functools import cache
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -26,7 +24,7 @@ from pydantic import BaseModel, ValidationError, ValidationInfo
 from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError
-from core.i18n import MessageTable, TextTranslator, language, load_table, register, t
+from core.i18n import MessageTable, language, load_table, register, t, translate_reason
 
 VALIDATION_MESSAGES: MessageTable = load_table(__package__, "validation_messages.json")
 """The loader's own texts (``config.*``), pydantic's reasons by error type (``pydantic.TYPE``),
@@ -274,7 +272,7 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        problem = _translated(str(exc.problem or exc), language())
+        problem = translate_reason(str(exc.problem or exc), language())
         raise ConfigError(
             [t("config.yaml_syntax", language(), where=where, problem=problem)]
         ) from exc
@@ -334,67 +332,17 @@ def os_reason(exc: OSError | UnicodeDecodeError) -> str:
     return t(key, lang) if key else str(exc)
 
 
-_NESTED = ("reason", "what")
-"""Placeholders that hold a reason of their own (``channel {name}: {reason}``), translated in
-turn."""
-
-
-@cache
-def _reason_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
-    """The reasons with placeholders (``reason.*``): a pattern matching the English text, and
-    its key; the most specific first (the longest fixed text), so ``channel {name}: {reason}``
-    is tried before ``channel {name}``."""
-    patterns = []
-    for key, texts in VALIDATION_MESSAGES.items():
-        if key.startswith("reason."):
-            parts = re.split(r"\{(\w+)\}", texts["en"])
-            regex = "".join(
-                re.escape(part)
-                if index % 2 == 0
-                else f"(?P<{part}>.+?)"
-                if part in _NESTED
-                else f"(?P<{part}>(?:(?!; ).)+?)"  # a value, not several reasons joined
-                for index, part in enumerate(parts)
-            )
-            fixed = sum(len(part) for part in parts[::2])
-            patterns.append((fixed, re.compile(regex + r"\Z", re.DOTALL), key))
-    patterns.sort(key=lambda entry: -entry[0])
-    return tuple((pattern, key) for _, pattern, key in patterns)
-
-
-def _translated(reason: str, lang: str, depth: int = 0) -> str:
-    """A reason in English (a validator's, the YAML parser's) in ``lang``: by the catalogue, or
-    by the reasons with placeholders, or part by part when it joins several with ``; ``;
-    unchanged when none knows it."""
-    if lang == "en" or depth > 4:
-        return reason
-    translated = TextTranslator(lang)(reason)
-    if translated != reason:
-        return translated
-    for pattern, key in _reason_patterns():
-        match = pattern.match(reason)
-        if match:
-            values = {
-                name: _translated(value, lang, depth + 1) if name in _NESTED else value
-                for name, value in match.groupdict().items()
-            }
-            return t(key, lang, **values)
-    if "; " in reason:
-        return "; ".join(_translated(part, lang, depth + 1) for part in reason.split("; "))
-    return reason
-
-
 def _reason(kind: str, context: dict[str, Any], english: str, lang: str) -> str:
     """Pydantic's reason ``english`` (error ``kind``, its ``context``) in ``lang``: by its type,
     a validator's text by the catalogue or the reasons with placeholders; English otherwise."""
     if kind in ("value_error", "assertion_error"):
-        return _translated(english, lang)
+        return translate_reason(english, lang)
     key = f"pydantic.{kind}"
     if key not in VALIDATION_MESSAGES:
         return english
     values = {name: str(value) for name, value in context.items()}
     if "error" in values:
-        values["error"] = _translated(values["error"], lang)
+        values["error"] = translate_reason(values["error"], lang)
     for name in ("expected", "expected_tags", "expected_schemes"):
         if name in values:
             values[name] = values[name].replace(" or ", f" {t('word.or', lang)} ")

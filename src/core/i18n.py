@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from importlib import resources
 
@@ -153,3 +154,63 @@ class TextTranslator:
     def plural(self, singular: str, plural: str, count: int) -> str:
         """ngettext: the singular or plural text, translated."""
         return self(singular if count == 1 else plural)
+
+
+# -- reasons with placeholders (an error's English text made where the language is not known) ---
+
+_patterns: list[tuple[re.Pattern[str], str]] = []
+_patterns_of = [0]  # the catalogue's size when the patterns were made
+
+
+_NESTED = ("reason", "what")
+"""Placeholders that hold a reason of their own (``channel {name}: {reason}``), translated in
+turn."""
+
+
+def _reason_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The reasons with placeholders (the catalogue's ``reason.*`` keys, any feature's): a
+    pattern matching the English text, and its key; the most specific first (the longest fixed
+    text), so ``channel {name}: {reason}`` is tried before ``channel {name}``."""
+    if _patterns and len(_CATALOGUE) == _patterns_of[0]:
+        return tuple(_patterns)
+    _patterns_of[0] = len(_CATALOGUE)
+    patterns = []
+    for key, texts in list(_CATALOGUE.items()):
+        if key.startswith("reason."):
+            parts = re.split(r"\{(\w+)\}", texts["en"])
+            regex = "".join(
+                re.escape(part)
+                if index % 2 == 0
+                else f"(?P<{part}>.+?)"
+                if part in _NESTED
+                else f"(?P<{part}>(?:(?!; ).)+?)"  # a value, not several reasons joined
+                for index, part in enumerate(parts)
+            )
+            fixed = sum(len(part) for part in parts[::2])
+            patterns.append((fixed, re.compile(regex + r"\Z", re.DOTALL), key))
+    patterns.sort(key=lambda entry: -entry[0])
+    _patterns[:] = [(pattern, key) for _, pattern, key in patterns]
+    return tuple(_patterns)
+
+
+def translate_reason(reason: str, lang: str, depth: int = 0) -> str:
+    """A reason made in English where the language was not known (a validator's, the YAML
+    parser's, a registry's refusal) in ``lang``: by the catalogue, or by the reasons with
+    placeholders, or part by part when it joins several with ``; ``;
+    unchanged when none knows it."""
+    if lang == "en" or depth > 4:
+        return reason
+    translated = TextTranslator(lang)(reason)
+    if translated != reason:
+        return translated
+    for pattern, key in _reason_patterns():
+        match = pattern.match(reason)
+        if match:
+            values = {
+                name: translate_reason(value, lang, depth + 1) if name in _NESTED else value
+                for name, value in match.groupdict().items()
+            }
+            return t(key, lang, **values)
+    if "; " in reason:
+        return "; ".join(translate_reason(part, lang, depth + 1) for part in reason.split("; "))
+    return reason
