@@ -61,7 +61,15 @@ def english_vocabulary() -> set[str]:
         words |= {w.lower() for w in re.findall(r"[A-Za-z]+", texts["en"])}
     if not NAMES:
         all_help("en")
-    return words - ALLOWED - NAMES
+    return words - ALLOWED - (NAMES - FUNCTION_WORDS)
+
+
+FUNCTION_WORDS = {
+    "the", "of", "and", "or", "to", "at", "on", "by", "for", "with", "from", "is", "are", "be",
+    "not", "no", "a", "all", "it", "as", "cannot", "has", "have", "such", "already",
+}  # fmt: skip
+"""English words that stay English even where an option is named after them (``--no-…``,
+``--from``, ``--all``): a sentence made of them is English."""
 
 
 def english_words(text: str, vocabulary: set[str]) -> list[str]:
@@ -253,4 +261,4 @@ def test_lang_is_accepted_after_every_command_word() -> None:
     code, text = in_process_words("agent", "--lang", "vi")
     assert code == 2 and "thiếu các đối số bắt buộc" in text, text
     code, text = in_process_words("demo", "--lang", "vi", "--duration", "x")
-    assert code == 2 and "giá trị float không hợp lệ" in text, text
+    assert code == 2 and "giá trị không hợp lệ: 'x' (cần một số)" in text, text
