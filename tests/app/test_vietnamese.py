@@ -31,8 +31,8 @@ def commands() -> list[str | None]:
 ALLOWED = {
     # names of things, protocols, formats, products
     "etalon", "modbus", "rtu", "tcp", "opc", "ua", "scpi", "visa", "dmm", "uut", "mqtt", "api",
-    "json", "yaml", "csv", "xml", "html", "pdf", "pem", "dcc", "idn", "influxdb", "url", "ewma",
-    "cusum", "nelson", "allan", "greenhall", "birge", "engineeringunits", "ethernet", "rs",
+    "json", "yaml", "yml", "csv", "xml", "html", "pdf", "pem", "dcc", "idn", "influxdb", "url",
+    "ewma", "cusum", "nelson", "allan", "greenhall", "birge", "engineeringunits", "ethernet", "rs",
     "pty", "ctrl", "iso", "sha", "id", "ca", "cas", "cli", "stdout", "broker", "token",
     "schema", "endpoint", "auto", "sigma", "rms", "http", "errno", "ascii", "dc", "mosquitto",
     # units and symbols
