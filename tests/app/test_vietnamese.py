@@ -262,3 +262,13 @@ def test_lang_is_accepted_after_every_command_word() -> None:
     assert code == 2 and "thiếu các đối số bắt buộc" in text, text
     code, text = in_process_words("demo", "--lang", "vi", "--duration", "x")
     assert code == 2 and "giá trị không hợp lệ: 'x' (cần một số)" in text, text
+
+
+def test_a_simulator_refuses_a_map_that_names_nothing_in_vietnamese(tmp_path: Path) -> None:
+    """``etalon sim modbus-tcp --map nope`` printed a traceback (FileNotFoundError)."""
+    code, text = run_vi("sim", "modbus-tcp", "--map", "nope", "--port", "0", cwd=tmp_path)
+    assert code == 5, text
+    assert "Traceback" not in text
+    assert "không có bảng thanh ghi 'nope'" in text, text
+    reason = text.split("(dựng sẵn:")[0]  # then the names of the shipped maps
+    assert english_words(reason, english_vocabulary()) == [], text

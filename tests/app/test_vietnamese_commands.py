@@ -91,8 +91,8 @@ def test_every_command_answers_in_vietnamese(
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("ETALON_CALIBRATION_DIR", str(tmp_path / "calibration"))
     monkeypatch.setenv("ETALON_API_URL", "http://127.0.0.1:1")
-    for name in ("ETALON_HUB_DB_PASSWORD", "ETALON_TOKEN_OPS", "ETALON_TOKEN_QM"):
-        monkeypatch.setenv(name, "s" * 32)
+    for index, name in enumerate(("ETALON_HUB_DB_PASSWORD", "ETALON_TOKEN_OPS", "ETALON_TOKEN_QM")):
+        monkeypatch.setenv(name, f"secret-{index}-" + "s" * 32)  # two tokens differ
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))  # a token to hash, refused
     args = [*words, *arguments(words, configs)]
     code, text = in_process(*args)
