@@ -16,6 +16,7 @@ unraisable exception), so the depth is bounded before anything recurses.
 from __future__ import annotations
 
 import errno
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -308,10 +309,10 @@ def validation_problems(
     return problems
 
 
-def reason(item: ErrorDetails) -> str:
-    """The reason of one pydantic error, in the language of the process."""
-    message = item["msg"].removeprefix("Value error, ")
-    lang = language()
+def reason(item: ErrorDetails | Mapping[str, Any], lang: str | None = None) -> str:
+    """The reason of one pydantic error, in ``lang`` (default: the language of the process)."""
+    message = str(item["msg"]).removeprefix("Value error, ")
+    lang = lang or language()
     if lang == "en":
         return message
     return _reason(item["type"], item.get("ctx", {}), message, lang)
