@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from core.config_loader import load_config
 from core.errors import ConfigError
 from core.exits import EXIT_CONFIG, EXIT_OK
-from core.i18n import MessageTable, load_table, register, t
+from core.i18n import MessageTable, load_table, register, t, translate_reason
 from core.logs import setup_logging
 from edge_agent.config import AgentConfig
 from edge_agent.once import OnceReading, read_once, selected
@@ -143,9 +143,11 @@ def _iso(ts_ns: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _value(value: object) -> str:
+def _value(value: object, lang: str) -> str:
     if value is None:
         return "—"
+    if isinstance(value, bool):  # a coil, a status bit: True/False in the reader's language
+        return t(f"value.{str(value).lower()}", lang)
     if isinstance(value, float):
         return format(value, ".10g")
     return str(value)
@@ -165,7 +167,7 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
             [
                 reading.instrument,
                 channel,
-                _value(reading.value),
+                _value(reading.value, lang),
                 reading.unit,
                 t(f"quality.{reading.quality}", lang),
                 _reason(result, lang),
@@ -181,7 +183,7 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
 
 
 def _reason(result: OnceReading, lang: str) -> str:
-    reason = result.reading.reason or ""
+    reason = translate_reason(result.reading.reason or "", lang)
     return reason if result.connected else t("once.not_connected", lang, reason=reason)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from drivers.sim.modbus_server import ModbusSimServer, load_register_map
+from tests.app.test_vietnamese import english_vocabulary, english_words
 from tests.support.processes import child_env, etalon_command, write_yaml
 from tests.support.services import free_port
 
@@ -231,3 +232,36 @@ def test_a_bad_config_names_the_field(tmp_path: Path) -> None:
     )
     assert result.returncode == 1
     assert "device_id" in result.stderr and "invalid config" in result.stderr
+
+
+async def test_the_table_and_its_reasons_in_vietnamese(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """``--lang vi``: a bit reads đúng/sai (not True/False), a dead instrument's and a Modbus
+    exception's reasons are Vietnamese; only names, units and the protocol's own exception name
+    stay as they are."""
+    instrument = zener(lab_bus.port)
+    instrument["channels"].append(
+        {"name": "not-mapped", "table": "input", "address": 13, "type": "uint16", "unit": "1"}
+    )
+    lab_bus.faults.exception_at = [{"table": "input", "address": 13, "code": 2}]
+    chiller = {
+        "name": "chiller-1",
+        "protocol": "modbus",
+        "transport": {"kind": "tcp", "host": "127.0.0.1", "port": lab_bus.port},
+        "device_id": 2,
+        "channels": [
+            {"name": "on", "table": "holding", "address": 20, "type": "bit", "bit": 0, "unit": "1"}
+        ],
+    }
+    dead = zener(free_port()) | {"name": "dead-meter", "connect_timeout_s": 2}
+    config = agent_config(tmp_path, [instrument, chiller, dead])
+    code, out, err = await once("--lang", "vi", "agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 1
+    table = rows(out)
+    assert table[("chiller-1", "on")][2] in ("đúng", "sai")
+    assert "ngoại lệ Modbus 2" in table[("zener-monitor", "not-mapped")][5]
+    assert "bị từ chối kết nối" in table[("dead-meter", "voltage")][5]
+    names = {"zener", "monitor", "voltage", "oven", "temperature", "not", "mapped", "chiller", "on"}
+    found = english_words(out + err, english_vocabulary() - names)
+    assert found == [], out + err
