@@ -143,7 +143,8 @@ def _iso(ts_ns: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _value(value: object, lang: str) -> str:
+def shown_value(value: object, lang: str) -> str:
+    """A reading's value as a table shows it (``agent --once``, the demo's live view)."""
     if value is None:
         return "—"
     if isinstance(value, bool):  # a coil, a status bit: True/False in the reader's language
@@ -167,7 +168,7 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
             [
                 reading.instrument,
                 channel,
-                _value(reading.value, lang),
+                shown_value(reading.value, lang),
                 reading.unit,
                 t(f"quality.{reading.quality}", lang),
                 _reason(result, lang),
