@@ -203,14 +203,23 @@ def translate_reason(reason: str, lang: str, depth: int = 0) -> str:
     translated = TextTranslator(lang)(reason)
     if translated != reason:
         return translated
+    # The pattern that leaves the least text untranslated (its plain values, and its nested
+    # reasons that stay English) wins: ``{what} on {where}`` over ``modbus simulator
+    # ({framing}) serving {map}`` for "modbus simulator (mbap) serving lab-bus on
+    # 127.0.0.1:502"; of equals, the most specific (the patterns' order).
+    best: tuple[int, dict[str, str], str] | None = None
     for pattern, key in _reason_patterns():
         match = pattern.match(reason)
-        if match:
-            values = {
-                name: translate_reason(value, lang, depth + 1) if name in _NESTED else value
-                for name, value in match.groupdict().items()
-            }
-            return t(key, lang, **values)
+        if match is None:
+            continue
+        values, left = {}, 0
+        for name, value in match.groupdict().items():
+            values[name] = translate_reason(value, lang, depth + 1) if name in _NESTED else value
+            left += len(value) if values[name] == value else 0
+        if best is None or left < best[0]:
+            best = (left, values, key)
+    if best is not None:
+        return t(best[2], lang, **best[1])
     if "; " in reason:
         return "; ".join(translate_reason(part, lang, depth + 1) for part in reason.split("; "))
     return reason
