@@ -229,7 +229,24 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     schema = sub.add_parser("schema", help="print the JSON Schemas of configs and payloads")
     schema.add_argument("name", nargs="?", choices=sorted(SCHEMA_NAMES))
     schema.add_argument("--out", type=Path, help="write every schema as NAME.schema.json here")
+    _lang_everywhere(parser)
     return parser
+
+
+def _lang_everywhere(parser: argparse.ArgumentParser) -> None:
+    """``--lang`` after any command word too (``etalon demo --lang vi``, as ``scripts/demo
+    --lang vi`` passes it): every subparser that lacks it accepts it, leaving the value
+    :func:`main` read before parsing (``_requested_language``) as the one in force."""
+    from app.parser_texts import parsers
+
+    for each in parsers(parser):
+        if each is not parser and "--lang" not in each._option_string_actions:
+            each.add_argument(
+                "--lang",
+                choices=LANGUAGES,
+                default=argparse.SUPPRESS,
+                help="language of messages (en, vi)",
+            )
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,9 @@
 
 ``dashboards/grafana/*.json`` are written in English and edited there only; the Vietnamese copies
 in ``dashboards/grafana/vi/`` are generated from them with the texts of :data:`DASHBOARD_TEXTS`
-(titles, panel titles, descriptions, variable labels)::
+(titles, panel titles, descriptions, variable labels) and :data:`SERIES_TEXTS` (the names of the
+series a legend shows: a query's ``AS "name"``, the words of an ``alias``, and the patterns of the
+overrides that pick series by name)::
 
     python -m app.dashboards dashboards/grafana
 
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 import sys
 from pathlib import Path
 from typing import Any
@@ -120,7 +123,63 @@ DASHBOARD_TEXTS: dict[str, str] = {
 }
 """Vietnamese of every text the dashboards show (registered in the catalogue)."""
 
+SERIES_TEXTS: dict[str, str] = {
+    # InfluxQL column names (AS "…"), which `$col` in an alias puts in the legend
+    "read": "đã đọc",
+    "acknowledged by the broker": "broker đã xác nhận",
+    "bad readings": "giá trị đọc hỏng",
+    "read errors": "lỗi đọc",
+    "timeouts": "quá thời gian",
+    "overruns": "lượt bị bỏ qua",
+    "readings waiting": "giá trị đang chờ",
+    "dropped (total)": "đã bỏ (tổng)",
+    "unavailable": "không truy cập được",
+    "instrument reconnects": "kết nối lại thiết bị",
+    "MQTT reconnects": "kết nối lại MQTT",
+    "received": "đã nhận",
+    "written": "đã ghi",
+    "last batch": "lô gần nhất",
+    "max": "tối đa",
+    "waiting": "đang chờ",
+    "readings refused": "giá trị bị từ chối",
+    "dead letters": "thư lỗi",
+    "write errors": "lỗi ghi",
+    "agents online": "tác tử trực tuyến",
+    "store up": "kho hoạt động",
+    "MQTT connected": "MQTT đã kết nối",
+    "fit": "đường khớp",
+    "band low": "dải dưới",
+    "band high": "dải trên",
+    "tolerance low": "dung sai dưới",
+    "tolerance high": "dung sai trên",
+    "period mean": "trung bình chu kỳ",
+    # words of an alias
+    "corrected": "đã hiệu chính",
+    # overrides by series name: the same series under their Vietnamese names
+    ".*tolerance.*": ".*dung sai.*",
+    ".*band.*": ".*dải.*",
+    ".*[−+] U$": ".*[−+] U$",  # the ± U bounds: symbols in both languages
+}
+"""Vietnamese of the series names a legend shows, and of the patterns that pick them."""
+
 register_texts(DASHBOARD_TEXTS)
+register_texts(SERIES_TEXTS)
+
+_COLUMN = re.compile(r'\bAS "([^"]+)"')
+_ALIAS_WORDS = re.compile(r"[A-Za-z][A-Za-z ()]*[A-Za-z)]")
+"""The words of an alias between its ``$variables`` (one capital, ``U``, is a symbol)."""
+
+
+def _alias(alias: str, translator: TextTranslator) -> str:
+    parts = re.split(r"(\$\w+)", alias)
+    return "".join(
+        part
+        if part.startswith("$")
+        else _ALIAS_WORDS.sub(
+            lambda m: m.group() if len(m.group()) < 2 else translator(m.group()), part
+        )
+        for part in parts
+    )
 
 
 def translate_board(board: dict[str, Any], lang: str) -> tuple[dict[str, Any], set[str]]:
@@ -133,6 +192,12 @@ def translate_board(board: dict[str, Any], lang: str) -> tuple[dict[str, Any], s
             for key, value in node.items():
                 if key in TRANSLATED_KEYS and isinstance(value, str):
                     node[key] = translator(value)
+                elif key == "query" and isinstance(value, str):
+                    node[key] = _COLUMN.sub(lambda m: f'AS "{translator(m.group(1))}"', value)
+                elif key == "alias" and isinstance(value, str):
+                    node[key] = _alias(value, translator)
+                elif key == "matcher" and isinstance(value, dict) and value.get("id") == "byRegexp":
+                    node[key] = {**value, "options": translator(value["options"])}
                 else:
                     walk(value)
         elif isinstance(node, list):

@@ -4,6 +4,7 @@ text; ``tests/app/test_vietnamese.py`` fails on a text missing here).
 
 The texts are data, ``help_texts.json`` beside this module: ``{table: {English: Vietnamese}}``,
 one table per part of the command line — ``argparse`` (argparse's own texts, its gettext hook),
+``argparse_types`` (the names of argument types in "invalid value" errors: ``float`` → a number),
 ``etalon`` (etalon, demo, check, agent, gateway, schema, and the one-line help of every command),
 then one table per command group (``sim``, ``alerts``, ``drift``, ``standards``, ``records``,
 ``calibrate``, ``hub``, ``instruments``, ``security`` for ``etalon pki`` and ``etalon token``).

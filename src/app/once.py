@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 from core.config_loader import load_config
 from core.errors import ConfigError
 from core.exits import EXIT_CONFIG, EXIT_OK
-from core.i18n import MessageTable, load_table, register, t
+from core.i18n import MessageTable, load_table, register, t, translate_reason
 from core.logs import setup_logging
 from edge_agent.config import AgentConfig
 from edge_agent.once import OnceReading, read_once, selected
@@ -153,13 +153,17 @@ def _iso(ts_ns: int) -> str:
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def _value(value: object) -> str:
-    """The value as read, every digit of it: the shortest text that reads back as the same
-    number, as the JSON and the published reading carry it (a commissioning check compares it
-    with the instrument's display, where ten significant digits hid a counter's 1e-11), and of
-    a float32 when the value is one (a float32 register's 23.296944, not 23.29694366455078)."""
+def shown_value(value: object, lang: str) -> str:
+    """A reading's value as a table shows it (``agent --once``, the demo's live view): a bit
+    in the reader's language; a number with every digit of it, the shortest text that reads
+    back as the same number, as the JSON and the published reading carry it (a commissioning
+    check compares it with the instrument's display, where ten significant digits hid a
+    counter's 1e-11), and of a float32 when the value is one (a float32 register's 23.296944,
+    not 23.29694366455078)."""
     if value is None:
         return "—"
+    if isinstance(value, bool):  # a coil, a status bit: True/False in the reader's language
+        return t(f"value.{str(value).lower()}", lang)
     if isinstance(value, float) and math.isfinite(value) and abs(value) < FLOAT32_MAX:
         (single,) = struct.unpack("f", struct.pack("f", value))
         if single == value:
@@ -186,7 +190,7 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
             [
                 reading.instrument,
                 channel,
-                _value(reading.value),
+                shown_value(reading.value, lang),
                 reading.unit,
                 t(f"quality.{reading.quality}", lang),
                 _reason(result, lang),
@@ -203,7 +207,7 @@ def print_table(results: Sequence[OnceReading], lang: str, ticks: bool) -> None:
 
 def _reason(result: OnceReading, lang: str) -> str:
     # On one line: a library's error may run over several (the JSON keeps it as it is).
-    reason = " ".join((result.reading.reason or "").split())
+    reason = translate_reason(" ".join((result.reading.reason or "").split()), lang)
     if result.connected or result.request_s is not None:
         return reason  # a request was made: the driver's words say what became of it
     return t("once.not_connected", lang, reason=reason)

@@ -11,10 +11,11 @@ remembered in :attr:`core.i18n.TextTranslator.missing` (a test fails on them).
 from __future__ import annotations
 
 import argparse
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from app import help_texts
-from core.i18n import TextTranslator
+from core.i18n import TextTranslator, has_text
 
 help_texts.register_all()
 
@@ -39,8 +40,21 @@ def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser
                     yield from parsers(child)
 
 
+class _NamedType:
+    """An argument's type under another name: argparse names the type in "invalid TYPE value"
+    by its ``__name__`` (``float``), which is English."""
+
+    def __init__(self, convert: Callable[[str], Any], name: str) -> None:
+        self._convert = convert
+        self.__name__ = name
+
+    def __call__(self, text: str) -> Any:
+        return self._convert(text)
+
+
 def translate_parser(parser: argparse.ArgumentParser, translator: TextTranslator) -> None:
-    """Rewrite the texts of the whole parser tree in the translator's language."""
+    """Rewrite the texts of the whole parser tree in the translator's language: help, titles,
+    and the names of the argument types (those the catalogue knows, ``argparse_types``)."""
     if translator.lang == "en":
         return
     for each in parsers(parser):
@@ -56,6 +70,9 @@ def translate_parser(parser: argparse.ArgumentParser, translator: TextTranslator
         for action in each._actions:
             if action.help and action.help != argparse.SUPPRESS:
                 action.help = translator(action.help)
+            name = getattr(action.type, "__name__", None)
+            if callable(action.type) and isinstance(name, str) and has_text(name):
+                action.type = _NamedType(action.type, translator(name))
             if isinstance(action, argparse._SubParsersAction):
                 for choice in action._choices_actions:
                     if choice.help:

@@ -12,7 +12,7 @@ from pathlib import Path
 from core.config_loader import load_config
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
-from core.i18n import language, t
+from core.i18n import language, t, translate_reason
 from core.logs import log_event, setup_logging
 from core.signals import STOP
 
@@ -33,7 +33,8 @@ async def run_until_signal(
     cancels the start-up); a second one exits at once (see :mod:`core.signals`)."""
 
     def stopping(name: str) -> None:
-        log_event(log, logging.INFO, "stopping", signal=name, hint="a second signal forces")
+        hint = translate_reason("a second signal forces", language())  # a person reads it
+        log_event(log, logging.INFO, "stopping", signal=name, hint=hint)
 
     await STOP.run(main, started, stopping)
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.configs import load_any
+from core.errors import EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import language, t
 
@@ -168,7 +169,13 @@ def sim_main(args: argparse.Namespace) -> int:
 
     setup_logging("INFO")
     entry = SIMULATORS[args.simulator]
-    return serve(f"etalon sim {args.simulator}", lambda stop: entry.run(args, stop))
+    # A simulator's options name files and shipped maps: one that names nothing (--map nope)
+    # is a refusal with its reason, not a traceback.
+    return serve(
+        f"etalon sim {args.simulator}",
+        lambda stop: entry.run(args, stop),
+        failures=(EtalonError, BaseExceptionGroup, OSError, ValueError),
+    )
 
 
 def agent_command(args: argparse.Namespace, lang: str) -> int:

@@ -2,7 +2,9 @@
 
 Each problem is one line, ``FILE:LINE: field.path: reason``: the file, the line the YAML parser
 places the field on (where it knows it), the field path as written in the file, and pydantic's
-reason. Duplicate keys, which YAML parsers silently resolve to the last one, are errors too.
+reason, in the language of the process (:func:`core.i18n.language`; pydantic's reasons by their
+error type, the validators' and the YAML parser's by their text: ``validation_messages.json``).
+Duplicate keys, which YAML parsers silently resolve to the last one, are errors too.
 A file nested deeper than any config (MAX_DEPTH levels of lists and mappings, as written or
 through its aliases), whose aliases make a list or mapping hold itself, or whose aliases expand it
 beyond any config's size (an alias bomb), is refused with a reason before it is built or
@@ -13,13 +15,23 @@ unraisable exception), so the depth is bounded before anything recurses.
 
 from __future__ import annotations
 
+import errno
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ValidationError, ValidationInfo
+from pydantic_core import ErrorDetails
 
 from core.errors import ConfigError
+from core.i18n import MessageTable, language, load_table, register, t, translate_reason
+
+VALIDATION_MESSAGES: MessageTable = load_table(__package__, "validation_messages.json")
+"""The loader's own texts (``config.*``), pydantic's reasons by error type (``pydantic.TYPE``),
+the OS's by errno (``os.*``) and validators' reasons with placeholders (``reason.*``)."""
+
+register(VALIDATION_MESSAGES)
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
@@ -204,7 +216,7 @@ def locate(root: yaml.Node | None, loc: tuple[int | str, ...]) -> tuple[int | No
                 node = None
             continue
         shown += f"[{part}]" if isinstance(part, int) else (f".{part}" if shown else str(part))
-    return line, shown or "(top level)"
+    return line, shown or t("config.top_level", language())
 
 
 def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
@@ -212,7 +224,9 @@ def load_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from exc
+        raise ConfigError(
+            [t("config.cannot_read", language(), path=path, error=os_reason(exc))]
+        ) from exc
     return parse_yaml(text, path)
 
 
@@ -223,7 +237,7 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
     deepest = _flow_depth(text)
     if deepest > MAX_DEPTH:
         raise ConfigError(
-            [f"{path}: YAML nested too deeply ([ or {{ {deepest} levels deep, at most {MAX_DEPTH})"]
+            [t("config.flow_too_deep", language(), path=path, depth=deepest, limit=MAX_DEPTH)]
         )
     try:
         root = _compose(text)
@@ -231,44 +245,55 @@ def parse_yaml(text: str, path: Path | str) -> tuple[Any, yaml.Node | None]:
             size, depth, cycle = _shape(root)
             if cycle is not None:
                 line = cycle.start_mark.line + 1
-                raise ConfigError(
-                    [f"{path}:{line}: an alias makes this list or mapping hold itself"]
-                )
+                raise ConfigError([t("config.alias_cycle", language(), where=f"{path}:{line}")])
             if size > MAX_NODES:
                 raise ConfigError(
-                    [f"{path}: its aliases expand it to {size} values, at most {MAX_NODES}"]
+                    [t("config.alias_bomb", language(), path=path, size=size, limit=MAX_NODES)]
                 )
             if depth > MAX_DEPTH:
                 raise ConfigError(
                     [
-                        f"{path}: YAML nested too deeply (its aliases nest lists and mappings "
-                        f"{depth} levels deep, at most {MAX_DEPTH})"
+                        t(
+                            "config.alias_too_deep",
+                            language(),
+                            path=path,
+                            depth=depth,
+                            limit=MAX_DEPTH,
+                        )
                     ]
                 )
         # Built from a second parse: the constructor merges ``<<`` keys into the nodes it
         # builds from, and the nodes must stay as written (duplicate keys, lines of errors).
         data = _construct(text)
     except _TooDeep as exc:
-        reason = f"YAML nested too deeply (more than {MAX_DEPTH} levels of lists and mappings)"
         where = f"{path}:{exc.line}" if exc.line else str(path)
-        raise ConfigError([f"{where}: {reason}"]) from None
+        raise ConfigError(
+            [t("config.too_deep", language(), where=where, limit=MAX_DEPTH)]
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"{path}:{mark.line + 1}" if mark else str(path)
-        raise ConfigError([f"{where}: YAML syntax: {exc.problem or exc}"]) from exc
-    except yaml.YAMLError as exc:
-        raise ConfigError([f"{path}: YAML syntax: {exc}"]) from exc
-    if data is None:
-        raise ConfigError([f"{path}: the file is empty"])
-    if not isinstance(data, dict):
+        problem = translate_reason(str(exc.problem or exc), language())
         raise ConfigError(
-            [f"{path}: the top level must be a mapping of keys, not {type(data).__name__}"]
-        )
+            [t("config.yaml_syntax", language(), where=where, problem=problem)]
+        ) from exc
+    except yaml.YAMLError as exc:
+        raise ConfigError([t("config.yaml_syntax", language(), where=path, problem=exc)]) from exc
+    if data is None:
+        raise ConfigError([t("config.empty", language(), path=path)])
+    if not isinstance(data, dict):
+        kind = type(data).__name__
+        raise ConfigError([t("config.not_mapping", language(), path=path, kind=kind)])
     duplicates: list[tuple[int, str]] = []
     if root is not None:
         _duplicate_keys(root, "", duplicates)  # at most MAX_DEPTH levels: the recursion is bounded
     if duplicates:
-        raise ConfigError([f"{path}:{line}: {key}: key appears twice" for line, key in duplicates])
+        raise ConfigError(
+            [
+                t("config.key_twice", language(), where=f"{path}:{line}", field=key)
+                for line, key in duplicates
+            ]
+        )
     return data, root
 
 
@@ -279,10 +304,53 @@ def validation_problems(
     problems = []
     for item in error.errors(include_url=False):
         line, shown = locate(root, tuple(item["loc"]))
-        message = item["msg"].removeprefix("Value error, ")
         where = f"{path}:{line}" if line else str(path)
-        problems.append(f"{where}: {shown}: {message}")
+        problems.append(f"{where}: {shown}: {reason(item)}")
     return problems
+
+
+def reason(item: ErrorDetails | Mapping[str, Any], lang: str | None = None) -> str:
+    """The reason of one pydantic error, in ``lang`` (default: the language of the process)."""
+    message = str(item["msg"]).removeprefix("Value error, ")
+    lang = lang or language()
+    if lang == "en":
+        return message
+    return _reason(item["type"], item.get("ctx", {}), message, lang)
+
+
+_OS_REASONS = {errno.ENOENT: "os.enoent", errno.EACCES: "os.eacces", errno.EISDIR: "os.eisdir"}
+
+
+def os_reason(exc: OSError | UnicodeDecodeError) -> str:
+    """Why a file could not be read: the exception's own text in English, a translated reason
+    where the process speaks another language and the cause is a common one."""
+    lang = language()
+    if lang == "en":
+        return str(exc)
+    if isinstance(exc, UnicodeDecodeError):
+        return t("os.unicode", lang)
+    key = _OS_REASONS.get(exc.errno or 0)
+    return t(key, lang) if key else str(exc)
+
+
+def _reason(kind: str, context: dict[str, Any], english: str, lang: str) -> str:
+    """Pydantic's reason ``english`` (error ``kind``, its ``context``) in ``lang``: by its type,
+    a validator's text by the catalogue or the reasons with placeholders; English otherwise."""
+    if kind in ("value_error", "assertion_error"):
+        return translate_reason(english, lang)
+    key = f"pydantic.{kind}"
+    if key not in VALIDATION_MESSAGES:
+        return english
+    values = {name: str(value) for name, value in context.items()}
+    if "error" in values:
+        values["error"] = translate_reason(values["error"], lang)
+    for name in ("expected", "expected_tags", "expected_schemes"):
+        if name in values:
+            values[name] = values[name].replace(" or ", f" {t('word.or', lang)} ")
+    try:
+        return t(key, lang, **values)
+    except (KeyError, IndexError, ValueError):
+        return english
 
 
 def context_of(path: Path) -> dict[str, Any]:

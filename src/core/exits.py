@@ -10,6 +10,7 @@ used; 5 anything else; 128 + the signal number when a signal ended it: 130 SIGIN
 from __future__ import annotations
 
 from core.errors import ConfigError, OperationError, SpoolError, TransportError
+from core.i18n import language, translate_reason
 
 EXIT_OK = 0
 EXIT_CONFIG = 1
@@ -27,14 +28,17 @@ def signal_status(signum: int) -> int:
 
 
 def exit_code_for(exc: BaseException) -> tuple[int, str]:
-    """Exit status and message for an error that stops a process."""
+    """Exit status and message for an error that stops a process, in the process's language
+    (:func:`core.i18n.translate_reason`; an error's class by the catalogue's name for it)."""
     if isinstance(exc, BaseExceptionGroup):
         first = exc.exceptions[0]
         return exit_code_for(first)
+    lang = language()
+    message = translate_reason(str(exc), lang)
     if isinstance(exc, ConfigError | OperationError):
-        return EXIT_CONFIG, str(exc)
+        return EXIT_CONFIG, message
     if isinstance(exc, TransportError):
-        return EXIT_TRANSPORT, str(exc)
+        return EXIT_TRANSPORT, message
     if isinstance(exc, SpoolError):
-        return EXIT_SPOOL, str(exc)
-    return EXIT_OTHER, f"{type(exc).__name__}: {exc}"
+        return EXIT_SPOOL, message
+    return EXIT_OTHER, f"{translate_reason(type(exc).__name__, lang)}: {message}"

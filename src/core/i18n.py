@@ -1,14 +1,17 @@
 """Messages a user reads, in English and Vietnamese.
 
-The language comes from ``--lang``, else ``ETALON_LANG``, else the locale (``LANG=vi_VN...`` →
-Vietnamese), else English. Technical detail inside a message (a pydantic reason, a server's
-answer) stays as the component produced it.
+The language comes from ``--lang``, else ``ETALON_LANG``, else the locale of messages as the C
+library and gettext resolve it (``LANGUAGE``, then the first set of ``LC_ALL``, ``LC_MESSAGES``,
+``LANG``: ``vi_VN.UTF-8`` → Vietnamese), else English. Technical detail inside a message (a
+server's answer) stays as the component produced it; a config's problems are translated by
+:mod:`core.config_loader`.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Mapping
 from importlib import resources
 
@@ -82,18 +85,26 @@ def choose_language(lang: str | None) -> None:
 
 def language(requested: str | None = None) -> str:
     """The language to use: the requested one, the process's chosen one, ETALON_LANG, the
-    locale, or English."""
-    for candidate in (
-        requested,
-        _chosen,
-        os.environ.get("ETALON_LANG"),
-        os.environ.get("LANG"),
-    ):
+    locale's (:func:`_locale_languages`), or English."""
+    for candidate in (requested, _chosen, os.environ.get("ETALON_LANG"), *_locale_languages()):
         if candidate:
-            code = candidate.split("_")[0].split(".")[0].lower()
+            code = candidate.split("_")[0].split(".")[0].split("@")[0].lower()
             if code in LANGUAGES:
                 return code
     return "en"
+
+
+def _locale_languages() -> list[str]:
+    """The languages of messages the locale asks for, in gettext's order: the first set of
+    ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` (the C library's precedence); before it the list of
+    ``LANGUAGE`` (``vi:en``), which gettext ignores when that locale is C/POSIX."""
+    locale = next(
+        (value for name in ("LC_ALL", "LC_MESSAGES", "LANG") if (value := os.environ.get(name))),
+        "",
+    )
+    if locale.split(".")[0] in ("", "C", "POSIX"):
+        return []
+    return [*os.environ.get("LANGUAGE", "").split(":"), locale]
 
 
 def t(key: str, lang: str = "en", **values: object) -> str:
@@ -143,3 +154,72 @@ class TextTranslator:
     def plural(self, singular: str, plural: str, count: int) -> str:
         """ngettext: the singular or plural text, translated."""
         return self(singular if count == 1 else plural)
+
+
+# -- reasons with placeholders (an error's English text made where the language is not known) ---
+
+_patterns: list[tuple[re.Pattern[str], str]] = []
+_patterns_of = [0]  # the catalogue's size when the patterns were made
+
+
+_NESTED = ("reason", "what")
+"""Placeholders that hold a reason of their own (``channel {name}: {reason}``), translated in
+turn."""
+
+
+def _reason_patterns() -> tuple[tuple[re.Pattern[str], str], ...]:
+    """The reasons with placeholders (the catalogue's ``reason.*`` keys, any feature's): a
+    pattern matching the English text, and its key; the most specific first (the longest fixed
+    text), so ``channel {name}: {reason}`` is tried before ``channel {name}``."""
+    if _patterns and len(_CATALOGUE) == _patterns_of[0]:
+        return tuple(_patterns)
+    _patterns_of[0] = len(_CATALOGUE)
+    patterns = []
+    for key, texts in list(_CATALOGUE.items()):
+        if key.startswith("reason."):
+            parts = re.split(r"\{(\w+)\}", texts["en"])
+            regex = "".join(
+                re.escape(part)
+                if index % 2 == 0
+                else f"(?P<{part}>.+?)"
+                if part in _NESTED
+                else f"(?P<{part}>(?:(?!; ).)+?)"  # a value, not several reasons joined
+                for index, part in enumerate(parts)
+            )
+            fixed = sum(len(part) for part in parts[::2])
+            patterns.append((fixed, re.compile(regex + r"\Z", re.DOTALL), key))
+    patterns.sort(key=lambda entry: -entry[0])
+    _patterns[:] = [(pattern, key) for _, pattern, key in patterns]
+    return tuple(_patterns)
+
+
+def translate_reason(reason: str, lang: str, depth: int = 0) -> str:
+    """A reason made in English where the language was not known (a validator's, the YAML
+    parser's, a registry's refusal) in ``lang``: by the catalogue, or by the reasons with
+    placeholders, or part by part when it joins several with ``; ``;
+    unchanged when none knows it."""
+    if lang == "en" or depth > 4:
+        return reason
+    translated = TextTranslator(lang)(reason)
+    if translated != reason:
+        return translated
+    # The pattern that leaves the least text untranslated (its plain values, and its nested
+    # reasons that stay English) wins: ``{what} on {where}`` over ``modbus simulator
+    # ({framing}) serving {map}`` for "modbus simulator (mbap) serving lab-bus on
+    # 127.0.0.1:502"; of equals, the most specific (the patterns' order).
+    best: tuple[int, dict[str, str], str] | None = None
+    for pattern, key in _reason_patterns():
+        match = pattern.match(reason)
+        if match is None:
+            continue
+        values, left = {}, 0
+        for name, value in match.groupdict().items():
+            values[name] = translate_reason(value, lang, depth + 1) if name in _NESTED else value
+            left += len(value) if values[name] == value else 0
+        if best is None or left < best[0]:
+            best = (left, values, key)
+    if best is not None:
+        return t(best[2], lang, **best[1])
+    if "; " in reason:
+        return "; ".join(translate_reason(part, lang, depth + 1) for part in reason.split("; "))
+    return reason

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from core.i18n import language, load_table, register, translate_reason
 from core.models import FrozenModel
+
+register(load_table(__package__, "log_events.json"))
 
 
 class LogConfig(FrozenModel):
@@ -42,7 +45,9 @@ def _quote(value: object) -> str:
 
 
 class KeyValueFormatter(logging.Formatter):
-    """``2026-11-23T10:00:00.123Z WARNING agent event key=value``."""
+    """``2026-11-23T10:00:00.123Z WARNING agent event key=value``: the line a person reads on
+    the console, its event in the process's language (``log_events.json``; the keys, the level
+    and the values stay as they are, and the JSON lines of log shippers stay English)."""
 
     def format(self, record: logging.LogRecord) -> str:
         """One line per record."""
@@ -51,7 +56,7 @@ class KeyValueFormatter(logging.Formatter):
             f"{k}={_quote(v)}" for k, v in record.__dict__.items() if k not in _RESERVED
         )
         head = f"{stamp}.{int(record.msecs):03d}Z {record.levelname} {record.name}"
-        line = f"{head} {record.getMessage()}"
+        line = f"{head} {translate_reason(record.getMessage(), language())}"
         if fields:
             line += " " + fields
         if record.exc_info:

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from core.config_loader import load_yaml, validation_problems
 from core.errors import ConfigError
 from core.exits import EXIT_CONFIG
-from core.i18n import language
+from core.i18n import language, translate_reason
 from core.models import Name
 from gateway.records.chain import LedgerSettings
 from gateway.records.config import RecordsConfig
@@ -91,10 +91,13 @@ def command_group(
 
 
 def refused(command: str, *problems: object) -> int:
-    """Each problem on stderr as ``etalon COMMAND: problem``; returns the exit status of a
-    request that cannot be done as asked (1, ``core.exits.EXIT_CONFIG``)."""
+    """Each problem on stderr as ``etalon COMMAND: problem``, in the process's language (a
+    problem made in English where the language was not known, a registry's refusal, through
+    :func:`core.i18n.translate_reason`); returns the exit status of a request that cannot be done
+    as asked (1, ``core.exits.EXIT_CONFIG``)."""
+    lang = language()
     for problem in problems:
-        print(f"etalon {command}: {problem}", file=sys.stderr)
+        print(f"etalon {command}: {translate_reason(str(problem), lang)}", file=sys.stderr)
     return EXIT_CONFIG
 
 

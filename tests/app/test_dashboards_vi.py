@@ -5,12 +5,14 @@ translated, and nothing but those texts (and the uid and language tag) differs."
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from app.dashboards import TRANSLATED_KEYS, generated, main, translate_board
+from tests.app.test_vietnamese import english_vocabulary, english_words
 from tests.support.processes import REPO
 
 SOURCE = REPO / "dashboards" / "grafana"
@@ -26,14 +28,27 @@ def test_the_committed_vietnamese_copies_are_what_the_generator_makes() -> None:
         )
 
 
+COLUMN = re.compile(r'\bAS "([^"]+)"')
+
+
 def without_texts(node: Any) -> Any:
-    """A dashboard with its user-facing texts, uid and language tags taken out."""
+    """A dashboard with its user-facing texts (series names and the patterns picking them
+    included), uid and language tags taken out."""
     if isinstance(node, dict):
-        return {
-            key: without_texts(value)
-            for key, value in node.items()
-            if key not in (*TRANSLATED_KEYS, "uid")
-        } | ({"tags": [t for t in node["tags"] if t not in ("en", "vi")]} if "tags" in node else {})
+        return (
+            {
+                key: without_texts(value)
+                for key, value in node.items()
+                if key not in (*TRANSLATED_KEYS, "uid", "alias", "options", "query")
+            }
+            | (
+                {"tags": [t for t in node["tags"] if t not in ("en", "vi")]}
+                if "tags" in node
+                else {}
+            )
+            | ({"query": COLUMN.sub('AS "…"', node["query"])} if "query" in node else {})
+            | ({"alias": re.findall(r"\$\w+", node["alias"])} if "alias" in node else {})
+        )
     if isinstance(node, list):
         return [without_texts(item) for item in node]
     return node
@@ -77,3 +92,45 @@ def test_a_text_without_translation_stops_the_generator(tmp_path: Path) -> None:
         generated(tmp_path)
     assert main([str(tmp_path)]) == 1
     assert not (tmp_path / "vi").exists()  # nothing half-written
+
+
+def series(panel: dict[str, Any]) -> list[str]:
+    """The series names a panel's legend can show: its queries' columns and its aliases'
+    words (``$tag_…`` left as the variable)."""
+    names = []
+    for target in panel.get("targets", []):
+        columns = COLUMN.findall(target.get("query", "")) or [""]
+        alias = target.get("alias", "$col")
+        names += [alias.replace("$col", column) for column in columns]
+    return names
+
+
+def panels(board: dict[str, Any]) -> list[dict[str, Any]]:
+    out = []
+    for panel in board.get("panels", []):
+        out += [panel, *panels(panel)]
+    return out
+
+
+@pytest.mark.parametrize("path", sorted(SOURCE.glob("*.json")), ids=lambda p: p.stem)
+def test_legends_are_vietnamese_and_overrides_still_pick_their_series(path: Path) -> None:
+    """What a legend shows (a query's ``AS "name"``, an alias's words) is translated, and an
+    override that picks series by a pattern picks the same ones in the copy."""
+    english = json.loads(path.read_text(encoding="utf-8"))
+    vietnamese = json.loads((SOURCE / "vi" / path.name).read_text(encoding="utf-8"))
+    vocabulary = english_vocabulary()
+    for before, after in zip(panels(english), panels(vietnamese), strict=True):
+        names = series(after)
+        legend = " ".join(re.sub(r"\$\w+", " ", name) for name in names)
+        assert english_words(legend, vocabulary) == [], f"{path.name}: {after['title']}: {names}"
+        for override_en, override_vi in zip(
+            before.get("fieldConfig", {}).get("overrides", []),
+            after.get("fieldConfig", {}).get("overrides", []),
+            strict=True,
+        ):
+            if override_en["matcher"]["id"] != "byRegexp":
+                continue
+            picked_en = [re.fullmatch(override_en["matcher"]["options"], n) for n in series(before)]
+            picked_vi = [re.fullmatch(override_vi["matcher"]["options"], n) for n in names]
+            assert any(picked_en), override_en
+            assert [bool(m) for m in picked_vi] == [bool(m) for m in picked_en], override_vi

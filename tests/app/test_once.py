@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from drivers.sim.modbus_server import ModbusSimServer, load_register_map
+from tests.app.test_vietnamese import english_vocabulary, english_words
 from tests.support.processes import child_env, etalon_command, write_yaml
 from tests.support.services import free_port
 
@@ -369,3 +370,41 @@ def test_a_config_with_nothing_enabled_reads_nothing_and_says_so(tmp_path: Path)
         assert result.returncode == 1, result
         assert says in result.stderr and "spare-meter" in result.stderr, result.stderr
         assert result.stdout == ""
+
+
+async def test_the_table_and_its_reasons_in_vietnamese(
+    lab_bus: ModbusSimServer, tmp_path: Path
+) -> None:
+    """``--lang vi``: a bit reads đúng/sai (not True/False), a dead instrument's and a Modbus
+    exception's reasons are Vietnamese; only names, units and the protocol's own exception name
+    stay as they are."""
+    instrument = zener(lab_bus.port)
+    instrument["channels"].append(
+        {"name": "not-mapped", "table": "input", "address": 13, "type": "uint16", "unit": "1"}
+    )
+    lab_bus.faults.exception_at = [{"table": "input", "address": 13, "code": 2}]
+    chiller: dict[str, Any] = {
+        "name": "chiller-1",
+        "protocol": "modbus",
+        "transport": {"kind": "tcp", "host": "127.0.0.1", "port": lab_bus.port},
+        "device_id": 2,
+        "channels": [
+            {"name": "on", "table": "holding", "address": 20, "type": "bit", "bit": 0, "unit": "1"}
+        ],
+    }
+    dead = zener(free_port()) | {"name": "dead-meter", "connect_timeout_s": 2}
+    config = agent_config(tmp_path, [instrument, chiller, dead])
+    code, out, err = await once("--lang", "vi", "agent", "-c", str(config), "--once", cwd=tmp_path)
+    assert code == 1
+    table = rows(out)
+    assert table[("chiller-1", "on")][2] in ("đúng", "sai")
+    assert "ngoại lệ Modbus 2" in table[("zener-monitor", "not-mapped")][5]
+    assert "bị từ chối kết nối" in table[("dead-meter", "voltage")][5]
+    names = {  # the words of the instruments' and channels' names: the lab's data
+        word
+        for each in (instrument, chiller, dead)
+        for name in [each["name"], *(channel["name"] for channel in each["channels"])]
+        for word in name.split("-")
+    }
+    found = english_words(out + err, english_vocabulary() - names)
+    assert found == [], out + err

@@ -31,14 +31,15 @@ def commands() -> list[str | None]:
 ALLOWED = {
     # names of things, protocols, formats, products
     "etalon", "modbus", "rtu", "tcp", "opc", "ua", "scpi", "visa", "dmm", "uut", "mqtt", "api",
-    "json", "yaml", "csv", "xml", "html", "pdf", "pem", "dcc", "idn", "influxdb", "url", "ewma",
-    "cusum", "nelson", "allan", "greenhall", "birge", "engineeringunits", "ethernet", "rs",
+    "json", "yaml", "yml", "csv", "xml", "html", "pdf", "pem", "dcc", "idn", "influxdb", "url",
+    "ewma", "cusum", "nelson", "allan", "greenhall", "birge", "engineeringunits", "ethernet", "rs",
     "pty", "ctrl", "iso", "sha", "id", "ca", "cas", "cli", "stdout", "broker", "token",
     "schema", "endpoint", "auto", "sigma", "rms", "http", "errno", "ascii", "dc", "mosquitto",
     # units and symbols
     "ppm", "ms", "rh", "hpa", "min", "h", "s", "v", "k", "u", "x", "d", "m", "ohm",
     # words that are Vietnamese syllables too
     "an", "tin", "con", "hay", "sau", "theo", "cho", "khi", "trong", "thanh", "la", "in", "do",
+    "so",
     # config values and keys quoted in help (a standard's kind, a channel's scale=)
     "resistance", "frequency", "scale", "offset",
 }  # fmt: skip
@@ -60,7 +61,15 @@ def english_vocabulary() -> set[str]:
         words |= {w.lower() for w in re.findall(r"[A-Za-z]+", texts["en"])}
     if not NAMES:
         all_help("en")
-    return words - ALLOWED - NAMES
+    return words - ALLOWED - (NAMES - FUNCTION_WORDS)
+
+
+FUNCTION_WORDS = {
+    "the", "of", "and", "or", "to", "at", "on", "by", "for", "with", "from", "is", "are", "be",
+    "not", "no", "a", "all", "it", "as", "cannot", "has", "have", "such", "already",
+}  # fmt: skip
+"""English words that stay English even where an option is named after them (``--no-…``,
+``--from``, ``--all``): a sentence made of them is English."""
 
 
 def english_words(text: str, vocabulary: set[str]) -> list[str]:
@@ -134,16 +143,21 @@ def run_vi(*args: str, cwd: Path) -> tuple[int, str]:
     return result.returncode, result.stdout + result.stderr
 
 
-def in_process(*args: str) -> tuple[int, str]:
+def in_process_words(*args: str) -> tuple[int, str]:
+    """``etalon ARGS`` in this process: its status and what it printed."""
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
         try:
-            code = main(["--lang", "vi", *args])
+            code = main(list(args))
         except SystemExit as stop:
             code = int(stop.code or 0)
     use_language("en")
     i18n.choose_language(None)
     return code, out.getvalue() + err.getvalue()
+
+
+def in_process(*args: str) -> tuple[int, str]:
+    return in_process_words("--lang", "vi", *args)
 
 
 @pytest.mark.parametrize(
@@ -214,3 +228,47 @@ def test_standards_show_and_once_bodies_in_vietnamese(tmp_path: Path) -> None:
     assert code == 0, text
     assert "thiết bị" in text and "tốt" in text
     assert english_words(without_data(text, REPO / "config" / "agent-sim.yaml"), vocabulary) == []
+
+
+@pytest.mark.parametrize(
+    ("env", "expected"),
+    [
+        ({"LANG": "vi_VN.UTF-8"}, "vi"),
+        ({"LC_ALL": "vi_VN.UTF-8", "LANG": "C.UTF-8"}, "vi"),
+        ({"LC_MESSAGES": "vi_VN.UTF-8"}, "vi"),
+        ({"LANGUAGE": "vi:en", "LANG": "en_US.UTF-8"}, "vi"),
+        ({"LANGUAGE": "vi", "LANG": "C.UTF-8"}, "en"),  # gettext ignores LANGUAGE under C
+        ({"LC_ALL": "C", "LANG": "vi_VN.UTF-8"}, "en"),  # LC_ALL wins, as in the C library
+        ({"ETALON_LANG": "vi", "LC_ALL": "en_US.UTF-8"}, "vi"),
+        ({}, "en"),
+    ],
+)
+def test_the_locale_chooses_the_language(
+    env: dict[str, str], expected: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("ETALON_LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert i18n.language() == expected
+
+
+def test_lang_is_accepted_after_every_command_word() -> None:
+    """``scripts/demo --lang vi`` (the quick start's first command) passes it after ``demo``."""
+    for command in commands():
+        for each in parsers(build_parser(command)):
+            assert "--lang" in each._option_string_actions, each.prog
+    code, text = in_process_words("agent", "--lang", "vi")
+    assert code == 2 and "thiếu các đối số bắt buộc" in text, text
+    code, text = in_process_words("demo", "--lang", "vi", "--duration", "x")
+    assert code == 2 and "giá trị không hợp lệ: 'x' (cần một số)" in text, text
+
+
+def test_a_simulator_refuses_a_map_that_names_nothing_in_vietnamese(tmp_path: Path) -> None:
+    """``etalon sim modbus-tcp --map nope`` printed a traceback (FileNotFoundError)."""
+    code, text = run_vi("sim", "modbus-tcp", "--map", "nope", "--port", "0", cwd=tmp_path)
+    assert code == 5, text
+    assert "Traceback" not in text
+    assert "không có bảng thanh ghi 'nope'" in text, text
+    reason = text.split("(dựng sẵn:")[0]  # then the names of the shipped maps
+    assert english_words(reason, english_vocabulary()) == [], text

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from app.demo.config import DemoConfig
+from app.once import shown_value
 from core.i18n import t
 from core.mqtt import MqttConfig
 from core.spool import SpoolConfig
@@ -108,8 +109,7 @@ class LiveView:
         lines = [t("demo.header", lang, **columns)]
         now = time.time_ns()
         for (instrument, channel), r in sorted(self.latest.items()):
-            raw = r["value"]
-            value = "—" if raw is None else (f"{raw:.10g}" if isinstance(raw, float) else str(raw))
+            value = shown_value(r["value"], lang)
             age = f"{(now - r['ts']) / 1e9:.1f}s"
             lines.append(
                 t(

@@ -37,6 +37,7 @@ from typing import Any
 
 from pydantic import Field, ValidationError, model_validator
 
+from core.config_loader import reason
 from core.models import repeated
 from drivers.modbus.registers import DeviceSettings, ModbusChannel
 from drivers.profiles import PROFILE_NAME, ProfileShelf
@@ -131,7 +132,7 @@ def _problems(prefix: str, exc: ValidationError) -> list[str]:
     out = []
     for error in exc.errors(include_url=False):
         where = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error["loc"])
-        out.append(f"{prefix}{where}: {error['msg'].removeprefix('Value error, ')}")
+        out.append(f"{prefix}{where}: {reason(error)}")
     return out
 
 

@@ -13,6 +13,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self, TypeVar
 
+from core.i18n import language, load_table, register, translate_reason
+
+register(load_table(__package__, "messages.json"))  # what a simulator prints when it starts
+
 ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 S = TypeVar("S", bound="Served")
 
@@ -38,10 +42,10 @@ class Served:
 
 async def serve_until(server: S, stop: asyncio.Event, where: Callable[[S], Iterable[str]]) -> None:
     """``etalon sim …``: serve until ``stop`` is set, first printing the lines ``where`` says
-    about the started ``server`` (its addresses)."""
+    about the started ``server`` (its addresses), in the process's language."""
     async with server:
         for line in where(server):
-            print(line, flush=True)
+            print(translate_reason(line, language()), flush=True)
         await stop.wait()
 
 

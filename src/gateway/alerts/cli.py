@@ -111,7 +111,10 @@ def _call(
     params: dict[str, Any] | None = None,
 ) -> Any:
     token = _token(args)
-    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    # The gateway's refusals come back in the command's language (docs/api.md).
+    headers = {"Accept-Language": language(getattr(args, "lang", None))}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     url = args.url.rstrip("/")
     try:
         with httpx.Client(base_url=url, timeout=args.timeout, trust_env=False) as client:

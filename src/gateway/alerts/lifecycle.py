@@ -29,6 +29,9 @@ from dataclasses import dataclass, field, fields
 from typing import Any
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
+from core.i18n import load_table, register
+
+register(load_table(__package__, "refusals.json"))  # the reasons of the errors below, in Vietnamese
 
 NORMAL = "normal"
 PENDING = "pending"

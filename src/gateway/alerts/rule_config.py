@@ -193,7 +193,8 @@ class LimitsRule(ChannelRule):
     @model_validator(mode="before")
     @classmethod
     def _preset_levels(cls, data: Any) -> Any:
-        if isinstance(data, dict) and not data.get("levels") and data.get("preset") in PRESETS:
+        preset = data.get("preset") if isinstance(data, dict) else None
+        if isinstance(preset, str) and preset in PRESETS and not data.get("levels"):
             data = {**data, "levels": [level.model_dump() for level in PRESETS[data["preset"]]]}
         return data
 

@@ -22,7 +22,7 @@ from pydantic import BaseModel
 
 from core.errors import EtalonError, InvalidInputError
 from core.exits import EXIT_CONFIG, EXIT_OK
-from core.i18n import language, t
+from core.i18n import language, t, translate_reason
 from gateway.analytics import messages  # noqa: F401  (registers the report's messages)
 from gateway.analytics.control import (
     DEFAULT_CUSUM_H,
@@ -281,7 +281,12 @@ def drift_main(args: argparse.Namespace) -> int:
         return run_chart(args)
     except EtalonError as error:
         print(
-            t("drift.error", _lang(args), command=args.drift_command, error=error),
+            t(
+                "drift.error",
+                _lang(args),
+                command=args.drift_command,
+                error=translate_reason(str(error), _lang(args)),
+            ),
             file=sys.stderr,
         )
         return EXIT_CONFIG

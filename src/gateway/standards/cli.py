@@ -24,7 +24,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK
-from core.i18n import t
+from core.i18n import t, translate_reason
 from gateway import cli_support
 from gateway.cli_support import (
     GatewayParts,
@@ -228,7 +228,7 @@ def standards_main(args: argparse.Namespace) -> int:
     except ImportProblems as exc:
         refused("standards", t("standards.import.refused", lang_of(args), file=args.file))
         for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
+            print(f"  {translate_reason(problem, lang_of(args))}", file=sys.stderr)
         return EXIT_CONFIG
     except DccError as exc:
         return refused("standards", exc.message(lang_of(args)))

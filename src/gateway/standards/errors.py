@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 from core.errors import ConflictError, InvalidInputError, NotFoundError, OperationError
+from gateway.standards import messages  # noqa: F401 - the reasons of these errors, in Vietnamese
 
 
 class RegistryError(OperationError):

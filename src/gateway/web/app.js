@@ -13,6 +13,8 @@ export const session = {
 };
 
 function initialLanguage() {
+  const asked = new URLSearchParams(location.search).get("lang");  // a link that says ?lang=vi
+  if (asked === "en" || asked === "vi") return asked;
   const stored = localStorage.getItem(LANG_KEY);
   if (stored === "en" || stored === "vi") return stored;
   return (navigator.language || "en").toLowerCase().startsWith("vi") ? "vi" : "en";
@@ -119,7 +121,8 @@ export function url(path, params = {}) {
 }
 
 export async function api(path, { method = "GET", params = {}, body } = {}) {
-  const headers = { Accept: "application/json" };
+  // The API's refusals come back in the page's language (the switch, not the browser's).
+  const headers = { Accept: "application/json", "Accept-Language": session.lang };
   const secret = token();
   if (secret) headers.Authorization = `Bearer ${secret}`;
   if (body !== undefined) headers["Content-Type"] = "application/json";

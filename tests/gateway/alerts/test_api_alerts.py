@@ -310,6 +310,8 @@ async def test_the_command_line(
             assert code == 0 and "room                     limits                 config  on" in out
             code, out, err = await run(*base, "ack", alert_id)
             assert (code, err.strip()) == (1, "etalon alerts: a comment is required (HTTP 422)")
+            code, out, err = await run("--lang", "vi", *base, "ack", alert_id)
+            assert (code, err.strip()) == (1, "etalon alerts: cần lời ghi chú (HTTP 422)")
             code, _, err = await run("alerts", "--url", url, "list")
             assert code == 1
             assert "refused the token: a token is required" in err
@@ -319,6 +321,11 @@ async def test_the_command_line(
             assert (code, err.strip()) == (
                 1,
                 "etalon alerts: the gateway refused the token: unknown token",
+            )
+            code, _, err = await run("--lang", "vi", "alerts", "--url", url, "list")
+            assert (code, err.strip()) == (
+                1,
+                "etalon alerts: cổng từ chối token: token không hợp lệ",
             )
     finally:
         client.close()

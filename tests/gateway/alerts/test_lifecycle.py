@@ -312,6 +312,11 @@ def test_rule_models_refuse_mistakes() -> None:
         )
     with pytest.raises(ValueError, match="needs levels or a preset"):
         LimitsRule.model_validate({"id": "r", "kind": "limits", "channels": ["a/b/c/d"]})
+    # A preset that is no name (a list in the YAML) is a reason, not a TypeError.
+    with pytest.raises(ValueError, match="preset"):
+        LimitsRule.model_validate(
+            {"id": "r", "kind": "limits", "channels": ["a/b/c/d"], "preset": ["x"]}
+        )
     with pytest.raises(ValueError, match="should match pattern"):
         LimitsRule.model_validate(
             {

@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.app.test_vietnamese import english_vocabulary, english_words
 from tests.gateway.web.conftest import bearer
 from tests.support.lab import AGENT, ROLE_TOKENS, SITE, Lab
 
@@ -179,9 +180,7 @@ def test_history_raw_and_downsampled(http: httpx.Client) -> None:
     assert window["end_ns"] == 1_577_898_000_000_000_000
 
 
-@pytest.mark.parametrize(
-    ("path", "params", "status", "reason"),
-    [
+BAD_REQUESTS = [
         (
             f"{VOLTAGE}/history",
             {"start": "2026-01-02", "end": "2026-01-01"},
@@ -206,14 +205,48 @@ def test_history_raw_and_downsampled(http: httpx.Client) -> None:
         ("/api/v1/audit", {"before_id": 2**64}, 422, "before_id"),
         ("/api/v1/audit", {"order": "sideways"}, 422, "order"),
         ("/api/v1/live", {"interval_ms": 5}, 422, "interval_ms"),
-    ],
-)
+]  # fmt: skip
+"""Requests a client gets wrong, the status and a word of the reason the API answers."""
+
+
+@pytest.mark.parametrize(("path", "params", "status", "reason"), BAD_REQUESTS)
 def test_bad_requests_get_a_4xx_with_a_reason(
     http: httpx.Client, path: str, params: dict[str, Any], status: int, reason: str
 ) -> None:
     answer = http.get(path, params=params, headers=bearer("viewer"))
     assert answer.status_code == status, answer.text
     assert reason in json.dumps(answer.json()["detail"])
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status"),
+    [
+        *[(path, params, status) for path, params, status, _ in BAD_REQUESTS],
+        ("/api/v1/audit", {}, 401),  # no token
+        ("/api/v1/nowhere", {}, 404),
+        ("/api/v1/standards/NOPE", {}, 404),
+    ],
+)
+def test_a_refusal_speaks_the_language_the_request_asks_for(
+    http: httpx.Client, path: str, params: dict[str, Any], status: int
+) -> None:
+    """Accept-Language: vi (or ?lang=vi) gets every reason in Vietnamese; a request that asks
+    for nothing gets English, as it always did."""
+    token = bearer("viewer") if status != 401 else {}
+    vocabulary = english_vocabulary()
+    for headers, query in (
+        ({"Accept-Language": "vi-VN,vi;q=0.9,en;q=0.5"}, {}),
+        ({}, {"lang": "vi"}),
+    ):
+        answer = http.get(path, params={**params, **query}, headers={**token, **headers})
+        assert answer.status_code == status, answer.text
+        detail = answer.json()["detail"]
+        reasons = [item["msg"] for item in detail] if isinstance(detail, list) else [detail]
+        for text in reasons:
+            assert english_words(text, vocabulary) == [], (path, params, text)
+    english = http.get(path, params=params, headers=token).json()["detail"]
+    if isinstance(english, str):
+        assert english_words(english, vocabulary) != [] or status == 404, english
 
 
 def test_audit_log_filters_and_pages(http: httpx.Client) -> None:

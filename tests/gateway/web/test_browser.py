@@ -134,3 +134,21 @@ def test_pages_of_absent_features_say_so(
     page.click("#lang-switch")
     expect(notice).to_contain_text("Chưa được cấu hình trên cổng này.")
     shoot(page, f"{name.removesuffix('.html')}-not-configured-vi.png")
+
+
+def test_a_link_with_lang_vi_opens_in_vietnamese_and_the_api_answers_so(
+    context: BrowserContext, lab: Lab
+) -> None:
+    """``/ui/?lang=vi`` (a link a colleague sends) opens in Vietnamese in an English browser, and
+    the API's refusals the page shows come in the page's language."""
+    page = open_page(context, lab, "?lang=vi")
+    expect(page.locator("header nav")).to_contain_text("Tổng quan")
+    expect(page.locator("html")).to_have_attribute("lang", "vi")
+    answer = page.evaluate(
+        """async () => {
+            const { api } = await import('./app.js');
+            try { await api('/api/v1/agents/nowhere/ghost'); return ''; }
+            catch (error) { return error.message; }
+        }"""
+    )
+    assert answer == "không có tác tử nowhere/ghost", answer
