@@ -80,6 +80,9 @@ def test_demo_serves_its_dashboard_and_proves_every_reading_arrived_once(tmp_pat
     assert demo.returncode == 0, out + err
     assert "etalon demo — site demo-lab" in out
     assert "every reading arrived exactly once" in out
+    # The live view's last counts agree with the verdict: as many written as read.
+    counts = re.findall(r"^read (\d+) .* written (\d+) ", out, re.MULTILINE)
+    assert counts and counts[-1][0] == counts[-1][1], counts
     for channel in ("zener-10v", "resistor-10k", "room-a", "humidity", "%rh", "Ω"):
         assert channel in out
     assert (tmp_path / "readings.db").exists() and (tmp_path / "records.db").exists()

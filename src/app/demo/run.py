@@ -132,7 +132,7 @@ class LiveView:
                 read=am.readings_read,
                 published=am.published,
                 acked=am.acknowledged,
-                written=gm.written,
+                written=gm.readings_written,  # readings, like the counts beside it
                 refused=gm.readings_rejected,
                 agent_spool=self.agent.spool.depth,
                 gateway_spool=self.gateway.spool.depth,
