@@ -123,9 +123,16 @@ class TerminalRun:
         return self.process.returncode
 
     def group(self) -> list[str]:
-        """The command lines of the processes still in the command's process group."""
+        """The command lines of the processes still in the command's process group. A process
+        that is exiting (its files closed, the terminal with them, its memory gone: an empty
+        command line, not yet a zombie) is waited for, up to 30 s: it is not left behind."""
         pid = self.process.pid
-        return [line for state, _, group, line in _processes() if group == pid and state != "Z"]
+        deadline = time.monotonic() + 30
+        while True:
+            left = [line for state, _, group, line in _processes() if group == pid and state != "Z"]
+            if all(left) or time.monotonic() > deadline:
+                return [line or "<exiting>" for line in left]
+            time.sleep(0.05)
 
     def close(self) -> None:
         """Kill whatever is left of the process group and close the terminal."""
