@@ -75,6 +75,7 @@ class Source:
         self.files = files
         self.functions: dict[str, list[tuple[str, Function]]] = {}  # module-level, by name
         self.methods: dict[tuple[str, str], list[tuple[str, Function]]] = {}  # by file, name
+        self.of_class: dict[tuple[str, str], list[tuple[str, Function]]] = {}  # by class, name
         for where, tree in files.items():
             for node in tree.body:
                 if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -83,17 +84,22 @@ class Source:
                     for item in node.body:
                         if isinstance(item, ast.FunctionDef | ast.AsyncFunctionDef):
                             self.methods.setdefault((where, item.name), []).append((where, item))
+                            key = (node.name, item.name)
+                            self.of_class.setdefault(key, []).append((where, item))
 
     def _callees(self, where: str, call: ast.Call) -> list[tuple[str, Function]]:
         """The functions a call may reach: a module-level function by its name (``f()``,
-        ``module.f()``), a method of the same file's classes (``self.f()``, ``cls.f()``)."""
+        ``module.f()``), a method of the same file's classes (``self.f()``, ``cls.f()``) or of a
+        class by its name (``PublicKey.from_text()``)."""
         func = call.func
         if isinstance(func, ast.Name):
             return self.functions.get(func.id, [])
         if isinstance(func, ast.Attribute) and isinstance(func.value, ast.Name):
             if func.value.id in ("self", "cls"):
                 return self.methods.get((where, func.attr), [])
-            return self.functions.get(func.attr, [])
+            return self.of_class.get((func.value.id, func.attr)) or self.functions.get(
+                func.attr, []
+            )
         return []
 
     def validators(self) -> Iterator[tuple[str, Function]]:
