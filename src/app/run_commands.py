@@ -169,13 +169,20 @@ def sim_main(args: argparse.Namespace) -> int:
 
     setup_logging("INFO")
     entry = SIMULATORS[args.simulator]
+    serving = asyncio.Event()
+
     # A simulator's options name files and shipped maps: one that names nothing (--map nope)
-    # is a refusal with its reason, not a traceback.
-    return serve(
+    # is a refusal with its reason, not a traceback. A signal during its start-up (OPC UA's
+    # takes seconds) cancels it: what was opened is closed, and it ends at once.
+    status = serve(
         f"etalon sim {args.simulator}",
-        lambda stop: entry.run(args, stop),
+        lambda stop: entry.run(args, stop, serving),
+        serving,
         failures=(EtalonError, BaseExceptionGroup, OSError, ValueError),
     )
+    if status == EXIT_OK and not serving.is_set():
+        print(t("sim.stopped_starting", language()), flush=True)
+    return status
 
 
 def agent_command(args: argparse.Namespace, lang: str) -> int:
