@@ -75,9 +75,13 @@ def serve_hub(config: Any) -> int:
     from hub.service import Hub
 
     setup_logging(config.log.level, config.log.format)
+    listening = asyncio.Event()
+    # A signal during the start-up (a database that does not answer: up to its connect timeout)
+    # cancels it: what was opened is closed and the hub ends at once, status 0.
     return serve(
         "etalon hub",
-        lambda stop: Hub(config).run(stop),
+        lambda stop: Hub(config, listening).run(stop),
+        listening,
         failures=(EtalonError, BaseExceptionGroup, OSError),
     )
 

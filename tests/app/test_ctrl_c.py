@@ -5,8 +5,11 @@ signal). ``etalon calibrate run`` has its own in tests/calibration/test_process.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import signal
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -252,3 +255,73 @@ def test_ctrl_c_ends_agent_once_with_130_and_no_table(
     assert "interrupted (Ctrl-C)" in run.text
     assert "instrument  channel" not in run.text
     assert not (tmp_path / "agent-spool.db").exists()
+
+
+class Silent:
+    """A TCP listener that takes connections and never answers: a database that does not."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port: int = self.socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.accepted.append(self.socket.accept()[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for each in [*self.accepted, self.socket]:
+            each.close()
+
+
+def test_ctrl_c_while_the_hub_connects_to_its_database_cancels_the_start_up(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """``etalon hub -c FILE`` whose database does not answer waits up to its connect timeout: a
+    Ctrl-C meanwhile cancels the start-up (status 0, docs/errors.md) instead of waiting for the
+    timeout and failing with it (5). Against a start-up left alone, measured first."""
+    database = Silent()
+    try:
+        config = write_yaml(
+            tmp_path / "hub.yaml",
+            {
+                "id": "hub-1",
+                "name": "hub",
+                "database": {
+                    "url": f"host=127.0.0.1 port={database.port} dbname=hub user=hub",
+                    "connect_timeout_s": 8,
+                },
+                "key_file": str(tmp_path / "hub.key"),
+            },
+        )
+        run = start(terminal, tmp_path, "hub", "-c", str(config))
+        connecting = wait_for_connection(run, database, 1)
+        assert run.process.wait(60) == 5, run.text  # EXIT_OTHER: it could not connect
+        left_alone = time.monotonic() - connecting
+
+        run = start(terminal, tmp_path, "hub", "-c", str(config))
+        wait_for_connection(run, database, len(database.accepted) + 1)
+        signalled = time.monotonic()
+        assert run.ctrl_c() == CLEAN_STOP, run.text
+        took = time.monotonic() - signalled
+    finally:
+        database.close()
+    assert_no_traceback(run)
+    assert "cannot connect" not in run.text, run.text
+    assert took < left_alone / 2, (took, left_alone)
+
+
+def wait_for_connection(run: TerminalRun, database: Silent, count: int) -> float:
+    """When ``database`` has taken ``count`` connections (the hub is starting)."""
+    deadline = time.monotonic() + 120
+    while len(database.accepted) < count:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.text
+        run.idle(0.05)
+    return time.monotonic()
