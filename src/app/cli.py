@@ -249,6 +249,24 @@ def _lang_everywhere(parser: argparse.ArgumentParser) -> None:
             )
 
 
+SPOOLING = frozenset({"agent", "gateway", "demo", "calibrate"})
+"""The commands that keep what they read or were sent in a spool (``agent --once`` excepted): a
+forced stop says that it is kept. The others (the hub's server, a simulator) have none."""
+
+
+def forced_stop_line(args: argparse.Namespace, lang: str) -> Callable[[str, bool], str]:
+    """The line a forced stop writes for the command ``args`` (see ``core.signals``), given the
+    signal's name and whether the clean stop was overdue: true for this command."""
+    spooled = args.command in SPOOLING and not getattr(args, "once", False)
+    suffix = "_spooled" if spooled else ""
+
+    def line(name: str, overdue: bool) -> str:
+        key = ("signal.overdue" if overdue else "signal.forced") + suffix
+        return t(key, lang, signal=name) + "\n"
+
+    return line
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script."""
     words = sys.argv[1:] if argv is None else argv
@@ -260,9 +278,7 @@ def main(argv: list[str] | None = None) -> int:
     translate_parser(parser, translator)
     args = parser.parse_args(words)
     lang = language(args.lang)
-    STOP.announce = lambda name, overdue: (
-        t("signal.overdue" if overdue else "signal.forced", lang, signal=name) + "\n"
-    )
+    STOP.announce = forced_stop_line(args, lang)
     if args.command == "demo":
         return demo_main(args)
     if args.command == "check":

@@ -75,9 +75,13 @@ def serve_hub(config: Any) -> int:
     from hub.service import Hub
 
     setup_logging(config.log.level, config.log.format)
+    listening = asyncio.Event()
+    # A signal during the start-up (a database that does not answer: up to its connect timeout)
+    # cancels it: what was opened is closed and the hub ends at once, status 0.
     return serve(
         "etalon hub",
-        lambda stop: Hub(config).run(stop),
+        lambda stop: Hub(config, listening).run(stop),
+        listening,
         failures=(EtalonError, BaseExceptionGroup, OSError),
     )
 
@@ -169,13 +173,20 @@ def sim_main(args: argparse.Namespace) -> int:
 
     setup_logging("INFO")
     entry = SIMULATORS[args.simulator]
+    serving = asyncio.Event()
+
     # A simulator's options name files and shipped maps: one that names nothing (--map nope)
-    # is a refusal with its reason, not a traceback.
-    return serve(
+    # is a refusal with its reason, not a traceback. A signal during its start-up (OPC UA's
+    # takes seconds) cancels it: what was opened is closed, and it ends at once.
+    status = serve(
         f"etalon sim {args.simulator}",
-        lambda stop: entry.run(args, stop),
+        lambda stop: entry.run(args, stop, serving),
+        serving,
         failures=(EtalonError, BaseExceptionGroup, OSError, ValueError),
     )
+    if status == EXIT_OK and not serving.is_set():
+        print(t("sim.stopped_starting", language()), flush=True)
+    return status
 
 
 def agent_command(args: argparse.Namespace, lang: str) -> int:

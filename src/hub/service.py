@@ -48,21 +48,22 @@ async def prepare_database(config: HubConfig) -> None:
 class Hub:
     """One hub process (see the module doc)."""
 
-    def __init__(self, config: HubConfig) -> None:
+    def __init__(self, config: HubConfig, started: asyncio.Event | None = None) -> None:
+        """``started`` is set once the hub listens (a new event when not given)."""
         self.config = config
         self.key = load_key(config.key_file)
         self.db = Database(config.database)
         self.audit = HubAudit(config.id, self.key)
         self.ingest = Ingest(self.db, self.audit)
-        self.started = asyncio.Event()
+        self.started = started if started is not None else asyncio.Event()
         self.url: str | None = None
         self.server: HubServer | None = None
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until ``stop`` is set."""
         await prepare_database(self.config)
-        await self.db.open()
-        try:
+        try:  # a start-up cancelled while the pools open closes them too
+            await self.db.open()
             async with self.db.write() as conn:
                 await self.audit.check_key(conn)
             context = HubContext(self.config, self.db, self.audit, self.ingest)

@@ -5,7 +5,11 @@ signal). ``etalon calibrate run`` has its own in tests/calibration/test_process.
 
 from __future__ import annotations
 
+import contextlib
+import re
 import signal
+import socket
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -161,20 +165,26 @@ def test_ctrl_c_stops_a_gateway(
     assert run.text.count("gateway stopped") == 1
 
 
-@pytest.mark.parametrize(
-    ("kind", "args", "ready"),
-    [
-        ("modbus-tcp", ["--map", "lab-bus", "--port", "PORT"], r"modbus simulator listening"),
-        ("modbus-rtu-over-tcp", ["--map", "lab-bus", "--port", "PORT"], r"serving lab-bus on"),
-        ("modbus-rtu", ["--map", "lab-bus", "--link", "LINK"], r"linked as"),
-        # The commands config/serial-ascii-*.yaml give: the simulator's own --kind option.
-        ("serial-ascii", ["--kind", "thp", "--link", "LINK"], r"\(thp\) on /dev/"),
-        ("serial-ascii", ["--kind", "stream", "--tcp-port", "PORT"], r"\(stream\) on 127"),
-        ("scpi", ["--personality", "generic-dmm", "--port", "PORT", "--pty"], r"ASRL/dev/"),
-        ("opcua", ["--port", "PORT"], r"opcua: opc\.tcp://"),
-        ("bench", ["--port-base", "0"], r"control"),
-    ],
-)
+SIMULATORS = [
+    ("modbus-tcp", ["--map", "lab-bus", "--port", "PORT"], r"modbus simulator listening"),
+    ("modbus-rtu-over-tcp", ["--map", "lab-bus", "--port", "PORT"], r"serving lab-bus on"),
+    ("modbus-rtu", ["--map", "lab-bus", "--link", "LINK"], r"linked as"),
+    # The commands config/serial-ascii-*.yaml give: the simulator's own --kind option.
+    ("serial-ascii", ["--kind", "thp", "--link", "LINK"], r"\(thp\) on /dev/"),
+    ("serial-ascii", ["--kind", "stream", "--tcp-port", "PORT"], r"\(stream\) on 127"),
+    ("scpi", ["--personality", "generic-dmm", "--port", "PORT", "--pty"], r"ASRL/dev/"),
+    ("opcua", ["--port", "PORT"], r"opcua: opc\.tcp://"),
+    ("bench", ["--port-base", "0"], r"control"),
+]
+"""Each ``etalon sim KIND`` (drivers/sim/catalog.py): its options and what it prints once it
+serves."""
+
+SLOW_STARTS = {"opcua"}
+"""The simulators whose start-up takes seconds (asyncua's init), long enough for a signal sent
+as it begins to land in it every time; the others serve within milliseconds."""
+
+
+@pytest.mark.parametrize(("kind", "args", "ready"), SIMULATORS)
 def test_ctrl_c_stops_a_simulator(
     terminal: list[TerminalRun], tmp_path: Path, kind: str, args: list[str], ready: str
 ) -> None:
@@ -183,6 +193,47 @@ def test_ctrl_c_stops_a_simulator(
     run.wait_for(ready, 60)
     assert run.ctrl_c() == CLEAN_STOP
     assert_no_traceback(run)
+    assert not (tmp_path / "device").is_symlink()
+
+
+@pytest.mark.parametrize(("kind", "args", "ready"), SIMULATORS)
+def test_ctrl_c_while_a_simulator_starts_cancels_the_start_up(
+    terminal: list[TerminalRun], tmp_path: Path, kind: str, args: list[str], ready: str
+) -> None:
+    """Ctrl-C as soon as the simulator begins its start-up (after the imports, when it logs
+    'simulator starting'): the start-up is cancelled, what it opened is closed (its pty's link
+    too) and it ends with status 0, one line and no traceback, without serving first; within a
+    generous bound of a start-up and a stop (measured first, in the same test)."""
+    command = ["sim", kind]
+    where = {"PORT": str(free_port()), "LINK": str(tmp_path / "device")}
+    run = start(terminal, tmp_path, *command, *(where.get(a, a) for a in args))
+    run.wait_for(STARTING, 60)
+    began = time.monotonic()
+    run.wait_for(ready, 60)
+    assert run.ctrl_c() == CLEAN_STOP
+    served = time.monotonic() - began
+
+    where = {"PORT": str(free_port()), "LINK": str(tmp_path / "device-2")}
+    run = start(terminal, tmp_path, *command, *(where.get(a, a) for a in args))
+    run.wait_for(STARTING, 60)
+    signalled = time.monotonic()
+    assert run.ctrl_c() == CLEAN_STOP
+    took = time.monotonic() - signalled
+    assert_no_traceback(run)
+    assert not (tmp_path / "device-2").is_symlink()
+    cancelled = run.text.count("simulator stopped while it was starting: it served nothing")
+    if kind in SLOW_STARTS:
+        assert cancelled == 1, run.text
+        assert re.search(ready, run.text) is None, run.text
+        # Generous (the machine may be loaded): the crisp check is that it never served.
+        assert took < 2 * served + 5, (took, served)
+    else:  # the signal may come after the start-up: a stop as usual, or before: cancelled
+        assert cancelled + len(re.findall(ready, run.text)) >= 1, run.text
+        assert cancelled <= 1, run.text
+
+
+STARTING = r"simulator starting"
+"""What a simulator logs when its start-up begins (after the imports)."""
 
 
 def test_ctrl_c_ends_agent_once_with_130_and_no_table(
@@ -205,3 +256,73 @@ def test_ctrl_c_ends_agent_once_with_130_and_no_table(
     assert "interrupted (Ctrl-C)" in run.text
     assert "instrument  channel" not in run.text
     assert not (tmp_path / "agent-spool.db").exists()
+
+
+class Silent:
+    """A TCP listener that takes connections and never answers: a database that does not."""
+
+    def __init__(self) -> None:
+        self.socket = socket.create_server(("127.0.0.1", 0))
+        self.socket.settimeout(0.2)
+        self.port: int = self.socket.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._accept, daemon=True)
+        self._thread.start()
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                self.accepted.append(self.socket.accept()[0])
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        for each in [*self.accepted, self.socket]:
+            each.close()
+
+
+def test_ctrl_c_while_the_hub_connects_to_its_database_cancels_the_start_up(
+    terminal: list[TerminalRun], tmp_path: Path
+) -> None:
+    """``etalon hub -c FILE`` whose database does not answer waits up to its connect timeout: a
+    Ctrl-C meanwhile cancels the start-up (status 0, docs/errors.md) instead of waiting for the
+    timeout and failing with it (5). Against a start-up left alone, measured first."""
+    database = Silent()
+    try:
+        config = write_yaml(
+            tmp_path / "hub.yaml",
+            {
+                "id": "hub-1",
+                "name": "hub",
+                "database": {
+                    "url": f"host=127.0.0.1 port={database.port} dbname=hub user=hub",
+                    "connect_timeout_s": 8,
+                },
+                "key_file": str(tmp_path / "hub.key"),
+            },
+        )
+        run = start(terminal, tmp_path, "hub", "-c", str(config))
+        connecting = wait_for_connection(run, database, 1)
+        assert run.process.wait(60) == 5, run.text  # EXIT_OTHER: it could not connect
+        left_alone = time.monotonic() - connecting
+
+        run = start(terminal, tmp_path, "hub", "-c", str(config))
+        wait_for_connection(run, database, len(database.accepted) + 1)
+        signalled = time.monotonic()
+        assert run.ctrl_c() == CLEAN_STOP, run.text
+        took = time.monotonic() - signalled
+    finally:
+        database.close()
+    assert_no_traceback(run)
+    assert "cannot connect" not in run.text, run.text
+    assert took < left_alone, (took, left_alone)
+
+
+def wait_for_connection(run: TerminalRun, database: Silent, count: int) -> float:
+    """When ``database`` has taken ``count`` connections (the hub is starting)."""
+    deadline = time.monotonic() + 120
+    while len(database.accepted) < count:
+        assert time.monotonic() < deadline and run.process.poll() is None, run.text
+        run.idle(0.05)
+    return time.monotonic()

@@ -461,7 +461,9 @@ async def running_bench(
 # -- standalone: ``etalon sim bench`` --------------------------------------------------------
 
 
-async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def _run(
+    args: argparse.Namespace, stop: asyncio.Event, started: asyncio.Event | None = None
+) -> None:
     def where(bench: BenchSimulator) -> list[str]:
         addresses = bench.addresses()
         if args.addresses is not None:
@@ -473,7 +475,7 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
                 ) from exc
         return describe_addresses(addresses)
 
-    await serve_until(BenchSimulator(config_from_arguments(args)), stop, where)
+    await serve_until(BenchSimulator(config_from_arguments(args)), stop, where, started)
 
 
 SIMULATORS["bench"] = SimulatorEntry(

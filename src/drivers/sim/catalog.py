@@ -21,7 +21,9 @@ class SimulatorEntry:
     kind: str
     description: str
     add_arguments: Callable[[argparse.ArgumentParser], None]
-    run: Callable[[argparse.Namespace, asyncio.Event], Awaitable[None]]
+    run: Callable[[argparse.Namespace, asyncio.Event, asyncio.Event | None], Awaitable[None]]
+    """``run(args, stop, started)``: serve until ``stop`` is set; ``started`` (when given) is set
+    once the simulator serves (until then a signal cancels its start-up, see ``core.signals``)."""
 
 
 SIMULATORS: dict[str, SimulatorEntry] = {}

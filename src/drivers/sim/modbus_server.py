@@ -333,7 +333,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _runner(medium: Literal["tcp", "pty"], framing: Framing) -> Any:
-    async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+    async def run(
+        args: argparse.Namespace, stop: asyncio.Event, started: asyncio.Event | None = None
+    ) -> None:
         hooks = ModbusFaultHooks(control_file=args.faults)
         server = ModbusSimServer(
             load_register_map(args.map),
@@ -345,7 +347,9 @@ def _runner(medium: Literal["tcp", "pty"], framing: Framing) -> Any:
             faults=hooks,
         )
         kind = f"modbus simulator ({framing}) serving {args.map}"
-        await serve_until(server, stop, lambda sim: medium_lines(kind, medium, sim, args.link))
+        await serve_until(
+            server, stop, lambda sim: medium_lines(kind, medium, sim, args.link), started
+        )
 
     return run
 

@@ -444,10 +444,12 @@ class OpcUaSimulator(Served):
 # -- standalone: ``etalon sim opcua`` --------------------------------------------------------
 
 
-async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def _run(
+    args: argparse.Namespace, stop: asyncio.Event, started: asyncio.Event | None = None
+) -> None:
     names = ("host", "port", "bulk_items", "certificate", "private_key", "security")
     simulator = OpcUaSimulator(OpcUaSimConfig(**flags(args, *names)))
-    await serve_until(simulator, stop, lambda sim: [f"opcua: {sim.endpoint}"])
+    await serve_until(simulator, stop, lambda sim: [f"opcua: {sim.endpoint}"], started)
 
 
 SIMULATORS["opcua"] = SimulatorEntry(

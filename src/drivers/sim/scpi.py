@@ -247,7 +247,9 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--control-file", default=None, help="JSON fault control file")
 
 
-async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def _run(
+    args: argparse.Namespace, stop: asyncio.Event, started: asyncio.Event | None = None
+) -> None:
     config = ScpiSimConfig(
         **flags(args, "personality", "host", "port", "pty", "serial"),
         faults=FaultConfig(control_file=args.control_file),
@@ -257,7 +259,7 @@ async def _run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         resources = [simulator.tcp_resource] + ([simulator.asrl_resource] if config.pty else [])
         return [f"{config.personality}: {resource}" for resource in resources]
 
-    await serve_until(ScpiSimulator(config), stop, where)
+    await serve_until(ScpiSimulator(config), stop, where, started)
 
 
 SIMULATORS["scpi"] = SimulatorEntry(

@@ -235,7 +235,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--faults", type=Path, help="JSON fault control file, re-read live")
 
 
-async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
+async def run(
+    args: argparse.Namespace, stop: asyncio.Event, started: asyncio.Event | None = None
+) -> None:
     """Serve until ``stop`` is set."""
     server = SerialSimServer(
         args.kind,
@@ -247,7 +249,9 @@ async def run(args: argparse.Namespace, stop: asyncio.Event) -> None:
         faults=SerialFaultHooks(control_file=args.faults),
     )
     kind = f"serial ASCII simulator ({args.kind})"
-    await serve_until(server, stop, lambda sim: medium_lines(kind, sim.medium, sim, args.link))
+    await serve_until(
+        server, stop, lambda sim: medium_lines(kind, sim.medium, sim, args.link), started
+    )
 
 
 @contextlib.asynccontextmanager

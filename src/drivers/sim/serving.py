@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import logging
 import os
 import tty
 from collections.abc import Awaitable, Callable, Coroutine, Iterable
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any, Self, TypeVar
 
 from core.i18n import language, load_table, register, translate_reason
+from core.logs import log_event
 
 register(load_table(__package__, "messages.json"))  # what a simulator prints when it starts
 
 ConnectionHandler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 S = TypeVar("S", bound="Served")
+log = logging.getLogger("etalon.drivers.sim")
 
 
 class Served:
@@ -33,19 +36,32 @@ class Served:
         raise NotImplementedError
 
     async def __aenter__(self) -> Self:
-        await self.start()
+        try:
+            await self.start()
+        except BaseException:  # a failed or cancelled start-up closes what it opened
+            await self.stop()
+            raise
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
 
-async def serve_until(server: S, stop: asyncio.Event, where: Callable[[S], Iterable[str]]) -> None:
+async def serve_until(
+    server: S,
+    stop: asyncio.Event,
+    where: Callable[[S], Iterable[str]],
+    started: asyncio.Event | None = None,
+) -> None:
     """``etalon sim …``: serve until ``stop`` is set, first printing the lines ``where`` says
-    about the started ``server`` (its addresses), in the process's language."""
+    about the started ``server`` (its addresses), in the process's language, and setting
+    ``started`` (a start-up cancelled before then closes what it opened)."""
+    log_event(log, logging.INFO, "simulator starting")
     async with server:
         for line in where(server):
             print(translate_reason(line, language()), flush=True)
+        if started is not None:
+            started.set()
         await stop.wait()
 
 
