@@ -109,8 +109,8 @@ class OpcUaDriver:
         self._refused: list[Reading] = []
         self._identity: dict[str, str] = {}
         self._last_ts: dict[str, int] = {}
-        self._last_polled: dict[str, int] = {}
-        """The instrument's time stamp of each polled channel's last reading (not the agent's)."""
+        """The instrument's time stamp of each channel's last reading delivered (polled or
+        subscribed: a channel is one or the other), by which a repeated sample is left out."""
         self._lost: str | None = None
         self._session_open = False
         self._unit_warnings: set[tuple[str, str, tuple[tuple[str, str], ...]]] = set()
@@ -259,14 +259,12 @@ class OpcUaDriver:
             missing = f"the server did not look up EngineeringUnits ({code})"
         for name, binding in bound:
             node_unit = node_units.get(name)
-            if node_unit is None:
-                if not binding.unit:
-                    self._warn_once(
-                        name,
-                        "no unit: give the channel a unit; its readings carry none",
-                        reason=missing,
-                    )
-            elif not binding.unit:
+            if binding.unit:
+                if node_unit is not None:
+                    self._check_unit(self.channels[name], node_unit)
+                continue
+            reason = missing
+            if node_unit is not None:
                 binding.unit = node_unit.symbol
                 previous = self._node_units.get(name, binding.unit)
                 self._node_units[name] = binding.unit
@@ -285,14 +283,12 @@ class OpcUaDriver:
                         display_name=node_unit.refused[:200],
                         unit=node_unit.symbol,
                     )
-                elif not binding.unit:
-                    self._warn_once(
-                        name,
-                        "no unit: give the channel a unit; its readings carry none",
-                        reason="the node's EngineeringUnits have no display name nor a known code",
-                    )
-            else:
-                self._check_unit(self.channels[name], node_unit)
+                    continue
+                reason = "the node's EngineeringUnits have no display name nor a known code"
+            if not binding.unit:
+                self._warn_once(
+                    name, "no unit: give the channel a unit; its readings carry none", reason=reason
+                )
 
     async def _engineering_units(
         self, client: Client, bound: list[tuple[str, Binding]]
@@ -463,7 +459,7 @@ class OpcUaDriver:
         midpoint = midpoint_ns(start, self.clock.now_ns())
         by_channel = dict(zip(readable, values, strict=True))
         stamped = self.config.timestamps != "agent"
-        last_polled = self._last_polled
+        last_ts = self._last_ts
         readings = []
         for channel in channels:
             binding = self._binding(channel)
@@ -484,9 +480,9 @@ class OpcUaDriver:
                     # A node that has not changed since the last poll answers with the same
                     # sample; sent again it would be two readings of one series at one time,
                     # which a store keeps once (and the agent's count would say twice).
-                    if last_polled.get(channel.name) == reading.ts_ns:
+                    if last_ts.get(channel.name) == reading.ts_ns:
                         continue
-                    last_polled[channel.name] = reading.ts_ns
+                    last_ts[channel.name] = reading.ts_ns
                 readings.append(reading)
         return readings
 
