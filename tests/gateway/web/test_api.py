@@ -249,6 +249,30 @@ def test_a_refusal_speaks_the_language_the_request_asks_for(
         assert english_words(english, vocabulary) != [] or status == 404, english
 
 
+HOSTILE_LANGUAGES = [
+    ({"Accept-Language": "vi;q=abc"}, {}),  # a weight that is no number: that language not taken
+    ({"Accept-Language": "vi;q=0"}, {}),  # "not this one"
+    ({"Accept-Language": "vi;q=nan, ;;, ,"}, {}),
+    ({"Accept-Language": ", ".join(["*", "xx-YY;q=1.0", *["fr;q=0.5"] * 500])}, {}),
+    ({"Accept-Language": "q=1;vi;en"}, {}),  # parts in the wrong order
+    ({}, {"lang": "xx"}),
+    ({}, {"lang": "vi" * 2000}),
+]
+
+
+@pytest.mark.parametrize(("headers", "query"), HOSTILE_LANGUAGES)
+def test_a_language_asked_for_in_a_hostile_way_gets_english(
+    http: httpx.Client, headers: dict[str, str], query: dict[str, str]
+) -> None:
+    """A malformed, refused, unknown or oversized language request is no failure of its own:
+    the request is answered as if it asked for nothing (English, the same status)."""
+    for path, status in (("/api/v1/standards/NOPE", 404), ("/api/v1/audit", 401)):
+        token = bearer("viewer") if status != 401 else {}
+        plain = http.get(path, headers=token)
+        asked = http.get(path, params=query, headers={**token, **headers})
+        assert (asked.status_code, asked.json()) == (status, plain.json()), asked.text
+
+
 def test_audit_log_filters_and_pages(http: httpx.Client) -> None:
     entries = http.get("/api/v1/audit", headers=bearer("viewer")).json()
     actions = {e["action"] for e in entries}
