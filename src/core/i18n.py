@@ -94,6 +94,23 @@ def language(requested: str | None = None) -> str:
     return "en"
 
 
+def accepted_language(header: str) -> str | None:
+    """The most preferred language of an HTTP ``Accept-Language`` header that the catalogue has
+    (``fr-FR, vi;q=0.9`` → ``vi``), by its weights, the earlier on a tie; None if it names none.
+    A weight that is no number counts as 0 (refused), as RFC 9110 has a malformed one ignored."""
+    ranked: list[tuple[float, int, str]] = []
+    for index, part in enumerate(header.split(",")):
+        tag, _, weight = part.strip().partition(";q=")
+        code = tag.split("-")[0].strip().lower()
+        try:
+            quality = float(weight) if weight else 1.0
+        except ValueError:
+            quality = 0.0
+        if code in LANGUAGES and quality > 0:
+            ranked.append((-quality, index, code))
+    return min(ranked)[2] if ranked else None
+
+
 def _locale_languages() -> list[str]:
     """The languages of messages the locale asks for, in gettext's order: the first set of
     ``LC_ALL``, ``LC_MESSAGES``, ``LANG`` (the C library's precedence); before it the list of

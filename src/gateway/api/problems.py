@@ -21,7 +21,7 @@ from starlette.exceptions import HTTPException
 from core.config_loader import reason
 from core.errors import EtalonError, OperationError, StoreError
 from core.http_api import status_for
-from core.i18n import LANGUAGES, load_table, register, translate_reason
+from core.i18n import LANGUAGES, accepted_language, load_table, register, translate_reason
 
 register(load_table(__package__, "problems.json"))
 
@@ -32,17 +32,7 @@ def request_language(request: Request) -> str:
     asked = request.query_params.get("lang")
     if asked in LANGUAGES:
         return asked
-    ranked: list[tuple[float, int, str]] = []
-    for index, part in enumerate(request.headers.get("accept-language", "").split(",")):
-        tag, _, weight = part.strip().partition(";q=")
-        code = tag.split("-")[0].strip().lower()
-        try:
-            quality = float(weight) if weight else 1.0
-        except ValueError:
-            quality = 0.0
-        if code in LANGUAGES and quality > 0:
-            ranked.append((-quality, index, code))
-    return min(ranked)[2] if ranked else "en"
+    return accepted_language(request.headers.get("accept-language", "")) or "en"
 
 
 async def _answer(request: Request, error: Exception) -> JSONResponse:

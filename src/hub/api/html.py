@@ -14,6 +14,7 @@ from typing import Any, Final
 from fastapi import HTTPException, Request, Response
 from fastapi.responses import HTMLResponse
 
+from core.i18n import accepted_language
 from hub.api.auth import PUBLIC, Principal, Role, StaffTokens, principal_of
 from hub.api.context import HubContext, context_of
 from hub.messages import ui
@@ -29,11 +30,12 @@ SECURITY_HEADERS: Final = {
 
 
 def lang_of(request: Request) -> str:
-    """The page's language: ``?lang=``, the cookie, the browser's, English."""
+    """The page's language: ``?lang=``, the cookie, the browser's most preferred one the hub
+    speaks (by ``Accept-Language``'s weights, as the gateway's API reads it), English."""
     for candidate in (
         request.query_params.get("lang"),
         request.cookies.get(LANG_COOKIE),
-        request.headers.get("accept-language", "")[:2].lower(),
+        accepted_language(request.headers.get("accept-language", "")),
     ):
         if candidate in ("en", "vi"):
             return candidate
