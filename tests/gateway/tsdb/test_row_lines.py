@@ -321,7 +321,7 @@ def test_a_batch_corrected_in_full_writes_what_the_general_loop_writes(
 @settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(st.integers(0, 10**6), min_size=1, max_size=30),
-    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=30, max_size=30),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=31, max_size=31),
     st.booleans(),
     st.booleans(),
     st.data(),
@@ -349,12 +349,13 @@ def test_a_plain_batch_is_written_a_column_at_a_time_as_the_loop_writes_it(
     count = len(readings)
     columns: dict[str, Any] = {}
     if corrected:
-        numbers = np.array(values[: count + 1], dtype=np.float64)
+        numbers = np.array(values[: count + 1], dtype=np.float64)  # the odd row's too
+        us = np.abs(numbers) * 1e-6
         columns = {
             "certificates": {3: 'PRT "A"'},
-            "columns": FixedColumns(None, numbers[:count], numbers[:count] * 1e-6, 3, None),
+            "columns": FixedColumns(None, numbers[:count], us[:count], 3, None),
         }
-        looped_columns = FixedColumns(None, numbers, numbers * 1e-6, 3, None)
+        looped_columns = FixedColumns(None, numbers, us, 3, None)
     plain = LineBuilder().lines(ReadingsBatch(SITE, AGENT, rows=rows.rows, **columns))
     if corrected:
         columns["columns"] = looped_columns
