@@ -9,7 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from core.config_loader import load_config
+from core.config_loader import load_config_as
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import language, t, translate_reason
@@ -92,10 +92,10 @@ def agent_main(config_path: Path) -> int:
     # Here, not at the top: the gateway, the hub, the demo and the simulators are served by this
     # module too, and need neither the agent nor its drivers' config models.
     from edge_agent.agent import Agent
-    from edge_agent.config import AgentConfig
+    from edge_agent.settings import agent_config_model
 
     try:
-        config = load_config(config_path, AgentConfig)
+        config = load_config_as(config_path, agent_config_model)
     except ConfigError as exc:
         print_problems(
             f"etalon agent: {t('config.invalid', language(), file=config_path)}", exc.problems

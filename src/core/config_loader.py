@@ -16,7 +16,7 @@ unraisable exception), so the depth is bounded before anything recurses.
 from __future__ import annotations
 
 import errno
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -371,7 +371,14 @@ def config_dir(info: ValidationInfo) -> Path | None:
 
 def load_config(path: Path, model: type[ModelT]) -> ModelT:
     """Validate a YAML file against ``model``; raises ConfigError listing every problem."""
+    return load_config_as(path, lambda _data: model)
+
+
+def load_config_as(path: Path, choose: Callable[[dict[str, Any]], type[ModelT]]) -> ModelT:
+    """:func:`load_config` against the model ``choose`` picks for the file's data (a mapping:
+    anything else was refused already)."""
     data, root = load_yaml(path)
+    model = choose(data)
     try:
         return model.model_validate(data, context=context_of(path))
     except ValidationError as exc:

@@ -16,10 +16,10 @@ from drivers.config import ChannelBase
 from drivers.reading import Reading
 from drivers.registry import create_driver
 from edge_agent import __version__
-from edge_agent.config import AgentConfig
 from edge_agent.metrics import AgentMetrics
 from edge_agent.publisher import Publisher
 from edge_agent.scheduler import InstrumentRunner
+from edge_agent.settings import AgentSettings
 from edge_agent.wire import (
     TEXT_VALUE_MAX,
     AgentMetricsMessage,
@@ -62,7 +62,7 @@ async def cancel_until_done(tasks: list[asyncio.Task[None]], every_s: float = 0.
 class Agent:
     """One agent process. ``await run(stop)`` until ``stop`` is set."""
 
-    def __init__(self, config: AgentConfig, clock: Clock | None = None) -> None:
+    def __init__(self, config: AgentSettings, clock: Clock | None = None) -> None:
         self.config = config
         self.clock = clock or build_clock(config.clock)
         self.metrics = AgentMetrics()

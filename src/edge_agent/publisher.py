@@ -26,8 +26,8 @@ from core.backoff import Backoff, BackoffTimer
 from core.logs import log_event
 from core.mqtt import MqttLink
 from core.spool import Entry, Spool, within_items
-from edge_agent.config import PublishConfig
 from edge_agent.metrics import AgentMetrics
+from edge_agent.settings import PublishConfig
 from edge_agent.wire import join_batch
 
 log = logging.getLogger("etalon.agent")

@@ -12,7 +12,7 @@ import json
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Annotated, Any, Literal, NotRequired, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, Literal, NotRequired, TypeVar
 
 import orjson
 from pydantic import (
@@ -108,8 +108,23 @@ class ReadingBatch(TypedDict):
     readings: Annotated[list[WireReading], Field(min_length=1, max_length=100_000)]
 
 
-READING = TypeAdapter(WireReading)
-BATCH = TypeAdapter(ReadingBatch)
+if TYPE_CHECKING:
+    READING: TypeAdapter[WireReading]
+    BATCH: TypeAdapter[ReadingBatch]
+_ADAPTED: dict[str, Any] = {"READING": WireReading, "BATCH": ReadingBatch}
+
+
+def __getattr__(name: str) -> Any:
+    """``READING`` and ``BATCH``, the validators of a reading and of a batch, built when first
+    asked for (the gateway's, and the published schema's): an agent encodes readings and never
+    validates them, and building both is a fifth of this module's import."""
+    shape = _ADAPTED.get(name)
+    if shape is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    adapter = globals()[name] = TypeAdapter(shape)
+    return adapter
+
+
 NO_VALUE_NOT_BAD = "a reading without a value must have quality 'bad'"
 
 

@@ -155,6 +155,11 @@ class LineBuilder:
         self._rows: dict[tuple[str, str], dict[str, dict[str, tuple[str, Any, str]]]] = {}
         """(site, agent) → instrument → channel → (unit, tags or None, key), for rows."""
         self._max = max_cached
+        self._orders: dict[tuple[str, str], tuple[tuple[list[Any], ...], list[str]]] = {}
+        """(site, agent) → its latest batch's instruments, channels, units and tags (lists, in
+        the batch's order) and the rows' keys (see :meth:`_row_keys`)."""
+        self._orders_held = 0
+        """Keys ``_orders`` holds, bounded as the caches are."""
 
     def _key(self, site: str, agent: str, reading: Mapping[str, Any]) -> str:
         # A channel keeps its unit and tags, so (site, agent, instrument, channel) finds its key;
@@ -250,12 +255,14 @@ class LineBuilder:
         corrected: Iterable[Any] = repeat("", count)
         u_corrected: Iterable[str] = repeat("", count)
         ends: Iterable[str] = repeat("", count)
+        full: tuple[list[str], list[str], Iterable[str]] | None = None
+        """The texts of a batch corrected in full."""
         if columns is not None or fixes:
             numbers = certificates or {}
             fields = {i: self._certificate(i, numbers) for i in numbers}
             if columns is not None and columns.index is None and not fixes:
-                corrected, u_corrected = columns.texts()
-                ends = _column(columns.tails(fields, count), count)
+                full = (*columns.texts(), _column(columns.tails(fields, count), count))
+                corrected, u_corrected, ends = full
             else:
                 by_row: list[Any] = [""] * count
                 u_by_row = [""] * count
@@ -269,13 +276,18 @@ class LineBuilder:
                 for each in fixes:
                     by_row[each.index] = each
                 corrected, u_corrected, ends = by_row, u_by_row, ends_by_row
-        instruments = self._rows.setdefault((site, agent), {}).get
+        keys = self._row_keys(site, agent, rows)
+        if not fixes and (columns is None or full is not None):
+            plain = _plain_lines(rows, keys, full)
+            if plain is not None:
+                return plain
         finite = _finite
         codes = _QUALITY_FIELD
         out: list[str] = []
         append = out.append
-        for row, value_text, u_text, fixed, u_fixed, end in zip(
+        for row, key, value_text, u_text, fixed, u_fixed, end in zip(
             rows,
+            keys,
             # Comprehensions: on a struct's field, about half the cost of a map of an attrgetter.
             _float_texts([row.value for row in rows], count),
             _float_texts([row.u for row in rows], count),
@@ -284,12 +296,6 @@ class LineBuilder:
             ends,
             strict=True,
         ):
-            channels = instruments(row.instrument)
-            cached = channels.get(row.channel) if channels is not None else None
-            if cached is None or cached[0] != row.unit or cached[1] != (row.tags or None):
-                key = self._series(site, agent, row)
-            else:
-                key = cached[2]
             ts = row.ts
             if ts.__class__ is not int:
                 raise LineError(f"timestamp {ts!r} is not an integer of nanoseconds")
@@ -319,6 +325,37 @@ class LineBuilder:
             else:
                 append(f"{key} {head}{codes[row.quality]}{tail} {ts}")
         return out
+
+    def _row_keys(self, site: str, agent: str, rows: Sequence[Row]) -> list[str]:
+        """Each row's series key. An agent sends the same channels in the same order batch
+        after batch: when the rows name the channels, units and tags of the agent's previous
+        batch, in its order, its keys are taken as they are (four list comparisons, no lookup
+        per row); else each is looked up by instrument and channel."""
+        order = (
+            [row.instrument for row in rows],
+            [row.channel for row in rows],
+            [row.unit for row in rows],
+            [row.tags for row in rows],
+        )
+        last = self._orders.get((site, agent))
+        if last is not None and last[0] == order:
+            return last[1]
+        instruments = self._rows.setdefault((site, agent), {}).get
+        keys = []
+        for row in rows:
+            channels = instruments(row.instrument)
+            cached = channels.get(row.channel) if channels is not None else None
+            if cached is None or cached[0] != row.unit or cached[1] != (row.tags or None):
+                keys.append(self._series(site, agent, row))
+            else:
+                keys.append(cached[2])
+        held = self._orders_held + len(keys) - (0 if last is None else len(last[1]))
+        if held > self._max:  # a flood of agents or of channels: start again
+            self._orders.clear()
+            held = len(keys)
+        self._orders[(site, agent)] = (order, keys)
+        self._orders_held = held
+        return keys
 
     @staticmethod
     def _certificate(certificate_id: int | None, certificates: Mapping[int, str]) -> str:
@@ -379,6 +416,82 @@ class LineBuilder:
                 continue
             fields[name] = value
         return [f"{key} {format_fields(fields)} {item.ts_ns}"] if fields else []
+
+
+_PLAIN = frozenset({float})
+_NO_U = frozenset({type(None), msgspec.UnsetType})
+_ONE_INT = frozenset({int})
+
+
+def _plain_lines(
+    rows: Sequence[Row],
+    keys: list[str],
+    full: tuple[list[str], list[str], Iterable[str]] | None,
+) -> list[str] | None:
+    """The lines of a batch with nothing to choose row by row — every value a finite float,
+    every u a finite float or every u absent, no reason, integer timestamps, a known quality,
+    and either no correction or every row corrected in full (``full``: the corrected values'
+    texts, their u's, and the fields after them with the space before the timestamp) — built a
+    column at a time: the very text of :meth:`LineBuilder._row_lines`' loop, at a fraction of
+    its cost. None for any other batch (nothing consumed): the loop writes it."""
+    values = [row.value for row in rows]
+    if set(map(type, values)) != _PLAIN:
+        return None
+    value_texts = orjson.dumps(values).decode()[1:-1].split(",")
+    if "null" in value_texts:  # NaN or an infinity: the loop refuses it
+        return None
+    us = [row.u for row in rows]
+    u_types = set(map(type, us))
+    u_texts = None
+    if u_types == _PLAIN:
+        u_texts = orjson.dumps(us).decode()[1:-1].split(",")
+        if "null" in u_texts:
+            return None
+    elif not u_types <= _NO_U:
+        return None
+    if any([row.reason for row in rows]):
+        return None
+    stamps = [row.ts for row in rows]
+    if set(map(type, stamps)) != _ONE_INT:
+        return None
+    try:  # the integers' texts, as str() writes them, in one call
+        times = orjson.dumps(stamps).decode()[1:-1].split(",")
+    except orjson.JSONEncodeError:  # an integer beyond 64 bits
+        return None
+    qualities = list(map(_QUALITY_FIELD.get, [row.quality for row in rows]))
+    if None in qualities:
+        return None
+    if full is None:
+        if [row.corrected for row in rows].count(None) != len(rows) or [
+            row.conformity for row in rows
+        ].count(None) != len(rows):
+            return None  # a spool entry of an older gateway
+        if u_texts is None:
+            return [
+                f"{k} value={v},{q} {t}"
+                for k, v, q, t in zip(keys, value_texts, qualities, times, strict=True)
+            ]
+        return [
+            f"{k} value={v},{q},u={u} {t}"
+            for k, v, q, u, t in zip(keys, value_texts, qualities, u_texts, times, strict=True)
+        ]
+    corrected, u_corrected, ends = full
+    if "" in corrected:
+        return None
+    if u_texts is None:
+        return [
+            f"{k} value={v},{q},corrected={c},u_corrected={cu}{e}{t}"
+            for k, v, q, c, cu, e, t in zip(
+                keys, value_texts, qualities, corrected, u_corrected, ends, times, strict=True
+            )
+        ]
+    return [
+        f"{k} value={v},{q},u={u},corrected={c},u_corrected={cu}{e}{t}"
+        for k, v, q, u, c, cu, e, t in zip(
+            keys, value_texts, qualities, u_texts, corrected, u_corrected, ends, times,
+            strict=True,
+        )
+    ]  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:

@@ -316,3 +316,72 @@ def test_a_batch_corrected_in_full_writes_what_the_general_loop_writes(
     lines = LineBuilder().lines(whole)
     assert lines == LineBuilder().lines(by_index)
     assert [parse_line(line)[2]["corrected"] for line in lines] == list(values)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(
+    st.lists(st.integers(0, 10**6), min_size=1, max_size=30),
+    st.lists(st.floats(allow_nan=False, allow_infinity=False), min_size=31, max_size=31),
+    st.booleans(),
+    st.booleans(),
+    st.data(),
+)
+def test_a_plain_batch_is_written_a_column_at_a_time_as_the_loop_writes_it(
+    offsets: list[int], values: list[float], with_u: bool, corrected: bool, data: st.DataObject
+) -> None:
+    """A batch with nothing to choose row by row (float values, every u or none, no reason;
+    corrected in full or not at all) is built a column at a time: the very text the general
+    loop writes for the same rows, line for line (a row that is no such row, last, sends the
+    batch to the loop)."""
+    readings = [data.draw(valid_reading(TS0 + i)) for i in offsets]
+    for reading, value in zip(readings, values, strict=False):
+        reading["value"] = value
+        reading.pop("reason", None)
+        reading.pop("u", None)
+        if with_u:
+            reading["u"] = data.draw(st.floats(0, 1e6))
+    odd = {**readings[-1], "value": 7, "ts": TS0 - 1}  # an integer: the loop writes it
+    rows = decode_entry(json.dumps({"site": SITE, "agent": AGENT, "readings": readings}).encode())
+    looped = decode_entry(
+        json.dumps({"site": SITE, "agent": AGENT, "readings": [*readings, odd]}).encode()
+    )
+    assert isinstance(rows, ReadingsBatch) and isinstance(looped, ReadingsBatch)
+    count = len(readings)
+    columns: dict[str, Any] = {}
+    if corrected:
+        numbers = np.array(values[: count + 1], dtype=np.float64)  # the odd row's too
+        us = np.abs(numbers) * 1e-6
+        columns = {
+            "certificates": {3: 'PRT "A"'},
+            "columns": FixedColumns(None, numbers[:count], us[:count], 3, None),
+        }
+        looped_columns = FixedColumns(None, numbers, us, 3, None)
+    plain = LineBuilder().lines(ReadingsBatch(SITE, AGENT, rows=rows.rows, **columns))
+    if corrected:
+        columns["columns"] = looped_columns
+    loop = LineBuilder().lines(ReadingsBatch(SITE, AGENT, rows=looped.rows, **columns))
+    assert plain == loop[:count]
+
+
+def test_a_batch_in_the_agents_previous_order_with_other_units_or_tags_gets_their_keys() -> None:
+    """The keys of an agent's previous batch are taken again only for the same channels with
+    the same units and tags in the same order."""
+    readings = [
+        {"instrument": "dmm", "channel": f"c{n}", "ts": TS0 + n, "value": 1.5, "unit": "V",
+         "quality": "good", "tags": {"room": "A"}}
+        for n in range(4)
+    ]  # fmt: skip
+    changed = [
+        [{**readings[0], "unit": "mV"}, *readings[1:]],
+        [*readings[:3], {**readings[3], "tags": {"room": "B"}}],
+        [*readings[:3], {key: v for key, v in readings[3].items() if key != "tags"}],
+        [readings[1], readings[0], *readings[2:]],
+    ]
+    builder = LineBuilder()
+    for batch in [readings, *changed, readings]:
+        payload = orjson.dumps({"site": SITE, "agent": AGENT, "readings": batch})
+        rows = decode_entry(payload)
+        assert isinstance(rows, ReadingsBatch)
+        assert builder.lines(rows) == LineBuilder().lines(
+            ReadingsBatch(SITE, AGENT, json.loads(payload)["readings"])
+        )
