@@ -4,11 +4,20 @@ pyvisa blocks: a link is used only from its session's worker thread
 (:class:`~drivers.visa.worker.SessionWorker`), and its coroutines never suspend. Every pyvisa
 (and pyvisa-py) exception is mapped here, once, to ``TimeoutError`` or
 :class:`~drivers.visa.link.LinkError`.
+
+A query goes straight to the VISA library's write and read (``viWrite``/``viRead``, where
+pyvisa's ``query`` ends too) through :class:`LeanMessageIO`, a subclass of the resource class
+pyvisa picks for the resource name. pyvisa's own ``query`` spends about 10 µs of CPU more per
+query on the way (a context manager per read, debug-log calls, copies): a tenth of a fast
+instrument's round trip on loopback, and a third of what the worker thread's hop costs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import time
+import warnings
 from functools import cache
 from typing import Any
 
@@ -55,6 +64,103 @@ _FLOW = {
 }
 
 _TIMEOUT = pyvisa.constants.StatusCode.error_timeout
+_MORE = pyvisa.constants.StatusCode.success_max_count_read
+"""A read's status when the reply filled the chunk: there is more to read."""
+_QUIET = (pyvisa.constants.StatusCode.success_device_not_present, _MORE)
+"""The read statuses pyvisa's own read keeps from warning (each read in a context manager);
+:class:`LeanMessageIO` keeps them quiet for the session's life."""
+
+
+class LeanMessageIO(MessageBasedResource):
+    """A message-based resource whose ``query`` and ``write`` (with the resource's own
+    terminations and encoding) call the VISA library's write and read directly. They do what
+    pyvisa's do — the write termination appended, the query delay slept, the read repeated while
+    the reply fills the chunk, the read termination stripped when the reply ends with it, else
+    the reply returned as it came with pyvisa's warning — without their per-call overhead.
+    Mixed into the class pyvisa picks for a resource name (:func:`lean_class`).
+
+    pyvisa's own ``read`` is not for it: on return it would take back the session's warning
+    filter (it adds and removes the same statuses around each read); the driver never calls it.
+    """
+
+    _lean_quiet: contextlib.ExitStack | None = None
+
+    def open(
+        self,
+        access_mode: pyvisa.constants.AccessModes = pyvisa.constants.AccessModes.no_lock,
+        open_timeout: int = 5000,
+    ) -> None:
+        """Open the session and keep its read statuses quiet until :meth:`close`."""
+        super().open(access_mode, open_timeout)
+        quiet = contextlib.ExitStack()
+        quiet.enter_context(self.ignore_warning(*_QUIET))
+        self._lean_quiet = quiet
+
+    def close(self) -> None:
+        """Close the session and drop its warning filter."""
+        try:
+            super().close()
+        finally:
+            quiet, self._lean_quiet = self._lean_quiet, None
+            if quiet is not None:
+                quiet.close()
+
+    def write(
+        self, message: str, termination: str | None = None, encoding: str | None = None
+    ) -> int:
+        """Write ``message`` and the write termination; pyvisa's ``write`` for other
+        terminations or encodings."""
+        if termination is not None or encoding is not None:
+            return super().write(message, termination, encoding)
+        count, _ = self.visalib.write(
+            self.session, (message + self._write_termination).encode(self._encoding)
+        )
+        return count
+
+    def query(self, message: str, delay: float | None = None) -> str:
+        """Write ``message``, wait the query delay, read one reply."""
+        lib, session = self.visalib, self.session
+        lib.write(session, (message + self._write_termination).encode(self._encoding))
+        delay = self.query_delay if delay is None else delay
+        if delay > 0.0:
+            time.sleep(delay)
+        size = self.chunk_size
+        reply, status = lib.read(session, size)
+        if status == _MORE:  # a reply longer than a chunk
+            whole = bytearray(reply)
+            while status == _MORE:
+                reply, status = lib.read(session, size)
+                whole += reply
+            reply = bytes(whole)
+        text: str = reply.decode(self._encoding)
+        termination = self._read_termination
+        if not termination:
+            return text
+        if text.endswith(termination):
+            return text[: -len(termination)]
+        warnings.warn("read string doesn't end with termination characters", stacklevel=2)
+        return text
+
+
+_LEAN: dict[type[Any], type[MessageBasedResource]] = {}
+
+
+def lean_class(manager: pyvisa.ResourceManager, resource: str) -> type[MessageBasedResource] | None:
+    """The class pyvisa would open ``resource`` with, with :class:`LeanMessageIO` mixed in; None
+    when that is no message-based class (pyvisa then picks, and the open says what is wrong)."""
+    try:
+        info = manager.resource_info(resource, extended=True)
+        base = pyvisa.ResourceManager._resource_classes[
+            (info.interface_type, info.resource_class)  # type: ignore[index]
+        ]
+    except (pyvisa.errors.Error, KeyError, ValueError):
+        return None
+    if not issubclass(base, MessageBasedResource):
+        return None
+    lean = _LEAN.get(base)
+    if lean is None:
+        lean = _LEAN[base] = type(f"Lean{base.__name__}", (LeanMessageIO, base), {})
+    return lean
 
 
 def _mapped(exc: BaseException) -> Exception:
@@ -101,7 +207,9 @@ class PyvisaLink:
                 "flow_control": _FLOW[config.serial.flow_control],
             }
         try:
-            resource = manager.open_resource(config.resource, **options)
+            resource = manager.open_resource(
+                config.resource, resource_pyclass=lean_class(manager, config.resource), **options
+            )
         except Exception as exc:
             raise NotConnected(
                 name, f"cannot open {config.resource}: {type(exc).__name__}: {exc}"
