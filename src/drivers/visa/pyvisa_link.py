@@ -113,14 +113,14 @@ class LeanMessageIO(MessageBasedResource):
         if termination is not None or encoding is not None:
             return super().write(message, termination, encoding)
         count, _ = self.visalib.write(
-            self.session, (message + self._write_termination).encode(self._encoding)
+            self.session, (message + self.write_termination).encode(self.encoding)
         )
         return count
 
     def query(self, message: str, delay: float | None = None) -> str:
         """Write ``message``, wait the query delay, read one reply."""
         lib, session = self.visalib, self.session
-        lib.write(session, (message + self._write_termination).encode(self._encoding))
+        lib.write(session, (message + self.write_termination).encode(self.encoding))
         delay = self.query_delay if delay is None else delay
         if delay > 0.0:
             time.sleep(delay)
@@ -132,8 +132,8 @@ class LeanMessageIO(MessageBasedResource):
                 reply, status = lib.read(session, size)
                 whole += reply
             reply = bytes(whole)
-        text: str = reply.decode(self._encoding)
-        termination = self._read_termination
+        text: str = reply.decode(self.encoding)
+        termination = self.read_termination
         if not termination:
             return text
         if text.endswith(termination):
