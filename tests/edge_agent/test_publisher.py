@@ -55,6 +55,7 @@ async def running(
     subscriber.on_message = collect
     await subscriber.start()
     subscriber.subscribe(TOPIC, qos=1)
+    await asyncio.wait_for(subscriber.subscribed.wait(), 30)  # the broker answered: in place
     link = MqttLink(mqtt, "test-publisher")
     await link.start()
     metrics = AgentMetrics()
@@ -75,6 +76,12 @@ def entries(first: int, count: int) -> list[bytes]:
     return [json.dumps({"n": n}).encode() for n in range(first, first + count)]
 
 
+def readings_in(received: list[dict[str, object]]) -> int:
+    """Readings the subscriber has: the broker's PUBACK to the publisher does not wait for
+    its delivery to the subscriber, which a loaded machine may take longer over."""
+    return sum(len(batch["readings"]) for batch in received)  # type: ignore[arg-type]
+
+
 async def until(condition: Callable[[], bool], timeout_s: float = 10.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not condition() and time.monotonic() < deadline:  # noqa: ASYNC110 - counters have no event
@@ -86,10 +93,10 @@ async def test_no_more_than_the_window_in_flight_while_the_broker_is_silent(
 ) -> None:
     config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=0, window=3)
     async with running(tmp_path, mosquitto, config) as (publisher, spool, metrics, received):
-        await asyncio.sleep(0.5)  # the subscription is in place
         with frozen(mosquitto):
             await spool.append(entries(0, 1000))
-            await asyncio.sleep(1.5)
+            await until(lambda: metrics.publish_batches >= 3)
+            await asyncio.sleep(1.0)  # room for a fourth, which must not go
             # Three batches went out and wait for their PUBACK; nothing more is sent, and
             # nothing left the spool.
             assert metrics.publish_batches == 3
@@ -110,16 +117,15 @@ async def test_a_batch_is_cut_at_n_readings_or_after_t_ms(
 ) -> None:
     config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=400, window=8)
     async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
-        await asyncio.sleep(0.5)
         # 25 at once: two full batches at once, the last 5 when those were acknowledged.
         await spool.append(entries(0, 25))
-        await until(lambda: metrics.acknowledged == 25)
+        await until(lambda: metrics.acknowledged == readings_in(received) == 25)
         assert [len(b["readings"]) for b in received] == [10, 10, 5]  # type: ignore[arg-type]
         with frozen(mosquitto):
             # A reading alone on an idle link goes at once; while it waits for its PUBACK, the
             # next ones wait for company, at most the delay.
             await spool.append(entries(25, 1))
-            await until(lambda: metrics.publish_batches == 4, 1.0)
+            await until(lambda: metrics.publish_batches == 4)
             assert metrics.publish_batches == 4
             started = time.monotonic()
             await spool.append(entries(26, 1))
@@ -127,7 +133,7 @@ async def test_a_batch_is_cut_at_n_readings_or_after_t_ms(
             await spool.append(entries(27, 2))
             await until(lambda: metrics.publish_batches == 5, 2.0)
             waited = time.monotonic() - started
-        await until(lambda: metrics.acknowledged == 29)
+        await until(lambda: metrics.acknowledged == readings_in(received) == 29)
     assert [len(b["readings"]) for b in received] == [10, 10, 5, 1, 3]  # type: ignore[arg-type]
     assert waited >= 0.35, waited  # not one batch per reading while busy
     assert metrics.publish_batches == 5
@@ -135,9 +141,8 @@ async def test_a_batch_is_cut_at_n_readings_or_after_t_ms(
 
 async def test_readings_on_an_idle_link_go_at_once(tmp_path: Path, mosquitto: Mosquitto) -> None:
     """Flush when idle: a light load is not held back to fill a batch."""
-    config = PublishConfig(batch_max_readings=500, batch_max_delay_ms=1000, window=8)
+    config = PublishConfig(batch_max_readings=500, batch_max_delay_ms=10_000, window=8)
     async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
-        await asyncio.sleep(0.5)
         delays = []
         for n in range(5):
             started = time.monotonic()
@@ -145,7 +150,9 @@ async def test_readings_on_an_idle_link_go_at_once(tmp_path: Path, mosquitto: Mo
             await until(lambda n=n: len(received) == n + 1)  # type: ignore[misc]
             delays.append(time.monotonic() - started)
     assert metrics.publish_batches == 5
-    assert max(delays) < 0.5, delays  # far below the 1 s a batch may wait while busy
+    # Far below the 10 s a batch may wait while busy (a round trip through the broker on a
+    # loaded machine may take a good part of a second: not what is asked here).
+    assert max(delays) < 5.0, delays
 
 
 async def test_entries_holding_several_readings_count_as_readings(
@@ -155,11 +162,10 @@ async def test_entries_holding_several_readings_count_as_readings(
     counter counts readings."""
     config = PublishConfig(batch_max_readings=10, batch_max_delay_ms=0, window=8)
     async with running(tmp_path, mosquitto, config) as (_publisher, spool, metrics, received):
-        await asyncio.sleep(0.5)
         polls = [(b",".join(entries(4 * k, 4)), 4) for k in range(5)]
         await spool.append(polls)
         assert spool.depth == 20
-        await until(lambda: metrics.acknowledged == 20)
+        await until(lambda: metrics.acknowledged == readings_in(received) == 20)
     assert metrics.published == 20 and spool.depth == 0
     assert [len(b["readings"]) for b in received] == [8, 8, 4]  # type: ignore[arg-type]
     numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
@@ -172,10 +178,10 @@ async def test_the_window_holds_whatever_its_size(
 ) -> None:
     config = PublishConfig(batch_max_readings=5, batch_max_delay_ms=0, window=window)
     async with running(tmp_path, mosquitto, config) as (publisher, spool, metrics, _received):
-        await asyncio.sleep(0.5)
         with frozen(mosquitto):
             await spool.append(entries(0, 100))
-            await asyncio.sleep(1.0)
+            await until(lambda: metrics.publish_batches >= window)
+            await asyncio.sleep(1.0)  # room for one more, which must not go
             assert len(publisher.inflight) == window == metrics.publish_batches
         await until(lambda: metrics.acknowledged == 100)
     assert spool.depth == 0
@@ -208,7 +214,7 @@ async def test_a_deep_spool_is_read_several_batches_at_a_time(
         await until(lambda: metrics.publish_batches == 40)
         # Ten reads of four batches, and maybe one that found the spool's end.
         assert len(trips) <= 40 // READ_AHEAD_BATCHES + 2, trips
-        await until(lambda: metrics.acknowledged == 2000)
+        await until(lambda: metrics.acknowledged == readings_in(received) == 2000)
     numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
     assert numbers == list(range(2000))
     assert metrics.publish_batches == 40
@@ -226,14 +232,15 @@ async def test_entries_read_ahead_then_dropped_to_make_room_are_not_published(
         metrics,
         received,
     ):
-        await asyncio.sleep(0.5)
         with frozen(mosquitto):
             await spool.append(padded(0, 40))  # ids 1-40, 800 bytes
-            await until(lambda: metrics.publish_batches == 1, 2.0)
+            await until(lambda: metrics.publish_batches == 1)
             # 1-10 in flight; 11-40 read ahead. 600 bytes more: ids 1-19 dropped to fit.
             assert await spool.append(padded(40, 30)) == 19
             assert spool.dropped_through == 19
-        await until(lambda: spool.depth == 0 and not publisher.inflight)
+        await until(
+            lambda: spool.depth == 0 and not publisher.inflight and readings_in(received) == 61
+        )
     numbers = [r["n"] for batch in received for r in batch["readings"]]  # type: ignore[attr-defined]
     assert numbers == list(range(10)) + list(range(19, 70))
     assert metrics.published == 10 + 51

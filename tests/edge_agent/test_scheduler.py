@@ -211,7 +211,7 @@ async def test_a_hung_instrument_does_not_delay_a_healthy_one() -> None:
         instrument(
             "hung",
             [("t", 0.1)],
-            timeout_s=0.3,
+            timeout_s=1.0,
             faults={"hang": True},
             reconnect={"initial_s": 0.1, "max_s": 0.2},
         ),
@@ -225,13 +225,16 @@ async def test_a_hung_instrument_does_not_delay_a_healthy_one() -> None:
         ok,
         hung,
     )
-    # Every tick of the healthy one has its reading (however late a busy machine ran it) and
-    # none was skipped for an overrun.
+    # The healthy one kept its schedule while the hung one waited out its 1 s timeouts: held
+    # up by them, it would miss about ten ticks in a row each time. A busy machine may pause
+    # the loop past a tick or two, which the runner skips and counts (an overrun): tolerated,
+    # and told apart from the hung one's doing by the length of the run of missed ticks.
     stamps = [r.ts_ns for r in healthy]
-    assert missed_ticks(stamps, 100_000_000, steps.steps, tolerance=1_000_000) == []
-    assert ok.metrics.overruns == 0
+    missed = missed_ticks(stamps, 100_000_000, steps.steps, tolerance=1_000_000)
+    assert all(n < 5 for _before, _after, n in missed), missed
+    assert sum(n for _before, _after, n in missed) <= ok.metrics.readings_skipped, missed
     assert sick and all(r.quality is Quality.BAD for r in sick)
-    assert sick[0].reason == "no reply within 0.3 s"
+    assert sick[0].reason == "no reply within 1 s"
     assert metrics.read_timeouts >= 3
     assert [s for s, _ in states].count("unavailable") == 1  # logged once, not every cycle
 

@@ -56,6 +56,22 @@ def assert_no_gaps(stored: Stored, agent: dict[str, int], steps: Sequence[tuple[
     assert sum(missing.values()) <= agent["readings_skipped"], (missing, agent)
 
 
+def spooled_readings(spool: Path, more_than: int, timeout_s: float = 60.0) -> int:
+    """Wait until a running agent's spool holds more than ``more_than`` readings (13 a second
+    when it keeps its schedule: a loaded machine's agent skips ticks and takes longer)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        db = sqlite3.connect(f"{spool.as_uri()}?mode=ro", uri=True)
+        try:
+            held = int(db.execute("SELECT COALESCE(SUM(n), 0) FROM spool").fetchone()[0])
+        finally:
+            db.close()
+        if held > more_than:
+            return held
+        assert time.monotonic() < deadline, f"{held} readings in {spool} after {timeout_s:g} s"
+        time.sleep(0.1)
+
+
 def influx_store(influxd: Influxd) -> tuple[dict[str, object], str]:
     db = f"t{uuid.uuid4().hex[:10]}"
     return (
@@ -98,7 +114,7 @@ def test_agent_killed_and_restarted_delivers_its_spool(
         chain.start()
         time.sleep(1)
         mosquitto.stop()  # readings pile up in the agent's spool...
-        time.sleep(3)
+        spooled_readings(tmp_path / "agent" / "spool.db", more_than=30)
         chain.agent.kill9()  # ...and the agent dies with them there
         pending = pending_in_spool(tmp_path / "agent" / "spool.db", tmp_path / "spool-copy")
         assert len(pending) > 30

@@ -222,16 +222,18 @@ async def test_the_re_open_after_a_hang_has_its_own_deadline_not_the_reads(
 ) -> None:
     sim = await scpi_sim("longscale-dmm")
     one_query = {"check": "periodic", "interval_s": 3600}
-    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=0.3, errors=one_query)
+    config = visa_config(sim.tcp_resource, "longscale-dmm", timeout_s=1.0, errors=one_query)
     driver = drivers(config)
     await driver.connect()
     sim.unanswered.add("READ?")
     with pytest.raises(DriverTimeout, match="READ"):
         await driver.read(config.channels)
     sim.unanswered.clear()
-    # Each reply now takes 0.2 s: the re-open (its error-queue read) and the read's own query
-    # would not fit in one 0.3 s read together; the re-open runs within the connect timeout.
-    sim.faults.delay_s = 0.2
+    # Each reply now takes 0.6 s: the re-open (its error-queue read) and the read's own query
+    # would not fit in one 1 s read together (1.2 s, more on a loaded machine); the re-open
+    # runs within the connect timeout. Each query alone has 0.4 s to spare within its own 1 s
+    # (a loaded machine's late wake-ups took more than the 0.1 s a 0.2 s reply left in 0.3 s).
+    sim.faults.delay_s = 0.6
     assert [r.quality for r in await driver.read(config.channels)] == [Quality.GOOD]
     assert sim.connections == 2
 
