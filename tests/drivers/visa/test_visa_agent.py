@@ -13,7 +13,8 @@ from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 from edge_agent.metrics import AgentMetrics
 from edge_agent.scheduler import InstrumentRunner
-from tests.support.clock_steps import StepLog, intervals
+from tests.support.clock_steps import StepLog, missed_ticks
+from tests.support.waiting import until
 
 
 @contextlib.asynccontextmanager
@@ -49,7 +50,7 @@ async def test_a_hung_instrument_times_out_while_another_keeps_its_schedule(
         hung_sim.tcp_resource,
         "frequency-counter",
         name="hung",
-        timeout_s=0.25,
+        timeout_s=1.0,
         reconnect={"initial_s": 0.1, "max_s": 0.2},
         channels=[{"name": "rb-frequency", "measurement": "frequency", "interval_s": 0.1}],
     )
@@ -69,30 +70,46 @@ async def test_a_hung_instrument_times_out_while_another_keeps_its_schedule(
         )
         for config in (healthy, hung)
     ]
+    healthy_runner = runners[0]
     async with running(runners):
-        await asyncio.sleep(0.5)  # both connected and reading
+        await until(lambda: {r.instrument for r in readings} == {"healthy", "hung"}, "both reading")
         hung_sim.faults.hang = True
         mark = len(readings)
-        await asyncio.sleep(2.0)
+        # Waited for by count, not for a time: a busy machine reads fewer ticks in a second.
+        await until(
+            lambda: (
+                sum(r.instrument == "healthy" for r in readings[mark:]) >= 20
+                and metrics.read_timeouts >= 2
+                and ("hung", "unavailable") in states
+            ),
+            "20 healthy readings, 2 timeouts of the hung one and its state",
+        )
         during = readings[mark:]
         hung_sim.faults.hang = False
         mark = len(readings)
-        await asyncio.sleep(1.5)
+        await until(
+            lambda: any(
+                r.instrument == "hung" and r.quality is Quality.GOOD for r in readings[mark:]
+            ),
+            "the hung one reading again",
+        )
         after = readings[mark:]
 
     from_healthy = [r for r in during if r.instrument == "healthy"]
-    assert len(from_healthy) >= 16  # 20 ticks of 0.1 s, a little slack for a busy machine
     assert all(r.quality is Quality.GOOD for r in from_healthy)
     assert all(r.channel == channels["healthy"] for r in from_healthy)
-    gaps = intervals([r.ts_ns for r in from_healthy], steps.steps)
-    assert max(gaps) < 0.35e9  # never stalled behind the hung counter
+    # Never stalled behind the hung counter's 1 s timeouts (held up by them, it would miss about
+    # ten ticks in a row each time). A busy machine may pause the loop past a tick or two, which
+    # the runner skips and counts: tolerated, and told apart by the length of the run.
+    stamps = [r.ts_ns for r in from_healthy]
+    missed = missed_ticks(stamps, 100_000_000, steps.steps, tolerance=1_000_000)
+    assert all(n < 5 for _before, _after, n in missed), missed
+    assert sum(n for _before, _after, n in missed) <= healthy_runner.metrics.readings_skipped
 
     from_hung = [r for r in during if r.instrument == "hung"]
     assert from_hung, "a hung instrument's missed reads are reported as bad readings"
     assert all(r.quality is Quality.BAD for r in from_hung)
-    assert {r.reason for r in from_hung} <= {"no reply within 0.25 s"}
-    assert metrics.read_timeouts >= 3
-    assert ("hung", "unavailable") in states
+    assert {r.reason for r in from_hung} <= {"no reply within 1 s"}
 
     recovered = [r for r in after if r.instrument == "hung"]
     assert any(r.quality is Quality.GOOD for r in recovered)
