@@ -122,14 +122,20 @@ def test_an_agent_can_publish_only_under_its_own_topics(pki: LabPki, tls_broker:
         impostor = connect(tls_broker, pki, "bench-1", client_id="test-gateway")
         impostor.close()
         legit = connect(tls_broker, pki, "bench-1")
-        assert legit.publish("etalon/v1/lab-1/bench-1/data", spoofed_batch("bench-1")) == 0
+        legit_batch = spoofed_batch("bench-1", instrument="legit-dmm")
+        assert legit.publish("etalon/v1/lab-1/bench-1/data", legit_batch) == 0
         legit.close()
         got = gateway.wait_messages(2, timeout_s=5)
         time.sleep(0.5)  # anything dropped would have arrived by now
-        assert [topic for topic, _ in gateway.messages] == [
-            "etalon/v1/lab-1/bench-2/data",
-            "etalon/v1/lab-1/bench-1/data",
-        ], got
+        # QoS 1 is at least once: a client the broker drops after a refusal (see RawClient)
+        # resends what it had not seen acknowledged, and the broker delivers it again (seen
+        # once under load: the rogue's permitted message twice). What must hold is that only
+        # the permitted messages arrive, each of them, in order.
+        permitted = [
+            ("etalon/v1/lab-1/bench-2/data", spoofed_batch("bench-2")),
+            ("etalon/v1/lab-1/bench-1/data", legit_batch),
+        ]
+        assert list(dict.fromkeys(gateway.messages)) == permitted, got
     finally:
         gateway.close()
         rogue.close()
