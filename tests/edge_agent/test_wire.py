@@ -21,10 +21,9 @@ from edge_agent.wire import (
     decode_metrics,
     encode_reading,
     join_batch,
-    mark,
-    put_corrected,
 )
 from edge_agent.wire_batches import decode_batch
+from edge_agent.wire_marks import mark, put_corrected
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "wire-format.md"
 TS = 1_795_438_217_002_076_936

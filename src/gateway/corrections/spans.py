@@ -19,8 +19,8 @@ import msgspec
 import numpy as np
 import numpy.typing as npt
 
-from edge_agent.wire import mark, put_corrected
 from edge_agent.wire_batches import ChannelOrder
+from edge_agent.wire_marks import mark, put_corrected
 from gateway.corrections.apply import Gathers
 from metrology.conformity import ConformityCheck
 from metrology.correction import ApplyFunction

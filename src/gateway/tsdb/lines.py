@@ -15,7 +15,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from edge_agent.wire import marked_quality, marked_reason
+from edge_agent.wire_marks import marked_quality, marked_reason
 from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
 from gateway.tsdb.points import (
     QUALITY_CODE,

@@ -32,8 +32,8 @@ import numpy.typing as npt
 import orjson
 
 from core.spool import RECENT_MAX_BYTES
-from edge_agent.wire import mark, put_corrected
 from edge_agent.wire_batches import WireRow
+from edge_agent.wire_marks import mark, put_corrected
 
 QUALITY_CODE = {"good": 0, "uncertain": 1, "bad": 2}
 FloatArray = npt.NDArray[np.float64]
