@@ -17,6 +17,7 @@ import orjson
 
 from edge_agent.wire_marks import marked_quality, marked_reason
 from gateway.tsdb.line_protocol import LineError, format_field, format_fields, series_key
+from gateway.tsdb.plain_lines import QUALITY_FIELD, plain_lines
 from gateway.tsdb.points import (
     QUALITY_CODE,
     READING,
@@ -103,9 +104,6 @@ def reading_line(key: str, reading: Mapping[str, Any]) -> str:
     if conformity is not None:
         tail += f",conformity={conformity}i"
     return f"{key} {head}quality={QUALITY_CODE[reading['quality']]}i{tail} {ts}"
-
-
-_QUALITY_FIELD = {name: f"quality={code}i" for name, code in QUALITY_CODE.items()}
 
 
 def _null(_: object) -> None:
@@ -278,11 +276,11 @@ class LineBuilder:
                 corrected, u_corrected, ends = by_row, u_by_row, ends_by_row
         keys = self._row_keys(site, agent, rows)
         if not fixes and (columns is None or full is not None):
-            plain = _plain_lines(rows, keys, full)
+            plain = plain_lines(rows, keys, full)
             if plain is not None:
                 return plain
         finite = _finite
-        codes = _QUALITY_FIELD
+        codes = QUALITY_FIELD
         out: list[str] = []
         append = out.append
         for row, key, value_text, u_text, fixed, u_fixed, end in zip(
@@ -416,82 +414,6 @@ class LineBuilder:
                 continue
             fields[name] = value
         return [f"{key} {format_fields(fields)} {item.ts_ns}"] if fields else []
-
-
-_PLAIN = frozenset({float})
-_NO_U = frozenset({type(None), msgspec.UnsetType})
-_ONE_INT = frozenset({int})
-
-
-def _plain_lines(
-    rows: Sequence[Row],
-    keys: list[str],
-    full: tuple[list[str], list[str], Iterable[str]] | None,
-) -> list[str] | None:
-    """The lines of a batch with nothing to choose row by row — every value a finite float,
-    every u a finite float or every u absent, no reason, integer timestamps, a known quality,
-    and either no correction or every row corrected in full (``full``: the corrected values'
-    texts, their u's, and the fields after them with the space before the timestamp) — built a
-    column at a time: the very text of :meth:`LineBuilder._row_lines`' loop, at a fraction of
-    its cost. None for any other batch (nothing consumed): the loop writes it."""
-    values = [row.value for row in rows]
-    if set(map(type, values)) != _PLAIN:
-        return None
-    value_texts = orjson.dumps(values).decode()[1:-1].split(",")
-    if "null" in value_texts:  # NaN or an infinity: the loop refuses it
-        return None
-    us = [row.u for row in rows]
-    u_types = set(map(type, us))
-    u_texts = None
-    if u_types == _PLAIN:
-        u_texts = orjson.dumps(us).decode()[1:-1].split(",")
-        if "null" in u_texts:
-            return None
-    elif not u_types <= _NO_U:
-        return None
-    if any([row.reason for row in rows]):
-        return None
-    stamps = [row.ts for row in rows]
-    if set(map(type, stamps)) != _ONE_INT:
-        return None
-    try:  # the integers' texts, as str() writes them, in one call
-        times = orjson.dumps(stamps).decode()[1:-1].split(",")
-    except orjson.JSONEncodeError:  # an integer beyond 64 bits
-        return None
-    qualities = list(map(_QUALITY_FIELD.get, [row.quality for row in rows]))
-    if None in qualities:
-        return None
-    if full is None:
-        if [row.corrected for row in rows].count(None) != len(rows) or [
-            row.conformity for row in rows
-        ].count(None) != len(rows):
-            return None  # a spool entry of an older gateway
-        if u_texts is None:
-            return [
-                f"{k} value={v},{q} {t}"
-                for k, v, q, t in zip(keys, value_texts, qualities, times, strict=True)
-            ]
-        return [
-            f"{k} value={v},{q},u={u} {t}"
-            for k, v, q, u, t in zip(keys, value_texts, qualities, u_texts, times, strict=True)
-        ]
-    corrected, u_corrected, ends = full
-    if "" in corrected:
-        return None
-    if u_texts is None:
-        return [
-            f"{k} value={v},{q},corrected={c},u_corrected={cu}{e}{t}"
-            for k, v, q, c, cu, e, t in zip(
-                keys, value_texts, qualities, corrected, u_corrected, ends, times, strict=True
-            )
-        ]
-    return [
-        f"{k} value={v},{q},u={u},corrected={c},u_corrected={cu}{e}{t}"
-        for k, v, q, u, c, cu, e, t in zip(
-            keys, value_texts, qualities, u_texts, corrected, u_corrected, ends, times,
-            strict=True,
-        )
-    ]  # fmt: skip
 
 
 def _reason(exc: Exception) -> str:
