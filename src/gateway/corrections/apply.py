@@ -14,6 +14,10 @@ Only the common case is evaluated here — an indication inside the calibrated r
 are finite and whose decision, if any, is a pass or a conditional pass. Whatever else (outside
 the range, the last point itself, non-finite, a failing decision that needs its numbers) is
 reported back, and the corrector handles those readings one by one as before.
+
+Over 500 lines: :class:`Kernels` stacks the tables and evaluates them, and the two must change
+together to stay bit for bit the per-reading functions' results; the helpers below it serve it
+alone.
 """
 
 from __future__ import annotations

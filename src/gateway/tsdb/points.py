@@ -15,6 +15,10 @@ Schema (see docs/storage.md):
 
 Only constant identifiers are tags, so a series is one channel and cardinality equals the number
 of channels; quality and reason vary per reading and are fields, never tags.
+
+Just over 500 lines: the spooled batch's format (its structs, their decoding into columns, the
+memo of entries read back) is written and read here together, so that one change of the format
+is one change of this module.
 """
 
 from __future__ import annotations
