@@ -14,6 +14,8 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
+from core.config_loader import load_config, load_config_as
+from core.errors import ConfigError
 from drivers.registry import DRIVERS
 from edge_agent.config import AgentConfig
 from edge_agent.settings import agent_config_model
@@ -89,3 +91,75 @@ def test_an_agent_of_one_protocol_builds_no_other_protocols_models() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
     )
     assert result.stdout.strip() == "[]"
+
+
+_HEAD = "site: hanoi\nid: bench\nspool: {path: /tmp/etalon/never-opened.db}\n"
+_SIM = (
+    "{name: %s, protocol: %s, model: {kind: zener, nominal_v: 10.0},"
+    " channels: [{name: v, quantity: voltage, unit: V, interval_s: 1}]}"
+)
+
+
+def _files() -> dict[str, str]:
+    """Agent configs as a user writes them: YAML anchors and merge keys, instruments given
+    through a merge key, protocols spelt wrong or of the wrong type, instruments of the wrong
+    shape, an unknown protocol among registered ones, very many instruments."""
+    many = "".join(f"\n  - {_SIM % (f'i{n}', 'sim')}" for n in range(500))
+    return {
+        "anchors and merges, a channel twice": (
+            "instruments:\n  - &base\n    name: a\n    protocol: sim\n"
+            "    model: {kind: zener, nominal_v: 10.0}\n"
+            "    channels: [&ch {name: v, quantity: voltage, unit: V, interval_s: 1}]\n"
+            "  - {<<: *base, name: b}\n  - {<<: *base, name: c, channels: [*ch, *ch]}\n"
+        ),
+        "instruments through a merge key": f"<<: {{instruments: [{_SIM % ('a', 'sim')}]}}\n",
+        "broken through a merge key": f"<<: {{instruments: [{_SIM % ('a', 'sim')}, 3]}}\n",
+        "another case": f"instruments: [{_SIM % ('a', 'SIM')}]\n",
+        "spaces": "instruments: [" + _SIM % ("a", '" sim "') + "]\n",
+        "null": f"instruments: [{_SIM % ('a', 'null')}]\n",
+        "a list": f"instruments: [{_SIM % ('a', '[sim]')}]\n",
+        "a number": f"instruments: [{_SIM % ('a', '1.5')}]\n",
+        "a boolean": f"instruments: [{_SIM % ('a', 'true')}]\n",
+        "missing": "instruments: [{name: a, channels: []}]\n",
+        "not a list": "instruments: {name: a, protocol: sim}\n",
+        "a string": "instruments: sim\n",
+        "empty": "instruments: []\n",
+        "none": "instruments:\n",
+        "unknown among valid ones": (
+            f"instruments: [{_SIM % ('a', 'sim')}, {{name: b, protocol: gpib}},"
+            " {name: c, protocol: modbus, channels: []}]\n"
+        ),
+        "two protocols, both wrong": (
+            "instruments: [{name: c, protocol: modbus, channels: []}, {name: c, protocol: visa}]\n"
+        ),
+        "very many": f"instruments:{many}\n",
+        "very many, one twice": f"instruments:{many}\n  - {_SIM % ('i7', 'sim')}\n",
+    }
+
+
+def _loaded(load: Any) -> Any:
+    try:
+        return load().model_dump()
+    except ConfigError as exc:
+        return exc.problems
+
+
+@pytest.mark.parametrize("name", list(_files()))
+def test_a_file_an_agent_loads_loads_as_etalon_check_loads_it(tmp_path: Path, name: str) -> None:
+    path = tmp_path / "agent.yaml"
+    path.write_text(_HEAD + _files()[name])
+    narrowed = _loaded(lambda: load_config_as(path, agent_config_model))
+    assert narrowed == _loaded(lambda: load_config(path, AgentConfig))
+
+
+@pytest.mark.parametrize(
+    "path",
+    sorted(p.name for p in (REPO / "config").glob("*.yaml") if "instruments:" in p.read_text()),
+)
+def test_every_example_agent_config_loads_as_etalon_check_loads_it(path: str) -> None:
+    if path == "demo.yaml":
+        pytest.skip("the demo's config, not an agent's")
+    file = REPO / "config" / path
+    assert _loaded(lambda: load_config_as(file, agent_config_model)) == _loaded(
+        lambda: load_config(file, AgentConfig)
+    )

@@ -74,9 +74,10 @@ _QUIET = (pyvisa.constants.StatusCode.success_device_not_present, _MORE)
 class LeanMessageIO(MessageBasedResource):
     """A message-based resource whose ``query`` and ``write`` (with the resource's own
     terminations and encoding) call the VISA library's write and read directly. They do what
-    pyvisa's do — the write termination appended, the query delay slept, the read repeated while
-    the reply fills the chunk, the read termination stripped when the reply ends with it, else
-    the reply returned as it came with pyvisa's warning — without their per-call overhead.
+    pyvisa's do — the write termination appended (with pyvisa's warning when the message ends
+    with it already), the query delay slept, the read repeated while the reply fills the chunk,
+    the read termination stripped when the reply ends with it, else the reply returned as it
+    came with pyvisa's warning — without their per-call overhead.
     Mixed into the class pyvisa picks for a resource name (:func:`lean_class`).
 
     pyvisa's own ``read`` is not for it: on return it would take back the session's warning
@@ -112,15 +113,21 @@ class LeanMessageIO(MessageBasedResource):
         terminations or encodings."""
         if termination is not None or encoding is not None:
             return super().write(message, termination, encoding)
-        count, _ = self.visalib.write(
-            self.session, (message + self.write_termination).encode(self.encoding)
-        )
+        count, _ = self.visalib.write(self.session, self._terminated(message).encode(self.encoding))
         return count
+
+    def _terminated(self, message: str) -> str:
+        """``message`` and the write termination, with pyvisa's warning when the message ends
+        with the termination already (it is sent twice, as pyvisa sends it)."""
+        termination = self.write_termination
+        if termination and message.endswith(termination):
+            warnings.warn("write message already ends with termination characters", stacklevel=3)
+        return message + termination
 
     def query(self, message: str, delay: float | None = None) -> str:
         """Write ``message``, wait the query delay, read one reply."""
         lib, session = self.visalib, self.session
-        lib.write(session, (message + self.write_termination).encode(self.encoding))
+        lib.write(session, self._terminated(message).encode(self.encoding))
         delay = self.query_delay if delay is None else delay
         if delay > 0.0:
             time.sleep(delay)

@@ -9,8 +9,10 @@ hung queries, deadlines and stuck threads in test_visa_worker.py: both run throu
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -128,3 +130,104 @@ async def test_a_hung_query_holds_up_neither_the_loop_nor_the_next_read(
         assert sim.connections == 3  # the first, after the hung query, after the given-up one
     finally:
         beating.cancel()
+
+
+_DEVICE = """spec: "1.1"
+devices:
+  d:
+    eom:
+      TCPIP INSTR: {q: "\\n", r: "\\n"}
+    dialogues:
+      - q: "*IDN?"
+        r: "SIM,D,1,2"
+      - q: "LONG?"
+        r: "%s"
+      - q: "*RST"
+  bare:
+    eom:
+      TCPIP INSTR: {q: "\\n", r: ""}
+    dialogues:
+      - q: "*IDN?"
+        r: "SIM,BARE,1,2"
+resources:
+  TCPIP0::d.sim::inst0::INSTR: {device: d}
+  TCPIP0::bare.sim::inst0::INSTR: {device: bare}
+""" % ("Y" * 3000)
+
+
+def _both(manager: ResourceManager, resource: str, **options: Any) -> list[Any]:
+    """Each of pyvisa's own class and the lean one, opened on ``resource`` with ``options``."""
+    lean = lean_class(manager, resource)
+    assert lean is not None
+    return [
+        manager.open_resource(resource, timeout=200, **options),
+        manager.open_resource(resource, resource_pyclass=lean, timeout=200, **options),
+    ]
+
+
+def _outcome(call: Callable[[], Any]) -> tuple[Any, list[str]]:
+    """What ``call`` returns or raises, and the warnings it gives."""
+    with warnings.catch_warnings(record=True) as given:
+        warnings.simplefilter("always")
+        try:
+            out = call()
+        except Exception as exc:  # noqa: BLE001 - compared, not handled
+            out = (type(exc).__name__, str(exc))
+    return out, [str(w.message) for w in given]
+
+
+@pytest.mark.parametrize(
+    ("resource", "message", "options"),
+    [
+        ("d", "*IDN?", {}),
+        ("d", "LONG?", {"chunk_size": 100}),  # a reply of many chunks
+        ("d", "LONG?", {"chunk_size": 3000}),  # the reply fills the chunk exactly
+        ("d", "*IDN?", {"read_termination": None}),
+        ("d", "*IDN?", {"read_termination": ""}),
+        ("d", "*IDN?", {"read_termination": "\r\n"}),  # the reply lacks it: warned
+        ("d", "*IDN?", {"encoding": "latin-1"}),
+        ("d", "*IDN?", {"query_delay": 0.02}),
+        ("d", "*IDN?\n", {}),  # the message ends with the termination: warned, sent twice
+        ("bare", "*IDN?", {}),  # the instrument ends no reply with the read termination
+    ],
+)
+def test_the_lean_query_answers_warns_and_fails_as_pyvisas_own(
+    tmp_path: Any, resource: str, message: str, options: dict[str, Any]
+) -> None:
+    device = tmp_path / "devices.yaml"
+    device.write_text(_DEVICE)
+    manager = ResourceManager(f"{device}@sim")
+    terminations = {"read_termination": "\n", "write_termination": "\n"}
+    own, lean = _both(manager, f"TCPIP0::{resource}.sim::inst0::INSTR", **terminations | options)
+    try:
+        assert isinstance(lean, LeanMessageIO) and not isinstance(own, LeanMessageIO)
+        assert _outcome(lambda: lean.query(message)) == _outcome(lambda: own.query(message))
+        for kind in ({}, {"termination": "\r\n"}, {"encoding": "latin-1"}):
+            written = [_outcome(functools.partial(r.write, "*RST\n", **kind)) for r in (lean, own)]
+            assert written[0] == written[1]
+    finally:
+        own.close()
+        lean.close()
+    lean.close()  # twice: nothing to do
+
+
+def test_sessions_opened_and_closed_leave_no_warning_filter_behind(tmp_path: Any) -> None:
+    device = tmp_path / "devices.yaml"
+    device.write_text(_DEVICE)
+    manager = ResourceManager(f"{device}@sim")
+    resource = "TCPIP0::d.sim::inst0::INSTR"
+    filters = list(warnings.filters)
+    sessions = []
+    for _ in range(50):
+        lean = manager.open_resource(
+            resource,
+            resource_pyclass=lean_class(manager, resource),
+            read_termination="\n",
+            write_termination="\n",
+        )
+        sessions.append(lean.session)
+        assert lean.query("*IDN?") == "SIM,D,1,2"
+        lean.close()
+    assert warnings.filters == filters
+    ignored = manager.visalib._ignore_warning_in_session
+    assert not any(ignored.get(session) for session in sessions)

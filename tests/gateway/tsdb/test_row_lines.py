@@ -385,3 +385,92 @@ def test_a_batch_in_the_agents_previous_order_with_other_units_or_tags_gets_thei
         assert builder.lines(rows) == LineBuilder().lines(
             ReadingsBatch(SITE, AGENT, json.loads(payload)["readings"])
         )
+
+
+_ODD_FLOATS = [-0.0, 5e-324, 1e308, -1.7976931348623157e308, 1e16, 1e-7, 2.2250738585072014e-308,
+               123456789012345680.0, 0.1, 1.0]  # fmt: skip
+"""Floats whose text differs between repr and orjson (exponents, their signs and padding), a
+negative zero, the smallest subnormal and the largest double."""
+
+
+def _signed(lines: list[str]) -> list[Any]:
+    """:func:`parsed`, a float's sign kept (-0.0 equals 0.0)."""
+    return [
+        (m, tags, {k: (kind, repr(v)) for k, (kind, v) in fields.items()}, ts)
+        for m, tags, fields, ts in parsed(lines)
+    ]
+
+
+@pytest.mark.parametrize(
+    "odd",
+    [
+        {},  # every row plain: a column at a time
+        {"u": None},  # u mixing None and floats
+        {"value": True},
+        {"value": False},
+        {"value": 7},
+        {"value": 2**53 + 1},
+        {"reason": "settling"},  # a reason on one row only
+        {"value": 1e-320, "u": 0.0},
+    ],
+)
+def test_odd_floats_and_one_odd_row_read_back_as_the_reference_writes_them(
+    odd: dict[str, Any],
+) -> None:
+    readings = [
+        {"instrument": "dmm", "channel": f"c{n}", "ts": TS0 + n, "value": value, "unit": "V",
+         "quality": "good", "u": _ODD_FLOATS[-1 - n]}
+        for n, value in enumerate(_ODD_FLOATS)
+    ]  # fmt: skip
+    readings[3] = {**readings[3], **odd}
+    fast, reference = lines_both_ways(readings)
+    assert _signed(fast) == _signed(reference)
+
+
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf])
+def test_a_non_finite_float_among_plain_ones_is_refused_alone(bad: float) -> None:
+    readings = [
+        {"instrument": "dmm", "channel": f"c{n}", "ts": TS0 + n, "value": value, "unit": "V",
+         "quality": "good", "u": 0.5}
+        for n, value in enumerate(_ODD_FLOATS)
+    ]  # fmt: skip
+    payload = orjson.dumps({"site": SITE, "agent": AGENT, "readings": readings})
+    for field in ("value", "u"):
+        item = decode_entry(payload)
+        assert isinstance(item, ReadingsBatch) and item.rows is not None
+        setattr(item.rows[4], field, bad)  # what ingest refuses: every other check passed
+        rejected: list[tuple[str, str]] = []
+        lines = LineBuilder().lines(item, rejected)
+        assert len(rejected) == 1 and "is not finite" in rejected[0][1]
+        assert _signed(lines) == _signed(
+            LineBuilder().lines(ReadingsBatch(SITE, AGENT, [*readings[:4], *readings[5:]]))
+        )
+
+
+def test_the_agents_orders_stay_bounded_and_counted_whatever_the_batches() -> None:
+    """Many agents, two agents naming the same channels, and an agent whose batches alternate
+    between two shapes: each batch's lines are a fresh builder's, and the orders held stay
+    within the cache's bound, counted exactly."""
+    builder = LineBuilder(max_cached=40)
+
+    def batch(agent: str, channels: int, unit: str = "V") -> ReadingsBatch:
+        readings = [
+            {"instrument": "dmm", "channel": f"c{n}", "ts": TS0 + n, "value": n + 0.5,
+             "unit": unit, "quality": "good"}
+            for n in range(channels)
+        ]  # fmt: skip
+        item = decode_entry(orjson.dumps({"site": SITE, "agent": agent, "readings": readings}))
+        assert isinstance(item, ReadingsBatch)
+        return item
+
+    shapes = [("a", 3, "V"), ("b", 3, "V"), ("a", 5, "V"), ("b", 3, "mV"), ("a", 3, "V")]
+    shapes += [(f"agent-{n}", 1 + n % 7, "V") for n in range(60)] * 2
+    shapes += [("a", 50, "V"), ("a", 3, "V"), ("b", 3, "V")]  # one batch over the bound
+    for agent, channels, unit in shapes:
+        item = batch(agent, channels, unit)
+        lines = builder.lines(item)
+        assert lines == LineBuilder().lines(item)
+        assert {tags["agent"] for _, tags, _, _ in parsed(lines)} == {agent}
+        held = sum(len(keys) for _, keys in builder._orders.values())
+        assert builder._orders_held == held
+        assert held <= max(40, channels)
