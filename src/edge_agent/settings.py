@@ -87,9 +87,14 @@ def agent_config_model(data: Any) -> type[AgentSettings]:
 @functools.cache
 def _narrowed(protocols: tuple[str, ...]) -> type[AgentSettings]:
     instruments: Any = GenericAlias(list, (instrument_config(protocols),))
-    return create_model(
+    model = create_model(
         "AgentConfig",
         __base__=AgentSettings,
         __module__=__name__,
         instruments=(instruments, Field(..., min_length=1)),
     )
+    # Named "AgentConfig" where a user reads it; found by pickle (a config handed to another
+    # process) under a name of its own in this module.
+    model.__qualname__ = f"AgentConfig_{'_'.join(protocols)}"
+    globals()[model.__qualname__] = model
+    return model

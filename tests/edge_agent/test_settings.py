@@ -5,6 +5,7 @@ same places, as the model of every protocol; anything it cannot tell goes to tha
 from __future__ import annotations
 
 import copy
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -163,3 +164,13 @@ def test_every_example_agent_config_loads_as_etalon_check_loads_it(path: str) ->
     assert _loaded(lambda: load_config_as(file, agent_config_model)) == _loaded(
         lambda: load_config(file, AgentConfig)
     )
+
+
+def test_a_narrowed_config_survives_pickling(tmp_path: Path) -> None:
+    """A config loaded by the agent's narrowed model can be handed to another process (pickle
+    finds its class), and comes back equal."""
+    path = tmp_path / "agent.yaml"
+    path.write_text((REPO / "config" / "agent-sim.yaml").read_text())
+    config = load_config_as(path, agent_config_model)
+    assert type(config) is not AgentConfig  # the narrowed model, not the full one
+    assert pickle.loads(pickle.dumps(config)) == config
