@@ -79,6 +79,11 @@ _ENCODED = 256
 _VENDOR = b"ET"
 """The vendor id etalon's client sends in ``Initialize``."""
 
+_DATA = int(Message.DATA)
+_DATA_END = int(Message.DATA_END)
+"""The data message types as plain ints, for the path every query takes: an IntEnum member costs
+0.4 µs a lookup on Python 3.11, ten times a module global's."""
+
 Expected = tuple[int, "asyncio.Future[tuple[int, int, bytes]]"]
 """A control message waited for: its type, and the future of its (control, parameter, payload)."""
 
@@ -97,12 +102,21 @@ class _Channel(asyncio.Protocol):
             return
         buffer = self.buffer
         if not buffer and len(data) >= HEADER_SIZE:  # usual: one whole message
-            try:
-                kind, control, parameter, length = unpack_header(data, MAX_PAYLOAD)
-            except WireError as exc:
-                session.give_up(exc.kind, str(exc))
-                return
-            if len(data) == HEADER_SIZE + length:
+            prologue, kind, control, parameter, length = HEADER.unpack_from(data)
+            if prologue == b"HS" and len(data) == HEADER_SIZE + length <= MAX_MESSAGE:
+                waiter = session.waiter
+                if (  # most usual: the reply waited for, in one DataEnd
+                    kind == _DATA_END
+                    and parameter == session.expected_id
+                    and waiter is not None
+                    and not session.pieces
+                    and not waiter.done()
+                    and self.sync
+                ):
+                    session.waiter = None
+                    session.rmt = 1
+                    waiter.set_result(data[HEADER_SIZE:])
+                    return
                 session.deliver(self.sync, kind, control, parameter, data[HEADER_SIZE:])
                 return
         buffer += data
@@ -164,9 +178,9 @@ class _Session:
     def deliver(self, sync: bool, kind: int, control: int, parameter: int, payload: bytes) -> None:
         """One message from the server (see the module doc for what each does)."""
         if sync:
-            if kind == Message.DATA_END or kind == Message.DATA:
+            if kind in (_DATA_END, _DATA):
                 if self.sync_expected is None:  # else: a device clear (or the handshake) drops it
-                    self._data(kind == Message.DATA_END, parameter, payload)
+                    self._data(kind == _DATA_END, parameter, payload)
                 return
             if kind == Message.INTERRUPTED:
                 return
@@ -305,21 +319,19 @@ class _Session:
         """One program message: ``DataEnd`` (after ``Data`` pieces when it is long)."""
         transport = self.sync
         assert transport is not None
-        self.pieces.clear()
-        self.ready.clear()  # replies to older messages: a read takes its own (as pyvisa-py)
+        if self.pieces:
+            self.pieces.clear()
+        if self.ready:
+            self.ready.clear()  # replies to older messages: a read takes its own (as pyvisa-py)
         step = self.max_payload
         start = 0
         while True:
-            piece = payload[start : start + step]
+            piece = payload[start : start + step] if start or len(payload) > step else payload
             start += step
             end = start >= len(payload)
             message_id = self.message_id
             header = HEADER.pack(
-                b"HS",
-                Message.DATA_END if end else Message.DATA,
-                self.rmt,
-                message_id,
-                len(piece),
+                b"HS", _DATA_END if end else _DATA, self.rmt, message_id, len(piece)
             )
             transport.write(header + piece)
             self.expected_id = message_id
