@@ -13,7 +13,8 @@ What it serves (HiSLIP 1.0, synchronized mode, no locking beyond answering, no T
 Hostile or broken clients are refused, counted in :attr:`HislipServer.protocol_faults` and never
 hang it: a header without ``HS`` or a length beyond 1 MiB gets ``FatalError`` and the connection
 closed; a program message beyond 1 MiB in pieces, or a message type it does not serve, an
-``Error``; a connection that does not initialize within :data:`INIT_TIMEOUT_S`, or an
+``Error``; a connection that does not initialize within :data:`INIT_TIMEOUT_S`, or whose
+message's payload does not follow its header within :attr:`HislipServer.message_timeout_s`, or an
 ``AsyncInitialize`` naming no session, is closed. Either channel ending ends the session.
 
 Fault hook for client tests, :attr:`HislipServer.reply_fault` (one-shot, the next reply): see
@@ -49,6 +50,10 @@ log = logging.getLogger("etalon.drivers.sim.scpi")
 INIT_TIMEOUT_S = 5.0
 """How long a new connection may take to send its Initialize or AsyncInitialize."""
 
+MESSAGE_TIMEOUT_S = 10.0
+"""How long a message's payload may take to arrive once its header has (a client that sends a
+header and stalls is closed: it holds its own connection, never the server)."""
+
 MAX_PAYLOAD = MAX_MESSAGE - HEADER_SIZE
 
 REPLY_FAULTS = {
@@ -58,6 +63,7 @@ REPLY_FAULTS = {
     "fatal_error": "a FatalError instead of the reply",
     "error": "an Error instead of the reply",
     "close": "both connections closed instead of the reply",
+    "truncated": "a DataEnd header announcing 100 bytes more than follow (a stalled server)",
     "stale": "a DataEnd with another message id first, then the reply",
     "pieces": "the reply in Data pieces of 3 bytes, then its DataEnd",
 }
@@ -111,6 +117,7 @@ class HislipServer(StreamServed):
         """Hostile or broken client input, by kind."""
         self.reply_fault: str | None = None
         """One-shot: what the next reply is made into (see :data:`REPLY_FAULTS`)."""
+        self.message_timeout_s = MESSAGE_TIMEOUT_S
         self._last_id = 0
 
     async def start(self) -> None:
@@ -197,7 +204,14 @@ class HislipServer(StreamServed):
             kind, control, parameter, length = unpack_header(header, MAX_PAYLOAD)
         except WireError as exc:
             await self._fatal(writer, 1, str(exc), exc.kind)
-        payload = await reader.readexactly(length) if length else b""
+        if not length:
+            return kind, control, parameter, b""
+        try:
+            async with asyncio.timeout(self.message_timeout_s):
+                payload = await reader.readexactly(length)
+        except TimeoutError:
+            self.protocol_faults["incomplete message"] += 1
+            raise
         return kind, control, parameter, payload
 
     async def _fatal(
@@ -260,6 +274,9 @@ class HislipServer(StreamServed):
             writer.write(b"XX" + bytes(HEADER_SIZE - 2) + reply)
         elif fault == "oversized":
             writer.write(HEADER.pack(b"HS", Message.DATA_END, 0, message_id, 1 << 40))
+        elif fault == "truncated":
+            writer.write(HEADER.pack(b"HS", Message.DATA_END, 0, message_id, len(reply) + 100))
+            writer.write(reply)
         elif fault == "wrong_type":
             writer.write(pack(Message.ASYNC_STATUS_RESPONSE, 0, 0))
         elif fault == "fatal_error":

@@ -387,6 +387,37 @@ async def test_the_server_answers_an_unknown_message_with_an_error_and_goes_on(
     assert sim.hislip.protocol_faults["unexpected message"] == 1
 
 
+async def test_the_server_closes_a_client_that_stalls_inside_a_message(hislip_sim: Start) -> None:
+    sim = await hislip_sim("longscale-dmm")
+    assert sim.hislip is not None
+    sim.hislip.message_timeout_s = 0.2
+    reader, writer = await _raw(sim)
+    try:
+        writer.write(pack(Message.INITIALIZE, 0, 0x0100_0000, b"hislip0"))
+        assert (await _answer(reader))[0] == Message.INITIALIZE_RESPONSE
+        writer.write(HEADER.pack(b"HS", Message.DATA_END, 0, 0xFFFF_FF00, 100) + b"*IDN?")
+        async with asyncio.timeout(2):
+            assert await reader.read() == b""  # closed after 0.2 s
+    finally:
+        writer.close()
+    assert sim.hislip.protocol_faults["incomplete message"] == 1
+
+
+async def test_a_server_that_stalls_inside_a_reply_is_a_timeout(hislip_sim: Start) -> None:
+    sim = await hislip_sim("longscale-dmm")
+    assert sim.hislip is not None
+    link = await _open(visa_config(sim.hislip_resource, "longscale-dmm"))
+    try:
+        link.set_timeout(0.2)
+        sim.hislip.reply_fault = "truncated"  # the payload never comes whole
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await link.query("*IDN?")
+        assert 0.15 < time.monotonic() - start < 1.0
+    finally:
+        link.close()
+
+
 # -- which way a config takes ---------------------------------------------------------------------
 
 
