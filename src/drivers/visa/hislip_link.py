@@ -59,6 +59,7 @@ from drivers.visa.hislip_wire import (
     unpack_header,
 )
 from drivers.visa.link import LinkError
+from drivers.visa.loop_link import OTHER_LOOP, LoopLink, ReplyDeadline
 
 log = logging.getLogger("etalon.drivers.visa")
 
@@ -72,9 +73,6 @@ FAULTS: Counter[str] = Counter()
 """HiSLIP protocol faults seen by every link of this process, by kind (``malformed header``,
 ``oversized``, ``unexpected message``, ``FatalError``, ``Error``): each also logged once, as a
 warning naming the instrument."""
-
-_ENCODED = 256
-"""Encoded commands a link remembers."""
 
 _VENDOR = b"ET"
 """The vendor id etalon's client sends in ``Initialize``."""
@@ -143,14 +141,12 @@ class _Channel(asyncio.Protocol):
         )
 
 
-class _Session:
-    """Both channels of one HiSLIP session and what is waited for on them.
-
-    A reply's deadline is one timer, re-armed only when it fires early (as the SOCKET link's):
-    most replies come long before it."""
+class _Session(ReplyDeadline):
+    """Both channels of one HiSLIP session and what is waited for on them (a reply's deadline:
+    see :class:`~drivers.visa.loop_link.ReplyDeadline`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, name: str) -> None:
-        self.loop = loop
+        super().__init__(loop)
         self.name = name
         self.sync: asyncio.Transport | None = None
         self.async_: asyncio.Transport | None = None
@@ -167,9 +163,6 @@ class _Session:
         """The reply's ``Data`` payloads so far."""
         self.ready: list[bytes] = []
         """Whole replies nobody waits for yet (one came during the query delay)."""
-        self.waiter: asyncio.Future[bytes] | None = None
-        self.expires = 0.0
-        self.timer: asyncio.TimerHandle | None = None
         self.sync_expected: Expected | None = None
         self.async_expected: Expected | None = None
 
@@ -242,17 +235,13 @@ class _Session:
         self._abort()
 
     def _fail(self, error: Exception) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
+        self.fail_waiter(error)
         for expected in (self.sync_expected, self.async_expected):
             if expected is not None and not expected[1].done():
                 expected[1].set_exception(error)
 
     def _abort(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        self.stop_timer()
         if self.loop.is_closed():  # its event loop ended without closing the driver first
             return
         for transport in (self.sync, self.async_):
@@ -270,25 +259,8 @@ class _Session:
         if self.lost is not None:
             waiter.set_exception(LinkError(self.lost))
             return waiter
-        self.waiter = waiter
-        self.expires = expires = self.loop.time() + timeout_s
-        timer = self.timer
-        if timer is None or timer.when() > expires:  # none armed, or armed too late
-            if timer is not None:
-                timer.cancel()
-            self.timer = self.loop.call_at(expires, self._expire)
+        self.await_reply(waiter, timeout_s)
         return waiter
-
-    def _expire(self) -> None:
-        self.timer = None
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return
-        if self.loop.time() < self.expires:  # armed for an earlier reply: wait for this one
-            self.timer = self.loop.call_at(self.expires, self._expire)
-            return
-        self.waiter = None
-        waiter.set_exception(TimeoutError())
 
     async def request(
         self, sync: bool, message: bytes, answer: Message, timeout_s: float | None
@@ -315,8 +287,9 @@ class _Session:
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, payload: bytes) -> None:
-        """One program message: ``DataEnd`` (after ``Data`` pieces when it is long)."""
+    def send(self, payload: bytes) -> asyncio.Transport:
+        """One program message: ``DataEnd`` (after ``Data`` pieces when it is long); the
+        synchronous channel's transport."""
         transport = self.sync
         assert transport is not None
         if self.pieces:
@@ -338,7 +311,7 @@ class _Session:
             self.message_id = (message_id + 2) & 0xFFFF_FFFF
             self.rmt = 0
             if end:
-                return
+                return transport
 
     def cleared(self) -> None:
         """After a device clear: nothing buffered, message ids from the start."""
@@ -357,18 +330,12 @@ class _Session:
         self.sync = self.async_ = None
 
 
-class HislipLink:
+class HislipLink(LoopLink):
     """One HiSLIP session to an instrument (see the module doc)."""
 
     def __init__(self, config: VisaInstrument, session: _Session) -> None:
+        super().__init__(config)
         self._session = session
-        self._encoding = config.encoding
-        self._write_term = config.write_termination
-        self._read_term = config.read_termination or ""
-        self._delay = config.query_delay_s
-        self._timeout_s = config.io_timeout_s
-        self._encoded: dict[str, bytes] = {}
-        """Commands as sent, terminated and encoded (each of a profile's queries once)."""
 
     @classmethod
     async def open(
@@ -427,54 +394,23 @@ class HislipLink:
         session.max_payload = min(struct.unpack("!Q", payload)[0], 1 << 62) - HEADER_SIZE
         return cls(config, session)
 
-    def _send(self, command: str) -> None:
-        session = self._session
-        if session.lost is not None:
-            raise LinkError(session.lost)
-        if session.loop is not asyncio.get_running_loop():
-            raise LinkError("the connection belongs to another event loop (ended, or a thread's)")
-        payload = self._encoded.get(command)
-        if payload is None:
-            payload = (command + self._write_term).encode(self._encoding)
-            if len(self._encoded) >= _ENCODED:  # set-point values make new commands
-                self._encoded.clear()
-            self._encoded[command] = payload
-        session.send(payload)
+    def _lost(self) -> str | None:
+        return self._session.lost
 
-    async def write(self, command: str) -> None:
-        """Send a command (the kernel takes it at once; a full buffer is waited for)."""
-        self._send(command)
-        transport = self._session.sync
-        assert transport is not None
-        if transport.get_write_buffer_size():  # the instrument does not take our bytes
-            deadline = asyncio.get_running_loop().time() + self._timeout_s
-            while transport.get_write_buffer_size():
-                if self._session.lost is not None:
-                    raise LinkError(self._session.lost)
-                if asyncio.get_running_loop().time() >= deadline:
-                    raise TimeoutError
-                await asyncio.sleep(0.001)
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self._session.loop
 
-    async def query(self, command: str) -> str:
-        """Send a query, wait the query delay, read one reply (up to its DataEnd)."""
-        self._send(command)
-        if self._delay:
-            await asyncio.sleep(self._delay)
-        message = (await self._session.reply(self._timeout_s)).decode(self._encoding)
-        term = self._read_term
-        if term and message.endswith(term):
-            return message[: -len(term)]
-        return message
+    def _put(self, data: bytes) -> asyncio.Transport:
+        return self._session.send(data)
 
-    def set_timeout(self, seconds: float) -> None:
-        """The timeout of the next reply (and of a device clear's two round trips)."""
-        self._timeout_s = seconds
+    def _reply(self, timeout_s: float) -> asyncio.Future[bytes]:
+        return self._session.reply(timeout_s)
 
     async def clear(self) -> None:
         """Device clear over both channels (see the module doc)."""
         session = self._session
         if session.loop is not asyncio.get_running_loop():
-            raise LinkError("the connection belongs to another event loop (ended, or a thread's)")
+            raise LinkError(OTHER_LOOP)
         features, _, _ = await session.request(
             False,
             pack(Message.ASYNC_DEVICE_CLEAR),

@@ -325,6 +325,15 @@ async def _raw(sim: ScpiSimulator) -> tuple[asyncio.StreamReader, asyncio.Stream
     return await asyncio.open_connection("127.0.0.1", sim.hislip.port)
 
 
+async def _initialized(sim: ScpiSimulator) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw synchronous channel, its Initialize answered."""
+    reader, writer = await _raw(sim)
+    writer.write(pack(Message.INITIALIZE, 0, 0x0100_0000, b"hislip0"))
+    kind, _, _ = await _answer(reader)
+    assert kind == Message.INITIALIZE_RESPONSE
+    return reader, writer
+
+
 async def _answer(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:
     """(type, control code, payload) of the next message; the server then closes."""
     async with asyncio.timeout(2):
@@ -372,11 +381,8 @@ async def test_the_server_answers_an_unknown_message_with_an_error_and_goes_on(
 ) -> None:
     sim = await hislip_sim("longscale-dmm")
     assert sim.hislip is not None
-    reader, writer = await _raw(sim)
+    reader, writer = await _initialized(sim)
     try:
-        writer.write(pack(Message.INITIALIZE, 0, 0x0100_0000, b"hislip0"))
-        kind, _, _ = await _answer(reader)
-        assert kind == Message.INITIALIZE_RESPONSE
         writer.write(pack(99))  # a type HiSLIP 1.0 does not have
         kind, control, _ = await _answer(reader)
         assert (kind, control) == (Message.ERROR, 1)  # unrecognized message type
@@ -391,10 +397,8 @@ async def test_the_server_closes_a_client_that_stalls_inside_a_message(hislip_si
     sim = await hislip_sim("longscale-dmm")
     assert sim.hislip is not None
     sim.hislip.message_timeout_s = 0.2
-    reader, writer = await _raw(sim)
+    reader, writer = await _initialized(sim)
     try:
-        writer.write(pack(Message.INITIALIZE, 0, 0x0100_0000, b"hislip0"))
-        assert (await _answer(reader))[0] == Message.INITIALIZE_RESPONSE
         writer.write(HEADER.pack(b"HS", Message.DATA_END, 0, 0xFFFF_FF00, 100) + b"*IDN?")
         async with asyncio.timeout(2):
             assert await reader.read() == b""  # closed after 0.2 s
