@@ -118,6 +118,9 @@ class HislipServer(StreamServed):
         self.reply_fault: str | None = None
         """One-shot: what the next reply is made into (see :data:`REPLY_FAULTS`)."""
         self.message_timeout_s = MESSAGE_TIMEOUT_S
+        self.max_message = MAX_MESSAGE
+        """The largest message it says it takes (``AsyncMaxMsgSizeResponse``; a test may make
+        clients send in pieces). It takes up to 1 MiB whatever it says."""
         self._last_id = 0
 
     async def start(self) -> None:
@@ -307,7 +310,7 @@ class HislipServer(StreamServed):
                     self._error(writer, 0, "AsyncMaxMsgSize needs 8 bytes", "malformed message")
                 else:
                     session.client_max = max(HEADER_SIZE + 1, struct.unpack("!Q", payload)[0])
-                    answer = struct.pack("!Q", MAX_MESSAGE)
+                    answer = struct.pack("!Q", self.max_message)
                     writer.write(pack(Message.ASYNC_MAX_MSG_SIZE_RESPONSE, 0, 0, answer))
             elif kind == Message.ASYNC_DEVICE_CLEAR:
                 session.generation += 1

@@ -297,9 +297,17 @@ class _Session(ReplyDeadline):
         if self.ready:
             self.ready.clear()  # replies to older messages: a read takes its own (as pyvisa-py)
         step = self.max_payload
+        if len(payload) <= step:  # usual: one DataEnd
+            message_id = self.expected_id = self.message_id
+            transport.write(
+                HEADER.pack(b"HS", _DATA_END, self.rmt, message_id, len(payload)) + payload
+            )
+            self.message_id = (message_id + 2) & 0xFFFF_FFFF
+            self.rmt = 0
+            return transport
         start = 0
         while True:
-            piece = payload[start : start + step] if start or len(payload) > step else payload
+            piece = payload[start : start + step]
             start += step
             end = start >= len(payload)
             message_id = self.message_id

@@ -272,6 +272,21 @@ async def test_a_long_reply_comes_in_data_pieces_and_a_stale_one_is_dropped(
         link.close()
 
 
+async def test_a_long_command_goes_in_data_pieces_the_server_takes(hislip_sim: Start) -> None:
+    sim = await hislip_sim("generic-dmm")
+    assert sim.hislip is not None
+    sim.hislip.max_message = 16 + 7  # 7 bytes of payload per message
+    link = await _open(visa_config(sim.hislip_resource, "generic-dmm"))
+    try:
+        command = "*IDN?" + ";*OPC?" * 9
+        assert await link.query(command) == ";".join([sim.instrument.idn] + ["1"] * 9)
+        assert sim.transcript[-1][0] == command  # one program message, put together again
+        await link.write("VOLT:RANG 100")
+        assert await link.query("VOLT:RANG?") == "+1.00000E+02"
+    finally:
+        link.close()
+
+
 @pytest.mark.parametrize(
     ("fault", "kind", "message"),
     [
