@@ -33,7 +33,7 @@ from drivers.sim.scpi_faults import FaultCommands
 from drivers.sim.scpi_hislip import HislipServer
 from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
 from drivers.sim.serving import PseudoTerminal, StreamServed, flags, serve_until
-from drivers.visa.config import VisaInstrument
+from drivers.visa.config import HISLIP_RESOURCE, VisaInstrument
 
 log = logging.getLogger("etalon.drivers.sim.scpi")
 
@@ -319,7 +319,8 @@ def personalities() -> Mapping[str, str]:
 @contextlib.asynccontextmanager
 async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]:
     """The registry's ``simulate`` hook: a simulator answering the instrument's profile on a
-    free loopback port, and the config rewritten to reach it through pyvisa-py."""
+    free loopback port (over HiSLIP when the instrument's resource is a HiSLIP one, else a raw
+    socket), and the config rewritten to reach it with pyvisa-py or etalon's own link."""
     if config.profile not in PERSONALITIES:
         raise ConfigError(
             [
@@ -328,5 +329,8 @@ async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]
             ]
         )
     serial = f"SIM-{config.name}"[:32]
-    async with ScpiSimulator(ScpiSimConfig(personality=config.profile, serial=serial)) as sim:
-        yield config.model_copy(update={"resource": sim.tcp_resource, "backend": "@py"})
+    hislip = HISLIP_RESOURCE.match(config.resource) is not None  # keep the transport: HiSLIP
+    sim_config = ScpiSimConfig(personality=config.profile, serial=serial, hislip=hislip)
+    async with ScpiSimulator(sim_config) as sim:
+        resource = sim.hislip_resource if hislip else sim.tcp_resource
+        yield config.model_copy(update={"resource": resource, "backend": "@py"})

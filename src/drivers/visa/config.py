@@ -26,7 +26,7 @@ from drivers.visa.profiles import (
 _GPIB_BOARD = re.compile(r"^GPIB(\d*)::", re.IGNORECASE)
 _RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
 _SOCKET = re.compile(r"^TCPIP\d*::(.+)::(\d+)::SOCKET$", re.IGNORECASE)
-_HISLIP = re.compile(r"^TCPIP\d*::(.+)::(hislip\d+)(?:,(\d+))?::INSTR$", re.IGNORECASE)
+HISLIP_RESOURCE = re.compile(r"^TCPIP\d*::(.+)::(hislip\d+)(?:,(\d+))?::INSTR$", re.IGNORECASE)
 HISLIP_PORT = 4880
 """HiSLIP's registered port: a resource name without ``,port`` (``hislip0``) means it."""
 
@@ -281,7 +281,7 @@ class VisaInstrument(InstrumentBase):
     def hislip_address(self) -> tuple[str, int, str] | None:
         """(host, port, sub-address) when the session talks asyncio HiSLIP to a
         ``TCPIP::host::hislipN[,port]::INSTR`` resource (see socket_io), else None: pyvisa."""
-        found = _HISLIP.match(self.resource)
+        found = HISLIP_RESOURCE.match(self.resource)
         if found is None or self.socket_io == "pyvisa" or self.backend not in ("auto", "@py"):
             return None
         host = found.group(1)
