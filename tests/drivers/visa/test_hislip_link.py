@@ -228,6 +228,35 @@ async def test_a_device_clear_drops_a_late_reply(hislip_sim: Start) -> None:
         link.close()
 
 
+async def test_the_query_delay_passes_between_the_write_and_the_read(hislip_sim: Start) -> None:
+    sim = await hislip_sim("generic-dmm")
+    link = await _open(visa_config(sim.hislip_resource, "generic-dmm", query_delay_s=0.2))
+    try:
+        start = time.monotonic()
+        assert await link.query("*IDN?") == sim.instrument.idn  # it came during the delay
+        assert time.monotonic() - start >= 0.2
+    finally:
+        link.close()
+
+
+async def test_a_late_reply_to_a_cancelled_query_is_dropped_by_its_message_id(
+    hislip_sim: Start,
+) -> None:
+    sim = await hislip_sim("generic-dmm")
+    link = await _open(visa_config(sim.hislip_resource, "generic-dmm"))
+    try:
+        sim.faults.delay_s = 0.3
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(0.1):  # the agent gives up on the read
+                await link.query("FUNC?")
+        sim.faults.delay_s = 0.0
+        # FUNC?'s reply comes first, with the older message id: not taken for this one's.
+        assert await link.query("*IDN?") == sim.instrument.idn
+        assert await link.query("*OPC?") == "1"
+    finally:
+        link.close()
+
+
 @pytest.mark.parametrize("socket_io", ["auto", "pyvisa"])
 async def test_the_driver_reads_again_after_the_instrument_drops_the_connection(
     socket_io: str, hislip_sim: Start, clock: Any
