@@ -2,22 +2,23 @@
 run.
 
 The simulator runs in its own process (so it does not share the measured process's GIL). Every
-side talks to the same simulated instrument on ``TCPIP::127.0.0.1::PORT::SOCKET`` with ``\n``
-terminations, no query delay, ASCII, and sends the same queries:
+side talks to the same simulated instrument, over each transport in turn — a raw socket
+(``TCPIP::127.0.0.1::PORT::SOCKET``) and HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``) —
+with ``\n`` terminations, no query delay, ASCII, and sends the same queries:
 
 - bare: pyvisa-py, ``instrument.query`` in a loop on the calling thread;
 - driver: ``VisaDriver.read`` of the case's channels as the agent awaits it each tick, the
-  SOCKET resource on etalon's asyncio socket (``socket_io: auto``; no thread);
+  resource on etalon's own asyncio link (``socket_io: auto``; no thread);
 - driver, pyvisa: the same with ``socket_io: pyvisa`` — pyvisa-py on the session's worker thread,
   one hop per read (the way every other resource kind goes);
-- bare socket: etalon's asyncio socket link alone (``SocketLink.query`` in a loop), so the
-  asyncio driver is also shown against its own transport: what the driver costs, apart from
-  the transport being cheaper than pyvisa-py's.
+- bare link: etalon's asyncio link alone (``SocketLink.query`` or ``HislipLink.query`` in a
+  loop), so the asyncio driver is also shown against its own transport: what the driver costs,
+  apart from the transport being cheaper than pyvisa-py's.
 
 Usage:
 
     PYTHONPATH=src python benchmarks/bench_visa.py [--rounds 60] [--seconds 0.075]
-        [--reply-delay-ms 0]
+        [--reply-delay-ms 0] [--transports socket hislip]
 
 ``--reply-delay-ms`` makes the simulated instrument take that long to answer each query (a real
 instrument's measuring time; by default it answers at once, the hardest case for the driver's
@@ -26,8 +27,8 @@ own costs).
 The sides alternate in short rounds (their order rotates from round to round), so a busy
 machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
 load changes within a second, so the rounds are short (60 × 0.075 s each by default). Prints
-per case and driver way (against bare pyvisa), and for the asyncio driver against the bare socket
-link:
+per case, transport and driver way (against bare pyvisa), and for the asyncio driver against its
+bare link:
 
 - both rates and the throughput ratio driver/bare over all the rounds (queries over wall time),
   with the middle half of the rounds' own ratios — the aim (≥ 90 %) is judged by this one;
@@ -65,18 +66,22 @@ except ImportError:  # Windows
 from core.clock import SystemClock
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
+from drivers.visa.hislip_link import HislipLink
+from drivers.visa.link import Link
 from drivers.visa.socket_link import SocketLink
+
+TRANSPORTS = ("socket", "hislip")
 
 
 def _serve(
-    personality: str, ports: multiprocessing.Queue[int], stop: Any, delay_s: float = 0.0
+    personality: str, ports: multiprocessing.Queue[dict[str, str]], stop: Any, delay_s: float = 0.0
 ) -> None:
     from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 
     async def main() -> None:
-        config = ScpiSimConfig(personality=personality, faults={"delay_s": delay_s})
+        config = ScpiSimConfig(personality=personality, hislip=True, faults={"delay_s": delay_s})
         async with ScpiSimulator(config) as simulator:
-            ports.put(simulator.port)
+            ports.put({"socket": simulator.tcp_resource, "hislip": simulator.hislip_resource})
             await asyncio.to_thread(stop.wait)
 
     asyncio.run(main())
@@ -129,8 +134,8 @@ async def _timed(
     return count, now - start, time.process_time() - cpu, each, _waits() - waits
 
 
-async def _socket(link: SocketLink, queries: list[str], seconds: float) -> Rate:
-    """etalon's asyncio socket alone (no driver) sending the same queries."""
+async def _link(link: Link, queries: list[str], seconds: float) -> Rate:
+    """etalon's asyncio link alone (no driver) sending the same queries."""
 
     async def exchange() -> None:
         for query in queries:
@@ -197,16 +202,16 @@ class Result:
 
 
 WAYS = ("asyncio", "pyvisa")
-"""The driver's ways to a SOCKET resource (``socket_io``: auto, pyvisa)."""
+"""The driver's ways to a SOCKET or HiSLIP resource (``socket_io``: auto, pyvisa)."""
 
-OWN = "asyncio / bare socket"
+OWN = "asyncio / bare link"
 """The asyncio driver against its own link alone: what the driver costs over its transport."""
 
 
 async def _compare(
     config: VisaInstrument, queries: list[str], rounds: int, seconds: float
 ) -> dict[str, Result]:
-    """Alternate bare pyvisa, bare socket link and driver rounds (both ways) on one simulator."""
+    """Alternate bare pyvisa, bare link and driver rounds (both ways) on one simulator."""
     manager = pyvisa.ResourceManager("@py")
     bare_instrument = manager.open_resource(
         config.resource, read_termination="\n", write_termination="\n"
@@ -218,22 +223,26 @@ async def _compare(
     for driver in drivers.values():
         await driver.connect()
     assert drivers["asyncio"]._session is not None and drivers["asyncio"]._session.on_loop
-    address = config.socket_address()
-    assert address is not None
-    link = await SocketLink.open(config, address, 10.0)
+    link: Link
+    if (address := config.socket_address()) is not None:
+        link = await SocketLink.open(config, address, 10.0)
+    else:
+        hislip = config.hislip_address()
+        assert hislip is not None
+        link = await HislipLink.open(config, hislip, 10.0)
     channels: list[VisaChannel] = list(config.channels)
     bare: list[Rate] = []
-    socket: list[Rate] = []
+    own: list[Rate] = []
     driven: dict[str, list[Rate]] = {way: [] for way in WAYS}
-    sides = ("bare", "socket", *WAYS)
+    sides = ("bare", "link", *WAYS)
     try:
         for round_ in range(rounds):
             shift = round_ % len(sides)
             for side in sides[shift:] + sides[:shift]:
                 if side == "bare":
                     bare.append(_bare(bare_instrument, queries, seconds))
-                elif side == "socket":
-                    socket.append(await _socket(link, queries, seconds))
+                elif side == "link":
+                    own.append(await _link(link, queries, seconds))
                 else:
                     rate = await _driven(drivers[side], channels, seconds, len(queries))
                     driven[side].append(rate)
@@ -243,15 +252,17 @@ async def _compare(
         bare_instrument.close()
         link.close()
     results = {way: Result(bare, driven[way]) for way in WAYS}
-    return results | {OWN: Result(socket, driven["asyncio"])}
+    return results | {OWN: Result(own, driven["asyncio"])}
 
 
-def _config(port: int, profile: str, channels: list[dict[str, Any]], check: str) -> VisaInstrument:
+def _config(
+    resource: str, profile: str, channels: list[dict[str, Any]], check: str
+) -> VisaInstrument:
     return VisaInstrument.model_validate(
         {
             "name": "bench",
             "protocol": "visa",
-            "resource": f"TCPIP::127.0.0.1::{port}::SOCKET",
+            "resource": resource,
             "backend": "@py",
             "profile": profile,
             "errors": {"check": check, "interval_s": 3600},
@@ -271,8 +282,11 @@ def main() -> None:
         default=0.0,
         help="the simulated instrument answers each query this much later (its measuring time)",
     )
+    parser.add_argument(
+        "--transports", nargs="+", choices=TRANSPORTS, default=list(TRANSPORTS), metavar="KIND"
+    )
     args = parser.parse_args()
-    ports: multiprocessing.Queue[int] = multiprocessing.Queue()
+    ports: multiprocessing.Queue[dict[str, str]] = multiprocessing.Queue()
     stop = multiprocessing.Event()
     cases: list[tuple[str, str, list[dict[str, Any]], str, list[str]]] = [
         (
@@ -304,16 +318,18 @@ def main() -> None:
     ]
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
-    width = max(len(label) for label, *_ in cases)
-    for label, profile, channels, check, queries in cases:
+    width = max(len(label) for label, *_ in cases) + len(" (hislip)")
+    for (label, profile, channels, check, queries), transport in (
+        (case, transport) for case in cases for transport in args.transports
+    ):
         server = multiprocessing.Process(
             target=_serve, args=(profile, ports, stop, args.reply_delay_ms / 1000), daemon=True
         )
         stop.clear()
         server.start()
-        port = ports.get(timeout=30)
+        resources = ports.get(timeout=30)
         try:
-            config = _config(port, profile, channels, check)
+            config = _config(resources[transport], profile, channels, check)
             results = asyncio.run(_compare(config, queries, args.rounds, args.seconds))
         finally:
             stop.set()
@@ -325,9 +341,10 @@ def main() -> None:
                 _waits_per_query(result.bare),
                 _waits_per_query(result.driver),
             )
-            baseline = "socket" if way == OWN else "pyvisa"
+            baseline = "link" if way == OWN else "pyvisa"
+            case = f"{label} ({transport})"
             print(
-                f"{label:<{width}}  {way:<21}  bare {baseline} {_rate(result.bare):7,.0f} q/s"
+                f"{case:<{width}}  {way:<19}  bare {baseline} {_rate(result.bare):7,.0f} q/s"
                 f"  driver {_rate(result.driver):7,.0f} q/s  {result.ratio():6.1%}"
                 f" ({q1:.0%}–{q3:.0%})  median exchange {result.median_ratio():6.1%}"
                 f"  CPU/query bare {bare_cpu:5.0f} µs  driver {driver_cpu:5.0f} µs"

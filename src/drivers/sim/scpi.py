@@ -30,9 +30,10 @@ from drivers.sim.catalog import SIMULATORS, SimulatorEntry
 from drivers.sim.faults import FaultConfig, FaultHooks
 from drivers.sim.models import ModelParams
 from drivers.sim.scpi_faults import FaultCommands
+from drivers.sim.scpi_hislip import HislipServer
 from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
 from drivers.sim.serving import PseudoTerminal, StreamServed, flags, serve_until
-from drivers.visa.config import VisaInstrument
+from drivers.visa.config import HISLIP_RESOURCE, VisaInstrument
 
 log = logging.getLogger("etalon.drivers.sim.scpi")
 
@@ -48,6 +49,10 @@ class ScpiSimConfig(FrozenModel):
     port: int = Field(0, ge=0, le=65535, description="TCP port; 0 picks a free one.")
     tcp: bool = True
     pty: bool = Field(False, description="Also serve on a pseudo-terminal (ASRL resource).")
+    hislip: bool = Field(False, description="Also serve HiSLIP (TCPIP::host::hislip0,PORT::INSTR).")
+    hislip_port: int = Field(
+        0, ge=0, le=65535, description="HiSLIP's TCP port; 0 picks a free one."
+    )
     inputs: dict[str, ModelParams] = Field(
         default_factory=dict, description="Physical models on the inputs, overriding defaults."
     )
@@ -112,6 +117,8 @@ class ScpiSimulator(StreamServed):
         self._pty_buffer = bytearray()
         self._pty_task: asyncio.Task[None] | None = None
         self.port = 0
+        self.hislip: HislipServer | None = None
+        """The HiSLIP server (``hislip: true``): its port, resource name, fault hooks."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -121,6 +128,15 @@ class ScpiSimulator(StreamServed):
             self.port = await self._listen(self._serve_tcp, self.config.host, self.config.port)
         if self.config.pty:
             self._open_pty()
+        if self.config.hislip:
+            self.hislip = HislipServer(
+                self._process,
+                self.faults,
+                lambda: 4 if self.instrument.errors else 0,
+                self.config.host,
+                self.config.hislip_port,
+            )
+            await self.hislip.start()
         log.info(
             "scpi simulator started",
             extra={
@@ -135,6 +151,8 @@ class ScpiSimulator(StreamServed):
         # Connection tasks end by themselves once their socket is closed and any slow reply is
         # cut short; cancelling them would upset asyncio's own start_server bookkeeping.
         self._closing.set()
+        if self.hislip is not None:
+            await self.hislip.stop()
         await self._shut(cancel=lambda task: task is self._pty_task)
         if self._pty is not None:
             self._pty.close()
@@ -144,6 +162,20 @@ class ScpiSimulator(StreamServed):
     def tcp_resource(self) -> str:
         """The VISA resource name of the TCP socket."""
         return f"TCPIP::{self.config.host}::{self.port}::SOCKET"
+
+    @property
+    def hislip_resource(self) -> str:
+        """The VISA resource name of the HiSLIP server."""
+        if self.hislip is None:
+            raise RuntimeError("the simulator serves no HiSLIP (hislip: false)")
+        return self.hislip.resource()
+
+    def drop_connections(self) -> None:
+        """Close every open connection now, HiSLIP's too (the device rebooted its network
+        stack)."""
+        super().drop_connections()
+        if self.hislip is not None:
+            self.hislip.drop_connections()
 
     @property
     def asrl_resource(self) -> str:
@@ -243,6 +275,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=5025, help="TCP port (0: a free one)")
     parser.add_argument("--pty", action="store_true", help="also serve on a pseudo-terminal")
+    parser.add_argument(
+        "--hislip-port",
+        type=int,
+        default=None,
+        help="also serve HiSLIP on this port (0: a free one)",
+    )
     parser.add_argument("--serial", default="SIM0001", help="serial number in *IDN?")
     parser.add_argument("--control-file", default=None, help="JSON fault control file")
 
@@ -252,11 +290,14 @@ async def _run(
 ) -> None:
     config = ScpiSimConfig(
         **flags(args, "personality", "host", "port", "pty", "serial"),
+        hislip=args.hislip_port is not None,
+        hislip_port=args.hislip_port or 0,
         faults=FaultConfig(control_file=args.control_file),
     )
 
     def where(simulator: ScpiSimulator) -> list[str]:
         resources = [simulator.tcp_resource] + ([simulator.asrl_resource] if config.pty else [])
+        resources += [simulator.hislip_resource] if config.hislip else []
         return [f"{config.personality}: {resource}" for resource in resources]
 
     await serve_until(ScpiSimulator(config), stop, where, started)
@@ -278,7 +319,8 @@ def personalities() -> Mapping[str, str]:
 @contextlib.asynccontextmanager
 async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]:
     """The registry's ``simulate`` hook: a simulator answering the instrument's profile on a
-    free loopback port, and the config rewritten to reach it through pyvisa-py."""
+    free loopback port (over HiSLIP when the instrument's resource is a HiSLIP one, else a raw
+    socket), and the config rewritten to reach it with pyvisa-py or etalon's own link."""
     if config.profile not in PERSONALITIES:
         raise ConfigError(
             [
@@ -287,5 +329,8 @@ async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]
             ]
         )
     serial = f"SIM-{config.name}"[:32]
-    async with ScpiSimulator(ScpiSimConfig(personality=config.profile, serial=serial)) as sim:
-        yield config.model_copy(update={"resource": sim.tcp_resource, "backend": "@py"})
+    hislip = HISLIP_RESOURCE.match(config.resource) is not None  # keep the transport: HiSLIP
+    sim_config = ScpiSimConfig(personality=config.profile, serial=serial, hislip=hislip)
+    async with ScpiSimulator(sim_config) as sim:
+        resource = sim.hislip_resource if hislip else sim.tcp_resource
+        yield config.model_copy(update={"resource": resource, "backend": "@py"})

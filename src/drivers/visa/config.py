@@ -26,6 +26,9 @@ from drivers.visa.profiles import (
 _GPIB_BOARD = re.compile(r"^GPIB(\d*)::", re.IGNORECASE)
 _RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
 _SOCKET = re.compile(r"^TCPIP\d*::(.+)::(\d+)::SOCKET$", re.IGNORECASE)
+HISLIP_RESOURCE = re.compile(r"^TCPIP\d*::(.+)::(hislip\d+)(?:,(\d+))?::INSTR$", re.IGNORECASE)
+HISLIP_PORT = 4880
+"""HiSLIP's registered port: a resource name without ``,port`` (``hislip0``) means it."""
 
 
 class VisaChannel(ChannelBase):
@@ -115,11 +118,13 @@ class VisaInstrument(InstrumentBase):
     serial: SerialSettings | None = Field(None, description="ASRL resources only.")
     socket_io: Literal["auto", "pyvisa"] = Field(
         "auto",
-        description="How a TCPIP::host::port::SOCKET resource is talked to. 'auto': etalon's own "
-        "asyncio socket on the event loop (no thread; the same terminations, encoding, query "
-        "delay and timeouts as pyvisa) when the backend is 'auto' or '@py' and a read "
-        "termination is set, else pyvisa; 'pyvisa': always through the VISA backend (e.g. "
-        "NI-VISA's own). Every other resource kind always goes through pyvisa.",
+        description="How a LAN resource etalon can talk to itself is talked to: "
+        "TCPIP::host::port::SOCKET (raw SCPI) and TCPIP::host::hislipN[,port]::INSTR (HiSLIP). "
+        "'auto': etalon's own asyncio sockets on the event loop (no thread; the same "
+        "terminations, encoding, query delay and timeouts as pyvisa-py) when the backend is "
+        "'auto' or '@py' (and, for a SOCKET, a read termination is set), else pyvisa; "
+        "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). Every other resource "
+        "kind (VXI-11, GPIB, USB, serial) always goes through pyvisa.",
     )
     channels: list[VisaChannel]
 
@@ -272,6 +277,18 @@ class VisaInstrument(InstrumentBase):
         if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
             host = host[1:-1]
         return host, int(found.group(2))
+
+    def hislip_address(self) -> tuple[str, int, str] | None:
+        """(host, port, sub-address) when the session talks asyncio HiSLIP to a
+        ``TCPIP::host::hislipN[,port]::INSTR`` resource (see socket_io), else None: pyvisa."""
+        found = HISLIP_RESOURCE.match(self.resource)
+        if found is None or self.socket_io == "pyvisa" or self.backend not in ("auto", "@py"):
+            return None
+        host = found.group(1)
+        if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
+            host = host[1:-1]
+        port = int(found.group(3)) if found.group(3) else HISLIP_PORT
+        return host, port, found.group(2).lower()
 
     @property
     def io_timeout_s(self) -> float:

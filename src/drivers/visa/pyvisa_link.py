@@ -3,7 +3,8 @@
 pyvisa blocks: a link is used only from its session's worker thread
 (:class:`~drivers.visa.worker.SessionWorker`), and its coroutines never suspend. Every pyvisa
 (and pyvisa-py) exception is mapped here, once, to ``TimeoutError`` or
-:class:`~drivers.visa.link.LinkError`.
+:class:`~drivers.visa.link.LinkError` — pyvisa-py's HiSLIP client among them raises a bare
+``RuntimeError`` for a connection the instrument closed or a message it cannot parse.
 
 A query goes straight to the VISA library's write and read (``viWrite``/``viRead``, where
 pyvisa's ``query`` ends too) through :class:`LeanMessageIO`, a subclass of the resource class
@@ -230,14 +231,14 @@ class PyvisaLink:
         """Send a command (blocks)."""
         try:
             self.resource.write(command)
-        except (pyvisa.errors.Error, OSError) as exc:
+        except (pyvisa.errors.Error, OSError, RuntimeError) as exc:
             raise _mapped(exc) from exc
 
     async def query(self, command: str) -> str:
         """Send a query and read its reply (blocks)."""
         try:
             return self.resource.query(command)
-        except (pyvisa.errors.Error, OSError) as exc:
+        except (pyvisa.errors.Error, OSError, RuntimeError) as exc:
             raise _mapped(exc) from exc
 
     def set_timeout(self, seconds: float) -> None:
@@ -257,7 +258,7 @@ class PyvisaLink:
                 raise _mapped(exc) from exc
         except NotImplementedError:
             pass
-        except (pyvisa.errors.Error, OSError) as exc:
+        except (pyvisa.errors.Error, OSError, RuntimeError) as exc:
             raise _mapped(exc) from exc
 
     def close(self) -> None:

@@ -3,10 +3,11 @@ written once, as coroutines over a :class:`~drivers.visa.link.Link`.
 
 Over a :class:`~drivers.visa.pyvisa_link.PyvisaLink` the coroutines never suspend, and the
 session's worker thread (:class:`~drivers.visa.worker.SessionWorker`) runs each job to its end
-(:func:`~drivers.visa.link.drive`); over a :class:`~drivers.visa.socket_link.SocketLink` they
-run on the event loop. Either way each job runs under a :class:`~drivers.visa.worker.Budget`:
-before every query the session checks the job's deadline and whether it was given up, and cuts
-the query's timeout to what is left, so the job ends by its deadline however many queries hang.
+(:func:`~drivers.visa.link.drive`); over a :class:`~drivers.visa.socket_link.SocketLink` or a
+:class:`~drivers.visa.hislip_link.HislipLink` they run on the event loop. Either way each job
+runs under a :class:`~drivers.visa.worker.Budget`: before every query the session checks the
+job's deadline and whether it was given up, and cuts the query's timeout to what is left, so
+the job ends by its deadline however many queries hang.
 What a link raises is worded here, once, in the :mod:`core.errors` tree.
 """
 
@@ -24,6 +25,7 @@ from drivers.reading import Reading, midpoint_ns
 from drivers.setpoints import SetValue, WriteTrace
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.due_set import DueSets, capped, make_reading
+from drivers.visa.hislip_link import HislipLink
 from drivers.visa.link import Link, LinkError
 from drivers.visa.profiles import Profile, Setpoint
 from drivers.visa.pyvisa_link import PyvisaLink
@@ -71,6 +73,7 @@ class VisaSession:
         self._no_error = re.compile(profile.errors.no_error) if profile.errors else None
         self._due_sets = DueSets(profile)
         self._address = config.socket_address()
+        self._hislip = config.hislip_address()
         self.budget = Budget(config.connect_timeout_s + config.timeout_s, "connect")
         self.budget.start()
         """The budget of the job in progress (set by :meth:`start`)."""
@@ -80,9 +83,9 @@ class VisaSession:
 
     @property
     def on_loop(self) -> bool:
-        """Whether the session talks asyncio on the event loop (a SOCKET resource), rather than
-        pyvisa on a worker thread."""
-        return self._address is not None
+        """Whether the session talks asyncio on the event loop (a SOCKET or HiSLIP resource),
+        rather than pyvisa on a worker thread."""
+        return self._address is not None or self._hislip is not None
 
     def successor(self) -> VisaSession:
         """A fresh session for the same instrument (not open yet: its first exchange opens it,
@@ -178,10 +181,12 @@ class VisaSession:
         config = self.config
         # Opening is bounded by the job's budget too.
         open_s = max(0.001, min(config.connect_timeout_s, self.budget.left()))
-        if self._address is None:
-            self.link = PyvisaLink.open(config, open_s)
-        else:
+        if self._address is not None:
             self.link = await SocketLink.open(config, self._address, open_s)
+        elif self._hislip is not None:
+            self.link = await HislipLink.open(config, self._hislip, open_s)
+        else:
+            self.link = PyvisaLink.open(config, open_s)
         self.needs_reopen = False
         self.last_setup = None
         self._timeout_s, self._clipped = config.io_timeout_s, False

@@ -30,9 +30,7 @@ import asyncio
 from core.errors import NotConnected
 from drivers.visa.config import VisaInstrument
 from drivers.visa.link import LinkError
-
-_ENCODED = 256
-"""Encoded commands a link remembers."""
+from drivers.visa.loop_link import LoopLink, ReplyDeadline
 
 MAX_PENDING = 1 << 20
 """Unread bytes a link holds before it gives the connection up — one reply without a termination
@@ -40,25 +38,19 @@ character, or replies nobody asked for: an instrument streaming without end must
 agent's memory (SCPI replies etalon reads are numbers, a few values, an identification)."""
 
 
-class _Replies(asyncio.Protocol):
+class _Replies(asyncio.Protocol, ReplyDeadline):
     """The connection's receiving side: bytes pile up until the termination character; one
-    waiter (the read in progress) gets a reply's bytes, or an error.
-
-    The reply's deadline is one timer, re-armed only when it fires early: most replies come
-    long before it, and a timer per query (a heap entry made and cancelled) costs more than the
-    query's own bookkeeping."""
+    waiter (the read in progress) gets a reply's bytes, or an error (its deadline: see
+    :class:`~drivers.visa.loop_link.ReplyDeadline`)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, term: bytes) -> None:
-        self.loop = loop
+        ReplyDeadline.__init__(self, loop)
         self.term = term
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         """Set by :meth:`SocketLink.open` (nothing arrives before the first query)."""
         self.lost: str | None = None
         """Why the connection ended (None while it is up)."""
-        self.waiter: asyncio.Future[bytes] | None = None
-        self.expires = 0.0
-        self.timer: asyncio.TimerHandle | None = None
 
     def data_received(self, data: bytes) -> None:
         waiter = self.waiter
@@ -85,14 +77,14 @@ class _Replies(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost is None:  # our own abort after an overflow keeps its reason
             self.lost = "connection closed by the instrument" if exc is None else f"{exc}"
-        self._fail(LinkError(self.lost))
+        self.fail_waiter(LinkError(self.lost))
 
     def _overflow(self) -> None:
         self.lost = (
             f"more than {MAX_PENDING} bytes unread (no termination, or replies not asked for)"
         )
         self.buffer.clear()
-        self._fail(LinkError(self.lost))
+        self.fail_waiter(LinkError(self.lost))
         if self.transport is not None:
             self.transport.abort()
 
@@ -104,11 +96,6 @@ class _Replies(asyncio.Protocol):
         del buffer[:end]
         return reply
 
-    def _fail(self, error: Exception) -> None:
-        waiter, self.waiter = self.waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_exception(error)
-
     def reply(self, timeout_s: float) -> asyncio.Future[bytes]:
         """A future of the next reply's bytes, failing with TimeoutError after ``timeout_s``."""
         waiter = self.loop.create_future()
@@ -118,30 +105,12 @@ class _Replies(asyncio.Protocol):
         if self.lost is not None:
             waiter.set_exception(LinkError(self.lost))
             return waiter
-        self.waiter = waiter
-        self.expires = expires = self.loop.time() + timeout_s
-        timer = self.timer
-        if timer is None or timer.when() > expires:  # none armed, or armed too late
-            if timer is not None:
-                timer.cancel()
-            self.timer = self.loop.call_at(expires, self._expire)
+        self.await_reply(waiter, timeout_s)
         return waiter
 
-    def _expire(self) -> None:
-        self.timer = None
-        waiter = self.waiter
-        if waiter is None or waiter.done():
-            return
-        if self.loop.time() < self.expires:  # armed for an earlier reply: wait for this one
-            self.timer = self.loop.call_at(self.expires, self._expire)
-            return
-        self._fail(TimeoutError())
-
     def close(self) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
-        self._fail(LinkError("session closed"))
+        self.stop_timer()
+        self.fail_waiter(LinkError("session closed"))
         transport, self.transport = self.transport, None
         if transport is None:
             return
@@ -150,19 +119,12 @@ class _Replies(asyncio.Protocol):
         transport.abort()  # nothing left to send is worth waiting for
 
 
-class SocketLink:
+class SocketLink(LoopLink):
     """One TCP connection to a raw-SCPI instrument (see the module doc)."""
 
     def __init__(self, config: VisaInstrument, replies: _Replies) -> None:
+        super().__init__(config)
         self._replies = replies
-        self._encoding = config.encoding
-        self._write_term = config.write_termination
-        self._read_term = config.read_termination or ""
-        self._delay = config.query_delay_s
-        self._timeout_s = config.io_timeout_s
-        self._encoded: dict[str, bytes] = {}
-        """Commands as sent, terminated and encoded (a profile's queries are few: each is
-        encoded once)."""
 
     @classmethod
     async def open(
@@ -188,55 +150,20 @@ class SocketLink:
         replies.transport = transport  # (asyncio set TCP_NODELAY: a query goes out at once)
         return cls(config, replies)
 
-    def _send(self, command: str) -> None:
-        replies = self._replies
-        if replies.lost is not None:
-            raise LinkError(replies.lost)
-        if replies.loop is not asyncio.get_running_loop():
-            raise LinkError("the connection belongs to another event loop (ended, or a thread's)")
-        data = self._encoded.get(command)
-        if data is None:
-            data = (command + self._write_term).encode(self._encoding)
-            if len(self._encoded) >= _ENCODED:  # set-point values make new commands
-                self._encoded.clear()
-            self._encoded[command] = data
-        transport = replies.transport
+    def _lost(self) -> str | None:
+        return self._replies.lost
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self._replies.loop
+
+    def _put(self, data: bytes) -> asyncio.Transport:
+        transport = self._replies.transport
         assert transport is not None
         transport.write(data)
+        return transport
 
-    async def write(self, command: str) -> None:
-        """Send a command (the kernel takes it at once; a full buffer is waited for)."""
-        self._send(command)
-        transport = self._replies.transport
-        assert transport is not None
-        if transport.get_write_buffer_size():  # the instrument does not take our bytes
-            await self._drain()
-
-    async def _drain(self) -> None:
-        transport = self._replies.transport
-        assert transport is not None
-        deadline = asyncio.get_running_loop().time() + self._timeout_s
-        while transport.get_write_buffer_size():
-            if self._replies.lost is not None:
-                raise LinkError(self._replies.lost)
-            if asyncio.get_running_loop().time() >= deadline:
-                raise TimeoutError
-            await asyncio.sleep(0.001)
-
-    async def query(self, command: str) -> str:
-        """Send a query, wait the query delay, read one reply."""
-        self._send(command)
-        if self._delay:
-            await asyncio.sleep(self._delay)
-        message = (await self._replies.reply(self._timeout_s)).decode(self._encoding)
-        term = self._read_term
-        if term and message.endswith(term):
-            return message[: -len(term)]
-        return message
-
-    def set_timeout(self, seconds: float) -> None:
-        """The timeout of the next reply."""
-        self._timeout_s = seconds
+    def _reply(self, timeout_s: float) -> asyncio.Future[bytes]:
+        return self._replies.reply(timeout_s)
 
     async def clear(self) -> None:
         """Drop what is buffered (see the module doc)."""

@@ -1,0 +1,152 @@
+"""What etalon's own asyncio links (:mod:`drivers.visa.socket_link`,
+:mod:`drivers.visa.hislip_link`) share: a reply's deadline kept by one timer on the loop, and the
+face pyvisa shows a config (:class:`LoopLink`) — commands terminated and encoded (each once), the
+query delay, the reply decoded and its termination stripped, a write that waits for a full send
+buffer within the timeout."""
+
+from __future__ import annotations
+
+import asyncio
+
+from drivers.visa.config import VisaInstrument
+from drivers.visa.link import LinkError
+
+_ENCODED = 256
+"""Encoded commands a link remembers."""
+
+OTHER_LOOP = "the connection belongs to another event loop (ended, or a thread's)"
+
+
+class ReplyDeadline:
+    """The reply waited for (one at a time), failed with TimeoutError at its deadline.
+
+    The deadline is one timer, re-armed only when it fires early: most replies come long before
+    it, and a timer per query (a heap entry made and cancelled) costs more than the query's own
+    bookkeeping."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiter: asyncio.Future[bytes] | None = None
+        self.expires = 0.0
+        self.timer: asyncio.TimerHandle | None = None
+
+    def await_reply(self, waiter: asyncio.Future[bytes], timeout_s: float) -> None:
+        """``waiter`` is the reply waited for; it fails after ``timeout_s``."""
+        self.waiter = waiter
+        self.expires = expires = self.loop.time() + timeout_s
+        timer = self.timer
+        if timer is None or timer.when() > expires:  # none armed, or armed too late
+            if timer is not None:
+                timer.cancel()
+            self.timer = self.loop.call_at(expires, self._expire)
+
+    def _expire(self) -> None:
+        self.timer = None
+        waiter = self.waiter
+        if waiter is None or waiter.done():
+            return
+        if self.loop.time() < self.expires:  # armed for an earlier reply: wait for this one
+            self.timer = self.loop.call_at(self.expires, self._expire)
+            return
+        self.fail_waiter(TimeoutError())
+
+    def fail_waiter(self, error: Exception) -> None:
+        """The reply waited for (if any) fails with ``error``."""
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+
+    def stop_timer(self) -> None:
+        """No deadline any more (the link is closing)."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+
+
+class LoopLink:
+    """A link on the event loop: a config's I/O settings applied as pyvisa applies them, over
+    what a transport provides (:meth:`_put`, :meth:`_reply` and the rest, below)."""
+
+    def __init__(self, config: VisaInstrument) -> None:
+        self._encoding = config.encoding
+        self._write_term = config.write_termination
+        self._read_term = config.read_termination or ""
+        self._delay = config.query_delay_s
+        self._timeout_s = config.io_timeout_s
+        self._encoded: dict[str, bytes] = {}
+        """Commands as sent, terminated and encoded (a profile's queries are few: each is
+        encoded once)."""
+
+    def _command_bytes(self, command: str) -> bytes:
+        """``command`` with the write termination, encoded."""
+        data = self._encoded.get(command)
+        if data is None:
+            data = (command + self._write_term).encode(self._encoding)
+            if len(self._encoded) >= _ENCODED:  # set-point values make new commands
+                self._encoded.clear()
+            self._encoded[command] = data
+        return data
+
+    def _text(self, reply: bytes) -> str:
+        """A reply decoded, the read termination stripped when it ends with it (else as it
+        came, as pyvisa returns it after its warning)."""
+        message = reply.decode(self._encoding)
+        term = self._read_term
+        if term and message.endswith(term):
+            return message[: -len(term)]
+        return message
+
+    # -- what the transport provides ------------------------------------------------------------
+
+    def _lost(self) -> str | None:
+        """Why the connection ended, or None while it is up."""
+        raise NotImplementedError
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the connection belongs to."""
+        raise NotImplementedError
+
+    def _put(self, data: bytes) -> asyncio.Transport:
+        """Send one encoded command; the transport it went out on."""
+        raise NotImplementedError
+
+    def _reply(self, timeout_s: float) -> asyncio.Future[bytes]:
+        """The next reply's bytes, failing with TimeoutError after ``timeout_s``."""
+        raise NotImplementedError
+
+    # -- the link ------------------------------------------------------------------------------
+
+    def _send(self, command: str) -> asyncio.Transport:
+        lost = self._lost()
+        if lost is not None:
+            raise LinkError(lost)
+        if self._loop() is not asyncio.get_running_loop():
+            raise LinkError(OTHER_LOOP)
+        return self._put(self._command_bytes(command))
+
+    async def write(self, command: str) -> None:
+        """Send a command (the kernel takes it at once; a full buffer is waited for, within the
+        timeout)."""
+        transport = self._send(command)
+        if not transport.get_write_buffer_size():
+            return
+        # The instrument does not take our bytes.
+        deadline = asyncio.get_running_loop().time() + self._timeout_s
+        while transport.get_write_buffer_size():
+            lost = self._lost()
+            if lost is not None:
+                raise LinkError(lost)
+            if asyncio.get_running_loop().time() >= deadline:
+                raise TimeoutError
+            await asyncio.sleep(0.001)
+
+    async def query(self, command: str) -> str:
+        """Send a query, wait the query delay, read one reply."""
+        self._send(command)
+        if self._delay:
+            await asyncio.sleep(self._delay)
+        return self._text(await self._reply(self._timeout_s))
+
+    def set_timeout(self, seconds: float) -> None:
+        """The timeout of the next reply (and of what else the link waits for)."""
+        self._timeout_s = seconds
