@@ -1,10 +1,16 @@
 """The ``etalon`` console script: SIGINT and SIGTERM are taken first, then the command line is
 imported. Importing it takes seconds on a small machine; a Ctrl-C in that time must neither be
-lost nor become a traceback (see :mod:`core.signals`)."""
+lost nor become a traceback (see :mod:`core.signals`). What a start-up need not spend it does
+not: the imports run without garbage collection (:func:`collections_paused`), and pydantic scans
+for no plugins (:data:`PYDANTIC_PLUGINS_ENV`)."""
 
 from __future__ import annotations
 
+import gc
+import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 LONG_RUNNING = frozenset({"agent", "gateway", "demo", "sim"})
 """Commands that run until stopped: a signal asks them for a clean stop (exit status 0). So
@@ -50,12 +56,41 @@ def _without_config(words: list[str]) -> list[str]:
     return out
 
 
+@contextmanager
+def collections_paused() -> Iterator[None]:
+    """No garbage collection inside: for a process's start-up (imports, config, building what it
+    runs), whose objects live as long as the process. At the end they are frozen (never scanned
+    again, see :func:`gc.freeze`) and collection resumes as it was.
+
+    An agent's start-up leaves some 42,000 objects that all live on; the collector ran 88 times
+    over them (12-13 ms of a start-up of 0.24 s of CPU, 2026-12-06). Paused, it runs 4 times
+    (0.3 ms), and the garbage the start-up made is kept for good: about 200 objects, 40 KiB."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        if enabled:
+            gc.enable()
+
+
+PYDANTIC_PLUGINS_ENV = "PYDANTIC_DISABLE_PLUGINS"
+"""pydantic's own switch: ``__all__`` (set unless the environment gives it) spares every
+``etalon`` process the scan of every installed package's entry points that pydantic makes, at
+its first model, for plugins (2 % of an agent's start-up CPU). etalon uses none; set it to an
+empty value to let pydantic load the plugins installed (pydantic's documentation:
+concepts/plugins)."""
+
+
 def main() -> int:
     """Entry point of the ``etalon`` console script."""
-    from core.signals import STOP
+    os.environ.setdefault(PYDANTIC_PLUGINS_ENV, "__all__")
+    with collections_paused():
+        from core.signals import STOP
 
-    STOP.install(0 if long_running(sys.argv[1:]) else None)
-    from app.cli import main as cli_main
+        STOP.install(0 if long_running(sys.argv[1:]) else None)
+        from app.cli import main as cli_main
 
     return cli_main()
 

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+from app.launch import collections_paused
 from core.config_loader import load_config_as
 from core.errors import ConfigError, EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
@@ -89,18 +90,19 @@ def serve(
 
 def agent_main(config_path: Path) -> int:
     """Run an agent until SIGINT/SIGTERM; returns the exit status."""
-    # Here, not at the top: the gateway, the hub, the demo and the simulators are served by this
-    # module too, and need neither the agent nor its drivers' config models.
-    from edge_agent.agent import Agent
-    from edge_agent.settings import agent_config_model
+    with collections_paused():  # the start-up's objects live on (see collections_paused)
+        # Here, not at the top: the gateway, the hub, the demo and the simulators are served by
+        # this module too, and need neither the agent nor its drivers' config models.
+        from edge_agent.agent import Agent
+        from edge_agent.settings import agent_config_model
 
-    try:
-        config = load_config_as(config_path, agent_config_model)
-    except ConfigError as exc:
-        print_problems(
-            f"etalon agent: {t('config.invalid', language(), file=config_path)}", exc.problems
-        )
-        return EXIT_CONFIG
-    setup_logging(config.log.level, config.log.format)
-    agent = Agent(config)
+        try:
+            config = load_config_as(config_path, agent_config_model)
+        except ConfigError as exc:
+            print_problems(
+                f"etalon agent: {t('config.invalid', language(), file=config_path)}", exc.problems
+            )
+            return EXIT_CONFIG
+        setup_logging(config.log.level, config.log.format)
+        agent = Agent(config)
     return serve("etalon agent", agent.run, agent.started, fast_loop=True)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from app.configs import load_any
+from app.launch import collections_paused
 from core.errors import EtalonError
 from core.exits import EXIT_CONFIG, EXIT_OK, exit_code_for
 from core.i18n import language, t
@@ -205,6 +206,7 @@ def agent_command(args: argparse.Namespace, lang: str) -> int:
 
             print(t("once.needs_once", lang, option=option), file=sys.stderr)
             return EXIT_CONFIG
-    from app.process import agent_main
+    with collections_paused():  # the agent's start-up, as in agent_main
+        from app.process import agent_main
 
     return agent_main(args.config)

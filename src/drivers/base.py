@@ -51,12 +51,14 @@ start and at the end, so a unit swapped mid-run is caught.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
-from typing import Protocol, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, TypeVar, runtime_checkable
 
 from core.clock import Clock
 from drivers.config import ChannelBase, InstrumentBase
 from drivers.reading import Reading
-from drivers.setpoints import SetValue, WriteRecord, WriteTarget
+
+if TYPE_CHECKING:  # set-points are imported by the drivers that take them, not by every agent
+    from drivers.setpoints import SetValue, WriteRecord, WriteTarget
 
 ChannelT = TypeVar("ChannelT", bound=ChannelBase, contravariant=True)
 
