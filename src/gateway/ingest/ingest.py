@@ -79,7 +79,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.agents import record_instrument, record_status
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import EntryMemo, ReadingsBatch
+from gateway.tsdb.points import EntryMemo, Lines, ReadingsBatch
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -120,8 +120,9 @@ class _Pending:
     readings: DataBatch | None = None
     fixes: BatchFixes | None = None
     """Corrections of ``readings``."""
-    handed: ReadingsBatch | None = None
-    """The rows of ``entry``, for the writer (see EntryMemo), once it is spooled."""
+    handed: ReadingsBatch | Lines | None = None
+    """The rows of ``entry`` or their lines, for the writer (see EntryMemo), once it is
+    spooled."""
     uncorrected: tuple[list[WireRow], ChannelOrder | None] | None = None
     """Rows of a linked agent (and their order) whose corrections ``entry`` still needs: they
     are made in :meth:`Ingest.run`, for every such message of the wake-up at once."""
@@ -297,9 +298,9 @@ class Ingest:
         if good and pending.entry is not None and corrector and corrector.covers(site, agent):
             pending.uncorrected = (good, batch.order)  # corrected in run(), with the others
         elif pending.entry is not None and self.memo is not None:
-            pending.handed = ReadingsBatch(site, agent, rows=good)
-        if good:
-            pending.readings = batch
+            pending.handed = self.memo.held(ReadingsBatch(site, agent, rows=good))
+        if good and self.hub.wants(ReadingsArrived):
+            pending.readings = batch  # else its rows die now, not once the message is spooled
 
     def _correct(self, batch: list[_Pending]) -> None:
         """Correct the data messages of linked agents among ``batch``, all in one call (numpy's
@@ -331,7 +332,7 @@ class Ingest:
     ) -> None:
         pending.entry, pending.fixes, pending.uncorrected = entry, fixes, None
         if self.memo is not None:
-            pending.handed = rows
+            pending.handed = self.memo.held(rows)
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
         status = decode_status(pending.message.payload, site, agent)
