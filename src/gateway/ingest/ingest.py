@@ -57,6 +57,7 @@ from edge_agent.wire import (
     SPOOFED,
     Rejected,
     Topics,
+    WireReading,
     check_names,
     decode_instrument_state,
     decode_metrics,
@@ -556,10 +557,7 @@ class Ingest:
                 for event in pending.events:
                     self.hub.publish(event)
                 if pending.readings is not None and wanted:
-                    readings = pending.readings.dicts()
-                    if pending.fixes is not None:
-                        pending.fixes.apply(readings)  # type: ignore[arg-type]
-                    self.hub.publish(ReadingsArrived(*pending.source, readings))
+                    self.hub.publish(_arrived(pending.source, pending.readings, pending.fixes))
 
     def _hand_over(self, spooled: list[_Pending]) -> None:
         """The rows of what was just spooled, left for the writer by entry id: before anything
@@ -600,6 +598,23 @@ class Ingest:
             self.causes.failed(
                 "dead letter not recorded", "dead letter failed", exc, topic=pending.message.topic
             )
+
+
+def _arrived(
+    source: tuple[str, str], batch: DataBatch, fixes: BatchFixes | None
+) -> ReadingsArrived:
+    """The event of a spooled batch: its dicts (with its corrections) made if a listener asks;
+    an uncorrected batch's rows for those that need a few readings."""
+
+    def make() -> list[WireReading]:
+        readings = batch.dicts()
+        if fixes is not None:
+            fixes.apply(readings)  # type: ignore[arg-type]
+        return readings
+
+    if fixes is not None:
+        return ReadingsArrived(*source, make=make)
+    return ReadingsArrived(*source, rows=batch.rows, order=batch.order, make=make)
 
 
 def _spoolable(pending: _Pending) -> Spoolable:
