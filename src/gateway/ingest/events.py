@@ -9,25 +9,61 @@ logged and counted, and the others still run: a broken listener never stalls ing
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from core.logs import log_event
 from edge_agent.wire import WireReading
+
+if TYPE_CHECKING:
+    from edge_agent.wire_batches import ChannelOrder, WireRow
 
 log = logging.getLogger("etalon.gateway")
 
 E = TypeVar("E")
 
 
-@dataclass(frozen=True, slots=True)
 class ReadingsArrived:
-    """Validated readings of one agent, as they were spooled."""
+    """Validated readings of one agent, as they were spooled (with their corrections).
 
-    site: str
-    agent: str
-    readings: list[WireReading]
+    Ingest hands over what it decoded: the wire-format dicts (``readings``) are made when a
+    listener first asks for them (``make``), and, for a batch it did not correct, its rows and
+    their :class:`~edge_agent.wire_batches.ChannelOrder` (``rows``, ``order``; else None), from
+    which a listener that needs a few readings makes those alone (the live values: each
+    channel's newest, see :meth:`gateway.ingest.live.LiveValues.newest`)."""
+
+    __slots__ = ("_make", "_readings", "agent", "order", "rows", "site")
+
+    def __init__(
+        self,
+        site: str,
+        agent: str,
+        readings: list[WireReading] | None = None,
+        *,
+        rows: Sequence[WireRow] | None = None,
+        order: ChannelOrder | None = None,
+        make: Callable[[], list[WireReading]] | None = None,
+    ) -> None:
+        if (readings is None) == (make is None):
+            raise ValueError("readings or make, one of them")
+        self.site = site
+        self.agent = agent
+        self._readings = readings
+        self._make = make
+        self.rows = rows
+        self.order = order
+
+    @property
+    def readings(self) -> list[WireReading]:
+        """The readings as wire-format dicts (made once, on first use)."""
+        if self._readings is None:
+            assert self._make is not None
+            self._readings, self._make = self._make(), None
+        return self._readings
+
+    def __repr__(self) -> str:
+        return f"ReadingsArrived({self.site!r}, {self.agent!r}, {len(self.readings)} readings)"
 
 
 @dataclass(frozen=True, slots=True)

@@ -57,6 +57,7 @@ from edge_agent.wire import (
     SPOOFED,
     Rejected,
     Topics,
+    WireReading,
     check_names,
     decode_instrument_state,
     decode_metrics,
@@ -79,7 +80,7 @@ from gateway.metrics import GatewayMetrics
 from gateway.records import deadletters
 from gateway.records.agents import record_instrument, record_status
 from gateway.records.store import RecordStore
-from gateway.tsdb.points import EntryMemo, ReadingsBatch
+from gateway.tsdb.points import EntryMemo, Lines, ReadingsBatch
 from metrology.certificate.record import CalibrationRecord
 
 log = logging.getLogger("etalon.gateway")
@@ -120,8 +121,9 @@ class _Pending:
     readings: DataBatch | None = None
     fixes: BatchFixes | None = None
     """Corrections of ``readings``."""
-    handed: ReadingsBatch | None = None
-    """The rows of ``entry``, for the writer (see EntryMemo), once it is spooled."""
+    handed: ReadingsBatch | Lines | None = None
+    """The rows of ``entry`` or their lines, for the writer (see EntryMemo), once it is
+    spooled."""
     uncorrected: tuple[list[WireRow], ChannelOrder | None] | None = None
     """Rows of a linked agent (and their order) whose corrections ``entry`` still needs: they
     are made in :meth:`Ingest.run`, for every such message of the wake-up at once."""
@@ -297,9 +299,9 @@ class Ingest:
         if good and pending.entry is not None and corrector and corrector.covers(site, agent):
             pending.uncorrected = (good, batch.order)  # corrected in run(), with the others
         elif pending.entry is not None and self.memo is not None:
-            pending.handed = ReadingsBatch(site, agent, rows=good)
-        if good:
-            pending.readings = batch
+            pending.handed = self.memo.held(ReadingsBatch(site, agent, rows=good))
+        if good and self.hub.wants(ReadingsArrived):
+            pending.readings = batch  # else its rows die now, not once the message is spooled
 
     def _correct(self, batch: list[_Pending]) -> None:
         """Correct the data messages of linked agents among ``batch``, all in one call (numpy's
@@ -331,7 +333,7 @@ class Ingest:
     ) -> None:
         pending.entry, pending.fixes, pending.uncorrected = entry, fixes, None
         if self.memo is not None:
-            pending.handed = rows
+            pending.handed = self.memo.held(rows)
 
     def _status(self, pending: _Pending, site: str, agent: str) -> None:
         status = decode_status(pending.message.payload, site, agent)
@@ -555,10 +557,7 @@ class Ingest:
                 for event in pending.events:
                     self.hub.publish(event)
                 if pending.readings is not None and wanted:
-                    readings = pending.readings.dicts()
-                    if pending.fixes is not None:
-                        pending.fixes.apply(readings)  # type: ignore[arg-type]
-                    self.hub.publish(ReadingsArrived(*pending.source, readings))
+                    self.hub.publish(_arrived(pending.source, pending.readings, pending.fixes))
 
     def _hand_over(self, spooled: list[_Pending]) -> None:
         """The rows of what was just spooled, left for the writer by entry id: before anything
@@ -599,6 +598,23 @@ class Ingest:
             self.causes.failed(
                 "dead letter not recorded", "dead letter failed", exc, topic=pending.message.topic
             )
+
+
+def _arrived(
+    source: tuple[str, str], batch: DataBatch, fixes: BatchFixes | None
+) -> ReadingsArrived:
+    """The event of a spooled batch: its dicts (with its corrections) made if a listener asks;
+    an uncorrected batch's rows for those that need a few readings."""
+
+    def make() -> list[WireReading]:
+        readings = batch.dicts()
+        if fixes is not None:
+            fixes.apply(readings)  # type: ignore[arg-type]
+        return readings
+
+    if fixes is not None:
+        return ReadingsArrived(*source, make=make)
+    return ReadingsArrived(*source, rows=batch.rows, order=batch.order, make=make)
 
 
 def _spoolable(pending: _Pending) -> Spoolable:

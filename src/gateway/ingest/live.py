@@ -14,7 +14,10 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
+import msgspec
+
 from edge_agent.wire import WireReading
+from edge_agent.wire_batches import ChannelOrder
 from gateway.ingest.events import (
     AgentStateChanged,
     EventHub,
@@ -85,6 +88,8 @@ class LiveValues:
 
     def __init__(self, hub: EventHub) -> None:
         self.latest: dict[ChannelKey, WireReading] = {}
+        self._last_rows: dict[tuple[str, str], tuple[ChannelOrder, list[Any], list[int]]] = {}
+        """(site, agent) → its latest batch order, each channel's last row in it (newest)."""
         self._subscribers: set[LiveSubscription] = set()
         self.closed = False
         self.stopping = asyncio.Event()
@@ -97,8 +102,8 @@ class LiveValues:
     def _on_readings(self, event: ReadingsArrived) -> None:
         site, agent, latest = event.site, event.agent, self.latest
         changed: list[ChannelKey] = []
-        for reading in event.readings:
-            key = (site, agent, reading["instrument"], reading["channel"])
+        for (instrument, channel), reading in self.newest(event).items():
+            key = (site, agent, instrument, channel)
             previous = latest.get(key)
             # A redelivered older batch must not replace a newer value.
             if previous is None or reading["ts"] >= previous["ts"]:
@@ -114,6 +119,38 @@ class LiveValues:
                     pending[key] = None
             if pending:
                 subscription.ready.set()
+
+    def newest(self, event: ReadingsArrived) -> dict[tuple[str, str], WireReading]:
+        """Each channel's newest reading of a batch, by (instrument, channel), in the order the
+        channels first appear; of readings with the same timestamp, the last (what taking them
+        one by one gives, the only readings that can change :attr:`latest`).
+
+        The batches agents send are in time order and repeat their channels' order: then the
+        newest of each channel is its last, found once per order (the agent's previous
+        :class:`ChannelOrder` object), and only those rows are made dicts, not a dict per
+        reading and a loop over all of them (the chain benchmark's batches, 500 readings of
+        100 channels, in one process: 0.35 µs of CPU a reading against 1.4). Any other batch
+        (out of time order, corrected, salvaged) is taken reading by reading."""
+        rows, order = event.rows, event.order
+        if rows is not None and order is not None:
+            stamps = [row.ts for row in rows]
+            if stamps == sorted(stamps):
+                source = (event.site, event.agent)
+                last = self._last_rows.get(source)
+                if last is None or last[0] is not order:
+                    channels = zip(order.instruments, order.channels, strict=True)
+                    at = dict(zip(channels, range(len(rows)), strict=True))
+                    last = (order, list(at), list(at.values()))
+                    self._last_rows[source] = last
+                readings = msgspec.to_builtins([rows[index] for index in last[2]])
+                return dict(zip(last[1], readings, strict=True))
+        newest: dict[tuple[str, str], WireReading] = {}
+        for reading in event.readings:
+            key = (reading["instrument"], reading["channel"])
+            held = newest.get(key)
+            if held is None or reading["ts"] >= held["ts"]:
+                newest[key] = reading
+        return newest
 
     def _state(self, site: str, agent: str, body: dict[str, Any]) -> None:
         for subscription in self._subscribers:

@@ -226,6 +226,23 @@ def test_a_batch_whose_lines_cannot_be_built_is_left_to_the_writer() -> None:
     assert isinstance(memo.take(2), ReadingsBatch | Lines)
 
 
+def test_a_memo_with_the_stores_builder_holds_a_batch_as_its_lines_from_the_start() -> None:
+    """What ingest hands over (:meth:`EntryMemo.held`): given the store's builder, the lines
+    the writer would build from the rows, so the rows need not wait in memory; a batch whose
+    lines cannot be built stays rows (the writer refuses its point alone); without a builder
+    (a store that takes rows) the rows."""
+    payload = _payload(30)
+    (batch,) = _batches([payload])
+    held = EntryMemo(lines=LineBuilder().lines).held(batch)
+    assert isinstance(held, Lines)
+    assert held.count == 30 and held.text.split("\n") == LineBuilder().lines(batch)
+    assert EntryMemo().held(batch) is batch
+    poisoned = decode_data(payload, SITE, AGENT).rows
+    poisoned[4].ts = 1.5  # type: ignore[assignment]  # what no check foresaw
+    bad = ReadingsBatch(SITE, AGENT, rows=poisoned)
+    assert EntryMemo(lines=LineBuilder().lines).held(bad) is bad
+
+
 @settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
 @given(
     st.lists(
