@@ -1,7 +1,11 @@
 """The MQTT link both processes use: paho-mqtt 2.x behind an async face.
 
-paho runs its network loop on its own thread; every callback is handed to the asyncio loop with
-``call_soon_threadsafe``, so the rest of etalon only ever touches state from the loop thread.
+paho runs its network loop on its own thread; every callback is handed to the asyncio loop,
+in the order paho made them, through one inbox (:meth:`MqttLink._post`), so the rest of etalon
+only ever touches state from the loop thread. The loop works the inbox in slices of
+:data:`INBOX_SLICE_S`, so a flood of messages does not hold back the rest of the process: with
+a handle per message, a gateway decoding a backlog ran every message already queued before its
+writer's next step, and wrote to the store only once the flood was over.
 
 - ``start()`` fails with a clear :class:`TransportError` when the broker refuses the credentials
   or TLS cannot be established; an unreachable broker is not fatal (readings keep spooling and
@@ -24,6 +28,8 @@ import logging
 import random
 import ssl
 import threading
+import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -45,6 +51,11 @@ from core.models import FrozenModel
 from core.secrets import Secret, check_login
 
 log = logging.getLogger("etalon.mqtt")
+
+INBOX_SLICE_S = 0.002
+"""The longest the loop works paho's callbacks in one go before the other work that is ready
+(a writer's next batch, a thread's result, a timer) gets its turn; the inbox goes on after it.
+A gateway message of 500 readings takes ~1 ms to decode: two or three a slice."""
 
 
 class TlsConfig(FrozenModel):
@@ -176,6 +187,10 @@ class MqttLink:
         # loop_stop() blocks: a thread of our own, gone after stop(), so no thread outlives the
         # link. The first connect() runs on a daemon thread of its own (see _connect_in_thread).
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mqtt-blocking")
+        self._inbox: deque[tuple[Callable[..., None], tuple[Any, ...]]] = deque()
+        self._inbox_scheduled = False
+        """Whether a :meth:`_run_inbox` is due on the loop (set by paho's thread, cleared by the
+        loop once the inbox is empty)."""
         self._v5 = config.version == "5"
         self._client = paho.Client(
             callback_api_version=CallbackAPIVersion.VERSION2,
@@ -208,6 +223,13 @@ class MqttLink:
 
     # -- paho thread ---------------------------------------------------------------------------
 
+    def _post(self, callback: Callable[..., None], *args: Any) -> None:
+        """Hand ``callback(*args)`` to the loop, after every callback posted before it."""
+        self._inbox.append((callback, args))
+        if not self._inbox_scheduled:
+            self._inbox_scheduled = True
+            self._loop.call_soon_threadsafe(self._run_inbox)
+
     def _paho_connect(self, _c: Any, _u: Any, flags: Any, reason: Any, _p: Any) -> None:
         code = int(getattr(reason, "value", reason))
         if code == 0:
@@ -218,8 +240,8 @@ class MqttLink:
                     self._subscribe_now(topic, qos)
                 answered = not self._pending_subscriptions
             if answered:
-                self._loop.call_soon_threadsafe(self.subscribed.set)
-        self._loop.call_soon_threadsafe(
+                self._post(self.subscribed.set)
+        self._post(
             self._connected_in_loop,
             code,
             str(reason),
@@ -240,25 +262,52 @@ class MqttLink:
             return  # an answer to an earlier connection's subscription
         refused = [str(r) for r in reasons if getattr(r, "is_failure", False)]
         if refused:
-            self._loop.call_soon_threadsafe(self._refused_subscription, topic, ", ".join(refused))
+            self._post(self._refused_subscription, topic, ", ".join(refused))
         if answered:
-            self._loop.call_soon_threadsafe(self.subscribed.set)
+            self._post(self.subscribed.set)
 
     def _paho_disconnect(self, _c: Any, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
         self._jitter_backoff()
-        self._loop.call_soon_threadsafe(self._disconnected_in_loop, str(reason))
+        self._post(self._disconnected_in_loop, str(reason))
 
     def _paho_publish(self, _c: Any, _u: Any, mid: int, reason: Any, _p: Any) -> None:
         failure = str(reason) if getattr(reason, "is_failure", False) else None
-        self._loop.call_soon_threadsafe(self._acked_in_loop, mid, failure)
+        self._post(self._acked_in_loop, mid, failure)
 
     def _paho_message(self, _c: Any, _u: Any, msg: paho.MQTTMessage) -> None:
         message = Message(
             msg.topic, bytes(msg.payload), msg.mid, msg.qos, bool(msg.retain), self.generation
         )
-        self._loop.call_soon_threadsafe(self._message_in_loop, message)
+        self._post(self._message_in_loop, message)
 
     # -- loop thread ---------------------------------------------------------------------------
+
+    def _run_inbox(self) -> None:
+        """Run the posted callbacks in order for up to :data:`INBOX_SLICE_S`; what is left runs
+        after the work that became ready meanwhile."""
+        inbox = self._inbox
+        deadline = time.perf_counter() + INBOX_SLICE_S
+        try:
+            while inbox:
+                callback, args = inbox.popleft()
+                try:
+                    callback(*args)
+                except Exception as exc:  # noqa: BLE001 - as the loop does with a handle's
+                    self._loop.call_exception_handler(
+                        {
+                            "message": f"MQTT callback {callback.__qualname__} failed",
+                            "exception": exc,
+                        }
+                    )
+                if time.perf_counter() > deadline:
+                    break
+        finally:
+            if not inbox:
+                self._inbox_scheduled = False
+                # paho may have posted after the last pop and seen the flag still set.
+            if inbox:
+                self._inbox_scheduled = True
+                self._loop.call_soon(self._run_inbox)
 
     def _jitter_backoff(self) -> None:
         # paho doubles from min to max without jitter; a jittered floor spreads a fleet of agents
