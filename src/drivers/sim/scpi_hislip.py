@@ -66,6 +66,7 @@ REPLY_FAULTS = {
     "truncated": "a DataEnd header announcing 100 bytes more than follow (a stalled server)",
     "stale": "a DataEnd with another message id first, then the reply",
     "pieces": "the reply in Data pieces of 3 bytes, then its DataEnd",
+    "control_code": "the reply's DataEnd with a control code of 1 (a server sends 0)",
 }
 """What :attr:`HislipServer.reply_fault` makes of the next reply."""
 
@@ -288,6 +289,8 @@ class HislipServer(StreamServed):
             writer.write(pack(Message.ERROR, 0, 0, b"simulated error"))
         elif fault == "close":
             return False
+        elif fault == "control_code":
+            writer.write(pack(Message.DATA_END, 1, message_id, reply))
         else:
             if fault == "stale":
                 writer.write(pack(Message.DATA_END, 0, (message_id - 2) & 0xFFFF_FFFF, b"stale\n"))

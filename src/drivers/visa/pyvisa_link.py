@@ -4,7 +4,8 @@ pyvisa blocks: a link is used only from its session's worker thread
 (:class:`~drivers.visa.worker.SessionWorker`), and its coroutines never suspend. Every pyvisa
 (and pyvisa-py) exception is mapped here, once, to ``TimeoutError`` or
 :class:`~drivers.visa.link.LinkError` — pyvisa-py's HiSLIP client among them raises a bare
-``RuntimeError`` for a connection the instrument closed or a message it cannot parse.
+``RuntimeError`` for a connection the instrument closed or a message it cannot parse, and an
+``AssertionError`` for a header field it does not expect (a Data message's control code).
 
 A query goes straight to the VISA library's write and read (``viWrite``/``viRead``, where
 pyvisa's ``query`` ends too) through :class:`LeanMessageIO`, a subclass of the resource class
@@ -171,6 +172,10 @@ def lean_class(manager: pyvisa.ResourceManager, resource: str) -> type[MessageBa
     return lean
 
 
+_LIBRARY_ERRORS = (pyvisa.errors.Error, OSError, RuntimeError, AssertionError)
+"""What pyvisa and its backends raise for an instrument's fault (see the module doc)."""
+
+
 def _mapped(exc: BaseException) -> Exception:
     """``TimeoutError`` or :class:`LinkError` for a pyvisa/OS exception."""
     if isinstance(exc, pyvisa.errors.VisaIOError):
@@ -231,21 +236,21 @@ class PyvisaLink:
         """Send a command (blocks)."""
         try:
             self.resource.write(command)
-        except (pyvisa.errors.Error, OSError, RuntimeError) as exc:
+        except _LIBRARY_ERRORS as exc:
             raise _mapped(exc) from exc
 
     async def query(self, command: str) -> str:
         """Send a query and read its reply (blocks)."""
         try:
             return self.resource.query(command)
-        except (pyvisa.errors.Error, OSError, RuntimeError) as exc:
+        except _LIBRARY_ERRORS as exc:
             raise _mapped(exc) from exc
 
     def set_timeout(self, seconds: float) -> None:
         """Set the VISA timeout attribute."""
         try:
             self.resource.timeout = max(1, round(seconds * 1000))
-        except (pyvisa.errors.Error, OSError) as exc:
+        except _LIBRARY_ERRORS as exc:
             raise _mapped(exc) from exc
 
     async def clear(self) -> None:
@@ -258,7 +263,7 @@ class PyvisaLink:
                 raise _mapped(exc) from exc
         except NotImplementedError:
             pass
-        except (pyvisa.errors.Error, OSError, RuntimeError) as exc:
+        except _LIBRARY_ERRORS as exc:
             raise _mapped(exc) from exc
 
     def close(self) -> None:
@@ -266,5 +271,5 @@ class PyvisaLink:
         closing it would close every other instrument's session too). Never raises."""
         try:
             self.resource.close()
-        except (pyvisa.errors.Error, OSError) as exc:
+        except _LIBRARY_ERRORS as exc:
             log.debug("close failed", extra={"instrument": self.name, "error": str(exc)})

@@ -294,7 +294,7 @@ async def test_a_long_reply_comes_in_data_pieces_and_a_stale_one_is_dropped(
     link = await _open(visa_config(sim.hislip_resource, "generic-dmm"))
     assert sim.hislip is not None
     try:
-        for fault in ("pieces", "stale"):
+        for fault in ("pieces", "stale", "control_code"):
             sim.hislip.reply_fault = fault
             assert await link.query("*IDN?") == sim.instrument.idn
     finally:
@@ -354,6 +354,35 @@ async def test_a_hostile_reply_is_a_link_error_at_once_and_counted(
         await driver.connect()
         sim.hislip.reply_fault = fault
         with pytest.raises(NotConnected):
+            await driver.read(config.channels)
+        (reading,) = await driver.read(config.channels)
+        assert reading.quality is Quality.GOOD
+    finally:
+        await driver.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("bad_header", NotConnected),
+        ("close", NotConnected),
+        ("control_code", NotConnected),
+        ("wrong_type", DriverTimeout),  # pyvisa-py skips it and waits for the reply
+    ],
+)
+async def test_a_hostile_reply_through_pyvisa_is_an_error_and_the_next_read_reopens(
+    fault: str, error: type[Exception], hislip_sim: Start, clock: Any
+) -> None:
+    # pyvisa-py's HiSLIP client raises bare RuntimeErrors and AssertionErrors for these: each is
+    # worded like any other link error, never let through as a driver bug.
+    sim = await hislip_sim("longscale-dmm")
+    assert sim.hislip is not None
+    config = visa_config(sim.hislip_resource, "longscale-dmm", timeout_s=1.0, socket_io="pyvisa")
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        sim.hislip.reply_fault = fault
+        with pytest.raises(error):
             await driver.read(config.channels)
         (reading,) = await driver.read(config.channels)
         assert reading.quality is Quality.GOOD
