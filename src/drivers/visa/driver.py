@@ -221,11 +221,22 @@ class VisaDriver:
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; the error queue marks the readings it concerns."""
         session = self._session
-        if session is not None and not session.needs_reopen:  # the usual: straight to its way
-            if session.on_loop:
-                return await self._on_loop(session, _read(channels), self.config.timeout_s, "read")
+        if session is None or session.needs_reopen:
+            return await self._call(_read(channels), self.config.timeout_s)
+        if not session.on_loop:
             return await self._on_worker(session, _read(channels), self.config.timeout_s, "read")
-        return await self._call(_read(channels), self.config.timeout_s)
+        # The usual on the loop: :meth:`_on_loop` written out, without a job to make and call
+        # (a read against an instrument that answers at once pays for every frame and object).
+        turn = self._turn
+        await turn.acquire()
+        try:
+            session.begin_read()
+            return await session.read(channels)
+        except asyncio.CancelledError:
+            session.needs_reopen = True  # a reply may still come on this connection
+            raise
+        finally:
+            turn.release()
 
     async def close(self) -> None:
         """Close the session after the exchanges already queued; a thread whose exchange

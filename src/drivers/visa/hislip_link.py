@@ -150,8 +150,6 @@ class _Session(ReplyDeadline):
         self.name = name
         self.sync: asyncio.Transport | None = None
         self.async_: asyncio.Transport | None = None
-        self.lost: str | None = None
-        """Why the session ended (None while it is up)."""
         self.max_payload = MAX_PAYLOAD
         """The largest payload the server takes (its ``AsyncMaxMsgSizeResponse``)."""
         self.message_id = FIRST_MESSAGE_ID
@@ -287,7 +285,7 @@ class _Session(ReplyDeadline):
 
     # -- sending -----------------------------------------------------------------------------
 
-    def send(self, payload: bytes) -> asyncio.Transport:
+    def put(self, payload: bytes) -> asyncio.Transport:
         """One program message: ``DataEnd`` (after ``Data`` pieces when it is long); the
         synchronous channel's transport."""
         transport = self.sync
@@ -342,7 +340,7 @@ class HislipLink(LoopLink):
     """One HiSLIP session to an instrument (see the module doc)."""
 
     def __init__(self, config: VisaInstrument, session: _Session) -> None:
-        super().__init__(config)
+        super().__init__(config, session)
         self._session = session
 
     @classmethod
@@ -401,18 +399,6 @@ class HislipLink(LoopLink):
             raise NotConnected(config.name, f"{where}: the server's maximum message size")
         session.max_payload = min(struct.unpack("!Q", payload)[0], 1 << 62) - HEADER_SIZE
         return cls(config, session)
-
-    def _lost(self) -> str | None:
-        return self._session.lost
-
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        return self._session.loop
-
-    def _put(self, data: bytes) -> asyncio.Transport:
-        return self._session.send(data)
-
-    def _reply(self, timeout_s: float) -> asyncio.Future[bytes]:
-        return self._session.reply(timeout_s)
 
     async def clear(self) -> None:
         """Device clear over both channels (see the module doc)."""

@@ -29,6 +29,20 @@ class ReplyDeadline:
         self.waiter: asyncio.Future[bytes] | None = None
         self.expires = 0.0
         self.timer: asyncio.TimerHandle | None = None
+        self.lost: str | None = None
+        """Why the connection ended (None while it is up)."""
+
+    # -- what the transport provides (to :class:`LoopLink`) ------------------------------------
+
+    def put(self, data: bytes) -> asyncio.Transport:
+        """Send one encoded command; the transport it went out on."""
+        raise NotImplementedError
+
+    def reply(self, timeout_s: float) -> asyncio.Future[bytes]:
+        """The next reply's bytes, failing with TimeoutError after ``timeout_s``."""
+        raise NotImplementedError
+
+    # -- the deadline --------------------------------------------------------------------------
 
     def await_reply(self, waiter: asyncio.Future[bytes], timeout_s: float) -> None:
         """``waiter`` is the reply waited for; it fails after ``timeout_s``."""
@@ -65,9 +79,15 @@ class ReplyDeadline:
 
 class LoopLink:
     """A link on the event loop: a config's I/O settings applied as pyvisa applies them, over
-    what a transport provides (:meth:`_put`, :meth:`_reply` and the rest, below)."""
+    what a transport's receiving side provides (``wire``: :meth:`ReplyDeadline.put`,
+    :meth:`ReplyDeadline.reply`, ``lost``, ``loop``).
 
-    def __init__(self, config: VisaInstrument) -> None:
+    A query is the path every read takes, against an instrument that may answer within tens of
+    µs: it is written out in one frame, the wire's attributes read directly (each method call
+    saved counts)."""
+
+    def __init__(self, config: VisaInstrument, wire: ReplyDeadline) -> None:
+        self._wire = wire
         self._encoding = config.encoding
         self._write_term = config.write_termination
         self._read_term = config.read_termination or ""
@@ -87,42 +107,13 @@ class LoopLink:
             self._encoded[command] = data
         return data
 
-    def _text(self, reply: bytes) -> str:
-        """A reply decoded, the read termination stripped when it ends with it (else as it
-        came, as pyvisa returns it after its warning)."""
-        message = reply.decode(self._encoding)
-        term = self._read_term
-        if term and message.endswith(term):
-            return message[: -len(term)]
-        return message
-
-    # -- what the transport provides ------------------------------------------------------------
-
-    def _lost(self) -> str | None:
-        """Why the connection ended, or None while it is up."""
-        raise NotImplementedError
-
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        """The event loop the connection belongs to."""
-        raise NotImplementedError
-
-    def _put(self, data: bytes) -> asyncio.Transport:
-        """Send one encoded command; the transport it went out on."""
-        raise NotImplementedError
-
-    def _reply(self, timeout_s: float) -> asyncio.Future[bytes]:
-        """The next reply's bytes, failing with TimeoutError after ``timeout_s``."""
-        raise NotImplementedError
-
-    # -- the link ------------------------------------------------------------------------------
-
     def _send(self, command: str) -> asyncio.Transport:
-        lost = self._lost()
-        if lost is not None:
-            raise LinkError(lost)
-        if self._loop() is not asyncio.get_running_loop():
+        wire = self._wire
+        if wire.lost is not None:
+            raise LinkError(wire.lost)
+        if wire.loop is not asyncio.get_running_loop():
             raise LinkError(OTHER_LOOP)
-        return self._put(self._command_bytes(command))
+        return wire.put(self._command_bytes(command))
 
     async def write(self, command: str) -> None:
         """Send a command (the kernel takes it at once; a full buffer is waited for, within the
@@ -133,7 +124,7 @@ class LoopLink:
         # The instrument does not take our bytes.
         deadline = asyncio.get_running_loop().time() + self._timeout_s
         while transport.get_write_buffer_size():
-            lost = self._lost()
+            lost = self._wire.lost
             if lost is not None:
                 raise LinkError(lost)
             if asyncio.get_running_loop().time() >= deadline:
@@ -141,11 +132,23 @@ class LoopLink:
             await asyncio.sleep(0.001)
 
     async def query(self, command: str) -> str:
-        """Send a query, wait the query delay, read one reply."""
-        self._send(command)
+        """Send a query, wait the query delay, read one reply: decoded, the read termination
+        stripped when it ends with it (else as it came, as pyvisa returns it after its
+        warning). (:meth:`_send` written out.)"""
+        wire = self._wire
+        if wire.lost is not None:
+            raise LinkError(wire.lost)
+        if wire.loop is not asyncio.get_running_loop():
+            raise LinkError(OTHER_LOOP)
+        data = self._encoded.get(command)
+        wire.put(self._command_bytes(command) if data is None else data)
         if self._delay:
             await asyncio.sleep(self._delay)
-        return self._text(await self._reply(self._timeout_s))
+        message = (await wire.reply(self._timeout_s)).decode(self._encoding)
+        term = self._read_term
+        if term and message.endswith(term):
+            return message[: -len(term)]
+        return message
 
     def set_timeout(self, seconds: float) -> None:
         """The timeout of the next reply (and of what else the link waits for)."""

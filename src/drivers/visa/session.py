@@ -14,14 +14,15 @@ What a link raises is worded here, once, in the :mod:`core.errors` tree.
 from __future__ import annotations
 
 import logging
+import math
 import re
-import time
 from collections.abc import Callable, Coroutine, Sequence
+from time import monotonic
 from typing import Any, TypeVar
 
 from core.clock import Clock
 from core.errors import DriverTimeout, NotConnected, ProtocolError, WriteRejected
-from drivers.reading import Reading, midpoint_ns
+from drivers.reading import Reading
 from drivers.setpoints import SetValue, WriteTrace
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.due_set import DueSets, capped, make_reading
@@ -72,6 +73,16 @@ class VisaSession:
         self.last_errors: list[str] = []
         self._no_error = re.compile(profile.errors.no_error) if profile.errors else None
         self._due_sets = DueSets(profile)
+        policy = profile.errors
+        self._each_query = policy is not None and policy.check == "after_each_query"
+        """Whether the error queue is drained after each query of a read."""
+        self._drain_interval_s: float | None = None
+        """Seconds between the drains after a read (-inf: after every read, whatever the clock
+        does); None: none."""
+        if policy is not None and policy.check == "after_each_read":
+            self._drain_interval_s = -math.inf
+        elif policy is not None and policy.check == "periodic":
+            self._drain_interval_s = policy.interval_s
         self._address = config.socket_address()
         self._hislip = config.hislip_address()
         self.budget = Budget(config.connect_timeout_s + config.timeout_s, "connect")
@@ -80,12 +91,10 @@ class VisaSession:
         self._timeout_s = config.io_timeout_s
         """The I/O timeout in force: the configured one, or less near a job's deadline."""
         self._clipped = False
-
-    @property
-    def on_loop(self) -> bool:
+        self._read_budget = Budget(config.timeout_s)
+        self.on_loop = self._address is not None or self._hislip is not None
         """Whether the session talks asyncio on the event loop (a SOCKET or HiSLIP resource),
         rather than pyvisa on a worker thread."""
-        return self._address is not None or self._hislip is not None
 
     def successor(self) -> VisaSession:
         """A fresh session for the same instrument (not open yet: its first exchange opens it,
@@ -102,10 +111,24 @@ class VisaSession:
         self, budget: Budget, job: Callable[[VisaSession], Coroutine[Any, Any, T]]
     ) -> Coroutine[Any, Any, T]:
         """``job`` under ``budget`` (its clock started): the coroutine to run."""
+        self.begin(budget)
+        return job(self)
+
+    def begin_read(self) -> None:
+        """The next job is a read on the event loop: its budget (``timeout_s``) starts now.
+        (One budget object serves every such read: on the loop one job runs at a time, and
+        nothing gives it up from another thread.)"""
+        budget = self._read_budget
+        budget.deadline = monotonic() + budget.seconds
         self.budget = budget
         if self._clipped and self.link is not None:  # the last job ran close to its deadline
             self._set_timeout(self.config.io_timeout_s, clipped=False)
-        return job(self)
+
+    def begin(self, budget: Budget) -> None:
+        """The next job runs under ``budget`` (its clock started)."""
+        self.budget = budget
+        if self._clipped and self.link is not None:  # the last job ran close to its deadline
+            self._set_timeout(self.config.io_timeout_s, clipped=False)
 
     # -- the link's calls, worded ------------------------------------------------------------
 
@@ -127,7 +150,7 @@ class VisaSession:
         the I/O timeout to what is left of the budget when that is shorter. (The message is
         made only on failure: this runs before every query.)"""
         budget = self.budget
-        left = budget.deadline - time.monotonic()
+        left = budget.deadline - monotonic()
         if budget.cancelled or left <= 0:
             why = (
                 f"the {budget.label} was cancelled"
@@ -160,7 +183,10 @@ class VisaSession:
         link = self.link
         if link is None:
             raise NotConnected(self.name, "session is not open")
-        self._within_budget("query", command)
+        budget = self.budget  # _within_budget's test, written out: the usual passes it
+        left = budget.deadline - monotonic()
+        if left <= 0 or budget.cancelled or left < self._timeout_s - CLIP_SLACK * budget.seconds:
+            self._within_budget("query", command)
         try:
             return await link.query(command)
         except UnicodeDecodeError as exc:
@@ -339,11 +365,11 @@ class VisaSession:
     async def read(self, channels: Sequence[VisaChannel]) -> list[Reading]:
         """One reading per channel; each distinct query is sent once per tick. A query that
         goes unanswered ends the read: DriverTimeout, saying how far the read got."""
-        due = self._due_sets.of(channels)
+        sets = self._due_sets
+        due = sets.last if channels is sets.last_channels else sets.of(channels)
         if self.needs_reopen:
             await self.reopen()
-        policy = self.profile.errors
-        each_query = policy is not None and policy.check == "after_each_query"
+        each_query = self._each_query
         now_ns = self.clock.now_ns
         replies: list[tuple[int, str | ProtocolError]] = []
         errors: list[list[str]] = []
@@ -351,15 +377,14 @@ class VisaSession:
         # come between them (one clock read per query instead of two).
         start = now_ns()
         for planned in due.queries:
-            measurement = planned.measurement
-            if measurement.setup and self.last_setup != planned.name:
-                for command in measurement.setup:
+            if planned.setup and self.last_setup != planned.name:
+                for command in planned.setup:
                     await self.write(command)
                 start = now_ns()
             self.last_setup = planned.name
             reply: str | ProtocolError
             try:
-                reply = await self.query(measurement.query)
+                reply = await self.query(planned.query)
             except ProtocolError as exc:  # this reply is garbage; the others may be fine
                 reply = exc
             except DriverTimeout as exc:
@@ -371,20 +396,19 @@ class VisaSession:
                     "answered)",
                 ) from exc
             end = now_ns()
-            replies.append((midpoint_ns(start, end), reply))
+            replies.append((start + (end - start) // 2, reply))  # midpoint_ns, written out
             start = end
             if each_query:
                 errors.append(await self.drain_errors())
                 start = now_ns()
         tick_errors: list[str] = []
-        if policy is not None and policy.check in ("after_each_read", "periodic"):
+        interval_s = self._drain_interval_s
+        if interval_s is not None:
             now_s = start / 1e9  # the last query's end (or later): now, near enough
-            if policy.check == "after_each_read" or now_s - self.last_error_check_s >= (
-                policy.interval_s
-            ):
+            if now_s - self.last_error_check_s >= interval_s:
                 self.last_error_check_s = now_s
                 tick_errors = await self.drain_errors()
-        if tick_errors or self.last_errors or any(errors):
+        if tick_errors or self.last_errors or (each_query and any(errors)):
             self._report(sorted({e for entries in errors for e in entries} | set(tick_errors)))
         name = self.name
         readings = []

@@ -49,8 +49,6 @@ class _Replies(asyncio.Protocol, ReplyDeadline):
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
         """Set by :meth:`SocketLink.open` (nothing arrives before the first query)."""
-        self.lost: str | None = None
-        """Why the connection ended (None while it is up)."""
 
     def data_received(self, data: bytes) -> None:
         waiter = self.waiter
@@ -96,6 +94,13 @@ class _Replies(asyncio.Protocol, ReplyDeadline):
         del buffer[:end]
         return reply
 
+    def put(self, data: bytes) -> asyncio.Transport:
+        """Send one encoded command; the transport it went out on."""
+        transport = self.transport
+        assert transport is not None
+        transport.write(data)
+        return transport
+
     def reply(self, timeout_s: float) -> asyncio.Future[bytes]:
         """A future of the next reply's bytes, failing with TimeoutError after ``timeout_s``."""
         waiter = self.loop.create_future()
@@ -123,7 +128,7 @@ class SocketLink(LoopLink):
     """One TCP connection to a raw-SCPI instrument (see the module doc)."""
 
     def __init__(self, config: VisaInstrument, replies: _Replies) -> None:
-        super().__init__(config)
+        super().__init__(config, replies)
         self._replies = replies
 
     @classmethod
@@ -149,21 +154,6 @@ class SocketLink(LoopLink):
             ) from exc
         replies.transport = transport  # (asyncio set TCP_NODELAY: a query goes out at once)
         return cls(config, replies)
-
-    def _lost(self) -> str | None:
-        return self._replies.lost
-
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        return self._replies.loop
-
-    def _put(self, data: bytes) -> asyncio.Transport:
-        transport = self._replies.transport
-        assert transport is not None
-        transport.write(data)
-        return transport
-
-    def _reply(self, timeout_s: float) -> asyncio.Future[bytes]:
-        return self._replies.reply(timeout_s)
 
     async def clear(self) -> None:
         """Drop what is buffered (see the module doc)."""
