@@ -492,19 +492,36 @@ async def test_batched_reads_of_many_nodes_in_chunks(
 # -- subscriptions ---------------------------------------------------------------------------
 
 
-async def _collect(driver: OpcUaDriver, seconds: float) -> list[Reading]:
+async def _collect(
+    driver: OpcUaDriver, until: Callable[[list[Reading]], bool], timeout_s: float = 30.0
+) -> list[Reading]:
+    """What the driver streams until ``until`` holds for it: a count of the server's updates,
+    never a time, so a loaded machine's late updates cannot fail a test (its deadline is for a
+    driver that streams nothing)."""
     readings: list[Reading] = []
+    done = asyncio.Event()
 
     async def consume() -> None:
         async for batch in driver.stream():
             readings.extend(batch)
+            if until(readings):
+                done.set()
 
     task = asyncio.create_task(consume())
-    await asyncio.sleep(seconds)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    try:
+        await asyncio.wait_for(done.wait(), timeout_s)
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
     return readings
+
+
+def _count(channel: str, at_least: int, quality: Quality = Quality.GOOD) -> Callable[..., bool]:
+    """``until`` for :func:`_collect`: that many readings of ``channel`` of that quality."""
+    return lambda readings: (
+        sum(r.channel == channel and r.quality is quality for r in readings) >= at_least
+    )
 
 
 def _subscribed(name: str, path: str, **extra: Any) -> dict[str, Any]:
@@ -521,8 +538,11 @@ async def test_subscription_delivers_each_value_once_with_its_source_timestamp(
     driver = ua_drivers(config)
     await driver.connect()
     assert driver.streamed_channels() == frozenset({"zener"})
-    readings = await _collect(driver, 1.0)
-    assert 7 <= len(readings) <= 13  # one per 0.1 s update of the server
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    readings = await _collect(driver, _count("zener", 7))
+    updates = (loop.time() - start) / 0.1
+    assert 7 <= len(readings) <= updates + 3  # one per 0.1 s update of the server, at most
     stamps = [r.ts_ns for r in readings]
     assert stamps == sorted(set(stamps)), "no value twice, in order"
     for reading in readings:
@@ -547,7 +567,7 @@ async def test_absolute_deadband_filters_small_changes(
     )
     driver = ua_drivers(config)
     await driver.connect()
-    readings = await _collect(driver, 1.0)
+    readings = await _collect(driver, _count("fine", 7))  # seven updates of the Zener
     coarse = [r for r in readings if r.channel == "coarse"]
     fine = [r for r in readings if r.channel == "fine"]
     assert len(coarse) == 1
@@ -567,7 +587,7 @@ async def test_percent_deadband_is_a_share_of_the_eu_range(
     )
     driver = ua_drivers(config)
     await driver.connect()
-    readings = await _collect(driver, 1.0)
+    readings = await _collect(driver, _count("none", 7))  # seven updates of the chamber
     assert len([r for r in readings if r.channel == "wide"]) == 1
     assert len([r for r in readings if r.channel == "none"]) >= 7
 
@@ -581,7 +601,10 @@ async def test_a_monitored_item_the_server_refuses_is_reported_once(
     )
     driver = ua_drivers(config)
     await driver.connect()
-    readings = await _collect(driver, 0.5)
+    # Three updates of the Zener after the refusal came: it is not reported again.
+    readings = await _collect(
+        driver, lambda rs: _count("ghost", 1, Quality.BAD)(rs) and _count("zener", 3)(rs)
+    )
     ghosts = [r for r in readings if r.channel == "ghost"]
     assert len(ghosts) == 1
     assert ghosts[0].quality is Quality.BAD
@@ -598,7 +621,7 @@ async def test_status_change_reaches_subscribers(
     await driver.connect()
     ua_server.set_status(path, ua.StatusCodes.BadOutOfService)
     try:
-        readings = await _collect(driver, 0.6)
+        readings = await _collect(driver, _count("t", 1, Quality.BAD))
     finally:
         ua_server.set_status(path, None)
     assert any(r.quality is Quality.BAD and r.reason == "BadOutOfService" for r in readings)
