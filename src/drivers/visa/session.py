@@ -22,7 +22,7 @@ from typing import Any, TypeVar
 
 from core.clock import Clock
 from core.errors import DriverTimeout, NotConnected, ProtocolError, WriteRejected
-from drivers.reading import Reading
+from drivers.reading import Reading, midpoint_ns
 from drivers.setpoints import SetValue, WriteTrace
 from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.due_set import DueSets, capped, make_reading
@@ -120,9 +120,7 @@ class VisaSession:
         nothing gives it up from another thread.)"""
         budget = self._read_budget
         budget.deadline = monotonic() + budget.seconds
-        self.budget = budget
-        if self._clipped and self.link is not None:  # the last job ran close to its deadline
-            self._set_timeout(self.config.io_timeout_s, clipped=False)
+        self.begin(budget)
 
     def begin(self, budget: Budget) -> None:
         """The next job runs under ``budget`` (its clock started)."""
@@ -396,7 +394,7 @@ class VisaSession:
                     "answered)",
                 ) from exc
             end = now_ns()
-            replies.append((start + (end - start) // 2, reply))  # midpoint_ns, written out
+            replies.append((midpoint_ns(start, end), reply))
             start = end
             if each_query:
                 errors.append(await self.drain_errors())
