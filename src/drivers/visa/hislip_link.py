@@ -336,12 +336,8 @@ class _Session(ReplyDeadline):
         self.sync = self.async_ = None
 
 
-class HislipLink(LoopLink):
+class HislipLink(LoopLink[_Session]):
     """One HiSLIP session to an instrument (see the module doc)."""
-
-    def __init__(self, config: VisaInstrument, session: _Session) -> None:
-        super().__init__(config, session)
-        self._session = session
 
     @classmethod
     async def open(
@@ -402,7 +398,7 @@ class HislipLink(LoopLink):
 
     async def clear(self) -> None:
         """Device clear over both channels (see the module doc)."""
-        session = self._session
+        session = self._wire
         if session.loop is not asyncio.get_running_loop():
             raise LinkError(OTHER_LOOP)
         features, _, _ = await session.request(
@@ -421,4 +417,4 @@ class HislipLink(LoopLink):
 
     def close(self) -> None:
         """Close both connections now; a read waiting fails with LinkError. Never raises."""
-        self._session.close()
+        self._wire.close()

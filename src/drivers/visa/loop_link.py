@@ -7,6 +7,7 @@ buffer within the timeout."""
 from __future__ import annotations
 
 import asyncio
+from typing import Generic, TypeVar
 
 from drivers.visa.config import VisaInstrument
 from drivers.visa.link import LinkError
@@ -77,16 +78,20 @@ class ReplyDeadline:
             self.timer = None
 
 
-class LoopLink:
+W = TypeVar("W", bound=ReplyDeadline)
+
+
+class LoopLink(Generic[W]):
     """A link on the event loop: a config's I/O settings applied as pyvisa applies them, over
     what a transport's receiving side provides (``wire``: :meth:`ReplyDeadline.put`,
-    :meth:`ReplyDeadline.reply`, ``lost``, ``loop``).
+    :meth:`ReplyDeadline.reply`, ``lost``, ``loop``; a subclass reaches the rest of its own kind
+    of wire as ``self._wire``).
 
     A query is the path every read takes, against an instrument that may answer within tens of
     µs: it is written out in one frame, the wire's attributes read directly (each method call
     saved counts)."""
 
-    def __init__(self, config: VisaInstrument, wire: ReplyDeadline) -> None:
+    def __init__(self, config: VisaInstrument, wire: W) -> None:
         self._wire = wire
         self._encoding = config.encoding
         self._write_term = config.write_termination

@@ -124,12 +124,8 @@ class _Replies(asyncio.Protocol, ReplyDeadline):
         transport.abort()  # nothing left to send is worth waiting for
 
 
-class SocketLink(LoopLink):
+class SocketLink(LoopLink[_Replies]):
     """One TCP connection to a raw-SCPI instrument (see the module doc)."""
-
-    def __init__(self, config: VisaInstrument, replies: _Replies) -> None:
-        super().__init__(config, replies)
-        self._replies = replies
 
     @classmethod
     async def open(
@@ -157,8 +153,8 @@ class SocketLink(LoopLink):
 
     async def clear(self) -> None:
         """Drop what is buffered (see the module doc)."""
-        self._replies.buffer.clear()
+        self._wire.buffer.clear()
 
     def close(self) -> None:
         """Close the connection now; a read waiting fails with LinkError. Never raises."""
-        self._replies.close()
+        self._wire.close()

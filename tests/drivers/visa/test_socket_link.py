@@ -229,7 +229,7 @@ async def test_replies_nobody_asked_for_give_the_connection_up_instead_of_fillin
     instrument = await scripted(lambda _: flood)
     async with Way.opened("asyncio", _config(instrument.port)) as link:
         assert isinstance(link.link, SocketLink)
-        replies = link.link._replies
+        replies = link.link._wire
         assert await link.query("READ?") == "+1.23456789E+00"
         async with asyncio.timeout(5):
             while replies.lost is None:  # noqa: ASYNC110 - the protocol sets no event
