@@ -348,17 +348,7 @@ async def test_a_hostile_reply_is_a_link_error_at_once_and_counted(
     finally:
         link.close()
     # The driver says so and re-opens at the next read.
-    config = visa_config(sim.hislip_resource, "longscale-dmm")
-    driver = VisaDriver(config, clock)
-    try:
-        await driver.connect()
-        sim.hislip.reply_fault = fault
-        with pytest.raises(NotConnected):
-            await driver.read(config.channels)
-        (reading,) = await driver.read(config.channels)
-        assert reading.quality is Quality.GOOD
-    finally:
-        await driver.close()
+    await _driver_recovers(sim, visa_config(sim.hislip_resource, "longscale-dmm"), fault, clock)
 
 
 @pytest.mark.parametrize(
@@ -376,8 +366,20 @@ async def test_a_hostile_reply_through_pyvisa_is_an_error_and_the_next_read_reop
     # pyvisa-py's HiSLIP client raises bare RuntimeErrors and AssertionErrors for these: each is
     # worded like any other link error, never let through as a driver bug.
     sim = await hislip_sim("longscale-dmm")
-    assert sim.hislip is not None
     config = visa_config(sim.hislip_resource, "longscale-dmm", timeout_s=1.0, socket_io="pyvisa")
+    await _driver_recovers(sim, config, fault, clock, error)
+
+
+async def _driver_recovers(
+    sim: ScpiSimulator,
+    config: VisaInstrument,
+    fault: str,
+    clock: Any,
+    error: type[Exception] = NotConnected,
+) -> None:
+    """The driver of ``config`` meets ``fault`` in a reply: ``error``, then the next read
+    re-opens the session and is good."""
+    assert sim.hislip is not None
     driver = VisaDriver(config, clock)
     try:
         await driver.connect()
