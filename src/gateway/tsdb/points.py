@@ -445,10 +445,17 @@ class EntryMemo:
         its points itself."""
         if self._lines is None:
             return batch
+        lines = self._built(batch)
+        return batch if lines is None else lines
+
+    def _built(self, batch: ReadingsBatch) -> Lines | None:
+        """``batch``'s line protocol by the store's builder; None when its lines cannot be
+        built (left to the writer, which refuses the point alone)."""
+        assert self._lines is not None
         try:
             return Lines("\n".join(self._lines(batch)), batch.count)
-        except Exception:  # noqa: BLE001 - left to the writer, which refuses the point alone
-            return batch
+        except Exception:  # noqa: BLE001 - any point the builder chokes on, see above
+            return None
 
     def put(self, entry_id: int, item: Writable, size: int) -> None:
         """Remember ``item`` as what entry ``entry_id`` (``size`` bytes) decodes to."""
@@ -484,9 +491,8 @@ class EntryMemo:
             if not isinstance(batch, ReadingsBatch):
                 continue  # taken (or put again as lines) since
             self._bytes -= weight
-            try:
-                lines = Lines("\n".join(self._lines(batch)), batch.count)
-            except Exception:  # noqa: BLE001 - left to the writer, which refuses the point alone
+            lines = self._built(batch)
+            if lines is None:
                 del items[entry_id]
                 continue
             weight = ITEM_WEIGHT + len(lines.text)
