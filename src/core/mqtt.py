@@ -302,9 +302,9 @@ class MqttLink:
                 if time.perf_counter() > deadline:
                     break
         finally:
-            if not inbox:
-                self._inbox_scheduled = False
-                # paho may have posted after the last pop and seen the flag still set.
+            self._inbox_scheduled = False
+            # Left over by the slice, or posted by paho after the last pop while it saw the flag
+            # still set: this run's successor takes it.
             if inbox:
                 self._inbox_scheduled = True
                 self._loop.call_soon(self._run_inbox)
