@@ -19,7 +19,7 @@ from pyvisa_py.protocols import rpc
 
 from core.errors import DriverTimeout, NotConnected
 from drivers.reading import Quality
-from drivers.sim.scpi import ScpiSimulator
+from drivers.sim.scpi import ScpiSimulator, simulate_visa
 from drivers.sim.scpi_vxi11 import REPLY_FAULTS, PortmapperServer, Vxi11Server
 from drivers.visa.config import VisaInstrument, Vxi11Address
 from drivers.visa.driver import VisaDriver
@@ -553,6 +553,20 @@ async def _driver_recovers(
         assert reading.quality is Quality.GOOD
     finally:
         await driver.close()
+
+
+async def test_a_simulated_vxi11_instrument_stays_on_vxi11(clock: Any) -> None:
+    config = visa_config("TCPIP::192.0.2.31::INSTR", "longscale-dmm")
+    async with simulate_visa(config) as simulated:
+        address = simulated.vxi11_address()
+        assert address is not None and address.core_port is not None
+        driver = VisaDriver(simulated, clock)
+        try:
+            await driver.connect()
+            (reading,) = await driver.read(simulated.channels)
+            assert reading.quality is Quality.GOOD
+        finally:
+            await driver.close()
 
 
 # -- the server against hostile clients -----------------------------------------------------------
