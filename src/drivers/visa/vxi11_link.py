@@ -305,7 +305,7 @@ class Vxi11Link(LoopLink[_Rpc]):
         self._max_recv = opened.max_recv_size
         term = config.read_termination
         self._read_flags = FLAG_TERMCHAR_SET if term else 0
-        self._term_char = term[-1].encode(config.encoding)[-1] if term else 0
+        self._term_char = ord(term[-1]) if term else 0  # pyvisa's termchar attribute
         self._request = min(MAX_REPLY, self._max_recv)
         self._io_ms = -1
         self._write_head = b""
@@ -463,7 +463,12 @@ class Vxi11Link(LoopLink[_Rpc]):
         waiting fails with LinkError. Never raises."""
         wire = self._wire
         transport = wire.transport
-        if wire.lost is None and transport is not None and not wire.loop.is_closed():
+        if (
+            wire.lost is None
+            and transport is not None
+            and not wire.loop.is_closed()
+            and not transport.get_write_buffer_size()  # else the device takes nothing: abort
+        ):
             wire.xid = xid = (wire.xid + 1) & 0xFFFF_FFFF
             transport.write(call(xid, wire.prog, wire.vers, DESTROY_LINK, MARK.pack(self._link_id)))
             wire.transport = None
