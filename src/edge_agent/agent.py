@@ -13,6 +13,7 @@ from core.mqtt import MqttLink
 from core.spool import Spool
 from drivers.base import Driver, ReportsUnits
 from drivers.config import ChannelBase
+from drivers.faults import protocol_faults
 from drivers.reading import Reading
 from drivers.registry import create_driver
 from edge_agent import __version__
@@ -218,6 +219,7 @@ class Agent:
         if self._link is not None:
             self.metrics.mqtt_connected = int(self._link.connected.is_set())
             self.metrics.mqtt_reconnects = self._link.reconnects
+        self.metrics.protocol_faults = protocol_faults()
         message = AgentMetricsMessage(
             kind="agent",
             site=self.config.site,

@@ -37,3 +37,6 @@ class AgentMetrics(Counters):
     publish_refused: int = 0
     mqtt_connected: int = 0
     mqtt_reconnects: int = 0
+    protocol_faults: int = 0
+    """What instruments sent that broke their protocol (a malformed frame, an oversized record,
+    a reply to no request), every protocol together (see :mod:`drivers.faults`)."""

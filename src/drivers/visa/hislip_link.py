@@ -43,6 +43,7 @@ import struct
 from collections import Counter
 
 from core.errors import NotConnected
+from drivers.faults import fault_counter
 from drivers.visa.config import VisaInstrument
 from drivers.visa.hislip_wire import (
     ANY_MESSAGE_ID,
@@ -69,10 +70,11 @@ for (as :data:`drivers.visa.socket_link.MAX_PENDING`)."""
 
 MAX_PAYLOAD = MAX_MESSAGE - HEADER_SIZE
 
-FAULTS: Counter[str] = Counter()
+FAULTS: Counter[str] = fault_counter("HiSLIP")
 """HiSLIP protocol faults seen by every link of this process, by kind (``malformed header``,
 ``oversized``, ``unexpected message``, ``FatalError``, ``Error``): each also logged once, as a
-warning naming the instrument."""
+warning naming the instrument; the agent's ``protocol_faults`` self-metric counts them
+(:mod:`drivers.faults`)."""
 
 _VENDOR = b"ET"
 """The vendor id etalon's client sends in ``Initialize``."""

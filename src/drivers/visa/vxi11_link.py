@@ -54,6 +54,7 @@ from collections import Counter
 from typing import NamedTuple
 
 from core.errors import NotConnected
+from drivers.faults import fault_counter
 from drivers.visa.config import VisaInstrument, Vxi11Address
 from drivers.visa.link import LinkError
 from drivers.visa.loop_link import OTHER_LOOP, LoopLink, ReplyDeadline
@@ -95,10 +96,11 @@ MAX_REPLY = 1 << 20
 """The most bytes of one reply a read collects (in ``device_read`` pieces), and the request size
 it asks for."""
 
-FAULTS: Counter[str] = Counter()
+FAULTS: Counter[str] = fault_counter("VXI-11")
 """VXI-11 faults seen by every link of this process, by kind (``malformed reply``, ``oversized``,
 ``wrong xid``, ``RPC denied``, ``RPC not accepted``, ``device error``): each also logged once,
-as a warning naming the instrument."""
+as a warning naming the instrument; the agent's ``protocol_faults`` self-metric counts them
+(:mod:`drivers.faults`)."""
 
 _WRITE = struct.Struct("!iIIiI")
 """device_write's arguments before the data: link, io_timeout, lock_timeout, flags, length."""
