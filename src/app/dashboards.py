@@ -131,6 +131,7 @@ SERIES_TEXTS: dict[str, str] = {
     "read errors": "lỗi đọc",
     "timeouts": "quá thời gian",
     "overruns": "lượt bị bỏ qua",
+    "protocol faults": "lỗi giao thức",
     "readings waiting": "giá trị đang chờ",
     "dropped (total)": "đã bỏ (tổng)",
     "unavailable": "không truy cập được",
