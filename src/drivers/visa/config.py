@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Literal
 
 from pydantic import Field, GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator
@@ -28,6 +29,9 @@ _RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
 _SOCKET = re.compile(r"^TCPIP\d*::(.+)::(\d+)::SOCKET$", re.IGNORECASE)
 HISLIP_RESOURCE = re.compile(r"^TCPIP\d*::(.+)::(hislip\d+)(?:,(\d+))?::INSTR$", re.IGNORECASE)
 HISLIP_PORT = 4880
+ASRL_RESOURCE = re.compile(r"^(?i:ASRL)((?:(?!::).)+)(?:::INSTR)?$")
+"""pyvisa's ``ASRL[board][::INSTR]`` (the interface in any case, ``INSTR`` in capitals, as
+pyvisa parses it); the board is the port pyvisa-py opens."""
 """HiSLIP's registered port: a resource name without ``,port`` (``hislip0``) means it."""
 
 
@@ -123,8 +127,10 @@ class VisaInstrument(InstrumentBase):
         "'auto': etalon's own asyncio sockets on the event loop (no thread; the same "
         "terminations, encoding, query delay and timeouts as pyvisa-py) when the backend is "
         "'auto' or '@py' (and, for a SOCKET, a read termination is set), else pyvisa; "
-        "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). Every other resource "
-        "kind (VXI-11, GPIB, USB, serial) always goes through pyvisa.",
+        "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). The same holds for a "
+        "serial port (ASRL<device path>::INSTR) on Linux and macOS: 'auto' reads it on the "
+        "event loop (on Windows it goes through pyvisa). Every other resource kind (VXI-11, "
+        "GPIB, USB) always goes through pyvisa.",
     )
     channels: list[VisaChannel]
 
@@ -289,6 +295,21 @@ class VisaInstrument(InstrumentBase):
             host = host[1:-1]
         port = int(found.group(3)) if found.group(3) else HISLIP_PORT
         return host, port, found.group(2).lower()
+
+    def serial_port(self) -> str | None:
+        """The device path when the session talks asyncio to an ``ASRL<board>[::INSTR]``
+        resource (see socket_io: on POSIX, the board a path, not a pyserial URL such as
+        ``socket://``), else None: pyvisa."""
+        found = ASRL_RESOURCE.match(self.resource)
+        if (
+            found is None
+            or self.socket_io == "pyvisa"
+            or self.backend not in ("auto", "@py")
+            or sys.platform == "win32"  # no add_reader on the proactor loop
+            or "://" in found.group(1)
+        ):
+            return None
+        return found.group(1)
 
     @property
     def io_timeout_s(self) -> float:

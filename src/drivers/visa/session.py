@@ -3,11 +3,12 @@ written once, as coroutines over a :class:`~drivers.visa.link.Link`.
 
 Over a :class:`~drivers.visa.pyvisa_link.PyvisaLink` the coroutines never suspend, and the
 session's worker thread (:class:`~drivers.visa.worker.SessionWorker`) runs each job to its end
-(:func:`~drivers.visa.link.drive`); over a :class:`~drivers.visa.socket_link.SocketLink` or a
-:class:`~drivers.visa.hislip_link.HislipLink` they run on the event loop. Either way each job
-runs under a :class:`~drivers.visa.worker.Budget`: before every query the session checks the
-job's deadline and whether it was given up, and cuts the query's timeout to what is left, so
-the job ends by its deadline however many queries hang.
+(:func:`~drivers.visa.link.drive`); over a :class:`~drivers.visa.socket_link.SocketLink`, a
+:class:`~drivers.visa.hislip_link.HislipLink` or a :class:`~drivers.visa.serial_link.SerialLink`
+they run on the event loop. Either way each job runs under a
+:class:`~drivers.visa.worker.Budget`: before every query the session checks the job's deadline and
+whether it was given up, and cuts the query's timeout to what is left, so the job ends by its
+deadline however many queries hang.
 What a link raises is worded here, once, in the :mod:`core.errors` tree.
 """
 
@@ -30,6 +31,7 @@ from drivers.visa.hislip_link import HislipLink
 from drivers.visa.link import Link, LinkError
 from drivers.visa.profiles import Profile, Setpoint
 from drivers.visa.pyvisa_link import PyvisaLink
+from drivers.visa.serial_link import SerialLink
 from drivers.visa.socket_link import SocketLink
 from drivers.visa.worker import Budget
 
@@ -85,6 +87,7 @@ class VisaSession:
             self._drain_interval_s = policy.interval_s
         self._address = config.socket_address()
         self._hislip = config.hislip_address()
+        self._serial_port = config.serial_port()
         self.budget = Budget(config.connect_timeout_s + config.timeout_s, "connect")
         self.budget.start()
         """The budget of the job in progress (set by :meth:`start`)."""
@@ -92,9 +95,11 @@ class VisaSession:
         """The I/O timeout in force: the configured one, or less near a job's deadline."""
         self._clipped = False
         self._read_budget = Budget(config.timeout_s)
-        self.on_loop = self._address is not None or self._hislip is not None
-        """Whether the session talks asyncio on the event loop (a SOCKET or HiSLIP resource),
-        rather than pyvisa on a worker thread."""
+        self.on_loop = (
+            self._address is not None or self._hislip is not None or self._serial_port is not None
+        )
+        """Whether the session talks asyncio on the event loop (a SOCKET, HiSLIP or serial
+        resource), rather than pyvisa on a worker thread."""
 
     def successor(self) -> VisaSession:
         """A fresh session for the same instrument (not open yet: its first exchange opens it,
@@ -209,6 +214,8 @@ class VisaSession:
             self.link = await SocketLink.open(config, self._address, open_s)
         elif self._hislip is not None:
             self.link = await HislipLink.open(config, self._hislip, open_s)
+        elif self._serial_port is not None:
+            self.link = await SerialLink.open(config, self._serial_port)
         else:
             self.link = PyvisaLink.open(config, open_s)
         self.needs_reopen = False
