@@ -217,7 +217,9 @@ class _SerialReplies(_Replies):
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self.lost is None and exc is not None:  # the port failed (not our own close)
-            self._fault("port lost", f"serial port {self.where}: {exc}")
+            reason = f"serial port {self.where}: {exc}"
+            self._fault("port lost", reason)
+            exc = OSError(reason)
         super().connection_lost(exc)
 
     def _overflow(self) -> None:

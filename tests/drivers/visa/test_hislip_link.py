@@ -5,6 +5,7 @@ same server, errors, timeouts, device clear, re-opening, and hostile input on bo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import threading
 import time
 import warnings
@@ -22,7 +23,7 @@ from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.hislip_link import FAULTS, HislipLink
 from drivers.visa.hislip_wire import HEADER, HEADER_SIZE, Message, pack
-from drivers.visa.link import LinkError
+from drivers.visa.link import Link, LinkError
 from tests.drivers.visa.conftest import visa_config
 
 Start = Callable[..., Any]
@@ -51,7 +52,8 @@ def _bare_pyvisa(resource: str, script: list[str], **options: Any) -> list[str |
     manager = pyvisa.ResourceManager("@py")
     instrument = manager.open_resource(resource, timeout=2000, **options)
     try:
-        instrument.clear()
+        with contextlib.suppress(pyvisa.errors.VisaIOError):  # pyvisa-py has none for serial
+            instrument.clear()
         return [
             instrument.query(command) if "?" in command else _none(instrument.write(command))
             for command in script
@@ -64,7 +66,7 @@ def _none(_: object) -> None:
     return None
 
 
-async def _etalon(link: HislipLink, script: list[str]) -> list[str | None]:
+async def _etalon(link: Link, script: list[str]) -> list[str | None]:
     replies: list[str | None] = []
     for command in script:
         if "?" in command:
@@ -376,16 +378,22 @@ async def _driver_recovers(
     fault: str,
     clock: Any,
     error: type[Exception] = NotConnected,
+    after: Callable[[], None] | None = None,
 ) -> None:
-    """The driver of ``config`` meets ``fault`` in a reply: ``error``, then the next read
-    re-opens the session and is good."""
-    assert sim.hislip is not None
+    """The driver of ``config`` meets ``fault`` in a reply (HiSLIP's, or on a pseudo-terminal
+    when the simulator serves no HiSLIP): ``error``, then (``after`` the error, when given) the
+    next read re-opens the session and is good."""
     driver = VisaDriver(config, clock)
     try:
         await driver.connect()
-        sim.hislip.reply_fault = fault
+        if sim.hislip is not None:
+            sim.hislip.reply_fault = fault
+        else:
+            sim.pty_fault = fault
         with pytest.raises(error):
             await driver.read(config.channels)
+        if after is not None:
+            after()
         (reading,) = await driver.read(config.channels)
         assert reading.quality is Quality.GOOD
     finally:

@@ -1,0 +1,433 @@
+"""Serial resources on the event loop: etalon's asyncio serial link and the driver over it, against
+the SCPI simulator on a real pseudo-terminal — the same replies as bare pyvisa-py on the same
+pty, hostile replies (undecodable, cut off, endless, the pty gone), stalls, cancellation, and
+which resources take which way."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import DriverTimeout, NotConnected, ProtocolError
+from drivers.reading import Quality
+from drivers.sim.scpi import PTY_FAULTS, ScpiSimulator
+from drivers.visa.config import VisaInstrument
+from drivers.visa.driver import VisaDriver
+from drivers.visa.link import LinkError
+from drivers.visa.serial_link import FAULTS, SerialLink, port_options
+from drivers.visa.socket_link import MAX_PENDING
+from tests.drivers.visa.conftest import visa_config
+from tests.drivers.visa.test_hislip_link import SCRIPT, _bare_pyvisa, _driver_recovers, _etalon
+
+Start = Callable[..., Any]
+
+
+@pytest.fixture
+async def pty_sim(scpi_sim: Start) -> Start:
+    """Start SCPI simulators that serve a pseudo-terminal only."""
+
+    async def start(personality: str, **config: Any) -> ScpiSimulator:
+        simulator: ScpiSimulator = await scpi_sim(personality, tcp=False, pty=True, **config)
+        return simulator
+
+    return start
+
+
+async def _open(config: VisaInstrument) -> SerialLink:
+    port = config.serial_port()
+    assert port is not None
+    return await SerialLink.open(config, port)
+
+
+def _watched(fd: int) -> bool:
+    """Whether the running loop watches ``fd`` for reading (a test's look inside the loop)."""
+    selector = asyncio.get_running_loop()._selector  # type: ignore[attr-defined]
+    return fd in selector.get_map()
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"read_termination": None},
+        {"read_termination": "\r\n", "write_termination": "\r\n"},
+        {"encoding": "latin-1"},
+        {"serial": {"baud_rate": 115200, "parity": "even", "stop_bits": 2}},
+    ],
+    ids=["newline", "no-read-termination", "crlf", "latin-1", "115200-8E2"],
+)
+async def test_the_same_replies_as_bare_pyvisa_py_on_the_same_pty(
+    options: dict[str, Any], pty_sim: Start
+) -> None:
+    sim = await pty_sim("generic-dmm")
+    config = visa_config(sim.asrl_resource, "generic-dmm", **options)
+    pyvisa_options: dict[str, Any] = {
+        "read_termination": config.read_termination,
+        "write_termination": config.write_termination,
+        "encoding": config.encoding,
+    }
+    if config.serial is not None:
+        pyvisa_options |= {"baud_rate": config.serial.baud_rate}
+    with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
+        warnings.simplefilter("ignore", UserWarning)
+        # One side holds the pty at a time: pyvisa-py's port is closed before ours opens.
+        bare = await asyncio.to_thread(_bare_pyvisa, sim.asrl_resource, SCRIPT, **pyvisa_options)
+    link = await _open(config)
+    try:
+        await link.clear()
+        ours = await _etalon(link, SCRIPT)
+    finally:
+        link.close()
+    assert ours == bare
+    # Without a read termination pyvisa still ends a serial reply at LF, and keeps it.
+    assert bare[2] == sim.instrument.idn + ("\n" if config.read_termination != "\n" else "")
+    assert bare[10] is not None and bare[10].startswith("-113")  # the BOGUS command
+
+
+def test_the_line_settings_reach_pyserial_as_pyvisa_sets_them() -> None:
+    config = visa_config(
+        "ASRL/dev/ttyUSB0::INSTR",
+        "generic-dmm",
+        serial={"baud_rate": 19200, "data_bits": 7, "parity": "odd", "flow_control": "rts_cts"},
+    )
+    assert port_options(config.serial) == {
+        "baudrate": 19200,
+        "bytesize": 7,
+        "parity": "O",
+        "stopbits": 1,
+        "xonxoff": False,
+        "rtscts": True,
+        "dsrdtr": False,
+    }
+    # pyvisa's defaults: 9600 Bd, 8N1, no flow control.
+    assert port_options(None) == {
+        "baudrate": 9600,
+        "bytesize": 8,
+        "parity": "N",
+        "stopbits": 1,
+        "xonxoff": False,
+        "rtscts": False,
+        "dsrdtr": False,
+    }
+
+
+async def test_a_driver_reads_every_profile_over_serial_on_the_loop_without_a_thread(
+    pty_sim: Start, clock: Any
+) -> None:
+    before = {t.name for t in threading.enumerate()}
+    for profile in ("generic-dmm", "longscale-dmm", "frequency-counter", "thermometer-readout"):
+        sim = await pty_sim(profile, serial="SN-77")
+        config = visa_config(sim.asrl_resource, profile)
+        driver = VisaDriver(config, clock)
+        try:
+            await driver.connect()
+            assert driver._session is not None and driver._session.on_loop
+            assert driver.describe()["serial"] == "SN-77"
+            readings = await driver.read(config.channels)
+            assert [r.quality for r in readings] == [Quality.GOOD] * len(readings), readings
+            assert {t.name for t in threading.enumerate()} <= before  # no worker thread
+        finally:
+            await driver.close()
+
+
+async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
+    pty_sim: Start, clock: Any
+) -> None:
+    hung, healthy = await pty_sim("longscale-dmm"), await pty_sim("longscale-dmm")
+    one_query = {"check": "periodic", "interval_s": 3600}
+    hung_config = visa_config(
+        hung.asrl_resource, "longscale-dmm", name="hung", timeout_s=0.5, errors=one_query
+    )
+    healthy_config = visa_config(healthy.asrl_resource, "longscale-dmm", name="healthy")
+    hung_driver, healthy_driver = VisaDriver(hung_config, clock), VisaDriver(healthy_config, clock)
+    try:
+        await hung_driver.connect()
+        await healthy_driver.connect()
+        assert hung_driver._session is not None
+        first_link = hung_driver._session.link
+        hung.unanswered.add("READ?")
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        stuck = asyncio.create_task(hung_driver.read(hung_config.channels))
+        answered = 0
+        while not stuck.done():  # the other instrument is read all the while
+            (reading,) = await healthy_driver.read(healthy_config.channels)
+            assert reading.quality is Quality.GOOD
+            answered += 1
+        with pytest.raises(DriverTimeout, match=r"no reply within 0\.5 s"):
+            await stuck
+        assert 0.45 < loop.time() - start < 1.5
+        assert answered > 20
+        hung.unanswered.clear()
+        (reading,) = await hung_driver.read(hung_config.channels)
+        assert reading.quality is Quality.GOOD
+        assert hung_driver._session.link is not first_link  # re-opened
+    finally:
+        await hung_driver.close()
+        await healthy_driver.close()
+
+
+async def test_the_query_delay_passes_between_the_write_and_the_read(pty_sim: Start) -> None:
+    sim = await pty_sim("generic-dmm")
+    link = await _open(visa_config(sim.asrl_resource, "generic-dmm", query_delay_s=0.2))
+    try:
+        start = time.monotonic()
+        assert await link.query("*IDN?") == sim.instrument.idn  # it came during the delay
+        assert time.monotonic() - start >= 0.2
+    finally:
+        link.close()
+
+
+async def test_a_device_clear_flushes_what_the_port_holds(pty_sim: Start) -> None:
+    sim = await pty_sim("generic-dmm")
+    link = await _open(visa_config(sim.asrl_resource, "generic-dmm"))
+    try:
+        await link.write("*IDN?;*OPC?")  # a reply nobody reads
+        await asyncio.sleep(0.1)
+        await link.clear()
+        assert await link.query("FUNC?") == '"VOLT:DC"'
+    finally:
+        link.close()
+
+
+async def test_a_cancelled_querys_late_reply_is_dropped_by_the_next_session(
+    pty_sim: Start,
+) -> None:
+    sim = await pty_sim("generic-dmm")
+    config = visa_config(sim.asrl_resource, "generic-dmm")
+    link = await _open(config)
+    fd = link._wire.transport._fd  # type: ignore[union-attr]
+    sim.faults.delay_s = 0.3
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):  # the agent gives up on the read
+            await link.query("FUNC?")
+    sim.faults.delay_s = 0.0
+    link.close()  # as the session does before its next exchange
+    assert not _watched(fd)  # no reader left behind
+    again = await _open(config)
+    try:
+        start = time.monotonic()
+        await again.clear()  # waits for FUNC?'s reply (due within its timeout) and drops it
+        assert 0.1 < time.monotonic() - start < 0.6
+        assert await again.query("*IDN?") == sim.instrument.idn
+        assert await again.query("*OPC?") == "1"
+    finally:
+        again.close()
+    assert not _watched(fd)
+
+
+async def test_a_clear_waits_for_no_reply_when_none_is_owed(pty_sim: Start) -> None:
+    sim = await pty_sim("generic-dmm")
+    config = visa_config(sim.asrl_resource, "generic-dmm")
+    for _ in range(2):
+        link = await _open(config)
+        try:
+            start = time.monotonic()
+            await link.clear()
+            assert time.monotonic() - start < 0.05
+            assert await link.query("*OPC?") == "1"
+        finally:
+            link.close()
+
+
+async def test_a_cancelled_read_leaves_no_stray_reply_behind_either_way(
+    pty_sim: Start, drivers: Callable[[VisaInstrument], VisaDriver]
+) -> None:
+    sim = await pty_sim("generic-dmm")
+    config = visa_config(sim.asrl_resource, "generic-dmm", timeout_s=0.6)
+    driver = drivers(config)
+    await driver.connect()
+    sim.faults.delay_s = 0.3
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):  # the agent's timeout, shorter than the VISA one
+            await driver.read(config.channels)
+    sim.faults.delay_s = 0.0
+    for _ in range(3):
+        readings = await driver.read(config.channels)
+        assert [r.quality for r in readings] == [Quality.GOOD] * len(readings)
+        assert readings[0].value == pytest.approx(10, rel=1e-5)  # not a stray "VOLT"
+
+
+async def test_a_stalled_instrument_is_a_timeout(pty_sim: Start) -> None:
+    sim = await pty_sim("longscale-dmm")
+    link = await _open(visa_config(sim.asrl_resource, "longscale-dmm"))
+    try:
+        link.set_timeout(0.2)
+        sim.faults.hang = True
+        start = time.monotonic()
+        with pytest.raises(TimeoutError):
+            await link.query("*IDN?")
+        assert 0.15 < time.monotonic() - start < 1.0
+    finally:
+        link.close()
+
+
+@pytest.mark.parametrize(
+    ("fault", "error", "message", "kind"),
+    [
+        ("undecodable", UnicodeDecodeError, "can't decode", None),
+        ("unterminated", TimeoutError, None, None),
+        ("flood", LinkError, f"more than {MAX_PENDING} bytes unread", "overflow"),
+        ("close", LinkError, r"serial port .*: .*(hung up|Input/output error)", "port lost"),
+    ],
+)
+async def test_a_hostile_reply_is_a_clear_error_and_counted(
+    fault: str,
+    error: type[Exception],
+    message: str | None,
+    kind: str | None,
+    pty_sim: Start,
+) -> None:
+    assert fault in PTY_FAULTS
+    sim = await pty_sim("longscale-dmm")
+    link = await _open(visa_config(sim.asrl_resource, "longscale-dmm"))
+    fd = link._wire.transport._fd  # type: ignore[union-attr]
+    counted = FAULTS[kind] if kind else 0
+    try:
+        link.set_timeout(0.3)
+        sim.pty_fault = fault
+        start = time.monotonic()
+        with pytest.raises(error, match=message):
+            await link.query("*IDN?")
+        took = time.monotonic() - start
+        if error is TimeoutError:
+            assert 0.25 < took < 1.0  # the timeout, no hang
+        else:
+            assert took < 0.25 if fault != "flood" else took < 5  # not the timeout
+        if kind is not None:
+            assert FAULTS[kind] == counted + 1
+            assert not _watched(fd)  # the port given up
+            with pytest.raises(LinkError):  # the session is spent: the driver re-opens
+                await link.query("*IDN?")
+    finally:
+        link.close()
+
+
+async def test_the_driver_recovers_from_each_hostile_reply(
+    pty_sim: Start, clock: Any, tmp_path: Path
+) -> None:
+    sim = await pty_sim("longscale-dmm")
+    # A stable name for the port, as udev gives a USB adapter (/dev/serial/by-id/…): the
+    # simulator's pty is opened anew, under a new path, after the 'close' fault.
+    device = tmp_path / "ttyDMM"
+    device.symlink_to(sim.asrl_resource[4:-7])
+
+    def replug() -> None:
+        fresh = tmp_path / "ttyDMM.new"
+        fresh.symlink_to(sim.asrl_resource[4:-7])
+        os.replace(fresh, device)
+
+    config = visa_config(f"ASRL{device}::INSTR", "longscale-dmm", timeout_s=0.5)
+    await _driver_recovers(sim, config, "flood", clock)
+    await _driver_recovers(sim, config, "unterminated", clock, DriverTimeout)
+    opened = sim.pty_opened
+    await _driver_recovers(sim, config, "close", clock, NotConnected, after=replug)
+    assert sim.pty_opened == opened + 1
+
+
+async def test_an_undecodable_reply_spoils_only_its_reading(pty_sim: Start, clock: Any) -> None:
+    sim = await pty_sim("generic-dmm")
+    config = visa_config(sim.asrl_resource, "generic-dmm")
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        sim.pty_fault = "undecodable"
+        readings = await driver.read(config.channels)
+        assert readings[0].quality is Quality.BAD
+        assert readings[0].reason is not None and "reply is not ascii" in readings[0].reason
+        assert [r.quality for r in readings[1:]] == [Quality.GOOD] * (len(readings) - 1)
+        readings = await driver.read(config.channels)
+        assert [r.quality for r in readings] == [Quality.GOOD] * len(readings)
+    finally:
+        await driver.close()
+    with pytest.raises(ProtocolError):  # the same through the session's query
+        await _undecodable_query(sim, config, clock)
+
+
+async def _undecodable_query(sim: ScpiSimulator, config: VisaInstrument, clock: Any) -> None:
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        assert driver._session is not None
+        sim.pty_fault = "undecodable"
+        driver._session.begin_read()
+        await driver._session.query("*IDN?")
+    finally:
+        await driver.close()
+
+
+async def test_a_port_that_does_not_exist_is_not_connected(clock: Any, tmp_path: Path) -> None:
+    config = visa_config(f"ASRL{tmp_path}/ttyUSB9::INSTR", "longscale-dmm")
+    with pytest.raises(NotConnected, match="could not open port"):
+        await VisaDriver(config, clock).connect()
+
+
+async def test_a_serial_driver_connects_again_under_another_event_loop(
+    pty_sim: Start, clock: Any
+) -> None:
+    sim = await pty_sim("longscale-dmm")
+    config = visa_config(sim.asrl_resource, "longscale-dmm")
+    driver = VisaDriver(config, clock)
+
+    async def use() -> list[Quality]:
+        await driver.connect()
+        try:
+            first, second = await asyncio.gather(*(driver.read(config.channels) for _ in "ab"))
+            return [first[0].quality, second[0].quality]
+        finally:
+            await driver.close()
+
+    def scenario() -> list[list[Quality]]:  # one asyncio.run after another, as a CLI would
+        return [asyncio.run(use()), asyncio.run(use())]
+
+    assert await asyncio.to_thread(scenario) == [[Quality.GOOD] * 2] * 2
+
+
+# -- which way a config takes ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("resource", "overrides", "port"),
+    [
+        ("ASRL/dev/ttyUSB0::INSTR", {}, "/dev/ttyUSB0"),
+        ("asrl/dev/pts/3::INSTR", {}, "/dev/pts/3"),
+        (
+            "ASRL/dev/serial/by-id/usb-FTDI-if00-port0::INSTR",
+            {},
+            "/dev/serial/by-id/usb-FTDI-if00-port0",
+        ),
+        ("ASRL/dev/ttyS0", {}, None),  # not a VISA resource name etalon takes (no '::')
+        ("ASRL1::INSTR", {}, "1"),  # as pyvisa-py: the board is the port's name
+        ("ASRL/dev/ttyUSB0::INSTR", {"read_termination": None}, "/dev/ttyUSB0"),
+        ("ASRL/dev/ttyUSB0::INSTR", {"socket_io": "pyvisa"}, None),
+        ("ASRL/dev/ttyUSB0::INSTR", {"backend": "@ivi"}, None),
+        ("ASRLsocket://127.0.0.1:7777::INSTR", {}, None),  # a pyserial URL: pyvisa-py's own
+        ("ASRL/dev/ttyUSB0::instr", {}, None),  # pyvisa cannot parse it either
+        ("TCPIP::10.0.0.5::5025::SOCKET", {}, None),
+        ("GPIB0::22::INSTR", {}, None),
+    ],
+)
+def test_serial_resources_on_pyvisa_py_take_the_asyncio_way(
+    resource: str, overrides: dict[str, Any], port: str | None
+) -> None:
+    if "::" not in resource:
+        with pytest.raises(ValueError, match="not a VISA resource name"):
+            visa_config(resource, "longscale-dmm", **overrides)
+        return
+    config = visa_config(resource, "longscale-dmm", **overrides)
+    assert config.serial_port() == port
+    if port is not None:
+        assert config.socket_address() is None and config.hislip_address() is None
+
+
+def test_serial_resources_stay_on_pyvisa_on_windows(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("drivers.visa.config.sys.platform", "win32")
+    assert visa_config("ASRLCOM3::INSTR", "longscale-dmm").serial_port() is None
