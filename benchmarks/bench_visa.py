@@ -3,8 +3,10 @@ run.
 
 The simulator runs in its own process (so it does not share the measured process's GIL). Every
 side talks to the same simulated instrument, over each transport in turn — a raw socket
-(``TCPIP::127.0.0.1::PORT::SOCKET``) and HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``) —
-with ``\n`` terminations, no query delay, ASCII, and sends the same queries:
+(``TCPIP::127.0.0.1::PORT::SOCKET``), HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``) and a
+serial port (the simulator's pseudo-terminal, ``ASRL/dev/pts/N::INSTR``, 9600 Bd 8N1 as pyvisa
+sets it; a pty moves bytes at memory speed whatever the baud rate) — with ``\n`` terminations,
+no query delay, ASCII, and sends the same queries:
 
 - bare: pyvisa-py, ``instrument.query`` in a loop on the calling thread;
 - driver: ``VisaDriver.read`` of the case's channels as the agent awaits it each tick, the
@@ -23,6 +25,12 @@ Usage:
 ``--reply-delay-ms`` makes the simulated instrument take that long to answer each query (a real
 instrument's measuring time; by default it answers at once, the hardest case for the driver's
 own costs).
+
+On a serial port only one side may hold the port at a time (two readers of one tty would take
+each other's bytes, and the asyncio side's reader is watched by the event loop even while another
+side runs): there each side opens the port at the start of its round and closes it at the end,
+the opening (and the driver's connect: ``*IDN?``, the error queue, the init sequence) outside the
+timed round.
 
 The sides alternate in short rounds (their order rotates from round to round), so a busy
 machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
@@ -68,9 +76,10 @@ from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.hislip_link import HislipLink
 from drivers.visa.link import Link
+from drivers.visa.serial_link import SerialLink
 from drivers.visa.socket_link import SocketLink
 
-TRANSPORTS = ("socket", "hislip")
+TRANSPORTS = ("socket", "hislip", "serial")
 
 
 def _serve(
@@ -79,9 +88,17 @@ def _serve(
     from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 
     async def main() -> None:
-        config = ScpiSimConfig(personality=personality, hislip=True, faults={"delay_s": delay_s})
+        config = ScpiSimConfig(
+            personality=personality, hislip=True, pty=True, faults={"delay_s": delay_s}
+        )
         async with ScpiSimulator(config) as simulator:
-            ports.put({"socket": simulator.tcp_resource, "hislip": simulator.hislip_resource})
+            ports.put(
+                {
+                    "socket": simulator.tcp_resource,
+                    "hislip": simulator.hislip_resource,
+                    "serial": simulator.asrl_resource,
+                }
+            )
             await asyncio.to_thread(stop.wait)
 
     asyncio.run(main())
@@ -202,7 +219,7 @@ class Result:
 
 
 WAYS = ("asyncio", "pyvisa")
-"""The driver's ways to a SOCKET or HiSLIP resource (``socket_io``: auto, pyvisa)."""
+"""The driver's ways to a SOCKET, HiSLIP or serial resource (``socket_io``: auto, pyvisa)."""
 
 OWN = "asyncio / bare link"
 """The asyncio driver against its own link alone: what the driver costs over its transport."""
@@ -251,6 +268,50 @@ async def _compare(
             await driver.close()
         bare_instrument.close()
         link.close()
+    results = {way: Result(bare, driven[way]) for way in WAYS}
+    return results | {OWN: Result(own, driven["asyncio"])}
+
+
+async def _compare_serial(
+    config: VisaInstrument, queries: list[str], rounds: int, seconds: float
+) -> dict[str, Result]:
+    """:func:`_compare` on a serial port: each side opens the port for its round alone (see the
+    module doc)."""
+    manager = pyvisa.ResourceManager("@py")
+    configs = {"asyncio": config, "pyvisa": config.model_copy(update={"socket_io": "pyvisa"})}
+    port = config.serial_port()
+    assert port is not None
+    channels: list[VisaChannel] = list(config.channels)
+    bare: list[Rate] = []
+    own: list[Rate] = []
+    driven: dict[str, list[Rate]] = {way: [] for way in WAYS}
+    sides = ("bare", "link", *WAYS)
+    for round_ in range(rounds):
+        shift = round_ % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            if side == "bare":
+                instrument = manager.open_resource(
+                    config.resource, read_termination="\n", write_termination="\n"
+                )
+                try:
+                    bare.append(_bare(instrument, queries, seconds))
+                finally:
+                    instrument.close()
+            elif side == "link":
+                link = await SerialLink.open(config, port)
+                try:
+                    own.append(await _link(link, queries, seconds))
+                finally:
+                    link.close()
+            else:
+                driver = VisaDriver(configs[side], SystemClock())
+                await driver.connect()
+                try:
+                    assert driver._session is not None
+                    assert driver._session.on_loop is (side == "asyncio")
+                    driven[side].append(await _driven(driver, channels, seconds, len(queries)))
+                finally:
+                    await driver.close()
     results = {way: Result(bare, driven[way]) for way in WAYS}
     return results | {OWN: Result(own, driven["asyncio"])}
 
@@ -318,7 +379,7 @@ def main() -> None:
     ]
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
-    width = max(len(label) for label, *_ in cases) + len(" (hislip)")
+    width = max(len(label) for label, *_ in cases) + len(" (serial)")
     for (label, profile, channels, check, queries), transport in (
         (case, transport) for case in cases for transport in args.transports
     ):
@@ -330,7 +391,8 @@ def main() -> None:
         resources = ports.get(timeout=30)
         try:
             config = _config(resources[transport], profile, channels, check)
-            results = asyncio.run(_compare(config, queries, args.rounds, args.seconds))
+            compare = _compare_serial if transport == "serial" else _compare
+            results = asyncio.run(compare(config, queries, args.rounds, args.seconds))
         finally:
             stop.set()
             server.join(10)
