@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import threading
 import time
 import warnings
 from collections.abc import Callable
@@ -24,7 +23,11 @@ from drivers.visa.driver import VisaDriver
 from drivers.visa.hislip_link import FAULTS, HislipLink
 from drivers.visa.hislip_wire import HEADER, HEADER_SIZE, Message, pack
 from drivers.visa.link import Link, LinkError
-from tests.drivers.visa.conftest import visa_config
+from tests.drivers.visa.conftest import (
+    a_hung_instrument_times_out_alone,
+    every_profile_on_the_loop,
+    visa_config,
+)
 
 Start = Callable[..., Any]
 
@@ -111,22 +114,36 @@ async def test_the_same_replies_as_bare_pyvisa_py_on_the_same_server(
     options: dict[str, Any], hislip_sim: Start
 ) -> None:
     sim = await hislip_sim("generic-dmm")
-    config = visa_config(sim.hislip_resource, "generic-dmm", **options)
-    pyvisa_options = {
+    await same_replies_as_bare_pyvisa_py(
+        sim, visa_config(sim.hislip_resource, "generic-dmm", **options), _open
+    )
+
+
+async def same_replies_as_bare_pyvisa_py(
+    sim: ScpiSimulator, config: VisaInstrument, open_link: Callable[[VisaInstrument], Any]
+) -> None:
+    """:data:`SCRIPT` gets the same replies through bare pyvisa-py and through etalon's link
+    (``await open_link(config)``) to ``config.resource``, pyvisa-py's session closed before the
+    link opens (a serial port is held by one side at a time)."""
+    pyvisa_options: dict[str, Any] = {
         "read_termination": config.read_termination,
         "write_termination": config.write_termination,
         "encoding": config.encoding,
     }
+    if config.serial is not None:
+        pyvisa_options |= {"baud_rate": config.serial.baud_rate}
     with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
         warnings.simplefilter("ignore", UserWarning)
-        bare = await asyncio.to_thread(_bare_pyvisa, sim.hislip_resource, SCRIPT, **pyvisa_options)
-    link = await _open(config)
+        bare = await asyncio.to_thread(_bare_pyvisa, config.resource, SCRIPT, **pyvisa_options)
+    link: Link = await open_link(config)
     try:
         await link.clear()
         ours = await _etalon(link, SCRIPT)
     finally:
         link.close()
     assert ours == bare
+    # Without a read termination a reply keeps its newline (a serial one too: pyvisa-py still
+    # ends it at LF).
     assert bare[2] == sim.instrument.idn + ("\n" if config.read_termination != "\n" else "")
     assert bare[10] is not None and bare[10].startswith("-113")  # the BOGUS command
 
@@ -134,19 +151,7 @@ async def test_the_same_replies_as_bare_pyvisa_py_on_the_same_server(
 async def test_a_driver_reads_every_profile_over_hislip_on_the_loop_without_a_thread(
     hislip_sim: Start, clock: Any
 ) -> None:
-    before = {t.name for t in threading.enumerate()}
-    for profile in ("generic-dmm", "longscale-dmm", "frequency-counter", "thermometer-readout"):
-        sim = await hislip_sim(profile, serial="SN-77")
-        config = visa_config(sim.hislip_resource, profile)
-        driver = VisaDriver(config, clock)
-        try:
-            await driver.connect()
-            assert driver.describe()["serial"] == "SN-77"
-            readings = await driver.read(config.channels)
-            assert [r.quality for r in readings] == [Quality.GOOD] * len(readings), readings
-            assert {t.name for t in threading.enumerate()} <= before  # no worker thread
-        finally:
-            await driver.close()
+    for sim in await every_profile_on_the_loop(hislip_sim, lambda sim: sim.hislip_resource):
         assert sim.hislip is not None and sim.hislip.connections == 2  # two channels, one session
 
 
@@ -176,38 +181,11 @@ async def test_errors_writes_and_readings_alike_both_ways(
 
 
 async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
-    hislip_sim: Start, clock: Any
+    hislip_sim: Start,
 ) -> None:
     hung, healthy = await hislip_sim("longscale-dmm"), await hislip_sim("longscale-dmm")
-    one_query = {"check": "periodic", "interval_s": 3600}
-    hung_config = visa_config(
-        hung.hislip_resource, "longscale-dmm", name="hung", timeout_s=0.5, errors=one_query
-    )
-    healthy_config = visa_config(healthy.hislip_resource, "longscale-dmm", name="healthy")
-    hung_driver, healthy_driver = VisaDriver(hung_config, clock), VisaDriver(healthy_config, clock)
-    try:
-        await hung_driver.connect()
-        await healthy_driver.connect()
-        hung.unanswered.add("READ?")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        stuck = asyncio.create_task(hung_driver.read(hung_config.channels))
-        answered = 0
-        while not stuck.done():  # the other instrument is read all the while
-            (reading,) = await healthy_driver.read(healthy_config.channels)
-            assert reading.quality is Quality.GOOD
-            answered += 1
-        with pytest.raises(DriverTimeout, match=r"no reply within 0\.5 s"):
-            await stuck
-        assert 0.45 < loop.time() - start < 1.5
-        assert answered > 20
-        hung.unanswered.clear()
-        (reading,) = await hung_driver.read(hung_config.channels)
-        assert reading.quality is Quality.GOOD
-        assert hung.hislip is not None and hung.hislip.connections == 4  # re-opened
-    finally:
-        await hung_driver.close()
-        await healthy_driver.close()
+    await a_hung_instrument_times_out_alone(hung, healthy, lambda sim: sim.hislip_resource)
+    assert hung.hislip is not None and hung.hislip.connections == 4  # re-opened
 
 
 async def test_a_device_clear_drops_a_late_reply(hislip_sim: Start) -> None:

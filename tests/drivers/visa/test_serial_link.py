@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import threading
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,8 +22,12 @@ from drivers.visa.driver import VisaDriver
 from drivers.visa.link import LinkError
 from drivers.visa.serial_link import FAULTS, SerialLink, port_options
 from drivers.visa.socket_link import MAX_PENDING
-from tests.drivers.visa.conftest import visa_config
-from tests.drivers.visa.test_hislip_link import SCRIPT, _bare_pyvisa, _driver_recovers, _etalon
+from tests.drivers.visa.conftest import (
+    a_hung_instrument_times_out_alone,
+    every_profile_on_the_loop,
+    visa_config,
+)
+from tests.drivers.visa.test_hislip_link import _driver_recovers, same_replies_as_bare_pyvisa_py
 
 Start = Callable[..., Any]
 
@@ -68,28 +70,9 @@ async def test_the_same_replies_as_bare_pyvisa_py_on_the_same_pty(
     options: dict[str, Any], pty_sim: Start
 ) -> None:
     sim = await pty_sim("generic-dmm")
-    config = visa_config(sim.asrl_resource, "generic-dmm", **options)
-    pyvisa_options: dict[str, Any] = {
-        "read_termination": config.read_termination,
-        "write_termination": config.write_termination,
-        "encoding": config.encoding,
-    }
-    if config.serial is not None:
-        pyvisa_options |= {"baud_rate": config.serial.baud_rate}
-    with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
-        warnings.simplefilter("ignore", UserWarning)
-        # One side holds the pty at a time: pyvisa-py's port is closed before ours opens.
-        bare = await asyncio.to_thread(_bare_pyvisa, sim.asrl_resource, SCRIPT, **pyvisa_options)
-    link = await _open(config)
-    try:
-        await link.clear()
-        ours = await _etalon(link, SCRIPT)
-    finally:
-        link.close()
-    assert ours == bare
-    # Without a read termination pyvisa still ends a serial reply at LF, and keeps it.
-    assert bare[2] == sim.instrument.idn + ("\n" if config.read_termination != "\n" else "")
-    assert bare[10] is not None and bare[10].startswith("-113")  # the BOGUS command
+    await same_replies_as_bare_pyvisa_py(
+        sim, visa_config(sim.asrl_resource, "generic-dmm", **options), _open
+    )
 
 
 def test_the_line_settings_reach_pyserial_as_pyvisa_sets_them() -> None:
@@ -122,57 +105,14 @@ def test_the_line_settings_reach_pyserial_as_pyvisa_sets_them() -> None:
 async def test_a_driver_reads_every_profile_over_serial_on_the_loop_without_a_thread(
     pty_sim: Start, clock: Any
 ) -> None:
-    before = {t.name for t in threading.enumerate()}
-    for profile in ("generic-dmm", "longscale-dmm", "frequency-counter", "thermometer-readout"):
-        sim = await pty_sim(profile, serial="SN-77")
-        config = visa_config(sim.asrl_resource, profile)
-        driver = VisaDriver(config, clock)
-        try:
-            await driver.connect()
-            assert driver._session is not None and driver._session.on_loop
-            assert driver.describe()["serial"] == "SN-77"
-            readings = await driver.read(config.channels)
-            assert [r.quality for r in readings] == [Quality.GOOD] * len(readings), readings
-            assert {t.name for t in threading.enumerate()} <= before  # no worker thread
-        finally:
-            await driver.close()
+    await every_profile_on_the_loop(pty_sim, lambda sim: sim.asrl_resource)
 
 
 async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
-    pty_sim: Start, clock: Any
+    pty_sim: Start,
 ) -> None:
     hung, healthy = await pty_sim("longscale-dmm"), await pty_sim("longscale-dmm")
-    one_query = {"check": "periodic", "interval_s": 3600}
-    hung_config = visa_config(
-        hung.asrl_resource, "longscale-dmm", name="hung", timeout_s=0.5, errors=one_query
-    )
-    healthy_config = visa_config(healthy.asrl_resource, "longscale-dmm", name="healthy")
-    hung_driver, healthy_driver = VisaDriver(hung_config, clock), VisaDriver(healthy_config, clock)
-    try:
-        await hung_driver.connect()
-        await healthy_driver.connect()
-        assert hung_driver._session is not None
-        first_link = hung_driver._session.link
-        hung.unanswered.add("READ?")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        stuck = asyncio.create_task(hung_driver.read(hung_config.channels))
-        answered = 0
-        while not stuck.done():  # the other instrument is read all the while
-            (reading,) = await healthy_driver.read(healthy_config.channels)
-            assert reading.quality is Quality.GOOD
-            answered += 1
-        with pytest.raises(DriverTimeout, match=r"no reply within 0\.5 s"):
-            await stuck
-        assert 0.45 < loop.time() - start < 1.5
-        assert answered > 20
-        hung.unanswered.clear()
-        (reading,) = await hung_driver.read(hung_config.channels)
-        assert reading.quality is Quality.GOOD
-        assert hung_driver._session.link is not first_link  # re-opened
-    finally:
-        await hung_driver.close()
-        await healthy_driver.close()
+    await a_hung_instrument_times_out_alone(hung, healthy, lambda sim: sim.asrl_resource)
 
 
 async def test_the_query_delay_passes_between_the_write_and_the_read(pty_sim: Start) -> None:
@@ -236,24 +176,6 @@ async def test_a_clear_waits_for_no_reply_when_none_is_owed(pty_sim: Start) -> N
             assert await link.query("*OPC?") == "1"
         finally:
             link.close()
-
-
-async def test_a_cancelled_read_leaves_no_stray_reply_behind_either_way(
-    pty_sim: Start, drivers: Callable[[VisaInstrument], VisaDriver]
-) -> None:
-    sim = await pty_sim("generic-dmm")
-    config = visa_config(sim.asrl_resource, "generic-dmm", timeout_s=0.6)
-    driver = drivers(config)
-    await driver.connect()
-    sim.faults.delay_s = 0.3
-    with pytest.raises(TimeoutError):
-        async with asyncio.timeout(0.1):  # the agent's timeout, shorter than the VISA one
-            await driver.read(config.channels)
-    sim.faults.delay_s = 0.0
-    for _ in range(3):
-        readings = await driver.read(config.channels)
-        assert [r.quality for r in readings] == [Quality.GOOD] * len(readings)
-        assert readings[0].value == pytest.approx(10, rel=1e-5)  # not a stray "VOLT"
 
 
 async def test_a_stalled_instrument_is_a_timeout(pty_sim: Start) -> None:
@@ -368,27 +290,6 @@ async def test_a_port_that_does_not_exist_is_not_connected(clock: Any, tmp_path:
     config = visa_config(f"ASRL{tmp_path}/ttyUSB9::INSTR", "longscale-dmm")
     with pytest.raises(NotConnected, match="could not open port"):
         await VisaDriver(config, clock).connect()
-
-
-async def test_a_serial_driver_connects_again_under_another_event_loop(
-    pty_sim: Start, clock: Any
-) -> None:
-    sim = await pty_sim("longscale-dmm")
-    config = visa_config(sim.asrl_resource, "longscale-dmm")
-    driver = VisaDriver(config, clock)
-
-    async def use() -> list[Quality]:
-        await driver.connect()
-        try:
-            first, second = await asyncio.gather(*(driver.read(config.channels) for _ in "ab"))
-            return [first[0].quality, second[0].quality]
-        finally:
-            await driver.close()
-
-    def scenario() -> list[list[Quality]]:  # one asyncio.run after another, as a CLI would
-        return [asyncio.run(use()), asyncio.run(use())]
-
-    assert await asyncio.to_thread(scenario) == [[Quality.GOOD] * 2] * 2
 
 
 # -- which way a config takes ---------------------------------------------------------------------
