@@ -128,9 +128,9 @@ class VisaInstrument(InstrumentBase):
         "terminations, encoding, query delay and timeouts as pyvisa-py) when the backend is "
         "'auto' or '@py' (and, for a SOCKET, a read termination is set), else pyvisa; "
         "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). The same holds for a "
-        "serial port (ASRL<device path>::INSTR) on Linux and macOS: 'auto' reads it on the "
-        "event loop (on Windows it goes through pyvisa). Every other resource kind (VXI-11, "
-        "GPIB, USB) always goes through pyvisa.",
+        "serial port (ASRL<device path>::INSTR) on Linux and other POSIX systems: 'auto' reads "
+        "it on the event loop (on Windows it goes through pyvisa). Every other resource kind "
+        "(VXI-11, GPIB, USB) always goes through pyvisa.",
     )
     channels: list[VisaChannel]
 

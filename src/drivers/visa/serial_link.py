@@ -4,9 +4,10 @@ on the event loop — no worker thread, no pyvisa. Why: as for raw sockets
 (:mod:`drivers.visa.socket_link`), a query is a ``write`` and one wake-up when its reply's
 termination character arrives, where pyvisa costs a hop to the session's worker thread and back
 per read (and a lab of 30 serial instruments 30 threads); the reply's wait is a timer on the
-loop, which nothing can ignore. POSIX only: the port's file descriptor is watched by the loop's
-``add_reader`` (Windows' proactor loop has none: there serial resources stay on pyvisa, see
-:meth:`~drivers.visa.config.VisaInstrument.serial_port`).
+loop, which nothing can ignore. POSIX only (tested on Linux): the port's file descriptor is
+watched by the loop's ``add_reader`` (Windows' proactor loop has none: there serial resources
+stay on pyvisa, see :meth:`~drivers.visa.config.VisaInstrument.serial_port`; a selector that
+refuses the device fails the open with ``NotConnected`` saying so).
 
 What it keeps of pyvisa-py 0.8's serial session (``pyvisa_py/serial.py`` under pyvisa 1.16's
 ``SerialInstrument``), so a config reads the same either way:
@@ -26,6 +27,8 @@ What it keeps of pyvisa-py 0.8's serial session (``pyvisa_py/serial.py`` under p
   with it (else returned as it came, as pyvisa does after its warning); bytes after the
   termination character wait for the next read, as pyvisa-py leaves them in the port;
 - a read that sees no termination character within the timeout fails with ``TimeoutError``;
+- ``discard_null``, breaks and the other ``end_output`` modes are not offered (pyvisa-py has no
+  ``discard_null`` either, and etalon's config no way to ask for the others);
 - device clear: pyvisa-py has none for serial (``VI_ERROR_NSUP_OPER``, which etalon's pyvisa
   link ignores) and pyserial flushes the input when it opens the port; here the input is flushed
   (the kernel's buffer and the link's).
@@ -252,7 +255,15 @@ class SerialLink(LoopLink[_SerialReplies]):
                 config.name, f"cannot open {config.resource}: {type(exc).__name__}: {exc}"
             ) from exc
         replies = _SerialReplies(loop, term, config.name, port)
-        replies.transport = _PortTransport(loop, device, replies)
+        try:
+            replies.transport = _PortTransport(loop, device, replies)
+        except (OSError, ValueError) as exc:  # a selector that cannot watch this device
+            device.close()
+            raise NotConnected(
+                config.name,
+                f"cannot watch {config.resource} on the event loop: {type(exc).__name__}: {exc} "
+                "(socket_io: pyvisa reads it through pyvisa)",
+            ) from exc
         return cls(config, replies, port)
 
     async def clear(self) -> None:

@@ -286,6 +286,19 @@ async def _undecodable_query(sim: ScpiSimulator, config: VisaInstrument, clock: 
         await driver.close()
 
 
+async def test_a_port_the_event_loop_cannot_watch_is_not_connected(
+    pty_sim: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sim = await pty_sim("longscale-dmm")
+
+    def refuse(*_: object) -> None:  # as a selector that takes no tty would
+        raise OSError(22, "Invalid argument")
+
+    monkeypatch.setattr(asyncio.get_running_loop(), "add_reader", refuse)
+    with pytest.raises(NotConnected, match=r"cannot watch .*\(socket_io: pyvisa reads it"):
+        await _open(visa_config(sim.asrl_resource, "longscale-dmm"))
+
+
 async def test_a_port_that_does_not_exist_is_not_connected(clock: Any, tmp_path: Path) -> None:
     config = visa_config(f"ASRL{tmp_path}/ttyUSB9::INSTR", "longscale-dmm")
     with pytest.raises(NotConnected, match="could not open port"):
