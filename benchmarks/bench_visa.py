@@ -3,24 +3,28 @@ run.
 
 The simulator runs in its own process (so it does not share the measured process's GIL). Every
 side talks to the same simulated instrument, over each transport in turn — a raw socket
-(``TCPIP::127.0.0.1::PORT::SOCKET``), HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``) and a
-serial port (the simulator's pseudo-terminal, ``ASRL/dev/pts/N::INSTR``, 9600 Bd 8N1 as pyvisa
-sets it; a pty moves bytes at memory speed whatever the baud rate) — with ``\n`` terminations,
-no query delay, ASCII, and sends the same queries:
+(``TCPIP::127.0.0.1::PORT::SOCKET``), HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``),
+VXI-11 (``TCPIP::127.0.0.1::INSTR``, the simulator's portmapper on port 111 when that is free, as
+bare pyvisa-py asks there; else on another port, given to pyvisa-py by patching its constant
+``pyvisa_py.protocols.rpc.PMAP_PORT`` in this process, which the output says) and a serial port
+(the simulator's pseudo-terminal, ``ASRL/dev/pts/N::INSTR``, 9600 Bd 8N1 as pyvisa sets it; a pty
+moves bytes at memory speed whatever the baud rate) — with ``\n`` terminations, no query delay,
+ASCII, and sends the same queries:
 
 - bare: pyvisa-py, ``instrument.query`` in a loop on the calling thread;
 - driver: ``VisaDriver.read`` of the case's channels as the agent awaits it each tick, the
   resource on etalon's own asyncio link (``socket_io: auto``; no thread);
 - driver, pyvisa: the same with ``socket_io: pyvisa`` — pyvisa-py on the session's worker thread,
   one hop per read (the way every other resource kind goes);
-- bare link: etalon's asyncio link alone (``SocketLink.query`` or ``HislipLink.query`` in a
-  loop), so the asyncio driver is also shown against its own transport: what the driver costs,
-  apart from the transport being cheaper than pyvisa-py's.
+- bare link: etalon's asyncio link alone (``SocketLink.query``, ``HislipLink.query``,
+  ``Vxi11Link.query`` or ``SerialLink.query`` in a loop), so the asyncio driver is also shown
+  against its own transport: what the driver costs, apart from the transport being cheaper than
+  pyvisa-py's.
 
 Usage:
 
     PYTHONPATH=src python benchmarks/bench_visa.py [--rounds 60] [--seconds 0.075]
-        [--reply-delay-ms 0] [--transports socket hislip]
+        [--reply-delay-ms 0] [--transports socket hislip vxi11 serial]
 
 ``--reply-delay-ms`` makes the simulated instrument take that long to answer each query (a real
 instrument's measuring time; by default it answers at once, the hardest case for the driver's
@@ -78,30 +82,57 @@ from drivers.visa.hislip_link import HislipLink
 from drivers.visa.link import Link
 from drivers.visa.serial_link import SerialLink
 from drivers.visa.socket_link import SocketLink
+from drivers.visa.vxi11_link import Vxi11Link
 
-TRANSPORTS = ("socket", "hislip", "serial")
+TRANSPORTS = ("socket", "hislip", "vxi11", "serial")
+
+PORTMAPPER_PORT = 111
+"""Where bare pyvisa-py asks for a VXI-11 instrument's core channel."""
 
 
 def _serve(
     personality: str, ports: multiprocessing.Queue[dict[str, str]], stop: Any, delay_s: float = 0.0
 ) -> None:
-    from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 
     async def main() -> None:
-        config = ScpiSimConfig(
-            personality=personality, hislip=True, pty=True, faults={"delay_s": delay_s}
-        )
-        async with ScpiSimulator(config) as simulator:
-            ports.put(
-                {
-                    "socket": simulator.tcp_resource,
-                    "hislip": simulator.hislip_resource,
-                    "serial": simulator.asrl_resource,
-                }
-            )
-            await asyncio.to_thread(stop.wait)
+        try:  # the portmapper where instruments have it, when it is free (root may bind it)
+            async with _simulator(personality, delay_s, PORTMAPPER_PORT) as simulator:
+                await _announce(simulator, ports, stop)
+        except OSError:
+            async with _simulator(personality, delay_s, 0) as simulator:
+                await _announce(simulator, ports, stop)
 
     asyncio.run(main())
+
+
+def _simulator(personality: str, delay_s: float, portmapper_port: int) -> Any:
+    from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
+
+    config = ScpiSimConfig(
+        personality=personality,
+        hislip=True,
+        vxi11=True,
+        vxi11_port=portmapper_port,
+        pty=True,
+        faults={"delay_s": delay_s},
+    )
+    return ScpiSimulator(config)
+
+
+async def _announce(
+    simulator: Any, ports: multiprocessing.Queue[dict[str, str]], stop: Any
+) -> None:
+    """The simulator's resources to the benchmark, then serve until told to stop."""
+    ports.put(
+        {
+            "socket": simulator.tcp_resource,
+            "hislip": simulator.hislip_resource,
+            "vxi11": simulator.vxi11.portmapper_resource(),
+            "serial": simulator.asrl_resource,
+            "portmapper": str(simulator.vxi11.portmapper_port),
+        }
+    )
+    await asyncio.to_thread(stop.wait)
 
 
 Rate = tuple[int, float, float, list[float], int]
@@ -219,7 +250,8 @@ class Result:
 
 
 WAYS = ("asyncio", "pyvisa")
-"""The driver's ways to a SOCKET, HiSLIP or serial resource (``socket_io``: auto, pyvisa)."""
+"""The driver's ways to a SOCKET, HiSLIP, VXI-11 or serial resource (``socket_io``: auto,
+pyvisa)."""
 
 OWN = "asyncio / bare link"
 """The asyncio driver against its own link alone: what the driver costs over its transport."""
@@ -243,6 +275,8 @@ async def _compare(
     link: Link
     if (address := config.socket_address()) is not None:
         link = await SocketLink.open(config, address, 10.0)
+    elif (vxi11 := config.vxi11_address()) is not None:
+        link = await Vxi11Link.open(config, vxi11, 10.0)
     else:
         hislip = config.hislip_address()
         assert hislip is not None
@@ -317,7 +351,7 @@ async def _compare_serial(
 
 
 def _config(
-    resource: str, profile: str, channels: list[dict[str, Any]], check: str
+    resource: str, profile: str, channels: list[dict[str, Any]], check: str, portmapper: int
 ) -> VisaInstrument:
     return VisaInstrument.model_validate(
         {
@@ -327,9 +361,20 @@ def _config(
             "backend": "@py",
             "profile": profile,
             "errors": {"check": check, "interval_s": 3600},
+            "vxi11_portmapper_port": portmapper,
             "channels": channels,
         }
     )
+
+
+def _portmapper_for_pyvisa_py(port: int) -> None:
+    """Bare pyvisa-py (and the pyvisa way) ask the portmapper on ``port``: pyvisa-py's own
+    constant, patched in this process when the simulator could not have port 111."""
+    from pyvisa_py.protocols import rpc
+
+    if port != rpc.PMAP_PORT:
+        print(f"(port 111 taken: pyvisa-py's rpc.PMAP_PORT patched to {port} in this process)")
+        rpc.PMAP_PORT = port
 
 
 def main() -> None:
@@ -380,6 +425,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
     width = max(len(label) for label, *_ in cases) + len(" (serial)")
+    portmapper_told = False
     for (label, profile, channels, check, queries), transport in (
         (case, transport) for case in cases for transport in args.transports
     ):
@@ -389,8 +435,12 @@ def main() -> None:
         stop.clear()
         server.start()
         resources = ports.get(timeout=30)
+        portmapper = int(resources["portmapper"])
+        if transport == "vxi11" and not portmapper_told:
+            _portmapper_for_pyvisa_py(portmapper)
+            portmapper_told = True
         try:
-            config = _config(resources[transport], profile, channels, check)
+            config = _config(resources[transport], profile, channels, check, portmapper)
             compare = _compare_serial if transport == "serial" else _compare
             results = asyncio.run(compare(config, queries, args.rounds, args.seconds))
         finally:

@@ -10,7 +10,7 @@ dropping the oldest when the spool is full — and then it is counted in ``dropp
 silently. :meth:`Spool.ack_later` acknowledges without a commit of its own: the entries are
 removed in the transaction of the next append (a busy agent appends every few tens of
 milliseconds: one commit and one fsync for both, not two), or after ``ACK_DELAY_S`` when no
-append came, or at close.
+append came — sooner when the appends have stopped (:meth:`Spool.until_quiet`) — or at close.
 
 Ids grow strictly (``AUTOINCREMENT``), so a reader can walk forward with a cursor even after the
 spool emptied. Appends and removals run on one dedicated thread with its own connection; reads
@@ -37,6 +37,7 @@ import contextlib
 import functools
 import itertools
 import logging
+import math
 import operator
 import sqlite3
 from collections.abc import Callable, Iterable
@@ -73,7 +74,18 @@ T = TypeVar("T")
 
 ACK_DELAY_S = 0.05
 """How long an :meth:`Spool.ack_later` waits for an append to carry it before it is committed
-alone."""
+alone (at most: see :meth:`Spool.until_quiet`)."""
+
+QUIET_GAPS = 4
+"""A spool whose appends came at a cadence is quiet after this many of its recent gaps between
+appends without one (see :meth:`Spool.until_quiet`)."""
+
+QUIET_MIN_S = 0.005
+"""... and never sooner than this after the last append: the gateway's appends come in bursts a
+few milliseconds apart while its event loop does other work."""
+
+_GAP_WEIGHT = 0.25
+"""Weight of the newest gap in the moving average of the gaps between appends."""
 
 RECENT_MAX_BYTES = 2 * 1024 * 1024
 """Most bytes of the newest committed entries kept in memory for readers that keep up."""
@@ -166,6 +178,10 @@ class Spool:
         """Ranges acknowledged with :meth:`ack_later`, not yet removed, each with the future of
         how many items it held."""
         self._ack_flusher: asyncio.Task[None] | None = None
+        self._appended_at: float | None = None
+        """When the latest append was committed (the event loop's clock)."""
+        self._append_gap_s = math.inf
+        """A moving average of the time between appends; inf until two appends were seen."""
 
     async def _run(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._executor, fn)
@@ -240,6 +256,7 @@ class Spool:
             self.dropped_through = max(self.dropped_through, last_dropped)
         self.last_ids = range(added[0].id, added[-1].id + 1)
         self._remember(last_dropped, added)
+        self._note_append()
         self.changed.set()
         if dropped:
             log_event(
@@ -283,6 +300,38 @@ class Spool:
         first_id = int(last_id) - len(rows) + 1
         added = [Entry(first_id + k, bytes(e), n) for k, (e, n) in enumerate(rows)]
         return dropped, last_dropped, added, [count for count, _size in removed]
+
+    def _note_append(self) -> None:
+        now = asyncio.get_running_loop().time()
+        if self._appended_at is not None:
+            gap = now - self._appended_at
+            previous = self._append_gap_s
+            self._append_gap_s = (
+                gap if previous == math.inf else previous + _GAP_WEIGHT * (gap - previous)
+            )
+        self._appended_at = now
+
+    def quiet_at(self) -> float:
+        """When (the event loop's clock) the appends count as stopped: ``QUIET_GAPS`` of their
+        recent gaps after the last one (at least ``QUIET_MIN_S``); inf while no cadence is
+        known (fewer than two appends)."""
+        if self._appended_at is None or self._append_gap_s == math.inf:
+            return math.inf
+        return self._appended_at + max(QUIET_MIN_S, QUIET_GAPS * self._append_gap_s)
+
+    async def until_quiet(self, at_most_s: float) -> None:
+        """Wait ``at_most_s``, or less: until the appends have stopped (:meth:`quiet_at`).
+
+        What waits for appends (a removal to ride on the next one, the gateway's writer to fill
+        a batch) waits for nothing once a stream of appends ended — a drain's end, the last
+        message of a burst — instead of the whole delay; appends that keep coming at their cadence
+        keep it waiting to the end."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + at_most_s
+        # Each sleep ends when the appends would count as stopped; one that came meanwhile moved
+        # that on, and the loop sleeps again (no event: nothing to wake on but the time).
+        while (until := min(deadline, self.quiet_at())) > loop.time():  # noqa: ASYNC110
+            await asyncio.sleep(until - loop.time())
 
     def _remember(self, last_dropped: int | None, added: list[Entry]) -> None:
         """Keep the newest entries in memory (loop thread), contiguous with what is there."""
@@ -403,7 +452,7 @@ class Spool:
         # found it not done and started no other; without the loop it would wait for the next
         # append, and an agent draining its spool with no more appends would never remove it.
         while self._acks:
-            await asyncio.sleep(ACK_DELAY_S)
+            await self.until_quiet(ACK_DELAY_S)
             with contextlib.suppress(SpoolError):  # the acknowledgements' futures carry it
                 await self._commit_acks()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 import signal
 import subprocess
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+import core.spool
 from core.errors import SpoolError
 from core.spool import Spool, SpoolConfig
 
@@ -398,4 +400,71 @@ async def test_a_later_ack_survives_a_cancelled_append_that_would_have_carried_i
     await spool.close()
     spool = await open_spool(tmp_path / "s.db")
     assert [e.data for e in await spool.read(0, 10)] == [b"b"]
+    await spool.close()
+
+
+async def test_a_later_ack_waits_for_no_append_once_the_appends_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A drain's end: appends came every few milliseconds and stopped. The removal is committed
+    # as soon as they count as stopped, not after the whole delay (here 30 s).
+    monkeypatch.setattr(core.spool, "ACK_DELAY_S", 30.0)
+    spool = await open_spool(tmp_path / "s.db")
+    for i in range(8):
+        await spool.append([(b"%d" % i, 1)])
+        await asyncio.sleep(0.002)
+    entries = await spool.read(0, 10)
+    loop = asyncio.get_running_loop()
+    assert spool.quiet_at() < loop.time() + 1.0
+    asked = loop.time()
+    removed = spool.ack_later(entries[0].id, entries[-1].id)
+    assert await asyncio.wait_for(removed, 10.0) == 8
+    assert loop.time() - asked < 10.0 and spool.depth == 0
+    await spool.close()
+
+
+async def test_a_later_ack_waits_the_whole_delay_while_no_cadence_is_known(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # One append says nothing about when the next comes: the removal waits for it (1 s here),
+    # and the append that comes carries it.
+    monkeypatch.setattr(core.spool, "ACK_DELAY_S", 1.0)
+    spool = await open_spool(tmp_path / "s.db")
+    await spool.append([(b"a", 1)])
+    assert spool.quiet_at() == math.inf
+    [entry] = await spool.read(0, 10)
+    removed = spool.ack_later(entry.id, entry.id)
+    await asyncio.sleep(0.3)
+    assert not removed.done() and spool.depth == 1
+    await spool.append([(b"b", 1)])
+    assert removed.done() and spool.depth == 1
+    await spool.close()
+
+
+async def test_appends_that_keep_their_cadence_keep_a_later_ack_waiting(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Appends every 20 ms (quiet after 50 of their gaps without one, a second: no stall of a
+    # busy machine counts as their end): a removal asked meanwhile rides on one of them.
+    monkeypatch.setattr(core.spool, "ACK_DELAY_S", 30.0)
+    monkeypatch.setattr(core.spool, "QUIET_GAPS", 50)
+    spool = await open_spool(tmp_path / "s.db")
+    for i in range(4):
+        await spool.append([(b"%d" % i, 1)])
+        await asyncio.sleep(0.02)
+    [first, *_] = await spool.read(0, 10)
+    flushes = 0
+    commit_acks = spool._commit_acks
+
+    async def counted() -> None:
+        nonlocal flushes
+        flushes += 1
+        await commit_acks()
+
+    monkeypatch.setattr(spool, "_commit_acks", counted)
+    removed = spool.ack_later(first.id, first.id)
+    for i in range(4, 10):
+        await spool.append([(b"%d" % i, 1)])
+        await asyncio.sleep(0.02)
+    assert removed.done() and flushes == 0  # carried by an append, no commit of its own
     await spool.close()

@@ -35,8 +35,9 @@ from drivers.sim.models import ModelParams
 from drivers.sim.scpi_faults import FaultCommands
 from drivers.sim.scpi_hislip import HislipServer
 from drivers.sim.scpi_instruments import PERSONALITIES, ScpiInstrument, build_instrument
+from drivers.sim.scpi_vxi11 import Vxi11Server
 from drivers.sim.serving import PseudoTerminal, StreamServed, flags, serve_until
-from drivers.visa.config import HISLIP_RESOURCE, VisaInstrument
+from drivers.visa.config import HISLIP_RESOURCE, VXI11_RESOURCE, VisaInstrument
 
 log = logging.getLogger("etalon.drivers.sim.scpi")
 
@@ -67,6 +68,14 @@ class ScpiSimConfig(FrozenModel):
     hislip: bool = Field(False, description="Also serve HiSLIP (TCPIP::host::hislip0,PORT::INSTR).")
     hislip_port: int = Field(
         0, ge=0, le=65535, description="HiSLIP's TCP port; 0 picks a free one."
+    )
+    vxi11: bool = Field(
+        False,
+        description="Also serve VXI-11: a portmapper and the core channel "
+        "(TCPIP::host,CORE_PORT::INSTR, or TCPIP::host::INSTR through the portmapper).",
+    )
+    vxi11_port: int = Field(
+        0, ge=0, le=65535, description="The VXI-11 portmapper's TCP port; 0 picks a free one."
     )
     inputs: dict[str, ModelParams] = Field(
         default_factory=dict, description="Physical models on the inputs, overriding defaults."
@@ -138,6 +147,8 @@ class ScpiSimulator(StreamServed):
         self.port = 0
         self.hislip: HislipServer | None = None
         """The HiSLIP server (``hislip: true``): its port, resource name, fault hooks."""
+        self.vxi11: Vxi11Server | None = None
+        """The VXI-11 server (``vxi11: true``): its ports, resource names, fault hooks."""
 
     # -- lifecycle -----------------------------------------------------------------------------
 
@@ -156,6 +167,15 @@ class ScpiSimulator(StreamServed):
                 self.config.hislip_port,
             )
             await self.hislip.start()
+        if self.config.vxi11:
+            self.vxi11 = Vxi11Server(
+                self._process,
+                self.faults,
+                lambda: 4 if self.instrument.errors else 0,
+                self.config.host,
+                self.config.vxi11_port,
+            )
+            await self.vxi11.start()
         log.info(
             "scpi simulator started",
             extra={
@@ -172,6 +192,8 @@ class ScpiSimulator(StreamServed):
         self._closing.set()
         if self.hislip is not None:
             await self.hislip.stop()
+        if self.vxi11 is not None:
+            await self.vxi11.stop()
         await self._shut(cancel=lambda task: task is self._pty_task)
         if self._pty is not None:
             self._pty.close()
@@ -189,12 +211,21 @@ class ScpiSimulator(StreamServed):
             raise RuntimeError("the simulator serves no HiSLIP (hislip: false)")
         return self.hislip.resource()
 
+    @property
+    def vxi11_resource(self) -> str:
+        """The VISA resource name of the VXI-11 core channel (``host,port``: no portmapper)."""
+        if self.vxi11 is None:
+            raise RuntimeError("the simulator serves no VXI-11 (vxi11: false)")
+        return self.vxi11.resource()
+
     def drop_connections(self) -> None:
-        """Close every open connection now, HiSLIP's too (the device rebooted its network
-        stack)."""
+        """Close every open connection now, HiSLIP's and VXI-11's too (the device rebooted its
+        network stack)."""
         super().drop_connections()
         if self.hislip is not None:
             self.hislip.drop_connections()
+        if self.vxi11 is not None:
+            self.vxi11.drop_connections()
 
     @property
     def asrl_resource(self) -> str:
@@ -344,6 +375,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="also serve HiSLIP on this port (0: a free one)",
     )
+    parser.add_argument(
+        "--vxi11-port",
+        type=int,
+        default=None,
+        help="also serve VXI-11, its portmapper on this port (0: a free one; 111 as instruments)",
+    )
     parser.add_argument("--serial", default="SIM0001", help="serial number in *IDN?")
     parser.add_argument("--control-file", default=None, help="JSON fault control file")
 
@@ -355,12 +392,22 @@ async def _run(
         **flags(args, "personality", "host", "port", "pty", "serial"),
         hislip=args.hislip_port is not None,
         hislip_port=args.hislip_port or 0,
+        vxi11=args.vxi11_port is not None,
+        vxi11_port=args.vxi11_port or 0,
         faults=FaultConfig(control_file=args.control_file),
     )
 
     def where(simulator: ScpiSimulator) -> list[str]:
         resources = [simulator.tcp_resource] + ([simulator.asrl_resource] if config.pty else [])
         resources += [simulator.hislip_resource] if config.hislip else []
+        if simulator.vxi11 is not None:
+            resources.append(simulator.vxi11.resource())
+            portmapper = simulator.vxi11.portmapper_port
+            resources.append(
+                f"{simulator.vxi11.portmapper_resource()} (portmapper on port {portmapper}"
+                + ("" if portmapper == 111 else f": vxi11_portmapper_port: {portmapper}")
+                + ")"
+            )
         return [f"{config.personality}: {resource}" for resource in resources]
 
     await serve_until(ScpiSimulator(config), stop, where, started)
@@ -382,8 +429,9 @@ def personalities() -> Mapping[str, str]:
 @contextlib.asynccontextmanager
 async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]:
     """The registry's ``simulate`` hook: a simulator answering the instrument's profile on a
-    free loopback port (over HiSLIP when the instrument's resource is a HiSLIP one, else a raw
-    socket), and the config rewritten to reach it with pyvisa-py or etalon's own link."""
+    free loopback port (over HiSLIP or VXI-11 when the instrument's resource is one of theirs,
+    else a raw socket), and the config rewritten to reach it with pyvisa-py or etalon's own
+    link."""
     if config.profile not in PERSONALITIES:
         raise ConfigError(
             [
@@ -392,8 +440,13 @@ async def simulate_visa(config: VisaInstrument) -> AsyncIterator[VisaInstrument]
             ]
         )
     serial = f"SIM-{config.name}"[:32]
-    hislip = HISLIP_RESOURCE.match(config.resource) is not None  # keep the transport: HiSLIP
-    sim_config = ScpiSimConfig(personality=config.profile, serial=serial, hislip=hislip)
+    hislip = HISLIP_RESOURCE.match(config.resource) is not None  # keep the transport
+    vxi11 = not hislip and VXI11_RESOURCE.match(config.resource) is not None
+    sim_config = ScpiSimConfig(
+        personality=config.profile, serial=serial, hislip=hislip, vxi11=vxi11
+    )
     async with ScpiSimulator(sim_config) as sim:
-        resource = sim.hislip_resource if hislip else sim.tcp_resource
+        resource = (
+            sim.hislip_resource if hislip else sim.vxi11_resource if vxi11 else sim.tcp_resource
+        )
         yield config.model_copy(update={"resource": resource, "backend": "@py"})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator
 from pydantic.json_schema import JsonSchemaValue
@@ -29,10 +29,27 @@ _RESOURCE = re.compile(r"^(TCPIP|GPIB|USB|ASRL|VXI|PXI|VICP)", re.IGNORECASE)
 _SOCKET = re.compile(r"^TCPIP\d*::(.+)::(\d+)::SOCKET$", re.IGNORECASE)
 HISLIP_RESOURCE = re.compile(r"^TCPIP\d*::(.+)::(hislip\d+)(?:,(\d+))?::INSTR$", re.IGNORECASE)
 HISLIP_PORT = 4880
+"""HiSLIP's registered port: a resource name without ``,port`` (``hislip0``) means it."""
+VXI11_RESOURCE = re.compile(
+    r"^TCPIP\d*::([^:\[\],]+|\[[^\]]+\])(?:,(\d+))?(?:::([^:]+))?::INSTR$", re.IGNORECASE
+)
+"""``TCPIP[board]::host[,port][::device]::INSTR`` (a device name starting with ``hislip`` is
+HiSLIP's: :data:`HISLIP_RESOURCE`)."""
 ASRL_RESOURCE = re.compile(r"^(?i:ASRL)((?:(?!::).)+)(?:::INSTR)?$")
 """pyvisa's ``ASRL[board][::INSTR]`` (the interface in any case, ``INSTR`` in capitals, as
 pyvisa parses it); the board is the port pyvisa-py opens."""
-"""HiSLIP's registered port: a resource name without ``,port`` (``hislip0``) means it."""
+
+
+class Vxi11Address(NamedTuple):
+    """Where a VXI-11 link goes (:meth:`VisaInstrument.vxi11_address`)."""
+
+    host: str
+    device: str
+    """The device name ``create_link`` sends: ``inst0``, ``gpib0,N``, a LAN device name."""
+    core_port: int | None
+    """The core channel's port given in the resource (``host,port``, pyvisa-py's way past the
+    portmapper), else None: ask the portmapper."""
+    portmapper_port: int
 
 
 class VisaChannel(ChannelBase):
@@ -123,14 +140,22 @@ class VisaInstrument(InstrumentBase):
     socket_io: Literal["auto", "pyvisa"] = Field(
         "auto",
         description="How a LAN resource etalon can talk to itself is talked to: "
-        "TCPIP::host::port::SOCKET (raw SCPI) and TCPIP::host::hislipN[,port]::INSTR (HiSLIP). "
+        "TCPIP::host::port::SOCKET (raw SCPI), TCPIP::host::hislipN[,port]::INSTR (HiSLIP) and "
+        "TCPIP::host[::inst0|::gpib0,N|::name]::INSTR (VXI-11). "
         "'auto': etalon's own asyncio sockets on the event loop (no thread; the same "
         "terminations, encoding, query delay and timeouts as pyvisa-py) when the backend is "
         "'auto' or '@py' (and, for a SOCKET, a read termination is set), else pyvisa; "
         "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). The same holds for a "
         "serial port (ASRL<device path>::INSTR) on Linux and other POSIX systems: 'auto' reads "
         "it on the event loop (on Windows it goes through pyvisa). Every other resource kind "
-        "(VXI-11, GPIB, USB) always goes through pyvisa.",
+        "(GPIB, USB) always goes through pyvisa.",
+    )
+    vxi11_portmapper_port: int = Field(
+        111,
+        ge=1,
+        le=65535,
+        description="The portmapper's TCP port for a VXI-11 resource on etalon's own link: 111 on "
+        "every instrument; another port is for a simulator (etalon sim scpi --vxi11-port).",
     )
     channels: list[VisaChannel]
 
@@ -295,6 +320,21 @@ class VisaInstrument(InstrumentBase):
             host = host[1:-1]
         port = int(found.group(3)) if found.group(3) else HISLIP_PORT
         return host, port, found.group(2).lower()
+
+    def vxi11_address(self) -> Vxi11Address | None:
+        """Where the session talks asyncio VXI-11 to a ``TCPIP::host[,port][::device]::INSTR``
+        resource (see socket_io), else None: pyvisa."""
+        found = VXI11_RESOURCE.match(self.resource)
+        if found is None or self.socket_io == "pyvisa" or self.backend not in ("auto", "@py"):
+            return None
+        device = found.group(3) or "inst0"
+        if device.lower().startswith("hislip"):
+            return None
+        host = found.group(1)
+        if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
+            host = host[1:-1]
+        core_port = int(found.group(2)) if found.group(2) else None
+        return Vxi11Address(host, device, core_port, self.vxi11_portmapper_port)
 
     def serial_port(self) -> str | None:
         """The device path when the session talks asyncio to an ``ASRL<board>[::INSTR]``

@@ -5,7 +5,9 @@ pyvisa blocks: a link is used only from its session's worker thread
 (and pyvisa-py) exception is mapped here, once, to ``TimeoutError`` or
 :class:`~drivers.visa.link.LinkError` — pyvisa-py's HiSLIP client among them raises a bare
 ``RuntimeError`` for a connection the instrument closed or a message it cannot parse, and an
-``AssertionError`` for a header field it does not expect (a Data message's control code).
+``AssertionError`` for a header field it does not expect (a Data message's control code); its
+VXI-11 client its own ``RPCError`` (a reply with the wrong xid, a call denied or not accepted,
+a message that is no reply), xdrlib's ``Error`` and ``EOFError`` (a reply cut short).
 
 A query goes straight to the VISA library's write and read (``viWrite``/``viRead``, where
 pyvisa's ``query`` ends too) through :class:`LeanMessageIO`, a subclass of the resource class
@@ -27,6 +29,7 @@ import pyvisa
 import pyvisa.constants
 import pyvisa.errors
 from pyvisa.resources import MessageBasedResource
+from pyvisa_py.protocols import rpc, xdrlib
 
 from core.errors import NotConnected
 from drivers.visa.config import VisaInstrument
@@ -172,7 +175,15 @@ def lean_class(manager: pyvisa.ResourceManager, resource: str) -> type[MessageBa
     return lean
 
 
-_LIBRARY_ERRORS = (pyvisa.errors.Error, OSError, RuntimeError, AssertionError)
+_LIBRARY_ERRORS = (
+    pyvisa.errors.Error,
+    OSError,
+    RuntimeError,
+    AssertionError,
+    rpc.RPCError,
+    xdrlib.Error,
+    EOFError,
+)
 """What pyvisa and its backends raise for an instrument's fault (see the module doc)."""
 
 

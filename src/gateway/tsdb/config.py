@@ -68,7 +68,13 @@ class WriteConfig(FrozenModel):
     """How the gateway writes to the store."""
 
     batch_max_lines: int = Field(5000, ge=1, le=500_000)
-    batch_max_delay_ms: int = Field(500, ge=0, le=60_000)
+    batch_max_delay_ms: int = Field(
+        500,
+        ge=0,
+        le=60_000,
+        description="How long a partial batch may wait for more; no longer once the messages "
+        "stopped coming (a burst's or a drain's end is written at once).",
+    )
     concurrency: int = Field(
         2, ge=1, le=16, description="Batches written at the same time (writes are idempotent)."
     )

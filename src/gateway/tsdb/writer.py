@@ -160,8 +160,9 @@ class Writer:
                 await self.spool.changed.wait()
                 continue
             if not full and self.config.batch_max_delay_ms:
-                # A partial batch waits at most the configured delay for more.
-                await asyncio.sleep(self.config.batch_max_delay_ms / 1000)
+                # A partial batch waits at most the configured delay for more, and no longer
+                # once ingest's appends have stopped: the end of a stream is written at once.
+                await self.spool.until_quiet(self.config.batch_max_delay_ms / 1000)
                 entries, _ = await self._read(after_id)
             return await self._collect(entries)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from drivers.reading import Quality
 from drivers.sim.scpi import PTY_FAULTS, ScpiSimulator
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
-from drivers.visa.link import LinkError
+from drivers.visa.link import Link, LinkError
 from drivers.visa.serial_link import FAULTS, SerialLink, port_options
 from drivers.visa.socket_link import MAX_PENDING
 from tests.drivers.visa.conftest import (
@@ -27,7 +28,7 @@ from tests.drivers.visa.conftest import (
     every_profile_on_the_loop,
     visa_config,
 )
-from tests.drivers.visa.test_hislip_link import _driver_recovers, same_replies_as_bare_pyvisa_py
+from tests.drivers.visa.loop_transports import SCRIPT, bare_pyvisa, run_script
 
 Start = Callable[..., Any]
 
@@ -47,6 +48,59 @@ async def _open(config: VisaInstrument) -> SerialLink:
     port = config.serial_port()
     assert port is not None
     return await SerialLink.open(config, port)
+
+
+async def same_replies_as_bare_pyvisa_py(
+    sim: ScpiSimulator, config: VisaInstrument, open_link: Callable[[VisaInstrument], Any]
+) -> None:
+    """:data:`SCRIPT` gets the same replies through bare pyvisa-py and through etalon's link
+    (``await open_link(config)``) to ``config.resource``, pyvisa-py's session closed before the
+    link opens (a serial port is held by one side at a time)."""
+    pyvisa_options: dict[str, Any] = {
+        "read_termination": config.read_termination,
+        "write_termination": config.write_termination,
+        "encoding": config.encoding,
+    }
+    if config.serial is not None:
+        pyvisa_options |= {"baud_rate": config.serial.baud_rate}
+    with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
+        warnings.simplefilter("ignore", UserWarning)
+        bare = await asyncio.to_thread(bare_pyvisa, config.resource, SCRIPT, **pyvisa_options)
+    link: Link = await open_link(config)
+    try:
+        await link.clear()
+        ours = await run_script(link, SCRIPT)
+    finally:
+        link.close()
+    assert ours == bare
+    # Without a read termination a reply keeps its newline (a serial one too: pyvisa-py still
+    # ends it at LF).
+    assert bare[2] == sim.instrument.idn + ("\n" if config.read_termination != "\n" else "")
+    assert bare[10] is not None and bare[10].startswith("-113")  # the BOGUS command
+
+
+async def _driver_recovers(
+    sim: ScpiSimulator,
+    config: VisaInstrument,
+    fault: str,
+    clock: Any,
+    error: type[Exception] = NotConnected,
+    after: Callable[[], None] | None = None,
+) -> None:
+    """The driver of ``config`` meets ``fault`` in a reply on the pseudo-terminal: ``error``,
+    then (``after`` the error, when given) the next read re-opens the session and is good."""
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        sim.pty_fault = fault
+        with pytest.raises(error):
+            await driver.read(config.channels)
+        if after is not None:
+            after()
+        (reading,) = await driver.read(config.channels)
+        assert reading.quality is Quality.GOOD
+    finally:
+        await driver.close()
 
 
 def _watched(fd: int) -> bool:

@@ -306,3 +306,26 @@ async def test_readings_spooled_during_a_write_go_in_the_next_write(tmp_path: Pa
         store.gates[1].set()
         await wait_for(lambda: store.readings == 30)
         assert store.batches == [10, 20]
+
+
+async def test_a_partial_batch_is_written_once_the_messages_stopped(tmp_path: Path) -> None:
+    """Messages came a few milliseconds apart and stopped (a drain's end): their partial batch
+    is written then, not after the whole delay (30 s here); so is its removal committed."""
+    spool = Spool(SpoolConfig(path=tmp_path / "spool.db"), "gateway")
+    records = RecordStore(tmp_path / "records.db")
+    await spool.open()
+    await records.open()
+    for seq in range(6):
+        await spool.append([(payload(seq, 50), 50)])
+        await asyncio.sleep(0.003)
+    store = Counting()
+    config = WriteConfig(batch_max_lines=10_000, batch_max_delay_ms=30_000)
+    writer = Writer(spool, store, config, GatewayMetrics(), records)  # type: ignore[arg-type]
+    task = asyncio.create_task(writer.run())
+    try:
+        await wait_for(lambda: store.readings == 300 and spool.depth == 0)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await spool.close()
+        await records.close()
