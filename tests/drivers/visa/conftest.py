@@ -8,16 +8,12 @@ resource) runs once."""
 
 from __future__ import annotations
 
-import asyncio
-import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
 
 from core.clock import SystemClock
-from core.errors import DriverTimeout
-from drivers.reading import Quality
 from drivers.sim.scpi import ScpiSimConfig, ScpiSimulator
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
@@ -123,68 +119,3 @@ async def drivers(
     yield build
     for driver in built:
         await driver.close()
-
-
-async def a_hung_instrument_times_out_alone(
-    hung: ScpiSimulator, healthy: ScpiSimulator, resource: Callable[[ScpiSimulator], str]
-) -> None:
-    """Two longscale DMMs on the event loop (each at ``resource(sim)``): while one's read hangs
-    until its timeout, the other is read all the while; the next read of the hung one re-opens
-    its session and is good."""
-    clock = SystemClock()
-    one_query = {"check": "periodic", "interval_s": 3600}
-    hung_config = visa_config(
-        resource(hung), "longscale-dmm", name="hung", timeout_s=0.5, errors=one_query
-    )
-    healthy_config = visa_config(resource(healthy), "longscale-dmm", name="healthy")
-    hung_driver, healthy_driver = VisaDriver(hung_config, clock), VisaDriver(healthy_config, clock)
-    try:
-        await hung_driver.connect()
-        await healthy_driver.connect()
-        assert hung_driver._session is not None and hung_driver._session.on_loop
-        first_link = hung_driver._session.link
-        hung.unanswered.add("READ?")
-        loop = asyncio.get_running_loop()
-        start = loop.time()
-        stuck = asyncio.create_task(hung_driver.read(hung_config.channels))
-        answered = 0
-        while not stuck.done():  # the other instrument is read all the while
-            (reading,) = await healthy_driver.read(healthy_config.channels)
-            assert reading.quality is Quality.GOOD
-            answered += 1
-        with pytest.raises(DriverTimeout, match=r"no reply within 0\.5 s"):
-            await stuck
-        assert 0.45 < loop.time() - start < 1.5
-        assert answered > 20
-        hung.unanswered.clear()
-        (reading,) = await hung_driver.read(hung_config.channels)
-        assert reading.quality is Quality.GOOD
-        assert hung_driver._session.link is not first_link  # re-opened
-    finally:
-        await hung_driver.close()
-        await healthy_driver.close()
-
-
-async def every_profile_on_the_loop(
-    start: Callable[..., Awaitable[ScpiSimulator]], resource: Callable[[ScpiSimulator], str]
-) -> list[ScpiSimulator]:
-    """A driver reads every shipped profile's channels from a simulator (``await start(profile,
-    serial=…)``, reached at ``resource(sim)``) on the event loop, without a worker thread; the
-    simulators, for the caller's own checks."""
-    before = {t.name for t in threading.enumerate()}
-    simulators = []
-    for profile in ("generic-dmm", "longscale-dmm", "frequency-counter", "thermometer-readout"):
-        sim = await start(profile, serial="SN-77")
-        simulators.append(sim)
-        config = visa_config(resource(sim), profile)
-        driver = VisaDriver(config, SystemClock())
-        try:
-            await driver.connect()
-            assert driver._session is not None and driver._session.on_loop
-            assert driver.describe()["serial"] == "SN-77"
-            readings = await driver.read(config.channels)
-            assert [r.quality for r in readings] == [Quality.GOOD] * len(readings), readings
-            assert {t.name for t in threading.enumerate()} <= before  # no worker thread
-        finally:
-            await driver.close()
-    return simulators

@@ -1,15 +1,15 @@
 """Serial resources on the event loop: etalon's asyncio serial link and the driver over it, against
 the SCPI simulator on a real pseudo-terminal — the same replies as bare pyvisa-py on the same
-pty, hostile replies (undecodable, cut off, endless, the pty gone), stalls, cancellation, and
-which resources take which way."""
+pty, line settings, device clear, hostile replies (undecodable, cut off, endless, the pty gone),
+stalls, cancellation, and which resources take which way. (What holds for HiSLIP and VXI-11
+alike — every profile on the loop, errors and writes both ways, a hung instrument, the query
+delay — is in test_loop_links.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,87 +20,31 @@ from drivers.reading import Quality
 from drivers.sim.scpi import PTY_FAULTS, ScpiSimulator
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
-from drivers.visa.link import Link, LinkError
+from drivers.visa.link import LinkError
 from drivers.visa.serial_link import FAULTS, SerialLink, port_options
 from drivers.visa.socket_link import MAX_PENDING
-from tests.drivers.visa.conftest import (
-    a_hung_instrument_times_out_alone,
-    every_profile_on_the_loop,
-    visa_config,
+from tests.drivers.visa.conftest import visa_config
+from tests.drivers.visa.loop_transports import (
+    SERIAL,
+    TERMINATIONS,
+    Start,
+    driver_recovers,
+    same_replies_as_bare_pyvisa_py,
+    serving,
+    the_script_s_replies_are_the_instrument_s,
 )
-from tests.drivers.visa.loop_transports import SCRIPT, bare_pyvisa, run_script
-
-Start = Callable[..., Any]
 
 
 @pytest.fixture
-async def pty_sim(scpi_sim: Start) -> Start:
+def pty_sim(scpi_sim: Start) -> Start:
     """Start SCPI simulators that serve a pseudo-terminal only."""
-
-    async def start(personality: str, **config: Any) -> ScpiSimulator:
-        simulator: ScpiSimulator = await scpi_sim(personality, tcp=False, pty=True, **config)
-        return simulator
-
-    return start
+    return serving(scpi_sim, **SERIAL.sim_options)
 
 
 async def _open(config: VisaInstrument) -> SerialLink:
-    port = config.serial_port()
-    assert port is not None
-    return await SerialLink.open(config, port)
-
-
-async def same_replies_as_bare_pyvisa_py(
-    sim: ScpiSimulator, config: VisaInstrument, open_link: Callable[[VisaInstrument], Any]
-) -> None:
-    """:data:`SCRIPT` gets the same replies through bare pyvisa-py and through etalon's link
-    (``await open_link(config)``) to ``config.resource``, pyvisa-py's session closed before the
-    link opens (a serial port is held by one side at a time)."""
-    pyvisa_options: dict[str, Any] = {
-        "read_termination": config.read_termination,
-        "write_termination": config.write_termination,
-        "encoding": config.encoding,
-    }
-    if config.serial is not None:
-        pyvisa_options |= {"baud_rate": config.serial.baud_rate}
-    with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
-        warnings.simplefilter("ignore", UserWarning)
-        bare = await asyncio.to_thread(bare_pyvisa, config.resource, SCRIPT, **pyvisa_options)
-    link: Link = await open_link(config)
-    try:
-        await link.clear()
-        ours = await run_script(link, SCRIPT)
-    finally:
-        link.close()
-    assert ours == bare
-    # Without a read termination a reply keeps its newline (a serial one too: pyvisa-py still
-    # ends it at LF).
-    assert bare[2] == sim.instrument.idn + ("\n" if config.read_termination != "\n" else "")
-    assert bare[10] is not None and bare[10].startswith("-113")  # the BOGUS command
-
-
-async def _driver_recovers(
-    sim: ScpiSimulator,
-    config: VisaInstrument,
-    fault: str,
-    clock: Any,
-    error: type[Exception] = NotConnected,
-    after: Callable[[], None] | None = None,
-) -> None:
-    """The driver of ``config`` meets ``fault`` in a reply on the pseudo-terminal: ``error``,
-    then (``after`` the error, when given) the next read re-opens the session and is good."""
-    driver = VisaDriver(config, clock)
-    try:
-        await driver.connect()
-        sim.pty_fault = fault
-        with pytest.raises(error):
-            await driver.read(config.channels)
-        if after is not None:
-            after()
-        (reading,) = await driver.read(config.channels)
-        assert reading.quality is Quality.GOOD
-    finally:
-        await driver.close()
+    link = await SERIAL.open(config)
+    assert isinstance(link, SerialLink)
+    return link
 
 
 def _watched(fd: int) -> bool:
@@ -112,21 +56,19 @@ def _watched(fd: int) -> bool:
 @pytest.mark.parametrize(
     "options",
     [
-        {},
-        {"read_termination": None},
-        {"read_termination": "\r\n", "write_termination": "\r\n"},
-        {"encoding": "latin-1"},
-        {"serial": {"baud_rate": 115200, "parity": "even", "stop_bits": 2}},
+        *TERMINATIONS,
+        pytest.param(
+            {"serial": {"baud_rate": 115200, "parity": "even", "stop_bits": 2}}, id="115200-8E2"
+        ),
     ],
-    ids=["newline", "no-read-termination", "crlf", "latin-1", "115200-8E2"],
 )
 async def test_the_same_replies_as_bare_pyvisa_py_on_the_same_pty(
     options: dict[str, Any], pty_sim: Start
 ) -> None:
     sim = await pty_sim("generic-dmm")
-    await same_replies_as_bare_pyvisa_py(
-        sim, visa_config(sim.asrl_resource, "generic-dmm", **options), _open
-    )
+    config = visa_config(sim.asrl_resource, "generic-dmm", **options)
+    bare = await same_replies_as_bare_pyvisa_py(SERIAL, config)
+    the_script_s_replies_are_the_instrument_s(sim, config, bare)
 
 
 def test_the_line_settings_reach_pyserial_as_pyvisa_sets_them() -> None:
@@ -154,30 +96,6 @@ def test_the_line_settings_reach_pyserial_as_pyvisa_sets_them() -> None:
         "rtscts": False,
         "dsrdtr": False,
     }
-
-
-async def test_a_driver_reads_every_profile_over_serial_on_the_loop_without_a_thread(
-    pty_sim: Start, clock: Any
-) -> None:
-    await every_profile_on_the_loop(pty_sim, lambda sim: sim.asrl_resource)
-
-
-async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
-    pty_sim: Start,
-) -> None:
-    hung, healthy = await pty_sim("longscale-dmm"), await pty_sim("longscale-dmm")
-    await a_hung_instrument_times_out_alone(hung, healthy, lambda sim: sim.asrl_resource)
-
-
-async def test_the_query_delay_passes_between_the_write_and_the_read(pty_sim: Start) -> None:
-    sim = await pty_sim("generic-dmm")
-    link = await _open(visa_config(sim.asrl_resource, "generic-dmm", query_delay_s=0.2))
-    try:
-        start = time.monotonic()
-        assert await link.query("*IDN?") == sim.instrument.idn  # it came during the delay
-        assert time.monotonic() - start >= 0.2
-    finally:
-        link.close()
 
 
 async def test_a_device_clear_flushes_what_the_port_holds(pty_sim: Start) -> None:
@@ -302,10 +220,10 @@ async def test_the_driver_recovers_from_each_hostile_reply(
         os.replace(fresh, device)
 
     config = visa_config(f"ASRL{device}::INSTR", "longscale-dmm", timeout_s=0.5)
-    await _driver_recovers(sim, config, "flood", clock)
-    await _driver_recovers(sim, config, "unterminated", clock, DriverTimeout)
+    await driver_recovers(SERIAL, sim, config, "flood", clock)
+    await driver_recovers(SERIAL, sim, config, "unterminated", clock, DriverTimeout)
     opened = sim.pty_opened
-    await _driver_recovers(sim, config, "close", clock, NotConnected, after=replug)
+    await driver_recovers(SERIAL, sim, config, "close", clock, NotConnected, after=replug)
     assert sim.pty_opened == opened + 1
 
 
