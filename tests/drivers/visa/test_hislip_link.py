@@ -1,7 +1,7 @@
 """HiSLIP on the event loop: etalon's asyncio HiSLIP link and the driver over it, against the SCPI
 simulator's HiSLIP server on real loopback sockets — the same replies as bare pyvisa-py on the
-same server, replies in pieces, and hostile input on both sides. (What holds for VXI-11 alike —
-errors, timeouts, device clear, re-opening — is in test_loop_links.py.)"""
+same server, replies in pieces, and hostile input on both sides. (What holds for VXI-11 and the
+serial link alike — errors, timeouts, device clear, re-opening — is in test_loop_links.py.)"""
 
 from __future__ import annotations
 

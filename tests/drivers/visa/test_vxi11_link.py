@@ -2,7 +2,8 @@
 simulator's VXI-11 server (portmapper and core channel) on real loopback sockets — the same
 replies as bare pyvisa-py on the same server (through the portmapper and past it), the device's
 own timeout, replies in pieces and fragments, and hostile input on both sides. (What holds for
-HiSLIP alike — errors, timeouts, device clear, re-opening — is in test_loop_links.py.)"""
+HiSLIP and the serial link alike — errors, timeouts, device clear, re-opening — is in
+test_loop_links.py.)"""
 
 from __future__ import annotations
 
