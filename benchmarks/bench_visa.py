@@ -3,29 +3,38 @@ run.
 
 The simulator runs in its own process (so it does not share the measured process's GIL). Every
 side talks to the same simulated instrument, over each transport in turn — a raw socket
-(``TCPIP::127.0.0.1::PORT::SOCKET``), HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``) and
+(``TCPIP::127.0.0.1::PORT::SOCKET``), HiSLIP (``TCPIP::127.0.0.1::hislip0,PORT::INSTR``),
 VXI-11 (``TCPIP::127.0.0.1::INSTR``, the simulator's portmapper on port 111 when that is free, as
 bare pyvisa-py asks there; else on another port, given to pyvisa-py by patching its constant
-``pyvisa_py.protocols.rpc.PMAP_PORT`` in this process, which the output says) — with ``\n``
-terminations, no query delay, ASCII, and sends the same queries:
+``pyvisa_py.protocols.rpc.PMAP_PORT`` in this process, which the output says) and a serial port
+(the simulator's pseudo-terminal, ``ASRL/dev/pts/N::INSTR``, 9600 Bd 8N1 as pyvisa sets it; a pty
+moves bytes at memory speed whatever the baud rate) — with ``\n`` terminations, no query delay,
+ASCII, and sends the same queries:
 
 - bare: pyvisa-py, ``instrument.query`` in a loop on the calling thread;
 - driver: ``VisaDriver.read`` of the case's channels as the agent awaits it each tick, the
   resource on etalon's own asyncio link (``socket_io: auto``; no thread);
 - driver, pyvisa: the same with ``socket_io: pyvisa`` — pyvisa-py on the session's worker thread,
   one hop per read (the way every other resource kind goes);
-- bare link: etalon's asyncio link alone (``SocketLink.query``, ``HislipLink.query`` or
-  ``Vxi11Link.query`` in a loop), so the asyncio driver is also shown against its own
-  transport: what the driver costs, apart from the transport being cheaper than pyvisa-py's.
+- bare link: etalon's asyncio link alone (``SocketLink.query``, ``HislipLink.query``,
+  ``Vxi11Link.query`` or ``SerialLink.query`` in a loop), so the asyncio driver is also shown
+  against its own transport: what the driver costs, apart from the transport being cheaper than
+  pyvisa-py's.
 
 Usage:
 
     PYTHONPATH=src python benchmarks/bench_visa.py [--rounds 60] [--seconds 0.075]
-        [--reply-delay-ms 0] [--transports socket hislip vxi11]
+        [--reply-delay-ms 0] [--transports socket hislip vxi11 serial]
 
 ``--reply-delay-ms`` makes the simulated instrument take that long to answer each query (a real
 instrument's measuring time; by default it answers at once, the hardest case for the driver's
 own costs).
+
+On a serial port only one side may hold the port at a time (two readers of one tty would take
+each other's bytes, and the asyncio side's reader is watched by the event loop even while another
+side runs): there each side opens the port at the start of its round and closes it at the end,
+the opening (and the driver's connect: ``*IDN?``, the error queue, the init sequence) outside the
+timed round.
 
 The sides alternate in short rounds (their order rotates from round to round), so a busy
 machine (other processes on the same cores) slows them alike; on a shared 2-core machine the
@@ -71,10 +80,11 @@ from drivers.visa.config import VisaChannel, VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.hislip_link import HislipLink
 from drivers.visa.link import Link
+from drivers.visa.serial_link import SerialLink
 from drivers.visa.socket_link import SocketLink
 from drivers.visa.vxi11_link import Vxi11Link
 
-TRANSPORTS = ("socket", "hislip", "vxi11")
+TRANSPORTS = ("socket", "hislip", "vxi11", "serial")
 
 PORTMAPPER_PORT = 111
 """Where bare pyvisa-py asks for a VXI-11 instrument's core channel."""
@@ -103,6 +113,7 @@ def _simulator(personality: str, delay_s: float, portmapper_port: int) -> Any:
         hislip=True,
         vxi11=True,
         vxi11_port=portmapper_port,
+        pty=True,
         faults={"delay_s": delay_s},
     )
     return ScpiSimulator(config)
@@ -117,6 +128,7 @@ async def _announce(
             "socket": simulator.tcp_resource,
             "hislip": simulator.hislip_resource,
             "vxi11": simulator.vxi11.portmapper_resource(),
+            "serial": simulator.asrl_resource,
             "portmapper": str(simulator.vxi11.portmapper_port),
         }
     )
@@ -238,7 +250,8 @@ class Result:
 
 
 WAYS = ("asyncio", "pyvisa")
-"""The driver's ways to a SOCKET or HiSLIP resource (``socket_io``: auto, pyvisa)."""
+"""The driver's ways to a SOCKET, HiSLIP, VXI-11 or serial resource (``socket_io``: auto,
+pyvisa)."""
 
 OWN = "asyncio / bare link"
 """The asyncio driver against its own link alone: what the driver costs over its transport."""
@@ -289,6 +302,50 @@ async def _compare(
             await driver.close()
         bare_instrument.close()
         link.close()
+    results = {way: Result(bare, driven[way]) for way in WAYS}
+    return results | {OWN: Result(own, driven["asyncio"])}
+
+
+async def _compare_serial(
+    config: VisaInstrument, queries: list[str], rounds: int, seconds: float
+) -> dict[str, Result]:
+    """:func:`_compare` on a serial port: each side opens the port for its round alone (see the
+    module doc)."""
+    manager = pyvisa.ResourceManager("@py")
+    configs = {"asyncio": config, "pyvisa": config.model_copy(update={"socket_io": "pyvisa"})}
+    port = config.serial_port()
+    assert port is not None
+    channels: list[VisaChannel] = list(config.channels)
+    bare: list[Rate] = []
+    own: list[Rate] = []
+    driven: dict[str, list[Rate]] = {way: [] for way in WAYS}
+    sides = ("bare", "link", *WAYS)
+    for round_ in range(rounds):
+        shift = round_ % len(sides)
+        for side in sides[shift:] + sides[:shift]:
+            if side == "bare":
+                instrument = manager.open_resource(
+                    config.resource, read_termination="\n", write_termination="\n"
+                )
+                try:
+                    bare.append(_bare(instrument, queries, seconds))
+                finally:
+                    instrument.close()
+            elif side == "link":
+                link = await SerialLink.open(config, port)
+                try:
+                    own.append(await _link(link, queries, seconds))
+                finally:
+                    link.close()
+            else:
+                driver = VisaDriver(configs[side], SystemClock())
+                await driver.connect()
+                try:
+                    assert driver._session is not None
+                    assert driver._session.on_loop is (side == "asyncio")
+                    driven[side].append(await _driven(driver, channels, seconds, len(queries)))
+                finally:
+                    await driver.close()
     results = {way: Result(bare, driven[way]) for way in WAYS}
     return results | {OWN: Result(own, driven["asyncio"])}
 
@@ -367,7 +424,7 @@ def main() -> None:
     ]
     load = os.getloadavg()
     print(f"load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} at the start")
-    width = max(len(label) for label, *_ in cases) + len(" (hislip)")
+    width = max(len(label) for label, *_ in cases) + len(" (serial)")
     portmapper_told = False
     for (label, profile, channels, check, queries), transport in (
         (case, transport) for case in cases for transport in args.transports
@@ -384,7 +441,8 @@ def main() -> None:
             portmapper_told = True
         try:
             config = _config(resources[transport], profile, channels, check, portmapper)
-            results = asyncio.run(_compare(config, queries, args.rounds, args.seconds))
+            compare = _compare_serial if transport == "serial" else _compare
+            results = asyncio.run(compare(config, queries, args.rounds, args.seconds))
         finally:
             stop.set()
             server.join(10)

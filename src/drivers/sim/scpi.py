@@ -8,7 +8,9 @@ Fault hooks (:class:`drivers.sim.faults.FaultHooks`, switchable live by a contro
 test that holds the simulator): ``hang`` (no reply at all), ``delay_s`` (slow reply),
 ``garbage_rate`` (a garbled number), ``disconnected`` (connections are closed and new ones are
 closed at once); :meth:`ScpiSimulator.drop_connections` closes the current sockets once, and
-:meth:`ScpiSimulator.push_error` puts an entry into the instrument's error queue.
+:meth:`ScpiSimulator.push_error` puts an entry into the instrument's error queue. On the
+pseudo-terminal, :attr:`ScpiSimulator.pty_fault` spoils the next reply (one-shot, see
+:data:`PTY_FAULTS`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import os
 import random
 from collections import deque
 from collections.abc import AsyncIterator, Mapping
@@ -39,6 +42,18 @@ from drivers.visa.config import HISLIP_RESOURCE, VXI11_RESOURCE, VisaInstrument
 log = logging.getLogger("etalon.drivers.sim.scpi")
 
 _GARBLE_CHARS = "#?%~"
+
+PTY_FLOOD = 2 << 20
+"""Bytes of the ``flood`` fault: twice what etalon's serial link lets a reply hold."""
+
+PTY_FAULTS = {
+    "undecodable": "bytes no text encoding takes (0xff 0xfe 0x80), then the newline",
+    "unterminated": "the first half of the reply, and nothing more (a reply cut off)",
+    "flood": f"{PTY_FLOOD} bytes of digits without a newline (an endless reply)",
+    "close": "the pseudo-terminal closed instead of the reply (the device gone); a new one is "
+    "opened at once, under a new path (asrl_resource)",
+}
+"""What :attr:`ScpiSimulator.pty_fault` makes of the next reply on the pseudo-terminal."""
 
 
 class ScpiSimConfig(FrozenModel):
@@ -125,6 +140,10 @@ class ScpiSimulator(StreamServed):
         self._pty_lines: asyncio.Queue[bytes] = asyncio.Queue()
         self._pty_buffer = bytearray()
         self._pty_task: asyncio.Task[None] | None = None
+        self.pty_fault: str | None = None
+        """One of :data:`PTY_FAULTS`: what the next reply on the pseudo-terminal becomes."""
+        self.pty_opened = 0
+        """Pseudo-terminals opened so far (a ``close`` fault opens the next)."""
         self.port = 0
         self.hislip: HislipServer | None = None
         """The HiSLIP server (``hislip: true``): its port, resource name, fault hooks."""
@@ -271,11 +290,21 @@ class ScpiSimulator(StreamServed):
     # -- pseudo-terminal -----------------------------------------------------------------------
 
     def _open_pty(self) -> None:
+        self._new_pty()
+        self._pty_task = asyncio.get_running_loop().create_task(self._serve_pty())
+        self._tasks.add(self._pty_task)
+
+    def _new_pty(self) -> None:
+        """Open a (new) pseudo-terminal and watch it; an old one is closed first."""
+        if self._pty is not None:
+            self._pty.close()
+        self._pty_buffer.clear()
+        while not self._pty_lines.empty():
+            self._pty_lines.get_nowait()
         pty = self._pty = PseudoTerminal.open()
         self._pty_path = pty.path
+        self.pty_opened += 1
         asyncio.get_running_loop().add_reader(pty.master, self._pty_readable)
-        self._pty_task = asyncio.get_running_loop().create_task(self._serve_pty(pty))
-        self._tasks.add(self._pty_task)
 
     def _pty_readable(self) -> None:
         assert self._pty is not None
@@ -288,14 +317,48 @@ class ScpiSimulator(StreamServed):
             self._pty_lines.put_nowait(bytes(self._pty_buffer[:index]))
             del self._pty_buffer[:index]
 
-    async def _serve_pty(self, pty: PseudoTerminal) -> None:
+    async def _serve_pty(self) -> None:
         while True:
             line = await self._pty_lines.get()
             self.faults.refresh()
             if self.faults.disconnected:
                 continue  # a serial line cannot be closed: a dead instrument just says nothing
             for reply in await self._process(line):
-                pty.write(reply)
+                pty = self._pty
+                assert pty is not None
+                fault, self.pty_fault = self.pty_fault, None
+                if fault == "close":
+                    self._new_pty()
+                elif fault == "flood":
+                    await _send_all(pty, b"7" * PTY_FLOOD)
+                else:
+                    if fault == "undecodable":
+                        reply = b"\xff\xfe\x80\n"
+                    elif fault == "unterminated":
+                        reply = reply[: max(1, len(reply) // 2)]
+                    pty.write(reply)
+
+
+async def _send_all(pty: PseudoTerminal, data: bytes, stall_s: float = 1.0) -> None:
+    """Write all of ``data`` to the pseudo-terminal as the other side takes it; given up when it
+    takes nothing for ``stall_s`` (the other side stopped reading) or the pty is gone."""
+    view = memoryview(data)
+    stalled = 0.0
+    while view:
+        try:
+            sent = os.write(pty.master, view)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError:
+            return
+        view = view[sent:]
+        if sent:
+            stalled = 0.0
+        elif stalled >= stall_s:
+            return
+        else:
+            await asyncio.sleep(0.002)
+            stalled += 0.002
 
 
 # -- standalone: ``etalon sim scpi`` ---------------------------------------------------------

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from typing import Any, Literal, NamedTuple
 
 from pydantic import Field, GetJsonSchemaHandler, ValidationInfo, field_validator, model_validator
@@ -34,6 +35,9 @@ VXI11_RESOURCE = re.compile(
 )
 """``TCPIP[board]::host[,port][::device]::INSTR`` (a device name starting with ``hislip`` is
 HiSLIP's: :data:`HISLIP_RESOURCE`)."""
+ASRL_RESOURCE = re.compile(r"^(?i:ASRL)((?:(?!::).)+)(?:::INSTR)?$")
+"""pyvisa's ``ASRL[board][::INSTR]`` (the interface in any case, ``INSTR`` in capitals, as
+pyvisa parses it); the board is the port pyvisa-py opens."""
 
 
 class Vxi11Address(NamedTuple):
@@ -141,8 +145,10 @@ class VisaInstrument(InstrumentBase):
         "'auto': etalon's own asyncio sockets on the event loop (no thread; the same "
         "terminations, encoding, query delay and timeouts as pyvisa-py) when the backend is "
         "'auto' or '@py' (and, for a SOCKET, a read termination is set), else pyvisa; "
-        "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). Every other resource "
-        "kind (GPIB, USB, serial) always goes through pyvisa.",
+        "'pyvisa': always through the VISA backend (e.g. NI-VISA's own). The same holds for a "
+        "serial port (ASRL<device path>::INSTR) on Linux and other POSIX systems: 'auto' reads "
+        "it on the event loop (on Windows it goes through pyvisa). Every other resource kind "
+        "(GPIB, USB) always goes through pyvisa.",
     )
     vxi11_portmapper_port: int = Field(
         111,
@@ -329,6 +335,21 @@ class VisaInstrument(InstrumentBase):
             host = host[1:-1]
         core_port = int(found.group(2)) if found.group(2) else None
         return Vxi11Address(host, device, core_port, self.vxi11_portmapper_port)
+
+    def serial_port(self) -> str | None:
+        """The device path when the session talks asyncio to an ``ASRL<board>[::INSTR]``
+        resource (see socket_io: on POSIX, the board a path, not a pyserial URL such as
+        ``socket://``), else None: pyvisa."""
+        found = ASRL_RESOURCE.match(self.resource)
+        if (
+            found is None
+            or self.socket_io == "pyvisa"
+            or self.backend not in ("auto", "@py")
+            or sys.platform == "win32"  # no add_reader on the proactor loop
+            or "://" in found.group(1)
+        ):
+            return None
+        return found.group(1)
 
     @property
     def io_timeout_s(self) -> float:

@@ -1,9 +1,10 @@
 """The VISA/SCPI driver: the async face of one instrument's session.
 
-A ``TCPIP::…::SOCKET``, HiSLIP (``TCPIP::…::hislipN::INSTR``) or VXI-11 (``TCPIP::host::INSTR``)
-resource runs its exchanges on the event loop (:class:`~drivers.visa.socket_link.SocketLink`,
-:class:`~drivers.visa.hislip_link.HislipLink`, :class:`~drivers.visa.vxi11_link.Vxi11Link`; no
-thread), one at a time. Every other resource (and those three with ``socket_io: pyvisa``) runs
+A ``TCPIP::…::SOCKET``, HiSLIP (``TCPIP::…::hislipN::INSTR``), VXI-11 (``TCPIP::host::INSTR``) or
+serial (``ASRL/dev/…::INSTR``, POSIX) resource runs its exchanges on the event loop
+(:class:`~drivers.visa.socket_link.SocketLink`, :class:`~drivers.visa.hislip_link.HislipLink`,
+:class:`~drivers.visa.vxi11_link.Vxi11Link`, :class:`~drivers.visa.serial_link.SerialLink`; no
+thread), one at a time. Every other resource (and those four with ``socket_io: pyvisa``) runs
 them on the instrument's own worker thread (:class:`~drivers.visa.worker.SessionWorker`), a whole
 exchange per hop: all the queries of a tick's due set, or one write with its checks. What
 happens when the instrument stops answering, explicitly:

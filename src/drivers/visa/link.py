@@ -10,6 +10,8 @@ once, as coroutines (:mod:`drivers.visa.session`), over a :class:`Link`:
   asyncio on the event loop: no thread, one wake-up per query, like bare pyvisa's blocking read.
 - :class:`~drivers.visa.hislip_link.HislipLink` — HiSLIP (``TCPIP::…::hislipN::INSTR``) and
   :class:`~drivers.visa.vxi11_link.Vxi11Link` — VXI-11 (``TCPIP::host::INSTR``) the same way.
+- :class:`~drivers.visa.serial_link.SerialLink` — a serial port (``ASRL/dev/…::INSTR``, POSIX) the
+  same way, its file descriptor watched by the loop.
 
 A link says what went wrong in two ways only, and the session words it (and re-opens): a
 ``TimeoutError`` (no reply within the link's timeout) or a :class:`LinkError` (anything else that

@@ -1,8 +1,9 @@
 """What etalon's own asyncio links (:mod:`drivers.visa.socket_link`,
-:mod:`drivers.visa.hislip_link`) share: a reply's deadline kept by one timer on the loop, and the
-face pyvisa shows a config (:class:`LoopLink`) — commands terminated and encoded (each once), the
-query delay, the reply decoded and its termination stripped, a write that waits for a full send
-buffer within the timeout."""
+:mod:`drivers.visa.hislip_link`, :mod:`drivers.visa.vxi11_link`, :mod:`drivers.visa.serial_link`)
+share: a reply's deadline kept by one timer on the loop, and the face pyvisa shows a config
+(:class:`LoopLink`) — commands terminated and encoded (each once), the query delay, the reply
+decoded and its termination stripped, a write that waits for a full send buffer within the
+timeout."""
 
 from __future__ import annotations
 

@@ -4,11 +4,11 @@ written once, as coroutines over a :class:`~drivers.visa.link.Link`.
 Over a :class:`~drivers.visa.pyvisa_link.PyvisaLink` the coroutines never suspend, and the
 session's worker thread (:class:`~drivers.visa.worker.SessionWorker`) runs each job to its end
 (:func:`~drivers.visa.link.drive`); over a :class:`~drivers.visa.socket_link.SocketLink`, a
-:class:`~drivers.visa.hislip_link.HislipLink` or a :class:`~drivers.visa.vxi11_link.Vxi11Link`
-they run on the event loop. Either way each job runs under a
-:class:`~drivers.visa.worker.Budget`: before every query the session checks the job's deadline
-and whether it was given up, and cuts the query's timeout to what is left, so the job ends by its
-deadline however many queries hang.
+:class:`~drivers.visa.hislip_link.HislipLink`, a :class:`~drivers.visa.vxi11_link.Vxi11Link` or a
+:class:`~drivers.visa.serial_link.SerialLink` they run on the event loop. Either way each job runs
+under a :class:`~drivers.visa.worker.Budget`: before every query the session checks the job's
+deadline and whether it was given up, and cuts the query's timeout to what is left, so the job ends
+by its deadline however many queries hang.
 What a link raises is worded here, once, in the :mod:`core.errors` tree.
 """
 
@@ -31,6 +31,7 @@ from drivers.visa.hislip_link import HislipLink
 from drivers.visa.link import Link, LinkError
 from drivers.visa.profiles import Profile, Setpoint
 from drivers.visa.pyvisa_link import PyvisaLink
+from drivers.visa.serial_link import SerialLink
 from drivers.visa.socket_link import SocketLink
 from drivers.visa.vxi11_link import Vxi11Link
 from drivers.visa.worker import Budget
@@ -88,6 +89,7 @@ class VisaSession:
         self._address = config.socket_address()
         self._hislip = config.hislip_address()
         self._vxi11 = config.vxi11_address()
+        self._serial_port = config.serial_port()
         self.budget = Budget(config.connect_timeout_s + config.timeout_s, "connect")
         self.budget.start()
         """The budget of the job in progress (set by :meth:`start`)."""
@@ -96,9 +98,12 @@ class VisaSession:
         self._clipped = False
         self._read_budget = Budget(config.timeout_s)
         self.on_loop = (
-            self._address is not None or self._hislip is not None or self._vxi11 is not None
+            self._address is not None
+            or self._hislip is not None
+            or self._vxi11 is not None
+            or self._serial_port is not None
         )
-        """Whether the session talks asyncio on the event loop (a SOCKET, HiSLIP or VXI-11
+        """Whether the session talks asyncio on the event loop (a SOCKET, HiSLIP, VXI-11 or serial
         resource), rather than pyvisa on a worker thread."""
 
     def successor(self) -> VisaSession:
@@ -216,6 +221,8 @@ class VisaSession:
             self.link = await HislipLink.open(config, self._hislip, open_s)
         elif self._vxi11 is not None:
             self.link = await Vxi11Link.open(config, self._vxi11, open_s)
+        elif self._serial_port is not None:
+            self.link = await SerialLink.open(config, self._serial_port)
         else:
             self.link = PyvisaLink.open(config, open_s)
         self.needs_reopen = False

@@ -1,9 +1,10 @@
 """Fixtures of the VISA tests: SCPI simulators on loopback, instrument configs, drivers.
 
 Every test that builds its driver with the ``drivers`` fixture runs twice: once with a
-``TCPIP::…::SOCKET`` resource on etalon's own asyncio socket (``socket_io: auto``), once through
-pyvisa (``socket_io: pyvisa``), over the same real sockets to the same simulator. A config that
-says which way itself (or has no SOCKET resource) runs once."""
+``TCPIP::…::SOCKET`` (or serial ``ASRL…``) resource on etalon's own asyncio link
+(``socket_io: auto``), once through pyvisa (``socket_io: pyvisa``), over the same real sockets
+(or pseudo-terminal) to the same simulator. A config that says which way itself (or has neither
+resource) runs once."""
 
 from __future__ import annotations
 
@@ -88,10 +89,13 @@ def socket_io(request: pytest.FixtureRequest) -> str:
 
 def on_path(config: VisaInstrument, socket_io: str) -> VisaInstrument:
     """``config`` taking ``socket_io``'s way; skips the test when that way is the other run's
-    (the config says which way itself, or its resource is no SOCKET)."""
-    if "socket_io" in config.model_fields_set or config.socket_address() is None:
+    (the config says which way itself, or its resource is neither a SOCKET nor a serial
+    port)."""
+    if "socket_io" in config.model_fields_set or (
+        config.socket_address() is None and config.serial_port() is None
+    ):
         if socket_io == "pyvisa":
-            pytest.skip("one way only: the config says which, or its resource is no SOCKET")
+            pytest.skip("one way only: the config says which, or its resource has no asyncio way")
         return config
     if socket_io == "asyncio":
         return config

@@ -1,13 +1,12 @@
 """HiSLIP on the event loop: etalon's asyncio HiSLIP link and the driver over it, against the SCPI
 simulator's HiSLIP server on real loopback sockets — the same replies as bare pyvisa-py on the
-same server, replies in pieces, and hostile input on both sides. (What holds for VXI-11 alike —
-errors, timeouts, device clear, re-opening — is in test_loop_links.py.)"""
+same server, replies in pieces, and hostile input on both sides. (What holds for VXI-11 and the
+serial link alike — errors, timeouts, device clear, re-opening — is in test_loop_links.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-import warnings
 from typing import Any
 
 import pytest
@@ -21,54 +20,30 @@ from drivers.visa.hislip_wire import HEADER, HEADER_SIZE, Message, pack
 from tests.drivers.visa.conftest import visa_config
 from tests.drivers.visa.loop_transports import (
     HISLIP,
-    SCRIPT,
+    TERMINATIONS,
     Start,
-    bare_pyvisa,
     driver_recovers,
     hostile_reply_fails_at_once,
-    run_script,
+    same_replies_as_bare_pyvisa_py,
     serving,
+    the_script_s_replies_are_the_instrument_s,
 )
 
 
 @pytest.fixture
 def hislip_sim(scpi_sim: Start) -> Start:
     """Start SCPI simulators that serve HiSLIP too."""
-    return serving(scpi_sim, hislip=True)
+    return serving(scpi_sim, **HISLIP.sim_options)
 
 
-@pytest.mark.parametrize(
-    "options",
-    [
-        {},
-        {"read_termination": None},
-        {"read_termination": "\r\n", "write_termination": "\r\n"},
-        {"encoding": "latin-1"},
-    ],
-    ids=["newline", "no-read-termination", "crlf", "latin-1"],
-)
+@pytest.mark.parametrize("options", TERMINATIONS)
 async def test_the_same_replies_as_bare_pyvisa_py_on_the_same_server(
     options: dict[str, Any], hislip_sim: Start
 ) -> None:
     sim = await hislip_sim("generic-dmm")
     config = visa_config(sim.hislip_resource, "generic-dmm", **options)
-    pyvisa_options = {
-        "read_termination": config.read_termination,
-        "write_termination": config.write_termination,
-        "encoding": config.encoding,
-    }
-    with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
-        warnings.simplefilter("ignore", UserWarning)
-        bare = await asyncio.to_thread(bare_pyvisa, sim.hislip_resource, SCRIPT, **pyvisa_options)
-    link = await HISLIP.open(config)
-    try:
-        await link.clear()
-        ours = await run_script(link, SCRIPT)
-    finally:
-        link.close()
-    assert ours == bare
-    assert bare[2] == sim.instrument.idn + ("\n" if config.read_termination != "\n" else "")
-    assert bare[10] is not None and bare[10].startswith("-113")  # the BOGUS command
+    bare = await same_replies_as_bare_pyvisa_py(HISLIP, config)
+    the_script_s_replies_are_the_instrument_s(sim, config, bare)
 
 
 async def test_nothing_listening_is_not_connected(clock: Any) -> None:
@@ -128,8 +103,7 @@ async def test_a_hostile_reply_through_pyvisa_is_an_error_and_the_next_read_reop
     # worded like any other link error, never let through as a driver bug.
     sim = await hislip_sim("longscale-dmm")
     config = visa_config(sim.hislip_resource, "longscale-dmm", timeout_s=1.0, socket_io="pyvisa")
-    assert sim.hislip is not None
-    await driver_recovers(sim.hislip, config, fault, clock, error)
+    await driver_recovers(HISLIP, sim, config, fault, clock, error)
 
 
 # -- the server against hostile clients -----------------------------------------------------------

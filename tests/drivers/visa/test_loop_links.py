@@ -1,9 +1,12 @@
-"""etalon's asyncio links over the protocols that mark a reply's end themselves — HiSLIP and
-VXI-11 — and the driver over them, against the SCPI simulator's servers on real loopback
-sockets: what holds for each alike (every profile read on the loop without a thread, errors and
+"""etalon's asyncio links to instruments the SCPI simulator serves on its own servers — HiSLIP and
+VXI-11 on real loopback sockets, a serial port on a real pseudo-terminal — and the driver over
+them: what holds for each alike (every profile read on the loop without a thread, errors and
 writes both ways, a hung instrument, device clear, the query delay, cancellation, a dropped
-connection, a long command in pieces). What is a protocol's own is in test_hislip_link.py and
-test_vxi11_link.py."""
+connection, a long command in pieces). A test that cannot hold for a transport says why in its
+parameters (a serial line has no connection to drop, no message to cut, nothing that tells a
+late reply from the next). What is a transport's own is in test_hislip_link.py,
+test_vxi11_link.py and test_serial_link.py; raw SOCKET resources have test_socket_link.py and
+test_visa_driver.py (every driver test both ways)."""
 
 from __future__ import annotations
 
@@ -18,21 +21,22 @@ from core.errors import DriverTimeout, NotConnected
 from drivers.reading import Quality
 from drivers.visa.driver import VisaDriver
 from tests.drivers.visa.conftest import visa_config
-from tests.drivers.visa.loop_transports import TRANSPORTS, Start, Transport, serving
+from tests.drivers.visa.loop_transports import Start, Transport, on_the_loop, serving
 
-
-@pytest.fixture(params=sorted(TRANSPORTS))
-def transport(request: pytest.FixtureRequest) -> Transport:
-    """The protocol this run of the test takes."""
-    return TRANSPORTS[str(request.param)]
+NO_CLEAR = (
+    "a serial line has no device clear (pyvisa-py has none either): the link flushes what came, "
+    "and nothing on the line tells a reply still to come from the next; a read given up re-opens "
+    "the port, whose clear drops the reply owed (test_serial_link.py)"
+)
 
 
 @pytest.fixture
 def loop_sim(scpi_sim: Start, transport: Transport) -> Start:
-    """Start SCPI simulators that serve the transport's protocol too."""
-    return serving(scpi_sim, **{transport.name: True})
+    """Start SCPI simulators that serve the transport too."""
+    return serving(scpi_sim, **transport.sim_options)
 
 
+@on_the_loop()
 async def test_a_driver_reads_every_profile_on_the_loop_without_a_thread(
     transport: Transport, loop_sim: Start, clock: Any
 ) -> None:
@@ -50,10 +54,12 @@ async def test_a_driver_reads_every_profile_on_the_loop_without_a_thread(
             assert {t.name for t in threading.enumerate()} <= before  # no worker thread
         finally:
             await driver.close()
-        assert transport.server(sim).connections == transport.per_session  # one session
+        if transport.connections(sim) is not None:
+            assert transport.connections(sim) == transport.per_session  # one session
 
 
 @pytest.mark.parametrize("socket_io", ["auto", "pyvisa"])
+@on_the_loop()
 async def test_errors_writes_and_readings_alike_both_ways(
     socket_io: str, transport: Transport, loop_sim: Start, clock: Any
 ) -> None:
@@ -78,6 +84,7 @@ async def test_errors_writes_and_readings_alike_both_ways(
         await driver.close()
 
 
+@on_the_loop()
 async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
     transport: Transport, loop_sim: Start, clock: Any
 ) -> None:
@@ -91,6 +98,8 @@ async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
     try:
         await hung_driver.connect()
         await healthy_driver.connect()
+        assert hung_driver._session is not None and hung_driver._session.on_loop
+        first_link = hung_driver._session.link
         hung.unanswered.add("READ?")
         loop = asyncio.get_running_loop()
         start = loop.time()
@@ -107,12 +116,15 @@ async def test_a_hung_instrument_times_out_alone_and_the_next_read_reopens(
         hung.unanswered.clear()
         (reading,) = await hung_driver.read(hung_config.channels)
         assert reading.quality is Quality.GOOD
-        assert transport.server(hung).connections == 2 * transport.per_session  # re-opened
+        assert hung_driver._session.link is not first_link  # re-opened
+        if transport.connections(hung) is not None:
+            assert transport.connections(hung) == 2 * transport.per_session
     finally:
         await hung_driver.close()
         await healthy_driver.close()
 
 
+@on_the_loop(serial=NO_CLEAR)
 async def test_a_device_clear_drops_a_late_reply(transport: Transport, loop_sim: Start) -> None:
     sim = await loop_sim("generic-dmm")
     link = await transport.open(visa_config(transport.resource(sim), "generic-dmm"))
@@ -135,6 +147,7 @@ async def test_a_device_clear_drops_a_late_reply(transport: Transport, loop_sim:
         link.close()
 
 
+@on_the_loop()
 async def test_the_query_delay_passes_between_the_write_and_the_read(
     transport: Transport, loop_sim: Start
 ) -> None:
@@ -150,6 +163,7 @@ async def test_the_query_delay_passes_between_the_write_and_the_read(
         link.close()
 
 
+@on_the_loop(serial=NO_CLEAR)
 async def test_a_late_reply_to_a_cancelled_query_is_not_taken_for_the_next(
     transport: Transport, loop_sim: Start
 ) -> None:
@@ -170,6 +184,10 @@ async def test_a_late_reply_to_a_cancelled_query_is_not_taken_for_the_next(
 
 
 @pytest.mark.parametrize("socket_io", ["auto", "pyvisa"])
+@on_the_loop(
+    serial="a serial line has no connection to drop (a port that vanishes, the pty closed: "
+    "test_serial_link.py's hostile replies)"
+)
 async def test_the_driver_reads_again_after_the_instrument_drops_the_connection(
     socket_io: str, transport: Transport, loop_sim: Start, clock: Any
 ) -> None:
@@ -196,6 +214,7 @@ async def test_the_driver_reads_again_after_the_instrument_drops_the_connection(
         await driver.close()
 
 
+@on_the_loop(serial="a serial line carries bytes, not messages of a bounded size to cut")
 async def test_a_long_command_goes_in_pieces_the_server_takes(
     transport: Transport, loop_sim: Start
 ) -> None:

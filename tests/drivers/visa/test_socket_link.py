@@ -255,11 +255,14 @@ async def test_a_socket_session_runs_on_the_loop_without_a_thread(
         await driver.close()
 
 
-async def test_a_socket_driver_connects_again_under_another_event_loop(
-    scpi_sim: Callable[..., Any], clock: Any
+@pytest.mark.parametrize("medium", ["tcp", "pty"])
+async def test_a_driver_on_the_loop_connects_again_under_another_event_loop(
+    medium: str, scpi_sim: Callable[..., Any], clock: Any
 ) -> None:
-    sim = await scpi_sim("longscale-dmm")
-    config = visa_config(sim.tcp_resource, "longscale-dmm")
+    sim = await scpi_sim("longscale-dmm", pty=medium == "pty")
+    config = visa_config(
+        sim.tcp_resource if medium == "tcp" else sim.asrl_resource, "longscale-dmm"
+    )
     driver = VisaDriver(config, clock)
 
     async def use() -> list[Quality]:

@@ -2,14 +2,14 @@
 simulator's VXI-11 server (portmapper and core channel) on real loopback sockets — the same
 replies as bare pyvisa-py on the same server (through the portmapper and past it), the device's
 own timeout, replies in pieces and fragments, and hostile input on both sides. (What holds for
-HiSLIP alike — errors, timeouts, device clear, re-opening — is in test_loop_links.py.)"""
+HiSLIP and the serial link alike — errors, timeouts, device clear, re-opening — is in
+test_loop_links.py.)"""
 
 from __future__ import annotations
 
 import asyncio
 import struct
 import time
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -39,13 +39,11 @@ from drivers.visa.vxi11_wire import (
 )
 from tests.drivers.visa.conftest import visa_config
 from tests.drivers.visa.loop_transports import (
-    SCRIPT,
     VXI11,
     Start,
-    bare_pyvisa,
     driver_recovers,
     hostile_reply_fails_at_once,
-    run_script,
+    same_replies_as_bare_pyvisa_py,
     serving,
 )
 
@@ -53,7 +51,7 @@ from tests.drivers.visa.loop_transports import (
 @pytest.fixture
 def vxi11_sim(scpi_sim: Start) -> Start:
     """Start SCPI simulators that serve VXI-11 too."""
-    return serving(scpi_sim, vxi11=True)
+    return serving(scpi_sim, **VXI11.sim_options)
 
 
 def _server(sim: ScpiSimulator) -> Vxi11Server:
@@ -91,26 +89,11 @@ async def test_the_same_replies_as_bare_pyvisa_py_through_the_portmapper(
     sim = await vxi11_sim("generic-dmm")
     server = _server(sim)
     config = _through_portmapper(sim, "generic-dmm", **options)
-    pyvisa_options = {
-        "read_termination": config.read_termination,
-        "write_termination": config.write_termination,
-        "encoding": config.encoding,
-    }
     # pyvisa-py asks the portmapper on port 111 (rpc.PMAP_PORT, read at each open): here the
     # simulator's, for this test only.
     monkeypatch.setattr(rpc, "PMAP_PORT", server.portmapper_port)
-    with warnings.catch_warnings():  # pyvisa warns of a reply without the whole termination
-        warnings.simplefilter("ignore", UserWarning)
-        bare = await asyncio.to_thread(bare_pyvisa, config.resource, SCRIPT, **pyvisa_options)
-    assert server.portmapper.connections == 1  # pyvisa-py asked the portmapper
-    link = await VXI11.open(config)
-    try:
-        await link.clear()
-        ours = await run_script(link, SCRIPT)
-    finally:
-        link.close()
-    assert server.portmapper.connections == 2  # and so did the link
-    assert ours == bare
+    bare = await same_replies_as_bare_pyvisa_py(VXI11, config)
+    assert server.portmapper.connections == 2  # pyvisa-py asked the portmapper, and the link
     if config.read_termination == "E":  # the device stops at the first E: the rest is the
         assert bare[2:4] == ["", "TALON-SIM,DMM6500-SIM,SIM0001,1.7.12b\n"]  # next reply
         return
@@ -126,14 +109,7 @@ async def test_the_same_replies_as_bare_pyvisa_py_straight_to_the_core_channel(
     sim = await vxi11_sim("generic-dmm")
     config = visa_config(sim.vxi11_resource, "generic-dmm")
     assert config.vxi11_address() == Vxi11Address("127.0.0.1", "inst0", _server(sim).port, 111)
-    bare = await asyncio.to_thread(
-        bare_pyvisa, sim.vxi11_resource, SCRIPT, read_termination="\n", write_termination="\n"
-    )
-    link = await VXI11.open(config)
-    try:
-        assert await run_script(link, SCRIPT) == bare
-    finally:
-        link.close()
+    await same_replies_as_bare_pyvisa_py(VXI11, config)
     assert _server(sim).portmapper.connections == 0
     await asyncio.sleep(0.05)
     assert _server(sim).links == {}  # destroy_link went out before the connection closed
@@ -262,7 +238,7 @@ async def test_the_device_s_io_timeout_is_a_timeout_and_the_driver_recovers(
     finally:
         link.close()
     config = visa_config(sim.vxi11_resource, "longscale-dmm")
-    await driver_recovers(_server(sim), config, "io_timeout", clock, DriverTimeout)
+    await driver_recovers(VXI11, sim, config, "io_timeout", clock, DriverTimeout)
 
 
 @pytest.mark.parametrize(
@@ -285,7 +261,7 @@ async def test_a_hostile_reply_through_pyvisa_is_an_error_and_the_next_read_reop
     # each is worded like any other link error, never let through as a driver bug.
     sim = await vxi11_sim("longscale-dmm")
     config = visa_config(sim.vxi11_resource, "longscale-dmm", timeout_s=1.0, socket_io="pyvisa")
-    await driver_recovers(_server(sim), config, fault, clock, error)
+    await driver_recovers(VXI11, sim, config, fault, clock, error)
 
 
 async def test_a_server_that_stalls_inside_a_reply_is_a_timeout(vxi11_sim: Start) -> None:
