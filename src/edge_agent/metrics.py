@@ -39,4 +39,5 @@ class AgentMetrics(Counters):
     mqtt_reconnects: int = 0
     protocol_faults: int = 0
     """What instruments sent that broke their protocol (a malformed frame, an oversized record,
-    a reply to no request), every protocol together (see :mod:`drivers.faults`)."""
+    a reply to no request), or a serial port that vanished; every protocol together (see
+    :mod:`drivers.faults`)."""

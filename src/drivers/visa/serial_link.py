@@ -58,16 +58,18 @@ from typing import Any
 import serial
 
 from core.errors import NotConnected
+from drivers.faults import fault_counter
 from drivers.visa.config import SerialSettings, VisaInstrument
 from drivers.visa.loop_link import LoopLink
 from drivers.visa.socket_link import _Replies
 
 log = logging.getLogger("etalon.drivers.visa")
 
-FAULTS: Counter[str] = Counter()
+FAULTS: Counter[str] = fault_counter("serial")
 """Serial faults seen by every link of this process, by kind (``overflow``: more than
 :data:`~drivers.visa.socket_link.MAX_PENDING` bytes unread; ``port lost``: the port vanished or
-failed): each also logged once, as a warning naming the instrument."""
+failed): each also logged once, as a warning naming the instrument; the agent's
+``protocol_faults`` self-metric counts them (:mod:`drivers.faults`)."""
 
 _CHUNK = 65536
 """The most bytes one read of the port takes."""

@@ -8,20 +8,22 @@ import orjson
 import pytest
 
 from drivers.faults import PROTOCOL_FAULTS, protocol_faults
-from drivers.visa import hislip_link, vxi11_link
+from drivers.visa import hislip_link, serial_link, vxi11_link
 from drivers.visa.link import LinkError
 from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from tests.drivers.visa.conftest import visa_config
 from tests.drivers.visa.loop_transports import TRANSPORTS, Start, serving
 
-HOSTILE = {"hislip": "bad_header", "vxi11": "wrong_xid"}
-"""A reply each protocol's link must count as a fault (not a timeout, not a closed link)."""
+HOSTILE = {"hislip": "bad_header", "serial": "flood", "vxi11": "wrong_xid"}
+"""A reply each protocol's link must count as a fault (not a timeout, not a closed link); the
+serial one is 2 MiB without a newline."""
 
 
 def test_every_link_counts_its_faults_where_the_agent_sums_them() -> None:
     assert PROTOCOL_FAULTS["HiSLIP"] is hislip_link.FAULTS
     assert PROTOCOL_FAULTS["VXI-11"] is vxi11_link.FAULTS
+    assert PROTOCOL_FAULTS["serial"] is serial_link.FAULTS
 
 
 def _agent(tmp_path: Path) -> Agent:
@@ -53,7 +55,7 @@ async def test_a_hostile_reply_is_counted_in_the_agents_self_metrics(
     transport: str, scpi_sim: Start, tmp_path: Path
 ) -> None:
     way = TRANSPORTS[transport]
-    sim = await serving(scpi_sim, **{transport: True})("longscale-dmm")
+    sim = await serving(scpi_sim, **way.sim_options)("longscale-dmm")
     agent = _agent(tmp_path)
     before = _reported(agent)
     assert before == protocol_faults()
@@ -61,7 +63,7 @@ async def test_a_hostile_reply_is_counted_in_the_agents_self_metrics(
     try:
         assert await link.query("*IDN?")  # a good exchange is no fault
         assert _reported(agent) == before
-        way.server(sim).reply_fault = HOSTILE[transport]
+        way.spoil_next_reply(sim, HOSTILE[transport])
         with pytest.raises(LinkError):
             await link.query("*IDN?")
     finally:
