@@ -32,7 +32,11 @@ TOLERANCE = 0.20
 
 RUNS: dict[str, list[str]] = {
     "modbus_chain": ["-m", "benchmarks.modbus_chain", "--seconds", "20"],
-    "chain": ["-m", "benchmarks.chain", "--readings", "200000"],
+    # The chain as README quotes it (the benchmark's default, 500,000 readings): a drain of
+    # 200,000 is 0.7 s on the reference machine, of which the agent's start-up (0.2 s, the same
+    # whatever the backlog) is more than a quarter; that ratio is printed by `benchmarks.chain
+    # --readings 200000`, and is ~0.33 where this one is 0.39–0.46 (2026-12-06).
+    "chain": ["-m", "benchmarks.chain"],
 }
 
 
