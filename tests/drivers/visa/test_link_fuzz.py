@@ -19,10 +19,12 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from core.errors import NotConnected
+from drivers.visa import hislip_wire
 from drivers.visa.config import VisaInstrument
+from drivers.visa.hislip_link import FAULTS as HISLIP_FAULTS
 from drivers.visa.hislip_link import MAX_REPLY as HISLIP_MAX_REPLY
 from drivers.visa.hislip_link import HislipLink, _Channel
-from drivers.visa.hislip_wire import HEADER_SIZE, MAX_MESSAGE
+from drivers.visa.hislip_wire import ANY_MESSAGE_ID, HEADER_SIZE, MAX_MESSAGE, Message
 from drivers.visa.link import Link, LinkError
 from drivers.visa.serial_link import SerialLink
 from drivers.visa.socket_link import MAX_PENDING, SocketLink
@@ -34,6 +36,9 @@ from tests.drivers.visa.fuzz_peers import (
     HostilePty,
     Peer,
     case_rng,
+    hislip_good,
+    hislip_good_async,
+    hislip_message,
     hislip_peer,
     socket_hostile,
     socket_peer,
@@ -321,3 +326,71 @@ async def test_a_good_peer_answers_every_link() -> None:
         for started in peers:
             await started.stop()
 
+
+# -- what the fuzzing found, as named cases ----------------------------------------------------
+
+
+async def loop_lag_during(call: Awaitable[object]) -> float:
+    """The longest the event loop went without running a 1 ms ticker while ``call`` ran."""
+    loop = asyncio.get_running_loop()
+    longest = 0.0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal longest
+        last = loop.time()
+        while running:
+            await asyncio.sleep(0.001)
+            longest = max(longest, loop.time() - last)
+            last = loop.time()
+
+    ticking = asyncio.create_task(ticker())
+    try:
+        await call
+    finally:
+        running = False
+        await ticking
+    return longest
+
+
+async def test_a_flood_of_empty_hislip_replies_neither_holds_the_loop_nor_piles_up() -> None:
+    """Found by fuzzing HiSLIP (a flood of small replies nobody asked for): the link summed
+    the lengths of every reply it held at each new one — 65,536 empty ``DataEnd`` messages
+    (1 MiB on the wire) after a reply held the event loop about 40 s, every instrument of the
+    agent with it, and no bound counted them (their bytes summed to 0). Now each held reply
+    counts a header's worth too: the flood is refused as oversized at once, and counted."""
+    flood = hislip_wire.pack(Message.DATA_END, 0, ANY_MESSAGE_ID) * 70_000
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        kind, _, _, _ = await hislip_message(reader)
+        if kind != Message.INITIALIZE:
+            await hislip_good_async(reader, writer)
+            return
+        writer.write(hislip_wire.pack(Message.INITIALIZE_RESPONSE, 0, 0x0100_0000 | 9))
+        _, _, message_id, _ = await hislip_message(reader)
+        writer.write(hislip_wire.pack(Message.DATA_END, 0, message_id, b"1\n") + flood)
+
+    peer = await Peer(talk, hislip_good).start()
+    config = config_for(f"TCPIP::127.0.0.1::hislip0,{peer.port}::INSTR", timeout_s=1.0)
+    counted = HISLIP_FAULTS["oversized"]
+    try:
+        link = await HislipLink.open(config, ("127.0.0.1", peer.port, "hislip0"), 1.0)
+        try:
+            assert await link.query("*IDN?") == "1"
+
+            async def flooded() -> None:
+                for _ in range(1000):  # (nothing to wait on: the session's state is polled)
+                    if link._wire.lost is not None:
+                        return
+                    await asyncio.sleep(0.005)
+
+            lag = await loop_lag_during(asyncio.wait_for(flooded(), 5.0))
+            assert lag < 0.5, lag
+            assert "replies not asked for" in (link._wire.lost or "")
+            assert HISLIP_FAULTS["oversized"] == counted + 1
+            with pytest.raises(LinkError):
+                await link.query("*IDN?")
+        finally:
+            link.close()
+    finally:
+        await peer.stop()
