@@ -1,0 +1,234 @@
+"""Seeded hostile clients against the SCPI simulator's HiSLIP and VXI-11 servers (and the
+portmapper): random bytes, valid openings followed by random messages and calls, huge lengths,
+records in random fragments, half-open and abandoned connections, many at once. Each batch runs
+its clients concurrently and leaves some connected; then a well-behaved client (etalon's link, and
+bare pyvisa-py over HiSLIP) still gets the instrument's replies, the servers counted the hostile
+input, and what they hold stays bounded. A failure names its seed (:func:`case_rng` replays
+it)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import struct
+
+import pytest
+
+from drivers.sim.scpi import ScpiSimulator
+from drivers.visa import hislip_wire, vxi11_wire
+from drivers.visa.hislip_link import HislipLink
+from drivers.visa.hislip_wire import HEADER, Message
+from drivers.visa.vxi11_link import Vxi11Link
+from drivers.visa.vxi11_wire import MARK
+from tests.drivers.visa.conftest import visa_config
+from tests.drivers.visa.fuzz_peers import (
+    case_rng,
+    fragmented,
+    garbage,
+    hislip_record,
+    split,
+    weird_int,
+)
+from tests.drivers.visa.loop_transports import Start, bare_pyvisa
+
+SEEDS = range(240)
+BATCHES = 4
+WAIT_S = 0.3
+"""How long a hostile client reads what the server answers before it goes."""
+
+
+def hislip_client(rng: random.Random, session_ids: list[int]) -> bytes:
+    """What a hostile HiSLIP client sends on one connection."""
+    opening = rng.randrange(5)
+    if opening == 0:
+        data = b""
+    elif opening <= 2:  # a session, then anything
+        sub_address = rng.choice([b"hislip0", garbage(rng, 20)])
+        data = hislip_wire.pack(Message.INITIALIZE, 0, weird_int(rng), sub_address)
+    elif opening == 3:  # an asynchronous channel to a session (maybe someone else's)
+        session = rng.choice([*session_ids, weird_int(rng, 16)]) if session_ids else 1
+        data = hislip_wire.pack(Message.ASYNC_INITIALIZE, 0, session)
+    else:
+        data = garbage(rng, 64)
+    for n in range(rng.randint(0, 6)):
+        kind = rng.randrange(6)
+        if kind == 0:  # a program message in pieces, maybe past 1 MiB
+            piece = hislip_wire.pack(Message.DATA, 0, 0, b"x" * 60_000)
+            data += piece * rng.choice([1, 3, 18])
+        elif kind == 1:
+            data += hislip_wire.pack(
+                rng.choice(list(Message)), weird_int(rng, 8), weird_int(rng), garbage(rng, 16)
+            )
+        elif kind == 2:
+            data += hislip_wire.pack(Message.ASYNC_MAX_MSG_SIZE, 0, 0, garbage(rng, 12))
+        else:
+            data += hislip_record(rng, weird_int(rng), last=n == 5)
+    if rng.random() < 0.2:
+        data += HEADER.pack(b"HS", Message.DATA_END, 0, 0, weird_int(rng, 64))
+    return data
+
+
+def rpc_client(rng: random.Random, core: bool) -> bytes:
+    """What a hostile ONC RPC client sends to the core channel (or the portmapper)."""
+    prog, vers = (
+        (vxi11_wire.CORE_PROG, vxi11_wire.CORE_VERS)
+        if core
+        else (vxi11_wire.PORTMAPPER_PROG, vxi11_wire.PORTMAPPER_VERS)
+    )
+    data = b""
+    if core and rng.random() < 0.6:
+        link = struct.pack("!iiI", 1, 0, 0) + vxi11_wire.opaque(rng.choice([b"inst0", b"x"]))
+        data += vxi11_wire.call(1, prog, vers, vxi11_wire.CREATE_LINK, link)
+    for _ in range(rng.randint(0, 6)):
+        kind = rng.randrange(8)
+        xid = weird_int(rng)
+        proc = rng.choice([3, 10, 11, 12, 13, 15, 16, 18, 22, 23, 25, 0, weird_int(rng)])
+        link_id = rng.choice([1, 1, 0, -1, weird_int(rng) - (1 << 31)])
+        if kind == 0:  # random arguments
+            data += vxi11_wire.call(xid, prog, vers, proc, garbage(rng, 40))
+        elif kind == 1:  # a device_write, any length
+            chunk = garbage(rng, 30)
+            length = rng.choice([len(chunk), weird_int(rng)])
+            arguments = struct.pack("!iIIiI", link_id, 10, 0, rng.choice([0, 8]), length) + chunk
+            data += vxi11_wire.call(xid, prog, vers, vxi11_wire.DEVICE_WRITE, arguments)
+        elif kind == 2:  # a device_read, any size and timeout
+            arguments = struct.pack(
+                "!iIIIii", link_id, weird_int(rng), rng.choice([0, 5, 20]), 0, 128, 10
+            )
+            data += vxi11_wire.call(xid, prog, vers, vxi11_wire.DEVICE_READ, arguments)
+        elif kind == 3:  # another program, version or RPC version
+            header = [xid, 0, weird_int(rng), weird_int(rng), weird_int(rng), proc, 0, 0, 0, 0]
+            data += fragmented(rng, struct.pack("!10I", *header) + garbage(rng, 8))
+        elif kind == 4:  # a call in random fragments, credentials of any length
+            body = struct.pack("!8I", xid, 0, 2, prog, vers, proc, 1, weird_int(rng))
+            data += fragmented(rng, body + garbage(rng, 20))
+        elif kind == 5:  # fragments that never end
+            data += MARK.pack(0) * rng.randint(1, 300)
+        elif kind == 6:
+            data += garbage(rng, 40)
+        else:  # a reply, not a call
+            data += vxi11_wire.accepted(xid, garbage(rng, 12))
+    if rng.random() < 0.2:
+        data += MARK.pack(weird_int(rng) | rng.choice([0, vxi11_wire.LAST_FRAGMENT]))
+    return data
+
+
+async def hostile(
+    port: int, data: bytes, rng: random.Random, held: list[asyncio.StreamWriter]
+) -> bytes:
+    """One hostile client: ``data`` in pieces, then it closes, resets, half-closes, or stays
+    connected (``held``, closed by the test later); what the server answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    answered = b""
+    try:
+        for piece in split(rng, data):
+            writer.write(piece)
+            await writer.drain()
+        how = rng.choice(["close", "abort", "half", "stay"])
+        if how == "half":
+            writer.write_eof()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(WAIT_S):
+                while chunk := await reader.read(1 << 16):
+                    answered += chunk
+        if how == "stay":
+            held.append(writer)
+            return answered
+        if how == "abort":
+            writer.transport.abort()
+    except ConnectionError:
+        pass
+    writer.close()
+    return answered
+
+
+async def well_behaved(sim: ScpiSimulator) -> None:
+    """etalon's HiSLIP and VXI-11 links (the latter through the portmapper) read ``*IDN?``."""
+    assert sim.hislip is not None and sim.vxi11 is not None
+    hislip = visa_config(sim.hislip_resource, "generic-dmm")
+    address = hislip.hislip_address()
+    assert address is not None
+    link = await HislipLink.open(hislip, address, 2.0)
+    try:
+        assert await link.query("*IDN?") == sim.instrument.idn
+    finally:
+        link.close()
+    vxi11 = visa_config(
+        "TCPIP::127.0.0.1::inst0::INSTR",
+        "generic-dmm",
+        vxi11_portmapper_port=sim.vxi11.portmapper_port,
+    )
+    vxi11_address = vxi11.vxi11_address()
+    assert vxi11_address is not None
+    rpc = await Vxi11Link.open(vxi11, vxi11_address, 2.0)
+    try:
+        assert await rpc.query("*IDN?") == sim.instrument.idn
+    finally:
+        rpc.close()
+
+
+@pytest.mark.parametrize("n", range(BATCHES), ids=lambda n: f"batch{n}")
+async def test_the_servers_survive_hostile_clients(scpi_sim: Start, n: int) -> None:
+    sim = await scpi_sim("generic-dmm", hislip=True, vxi11=True)
+    assert sim.hislip is not None and sim.vxi11 is not None
+    sim.hislip.message_timeout_s = sim.vxi11.message_timeout_s = 0.5
+    sim.vxi11.portmapper.message_timeout_s = 0.5
+    held: list[asyncio.StreamWriter] = []
+    session_ids: list[int] = []
+    seeds = [seed for seed in SEEDS if seed % BATCHES == n]
+    cases = []
+    for seed in seeds:
+        rng = case_rng("server", seed)
+        server = rng.choice(["hislip", "hislip", "core", "core", "portmapper"])
+        if server == "hislip":
+            port, data = sim.hislip.port, hislip_client(rng, session_ids)
+        else:
+            port = sim.vxi11.port if server == "core" else sim.vxi11.portmapper_port
+            data = rpc_client(rng, server == "core")
+        cases.append((seed, port, data, rng))
+    await well_behaved(sim)  # (a session id a hostile client may name)
+    session_ids.extend(sim.hislip.sessions)
+    results = await asyncio.gather(
+        *(hostile(port, data, rng, held) for _, port, data, rng in cases),
+        return_exceptions=True,
+    )
+    failures = [
+        f"seed {seed}: {type(result).__name__}: {result}"
+        for (seed, *_), result in zip(cases, results, strict=True)
+        if isinstance(result, BaseException)
+    ]
+    assert not failures, failures[:5]
+    try:
+        await well_behaved(sim)  # with hostile connections still open
+        assert sum(sim.hislip.protocol_faults.values()) > 0
+        assert sum(sim.vxi11.protocol_faults.values()) > 0
+        assert len(sim.vxi11.links) <= len(held) + 1, len(sim.vxi11.links)
+    finally:
+        for writer in held:
+            writer.transport.abort()
+    for _ in range(200):  # every session and link ends with its connection
+        if not sim.hislip.sessions and not sim.vxi11.links:
+            break
+        await asyncio.sleep(0.01)
+    assert not sim.hislip.sessions, sim.hislip.sessions
+    assert not sim.vxi11.links, sim.vxi11.links
+    await well_behaved(sim)
+
+
+async def test_bare_pyvisa_py_is_served_after_hostile_clients(scpi_sim: Start) -> None:
+    """A hostile HiSLIP client of each kind first, then bare pyvisa-py's session works."""
+    sim = await scpi_sim("generic-dmm", hislip=True)
+    assert sim.hislip is not None
+    held: list[asyncio.StreamWriter] = []
+    for seed in range(20):
+        rng = case_rng("pyvisa", seed)
+        await hostile(sim.hislip.port, hislip_client(rng, []), rng, held)
+    try:
+        replies = await asyncio.to_thread(
+            bare_pyvisa, sim.hislip_resource, ["*IDN?"], read_termination="\n"
+        )
+        assert replies == [sim.instrument.idn]
+    finally:
+        for writer in held:
+            writer.transport.abort()
