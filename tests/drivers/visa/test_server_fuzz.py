@@ -15,7 +15,9 @@ import struct
 
 import pytest
 
+from drivers.sim import scpi_vxi11
 from drivers.sim.scpi import ScpiSimulator
+from drivers.sim.scpi_vxi11 import MAX_LINKS, REPLY_COST
 from drivers.visa import hislip_wire, vxi11_wire
 from drivers.visa.hislip_link import HislipLink
 from drivers.visa.hislip_wire import HEADER, Message
@@ -232,3 +234,112 @@ async def test_bare_pyvisa_py_is_served_after_hostile_clients(scpi_sim: Start) -
     finally:
         for writer in held:
             writer.transport.abort()
+
+
+# -- what the fuzzing found, as named cases ----------------------------------------------------
+
+
+class RpcClient:
+    """A raw ONC RPC client of the core channel: one call, its reply's result."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader = reader
+        self.writer = writer
+        self.xid = 0
+
+    @classmethod
+    async def connect(cls, port: int) -> RpcClient:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def call(self, proc: int, arguments: bytes) -> bytes:
+        self.xid += 1
+        self.writer.write(
+            vxi11_wire.call(self.xid, vxi11_wire.CORE_PROG, vxi11_wire.CORE_VERS, proc, arguments)
+        )
+        (mark,) = MARK.unpack(await self.reader.readexactly(4))
+        whole = await self.reader.readexactly(mark & ~vxi11_wire.LAST_FRAGMENT)
+        xid, result = vxi11_wire.reply_body(whole)
+        assert xid == self.xid
+        return result
+
+    async def create_link(self) -> tuple[int, int]:
+        """(error, link id)."""
+        arguments = struct.pack("!iiI", 1, 0, 0) + vxi11_wire.opaque(b"inst0")
+        error, link_id = struct.unpack_from(
+            "!ii", await self.call(vxi11_wire.CREATE_LINK, arguments)
+        )
+        return error, link_id
+
+    def close(self) -> None:
+        self.writer.transport.abort()
+
+
+async def test_one_connection_holds_a_bounded_number_of_vxi11_links(scpi_sim: Start) -> None:
+    """Found by fuzzing the VXI-11 server: ``create_link`` in a loop on one connection made a
+    link each time (20,000 calls, 20,000 links held until the connection ended). Now a
+    connection holds at most MAX_LINKS: beyond them error 9 (out of resources), counted; links
+    destroyed make room again."""
+    sim = await scpi_sim("generic-dmm", vxi11=True)
+    assert sim.vxi11 is not None
+    client = await RpcClient.connect(sim.vxi11.port)
+    try:
+        errors = [(await client.create_link())[0] for _ in range(MAX_LINKS + 40)]
+        assert errors == [0] * MAX_LINKS + [9] * 40
+        assert len(sim.vxi11.links) == MAX_LINKS
+        assert sim.vxi11.protocol_faults["too many links"] == 40
+        for _ in range(100):  # destroyed links make room (and are not kept)
+            link_id = next(iter(sim.vxi11.links))
+            destroyed = await client.call(vxi11_wire.DESTROY_LINK, struct.pack("!i", link_id))
+            assert destroyed == struct.pack("!i", 0)
+            assert (await client.create_link())[0] == 0
+        assert len(sim.vxi11.links) == MAX_LINKS
+        await well_behaved_vxi11(sim)  # another connection is served
+    finally:
+        client.close()
+
+
+async def test_replies_never_read_are_bounded(
+    scpi_sim: Start, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found by fuzzing the VXI-11 server: a client writing queries and never calling
+    device_read had every reply kept (20,000 ``*IDN?`` writes, 20,000 replies held). Now a
+    link holds at most MAX_RECORD bytes of them (each counting REPLY_COST more): newer replies
+    are dropped, counted as ``replies unread``; the oldest is still read. (The bound is made
+    4 KiB here to keep the test short.)"""
+    monkeypatch.setattr(scpi_vxi11, "MAX_RECORD", 4096)
+    sim = await scpi_sim("generic-dmm", vxi11=True)
+    assert sim.vxi11 is not None
+    client = await RpcClient.connect(sim.vxi11.port)
+    try:
+        _, link_id = await client.create_link()
+        query = b"*IDN?\n"
+        write = struct.pack("!iIIiI", link_id, 1000, 0, vxi11_wire.FLAG_END, len(query))
+        for _ in range(300):
+            await client.call(vxi11_wire.DEVICE_WRITE, write + query + b"\0\0")
+            await asyncio.sleep(0)  # (the instrument answers each)
+        for _ in range(100):
+            if sim.vxi11.protocol_faults["replies unread"]:
+                break
+            await asyncio.sleep(0.01)
+        link = sim.vxi11.links[link_id]
+        assert 0 < link.held <= 4096
+        assert link.held == sum(len(reply) + REPLY_COST for reply in link.replies)
+        assert sim.vxi11.protocol_faults["replies unread"] > 0
+        read = struct.pack("!iIIIii", link_id, 1 << 20, 1000, 0, 128, 10)
+        result = await client.call(vxi11_wire.DEVICE_READ, read)
+        data, _ = vxi11_wire.unpack_opaque(result, 8)
+        assert data.decode().strip() == sim.instrument.idn
+        assert link.held == sum(len(reply) + REPLY_COST for reply in link.replies)
+    finally:
+        client.close()
+
+
+async def well_behaved_vxi11(sim: ScpiSimulator) -> None:
+    config = visa_config(sim.vxi11_resource, "generic-dmm")
+    address = config.vxi11_address()
+    assert address is not None
+    link = await Vxi11Link.open(config, address, 2.0)
+    try:
+        assert await link.query("*IDN?") == sim.instrument.idn
+    finally:
+        link.close()
