@@ -472,3 +472,94 @@ class HostilePty:
         self.hang_up()
         with contextlib.suppress(OSError):
             os.close(self.slave)
+
+
+# -- a mutating proxy, for the whole driver ----------------------------------------------------
+
+
+def mutate(rng: random.Random, chunk: bytes) -> list[bytes] | None:
+    """What becomes of one chunk the instrument sent: pieces to pass on, None to cut the
+    connection there (after what came before)."""
+    if not chunk or rng.random() < 0.4:
+        return [chunk]
+    kind = rng.randrange(8)
+    at = rng.randrange(len(chunk))
+    if kind == 0:  # bytes flipped
+        data = bytearray(chunk)
+        for _ in range(rng.randint(1, 3)):
+            data[rng.randrange(len(data))] ^= 1 << rng.randrange(8)
+        return [bytes(data)]
+    if kind == 1:
+        return [chunk[:at] + garbage(rng, 20) + chunk[at:]]
+    if kind == 2:
+        return [chunk[:at] + chunk[at + rng.randint(1, 20) :]]
+    if kind == 3:
+        return [chunk, chunk]
+    if kind == 4:
+        return None if rng.random() < 0.5 else [chunk[:at], b""]  # b"": then cut
+    if kind == 5:
+        return [garbage(rng, len(chunk) + 8)]
+    if kind == 6:
+        return [chunk[:at] + b"\xff\xff\xff\xff" + chunk[at:]]
+    return split(rng, chunk)
+
+
+@dataclass
+class MutatingProxy:
+    """Relays loopback connections to ``upstream``; while :attr:`rng` is set, what the
+    instrument sends passes through :func:`mutate`."""
+
+    upstream: int
+    rng: random.Random | None = None
+    once: Callable[[bytes], list[bytes] | None] | None = None
+    """What becomes of the instrument's next chunk alone (a named case's mutation)."""
+    port: int = 0
+    server: asyncio.Server | None = None
+    writers: list[asyncio.StreamWriter] = field(default_factory=list)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    async def start(self) -> MutatingProxy:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream)
+        self.writers += [writer, up_writer]
+        ahead = asyncio.create_task(self._pump(reader, up_writer, mutating=False))
+        back = asyncio.create_task(self._pump(up_reader, writer, mutating=True))
+        self.tasks |= {ahead, back}
+        await asyncio.wait({ahead, back}, return_when=asyncio.FIRST_COMPLETED)
+        writer.transport.abort()
+        up_writer.transport.abort()
+        await asyncio.wait({ahead, back})
+        self.tasks -= {ahead, back}
+
+    async def _pump(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, mutating: bool
+    ) -> None:
+        with contextlib.suppress(ConnectionError):
+            while chunk := await reader.read(1 << 16):
+                rng = self.rng if mutating else None
+                once, self.once = (self.once, None) if mutating else (None, self.once)
+                if once is not None:
+                    pieces = once(chunk)
+                else:
+                    pieces = [chunk] if rng is None else mutate(rng, chunk)
+                if pieces is None:
+                    return
+                for piece in pieces:
+                    if not piece:
+                        return
+                    writer.write(piece)
+                    await writer.drain()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+        for writer in self.writers:
+            writer.transport.abort()
+        if self.tasks:
+            await asyncio.wait(self.tasks)
+        if self.server is not None:
+            await self.server.wait_closed()

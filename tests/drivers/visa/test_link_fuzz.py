@@ -13,14 +13,19 @@ that waits out its timeout costs the batch little. A failure names its seed: ``S
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import traceback
 from collections.abc import Awaitable, Callable
 
 import pytest
 
-from core.errors import NotConnected
+from core.clock import SystemClock
+from core.errors import DriverError, NotConnected
+from drivers.reading import Quality
 from drivers.visa import hislip_wire
 from drivers.visa.config import VisaInstrument
+from drivers.visa.driver import VisaDriver
 from drivers.visa.hislip_link import FAULTS as HISLIP_FAULTS
 from drivers.visa.hislip_link import MAX_REPLY as HISLIP_MAX_REPLY
 from drivers.visa.hislip_link import HislipLink, _Channel
@@ -34,6 +39,7 @@ from tests.drivers.visa.conftest import visa_config
 from tests.drivers.visa.fuzz_peers import (
     GOOD_REPLY,
     HostilePty,
+    MutatingProxy,
     Peer,
     case_rng,
     hislip_good,
@@ -44,9 +50,10 @@ from tests.drivers.visa.fuzz_peers import (
     socket_peer,
     vxi11_peer,
 )
+from tests.drivers.visa.loop_transports import Start
 
-SEEDS = range(320)
-"""The seeds of each link's cases."""
+SEEDS = range(int(os.environ.get("ETALON_FUZZ_SEEDS", "320")))
+"""The seeds of each link's cases (ETALON_FUZZ_SEEDS=N runs N, to hunt further)."""
 BATCHES = 4
 CONCURRENT = 32
 """Cases of a batch running at once."""
@@ -97,11 +104,15 @@ async def within(call: Awaitable[object], seconds: float, what: str) -> BaseExce
     return task.exception()
 
 
-async def hostile_queries(link: Link, holds: Callable[[], None]) -> None:
-    """Two queries, each ending in time with a reply or an allowed error; ``holds`` checks the
-    link's bounds after each. Stops at the first error (the link is spent)."""
-    for _ in range(2):
-        error = await within(link.query("*IDN?"), TIMEOUT_S, "a query")
+async def hostile_queries(link: Link, holds: Callable[[], None], clear: bool = False) -> None:
+    """Two queries (after a device clear when ``clear``), each ending in time with a reply or an
+    allowed error; ``holds`` checks the link's bounds after each. Stops at the first error (the
+    link is spent)."""
+    calls: list[Callable[[], Awaitable[object]]] = [lambda: link.query("*IDN?")] * 2
+    if clear:
+        calls.insert(0, link.clear)
+    for call in calls:
+        error = await within(call(), TIMEOUT_S, "a query")
         holds()
         if error is None:
             continue
@@ -146,7 +157,7 @@ async def socket_case(seed: int) -> None:
         assert link is not None
         assert isinstance(link, SocketLink)
         try:
-            await hostile_queries(link, lambda: _socket_holds(link))
+            await hostile_queries(link, lambda: _socket_holds(link), clear=seed % 4 == 0)
         finally:
             link.close()
         peer.good = True
@@ -177,7 +188,7 @@ async def hislip_case(seed: int) -> None:
         if link is not None:
             assert isinstance(link, HislipLink)
             try:
-                await hostile_queries(link, lambda: _hislip_holds(link))
+                await hostile_queries(link, lambda: _hislip_holds(link), clear=seed % 4 == 0)
             finally:
                 link.close()
         peer.good = True
@@ -394,3 +405,98 @@ async def test_a_flood_of_empty_hislip_replies_neither_holds_the_loop_nor_piles_
             link.close()
     finally:
         await peer.stop()
+
+
+# -- the whole driver, over a link whose instrument's bytes are mutated -------------------------
+
+DRIVER_SEEDS = range(24)
+
+
+@pytest.mark.parametrize("transport", ["socket", "hislip", "vxi11"])
+async def test_the_driver_over_a_mutated_link_reads_or_says_why(
+    scpi_sim: Start, clock: SystemClock, transport: str
+) -> None:
+    """The driver's reads while the instrument's bytes are mutated on their way (flipped,
+    inserted, deleted, doubled, cut, replaced, split): readings (good or bad) or a DriverError
+    only, each within the read's timeout and a margin; once the bytes are clean again the
+    driver reads good readings within a few reads (re-opening its session as it needs)."""
+    sim = await scpi_sim("generic-dmm", hislip=True, vxi11=True)
+    assert sim.hislip is not None and sim.vxi11 is not None
+    upstream = {"socket": sim.port, "hislip": sim.hislip.port, "vxi11": sim.vxi11.port}
+    resource = {
+        "socket": "TCPIP::127.0.0.1::{port}::SOCKET",
+        "hislip": "TCPIP::127.0.0.1::hislip0,{port}::INSTR",
+        "vxi11": "TCPIP::127.0.0.1,{port}::INSTR",
+    }
+
+    async def case(seed: int) -> None:
+        proxy = await MutatingProxy(upstream[transport]).start()
+        config = visa_config(
+            resource[transport].format(port=proxy.port),
+            "generic-dmm",
+            timeout_s=0.3,
+            connect_timeout_s=1.0,
+            channels=[{"name": "v", "measurement": "voltage_dc"}],
+        )
+        driver = VisaDriver(config, clock)
+        try:
+            await driver.connect()
+            proxy.rng = case_rng(f"driver-{transport}", seed)
+            for _ in range(3):
+                error = await within(driver.read(config.channels), 1.3, "a read")
+                if error is not None and not isinstance(error, DriverError):
+                    raise AssertionError(f"a read raised {type(error).__name__}: {error}")
+            proxy.rng = None
+            if transport == "socket":
+                return  # see test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step
+            qualities = []
+            for _ in range(4):
+                with contextlib.suppress(DriverError):
+                    (reading,) = await driver.read(config.channels)
+                    qualities.append((reading.quality, reading.reason))
+                    if reading.quality is Quality.GOOD:
+                        break
+            assert qualities[-1:] == [(Quality.GOOD, None)], qualities
+        finally:
+            await driver.close()
+            await proxy.stop()
+
+    await run_cases(list(DRIVER_SEEDS), case)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open: a raw SOCKET session put out of step by one stray line never re-opens "
+    "(found by fuzzing the driver; see the test's doc)",
+)
+async def test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step(
+    scpi_sim: Start, clock: SystemClock
+) -> None:
+    """Found by fuzzing the driver over a mutating proxy (``driver-socket`` seeds 7, 12, 13, 15,
+    19 …): one reply doubled on its way (an instrument that sends a line nobody asked for does
+    the same) shifts every later reply of a raw SOCKET (or serial) session by one — the bytes
+    after a reply wait for the next read, as pyvisa-py keeps them
+    (test_socket_link.py::test_replies_split_or_joined_on_the_wire_are_read_one_at_a_time) —
+    and nothing re-opens the session: ``SYST:ERR?`` gets the measurement, every reading after is
+    BAD ("instrument error: +1.0000004E+01") for as long as the session lives. HiSLIP and VXI-11
+    frame each reply by its message id / xid and recover. A fix belongs to the session (an
+    error-queue entry that is no ``<code>,"text"`` means the replies are out of step: re-open
+    and clear), not to the link."""
+    sim = await scpi_sim("generic-dmm")
+    proxy = await MutatingProxy(sim.port).start()
+    config = visa_config(
+        f"TCPIP::127.0.0.1::{proxy.port}::SOCKET",
+        "generic-dmm",
+        timeout_s=0.3,
+        channels=[{"name": "v", "measurement": "voltage_dc"}],
+    )
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        proxy.once = lambda chunk: [chunk, chunk]  # the next reply, twice
+        await driver.read(config.channels)
+        readings = [(await driver.read(config.channels))[0] for _ in range(3)]
+        assert readings[-1].quality is Quality.GOOD, [r.reason for r in readings]
+    finally:
+        await driver.close()
+        await proxy.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import random
 import struct
 
@@ -34,7 +35,7 @@ from tests.drivers.visa.fuzz_peers import (
 )
 from tests.drivers.visa.loop_transports import Start, bare_pyvisa
 
-SEEDS = range(240)
+SEEDS = range(int(os.environ.get("ETALON_FUZZ_SEEDS", "240")))
 BATCHES = 4
 WAIT_S = 0.3
 """How long a hostile client reads what the server answers before it goes."""
