@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import struct
 import traceback
 from collections.abc import Awaitable, Callable
 
@@ -23,7 +24,7 @@ import pytest
 from core.clock import SystemClock
 from core.errors import DriverError, NotConnected
 from drivers.reading import Quality
-from drivers.visa import hislip_wire
+from drivers.visa import hislip_wire, vxi11_wire
 from drivers.visa.config import VisaInstrument
 from drivers.visa.driver import VisaDriver
 from drivers.visa.hislip_link import FAULTS as HISLIP_FAULTS
@@ -46,6 +47,7 @@ from tests.drivers.visa.fuzz_peers import (
     hislip_good_async,
     hislip_message,
     hislip_peer,
+    rpc_call,
     socket_hostile,
     socket_peer,
     vxi11_peer,
@@ -500,3 +502,42 @@ async def test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step(
     finally:
         await driver.close()
         await proxy.stop()
+
+
+@pytest.mark.parametrize("link_id", [-1, -(1 << 31)])
+async def test_a_vxi11_link_with_a_negative_id_closes_without_raising(link_id: int) -> None:
+    """Found by fuzzing VXI-11 (a create_link answering link id -1, any seed whose peer gave a
+    negative one): ``close`` packed the id as an unsigned word for destroy_link and raised
+    ``struct.error`` — a close that must never raise, out of the driver's close. A Device_Link
+    is an XDR int (signed): it goes back as the device gave it."""
+    destroyed: list[bytes] = []
+
+    async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while True:
+            xid, proc, arguments = await rpc_call(reader)
+            if proc == vxi11_wire.CREATE_LINK:
+                result = struct.pack("!iiII", 0, link_id, 0, 1 << 20)
+            elif proc == vxi11_wire.DEVICE_WRITE:
+                result = struct.pack("!iI", 0, struct.unpack_from("!I", arguments, 16)[0])
+            elif proc == vxi11_wire.DEVICE_READ:
+                result = struct.pack("!iiI", 0, 4, len(GOOD_REPLY)) + GOOD_REPLY + b"\0"
+            else:
+                destroyed.append(arguments)
+                result = struct.pack("!i", 0)
+            writer.write(vxi11_wire.accepted(xid, result))
+
+    peer = await Peer(talk, talk).start()
+    config = config_for(f"TCPIP::127.0.0.1,{peer.port}::INSTR", timeout_s=1.0)
+    address = config.vxi11_address()
+    assert address is not None
+    try:
+        link = await Vxi11Link.open(config, address, 1.0)
+        assert await link.query("*IDN?") == "ok"
+        link.close()
+        for _ in range(100):
+            if destroyed:
+                break
+            await asyncio.sleep(0.01)
+        assert destroyed == [struct.pack("!i", link_id)]
+    finally:
+        await peer.stop()
