@@ -244,6 +244,8 @@ def hislip_peer(seed: int) -> tuple[Peer, str]:
     rng = case_rng("hislip", seed)
     phase = rng.choice(HISLIP_PHASES)
     session_id = 7
+    takes = rng.choice([hislip_wire.MAX_MESSAGE] * 3 + [HEADER_SIZE + 1, HEADER_SIZE + 4])
+    """The largest message it says it takes (small: the query comes in Data pieces)."""
 
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         kind, _, _, _ = await hislip_message(reader)
@@ -252,7 +254,9 @@ def hislip_peer(seed: int) -> tuple[Peer, str]:
                 await send(rng, writer, hislip_hostile(rng, 0), ending(rng))
                 return
             writer.write(hislip_wire.pack(Message.INITIALIZE_RESPONSE, 0, 0x0100_0000 | session_id))
-            _, _, message_id, _ = await hislip_message(reader)
+            kind = Message.DATA
+            while kind != Message.DATA_END:
+                kind, _, message_id, _ = await hislip_message(reader)
             if phase == "reply":
                 await send(rng, writer, hislip_hostile(rng, message_id), ending(rng))
             return
@@ -266,7 +270,7 @@ def hislip_peer(seed: int) -> tuple[Peer, str]:
             answer = hislip_wire.pack(Message.ASYNC_MAX_MSG_SIZE_RESPONSE, 0, 0, size)
             await send(rng, writer, rng.choice([answer, hislip_hostile(rng, 0)]), ending(rng))
             return
-        size = struct.pack("!Q", hislip_wire.MAX_MESSAGE)
+        size = struct.pack("!Q", takes)
         writer.write(hislip_wire.pack(Message.ASYNC_MAX_MSG_SIZE_RESPONSE, 0, 0, size))
         if phase == "async":
             await asyncio.sleep(rng.choice([0.0, 0.01]))
@@ -382,14 +386,21 @@ def vxi11_peer(seed: int) -> tuple[Peer, Peer, str]:
 
     async def talk(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         xid, _, _ = await rpc_call(reader)
-        created = struct.pack("!iiII", 0, 1, 0, 1 << 20)
+        link_id = rng.choice([1, 0, -1, 0x7FFF_FFFF, -(1 << 31)])
+        takes = rng.choice([1 << 20] * 3 + [1, 2, 5, weird_int(rng)])
+        """Its maxRecvSize (small: the query comes in device_write chunks)."""
+        created = struct.pack("!iiII", 0, link_id, weird_int(rng), takes)
         if phase == "create_link":
             answer = rng.choice([created, created[: rng.randrange(16)], read_result(rng)])
             await send(rng, writer, vxi11_reply(rng, xid, answer), ending(rng))
             return
         writer.write(vxi11_wire.accepted(xid, created))
-        xid, _, arguments = await rpc_call(reader)
-        (length,) = struct.unpack_from("!I", arguments, 16)
+        flags = 0
+        while not flags & vxi11_wire.FLAG_END:  # the query's chunks but the last
+            xid, _, arguments = await rpc_call(reader)
+            _, _, _, flags, length = struct.unpack_from("!iIIiI", arguments)
+            if not flags & vxi11_wire.FLAG_END:
+                writer.write(vxi11_wire.accepted(xid, struct.pack("!iI", 0, length)))
         if phase == "write":
             answer = struct.pack("!iI", rng.choice([0, 0, 4, 15, -5]), weird_int(rng))
             await send(rng, writer, vxi11_reply(rng, xid, answer[: rng.randint(0, 8)]), ending(rng))
