@@ -147,6 +147,30 @@ def config_for(resource: str, **overrides: object) -> VisaInstrument:
     return visa_config(resource, "generic-dmm", **{"timeout_s": TIMEOUT_S, **overrides})
 
 
+async def survives(
+    peers: list[Peer],
+    open_: Callable[[], Awaitable[Link]],
+    holds: Callable[[Link], None],
+    clear: bool = False,
+) -> None:
+    """One case over TCP: the link to the (started) hostile ``peers`` opens as it may, meets
+    :func:`hostile_queries`, and a new one reads its reply once the peers are good again; the
+    peers stopped at the end."""
+    try:
+        link = await opens(open_())
+        if link is not None:
+            try:
+                await hostile_queries(link, lambda: holds(link), clear)
+            finally:
+                link.close()
+        for peer in peers:
+            peer.good = True
+        await reopens(open_)
+    finally:
+        for peer in peers:
+            await peer.stop()
+
+
 # -- raw SOCKET ---------------------------------------------------------------------------------
 
 
@@ -154,21 +178,13 @@ async def socket_case(seed: int) -> None:
     peer = await socket_peer(seed, flood=seed % 40 == 0).start()
     config = config_for(f"TCPIP::127.0.0.1::{peer.port}::SOCKET")
     address = ("127.0.0.1", peer.port)
-    try:
-        link = await opens(SocketLink.open(config, address, TIMEOUT_S))
-        assert link is not None
-        assert isinstance(link, SocketLink)
-        try:
-            await hostile_queries(link, lambda: _socket_holds(link), clear=seed % 4 == 0)
-        finally:
-            link.close()
-        peer.good = True
-        await reopens(lambda: SocketLink.open(config, address, TIMEOUT_S))
-    finally:
-        await peer.stop()
+    await survives(
+        [peer], lambda: SocketLink.open(config, address, TIMEOUT_S), _socket_holds, seed % 4 == 0
+    )
 
 
-def _socket_holds(link: SocketLink) -> None:
+def _socket_holds(link: Link) -> None:
+    assert isinstance(link, SocketLink | SerialLink)
     assert len(link._wire.buffer) <= MAX_PENDING
 
 
@@ -185,21 +201,13 @@ async def hislip_case(seed: int) -> None:
     await peer.start()
     config = config_for(f"TCPIP::127.0.0.1::hislip0,{peer.port}::INSTR")
     address = ("127.0.0.1", peer.port, "hislip0")
-    try:
-        link = await opens(HislipLink.open(config, address, TIMEOUT_S))
-        if link is not None:
-            assert isinstance(link, HislipLink)
-            try:
-                await hostile_queries(link, lambda: _hislip_holds(link), clear=seed % 4 == 0)
-            finally:
-                link.close()
-        peer.good = True
-        await reopens(lambda: HislipLink.open(config, address, TIMEOUT_S))
-    finally:
-        await peer.stop()
+    await survives(
+        [peer], lambda: HislipLink.open(config, address, TIMEOUT_S), _hislip_holds, seed % 4 == 0
+    )
 
 
-def _hislip_holds(link: HislipLink) -> None:
+def _hislip_holds(link: Link) -> None:
+    assert isinstance(link, HislipLink)
     session = link._wire
     held = len(session.pieces) + sum(map(len, session.ready))
     assert held <= HISLIP_MAX_REPLY, held
@@ -230,22 +238,11 @@ async def vxi11_case(seed: int) -> None:
         config = config_for(f"TCPIP::127.0.0.1,{core.port}::INSTR")
     address = config.vxi11_address()
     assert address is not None
-    try:
-        link = await opens(Vxi11Link.open(config, address, TIMEOUT_S))
-        if link is not None:
-            assert isinstance(link, Vxi11Link)
-            try:
-                await hostile_queries(link, lambda: _vxi11_holds(link))
-            finally:
-                link.close()
-        mapper.good = core.good = True
-        await reopens(lambda: Vxi11Link.open(config, address, TIMEOUT_S))
-    finally:
-        await mapper.stop()
-        await core.stop()
+    await survives([mapper, core], lambda: Vxi11Link.open(config, address, TIMEOUT_S), _vxi11_holds)
 
 
-def _vxi11_holds(link: Vxi11Link) -> None:
+def _vxi11_holds(link: Link) -> None:
+    assert isinstance(link, Vxi11Link)
     rpc = link._wire
     assert len(rpc.fragments) <= MAX_RECORD, len(rpc.fragments)
     assert len(rpc.buffer) <= MAX_RECORD + 4 + CHUNK, len(rpc.buffer)
@@ -277,7 +274,7 @@ async def serial_case(seed: int) -> None:
 
         answering = asyncio.create_task(instrument())
         try:
-            await hostile_queries(link, lambda: _serial_holds(link))
+            await hostile_queries(link, lambda: _socket_holds(link))
         finally:
             link.close()
             await answering
@@ -295,10 +292,6 @@ async def serial_case(seed: int) -> None:
         await answering
     finally:
         good.close()
-
-
-def _serial_holds(link: SerialLink) -> None:
-    assert len(link._wire.buffer) <= MAX_PENDING
 
 
 @BATCH_IDS

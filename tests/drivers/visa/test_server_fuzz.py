@@ -13,6 +13,7 @@ import contextlib
 import os
 import random
 import struct
+from typing import Any
 
 import pytest
 
@@ -20,9 +21,7 @@ from drivers.sim import scpi_vxi11
 from drivers.sim.scpi import ScpiSimulator
 from drivers.sim.scpi_vxi11 import MAX_LINKS, REPLY_COST
 from drivers.visa import hislip_wire, vxi11_wire
-from drivers.visa.hislip_link import HislipLink
 from drivers.visa.hislip_wire import HEADER, Message
-from drivers.visa.vxi11_link import Vxi11Link
 from drivers.visa.vxi11_wire import MARK
 from tests.drivers.visa.conftest import visa_config
 from tests.drivers.visa.fuzz_peers import (
@@ -33,7 +32,7 @@ from tests.drivers.visa.fuzz_peers import (
     split,
     weird_int,
 )
-from tests.drivers.visa.loop_transports import Start, bare_pyvisa
+from tests.drivers.visa.loop_transports import HISLIP, VXI11, Start, Transport, bare_pyvisa
 
 SEEDS = range(int(os.environ.get("ETALON_FUZZ_SEEDS", "240")))
 BATCHES = 4
@@ -146,29 +145,23 @@ async def hostile(
     return answered
 
 
-async def well_behaved(sim: ScpiSimulator) -> None:
-    """etalon's HiSLIP and VXI-11 links (the latter through the portmapper) read ``*IDN?``."""
-    assert sim.hislip is not None and sim.vxi11 is not None
-    hislip = visa_config(sim.hislip_resource, "generic-dmm")
-    address = hislip.hislip_address()
-    assert address is not None
-    link = await HislipLink.open(hislip, address, 2.0)
+async def identified(
+    sim: ScpiSimulator, transport: Transport, resource: str, **config: Any
+) -> None:
+    """etalon's link of ``transport`` to ``resource`` reads the instrument's ``*IDN?``."""
+    link = await transport.open(visa_config(resource, "generic-dmm", **config))
     try:
         assert await link.query("*IDN?") == sim.instrument.idn
     finally:
         link.close()
-    vxi11 = visa_config(
-        "TCPIP::127.0.0.1::inst0::INSTR",
-        "generic-dmm",
-        vxi11_portmapper_port=sim.vxi11.portmapper_port,
-    )
-    vxi11_address = vxi11.vxi11_address()
-    assert vxi11_address is not None
-    rpc = await Vxi11Link.open(vxi11, vxi11_address, 2.0)
-    try:
-        assert await rpc.query("*IDN?") == sim.instrument.idn
-    finally:
-        rpc.close()
+
+
+async def well_behaved(sim: ScpiSimulator) -> None:
+    """etalon's HiSLIP and VXI-11 links (the latter through the portmapper) read ``*IDN?``."""
+    assert sim.vxi11 is not None
+    await identified(sim, HISLIP, sim.hislip_resource)
+    portmapper = sim.vxi11.portmapper_port
+    await identified(sim, VXI11, "TCPIP::127.0.0.1::inst0::INSTR", vxi11_portmapper_port=portmapper)
 
 
 @pytest.mark.parametrize("n", range(BATCHES), ids=lambda n: f"batch{n}")
@@ -294,7 +287,7 @@ async def test_one_connection_holds_a_bounded_number_of_vxi11_links(scpi_sim: St
             assert destroyed == struct.pack("!i", 0)
             assert (await client.create_link())[0] == 0
         assert len(sim.vxi11.links) == MAX_LINKS
-        await well_behaved_vxi11(sim)  # another connection is served
+        await identified(sim, VXI11, sim.vxi11_resource)  # another connection is served
     finally:
         client.close()
 
@@ -333,14 +326,3 @@ async def test_replies_never_read_are_bounded(
         assert link.held == sum(len(reply) + REPLY_COST for reply in link.replies)
     finally:
         client.close()
-
-
-async def well_behaved_vxi11(sim: ScpiSimulator) -> None:
-    config = visa_config(sim.vxi11_resource, "generic-dmm")
-    address = config.vxi11_address()
-    assert address is not None
-    link = await Vxi11Link.open(config, address, 2.0)
-    try:
-        assert await link.query("*IDN?") == sim.instrument.idn
-    finally:
-        link.close()
