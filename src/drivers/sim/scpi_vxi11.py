@@ -21,7 +21,10 @@ a record whose bytes do not follow within :attr:`Vxi11Server.message_timeout_s` 
 record``); another RPC version is denied (``RPC version``), another program ``program
 unavailable``, another version ``version mismatch``, an unknown procedure ``procedure
 unavailable``, arguments that do not decode ``garbage arguments``; an unknown link is VXI-11
-error 4.
+error 4. Nothing a client does grows the server without bound: a connection holds at most
+:data:`MAX_LINKS` links (``create_link`` beyond them is error 9, out of resources: ``too many
+links``), and a link at most 1 MiB of replies not read yet (newer ones are dropped: ``replies
+unread``).
 
 Fault hook for client tests, :attr:`Vxi11Server.reply_fault` (one-shot, the next device_read):
 see :data:`REPLY_FAULTS`; :attr:`Vxi11Server.read_size` serves replies in pieces.
@@ -91,6 +94,15 @@ create_link; a test may make clients write in chunks)."""
 MAX_WAIT_S = 3600.0
 """The longest a device_read waits for a reply, whatever its io_timeout says."""
 
+MAX_LINKS = 16
+"""The links one connection may hold: ``create_link`` beyond them is VXI-11 error 9 (out of
+resources), as an instrument's limit — else a client calling it in a loop grows the server
+without bound."""
+
+REPLY_COST = 16
+"""What a reply held for device_read counts beyond its bytes (:attr:`_Link.held`): empty
+replies are bounded in number too."""
+
 _PROG_UNAVAIL = 1
 _PROG_MISMATCH = 2
 _PROC_UNAVAIL = 3
@@ -136,6 +148,10 @@ class _Link:
     """The program message so far (its device_write chunks)."""
     replies: deque[bytearray] = field(default_factory=deque)
     """Response messages not read yet (the first one perhaps in part)."""
+    held: int = 0
+    """What :attr:`replies` holds: their bytes, and :data:`REPLY_COST` each; at most
+    :data:`~drivers.visa.vxi11_wire.MAX_RECORD` (a client that writes queries and never reads
+    their replies loses the newer ones, counted as ``replies unread``)."""
     ready: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a reply comes (or the link ends)."""
     generation: int = 0
@@ -388,6 +404,10 @@ class Vxi11Server(_RpcServer):
         device = name.decode("latin-1")
         if not _DEVICE.match(device):
             return accepted(call.xid, struct.pack("!iiII", 3, 0, 0, 0))  # device not accessible
+        own[:] = [link for link in own if not link.ended]  # (destroyed ones go)
+        if len(own) >= MAX_LINKS:
+            self.protocol_faults["too many links"] += 1
+            return accepted(call.xid, struct.pack("!iiII", 9, 0, 0, 0))  # out of resources
         link_id = self._last_id
         for _ in range(1 << 16):
             link_id = link_id % 0x7FFF_FFFF + 1
@@ -444,6 +464,7 @@ class Vxi11Server(_RpcServer):
             link.generation += 1
             link.pending.clear()
             link.replies.clear()
+            link.held = 0
             link.ready.clear()
         if proc == DEVICE_READSTB:
             return accepted(call.xid, struct.pack("!iI", 0, self.status() & 0xFF))
@@ -462,7 +483,13 @@ class Vxi11Server(_RpcServer):
         generation = link.generation
         replies = await self.answer(message)
         if replies and link.generation == generation and not link.ended:
+            size = sum(len(reply) + REPLY_COST for reply in replies)
+            if link.held + size > MAX_RECORD:
+                self.protocol_faults["replies unread"] += 1
+                log.info("vxi11 reply dropped", extra={"reason": "replies unread"})
+                return
             link.replies.extend(bytearray(reply) for reply in replies)
+            link.held += size
             link.ready.set()
 
     async def _read(
@@ -494,8 +521,10 @@ class Vxi11Server(_RpcServer):
                 reason = REASON_CHR | (REASON_END if end == len(reply) else 0)
         data = bytes(reply[:end])
         del reply[:end]
+        link.held -= end
         if not reply:
             link.replies.popleft()
+            link.held -= REPLY_COST
         result = struct.pack("!ii", 0, reason) + opaque(data)
         return self._faulty(xid, result, writer)
 

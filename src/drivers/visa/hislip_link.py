@@ -163,6 +163,10 @@ class _Session(ReplyDeadline):
         """The reply's ``Data`` payloads so far."""
         self.ready: list[bytes] = []
         """Whole replies nobody waits for yet (one came during the query delay)."""
+        self.ready_size = 0
+        """What :attr:`ready` holds, counted as bytes with a header's worth per reply: kept as
+        it changes (summing the list at each message made a flood of small replies quadratic,
+        the event loop held for seconds), and bounding empty replies' number too."""
         self.sync_expected: Expected | None = None
         self.async_expected: Expected | None = None
 
@@ -200,7 +204,7 @@ class _Session(ReplyDeadline):
             reply = payload
         else:
             pieces += payload
-            if len(pieces) + sum(map(len, self.ready)) > MAX_REPLY:
+            if len(pieces) + self.ready_size > MAX_REPLY:
                 self.give_up("oversized", f"a reply of more than {MAX_REPLY} bytes")
                 return
             if not end:
@@ -214,7 +218,8 @@ class _Session(ReplyDeadline):
             waiter.set_result(reply)
             return
         self.ready.append(reply)
-        if sum(map(len, self.ready)) > MAX_REPLY:
+        self.ready_size += len(reply) + HEADER_SIZE
+        if self.ready_size > MAX_REPLY:
             self.give_up("oversized", f"more than {MAX_REPLY} bytes of replies not asked for")
 
     def closed(self, reason: str) -> None:
@@ -254,7 +259,9 @@ class _Session(ReplyDeadline):
         """A future of the next reply, failing with TimeoutError after ``timeout_s``."""
         waiter = self.loop.create_future()
         if self.ready:
-            waiter.set_result(self.ready.pop(0))
+            reply = self.ready.pop(0)
+            self.ready_size -= len(reply) + HEADER_SIZE
+            waiter.set_result(reply)
             return waiter
         if self.lost is not None:
             waiter.set_exception(LinkError(self.lost))
@@ -296,6 +303,7 @@ class _Session(ReplyDeadline):
             self.pieces.clear()
         if self.ready:
             self.ready.clear()  # replies to older messages: a read takes its own (as pyvisa-py)
+            self.ready_size = 0
         step = self.max_payload
         if len(payload) <= step:  # usual: one DataEnd
             message_id = self.expected_id = self.message_id
@@ -325,6 +333,7 @@ class _Session(ReplyDeadline):
         """After a device clear: nothing buffered, message ids from the start."""
         self.pieces.clear()
         self.ready.clear()
+        self.ready_size = 0
         self.message_id = FIRST_MESSAGE_ID
         self.expected_id = -1
         self.rmt = 0

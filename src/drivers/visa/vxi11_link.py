@@ -113,6 +113,8 @@ _READ_REPLY = struct.Struct("!iiI")
 _ERROR_SIZE = struct.Struct("!iI")
 """device_write's result: error, size."""
 _ANY_END = REASON_END | REASON_CHR
+_LINK = struct.Struct("!i")
+"""destroy_link's argument: the link id create_link gave (signed, any of its values)."""
 
 
 class _Rpc(asyncio.Protocol, ReplyDeadline):
@@ -472,7 +474,8 @@ class Vxi11Link(LoopLink[_Rpc]):
             and not transport.get_write_buffer_size()  # else the device takes nothing: abort
         ):
             wire.xid = xid = (wire.xid + 1) & 0xFFFF_FFFF
-            transport.write(call(xid, wire.prog, wire.vers, DESTROY_LINK, MARK.pack(self._link_id)))
+            destroy = _LINK.pack(self._link_id)  # (a Device_Link is signed: XDR int)
+            transport.write(call(xid, wire.prog, wire.vers, DESTROY_LINK, destroy))
             wire.transport = None
             wire.lost = "link closed"
             wire.stop_timer()
