@@ -77,6 +77,14 @@ class ErrorPolicy(FrozenModel):
         r"^\s*[+]?0+\s*(,|$)",
         description="Regular expression matching the reply that means 'queue empty'.",
     )
+    entry: str | None = Field(
+        r'^[^,"]*,\s*"',
+        description="Regular expression every error-queue entry matches (by default SCPI's "
+        '<code>,"text", the code as it comes, garbled or not). A reply matching neither this '
+        "nor no_error answers another query: the session's replies are out of step (a line "
+        "nobody asked for, a reply doubled on its way), so the read fails and the session "
+        "re-opens. null: any reply is an entry (an instrument whose entries are no SCPI ones).",
+    )
     check: ErrorCheck = Field(
         "after_each_read",
         description="after_each_query: errors mark the channels of the query just sent. "
@@ -92,10 +100,10 @@ class ErrorPolicy(FrozenModel):
         "empties means the error query itself is not understood).",
     )
 
-    @field_validator("no_error")
+    @field_validator("no_error", "entry")
     @classmethod
-    def _compiles(cls, pattern: str) -> str:
-        return compiled_text(pattern, "not a regular expression")
+    def _compiles(cls, pattern: str | None) -> str | None:
+        return None if pattern is None else compiled_text(pattern, "not a regular expression")
 
 
 _COMMAND = r"^[^\x00-\x1f\x7f]+$"

@@ -75,6 +75,9 @@ class VisaSession:
         self.last_error_check_s = 0.0
         self.last_errors: list[str] = []
         self._no_error = re.compile(profile.errors.no_error) if profile.errors else None
+        self._entry = (
+            re.compile(profile.errors.entry) if profile.errors and profile.errors.entry else None
+        )
         self._due_sets = DueSets(profile)
         policy = profile.errors
         self._each_query = policy is not None and policy.check == "after_each_query"
@@ -298,6 +301,17 @@ class VisaSession:
             reply = (await self.query(policy.query)).strip()
             if self._no_error.match(reply):
                 return entries
+            if self._entry is not None and not self._entry.match(reply):
+                # The error query got another query's reply (an instrument's line nobody asked
+                # for, a reply doubled on the way): every reply from here on would be the one
+                # before it. Whichever values this exchange read are suspect; a fresh session
+                # (a new connection, or the port's input flushed) starts in step.
+                self.needs_reopen = True
+                raise ProtocolError(
+                    self.name,
+                    f"{policy.query!r} answered {reply[:60]!r}, no error-queue entry: the "
+                    "replies are out of step; the session re-opens",
+                )
             entries.append(reply)
         entries.append(f"error queue not empty after {policy.max_entries} reads")
         return entries

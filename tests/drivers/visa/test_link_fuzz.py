@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 import pytest
 
 from core.clock import SystemClock
-from core.errors import DriverError, NotConnected
+from core.errors import DriverError, NotConnected, ProtocolError
 from drivers.reading import Quality
 from drivers.visa import hislip_wire, vxi11_wire
 from drivers.visa.config import VisaInstrument
@@ -442,8 +442,8 @@ async def test_the_driver_over_a_mutated_link_reads_or_says_why(
                 if error is not None and not isinstance(error, DriverError):
                     raise AssertionError(f"a read raised {type(error).__name__}: {error}")
             proxy.rng = None
-            if transport == "socket":
-                return  # see test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step
+            # Once the bytes are clean, every transport reads GOOD again (a raw socket put out
+            # of step re-opens: see test_a_stray_line_..._out_of_step_once).
             qualities = []
             for _ in range(4):
                 with contextlib.suppress(DriverError):
@@ -459,24 +459,19 @@ async def test_the_driver_over_a_mutated_link_reads_or_says_why(
     await run_cases(list(DRIVER_SEEDS), case)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open: a raw SOCKET session put out of step by one stray line never re-opens "
-    "(found by fuzzing the driver; see the test's doc)",
-)
-async def test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step(
+async def test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step_once(
     scpi_sim: Start, clock: SystemClock
 ) -> None:
     """Found by fuzzing the driver over a mutating proxy (``driver-socket`` seeds 7, 12, 13, 15,
     19 …): one reply doubled on its way (an instrument that sends a line nobody asked for does
     the same) shifts every later reply of a raw SOCKET (or serial) session by one — the bytes
     after a reply wait for the next read, as pyvisa-py keeps them
-    (test_socket_link.py::test_replies_split_or_joined_on_the_wire_are_read_one_at_a_time) —
-    and nothing re-opens the session: ``SYST:ERR?`` gets the measurement, every reading after is
-    BAD ("instrument error: +1.0000004E+01") for as long as the session lives. HiSLIP and VXI-11
-    frame each reply by its message id / xid and recover. A fix belongs to the session (an
-    error-queue entry that is no ``<code>,"text"`` means the replies are out of step: re-open
-    and clear), not to the link."""
+    (test_socket_link.py::test_replies_split_or_joined_on_the_wire_are_read_one_at_a_time).
+    Before, nothing re-opened the session: ``SYST:ERR?`` got the measurement, and every reading
+    after was BAD ("instrument error: +1.0000004E+01") for as long as the session lived. Now
+    the error query's reply that is no error-queue entry (the profile's ``errors.entry``) fails
+    that read, saying the replies are out of step, and the next read is on a fresh connection,
+    in step. (HiSLIP and VXI-11 frame each reply by its message id / xid.)"""
     sim = await scpi_sim("generic-dmm")
     proxy = await MutatingProxy(sim.port).start()
     config = visa_config(
@@ -489,9 +484,39 @@ async def test_a_stray_line_on_a_raw_socket_puts_the_session_out_of_step(
     try:
         await driver.connect()
         proxy.once = lambda chunk: [chunk, chunk]  # the next reply, twice
+        with pytest.raises(ProtocolError, match=r"'SYST:ERR\?' answered .*out of step"):
+            await driver.read(config.channels)
+        readings = [(await driver.read(config.channels))[0] for _ in range(3)]
+        assert all(r.quality is Quality.GOOD for r in readings), [r.reason for r in readings]
+    finally:
+        await driver.close()
+        await proxy.stop()
+
+
+async def test_an_error_queue_of_other_entries_is_taken_as_it_comes_with_entry_null(
+    scpi_sim: Start, clock: SystemClock
+) -> None:
+    """``errors.entry: null`` (an instrument whose error entries are no SCPI ones): every reply
+    of the error query is an entry, as before the out-of-step check. The same doubled reply then
+    marks the readings BAD with it, read after read, and the session is never re-opened."""
+    sim = await scpi_sim("generic-dmm")
+    proxy = await MutatingProxy(sim.port).start()
+    config = visa_config(
+        f"TCPIP::127.0.0.1::{proxy.port}::SOCKET",
+        "generic-dmm",
+        timeout_s=0.3,
+        errors={"query": "SYST:ERR?", "check": "after_each_read", "entry": None},
+        channels=[{"name": "v", "measurement": "voltage_dc"}],
+    )
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        proxy.once = lambda chunk: [chunk, chunk]
         await driver.read(config.channels)
         readings = [(await driver.read(config.channels))[0] for _ in range(3)]
-        assert readings[-1].quality is Quality.GOOD, [r.reason for r in readings]
+        assert all(r.quality is Quality.BAD for r in readings), readings
+        assert all("instrument error" in (r.reason or "") for r in readings), readings
+        assert sim.connections == 1  # never re-opened
     finally:
         await driver.close()
         await proxy.stop()
