@@ -52,6 +52,7 @@ PTY_FAULTS = {
     "flood": f"{PTY_FLOOD} bytes of digits without a newline (an endless reply)",
     "close": "the pseudo-terminal closed instead of the reply (the device gone); a new one is "
     "opened at once, under a new path (asrl_resource)",
+    "doubled": "the reply twice (a line nobody asked for: every later reply is one behind)",
 }
 """What :attr:`ScpiSimulator.pty_fault` makes of the next reply on the pseudo-terminal."""
 
@@ -336,6 +337,8 @@ class ScpiSimulator(StreamServed):
                         reply = b"\xff\xfe\x80\n"
                     elif fault == "unterminated":
                         reply = reply[: max(1, len(reply) // 2)]
+                    elif fault == "doubled":
+                        reply += reply
                     pty.write(reply)
 
 

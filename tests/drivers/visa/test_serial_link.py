@@ -246,6 +246,26 @@ async def test_an_undecodable_reply_spoils_only_its_reading(pty_sim: Start, cloc
         await _undecodable_query(sim, config, clock)
 
 
+async def test_a_doubled_reply_puts_the_port_out_of_step_once(pty_sim: Start, clock: Any) -> None:
+    """A line nobody asked for on a serial line shifts every later reply by one (the bytes after
+    a reply wait for the next read, as pyvisa-py leaves them in the port). The error query's
+    reply that is no error-queue entry fails that read, saying so, and the session re-opens the
+    port, its input flushed: the next reads are in step again."""
+    sim = await pty_sim("generic-dmm")
+    config = visa_config(sim.asrl_resource, "generic-dmm", timeout_s=0.5)
+    driver = VisaDriver(config, clock)
+    try:
+        await driver.connect()
+        sim.pty_fault = "doubled"
+        with pytest.raises(ProtocolError, match="out of step"):
+            await driver.read(config.channels)
+        for _ in range(3):
+            readings = await driver.read(config.channels)
+            assert [r.quality for r in readings] == [Quality.GOOD] * len(readings), readings
+    finally:
+        await driver.close()
+
+
 async def _undecodable_query(sim: ScpiSimulator, config: VisaInstrument, clock: Any) -> None:
     driver = VisaDriver(config, clock)
     try:
