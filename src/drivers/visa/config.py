@@ -40,6 +40,11 @@ ASRL_RESOURCE = re.compile(r"^(?i:ASRL)((?:(?!::).)+)(?:::INSTR)?$")
 pyvisa parses it); the board is the port pyvisa-py opens."""
 
 
+def _host(text: str) -> str:
+    """A resource's host, an IPv6 address without its brackets."""
+    return text[1:-1] if text.startswith("[") and text.endswith("]") else text
+
+
 class Vxi11Address(NamedTuple):
     """Where a VXI-11 link goes (:meth:`VisaInstrument.vxi11_address`)."""
 
@@ -297,44 +302,30 @@ class VisaInstrument(InstrumentBase):
         """(host, port) when the session talks asyncio to a SOCKET resource (see socket_io),
         else None: pyvisa."""
         found = _SOCKET.match(self.resource)
-        if (
-            found is None
-            or self.socket_io == "pyvisa"
-            or self.backend not in ("auto", "@py")
-            or not self.read_termination
-        ):
+        if found is None or not self._own_io() or not self.read_termination:
             return None
-        host = found.group(1)
-        if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
-            host = host[1:-1]
-        return host, int(found.group(2))
+        return _host(found.group(1)), int(found.group(2))
 
     def hislip_address(self) -> tuple[str, int, str] | None:
         """(host, port, sub-address) when the session talks asyncio HiSLIP to a
         ``TCPIP::host::hislipN[,port]::INSTR`` resource (see socket_io), else None: pyvisa."""
         found = HISLIP_RESOURCE.match(self.resource)
-        if found is None or self.socket_io == "pyvisa" or self.backend not in ("auto", "@py"):
+        if found is None or not self._own_io():
             return None
-        host = found.group(1)
-        if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
-            host = host[1:-1]
         port = int(found.group(3)) if found.group(3) else HISLIP_PORT
-        return host, port, found.group(2).lower()
+        return _host(found.group(1)), port, found.group(2).lower()
 
     def vxi11_address(self) -> Vxi11Address | None:
         """Where the session talks asyncio VXI-11 to a ``TCPIP::host[,port][::device]::INSTR``
         resource (see socket_io), else None: pyvisa."""
         found = VXI11_RESOURCE.match(self.resource)
-        if found is None or self.socket_io == "pyvisa" or self.backend not in ("auto", "@py"):
+        if found is None or not self._own_io():
             return None
         device = found.group(3) or "inst0"
         if device.lower().startswith("hislip"):
             return None
-        host = found.group(1)
-        if host.startswith("[") and host.endswith("]"):  # an IPv6 address in brackets
-            host = host[1:-1]
         core_port = int(found.group(2)) if found.group(2) else None
-        return Vxi11Address(host, device, core_port, self.vxi11_portmapper_port)
+        return Vxi11Address(_host(found.group(1)), device, core_port, self.vxi11_portmapper_port)
 
     def serial_port(self) -> str | None:
         """The device path when the session talks asyncio to an ``ASRL<board>[::INSTR]``
@@ -343,13 +334,17 @@ class VisaInstrument(InstrumentBase):
         found = ASRL_RESOURCE.match(self.resource)
         if (
             found is None
-            or self.socket_io == "pyvisa"
-            or self.backend not in ("auto", "@py")
+            or not self._own_io()
             or sys.platform == "win32"  # no add_reader on the proactor loop
             or "://" in found.group(1)
         ):
             return None
         return found.group(1)
+
+    def _own_io(self) -> bool:
+        """Whether etalon may talk to the resource itself (see socket_io): not told to go
+        through pyvisa, and the backend pyvisa-py's (whose behaviour the links follow)."""
+        return self.socket_io == "auto" and self.backend in ("auto", "@py")
 
     @property
     def io_timeout_s(self) -> float:
