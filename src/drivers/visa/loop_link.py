@@ -113,13 +113,18 @@ class LoopLink(Generic[W]):
             self._encoded[command] = data
         return data
 
-    def _send(self, command: str) -> asyncio.Transport:
+    def _usable(self) -> W:
+        """The wire, when the link may be used here and now: LinkError once it was lost, or
+        from another event loop than its own."""
         wire = self._wire
         if wire.lost is not None:
             raise LinkError(wire.lost)
         if wire.loop is not asyncio.get_running_loop():
             raise LinkError(OTHER_LOOP)
-        return wire.put(self._command_bytes(command))
+        return wire
+
+    def _send(self, command: str) -> asyncio.Transport:
+        return self._usable().put(self._command_bytes(command))
 
     async def write(self, command: str) -> None:
         """Send a command (the kernel takes it at once; a full buffer is waited for, within the
@@ -140,7 +145,7 @@ class LoopLink(Generic[W]):
     async def query(self, command: str) -> str:
         """Send a query, wait the query delay, read one reply: decoded, the read termination
         stripped when it ends with it (else as it came, as pyvisa returns it after its
-        warning). (:meth:`_send` written out.)"""
+        warning). (:meth:`_usable` and :meth:`_send` written out.)"""
         wire = self._wire
         if wire.lost is not None:
             raise LinkError(wire.lost)

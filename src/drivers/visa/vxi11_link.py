@@ -355,11 +355,7 @@ class Vxi11Link(LoopLink[_Rpc]):
 
     async def write(self, command: str) -> None:
         """Send a command (``device_write``, see the module doc)."""
-        wire = self._wire
-        if wire.lost is not None:
-            raise LinkError(wire.lost)
-        if wire.loop is not asyncio.get_running_loop():
-            raise LinkError(OTHER_LOOP)
+        self._usable()
         await self._write(self._command_bytes(command))
 
     async def _write(self, data: bytes) -> None:
@@ -394,7 +390,7 @@ class Vxi11Link(LoopLink[_Rpc]):
     async def query(self, command: str) -> str:
         """Send a query, wait the query delay, read one reply: decoded, the read termination
         stripped when it ends with it (see the module doc)."""
-        wire = self._wire
+        wire = self._wire  # _usable written out, as in LoopLink.query: every read comes here
         if wire.lost is not None:
             raise LinkError(wire.lost)
         if wire.loop is not asyncio.get_running_loop():
