@@ -14,10 +14,11 @@ What a link raises is worded here, once, in the :mod:`core.errors` tree.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from time import monotonic
 from typing import Any, TypeVar
 
@@ -57,6 +58,20 @@ def parse_idn(reply: str) -> dict[str, str]:
     return identity
 
 
+def _loop_opener(config: VisaInstrument) -> Callable[[float], Awaitable[Link]] | None:
+    """How a link to the resource is opened on the event loop, given the seconds it may take
+    (a serial port opens at once, or not at all); None: through pyvisa (see ``socket_io``)."""
+    if (address := config.socket_address()) is not None:
+        return functools.partial(SocketLink.open, config, address)
+    if (hislip := config.hislip_address()) is not None:
+        return functools.partial(HislipLink.open, config, hislip)
+    if (vxi11 := config.vxi11_address()) is not None:
+        return functools.partial(Vxi11Link.open, config, vxi11)
+    if (port := config.serial_port()) is not None:
+        return lambda _open_s: SerialLink.open(config, port)
+    return None
+
+
 class VisaSession:
     """One instrument's session and what it knows (see the module doc)."""
 
@@ -89,10 +104,8 @@ class VisaSession:
             self._drain_interval_s = -math.inf
         elif policy is not None and policy.check == "periodic":
             self._drain_interval_s = policy.interval_s
-        self._address = config.socket_address()
-        self._hislip = config.hislip_address()
-        self._vxi11 = config.vxi11_address()
-        self._serial_port = config.serial_port()
+        self._opener = _loop_opener(config)
+        """How the session opens its link on the event loop; None: pyvisa on a worker thread."""
         self.budget = Budget(config.connect_timeout_s + config.timeout_s, "connect")
         self.budget.start()
         """The budget of the job in progress (set by :meth:`start`)."""
@@ -100,12 +113,7 @@ class VisaSession:
         """The I/O timeout in force: the configured one, or less near a job's deadline."""
         self._clipped = False
         self._read_budget = Budget(config.timeout_s)
-        self.on_loop = (
-            self._address is not None
-            or self._hislip is not None
-            or self._vxi11 is not None
-            or self._serial_port is not None
-        )
+        self.on_loop = self._opener is not None
         """Whether the session talks asyncio on the event loop (a SOCKET, HiSLIP, VXI-11 or serial
         resource), rather than pyvisa on a worker thread."""
 
@@ -218,16 +226,8 @@ class VisaSession:
         config = self.config
         # Opening is bounded by the job's budget too.
         open_s = max(0.001, min(config.connect_timeout_s, self.budget.left()))
-        if self._address is not None:
-            self.link = await SocketLink.open(config, self._address, open_s)
-        elif self._hislip is not None:
-            self.link = await HislipLink.open(config, self._hislip, open_s)
-        elif self._vxi11 is not None:
-            self.link = await Vxi11Link.open(config, self._vxi11, open_s)
-        elif self._serial_port is not None:
-            self.link = await SerialLink.open(config, self._serial_port)
-        else:
-            self.link = PyvisaLink.open(config, open_s)
+        opener = self._opener
+        self.link = await opener(open_s) if opener is not None else PyvisaLink.open(config, open_s)
         self.needs_reopen = False
         self.last_setup = None
         self._timeout_s, self._clipped = config.io_timeout_s, False
