@@ -14,6 +14,7 @@ from edge_agent.agent import Agent
 from edge_agent.config import AgentConfig
 from tests.drivers.visa.conftest import visa_config
 from tests.drivers.visa.loop_transports import TRANSPORTS, Start, serving
+from tests.support.chain import AGENT, SITE, sim_instruments
 
 HOSTILE = {"hislip": "bad_header", "serial": "flood", "vxi11": "wrong_xid"}
 """A reply each protocol's link must count as a fault (not a timeout, not a closed link); the
@@ -27,23 +28,10 @@ def test_every_link_counts_its_faults_where_the_agent_sums_them() -> None:
 
 
 def _agent(tmp_path: Path) -> Agent:
-    config = AgentConfig.model_validate(
-        {
-            "site": "lab-1",
-            "id": "bench-1",
-            "mqtt": {"port": 1883},
-            "spool": {"path": str(tmp_path / "spool.db")},
-            "instruments": [
-                {
-                    "name": "zener",
-                    "protocol": "sim",
-                    "model": {"kind": "zener"},
-                    "channels": [{"name": "v", "quantity": "voltage", "unit": "V"}],
-                }
-            ],
-        }
-    )
-    return Agent(config)
+    """An agent of the chain tests' simulated instruments (its metrics message is looked at)."""
+    spool = {"path": str(tmp_path / "spool.db")}
+    config = {"site": SITE, "id": AGENT, "mqtt": {"port": 1883}, "spool": spool}
+    return Agent(AgentConfig.model_validate({**config, "instruments": sim_instruments()}))
 
 
 def _reported(agent: Agent) -> int:
